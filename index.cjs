@@ -1,0 +1,3 @@
+'use strict';
+// CommonJS entry: rawio is written as ES modules; Node >= 20.19 can require() them.
+module.exports = require('./dist/src/index.js');

@@ -1,0 +1,75 @@
+// The kernel's values for every flag rawio's calls take, read from the C headers at build
+// time, so they are right on each architecture (O_DIRECT is 040000 on x86-64 but 0200000
+// on arm64, for one).
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+
+#include <cerrno>
+
+#include "errors.h"
+#include "families.h"
+
+namespace rawio {
+
+void InitConstants(Napi::Env env, Napi::Object exports) {
+  Napi::Object c = Napi::Object::New(env);
+#define RAWIO_CONST(name) c.Set(#name, Num(env, static_cast<double>(static_cast<uint32_t>(name))))
+  RAWIO_CONST(EPOLLIN);
+  RAWIO_CONST(EPOLLPRI);
+  RAWIO_CONST(EPOLLOUT);
+  RAWIO_CONST(EPOLLERR);
+  RAWIO_CONST(EPOLLHUP);
+  RAWIO_CONST(EPOLLRDHUP);
+  RAWIO_CONST(EPOLLEXCLUSIVE);
+  RAWIO_CONST(EPOLLWAKEUP);
+  RAWIO_CONST(EPOLLONESHOT);
+  RAWIO_CONST(EPOLLET);
+  RAWIO_CONST(POLLIN);
+  RAWIO_CONST(POLLPRI);
+  RAWIO_CONST(POLLOUT);
+  RAWIO_CONST(POLLERR);
+  RAWIO_CONST(POLLHUP);
+  RAWIO_CONST(POLLNVAL);
+  RAWIO_CONST(POLLRDHUP);
+  RAWIO_CONST(FD_SETSIZE);
+  RAWIO_CONST(O_RDONLY);
+  RAWIO_CONST(O_WRONLY);
+  RAWIO_CONST(O_RDWR);
+  RAWIO_CONST(O_CREAT);
+  RAWIO_CONST(O_EXCL);
+  RAWIO_CONST(O_TRUNC);
+  RAWIO_CONST(O_APPEND);
+  RAWIO_CONST(O_NONBLOCK);
+  RAWIO_CONST(O_DIRECTORY);
+  RAWIO_CONST(O_NOFOLLOW);
+  RAWIO_CONST(O_CLOEXEC);
+  RAWIO_CONST(O_DIRECT);
+  RAWIO_CONST(SPLICE_F_MOVE);
+  RAWIO_CONST(SPLICE_F_NONBLOCK);
+  RAWIO_CONST(SPLICE_F_MORE);
+  RAWIO_CONST(SPLICE_F_GIFT);
+  RAWIO_CONST(POSIX_FADV_NORMAL);
+  RAWIO_CONST(POSIX_FADV_RANDOM);
+  RAWIO_CONST(POSIX_FADV_SEQUENTIAL);
+  RAWIO_CONST(POSIX_FADV_WILLNEED);
+  RAWIO_CONST(POSIX_FADV_DONTNEED);
+  RAWIO_CONST(POSIX_FADV_NOREUSE);
+  RAWIO_CONST(EAGAIN);
+  RAWIO_CONST(EINTR);
+  RAWIO_CONST(EBADF);
+  RAWIO_CONST(EINVAL);
+  RAWIO_CONST(EPIPE);
+  RAWIO_CONST(ECONNRESET);
+  RAWIO_CONST(EINPROGRESS);
+  RAWIO_CONST(ECANCELED);
+  RAWIO_CONST(ENOSYS);
+  RAWIO_CONST(RLIMIT_NOFILE);
+  RAWIO_CONST(RLIMIT_MEMLOCK);
+#undef RAWIO_CONST
+  exports.Set("constants", c);
+}
+
+}  // namespace rawio

@@ -1,0 +1,83 @@
+// The -errno convention and the argument guards shared by every family.
+//
+// Every syscall wrapper returns its result (>= 0) or -errno, read right after the call, as
+// liburing does; nothing here touches errno later. The TypeScript layer checks arguments
+// first and throws TypeError / RangeError with good messages; the guards below repeat the
+// checks that protect memory (types, fd ranges, buffer bounds) so that a bad call from
+// anywhere becomes a JS exception, never an abort or an out-of-bounds access.
+#pragma once
+#include <napi.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace rawio {
+
+// Retries a syscall interrupted by a signal (EINTR) and returns result or -errno.
+// Not for close(2): Linux releases the fd even when close reports EINTR.
+template <typename F>
+inline long RetryEintr(F call) {
+  long r;
+  do {
+    r = static_cast<long>(call());
+  } while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+// The result of a call that must not be retried (close), as result or -errno.
+inline long Ret(long r) { return r < 0 ? -errno : r; }
+
+[[noreturn]] inline void ThrowType(Napi::Env env, const std::string& msg) {
+  throw Napi::TypeError::New(env, msg);
+}
+[[noreturn]] inline void ThrowRange(Napi::Env env, const std::string& msg) {
+  throw Napi::RangeError::New(env, msg);
+}
+
+inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+
+// An integer argument in [lo, hi]; TypeError for a non-number, RangeError otherwise.
+inline int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo,
+                      int64_t hi) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) ThrowType(info.Env(), std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::trunc(d) != d || d < static_cast<double>(lo) ||
+      d > static_cast<double>(hi))
+    ThrowRange(info.Env(), std::string(name) + " is out of range");
+  return static_cast<int64_t>(d);
+}
+
+inline int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name = "fd") {
+  return static_cast<int>(ArgInt(info, i, name, 0, INT32_MAX));
+}
+
+inline bool ArgBool(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].ToBoolean().Value();
+}
+
+struct Bytes {
+  uint8_t* data;
+  size_t len;
+};
+
+// A Uint8Array (Buffer included) argument.
+inline Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name = "buffer") {
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    ThrowType(info.Env(), std::string(name) + " must be a Uint8Array");
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  return Bytes{a.Data(), a.ByteLength()};
+}
+
+// The slice [off, off + len) of a Uint8Array argument, bounds-checked.
+inline Bytes ArgSlice(const Napi::CallbackInfo& info, size_t bi, size_t oi, size_t li) {
+  Bytes b = ArgBytes(info, bi);
+  int64_t off = ArgInt(info, oi, "offset", 0, static_cast<int64_t>(b.len));
+  int64_t len = ArgInt(info, li, "length", 0, static_cast<int64_t>(b.len) - off);
+  return Bytes{b.data + off, static_cast<size_t>(len)};
+}
+
+}  // namespace rawio

@@ -1,0 +1,276 @@
+// Sockets, pipes and eventfds: socket(2), bind(2), listen(2), accept4(2), connect(2),
+// read(2)/write(2)/writev(2), shutdown(2), close(2), socketpair(2), pipe2(2), eventfd(2),
+// and the few setsockopt(2)/fcntl(2) knobs the loops and tests need. Every fd is created
+// close-on-exec, and non-blocking unless the caller asks for a blocking one.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "errors.h"
+#include "families.h"
+
+namespace rawio {
+namespace {
+
+// Resolves host (a numeric IPv4/IPv6 address or a name) to a sockaddr. Returns 0 or -errno
+// (EAI errors are reported as EINVAL: the host is not usable).
+int Resolve(const std::string& host, int port, sockaddr_storage* ss, socklen_t* len) {
+  std::memset(ss, 0, sizeof(*ss));
+  auto* v4 = reinterpret_cast<sockaddr_in*>(ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(*v4);
+    return 0;
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(*v6);
+    return 0;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) return -EINVAL;
+  std::memcpy(ss, res->ai_addr, res->ai_addrlen);
+  *len = res->ai_addrlen;
+  freeaddrinfo(res);
+  if (ss->ss_family == AF_INET) v4->sin_port = htons(static_cast<uint16_t>(port));
+  else v6->sin6_port = htons(static_cast<uint16_t>(port));
+  return 0;
+}
+
+int SocketFlags(bool blocking) { return SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK); }
+
+long ListenTcp(const std::string& host, int port, int backlog, bool reusePort, bool blocking) {
+  sockaddr_storage ss;
+  socklen_t len;
+  int r = Resolve(host, port, &ss, &len);
+  if (r < 0) return r;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SocketFlags(blocking), 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+      (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+      bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || listen(fd, backlog) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+// A non-blocking connect returns the fd at once with the connection in progress: the fd
+// becomes writable when it completes (SO_ERROR then says how).
+long ConnectTcp(const std::string& host, int port, bool blocking) {
+  sockaddr_storage ss;
+  socklen_t len;
+  int r = Resolve(host, port, &ss, &len);
+  if (r < 0) return r;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SocketFlags(blocking), 0);
+  if (fd < 0) return -errno;
+  long c = RetryEintr([&] { return connect(fd, reinterpret_cast<sockaddr*>(&ss), len); });
+  if (c < 0 && !(c == -EINPROGRESS && !blocking)) {
+    close(fd);
+    return c;
+  }
+  return fd;
+}
+
+Napi::Value JsListenTcp(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) ThrowType(info.Env(), "host must be a string");
+  int port = static_cast<int>(ArgInt(info, 1, "port", 0, 65535));
+  int backlog = static_cast<int>(ArgInt(info, 2, "backlog", 0, INT32_MAX));
+  return Num(info.Env(), ListenTcp(info[0].As<Napi::String>().Utf8Value(), port, backlog,
+                                   ArgBool(info, 3), ArgBool(info, 4)));
+}
+
+Napi::Value JsConnectTcp(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) ThrowType(info.Env(), "host must be a string");
+  int port = static_cast<int>(ArgInt(info, 1, "port", 0, 65535));
+  return Num(info.Env(),
+             ConnectTcp(info[0].As<Napi::String>().Utf8Value(), port, ArgBool(info, 2)));
+}
+
+Napi::Value JsLocalPort(const Napi::CallbackInfo& info) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getsockname(ArgFd(info, 0), reinterpret_cast<sockaddr*>(&ss), &len) < 0)
+    return Num(info.Env(), -errno);
+  int port = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                      : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return Num(info.Env(), port);
+}
+
+Napi::Value JsAccept(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  int flags = SocketFlags(ArgBool(info, 1));
+  return Num(info.Env(), RetryEintr([&] { return accept4(fd, nullptr, nullptr, flags); }));
+}
+
+Napi::Value JsRead(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  Bytes b = ArgSlice(info, 1, 2, 3);
+  return Num(info.Env(), RetryEintr([&] { return read(fd, b.data, b.len); }));
+}
+
+Napi::Value JsWrite(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  Bytes b = ArgSlice(info, 1, 2, 3);
+  return Num(info.Env(), RetryEintr([&] { return write(fd, b.data, b.len); }));
+}
+
+// writev(fd, bufs, start): writes bufs[start..] (at most IOV_MAX of them) in one call.
+Napi::Value JsWritev(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  if (!info[1].IsArray()) ThrowType(env, "bufs must be an array of Uint8Array");
+  Napi::Array arr = info[1].As<Napi::Array>();
+  uint32_t n = arr.Length();
+  uint32_t start = info.Length() > 2 ? static_cast<uint32_t>(ArgInt(info, 2, "start", 0, n)) : 0;
+  uint32_t count = n - start > 1024 ? 1024 : n - start;
+  std::vector<iovec> iov(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = arr[start + i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      ThrowType(env, "bufs must be an array of Uint8Array");
+    Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+    iov[i].iov_base = a.Data();
+    iov[i].iov_len = a.ByteLength();
+  }
+  return Num(env, RetryEintr([&] { return writev(fd, iov.data(), static_cast<int>(count)); }));
+}
+
+Napi::Value JsShutdown(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  int how = static_cast<int>(ArgInt(info, 1, "how", SHUT_RD, SHUT_RDWR));
+  return Num(info.Env(), Ret(shutdown(fd, how)));
+}
+
+Napi::Value JsClose(const Napi::CallbackInfo& info) {
+  long r = Ret(close(ArgFd(info, 0)));
+  // Linux has released the fd even when close reports EINTR; retrying could close a
+  // descriptor another thread has just been given.
+  return Num(info.Env(), r == -EINTR ? 0 : r);
+}
+
+long SetOpt(int fd, int level, int name, int value) {
+  return Ret(setsockopt(fd, level, name, &value, sizeof(value)));
+}
+
+Napi::Value JsSetNoDelay(const Napi::CallbackInfo& info) {
+  return Num(info.Env(), SetOpt(ArgFd(info, 0), IPPROTO_TCP, TCP_NODELAY, ArgBool(info, 1)));
+}
+
+Napi::Value JsSetCork(const Napi::CallbackInfo& info) {
+  return Num(info.Env(), SetOpt(ArgFd(info, 0), IPPROTO_TCP, TCP_CORK, ArgBool(info, 1)));
+}
+
+Napi::Value JsSetSndBuf(const Napi::CallbackInfo& info) {
+  int v = static_cast<int>(ArgInt(info, 1, "size", 0, INT32_MAX));
+  return Num(info.Env(), SetOpt(ArgFd(info, 0), SOL_SOCKET, SO_SNDBUF, v));
+}
+
+Napi::Value JsSetRcvBuf(const Napi::CallbackInfo& info) {
+  int v = static_cast<int>(ArgInt(info, 1, "size", 0, INT32_MAX));
+  return Num(info.Env(), SetOpt(ArgFd(info, 0), SOL_SOCKET, SO_RCVBUF, v));
+}
+
+// SO_LINGER with a zero timeout: close(2) then sends RST instead of FIN.
+Napi::Value JsSetLingerZero(const Napi::CallbackInfo& info) {
+  linger l{1, 0};
+  return Num(info.Env(), Ret(setsockopt(ArgFd(info, 0), SOL_SOCKET, SO_LINGER, &l, sizeof(l))));
+}
+
+// SO_ERROR: the pending error of a socket (how a non-blocking connect ended), as -errno.
+Napi::Value JsSocketError(const Napi::CallbackInfo& info) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(ArgFd(info, 0), SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    return Num(info.Env(), -errno);
+  return Num(info.Env(), -err);
+}
+
+Napi::Value JsSetBlocking(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return Num(info.Env(), -errno);
+  fl = ArgBool(info, 1) ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK);
+  return Num(info.Env(), Ret(fcntl(fd, F_SETFL, fl)));
+}
+
+Napi::Value PairOrErrno(Napi::Env env, long r, const int fds[2]) {
+  if (r < 0) return Num(env, r);
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Num(env, fds[0]));
+  a.Set(1u, Num(env, fds[1]));
+  return a;
+}
+
+Napi::Value JsSocketpair(const Napi::CallbackInfo& info) {
+  int fds[2] = {-1, -1};
+  long r = Ret(socketpair(AF_UNIX, SOCK_STREAM | SocketFlags(ArgBool(info, 0)), 0, fds));
+  return PairOrErrno(info.Env(), r, fds);
+}
+
+// pipe2 + F_SETPIPE_SZ; size 0 keeps the kernel's default (16 pages).
+Napi::Value JsPipe(const Napi::CallbackInfo& info) {
+  int size = static_cast<int>(ArgInt(info, 0, "size", 0, INT32_MAX));
+  int fds[2] = {-1, -1};
+  long r = Ret(pipe2(fds, O_CLOEXEC | (ArgBool(info, 1) ? 0 : O_NONBLOCK)));
+  if (r == 0 && size > 0 && fcntl(fds[1], F_SETPIPE_SZ, size) < 0) {
+    r = -errno;
+    close(fds[0]);
+    close(fds[1]);
+  }
+  return PairOrErrno(info.Env(), r, fds);
+}
+
+Napi::Value JsPipeSize(const Napi::CallbackInfo& info) {
+  return Num(info.Env(), Ret(fcntl(ArgFd(info, 0), F_GETPIPE_SZ)));
+}
+
+Napi::Value JsEventfd(const Napi::CallbackInfo& info) {
+  unsigned initial = static_cast<unsigned>(ArgInt(info, 0, "initial", 0, UINT32_MAX));
+  int flags = EFD_CLOEXEC | (ArgBool(info, 1) ? 0 : EFD_NONBLOCK);
+  return Num(info.Env(), Ret(eventfd(initial, flags)));
+}
+
+}  // namespace
+
+void InitSocket(Napi::Env env, Napi::Object exports) {
+  exports.Set("listenTcp", Napi::Function::New(env, JsListenTcp));
+  exports.Set("connectTcp", Napi::Function::New(env, JsConnectTcp));
+  exports.Set("localPort", Napi::Function::New(env, JsLocalPort));
+  exports.Set("accept", Napi::Function::New(env, JsAccept));
+  exports.Set("read", Napi::Function::New(env, JsRead));
+  exports.Set("write", Napi::Function::New(env, JsWrite));
+  exports.Set("writev", Napi::Function::New(env, JsWritev));
+  exports.Set("shutdown", Napi::Function::New(env, JsShutdown));
+  exports.Set("close", Napi::Function::New(env, JsClose));
+  exports.Set("setNoDelay", Napi::Function::New(env, JsSetNoDelay));
+  exports.Set("setCork", Napi::Function::New(env, JsSetCork));
+  exports.Set("setSndBuf", Napi::Function::New(env, JsSetSndBuf));
+  exports.Set("setRcvBuf", Napi::Function::New(env, JsSetRcvBuf));
+  exports.Set("setLingerZero", Napi::Function::New(env, JsSetLingerZero));
+  exports.Set("socketError", Napi::Function::New(env, JsSocketError));
+  exports.Set("setBlocking", Napi::Function::New(env, JsSetBlocking));
+  exports.Set("socketpair", Napi::Function::New(env, JsSocketpair));
+  exports.Set("pipe", Napi::Function::New(env, JsPipe));
+  exports.Set("pipeSize", Napi::Function::New(env, JsPipeSize));
+  exports.Set("eventfd", Napi::Function::New(env, JsEventfd));
+}
+
+}  // namespace rawio

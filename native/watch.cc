@@ -1,0 +1,155 @@
+// A uv_poll_t on one fd: how a rawio loop lives inside Node's own event loop (`attach()`).
+// The Reactor watches its epoll fd, a Ring its registered eventfd; when libuv reports the fd
+// ready, the JS callback runs through MakeCallback, so promise continuations scheduled by it
+// run right after, as for any Node I/O callback.
+//
+// Lifetime: the handle is heap-allocated and outlives the JS object until uv_close's
+// callback frees it. While started, the JS object is pinned (a strong reference) so a
+// running watch is never collected; an async cleanup hook closes the handle when the
+// environment (a worker thread, say) is torn down.
+#include <node_api.h>
+#include <uv.h>
+
+#include <memory>
+
+#include "errors.h"
+#include "families.h"
+
+namespace rawio {
+namespace {
+
+class Watch;
+
+struct Handle {
+  uv_poll_t poll;
+  Watch* owner;
+  napi_async_cleanup_hook_handle hook;
+};
+
+class Watch : public Napi::ObjectWrap<Watch> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Watch",
+                       {InstanceMethod<&Watch::Start>("start"),
+                        InstanceMethod<&Watch::Stop>("stop"), InstanceMethod<&Watch::Ref>("ref"),
+                        InstanceMethod<&Watch::Unref>("unref"),
+                        InstanceMethod<&Watch::Close>("close")});
+  }
+
+  Watch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Watch>(info) {
+    Napi::Env env = info.Env();
+    int fd = ArgFd(info, 0);
+    if (!info[1].IsFunction()) ThrowType(env, "callback must be a function");
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) ThrowType(env, "no event loop");
+    auto h = std::make_unique<Handle>();
+    h->owner = this;
+    h->hook = nullptr;
+    int r = uv_poll_init(loop, &h->poll, fd);
+    if (r < 0) {
+      Napi::Error e = Napi::Error::New(env, std::string("uv_poll_init: ") + uv_strerror(r));
+      e.Set("errno", Num(env, r));
+      e.Set("code", Napi::String::New(env, uv_err_name(r)));
+      throw e;
+    }
+    h->poll.data = h.get();
+    napi_add_async_cleanup_hook(env, OnEnvCleanup, h.get(), &h->hook);
+    handle_ = h.release();
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "rawio.watch");
+  }
+
+  ~Watch() override { CloseHandle(); }
+
+ private:
+  // start(events): UV_READABLE (1) | UV_WRITABLE (2) | UV_DISCONNECT (4). Returns 0 or -errno.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    int events = static_cast<int>(ArgInt(info, 0, "events", 0, 15));
+    if (handle_ == nullptr) return Num(info.Env(), -EBADF);
+    int r = uv_poll_start(&handle_->poll, events, OnPoll);
+    if (r == 0 && !pinned_) {
+      Napi::ObjectWrap<Watch>::Ref();
+      pinned_ = true;
+    }
+    return Num(info.Env(), r);
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_poll_stop(&handle_->poll);
+    Unpin();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&handle_->poll));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&handle_->poll));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    CloseHandle();
+    Unpin();
+    return info.Env().Undefined();
+  }
+
+  void Unpin() {
+    if (pinned_) {
+      pinned_ = false;
+      Napi::ObjectWrap<Watch>::Unref();
+    }
+  }
+
+  void CloseHandle() {
+    if (handle_ == nullptr) return;
+    handle_->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle_->poll), OnClosed);
+    handle_ = nullptr;
+  }
+
+  static void OnClosed(uv_handle_t* uvh) {
+    Handle* h = static_cast<Handle*>(uvh->data);
+    if (h->hook != nullptr) napi_remove_async_cleanup_hook(h->hook);
+    delete h;
+  }
+
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
+    Handle* h = static_cast<Handle*>(arg);
+    if (h->owner != nullptr) {
+      h->owner->handle_ = nullptr;
+      h->owner = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), OnClosed);
+    }
+  }
+
+  static void OnPoll(uv_poll_t* p, int status, int events) {
+    Handle* h = static_cast<Handle*>(p->data);
+    Watch* w = h->owner;
+    if (w == nullptr) return;
+    Napi::Env env = w->Env();
+    Napi::HandleScope scope(env);
+    try {
+      w->callback_.MakeCallback(w->Value(), {Num(env, status), Num(env, events)}, *w->context_);
+    } catch (const Napi::Error& e) {
+      // An exception from the handler is the process's uncaught exception, as it would be
+      // for any Node I/O callback.
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  Handle* handle_ = nullptr;
+  bool pinned_ = false;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+};
+
+}  // namespace
+
+void InitWatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("Watch", Watch::Define(env));
+}
+
+}  // namespace rawio

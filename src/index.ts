@@ -1,0 +1,7 @@
+/**
+ * rawio: Linux I/O system calls and the classic server models, for Node.js.
+ * Everything public is exported from here.
+ */
+export { constants } from './sys/constants.js';
+export { ErrnoError, errnoError, check, errnoName } from './sys/errors.js';
+export * as sys from './sys/index.js';

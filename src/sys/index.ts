@@ -1,0 +1,3 @@
+/** `sys`: the typed wrappers, one module per native family, gathered under one namespace. */
+export * from './socket.js';
+export * from './process.js';

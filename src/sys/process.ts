@@ -1,0 +1,43 @@
+/**
+ * Thread and process knobs: CPU affinity (sched_setaffinity(2)), resource limits
+ * (getrlimit(2)/setrlimit(2)) and the kernel thread id (gettid(2)).
+ */
+import { check } from './errors.js';
+import { native } from './native.js';
+import * as v from './validate.js';
+
+/** Pins the calling thread to the given CPUs. */
+export function setAffinity(cpus: readonly number[]): void {
+  if (!Array.isArray(cpus) || cpus.length === 0) throw v.typeError('cpus', 'a non-empty array of CPU numbers', cpus);
+  for (const c of cpus) v.int('cpu', c, 0, 1023);
+  check(native.setAffinity(cpus), 'sched_setaffinity');
+}
+
+/** The CPUs the calling thread may run on. */
+export function getAffinity(): number[] {
+  const r = native.getAffinity();
+  if (typeof r === 'number') check(r, 'sched_getaffinity');
+  return r as number[];
+}
+
+/** A resource limit as `{ soft, hard }`; `Infinity` for unlimited. */
+export function getrlimit(resource: number): { soft: number; hard: number } {
+  const r = native.getrlimit(v.int('resource', resource, 0, 15));
+  if (typeof r === 'number') check(r, 'getrlimit');
+  const [soft, hard] = r as [number, number];
+  return { soft: soft < 0 ? Infinity : soft, hard: hard < 0 ? Infinity : hard };
+}
+
+/** Sets a resource limit; `Infinity` for unlimited. */
+export function setrlimit(resource: number, limit: { soft: number; hard: number }): void {
+  const conv = (name: string, x: number) => (x === Infinity ? -1 : v.int(name, x, 0));
+  check(
+    native.setrlimit(v.int('resource', resource, 0, 15), conv('soft', limit.soft), conv('hard', limit.hard)),
+    'setrlimit',
+  );
+}
+
+/** The calling thread's kernel thread id. */
+export function gettid(): number {
+  return native.gettid();
+}

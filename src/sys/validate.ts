@@ -1,0 +1,71 @@
+/**
+ * Argument checks done before any syscall: a wrong type throws TypeError, a value out of
+ * range throws RangeError, with Node's own `code`s (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE).
+ * The native layer repeats the checks that protect memory; these give the good messages.
+ */
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`;
+  return `type ${typeof v} (${String(v).slice(0, 32)})`;
+}
+
+export function typeError(name: string, expected: string, v: unknown): TypeError {
+  const e = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(v)}`);
+  (e as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
+  return e;
+}
+
+export function rangeError(name: string, expected: string, v: unknown): RangeError {
+  const e = new RangeError(`The value of "${name}" is out of range. It must be ${expected}. Received ${String(v)}`);
+  (e as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+  return e;
+}
+
+/** An integer in [min, max]. */
+export function int(name: string, v: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number') throw typeError(name, 'of type number', v);
+  if (!Number.isInteger(v) || v < min || v > max) throw rangeError(name, `an integer >= ${min} and <= ${max}`, v);
+  return v;
+}
+
+/** A file descriptor: an integer in [0, 2^31 - 1]. */
+export function fd(v: unknown, name = 'fd'): number {
+  return int(name, v, 0, 0x7fffffff);
+}
+
+export function bool(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw typeError(name, 'of type boolean', v);
+  return v;
+}
+
+export function str(name: string, v: unknown): string {
+  if (typeof v !== 'string') throw typeError(name, 'of type string', v);
+  return v;
+}
+
+export function bytes(v: unknown, name = 'buffer'): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw typeError(name, 'an instance of Buffer or Uint8Array', v);
+  return v;
+}
+
+/**
+ * Resolves the optional (off, len) of a buffer argument against its length: off defaults
+ * to 0, len to the rest of the buffer; the slice must lie inside the buffer.
+ */
+export function slice(buf: Uint8Array, off: unknown, len: unknown): [number, number] {
+  const o = off === undefined ? 0 : int('offset', off, 0, buf.length);
+  const l = len === undefined ? buf.length - o : int('length', len, 0, buf.length - o);
+  return [o, l];
+}
+
+export function object<T extends object>(name: string, v: unknown): Partial<T> {
+  if (v === undefined) return {};
+  if (v === null || typeof v !== 'object') throw typeError(name, 'of type object', v);
+  return v as Partial<T>;
+}
+
+export function func(name: string, v: unknown): (...args: never[]) => unknown {
+  if (typeof v !== 'function') throw typeError(name, 'of type function', v);
+  return v as (...args: never[]) => unknown;
+}
