@@ -1,0 +1,67 @@
+/**
+ * The contract between the benchmark runner and its scenarios: one scenario a file under
+ * bench/scenarios/, registered in bench/registry.ts. A scenario measures, the runner
+ * schedules and reports; a scenario prints nothing itself.
+ */
+
+export type Profile = 'quick' | 'full';
+
+export interface Table {
+  title: string;
+  columns: string[];
+  rows: (string | number)[][];
+  /** What the table shows and how it was measured, one short paragraph. */
+  note?: string;
+}
+
+/** A chart: one line (or bar group) per series, x and y numeric. */
+export interface Chart {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  logX?: boolean;
+  kind?: 'line' | 'bar';
+  series: { name: string; points: [number, number][] }[];
+}
+
+export type Verdict = 'confirmed' | 'refuted' | 'depends' | 'not measured';
+
+/** A claim from DESIGN.md's list, checked against this machine's figures by a stated rule. */
+export interface ClaimResult {
+  id: number;
+  claim: string;
+  rule: string;
+  figures: string;
+  verdict: Verdict;
+}
+
+export interface ScenarioResult {
+  tables: Table[];
+  charts?: Chart[];
+  claims?: ClaimResult[];
+  /** Raw figures for report.json. */
+  data?: unknown;
+}
+
+export interface BenchContext {
+  profile: Profile;
+  /** CPUs for the server side and for the load generator (distinct where there are two). */
+  serverCpus: number[];
+  clientCpus: number[];
+  /** Progress within the scenario, 0..1, with a label of what runs now. */
+  progress(fraction: number, label: string): void;
+  /** A line of commentary (shown under the progress bar, kept in the report). */
+  log(message: string): void;
+  /** A scratch directory on the project's filesystem, removed after the run. */
+  tmpDir: string;
+}
+
+export interface Scenario {
+  name: string;
+  title: string;
+  /** One paragraph: what is measured and which claim it tests. */
+  description: string;
+  /** Rough seconds in each profile, for the progress bar's estimate. */
+  estimate: Record<Profile, number>;
+  run(ctx: BenchContext): Promise<ScenarioResult>;
+}

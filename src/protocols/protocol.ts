@@ -1,0 +1,55 @@
+/**
+ * The contract between protocols and server models. A protocol is split the way the
+ * worker-pool models need it: a Codec frames requests out of a connection's byte stream on
+ * the I/O thread, and `handle` turns one framed request into a Reply on whichever thread
+ * the model runs handlers on. Frames and replies are plain bytes (plus an fd for a file
+ * body), so a model can hand them across threads through shared memory without cloning
+ * objects.
+ */
+
+export type ProtocolName = 'echo' | 'http' | 'resp' | 'static';
+
+/** What to send back for one request. */
+export interface Reply {
+  /** Bytes to write first (status line and headers, or the whole reply). */
+  data: Uint8Array;
+  /**
+   * A file region to send after `data` (the static protocol): the fd is open, owned by the
+   * reply, and closed by the model once sent (or on error).
+   */
+  file?: { fd: number; offset: number; length: number };
+  /** Close the connection once this reply is written. */
+  close?: boolean;
+}
+
+export interface PushResult {
+  /** The complete requests framed so far, in order. */
+  frames: Uint8Array[];
+  /** Malformed or over-limit input: write this reply after the frames' replies, then close. */
+  error?: Reply;
+}
+
+/** Per-connection framing state. */
+export interface Codec {
+  push(chunk: Uint8Array): PushResult;
+}
+
+export interface ProtocolOptions {
+  /** static: the directory served. */
+  root?: string;
+  /** static: the transferFile method for bodies (default 'auto'). */
+  transfer?: string;
+  /** static: the 'auto' method's direct-IO threshold in bytes. */
+  directio?: number;
+  /** resp: the name of the shared keyspace (so that threads and processes share one). */
+  keyspace?: string;
+}
+
+export interface Protocol {
+  readonly name: ProtocolName;
+  createCodec(): Codec;
+  /** Handles one framed request. Runs on the I/O thread or on a worker thread. */
+  handle(frame: Uint8Array): Reply;
+  /** Releases what the protocol holds (the static root's fd, the keyspace mapping). */
+  close(): void;
+}
