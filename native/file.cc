@@ -231,7 +231,8 @@ Napi::Value JsMmap(const Napi::CallbackInfo& info) {
   struct stat st;
   long r = RetryEintr([&] { return fstat(fd, &st); });
   if (r < 0) return Num(env, r);
-  if (S_ISREG(st.st_mode)) length = offset >= st.st_size ? 0 : std::min(length, st.st_size - offset);
+  if (S_ISREG(st.st_mode))
+    length = offset >= st.st_size ? 0 : std::min<int64_t>(length, st.st_size - offset);
   if (length == 0) return Napi::Buffer<uint8_t>::New(env, 0);
   int64_t page = sysconf(_SC_PAGESIZE);
   int64_t delta = offset % page;

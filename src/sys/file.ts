@@ -179,7 +179,9 @@ export function dioAlignment(fd: number): DioAlignment {
   }
   const lbs = major! > 0 ? logicalBlockSize(major!, minor!) : undefined;
   const align = lbs ?? blksize!;
-  const why = lbs ? `logical block size of device ${major}:${minor}` : `st_blksize (no block device)`;
+  const why = lbs
+    ? `logical block size of device ${major}:${minor}`
+    : 'st_blksize (no block device: a safe alignment; the filesystem may accept less)';
   const note = probe === 0 ? '' : ` (O_DIRECT probe: ${new ErrnoError(probe, 'open').code})`;
   return {
     memAlign: align,
@@ -237,4 +239,11 @@ export function munmap(buf: Buffer): void {
   const r = native.munmap(buf);
   if (r === -EINVAL) throw v.typeError('buffer', 'a whole Buffer returned by mmap()', buf);
   if (r < 0) check(r, 'munmap');
+}
+
+/** The largest power of two (up to 2^30) dividing the address of `buf[off]`: what O_DIRECT checks. */
+export function addressAlignment(buf: Uint8Array, off = 0): number {
+  v.bytes(buf);
+  v.int('offset', off, 0, buf.length);
+  return native.addrAlign(buf, off);
 }

@@ -57,7 +57,9 @@ async function resolveMethod(name: string): Promise<TransferMethod> {
   if (known) return known;
   if (/^[a-z][a-z0-9-]*$/.test(name)) {
     try {
-      const mod = (await import(`./${name}.js`)) as { default?: unknown; transfer?: unknown };
+      // A URL, not a literal path: bundlers must not try to resolve every file here.
+      const url = new URL(`./${name}.js`, import.meta.url).href;
+      const mod = (await import(url)) as { default?: unknown; transfer?: unknown };
       const fn = methods[name] ?? mod.default ?? mod.transfer;
       if (typeof fn === 'function') return (methods[name] = fn as TransferMethod);
     } catch (e) {
