@@ -11,3 +11,15 @@ export { PollSet } from './loop/backends/poll.js';
 export { SelectSet } from './loop/backends/select.js';
 export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
 export { Connection, type ConnectionOptions } from './loop/connection.js';
+export {
+  transferFile,
+  registerTransferMethod,
+  methods as transferMethods,
+  closePipePool,
+  waitWritable,
+  writableWaiter,
+  type TransferJob,
+  type TransferMethod,
+  type TransferMethodName,
+  type TransferOptions,
+} from './transfer/index.js';
