@@ -7,7 +7,7 @@ import type { Codec, Protocol, ProtocolOptions, PushResult, Reply } from './prot
 
 class EchoCodec implements Codec {
   push(chunk: Uint8Array): PushResult {
-    return { frames: chunk.length === 0 ? [] : [chunk.slice()] };
+    return { frames: chunk.length === 0 ? [] : [new Uint8Array(chunk)] }; // a copy (Buffer#slice would not be)
   }
 }
 

@@ -51,6 +51,8 @@ export interface ProtocolOptions {
    * the protocol creates a keyspace, owns it and unlinks it on close(); given: it attaches.
    */
   keyspace?: string;
+  /** resp: bytes of shared memory for a keyspace the protocol creates (default 64 MiB). */
+  keyspaceSize?: number;
 }
 
 export interface Protocol {

@@ -82,8 +82,6 @@ function parseDelta(b: Uint8Array): number | null {
 
 export interface RespOptions extends ProtocolOptions {
   limits?: RespLimits;
-  /** Bytes of shared memory for a keyspace this protocol creates (default 64 MiB). */
-  keyspaceSize?: number;
 }
 
 export class RespProtocol implements Protocol {

@@ -17,7 +17,7 @@ import * as v from './validate.js';
 export interface KeyspaceOptions {
   /** Bytes of shared memory, table and data together (default 64 MiB, at most 4 GiB - 1). */
   size?: number;
-  /** Hash buckets, a power of two (default 65536). */
+  /** Hash buckets, a power of two (default: one per 256 bytes, between 16 and 65536). */
   buckets?: number;
 }
 
@@ -31,6 +31,12 @@ function checkName(name: unknown): string {
   v.str('name', name);
   if (!NAME.test(name as string)) throw v.rangeError('name', "'/' then 1-199 of [A-Za-z0-9._-]", name);
   return name as string;
+}
+
+function defaultBuckets(size: number): number {
+  let n = 16;
+  while (n < 65536 && n * 2 * 256 <= size) n *= 2;
+  return n;
 }
 
 export class Keyspace {
@@ -52,7 +58,7 @@ export class Keyspace {
     const n = name === undefined ? `/rawio-ks-${process.pid}-${randomBytes(6).toString('hex')}` : checkName(name);
     const o = v.object<KeyspaceOptions>('opts', opts);
     const size = o.size === undefined ? 64 << 20 : v.int('size', o.size, 1 << 16, 0xffffffff);
-    const buckets = o.buckets === undefined ? 1 << 16 : v.int('buckets', o.buckets, 16, 1 << 24);
+    const buckets = o.buckets === undefined ? defaultBuckets(size) : v.int('buckets', o.buckets, 16, 1 << 24);
     if ((buckets & (buckets - 1)) !== 0) throw v.rangeError('buckets', 'a power of two', buckets);
     const ks = new native.Keyspace();
     check(ks.open(n, true, size, buckets), 'shm_open');
