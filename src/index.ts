@@ -23,3 +23,5 @@ export {
   type TransferMethodName,
   type TransferOptions,
 } from './transfer/index.js';
+export * from './protocols/index.js';
+export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';

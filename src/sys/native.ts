@@ -126,15 +126,35 @@ export interface ZerocopyBinding {
 // ---- loadgen.cc
 
 // ---- keyspace.cc
+/** One mapping of a shared-memory keyspace; every method returns >= 0 or -errno. */
+export interface NativeKeyspace {
+  open(name: string, create: boolean, size: number, buckets: number): number;
+  close(): void;
+  get(key: Uint8Array, out: Uint8Array): number;
+  set(key: Uint8Array, value: Uint8Array, flags: number): number;
+  del(key: Uint8Array): number;
+  exists(key: Uint8Array): number;
+  incr(key: Uint8Array, delta: number, out: Uint8Array): number;
+  mset(kv: readonly Uint8Array[]): number;
+  mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number;
+  flush(): number;
+  info(): [number, number, number] | number;
+}
+export interface KeyspaceBinding {
+  Keyspace: new () => NativeKeyspace;
+  keyspaceUnlink(name: string): number;
+}
 
 export interface NativeBinding
-  extends ConstantsBinding,
+  extends
+    ConstantsBinding,
     SocketBinding,
     MultiplexBinding,
     WatchBinding,
     ProcessBinding,
     FileBinding,
-    ZerocopyBinding {}
+    ZerocopyBinding,
+    KeyspaceBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;
