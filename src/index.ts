@@ -25,3 +25,6 @@ export {
 } from './transfer/index.js';
 export * from './protocols/index.js';
 export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
+export { serve, modelNames, resolveServeOptions } from './models/serve.js';
+export type { ServeOptions, Server, ModelName, AcceptStrategy } from './models/types.js';
+export type { StatsSnapshot } from './models/stats.js';

@@ -11,7 +11,7 @@
  * Either way a producer signals only when the consumer has announced that it may sleep
  * (the `armed` flag), so a busy consumer costs producers no syscall.
  *
- * A message is a header of six float64s (length, tag and four numeric fields) followed by
+ * A message is a header of eight float64s (length, tag and six numeric fields) followed by
  * an optional payload, stored as bytes in a ring that wraps.
  */
 import { native } from '../sys/native.js';
@@ -22,7 +22,7 @@ const ARMED = 1;
 const HEAD = 2;
 const TAIL = 3;
 const CONTROL_INTS = 4;
-const HEADER_BYTES = 48;
+const HEADER_BYTES = 64;
 
 export interface ChannelInit {
   sab: SharedArrayBuffer;
@@ -38,6 +38,8 @@ export interface Message {
   b: number;
   c: number;
   d: number;
+  e: number;
+  f: number;
   payload: Uint8Array;
 }
 
@@ -48,7 +50,7 @@ export class Channel {
   private readonly ctl: Int32Array;
   private readonly ring: Uint8Array;
   private readonly cap: number;
-  private readonly hdr = new Float64Array(6);
+  private readonly hdr = new Float64Array(8);
   private readonly hdrBytes = new Uint8Array(this.hdr.buffer);
   private scratch = new Uint8Array(4096);
 
@@ -69,7 +71,7 @@ export class Channel {
    * Appends a message; false when the channel has no room for it (the caller keeps it and
    * retries later: nothing is dropped silently).
    */
-  push(tag: number, a = 0, b = 0, c = 0, d = 0, payload?: Uint8Array): boolean {
+  push(tag: number, a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, payload?: Uint8Array): boolean {
     const plen = payload ? payload.length : 0;
     const need = HEADER_BYTES + Math.ceil(plen / 8) * 8;
     if (need > this.cap) throw new RangeError(`message of ${plen} bytes exceeds the channel's capacity`);
@@ -87,6 +89,8 @@ export class Channel {
     this.hdr[3] = b;
     this.hdr[4] = c;
     this.hdr[5] = d;
+    this.hdr[6] = e;
+    this.hdr[7] = f;
     this.copyIn(tail, this.hdrBytes);
     if (payload) this.copyIn(tail + HEADER_BYTES, payload);
     // Release: the bytes above are visible before the consumer sees the new tail.
@@ -110,6 +114,8 @@ export class Channel {
     out.b = this.hdr[3]!;
     out.c = this.hdr[4]!;
     out.d = this.hdr[5]!;
+    out.e = this.hdr[6]!;
+    out.f = this.hdr[7]!;
     out.payload = payload;
     Atomics.store(this.ctl, HEAD, (head + HEADER_BYTES + Math.ceil(plen / 8) * 8) % (2 * this.cap));
     return true;

@@ -44,6 +44,10 @@ export interface ServeOptions {
   idleTimeout?: number;
   /** The listen(2) backlog; default 511. */
   backlog?: number;
+  /** multi-reactor-pool: handler threads beside the `workers` sub-reactors; default: the CPU count. */
+  pool?: number;
+  /** Pin the model's I/O threads to these CPUs (round-robin); default: not pinned. */
+  cpus?: number[];
 }
 
 /** The options after defaults, as every model receives them. */

@@ -49,19 +49,19 @@ describe('Channel (shared-memory MPSC queue)', () => {
   it('refuses a message when full and wakes an eventfd consumer only when armed', () => {
     const efd = sys.eventfd();
     try {
-      const ch = new Channel(Channel.create(128, efd));
+      const ch = new Channel(Channel.create(160, efd));
       const counter = new Uint8Array(8);
-      expect(ch.push(1, 1, 0, 0, 0, new Uint8Array(16))).toBe(true); // 64 bytes, not armed
+      expect(ch.push(1, 1, 0, 0, 0, 0, 0, new Uint8Array(16))).toBe(true); // 80 bytes, not armed
       expect(sys.read(efd, counter)).toBeLessThan(0); // no signal: EAGAIN
       ch.arm();
-      expect(ch.push(2, 2)).toBe(true); // 48 bytes, armed: signals
+      expect(ch.push(2, 2)).toBe(true); // 64 bytes, armed: signals
       expect(sys.read(efd, counter)).toBe(8);
-      expect(ch.push(3, 3)).toBe(false); // 112 + 48 > 128
+      expect(ch.push(3, 3)).toBe(false); // 144 + 64 > 160
       const msg = {} as Message;
       expect(ch.pop(msg) && msg.tag).toBe(1);
       expect(ch.pop(msg) && msg.tag).toBe(2);
       expect(ch.push(3, 3)).toBe(true);
-      expect(() => ch.push(4, 0, 0, 0, 0, new Uint8Array(200))).toThrow(RangeError);
+      expect(() => ch.push(4, 0, 0, 0, 0, 0, 0, new Uint8Array(200))).toThrow(RangeError);
     } finally {
       sys.close(efd);
     }

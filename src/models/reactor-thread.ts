@@ -1,0 +1,186 @@
+/**
+ * A reactor thread: one Reactor in run() mode (it owns the thread and blocks in its
+ * poller), serving connections with Sessions. It gets connections by accepting on a
+ * listening fd (the single and worker-pool models) or from its inbox, where a main reactor
+ * deals accepted fds (the multi-reactor models); the inbox's eventfd sits in the reactor's
+ * own poller, as memcached's and Netty's sub-reactors are woken. With a pool, framed
+ * requests go to the pool's channels and replies come back through the same inbox.
+ */
+import { Connection } from '../loop/connection.js';
+import { Reactor } from '../loop/reactor.js';
+import { createProtocol } from '../protocols/index.js';
+import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import { constants } from '../sys/constants.js';
+import { native } from '../sys/native.js';
+import { Channel, type ChannelInit, type Message } from './channel.js';
+import { CHUNK, MSG, REPLY_CLOSE, REPLY_PARTIAL } from './messages.js';
+import type { PollerName } from './poller-name.js';
+import { pauseAccepting } from './reactor-group.js';
+import { Session } from './session.js';
+import { Stats } from './stats.js';
+
+const EPOLLIN = constants.EPOLLIN as number;
+const EAGAIN = constants.EAGAIN as number;
+
+export interface ReactorThreadData {
+  role: 'reactor';
+  /** This reactor's index: its slot in the accept counts and in the pool's reply routing. */
+  index: number;
+  /** A listening fd to accept on, or -1 when connections arrive through the inbox. */
+  listenFd: number;
+  inbox: ChannelInit;
+  /** The request channels of the handler pool; empty: handle requests on this thread. */
+  pool: ChannelInit[];
+  protocol: ProtocolName;
+  protocolOptions: ProtocolOptions;
+  backend: PollerName;
+  transfer: string;
+  directio: number;
+  maxQueue: number;
+  stats: ReturnType<Stats['share']>;
+  cpus?: number[];
+}
+
+export class ReactorThread {
+  readonly reactor: Reactor;
+  readonly #data: ReactorThreadData;
+  readonly #protocol: Protocol;
+  readonly #stats: Stats;
+  readonly #inbox: Channel;
+  readonly #pool: Channel[];
+  /** Live sessions by id; ids are never reused, so a late pool reply cannot reach a newer client. */
+  readonly #sessions = new Map<number, Session>();
+  /** Requests the pool had no room for, retried on a timer: nothing is dropped. */
+  readonly #backlog: { session: number; seq: number; frame: Uint8Array }[] = [];
+  #backlogTimer = -1;
+  /** Reply pieces of large replies, by "session:seq". */
+  readonly #partial = new Map<string, Uint8Array[]>();
+  #next = 0;
+  readonly #msg = {} as Message;
+
+  constructor(data: ReactorThreadData) {
+    this.#data = data;
+    if (data.cpus) native.setAffinity(data.cpus);
+    this.#protocol = createProtocol(data.protocol, data.protocolOptions);
+    this.#stats = Stats.attach(data.stats);
+    this.#inbox = new Channel(data.inbox);
+    this.#pool = data.pool.map((init) => new Channel(init));
+    this.reactor = new Reactor({ backend: data.backend });
+    this.#inbox.arm();
+    this.reactor.watch(data.inbox.signalFd, EPOLLIN, () => this.#drainInbox());
+    if (data.listenFd >= 0) this.reactor.watch(data.listenFd, EPOLLIN, () => this.#acceptAll());
+  }
+
+  async run(): Promise<void> {
+    try {
+      await this.reactor.run();
+    } finally {
+      this.#shutdown();
+    }
+  }
+
+  #acceptAll(): void {
+    for (;;) {
+      const fd = native.accept(this.#data.listenFd, false);
+      if (fd < 0) {
+        // EAGAIN: drained. EMFILE and friends: leave the rest in the backlog for a moment.
+        if (fd !== -EAGAIN) pauseAccepting(this.reactor, this.#data.listenFd);
+        return;
+      }
+      this.#stats.accepted(this.#data.index);
+      this.#adopt(fd);
+    }
+  }
+
+  #adopt(fd: number): void {
+    const conn = new Connection(this.reactor, fd, { maxQueue: this.#data.maxQueue });
+    const id = this.#next++;
+    const session = new Session(conn, {
+      protocol: this.#protocol,
+      stats: this.#stats,
+      transfer: this.#data.transfer,
+      directio: this.#data.directio,
+      dispatch: this.#pool.length > 0 ? (s, seq, frame) => this.#dispatch(s, seq, frame) : undefined,
+      onClose: () => this.#forget(id),
+    });
+    session.id = id;
+    this.#sessions.set(id, session);
+  }
+
+  #forget(id: number): void {
+    this.#sessions.delete(id);
+    this.#stats.closed();
+  }
+
+  #dispatch(session: Session, seq: number, frame: Uint8Array): void {
+    // A frame too large for one message is handled here rather than split across threads.
+    if (frame.length > CHUNK) return session.deliver(seq, this.#protocol.handle(frame));
+    if (this.#backlog.length > 0 || !this.#pushRequest(session.id, seq, frame)) {
+      this.#backlog.push({ session: session.id, seq, frame: frame.slice() });
+      if (this.#backlogTimer < 0) this.#backlogTimer = this.reactor.setTimer(1, () => this.#retryBacklog());
+    }
+  }
+
+  #pushRequest(session: number, seq: number, frame: Uint8Array): boolean {
+    const ch = this.#pool[(session + seq) % this.#pool.length]!;
+    return ch.push(MSG.REQUEST, this.#data.index, session, seq, 0, 0, 0, frame);
+  }
+
+  #retryBacklog(): void {
+    this.#backlogTimer = -1;
+    while (this.#backlog.length > 0) {
+      const r = this.#backlog[0]!;
+      if (!this.#pushRequest(r.session, r.seq, r.frame)) break;
+      this.#backlog.shift();
+    }
+    if (this.#backlog.length > 0) this.#backlogTimer = this.reactor.setTimer(1, () => this.#retryBacklog());
+  }
+
+  #drainInbox(): void {
+    const inbox = this.#inbox;
+    inbox.disarm();
+    for (let pass = 0; pass < 2; pass++) {
+      while (inbox.pop(this.#msg)) this.#onMessage(this.#msg);
+      // Re-arm, then look once more: a message pushed in between would not signal.
+      if (pass === 0) inbox.arm();
+    }
+  }
+
+  #onMessage(m: Message): void {
+    if (m.tag === MSG.NEW_FD) {
+      this.#stats.accepted(this.#data.index);
+      this.#adopt(m.a);
+    } else if (m.tag === MSG.REPLY) {
+      this.#onReply(m);
+    } else if (m.tag === MSG.STOP) {
+      this.reactor.stop();
+    }
+  }
+
+  #onReply(m: Message): void {
+    const key = `${m.a}:${m.b}`;
+    if (m.f & REPLY_PARTIAL) {
+      const parts = this.#partial.get(key) ?? [];
+      parts.push(m.payload.slice());
+      this.#partial.set(key, parts);
+      return;
+    }
+    const parts = this.#partial.get(key);
+    let data: Uint8Array = m.payload.slice();
+    if (parts) {
+      this.#partial.delete(key);
+      data = Buffer.concat([...parts, data]);
+    }
+    const reply: Reply = { data, close: (m.f & REPLY_CLOSE) !== 0 };
+    if (m.c >= 0) reply.file = { fd: m.c, offset: m.d, length: m.e };
+    const session = this.#sessions.get(m.a);
+    if (session) session.deliver(m.b, reply);
+    else if (reply.file) native.close(reply.file.fd);
+  }
+
+  #shutdown(): void {
+    for (const s of [...this.#sessions.values()]) s.conn.destroy();
+    this.#protocol.close();
+    this.reactor.close();
+  }
+}
