@@ -4,10 +4,11 @@
  * every role keeps the roles in ordinary modules.)
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { runBlockingThread, type BlockingThreadData } from './blocking-threads.js';
 import { runPoolThread, type PoolThreadData } from './pool-thread.js';
 import { ReactorThread, type ReactorThreadData } from './reactor-thread.js';
 
-type ThreadData = ReactorThreadData | PoolThreadData;
+type ThreadData = ReactorThreadData | PoolThreadData | BlockingThreadData;
 
 const data = workerData as ThreadData;
 const ready = () => parentPort?.postMessage({ ready: true });
@@ -18,4 +19,6 @@ if (data.role === 'reactor') {
   await thread.run();
 } else if (data.role === 'pool') {
   runPoolThread(data, ready);
+} else {
+  await runBlockingThread(data, ready);
 }
