@@ -10,6 +10,7 @@ export {
   registerTransferMethod,
   methods as transferMethods,
   closePipePool,
+  pooledPipes,
   waitWritable,
   writableWaiter,
   type TransferJob,
