@@ -1,7 +1,7 @@
 /**
  * copy: file → socket over loopback with each transfer method (read + write, mmap + write,
- * sendfile, splice) at 4 KiB, 64 KiB, 1 MiB and 64 MiB files, page cache warm and cold
- * (POSIX_FADV_DONTNEED before every transfer). Reports throughput, CPU seconds per GiB and
+ * sendfile, splice with the default and with a 1 MiB pipe) at 4 KiB, 64 KiB, 1 MiB and 64 MiB
+ * files, page cache warm and cold (POSIX_FADV_DONTNEED before every transfer). Reports throughput, CPU seconds per GiB and
  * context switches per GiB of the sending process (getrusage); the reader is a separate
  * process (bench/lib/tcp-sink.ts), so its work is not counted. Methods run interleaved
  * (A B C D A B C D …) and the tables give medians. Tests the seed's claims 3 and 4:
@@ -16,7 +16,15 @@ import { measure, round, sizeLabel, summarize, type Sample } from '../lib/measur
 import { Sink } from '../lib/sink-client.js';
 import type { BenchContext, Chart, ClaimResult, Scenario, ScenarioResult, Table } from '../scenario.js';
 
-const METHODS: TransferMethodName[] = ['readwrite', 'mmap', 'sendfile', 'splice'];
+/** Each method once, and splice again with a 1 MiB pipe (F_SETPIPE_SZ) beside the default 64 KiB. */
+const VARIANTS: { name: string; method: TransferMethodName; pipeSize?: number }[] = [
+  { name: 'readwrite', method: 'readwrite' },
+  { name: 'mmap', method: 'mmap' },
+  { name: 'sendfile', method: 'sendfile' },
+  { name: 'splice', method: 'splice' },
+  { name: 'splice 1M pipe', method: 'splice', pipeSize: 1 << 20 },
+];
+const METHODS = VARIANTS.map((v) => v.name);
 const SIZES = [4 << 10, 64 << 10, 1 << 20, 64 << 20];
 const CACHES = ['warm', 'cold'] as const;
 type Cache = (typeof CACHES)[number];
@@ -24,7 +32,7 @@ type Cache = (typeof CACHES)[number];
 interface Cell {
   size: number;
   cache: Cache;
-  method: TransferMethodName;
+  method: string;
   bytes: number;
   samples: Sample[];
 }
@@ -46,12 +54,14 @@ function roundBytes(ctx: BenchContext, size: number, cache: Cache): number {
 
 async function oneRound(sink: Sink, fd: number, cell: Cell): Promise<Sample> {
   const count = cell.bytes / cell.size;
+  const { method, pipeSize } = VARIANTS.find((v) => v.name === cell.method)!;
+  const opts = pipeSize ? { method, pipeSize } : { method };
   let got = 0;
   const sample = await measure(async () => {
     const sock = sink.connect();
     for (let i = 0; i < count; i++) {
       if (cell.cache === 'cold') sys.fadvise(fd, 0, 0, constants.POSIX_FADV_DONTNEED!);
-      await transferFile(sock, fd, { method: cell.method });
+      await transferFile(sock, fd, opts);
     }
     got = await sink.finish(sock);
   });
@@ -140,7 +150,7 @@ export const copy: Scenario = {
   description:
     'Sends files of 4 KiB to 64 MiB over loopback with each transfer method, page cache warm and cold, and ' +
     'reports throughput, CPU seconds per GiB and context switches of the sender (claims 3 and 4).',
-  estimate: { quick: 40, full: 240 },
+  estimate: { quick: 30, full: 240 },
   async run(ctx: BenchContext): Promise<ScenarioResult> {
     const reps = ctx.profile === 'full' ? 9 : 5;
     const sink = await Sink.start();
