@@ -234,6 +234,8 @@ Napi::Value JsMmap(const Napi::CallbackInfo& info) {
   if (S_ISREG(st.st_mode))
     length = offset >= st.st_size ? 0 : std::min<int64_t>(length, st.st_size - offset);
   if (length == 0) return Napi::Buffer<uint8_t>::New(env, 0);
+  // A Buffer holds at most 2^32 bytes in Node 20 (buffer.constants.MAX_LENGTH): map less.
+  if (length > (int64_t{1} << 32) - 1) return Num(env, -EOVERFLOW);
   int64_t page = sysconf(_SC_PAGESIZE);
   int64_t delta = offset % page;
   size_t span = static_cast<size_t>(length + delta);

@@ -16,6 +16,7 @@ export {
   registerTransferMethod,
   methods as transferMethods,
   closePipePool,
+  pooledPipes,
   waitWritable,
   writableWaiter,
   type TransferJob,

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { ErrnoError, constants, sys } from './helpers/rawio.js';
@@ -176,6 +177,28 @@ describe('mmap', () => {
     expect(() => sys.mmap(r, 0, 4096)).toThrow(ErrnoError);
     sys.close(r);
     sys.close(w);
+  });
+
+  it('works in a worker thread too (the addon is context-aware)', async () => {
+    const p = join(dir, 'm5');
+    writeFileSync(p, data);
+    const src = `
+      const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(join(process.cwd(), 'dist/src/index.js'))}).then(({ sys, constants }) => {
+        const fd = sys.open(${JSON.stringify(p)}, constants.O_RDONLY);
+        const m = sys.mmap(fd, 1, 10);
+        const copy = Array.from(m);
+        sys.munmap(m);
+        const a = sys.alignedBuffer(4096);
+        sys.close(fd);
+        parentPort.postMessage({ copy, len: m.length, aligned: sys.addressAlignment(a) >= 4096 });
+      });`;
+    const w = new Worker(src, { eval: true });
+    const msg = await new Promise<{ copy: number[]; len: number; aligned: boolean }>((resolve, reject) =>
+      w.once('message', resolve).once('error', reject),
+    );
+    await w.terminate();
+    expect(msg).toEqual({ copy: Array.from(data.subarray(1, 11)), len: 0, aligned: true });
   });
 
   it('the process lives when a munmapped Buffer is used afterwards', () => {

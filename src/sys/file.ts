@@ -41,6 +41,7 @@ export function openDir(p: string): number {
  * openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: opens `relPath` under `dirFd` and
  * refuses, with EXDEV, any path that would leave it (`..`, an absolute path, a symlink
  * pointing out), and with ELOOP any /proc magic link. A static-file server's guard.
+ * openat2 needs Linux 5.6 (ENOSYS before); EAGAIN from a racing rename is retried.
  * @example
  * const root = sys.openDir('/srv/www');
  * const fd = sys.openBeneath(root, 'css/site.css', constants.O_RDONLY);
@@ -216,7 +217,7 @@ export function alignedBuffer(size: number, align = 4096): Buffer {
  * A read-only Buffer over `[offset, offset + length)` of the file (MAP_SHARED, PROT_READ).
  * `offset` need not be page-aligned. For a regular file the view is clamped to the end of
  * the file (past EOF the kernel would raise SIGBUS), so it may be shorter than asked, or
- * empty. A file truncated while mapped still raises SIGBUS on access: map what you own.
+ * empty; a view over 4 GiB - 1 (Node's Buffer limit) is EOVERFLOW. A file truncated while mapped still raises SIGBUS on access: map what you own.
  * Writing to the Buffer faults; do not.
  */
 export function mmap(fd: number, offset: number, length: number): Buffer {
