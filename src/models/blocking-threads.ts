@@ -9,6 +9,7 @@ import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
 import { FdSlot, serveBlocking } from './blocking-session.js';
 import { Stats } from './stats.js';
+import { closePipePool } from '../transfer/index.js';
 
 const EINTR = constants.EINTR as number;
 
@@ -55,5 +56,6 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     }
   } finally {
     protocol.close();
+    closePipePool();
   }
 }

@@ -149,7 +149,7 @@ class Group {
  * accept(2) failed with something other than EAGAIN (EMFILE, ENFILE, ENOBUFS): the listening
  * fd stays readable, so stop watching it for a moment instead of spinning on it.
  */
-export function pauseAccepting(reactor: Reactor, listenFd: number): void {
+function pauseAccepting(reactor: Reactor, listenFd: number): void {
   reactor.rewatch(listenFd, 0);
   reactor.setTimer(10, () => reactor.rewatch(listenFd, EPOLLIN));
 }

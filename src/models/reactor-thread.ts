@@ -15,12 +15,13 @@ import { native } from '../sys/native.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { CHUNK, MSG, REPLY_CLOSE, REPLY_PARTIAL } from './messages.js';
 import type { PollerName } from './poller-name.js';
-import { pauseAccepting } from './reactor-group.js';
 import { Session } from './session.js';
+import { closePipePool } from '../transfer/index.js';
 import { Stats } from './stats.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EAGAIN = constants.EAGAIN as number;
+const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
 
 export interface ReactorThreadData {
   role: 'reactor';
@@ -39,6 +40,10 @@ export interface ReactorThreadData {
   maxQueue: number;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
+  /** The mask the listening fd is watched with (EPOLLIN | EPOLLEXCLUSIVE for a shared listener). */
+  listenMask?: number;
+  /** Start with the listening fd unwatched (the accept mutex decides when to watch it). */
+  listenPaused?: boolean;
 }
 
 export class ReactorThread {
@@ -57,6 +62,8 @@ export class ReactorThread {
   readonly #partial = new Map<string, Uint8Array[]>();
   #next = 0;
   readonly #msg = {} as Message;
+  /** Called after each batch of accepts (the accept mutex releases its lock there). */
+  onAccepted: (() => void) | undefined;
 
   constructor(data: ReactorThreadData) {
     this.#data = data;
@@ -68,7 +75,32 @@ export class ReactorThread {
     this.reactor = new Reactor({ backend: data.backend });
     this.#inbox.arm();
     this.reactor.watch(data.inbox.signalFd, EPOLLIN, () => this.#drainInbox());
-    if (data.listenFd >= 0) this.reactor.watch(data.listenFd, EPOLLIN, () => this.#acceptAll());
+    if (data.listenFd >= 0) {
+      this.reactor.watch(data.listenFd, data.listenPaused ? 0 : this.#listenMask, () => this.#acceptAll());
+    }
+  }
+
+  get #listenMask(): number {
+    return this.#data.listenMask ?? EPOLLIN;
+  }
+
+  /** This thread's own counters. */
+  get stats(): Stats {
+    return this.#stats;
+  }
+
+  // EPOLLEXCLUSIVE cannot be modified (epoll_ctl MOD says EINVAL), only removed and added.
+  pauseListen(): void {
+    if (this.#listenMask & EPOLLEXCLUSIVE) this.reactor.unwatch(this.#data.listenFd);
+    else this.reactor.rewatch(this.#data.listenFd, 0);
+  }
+
+  resumeListen(): void {
+    if (this.#listenMask & EPOLLEXCLUSIVE) {
+      this.reactor.watch(this.#data.listenFd, this.#listenMask, () => this.#acceptAll());
+    } else {
+      this.reactor.rewatch(this.#data.listenFd, this.#listenMask);
+    }
   }
 
   async run(): Promise<void> {
@@ -83,8 +115,12 @@ export class ReactorThread {
     for (;;) {
       const fd = native.accept(this.#data.listenFd, false);
       if (fd < 0) {
-        // EAGAIN: drained. EMFILE and friends: leave the rest in the backlog for a moment.
-        if (fd !== -EAGAIN) pauseAccepting(this.reactor, this.#data.listenFd);
+        if (fd !== -EAGAIN) {
+          // EMFILE and friends: the listening fd stays readable; look away for a moment.
+          this.pauseListen();
+          this.reactor.setTimer(10, () => this.resumeListen());
+        }
+        this.onAccepted?.();
         return;
       }
       this.#stats.accepted(this.#data.index);
@@ -182,5 +218,7 @@ export class ReactorThread {
     for (const s of [...this.#sessions.values()]) s.conn.destroy();
     this.#protocol.close();
     this.reactor.close();
+    // The splice method keeps a per-thread pool of pipes: fds of the process, not the thread.
+    closePipePool();
   }
 }

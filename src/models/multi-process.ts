@@ -1,0 +1,176 @@
+/**
+ * The `multi-process` model (nginx's): N worker processes, each one single reactor, and
+ * this process as the master. How the processes share the port is the `accept` strategy:
+ *   reuseport  each worker binds its own socket with SO_REUSEPORT; the kernel spreads
+ *              connections across them by hash;
+ *   exclusive  one listening socket, inherited by all; each worker's epoll watches it with
+ *              EPOLLEXCLUSIVE, so one connection wakes one worker, not all (the thundering herd);
+ *   mutex      one listening socket; only the worker holding the accept mutex watches it.
+ * A worker that dies is replaced; its counts are kept. Counters reach the master through
+ * a small shared keyspace (the board) that every worker writes its figures into.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createProtocol } from '../protocols/index.js';
+import { native } from '../sys/native.js';
+import { Keyspace } from '../sys/keyspace.js';
+import { listenTcp, localPort, pipe } from '../sys/socket.js';
+import { MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
+import type { StatsSnapshot } from './stats.js';
+import type { ModelStarter, ResolvedServeOptions } from './types.js';
+
+const entry = fileURLToPath(new URL('./process-entry.js', import.meta.url));
+
+interface Worker {
+  child: ChildProcess;
+  control: number;
+  exited: Promise<void>;
+}
+
+class Master {
+  readonly #opts: ResolvedServeOptions;
+  readonly #settings: Omit<ProcessWorkerSettings, 'index'>;
+  readonly #listenFd: number;
+  readonly #board: Keyspace;
+  readonly workers: (Worker | undefined)[] = [];
+  /** Figures of workers that died, kept so the counts add up. */
+  readonly #base: Float64Array[];
+  readonly #figures = new Float64Array(4);
+  readonly #bytes = new Uint8Array(this.#figures.buffer);
+  #closing = false;
+  replaced = 0;
+
+  constructor(
+    opts: ResolvedServeOptions,
+    settings: Omit<ProcessWorkerSettings, 'index'>,
+    listenFd: number,
+    board: Keyspace,
+  ) {
+    this.#opts = opts;
+    this.#settings = settings;
+    this.#listenFd = listenFd;
+    this.#board = board;
+    this.#base = Array.from({ length: opts.workers }, () => new Float64Array(4));
+  }
+
+  async start(index: number): Promise<void> {
+    const [controlRead, control] = pipe();
+    const stdio: (number | 'inherit' | 'ignore' | 'pipe')[] = ['ignore', 'inherit', 'inherit', controlRead];
+    stdio.push(this.#settings.accept === 'reuseport' ? 'ignore' : this.#listenFd, 'pipe');
+    const child = spawn(process.execPath, [...process.execArgv, entry], {
+      stdio,
+      env: { ...process.env, RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)) },
+    });
+    native.close(controlRead);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.workers[index] = { child, control, exited };
+    child.once('exit', () => this.#onExit(index, control));
+    await new Promise<void>((resolve, reject) => {
+      const ready = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[5];
+      ready?.once('data', () => resolve());
+      child.once('exit', (code, signal) =>
+        reject(new Error(`worker ${index} exited (${code ?? signal}) before it was ready`)),
+      );
+      child.once('error', reject);
+    });
+  }
+
+  #settingsFor(index: number): ProcessWorkerSettings {
+    const cpus = this.#opts.cpus;
+    const thread = { ...this.#settings.thread, cpus: cpus.length > 0 ? [cpus[index % cpus.length]!] : undefined };
+    return { ...this.#settings, index, thread };
+  }
+
+  #onExit(index: number, control: number): void {
+    native.close(control);
+    const base = this.#base[index]!;
+    const last = this.#read(index);
+    for (let k = 0; k < 4; k++) base[k]! += k === 1 ? 0 : last[k]!;
+    this.#board.del(statsKey(index));
+    // A holder of the accept mutex that dies would hold it forever: release it for it.
+    const holder = new Uint8Array(16);
+    const n = this.#board.get(MUTEX_KEY, holder);
+    if (n > 0 && new TextDecoder().decode(holder.subarray(0, n)) === String(index)) this.#board.del(MUTEX_KEY);
+    this.workers[index] = undefined;
+    if (!this.#closing) {
+      this.replaced++;
+      this.start(index).catch((e: Error) =>
+        process.emitWarning(`rawio: could not replace worker ${index}: ${e.message}`),
+      );
+    }
+  }
+
+  #read(index: number): Float64Array {
+    const out = new Float64Array(4);
+    if (this.#board.get(statsKey(index), this.#bytes) === 32) out.set(this.#figures);
+    return out;
+  }
+
+  stats(): StatsSnapshot {
+    const snap: StatsSnapshot = { connections: 0, accepted: [], requests: 0, bytesOut: 0 };
+    for (let i = 0; i < this.#opts.workers; i++) {
+      const f = this.workers[i] ? this.#read(i) : new Float64Array(4);
+      const base = this.#base[i]!;
+      snap.accepted.push(f[0]! + base[0]!);
+      snap.connections += f[1]!;
+      snap.requests += f[2]! + base[2]!;
+      snap.bytesOut += f[3]! + base[3]!;
+    }
+    return snap;
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    const exits = this.workers.map((w) => w?.exited);
+    // Closing the control pipe's write end is the stop signal (the worker sees it hang up).
+    for (const w of this.workers) if (w) (native.close(w.control), (w.control = -1));
+    await Promise.all(exits);
+  }
+}
+
+export const start: ModelStarter = async (opts) => {
+  if (opts.accept === 'exclusive' && opts.backend !== 'epoll') {
+    throw new RangeError(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${opts.backend}'`);
+  }
+  // With reuseport this socket only reserves the port until the workers have bound it.
+  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, reusePort: opts.accept === 'reuseport' });
+  const port = localPort(listenFd);
+  const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  const board = Keyspace.create(undefined, { size: 1 << 16 });
+  const settings: Omit<ProcessWorkerSettings, 'index'> = {
+    host: opts.host,
+    port,
+    backlog: opts.backlog,
+    accept: opts.accept,
+    board: board.name,
+    thread: {
+      protocol: opts.protocol,
+      protocolOptions: protocol.options,
+      backend: opts.backend,
+      transfer: opts.transfer,
+      directio: opts.directio,
+      maxQueue: opts.maxQueue,
+    },
+  };
+  const master = new Master(opts, settings, listenFd, board);
+  const cleanup = () => {
+    if (opts.accept !== 'reuseport') native.close(listenFd);
+    board.close();
+    protocol.close();
+  };
+  try {
+    for (let i = 0; i < opts.workers; i++) await master.start(i);
+  } catch (e) {
+    await master.close();
+    if (opts.accept === 'reuseport') native.close(listenFd);
+    cleanup();
+    throw e;
+  }
+  if (opts.accept === 'reuseport') native.close(listenFd);
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    stats: () => master.stats(),
+    close: () => (closing ??= master.close().then(cleanup)),
+  };
+};

@@ -1,0 +1,97 @@
+/**
+ * The script each process of the multi-process model runs (nginx's worker process): one
+ * ReactorThread on the process's main thread, in run() mode. What it gets from the parent:
+ *   fd 3  the read end of a control pipe: readable or hung up means stop (so a worker
+ *         also stops if the parent dies);
+ *   fd 4  the shared listening socket (strategies `exclusive` and `mutex`);
+ *   fd 5  a pipe on which it says "ready" once it listens;
+ *   RAWIO_WORKER (env)  its settings, as JSON.
+ * It publishes its counters into the parent's board (a small shared keyspace) every 50 ms,
+ * and with the `mutex` strategy takes the accept mutex from the same board.
+ */
+import { constants } from '../sys/constants.js';
+import { native } from '../sys/native.js';
+import { Keyspace, KEYSPACE_NX } from '../sys/keyspace.js';
+import { listenTcp } from '../sys/socket.js';
+import { Channel } from './channel.js';
+import { CHANNEL_BYTES } from './messages.js';
+import { ReactorThread } from './reactor-thread.js';
+import { Stats } from './stats.js';
+import { CONTROL_FD, LISTEN_FD, MUTEX_KEY, READY_FD, statsKey, type ProcessWorkerSettings } from './process-board.js';
+
+const EPOLLIN = constants.EPOLLIN as number;
+const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
+/** How often a process without the accept mutex tries to take it (nginx's accept_mutex_delay). */
+const MUTEX_DELAY_MS = 2;
+
+function main(): Promise<void> {
+  const s = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSettings;
+  const listenFd =
+    s.accept === 'reuseport' ? listenTcp(s.host, s.port, { backlog: s.backlog, reusePort: true }) : LISTEN_FD;
+  const eventfd = native.eventfd(0, false);
+  const stats = new Stats(1);
+  const thread = new ReactorThread({
+    ...s.thread,
+    role: 'reactor',
+    index: 0,
+    listenFd,
+    inbox: Channel.create(CHANNEL_BYTES >> 6, eventfd),
+    pool: [],
+    stats: stats.share(),
+    listenMask: s.accept === 'exclusive' ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN,
+    listenPaused: s.accept === 'mutex',
+  });
+  const board = Keyspace.attach(s.board);
+  const { reactor } = thread;
+  reactor.watch(CONTROL_FD, EPOLLIN, () => reactor.stop());
+  const figures = new Float64Array(4);
+  const bytes = new Uint8Array(figures.buffer);
+  const key = statsKey(s.index);
+  const publish = () => {
+    const snap = stats.snapshot();
+    figures[0] = snap.accepted[0]!;
+    figures[1] = snap.connections;
+    figures[2] = snap.requests;
+    figures[3] = snap.bytesOut;
+    board.set(key, bytes);
+  };
+  reactor.setTimer(50, publish, { repeat: true });
+  if (s.accept === 'mutex') useAcceptMutex(thread, board, s.index);
+  native.write(READY_FD, new Uint8Array([1]), 0, 1);
+  native.close(READY_FD);
+  return thread.run().finally(() => {
+    publish();
+    board.close();
+    native.close(eventfd);
+  });
+}
+
+/**
+ * nginx's accept mutex: only the process holding it watches the listening socket; after
+ * accepting a batch it lets go, and the others try again every MUTEX_DELAY_MS. SET NX in
+ * the shared board is the trylock (atomic under the board's lock); a holder that dies is
+ * unlocked by the parent.
+ */
+function useAcceptMutex(thread: ReactorThread, board: Keyspace, index: number): void {
+  const me = new TextEncoder().encode(String(index));
+  let held = false;
+  thread.reactor.setTimer(
+    MUTEX_DELAY_MS,
+    () => {
+      if (!held && board.set(MUTEX_KEY, me, KEYSPACE_NX) === 1) {
+        held = true;
+        thread.resumeListen();
+      }
+    },
+    { repeat: true },
+  );
+  thread.onAccepted = () => {
+    if (!held) return;
+    held = false;
+    thread.pauseListen();
+    board.del(MUTEX_KEY);
+  };
+}
+
+await main();
+process.exit(0);
