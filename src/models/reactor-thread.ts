@@ -158,11 +158,14 @@ export class ReactorThread {
   }
 
   #pushRequest(session: number, seq: number, frame: Uint8Array): boolean {
-    const ch = this.#pool[(session + seq) % this.#pool.length]!;
+    // One pool thread per connection: its channel is FIFO with one consumer, so a client's
+    // pipelined requests run in the order sent (SET then GET must not be reordered).
+    const ch = this.#pool[session % this.#pool.length]!;
     return ch.push(MSG.REQUEST, this.#data.index, session, seq, 0, 0, 0, frame);
   }
 
   #retryBacklog(): void {
+    // The backlog keeps arrival order across sessions, so each session's order holds too.
     this.#backlogTimer = -1;
     while (this.#backlog.length > 0) {
       const r = this.#backlog[0]!;
