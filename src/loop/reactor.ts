@@ -115,6 +115,11 @@ export class Reactor {
     }
   }
 
+  /** The mask `fd` is watched for, or undefined when it is not watched. */
+  maskOf(fd: number): number | undefined {
+    return this.#handlers[fd] === undefined ? undefined : this.#masks[fd];
+  }
+
   /** Calls `fn` after `ms` (every `ms` with `{ repeat: true }`); returns the timer id. */
   setTimer(ms: number, fn: () => void, opts?: { repeat?: boolean }): number {
     v.int('ms', ms, 0, 0x7fffffff);
@@ -194,7 +199,8 @@ export class Reactor {
   /** One wait + dispatch + due timers; returns the number of events and timers handled. */
   #turn(timeoutMs: number): number {
     const n = this.poller.wait(this.#fired, timeoutMs);
-    if (n < 0) throw errnoError(n, this.poller.name === 'select' ? 'select' : this.poller.fd >= 0 ? 'epoll_wait' : 'poll');
+    if (n < 0)
+      throw errnoError(n, this.poller.name === 'select' ? 'select' : this.poller.fd >= 0 ? 'epoll_wait' : 'poll');
     const fired = this.#fired;
     // The whole batch is dispatched even after stop(): under EPOLLET an event dropped here
     // would not be reported again.

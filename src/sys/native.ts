@@ -100,11 +100,7 @@ export interface MultiplexBinding {
 // ---- keyspace.cc
 
 export interface NativeBinding
-  extends ConstantsBinding,
-    SocketBinding,
-    MultiplexBinding,
-    WatchBinding,
-    ProcessBinding {}
+  extends ConstantsBinding, SocketBinding, MultiplexBinding, WatchBinding, ProcessBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;
