@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Connection, Reactor, constants as c, pollerNames, sys } from './helpers/rawio.js';
+import { Reactor, constants as c, pollerNames, sys } from './helpers/rawio.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { echoServer, manyClients } from './helpers/echo.js';
 
