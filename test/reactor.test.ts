@@ -132,6 +132,29 @@ describe.each(pollerNames)('Reactor %s', (backend) => {
     reactor.close();
   });
 
+  it('run() returns to its caller before it blocks; a second run() or attach() is refused', async () => {
+    const reactor = new Reactor({ backend });
+    const [a, b] = sys.socketpair();
+    const got: string[] = [];
+    reactor.watch(a, c.EPOLLIN, () => {
+      const buf = Buffer.alloc(8);
+      got.push(buf.subarray(0, sys.read(a, buf)).toString());
+      reactor.stop();
+    });
+    const running = reactor.run();
+    expect(reactor.running).toBe(true);
+    await expect(reactor.run()).rejects.toThrow(/already running/);
+    expect(() => reactor.attach()).toThrow(/already running/);
+    sys.write(b, Buffer.from('late'));
+    await running;
+    expect(got).toEqual(['late']);
+    expect(reactor.running).toBe(false);
+    reactor.unwatch(a);
+    reactor.close();
+    sys.close(a);
+    sys.close(b);
+  });
+
   it('run(): promise continuations from handlers run, and stop() works from a handler', async () => {
     const reactor = new Reactor({ backend });
     const [a, b] = sys.socketpair();

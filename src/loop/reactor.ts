@@ -143,7 +143,10 @@ export class Reactor {
     this.#mode = 'run';
     this.#stopping = false;
     try {
-      let worked = false;
+      // Return to the caller first, and let what it queued run before the first blocking
+      // wait (as if a batch had just been handled).
+      await null;
+      let worked = true;
       while (!this.#stopping) {
         let timeout = this.#timers.timeout(performance.now());
         if (worked && timeout !== 0) {
