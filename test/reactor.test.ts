@@ -132,6 +132,30 @@ describe.each(pollerNames)('Reactor %s', (backend) => {
     reactor.close();
   });
 
+  it('attach(): reactor timers fire and stop() from a handler detaches', async () => {
+    const reactor = new Reactor({ backend });
+    const [a, b] = sys.socketpair();
+    let detached!: () => void;
+    const done = new Promise<void>((r) => (detached = r));
+    reactor.watch(a, c.EPOLLIN, () => {
+      sys.read(a, Buffer.alloc(8));
+      reactor.stop();
+      detached();
+    });
+    reactor.setTimer(5, () => sys.write(b, Buffer.from('x')));
+    reactor.attach();
+    expect(reactor.running).toBe(true);
+    await done;
+    expect(reactor.running).toBe(false);
+    sys.write(b, Buffer.from('y')); // detached: nothing dispatches it
+    await new Promise((r) => setTimeout(r, 10));
+    expect(sys.read(a, Buffer.alloc(8))).toBe(1);
+    reactor.unwatch(a);
+    reactor.close();
+    sys.close(a);
+    sys.close(b);
+  });
+
   it('run() returns to its caller before it blocks; a second run() or attach() is refused', async () => {
     const reactor = new Reactor({ backend });
     const [a, b] = sys.socketpair();
