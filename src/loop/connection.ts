@@ -58,6 +58,7 @@ export class Connection {
   #reading = true;
   #ending = false;
   #closed = false;
+  #eof = false;
   #needDrain = false;
   /** Unwatched while paused after a hang-up (see #park). */
   #parked = false;
@@ -119,7 +120,7 @@ export class Connection {
   }
 
   resume(): void {
-    if (this.#ending) return;
+    if (this.#ending || this.#eof) return;
     this.#reading = true;
     this.#rewatch();
   }
@@ -205,6 +206,7 @@ export class Connection {
         this.onData?.(buf.subarray(0, n));
       } else if (n === 0) {
         this.#reading = false;
+        this.#eof = true;
         if (this.onEnd) this.onEnd();
         else this.end();
         if (!this.#closed) this.#rewatch();

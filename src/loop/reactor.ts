@@ -10,9 +10,9 @@
  *   (later links queue behind the loop's own continuation, which then blocks in wait), so
  *   before it would block after a batch that did work, the loop drains the microtask queue
  *   completely with one `setImmediate` turn (~3 µs), unless a 0-timeout wait finds more
- *   events (under load it rarely pays it). That turn is the only time libuv runs: Node's own timers,
- *   sockets and `postMessage` are not a way to reach a running reactor (use an fd it
- *   watches: an eventfd, a pipe). Hence `run()` returns a `Promise<void>` (API.md says
+ *   events (under load it rarely pays it). That turn is the only time libuv runs, so
+ *   Node's own timers, sockets and `postMessage` are not a way to reach a running reactor
+ *   (use an fd it watches: an eventfd, a pipe). Hence `run()` returns a `Promise<void>` (API.md says
  *   `void`), resolved after `stop()`.
  * - `attach()` lives inside Node's loop. An epoll backend's own fd is watched by a
  *   `uv_poll_t` (native `Watch`); when it turns readable, the reactor waits with a 0 timeout
