@@ -2,5 +2,7 @@
 import { copy } from './scenarios/copy.js';
 import { read } from './scenarios/read.js';
 import type { Scenario } from './scenario.js';
+import { multiplex } from './scenarios/multiplex.js';
 
 export const scenarios: Scenario[] = [copy, read];
+export const scenarios: Scenario[] = [multiplex];

@@ -18,3 +18,9 @@ export {
   type TransferMethodName,
   type TransferOptions,
 } from './transfer/index.js';
+export { createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
+export { Epoll, type EpollOptions } from './loop/backends/epoll.js';
+export { PollSet } from './loop/backends/poll.js';
+export { SelectSet } from './loop/backends/select.js';
+export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
+export { Connection, type ConnectionOptions } from './loop/connection.js';

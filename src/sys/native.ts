@@ -66,11 +66,28 @@ export interface ProcessBinding {
   gettid(): number;
 }
 
-// ---- select.cc
-
-// ---- poll.cc
-
-// ---- epoll.cc
+// ---- select.cc, poll.cc, epoll.cc
+/**
+ * The three multiplexers' native sets. add/modify/remove return 0 or -errno (poll and
+ * select report EEXIST, ENOENT and EBADF as epoll_ctl would); wait fills `out` with
+ * (fd, revents) pairs and returns their count or -errno (0 when a signal cut it short).
+ */
+export interface NativePollerSet {
+  add(fd: number, mask: number): number;
+  modify(fd: number, mask: number): number;
+  remove(fd: number): number;
+  wait(out: Int32Array, timeoutMs: number): number;
+}
+export interface NativeEpoll extends NativePollerSet {
+  /** The epoll fd, or -errno when epoll_create1 failed; -1 once closed. */
+  fd(): number;
+  close(): number;
+}
+export interface MultiplexBinding {
+  SelectSet: new () => NativePollerSet;
+  PollSet: new () => NativePollerSet & { size(): number };
+  Epoll: new () => NativeEpoll;
+}
 
 // ---- file.cc
 export interface FileBinding {
@@ -112,6 +129,7 @@ export interface ZerocopyBinding {
 
 export interface NativeBinding
   extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, FileBinding, ZerocopyBinding {}
+  extends ConstantsBinding, SocketBinding, MultiplexBinding, WatchBinding, ProcessBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;
