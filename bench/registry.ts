@@ -1,8 +1,12 @@
-/** Every scenario, in the order the runner runs them. */
-import { copy } from './scenarios/copy.js';
-import { read } from './scenarios/read.js';
+/** Every scenario, in the order the runner runs them: one line each. */
 import type { Scenario } from './scenario.js';
 import { multiplex } from './scenarios/multiplex.js';
+import { copy } from './scenarios/copy.js';
+import { read } from './scenarios/read.js';
 
-export const scenarios: Scenario[] = [copy, read];
-export const scenarios: Scenario[] = [multiplex];
+// prettier-ignore
+export const scenarios: Scenario[] = [
+  multiplex,
+  copy,
+  read,
+];
