@@ -7,7 +7,16 @@
  * Run by `npm run test:package`, which builds dist/ and the prebuild first.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,10 +94,20 @@ describe('npm pack --dry-run', () => {
   });
 
   it('ships no tests, benchmark results, source maps, build trees or tooling', () => {
-    const junk = /^(test|src|bench|build|build-cmake|bench-out|docs|coverage|scripts|\.cache|\.ci|\.github|node_modules)\/|\.map$|\.tsbuildinfo$|\.tgz$|\.test\.|^dist\/test\//;
+    const junk =
+      /^(test|src|bench|build|build-cmake|bench-out|docs|coverage|scripts|\.cache|\.ci|\.github|node_modules)\/|\.map$|\.tsbuildinfo$|\.tgz$|\.test\.|^dist\/test\//;
     expect(files.filter((f) => junk.test(f))).toEqual([]);
     const top = new Set(files.map((f) => f.split('/')[0]));
-    const allowed = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'index.cjs', 'index.d.cts', 'binding.gyp', 'CMakeLists.txt'];
+    const allowed = [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+      'index.cjs',
+      'index.d.cts',
+      'binding.gyp',
+      'CMakeLists.txt',
+    ];
     expect([...top].sort()).toEqual([...allowed, 'dist', 'native', 'prebuilds'].sort());
   });
 });
@@ -107,7 +126,10 @@ describe('the tarball installed with no build tools', () => {
   });
 
   it('has no compiler, make or python within reach', () => {
-    const res = spawnSync('/bin/sh', ['-c', 'command -v cc gcc g++ c++ make python3 node-gyp'], { env, encoding: 'utf8' });
+    const res = spawnSync('/bin/sh', ['-c', 'command -v cc gcc g++ c++ make python3 node-gyp'], {
+      env,
+      encoding: 'utf8',
+    });
     expect(res.stdout.trim()).toBe('');
   });
 
@@ -127,21 +149,49 @@ describe('the tarball installed with no build tools', () => {
   });
 
   it('loads through require() from CommonJS', () => {
-    const code = "const r = require('rawio'); console.log(typeof r.sys.pipe, typeof r.errnoError, r.constants.EPOLLIN);";
+    const code =
+      "const r = require('rawio'); console.log(typeof r.sys.pipe, typeof r.errnoError, r.constants.EPOLLIN);";
     const res = run(process.execPath, ['-e', code], project, env);
     expect(res.stdout.trim()).toBe('function function 1');
   });
 
   it('gives TypeScript types to ESM and CommonJS consumers', () => {
-    writeFileSync(join(project, 'esm.mts'), "import { sys, ErrnoError } from 'rawio';\nexport const fd: number = sys.eventfd(0);\nexport const E: typeof ErrnoError = ErrnoError;\n");
-    writeFileSync(join(project, 'cjs.cts'), "import rawio = require('rawio');\nexport const fds: [number, number] = rawio.sys.pipe();\nexport const e: InstanceType<typeof rawio.ErrnoError> | null = null;\n");
+    writeFileSync(
+      join(project, 'esm.mts'),
+      "import { sys, ErrnoError } from 'rawio';\nexport const fd: number = sys.eventfd(0);\nexport const E: typeof ErrnoError = ErrnoError;\n",
+    );
+    writeFileSync(
+      join(project, 'cjs.cts'),
+      "import rawio = require('rawio');\nexport const fds: [number, number] = rawio.sys.pipe();\nexport const e: InstanceType<typeof rawio.ErrnoError> | null = null;\n",
+    );
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
-    const base = ['--noEmit', '--strict', '--typeRoots', join(root, 'node_modules/@types'), '--types', 'node', 'esm.mts', 'cjs.cts'];
+    const base = [
+      '--noEmit',
+      '--strict',
+      '--typeRoots',
+      join(root, 'node_modules/@types'),
+      '--types',
+      'node',
+      'esm.mts',
+      'cjs.cts',
+    ];
     run(process.execPath, [tsc, ...base, '--module', 'nodenext', '--moduleResolution', 'nodenext'], project, env);
-    run(process.execPath, [tsc, ...base, '--module', 'node16', '--moduleResolution', 'node16', '--skipLibCheck'], project, env);
+    run(
+      process.execPath,
+      [tsc, ...base, '--module', 'node16', '--moduleResolution', 'node16', '--skipLibCheck'],
+      project,
+      env,
+    );
     // A type error in the consumer must fail, or the checks above prove nothing.
-    writeFileSync(join(project, 'bad.cts'), "import rawio = require('rawio');\nexport const s: string = rawio.sys.eventfd(0);\n");
-    const bad = spawnSync(process.execPath, [tsc, ...base, 'bad.cts', '--module', 'nodenext'], { cwd: project, env, encoding: 'utf8' });
+    writeFileSync(
+      join(project, 'bad.cts'),
+      "import rawio = require('rawio');\nexport const s: string = rawio.sys.eventfd(0);\n",
+    );
+    const bad = spawnSync(process.execPath, [tsc, ...base, 'bad.cts', '--module', 'nodenext'], {
+      cwd: project,
+      env,
+      encoding: 'utf8',
+    });
     expect(bad.stdout).toMatch(/bad\.cts.*TS2322/);
   });
 });
