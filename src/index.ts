@@ -5,3 +5,16 @@
 export { constants } from './sys/constants.js';
 export { ErrnoError, errnoError, check, errnoName } from './sys/errors.js';
 export * as sys from './sys/index.js';
+export {
+  transferFile,
+  registerTransferMethod,
+  methods as transferMethods,
+  closePipePool,
+  pooledPipes,
+  waitWritable,
+  writableWaiter,
+  type TransferJob,
+  type TransferMethod,
+  type TransferMethodName,
+  type TransferOptions,
+} from './transfer/index.js';
