@@ -146,6 +146,7 @@ describe('the tarball installed with no build tools', () => {
     copyFileSync(join(root, 'test/package/smoke.mjs'), join(project, 'smoke.mjs'));
     const res = run(process.execPath, ['smoke.mjs'], project, env);
     const report = JSON.parse(res.stdout) as { ok: boolean; port: number; ran: string[] };
+    console.log(`smoke.mjs ran: ${report.ran.join(', ')}`);
     expect(report.ok).toBe(true);
     expect(report.port).toBeGreaterThan(0);
     expect(report.ran).toEqual(expect.arrayContaining(['listenTcp', 'pipe', 'eventfd']));
