@@ -4,7 +4,7 @@
 // The build happens in a staging copy of binding.gyp and native/ so that the host's own
 // build/Release (used by the tests) is left untouched.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -33,6 +33,9 @@ try {
     AR: tool('ar'),
     JOBS: process.env.JOBS ?? '2',
   };
+  // Node-API headers do not depend on the CPU: a distribution's /usr/include/node serves
+  // the cross-build too, and spares node-gyp a download (npm config nodedir does the same).
+  if (!env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h')) env.npm_config_nodedir = '/usr';
   const args = ['--napi', '--strip', '--arch', 'arm64', '--strip-bin', tool('strip'), '--out', root, stage];
   execFileSync(join(root, 'node_modules/.bin/prebuildify'), args, { cwd: stage, env, stdio: 'inherit' });
 } finally {
