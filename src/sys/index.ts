@@ -1,3 +1,4 @@
 /** `sys`: the typed wrappers, one module per native family, gathered under one namespace. */
 export * from './socket.js';
 export * from './process.js';
+export * from './netdev.js';
