@@ -5,3 +5,4 @@
 export { constants } from './sys/constants.js';
 export { ErrnoError, errnoError, check, errnoName } from './sys/errors.js';
 export * as sys from './sys/index.js';
+export { probe, type ProbeResult } from './probe.js';
