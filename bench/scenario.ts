@@ -33,6 +33,8 @@ export interface ClaimResult {
   rule: string;
   figures: string;
   verdict: Verdict;
+  /** The scenarios whose figures decide it. */
+  scenarios?: string[];
 }
 
 export interface ScenarioResult {
@@ -41,6 +43,12 @@ export interface ScenarioResult {
   claims?: ClaimResult[];
   /** Raw figures for report.json. */
   data?: unknown;
+  /**
+   * Named figures the claims and targets read (bench/claims.ts lists the keys each rule
+   * looks for, e.g. 'multiplex.epoll.n1000.us'); flat so that a rule never depends on a
+   * scenario's private data shape.
+   */
+  metrics?: Record<string, number>;
 }
 
 export interface BenchContext {

@@ -179,7 +179,24 @@ function report(cases: Case[], hasWrk: boolean): ScenarioResult {
       series: seriesOf(cases),
     },
   ];
-  return { tables: [table], charts, data };
+  return { tables: [table], charts, data, metrics: metricsOf(cases) };
+}
+
+/** anchors.node-http.c50.rps, anchors.wrk.node-http.c50.rps, anchors.node-net-echo.c1.p99us … */
+function metricsOf(cases: Case[]): Record<string, number> {
+  const m: Record<string, number> = {};
+  for (const c of cases) {
+    const key = c.server === 'node:http' ? 'node-http' : 'node-net-echo';
+    const own = c.comparison.summary['rawio loadgen'];
+    if (own) m[`anchors.${key}.c${c.connections}.rps`] = own.median;
+    const lat = c.latency['rawio loadgen'];
+    if (lat) m[`anchors.${key}.c${c.connections}.p99us`] = lat.p99;
+    const wrk = c.comparison.summary.wrk;
+    if (wrk) m[`anchors.wrk.${key}.c${c.connections}.rps`] = wrk.median;
+    if (wrk)
+      m[`anchors.loadgen-over-wrk.${key}.c${c.connections}`] = ratio(c.comparison, 'rawio loadgen', 'wrk').median;
+  }
+  return m;
 }
 
 function seriesOf(cases: Case[]): Chart['series'] {
