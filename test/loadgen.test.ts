@@ -57,7 +57,7 @@ describe('loadgen http', () => {
       }
     });
     const port = await listen(server);
-    const r = await loadgen({ port, protocol: 'http', connections: 4, durationMs: 300, warmupMs: 50 });
+    const r = await loadgen({ port, protocol: 'http', connections: 4, threads: 2, durationMs: 300, warmupMs: 50 });
     await close(server);
     expectClean(r);
     expect(r.received).toBe(seen);
@@ -161,6 +161,18 @@ describe('loadgen modes and errors', () => {
     // The schedule allows 100 sends in 500 ms (+1 per connection for the first at t0).
     expect(r.sent).toBeLessThanOrEqual(102);
     expect(r.sent).toBeGreaterThanOrEqual(60);
+  });
+
+  it('measures fixed-rate latency from the intended send time (no coordinated omission)', async () => {
+    // 20 ms per reply, one connection, asked for a request every 5 ms: the queue grows, and
+    // so must the latency. Measured from the actual send it would stay near 20 ms.
+    const server = createHttpServer((_req, res) => setTimeout(() => res.end('ok'), 20));
+    const port = await listen(server);
+    const r = await loadgen({ port, protocol: 'http', rate: 200, durationMs: 500, drainMs: 100 });
+    await close(server);
+    expect(r.requests).toBeGreaterThan(3);
+    expect(r.latencyUs.min).toBeGreaterThanOrEqual(19_000);
+    expect(r.latencyUs.max).toBeGreaterThan(100_000);
   });
 
   it('counts refused connections and measures nothing', async () => {
