@@ -6,14 +6,15 @@
  * (the two should agree within 15%). The load generator's counts are also checked against
  * what the server saw.
  */
-import { loadgen, type LoadgenResult } from '../loadgen.js';
+import { loadgen } from '../loadgen.js';
 import { compare, ratio, type Comparison } from '../runner.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { startServer, type PinnedServer } from '../server.js';
-import { fmt, formatRatio } from '../stats.js';
+import { fmt, formatRatio, summarize } from '../stats.js';
 import { runWrk, which } from '../tools.js';
 
 const serversModule = new URL('../servers/node.js', import.meta.url).href;
+const ECHO_BYTES = 64;
 
 interface Case {
   server: 'node:http' | 'node:net echo';
@@ -44,93 +45,107 @@ function settings(ctx: BenchContext) {
     : { seconds: 2, warmup: 1, repeats: 3, conns: [1, 50] };
 }
 
+type Latencies = Record<string, { p50: number[]; p99: number[] }>;
+
+function record(lat: Latencies, tool: string, p50: number, p99: number): void {
+  const l = (lat[tool] ??= { p50: [], p99: [] });
+  l.p50.push(p50);
+  l.p99.push(p99);
+}
+
+/** The load generator as a contender: one run, its counts checked against the server's. */
+function loadgenRun(ctx: BenchContext, server: PinnedServer, c: CaseKey, acc: Accumulator) {
+  const s = settings(ctx);
+  return async (round: number): Promise<number> => {
+    const before = await server.stats();
+    const r = await loadgen({
+      port: server.port,
+      protocol: c.protocol,
+      connections: c.connections,
+      durationMs: s.seconds * 1000,
+      warmupMs: 300,
+      payloadSize: ECHO_BYTES,
+      cpus: ctx.clientCpus,
+    });
+    const after = await server.stats();
+    const seen =
+      c.protocol === 'http' ? after.requests! - before.requests! : (after.bytes! - before.bytes!) / ECHO_BYTES;
+    if (seen !== r.received) acc.countsMatch = false;
+    acc.errors += r.errors.connect + r.errors.reset + r.errors.badReply + r.errors.errorReply;
+    if (round >= s.warmup) record(acc.latency, 'rawio loadgen', r.latencyUs.p50, r.latencyUs.p99);
+    return r.rps;
+  };
+}
+
+function wrkRun(ctx: BenchContext, server: PinnedServer, c: CaseKey, acc: Accumulator) {
+  const s = settings(ctx);
+  return async (round: number): Promise<number> => {
+    const w = await runWrk({
+      url: `http://127.0.0.1:${server.port}/`,
+      connections: c.connections,
+      seconds: s.seconds,
+      cpus: ctx.clientCpus,
+    });
+    acc.errors += w.errors;
+    if (round >= s.warmup) record(acc.latency, 'wrk', w.latencyUs.p50, w.latencyUs.p99);
+    return w.rps;
+  };
+}
+
+type CaseKey = Pick<Case, 'server' | 'protocol' | 'connections'>;
+interface Accumulator {
+  latency: Latencies;
+  countsMatch: boolean;
+  errors: number;
+}
+
 async function measureCase(
   ctx: BenchContext,
   server: PinnedServer,
-  c: Pick<Case, 'server' | 'protocol' | 'connections'>,
-  report: (label: string) => void,
+  c: CaseKey,
+  onRun: (label: string) => void,
 ): Promise<Case> {
   const s = settings(ctx);
-  const latency: Case['latency'] = {};
-  let countsMatch = true;
-  let errors = 0;
-  const useWrk = c.protocol === 'http' && which('wrk') !== null;
-  const last: Record<string, LoadgenResult> = {};
-  const contenders = [
-    {
-      name: 'rawio loadgen',
-      run: async () => {
-        const before = await server.stats();
-        const r = await loadgen({
-          port: server.port,
-          protocol: c.protocol,
-          connections: c.connections,
-          durationMs: s.seconds * 1000,
-          warmupMs: 300,
-          cpus: ctx.clientCpus,
-        });
-        const after = await server.stats();
-        const seen = c.protocol === 'http' ? after.requests! - before.requests! : (after.bytes! - before.bytes!) / 64;
-        if (seen !== r.received) countsMatch = false;
-        errors += r.errors.connect + r.errors.reset + r.errors.badReply + r.errors.errorReply;
-        last.loadgen = r;
-        latency['rawio loadgen'] = { p50: r.latencyUs.p50, p99: r.latencyUs.p99 };
-        return r.rps;
-      },
-    },
-  ];
-  if (useWrk) {
-    contenders.push({
-      name: 'wrk',
-      run: async () => {
-        const w = await runWrk({
-          url: `http://127.0.0.1:${server.port}/`,
-          connections: c.connections,
-          seconds: s.seconds,
-          cpus: ctx.clientCpus,
-        });
-        errors += w.errors;
-        latency.wrk = { p50: w.latencyUs.p50, p99: w.latencyUs.p99 };
-        return w.rps;
-      },
-    });
-  }
+  const acc: Accumulator = { latency: {}, countsMatch: true, errors: 0 };
+  const contenders = [{ name: 'rawio loadgen', run: loadgenRun(ctx, server, c, acc) }];
+  if (c.protocol === 'http' && which('wrk') !== null)
+    contenders.push({ name: 'wrk', run: wrkRun(ctx, server, c, acc) });
   const comparison = await compare(contenders, {
     warmup: s.warmup,
     repeats: s.repeats,
-    onRun: (_d, _t, name) => report(`${c.server} c=${c.connections} ${name}`),
+    onRun: (_d, _t, name) => onRun(`${c.server} c=${c.connections} ${name}`),
   });
-  return { ...c, comparison, latency, countsMatch, errors };
+  const latency: Case['latency'] = {};
+  for (const [tool, l] of Object.entries(acc.latency))
+    latency[tool] = { p50: summarize(l.p50).median, p99: summarize(l.p99).median };
+  return { ...c, comparison, latency, countsMatch: acc.countsMatch, errors: acc.errors };
 }
+
+const TARGETS = [
+  { server: 'node:http', protocol: 'http', fn: 'nodeHttp' },
+  { server: 'node:net echo', protocol: 'echo', fn: 'nodeNetEcho' },
+] as const;
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const s = settings(ctx);
-  const targets = [
-    { server: 'node:http', protocol: 'http', fn: 'nodeHttp' },
-    { server: 'node:net echo', protocol: 'echo', fn: 'nodeNetEcho' },
-  ] as const;
   const hasWrk = which('wrk') !== null;
   if (!hasWrk) ctx.log('wrk is not installed: no cross-check of the load generator');
-  const perRun = s.seconds + 0.6;
-  const runsPerCase = (s.warmup + s.repeats) * 2;
-  const totalRuns = targets.length * s.conns.length * runsPerCase;
+  const runsOf = (protocol: string) => (s.warmup + s.repeats) * (protocol === 'http' && hasWrk ? 2 : 1);
+  const totalRuns = TARGETS.reduce((a, t) => a + runsOf(t.protocol) * s.conns.length, 0);
   let runsDone = 0;
   const cases: Case[] = [];
-  for (const t of targets) {
+  for (const t of TARGETS) {
     const server = await startServer({ module: serversModule, export: t.fn, cpus: ctx.serverCpus });
     try {
       for (const connections of s.conns) {
-        const c = await measureCase(ctx, server, { server: t.server, protocol: t.protocol, connections }, (l) =>
-          ctx.progress(runsDone++ / totalRuns, l),
-        );
-        if (t.protocol === 'echo' || !hasWrk) runsDone += runsPerCase / 2; // no wrk run here
-        cases.push(c);
-        void perRun;
+        const key = { server: t.server, protocol: t.protocol, connections };
+        cases.push(await measureCase(ctx, server, key, (l) => ctx.progress(runsDone++ / totalRuns, l)));
       }
     } finally {
       await server.close();
     }
   }
+  for (const c of cases) if (c.errors > 0) ctx.log(`${c.server} c=${c.connections}: ${c.errors} errors`);
   return report(cases, hasWrk);
 }
 
@@ -216,6 +231,7 @@ export const anchorsNode: Scenario = {
     'node:http hello and node:net echo at 1 and 50 connections, measured with the native load ' +
     'generator and, when installed, wrk. The baseline the server models are compared with, and ' +
     'a check that the load generator agrees with wrk within 15%.',
-  estimate: { quick: 2 * 2 * 4 * 2.6 + 4, full: 2 * 3 * 6 * 5.6 + 6 },
+  // (warm-up + repeats) x (loadgen + wrk on http, loadgen on echo) x connection counts x run time
+  estimate: { quick: 4 * 3 * 2 * 2.6 + 4, full: 6 * 3 * 3 * 5.6 + 6 },
   run,
 };
