@@ -128,6 +128,7 @@ Napi::Object ToJs(Napi::Env env, const LoadStats& s) {
   n("bytesIn", static_cast<double>(s.bytesIn));
   n("connects", static_cast<double>(s.connects));
   n("affinityErrno", -s.affinityErrno);
+  n("cpuSeconds", s.cpuSeconds);
   Napi::Object e = Napi::Object::New(env);
   e.Set("connect", Num(env, static_cast<double>(s.connectErrors)));
   e.Set("reset", Num(env, static_cast<double>(s.resets)));

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,10 +37,19 @@ void LoadStats::Merge(const LoadStats& o) {
   lost += o.lost;
   if (o.windowNs > windowNs) windowNs = o.windowNs;
   if (o.affinityErrno) affinityErrno = o.affinityErrno;
+  cpuSeconds += o.cpuSeconds;
   latency.Merge(o.latency);
 }
 
 namespace {
+
+// This thread's user + system time (getrusage(2) RUSAGE_THREAD): what the client cost.
+double ThreadCpuSeconds() {
+  rusage ru{};
+  if (getrusage(RUSAGE_THREAD, &ru) < 0) return 0;
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
 
 constexpr uint64_t kReconnectDelayNs = 10'000'000;  // after a refused connect: no busy loop
 constexpr size_t kReadBuf = 64 * 1024;
@@ -89,6 +99,7 @@ class Loop {
       if (c.fd >= 0) close(c.fd);
     }
     close(ep_);
+    st_.cpuSeconds = ThreadCpuSeconds();
     return st_;
   }
 

@@ -41,6 +41,7 @@ struct LoadStats {
   uint64_t connects = 0, connectErrors = 0, resets = 0, badReplies = 0, errorReplies = 0;
   uint64_t lost = 0;      // in flight on a reset connection or when the drain ran out
   uint64_t windowNs = 0;  // the measured window (shorter when stopped early)
+  double cpuSeconds = 0;  // user + system time of the load generator's threads
   int affinityErrno = 0;
   LogLinearHistogram latency;
 

@@ -33,6 +33,7 @@ function expectClean(r: LoadgenResult): void {
   expect(r.sent).toBe(r.received);
   expect(r.requests).toBeGreaterThan(0);
   expect(r.requests).toBeLessThanOrEqual(r.received);
+  expect(r.cpuSeconds).toBeGreaterThan(0);
   const l = r.latencyUs;
   expect(l.count).toBe(r.requests);
   expect(l.min).toBeLessThanOrEqual(l.p50);

@@ -22,6 +22,8 @@ interface Case {
   connections: number;
   comparison: Comparison;
   latency: Record<string, { p50: number; p99: number }>;
+  /** The load generator's own CPU time per reply (its threads' getrusage). */
+  cpuUsPerReq: number;
   countsMatch: boolean;
   errors: number;
 }
@@ -32,6 +34,7 @@ export interface AnchorsNodeData {
     connections: number;
     samples: Record<string, number[]>;
     latency: Case['latency'];
+    cpuUsPerReq: number;
     countsMatch: boolean;
     errors: number;
     wrkRatio?: { median: number; min: number; max: number };
@@ -72,7 +75,10 @@ function loadgenRun(ctx: BenchContext, server: PinnedServer, c: CaseKey, acc: Ac
       c.protocol === 'http' ? after.requests! - before.requests! : (after.bytes! - before.bytes!) / ECHO_BYTES;
     if (seen !== r.received) acc.countsMatch = false;
     acc.errors += r.errors.connect + r.errors.reset + r.errors.badReply + r.errors.errorReply;
-    if (round >= s.warmup) record(acc.latency, 'rawio loadgen', r.latencyUs.p50, r.latencyUs.p99);
+    if (round >= s.warmup) {
+      record(acc.latency, 'rawio loadgen', r.latencyUs.p50, r.latencyUs.p99);
+      acc.cpuUsPerReq.push((r.cpuSeconds * 1e6) / Math.max(1, r.received));
+    }
     return r.rps;
   };
 }
@@ -95,6 +101,7 @@ function wrkRun(ctx: BenchContext, server: PinnedServer, c: CaseKey, acc: Accumu
 type CaseKey = Pick<Case, 'server' | 'protocol' | 'connections'>;
 interface Accumulator {
   latency: Latencies;
+  cpuUsPerReq: number[];
   countsMatch: boolean;
   errors: number;
 }
@@ -106,7 +113,7 @@ async function measureCase(
   onRun: (label: string) => void,
 ): Promise<Case> {
   const s = settings(ctx);
-  const acc: Accumulator = { latency: {}, countsMatch: true, errors: 0 };
+  const acc: Accumulator = { latency: {}, cpuUsPerReq: [], countsMatch: true, errors: 0 };
   const contenders = [{ name: 'rawio loadgen', run: loadgenRun(ctx, server, c, acc) }];
   if (c.protocol === 'http' && which('wrk') !== null)
     contenders.push({ name: 'wrk', run: wrkRun(ctx, server, c, acc) });
@@ -118,7 +125,8 @@ async function measureCase(
   const latency: Case['latency'] = {};
   for (const [tool, l] of Object.entries(acc.latency))
     latency[tool] = { p50: summarize(l.p50).median, p99: summarize(l.p99).median };
-  return { ...c, comparison, latency, countsMatch: acc.countsMatch, errors: acc.errors };
+  const cpuUsPerReq = summarize(acc.cpuUsPerReq).median;
+  return { ...c, comparison, latency, cpuUsPerReq, countsMatch: acc.countsMatch, errors: acc.errors };
 }
 
 const TARGETS = [
@@ -163,6 +171,7 @@ function report(cases: Case[], hasWrk: boolean): ScenarioResult {
         `${fmt(sum.min)}–${fmt(sum.max)}`,
         fmt(c.latency[tool]?.p50 ?? NaN, 0),
         fmt(c.latency[tool]?.p99 ?? NaN, 0),
+        tool === 'wrk' ? '' : fmt(c.cpuUsPerReq, 1),
         tool === 'wrk' && wrkRatio ? formatRatio(wrkRatio) : '',
       ]);
     }
@@ -171,6 +180,7 @@ function report(cases: Case[], hasWrk: boolean): ScenarioResult {
       connections: c.connections,
       samples: c.comparison.samples,
       latency: c.latency,
+      cpuUsPerReq: c.cpuUsPerReq,
       countsMatch: c.countsMatch,
       errors: c.errors,
       ...(wrkRatio ? { wrkRatio: { median: wrkRatio.median, min: wrkRatio.min, max: wrkRatio.max } } : {}),
@@ -178,11 +188,22 @@ function report(cases: Case[], hasWrk: boolean): ScenarioResult {
   }
   const table: Table = {
     title: 'Node anchors: requests per second (median of the measured runs)',
-    columns: ['server', 'conns', 'client', 'req/s', 'min–max', 'p50 µs', 'p99 µs', 'loadgen / wrk'],
+    columns: [
+      'server',
+      'conns',
+      'client',
+      'req/s',
+      'min–max',
+      'p50 µs',
+      'p99 µs',
+      'client CPU µs/req',
+      'loadgen / wrk',
+    ],
     rows,
     note:
       'Server in a child process pinned to the server CPU, client pinned to the other; ' +
       'loadgen and wrk interleaved, warm-up run discarded. Echo: 64-byte messages, one in flight. ' +
+      "Client CPU: the load generator threads' user + system time per reply. A wide min–max means a busy machine. " +
       `Load generator counts ${cases.every((c) => c.countsMatch) ? 'matched' : 'did NOT match'} the servers' counts.`,
   };
   const charts: Chart[] = [

@@ -108,6 +108,8 @@ export interface LoadgenNativeResult {
   bytesIn: number;
   connects: number;
   affinityErrno: number;
+  /** User + system CPU time of the load generator's threads (getrusage RUSAGE_THREAD). */
+  cpuSeconds: number;
   errors: { connect: number; reset: number; badReply: number; errorReply: number; lost: number };
   latencyUs: {
     min: number;
