@@ -77,7 +77,7 @@ export class Progress {
 
   private draw(force: boolean): void {
     if (this.out.isTTY) {
-      this.out.write(`\r\x1b[2K${this.line(this.out.columns ?? 80)}`);
+      this.out.write(`\r\x1b[2K${this.line(this.out.columns || 80)}`);
       return;
     }
     const t = this.now();
