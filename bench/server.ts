@@ -5,6 +5,9 @@
  * sys.setAffinity and calls the named start function; `taskset` (util-linux), when
  * present, pins the whole child from birth so that Node's helper threads follow too.
  * Scenarios start every server this way: Node's own servers, rawio's models, anchors.
+ * rawio's own `serve` fits as it is:
+ *   startServer({ module: new URL('../src/index.js', import.meta.url).href, export: 'serve',
+ *                 options: { model: 'single', protocol: 'http' }, cpus: ctx.serverCpus })
  */
 import { fork, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 /** What a server module's start function returns inside the child. */
 export interface ChildServer {
   port: number;
-  /** Counters the scenario wants back (requests seen, bytes …). */
-  stats?(): Record<string, number>;
+  /** Counters the scenario wants back (requests seen, bytes …); rawio's Server.stats() fits. */
+  stats?(): object;
   close(): Promise<void>;
 }
 
@@ -22,7 +25,8 @@ export type StartFunction = (options: Record<string, unknown>) => Promise<ChildS
 export interface PinnedServer {
   port: number;
   pid: number;
-  stats(): Promise<Record<string, number>>;
+  /** The child's stats() (an empty object when it has none), typed as the caller expects. */
+  stats<T extends object = Record<string, number>>(): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -37,9 +41,7 @@ export interface StartServerOptions {
 }
 
 export type ChildMessage =
-  | { type: 'ready'; port: number }
-  | { type: 'stats'; stats: Record<string, number> }
-  | { type: 'error'; message: string };
+  { type: 'ready'; port: number } | { type: 'stats'; stats: object } | { type: 'error'; message: string };
 
 let tasksetPath: string | null | undefined;
 function taskset(): string | null {
@@ -72,9 +74,9 @@ export function startServer(o: StartServerOptions): Promise<PinnedServer> {
       resolve({
         port: m.port,
         pid: child.pid!,
-        stats: () =>
-          new Promise((res) => {
-            child.once('message', (s: ChildMessage) => res(s.type === 'stats' ? s.stats : {}));
+        stats: <T extends object>() =>
+          new Promise<T>((res) => {
+            child.once('message', (s: ChildMessage) => res((s.type === 'stats' ? s.stats : {}) as T));
             child.send({ type: 'stats' });
           }),
         close: () =>
