@@ -78,6 +78,46 @@ describe('loadgen http', () => {
   });
 });
 
+/** A raw server that answers each request with `reply`, one byte per write (split reads). */
+function trickleServer(reply: string, requestEnd: RegExp, counts: { requests: number }): Server {
+  return createServer({ noDelay: true }, (s) => {
+    let buf = '';
+    s.on('data', async (d) => {
+      buf += d.toString('latin1');
+      while (requestEnd.test(buf)) {
+        buf = buf.replace(requestEnd, '');
+        counts.requests++;
+        for (const ch of reply) {
+          s.write(ch);
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    });
+  });
+}
+
+describe('loadgen parsers on replies split byte by byte', () => {
+  it.each([
+    [
+      'http chunked',
+      'http',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      /^GET [^]*?\r\n\r\n/,
+    ],
+    ['http length', 'http', 'HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc', /^GET [^]*?\r\n\r\n/],
+    ['resp bulk', 'resp', '*2\r\n$5\r\nhello\r\n:7\r\n', /^\*1\r\n\$4\r\nPING\r\n/],
+  ] as const)('%s', async (_name, protocol, reply, requestEnd) => {
+    const counts = { requests: 0 };
+    const server = trickleServer(reply, requestEnd, counts);
+    const port = await listen(server);
+    const r = await loadgen({ port, protocol, durationMs: 150 });
+    await close(server);
+    expectClean(r);
+    expect(r.received).toBe(counts.requests);
+    expect(r.bytesIn).toBe(counts.requests * reply.length);
+  });
+});
+
 describe('loadgen echo', () => {
   it('sends N bytes and counts N back, pipelined', async () => {
     let bytes = 0;
