@@ -60,16 +60,25 @@ LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
   LoopbackAddress(env, PropStr(o, "host"), static_cast<int>(PropInt(o, "port", 1, 65535)), c);
   std::string proto = PropStr(o, "protocol");
   RequestWriter& w = c.writer;
-  if (proto == "http") w.proto = Proto::kHttp;
-  else if (proto == "echo") w.proto = Proto::kEcho;
-  else if (proto == "resp") w.proto = Proto::kResp;
-  else ThrowRange(env, "protocol must be 'http', 'echo' or 'resp'");
+  if (proto == "http")
+    w.proto = Proto::kHttp;
+  else if (proto == "echo")
+    w.proto = Proto::kEcho;
+  else if (proto == "resp")
+    w.proto = Proto::kResp;
+  else
+    ThrowRange(env, "protocol must be 'http', 'echo' or 'resp'");
   std::string cmd = PropStr(o, "command");
-  if (cmd == "ping") w.cmd = RespCmd::kPing;
-  else if (cmd == "set") w.cmd = RespCmd::kSet;
-  else if (cmd == "get") w.cmd = RespCmd::kGet;
-  else if (cmd == "setget") w.cmd = RespCmd::kSetGet;
-  else ThrowRange(env, "command must be 'ping', 'set', 'get' or 'setget'");
+  if (cmd == "ping")
+    w.cmd = RespCmd::kPing;
+  else if (cmd == "set")
+    w.cmd = RespCmd::kSet;
+  else if (cmd == "get")
+    w.cmd = RespCmd::kGet;
+  else if (cmd == "setget")
+    w.cmd = RespCmd::kSetGet;
+  else
+    ThrowRange(env, "command must be 'ping', 'set', 'get' or 'setget'");
   std::string path = PropStr(o, "path");
   if (path.empty() || path[0] != '/' || path.find_first_of("\r\n ") != std::string::npos)
     ThrowRange(env, "path must start with / and hold no spaces or line breaks");

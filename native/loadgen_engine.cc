@@ -248,11 +248,16 @@ class Loop {
     }
     ParseOut o;
     const RequestWriter& w = cfg_.writer;
-    if (w.proto == Proto::kHttp) o = ParseHttp(c.ps, data, len);
-    else if (w.proto == Proto::kResp) o = ParseResp(data, len);
-    else o = ParseEcho(c.ps, cfg_.echoSize, len);
-    if (c.carry.empty()) c.carry.assign(data + o.consumed, len - o.consumed);
-    else c.carry.erase(0, o.consumed);
+    if (w.proto == Proto::kHttp)
+      o = ParseHttp(c.ps, data, len);
+    else if (w.proto == Proto::kResp)
+      o = ParseResp(data, len);
+    else
+      o = ParseEcho(c.ps, cfg_.echoSize, len);
+    if (c.carry.empty())
+      c.carry.assign(data + o.consumed, len - o.consumed);
+    else
+      c.carry.erase(0, o.consumed);
     st_.errorReplies += o.errorReplies;
     if (o.replies > c.inflight) o.bad = true;  // more replies than requests
     for (uint32_t i = 0; i < o.replies && c.inflight > 0; i++) {
@@ -336,8 +341,10 @@ class Loop {
   // (a quiet close with nothing in flight is no error) and connect again while the window
   // is open. Always returns false.
   bool Reset(uint32_t idx, bool badReply = false, bool quiet = false) {
-    if (badReply) st_.badReplies++;
-    else if (!quiet) st_.resets++;
+    if (badReply)
+      st_.badReplies++;
+    else if (!quiet)
+      st_.resets++;
     Drop(idx);
     uint64_t now = MonotonicNs();
     if (Sending(now)) Connect(idx, now);

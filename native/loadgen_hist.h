@@ -11,8 +11,8 @@ namespace rawio {
 
 class LogLinearHistogram {
  public:
-  static constexpr int kSubBits = 7;              // 128 sub-buckets per octave
-  static constexpr int kLinear = 2 << kSubBits;   // values below 256 are counted exactly
+  static constexpr int kSubBits = 7;             // 128 sub-buckets per octave
+  static constexpr int kLinear = 2 << kSubBits;  // values below 256 are counted exactly
 
   LogLinearHistogram() : counts_(Index(UINT64_C(1) << 40) + 1, 0) {}
 

@@ -119,8 +119,8 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
       uint64_t size = 0;
       const char* c = p;
       for (; c < eol && std::isxdigit(static_cast<unsigned char>(*c)); c++)
-        size = size * 16 +
-               static_cast<uint64_t>(std::isdigit(*c) ? *c - '0' : (*c | 32) - 'a' + 10);
+        size =
+            size * 16 + static_cast<uint64_t>(std::isdigit(*c) ? *c - '0' : (*c | 32) - 'a' + 10);
       if (c == p) {
         out.bad = true;
         break;

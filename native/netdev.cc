@@ -40,13 +40,20 @@ Napi::Value JsEthtoolGet(const Napi::CallbackInfo& info) {
     ThrowType(env, "ifname and feature must be strings");
   std::string feature = info[1].As<Napi::String>().Utf8Value();
   uint32_t cmd = 0;
-  if (feature == "sg") cmd = ETHTOOL_GSG;
-  else if (feature == "tso") cmd = ETHTOOL_GTSO;
-  else if (feature == "gso") cmd = ETHTOOL_GGSO;
-  else if (feature == "gro") cmd = ETHTOOL_GGRO;
-  else if (feature == "tx-csum") cmd = ETHTOOL_GTXCSUM;
-  else if (feature == "rx-csum") cmd = ETHTOOL_GRXCSUM;
-  else ThrowRange(env, "unknown feature");
+  if (feature == "sg")
+    cmd = ETHTOOL_GSG;
+  else if (feature == "tso")
+    cmd = ETHTOOL_GTSO;
+  else if (feature == "gso")
+    cmd = ETHTOOL_GGSO;
+  else if (feature == "gro")
+    cmd = ETHTOOL_GGRO;
+  else if (feature == "tx-csum")
+    cmd = ETHTOOL_GTXCSUM;
+  else if (feature == "rx-csum")
+    cmd = ETHTOOL_GRXCSUM;
+  else
+    ThrowRange(env, "unknown feature");
   return Num(env, EthtoolValue(info[0].As<Napi::String>().Utf8Value(), cmd));
 }
 
