@@ -92,10 +92,11 @@ LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
   if (c.threads > c.connections) c.threads = c.connections;
   c.pipeline = static_cast<int>(PropInt(o, "pipeline", 1, 1024));
   Napi::Value rate = Prop(o, "rate");
-  if (!rate.IsNumber() || !(rate.As<Napi::Number>().DoubleValue() >= 0) ||
-      rate.As<Napi::Number>().DoubleValue() > 1e9)
-    ThrowRange(env, "rate must be a number in [0, 1e9]");
+  if (!rate.IsNumber()) ThrowType(env, "rate must be a number");
   c.rate = rate.As<Napi::Number>().DoubleValue();
+  // 0 is closed loop; below 0.01/s the per-connection interval would overflow the clock.
+  if (!(c.rate == 0 || (c.rate >= 0.01 && c.rate <= 1e9)))
+    ThrowRange(env, "rate must be 0 (closed loop) or in [0.01, 1e9]");
   c.warmupNs = static_cast<uint64_t>(PropInt(o, "warmupMs", 0, 3600000)) * 1000000u;
   c.durationNs = static_cast<uint64_t>(PropInt(o, "durationMs", 1, 3600000)) * 1000000u;
   c.drainNs = static_cast<uint64_t>(PropInt(o, "drainMs", 0, 60000)) * 1000000u;

@@ -228,6 +228,11 @@ describe('loadgen modes and errors', () => {
   it('refuses a non-loopback host before connecting', async () => {
     await expect(loadgen({ host: '10.0.0.1', port: 80, protocol: 'http', durationMs: 10 })).rejects.toThrow(RangeError);
     await expect(loadgen({ port: 80, protocol: 'gopher' as 'http', durationMs: 10 })).rejects.toThrow(RangeError);
+    await expect(loadgen({ port: 80, protocol: 'http', rate: 1e-9, durationMs: 10 })).rejects.toThrow(RangeError);
+    await expect(loadgen({ port: 80, protocol: 'http', durationMs: 0 })).rejects.toThrow(RangeError);
+    await expect(loadgen({ port: 80, protocol: 'http', durationMs: '1' as unknown as number })).rejects.toThrow(
+      TypeError,
+    );
   });
 
   it('stops early on abort and never blocks the event loop', async () => {
