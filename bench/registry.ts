@@ -10,3 +10,6 @@ export const scenarios: Scenario[] = [
   copy,
   read,
 ];
+import { anchorsNode } from './scenarios/anchors-node.js';
+
+export const scenarios: Scenario[] = [anchorsNode];

@@ -24,3 +24,4 @@ export { PollSet } from './loop/backends/poll.js';
 export { SelectSet } from './loop/backends/select.js';
 export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
 export { Connection, type ConnectionOptions } from './loop/connection.js';
+export { probe, type ProbeResult } from './probe.js';

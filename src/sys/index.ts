@@ -4,3 +4,4 @@ export * from './process.js';
 export * from './file.js';
 export * from './direct.js';
 export * from './zerocopy.js';
+export * from './netdev.js';

@@ -146,8 +146,64 @@ export interface NativeBinding extends ZerocopyBinding {}
 // ---- uring.cc
 
 // ---- loadgen.cc
+/** Every field required: bench/loadgen.ts fills the defaults. */
+export interface LoadgenNativeOptions {
+  host: string;
+  port: number;
+  protocol: 'http' | 'echo' | 'resp';
+  connections: number;
+  threads: number;
+  pipeline: number;
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  drainMs: number;
+  path: string;
+  payloadSize: number;
+  command: 'ping' | 'set' | 'get' | 'setget';
+  keyspace: number;
+  valueSize: number;
+  cpus: number[];
+}
+export interface LoadgenNativeResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  sent: number;
+  received: number;
+  bytesOut: number;
+  bytesIn: number;
+  connects: number;
+  affinityErrno: number;
+  /** User + system CPU time of the load generator's threads (getrusage RUSAGE_THREAD). */
+  cpuSeconds: number;
+  errors: { connect: number; reset: number; badReply: number; errorReply: number; lost: number };
+  latencyUs: {
+    min: number;
+    mean: number;
+    p50: number;
+    p90: number;
+    p99: number;
+    p999: number;
+    max: number;
+    count: number;
+  };
+}
+export interface LoadgenBinding {
+  /** Starts a run on native threads; `done` runs on this thread at the end. Returns stop(). */
+  loadgen(opts: LoadgenNativeOptions, done: (r: LoadgenNativeResult) => void): () => void;
+}
 
 // ---- keyspace.cc
+
+// ---- netdev.cc
+export interface NetdevBinding {
+  /** An ethtool value (0/1) of a network device, or -errno. */
+  ethtoolGet(ifname: string, feature: 'sg' | 'tso' | 'gso' | 'gro' | 'tx-csum' | 'rx-csum'): number;
+}
+
+export interface NativeBinding
+  extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, LoadgenBinding, NetdevBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;
