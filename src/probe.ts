@@ -6,7 +6,8 @@
  * scatter-gather (ETHTOOL_GSG), without which sendfile is not a zero-copy path. It reads
  * /proc and /sys and asks the kernel; it never throws for a missing feature.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { availableParallelism, release } from 'node:os';
 import { constants } from './sys/constants.js';
 import { getrlimit } from './sys/process.js';
@@ -61,26 +62,31 @@ function ringProbe(disabled: number | null): Omit<ProbeResult['ioUring'], 'disab
   return { supported: null, setup: 'not probed (Ring not available in this build)', opcodes: null };
 }
 
-type DioAlignment = (fd: number) => { memAlign: number; offsetAlign: number };
-
-// HOOK(files): sys.dioAlignment (statx STATX_DIOALIGN) is used as soon as it exists; until
-// then st_blksize stands in for both alignments, which is what O_DIRECT needed before 6.1.
+/**
+ * The direct-IO alignment the kernel asks for on `path`'s filesystem (statx
+ * STATX_DIOALIGN, with sys.dioAlignment's fallbacks). A directory is asked through a
+ * scratch file created in it, since directories themselves have no direct IO.
+ */
 function directIo(path: string): ProbeResult['directIo'] {
-  const dio = (sys as Record<string, unknown>).dioAlignment as DioAlignment | undefined;
-  const open = (sys as Record<string, unknown>).open as ((p: string, f: number) => number) | undefined;
+  let scratch: string | undefined;
   try {
-    if (dio && open) {
-      const fd = open(path, constants.O_RDONLY!);
-      try {
-        return { path, ...dio(fd), source: 'statx' };
-      } finally {
-        sys.close(fd);
-      }
+    let target = path;
+    if (statSync(path).isDirectory()) {
+      scratch = join(path, `.rawio-probe-${process.pid}`);
+      writeFileSync(scratch, '');
+      target = scratch;
     }
-    const blk = statSync(path).blksize;
-    return { path, memAlign: blk, offsetAlign: blk, source: 'st_blksize' };
+    const fd = sys.open(target, constants.O_RDONLY!);
+    try {
+      const d = sys.dioAlignment(fd);
+      return { path, memAlign: d.memAlign, offsetAlign: d.offsetAlign, source: d.detail };
+    } finally {
+      sys.close(fd);
+    }
   } catch {
     return null;
+  } finally {
+    if (scratch) rmSync(scratch, { force: true });
   }
 }
 
