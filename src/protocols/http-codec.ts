@@ -51,6 +51,7 @@ const STATUS: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   416: 'Range Not Satisfiable',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
@@ -206,6 +207,26 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
 function skipEmptyLines(buf: Uint8Array, s: number): number {
   while (s < buf.length && (buf[s] === LF || (buf[s] === CR && buf[s + 1] === LF))) s += buf[s] === LF ? 1 : 2;
   return s;
+}
+
+/**
+ * The value of the first `name` field (lower-case) in a frame's head, trimmed, or null.
+ * For the rarer fields (Range); the hot ones are read once by the codec.
+ */
+export function headerValue(frame: Uint8Array, name: string): string | null {
+  const want = ascii(name);
+  const headEnd = PREFIX + (frame[4] | (frame[5] << 8) | (frame[6] << 16) | (frame[7] << 24));
+  let i = frame.indexOf(LF, PREFIX) + 1;
+  while (i > 0 && i < headEnd) {
+    const line = lineEnd(frame, i, headEnd);
+    if (line === null || line[0] === i) return null;
+    const colon = frame.indexOf(58, i);
+    if (colon > i && colon < line[0] && matchLower(frame, i, colon - i, want)) {
+      return Buffer.from(frame.subarray(colon + 1, line[0])).toString('latin1').trim();
+    }
+    i = line[1];
+  }
+  return null;
 }
 
 function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
