@@ -12,7 +12,7 @@
  * 431 (head over the limit), 501 (a Transfer-Encoding: rawio decodes none), 505.
  */
 import type { Codec, PushResult, Reply } from './protocol.js';
-import { Pending, ascii } from './bytes.js';
+import { Pending, allocFrame, ascii, copyBytes, getU32, putU32 } from './bytes.js';
 import { httpDate } from './http-date.js';
 
 export const enum Method {
@@ -215,14 +215,16 @@ function skipEmptyLines(buf: Uint8Array, s: number): number {
  */
 export function headerValue(frame: Uint8Array, name: string): string | null {
   const want = ascii(name);
-  const headEnd = PREFIX + (frame[4] | (frame[5] << 8) | (frame[6] << 16) | (frame[7] << 24));
+  const headEnd = PREFIX + getU32(frame, 4);
   let i = frame.indexOf(LF, PREFIX) + 1;
   while (i > 0 && i < headEnd) {
     const line = lineEnd(frame, i, headEnd);
     if (line === null || line[0] === i) return null;
     const colon = frame.indexOf(58, i);
     if (colon > i && colon < line[0] && matchLower(frame, i, colon - i, want)) {
-      return Buffer.from(frame.subarray(colon + 1, line[0])).toString('latin1').trim();
+      return Buffer.from(frame.subarray(colon + 1, line[0]))
+        .toString('latin1')
+        .trim();
     }
     i = line[1];
   }
@@ -230,15 +232,17 @@ export function headerValue(frame: Uint8Array, name: string): string | null {
 }
 
 function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
-  const f = new Uint8Array(PREFIX + h.headLen + h.bodyLen);
+  const f = allocFrame(PREFIX + h.headLen + h.bodyLen);
   f[0] = h.method;
   f[1] = h.flags;
-  const dv = new DataView(f.buffer);
-  dv.setUint16(2, h.targetLen, true);
-  dv.setUint32(4, h.headLen, true);
-  dv.setUint32(8, h.bodyLen, true);
-  dv.setUint16(12, h.targetStart, true);
-  f.set(buf.subarray(s, s + h.headLen + h.bodyLen), PREFIX);
+  f[2] = h.targetLen & 0xff;
+  f[3] = h.targetLen >>> 8;
+  putU32(f, 4, h.headLen);
+  putU32(f, 8, h.bodyLen);
+  f[12] = h.targetStart & 0xff;
+  f[13] = h.targetStart >>> 8;
+  f[14] = f[15] = 0;
+  copyBytes(f, PREFIX, buf, s, s + h.headLen + h.bodyLen);
   return f;
 }
 

@@ -16,7 +16,7 @@ import {
   simpleResponse,
   type HttpLimits,
 } from './http-codec.js';
-import { ascii } from './bytes.js';
+import { ascii, getU32 } from './bytes.js';
 import { httpDate, httpSecond } from './http-date.js';
 
 const HELLO = 'Hello, World!';
@@ -94,7 +94,7 @@ function stripBody(data: Uint8Array): Uint8Array {
 }
 
 function echo(frame: Uint8Array, keepAlive: boolean, v: number): Reply {
-  const headLen = frame[4] | (frame[5] << 8) | (frame[6] << 16) | (frame[7] << 24);
+  const headLen = getU32(frame, 4);
   const body = frame.subarray(PREFIX + headLen);
   const head = ascii(
     `HTTP/1.1 200 OK\r\nServer: rawio\r\nDate: ${httpDate()}\r\nContent-Type: application/octet-stream\r\n` +
