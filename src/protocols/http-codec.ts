@@ -20,10 +20,16 @@ export const enum Method {
   Get = 1,
   Head = 2,
   Post = 3,
+  /** Not a request: the codec asks for `100 Continue` to be written (see CONTINUE). */
+  Continue = 255,
 }
 export const FLAG_KEEP_ALIVE = 1;
 export const FLAG_HTTP10 = 2;
 export const PREFIX = 16;
+const CONTINUE_FRAME = new Uint8Array(PREFIX).fill(0);
+CONTINUE_FRAME[0] = 255;
+/** The interim response a Method.Continue frame is answered with. */
+export const CONTINUE: { data: Uint8Array } = { data: ascii('HTTP/1.1 100 Continue\r\n\r\n') };
 
 export interface HttpLimits {
   /** Request line plus header fields, in bytes; default 8 KiB (431 beyond). */
@@ -84,10 +90,14 @@ const H_CONTENT_LENGTH = ascii('content-length');
 const H_TRANSFER_ENCODING = ascii('transfer-encoding');
 const H_CONNECTION = ascii('connection');
 const H_HOST = ascii('host');
+const H_EXPECT = ascii('expect');
+const T_CONTINUE = ascii('100-continue');
 const T_CLOSE = ascii('close');
 const T_KEEP_ALIVE = ascii('keep-alive');
 
 interface Head {
+  /** Expect: 100-continue on an HTTP/1.1 request with a body. */
+  expect: boolean;
   method: Method;
   flags: number;
   targetStart: number;
@@ -160,6 +170,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
   let te = false;
   let hosts = 0;
   let conn = 0;
+  let expect = false;
   for (;;) {
     const line = lineEnd(buf, i, end);
     if (line === null) return 400;
@@ -187,6 +198,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     } else if (matchLower(buf, i, nlen, H_TRANSFER_ENCODING)) te = true;
     else if (matchLower(buf, i, nlen, H_CONNECTION)) conn |= connectionTokens(buf, v, ve);
     else if (matchLower(buf, i, nlen, H_HOST)) hosts++;
+    else if (matchLower(buf, i, nlen, H_EXPECT)) expect = matchLower(buf, v, ve - v, T_CONTINUE);
     i = next;
   }
   if (te) return contentLength >= 0 ? 400 : 501;
@@ -200,6 +212,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     targetLen,
     headLen: end - s,
     bodyLen: Math.max(contentLength, 0),
+    expect: expect && !http10 && contentLength > 0,
   };
 }
 
@@ -289,6 +302,9 @@ export class HttpCodec implements Codec {
       const h = parseHead(buf, s, end, this.#maxBody);
       if (typeof h === 'number') return fail(h);
       this.#head = h;
+      // RFC 9110 10.1.1: a client that sent Expect: 100-continue waits for an interim
+      // response before its body; a CONTINUE frame, answered in order, asks for it.
+      if (h.expect && buf.length - s < h.headLen + h.bodyLen) frames.push(CONTINUE_FRAME.slice());
     }
     const h = this.#head;
     if (buf.length - s < h.headLen + h.bodyLen) return -1;

@@ -8,6 +8,7 @@
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import {
+  CONTINUE,
   FLAG_HTTP10,
   FLAG_KEEP_ALIVE,
   HttpCodec,
@@ -52,6 +53,7 @@ export class HttpProtocol implements Protocol {
 
   handle(frame: Uint8Array): Reply {
     const method = frame[0] as Method;
+    if (method === Method.Continue) return CONTINUE;
     const flags = frame[1];
     const keepAlive = (flags & FLAG_KEEP_ALIVE) !== 0;
     if (method === Method.Get || method === Method.Head) {

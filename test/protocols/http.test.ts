@@ -87,6 +87,17 @@ describe('http protocol', () => {
     expect(parse({ data }).headers.get('content-length')).toBe(String(body.length));
   });
 
+  it('answers Expect: 100-continue with an interim 100 before the body arrives', () => {
+    const c = p.createCodec();
+    const head = b('POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n');
+    const first = c.push(head);
+    expect(first.frames.map((f) => text(p.handle(f).data))).toEqual(['HTTP/1.1 100 Continue\r\n\r\n']);
+    const second = c.push(b('abc'));
+    expect(second.frames.map((f) => parse(p.handle(f)).body)).toEqual(['abc']);
+    // the body already there: no interim response
+    expect(feed(p.createCodec(), Buffer.concat([head, b('abc')])).frames).toHaveLength(1);
+  });
+
   it('closes after Connection: close, and by default for HTTP/1.0', () => {
     const [c] = serve(p, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, CLOSE\r\n\r\n');
     expect(c.close).toBe(true);
