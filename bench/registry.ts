@@ -1,4 +1,6 @@
 /** Every scenario, in the order the runner runs them. */
+import { copy } from './scenarios/copy.js';
+import { read } from './scenarios/read.js';
 import type { Scenario } from './scenario.js';
 
-export const scenarios: Scenario[] = [];
+export const scenarios: Scenario[] = [copy, read];

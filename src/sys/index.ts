@@ -2,3 +2,6 @@
 export * from './socket.js';
 export * from './process.js';
 export * from './keyspace.js';
+export * from './file.js';
+export * from './direct.js';
+export * from './zerocopy.js';
