@@ -128,9 +128,15 @@ export interface KeyspaceBinding {
   keyspaceUnlink(name: string): number;
 }
 
-export interface NativeBinding extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, KeyspaceBinding {}
 export interface NativeBinding
-  extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, FileBinding, ZerocopyBinding {}
+  extends
+    ConstantsBinding,
+    SocketBinding,
+    WatchBinding,
+    ProcessBinding,
+    FileBinding,
+    ZerocopyBinding,
+    KeyspaceBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;
