@@ -268,7 +268,8 @@ export class HttpCodec implements Codec {
   #dead = false;
 
   constructor(limits: HttpLimits = {}) {
-    this.#maxHead = limits.maxHead ?? 8192;
+    // the frame prefix stores the target's place in 16 bits
+    this.#maxHead = Math.min(limits.maxHead ?? 8192, 65535);
     this.#maxBody = limits.maxBody ?? 8 << 20;
   }
 

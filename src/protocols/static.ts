@@ -188,7 +188,8 @@ export class StaticProtocol implements Protocol {
     for (let name = path === '' ? '.' : path; ; name = `${path === '' ? '' : `${path}/`}index.html`) {
       let fd: number;
       try {
-        fd = openBeneath(this.#root, name, constants.O_RDONLY);
+        // O_NONBLOCK: opening a FIFO someone left under the root must not block the server
+        fd = openBeneath(this.#root, name, constants.O_RDONLY | constants.O_NONBLOCK);
       } catch (e) {
         return name === path || name === '.' ? refusal(e) : 403; // a directory without an index
       }

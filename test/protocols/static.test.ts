@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, readSync, rmSync, symlinkSync, writeFileSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createProtocol, type Protocol, type Reply } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
@@ -55,6 +56,7 @@ describe('static protocol', () => {
     symlinkSync(join(dir, 'secret'), join(root, 'escape'));
     symlinkSync('../secret', join(root, 'relative-escape'));
     symlinkSync('data.bin', join(root, 'inside-link'));
+    execFileSync('mkfifo', [join(root, 'fifo')]);
     before = openFds();
     p = createProtocol('static', { root });
   });
@@ -140,6 +142,7 @@ describe('static protocol', () => {
       ['/%ff%fe', 400],
       ['relative', 400],
       ['/missing', 404],
+      ['/fifo', 403], // not a regular file, and opening it did not block
       ['/data.bin/x', 404],
       [`/${'a'.repeat(5000)}`, 414],
     ];
