@@ -5,6 +5,8 @@
 export { constants } from './sys/constants.js';
 export { ErrnoError, errnoError, check, errnoName } from './sys/errors.js';
 export * as sys from './sys/index.js';
+export * from './protocols/index.js';
+export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
 export {
   transferFile,
   registerTransferMethod,

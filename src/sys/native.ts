@@ -197,6 +197,24 @@ export interface LoadgenBinding {
 export interface NativeBinding extends LoadgenBinding {}
 
 // ---- keyspace.cc
+/** One mapping of a shared-memory keyspace; every method returns >= 0 or -errno. */
+export interface NativeKeyspace {
+  open(name: string, create: boolean, size: number, buckets: number): number;
+  close(): void;
+  get(key: Uint8Array, out: Uint8Array): number;
+  set(key: Uint8Array, value: Uint8Array, flags: number): number;
+  del(key: Uint8Array): number;
+  exists(key: Uint8Array): number;
+  incr(key: Uint8Array, delta: number, out: Uint8Array): number;
+  mset(kv: readonly Uint8Array[]): number;
+  mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number;
+  flush(): number;
+  info(): [number, number, number] | number;
+}
+export interface KeyspaceBinding {
+  Keyspace: new () => NativeKeyspace;
+  keyspaceUnlink(name: string): number;
+}
 
 // ---- netdev.cc
 export interface NetdevBinding {
@@ -206,6 +224,8 @@ export interface NetdevBinding {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends NetdevBinding {}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends KeyspaceBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;
