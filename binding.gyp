@@ -15,6 +15,8 @@
         "native/zerocopy.cc",
         "native/uring.cc",
         "native/loadgen.cc",
+        "native/loadgen_engine.cc",
+        "native/netdev.cc",
         "native/keyspace.cc"
       ],
       "dependencies": [

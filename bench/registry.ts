@@ -1,6 +1,14 @@
-/** Every scenario, in the order the runner runs them. */
+/** Every scenario, in the order the runner runs them: one line each. */
+import type { Scenario } from './scenario.js';
+import { multiplex } from './scenarios/multiplex.js';
 import { copy } from './scenarios/copy.js';
 import { read } from './scenarios/read.js';
-import type { Scenario } from './scenario.js';
+import { anchorsNode } from './scenarios/anchors-node.js';
 
-export const scenarios: Scenario[] = [copy, read];
+// prettier-ignore
+export const scenarios: Scenario[] = [
+  multiplex,
+  copy,
+  read,
+  anchorsNode,
+];

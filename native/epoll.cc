@@ -17,12 +17,11 @@ namespace {
 class Epoll : public Napi::ObjectWrap<Epoll> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Epoll",
-                       {InstanceMethod<&Epoll::Fd>("fd"), InstanceMethod<&Epoll::Add>("add"),
-                        InstanceMethod<&Epoll::Modify>("modify"),
-                        InstanceMethod<&Epoll::Remove>("remove"),
-                        InstanceMethod<&Epoll::Wait>("wait"),
-                        InstanceMethod<&Epoll::Close>("close")});
+    return DefineClass(
+        env, "Epoll",
+        {InstanceMethod<&Epoll::Fd>("fd"), InstanceMethod<&Epoll::Add>("add"),
+         InstanceMethod<&Epoll::Modify>("modify"), InstanceMethod<&Epoll::Remove>("remove"),
+         InstanceMethod<&Epoll::Wait>("wait"), InstanceMethod<&Epoll::Close>("close")});
   }
 
   // new Epoll(): throws nothing; fd() is -errno when epoll_create1 failed.
@@ -82,8 +81,6 @@ class Epoll : public Napi::ObjectWrap<Epoll> {
 
 }  // namespace
 
-void InitEpoll(Napi::Env env, Napi::Object exports) {
-  exports.Set("Epoll", Epoll::Define(env));
-}
+void InitEpoll(Napi::Env env, Napi::Object exports) { exports.Set("Epoll", Epoll::Define(env)); }
 
 }  // namespace rawio

@@ -93,8 +93,6 @@ class PollSet : public Napi::ObjectWrap<PollSet> {
 
 }  // namespace
 
-void InitPoll(Napi::Env env, Napi::Object exports) {
-  exports.Set("PollSet", PollSet::Define(env));
-}
+void InitPoll(Napi::Env env, Napi::Object exports) { exports.Set("PollSet", PollSet::Define(env)); }
 
 }  // namespace rawio

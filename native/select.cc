@@ -17,11 +17,10 @@ namespace {
 class SelectSet : public Napi::ObjectWrap<SelectSet> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "SelectSet",
-                       {InstanceMethod<&SelectSet::Add>("add"),
-                        InstanceMethod<&SelectSet::Modify>("modify"),
-                        InstanceMethod<&SelectSet::Remove>("remove"),
-                        InstanceMethod<&SelectSet::Wait>("wait")});
+    return DefineClass(
+        env, "SelectSet",
+        {InstanceMethod<&SelectSet::Add>("add"), InstanceMethod<&SelectSet::Modify>("modify"),
+         InstanceMethod<&SelectSet::Remove>("remove"), InstanceMethod<&SelectSet::Wait>("wait")});
   }
 
   SelectSet(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SelectSet>(info) {
@@ -37,9 +36,18 @@ class SelectSet : public Napi::ObjectWrap<SelectSet> {
   }
 
   void Set(int fd, uint32_t mask) {
-    if (mask & POLLIN) FD_SET(fd, &read_); else FD_CLR(fd, &read_);
-    if (mask & POLLOUT) FD_SET(fd, &write_); else FD_CLR(fd, &write_);
-    if (mask & POLLPRI) FD_SET(fd, &except_); else FD_CLR(fd, &except_);
+    if (mask & POLLIN)
+      FD_SET(fd, &read_);
+    else
+      FD_CLR(fd, &read_);
+    if (mask & POLLOUT)
+      FD_SET(fd, &write_);
+    else
+      FD_CLR(fd, &write_);
+    if (mask & POLLPRI)
+      FD_SET(fd, &except_);
+    else
+      FD_CLR(fd, &except_);
   }
 
   Napi::Value Add(const Napi::CallbackInfo& info) {

@@ -5,12 +5,8 @@
 export { constants } from './sys/constants.js';
 export { ErrnoError, errnoError, check, errnoName } from './sys/errors.js';
 export * as sys from './sys/index.js';
-export { createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
-export { Epoll, type EpollOptions } from './loop/backends/epoll.js';
-export { PollSet } from './loop/backends/poll.js';
-export { SelectSet } from './loop/backends/select.js';
-export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
-export { Connection, type ConnectionOptions } from './loop/connection.js';
+export * from './protocols/index.js';
+export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
 export {
   transferFile,
   registerTransferMethod,
@@ -24,8 +20,13 @@ export {
   type TransferMethodName,
   type TransferOptions,
 } from './transfer/index.js';
-export * from './protocols/index.js';
-export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
+export { createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
+export { Epoll, type EpollOptions } from './loop/backends/epoll.js';
+export { PollSet } from './loop/backends/poll.js';
+export { SelectSet } from './loop/backends/select.js';
+export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
+export { Connection, type ConnectionOptions } from './loop/connection.js';
+export { probe, type ProbeResult } from './probe.js';
 export { serve, modelNames, resolveServeOptions } from './models/serve.js';
 export type { ServeOptions, Server, ModelName, AcceptStrategy } from './models/types.js';
 export type { StatsSnapshot } from './models/stats.js';

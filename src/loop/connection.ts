@@ -18,6 +18,7 @@ import type { Reactor } from './reactor.js';
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLOUT = constants.EPOLLOUT as number;
 const EPOLLERR = constants.EPOLLERR as number;
+const EPOLLHUP = constants.EPOLLHUP as number;
 const EPOLLRDHUP = constants.EPOLLRDHUP as number;
 const EAGAIN = constants.EAGAIN as number;
 const EPIPE = constants.EPIPE as number;
@@ -57,7 +58,11 @@ export class Connection {
   #reading = true;
   #ending = false;
   #closed = false;
+  #eof = false;
   #needDrain = false;
+  /** Unwatched while paused after a hang-up (see #park). */
+  #parked = false;
+  readonly #handler = (_fd: number, events: number): void => this.#onEvents(events);
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(reactor: Reactor, fd: number, opts?: ConnectionOptions) {
@@ -71,7 +76,7 @@ export class Connection {
     this.onEnd = o.onEnd;
     this.maxQueue = o.maxQueue === undefined ? Infinity : v.int('maxQueue', o.maxQueue, 0);
     this.#buf = Buffer.allocUnsafe(o.readSize === undefined ? 65536 : v.int('readSize', o.readSize, 1, 1 << 30));
-    reactor.watch(fd, this.#mask(), (_fd, events) => this.#onEvents(events));
+    reactor.watch(fd, this.#mask(), this.#handler);
   }
 
   /** Bytes waiting in the write queue. */
@@ -115,7 +120,7 @@ export class Connection {
   }
 
   resume(): void {
-    if (this.#ending) return;
+    if (this.#ending || this.#eof) return;
     this.#reading = true;
     this.#rewatch();
   }
@@ -163,7 +168,11 @@ export class Connection {
   }
 
   #rewatch(): void {
-    if (!this.#closed) this.reactor.rewatch(this.fd, this.#mask());
+    if (this.#closed) return;
+    if (!this.#parked) return this.reactor.rewatch(this.fd, this.#mask());
+    if (this.#mask() === 0) return;
+    this.#parked = false;
+    this.reactor.watch(this.fd, this.#mask(), this.#handler);
   }
 
   #onEvents(events: number): void {
@@ -175,7 +184,17 @@ export class Connection {
       const r = native.socketError(this.fd);
       // A pipe has no SO_ERROR; its only error is a closed reader.
       this.#fail(r < 0 && errnoName(r) !== 'ENOTSOCK' ? r : -EPIPE, 'write');
-    }
+    } else if (events & EPOLLHUP && !this.#reading && this.#mask() === 0) this.#park();
+  }
+
+  /**
+   * poll and epoll report a hang-up whatever the mask, so a paused connection whose peer is
+   * gone would be woken on every level-triggered wait. Leave the poller until resume():
+   * what the peer sent before it went is still in the kernel, to be read then.
+   */
+  #park(): void {
+    this.reactor.unwatch(this.fd);
+    this.#parked = true;
   }
 
   #readAll(): void {
@@ -187,6 +206,7 @@ export class Connection {
         this.onData?.(buf.subarray(0, n));
       } else if (n === 0) {
         this.#reading = false;
+        this.#eof = true;
         if (this.onEnd) this.onEnd();
         else this.end();
         if (!this.#closed) this.#rewatch();

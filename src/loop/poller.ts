@@ -54,4 +54,3 @@ export function createPoller(name: PollerName): Poller {
       throw v.typeError('name', `one of ${pollerNames.map((n) => `'${n}'`).join(', ')}`, name);
   }
 }
-

@@ -10,9 +10,9 @@
  *   (later links queue behind the loop's own continuation, which then blocks in wait), so
  *   before it would block after a batch that did work, the loop drains the microtask queue
  *   completely with one `setImmediate` turn (~3 µs), unless a 0-timeout wait finds more
- *   events (under load it rarely pays it). That turn is the only time libuv runs: Node's own timers,
- *   sockets and `postMessage` are not a way to reach a running reactor (use an fd it
- *   watches: an eventfd, a pipe). Hence `run()` returns a `Promise<void>` (API.md says
+ *   events (under load it rarely pays it). That turn is the only time libuv runs, so
+ *   Node's own timers, sockets and `postMessage` are not a way to reach a running reactor
+ *   (use an fd it watches: an eventfd, a pipe). Hence `run()` returns a `Promise<void>` (API.md says
  *   `void`), resolved after `stop()`.
  * - `attach()` lives inside Node's loop. An epoll backend's own fd is watched by a
  *   `uv_poll_t` (native `Watch`); when it turns readable, the reactor waits with a 0 timeout
@@ -115,6 +115,11 @@ export class Reactor {
     }
   }
 
+  /** The mask `fd` is watched for, or undefined when it is not watched. */
+  maskOf(fd: number): number | undefined {
+    return this.#handlers[fd] === undefined ? undefined : this.#masks[fd];
+  }
+
   /** Calls `fn` after `ms` (every `ms` with `{ repeat: true }`); returns the timer id. */
   setTimer(ms: number, fn: () => void, opts?: { repeat?: boolean }): number {
     v.int('ms', ms, 0, 0x7fffffff);
@@ -138,7 +143,10 @@ export class Reactor {
     this.#mode = 'run';
     this.#stopping = false;
     try {
-      let worked = false;
+      // Return to the caller first, and let what it queued run before the first blocking
+      // wait (as if a batch had just been handled).
+      await null;
+      let worked = true;
       while (!this.#stopping) {
         let timeout = this.#timers.timeout(performance.now());
         if (worked && timeout !== 0) {
@@ -194,7 +202,8 @@ export class Reactor {
   /** One wait + dispatch + due timers; returns the number of events and timers handled. */
   #turn(timeoutMs: number): number {
     const n = this.poller.wait(this.#fired, timeoutMs);
-    if (n < 0) throw errnoError(n, this.poller.name === 'select' ? 'select' : this.poller.fd >= 0 ? 'epoll_wait' : 'poll');
+    if (n < 0)
+      throw errnoError(n, this.poller.name === 'select' ? 'select' : this.poller.fd >= 0 ? 'epoll_wait' : 'poll');
     const fired = this.#fired;
     // The whole batch is dispatched even after stop(): under EPOLLET an event dropped here
     // would not be reported again.

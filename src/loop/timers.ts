@@ -27,7 +27,14 @@ export class TimerHeap {
 
   add(now: number, ms: number, fn: () => void, repeat: boolean): number {
     const id = this.#nextId++;
-    const e: TimerEntry = { id, due: now + ms, seq: this.#seq++, interval: repeat ? Math.max(ms, 1) : 0, fn, dead: false };
+    const e: TimerEntry = {
+      id,
+      due: now + ms,
+      seq: this.#seq++,
+      interval: repeat ? Math.max(ms, 1) : 0,
+      fn,
+      dead: false,
+    };
     this.#byId.set(id, e);
     this.#push(e);
     return id;

@@ -12,7 +12,7 @@
  * 431 (head over the limit), 501 (a Transfer-Encoding: rawio decodes none), 505.
  */
 import type { Codec, PushResult, Reply } from './protocol.js';
-import { Pending, ascii } from './bytes.js';
+import { Pending, allocFrame, ascii, copyBytes, getU32, putU32 } from './bytes.js';
 import { httpDate } from './http-date.js';
 
 export const enum Method {
@@ -20,10 +20,16 @@ export const enum Method {
   Get = 1,
   Head = 2,
   Post = 3,
+  /** Not a request: the codec asks for `100 Continue` to be written (see CONTINUE). */
+  Continue = 255,
 }
 export const FLAG_KEEP_ALIVE = 1;
 export const FLAG_HTTP10 = 2;
 export const PREFIX = 16;
+const CONTINUE_FRAME = new Uint8Array(PREFIX).fill(0);
+CONTINUE_FRAME[0] = 255;
+/** The interim response a Method.Continue frame is answered with. */
+export const CONTINUE: { data: Uint8Array } = { data: ascii('HTTP/1.1 100 Continue\r\n\r\n') };
 
 export interface HttpLimits {
   /** Request line plus header fields, in bytes; default 8 KiB (431 beyond). */
@@ -51,6 +57,7 @@ const STATUS: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   416: 'Range Not Satisfiable',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
@@ -83,10 +90,14 @@ const H_CONTENT_LENGTH = ascii('content-length');
 const H_TRANSFER_ENCODING = ascii('transfer-encoding');
 const H_CONNECTION = ascii('connection');
 const H_HOST = ascii('host');
+const H_EXPECT = ascii('expect');
+const T_CONTINUE = ascii('100-continue');
 const T_CLOSE = ascii('close');
 const T_KEEP_ALIVE = ascii('keep-alive');
 
 interface Head {
+  /** Expect: 100-continue on an HTTP/1.1 request with a body. */
+  expect: boolean;
   method: Method;
   flags: number;
   targetStart: number;
@@ -159,6 +170,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
   let te = false;
   let hosts = 0;
   let conn = 0;
+  let expect = false;
   for (;;) {
     const line = lineEnd(buf, i, end);
     if (line === null) return 400;
@@ -186,6 +198,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     } else if (matchLower(buf, i, nlen, H_TRANSFER_ENCODING)) te = true;
     else if (matchLower(buf, i, nlen, H_CONNECTION)) conn |= connectionTokens(buf, v, ve);
     else if (matchLower(buf, i, nlen, H_HOST)) hosts++;
+    else if (matchLower(buf, i, nlen, H_EXPECT)) expect = matchLower(buf, v, ve - v, T_CONTINUE);
     i = next;
   }
   if (te) return contentLength >= 0 ? 400 : 501;
@@ -199,6 +212,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     targetLen,
     headLen: end - s,
     bodyLen: Math.max(contentLength, 0),
+    expect: expect && !http10 && contentLength > 0,
   };
 }
 
@@ -208,16 +222,40 @@ function skipEmptyLines(buf: Uint8Array, s: number): number {
   return s;
 }
 
+/**
+ * The value of the first `name` field (lower-case) in a frame's head, trimmed, or null.
+ * For the rarer fields (Range); the hot ones are read once by the codec.
+ */
+export function headerValue(frame: Uint8Array, name: string): string | null {
+  const want = ascii(name);
+  const headEnd = PREFIX + getU32(frame, 4);
+  let i = frame.indexOf(LF, PREFIX) + 1;
+  while (i > 0 && i < headEnd) {
+    const line = lineEnd(frame, i, headEnd);
+    if (line === null || line[0] === i) return null;
+    const colon = frame.indexOf(58, i);
+    if (colon > i && colon < line[0] && matchLower(frame, i, colon - i, want)) {
+      return Buffer.from(frame.subarray(colon + 1, line[0]))
+        .toString('latin1')
+        .trim();
+    }
+    i = line[1];
+  }
+  return null;
+}
+
 function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
-  const f = new Uint8Array(PREFIX + h.headLen + h.bodyLen);
+  const f = allocFrame(PREFIX + h.headLen + h.bodyLen);
   f[0] = h.method;
   f[1] = h.flags;
-  const dv = new DataView(f.buffer);
-  dv.setUint16(2, h.targetLen, true);
-  dv.setUint32(4, h.headLen, true);
-  dv.setUint32(8, h.bodyLen, true);
-  dv.setUint16(12, h.targetStart, true);
-  f.set(buf.subarray(s, s + h.headLen + h.bodyLen), PREFIX);
+  f[2] = h.targetLen & 0xff;
+  f[3] = h.targetLen >>> 8;
+  putU32(f, 4, h.headLen);
+  putU32(f, 8, h.bodyLen);
+  f[12] = h.targetStart & 0xff;
+  f[13] = h.targetStart >>> 8;
+  f[14] = f[15] = 0;
+  copyBytes(f, PREFIX, buf, s, s + h.headLen + h.bodyLen);
   return f;
 }
 
@@ -230,7 +268,8 @@ export class HttpCodec implements Codec {
   #dead = false;
 
   constructor(limits: HttpLimits = {}) {
-    this.#maxHead = limits.maxHead ?? 8192;
+    // the frame prefix stores the target's place in 16 bits
+    this.#maxHead = Math.min(limits.maxHead ?? 8192, 65535);
     this.#maxBody = limits.maxBody ?? 8 << 20;
   }
 
@@ -264,6 +303,9 @@ export class HttpCodec implements Codec {
       const h = parseHead(buf, s, end, this.#maxBody);
       if (typeof h === 'number') return fail(h);
       this.#head = h;
+      // RFC 9110 10.1.1: a client that sent Expect: 100-continue waits for an interim
+      // response before its body; a CONTINUE frame, answered in order, asks for it.
+      if (h.expect && buf.length - s < h.headLen + h.bodyLen) frames.push(CONTINUE_FRAME.slice());
     }
     const h = this.#head;
     if (buf.length - s < h.headLen + h.bodyLen) return -1;

@@ -8,6 +8,7 @@
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import {
+  CONTINUE,
   FLAG_HTTP10,
   FLAG_KEEP_ALIVE,
   HttpCodec,
@@ -16,7 +17,7 @@ import {
   simpleResponse,
   type HttpLimits,
 } from './http-codec.js';
-import { ascii } from './bytes.js';
+import { ascii, getU32 } from './bytes.js';
 import { httpDate, httpSecond } from './http-date.js';
 
 const HELLO = 'Hello, World!';
@@ -52,6 +53,7 @@ export class HttpProtocol implements Protocol {
 
   handle(frame: Uint8Array): Reply {
     const method = frame[0] as Method;
+    if (method === Method.Continue) return CONTINUE;
     const flags = frame[1];
     const keepAlive = (flags & FLAG_KEEP_ALIVE) !== 0;
     if (method === Method.Get || method === Method.Head) {
@@ -94,7 +96,7 @@ function stripBody(data: Uint8Array): Uint8Array {
 }
 
 function echo(frame: Uint8Array, keepAlive: boolean, v: number): Reply {
-  const headLen = frame[4] | (frame[5] << 8) | (frame[6] << 16) | (frame[7] << 24);
+  const headLen = getU32(frame, 4);
   const body = frame.subarray(PREFIX + headLen);
   const head = ascii(
     `HTTP/1.1 200 OK\r\nServer: rawio\r\nDate: ${httpDate()}\r\nContent-Type: application/octet-stream\r\n` +

@@ -6,6 +6,7 @@ import type { Protocol, ProtocolName, ProtocolOptions } from './protocol.js';
 import { EchoProtocol } from './echo.js';
 import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
+import { StaticProtocol } from './static.js';
 import { typeError } from '../sys/validate.js';
 
 export const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
@@ -25,12 +26,14 @@ export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): 
       return new HttpProtocol(opts);
     case 'resp':
       return new RespProtocol(opts);
+    case 'static':
+      return new StaticProtocol(opts);
     default:
       throw typeError('name', `one of ${protocolNames.join(', ')}`, name);
   }
 }
 
 export type { Codec, Protocol, ProtocolName, ProtocolOptions, PushResult, Reply } from './protocol.js';
-export { EchoProtocol, HttpProtocol, RespProtocol };
+export { EchoProtocol, HttpProtocol, RespProtocol, StaticProtocol };
 export { HttpCodec, type HttpLimits } from './http-codec.js';
 export { RespCodec, type RespLimits } from './resp-codec.js';

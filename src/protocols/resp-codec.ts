@@ -11,7 +11,7 @@
  * connection is closed, as Redis does.
  */
 import type { Codec, PushResult, Reply } from './protocol.js';
-import { Pending, ascii, indexOf } from './bytes.js';
+import { Pending, allocFrame, ascii, copyBytes, getU32, indexOf, putU32 } from './bytes.js';
 
 export interface RespLimits {
   /** Largest bulk argument (Redis's proto-max-bulk-len); default 8 MiB. */
@@ -49,18 +49,18 @@ function parseInt10(buf: Uint8Array, from: number, to: number): number {
   return neg ? -n : n;
 }
 
-/** Builds a frame from argument slices of `buf` (start, len pairs). */
+/** Builds a frame from argument slices of `buf` (start, len pairs relative to `base`). */
 export function buildFrame(buf: Uint8Array, base: number, args: number[]): Uint8Array {
   let size = 4;
   for (let i = 1; i < args.length; i += 2) size += 4 + args[i];
-  const f = new Uint8Array(size);
-  const dv = new DataView(f.buffer);
-  dv.setUint32(0, args.length / 2, true);
+  const f = allocFrame(size);
+  putU32(f, 0, args.length / 2);
   let o = 4;
   for (let i = 0; i < args.length; i += 2) {
+    const from = base + args[i];
     const len = args[i + 1];
-    dv.setUint32(o, len, true);
-    f.set(buf.subarray(base + args[i], base + args[i] + len), o + 4);
+    putU32(f, o, len);
+    copyBytes(f, o + 4, buf, from, from + len);
     o += 4 + len;
   }
   return f;
@@ -68,12 +68,11 @@ export function buildFrame(buf: Uint8Array, base: number, args: number[]): Uint8
 
 /** The arguments of a frame, as views into it. */
 export function frameArgs(frame: Uint8Array): Uint8Array[] {
-  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const argc = dv.getUint32(0, true);
+  const argc = getU32(frame, 0);
   const out = new Array<Uint8Array>(argc);
   let o = 4;
   for (let i = 0; i < argc; i++) {
-    const len = dv.getUint32(o, true);
+    const len = getU32(frame, o);
     out[i] = frame.subarray(o + 4, o + 4 + len);
     o += 4 + len;
   }
@@ -89,16 +88,19 @@ export function splitInline(line: Uint8Array): Uint8Array[] | null {
   while (true) {
     while (i < n && isSpace(line[i])) i++;
     if (i === n) return out;
+    if (line[i] !== 34 && line[i] !== 39) {
+      // the common case, a plain word: a view (buildFrame copies it)
+      const from = i;
+      while (i < n && !isSpace(line[i])) i++;
+      out.push(line.subarray(from, i));
+      continue;
+    }
     const arg: number[] = [];
-    const q = line[i] === 34 || line[i] === 39 ? line[i++] : 0;
+    const q = line[i++];
     for (;;) {
-      if (i === n) {
-        if (q) return null; // unbalanced quotes
-        break;
-      }
+      if (i === n) return null; // unbalanced quotes
       const c = line[i];
-      if (!q && isSpace(c)) break;
-      if (q && c === q) {
+      if (c === q) {
         i++;
         if (i < n && !isSpace(line[i])) return null; // closing quote must end the argument
         break;

@@ -1,7 +1,8 @@
 /** `sys`: the typed wrappers, one module per native family, gathered under one namespace. */
 export * from './socket.js';
 export * from './process.js';
+export * from './keyspace.js';
 export * from './file.js';
 export * from './direct.js';
 export * from './zerocopy.js';
-export * from './keyspace.js';
+export * from './netdev.js';

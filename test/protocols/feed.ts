@@ -39,6 +39,9 @@ export function* splits(n: number): Generator<number[]> {
   yield Array.from({ length: n - 1 }, (_, i) => i + 1);
 }
 
+/** Frames as hex strings: vitest's deep equality walks a Buffer index by index, slowly. */
+export const hex = (frames: Buffer[]): string[] => frames.map((f) => f.toString('hex'));
+
 export const text = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
 
 /** fast-check runs per property: RAWIO_FUZZ_RUNS in CI (100 000), a quick default here. */

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
 import { RespCodec, createProtocol, type Protocol } from '../helpers/rawio.js';
-import { feed, fuzzRuns, splits, text } from './feed.js';
+import { feed, fuzzRuns, hex, splits, text } from './feed.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const cmd = (...args: (string | Buffer)[]): Buffer =>
@@ -119,7 +119,8 @@ describe('resp protocol', () => {
     ]);
     const whole = feed(p.createCodec(), stream).frames;
     expect(whole).toHaveLength(4);
-    for (const cuts of splits(stream.length)) expect(feed(p.createCodec(), stream, cuts).frames).toEqual(whole);
+    for (const cuts of splits(stream.length))
+      expect(hex(feed(p.createCodec(), stream, cuts).frames)).toEqual(hex(whole));
   });
 
   const malformed: [string, string, string][] = [
@@ -157,35 +158,64 @@ describe('resp protocol', () => {
     small.close();
   });
 
-  it('never throws on arbitrary bytes (fuzz), and commands split anywhere frame the same (property)', () => {
-    const arg = fc.uint8Array({ maxLength: 20 }).map((u) => Buffer.from(u));
-    const command = fc.array(arg, { minLength: 1, maxLength: 5 }).map((args) => cmd(...args));
-    fc.assert(
-      fc.property(
-        fc.array(command, { minLength: 1, maxLength: 5 }),
-        fc.array(fc.nat(), { maxLength: 8 }),
-        (cmds, raw) => {
-          const stream = Buffer.concat(cmds);
-          const cuts = raw.map((n) => n % stream.length).sort((x, y) => x - y);
-          const whole = feed(new RespCodec(), stream);
-          expect(whole.frames).toHaveLength(cmds.length);
-          expect(feed(new RespCodec(), stream, cuts).frames).toEqual(whole.frames);
-        },
-      ),
-      { numRuns: fuzzRuns },
-    );
-    const fuzzy = createProtocol('resp');
-    fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 100 }), { maxLength: 6 }), (chunks) => {
-        const c = new RespCodec({ maxBulk: 64, maxInline: 128, maxRequest: 256 });
-        for (const ch of chunks) {
-          const r = c.push(ch);
-          for (const f of r.frames) expect(fuzzy.handle(f).data.length).toBeGreaterThan(0);
-          if (r.error) expect(r.error.close).toBe(true);
-        }
-      }),
-      { numRuns: fuzzRuns },
-    );
-    fuzzy.close();
-  });
+  const arg = fc.uint8Array({ maxLength: 20 }).map((u) => Buffer.from(u));
+  const command = fc.array(arg, { minLength: 1, maxLength: 5 }).map((args) => cmd(...args));
+  const cutsOf = (raw: number[], n: number): number[] => raw.map((x) => x % n).sort((x, y) => x - y);
+  const timeout = Math.max(60_000, fuzzRuns * 3);
+
+  it(
+    'frames commands split anywhere the same (property)',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.array(command, { minLength: 1, maxLength: 5 }),
+          fc.array(fc.nat(), { maxLength: 8 }),
+          (cmds, raw) => {
+            const stream = Buffer.concat(cmds);
+            const whole = feed(new RespCodec(), stream);
+            expect(whole.frames).toHaveLength(cmds.length);
+            expect(hex(feed(new RespCodec(), stream, cutsOf(raw, stream.length)).frames)).toEqual(hex(whole.frames));
+          },
+        ),
+        { numRuns: fuzzRuns },
+      );
+    },
+    timeout,
+  );
+
+  it(
+    'never throws on mutated or arbitrary bytes, and frames them the same however split (fuzz)',
+    () => {
+      const fuzzy = createProtocol('resp', { keyspaceSize: 1 << 20 });
+      const inline = fc.array(fc.constantFrom(...'ab "\'\\x0\r\n\t'), { maxLength: 40 }).map((a) => b(a.join('')));
+      const mutated = fc
+        .tuple(
+          fc.array(fc.oneof(command, inline), { minLength: 1, maxLength: 4 }),
+          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean()), { minLength: 1, maxLength: 4 }),
+        )
+        .map(([parts, edits]) => {
+          const bytes = [...Buffer.concat(parts)];
+          for (const [at, byte, insert] of edits) bytes.splice(at % (bytes.length + 1), insert ? 0 : 1, byte);
+          return Buffer.from(bytes);
+        });
+      const input = fc.oneof(
+        mutated,
+        fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u)),
+      );
+      fc.assert(
+        fc.property(input, fc.array(fc.nat(), { maxLength: 8 }), (stream, raw) => {
+          const limits = { maxBulk: 64, maxInline: 128, maxRequest: 256 };
+          const whole = feed(new RespCodec(limits), stream);
+          const split = feed(new RespCodec(limits), stream, cutsOf(raw, Math.max(stream.length, 1)));
+          expect(hex(split.frames)).toEqual(hex(whole.frames));
+          expect(split.error && text(split.error.data)).toEqual(whole.error && text(whole.error.data));
+          for (const f of whole.frames) expect(fuzzy.handle(f).data.length).toBeGreaterThan(0);
+          if (whole.error) expect(whole.error.close).toBe(true);
+        }),
+        { numRuns: fuzzRuns },
+      );
+      fuzzy.close();
+    },
+    timeout,
+  );
 });
