@@ -7,13 +7,18 @@ import { createProtocol } from '../protocols/index.js';
 import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
-import { FdSlot, serveBlocking } from './blocking-session.js';
+import { parentPort } from 'node:worker_threads';
+import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.js';
+import { Channel, type ChannelInit, type Message } from './channel.js';
+import { MSG } from './messages.js';
 import { Stats } from './stats.js';
 import { closePipePool } from '../transfer/index.js';
 
 const EINTR = constants.EINTR as number;
 
 export interface BlockingThreadData {
+  /** connection: where the next client's fd (or STOP) arrives while this thread is cached. */
+  inbox?: ChannelInit;
   role: 'iterative' | 'connection';
   /** iterative: the blocking listening fd; connection: the client's fd. */
   fd: number;
@@ -34,12 +39,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   const opts = { protocol, stats, transfer: data.transfer, directio: data.directio };
   ready();
   try {
-    if (data.role === 'connection') {
-      slot.publish(data.fd);
-      await serveBlocking(data.fd, slot, opts);
-      slot.release(data.fd);
-      return;
-    }
+    if (data.role === 'connection') return await serveConnections(data, slot, opts);
     while (!slot.stopping) {
       const fd = native.accept(data.fd, true);
       if (fd < 0) {
@@ -57,5 +57,26 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   } finally {
     protocol.close();
     closePipePool();
+  }
+}
+
+/**
+ * A thread-per-connection thread: serves its client; then, instead of exiting, tells the
+ * acceptor it is idle and blocks in Atomics.wait until it is handed the next client (a
+ * thread cache, as Apache's worker MPM and MySQL keep) or told to stop.
+ */
+async function serveConnections(data: BlockingThreadData, slot: FdSlot, opts: BlockingOptions): Promise<void> {
+  const inbox = new Channel(data.inbox!);
+  const msg = {} as Message;
+  let fd = data.fd;
+  for (;;) {
+    slot.publish(fd);
+    await serveBlocking(fd, slot, opts);
+    slot.release(fd);
+    if (slot.stopping) return;
+    parentPort?.postMessage('idle');
+    while (!inbox.pop(msg)) inbox.waitForMessage();
+    if (msg.tag !== MSG.NEW_FD) return;
+    fd = msg.a;
   }
 }
