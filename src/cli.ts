@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `rawio` command: `rawio probe [--json]`, `rawio bench ...`, `rawio --help`.
+ * The `rawio` command: `rawio probe [--json]`, `rawio serve ...`, `rawio bench ...`, `rawio --help`.
  * Commands live in one table, each with its usage and a lazily imported implementation,
  * so adding one (`serve`, by the models) is one entry, and `rawio probe` never loads the
  * benchmark suite.
@@ -14,6 +14,8 @@ export interface Command {
   usage: string;
   /** Resolves with the exit code. */
   run(argv: string[]): Promise<number>;
+  /** The long help (`rawio <command> --help`), where the usage line is not enough. */
+  help?: () => Promise<string>;
 }
 
 function printProbe(p: ProbeResult): void {
@@ -51,6 +53,16 @@ export const commands: Record<string, Command> = {
       return 0;
     },
   },
+  serve: {
+    summary: 'run a server: any model, any protocol, until SIGINT or SIGTERM',
+    usage:
+      'rawio serve --model M --protocol P [--port N] [--workers N] [--backend B] [--accept S] [--root DIR] [--transfer T] [--directio BYTES] [--cpus LIST]',
+    help: async () => (await import('./models/serve-cli.js')).serveUsage,
+    async run(argv) {
+      const { serveMain } = await import('./models/serve-cli.js');
+      return serveMain(argv);
+    },
+  },
   bench: {
     summary: 'run the benchmark suite and write report.md, report.json and charts',
     usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--out DIR] [--json]',
@@ -86,7 +98,7 @@ export async function cli(argv: string[]): Promise<number> {
     return 1;
   }
   if (name !== 'bench' && (rest.includes('--help') || rest.includes('-h'))) {
-    console.log(`usage: ${cmd.usage}\n\n${cmd.summary}`);
+    console.log(cmd.help ? `usage: ${await cmd.help()}` : `usage: ${cmd.usage}\n\n${cmd.summary}`);
     return 0;
   }
   return cmd.run(rest);

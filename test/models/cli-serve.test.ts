@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { exchange, httpGets } from '../helpers/clients.js';
+
+const cli = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+
+describe('rawio serve', () => {
+  it('describes every option in --help', () => {
+    const help = execFileSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8' });
+    for (const opt of [
+      '--model',
+      '--protocol',
+      '--port',
+      '--workers',
+      '--backend',
+      '--accept',
+      '--root',
+      '--transfer',
+      '--directio',
+    ])
+      expect(help).toContain(opt);
+    expect(execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' })).toContain('serve');
+  });
+
+  it('prints its address, serves, and shuts down cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, [
+      cli,
+      'serve',
+      '--model',
+      'multi-reactor',
+      '--protocol',
+      'http',
+      '--workers',
+      '2',
+    ]);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', () => {
+        const m = /serving on 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    const got = await exchange(port, httpGets(3));
+    expect(got.toString().split('HTTP/1.1 200 OK').length - 1).toBe(3);
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    expect(out).toMatch(/closed after 1 connections, 3 requests/);
+  });
+
+  it('refuses a bad option with a clear message', () => {
+    let err = '';
+    try {
+      execFileSync(process.execPath, [cli, 'serve', '--model', 'nope', '--protocol', 'http'], {
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
+    } catch (e) {
+      err = String((e as { stderr: string }).stderr);
+    }
+    expect(err).toMatch(/"model".*one of/);
+  });
+});
