@@ -64,7 +64,7 @@ class Master {
     native.close(controlRead);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     this.workers[index] = { child, control, exited };
-    child.once('exit', () => this.#onExit(index, control));
+    child.once('exit', () => this.#onExit(index));
     await new Promise<void>((resolve, reject) => {
       const ready = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[5];
       ready?.once('data', () => resolve());
@@ -81,8 +81,9 @@ class Master {
     return { ...this.#settings, index, thread };
   }
 
-  #onExit(index: number, control: number): void {
-    native.close(control);
+  #onExit(index: number): void {
+    const w = this.workers[index];
+    if (w && w.control >= 0) native.close(w.control);
     const base = this.#base[index]!;
     const last = this.#read(index);
     for (let k = 0; k < 4; k++) base[k]! += k === 1 ? 0 : last[k]!;
@@ -123,7 +124,12 @@ class Master {
     this.#closing = true;
     const exits = this.workers.map((w) => w?.exited);
     // Closing the control pipe's write end is the stop signal (the worker sees it hang up).
-    for (const w of this.workers) if (w) (native.close(w.control), (w.control = -1));
+    for (const w of this.workers) {
+      if (w && w.control >= 0) {
+        native.close(w.control);
+        w.control = -1;
+      }
+    }
     await Promise.all(exits);
   }
 }
