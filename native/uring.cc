@@ -322,7 +322,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
     int op = static_cast<int>(ArgInt(info, 0, "op", 0, abi::kOpLast));
     AddrKind kind = KindOf(op);
     if (static_cast<int>(kind) < 0) ThrowRange(env, "opcode not supported by prep");
-    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", -1, INT32_MAX));
+    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", INT32_MIN, INT32_MAX));  // AT_FDCWD
     auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, UINT32_MAX));
     uint64_t addr = 0;
     if (info[2].IsNull() || info[2].IsUndefined()) {

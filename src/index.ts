@@ -5,3 +5,13 @@
 export { constants } from './sys/constants.js';
 export { ErrnoError, errnoError, check, errnoName } from './sys/errors.js';
 export * as sys from './sys/index.js';
+export { Ring } from './sys/ring.js';
+export type {
+  RingOptions,
+  OpOptions,
+  FileOptions,
+  SocketOptions,
+  RingStat,
+  RingProbe,
+  CompletionHandler,
+} from './sys/ring.js';

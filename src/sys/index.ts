@@ -1,3 +1,5 @@
 /** `sys`: the typed wrappers, one module per native family, gathered under one namespace. */
 export * from './socket.js';
 export * from './process.js';
+export * from './uring.js';
+export { Ring } from './ring.js';
