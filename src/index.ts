@@ -15,3 +15,5 @@ export type {
   RingProbe,
   CompletionHandler,
 } from './sys/ring.js';
+export { Proactor } from './loop/proactor.js';
+export type { ProactorOptions, CompletionCallback } from './loop/proactor.js';

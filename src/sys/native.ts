@@ -125,7 +125,7 @@ export interface NativeRing {
   close(): void;
 }
 export interface UringBinding {
-  Ring: { new (): NativeRing; probe(): NativeRingProbe | number };
+  Ring: { new (): NativeRing; probe(): NativeRingProbe | number; alignSkip(buf: Uint8Array, align: number): number };
 }
 
 // ---- loadgen.cc

@@ -265,12 +265,14 @@ export class RingCore {
   /**
    * Batch reaping: fills `out` with (userData, res, flags) triples of batch operations,
    * waiting for at least `minComplete` completions; returns the count or -errno. Promise
-   * operations reaped on the way are settled, not returned.
+   * operations reaped on the way are settled, not returned. (An attached ring also reaps from
+   * Node's loop and hands batch completions to `onCompletion`: use one or the other.)
    */
   reap(out: Int32Array, minComplete = 0): number {
     if (!(out instanceof Int32Array)) throw new TypeError('out must be an Int32Array');
     if (this.closed) return -EBADF;
-    let n = this.raw.reap(out, minComplete);
+    // Never block for more completions than there are operations to post them.
+    let n = this.raw.reap(out, Math.min(minComplete, this.raw.inflight()));
     if (n <= 0) return n;
     let kept = 0;
     for (let i = 0; i < n; i++) {

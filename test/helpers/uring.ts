@@ -1,0 +1,38 @@
+/**
+ * Shared fixtures for the io_uring tests: a scratch directory on the project's disk (O_DIRECT
+ * does not work on tmpfs), files of known pseudo-random bytes, and an aligned slice of a
+ * Buffer for O_DIRECT (a stand-in until sys.alignedBuffer lands: Node's Buffers are not
+ * aligned, so we over-allocate and start the view at the first aligned address).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { native } from '../../dist/src/sys/native.js';
+
+export function scratchDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(process.cwd(), '.rawio-test-uring-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Deterministic bytes (an LCG): byte i of a file made with `seed`. */
+export function pattern(size: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  let x = seed >>> 0;
+  for (let i = 0; i < size; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+export function makeFile(dir: string, name: string, data: Uint8Array): string {
+  const p = join(dir, name);
+  writeFileSync(p, data);
+  return p;
+}
+
+/** A `size`-byte view whose address is a multiple of `align` (for O_DIRECT). */
+export function alignedView(size: number, align = 4096): Buffer {
+  const raw = Buffer.alloc(size + align);
+  const skip = native.Ring.alignSkip(raw, align);
+  return raw.subarray(skip, skip + size);
+}
