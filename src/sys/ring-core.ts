@@ -168,8 +168,11 @@ export class RingCore {
     });
   }
 
-  /** Moves queued operations into the SQ while there is room, then submits. */
-  protected flush(): number {
+  /**
+   * Moves queued operations into the SQ while there is room, then submits; with `waitNr`,
+   * the same io_uring_enter also waits for that many completions (io_uring_submit_and_wait).
+   */
+  protected flush(waitNr = 0): number {
     while (this.queue.length > 0) {
       const q = this.queue[0]!;
       if (!this.tryPrep(q.ud, q.prep)) break;
@@ -177,7 +180,7 @@ export class RingCore {
       const p = this.pending.get(q.ud);
       if (p !== undefined) p.queued = false;
     }
-    const r = this.raw.submit(0);
+    const r = this.raw.submit(Math.min(waitNr, this.raw.inflight()));
     this.updateRef();
     return r;
   }
@@ -297,12 +300,8 @@ export class RingCore {
    */
   wait(minComplete = 1): number {
     if (this.closed) return -EBADF;
-    this.flush();
-    const min = Math.min(minComplete, this.raw.inflight());
-    if (min > 0) {
-      const r = this.raw.submit(min);
-      if (r < 0 && r !== -ETIME && r !== -EINTR) return r;
-    }
+    const r = this.flush(minComplete); // one io_uring_enter: submit and wait
+    if (r < 0 && r !== -ETIME && r !== -EINTR) return r;
     return this.drain();
   }
 

@@ -334,10 +334,13 @@ export class Ring extends RingCore {
     return this.raw.prep(u.OP.NOP, -1, null, 0, 0, 0, null, userData(ud), 0, 0, 0, 0, 0);
   }
 
-  /** Submits the prepared SQEs (and queued promise operations): the count, or -errno. */
-  submit(): number {
+  /**
+   * Submits the prepared SQEs (and queued promise operations): the count, or -errno. With
+   * `waitNr`, the same io_uring_enter(2) also waits for that many completions (then `reap`).
+   */
+  submit(waitNr = 0): number {
     if (this.closed) return -os.errno.EBADF;
-    return this.flush();
+    return this.flush(v.int('waitNr', waitNr, 0, 0xffffffff));
   }
   /** Free SQ slots. */
   get sqSpace(): number {
