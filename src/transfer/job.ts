@@ -1,0 +1,29 @@
+/**
+ * The contract between `transferFile` and its methods (file → socket strategies, DESIGN.md
+ * "Transfer strategies"). A method is one async function of a `TransferJob`; each lives in
+ * its own file and is registered by name in `index.ts` (or registers itself with
+ * `registerTransferMethod`), so new methods (`uring`, `direct`, `auto`) slot in beside the
+ * others without touching them.
+ */
+
+export interface TransferJob {
+  /** The socket to write to; non-blocking. */
+  sockFd: number;
+  /** The file to read from. */
+  fileFd: number;
+  /** File position of the first byte to send. */
+  offset: number;
+  /** Exact bytes to send, already clamped to the file size. */
+  length: number;
+  /** Resolves when `sockFd` is writable; called once per EAGAIN, never before trying. */
+  wait: (fd: number) => Promise<void>;
+  /** Bytes: above this size `auto` uses direct IO (Number.MAX_SAFE_INTEGER: never). */
+  directio: number;
+  /** Pipe capacity for `splice` (F_SETPIPE_SZ); undefined keeps the kernel's default. */
+  pipeSize?: number;
+  /** Buffer size for `readwrite` (bytes per pread). */
+  chunkSize?: number;
+}
+
+/** Sends `job.length` bytes (fewer only if the file shrank meanwhile); resolves with the count. */
+export type TransferMethod = (job: TransferJob) => Promise<number>;
