@@ -17,3 +17,16 @@ export type {
 } from './sys/ring.js';
 export { Proactor } from './loop/proactor.js';
 export type { ProactorOptions, CompletionCallback } from './loop/proactor.js';
+export {
+  transferFile,
+  registerTransferMethod,
+  methods as transferMethods,
+  closePipePool,
+  pooledPipes,
+  waitWritable,
+  writableWaiter,
+  type TransferJob,
+  type TransferMethod,
+  type TransferMethodName,
+  type TransferOptions,
+} from './transfer/index.js';

@@ -3,3 +3,6 @@ export * from './socket.js';
 export * from './process.js';
 export * from './uring.js';
 export { Ring } from './ring.js';
+export * from './file.js';
+export * from './direct.js';
+export * from './zerocopy.js';

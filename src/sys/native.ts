@@ -73,8 +73,36 @@ export interface ProcessBinding {
 // ---- epoll.cc
 
 // ---- file.cc
+export interface FileBinding {
+  open(path: string, flags: number, mode: number): number;
+  openat2(dirFd: number, path: string, flags: number, mode: number, resolve: number): number;
+  pread(fd: number, buf: Uint8Array, off: number, len: number, position: number): number;
+  pwrite(fd: number, buf: Uint8Array, off: number, len: number, position: number): number;
+  /** [size, blksize, mode, blocks, devMajor, devMinor, ino] or -errno. */
+  fstat(fd: number): number[] | number;
+  /** statx: [gotDioAlign 0/1, memAlign, offsetAlign, devMajor, devMinor, blksize, mode] or -errno. */
+  dioAlign(fd: number): number[] | number;
+  /** Reopens the file with O_DIRECT: 0 accepted, -EINVAL refused, other -errno unknown. */
+  probeDirect(fd: number): number;
+  fadvise(fd: number, offset: number, len: number, advice: number): number;
+  /** Throws (not -errno): allocation failure, or a runtime without external buffers. */
+  alignedBuffer(size: number, align: number): Buffer;
+  /** The largest power of two (<= 2^30) dividing the address of buf[off]. */
+  addrAlign(buf: Uint8Array, off: number): number;
+  /** A read-only Buffer (clamped to EOF) or -errno. */
+  mmap(fd: number, offset: number, length: number): Buffer | number;
+  /** 0 unmapped, 1 already detached, -EINVAL not an mmap() Buffer, other -errno. */
+  munmap(buf: Uint8Array): number;
+}
 
 // ---- zerocopy.cc
+/** Offsets of -1 mean "none": the fd's own position is used and advanced. */
+export interface ZerocopyBinding {
+  sendfile(outFd: number, inFd: number, offset: number, count: number): number;
+  splice(inFd: number, inOff: number, outFd: number, outOff: number, len: number, flags: number): number;
+  tee(inFd: number, outFd: number, len: number, flags: number): number;
+  copyFileRange(inFd: number, inOff: number, outFd: number, outOff: number, len: number): number;
+}
 
 // ---- uring.cc
 /** What `Ring.probe()` reads from a throwaway ring: features and IORING_REGISTER_PROBE. */
@@ -133,6 +161,8 @@ export interface UringBinding {
 // ---- keyspace.cc
 
 export interface NativeBinding extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, UringBinding {}
+export interface NativeBinding
+  extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, FileBinding, ZerocopyBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;

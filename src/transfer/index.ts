@@ -1,0 +1,116 @@
+/**
+ * `transferFile`: sends a file's bytes to a non-blocking socket by one of several methods
+ * (DESIGN.md "Transfer strategies"): `readwrite`, `mmap`, `sendfile`, `splice` here; `uring`,
+ * `direct` and `auto` come with io_uring. Methods live in a registry: a method in its own
+ * file either calls `registerTransferMethod` when imported, or is found on first use as
+ * `./<name>.js` (its default export, or its `transfer` export), so adding one touches no
+ * other file.
+ */
+import { fstat } from '../sys/file.js';
+import * as v from '../sys/validate.js';
+import type { TransferJob, TransferMethod } from './job.js';
+import { mmapTransfer } from './mmap.js';
+import { readwriteTransfer } from './readwrite.js';
+import { sendfileTransfer } from './sendfile.js';
+import { spliceTransfer } from './splice.js';
+import { writableWaiter } from './wait.js';
+
+export type { TransferJob, TransferMethod } from './job.js';
+export { closePipePool, pooledPipes } from './pipes.js';
+export { waitWritable, writableWaiter, type Waiter } from './wait.js';
+
+export type TransferMethodName = 'readwrite' | 'mmap' | 'sendfile' | 'splice' | 'uring' | 'direct' | 'auto';
+
+/** Every method by name. */
+export const methods: Record<string, TransferMethod> = {
+  readwrite: readwriteTransfer,
+  mmap: mmapTransfer,
+  sendfile: sendfileTransfer,
+  splice: spliceTransfer,
+};
+
+/** Adds (or replaces) a transfer method. */
+export function registerTransferMethod(name: string, fn: TransferMethod): void {
+  v.str('name', name);
+  v.func('fn', fn);
+  methods[name] = fn;
+}
+
+export interface TransferOptions {
+  /** File position to start at; default 0. */
+  offset?: number;
+  /** Bytes to send; default (and at most) what the file holds after `offset`. */
+  length?: number;
+  method: TransferMethodName;
+  /** Bytes; `auto` uses direct IO above it. Default: never. */
+  directio?: number;
+  /** Pipe capacity for `splice` (F_SETPIPE_SZ); default the kernel's (64 KiB). */
+  pipeSize?: number;
+  /** pread buffer size for `readwrite`; default 128 KiB. */
+  chunkSize?: number;
+  /** Resolves when the socket is writable; default a libuv poll handle (UV_WRITABLE). */
+  wait?: (fd: number) => Promise<void>;
+}
+
+async function resolveMethod(name: string): Promise<TransferMethod> {
+  const known = methods[name];
+  if (known) return known;
+  if (/^[a-z][a-z0-9-]*$/.test(name)) {
+    try {
+      // A URL, not a literal path: bundlers must not try to resolve every file here.
+      const url = new URL(`./${name}.js`, import.meta.url).href;
+      const mod = (await import(url)) as { default?: unknown; transfer?: unknown };
+      const fn = methods[name] ?? mod.default ?? mod.transfer;
+      if (typeof fn === 'function') return (methods[name] = fn as TransferMethod);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    }
+  }
+  throw v.typeError('method', `one of ${Object.keys(methods).join(', ')}`, name);
+}
+
+function checkOptions(o: TransferOptions): void {
+  v.str('method', o.method);
+  if (o.offset !== undefined) v.int('offset', o.offset);
+  if (o.length !== undefined) v.int('length', o.length);
+  if (o.directio !== undefined) v.int('directio', o.directio);
+  if (o.pipeSize !== undefined) v.int('pipeSize', o.pipeSize, 1, 0x7fffffff);
+  if (o.chunkSize !== undefined) v.int('chunkSize', o.chunkSize, 1, 0x7fffffff);
+  if (o.wait !== undefined) v.func('wait', o.wait);
+}
+
+/**
+ * Sends `[offset, offset + length)` of `fileFd` to the non-blocking socket `sockFd` and
+ * resolves with the bytes sent: `length`, clamped to the end of the file (0 past it). On
+ * EAGAIN it waits for writability and resumes at the exact offset. Rejects with the errno
+ * error of a failed call (EPIPE, ECONNRESET …).
+ * @example
+ * const n = await transferFile(sock, file, { method: 'sendfile' });
+ */
+export async function transferFile(sockFd: number, fileFd: number, opts: TransferOptions): Promise<number> {
+  v.fd(sockFd, 'sockFd');
+  v.fd(fileFd, 'fileFd');
+  if (opts === null || typeof opts !== 'object') throw v.typeError('opts', 'of type object', opts);
+  checkOptions(opts);
+  const method = await resolveMethod(opts.method);
+  const offset = opts.offset ?? 0;
+  const size = fstat(fileFd).size;
+  const avail = Math.max(0, size - offset);
+  const length = Math.min(opts.length ?? avail, avail);
+  const waiter = opts.wait ? undefined : writableWaiter();
+  const job: TransferJob = {
+    sockFd,
+    fileFd,
+    offset,
+    length,
+    wait: opts.wait ?? ((fd) => waiter!.wait(fd)),
+    directio: opts.directio ?? Number.MAX_SAFE_INTEGER,
+  };
+  if (opts.pipeSize !== undefined) job.pipeSize = opts.pipeSize;
+  if (opts.chunkSize !== undefined) job.chunkSize = opts.chunkSize;
+  try {
+    return length === 0 ? 0 : await method(job);
+  } finally {
+    waiter?.close();
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * `sendfile`: sendfile(2) from the file straight into the socket, the page cache pages
+ * handed to TCP without passing through user space (the seed's zero-copy path).
+ */
+import { native } from '../sys/native.js';
+import { drive } from './drive.js';
+import type { TransferJob } from './job.js';
+
+export function sendfileTransfer(job: TransferJob): Promise<number> {
+  const { sockFd, fileFd, offset, length } = job;
+  return drive(job, 'sendfile', (sent) => native.sendfile(sockFd, fileFd, offset + sent, length - sent));
+}

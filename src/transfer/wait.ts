@@ -1,0 +1,64 @@
+/**
+ * The default writability waiter: a libuv poll handle (`native.Watch`, UV_WRITABLE) on the
+ * socket, started once per EAGAIN and stopped as soon as it fires, so a transfer lives
+ * inside Node's own event loop. A Reactor-driven server passes its Connection's
+ * `waitWritable` instead (one fd must not be watched by two pollers of the same loop).
+ */
+import { errnoError } from '../sys/errors.js';
+import { native, type NativeWatch } from '../sys/native.js';
+
+const UV_WRITABLE = 2;
+
+export interface Waiter {
+  wait(fd: number): Promise<void>;
+  close(): void;
+}
+
+/** A waiter that keeps one poll handle for its fd across EAGAINs; `close()` releases it. */
+export function writableWaiter(): Waiter {
+  let watch: NativeWatch | undefined;
+  let watchedFd = -1;
+  let pending: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  const onEvent = (status: number) => {
+    watch?.stop();
+    const p = pending;
+    pending = undefined;
+    if (status < 0) p?.reject(errnoError(status, 'uv_poll'));
+    else p?.resolve();
+  };
+  return {
+    wait(fd: number): Promise<void> {
+      if (watch && watchedFd !== fd) {
+        watch.close();
+        watch = undefined;
+      }
+      if (!watch) {
+        watch = new native.Watch(fd, onEvent);
+        watchedFd = fd;
+      }
+      const w = watch;
+      return new Promise<void>((resolve, reject) => {
+        pending = { resolve, reject };
+        const r = w.start(UV_WRITABLE);
+        if (r < 0) {
+          pending = undefined;
+          reject(errnoError(r, 'uv_poll_start'));
+        }
+      });
+    },
+    close(): void {
+      watch?.close();
+      watch = undefined;
+    },
+  };
+}
+
+/** Resolves once `fd` is writable (a one-shot poll handle). */
+export async function waitWritable(fd: number): Promise<void> {
+  const w = writableWaiter();
+  try {
+    await w.wait(fd);
+  } finally {
+    w.close();
+  }
+}

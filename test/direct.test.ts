@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { leakedSince, openFds } from './helpers/fds.js';
+import { constants, sys } from './helpers/rawio.js';
+
+const C = constants as Record<string, number>;
+const fdsBefore = openFds();
+
+/** Creates an O_DIRECT file in `base`, or says why it cannot. */
+function directFile(base: string): { dir: string; fd: number } | string {
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(base, '.rawio-direct-'));
+  } catch (e) {
+    return `${base} is not writable: ${(e as Error).message}`;
+  }
+  try {
+    const fd = sys.open(join(dir, 'd'), C.O_RDWR! | C.O_CREAT! | C.O_DIRECT!);
+    return { dir, fd };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    return `O_DIRECT refused on ${base}: ${(e as Error).message}`;
+  }
+}
+
+// The project's filesystem (ext4 here) and tmpfs (O_DIRECT there since Linux 6.6).
+const places = { project: directFile(join(process.cwd(), 'test')), tmpfs: directFile('/dev/shm') };
+
+afterAll(() => {
+  for (const p of Object.values(places)) {
+    if (typeof p === 'string') continue;
+    sys.close(p.fd);
+    rmSync(p.dir, { recursive: true, force: true });
+  }
+  expect(leakedSince(fdsBefore)).toEqual([]);
+});
+
+describe.each(Object.entries(places))('O_DIRECT on the %s filesystem', (_name, place) => {
+  const skip = typeof place === 'string' ? place : false;
+  const fd = typeof place === 'string' ? -1 : place.fd;
+
+  it.skipIf(skip)('reports its alignment', () => {
+    const a = sys.dioAlignment(fd);
+    expect(a.supported).toBe(true);
+    expect(a.memAlign).toBeGreaterThan(0);
+    expect(a.offsetAlign).toBeGreaterThan(0);
+    expect(a.memAlign & (a.memAlign - 1)).toBe(0);
+    expect(['statx', 'fallback']).toContain(a.source);
+  });
+
+  it.skipIf(skip)('writes and reads through alignedBuffer', () => {
+    const a = sys.dioAlignment(fd);
+    const n = Math.max(4096, a.offsetAlign) * 4;
+    const out = sys.alignedBuffer(n, Math.max(512, a.memAlign));
+    for (let i = 0; i < n; i++) out[i] = (i * 31) & 0xff;
+    expect(sys.directWrite(fd, out, 0, n, a.offsetAlign)).toBe(n);
+    const back = sys.alignedBuffer(n, Math.max(512, a.memAlign));
+    expect(sys.directRead(fd, back, 0, n, a.offsetAlign)).toBe(n);
+    expect(back.equals(out)).toBe(true);
+    // At EOF the kernel gives a short (aligned) read, then 0.
+    expect(sys.directRead(fd, back, 0, n, a.offsetAlign + n)).toBe(0);
+  });
+
+  it.skipIf(skip)('explains EINVAL with the alignment dioAlignment requires', (ctx) => {
+    const a = sys.dioAlignment(fd);
+    const buf = sys.alignedBuffer(3 * 4096, 4096);
+    // tmpfs (no block device) takes O_DIRECT at any alignment: nothing to refuse there.
+    if (sys.pread(fd, buf, 1, 100, 100) >= 0) ctx.skip('this filesystem enforces no O_DIRECT alignment');
+    const cases: [number, number, number, RegExp][] = [
+      [1, 4096, 0, /misaligned: buffer address/],
+      [0, 4096, 100, /misaligned: position 100/],
+      [0, 100, 0, /misaligned: length 100/],
+    ];
+    for (const [off, len, pos, what] of cases) {
+      expect(sys.pread(fd, buf, off, len, pos)).toBe(-C.EINVAL!); // the raw call: -errno
+      let err: Error | undefined;
+      try {
+        sys.directRead(fd, buf, off, len, pos);
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(err).toMatchObject({ code: 'EINVAL', syscall: 'pread' });
+      expect(err!.message).toContain(`aligned to ${a.memAlign} bytes`);
+      expect(err!.message).toContain(`multiples of ${a.offsetAlign}`);
+      expect(err!.message).toMatch(what);
+      expect(() => sys.directWrite(fd, buf, off, len, pos)).toThrow(/EINVAL.*O_DIRECT here needs/);
+    }
+  });
+});
+
+describe('dioAlignment', () => {
+  it('answers from statx on the project filesystem, with a fallback elsewhere', () => {
+    const fd = sys.open(join(process.cwd(), 'package.json'), C.O_RDONLY!);
+    try {
+      const a = sys.dioAlignment(fd);
+      expect(a).toMatchObject({ source: expect.stringMatching(/^(statx|fallback)$/), detail: expect.any(String) });
+      if (a.source === 'statx') expect(a).toMatchObject({ supported: true, detail: 'statx STATX_DIOALIGN' });
+    } finally {
+      sys.close(fd);
+    }
+    const shm = sys.open(`/dev/shm/rawio-dio-${process.pid}`, C.O_RDWR! | C.O_CREAT!);
+    try {
+      const a = sys.dioAlignment(shm);
+      // tmpfs reports no STATX_DIOALIGN: the fallback says so, without a block device.
+      if (a.source === 'fallback') expect(a.detail).toMatch(/no statx answer/);
+    } finally {
+      sys.close(shm);
+      rmSync(`/dev/shm/rawio-dio-${process.pid}`);
+    }
+    expect(() => sys.dioAlignment(-1)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leakedSince, openFds } from './helpers/fds.js';
+import { sha256, tcpPeer } from './helpers/peer.js';
+import {
+  closePipePool,
+  pooledPipes,
+  constants,
+  registerTransferMethod,
+  sys,
+  transferFile,
+  transferMethods,
+  waitWritable,
+  type TransferMethodName,
+} from './helpers/rawio.js';
+
+const METHODS: TransferMethodName[] = ['readwrite', 'mmap', 'sendfile', 'splice'];
+const SIZES = [0, 1, 4095, 4096, 4097, (1 << 20) + 1];
+const BIG = 64 << 20;
+
+let dir: string;
+const files = new Map<number, { fd: number; data: Buffer }>();
+let fdsBefore: Map<number, string>;
+
+function file(size: number) {
+  return files.get(size)!;
+}
+
+beforeAll(() => {
+  fdsBefore = openFds();
+  dir = mkdtempSync(join(tmpdir(), 'rawio-transfer-'));
+  for (const size of [...SIZES, BIG]) {
+    const data = randomBytes(size);
+    const p = join(dir, `f${size}`);
+    writeFileSync(p, data);
+    files.set(size, { fd: sys.open(p, constants.O_RDONLY!), data });
+  }
+});
+
+afterAll(() => {
+  for (const f of files.values()) sys.close(f.fd);
+  closePipePool();
+  rmSync(dir, { recursive: true, force: true });
+  expect(leakedSince(fdsBefore)).toEqual([]);
+});
+
+/** Sends via transferFile to a fresh loopback peer; returns the count and what arrived. */
+async function send(size: number, opts: Parameters<typeof transferFile>[2], peerOpts = {}) {
+  const peer = await tcpPeer(peerOpts);
+  let n: number;
+  try {
+    n = await transferFile(peer.sockFd, file(size).fd, opts);
+  } finally {
+    sys.close(peer.sockFd);
+  }
+  return { n, got: await peer.received };
+}
+
+/** (offset, length) cases for a file of `size` bytes, with what must arrive. */
+function cases(size: number): { offset?: number; length?: number; from: number; to: number }[] {
+  const half = size >> 1;
+  return [
+    { from: 0, to: size },
+    { offset: Math.min(7, size), from: Math.min(7, size), to: size },
+    { offset: half, length: (size >> 2) + 1, from: half, to: Math.min(size, half + (size >> 2) + 1) },
+    { length: size + 100, from: 0, to: size }, // beyond EOF: what exists
+    { offset: size + 10, length: 5, from: size, to: size }, // past the end: nothing
+  ];
+}
+
+describe.each(METHODS)('transferFile %s', (method) => {
+  it.each(SIZES)('is byte-exact for %i bytes with offsets and lengths', async (size) => {
+    for (const c of cases(size)) {
+      const { n, got } = await send(size, { method, offset: c.offset, length: c.length });
+      const want = file(size).data.subarray(c.from, c.to);
+      expect(n).toBe(want.length);
+      expect(got.bytes).toBe(want.length);
+      expect(got.sha256).toBe(sha256(want));
+    }
+  });
+
+  it('is byte-exact for 64 MiB (from an odd offset)', async () => {
+    const { n, got } = await send(BIG, { method, offset: 4097 });
+    expect(n).toBe(BIG - 4097);
+    expect(got.sha256).toBe(sha256(file(BIG).data.subarray(4097)));
+  });
+
+  it('waits on EAGAIN with a tiny send buffer and a slow reader, and resumes exactly', async () => {
+    let waits = 0;
+    const wait = (fd: number) => {
+      waits++;
+      return waitWritable(fd);
+    };
+    const size = (1 << 20) + 1;
+    const peer = await tcpPeer({ slow: true });
+    sys.setBufferSizes(peer.sockFd, { send: 4096 });
+    const n = await transferFile(peer.sockFd, file(size).fd, { method, offset: 3, wait, chunkSize: 65536 });
+    sys.close(peer.sockFd);
+    const got = await peer.received;
+    expect(waits).toBeGreaterThan(0);
+    expect(n).toBe(size - 3);
+    expect(got.sha256).toBe(sha256(file(size).data.subarray(3)));
+  });
+
+  it('rejects with the socket error when the peer goes away, leaking nothing', async () => {
+    const before = openFds();
+    const peer = await tcpPeer();
+    peer.reader.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 20));
+    const err = await transferFile(peer.sockFd, file(BIG).fd, { method }).catch((e: unknown) => e);
+    sys.close(peer.sockFd);
+    expect(err).toMatchObject({ code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/) });
+    // A pipe that failed while holding bytes is closed, never pooled.
+    if (method === 'splice') expect(pooledPipes()).toBe(0);
+    closePipePool();
+    expect(leakedSince(before)).toEqual([]);
+  });
+});
+
+describe('transferFile options', () => {
+  it('checks arguments before any syscall', async () => {
+    const { fd } = file(4096);
+    await expect(transferFile(-1, fd, { method: 'sendfile' })).rejects.toThrow(RangeError);
+    await expect(transferFile(1, fd, { method: 'sendfile', offset: -1 })).rejects.toThrow(RangeError);
+    await expect(transferFile(1, fd, { method: 'sendfile', length: 1.5 })).rejects.toThrow(RangeError);
+    await expect(transferFile(1, fd, { method: 'sendfile', offset: '1' as unknown as number })).rejects.toThrow(
+      TypeError,
+    );
+    await expect(transferFile(1, fd, { method: 'splice', pipeSize: 0 })).rejects.toThrow(RangeError);
+    await expect(transferFile(1, fd, { method: 'nope' as TransferMethodName })).rejects.toThrow(TypeError);
+    await expect(transferFile(1, fd, null as unknown as { method: 'sendfile' })).rejects.toThrow(TypeError);
+  });
+
+  it('splice honours pipeSize and pools only empty pipes', async () => {
+    closePipePool();
+    const sizes: number[] = [];
+    registerTransferMethod('probe-pipe', async (job) => {
+      sizes.push(job.pipeSize ?? 0);
+      return transferMethods.splice!(job);
+    });
+    const { n, got } = await send(BIG, {
+      method: 'probe-pipe' as TransferMethodName,
+      pipeSize: 1 << 20,
+      length: 8 << 20,
+    });
+    expect(sizes).toEqual([1 << 20]);
+    expect(pooledPipes()).toBe(1); // emptied, so pooled for the next transfer
+    expect(n).toBe(8 << 20);
+    expect(got.sha256).toBe(sha256(file(BIG).data.subarray(0, 8 << 20)));
+    const [r, w] = sys.pipe({ size: 1 << 20 });
+    expect(sys.pipeSize(w)).toBe(1 << 20);
+    sys.close(r);
+    sys.close(w);
+    delete transferMethods['probe-pipe'];
+  });
+});
