@@ -4,5 +4,4 @@ import { read } from './scenarios/read.js';
 import type { Scenario } from './scenario.js';
 import { uringRead } from './scenarios/uring-read.js';
 
-export const scenarios: Scenario[] = [uringRead];
-export const scenarios: Scenario[] = [copy, read];
+export const scenarios: Scenario[] = [copy, read, uringRead];

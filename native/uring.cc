@@ -277,8 +277,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
          InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
          InstanceMethod<&Ring::Register>("register"),
          InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
-         InstanceMethod<&Ring::Close>("close"), StaticMethod<&Ring::Probe>("probe"),
-         StaticMethod<&Ring::AlignSkip>("alignSkip")});
+         InstanceMethod<&Ring::Close>("close"), StaticMethod<&Ring::Probe>("probe")});
   }
 
   Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info) {}
@@ -546,17 +545,6 @@ class Ring : public Napi::ObjectWrap<Ring> {
     }
     o.Set("ops", ops);
     return o;
-  }
-
-  // alignSkip(buf, align): bytes to skip from buf's start to reach an address that is a
-  // multiple of align (a power of two), so that a view of an over-allocated Buffer can serve
-  // O_DIRECT and registered buffers. (sys.alignedBuffer is the allocator proper.)
-  static Napi::Value AlignSkip(const Napi::CallbackInfo& info) {
-    Bytes b = ArgBytes(info, 0);
-    auto align = static_cast<uintptr_t>(ArgInt(info, 1, "align", 1, 1 << 20));
-    if ((align & (align - 1)) != 0) ThrowRange(info.Env(), "align must be a power of two");
-    auto addr = reinterpret_cast<uintptr_t>(b.data);
-    return Num(info.Env(), static_cast<double>((align - (addr & (align - 1))) & (align - 1)));
   }
 
   RingMem m_;

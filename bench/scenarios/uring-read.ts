@@ -10,17 +10,13 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsc, openSync, promises as fsp, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ring } from '../../src/sys/ring.js';
-import { native } from '../../src/sys/native.js';
+import { alignedBuffer } from '../../src/sys/file.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult } from '../scenario.js';
 
 const BS = 4096;
 const DEPTHS = [1, 8, 32, 64];
 
-function aligned(size: number): Buffer {
-  const raw = Buffer.alloc(size + BS);
-  const skip = native.Ring.alignSkip(raw, BS);
-  return raw.subarray(skip, skip + size);
-}
+const aligned = (size: number): Buffer => alignedBuffer(size, BS);
 
 /** xorshift32: a cheap random block index per read. */
 function blockPicker(blocks: number): () => number {

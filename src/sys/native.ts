@@ -153,16 +153,15 @@ export interface NativeRing {
   close(): void;
 }
 export interface UringBinding {
-  Ring: { new (): NativeRing; probe(): NativeRingProbe | number; alignSkip(buf: Uint8Array, align: number): number };
+  Ring: { new (): NativeRing; probe(): NativeRingProbe | number };
 }
 
 // ---- loadgen.cc
 
 // ---- keyspace.cc
 
-export interface NativeBinding extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, UringBinding {}
 export interface NativeBinding
-  extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, FileBinding, ZerocopyBinding {}
+  extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, FileBinding, ZerocopyBinding, UringBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;

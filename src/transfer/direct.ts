@@ -6,6 +6,7 @@
  * order; the unaligned head and tail are read buffered. Where O_DIRECT is refused (tmpfs),
  * the transfer falls back to `uring`.
  */
+import { alignedBuffer } from '../sys/file.js';
 import { native } from '../sys/native.js';
 import type { Ring } from '../sys/ring.js';
 import type { TransferJob } from './job.js';
@@ -19,13 +20,6 @@ const O_DIRECT = native.constants.O_DIRECT!;
 /** Bytes this thread has read with O_DIRECT (for tests and the benchmark to see the path taken). */
 export const directStats = { bytes: 0 };
 
-/** A view of `size` bytes whose address is ALIGN-aligned (sys.alignedBuffer's stand-in here). */
-function aligned(size: number): Buffer {
-  const raw = Buffer.allocUnsafe(size + ALIGN);
-  const skip = native.Ring.alignSkip(raw, ALIGN);
-  return raw.subarray(skip, skip + size);
-}
-
 async function buffered(ring: Ring, job: TransferJob, pos: number, len: number): Promise<number> {
   if (len === 0) return 0;
   const buf = Buffer.allocUnsafe(len);
@@ -35,7 +29,7 @@ async function buffered(ring: Ring, job: TransferJob, pos: number, len: number):
 }
 
 async function middle(ring: Ring, job: TransferJob, dfd: number, from: number, to: number): Promise<number> {
-  const bufs = Array.from({ length: DIRECT_DEPTH }, () => aligned(DIRECT_CHUNK));
+  const bufs = Array.from({ length: DIRECT_DEPTH }, () => alignedBuffer(DIRECT_CHUNK, ALIGN));
   const reads: Promise<number>[] = [];
   let issued = from;
   const issue = (slot: number) => {

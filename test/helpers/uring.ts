@@ -1,12 +1,10 @@
 /**
- * Shared fixtures for the io_uring tests: a scratch directory on the project's disk (O_DIRECT
- * does not work on tmpfs), files of known pseudo-random bytes, and an aligned slice of a
- * Buffer for O_DIRECT (a stand-in until sys.alignedBuffer lands: Node's Buffers are not
- * aligned, so we over-allocate and start the view at the first aligned address).
+ * Shared fixtures for the io_uring tests: a scratch directory on the project's disk (tmpfs
+ * refused O_DIRECT before 6.6), files of known pseudo-random bytes, and aligned buffers.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { native } from '../../dist/src/sys/native.js';
+import { sys } from '../../dist/src/index.js';
 
 export function scratchDir(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(process.cwd(), '.rawio-test-uring-'));
@@ -30,9 +28,7 @@ export function makeFile(dir: string, name: string, data: Uint8Array): string {
   return p;
 }
 
-/** A `size`-byte view whose address is a multiple of `align` (for O_DIRECT). */
+/** `size` bytes at an address that is a multiple of `align` (for O_DIRECT). */
 export function alignedView(size: number, align = 4096): Buffer {
-  const raw = Buffer.alloc(size + align);
-  const skip = native.Ring.alignSkip(raw, align);
-  return raw.subarray(skip, skip + size);
+  return sys.alignedBuffer(size, align);
 }
