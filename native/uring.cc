@@ -425,7 +425,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
   Napi::Value Reap(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Live(env);
-    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    if (!info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
       ThrowType(env, "out must be an Int32Array");
     Napi::Int32Array out = info[0].As<Napi::Int32Array>();
     auto min = static_cast<unsigned>(ArgInt(info, 1, "minComplete", 0, UINT32_MAX));
@@ -540,7 +541,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
     if (r >= 0) {
       o.Set("lastOp", Num(env, pr->last_op));
       for (unsigned i = 0; i < pr->ops_len && i < kOps; i++) {
-        if (pr->ops[i].flags & IO_URING_OP_SUPPORTED) ops.Set(ops.Length(), Num(env, pr->ops[i].op));
+        if (pr->ops[i].flags & IO_URING_OP_SUPPORTED)
+          ops.Set(ops.Length(), Num(env, pr->ops[i].op));
       }
     }
     o.Set("ops", ops);

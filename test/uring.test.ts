@@ -279,6 +279,21 @@ describe.skipIf(!ok)('Ring batch API, full queues, overflow and close', () => {
     sys.close(b);
   });
 
+  it('sqpoll: a kernel thread polls the SQ; reads still arrive byte-exact', async () => {
+    const ring = new Ring({ entries: 8, sqpoll: true });
+    const [r, w] = sys.pipe();
+    const got = Buffer.alloc(5);
+    const p = ring.read(r, got, -1);
+    sys.write(w, Buffer.from('sqpol'));
+    expect(await p).toBe(5);
+    expect(got.toString()).toBe('sqpol');
+    await new Promise((res) => setTimeout(res, 1100)); // past sq_thread_idle: the thread sleeps
+    expect(await ring.nop()).toBe(0); // ...and is woken (IORING_SQ_NEED_WAKEUP)
+    ring.close();
+    sys.close(r);
+    sys.close(w);
+  });
+
   it('attach: false exposes eventFd, drain() and a blocking wait()', async () => {
     const ring = new Ring({ attach: false });
     expect(ring.eventFd).toBeGreaterThan(2);
