@@ -14,6 +14,16 @@ import { alignedBuffer } from '../../src/sys/file.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult } from '../scenario.js';
 
 const BS = 4096;
+
+/** IOPS, and CPU microseconds (user + system, every thread of the process) per read. */
+interface Sample {
+  iops: number;
+  cpuUs: number;
+}
+
+function sample(done: number, seconds: number, cpu: NodeJS.CpuUsage): Sample {
+  return { iops: done / seconds, cpuUs: (cpu.user + cpu.system) / Math.max(1, done) };
+}
 const DEPTHS = [1, 8, 32, 64];
 
 const aligned = (size: number): Buffer => alignedBuffer(size, BS);
@@ -37,7 +47,7 @@ function makeFile(path: string, size: number): void {
   closeSync(fd);
 }
 
-function ringIops(path: string, blocks: number, qd: number, seconds: number, fixed: boolean): number {
+function ringIops(path: string, blocks: number, qd: number, seconds: number, fixed: boolean): Sample {
   const ring = new Ring({ entries: Math.max(qd, 8), attach: false });
   const fd = openSync(path, fsc.O_RDONLY | fsc.O_DIRECT);
   const bufs = Array.from({ length: qd }, () => aligned(BS));
@@ -48,6 +58,7 @@ function ringIops(path: string, blocks: number, qd: number, seconds: number, fix
   const out = new Int32Array(3 * qd);
   for (let s = 0; s < qd; s++) prep(s);
   let done = 0;
+  const c0 = process.cpuUsage();
   const end = performance.now() + seconds * 1000;
   try {
     while (performance.now() < end) {
@@ -63,27 +74,29 @@ function ringIops(path: string, blocks: number, qd: number, seconds: number, fix
     ring.close();
     closeSync(fd);
   }
-  return done / seconds;
+  return sample(done, seconds, process.cpuUsage(c0));
 }
 
-function preadIops(path: string, blocks: number, seconds: number): number {
+function preadIops(path: string, blocks: number, seconds: number): Sample {
   const fd = openSync(path, fsc.O_RDONLY | fsc.O_DIRECT);
   const buf = aligned(BS);
   const pick = blockPicker(blocks);
   let done = 0;
+  const c0 = process.cpuUsage();
   const end = performance.now() + seconds * 1000;
   while (performance.now() < end) {
     for (let i = 0; i < 16; i++) readSync(fd, buf, 0, BS, pick());
     done += 16;
   }
   closeSync(fd);
-  return done / seconds;
+  return sample(done, seconds, process.cpuUsage(c0));
 }
 
-async function fsPromisesIops(path: string, blocks: number, qd: number, seconds: number): Promise<number> {
+async function fsPromisesIops(path: string, blocks: number, qd: number, seconds: number): Promise<Sample> {
   const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_DIRECT);
   const pick = blockPicker(blocks);
   let done = 0;
+  const c0 = process.cpuUsage();
   const end = performance.now() + seconds * 1000;
   const worker = async () => {
     const buf = aligned(BS);
@@ -93,11 +106,12 @@ async function fsPromisesIops(path: string, blocks: number, qd: number, seconds:
     }
   };
   await Promise.all(Array.from({ length: qd }, worker));
+  const cpu = process.cpuUsage(c0);
   await fh.close();
-  return done / seconds;
+  return sample(done, seconds, cpu);
 }
 
-function fioIops(path: string, size: number, qd: number, seconds: number, fixed: boolean): number | undefined {
+function fioIops(path: string, size: number, qd: number, seconds: number, fixed: boolean): Sample | undefined {
   try {
     const args = [
       '--name=rawio',
@@ -114,8 +128,11 @@ function fioIops(path: string, size: number, qd: number, seconds: number, fixed:
       ...(fixed ? ['--fixedbufs'] : []),
     ];
     const out = execFileSync('fio', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const json = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: { read: { iops: number } }[] };
-    return json.jobs[0]?.read.iops;
+    type Job = { read: { iops: number; total_ios: number }; usr_cpu: number; sys_cpu: number; job_runtime: number };
+    const job = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Job[] }).jobs[0];
+    if (job === undefined) return undefined;
+    const cpuUs = (((job.usr_cpu + job.sys_cpu) / 100) * job.job_runtime * 1000) / Math.max(1, job.read.total_ios);
+    return { iops: job.read.iops, cpuUs };
   } catch {
     return undefined;
   }
@@ -134,7 +151,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const blocks = size / BS;
   const hasFio = fioIops(path, size, 1, 0.1, false) !== undefined;
   if (!hasFio) ctx.log('fio not installed: its column is empty');
-  const methods: [string, (qd: number) => Promise<number | undefined> | number | undefined][] = [
+  const methods: [string, (qd: number) => Promise<Sample | undefined> | Sample | undefined][] = [
     ['Ring', (qd) => ringIops(path, blocks, qd, seconds, false)],
     ['Ring fixed', (qd) => ringIops(path, blocks, qd, seconds, true)],
     ['pread', () => preadIops(path, blocks, seconds)],
@@ -143,9 +160,10 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     ['fio fixedbufs', (qd) => (hasFio ? fioIops(path, size, qd, Math.max(1, Math.round(seconds)), true) : undefined)],
   ];
   const iops = new Map<string, number[]>(); // method → IOPS per depth
+  const cpu = new Map<string, number[]>(); // method → CPU µs per read, per depth
   let step = 0;
   for (const qd of DEPTHS) {
-    const samples = new Map<string, number[]>();
+    const samples = new Map<string, Sample[]>();
     for (let r = 0; r < reps; r++) {
       for (const [name, fn] of methods) {
         ctx.progress(step++ / (DEPTHS.length * reps * methods.length), `${name} QD${qd}`);
@@ -153,9 +171,13 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         if (v !== undefined) samples.set(name, [...(samples.get(name) ?? []), v]);
       }
     }
-    for (const [name] of methods)
-      iops.set(name, [...(iops.get(name) ?? []), samples.has(name) ? median(samples.get(name)!) : NaN]);
+    for (const [name] of methods) {
+      const got = samples.get(name) ?? [];
+      iops.set(name, [...(iops.get(name) ?? []), got.length ? median(got.map((x) => x.iops)) : NaN]);
+      cpu.set(name, [...(cpu.get(name) ?? []), got.length ? median(got.map((x) => x.cpuUs)) : NaN]);
+    }
   }
+  const fmtCpu = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '—');
   const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x) : '—');
   const ratio = (a: number, b: number) =>
     Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(2) : '—';
@@ -187,9 +209,15 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
           `whatever the row); fs.promises keeps QD reads outstanding on libuv's thread pool ` +
           `(UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 4}). Targets: Ring >= 0.95x fio at QD32, >= 3x fs.promises.`,
       },
+      {
+        title: 'CPU per read (µs, user + system, all threads; fio from its usr_cpu/sys_cpu)',
+        columns: ['QD', ...methods.map(([n]) => n)],
+        rows: DEPTHS.map((qd, i) => [qd, ...methods.map(([name]) => fmtCpu(cpu.get(name)![i]!))]),
+        note: 'Where the device is the bottleneck, IOPS converge; CPU per read still tells the paths apart.',
+      },
     ],
     charts: [chart],
-    data: { size, seconds, reps, depths: DEPTHS, iops: Object.fromEntries(iops) },
+    data: { size, seconds, reps, depths: DEPTHS, iops: Object.fromEntries(iops), cpuUs: Object.fromEntries(cpu) },
   };
 }
 
