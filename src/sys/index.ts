@@ -1,7 +1,7 @@
 /** `sys`: the typed wrappers, one module per native family, gathered under one namespace. */
 export * from './socket.js';
 export * from './process.js';
-export * from './uring.js';
+export { OP as IORING_OP, probeRing, type RingProbe } from './uring.js';
 export { Ring } from './ring.js';
 export * from './file.js';
 export * from './direct.js';
