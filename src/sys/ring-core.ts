@@ -316,6 +316,16 @@ export class RingCore {
 
   // ---- teardown
 
+  // Before 5.19 (IORING_OP_SOCKET's kernel) there is no IORING_ASYNC_CANCEL_ANY: cancel each
+  // operation by its user data, so that the wait in cancelAndWait() ends.
+  private cancelEach(): void {
+    for (const ud of [...this.pending.keys(), ...this.batchRefs.keys()]) {
+      while (!this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, ud >>> 0, 0, 0, null, INTERNAL, 0, 0, 0, 0, 0))
+        this.raw.submit(0);
+    }
+    this.raw.submit(0);
+  }
+
   /**
    * Cancels everything in flight, waits for the kernel to post every completion (it may
    * still be writing into those buffers), and only then releases the buffers, unmaps the
@@ -326,6 +336,7 @@ export class RingCore {
     this.drain();
     this.closed = true;
     this.queue = [];
+    if (!u.ringProbe().opcodes.includes('SOCKET')) this.cancelEach();
     this.raw.cancelAndWait();
     this.watch?.close();
     this.watch = undefined;
