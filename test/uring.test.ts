@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { ErrnoError, Ring, constants, sys } from './helpers/rawio.js';
@@ -309,6 +310,28 @@ describe.skipIf(!ok)('Ring batch API, full queues, overflow and close', () => {
     expect(seen).toEqual([9]);
     expect(ring.drain()).toBe(0);
     ring.close();
+  });
+});
+
+describe.skipIf(!ok)('Ring in a worker thread (the addon is context-aware)', () => {
+  it('reads a file byte-exact from its own ring', async () => {
+    const index = new URL('../dist/src/index.js', import.meta.url).href;
+    const code = `
+      const { Ring } = await import(${JSON.stringify(index)});
+      const { parentPort } = await import('node:worker_threads');
+      const r = new Ring();
+      const b = Buffer.alloc(64);
+      const fd = await r.openat(-100, ${JSON.stringify(new URL('../package.json', import.meta.url).pathname)}, 0);
+      const n = await r.read(fd, b, 0);
+      await r.close(fd);
+      r.close();
+      parentPort.postMessage(b.subarray(0, n));`;
+    const w = new Worker(`(async () => {${code}})()`, { eval: true });
+    const got = await new Promise<Uint8Array>((res, rej) => w.once('message', res).once('error', rej));
+    await w.terminate();
+    expect(Buffer.from(got).equals(readFileSync(new URL('../package.json', import.meta.url)).subarray(0, 64))).toBe(
+      true,
+    );
   });
 });
 
