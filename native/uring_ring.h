@@ -34,6 +34,7 @@ inline void StoreRelease(unsigned* p, unsigned v) { __atomic_store_n(p, v, __ATO
 struct RingMem {
   int fd = -1;
   bool sqpoll = false;
+  bool deferTaskrun = false;  // IORING_SETUP_DEFER_TASKRUN (6.1): completions run in enter()
   unsigned features = 0, sqEntries = 0, cqEntries = 0;
   void* sqMap = nullptr;
   size_t sqMapLen = 0;
@@ -65,6 +66,7 @@ struct RingMem {
     if (r < 0) return r;
     fd = static_cast<int>(r);
     sqpoll = (flags & IORING_SETUP_SQPOLL) != 0;
+    deferTaskrun = (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
     features = p.features;
     sqEntries = p.sq_entries;
     cqEntries = p.cq_entries;
@@ -137,7 +139,9 @@ struct RingMem {
     // Release: the SQE contents above become visible to the kernel before the new tail.
     if (toSubmit > 0) StoreRelease(sqTail, sqeTail);
     published = sqeTail;
-    unsigned flags = waitNr > 0 ? IORING_ENTER_GETEVENTS : 0;
+    // With DEFER_TASKRUN, completions are only posted while the task is in io_uring_enter
+    // with GETEVENTS, so every enter asks for them (min 0: no waiting), as fio does.
+    unsigned flags = waitNr > 0 || deferTaskrun ? IORING_ENTER_GETEVENTS : 0;
     if (sqpoll) {
       // The poller thread may have gone to sleep after its last look at the tail: a full
       // barrier between our tail store and the flags load (liburing does the same), then
@@ -176,7 +180,7 @@ struct RingMem {
 
   long Reap(int32_t* out, unsigned cap, unsigned minComplete) {
     if (minComplete > cap) minComplete = cap;
-    if (minComplete > 0 && Ready() < minComplete) {
+    if ((minComplete > 0 && Ready() < minComplete) || (deferTaskrun && Ready() == 0)) {
       long r = SysEnter(fd, 0, minComplete, IORING_ENTER_GETEVENTS);
       if (r < 0 && r != -ETIME) return r;
     }

@@ -295,6 +295,26 @@ describe.skipIf(!ok)('Ring batch API, full queues, overflow and close', () => {
     sys.close(w);
   });
 
+  it('deferTaskrun (SINGLE_ISSUER | DEFER_TASKRUN): completions arrive through submit, reap and wait', async () => {
+    expect(() => new Ring({ deferTaskrun: true })).toThrow(TypeError); // needs attach: false
+    const ring = new Ring({ entries: 8, attach: false, deferTaskrun: true });
+    const fd = openSync(new URL('../package.json', import.meta.url), 'r');
+    const bufs = [0, 1, 2].map(() => Buffer.alloc(10));
+    bufs.forEach((b, i) => expect(ring.prepRead(fd, b, i * 10, 10, i)).toBe(true));
+    ring.submit();
+    const out = new Int32Array(9);
+    let n = 0;
+    while (n < 3) n += ring.reap(out.subarray(3 * n), 0);
+    const want = readFileSync(new URL('../package.json', import.meta.url));
+    bufs.forEach((b, i) => expect(b.equals(want.subarray(i * 10, i * 10 + 10))).toBe(true));
+    const p = ring.read(fd, Buffer.alloc(4), 0);
+    await Promise.resolve();
+    expect(ring.wait(1)).toBe(1);
+    expect(await p).toBe(4);
+    ring.close();
+    closeSync(fd);
+  });
+
   it('attach: false exposes eventFd, drain() and a blocking wait()', async () => {
     const ring = new Ring({ attach: false });
     expect(ring.eventFd).toBeGreaterThan(2);

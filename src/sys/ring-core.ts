@@ -32,6 +32,12 @@ export interface RingOptions {
   sqpoll?: boolean;
   /** Reap completions inside Node's loop through a watched eventfd; default true. */
   attach?: boolean;
+  /**
+   * IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (6.1): completions are processed
+   * only when this thread enters the kernel (submit / reap / wait), never by interrupting it —
+   * fio's setup. Needs `attach: false`: the eventfd then fires only from those calls.
+   */
+  deferTaskrun?: boolean;
   /** Receives the batch API's completions when they are reaped by `drain()` or the attached watch. */
   onCompletion?: CompletionHandler;
 }
@@ -91,7 +97,9 @@ export class RingCore {
     if (!probe.supported)
       throw new ErrnoError(probe.errno ?? -EINVAL, 'io_uring_setup', undefined, u.refusalReason(probe));
     this.raw = new native.Ring();
-    const base = opts.sqpoll === true ? u.IORING_SETUP_SQPOLL : 0;
+    if (opts.deferTaskrun === true && opts.attach !== false) throw new TypeError('deferTaskrun needs attach: false');
+    const defer = opts.deferTaskrun === true ? u.IORING_SETUP_SINGLE_ISSUER | u.IORING_SETUP_DEFER_TASKRUN : 0;
+    const base = (opts.sqpoll === true ? u.IORING_SETUP_SQPOLL : 0) | defer;
     // IORING_SETUP_SUBMIT_ALL (5.18): a bad SQE fails alone instead of stopping the batch.
     let r = this.raw.setup(entries, base | u.IORING_SETUP_SUBMIT_ALL, cqEntries);
     if (r === -EINVAL) r = this.raw.setup(entries, base, cqEntries);

@@ -85,6 +85,7 @@ export class Ring extends RingCore {
     const cq = o.cqEntries === undefined ? 0 : v.int('cqEntries', o.cqEntries, 1, 65536);
     if (o.attach !== undefined) v.bool('attach', o.attach);
     if (o.sqpoll !== undefined) v.bool('sqpoll', o.sqpoll);
+    if (o.deferTaskrun !== undefined) v.bool('deferTaskrun', o.deferTaskrun);
     super(o, entries, cq);
   }
 

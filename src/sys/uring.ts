@@ -52,6 +52,8 @@ const FEATURE_NAMES = [
 
 export const IORING_SETUP_SQPOLL = 1 << 1;
 export const IORING_SETUP_SUBMIT_ALL = 1 << 7;
+export const IORING_SETUP_SINGLE_ISSUER = 1 << 12; // 6.0
+export const IORING_SETUP_DEFER_TASKRUN = 1 << 13; // 6.1
 export const IORING_FEAT_NODROP = 1 << 1;
 export const IOSQE_FIXED_FILE = 1 << 0;
 export const IORING_CQE_F_MORE = 1 << 1;
