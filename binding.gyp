@@ -15,6 +15,8 @@
         "native/zerocopy.cc",
         "native/uring.cc",
         "native/loadgen.cc",
+        "native/loadgen_engine.cc",
+        "native/netdev.cc",
         "native/keyspace.cc"
       ],
       "dependencies": [
@@ -23,6 +25,7 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing"],
       "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-fno-exceptions"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
+      "libraries": ["-lrt", "-lpthread"],
       "conditions": [
         ["OS!='linux'", { "sources!": [], "defines": ["RAWIO_UNSUPPORTED_OS"] }]
       ]

@@ -1,45 +1,156 @@
 /**
- * `npm run bench` / `rawio bench`: runs the registered scenarios and prints their tables.
- * (A first runner: the full runner, report writer and progress bar come with the benchmark
- * suite.)
+ * `npm run bench` / `rawio bench`: runs the registered scenarios (the quick profile unless
+ * --full), with a progress bar on stderr, then writes report.md, report.json and the SVG
+ * charts to the output folder (./bench-out by default) and prints the tables and the
+ * claims' verdicts — or, with --json, the report itself on stdout.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../src/sys/native.js';
+import { machine } from './machine.js';
+import { Progress } from './progress.js';
 import { scenarios } from './registry.js';
-import type { BenchContext, Profile, Table } from './scenario.js';
+import { buildReport, markdownTable, writeReport, type Report, type ScenarioRecord } from './report.js';
+import { cpuPlan, type CpuPlan } from './runner.js';
+import type { Profile, Scenario } from './scenario.js';
 
-function printTable(t: Table): void {
-  const widths = t.columns.map((c, i) => Math.max(c.length, ...t.rows.map((r) => String(r[i]).length)));
-  const line = (cells: (string | number)[]) => cells.map((c, i) => String(c).padStart(widths[i]!)).join('  ');
-  console.log(`\n${t.title}\n${line(t.columns)}`);
-  for (const r of t.rows) console.log(line(r));
-  if (t.note) console.log(t.note);
+export interface BenchOptions {
+  profile: Profile;
+  only?: string[];
+  out: string;
+  json: boolean;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const profile: Profile = argv.includes('--full') ? 'full' : 'quick';
-  const onlyIdx = argv.indexOf('--only');
-  const only = onlyIdx >= 0 ? new Set(argv[onlyIdx + 1]?.split(',')) : undefined;
-  const chosen = scenarios.filter((s) => !only || only.has(s.name));
-  if (chosen.length === 0) throw new Error(`no scenario matches ${[...(only ?? [])].join(',')}`);
-  const tmp = mkdtempSync(join(process.cwd(), '.rawio-bench-'));
-  try {
-    for (const s of chosen) {
-      const ctx: BenchContext = {
-        profile,
-        serverCpus: [0],
-        clientCpus: [1],
-        progress: () => {},
-        log: (m) => console.log(`  ${m}`),
-        tmpDir: tmp,
-      };
-      console.log(`== ${s.title}`);
-      const result = await s.run(ctx);
-      result.tables.forEach(printTable);
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
+export const BENCH_USAGE = `rawio bench [--quick | --full] [--only SCENARIO,...] [--out DIR] [--json]
+
+  --quick       the quick profile (default): a few minutes on 2 cores
+  --full        the long profile: more sizes, connections and repeats
+  --only A,B    run only these scenarios (${scenarios.map((s) => s.name).join(', ') || 'none registered'})
+  --out DIR     where report.md, report.json and charts/ go (default ./bench-out)
+  --json        print report.json on stdout instead of the tables`;
+
+/** Parses bench arguments; throws an Error with the usage on a bad one. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const o: BenchOptions = { profile: 'quick', out: 'bench-out', json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value\n\n${BENCH_USAGE}`);
+      return v;
+    };
+    if (flag === '--full') o.profile = 'full';
+    else if (flag === '--quick') o.profile = 'quick';
+    else if (flag === '--json') o.json = true;
+    else if (flag === '--only') o.only = value().split(',').filter(Boolean);
+    else if (flag === '--out') o.out = value();
+    else throw new Error(`unknown option ${argv[i]}\n\n${BENCH_USAGE}`);
   }
+  return o;
 }
 
-await main(process.argv.slice(2));
+function choose(only: string[] | undefined): Scenario[] {
+  if (!only) return scenarios;
+  const unknown = only.filter((n) => !scenarios.some((s) => s.name === n));
+  if (unknown.length)
+    throw new Error(`no scenario named ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`);
+  return scenarios.filter((s) => only.includes(s.name));
+}
+
+async function runOne(
+  s: Scenario,
+  o: BenchOptions,
+  plan: CpuPlan,
+  p: Progress,
+  tmpDir: string,
+): Promise<ScenarioRecord> {
+  const log: string[] = [];
+  const rec: ScenarioRecord = {
+    name: s.name,
+    title: s.title,
+    description: s.description,
+    status: 'ok',
+    seconds: 0,
+    log,
+  };
+  const t0 = performance.now();
+  p.startScenario(s.name);
+  try {
+    rec.result = await s.run({
+      profile: o.profile,
+      serverCpus: plan.serverCpus,
+      clientCpus: plan.clientCpus,
+      progress: (f, label) => p.update(f, label),
+      log: (m) => {
+        log.push(m);
+        p.log(`  ${s.name}: ${m}`);
+      },
+      tmpDir,
+    });
+  } catch (e) {
+    rec.status = 'failed';
+    rec.error = e instanceof Error ? e.message : String(e);
+    p.log(`  ${s.name} failed: ${rec.error}`);
+  }
+  p.endScenario();
+  rec.seconds = (performance.now() - t0) / 1000;
+  return rec;
+}
+
+function printSummary(r: Report, files: string[], out: string): void {
+  for (const s of r.scenarios) {
+    console.log(`\n== ${s.title} (${s.seconds.toFixed(0)} s)${s.status === 'failed' ? ` FAILED: ${s.error}` : ''}`);
+    for (const t of s.result?.tables ?? []) console.log(`\n${markdownTable(t)}`);
+  }
+  console.log('\nClaims:');
+  for (const c of r.claims) console.log(`  ${c.id}. [${c.verdict}] ${c.claim} — ${c.figures}`);
+  console.log('Targets:');
+  for (const t of r.targets)
+    console.log(`  [${t.status}] ${t.target}${t.status === 'not measured' ? '' : ` — ${t.figures}`}`);
+  console.log(`\nWrote ${files.length} files to ${out}: report.md, report.json, ${files.length - 2} charts`);
+}
+
+/** Runs a benchmark session; resolves with the process exit code (1 if a scenario failed). */
+export async function runBench(o: BenchOptions): Promise<number> {
+  const chosen = choose(o.only);
+  const plan = cpuPlan();
+  const progress = new Progress(chosen.map((s) => ({ name: s.name, estimate: s.estimate[o.profile] })));
+  const m = machine();
+  if (!plan.separate) progress.log('one CPU only: server and load generator share it, figures are pessimistic');
+  const tmpDir = mkdtempSync(join(process.cwd(), '.rawio-bench-'));
+  const records: ScenarioRecord[] = [];
+  try {
+    for (const s of chosen) records.push(await runOne(s, o, plan, progress, tmpDir));
+  } finally {
+    rmSync(tmpDir, { recursive: true, force: true });
+    progress.finish();
+  }
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  const report = buildReport({ profile: o.profile, rawio: pkg.version, cpuPlan: plan, machine: m, scenarios: records });
+  const out = resolve(o.out);
+  const files = await writeReport(report, out);
+  if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else printSummary(report, files, out);
+  return records.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(BENCH_USAGE);
+    return 0;
+  }
+  return runBench(parseBenchArgs(argv));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: Error) => {
+      console.error(e.message);
+      process.exitCode = 2;
+    },
+  );
+}

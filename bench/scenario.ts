@@ -2,6 +2,14 @@
  * The contract between the benchmark runner and its scenarios: one scenario a file under
  * bench/scenarios/, registered in bench/registry.ts. A scenario measures, the runner
  * schedules and reports; a scenario prints nothing itself.
+ *
+ * The tools a scenario has (see anchors-node.ts for all of them in use):
+ * - server.ts `startServer`: a server in a child process pinned to `ctx.serverCpus`;
+ * - loadgen.ts `loadgen`: the native load generator, pinned with `cpus: ctx.clientCpus`;
+ * - runner.ts `compare` / `ratio`: warm-up, repeats, A B / B A interleaving, paired ratios;
+ * - tools.ts `which` / `runWrk`: external anchors when installed;
+ * - `metrics` in the result: the named figures the claims (claims.ts) and targets
+ *   (targets.ts) read — publish the keys they list for your scenario.
  */
 
 export type Profile = 'quick' | 'full';
@@ -33,6 +41,8 @@ export interface ClaimResult {
   rule: string;
   figures: string;
   verdict: Verdict;
+  /** The scenarios whose figures decide it. */
+  scenarios?: string[];
 }
 
 export interface ScenarioResult {
@@ -41,6 +51,12 @@ export interface ScenarioResult {
   claims?: ClaimResult[];
   /** Raw figures for report.json. */
   data?: unknown;
+  /**
+   * Named figures the claims and targets read (bench/claims.ts lists the keys each rule
+   * looks for, e.g. 'multiplex.epoll.n1000.us'); flat so that a rule never depends on a
+   * scenario's private data shape.
+   */
+  metrics?: Record<string, number>;
 }
 
 export interface BenchContext {

@@ -16,6 +16,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rawio::InitUring(env, exports);
   rawio::InitLoadgen(env, exports);
   rawio::InitKeyspace(env, exports);
+  rawio::InitNetdev(env, exports);
   return exports;
 }
 

@@ -15,4 +15,5 @@ void InitZerocopy(Napi::Env env, Napi::Object exports);
 void InitUring(Napi::Env env, Napi::Object exports);
 void InitLoadgen(Napi::Env env, Napi::Object exports);
 void InitKeyspace(Napi::Env env, Napi::Object exports);
+void InitNetdev(Napi::Env env, Napi::Object exports);
 }  // namespace rawio

@@ -53,9 +53,9 @@ long Statx(int fd, unsigned mask, struct statx* sx) {
 // ---- mappings: each one a heap record, found again by the address JS sees
 
 struct Mapping {
-  void* base;      // what mmap returned (page-aligned)
-  size_t span;     // what to munmap
-  bool unmapped;   // munmap() ran; the finalizer only frees the record
+  void* base;     // what mmap returned (page-aligned)
+  size_t span;    // what to munmap
+  bool unmapped;  // munmap() ran; the finalizer only frees the record
 };
 
 // One registry per thread: every Node environment (main, each worker) has its own thread,

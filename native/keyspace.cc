@@ -1,6 +1,177 @@
-// Placeholder: the keyspace family is filled in by its own change.
+// The RESP protocol's keyspace: one hash table in POSIX shared memory (shm_open(3), mmap(2)),
+// shared by every thread and process of a server, so that a SET on any connection is seen
+// by a GET on any other whatever the server model.
+//
+// Design. The creator shm_open()s a fresh name (O_EXCL), sizes it with ftruncate and lays
+// out: a Header (magic, geometry, counters, size-class free lists, a hash seed, and one
+// process-shared *robust* pthread mutex), a bucket array of uint32 offsets, then an arena of
+// blocks. Other threads and processes attach by name; the fd is closed right after mmap,
+// so a mapping holds no descriptor. Keys live in chained blocks: {next, hash, klen, vlen,
+// cls} followed by the key and value bytes. A block's size is a power of two (32 << cls);
+// freed blocks go to their class's free list and are reused by the next allocation of that
+// class, new ones are cut from a bump pointer; when neither has room the operation fails
+// with -ENOMEM (the protocol's OOM reply). Capacity is fixed at creation, and its pages are
+// reserved then (posix_fallocate), so a full /dev/shm fails the creation, not a later write.
+//
+// Every operation takes the one lock: the critical sections are a hash, a short chain walk
+// and a memcpy, far shorter than the syscalls around them, and one lock makes INCR, SET NX
+// and MSET atomic against every other client for free. A process that dies holding the
+// lock leaves it EOWNERDEAD: the next locker marks it consistent and carries on (the one
+// operation in flight may be lost, never the table's bounds). Offsets read from shared
+// memory are bounds-checked before use, so a corrupted segment yields -EIO, never a stray
+// access. The hash is seeded per keyspace against chosen-key collisions.
+//
+// Lifecycle: the server that creates a keyspace unlinks its name when it closes; a mapping
+// stays valid until its own close (munmap) or collection.
+#include <sys/mman.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "errors.h"
 #include "families.h"
+#include "keyspace_table.h"
 
 namespace rawio {
-void InitKeyspace(Napi::Env, Napi::Object) {}
+namespace {
+
+using keyspace::Table;
+
+// ---- N-API glue: class Keyspace { open, close, get, set, del, exists, incr, mset, mget,
+// flush, info } and keyspaceUnlink(name). Every method returns >= 0 or -errno.
+
+std::string ArgName(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsString()) ThrowType(info.Env(), "name must be a string");
+  std::string s = info[i].As<Napi::String>().Utf8Value();
+  if (s.size() < 2 || s.size() > 200 || s[0] != '/' || s.find('/', 1) != std::string::npos ||
+      s.find('\0') != std::string::npos)
+    ThrowRange(info.Env(), "name must be '/' and 1-199 characters without '/'");
+  return s;
+}
+
+// An array of Uint8Array arguments as Bytes.
+std::vector<Bytes> ArgByteList(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsArray()) ThrowType(info.Env(), "keys must be an array of Uint8Array");
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<Bytes> out(a.Length());
+  for (uint32_t j = 0; j < a.Length(); j++) {
+    Napi::Value v = a[j];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      ThrowType(info.Env(), "keys must be an array of Uint8Array");
+    Napi::Uint8Array u = v.As<Napi::Uint8Array>();
+    out[j] = Bytes{u.Data(), u.ByteLength()};
+  }
+  return out;
+}
+
+Bytes ArgKey(const Napi::CallbackInfo& info, size_t i, const char* name = "key") {
+  Bytes b = ArgBytes(info, i, name);
+  if (b.len > UINT32_MAX / 2) ThrowRange(info.Env(), std::string(name) + " is too long");
+  return b;
+}
+
+class Keyspace : public Napi::ObjectWrap<Keyspace> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "Keyspace",
+        {InstanceMethod<&Keyspace::Open>("open"), InstanceMethod<&Keyspace::Close>("close"),
+         InstanceMethod<&Keyspace::Get>("get"), InstanceMethod<&Keyspace::Set>("set"),
+         InstanceMethod<&Keyspace::Del>("del"), InstanceMethod<&Keyspace::Exists>("exists"),
+         InstanceMethod<&Keyspace::Incr>("incr"), InstanceMethod<&Keyspace::Mset>("mset"),
+         InstanceMethod<&Keyspace::Mget>("mget"), InstanceMethod<&Keyspace::Flush>("flush"),
+         InstanceMethod<&Keyspace::Info>("info")});
+  }
+  explicit Keyspace(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Keyspace>(info) {}
+
+ private:
+  // open(name, create, size, buckets): create (O_EXCL) or attach. 0 or -errno.
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    std::string name = ArgName(info, 0);
+    bool create = ArgBool(info, 1);
+    int64_t size = ArgInt(info, 2, "size", 1 << 16, UINT32_MAX);
+    int64_t buckets = ArgInt(info, 3, "buckets", 16, 1 << 24);
+    if (buckets & (buckets - 1)) ThrowRange(info.Env(), "buckets must be a power of two");
+    t_.Unmap();
+    return Num(info.Env(), t_.Open(name.c_str(), create, static_cast<uint64_t>(size),
+                                   static_cast<uint32_t>(buckets)));
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    t_.Unmap();
+    return info.Env().Undefined();
+  }
+  // get(key, out): the value's length (copied into out as far as it fits) or -ENOENT.
+  Napi::Value Get(const Napi::CallbackInfo& info) {
+    Bytes k = ArgKey(info, 0);
+    return Num(info.Env(), t_.Get(k, ArgBytes(info, 1, "out")));
+  }
+  // set(key, value, flags): 1 set, 0 not (NX = 1, XX = 2), -ENOMEM when full.
+  Napi::Value Set(const Napi::CallbackInfo& info) {
+    Bytes k = ArgKey(info, 0);
+    Bytes v = ArgKey(info, 1, "value");
+    int flags = static_cast<int>(ArgInt(info, 2, "flags", 0, 2));
+    return Num(info.Env(), t_.Set(k, v, flags));
+  }
+  Napi::Value Del(const Napi::CallbackInfo& info) {
+    return Num(info.Env(), t_.Del(ArgKey(info, 0)));
+  }
+  Napi::Value Exists(const Napi::CallbackInfo& info) {
+    return Num(info.Env(), t_.Exists(ArgKey(info, 0)));
+  }
+  // incr(key, delta, out): writes the new value's decimal digits to out (>= 24 bytes) and
+  // returns their count; -EINVAL (not an integer), -ERANGE (overflow), -ENOMEM.
+  Napi::Value Incr(const Napi::CallbackInfo& info) {
+    Bytes k = ArgKey(info, 0);
+    int64_t delta = ArgInt(info, 1, "delta", -(1LL << 53), 1LL << 53);
+    Bytes out = ArgBytes(info, 2, "out");
+    if (out.len < 24) ThrowRange(info.Env(), "out must hold 24 bytes");
+    char digits[24];
+    long r = t_.Incr(k, delta, digits);
+    if (r > 0) memcpy(out.data, digits, static_cast<size_t>(r));
+    return Num(info.Env(), r);
+  }
+  // mset([k1, v1, k2, v2, ...]): 0 or -ENOMEM, under one lock.
+  Napi::Value Mset(const Napi::CallbackInfo& info) {
+    std::vector<Bytes> kv = ArgByteList(info, 0);
+    if (kv.size() % 2) ThrowRange(info.Env(), "mset needs key/value pairs");
+    return Num(info.Env(), t_.Mset(kv.data(), kv.size()));
+  }
+  // mget(keys, out, lens: Int32Array): see Table::Mget.
+  Napi::Value Mget(const Napi::CallbackInfo& info) {
+    std::vector<Bytes> keys = ArgByteList(info, 0);
+    Bytes out = ArgBytes(info, 1, "out");
+    Napi::Value lv = info[2];
+    if (!lv.IsTypedArray() || lv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      ThrowType(info.Env(), "lens must be an Int32Array");
+    Napi::Int32Array lens = lv.As<Napi::Int32Array>();
+    if (lens.ElementLength() < keys.size()) ThrowRange(info.Env(), "lens is too short");
+    return Num(info.Env(), t_.Mget(keys.data(), keys.size(), out, lens.Data()));
+  }
+  Napi::Value Flush(const Napi::CallbackInfo& info) { return Num(info.Env(), t_.Flush()); }
+  // info(): [keys, bytes used, capacity] or -errno.
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    double v[3];
+    long r = t_.Info(v);
+    if (r < 0) return Num(info.Env(), r);
+    Napi::Array a = Napi::Array::New(info.Env(), 3);
+    for (uint32_t i = 0; i < 3; i++) a.Set(i, Num(info.Env(), v[i]));
+    return a;
+  }
+
+  Table t_;
+};
+
+Napi::Value JsKeyspaceUnlink(const Napi::CallbackInfo& info) {
+  std::string name = ArgName(info, 0);
+  return Num(info.Env(), Ret(shm_unlink(name.c_str())));
+}
+
+}  // namespace
+
+void InitKeyspace(Napi::Env env, Napi::Object exports) {
+  exports.Set("Keyspace", Keyspace::Define(env));
+  exports.Set("keyspaceUnlink", Napi::Function::New(env, JsKeyspaceUnlink));
+}
+
 }  // namespace rawio

@@ -1,6 +1,198 @@
-// Placeholder: the loadgen family is filled in by its own change.
+// The benchmark's load generator, N-API side: `loadgen(options, done)` copies the options
+// into a plain LoadConfig on the main thread, starts a native thread that runs the engine
+// (loadgen_engine.cc) on its own threads and epoll sets, and returns a `stop()` function.
+// When the run is over the result comes back through a napi_threadsafe_function, so the
+// JS callback runs on the main thread and Node's loop is never blocked (sharp's rule: no
+// N-API call off the main thread, inputs copied into a plain struct first).
+#include <arpa/inet.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "errors.h"
 #include "families.h"
+#include "loadgen_engine.h"
 
 namespace rawio {
-void InitLoadgen(Napi::Env, Napi::Object) {}
+namespace {
+
+Napi::Value Prop(const Napi::Object& o, const char* name) { return o.Get(name); }
+
+int64_t PropInt(const Napi::Object& o, const char* name, int64_t lo, int64_t hi) {
+  Napi::Value v = Prop(o, name);
+  if (!v.IsNumber()) ThrowType(o.Env(), std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) ||
+      d != static_cast<double>(static_cast<int64_t>(d)))
+    ThrowRange(o.Env(), std::string(name) + " is out of range");
+  return static_cast<int64_t>(d);
+}
+
+std::string PropStr(const Napi::Object& o, const char* name) {
+  Napi::Value v = Prop(o, name);
+  if (!v.IsString()) ThrowType(o.Env(), std::string(name) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+// Numeric loopback addresses only: the load generator must never aim at another host.
+void LoopbackAddress(Napi::Env env, const std::string& host, int port, LoadConfig& c) {
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&c.addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&c.addr);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    if ((ntohl(v4->sin_addr.s_addr) >> 24) != 127)
+      ThrowRange(env, "host must be a loopback address");
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    c.addrLen = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr)) ThrowRange(env, "host must be a loopback address");
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    c.addrLen = sizeof(*v6);
+  } else {
+    ThrowRange(env, "host must be a numeric loopback address");
+  }
+}
+
+LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
+  LoadConfig c;
+  LoopbackAddress(env, PropStr(o, "host"), static_cast<int>(PropInt(o, "port", 1, 65535)), c);
+  std::string proto = PropStr(o, "protocol");
+  RequestWriter& w = c.writer;
+  if (proto == "http")
+    w.proto = Proto::kHttp;
+  else if (proto == "echo")
+    w.proto = Proto::kEcho;
+  else if (proto == "resp")
+    w.proto = Proto::kResp;
+  else
+    ThrowRange(env, "protocol must be 'http', 'echo' or 'resp'");
+  std::string cmd = PropStr(o, "command");
+  if (cmd == "ping")
+    w.cmd = RespCmd::kPing;
+  else if (cmd == "set")
+    w.cmd = RespCmd::kSet;
+  else if (cmd == "get")
+    w.cmd = RespCmd::kGet;
+  else if (cmd == "setget")
+    w.cmd = RespCmd::kSetGet;
+  else
+    ThrowRange(env, "command must be 'ping', 'set', 'get' or 'setget'");
+  std::string path = PropStr(o, "path");
+  if (path.empty() || path[0] != '/' || path.find_first_of("\r\n ") != std::string::npos)
+    ThrowRange(env, "path must start with / and hold no spaces or line breaks");
+  w.httpRequest = "GET " + path + " HTTP/1.1\r\nHost: " + PropStr(o, "host") + "\r\n\r\n";
+  c.echoSize = static_cast<size_t>(PropInt(o, "payloadSize", 1, 16 << 20));
+  w.echoPayload.assign(c.echoSize, 'x');
+  w.value.assign(static_cast<size_t>(PropInt(o, "valueSize", 0, 16 << 20)), 'v');
+  w.keyspace = static_cast<uint32_t>(PropInt(o, "keyspace", 1, 1 << 30));
+  c.connections = static_cast<int>(PropInt(o, "connections", 1, 100000));
+  c.threads = static_cast<int>(PropInt(o, "threads", 1, 64));
+  if (c.threads > c.connections) c.threads = c.connections;
+  c.pipeline = static_cast<int>(PropInt(o, "pipeline", 1, 1024));
+  Napi::Value rate = Prop(o, "rate");
+  if (!rate.IsNumber()) ThrowType(env, "rate must be a number");
+  c.rate = rate.As<Napi::Number>().DoubleValue();
+  // 0 is closed loop; below 0.01/s the per-connection interval would overflow the clock.
+  if (!(c.rate == 0 || (c.rate >= 0.01 && c.rate <= 1e9)))
+    ThrowRange(env, "rate must be 0 (closed loop) or in [0.01, 1e9]");
+  c.warmupNs = static_cast<uint64_t>(PropInt(o, "warmupMs", 0, 3600000)) * 1000000u;
+  c.durationNs = static_cast<uint64_t>(PropInt(o, "durationMs", 1, 3600000)) * 1000000u;
+  c.drainNs = static_cast<uint64_t>(PropInt(o, "drainMs", 0, 60000)) * 1000000u;
+  Napi::Value cpus = Prop(o, "cpus");
+  if (!cpus.IsArray()) ThrowType(env, "cpus must be an array of numbers");
+  Napi::Array a = cpus.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a[i];
+    if (!v.IsNumber()) ThrowType(env, "cpus must be an array of numbers");
+    int cpu = v.As<Napi::Number>().Int32Value();
+    if (cpu < 0 || cpu >= CPU_SETSIZE) ThrowRange(env, "cpu is out of range");
+    c.cpus.push_back(cpu);
+  }
+  return c;
+}
+
+LoadStats RunAll(LoadConfig cfg, const std::atomic<bool>& stop) {
+  cfg.t0 = MonotonicNs();
+  std::vector<LoadStats> parts(static_cast<size_t>(cfg.threads));
+  std::vector<std::thread> threads;
+  for (int i = 1; i < cfg.threads; i++)
+    threads.emplace_back([&cfg, &parts, &stop, i] { parts[i] = RunLoadThread(cfg, i, stop); });
+  parts[0] = RunLoadThread(cfg, 0, stop);
+  for (std::thread& t : threads) t.join();
+  for (size_t i = 1; i < parts.size(); i++) parts[0].Merge(parts[i]);
+  return std::move(parts[0]);
+}
+
+Napi::Object ToJs(Napi::Env env, const LoadStats& s) {
+  Napi::Object r = Napi::Object::New(env);
+  auto n = [&](const char* k, double v) { r.Set(k, Num(env, v)); };
+  double secs = static_cast<double>(s.windowNs) / 1e9;
+  n("requests", static_cast<double>(s.requests));
+  n("seconds", secs);
+  n("rps", secs > 0 ? static_cast<double>(s.requests) / secs : 0);
+  n("sent", static_cast<double>(s.sent));
+  n("received", static_cast<double>(s.received));
+  n("bytesOut", static_cast<double>(s.bytesOut));
+  n("bytesIn", static_cast<double>(s.bytesIn));
+  n("connects", static_cast<double>(s.connects));
+  n("affinityErrno", -s.affinityErrno);
+  n("cpuSeconds", s.cpuSeconds);
+  Napi::Object e = Napi::Object::New(env);
+  e.Set("connect", Num(env, static_cast<double>(s.connectErrors)));
+  e.Set("reset", Num(env, static_cast<double>(s.resets)));
+  e.Set("badReply", Num(env, static_cast<double>(s.badReplies)));
+  e.Set("errorReply", Num(env, static_cast<double>(s.errorReplies)));
+  e.Set("lost", Num(env, static_cast<double>(s.lost)));
+  r.Set("errors", e);
+  Napi::Object l = Napi::Object::New(env);
+  const LogLinearHistogram& h = s.latency;
+  auto us = [&](const char* k, double ns) { l.Set(k, Num(env, ns / 1000)); };
+  us("min", static_cast<double>(h.Min()));
+  us("mean", h.Mean());
+  us("p50", h.Quantile(0.5));
+  us("p90", h.Quantile(0.9));
+  us("p99", h.Quantile(0.99));
+  us("p999", h.Quantile(0.999));
+  us("max", static_cast<double>(h.Max()));
+  l.Set("count", Num(env, static_cast<double>(h.Count())));
+  r.Set("latencyUs", l);
+  return r;
+}
+
+void Deliver(Napi::Env env, Napi::Function cb, LoadStats* s) {
+  std::unique_ptr<LoadStats> owned(s);
+  if (env != nullptr && cb != nullptr) cb.Call({ToJs(env, *s)});
+}
+
+// loadgen(options, done(result)): starts a run; returns stop(), which ends the window early.
+Napi::Value JsLoadgen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) ThrowType(env, "options must be an object");
+  if (!info[1].IsFunction()) ThrowType(env, "done must be a function");
+  LoadConfig cfg = ReadConfig(env, info[0].As<Napi::Object>());
+  auto stop = std::make_shared<std::atomic<bool>>(false);
+  auto tsfn =
+      Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "rawio.loadgen", 0, 1);
+  std::thread([cfg = std::move(cfg), stop, tsfn]() mutable {
+    auto* s = new LoadStats(RunAll(std::move(cfg), *stop));
+    if (tsfn.BlockingCall(s, Deliver) != napi_ok) delete s;
+    tsfn.Release();
+  }).detach();
+  return Napi::Function::New(
+      env,
+      [stop](const Napi::CallbackInfo& i) -> Napi::Value {
+        stop->store(true);
+        return i.Env().Undefined();
+      },
+      "stop");
+}
+
+}  // namespace
+
+void InitLoadgen(Napi::Env env, Napi::Object exports) {
+  exports.Set("loadgen", Napi::Function::New(env, JsLoadgen));
+}
+
 }  // namespace rawio

@@ -47,8 +47,10 @@ int Resolve(const std::string& host, int port, sockaddr_storage* ss, socklen_t* 
   std::memcpy(ss, res->ai_addr, res->ai_addrlen);
   *len = res->ai_addrlen;
   freeaddrinfo(res);
-  if (ss->ss_family == AF_INET) v4->sin_port = htons(static_cast<uint16_t>(port));
-  else v6->sin6_port = htons(static_cast<uint16_t>(port));
+  if (ss->ss_family == AF_INET)
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+  else
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
   return 0;
 }
 

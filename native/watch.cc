@@ -29,11 +29,11 @@ struct Handle {
 class Watch : public Napi::ObjectWrap<Watch> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Watch",
-                       {InstanceMethod<&Watch::Start>("start"),
-                        InstanceMethod<&Watch::Stop>("stop"), InstanceMethod<&Watch::Ref>("ref"),
-                        InstanceMethod<&Watch::Unref>("unref"),
-                        InstanceMethod<&Watch::Close>("close")});
+    return DefineClass(
+        env, "Watch",
+        {InstanceMethod<&Watch::Start>("start"), InstanceMethod<&Watch::Stop>("stop"),
+         InstanceMethod<&Watch::Ref>("ref"), InstanceMethod<&Watch::Unref>("unref"),
+         InstanceMethod<&Watch::Close>("close")});
   }
 
   Watch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Watch>(info) {
@@ -148,8 +148,6 @@ class Watch : public Napi::ObjectWrap<Watch> {
 
 }  // namespace
 
-void InitWatch(Napi::Env env, Napi::Object exports) {
-  exports.Set("Watch", Watch::Define(env));
-}
+void InitWatch(Napi::Env env, Napi::Object exports) { exports.Set("Watch", Watch::Define(env)); }
 
 }  // namespace rawio

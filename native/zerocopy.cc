@@ -53,8 +53,8 @@ Napi::Value JsSplice(const Napi::CallbackInfo& info) {
   unsigned flags = ArgFlags(info, 5);
   loff_t io = inOff, oo = outOff;
   return Num(info.Env(), RetryEintr([&] {
-               return splice(in, inOff < 0 ? nullptr : &io, out, outOff < 0 ? nullptr : &oo,
-                             len, flags);
+               return splice(in, inOff < 0 ? nullptr : &io, out, outOff < 0 ? nullptr : &oo, len,
+                             flags);
              }));
 }
 

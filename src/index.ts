@@ -17,6 +17,8 @@ export type {
 } from './sys/ring.js';
 export { Proactor } from './loop/proactor.js';
 export type { ProactorOptions, CompletionCallback } from './loop/proactor.js';
+export * from './protocols/index.js';
+export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
 export {
   transferFile,
   registerTransferMethod,
@@ -30,3 +32,10 @@ export {
   type TransferMethodName,
   type TransferOptions,
 } from './transfer/index.js';
+export { createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
+export { Epoll, type EpollOptions } from './loop/backends/epoll.js';
+export { PollSet } from './loop/backends/poll.js';
+export { SelectSet } from './loop/backends/select.js';
+export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
+export { Connection, type ConnectionOptions } from './loop/connection.js';
+export { probe, type ProbeResult } from './probe.js';

@@ -5,6 +5,11 @@
  * the model runs handlers on. Frames and replies are plain bytes (plus an fd for a file
  * body), so a model can hand them across threads through shared memory without cloning
  * objects.
+ *
+ * Ownership: `push` keeps no reference to the chunk it is given (the model may reuse its
+ * read buffer), and the frames it returns are the model's. A Reply's `data` is immutable
+ * and may be shared by many replies (the precomputed hello-world): a model writes it or
+ * copies it, and never modifies or transfers (postMessage transfer list) its buffer.
  */
 
 export type ProtocolName = 'echo' | 'http' | 'resp' | 'static';
@@ -41,12 +46,22 @@ export interface ProtocolOptions {
   transfer?: string;
   /** static: the 'auto' method's direct-IO threshold in bytes. */
   directio?: number;
-  /** resp: the name of the shared keyspace (so that threads and processes share one). */
+  /**
+   * resp: the name of the shared keyspace (so that threads and processes share one). Absent:
+   * the protocol creates a keyspace, owns it and unlinks it on close(); given: it attaches.
+   */
   keyspace?: string;
+  /** resp: bytes of shared memory for a keyspace the protocol creates (default 64 MiB). */
+  keyspaceSize?: number;
 }
 
 export interface Protocol {
   readonly name: ProtocolName;
+  /**
+   * The options that recreate this protocol on another thread or in a child process with
+   * the same shared state (`keyspace` filled in): pass them to createProtocol there.
+   */
+  readonly options: ProtocolOptions;
   createCodec(): Codec;
   /** Handles one framed request. Runs on the I/O thread or on a worker thread. */
   handle(frame: Uint8Array): Reply;

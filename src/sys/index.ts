@@ -3,6 +3,8 @@ export * from './socket.js';
 export * from './process.js';
 export { OP as IORING_OP, probeRing, type RingProbe } from './uring.js';
 export { Ring } from './ring.js';
+export * from './keyspace.js';
 export * from './file.js';
 export * from './direct.js';
 export * from './zerocopy.js';
+export * from './netdev.js';

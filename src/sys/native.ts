@@ -15,10 +15,20 @@ export const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 type Pair = [number, number];
 
+/**
+ * The whole binding. Each family's section below adds its interface to it with a merging
+ * declaration (`export interface NativeBinding extends XBinding {}`), so families are
+ * added without touching each other's lines.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding {}
+
 // ---- constants.cc
 export interface ConstantsBinding {
   readonly constants: Readonly<Record<string, number>>;
 }
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends ConstantsBinding {}
 
 // ---- socket.cc
 export interface SocketBinding {
@@ -43,6 +53,8 @@ export interface SocketBinding {
   pipeSize(fd: number): number;
   eventfd(initial: number, blocking: boolean): number;
 }
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends SocketBinding {}
 
 // ---- watch.cc
 /** A uv_poll_t on one fd. Events: UV_READABLE 1, UV_WRITABLE 2, UV_DISCONNECT 4. */
@@ -56,6 +68,8 @@ export interface NativeWatch {
 export interface WatchBinding {
   Watch: new (fd: number, callback: (status: number, events: number) => void) => NativeWatch;
 }
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends WatchBinding {}
 
 // ---- process.cc
 export interface ProcessBinding {
@@ -65,12 +79,33 @@ export interface ProcessBinding {
   setrlimit(resource: number, soft: number, hard: number): number;
   gettid(): number;
 }
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends ProcessBinding {}
 
-// ---- select.cc
-
-// ---- poll.cc
-
-// ---- epoll.cc
+// ---- select.cc, poll.cc, epoll.cc
+/**
+ * The three multiplexers' native sets. add/modify/remove return 0 or -errno (poll and
+ * select report EEXIST, ENOENT and EBADF as epoll_ctl would); wait fills `out` with
+ * (fd, revents) pairs and returns their count or -errno (0 when a signal cut it short).
+ */
+export interface NativePollerSet {
+  add(fd: number, mask: number): number;
+  modify(fd: number, mask: number): number;
+  remove(fd: number): number;
+  wait(out: Int32Array, timeoutMs: number): number;
+}
+export interface NativeEpoll extends NativePollerSet {
+  /** The epoll fd, or -errno when epoll_create1 failed; -1 once closed. */
+  fd(): number;
+  close(): number;
+}
+export interface MultiplexBinding {
+  SelectSet: new () => NativePollerSet;
+  PollSet: new () => NativePollerSet & { size(): number };
+  Epoll: new () => NativeEpoll;
+}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends MultiplexBinding {}
 
 // ---- file.cc
 export interface FileBinding {
@@ -94,6 +129,8 @@ export interface FileBinding {
   /** 0 unmapped, 1 already detached, -EINVAL not an mmap() Buffer, other -errno. */
   munmap(buf: Uint8Array): number;
 }
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends FileBinding {}
 
 // ---- zerocopy.cc
 /** Offsets of -1 mean "none": the fd's own position is used and advanced. */
@@ -103,6 +140,8 @@ export interface ZerocopyBinding {
   tee(inFd: number, outFd: number, len: number, flags: number): number;
   copyFileRange(inFd: number, inOff: number, outFd: number, outOff: number, len: number): number;
 }
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends ZerocopyBinding {}
 
 // ---- uring.cc
 /** What `Ring.probe()` reads from a throwaway ring: features and IORING_REGISTER_PROBE. */
@@ -155,13 +194,90 @@ export interface NativeRing {
 export interface UringBinding {
   Ring: { new (): NativeRing; probe(): NativeRingProbe | number };
 }
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends UringBinding {}
 
 // ---- loadgen.cc
+/** Every field required: bench/loadgen.ts fills the defaults. */
+export interface LoadgenNativeOptions {
+  host: string;
+  port: number;
+  protocol: 'http' | 'echo' | 'resp';
+  connections: number;
+  threads: number;
+  pipeline: number;
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  drainMs: number;
+  path: string;
+  payloadSize: number;
+  command: 'ping' | 'set' | 'get' | 'setget';
+  keyspace: number;
+  valueSize: number;
+  cpus: number[];
+}
+export interface LoadgenNativeResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  sent: number;
+  received: number;
+  bytesOut: number;
+  bytesIn: number;
+  connects: number;
+  affinityErrno: number;
+  /** User + system CPU time of the load generator's threads (getrusage RUSAGE_THREAD). */
+  cpuSeconds: number;
+  errors: { connect: number; reset: number; badReply: number; errorReply: number; lost: number };
+  latencyUs: {
+    min: number;
+    mean: number;
+    p50: number;
+    p90: number;
+    p99: number;
+    p999: number;
+    max: number;
+    count: number;
+  };
+}
+export interface LoadgenBinding {
+  /** Starts a run on native threads; `done` runs on this thread at the end. Returns stop(). */
+  loadgen(opts: LoadgenNativeOptions, done: (r: LoadgenNativeResult) => void): () => void;
+}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends LoadgenBinding {}
 
 // ---- keyspace.cc
+/** One mapping of a shared-memory keyspace; every method returns >= 0 or -errno. */
+export interface NativeKeyspace {
+  open(name: string, create: boolean, size: number, buckets: number): number;
+  close(): void;
+  get(key: Uint8Array, out: Uint8Array): number;
+  set(key: Uint8Array, value: Uint8Array, flags: number): number;
+  del(key: Uint8Array): number;
+  exists(key: Uint8Array): number;
+  incr(key: Uint8Array, delta: number, out: Uint8Array): number;
+  mset(kv: readonly Uint8Array[]): number;
+  mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number;
+  flush(): number;
+  info(): [number, number, number] | number;
+}
+export interface KeyspaceBinding {
+  Keyspace: new () => NativeKeyspace;
+  keyspaceUnlink(name: string): number;
+}
 
-export interface NativeBinding
-  extends ConstantsBinding, SocketBinding, WatchBinding, ProcessBinding, FileBinding, ZerocopyBinding, UringBinding {}
+// ---- netdev.cc
+export interface NetdevBinding {
+  /** An ethtool value (0/1) of a network device, or -errno. */
+  ethtoolGet(ifname: string, feature: 'sg' | 'tso' | 'gso' | 'gro' | 'tx-csum' | 'rx-csum'): number;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends NetdevBinding {}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends KeyspaceBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;

@@ -21,7 +21,12 @@ export function getAffinity(): number[] {
 }
 
 /** A resource limit as `{ soft, hard }`; `Infinity` for unlimited. */
-export function getrlimit(resource: number): { soft: number; hard: number } {
+export function getrlimit(resource: number): {
+  /** The limit the kernel enforces. */
+  soft: number;
+  /** The ceiling up to which an unprivileged process may raise `soft`. */
+  hard: number;
+} {
   const r = native.getrlimit(v.int('resource', resource, 0, 15));
   if (typeof r === 'number') check(r, 'getrlimit');
   const [soft, hard] = r as [number, number];

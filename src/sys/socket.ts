@@ -9,6 +9,7 @@ import { check } from './errors.js';
 import { native } from './native.js';
 import * as v from './validate.js';
 
+/** Options of {@link listenTcp}. */
 export interface ListenOptions {
   /** listen(2) backlog; default 511, as nginx and Node use. */
   backlog?: number;

@@ -1,0 +1,216 @@
+/**
+ * The claims of DESIGN.md's "Claims" list, each with the scenario(s) that test it and a
+ * rule — a function over the scenarios' named metrics — that decides confirmed, refuted or
+ * depends (on what). A claim whose scenarios did not run is 'not measured'; nothing here
+ * is decided by hand. The metric keys each rule reads are written next to it: a scenario
+ * that tests a claim publishes those keys in its result's `metrics`.
+ */
+import type { ClaimResult, Verdict } from './scenario.js';
+import { fmt } from './stats.js';
+
+/** Every metric of every scenario that ran, keys as the scenarios published them. */
+export type Metrics = Record<string, number>;
+
+interface Decision {
+  verdict: Exclude<Verdict, 'not measured'>;
+  figures: string;
+}
+
+export interface Claim {
+  id: number;
+  claim: string;
+  scenarios: string[];
+  /** The rule in words, as the report prints it. */
+  rule: string;
+  /** Metric keys the rule reads (patterns with <…> placeholders), for scenario authors. */
+  keys: string[];
+  decide(m: Metrics, ctx: { cores: number }): Decision | null;
+}
+
+const x = (v: number) => `${v.toFixed(2)}x`;
+
+/** Values of keys matching re, keyed by the re's first capture group. */
+function pick(m: Metrics, re: RegExp): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of Object.entries(m)) {
+    const g = re.exec(k);
+    if (g && Number.isFinite(v)) out.set(g[1]!, v);
+  }
+  return out;
+}
+
+/** Growth from the smallest to the largest N of `multiplex.<backend>.n<N>.us`. */
+function growth(m: Metrics, backend: string): { ratio: number; lo: number; hi: number } | null {
+  const byN = [...pick(m, new RegExp(`^multiplex\\.${backend}\\.n(\\d+)\\.us$`))].sort(
+    (a, b) => Number(a[0]) - Number(b[0]),
+  );
+  if (byN.length < 2) return null;
+  const [lo, hi] = [byN[0]!, byN[byN.length - 1]!];
+  return { ratio: hi[1] / lo[1], lo: Number(lo[0]), hi: Number(hi[0]) };
+}
+
+/** Pairs a/b over the sizes both measured, from keys `copy.<method>.<size>.<cache>.MBps`. */
+function copyRatios(m: Metrics, a: string, b: string): [string, number][] {
+  const pa = pick(m, new RegExp(`^copy\\.${a}\\.(.+)\\.MBps$`));
+  const pb = pick(m, new RegExp(`^copy\\.${b}\\.(.+)\\.MBps$`));
+  return [...pa].filter(([k]) => pb.has(k) && pb.get(k)! > 0).map(([k, v]) => [k, v / pb.get(k)!]);
+}
+
+function byThreshold(ratios: [string, number][], min: number, what: string): Decision | null {
+  if (ratios.length === 0) return null;
+  const figures = ratios.map(([k, r]) => `${k}: ${x(r)}`).join(', ');
+  const above = ratios.filter(([, r]) => r >= min).map(([k]) => k);
+  if (above.length === ratios.length) return { verdict: 'confirmed', figures };
+  if (above.length === 0) return { verdict: 'refuted', figures };
+  return { verdict: 'depends', figures: `${figures} — ${what} only at ${above.join(', ')}` };
+}
+
+function ratioOf(m: Metrics, a: string, b: string): number | null {
+  return m[a] !== undefined && m[b] !== undefined && m[b]! > 0 ? m[a]! / m[b]! : null;
+}
+
+export const claims: Claim[] = [
+  {
+    id: 1,
+    claim: "select and poll cost grows with the number of watched fds; epoll's does not.",
+    scenarios: ['multiplex'],
+    rule: 'cost(largest N) / cost(smallest N) >= 2 for select and poll, and <= 1.5 for epoll',
+    keys: ['multiplex.<select|poll|epoll>.n<N>.us'],
+    decide(m) {
+      const [s, p, e] = ['select', 'poll', 'epoll'].map((b) => growth(m, b));
+      if (!s || !p || !e) return null;
+      const figures = `select ${x(s.ratio)} (N ${s.lo}→${s.hi}), poll ${x(p.ratio)}, epoll ${x(e.ratio)}`;
+      const grow = s.ratio >= 2 && p.ratio >= 2;
+      const flat = e.ratio <= 1.5;
+      if (grow && flat) return { verdict: 'confirmed', figures };
+      if (!grow && !flat) return { verdict: 'refuted', figures };
+      return { verdict: 'depends', figures: `${figures} — ${grow ? 'epoll grew too' : 'select/poll barely grew'}` };
+    },
+  },
+  {
+    id: 2,
+    claim: 'Edge-triggered epoll wakes less than level-triggered for the same work.',
+    scenarios: ['lt-et'],
+    rule: 'wakeups per MiB: ET <= 0.9 x LT confirms, ET >= LT refutes',
+    keys: ['lt-et.<lt|et>.wakeupsPerMiB'],
+    decide(m) {
+      const r = ratioOf(m, 'lt-et.et.wakeupsPerMiB', 'lt-et.lt.wakeupsPerMiB');
+      if (r === null) return null;
+      const figures = `ET/LT wakeups ${x(r)} (LT ${fmt(m['lt-et.lt.wakeupsPerMiB']!, 1)}/MiB)`;
+      return { verdict: r <= 0.9 ? 'confirmed' : r >= 1 ? 'refuted' : 'depends', figures };
+    },
+  },
+  {
+    id: 3,
+    claim: 'Zero-copy (sendfile) is at least 2x traditional read + write for file transfer.',
+    scenarios: ['copy'],
+    rule: 'sendfile / readwrite throughput >= 2 at every size and cache state measured',
+    keys: ['copy.<method>.<size>.<warm|cold>.MBps'],
+    decide: (m) => byThreshold(copyRatios(m, 'sendfile', 'readwrite'), 2, '>= 2x'),
+  },
+  {
+    id: 4,
+    claim: 'mmap + write saves a copy over read + write, but is not the best zero-copy.',
+    scenarios: ['copy'],
+    rule: 'mmap > readwrite, and sendfile or splice > mmap, at each size measured',
+    keys: ['copy.<mmap|readwrite|sendfile|splice>.<size>.<cache>.MBps'],
+    decide(m) {
+      const overRw = copyRatios(m, 'mmap', 'readwrite');
+      if (overRw.length === 0) return null;
+      const sf = new Map(copyRatios(m, 'sendfile', 'mmap'));
+      const sp = new Map(copyRatios(m, 'splice', 'mmap'));
+      const rows = overRw.map(([k, r]) => ({ k, r, best: Math.max(sf.get(k) ?? 0, sp.get(k) ?? 0) }));
+      const figures = rows.map((o) => `${o.k}: mmap/rw ${x(o.r)}, best zero-copy/mmap ${x(o.best)}`).join('; ');
+      if (rows.every((o) => o.r > 1 && o.best > 1)) return { verdict: 'confirmed', figures };
+      if (rows.every((o) => o.r <= 1)) return { verdict: 'refuted', figures };
+      return { verdict: 'depends', figures: `${figures} — on size and cache state` };
+    },
+  },
+  {
+    id: 5,
+    claim:
+      'For large files under concurrency the page cache hurts: direct IO for the large ones keeps small hot files fast.',
+    scenarios: ['pollution'],
+    rule: 'small-file req/s with direct for the large files >= 1.1 x without confirms; <= 1.0 refutes',
+    keys: ['pollution.small.rps.<buffered|direct>', 'pollution.small.p99us.<buffered|direct>'],
+    decide(m) {
+      const r = ratioOf(m, 'pollution.small.rps.direct', 'pollution.small.rps.buffered');
+      if (r === null) return null;
+      const figures = `small-file throughput direct/buffered ${x(r)}`;
+      return { verdict: r >= 1.1 ? 'confirmed' : r <= 1 ? 'refuted' : 'depends', figures };
+    },
+  },
+  {
+    id: 6,
+    claim: 'A single reactor cannot use more than one core; multi-reactor scales with cores.',
+    scenarios: ['servers'],
+    rule: 'http at 50 connections: multi-reactor / single >= 1.3 confirms, <= 1.05 refutes; needs >= 3 CPUs (client on its own)',
+    keys: ['servers.http.<single|multi-reactor>.c50.rps'],
+    decide(m, ctx) {
+      const r = ratioOf(m, 'servers.http.multi-reactor.c50.rps', 'servers.http.single.c50.rps');
+      if (r === null) return null;
+      const figures = `multi-reactor/single ${x(r)} on ${ctx.cores} CPUs`;
+      if (ctx.cores < 3)
+        return { verdict: 'depends', figures: `${figures} — too few CPUs to scale (one is the client's)` };
+      return { verdict: r >= 1.3 ? 'confirmed' : r <= 1.05 ? 'refuted' : 'depends', figures };
+    },
+  },
+  {
+    id: 7,
+    claim: 'Thread-per-connection does not survive C10K (threads, memory).',
+    scenarios: ['c10k'],
+    rule: 'fails at 10 000 idle connections, or needs >= 5x the memory of multi-reactor there',
+    keys: ['c10k.<model>.n<N>.ok (1/0)', 'c10k.<model>.n<N>.rssMiB'],
+    decide(m) {
+      const ok = m['c10k.thread-per-connection.n10000.ok'];
+      if (ok === undefined) return null;
+      if (ok === 0) return { verdict: 'confirmed', figures: 'thread-per-connection failed at 10 000 connections' };
+      const r = ratioOf(m, 'c10k.thread-per-connection.n10000.rssMiB', 'c10k.multi-reactor.n10000.rssMiB');
+      if (r === null) return { verdict: 'refuted', figures: 'thread-per-connection held 10 000 connections' };
+      const figures = `held 10 000 connections with ${x(r)} the memory of multi-reactor`;
+      return { verdict: r >= 5 ? 'confirmed' : r < 2 ? 'refuted' : 'depends', figures };
+    },
+  },
+  {
+    id: 8,
+    claim: 'The proactor (io_uring) beats the reactor (epoll) for the same work.',
+    scenarios: ['servers'],
+    rule: 'proactor / single req/s at 50 connections >= 1.05 for every protocol measured; <= 1.0 for all refutes',
+    keys: ['servers.<protocol>.<proactor|single>.c50.rps'],
+    decide(m) {
+      const ratios: [string, number][] = [];
+      for (const p of ['echo', 'http', 'resp']) {
+        const r = ratioOf(m, `servers.${p}.proactor.c50.rps`, `servers.${p}.single.c50.rps`);
+        if (r !== null) ratios.push([p, r]);
+      }
+      return byThreshold(ratios, 1.05, 'faster');
+    },
+  },
+  {
+    id: 9,
+    claim: 'Multi-reactor in a single thread has no advantage over a single reactor.',
+    scenarios: ['servers'],
+    rule: 'http at 50 connections: multi-reactor with 1 sub-reactor / single < 1.05 confirms; >= 1.1 refutes',
+    keys: ['servers.http.multi-reactor-1.c50.rps', 'servers.http.single.c50.rps'],
+    decide(m) {
+      const r = ratioOf(m, 'servers.http.multi-reactor-1.c50.rps', 'servers.http.single.c50.rps');
+      if (r === null) return null;
+      const figures = `multi-reactor(1)/single ${x(r)}`;
+      return { verdict: r < 1.05 ? 'confirmed' : r >= 1.1 ? 'refuted' : 'depends', figures };
+    },
+  },
+];
+
+/** Judges every claim against the metrics of the scenarios that ran. */
+export function judgeClaims(m: Metrics, ran: ReadonlySet<string>, ctx: { cores: number }): ClaimResult[] {
+  return claims.map((c) => {
+    const base = { id: c.id, claim: c.claim, rule: c.rule, scenarios: c.scenarios };
+    const missing = c.scenarios.filter((s) => !ran.has(s));
+    const d = missing.length < c.scenarios.length ? c.decide(m, ctx) : null;
+    if (!d) {
+      const why = missing.length ? `scenario ${missing.join(', ')} did not run` : 'its figures were not reported';
+      return { ...base, figures: why, verdict: 'not measured' as const };
+    }
+    return { ...base, ...d };
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * The progress display on stderr: what runs, how far the whole run is, and the time left,
+ * estimated from each scenario's own estimate and corrected by how fast it really goes.
+ * On a TTY it is one bar redrawn in place, with log lines printed above it; elsewhere
+ * (CI, a pipe) it degrades to plain lines, at most one every few seconds.
+ */
+
+export interface ProgressSink {
+  isTTY: boolean;
+  columns?: number;
+  write(s: string): boolean;
+}
+
+const fmtTime = (s: number) =>
+  s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
+
+export class Progress {
+  private done = 0; // estimated seconds of the scenarios already finished
+  private current = { name: '', estimate: 0, fraction: 0, label: '', started: 0 };
+  private lastPlain = 0;
+  private readonly total: number;
+
+  constructor(
+    private readonly estimates: { name: string; estimate: number }[],
+    private readonly out: ProgressSink = process.stderr,
+    private readonly now: () => number = () => performance.now() / 1000,
+  ) {
+    this.total = estimates.reduce((a, e) => a + e.estimate, 0) || 1;
+  }
+
+  startScenario(name: string): void {
+    const e = this.estimates.find((x) => x.name === name)?.estimate ?? 0;
+    this.current = { name, estimate: e, fraction: 0, label: 'starting', started: this.now() };
+    this.draw(true);
+  }
+
+  update(fraction: number, label: string): void {
+    this.current.fraction = Math.min(1, Math.max(0, fraction));
+    this.current.label = label;
+    this.draw(false);
+  }
+
+  endScenario(): void {
+    this.done += this.current.estimate;
+    this.current.fraction = 1;
+  }
+
+  log(line: string): void {
+    if (this.out.isTTY) this.out.write(`\r\x1b[2K${line}\n`);
+    else this.out.write(`${line}\n`);
+    this.draw(true);
+  }
+
+  finish(): void {
+    if (this.out.isTTY) this.out.write('\r\x1b[2K');
+  }
+
+  /** Seconds left: the rest of this scenario at its observed pace, plus the estimates after it. */
+  remaining(): number {
+    const c = this.current;
+    const elapsed = this.now() - c.started;
+    const rest = c.fraction > 0.05 ? (elapsed / c.fraction) * (1 - c.fraction) : Math.max(0, c.estimate - elapsed);
+    return rest + Math.max(0, this.total - this.done - c.estimate);
+  }
+
+  fraction(): number {
+    return Math.min(1, (this.done + this.current.estimate * this.current.fraction) / this.total);
+  }
+
+  line(width: number): string {
+    const f = this.fraction();
+    const text = ` ${(f * 100).toFixed(0).padStart(3)}%  ${fmtTime(this.remaining())} left  ${this.current.name}: ${this.current.label}`;
+    const barWidth = Math.max(10, Math.min(30, width - text.length - 2));
+    const full = Math.round(f * barWidth);
+    return `[${'#'.repeat(full)}${'.'.repeat(barWidth - full)}]${text}`.slice(0, width - 1);
+  }
+
+  private draw(force: boolean): void {
+    if (this.out.isTTY) {
+      this.out.write(`\r\x1b[2K${this.line(this.out.columns || 80)}`);
+      return;
+    }
+    const t = this.now();
+    if (!force && t - this.lastPlain < 5) return;
+    this.lastPlain = t;
+    this.out.write(`${this.line(200)}\n`);
+  }
+}

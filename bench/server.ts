@@ -1,0 +1,92 @@
+/**
+ * Servers under test run in a child process pinned to the server CPUs, so the load
+ * generator (pinned to the other CPU) measures them rather than competing with them.
+ * `startServer` forks bench/server-child.js, which imports a module, pins itself with
+ * sys.setAffinity and calls the named start function; `taskset` (util-linux), when
+ * present, pins the whole child from birth so that Node's helper threads follow too.
+ * Scenarios start every server this way: Node's own servers, rawio's models, anchors.
+ * rawio's own `serve` fits as it is:
+ *   startServer({ module: new URL('../src/index.js', import.meta.url).href, export: 'serve',
+ *                 options: { model: 'single', protocol: 'http' }, cpus: ctx.serverCpus })
+ */
+import { fork, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** What a server module's start function returns inside the child. */
+export interface ChildServer {
+  port: number;
+  /** Counters the scenario wants back (requests seen, bytes …); rawio's Server.stats() fits. */
+  stats?(): object;
+  close(): Promise<void>;
+}
+
+export type StartFunction = (options: Record<string, unknown>) => Promise<ChildServer>;
+
+export interface PinnedServer {
+  port: number;
+  pid: number;
+  /** The child's stats() (an empty object when it has none), typed as the caller expects. */
+  stats<T extends object = Record<string, number>>(): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  /** A module URL or absolute path exporting the start function. */
+  module: string;
+  export: string;
+  options?: Record<string, unknown>;
+  cpus: number[];
+  /** Extra flags for the child's Node (e.g. --max-old-space-size). */
+  execArgv?: string[];
+}
+
+export type ChildMessage =
+  { type: 'ready'; port: number } | { type: 'stats'; stats: object } | { type: 'error'; message: string };
+
+let tasksetPath: string | null | undefined;
+function taskset(): string | null {
+  if (tasksetPath === undefined) {
+    const r = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' });
+    tasksetPath = r.status === 0 ? r.stdout.trim() : null;
+  }
+  return tasksetPath;
+}
+
+const childEntry = fileURLToPath(new URL('./server-child.js', import.meta.url));
+
+/** Starts a server in a pinned child process and resolves when it listens. */
+export function startServer(o: StartServerOptions): Promise<PinnedServer> {
+  const args = [o.module, o.export, JSON.stringify(o.options ?? {}), o.cpus.join(',')];
+  const ts = taskset();
+  const child = ts
+    ? fork(childEntry, args, {
+        execPath: ts,
+        execArgv: ['-c', o.cpus.join(','), process.execPath, ...(o.execArgv ?? [])],
+      })
+    : fork(childEntry, args, { execArgv: o.execArgv ?? [] });
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`server child exited (${code}) before listening`));
+    child.once('exit', onExit);
+    child.once('message', (m: ChildMessage) => {
+      if (m.type === 'error') return reject(new Error(m.message));
+      if (m.type !== 'ready') return reject(new Error('server child: unexpected message'));
+      child.off('exit', onExit);
+      resolve({
+        port: m.port,
+        pid: child.pid!,
+        stats: <T extends object>() =>
+          new Promise<T>((res) => {
+            child.once('message', (s: ChildMessage) => res((s.type === 'stats' ? s.stats : {}) as T));
+            child.send({ type: 'stats' });
+          }),
+        close: () =>
+          new Promise((res) => {
+            if (child.exitCode !== null) return res();
+            child.once('exit', () => res());
+            child.send({ type: 'close' });
+            setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * Node's own servers, the "always there" anchors: node:http answering a hello and a
+ * node:net echo, started inside a pinned child by bench/server.ts. Each counts what it saw
+ * so the scenario can check the load generator's counts against the server's.
+ */
+import { createServer as createHttp } from 'node:http';
+import { createServer as createNet, type AddressInfo, type Socket } from 'node:net';
+import type { ChildServer } from '../server.js';
+
+const HELLO = Buffer.from('hello world\n');
+
+export async function nodeHttp(): Promise<ChildServer> {
+  let requests = 0;
+  const server = createHttp((_req, res) => {
+    requests++;
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': HELLO.length });
+    res.end(HELLO);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', 511, r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stats: () => ({ requests }),
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+export async function nodeNetEcho(): Promise<ChildServer> {
+  let bytes = 0;
+  const sockets = new Set<Socket>();
+  const server = createNet({ noDelay: true }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('data', (d) => {
+      bytes += d.length;
+      s.write(d);
+    });
+    s.on('error', () => s.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', 511, r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stats: () => ({ bytes }),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * The small statistics the runner reports: medians, quartiles and ratios with their spread.
+ * Benchmarks on a shared machine are noisy; a median with its min/max and IQR says how
+ * much to trust it, and a ratio of paired (interleaved) samples cancels slow drift.
+ */
+
+export interface Summary {
+  n: number;
+  median: number;
+  min: number;
+  max: number;
+  q1: number;
+  q3: number;
+}
+
+/** The q-quantile (0..1) of sorted values, linearly interpolated. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const s = [...values].sort((a, b) => a - b);
+  return {
+    n: s.length,
+    median: quantile(s, 0.5),
+    min: s[0] ?? NaN,
+    max: s[s.length - 1] ?? NaN,
+    q1: quantile(s, 0.25),
+    q3: quantile(s, 0.75),
+  };
+}
+
+/** a / b per pair (same round), summarized: the spread of a ratio measured side by side. */
+export function pairedRatio(a: readonly number[], b: readonly number[]): Summary {
+  const n = Math.min(a.length, b.length);
+  const r: number[] = [];
+  for (let i = 0; i < n; i++) if (b[i]! > 0) r.push(a[i]! / b[i]!);
+  return summarize(r);
+}
+
+/** "1.23x (1.10–1.30)": a ratio with its min–max. */
+export function formatRatio(s: Summary): string {
+  if (!Number.isFinite(s.median)) return 'n/a';
+  return `${s.median.toFixed(2)}x (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+}
+
+/** A number for a table: thousands separated, sensible digits. */
+export function fmt(x: number, digits = 0): string {
+  if (!Number.isFinite(x)) return 'n/a';
+  return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}

@@ -1,0 +1,379 @@
+// The keyspace's table: the shared-memory layout and its operations, no N-API (the design
+// is described at the top of keyspace.cc, the only file that includes this one). Every
+// method returns >= 0 or -errno.
+#pragma once
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "errors.h"  // Bytes
+
+namespace rawio {
+namespace keyspace {
+
+constexpr uint64_t kMagic = 0x3130534b4f494152ULL;  // "RAIOKS01"
+constexpr uint32_t kClasses = 27;                   // 32 B .. 2 GiB blocks
+constexpr uint32_t kBlockHead = 24;
+
+struct Header {
+  std::atomic<uint64_t> magic;  // stored last by the creator (release)
+  uint64_t size;                // mapping size
+  uint64_t seed;
+  uint32_t nbuckets;  // power of two
+  uint32_t arena;     // offset of the first block
+  uint64_t top;       // bump pointer
+  uint64_t count;     // live keys
+  uint64_t used;      // bytes in live blocks
+  uint32_t free[kClasses];
+  pthread_mutex_t lock;
+};
+
+struct Block {
+  uint32_t next, hash, klen, vlen, cls, pad;
+  uint8_t* data() { return reinterpret_cast<uint8_t*>(this) + kBlockHead; }
+};
+static_assert(sizeof(Block) == kBlockHead, "block header layout");
+
+uint32_t Hash(uint64_t seed, const uint8_t* p, size_t n) {
+  uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+  }
+  uint64_t w = 0;
+  memcpy(&w, p, n);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 29;
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+// One mapping of a keyspace, valid on any thread. All methods return >= 0 or -errno.
+class Table {
+ public:
+  ~Table() { Unmap(); }
+
+  int Open(const char* name, bool create, uint64_t size, uint32_t nbuckets) {
+    int fd = shm_open(name, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    if (fd < 0) return -errno;
+    int r = create ? Init(fd, size, nbuckets) : Attach(fd);
+    close(fd);
+    if (r < 0 && create) shm_unlink(name);
+    return r;
+  }
+
+  void Unmap() {
+    if (h_ != nullptr) munmap(h_, size_);
+    h_ = nullptr;
+  }
+
+  long Get(const Bytes& k, const Bytes& out) {
+    Locked l(this);
+    if (l.err) return l.err;
+    uint32_t* link = nullptr;
+    Block* b = nullptr;
+    long r = Find(k, &link, &b);
+    if (r <= 0) return r < 0 ? r : -ENOENT;
+    memcpy(out.data, b->data() + b->klen, b->vlen < out.len ? b->vlen : out.len);
+    return b->vlen;
+  }
+
+  // flags: 1 = NX (only if absent), 2 = XX (only if present). 1 set, 0 not set.
+  long Set(const Bytes& k, const Bytes& v, int flags) {
+    Locked l(this);
+    return l.err ? l.err : SetLocked(k, v, flags);
+  }
+
+  long Del(const Bytes& k) {
+    Locked l(this);
+    if (l.err) return l.err;
+    uint32_t* link = nullptr;
+    Block* b = nullptr;
+    long r = Find(k, &link, &b);
+    if (r <= 0) return r;
+    *link = b->next;
+    Free(b);
+    return 1;
+  }
+
+  long Exists(const Bytes& k) {
+    Locked l(this);
+    if (l.err) return l.err;
+    uint32_t* link = nullptr;
+    Block* b = nullptr;
+    return Find(k, &link, &b);
+  }
+
+  // Adds delta to the integer at k (0 when absent); writes the decimal result to out.
+  long Incr(const Bytes& k, int64_t delta, char out[24]) {
+    Locked l(this);
+    if (l.err) return l.err;
+    uint32_t* link = nullptr;
+    Block* b = nullptr;
+    long r = Find(k, &link, &b);
+    if (r < 0) return r;
+    int64_t v = 0;
+    if (r == 1 && !ParseInt(b->data() + b->klen, b->vlen, &v)) return -EINVAL;
+    if (__builtin_add_overflow(v, delta, &v)) return -ERANGE;
+    int n = snprintf(out, 24, "%lld", static_cast<long long>(v));
+    r = SetLocked(k, Bytes{reinterpret_cast<uint8_t*>(out), static_cast<size_t>(n)}, 0);
+    return r < 0 ? r : n;
+  }
+
+  long Mset(const Bytes* kv, size_t n) {
+    Locked l(this);
+    if (l.err) return l.err;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+      long r = SetLocked(kv[i], kv[i + 1], 0);
+      if (r < 0) return r;
+    }
+    return 0;
+  }
+
+  // Copies each value into out back to back while it fits; lens[i] = length or -1.
+  // Returns the bytes all values need (larger than out: call again with more room).
+  long Mget(const Bytes* keys, size_t n, const Bytes& out, int32_t* lens) {
+    Locked l(this);
+    if (l.err) return l.err;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+      uint32_t* link = nullptr;
+      Block* b = nullptr;
+      long r = Find(keys[i], &link, &b);
+      if (r < 0) return r;
+      lens[i] = r ? static_cast<int32_t>(b->vlen) : -1;
+      if (!r) continue;
+      if (total + b->vlen <= out.len) memcpy(out.data + total, b->data() + b->klen, b->vlen);
+      total += b->vlen;
+    }
+    return static_cast<long>(total);
+  }
+
+  long Flush() {
+    Locked l(this);
+    if (l.err) return l.err;
+    memset(Buckets(), 0, nbuckets_ * sizeof(uint32_t));
+    memset(h_->free, 0, sizeof(h_->free));
+    h_->top = arena_;
+    h_->count = h_->used = 0;
+    return 0;
+  }
+
+  // [keys, bytes in use, capacity in bytes]
+  long Info(double out[3]) {
+    Locked l(this);
+    if (l.err) return l.err;
+    out[0] = static_cast<double>(h_->count);
+    out[1] = static_cast<double>(h_->used);
+    out[2] = static_cast<double>(size_ - arena_);
+    return 0;
+  }
+
+ private:
+  struct Locked {
+    Table* t;
+    long err = 0;
+    explicit Locked(Table* table) : t(table) {
+      if (t->h_ == nullptr) {
+        err = -EBADF;
+        return;
+      }
+      int r = pthread_mutex_lock(&t->h_->lock);
+      if (r == EOWNERDEAD) r = pthread_mutex_consistent(&t->h_->lock);
+      if (r != 0) err = -r;
+    }
+    ~Locked() {
+      if (err == 0) pthread_mutex_unlock(&t->h_->lock);
+    }
+  };
+
+  int Init(int fd, uint64_t size, uint32_t nbuckets) {
+    uint64_t arena = (sizeof(Header) + nbuckets * 4ULL + 63) & ~63ULL;
+    if (arena + 4096 > size) return -EINVAL;
+    // Reserve the pages now: a sparse segment on a full tmpfs (Docker's 64 MiB /dev/shm)
+    // would raise SIGBUS on first touch; posix_fallocate turns that into ENOSPC here.
+    int fr = posix_fallocate(fd, 0, static_cast<off_t>(size));
+    if (fr == EOPNOTSUPP || fr == EINVAL) {
+      if (ftruncate(fd, static_cast<off_t>(size)) < 0) return -errno;
+    } else if (fr != 0) {
+      return -fr;
+    }
+    int r = Map(fd, size);
+    if (r < 0) return r;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    r = pthread_mutex_init(&h_->lock, &a);
+    pthread_mutexattr_destroy(&a);
+    if (r != 0) return -r;
+    h_->size = size;
+    h_->seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+    h_->nbuckets = nbuckets;
+    h_->arena = static_cast<uint32_t>(arena);
+    h_->top = arena;
+    nbuckets_ = nbuckets;
+    arena_ = static_cast<uint32_t>(arena);
+    h_->magic.store(kMagic, std::memory_order_release);
+    return 0;
+  }
+
+  int Attach(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) < 0) return -errno;
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (size < sizeof(Header)) return -EINVAL;
+    int r = Map(fd, size);
+    if (r < 0) return r;
+    Header* h = h_;
+    bool ok = h->magic.load(std::memory_order_acquire) == kMagic && h->size == size &&
+              h->nbuckets != 0 && (h->nbuckets & (h->nbuckets - 1)) == 0 &&
+              h->arena >= sizeof(Header) + h->nbuckets * 4ULL && h->arena < size;
+    if (!ok) Unmap();
+    if (!ok) return -EINVAL;
+    nbuckets_ = h->nbuckets;
+    arena_ = h->arena;
+    return 0;
+  }
+
+  int Map(int fd, uint64_t size) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return -errno;
+    h_ = static_cast<Header*>(p);
+    size_ = size;
+    return 0;
+  }
+
+  uint32_t* Buckets() { return reinterpret_cast<uint32_t*>(h_ + 1); }
+
+  // The block at off, or null when off does not name a well-formed block in the arena.
+  Block* At(uint32_t off) {
+    if (off < arena_ || off % 8 != 0 || off + 32ULL > size_) return nullptr;
+    Block* b = reinterpret_cast<Block*>(reinterpret_cast<uint8_t*>(h_) + off);
+    uint64_t bsize = 32ULL << (b->cls < kClasses ? b->cls : 0);
+    if (b->cls >= kClasses || off + bsize > size_ ||
+        kBlockHead + static_cast<uint64_t>(b->klen) + b->vlen > bsize)
+      return nullptr;
+    return b;
+  }
+
+  // 1 and the block (and the link that points at it) when k is present, 0 when absent.
+  long Find(const Bytes& k, uint32_t** link, Block** out) {
+    uint32_t hash = Hash(h_->seed, k.data, k.len);
+    *link = &Buckets()[hash & (nbuckets_ - 1)];
+    for (uint32_t steps = 0; **link != 0; steps++) {
+      Block* b = At(**link);
+      if (b == nullptr || steps > h_->count) return -EIO;
+      if (b->hash == hash && b->klen == k.len && memcmp(b->data(), k.data, k.len) == 0) {
+        *out = b;
+        return 1;
+      }
+      *link = &b->next;
+    }
+    return 0;
+  }
+
+  long SetLocked(const Bytes& k, const Bytes& v, int flags) {
+    uint32_t* link = nullptr;
+    Block* b = nullptr;
+    long found = Find(k, &link, &b);
+    if (found < 0) return found;
+    if ((flags & 1 && found) || (flags & 2 && !found)) return 0;
+    uint64_t need = kBlockHead + static_cast<uint64_t>(k.len) + v.len;
+    if (found && need <= (32ULL << b->cls)) {  // fits in place
+      memcpy(b->data() + b->klen, v.data, v.len);
+      h_->used += v.len - b->vlen;
+      b->vlen = static_cast<uint32_t>(v.len);
+      return 1;
+    }
+    Block* nb = Alloc(need);
+    if (nb == nullptr) return -ENOMEM;
+    nb->hash = Hash(h_->seed, k.data, k.len);
+    nb->klen = static_cast<uint32_t>(k.len);
+    nb->vlen = static_cast<uint32_t>(v.len);
+    memcpy(nb->data(), k.data, k.len);
+    memcpy(nb->data() + k.len, v.data, v.len);
+    uint32_t off = static_cast<uint32_t>(reinterpret_cast<uint8_t*>(nb) - Base());
+    if (found) {  // replace b in its chain
+      nb->next = b->next;
+      *link = off;
+      Free(b);
+    } else {
+      uint32_t* head = &Buckets()[nb->hash & (nbuckets_ - 1)];
+      nb->next = *head;
+      *head = off;
+    }
+    h_->count++;
+    h_->used += need;
+    return 1;
+  }
+
+  uint8_t* Base() { return reinterpret_cast<uint8_t*>(h_); }
+
+  Block* Alloc(uint64_t need) {
+    uint32_t cls = 0;
+    while (cls < kClasses && (32ULL << cls) < need) cls++;
+    if (cls == kClasses) return nullptr;
+    uint64_t bsize = 32ULL << cls;
+    Block* b = nullptr;
+    if (h_->free[cls] != 0) {
+      uint64_t off = h_->free[cls];
+      if (off < arena_ || off + bsize > size_) return nullptr;
+      b = reinterpret_cast<Block*>(Base() + off);
+      h_->free[cls] = b->next;
+    } else {
+      if (h_->top < arena_ || h_->top % 32 != 0 || h_->top + bsize > size_ ||
+          h_->top + bsize > UINT32_MAX)
+        return nullptr;
+      b = reinterpret_cast<Block*>(Base() + h_->top);
+      h_->top += bsize;
+    }
+    b->cls = cls;
+    return b;
+  }
+
+  void Free(Block* b) {
+    h_->count--;
+    h_->used -= kBlockHead + static_cast<uint64_t>(b->klen) + b->vlen;
+    b->klen = b->vlen = 0;
+    b->next = h_->free[b->cls];
+    h_->free[b->cls] = static_cast<uint32_t>(reinterpret_cast<uint8_t*>(b) - Base());
+  }
+
+  // Redis's rule for an integer value: optional '-', digits, no leading zeros, int64 range.
+  static bool ParseInt(const uint8_t* p, size_t n, int64_t* out) {
+    if (n == 0 || n > 20) return false;
+    bool neg = p[0] == '-';
+    size_t i = neg ? 1 : 0;
+    if (i == n || (p[i] == '0' && n > i + 1) || (neg && p[i] == '0')) return false;
+    uint64_t v = 0;
+    for (; i < n; i++) {
+      if (p[i] < '0' || p[i] > '9') return false;
+      if (v > (UINT64_MAX - 9) / 10) return false;
+      v = v * 10 + (p[i] - '0');
+    }
+    if (v > static_cast<uint64_t>(INT64_MAX) + (neg ? 1 : 0)) return false;
+    *out = neg ? static_cast<int64_t>(0 - v) : static_cast<int64_t>(v);
+    return true;
+  }
+
+  Header* h_ = nullptr;
+  // The geometry, validated once and kept here: another process of the same user could
+  // rewrite the shared header, and these bound every access.
+  uint64_t size_ = 0;
+  uint32_t nbuckets_ = 0;
+  uint32_t arena_ = 0;
+};
+
+}  // namespace keyspace
+}  // namespace rawio

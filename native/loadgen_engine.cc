@@ -1,0 +1,372 @@
+// The load generator's per-thread loop (see loadgen_engine.h): epoll(7) over non-blocking
+// connect(2)/send(2)/read(2), a min-heap of connections waiting for their next intended
+// send time (fixed rate) or a reconnect, and epoll_pwait2(2) for a timeout finer than 1 ms.
+#include "loadgen_engine.h"
+
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <functional>
+#include <queue>
+
+namespace rawio {
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void LoadStats::Merge(const LoadStats& o) {
+  requests += o.requests;
+  sent += o.sent;
+  received += o.received;
+  bytesOut += o.bytesOut;
+  bytesIn += o.bytesIn;
+  connects += o.connects;
+  connectErrors += o.connectErrors;
+  resets += o.resets;
+  badReplies += o.badReplies;
+  errorReplies += o.errorReplies;
+  lost += o.lost;
+  if (o.windowNs > windowNs) windowNs = o.windowNs;
+  if (o.affinityErrno) affinityErrno = o.affinityErrno;
+  cpuSeconds += o.cpuSeconds;
+  latency.Merge(o.latency);
+}
+
+namespace {
+
+// This thread's user + system time (getrusage(2) RUSAGE_THREAD): what the client cost.
+double ThreadCpuSeconds() {
+  rusage ru{};
+  if (getrusage(RUSAGE_THREAD, &ru) < 0) return 0;
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+constexpr uint64_t kReconnectDelayNs = 10'000'000;  // after a refused connect: no busy loop
+constexpr size_t kReadBuf = 64 * 1024;
+
+struct Conn {
+  int fd = -1;
+  bool connecting = false, wantOut = false, queued = false;
+  std::string out;
+  size_t outOff = 0;
+  std::string carry;  // bytes of an unfinished reply
+  ParseState ps;
+  std::vector<uint64_t> stamps;  // send (or intended send) times of the requests in flight
+  size_t head = 0, inflight = 0;
+  uint64_t nextDue = 0, seq = 0;
+};
+
+using Due = std::pair<uint64_t, uint32_t>;
+
+class Loop {
+ public:
+  Loop(const LoadConfig& cfg, int index, const std::atomic<bool>& stop)
+      : cfg_(cfg), stop_(stop), rbuf_(kReadBuf) {
+    for (int i = index; i < cfg.connections; i += cfg.threads) conns_.emplace_back();
+    // Each connection sends every connections/rate seconds: together they make the rate.
+    intervalNs_ = cfg.rate > 0 ? 1e9 * cfg.connections / cfg.rate : 0;
+    for (Conn& c : conns_) c.stamps.resize(static_cast<size_t>(cfg.pipeline));
+  }
+
+  LoadStats Run() {
+    if (!cfg_.cpus.empty()) Pin();
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0) {
+      st_.connectErrors += conns_.size();
+      return st_;
+    }
+    measureStart_ = cfg_.t0 + cfg_.warmupNs;
+    measureEnd_ = measureStart_ + cfg_.durationNs;
+    uint64_t now = MonotonicNs();
+    for (size_t i = 0; i < conns_.size(); i++) {
+      // Stagger the schedules so the connections do not all fire at once.
+      conns_[i].nextDue = cfg_.t0 + static_cast<uint64_t>(intervalNs_ * i / conns_.size());
+      Connect(static_cast<uint32_t>(i), now);
+    }
+    Spin();
+    for (Conn& c : conns_) {
+      st_.lost += c.inflight;
+      if (c.fd >= 0) close(c.fd);
+    }
+    close(ep_);
+    st_.cpuSeconds = ThreadCpuSeconds();
+    return st_;
+  }
+
+ private:
+  void Pin() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu : cfg_.cpus) CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) < 0) st_.affinityErrno = errno;
+  }
+
+  bool Sending(uint64_t now) const {
+    return now < measureEnd_ && !stop_.load(std::memory_order_relaxed);
+  }
+
+  void Spin() {
+    epoll_event evs[256];
+    uint64_t drainEnd = 0;
+    for (;;) {
+      uint64_t now = MonotonicNs();
+      if (!Sending(now)) {
+        if (drainEnd == 0) {
+          uint64_t end = now < measureEnd_ ? now : measureEnd_;
+          st_.windowNs = end > measureStart_ ? end - measureStart_ : 0;
+          drainEnd = now + cfg_.drainNs;
+        }
+        if (now >= drainEnd || Idle()) return;
+      }
+      uint64_t wake = now + 50'000'000;  // notice stop() within 50 ms
+      if (Sending(now) && measureEnd_ < wake) wake = measureEnd_;
+      if (drainEnd && drainEnd < wake) wake = drainEnd;
+      if (!heap_.empty() && heap_.top().first < wake) wake = heap_.top().first;
+      int n = Wait(evs, 256, wake > now ? wake - now : 0);
+      now = MonotonicNs();
+      for (int i = 0; i < n; i++) OnEvent(evs[i].data.u32, evs[i].events, now);
+      while (!heap_.empty() && heap_.top().first <= now) {
+        uint32_t idx = heap_.top().second;
+        heap_.pop();
+        conns_[idx].queued = false;
+        if (conns_[idx].fd < 0) {
+          if (Sending(now)) Connect(idx, now);
+        } else if (!conns_[idx].connecting) {
+          Pump(idx, now);
+        }
+      }
+    }
+  }
+
+  int Wait(epoll_event* evs, int max, uint64_t ns) {
+#ifdef SYS_epoll_pwait2
+    if (!noPwait2_) {
+      timespec ts{static_cast<time_t>(ns / 1000000000u), static_cast<long>(ns % 1000000000u)};
+      long r = syscall(SYS_epoll_pwait2, ep_, evs, max, &ts, nullptr, 0);
+      if (r >= 0) return static_cast<int>(r);
+      if (errno != ENOSYS) return 0;
+      noPwait2_ = true;  // before Linux 5.11
+    }
+#endif
+    int r = epoll_wait(ep_, evs, max, static_cast<int>((ns + 999999) / 1000000));
+    return r < 0 ? 0 : r;
+  }
+
+  bool Idle() const {
+    for (const Conn& c : conns_)
+      if (c.inflight > 0 && c.fd >= 0) return false;
+    return true;
+  }
+
+  void Schedule(uint32_t idx, uint64_t at) {
+    if (conns_[idx].queued) return;
+    conns_[idx].queued = true;
+    heap_.emplace(at, idx);
+  }
+
+  void Connect(uint32_t idx, uint64_t now) {
+    Conn& c = conns_[idx];
+    int fd = socket(cfg_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return ConnectFailed(idx, now);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int r = connect(fd, reinterpret_cast<const sockaddr*>(&cfg_.addr), cfg_.addrLen);
+    if (r < 0 && errno != EINPROGRESS) {
+      close(fd);
+      return ConnectFailed(idx, now);
+    }
+    c.fd = fd;
+    c.connecting = true;
+    epoll_event ev{};
+    ev.events = EPOLLOUT;
+    ev.data.u32 = idx;
+    epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+  }
+
+  void ConnectFailed(uint32_t idx, uint64_t now) {
+    st_.connectErrors++;
+    Schedule(idx, now + kReconnectDelayNs);
+  }
+
+  void OnEvent(uint32_t idx, uint32_t events, uint64_t now) {
+    Conn& c = conns_[idx];
+    if (c.fd < 0) return;
+    if (c.connecting) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+        Drop(idx);
+        return ConnectFailed(idx, now);
+      }
+      c.connecting = false;
+      st_.connects++;
+      SetOut(idx, false);
+      return Pump(idx, now);
+    }
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+      if (!OnReadable(idx)) return;
+    }
+    if ((events & EPOLLOUT) && c.fd >= 0) Flush(idx);
+  }
+
+  // Reads until the socket is drained; false when the connection was dropped.
+  bool OnReadable(uint32_t idx) {
+    Conn& c = conns_[idx];
+    for (;;) {
+      ssize_t r = read(c.fd, rbuf_.data(), rbuf_.size());
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == EAGAIN) break;
+      if (r <= 0) return Reset(idx, false, r == 0 && c.inflight == 0);
+      st_.bytesIn += static_cast<uint64_t>(r);
+      uint64_t now = MonotonicNs();
+      if (!Consume(idx, static_cast<size_t>(r), now)) return Reset(idx, true);
+      if (static_cast<size_t>(r) < rbuf_.size()) break;  // drained: saves the EAGAIN read
+    }
+    Pump(idx, MonotonicNs());
+    return conns_[idx].fd >= 0;
+  }
+
+  bool Consume(uint32_t idx, size_t n, uint64_t now) {
+    Conn& c = conns_[idx];
+    const char* data = rbuf_.data();
+    size_t len = n;
+    if (!c.carry.empty()) {
+      c.carry.append(data, n);
+      data = c.carry.data();
+      len = c.carry.size();
+    }
+    ParseOut o;
+    const RequestWriter& w = cfg_.writer;
+    if (w.proto == Proto::kHttp)
+      o = ParseHttp(c.ps, data, len);
+    else if (w.proto == Proto::kResp)
+      o = ParseResp(data, len);
+    else
+      o = ParseEcho(c.ps, cfg_.echoSize, len);
+    if (c.carry.empty())
+      c.carry.assign(data + o.consumed, len - o.consumed);
+    else
+      c.carry.erase(0, o.consumed);
+    st_.errorReplies += o.errorReplies;
+    if (o.replies > c.inflight) o.bad = true;  // more replies than requests
+    for (uint32_t i = 0; i < o.replies && c.inflight > 0; i++) {
+      uint64_t stamp = c.stamps[c.head];
+      c.head = (c.head + 1) % c.stamps.size();
+      c.inflight--;
+      st_.received++;
+      if (now >= measureStart_ && now < measureEnd_) {
+        st_.requests++;
+        st_.latency.Record(now > stamp ? now - stamp : 0);
+      }
+    }
+    return !o.bad;
+  }
+
+  // Queues the requests this connection may send now, then writes them in one call.
+  void Pump(uint32_t idx, uint64_t now) {
+    Conn& c = conns_[idx];
+    if (c.fd < 0 || c.connecting || !Sending(now)) return;
+    size_t depth = c.stamps.size();
+    while (c.inflight < depth) {
+      uint64_t stamp = now;
+      if (intervalNs_ > 0) {
+        if (c.nextDue > now) {
+          Schedule(idx, c.nextDue);
+          break;
+        }
+        stamp = c.nextDue;
+        c.nextDue += static_cast<uint64_t>(intervalNs_);
+      }
+      c.stamps[(c.head + c.inflight) % depth] = stamp;
+      c.inflight++;
+      cfg_.writer.Append(c.out, c.seq++);
+      st_.sent++;
+    }
+    Flush(idx);
+  }
+
+  void Flush(uint32_t idx) {
+    Conn& c = conns_[idx];
+    while (c.outOff < c.out.size()) {
+      ssize_t w = send(c.fd, c.out.data() + c.outOff, c.out.size() - c.outOff, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno == EAGAIN) return SetOut(idx, true);
+      if (w < 0) {
+        Reset(idx);
+        return;
+      }
+      c.outOff += static_cast<size_t>(w);
+      st_.bytesOut += static_cast<uint64_t>(w);
+    }
+    c.out.clear();
+    c.outOff = 0;
+    if (c.wantOut) SetOut(idx, false);
+  }
+
+  void SetOut(uint32_t idx, bool on) {
+    Conn& c = conns_[idx];
+    c.wantOut = on;
+    epoll_event ev{};
+    ev.events = on ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
+    ev.data.u32 = idx;
+    epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+  }
+
+  void Drop(uint32_t idx) {
+    Conn& c = conns_[idx];
+    close(c.fd);  // also leaves the epoll set
+    c.fd = -1;
+    c.connecting = c.wantOut = false;
+    c.out.clear();
+    c.outOff = 0;
+    c.carry.clear();
+    c.ps = ParseState{};
+    st_.lost += c.inflight;
+    c.inflight = 0;
+    c.head = 0;
+  }
+
+  // The peer closed or reset the connection (or sent a reply we cannot frame): count it
+  // (a quiet close with nothing in flight is no error) and connect again while the window
+  // is open. Always returns false.
+  bool Reset(uint32_t idx, bool badReply = false, bool quiet = false) {
+    if (badReply)
+      st_.badReplies++;
+    else if (!quiet)
+      st_.resets++;
+    Drop(idx);
+    uint64_t now = MonotonicNs();
+    if (Sending(now)) Connect(idx, now);
+    return false;
+  }
+
+  const LoadConfig& cfg_;
+  const std::atomic<bool>& stop_;
+  std::vector<char> rbuf_;
+  std::vector<Conn> conns_;
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> heap_;
+  double intervalNs_ = 0;  // per connection, fixed-rate mode
+  uint64_t measureStart_ = 0, measureEnd_ = 0;
+  int ep_ = -1;
+  bool noPwait2_ = false;
+  LoadStats st_;
+};
+
+}  // namespace
+
+LoadStats RunLoadThread(const LoadConfig& cfg, int index, const std::atomic<bool>& stop) {
+  return Loop(cfg, index, stop).Run();
+}
+
+}  // namespace rawio

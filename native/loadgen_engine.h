@@ -1,0 +1,56 @@
+// The load generator's engine: one thread, one epoll set, N non-blocking TCP connections.
+// Closed loop keeps `pipeline` requests in flight per connection (max throughput, as wrk
+// does); fixed rate gives each connection a schedule of intended send times and measures
+// latency from the intended time, not the actual one, so a stalled server shows up as
+// latency rather than as fewer samples (the coordinated-omission fix of wrk2).
+//
+// Phases: warm-up (replies not recorded), the measured window, then a drain: no new
+// requests, in-flight replies still counted, so that sent == received at the end when the
+// server answered everything — the counts a test can compare with what the server saw.
+#pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "loadgen_hist.h"
+#include "loadgen_proto.h"
+
+namespace rawio {
+
+struct LoadConfig {
+  sockaddr_storage addr{};
+  socklen_t addrLen = 0;
+  RequestWriter writer;
+  size_t echoSize = 0;
+  int connections = 1;
+  int threads = 1;
+  int pipeline = 1;
+  double rate = 0;  // requests per second over all connections; 0 = closed loop
+  uint64_t warmupNs = 0, durationNs = 0, drainNs = 0;
+  std::vector<int> cpus;
+  uint64_t t0 = 0;  // the common start, so every thread's window is the same
+};
+
+struct LoadStats {
+  uint64_t requests = 0;  // replies inside the measured window
+  uint64_t sent = 0, received = 0, bytesOut = 0, bytesIn = 0;
+  uint64_t connects = 0, connectErrors = 0, resets = 0, badReplies = 0, errorReplies = 0;
+  uint64_t lost = 0;      // in flight on a reset connection or when the drain ran out
+  uint64_t windowNs = 0;  // the measured window (shorter when stopped early)
+  double cpuSeconds = 0;  // user + system time of the load generator's threads
+  int affinityErrno = 0;
+  LogLinearHistogram latency;
+
+  void Merge(const LoadStats& o);
+};
+
+// Runs one thread's share of the connections until the window and the drain are over.
+LoadStats RunLoadThread(const LoadConfig& cfg, int index, const std::atomic<bool>& stop);
+
+uint64_t MonotonicNs();
+
+}  // namespace rawio

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * The `rawio` command: `rawio probe [--json]`, `rawio bench ...`, `rawio --help`.
+ * Commands live in one table, each with its usage and a lazily imported implementation,
+ * so adding one (`serve`, by the models) is one entry, and `rawio probe` never loads the
+ * benchmark suite.
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { probe, type ProbeResult } from './probe.js';
+
+export interface Command {
+  summary: string;
+  usage: string;
+  /** Resolves with the exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+function printProbe(p: ProbeResult): void {
+  const lim = (l: { soft: number; hard: number }) => `${l.soft} (hard ${l.hard})`;
+  const u = p.ioUring;
+  const lines = [
+    `kernel          ${p.kernel.release}`,
+    `cpus            ${p.cpus}`,
+    `io_uring        ${u.supported === null ? 'unknown' : u.supported ? 'supported' : 'not supported'} (${u.setup}; io_uring_disabled=${u.disabled ?? 'n/a'})`,
+    ...(u.opcodes ? [`  opcodes       ${u.opcodes.join(' ')}`] : []),
+    `RLIMIT_NOFILE   ${lim(p.limits.nofile)}`,
+    `RLIMIT_MEMLOCK  ${lim(p.limits.memlock)}`,
+    `pipe-max-size   ${p.limits.pipeMaxSize ?? 'n/a'}`,
+    `FD_SETSIZE      ${p.fdSetSize}`,
+    `direct IO       ${p.directIo ? `${p.directIo.path}: memory ${p.directIo.memAlign}, offset ${p.directIo.offsetAlign} (${p.directIo.source})` : 'n/a'}`,
+    ...Object.entries(p.netdev).map(
+      ([dev, f]) =>
+        `netdev ${dev.padEnd(9)}${Object.entries(f)
+          .map(([k, v]) => `${k} ${v === null ? '?' : v ? 'on' : 'off'}`)
+          .join(', ')}`,
+    ),
+  ];
+  console.log(lines.join('\n'));
+}
+
+export const commands: Record<string, Command> = {
+  probe: {
+    summary: 'what this kernel and machine allow (io_uring, limits, alignment, scatter-gather)',
+    usage: 'rawio probe [--json] [--path DIR]',
+    async run(argv) {
+      const i = argv.indexOf('--path');
+      const p = probe(i >= 0 && argv[i + 1] ? { path: argv[i + 1] } : {});
+      if (argv.includes('--json')) console.log(JSON.stringify(p, null, 2));
+      else printProbe(p);
+      return 0;
+    },
+  },
+  bench: {
+    summary: 'run the benchmark suite and write report.md, report.json and charts',
+    usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--out DIR] [--json]',
+    async run(argv) {
+      const { main } = await import('../bench/main.js');
+      return main(argv);
+    },
+  },
+};
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((k) => k.length));
+  return [
+    'usage: rawio <command> [options]',
+    '',
+    ...Object.entries(commands).map(
+      ([name, c]) => `  ${name.padEnd(width)}  ${c.summary}\n  ${' '.repeat(width)}  ${c.usage}`,
+    ),
+    '',
+    'rawio <command> --help shows more about a command.',
+  ].join('\n');
+}
+
+export async function cli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 1;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    console.error(`rawio: unknown command '${name}'\n\n${usage()}`);
+    return 1;
+  }
+  if (name !== 'bench' && (rest.includes('--help') || rest.includes('-h'))) {
+    console.log(`usage: ${cmd.usage}\n\n${cmd.summary}`);
+    return 0;
+  }
+  return cmd.run(rest);
+}
+
+/** True when this file is the program (`rawio`, through npm's bin symlink), not an import. */
+function isMain(): boolean {
+  try {
+    return !!process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  cli(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: Error) => {
+      console.error(`rawio: ${e.message}`);
+      process.exitCode = 2;
+    },
+  );
+}

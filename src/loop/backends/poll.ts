@@ -1,0 +1,46 @@
+/**
+ * poll(2) as a Poller: the pollfd array lives in native memory and is handed to the kernel
+ * whole on every wait, so the cost of a wait grows with the number of fds watched. Masks
+ * are the poll bits (EPOLLET and the other epoll-only bits are ignored).
+ */
+import * as v from '../../sys/validate.js';
+import { type NativePollerSet, native } from '../../sys/native.js';
+import type { Poller } from '../poller.js';
+import { ctl, mask, waitArgs } from './common.js';
+
+export class PollSet implements Poller {
+  readonly name = 'poll' as const;
+  readonly fd = -1;
+  #set: NativePollerSet | undefined = new native.PollSet();
+
+  add(fd: number, m: number): void {
+    ctl(this.#live().add(v.fd(fd), mask(m)), 'poll');
+  }
+
+  modify(fd: number, m: number): void {
+    ctl(this.#live().modify(v.fd(fd), mask(m)), 'poll');
+  }
+
+  remove(fd: number): void {
+    ctl(this.#live().remove(v.fd(fd)), 'poll');
+  }
+
+  wait(out: Int32Array, timeoutMs: number): number {
+    waitArgs(out, timeoutMs);
+    return this.#live().wait(out, timeoutMs);
+  }
+
+  /** Drops the set (there is no kernel object to close). */
+  close(): void {
+    this.#set = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #live(): NativePollerSet {
+    if (this.#set === undefined) throw new Error('PollSet is closed');
+    return this.#set;
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * A byte stream over a non-blocking fd (a TCP socket, a socketpair end, a pipe) driven by a
+ * Reactor: the buffered-connection half of every reactor server (Redis's `connection.c`,
+ * nginx's `ngx_event_pipe`). Reads drain the fd until EAGAIN, which edge-triggered epoll
+ * requires. `write` sends what the kernel takes and queues the rest (returning false:
+ * backpressure); while the queue is non-empty the fd is watched for EPOLLOUT and the queue
+ * is flushed with writev(2), a partial write resumed at the byte where it stopped; once
+ * drained, EPOLLOUT is turned off again (a level-triggered EPOLLOUT left on would fire on
+ * every wait). Peer close and errors (ECONNRESET, EPIPE) end in `onClose`, never in an
+ * exception thrown out of the loop.
+ */
+import { constants } from '../sys/constants.js';
+import { ErrnoError, errnoError, errnoName } from '../sys/errors.js';
+import { native } from '../sys/native.js';
+import * as v from '../sys/validate.js';
+import type { Reactor } from './reactor.js';
+
+const EPOLLIN = constants.EPOLLIN as number;
+const EPOLLOUT = constants.EPOLLOUT as number;
+const EPOLLERR = constants.EPOLLERR as number;
+const EPOLLHUP = constants.EPOLLHUP as number;
+const EPOLLRDHUP = constants.EPOLLRDHUP as number;
+const EAGAIN = constants.EAGAIN as number;
+const EPIPE = constants.EPIPE as number;
+
+export interface ConnectionOptions {
+  /** Called with each chunk read. The chunk is a view into a reused buffer, valid only during the call. */
+  onData?: (chunk: Buffer) => void;
+  /** Called once the connection is closed; `error` says why when it failed. */
+  onClose?: (error?: Error) => void;
+  /** Called when a read or write fails (before onClose). */
+  onError?: (error: Error) => void;
+  /** Called when the write queue has drained after a write returned false. */
+  onDrain?: () => void;
+  /** Called when the peer has finished sending (read returned 0). Default: `end()`. */
+  onEnd?: () => void;
+  /** Queued bytes past which the connection is dropped with ERR_RAWIO_QUEUE_FULL; default Infinity. */
+  maxQueue?: number;
+  /** The read buffer size; default 64 KiB. */
+  readSize?: number;
+}
+
+export class Connection {
+  readonly fd: number;
+  readonly reactor: Reactor;
+  onData: ((chunk: Buffer) => void) | undefined;
+  onClose: ((error?: Error) => void) | undefined;
+  onError: ((error: Error) => void) | undefined;
+  onDrain: (() => void) | undefined;
+  onEnd: (() => void) | undefined;
+  readonly maxQueue: number;
+  /** Bytes read and written so far. */
+  bytesRead = 0;
+  bytesWritten = 0;
+  readonly #buf: Buffer;
+  readonly #queue: Uint8Array[] = [];
+  #queued = 0;
+  #reading = true;
+  #ending = false;
+  #closed = false;
+  #eof = false;
+  #needDrain = false;
+  /** Unwatched while paused after a hang-up (see #park). */
+  #parked = false;
+  readonly #handler = (_fd: number, events: number): void => this.#onEvents(events);
+  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  constructor(reactor: Reactor, fd: number, opts?: ConnectionOptions) {
+    const o = v.object<ConnectionOptions>('opts', opts);
+    this.reactor = reactor;
+    this.fd = v.fd(fd);
+    this.onData = o.onData;
+    this.onClose = o.onClose;
+    this.onError = o.onError;
+    this.onDrain = o.onDrain;
+    this.onEnd = o.onEnd;
+    this.maxQueue = o.maxQueue === undefined ? Infinity : v.int('maxQueue', o.maxQueue, 0);
+    this.#buf = Buffer.allocUnsafe(o.readSize === undefined ? 65536 : v.int('readSize', o.readSize, 1, 1 << 30));
+    reactor.watch(fd, this.#mask(), this.#handler);
+  }
+
+  /** Bytes waiting in the write queue. */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends `buf`: what the kernel does not take now is copied into the queue and sent when
+   * the fd turns writable. Returns true when all of it went out, false when some was queued
+   * (wait for `onDrain`) or the connection is closed or ending.
+   */
+  write(buf: Uint8Array): boolean {
+    v.bytes(buf);
+    if (this.#closed || this.#ending) return false;
+    let off = 0;
+    if (this.#queued === 0) {
+      const n = native.write(this.fd, buf, 0, buf.length);
+      if (n < 0 && n !== -EAGAIN) {
+        this.#fail(n, 'write');
+        return false;
+      }
+      if (n > 0) {
+        off = n;
+        this.bytesWritten += n;
+      }
+      if (off === buf.length) return true;
+    }
+    this.#enqueue(buf.subarray(off));
+    return false;
+  }
+
+  /** Stops reading (backpressure); the peer's data waits in the kernel. */
+  pause(): void {
+    this.#reading = false;
+    this.#rewatch();
+  }
+
+  resume(): void {
+    if (this.#ending || this.#eof) return;
+    this.#reading = true;
+    this.#rewatch();
+  }
+
+  /** Flushes the queue, then shuts the write side down and closes the fd. */
+  end(): void {
+    if (this.#closed) return;
+    this.#ending = true;
+    this.#reading = false;
+    if (this.#queued === 0) this.#finish();
+    else this.#rewatch();
+  }
+
+  /** Closes now, dropping the queue; `error` is reported to onError / onClose. */
+  destroy(error?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.reactor.unwatch(this.fd);
+    native.close(this.fd);
+    this.#queue.length = 0;
+    this.#queued = 0;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    const why = error ?? new Error('connection closed');
+    for (const w of waiters) w.reject(why);
+    if (error !== undefined) this.onError?.(error);
+    this.onClose?.(error);
+  }
+
+  /**
+   * Resolves on the next EPOLLOUT (at once-ish if the fd is writable), for a sender that
+   * writes directly (sendfile, splice) and waits on EAGAIN; rejects if the connection closes.
+   */
+  waitWritable(): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('connection closed'));
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      this.#rewatch();
+    });
+  }
+
+  #mask(): number {
+    const out = this.#queued > 0 || this.#waiters.length > 0;
+    return (this.#reading ? EPOLLIN | EPOLLRDHUP : 0) | (out ? EPOLLOUT : 0);
+  }
+
+  #rewatch(): void {
+    if (this.#closed) return;
+    if (!this.#parked) return this.reactor.rewatch(this.fd, this.#mask());
+    if (this.#mask() === 0) return;
+    this.#parked = false;
+    this.reactor.watch(this.fd, this.#mask(), this.#handler);
+  }
+
+  #onEvents(events: number): void {
+    if (this.#reading) this.#readAll();
+    if (this.#closed) return;
+    if (events & EPOLLOUT) this.#writable();
+    if (this.#closed) return;
+    if (events & EPOLLERR) {
+      const r = native.socketError(this.fd);
+      // A pipe has no SO_ERROR; its only error is a closed reader.
+      this.#fail(r < 0 && errnoName(r) !== 'ENOTSOCK' ? r : -EPIPE, 'write');
+    } else if (events & EPOLLHUP && !this.#reading && this.#mask() === 0) this.#park();
+  }
+
+  /**
+   * poll and epoll report a hang-up whatever the mask, so a paused connection whose peer is
+   * gone would be woken on every level-triggered wait. Leave the poller until resume():
+   * what the peer sent before it went is still in the kernel, to be read then.
+   */
+  #park(): void {
+    this.reactor.unwatch(this.fd);
+    this.#parked = true;
+  }
+
+  #readAll(): void {
+    const buf = this.#buf;
+    while (this.#reading && !this.#closed) {
+      const n = native.read(this.fd, buf, 0, buf.length);
+      if (n > 0) {
+        this.bytesRead += n;
+        this.onData?.(buf.subarray(0, n));
+      } else if (n === 0) {
+        this.#reading = false;
+        this.#eof = true;
+        if (this.onEnd) this.onEnd();
+        else this.end();
+        if (!this.#closed) this.#rewatch();
+        return;
+      } else {
+        if (n !== -EAGAIN) this.#fail(n, 'read');
+        return;
+      }
+    }
+  }
+
+  #writable(): void {
+    if (this.#queued > 0 && !this.#flush()) return;
+    if (this.#queued === 0) {
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const w of waiters) w.resolve();
+      if (this.#ending) return this.#finish();
+      this.#rewatch();
+      if (this.#needDrain) {
+        this.#needDrain = false;
+        this.onDrain?.();
+      }
+    }
+  }
+
+  /** writev's the queue until it drains or the kernel says EAGAIN; false when it failed. */
+  #flush(): boolean {
+    const q = this.#queue;
+    while (q.length > 0) {
+      const n = q.length === 1 ? native.write(this.fd, q[0]!, 0, q[0]!.length) : native.writev(this.fd, q, 0);
+      if (n === -EAGAIN) return true;
+      if (n < 0) {
+        // writev takes at most IOV_MAX (1024) chunks a call; the loop sends the rest.
+        this.#fail(n, q.length === 1 ? 'write' : 'writev');
+        return false;
+      }
+      this.bytesWritten += n;
+      this.#queued -= n;
+      let left = n;
+      while (left > 0 && left >= q[0]!.length) left -= q.shift()!.length;
+      if (left > 0) q[0] = q[0]!.subarray(left);
+      if (n === 0) return true;
+    }
+    return true;
+  }
+
+  #enqueue(rest: Uint8Array): void {
+    this.#queue.push(new Uint8Array(rest));
+    this.#needDrain = true;
+    this.#queued += rest.length;
+    if (this.#queued > this.maxQueue) {
+      const e = new Error(`write queue over ${this.maxQueue} bytes`) as Error & { code: string };
+      e.code = 'ERR_RAWIO_QUEUE_FULL';
+      this.destroy(e);
+      return;
+    }
+    if (this.#queued === rest.length) this.#rewatch();
+  }
+
+  #finish(): void {
+    native.shutdown(this.fd, 1);
+    this.destroy();
+  }
+
+  #fail(ret: number, syscall: string): void {
+    const e: ErrnoError = errnoError(ret, syscall);
+    this.destroy(e);
+  }
+}

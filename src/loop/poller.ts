@@ -1,0 +1,56 @@
+/**
+ * The Poller contract: one interface over select(2), poll(2) and epoll(7), in the manner of
+ * Redis's `ae` backends. A backend registers interest per fd and, on `wait`, writes the
+ * ready fds into one reused `Int32Array` as (fd, revents) pairs, so a loop dispatches
+ * without allocating. Masks use the Linux values, which poll and epoll share (`POLLIN` =
+ * `EPOLLIN` = 1, `POLLOUT` = `EPOLLOUT` = 4, ERR 8, HUP 16, RDHUP 0x2000).
+ */
+import { Epoll } from './backends/epoll.js';
+import { PollSet } from './backends/poll.js';
+import { SelectSet } from './backends/select.js';
+import * as v from '../sys/validate.js';
+
+export interface Poller {
+  readonly name: 'select' | 'poll' | 'epoll' | 'epoll-et';
+  /** The epoll fd; -1 for select and poll. */
+  readonly fd: number;
+  /** Watches `fd` for `mask`; throws ErrnoError (EBADF, EEXIST …). */
+  add(fd: number, mask: number): void;
+  /** Changes the interest of a watched fd; throws ErrnoError (ENOENT …). */
+  modify(fd: number, mask: number): void;
+  /** Stops watching `fd`; throws ErrnoError (ENOENT …). */
+  remove(fd: number): void;
+  /**
+   * Waits up to `timeoutMs` (-1: forever, 0: poll) and fills `out` with (fd, revents)
+   * pairs, at most `out.length / 2`; returns their count or `-errno`. A wait cut short by a
+   * signal returns 0.
+   */
+  wait(out: Int32Array, timeoutMs: number): number;
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+export type PollerName = Poller['name'];
+
+export const pollerNames: readonly PollerName[] = ['select', 'poll', 'epoll', 'epoll-et'];
+
+/**
+ * A Poller by name. `'epoll-et'` is an {@link Epoll} that adds `EPOLLET` to every mask
+ * (its users must read and write until EAGAIN).
+ * @example
+ * using p = createPoller('epoll-et');
+ */
+export function createPoller(name: PollerName): Poller {
+  switch (name) {
+    case 'select':
+      return new SelectSet();
+    case 'poll':
+      return new PollSet();
+    case 'epoll':
+      return new Epoll();
+    case 'epoll-et':
+      return new Epoll({ edgeTriggered: true });
+    default:
+      throw v.typeError('name', `one of ${pollerNames.map((n) => `'${n}'`).join(', ')}`, name);
+  }
+}

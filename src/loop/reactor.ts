@@ -1,0 +1,271 @@
+/**
+ * The Reactor: Redis `ae`'s event loop over any Poller. An fd-indexed handler table,
+ * one reused `Int32Array` that the poller fills with (fd, revents) pairs, dispatch in the
+ * order the kernel reported, then the due timers (a min-heap). Two ways to run it:
+ *
+ * - `run()` owns the thread: it blocks in the poller's wait until `stop()`. Between
+ *   dispatch batches it awaits an already-resolved promise, so that promise continuations
+ *   created by handlers run; a plain synchronous loop would starve every promise until
+ *   `run()` returned. One resolved-promise await only lets the first link of a chain run
+ *   (later links queue behind the loop's own continuation, which then blocks in wait), so
+ *   before it would block after a batch that did work, the loop drains the microtask queue
+ *   completely with one `setImmediate` turn (~3 µs), unless a 0-timeout wait finds more
+ *   events (under load it rarely pays it). That turn is the only time libuv runs, so
+ *   Node's own timers, sockets and `postMessage` are not a way to reach a running reactor
+ *   (use an fd it watches: an eventfd, a pipe). Hence `run()` returns a `Promise<void>` (API.md says
+ *   `void`), resolved after `stop()`.
+ * - `attach()` lives inside Node's loop. An epoll backend's own fd is watched by a
+ *   `uv_poll_t` (native `Watch`); when it turns readable, the reactor waits with a 0 timeout
+ *   and dispatches. select and poll have no fd of their own, so each watched fd gets its own
+ *   `Watch` (readable/writable/disconnect per the mask), used only as a wake-up: the wake
+ *   still runs the select/poll wait and dispatch, so the backend under test is the one that
+ *   reports readiness. Reactor timers are driven by one Node `setTimeout` for the earliest.
+ */
+import { constants } from '../sys/constants.js';
+import { errnoError } from '../sys/errors.js';
+import { type NativeWatch, native } from '../sys/native.js';
+import * as v from '../sys/validate.js';
+import { type Poller, type PollerName, createPoller } from './poller.js';
+import { TimerHeap } from './timers.js';
+
+/** Resolves after Node has run every queued microtask and nextTick (one libuv check phase). */
+function drainMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export type Handler = (fd: number, events: number) => void;
+
+export interface ReactorOptions {
+  /** The multiplexer; default 'epoll'. */
+  backend?: PollerName;
+  /** The most events one wait reports; default 1024. */
+  maxEvents?: number;
+}
+
+const EPOLLIN = constants.EPOLLIN as number;
+const EPOLLOUT = constants.EPOLLOUT as number;
+const EPOLLRDHUP = constants.EPOLLRDHUP as number;
+const EPOLLPRI = constants.EPOLLPRI as number;
+// libuv's uv_poll_event bits.
+const UV_READABLE = 1;
+const UV_WRITABLE = 2;
+const UV_DISCONNECT = 4;
+
+export class Reactor {
+  readonly poller: Poller;
+  readonly #fired: Int32Array;
+  readonly #handlers: (Handler | undefined)[] = [];
+  readonly #masks: number[] = [];
+  readonly #timers = new TimerHeap();
+  #mode: 'idle' | 'run' | 'attach' = 'idle';
+  #stopping = false;
+  // attach mode
+  #loopWatch: NativeWatch | undefined;
+  readonly #fdWatches = new Map<number, NativeWatch>();
+  #nodeTimer: ReturnType<typeof setTimeout> | undefined;
+  #nodeTimerDue = Infinity;
+
+  constructor(opts?: ReactorOptions) {
+    const o = v.object<ReactorOptions>('opts', opts);
+    const maxEvents = o.maxEvents === undefined ? 1024 : v.int('maxEvents', o.maxEvents, 1, 65536);
+    this.poller = createPoller(o.backend ?? 'epoll');
+    this.#fired = new Int32Array(2 * maxEvents);
+  }
+
+  get backend(): PollerName {
+    return this.poller.name;
+  }
+
+  /** Whether run() or attach() is active. */
+  get running(): boolean {
+    return this.#mode !== 'idle';
+  }
+
+  /** Watches `fd` for `mask` (EPOLLIN, EPOLLOUT …) and calls `handler(fd, revents)`. */
+  watch(fd: number, mask: number, handler: Handler): void {
+    v.fd(fd);
+    v.func('handler', handler);
+    this.poller.add(fd, mask);
+    this.#handlers[fd] = handler;
+    this.#masks[fd] = mask;
+    if (this.#mode === 'attach' && this.poller.fd < 0) this.#watchFd(fd, mask);
+  }
+
+  /** Changes the interest of a watched fd (no syscall when it is unchanged). */
+  rewatch(fd: number, mask: number): void {
+    if (this.#handlers[v.fd(fd)] === undefined) throw errnoError(-2, 'epoll_ctl');
+    if (this.#masks[fd] === mask) return;
+    this.poller.modify(fd, mask);
+    this.#masks[fd] = mask;
+    if (this.#mode === 'attach' && this.poller.fd < 0) this.#watchFd(fd, mask);
+  }
+
+  /** Stops watching `fd` (call it before closing the fd). Unknown fds are ignored. */
+  unwatch(fd: number): void {
+    if (this.#handlers[v.fd(fd)] === undefined) return;
+    this.#handlers[fd] = undefined;
+    this.#masks[fd] = 0;
+    this.#fdWatches.get(fd)?.close();
+    this.#fdWatches.delete(fd);
+    try {
+      this.poller.remove(fd);
+    } catch (e) {
+      // Already closed: epoll dropped it with the fd; poll and select just forget it.
+      if ((e as { code?: string }).code !== 'EBADF') throw e;
+    }
+  }
+
+  /** The mask `fd` is watched for, or undefined when it is not watched. */
+  maskOf(fd: number): number | undefined {
+    return this.#handlers[fd] === undefined ? undefined : this.#masks[fd];
+  }
+
+  /** Calls `fn` after `ms` (every `ms` with `{ repeat: true }`); returns the timer id. */
+  setTimer(ms: number, fn: () => void, opts?: { repeat?: boolean }): number {
+    v.int('ms', ms, 0, 0x7fffffff);
+    v.func('fn', fn);
+    const repeat = opts?.repeat === undefined ? false : v.bool('repeat', opts.repeat);
+    const id = this.#timers.add(performance.now(), ms, fn, repeat);
+    if (this.#mode === 'attach') this.#armNodeTimer();
+    return id;
+  }
+
+  clearTimer(id: number): void {
+    this.#timers.cancel(id);
+  }
+
+  /**
+   * Runs the loop on this thread until `stop()`; resolves then. Rejects with the ErrnoError
+   * of a failing wait, or with what a handler or timer threw (the loop stops first).
+   */
+  async run(): Promise<void> {
+    if (this.#mode !== 'idle') throw new Error(`reactor is already ${this.#mode === 'run' ? 'running' : 'attached'}`);
+    this.#mode = 'run';
+    this.#stopping = false;
+    try {
+      // Return to the caller first, and let what it queued run before the first blocking
+      // wait (as if a batch had just been handled).
+      await null;
+      let worked = true;
+      while (!this.#stopping) {
+        let timeout = this.#timers.timeout(performance.now());
+        if (worked && timeout !== 0) {
+          // Could block after doing work: poll first, and when nothing is ready drain every
+          // promise continuation (see the file comment) before blocking.
+          worked = this.#turn(0) > 0;
+          await null;
+          if (worked || this.#stopping) continue;
+          await drainMicrotasks();
+          if (this.#stopping) break;
+          timeout = this.#timers.timeout(performance.now());
+        }
+        worked = this.#turn(timeout) > 0;
+        // Let the first continuations of this batch run before the next wait.
+        await null;
+      }
+    } finally {
+      this.#mode = 'idle';
+      this.#stopping = false;
+    }
+  }
+
+  /** Runs the loop inside Node's event loop until `stop()`. */
+  attach(): void {
+    if (this.#mode !== 'idle') throw new Error(`reactor is already ${this.#mode === 'run' ? 'running' : 'attached'}`);
+    this.#mode = 'attach';
+    this.#stopping = false;
+    if (this.poller.fd >= 0) {
+      this.#loopWatch = new native.Watch(this.poller.fd, () => this.#attachedTurn());
+      this.#loopWatch.start(UV_READABLE);
+    } else {
+      for (const [fd, mask] of this.#masks.entries()) if (this.#handlers[fd] !== undefined) this.#watchFd(fd, mask);
+    }
+    this.#armNodeTimer();
+  }
+
+  /** Ends run() (after the current batch) or detaches from Node's loop. */
+  stop(): void {
+    this.#stopping = true;
+    if (this.#mode === 'attach') this.#detach();
+  }
+
+  /** Stops the loop and closes the poller. Watched fds stay open: they are the caller's. */
+  close(): void {
+    this.stop();
+    this.poller.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** One wait + dispatch + due timers; returns the number of events and timers handled. */
+  #turn(timeoutMs: number): number {
+    const n = this.poller.wait(this.#fired, timeoutMs);
+    if (n < 0)
+      throw errnoError(n, this.poller.name === 'select' ? 'select' : this.poller.fd >= 0 ? 'epoll_wait' : 'poll');
+    const fired = this.#fired;
+    // The whole batch is dispatched even after stop(): under EPOLLET an event dropped here
+    // would not be reported again.
+    for (let i = 0; i < n; i++) {
+      const fd = fired[2 * i]!;
+      // A handler earlier in the batch may have unwatched this fd: skip it.
+      this.#handlers[fd]?.(fd, fired[2 * i + 1]!);
+    }
+    if (this.#stopping || this.#mode === 'idle' || this.#timers.size === 0) return n;
+    return n + this.#timers.runDue(performance.now());
+  }
+
+  #attachedTurn(): void {
+    if (this.#mode !== 'attach') return;
+    try {
+      this.#turn(0);
+    } finally {
+      if (this.#mode === 'attach') this.#armNodeTimer();
+    }
+  }
+
+  #watchFd(fd: number, mask: number): void {
+    let w = this.#fdWatches.get(fd);
+    if (w === undefined) {
+      w = new native.Watch(fd, () => this.#attachedTurn());
+      this.#fdWatches.set(fd, w);
+    }
+    const ev =
+      (mask & (EPOLLIN | EPOLLPRI) ? UV_READABLE : 0) |
+      (mask & EPOLLOUT ? UV_WRITABLE : 0) |
+      (mask & EPOLLRDHUP ? UV_DISCONNECT : 0);
+    if (ev === 0) w.stop();
+    else w.start(ev);
+  }
+
+  /** Keeps one Node timer set for the earliest reactor timer. */
+  #armNodeTimer(): void {
+    const due = this.#timers.nextDue() ?? Infinity;
+    if (due === this.#nodeTimerDue) return;
+    if (this.#nodeTimer !== undefined) clearTimeout(this.#nodeTimer);
+    this.#nodeTimer = undefined;
+    this.#nodeTimerDue = due;
+    if (due === Infinity) return;
+    this.#nodeTimer = setTimeout(
+      () => {
+        this.#nodeTimer = undefined;
+        this.#nodeTimerDue = Infinity;
+        this.#attachedTurn();
+      },
+      Math.max(0, Math.ceil(due - performance.now())),
+    );
+  }
+
+  #detach(): void {
+    this.#loopWatch?.close();
+    this.#loopWatch = undefined;
+    for (const w of this.#fdWatches.values()) w.close();
+    this.#fdWatches.clear();
+    if (this.#nodeTimer !== undefined) clearTimeout(this.#nodeTimer);
+    this.#nodeTimer = undefined;
+    this.#nodeTimerDue = Infinity;
+    this.#mode = 'idle';
+    this.#stopping = false;
+  }
+}

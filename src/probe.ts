@@ -1,0 +1,144 @@
+/**
+ * `probe()`: what this machine's kernel lets rawio do, in one plain object — the kernel
+ * version, io_uring (the `io_uring_disabled` sysctl and the ring's own probe), the limits
+ * that bound the servers (RLIMIT_NOFILE, RLIMIT_MEMLOCK, pipe-max-size), FD_SETSIZE, the
+ * direct-IO alignment of a path, the CPU count, and whether the network devices do
+ * scatter-gather (ETHTOOL_GSG), without which sendfile is not a zero-copy path. It reads
+ * /proc and /sys and asks the kernel; it never throws for a missing feature.
+ */
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { availableParallelism, release } from 'node:os';
+import { constants } from './sys/constants.js';
+import { getrlimit } from './sys/process.js';
+import { netdevFeature, type NetdevFeature } from './sys/netdev.js';
+import * as sys from './sys/index.js';
+import { Ring } from './sys/ring.js';
+
+export interface Limit {
+  soft: number;
+  hard: number;
+}
+
+export interface ProbeResult {
+  kernel: { release: string; major: number; minor: number; patch: number };
+  cpus: number;
+  ioUring: {
+    /** /proc/sys/kernel/io_uring_disabled: 0 allowed, 1 privileged only, 2 off; null: no sysctl (before 6.6). */
+    disabled: number | null;
+    /** Whether a ring could be set up (null: not probed). */
+    supported: boolean | null;
+    /** 'ok', or why io_uring_setup failed ('ENOSYS', 'EPERM' …). */
+    setup: string;
+    opcodes: string[] | null;
+    /** IORING_FEAT_* names io_uring_setup returned. */
+    features?: string[];
+  };
+  limits: { nofile: Limit; memlock: Limit; pipeMaxSize: number | null };
+  fdSetSize: number;
+  /** The direct-IO alignment of `opts.path` (default: the current directory). */
+  directIo: { path: string; memAlign: number; offsetAlign: number; source: string } | null;
+  /** Per network device: scatter-gather and the offloads that go with it; null: not answered. */
+  netdev: Record<string, Partial<Record<NetdevFeature, boolean | null>>>;
+}
+
+function readNumber(path: string): number | null {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+function kernel(): ProbeResult['kernel'] {
+  const rel = release();
+  const [major = 0, minor = 0, patch = 0] = (/^(\d+)\.(\d+)(?:\.(\d+))?/.exec(rel) ?? []).slice(1).map(Number);
+  return { release: rel, major, minor, patch: Number.isNaN(patch) ? 0 : patch };
+}
+
+// The ring's own probe: a throwaway io_uring_setup and IORING_REGISTER_PROBE (Ring.probe()).
+function ringProbe(): Omit<ProbeResult['ioUring'], 'disabled'> {
+  const p = Ring.probe();
+  if (!p.supported) return { supported: false, setup: p.code ?? 'refused', opcodes: [], features: [] };
+  return { supported: true, setup: 'ok', opcodes: p.opcodes, features: p.features };
+}
+
+/**
+ * The direct-IO alignment the kernel asks for on `path`'s filesystem (statx
+ * STATX_DIOALIGN, with sys.dioAlignment's fallbacks). A directory is asked through a
+ * scratch file created in it, since directories themselves have no direct IO.
+ */
+function directIo(path: string): ProbeResult['directIo'] {
+  let scratch: string | undefined;
+  try {
+    let target = path;
+    if (statSync(path).isDirectory()) {
+      scratch = join(path, `.rawio-probe-${process.pid}`);
+      writeFileSync(scratch, '');
+      target = scratch;
+    }
+    const fd = sys.open(target, constants.O_RDONLY!);
+    try {
+      const d = sys.dioAlignment(fd);
+      return { path, memAlign: d.memAlign, offsetAlign: d.offsetAlign, source: d.detail };
+    } finally {
+      sys.close(fd);
+    }
+  } catch {
+    return null;
+  } finally {
+    if (scratch) rmSync(scratch, { force: true });
+  }
+}
+
+function feature(dev: string, f: NetdevFeature): boolean | null {
+  try {
+    return netdevFeature(dev, f);
+  } catch {
+    return null;
+  }
+}
+
+/** Network devices (from /sys/class/net), loopback first: the benchmarks run over it. */
+export function netDevices(): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync('/sys/class/net');
+  } catch {
+    names = ['lo'];
+  }
+  return names.sort((a, b) => (a === 'lo' ? -1 : b === 'lo' ? 1 : a.localeCompare(b)));
+}
+
+/** Scatter-gather and its neighbours for each network device. */
+export function netdevFeatures(devices = netDevices()): ProbeResult['netdev'] {
+  const out: ProbeResult['netdev'] = {};
+  for (const dev of devices) {
+    out[dev] = { sg: feature(dev, 'sg'), tso: feature(dev, 'tso'), gso: feature(dev, 'gso') };
+  }
+  return out;
+}
+
+/**
+ * What this kernel and machine allow.
+ * @example
+ * const p = probe();
+ * if (p.netdev.lo?.sg) console.log('sendfile over loopback can skip the copy');
+ */
+export function probe(opts: { path?: string } = {}): ProbeResult {
+  const disabled = readNumber('/proc/sys/kernel/io_uring_disabled');
+  return {
+    kernel: kernel(),
+    cpus: availableParallelism(),
+    ioUring: { disabled, ...ringProbe() },
+    limits: {
+      nofile: getrlimit(constants.RLIMIT_NOFILE!),
+      memlock: getrlimit(constants.RLIMIT_MEMLOCK!),
+      pipeMaxSize: readNumber('/proc/sys/fs/pipe-max-size'),
+    },
+    fdSetSize: constants.FD_SETSIZE!,
+    directIo: directIo(opts.path ?? process.cwd()),
+    netdev: netdevFeatures(),
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * Byte helpers the protocols share: an append buffer that grows only as bytes arrive (never
+ * from a length a client declared), ASCII comparisons and decimal formatting without
+ * building strings on the hot path.
+ */
+
+export const EMPTY = new Uint8Array(0);
+export const encoder = new TextEncoder();
+
+/** Bytes of an ASCII / UTF-8 string. */
+export function ascii(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+/**
+ * The unconsumed tail of a connection's input. `view(chunk)` returns what to parse (the
+ * chunk itself when nothing is pending: no copy); `keep(bytes)` stores the unparsed rest,
+ * copying it because the model may reuse the chunk it pushed.
+ */
+export class Pending {
+  #buf = EMPTY;
+  #len = 0;
+
+  get length(): number {
+    return this.#len;
+  }
+
+  view(chunk: Uint8Array): Uint8Array {
+    if (this.#len === 0) return chunk;
+    const need = this.#len + chunk.length;
+    if (need > this.#buf.length) {
+      const grown = new Uint8Array(Math.max(need, this.#buf.length * 2));
+      grown.set(this.#buf.subarray(0, this.#len));
+      this.#buf = grown;
+    }
+    this.#buf.set(chunk, this.#len);
+    this.#len = need;
+    return this.#buf.subarray(0, need);
+  }
+
+  /** Keeps `rest` (a tail of the last view, or empty) for the next push. */
+  keep(rest: Uint8Array): void {
+    const n = rest.length;
+    if (n === 0) {
+      this.#len = 0;
+      if (this.#buf.length > 65536) this.#buf = EMPTY; // do not pin a large buffer while idle
+    } else if (rest.buffer === this.#buf.buffer) {
+      const from = rest.byteOffset - this.#buf.byteOffset;
+      if (from > 0) this.#buf.copyWithin(0, from, from + n);
+    } else {
+      if (n > this.#buf.length) this.#buf = new Uint8Array(Math.max(n, 1024));
+      this.#buf.set(rest);
+    }
+    this.#len = n;
+  }
+}
+
+/** Index of byte `b` in `buf` from `from` to `to` (exclusive), or -1. */
+export function indexOf(buf: Uint8Array, b: number, from: number, to: number): number {
+  const i = buf.indexOf(b, from);
+  return i < 0 || i >= to ? -1 : i;
+}
+
+/** Writes the decimal digits of a non-negative safe integer at `off`; returns the new offset. */
+export function putUint(out: Uint8Array, off: number, n: number): number {
+  if (n < 10) {
+    out[off] = 48 + n;
+    return off + 1;
+  }
+  let digits = 1;
+  for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+  for (let i = off + digits - 1; i >= off; i--) {
+    out[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return off + digits;
+}
+
+/** Number of decimal digits of a non-negative safe integer. */
+export function uintDigits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+}
+
+/**
+ * A frame buffer of `n` bytes whose every byte the caller writes: Node's pooled
+ * allocation (one slab shared by small buffers), several times faster than a fresh
+ * ArrayBuffer per frame. Such frames share an ArrayBuffer: never transfer `.buffer`.
+ */
+export function allocFrame(n: number): Uint8Array {
+  return Buffer.allocUnsafe(n);
+}
+
+/** Copies src[from, to) to dst at `at`; a loop for the short copies a request is made of. */
+export function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, from: number, to: number): void {
+  if (to - from > 64) {
+    dst.set(src.subarray(from, to), at);
+    return;
+  }
+  for (let i = from; i < to; i++) dst[at++] = src[i];
+}
+
+export function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = v >>> 24;
+}
+
+export function getU32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
+}

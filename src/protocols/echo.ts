@@ -1,0 +1,31 @@
+/**
+ * The `echo` protocol (RFC 862 over TCP): every byte received is sent back. Each pushed
+ * chunk is one frame, copied because the model may reuse its read buffer; the reply is
+ * that copy.
+ */
+import type { Codec, Protocol, ProtocolOptions, PushResult, Reply } from './protocol.js';
+
+class EchoCodec implements Codec {
+  push(chunk: Uint8Array): PushResult {
+    return { frames: chunk.length === 0 ? [] : [new Uint8Array(chunk)] }; // a copy (Buffer#slice would not be)
+  }
+}
+
+export class EchoProtocol implements Protocol {
+  readonly name = 'echo';
+  readonly options: ProtocolOptions;
+
+  constructor(opts: ProtocolOptions = {}) {
+    this.options = { ...opts };
+  }
+
+  createCodec(): Codec {
+    return new EchoCodec();
+  }
+
+  handle(frame: Uint8Array): Reply {
+    return { data: frame };
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,333 @@
+/**
+ * HTTP/1.1 request framing (RFC 9112): request line, header fields and a Content-Length
+ * body, pipelined, parsed byte by byte without regular expressions or strings. Shared by
+ * the `http` and `static` protocols.
+ *
+ * A frame is a 16-byte prefix the handler reads instead of re-parsing — method code,
+ * flags (keep-alive, HTTP/1.0), the request target's place, the head and body lengths —
+ * then the raw head, then the body. Framing errors become the error reply RFC 9112 asks
+ * for, and the connection closes after it: 400 (malformed, bare CR, obs-fold, space
+ * before a colon, bad or conflicting Content-Length, Content-Length with
+ * Transfer-Encoding, HTTP/1.1 without exactly one Host), 413 (body over the limit),
+ * 431 (head over the limit), 501 (a Transfer-Encoding: rawio decodes none), 505.
+ */
+import type { Codec, PushResult, Reply } from './protocol.js';
+import { Pending, allocFrame, ascii, copyBytes, getU32, putU32 } from './bytes.js';
+import { httpDate } from './http-date.js';
+
+export const enum Method {
+  Other = 0,
+  Get = 1,
+  Head = 2,
+  Post = 3,
+  /** Not a request: the codec asks for `100 Continue` to be written (see CONTINUE). */
+  Continue = 255,
+}
+export const FLAG_KEEP_ALIVE = 1;
+export const FLAG_HTTP10 = 2;
+export const PREFIX = 16;
+const CONTINUE_FRAME = new Uint8Array(PREFIX).fill(0);
+CONTINUE_FRAME[0] = 255;
+/** The interim response a Method.Continue frame is answered with. */
+export const CONTINUE: { data: Uint8Array } = { data: ascii('HTTP/1.1 100 Continue\r\n\r\n') };
+
+export interface HttpLimits {
+  /** Request line plus header fields, in bytes; default 8 KiB (431 beyond). */
+  maxHead?: number;
+  /** Content-Length bodies, in bytes; default 8 MiB (413 beyond). */
+  maxBody?: number;
+}
+
+const LF = 10;
+const CR = 13;
+const SP = 32;
+const HT = 9;
+
+// RFC 9110 tchar: the bytes a method or a field name may contain.
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
+for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
+
+const STATUS: Record<number, string> = {
+  200: 'OK',
+  206: 'Partial Content',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  416: 'Range Not Satisfiable',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  505: 'HTTP Version Not Supported',
+};
+
+/** A complete small response (errors and other rare paths; the hot paths precompute). */
+export function simpleResponse(status: number, keepAlive: boolean, extra = '', body = ''): Reply {
+  const head =
+    `HTTP/1.1 ${status} ${STATUS[status] ?? 'Unknown'}\r\nServer: rawio\r\nDate: ${httpDate()}\r\n` +
+    `Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}` +
+    (keepAlive ? '' : 'Connection: close\r\n') +
+    '\r\n';
+  return { data: ascii(head + body), close: !keepAlive };
+}
+
+function fail(status: number): Reply {
+  return simpleResponse(status, false, '', `${STATUS[status]}\n`);
+}
+
+/** Case-insensitive comparison of buf[at, at + name.length) with a lower-case ASCII name. */
+export function matchLower(buf: Uint8Array, at: number, len: number, name: Uint8Array): boolean {
+  if (len !== name.length) return false;
+  for (let i = 0; i < len; i++) if ((buf[at + i] | 0x20) !== name[i]) return false;
+  return true;
+}
+
+const H_CONTENT_LENGTH = ascii('content-length');
+const H_TRANSFER_ENCODING = ascii('transfer-encoding');
+const H_CONNECTION = ascii('connection');
+const H_HOST = ascii('host');
+const H_EXPECT = ascii('expect');
+const T_CONTINUE = ascii('100-continue');
+const T_CLOSE = ascii('close');
+const T_KEEP_ALIVE = ascii('keep-alive');
+
+interface Head {
+  /** Expect: 100-continue on an HTTP/1.1 request with a body. */
+  expect: boolean;
+  method: Method;
+  flags: number;
+  targetStart: number;
+  targetLen: number;
+  headLen: number;
+  bodyLen: number;
+}
+
+/** Finds `close` / `keep-alive` in a Connection value: 1 close, 2 keep-alive, 0 neither. */
+function connectionTokens(buf: Uint8Array, from: number, to: number): number {
+  let r = 0;
+  let i = from;
+  while (i < to) {
+    while (i < to && (buf[i] === SP || buf[i] === HT || buf[i] === 44)) i++;
+    let j = i;
+    while (j < to && buf[j] !== 44 && buf[j] !== SP && buf[j] !== HT) j++;
+    if (matchLower(buf, i, j - i, T_CLOSE)) r |= 1;
+    else if (matchLower(buf, i, j - i, T_KEEP_ALIVE)) r |= 2;
+    i = j;
+  }
+  return r;
+}
+
+function methodCode(buf: Uint8Array, at: number, len: number): Method {
+  const c = buf[at];
+  if (len === 3 && c === 71 && buf[at + 1] === 69 && buf[at + 2] === 84) return Method.Get;
+  if (len === 4 && c === 72 && buf[at + 1] === 69 && buf[at + 2] === 65 && buf[at + 3] === 68) return Method.Head;
+  if (len === 4 && c === 80 && buf[at + 1] === 79 && buf[at + 2] === 83 && buf[at + 3] === 84) return Method.Post;
+  return Method.Other;
+}
+
+/** End of the line starting at `i` (index of its LF, CR excluded): [contentEnd, next] or null. */
+function lineEnd(buf: Uint8Array, i: number, end: number): [number, number] | null {
+  const nl = buf.indexOf(LF, i);
+  if (nl < 0 || nl >= end) return null;
+  const stop = nl > i && buf[nl - 1] === CR ? nl - 1 : nl;
+  return [stop, nl + 1];
+}
+
+/** Parses the request line; returns [method, flags, targetStart, targetLen, next] or a status. */
+function requestLine(buf: Uint8Array, s: number, end: number): number[] | number {
+  const line = lineEnd(buf, s, end);
+  if (line === null) return 400;
+  const [stop, next] = line;
+  let i = s;
+  while (i < stop && TCHAR[buf[i]]) i++;
+  if (i === s || i >= stop || buf[i] !== SP) return 400;
+  const method = methodCode(buf, s, i - s);
+  const t = ++i;
+  while (i < stop && buf[i] > SP && buf[i] < 127) i++;
+  if (i === t || i >= stop || buf[i] !== SP) return 400;
+  const v = i + 1;
+  // "HTTP/" DIGIT "." DIGIT
+  if (stop - v !== 8 || buf[v] !== 72 || buf[v + 1] !== 84 || buf[v + 2] !== 84 || buf[v + 3] !== 80) return 400;
+  if (buf[v + 4] !== 47 || buf[v + 6] !== 46) return 400;
+  const major = buf[v + 5] - 48;
+  const minor = buf[v + 7] - 48;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return 400;
+  if (major !== 1) return 505;
+  return [method, minor === 0 ? FLAG_HTTP10 : 0, t - s, i - t, next];
+}
+
+/** Parses a complete head buf[s, end) (end is just past the blank line). */
+function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): Head | number {
+  const rl = requestLine(buf, s, end);
+  if (typeof rl === 'number') return rl;
+  const [method, http10, targetStart, targetLen] = rl;
+  let i = rl[4];
+  let contentLength = -1;
+  let te = false;
+  let hosts = 0;
+  let conn = 0;
+  let expect = false;
+  for (;;) {
+    const line = lineEnd(buf, i, end);
+    if (line === null) return 400;
+    const [stop, next] = line;
+    if (stop === i) break; // the blank line
+    let c = i;
+    while (c < stop && TCHAR[buf[c]]) c++;
+    if (c === i || c >= stop || buf[c] !== 58) return 400; // also obs-fold and "name :"
+    let v = c + 1;
+    while (v < stop && (buf[v] === SP || buf[v] === HT)) v++;
+    let ve = stop;
+    while (ve > v && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
+    for (let k = v; k < ve; k++) if ((buf[k] < SP && buf[k] !== HT) || buf[k] === 127) return 400;
+    const nlen = c - i;
+    if (matchLower(buf, i, nlen, H_CONTENT_LENGTH)) {
+      if (ve === v || ve - v > 15) return ve === v ? 400 : 413;
+      let n = 0;
+      for (let k = v; k < ve; k++) {
+        const d = buf[k] - 48;
+        if (d < 0 || d > 9) return 400;
+        n = n * 10 + d;
+      }
+      if (contentLength >= 0 && contentLength !== n) return 400;
+      contentLength = n;
+    } else if (matchLower(buf, i, nlen, H_TRANSFER_ENCODING)) te = true;
+    else if (matchLower(buf, i, nlen, H_CONNECTION)) conn |= connectionTokens(buf, v, ve);
+    else if (matchLower(buf, i, nlen, H_HOST)) hosts++;
+    else if (matchLower(buf, i, nlen, H_EXPECT)) expect = matchLower(buf, v, ve - v, T_CONTINUE);
+    i = next;
+  }
+  if (te) return contentLength >= 0 ? 400 : 501;
+  if (!http10 && hosts !== 1) return 400;
+  if (contentLength > maxBody) return 413;
+  const keepAlive = conn & 1 ? false : http10 ? (conn & 2) !== 0 : true;
+  return {
+    method,
+    flags: http10 | (keepAlive ? FLAG_KEEP_ALIVE : 0),
+    targetStart,
+    targetLen,
+    headLen: end - s,
+    bodyLen: Math.max(contentLength, 0),
+    expect: expect && !http10 && contentLength > 0,
+  };
+}
+
+/** RFC 9112 2.2: empty lines before a request line are ignored. */
+function skipEmptyLines(buf: Uint8Array, s: number): number {
+  while (s < buf.length && (buf[s] === LF || (buf[s] === CR && buf[s + 1] === LF))) s += buf[s] === LF ? 1 : 2;
+  return s;
+}
+
+/**
+ * The value of the first `name` field (lower-case) in a frame's head, trimmed, or null.
+ * For the rarer fields (Range); the hot ones are read once by the codec.
+ */
+export function headerValue(frame: Uint8Array, name: string): string | null {
+  const want = ascii(name);
+  const headEnd = PREFIX + getU32(frame, 4);
+  let i = frame.indexOf(LF, PREFIX) + 1;
+  while (i > 0 && i < headEnd) {
+    const line = lineEnd(frame, i, headEnd);
+    if (line === null || line[0] === i) return null;
+    const colon = frame.indexOf(58, i);
+    if (colon > i && colon < line[0] && matchLower(frame, i, colon - i, want)) {
+      return Buffer.from(frame.subarray(colon + 1, line[0]))
+        .toString('latin1')
+        .trim();
+    }
+    i = line[1];
+  }
+  return null;
+}
+
+function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
+  const f = allocFrame(PREFIX + h.headLen + h.bodyLen);
+  f[0] = h.method;
+  f[1] = h.flags;
+  f[2] = h.targetLen & 0xff;
+  f[3] = h.targetLen >>> 8;
+  putU32(f, 4, h.headLen);
+  putU32(f, 8, h.bodyLen);
+  f[12] = h.targetStart & 0xff;
+  f[13] = h.targetStart >>> 8;
+  f[14] = f[15] = 0;
+  copyBytes(f, PREFIX, buf, s, s + h.headLen + h.bodyLen);
+  return f;
+}
+
+export class HttpCodec implements Codec {
+  readonly #maxHead: number;
+  readonly #maxBody: number;
+  readonly #pending = new Pending();
+  #scanned = 0; // bytes of the current head already searched for its end
+  #head: Head | null = null; // parsed head whose body is still arriving
+  #dead = false;
+
+  constructor(limits: HttpLimits = {}) {
+    // the frame prefix stores the target's place in 16 bits
+    this.#maxHead = Math.min(limits.maxHead ?? 8192, 65535);
+    this.#maxBody = limits.maxBody ?? 8 << 20;
+  }
+
+  push(chunk: Uint8Array): PushResult {
+    const frames: Uint8Array[] = [];
+    if (this.#dead) return { frames };
+    const buf = this.#pending.view(chunk);
+    let s = 0;
+    for (;;) {
+      if (this.#head === null) s = skipEmptyLines(buf, s);
+      const r = this.#one(buf, s, frames);
+      if (typeof r !== 'number') {
+        this.#dead = true;
+        this.#pending.keep(buf.subarray(0, 0));
+        return { frames, error: r };
+      }
+      if (r < 0) break;
+      s = r;
+    }
+    this.#pending.keep(buf.subarray(s));
+    return { frames };
+  }
+
+  /** Frames the request at `s`: its end, -1 when incomplete, or an error reply. */
+  #one(buf: Uint8Array, s: number, frames: Uint8Array[]): number | Reply {
+    if (this.#head === null) {
+      if (s >= buf.length || (buf[s] === CR && s + 1 === buf.length)) return -1;
+      const end = this.#headEnd(buf, s);
+      if (end < 0) return buf.length - s > this.#maxHead ? fail(431) : -1;
+      if (end - s > this.#maxHead) return fail(431);
+      const h = parseHead(buf, s, end, this.#maxBody);
+      if (typeof h === 'number') return fail(h);
+      this.#head = h;
+      // RFC 9110 10.1.1: a client that sent Expect: 100-continue waits for an interim
+      // response before its body; a CONTINUE frame, answered in order, asks for it.
+      if (h.expect && buf.length - s < h.headLen + h.bodyLen) frames.push(CONTINUE_FRAME.slice());
+    }
+    const h = this.#head;
+    if (buf.length - s < h.headLen + h.bodyLen) return -1;
+    frames.push(buildFrame(buf, s, h));
+    this.#head = null;
+    return s + h.headLen + h.bodyLen;
+  }
+
+  /** Just past the blank line ending the head at `s`, or -1 (resumes where it stopped). */
+  #headEnd(buf: Uint8Array, s: number): number {
+    let i = s + this.#scanned;
+    for (;;) {
+      const nl = buf.indexOf(LF, i);
+      if (nl < 0) {
+        this.#scanned = buf.length - s;
+        return -1;
+      }
+      if (nl > s && (buf[nl - 1] === LF || (buf[nl - 1] === CR && nl - 1 > s && buf[nl - 2] === LF))) {
+        this.#scanned = 0;
+        return nl + 1;
+      }
+      i = nl + 1;
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The `http` protocol: HTTP/1.1 with keep-alive and pipelining (framing in http-codec.ts).
+ * `GET /` and `HEAD /` answer the hello-world every HTTP benchmark uses (`Hello, World!`,
+ * text/plain, with Server, Date and Content-Length); a POST's Content-Length body is echoed
+ * back; other paths are 404 and other methods 405 with Allow. The hello responses are
+ * precomputed and rebuilt once a second for the Date; a reply buffer is never modified
+ * after it is returned, so models may write it later or from another thread.
+ */
+import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
+import {
+  CONTINUE,
+  FLAG_HTTP10,
+  FLAG_KEEP_ALIVE,
+  HttpCodec,
+  Method,
+  PREFIX,
+  simpleResponse,
+  type HttpLimits,
+} from './http-codec.js';
+import { ascii, getU32 } from './bytes.js';
+import { httpDate, httpSecond } from './http-date.js';
+
+const HELLO = 'Hello, World!';
+// Indexed by variant: 0 HTTP/1.1 keep-alive, 1 close, 2 HTTP/1.0 keep-alive.
+const CONNECTION = ['', 'Connection: close\r\n', 'Connection: keep-alive\r\n'];
+
+function variant(flags: number): number {
+  return !(flags & FLAG_KEEP_ALIVE) ? 1 : flags & FLAG_HTTP10 ? 2 : 0;
+}
+
+export interface HttpOptions extends ProtocolOptions {
+  limits?: HttpLimits;
+}
+
+export class HttpProtocol implements Protocol {
+  readonly name = 'http';
+  readonly options: ProtocolOptions;
+  readonly #limits: HttpLimits;
+  #second = -1;
+  #get: Reply[] = [];
+  #head: Reply[] = [];
+
+  constructor(opts: HttpOptions = {}) {
+    this.#limits = opts.limits ?? {};
+    this.options = { ...opts };
+  }
+
+  createCodec(): Codec {
+    return new HttpCodec(this.#limits);
+  }
+
+  close(): void {}
+
+  handle(frame: Uint8Array): Reply {
+    const method = frame[0] as Method;
+    if (method === Method.Continue) return CONTINUE;
+    const flags = frame[1];
+    const keepAlive = (flags & FLAG_KEEP_ALIVE) !== 0;
+    if (method === Method.Get || method === Method.Head) {
+      const targetLen = frame[2] | (frame[3] << 8);
+      const targetStart = frame[12] | (frame[13] << 8);
+      if (targetLen !== 1 || frame[PREFIX + targetStart] !== 47) {
+        const r = simpleResponse(404, keepAlive, '', 'Not Found\n');
+        return method === Method.Head ? { ...r, data: stripBody(r.data) } : r;
+      }
+      if (httpSecond() !== this.#second) this.#rebuild();
+      return (method === Method.Get ? this.#get : this.#head)[variant(flags)];
+    }
+    if (method === Method.Post) return echo(frame, keepAlive, variant(flags));
+    return simpleResponse(405, keepAlive, 'Allow: GET, HEAD, POST\r\n', 'Method Not Allowed\n');
+  }
+
+  /** Builds the hello responses for this second, fresh buffers (replies are immutable). */
+  #rebuild(): void {
+    this.#second = httpSecond();
+    const date = httpDate();
+    this.#get = [];
+    this.#head = [];
+    for (let v = 0; v < 3; v++) {
+      const head =
+        `HTTP/1.1 200 OK\r\nServer: rawio\r\nDate: ${date}\r\nContent-Type: text/plain\r\n` +
+        `Content-Length: ${HELLO.length}\r\n${CONNECTION[v]}\r\n`;
+      const data = ascii(head + HELLO);
+      this.#get.push({ data, close: v === 1 });
+      this.#head.push({ data: data.subarray(0, head.length), close: v === 1 });
+    }
+  }
+}
+
+/** The response without its body (HEAD): everything up to the blank line. */
+function stripBody(data: Uint8Array): Uint8Array {
+  for (let i = 3; i < data.length; i++) {
+    if (data[i] === 10 && data[i - 1] === 13 && data[i - 2] === 10) return data.subarray(0, i + 1);
+  }
+  return data;
+}
+
+function echo(frame: Uint8Array, keepAlive: boolean, v: number): Reply {
+  const headLen = getU32(frame, 4);
+  const body = frame.subarray(PREFIX + headLen);
+  const head = ascii(
+    `HTTP/1.1 200 OK\r\nServer: rawio\r\nDate: ${httpDate()}\r\nContent-Type: application/octet-stream\r\n` +
+      `Content-Length: ${body.length}\r\n${CONNECTION[v]}\r\n`,
+  );
+  const data = new Uint8Array(head.length + body.length);
+  data.set(head);
+  data.set(body, head.length);
+  return { data, close: !keepAlive };
+}

@@ -1,0 +1,39 @@
+/**
+ * The protocols a server can speak, by name. Every model serves any of them through the
+ * Protocol contract (protocol.ts).
+ */
+import type { Protocol, ProtocolName, ProtocolOptions } from './protocol.js';
+import { EchoProtocol } from './echo.js';
+import { HttpProtocol } from './http.js';
+import { RespProtocol } from './resp.js';
+import { StaticProtocol } from './static.js';
+import { typeError } from '../sys/validate.js';
+
+export const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
+
+/**
+ * Creates a protocol. On a worker thread or in a child process, pass the `options` of the
+ * server's own protocol so that both share one state (the RESP keyspace).
+ * @example
+ * const p = createProtocol('resp', {});      // creates a keyspace
+ * const w = createProtocol('resp', p.options); // attaches to it (in a worker, say)
+ */
+export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): Protocol {
+  switch (name) {
+    case 'echo':
+      return new EchoProtocol(opts);
+    case 'http':
+      return new HttpProtocol(opts);
+    case 'resp':
+      return new RespProtocol(opts);
+    case 'static':
+      return new StaticProtocol(opts);
+    default:
+      throw typeError('name', `one of ${protocolNames.join(', ')}`, name);
+  }
+}
+
+export type { Codec, Protocol, ProtocolName, ProtocolOptions, PushResult, Reply } from './protocol.js';
+export { EchoProtocol, HttpProtocol, RespProtocol, StaticProtocol };
+export { HttpCodec, type HttpLimits } from './http-codec.js';
+export { RespCodec, type RespLimits } from './resp-codec.js';

@@ -1,0 +1,252 @@
+/**
+ * The `resp` protocol: the Redis command subset that redis-cli and `redis-benchmark -t
+ * ping,set,get,incr,mset` use — PING, ECHO, SET (NX/XX), GET, DEL, EXISTS, INCR/DECR/
+ * INCRBY/DECRBY, MSET, MGET, DBSIZE, FLUSHALL/FLUSHDB, SELECT 0, QUIT, CONFIG GET and
+ * COMMAND (DOCS, COUNT). Replies are RESP2. The data lives in a shared-memory Keyspace
+ * (src/sys/keyspace.ts), so every thread and process serving one server sees one keyspace.
+ */
+import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
+import { RespCodec, frameArgs, type RespLimits } from './resp-codec.js';
+import { ascii, putUint, uintDigits } from './bytes.js';
+import { Keyspace, KEYSPACE_NX, KEYSPACE_XX } from '../sys/keyspace.js';
+import { constants as os } from 'node:os';
+
+const ENOENT = -os.errno.ENOENT;
+const ENOMEM = -os.errno.ENOMEM;
+const EINVAL = -os.errno.EINVAL;
+
+const fixed = (s: string): Reply => ({ data: ascii(s) });
+const OK = fixed('+OK\r\n');
+const PONG = fixed('+PONG\r\n');
+const NIL = fixed('$-1\r\n');
+const EMPTY_ARRAY = fixed('*0\r\n');
+const ZERO = fixed(':0\r\n');
+const ONE = fixed(':1\r\n');
+const SYNTAX = fixed('-ERR syntax error\r\n');
+const NOT_INT = fixed('-ERR value is not an integer or out of range\r\n');
+const OVERFLOW = fixed('-ERR increment or decrement would overflow\r\n');
+const OOM = fixed("-OOM command not allowed when used memory > 'maxmemory' (rawio keyspace full)\r\n");
+const QUIT: Reply = { data: ascii('+OK\r\n'), close: true };
+const CONFIG: Record<string, Reply> = {
+  save: fixed('*2\r\n$4\r\nsave\r\n$0\r\n\r\n'),
+  appendonly: fixed('*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n'),
+};
+
+/** Printable, CRLF-free text of a client's bytes, for error messages. */
+function printable(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length && i < 64; i++) s += b[i] >= 32 && b[i] < 127 ? String.fromCharCode(b[i]) : '?';
+  return s;
+}
+
+/** Lower-case ASCII name of a command (empty when it cannot be one we know). */
+function commandName(b: Uint8Array): string {
+  if (b.length > 12) return '';
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] | 0x20);
+  return s;
+}
+
+function error(msg: string): Reply {
+  return { data: ascii(`-ERR ${msg}\r\n`) };
+}
+
+function arity(name: string): Reply {
+  return error(`wrong number of arguments for '${name}' command`);
+}
+
+/** `:<n>\r\n` */
+function integer(n: number): Reply {
+  if (n === 0) return ZERO;
+  if (n === 1) return ONE;
+  return { data: ascii(`:${n}\r\n`) };
+}
+
+/** `$<len>\r\n<bytes>\r\n` */
+function bulk(b: Uint8Array): Reply {
+  const out = new Uint8Array(uintDigits(b.length) + b.length + 5);
+  out[0] = 36;
+  let o = putUint(out, 1, b.length);
+  out[o++] = 13;
+  out[o++] = 10;
+  out.set(b, o);
+  out[o + b.length] = 13;
+  out[o + b.length + 1] = 10;
+  return { data: out };
+}
+
+function parseDelta(b: Uint8Array): number | null {
+  const s = printable(b);
+  return /^-?(0|[1-9][0-9]{0,15})$/.test(s) && Math.abs(Number(s)) <= Number.MAX_SAFE_INTEGER ? Number(s) : null;
+}
+
+export interface RespOptions extends ProtocolOptions {
+  limits?: RespLimits;
+}
+
+export class RespProtocol implements Protocol {
+  readonly name = 'resp';
+  readonly options: ProtocolOptions;
+  readonly keyspace: Keyspace;
+  readonly #limits: RespLimits;
+  #scratch = new Uint8Array(64 << 10);
+
+  /** Attaches to `opts.keyspace` when given, otherwise creates (and will unlink) a new one. */
+  constructor(opts: RespOptions = {}) {
+    this.keyspace =
+      opts.keyspace === undefined
+        ? Keyspace.create(undefined, opts.keyspaceSize === undefined ? undefined : { size: opts.keyspaceSize })
+        : Keyspace.attach(opts.keyspace);
+    this.#limits = opts.limits ?? {};
+    this.options = { ...opts, keyspace: this.keyspace.name };
+  }
+
+  createCodec(): Codec {
+    return new RespCodec(this.#limits);
+  }
+
+  close(): void {
+    this.keyspace.close();
+  }
+
+  handle(frame: Uint8Array): Reply {
+    const a = frameArgs(frame);
+    const name = commandName(a[0]);
+    switch (name) {
+      case 'get':
+        return a.length === 2 ? this.#get(a[1]) : arity(name);
+      case 'set':
+        return a.length >= 3 ? this.#set(a) : arity(name);
+      case 'ping':
+        return a.length === 1 ? PONG : a.length === 2 ? bulk(a[1]) : arity(name);
+      case 'incr':
+      case 'decr':
+        return a.length === 2 ? this.#incr(a[1], name === 'incr' ? 1 : -1) : arity(name);
+      case 'incrby':
+      case 'decrby':
+        return a.length === 3 ? this.#incrBy(a[1], a[2], name === 'incrby' ? 1 : -1) : arity(name);
+      case 'mset':
+        return a.length >= 3 && a.length % 2 === 1 ? this.#check(this.keyspace.mset(a.slice(1)), OK) : arity(name);
+      case 'mget':
+        return a.length >= 2 ? this.#mget(a.slice(1)) : arity(name);
+      case 'del':
+      case 'exists':
+        return a.length >= 2 ? this.#count(a, name) : arity(name);
+      case 'echo':
+        return a.length === 2 ? bulk(a[1]) : arity(name);
+      default:
+        return this.#admin(name, a);
+    }
+  }
+
+  /** The commands a client sends once per connection, not per request. */
+  #admin(name: string, a: Uint8Array[]): Reply {
+    switch (name) {
+      case 'config':
+        if (a.length === 3 && commandName(a[1]) === 'get') return CONFIG[commandName(a[2])] ?? EMPTY_ARRAY;
+        return error(`unsupported CONFIG subcommand '${printable(a[1] ?? new Uint8Array())}'`);
+      case 'command':
+        return a.length >= 2 && commandName(a[1]) === 'count' ? ZERO : EMPTY_ARRAY;
+      case 'dbsize':
+        return integer(this.keyspace.info().keys);
+      case 'flushall':
+      case 'flushdb':
+        return this.#check(this.keyspace.flush(), OK);
+      case 'select':
+        return a.length === 2 && printable(a[1]) === '0' ? OK : error('DB index is out of range');
+      case 'quit':
+        return QUIT;
+      default:
+        return error(`unknown command '${printable(a[0])}'`);
+    }
+  }
+
+  #check(r: number, ok: Reply): Reply {
+    if (r >= 0) return ok;
+    return r === ENOMEM ? OOM : error(`keyspace: errno ${-r}`);
+  }
+
+  #get(key: Uint8Array): Reply {
+    // The value lands at offset 16 of the scratch buffer; the `$<len>\r\n` header is then
+    // written right-aligned before it, so the reply is one copy.
+    let n = this.keyspace.get(key, this.#scratch.subarray(16, this.#scratch.length - 2));
+    if (n === ENOENT) return NIL;
+    if (n > this.#scratch.length - 18) {
+      this.#scratch = new Uint8Array(n + 18);
+      n = this.keyspace.get(key, this.#scratch.subarray(16, this.#scratch.length - 2));
+      if (n === ENOENT) return NIL;
+      if (n > this.#scratch.length - 18) return this.#get(key); // grew again meanwhile
+    }
+    if (n < 0) return this.#check(n, OK);
+    const s = this.#scratch;
+    const h = uintDigits(n) + 3;
+    s[16 - h] = 36;
+    putUint(s, 17 - h, n);
+    s[14] = 13;
+    s[15] = 10;
+    s[16 + n] = 13;
+    s[17 + n] = 10;
+    return { data: s.slice(16 - h, 18 + n) };
+  }
+
+  #set(a: Uint8Array[]): Reply {
+    let flags = 0;
+    for (let i = 3; i < a.length; i++) {
+      const opt = commandName(a[i]);
+      if (opt === 'nx' && !(flags & KEYSPACE_XX)) flags |= KEYSPACE_NX;
+      else if (opt === 'xx' && !(flags & KEYSPACE_NX)) flags |= KEYSPACE_XX;
+      else return SYNTAX; // EX / PX / KEEPTTL / GET: rawio keeps no expiries
+    }
+    const r = this.keyspace.set(a[1], a[2], flags);
+    return r === 0 ? NIL : this.#check(r, OK);
+  }
+
+  #incr(key: Uint8Array, delta: number): Reply {
+    const out = this.#scratch;
+    const n = this.keyspace.incr(key, delta, out);
+    if (n === EINVAL) return NOT_INT;
+    if (n < 0) return n === -os.errno.ERANGE ? OVERFLOW : this.#check(n, OK);
+    const data = new Uint8Array(n + 3);
+    data[0] = 58;
+    data.set(out.subarray(0, n), 1);
+    data[n + 1] = 13;
+    data[n + 2] = 10;
+    return { data };
+  }
+
+  #incrBy(key: Uint8Array, by: Uint8Array, sign: number): Reply {
+    const d = parseDelta(by);
+    return d === null ? NOT_INT : this.#incr(key, sign * d);
+  }
+
+  #count(a: Uint8Array[], name: string): Reply {
+    let n = 0;
+    for (let i = 1; i < a.length; i++) {
+      const r = name === 'del' ? this.keyspace.del(a[i]) : this.keyspace.exists(a[i]);
+      if (r < 0) return this.#check(r, OK);
+      n += r;
+    }
+    return integer(n);
+  }
+
+  #mget(keys: Uint8Array[]): Reply {
+    const lens = new Int32Array(keys.length);
+    let total = this.keyspace.mget(keys, this.#scratch, lens);
+    while (total > this.#scratch.length) {
+      this.#scratch = new Uint8Array(total);
+      total = this.keyspace.mget(keys, this.#scratch, lens);
+    }
+    if (total < 0) return this.#check(total, OK);
+    const parts: Uint8Array[] = [ascii(`*${keys.length}\r\n`)];
+    let off = 0;
+    for (const len of lens) {
+      if (len < 0) {
+        parts.push(NIL.data);
+        continue;
+      }
+      parts.push(bulk(this.#scratch.subarray(off, off + len)).data);
+      off += len;
+    }
+    return { data: Buffer.concat(parts) };
+  }
+}

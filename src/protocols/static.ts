@@ -1,0 +1,230 @@
+/**
+ * The `static` protocol: HTTP GET/HEAD of the files under a root directory, as nginx's
+ * static module does. Paths are percent-decoded and normalised, then opened with
+ * openat2(2) RESOLVE_BENEATH (sys.openBeneath), so `..`, absolute paths and symlinks that
+ * leave the root are refused by the kernel itself, not by string checks alone. One
+ * `Range: bytes=` range is honoured (206, 416 when unsatisfiable). The body is not read
+ * here: the reply carries the open fd and the region, and the model sends it with
+ * transferFile using the configured method (ProtocolOptions.transfer / directio).
+ */
+import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
+import { CONTINUE, FLAG_KEEP_ALIVE, HttpCodec, Method, PREFIX, headerValue, simpleResponse } from './http-codec.js';
+import { ascii } from './bytes.js';
+import { httpDate } from './http-date.js';
+import { fstat, openBeneath, openDir } from '../sys/file.js';
+import { close } from '../sys/socket.js';
+import { ErrnoError } from '../sys/errors.js';
+import { constants } from '../sys/constants.js';
+import * as v from '../sys/validate.js';
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+
+const TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  htm: 'text/html; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  mjs: 'text/javascript; charset=utf-8',
+  json: 'application/json',
+  txt: 'text/plain; charset=utf-8',
+  md: 'text/markdown; charset=utf-8',
+  xml: 'application/xml',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  ico: 'image/x-icon',
+  pdf: 'application/pdf',
+  wasm: 'application/wasm',
+  woff: 'font/woff',
+  woff2: 'font/woff2',
+  mp4: 'video/mp4',
+  webm: 'video/webm',
+  mp3: 'audio/mpeg',
+  zip: 'application/zip',
+  gz: 'application/gzip',
+  tar: 'application/x-tar',
+};
+
+export function contentType(path: string): string {
+  const dot = path.lastIndexOf('.');
+  const slash = path.lastIndexOf('/');
+  if (dot <= slash + 1) return 'application/octet-stream';
+  return TYPES[path.slice(dot + 1).toLowerCase()] ?? 'application/octet-stream';
+}
+
+function hex(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The request target as a path relative to the root ('' for the root itself), or the
+ * status that refuses it: 400 for what is not a path (bad escapes, NUL, bad UTF-8), 403
+ * for `..` and backslashes in any encoding.
+ */
+export function targetPath(target: Uint8Array): string | number {
+  let end = target.length;
+  for (let i = 0; i < end; i++) if (target[i] === 63 || target[i] === 35) end = i; // ? and #
+  if (end === 0 || target[0] !== 47) return 400;
+  const bytes = new Uint8Array(end);
+  let n = 0;
+  for (let i = 0; i < end; i++) {
+    let c = target[i];
+    if (c === 37) {
+      const hi = i + 2 < end ? hex(target[i + 1]) : -1;
+      const lo = i + 2 < end ? hex(target[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return 400;
+      c = hi * 16 + lo;
+      i += 2;
+    }
+    if (c === 0) return 400;
+    if (c === 92) return 403;
+    bytes[n++] = c;
+  }
+  let path: string;
+  try {
+    path = utf8.decode(bytes.subarray(0, n));
+  } catch {
+    return 400;
+  }
+  const parts: string[] = [];
+  for (const seg of path.split('/')) {
+    if (seg === '..') return 403;
+    if (seg !== '' && seg !== '.') parts.push(seg);
+  }
+  return parts.join('/');
+}
+
+/** A single `bytes=` range against `size`: [start, end] inclusive, 'unsatisfiable', or null (ignore). */
+export function parseRange(value: string, size: number): [number, number] | 'unsatisfiable' | null {
+  const m = /^bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*$/i.exec(value);
+  if (m === null || (m[1] === '' && m[2] === '')) return null; // also multiple ranges: served whole
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return [Math.max(0, size - suffix), size - 1];
+  }
+  const start = Number(m[1]);
+  if (m[2] !== '' && Number(m[2]) < start) return null; // invalid: ignored
+  if (start >= size) return 'unsatisfiable';
+  return [start, m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)];
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  414: 'URI Too Long',
+  416: 'Range Not Satisfiable',
+  500: 'Internal Server Error',
+};
+
+function refusal(err: unknown): number {
+  const code = err instanceof ErrnoError ? err.code : '';
+  if (code === 'ENOENT' || code === 'ENOTDIR') return 404;
+  if (code === 'EXDEV' || code === 'ELOOP' || code === 'EACCES' || code === 'EPERM') return 403;
+  if (code === 'ENAMETOOLONG') return 414;
+  return 500;
+}
+
+export class StaticProtocol implements Protocol {
+  readonly name = 'static';
+  readonly options: ProtocolOptions;
+  readonly #root: number;
+  #closed = false;
+
+  constructor(opts: ProtocolOptions = {}) {
+    if (opts.root === undefined) throw v.typeError('root', 'a directory path', opts.root);
+    this.#root = openDir(v.str('root', opts.root));
+    this.options = { ...opts };
+  }
+
+  createCodec(): Codec {
+    return new HttpCodec({ maxBody: 64 << 10 });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    close(this.#root);
+  }
+
+  handle(frame: Uint8Array): Reply {
+    const method = frame[0] as Method;
+    if (method === Method.Continue) return CONTINUE;
+    const keepAlive = (frame[1] & FLAG_KEEP_ALIVE) !== 0;
+    if (method !== Method.Get && method !== Method.Head)
+      return simpleResponse(405, keepAlive, 'Allow: GET, HEAD\r\n', 'Method Not Allowed\n');
+    const targetStart = PREFIX + (frame[12] | (frame[13] << 8));
+    const path = targetPath(frame.subarray(targetStart, targetStart + (frame[2] | (frame[3] << 8))));
+    if (typeof path === 'number') return this.#fail(path, keepAlive, method);
+    const opened = this.#open(path);
+    if (typeof opened === 'number') return this.#fail(opened, keepAlive, method);
+    const [fd, size, name] = opened;
+    try {
+      return this.#reply(frame, fd, size, name, method, keepAlive);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+  }
+
+  #fail(status: number, keepAlive: boolean, method: Method, extra = ''): Reply {
+    const r = simpleResponse(status, keepAlive, extra, `${STATUS_TEXT[status] ?? 'Refused'}\n`);
+    return method === Method.Head ? { ...r, data: r.data.subarray(0, Buffer.from(r.data).indexOf('\r\n\r\n') + 4) } : r;
+  }
+
+  /** Opens a regular file (a directory's index.html): [fd, size, name] or a status. */
+  #open(path: string): [number, number, string] | number {
+    for (let name = path === '' ? '.' : path; ; name = `${path === '' ? '' : `${path}/`}index.html`) {
+      let fd: number;
+      try {
+        // O_NONBLOCK: opening a FIFO someone left under the root must not block the server
+        fd = openBeneath(this.#root, name, constants.O_RDONLY | constants.O_NONBLOCK);
+      } catch (e) {
+        return name === path || name === '.' ? refusal(e) : 403; // a directory without an index
+      }
+      const st = fstat(fd);
+      if ((st.mode & S_IFMT) === S_IFREG) return [fd, st.size, name];
+      close(fd);
+      if ((st.mode & S_IFMT) !== S_IFDIR || name.endsWith('index.html')) return 403;
+    }
+  }
+
+  #reply(frame: Uint8Array, fd: number, size: number, name: string, method: Method, keepAlive: boolean): Reply {
+    let status = 200;
+    let offset = 0;
+    let length = size;
+    let extra = '';
+    const range = headerValue(frame, 'range');
+    if (range !== null && headerValue(frame, 'if-range') === null) {
+      const r = parseRange(range, size);
+      if (r === 'unsatisfiable') {
+        close(fd);
+        return this.#fail(416, keepAlive, method, `Content-Range: bytes */${size}\r\n`);
+      }
+      if (r !== null) {
+        status = 206;
+        [offset, length] = [r[0], r[1] - r[0] + 1];
+        extra = `Content-Range: bytes ${r[0]}-${r[1]}/${size}\r\n`;
+      }
+    }
+    const head =
+      `HTTP/1.1 ${status} ${status === 200 ? 'OK' : 'Partial Content'}\r\nServer: rawio\r\nDate: ${httpDate()}\r\n` +
+      `Content-Type: ${contentType(name)}\r\nContent-Length: ${length}\r\nAccept-Ranges: bytes\r\n${extra}` +
+      `${keepAlive ? '' : 'Connection: close\r\n'}\r\n`;
+    const reply: Reply = { data: ascii(head), close: !keepAlive };
+    if (method === Method.Get && length > 0) reply.file = { fd, offset, length };
+    else close(fd);
+    return reply;
+  }
+}

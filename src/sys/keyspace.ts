@@ -1,0 +1,148 @@
+/**
+ * A key/value table in POSIX shared memory (shm_open(3) + mmap(2), native/keyspace.cc):
+ * the RESP protocol's one keyspace, shared by every thread and process of a server. One
+ * process creates it under a name and unlinks that name when it closes; worker threads and
+ * child processes attach by name. Every operation runs under one process-shared robust
+ * mutex, so INCR, SET NX and MSET are atomic across all of them. Capacity is fixed when the
+ * keyspace is created; a write that does not fit returns `-ENOMEM`.
+ *
+ * Operations are hot-path calls: `>= 0` or `-errno`, never an exception for a missing key
+ * or a full table; `create` / `attach` are setup calls and throw an `ErrnoError`.
+ */
+import { randomBytes } from 'node:crypto';
+import { check, errnoError } from './errors.js';
+import { native, type NativeKeyspace } from './native.js';
+import * as v from './validate.js';
+
+export interface KeyspaceOptions {
+  /** Bytes of shared memory, table and data together (default 64 MiB, at most 4 GiB - 1). */
+  size?: number;
+  /** Hash buckets, a power of two (default: one per 256 bytes, between 16 and 65536). */
+  buckets?: number;
+}
+
+/** SET flags. */
+export const KEYSPACE_NX = 1;
+export const KEYSPACE_XX = 2;
+
+const NAME = /^\/[A-Za-z0-9._-]{1,199}$/;
+
+function checkName(name: unknown): string {
+  v.str('name', name);
+  if (!NAME.test(name as string)) throw v.rangeError('name', "'/' then 1-199 of [A-Za-z0-9._-]", name);
+  return name as string;
+}
+
+function defaultBuckets(size: number): number {
+  let n = 16;
+  while (n < 65536 && n * 2 * 256 <= size) n *= 2;
+  return n;
+}
+
+export class Keyspace {
+  /** The shared-memory name (`/rawio-ks-…`), to pass to threads and processes. */
+  readonly name: string;
+  /** Whether this mapping created the keyspace (and unlinks it on close). */
+  readonly owner: boolean;
+  #ks: NativeKeyspace;
+  #closed = false;
+
+  private constructor(name: string, owner: boolean, ks: NativeKeyspace) {
+    this.name = name;
+    this.owner = owner;
+    this.#ks = ks;
+  }
+
+  /** Creates a new keyspace (a fresh name unless one is given; EEXIST if it is taken). */
+  static create(name?: string, opts?: KeyspaceOptions): Keyspace {
+    const n = name === undefined ? `/rawio-ks-${process.pid}-${randomBytes(6).toString('hex')}` : checkName(name);
+    const o = v.object<KeyspaceOptions>('opts', opts);
+    const size = o.size === undefined ? 64 << 20 : v.int('size', o.size, 1 << 16, 0xffffffff);
+    const buckets = o.buckets === undefined ? defaultBuckets(size) : v.int('buckets', o.buckets, 16, 1 << 24);
+    if ((buckets & (buckets - 1)) !== 0) throw v.rangeError('buckets', 'a power of two', buckets);
+    const ks = new native.Keyspace();
+    check(ks.open(n, true, size, buckets), 'shm_open');
+    return new Keyspace(n, true, ks);
+  }
+
+  /** Attaches to an existing keyspace by name (ENOENT when there is none). */
+  static attach(name: string): Keyspace {
+    const n = checkName(name);
+    const ks = new native.Keyspace();
+    check(ks.open(n, false, 1 << 16, 16), 'shm_open');
+    return new Keyspace(n, false, ks);
+  }
+
+  /** Removes a keyspace name (the mappings stay valid until closed). 0 or -errno. */
+  static unlink(name: string): number {
+    return native.keyspaceUnlink(checkName(name));
+  }
+
+  /** The value's length, its bytes copied into `out` as far as they fit; -ENOENT if absent. */
+  get(key: Uint8Array, out: Uint8Array): number {
+    return this.#ks.get(key, out);
+  }
+
+  /** 1 if set, 0 if the NX / XX condition refused it, -ENOMEM when the keyspace is full. */
+  set(key: Uint8Array, value: Uint8Array, flags = 0): number {
+    return this.#ks.set(key, value, flags);
+  }
+
+  /** 1 if the key was deleted, 0 if absent. */
+  del(key: Uint8Array): number {
+    return this.#ks.del(key);
+  }
+
+  /** 1 if present, 0 if not. */
+  exists(key: Uint8Array): number {
+    return this.#ks.exists(key);
+  }
+
+  /**
+   * Adds `delta` to the integer stored at `key` (absent counts as 0), atomically across
+   * every thread and process. Writes the new value's decimal digits into `out` (24 bytes
+   * or more) and returns how many; -EINVAL when the value is not an integer, -ERANGE on
+   * overflow.
+   */
+  incr(key: Uint8Array, delta: number, out: Uint8Array): number {
+    return this.#ks.incr(key, delta, out);
+  }
+
+  /** Sets each key/value pair of [k1, v1, k2, v2, …] under one lock. 0 or -ENOMEM. */
+  mset(kv: readonly Uint8Array[]): number {
+    return this.#ks.mset(kv);
+  }
+
+  /**
+   * Copies the values of `keys` back to back into `out` (as far as they fit) and each
+   * length into `lens` (-1 when absent). Returns the bytes all values need: when that is
+   * more than `out.length`, call again with a larger `out`.
+   */
+  mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number {
+    return this.#ks.mget(keys, out, lens);
+  }
+
+  /** Removes every key. */
+  flush(): number {
+    return this.#ks.flush();
+  }
+
+  /** Keys, bytes in use and capacity. */
+  info(): { keys: number; used: number; capacity: number } {
+    const r = this.#ks.info();
+    if (typeof r === 'number') throw errnoError(r, 'keyspace');
+    return { keys: r[0], used: r[1], capacity: r[2] };
+  }
+
+  /** Unmaps this mapping; the creator also unlinks the name. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ks.close();
+    if (this.owner) native.keyspaceUnlink(this.name);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Network-device features through the ethtool ioctl (SIOCETHTOOL; see ethtool(8)): above
+ * all scatter-gather (ETHTOOL_GSG), without which sendfile(2) cannot hand page-cache pages
+ * to the device and has to copy after all.
+ */
+import { check } from './errors.js';
+import { native } from './native.js';
+import * as v from './validate.js';
+
+export type NetdevFeature = 'sg' | 'tso' | 'gso' | 'gro' | 'tx-csum' | 'rx-csum';
+const FEATURES: readonly NetdevFeature[] = ['sg', 'tso', 'gso', 'gro', 'tx-csum', 'rx-csum'];
+
+/**
+ * Whether the device `ifname` has `feature` on. Throws an ErrnoError when the device does
+ * not exist (ENODEV) or does not answer ethtool (EOPNOTSUPP).
+ * @example
+ * sys.netdevFeature('lo', 'sg'); // true on most kernels
+ */
+export function netdevFeature(ifname: string, feature: NetdevFeature): boolean {
+  v.str('ifname', ifname);
+  if (ifname.length === 0 || ifname.length > 15) throw v.rangeError('ifname', '1 to 15 characters', ifname);
+  if (!FEATURES.includes(feature)) throw v.rangeError('feature', `one of ${FEATURES.join(', ')}`, feature);
+  return check(native.ethtoolGet(ifname, feature), 'ioctl') !== 0;
+}

@@ -1,0 +1,220 @@
+/**
+ * The benchmark machinery: statistics, interleaving, argument parsing, claims and targets
+ * rules, the progress display, the report writer (JSON schema, Markdown, SVG), wrk output
+ * parsing, pinned server children and the `rawio` command.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { judgeClaims } from '../dist/bench/claims.js';
+import { loadgen } from '../dist/bench/loadgen.js';
+import { machine } from '../dist/bench/machine.js';
+import { parseBenchArgs } from '../dist/bench/main.js';
+import { Progress } from '../dist/bench/progress.js';
+import { buildReport, writeReport } from '../dist/bench/report.js';
+import { compare, cpuPlan } from '../dist/bench/runner.js';
+import { startServer } from '../dist/bench/server.js';
+import { pairedRatio, quantile, summarize } from '../dist/bench/stats.js';
+import { judgeTargets } from '../dist/bench/targets.js';
+import { parseWrk } from '../dist/bench/tools.js';
+
+describe('stats', () => {
+  it('medians, quartiles and paired ratios', () => {
+    expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5);
+    expect(summarize([5, 1, 3])).toEqual({ n: 3, median: 3, min: 1, max: 5, q1: 2, q3: 4 });
+    expect(pairedRatio([2, 4, 9], [1, 2, 3]).median).toBe(2);
+    expect(pairedRatio([2, 4, 9], [1, 2, 3]).max).toBe(3);
+  });
+});
+
+describe('compare', () => {
+  it('interleaves A B then B A and discards the warm-up rounds', async () => {
+    const order: string[] = [];
+    const mk = (name: string, v: number) => ({ name, run: async (round: number) => (order.push(name), v + round) });
+    const c = await compare([mk('A', 10), mk('B', 20)], { warmup: 1, repeats: 2 });
+    expect(order).toEqual(['A', 'B', 'B', 'A', 'A', 'B']);
+    expect(c.samples).toEqual({ A: [11, 12], B: [21, 22] });
+    expect(c.summary.A!.median).toBe(11.5);
+  });
+});
+
+describe('bench arguments', () => {
+  it('parses the documented options and refuses others', () => {
+    expect(parseBenchArgs([])).toEqual({ profile: 'quick', out: 'bench-out', json: false });
+    expect(parseBenchArgs(['--full', '--only', 'a,b', '--out=x', '--json'])).toEqual({
+      profile: 'full',
+      only: ['a', 'b'],
+      out: 'x',
+      json: true,
+    });
+    expect(() => parseBenchArgs(['--fast'])).toThrow(/unknown option/);
+    expect(() => parseBenchArgs(['--out'])).toThrow(/needs a value/);
+  });
+});
+
+describe('claims and targets', () => {
+  const ran = new Set(['multiplex', 'copy', 'servers']);
+  it('decides each claim by its rule, and says when it was not measured', () => {
+    const m = {
+      'multiplex.select.n10.us': 1,
+      'multiplex.select.n1000.us': 9,
+      'multiplex.poll.n10.us': 1,
+      'multiplex.poll.n1000.us': 7,
+      'multiplex.epoll.n10.us': 1,
+      'multiplex.epoll.n1000.us': 1.1,
+      'copy.sendfile.1MiB.warm.MBps': 3000,
+      'copy.readwrite.1MiB.warm.MBps': 2000,
+      'copy.sendfile.64MiB.warm.MBps': 5000,
+      'copy.readwrite.64MiB.warm.MBps': 2000,
+    };
+    const byId = new Map(judgeClaims(m, ran, { cores: 2 }).map((c) => [c.id, c]));
+    expect(byId.get(1)!.verdict).toBe('confirmed');
+    expect(byId.get(3)!.verdict).toBe('depends');
+    expect(byId.get(3)!.figures).toMatch(/64MiB/);
+    expect(byId.get(2)!.verdict).toBe('not measured');
+    expect(byId.get(8)!.verdict).toBe('not measured'); // servers ran but published nothing
+    expect(judgeClaims({ ...m, 'multiplex.epoll.n1000.us': 5 }, ran, { cores: 2 })[0]!.verdict).toBe('depends');
+  });
+
+  it('reports a missed target and by how much', () => {
+    const t = judgeTargets({ 'anchors.loadgen-over-wrk.node-http.c50': 0.8 });
+    expect(t[0]!.status).toBe('missed');
+    expect(t[0]!.figures).toMatch(/missed by 6%/);
+    expect(judgeTargets({ 'anchors.loadgen-over-wrk.node-http.c50': 1.02 })[0]!.status).toBe('met');
+    expect(t[1]!.status).toBe('not measured');
+  });
+});
+
+describe('progress', () => {
+  it('prints plain lines when stderr is not a TTY, with the time left', () => {
+    const out: string[] = [];
+    let now = 0;
+    const p = new Progress(
+      [
+        { name: 'a', estimate: 10 },
+        { name: 'b', estimate: 30 },
+      ],
+      {
+        isTTY: false,
+        write: (s) => (out.push(s), true),
+      },
+      () => now,
+    );
+    p.startScenario('a');
+    now = 5;
+    p.update(0.5, 'half');
+    expect(p.remaining()).toBeCloseTo(35);
+    p.endScenario();
+    p.startScenario('b');
+    expect(p.fraction()).toBeCloseTo(0.25);
+    expect(out.join('')).toMatch(/a: half/);
+    expect(out.every((l) => !l.includes('\x1b'))).toBe(true);
+  });
+});
+
+describe('report', () => {
+  it('writes report.json (rawio-bench/1), report.md and an SVG per chart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-report-'));
+    try {
+      const r = buildReport({
+        profile: 'quick',
+        rawio: '0.0.0',
+        cpuPlan: cpuPlan(),
+        machine: machine(),
+        scenarios: [
+          {
+            name: 'demo',
+            title: 'Demo',
+            description: 'd',
+            status: 'ok',
+            seconds: 1,
+            log: [],
+            result: {
+              tables: [{ title: 'T', columns: ['a', 'b'], rows: [['x|y', 1]] }],
+              charts: [
+                {
+                  title: 'C',
+                  xLabel: 'x',
+                  yLabel: 'y',
+                  series: [
+                    {
+                      name: 's',
+                      points: [
+                        [1, 2],
+                        [2, 3],
+                      ],
+                    },
+                  ],
+                },
+              ],
+              metrics: { 'demo.x': 1 },
+            },
+          },
+        ],
+      });
+      const files = await writeReport(r, dir);
+      const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+      expect(json.schema).toBe('rawio-bench/1');
+      expect(json.claims).toHaveLength(9);
+      expect(json.machine.cores).toBeGreaterThan(0);
+      const md = readFileSync(join(dir, 'report.md'), 'utf8');
+      expect(md).toMatch(/## Claims/);
+      expect(md).toContain('x\\|y');
+      expect(files).toContain('charts/demo-1.svg');
+      expect(readFileSync(join(dir, 'charts/demo-1.svg'), 'utf8')).toMatch(/^<svg/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('tools', () => {
+  it('parses wrk output', () => {
+    const out = `Running 2s test @ http://127.0.0.1:8080/
+  Latency Distribution
+     50%  210.00us
+     75%  300.00us
+     90%    1.20ms
+     99%    2.00ms
+  44000 requests in 2.00s, 5.00MB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+Requests/sec:  22000.50
+`;
+    const w = parseWrk(out);
+    expect(w).toEqual({ rps: 22000.5, requests: 44000, latencyUs: { p50: 210, p90: 1200, p99: 2000 }, errors: 3 });
+  });
+});
+
+describe('pinned server child', () => {
+  it('starts node:http pinned, serves the load generator, reports its count, exits on close', async () => {
+    const plan = cpuPlan();
+    const server = await startServer({
+      module: new URL('../dist/bench/servers/node.js', import.meta.url).href,
+      export: 'nodeHttp',
+      cpus: plan.serverCpus,
+    });
+    const affinity = readFileSync(`/proc/${server.pid}/status`, 'utf8').match(/Cpus_allowed_list:\s*(\S+)/)![1];
+    expect(affinity).toBe(plan.serverCpus.join(','));
+    const r = await loadgen({
+      port: server.port,
+      protocol: 'http',
+      connections: 2,
+      durationMs: 200,
+      cpus: plan.clientCpus,
+    });
+    expect((await server.stats()).requests).toBe(r.received);
+    await server.close();
+    expect(existsSync(`/proc/${server.pid}`)).toBe(false);
+  });
+});
+
+describe('rawio command', () => {
+  const cli = new URL('../dist/src/cli.js', import.meta.url).pathname;
+  it('prints the probe as JSON and usage on --help', () => {
+    const p = JSON.parse(execFileSync(cli, ['probe', '--json'], { encoding: 'utf8' }));
+    expect(p.cpus).toBeGreaterThan(0);
+    expect(execFileSync(cli, ['--help'], { encoding: 'utf8' })).toMatch(/rawio probe/);
+  });
+});

@@ -1,0 +1,181 @@
+/**
+ * One conformance suite over every Poller backend (select, poll, epoll, epoll-et): readiness
+ * on socketpairs and pipes, peer close, remove and modify, 1000 fds at once (select: what
+ * FD_SETSIZE allows), the registration errors, and select's RangeError at FD_SETSIZE.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Poller, constants as c, createPoller, pollerNames, sys } from '../helpers/rawio.js';
+import { leakedSince, openFds } from '../helpers/fds.js';
+import { native } from '../../dist/src/sys/native.js';
+
+const IN = c.EPOLLIN;
+const OUT = c.EPOLLOUT;
+
+/** The fired pairs of one wait, as a Map fd → revents. */
+function waitMap(p: Poller, timeoutMs: number, capacity = 64): Map<number, number> {
+  const out = new Int32Array(2 * capacity);
+  const n = p.wait(out, timeoutMs);
+  expect(n).toBeGreaterThanOrEqual(0);
+  const m = new Map<number, number>();
+  for (let i = 0; i < n; i++) m.set(out[2 * i]!, out[2 * i + 1]!);
+  return m;
+}
+
+describe.each(pollerNames)('Poller %s', (name) => {
+  let before: Map<number, string>;
+  let p: Poller;
+  const fds: number[] = [];
+  const pair = (kind: 'socketpair' | 'pipe') => {
+    const fdsNew = kind === 'pipe' ? sys.pipe() : sys.socketpair();
+    fds.push(...fdsNew);
+    return fdsNew;
+  };
+
+  beforeEach(() => {
+    const lim = sys.getrlimit(c.RLIMIT_NOFILE);
+    if (lim.soft < 4096) sys.setrlimit(c.RLIMIT_NOFILE, { soft: Math.min(4096, lim.hard), hard: lim.hard });
+    before = openFds();
+    p = createPoller(name);
+  });
+  afterEach(() => {
+    p.close();
+    for (const fd of fds.splice(0)) sys.close(fd);
+    expect(leakedSince(before)).toEqual([]);
+  });
+
+  it('has its name and an fd only for epoll', () => {
+    expect(p.name).toBe(name);
+    if (name.startsWith('epoll')) expect(p.fd).toBeGreaterThan(2);
+    else expect(p.fd).toBe(-1);
+  });
+
+  it('reports a socket readable once data arrives, writable when asked', () => {
+    const [a, b] = pair('socketpair');
+    p.add(a, IN);
+    expect(waitMap(p, 0).size).toBe(0);
+    sys.write(b, Buffer.from('x'));
+    expect(waitMap(p, 1000).get(a)! & IN).toBe(IN);
+    p.add(b, OUT);
+    expect(waitMap(p, 1000).get(b)! & OUT).toBe(OUT);
+  });
+
+  it('reports pipes: the read end readable, the write end writable', () => {
+    const [r, w] = pair('pipe');
+    p.add(r, IN);
+    p.add(w, OUT);
+    let m = waitMap(p, 1000);
+    expect(m.has(r)).toBe(false);
+    expect(m.get(w)! & OUT).toBe(OUT);
+    sys.write(w, Buffer.from('abc'));
+    m = waitMap(p, 1000);
+    expect(m.get(r)! & IN).toBe(IN);
+  });
+
+  it('reports a peer close (HUP/RDHUP, or readable for select) and read then gives 0', () => {
+    const [a, b] = pair('socketpair');
+    p.add(a, IN | c.EPOLLRDHUP);
+    sys.close(b);
+    fds.splice(fds.indexOf(b), 1);
+    const ev = waitMap(p, 1000).get(a)!;
+    expect(ev).toBeDefined();
+    if (name === 'select') expect(ev & IN).toBe(IN);
+    else expect(ev & (c.EPOLLHUP | c.EPOLLRDHUP)).not.toBe(0);
+    expect(sys.read(a, new Uint8Array(8))).toBe(0);
+  });
+
+  it('reports POLLHUP on a pipe whose writer closed', () => {
+    const [r, w] = pair('pipe');
+    p.add(r, IN);
+    sys.close(w);
+    fds.splice(fds.indexOf(w), 1);
+    const ev = waitMap(p, 1000).get(r)!;
+    expect(ev & (name === 'select' ? IN : c.EPOLLHUP)).not.toBe(0);
+  });
+
+  it('stops reporting after remove', () => {
+    const [a, b] = pair('socketpair');
+    p.add(a, IN);
+    sys.write(b, Buffer.from('x'));
+    expect(waitMap(p, 1000).has(a)).toBe(true);
+    p.remove(a);
+    expect(waitMap(p, 0).has(a)).toBe(false);
+  });
+
+  it('modify changes the interest', () => {
+    const [a, b] = pair('socketpair');
+    p.add(a, IN);
+    expect(waitMap(p, 0).has(a)).toBe(false); // no data, and OUT not asked for
+    p.modify(a, OUT);
+    expect(waitMap(p, 1000).get(a)! & OUT).toBe(OUT);
+    p.modify(a, IN);
+    expect(waitMap(p, 0).has(a)).toBe(false);
+    sys.write(b, Buffer.from('x'));
+    expect(waitMap(p, 1000).get(a)! & IN).toBe(IN);
+  });
+
+  it('watches many fds at once and reports only the ready ones', () => {
+    // select cannot go past FD_SETSIZE: keep every fd below it.
+    const pairs = name === 'select' ? Math.floor((c.FD_SETSIZE - 64 - fds.length) / 2) - 40 : 500;
+    const ends: [number, number][] = [];
+    for (let i = 0; i < pairs; i++) ends.push(pair('socketpair'));
+    for (const [a, b] of ends) {
+      p.add(a, IN);
+      p.add(b, IN);
+    }
+    const ready = [ends[3]!, ends[pairs - 1]!, ends[Math.floor(pairs / 2)]!];
+    for (const [, b] of ready) sys.write(b, Buffer.from('!'));
+    const m = waitMap(p, 1000, 2048);
+    expect([...m.keys()].sort((x, y) => x - y)).toEqual(ready.map(([a]) => a).sort((x, y) => x - y));
+    expect(2 * pairs).toBeGreaterThanOrEqual(name === 'select' ? 800 : 1000);
+  });
+
+  it('reports no more pairs than out holds, and the rest next time', () => {
+    const ends = Array.from({ length: 5 }, () => pair('socketpair'));
+    for (const [a, b] of ends) {
+      p.add(a, IN);
+      sys.write(b, Buffer.from('x'));
+    }
+    const seen = new Set<number>();
+    const out = new Int32Array(4);
+    for (let k = 0; k < 5 && seen.size < 5; k++) {
+      const n = p.wait(out, 1000);
+      expect(n).toBeLessThanOrEqual(2);
+      for (let i = 0; i < n; i++) {
+        seen.add(out[2 * i]!);
+        p.remove(out[2 * i]!); // level-triggered backends would report it again
+      }
+    }
+    expect(seen.size).toBe(5);
+  });
+
+  it('throws EBADF for a closed fd, EEXIST for a double add, ENOENT for an unknown fd', () => {
+    const [a, b] = pair('socketpair');
+    sys.close(b);
+    fds.splice(fds.indexOf(b), 1);
+    expect(() => p.add(b, IN)).toThrow(expect.objectContaining({ code: 'EBADF', errno: -c.EBADF }));
+    p.add(a, IN);
+    expect(() => p.add(a, IN)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    p.remove(a);
+    expect(() => p.modify(a, IN)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => p.remove(a)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('checks its arguments', () => {
+    expect(() => p.add('3' as unknown as number, IN)).toThrow(TypeError);
+    expect(() => p.add(-1, IN)).toThrow(RangeError);
+    expect(() => p.add(0, 'x' as unknown as number)).toThrow(TypeError);
+    expect(() => p.wait(new Uint32Array(4) as unknown as Int32Array, 0)).toThrow(TypeError);
+    expect(() => p.wait(new Int32Array(1), 0)).toThrow(RangeError);
+    expect(() => p.wait(new Int32Array(2), -2)).toThrow(RangeError);
+  });
+
+  it.runIf(name === 'select')('refuses fd >= FD_SETSIZE with RangeError', () => {
+    expect(c.FD_SETSIZE).toBe(1024);
+    expect(() => p.add(1024, IN)).toThrow(RangeError);
+    expect(() => p.add(100000, IN)).toThrow(RangeError);
+    expect(() => p.modify(1024, IN)).toThrow(RangeError);
+    expect(() => p.remove(5000)).toThrow(RangeError);
+    // The native set checks again, for callers that skip the TypeScript layer.
+    expect(() => new native.SelectSet().add(1024, IN)).toThrow(RangeError);
+  });
+});

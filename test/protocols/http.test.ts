@@ -1,0 +1,255 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { HttpCodec, createProtocol, type Protocol, type Reply } from '../helpers/rawio.js';
+import { feed, fuzzRuns, hex, splits, text } from './feed.js';
+
+const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+
+interface Parsed {
+  status: number;
+  headers: Map<string, string>;
+  body: string;
+}
+
+function parse(r: Reply): Parsed {
+  const s = text(r.data);
+  const end = s.indexOf('\r\n\r\n');
+  const [line, ...fields] = s.slice(0, end).split('\r\n');
+  const headers = new Map(fields.map((f) => [f.slice(0, f.indexOf(':')).toLowerCase(), f.slice(f.indexOf(':') + 2)]));
+  return { status: Number(line.split(' ')[1]), headers, body: s.slice(end + 4) };
+}
+
+/** Frames `stream` and handles every frame; the error reply (if any) comes last. */
+function serve(p: Protocol, stream: string, cuts: number[] = []): Reply[] {
+  const { frames, error } = feed(p.createCodec(), b(stream), cuts);
+  const replies = frames.map((f) => p.handle(f));
+  return error ? [...replies, error] : replies;
+}
+
+describe('http protocol', () => {
+  const p = createProtocol('http');
+
+  it('answers GET / with the hello-world and its headers', () => {
+    const [r] = serve(p, GET);
+    const m = parse(r);
+    expect(m.status).toBe(200);
+    expect(m.body).toBe('Hello, World!');
+    expect(m.headers.get('content-length')).toBe('13');
+    expect(m.headers.get('content-type')).toBe('text/plain');
+    expect(m.headers.get('server')).toBe('rawio');
+    expect(m.headers.get('date')).toMatch(/^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT$/);
+    expect(Math.abs(Date.parse(m.headers.get('date')!) - Date.now())).toBeLessThan(2000);
+    expect(r.close).toBeFalsy();
+    expect(m.headers.has('connection')).toBe(false);
+  });
+
+  it('answers HEAD / with the same headers and no body', () => {
+    const [get, head] = serve(p, GET + 'HEAD / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(text(head.data)).toBe(text(get.data).slice(0, -13));
+  });
+
+  it('keeps replies immutable when the Date changes', async () => {
+    const [first] = serve(p, GET);
+    const before = text(first.data);
+    await new Promise((r) => setTimeout(r, 1100));
+    const [second] = serve(p, GET);
+    expect(text(first.data)).toBe(before);
+    expect(parse(second).headers.get('date')).not.toBe(parse(first).headers.get('date'));
+  });
+
+  it('frames pipelined requests in order, whatever the split', () => {
+    const stream =
+      '\r\n' +
+      GET +
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello' +
+      'HEAD / HTTP/1.1\r\nhost: x\r\n\r\n';
+    const whole = feed(p.createCodec(), b(stream)).frames;
+    expect(whole).toHaveLength(3);
+    for (const cuts of splits(stream.length))
+      expect(hex(feed(p.createCodec(), b(stream), cuts).frames)).toEqual(hex(whole));
+    const replies = whole.map((f) => parse(p.handle(f)));
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(replies[1].body).toBe('hello');
+    expect(replies[1].headers.get('content-type')).toBe('application/octet-stream');
+    expect(replies[2].body).toBe('');
+  });
+
+  it('echoes a 1 MiB POST body byte-exact', () => {
+    const body = Buffer.alloc(1 << 20);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+    const head = b(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+    const stream = Buffer.concat([head, body]);
+    const cuts = Array.from({ length: 16 }, (_, i) => (i + 1) * 65536 + 13);
+    const { frames } = feed(p.createCodec(), stream, cuts);
+    expect(frames).toHaveLength(1);
+    const data = Buffer.from(p.handle(frames[0]).data);
+    expect(data.subarray(data.length - body.length).equals(body)).toBe(true);
+    expect(parse({ data }).headers.get('content-length')).toBe(String(body.length));
+  });
+
+  it('answers Expect: 100-continue with an interim 100 before the body arrives', () => {
+    const c = p.createCodec();
+    const head = b('POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n');
+    const first = c.push(head);
+    expect(first.frames.map((f) => text(p.handle(f).data))).toEqual(['HTTP/1.1 100 Continue\r\n\r\n']);
+    const second = c.push(b('abc'));
+    expect(second.frames.map((f) => parse(p.handle(f)).body)).toEqual(['abc']);
+    // the body already there: no interim response
+    expect(feed(p.createCodec(), Buffer.concat([head, b('abc')])).frames).toHaveLength(1);
+  });
+
+  it('closes after Connection: close, and by default for HTTP/1.0', () => {
+    const [c] = serve(p, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, CLOSE\r\n\r\n');
+    expect(c.close).toBe(true);
+    expect(parse(c).headers.get('connection')).toBe('close');
+    const [old] = serve(p, 'GET / HTTP/1.0\r\n\r\n');
+    expect(old.close).toBe(true);
+    const [ka] = serve(p, 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
+    expect(ka.close).toBeFalsy();
+    expect(parse(ka).headers.get('connection')).toBe('keep-alive');
+  });
+
+  it('answers 405 with Allow and keeps the connection, 404 for other paths', () => {
+    const [del, missing] = serve(
+      p,
+      'DELETE / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nxx' + 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    expect(parse(del).status).toBe(405);
+    expect(parse(del).headers.get('allow')).toBe('GET, HEAD, POST');
+    expect(del.close).toBe(false);
+    expect(parse(missing).status).toBe(404);
+  });
+
+  const bad: [string, string, number][] = [
+    ['garbage request line', 'HELLO\r\n\r\n', 400],
+    ['no version', 'GET /\r\nHost: x\r\n\r\n', 400],
+    ['lower-case version', 'GET / http/1.1\r\nHost: x\r\n\r\n', 400],
+    ['two spaces', 'GET  / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\n\r\n', 400],
+    ['two Hosts', 'GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n', 400],
+    ['space before colon', 'GET / HTTP/1.1\r\nHost : x\r\n\r\n', 400],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\n  folded\r\n\r\n', 400],
+    ['bare CR in a value', 'GET / HTTP/1.1\r\nHost: x\ry\r\n\r\n', 400],
+    ['NUL in a value', 'GET / HTTP/1.1\r\nHost: x\0\r\n\r\n', 400],
+    ['non-numeric Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n', 400],
+    ['negative Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', 400],
+    [
+      'conflicting Content-Lengths',
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n',
+      400,
+    ],
+    [
+      'Content-Length and Transfer-Encoding',
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
+      400,
+    ],
+    ['chunked body', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', 501],
+    ['HTTP/2.0', 'GET / HTTP/2.0\r\nHost: x\r\n\r\n', 505],
+    ['body over 8 MiB', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8388609\r\n\r\n', 413],
+    ['absurd Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n', 413],
+    ['head over 8 KiB', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(8192)}\r\n\r\n`, 431],
+  ];
+  for (const [what, req, status] of bad) {
+    it(`answers ${status} and closes: ${what}`, () => {
+      const replies = serve(p, GET + req + GET);
+      expect(replies).toHaveLength(2); // the good request before it, then the error; nothing after
+      expect(parse(replies[0]).status).toBe(200);
+      expect(parse(replies[1]).status).toBe(status);
+      expect(replies[1].close).toBe(true);
+      expect(parse(replies[1]).headers.get('connection')).toBe('close');
+    });
+  }
+
+  it('answers 431 as soon as 8 KiB arrive without a blank line (bounded memory)', () => {
+    const c = new HttpCodec();
+    let r = c.push(b('GET / HTTP/1.1\r\n'));
+    for (let i = 0; i < 1000 && !r.error; i++) r = c.push(b('X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n'));
+    expect(r.error && parse(r.error).status).toBe(431);
+    expect(c.push(b(GET)).frames).toEqual([]); // dead after the error
+  });
+
+  it('honours smaller limits', () => {
+    const c = new HttpCodec({ maxBody: 4, maxHead: 64 });
+    const r = c.push(b('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n'));
+    expect(r.error && parse(r.error).status).toBe(413);
+  });
+
+  const chars = (alphabet: string, max: number): fc.Arbitrary<string> =>
+    fc.array(fc.constantFrom(...alphabet), { maxLength: max }).map((a) => a.join(''));
+  const token = chars('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-', 12).map((t) => `x-${t}`);
+  const request = fc
+    .record({
+      method: fc.constantFrom('GET', 'HEAD', 'POST', 'PUT'),
+      path: chars('abcxyz/._-%?=&~!$', 30),
+      headers: fc.array(fc.tuple(token, chars(' abc\t=;,:"/09-~', 40)), { maxLength: 6 }),
+      body: fc.uint8Array({ maxLength: 64 }),
+    })
+    .map(({ method, path, headers, body }) => {
+      const fields = headers.map(([n, v]) => `${n}: ${v.trim()}\r\n`).join('');
+      const head = `${method} /${path} HTTP/1.1\r\nHost: h\r\n${fields}Content-Length: ${body.length}\r\n\r\n`;
+      return Buffer.concat([b(head), body]);
+    });
+  const cutsOf = (raw: number[], n: number): number[] => raw.map((x) => x % n).sort((x, y) => x - y);
+  const timeout = Math.max(60_000, fuzzRuns * 3);
+
+  it(
+    'frames any valid request stream the same however it is split (property)',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.array(request, { minLength: 1, maxLength: 4 }),
+          fc.array(fc.nat(), { maxLength: 8 }),
+          (reqs, raw) => {
+            const stream = Buffer.concat(reqs);
+            const whole = feed(p.createCodec(), stream);
+            expect(whole.error).toBeUndefined();
+            expect(whole.frames).toHaveLength(reqs.length);
+            expect(hex(feed(p.createCodec(), stream, cutsOf(raw, stream.length)).frames)).toEqual(hex(whole.frames));
+            for (const f of whole.frames) expect([200, 404, 405]).toContain(parse(p.handle(f)).status);
+          },
+        ),
+        { numRuns: fuzzRuns },
+      );
+    },
+    timeout,
+  );
+
+  /** Status of an error reply; frames without the interim CONTINUE ones (they depend on timing). */
+  const outcome = (r: ReturnType<typeof feed>): [string[], number] => [
+    hex(r.frames.filter((f) => f[0] !== 255)),
+    r.error ? parse(r.error).status : 0,
+  ];
+
+  it(
+    'never throws on mutated or arbitrary bytes, and frames them the same however split (fuzz)',
+    () => {
+      const mutated = fc
+        .tuple(
+          fc.array(request, { minLength: 1, maxLength: 3 }),
+          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean()), { minLength: 1, maxLength: 4 }),
+        )
+        .map(([reqs, edits]) => {
+          const bytes = [...Buffer.concat(reqs)];
+          for (const [at, byte, insert] of edits) bytes.splice(at % (bytes.length + 1), insert ? 0 : 1, byte);
+          return Buffer.from(bytes);
+        });
+      const input = fc.oneof(
+        mutated,
+        fc.uint8Array({ maxLength: 300 }).map((u) => Buffer.from(u)),
+      );
+      fc.assert(
+        fc.property(input, fc.array(fc.nat(), { maxLength: 8 }), (stream, raw) => {
+          const limits = { maxHead: 256, maxBody: 256 };
+          const whole = feed(new HttpCodec(limits), stream);
+          const split = feed(new HttpCodec(limits), stream, cutsOf(raw, Math.max(stream.length, 1)));
+          expect(outcome(split)).toEqual(outcome(whole));
+          for (const f of whole.frames) expect(p.handle(f).data.length).toBeGreaterThan(0);
+          if (whole.error) expect(whole.error.close).toBe(true);
+        }),
+        { numRuns: fuzzRuns },
+      );
+    },
+    timeout,
+  );
+});
