@@ -3,14 +3,14 @@ import type { Scenario } from './scenario.js';
 import { multiplex } from './scenarios/multiplex.js';
 import { copy } from './scenarios/copy.js';
 import { read } from './scenarios/read.js';
-import { anchorsNode } from './scenarios/anchors-node.js';
 import { uringRead } from './scenarios/uring-read.js';
+import { anchorsNode } from './scenarios/anchors-node.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
   multiplex,
   copy,
   read,
-  uringRead,
   anchorsNode,
+  uringRead,
 ];

@@ -5,8 +5,6 @@
 export { constants } from './sys/constants.js';
 export { ErrnoError, errnoError, check, errnoName } from './sys/errors.js';
 export * as sys from './sys/index.js';
-export * from './protocols/index.js';
-export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
 export { Ring } from './sys/ring.js';
 export type {
   RingOptions,
@@ -19,6 +17,8 @@ export type {
 } from './sys/ring.js';
 export { Proactor } from './loop/proactor.js';
 export type { ProactorOptions, CompletionCallback } from './loop/proactor.js';
+export * from './protocols/index.js';
+export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
 export {
   transferFile,
   registerTransferMethod,

@@ -143,6 +143,23 @@ function fioIops(path: string, size: number, qd: number, seconds: number, fixed:
   }
 }
 
+/** 'uring-read.<method>.qd<N>.iops' / '.cpuUs' (bench/targets.ts reads ring and fio at QD32). */
+function metrics(iops: Map<string, number[]>, cpu: Map<string, number[]>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, values] of iops) {
+    const key = name
+      .toLowerCase()
+      .replace(/[^a-z]+/g, '-')
+      .replace(/-fixedbufs$/, '-fixed');
+    DEPTHS.forEach((qd, i) => {
+      if (Number.isFinite(values[i])) out[`uring-read.${key}.qd${qd}.iops`] = values[i]!;
+      const c = cpu.get(name)?.[i];
+      if (c !== undefined && Number.isFinite(c)) out[`uring-read.${key}.qd${qd}.cpuUs`] = c;
+    });
+  }
+  return out;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
@@ -227,6 +244,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     ],
     charts: [chart],
     data: { size, seconds, reps, depths: DEPTHS, iops: Object.fromEntries(iops), cpuUs: Object.fromEntries(cpu) },
+    metrics: metrics(iops, cpu),
   };
 }
 

@@ -194,6 +194,8 @@ export interface NativeRing {
 export interface UringBinding {
   Ring: { new (): NativeRing; probe(): NativeRingProbe | number };
 }
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends UringBinding {}
 
 // ---- loadgen.cc
 /** Every field required: bench/loadgen.ts fills the defaults. */
@@ -276,8 +278,6 @@ export interface NetdevBinding {
 export interface NativeBinding extends NetdevBinding {}
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends KeyspaceBinding {}
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface NativeBinding extends UringBinding {}
 
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;
