@@ -17,6 +17,8 @@ import { CHUNK, MSG, REPLY_CLOSE, REPLY_PARTIAL } from './messages.js';
 import type { PollerName } from './poller-name.js';
 import { Session } from './session.js';
 import { closePipePool } from '../transfer/index.js';
+import { setTransferRing } from '../transfer/uring.js';
+import { Ring } from '../sys/ring.js';
 import { Stats } from './stats.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
@@ -62,6 +64,8 @@ export class ReactorThread {
   readonly #partial = new Map<string, Uint8Array[]>();
   #next = 0;
   readonly #msg = {} as Message;
+  /** The ring that file transfers (uring, direct, auto) use on this thread, if the kernel has io_uring. */
+  readonly #ring: Ring | undefined;
   /** Called after each batch of accepts (the accept mutex releases its lock there). */
   onAccepted: (() => void) | undefined;
 
@@ -75,9 +79,22 @@ export class ReactorThread {
     this.reactor = new Reactor({ backend: data.backend });
     this.#inbox.arm();
     this.reactor.watch(data.inbox.signalFd, EPOLLIN, () => this.#drainInbox());
+    this.#ring = this.#transferRing();
     if (data.listenFd >= 0) {
       this.reactor.watch(data.listenFd, data.listenPaused ? 0 : this.#listenMask, () => this.#acceptAll());
     }
+  }
+
+  /**
+   * run() never turns Node's loop, so the transfer ring's completions are reaped from this
+   * reactor's own poller: its eventfd is watched here and drained on each wakeup.
+   */
+  #transferRing(): Ring | undefined {
+    if (!Ring.supported()) return undefined;
+    const ring = new Ring({ entries: 64, attach: false });
+    this.reactor.watch(ring.eventFd, EPOLLIN, () => ring.drain());
+    setTransferRing(ring);
+    return ring;
   }
 
   get #listenMask(): number {
@@ -220,6 +237,11 @@ export class ReactorThread {
   #shutdown(): void {
     for (const s of [...this.#sessions.values()]) s.conn.destroy();
     this.#protocol.close();
+    if (this.#ring) {
+      setTransferRing(undefined);
+      this.reactor.unwatch(this.#ring.eventFd);
+      this.#ring.close();
+    }
     this.reactor.close();
     // The splice method keeps a per-thread pool of pipes: fds of the process, not the thread.
     closePipePool();

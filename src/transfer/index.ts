@@ -1,10 +1,10 @@
 /**
  * `transferFile`: sends a file's bytes to a non-blocking socket by one of several methods
- * (DESIGN.md "Transfer strategies"): `readwrite`, `mmap`, `sendfile`, `splice` here; `uring`,
- * `direct` and `auto` come with io_uring. Methods live in a registry: a method in its own
- * file either calls `registerTransferMethod` when imported, or is found on first use as
- * `./<name>.js` (its default export, or its `transfer` export), so adding one touches no
- * other file.
+ * (DESIGN.md "Transfer strategies"): `readwrite`, `mmap`, `sendfile`, `splice`, `uring`,
+ * `direct` and `auto`, one file each, all registered here when this module loads. A method
+ * added later either calls `registerTransferMethod` or is found on first use as
+ * `./<name>.js`; the built-in ones are imported up front because a loop that owns its
+ * thread (a Reactor in run() mode) never turns Node's loop, and a dynamic import needs it.
  */
 import { fstat } from '../sys/file.js';
 import * as v from '../sys/validate.js';
@@ -13,6 +13,9 @@ import { mmapTransfer } from './mmap.js';
 import { readwriteTransfer } from './readwrite.js';
 import { sendfileTransfer } from './sendfile.js';
 import { spliceTransfer } from './splice.js';
+import { uringTransfer } from './uring.js';
+import { directTransfer } from './direct.js';
+import { autoTransfer } from './auto.js';
 import { writableWaiter } from './wait.js';
 
 export type { TransferJob, TransferMethod } from './job.js';
@@ -27,6 +30,9 @@ export const methods: Record<string, TransferMethod> = {
   mmap: mmapTransfer,
   sendfile: sendfileTransfer,
   splice: spliceTransfer,
+  uring: uringTransfer,
+  direct: directTransfer,
+  auto: autoTransfer,
 };
 
 /** Adds (or replaces) a transfer method. */

@@ -16,6 +16,16 @@ export function transferRing(): Ring {
   return shared;
 }
 
+/**
+ * Installs the ring transfers use on this thread. A loop that owns its thread (a Reactor in
+ * run() mode never turns Node's loop) passes a ring created with `{ attach: false }` whose
+ * eventfd it watches itself, calling `ring.drain()` when it fires; otherwise the default
+ * ring's completions would wait for a libuv turn that never comes.
+ */
+export function setTransferRing(ring: Ring | undefined): void {
+  shared = ring;
+}
+
 function isEagain(e: unknown): boolean {
   return (e as { code?: string }).code === 'EAGAIN';
 }
