@@ -5,10 +5,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BlockingThreadData } from './blocking-threads.js';
+import type { ProactorThreadData } from './proactor-thread.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
 
-type ThreadData = ReactorThreadData | PoolThreadData | BlockingThreadData;
+type ThreadData = ReactorThreadData | PoolThreadData | BlockingThreadData | ProactorThreadData;
 
 const data = workerData as ThreadData;
 const ready = () => parentPort?.postMessage({ ready: true });
@@ -16,6 +17,11 @@ const ready = () => parentPort?.postMessage({ ready: true });
 if (data.role === 'reactor') {
   const { ReactorThread } = await import('./reactor-thread.js');
   const thread = new ReactorThread(data);
+  ready();
+  await thread.run();
+} else if (data.role === 'proactor') {
+  const { ProactorThread } = await import('./proactor-thread.js');
+  const thread = new ProactorThread(data);
   ready();
   await thread.run();
 } else if (data.role === 'pool') {

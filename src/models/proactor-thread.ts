@@ -1,0 +1,203 @@
+/**
+ * A proactor thread: one Proactor (an io_uring ring) in run() mode. The kernel accepts
+ * (multishot accept where it has it: one submission, a completion per connection), receives
+ * and sends; this thread only reacts to completions, dispatched by user data to the
+ * callback of the operation that finished. Nothing waits for readiness: each connection
+ * keeps one recv in flight, and one send at a time (replies that arrive meanwhile are
+ * gathered into the next send). File bodies are read by the ring too, chunk by chunk, and
+ * sent as they come: the `uring` transfer path, proactor-style.
+ */
+import { Proactor } from '../loop/proactor.js';
+import { createProtocol } from '../protocols/index.js';
+import type { Codec, Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import { native } from '../sys/native.js';
+import { Stats } from './stats.js';
+
+export interface ProactorThreadData {
+  role: 'proactor';
+  index: number;
+  listenFd: number;
+  /** An eventfd: readable means stop. */
+  stopFd: number;
+  protocol: ProtocolName;
+  protocolOptions: ProtocolOptions;
+  maxQueue: number;
+  stats: ReturnType<Stats['share']>;
+  cpus?: number[];
+}
+
+const RECV_BYTES = 16 << 10;
+const FILE_CHUNK = 128 << 10;
+
+class Conn {
+  readonly buf = Buffer.allocUnsafe(RECV_BYTES);
+  readonly codec: Codec;
+  /** Replies waiting for the send in flight to finish. */
+  readonly out: Reply[] = [];
+  queued = 0;
+  sending = false;
+  closed = false;
+  closeAfter = false;
+
+  constructor(
+    readonly fd: number,
+    protocol: Protocol,
+  ) {
+    this.codec = protocol.createCodec();
+  }
+}
+
+export class ProactorThread {
+  readonly proactor = new Proactor({ entries: 1024 });
+  readonly #data: ProactorThreadData;
+  readonly #protocol: Protocol;
+  readonly #stats: Stats;
+  readonly #conns = new Set<Conn>();
+  readonly #stopBuf = new Uint8Array(8);
+  #stopping = false;
+
+  constructor(data: ProactorThreadData) {
+    this.#data = data;
+    if (data.cpus) native.setAffinity(data.cpus);
+    this.#protocol = createProtocol(data.protocol, data.protocolOptions);
+    this.#stats = Stats.attach(data.stats);
+  }
+
+  async run(): Promise<void> {
+    const p = this.proactor;
+    p.read(this.#data.stopFd, this.#stopBuf, -1, 8, () => this.#stop());
+    this.#accept();
+    try {
+      await p.run();
+    } finally {
+      for (const c of [...this.#conns]) this.#close(c);
+      p.close();
+      this.#protocol.close();
+    }
+  }
+
+  #accept(): void {
+    this.proactor.accept(
+      this.#data.listenFd,
+      (fd) => {
+        if (fd < 0) {
+          // The listening socket failed (EMFILE …) or the multishot accept ended: re-arm after a
+          // moment unless stopping (a ring timeout: run() never turns Node's loop, so no setTimeout).
+          if (!this.#stopping) this.proactor.timeout(10, () => this.#accept());
+          return;
+        }
+        if (this.#stopping) return void native.close(fd);
+        this.#stats.accepted(this.#data.index);
+        const c = new Conn(fd, this.#protocol);
+        this.#conns.add(c);
+        this.#recv(c);
+      },
+      { multishot: true },
+    );
+  }
+
+  #recv(c: Conn): void {
+    this.proactor.recv(c.fd, c.buf, (n) => {
+      if (c.closed) return;
+      if (n <= 0) return this.#close(c);
+      const { frames, error } = c.codec.push(c.buf.subarray(0, n));
+      for (const frame of frames) {
+        this.#stats.requests();
+        this.#queue(c, this.#protocol.handle(frame));
+      }
+      if (error) {
+        this.#queue(c, { ...error, close: true });
+        return this.#flush(c);
+      }
+      this.#flush(c);
+      // Backpressure: a client that sends without reading stops being read (and is dropped past maxQueue).
+      if (c.queued > this.#data.maxQueue) return this.#close(c);
+      this.#recv(c);
+    });
+  }
+
+  #queue(c: Conn, r: Reply): void {
+    c.out.push(r);
+    c.queued += r.data.length;
+  }
+
+  /** Starts the next send: every queued reply without a file body, gathered into one buffer. */
+  #flush(c: Conn): void {
+    if (c.sending || c.closed) return;
+    if (c.out.length === 0) {
+      if (c.closeAfter) this.#close(c);
+      return;
+    }
+    const parts: Uint8Array[] = [];
+    let file: Reply['file'];
+    while (c.out.length > 0 && file === undefined) {
+      const r = c.out.shift()!;
+      parts.push(r.data);
+      c.queued -= r.data.length;
+      file = r.file;
+      if (r.close) c.closeAfter = true;
+      if (r.close) break;
+    }
+    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    c.sending = true;
+    this.#stats.sent(data.length);
+    this.proactor.send(c.fd, data, 0, data.length, (res) => {
+      if (c.closed) {
+        if (file) native.close(file.fd);
+        return;
+      }
+      if (res < 0) {
+        if (file) native.close(file.fd);
+        return this.#close(c);
+      }
+      if (file) return this.#sendFile(c, file);
+      c.sending = false;
+      this.#flush(c);
+    });
+  }
+
+  #sendFile(c: Conn, file: NonNullable<Reply['file']>): void {
+    const chunk = Buffer.allocUnsafe(Math.min(FILE_CHUNK, Math.max(1, file.length)));
+    let done = 0;
+    const finish = (ok: boolean) => {
+      native.close(file.fd);
+      if (!ok) return this.#close(c);
+      c.sending = false;
+      this.#flush(c);
+    };
+    const next = (): void => {
+      if (c.closed) return finish(false);
+      if (done >= file.length) return finish(true);
+      const len = Math.min(chunk.length, file.length - done);
+      this.proactor.read(file.fd, chunk, file.offset + done, len, (n) => {
+        if (n <= 0 || c.closed) return finish(false);
+        this.proactor.send(c.fd, chunk, 0, n, (sent) => {
+          if (sent < 0) return finish(false);
+          done += sent;
+          this.#stats.sent(sent);
+          next();
+        });
+      });
+    };
+    next();
+  }
+
+  #close(c: Conn): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.#conns.delete(c);
+    for (const r of c.out) if (r.file) native.close(r.file.fd);
+    c.out.length = 0;
+    // shutdown first: the recv still in flight on this fd completes (with 0) instead of
+    // waiting for a client that may never send again.
+    native.shutdown(c.fd, 2);
+    native.close(c.fd);
+    this.#stats.closed();
+  }
+
+  #stop(): void {
+    this.#stopping = true;
+    for (const c of [...this.#conns]) this.#close(c);
+    this.proactor.stop();
+  }
+}

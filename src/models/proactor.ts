@@ -1,0 +1,54 @@
+/**
+ * The `proactor` model: `workers` threads, each a ProactorThread with its own io_uring ring
+ * in run() mode, all completing accepts on one listening socket (multishot accept where
+ * the kernel has it). The kernel does the I/O; the threads react to completions. Where the
+ * kernel refuses io_uring, serve() fails with the ring's own error.
+ */
+import { createProtocol } from '../protocols/index.js';
+import { native } from '../sys/native.js';
+import { Ring } from '../sys/ring.js';
+import { eventfd, listenTcp, localPort } from '../sys/socket.js';
+import type { ProactorThreadData } from './proactor-thread.js';
+import { Stats } from './stats.js';
+import { startThread, type ModelThread } from './threads.js';
+import type { ModelStarter } from './types.js';
+
+const one = new Uint8Array(new BigUint64Array([1n]).buffer);
+
+export const start: ModelStarter = async (opts) => {
+  if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
+  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
+  const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  const stats = new Stats(opts.workers);
+  const stopFds: number[] = [];
+  const threads: ModelThread[] = [];
+  const cleanup = async () => {
+    for (const fd of stopFds) native.write(fd, one, 0, 8);
+    await Promise.all(threads.map((t) => t.exited));
+    for (const fd of stopFds) native.close(fd);
+    native.close(listenFd);
+    protocol.close();
+  };
+  try {
+    for (let i = 0; i < opts.workers; i++) {
+      stopFds.push(eventfd());
+      const data: ProactorThreadData = {
+        role: 'proactor',
+        index: i,
+        listenFd,
+        stopFd: stopFds[i]!,
+        protocol: opts.protocol,
+        protocolOptions: protocol.options,
+        maxQueue: opts.maxQueue,
+        stats: stats.share(),
+        cpus: opts.cpus.length > 0 ? [opts.cpus[i % opts.cpus.length]!] : undefined,
+      };
+      threads.push(await startThread(data));
+    }
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  let closing: Promise<void> | undefined;
+  return { port: localPort(listenFd), stats: () => stats.snapshot(), close: () => (closing ??= cleanup()) };
+};

@@ -1,0 +1,3 @@
+import { defineModelSuite } from './suite.js';
+
+defineModelSuite('proactor');
