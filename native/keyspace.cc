@@ -41,9 +41,17 @@ using keyspace::Table;
 // ---- N-API glue: class Keyspace { open, close, get, set, del, exists, incr, mset, mget,
 // flush, info } and keyspaceUnlink(name). Every method returns >= 0 or -errno.
 
+bool IsProcFdName(const std::string& s) {
+  unsigned pid = 0, fd = 0;
+  int end = 0;
+  return sscanf(s.c_str(), "/proc/%u/fd/%u%n", &pid, &fd, &end) == 2 &&
+         static_cast<size_t>(end) == s.size();
+}
+
 std::string ArgName(const Napi::CallbackInfo& info, size_t i) {
   if (!info[i].IsString()) ThrowType(info.Env(), "name must be a string");
   std::string s = info[i].As<Napi::String>().Utf8Value();
+  if (IsProcFdName(s)) return s;
   if (s.size() < 2 || s.size() > 200 || s[0] != '/' || s.find('/', 1) != std::string::npos ||
       s.find('\0') != std::string::npos)
     ThrowRange(info.Env(), "name must be '/' and 1-199 characters without '/'");
@@ -81,9 +89,11 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
          InstanceMethod<&Keyspace::Del>("del"), InstanceMethod<&Keyspace::Exists>("exists"),
          InstanceMethod<&Keyspace::Incr>("incr"), InstanceMethod<&Keyspace::Mset>("mset"),
          InstanceMethod<&Keyspace::Mget>("mget"), InstanceMethod<&Keyspace::Flush>("flush"),
-         InstanceMethod<&Keyspace::Info>("info")});
+         InstanceMethod<&Keyspace::Info>("info"),
+         InstanceMethod<&Keyspace::CreateAnonymous>("createAnonymous")});
   }
   explicit Keyspace(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Keyspace>(info) {}
+  ~Keyspace() override { CloseFd(); }
 
  private:
   // open(name, create, size, buckets): create (O_EXCL) or attach. 0 or -errno.
@@ -97,9 +107,25 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
     return Num(info.Env(), t_.Open(name.c_str(), create, static_cast<uint64_t>(size),
                                    static_cast<uint32_t>(buckets)));
   }
+  // createAnonymous(size, buckets): a memfd keyspace; its fd (kept until close) or -errno.
+  Napi::Value CreateAnonymous(const Napi::CallbackInfo& info) {
+    int64_t size = ArgInt(info, 0, "size", 1 << 16, UINT32_MAX);
+    int64_t buckets = ArgInt(info, 1, "buckets", 16, 1 << 24);
+    if (buckets & (buckets - 1)) ThrowRange(info.Env(), "buckets must be a power of two");
+    t_.Unmap();
+    CloseFd();
+    int r = t_.CreateAnonymous(static_cast<uint64_t>(size), static_cast<uint32_t>(buckets));
+    if (r >= 0) fd_ = r;
+    return Num(info.Env(), r);
+  }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     t_.Unmap();
+    CloseFd();
     return info.Env().Undefined();
+  }
+  void CloseFd() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
   }
   // get(key, out): the value's length (copied into out as far as it fits) or -ENOENT.
   Napi::Value Get(const Napi::CallbackInfo& info) {
@@ -160,10 +186,12 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
   }
 
   Table t_;
+  int fd_ = -1;
 };
 
 Napi::Value JsKeyspaceUnlink(const Napi::CallbackInfo& info) {
   std::string name = ArgName(info, 0);
+  if (IsProcFdName(name)) return Num(info.Env(), 0);  // anonymous: nothing to unlink
   return Num(info.Env(), Ret(shm_unlink(name.c_str())));
 }
 

@@ -64,12 +64,31 @@ class Table {
   ~Table() { Unmap(); }
 
   int Open(const char* name, bool create, uint64_t size, uint32_t nbuckets) {
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    // A /proc/<pid>/fd/<n> name is an anonymous keyspace (CreateAnonymous) reopened.
+    bool proc = strncmp(name, "/proc/", 6) == 0;
+    if (proc && create) return -EEXIST;
+    int fd = proc ? open(name, O_RDWR | O_CLOEXEC)
+                  : shm_open(name, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
     if (fd < 0) return -errno;
     int r = create ? Init(fd, size, nbuckets) : Attach(fd);
     close(fd);
     if (r < 0 && create) shm_unlink(name);
     return r;
+  }
+
+  // A keyspace with no name in /dev/shm: a memfd, kept open by its creator (the returned fd)
+  // and reopened by others through /proc/<pid>/fd/<fd>. Its memory goes back to the kernel
+  // when the last mapping and the creator's fd are gone, so a creator that crashes leaks
+  // nothing. The fd, or -errno.
+  int CreateAnonymous(uint64_t size, uint32_t nbuckets) {
+    int fd = memfd_create("rawio-keyspace", MFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    int r = Init(fd, size, nbuckets);
+    if (r < 0) {
+      close(fd);
+      return r;
+    }
+    return fd;
   }
 
   void Unmap() {

@@ -1,16 +1,19 @@
 /**
- * A key/value table in POSIX shared memory (shm_open(3) + mmap(2), native/keyspace.cc):
- * the RESP protocol's one keyspace, shared by every thread and process of a server. One
- * process creates it under a name and unlinks that name when it closes; worker threads and
- * child processes attach by name. Every operation runs under one process-shared robust
+ * A key/value table in shared memory (native/keyspace.cc): the RESP protocol's one
+ * keyspace, shared by every thread and process of a server. One process creates it and
+ * worker threads and child processes attach by its name. Unnamed (the default), it is a
+ * memfd reopened through /proc/<pid>/fd/<fd>, so nothing is left in /dev/shm if the
+ * creator crashes; named, it is a POSIX shm object (shm_open(3)) that the creator unlinks
+ * when it closes. Every operation runs under one process-shared robust
  * mutex, so INCR, SET NX and MSET are atomic across all of them. Capacity is fixed when the
  * keyspace is created; a write that does not fit returns `-ENOMEM`.
  *
  * Operations are hot-path calls: `>= 0` or `-errno`, never an exception for a missing key
  * or a full table; `create` / `attach` are setup calls and throw an `ErrnoError`.
  */
-import { randomBytes } from 'node:crypto';
-import { check, errnoError } from './errors.js';
+import { check, errnoError, ErrnoError } from './errors.js';
+
+const EEXIST = 17;
 import { native, type NativeKeyspace } from './native.js';
 import * as v from './validate.js';
 
@@ -25,7 +28,7 @@ export interface KeyspaceOptions {
 export const KEYSPACE_NX = 1;
 export const KEYSPACE_XX = 2;
 
-const NAME = /^\/[A-Za-z0-9._-]{1,199}$/;
+const NAME = /^(\/[A-Za-z0-9._-]{1,199}|\/proc\/\d+\/fd\/\d+)$/;
 
 function checkName(name: unknown): string {
   v.str('name', name);
@@ -55,12 +58,22 @@ export class Keyspace {
 
   /** Creates a new keyspace (a fresh name unless one is given; EEXIST if it is taken). */
   static create(name?: string, opts?: KeyspaceOptions): Keyspace {
-    const n = name === undefined ? `/rawio-ks-${process.pid}-${randomBytes(6).toString('hex')}` : checkName(name);
+    const n = name === undefined ? undefined : checkName(name);
     const o = v.object<KeyspaceOptions>('opts', opts);
     const size = o.size === undefined ? 64 << 20 : v.int('size', o.size, 1 << 16, 0xffffffff);
     const buckets = o.buckets === undefined ? defaultBuckets(size) : v.int('buckets', o.buckets, 16, 1 << 24);
     if ((buckets & (buckets - 1)) !== 0) throw v.rangeError('buckets', 'a power of two', buckets);
     const ks = new native.Keyspace();
+    if (n !== undefined && n.startsWith('/proc/')) {
+      // Such a name is an existing anonymous keyspace; only attach() takes it.
+      throw new ErrnoError(-EEXIST, 'shm_open', n);
+    }
+    if (n === undefined) {
+      // No name in /dev/shm: a memfd that others reopen through /proc, freed by the kernel
+      // when the last user is gone, even if this process crashes.
+      const fd = check(ks.createAnonymous(size, buckets), 'memfd_create');
+      return new Keyspace(`/proc/${process.pid}/fd/${fd}`, true, ks);
+    }
     check(ks.open(n, true, size, buckets), 'shm_open');
     return new Keyspace(n, true, ks);
   }

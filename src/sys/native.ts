@@ -252,6 +252,8 @@ export interface NativeBinding extends LoadgenBinding {}
 /** One mapping of a shared-memory keyspace; every method returns >= 0 or -errno. */
 export interface NativeKeyspace {
   open(name: string, create: boolean, size: number, buckets: number): number;
+  /** A memfd keyspace: its fd (kept open until close, reopened as /proc/<pid>/fd/<fd>) or -errno. */
+  createAnonymous(size: number, buckets: number): number;
   close(): void;
   get(key: Uint8Array, out: Uint8Array): number;
   set(key: Uint8Array, value: Uint8Array, flags: number): number;

@@ -9,7 +9,8 @@ import { leakedSince, openFds } from '../helpers/fds.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const dist = new URL('../../dist/src/index.js', import.meta.url).href;
-const shm = (name: string): string => `/dev/shm${name}`;
+/** Where a keyspace shows in the filesystem: /dev/shm for a named one, its /proc fd link for an anonymous one. */
+const shm = (name: string): string => (name.startsWith('/proc/') ? name : `/dev/shm${name}`);
 
 /** Adds 1 to `key` n times in a worker thread (script) or child process (argv), attached by name. */
 const INCR = `
@@ -46,7 +47,7 @@ describe('shared-memory keyspace', () => {
 
   it('creates a named segment, attaches to it, and the creator unlinks it on close', () => {
     const before = openFds();
-    const ks = Keyspace.create();
+    const ks = Keyspace.create(`/rawio-ks-test-${process.pid}`);
     expect(ks.name).toMatch(/^\/rawio-ks-/);
     expect(existsSync(shm(ks.name))).toBe(true);
     const other = Keyspace.attach(ks.name);
@@ -64,6 +65,22 @@ describe('shared-memory keyspace', () => {
     expect(leakedSince(before)).toEqual([]); // the mapping holds no fd
     expect(() => Keyspace.attach(ks.name)).toThrow(ErrnoError);
     expect(() => Keyspace.attach(ks.name)).toThrow(/ENOENT/);
+  });
+
+  it('is anonymous by default: a memfd reopened through /proc, nothing left in /dev/shm', () => {
+    const before = openFds();
+    const shmBefore = readdirSync('/dev/shm').length;
+    const ks = Keyspace.create(undefined, { size: 1 << 16 });
+    expect(ks.name).toBe(`/proc/${process.pid}/fd/${ks.name.split('/').at(-1)}`);
+    expect(readdirSync('/dev/shm').length).toBe(shmBefore);
+    const other = Keyspace.attach(ks.name);
+    expect(ks.set(b('k'), b('anon'))).toBe(1);
+    const out = Buffer.alloc(8);
+    expect(other.get(b('k'), out)).toBe(4);
+    other.close();
+    expect(() => Keyspace.create(ks.name)).toThrow(/EEXIST/);
+    ks.close();
+    expect(leakedSince(before)).toEqual([]); // the creator's memfd is closed with it
   });
 
   it('gets, sets, overwrites, deletes and counts', () => {
