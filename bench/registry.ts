@@ -4,6 +4,8 @@ import { multiplex } from './scenarios/multiplex.js';
 import { copy } from './scenarios/copy.js';
 import { read } from './scenarios/read.js';
 import { anchorsNode } from './scenarios/anchors-node.js';
+import { servers } from './scenarios/servers.js';
+import { ltEt } from './scenarios/lt-et.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
@@ -11,4 +13,6 @@ export const scenarios: Scenario[] = [
   copy,
   read,
   anchorsNode,
+  servers,
+  ltEt,
 ];

@@ -27,7 +27,8 @@ interface Target {
 }
 
 const nginx = 'anchors.nginx.hello.c50.rps';
-const nodeHttp = 'anchors.node-http.c50.rps';
+// node:http as measured beside the models in the servers scenario (same run, interleaved)
+const nodeHttp = 'servers.http.node-http.c50.rps';
 
 const TARGETS: Target[] = [
   {
