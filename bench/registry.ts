@@ -6,6 +6,7 @@ import { read } from './scenarios/read.js';
 import { anchorsNode } from './scenarios/anchors-node.js';
 import { servers } from './scenarios/servers.js';
 import { ltEt } from './scenarios/lt-et.js';
+import { accept } from './scenarios/accept.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
@@ -15,4 +16,5 @@ export const scenarios: Scenario[] = [
   anchorsNode,
   servers,
   ltEt,
+  accept,
 ];
