@@ -7,6 +7,7 @@ import { anchorsNode } from './scenarios/anchors-node.js';
 import { servers } from './scenarios/servers.js';
 import { ltEt } from './scenarios/lt-et.js';
 import { accept } from './scenarios/accept.js';
+import { c10k } from './scenarios/c10k.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
@@ -17,4 +18,5 @@ export const scenarios: Scenario[] = [
   servers,
   ltEt,
   accept,
+  c10k,
 ];
