@@ -9,6 +9,8 @@ import { servers } from './scenarios/servers.js';
 import { ltEt } from './scenarios/lt-et.js';
 import { accept } from './scenarios/accept.js';
 import { c10k } from './scenarios/c10k.js';
+import { pollution } from './scenarios/pollution.js';
+import { syscalls } from './scenarios/syscalls.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
@@ -21,4 +23,6 @@ export const scenarios: Scenario[] = [
   ltEt,
   accept,
   c10k,
+  pollution,
+  syscalls,
 ];

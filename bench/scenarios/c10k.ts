@@ -75,7 +75,10 @@ async function holdLevels(ctx: BenchContext, model: string, t: Target, levels: n
       for (;;) {
         const got = await served();
         const rss = procStatus(t.pid).rssKiB / 1024;
-        ctx.progress(Math.min(1, (performance.now() - t0) / 1000 / (deadline * 2)), `${model}: ${got}/${n} connections`);
+        ctx.progress(
+          Math.min(1, (performance.now() - t0) / 1000 / (deadline * 2)),
+          `${model}: ${got}/${n} connections`,
+        );
         if (rss > budget) failed = `RSS ${fmt(rss)} MiB passed the memory budget (${fmt(budget)} MiB) at ${got}`;
         else if ((performance.now() - t0) / 1000 > deadline) failed = `only ${got} served after ${deadline} s`;
         if (failed || got >= fds.length - (fds.length >= n ? 0 : BATCH)) break;
@@ -85,7 +88,15 @@ async function holdLevels(ctx: BenchContext, model: string, t: Target, levels: n
     const reached = await served();
     const st = procStatus(t.pid);
     const seconds = (performance.now() - t0) / 1000;
-    out.push({ model, n, ok: !failed && reached >= n, reached, rssMiB: st.rssKiB / 1024, threads: st.threads, seconds });
+    out.push({
+      model,
+      n,
+      ok: !failed && reached >= n,
+      reached,
+      rssMiB: st.rssKiB / 1024,
+      threads: st.threads,
+      seconds,
+    });
     if (failed) out[out.length - 1]!.why = failed;
   }
   for (const fd of fds) close(fd);
@@ -101,7 +112,12 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const rows: Level[] = [];
   for (const model of MODELS) {
     const tpc = model === 'thread-per-connection';
-    const opts = { model, protocol: 'echo', idleTimeout: 3_600_000, ...(tpc ? { workers: Math.min(MAX_WORKERS, max + 100) } : {}) };
+    const opts = {
+      model,
+      protocol: 'echo',
+      idleTimeout: 3_600_000,
+      ...(tpc ? { workers: Math.min(MAX_WORKERS, max + 100) } : {}),
+    };
     const st = await startModel(ctx, model, opts);
     if (!st.ok) {
       for (const n of levels)
@@ -113,7 +129,12 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       const reachable = tpc ? levels.filter((n) => n <= MAX_WORKERS) : levels;
       rows.push(...(await holdLevels(ctx, model, st.target, reachable, s.budgetSeconds)));
       for (const n of levels.filter((l) => !reachable.includes(l)))
-        rows.push({ ...NONE, model, n, why: `serve() caps workers (threads) at ${MAX_WORKERS}: one thread per connection cannot hold ${n}` });
+        rows.push({
+          ...NONE,
+          model,
+          n,
+          why: `serve() caps workers (threads) at ${MAX_WORKERS}: one thread per connection cannot hold ${n}`,
+        });
     } finally {
       await st.target.close();
     }
@@ -133,7 +154,9 @@ function report(rows: Level[]): ScenarioResult {
   }
   // Failing to hold fewer connections is failing to hold 10 000 (the quick profile stops at 5 000).
   for (const model of MODELS) {
-    const failedBelow = rows.some((r) => r.model === model && !r.ok && r.n < 10000 && !r.why?.startsWith('not available'));
+    const failedBelow = rows.some(
+      (r) => r.model === model && !r.ok && r.n < 10000 && !r.why?.startsWith('not available'),
+    );
     if (failedBelow && metrics[`c10k.${model}.n10000.ok`] === undefined) metrics[`c10k.${model}.n10000.ok`] = 0;
   }
   return {

@@ -137,7 +137,15 @@ function report(
     tables: [
       {
         title: 'LT vs ET: wakeups and syscalls per MiB echoed',
-        columns: ['mode', 'MiB/run', 'wakeups/MiB', 'events/wakeup', 'syscalls/MiB', 'epoll_wait/MiB', 'top syscalls/MiB'],
+        columns: [
+          'mode',
+          'MiB/run',
+          'wakeups/MiB',
+          'events/wakeup',
+          'syscalls/MiB',
+          'epoll_wait/MiB',
+          'top syscalls/MiB',
+        ],
         rows,
         note:
           'Echo of 16 KiB messages over 50 connections through one Reactor (attached to Node’s loop) in a child pinned ' +

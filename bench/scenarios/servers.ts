@@ -57,7 +57,8 @@ function plan(ctx: BenchContext): { cases: Case[]; seconds: number; repeats: num
   if (ctx.profile === 'full') {
     const cases: Case[] = [];
     for (const protocol of ['http', 'echo', 'resp'] as const)
-      for (const connections of [1, 50, 500]) cases.push({ protocol, connections, pipeline: 1, servers: all(protocol) });
+      for (const connections of [1, 50, 500])
+        cases.push({ protocol, connections, pipeline: 1, servers: all(protocol) });
     cases.push({ protocol: 'resp', connections: 50, pipeline: 16, servers: all('resp') });
     return { cases, seconds: 3, repeats: 3 };
   }
@@ -140,7 +141,11 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
             return r.rps;
           },
         })),
-        { warmup: WARMUP, repeats: p.repeats, onRun: (_d, _t, n) => ctx.progress(progressOf(), `${protocol} c${c.connections} ${n}`) },
+        {
+          warmup: WARMUP,
+          repeats: p.repeats,
+          onRun: (_d, _t, n) => ctx.progress(progressOf(), `${protocol} c${c.connections} ${n}`),
+        },
       );
     }
   } finally {
