@@ -208,7 +208,9 @@ export function judgeClaims(m: Metrics, ran: ReadonlySet<string>, ctx: { cores: 
     const missing = c.scenarios.filter((s) => !ran.has(s));
     const d = missing.length < c.scenarios.length ? c.decide(m, ctx) : null;
     if (!d) {
-      const why = missing.length ? `scenario ${missing.join(', ')} did not run` : 'its figures were not reported';
+      const why = missing.length
+        ? `scenario ${missing.join(', ')} did not run`
+        : `no figures for ${c.keys.join(', ')} (see the scenario's log for what was not available)`;
       return { ...base, figures: why, verdict: 'not measured' as const };
     }
     return { ...base, ...d };

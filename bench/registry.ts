@@ -5,6 +5,12 @@ import { copy } from './scenarios/copy.js';
 import { read } from './scenarios/read.js';
 import { uringRead } from './scenarios/uring-read.js';
 import { anchorsNode } from './scenarios/anchors-node.js';
+import { servers } from './scenarios/servers.js';
+import { ltEt } from './scenarios/lt-et.js';
+import { accept } from './scenarios/accept.js';
+import { c10k } from './scenarios/c10k.js';
+import { pollution } from './scenarios/pollution.js';
+import { syscalls } from './scenarios/syscalls.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
@@ -13,4 +19,10 @@ export const scenarios: Scenario[] = [
   read,
   anchorsNode,
   uringRead,
+  servers,
+  ltEt,
+  accept,
+  c10k,
+  pollution,
+  syscalls,
 ];

@@ -71,8 +71,8 @@ function claimsSection(r: Report): string[] {
   const lines = ['## Claims', '', '| # | claim | verdict | figures | rule |', '|---|---|---|---|---|'];
   for (const c of r.claims)
     lines.push(`| ${c.id} | ${esc(c.claim)} | ${VERDICT[c.verdict]} | ${esc(c.figures)} | ${esc(c.rule)} |`);
-  lines.push('', '## Targets', '', '| target | status | figures |', '|---|---|---|');
-  for (const t of r.targets) lines.push(`| ${esc(t.target)} | ${t.status} | ${esc(t.figures)} |`);
+  lines.push('', '## Targets', '', '| target | status | figures | rule |', '|---|---|---|---|');
+  for (const t of r.targets) lines.push(`| ${esc(t.target)} | ${t.status} | ${esc(t.figures)} | ${esc(t.rule)} |`);
   return [...lines, ''];
 }
 

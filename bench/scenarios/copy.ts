@@ -144,6 +144,17 @@ function claims(cells: Cell[]): ClaimResult[] {
   ];
 }
 
+/** 'copy.<method>.<size>.<warm|cold>.MBps' (e.g. copy.sendfile.64MiB.warm.MBps), as claims.ts and targets.ts read them. */
+function metricsOf(cells: Cell[]): Record<string, number> {
+  const m: Record<string, number> = {};
+  for (const c of cells) {
+    if (c.samples.length === 0) continue;
+    const key = `copy.${c.method.replace(/ /g, '-')}.${sizeLabel(c.size).replace(' ', '')}.${c.cache}.MBps`;
+    m[key] = summarize(c.samples, c.bytes).mbps;
+  }
+  return m;
+}
+
 export const copy: Scenario = {
   name: 'copy',
   title: 'File → socket: read + write, mmap, sendfile, splice',
@@ -175,6 +186,12 @@ export const copy: Scenario = {
       for (const fd of fds.values()) sys.close(fd);
       closePipePool();
     }
-    return { tables: tables(cells), charts: charts(cells), claims: claims(cells), data: cells };
+    return {
+      tables: tables(cells),
+      charts: charts(cells),
+      claims: claims(cells),
+      data: cells,
+      metrics: metricsOf(cells),
+    };
   },
 };

@@ -1,0 +1,62 @@
+/**
+ * The servers a scenario measures, started the same way whatever they are: a rawio model
+ * (`serve()` in a pinned child), one of Node's own servers, or an external anchor (nginx,
+ * redis-server). A target that cannot start (a model not in this build, an anchor not
+ * installed) comes back as a reason instead, so a scenario reports it and goes on.
+ */
+import type { BenchContext } from '../scenario.js';
+import { startServer } from '../server.js';
+import { startNginx, startRedis } from './external.js';
+
+export interface Target {
+  name: string;
+  port: number;
+  pid: number;
+  stats(): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export type Started = { ok: true; target: Target } | { ok: false; name: string; reason: string };
+
+export const rawioServers = new URL('../servers/rawio.js', import.meta.url).href;
+const nodeServers = new URL('../servers/node.js', import.meta.url).href;
+
+export async function startModel(
+  ctx: BenchContext,
+  name: string,
+  options: Record<string, unknown>,
+  execArgv?: string[],
+): Promise<Started> {
+  try {
+    const s = await startServer({
+      module: rawioServers,
+      export: 'serveRaised',
+      options: { cpus: ctx.serverCpus, ...options },
+      cpus: ctx.serverCpus,
+      ...(execArgv ? { execArgv } : {}),
+    });
+    return { ok: true, target: { name, port: s.port, pid: s.pid, stats: () => s.stats(), close: () => s.close() } };
+  } catch (e) {
+    return { ok: false, name, reason: `not available: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+export async function startNode(ctx: BenchContext, name: string, fn: 'nodeHttp' | 'nodeNetEcho'): Promise<Started> {
+  try {
+    const s = await startServer({ module: nodeServers, export: fn, cpus: ctx.serverCpus });
+    return { ok: true, target: { name, port: s.port, pid: s.pid, stats: () => s.stats(), close: () => s.close() } };
+  } catch (e) {
+    return { ok: false, name, reason: (e as Error).message };
+  }
+}
+
+export async function startAnchor(ctx: BenchContext, which: 'nginx' | 'redis'): Promise<Started> {
+  const name = which === 'nginx' ? 'nginx' : 'redis-server';
+  try {
+    const a = which === 'nginx' ? await startNginx(ctx.tmpDir, ctx.serverCpus) : await startRedis(ctx.serverCpus);
+    if (!a) return { ok: false, name, reason: 'not installed' };
+    return { ok: true, target: { name, port: a.port, pid: a.pid, stats: async () => ({}), close: a.close } };
+  } catch (e) {
+    return { ok: false, name, reason: (e as Error).message };
+  }
+}

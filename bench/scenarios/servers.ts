@@ -1,0 +1,253 @@
+/**
+ * Servers: every rawio model × protocol (echo, http, resp) at 1, 50 and 500 keep-alive
+ * connections, with the anchors side by side in the same run — node:http (http), a
+ * node:net echo (echo), nginx with one worker (http) and redis-server (resp) when
+ * installed. Every server runs pinned to the server CPU, the load generator to the other;
+ * all servers of a protocol are up at once and measured interleaved (A B C, C B A …), so a
+ * busy moment of the machine hits them all alike. Tests claims 6, 8 and 9, and the HTTP and
+ * RESP targets.
+ */
+import { loadgen } from '../loadgen.js';
+import { compare } from '../runner.js';
+import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
+import { fmt } from '../stats.js';
+import { startAnchor, startModel, startNode, type Started, type Target } from '../lib/targets.js';
+
+type Protocol = 'echo' | 'http' | 'resp';
+/** One short discarded round first: JIT, TCP windows, and thread-per-connection's thread starts. */
+const WARMUP = 1;
+const MODELS = [
+  'iterative',
+  'thread-per-connection',
+  'single',
+  'worker-pool',
+  'multi-reactor',
+  'multi-reactor-1',
+  'multi-reactor-pool',
+  'multi-process',
+  'proactor',
+];
+const ANCHORS: Record<Protocol, string[]> = {
+  http: ['node-http', 'nginx'],
+  echo: ['node-net-echo'],
+  resp: ['redis'],
+};
+
+interface Case {
+  protocol: Protocol;
+  connections: number;
+  pipeline: number;
+  servers: string[];
+}
+
+interface Row {
+  protocol: Protocol;
+  connections: number;
+  pipeline: number;
+  server: string;
+  rps: number[];
+  p50: number[];
+  p99: number[];
+  errors: number;
+  note?: string;
+}
+
+function plan(ctx: BenchContext): { cases: Case[]; seconds: number; repeats: number } {
+  const all = (p: Protocol) => [...MODELS, ...ANCHORS[p]];
+  if (ctx.profile === 'full') {
+    const cases: Case[] = [];
+    for (const protocol of ['http', 'echo', 'resp'] as const)
+      for (const connections of [1, 50, 500])
+        cases.push({ protocol, connections, pipeline: 1, servers: all(protocol) });
+    cases.push({ protocol: 'resp', connections: 50, pipeline: 16, servers: all('resp') });
+    return { cases, seconds: 3, repeats: 3 };
+  }
+  const main = ['single', 'multi-reactor'];
+  return {
+    cases: [
+      { protocol: 'http', connections: 50, pipeline: 1, servers: all('http') },
+      { protocol: 'http', connections: 1, pipeline: 1, servers: [...main, 'node-http', 'nginx'] },
+      { protocol: 'http', connections: 500, pipeline: 1, servers: [...main, 'node-http', 'nginx'] },
+      {
+        protocol: 'echo',
+        connections: 50,
+        pipeline: 1,
+        servers: [...main, 'thread-per-connection', 'proactor', 'node-net-echo'],
+      },
+      { protocol: 'resp', connections: 50, pipeline: 1, servers: [...main, 'proactor', 'redis'] },
+      { protocol: 'resp', connections: 50, pipeline: 16, servers: ['single', 'redis'] },
+    ],
+    seconds: 1,
+    repeats: 2,
+  };
+}
+
+function start(ctx: BenchContext, protocol: Protocol, name: string): Promise<Started> {
+  if (name === 'node-http') return startNode(ctx, name, 'nodeHttp');
+  if (name === 'node-net-echo') return startNode(ctx, name, 'nodeNetEcho');
+  if (name === 'nginx') return startAnchor(ctx, 'nginx');
+  if (name === 'redis') return startAnchor(ctx, 'redis');
+  const model = name === 'multi-reactor-1' ? 'multi-reactor' : name;
+  const extra = name === 'multi-reactor-1' ? { workers: 1 } : {};
+  // thread-per-connection: room for the 500-connection case
+  const cap = name === 'thread-per-connection' ? { workers: 600 } : {};
+  return startModel(ctx, name, { model, protocol, ...extra, ...cap });
+}
+
+async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Case[], p: ReturnType<typeof plan>) {
+  const names = [...new Set(cases.flatMap((c) => c.servers))];
+  const targets = new Map<string, Target>();
+  const rows: Row[] = [];
+  const unavailable = new Map<string, string>();
+  try {
+    for (const n of names) {
+      const s = await start(ctx, protocol, n);
+      if (s.ok) targets.set(n, s.target);
+      else unavailable.set(n, s.reason);
+    }
+    for (const c of cases) {
+      const live = c.servers.filter((n) => targets.has(n));
+      const acc = new Map<string, Row>();
+      for (const n of c.servers) {
+        const row: Row = { ...c, server: n, rps: [], p50: [], p99: [], errors: 0 };
+        if (unavailable.has(n)) row.note = unavailable.get(n);
+        acc.set(n, row);
+        rows.push(row);
+      }
+      await compare(
+        live.map((n) => ({
+          name: n,
+          run: async (round) => {
+            const warm = round < WARMUP;
+            const r = await loadgen({
+              port: targets.get(n)!.port,
+              protocol,
+              connections: c.connections,
+              pipeline: c.pipeline,
+              durationMs: warm ? 400 : p.seconds * 1000,
+              warmupMs: warm ? 100 : 300,
+              drainMs: 300,
+              command: 'setget',
+              payloadSize: 64,
+              cpus: ctx.clientCpus,
+            });
+            const row = acc.get(n)!;
+            if (warm) return r.rps;
+            row.rps.push(r.rps);
+            row.p50.push(r.latencyUs.p50);
+            row.p99.push(r.latencyUs.p99);
+            const e = r.errors;
+            row.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
+            return r.rps;
+          },
+        })),
+        {
+          warmup: WARMUP,
+          repeats: p.repeats,
+          onRun: (_d, _t, n) => ctx.progress(progressOf(), `${protocol} c${c.connections} ${n}`),
+        },
+      );
+    }
+  } finally {
+    for (const t of targets.values()) await t.close();
+  }
+  return rows;
+}
+
+let done = 0;
+let total = 1;
+const progressOf = () => Math.min(1, done++ / total);
+
+const med = (xs: number[]) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+const caseKey = (r: Row) => `c${r.connections}${r.pipeline > 1 ? `p${r.pipeline}` : ''}`;
+
+function metricsOf(rows: Row[]): Record<string, number> {
+  const m: Record<string, number> = {};
+  for (const r of rows) {
+    if (r.rps.length === 0) continue;
+    const base = `servers.${r.protocol}.${r.server}.${caseKey(r)}`;
+    m[`${base}.rps`] = med(r.rps);
+    m[`${base}.p50us`] = med(r.p50);
+    m[`${base}.p99us`] = med(r.p99);
+    m[`${base}.errors`] = r.errors;
+    // the anchors under the names targets.ts reads
+    if (r.server === 'nginx') m[`anchors.nginx.hello.${caseKey(r)}.rps`] = med(r.rps);
+    if (r.server === 'redis') m[`anchors.redis.${caseKey(r)}.rps`] = med(r.rps);
+  }
+  return m;
+}
+
+function tableOf(rows: Row[]): Table {
+  return {
+    title: 'Servers: requests per second by model, protocol and connections',
+    columns: ['protocol', 'conns', 'server', 'req/s', 'min–max', 'p50 µs', 'p99 µs', 'errors'],
+    rows: rows.map((r) =>
+      r.rps.length === 0
+        ? [r.protocol, caseKey(r), r.server, r.note ?? 'not available', '', '', '', '']
+        : [
+            r.protocol,
+            caseKey(r),
+            r.server,
+            fmt(med(r.rps)),
+            `${fmt(Math.min(...r.rps))}–${fmt(Math.max(...r.rps))}`,
+            fmt(med(r.p50)),
+            fmt(med(r.p99)),
+            r.errors,
+          ],
+    ),
+    note:
+      'Each server in its own process pinned to the server CPU (rawio models with serve({ cpus })), the native load ' +
+      'generator pinned to the other CPU; keep-alive, closed loop; servers of one protocol measured interleaved, ' +
+      'medians of the measured runs. echo: 64-byte messages; resp: SET/GET alternating (p16: 16 in flight per ' +
+      'connection); http: GET / hello. multi-reactor-1: multi-reactor with one sub-reactor. Errors: connect, reset, bad ' +
+      'or error replies, replies lost. iterative serves one connection at a time, so beyond 1 connection the others wait. ' +
+      'Every run opens its connections anew, so thread-per-connection starts a Node worker thread per connection inside ' +
+      'the window (tens of ms each on a busy CPU): at 50+ connections most of a short run is thread start-up.',
+  };
+}
+
+function chartsOf(rows: Row[]): Chart[] {
+  return (['http', 'echo', 'resp'] as const).map((protocol) => {
+    const by = new Map<string, [number, number][]>();
+    for (const r of rows)
+      if (r.protocol === protocol && r.pipeline === 1 && r.rps.length)
+        by.set(r.server, [...(by.get(r.server) ?? []), [r.connections, med(r.rps)]]);
+    return {
+      title: `Servers (${protocol}): throughput vs connections`,
+      xLabel: 'connections',
+      yLabel: 'requests/s',
+      logX: true,
+      series: [...by].map(([name, points]) => ({ name, points: points.sort((a, b) => a[0] - b[0]) })),
+    };
+  });
+}
+
+async function run(ctx: BenchContext): Promise<ScenarioResult> {
+  const p = plan(ctx);
+  done = 0;
+  total = p.cases.reduce((a, c) => a + c.servers.length * (p.repeats + WARMUP), 0);
+  const rows: Row[] = [];
+  for (const protocol of ['http', 'echo', 'resp'] as const) {
+    const cases = p.cases.filter((c) => c.protocol === protocol);
+    if (cases.length) rows.push(...(await measureProtocol(ctx, protocol, cases, p)));
+  }
+  for (const r of rows) if (r.note) ctx.log(`${r.protocol} ${r.server}: ${r.note}`);
+  for (const r of rows) if (r.errors > 0) ctx.log(`${r.protocol} ${caseKey(r)} ${r.server}: ${r.errors} errors`);
+  return { tables: [tableOf(rows)], charts: chartsOf(rows), metrics: metricsOf(rows), data: { rows } };
+}
+
+export const servers: Scenario = {
+  name: 'servers',
+  title: 'Servers: every model × protocol, with nginx, redis-server and Node beside them',
+  description:
+    'Every server model with the echo, HTTP and RESP protocols at 1, 50 and 500 keep-alive connections (quick: ' +
+    'every model at 50 connections for HTTP, the main ones elsewhere), measured interleaved with node:http, a ' +
+    'node:net echo, nginx and redis-server when installed. Tests claims 6, 8 and 9 and the HTTP and RESP targets.',
+  estimate: { quick: 110, full: 9 * 3 * 11 * 3.8 + 30 },
+  run,
+};
