@@ -3,6 +3,7 @@ import type { Scenario } from './scenario.js';
 import { multiplex } from './scenarios/multiplex.js';
 import { copy } from './scenarios/copy.js';
 import { read } from './scenarios/read.js';
+import { uringRead } from './scenarios/uring-read.js';
 import { anchorsNode } from './scenarios/anchors-node.js';
 
 // prettier-ignore
@@ -11,4 +12,5 @@ export const scenarios: Scenario[] = [
   copy,
   read,
   anchorsNode,
+  uringRead,
 ];

@@ -1,6 +1,360 @@
-// Placeholder: the uring family is filled in by its own change.
+// A raw io_uring (io_uring_setup(2), io_uring_enter(2), io_uring_register(2)), no liburing.
+//
+// Thin by design: `prep` fills one SQE from its arguments, `submit` publishes the SQ tail and
+// enters the kernel, `reap` copies CQEs into an Int32Array as (userData, res, flags) triples.
+// Everything else (promises, queues when the SQ is full, buffer lifetimes, the Proactor) is
+// TypeScript. User data is the low 32 bits of the kernel's u64: JS hands an int32 or uint32 in,
+// and reads it back as an int32 (JS keeps the high bit for its own promise ops).
+//
+// Memory safety: a buffer's address goes into an SQE only after its bounds are checked here
+// (per opcode: byte counts, iovec counts, NUL-terminated paths, struct sizes); the JS layer
+// keeps every such buffer referenced until its completion is reaped. The ring also counts the
+// operations in flight so that it never unmaps or closes while the kernel may still write into
+// user memory: the destructor (GC of a forgotten ring) cancels them and waits.
+#include <sys/uio.h>
+
+#include <vector>
+
+#include "errors.h"
 #include "families.h"
+#include "uring_ring.h"
 
 namespace rawio {
-void InitUring(Napi::Env, Napi::Object) {}
+namespace {
+
+using uring::RingMem;
+using uring::SysRegister;
+using uring::SysSetup;
+
+// Ops prep accepts, with how it checks the buffer behind sqe->addr (and sqe->addr2).
+enum class AddrKind { kNone, kBytes, kIovecs, kPath, kTimespec, kFixed };
+
+AddrKind KindOf(int op) {
+  switch (op) {
+    case IORING_OP_READ:
+    case IORING_OP_WRITE:
+    case IORING_OP_SEND:
+    case IORING_OP_RECV:
+      return AddrKind::kBytes;
+    case IORING_OP_READ_FIXED:
+    case IORING_OP_WRITE_FIXED:
+      return AddrKind::kFixed;
+    case IORING_OP_READV:
+    case IORING_OP_WRITEV:
+      return AddrKind::kIovecs;
+    case IORING_OP_OPENAT:
+    case IORING_OP_STATX:
+      return AddrKind::kPath;
+    case IORING_OP_TIMEOUT:
+      return AddrKind::kTimespec;
+    case IORING_OP_NOP:
+    case IORING_OP_FSYNC:
+    case IORING_OP_ACCEPT:
+    case IORING_OP_ASYNC_CANCEL:
+    case IORING_OP_CLOSE:
+    case IORING_OP_SPLICE:
+    case IORING_OP_POLL_ADD:
+      return AddrKind::kNone;
+    default:
+      return static_cast<AddrKind>(-1);
+  }
+}
+
+uint64_t U64(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  // -1 means "all ones" (the current file position; splice's "no offset").
+  int64_t v = ArgInt(info, i, name, -1, (int64_t{1} << 53));
+  return v < 0 ? ~uint64_t{0} : static_cast<uint64_t>(v);
+}
+
+class Ring : public Napi::ObjectWrap<Ring> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "Ring",
+        {InstanceMethod<&Ring::Setup>("setup"), InstanceMethod<&Ring::Info>("info"),
+         InstanceMethod<&Ring::Prep>("prep"), InstanceMethod<&Ring::PrepRw>("prepRw"),
+         InstanceMethod<&Ring::Submit>("submit"), InstanceMethod<&Ring::Reap>("reap"),
+         InstanceMethod<&Ring::SqSpace>("sqSpace"), InstanceMethod<&Ring::Inflight>("inflight"),
+         InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
+         InstanceMethod<&Ring::Register>("register"),
+         InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
+         InstanceMethod<&Ring::Close>("close"), StaticMethod<&Ring::Probe>("probe")});
+  }
+
+  Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info) {}
+  ~Ring() override {
+    m_.CancelAndWait();
+    m_.Unmap();
+  }
+
+ private:
+  void Live(Napi::Env env) {
+    if (m_.fd < 0) ThrowType(env, "ring is closed");
+  }
+
+  // setup(entries, flags, cqEntries): 0 or -errno.
+  Napi::Value Setup(const Napi::CallbackInfo& info) {
+    if (m_.fd >= 0) ThrowType(info.Env(), "ring is already set up");
+    auto entries = static_cast<unsigned>(ArgInt(info, 0, "entries", 1, 32768));
+    auto flags = static_cast<unsigned>(ArgInt(info, 1, "flags", 0, UINT32_MAX));
+    auto cq = static_cast<unsigned>(ArgInt(info, 2, "cqEntries", 0, 65536));
+    return Num(info.Env(), m_.Setup(entries, flags, cq));
+  }
+
+  // info(): [ringFd, sqEntries, cqEntries, features]
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array a = Napi::Array::New(env, 4);
+    a.Set(0u, Num(env, m_.fd));
+    a.Set(1u, Num(env, m_.sqEntries));
+    a.Set(2u, Num(env, m_.cqEntries));
+    a.Set(3u, Num(env, m_.features));
+    return a;
+  }
+
+  // prep(op, fd, addrBuf|null, addrOff, len, off, offBuf|null, userData, opFlags, sqeFlags,
+  //      ioprio, bufIndex, spliceFdIn): true, or false when the SQ is full.
+  // With addrBuf, sqe->addr = addrBuf + addrOff (checked per opcode); without, addrOff is
+  // the raw value (a user data to cancel, splice's input offset). offBuf, when given, is
+  // statx's output struct and goes in sqe->addr2.
+  Napi::Value Prep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    int op = static_cast<int>(ArgInt(info, 0, "op", 0, abi::kOpLast));
+    AddrKind kind = KindOf(op);
+    if (static_cast<int>(kind) < 0) ThrowRange(env, "opcode not supported by prep");
+    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", INT32_MIN, INT32_MAX));  // AT_FDCWD
+    auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, UINT32_MAX));
+    uint64_t addr = 0;
+    if (info[2].IsNull() || info[2].IsUndefined()) {
+      if (kind != AddrKind::kNone) ThrowType(env, "buffer must be a Uint8Array");
+      addr = U64(info, 3, "addr");
+    } else {
+      Bytes b = ArgBytes(info, 2);
+      auto boff = static_cast<size_t>(ArgInt(info, 3, "offset", 0, b.len));
+      CheckAddr(env, kind, b, boff, len);
+      addr = reinterpret_cast<uintptr_t>(b.data + boff);
+    }
+    uint64_t off = 0;
+    if (op == IORING_OP_STATX) {
+      Bytes sb = ArgBytes(info, 6, "statxbuf");
+      if (sb.len < 256) ThrowRange(env, "statx buffer must hold 256 bytes");
+      off = reinterpret_cast<uintptr_t>(sb.data);
+    } else {
+      off = U64(info, 5, "position");
+    }
+    auto ud = static_cast<uint32_t>(ArgInt(info, 7, "userData", INT32_MIN, UINT32_MAX));
+    auto opFlags = static_cast<uint32_t>(ArgInt(info, 8, "opFlags", 0, UINT32_MAX));
+    auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 9, "sqeFlags", 0, 255));
+    auto ioprio = static_cast<uint16_t>(ArgInt(info, 10, "ioprio", 0, 65535));
+    auto bufIndex = static_cast<uint16_t>(ArgInt(info, 11, "bufIndex", 0, 65535));
+    auto spliceIn = static_cast<int32_t>(ArgInt(info, 12, "spliceFdIn", 0, INT32_MAX));
+    io_uring_sqe* sqe = m_.GetSqe();
+    if (sqe == nullptr) return Napi::Boolean::New(env, false);
+    sqe->opcode = static_cast<uint8_t>(op);
+    sqe->flags = sqeFlags;
+    sqe->ioprio = ioprio;
+    sqe->fd = fd;
+    sqe->off = off;
+    sqe->addr = addr;
+    sqe->len = len;
+    sqe->rw_flags = static_cast<__kernel_rwf_t>(opFlags);
+    sqe->user_data = ud;
+    sqe->buf_index = bufIndex;
+    sqe->splice_fd_in = spliceIn;
+    return Napi::Boolean::New(env, true);
+  }
+
+  // The fast path for READ / WRITE / SEND / RECV / READ_FIXED / WRITE_FIXED:
+  // prepRw(op, fd, buf, bufOff, len, position, userData, sqeFlags, bufIndex): boolean.
+  Napi::Value PrepRw(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    int op = static_cast<int>(ArgInt(info, 0, "op", 0, abi::kOpLast));
+    AddrKind kind = KindOf(op);
+    if (kind != AddrKind::kBytes && kind != AddrKind::kFixed) ThrowRange(env, "not an rw op");
+    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
+    Bytes b = ArgBytes(info, 2);
+    auto boff = static_cast<size_t>(ArgInt(info, 3, "offset", 0, b.len));
+    auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, b.len - boff));
+    uint64_t pos = U64(info, 5, "position");
+    auto ud = static_cast<uint32_t>(ArgInt(info, 6, "userData", INT32_MIN, UINT32_MAX));
+    auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 7, "sqeFlags", 0, 255));
+    auto bufIndex = static_cast<uint16_t>(ArgInt(info, 8, "bufIndex", 0, 65535));
+    io_uring_sqe* sqe = m_.GetSqe();
+    if (sqe == nullptr) return Napi::Boolean::New(env, false);
+    sqe->opcode = static_cast<uint8_t>(op);
+    sqe->flags = sqeFlags;
+    sqe->fd = fd;
+    sqe->off = pos;
+    sqe->addr = reinterpret_cast<uintptr_t>(b.data + boff);
+    sqe->len = len;
+    sqe->user_data = ud;
+    sqe->buf_index = bufIndex;
+    return Napi::Boolean::New(env, true);
+  }
+
+  static void CheckAddr(Napi::Env env, AddrKind kind, Bytes b, size_t boff, uint32_t len) {
+    size_t room = b.len - boff;
+    switch (kind) {
+      case AddrKind::kBytes:
+      case AddrKind::kFixed:
+        if (len > room) ThrowRange(env, "length runs past the end of the buffer");
+        break;
+      case AddrKind::kIovecs:
+        if (static_cast<size_t>(len) * sizeof(iovec) > room) ThrowRange(env, "iovec count");
+        break;
+      case AddrKind::kPath:
+        if (memchr(b.data + boff, 0, room) == nullptr) ThrowRange(env, "path lacks a NUL");
+        break;
+      case AddrKind::kTimespec:
+        if (room < 16) ThrowRange(env, "timespec buffer must hold 16 bytes");
+        break;
+      case AddrKind::kNone:
+        ThrowRange(env, "this opcode takes no buffer");
+    }
+  }
+
+  // submit(waitNr): SQEs submitted, or -errno.
+  Napi::Value Submit(const Napi::CallbackInfo& info) {
+    Live(info.Env());
+    auto wait = static_cast<unsigned>(ArgInt(info, 0, "waitNr", 0, UINT32_MAX));
+    return Num(info.Env(), m_.Submit(wait));
+  }
+
+  // reap(out: Int32Array, minComplete): triples written, or -errno.
+  Napi::Value Reap(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    if (!info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      ThrowType(env, "out must be an Int32Array");
+    Napi::Int32Array out = info[0].As<Napi::Int32Array>();
+    auto min = static_cast<unsigned>(ArgInt(info, 1, "minComplete", 0, UINT32_MAX));
+    auto cap = static_cast<unsigned>(out.ElementLength() / 3);
+    return Num(env, m_.Reap(out.Data(), cap, min));
+  }
+
+  Napi::Value SqSpace(const Napi::CallbackInfo& info) {
+    return Num(info.Env(), m_.fd < 0 ? 0 : m_.SqSpace());
+  }
+  Napi::Value Inflight(const Napi::CallbackInfo& info) {
+    return Num(info.Env(), static_cast<double>(m_.inflight));
+  }
+
+  // fillIovecs(store, bufs): writes one struct iovec per buffer into store; returns the count.
+  Napi::Value FillIovecs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Bytes store = ArgBytes(info, 0, "store");
+    if (!info[1].IsArray()) ThrowType(env, "buffers must be an array");
+    Napi::Array bufs = info[1].As<Napi::Array>();
+    uint32_t n = bufs.Length();
+    if (static_cast<size_t>(n) * sizeof(iovec) > store.len) ThrowRange(env, "store too small");
+    std::vector<iovec> v(n);
+    for (uint32_t i = 0; i < n; i++) {
+      Napi::Value e = bufs.Get(i);
+      if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        ThrowType(env, "each buffer must be a Uint8Array");
+      Napi::Uint8Array a = e.As<Napi::Uint8Array>();
+      v[i] = iovec{a.Data(), a.ByteLength()};
+    }
+    if (n > 0) memcpy(store.data, v.data(), n * sizeof(iovec));
+    return Num(env, n);
+  }
+
+  // register(opcode, arg): IORING_REGISTER_EVENTFD (arg: fd), _BUFFERS (Uint8Array[]),
+  // _FILES (number[]), and the unregister calls (arg ignored). 0 or -errno.
+  Napi::Value Register(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    auto op = static_cast<unsigned>(ArgInt(info, 0, "opcode", 0, 64));
+    switch (op) {
+      case IORING_REGISTER_EVENTFD: {
+        int efd = ArgFd(info, 1);
+        return Num(env, SysRegister(m_.fd, op, &efd, 1));
+      }
+      case IORING_REGISTER_BUFFERS: {
+        std::vector<iovec> v;
+        Napi::Array a = ArrayArg(env, info[1]);
+        for (uint32_t i = 0; i < a.Length(); i++) {
+          Napi::Value e = a.Get(i);
+          if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+            ThrowType(env, "each buffer must be a Uint8Array");
+          Napi::Uint8Array u = e.As<Napi::Uint8Array>();
+          v.push_back(iovec{u.Data(), u.ByteLength()});
+        }
+        return Num(env, SysRegister(m_.fd, op, v.data(), static_cast<unsigned>(v.size())));
+      }
+      case IORING_REGISTER_FILES: {
+        std::vector<int> v;
+        Napi::Array a = ArrayArg(env, info[1]);
+        for (uint32_t i = 0; i < a.Length(); i++) {
+          Napi::Value e = a.Get(i);
+          if (!e.IsNumber()) ThrowType(env, "each fd must be a number");
+          v.push_back(e.As<Napi::Number>().Int32Value());
+        }
+        return Num(env, SysRegister(m_.fd, op, v.data(), static_cast<unsigned>(v.size())));
+      }
+      case IORING_UNREGISTER_BUFFERS:
+      case IORING_UNREGISTER_FILES:
+      case IORING_UNREGISTER_EVENTFD:
+        return Num(env, SysRegister(m_.fd, op, nullptr, 0));
+      default:
+        ThrowRange(env, "register opcode not supported");
+    }
+  }
+
+  static Napi::Array ArrayArg(Napi::Env env, Napi::Value v) {
+    if (!v.IsArray()) ThrowType(env, "argument must be an array");
+    return v.As<Napi::Array>();
+  }
+
+  Napi::Value CancelAndWait(const Napi::CallbackInfo& info) {
+    m_.CancelAndWait();
+    return Num(info.Env(), static_cast<double>(m_.inflight));
+  }
+
+  // close(): unmaps and closes. The JS layer calls it only once nothing is in flight; if
+  // something is, the kernel's completions are awaited first (CancelAndWait).
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    m_.CancelAndWait();
+    m_.Unmap();
+    return info.Env().Undefined();
+  }
+
+  // probe(): -errno when the kernel refuses io_uring, else
+  // { features, lastOp, ops: number[] } from IORING_REGISTER_PROBE (5.6).
+  static Napi::Value Probe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    io_uring_params p;
+    memset(&p, 0, sizeof p);
+    long fd = SysSetup(2, &p);
+    if (fd < 0) return Num(env, fd);
+    constexpr unsigned kOps = 256;
+    std::vector<char> mem(sizeof(io_uring_probe) + kOps * sizeof(io_uring_probe_op), 0);
+    auto* pr = reinterpret_cast<io_uring_probe*>(mem.data());
+    long r = SysRegister(static_cast<int>(fd), IORING_REGISTER_PROBE, pr, kOps);
+    close(static_cast<int>(fd));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("features", Num(env, p.features));
+    o.Set("probeErrno", Num(env, r < 0 ? r : 0));
+    Napi::Array ops = Napi::Array::New(env);
+    if (r >= 0) {
+      o.Set("lastOp", Num(env, pr->last_op));
+      for (unsigned i = 0; i < pr->ops_len && i < kOps; i++) {
+        if (pr->ops[i].flags & IO_URING_OP_SUPPORTED)
+          ops.Set(ops.Length(), Num(env, pr->ops[i].op));
+      }
+    }
+    o.Set("ops", ops);
+    return o;
+  }
+
+  RingMem m_;
+};
+
+}  // namespace
+
+void InitUring(Napi::Env env, Napi::Object exports) { exports.Set("Ring", Ring::Define(env)); }
+
 }  // namespace rawio

@@ -5,6 +5,18 @@
 export { constants } from './sys/constants.js';
 export { ErrnoError, errnoError, check, errnoName } from './sys/errors.js';
 export * as sys from './sys/index.js';
+export { Ring } from './sys/ring.js';
+export type {
+  RingOptions,
+  OpOptions,
+  FileOptions,
+  SocketOptions,
+  RingStat,
+  RingProbe,
+  CompletionHandler,
+} from './sys/ring.js';
+export { Proactor } from './loop/proactor.js';
+export type { ProactorOptions, CompletionCallback } from './loop/proactor.js';
 export * from './protocols/index.js';
 export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
 export {

@@ -13,6 +13,7 @@ import { constants } from './sys/constants.js';
 import { getrlimit } from './sys/process.js';
 import { netdevFeature, type NetdevFeature } from './sys/netdev.js';
 import * as sys from './sys/index.js';
+import { Ring } from './sys/ring.js';
 
 export interface Limit {
   soft: number;
@@ -25,11 +26,13 @@ export interface ProbeResult {
   ioUring: {
     /** /proc/sys/kernel/io_uring_disabled: 0 allowed, 1 privileged only, 2 off; null: no sysctl (before 6.6). */
     disabled: number | null;
-    /** null until the ring itself has been probed (see ringProbe). */
+    /** Whether a ring could be set up (null: not probed). */
     supported: boolean | null;
     /** 'ok', or why io_uring_setup failed ('ENOSYS', 'EPERM' …). */
     setup: string;
     opcodes: string[] | null;
+    /** IORING_FEAT_* names io_uring_setup returned. */
+    features?: string[];
   };
   limits: { nofile: Limit; memlock: Limit; pipeMaxSize: number | null };
   fdSetSize: number;
@@ -54,12 +57,11 @@ function kernel(): ProbeResult['kernel'] {
   return { release: rel, major, minor, patch: Number.isNaN(patch) ? 0 : patch };
 }
 
-// HOOK(io_uring): once the Ring (src/uring) is merged, call it here, e.g.
-//   const p = Ring.probe(); return { supported: p.supported, setup: p.setup, opcodes: p.opcodes };
-// Until then the sysctl alone is reported and `supported` stays null (unknown).
-function ringProbe(disabled: number | null): Omit<ProbeResult['ioUring'], 'disabled'> {
-  if (disabled === 2) return { supported: false, setup: 'disabled by sysctl', opcodes: null };
-  return { supported: null, setup: 'not probed (Ring not available in this build)', opcodes: null };
+// The ring's own probe: a throwaway io_uring_setup and IORING_REGISTER_PROBE (Ring.probe()).
+function ringProbe(): Omit<ProbeResult['ioUring'], 'disabled'> {
+  const p = Ring.probe();
+  if (!p.supported) return { supported: false, setup: p.code ?? 'refused', opcodes: [], features: [] };
+  return { supported: true, setup: 'ok', opcodes: p.opcodes, features: p.features };
 }
 
 /**
@@ -129,7 +131,7 @@ export function probe(opts: { path?: string } = {}): ProbeResult {
   return {
     kernel: kernel(),
     cpus: availableParallelism(),
-    ioUring: { disabled, ...ringProbe(disabled) },
+    ioUring: { disabled, ...ringProbe() },
     limits: {
       nofile: getrlimit(constants.RLIMIT_NOFILE!),
       memlock: getrlimit(constants.RLIMIT_MEMLOCK!),

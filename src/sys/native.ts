@@ -144,6 +144,58 @@ export interface ZerocopyBinding {
 export interface NativeBinding extends ZerocopyBinding {}
 
 // ---- uring.cc
+/** What `Ring.probe()` reads from a throwaway ring: features and IORING_REGISTER_PROBE. */
+export interface NativeRingProbe {
+  features: number;
+  probeErrno: number;
+  lastOp?: number;
+  ops: number[];
+}
+/** A raw io_uring; see native/uring.cc for each method's contract. */
+export interface NativeRing {
+  setup(entries: number, flags: number, cqEntries: number): number;
+  /** [ringFd, sqEntries, cqEntries, features] */
+  info(): [number, number, number, number];
+  prep(
+    op: number,
+    fd: number,
+    addrBuf: Uint8Array | null,
+    addrOff: number,
+    len: number,
+    off: number,
+    offBuf: Uint8Array | null,
+    userData: number,
+    opFlags: number,
+    sqeFlags: number,
+    ioprio: number,
+    bufIndex: number,
+    spliceFdIn: number,
+  ): boolean;
+  prepRw(
+    op: number,
+    fd: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    position: number,
+    userData: number,
+    sqeFlags: number,
+    bufIndex: number,
+  ): boolean;
+  submit(waitNr: number): number;
+  reap(out: Int32Array, minComplete: number): number;
+  sqSpace(): number;
+  inflight(): number;
+  fillIovecs(store: Uint8Array, bufs: readonly Uint8Array[]): number;
+  register(opcode: number, arg?: number | readonly Uint8Array[] | readonly number[]): number;
+  cancelAndWait(): number;
+  close(): void;
+}
+export interface UringBinding {
+  Ring: { new (): NativeRing; probe(): NativeRingProbe | number };
+}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends UringBinding {}
 
 // ---- loadgen.cc
 /** Every field required: bench/loadgen.ts fills the defaults. */

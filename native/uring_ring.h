@@ -1,0 +1,221 @@
+// The raw ring under native/uring.cc: io_uring_setup(2), the mmaps of the SQ ring, CQ ring
+// and SQE array, io_uring_enter(2) and io_uring_register(2), with the memory ordering the
+// shared indexes need. No N-API here: uring.cc is the glue, this is the kernel's side.
+#pragma once
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "errors.h"
+#include "uring_abi.h"
+
+namespace rawio {
+namespace uring {
+
+inline long SysSetup(unsigned entries, io_uring_params* p) {
+  return RetryEintr([&] { return syscall(__NR_io_uring_setup, entries, p); });
+}
+inline long SysEnter(int fd, unsigned submit, unsigned wait, unsigned flags) {
+  return RetryEintr(
+      [&] { return syscall(__NR_io_uring_enter, fd, submit, wait, flags, nullptr, 0); });
+}
+inline long SysRegister(int fd, unsigned op, const void* arg, unsigned nr) {
+  return RetryEintr([&] { return syscall(__NR_io_uring_register, fd, op, arg, nr); });
+}
+
+// The kernel writes the SQ head and the CQ tail; we write the SQ tail and the CQ head. Each
+// side publishes with a release store and reads the other's index with an acquire load, so
+// that the entries an index covers are fully written before the index moves (C++17: the
+// __atomic builtins stand in for std::atomic_ref on these plain u32s in shared memory).
+inline unsigned LoadAcquire(const unsigned* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+inline void StoreRelease(unsigned* p, unsigned v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+struct RingMem {
+  int fd = -1;
+  bool sqpoll = false;
+  bool deferTaskrun = false;  // IORING_SETUP_DEFER_TASKRUN (6.1): completions run in enter()
+  unsigned features = 0, sqEntries = 0, cqEntries = 0;
+  void* sqMap = nullptr;
+  size_t sqMapLen = 0;
+  void* cqMap = nullptr;  // == sqMap with IORING_FEAT_SINGLE_MMAP
+  size_t cqMapLen = 0;
+  io_uring_sqe* sqes = nullptr;
+  size_t sqesLen = 0;
+  unsigned *sqHead, *sqTail, *sqMask, *sqFlags, *sqArray;
+  unsigned *cqHead, *cqTail, *cqMask;
+  io_uring_cqe* cqes;
+  unsigned sqeTail = 0;  // our local tail: SQEs prepared, not yet published
+  unsigned published = 0;
+  long inflight = 0;  // SQEs submitted or prepared whose final CQE has not been reaped
+
+  template <typename T>
+  static T* At(void* base, unsigned off) {
+    return reinterpret_cast<T*>(static_cast<char*>(base) + off);
+  }
+
+  long Setup(unsigned entries, unsigned flags, unsigned cqSize) {
+    io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = flags;
+    if (cqSize > 0) {
+      p.flags |= IORING_SETUP_CQSIZE;
+      p.cq_entries = cqSize;
+    }
+    long r = SysSetup(entries, &p);
+    if (r < 0) return r;
+    fd = static_cast<int>(r);
+    sqpoll = (flags & IORING_SETUP_SQPOLL) != 0;
+    deferTaskrun = (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+    features = p.features;
+    sqEntries = p.sq_entries;
+    cqEntries = p.cq_entries;
+    sqMapLen = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    cqMapLen = p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe);
+    // 5.4+: one mmap covers both rings; older kernels want two.
+    bool single = (p.features & IORING_FEAT_SINGLE_MMAP) != 0;
+    if (single && cqMapLen > sqMapLen) sqMapLen = cqMapLen;
+    sqMap = mmap(nullptr, sqMapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                 IORING_OFF_SQ_RING);
+    if (sqMap == MAP_FAILED) return Fail();
+    if (single) {
+      cqMap = sqMap;
+    } else {
+      cqMap = mmap(nullptr, cqMapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                   IORING_OFF_CQ_RING);
+      if (cqMap == MAP_FAILED) return Fail();
+    }
+    sqesLen = p.sq_entries * sizeof(io_uring_sqe);
+    void* s = mmap(nullptr, sqesLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                   IORING_OFF_SQES);
+    if (s == MAP_FAILED) return Fail();
+    sqes = static_cast<io_uring_sqe*>(s);
+    sqHead = At<unsigned>(sqMap, p.sq_off.head);
+    sqTail = At<unsigned>(sqMap, p.sq_off.tail);
+    sqMask = At<unsigned>(sqMap, p.sq_off.ring_mask);
+    sqFlags = At<unsigned>(sqMap, p.sq_off.flags);
+    sqArray = At<unsigned>(sqMap, p.sq_off.array);
+    cqHead = At<unsigned>(cqMap, p.cq_off.head);
+    cqTail = At<unsigned>(cqMap, p.cq_off.tail);
+    cqMask = At<unsigned>(cqMap, p.cq_off.ring_mask);
+    cqes = At<io_uring_cqe>(cqMap, p.cq_off.cqes);
+    // The SQ array maps ring slots to SQE indexes; rawio always uses slot i for SQE i.
+    for (unsigned i = 0; i < sqEntries; i++) sqArray[i] = i;
+    sqeTail = published = *sqTail;
+    return 0;
+  }
+
+  long Fail() {
+    long e = -errno;
+    Unmap();
+    return e;
+  }
+
+  void Unmap() {
+    if (sqes != nullptr) munmap(sqes, sqesLen);
+    if (cqMap != nullptr && cqMap != MAP_FAILED && cqMap != sqMap) munmap(cqMap, cqMapLen);
+    if (sqMap != nullptr && sqMap != MAP_FAILED) munmap(sqMap, sqMapLen);
+    sqes = nullptr;
+    sqMap = cqMap = nullptr;
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+
+  // The next free SQE, zeroed, or nullptr when the SQ is full. The acquire load of the
+  // kernel's head orders our reuse of a slot after the kernel has finished reading it.
+  io_uring_sqe* GetSqe() {
+    if (sqeTail - LoadAcquire(sqHead) >= sqEntries) return nullptr;
+    io_uring_sqe* sqe = &sqes[sqeTail & *sqMask];
+    memset(sqe, 0, sizeof *sqe);
+    sqeTail++;
+    inflight++;
+    return sqe;
+  }
+
+  unsigned SqSpace() { return sqEntries - (sqeTail - LoadAcquire(sqHead)); }
+
+  long Submit(unsigned waitNr) {
+    unsigned toSubmit = sqeTail - published;
+    // Release: the SQE contents above become visible to the kernel before the new tail.
+    if (toSubmit > 0) StoreRelease(sqTail, sqeTail);
+    published = sqeTail;
+    // With DEFER_TASKRUN, completions are only posted while the task is in io_uring_enter
+    // with GETEVENTS, so every enter asks for them (min 0: no waiting), as fio does.
+    unsigned flags = waitNr > 0 || deferTaskrun ? IORING_ENTER_GETEVENTS : 0;
+    if (sqpoll) {
+      // The poller thread may have gone to sleep after its last look at the tail: a full
+      // barrier between our tail store and the flags load (liburing does the same), then
+      // wake it if it asked to be woken.
+      __atomic_thread_fence(__ATOMIC_SEQ_CST);
+      if (__atomic_load_n(sqFlags, __ATOMIC_RELAXED) & IORING_SQ_NEED_WAKEUP)
+        flags |= IORING_ENTER_SQ_WAKEUP;
+      if (flags == 0) return toSubmit;
+    } else if (toSubmit == 0 && waitNr == 0) {
+      return 0;
+    }
+    long r = SysEnter(fd, sqpoll ? 0 : toSubmit, waitNr, flags);
+    return sqpoll && r >= 0 ? toSubmit : r;
+  }
+
+  // Copies ready CQEs out; acquire on the tail so each CQE is read after the kernel wrote
+  // it, release on the head so the kernel reuses the slots only after we have read them.
+  unsigned Copy(int32_t* out, unsigned cap) {
+    unsigned head = *cqHead;
+    unsigned tail = LoadAcquire(cqTail);
+    unsigned n = 0;
+    while (head != tail && n < cap) {
+      const io_uring_cqe& c = cqes[head & *cqMask];
+      out[3 * n] = static_cast<int32_t>(static_cast<uint32_t>(c.user_data));
+      out[3 * n + 1] = c.res;
+      out[3 * n + 2] = static_cast<int32_t>(c.flags);
+      if ((c.flags & IORING_CQE_F_MORE) == 0) inflight--;
+      head++;
+      n++;
+    }
+    StoreRelease(cqHead, head);
+    return n;
+  }
+
+  unsigned Ready() { return LoadAcquire(cqTail) - *cqHead; }
+
+  long Reap(int32_t* out, unsigned cap, unsigned minComplete) {
+    if (minComplete > cap) minComplete = cap;
+    if ((minComplete > 0 && Ready() < minComplete) || (deferTaskrun && Ready() == 0)) {
+      long r = SysEnter(fd, 0, minComplete, IORING_ENTER_GETEVENTS);
+      if (r < 0 && r != -ETIME) return r;
+    }
+    unsigned n = Copy(out, cap);
+    // IORING_FEAT_NODROP (5.5): completions that found the CQ full wait on the kernel's
+    // overflow list and IORING_SQ_CQ_OVERFLOW is set; entering with GETEVENTS flushes them
+    // into the CQ, which now has room since we just emptied it.
+    while (n < cap && (__atomic_load_n(sqFlags, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW)) {
+      long r = SysEnter(fd, 0, 0, IORING_ENTER_GETEVENTS);
+      if (r < 0) break;
+      unsigned more = Copy(out + 3 * n, cap - n);
+      if (more == 0) break;
+      n += more;
+    }
+    return n;
+  }
+
+  // Cancels every request in flight (IORING_ASYNC_CANCEL_ANY, 5.19) and waits until the
+  // kernel has posted their final completions, discarding them: only after that may the
+  // buffers they point at be released, and the rings unmapped.
+  void CancelAndWait() {
+    if (fd < 0 || inflight == 0) return;
+    io_uring_sqe* sqe = GetSqe();
+    if (sqe != nullptr) {
+      sqe->opcode = IORING_OP_ASYNC_CANCEL;
+      sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY;
+      sqe->user_data = 0xffffffffu;
+    }
+    if (Submit(0) < 0) return;
+    int32_t scratch[3 * 64];
+    while (inflight > 0) {
+      if (Reap(scratch, 64, 1) < 0) return;
+    }
+  }
+};
+
+}  // namespace uring
+}  // namespace rawio

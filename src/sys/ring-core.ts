@@ -1,0 +1,362 @@
+/**
+ * The machinery under `Ring` (io_uring(7)): one raw ring from native/uring.cc, a table of the
+ * promise operations in flight keyed by user data, a queue for operations that found the
+ * submission queue (or the completion budget) full, the buffers each operation must keep
+ * alive until its completion, and the two ways completions reach JavaScript — an eventfd
+ * registered with the ring and watched inside Node's loop (`attach`), or `drain()` / `wait()`
+ * called by a loop that owns its thread.
+ *
+ * User data: the kernel's u64 is used as a 32-bit int. Promise operations take negative values
+ * (-2 and below), -1 marks rawio's own cancel requests, and the batch API (`prepRead` …) takes
+ * the non-negative ones, 0 … 2^31 - 1, which it returns through `reap` / `onCompletion`.
+ */
+import { constants as os } from 'node:os';
+import { ErrnoError, errnoError } from './errors.js';
+import { native, type NativeRing, type NativeWatch } from './native.js';
+import * as u from './uring.js';
+
+const { ECANCELED, EBADF, EINVAL, ETIME, EINTR } = os.errno;
+/** User data of rawio's internal requests (cancels): their completions are dropped. */
+export const INTERNAL = -1;
+/** The largest user data the batch API takes. */
+export const MAX_USER_DATA = 0x7fffffff;
+
+export type CompletionHandler = (userData: number, res: number, flags: number) => void;
+
+export interface RingOptions {
+  /** Submission queue entries (rounded up to a power of two by the kernel); default 256. */
+  entries?: number;
+  /** Completion queue entries; default twice `entries`, the kernel's own default. */
+  cqEntries?: number;
+  /** IORING_SETUP_SQPOLL: a kernel thread polls the submission queue. */
+  sqpoll?: boolean;
+  /** Reap completions inside Node's loop through a watched eventfd; default true. */
+  attach?: boolean;
+  /**
+   * IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (6.1): completions are processed
+   * only when this thread enters the kernel (submit / reap / wait), never by interrupting it —
+   * fio's setup. Needs `attach: false`: the eventfd then fires only from those calls.
+   */
+  deferTaskrun?: boolean;
+  /** Receives the batch API's completions when they are reaped by `drain()` or the attached watch. */
+  onCompletion?: CompletionHandler;
+}
+
+export interface OpOptions {
+  /** Cancels the operation in the kernel (IORING_OP_ASYNC_CANCEL); the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+type Prep = (userData: number) => boolean;
+
+interface Pending {
+  resolve(res: number): void;
+  reject(e: Error): void;
+  syscall: string;
+  refs: unknown;
+  okErrno: number;
+  queued: boolean;
+  aborted: boolean;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** Rings with operations in flight: kept reachable so their buffers cannot be collected. */
+const busy = new Set<RingCore>();
+
+export function abortError(signal?: AbortSignal): Error {
+  const e = new Error('The operation was aborted', { cause: signal?.reason });
+  e.name = 'AbortError';
+  (e as Error & { code: string }).code = 'ABORT_ERR';
+  return e;
+}
+
+export class RingCore {
+  /** The ring's own fd. */
+  readonly fd: number;
+  readonly sqEntries: number;
+  readonly cqEntries: number;
+  /** The IORING_FEAT_* bits the kernel returned. */
+  readonly featureBits: number;
+  /** The eventfd registered with the ring (IORING_REGISTER_EVENTFD): readable when completions arrive. */
+  readonly eventFd: number;
+  onCompletion?: CompletionHandler;
+  protected readonly raw: NativeRing;
+  protected closed = false;
+  private readonly pending = new Map<number, Pending>();
+  private queue: { ud: number; prep: Prep }[] = [];
+  private readonly batchRefs = new Map<number, { count: number; refs: unknown[] }>();
+  private readonly scratch = new Int32Array(3 * 256);
+  private readonly efdBuf = new Uint8Array(8);
+  private nextUd = 0;
+  private submitScheduled = false;
+  private watch?: NativeWatch;
+
+  constructor(opts: RingOptions, entries: number, cqEntries: number) {
+    const probe = u.ringProbe();
+    if (!probe.supported)
+      throw new ErrnoError(probe.errno ?? -EINVAL, 'io_uring_setup', undefined, u.refusalReason(probe));
+    this.raw = new native.Ring();
+    if (opts.deferTaskrun === true && opts.attach !== false) throw new TypeError('deferTaskrun needs attach: false');
+    const defer = opts.deferTaskrun === true ? u.IORING_SETUP_SINGLE_ISSUER | u.IORING_SETUP_DEFER_TASKRUN : 0;
+    const base = (opts.sqpoll === true ? u.IORING_SETUP_SQPOLL : 0) | defer;
+    // IORING_SETUP_SUBMIT_ALL (5.18): a bad SQE fails alone instead of stopping the batch.
+    let r = this.raw.setup(entries, base | u.IORING_SETUP_SUBMIT_ALL, cqEntries);
+    if (r === -EINVAL) r = this.raw.setup(entries, base, cqEntries);
+    if (r < 0) throw new ErrnoError(r, 'io_uring_setup', undefined, u.refusalReason({ ...probe, code: undefined }));
+    [this.fd, this.sqEntries, this.cqEntries, this.featureBits] = this.raw.info();
+    this.onCompletion = opts.onCompletion;
+    const efd = native.eventfd(0, false);
+    r = efd < 0 ? efd : this.raw.register(u.IORING_REGISTER_EVENTFD, efd);
+    if (r < 0) {
+      if (efd >= 0) native.close(efd);
+      this.raw.close();
+      throw new ErrnoError(r, efd < 0 ? 'eventfd' : 'io_uring_register');
+    }
+    this.eventFd = efd;
+    if (opts.attach !== false) {
+      this.watch = new native.Watch(efd, () => this.drain());
+      this.watch.start(1);
+      this.watch.unref();
+    }
+  }
+
+  /** Operations submitted (or prepared) whose final completion has not been reaped. */
+  get inflight(): number {
+    return this.closed ? 0 : this.raw.inflight();
+  }
+
+  // ---- submission
+
+  /** Queues a promise operation: prepared now when there is room, else when room frees. */
+  protected op(syscall: string, prep: Prep, refs: unknown, opts?: OpOptions, okErrno = 0): Promise<number> {
+    const signal = opts?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+    if (this.closed) return Promise.reject(errnoError(-EBADF, syscall));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const ud = this.allocUserData();
+    return new Promise<number>((resolve, reject) => {
+      const p: Pending = { resolve, reject, syscall, refs, okErrno, queued: false, aborted: false, signal };
+      this.pending.set(ud, p);
+      if (signal !== undefined) {
+        p.onAbort = () => this.abort(ud);
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      if (this.queue.length > 0 || !this.tryPrep(ud, prep)) {
+        p.queued = true;
+        this.queue.push({ ud, prep });
+      }
+      this.scheduleSubmit();
+    });
+  }
+
+  private allocUserData(): number {
+    for (;;) {
+      this.nextUd = (this.nextUd + 1) % 0x7ffffffe;
+      const ud = -2 - this.nextUd;
+      if (!this.pending.has(ud)) return ud;
+    }
+  }
+
+  // Keeps the promise operations in flight within the CQ's size, so that a burst of
+  // completions fits the CQ (the kernel's overflow list is the backstop, not the plan).
+  private tryPrep(ud: number, prep: Prep): boolean {
+    if (this.raw.inflight() >= this.cqEntries) return false;
+    if (prep(ud)) return true;
+    this.raw.submit(0); // the SQ is full of prepared entries: hand them to the kernel, retry
+    return prep(ud);
+  }
+
+  private scheduleSubmit(): void {
+    if (this.submitScheduled) return;
+    this.submitScheduled = true;
+    queueMicrotask(() => {
+      this.submitScheduled = false;
+      if (!this.closed) this.flush();
+    });
+  }
+
+  /**
+   * Moves queued operations into the SQ while there is room, then submits; with `waitNr`,
+   * the same io_uring_enter also waits for that many completions (io_uring_submit_and_wait).
+   */
+  protected flush(waitNr = 0): number {
+    while (this.queue.length > 0) {
+      const q = this.queue[0]!;
+      if (!this.tryPrep(q.ud, q.prep)) break;
+      this.queue.shift();
+      const p = this.pending.get(q.ud);
+      if (p !== undefined) p.queued = false;
+    }
+    const r = this.raw.submit(Math.min(waitNr, this.raw.inflight()));
+    this.updateRef();
+    return r;
+  }
+
+  private abort(ud: number): void {
+    const p = this.pending.get(ud);
+    if (p === undefined || p.aborted) return;
+    p.aborted = true;
+    if (p.queued) {
+      this.queue = this.queue.filter((q) => q.ud !== ud);
+      this.settle(ud, -ECANCELED, 0);
+      return;
+    }
+    const cancel: Prep = () =>
+      this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, ud >>> 0, 0, 0, null, INTERNAL, 0, 0, 0, 0, 0);
+    if (!this.tryPrep(INTERNAL, cancel)) this.queue.push({ ud: INTERNAL, prep: cancel });
+    this.scheduleSubmit();
+  }
+
+  // ---- batch API support
+
+  /** Keeps `refs` alive until the batch operation with this user data completes. */
+  protected holdBatch(ud: number, refs: unknown): void {
+    const e = this.batchRefs.get(ud);
+    if (e === undefined) this.batchRefs.set(ud, { count: 1, refs: [refs] });
+    else {
+      e.count++;
+      e.refs.push(refs);
+    }
+    busy.add(this);
+  }
+
+  // ---- completion
+
+  private settle(ud: number, res: number, flags: number): boolean {
+    if (ud === INTERNAL) return false;
+    if (ud >= 0) {
+      if ((flags & u.IORING_CQE_F_MORE) === 0) {
+        // One completion frees one reference; with a user data reused by several operations
+        // in flight, all of their buffers stay held until the last completes.
+        const e = this.batchRefs.get(ud);
+        if (e !== undefined && --e.count === 0) this.batchRefs.delete(ud);
+      }
+      return true;
+    }
+    const p = this.pending.get(ud);
+    if (p === undefined) return false;
+    this.pending.delete(ud);
+    if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
+    if (p.aborted) p.reject(abortError(p.signal));
+    else if (res >= 0 || (p.okErrno !== 0 && res === -p.okErrno)) p.resolve(res < 0 ? 0 : res);
+    else p.reject(errnoError(res, p.syscall));
+    return false;
+  }
+
+  /**
+   * Reaps what the CQ holds now: settles promise operations and hands batch completions to
+   * `onCompletion`. Returns how many completions were reaped. For loops that watch
+   * `eventFd` in their own poller.
+   */
+  drain(): number {
+    if (this.closed) return 0;
+    native.read(this.eventFd, this.efdBuf, 0, 8); // reset the eventfd; EAGAIN is fine
+    const out = this.scratch;
+    const cap = out.length / 3;
+    let total = 0;
+    for (;;) {
+      const n = this.raw.reap(out, 0);
+      if (n <= 0) break;
+      total += n;
+      for (let i = 0; i < n; i++) {
+        const ud = out[3 * i]!;
+        const res = out[3 * i + 1]!;
+        const flags = out[3 * i + 2]!;
+        if (this.settle(ud, res, flags)) this.onCompletion?.(ud, res, flags);
+        if (this.closed) return total;
+      }
+      if (n < cap) break;
+    }
+    if (this.queue.length > 0) this.flush();
+    else this.updateRef();
+    return total;
+  }
+
+  /**
+   * Batch reaping: fills `out` with (userData, res, flags) triples of batch operations,
+   * waiting for at least `minComplete` completions; returns the count or -errno. Promise
+   * operations reaped on the way are settled, not returned. (An attached ring also reaps from
+   * Node's loop and hands batch completions to `onCompletion`: use one or the other.)
+   */
+  reap(out: Int32Array, minComplete = 0): number {
+    if (!(out instanceof Int32Array)) throw new TypeError('out must be an Int32Array');
+    if (this.closed) return -EBADF;
+    // Never block for more completions than there are operations to post them.
+    let n = this.raw.reap(out, Math.min(minComplete, this.raw.inflight()));
+    if (n <= 0) return n;
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      const ud = out[3 * i]!;
+      const res = out[3 * i + 1]!;
+      const flags = out[3 * i + 2]!;
+      if (!this.settle(ud, res, flags)) continue;
+      out[3 * kept] = ud;
+      out[3 * kept + 1] = res;
+      out[3 * kept + 2] = flags;
+      kept++;
+    }
+    n = kept;
+    if (this.queue.length > 0) this.flush();
+    else this.updateRef();
+    return n;
+  }
+
+  /**
+   * Submits what is prepared and blocks in io_uring_enter(GETEVENTS) until `minComplete`
+   * completions have arrived (at most what is in flight), then drains. For `run()` loops.
+   */
+  wait(minComplete = 1): number {
+    if (this.closed) return -EBADF;
+    const r = this.flush(minComplete); // one io_uring_enter: submit and wait
+    if (r < 0 && r !== -ETIME && r !== -EINTR) return r;
+    return this.drain();
+  }
+
+  private updateRef(): void {
+    const active = this.raw.inflight() > 0 || this.queue.length > 0;
+    if (active) busy.add(this);
+    else if (this.batchRefs.size === 0) busy.delete(this);
+    if (this.watch === undefined) return;
+    if (active) this.watch.ref();
+    else this.watch.unref();
+  }
+
+  // ---- teardown
+
+  // Before 5.19 (IORING_OP_SOCKET's kernel) there is no IORING_ASYNC_CANCEL_ANY: cancel each
+  // operation by its user data, so that the wait in cancelAndWait() ends.
+  private cancelEach(): void {
+    for (const ud of [...this.pending.keys(), ...this.batchRefs.keys()]) {
+      while (!this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, ud >>> 0, 0, 0, null, INTERNAL, 0, 0, 0, 0, 0))
+        this.raw.submit(0);
+    }
+    this.raw.submit(0);
+  }
+
+  /**
+   * Cancels everything in flight, waits for the kernel to post every completion (it may
+   * still be writing into those buffers), and only then releases the buffers, unmaps the
+   * ring and rejects the operations still pending with ECANCELED.
+   */
+  protected closeRing(): void {
+    if (this.closed) return;
+    this.drain();
+    this.closed = true;
+    this.queue = [];
+    if (!u.ringProbe().opcodes.includes('SOCKET')) this.cancelEach();
+    this.raw.cancelAndWait();
+    this.watch?.close();
+    this.watch = undefined;
+    this.raw.close();
+    native.close(this.eventFd);
+    const left = [...this.pending.keys()];
+    for (const ud of left) {
+      const p = this.pending.get(ud)!;
+      p.aborted = false;
+      this.settle(ud, -ECANCELED, 0);
+    }
+    this.batchRefs.clear();
+    busy.delete(this);
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * `Ring`: rawio's own io_uring (io_uring(7), io_uring_enter(2)), with two faces. The promise
+ * API (`read`, `write`, `accept`, … each with an optional AbortSignal) is for programs; the
+ * batch API (`prepRead` … `submit`, `reap`) is for loops and benchmarks that manage their
+ * own user data, as liburing's examples do. Both keep every buffer they hand to the kernel
+ * referenced until its completion is reaped.
+ * @example
+ * const ring = new Ring();
+ * const n = await ring.read(fd, Buffer.alloc(4096), 0);
+ * ring.close();
+ */
+import { constants as os } from 'node:os';
+import { check } from './errors.js';
+import { INTERNAL, MAX_USER_DATA, RingCore, type OpOptions, type RingOptions } from './ring-core.js';
+import * as u from './uring.js';
+import * as v from './validate.js';
+
+export type { CompletionHandler, OpOptions, RingOptions } from './ring-core.js';
+export type { RingProbe } from './uring.js';
+
+const { ETIME } = os.errno;
+const AT_FDCWD = -100;
+const O_CLOEXEC = 0o2000000;
+const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
+const MSG_NOSIGNAL = 0x4000;
+const STATX_MASK = 0x7ff | 0x2000; // STATX_BASIC_STATS | STATX_DIOALIGN (6.1)
+const AT_EMPTY_PATH = 0x1000;
+
+export interface FileOptions extends OpOptions {
+  /** `fd` is an index into the files registered with `registerFiles` (IOSQE_FIXED_FILE). */
+  fixedFile?: boolean;
+}
+export interface SocketOptions extends FileOptions {
+  offset?: number;
+  length?: number;
+  /** recv(2) / send(2) flags; send adds MSG_NOSIGNAL. */
+  flags?: number;
+}
+
+/** What `statx` resolves with (statx(2)). */
+export interface RingStat {
+  size: number;
+  mode: number;
+  blksize: number;
+  ino: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+  /** STATX_DIOALIGN (6.1): O_DIRECT alignment for memory and file offsets; 0 when unknown. */
+  dioMemAlign: number;
+  dioOffsetAlign: number;
+}
+
+function position(p: unknown): number {
+  return v.int('position', p, -1);
+}
+function userData(ud: unknown): number {
+  return v.int('userData', ud, 0, MAX_USER_DATA);
+}
+function cstring(s: string): Buffer {
+  v.str('path', s);
+  return Buffer.from(`${s}\0`);
+}
+function fdOrIndex(fd: unknown, o?: FileOptions): [number, number] {
+  return [v.fd(fd), o?.fixedFile === true ? u.IOSQE_FIXED_FILE : 0];
+}
+
+export class Ring extends RingCore {
+  private registered: Uint8Array[] = [];
+
+  /** Whether this kernel lets the process set up an io_uring. */
+  static supported(): boolean {
+    return u.ringProbe().supported;
+  }
+  /** Support, opcodes, features and `kernel.io_uring_disabled` (fresh, not cached). */
+  static probe(): u.RingProbe {
+    return u.probeRing();
+  }
+
+  /** Throws an ErrnoError saying why when the kernel refuses io_uring. */
+  constructor(opts?: RingOptions) {
+    const o = v.object<RingOptions>('opts', opts);
+    const entries = o.entries === undefined ? 256 : v.int('entries', o.entries, 1, 32768);
+    const cq = o.cqEntries === undefined ? 0 : v.int('cqEntries', o.cqEntries, 1, 65536);
+    if (o.attach !== undefined) v.bool('attach', o.attach);
+    if (o.sqpoll !== undefined) v.bool('sqpoll', o.sqpoll);
+    if (o.deferTaskrun !== undefined) v.bool('deferTaskrun', o.deferTaskrun);
+    super(o, entries, cq);
+  }
+
+  // ---- promise API
+
+  /** read(2) at `position` (-1: the current file position) into `buf[0, len)`. */
+  read(fd: number, buf: Uint8Array, pos: number, len?: number, opts?: FileOptions): Promise<number> {
+    return this.rw(u.OP.READ, 'read', fd, buf, pos, len, opts);
+  }
+  /** write(2) of `buf[0, len)` at `position` (-1: the current file position). */
+  write(fd: number, buf: Uint8Array, pos: number, len?: number, opts?: FileOptions): Promise<number> {
+    return this.rw(u.OP.WRITE, 'write', fd, buf, pos, len, opts);
+  }
+  private rw(op: number, name: string, fd: number, buf: Uint8Array, pos: number, len?: number, o?: FileOptions) {
+    const [f, sqeFlags] = fdOrIndex(fd, o);
+    const [, l] = v.slice(v.bytes(buf), 0, len);
+    const p = position(pos);
+    return this.op(name, (ud) => this.raw.prepRw(op, f, buf, 0, l, p, ud, sqeFlags, 0), buf, o);
+  }
+
+  readv(fd: number, bufs: readonly Uint8Array[], pos: number, opts?: FileOptions): Promise<number> {
+    return this.vec(u.OP.READV, 'readv', fd, bufs, pos, opts);
+  }
+  writev(fd: number, bufs: readonly Uint8Array[], pos: number, opts?: FileOptions): Promise<number> {
+    return this.vec(u.OP.WRITEV, 'writev', fd, bufs, pos, opts);
+  }
+  private vec(op: number, name: string, fd: number, bufs: readonly Uint8Array[], pos: number, o?: FileOptions) {
+    const [f, sqeFlags] = fdOrIndex(fd, o);
+    if (!Array.isArray(bufs)) throw v.typeError('buffers', 'an array', bufs);
+    const list = bufs.map((b, i) => v.bytes(b, `buffers[${i}]`));
+    const p = position(pos);
+    const iov = new Uint8Array(16 * Math.max(1, list.length)); // struct iovec[]: kept with the op
+    this.raw.fillIovecs(iov, list);
+    const prep = (ud: number) => this.raw.prep(op, f, iov, 0, list.length, p, null, ud, 0, sqeFlags, 0, 0, 0);
+    return this.op(name, prep, [iov, list], o);
+  }
+
+  fsync(fd: number, opts?: FileOptions & { datasync?: boolean }): Promise<number> {
+    const [f, sqeFlags] = fdOrIndex(fd, opts);
+    const fl = opts?.datasync === true ? u.IORING_FSYNC_DATASYNC : 0;
+    return this.op(
+      'fsync',
+      (ud) => this.raw.prep(u.OP.FSYNC, f, null, 0, 0, 0, null, ud, fl, sqeFlags, 0, 0, 0),
+      null,
+      opts,
+    );
+  }
+
+  /** openat(2) relative to `dirFd` (AT_FDCWD is -100); the new fd is close-on-exec. */
+  openat(dirFd: number, path: string, flags: number, mode = 0o644, opts?: OpOptions): Promise<number> {
+    const d = v.int('dirFd', dirFd, AT_FDCWD, 0x7fffffff);
+    const p = cstring(path);
+    const fl = (v.int('flags', flags, 0, 0x7fffffff) | O_CLOEXEC) >>> 0;
+    const m = v.int('mode', mode, 0, 0o7777);
+    return this.op('openat', (ud) => this.raw.prep(u.OP.OPENAT, d, p, 0, m, 0, null, ud, fl, 0, 0, 0, 0), p, opts);
+  }
+
+  /** `close()` closes the ring; `close(fd)` is IORING_OP_CLOSE on a file descriptor. */
+  close(): void;
+  close(fd: number, opts?: OpOptions): Promise<number>;
+  close(fd?: number, opts?: OpOptions): Promise<number> | void {
+    if (fd === undefined) return this.closeRing();
+    const f = v.fd(fd);
+    return this.op('close', (ud) => this.raw.prep(u.OP.CLOSE, f, null, 0, 0, 0, null, ud, 0, 0, 0, 0, 0), null, opts);
+  }
+  [Symbol.dispose](): void {
+    this.closeRing();
+  }
+
+  /** statx(2) of `path` relative to `dirFd`; an empty path stats `dirFd` itself. */
+  async statx(dirFd: number, path: string, opts?: OpOptions): Promise<RingStat> {
+    const d = v.int('dirFd', dirFd, AT_FDCWD, 0x7fffffff);
+    const p = cstring(path);
+    const out = new Uint8Array(256);
+    const fl = path === '' ? AT_EMPTY_PATH : 0;
+    const prep = (ud: number) => this.raw.prep(u.OP.STATX, d, p, 0, STATX_MASK, 0, out, ud, fl, 0, 0, 0, 0);
+    await this.op('statx', prep, [p, out], opts);
+    const dv = new DataView(out.buffer);
+    const ts = (o: number) => Number(dv.getBigInt64(o, true)) * 1000 + dv.getUint32(o + 8, true) / 1e6;
+    return {
+      blksize: dv.getUint32(4, true),
+      nlink: dv.getUint32(16, true),
+      uid: dv.getUint32(20, true),
+      gid: dv.getUint32(24, true),
+      mode: dv.getUint16(28, true),
+      ino: Number(dv.getBigUint64(32, true)),
+      size: Number(dv.getBigUint64(40, true)),
+      mtimeMs: ts(112),
+      dioMemAlign: dv.getUint32(152, true),
+      dioOffsetAlign: dv.getUint32(156, true),
+    };
+  }
+
+  /** accept4(2): the new connection's fd, non-blocking and close-on-exec. */
+  accept(fd: number, opts?: FileOptions): Promise<number> {
+    const [f, sqeFlags] = fdOrIndex(fd, opts);
+    const prep = (ud: number) => this.raw.prep(u.OP.ACCEPT, f, null, 0, 0, 0, null, ud, SOCK_FLAGS, sqeFlags, 0, 0, 0);
+    return this.op('accept', prep, null, opts);
+  }
+
+  recv(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<number> {
+    return this.sock(u.OP.RECV, 'recv', fd, buf, opts, 0);
+  }
+  send(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<number> {
+    return this.sock(u.OP.SEND, 'send', fd, buf, opts, MSG_NOSIGNAL);
+  }
+  private sock(op: number, name: string, fd: number, buf: Uint8Array, o: SocketOptions | undefined, extra: number) {
+    const [f, sqeFlags] = fdOrIndex(fd, o);
+    const [off, len] = v.slice(v.bytes(buf), o?.offset, o?.length);
+    const fl = (o?.flags === undefined ? 0 : v.int('flags', o.flags, 0, 0x7fffffff)) | extra;
+    const prep = (ud: number) => this.raw.prep(op, f, buf, off, len, 0, null, ud, fl, sqeFlags, 0, 0, 0);
+    return this.op(name, prep, buf, o);
+  }
+
+  /** splice(2); a null offset means the fd's own position (and is required for pipes). */
+  splice(
+    inFd: number,
+    inOff: number | null,
+    outFd: number,
+    outOff: number | null,
+    len: number,
+    flags = 0,
+    opts?: OpOptions,
+  ): Promise<number> {
+    const i = v.fd(inFd, 'inFd');
+    const o = v.fd(outFd, 'outFd');
+    const io = inOff === null ? -1 : v.int('inOff', inOff);
+    const oo = outOff === null ? -1 : v.int('outOff', outOff);
+    const l = v.int('len', len, 0, 0xffffffff);
+    const fl = v.int('flags', flags, 0, 0xffffffff);
+    const prep = (ud: number) => this.raw.prep(u.OP.SPLICE, o, null, io, l, oo, null, ud, fl, 0, 0, 0, i);
+    return this.op('splice', prep, null, opts);
+  }
+
+  /** Resolves with 0 after `ms` milliseconds (IORING_OP_TIMEOUT; -ETIME is its success). */
+  timeout(ms: number, opts?: OpOptions): Promise<number> {
+    const ts = timespec(ms);
+    return this.op('timeout', (ud) => this.prepTimeoutRaw(ts, ud), ts, opts, ETIME);
+  }
+  private prepTimeoutRaw(ts: Uint8Array, ud: number): boolean {
+    return this.raw.prep(u.OP.TIMEOUT, -1, ts, 0, 1, 0, null, ud, 0, 0, 0, 0, 0);
+  }
+
+  nop(opts?: OpOptions): Promise<number> {
+    return this.op('nop', (ud) => this.raw.prep(u.OP.NOP, -1, null, 0, 0, 0, null, ud, 0, 0, 0, 0, 0), null, opts);
+  }
+
+  /** Cancels the batch operation(s) with this user data: 0, or rejects ENOENT / EALREADY. */
+  cancel(target: number, opts?: OpOptions): Promise<number> {
+    const t = userData(target);
+    const prep = (ud: number) => this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, t, 0, 0, null, ud, 0, 0, 0, 0, 0);
+    return this.op('io_uring_cancel', prep, null, opts);
+  }
+
+  // ---- registered resources
+
+  /** IORING_REGISTER_BUFFERS: pins the buffers for `readFixed`; they stay referenced until close. */
+  registerBuffers(bufs: Uint8Array[]): void {
+    if (!Array.isArray(bufs)) throw v.typeError('buffers', 'an array', bufs);
+    const list = bufs.map((b, i) => v.bytes(b, `buffers[${i}]`));
+    if (this.registered.length > 0) this.raw.register(u.IORING_UNREGISTER_BUFFERS);
+    this.registered = [];
+    check(this.raw.register(u.IORING_REGISTER_BUFFERS, list), 'io_uring_register');
+    this.registered = list;
+  }
+
+  /** IORING_OP_READ_FIXED into registered buffer `bufIndex`, `len` bytes from its start. */
+  readFixed(fd: number, bufIndex: number, pos: number, len?: number, opts?: FileOptions): Promise<number> {
+    const [f, sqeFlags] = fdOrIndex(fd, opts);
+    const [buf, l] = this.fixedBuf(bufIndex, len);
+    const p = position(pos);
+    return this.op(
+      'read',
+      (ud) => this.raw.prepRw(u.OP.READ_FIXED, f, buf, 0, l, p, ud, sqeFlags, bufIndex),
+      buf,
+      opts,
+    );
+  }
+  private fixedBuf(index: number, len?: number): [Uint8Array, number] {
+    const buf = this.registered[v.int('bufIndex', index, 0, Math.max(0, this.registered.length - 1))];
+    if (buf === undefined) throw new RangeError('no buffers are registered');
+    return [buf, v.slice(buf, 0, len)[1]];
+  }
+
+  /** IORING_REGISTER_FILES: ops given `{ fixedFile: true }` then take an index into `fds`. */
+  registerFiles(fds: number[]): void {
+    if (!Array.isArray(fds)) throw v.typeError('fds', 'an array', fds);
+    const list = fds.map((f, i) => v.fd(f, `fds[${i}]`));
+    this.raw.register(u.IORING_UNREGISTER_FILES);
+    check(this.raw.register(u.IORING_REGISTER_FILES, list), 'io_uring_register');
+  }
+
+  // ---- batch API: false when the SQ is full; nothing is sent before submit()
+
+  prepRead(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
+    return this.prepBytes(u.OP.READ, fd, buf, 0, len, position(pos), ud, sqeFlags);
+  }
+  prepWrite(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
+    return this.prepBytes(u.OP.WRITE, fd, buf, 0, len, position(pos), ud, sqeFlags);
+  }
+  prepRecv(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
+    return this.prepBytes(u.OP.RECV, fd, buf, off, len, 0, ud, 0);
+  }
+  prepSend(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
+    return this.prepBytes(u.OP.SEND, fd, buf, off, len, 0, ud, 0, MSG_NOSIGNAL);
+  }
+  prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
+    const [buf, l] = this.fixedBuf(bufIndex, len);
+    const f = v.fd(fd);
+    const d = userData(ud);
+    const ok = this.raw.prepRw(u.OP.READ_FIXED, f, buf, 0, l, position(pos), d, sqeFlags, bufIndex);
+    if (ok) this.holdBatch(d, buf);
+    return ok;
+  }
+  private prepBytes(op: number, fd: number, buf: Uint8Array, off: number, len: number, pos: number, ud: number, sqeFlags: number, msgFlags = 0) {
+    const f = v.fd(fd);
+    const [o, l] = v.slice(v.bytes(buf), off, len);
+    const d = userData(ud);
+    const ok = msgFlags === 0
+      ? this.raw.prepRw(op, f, buf, o, l, pos, d, sqeFlags, 0)
+      : this.raw.prep(op, f, buf, o, l, 0, null, d, msgFlags, sqeFlags, 0, 0, 0);
+    if (ok) this.holdBatch(d, buf);
+    return ok;
+  } // prettier-ignore
+
+  /** accept4(2); `multishot` (5.19) posts one completion per connection with IORING_CQE_F_MORE set while it stays armed. */
+  prepAccept(fd: number, ud: number, opts?: { multishot?: boolean }): boolean {
+    const f = v.fd(fd);
+    const d = userData(ud);
+    const multi = opts?.multishot === true ? u.IORING_ACCEPT_MULTISHOT : 0;
+    return this.raw.prep(u.OP.ACCEPT, f, null, 0, 0, 0, null, d, SOCK_FLAGS, 0, multi, 0, 0);
+  }
+  prepTimeout(ms: number, ud: number): boolean {
+    const ts = timespec(ms);
+    const d = userData(ud);
+    const ok = this.prepTimeoutRaw(ts, d);
+    if (ok) this.holdBatch(d, ts);
+    return ok;
+  }
+  /** IORING_OP_ASYNC_CANCEL of `target`; its own completion carries `ud` (or is dropped when omitted). */
+  prepCancel(target: number, ud = INTERNAL): boolean {
+    const t = userData(target);
+    const d = ud === INTERNAL ? INTERNAL : userData(ud);
+    return this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, t, 0, 0, null, d, 0, 0, 0, 0, 0);
+  }
+  prepNop(ud: number): boolean {
+    return this.raw.prep(u.OP.NOP, -1, null, 0, 0, 0, null, userData(ud), 0, 0, 0, 0, 0);
+  }
+
+  /**
+   * Submits the prepared SQEs (and queued promise operations): the count, or -errno. With
+   * `waitNr`, the same io_uring_enter(2) also waits for that many completions (then `reap`).
+   */
+  submit(waitNr = 0): number {
+    if (this.closed) return -os.errno.EBADF;
+    return this.flush(v.int('waitNr', waitNr, 0, 0xffffffff));
+  }
+  /** Free SQ slots. */
+  get sqSpace(): number {
+    return this.closed ? 0 : this.raw.sqSpace();
+  }
+}
+
+function timespec(ms: number): Uint8Array {
+  v.int('ms', ms, 0, 0x7fffffff);
+  const ts = new Uint8Array(16);
+  const dv = new DataView(ts.buffer);
+  dv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
+  dv.setBigInt64(8, BigInt((ms % 1000) * 1e6), true);
+  return ts;
+}

@@ -1,0 +1,117 @@
+/**
+ * io_uring's numbers (the opcodes and flags of <linux/io_uring.h>) and the run-time probe:
+ * whether this kernel lets a process set up a ring at all (it may refuse with ENOSYS, with
+ * EPERM from seccomp or `kernel.io_uring_disabled`), which opcodes IORING_REGISTER_PROBE
+ * reports, and which IORING_FEAT_* bits io_uring_setup(2) returned.
+ */
+import { readFileSync } from 'node:fs';
+import { errnoName } from './errors.js';
+import { native } from './native.js';
+
+/** Opcode numbers, in the kernel's enum order (the comment names the kernel that added them). */
+export const OP = Object.freeze({
+  NOP: 0,
+  READV: 1,
+  WRITEV: 2,
+  FSYNC: 3,
+  READ_FIXED: 4,
+  WRITE_FIXED: 5,
+  POLL_ADD: 6,
+  TIMEOUT: 11,
+  ACCEPT: 13,
+  ASYNC_CANCEL: 14,
+  OPENAT: 18, // 5.6
+  CLOSE: 19,
+  STATX: 21,
+  READ: 22,
+  WRITE: 23,
+  SEND: 26,
+  RECV: 27,
+  SPLICE: 30, // 5.7
+});
+
+/** Every opcode's name by number, through 6.16 (for `probe().opcodes`). */
+const OP_NAMES = [
+  'NOP', 'READV', 'WRITEV', 'FSYNC', 'READ_FIXED', 'WRITE_FIXED', 'POLL_ADD', 'POLL_REMOVE',
+  'SYNC_FILE_RANGE', 'SENDMSG', 'RECVMSG', 'TIMEOUT', 'TIMEOUT_REMOVE', 'ACCEPT', 'ASYNC_CANCEL',
+  'LINK_TIMEOUT', 'CONNECT', 'FALLOCATE', 'OPENAT', 'CLOSE', 'FILES_UPDATE', 'STATX', 'READ', 'WRITE',
+  'FADVISE', 'MADVISE', 'SEND', 'RECV', 'OPENAT2', 'EPOLL_CTL', 'SPLICE', 'PROVIDE_BUFFERS',
+  'REMOVE_BUFFERS', 'TEE', 'SHUTDOWN', 'RENAMEAT', 'UNLINKAT', 'MKDIRAT', 'SYMLINKAT', 'LINKAT',
+  'MSG_RING', 'FSETXATTR', 'SETXATTR', 'FGETXATTR', 'GETXATTR', 'SOCKET', 'URING_CMD', 'SEND_ZC',
+  'SENDMSG_ZC', 'READ_MULTISHOT', 'WAITID', 'FUTEX_WAIT', 'FUTEX_WAKE', 'FUTEX_WAITV',
+  'FIXED_FD_INSTALL', 'FTRUNCATE', 'BIND', 'LISTEN', 'RECV_ZC', 'EPOLL_WAIT', 'READV_FIXED',
+  'WRITEV_FIXED', 'PIPE',
+]; // prettier-ignore
+
+/** IORING_FEAT_* by bit. */
+const FEATURE_NAMES = [
+  'SINGLE_MMAP', 'NODROP', 'SUBMIT_STABLE', 'RW_CUR_POS', 'CUR_PERSONALITY', 'FAST_POLL',
+  'POLL_32BITS', 'SQPOLL_NONFIXED', 'EXT_ARG', 'NATIVE_WORKERS', 'RSRC_TAGS', 'CQE_SKIP',
+  'LINKED_FILE', 'REG_REG_RING', 'RECVSEND_BUNDLE', 'MIN_TIMEOUT', 'RW_ATTR', 'NO_IOWAIT',
+]; // prettier-ignore
+
+export const IORING_SETUP_SQPOLL = 1 << 1;
+export const IORING_SETUP_SUBMIT_ALL = 1 << 7;
+export const IORING_SETUP_SINGLE_ISSUER = 1 << 12; // 6.0
+export const IORING_SETUP_DEFER_TASKRUN = 1 << 13; // 6.1
+export const IORING_FEAT_NODROP = 1 << 1;
+export const IOSQE_FIXED_FILE = 1 << 0;
+export const IORING_CQE_F_MORE = 1 << 1;
+export const IORING_ACCEPT_MULTISHOT = 1 << 0;
+export const IORING_ASYNC_CANCEL_ANY = 1 << 2;
+export const IORING_FSYNC_DATASYNC = 1 << 0;
+export const IORING_REGISTER_BUFFERS = 0;
+export const IORING_UNREGISTER_BUFFERS = 1;
+export const IORING_REGISTER_FILES = 2;
+export const IORING_UNREGISTER_FILES = 3;
+export const IORING_REGISTER_EVENTFD = 4;
+
+export interface RingProbe {
+  /** A ring could be set up and probed. */
+  supported: boolean;
+  /** Why not: the negative errno io_uring_setup(2) returned, and its name. */
+  errno?: number;
+  code?: string;
+  /** Names of the opcodes this kernel supports ('READ', 'ACCEPT', …; 'OP_63' past our table). */
+  opcodes: string[];
+  /** Names of the IORING_FEAT_* bits io_uring_setup returned. */
+  features: string[];
+  /** /proc/sys/kernel/io_uring_disabled: 0 allowed, 1 only for io_uring_group, 2 nobody; null if absent (< 6.6). */
+  ioUringDisabled: number | null;
+}
+
+function readDisabled(): number | null {
+  try {
+    return Number(readFileSync('/proc/sys/kernel/io_uring_disabled', 'utf8').trim());
+  } catch {
+    return null;
+  }
+}
+
+/** Sets up and tears down a two-entry ring to learn what this kernel offers. */
+export function probeRing(): RingProbe {
+  const ioUringDisabled = readDisabled();
+  const r = native.Ring.probe();
+  if (typeof r === 'number')
+    return { supported: false, errno: r, code: errnoName(r), opcodes: [], features: [], ioUringDisabled };
+  const features = FEATURE_NAMES.filter((_, bit) => (r.features & (1 << bit)) !== 0);
+  for (let bit = FEATURE_NAMES.length; bit < 32; bit++) if ((r.features >>> bit) & 1) features.push(`FEAT_${bit}`);
+  const opcodes = r.ops.map((op) => OP_NAMES[op] ?? `OP_${op}`);
+  return { supported: true, opcodes, features, ioUringDisabled };
+}
+
+let cached: RingProbe | undefined;
+/** The probe, computed once per thread. */
+export function ringProbe(): RingProbe {
+  cached ??= probeRing();
+  return cached;
+}
+
+/** Why the kernel refused, in words, for the error `new Ring()` throws. */
+export function refusalReason(p: RingProbe): string {
+  if (p.code === 'ENOSYS') return 'io_uring is not built into this kernel (ENOSYS)';
+  if (p.ioUringDisabled === 2) return 'io_uring is disabled by sysctl kernel.io_uring_disabled=2';
+  if (p.ioUringDisabled === 1) return 'kernel.io_uring_disabled=1 allows io_uring only to io_uring_group members';
+  if (p.code === 'EPERM') return 'io_uring is refused to this process (EPERM: seccomp or a container policy)';
+  return `io_uring_setup failed (${p.code ?? 'unknown'})`;
+}

@@ -1,0 +1,67 @@
+/**
+ * `uring`: file → socket through io_uring — reads into user buffers and sends, both as ring
+ * operations, with the next chunk's read in flight while the current one is sent (double
+ * buffering). Two copies, like `readwrite`, but the syscalls are the ring's and the read
+ * overlaps the send. Also home to the per-thread ring the `uring` and `direct` methods share.
+ */
+import { Ring } from '../sys/ring.js';
+import type { TransferJob } from './job.js';
+
+export const URING_CHUNK = 128 << 10;
+let shared: Ring | undefined;
+
+/** The ring transfers use on this thread, attached to Node's loop (idle, it keeps nothing alive). */
+export function transferRing(): Ring {
+  shared ??= new Ring({ entries: 64 });
+  return shared;
+}
+
+function isEagain(e: unknown): boolean {
+  return (e as { code?: string }).code === 'EAGAIN';
+}
+
+/** Sends all of `buf[0, len)` with the ring, waiting for writability on EAGAIN. */
+export async function sendAll(ring: Ring, job: TransferJob, buf: Uint8Array, len: number): Promise<void> {
+  let off = 0;
+  while (off < len) {
+    try {
+      off += await ring.send(job.sockFd, buf, { offset: off, length: len - off });
+    } catch (e) {
+      if (!isEagain(e)) throw e;
+      await job.wait(job.sockFd);
+    }
+  }
+}
+
+/** Reads `[pos, pos + len)` of `fd` fully (short reads continued); fewer bytes only at EOF. */
+export async function readFull(ring: Ring, fd: number, buf: Uint8Array, pos: number, len: number): Promise<number> {
+  let got = 0;
+  while (got < len) {
+    const n = await ring.read(fd, buf.subarray(got), pos + got, len - got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+export async function uringTransfer(job: TransferJob): Promise<number> {
+  const ring = transferRing();
+  const bufs = [Buffer.allocUnsafe(URING_CHUNK), Buffer.allocUnsafe(URING_CHUNK)];
+  const end = job.offset + job.length;
+  const readAt = (i: number, pos: number) =>
+    readFull(ring, job.fileFd, bufs[i % 2]!, pos, Math.min(URING_CHUNK, end - pos));
+  let sent = 0;
+  let next = readAt(0, job.offset);
+  for (let i = 0; sent < job.length; i++) {
+    const n = await next;
+    if (n === 0) break; // the file shrank
+    const pos = job.offset + sent + n;
+    next = pos < end ? readAt(i + 1, pos) : Promise.resolve(0); // overlaps the send below
+    await sendAll(ring, job, bufs[i % 2]!, n);
+    sent += n;
+  }
+  await next.catch(() => 0); // never leave a read running into a buffer we drop
+  return sent;
+}
+
+export { uringTransfer as transfer };

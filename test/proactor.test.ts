@@ -1,0 +1,139 @@
+import { openSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { leakedSince, openFds } from './helpers/fds.js';
+import { Proactor, Ring, constants, sys } from './helpers/rawio.js';
+import { makeFile, pattern, scratchDir } from './helpers/uring.js';
+
+/** An echo server on the proactor: multishot accept, recv, send everything back, recv again. */
+function echoServer(px: Proactor, lfd: number, conns: number[]): void {
+  px.accept(
+    lfd,
+    (fd) => {
+      if (fd < 0) return;
+      conns.push(fd);
+      const buf = Buffer.alloc(16384);
+      const onRecv = (n: number): void => {
+        if (n <= 0) {
+          sys.close(fd);
+          return;
+        }
+        px.send(fd, buf, 0, n, (sent) => (sent === n ? px.recv(fd, buf, onRecv) : sys.close(fd)));
+      };
+      px.recv(fd, buf, onRecv);
+    },
+    { multishot: true },
+  );
+}
+
+/** A blocking client in the same thread is impossible; drive the client through a Ring. */
+async function echoRoundTrip(client: Ring, fd: number, msg: Buffer): Promise<Buffer> {
+  const got = Buffer.alloc(msg.length);
+  const sent = client.send(fd, msg);
+  let n = 0;
+  while (n < msg.length) {
+    const r = await client.recv(fd, got, { offset: n });
+    if (r <= 0) break;
+    n += r;
+  }
+  expect(await sent).toBe(msg.length);
+  return got;
+}
+
+describe.skipIf(!Ring.supported())('Proactor', () => {
+  let before: Map<number, string>;
+  let scratch: ReturnType<typeof scratchDir>;
+  beforeAll(() => (scratch = scratchDir()));
+  afterAll(() => scratch.remove());
+  beforeEach(() => (before = openFds()));
+  afterEach(() => expect(leakedSince(before)).toEqual([]));
+
+  it('serves echo over loopback while attached to Node’s loop', async () => {
+    const px = new Proactor({ entries: 64 });
+    const lfd = sys.listenTcp('127.0.0.1', 0);
+    const conns: number[] = [];
+    echoServer(px, lfd, conns);
+    px.attach();
+    const client = new Ring();
+    const fds = [0, 1, 2, 3].map(() => sys.connectTcp('127.0.0.1', sys.localPort(lfd)));
+    const msgs = fds.map((_, i) => pattern(100_000 + i * 777, i + 1));
+    const echoed = await Promise.all(fds.map((fd, i) => echoRoundTrip(client, fd, msgs[i]!)));
+    echoed.forEach((e, i) => expect(e.equals(msgs[i]!)).toBe(true));
+    expect(conns.length).toBe(4);
+    for (const fd of fds) sys.close(fd);
+    await new Promise((r) => setTimeout(r, 20)); // the server sees EOF and closes its side
+    px.close();
+    client.close();
+    sys.close(lfd);
+  });
+
+  it('run() owns the thread, resolves after stop(), and lets promise continuations run', async () => {
+    const px = new Proactor();
+    const [a, b] = sys.socketpair();
+    const order: string[] = [];
+    let ticks = 0;
+    px.timeout(5, () => {
+      order.push('timeout');
+      sys.write(b, Buffer.from('hello'));
+      void Promise.resolve().then(() => order.push('continuation'));
+    });
+    const buf = Buffer.alloc(5);
+    px.recv(a, buf, (n) => {
+      order.push(`recv ${n} ${buf.toString()}`);
+      px.stop();
+    });
+    px.timeout(60_000, () => order.push('long timeout cancelled'));
+    const tick = setInterval(() => ticks++, 1);
+    await px.run();
+    clearInterval(tick);
+    expect(order).toEqual(['timeout', 'continuation', 'recv 5 hello']);
+    expect(ticks).toBe(0); // libuv never ran: the loop owned the thread
+    px.close(); // the long timeout is cancelled; its callback gets -ECANCELED
+    expect(order.at(-1)).toBe('long timeout cancelled');
+    sys.close(a);
+    sys.close(b);
+  });
+
+  it('resubmits short writes and short reads until the whole length is done', async () => {
+    const px = new Proactor({ entries: 8 });
+    const [r, w] = sys.pipe({ size: 4096 });
+    const data = pattern(200_000, 5);
+    const got = Buffer.alloc(data.length);
+    let wrote = -1;
+    let read = -1;
+    px.write(w, data, -1, data.length, (n) => (wrote = n));
+    // a pipe read returns at most what is buffered: many short reads, each resubmitted
+    px.read(r, got, -1, got.length, (n) => (read = n));
+    await px.run();
+    expect(wrote).toBe(data.length);
+    expect(read).toBe(data.length);
+    expect(got.equals(data)).toBe(true);
+    const file = makeFile(scratch.dir, 'px', data);
+    const fd = openSync(file, 'r');
+    const part = Buffer.alloc(50_000);
+    px.read(fd, part, 123_456, 50_000, (n) => (read = n));
+    await px.run();
+    expect(read).toBe(50_000);
+    expect(part.equals(data.subarray(123_456, 173_456))).toBe(true);
+    px.read(fd, part, data.length - 100, 50_000, (n) => (read = n)); // EOF: fewer bytes, not an error
+    await px.run();
+    expect(read).toBe(100);
+    px.close();
+    for (const fd2 of [fd, r, w]) sys.close(fd2);
+  });
+
+  it('cancel() and a full SQ: every request completes exactly once', async () => {
+    const px = new Proactor({ entries: 2 });
+    const [a, b] = sys.socketpair();
+    const results: number[] = [];
+    const id = px.recv(a, Buffer.alloc(4), (n) => results.push(n));
+    for (let i = 0; i < 200; i++) px.timeout(0, (n) => results.push(n));
+    px.timeout(1, () => px.cancel(id));
+    await px.run();
+    expect(results.length).toBe(201);
+    expect(results.filter((n) => n === 0).length).toBe(200);
+    expect(results).toContain(-constants.ECANCELED);
+    px.close();
+    sys.close(a);
+    sys.close(b);
+  });
+});
