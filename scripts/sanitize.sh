@@ -15,9 +15,10 @@ cd "$(dirname "$0")/.."
 
 FLAGS="-fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 if [ "${RAWIO_ASAN_SKIP_BUILD:-}" != 1 ]; then
+  mkdir -p build-asan
   npx cmake-js build --out build-asan --parallel 2 \
-    --CDCMAKE_CXX_FLAGS="$FLAGS" --CDCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >build-asan.log 2>&1 ||
-    { tail -40 build-asan.log; exit 1; }
+    --CDCMAKE_CXX_FLAGS="$FLAGS" --CDCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >build-asan/build.log 2>&1 ||
+    { tail -40 build-asan/build.log; exit 1; }
 fi
 npm run build >/dev/null
 
