@@ -52,6 +52,7 @@ const UV_WRITABLE = 2;
 const UV_DISCONNECT = 4;
 
 export class Reactor {
+  #closed = false;
   readonly poller: Poller;
   readonly #fired: Int32Array;
   readonly #handlers: (Handler | undefined)[] = [];
@@ -139,6 +140,7 @@ export class Reactor {
    * of a failing wait, or with what a handler or timer threw (the loop stops first).
    */
   async run(): Promise<void> {
+    this.#checkOpen();
     if (this.#mode !== 'idle') throw new Error(`reactor is already ${this.#mode === 'run' ? 'running' : 'attached'}`);
     this.#mode = 'run';
     this.#stopping = false;
@@ -171,6 +173,7 @@ export class Reactor {
 
   /** Runs the loop inside Node's event loop until `stop()`. */
   attach(): void {
+    this.#checkOpen();
     if (this.#mode !== 'idle') throw new Error(`reactor is already ${this.#mode === 'run' ? 'running' : 'attached'}`);
     this.#mode = 'attach';
     this.#stopping = false;
@@ -192,7 +195,16 @@ export class Reactor {
   /** Stops the loop and closes the poller. Watched fds stay open: they are the caller's. */
   close(): void {
     this.stop();
+    this.#closed = true;
     this.poller.close();
+  }
+
+  /** A closed reactor cannot be run or attached again: its timers would wait on a closed poller. */
+  #checkOpen(): void {
+    if (!this.#closed) return;
+    const e = new Error('reactor is closed') as Error & { code: string };
+    e.code = 'ERR_RAWIO_CLOSED';
+    throw e;
   }
 
   [Symbol.dispose](): void {

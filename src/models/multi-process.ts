@@ -156,6 +156,7 @@ export const start: ModelStarter = async (opts) => {
       transfer: opts.transfer,
       directio: opts.directio,
       maxQueue: opts.maxQueue,
+      idleTimeout: opts.idleTimeout,
     },
   };
   const master = new Master(opts, settings, listenFd, board);

@@ -9,6 +9,16 @@
  * Backpressure: when the connection's write queue passes the high-water mark, reading
  * stops until it drains, so a client that sends without reading cannot grow the server's
  * memory beyond the queue bound (past `maxQueue` the Connection drops the client).
+ * Pipelining is bounded the same way: past MAX_DEPTH requests awaiting their replies (a
+ * pool that is behind, a file body holding the replies after it, each owning an open fd),
+ * reading stops until half of them have gone out.
+ *
+ * Idleness: `expire()` (called by the model's sweep timer) closes a connection that has
+ * made no progress for the idle timeout — no complete request from the client and no reply
+ * bytes taken by it — while the server owes it nothing. That closes slowloris clients that
+ * trickle a header forever, keep-alive clients that went quiet, and clients that stopped
+ * reading with less than `maxQueue` queued (nginx's client_header_timeout and send_timeout
+ * in one rule).
  */
 import type { Connection } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
@@ -17,6 +27,14 @@ import { transferFile } from '../transfer/index.js';
 import type { Stats } from './stats.js';
 
 const HIGH_WATER = 1 << 20;
+/** Requests in flight (framed, reply not yet written) past which reading stops. */
+export const MAX_DEPTH = 1024;
+
+function timeoutError(ms: number): Error {
+  const e = new Error(`no progress for ${ms} ms`) as Error & { code: string };
+  e.code = 'ERR_RAWIO_IDLE_TIMEOUT';
+  return e;
+}
 
 export interface SessionOptions {
   protocol: Protocol;
@@ -38,6 +56,14 @@ export class Session {
   readonly #pending = new Map<number, Reply>();
   #sendingFile = false;
   #closeAfter = false;
+  /** Reading stopped by this session (backpressure or depth), so only it resumes. */
+  #paused = false;
+  /** The client half-closed: close once every reply it is owed has gone out. */
+  #eof = false;
+  /** The progress markers seen by the last expire(), and when they last moved. */
+  #seenSeq = 0;
+  #seenWritten = 0;
+  #activeAt = performance.now();
   /** A number a model may use to find this session again (its slot in a table). */
   id = -1;
 
@@ -48,6 +74,7 @@ export class Session {
     conn.onData = (chunk) => this.#onData(chunk);
     conn.onDrain = () => this.#onDrain();
     conn.onClose = () => this.#onClose();
+    conn.onEnd = () => this.#onEnd();
   }
 
   /** A reply for request `seq` (from the pool, or inline). */
@@ -63,6 +90,27 @@ export class Session {
     } else {
       this.#pending.set(seq, reply);
     }
+    if (this.#paused) this.#maybeResume();
+    if (this.#eof) this.#onEnd();
+  }
+
+  /**
+   * Closes the connection when it has made no progress for `ms` (see the file comment);
+   * `now` is performance.now(). Returns true when it closed it.
+   */
+  expire(now: number, ms: number): boolean {
+    const written = this.conn.bytesWritten;
+    // Replies still owed (a busy pool, a file being sent) are the server's delay, not the client's.
+    const owed = this.#nextSend < this.#nextSeq || this.#sendingFile;
+    if (owed || written !== this.#seenWritten || this.#nextSeq !== this.#seenSeq) {
+      this.#seenWritten = written;
+      this.#seenSeq = this.#nextSeq;
+      this.#activeAt = now;
+      return false;
+    }
+    if (now - this.#activeAt < ms || this.conn.closed) return false;
+    this.conn.destroy(timeoutError(ms));
+    return true;
   }
 
   #onData(chunk: Buffer): void {
@@ -80,11 +128,29 @@ export class Session {
       this.conn.pause();
       this.deliver(this.#nextSeq++, { ...error, close: true });
     }
-    if (this.conn.queuedBytes > HIGH_WATER) this.conn.pause();
+    if (this.conn.queuedBytes > HIGH_WATER || this.#nextSeq - this.#nextSend > MAX_DEPTH) this.#pause();
+  }
+
+  #onEnd(): void {
+    this.#eof = true;
+    // A half-closed client still gets the replies to what it sent (a pool may be behind).
+    if (this.#nextSend === this.#nextSeq && !this.#sendingFile && !this.#closeAfter) this.#finish();
+  }
+
+  #pause(): void {
+    this.#paused = true;
+    this.conn.pause();
+  }
+
+  #maybeResume(): void {
+    if (this.#closeAfter || this.conn.closed) return;
+    if (this.conn.queuedBytes > HIGH_WATER || this.#nextSeq - this.#nextSend > MAX_DEPTH / 2) return;
+    this.#paused = false;
+    this.conn.resume();
   }
 
   #onDrain(): void {
-    if (!this.#closeAfter && !this.conn.closed) this.conn.resume();
+    if (this.#paused) this.#maybeResume();
   }
 
   #flush(): void {
@@ -132,6 +198,7 @@ export class Session {
     this.#sendingFile = false;
     if (close) this.#finish();
     else this.#flush();
+    if (this.#eof && !this.conn.closed) this.#onEnd();
   }
 
   #finish(): void {
