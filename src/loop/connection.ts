@@ -197,6 +197,10 @@ export class Connection {
     this.#parked = true;
   }
 
+  get #edgeTriggered(): boolean {
+    return this.reactor.backend === 'epoll-et';
+  }
+
   #readAll(): void {
     const buf = this.#buf;
     while (this.#reading && !this.#closed) {
@@ -204,6 +208,10 @@ export class Connection {
       if (n > 0) {
         this.bytesRead += n;
         this.onData?.(buf.subarray(0, n));
+        // Level-triggered, a short read means the socket is drained for now and the poller
+        // will report it again when more arrives: the read that would only say EAGAIN is
+        // skipped (nginx does the same). Edge-triggered must read on until EAGAIN.
+        if (n < buf.length && !this.#edgeTriggered) return;
       } else if (n === 0) {
         this.#reading = false;
         this.#eof = true;

@@ -66,9 +66,20 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   return resolved;
 }
 
+/** Each model's file, loaded when first served (a literal import each, so bundlers see them). */
+const models: Record<ModelName, () => Promise<{ start: ModelStarter }>> = {
+  iterative: () => import('./iterative.js'),
+  'thread-per-connection': () => import('./thread-per-connection.js'),
+  single: () => import('./single.js'),
+  'worker-pool': () => import('./worker-pool.js'),
+  'multi-reactor': () => import('./multi-reactor.js'),
+  'multi-reactor-pool': () => import('./multi-reactor-pool.js'),
+  'multi-process': () => import('./multi-process.js'),
+  proactor: () => import('./proactor.js'),
+};
+
 async function loadModel(model: ModelName): Promise<ModelStarter> {
-  const mod = (await import(`./${model}.js`)) as { start: ModelStarter };
-  return mod.start;
+  return (await models[model]()).start;
 }
 
 /**
