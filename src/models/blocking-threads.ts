@@ -50,6 +50,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
         continue;
       }
       stats.accepted(0);
+      native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       slot.publish(fd);
       await serveBlocking(fd, slot, opts);
       slot.release(fd);

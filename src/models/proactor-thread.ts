@@ -88,6 +88,7 @@ export class ProactorThread {
         }
         if (this.#stopping) return void native.close(fd);
         this.#stats.accepted(this.#data.index);
+        native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
         const c = new Conn(fd, this.#protocol);
         this.#conns.add(c);
         this.#recv(c);

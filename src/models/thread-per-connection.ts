@@ -66,6 +66,7 @@ class ThreadPerConnection implements ModelHandle {
       const fd = native.accept(this.#listenFd, false);
       if (fd < 0) return;
       this.#stats.accepted(0);
+      native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       native.setBlocking(fd, true);
       const idle = this.#idle.pop();
       if (idle) idle.inbox.push(MSG.NEW_FD, fd);
