@@ -17,7 +17,7 @@ FLAGS="-fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=und
 if [ "${RAWIO_ASAN_SKIP_BUILD:-}" != 1 ]; then
   mkdir -p build-asan
   npx cmake-js build --out build-asan --parallel 2 \
-    --CDCMAKE_CXX_FLAGS="$FLAGS" --CDCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >build-asan/build.log 2>&1 ||
+    --CDCMAKE_CXX_FLAGS="$FLAGS" --CDCMAKE_CXX_FLAGS_RELEASE="-O1" --CDCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >build-asan/build.log 2>&1 ||
     { tail -40 build-asan/build.log; exit 1; }
 fi
 npm run build >/dev/null
