@@ -240,7 +240,10 @@ export class Ring extends RingCore {
   recv(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<number> {
     return this.sock(u.OP.RECV, 'recv', fd, buf, opts, 0);
   }
-  /** send(2) of `buf` (or its `offset` / `length` slice) with MSG_NOSIGNAL: resolves with the bytes sent, maybe fewer. */
+  /**
+   * send(2) of `buf` (or its `offset` / `length` slice) with MSG_NOSIGNAL: resolves with
+   * the bytes sent, maybe fewer.
+   */
   send(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<number> {
     return this.sock(u.OP.SEND, 'send', fd, buf, opts, MSG_NOSIGNAL);
   }
