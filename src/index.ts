@@ -31,6 +31,7 @@ export {
   type TransferMethod,
   type TransferMethodName,
   type TransferOptions,
+  type Waiter,
 } from './transfer/index.js';
 export { createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
 export { Epoll, type EpollOptions } from './loop/backends/epoll.js';
@@ -38,7 +39,7 @@ export { PollSet } from './loop/backends/poll.js';
 export { SelectSet } from './loop/backends/select.js';
 export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
 export { Connection, type ConnectionOptions } from './loop/connection.js';
-export { probe, type ProbeResult } from './probe.js';
+export { probe, type ProbeResult, type Limit } from './probe.js';
 export { serve, modelNames, resolveServeOptions } from './models/serve.js';
-export type { ServeOptions, Server, ModelName, AcceptStrategy } from './models/types.js';
+export type { ServeOptions, ResolvedServeOptions, Server, ModelName, AcceptStrategy } from './models/types.js';
 export type { StatsSnapshot } from './models/stats.js';

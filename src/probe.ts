@@ -15,14 +15,30 @@ import { netdevFeature, type NetdevFeature } from './sys/netdev.js';
 import * as sys from './sys/index.js';
 import { Ring } from './sys/ring.js';
 
+/** A resource limit (getrlimit(2)); `Infinity` for unlimited. */
 export interface Limit {
+  /** The limit the kernel enforces. */
   soft: number;
+  /** The ceiling up to which an unprivileged process may raise `soft`. */
   hard: number;
 }
 
+/** What {@link probe} returns. */
 export interface ProbeResult {
-  kernel: { release: string; major: number; minor: number; patch: number };
+  /** The running kernel (uname(2)'s release). */
+  kernel: {
+    /** The release string, e.g. '6.1.0-18-amd64'. */
+    release: string;
+    /** Major version (6 in 6.1.0). */
+    major: number;
+    /** Minor version (1 in 6.1.0). */
+    minor: number;
+    /** Patch level (0 in 6.1.0; 0 when absent). */
+    patch: number;
+  };
+  /** CPUs this process may use (os.availableParallelism()). */
   cpus: number;
+  /** Whether and how io_uring is available. */
   ioUring: {
     /** /proc/sys/kernel/io_uring_disabled: 0 allowed, 1 privileged only, 2 off; null: no sysctl (before 6.6). */
     disabled: number | null;
@@ -30,14 +46,33 @@ export interface ProbeResult {
     supported: boolean | null;
     /** 'ok', or why io_uring_setup failed ('ENOSYS', 'EPERM' …). */
     setup: string;
+    /** Names of the opcodes the kernel supports ('READ', 'ACCEPT' …); empty when refused. */
     opcodes: string[] | null;
     /** IORING_FEAT_* names io_uring_setup returned. */
     features?: string[];
   };
-  limits: { nofile: Limit; memlock: Limit; pipeMaxSize: number | null };
+  /** The limits that bound a server. */
+  limits: {
+    /** RLIMIT_NOFILE: open fds. */
+    nofile: Limit;
+    /** RLIMIT_MEMLOCK: locked memory in bytes (io_uring rings on kernels before 5.12). */
+    memlock: Limit;
+    /** /proc/sys/fs/pipe-max-size: the largest pipe an unprivileged process may ask for; null if unreadable. */
+    pipeMaxSize: number | null;
+  };
+  /** FD_SETSIZE: select(2) can watch fds below it only. */
   fdSetSize: number;
-  /** The direct-IO alignment of `opts.path` (default: the current directory). */
-  directIo: { path: string; memAlign: number; offsetAlign: number; source: string } | null;
+  /** The direct-IO alignment of `opts.path` (default: the current directory); null when it could not be read. */
+  directIo: {
+    /** The path asked about. */
+    path: string;
+    /** Alignment O_DIRECT needs for the buffer's address (0 where direct IO is unsupported). */
+    memAlign: number;
+    /** Alignment O_DIRECT needs for the file position and the length. */
+    offsetAlign: number;
+    /** How the answer was reached ({@link sys.DioAlignment}'s `detail`). */
+    source: string;
+  } | null;
   /** Per network device: scatter-gather and the offloads that go with it; null: not answered. */
   netdev: Record<string, Partial<Record<NetdevFeature, boolean | null>>>;
 }
@@ -121,7 +156,10 @@ export function netdevFeatures(devices = netDevices()): ProbeResult['netdev'] {
 }
 
 /**
- * What this kernel and machine allow.
+ * What this kernel and machine allow: a plain object, safe to print or serialize. Never
+ * throws for a missing feature: what cannot be read is null (or `supported: false`).
+ * `opts.path` is where the direct-IO alignment is asked (a directory gets a scratch file,
+ * removed at once); default the current directory.
  * @example
  * const p = probe();
  * if (p.netdev.lo?.sg) console.log('sendfile over loopback can skip the copy');

@@ -23,6 +23,7 @@ const EPOLLRDHUP = constants.EPOLLRDHUP as number;
 const EAGAIN = constants.EAGAIN as number;
 const EPIPE = constants.EPIPE as number;
 
+/** Options of `new Connection()`: the callbacks (also settable later as properties) and limits. */
 export interface ConnectionOptions {
   /** Called with each chunk read. The chunk is a view into a reused buffer, valid only during the call. */
   onData?: (chunk: Buffer) => void;
@@ -40,17 +41,43 @@ export interface ConnectionOptions {
   readSize?: number;
 }
 
+/**
+ * A buffered byte stream over a non-blocking fd (a TCP socket, a socketpair end, a pipe)
+ * driven by a {@link Reactor}, which it registers the fd with at once. On each readiness it
+ * reads until a short read (until EAGAIN under 'epoll-et') and hands each chunk to
+ * `onData`; `write` sends what the kernel takes and queues the rest, flushed with
+ * writev(2) when the fd turns writable. Peer close and I/O errors (ECONNRESET, EPIPE) end
+ * in `onError` / `onClose`, never in an exception out of the loop. The Connection owns the
+ * fd: it closes it on `end()`, `destroy()` or an error.
+ * @example
+ * const c: Connection = new Connection(reactor, fd, {
+ *   onData: (chunk) => {
+ *     if (!c.write(chunk)) c.pause(); // queued: stop reading until it drains
+ *   },
+ *   onDrain: () => c.resume(),
+ *   onClose: (err) => err && console.error(err.message),
+ * });
+ */
 export class Connection {
+  /** The fd, closed by the Connection when it closes. */
   readonly fd: number;
+  /** The reactor the fd is watched by. */
   readonly reactor: Reactor;
+  /** Called with each chunk read: a view into a reused buffer, valid only during the call. */
   onData: ((chunk: Buffer) => void) | undefined;
+  /** Called once the connection is closed; `error` says why when it failed. */
   onClose: ((error?: Error) => void) | undefined;
+  /** Called when a read or write fails (before `onClose`). */
   onError: ((error: Error) => void) | undefined;
+  /** Called when the write queue has drained after a write returned false. */
   onDrain: (() => void) | undefined;
+  /** Called when the peer has finished sending (read returned 0); when unset, `end()` is called. */
   onEnd: (() => void) | undefined;
+  /** Queued bytes past which the connection is destroyed with ERR_RAWIO_QUEUE_FULL (Infinity: no limit). */
   readonly maxQueue: number;
-  /** Bytes read and written so far. */
+  /** Bytes read so far. */
   bytesRead = 0;
+  /** Bytes written so far (by the kernel's count, queued bytes once they go out). */
   bytesWritten = 0;
   readonly #buf: Buffer;
   readonly #queue: Uint8Array[] = [];
@@ -84,6 +111,7 @@ export class Connection {
     return this.#queued;
   }
 
+  /** Whether the connection is closed (and its fd with it). */
   get closed(): boolean {
     return this.#closed;
   }
@@ -119,6 +147,7 @@ export class Connection {
     this.#rewatch();
   }
 
+  /** Reads again after `pause()`; ignored once the peer has finished sending or `end()` was called. */
   resume(): void {
     if (this.#ending || this.#eof) return;
     this.#reading = true;

@@ -10,7 +10,18 @@ import { PollSet } from './backends/poll.js';
 import { SelectSet } from './backends/select.js';
 import * as v from '../sys/validate.js';
 
+/**
+ * One readiness multiplexer: {@link SelectSet}, {@link PollSet} or {@link Epoll}, made by
+ * {@link createPoller}. Registration calls throw an ErrnoError; `wait` returns a count or
+ * `-errno`.
+ * @example
+ * using p = createPoller('epoll');
+ * p.add(fd, constants.EPOLLIN);
+ * const out = new Int32Array(2 * 64);
+ * const n = p.wait(out, 1000); // out[0] = fd, out[1] = revents, …
+ */
 export interface Poller {
+  /** The backend: the syscall it waits in ('epoll-et': epoll with EPOLLET on every mask). */
   readonly name: 'select' | 'poll' | 'epoll' | 'epoll-et';
   /** The epoll fd; -1 for select and poll. */
   readonly fd: number;
@@ -26,12 +37,16 @@ export interface Poller {
    * signal returns 0.
    */
   wait(out: Int32Array, timeoutMs: number): number;
+  /** Releases the poller (closes the epoll fd); the watched fds stay open. */
   close(): void;
+  /** `close()`, for `using`. */
   [Symbol.dispose](): void;
 }
 
+/** A backend's name, as {@link createPoller} and `ReactorOptions.backend` take it. */
 export type PollerName = Poller['name'];
 
+/** Every {@link PollerName}. */
 export const pollerNames: readonly PollerName[] = ['select', 'poll', 'epoll', 'epoll-et'];
 
 /**

@@ -20,8 +20,10 @@ import * as v from '../sys/validate.js';
 
 const { EAGAIN, ECANCELED } = os.errno;
 
+/** Receives an operation's result: `>= 0` (bytes, an fd, 0) or `-errno` (-ECANCELED after `cancel`). */
 export type CompletionCallback = (res: number) => void;
 
+/** Options of `new Proactor()`. */
 export interface ProactorOptions {
   /** Submission queue entries of the ring; default 256. */
   entries?: number;
@@ -43,7 +45,30 @@ interface Req {
   cancelled: boolean;
 }
 
+/**
+ * The Proactor pattern over a {@link Ring}: the kernel performs each operation and the
+ * loop calls back with its result. Callbacks, not promises: `accept`, `recv`, `send`,
+ * `read`, `write` and `timeout` each take `cb(res)` with `res >= 0` or `-errno` and return
+ * an id for `cancel`. Short sends, reads and writes are resubmitted for the rest, and
+ * -EAGAIN (but from accept) retried, before the callback runs. Bad arguments throw a
+ * TypeError or RangeError at once; the constructor throws an ErrnoError when the kernel
+ * refuses io_uring.
+ * @example
+ * const pr = new Proactor();
+ * const lfd = sys.listenTcp('127.0.0.1', 8080);
+ * pr.accept(lfd, (fd) => {
+ *   if (fd < 0) return;
+ *   const buf = Buffer.alloc(4096);
+ *   const echo = (n: number): void => {
+ *     if (n <= 0) return void sys.close(fd);
+ *     pr.send(fd, buf, 0, n, (r) => (r < 0 ? sys.close(fd) : pr.recv(fd, buf, echo)));
+ *   };
+ *   pr.recv(fd, buf, echo);
+ * }, { multishot: true });
+ * await pr.run(); // or pr.attach() to reap from Node's own loop
+ */
 export class Proactor {
+  /** The ring underneath (not attached: the proactor reaps it). */
   readonly ring: Ring;
   private readonly reqs = new Map<number, Req>();
   private backlog: number[] = []; // ids whose SQE did not fit the SQ yet
@@ -239,6 +264,7 @@ export class Proactor {
     this.ring.submit();
   }
 
+  /** Ends `run()` after the current batch, or stops reaping from Node's loop. In-flight operations stay in flight. */
   stop(): void {
     this.stopped = true;
     this.watch?.close();

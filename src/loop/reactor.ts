@@ -33,8 +33,10 @@ function drainMicrotasks(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** Called with a watched fd and the events the poller reported for it (EPOLLIN, EPOLLHUP …). */
 export type Handler = (fd: number, events: number) => void;
 
+/** Options of `new Reactor()`. */
 export interface ReactorOptions {
   /** The multiplexer; default 'epoll'. */
   backend?: PollerName;
@@ -51,8 +53,25 @@ const UV_READABLE = 1;
 const UV_WRITABLE = 2;
 const UV_DISCONNECT = 4;
 
+/**
+ * An event loop over a {@link Poller} (Redis's `ae`): fd handlers dispatched in the order
+ * the kernel reports them, and timers. `run()` owns the thread until `stop()`; `attach()`
+ * lives inside Node's own loop instead. Handlers run synchronously; what a handler or
+ * timer throws stops `run()` (its promise rejects) or, attached, reaches Node as an
+ * uncaught exception. The reactor never closes the fds it watches.
+ * @example
+ * const reactor = new Reactor({ backend: 'epoll' });
+ * const lfd = sys.listenTcp('127.0.0.1', 8080);
+ * reactor.watch(lfd, constants.EPOLLIN, () => {
+ *   for (let fd = sys.accept(lfd); fd >= 0; fd = sys.accept(lfd)) {
+ *     const c: Connection = new Connection(reactor, fd, { onData: (chunk) => c.write(chunk) });
+ *   }
+ * });
+ * reactor.attach(); // or `await reactor.run()` to give it the thread
+ */
 export class Reactor {
   #closed = false;
+  /** The multiplexer the reactor waits in. */
   readonly poller: Poller;
   readonly #fired: Int32Array;
   readonly #handlers: (Handler | undefined)[] = [];
@@ -73,6 +92,7 @@ export class Reactor {
     this.#fired = new Int32Array(2 * maxEvents);
   }
 
+  /** The poller's name ('epoll', 'epoll-et', 'poll' or 'select'). */
   get backend(): PollerName {
     return this.poller.name;
   }
@@ -131,6 +151,7 @@ export class Reactor {
     return id;
   }
 
+  /** Cancels a timer by the id `setTimer` returned; unknown or finished ids are ignored. */
   clearTimer(id: number): void {
     this.#timers.cancel(id);
   }
@@ -207,6 +228,7 @@ export class Reactor {
     throw e;
   }
 
+  /** `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

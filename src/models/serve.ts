@@ -10,6 +10,7 @@ import * as v from '../sys/validate.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
 
+/** Every {@link ModelName}, as `serve({ model })` accepts them. */
 export const modelNames: readonly ModelName[] = [
   'iterative',
   'thread-per-connection',
@@ -30,7 +31,11 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
   return value as T;
 }
 
-/** Checks `opts` and fills in every default. */
+/**
+ * Checks `opts` and fills in every default, as {@link serve} does before it starts a model
+ * (TypeError / RangeError for a bad option; the static protocol's `root` must be a
+ * directory). Opens nothing.
+ */
 export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   const o = v.object<ServeOptions>('opts', opts);
   if (opts === undefined) throw v.typeError('opts', 'of type object', opts);
@@ -83,7 +88,12 @@ async function loadModel(model: ModelName): Promise<ModelStarter> {
 }
 
 /**
- * Starts a server.
+ * Starts a server: `model` decides how connections are accepted and served (one thread, a
+ * thread per connection, reactors on worker threads, processes, io_uring …), `protocol`
+ * what they speak. Resolves once it listens, with the bound port (`port: 0` picks a free
+ * one). Rejects with a TypeError / RangeError for bad options before opening anything, and
+ * with an ErrnoError when the model cannot start (EADDRINUSE, or io_uring refused for
+ * `proactor` …).
  * @example
  * const server = await serve({ model: 'multi-reactor', protocol: 'http', workers: 2 });
  * console.log(`http://${server.host}:${server.port}/`);

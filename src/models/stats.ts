@@ -8,10 +8,15 @@
 
 const HEADER = 2; // [connections, requests]
 
+/** A server's counters at one moment ({@link Server.stats}). */
 export interface StatsSnapshot {
+  /** Connections open now. */
   connections: number;
+  /** Connections accepted so far, per worker (thread or process). */
   accepted: number[];
+  /** Complete requests received so far. */
   requests: number;
+  /** Bytes written to clients so far. */
   bytesOut: number;
 }
 

@@ -7,6 +7,13 @@ import type { PollerName } from './poller-name.js';
 import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
 import type { StatsSnapshot } from './stats.js';
 
+/**
+ * The server models: `iterative` (one connection at a time), `thread-per-connection`
+ * (blocking I/O, a thread each), `single` (one reactor), `worker-pool` (one reactor, handlers
+ * on a thread pool), `multi-reactor` (a reactor per thread), `multi-reactor-pool`
+ * (sub-reactors plus a handler pool), `multi-process` (a reactor per process) and
+ * `proactor` (io_uring completions).
+ */
 export type ModelName =
   | 'iterative'
   | 'thread-per-connection'
@@ -17,10 +24,19 @@ export type ModelName =
   | 'multi-process'
   | 'proactor';
 
+/**
+ * How the multi-process model's processes share the port: `reuseport` (a socket each,
+ * SO_REUSEPORT, the kernel spreading connections by hash), `exclusive` (one inherited socket
+ * that every worker's epoll watches with EPOLLEXCLUSIVE) or `mutex` (one inherited socket,
+ * watched only by the worker holding the accept mutex, as nginx's accept_mutex).
+ */
 export type AcceptStrategy = 'reuseport' | 'exclusive' | 'mutex';
 
+/** Options of {@link serve}. Only `model` and `protocol` are required. */
 export interface ServeOptions {
+  /** How connections are served (see {@link ModelName}). */
   model: ModelName;
+  /** What they speak: 'echo', 'http', 'resp' (Redis) or 'static' (files under `root`). */
   protocol: ProtocolName;
   /** Default '127.0.0.1'. */
   host?: string;
@@ -52,15 +68,26 @@ export interface ServeOptions {
 
 /** The options after defaults, as every model receives them. */
 export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root'>> {
+  /** static: the directory served. */
   root?: string;
+  /** What the protocol is created with (root, transfer, directio). */
   protocolOptions: ProtocolOptions;
 }
 
+/** A running server, as {@link serve} resolves with it. */
 export interface Server {
+  /** The address it listens on. */
   host: string;
+  /** The bound port (the one the kernel picked when `port` was 0). */
   port: number;
+  /** The model serving. */
   model: string;
+  /** The live counters, summed over every thread and process. */
   stats(): StatsSnapshot;
+  /**
+   * Stops accepting, ends the model's threads or processes (closing their connections) and
+   * releases the protocol; resolves when all is done. Calling it again returns the same wait.
+   */
   close(): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ class EchoCodec implements Codec {
   }
 }
 
+/** The `echo` protocol (RFC 862): every chunk received is one request, answered with a copy of itself. */
 export class EchoProtocol implements Protocol {
   readonly name = 'echo';
   readonly options: ProtocolOptions;

@@ -31,6 +31,7 @@ CONTINUE_FRAME[0] = 255;
 /** The interim response a Method.Continue frame is answered with. */
 export const CONTINUE: { data: Uint8Array } = { data: ascii('HTTP/1.1 100 Continue\r\n\r\n') };
 
+/** Limits of {@link HttpCodec} (and `HttpOptions.limits`). */
 export interface HttpLimits {
   /** Request line plus header fields, in bytes; default 8 KiB (431 beyond). */
   maxHead?: number;
@@ -259,6 +260,11 @@ function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
   return f;
 }
 
+/**
+ * HTTP/1.1 request framing (RFC 9112): request line, header fields and a Content-Length
+ * body, pipelined. Over-limit or malformed input yields the error reply (400, 413, 431, 501,
+ * 505) and ends the codec.
+ */
 export class HttpCodec implements Codec {
   readonly #maxHead: number;
   readonly #maxBody: number;

@@ -28,10 +28,17 @@ function variant(flags: number): number {
   return !(flags & FLAG_KEEP_ALIVE) ? 1 : flags & FLAG_HTTP10 ? 2 : 0;
 }
 
+/** Options of `new HttpProtocol()`. */
 export interface HttpOptions extends ProtocolOptions {
+  /** The framing limits (head and body sizes). */
   limits?: HttpLimits;
 }
 
+/**
+ * The `http` protocol: HTTP/1.1 with keep-alive and pipelining. `GET /` and `HEAD /` answer
+ * `Hello, World!` (text/plain); a POST's body is echoed back; other paths are 404, other
+ * methods 405. Malformed requests get the RFC 9112 error status and the connection closes.
+ */
 export class HttpProtocol implements Protocol {
   readonly name = 'http';
   readonly options: ProtocolOptions;

@@ -9,6 +9,7 @@ import { RespProtocol } from './resp.js';
 import { StaticProtocol } from './static.js';
 import { typeError } from '../sys/validate.js';
 
+/** The names {@link createProtocol} and `serve({ protocol })` accept. */
 export const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
 
 /**
@@ -35,5 +36,7 @@ export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): 
 
 export type { Codec, Protocol, ProtocolName, ProtocolOptions, PushResult, Reply } from './protocol.js';
 export { EchoProtocol, HttpProtocol, RespProtocol, StaticProtocol };
+export type { HttpOptions } from './http.js';
+export type { RespOptions } from './resp.js';
 export { HttpCodec, type HttpLimits } from './http-codec.js';
 export { RespCodec, type RespLimits } from './resp-codec.js';

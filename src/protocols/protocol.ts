@@ -12,6 +12,7 @@
  * copies it, and never modifies or transfers (postMessage transfer list) its buffer.
  */
 
+/** The protocols a server can speak (see {@link createProtocol}). */
 export type ProtocolName = 'echo' | 'http' | 'resp' | 'static';
 
 /** What to send back for one request. */
@@ -22,11 +23,19 @@ export interface Reply {
    * A file region to send after `data` (the static protocol): the fd is open, owned by the
    * reply, and closed by the model once sent (or on error).
    */
-  file?: { fd: number; offset: number; length: number };
+  file?: {
+    /** The open file. */
+    fd: number;
+    /** File position of the first byte to send. */
+    offset: number;
+    /** Bytes to send. */
+    length: number;
+  };
   /** Close the connection once this reply is written. */
   close?: boolean;
 }
 
+/** What {@link Codec.push} returns. */
 export interface PushResult {
   /** The complete requests framed so far, in order. */
   frames: Uint8Array[];
@@ -36,9 +45,15 @@ export interface PushResult {
 
 /** Per-connection framing state. */
 export interface Codec {
+  /**
+   * Feeds the next bytes of the connection: returns the requests they complete (a partial
+   * one is kept for the next push) and, on malformed input, the error reply. The chunk is
+   * not retained. After an error, later pushes return no frames.
+   */
   push(chunk: Uint8Array): PushResult;
 }
 
+/** Options of {@link createProtocol} and the protocol classes; each applies to the protocol it names. */
 export interface ProtocolOptions {
   /** static: the directory served. */
   root?: string;
@@ -55,13 +70,25 @@ export interface ProtocolOptions {
   keyspaceSize?: number;
 }
 
+/**
+ * A protocol, as the server models use it: a {@link Codec} per connection frames requests
+ * out of the byte stream, and `handle` turns each into a {@link Reply}.
+ * @example
+ * const p = createProtocol('http');
+ * const codec = p.createCodec();
+ * const { frames } = codec.push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+ * const reply = p.handle(frames[0]!); // reply.data: 'HTTP/1.1 200 OK …Hello, World!'
+ * p.close();
+ */
 export interface Protocol {
+  /** Which protocol this is. */
   readonly name: ProtocolName;
   /**
    * The options that recreate this protocol on another thread or in a child process with
    * the same shared state (`keyspace` filled in): pass them to createProtocol there.
    */
   readonly options: ProtocolOptions;
+  /** A fresh framing state for one connection. */
   createCodec(): Codec;
   /** Handles one framed request. Runs on the I/O thread or on a worker thread. */
   handle(frame: Uint8Array): Reply;

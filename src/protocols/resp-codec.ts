@@ -13,6 +13,7 @@
 import type { Codec, PushResult, Reply } from './protocol.js';
 import { Pending, allocFrame, ascii, copyBytes, getU32, indexOf, putU32 } from './bytes.js';
 
+/** Limits of {@link RespCodec} (and `RespOptions.limits`). */
 export interface RespLimits {
   /** Largest bulk argument (Redis's proto-max-bulk-len); default 8 MiB. */
   maxBulk?: number;
@@ -139,6 +140,11 @@ function unescape(line: Uint8Array, i: number, arg: number[]): number {
   return 2;
 }
 
+/**
+ * RESP request framing: multibulk and inline commands, pipelined. Past a limit, or on
+ * malformed input, it yields a `-ERR Protocol error` reply that closes the connection, and
+ * ends.
+ */
 export class RespCodec implements Codec {
   readonly #maxBulk: number;
   readonly #maxArgs: number;

@@ -80,13 +80,22 @@ function parseDelta(b: Uint8Array): number | null {
   return /^-?(0|[1-9][0-9]{0,15})$/.test(s) && Math.abs(Number(s)) <= Number.MAX_SAFE_INTEGER ? Number(s) : null;
 }
 
+/** Options of `new RespProtocol()`. */
 export interface RespOptions extends ProtocolOptions {
+  /** The framing limits (argument sizes and counts). */
   limits?: RespLimits;
 }
 
+/**
+ * The `resp` protocol: the Redis commands redis-cli and redis-benchmark use (PING, ECHO,
+ * SET with NX/XX, GET, DEL, EXISTS, INCR/DECR/INCRBY/DECRBY, MSET, MGET, DBSIZE, FLUSHALL,
+ * FLUSHDB, SELECT 0, QUIT, CONFIG GET, COMMAND), answered in RESP2, over a shared-memory
+ * {@link Keyspace} that every thread and process of the server sees.
+ */
 export class RespProtocol implements Protocol {
   readonly name = 'resp';
   readonly options: ProtocolOptions;
+  /** The data, created or attached by the constructor; closed by `close()`. */
   readonly keyspace: Keyspace;
   readonly #limits: RespLimits;
   #scratch = new Uint8Array(64 << 10);

@@ -136,6 +136,13 @@ function refusal(err: unknown): number {
   return 500;
 }
 
+/**
+ * The `static` protocol: HTTP GET and HEAD of the files under `options.root` (a directory's
+ * index.html for a directory), opened with openat2(2) RESOLVE_BENEATH so no path leaves the
+ * root; one `Range: bytes=` range honoured. The reply carries the open file region, which
+ * the model sends with `transferFile` (`options.transfer`). The constructor throws a
+ * TypeError without `root` and an ErrnoError when it cannot be opened.
+ */
 export class StaticProtocol implements Protocol {
   readonly name = 'static';
   readonly options: ProtocolOptions;

@@ -23,7 +23,15 @@ function path(name: string, p: unknown): string {
   return p as string;
 }
 
-/** open(2) with O_CLOEXEC added; `mode` (default 0o666, less the umask) applies with O_CREAT. */
+/**
+ * open(2) with O_CLOEXEC added; `mode` (default 0o666, less the umask) applies with O_CREAT.
+ * Returns the new fd; a setup call, so it throws an ErrnoError (ENOENT, EACCES …), and a
+ * TypeError / RangeError for a bad argument. `flags` are the kernel's (`constants.O_*`).
+ * @example
+ * const fd = sys.open('/tmp/data.bin', constants.O_RDWR | constants.O_CREAT, 0o600);
+ * const n = sys.pwrite(fd, Buffer.from('hello'), undefined, undefined, 0); // 5 or -errno
+ * sys.close(fd);
+ */
 export function open(p: string, flags: number, mode = 0o666): number {
   path('path', p);
   v.int('flags', flags, 0, 0x7fffffff);
@@ -87,18 +95,25 @@ export function pwrite(
   return native.pwrite(fd, buf, o, l, position('position', pos));
 }
 
+/** What {@link fstat} returns (struct stat, fstat(2)). */
 export interface Stat {
+  /** Size in bytes. */
   size: number;
+  /** The preferred I/O block size. */
   blksize: number;
+  /** File type and permission bits (st_mode). */
   mode: number;
   /** 512-byte blocks allocated. */
   blocks: number;
+  /** Inode number. */
   ino: number;
+  /** Major number of the device holding the file (st_dev). */
   devMajor: number;
+  /** Minor number of the device holding the file (st_dev). */
   devMinor: number;
 }
 
-/** fstat(2). */
+/** fstat(2); throws an ErrnoError (EBADF …). */
 export function fstat(fd: number): Stat {
   const r = native.fstat(v.fd(fd));
   if (typeof r === 'number') check(r, 'fstat');
@@ -114,6 +129,7 @@ export function fstat(fd: number): Stat {
   };
 }
 
+/** What {@link dioAlignment} returns: the O_DIRECT alignment rules of one file. */
 export interface DioAlignment {
   /** Alignment O_DIRECT needs for the buffer's address (0 where direct IO is unsupported). */
   memAlign: number;

@@ -17,6 +17,7 @@ const EEXIST = 17;
 import { native, type NativeKeyspace } from './native.js';
 import * as v from './validate.js';
 
+/** Options of {@link Keyspace.create}. */
 export interface KeyspaceOptions {
   /** Bytes of shared memory, table and data together (default 64 MiB, at most 4 GiB - 1). */
   size?: number;
@@ -24,8 +25,9 @@ export interface KeyspaceOptions {
   buckets?: number;
 }
 
-/** SET flags. */
+/** {@link Keyspace.set} flag: set only when the key is absent (Redis's SET NX). */
 export const KEYSPACE_NX = 1;
+/** {@link Keyspace.set} flag: set only when the key is present (Redis's SET XX). */
 export const KEYSPACE_XX = 2;
 
 const NAME = /^(\/[A-Za-z0-9._-]{1,199}|\/proc\/\d+\/fd\/\d+)$/;
@@ -42,6 +44,19 @@ function defaultBuckets(size: number): number {
   return n;
 }
 
+/**
+ * A key/value table in shared memory, shared by the threads and processes of one server
+ * (the RESP protocol's data). Create it once, pass {@link Keyspace.name} to the others, and
+ * attach there. Keys and values are bytes. Operations return `>= 0` or `-errno`; `create`
+ * and `attach` throw an `ErrnoError`; arguments of the wrong type throw a TypeError.
+ * @example
+ * const enc = new TextEncoder();
+ * using ks = Keyspace.create(undefined, { size: 1 << 20 });
+ * ks.set(enc.encode('hits'), enc.encode('41'));
+ * const out = new Uint8Array(24);
+ * const n = ks.incr(enc.encode('hits'), 1, out); // 2: out holds '42'
+ * // in a worker thread or child process: Keyspace.attach(ks.name)
+ */
 export class Keyspace {
   /** The shared-memory name (`/rawio-ks-…`), to pass to threads and processes. */
   readonly name: string;
@@ -56,7 +71,12 @@ export class Keyspace {
     this.#ks = ks;
   }
 
-  /** Creates a new keyspace (a fresh name unless one is given; EEXIST if it is taken). */
+  /**
+   * Creates a new keyspace. Without a name it is an anonymous memfd whose name is
+   * `/proc/<pid>/fd/<fd>`; with one (`'/'` then 1-199 of `[A-Za-z0-9._-]`) it is a POSIX
+   * shm object. Throws an ErrnoError (EEXIST when the name is taken), a RangeError for a
+   * bad name, `size` (64 KiB to 4 GiB - 1) or `buckets` (a power of two, 16 to 2^24).
+   */
   static create(name?: string, opts?: KeyspaceOptions): Keyspace {
     const n = name === undefined ? undefined : checkName(name);
     const o = v.object<KeyspaceOptions>('opts', opts);
@@ -78,7 +98,7 @@ export class Keyspace {
     return new Keyspace(n, true, ks);
   }
 
-  /** Attaches to an existing keyspace by name (ENOENT when there is none). */
+  /** Attaches to an existing keyspace by name; throws an ErrnoError (ENOENT when there is none). */
   static attach(name: string): Keyspace {
     const n = checkName(name);
     const ks = new native.Keyspace();
@@ -135,13 +155,20 @@ export class Keyspace {
     return this.#ks.mget(keys, out, lens);
   }
 
-  /** Removes every key. */
+  /** Removes every key: 0 or `-errno`. */
   flush(): number {
     return this.#ks.flush();
   }
 
-  /** Keys, bytes in use and capacity. */
-  info(): { keys: number; used: number; capacity: number } {
+  /** Keys, bytes in use and capacity; throws an ErrnoError (EBADF once closed). */
+  info(): {
+    /** Keys stored. */
+    keys: number;
+    /** Bytes of the data area in use. */
+    used: number;
+    /** Bytes of the data area in all. */
+    capacity: number;
+  } {
     const r = this.#ks.info();
     if (typeof r === 'number') throw errnoError(r, 'keyspace');
     return { keys: r[0], used: r[1], capacity: r[2] };
@@ -155,6 +182,7 @@ export class Keyspace {
     if (this.owner) native.keyspaceUnlink(this.name);
   }
 
+  /** {@link Keyspace.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

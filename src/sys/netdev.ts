@@ -7,6 +7,10 @@ import { check } from './errors.js';
 import { native } from './native.js';
 import * as v from './validate.js';
 
+/**
+ * A feature {@link netdevFeature} can ask about: scatter-gather, TCP / generic segmentation
+ * offload, generic receive offload, transmit / receive checksum offload.
+ */
 export type NetdevFeature = 'sg' | 'tso' | 'gso' | 'gro' | 'tx-csum' | 'rx-csum';
 const FEATURES: readonly NetdevFeature[] = ['sg', 'tso', 'gso', 'gro', 'tx-csum', 'rx-csum'];
 

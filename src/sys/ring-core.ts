@@ -21,8 +21,14 @@ export const INTERNAL = -1;
 /** The largest user data the batch API takes. */
 export const MAX_USER_DATA = 0x7fffffff;
 
+/**
+ * Receives one completion of the batch API: the user data its `prep*` call was given, the
+ * result (`>= 0`, or `-errno`, as the kernel posted it) and the CQE flags
+ * (IORING_CQE_F_MORE while a multishot request stays armed).
+ */
 export type CompletionHandler = (userData: number, res: number, flags: number) => void;
 
+/** Options of `new Ring()`. */
 export interface RingOptions {
   /** Submission queue entries (rounded up to a power of two by the kernel); default 256. */
   entries?: number;
@@ -42,6 +48,7 @@ export interface RingOptions {
   onCompletion?: CompletionHandler;
 }
 
+/** Options every promise operation of a `Ring` takes. */
 export interface OpOptions {
   /** Cancels the operation in the kernel (IORING_OP_ASYNC_CANCEL); the promise rejects with an AbortError. */
   signal?: AbortSignal;
@@ -74,14 +81,22 @@ export function abortError(signal?: AbortSignal): Error {
 export class RingCore {
   /** The ring's own fd. */
   readonly fd: number;
+  /** Submission queue entries, as the kernel set them up (`entries` rounded up to a power of two). */
   readonly sqEntries: number;
+  /** Completion queue entries, as the kernel set them up. */
   readonly cqEntries: number;
   /** The IORING_FEAT_* bits the kernel returned. */
   readonly featureBits: number;
   /** The eventfd registered with the ring (IORING_REGISTER_EVENTFD): readable when completions arrive. */
   readonly eventFd: number;
+  /**
+   * Receives the batch API's completions reaped by `drain()`, `wait()` or the attached
+   * watch (those reaped by `reap()` are returned in its array instead). Settable at any time.
+   */
   onCompletion?: CompletionHandler;
+  /** The native ring (native/uring.cc). @internal */
   protected readonly raw: NativeRing;
+  /** Set once the ring is closed. @internal */
   protected closed = false;
   private readonly pending = new Map<number, Pending>();
   private queue: { ud: number; prep: Prep }[] = [];
@@ -128,7 +143,7 @@ export class RingCore {
 
   // ---- submission
 
-  /** Queues a promise operation: prepared now when there is room, else when room frees. */
+  /** Queues a promise operation: prepared now when there is room, else when room frees. @internal */
   protected op(syscall: string, prep: Prep, refs: unknown, opts?: OpOptions, okErrno = 0): Promise<number> {
     const signal = opts?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
@@ -179,6 +194,7 @@ export class RingCore {
   /**
    * Moves queued operations into the SQ while there is room, then submits; with `waitNr`,
    * the same io_uring_enter also waits for that many completions (io_uring_submit_and_wait).
+   * @internal
    */
   protected flush(waitNr = 0): number {
     while (this.queue.length > 0) {
@@ -210,7 +226,7 @@ export class RingCore {
 
   // ---- batch API support
 
-  /** Keeps `refs` alive until the batch operation with this user data completes. */
+  /** Keeps `refs` alive until the batch operation with this user data completes. @internal */
   protected holdBatch(ud: number, refs: unknown): void {
     const e = this.batchRefs.get(ud);
     if (e === undefined) this.batchRefs.set(ud, { count: 1, refs: [refs] });
@@ -338,6 +354,7 @@ export class RingCore {
    * Cancels everything in flight, waits for the kernel to post every completion (it may
    * still be writing into those buffers), and only then releases the buffers, unmaps the
    * ring and rejects the operations still pending with ECANCELED.
+   * @internal
    */
   protected closeRing(): void {
     if (this.closed) return;

@@ -26,12 +26,16 @@ const MSG_NOSIGNAL = 0x4000;
 const STATX_MASK = 0x7ff | 0x2000; // STATX_BASIC_STATS | STATX_DIOALIGN (6.1)
 const AT_EMPTY_PATH = 0x1000;
 
+/** Options of the `Ring` operations on a file descriptor. */
 export interface FileOptions extends OpOptions {
   /** `fd` is an index into the files registered with `registerFiles` (IOSQE_FIXED_FILE). */
   fixedFile?: boolean;
 }
+/** Options of {@link Ring.recv} and {@link Ring.send}. */
 export interface SocketOptions extends FileOptions {
+  /** Where the slice of `buf` starts; default 0. */
   offset?: number;
+  /** Bytes of `buf` from `offset`; default the rest of it. */
   length?: number;
   /** recv(2) / send(2) flags; send adds MSG_NOSIGNAL. */
   flags?: number;
@@ -39,16 +43,25 @@ export interface SocketOptions extends FileOptions {
 
 /** What `statx` resolves with (statx(2)). */
 export interface RingStat {
+  /** Size in bytes. */
   size: number;
+  /** File type and permission bits (stx_mode). */
   mode: number;
+  /** The preferred I/O block size. */
   blksize: number;
+  /** Inode number. */
   ino: number;
+  /** Hard links. */
   nlink: number;
+  /** Owner's user id. */
   uid: number;
+  /** Owner's group id. */
   gid: number;
+  /** Last modification, in milliseconds since the epoch. */
   mtimeMs: number;
-  /** STATX_DIOALIGN (6.1): O_DIRECT alignment for memory and file offsets; 0 when unknown. */
+  /** STATX_DIOALIGN (6.1): O_DIRECT alignment for buffer addresses; 0 when unknown. */
   dioMemAlign: number;
+  /** STATX_DIOALIGN (6.1): O_DIRECT alignment for file offsets and lengths; 0 when unknown. */
   dioOffsetAlign: number;
 }
 
@@ -66,6 +79,39 @@ function fdOrIndex(fd: unknown, o?: FileOptions): [number, number] {
   return [v.fd(fd), o?.fixedFile === true ? u.IOSQE_FIXED_FILE : 0];
 }
 
+/**
+ * An io_uring (io_uring(7)) of rawio's own, with two faces.
+ *
+ * The promise API (`read`, `write`, `accept`, `recv`, `send`, `openat`, `statx`, `splice`,
+ * `timeout` …) is for programs: each call returns a promise of the kernel's result (`>= 0`)
+ * and rejects with an ErrnoError for `-errno`, with an AbortError when its `signal` aborts,
+ * and with EBADF once the ring is closed. Bad arguments throw a TypeError or RangeError at
+ * once. The operations started in one synchronous stretch are submitted together from a
+ * microtask, and the ring (attached by default) reaps their completions from Node's own loop.
+ *
+ * The batch API (`prepRead` … `submit`, then `reap`, or `onCompletion`) is for loops and
+ * benchmarks that manage their own user data (0 … 2^31 - 1): a `prep*` call returns false
+ * when the submission queue is full and sends nothing before `submit()`. Both keep every
+ * buffer they hand to the kernel referenced until its completion is reaped.
+ *
+ * The constructor throws an ErrnoError saying why when the kernel refuses io_uring
+ * (ENOSYS, EPERM from seccomp or `kernel.io_uring_disabled`): check {@link Ring.supported}.
+ * @example
+ * // promise API
+ * using ring = new Ring();
+ * const fd = await ring.openat(-100, '/etc/hostname', constants.O_RDONLY);
+ * const buf = Buffer.alloc(4096);
+ * const n = await ring.read(fd, buf, 0);
+ * await ring.close(fd);
+ * @example
+ * // batch API: prepare, submit and wait in one io_uring_enter, then reap
+ * const ring = new Ring({ attach: false });
+ * ring.prepRead(fd, buf, 0, buf.length, 7);
+ * ring.submit(1);
+ * const cqes = new Int32Array(3 * 64);
+ * const n = ring.reap(cqes); // 1: cqes[0] === 7, cqes[1] = bytes read or -errno
+ * ring.close();
+ */
 export class Ring extends RingCore {
   private registered: Uint8Array[] = [];
 
@@ -106,9 +152,11 @@ export class Ring extends RingCore {
     return this.op(name, (ud) => this.raw.prepRw(op, f, buf, 0, l, p, ud, sqeFlags, 0), buf, o);
   }
 
+  /** preadv2(2) at `position` (-1: the current file position) into `bufs` in order: resolves with the bytes read. */
   readv(fd: number, bufs: readonly Uint8Array[], pos: number, opts?: FileOptions): Promise<number> {
     return this.vec(u.OP.READV, 'readv', fd, bufs, pos, opts);
   }
+  /** pwritev2(2) of `bufs` in order at `position` (-1: the current file position): resolves with the bytes written. */
   writev(fd: number, bufs: readonly Uint8Array[], pos: number, opts?: FileOptions): Promise<number> {
     return this.vec(u.OP.WRITEV, 'writev', fd, bufs, pos, opts);
   }
@@ -123,6 +171,7 @@ export class Ring extends RingCore {
     return this.op(name, prep, [iov, list], o);
   }
 
+  /** fsync(2), or fdatasync(2) with `{ datasync: true }`: resolves with 0. */
   fsync(fd: number, opts?: FileOptions & { datasync?: boolean }): Promise<number> {
     const [f, sqeFlags] = fdOrIndex(fd, opts);
     const fl = opts?.datasync === true ? u.IORING_FSYNC_DATASYNC : 0;
@@ -151,6 +200,7 @@ export class Ring extends RingCore {
     const f = v.fd(fd);
     return this.op('close', (ud) => this.raw.prep(u.OP.CLOSE, f, null, 0, 0, 0, null, ud, 0, 0, 0, 0, 0), null, opts);
   }
+  /** `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.closeRing();
   }
@@ -186,9 +236,14 @@ export class Ring extends RingCore {
     return this.op('accept', prep, null, opts);
   }
 
+  /** recv(2) into `buf` (or its `offset` / `length` slice): resolves with the bytes received, 0 at end of stream. */
   recv(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<number> {
     return this.sock(u.OP.RECV, 'recv', fd, buf, opts, 0);
   }
+  /**
+   * send(2) of `buf` (or its `offset` / `length` slice) with MSG_NOSIGNAL: resolves with
+   * the bytes sent, maybe fewer.
+   */
   send(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<number> {
     return this.sock(u.OP.SEND, 'send', fd, buf, opts, MSG_NOSIGNAL);
   }
@@ -229,6 +284,7 @@ export class Ring extends RingCore {
     return this.raw.prep(u.OP.TIMEOUT, -1, ts, 0, 1, 0, null, ud, 0, 0, 0, 0, 0);
   }
 
+  /** IORING_OP_NOP: resolves with 0 (a measure of the ring's own overhead). */
   nop(opts?: OpOptions): Promise<number> {
     return this.op('nop', (ud) => this.raw.prep(u.OP.NOP, -1, null, 0, 0, 0, null, ud, 0, 0, 0, 0, 0), null, opts);
   }
@@ -280,18 +336,23 @@ export class Ring extends RingCore {
 
   // ---- batch API: false when the SQ is full; nothing is sent before submit()
 
+  /** Prepares a read(2) of `len` bytes at `position` (-1: current) into `buf`, completing with user data `ud`. */
   prepRead(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
     return this.prepBytes(u.OP.READ, fd, buf, 0, len, position(pos), ud, sqeFlags);
   }
+  /** Prepares a write(2) of `buf[0, len)` at `position` (-1: current), completing with user data `ud`. */
   prepWrite(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
     return this.prepBytes(u.OP.WRITE, fd, buf, 0, len, position(pos), ud, sqeFlags);
   }
+  /** Prepares a recv(2) into `buf[off, off + len)`, completing with user data `ud`. */
   prepRecv(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
     return this.prepBytes(u.OP.RECV, fd, buf, off, len, 0, ud, 0);
   }
+  /** Prepares a send(2) of `buf[off, off + len)` with MSG_NOSIGNAL, completing with user data `ud`. */
   prepSend(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
     return this.prepBytes(u.OP.SEND, fd, buf, off, len, 0, ud, 0, MSG_NOSIGNAL);
   }
+  /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
   prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
     const [buf, l] = this.fixedBuf(bufIndex, len);
     const f = v.fd(fd);
@@ -318,6 +379,7 @@ export class Ring extends RingCore {
     const multi = opts?.multishot === true ? u.IORING_ACCEPT_MULTISHOT : 0;
     return this.raw.prep(u.OP.ACCEPT, f, null, 0, 0, 0, null, d, SOCK_FLAGS, 0, multi, 0, 0);
   }
+  /** Prepares a timeout of `ms` milliseconds; its completion carries `ud` and -ETIME when the time has passed. */
   prepTimeout(ms: number, ud: number): boolean {
     const ts = timespec(ms);
     const d = userData(ud);
@@ -331,6 +393,7 @@ export class Ring extends RingCore {
     const d = ud === INTERNAL ? INTERNAL : userData(ud);
     return this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, t, 0, 0, null, d, 0, 0, 0, 0, 0);
   }
+  /** Prepares an IORING_OP_NOP, completing with 0 and user data `ud`. */
   prepNop(ud: number): boolean {
     return this.raw.prep(u.OP.NOP, -1, null, 0, 0, 0, null, userData(ud), 0, 0, 0, 0, 0);
   }

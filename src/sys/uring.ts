@@ -8,26 +8,44 @@ import { readFileSync } from 'node:fs';
 import { errnoName } from './errors.js';
 import { native } from './native.js';
 
-/** Opcode numbers, in the kernel's enum order (the comment names the kernel that added them). */
+/** Opcode numbers, in the kernel's enum order (each comment names the kernel that added the opcode). */
 export const OP = Object.freeze({
+  /** IORING_OP_NOP: does nothing; completes with 0 (5.1). */
   NOP: 0,
+  /** IORING_OP_READV: preadv2(2) (5.1). */
   READV: 1,
+  /** IORING_OP_WRITEV: pwritev2(2) (5.1). */
   WRITEV: 2,
+  /** IORING_OP_FSYNC: fsync(2) (fdatasync(2) with IORING_FSYNC_DATASYNC) (5.1). */
   FSYNC: 3,
+  /** IORING_OP_READ_FIXED: a read into a registered buffer (5.1). */
   READ_FIXED: 4,
+  /** IORING_OP_WRITE_FIXED: a write from a registered buffer (5.1). */
   WRITE_FIXED: 5,
+  /** IORING_OP_POLL_ADD: poll(2) on one fd (5.1). */
   POLL_ADD: 6,
+  /** IORING_OP_TIMEOUT: completes with -ETIME when the time has passed (5.4). */
   TIMEOUT: 11,
+  /** IORING_OP_ACCEPT: accept4(2) (5.5). */
   ACCEPT: 13,
+  /** IORING_OP_ASYNC_CANCEL: cancels a request by its user data (5.5). */
   ASYNC_CANCEL: 14,
-  OPENAT: 18, // 5.6
+  /** IORING_OP_OPENAT: openat(2) (5.6). */
+  OPENAT: 18,
+  /** IORING_OP_CLOSE: close(2) (5.6). */
   CLOSE: 19,
+  /** IORING_OP_STATX: statx(2) (5.6). */
   STATX: 21,
+  /** IORING_OP_READ: read(2) / pread(2) (5.6). */
   READ: 22,
+  /** IORING_OP_WRITE: write(2) / pwrite(2) (5.6). */
   WRITE: 23,
+  /** IORING_OP_SEND: send(2) (5.6). */
   SEND: 26,
+  /** IORING_OP_RECV: recv(2) (5.6). */
   RECV: 27,
-  SPLICE: 30, // 5.7
+  /** IORING_OP_SPLICE: splice(2) (5.7). */
+  SPLICE: 30,
 });
 
 /** Every opcode's name by number, through 6.16 (for `probe().opcodes`). */
@@ -66,11 +84,13 @@ export const IORING_REGISTER_FILES = 2;
 export const IORING_UNREGISTER_FILES = 3;
 export const IORING_REGISTER_EVENTFD = 4;
 
+/** What {@link probeRing} and `Ring.probe()` return: what io_uring this kernel offers. */
 export interface RingProbe {
   /** A ring could be set up and probed. */
   supported: boolean;
-  /** Why not: the negative errno io_uring_setup(2) returned, and its name. */
+  /** Why not: the negative errno io_uring_setup(2) returned. */
   errno?: number;
+  /** Why not: the errno's name ('ENOSYS', 'EPERM' …). */
   code?: string;
   /** Names of the opcodes this kernel supports ('READ', 'ACCEPT', …; 'OP_63' past our table). */
   opcodes: string[];

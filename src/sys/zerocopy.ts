@@ -23,7 +23,13 @@ function flags(f: unknown): number {
 
 /**
  * sendfile(2): up to `count` bytes of `inFd` (a file or anything mmap-able; not a pipe:
- * EINVAL) from `offset` to `outFd`. At most 0x7ffff000 bytes move per call.
+ * EINVAL) from `offset` to `outFd`. At most 0x7ffff000 bytes move per call. Returns the
+ * bytes sent (0 at the end of the file) or `-errno` (`-EAGAIN` when a non-blocking socket is
+ * full); throws only TypeError / RangeError for bad arguments.
+ * @example
+ * // one attempt; on -EAGAIN wait for the socket to turn writable and call again
+ * const n = sys.sendfile(sock, fileFd, 0, size);
+ * if (n < 0 && n !== -constants.EAGAIN) throw errnoError(n, 'sendfile');
  */
 export function sendfile(outFd: number, inFd: number, off: number | null, count: number): number {
   v.fd(outFd, 'outFd');
@@ -34,7 +40,13 @@ export function sendfile(outFd: number, inFd: number, off: number | null, count:
 /**
  * splice(2): moves up to `len` bytes between two fds, one of which must be a pipe (EINVAL
  * otherwise). A pipe side takes a `null` offset (ESPIPE otherwise). Flags:
- * SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE.
+ * SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE. Returns the bytes moved (0 at the end
+ * of the input) or `-errno`; throws only TypeError / RangeError for bad arguments.
+ * @example
+ * // file → pipe → socket, without copying through user space
+ * const [r, w] = sys.pipe();
+ * const n = sys.splice(fileFd, 0, w, null, 65536, constants.SPLICE_F_MOVE);
+ * if (n > 0) sys.splice(r, null, sock, null, n, constants.SPLICE_F_MOVE | constants.SPLICE_F_NONBLOCK);
  */
 export function splice(
   inFd: number,

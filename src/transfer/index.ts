@@ -22,6 +22,12 @@ export type { TransferJob, TransferMethod } from './job.js';
 export { closePipePool, pooledPipes } from './pipes.js';
 export { waitWritable, writableWaiter, type Waiter } from './wait.js';
 
+/**
+ * The built-in transfer methods: `readwrite` (pread + write), `mmap` (write from a
+ * mapping), `sendfile`, `splice` (through a pipe), `uring` (io_uring reads and sends),
+ * `direct` (O_DIRECT reads through io_uring) and `auto` (`sendfile` below `directio`
+ * bytes, `direct` from there on where io_uring is allowed).
+ */
 export type TransferMethodName = 'readwrite' | 'mmap' | 'sendfile' | 'splice' | 'uring' | 'direct' | 'auto';
 
 /** Every method by name. */
@@ -42,11 +48,13 @@ export function registerTransferMethod(name: string, fn: TransferMethod): void {
   methods[name] = fn;
 }
 
+/** Options of {@link transferFile}. */
 export interface TransferOptions {
   /** File position to start at; default 0. */
   offset?: number;
   /** Bytes to send; default (and at most) what the file holds after `offset`. */
   length?: number;
+  /** How to move the bytes (see {@link TransferMethodName}). */
   method: TransferMethodName;
   /** Bytes; `auto` uses direct IO above it. Default: never. */
   directio?: number;
@@ -89,9 +97,15 @@ function checkOptions(o: TransferOptions): void {
  * Sends `[offset, offset + length)` of `fileFd` to the non-blocking socket `sockFd` and
  * resolves with the bytes sent: `length`, clamped to the end of the file (0 past it). On
  * EAGAIN it waits for writability and resumes at the exact offset. Rejects with the errno
- * error of a failed call (EPIPE, ECONNRESET …).
+ * error of a failed call (EPIPE, ECONNRESET …), and with a TypeError or RangeError for bad
+ * arguments or an unknown method.
  * @example
- * const n = await transferFile(sock, file, { method: 'sendfile' });
+ * const file = sys.open('big.iso', constants.O_RDONLY);
+ * try {
+ *   const n = await transferFile(sock, file, { method: 'sendfile', offset: 0, length: 1 << 20 });
+ * } finally {
+ *   sys.close(file);
+ * }
  */
 export async function transferFile(sockFd: number, fileFd: number, opts: TransferOptions): Promise<number> {
   v.fd(sockFd, 'sockFd');

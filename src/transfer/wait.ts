@@ -9,8 +9,14 @@ import { native, type NativeWatch } from '../sys/native.js';
 
 const UV_WRITABLE = 2;
 
+/** What {@link writableWaiter} returns: one poll handle reused across waits. */
 export interface Waiter {
+  /**
+   * Resolves when `fd` turns writable; rejects with an ErrnoError when libuv's poll fails.
+   * One wait at a time; a new fd replaces the handle of the previous one.
+   */
   wait(fd: number): Promise<void>;
+  /** Releases the poll handle (a pending wait then never settles). */
   close(): void;
 }
 

@@ -13,12 +13,23 @@ import { ctl, mask, waitArgs } from './common.js';
 
 export const EPOLLET = constants.EPOLLET as number;
 
+/** Options of `new Epoll()`. */
 export interface EpollOptions {
   /** Add EPOLLET to every mask ('epoll-et'). */
   edgeTriggered?: boolean;
 }
 
+/**
+ * epoll(7) as a {@link Poller}. Masks go to epoll_ctl(2) as given, so EPOLLET,
+ * EPOLLONESHOT and EPOLLEXCLUSIVE (on add only) work as the man page says.
+ * @example
+ * using ep = new Epoll({ edgeTriggered: true });
+ * ep.add(sock, constants.EPOLLIN | constants.EPOLLRDHUP);
+ * const out = new Int32Array(2 * 1024);
+ * const n = ep.wait(out, -1); // (fd, revents) pairs in out[0 … 2n)
+ */
 export class Epoll implements Poller {
+  /** 'epoll-et' when created with `{ edgeTriggered: true }`, else 'epoll'. */
   readonly name: 'epoll' | 'epoll-et';
   readonly #set: NativeEpoll;
   readonly #extra: number;
@@ -55,11 +66,13 @@ export class Epoll implements Poller {
     return this.#set.wait(out, timeoutMs);
   }
 
+  /** Closes the epoll fd; the watched fds stay open. */
   close(): void {
     this.#set.close();
     this.#fd = -1;
   }
 
+  /** `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -8,7 +8,12 @@ import { type NativePollerSet, native } from '../../sys/native.js';
 import type { Poller } from '../poller.js';
 import { ctl, mask, waitArgs } from './common.js';
 
+/**
+ * poll(2) as a {@link Poller}: the whole pollfd array goes to the kernel on every wait, so
+ * a wait costs in proportion to the fds watched. Has no fd of its own (`fd` is -1).
+ */
 export class PollSet implements Poller {
+  /** Always 'poll'. */
   readonly name = 'poll' as const;
   readonly fd = -1;
   #set: NativePollerSet | undefined = new native.PollSet();
@@ -35,6 +40,7 @@ export class PollSet implements Poller {
     this.#set = undefined;
   }
 
+  /** `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -12,7 +12,13 @@ import { ctl, mask, waitArgs } from './common.js';
 
 const FD_SETSIZE = constants.FD_SETSIZE as number;
 
+/**
+ * select(2) as a {@link Poller}. Only fds below FD_SETSIZE (1024) can be watched: `add`
+ * throws a RangeError for a larger one. A peer's close is reported as readable (select has
+ * no HUP). Has no fd of its own (`fd` is -1).
+ */
 export class SelectSet implements Poller {
+  /** Always 'select'. */
   readonly name = 'select' as const;
   readonly fd = -1;
   #set: NativePollerSet | undefined = new native.SelectSet();
@@ -34,10 +40,12 @@ export class SelectSet implements Poller {
     return this.#live().wait(out, timeoutMs);
   }
 
+  /** Drops the set (there is no kernel object to close); later calls throw. */
   close(): void {
     this.#set = undefined;
   }
 
+  /** `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
