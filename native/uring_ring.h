@@ -204,6 +204,12 @@ struct RingMem {
   void CancelAndWait() {
     if (fd < 0 || inflight == 0) return;
     io_uring_sqe* sqe = GetSqe();
+    if (sqe == nullptr) {
+      // The SQ is full of prepared entries: hand them to the kernel first, or the cancel is
+      // never queued and the wait below blocks forever on an operation that never completes.
+      if (Submit(0) < 0) return;
+      sqe = GetSqe();
+    }
     if (sqe != nullptr) {
       sqe->opcode = IORING_OP_ASYNC_CANCEL;
       sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY;

@@ -15,7 +15,7 @@ import { ErrnoError, errnoError } from './errors.js';
 import { native, type NativeRing, type NativeWatch } from './native.js';
 import * as u from './uring.js';
 
-const { ECANCELED, EBADF, EINVAL, ETIME, EINTR } = os.errno;
+const { ECANCELED, EBADF, EINVAL, ETIME, EINTR, EPERM } = os.errno;
 /** User data of rawio's internal requests (cancels): their completions are dropped. */
 export const INTERNAL = -1;
 /** The largest user data the batch API takes. */
@@ -68,6 +68,33 @@ interface Pending {
   onAbort?: () => void;
 }
 
+// The io_uring credential pitfall (CVE-2024-22017): a ring's requests run with the credentials
+// of the task that set it up, so a process that drops privileges (setuid/setgid) after creating
+// a ring would still act as the old user through it. Every ring records the ids it was made
+// under and refuses to submit once they differ. Reading four ids costs four syscalls, too much
+// per operation, so the process's set*id functions bump a generation counter and the ids are
+// re-read only when it moved: the per-operation cost is one integer comparison. (Changes made
+// by native code that bypasses process.set*id are not seen.)
+let credGen = 0;
+for (const name of ['setuid', 'seteuid', 'setgid', 'setegid', 'setgroups', 'initgroups'] as const) {
+  const proc = process as unknown as Record<string, unknown>;
+  const orig = proc[name];
+  if (typeof orig !== 'function') continue;
+  proc[name] = function (this: unknown, ...a: unknown[]) {
+    credGen++; // before the call too: a change that throws half-way is still re-checked
+    try {
+      orig.apply(this, a);
+    } finally {
+      credGen++;
+    }
+  } as never;
+}
+function credentials(): string {
+  return [process.getuid?.(), process.geteuid?.(), process.getgid?.(), process.getegid?.(), process.getgroups?.()]
+    .map(String)
+    .join(':');
+}
+
 /** Rings with operations in flight: kept reachable so their buffers cannot be collected. */
 const busy = new Set<RingCore>();
 
@@ -106,6 +133,8 @@ export class RingCore {
   private nextUd = 0;
   private submitScheduled = false;
   private watch?: NativeWatch;
+  private readonly creds = credentials();
+  private credGen = credGen;
 
   constructor(opts: RingOptions, entries: number, cqEntries: number) {
     const probe = u.ringProbe();
@@ -149,6 +178,7 @@ export class RingCore {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
     if (this.closed) return Promise.reject(errnoError(-EBADF, syscall));
     if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (this.credGen !== credGen && !this.sameCredentials()) return Promise.reject(this.credentialError(syscall));
     const ud = this.allocUserData();
     return new Promise<number>((resolve, reject) => {
       const p: Pending = { resolve, reject, syscall, refs, okErrno, queued: false, aborted: false, signal };
@@ -187,7 +217,12 @@ export class RingCore {
     this.submitScheduled = true;
     queueMicrotask(() => {
       this.submitScheduled = false;
-      if (!this.closed) this.flush();
+      if (this.closed) return;
+      try {
+        this.flush();
+      } catch (e) {
+        this.failPending(e as Error); // the credentials changed after these were queued
+      }
     });
   }
 
@@ -197,6 +232,7 @@ export class RingCore {
    * @internal
    */
   protected flush(waitNr = 0): number {
+    this.checkCredentials('io_uring_enter');
     while (this.queue.length > 0) {
       const q = this.queue[0]!;
       if (!this.tryPrep(q.ud, q.prep)) break;
@@ -207,6 +243,34 @@ export class RingCore {
     const r = this.raw.submit(Math.min(waitNr, this.raw.inflight()));
     this.updateRef();
     return r;
+  }
+
+  /** Throws EPERM when the process's credentials changed since this ring was set up. */
+  protected checkCredentials(syscall: string): void {
+    if (this.credGen !== credGen && !this.sameCredentials()) throw this.credentialError(syscall);
+  }
+  private sameCredentials(): boolean {
+    if (credentials() !== this.creds) return false;
+    this.credGen = credGen; // same ids again (e.g. seteuid back): no need to re-read until the next change
+    return true;
+  }
+  private credentialError(syscall: string): ErrnoError {
+    return new ErrnoError(
+      -EPERM,
+      syscall,
+      undefined,
+      `the process changed its credentials (uid:euid:gid:egid:groups ${this.creds} -> ${credentials()}) ` +
+        'after this io_uring was set up; its requests would still run with the old ones ' +
+        '(the pitfall behind CVE-2024-22017), so rawio refuses to submit: create a new Ring after setuid/setgid',
+    );
+  }
+
+  // Rejects every promise operation when nothing can be submitted any more. The entries stay
+  // in the table, holding their buffers, until close() has cancelled their prepared SQEs (a
+  // second settle of a promise is a no-op).
+  private failPending(e: Error): void {
+    this.queue = [];
+    for (const p of this.pending.values()) p.reject(e);
   }
 
   private abort(ud: number): void {

@@ -354,6 +354,7 @@ export class Ring extends RingCore {
   }
   /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
   prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const [buf, l] = this.fixedBuf(bufIndex, len);
     const f = v.fd(fd);
     const d = userData(ud);
@@ -362,6 +363,7 @@ export class Ring extends RingCore {
     return ok;
   }
   private prepBytes(op: number, fd: number, buf: Uint8Array, off: number, len: number, pos: number, ud: number, sqeFlags: number, msgFlags = 0) {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const f = v.fd(fd);
     const [o, l] = v.slice(v.bytes(buf), off, len);
     const d = userData(ud);
@@ -374,6 +376,7 @@ export class Ring extends RingCore {
 
   /** accept4(2); `multishot` (5.19) posts one completion per connection with IORING_CQE_F_MORE set while it stays armed. */
   prepAccept(fd: number, ud: number, opts?: { multishot?: boolean }): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const f = v.fd(fd);
     const d = userData(ud);
     const multi = opts?.multishot === true ? u.IORING_ACCEPT_MULTISHOT : 0;
@@ -381,6 +384,7 @@ export class Ring extends RingCore {
   }
   /** Prepares a timeout of `ms` milliseconds; its completion carries `ud` and -ETIME when the time has passed. */
   prepTimeout(ms: number, ud: number): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const ts = timespec(ms);
     const d = userData(ud);
     const ok = this.prepTimeoutRaw(ts, d);
@@ -389,12 +393,14 @@ export class Ring extends RingCore {
   }
   /** IORING_OP_ASYNC_CANCEL of `target`; its own completion carries `ud` (or is dropped when omitted). */
   prepCancel(target: number, ud = INTERNAL): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const t = userData(target);
     const d = ud === INTERNAL ? INTERNAL : userData(ud);
     return this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, t, 0, 0, null, d, 0, 0, 0, 0, 0);
   }
   /** Prepares an IORING_OP_NOP, completing with 0 and user data `ud`. */
   prepNop(ud: number): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     return this.raw.prep(u.OP.NOP, -1, null, 0, 0, 0, null, userData(ud), 0, 0, 0, 0, 0);
   }
 

@@ -1,0 +1,57 @@
+/**
+ * The io_uring credential pitfall (CVE-2024-22017): a ring's requests run with the credentials
+ * of the task that set it up, so a Ring created before setuid/setgid must refuse to submit
+ * afterwards. Each case runs in a child process of its own (it drops root for good).
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Ring } from './helpers/rawio.js';
+
+const fixture = fileURLToPath(new URL('./fixtures/uring-setuid-child.mjs', import.meta.url));
+const why = !Ring.supported()
+  ? 'io_uring is not available here'
+  : process.getuid?.() !== 0
+    ? 'needs root to change credentials'
+    : '';
+
+interface Err {
+  name: string;
+  code: string;
+  message: string;
+}
+function run(mode: string): Record<string, Err | null | number[]> {
+  const out = execFileSync(process.execPath, [fixture, mode], { encoding: 'utf8', timeout: 15_000 });
+  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, Err | null | number[]>;
+}
+function expectRefused(e: Err | null | number[] | undefined, syscall: string): void {
+  expect(e).toMatchObject({ name: 'ErrnoError', code: 'EPERM' });
+  const m = (e as Err).message;
+  expect(m).toContain(syscall);
+  expect(m).toMatch(/changed its credentials/);
+  expect(m).toContain('CVE-2024-22017');
+  expect(m).toMatch(/0:0:0:0:.* -> /);
+}
+
+describe.skipIf(why !== '')(`Ring after the process changes its credentials ${why}`, () => {
+  it('refuses promise ops, batch prep and submit after setegid/seteuid, and works again once restored', () => {
+    const r = run('egid-euid');
+    expect(r.before).toBeNull();
+    expect(r.ids).toEqual([0, 65534, 0, 65534]);
+    expectRefused(r.promise, 'nop');
+    expectRefused(r.batchPrep, 'io_uring_prep');
+    expectRefused(r.batchSubmit, 'io_uring_enter');
+    expect(r.fresh).toBeNull();
+    expect(r.restored).toBeNull();
+  });
+
+  it('refuses after setgid/setuid for good; a Ring made afterwards works', () => {
+    const r = run('setuid');
+    expect(r.before).toBeNull();
+    expect(r.ids).toEqual([65534, 65534, 65534, 65534]);
+    expectRefused(r.promise, 'nop');
+    expectRefused(r.batchPrep, 'io_uring_prep');
+    expectRefused(r.batchSubmit, 'io_uring_enter');
+    expect(r.fresh).toBeNull();
+  });
+});
