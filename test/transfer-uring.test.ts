@@ -2,15 +2,15 @@
 // in the shape of test/transfer.test.ts: sizes around the 4 KiB grid, offsets and lengths,
 // 64 MiB from an odd offset, EAGAIN with a slow reader, a vanished peer; plus which path
 // `direct` and `auto` really took.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directStats } from '../dist/src/transfer/direct.js';
 import { transferRing } from '../dist/src/transfer/uring.js';
 import { leakedSince, openFds } from './helpers/fds.js';
+import { closeFiles, openRandomFiles } from './helpers/files.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
-import { Ring, constants, sys, transferFile, waitWritable, type TransferMethodName } from './helpers/rawio.js';
+import { Ring, sys, transferFile, waitWritable, type TransferMethodName } from './helpers/rawio.js';
 
 const METHODS: TransferMethodName[] = ['uring', 'direct', 'auto'];
 const SIZES = [1, 4095, 4097, (1 << 20) + 1];
@@ -27,16 +27,11 @@ beforeAll(() => {
   fdsBefore = openFds();
   // on the project's disk: tmpfs refused O_DIRECT before 6.6
   dir = mkdtempSync(join(process.cwd(), '.rawio-test-transfer-uring-'));
-  for (const size of [...SIZES, BIG]) {
-    const data = randomBytes(size);
-    const p = join(dir, `f${size}`);
-    writeFileSync(p, data);
-    files.set(size, { fd: sys.open(p, constants.O_RDONLY!), data });
-  }
+  openRandomFiles(dir, [...SIZES, BIG], files);
 });
 
 afterAll(() => {
-  for (const f of files.values()) sys.close(f.fd);
+  closeFiles(files);
   rmSync(dir, { recursive: true, force: true });
   expect(leakedSince(fdsBefore)).toEqual([]);
 });

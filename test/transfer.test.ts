@@ -1,14 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
+import { closeFiles, openRandomFiles } from './helpers/files.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
 import {
   closePipePool,
   pooledPipes,
-  constants,
   registerTransferMethod,
   sys,
   transferFile,
@@ -32,16 +31,11 @@ function file(size: number) {
 beforeAll(() => {
   fdsBefore = openFds();
   dir = mkdtempSync(join(tmpdir(), 'rawio-transfer-'));
-  for (const size of [...SIZES, BIG]) {
-    const data = randomBytes(size);
-    const p = join(dir, `f${size}`);
-    writeFileSync(p, data);
-    files.set(size, { fd: sys.open(p, constants.O_RDONLY!), data });
-  }
+  openRandomFiles(dir, [...SIZES, BIG], files);
 });
 
 afterAll(() => {
-  for (const f of files.values()) sys.close(f.fd);
+  closeFiles(files);
   closePipePool();
   rmSync(dir, { recursive: true, force: true });
   expect(leakedSince(fdsBefore)).toEqual([]);
