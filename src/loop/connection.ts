@@ -89,6 +89,8 @@ export class Connection {
   #needDrain = false;
   /** Unwatched while paused after a hang-up (see #park). */
   #parked = false;
+  /** Writes held by cork(): sent by uncork() in one writev(2). */
+  #corked: Uint8Array[] | undefined;
   readonly #handler = (_fd: number, events: number): void => this.#onEvents(events);
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
@@ -124,6 +126,51 @@ export class Connection {
   write(buf: Uint8Array): boolean {
     v.bytes(buf);
     if (this.#closed || this.#ending) return false;
+    if (this.#corked !== undefined) {
+      if (buf.length > 0) this.#corked.push(buf);
+      return true;
+    }
+    return this.#send(buf);
+  }
+
+  /**
+   * Holds the writes that follow until `uncork()`, which sends them with one writev(2): a
+   * batch of pipelined replies costs one syscall instead of one each (Redis gathers a
+   * client's replies in its reply buffer the same way). The buffers are held by reference,
+   * not copied: do not change them before `uncork()`. A second `cork()` is a no-op.
+   */
+  cork(): void {
+    if (this.#corked === undefined && !this.#closed) this.#corked = [];
+  }
+
+  /** Sends what was written since `cork()`: one write or writev(2), the rest queued. Returns as `write` does. */
+  uncork(): boolean {
+    const parts = this.#corked;
+    if (parts === undefined) return !this.#closed && this.#queued === 0;
+    this.#corked = undefined;
+    if (this.#closed || this.#ending || parts.length === 0) return !this.#closed && this.#queued === 0;
+    if (parts.length === 1) return this.#send(parts[0]!);
+    if (this.#queued > 0) {
+      for (const p of parts) this.#enqueue(p);
+      return false;
+    }
+    let n = native.writev(this.fd, parts, 0);
+    if (n < 0 && n !== -EAGAIN) {
+      this.#fail(n, 'writev');
+      return false;
+    }
+    if (n < 0) n = 0;
+    this.bytesWritten += n;
+    // writev sends at most IOV_MAX parts: what it did not take is queued, from the byte where it stopped.
+    let i = 0;
+    while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
+    if (i === parts.length) return true;
+    this.#enqueue(parts[i]!.subarray(n));
+    for (i++; i < parts.length && !this.#closed; i++) this.#enqueue(parts[i]!);
+    return false;
+  }
+
+  #send(buf: Uint8Array): boolean {
     let off = 0;
     if (this.#queued === 0) {
       const n = native.write(this.fd, buf, 0, buf.length);
@@ -157,6 +204,8 @@ export class Connection {
   /** Flushes the queue, then shuts the write side down and closes the fd. */
   end(): void {
     if (this.#closed) return;
+    if (this.#corked !== undefined) this.uncork();
+    if (this.#closed) return;
     this.#ending = true;
     this.#reading = false;
     if (this.#queued === 0) this.#finish();
@@ -167,6 +216,7 @@ export class Connection {
   destroy(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#corked = undefined;
     this.reactor.unwatch(this.fd);
     native.close(this.fd);
     this.#queue.length = 0;

@@ -117,13 +117,17 @@ export class Session {
     if (this.#closeAfter) return;
     const { frames, error } = this.#codec.push(chunk);
     const { protocol, dispatch, stats } = this.#opts;
+    const { conn } = this;
+    // The replies to one read's requests leave together: one writev for a pipelined batch.
+    if (frames.length > 1) conn.cork();
+    if (frames.length > 0) stats.requests(frames.length);
     for (let i = 0; i < frames.length; i++) {
       const seq = this.#nextSeq++;
-      stats.requests();
       if (dispatch) dispatch(this, seq, frames[i]!);
       else this.deliver(seq, protocol.handle(frames[i]!));
-      if (this.conn.closed) return;
+      if (conn.closed) return;
     }
+    conn.uncork();
     if (error) {
       this.conn.pause();
       this.deliver(this.#nextSeq++, { ...error, close: true });
@@ -170,6 +174,8 @@ export class Session {
       conn.write(reply.data);
     }
     if (reply.file) {
+      // Headers held by a cork must reach the socket before the body that transferFile sends.
+      conn.uncork();
       this.#sendingFile = true;
       void this.#sendFile(reply.file, reply.close === true);
       return;

@@ -79,6 +79,61 @@ describe.each(pollerNames)('Connection on %s', (backend) => {
     sys.close(b);
   });
 
+  it('cork() holds writes until uncork() sends them in order, in one go', () => {
+    const [a, b] = sys.socketpair();
+    const conn = new Connection(reactor, a);
+    conn.cork();
+    const parts = [Buffer.from('one '), Buffer.from('two '), Buffer.alloc(0), Buffer.from('three')];
+    for (const p of parts) expect(conn.write(p)).toBe(true);
+    expect(conn.bytesWritten).toBe(0); // held, not sent
+    expect(drain(b, [])).toBe(0);
+    expect(conn.uncork()).toBe(true);
+    expect(conn.bytesWritten).toBe(13);
+    const got: Buffer[] = [];
+    drain(b, got);
+    expect(Buffer.concat(got).toString()).toBe('one two three');
+    expect(conn.uncork()).toBe(true); // nothing corked: a no-op
+    conn.destroy();
+    sys.close(b);
+  });
+
+  it('uncork() queues what writev could not send, and end() while corked flushes it first', async () => {
+    const [a, b] = sys.socketpair();
+    const conn = new Connection(reactor, a);
+    conn.cork();
+    const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(64 * 1024, i));
+    for (const ch of chunks) conn.write(ch);
+    conn.write(Buffer.from('tail'));
+    conn.end(); // uncorks: the held writes go out (or queue) before the shutdown
+    expect(conn.bytesWritten).toBeGreaterThan(0);
+    expect(conn.bytesWritten).toBeLessThan(40 * 65536);
+    const got: Buffer[] = [];
+    const t = reactor.setTimer(
+      1,
+      () => {
+        drain(b, got);
+        if (conn.closed) reactor.stop();
+      },
+      { repeat: true },
+    );
+    await reactor.run();
+    reactor.clearTimer(t);
+    drain(b, got);
+    expect(Buffer.concat(got).equals(Buffer.concat([...chunks, Buffer.from('tail')]))).toBe(true);
+    sys.close(b);
+  });
+
+  it('destroy() drops what cork() held', () => {
+    const [a, b] = sys.socketpair();
+    const conn = new Connection(reactor, a);
+    conn.cork();
+    conn.write(Buffer.from('never sent'));
+    conn.destroy();
+    expect(conn.uncork()).toBe(false);
+    expect(sys.read(b, Buffer.alloc(16))).toBe(0);
+    sys.close(b);
+  });
+
   it('drops the connection past maxQueue with ERR_RAWIO_QUEUE_FULL', () => {
     const [a, b] = sys.socketpair();
     const errors: Error[] = [];
