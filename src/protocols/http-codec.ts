@@ -130,91 +130,160 @@ function methodCode(buf: Uint8Array, at: number, len: number): Method {
   return Method.Other;
 }
 
+/** Index of the first LF in buf[i, end), or -1 (a loop: header lines are short, and Buffer's indexOf is a C++ call). */
+function findLF(buf: Uint8Array, i: number, end: number): number {
+  for (; i < end; i++) if (buf[i] === LF) return i;
+  return -1;
+}
+
+/** End of the line whose LF is at `nl` and which starts at `i`: the CR before the LF is not content. */
+function contentEnd(buf: Uint8Array, i: number, nl: number): number {
+  return nl > i && buf[nl - 1] === CR ? nl - 1 : nl;
+}
+
 /** End of the line starting at `i` (index of its LF, CR excluded): [contentEnd, next] or null. */
 function lineEnd(buf: Uint8Array, i: number, end: number): [number, number] | null {
-  const nl = buf.indexOf(LF, i);
-  if (nl < 0 || nl >= end) return null;
-  const stop = nl > i && buf[nl - 1] === CR ? nl - 1 : nl;
-  return [stop, nl + 1];
+  const nl = findLF(buf, i, end);
+  return nl < 0 ? null : [contentEnd(buf, i, nl), nl + 1];
 }
 
-/** Parses the request line; returns [method, flags, targetStart, targetLen, next] or a status. */
-function requestLine(buf: Uint8Array, s: number, end: number): number[] | number {
-  const line = lineEnd(buf, s, end);
-  if (line === null) return 400;
-  const [stop, next] = line;
+/** Parses the request line into `h` (method, flags, target); returns the next offset, -status, or 0 when its LF is not in. */
+function requestLine(buf: Uint8Array, s: number, end: number, h: Head): number {
+  const nl = findLF(buf, s, end);
+  if (nl < 0) return INCOMPLETE;
+  const stop = contentEnd(buf, s, nl);
   let i = s;
   while (i < stop && TCHAR[buf[i]]) i++;
-  if (i === s || i >= stop || buf[i] !== SP) return 400;
-  const method = methodCode(buf, s, i - s);
+  if (i === s || i >= stop || buf[i] !== SP) return -400;
+  h.method = methodCode(buf, s, i - s);
   const t = ++i;
   while (i < stop && buf[i] > SP && buf[i] < 127) i++;
-  if (i === t || i >= stop || buf[i] !== SP) return 400;
+  if (i === t || i >= stop || buf[i] !== SP) return -400;
   const v = i + 1;
   // "HTTP/" DIGIT "." DIGIT
-  if (stop - v !== 8 || buf[v] !== 72 || buf[v + 1] !== 84 || buf[v + 2] !== 84 || buf[v + 3] !== 80) return 400;
-  if (buf[v + 4] !== 47 || buf[v + 6] !== 46) return 400;
+  if (stop - v !== 8 || buf[v] !== 72 || buf[v + 1] !== 84 || buf[v + 2] !== 84 || buf[v + 3] !== 80) return -400;
+  if (buf[v + 4] !== 47 || buf[v + 6] !== 46) return -400;
   const major = buf[v + 5] - 48;
   const minor = buf[v + 7] - 48;
-  if (major < 0 || major > 9 || minor < 0 || minor > 9) return 400;
-  if (major !== 1) return 505;
-  return [method, minor === 0 ? FLAG_HTTP10 : 0, t - s, i - t, next];
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return -400;
+  if (major !== 1) return -505;
+  h.flags = minor === 0 ? FLAG_HTTP10 : 0;
+  h.targetStart = t - s;
+  h.targetLen = i - t;
+  return nl + 1;
 }
 
-/** Parses a complete head buf[s, end) (end is just past the blank line). */
+// The header fields the codec acts on, told apart by name length first (one compare for
+// the fields it ignores, instead of one per known name).
+const F_OTHER = 0;
+const F_CONTENT_LENGTH = 1;
+const F_TRANSFER_ENCODING = 2;
+const F_CONNECTION = 3;
+const F_HOST = 4;
+const F_EXPECT = 5;
+
+function fieldKind(buf: Uint8Array, at: number, len: number): number {
+  switch (len) {
+    case 4:
+      return matchLower(buf, at, len, H_HOST) ? F_HOST : F_OTHER;
+    case 6:
+      return matchLower(buf, at, len, H_EXPECT) ? F_EXPECT : F_OTHER;
+    case 10:
+      return matchLower(buf, at, len, H_CONNECTION) ? F_CONNECTION : F_OTHER;
+    case 14:
+      return matchLower(buf, at, len, H_CONTENT_LENGTH) ? F_CONTENT_LENGTH : F_OTHER;
+    case 17:
+      return matchLower(buf, at, len, H_TRANSFER_ENCODING) ? F_TRANSFER_ENCODING : F_OTHER;
+    default:
+      return F_OTHER;
+  }
+}
+
+/** parseHead's answer when buf[s, end) holds no blank line yet. */
+const INCOMPLETE = 0;
+
+/**
+ * Parses the head at `s` in one pass: a Head, an error status, or INCOMPLETE when the blank
+ * line is not within buf[s, end) (a line that is malformed before that is an error at once).
+ */
 function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): Head | number {
-  const rl = requestLine(buf, s, end);
-  if (typeof rl === 'number') return rl;
-  const [method, http10, targetStart, targetLen] = rl;
-  let i = rl[4];
+  const h: Head = {
+    method: Method.Other,
+    flags: 0,
+    targetStart: 0,
+    targetLen: 0,
+    headLen: 0,
+    bodyLen: 0,
+    expect: false,
+  };
+  let i = requestLine(buf, s, end, h);
+  if (i <= 0) return -i;
+  const http10 = h.flags;
   let contentLength = -1;
   let te = false;
   let hosts = 0;
   let conn = 0;
   let expect = false;
   for (;;) {
-    const line = lineEnd(buf, i, end);
-    if (line === null) return 400;
-    const [stop, next] = line;
-    if (stop === i) break; // the blank line
+    if (i >= end || (buf[i] === CR && i + 1 >= end)) return INCOMPLETE;
+    if (buf[i] === LF || (buf[i] === CR && buf[i + 1] === LF)) break; // the blank line
     let c = i;
-    while (c < stop && TCHAR[buf[c]]) c++;
-    if (c === i || c >= stop || buf[c] !== 58) return 400; // also obs-fold and "name :"
+    while (c < end && TCHAR[buf[c]]) c++;
+    if (c >= end) return INCOMPLETE;
+    if (c === i || buf[c] !== 58) return 400; // also obs-fold and "name :"
     let v = c + 1;
-    while (v < stop && (buf[v] === SP || buf[v] === HT)) v++;
-    let ve = stop;
-    while (ve > v && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
-    for (let k = v; k < ve; k++) if ((buf[k] < SP && buf[k] !== HT) || buf[k] === 127) return 400;
-    const nlen = c - i;
-    if (matchLower(buf, i, nlen, H_CONTENT_LENGTH)) {
-      if (ve === v || ve - v > 15) return ve === v ? 400 : 413;
-      let n = 0;
-      for (let k = v; k < ve; k++) {
-        const d = buf[k] - 48;
-        if (d < 0 || d > 9) return 400;
-        n = n * 10 + d;
+    while (v < end && (buf[v] === SP || buf[v] === HT)) v++;
+    // One pass over the value finds its LF and rejects control bytes (a CR only before the LF).
+    let nl = v;
+    for (; nl < end; nl++) {
+      const b = buf[nl];
+      if (b >= SP ? b === 127 : b !== HT) {
+        if (b === LF) break;
+        if (b !== CR) return 400;
+        if (nl + 1 >= end) return INCOMPLETE;
+        if (buf[nl + 1] !== LF) return 400;
       }
-      if (contentLength >= 0 && contentLength !== n) return 400;
-      contentLength = n;
-    } else if (matchLower(buf, i, nlen, H_TRANSFER_ENCODING)) te = true;
-    else if (matchLower(buf, i, nlen, H_CONNECTION)) conn |= connectionTokens(buf, v, ve);
-    else if (matchLower(buf, i, nlen, H_HOST)) hosts++;
-    else if (matchLower(buf, i, nlen, H_EXPECT)) expect = matchLower(buf, v, ve - v, T_CONTINUE);
-    i = next;
+    }
+    if (nl >= end) return INCOMPLETE;
+    let ve = contentEnd(buf, v, nl);
+    while (ve > v && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
+    switch (fieldKind(buf, i, c - i)) {
+      case F_CONTENT_LENGTH: {
+        if (ve === v || ve - v > 15) return ve === v ? 400 : 413;
+        let n = 0;
+        for (let k = v; k < ve; k++) {
+          const d = buf[k] - 48;
+          if (d < 0 || d > 9) return 400;
+          n = n * 10 + d;
+        }
+        if (contentLength >= 0 && contentLength !== n) return 400;
+        contentLength = n;
+        break;
+      }
+      case F_TRANSFER_ENCODING:
+        te = true;
+        break;
+      case F_CONNECTION:
+        conn |= connectionTokens(buf, v, ve);
+        break;
+      case F_HOST:
+        hosts++;
+        break;
+      case F_EXPECT:
+        expect = matchLower(buf, v, ve - v, T_CONTINUE);
+        break;
+    }
+    i = nl + 1;
   }
   if (te) return contentLength >= 0 ? 400 : 501;
   if (!http10 && hosts !== 1) return 400;
   if (contentLength > maxBody) return 413;
   const keepAlive = conn & 1 ? false : http10 ? (conn & 2) !== 0 : true;
-  return {
-    method,
-    flags: http10 | (keepAlive ? FLAG_KEEP_ALIVE : 0),
-    targetStart,
-    targetLen,
-    headLen: end - s,
-    bodyLen: Math.max(contentLength, 0),
-    expect: expect && !http10 && contentLength > 0,
-  };
+  h.flags = http10 | (keepAlive ? FLAG_KEEP_ALIVE : 0);
+  h.headLen = i + (buf[i] === LF ? 1 : 2) - s;
+  h.bodyLen = Math.max(contentLength, 0);
+  h.expect = expect && !http10 && contentLength > 0;
+  return h;
 }
 
 /** RFC 9112 2.2: empty lines before a request line are ignored. */
@@ -303,11 +372,8 @@ export class HttpCodec implements Codec {
   #one(buf: Uint8Array, s: number, frames: Uint8Array[]): number | Reply {
     if (this.#head === null) {
       if (s >= buf.length || (buf[s] === CR && s + 1 === buf.length)) return -1;
-      const end = this.#headEnd(buf, s);
-      if (end < 0) return buf.length - s > this.#maxHead ? fail(431) : -1;
-      if (end - s > this.#maxHead) return fail(431);
-      const h = parseHead(buf, s, end, this.#maxBody);
-      if (typeof h === 'number') return fail(h);
+      const h = this.#parse(buf, s);
+      if (typeof h === 'number') return h === INCOMPLETE ? -1 : fail(h);
       this.#head = h;
       // RFC 9110 10.1.1: a client that sent Expect: 100-continue waits for an interim
       // response before its body; a CONTINUE frame, answered in order, asks for it.
@@ -320,11 +386,30 @@ export class HttpCodec implements Codec {
     return s + h.headLen + h.bodyLen;
   }
 
+  /**
+   * The head at `s`: parsed in one pass while it arrives whole (the common case); once a
+   * head has come in pieces, its end is searched for first, resuming where the last search
+   * stopped, so a client trickling a head byte by byte costs a scan per byte, not a parse.
+   */
+  #parse(buf: Uint8Array, s: number): Head | number {
+    const max = this.#maxHead;
+    if (this.#scanned === 0) {
+      const h = parseHead(buf, s, Math.min(buf.length, s + max), this.#maxBody);
+      if (typeof h !== 'number') return h;
+      // An error is answered once the head is complete (below), as when it arrives in pieces.
+    }
+    const end = this.#headEnd(buf, s);
+    if (end < 0) return buf.length - s > max ? 431 : INCOMPLETE;
+    if (end - s > max) return 431;
+    const h = parseHead(buf, s, end, this.#maxBody);
+    return h === INCOMPLETE ? 400 : h;
+  }
+
   /** Just past the blank line ending the head at `s`, or -1 (resumes where it stopped). */
   #headEnd(buf: Uint8Array, s: number): number {
     let i = s + this.#scanned;
     for (;;) {
-      const nl = buf.indexOf(LF, i);
+      const nl = findLF(buf, i, buf.length);
       if (nl < 0) {
         this.#scanned = buf.length - s;
         return -1;

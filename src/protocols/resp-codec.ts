@@ -209,7 +209,11 @@ export class RespCodec implements Codec {
 
   /** Reads a `<prefix><int>\r\n` line at `at`: [value, next offset], -1 if incomplete. */
   #header(buf: Uint8Array, at: number): [number, number] | -1 | null {
-    const nl = indexOf(buf, LF, at, Math.min(buf.length, at + 32));
+    // A loop: the line is short, and a typed array's indexOf is a call into C++.
+    const stop = Math.min(buf.length, at + 32);
+    let nl = at;
+    while (nl < stop && buf[nl] !== LF) nl++;
+    if (nl === stop) nl = -1;
     if (nl < 0) return buf.length - at >= 32 ? null : -1;
     if (buf[nl - 1] !== CR) return null;
     return [parseInt10(buf, at + 1, nl - 1), nl + 1];

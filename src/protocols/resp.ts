@@ -7,7 +7,7 @@
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import { RespCodec, frameArgs, type RespLimits } from './resp-codec.js';
-import { ascii, putUint, uintDigits } from './bytes.js';
+import { allocFrame, ascii, copyBytes, putUint, uintDigits } from './bytes.js';
 import { Keyspace, KEYSPACE_NX, KEYSPACE_XX } from '../sys/keyspace.js';
 import { constants as os } from 'node:os';
 
@@ -39,9 +39,31 @@ function printable(b: Uint8Array): string {
   return s;
 }
 
+// Command names packed into a number (7 bits a character, up to 7 characters, then the
+// length), looked up instead of building a string for every command.
+const KNOWN = new Map<number, string>();
+function packName(b: Uint8Array): number {
+  let k = 0;
+  for (let i = 0; i < b.length; i++) k = k * 128 + (b[i] & 0x7f);
+  return k * 16 + b.length;
+}
+for (const n of ['get', 'set', 'ping', 'incr', 'decr', 'incrby', 'decrby', 'mset', 'mget', 'del', 'exists', 'echo'])
+  KNOWN.set(packName(ascii(n)), n);
+
 /** Lower-case ASCII name of a command (empty when it cannot be one we know). */
 function commandName(b: Uint8Array): string {
   if (b.length > 12) return '';
+  if (b.length <= 7) {
+    // Lower-case bytes first (0x20 on letters only matters for the bytes that are letters).
+    let k = 0;
+    let high = 0;
+    for (let i = 0; i < b.length; i++) {
+      high |= b[i];
+      k = k * 128 + ((b[i] | 0x20) & 0x7f);
+    }
+    const known = high < 128 ? KNOWN.get(k * 16 + b.length) : undefined;
+    if (known !== undefined) return known;
+  }
   let s = '';
   for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] | 0x20);
   return s;
@@ -195,7 +217,10 @@ export class RespProtocol implements Protocol {
     s[15] = 10;
     s[16 + n] = 13;
     s[17 + n] = 10;
-    return { data: s.slice(16 - h, 18 + n) };
+    // A copy the reply owns (the scratch is reused by the next command), from the frame slab.
+    const data = allocFrame(h + n + 2);
+    copyBytes(data, 0, s, 16 - h, 18 + n);
+    return { data };
   }
 
   #set(a: Uint8Array[]): Reply {
