@@ -3,6 +3,11 @@
 // ready, the JS callback runs through MakeCallback, so promise continuations scheduled by it
 // run right after, as for any Node I/O callback.
 //
+// The handle polls its own duplicate of the fd (F_DUPFD_CLOEXEC), closed with the handle:
+// libuv aborts the process when epoll_ctl fails on a watched fd, which is what happens if
+// the caller closes an fd while it is watched. With the duplicate, closing the caller's fd
+// cannot reach libuv; the open file stays alive until the watch is closed.
+//
 // Lifetime: the handle is heap-allocated and outlives the JS object until uv_close's
 // callback frees it. While started, the JS object is pinned (a strong reference) so a
 // running watch is never collected; an async cleanup hook closes the handle when the
@@ -10,6 +15,11 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "errors.h"
@@ -22,6 +32,7 @@ class Watch;
 
 struct Handle {
   uv_poll_t poll;
+  int fd;  // the duplicate libuv polls
   Watch* owner;
   napi_async_cleanup_hook_handle hook;
 };
@@ -42,11 +53,23 @@ class Watch : public Napi::ObjectWrap<Watch> {
     if (!info[1].IsFunction()) ThrowType(env, "callback must be a function");
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok) ThrowType(env, "no event loop");
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+      int err = errno;
+      Napi::Error e =
+          Napi::Error::New(env, std::string(strerror(err)) + ", fcntl(F_DUPFD_CLOEXEC)");
+      e.Set("errno", Num(env, -err));
+      e.Set("code", Napi::String::New(env, uv_err_name(-err)));
+      e.Set("syscall", Napi::String::New(env, "fcntl"));
+      throw e;
+    }
     auto h = std::make_unique<Handle>();
     h->owner = this;
     h->hook = nullptr;
-    int r = uv_poll_init(loop, &h->poll, fd);
+    h->fd = dup;
+    int r = uv_poll_init(loop, &h->poll, dup);
     if (r < 0) {
+      close(dup);
       Napi::Error e = Napi::Error::New(env, std::string("uv_poll_init: ") + uv_strerror(r));
       e.Set("errno", Num(env, r));
       e.Set("code", Napi::String::New(env, uv_err_name(r)));
@@ -106,8 +129,15 @@ class Watch : public Napi::ObjectWrap<Watch> {
   void CloseHandle() {
     if (handle_ == nullptr) return;
     handle_->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&handle_->poll), OnClosed);
+    CloseNow(handle_);
     handle_ = nullptr;
+  }
+
+  // uv_close stops the poll at once (libuv drops the fd from its epoll set there), so the
+  // duplicate can be closed now rather than in OnClosed: a closed watch holds no fd.
+  static void CloseNow(Handle* h) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), OnClosed);
+    close(h->fd);
   }
 
   static void OnClosed(uv_handle_t* uvh) {
@@ -121,7 +151,7 @@ class Watch : public Napi::ObjectWrap<Watch> {
     if (h->owner != nullptr) {
       h->owner->handle_ = nullptr;
       h->owner = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), OnClosed);
+      CloseNow(h);
     }
   }
 

@@ -5,6 +5,7 @@
  * EPOLLOUT), timers, stop() from a handler and a timer, promise continuations inside run(),
  * peer resets and bounded queues, and no leaked fds.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
@@ -202,4 +203,32 @@ describe.each(pollerNames)('Reactor %s', (backend) => {
     sys.close(a);
     sys.close(b);
   }, 10_000);
+});
+
+describe('an fd closed while Node’s loop watches it', () => {
+  // libuv aborts the process when epoll_ctl fails on a watched fd; rawio's watches poll a
+  // duplicate, so a caller that closes first and unwatches later (or never) loses nothing.
+  it('does not abort the process (attached select reactor, waitWritable)', () => {
+    const index = new URL('../dist/src/index.js', import.meta.url).href;
+    const script = `
+      import { Reactor, sys, waitWritable, constants as c } from ${JSON.stringify(index)};
+      const [a, b] = sys.socketpair();
+      const r = new Reactor({ backend: 'select' });
+      r.watch(a, c.EPOLLIN, () => {});
+      r.attach();
+      sys.close(a); // closed while watched, before the next turn of Node's loop
+      const [x, y] = sys.socketpair();
+      const waiting = waitWritable(x);
+      sys.close(x);
+      await waiting.catch(() => {});
+      await new Promise((res) => setTimeout(res, 50));
+      r.unwatch(a);
+      r.close();
+      sys.close(b);
+      sys.close(y);
+      console.log('alive');
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(out.trim()).toBe('alive');
+  });
 });
