@@ -2,6 +2,7 @@
 import type { Scenario } from './scenario.js';
 import { multiplex } from './scenarios/multiplex.js';
 import { copy } from './scenarios/copy.js';
+import { copyC } from './scenarios/copy-c.js';
 import { read } from './scenarios/read.js';
 import { uringRead } from './scenarios/uring-read.js';
 import { anchorsNode } from './scenarios/anchors-node.js';
@@ -16,6 +17,7 @@ import { syscalls } from './scenarios/syscalls.js';
 export const scenarios: Scenario[] = [
   multiplex,
   copy,
+  copyC,
   read,
   anchorsNode,
   uringRead,

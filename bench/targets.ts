@@ -26,6 +26,8 @@ interface Target {
   pairs: [string, string | null][];
   min: number;
   max?: number;
+  /** Metric flags a scenario sets when it could not measure a side, with the reason to show. */
+  unmeasured?: [string, string][];
 }
 
 const nginx = 'anchors.nginx.hello.c50.rps';
@@ -74,11 +76,18 @@ const TARGETS: Target[] = [
     min: 0.95,
   },
   {
+    // copy-c runs rawio and the C driver interleaved in one scenario, against one sink
     target: 'File → socket, every method at 1 MiB and 64 MiB: >= 0.95x the same syscalls from C',
     pairs: ['readwrite', 'mmap', 'sendfile', 'splice'].flatMap((m) =>
-      ['1MiB', '64MiB'].map((s): [string, string] => [`copy.${m}.${s}.warm.MBps`, `copy-c.${m}.${s}.warm.MBps`]),
+      ['1MiB', '64MiB'].map((s): [string, string] => [`copy-c.rawio.${m}.${s}.MBps`, `copy-c.c.${m}.${s}.MBps`]),
     ),
     min: 0.95,
+    unmeasured: [
+      ['copy-c.c.no-compiler', 'no C compiler (cc, gcc or clang) to build bench/c/transfer.c'],
+      ['copy-c.c.build-failed', 'bench/c/transfer.c did not compile (see the copy-c log)'],
+      ['copy-c.c.no-source', 'bench/c/transfer.c is missing from this install'],
+      ['copy-c.c.unsafe-cache', 'no private directory in the temp dir to build the C driver in'],
+    ],
   },
 ];
 
@@ -94,6 +103,8 @@ export function judgeTargets(m: Metrics): TargetResult[] {
     const measured = t.pairs.filter(([a, b]) => m[a] !== undefined && (b === null || (m[b] ?? 0) > 0));
     const base = { target: t.target, keys: t.pairs, min: t.min, ...(t.max ? { max: t.max } : {}), rule: ruleOf(t) };
     if (measured.length === 0) {
+      const flagged = t.unmeasured?.find(([k]) => m[k]);
+      if (flagged) return { ...base, figures: `not measured: ${flagged[1]}`, status: 'not measured' as const };
       const missing = [...new Set(t.pairs.flatMap(([a, b]) => [a, b]).filter((k) => k !== null && m[k] === undefined))];
       const why = `not measured: no ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ' …' : ''}`;
       return { ...base, figures: why, status: 'not measured' as const };

@@ -1,8 +1,8 @@
 // Makes sure the addon and dist/ are current before tests or benchmarks run: rebuilds the
 // addon when it is missing or older than a file in native/ (unless a prebuild is in use),
-// then compiles the TypeScript.
+// then compiles the TypeScript and runs the postbuild step (bin mode, bench/c into dist).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -18,4 +18,4 @@ if (!prebuilt && !process.env.RAWIO_ADDON && (!existsSync(addon) || statSync(add
   run('npx', ['--no-install', 'node-gyp', 'rebuild', '-j', 'max']);
 }
 run('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json']);
-chmodSync(join(root, 'dist/src/cli.js'), 0o755); // the `rawio` bin
+await import('./postbuild.mjs');

@@ -1,7 +1,7 @@
 /**
  * The parent's handle on bench/lib/tcp-sink.ts: starts the sink process, opens
  * connections to it, and resolves with the byte count the sink read once a connection is
- * closed. One connection at a time.
+ * closed. One connection at a time; it may also be another process's (`closed()`).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,8 +22,10 @@ export class Sink {
     });
   }
 
-  static async start(): Promise<Sink> {
-    const child = fork(fileURLToPath(new URL('./tcp-sink.js', import.meta.url)), [], { stdio: 'inherit' });
+  /** Starts the sink process, pinned to `cpus` when given. */
+  static async start(cpus?: readonly number[]): Promise<Sink> {
+    const args = cpus && cpus.length > 0 ? [cpus.join(',')] : [];
+    const child = fork(fileURLToPath(new URL('./tcp-sink.js', import.meta.url)), args, { stdio: 'inherit' });
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m: { port: number }) => resolve(m.port));
       child.once('error', reject);
@@ -41,9 +43,17 @@ export class Sink {
 
   /** Closes `fd` and resolves with what the sink read from it. */
   finish(fd: number): Promise<number> {
-    const done = new Promise<number>((resolve) => (this.pending = resolve));
+    const done = this.closed();
     sys.close(fd);
     return done;
+  }
+
+  /**
+   * Resolves with what the sink read from the next connection to end: for a connection some
+   * other process opens (the C driver of copy-c). Call it before that process may close.
+   */
+  closed(): Promise<number> {
+    return new Promise<number>((resolve) => (this.pending = resolve));
   }
 
   stop(): void {

@@ -2,8 +2,9 @@
  * A TCP sink in its own process, for benchmarks that send: it accepts loopback
  * connections, reads each to EOF with read(2) into one reused buffer (no per-chunk objects)
  * and reports `{ bytes }` to the parent over IPC. Being a separate process keeps its CPU
- * time and context switches out of the sender's getrusage. Run with `fork()`; it prints
- * `{ port }` first and exits when the parent disconnects.
+ * time and context switches out of the sender's getrusage. Run with `fork()`, optionally with
+ * a comma-separated CPU list to pin itself to; it prints `{ port }` first and exits when the
+ * parent disconnects.
  */
 import { constants, sys } from '../../src/index.js';
 import { native, type NativeWatch } from '../../src/sys/native.js';
@@ -32,6 +33,8 @@ function serveOne(fd: number): void {
   const watch: NativeWatch = new native.Watch(fd, () => drain(fd, watch, bytes));
   watch.start(UV_READABLE);
 }
+
+if (process.argv[2]) sys.setAffinity(process.argv[2].split(',').map(Number));
 
 const lfd = sys.listenTcp('127.0.0.1', 0);
 const lwatch = new native.Watch(lfd, () => {

@@ -87,6 +87,8 @@ describe('npm pack --dry-run', () => {
       'dist/src/index.js',
       'dist/src/index.d.ts',
       'dist/bench/main.js',
+      // the C baseline copy-c compiles at bench time (bench/c, copied by the build)
+      'dist/bench/c/transfer.c',
       `prebuilds/${arch}/rawio.node`,
     ]) {
       expect(files, f).toContain(f);
@@ -150,6 +152,15 @@ describe('the tarball installed with no build tools', () => {
     expect(report.ok).toBe(true);
     expect(report.port).toBeGreaterThan(0);
     expect(report.ran).toEqual(expect.arrayContaining(['listenTcp', 'pipe', 'eventfd']));
+  });
+
+  it("finds copy-c's C source in the install and, with no compiler, says so instead of failing", () => {
+    const lib = join(project, 'node_modules/rawio/dist/bench/lib/c-driver.js');
+    const code = `const d = await import(${JSON.stringify(lib)}); console.log(JSON.stringify({ src: d.transferSource(), r: d.buildTransferDriver() }));`;
+    const res = run(process.execPath, ['--input-type=module', '-e', code], project, env);
+    const { src, r } = JSON.parse(res.stdout) as { src: string | null; r: { ok: boolean; code?: string } };
+    expect(src).toBe(join(realpathSync(project), 'node_modules/rawio/dist/bench/c/transfer.c'));
+    expect(r).toMatchObject({ ok: false, code: 'no-compiler' });
   });
 
   it('loads through require() from CommonJS', () => {

@@ -1,0 +1,9 @@
+// Runs after tsc (`npm run build`, and scripts/ensure-built.mjs): makes the `rawio` bin
+// executable and copies the C sources the benchmarks compile at run time (bench/c, e.g. the
+// transferFile baseline of copy-c) into dist/bench/c, which ships in the package.
+import { chmodSync, cpSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+chmodSync(join(root, 'dist/src/cli.js'), 0o755);
+cpSync(join(root, 'bench/c'), join(root, 'dist/bench/c'), { recursive: true });
