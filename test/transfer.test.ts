@@ -125,6 +125,8 @@ describe('transferFile options', () => {
     );
     await expect(transferFile(1, fd, { method: 'splice', pipeSize: 0 })).rejects.toThrow(RangeError);
     await expect(transferFile(1, fd, { method: 'nope' as TransferMethodName })).rejects.toThrow(TypeError);
+    for (const method of ['toString', 'constructor', 'hasOwnProperty', '__proto__'])
+      await expect(transferFile(1, fd, { method: method as TransferMethodName })).rejects.toThrow(TypeError);
     await expect(transferFile(1, fd, null as unknown as { method: 'sendfile' })).rejects.toThrow(TypeError);
   });
 

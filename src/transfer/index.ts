@@ -67,14 +67,15 @@ export interface TransferOptions {
 }
 
 async function resolveMethod(name: string): Promise<TransferMethod> {
-  const known = methods[name];
+  // Own properties only: 'toString' or 'constructor' must not resolve to Object.prototype's.
+  const known = Object.hasOwn(methods, name) ? methods[name] : undefined;
   if (known) return known;
   if (/^[a-z][a-z0-9-]*$/.test(name)) {
     try {
       // A URL, not a literal path: bundlers must not try to resolve every file here.
       const url = new URL(`./${name}.js`, import.meta.url).href;
       const mod = (await import(url)) as { default?: unknown; transfer?: unknown };
-      const fn = methods[name] ?? mod.default ?? mod.transfer;
+      const fn = (Object.hasOwn(methods, name) ? methods[name] : undefined) ?? mod.default ?? mod.transfer;
       if (typeof fn === 'function') return (methods[name] = fn as TransferMethod);
     } catch (e) {
       if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
