@@ -41,9 +41,10 @@ inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env,
 // An integer argument in [lo, hi]; TypeError for a non-number, RangeError otherwise.
 inline int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo,
                       int64_t hi) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) ThrowType(info.Env(), std::string(name) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
+  // One N-API call: napi_get_value_double itself says whether the value is a number.
+  double d = 0;
+  if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok)
+    ThrowType(info.Env(), std::string(name) + " must be a number");
   if (!std::isfinite(d) || std::trunc(d) != d || d < static_cast<double>(lo) ||
       d > static_cast<double>(hi))
     ThrowRange(info.Env(), std::string(name) + " is out of range");
@@ -64,12 +65,20 @@ struct Bytes {
 };
 
 // A Uint8Array (Buffer included) argument.
+// One N-API call (these guards run on every read and write): napi_get_typedarray_info fails
+// for anything that is not a typed array, and its data pointer already includes the view's
+// byte offset.
 inline Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name = "buffer") {
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) !=
+          napi_ok ||
+      type != napi_uint8_array)
     ThrowType(info.Env(), std::string(name) + " must be a Uint8Array");
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-  return Bytes{a.Data(), a.ByteLength()};
+  // A zero-length view may have no backing store; keep the pointer valid for pointer math.
+  static uint8_t empty;
+  return Bytes{data != nullptr ? static_cast<uint8_t*>(data) : &empty, length};
 }
 
 // The slice [off, off + len) of a Uint8Array argument, bounds-checked.
