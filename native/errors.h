@@ -64,21 +64,46 @@ struct Bytes {
   size_t len;
 };
 
-// A Uint8Array (Buffer included) argument.
-// One N-API call (these guards run on every read and write): napi_get_typedarray_info fails
-// for anything that is not a typed array, and its data pointer already includes the view's
-// byte offset.
-inline Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name = "buffer") {
+// A typed array's data (adjusted by its byte offset) and element count, in one N-API call:
+// napi_get_typedarray_info fails for anything that is not a typed array. False when `v` is
+// not a typed array of type `want`. These guards run on every read and write.
+inline bool TypedView(napi_env env, napi_value v, napi_typedarray_type want, void** data,
+                      size_t* count) {
   napi_typedarray_type type = napi_int8_array;
-  size_t length = 0;
+  if (napi_get_typedarray_info(env, v, &type, count, data, nullptr, nullptr) != napi_ok)
+    return false;
+  return type == want;
+}
+
+// The bytes of a Uint8Array (Buffer included) value; false for anything else.
+inline bool ViewBytes(napi_env env, napi_value v, Bytes* out) {
   void* data = nullptr;
-  if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) !=
-          napi_ok ||
-      type != napi_uint8_array)
+  size_t len = 0;
+  if (!TypedView(env, v, napi_uint8_array, &data, &len)) return false;
+  *out = Bytes{static_cast<uint8_t*>(data), len};  // null for a view with no backing store
+  return true;
+}
+
+// The bytes of a Uint8Array value; TypeError `msg` for anything else.
+inline Bytes ValueBytes(Napi::Env env, napi_value v, const char* msg) {
+  Bytes b{nullptr, 0};
+  if (!ViewBytes(env, v, &b)) ThrowType(env, msg);
+  return b;
+}
+
+// The elements of an Int32Array value; TypeError `msg` for anything else.
+inline int32_t* ValueInt32s(Napi::Env env, napi_value v, size_t* count, const char* msg) {
+  void* data = nullptr;
+  if (!TypedView(env, v, napi_int32_array, &data, count)) ThrowType(env, msg);
+  return static_cast<int32_t*>(data);
+}
+
+// A Uint8Array (Buffer included) argument (the message is built only on failure).
+inline Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name = "buffer") {
+  Bytes b{nullptr, 0};
+  if (!ViewBytes(info.Env(), info[i], &b))
     ThrowType(info.Env(), std::string(name) + " must be a Uint8Array");
-  // A zero-length view may have no backing store; keep the pointer valid for pointer math.
-  static uint8_t empty;
-  return Bytes{data != nullptr ? static_cast<uint8_t*>(data) : &empty, length};
+  return b;
 }
 
 // The slice [off, off + len) of a Uint8Array argument, bounds-checked.

@@ -14,11 +14,9 @@ struct Fired {
 };
 
 inline Fired ArgFired(const Napi::CallbackInfo& info, size_t i) {
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    ThrowType(info.Env(), "out must be an Int32Array");
-  Napi::Int32Array a = v.As<Napi::Int32Array>();
-  return Fired{a.Data(), a.ElementLength() / 2};
+  size_t n = 0;
+  int32_t* data = ValueInt32s(info.Env(), info[i], &n, "out must be an Int32Array");
+  return Fired{data, n / 2};
 }
 
 // An event mask: any int32 or uint32 value, taken as its 32 bits.

@@ -64,11 +64,7 @@ std::vector<Bytes> ArgByteList(const Napi::CallbackInfo& info, size_t i) {
   Napi::Array a = info[i].As<Napi::Array>();
   std::vector<Bytes> out(a.Length());
   for (uint32_t j = 0; j < a.Length(); j++) {
-    Napi::Value v = a[j];
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-      ThrowType(info.Env(), "keys must be an array of Uint8Array");
-    Napi::Uint8Array u = v.As<Napi::Uint8Array>();
-    out[j] = Bytes{u.Data(), u.ByteLength()};
+    out[j] = ValueBytes(info.Env(), a.Get(j), "keys must be an array of Uint8Array");
   }
   return out;
 }
@@ -167,12 +163,10 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
   Napi::Value Mget(const Napi::CallbackInfo& info) {
     std::vector<Bytes> keys = ArgByteList(info, 0);
     Bytes out = ArgBytes(info, 1, "out");
-    Napi::Value lv = info[2];
-    if (!lv.IsTypedArray() || lv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-      ThrowType(info.Env(), "lens must be an Int32Array");
-    Napi::Int32Array lens = lv.As<Napi::Int32Array>();
-    if (lens.ElementLength() < keys.size()) ThrowRange(info.Env(), "lens is too short");
-    return Num(info.Env(), t_.Mget(keys.data(), keys.size(), out, lens.Data()));
+    size_t nlens = 0;
+    int32_t* lens = ValueInt32s(info.Env(), info[2], &nlens, "lens must be an Int32Array");
+    if (nlens < keys.size()) ThrowRange(info.Env(), "lens is too short");
+    return Num(info.Env(), t_.Mget(keys.data(), keys.size(), out, lens));
   }
   Napi::Value Flush(const Napi::CallbackInfo& info) { return Num(info.Env(), t_.Flush()); }
   // info(): [keys, bytes used, capacity] or -errno.

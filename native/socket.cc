@@ -145,12 +145,9 @@ Napi::Value JsWritev(const Napi::CallbackInfo& info) {
   uint32_t count = n - start > 1024 ? 1024 : n - start;
   std::vector<iovec> iov(count);
   for (uint32_t i = 0; i < count; i++) {
-    Napi::Value v = arr[start + i];
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-      ThrowType(env, "bufs must be an array of Uint8Array");
-    Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-    iov[i].iov_base = a.Data();
-    iov[i].iov_len = a.ByteLength();
+    Bytes b = ValueBytes(env, arr.Get(start + i), "bufs must be an array of Uint8Array");
+    iov[i].iov_base = b.data;
+    iov[i].iov_len = b.len;
   }
   return Num(env, RetryEintr([&] { return writev(fd, iov.data(), static_cast<int>(count)); }));
 }

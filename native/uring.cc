@@ -226,13 +226,11 @@ class Ring : public Napi::ObjectWrap<Ring> {
   Napi::Value Reap(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Live(env);
-    if (!info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-      ThrowType(env, "out must be an Int32Array");
-    Napi::Int32Array out = info[0].As<Napi::Int32Array>();
+    size_t n = 0;
+    int32_t* out = ValueInt32s(env, info[0], &n, "out must be an Int32Array");
     auto min = static_cast<unsigned>(ArgInt(info, 1, "minComplete", 0, UINT32_MAX));
-    auto cap = static_cast<unsigned>(out.ElementLength() / 3);
-    return Num(env, m_.Reap(out.Data(), cap, min));
+    auto cap = static_cast<unsigned>(n / 3);
+    return Num(env, m_.Reap(out, cap, min));
   }
 
   Napi::Value SqSpace(const Napi::CallbackInfo& info) {
@@ -252,11 +250,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
     if (static_cast<size_t>(n) * sizeof(iovec) > store.len) ThrowRange(env, "store too small");
     std::vector<iovec> v(n);
     for (uint32_t i = 0; i < n; i++) {
-      Napi::Value e = bufs.Get(i);
-      if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-        ThrowType(env, "each buffer must be a Uint8Array");
-      Napi::Uint8Array a = e.As<Napi::Uint8Array>();
-      v[i] = iovec{a.Data(), a.ByteLength()};
+      Bytes b = ValueBytes(env, bufs.Get(i), "each buffer must be a Uint8Array");
+      v[i] = iovec{b.data, b.len};
     }
     if (n > 0) memcpy(store.data, v.data(), n * sizeof(iovec));
     return Num(env, n);
@@ -277,11 +272,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
         std::vector<iovec> v;
         Napi::Array a = ArrayArg(env, info[1]);
         for (uint32_t i = 0; i < a.Length(); i++) {
-          Napi::Value e = a.Get(i);
-          if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-            ThrowType(env, "each buffer must be a Uint8Array");
-          Napi::Uint8Array u = e.As<Napi::Uint8Array>();
-          v.push_back(iovec{u.Data(), u.ByteLength()});
+          Bytes b = ValueBytes(env, a.Get(i), "each buffer must be a Uint8Array");
+          v.push_back(iovec{b.data, b.len});
         }
         return Num(env, SysRegister(m_.fd, op, v.data(), static_cast<unsigned>(v.size())));
       }
