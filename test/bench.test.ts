@@ -3,12 +3,13 @@
  * rules, the progress display, the report writer (JSON schema, Markdown, SVG), wrk output
  * parsing, pinned server children and the `rawio` command.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { judgeClaims } from '../dist/bench/claims.js';
+import { settle, treeCpuTicks } from '../dist/bench/lib/external.js';
 import { loadgen } from '../dist/bench/loadgen.js';
 import { machine } from '../dist/bench/machine.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
@@ -184,6 +185,29 @@ Requests/sec:  22000.50
 `;
     const w = parseWrk(out);
     expect(w).toEqual({ rps: 22000.5, requests: 44000, latencyUs: { p50: 210, p90: 1200, p99: 2000 }, errors: 3 });
+  });
+});
+
+describe('settle', () => {
+  it('counts the CPU of a process tree, and waits for it to go quiet (up to its limit)', async () => {
+    const busy = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const child = treeCpuTicks(busy.pid!);
+      expect(child).toBeGreaterThan(0);
+      expect(treeCpuTicks(process.pid)).toBeGreaterThanOrEqual(child); // the child is in our tree
+      expect(await settle([busy.pid!], 600)).toBeGreaterThanOrEqual(590); // never quiet: waits to the limit
+    } finally {
+      busy.kill('SIGKILL');
+    }
+    const idle = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // past Node's start-up
+      expect(await settle([idle.pid!], 3000)).toBeLessThan(3000);
+    } finally {
+      idle.kill('SIGKILL');
+    }
+    expect(treeCpuTicks(0x7ffffff0)).toBe(0); // no such process
   });
 });
 

@@ -119,6 +119,39 @@ export async function startRedis(cpus: number[]): Promise<External | null> {
   return { name: 'redis-server', port, pid: child.pid!, close };
 }
 
+/** CPU time (clock ticks, user + system) of a process and all its descendants, from /proc. */
+export function treeCpuTicks(pid: number): number {
+  let ticks = 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks = Number(f[11]) + Number(f[12]); // utime, stime
+  } catch {
+    return 0; // gone
+  }
+  for (const child of childrenOf(pid)) ticks += treeCpuTicks(child);
+  return ticks;
+}
+
+/**
+ * Waits until the processes `pids` (and their children) are quiet — at most one clock tick
+ * of CPU in a 100 ms window — or `maxMs` has passed; returns the ms waited. Servers on the
+ * same CPU can be busy after their own run (thread-per-connection tears down hundreds of
+ * threads for seconds after its clients leave), which would be charged to the next server
+ * measured.
+ */
+export async function settle(pids: readonly number[], maxMs = 5000): Promise<number> {
+  const t0 = performance.now();
+  const total = () => pids.reduce((sum, pid) => sum + treeCpuTicks(pid), 0);
+  let before = total();
+  while (performance.now() - t0 < maxMs) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = total();
+    if (now - before <= 1) break;
+    before = now;
+  }
+  return performance.now() - t0;
+}
+
 /** VmRSS (KiB) and Threads of a process, from /proc/<pid>/status. */
 export function procStatus(pid: number): { rssKiB: number; threads: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -11,6 +11,7 @@ import { loadgen } from '../loadgen.js';
 import { compare } from '../runner.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt } from '../stats.js';
+import { settle } from '../lib/external.js';
 import { startAnchor, startModel, startNode, type Started, type Target } from '../lib/targets.js';
 
 type Protocol = 'echo' | 'http' | 'resp';
@@ -78,7 +79,7 @@ function plan(ctx: BenchContext): { cases: Case[]; seconds: number; repeats: num
       { protocol: 'resp', connections: 50, pipeline: 16, servers: ['single', 'redis'] },
     ],
     seconds: 1,
-    repeats: 2,
+    repeats: 3,
   };
 }
 
@@ -119,6 +120,8 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
           name: n,
           run: async (round) => {
             const warm = round < WARMUP;
+            // Every server shares the server CPU: start each run with all of them quiet.
+            await settle([...targets.values()].map((t) => t.pid));
             const r = await loadgen({
               port: targets.get(n)!.port,
               protocol,
@@ -203,7 +206,8 @@ function tableOf(rows: Row[]): Table {
     note:
       'Each server in its own process pinned to the server CPU (rawio models with serve({ cpus })), the native load ' +
       'generator pinned to the other CPU; keep-alive, closed loop; servers of one protocol measured interleaved, ' +
-      'medians of the measured runs. echo: 64-byte messages; resp: SET/GET alternating (p16: 16 in flight per ' +
+      'each run started once every server process is quiet (thread-per-connection tears down its threads for ' +
+      'seconds after its clients leave), medians of the measured runs. echo: 64-byte messages; resp: SET/GET alternating (p16: 16 in flight per ' +
       'connection); http: GET / hello. multi-reactor-1: multi-reactor with one sub-reactor. Errors: connect, reset, bad ' +
       'or error replies, replies lost. iterative serves one connection at a time, so beyond 1 connection the others wait. ' +
       'Every run opens its connections anew, so thread-per-connection starts a Node worker thread per connection inside ' +
@@ -248,6 +252,6 @@ export const servers: Scenario = {
     'Every server model with the echo, HTTP and RESP protocols at 1, 50 and 500 keep-alive connections (quick: ' +
     'every model at 50 connections for HTTP, the main ones elsewhere), measured interleaved with node:http, a ' +
     'node:net echo, nginx and redis-server when installed. Tests claims 6, 8 and 9 and the HTTP and RESP targets.',
-  estimate: { quick: 110, full: 9 * 3 * 11 * 3.8 + 30 },
+  estimate: { quick: 150, full: 9 * 3 * 11 * 3.8 + 30 },
   run,
 };
