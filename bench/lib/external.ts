@@ -119,17 +119,32 @@ export async function startRedis(cpus: number[]): Promise<External | null> {
   return { name: 'redis-server', port, pid: child.pid!, close };
 }
 
-/** CPU time (clock ticks, user + system) of a process and all its descendants, from /proc. */
-export function treeCpuTicks(pid: number): number {
-  let ticks = 0;
+/** Clock ticks per second of /proc's CPU times: USER_HZ, 100 on every Linux ABI. */
+export const TICKS_PER_SECOND = 100;
+
+/** CPU time (clock ticks) of a process and all its descendants, user and system apart, from /proc. */
+export function treeCpu(pid: number): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    ticks = Number(f[11]) + Number(f[12]); // utime, stime
+    user = Number(f[11]); // utime
+    system = Number(f[12]); // stime
   } catch {
-    return 0; // gone
+    return { user: 0, system: 0 }; // gone
   }
-  for (const child of childrenOf(pid)) ticks += treeCpuTicks(child);
-  return ticks;
+  for (const child of childrenOf(pid)) {
+    const c = treeCpu(child);
+    user += c.user;
+    system += c.system;
+  }
+  return { user, system };
+}
+
+/** CPU time (clock ticks, user + system) of a process and all its descendants. */
+export function treeCpuTicks(pid: number): number {
+  const c = treeCpu(pid);
+  return c.user + c.system;
 }
 
 /**

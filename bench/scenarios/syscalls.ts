@@ -1,40 +1,42 @@
 /**
- * Syscalls per request for the HTTP target: the same load generator run (HTTP hello,
- * keep-alive, 50 connections) against rawio's `single`, nginx with one worker (when
- * installed) and node:http, each with `strace -c -f` attached to the serving process for
- * the run. The counts per request show where a gap to nginx comes from (reads that return
- * EAGAIN, epoll_ctl churn, writes per reply). strace slows every server alike: the speed
- * under strace is not a figure, the counts per request are.
+ * Syscalls and CPU per request for the HTTP target: the same load generator run (HTTP hello,
+ * keep-alive, 50 connections) against rawio's `single` and `proactor`, nginx with one
+ * worker (when installed) and node:http, each with `strace -c -f` attached to the serving
+ * process for the run. The counts per request show where a gap to nginx comes from (reads
+ * that return EAGAIN, epoll_ctl churn, writes per reply). strace slows every server alike:
+ * the speed under strace is not a figure, the counts per request are. Where the counts are
+ * equal, the server CPU per request (user and system apart, from a run without strace)
+ * shows where the time goes instead.
  */
 import { loadgen } from '../loadgen.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { fmt } from '../stats.js';
 import { which } from '../tools.js';
-import { straceDuring, type SyscallCounts } from '../lib/external.js';
+import { TICKS_PER_SECOND, straceDuring, treeCpu, type SyscallCounts } from '../lib/external.js';
 import { startAnchor, startModel, startNode, type Started } from '../lib/targets.js';
 
-const SERVERS = ['single', 'nginx', 'node-http'] as const;
+const SERVERS = ['single', 'proactor', 'nginx', 'node-http'] as const;
 
 function start(ctx: BenchContext, name: (typeof SERVERS)[number]): Promise<Started> {
   if (name === 'nginx') return startAnchor(ctx, 'nginx');
   if (name === 'node-http') return startNode(ctx, name, 'nodeHttp');
-  return startModel(ctx, name, { model: 'single', protocol: 'http' });
+  return startModel(ctx, name, { model: name, protocol: 'http' });
 }
 
 interface Row {
   server: string;
   requests: number;
   counts?: SyscallCounts;
+  /** CPU µs per request of the server's processes, from a run without strace. */
+  cpu?: { user: number; system: number };
   note?: string;
 }
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const seconds = ctx.profile === 'full' ? 4 : 2;
   const rows: Row[] = [];
-  if (!which('strace')) {
-    ctx.log('strace is not installed: no syscall counts');
-    return report(SERVERS.map((server) => ({ server, requests: 0, note: 'not measured: strace is not installed' })));
-  }
+  const hasStrace = which('strace') !== null;
+  if (!hasStrace) ctx.log('strace is not installed: no syscall counts (CPU per request still measured)');
   let i = 0;
   for (const name of SERVERS) {
     ctx.progress(i++ / SERVERS.length, name);
@@ -53,6 +55,11 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         drainMs: 200,
         cpus: ctx.clientCpus,
       });
+      const cpu = await cpuPerRequest(ctx, st.target.pid, st.target.port, seconds);
+      if (!hasStrace) {
+        rows.push({ server: name, requests: 0, cpu, note: 'not measured: strace is not installed' });
+        continue;
+      }
       const { result, counts } = await straceDuring(st.target.pid, ctx.tmpDir, () =>
         loadgen({
           port: st.target.port,
@@ -66,6 +73,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       rows.push({
         server: name,
         requests: result.requests,
+        cpu,
         ...(counts ? { counts } : { note: 'strace could not attach' }),
       });
     } finally {
@@ -75,10 +83,36 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   return report(rows);
 }
 
+/** Server CPU (user and system µs) per request over one load generator run, from /proc (no tracer attached). */
+async function cpuPerRequest(
+  ctx: BenchContext,
+  pid: number,
+  port: number,
+  seconds: number,
+): Promise<{ user: number; system: number }> {
+  const before = treeCpu(pid);
+  const r = await loadgen({
+    port,
+    protocol: 'http',
+    connections: 50,
+    durationMs: seconds * 1000,
+    drainMs: 300,
+    cpus: ctx.clientCpus,
+  });
+  const after = treeCpu(pid);
+  const us = (ticks: number) => (ticks * 1e6) / TICKS_PER_SECOND / Math.max(1, r.requests);
+  return { user: us(after.user - before.user), system: us(after.system - before.system) };
+}
+
 function report(rows: Row[]): ScenarioResult {
   const metrics: Record<string, number> = {};
   const table = rows.map((r) => {
-    if (!r.counts || r.requests === 0) return [r.server, r.note ?? 'not measured', '', ''];
+    const cpu = r.cpu ? [fmt(r.cpu.user, 2), fmt(r.cpu.system, 2)] : ['', ''];
+    if (r.cpu) {
+      metrics[`syscalls.http.${r.server}.userUs`] = r.cpu.user;
+      metrics[`syscalls.http.${r.server}.sysUs`] = r.cpu.system;
+    }
+    if (!r.counts || r.requests === 0) return [r.server, r.note ?? 'not measured', '', '', ...cpu];
     const per = (n: number) => n / r.requests;
     metrics[`syscalls.http.${r.server}.perReq`] = per(r.counts.total);
     const top = Object.entries(r.counts.bySyscall)
@@ -86,18 +120,20 @@ function report(rows: Row[]): ScenarioResult {
       .slice(0, 6)
       .map(([k, v]) => `${k} ${fmt(per(v), 2)}`)
       .join(', ');
-    return [r.server, fmt(r.requests), fmt(per(r.counts.total), 2), top];
+    return [r.server, fmt(r.requests), fmt(per(r.counts.total), 2), top, ...cpu];
   });
   return {
     tables: [
       {
-        title: 'Syscalls per request: HTTP hello, 50 keep-alive connections, under strace -c -f',
-        columns: ['server', 'requests', 'syscalls/request', 'most frequent (per request)'],
+        title: 'Syscalls and CPU per request: HTTP hello, 50 keep-alive connections',
+        columns: ['server', 'requests', 'syscalls/request', 'most frequent (per request)', 'user µs/req', 'sys µs/req'],
         rows: table,
         note:
           'strace -c -f attached to the serving process (nginx: its one worker; rawio single and node:http: the whole ' +
           'Node process, helper threads included) for one load generator run; counts divided by the replies the ' +
-          'load generator received. The ratio of the counts, not the speed under strace, is the figure.',
+          'load generator received. The ratio of the counts, not the speed under strace, is the figure. CPU per ' +
+          'request: user and system time of the server process tree (/proc/<pid>/stat) over a separate run with no ' +
+          'tracer attached — where the syscall counts are equal, this is where a gap is.',
       },
     ],
     metrics,
@@ -107,10 +143,10 @@ function report(rows: Row[]): ScenarioResult {
 
 export const syscalls: Scenario = {
   name: 'syscalls',
-  title: 'Syscalls per HTTP request: rawio single vs nginx vs node:http (strace -c)',
+  title: 'Syscalls and CPU per HTTP request: rawio single and proactor vs nginx vs node:http',
   description:
     'The syscall count per request behind the HTTP target, from strace -c -f on each server for the same load ' +
-    'generator run; skipped when strace is not installed.',
-  estimate: { quick: 15, full: 25 },
+    'generator run (skipped when strace is not installed), and the server CPU per request, user and system apart.',
+  estimate: { quick: 30, full: 50 },
   run,
 };
