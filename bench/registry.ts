@@ -6,6 +6,7 @@ import { read } from './scenarios/read.js';
 import { uringRead } from './scenarios/uring-read.js';
 import { anchorsNode } from './scenarios/anchors-node.js';
 import { servers } from './scenarios/servers.js';
+import { staticFiles } from './scenarios/static.js';
 import { ltEt } from './scenarios/lt-et.js';
 import { accept } from './scenarios/accept.js';
 import { c10k } from './scenarios/c10k.js';
@@ -20,6 +21,7 @@ export const scenarios: Scenario[] = [
   anchorsNode,
   uringRead,
   servers,
+  staticFiles,
   ltEt,
   accept,
   c10k,
