@@ -7,6 +7,8 @@ import { read } from './scenarios/read.js';
 import { uringRead } from './scenarios/uring-read.js';
 import { anchorsNode } from './scenarios/anchors-node.js';
 import { servers } from './scenarios/servers.js';
+import { staticFiles } from './scenarios/static.js';
+import { redisBenchmark } from './scenarios/redis-benchmark.js';
 import { ltEt } from './scenarios/lt-et.js';
 import { accept } from './scenarios/accept.js';
 import { c10k } from './scenarios/c10k.js';
@@ -22,6 +24,8 @@ export const scenarios: Scenario[] = [
   anchorsNode,
   uringRead,
   servers,
+  staticFiles,
+  redisBenchmark,
   ltEt,
   accept,
   c10k,

@@ -1,7 +1,7 @@
 /**
  * External tools the benchmarks use as cross-checks and anchors when installed (wrk,
- * later redis-benchmark, fio, nginx): finding them, and running wrk pinned to the client
- * CPUs with its figures parsed from its text output.
+ * redis-benchmark, fio, nginx): finding them, and running wrk and redis-benchmark pinned to
+ * the client CPUs with their figures parsed from their text output.
  */
 import { execFile, spawnSync } from 'node:child_process';
 
@@ -55,6 +55,56 @@ export function runWrk(o: { url: string; connections: number; seconds: number; c
     execFile(cmd, argv, { timeout: (o.seconds + 30) * 1000 }, (err, stdout) => {
       if (err) return reject(err);
       resolve(parseWrk(stdout));
+    });
+  });
+}
+
+/** What `redis-benchmark -q` printed for one test: requests per second and (from 6.2 on) p50. */
+export interface RedisBenchTest {
+  rps: number;
+  /** Median latency in µs; NaN when this redis-benchmark does not print it. */
+  p50us: number;
+}
+
+/**
+ * Parses `redis-benchmark -q`: one "NAME: 12345.67 requests per second[, p50=0.687 msec]"
+ * line per test, after progress lines that a carriage return overwrites ("SET: rps=…").
+ * Keys are the test names as printed (SET, GET …).
+ */
+export function parseRedisBenchmark(out: string): Record<string, RedisBenchTest> {
+  const tests: Record<string, RedisBenchTest> = {};
+  for (const line of out.split(/[\r\n]+/)) {
+    const m = /^\s*([A-Za-z][\w ()-]*?):\s+([\d.]+) requests per second(?:, p50=([\d.]+) msec)?/.exec(line);
+    if (m) tests[m[1]!] = { rps: Number(m[2]), p50us: m[3] === undefined ? NaN : Number(m[3]) * 1000 };
+  }
+  return tests;
+}
+
+export interface RedisBenchOptions {
+  port: number;
+  /** -t: e.g. ['set', 'get']. */
+  tests: string[];
+  /** -c */
+  clients: number;
+  /** -n: requests per test. */
+  requests: number;
+  /** -P: requests in flight per connection. */
+  pipeline: number;
+  cpus: number[];
+}
+
+/** Runs `redis-benchmark -q` against a loopback port, pinned with taskset, and parses it. */
+export function runRedisBenchmark(o: RedisBenchOptions): Promise<Record<string, RedisBenchTest>> {
+  const rb = which('redis-benchmark');
+  if (!rb) return Promise.reject(new Error('redis-benchmark is not installed'));
+  const args = ['-h', '127.0.0.1', '-p', String(o.port), '-t', o.tests.join(','), '-c', String(o.clients)];
+  args.push('-n', String(o.requests), '-P', String(o.pipeline), '-q');
+  const ts = which('taskset');
+  const [cmd, argv] = ts ? [ts, ['-c', o.cpus.join(','), rb, ...args]] : [rb, args];
+  return new Promise((resolve, reject) => {
+    execFile(cmd, argv, { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout) => {
+      if (err) return reject(err);
+      resolve(parseRedisBenchmark(stdout));
     });
   });
 }

@@ -1,11 +1,12 @@
 /**
  * External servers and tools the server scenarios stand beside rawio, each only when
- * installed: nginx (one worker, a hello-world `return 200`, config in a temp dir), and
- * redis-server (no persistence), both pinned with taskset to the server CPU and bound to
- * loopback on a free port; `strace -c -f` attached to a running process to count its
- * syscalls; and /proc/<pid>/status (VmRSS, Threads) for the C10K scenario.
+ * installed: nginx (one worker, a hello-world `return 200` or static files with sendfile on,
+ * off, or directio + aio threads; config in a temp dir), and redis-server (no persistence),
+ * both pinned with taskset to the server CPU and bound to loopback on a free port;
+ * `strace -c -f` attached to a running process to count its syscalls; /proc/<pid>/status
+ * (VmRSS, Threads) for the C10K scenario and /proc/<pid>/stat (CPU time) for the static one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -72,24 +73,59 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-/** nginx with one worker answering `return 200 "hello world\n"`, or null when not installed. */
-export async function startNginx(dir: string, cpus: number[]): Promise<External | null> {
+/** The `location /` body of the hello-world nginx the HTTP scenarios measure. */
+export const NGINX_HELLO = 'default_type text/plain; return 200 "hello world\\n";';
+
+/**
+ * nginx.conf for one worker on loopback, logs off, keep-alive without limit, every temp
+ * path under `prefix`; `location` is the body of `location /`.
+ */
+export function nginxConf(o: { prefix: string; port: number; location: string; root: boolean }): string {
+  const p = o.prefix;
+  return (
+    `${o.root ? 'user root;\n' : ''}worker_processes 1;\ndaemon off;\nerror_log ${p}/logs/error.log crit;\n` +
+    `pid ${p}/nginx.pid;\nevents { worker_connections 4096; }\n` +
+    `http { access_log off; keepalive_requests 100000000; keepalive_timeout 60s;\n` +
+    `  client_body_temp_path ${p}; proxy_temp_path ${p}; fastcgi_temp_path ${p};\n` +
+    `  uwsgi_temp_path ${p}; scgi_temp_path ${p};\n` +
+    `  server { listen 127.0.0.1:${o.port}; location / { ${o.location} } } }\n`
+  );
+}
+
+/** How nginx serves the static files: ngx_http_core_module's sendfile, directio and aio. */
+export type NginxStaticMode = 'sendfile on' | 'sendfile off' | 'directio';
+
+/**
+ * The `location /` body serving the files under `root`. `sendfile on` as Debian's default
+ * config has it (with tcp_nopush); `sendfile off` reads into nginx's default output buffers
+ * (2 × 32 KiB); `directio`: files of 1 MiB and more read with O_DIRECT, by a thread pool
+ * when `threads` (`aio threads`), into 4 × 256 KiB buffers (rawio's `direct` keeps as many
+ * bytes in flight), smaller ones still by sendfile.
+ */
+export function nginxStaticLocation(root: string, mode: NginxStaticMode, threads: boolean): string {
+  const base = `root "${root}"; default_type application/octet-stream;`;
+  if (mode === 'sendfile on') return `${base} sendfile on; tcp_nopush on;`;
+  if (mode === 'sendfile off') return `${base} sendfile off;`;
+  return `${base} sendfile on; tcp_nopush on; directio 1m; output_buffers 4 256k;${threads ? ' aio threads;' : ''}`;
+}
+
+/** Whether this nginx was built with thread pools (`--with-threads`, needed by `aio threads`). */
+export function nginxHasThreads(): boolean {
+  const nginx = which('nginx');
+  if (!nginx) return false;
+  const r = spawnSync(nginx, ['-V'], { encoding: 'utf8' });
+  return /--with-threads\b/.test(`${r.stdout}${r.stderr}`);
+}
+
+/** nginx with one worker (a hello-world `return 200` unless told otherwise), or null when not installed. */
+export async function startNginx(dir: string, cpus: number[], location = NGINX_HELLO): Promise<External | null> {
   const nginx = which('nginx');
   if (!nginx) return null;
   const port = await freePort();
   const prefix = join(dir, `nginx-${port}`);
   mkdirSync(join(prefix, 'logs'), { recursive: true });
   const conf = join(prefix, 'nginx.conf');
-  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  writeFileSync(
-    conf,
-    `${user}worker_processes 1;\ndaemon off;\nerror_log ${prefix}/logs/error.log crit;\npid ${prefix}/nginx.pid;\n` +
-      `events { worker_connections 4096; }\n` +
-      `http { access_log off; keepalive_requests 100000000; keepalive_timeout 60s;\n` +
-      `  client_body_temp_path ${prefix}; proxy_temp_path ${prefix}; fastcgi_temp_path ${prefix};\n` +
-      `  uwsgi_temp_path ${prefix}; scgi_temp_path ${prefix};\n` +
-      `  server { listen 127.0.0.1:${port}; location / { default_type text/plain; return 200 "hello world\\n"; } } }\n`,
-  );
+  writeFileSync(conf, nginxConf({ prefix, port, location, root: process.getuid?.() === 0 }));
   const child = pinned(nginx, ['-p', prefix, '-c', conf], cpus);
   const close = stopper(child, 'SIGQUIT');
   try {
@@ -172,6 +208,27 @@ export function procStatus(pid: number): { rssKiB: number; threads: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const num = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN);
   return { rssKiB: num('VmRSS'), threads: num('Threads') };
+}
+
+let clockTicks: number | undefined;
+
+/**
+ * User + system CPU seconds a process has used so far, all its threads (utime and stime,
+ * fields 14 and 15 of /proc/<pid>/stat, in clock ticks); NaN when it cannot be read.
+ */
+export function procCpuSeconds(pid: number): number {
+  if (clockTicks === undefined) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    clockTicks = Number(r.stdout?.trim()) || 100;
+  }
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / clockTicks;
+  } catch {
+    return NaN;
+  }
 }
 
 export interface SyscallCounts {

@@ -41,19 +41,32 @@ export async function startModel(
   }
 }
 
-export async function startNode(ctx: BenchContext, name: string, fn: 'nodeHttp' | 'nodeNetEcho'): Promise<Started> {
+export async function startNode(
+  ctx: BenchContext,
+  name: string,
+  fn: 'nodeHttp' | 'nodeNetEcho' | 'nodeStatic',
+  options: Record<string, unknown> = {},
+): Promise<Started> {
   try {
-    const s = await startServer({ module: nodeServers, export: fn, cpus: ctx.serverCpus });
+    const s = await startServer({ module: nodeServers, export: fn, options, cpus: ctx.serverCpus });
     return { ok: true, target: { name, port: s.port, pid: s.pid, stats: () => s.stats(), close: () => s.close() } };
   } catch (e) {
     return { ok: false, name, reason: (e as Error).message };
   }
 }
 
-export async function startAnchor(ctx: BenchContext, which: 'nginx' | 'redis'): Promise<Started> {
+/** nginx (hello, or `nginxLocation` as the body of `location /`) or redis-server, when installed. */
+export async function startAnchor(
+  ctx: BenchContext,
+  which: 'nginx' | 'redis',
+  nginxLocation?: string,
+): Promise<Started> {
   const name = which === 'nginx' ? 'nginx' : 'redis-server';
   try {
-    const a = which === 'nginx' ? await startNginx(ctx.tmpDir, ctx.serverCpus) : await startRedis(ctx.serverCpus);
+    const a =
+      which === 'nginx'
+        ? await startNginx(ctx.tmpDir, ctx.serverCpus, nginxLocation)
+        : await startRedis(ctx.serverCpus);
     if (!a) return { ok: false, name, reason: 'not installed' };
     return { ok: true, target: { name, port: a.port, pid: a.pid, stats: async () => ({}), close: a.close } };
   } catch (e) {

@@ -1,10 +1,14 @@
 /**
- * Node's own servers, the "always there" anchors: node:http answering a hello and a
- * node:net echo, started inside a pinned child by bench/server.ts. Each counts what it saw
- * so the scenario can check the load generator's counts against the server's.
+ * Node's own servers, the "always there" anchors: node:http answering a hello, a node:net
+ * echo, and node:http + node:fs serving files the idiomatic streaming way, started inside a
+ * pinned child by bench/server.ts. Each counts what it saw so the scenario can check the
+ * load generator's counts against the server's.
  */
 import { createServer as createHttp } from 'node:http';
 import { createServer as createNet, type AddressInfo, type Socket } from 'node:net';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { ChildServer } from '../server.js';
 
 const HELLO = Buffer.from('hello world\n');
@@ -46,6 +50,40 @@ export async function nodeNetEcho(): Promise<ChildServer> {
     stats: () => ({ bytes }),
     close: () => {
       for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+/**
+ * Files from `options.root` as most Node code serves them: fs.stat for the length, then
+ * fs.createReadStream(file).pipe(res) (64 KiB reads on libuv's thread pool, each chunk
+ * written to the socket). Only names directly under the root; anything else is a 404.
+ */
+export async function nodeStatic(options: Record<string, unknown>): Promise<ChildServer> {
+  const root = String(options.root);
+  let requests = 0;
+  const server = createHttp(async (req, res) => {
+    requests++;
+    const file = join(root, basename((req.url ?? '/').split('?')[0]!));
+    const st = await stat(file).catch(() => null);
+    if (!st?.isFile()) {
+      res.writeHead(404, { 'content-length': 0 });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': st.size });
+    createReadStream(file)
+      .on('error', () => res.destroy())
+      .pipe(res);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', 511, r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stats: () => ({ requests }),
+    close: () => {
+      server.closeAllConnections();
       return new Promise((r) => server.close(() => r()));
     },
   };

@@ -1,0 +1,248 @@
+/**
+ * redis-benchmark: Redis's own load tool as a cross-check of rawio's load generator on RESP,
+ * the way anchors-node.ts holds wrk beside it for HTTP. `redis-benchmark -t set,get -c 50
+ * -q` (and with -P 16) runs against redis-server and against rawio's `single` model with the
+ * `resp` protocol, interleaved with rawio's load generator doing the same SETs and GETs (50
+ * connections, one key, 3-byte values, as redis-benchmark does without -r / -d) against the
+ * same servers. Servers pinned to the server CPU, both clients (taskset) to the other.
+ * Only when redis-benchmark is installed; redis-server's rows only when it is.
+ */
+import { loadgen } from '../loadgen.js';
+import { compare } from '../runner.js';
+import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
+import { fmt, formatRatio, summarize } from '../stats.js';
+import { runRedisBenchmark, which } from '../tools.js';
+import { startAnchor, startModel, type Started, type Target } from '../lib/targets.js';
+
+const WARMUP = 1;
+const CLIENTS = 50;
+const TESTS = ['set', 'get'] as const;
+type Test = (typeof TESTS)[number];
+type Tool = 'redis-benchmark' | 'loadgen';
+
+interface ServerSpec {
+  /** As the table shows it and as metric keys spell it. */
+  name: 'redis-server' | 'single';
+  key: string;
+  start(ctx: BenchContext): Promise<Started>;
+}
+
+const SERVERS: ServerSpec[] = [
+  { name: 'redis-server', key: 'redis', start: (ctx) => startAnchor(ctx, 'redis') },
+  { name: 'single', key: 'single', start: (ctx) => startModel(ctx, 'single', { model: 'single', protocol: 'resp' }) },
+];
+
+function settings(ctx: BenchContext) {
+  return ctx.profile === 'full'
+    ? { seconds: 2, repeats: 3, depths: [1, 16] }
+    : { seconds: 0.75, repeats: 2, depths: [1, 16] };
+}
+
+/** Samples by measured round (NaN where a run failed), so that pairs stay pairs. */
+type Samples = Record<string, number[]>;
+const sampleKey = (tool: Tool, server: string, depth: number, test: Test) => `${tool}|${server}|${depth}|${test}`;
+
+/** Median of the ratios a[i] / b[i] over the rounds where both ran. */
+function paired(a: number[] = [], b: number[] = []) {
+  const r: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++)
+    if (Number.isFinite(a[i]) && Number.isFinite(b[i]) && b[i]! > 0) r.push(a[i]! / b[i]!);
+  return summarize(r);
+}
+
+interface Ctx {
+  ctx: BenchContext;
+  samples: Samples;
+  errors: string[];
+  /** The last rate redis-benchmark measured per server and depth: sizes its next -n. */
+  lastRps: Map<string, number>;
+}
+
+function redisBenchRun(c: Ctx, server: ServerSpec, target: Target, depth: number) {
+  const s = settings(c.ctx);
+  return async (round: number): Promise<number> => {
+    const warm = round < WARMUP;
+    const guess = c.lastRps.get(`${server.name}|${depth}`);
+    // the warm-up is short; later runs last about `seconds` a test at the rate last seen
+    const requests = warm || !guess ? 5000 * depth : Math.max(5000, Math.round(guess * s.seconds));
+    let out: Awaited<ReturnType<typeof runRedisBenchmark>> = {};
+    try {
+      out = await runRedisBenchmark({
+        port: target.port,
+        tests: [...TESTS],
+        clients: CLIENTS,
+        requests,
+        pipeline: depth,
+        cpus: c.ctx.clientCpus,
+      });
+    } catch (e) {
+      c.errors.push(`redis-benchmark → ${server.name} -P ${depth}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    const rps = TESTS.map((t) => out[t.toUpperCase()]?.rps ?? NaN);
+    if (rps.every(Number.isFinite)) c.lastRps.set(`${server.name}|${depth}`, Math.min(...rps));
+    if (!warm)
+      TESTS.forEach((t, i) => (c.samples[sampleKey('redis-benchmark', server.name, depth, t)] ??= []).push(rps[i]!));
+    return rps.every(Number.isFinite) ? (rps[0]! + rps[1]!) / 2 : 0;
+  };
+}
+
+function loadgenRun(c: Ctx, server: ServerSpec, target: Target, depth: number) {
+  const s = settings(c.ctx);
+  return async (round: number): Promise<number> => {
+    const warm = round < WARMUP;
+    const rps: number[] = [];
+    for (const command of TESTS) {
+      const r = await loadgen({
+        port: target.port,
+        protocol: 'resp',
+        command,
+        keyspace: 1,
+        valueSize: 3,
+        connections: CLIENTS,
+        pipeline: depth,
+        durationMs: warm ? 300 : s.seconds * 1000,
+        warmupMs: warm ? 50 : 150,
+        drainMs: 300,
+        cpus: c.ctx.clientCpus,
+      });
+      const e = r.errors;
+      const errors = e.connect + e.reset + e.badReply + e.errorReply + e.lost;
+      if (errors > 0) c.errors.push(`loadgen → ${server.name} ${command} -P ${depth}: ${errors} errors`);
+      rps.push(r.rps);
+    }
+    if (!warm) TESTS.forEach((t, i) => (c.samples[sampleKey('loadgen', server.name, depth, t)] ??= []).push(rps[i]!));
+    return (rps[0]! + rps[1]!) / 2;
+  };
+}
+
+async function run(ctx: BenchContext): Promise<ScenarioResult> {
+  if (which('redis-benchmark') === null) {
+    ctx.log('redis-benchmark is not installed (apt-get install redis-tools): not measured');
+    return report({}, [], [], [{ server: 'all', reason: 'redis-benchmark is not installed' }]);
+  }
+  const s = settings(ctx);
+  const live: { spec: ServerSpec; target: Target }[] = [];
+  const missing: Missing[] = [];
+  const c: Ctx = { ctx, samples: {}, errors: [], lastRps: new Map() };
+  try {
+    for (const spec of SERVERS) {
+      const st = await spec.start(ctx);
+      if (st.ok) live.push({ spec, target: st.target });
+      else
+        missing.push({
+          server: spec.name,
+          reason: st.reason === 'not installed' ? `${spec.name} is not installed` : st.reason,
+        });
+    }
+    const total = s.depths.length * live.length * 2 * (WARMUP + s.repeats);
+    let done = 0;
+    for (const depth of s.depths)
+      await compare(
+        live.flatMap(({ spec, target }) => [
+          { name: `redis-benchmark → ${spec.name}`, run: redisBenchRun(c, spec, target, depth) },
+          { name: `loadgen → ${spec.name}`, run: loadgenRun(c, spec, target, depth) },
+        ]),
+        {
+          warmup: WARMUP,
+          repeats: s.repeats,
+          onRun: (_d, _t, name) => ctx.progress(done++ / total, `-P ${depth} ${name}`),
+        },
+      );
+  } finally {
+    for (const { target } of live) await target.close();
+  }
+  for (const m of missing) ctx.log(`${m.server}: not measured: ${m.reason}`);
+  for (const e of c.errors) ctx.log(e);
+  return report(
+    c.samples,
+    live.map((l) => l.spec),
+    s.depths,
+    missing,
+  );
+}
+
+interface Missing {
+  server: string;
+  reason: string;
+}
+
+function report(samples: Samples, live: ServerSpec[], depths: number[], missing: Missing[]): ScenarioResult {
+  const rows: (string | number)[][] = [];
+  const metrics: Record<string, number> = {};
+  const chart: Chart = {
+    title: 'RESP SET/GET at 50 connections: redis-benchmark beside the load generator',
+    xLabel: 'pipeline depth',
+    yLabel: 'requests/s',
+    kind: 'bar',
+    series: [],
+  };
+  const series = new Map<string, [number, number][]>();
+  for (const depth of depths)
+    for (const test of TESTS)
+      for (const spec of live) {
+        const get = (tool: Tool, server = spec.name) => samples[sampleKey(tool, server, depth, test)] ?? [];
+        const rb = summarize(get('redis-benchmark').filter(Number.isFinite));
+        const lg = summarize(get('loadgen').filter(Number.isFinite));
+        const vsRedis =
+          spec.name === 'redis-server'
+            ? ''
+            : formatRatio(paired(get('redis-benchmark'), get('redis-benchmark', 'redis-server')));
+        rows.push([
+          depth,
+          test.toUpperCase(),
+          spec.name,
+          fmt(rb.median),
+          `${fmt(rb.min)}–${fmt(rb.max)}`,
+          fmt(lg.median),
+          `${fmt(lg.min)}–${fmt(lg.max)}`,
+          formatRatio(paired(get('loadgen'), get('redis-benchmark'))),
+          vsRedis,
+        ]);
+        const base = `${spec.key}.${test}.p${depth}.rps`;
+        if (Number.isFinite(rb.median)) metrics[`redisbench.${base}`] = rb.median;
+        if (Number.isFinite(lg.median)) metrics[`redisbench.loadgen.${base}`] = lg.median;
+        for (const [tool, sum] of [
+          ['redis-benchmark', rb],
+          ['loadgen', lg],
+        ] as const) {
+          const name = `${spec.name} ${test.toUpperCase()} (${tool})`;
+          series.set(name, [...(series.get(name) ?? []), [depth, sum.median]]);
+        }
+      }
+  for (const m of missing) rows.push(['', '', m.server, `not measured: ${m.reason}`, '', '', '', '', '']);
+  chart.series = [...series].map(([name, points]) => ({ name, points }));
+  const table: Table = {
+    title: 'redis-benchmark beside the load generator: RESP SET and GET, 50 connections',
+    columns: [
+      '-P',
+      'test',
+      'server',
+      'redis-benchmark req/s',
+      'min–max',
+      'loadgen req/s',
+      'min–max',
+      'loadgen / redis-benchmark',
+      'x redis-server (redis-benchmark)',
+    ],
+    rows,
+    note:
+      'redis-benchmark -t set,get -c 50 -q (-P 16: 16 in flight per connection), -n sized to about the run time at ' +
+      'the rate last measured; the load generator sends the same SETs, then GETs, of one key with 3-byte values. ' +
+      'Servers pinned to the server CPU (single: rawio serve({ model: "single", protocol: "resp" })), both clients ' +
+      'to the other with taskset; the four (tool, server) pairs interleaved, warm-up run discarded, medians; ratios ' +
+      'are medians of paired (same-round) ratios.',
+  };
+  return { tables: [table], charts: live.length ? [chart] : [], metrics, data: { samples, missing } };
+}
+
+export const redisBenchmark: Scenario = {
+  name: 'redis-benchmark',
+  title: "redis-benchmark: Redis's own tool beside the load generator, on redis-server and rawio single",
+  description:
+    'redis-benchmark SET/GET at 50 connections, without and with 16-deep pipelining, against redis-server and ' +
+    "rawio's single model (resp), interleaved with rawio's load generator doing the same: a cross-check of the " +
+    'load generator on RESP, and a second opinion on the RESP targets. Only when redis-benchmark is installed.',
+  // depths x (2 tools x 2 servers) x (short warm-up + repeats x 2 tests x ~0.9 s)
+  estimate: { quick: 2 * 4 * (0.6 + 2 * 1.8) + 3, full: 2 * 4 * (0.6 + 3 * 4.4) + 3 },
+  run,
+};

@@ -1,0 +1,170 @@
+/**
+ * The pieces of the static-file and redis-benchmark scenarios: redis-benchmark's output
+ * parsed from a captured real run, the nginx static configurations (and, where nginx is
+ * installed, each one serving a file byte for byte), Node's fs-stream file server, CPU time
+ * from /proc/<pid>/stat, and redis-benchmark against rawio's RESP server when installed.
+ */
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  nginxConf,
+  nginxHasThreads,
+  nginxStaticLocation,
+  procCpuSeconds,
+  startNginx,
+} from '../dist/bench/lib/external.js';
+import { connectionsFor, sizeKey } from '../dist/bench/scenarios/static.js';
+import { cpuPlan } from '../dist/bench/runner.js';
+import { startServer } from '../dist/bench/server.js';
+import { parseRedisBenchmark, runRedisBenchmark, which } from '../dist/bench/tools.js';
+import { serve } from './helpers/rawio.js';
+import { leakedSince, openFds } from './helpers/fds.js';
+
+let dir: string;
+const big = randomBytes((1 << 20) + 4096 + 5); // past nginx's directio 1m, not block-aligned
+const small = randomBytes(5000);
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rawio-bench-anchors-'));
+  writeFileSync(join(dir, 'big.bin'), big);
+  writeFileSync(join(dir, 'small.bin'), small);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let fdsBefore: Map<number, string>;
+beforeEach(() => {
+  fdsBefore = openFds();
+});
+afterEach(() => {
+  expect(leakedSince(fdsBefore)).toEqual([]);
+});
+
+function fetch(port: number, path: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+    }).on('error', reject);
+  });
+}
+
+describe('redis-benchmark output', () => {
+  it('parses a captured `-q` run: the final figures, not the progress lines before them', () => {
+    const out = readFileSync(new URL('./fixtures/redis-benchmark-q.txt', import.meta.url), 'utf8');
+    expect(out).toContain('\r'); // the real thing, progress lines and all
+    expect(parseRedisBenchmark(out)).toEqual({
+      SET: { rps: 26631.16, p50us: 687 },
+      GET: { rps: 28530.67, p50us: 567 },
+    });
+  });
+
+  it('reads older versions without p50, and finds nothing in an error', () => {
+    const old = 'SET: 81234.56 requests per second\nGET: 90000.00 requests per second\n';
+    expect(parseRedisBenchmark(old).GET!.rps).toBe(90000);
+    expect(parseRedisBenchmark(old).SET!.p50us).toBeNaN();
+    expect(parseRedisBenchmark('Could not connect to Redis at 127.0.0.1:1: Connection refused\n')).toEqual({});
+  });
+});
+
+describe('nginx static configuration', () => {
+  it('writes sendfile on / off and directio with aio threads only where compiled in', () => {
+    const on = nginxStaticLocation('/srv/a b', 'sendfile on', true);
+    expect(on).toContain('root "/srv/a b";');
+    expect(on).toMatch(/sendfile on;/);
+    expect(nginxStaticLocation('/srv', 'sendfile off', true)).toMatch(/sendfile off;/);
+    const dio = nginxStaticLocation('/srv', 'directio', true);
+    expect(dio).toMatch(/directio 1m;/);
+    expect(dio).toMatch(/aio threads;/);
+    expect(nginxStaticLocation('/srv', 'directio', false)).not.toMatch(/aio/);
+    const conf = nginxConf({ prefix: '/p', port: 8080, location: on, root: false });
+    expect(conf).toMatch(/worker_processes 1;/);
+    expect(conf).toMatch(/listen 127\.0\.0\.1:8080;/);
+    expect(conf).toContain(`location / { ${on} }`);
+    expect(conf).not.toMatch(/user root/);
+  });
+
+  const hasNginx = which('nginx') !== null;
+  it.skipIf(!hasNginx).each(['sendfile on', 'sendfile off', 'directio'] as const)(
+    'nginx with %s serves the files byte for byte',
+    async (mode) => {
+      const n = (await startNginx(dir, cpuPlan().serverCpus, nginxStaticLocation(dir, mode, nginxHasThreads())))!;
+      try {
+        for (const [name, bytes] of [
+          ['big.bin', big],
+          ['small.bin', small],
+        ] as const) {
+          const r = await fetch(n.port, `/${name}`);
+          expect(r.status).toBe(200);
+          expect(r.body.equals(bytes)).toBe(true);
+        }
+      } finally {
+        await n.close();
+      }
+    },
+  );
+});
+
+describe('static scenario plan', () => {
+  it('names sizes for metric keys and keeps 16 MiB files to a few connections', () => {
+    expect([4 << 10, 64 << 10, 1 << 20, 16 << 20].map(sizeKey)).toEqual(['4k', '64k', '1m', '16m']);
+    expect(connectionsFor(1 << 20)).toBe(50);
+    expect(connectionsFor(16 << 20)).toBeLessThan(50);
+  });
+});
+
+describe("Node's fs-stream file server", () => {
+  it('sends a file whole with its length, and 404 for what is not there', async () => {
+    const s = await startServer({
+      module: new URL('../dist/bench/servers/node.js', import.meta.url).href,
+      export: 'nodeStatic',
+      options: { root: dir },
+      cpus: cpuPlan().serverCpus,
+    });
+    try {
+      const r = await fetch(s.port, '/big.bin');
+      expect(r.status).toBe(200);
+      expect(r.body.equals(big)).toBe(true);
+      expect((await fetch(s.port, '/nothing.bin')).status).toBe(404);
+      expect((await s.stats()).requests).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('process CPU time', () => {
+  it('reads utime + stime from /proc/<pid>/stat, and NaN for no such process', () => {
+    const before = procCpuSeconds(process.pid);
+    const until = Date.now() + 60;
+    while (Date.now() < until); // burn ~60 ms of CPU (several clock ticks)
+    expect(procCpuSeconds(process.pid)).toBeGreaterThan(before);
+    const gone = spawnSync('true').pid!; // exited and reaped
+    expect(procCpuSeconds(gone)).toBeNaN();
+  });
+});
+
+describe('redis-benchmark against rawio', () => {
+  it.skipIf(which('redis-benchmark') === null)('runs SET and GET on the single model and parses both', async () => {
+    const server = await serve({ model: 'single', protocol: 'resp' });
+    try {
+      const r = await runRedisBenchmark({
+        port: server.port,
+        tests: ['set', 'get'],
+        clients: 4,
+        requests: 2000,
+        pipeline: 4,
+        cpus: cpuPlan().clientCpus,
+      });
+      expect(Object.keys(r).sort()).toEqual(['GET', 'SET']);
+      expect(r.SET!.rps).toBeGreaterThan(0);
+      expect(server.stats().requests).toBeGreaterThanOrEqual(4000);
+    } finally {
+      await server.close();
+    }
+  });
+});
