@@ -135,19 +135,29 @@ Napi::Value JsPwrite(const Napi::CallbackInfo& info) {
 }
 
 // fstat(fd) → [size, blksize, mode, blocks, devMajor, devMinor, ino] or -errno.
+// fstat(fd, out: Float64Array(7)) → 0 or -errno; out gets [size, blksize, mode, blocks,
+// devMajor, devMinor, ino]. A typed array the caller reuses, not a new JS array: static files
+// stat every file they serve, and building an array element by element costs more than the
+// syscall.
 Napi::Value JsFstat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   struct stat st;
   int fd = ArgFd(info, 0);
+  size_t n = 0;
+  void* data = nullptr;
+  if (!TypedView(env, info[1], napi_float64_array, &data, &n) || n < 7)
+    ThrowType(env, "out must be a Float64Array of 7 elements");
   long r = RetryEintr([&] { return fstat(fd, &st); });
   if (r < 0) return Num(env, r);
-  double v[] = {static_cast<double>(st.st_size),       static_cast<double>(st.st_blksize),
-                static_cast<double>(st.st_mode),       static_cast<double>(st.st_blocks),
-                static_cast<double>(major(st.st_dev)), static_cast<double>(minor(st.st_dev)),
-                static_cast<double>(st.st_ino)};
-  Napi::Array a = Napi::Array::New(env, 7);
-  for (uint32_t i = 0; i < 7; i++) a.Set(i, Num(env, v[i]));
-  return a;
+  double* v = static_cast<double*>(data);
+  v[0] = static_cast<double>(st.st_size);
+  v[1] = static_cast<double>(st.st_blksize);
+  v[2] = static_cast<double>(st.st_mode);
+  v[3] = static_cast<double>(st.st_blocks);
+  v[4] = static_cast<double>(major(st.st_dev));
+  v[5] = static_cast<double>(minor(st.st_dev));
+  v[6] = static_cast<double>(st.st_ino);
+  return Num(env, 0);
 }
 
 // dioAlign(fd) → [gotDioAlign (0/1), memAlign, offsetAlign, devMajor, devMinor, blksize,

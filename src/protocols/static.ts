@@ -9,7 +9,6 @@
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import { CONTINUE, FLAG_KEEP_ALIVE, HttpCodec, Method, PREFIX, headerValue, simpleResponse } from './http-codec.js';
-import { ascii } from './bytes.js';
 import { httpDate } from './http-date.js';
 import { fstat, openBeneath, openDir } from '../sys/file.js';
 import { close } from '../sys/socket.js';
@@ -229,7 +228,8 @@ export class StaticProtocol implements Protocol {
       `HTTP/1.1 ${status} ${status === 200 ? 'OK' : 'Partial Content'}\r\nServer: rawio\r\nDate: ${httpDate()}\r\n` +
       `Content-Type: ${contentType(name)}\r\nContent-Length: ${length}\r\nAccept-Ranges: bytes\r\n${extra}` +
       `${keepAlive ? '' : 'Connection: close\r\n'}\r\n`;
-    const reply: Reply = { data: ascii(head), close: !keepAlive };
+    // latin1: the head is ASCII, and Buffer.from carves it from Node's pool instead of a fresh ArrayBuffer.
+    const reply: Reply = { data: Buffer.from(head, 'latin1'), close: !keepAlive };
     if (method === Method.Get && length > 0) reply.file = { fd, offset, length };
     else close(fd);
     return reply;

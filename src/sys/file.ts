@@ -115,19 +115,19 @@ export interface Stat {
 
 /** fstat(2); throws an ErrnoError (EBADF …). */
 export function fstat(fd: number): Stat {
-  const r = native.fstat(v.fd(fd));
-  if (typeof r === 'number') check(r, 'fstat');
-  const [size, blksize, mode, blocks, devMajor, devMinor, ino] = r as number[];
+  const st = statOut;
+  check(native.fstat(v.fd(fd), st), 'fstat');
   return {
-    size: size!,
-    blksize: blksize!,
-    mode: mode!,
-    blocks: blocks!,
-    ino: ino!,
-    devMajor: devMajor!,
-    devMinor: devMinor!,
+    size: st[0]!,
+    blksize: st[1]!,
+    mode: st[2]!,
+    blocks: st[3]!,
+    ino: st[6]!,
+    devMajor: st[4]!,
+    devMinor: st[5]!,
   };
 }
+const statOut = new Float64Array(7);
 
 /** What {@link dioAlignment} returns: the O_DIRECT alignment rules of one file. */
 export interface DioAlignment {

@@ -114,7 +114,8 @@ export interface FileBinding {
   pread(fd: number, buf: Uint8Array, off: number, len: number, position: number): number;
   pwrite(fd: number, buf: Uint8Array, off: number, len: number, position: number): number;
   /** [size, blksize, mode, blocks, devMajor, devMinor, ino] or -errno. */
-  fstat(fd: number): number[] | number;
+  /** Fills out[0..6] with size, blksize, mode, blocks, devMajor, devMinor, ino; 0 or -errno. */
+  fstat(fd: number, out: Float64Array): number;
   /** statx: [gotDioAlign 0/1, memAlign, offsetAlign, devMajor, devMinor, blksize, mode] or -errno. */
   dioAlign(fd: number): number[] | number;
   /** Reopens the file with O_DIRECT: 0 accepted, -EINVAL refused, other -errno unknown. */
