@@ -166,7 +166,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
   }
 
   // The fast path for READ / WRITE / SEND / RECV / READ_FIXED / WRITE_FIXED:
-  // prepRw(op, fd, buf, bufOff, len, position, userData, sqeFlags, bufIndex): boolean.
+  // prepRw(op, fd, buf, bufOff, len, position, userData, sqeFlags, bufIndex, rwFlags?):
+  // boolean. rwFlags (default 0) is the op's flag word: send/recv's msg flags, RWF_* for rw.
   Napi::Value PrepRw(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Live(env);
@@ -181,12 +182,15 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto ud = static_cast<uint32_t>(ArgInt(info, 6, "userData", INT32_MIN, UINT32_MAX));
     auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 7, "sqeFlags", 0, 255));
     auto bufIndex = static_cast<uint16_t>(ArgInt(info, 8, "bufIndex", 0, 65535));
+    auto rwFlags =
+        info.Length() > 9 ? static_cast<uint32_t>(ArgInt(info, 9, "rwFlags", 0, UINT32_MAX)) : 0u;
     io_uring_sqe* sqe = m_.GetSqe();
     if (sqe == nullptr) return Napi::Boolean::New(env, false);
     sqe->opcode = static_cast<uint8_t>(op);
     sqe->flags = sqeFlags;
     sqe->fd = fd;
     sqe->off = pos;
+    sqe->rw_flags = static_cast<__kernel_rwf_t>(rwFlags);
     sqe->addr = reinterpret_cast<uintptr_t>(b.data + boff);
     sqe->len = len;
     sqe->user_data = ud;

@@ -13,12 +13,16 @@
  * eventfd from Node's own loop.
  */
 import { constants as os } from 'node:os';
-import { native, type NativeWatch } from '../sys/native.js';
+import { ErrnoError } from '../sys/errors.js';
+import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
 import { Ring } from '../sys/ring.js';
-import { IORING_CQE_F_MORE } from '../sys/uring.js';
+import { nativeRing, timespec } from '../sys/ring-core.js';
+import { IORING_ACCEPT_MULTISHOT, IORING_CQE_F_MORE, OP } from '../sys/uring.js';
 import * as v from '../sys/validate.js';
 
-const { EAGAIN, ECANCELED } = os.errno;
+const { EAGAIN, EBADF, ECANCELED, ETIME } = os.errno;
+const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
+const MSG_NOSIGNAL = 0x4000;
 
 /** Receives an operation's result: `>= 0` (bytes, an fd, 0) or `-errno` (-ECANCELED after `cancel`). */
 export type CompletionCallback = (res: number) => void;
@@ -29,20 +33,49 @@ export interface ProactorOptions {
   entries?: number;
 }
 
-type Kind = 'accept' | 'recv' | 'send' | 'read' | 'write' | 'timeout';
+// Request kinds as small ints: one record shape for all of them, and a switch V8 compiles to a
+// jump table. SEND … WRITE are the kinds resubmitted after a short transfer.
+const ACCEPT = 0;
+const RECV = 1;
+const SEND = 2;
+const READ = 3;
+const WRITE = 4;
+const TIMEOUT = 5;
 
-interface Req {
-  kind: Kind;
-  cb: CompletionCallback;
-  fd: number;
-  buf?: Uint8Array;
-  off: number; // start of the request in buf
-  len: number; // bytes asked for
-  pos: number; // file position, -1 for streams
-  done: number; // bytes transferred so far (short-transfer resubmission)
-  ms: number;
-  multishot: boolean;
-  cancelled: boolean;
+// Records live in a table and are reused. The kernel's user data is the slot plus the low bits
+// of the record's generation (31 bits in all: the Ring's batch range), so that a completion or
+// a cancel aimed at an earlier use of the slot never reaches the current one; the public id is
+// slot + generation * SLOTS, which does not wrap before 2^53.
+const SLOT_BITS = 20;
+const SLOTS = 1 << SLOT_BITS;
+const SLOT_MASK = SLOTS - 1;
+const GEN_MASK = (1 << (31 - SLOT_BITS)) - 1;
+
+const EMPTY = new Uint8Array(0);
+const noop: CompletionCallback = () => {};
+
+/**
+ * One operation, from start to final completion. Every field is set in the constructor so
+ * that all records share one hidden class: the loads in prep() and dispatch() stay
+ * monomorphic. `buf` holds the buffer the kernel reads or writes until the final completion.
+ */
+class Req {
+  kind = RECV;
+  cb: CompletionCallback = noop;
+  fd = -1;
+  buf: Uint8Array = EMPTY;
+  off = 0; // start of the request in buf
+  len = 0; // bytes asked for
+  pos = -1; // file position, -1 for streams
+  done = 0; // bytes transferred so far (short-transfer resubmission)
+  multishot = false;
+  cancelled = false;
+  queued = false; // in the backlog, not in the SQ
+  gen = 0;
+  id = 0; // public id; 0 while free
+  ud = -1; // the kernel's user data; -1 while free
+
+  constructor(readonly slot: number) {}
 }
 
 /**
@@ -70,161 +103,217 @@ interface Req {
 export class Proactor {
   /** The ring underneath (not attached: the proactor reaps it). */
   readonly ring: Ring;
-  private readonly reqs = new Map<number, Req>();
-  private backlog: number[] = []; // ids whose SQE did not fit the SQ yet
-  private nextId = 0;
+  private readonly raw: NativeRing;
+  private readonly slots: Req[] = [];
+  private readonly free: number[] = [];
+  private backlog: Req[] = []; // requests whose SQE did not fit the SQ yet
   private stopped = true;
   private running = false;
+  private reaping = false; // in the attached watch's batch, which submits once at its end
+  private closed = false;
   private submitScheduled = false;
   private watch?: NativeWatch;
+  private readonly submitLater = (): void => {
+    this.submitScheduled = false;
+    if (this.closed) return;
+    this.flushBacklog();
+    this.ring.submit();
+  };
 
   constructor(opts?: ProactorOptions) {
     const o = v.object<ProactorOptions>('opts', opts);
     const entries = o.entries === undefined ? 256 : v.int('entries', o.entries, 1, 32768);
     this.ring = new Ring({ entries, attach: false, onCompletion: (ud, res, flags) => this.dispatch(ud, res, flags) });
+    this.raw = nativeRing(this.ring);
   }
 
-  // ---- operations
+  // ---- operations: validated here, once; resubmissions skip the checks
 
   /** accept4(2) on a listening socket; `multishot` (5.19) keeps it armed: `cb` runs once per connection. */
   accept(fd: number, cb: CompletionCallback, opts?: { multishot?: boolean }): number {
-    return this.start({ ...this.base('accept', fd, cb), multishot: opts?.multishot === true });
+    const r = this.alloc(ACCEPT, v.fd(fd), cb, EMPTY);
+    r.multishot = opts?.multishot === true;
+    return this.start(r);
   }
   /** One recv(2) into `buf`: `cb(bytes)`, 0 at end of stream. */
   recv(fd: number, buf: Uint8Array, cb: CompletionCallback): number {
-    return this.start({ ...this.base('recv', fd, cb), buf: v.bytes(buf), len: buf.length, pos: -1 });
+    const r = this.alloc(RECV, v.fd(fd), cb, v.bytes(buf));
+    r.len = buf.length;
+    return this.start(r);
   }
   /** Sends all of `buf[off, off + len)` (resubmitting after short sends): `cb(len)` or -errno. */
   send(fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback): number {
-    const [o, l] = v.slice(v.bytes(buf), off, len);
-    return this.start({ ...this.base('send', fd, cb), buf, off: o, len: l, pos: -1 });
+    const f = v.fd(fd);
+    const o = v.int('offset', off, 0, v.bytes(buf).length);
+    const l = v.int('length', len, 0, buf.length - o);
+    const r = this.alloc(SEND, f, cb, buf);
+    r.off = o;
+    r.len = l;
+    return this.start(r);
   }
   /** Reads `len` bytes at `pos` into `buf[0, len)` (short reads resubmitted): `cb(bytes)`, fewer only at EOF. */
   read(fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
-    const [, l] = v.slice(v.bytes(buf), 0, len);
-    return this.start({ ...this.base('read', fd, cb), buf, len: l, pos: v.int('pos', pos, -1) });
+    return this.rw(READ, fd, buf, pos, len, cb);
   }
   /** Writes all of `buf[0, len)` at `pos` (short writes resubmitted): `cb(len)` or -errno. */
   write(fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
-    const [, l] = v.slice(v.bytes(buf), 0, len);
-    return this.start({ ...this.base('write', fd, cb), buf, len: l, pos: v.int('pos', pos, -1) });
+    return this.rw(WRITE, fd, buf, pos, len, cb);
+  }
+  private rw(kind: number, fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
+    const f = v.fd(fd);
+    const l = v.int('length', len, 0, v.bytes(buf).length);
+    const p = v.int('pos', pos, -1);
+    const r = this.alloc(kind, f, cb, buf);
+    r.len = l;
+    r.pos = p;
+    return this.start(r);
   }
   /** `cb(0)` after `ms` milliseconds. */
   timeout(ms: number, cb: CompletionCallback): number {
-    return this.start({ ...this.base('timeout', -1, cb), ms: v.int('ms', ms, 0, 0x7fffffff) });
+    const ts = timespec(v.int('ms', ms, 0, 0x7fffffff)); // the kernel reads it at submission: held till then
+    return this.start(this.alloc(TIMEOUT, -1, cb, ts));
   }
   /** Cancels the operation `id` returned; its callback then runs with -ECANCELED. */
   cancel(id: number): void {
-    const r = this.reqs.get(id);
-    if (r === undefined) return;
+    const r = typeof id === 'number' && id > 0 ? this.slots[id % SLOTS] : undefined;
+    if (r === undefined || r.id !== id || r.cancelled) return; // finished, or never started
     r.cancelled = true;
-    const queued = this.backlog.indexOf(id);
-    if (queued >= 0) {
-      this.backlog.splice(queued, 1);
-      this.finish(id, r, -ECANCELED);
+    if (r.queued) {
+      this.backlog.splice(this.backlog.indexOf(r), 1);
+      this.finish(r, -ECANCELED);
       return;
     }
-    if (!this.ring.prepCancel(id)) {
+    if (!this.ring.prepCancel(r.ud)) {
       this.ring.submit(); // the SQ is full: hand it to the kernel, then there is room
-      this.ring.prepCancel(id);
+      this.ring.prepCancel(r.ud);
     }
     this.kick();
   }
 
-  private base(kind: Kind, fd: number, cb: CompletionCallback): Req {
+  /** A free record (or a new one), reset for this operation. */
+  private alloc(kind: number, fd: number, cb: CompletionCallback, buf: Uint8Array): Req {
     v.func('cb', cb);
-    const f = kind === 'timeout' ? -1 : v.fd(fd);
-    return { kind, cb, fd: f, off: 0, len: 0, pos: -1, done: 0, ms: 0, multishot: false, cancelled: false };
+    if (this.closed) throw new ErrnoError(-EBADF, 'io_uring_enter', undefined, 'the proactor is closed');
+    const slot = this.free.pop();
+    let r: Req;
+    if (slot !== undefined) r = this.slots[slot]!;
+    else {
+      if (this.slots.length === SLOTS) throw new RangeError(`more than ${SLOTS} proactor operations in flight`);
+      r = new Req(this.slots.length);
+      this.slots.push(r);
+    }
+    r.gen++;
+    r.id = r.gen * SLOTS + r.slot;
+    r.ud = r.slot | ((r.gen & GEN_MASK) << SLOT_BITS);
+    r.kind = kind;
+    r.fd = fd;
+    r.cb = cb;
+    r.buf = buf;
+    r.off = 0;
+    r.len = 0;
+    r.pos = -1;
+    r.done = 0;
+    r.multishot = false;
+    r.cancelled = false;
+    return r;
+  }
+
+  /** Returns the record to the free list, dropping its buffer and callback. */
+  private release(r: Req): void {
+    r.cb = noop;
+    r.buf = EMPTY;
+    r.id = 0;
+    r.ud = -1;
+    r.queued = false;
+    this.free.push(r.slot);
   }
 
   private start(r: Req): number {
-    const id = this.allocId();
-    this.reqs.set(id, r);
-    this.issue(id, r);
-    return id;
+    this.issue(r);
+    return r.id;
   }
 
-  private allocId(): number {
-    for (;;) {
-      this.nextId = (this.nextId + 1) & 0x7fffffff;
-      if (!this.reqs.has(this.nextId)) return this.nextId;
+  /** Prepares the SQE for what is left of `r`; a full SQ parks it in the backlog. */
+  private issue(r: Req): void {
+    if (this.backlog.length > 0 || !this.prep(r)) {
+      r.queued = true;
+      this.backlog.push(r);
     }
-  }
-
-  /** Prepares the SQE for what is left of request `id`; a full SQ parks it in the backlog. */
-  private issue(id: number, r: Req): void {
-    if (this.backlog.length > 0 || !this.prep(id, r)) this.backlog.push(id);
     this.kick();
   }
 
-  private prep(id: number, r: Req): boolean {
-    const ring = this.ring;
+  private prep(r: Req): boolean {
+    const raw = this.raw;
     const at = r.off + r.done;
-    const pos = r.pos < 0 ? -1 : r.pos + r.done;
+    const left = r.len - r.done;
     switch (r.kind) {
-      case 'accept':
-        return ring.prepAccept(r.fd, id, { multishot: r.multishot });
-      case 'recv':
-        return ring.prepRecv(r.fd, r.buf!, at, r.len - r.done, id);
-      case 'send':
-        return ring.prepSend(r.fd, r.buf!, at, r.len - r.done, id);
-      case 'read':
-        return ring.prepRead(r.fd, r.buf!.subarray(at), pos, r.len - r.done, id);
-      case 'write':
-        return ring.prepWrite(r.fd, r.buf!.subarray(at), pos, r.len - r.done, id);
-      case 'timeout':
-        return ring.prepTimeout(r.ms, id);
+      case RECV:
+        return raw.prepRw(OP.RECV, r.fd, r.buf, at, left, 0, r.ud, 0, 0, 0);
+      case SEND:
+        return raw.prepRw(OP.SEND, r.fd, r.buf, at, left, 0, r.ud, 0, 0, MSG_NOSIGNAL);
+      case READ:
+      case WRITE: {
+        const pos = r.pos < 0 ? -1 : r.pos + r.done;
+        return raw.prepRw(r.kind === READ ? OP.READ : OP.WRITE, r.fd, r.buf, at, left, pos, r.ud, 0, 0, 0);
+      }
+      case ACCEPT: {
+        const multi = r.multishot ? IORING_ACCEPT_MULTISHOT : 0;
+        return raw.prep(OP.ACCEPT, r.fd, null, 0, 0, 0, null, r.ud, SOCK_FLAGS, 0, multi, 0, 0);
+      }
+      default:
+        return raw.prep(OP.TIMEOUT, -1, r.buf, 0, 1, 0, null, r.ud, 0, 0, 0, 0, 0);
     }
   }
 
   // ---- completion
 
-  private dispatch(id: number, res: number, flags: number): void {
-    const r = this.reqs.get(id);
-    if (r === undefined) return;
-    const more = (flags & IORING_CQE_F_MORE) !== 0;
-    if (r.kind === 'accept') {
-      if (!more && r.multishot && !r.cancelled && res >= 0)
-        this.issue(id, r); // the kernel disarmed it: re-arm
-      else if (!more) this.reqs.delete(id);
-      r.cb(res);
-      return;
-    }
-    if (res === -EAGAIN && !r.cancelled) return this.issue(id, r);
-    if (res > 0 && (r.kind === 'send' || r.kind === 'read' || r.kind === 'write')) {
+  private dispatch(ud: number, res: number, flags: number): void {
+    const r = this.slots[ud & SLOT_MASK];
+    if (r === undefined || r.ud !== ud) return; // not the current use of this slot
+    const kind = r.kind;
+    if (kind === ACCEPT) return this.accepted(r, res, flags);
+    if (res === -EAGAIN && !r.cancelled) return this.issue(r);
+    if (res > 0 && kind >= SEND && kind <= WRITE) {
       r.done += res;
-      if (r.done < r.len && !r.cancelled) return this.issue(id, r); // short transfer: the rest
-      return this.finish(id, r, r.done);
+      if (r.done < r.len && !r.cancelled) return this.issue(r); // short transfer: the rest
+      return this.finish(r, r.done);
     }
-    if (r.kind === 'timeout' && res === -os.errno.ETIME) res = 0;
-    this.finish(id, r, r.done > 0 && res >= 0 ? r.done : res);
+    if (kind === TIMEOUT && res === -ETIME) res = 0;
+    this.finish(r, r.done > 0 && res >= 0 ? r.done : res);
   }
 
-  private finish(id: number, r: Req, res: number): void {
-    this.reqs.delete(id);
-    r.cb(res);
+  private accepted(r: Req, res: number, flags: number): void {
+    const cb = r.cb;
+    if ((flags & IORING_CQE_F_MORE) === 0) {
+      if (r.multishot && !r.cancelled && res >= 0)
+        this.issue(r); // the kernel disarmed it: re-arm
+      else this.release(r);
+    }
+    cb(res);
+  }
+
+  private finish(r: Req, res: number): void {
+    const cb = r.cb;
+    this.release(r); // first: the callback may start the next operation in this very record
+    cb(res);
   }
 
   private flushBacklog(): void {
     while (this.backlog.length > 0) {
-      const id = this.backlog[0]!;
-      const r = this.reqs.get(id);
-      if (r !== undefined && !this.prep(id, r)) {
+      const r = this.backlog[0]!;
+      if (!this.prep(r)) {
         if (this.ring.submit() <= 0) break;
         continue;
       }
+      r.queued = false;
       this.backlog.shift();
     }
   }
 
   private kick(): void {
-    if (this.running || this.submitScheduled) return; // run() submits before it waits
+    if (this.running || this.reaping || this.submitScheduled) return; // run() and the watch submit after each batch
     this.submitScheduled = true;
-    queueMicrotask(() => {
-      this.submitScheduled = false;
-      this.flushBacklog();
-      this.ring.submit();
-    });
+    queueMicrotask(this.submitLater);
   }
 
   // ---- running
@@ -255,7 +344,13 @@ export class Proactor {
     if (this.running || this.watch !== undefined) throw new Error('proactor is already running');
     this.stopped = false;
     this.watch = new native.Watch(this.ring.eventFd, () => {
-      this.ring.drain();
+      this.reaping = true;
+      try {
+        this.ring.drain();
+      } finally {
+        this.reaping = false;
+      }
+      if (this.closed) return;
       this.flushBacklog();
       this.ring.submit();
     });
@@ -273,11 +368,14 @@ export class Proactor {
 
   /** Stops, cancels what is in flight, waits for the kernel, then runs each callback with -ECANCELED. */
   close(): void {
+    if (this.closed) return;
     this.stop();
-    this.ring.close();
-    const left = [...this.reqs];
-    this.reqs.clear();
+    this.ring.close(); // completions already posted are dispatched first
+    this.closed = true;
     this.backlog = [];
-    for (const [, r] of left) r.cb(-ECANCELED);
+    const left = this.slots.filter((r) => r.id !== 0);
+    const cbs = left.map((r) => r.cb);
+    for (const r of left) this.release(r);
+    for (const cb of cbs) cb(-ECANCELED);
   }
 }

@@ -181,6 +181,8 @@ export interface NativeRing {
     userData: number,
     sqeFlags: number,
     bufIndex: number,
+    /** The op's flag word (send/recv msg flags, RWF_* for read/write); default 0. */
+    rwFlags?: number,
   ): boolean;
   submit(waitNr: number): number;
   reap(out: Int32Array, minComplete: number): number;

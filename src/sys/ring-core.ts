@@ -105,7 +105,27 @@ export function abortError(signal?: AbortSignal): Error {
   return e;
 }
 
+// The native ring under a RingCore, for rawio's own loops (the Proactor), which validate at
+// their public entry points and hold their buffers in their own request records.
+let rawOf: (r: RingCore) => NativeRing;
+/** The native ring under `r`: no argument checks, no buffer holding, no credential check. @internal */
+export function nativeRing(r: RingCore): NativeRing {
+  return rawOf(r);
+}
+
+/** A struct __kernel_timespec of `ms` milliseconds, for IORING_OP_TIMEOUT. */
+export function timespec(ms: number): Uint8Array {
+  const ts = new Uint8Array(16);
+  const dv = new DataView(ts.buffer);
+  dv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
+  dv.setBigInt64(8, BigInt((ms % 1000) * 1e6), true);
+  return ts;
+}
+
 export class RingCore {
+  static {
+    rawOf = (r) => r.raw;
+  }
   /** The ring's own fd. */
   readonly fd: number;
   /** Submission queue entries, as the kernel set them up (`entries` rounded up to a power of two). */
@@ -306,7 +326,7 @@ export class RingCore {
   private settle(ud: number, res: number, flags: number): boolean {
     if (ud === INTERNAL) return false;
     if (ud >= 0) {
-      if ((flags & u.IORING_CQE_F_MORE) === 0) {
+      if (this.batchRefs.size !== 0 && (flags & u.IORING_CQE_F_MORE) === 0) {
         // One completion frees one reference; with a user data reused by several operations
         // in flight, all of their buffers stay held until the last completes.
         const e = this.batchRefs.get(ud);
