@@ -192,6 +192,36 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     sys.close(b);
   });
 
+  it('run() reaps without an eventfd; attach() registers one; the ring defers task work', async () => {
+    const fds = openFds();
+    const px = new Proactor();
+    const [a, b] = sys.socketpair();
+    // DEFER_TASKRUN (6.1) where the kernel has it, COOP_TASKRUN (5.19) before
+    const defer = 1 << 13;
+    const coop = 1 << 8;
+    expect(px.ring.setupFlags & (defer | coop)).not.toBe(0);
+    expect(leakedSince(fds).length).toBe(3); // the ring and the socketpair: no eventfd
+    let got = -1;
+    px.recv(a, Buffer.alloc(4), (n) => {
+      got = n;
+      px.stop();
+    });
+    px.timeout(2, () => sys.write(b, Buffer.from('run')));
+    await px.run();
+    expect(got).toBe(3);
+    expect(leakedSince(fds).length).toBe(3);
+    px.attach();
+    expect(leakedSince(fds).length).toBe(4); // the eventfd, for Node's loop
+    const n = await new Promise<number>((resolve) => {
+      px.recv(a, Buffer.alloc(4), resolve);
+      setTimeout(() => sys.write(b, Buffer.from('att')), 2);
+    });
+    expect(n).toBe(3);
+    px.close();
+    sys.close(a);
+    sys.close(b);
+  });
+
   it('run() ends on stop() with operations still in flight, and resumes them on the next run()', async () => {
     const px = new Proactor();
     const [a, b] = sys.socketpair();

@@ -15,12 +15,12 @@
 import { constants as os } from 'node:os';
 import { ErrnoError } from '../sys/errors.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
-import { Ring } from '../sys/ring.js';
+import { Ring, type CompletionHandler, type RingOptions } from '../sys/ring.js';
 import { nativeRing, timespec } from '../sys/ring-core.js';
 import { IORING_ACCEPT_MULTISHOT, IORING_CQE_F_MORE, OP } from '../sys/uring.js';
 import * as v from '../sys/validate.js';
 
-const { EAGAIN, EBADF, ECANCELED, ETIME } = os.errno;
+const { EAGAIN, EBADF, ECANCELED, EINVAL, ETIME } = os.errno;
 const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
 const MSG_NOSIGNAL = 0x4000;
 
@@ -79,6 +79,25 @@ class Req {
 }
 
 /**
+ * The proactor's ring. DEFER_TASKRUN (6.1): the kernel posts completions only when this
+ * thread enters it to reap them — run() does so once per batch — rather than interrupting
+ * JavaScript with task work; the ring then serves this thread alone (SINGLE_ISSUER), which
+ * a proactor does anyway. COOP_TASKRUN (5.19) is the nearest on older kernels. No eventfd is
+ * registered unless attach() asks for one: run() reaps through io_uring_enter(GETEVENTS).
+ */
+function openRing(entries: number, onCompletion: CompletionHandler): Ring {
+  const tries: RingOptions[] = [{ deferTaskrun: true }, { coopTaskrun: true }, {}];
+  for (let i = 0; ; i++) {
+    try {
+      return new Ring({ entries, attach: false, onCompletion, ...tries[i] });
+    } catch (e) {
+      // EINVAL: a kernel that lacks the flag; anything else (ENOMEM, EPERM …) is not about it
+      if (i === tries.length - 1 || !(e instanceof ErrnoError) || e.errno !== -EINVAL) throw e;
+    }
+  }
+}
+
+/**
  * The Proactor pattern over a {@link Ring}: the kernel performs each operation and the
  * loop calls back with its result. Callbacks, not promises: `accept`, `recv`, `send`,
  * `read`, `write` and `timeout` each take `cb(res)` with `res >= 0` or `-errno` and return
@@ -123,7 +142,7 @@ export class Proactor {
   constructor(opts?: ProactorOptions) {
     const o = v.object<ProactorOptions>('opts', opts);
     const entries = o.entries === undefined ? 256 : v.int('entries', o.entries, 1, 32768);
-    this.ring = new Ring({ entries, attach: false, onCompletion: (ud, res, flags) => this.dispatch(ud, res, flags) });
+    this.ring = openRing(entries, (ud, res, flags) => this.dispatch(ud, res, flags));
     this.raw = nativeRing(this.ring);
   }
 

@@ -139,6 +139,7 @@ export class Ring extends RingCore {
     if (o.attach !== undefined) v.bool('attach', o.attach);
     if (o.sqpoll !== undefined) v.bool('sqpoll', o.sqpoll);
     if (o.deferTaskrun !== undefined) v.bool('deferTaskrun', o.deferTaskrun);
+    if (o.coopTaskrun !== undefined) v.bool('coopTaskrun', o.coopTaskrun);
     super(o, entries, cq);
   }
 

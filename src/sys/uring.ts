@@ -70,6 +70,8 @@ const FEATURE_NAMES = [
 
 export const IORING_SETUP_SQPOLL = 1 << 1;
 export const IORING_SETUP_SUBMIT_ALL = 1 << 7;
+export const IORING_SETUP_COOP_TASKRUN = 1 << 8; // 5.19
+export const IORING_SETUP_TASKRUN_FLAG = 1 << 9; // 5.19
 export const IORING_SETUP_SINGLE_ISSUER = 1 << 12; // 6.0
 export const IORING_SETUP_DEFER_TASKRUN = 1 << 13; // 6.1
 export const IORING_FEAT_NODROP = 1 << 1;
