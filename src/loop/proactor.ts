@@ -6,7 +6,8 @@
  * writes and on -EAGAIN, and "wait once, then drain every completion that is there".
  *
  * Callbacks, not promises, on the hot path: `accept`, `recv`, `send`, `read`, `write`,
- * `timeout` each take `cb(res)` with `res >= 0` or `-errno`, and return an id for `cancel`.
+ * `timeout` each take `cb(res)` with `res >= 0` or `-errno`, and return an id for `cancel`;
+ * `recvMultishot` stays armed and calls back per chunk, from buffers the kernel picks.
  * `run()` owns the thread: it blocks in io_uring_enter(GETEVENTS) and never yields to libuv,
  * but awaits a resolved promise between batches so promise continuations run; it resolves
  * after `stop()`, or when nothing is left in flight. `attach()` instead watches the ring's
@@ -17,65 +18,31 @@ import { ErrnoError } from '../sys/errors.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
 import { Ring, type CompletionHandler, type RingOptions } from '../sys/ring.js';
 import { nativeRing, timespec } from '../sys/ring-core.js';
-import { IORING_ACCEPT_MULTISHOT, IORING_CQE_F_MORE, OP } from '../sys/uring.js';
+import * as u from '../sys/uring.js';
 import * as v from '../sys/validate.js';
+import * as K from './proactor-req.js';
+import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
+import { BGID, RecvBuffers } from './recv-buffers.js';
 
-const { EAGAIN, EBADF, ECANCELED, EINVAL, ETIME } = os.errno;
+export type { CompletionCallback, RecvCallback } from './proactor-req.js';
+
+const { EAGAIN, EBADF, ECANCELED, EINVAL, ENOBUFS, ETIME } = os.errno;
+const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER, OP } = u;
 const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
 const MSG_NOSIGNAL = 0x4000;
-
-/** Receives an operation's result: `>= 0` (bytes, an fd, 0) or `-errno` (-ECANCELED after `cancel`). */
-export type CompletionCallback = (res: number) => void;
+const noop: CompletionCallback = () => {};
 
 /** Options of `new Proactor()`. */
 export interface ProactorOptions {
   /** Submission queue entries of the ring; default 256. */
   entries?: number;
-}
-
-// Request kinds as small ints: one record shape for all of them, and a switch V8 compiles to a
-// jump table. SEND … WRITE are the kinds resubmitted after a short transfer.
-const ACCEPT = 0;
-const RECV = 1;
-const SEND = 2;
-const READ = 3;
-const WRITE = 4;
-const TIMEOUT = 5;
-
-// Records live in a table and are reused. The kernel's user data is the slot plus the low bits
-// of the record's generation (31 bits in all: the Ring's batch range), so that a completion or
-// a cancel aimed at an earlier use of the slot never reaches the current one; the public id is
-// slot + generation * SLOTS, which does not wrap before 2^53.
-const SLOT_BITS = 20;
-const SLOTS = 1 << SLOT_BITS;
-const SLOT_MASK = SLOTS - 1;
-const GEN_MASK = (1 << (31 - SLOT_BITS)) - 1;
-
-const EMPTY = new Uint8Array(0);
-const noop: CompletionCallback = () => {};
-
-/**
- * One operation, from start to final completion. Every field is set in the constructor so
- * that all records share one hidden class: the loads in prep() and dispatch() stay
- * monomorphic. `buf` holds the buffer the kernel reads or writes until the final completion.
- */
-class Req {
-  kind = RECV;
-  cb: CompletionCallback = noop;
-  fd = -1;
-  buf: Uint8Array = EMPTY;
-  off = 0; // start of the request in buf
-  len = 0; // bytes asked for
-  pos = -1; // file position, -1 for streams
-  done = 0; // bytes transferred so far (short-transfer resubmission)
-  multishot = false;
-  cancelled = false;
-  queued = false; // in the backlog, not in the SQ
-  gen = 0;
-  id = 0; // public id; 0 while free
-  ud = -1; // the kernel's user data; -1 while free
-
-  constructor(readonly slot: number) {}
+  /**
+   * The buffers `recvMultishot` receives into, shared by every connection and registered
+   * with the kernel at the first call (IORING_REGISTER_PBUF_RING, 5.19): `count` (a power of
+   * two, default 256; 0: none, each multishot recv then gets a buffer of its own and is
+   * re-armed after every chunk, as on kernels before 6.0) of `size` bytes (default 16 KiB).
+   */
+  recvBuffers?: { count?: number; size?: number };
 }
 
 /**
@@ -123,9 +90,12 @@ export class Proactor {
   /** The ring underneath (not attached: the proactor reaps it). */
   readonly ring: Ring;
   private readonly raw: NativeRing;
-  private readonly slots: Req[] = [];
-  private readonly free: number[] = [];
+  private readonly reqs = new ReqTable();
   private backlog: Req[] = []; // requests whose SQE did not fit the SQ yet
+  private readonly bufCount: number;
+  private readonly bufSize: number;
+  private bufs: RecvBuffers | undefined; // provided buffers, once a multishot recv asked
+  private bufsTried = false;
   private stopped = true;
   private running = false;
   private reaping = false; // in the attached watch's batch, which submits once at its end
@@ -134,14 +104,17 @@ export class Proactor {
   private watch?: NativeWatch;
   private readonly submitLater = (): void => {
     this.submitScheduled = false;
-    if (this.closed) return;
-    this.flushBacklog();
-    this.ring.submit();
+    if (!this.closed) this.submit();
   };
 
   constructor(opts?: ProactorOptions) {
     const o = v.object<ProactorOptions>('opts', opts);
     const entries = o.entries === undefined ? 256 : v.int('entries', o.entries, 1, 32768);
+    const rb = v.object<{ count: number; size: number }>('recvBuffers', o.recvBuffers);
+    this.bufCount = rb.count === undefined ? 256 : v.int('recvBuffers.count', rb.count, 0, 32768);
+    if ((this.bufCount & (this.bufCount - 1)) !== 0)
+      throw v.rangeError('recvBuffers.count', 'a power of two', rb.count);
+    this.bufSize = rb.size === undefined ? 16384 : v.int('recvBuffers.size', rb.size, 1, 1 << 24);
     this.ring = openRing(entries, (ud, res, flags) => this.dispatch(ud, res, flags));
     this.raw = nativeRing(this.ring);
   }
@@ -150,14 +123,29 @@ export class Proactor {
 
   /** accept4(2) on a listening socket; `multishot` (5.19) keeps it armed: `cb` runs once per connection. */
   accept(fd: number, cb: CompletionCallback, opts?: { multishot?: boolean }): number {
-    const r = this.alloc(ACCEPT, v.fd(fd), cb, EMPTY);
+    const r = this.alloc(K.ACCEPT, v.fd(fd), cb, EMPTY);
     r.multishot = opts?.multishot === true;
     return this.start(r);
   }
   /** One recv(2) into `buf`: `cb(bytes)`, 0 at end of stream. */
   recv(fd: number, buf: Uint8Array, cb: CompletionCallback): number {
-    const r = this.alloc(RECV, v.fd(fd), cb, v.bytes(buf));
+    const r = this.alloc(K.RECV, v.fd(fd), cb, v.bytes(buf));
     r.len = buf.length;
+    return this.start(r);
+  }
+  /**
+   * Receives until the end of the stream, an error or `cancel`: `cb(bytes, data)` per chunk,
+   * then once `cb(0 | -errno, empty)`. One IORING_RECV_MULTISHOT request (6.0) armed once,
+   * into buffers the kernel picks from `recvBuffers`; `data` is valid only during the call.
+   * Without kernel support, a recv into a buffer of its own, re-armed after each chunk.
+   */
+  recvMultishot(fd: number, cb: RecvCallback): number {
+    v.func('cb', cb);
+    const r = this.alloc(K.RECV_MULTI, v.fd(fd), noop, EMPTY);
+    r.onData = cb;
+    r.multishot = this.recvBuffers() !== undefined;
+    if (!r.multishot) r.buf = Buffer.allocUnsafe(this.bufSize);
+    r.len = r.buf.length;
     return this.start(r);
   }
   /** Sends all of `buf[off, off + len)` (resubmitting after short sends): `cb(len)` or -errno. */
@@ -165,18 +153,18 @@ export class Proactor {
     const f = v.fd(fd);
     const o = v.int('offset', off, 0, v.bytes(buf).length);
     const l = v.int('length', len, 0, buf.length - o);
-    const r = this.alloc(SEND, f, cb, buf);
+    const r = this.alloc(K.SEND, f, cb, buf);
     r.off = o;
     r.len = l;
     return this.start(r);
   }
   /** Reads `len` bytes at `pos` into `buf[0, len)` (short reads resubmitted): `cb(bytes)`, fewer only at EOF. */
   read(fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
-    return this.rw(READ, fd, buf, pos, len, cb);
+    return this.rw(K.READ, fd, buf, pos, len, cb);
   }
   /** Writes all of `buf[0, len)` at `pos` (short writes resubmitted): `cb(len)` or -errno. */
   write(fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
-    return this.rw(WRITE, fd, buf, pos, len, cb);
+    return this.rw(K.WRITE, fd, buf, pos, len, cb);
   }
   private rw(kind: number, fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
     const f = v.fd(fd);
@@ -190,16 +178,16 @@ export class Proactor {
   /** `cb(0)` after `ms` milliseconds. */
   timeout(ms: number, cb: CompletionCallback): number {
     const ts = timespec(v.int('ms', ms, 0, 0x7fffffff)); // the kernel reads it at submission: held till then
-    return this.start(this.alloc(TIMEOUT, -1, cb, ts));
+    return this.start(this.alloc(K.TIMEOUT, -1, cb, ts));
   }
   /** Cancels the operation `id` returned; its callback then runs with -ECANCELED. */
   cancel(id: number): void {
-    const r = typeof id === 'number' && id > 0 ? this.slots[id % SLOTS] : undefined;
-    if (r === undefined || r.id !== id || r.cancelled) return; // finished, or never started
+    const r = this.reqs.byId(id);
+    if (r === undefined || r.cancelled) return; // finished, or never started
     r.cancelled = true;
     if (r.queued) {
       this.backlog.splice(this.backlog.indexOf(r), 1);
-      this.finish(r, -ECANCELED);
+      this.end(r, -ECANCELED);
       return;
     }
     if (!this.ring.prepCancel(r.ud)) {
@@ -209,42 +197,20 @@ export class Proactor {
     this.kick();
   }
 
-  /** A free record (or a new one), reset for this operation. */
   private alloc(kind: number, fd: number, cb: CompletionCallback, buf: Uint8Array): Req {
     v.func('cb', cb);
     if (this.closed) throw new ErrnoError(-EBADF, 'io_uring_enter', undefined, 'the proactor is closed');
-    const slot = this.free.pop();
-    let r: Req;
-    if (slot !== undefined) r = this.slots[slot]!;
-    else {
-      if (this.slots.length === SLOTS) throw new RangeError(`more than ${SLOTS} proactor operations in flight`);
-      r = new Req(this.slots.length);
-      this.slots.push(r);
-    }
-    r.gen++;
-    r.id = r.gen * SLOTS + r.slot;
-    r.ud = r.slot | ((r.gen & GEN_MASK) << SLOT_BITS);
-    r.kind = kind;
-    r.fd = fd;
+    const r = this.reqs.alloc(kind, fd, buf);
     r.cb = cb;
-    r.buf = buf;
-    r.off = 0;
-    r.len = 0;
-    r.pos = -1;
-    r.done = 0;
-    r.multishot = false;
-    r.cancelled = false;
     return r;
   }
 
-  /** Returns the record to the free list, dropping its buffer and callback. */
-  private release(r: Req): void {
-    r.cb = noop;
-    r.buf = EMPTY;
-    r.id = 0;
-    r.ud = -1;
-    r.queued = false;
-    this.free.push(r.slot);
+  private recvBuffers(): RecvBuffers | undefined {
+    if (!this.bufsTried) {
+      this.bufsTried = true;
+      this.bufs = RecvBuffers.open(this.raw, this.bufCount, this.bufSize);
+    }
+    return this.bufs;
   }
 
   private start(r: Req): number {
@@ -266,17 +232,20 @@ export class Proactor {
     const at = r.off + r.done;
     const left = r.len - r.done;
     switch (r.kind) {
-      case RECV:
+      case K.RECV:
         return raw.prepRw(OP.RECV, r.fd, r.buf, at, left, 0, r.ud, 0, 0, 0);
-      case SEND:
+      case K.SEND:
         return raw.prepRw(OP.SEND, r.fd, r.buf, at, left, 0, r.ud, 0, 0, MSG_NOSIGNAL);
-      case READ:
-      case WRITE: {
+      case K.READ:
+      case K.WRITE: {
         const pos = r.pos < 0 ? -1 : r.pos + r.done;
-        return raw.prepRw(r.kind === READ ? OP.READ : OP.WRITE, r.fd, r.buf, at, left, pos, r.ud, 0, 0, 0);
+        return raw.prepRw(r.kind === K.READ ? OP.READ : OP.WRITE, r.fd, r.buf, at, left, pos, r.ud, 0, 0, 0);
       }
-      case ACCEPT: {
-        const multi = r.multishot ? IORING_ACCEPT_MULTISHOT : 0;
+      case K.RECV_MULTI:
+        if (!r.multishot) return raw.prepRw(OP.RECV, r.fd, r.buf, 0, r.len, 0, r.ud, 0, 0, 0);
+        return raw.prep(OP.RECV, r.fd, null, 0, 0, 0, null, r.ud, 0, u.IOSQE_BUFFER_SELECT, u.IORING_RECV_MULTISHOT, BGID, 0); // prettier-ignore
+      case K.ACCEPT: {
+        const multi = r.multishot ? u.IORING_ACCEPT_MULTISHOT : 0;
         return raw.prep(OP.ACCEPT, r.fd, null, 0, 0, 0, null, r.ud, SOCK_FLAGS, 0, multi, 0, 0);
       }
       default:
@@ -287,18 +256,19 @@ export class Proactor {
   // ---- completion
 
   private dispatch(ud: number, res: number, flags: number): void {
-    const r = this.slots[ud & SLOT_MASK];
-    if (r === undefined || r.ud !== ud) return; // not the current use of this slot
+    const r = this.reqs.byUserData(ud);
+    if (r === undefined) return; // not the current use of this slot
     const kind = r.kind;
-    if (kind === ACCEPT) return this.accepted(r, res, flags);
+    if (kind === K.RECV_MULTI) return this.received(r, res, flags);
+    if (kind === K.ACCEPT) return this.accepted(r, res, flags);
     if (res === -EAGAIN && !r.cancelled) return this.issue(r);
-    if (res > 0 && kind >= SEND && kind <= WRITE) {
+    if (res > 0 && kind >= K.SEND && kind <= K.WRITE) {
       r.done += res;
       if (r.done < r.len && !r.cancelled) return this.issue(r); // short transfer: the rest
-      return this.finish(r, r.done);
+      return this.end(r, r.done);
     }
-    if (kind === TIMEOUT && res === -ETIME) res = 0;
-    this.finish(r, r.done > 0 && res >= 0 ? r.done : res);
+    if (kind === K.TIMEOUT && res === -ETIME) res = 0;
+    this.end(r, r.done > 0 && res >= 0 ? r.done : res);
   }
 
   private accepted(r: Req, res: number, flags: number): void {
@@ -306,14 +276,51 @@ export class Proactor {
     if ((flags & IORING_CQE_F_MORE) === 0) {
       if (r.multishot && !r.cancelled && res >= 0)
         this.issue(r); // the kernel disarmed it: re-arm
-      else this.release(r);
+      else this.reqs.release(r);
     }
     cb(res);
   }
 
-  private finish(r: Req, res: number): void {
+  private received(r: Req, res: number, flags: number): void {
+    const ud = r.ud;
+    if (res > 0) {
+      if ((flags & IORING_CQE_F_BUFFER) !== 0) {
+        const bufs = this.bufs!;
+        const bid = flags >>> 16;
+        try {
+          r.onData(res, bufs.view(bid, res));
+        } finally {
+          bufs.give(bid);
+        }
+      } else r.onData(res, r.buf.subarray(0, res));
+      // Still armed, or disarmed by the kernel (a full CQ; the single-shot fallback): re-arm,
+      // unless the callback cancelled it or closed the proactor.
+      if ((flags & IORING_CQE_F_MORE) === 0 && r.ud === ud && !r.cancelled && !this.closed) this.issue(r);
+      return;
+    }
+    if ((flags & IORING_CQE_F_MORE) !== 0) return;
+    if (!r.cancelled && (res === -ENOBUFS || res === -EAGAIN)) return this.issue(r); // buffers are back by the submit
+    if (res === -EINVAL && r.multishot && !r.cancelled) {
+      // 5.19 has buffer rings but not IORING_RECV_MULTISHOT: fall back, for good
+      this.bufs = undefined;
+      r.multishot = false;
+      r.buf = Buffer.allocUnsafe(this.bufSize);
+      r.len = r.buf.length;
+      return this.issue(r);
+    }
+    const cb = r.onData;
+    this.reqs.release(r);
+    cb(res, EMPTY);
+  }
+
+  private end(r: Req, res: number): void {
+    if (r.kind === K.RECV_MULTI) {
+      const cb = r.onData;
+      this.reqs.release(r);
+      return cb(res, EMPTY);
+    }
     const cb = r.cb;
-    this.release(r); // first: the callback may start the next operation in this very record
+    this.reqs.release(r); // first: the callback may start the next operation in this very record
     cb(res);
   }
 
@@ -327,6 +334,13 @@ export class Proactor {
       r.queued = false;
       this.backlog.shift();
     }
+  }
+
+  /** Hands freed receive buffers back, moves the backlog into the SQ and submits. */
+  private submit(): void {
+    this.bufs?.publish();
+    this.flushBacklog();
+    this.ring.submit();
   }
 
   private kick(): void {
@@ -344,6 +358,7 @@ export class Proactor {
     this.stopped = false;
     try {
       while (!this.stopped) {
+        this.bufs?.publish();
         this.flushBacklog();
         if (this.ring.inflight === 0 && this.backlog.length === 0) {
           await Promise.resolve();
@@ -369,13 +384,10 @@ export class Proactor {
       } finally {
         this.reaping = false;
       }
-      if (this.closed) return;
-      this.flushBacklog();
-      this.ring.submit();
+      if (!this.closed) this.submit();
     });
     this.watch.start(1);
-    this.flushBacklog();
-    this.ring.submit();
+    this.submit();
   }
 
   /** Ends `run()` after the current batch, or stops reaping from Node's loop. In-flight operations stay in flight. */
@@ -392,9 +404,10 @@ export class Proactor {
     this.ring.close(); // completions already posted are dispatched first
     this.closed = true;
     this.backlog = [];
-    const left = this.slots.filter((r) => r.id !== 0);
-    const cbs = left.map((r) => r.cb);
-    for (const r of left) this.release(r);
-    for (const cb of cbs) cb(-ECANCELED);
+    this.bufs = undefined; // the native ring released them with the ring
+    const left = this.reqs.live();
+    const ends = left.map((r) => (r.kind === K.RECV_MULTI ? r.onData : r.cb));
+    for (const r of left) this.reqs.release(r);
+    for (const cb of ends) cb(-ECANCELED, EMPTY);
   }
 }

@@ -3,11 +3,12 @@
  * (multishot accept where it has it: one submission, a completion per connection), receives
  * and sends; this thread only reacts to completions, dispatched by user data to the
  * callback of the operation that finished. Nothing waits for readiness: each connection
- * keeps one recv in flight, and one send at a time (replies that arrive meanwhile are
- * gathered into the next send). File bodies are read by the ring too, chunk by chunk, and
+ * keeps one multishot recv armed (6.0; its data lands in buffers the ring shares between all
+ * connections, so an idle connection holds none), and one send at a time (replies that
+ * arrive meanwhile are gathered into the next send). File bodies are read by the ring too, chunk by chunk, and
  * sent as they come: the `uring` transfer path, proactor-style.
  */
-import { Proactor, type CompletionCallback } from '../loop/proactor.js';
+import { Proactor, type CompletionCallback, type RecvCallback } from '../loop/proactor.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Codec, Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
@@ -26,13 +27,12 @@ export interface ProactorThreadData {
   cpus?: number[];
 }
 
-const RECV_BYTES = 16 << 10;
 const FILE_CHUNK = 128 << 10;
 
 type ConnHandler = (c: Conn, res: number) => void;
+type DataHandler = (c: Conn, res: number, data: Uint8Array) => void;
 
 class Conn {
-  readonly buf = Buffer.allocUnsafe(RECV_BYTES);
   readonly codec: Codec;
   /** Replies waiting for the send in flight to finish. */
   readonly out: Reply[] = [];
@@ -43,17 +43,17 @@ class Conn {
   /** The file body to send once the send in flight (its head) is done. */
   file: Reply['file'] = undefined;
   // The completion callbacks, made once per connection rather than once per operation.
-  readonly onRecv: CompletionCallback;
+  readonly onRecv: RecvCallback;
   readonly onSent: CompletionCallback;
 
   constructor(
     readonly fd: number,
     protocol: Protocol,
-    onRecv: ConnHandler,
+    onRecv: DataHandler,
     onSent: ConnHandler,
   ) {
     this.codec = protocol.createCodec();
-    this.onRecv = (n) => onRecv(this, n);
+    this.onRecv = (n, data) => onRecv(this, n, data);
     this.onSent = (res) => onSent(this, res);
   }
 }
@@ -108,14 +108,15 @@ export class ProactorThread {
     );
   }
 
+  /** One multishot recv per connection, armed once: each chunk lands in a buffer the kernel picks. */
   #recv(c: Conn): void {
-    this.proactor.recv(c.fd, c.buf, c.onRecv);
+    this.proactor.recvMultishot(c.fd, c.onRecv);
   }
 
-  readonly #onRecv = (c: Conn, n: number): void => {
+  readonly #onRecv = (c: Conn, n: number, data: Uint8Array): void => {
     if (c.closed) return;
     if (n <= 0) return this.#close(c);
-    const { frames, error } = c.codec.push(c.buf.subarray(0, n));
+    const { frames, error } = c.codec.push(data); // the codec copies what it keeps: data is lent
     for (let i = 0; i < frames.length; i++) {
       this.#stats.requests();
       this.#queue(c, this.#protocol.handle(frames[i]!));
@@ -125,9 +126,8 @@ export class ProactorThread {
       return this.#flush(c);
     }
     this.#flush(c);
-    // Backpressure: a client that sends without reading stops being read (and is dropped past maxQueue).
-    if (c.queued > this.#data.maxQueue) return this.#close(c);
-    this.#recv(c);
+    // Backpressure: a client that sends without reading is dropped past maxQueue.
+    if (c.queued > this.#data.maxQueue) this.#close(c);
   };
 
   #queue(c: Conn, r: Reply): void {

@@ -191,6 +191,10 @@ export interface NativeRing {
   fillIovecs(store: Uint8Array, bufs: readonly Uint8Array[]): number;
   register(opcode: number, arg?: number | readonly Uint8Array[] | readonly number[]): number;
   cancelAndWait(): number;
+  /** IORING_REGISTER_PBUF_RING of `count` (a power of two) buffers of `size` bytes from `slab`: 0 or -errno. */
+  registerBufRing(bgid: number, slab: Uint8Array, count: number, size: number): number;
+  /** Hands the buffers `bids[0, n)` back to the kernel. */
+  recycleBufs(bids: Int32Array, n: number): void;
   close(): void;
 }
 export interface UringBinding {
