@@ -233,16 +233,16 @@ export class Proactor {
     const left = r.len - r.done;
     switch (r.kind) {
       case K.RECV:
-        return raw.prepRw(OP.RECV, r.fd, r.buf, at, left, 0, r.ud, 0, 0, 0);
+        return raw.prepSock(OP.RECV, r.fd, r.buf, at, left, r.ud, 0);
       case K.SEND:
-        return raw.prepRw(OP.SEND, r.fd, r.buf, at, left, 0, r.ud, 0, 0, MSG_NOSIGNAL);
+        return raw.prepSock(OP.SEND, r.fd, r.buf, at, left, r.ud, MSG_NOSIGNAL);
       case K.READ:
       case K.WRITE: {
         const pos = r.pos < 0 ? -1 : r.pos + r.done;
         return raw.prepRw(r.kind === K.READ ? OP.READ : OP.WRITE, r.fd, r.buf, at, left, pos, r.ud, 0, 0, 0);
       }
       case K.RECV_MULTI:
-        if (!r.multishot) return raw.prepRw(OP.RECV, r.fd, r.buf, 0, r.len, 0, r.ud, 0, 0, 0);
+        if (!r.multishot) return raw.prepSock(OP.RECV, r.fd, r.buf, 0, r.len, r.ud, 0);
         return raw.prep(OP.RECV, r.fd, null, 0, 0, 0, null, r.ud, 0, u.IOSQE_BUFFER_SELECT, u.IORING_RECV_MULTISHOT, BGID, 0); // prettier-ignore
       case K.ACCEPT: {
         const multi = r.multishot ? u.IORING_ACCEPT_MULTISHOT : 0;

@@ -184,6 +184,16 @@ export interface NativeRing {
     /** The op's flag word (send/recv msg flags, RWF_* for read/write); default 0. */
     rwFlags?: number,
   ): boolean;
+  /** SEND or RECV of `buf[off, off + len)` with msg flags: the proactor's hot path. */
+  prepSock(
+    op: number,
+    fd: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    userData: number,
+    msgFlags: number,
+  ): boolean;
   submit(waitNr: number): number;
   reap(out: Int32Array, minComplete: number): number;
   sqSpace(): number;
