@@ -17,11 +17,13 @@
 
 #include "errors.h"
 #include "families.h"
+#include "uring_bufring.h"
 #include "uring_ring.h"
 
 namespace rawio {
 namespace {
 
+using uring::BufRing;
 using uring::RingMem;
 using uring::SysRegister;
 using uring::SysSetup;
@@ -73,18 +75,22 @@ class Ring : public Napi::ObjectWrap<Ring> {
         env, "Ring",
         {InstanceMethod<&Ring::Setup>("setup"), InstanceMethod<&Ring::Info>("info"),
          InstanceMethod<&Ring::Prep>("prep"), InstanceMethod<&Ring::PrepRw>("prepRw"),
-         InstanceMethod<&Ring::Submit>("submit"), InstanceMethod<&Ring::Reap>("reap"),
-         InstanceMethod<&Ring::SqSpace>("sqSpace"), InstanceMethod<&Ring::Inflight>("inflight"),
+         InstanceMethod<&Ring::PrepSock>("prepSock"), InstanceMethod<&Ring::Submit>("submit"),
+         InstanceMethod<&Ring::Reap>("reap"), InstanceMethod<&Ring::SqSpace>("sqSpace"),
+         InstanceMethod<&Ring::Inflight>("inflight"),
          InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
          InstanceMethod<&Ring::Register>("register"),
          InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
-         InstanceMethod<&Ring::Close>("close"), StaticMethod<&Ring::Probe>("probe")});
+         InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
+         InstanceMethod<&Ring::RecycleBufs>("recycleBufs"), InstanceMethod<&Ring::Close>("close"),
+         StaticMethod<&Ring::Probe>("probe")});
   }
 
   Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info) {}
   ~Ring() override {
     m_.CancelAndWait();
     m_.Unmap();
+    bufs_.Free();
   }
 
  private:
@@ -126,9 +132,13 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", INT32_MIN, INT32_MAX));  // AT_FDCWD
     auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, UINT32_MAX));
     uint64_t addr = 0;
+    auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 9, "sqeFlags", 0, 255));
     if (info[2].IsNull() || info[2].IsUndefined()) {
-      if (kind != AddrKind::kNone) ThrowType(env, "buffer must be a Uint8Array");
-      addr = U64(info, 3, "addr");
+      // IOSQE_BUFFER_SELECT: the kernel picks a buffer of the registered group (buf_index)
+      // and clamps the length to it, so a recv needs no buffer of its own.
+      bool select = op == IORING_OP_RECV && (sqeFlags & IOSQE_BUFFER_SELECT) != 0;
+      if (kind != AddrKind::kNone && !select) ThrowType(env, "buffer must be a Uint8Array");
+      addr = select ? 0 : U64(info, 3, "addr");
     } else {
       Bytes b = ArgBytes(info, 2);
       auto boff = static_cast<size_t>(ArgInt(info, 3, "offset", 0, b.len));
@@ -145,7 +155,6 @@ class Ring : public Napi::ObjectWrap<Ring> {
     }
     auto ud = static_cast<uint32_t>(ArgInt(info, 7, "userData", INT32_MIN, UINT32_MAX));
     auto opFlags = static_cast<uint32_t>(ArgInt(info, 8, "opFlags", 0, UINT32_MAX));
-    auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 9, "sqeFlags", 0, 255));
     auto ioprio = static_cast<uint16_t>(ArgInt(info, 10, "ioprio", 0, 65535));
     auto bufIndex = static_cast<uint16_t>(ArgInt(info, 11, "bufIndex", 0, 65535));
     auto spliceIn = static_cast<int32_t>(ArgInt(info, 12, "spliceFdIn", 0, INT32_MAX));
@@ -166,7 +175,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
   }
 
   // The fast path for READ / WRITE / SEND / RECV / READ_FIXED / WRITE_FIXED:
-  // prepRw(op, fd, buf, bufOff, len, position, userData, sqeFlags, bufIndex): boolean.
+  // prepRw(op, fd, buf, bufOff, len, position, userData, sqeFlags, bufIndex, rwFlags?):
+  // boolean. rwFlags (default 0) is the op's flag word: send/recv's msg flags, RWF_* for rw.
   Napi::Value PrepRw(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Live(env);
@@ -181,16 +191,43 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto ud = static_cast<uint32_t>(ArgInt(info, 6, "userData", INT32_MIN, UINT32_MAX));
     auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 7, "sqeFlags", 0, 255));
     auto bufIndex = static_cast<uint16_t>(ArgInt(info, 8, "bufIndex", 0, 65535));
+    auto rwFlags =
+        info.Length() > 9 ? static_cast<uint32_t>(ArgInt(info, 9, "rwFlags", 0, UINT32_MAX)) : 0u;
     io_uring_sqe* sqe = m_.GetSqe();
     if (sqe == nullptr) return Napi::Boolean::New(env, false);
     sqe->opcode = static_cast<uint8_t>(op);
     sqe->flags = sqeFlags;
     sqe->fd = fd;
     sqe->off = pos;
+    sqe->rw_flags = static_cast<__kernel_rwf_t>(rwFlags);
     sqe->addr = reinterpret_cast<uintptr_t>(b.data + boff);
     sqe->len = len;
     sqe->user_data = ud;
     sqe->buf_index = bufIndex;
+    return Napi::Boolean::New(env, true);
+  }
+
+  // The proactor's hot path, with the fewest arguments to convert: a SEND or RECV on a
+  // stream socket. prepSock(op, fd, buf, bufOff, len, userData, msgFlags): boolean.
+  Napi::Value PrepSock(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    int op = static_cast<int>(ArgInt(info, 0, "op", 0, abi::kOpLast));
+    if (op != IORING_OP_SEND && op != IORING_OP_RECV) ThrowRange(env, "not a send or recv");
+    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
+    Bytes b = ArgBytes(info, 2);
+    auto boff = static_cast<size_t>(ArgInt(info, 3, "offset", 0, b.len));
+    auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, b.len - boff));
+    auto ud = static_cast<uint32_t>(ArgInt(info, 5, "userData", INT32_MIN, UINT32_MAX));
+    auto msgFlags = static_cast<uint32_t>(ArgInt(info, 6, "msgFlags", 0, UINT32_MAX));
+    io_uring_sqe* sqe = m_.GetSqe();
+    if (sqe == nullptr) return Napi::Boolean::New(env, false);
+    sqe->opcode = static_cast<uint8_t>(op);
+    sqe->fd = fd;
+    sqe->addr = reinterpret_cast<uintptr_t>(b.data + boff);
+    sqe->len = len;
+    sqe->msg_flags = msgFlags;
+    sqe->user_data = ud;
     return Napi::Boolean::New(env, true);
   }
 
@@ -306,11 +343,49 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return Num(info.Env(), static_cast<double>(m_.inflight));
   }
 
+  // registerBufRing(bgid, slab, count, size): IORING_REGISTER_PBUF_RING (5.19) of `count`
+  // (a power of two) buffers of `size` bytes carved from `slab`, which stays referenced until
+  // the ring is closed. One group per ring. 0 or -errno.
+  Napi::Value RegisterBufRing(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    if (bufs_.bgid >= 0) ThrowRange(env, "a buffer ring is already registered");
+    int bgid = static_cast<int>(ArgInt(info, 0, "bgid", 0, 65535));
+    Bytes slab = ArgBytes(info, 1, "slab");
+    auto count = static_cast<unsigned>(ArgInt(info, 2, "count", 1, 32768));
+    auto size = static_cast<unsigned>(ArgInt(info, 3, "size", 1, UINT32_MAX));
+    if ((count & (count - 1)) != 0) ThrowRange(env, "count must be a power of two");
+    if (static_cast<uint64_t>(count) * size > slab.len) ThrowRange(env, "slab too small");
+    long r = bufs_.Setup(m_.fd, bgid, slab.data, count, size);
+    if (r == 0) slab_ = Napi::Persistent(info[1].As<Napi::Object>());
+    return Num(env, r);
+  }
+
+  // recycleBufs(bids: Int32Array, n): hands buffers bids[0, n) back to the kernel.
+  Napi::Value RecycleBufs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    if (bufs_.bgid < 0) ThrowRange(env, "no buffer ring is registered");
+    if (!info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      ThrowType(env, "bids must be an Int32Array");
+    Napi::Int32Array bids = info[0].As<Napi::Int32Array>();
+    auto n = static_cast<size_t>(ArgInt(info, 1, "n", 0, bids.ElementLength()));
+    const int32_t* b = bids.Data();
+    for (size_t i = 0; i < n; i++)
+      if (b[i] < 0 || static_cast<unsigned>(b[i]) >= bufs_.count) ThrowRange(env, "bad buffer id");
+    for (size_t i = 0; i < n; i++) bufs_.Add(static_cast<unsigned>(b[i]));
+    bufs_.Publish();
+    return env.Undefined();
+  }
+
   // close(): unmaps and closes. The JS layer calls it only once nothing is in flight; if
   // something is, the kernel's completions are awaited first (CancelAndWait).
   Napi::Value Close(const Napi::CallbackInfo& info) {
     m_.CancelAndWait();
     m_.Unmap();
+    bufs_.Free();  // nothing in flight and the ring gone: the kernel no longer reads the slab
+    slab_.Reset();
     return info.Env().Undefined();
   }
 
@@ -343,6 +418,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
   }
 
   RingMem m_;
+  BufRing bufs_;
+  Napi::ObjectReference slab_;  // keeps the provided buffers' memory alive while registered
 };
 
 }  // namespace

@@ -28,6 +28,11 @@
 #ifndef IORING_SETUP_SUBMIT_ALL  // 5.18
 #define IORING_SETUP_SUBMIT_ALL (1U << 7)
 #endif
+#ifndef IORING_SETUP_TASKRUN_FLAG  // 5.19
+#define IORING_SETUP_COOP_TASKRUN (1U << 8)
+#define IORING_SETUP_TASKRUN_FLAG (1U << 9)
+#define IORING_SQ_TASKRUN (1U << 2)
+#endif
 #ifndef IORING_SETUP_DEFER_TASKRUN  // 6.1 (with IORING_SETUP_SINGLE_ISSUER, 6.0)
 #define IORING_SETUP_SINGLE_ISSUER (1U << 12)
 #define IORING_SETUP_DEFER_TASKRUN (1U << 13)
@@ -39,12 +44,36 @@
 #define IORING_ASYNC_CANCEL_ALL (1U << 0)
 #define IORING_ASYNC_CANCEL_ANY (1U << 2)
 #endif
+#ifndef IORING_RECV_MULTISHOT  // 6.0 (IORING_REGISTER_PBUF_RING: 5.19)
+#define IORING_RECVSEND_POLL_FIRST (1U << 0)
+#define IORING_RECV_MULTISHOT (1U << 1)
+#endif
 #ifndef IORING_CQE_F_MORE  // 5.13
 #define IORING_CQE_F_MORE (1U << 1)
 #endif
 
 namespace rawio {
 namespace abi {
+
+// A provided-buffer ring (IORING_REGISTER_PBUF_RING, 5.19), declared here rather than taken
+// from <linux/io_uring.h> so that older headers build: the registration argument, and one
+// ring entry. The ring's tail overlays the `resv` field of entry 0.
+struct BufReg {
+  uint64_t ringAddr;
+  uint32_t ringEntries;
+  uint16_t bgid;
+  uint16_t flags;
+  uint64_t resv[3];
+};
+struct BufEntry {
+  uint64_t addr;
+  uint32_t len;
+  uint16_t bid;
+  uint16_t resv;  // entry 0: the ring's tail
+};
+constexpr unsigned kRegisterPbufRing = 22;  // IORING_REGISTER_PBUF_RING, an enum in the headers
+static_assert(sizeof(BufReg) == 40, "struct io_uring_buf_reg");
+static_assert(sizeof(BufEntry) == 16 && offsetof(BufEntry, resv) == 14, "struct io_uring_buf");
 
 // The opcodes uring.cc bounds-checks against; newer ones pass through as numbers.
 constexpr int kOpNop = IORING_OP_NOP;

@@ -187,8 +187,11 @@ struct RingMem {
     unsigned n = Copy(out, cap);
     // IORING_FEAT_NODROP (5.5): completions that found the CQ full wait on the kernel's
     // overflow list and IORING_SQ_CQ_OVERFLOW is set; entering with GETEVENTS flushes them
-    // into the CQ, which now has room since we just emptied it.
-    while (n < cap && (__atomic_load_n(sqFlags, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW)) {
+    // into the CQ, which now has room since we just emptied it. IORING_SQ_TASKRUN (a ring
+    // set up with IORING_SETUP_TASKRUN_FLAG, 5.19): completions wait as task work that only
+    // an enter runs (DEFER_TASKRUN, COOP_TASKRUN); reap them now rather than a batch later.
+    constexpr unsigned kEnter = IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN;
+    while (n < cap && (__atomic_load_n(sqFlags, __ATOMIC_ACQUIRE) & kEnter)) {
       long r = SysEnter(fd, 0, 0, IORING_ENTER_GETEVENTS);
       if (r < 0) break;
       unsigned more = Copy(out + 3 * n, cap - n);

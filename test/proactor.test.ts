@@ -136,4 +136,107 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     sys.close(a);
     sys.close(b);
   });
+
+  it('reuses request records without letting an old id or completion reach the new operation', async () => {
+    const px = new Proactor({ entries: 8 });
+    const [a, b] = sys.socketpair();
+    let first = -1;
+    const idA = px.timeout(0, (n) => (first = n));
+    await px.run();
+    expect(first).toBe(0);
+    const got: number[] = [];
+    const buf = Buffer.alloc(8);
+    const idB = px.recv(a, buf, (n) => {
+      got.push(n);
+      px.stop();
+    });
+    expect(idB).not.toBe(idA);
+    // the same record (slot) serves B: ids are slot + generation * 2^20
+    expect(idB % 2 ** 20).toBe(idA % 2 ** 20);
+    px.cancel(idA); // A is finished: cancelling it must not touch B
+    // A completion carrying A's user data (slot | generation << 20) must not complete B either.
+    const udA = (idA % 2 ** 20) | ((Math.floor(idA / 2 ** 20) & 0x7ff) << 20);
+    expect(px.ring.prepNop(udA)).toBe(true);
+    px.timeout(5, () => sys.write(b, Buffer.from('hi')));
+    await px.run();
+    expect(got).toEqual([2]);
+    expect(buf.subarray(0, 2).toString()).toBe('hi');
+    const ids = new Set<number>();
+    for (let i = 0; i < 50; i++) {
+      ids.add(px.timeout(0, () => {}));
+      await px.run();
+    }
+    expect(ids.size).toBe(50);
+    px.close();
+    sys.close(a);
+    sys.close(b);
+  });
+
+  it('cancels operations still in the backlog, and close() ends every callback once', async () => {
+    const px = new Proactor({ entries: 2 });
+    const [a, b] = sys.socketpair();
+    const results = new Map<number, number[]>();
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const id = px.recv(a, Buffer.alloc(4), (n) => results.get(id)!.push(n));
+      results.set(id, []);
+      ids.push(id);
+    }
+    px.cancel(ids[5]!); // never reached the SQ (2 entries): finished at once
+    expect(results.get(ids[5]!)).toEqual([-constants.ECANCELED]);
+    px.cancel(ids[5]!); // twice: nothing more
+    px.close(); // the rest are cancelled in the kernel, then called back
+    for (const id of ids) expect(results.get(id)).toEqual([-constants.ECANCELED]);
+    expect(() => px.recv(a, Buffer.alloc(4), () => {})).toThrow(/closed/);
+    sys.close(a);
+    sys.close(b);
+  });
+
+  it('run() reaps without an eventfd; attach() registers one; the ring defers task work', async () => {
+    const fds = openFds();
+    const px = new Proactor();
+    const [a, b] = sys.socketpair();
+    // DEFER_TASKRUN (6.1) where the kernel has it, COOP_TASKRUN (5.19) before
+    const defer = 1 << 13;
+    const coop = 1 << 8;
+    expect(px.ring.setupFlags & (defer | coop)).not.toBe(0);
+    expect(leakedSince(fds).length).toBe(3); // the ring and the socketpair: no eventfd
+    let got = -1;
+    px.recv(a, Buffer.alloc(4), (n) => {
+      got = n;
+      px.stop();
+    });
+    px.timeout(2, () => sys.write(b, Buffer.from('run')));
+    await px.run();
+    expect(got).toBe(3);
+    expect(leakedSince(fds).length).toBe(3);
+    px.attach();
+    expect(leakedSince(fds).length).toBe(4); // the eventfd, for Node's loop
+    const n = await new Promise<number>((resolve) => {
+      px.recv(a, Buffer.alloc(4), resolve);
+      setTimeout(() => sys.write(b, Buffer.from('att')), 2);
+    });
+    expect(n).toBe(3);
+    px.close();
+    sys.close(a);
+    sys.close(b);
+  });
+
+  it('run() ends on stop() with operations still in flight, and resumes them on the next run()', async () => {
+    const px = new Proactor();
+    const [a, b] = sys.socketpair();
+    const buf = Buffer.alloc(4);
+    let got = -1;
+    px.recv(a, buf, (n) => (got = n));
+    px.timeout(1, () => px.stop());
+    await px.run(); // the recv stays in flight
+    expect(got).toBe(-1);
+    expect(px.ring.inflight).toBe(1);
+    sys.write(b, Buffer.from('ok'));
+    await px.run(); // nothing left after the recv: run() returns by itself
+    expect(got).toBe(2);
+    px.close();
+    sys.close(a);
+    sys.close(b);
+  });
 });

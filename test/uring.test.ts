@@ -315,6 +315,65 @@ describe.skipIf(!ok)('Ring batch API, full queues, overflow and close', () => {
     closeSync(fd);
   });
 
+  it('attach: false registers the eventfd only when asked for, then wakes its reader once', async () => {
+    const before = openFds();
+    const ring = new Ring({ attach: false });
+    expect(leakedSince(before).length).toBe(1); // the ring's own fd: no eventfd yet
+    const p = ring.nop();
+    await Promise.resolve();
+    expect(ring.wait(1)).toBe(1); // reaped through io_uring_enter(GETEVENTS) alone
+    expect(await p).toBe(0);
+    ring.prepNop(3);
+    ring.submit(); // completes before the eventfd exists ...
+    const efd = ring.eventFd;
+    expect(leakedSince(before).length).toBe(2);
+    const v = Buffer.alloc(8);
+    expect(sys.read(efd, v)).toBe(8); // ... so the first read of eventFd makes it readable
+    expect(sys.read(efd, v)).toBe(-constants.EAGAIN);
+    const seen: number[] = [];
+    ring.onCompletion = (ud) => seen.push(ud);
+    expect(ring.drain()).toBe(1);
+    expect(seen).toEqual([3]);
+    ring.prepNop(4);
+    ring.submit();
+    expect(sys.read(efd, v)).toBe(8); // registered now: the kernel signals it
+    ring.close();
+    expect(leakedSince(before)).toEqual([]);
+  });
+
+  it('deferTaskrun: reap() also runs completions still waiting as task work (IORING_SQ_TASKRUN)', () => {
+    const ring = new Ring({ entries: 8, attach: false, deferTaskrun: true });
+    expect(ring.setupFlags & (1 << 9)).not.toBe(0); // IORING_SETUP_TASKRUN_FLAG
+    const [a, b] = sys.socketpair();
+    const buf = Buffer.alloc(4);
+    ring.prepRecv(a, buf, 0, 4, 1);
+    ring.submit(); // the recv waits for data
+    ring.prepNop(2);
+    ring.submit(); // the NOP's completion is in the CQ now
+    sys.write(b, Buffer.from('ping')); // the recv's completion is queued as task work
+    const out = new Int32Array(3 * 8);
+    expect(ring.reap(out)).toBe(2); // not just the NOP: the task work is run too
+    expect([out[0], out[3]].sort()).toEqual([1, 2]);
+    expect(buf.toString()).toBe('ping');
+    ring.close();
+    sys.close(a);
+    sys.close(b);
+  });
+
+  it('coopTaskrun (COOP_TASKRUN | TASKRUN_FLAG) works attached', async () => {
+    const ring = new Ring({ entries: 8, coopTaskrun: true });
+    expect(ring.setupFlags & (1 << 8)).not.toBe(0);
+    const [a, b] = sys.socketpair();
+    const buf = Buffer.alloc(4);
+    const p = ring.recv(a, buf);
+    setTimeout(() => sys.write(b, Buffer.from('coop')), 5);
+    expect(await p).toBe(4);
+    expect(buf.toString()).toBe('coop');
+    ring.close();
+    sys.close(a);
+    sys.close(b);
+  });
+
   it('attach: false exposes eventFd, drain() and a blocking wait()', async () => {
     const ring = new Ring({ attach: false });
     expect(ring.eventFd).toBeGreaterThan(2);

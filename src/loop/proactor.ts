@@ -6,43 +6,62 @@
  * writes and on -EAGAIN, and "wait once, then drain every completion that is there".
  *
  * Callbacks, not promises, on the hot path: `accept`, `recv`, `send`, `read`, `write`,
- * `timeout` each take `cb(res)` with `res >= 0` or `-errno`, and return an id for `cancel`.
+ * `timeout` each take `cb(res)` with `res >= 0` or `-errno`, and return an id for `cancel`;
+ * `recvMultishot` stays armed and calls back per chunk, from buffers the kernel picks.
  * `run()` owns the thread: it blocks in io_uring_enter(GETEVENTS) and never yields to libuv,
  * but awaits a resolved promise between batches so promise continuations run; it resolves
  * after `stop()`, or when nothing is left in flight. `attach()` instead watches the ring's
  * eventfd from Node's own loop.
  */
 import { constants as os } from 'node:os';
-import { native, type NativeWatch } from '../sys/native.js';
-import { Ring } from '../sys/ring.js';
-import { IORING_CQE_F_MORE } from '../sys/uring.js';
+import { ErrnoError } from '../sys/errors.js';
+import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
+import { Ring, type CompletionHandler, type RingOptions } from '../sys/ring.js';
+import { nativeRing, timespec } from '../sys/ring-core.js';
+import * as u from '../sys/uring.js';
 import * as v from '../sys/validate.js';
+import * as K from './proactor-req.js';
+import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
+import { BGID, RecvBuffers } from './recv-buffers.js';
 
-const { EAGAIN, ECANCELED } = os.errno;
+export type { CompletionCallback, RecvCallback } from './proactor-req.js';
 
-/** Receives an operation's result: `>= 0` (bytes, an fd, 0) or `-errno` (-ECANCELED after `cancel`). */
-export type CompletionCallback = (res: number) => void;
+const { EAGAIN, EBADF, ECANCELED, EINVAL, ENOBUFS, ETIME } = os.errno;
+const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER, OP } = u;
+const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
+const MSG_NOSIGNAL = 0x4000;
+const noop: CompletionCallback = () => {};
 
 /** Options of `new Proactor()`. */
 export interface ProactorOptions {
   /** Submission queue entries of the ring; default 256. */
   entries?: number;
+  /**
+   * The buffers `recvMultishot` receives into, shared by every connection and registered
+   * with the kernel at the first call (IORING_REGISTER_PBUF_RING, 5.19): `count` (a power of
+   * two, default 256; 0: none, each multishot recv then gets a buffer of its own and is
+   * re-armed after every chunk, as on kernels before 6.0) of `size` bytes (default 16 KiB).
+   */
+  recvBuffers?: { count?: number; size?: number };
 }
 
-type Kind = 'accept' | 'recv' | 'send' | 'read' | 'write' | 'timeout';
-
-interface Req {
-  kind: Kind;
-  cb: CompletionCallback;
-  fd: number;
-  buf?: Uint8Array;
-  off: number; // start of the request in buf
-  len: number; // bytes asked for
-  pos: number; // file position, -1 for streams
-  done: number; // bytes transferred so far (short-transfer resubmission)
-  ms: number;
-  multishot: boolean;
-  cancelled: boolean;
+/**
+ * The proactor's ring. DEFER_TASKRUN (6.1): the kernel posts completions only when this
+ * thread enters it to reap them — run() does so once per batch — rather than interrupting
+ * JavaScript with task work; the ring then serves this thread alone (SINGLE_ISSUER), which
+ * a proactor does anyway. COOP_TASKRUN (5.19) is the nearest on older kernels. No eventfd is
+ * registered unless attach() asks for one: run() reaps through io_uring_enter(GETEVENTS).
+ */
+function openRing(entries: number, onCompletion: CompletionHandler): Ring {
+  const tries: RingOptions[] = [{ deferTaskrun: true }, { coopTaskrun: true }, {}];
+  for (let i = 0; ; i++) {
+    try {
+      return new Ring({ entries, attach: false, onCompletion, ...tries[i] });
+    } catch (e) {
+      // EINVAL: a kernel that lacks the flag; anything else (ENOMEM, EPERM …) is not about it
+      if (i === tries.length - 1 || !(e instanceof ErrnoError) || e.errno !== -EINVAL) throw e;
+    }
+  }
 }
 
 /**
@@ -70,161 +89,264 @@ interface Req {
 export class Proactor {
   /** The ring underneath (not attached: the proactor reaps it). */
   readonly ring: Ring;
-  private readonly reqs = new Map<number, Req>();
-  private backlog: number[] = []; // ids whose SQE did not fit the SQ yet
-  private nextId = 0;
+  private readonly raw: NativeRing;
+  private readonly reqs = new ReqTable();
+  private backlog: Req[] = []; // requests whose SQE did not fit the SQ yet
+  private readonly bufCount: number;
+  private readonly bufSize: number;
+  private bufs: RecvBuffers | undefined; // provided buffers, once a multishot recv asked
+  private bufsTried = false;
   private stopped = true;
   private running = false;
+  private reaping = false; // in the attached watch's batch, which submits once at its end
+  private closed = false;
   private submitScheduled = false;
   private watch?: NativeWatch;
+  private readonly submitLater = (): void => {
+    this.submitScheduled = false;
+    if (!this.closed) this.submit();
+  };
 
   constructor(opts?: ProactorOptions) {
     const o = v.object<ProactorOptions>('opts', opts);
     const entries = o.entries === undefined ? 256 : v.int('entries', o.entries, 1, 32768);
-    this.ring = new Ring({ entries, attach: false, onCompletion: (ud, res, flags) => this.dispatch(ud, res, flags) });
+    const rb = v.object<{ count: number; size: number }>('recvBuffers', o.recvBuffers);
+    this.bufCount = rb.count === undefined ? 256 : v.int('recvBuffers.count', rb.count, 0, 32768);
+    if ((this.bufCount & (this.bufCount - 1)) !== 0)
+      throw v.rangeError('recvBuffers.count', 'a power of two', rb.count);
+    this.bufSize = rb.size === undefined ? 16384 : v.int('recvBuffers.size', rb.size, 1, 1 << 24);
+    this.ring = openRing(entries, (ud, res, flags) => this.dispatch(ud, res, flags));
+    this.raw = nativeRing(this.ring);
   }
 
-  // ---- operations
+  // ---- operations: validated here, once; resubmissions skip the checks
 
   /** accept4(2) on a listening socket; `multishot` (5.19) keeps it armed: `cb` runs once per connection. */
   accept(fd: number, cb: CompletionCallback, opts?: { multishot?: boolean }): number {
-    return this.start({ ...this.base('accept', fd, cb), multishot: opts?.multishot === true });
+    const r = this.alloc(K.ACCEPT, v.fd(fd), cb, EMPTY);
+    r.multishot = opts?.multishot === true;
+    return this.start(r);
   }
   /** One recv(2) into `buf`: `cb(bytes)`, 0 at end of stream. */
   recv(fd: number, buf: Uint8Array, cb: CompletionCallback): number {
-    return this.start({ ...this.base('recv', fd, cb), buf: v.bytes(buf), len: buf.length, pos: -1 });
+    const r = this.alloc(K.RECV, v.fd(fd), cb, v.bytes(buf));
+    r.len = buf.length;
+    return this.start(r);
+  }
+  /**
+   * Receives until the end of the stream, an error or `cancel`: `cb(bytes, data)` per chunk,
+   * then once `cb(0 | -errno, empty)`. One IORING_RECV_MULTISHOT request (6.0) armed once,
+   * into buffers the kernel picks from `recvBuffers`; `data` is valid only during the call.
+   * Without kernel support, a recv into a buffer of its own, re-armed after each chunk.
+   */
+  recvMultishot(fd: number, cb: RecvCallback): number {
+    v.func('cb', cb);
+    const r = this.alloc(K.RECV_MULTI, v.fd(fd), noop, EMPTY);
+    r.onData = cb;
+    r.multishot = this.recvBuffers() !== undefined;
+    if (!r.multishot) r.buf = Buffer.allocUnsafe(this.bufSize);
+    r.len = r.buf.length;
+    return this.start(r);
   }
   /** Sends all of `buf[off, off + len)` (resubmitting after short sends): `cb(len)` or -errno. */
   send(fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback): number {
-    const [o, l] = v.slice(v.bytes(buf), off, len);
-    return this.start({ ...this.base('send', fd, cb), buf, off: o, len: l, pos: -1 });
+    const f = v.fd(fd);
+    const o = v.int('offset', off, 0, v.bytes(buf).length);
+    const l = v.int('length', len, 0, buf.length - o);
+    const r = this.alloc(K.SEND, f, cb, buf);
+    r.off = o;
+    r.len = l;
+    return this.start(r);
   }
   /** Reads `len` bytes at `pos` into `buf[0, len)` (short reads resubmitted): `cb(bytes)`, fewer only at EOF. */
   read(fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
-    const [, l] = v.slice(v.bytes(buf), 0, len);
-    return this.start({ ...this.base('read', fd, cb), buf, len: l, pos: v.int('pos', pos, -1) });
+    return this.rw(K.READ, fd, buf, pos, len, cb);
   }
   /** Writes all of `buf[0, len)` at `pos` (short writes resubmitted): `cb(len)` or -errno. */
   write(fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
-    const [, l] = v.slice(v.bytes(buf), 0, len);
-    return this.start({ ...this.base('write', fd, cb), buf, len: l, pos: v.int('pos', pos, -1) });
+    return this.rw(K.WRITE, fd, buf, pos, len, cb);
+  }
+  private rw(kind: number, fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
+    const f = v.fd(fd);
+    const l = v.int('length', len, 0, v.bytes(buf).length);
+    const p = v.int('pos', pos, -1);
+    const r = this.alloc(kind, f, cb, buf);
+    r.len = l;
+    r.pos = p;
+    return this.start(r);
   }
   /** `cb(0)` after `ms` milliseconds. */
   timeout(ms: number, cb: CompletionCallback): number {
-    return this.start({ ...this.base('timeout', -1, cb), ms: v.int('ms', ms, 0, 0x7fffffff) });
+    const ts = timespec(v.int('ms', ms, 0, 0x7fffffff)); // the kernel reads it at submission: held till then
+    return this.start(this.alloc(K.TIMEOUT, -1, cb, ts));
   }
   /** Cancels the operation `id` returned; its callback then runs with -ECANCELED. */
   cancel(id: number): void {
-    const r = this.reqs.get(id);
-    if (r === undefined) return;
+    const r = this.reqs.byId(id);
+    if (r === undefined || r.cancelled) return; // finished, or never started
     r.cancelled = true;
-    const queued = this.backlog.indexOf(id);
-    if (queued >= 0) {
-      this.backlog.splice(queued, 1);
-      this.finish(id, r, -ECANCELED);
+    if (r.queued) {
+      this.backlog.splice(this.backlog.indexOf(r), 1);
+      this.end(r, -ECANCELED);
       return;
     }
-    if (!this.ring.prepCancel(id)) {
+    if (!this.ring.prepCancel(r.ud)) {
       this.ring.submit(); // the SQ is full: hand it to the kernel, then there is room
-      this.ring.prepCancel(id);
+      this.ring.prepCancel(r.ud);
     }
     this.kick();
   }
 
-  private base(kind: Kind, fd: number, cb: CompletionCallback): Req {
+  private alloc(kind: number, fd: number, cb: CompletionCallback, buf: Uint8Array): Req {
     v.func('cb', cb);
-    const f = kind === 'timeout' ? -1 : v.fd(fd);
-    return { kind, cb, fd: f, off: 0, len: 0, pos: -1, done: 0, ms: 0, multishot: false, cancelled: false };
+    if (this.closed) throw new ErrnoError(-EBADF, 'io_uring_enter', undefined, 'the proactor is closed');
+    const r = this.reqs.alloc(kind, fd, buf);
+    r.cb = cb;
+    return r;
+  }
+
+  private recvBuffers(): RecvBuffers | undefined {
+    if (!this.bufsTried) {
+      this.bufsTried = true;
+      this.bufs = RecvBuffers.open(this.raw, this.bufCount, this.bufSize);
+    }
+    return this.bufs;
   }
 
   private start(r: Req): number {
-    const id = this.allocId();
-    this.reqs.set(id, r);
-    this.issue(id, r);
-    return id;
+    this.issue(r);
+    return r.id;
   }
 
-  private allocId(): number {
-    for (;;) {
-      this.nextId = (this.nextId + 1) & 0x7fffffff;
-      if (!this.reqs.has(this.nextId)) return this.nextId;
+  /** Prepares the SQE for what is left of `r`; a full SQ parks it in the backlog. */
+  private issue(r: Req): void {
+    if (this.backlog.length > 0 || !this.prep(r)) {
+      r.queued = true;
+      this.backlog.push(r);
     }
-  }
-
-  /** Prepares the SQE for what is left of request `id`; a full SQ parks it in the backlog. */
-  private issue(id: number, r: Req): void {
-    if (this.backlog.length > 0 || !this.prep(id, r)) this.backlog.push(id);
     this.kick();
   }
 
-  private prep(id: number, r: Req): boolean {
-    const ring = this.ring;
+  private prep(r: Req): boolean {
+    const raw = this.raw;
     const at = r.off + r.done;
-    const pos = r.pos < 0 ? -1 : r.pos + r.done;
+    const left = r.len - r.done;
     switch (r.kind) {
-      case 'accept':
-        return ring.prepAccept(r.fd, id, { multishot: r.multishot });
-      case 'recv':
-        return ring.prepRecv(r.fd, r.buf!, at, r.len - r.done, id);
-      case 'send':
-        return ring.prepSend(r.fd, r.buf!, at, r.len - r.done, id);
-      case 'read':
-        return ring.prepRead(r.fd, r.buf!.subarray(at), pos, r.len - r.done, id);
-      case 'write':
-        return ring.prepWrite(r.fd, r.buf!.subarray(at), pos, r.len - r.done, id);
-      case 'timeout':
-        return ring.prepTimeout(r.ms, id);
+      case K.RECV:
+        return raw.prepSock(OP.RECV, r.fd, r.buf, at, left, r.ud, 0);
+      case K.SEND:
+        return raw.prepSock(OP.SEND, r.fd, r.buf, at, left, r.ud, MSG_NOSIGNAL);
+      case K.READ:
+      case K.WRITE: {
+        const pos = r.pos < 0 ? -1 : r.pos + r.done;
+        return raw.prepRw(r.kind === K.READ ? OP.READ : OP.WRITE, r.fd, r.buf, at, left, pos, r.ud, 0, 0, 0);
+      }
+      case K.RECV_MULTI:
+        if (!r.multishot) return raw.prepSock(OP.RECV, r.fd, r.buf, 0, r.len, r.ud, 0);
+        return raw.prep(OP.RECV, r.fd, null, 0, 0, 0, null, r.ud, 0, u.IOSQE_BUFFER_SELECT, u.IORING_RECV_MULTISHOT, BGID, 0); // prettier-ignore
+      case K.ACCEPT: {
+        const multi = r.multishot ? u.IORING_ACCEPT_MULTISHOT : 0;
+        return raw.prep(OP.ACCEPT, r.fd, null, 0, 0, 0, null, r.ud, SOCK_FLAGS, 0, multi, 0, 0);
+      }
+      default:
+        return raw.prep(OP.TIMEOUT, -1, r.buf, 0, 1, 0, null, r.ud, 0, 0, 0, 0, 0);
     }
   }
 
   // ---- completion
 
-  private dispatch(id: number, res: number, flags: number): void {
-    const r = this.reqs.get(id);
-    if (r === undefined) return;
-    const more = (flags & IORING_CQE_F_MORE) !== 0;
-    if (r.kind === 'accept') {
-      if (!more && r.multishot && !r.cancelled && res >= 0)
-        this.issue(id, r); // the kernel disarmed it: re-arm
-      else if (!more) this.reqs.delete(id);
-      r.cb(res);
-      return;
-    }
-    if (res === -EAGAIN && !r.cancelled) return this.issue(id, r);
-    if (res > 0 && (r.kind === 'send' || r.kind === 'read' || r.kind === 'write')) {
+  private dispatch(ud: number, res: number, flags: number): void {
+    const r = this.reqs.byUserData(ud);
+    if (r === undefined) return; // not the current use of this slot
+    const kind = r.kind;
+    if (kind === K.RECV_MULTI) return this.received(r, res, flags);
+    if (kind === K.ACCEPT) return this.accepted(r, res, flags);
+    if (res === -EAGAIN && !r.cancelled) return this.issue(r);
+    if (res > 0 && kind >= K.SEND && kind <= K.WRITE) {
       r.done += res;
-      if (r.done < r.len && !r.cancelled) return this.issue(id, r); // short transfer: the rest
-      return this.finish(id, r, r.done);
+      if (r.done < r.len && !r.cancelled) return this.issue(r); // short transfer: the rest
+      return this.end(r, r.done);
     }
-    if (r.kind === 'timeout' && res === -os.errno.ETIME) res = 0;
-    this.finish(id, r, r.done > 0 && res >= 0 ? r.done : res);
+    if (kind === K.TIMEOUT && res === -ETIME) res = 0;
+    this.end(r, r.done > 0 && res >= 0 ? r.done : res);
   }
 
-  private finish(id: number, r: Req, res: number): void {
-    this.reqs.delete(id);
-    r.cb(res);
+  private accepted(r: Req, res: number, flags: number): void {
+    const cb = r.cb;
+    if ((flags & IORING_CQE_F_MORE) === 0) {
+      if (r.multishot && !r.cancelled && res >= 0)
+        this.issue(r); // the kernel disarmed it: re-arm
+      else this.reqs.release(r);
+    }
+    cb(res);
+  }
+
+  private received(r: Req, res: number, flags: number): void {
+    const ud = r.ud;
+    if (res > 0) {
+      if ((flags & IORING_CQE_F_BUFFER) !== 0) {
+        const bufs = this.bufs!;
+        const bid = flags >>> 16;
+        try {
+          r.onData(res, bufs.view(bid, res));
+        } finally {
+          bufs.give(bid);
+        }
+      } else r.onData(res, r.buf.subarray(0, res));
+      // Still armed, or disarmed by the kernel (a full CQ; the single-shot fallback): re-arm,
+      // unless the callback cancelled it or closed the proactor.
+      if ((flags & IORING_CQE_F_MORE) === 0 && r.ud === ud && !r.cancelled && !this.closed) this.issue(r);
+      return;
+    }
+    if ((flags & IORING_CQE_F_MORE) !== 0) return;
+    if (!r.cancelled && (res === -ENOBUFS || res === -EAGAIN)) return this.issue(r); // buffers are back by the submit
+    if (res === -EINVAL && r.multishot && !r.cancelled) {
+      // 5.19 has buffer rings but not IORING_RECV_MULTISHOT: fall back, for good
+      this.bufs = undefined;
+      r.multishot = false;
+      r.buf = Buffer.allocUnsafe(this.bufSize);
+      r.len = r.buf.length;
+      return this.issue(r);
+    }
+    const cb = r.onData;
+    this.reqs.release(r);
+    cb(res, EMPTY);
+  }
+
+  private end(r: Req, res: number): void {
+    if (r.kind === K.RECV_MULTI) {
+      const cb = r.onData;
+      this.reqs.release(r);
+      return cb(res, EMPTY);
+    }
+    const cb = r.cb;
+    this.reqs.release(r); // first: the callback may start the next operation in this very record
+    cb(res);
   }
 
   private flushBacklog(): void {
     while (this.backlog.length > 0) {
-      const id = this.backlog[0]!;
-      const r = this.reqs.get(id);
-      if (r !== undefined && !this.prep(id, r)) {
+      const r = this.backlog[0]!;
+      if (!this.prep(r)) {
         if (this.ring.submit() <= 0) break;
         continue;
       }
+      r.queued = false;
       this.backlog.shift();
     }
   }
 
+  /** Hands freed receive buffers back, moves the backlog into the SQ and submits. */
+  private submit(): void {
+    this.bufs?.publish();
+    this.flushBacklog();
+    this.ring.submit();
+  }
+
   private kick(): void {
-    if (this.running || this.submitScheduled) return; // run() submits before it waits
+    if (this.running || this.reaping || this.submitScheduled) return; // run() and the watch submit after each batch
     this.submitScheduled = true;
-    queueMicrotask(() => {
-      this.submitScheduled = false;
-      this.flushBacklog();
-      this.ring.submit();
-    });
+    queueMicrotask(this.submitLater);
   }
 
   // ---- running
@@ -236,6 +358,7 @@ export class Proactor {
     this.stopped = false;
     try {
       while (!this.stopped) {
+        this.bufs?.publish();
         this.flushBacklog();
         if (this.ring.inflight === 0 && this.backlog.length === 0) {
           await Promise.resolve();
@@ -255,13 +378,16 @@ export class Proactor {
     if (this.running || this.watch !== undefined) throw new Error('proactor is already running');
     this.stopped = false;
     this.watch = new native.Watch(this.ring.eventFd, () => {
-      this.ring.drain();
-      this.flushBacklog();
-      this.ring.submit();
+      this.reaping = true;
+      try {
+        this.ring.drain();
+      } finally {
+        this.reaping = false;
+      }
+      if (!this.closed) this.submit();
     });
     this.watch.start(1);
-    this.flushBacklog();
-    this.ring.submit();
+    this.submit();
   }
 
   /** Ends `run()` after the current batch, or stops reaping from Node's loop. In-flight operations stay in flight. */
@@ -273,11 +399,15 @@ export class Proactor {
 
   /** Stops, cancels what is in flight, waits for the kernel, then runs each callback with -ECANCELED. */
   close(): void {
+    if (this.closed) return;
     this.stop();
-    this.ring.close();
-    const left = [...this.reqs];
-    this.reqs.clear();
+    this.ring.close(); // completions already posted are dispatched first
+    this.closed = true;
     this.backlog = [];
-    for (const [, r] of left) r.cb(-ECANCELED);
+    this.bufs = undefined; // the native ring released them with the ring
+    const left = this.reqs.live();
+    const ends = left.map((r) => (r.kind === K.RECV_MULTI ? r.onData : r.cb));
+    for (const r of left) this.reqs.release(r);
+    for (const cb of ends) cb(-ECANCELED, EMPTY);
   }
 }

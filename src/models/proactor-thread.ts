@@ -3,11 +3,12 @@
  * (multishot accept where it has it: one submission, a completion per connection), receives
  * and sends; this thread only reacts to completions, dispatched by user data to the
  * callback of the operation that finished. Nothing waits for readiness: each connection
- * keeps one recv in flight, and one send at a time (replies that arrive meanwhile are
- * gathered into the next send). File bodies are read by the ring too, chunk by chunk, and
+ * keeps one multishot recv armed (6.0; its data lands in buffers the ring shares between all
+ * connections, so an idle connection holds none), and one send at a time (replies that
+ * arrive meanwhile are gathered into the next send). File bodies are read by the ring too, chunk by chunk, and
  * sent as they come: the `uring` transfer path, proactor-style.
  */
-import { Proactor } from '../loop/proactor.js';
+import { Proactor, type CompletionCallback, type RecvCallback } from '../loop/proactor.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Codec, Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
@@ -26,11 +27,12 @@ export interface ProactorThreadData {
   cpus?: number[];
 }
 
-const RECV_BYTES = 16 << 10;
 const FILE_CHUNK = 128 << 10;
 
+type ConnHandler = (c: Conn, res: number) => void;
+type DataHandler = (c: Conn, res: number, data: Uint8Array) => void;
+
 class Conn {
-  readonly buf = Buffer.allocUnsafe(RECV_BYTES);
   readonly codec: Codec;
   /** Replies waiting for the send in flight to finish. */
   readonly out: Reply[] = [];
@@ -38,12 +40,21 @@ class Conn {
   sending = false;
   closed = false;
   closeAfter = false;
+  /** The file body to send once the send in flight (its head) is done. */
+  file: Reply['file'] = undefined;
+  // The completion callbacks, made once per connection rather than once per operation.
+  readonly onRecv: RecvCallback;
+  readonly onSent: CompletionCallback;
 
   constructor(
     readonly fd: number,
     protocol: Protocol,
+    onRecv: DataHandler,
+    onSent: ConnHandler,
   ) {
     this.codec = protocol.createCodec();
+    this.onRecv = (n, data) => onRecv(this, n, data);
+    this.onSent = (res) => onSent(this, res);
   }
 }
 
@@ -89,7 +100,7 @@ export class ProactorThread {
         if (this.#stopping) return void native.close(fd);
         this.#stats.accepted(this.#data.index);
         native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
-        const c = new Conn(fd, this.#protocol);
+        const c = new Conn(fd, this.#protocol, this.#onRecv, this.#onSent);
         this.#conns.add(c);
         this.#recv(c);
       },
@@ -97,25 +108,27 @@ export class ProactorThread {
     );
   }
 
+  /** One multishot recv per connection, armed once: each chunk lands in a buffer the kernel picks. */
   #recv(c: Conn): void {
-    this.proactor.recv(c.fd, c.buf, (n) => {
-      if (c.closed) return;
-      if (n <= 0) return this.#close(c);
-      const { frames, error } = c.codec.push(c.buf.subarray(0, n));
-      for (const frame of frames) {
-        this.#stats.requests();
-        this.#queue(c, this.#protocol.handle(frame));
-      }
-      if (error) {
-        this.#queue(c, { ...error, close: true });
-        return this.#flush(c);
-      }
-      this.#flush(c);
-      // Backpressure: a client that sends without reading stops being read (and is dropped past maxQueue).
-      if (c.queued > this.#data.maxQueue) return this.#close(c);
-      this.#recv(c);
-    });
+    this.proactor.recvMultishot(c.fd, c.onRecv);
   }
+
+  readonly #onRecv = (c: Conn, n: number, data: Uint8Array): void => {
+    if (c.closed) return;
+    if (n <= 0) return this.#close(c);
+    const { frames, error } = c.codec.push(data); // the codec copies what it keeps: data is lent
+    for (let i = 0; i < frames.length; i++) {
+      this.#stats.requests();
+      this.#queue(c, this.#protocol.handle(frames[i]!));
+    }
+    if (error) {
+      this.#queue(c, { ...error, close: true });
+      return this.#flush(c);
+    }
+    this.#flush(c);
+    // Backpressure: a client that sends without reading is dropped past maxQueue.
+    if (c.queued > this.#data.maxQueue) this.#close(c);
+  };
 
   #queue(c: Conn, r: Reply): void {
     c.out.push(r);
@@ -129,33 +142,44 @@ export class ProactorThread {
       if (c.closeAfter) this.#close(c);
       return;
     }
-    const parts: Uint8Array[] = [];
-    let file: Reply['file'];
-    while (c.out.length > 0 && file === undefined) {
-      const r = c.out.shift()!;
-      parts.push(r.data);
-      c.queued -= r.data.length;
-      file = r.file;
-      if (r.close) c.closeAfter = true;
-      if (r.close) break;
+    let data: Uint8Array;
+    const first = c.out.shift()!;
+    if (!this.#took(c, first) || c.out.length === 0) {
+      data = first.data; // the common case: one reply, no copy
+    } else {
+      const parts: Uint8Array[] = [first.data];
+      while (c.out.length > 0) {
+        const r = c.out.shift()!;
+        parts.push(r.data);
+        if (!this.#took(c, r)) break;
+      }
+      data = Buffer.concat(parts);
     }
-    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     c.sending = true;
     this.#stats.sent(data.length);
-    this.proactor.send(c.fd, data, 0, data.length, (res) => {
-      if (c.closed) {
-        if (file) native.close(file.fd);
-        return;
-      }
-      if (res < 0) {
-        if (file) native.close(file.fd);
-        return this.#close(c);
-      }
-      if (file) return this.#sendFile(c, file);
-      c.sending = false;
-      this.#flush(c);
-    });
+    this.proactor.send(c.fd, data, 0, data.length, c.onSent);
   }
+
+  /** Accounts for a reply leaving the queue for the send being built: whether more may join it. */
+  #took(c: Conn, r: Reply): boolean {
+    c.queued -= r.data.length;
+    c.file = r.file;
+    if (r.close) c.closeAfter = true;
+    return r.file === undefined && r.close !== true;
+  }
+
+  readonly #onSent = (c: Conn, res: number): void => {
+    const file = c.file;
+    c.file = undefined;
+    if (c.closed || res < 0) {
+      if (file) native.close(file.fd);
+      if (!c.closed) this.#close(c);
+      return;
+    }
+    if (file) return this.#sendFile(c, file);
+    c.sending = false;
+    this.#flush(c);
+  };
 
   #sendFile(c: Conn, file: NonNullable<Reply['file']>): void {
     const chunk = Buffer.allocUnsafe(Math.min(FILE_CHUNK, Math.max(1, file.length)));

@@ -182,6 +182,18 @@ export interface NativeRing {
     userData: number,
     sqeFlags: number,
     bufIndex: number,
+    /** The op's flag word (send/recv msg flags, RWF_* for read/write); default 0. */
+    rwFlags?: number,
+  ): boolean;
+  /** SEND or RECV of `buf[off, off + len)` with msg flags: the proactor's hot path. */
+  prepSock(
+    op: number,
+    fd: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    userData: number,
+    msgFlags: number,
   ): boolean;
   submit(waitNr: number): number;
   reap(out: Int32Array, minComplete: number): number;
@@ -190,6 +202,10 @@ export interface NativeRing {
   fillIovecs(store: Uint8Array, bufs: readonly Uint8Array[]): number;
   register(opcode: number, arg?: number | readonly Uint8Array[] | readonly number[]): number;
   cancelAndWait(): number;
+  /** IORING_REGISTER_PBUF_RING of `count` (a power of two) buffers of `size` bytes from `slab`: 0 or -errno. */
+  registerBufRing(bgid: number, slab: Uint8Array, count: number, size: number): number;
+  /** Hands the buffers `bids[0, n)` back to the kernel. */
+  recycleBufs(bids: Int32Array, n: number): void;
   close(): void;
 }
 export interface UringBinding {

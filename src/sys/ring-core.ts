@@ -44,6 +44,12 @@ export interface RingOptions {
    * fio's setup. Needs `attach: false`: the eventfd then fires only from those calls.
    */
   deferTaskrun?: boolean;
+  /**
+   * IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG (5.19): completions are posted
+   * when this thread next enters the kernel anyway, instead of interrupting it (no IPI).
+   * Implied by `deferTaskrun`; unlike it, works attached.
+   */
+  coopTaskrun?: boolean;
   /** Receives the batch API's completions when they are reaped by `drain()` or the attached watch. */
   onCompletion?: CompletionHandler;
 }
@@ -95,6 +101,8 @@ function credentials(): string {
     .join(':');
 }
 
+const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
+
 /** Rings with operations in flight: kept reachable so their buffers cannot be collected. */
 const busy = new Set<RingCore>();
 
@@ -105,7 +113,27 @@ export function abortError(signal?: AbortSignal): Error {
   return e;
 }
 
+// The native ring under a RingCore, for rawio's own loops (the Proactor), which validate at
+// their public entry points and hold their buffers in their own request records.
+let rawOf: (r: RingCore) => NativeRing;
+/** The native ring under `r`: no argument checks, no buffer holding, no credential check. @internal */
+export function nativeRing(r: RingCore): NativeRing {
+  return rawOf(r);
+}
+
+/** A struct __kernel_timespec of `ms` milliseconds, for IORING_OP_TIMEOUT. */
+export function timespec(ms: number): Uint8Array {
+  const ts = new Uint8Array(16);
+  const dv = new DataView(ts.buffer);
+  dv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
+  dv.setBigInt64(8, BigInt((ms % 1000) * 1e6), true);
+  return ts;
+}
+
 export class RingCore {
+  static {
+    rawOf = (r) => r.raw;
+  }
   /** The ring's own fd. */
   readonly fd: number;
   /** Submission queue entries, as the kernel set them up (`entries` rounded up to a power of two). */
@@ -114,8 +142,8 @@ export class RingCore {
   readonly cqEntries: number;
   /** The IORING_FEAT_* bits the kernel returned. */
   readonly featureBits: number;
-  /** The eventfd registered with the ring (IORING_REGISTER_EVENTFD): readable when completions arrive. */
-  readonly eventFd: number;
+  /** The IORING_SETUP_* bits the ring was set up with. */
+  readonly setupFlags: number;
   /**
    * Receives the batch API's completions reaped by `drain()`, `wait()` or the attached
    * watch (those reaped by `reap()` are returned in its array instead). Settable at any time.
@@ -130,6 +158,7 @@ export class RingCore {
   private readonly batchRefs = new Map<number, { count: number; refs: unknown[] }>();
   private readonly scratch = new Int32Array(3 * 256);
   private readonly efdBuf = new Uint8Array(8);
+  private efd = -1; // registered on first use: the kernel signals it on every completion
   private nextUd = 0;
   private submitScheduled = false;
   private watch?: NativeWatch;
@@ -142,27 +171,58 @@ export class RingCore {
       throw new ErrnoError(probe.errno ?? -EINVAL, 'io_uring_setup', undefined, u.refusalReason(probe));
     this.raw = new native.Ring();
     if (opts.deferTaskrun === true && opts.attach !== false) throw new TypeError('deferTaskrun needs attach: false');
-    const defer = opts.deferTaskrun === true ? u.IORING_SETUP_SINGLE_ISSUER | u.IORING_SETUP_DEFER_TASKRUN : 0;
-    const base = (opts.sqpoll === true ? u.IORING_SETUP_SQPOLL : 0) | defer;
+    // TASKRUN_FLAG: the kernel says (IORING_SQ_TASKRUN) when completions wait for an enter to
+    // run them, and the native reap then enters once more instead of leaving them behind.
+    const taskrun =
+      opts.deferTaskrun === true
+        ? u.IORING_SETUP_SINGLE_ISSUER | u.IORING_SETUP_DEFER_TASKRUN | u.IORING_SETUP_TASKRUN_FLAG
+        : opts.coopTaskrun === true
+          ? u.IORING_SETUP_COOP_TASKRUN | u.IORING_SETUP_TASKRUN_FLAG
+          : 0;
+    const base = (opts.sqpoll === true ? u.IORING_SETUP_SQPOLL : 0) | taskrun;
     // IORING_SETUP_SUBMIT_ALL (5.18): a bad SQE fails alone instead of stopping the batch.
-    let r = this.raw.setup(entries, base | u.IORING_SETUP_SUBMIT_ALL, cqEntries);
-    if (r === -EINVAL) r = this.raw.setup(entries, base, cqEntries);
+    let flags = base | u.IORING_SETUP_SUBMIT_ALL;
+    let r = this.raw.setup(entries, flags, cqEntries);
+    if (r === -EINVAL) r = this.raw.setup(entries, (flags = base), cqEntries);
     if (r < 0) throw new ErrnoError(r, 'io_uring_setup', undefined, u.refusalReason({ ...probe, code: undefined }));
     [this.fd, this.sqEntries, this.cqEntries, this.featureBits] = this.raw.info();
+    this.setupFlags = flags;
     this.onCompletion = opts.onCompletion;
-    const efd = native.eventfd(0, false);
-    r = efd < 0 ? efd : this.raw.register(u.IORING_REGISTER_EVENTFD, efd);
-    if (r < 0) {
-      if (efd >= 0) native.close(efd);
-      this.raw.close();
-      throw new ErrnoError(r, efd < 0 ? 'eventfd' : 'io_uring_register');
-    }
-    this.eventFd = efd;
     if (opts.attach !== false) {
-      this.watch = new native.Watch(efd, () => this.drain());
+      try {
+        this.registerEventFd();
+      } catch (e) {
+        this.raw.close();
+        throw e;
+      }
+      this.watch = new native.Watch(this.efd, () => this.drain());
       this.watch.start(1);
       this.watch.unref();
     }
+  }
+
+  /**
+   * The eventfd registered with the ring (IORING_REGISTER_EVENTFD): readable when completions
+   * arrive. A ring made with `attach: false` registers it on the first read of this property
+   * (so that a loop that reaps with `wait()` does not pay for a signal per completion), and
+   * then makes it readable once, for completions that arrived before it was registered.
+   */
+  get eventFd(): number {
+    if (this.efd < 0 && !this.closed) {
+      this.registerEventFd();
+      native.write(this.efd, ONE, 0, 8);
+    }
+    return this.efd;
+  }
+
+  private registerEventFd(): void {
+    const efd = native.eventfd(0, false);
+    const r = efd < 0 ? efd : this.raw.register(u.IORING_REGISTER_EVENTFD, efd);
+    if (r < 0) {
+      if (efd >= 0) native.close(efd);
+      throw new ErrnoError(r, efd < 0 ? 'eventfd' : 'io_uring_register');
+    }
+    this.efd = efd;
   }
 
   /** Operations submitted (or prepared) whose final completion has not been reaped. */
@@ -306,7 +366,7 @@ export class RingCore {
   private settle(ud: number, res: number, flags: number): boolean {
     if (ud === INTERNAL) return false;
     if (ud >= 0) {
-      if ((flags & u.IORING_CQE_F_MORE) === 0) {
+      if (this.batchRefs.size !== 0 && (flags & u.IORING_CQE_F_MORE) === 0) {
         // One completion frees one reference; with a user data reused by several operations
         // in flight, all of their buffers stay held until the last completes.
         const e = this.batchRefs.get(ud);
@@ -331,7 +391,7 @@ export class RingCore {
    */
   drain(): number {
     if (this.closed) return 0;
-    native.read(this.eventFd, this.efdBuf, 0, 8); // reset the eventfd; EAGAIN is fine
+    if (this.efd >= 0) native.read(this.efd, this.efdBuf, 0, 8); // reset the eventfd; EAGAIN is fine
     const out = this.scratch;
     const cap = out.length / 3;
     let total = 0;
@@ -430,7 +490,7 @@ export class RingCore {
     this.watch?.close();
     this.watch = undefined;
     this.raw.close();
-    native.close(this.eventFd);
+    if (this.efd >= 0) native.close(this.efd);
     const left = [...this.pending.keys()];
     for (const ud of left) {
       const p = this.pending.get(ud)!;

@@ -11,7 +11,14 @@
  */
 import { constants as os } from 'node:os';
 import { check } from './errors.js';
-import { INTERNAL, MAX_USER_DATA, RingCore, type OpOptions, type RingOptions } from './ring-core.js';
+import {
+  INTERNAL,
+  MAX_USER_DATA,
+  RingCore,
+  timespec as kernelTimespec,
+  type OpOptions,
+  type RingOptions,
+} from './ring-core.js';
 import * as u from './uring.js';
 import * as v from './validate.js';
 
@@ -132,6 +139,7 @@ export class Ring extends RingCore {
     if (o.attach !== undefined) v.bool('attach', o.attach);
     if (o.sqpoll !== undefined) v.bool('sqpoll', o.sqpoll);
     if (o.deferTaskrun !== undefined) v.bool('deferTaskrun', o.deferTaskrun);
+    if (o.coopTaskrun !== undefined) v.bool('coopTaskrun', o.coopTaskrun);
     super(o, entries, cq);
   }
 
@@ -367,9 +375,7 @@ export class Ring extends RingCore {
     const f = v.fd(fd);
     const [o, l] = v.slice(v.bytes(buf), off, len);
     const d = userData(ud);
-    const ok = msgFlags === 0
-      ? this.raw.prepRw(op, f, buf, o, l, pos, d, sqeFlags, 0)
-      : this.raw.prep(op, f, buf, o, l, 0, null, d, msgFlags, sqeFlags, 0, 0, 0);
+    const ok = this.raw.prepRw(op, f, buf, o, l, pos, d, sqeFlags, 0, msgFlags);
     if (ok) this.holdBatch(d, buf);
     return ok;
   } // prettier-ignore
@@ -419,10 +425,5 @@ export class Ring extends RingCore {
 }
 
 function timespec(ms: number): Uint8Array {
-  v.int('ms', ms, 0, 0x7fffffff);
-  const ts = new Uint8Array(16);
-  const dv = new DataView(ts.buffer);
-  dv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
-  dv.setBigInt64(8, BigInt((ms % 1000) * 1e6), true);
-  return ts;
+  return kernelTimespec(v.int('ms', ms, 0, 0x7fffffff));
 }

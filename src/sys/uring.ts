@@ -70,11 +70,16 @@ const FEATURE_NAMES = [
 
 export const IORING_SETUP_SQPOLL = 1 << 1;
 export const IORING_SETUP_SUBMIT_ALL = 1 << 7;
+export const IORING_SETUP_COOP_TASKRUN = 1 << 8; // 5.19
+export const IORING_SETUP_TASKRUN_FLAG = 1 << 9; // 5.19
 export const IORING_SETUP_SINGLE_ISSUER = 1 << 12; // 6.0
 export const IORING_SETUP_DEFER_TASKRUN = 1 << 13; // 6.1
 export const IORING_FEAT_NODROP = 1 << 1;
 export const IOSQE_FIXED_FILE = 1 << 0;
 export const IORING_CQE_F_MORE = 1 << 1;
+export const IORING_CQE_F_BUFFER = 1 << 0; // the buffer id is in the upper 16 bits of cqe->flags
+export const IOSQE_BUFFER_SELECT = 1 << 5;
+export const IORING_RECV_MULTISHOT = 1 << 1; // 6.0, in sqe->ioprio
 export const IORING_ACCEPT_MULTISHOT = 1 << 0;
 export const IORING_ASYNC_CANCEL_ANY = 1 << 2;
 export const IORING_FSYNC_DATASYNC = 1 << 0;
