@@ -211,7 +211,12 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     expect(got).toBe(3);
     expect(leakedSince(fds).length).toBe(3);
     px.attach();
-    expect(leakedSince(fds).length).toBe(4); // the eventfd, for Node's loop
+    // the eventfd, for Node's loop, and the duplicate its libuv watch polls
+    expect(
+      leakedSince(fds)
+        .map((l) => l.replace(/^\d+ -> /, ''))
+        .filter((l) => l.includes('eventfd')),
+    ).toHaveLength(2);
     const n = await new Promise<number>((resolve) => {
       px.recv(a, Buffer.alloc(4), resolve);
       setTimeout(() => sys.write(b, Buffer.from('att')), 2);
