@@ -16,7 +16,7 @@ export type {
   CompletionHandler,
 } from './sys/ring.js';
 export { Proactor } from './loop/proactor.js';
-export type { ProactorOptions, CompletionCallback } from './loop/proactor.js';
+export type { ProactorOptions, CompletionCallback, RecvCallback } from './loop/proactor.js';
 export * from './protocols/index.js';
 export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
 export {

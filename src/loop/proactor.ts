@@ -42,7 +42,12 @@ export interface ProactorOptions {
    * two, default 256; 0: none, each multishot recv then gets a buffer of its own and is
    * re-armed after every chunk, as on kernels before 6.0) of `size` bytes (default 16 KiB).
    */
-  recvBuffers?: { count?: number; size?: number };
+  recvBuffers?: {
+    /** How many buffers: a power of two, default 256; 0 for none. */
+    count?: number;
+    /** Bytes per buffer; default 16 KiB. */
+    size?: number;
+  };
 }
 
 /**
