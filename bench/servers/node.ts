@@ -4,12 +4,26 @@
  * pinned child by bench/server.ts. Each counts what it saw so the scenario can check the
  * load generator's counts against the server's.
  */
-import { createServer as createHttp } from 'node:http';
+import { createServer as createHttp, type Server as HttpServer } from 'node:http';
 import { createServer as createNet, type AddressInfo, type Socket } from 'node:net';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ChildServer } from '../server.js';
+
+/** Listens on a loopback port with keep-alive held for the whole run, and wraps the server as a ChildServer. */
+async function listenHttp(server: HttpServer, stats: () => object): Promise<ChildServer> {
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', 511, r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stats,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
 
 const HELLO = Buffer.from('hello world\n');
 
@@ -20,16 +34,7 @@ export async function nodeHttp(): Promise<ChildServer> {
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': HELLO.length });
     res.end(HELLO);
   });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', 511, r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    stats: () => ({ requests }),
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
+  return listenHttp(server, () => ({ requests }));
 }
 
 export async function nodeNetEcho(): Promise<ChildServer> {
@@ -77,14 +82,5 @@ export async function nodeStatic(options: Record<string, unknown>): Promise<Chil
       .on('error', () => res.destroy())
       .pipe(res);
   });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', 511, r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    stats: () => ({ requests }),
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
+  return listenHttp(server, () => ({ requests }));
 }
