@@ -155,26 +155,39 @@ export async function startRedis(cpus: number[]): Promise<External | null> {
   return { name: 'redis-server', port, pid: child.pid!, close };
 }
 
-/** Clock ticks per second of /proc's CPU times: USER_HZ, 100 on every Linux ABI. */
-export const TICKS_PER_SECOND = 100;
+let clockTicks: number | undefined;
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: `getconf CLK_TCK`, 100 on Linux). */
+export function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    clockTicks = Number(r.stdout?.trim()) || 100;
+  }
+  return clockTicks;
+}
+
+/** utime and stime (clock ticks, every thread) of one process, or undefined when it is gone. */
+function statTicks(pid: number): { user: number; system: number } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]), system: Number(f[12]) };
+  } catch {
+    return undefined;
+  }
+}
 
 /** CPU time (clock ticks) of a process and all its descendants, user and system apart, from /proc. */
 export function treeCpu(pid: number): { user: number; system: number } {
-  let user = 0;
-  let system = 0;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    user = Number(f[11]); // utime
-    system = Number(f[12]); // stime
-  } catch {
-    return { user: 0, system: 0 }; // gone
-  }
+  const own = statTicks(pid);
+  if (own === undefined) return { user: 0, system: 0 }; // gone
   for (const child of childrenOf(pid)) {
     const c = treeCpu(child);
-    user += c.user;
-    system += c.system;
+    own.user += c.user;
+    own.system += c.system;
   }
-  return { user, system };
+  return own;
 }
 
 /** CPU time (clock ticks, user + system) of a process and all its descendants. */
@@ -210,25 +223,10 @@ export function procStatus(pid: number): { rssKiB: number; threads: number } {
   return { rssKiB: num('VmRSS'), threads: num('Threads') };
 }
 
-let clockTicks: number | undefined;
-
-/**
- * User + system CPU seconds a process has used so far, all its threads (utime and stime,
- * fields 14 and 15 of /proc/<pid>/stat, in clock ticks); NaN when it cannot be read.
- */
+/** User + system CPU seconds a process has used so far, all its threads; NaN when it cannot be read. */
 export function procCpuSeconds(pid: number): number {
-  if (clockTicks === undefined) {
-    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-    clockTicks = Number(r.stdout?.trim()) || 100;
-  }
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / clockTicks;
-  } catch {
-    return NaN;
-  }
+  const t = statTicks(pid);
+  return t === undefined ? NaN : (t.user + t.system) / ticksPerSecond();
 }
 
 export interface SyscallCounts {

@@ -12,7 +12,7 @@ import { loadgen } from '../loadgen.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { fmt } from '../stats.js';
 import { which } from '../tools.js';
-import { TICKS_PER_SECOND, straceDuring, treeCpu, type SyscallCounts } from '../lib/external.js';
+import { straceDuring, ticksPerSecond, treeCpu, type SyscallCounts } from '../lib/external.js';
 import { startAnchor, startModel, startNode, type Started } from '../lib/targets.js';
 
 const SERVERS = ['single', 'proactor', 'nginx', 'node-http'] as const;
@@ -100,7 +100,7 @@ async function cpuPerRequest(
     cpus: ctx.clientCpus,
   });
   const after = treeCpu(pid);
-  const us = (ticks: number) => (ticks * 1e6) / TICKS_PER_SECOND / Math.max(1, r.requests);
+  const us = (ticks: number) => (ticks * 1e6) / ticksPerSecond() / Math.max(1, r.requests);
   return { user: us(after.user - before.user), system: us(after.system - before.system) };
 }
 

@@ -15,6 +15,7 @@
  * an optional payload, stored as bytes in a ring that wraps.
  */
 import { native } from '../sys/native.js';
+import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 
 const LOCK = 0;
 const ARMED = 1;
@@ -42,8 +43,6 @@ export interface Message {
   f: number;
   payload: Uint8Array;
 }
-
-const one = new Uint8Array(new BigUint64Array([1n]).buffer);
 
 export class Channel {
   readonly init: ChannelInit;
@@ -145,7 +144,7 @@ export class Channel {
 
   private signal(): void {
     if (Atomics.compareExchange(this.ctl, ARMED, 1, 0) !== 1) return;
-    if (this.init.signalFd >= 0) native.write(this.init.signalFd, one, 0, 8);
+    if (this.init.signalFd >= 0) native.write(this.init.signalFd, EVENTFD_ONE, 0, 8);
     else Atomics.notify(this.ctl, TAIL);
   }
 

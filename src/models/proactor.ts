@@ -8,12 +8,11 @@ import { createProtocol } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { Ring } from '../sys/ring.js';
 import { eventfd, listenTcp, localPort } from '../sys/socket.js';
+import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import type { ProactorThreadData } from './proactor-thread.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelStarter } from './types.js';
-
-const one = new Uint8Array(new BigUint64Array([1n]).buffer);
 
 export const start: ModelStarter = async (opts) => {
   if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
@@ -23,7 +22,7 @@ export const start: ModelStarter = async (opts) => {
   const stopFds: number[] = [];
   const threads: ModelThread[] = [];
   const cleanup = async () => {
-    for (const fd of stopFds) native.write(fd, one, 0, 8);
+    for (const fd of stopFds) native.write(fd, EVENTFD_ONE, 0, 8);
     await Promise.all(threads.map((t) => t.exited));
     for (const fd of stopFds) native.close(fd);
     native.close(listenFd);

@@ -14,6 +14,7 @@ import { constants as os } from 'node:os';
 import { ErrnoError, errnoError } from './errors.js';
 import { native, type NativeRing, type NativeWatch } from './native.js';
 import * as u from './uring.js';
+import { EVENTFD_ONE } from './eventfd-one.js';
 
 const { ECANCELED, EBADF, EINVAL, ETIME, EINTR, EPERM } = os.errno;
 /** User data of rawio's internal requests (cancels): their completions are dropped. */
@@ -100,8 +101,6 @@ function credentials(): string {
     .map(String)
     .join(':');
 }
-
-const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
 
 /** Rings with operations in flight: kept reachable so their buffers cannot be collected. */
 const busy = new Set<RingCore>();
@@ -210,7 +209,7 @@ export class RingCore {
   get eventFd(): number {
     if (this.efd < 0 && !this.closed) {
       this.registerEventFd();
-      native.write(this.efd, ONE, 0, 8);
+      native.write(this.efd, EVENTFD_ONE, 0, 8);
     }
     return this.efd;
   }

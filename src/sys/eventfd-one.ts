@@ -1,0 +1,6 @@
+/**
+ * The 8 bytes that add 1 to an eventfd's counter (eventfd(2): a write is a native-endian
+ * u64), for rawio's own wake-ups: a channel's consumer, a proactor thread's stop signal, a
+ * ring's eventfd made readable once.
+ */
+export const EVENTFD_ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
