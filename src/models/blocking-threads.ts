@@ -10,7 +10,7 @@ import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
 import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
-import { MSG } from './messages.js';
+import { MSG, readNewFd } from './messages.js';
 import { Stats } from './stats.js';
 import { closePipePool } from '../transfer/index.js';
 
@@ -78,6 +78,6 @@ async function serveConnections(data: BlockingThreadData, slot: FdSlot, opts: Bl
     parentPort?.postMessage('idle');
     while (!inbox.pop(msg)) inbox.waitForMessage();
     if (msg.tag !== MSG.NEW_FD) return;
-    fd = msg.a;
+    fd = readNewFd(msg);
   }
 }

@@ -3,8 +3,7 @@
  * body, pipelined, parsed byte by byte without regular expressions or strings. Shared by
  * the `http` and `static` protocols.
  *
- * A frame is a 16-byte prefix the handler reads instead of re-parsing — method code,
- * flags (keep-alive, HTTP/1.0), the request target's place, the head and body lengths —
+ * Each request becomes a frame (its layout and readers in http-frame.ts): a 16-byte prefix,
  * then the raw head, then the body. Framing errors become the error reply RFC 9112 asks
  * for, and the connection closes after it: 400 (malformed, bare CR, obs-fold, space
  * before a colon, bad or conflicting Content-Length, Content-Length with
@@ -12,22 +11,20 @@
  * 431 (head over the limit), 501 (a Transfer-Encoding: rawio decodes none), 505.
  */
 import type { Codec, PushResult, Reply } from './protocol.js';
-import { Pending, allocFrame, ascii, copyBytes, getU32, putU32 } from './bytes.js';
+import { Pending, allocFrame, ascii, copyBytes } from './bytes.js';
 import { httpDate } from './http-date.js';
+import { FLAG_HTTP10, FLAG_KEEP_ALIVE, Method, PREFIX, frameHeadEnd, writeFramePrefix } from './http-frame.js';
 
-export const enum Method {
-  Other = 0,
-  Get = 1,
-  Head = 2,
-  Post = 3,
-  /** Not a request: the codec asks for `100 Continue` to be written (see CONTINUE). */
-  Continue = 255,
-}
-export const FLAG_KEEP_ALIVE = 1;
-export const FLAG_HTTP10 = 2;
-export const PREFIX = 16;
-const CONTINUE_FRAME = new Uint8Array(PREFIX).fill(0);
-CONTINUE_FRAME[0] = 255;
+export { FLAG_HTTP10, FLAG_KEEP_ALIVE, Method, PREFIX } from './http-frame.js';
+const CONTINUE_FRAME = new Uint8Array(PREFIX);
+writeFramePrefix(CONTINUE_FRAME, {
+  method: Method.Continue,
+  flags: 0,
+  targetStart: 0,
+  targetLen: 0,
+  headLen: 0,
+  bodyLen: 0,
+});
 /** The interim response a Method.Continue frame is answered with. */
 export const CONTINUE: { data: Uint8Array } = { data: ascii('HTTP/1.1 100 Continue\r\n\r\n') };
 
@@ -298,7 +295,7 @@ function skipEmptyLines(buf: Uint8Array, s: number): number {
  */
 export function headerValue(frame: Uint8Array, name: string): string | null {
   const want = ascii(name);
-  const headEnd = PREFIX + getU32(frame, 4);
+  const headEnd = frameHeadEnd(frame);
   let i = frame.indexOf(LF, PREFIX) + 1;
   while (i > 0 && i < headEnd) {
     const line = lineEnd(frame, i, headEnd);
@@ -316,15 +313,7 @@ export function headerValue(frame: Uint8Array, name: string): string | null {
 
 function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
   const f = allocFrame(PREFIX + h.headLen + h.bodyLen);
-  f[0] = h.method;
-  f[1] = h.flags;
-  f[2] = h.targetLen & 0xff;
-  f[3] = h.targetLen >>> 8;
-  putU32(f, 4, h.headLen);
-  putU32(f, 8, h.bodyLen);
-  f[12] = h.targetStart & 0xff;
-  f[13] = h.targetStart >>> 8;
-  f[14] = f[15] = 0;
+  writeFramePrefix(f, h);
   copyBytes(f, PREFIX, buf, s, s + h.headLen + h.bodyLen);
   return f;
 }

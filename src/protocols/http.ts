@@ -7,17 +7,18 @@
  * after it is returned, so models may write it later or from another thread.
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
+import { CONTINUE, HttpCodec, simpleResponse, type HttpLimits } from './http-codec.js';
 import {
-  CONTINUE,
   FLAG_HTTP10,
   FLAG_KEEP_ALIVE,
-  HttpCodec,
   Method,
-  PREFIX,
-  simpleResponse,
-  type HttpLimits,
-} from './http-codec.js';
-import { ascii, getU32 } from './bytes.js';
+  frameBody,
+  frameFlags,
+  frameMethod,
+  frameTargetLength,
+  frameTargetStart,
+} from './http-frame.js';
+import { ascii } from './bytes.js';
 import { httpDate, httpSecond } from './http-date.js';
 
 const HELLO = 'Hello, World!';
@@ -59,14 +60,12 @@ export class HttpProtocol implements Protocol {
   close(): void {}
 
   handle(frame: Uint8Array): Reply {
-    const method = frame[0] as Method;
+    const method = frameMethod(frame);
     if (method === Method.Continue) return CONTINUE;
-    const flags = frame[1];
+    const flags = frameFlags(frame);
     const keepAlive = (flags & FLAG_KEEP_ALIVE) !== 0;
     if (method === Method.Get || method === Method.Head) {
-      const targetLen = frame[2] | (frame[3] << 8);
-      const targetStart = frame[12] | (frame[13] << 8);
-      if (targetLen !== 1 || frame[PREFIX + targetStart] !== 47) {
+      if (frameTargetLength(frame) !== 1 || frame[frameTargetStart(frame)] !== 47) {
         const r = simpleResponse(404, keepAlive, '', 'Not Found\n');
         return method === Method.Head ? { ...r, data: stripBody(r.data) } : r;
       }
@@ -103,8 +102,7 @@ function stripBody(data: Uint8Array): Uint8Array {
 }
 
 function echo(frame: Uint8Array, keepAlive: boolean, v: number): Reply {
-  const headLen = getU32(frame, 4);
-  const body = frame.subarray(PREFIX + headLen);
+  const body = frameBody(frame);
   const head = ascii(
     `HTTP/1.1 200 OK\r\nServer: rawio\r\nDate: ${httpDate()}\r\nContent-Type: application/octet-stream\r\n` +
       `Content-Length: ${body.length}\r\n${CONNECTION[v]}\r\n`,

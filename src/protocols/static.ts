@@ -8,7 +8,8 @@
  * transferFile using the configured method (ProtocolOptions.transfer / directio).
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
-import { CONTINUE, FLAG_KEEP_ALIVE, HttpCodec, Method, PREFIX, headerValue, simpleResponse } from './http-codec.js';
+import { CONTINUE, HttpCodec, headerValue, simpleResponse } from './http-codec.js';
+import { FLAG_KEEP_ALIVE, Method, frameFlags, frameMethod, frameTarget } from './http-frame.js';
 import { httpDate } from './http-date.js';
 import { fstat, openBeneath, openDir } from '../sys/file.js';
 import { close } from '../sys/socket.js';
@@ -165,13 +166,12 @@ export class StaticProtocol implements Protocol {
   }
 
   handle(frame: Uint8Array): Reply {
-    const method = frame[0] as Method;
+    const method = frameMethod(frame);
     if (method === Method.Continue) return CONTINUE;
-    const keepAlive = (frame[1] & FLAG_KEEP_ALIVE) !== 0;
+    const keepAlive = (frameFlags(frame) & FLAG_KEEP_ALIVE) !== 0;
     if (method !== Method.Get && method !== Method.Head)
       return simpleResponse(405, keepAlive, 'Allow: GET, HEAD\r\n', 'Method Not Allowed\n');
-    const targetStart = PREFIX + (frame[12] | (frame[13] << 8));
-    const path = targetPath(frame.subarray(targetStart, targetStart + (frame[2] | (frame[3] << 8))));
+    const path = targetPath(frameTarget(frame));
     if (typeof path === 'number') return this.#fail(path, keepAlive, method);
     const opened = this.#open(path);
     if (typeof opened === 'number') return this.#fail(opened, keepAlive, method);
