@@ -13,7 +13,7 @@
  * after `stop()`, or when nothing is left in flight. `attach()` instead watches the ring's
  * eventfd from Node's own loop.
  */
-import { constants as os } from 'node:os';
+import { EAGAIN, EBADF, ECANCELED, EINVAL, ENOBUFS, ETIME } from '../sys/errno.js';
 import { ErrnoError } from '../sys/errors.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
 import type { CompletionHandler, Ring, RingOptions } from '../sys/ring.js';
@@ -28,7 +28,6 @@ import { BGID, RecvBuffers } from './recv-buffers.js';
 
 export type { CompletionCallback, RecvCallback } from './proactor-req.js';
 
-const { EAGAIN, EBADF, ECANCELED, EINVAL, ENOBUFS, ETIME } = os.errno;
 const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER } = u;
 const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
 const MSG_NOSIGNAL = 0x4000;

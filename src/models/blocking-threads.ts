@@ -5,7 +5,7 @@
  */
 import { createProtocol } from '../protocols/index.js';
 import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
-import { constants } from '../sys/constants.js';
+import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
 import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.js';
@@ -13,8 +13,6 @@ import { Channel, type ChannelInit, type Message } from './channel.js';
 import { MSG, readNewFd } from './messages.js';
 import { Stats } from './stats.js';
 import { closePipePool } from '../transfer/index.js';
-
-const EINTR = constants.EINTR as number;
 
 export interface BlockingThreadData {
   /** connection: where the next client's fd (or STOP) arrives while this thread is cached. */

@@ -12,6 +12,7 @@ import { Reactor } from '../loop/reactor.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
+import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { eventfd, listenTcp, localPort } from '../sys/socket.js';
 import { Channel } from './channel.js';
@@ -22,7 +23,6 @@ import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
 
-const EAGAIN = constants.EAGAIN as number;
 const EPOLLIN = constants.EPOLLIN as number;
 
 export interface GroupShape {

@@ -11,6 +11,7 @@ import { Reactor } from '../loop/reactor.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
+import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { CHUNK, MSG, readNewFd, readReply, writeRequest } from './messages.js';
@@ -22,7 +23,6 @@ import { Ring } from '../sys/ring.js';
 import { Stats } from './stats.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
-const EAGAIN = constants.EAGAIN as number;
 const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
 
 export interface ReactorThreadData {

@@ -9,11 +9,11 @@ import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import { RespCodec, frameArgs, type RespLimits } from './resp-codec.js';
 import { allocFrame, ascii, copyBytes, putUint, uintDigits } from './bytes.js';
 import { Keyspace, KEYSPACE_NX, KEYSPACE_XX } from '../sys/keyspace.js';
-import { constants as os } from 'node:os';
+import * as errno from '../sys/errno.js';
 
-const ENOENT = -os.errno.ENOENT;
-const ENOMEM = -os.errno.ENOMEM;
-const EINVAL = -os.errno.EINVAL;
+const ENOENT = -errno.ENOENT;
+const ENOMEM = -errno.ENOMEM;
+const EINVAL = -errno.EINVAL;
 
 const fixed = (s: string): Reply => ({ data: ascii(s) });
 const OK = fixed('+OK\r\n');
@@ -239,7 +239,7 @@ export class RespProtocol implements Protocol {
     const out = this.#scratch;
     const n = this.keyspace.incr(key, delta, out);
     if (n === EINVAL) return NOT_INT;
-    if (n < 0) return n === -os.errno.ERANGE ? OVERFLOW : this.#check(n, OK);
+    if (n < 0) return n === -errno.ERANGE ? OVERFLOW : this.#check(n, OK);
     const data = new Uint8Array(n + 3);
     data[0] = 58;
     data.set(out.subarray(0, n), 1);

@@ -10,7 +10,7 @@
  * (-2 and below), -1 marks rawio's own cancel requests, and the batch API (`prepRead` …) takes
  * the non-negative ones, 0 … 2^31 - 1, which it returns through `reap` / `onCompletion`.
  */
-import { constants as os } from 'node:os';
+import { EBADF, ECANCELED, EINTR, EINVAL, EPERM, ETIME } from './errno.js';
 import { ErrnoError, errnoError } from './errors.js';
 import { native, type NativeRing, type NativeWatch } from './native.js';
 import { credentialGeneration, credentials, installCredentialGuard } from './credential-guard.js';
@@ -18,7 +18,6 @@ import * as u from './uring.js';
 import { prepCancel } from './uring-prep.js';
 import { EVENTFD_ONE } from './eventfd-one.js';
 
-const { ECANCELED, EBADF, EINVAL, ETIME, EINTR, EPERM } = os.errno;
 /** User data of rawio's internal requests (cancels): their completions are dropped. */
 export const INTERNAL = -1;
 /** The largest user data the batch API takes. */

@@ -9,7 +9,7 @@
  * const n = await ring.read(fd, Buffer.alloc(4096), 0);
  * ring.close();
  */
-import { constants as os } from 'node:os';
+import { EBADF, ETIME } from './errno.js';
 import { check } from './errors.js';
 import {
   INTERNAL,
@@ -26,7 +26,6 @@ import * as v from './validate.js';
 export type { CompletionHandler, OpOptions, RingOptions } from './ring-core.js';
 export type { RingProbe } from './uring.js';
 
-const { ETIME } = os.errno;
 const AT_FDCWD = -100;
 const O_CLOEXEC = 0o2000000;
 const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
@@ -408,7 +407,7 @@ export class Ring extends RingCore {
    * `waitNr`, the same io_uring_enter(2) also waits for that many completions (then `reap`).
    */
   submit(waitNr = 0): number {
-    if (this.closed) return -os.errno.EBADF;
+    if (this.closed) return -EBADF;
     return this.flush(v.int('waitNr', waitNr, 0, 0xffffffff));
   }
   /** Free SQ slots. */
