@@ -19,6 +19,7 @@ import { fmt, formatRatio, summarize } from '../stats.js';
 import { which } from '../tools.js';
 import { nginxHasThreads, nginxStaticLocation, procCpuSeconds, type NginxStaticMode } from '../lib/external.js';
 import { startAnchor, startModel, startNode, type Started, type Target } from '../lib/targets.js';
+import { transferMethodNames } from '../../src/transfer/index.js';
 
 const WARMUP = 1;
 const DIRECTIO = 1 << 20; // nginx's `directio 1m`, and rawio's `auto` threshold beside it
@@ -65,9 +66,7 @@ const node: Spec = {
 
 function plan(ctx: BenchContext) {
   const full = ctx.profile === 'full';
-  const methods = full
-    ? ['readwrite', 'mmap', 'sendfile', 'splice', 'uring', 'direct', 'auto']
-    : ['readwrite', 'mmap', 'sendfile', 'splice', 'auto'];
+  const methods = full ? transferMethodNames : ['readwrite', 'mmap', 'sendfile', 'splice', 'auto'];
   // null: no nginx at all (its rows say so); otherwise whether `aio threads` is compiled in
   const threads = which('nginx') === null ? null : nginxHasThreads();
   const specs = [

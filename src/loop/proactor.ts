@@ -21,6 +21,7 @@ import { timespec } from '../sys/ring-core.js';
 import { openRingWithNative } from '../sys/ring-native.js';
 import * as u from '../sys/uring.js';
 import * as sqe from '../sys/uring-prep.js';
+import { MSG_NOSIGNAL, SOCK_FLAGS } from '../sys/uring-prep.js';
 import * as v from '../sys/validate.js';
 import * as K from './proactor-req.js';
 import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
@@ -29,8 +30,6 @@ import { BGID, RecvBuffers } from './recv-buffers.js';
 export type { CompletionCallback, RecvCallback } from './proactor-req.js';
 
 const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER } = u;
-const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
-const MSG_NOSIGNAL = 0x4000;
 const noop: CompletionCallback = () => {};
 
 /** Options of `new Proactor()`. */

@@ -21,6 +21,7 @@ import {
 } from './ring-core.js';
 import * as u from './uring.js';
 import * as sqe from './uring-prep.js';
+import { MSG_NOSIGNAL, SOCK_FLAGS } from './uring-prep.js';
 import * as v from './validate.js';
 
 export type { CompletionHandler, OpOptions, RingOptions } from './ring-core.js';
@@ -28,8 +29,6 @@ export type { RingProbe } from './uring.js';
 
 const AT_FDCWD = -100;
 const O_CLOEXEC = 0o2000000;
-const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
-const MSG_NOSIGNAL = 0x4000;
 const STATX_MASK = 0x7ff | 0x2000; // STATX_BASIC_STATS | STATX_DIOALIGN (6.1)
 const AT_EMPTY_PATH = 0x1000;
 

@@ -11,10 +11,20 @@
  * validate at their public entry points, and keep every buffer referenced until the
  * operation's completion is reaped.
  */
-import type { NativeRing } from './native.js';
+import { native, type NativeRing } from './native.js';
 import * as u from './uring.js';
 
 const { OP } = u;
+
+/**
+ * accept4(2) flags of every socket a ring accepts: SOCK_NONBLOCK | SOCK_CLOEXEC, which Linux
+ * defines as O_NONBLOCK and O_CLOEXEC (the addon's values for this architecture).
+ */
+export const SOCK_FLAGS = ((c) => c.O_NONBLOCK | c.O_CLOEXEC)(
+  native.constants as { O_NONBLOCK: number; O_CLOEXEC: number }, // both set by native/constants.cc
+);
+/** send(2)'s flag against SIGPIPE on a closed peer: every send on a ring carries it. */
+export const MSG_NOSIGNAL = 0x4000;
 
 /** Fields every entry has. */
 export interface SqeFields {
