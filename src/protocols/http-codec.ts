@@ -80,7 +80,7 @@ function fail(status: number): Reply {
 /** Case-insensitive comparison of buf[at, at + name.length) with a lower-case ASCII name. */
 export function matchLower(buf: Uint8Array, at: number, len: number, name: Uint8Array): boolean {
   if (len !== name.length) return false;
-  for (let i = 0; i < len; i++) if ((buf[at + i] | 0x20) !== name[i]) return false;
+  for (let i = 0; i < len; i++) if (((buf[at + i] ?? -1) | 0x20) !== name[i]) return false;
   return true;
 }
 
@@ -138,6 +138,11 @@ function contentEnd(buf: Uint8Array, i: number, nl: number): number {
   return nl > i && buf[nl - 1] === CR ? nl - 1 : nl;
 }
 
+/** A visible US-ASCII byte (RFC 5234 VCHAR): what a request target is made of. */
+function visible(c: number | undefined): boolean {
+  return c !== undefined && c > SP && c < 127;
+}
+
 /** End of the line starting at `i` (index of its LF, CR excluded): [contentEnd, next] or null. */
 function lineEnd(buf: Uint8Array, i: number, end: number): [number, number] | null {
   const nl = findLF(buf, i, end);
@@ -150,18 +155,18 @@ function requestLine(buf: Uint8Array, s: number, end: number, h: Head): number {
   if (nl < 0) return INCOMPLETE;
   const stop = contentEnd(buf, s, nl);
   let i = s;
-  while (i < stop && TCHAR[buf[i]]) i++;
+  while (i < stop && TCHAR[buf[i] ?? -1]) i++;
   if (i === s || i >= stop || buf[i] !== SP) return -400;
   h.method = methodCode(buf, s, i - s);
   const t = ++i;
-  while (i < stop && buf[i] > SP && buf[i] < 127) i++;
+  while (i < stop && visible(buf[i])) i++;
   if (i === t || i >= stop || buf[i] !== SP) return -400;
   const v = i + 1;
   // "HTTP/" DIGIT "." DIGIT
   if (stop - v !== 8 || buf[v] !== 72 || buf[v + 1] !== 84 || buf[v + 2] !== 84 || buf[v + 3] !== 80) return -400;
   if (buf[v + 4] !== 47 || buf[v + 6] !== 46) return -400;
-  const major = buf[v + 5] - 48;
-  const minor = buf[v + 7] - 48;
+  const major = (buf[v + 5] ?? -1) - 48;
+  const minor = (buf[v + 7] ?? -1) - 48;
   if (major < 0 || major > 9 || minor < 0 || minor > 9) return -400;
   if (major !== 1) return -505;
   h.flags = minor === 0 ? FLAG_HTTP10 : 0;
@@ -225,7 +230,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     if (i >= end || (buf[i] === CR && i + 1 >= end)) return INCOMPLETE;
     if (buf[i] === LF || (buf[i] === CR && buf[i + 1] === LF)) break; // the blank line
     let c = i;
-    while (c < end && TCHAR[buf[c]]) c++;
+    while (c < end && TCHAR[buf[c] ?? -1]) c++;
     if (c >= end) return INCOMPLETE;
     if (c === i || buf[c] !== 58) return 400; // also obs-fold and "name :"
     let v = c + 1;
@@ -233,7 +238,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     // One pass over the value finds its LF and rejects control bytes (a CR only before the LF).
     let nl = v;
     for (; nl < end; nl++) {
-      const b = buf[nl];
+      const b = buf[nl] ?? -1;
       if (b >= SP ? b === 127 : b !== HT) {
         if (b === LF) break;
         if (b !== CR) return 400;
@@ -249,7 +254,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
         if (ve === v || ve - v > 15) return ve === v ? 400 : 413;
         let n = 0;
         for (let k = v; k < ve; k++) {
-          const d = buf[k] - 48;
+          const d = (buf[k] ?? -1) - 48;
           if (d < 0 || d > 9) return 400;
           n = n * 10 + d;
         }
