@@ -4,7 +4,9 @@
  * (loop, transfer, protocols) do not import each other; and the raw binding
  * (src/sys/native.js) is imported outside src/sys only by the files listed here. A new
  * file that needs a syscall goes through src/sys's checked wrappers, or is added to the
- * list in the same change that explains why.
+ * list in the same change that explains why. Then the facts that have one home each: errno
+ * values, io_uring entries, thread messages and the HTTP frame prefix are read and written
+ * only through their own modules.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -109,5 +111,37 @@ describe('layering', () => {
   it('only the listed files call the raw binding outside src/sys', () => {
     const users = files.filter((f) => !f.startsWith('src/sys/') && imports(f).some((t) => t === 'src/sys/native.ts'));
     expect(users.sort()).toEqual([...RAW_BINDING_USERS].sort());
+  });
+});
+
+/** A file's code without its comments (a JSDoc example may show the public constants). */
+function code(file: string): string {
+  return readFileSync(join(root, file), 'utf8')
+    .split('\n')
+    .filter((l) => !/^\s*(\*|\/\/|\/\*)/.test(l))
+    .join('\n');
+}
+
+/** The files of src/ outside `home` whose code matches `pattern`. */
+function outside(home: string, pattern: RegExp): string[] {
+  return files.filter((f) => f.startsWith('src/') && f !== home && pattern.test(code(f)));
+}
+
+describe('one home per fact', () => {
+  it('errno values come from src/sys/errno.ts', () => {
+    // not from node:os (`os.errno`, `constants.errno`) nor from the addon's constants
+    expect(outside('src/sys/errno.ts', /\bos\.errno\b|constants\.errno\b|constants\.E(?!POLL)[A-Z]+\b/)).toEqual([]);
+  });
+
+  it('io_uring entries are filled only by src/sys/uring-prep.ts', () => {
+    expect(outside('src/sys/uring-prep.ts', /\.prep(?:Rw|Sock)?\((?:[^(),]*,){4}/)).toEqual([]);
+  });
+
+  it('thread messages are written only by src/models/messages.ts', () => {
+    expect(outside('src/models/messages.ts', /\.push\(\s*MSG\./)).toEqual([]);
+  });
+
+  it('the HTTP frame prefix is read and written only by src/protocols/http-frame.ts', () => {
+    expect(outside('src/protocols/http-frame.ts', /\bframe\[\s*\d+\s*\]|\bf\[\s*1[0-5]\s*\]/)).toEqual([]);
   });
 });

@@ -13,7 +13,15 @@
 import type { Codec, PushResult, Reply } from './protocol.js';
 import { Pending, allocFrame, ascii, copyBytes } from './bytes.js';
 import { httpDate } from './http-date.js';
-import { FLAG_HTTP10, FLAG_KEEP_ALIVE, Method, PREFIX, frameHeadEnd, writeFramePrefix } from './http-frame.js';
+import {
+  FLAG_HTTP10,
+  FLAG_KEEP_ALIVE,
+  Method,
+  PREFIX,
+  frameHeadEnd,
+  writeFramePrefix,
+  type FramePrefix,
+} from './http-frame.js';
 
 export { FLAG_HTTP10, FLAG_KEEP_ALIVE, Method, PREFIX } from './http-frame.js';
 const CONTINUE_FRAME = new Uint8Array(PREFIX);
@@ -93,15 +101,10 @@ const T_CONTINUE = ascii('100-continue');
 const T_CLOSE = ascii('close');
 const T_KEEP_ALIVE = ascii('keep-alive');
 
-interface Head {
+/** A parsed head: what its frame's prefix records, and whether the client waits for 100. */
+interface Head extends FramePrefix {
   /** Expect: 100-continue on an HTTP/1.1 request with a body. */
   expect: boolean;
-  method: Method;
-  flags: number;
-  targetStart: number;
-  targetLen: number;
-  headLen: number;
-  bodyLen: number;
 }
 
 /** Finds `close` / `keep-alive` in a Connection value: 1 close, 2 keep-alive, 0 neither. */

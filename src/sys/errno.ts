@@ -7,18 +7,5 @@
  */
 import { constants } from 'node:os';
 
-const e = constants.errno;
-
-export const EAGAIN = e.EAGAIN;
-export const EBADF = e.EBADF;
-export const ECANCELED = e.ECANCELED;
-export const EEXIST = e.EEXIST;
-export const EINTR = e.EINTR;
-export const EINVAL = e.EINVAL;
-export const ENOBUFS = e.ENOBUFS;
-export const ENOENT = e.ENOENT;
-export const ENOMEM = e.ENOMEM;
-export const EPERM = e.EPERM;
-export const EPIPE = e.EPIPE;
-export const ERANGE = e.ERANGE;
-export const ETIME = e.ETIME;
+export const { EAGAIN, EBADF, ECANCELED, EEXIST, EINTR, EINVAL, ENOBUFS, ENOENT, ENOMEM, EPERM, EPIPE, ERANGE, ETIME } =
+  constants.errno;
