@@ -16,9 +16,9 @@
 import { EAGAIN, EBADF, ECANCELED, EINVAL, ENOBUFS, ETIME } from '../sys/errno.js';
 import { ErrnoError } from '../sys/errors.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
-import type { CompletionHandler, Ring, RingOptions } from '../sys/ring.js';
+import type { Ring } from '../sys/ring.js';
 import { timespec } from '../sys/ring-core.js';
-import { openRingWithNative } from '../sys/ring-native.js';
+import { openProactorRing } from '../sys/ring-native.js';
 import * as u from '../sys/uring.js';
 import * as sqe from '../sys/uring-prep.js';
 import { MSG_NOSIGNAL, SOCK_FLAGS } from '../sys/uring-prep.js';
@@ -48,25 +48,6 @@ export interface ProactorOptions {
     /** Bytes per buffer; default 16 KiB. */
     size?: number;
   };
-}
-
-/**
- * The proactor's ring. DEFER_TASKRUN (6.1): the kernel posts completions only when this
- * thread enters it to reap them — run() does so once per batch — rather than interrupting
- * JavaScript with task work; the ring then serves this thread alone (SINGLE_ISSUER), which
- * a proactor does anyway. COOP_TASKRUN (5.19) is the nearest on older kernels. No eventfd is
- * registered unless attach() asks for one: run() reaps through io_uring_enter(GETEVENTS).
- */
-function openRing(entries: number, onCompletion: CompletionHandler): { ring: Ring; raw: NativeRing } {
-  const tries: RingOptions[] = [{ deferTaskrun: true }, { coopTaskrun: true }, {}];
-  for (let i = 0; ; i++) {
-    try {
-      return openRingWithNative({ entries, attach: false, onCompletion, ...tries[i] });
-    } catch (e) {
-      // EINVAL: a kernel that lacks the flag; anything else (ENOMEM, EPERM …) is not about it
-      if (i === tries.length - 1 || !(e instanceof ErrnoError) || e.errno !== -EINVAL) throw e;
-    }
-  }
 }
 
 /**
@@ -120,7 +101,7 @@ export class Proactor {
     if ((this.bufCount & (this.bufCount - 1)) !== 0)
       throw v.rangeError('recvBuffers.count', 'a power of two', rb.count);
     this.bufSize = rb.size === undefined ? 16384 : v.int('recvBuffers.size', rb.size, 1, 1 << 24);
-    ({ ring: this.ring, raw: this.raw } = openRing(entries, (ud, res, flags) => this.dispatch(ud, res, flags)));
+    ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, (ud, res, flags) => this.dispatch(ud, res, flags)));
   }
 
   // ---- operations: validated here, once; resubmissions skip the checks
@@ -239,10 +220,24 @@ export class Proactor {
       case K.RECV:
         return sqe.prepRecv(raw, { fd: r.fd, buf: r.buf, offset: at, length: left, userData: r.ud });
       case K.SEND:
-        return sqe.prepSend(raw, { fd: r.fd, buf: r.buf, offset: at, length: left, msgFlags: MSG_NOSIGNAL, userData: r.ud }); // prettier-ignore
+        return sqe.prepSend(raw, {
+          fd: r.fd,
+          buf: r.buf,
+          offset: at,
+          length: left,
+          msgFlags: MSG_NOSIGNAL,
+          userData: r.ud,
+        });
       case K.READ:
       case K.WRITE: {
-        const e = { fd: r.fd, buf: r.buf, offset: at, length: left, position: r.pos < 0 ? -1 : r.pos + r.done, userData: r.ud }; // prettier-ignore
+        const e = {
+          fd: r.fd,
+          buf: r.buf,
+          offset: at,
+          length: left,
+          position: r.pos < 0 ? -1 : r.pos + r.done,
+          userData: r.ud,
+        };
         return r.kind === K.READ ? sqe.prepRead(raw, e) : sqe.prepWrite(raw, e);
       }
       case K.RECV_MULTI:

@@ -52,7 +52,14 @@ function sendReply(out: Channel, session: number, seq: number, reply: Reply): vo
     const end = Math.min(data.length, off + CHUNK);
     const last = end === data.length;
     const piece = data.subarray(off, end);
-    const msg = { session, seq, data: piece, partial: !last, close: last && reply.close === true, file: last ? file : undefined }; // prettier-ignore
+    const msg = {
+      session,
+      seq,
+      data: piece,
+      partial: !last,
+      close: last && reply.close === true,
+      file: last ? file : undefined,
+    };
     while (!writeReply(out, msg)) {
       Atomics.wait(pause, 0, 0, 1);
     }
