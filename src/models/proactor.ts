@@ -17,7 +17,8 @@ import type { ModelStarter } from './types.js';
 export const start: ModelStarter = async (opts) => {
   if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
   const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
-  const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  // With one thread, it handles every request: the RESP keyspace can be its own table.
+  const protocol = createProtocol(opts.protocol, { ...opts.protocolOptions, localKeyspace: opts.workers === 1 });
   const stats = new Stats(opts.workers);
   const stopFds: number[] = [];
   const threads: ModelThread[] = [];

@@ -70,6 +70,13 @@ export interface ProtocolOptions {
   keyspace?: string;
   /** resp: bytes of shared memory for a keyspace the protocol creates (default 64 MiB). */
   keyspaceSize?: number;
+  /**
+   * resp: keep the data in a table of the calling thread instead of shared memory: no
+   * native call and no lock per command, but no other thread or process sees it. For a
+   * model that runs every handler on one thread; the models set it themselves where that
+   * holds (`single`, `iterative`, and `multi-reactor` or `proactor` with one worker).
+   */
+  localKeyspace?: boolean;
 }
 
 /**
