@@ -262,8 +262,8 @@ export class RespProtocol implements Protocol {
 
   #set(a: AtLeast<3>): Reply {
     let flags = 0;
-    for (const arg of a.slice(3)) {
-      const opt = commandName(arg);
+    for (let i = 3; i < a.length; i++) {
+      const opt = commandName(a[i]!);
       if (opt === 'nx' && !(flags & KEYSPACE_XX)) flags |= KEYSPACE_NX;
       else if (opt === 'xx' && !(flags & KEYSPACE_NX)) flags |= KEYSPACE_XX;
       else return SYNTAX; // EX / PX / KEEPTTL / GET: rawio keeps no expiries
