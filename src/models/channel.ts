@@ -25,6 +25,11 @@ const TAIL = 3;
 const CONTROL_INTS = 4;
 const HEADER_BYTES = 64;
 
+type AsyncWait = { async: false; value: string } | { async: true; value: Promise<string> };
+// Atomics.waitAsync (Node 16+) is not in the ES2023 lib's types.
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, ms: number): AsyncWait })
+  .waitAsync;
+
 export interface ChannelInit {
   sab: SharedArrayBuffer;
   capacity: number;
@@ -139,6 +144,20 @@ export class Channel {
     this.arm();
     const tail = Atomics.load(this.ctl, TAIL);
     if (tail === Atomics.load(this.ctl, HEAD)) Atomics.wait(this.ctl, TAIL, tail, timeoutMs);
+    Atomics.store(this.ctl, ARMED, 0);
+  }
+
+  /**
+   * waitForMessage without blocking the thread: resolves when a message may be there or
+   * `timeoutMs` passed, letting promises and timers run meanwhile (Atomics.waitAsync).
+   */
+  async waitForMessageAsync(timeoutMs: number): Promise<void> {
+    this.arm();
+    const tail = Atomics.load(this.ctl, TAIL);
+    if (tail === Atomics.load(this.ctl, HEAD)) {
+      const w = waitAsync(this.ctl, TAIL, tail, timeoutMs);
+      if (w.async) await w.value;
+    }
     Atomics.store(this.ctl, ARMED, 0);
   }
 

@@ -21,6 +21,7 @@ import { FdSlot } from './blocking-session.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
 import { MSG } from './messages.js';
+import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ModelStarter, ResolvedServeOptions } from './types.js';
@@ -92,6 +93,7 @@ class ThreadPerConnection implements ModelHandle {
       protocolOptions: this.#protocol.options,
       transfer: this.#opts.transfer,
       directio: this.#opts.directio,
+      limits: pickLimits(this.#opts),
       stats: this.#stats.share(),
     };
     let done!: () => void;

@@ -2,7 +2,7 @@
  * The protocols a server can speak, by name. Every model serves any of them through the
  * Protocol contract (protocol.ts).
  */
-import type { Protocol, ProtocolName, ProtocolOptions } from './protocol.js';
+import type { ProtocolName, ProtocolOptions, SyncProtocol } from './protocol.js';
 import { EchoProtocol } from './echo.js';
 import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
@@ -19,7 +19,7 @@ export const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', '
  * const p = createProtocol('resp', {});      // creates a keyspace
  * const w = createProtocol('resp', p.options); // attaches to it (in a worker, say)
  */
-export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): Protocol {
+export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): SyncProtocol {
   switch (name) {
     case 'echo':
       return new EchoProtocol(opts);
@@ -34,7 +34,7 @@ export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): 
   }
 }
 
-export type { Codec, Protocol, ProtocolName, ProtocolOptions, PushResult, Reply } from './protocol.js';
+export type { Codec, Protocol, ProtocolName, ProtocolOptions, PushResult, Reply, SyncProtocol } from './protocol.js';
 export { EchoProtocol, HttpProtocol, RespProtocol, StaticProtocol };
 export type { HttpOptions } from './http.js';
 export type { RespOptions } from './resp.js';
