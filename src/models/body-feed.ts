@@ -10,6 +10,7 @@
  * subtracts them once the core has taken the chunk (or dropped it, when the connection is
  * gone). A slot is reused only once its count is back to zero, so no count is ever lost.
  */
+import { waitAsync } from './channel.js';
 import { CHUNK } from './messages.js';
 
 /** Bytes of one body in flight between a pool thread and its reactor. */
@@ -21,14 +22,9 @@ export function createCredits(): SharedArrayBuffer {
   return new SharedArrayBuffer(4 * CREDIT_SLOTS);
 }
 
-type Wait = { async: false; value: string } | { async: true; value: Promise<string> };
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, ms: number): Wait })
-  .waitAsync;
-
 async function waitBelow(credits: Int32Array, slot: number, limit: number): Promise<void> {
   for (let v = Atomics.load(credits, slot); v > limit; v = Atomics.load(credits, slot)) {
-    const w = waitAsync(credits, slot, v, 100);
-    if (w.async) await w.value;
+    await waitAsync(credits, slot, v, 100);
   }
 }
 

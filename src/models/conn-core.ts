@@ -97,6 +97,25 @@ export interface ConnIO {
 /** Runs a request: a Reply, a Promise of one, or undefined when the reply will come through deliver(). */
 export type Handle = (seq: number, frame: Uint8Array) => Reply | Promise<Reply> | undefined;
 
+/**
+ * Replies this thread is still awaiting (promises, streamed bodies) across all its
+ * connections. A thread whose loop blocks in its own poller (Reactor.run, Proactor.run)
+ * lets libuv run only between batches; while this is non-zero it must keep turning, or a
+ * handler awaiting a Node timer or socket would never finish: `onChange` tells it.
+ */
+export const asyncWork: { count: number; onChange: ((busy: boolean) => void) | undefined } = {
+  count: 0,
+  onChange: undefined,
+};
+
+function asyncBegin(): void {
+  if (asyncWork.count++ === 0) asyncWork.onChange?.(true);
+}
+
+function asyncEnd(): void {
+  if (--asyncWork.count === 0) asyncWork.onChange?.(false);
+}
+
 export function connError(code: string, message: string): Error {
   const e = new Error(message) as Error & { code: string };
   e.code = code;
@@ -315,12 +334,15 @@ export class ConnCore {
     } else if (typeof (r as Promise<Reply>).then === 'function') {
       this.#unknown++;
       this.#awaiting = true;
+      asyncBegin();
       (r as Promise<Reply>).then(
         (reply) => {
+          asyncEnd();
           this.#awaiting = false;
           this.deliver(seq, reply);
         },
         (e: unknown) => {
+          asyncEnd();
           this.#awaiting = false;
           this.#io.destroy(e instanceof Error ? e : new Error(String(e)));
         },
@@ -402,6 +424,7 @@ export class ConnCore {
   async #sendBody(body: AsyncIterable<Uint8Array>): Promise<boolean> {
     const io = this.#io;
     const high = this.#limits.maxOutput;
+    asyncBegin();
     try {
       for await (const chunk of body) {
         if (io.closed) return false;
@@ -413,6 +436,8 @@ export class ConnCore {
       return !io.closed;
     } catch {
       return false;
+    } finally {
+      asyncEnd();
     }
   }
 

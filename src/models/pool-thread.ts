@@ -12,7 +12,7 @@
  * timers run; otherwise it blocks in Atomics.wait.
  */
 import { createProtocol } from '../protocols/index.js';
-import type { ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
 import { BodySender } from './body-feed.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
@@ -36,9 +36,10 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 const CLOSED_MEMORY = 4096;
 const CLOSE_NOW: Reply = { data: new Uint8Array(0), close: true };
 
-export async function runPoolThread(data: PoolThreadData, ready: () => void): Promise<void> {
+/** Runs until STOP; `given`: serve this protocol instead of creating `data.protocol` (embedding, tests). */
+export async function runPoolThread(data: PoolThreadData, ready: () => void, given?: Protocol): Promise<void> {
   if (data.cpus) native.setAffinity(data.cpus);
-  const protocol = createProtocol(data.protocol, data.protocolOptions);
+  const protocol = given ?? createProtocol(data.protocol, data.protocolOptions);
   const requests = new Channel(data.requests);
   const pool = new PoolHandler(data, protocol);
   const msg = {} as Message;
@@ -69,7 +70,7 @@ class PoolHandler {
 
   constructor(
     readonly data: PoolThreadData,
-    readonly protocol: ReturnType<typeof createProtocol>,
+    readonly protocol: Protocol,
   ) {
     this.#replies = data.replies.map((init) => new Channel(init));
     this.#bodies = new BodySender(data.credits);

@@ -16,7 +16,7 @@ import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
-import { ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 
 export interface ProactorThreadData {
@@ -192,10 +192,11 @@ export class ProactorThread {
   readonly #stopBuf = new Uint8Array(8);
   #stopping = false;
 
-  constructor(data: ProactorThreadData) {
+  /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
+  constructor(data: ProactorThreadData, protocol?: Protocol) {
     this.#data = data;
     if (data.cpus) native.setAffinity(data.cpus);
-    this.#protocol = createProtocol(data.protocol, data.protocolOptions);
+    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
   }
 
@@ -205,6 +206,15 @@ export class ProactorThread {
 
   async run(): Promise<void> {
     const p = this.proactor;
+    // While replies are awaited, complete a timeout every ms so that libuv turns (see asyncWork).
+    let ticking = false;
+    const tick = (): void => {
+      ticking = asyncWork.count > 0 && !this.#stopping;
+      if (ticking) p.timeout(1, tick);
+    };
+    asyncWork.onChange = (busy) => {
+      if (busy && !ticking) tick();
+    };
     p.read(this.#data.stopFd, this.#stopBuf, -1, 8, () => this.#stop());
     this.#accept();
     this.#sweep();

@@ -17,7 +17,7 @@ import { BODY_END, BODY_ERROR, CHUNK, MSG, REPLY_BODY, REPLY_CLOSE, REPLY_PARTIA
 import { BodyFeed } from './body-feed.js';
 import type { PollerName } from './poller-name.js';
 import { Session } from './session.js';
-import { sweepEvery, type ConnLimits } from './conn-core.js';
+import { asyncWork, sweepEvery, type ConnLimits } from './conn-core.js';
 import { closePipePool } from '../transfer/index.js';
 import { setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
@@ -78,10 +78,11 @@ export class ReactorThread {
   /** Called after each batch of accepts (the accept mutex releases its lock there). */
   onAccepted: (() => void) | undefined;
 
-  constructor(data: ReactorThreadData) {
+  /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
+  constructor(data: ReactorThreadData, protocol?: Protocol) {
     this.#data = data;
     if (data.cpus) native.setAffinity(data.cpus);
-    this.#protocol = createProtocol(data.protocol, data.protocolOptions);
+    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
     this.#inbox = new Channel(data.inbox);
     this.#pool = data.pool.map((init) => new Channel(init));
@@ -93,6 +94,12 @@ export class ReactorThread {
     // One sweep timer per thread rather than one per connection: 10 000 idle clients cost
     // one wake-up a second, and a timeout is enforced within a quarter of itself.
     this.reactor.setTimer(sweepEvery(data.limits), () => this.#sweep(), { repeat: true });
+    // While replies are awaited, wake every ms so that libuv turns (see asyncWork).
+    let tick = -1;
+    asyncWork.onChange = (busy) => {
+      if (busy) tick = this.reactor.setTimer(1, () => undefined, { repeat: true });
+      else this.reactor.clearTimer(tick);
+    };
     if (data.listenFd >= 0) {
       this.reactor.watch(data.listenFd, data.listenPaused ? 0 : this.#listenMask, () => this.#acceptAll());
     }
