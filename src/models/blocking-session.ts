@@ -180,11 +180,9 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
   try {
     while (!slot.stopping && !io.closed) {
       await io.whenReadable();
-      if (io.closed) break;
-      if (!readable(set, out, tick)) {
-        core.expire(performance.now());
-        continue;
-      }
+      // Every turn, not only when poll times out: a client trickling bytes never lets it.
+      if (io.closed || core.expire(performance.now())) break;
+      if (!readable(set, out, tick)) continue;
       const n = native.read(fd, buf, 0, buf.length);
       if (n === -EINTR) continue;
       if (n <= 0) {
