@@ -78,6 +78,11 @@ export interface ProtocolOptions {
   keyspace?: string;
   /** resp: bytes of shared memory for a keyspace the protocol creates (default 64 MiB). */
   keyspaceSize?: number;
+  /**
+   * Request size limits, each read by the protocols it names (HttpLimits, RespLimits):
+   * serve() fills them from its `maxHeader` and `maxRequest` options.
+   */
+  limits?: { maxHead?: number; maxBody?: number; maxRequest?: number; maxBulk?: number };
 }
 
 /**
