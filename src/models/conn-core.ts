@@ -29,7 +29,7 @@
  * counted in stats. Timeouts are checked by `expire()`, which the model calls from a timer.
  */
 import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
-import { native } from '../sys/native.js';
+import { close } from '../sys/socket.js';
 import type { Stats } from './stats.js';
 
 /** The per-connection limits (see the file comment; README has the table). */
@@ -124,7 +124,7 @@ export function connError(code: string, message: string): Error {
 
 /** Releases what an unsent reply owns: its file's fd, its body's producer. */
 export function discardReply(reply: Reply): void {
-  if (reply.file) native.close(reply.file.fd);
+  if (reply.file) close(reply.file.fd);
   if (reply.body)
     void reply.body[Symbol.asyncIterator]()
       .return?.()
@@ -408,7 +408,7 @@ export class ConnCore {
         if (!io.closed) this.#stats.shortBody();
         ok = false;
       } finally {
-        native.close(file.fd);
+        close(file.fd);
         this.#files--;
       }
     }
