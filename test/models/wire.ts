@@ -138,6 +138,27 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       hog.destroy();
     });
 
+    it('honours smaller limits given as options (maxInFlight 8, maxFiles 2)', async () => {
+      const s = await start('static', { maxInFlight: 8, maxFiles: 2, maxOutput: 64 << 10 });
+      const warm = {
+        send: Buffer.from('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'),
+        complete: (b: Buffer) => b.includes('hello\n'),
+      };
+      await Promise.all([exchange(s.port, warm), exchange(s.port, warm)]);
+      await delay(100);
+      const base = serverFds(model);
+      const fds = sampler(() => serverFds(model));
+      const hog = new Client(s.port);
+      hog.sock.pause();
+      await hog.send('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(24));
+      await delay(300);
+      expect(fds.stop() - base).toBeLessThanOrEqual(2 + 4);
+      hog.sock.resume();
+      expect(await hog.until((b) => count(b, 'hello\n') >= 24)).toBe(true);
+      expect(count(hog.got, 'HTTP/1.1 200')).toBe(24);
+      hog.destroy();
+    });
+
     it('bounds the output and memory of a client that never reads its large replies (resp)', async () => {
       const s = await start('resp');
       const setBig = new Client(s.port);
