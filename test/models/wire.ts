@@ -198,7 +198,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       hog.destroy();
     });
 
-    it('runs nothing sent after QUIT (resp), even in a later segment', async () => {
+    it('runs nothing sent after QUIT or a framing error (resp), even in a later segment', async () => {
       const s = await start('resp');
       const c = new Client(s.port);
       await c.send(Buffer.concat([resp('QUIT'), resp('SET', 'after-quit', '1')]));
@@ -210,11 +210,19 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       await delay(20);
       await d.send(resp('SET', 'after-quit-2', '1'));
       await d.until(() => false, 2000);
-      const exists = await exchange(s.port, respReplies(resp('EXISTS', 'after-quit', 'after-quit-2'), 1));
+      // A framing error closes the same way: its error reply is the last.
+      const e = new Client(s.port);
+      await e.send(Buffer.concat([Buffer.from('*1\r\n$x\r\n'), resp('SET', 'after-error', '1')]));
+      await e.until(() => false, 2000);
+      expect(e.got.toString()).toMatch(/^-ERR Protocol error[^\n]*\r\n$/);
+      const exists = await exchange(
+        s.port,
+        respReplies(resp('EXISTS', 'after-quit', 'after-quit-2', 'after-error'), 1),
+      );
       expect(exists.toString()).toBe(':0\r\n');
     });
 
-    it('answers nothing after Connection: close or an HTTP/1.0 request (http, static)', async () => {
+    it('answers nothing after Connection: close, an HTTP/1.0 request or a malformed one (http, static)', async () => {
       for (const protocol of ['http', 'static'] as const) {
         const s = await start(protocol);
         const path = protocol === 'http' ? '/' : '/a.txt';
@@ -228,6 +236,14 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
           expect(c.closed).toBe(true);
           expect(count(c.got, 'HTTP/1.1 200')).toBe(1);
         }
+        const bad = new Client(s.port);
+        await bad.send(
+          `GET ${path} HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n` + `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`,
+        );
+        await bad.until(() => false, 3000);
+        expect(bad.closed).toBe(true);
+        expect(count(bad.got, 'HTTP/1.1 ')).toBe(1);
+        expect(bad.got.toString()).toMatch(/^HTTP\/1\.1 400/);
       }
     });
 
