@@ -19,8 +19,8 @@
  * a pool thread) are "unknown": their size and file are counted at the worst the budgets
  * allow — a promise reply is awaited before the next request is handled (so a reply that
  * closes the connection is known before anything after it runs), and dispatches to a pool
- * stay within the output and file budgets as if each could be as large as the largest
- * reply seen so far.
+ * go one at a time until a reply has come back, then stay within the output and file
+ * budgets as if each could be as large as the largest reply seen so far.
  *
  * Closing: a reply with `close` (Connection: close, HTTP/1.0 without keep-alive, QUIT, a
  * framing error) is the last: no later request is handled, later replies are dropped, and
@@ -75,7 +75,7 @@ export class ConnCore {
   #files = 0;
   /** The largest reply seen: what an unknown reply is assumed to cost. */
   #largest = 0;
-  /** Replies seen, and whether one had a file: until one came back, any may hold an fd. */
+  /** Replies seen, and whether one had a file (then every unknown reply may hold an fd). */
   #seen = 0;
   #sawFile = false;
   /** A file or body is being sent: later replies wait. */
@@ -207,8 +207,10 @@ export class ConnCore {
     const { maxInFlight, maxOutput, maxFiles } = this.#limits;
     if (this.#nextSeq - this.#nextSend >= maxInFlight) return false;
     const unknown = this.#unknown;
+    // Until a reply has come back nothing is known of their size: one at a time.
+    if (this.#seen === 0) return unknown === 0;
     const output = this.#io.queued + this.#pendingBytes + unknown * this.#largest;
-    const files = this.#sawFile || this.#seen === 0 ? this.#files + unknown : this.#files;
+    const files = this.#sawFile ? this.#files + unknown : this.#files;
     return output < maxOutput && files < maxFiles;
   }
 
