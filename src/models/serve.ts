@@ -42,7 +42,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   const model = oneOf('model', o.model, modelNames);
   const protocol = oneOf('protocol', o.protocol, protocolNames);
   const cpus = availableParallelism();
-  const root = o.root === undefined ? undefined : v.str('root', o.root);
+  const root = o.root === undefined ? undefined : v.cstr('root', o.root);
   if (protocol === 'static') {
     if (root === undefined) throw v.typeError('root', 'a directory (the static protocol needs one)', root);
     if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw v.rangeError('root', 'a directory', root);
@@ -52,7 +52,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   const resolved: ResolvedServeOptions = {
     model,
     protocol,
-    host: o.host === undefined ? '127.0.0.1' : v.str('host', o.host),
+    host: o.host === undefined ? '127.0.0.1' : v.cstr('host', o.host),
     port: o.port === undefined ? 0 : v.int('port', o.port, 0, 65535),
     workers:
       o.workers === undefined ? (model === 'thread-per-connection' ? 256 : cpus) : v.int('workers', o.workers, 1, 4096),

@@ -150,7 +150,7 @@ export class StaticProtocol implements Protocol {
 
   constructor(opts: ProtocolOptions = {}) {
     if (opts.root === undefined) throw v.typeError('root', 'a directory path', opts.root);
-    this.#root = openDir(v.str('root', opts.root));
+    this.#root = openDir(v.cstr('root', opts.root));
     this.options = { ...opts };
   }
 
