@@ -33,7 +33,7 @@ export {
   type TransferOptions,
   type Waiter,
 } from './transfer/index.js';
-export { createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
+export { POLLNVAL, createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
 export { Epoll, type EpollOptions } from './loop/backends/epoll.js';
 export { PollSet } from './loop/backends/poll.js';
 export { SelectSet } from './loop/backends/select.js';

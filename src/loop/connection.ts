@@ -13,6 +13,7 @@ import { constants } from '../sys/constants.js';
 import { ErrnoError, errnoError, errnoName } from '../sys/errors.js';
 import { native } from '../sys/native.js';
 import * as v from '../sys/validate.js';
+import { POLLNVAL } from './poller.js';
 import type { Reactor } from './reactor.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
@@ -22,6 +23,7 @@ const EPOLLHUP = constants.EPOLLHUP as number;
 const EPOLLRDHUP = constants.EPOLLRDHUP as number;
 const EAGAIN = constants.EAGAIN as number;
 const EPIPE = constants.EPIPE as number;
+const EBADF = constants.EBADF as number;
 
 /** Options of `new Connection()`: the callbacks (also settable later as properties) and limits. */
 export interface ConnectionOptions {
@@ -255,6 +257,8 @@ export class Connection {
   }
 
   #onEvents(events: number): void {
+    // The fd was closed behind the connection's back; the reactor has let it go already.
+    if (events & POLLNVAL) return this.#fail(-EBADF, 'poll');
     if (this.#reading) this.#readAll();
     if (this.#closed) return;
     if (events & EPOLLOUT) this.#writable();

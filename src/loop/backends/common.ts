@@ -4,6 +4,7 @@
  * unsigned value), `out` an Int32Array of at least one pair, the timeout -1 or more.
  */
 import { check } from '../../sys/errors.js';
+import { native } from '../../sys/native.js';
 import * as v from '../../sys/validate.js';
 
 export function mask(m: unknown): number {
@@ -19,6 +20,13 @@ export function waitArgs(out: unknown, timeoutMs: unknown): void {
   if (out.length < 2) throw v.rangeError('out.length', '>= 2 (one (fd, revents) pair)', out.length);
   v.int('timeoutMs', timeoutMs, -1, 0x7fffffff);
 }
+
+/**
+ * What a closed poller answers, the same for every backend: registration calls throw an
+ * EBADF ErrnoError and `wait` returns -EBADF, as epoll_ctl(2) and epoll_wait(2) do on a
+ * closed epoll fd.
+ */
+export const EBADF = native.constants.EBADF!;
 
 /** Throws the ErrnoError of a failed registration call. */
 export function ctl(ret: number, syscall: string): void {
