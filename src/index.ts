@@ -43,3 +43,4 @@ export { probe, type ProbeResult, type Limit } from './probe.js';
 export { serve, modelNames, resolveServeOptions } from './models/serve.js';
 export type { ServeOptions, ResolvedServeOptions, Server, ModelName, AcceptStrategy } from './models/types.js';
 export type { StatsSnapshot } from './models/stats.js';
+export type { WorkerCrashError } from './models/multi-process.js';

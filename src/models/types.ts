@@ -5,6 +5,7 @@
  */
 import type { PollerName } from './poller-name.js';
 import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
+import type { EventEmitter } from 'node:events';
 import type { StatsSnapshot } from './stats.js';
 
 /**
@@ -64,6 +65,13 @@ export interface ServeOptions {
   pool?: number;
   /** Pin the model's I/O threads to these CPUs (round-robin); default: not pinned. */
   cpus?: number[];
+  /**
+   * multi-process: the Node options its worker processes start with; default: this
+   * process's `process.execArgv` without `-e`/`--eval`, `-p`/`--print`, `--inspect*`,
+   * `--test*` and `--watch*` (and their values), which would make each worker run the
+   * caller's script again instead of rawio's worker.
+   */
+  execArgv?: string[];
 }
 
 /** The options after defaults, as every model receives them. */
@@ -74,8 +82,14 @@ export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root'
   protocolOptions: ProtocolOptions;
 }
 
-/** A running server, as {@link serve} resolves with it. */
-export interface Server {
+/**
+ * A running server, as {@link serve} resolves with it. An EventEmitter: `'error'` is
+ * emitted when the server can no longer serve as configured after it started (multi-process:
+ * a worker crashed more than 5 times within 30 s and is no longer respawned; the error's
+ * `code` is 'ERR_RAWIO_WORKER_CRASHED', with the worker's `exitCode` and `signal`). As with
+ * any EventEmitter, an `'error'` without a listener is thrown.
+ */
+export interface Server extends EventEmitter {
   /** The address it listens on. */
   host: string;
   /** The bound port (the one the kernel picked when `port` was 0). */
@@ -95,6 +109,8 @@ export interface ModelHandle {
   port: number;
   stats(): StatsSnapshot;
   close(): Promise<void>;
+  /** Who hears of a failure after start (the Server's 'error'), for models that can have one. */
+  onError?(fn: (e: Error) => void): void;
 }
 
 export type ModelStarter = (opts: ResolvedServeOptions) => Promise<ModelHandle>;
