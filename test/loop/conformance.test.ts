@@ -221,31 +221,39 @@ describe.each(pollerNames)('Poller %s', (name) => {
     void w;
   });
 
-  it('under a Reactor, a dead fd reaches its handler and is unwatched; run() goes on', async () => {
-    p.close(); // this test makes its own, inside the reactor
-    const reactor = new Reactor({ backend: name });
-    const [r, w] = pair('pipe');
-    const [r2, w2] = pair('pipe');
-    const seen: number[] = [];
-    reactor.watch(r, IN, (_fd, ev) => seen.push(ev));
-    let wakes = 0;
-    reactor.watch(r2, IN, () => {
-      sys.read(r2, Buffer.alloc(8));
-      if (++wakes === 3) reactor.stop();
-      else sys.write(w2, Buffer.from('x'));
-    });
-    sys.close(r);
-    fds.splice(fds.indexOf(r), 1);
-    sys.write(w2, Buffer.from('x'));
-    await reactor.run(); // resolves: never rejects with EBADF
-    expect(wakes).toBe(3);
-    if (name.startsWith('epoll')) {
-      expect(seen).toEqual([]); // the kernel dropped it with the fd, silently
-    } else {
-      expect(seen).toEqual([POLLNVAL]); // told once, then unwatched
-      expect(reactor.maskOf(r)).toBeUndefined();
-    }
-    reactor.close();
-    void w;
-  });
+  it.each(['run', 'attach'] as const)(
+    'under a Reactor (%s), a dead fd reaches its handler and is unwatched; the loop goes on',
+    async (mode) => {
+      p.close(); // this test makes its own, inside the reactor
+      const reactor = new Reactor({ backend: name });
+      const [r, w] = pair('pipe');
+      const [r2, w2] = pair('pipe');
+      const seen: number[] = [];
+      reactor.watch(r, IN, (_fd, ev) => seen.push(ev));
+      let wakes = 0;
+      let woken!: () => void;
+      const thrice = new Promise<void>((resolve) => (woken = resolve));
+      reactor.watch(r2, IN, () => {
+        sys.read(r2, Buffer.alloc(8));
+        if (++wakes < 3) return void sys.write(w2, Buffer.from('x'));
+        reactor.stop();
+        woken();
+      });
+      sys.write(w, Buffer.from('y')); // readable when it dies
+      if (mode === 'attach') reactor.attach();
+      sys.close(r);
+      fds.splice(fds.indexOf(r), 1);
+      sys.write(w2, Buffer.from('x'));
+      if (mode === 'run') await reactor.run(); // resolves: never rejects with EBADF
+      await thrice;
+      expect(wakes).toBe(3);
+      if (name.startsWith('epoll')) {
+        expect(seen).toEqual([]); // the kernel dropped it with the fd, silently
+      } else {
+        expect(seen).toEqual([POLLNVAL]); // told once, then unwatched
+        expect(reactor.maskOf(r)).toBeUndefined();
+      }
+      reactor.close();
+    },
+  );
 });
