@@ -8,13 +8,14 @@
  * with EMFILE gets one 503 per request, in order, and is served again once fds free up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { modelNames } from '../helpers/rawio.js';
+import { childrenOf, threadTicks } from '../helpers/procs.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/fd-limited-server.mjs', import.meta.url));
 // A thread per connection costs a few fds more (each thread's own event loop): a lower limit
@@ -53,16 +54,9 @@ async function stop(c: Child): Promise<void> {
 /** The process that serves: the child itself, or its worker process (multi-process). */
 function servingPid(c: Child, model: string): number {
   if (model !== 'multi-process') return c.pid;
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === c.pid) return Number(d);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  throw new Error('no worker process');
+  const [worker] = childrenOf(c.pid);
+  if (worker === undefined) throw new Error('no worker process');
+  return worker;
 }
 
 /**
@@ -70,21 +64,6 @@ function servingPid(c: Child, model: string): number {
  * from before the limit was lowered, numbered above it).
  */
 const fdsBelow = (pid: number, limit: number) => readdirSync(`/proc/${pid}/fd`).filter((f) => Number(f) < limit).length;
-/** utime + stime of each thread of `pid`, in clock ticks, by thread id. */
-function threadTicks(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out;
-}
-
 /**
  * The CPU ticks (1/100 s) the busiest thread of `pid` spends in `ms`. A loop spinning on
  * EMFILE is one thread near 100%; idle threads (a thread per connection) add up to little.

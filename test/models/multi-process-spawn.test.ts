@@ -8,33 +8,19 @@
  * its whole process group.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { serve, type Server, type WorkerCrashError } from '../helpers/rawio.js';
+import { childrenOf } from '../helpers/procs.js';
 import { workerExecArgv } from '../../dist/src/models/worker-argv.js';
 
 const index = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url));
 const crasher = fileURLToPath(new URL('../fixtures/crashing-worker.cjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'rawio-mp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** The pids whose parent is `pid`. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 describe('workerExecArgv', () => {
   it.each([
