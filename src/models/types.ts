@@ -67,9 +67,9 @@ export interface ServeOptions {
   cpus?: number[];
   /**
    * multi-process: the Node options its worker processes start with; default: this
-   * process's `process.execArgv` without `-e`/`--eval`, `-p`/`--print`, `--inspect*`,
-   * `--test*` and `--watch*` (and their values), which would make each worker run the
-   * caller's script again instead of rawio's worker.
+   * process's `process.execArgv` without `-e`/`--eval`, `-p`/`--print`, `--input-type`,
+   * `--run`, `--inspect*`, `--test*`, `--watch*` and the like (with their values), which
+   * would make each worker run the caller's script again instead of rawio's worker.
    */
   execArgv?: string[];
 }

@@ -3,7 +3,8 @@
  * (process-entry.ts), so the parent's `process.execArgv` is passed on without the options
  * that would make Node run something else or hold the worker: `-e`/`--eval` and
  * `-p`/`--print` (the worker would run the user's script again, start its own server and
- * spawn workers of its own, without end), `-i`, `-c`, `--inspect*` (a second debugger on the
+ * spawn workers of its own, without end) with `--input-type` (refused without them),
+ * `--run`, `-i`, `-c`, `-h`, `-v`, `--prof-process`, `--inspect*` (a second debugger on the
  * same port), `--test*` and `--watch*`. Options that only shape the runtime (`--require`,
  * `--import`, `--max-old-space-size`, `--conditions` …) are kept.
  */
@@ -14,6 +15,8 @@ const WITH_VALUE = new Set([
   '--eval',
   '-p',
   '--print',
+  '--input-type',
+  '--run',
   '--inspect-port',
   '--debug-port',
   '--inspect-publish-uid',
@@ -32,7 +35,19 @@ const WITH_VALUE = new Set([
   '--test-coverage-lines',
   '--watch-path',
 ]);
-const FLAGS = new Set(['-i', '--interactive', '-c', '--check']);
+const FLAGS = new Set([
+  '-i',
+  '--interactive',
+  '-c',
+  '--check',
+  '-h',
+  '--help',
+  '-v',
+  '--version',
+  '--v8-options',
+  '--completion-bash',
+  '--prof-process',
+]);
 const PREFIXES = ['--inspect', '--test', '--experimental-test', '--watch'];
 
 /** `execArgv` without the options a worker must not inherit (see the file comment). */

@@ -33,7 +33,9 @@ describe('workerExecArgv', () => {
     [['--inspect', '--inspect-brk=0', '--inspect-port', '9229', '--inspect-wait'], []],
     [['--test', '--test-name-pattern', 'x', '--test-reporter=tap', '--experimental-test-coverage'], []],
     [['--watch', '--watch-path', 'src'], []],
-    [['-i', '-c'], []],
+    [['-i', '-c', '-h', '--version', '--prof-process'], []],
+    [['--input-type=module', '-e', 'x'], []],
+    [['--input-type', 'commonjs', '--run', 'build'], []],
     [
       ['--require', 'a.cjs', '--import', 'b.mjs', '-r', 'c.cjs', '--conditions=x'],
       ['--require', 'a.cjs', '--import', 'b.mjs', '-r', 'c.cjs', '--conditions=x'],
@@ -79,7 +81,7 @@ describe('multi-process started from node -e / -p', () => {
     `console.log(JSON.stringify({ workers: direct.length, descendants }));` +
     `await s.close(); })`;
 
-  it.each([[['-e']], [['--eval']], [['-p']], [['--print']], [['-pe']]])(
+  it.each([[['-e']], [['--eval']], [['-p']], [['--print']], [['-pe']], [['--input-type=commonjs', '-e']]])(
     '%j: exactly `workers` processes',
     async (flags) => {
       const r = await fromCommandLine(flags, script);
