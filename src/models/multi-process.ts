@@ -43,6 +43,7 @@ interface Worker {
 
 /** Why the master stopped respawning: the last worker's exit. */
 export interface WorkerCrashError extends Error {
+  /** Always 'ERR_RAWIO_WORKER_CRASHED'. */
   code: 'ERR_RAWIO_WORKER_CRASHED';
   /** The worker's exit code, or null when a signal ended it. */
   exitCode: number | null;

@@ -5,7 +5,6 @@
  */
 import type { PollerName } from './poller-name.js';
 import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
-import type { EventEmitter } from 'node:events';
 import type { StatsSnapshot } from './stats.js';
 
 /**
@@ -83,13 +82,19 @@ export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root'
 }
 
 /**
- * A running server, as {@link serve} resolves with it. An EventEmitter: `'error'` is
- * emitted when the server can no longer serve as configured after it started (multi-process:
- * a worker crashed more than 5 times within 30 s and is no longer respawned; the error's
- * `code` is 'ERR_RAWIO_WORKER_CRASHED', with the worker's `exitCode` and `signal`). As with
- * any EventEmitter, an `'error'` without a listener is thrown.
+ * A running server, as {@link serve} resolves with it. It is a node:events EventEmitter:
+ * `'error'` is emitted when the server can no longer serve as configured after it started
+ * (multi-process: a worker crashed more than 5 times within 30 s and is no longer
+ * respawned; the error's `code` is 'ERR_RAWIO_WORKER_CRASHED', with the worker's `exitCode`
+ * and `signal`). As with any EventEmitter, an `'error'` without a listener is thrown.
  */
-export interface Server extends EventEmitter {
+export interface Server {
+  /** Listens for `'error'` (see above). */
+  on(event: 'error', listener: (err: Error) => void): this;
+  /** Listens for the next `'error'`. */
+  once(event: 'error', listener: (err: Error) => void): this;
+  /** Removes an `'error'` listener. */
+  off(event: 'error', listener: (err: Error) => void): this;
   /** The address it listens on. */
   host: string;
   /** The bound port (the one the kernel picked when `port` was 0). */
