@@ -9,7 +9,7 @@
  * trick) is let go to accept the waiting connections and close them at once, so their
  * clients see the close and may try again, then taken back.
  */
-import { errnoName } from '../sys/errors.js';
+import { EMFILE } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { constants } from '../sys/constants.js';
 
@@ -42,7 +42,7 @@ export class AcceptBackoff {
    * (a blocking listener is switched for the shedding, then back).
    */
   failed(listenFd: number, ret: number, nonBlocking = true): number {
-    if (errnoName(ret) !== 'EMFILE') return PAUSE_MS;
+    if (ret !== -EMFILE) return PAUSE_MS;
     const now = performance.now();
     if (this.#since < 0) this.#since = now;
     else if (now - this.#since >= SHED_AFTER_MS) {

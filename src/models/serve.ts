@@ -6,24 +6,15 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
-import type { ProtocolName } from '../protocols/protocol.js';
+import { protocolNames } from '../protocols/protocol.js';
 import * as v from '../sys/validate.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import { workerExecArgv } from './worker-argv.js';
 import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
 
-/** Every {@link ModelName}, as `serve({ model })` accepts them. */
-export const modelNames: readonly ModelName[] = [
-  'iterative',
-  'thread-per-connection',
-  'single',
-  'worker-pool',
-  'multi-reactor',
-  'multi-reactor-pool',
-  'multi-process',
-  'proactor',
-];
-const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
+import { modelNames } from './types.js';
+
+export { modelNames };
 const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
 
 /** An array of strings that become C strings (exec arguments). */

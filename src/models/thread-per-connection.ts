@@ -16,18 +16,18 @@ import { createProtocol } from '../protocols/index.js';
 import type { Protocol } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
+import { EAGAIN } from '../sys/errno.js';
 import { listenTcp, localPort } from '../sys/socket.js';
 import { FdSlot } from './blocking-session.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
-import { MSG } from './messages.js';
+import { writeNewFd, writeStop } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ModelStarter, ResolvedServeOptions } from './types.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
-const EAGAIN = constants.EAGAIN as number;
 export const SPARE_THREADS = 16;
 
 interface ConnThread {
@@ -80,7 +80,7 @@ class ThreadPerConnection implements ModelHandle {
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       native.setBlocking(fd, true);
       const idle = this.#idle.pop();
-      if (idle) idle.inbox.push(MSG.NEW_FD, fd);
+      if (idle) writeNewFd(idle.inbox, fd);
       else this.#spawn(fd);
     }
   }
@@ -135,7 +135,7 @@ class ThreadPerConnection implements ModelHandle {
   }
 
   #onIdle(t: ConnThread): void {
-    if (this.#closing || this.#idle.length >= SPARE_THREADS) t.inbox.push(MSG.STOP);
+    if (this.#closing || this.#idle.length >= SPARE_THREADS) writeStop(t.inbox);
     else this.#idle.push(t);
     this.#setAccepting(true);
     if (!this.#closing) this.#acceptAll();
@@ -157,7 +157,7 @@ class ThreadPerConnection implements ModelHandle {
       const all = [...this.#live];
       for (const t of all) {
         t.slot.stop();
-        t.inbox.push(MSG.STOP);
+        writeStop(t.inbox);
       }
       await Promise.all(all.map((t) => t.exited));
       this.#protocol.close();

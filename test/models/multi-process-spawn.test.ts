@@ -125,7 +125,9 @@ describe('a worker that keeps crashing', () => {
     process.env.RAWIO_TEST_SPAWN_LOG = log;
     process.env.RAWIO_TEST_CRASH_AFTER_MS = '300';
     server = await serve({ model: 'multi-process', protocol: 'echo', workers: 1, execArgv: ['--require', crasher] });
-    const err = await new Promise<WorkerCrashError>((resolve) => server!.once('error', resolve));
+    const err = await new Promise<WorkerCrashError>((resolve) =>
+      server!.once('error', (e) => resolve(e as WorkerCrashError)),
+    );
     expect(err).toMatchObject({ code: 'ERR_RAWIO_WORKER_CRASHED', exitCode: 7, signal: null });
     expect(spawns()).toBe(6);
     await new Promise((r) => setTimeout(r, 300));

@@ -4,7 +4,6 @@
  * unsigned value), `out` an Int32Array of at least one pair, the timeout -1 or more.
  */
 import { check } from '../../sys/errors.js';
-import { native } from '../../sys/native.js';
 import * as v from '../../sys/validate.js';
 
 export function mask(m: unknown): number {
@@ -26,7 +25,7 @@ export function waitArgs(out: unknown, timeoutMs: unknown): void {
  * EBADF ErrnoError and `wait` returns -EBADF, as epoll_ctl(2) and epoll_wait(2) do on a
  * closed epoll fd.
  */
-export const EBADF = native.constants.EBADF!;
+export { EBADF } from '../../sys/errno.js';
 
 /** Throws the ErrnoError of a failed registration call. */
 export function ctl(ret: number, syscall: string): void {
