@@ -73,6 +73,8 @@ export class ReactorThread {
   readonly #ring: Ring | undefined;
   /** Called after each batch of accepts (the accept mutex releases its lock there). */
   onAccepted: (() => void) | undefined;
+  /** Until when (performance.now()) this thread should not accept after accept(2) failed. */
+  acceptHeldOffUntil = 0;
 
   constructor(data: ReactorThreadData) {
     this.#data = data;
@@ -146,7 +148,9 @@ export class ReactorThread {
         if (fd !== -EAGAIN) {
           // EMFILE and friends: the listening fd stays readable; look away for a moment.
           const pause = this.#backoff.failed(this.#data.listenFd, fd);
-          // Under the accept mutex, letting go of it is the pause: another process takes it.
+          this.acceptHeldOffUntil = performance.now() + pause;
+          // Under the accept mutex, letting go of it is the pause: the mutex is not taken
+          // again before acceptHeldOffUntil, and another process may take it meanwhile.
           if (this.onAccepted === undefined) {
             this.pauseListen();
             this.reactor.setTimer(pause, () => this.resumeListen());

@@ -53,7 +53,7 @@ async function stop(c: Child): Promise<void> {
 
 /** The process that serves: the child itself, or its worker process (multi-process). */
 function servingPid(c: Child, model: string): number {
-  if (model !== 'multi-process') return c.pid;
+  if (!model.startsWith('multi-process')) return c.pid;
   const [worker] = childrenOf(c.pid);
   if (worker === undefined) throw new Error('no worker process');
   return worker;
@@ -123,7 +123,7 @@ async function exhaust(port: number, pid: number, limit: number): Promise<net.So
   return held;
 }
 
-describe.each(modelNames)('fd exhaustion on %s', (model) => {
+describe.each([...modelNames, 'multi-process:exclusive', 'multi-process:mutex'])('fd exhaustion on %s', (model) => {
   it('does not spin, stays within its limit, and serves another client once fds free up', async () => {
     const c = await start(model, 'echo');
     try {
