@@ -9,8 +9,9 @@
  * A worker that dies is replaced, after a back-off, and its counts are kept; a worker that
  * keeps crashing makes the master give up (serve() rejects, or the Server emits 'error').
  * Workers run rawio's own entry with the parent's Node options less those that would run
- * the user's script again (worker-argv.ts), or with `execArgv` when serve() is given one. Counters reach the master through
- * a small shared keyspace (the board) that every worker writes its figures into.
+ * the user's script again (worker-argv.ts), or with `execArgv` when serve() is given one.
+ * Counters reach the master through a small shared keyspace (the board) that every worker
+ * writes its figures into.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -108,11 +109,14 @@ class Master {
       env: { ...process.env, RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)) },
     });
     native.close(controlRead);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // A spawn that fails (EAGAIN, ENOMEM) ends with 'error' alone when no process ever
+    // existed: that is an exit too, and counts as a crash.
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => child.pid === undefined && resolve());
+    });
     this.workers[index] = { child, control, exited };
     child.once('exit', (code, signal) => this.#onExit(index, code, signal));
-    // A spawn that fails (EAGAIN, ENOMEM) still ends with 'exit' when the process existed,
-    // and with 'error' alone when it never did: count that as a crash too.
     child.once('error', () => child.pid === undefined && this.#onExit(index, null, null));
     const ready = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[5];
     ready?.once('data', () => this.#onReady(index));
