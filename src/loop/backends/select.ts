@@ -2,7 +2,9 @@
  * select(2) as a Poller. fd_set is a bitmap of FD_SETSIZE (1024) bits, so an fd of 1024 or
  * more cannot be watched: `add` throws RangeError rather than write past the bitmap (the
  * native side checks again). POLLIN → readfds, POLLOUT → writefds, POLLPRI → exceptfds;
- * select has no HUP, so a peer close is reported as readable (read then returns 0).
+ * select has no HUP, so a peer close is reported as readable (read then returns 0). A
+ * watched fd closed behind the set's back makes select(2) fail whole with EBADF; the native
+ * wait then reports the closed fds as POLLNVAL, as poll(2) would, with the others ready.
  */
 import { constants } from '../../sys/constants.js';
 import { type NativePollerSet, native } from '../../sys/native.js';
