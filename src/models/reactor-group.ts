@@ -9,6 +9,7 @@
  *   multi-reactor-pool  main reactor + `workers` sub-reactors + `pool` handler threads
  */
 import { Reactor } from '../loop/reactor.js';
+import { AcceptBackoff } from './accept-backoff.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
@@ -19,6 +20,8 @@ import { Channel } from './channel.js';
 import { CHANNEL_BYTES, writeNewFd, writeStop } from './messages.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
+import { createCredits } from './body-feed.js';
+import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
@@ -56,6 +59,7 @@ class Group {
   readonly #threads: ModelThread[] = [];
   readonly #poolThreads: ModelThread[] = [];
   #acceptor: Reactor | undefined;
+  #backoff: AcceptBackoff | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(
@@ -71,13 +75,17 @@ class Group {
       this.#inboxes.push(new Channel(Channel.create(CHANNEL_BYTES, this.#eventfds[i])));
     }
     const replies = this.#inboxes.map((c) => c.init);
+    const credits: SharedArrayBuffer[] = [];
     for (let i = 0; i < shape.pool; i++) {
+      credits.push(createCredits());
       const requests = new Channel(Channel.create(CHANNEL_BYTES));
       this.#pool.push(requests);
       const data: PoolThreadData = {
         role: 'pool',
+        index: i,
         requests: requests.init,
         replies,
+        credits: credits[i]!,
         protocol: opts.protocol,
         protocolOptions: this.protocol.options,
         cpus: pinned ? opts.cpus : undefined,
@@ -91,13 +99,14 @@ class Group {
         listenFd: shape.mainAcceptor ? -1 : this.listenFd,
         inbox: replies[i]!,
         pool: this.#pool.map((c) => c.init),
+        poolCredits: credits,
         protocol: opts.protocol,
         protocolOptions: this.protocol.options,
         backend: opts.backend,
         transfer: opts.transfer,
         directio: opts.directio,
         maxQueue: opts.maxQueue,
-        idleTimeout: opts.idleTimeout,
+        limits: pickLimits(opts),
         stats: this.stats.share(),
         cpus: pinned ? [opts.cpus[i % opts.cpus.length]!] : undefined,
       };
@@ -109,14 +118,16 @@ class Group {
   /** The main reactor: accepts in the caller's thread (inside Node's loop) and deals fds round-robin. */
   #startAcceptor(): void {
     const acceptor = new Reactor({ backend: 'epoll' });
+    const backoff = (this.#backoff = new AcceptBackoff());
     let next = 0;
     acceptor.watch(this.listenFd, EPOLLIN, () => {
       for (;;) {
         const fd = native.accept(this.listenFd, false);
         if (fd < 0) {
-          if (fd !== -EAGAIN) pauseAccepting(acceptor, this.listenFd);
+          if (fd !== -EAGAIN) pauseAccepting(acceptor, this.listenFd, backoff.failed(this.listenFd, fd));
           return;
         }
+        backoff.accepted();
         // An inbox is full only when its reactor is stuck; shed the connection then.
         if (!this.#deal(fd, next++)) native.close(fd);
       }
@@ -140,6 +151,7 @@ class Group {
 
   async #close(): Promise<void> {
     this.#acceptor?.close();
+    this.#backoff?.close();
     native.close(this.listenFd);
     for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);
     await Promise.all(this.#threads.map((t) => t.exited));
@@ -152,11 +164,11 @@ class Group {
 
 /**
  * accept(2) failed with something other than EAGAIN (EMFILE, ENFILE, ENOBUFS): the listening
- * fd stays readable, so stop watching it for a moment instead of spinning on it.
+ * fd stays readable, so stop watching it for `ms` instead of spinning on it.
  */
-function pauseAccepting(reactor: Reactor, listenFd: number): void {
+function pauseAccepting(reactor: Reactor, listenFd: number, ms: number): void {
   reactor.rewatch(listenFd, 0);
-  reactor.setTimer(10, () => reactor.rewatch(listenFd, EPOLLIN));
+  reactor.setTimer(ms, () => reactor.rewatch(listenFd, EPOLLIN));
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -38,7 +38,15 @@ export interface Reply {
     /** Bytes to send. */
     length: number;
   };
-  /** Close the connection once this reply is written. */
+  /**
+   * Bytes produced later, written after `data` and `file` in order, raw (the protocol has
+   * already framed them, e.g. HTTP chunked), as the client takes them: the next chunk is
+   * pulled only while the connection's output is within its budget. A chunk must not be
+   * changed after it is yielded. An error thrown by the iterable closes the connection
+   * after what was sent.
+   */
+  body?: AsyncIterable<Uint8Array>;
+  /** Close the connection once this reply is written: no later request is processed. */
   close?: boolean;
 }
 
@@ -59,6 +67,8 @@ export interface Codec {
    * push (see the ownership note above). After an error, later pushes return no frames.
    */
   push(chunk: Uint8Array): PushResult;
+  /** Bytes of an unfinished request held for the next push (the header timeout runs while > 0). */
+  readonly buffered?: number;
 }
 
 /** Options of {@link createProtocol} and the protocol classes; each applies to the protocol it names. */
@@ -83,6 +93,11 @@ export interface ProtocolOptions {
    * holds (`single`, `iterative`, and `multi-reactor` or `proactor` with one worker).
    */
   localKeyspace?: boolean;
+  /**
+   * Request size limits, each read by the protocols it names (HttpLimits, RespLimits):
+   * serve() fills them from its `maxHeader` and `maxRequest` options.
+   */
+  limits?: { maxHead?: number; maxBody?: number; maxRequest?: number; maxBulk?: number };
 }
 
 /**
@@ -105,8 +120,17 @@ export interface Protocol {
   readonly options: ProtocolOptions;
   /** A fresh framing state for one connection. */
   createCodec(): Codec;
-  /** Handles one framed request. Runs on the I/O thread or on a worker thread. */
-  handle(frame: Uint8Array): Reply;
+  /**
+   * Handles one framed request. Runs on the I/O thread or on a worker thread. A Promise
+   * reply is awaited before the connection's next request is handled; replies leave in
+   * request order either way.
+   */
+  handle(frame: Uint8Array): Reply | Promise<Reply>;
   /** Releases what the protocol holds (the static root's fd, the keyspace mapping). */
   close(): void;
+}
+
+/** A protocol whose replies are always ready at once, as the built-in ones are. */
+export interface SyncProtocol extends Protocol {
+  handle(frame: Uint8Array): Reply;
 }

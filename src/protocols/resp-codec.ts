@@ -173,6 +173,11 @@ export class RespCodec implements Codec {
   readonly #maxRequest: number;
   readonly #maxInline: number;
   readonly #pending = new Pending();
+
+  /** Bytes of an unfinished request kept for the next push. */
+  get buffered(): number {
+    return this.#pending.length;
+  }
   // The multibulk command being parsed: -1 before its header; arguments complete; where
   // the next argument header starts, relative to the command's start.
   #argc = -1;

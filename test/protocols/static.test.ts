@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, readSync, rmSync, symlinkSync, writeFileSync, c
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { createProtocol, type Protocol, type Reply } from '../helpers/rawio.js';
+import { createProtocol, type SyncProtocol, type Reply } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { feed, text } from './feed.js';
 
@@ -19,7 +19,7 @@ interface Got {
   reply: Reply;
 }
 
-function get(p: Protocol, target: string, extra = '', method = 'GET'): Got {
+function get(p: SyncProtocol, target: string, extra = '', method = 'GET'): Got {
   const { frames, error } = feed(p.createCodec(), b(`${method} ${target} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`));
   const reply = error ?? p.handle(frames[0]);
   const s = text(reply.data);
@@ -39,7 +39,7 @@ function get(p: Protocol, target: string, extra = '', method = 'GET'): Got {
 describe('static protocol', () => {
   let dir: string;
   let root: string;
-  let p: Protocol;
+  let p: SyncProtocol;
   let before: Map<number, string>;
 
   beforeAll(() => {
@@ -154,6 +154,41 @@ describe('static protocol', () => {
     // an absolute path is taken relative to the root
     expect(get(p, '//etc/passwd').status).toBe(404);
     expect(get(p, `//${dir}/secret`).status).toBe(404);
+  });
+
+  it('answers 404 for a file named as a directory (ENOTDIR), in every spelling', () => {
+    const asDir = [
+      '/data.bin/',
+      '/data.bin/.',
+      '/data.bin//',
+      '/data.bin/./',
+      '/data.bin/..',
+      '/data.bin/../',
+      '/data.bin/../index.html',
+      '/data.bin%2f',
+      '/data.bin%2F',
+      '/data.bin%2f.',
+      '/data.bin/%2e',
+      '/data.bin/%2e%2e',
+      '/data.bin%2f%2e%2e',
+      '/data.bin/.?x=1',
+      '/data.bin/#frag',
+      '/sub/a%20b.css/',
+      '/sub//a%20b.css//.',
+      '/inside-link/',
+      '/index.html/',
+    ];
+    for (const target of asDir) {
+      const g = get(p, target);
+      expect([target, g.status]).toEqual([target, 404]);
+      expect(g.reply.file).toBeUndefined();
+    }
+    for (const method of ['HEAD', 'GET']) expect(get(p, '/data.bin/', '', method).status).toBe(404);
+    // Directories still resolve through `.`, `..` and doubled slashes.
+    expect(get(p, '/sub/deeper/.').file!.toString()).toBe('deep');
+    expect(get(p, '/sub/deeper/../deeper//').file!.toString()).toBe('deep');
+    expect(get(p, '/sub/..').file!.toString()).toBe('<h1>hi</h1>');
+    expect(get(p, '//data.bin').file!.equals(CONTENT)).toBe(true);
   });
 
   it('answers 405 with Allow for other methods', () => {
