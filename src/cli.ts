@@ -7,6 +7,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { parseFlags, UsageError } from './cli-args.js';
 import { probe, type ProbeResult } from './probe.js';
 
 export interface Command {
@@ -46,17 +47,16 @@ export const commands: Record<string, Command> = {
     summary: 'what this kernel and machine allow (io_uring, limits, alignment, scatter-gather)',
     usage: 'rawio probe [--json] [--path DIR]',
     async run(argv) {
-      const i = argv.indexOf('--path');
-      const p = probe(i >= 0 && argv[i + 1] ? { path: argv[i + 1] } : {});
-      if (argv.includes('--json')) console.log(JSON.stringify(p, null, 2));
+      const { values } = parseFlags('probe', argv, { json: { type: 'boolean' }, path: { type: 'string' } });
+      const p = probe(values.path === undefined ? {} : { path: values.path });
+      if (values.json) console.log(JSON.stringify(p, null, 2));
       else printProbe(p);
       return 0;
     },
   },
   serve: {
     summary: 'run a server: any model, any protocol, until SIGINT or SIGTERM',
-    usage:
-      'rawio serve --model M --protocol P [--port N] [--workers N] [--backend B] [--accept S] [--root DIR] [--transfer T] [--directio BYTES] [--cpus LIST]',
+    usage: 'rawio serve --model M --protocol P [--port N] [--workers N] ... (rawio serve --help lists them all)',
     help: async () => (await import('./models/serve-cli.js')).serveUsage,
     async run(argv) {
       const { serveMain } = await import('./models/serve-cli.js');
@@ -101,7 +101,13 @@ export async function cli(argv: string[]): Promise<number> {
     console.log(cmd.help ? `usage: ${await cmd.help()}` : `usage: ${cmd.usage}\n\n${cmd.summary}`);
     return 0;
   }
-  return cmd.run(rest);
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`rawio ${e.message}\n\nusage: ${cmd.usage}`);
+    return 2;
+  }
 }
 
 /** True when this file is the program (`rawio`, through npm's bin symlink), not an import. */

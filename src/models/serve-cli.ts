@@ -3,66 +3,54 @@
  * address, and runs until SIGINT or SIGTERM, then closes the server cleanly (every
  * connection closed, every thread and process gone) and exits.
  */
-import { parseArgs } from 'node:util';
+import { parseFlags, wholeNumber, wholeNumbers } from '../cli-args.js';
 import { serve } from './serve.js';
+import { serveOptionTable } from './serve-options.js';
 import type { ServeOptions } from './types.js';
 
 export const serveUsage = `rawio serve --model M --protocol P [options]
 
-  --model M        iterative | thread-per-connection | single | worker-pool |
-                   multi-reactor | multi-reactor-pool | multi-process | proactor
-  --protocol P     echo | http | resp | static
-  --host H         address to bind (default 127.0.0.1)
-  --port N         port (default 0: any free port; the chosen one is printed)
-  --workers N      threads or processes, by model (default: the CPU count;
-                   thread-per-connection: its cap, 256)
-  --pool N         multi-reactor-pool: handler threads (default: the CPU count)
-  --backend B      select | poll | epoll | epoll-et, for the reactor models (default epoll)
-  --accept S       multi-process: reuseport | exclusive | mutex (default reuseport)
-  --root DIR       static: the directory served
-  --transfer T     static: readwrite | mmap | sendfile | splice | uring | direct | auto
-                   (default auto)
-  --directio N     static: 'auto' switches to direct IO for files of N bytes or more
-  --cpus LIST      pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
-  --help           this text`;
+  --model M          iterative | thread-per-connection | single | worker-pool |
+                     multi-reactor | multi-reactor-pool | multi-process | proactor
+  --protocol P       echo | http | resp | static
+  --handler FILE     http: the module whose handle(request) answers each request
+  --host H           address to bind, or a name to resolve (default 127.0.0.1)
+  --port N           port (default 0: any free port; the chosen one is printed)
+  --workers N        threads or processes, by model (default: the CPU count;
+                     thread-per-connection: its cap, 256; iterative, single: one)
+  --pool N           multi-reactor-pool: handler threads (default: the CPU count)
+  --backend B        select | poll | epoll | epoll-et, for the reactor models (default epoll)
+  --accept S         multi-process: reuseport | exclusive | mutex (default reuseport)
+  --root DIR         static: the directory served
+  --transfer T       file bodies: readwrite | mmap | sendfile | splice | uring | direct | auto
+                     (default auto)
+  --directio N       file bodies: 'auto' switches to direct IO at N bytes or more
+  --max-queue N      drop a connection whose unsent output exceeds N bytes (default 64 MiB)
+  --idle-timeout MS  close a connection idle for MS milliseconds (default 30000)
+  --backlog N        the listen(2) backlog (default 511)
+  --cpus LIST        pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
+  --help             this text`;
 
-const int = (s: string | undefined) => (s === undefined ? undefined : Number(s));
+/** maxQueue → max-queue: the flag of each ServeOptions key. */
+const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
+/**
+ * The flags of `rawio serve`, one per ServeOptions key (so an option added to the table
+ * has its flag), parsed into ServeOptions; an unknown flag or a number that is not a whole
+ * number is a UsageError. The values' ranges are `serve()`'s to check.
+ */
 export function parseServeArgs(argv: string[]): ServeOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      protocol: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      workers: { type: 'string' },
-      pool: { type: 'string' },
-      backend: { type: 'string' },
-      accept: { type: 'string' },
-      root: { type: 'string' },
-      transfer: { type: 'string' },
-      directio: { type: 'string' },
-      cpus: { type: 'string' },
-    },
-    strict: true,
-  });
-  const opts = {
-    model: values.model,
-    protocol: values.protocol,
-    host: values.host,
-    port: int(values.port),
-    workers: int(values.workers),
-    pool: int(values.pool),
-    backend: values.backend,
-    accept: values.accept,
-    root: values.root,
-    transfer: values.transfer,
-    directio: int(values.directio),
-    cpus: values.cpus?.split(',').map(Number),
-  };
-  for (const k of Object.keys(opts) as (keyof typeof opts)[]) if (opts[k] === undefined) delete opts[k];
-  return opts as ServeOptions;
+  const rows = Object.entries(serveOptionTable) as [keyof ServeOptions, { cli: 'string' | 'int' | 'ints' }][];
+  const flags = Object.fromEntries(rows.map(([key]) => [flagOf(key), { type: 'string' as const }]));
+  const { values } = parseFlags('serve', argv, flags);
+  const opts: Record<string, unknown> = {};
+  for (const [key, row] of rows) {
+    const flag = flagOf(key);
+    const text = (values as Record<string, string | undefined>)[flag];
+    if (text === undefined) continue;
+    opts[key] = row.cli === 'int' ? wholeNumber(flag, text) : row.cli === 'ints' ? wholeNumbers(flag, text) : text;
+  }
+  return opts as unknown as ServeOptions;
 }
 
 export async function serveMain(argv: string[]): Promise<number> {

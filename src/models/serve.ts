@@ -3,73 +3,12 @@
  * (TypeError / RangeError before anything is opened), fills in the defaults, loads the
  * model's file and returns a Server with the bound address, live stats and close().
  */
-import { availableParallelism } from 'node:os';
-import { statSync } from 'node:fs';
-import type { ProtocolName } from '../protocols/protocol.js';
-import * as v from '../sys/validate.js';
-import { pollerNames, type PollerName } from './poller-name.js';
-import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { resolveServeOptions } from './serve-options.js';
+import type { ModelName, ModelStarter, ServeOptions, Server } from './types.js';
 
-/** Every {@link ModelName}, as `serve({ model })` accepts them. */
-export const modelNames: readonly ModelName[] = [
-  'iterative',
-  'thread-per-connection',
-  'single',
-  'worker-pool',
-  'multi-reactor',
-  'multi-reactor-pool',
-  'multi-process',
-  'proactor',
-];
-const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
-const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
-
-function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !allowed.includes(value as T)) {
-    throw v.typeError(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
-  }
-  return value as T;
-}
-
-/**
- * Checks `opts` and fills in every default, as {@link serve} does before it starts a model
- * (TypeError / RangeError for a bad option; the static protocol's `root` must be a
- * directory). Opens nothing.
- */
-export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
-  const o = v.object<ServeOptions>('opts', opts);
-  if (opts === undefined) throw v.typeError('opts', 'of type object', opts);
-  const model = oneOf('model', o.model, modelNames);
-  const protocol = oneOf('protocol', o.protocol, protocolNames);
-  const cpus = availableParallelism();
-  const root = o.root === undefined ? undefined : v.str('root', o.root);
-  if (protocol === 'static') {
-    if (root === undefined) throw v.typeError('root', 'a directory (the static protocol needs one)', root);
-    if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw v.rangeError('root', 'a directory', root);
-  }
-  const transfer = o.transfer === undefined ? 'auto' : v.str('transfer', o.transfer);
-  const directio = o.directio === undefined ? 4 << 20 : v.int('directio', o.directio, 0);
-  const resolved: ResolvedServeOptions = {
-    model,
-    protocol,
-    host: o.host === undefined ? '127.0.0.1' : v.str('host', o.host),
-    port: o.port === undefined ? 0 : v.int('port', o.port, 0, 65535),
-    workers:
-      o.workers === undefined ? (model === 'thread-per-connection' ? 256 : cpus) : v.int('workers', o.workers, 1, 4096),
-    backend: o.backend === undefined ? 'epoll' : oneOf<PollerName>('backend', o.backend, pollerNames),
-    accept: o.accept === undefined ? 'reuseport' : oneOf('accept', o.accept, acceptStrategies),
-    transfer,
-    directio,
-    maxQueue: o.maxQueue === undefined ? 64 << 20 : v.int('maxQueue', o.maxQueue, 1),
-    idleTimeout: o.idleTimeout === undefined ? 30_000 : v.int('idleTimeout', o.idleTimeout, 1),
-    backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
-    pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
-    cpus: o.cpus === undefined ? [] : o.cpus.map((c) => v.int('cpus[i]', c, 0, 1023)),
-    protocolOptions: { root, transfer, directio },
-  };
-  if (root !== undefined) resolved.root = root;
-  return resolved;
-}
+export { modelNames, resolveServeOptions, serveOptionNames } from './serve-options.js';
 
 /** Each model's file, loaded when first served (a literal import each, so bundlers see them). */
 const models: Record<ModelName, () => Promise<{ start: ModelStarter }>> = {
@@ -93,7 +32,8 @@ async function loadModel(model: ModelName): Promise<ModelStarter> {
  * what they speak. Resolves once it listens, with the bound port (`port: 0` picks a free
  * one). Rejects with a TypeError / RangeError for bad options before opening anything, and
  * with an ErrnoError when the model cannot start (EADDRINUSE, or io_uring refused for
- * `proactor` …).
+ * `proactor` …). A `host` that is not an IP literal is resolved with dns.lookup; `server.host`
+ * is the address bound.
  * @example
  * const server = await serve({ model: 'multi-reactor', protocol: 'http', workers: 2 });
  * console.log(`http://${server.host}:${server.port}/`);
@@ -101,12 +41,16 @@ async function loadModel(model: ModelName): Promise<ModelStarter> {
  */
 export async function serve(opts: ServeOptions): Promise<Server> {
   const resolved = resolveServeOptions(opts);
+  // bind(2) takes addresses: a name is looked up first (ENOTFOUND rejects as dns reports it).
+  if (isIP(resolved.host) === 0) resolved.host = (await lookup(resolved.host)).address;
   const handle = await (await loadModel(resolved.model))(resolved);
+  const close = () => handle.close();
   return {
     host: resolved.host,
     port: handle.port,
     model: resolved.model,
     stats: () => handle.stats(),
-    close: () => handle.close(),
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

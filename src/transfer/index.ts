@@ -22,13 +22,8 @@ export type { TransferJob, TransferMethod } from './job.js';
 export { closePipePool, pooledPipes } from './pipes.js';
 export { waitWritable, writableWaiter, type Waiter } from './wait.js';
 
-/**
- * The built-in transfer methods: `readwrite` (pread + write), `mmap` (write from a
- * mapping), `sendfile`, `splice` (through a pipe), `uring` (io_uring reads and sends),
- * `direct` (O_DIRECT reads through io_uring) and `auto` (`sendfile` below `directio`
- * bytes, `direct` from there on where io_uring is allowed).
- */
-export type TransferMethodName = 'readwrite' | 'mmap' | 'sendfile' | 'splice' | 'uring' | 'direct' | 'auto';
+export { transferMethodNames, type TransferMethodName } from './names.js';
+import type { TransferMethodName } from './names.js';
 
 /** Every method by name. */
 export const methods: Record<string, TransferMethod> = {
