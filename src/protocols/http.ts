@@ -19,6 +19,7 @@ import {
 } from './http-codec.js';
 import { ascii, getU32 } from './bytes.js';
 import { httpDate, httpSecond } from './http-date.js';
+import * as v from '../sys/validate.js';
 
 const HELLO = 'Hello, World!';
 // Indexed by variant: 0 HTTP/1.1 keep-alive, 1 close, 2 HTTP/1.0 keep-alive.
@@ -48,6 +49,7 @@ export class HttpProtocol implements Protocol {
   #head: Reply[] = [];
 
   constructor(opts: HttpOptions = {}) {
+    v.object('opts', opts);
     this.#limits = opts.limits ?? {};
     this.options = { ...opts };
   }

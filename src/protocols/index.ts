@@ -7,7 +7,7 @@ import { EchoProtocol } from './echo.js';
 import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
 import { StaticProtocol } from './static.js';
-import { typeError } from '../sys/validate.js';
+import { object, typeError } from '../sys/validate.js';
 
 /** The names {@link createProtocol} and `serve({ protocol })` accept. */
 export const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
@@ -20,6 +20,7 @@ export const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', '
  * const w = createProtocol('resp', p.options); // attaches to it (in a worker, say)
  */
 export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): Protocol {
+  object('opts', opts);
   switch (name) {
     case 'echo':
       return new EchoProtocol(opts);

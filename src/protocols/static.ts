@@ -149,6 +149,7 @@ export class StaticProtocol implements Protocol {
   #closed = false;
 
   constructor(opts: ProtocolOptions = {}) {
+    v.object('opts', opts);
     if (opts.root === undefined) throw v.typeError('root', 'a directory path', opts.root);
     this.#root = openDir(v.str('root', opts.root));
     this.options = { ...opts };

@@ -6,10 +6,13 @@
  * referenced until its completion is reaped.
  * @example
  * const ring = new Ring();
- * const n = await ring.read(fd, Buffer.alloc(4096), 0);
+ * const n = await ring.read(fd, Buffer.alloc(4096), 0, 4096, 0); // as sys.pread: offset, length, position
  * ring.close();
  */
 import { constants as os } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { constants } from './constants.js';
+import { directIoError } from './direct.js';
 import { check } from './errors.js';
 import {
   INTERNAL,
@@ -25,7 +28,7 @@ import * as v from './validate.js';
 export type { CompletionHandler, OpOptions, RingOptions } from './ring-core.js';
 export type { RingProbe } from './uring.js';
 
-const { ETIME } = os.errno;
+const { ETIME, EINVAL } = os.errno;
 const AT_FDCWD = -100;
 const O_CLOEXEC = 0o2000000;
 const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
@@ -75,6 +78,39 @@ export interface RingStat {
 function position(p: unknown): number {
   return v.int('position', p, -1);
 }
+
+/**
+ * The arguments after the buffer, as `sys.pread` takes them: (offset, length, position,
+ * opts). The earlier form (position, length, opts) is told apart by its missing or
+ * object-valued third number; a number where the options go is a TypeError (RingCore.op).
+ */
+function rwArgs(a: unknown, b: unknown, c: unknown, d: unknown): [unknown, unknown, unknown, FileOptions | undefined] {
+  if (d === undefined && (c === undefined || (typeof c === "object" && c !== null))) {
+    return [0, b, a, c as FileOptions | undefined];
+  }
+  return [a, b, c, d as FileOptions | undefined];
+} // prettier-ignore
+
+/**
+ * O_DIRECT answers a misaligned buffer, position or length with a bare EINVAL: on an fd
+ * opened O_DIRECT (its status flags, read from /proc/self/fdinfo only on this error path)
+ * the rejection names the alignment needed, as `sys.directRead`'s does.
+ */
+function explainDirect(done: Promise<number>, name: string, fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
+  return done.catch((e: unknown) => {
+    if ((e as { code?: string }).code === 'EINVAL' && isDirect(fd)) throw directIoError(-EINVAL, name, fd, buf, off, len, pos);
+    throw e;
+  });
+} // prettier-ignore
+
+function isDirect(fd: number): boolean {
+  try {
+    const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+    return flags !== undefined && (parseInt(flags, 8) & constants.O_DIRECT) !== 0;
+  } catch {
+    return false;
+  }
+}
 function userData(ud: unknown): number {
   return v.int('userData', ud, 0, MAX_USER_DATA);
 }
@@ -83,7 +119,8 @@ function cstring(s: string): Buffer {
   return Buffer.from(`${s}\0`);
 }
 function fdOrIndex(fd: unknown, o?: FileOptions): [number, number] {
-  return [v.fd(fd), o?.fixedFile === true ? u.IOSQE_FIXED_FILE : 0];
+  const opts = v.object<FileOptions>('opts', o);
+  return [v.fd(fd), opts.fixedFile === true ? u.IOSQE_FIXED_FILE : 0];
 }
 
 /**
@@ -105,11 +142,12 @@ function fdOrIndex(fd: unknown, o?: FileOptions): [number, number] {
  * (ENOSYS, EPERM from seccomp or `kernel.io_uring_disabled`): check {@link Ring.supported}.
  * @example
  * // promise API
- * using ring = new Ring();
- * const fd = await ring.openat(-100, '/etc/hostname', constants.O_RDONLY);
+ * const ring = new Ring();
+ * const fd = await ring.openat(constants.AT_FDCWD, '/etc/hostname', constants.O_RDONLY);
  * const buf = Buffer.alloc(4096);
- * const n = await ring.read(fd, buf, 0);
+ * const n = await ring.read(fd, buf, 0, buf.length, 0);
  * await ring.close(fd);
+ * ring.close();
  * @example
  * // batch API: prepare, submit and wait in one io_uring_enter, then reap
  * const ring = new Ring({ attach: false });
@@ -145,20 +183,34 @@ export class Ring extends RingCore {
 
   // ---- promise API
 
-  /** read(2) at `position` (-1: the current file position) into `buf[0, len)`. */
-  read(fd: number, buf: Uint8Array, pos: number, len?: number, opts?: FileOptions): Promise<number> {
-    return this.rw(u.OP.READ, 'read', fd, buf, pos, len, opts);
+  /**
+   * pread(2) into `buf[offset, offset + length)` (default: all of `buf`) at file `position`
+   * (-1: the current file position): the arguments of `sys.pread`, then the options. An
+   * EINVAL on an O_DIRECT fd rejects with the alignment it needed (as `sys.directRead`).
+   */
+  read(fd: number, buf: Uint8Array, offset: number | undefined, length: number | undefined, position: number, opts?: FileOptions): Promise<number>;
+  /** @deprecated `read(fd, buf, position, length?, opts?)`: use `read(fd, buf, 0, length, position, opts)`. */
+  read(fd: number, buf: Uint8Array, position: number, length?: number, opts?: FileOptions): Promise<number>;
+  read(fd: number, buf: Uint8Array, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
+    return this.rw(u.OP.READ, 'read', fd, buf, ...rwArgs(a, b, c, d));
   }
-  /** write(2) of `buf[0, len)` at `position` (-1: the current file position). */
-  write(fd: number, buf: Uint8Array, pos: number, len?: number, opts?: FileOptions): Promise<number> {
-    return this.rw(u.OP.WRITE, 'write', fd, buf, pos, len, opts);
-  }
-  private rw(op: number, name: string, fd: number, buf: Uint8Array, pos: number, len?: number, o?: FileOptions) {
+  /**
+   * pwrite(2) of `buf[offset, offset + length)` (default: all of `buf`) at file `position`
+   * (-1: the current file position): the arguments of `sys.pwrite`, then the options.
+   */
+  write(fd: number, buf: Uint8Array, offset: number | undefined, length: number | undefined, position: number, opts?: FileOptions): Promise<number>;
+  /** @deprecated `write(fd, buf, position, length?, opts?)`: use `write(fd, buf, 0, length, position, opts)`. */
+  write(fd: number, buf: Uint8Array, position: number, length?: number, opts?: FileOptions): Promise<number>;
+  write(fd: number, buf: Uint8Array, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
+    return this.rw(u.OP.WRITE, 'write', fd, buf, ...rwArgs(a, b, c, d));
+  } // prettier-ignore
+  private rw(op: number, name: string, fd: number, buf: Uint8Array, off: unknown, len: unknown, pos: unknown, o?: FileOptions) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
-    const [, l] = v.slice(v.bytes(buf), 0, len);
+    const [start, l] = v.slice(v.bytes(buf), off, len);
     const p = position(pos);
-    return this.op(name, (ud) => this.raw.prepRw(op, f, buf, 0, l, p, ud, sqeFlags, 0), buf, o);
-  }
+    const done = this.op(name, (ud) => this.raw.prepRw(op, f, buf, start, l, p, ud, sqeFlags, 0), buf, o);
+    return sqeFlags === 0 ? explainDirect(done, name, f, buf, start, l, p) : done;
+  } // prettier-ignore
 
   /** preadv2(2) at `position` (-1: the current file position) into `bufs` in order: resolves with the bytes read. */
   readv(fd: number, bufs: readonly Uint8Array[], pos: number, opts?: FileOptions): Promise<number> {
@@ -182,7 +234,7 @@ export class Ring extends RingCore {
   /** fsync(2), or fdatasync(2) with `{ datasync: true }`: resolves with 0. */
   fsync(fd: number, opts?: FileOptions & { datasync?: boolean }): Promise<number> {
     const [f, sqeFlags] = fdOrIndex(fd, opts);
-    const fl = opts?.datasync === true ? u.IORING_FSYNC_DATASYNC : 0;
+    const fl = v.object<{ datasync?: boolean }>('opts', opts).datasync === true ? u.IORING_FSYNC_DATASYNC : 0;
     return this.op(
       'fsync',
       (ud) => this.raw.prep(u.OP.FSYNC, f, null, 0, 0, 0, null, ud, fl, sqeFlags, 0, 0, 0),
@@ -257,8 +309,9 @@ export class Ring extends RingCore {
   }
   private sock(op: number, name: string, fd: number, buf: Uint8Array, o: SocketOptions | undefined, extra: number) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
-    const [off, len] = v.slice(v.bytes(buf), o?.offset, o?.length);
-    const fl = (o?.flags === undefined ? 0 : v.int('flags', o.flags, 0, 0x7fffffff)) | extra;
+    const so = v.object<SocketOptions>('opts', o);
+    const [off, len] = v.slice(v.bytes(buf), so.offset, so.length);
+    const fl = (so.flags === undefined ? 0 : v.int('flags', so.flags, 0, 0x7fffffff)) | extra;
     const prep = (ud: number) => this.raw.prep(op, f, buf, off, len, 0, null, ud, fl, sqeFlags, 0, 0, 0);
     return this.op(name, prep, buf, o);
   }
@@ -316,22 +369,27 @@ export class Ring extends RingCore {
     this.registered = list;
   }
 
-  /** IORING_OP_READ_FIXED into registered buffer `bufIndex`, `len` bytes from its start. */
-  readFixed(fd: number, bufIndex: number, pos: number, len?: number, opts?: FileOptions): Promise<number> {
+  /**
+   * IORING_OP_READ_FIXED into registered buffer `bufIndex`, `[offset, offset + length)` of it
+   * (default: all of it), at file `position` (-1: the current file position).
+   */
+  readFixed(fd: number, bufIndex: number, offset: number | undefined, length: number | undefined, position: number, opts?: FileOptions): Promise<number>;
+  /** @deprecated `readFixed(fd, bufIndex, position, length?, opts?)`: use `readFixed(fd, bufIndex, 0, length, position, opts)`. */
+  readFixed(fd: number, bufIndex: number, position: number, length?: number, opts?: FileOptions): Promise<number>;
+  readFixed(fd: number, bufIndex: number, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
+    const [offset, length, pos, opts] = rwArgs(a, b, c, d);
     const [f, sqeFlags] = fdOrIndex(fd, opts);
-    const [buf, l] = this.fixedBuf(bufIndex, len);
+    const buf = this.fixedBuf(bufIndex);
+    const [start, l] = v.slice(buf, offset, length);
     const p = position(pos);
-    return this.op(
-      'read',
-      (ud) => this.raw.prepRw(u.OP.READ_FIXED, f, buf, 0, l, p, ud, sqeFlags, bufIndex),
-      buf,
-      opts,
-    );
-  }
-  private fixedBuf(index: number, len?: number): [Uint8Array, number] {
+    const prep = (ud: number) => this.raw.prepRw(u.OP.READ_FIXED, f, buf, start, l, p, ud, sqeFlags, bufIndex);
+    const done = this.op('read', prep, buf, opts);
+    return sqeFlags === 0 ? explainDirect(done, 'read', f, buf, start, l, p) : done;
+  } // prettier-ignore
+  private fixedBuf(index: number): Uint8Array {
     const buf = this.registered[v.int('bufIndex', index, 0, Math.max(0, this.registered.length - 1))];
     if (buf === undefined) throw new RangeError('no buffers are registered');
-    return [buf, v.slice(buf, 0, len)[1]];
+    return buf;
   }
 
   /** IORING_REGISTER_FILES: ops given `{ fixedFile: true }` then take an index into `fds`. */
@@ -363,7 +421,8 @@ export class Ring extends RingCore {
   /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
   prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const [buf, l] = this.fixedBuf(bufIndex, len);
+    const buf = this.fixedBuf(bufIndex);
+    const l = v.slice(buf, 0, len)[1];
     const f = v.fd(fd);
     const d = userData(ud);
     const ok = this.raw.prepRw(u.OP.READ_FIXED, f, buf, 0, l, position(pos), d, sqeFlags, bufIndex);
@@ -385,7 +444,7 @@ export class Ring extends RingCore {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const f = v.fd(fd);
     const d = userData(ud);
-    const multi = opts?.multishot === true ? u.IORING_ACCEPT_MULTISHOT : 0;
+    const multi = v.object<{ multishot?: boolean }>('opts', opts).multishot === true ? u.IORING_ACCEPT_MULTISHOT : 0;
     return this.raw.prep(u.OP.ACCEPT, f, null, 0, 0, 0, null, d, SOCK_FLAGS, 0, multi, 0, 0);
   }
   /** Prepares a timeout of `ms` milliseconds; its completion carries `ud` and -ETIME when the time has passed. */

@@ -59,7 +59,8 @@ export function localPort(fd: number): number {
  * `{ blocking: true }`), or `-errno` (`-EAGAIN` when no connection is waiting).
  */
 export function accept(fd: number, opts?: { blocking?: boolean }): number {
-  const blocking = opts?.blocking === undefined ? false : v.bool('blocking', opts.blocking);
+  const o = v.object<{ blocking?: boolean }>('opts', opts);
+  const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);
   return native.accept(v.fd(fd), blocking);
 }
 
@@ -165,6 +166,7 @@ export function pipeSize(fd: number): number {
 /** eventfd(2), non-blocking and close-on-exec: write 8 bytes to signal it, read 8 to reset. */
 export function eventfd(initial = 0, opts?: { blocking?: boolean }): number {
   v.int('initial', initial, 0, 0xffffffff);
-  const blocking = opts?.blocking === undefined ? false : v.bool('blocking', opts.blocking);
+  const o = v.object<{ blocking?: boolean }>('opts', opts);
+  const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);
   return check(native.eventfd(initial, blocking), 'eventfd');
 }

@@ -6,6 +6,7 @@
  * large file cannot starve every other connection.
  */
 import { errnoError } from '../sys/errors.js';
+import { abortError } from '../sys/ring-core.js';
 import { native } from '../sys/native.js';
 import type { TransferJob } from './job.js';
 
@@ -31,6 +32,7 @@ export async function drive(job: TransferJob, syscall: string, step: (sent: numb
       if (sinceYield >= YIELD_BYTES) {
         sinceYield = 0;
         await yieldToLoop();
+        if (job.signal?.aborted) throw abortError(job.signal);
       }
     } else if (r === -EAGAIN) {
       sinceYield = 0;

@@ -47,7 +47,7 @@ export async function sendAll(ring: Ring, job: TransferJob, buf: Uint8Array, len
 export async function readFull(ring: Ring, fd: number, buf: Uint8Array, pos: number, len: number): Promise<number> {
   let got = 0;
   while (got < len) {
-    const n = await ring.read(fd, buf.subarray(got), pos + got, len - got);
+    const n = await ring.read(fd, buf, got, len - got, pos + got);
     if (n === 0) break;
     got += n;
   }
