@@ -105,7 +105,8 @@ export async function cli(argv: string[]): Promise<number> {
     return await cmd.run(rest);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    console.error(`rawio ${e.message}\n\nusage: ${cmd.usage}`);
+    const message = e.message.startsWith(`${name}: `) ? e.message : `${name}: ${e.message}`;
+    console.error(`rawio ${message}\n\nusage: ${cmd.usage}`);
     return 2;
   }
 }

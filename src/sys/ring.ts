@@ -188,17 +188,38 @@ export class Ring extends RingCore {
    * (-1: the current file position): the arguments of `sys.pread`, then the options. An
    * EINVAL on an O_DIRECT fd rejects with the alignment it needed (as `sys.directRead`).
    */
-  read(fd: number, buf: Uint8Array, offset: number | undefined, length: number | undefined, position: number, opts?: FileOptions): Promise<number>;
+  read(
+    fd: number,
+    buf: Uint8Array,
+    offset: number | undefined,
+    length: number | undefined,
+    position: number,
+    opts?: FileOptions,
+  ): Promise<number>;
   /** @deprecated `read(fd, buf, position, length?, opts?)`: use `read(fd, buf, 0, length, position, opts)`. */
   read(fd: number, buf: Uint8Array, position: number, length?: number, opts?: FileOptions): Promise<number>;
-  read(fd: number, buf: Uint8Array, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
+  read(
+    fd: number,
+    buf: Uint8Array,
+    a?: number,
+    b?: number,
+    c?: number | FileOptions,
+    d?: FileOptions,
+  ): Promise<number> {
     return this.rw(u.OP.READ, 'read', fd, buf, ...rwArgs(a, b, c, d));
   }
   /**
    * pwrite(2) of `buf[offset, offset + length)` (default: all of `buf`) at file `position`
    * (-1: the current file position): the arguments of `sys.pwrite`, then the options.
    */
-  write(fd: number, buf: Uint8Array, offset: number | undefined, length: number | undefined, position: number, opts?: FileOptions): Promise<number>;
+  write(
+    fd: number,
+    buf: Uint8Array,
+    offset: number | undefined,
+    length: number | undefined,
+    position: number,
+    opts?: FileOptions,
+  ): Promise<number>;
   /** @deprecated `write(fd, buf, position, length?, opts?)`: use `write(fd, buf, 0, length, position, opts)`. */
   write(fd: number, buf: Uint8Array, position: number, length?: number, opts?: FileOptions): Promise<number>;
   write(fd: number, buf: Uint8Array, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
@@ -266,27 +287,13 @@ export class Ring extends RingCore {
   }
 
   /** statx(2) of `path` relative to `dirFd`; an empty path stats `dirFd` itself. */
-  async statx(dirFd: number, path: string, opts?: OpOptions): Promise<RingStat> {
+  statx(dirFd: number, path: string, opts?: OpOptions): Promise<RingStat> {
     const d = v.int('dirFd', dirFd, AT_FDCWD, 0x7fffffff);
     const p = cstring(path);
     const out = new Uint8Array(256);
     const fl = path === '' ? AT_EMPTY_PATH : 0;
     const prep = (ud: number) => this.raw.prep(u.OP.STATX, d, p, 0, STATX_MASK, 0, out, ud, fl, 0, 0, 0, 0);
-    await this.op('statx', prep, [p, out], opts);
-    const dv = new DataView(out.buffer);
-    const ts = (o: number) => Number(dv.getBigInt64(o, true)) * 1000 + dv.getUint32(o + 8, true) / 1e6;
-    return {
-      blksize: dv.getUint32(4, true),
-      nlink: dv.getUint32(16, true),
-      uid: dv.getUint32(20, true),
-      gid: dv.getUint32(24, true),
-      mode: dv.getUint16(28, true),
-      ino: Number(dv.getBigUint64(32, true)),
-      size: Number(dv.getBigUint64(40, true)),
-      mtimeMs: ts(112),
-      dioMemAlign: dv.getUint32(152, true),
-      dioOffsetAlign: dv.getUint32(156, true),
-    };
+    return this.op('statx', prep, [p, out], opts).then(() => statxResult(out));
   }
 
   /** accept4(2): the new connection's fd, non-blocking and close-on-exec. */
@@ -373,7 +380,14 @@ export class Ring extends RingCore {
    * IORING_OP_READ_FIXED into registered buffer `bufIndex`, `[offset, offset + length)` of it
    * (default: all of it), at file `position` (-1: the current file position).
    */
-  readFixed(fd: number, bufIndex: number, offset: number | undefined, length: number | undefined, position: number, opts?: FileOptions): Promise<number>;
+  readFixed(
+    fd: number,
+    bufIndex: number,
+    offset: number | undefined,
+    length: number | undefined,
+    position: number,
+    opts?: FileOptions,
+  ): Promise<number>;
   /** @deprecated `readFixed(fd, bufIndex, position, length?, opts?)`: use `readFixed(fd, bufIndex, 0, length, position, opts)`. */
   readFixed(fd: number, bufIndex: number, position: number, length?: number, opts?: FileOptions): Promise<number>;
   readFixed(fd: number, bufIndex: number, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
@@ -485,4 +499,22 @@ export class Ring extends RingCore {
 
 function timespec(ms: number): Uint8Array {
   return kernelTimespec(v.int('ms', ms, 0, 0x7fffffff));
+}
+
+/** The fields of a struct statx the kernel wrote into `out`. */
+function statxResult(out: Uint8Array): RingStat {
+  const dv = new DataView(out.buffer);
+  const ts = (o: number) => Number(dv.getBigInt64(o, true)) * 1000 + dv.getUint32(o + 8, true) / 1e6;
+  return {
+    blksize: dv.getUint32(4, true),
+    nlink: dv.getUint32(16, true),
+    uid: dv.getUint32(20, true),
+    gid: dv.getUint32(24, true),
+    mode: dv.getUint16(28, true),
+    ino: Number(dv.getBigUint64(32, true)),
+    size: Number(dv.getBigUint64(40, true)),
+    mtimeMs: ts(112),
+    dioMemAlign: dv.getUint32(152, true),
+    dioOffsetAlign: dv.getUint32(156, true),
+  };
 }
