@@ -40,7 +40,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     out: { type: 'string' },
     json: { type: 'boolean' },
   });
-  const o: BenchOptions = { profile: values.full ? 'full' : 'quick', out: values.out ?? 'bench-out', json: !!values.json };
+  const o: BenchOptions = {
+    profile: values.full ? 'full' : 'quick',
+    out: values.out ?? 'bench-out',
+    json: !!values.json,
+  };
   if (values.only !== undefined) o.only = values.only.split(',').filter(Boolean);
   return o;
 }

@@ -55,7 +55,7 @@ function takeSocket(target: SocketLike): { fd: number; buffered: Buffer[] } {
     throw Object.assign(e, { code: 'ERR_RAWIO_SOCKET_BUSY' });
   }
   const buffered: Buffer[] = [];
-  for (let chunk: unknown; (chunk = socket.read()) !== null; ) {
+  for (let chunk: unknown; (chunk = socket.read()) !== null;) {
     buffered.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   }
   // read() may have asked libuv to read again; nothing is read before the destroy below

@@ -172,7 +172,14 @@ export class Proactor {
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number, cb: CompletionCallback): number;
   /** @deprecated `read(fd, buf, position, length, cb)`: use `read(fd, buf, 0, length, position, cb)`. */
   read(fd: number, buf: Uint8Array, position: number, length: number, cb: CompletionCallback): number;
-  read(fd: number, buf: Uint8Array, a: number, b: number, c: number | CompletionCallback, d?: CompletionCallback): number {
+  read(
+    fd: number,
+    buf: Uint8Array,
+    a: number,
+    b: number,
+    c: number | CompletionCallback,
+    d?: CompletionCallback,
+  ): number {
     return this.rw(K.READ, fd, buf, ...proactorRwArgs(a, b, c, d));
   }
   /**

@@ -29,7 +29,13 @@ export const modelNames: readonly ModelName[] = [
 ];
 const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
 const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
-const reactorModels: readonly ModelName[] = ['single', 'worker-pool', 'multi-reactor', 'multi-reactor-pool', 'multi-process'];
+const reactorModels: readonly ModelName[] = [
+  'single',
+  'worker-pool',
+  'multi-reactor',
+  'multi-reactor-pool',
+  'multi-process',
+];
 
 /**
  * One option's row: which models and protocols use it (absent: every one) and how
@@ -92,7 +98,9 @@ function checkUse(o: Partial<ServeOptions>, model: ModelName, protocol: Protocol
     if (o[key] === undefined) continue;
     const use: ServeOptionRow = serveOptionTable[key];
     if (use.models && !use.models.includes(model)) {
-      throw invalidValue(`the '${key}' option is not used by the ${model} model; it applies to ${use.models.join(', ')}`);
+      throw invalidValue(
+        `the '${key}' option is not used by the ${model} model; it applies to ${use.models.join(', ')}`,
+      );
     }
     if (use.protocols && !use.protocols.includes(protocol as ProtocolName)) {
       const to = use.protocols.map((p) => `'${p}'`).join(', ');
@@ -115,7 +123,8 @@ function protocolOf(value: unknown): { protocol: ProtocolName; module?: { module
   }
   const spec = value as { module?: unknown; options?: unknown };
   for (const key of Object.keys(spec)) {
-    if (key !== 'module' && key !== 'options') throw invalidValue(`protocol has no field '${key}'; it takes module, options`);
+    if (key !== 'module' && key !== 'options')
+      throw invalidValue(`protocol has no field '${key}'; it takes module, options`);
   }
   const module = { module: moduleHref('protocol.module', spec.module) } as { module: string; options?: unknown };
   if (spec.options !== undefined) module.options = spec.options;
@@ -145,7 +154,8 @@ function rootDir(value: unknown): string {
  * ErrnoError. Opens nothing (a host name is resolved by `serve()` itself).
  */
 export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw v.typeError('opts', 'of type object', opts);
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
+    throw v.typeError('opts', 'of type object', opts);
   const o = opts as Partial<ServeOptions>;
   checkKeys(o);
   const model = oneOf('model', o.model, modelNames);

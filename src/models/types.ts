@@ -85,8 +85,7 @@ export interface ServeOptions {
 }
 
 /** The options after defaults, as every model receives them. */
-export interface ResolvedServeOptions
-  extends Required<Omit<ServeOptions, 'root' | 'protocol' | 'handler' | 'cpus'>> {
+export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root' | 'protocol' | 'handler' | 'cpus'>> {
   /** The built-in protocol (the one a user module or handler builds on: 'http' for a handler). */
   protocol: ProtocolName;
   /** Pinned CPUs (empty: not pinned). */

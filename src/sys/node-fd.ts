@@ -49,7 +49,11 @@ export function fdOf(target: unknown, name: string): number {
   }
   const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
   if (socket.destroyed || typeof fd !== 'number' || fd < 0) {
-    const why = socket.destroyed ? 'it is destroyed' : socket.connecting ? 'it is not connected yet' : 'its handle has none';
+    const why = socket.destroyed
+      ? 'it is destroyed'
+      : socket.connecting
+        ? 'it is not connected yet'
+        : 'its handle has none';
     throw unusable('the socket', why);
   }
   return fd;

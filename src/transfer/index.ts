@@ -97,7 +97,8 @@ function checkOptions(o: TransferOptions): void {
   if (o.pipeSize !== undefined) v.int('pipeSize', o.pipeSize, 1, 0x7fffffff);
   if (o.chunkSize !== undefined) v.int('chunkSize', o.chunkSize, 1, 0x7fffffff);
   if (o.wait !== undefined) v.func('wait', o.wait);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw v.typeError('signal', 'an AbortSignal', o.signal);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw v.typeError('signal', 'an AbortSignal', o.signal);
 }
 
 /** `wait`, rejecting with an AbortError as soon as `signal` aborts. */
