@@ -25,6 +25,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const bad = (o: unknown) => o as ServeOptions;
 
+/** One GET with Connection: close to `host` (an IPv4 or IPv6 address): the whole reply. */
+function httpGet(port: number, host: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const c = net.connect(port, host, () => c.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    let text = '';
+    c.on('data', (d: Buffer) => (text += d.toString()));
+    c.on('close', () => resolve(text));
+    c.on('error', reject);
+  });
+}
+
 describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
   it('refuses an unknown key, naming the known ones', async () => {
     for (const key of ['prot', 'workerz', 'onError', 'constructor']) {
@@ -85,6 +96,16 @@ describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
     );
   });
 
+  it('resolves a host name and serves on the address it found', async () => {
+    const server = await serve({ model, protocol: 'http', host: 'localhost', workers: 1 });
+    try {
+      expect(['127.0.0.1', '::1']).toContain(server.host);
+      expect(await httpGet(server.port, server.host)).toMatch(/^HTTP\/1\.1 200 OK/);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('refuses a number where the options object goes', async () => {
     await expect(serve(bad(3))).rejects.toThrow(TypeError);
     await expect(serve(bad(null))).rejects.toThrow(TypeError);
@@ -97,16 +118,7 @@ describe('serve() resolves', () => {
     const server = await serve({ model: 'single', protocol: 'http', host: 'localhost' });
     try {
       expect(['127.0.0.1', '::1']).toContain(server.host);
-      const got = await new Promise<string>((resolve, reject) => {
-        const c = net.connect(server.port, server.host, () =>
-          c.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
-        );
-        let text = '';
-        c.on('data', (d: Buffer) => (text += d.toString()));
-        c.on('close', () => resolve(text));
-        c.on('error', reject);
-      });
-      expect(got).toMatch(/^HTTP\/1\.1 200 OK/);
+      expect(await httpGet(server.port, server.host)).toMatch(/^HTTP\/1\.1 200 OK/);
     } finally {
       await server.close();
     }
