@@ -5,9 +5,26 @@
  * throw for EAGAIN; setup calls (listenTcp, connectTcp, socketpair, pipe, eventfd) throw
  * an `ErrnoError`.
  */
+import { isIP } from 'node:net';
 import { check } from './errors.js';
 import { native } from './native.js';
 import * as v from './validate.js';
+
+/**
+ * bind(2) and connect(2) take addresses: a host name here is refused with a message saying
+ * so (the kernel's answer would be a bare EINVAL). `serve()` resolves names itself.
+ */
+function ipLiteral(host: unknown): string {
+  v.str('host', host);
+  if (isIP(host as string) === 0) {
+    const e = new TypeError(
+      `The "host" argument must be an IP address literal such as '127.0.0.1' or '::1'; ` +
+        `names are not resolved here (use dns.lookup). Received '${String(host).slice(0, 64)}'`,
+    );
+    throw Object.assign(e, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return host as string;
+}
 
 /** Options of {@link listenTcp}. */
 export interface ListenOptions {
@@ -27,7 +44,7 @@ export interface ListenOptions {
  * console.log(sys.localPort(lfd));
  */
 export function listenTcp(host: string, port: number, opts?: ListenOptions): number {
-  v.str('host', host);
+  ipLiteral(host);
   v.int('port', port, 0, 65535);
   const o = v.object<ListenOptions>('opts', opts);
   const backlog = o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 0, 0x7fffffff);
@@ -42,7 +59,7 @@ export function listenTcp(host: string, port: number, opts?: ListenOptions): num
  * {@link socketError} then tells how it ended.
  */
 export function connectTcp(host: string, port: number, opts?: { blocking?: boolean }): number {
-  v.str('host', host);
+  ipLiteral(host);
   v.int('port', port, 0, 65535);
   const o = v.object<{ blocking: boolean }>('opts', opts);
   const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);
