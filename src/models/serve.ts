@@ -41,6 +41,13 @@ async function loadModel(model: ModelName): Promise<ModelStarter> {
  */
 export async function serve(opts: ServeOptions): Promise<Server> {
   const resolved = resolveServeOptions(opts);
+  // The models do not load user code yet: refuse a module or handler rather than ignore it.
+  if (resolved.protocolModule !== undefined || resolved.handler !== undefined) {
+    const what = resolved.handler !== undefined ? 'handler' : 'protocol';
+    throw Object.assign(new TypeError(`serve(): the '${what}' module option is not supported by this build`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+  }
   // bind(2) takes addresses: a name is looked up first (ENOTFOUND rejects as dns reports it).
   if (isIP(resolved.host) === 0) resolved.host = (await lookup(resolved.host)).address;
   const handle = await (await loadModel(resolved.model))(resolved);
