@@ -35,7 +35,13 @@ export async function sendAll(ring: Ring, job: TransferJob, buf: Uint8Array, len
   let off = 0;
   while (off < len) {
     try {
-      off += await ring.send(job.sockFd, buf, { offset: off, length: len - off });
+      // io_uring waits for socket space in the kernel, not through job.wait: the signal
+      // cancels that wait (IORING_OP_ASYNC_CANCEL) and the send rejects with an AbortError.
+      const opts =
+        job.signal === undefined
+          ? { offset: off, length: len - off }
+          : { offset: off, length: len - off, signal: job.signal };
+      off += await ring.send(job.sockFd, buf, opts);
     } catch (e) {
       if (!isEagain(e)) throw e;
       await job.wait(job.sockFd);
