@@ -141,27 +141,24 @@ describe('transferFile with an AbortSignal', () => {
 
   const abortable: TransferMethodName[] = ['sendfile', 'readwrite', 'splice', 'mmap'];
   if (Ring.supported()) abortable.push('uring');
-  it.each(abortable)(
-    'rejects with AbortError while waiting on a peer that never reads (%s)',
-    async (method) => {
-      const before = openFds();
-      const [a, b] = sys.socketpair();
-      const ac = new AbortController();
-      const big = files.get(64 << 20)!;
-      const p = transferFile(a, big.fd, { method, signal: ac.signal });
-      // The socket buffer fills and the transfer waits for writability; then abort.
-      await new Promise((r) => setTimeout(r, 50));
-      ac.abort(new Error('stop'));
-      const e = await p.catch((x: unknown) => x);
-      expect(e).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
-      expect((e as Error).cause).toEqual(new Error('stop'));
-      sys.close(a);
-      sys.close(b);
-      // Pooled pipes and the thread's shared transfer ring (made on first use) stay open.
-      const kept = /pipe|io_uring|eventfd/;
-      expect(leakedSince(before).filter((l) => !kept.test(l))).toEqual([]);
-    },
-  );
+  it.each(abortable)('rejects with AbortError while waiting on a peer that never reads (%s)', async (method) => {
+    const before = openFds();
+    const [a, b] = sys.socketpair();
+    const ac = new AbortController();
+    const big = files.get(64 << 20)!;
+    const p = transferFile(a, big.fd, { method, signal: ac.signal });
+    // The socket buffer fills and the transfer waits for writability; then abort.
+    await new Promise((r) => setTimeout(r, 50));
+    ac.abort(new Error('stop'));
+    const e = await p.catch((x: unknown) => x);
+    expect(e).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    expect((e as Error).cause).toEqual(new Error('stop'));
+    sys.close(a);
+    sys.close(b);
+    // Pooled pipes and the thread's shared transfer ring (made on first use) stay open.
+    const kept = /pipe|io_uring|eventfd/;
+    expect(leakedSince(before).filter((l) => !kept.test(l))).toEqual([]);
+  });
 
   it('rejects with AbortError on a net.Socket whose peer never reads', async () => {
     const ac = new AbortController();
