@@ -33,6 +33,7 @@ export {
   type TransferMethodName,
   type TransferOptions,
   type Waiter,
+  type SocketLike,
 } from './transfer/index.js';
 export { createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
 export { Epoll, type EpollOptions } from './loop/backends/epoll.js';

@@ -91,7 +91,12 @@ export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root'
   /** Pinned CPUs (empty: not pinned). */
   cpus: number[];
   /** A user protocol module: its URL (href) and options. */
-  protocolModule?: { module: string; options?: unknown };
+  protocolModule?: {
+    /** The module's URL (an href every thread and process can import). */
+    module: string;
+    /** What the module's protocol is created with. */
+    options?: unknown;
+  };
   /** http: the handler module's URL (href). */
   handler?: string;
   /** static: the directory served. */
