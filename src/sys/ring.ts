@@ -10,9 +10,6 @@
  * ring.close();
  */
 import { constants as os } from 'node:os';
-import { readFileSync } from 'node:fs';
-import { constants } from './constants.js';
-import { directIoError } from './direct.js';
 import { check } from './errors.js';
 import {
   INTERNAL,
@@ -22,13 +19,14 @@ import {
   type OpOptions,
   type RingOptions,
 } from './ring-core.js';
+import { explainDirect, rwArgs } from './ring-args.js';
 import * as u from './uring.js';
 import * as v from './validate.js';
 
 export type { CompletionHandler, OpOptions, RingOptions } from './ring-core.js';
 export type { RingProbe } from './uring.js';
 
-const { ETIME, EINVAL } = os.errno;
+const { ETIME } = os.errno;
 const AT_FDCWD = -100;
 const O_CLOEXEC = 0o2000000;
 const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
@@ -79,38 +77,6 @@ function position(p: unknown): number {
   return v.int('position', p, -1);
 }
 
-/**
- * The arguments after the buffer, as `sys.pread` takes them: (offset, length, position,
- * opts). The earlier form (position, length, opts) is told apart by its missing or
- * object-valued third number; a number where the options go is a TypeError (RingCore.op).
- */
-function rwArgs(a: unknown, b: unknown, c: unknown, d: unknown): [unknown, unknown, unknown, FileOptions | undefined] {
-  if (d === undefined && (c === undefined || (typeof c === "object" && c !== null))) {
-    return [0, b, a, c as FileOptions | undefined];
-  }
-  return [a, b, c, d as FileOptions | undefined];
-} // prettier-ignore
-
-/**
- * O_DIRECT answers a misaligned buffer, position or length with a bare EINVAL: on an fd
- * opened O_DIRECT (its status flags, read from /proc/self/fdinfo only on this error path)
- * the rejection names the alignment needed, as `sys.directRead`'s does.
- */
-function explainDirect(done: Promise<number>, name: string, fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {
-  return done.catch((e: unknown) => {
-    if ((e as { code?: string }).code === 'EINVAL' && isDirect(fd)) throw directIoError(-EINVAL, name, fd, buf, off, len, pos);
-    throw e;
-  });
-} // prettier-ignore
-
-function isDirect(fd: number): boolean {
-  try {
-    const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
-    return flags !== undefined && (parseInt(flags, 8) & constants.O_DIRECT) !== 0;
-  } catch {
-    return false;
-  }
-}
 function userData(ud: unknown): number {
   return v.int('userData', ud, 0, MAX_USER_DATA);
 }
@@ -206,7 +172,7 @@ export class Ring extends RingCore {
     c?: number | FileOptions,
     d?: FileOptions,
   ): Promise<number> {
-    return this.rw(u.OP.READ, 'read', fd, buf, ...rwArgs(a, b, c, d));
+    return this.rw(u.OP.READ, 'read', fd, buf, ...rwArgs<FileOptions>(a, b, c, d));
   }
   /**
    * pwrite(2) of `buf[offset, offset + length)` (default: all of `buf`) at file `position`
@@ -223,7 +189,7 @@ export class Ring extends RingCore {
   /** @deprecated `write(fd, buf, position, length?, opts?)`: use `write(fd, buf, 0, length, position, opts)`. */
   write(fd: number, buf: Uint8Array, position: number, length?: number, opts?: FileOptions): Promise<number>;
   write(fd: number, buf: Uint8Array, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
-    return this.rw(u.OP.WRITE, 'write', fd, buf, ...rwArgs(a, b, c, d));
+    return this.rw(u.OP.WRITE, 'write', fd, buf, ...rwArgs<FileOptions>(a, b, c, d));
   } // prettier-ignore
   private rw(op: number, name: string, fd: number, buf: Uint8Array, off: unknown, len: unknown, pos: unknown, o?: FileOptions) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
@@ -391,7 +357,7 @@ export class Ring extends RingCore {
   /** @deprecated `readFixed(fd, bufIndex, position, length?, opts?)`: use `readFixed(fd, bufIndex, 0, length, position, opts)`. */
   readFixed(fd: number, bufIndex: number, position: number, length?: number, opts?: FileOptions): Promise<number>;
   readFixed(fd: number, bufIndex: number, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
-    const [offset, length, pos, opts] = rwArgs(a, b, c, d);
+    const [offset, length, pos, opts] = rwArgs<FileOptions>(a, b, c, d);
     const [f, sqeFlags] = fdOrIndex(fd, opts);
     const buf = this.fixedBuf(bufIndex);
     const [start, l] = v.slice(buf, offset, length);
