@@ -213,6 +213,30 @@ describe('Connection over a net.Socket', () => {
     reactor.close();
   });
 
+  it('takes over a flushed http.ServerResponse and writes the body itself', async () => {
+    const reactor = new Reactor({ backend: 'epoll' });
+    reactor.attach();
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { Connection: 'close', 'Content-Length': '23' });
+      res.flushHeaders();
+      setImmediate(() => {
+        const c = new Connection(reactor, res);
+        c.write(Buffer.from('from a rawio Connection'));
+        c.end();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const r = await fetch(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`);
+      expect(r.status).toBe(200);
+      expect(await r.text()).toBe('from a rawio Connection');
+    } finally {
+      server.close();
+      reactor.close();
+    }
+  });
+
   it('refuses a socket without a usable fd', () => {
     const reactor = new Reactor({ backend: 'epoll' });
     expect(() => new Connection(reactor, new net.Socket())).toThrow(/no usable fd/);
