@@ -57,9 +57,9 @@ export const commands: Record<string, Command> = {
   serve: {
     summary: 'run a server: any model, any protocol, until SIGINT or SIGTERM',
     usage: 'rawio serve --model M --protocol P [--port N] [--workers N] ... (rawio serve --help lists them all)',
-    help: async () => (await import('./models/serve-cli.js')).serveUsage,
+    help: async () => (await import('./serve-cli.js')).serveUsage,
     async run(argv) {
-      const { serveMain } = await import('./models/serve-cli.js');
+      const { serveMain } = await import('./serve-cli.js');
       return serveMain(argv);
     },
   },

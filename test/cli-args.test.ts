@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../dist/bench/main.js';
-import { parseServeArgs } from '../dist/src/models/serve-cli.js';
+import { parseServeArgs } from '../dist/src/serve-cli.js';
 
 const cli = new URL('../dist/src/cli.js', import.meta.url).pathname;
 

@@ -6,28 +6,25 @@
  * same rows. Wrong type → TypeError, out of range → RangeError, an option the chosen model
  * or protocol does not use → TypeError (ERR_INVALID_ARG_VALUE) naming the ones that do.
  */
-import { availableParallelism, constants as os } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import type { ProtocolName } from '../protocols/protocol.js';
+import { protocolNames, type ProtocolName } from '../protocols/protocol.js';
+import { ENOENT, ENOTDIR } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
 import * as v from '../sys/validate.js';
 import { transferMethodNames } from '../transfer/names.js';
 import { pollerNames, type PollerName } from './poller-name.js';
-import type { AcceptStrategy, ModelName, ResolvedServeOptions, ServeOptions } from './types.js';
+import {
+  modelNames,
+  type AcceptStrategy,
+  type ModelName,
+  type ResolvedServeOptions,
+  type ServeOptions,
+} from './types.js';
 
-/** Every {@link ModelName}, as `serve({ model })` accepts them. */
-export const modelNames: readonly ModelName[] = [
-  'iterative',
-  'thread-per-connection',
-  'single',
-  'worker-pool',
-  'multi-reactor',
-  'multi-reactor-pool',
-  'multi-process',
-  'proactor',
-];
-const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
+export { modelNames };
+
 const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
 const reactorModels: readonly ModelName[] = [
   'single',
@@ -142,8 +139,8 @@ function cpuList(value: unknown): number[] {
 function rootDir(value: unknown): string {
   const root = v.str('root', value);
   const st = statSync(root, { throwIfNoEntry: false });
-  if (st === undefined) throw errnoError(-os.errno.ENOENT, 'stat', root);
-  if (!st.isDirectory()) throw errnoError(-os.errno.ENOTDIR, 'stat', root);
+  if (st === undefined) throw errnoError(-ENOENT, 'stat', root);
+  if (!st.isDirectory()) throw errnoError(-ENOTDIR, 'stat', root);
   return root;
 }
 

@@ -5,11 +5,9 @@
  * answer to a misaligned buffer, position or length is a bare EINVAL).
  */
 import { readFileSync } from 'node:fs';
-import { constants as os } from 'node:os';
 import { constants } from './constants.js';
 import { directIoError } from './direct.js';
-
-const { EINVAL } = os.errno;
+import { EINVAL } from './errno.js';
 
 /**
  * The arguments after the buffer, as `sys.pread` takes them: (offset, length, position,

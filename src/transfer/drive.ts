@@ -6,11 +6,10 @@
  * large file cannot starve every other connection.
  */
 import { errnoError } from '../sys/errors.js';
+import { EAGAIN } from '../sys/errno.js';
 import { abortError } from '../sys/ring-core.js';
-import { native } from '../sys/native.js';
 import type { TransferJob } from './job.js';
 
-const EAGAIN = native.constants.EAGAIN!;
 /** Bytes sent without a wait before yielding to the event loop. */
 export const YIELD_BYTES = 16 << 20;
 

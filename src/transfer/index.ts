@@ -1,10 +1,9 @@
 /**
  * `transferFile`: sends a file's bytes to a non-blocking socket by one of several methods
- * (DESIGN.md "Transfer strategies"): `readwrite`, `mmap`, `sendfile`, `splice`, `uring`,
- * `direct` and `auto`, one file each, all registered here when this module loads. A method
- * added later either calls `registerTransferMethod` or is found on first use as
- * `./<name>.js`; the built-in ones are imported up front because a loop that owns its
- * thread (a Reactor in run() mode) never turns Node's loop, and a dynamic import needs it.
+ * (docs/DESIGN.md, "Transfer methods"): `readwrite`, `mmap`, `sendfile`, `splice`, `uring`,
+ * `direct` and `auto`, one file each, all imported and registered here when this module
+ * loads — a loop that owns its thread (a Reactor in run() mode) never turns Node's loop, so
+ * nothing may wait for a dynamic import. A method added later calls `registerTransferMethod`.
  */
 import type { Socket } from 'node:net';
 import { fstat } from '../sys/file.js';
@@ -29,8 +28,7 @@ export { waitWritable, writableWaiter, type Waiter } from './wait.js';
 export { transferMethodNames, type TransferMethodName } from './names.js';
 import type { TransferMethodName } from './names.js';
 
-/** Every method by name. */
-export const methods: Record<string, TransferMethod> = {
+const builtIn: Record<TransferMethodName, TransferMethod> = {
   readwrite: readwriteTransfer,
   mmap: mmapTransfer,
   sendfile: sendfileTransfer,
@@ -39,6 +37,8 @@ export const methods: Record<string, TransferMethod> = {
   direct: directTransfer,
   auto: autoTransfer,
 };
+/** Every method by name: the built-in ones and those added by {@link registerTransferMethod}. */
+export const methods: Record<string, TransferMethod> = { ...builtIn };
 
 /** Adds (or replaces) a transfer method. */
 export function registerTransferMethod(name: string, fn: TransferMethod): void {
@@ -71,21 +71,10 @@ export interface TransferOptions {
   signal?: AbortSignal;
 }
 
-async function resolveMethod(name: string): Promise<TransferMethod> {
+function resolveMethod(name: string): TransferMethod {
   // Own properties only: 'toString' or 'constructor' must not resolve to Object.prototype's.
   const known = Object.hasOwn(methods, name) ? methods[name] : undefined;
   if (known) return known;
-  if (/^[a-z][a-z0-9-]*$/.test(name)) {
-    try {
-      // A URL, not a literal path: bundlers must not try to resolve every file here.
-      const url = new URL(`./${name}.js`, import.meta.url).href;
-      const mod = (await import(url)) as { default?: unknown; transfer?: unknown };
-      const fn = (Object.hasOwn(methods, name) ? methods[name] : undefined) ?? mod.default ?? mod.transfer;
-      if (typeof fn === 'function') return (methods[name] = fn as TransferMethod);
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    }
-  }
   throw v.typeError('method', `one of ${Object.keys(methods).join(', ')}`, name);
 }
 
@@ -158,7 +147,7 @@ export async function transferFile(sock: SocketLike, fileFd: number, opts: Trans
   checkOptions(opts);
   const signal = opts.signal;
   if (signal?.aborted) throw abortError(signal);
-  const method = await resolveMethod(opts.method);
+  const method = resolveMethod(opts.method);
   const node = nodeSocket(sock, 'sock');
   if (node !== undefined) await nodeQueueDrained(node, signal);
   const offset = opts.offset ?? 0;

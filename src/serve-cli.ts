@@ -3,10 +3,10 @@
  * address, and runs until SIGINT or SIGTERM, then closes the server cleanly (every
  * connection closed, every thread and process gone) and exits.
  */
-import { parseFlags, wholeNumber, wholeNumbers } from '../cli-args.js';
-import { serve } from './serve.js';
-import { serveOptionTable } from './serve-options.js';
-import type { ServeOptions } from './types.js';
+import { parseFlags, wholeNumber, wholeNumbers } from './cli-args.js';
+import { serve } from './models/serve.js';
+import { serveOptionTable } from './models/serve-options.js';
+import type { ServeOptions } from './models/types.js';
 
 export const serveUsage = `rawio serve --model M --protocol P [options]
 
