@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../dist/bench/main.js';
 import { parseServeArgs } from '../dist/src/serve-cli.js';
+import { serveOptionNames } from './helpers/rawio.js';
 
 const cli = new URL('../dist/src/cli.js', import.meta.url).pathname;
 
@@ -68,6 +69,13 @@ describe('rawio subcommands', () => {
     r = run('serve', '--model', 'single', '--protocol', 'static', '--root', '.', '--transfer', 'teleport');
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/"transfer".*one of/);
+  });
+
+  it('serve --help names the flag of every serve() option', () => {
+    const help = run('serve', '--help').out;
+    for (const key of serveOptionNames) {
+      expect(help).toContain(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} `);
+    }
   });
 
   it('serve: every serve() option has its flag', () => {
