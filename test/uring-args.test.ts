@@ -134,6 +134,11 @@ describe.skipIf(!Ring.supported())('Ring and Proactor argument order', () => {
       expect(String(e)).toMatch(/misaligned: buffer address/);
       const p = await ring.read(dfd, buf, 0, 4096, 100).catch((x: unknown) => x);
       expect(String(p)).toMatch(/misaligned: position 100/);
+      const wfd = sys.open(file, c.O_RDWR | c.O_DIRECT);
+      const w = await ring.write(wfd, buf, 0, 100, 0).catch((x: unknown) => x);
+      sys.close(wfd);
+      expect(w).toMatchObject({ code: 'EINVAL', syscall: 'write' });
+      expect(String(w)).toMatch(/misaligned: length 100/);
       // A plain fd's EINVAL (an eventfd read shorter than 8 bytes) stays a bare EINVAL.
       const efd = sys.eventfd(1);
       const plain = await ring.read(efd, Buffer.alloc(4), 0, 4, -1).catch((x: unknown) => x);
