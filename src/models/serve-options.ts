@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { protocolNames, type ProtocolName } from '../protocols/protocol.js';
 import { ENOENT, ENOTDIR } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
+import { getAffinity } from '../sys/process.js';
 import * as v from '../sys/validate.js';
 import { transferMethodNames } from '../transfer/names.js';
 import { pollerNames, type PollerName } from './poller-name.js';
@@ -129,10 +130,16 @@ function protocolOf(value: unknown): { protocol: ProtocolName; module?: { module
   return { protocol: 'echo', module };
 }
 
+/** CPU numbers, each one this process may run on (sched_getaffinity), else a RangeError. */
 function cpuList(value: unknown): number[] {
   if (!Array.isArray(value)) throw v.typeError('cpus', 'an array of CPU numbers', value);
-  const n = availableParallelism();
-  return value.map((c: unknown, i) => v.int(`cpus[${i}]`, c, 0, n - 1));
+  const allowed = getAffinity();
+  return value.map((c: unknown, i) => {
+    const cpu = v.int(`cpus[${i}]`, c, 0, 1023);
+    if (!allowed.includes(cpu))
+      throw v.rangeError(`cpus[${i}]`, `a CPU this process may use (${allowed.join(', ')})`, c);
+    return cpu;
+  });
 }
 
 /** The static root: a directory; ENOENT / ENOTDIR as the SystemError-shaped ErrnoError. */

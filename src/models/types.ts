@@ -83,7 +83,7 @@ export interface ServeOptions {
   backlog?: number;
   /** multi-reactor-pool: handler threads beside the `workers` sub-reactors; default: the CPU count. */
   pool?: number;
-  /** Pin the model's I/O threads to these CPUs (round-robin, each below the CPU count); default: not pinned. */
+  /** Pin the model's I/O threads to these CPUs (round-robin; each one this process may run on); default: not pinned. */
   cpus?: number[];
 }
 
