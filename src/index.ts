@@ -35,7 +35,7 @@ export {
   type Waiter,
   type SocketLike,
 } from './transfer/index.js';
-export { createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
+export { POLLNVAL, createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
 export { Epoll, type EpollOptions } from './loop/backends/epoll.js';
 export { PollSet } from './loop/backends/poll.js';
 export { SelectSet } from './loop/backends/select.js';
@@ -52,3 +52,4 @@ export type {
   ProtocolModuleSpec,
 } from './models/types.js';
 export type { StatsSnapshot } from './models/stats.js';
+export type { WorkerCrashError } from './models/multi-process.js';

@@ -167,7 +167,7 @@ export function netdevFeatures(devices = netDevices()): ProbeResult['netdev'] {
  */
 export function probe(opts: { path?: string } = {}): ProbeResult {
   const o = v.object<{ path?: string }>('opts', opts);
-  if (o.path !== undefined) v.str('path', o.path);
+  const path = o.path === undefined ? process.cwd() : v.cstr('path', o.path);
   const disabled = readNumber('/proc/sys/kernel/io_uring_disabled');
   return {
     kernel: kernel(),
@@ -179,7 +179,7 @@ export function probe(opts: { path?: string } = {}): ProbeResult {
       pipeMaxSize: readNumber('/proc/sys/fs/pipe-max-size'),
     },
     fdSetSize: constants.FD_SETSIZE!,
-    directIo: directIo(o.path ?? process.cwd()),
+    directIo: directIo(path),
     netdev: netdevFeatures(),
   };
 }

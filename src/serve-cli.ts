@@ -5,7 +5,7 @@
  */
 import { parseFlags, wholeNumber, wholeNumbers } from './cli-args.js';
 import { serve } from './models/serve.js';
-import { serveOptionTable } from './models/serve-options.js';
+import { serveOptionTable, type ServeOptionRow } from './models/serve-options.js';
 import type { ServeOptions } from './models/types.js';
 
 export const serveUsage = `rawio serve --model M --protocol P [options]
@@ -40,7 +40,9 @@ const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()
  * number is a UsageError. The values' ranges are `serve()`'s to check.
  */
 export function parseServeArgs(argv: string[]): ServeOptions {
-  const rows = Object.entries(serveOptionTable) as [keyof ServeOptions, { cli: 'string' | 'int' | 'ints' }][];
+  const rows = (Object.entries(serveOptionTable) as [keyof ServeOptions, ServeOptionRow][]).filter(
+    ([, row]) => row.cli !== 'none',
+  );
   const flags = Object.fromEntries(rows.map(([key]) => [flagOf(key), { type: 'string' as const }]));
   const { values } = parseFlags('serve', argv, flags);
   const opts: Record<string, unknown> = {};

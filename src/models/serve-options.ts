@@ -16,6 +16,7 @@ import { getAffinity } from '../sys/process.js';
 import * as v from '../sys/validate.js';
 import { transferMethodNames } from '../transfer/names.js';
 import { pollerNames, type PollerName } from './poller-name.js';
+import { workerExecArgv } from './worker-argv.js';
 import {
   modelNames,
   type AcceptStrategy,
@@ -43,7 +44,8 @@ const reactorModels: readonly ModelName[] = [
 export interface ServeOptionRow {
   models?: readonly ModelName[];
   protocols?: readonly ProtocolName[];
-  cli: 'string' | 'int' | 'ints';
+  /** 'none': no flag (the command line has its own way, e.g. `node --opt rawio serve`). */
+  cli: 'string' | 'int' | 'ints' | 'none';
 }
 
 /** One row per option of ServeOptions. */
@@ -62,8 +64,9 @@ export const serveOptionTable = {
   maxQueue: { cli: 'int' },
   idleTimeout: { cli: 'int' },
   backlog: { cli: 'int' },
-  pool: { cli: 'int', models: ['multi-reactor-pool'] },
+  pool: { cli: 'int' }, // read by multi-reactor-pool only (README's model table), as workers by some
   cpus: { cli: 'ints' },
+  execArgv: { cli: 'none', models: ['multi-process'] },
 } satisfies Record<keyof ServeOptions, ServeOptionRow>;
 
 /** Every option `serve()` knows, in the table's order. */
@@ -142,9 +145,15 @@ function cpuList(value: unknown): number[] {
   });
 }
 
+/** An array of strings that become C strings (exec arguments). */
+function strings(name: string, value: unknown): string[] {
+  if (!Array.isArray(value)) throw v.typeError(name, 'an array of strings', value);
+  return value.map((s: unknown, i) => v.cstr(`${name}[${i}]`, s));
+}
+
 /** The static root: a directory; ENOENT / ENOTDIR as the SystemError-shaped ErrnoError. */
 function rootDir(value: unknown): string {
-  const root = v.str('root', value);
+  const root = v.cstr('root', value);
   const st = statSync(root, { throwIfNoEntry: false });
   if (st === undefined) throw errnoError(-ENOENT, 'stat', root);
   if (!st.isDirectory()) throw errnoError(-ENOTDIR, 'stat', root);
@@ -176,7 +185,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   const resolved: ResolvedServeOptions = {
     model,
     protocol,
-    host: o.host === undefined ? '127.0.0.1' : v.str('host', o.host),
+    host: o.host === undefined ? '127.0.0.1' : v.cstr('host', o.host),
     port: o.port === undefined ? 0 : v.int('port', o.port, 0, 65535),
     workers:
       o.workers === undefined ? (model === 'thread-per-connection' ? 256 : cpus) : v.int('workers', o.workers, 1, 4096),
@@ -189,6 +198,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
     cpus: o.cpus === undefined ? [] : cpuList(o.cpus),
+    execArgv: o.execArgv === undefined ? workerExecArgv(process.execArgv) : strings('execArgv', o.execArgv),
     protocolOptions: { root, transfer, directio },
   };
   if (root !== undefined) resolved.root = root;

@@ -4,6 +4,7 @@
  * model's file and returns a Server with the bound address, live stats and close().
  */
 import { lookup } from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { resolveServeOptions } from './serve-options.js';
 import type { ModelName, ModelStarter, ServeOptions, Server } from './types.js';
@@ -52,12 +53,14 @@ export async function serve(opts: ServeOptions): Promise<Server> {
   if (isIP(resolved.host) === 0) resolved.host = (await lookup(resolved.host)).address;
   const handle = await (await loadModel(resolved.model))(resolved);
   const close = () => handle.close();
-  return {
+  const server = Object.assign(new EventEmitter(), {
     host: resolved.host,
     port: handle.port,
     model: resolved.model,
     stats: () => handle.stats(),
     close,
     [Symbol.asyncDispose]: close,
-  };
+  });
+  handle.onError?.((e) => server.emit('error', e));
+  return server;
 }

@@ -14,6 +14,8 @@ export const {
   EEXIST,
   EINTR,
   EINVAL,
+  EMFILE,
+  ENFILE,
   ENOBUFS,
   ENOENT,
   ENOMEM,

@@ -15,7 +15,7 @@ import * as v from './validate.js';
  * so (the kernel's answer would be a bare EINVAL). `serve()` resolves names itself.
  */
 function ipLiteral(host: unknown): string {
-  v.str('host', host);
+  v.cstr('host', host);
   if (isIP(host as string) === 0) {
     const e = new TypeError(
       `The "host" argument must be an IP address literal such as '127.0.0.1' or '::1'; ` +

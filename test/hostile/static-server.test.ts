@@ -41,8 +41,7 @@ describe.each(['single', 'multi-reactor-pool'] as const)('static escapes through
     writeFileSync(join(base, 'root', 'ok.txt'), 'fine');
     symlinkSync(join(base, 'secret.txt'), join(base, 'root', 'link.txt'));
     symlinkSync(base, join(base, 'root', 'sub', 'up'));
-    const pool = model === 'multi-reactor-pool' ? { pool: 1 } : {};
-    server = await serve({ model, protocol: 'static', root: join(base, 'root'), workers: 1, ...pool });
+    server = await serve({ model, protocol: 'static', root: join(base, 'root'), workers: 1, pool: 1 });
   });
   afterAll(async () => {
     await server.close();

@@ -57,7 +57,6 @@ describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
   it('refuses options this model does not use', () => {
     const unused: Partial<ServeOptions>[] = [];
     if (model !== 'multi-process') unused.push({ accept: 'mutex' });
-    if (model !== 'multi-reactor-pool') unused.push({ pool: 2 });
     if (['iterative', 'thread-per-connection', 'proactor'].includes(model)) unused.push({ backend: 'poll' });
     for (const extra of unused) {
       expect(() => resolveServeOptions({ model, protocol: 'http', ...extra })).toThrow(
