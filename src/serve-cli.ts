@@ -25,11 +25,20 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --transfer T       file bodies: readwrite | mmap | sendfile | splice | uring | direct | auto
                      (default auto)
   --directio N       file bodies: 'auto' switches to direct IO at N bytes or more
-  --max-queue N      drop a connection whose unsent output exceeds N bytes (default 64 MiB)
-  --idle-timeout MS  close a connection idle for MS milliseconds (default 30000)
   --backlog N        the listen(2) backlog (default 511)
   --cpus LIST        pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
-  --help             this text`;
+
+  Per-connection limits (README, "Connection limits"):
+  --max-in-flight N    requests handled and not yet answered (default 1024)
+  --max-output BYTES   reply bytes not yet taken by the client before the next
+                       request waits (default 1 MiB)
+  --max-files N        file bodies open (default 16)
+  --max-queue BYTES    unsent output that drops the client: the largest reply (default 64 MiB)
+  --max-header BYTES   http/static request head, 431 past it (default 8192)
+  --max-request BYTES  http body / resp command, 413 / protocol error past it
+  --header-timeout MS  a started request must arrive whole within this (default 10000)
+  --idle-timeout MS    close after this long without progress (default 30000)
+  --help               this text`;
 
 /** maxQueue → max-queue: the flag of each ServeOptions key. */
 const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { protocolNames, type ProtocolName } from '../protocols/protocol.js';
+import { protocolNames, type ProtocolName, type ProtocolOptions } from '../protocols/protocol.js';
 import { ENOENT, ENOTDIR } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
 import { getAffinity } from '../sys/process.js';
@@ -17,6 +17,7 @@ import * as v from '../sys/validate.js';
 import { transferMethodNames } from '../transfer/names.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import { workerExecArgv } from './worker-argv.js';
+import { CONN_DEFAULTS } from './conn-core.js';
 import {
   modelNames,
   type AcceptStrategy,
@@ -62,6 +63,12 @@ export const serveOptionTable = {
   transfer: { cli: 'string' },
   directio: { cli: 'int' },
   maxQueue: { cli: 'int' },
+  maxHeader: { cli: 'int' }, // read by http and static (README's limits table)
+  maxRequest: { cli: 'int' }, // read by http and resp
+  maxInFlight: { cli: 'int' },
+  maxOutput: { cli: 'int' },
+  maxFiles: { cli: 'int' },
+  headerTimeout: { cli: 'int' },
   idleTimeout: { cli: 'int' },
   backlog: { cli: 'int' },
   pool: { cli: 'int' }, // read by multi-reactor-pool only (README's model table), as workers by some
@@ -145,6 +152,21 @@ function cpuList(value: unknown): number[] {
   });
 }
 
+/** A timer length in ms: what setTimeout can hold. */
+const ms = (name: string, value: unknown) => v.int(name, value, 1, 0x7fffffff);
+
+/** The codecs' limits for maxHeader / maxRequest (http and static heads and bodies, resp commands and arguments). */
+function requestLimits(maxHeader?: number, maxRequest?: number): ProtocolOptions['limits'] {
+  const limits: NonNullable<ProtocolOptions['limits']> = {};
+  if (maxHeader !== undefined) limits.maxHead = maxHeader;
+  if (maxRequest !== undefined) {
+    limits.maxBody = maxRequest;
+    limits.maxRequest = maxRequest;
+    limits.maxBulk = maxRequest;
+  }
+  return limits;
+}
+
 /** An array of strings that become C strings (exec arguments). */
 function strings(name: string, value: unknown): string[] {
   if (!Array.isArray(value)) throw v.typeError(name, 'an array of strings', value);
@@ -182,6 +204,8 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   const root = o.root === undefined ? undefined : rootDir(o.root);
   const transfer = o.transfer === undefined ? 'auto' : oneOf('transfer', o.transfer, transferMethodNames);
   const directio = o.directio === undefined ? 4 << 20 : v.int('directio', o.directio, 0);
+  const maxHeader = o.maxHeader === undefined ? undefined : v.int('maxHeader', o.maxHeader, 64, 65535);
+  const maxRequest = o.maxRequest === undefined ? undefined : v.int('maxRequest', o.maxRequest, 1);
   const resolved: ResolvedServeOptions = {
     model,
     protocol,
@@ -194,14 +218,20 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     transfer,
     directio,
     maxQueue: o.maxQueue === undefined ? 64 << 20 : v.int('maxQueue', o.maxQueue, 1),
-    idleTimeout: o.idleTimeout === undefined ? 30_000 : v.int('idleTimeout', o.idleTimeout, 1, 0x7fffffff),
+    maxInFlight: o.maxInFlight === undefined ? CONN_DEFAULTS.maxInFlight : v.int('maxInFlight', o.maxInFlight, 1),
+    maxOutput: o.maxOutput === undefined ? CONN_DEFAULTS.maxOutput : v.int('maxOutput', o.maxOutput, 1),
+    maxFiles: o.maxFiles === undefined ? CONN_DEFAULTS.maxFiles : v.int('maxFiles', o.maxFiles, 1),
+    headerTimeout: o.headerTimeout === undefined ? CONN_DEFAULTS.headerTimeout : ms('headerTimeout', o.headerTimeout),
+    idleTimeout: o.idleTimeout === undefined ? CONN_DEFAULTS.idleTimeout : ms('idleTimeout', o.idleTimeout),
     backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
     cpus: o.cpus === undefined ? [] : cpuList(o.cpus),
     execArgv: o.execArgv === undefined ? workerExecArgv(process.execArgv) : strings('execArgv', o.execArgv),
-    protocolOptions: { root, transfer, directio },
+    protocolOptions: { root, transfer, directio, limits: requestLimits(maxHeader, maxRequest) },
   };
   if (root !== undefined) resolved.root = root;
+  if (maxHeader !== undefined) resolved.maxHeader = maxHeader;
+  if (maxRequest !== undefined) resolved.maxRequest = maxRequest;
   if (module) resolved.protocolModule = module;
   if (o.handler !== undefined) resolved.handler = moduleHref('handler', o.handler);
   if (resolved.accept === 'exclusive' && resolved.backend !== 'epoll' && o.accept !== undefined) {

@@ -58,6 +58,7 @@ export async function serve(opts: ServeOptions): Promise<Server> {
     port: handle.port,
     model: resolved.model,
     stats: () => handle.stats(),
+    workerPids: () => handle.workerPids?.() ?? [],
     close,
     [Symbol.asyncDispose]: close,
   });
