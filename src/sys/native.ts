@@ -254,7 +254,18 @@ function load(): NativeBinding {
   // node-gyp-build takes the first .node file in name order, and rawio.node sorts first
   // ('.' < '_'), which test/addon-split.test.ts checks.
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  return nodeGypBuild(packageRoot) as NativeBinding;
+  try {
+    return nodeGypBuild(packageRoot) as NativeBinding;
+  } catch (e) {
+    // Installs compile nothing: a machine the prebuilds do not serve (another libc, another
+    // CPU) builds the addon by hand, which the message says how to do.
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new Error(
+      `rawio: cannot load its addon on ${process.platform}-${process.arch} (${why}); build it from ` +
+        `source with \`npx node-gyp rebuild\` in ${packageRoot} (a C++17 compiler, make and python3)`,
+      { cause: e },
+    );
+  }
 }
 
 /** The addon, loaded for this thread. */
