@@ -1,9 +1,9 @@
 /**
  * SVG charts for the report, drawn with Vega-Lite compiled to Vega and rendered headless
- * (`view.toSVG()`, no browser, no canvas). The charting libraries are optional (peer
- * dependencies, installed in the repository as devDependencies) and loaded only when a
- * report is written; if they are missing the report is still written, without charts, and
- * says how to add them (CHARTS_MISSING).
+ * (`view.toSVG()`, no browser, no canvas). The charting libraries are optional
+ * (devDependencies of the repository, never installed with the package) and loaded only
+ * when a report is written; if they are missing the report is still written, without
+ * charts, and says how to add them (CHARTS_MISSING).
  */
 import type { Chart } from './scenario.js';
 
