@@ -107,6 +107,7 @@ function printSummary(r: Report, files: string[], out: string): void {
   console.log('Targets:');
   for (const t of r.targets)
     console.log(`  [${t.status}] ${t.target}${t.status === 'not measured' ? '' : ` — ${t.figures}`}`);
+  for (const n of r.notes ?? []) console.log(`\n${n}`);
   console.log(`\nWrote ${files.length} files to ${out}: report.md, report.json, ${files.length - 2} charts`);
 }
 

@@ -3,10 +3,11 @@
  * The `rawio` command: `rawio probe [--json]`, `rawio serve ...`, `rawio bench ...`, `rawio --help`.
  * Commands live in one table, each with its usage and a lazily imported implementation,
  * so adding one (`serve`, by the models) is one entry, and `rawio probe` never loads the
- * benchmark suite.
+ * benchmark suite. The suite lives in the repository, not in the npm package: in an
+ * installed package `rawio bench` says where to get it.
  */
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { existsSync, realpathSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseFlags, UsageError } from './cli-args.js';
 import { probe, type ProbeResult } from './probe.js';
 
@@ -42,6 +43,11 @@ function printProbe(p: ProbeResult): void {
   console.log(lines.join('\n'));
 }
 
+const BENCH_NOT_INSTALLED = [
+  'rawio bench: the benchmark suite is not part of the npm package; run it from a clone of rawio:',
+  '  git clone https://github.com/rawio/rawio.git && cd rawio && npm ci && npm run bench',
+].join('\n');
+
 export const commands: Record<string, Command> = {
   probe: {
     summary: 'what this kernel and machine allow (io_uring, limits, alignment, scatter-gather)',
@@ -64,9 +70,13 @@ export const commands: Record<string, Command> = {
     },
   },
   bench: {
-    summary: 'run the benchmark suite and write report.md, report.json and charts',
+    summary: 'run the benchmark suite and write report.md, report.json and charts (in a clone of rawio)',
     usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--out DIR] [--json]',
     async run(argv) {
+      if (!existsSync(fileURLToPath(new URL('../bench/main.js', import.meta.url)))) {
+        console.error(BENCH_NOT_INSTALLED);
+        return 1;
+      }
       const { main } = await import('../bench/main.js');
       return main(argv);
     },
