@@ -148,6 +148,7 @@ export class RespProtocol implements Protocol {
    * `opts.keyspace` when given, or creates (and will unlink) a new shared one.
    */
   constructor(opts: RespOptions = {}) {
+    v.object('opts', opts);
     const size = opts.keyspaceSize === undefined ? undefined : v.int('keyspaceSize', opts.keyspaceSize, 1 << 16);
     if (opts.localKeyspace !== undefined && v.bool('localKeyspace', opts.localKeyspace)) {
       if (opts.keyspace !== undefined)
