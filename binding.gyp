@@ -13,6 +13,7 @@
         "native/process.cc",
         "native/file.cc",
         "native/zerocopy.cc",
+        "native/msg_zerocopy.cc",
         "native/uring.cc",
         "native/loadgen.cc",
         "native/loadgen_engine.cc",

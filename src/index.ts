@@ -14,6 +14,7 @@ export type {
   RingStat,
   RingProbe,
   CompletionHandler,
+  SendZcResult,
 } from './sys/ring.js';
 export { Proactor } from './loop/proactor.js';
 export type { ProactorOptions, CompletionCallback, RecvCallback } from './loop/proactor.js';
