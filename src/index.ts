@@ -22,6 +22,9 @@ export * from './protocols/index.js';
 export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
 export {
   transferFile,
+  sendBuffer,
+  type SendBufferOptions,
+  type SendBufferResult,
   registerTransferMethod,
   methods as transferMethods,
   closePipePool,

@@ -90,6 +90,10 @@ export class ZerocopySocket {
     const res = { completed: 0, copied: 0, pending: 0 };
     for (;;) {
       const n = this.held.size === 0 ? 0 : native.zerocopyCompletions(this.fd, this.out);
+      if (n < 0) {
+        this.release(); // the socket is gone (EBADF, ENOTSOCK): no completion will come
+        break;
+      }
       for (let i = 0; i < n; i++) {
         const first = this.out[3 * i]! >>> 0;
         const last = this.out[3 * i + 1]! >>> 0;
@@ -114,7 +118,8 @@ export class ZerocopySocket {
 
 const sockets = new Map<number, ZerocopySocket>();
 
-function socketOf(fd: number): ZerocopySocket {
+/** The fd's zero-copy bookkeeping, made (and SO_ZEROCOPY set) on first use. @internal */
+export function zerocopySocket(fd: number): ZerocopySocket {
   let s = sockets.get(fd);
   if (s === undefined) sockets.set(fd, (s = new ZerocopySocket(fd)));
   return s;
@@ -137,7 +142,7 @@ export function send(fd: number, buf: Uint8Array, opts?: SendOptions): number {
   const o = v.object<SendOptions>('opts', opts);
   const [off, len] = v.slice(buf, o.offset, o.length);
   const flags = o.flags === undefined ? 0 : v.int('flags', o.flags, 0, 0x7fffffff);
-  if (o.zerocopy !== undefined && v.bool('zerocopy', o.zerocopy)) return socketOf(fd).send(buf, off, len, flags);
+  if (o.zerocopy !== undefined && v.bool('zerocopy', o.zerocopy)) return zerocopySocket(fd).send(buf, off, len, flags);
   return native.sendFlags(fd, buf, off, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 

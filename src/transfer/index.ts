@@ -21,6 +21,7 @@ import { writableWaiter } from './wait.js';
 export type { TransferJob, TransferMethod } from './job.js';
 export { closePipePool, pooledPipes } from './pipes.js';
 export { waitWritable, writableWaiter, type Waiter } from './wait.js';
+export { sendBuffer, type SendBufferOptions, type SendBufferResult } from './buffer.js';
 
 /**
  * The built-in transfer methods: `readwrite` (pread + write), `mmap` (write from a
