@@ -27,6 +27,7 @@ export {
   type SendBufferResult,
   registerTransferMethod,
   methods as transferMethods,
+  transferMethodNames,
   closePipePool,
   pooledPipes,
   waitWritable,

@@ -10,12 +10,10 @@
  * can never shut down a number the kernel has already given to someone else.
  */
 import type { Protocol, Reply } from '../protocols/protocol.js';
-import { constants } from '../sys/constants.js';
+import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { transferFile } from '../transfer/index.js';
 import type { Stats } from './stats.js';
-
-const EINTR = constants.EINTR as number;
 
 /** [lock, fd, stopping] in a SharedArrayBuffer: the handshake between a blocking thread and close(). */
 export class FdSlot {

@@ -8,7 +8,7 @@ import { createProtocol } from '../protocols/index.js';
 import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
-import { CHUNK, MSG, REPLY_CLOSE, REPLY_PARTIAL } from './messages.js';
+import { CHUNK, MSG, readRequest, writeReply } from './messages.js';
 import type { Reply } from '../protocols/protocol.js';
 
 export interface PoolThreadData {
@@ -36,7 +36,8 @@ export function runPoolThread(data: PoolThreadData, ready: () => void): void {
         continue;
       }
       if (msg.tag === MSG.STOP) break;
-      sendReply(replies[msg.a]!, msg.b, msg.c, protocol.handle(msg.payload));
+      const r = readRequest(msg);
+      sendReply(replies[r.reactor]!, r.session, r.seq, protocol.handle(r.frame));
     }
   } finally {
     protocol.close();
@@ -50,10 +51,16 @@ function sendReply(out: Channel, session: number, seq: number, reply: Reply): vo
   do {
     const end = Math.min(data.length, off + CHUNK);
     const last = end === data.length;
-    const flags = last ? (reply.close ? REPLY_CLOSE : 0) : REPLY_PARTIAL;
-    const fd = last && file ? file.fd : -1;
     const piece = data.subarray(off, end);
-    while (!out.push(MSG.REPLY, session, seq, fd, file?.offset ?? 0, file?.length ?? 0, flags, piece)) {
+    const msg = {
+      session,
+      seq,
+      data: piece,
+      partial: !last,
+      close: last && reply.close === true,
+      file: last ? file : undefined,
+    };
+    while (!writeReply(out, msg)) {
       Atomics.wait(pause, 0, 0, 1);
     }
     off = end;

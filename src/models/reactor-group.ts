@@ -12,17 +12,17 @@ import { Reactor } from '../loop/reactor.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
+import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { eventfd, listenTcp, localPort } from '../sys/socket.js';
 import { Channel } from './channel.js';
-import { CHANNEL_BYTES, MSG } from './messages.js';
+import { CHANNEL_BYTES, writeNewFd, writeStop } from './messages.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
 
-const EAGAIN = constants.EAGAIN as number;
 const EPOLLIN = constants.EPOLLIN as number;
 
 export interface GroupShape {
@@ -124,7 +124,7 @@ class Group {
   #deal(fd: number, start: number): boolean {
     const n = this.#inboxes.length;
     for (let k = 0; k < n; k++) {
-      if (this.#inboxes[(start + k) % n]!.push(MSG.NEW_FD, fd)) return true;
+      if (writeNewFd(this.#inboxes[(start + k) % n]!, fd)) return true;
     }
     return false;
   }
@@ -137,9 +137,9 @@ class Group {
   async #close(): Promise<void> {
     this.#acceptor?.close();
     native.close(this.listenFd);
-    for (const inbox of this.#inboxes) while (!inbox.push(MSG.STOP)) await delay(1);
+    for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);
     await Promise.all(this.#threads.map((t) => t.exited));
-    for (const ch of this.#pool) while (!ch.push(MSG.STOP)) await delay(1);
+    for (const ch of this.#pool) while (!writeStop(ch)) await delay(1);
     await Promise.all(this.#poolThreads.map((t) => t.exited));
     for (const fd of this.#eventfds) native.close(fd);
     this.protocol.close();

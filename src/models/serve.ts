@@ -5,23 +5,14 @@
  */
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
-import type { ProtocolName } from '../protocols/protocol.js';
+import { protocolNames } from '../protocols/protocol.js';
 import * as v from '../sys/validate.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
 
-/** Every {@link ModelName}, as `serve({ model })` accepts them. */
-export const modelNames: readonly ModelName[] = [
-  'iterative',
-  'thread-per-connection',
-  'single',
-  'worker-pool',
-  'multi-reactor',
-  'multi-reactor-pool',
-  'multi-process',
-  'proactor',
-];
-const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
+import { modelNames } from './types.js';
+
+export { modelNames };
 const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {

@@ -20,7 +20,7 @@ import { listenTcp, localPort } from '../sys/socket.js';
 import { FdSlot } from './blocking-session.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
-import { MSG } from './messages.js';
+import { writeNewFd, writeStop } from './messages.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ModelStarter, ResolvedServeOptions } from './types.js';
@@ -69,7 +69,7 @@ class ThreadPerConnection implements ModelHandle {
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       native.setBlocking(fd, true);
       const idle = this.#idle.pop();
-      if (idle) idle.inbox.push(MSG.NEW_FD, fd);
+      if (idle) writeNewFd(idle.inbox, fd);
       else this.#spawn(fd);
     }
   }
@@ -112,7 +112,7 @@ class ThreadPerConnection implements ModelHandle {
   }
 
   #onIdle(t: ConnThread): void {
-    if (this.#closing || this.#idle.length >= SPARE_THREADS) t.inbox.push(MSG.STOP);
+    if (this.#closing || this.#idle.length >= SPARE_THREADS) writeStop(t.inbox);
     else this.#idle.push(t);
     this.#setAccepting(true);
     if (!this.#closing) this.#acceptAll();
@@ -133,7 +133,7 @@ class ThreadPerConnection implements ModelHandle {
       const all = [...this.#live];
       for (const t of all) {
         t.slot.stop();
-        t.inbox.push(MSG.STOP);
+        writeStop(t.inbox);
       }
       await Promise.all(all.map((t) => t.exited));
       this.#protocol.close();
