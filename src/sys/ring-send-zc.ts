@@ -11,51 +11,10 @@
  * waiting for its notification: each request pins only its own slice, so several may be in
  * flight over one buffer, and the whole call settles when the last notification is in.
  */
-import { constants as os } from 'node:os';
+import { EPIPE } from './errno.js';
 import { errnoError } from './errors.js';
-import type { NativeRing } from './native.js';
 import { abortError } from './ring-core.js';
 import * as u from './uring.js';
-
-const { EPIPE } = os.errno;
-
-/** The fields of one IORING_OP_SEND_ZC entry. */
-export interface SendZcFields {
-  fd: number;
-  buf: Uint8Array;
-  offset: number;
-  length: number;
-  /** Returned in both completions (cqe->user_data, 32 bits here). */
-  userData: number;
-  /** MSG_* flags; default 0. */
-  msgFlags?: number;
-  /** IOSQE_* bits; default 0. */
-  sqeFlags?: number;
-  /** IORING_SEND_ZC_REPORT_USAGE (6.2): the notification says whether the kernel copied; default true. */
-  reportUsage?: boolean;
-}
-
-/** IORING_OP_SEND_ZC of `buf[offset, offset + length)`: true, or false when the SQ is full. */
-export function prepSendZc(ring: NativeRing, e: SendZcFields): boolean {
-  // msg flags ride in the op's flag word, the zero-copy flags in ioprio
-  const zc = e.reportUsage === false ? 0 : u.IORING_SEND_ZC_REPORT_USAGE;
-  const { fd, buf, offset, length, userData } = e;
-  return ring.prep(
-    u.OP.SEND_ZC,
-    fd,
-    buf,
-    offset,
-    length,
-    0,
-    null,
-    userData,
-    e.msgFlags ?? 0,
-    e.sqeFlags ?? 0,
-    zc,
-    0,
-    0,
-  );
-}
 
 /** What `Ring.sendZc` resolves with, once the kernel is done with the buffer. */
 export interface SendZcResult {

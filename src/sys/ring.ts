@@ -19,7 +19,7 @@ import {
   type OpOptions,
   type RingOptions,
 } from './ring-core.js';
-import { prepSendZc, sendZcAll, type SendZcResult } from './ring-send-zc.js';
+import { sendZcAll, type SendZcResult } from './ring-send-zc.js';
 import * as u from './uring.js';
 import * as sqe from './uring-prep.js';
 import { MSG_NOSIGNAL, SOCK_FLAGS } from './uring-prep.js';
@@ -274,7 +274,7 @@ export class Ring extends RingCore {
     return sendZcAll(
       (offset, length, more) => {
         const prep = (ud: number) =>
-          prepSendZc(this.raw, { fd: f, buf, offset, length, userData: ud, msgFlags, sqeFlags });
+          sqe.prepSendZc(this.raw, { fd: f, buf, offset, length, userData: ud, msgFlags, sqeFlags });
         return this.op('send_zc', prep, buf, opts, 0, more);
       },
       off,
@@ -387,16 +387,11 @@ export class Ring extends RingCore {
    * Prepares an IORING_OP_SEND_ZC (6.0) of `buf[off, off + len)` with MSG_NOSIGNAL. Two
    * completions carry `ud`: the result with IORING_CQE_F_MORE, then the notification
    * (IORING_CQE_F_NOTIF; its res has IORING_NOTIF_USAGE_ZC_COPIED when the kernel copied).
-   * `buf` stays held, and must stay unmodified, until the notification.
+   * `buf` stays held (the batch references drop at a completion without IORING_CQE_F_MORE),
+   * and must stay unmodified, until the notification.
    */
   prepSendZc(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const f = v.fd(fd);
-    const [o, l] = v.slice(v.bytes(buf), off, len);
-    const d = userData(ud);
-    const ok = prepSendZc(this.raw, { fd: f, buf, offset: o, length: l, userData: d, msgFlags: MSG_NOSIGNAL });
-    if (ok) this.holdBatch(d, buf); // released at the final (notification) completion
-    return ok;
+    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepSendZc(this.raw, { ...e, msgFlags: MSG_NOSIGNAL }));
   }
   /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
   prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {

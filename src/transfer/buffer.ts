@@ -7,18 +7,14 @@
  * which has no readiness of its own apart from the data the peer sends, so they are polled:
  * at once, then with a growing pause up to a few milliseconds.
  */
-import { constants as os } from 'node:os';
+import { EAGAIN, ENOBUFS, EPIPE } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
-import { zerocopySocket, type ZerocopySocket } from '../sys/msg-zerocopy.js';
-import { native } from '../sys/native.js';
+import { send, zerocopySocket, type ZerocopySocket } from '../sys/msg-zerocopy.js';
 import { abortError } from '../sys/ring-core.js';
 import * as v from '../sys/validate.js';
 import { YIELD_BYTES } from './drive.js';
 import { waitWritable } from './wait.js';
 
-const { EAGAIN, ENOBUFS, EPIPE } = os.errno;
-const MSG_NOSIGNAL = 0x4000;
-const MSG_DONTWAIT = 0x40;
 const MAX_PAUSE_MS = 8;
 
 /** Options of {@link sendBuffer}. */
@@ -112,7 +108,7 @@ async function writable(fd: number, wait: (fd: number) => Promise<void>, zs: Zer
 }
 
 function plain(fd: number, buf: Uint8Array, at: number, len: number): number {
-  return native.sendFlags(fd, buf, at, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  return send(fd, buf, { offset: at, length: len });
 }
 
 // Waits until every zero-copy send on the socket has been reported (or the socket is gone).
