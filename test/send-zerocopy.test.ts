@@ -9,7 +9,7 @@ import { randomFillSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
-import { Ring, constants, sendBuffer, sys } from './helpers/rawio.js';
+import { Proactor, Ring, constants, sendBuffer, sys } from './helpers/rawio.js';
 
 const C = constants as Record<string, number>;
 const EAGAIN = -C.EAGAIN!;
@@ -173,6 +173,37 @@ describe.skipIf(!sendZcOk)('Ring.sendZc (IORING_OP_SEND_ZC, 6.0)', () => {
     sys.close(a);
     sys.close(b);
     ring.close();
+  });
+});
+
+describe.skipIf(!sendZcOk)('Proactor.sendZc', () => {
+  for (const size of [1, (1 << 20) + 3, 64 << 20]) {
+    it(`sends ${size} bytes exactly and calls back after the notifications`, async () => {
+      const pr = new Proactor();
+      pr.attach();
+      const { sockFd, received } = await slowPeer();
+      const body = big.subarray(0, size);
+      const res = await new Promise<number>((resolve) => pr.sendZc(sockFd, body, 0, size, resolve));
+      expect(res).toBe(size);
+      expect(pr.ring.inflight).toBe(0); // the callback came after the last notification
+      expect(pr.zerocopy.sends).toBeGreaterThan(size >= 1 << 20 ? 1 : 0);
+      expect(pr.zerocopy.copied).toBe(pr.zerocopy.sends); // loopback: the kernel copied
+      sys.close(sockFd);
+      await expect(received).resolves.toEqual({ bytes: size, sha256: sha256(body) });
+      pr.close();
+    });
+  }
+
+  it('reports a failed send after its notification', async () => {
+    const pr = new Proactor();
+    pr.attach();
+    const [a, b] = sys.socketpair();
+    const res = await new Promise<number>((resolve) => pr.sendZc(a, Buffer.alloc(10), 0, 10, resolve));
+    expect(res).toBeLessThan(0); // AF_UNIX does not do zero copy
+    expect(pr.ring.inflight).toBe(0);
+    sys.close(a);
+    sys.close(b);
+    pr.close();
   });
 });
 

@@ -156,6 +156,7 @@ export const start: ModelStarter = async (opts) => {
       transfer: opts.transfer,
       directio: opts.directio,
       maxQueue: opts.maxQueue,
+      zerocopyThreshold: opts.zerocopyThreshold,
       idleTimeout: opts.idleTimeout,
     },
   };

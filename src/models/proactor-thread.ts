@@ -23,6 +23,8 @@ export interface ProactorThreadData {
   protocol: ProtocolName;
   protocolOptions: ProtocolOptions;
   maxQueue: number;
+  /** Reply data of at least this many bytes is sent with IORING_OP_SEND_ZC; 0: never. */
+  zerocopyThreshold: number;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
 }
@@ -157,7 +159,9 @@ export class ProactorThread {
     }
     c.sending = true;
     this.#stats.sent(data.length);
-    this.proactor.send(c.fd, data, 0, data.length, c.onSent);
+    const zc = this.#data.zerocopyThreshold;
+    if (zc > 0 && data.length >= zc) this.proactor.sendZc(c.fd, data, 0, data.length, c.onSent);
+    else this.proactor.send(c.fd, data, 0, data.length, c.onSent);
   }
 
   /** Accounts for a reply leaving the queue for the send being built: whether more may join it. */

@@ -93,6 +93,7 @@ class Group {
         transfer: opts.transfer,
         directio: opts.directio,
         maxQueue: opts.maxQueue,
+        zerocopyThreshold: opts.zerocopyThreshold,
         idleTimeout: opts.idleTimeout,
         stats: this.stats.share(),
         cpus: pinned ? [opts.cpus[i % opts.cpus.length]!] : undefined,

@@ -40,6 +40,8 @@ export interface ReactorThreadData {
   transfer: string;
   directio: number;
   maxQueue: number;
+  /** Reply data of at least this many bytes is sent with MSG_ZEROCOPY; 0 or absent: never. */
+  zerocopyThreshold?: number;
   /** Close connections that make no progress for this many ms (Session.expire); absent: 30 000. */
   idleTimeout?: number;
   stats: ReturnType<Stats['share']>;
@@ -163,6 +165,7 @@ export class ReactorThread {
       stats: this.#stats,
       transfer: this.#data.transfer,
       directio: this.#data.directio,
+      zerocopyThreshold: this.#data.zerocopyThreshold ?? 0,
       dispatch: this.#pool.length > 0 ? (s, seq, frame) => this.#dispatch(s, seq, frame) : undefined,
       onClose: () => this.#forget(id),
     });

@@ -52,6 +52,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     transfer,
     directio,
     maxQueue: o.maxQueue === undefined ? 64 << 20 : v.int('maxQueue', o.maxQueue, 1),
+    zerocopyThreshold: o.zerocopyThreshold === undefined ? 0 : v.int('zerocopyThreshold', o.zerocopyThreshold, 0),
     idleTimeout: o.idleTimeout === undefined ? 30_000 : v.int('idleTimeout', o.idleTimeout, 1),
     backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),

@@ -4,7 +4,9 @@
  * handed to a worker pool (worker-pool, multi-reactor-pool), whose replies come back in
  * any order; either way replies leave in request order, as HTTP/1.1 pipelining and RESP
  * require. A reply with a file body is sent with transferFile once the bytes before it
- * have drained, and replies behind it wait for it.
+ * have drained, and replies behind it wait for it; so is reply data of `zerocopyThreshold`
+ * bytes or more, with sendBuffer and MSG_ZEROCOPY, which holds the buffer until the kernel
+ * reports it done (the connection's EPOLLERR then means completions to read).
  *
  * Backpressure: when the connection's write queue passes the high-water mark, reading
  * stops until it drains, so a client that sends without reading cannot grow the server's
@@ -23,7 +25,8 @@
 import type { Connection } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
-import { transferFile } from '../transfer/index.js';
+import { forgetZerocopy, zerocopySocket } from '../sys/msg-zerocopy.js';
+import { sendBuffer, transferFile } from '../transfer/index.js';
 import type { Stats } from './stats.js';
 
 const HIGH_WATER = 1 << 20;
@@ -41,6 +44,8 @@ export interface SessionOptions {
   stats: Stats;
   transfer: string;
   directio: number;
+  /** Reply data of at least this many bytes is sent with MSG_ZEROCOPY; 0 or absent: never. */
+  zerocopyThreshold?: number;
   /** Hands a frame to a worker pool instead of handling it here; the reply comes back through deliver(). */
   dispatch?: (session: Session, seq: number, frame: Uint8Array) => void;
   /** Called once when the connection has closed. */
@@ -51,6 +56,7 @@ export class Session {
   readonly conn: Connection;
   readonly #opts: SessionOptions;
   readonly #codec;
+  readonly #zerocopy: number;
   #nextSeq = 0;
   #nextSend = 0;
   readonly #pending = new Map<number, Reply>();
@@ -75,6 +81,8 @@ export class Session {
     conn.onDrain = () => this.#onDrain();
     conn.onClose = () => this.#onClose();
     conn.onEnd = () => this.#onEnd();
+    this.#zerocopy = opts.zerocopyThreshold ?? 0;
+    if (this.#zerocopy > 0) conn.onErrorQueue = () => zerocopySocket(conn.fd).reap();
   }
 
   /** A reply for request `seq` (from the pool, or inline). */
@@ -168,6 +176,12 @@ export class Session {
 
   #send(reply: Reply): void {
     const { conn } = this;
+    if (this.#zerocopy > 0 && reply.data.length >= this.#zerocopy) {
+      conn.uncork();
+      this.#sendingFile = true;
+      void this.#sendZerocopy(reply);
+      return;
+    }
     if (reply.data.length > 0) {
       // Counted before the write, so a client that has its reply sees it in stats().
       this.#opts.stats.sent(reply.data.length);
@@ -181,6 +195,26 @@ export class Session {
       return;
     }
     if (reply.close) this.#finish();
+  }
+
+  /** Large reply data with MSG_ZEROCOPY (after what is queued), then the reply's file body if any. */
+  async #sendZerocopy(reply: Reply): Promise<void> {
+    const { conn } = this;
+    try {
+      while (conn.queuedBytes > 0) await conn.waitWritable();
+      this.#opts.stats.sent(reply.data.length);
+      await sendBuffer(conn.fd, reply.data, { zerocopy: true, wait: () => conn.waitWritable() });
+      conn.bytesWritten += reply.data.length;
+    } catch (e) {
+      if (reply.file) native.close(reply.file.fd);
+      conn.destroy(e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    if (reply.file) return this.#sendFile(reply.file, reply.close === true);
+    this.#sendingFile = false;
+    if (reply.close === true) this.#finish();
+    else this.#flush();
+    if (this.#eof && !this.conn.closed) this.#onEnd();
   }
 
   async #sendFile(file: { fd: number; offset: number; length: number }, close: boolean): Promise<void> {
@@ -213,6 +247,7 @@ export class Session {
   }
 
   #onClose(): void {
+    if (this.#zerocopy > 0) forgetZerocopy(this.conn.fd); // before the fd number is reused
     for (const r of this.#pending.values()) if (r.file) native.close(r.file.fd);
     this.#pending.clear();
     this.#opts.onClose?.(this);

@@ -55,6 +55,7 @@ export class ZerocopySocket {
   /** Zero-copy sends whose completion arrived, and of those the ones the kernel copied. */
   readonly totals = { completed: 0, copied: 0 };
   private nextId = 0;
+  private gone = false; // released: the fd number may already belong to another socket
   private readonly held = new Map<number, Uint8Array>();
   private readonly out = new Int32Array(3 * 64);
 
@@ -88,7 +89,7 @@ export class ZerocopySocket {
   /** Reads the completions waiting on the error queue and releases their buffers. */
   reap(): ZerocopyCompletions {
     const res = { completed: 0, copied: 0, pending: 0 };
-    for (;;) {
+    for (; !this.gone;) {
       const n = this.held.size === 0 ? 0 : native.zerocopyCompletions(this.fd, this.out);
       if (n < 0) {
         this.release(); // the socket is gone (EBADF, ENOTSOCK): no completion will come
@@ -112,6 +113,7 @@ export class ZerocopySocket {
 
   /** Forgets the held buffers (the socket is closed: no completion will come). */
   release(): void {
+    this.gone = true;
     this.held.clear();
   }
 }
