@@ -57,6 +57,8 @@ export class Session {
   readonly #opts: SessionOptions;
   readonly #codec;
   readonly #zerocopy: number;
+  /** sendBuffer's waits for MSG_ZEROCOPY completions, ended by the connection's EPOLLERR. */
+  #zcWaits: (() => void)[] = [];
   #nextSeq = 0;
   #nextSend = 0;
   readonly #pending = new Map<number, Reply>();
@@ -82,7 +84,7 @@ export class Session {
     conn.onClose = () => this.#onClose();
     conn.onEnd = () => this.#onEnd();
     this.#zerocopy = opts.zerocopyThreshold ?? 0;
-    if (this.#zerocopy > 0) conn.onErrorQueue = () => zerocopySocket(conn.fd).reap();
+    if (this.#zerocopy > 0) conn.onErrorQueue = () => this.#onErrorQueue();
   }
 
   /** A reply for request `seq` (from the pool, or inline). */
@@ -203,7 +205,11 @@ export class Session {
     try {
       while (conn.queuedBytes > 0) await conn.waitWritable();
       this.#opts.stats.sent(reply.data.length);
-      await sendBuffer(conn.fd, reply.data, { zerocopy: true, wait: () => conn.waitWritable() });
+      await sendBuffer(conn.fd, reply.data, {
+        zerocopy: true,
+        wait: () => conn.waitWritable(),
+        completions: () => new Promise<void>((resolve) => this.#zcWaits.push(resolve)),
+      });
       conn.bytesWritten += reply.data.length;
     } catch (e) {
       if (reply.file) native.close(reply.file.fd);
@@ -246,8 +252,22 @@ export class Session {
     this.conn.end();
   }
 
+  #onErrorQueue(): void {
+    zerocopySocket(this.conn.fd).reap();
+    this.#wakeZerocopy();
+  }
+
+  #wakeZerocopy(): void {
+    const waits = this.#zcWaits;
+    this.#zcWaits = [];
+    for (const w of waits) w();
+  }
+
   #onClose(): void {
-    if (this.#zerocopy > 0) forgetZerocopy(this.conn.fd); // before the fd number is reused
+    if (this.#zerocopy > 0) {
+      forgetZerocopy(this.conn.fd); // before the fd number is reused; no completion will come
+      this.#wakeZerocopy();
+    }
     for (const r of this.#pending.values()) if (r.file) native.close(r.file.fd);
     this.#pending.clear();
     this.#opts.onClose?.(this);

@@ -4,18 +4,22 @@
  * EAGAIN, and with `zerocopy` uses MSG_ZEROCOPY (see src/sys/msg-zerocopy.ts): then it
  * resolves only once the kernel has reported every send done, so that the caller may reuse
  * the buffer the moment the promise settles. Completions arrive on the socket's error queue,
- * which has no readiness of its own apart from the data the peer sends, so they are polled:
- * at once, then with a growing pause up to a few milliseconds.
+ * and a socket with completions waiting polls as EPOLLERR (libuv's poll handle reports it as
+ * UV_EBADF): the default wait for them is a poll handle with no event asked for, beside a
+ * timer of a few milliseconds in case the report is missed. A loop that watches the socket
+ * itself (a Reactor) passes `completions` instead.
  */
 import { EAGAIN, ENOBUFS, EPIPE } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
 import { send, zerocopySocket, type ZerocopySocket } from '../sys/msg-zerocopy.js';
+import { native } from '../sys/native.js';
 import { abortError } from '../sys/ring-core.js';
 import * as v from '../sys/validate.js';
 import { YIELD_BYTES } from './drive.js';
 import { waitWritable } from './wait.js';
 
 const MAX_PAUSE_MS = 8;
+const UV_DISCONNECT = 4;
 
 /** Options of {@link sendBuffer}. */
 export interface SendBufferOptions {
@@ -27,6 +31,12 @@ export interface SendBufferOptions {
   zerocopy?: boolean;
   /** Resolves when the socket is writable; default a libuv poll handle (UV_WRITABLE). */
   wait?: (fd: number) => Promise<void>;
+  /**
+   * Resolves when zero-copy completions may be waiting (the socket polled EPOLLERR); default
+   * a libuv poll handle on `fd`. A Reactor-driven sender resolves it from its Connection's
+   * `onErrorQueue`.
+   */
+  completions?: (fd: number) => Promise<void>;
   /** Stops sending; the promise rejects with an AbortError once the kernel is done with the buffer. */
   signal?: AbortSignal;
 }
@@ -41,7 +51,6 @@ export interface SendBufferResult {
   copied: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -57,6 +66,8 @@ export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferO
   const [off, len] = v.slice(buf, o.offset, o.length);
   const zc = o.zerocopy === undefined ? false : v.bool('zerocopy', o.zerocopy);
   const wait = o.wait === undefined ? waitWritable : (v.func('wait', o.wait) as (fd: number) => Promise<void>);
+  const completions =
+    o.completions === undefined ? errorQueue : (v.func('completions', o.completions) as (fd: number) => Promise<void>);
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw v.typeError('signal', 'an AbortSignal', signal);
   const zs = zc ? zerocopySocket(fd) : undefined;
@@ -91,7 +102,7 @@ export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferO
   } catch (e) {
     failure = e;
   }
-  if (zs !== undefined) await settle(zs);
+  if (zs !== undefined) await settle(zs, completions);
   if (failure !== undefined) throw failure;
   const completed = (zs?.totals.completed ?? 0) - (before.completed ?? 0);
   return { bytes: sent, zerocopySends: completed, copied: (zs?.totals.copied ?? 0) - (before.copied ?? 0) };
@@ -112,11 +123,26 @@ function plain(fd: number, buf: Uint8Array, at: number, len: number): number {
 }
 
 // Waits until every zero-copy send on the socket has been reported (or the socket is gone).
-async function settle(zs: ZerocopySocket): Promise<void> {
-  let pause = 0;
-  for (zs.reap(); zs.pending > 0; zs.reap()) {
-    if (pause === 0) await yieldToLoop();
-    else await sleep(pause);
-    pause = Math.min(MAX_PAUSE_MS, pause * 2 + 1);
-  }
+// The reap and the wait's start happen in one synchronous stretch, so no report falls between.
+async function settle(zs: ZerocopySocket, completions: (fd: number) => Promise<void>): Promise<void> {
+  for (zs.reap(); zs.pending > 0; zs.reap()) await completions(zs.fd);
+}
+
+// The default wait for completions: a poll handle for UV_DISCONNECT alone (epoll reports
+// EPOLLERR whatever the mask; libuv passes it on as UV_EBADF). A hang-up (the peer closed
+// its side) would fire at once and forever: the handle stops, and the timer ends the wait.
+function errorQueue(fd: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const watch = new native.Watch(fd, (status) => {
+      if (status < 0) done();
+      else watch.stop();
+    });
+    const timer = setTimeout(done, MAX_PAUSE_MS);
+    function done(): void {
+      clearTimeout(timer);
+      watch.close();
+      resolve();
+    }
+    if (watch.start(UV_DISCONNECT) < 0) done();
+  });
 }
