@@ -9,7 +9,7 @@ import { randomFillSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
-import { Proactor, Ring, constants, sendBuffer, sys } from './helpers/rawio.js';
+import { Proactor, Ring, constants, probe, sendBuffer, sys } from './helpers/rawio.js';
 
 const C = constants as Record<string, number>;
 const EAGAIN = -C.EAGAIN!;
@@ -205,6 +205,14 @@ describe.skipIf(!sendZcOk)('Proactor.sendZc', () => {
     sys.close(b);
     pr.close();
   });
+});
+
+it('probe() and `rawio probe` say which zero-copy sends the kernel takes', () => {
+  const z = probe().zerocopySend;
+  expect(z.msgZerocopy).toBe(true); // TCP has taken SO_ZEROCOPY since 4.14
+  expect(z.sendZc).toBe(Ring.supported() ? sendZcOk : null);
+  const out = execFileSync(process.execPath, ['dist/src/cli.js', 'probe'], { encoding: 'utf8' });
+  expect(out).toMatch(/^zero-copy send {2}MSG_ZEROCOPY yes, io_uring SEND_ZC (yes|no|unknown)$/m);
 });
 
 describe('buffer lifetimes under forced GC', () => {
