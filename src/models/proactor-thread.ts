@@ -63,6 +63,7 @@ class Conn {
 export class ProactorThread {
   readonly proactor = new Proactor({ entries: 1024 });
   readonly #data: ProactorThreadData;
+  #zcCounted = { sends: 0, copied: 0 };
   readonly #protocol: Protocol;
   readonly #stats: Stats;
   readonly #conns = new Set<Conn>();
@@ -160,8 +161,16 @@ export class ProactorThread {
     c.sending = true;
     this.#stats.sent(data.length);
     const zc = this.#data.zerocopyThreshold;
-    if (zc > 0 && data.length >= zc) this.proactor.sendZc(c.fd, data, 0, data.length, c.onSent);
+    if (zc > 0 && data.length >= zc) this.proactor.sendZc(c.fd, data, 0, data.length, (res) => this.#sentZc(c, res));
     else this.proactor.send(c.fd, data, 0, data.length, c.onSent);
+  }
+
+  /** A zero-copy send's callback: the notifications since the last one go into the stats. */
+  #sentZc(c: Conn, res: number): void {
+    const { sends, copied } = this.proactor.zerocopy;
+    this.#stats.zerocopy(sends - this.#zcCounted.sends, copied - this.#zcCounted.copied);
+    this.#zcCounted = { sends, copied };
+    c.onSent(res);
   }
 
   /** Accounts for a reply leaving the queue for the send being built: whether more may join it. */

@@ -21,3 +21,8 @@ export const LISTEN_FD = 4;
 export const READY_FD = 5;
 export const MUTEX_KEY = new TextEncoder().encode('accept-mutex');
 export const statsKey = (index: number) => new TextEncoder().encode(`stats:${index}`);
+/**
+ * A worker's record under its statsKey: Float64s [accepted, connections, requests, bytesOut,
+ * zero-copy sends, of those copied].
+ */
+export const FIGURES = 6;

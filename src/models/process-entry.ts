@@ -17,7 +17,15 @@ import { Channel } from './channel.js';
 import { CHANNEL_BYTES } from './messages.js';
 import { ReactorThread } from './reactor-thread.js';
 import { Stats } from './stats.js';
-import { CONTROL_FD, LISTEN_FD, MUTEX_KEY, READY_FD, statsKey, type ProcessWorkerSettings } from './process-board.js';
+import {
+  CONTROL_FD,
+  FIGURES,
+  LISTEN_FD,
+  MUTEX_KEY,
+  READY_FD,
+  statsKey,
+  type ProcessWorkerSettings,
+} from './process-board.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
@@ -44,7 +52,7 @@ function main(): Promise<void> {
   const board = Keyspace.attach(s.board);
   const { reactor } = thread;
   reactor.watch(CONTROL_FD, EPOLLIN, () => reactor.stop());
-  const figures = new Float64Array(4);
+  const figures = new Float64Array(FIGURES);
   const bytes = new Uint8Array(figures.buffer);
   const key = statsKey(s.index);
   const publish = () => {
@@ -53,6 +61,8 @@ function main(): Promise<void> {
     figures[1] = snap.connections;
     figures[2] = snap.requests;
     figures[3] = snap.bytesOut;
+    figures[4] = snap.zerocopy.sends;
+    figures[5] = snap.zerocopy.copied;
     board.set(key, bytes);
   };
   reactor.setTimer(50, publish, { repeat: true });

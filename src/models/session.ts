@@ -205,12 +205,13 @@ export class Session {
     try {
       while (conn.queuedBytes > 0) await conn.waitWritable();
       this.#opts.stats.sent(reply.data.length);
-      await sendBuffer(conn.fd, reply.data, {
+      const r = await sendBuffer(conn.fd, reply.data, {
         zerocopy: true,
         wait: () => conn.waitWritable(),
         completions: () => new Promise<void>((resolve) => this.#zcWaits.push(resolve)),
       });
       conn.bytesWritten += reply.data.length;
+      this.#opts.stats.zerocopy(r.zerocopySends, r.copied);
     } catch (e) {
       if (reply.file) native.close(reply.file.fd);
       conn.destroy(e instanceof Error ? e : new Error(String(e)));
