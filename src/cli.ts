@@ -59,7 +59,7 @@ export const commands: Record<string, Command> = {
   serve: {
     summary: 'run a server: any model, any protocol, until SIGINT or SIGTERM',
     usage:
-      'rawio serve --model M --protocol P [--port N] [--workers N] [--backend B] [--accept S] [--root DIR] [--transfer T] [--directio BYTES] [--cpus LIST]',
+      'rawio serve --model M --protocol P [--port N] [--workers N] [--backend B] [--accept S] [--root DIR] [--transfer T] [--directio BYTES] [--zerocopy-threshold BYTES] [--cpus LIST]',
     help: async () => (await import('./models/serve-cli.js')).serveUsage,
     async run(argv) {
       const { serveMain } = await import('./models/serve-cli.js');

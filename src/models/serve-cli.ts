@@ -23,6 +23,9 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --transfer T     static: readwrite | mmap | sendfile | splice | uring | direct | auto
                    (default auto)
   --directio N     static: 'auto' switches to direct IO for files of N bytes or more
+  --zerocopy-threshold N
+                   reply data of N bytes or more is sent zero-copy (MSG_ZEROCOPY in the
+                   reactor models, SEND_ZC in proactor; default 0: never)
   --cpus LIST      pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
   --help           this text`;
 
@@ -43,6 +46,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
       root: { type: 'string' },
       transfer: { type: 'string' },
       directio: { type: 'string' },
+      'zerocopy-threshold': { type: 'string' },
       cpus: { type: 'string' },
     },
     strict: true,
@@ -59,6 +63,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     root: values.root,
     transfer: values.transfer,
     directio: int(values.directio),
+    zerocopyThreshold: int(values['zerocopy-threshold']),
     cpus: values.cpus?.split(',').map(Number),
   };
   for (const k of Object.keys(opts) as (keyof typeof opts)[]) if (opts[k] === undefined) delete opts[k];

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { echoExchange, exchange } from '../helpers/clients.js';
+import { parseServeArgs } from '../../dist/src/models/serve-cli.js';
 import { serve } from '../helpers/rawio.js';
 import { defineModelSuite } from './suite.js';
 
@@ -44,6 +45,11 @@ describe('zerocopyThreshold in stats()', () => {
       }
     });
   }
+
+  it('rawio serve takes --zerocopy-threshold', () => {
+    const argv = ['--model', 'single', '--protocol', 'echo', '--zerocopy-threshold', '65536'];
+    expect(parseServeArgs(argv).zerocopyThreshold).toBe(65536);
+  });
 
   it('zerocopyThreshold is checked up front', async () => {
     await expect(serve({ model: 'single', protocol: 'echo', zerocopyThreshold: -1 })).rejects.toThrow(RangeError);
