@@ -9,6 +9,7 @@
  *   multi-reactor-pool  main reactor + `workers` sub-reactors + `pool` handler threads
  */
 import { Reactor } from '../loop/reactor.js';
+import { AcceptBackoff } from './accept-backoff.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
@@ -52,6 +53,7 @@ class Group {
   readonly #threads: ModelThread[] = [];
   readonly #poolThreads: ModelThread[] = [];
   #acceptor: Reactor | undefined;
+  #backoff: AcceptBackoff | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(
@@ -106,14 +108,16 @@ class Group {
   /** The main reactor: accepts in the caller's thread (inside Node's loop) and deals fds round-robin. */
   #startAcceptor(): void {
     const acceptor = new Reactor({ backend: 'epoll' });
+    const backoff = (this.#backoff = new AcceptBackoff());
     let next = 0;
     acceptor.watch(this.listenFd, EPOLLIN, () => {
       for (;;) {
         const fd = native.accept(this.listenFd, false);
         if (fd < 0) {
-          if (fd !== -EAGAIN) pauseAccepting(acceptor, this.listenFd);
+          if (fd !== -EAGAIN) pauseAccepting(acceptor, this.listenFd, backoff.failed(this.listenFd, fd));
           return;
         }
+        backoff.accepted();
         // An inbox is full only when its reactor is stuck; shed the connection then.
         if (!this.#deal(fd, next++)) native.close(fd);
       }
@@ -137,6 +141,7 @@ class Group {
 
   async #close(): Promise<void> {
     this.#acceptor?.close();
+    this.#backoff?.close();
     native.close(this.listenFd);
     for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);
     await Promise.all(this.#threads.map((t) => t.exited));
@@ -149,11 +154,11 @@ class Group {
 
 /**
  * accept(2) failed with something other than EAGAIN (EMFILE, ENFILE, ENOBUFS): the listening
- * fd stays readable, so stop watching it for a moment instead of spinning on it.
+ * fd stays readable, so stop watching it for `ms` instead of spinning on it.
  */
-function pauseAccepting(reactor: Reactor, listenFd: number): void {
+function pauseAccepting(reactor: Reactor, listenFd: number, ms: number): void {
   reactor.rewatch(listenFd, 0);
-  reactor.setTimer(10, () => reactor.rewatch(listenFd, EPOLLIN));
+  reactor.setTimer(ms, () => reactor.rewatch(listenFd, EPOLLIN));
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -16,11 +16,13 @@ import { createProtocol } from '../protocols/index.js';
 import type { Protocol } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
+import { EAGAIN } from '../sys/errno.js';
 import { listenTcp, localPort } from '../sys/socket.js';
 import { FdSlot } from './blocking-session.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
 import { writeNewFd, writeStop } from './messages.js';
+import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ModelStarter, ResolvedServeOptions } from './types.js';
@@ -45,6 +47,9 @@ class ThreadPerConnection implements ModelHandle {
   readonly #live = new Set<ConnThread>();
   readonly #idle: ConnThread[] = [];
   #accepting = true;
+  /** Looking away from the listening socket after accept failed. */
+  #paused = false;
+  readonly #backoff: AcceptBackoff;
   #closing: Promise<void> | undefined;
 
   constructor(opts: ResolvedServeOptions) {
@@ -52,6 +57,7 @@ class ThreadPerConnection implements ModelHandle {
     this.#listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
     this.port = localPort(this.#listenFd);
     this.#protocol = createProtocol(opts.protocol, opts.protocolOptions);
+    this.#backoff = new AcceptBackoff();
     this.#acceptor.watch(this.#listenFd, EPOLLIN, () => this.#acceptAll());
     this.#acceptor.attach();
   }
@@ -61,10 +67,15 @@ class ThreadPerConnection implements ModelHandle {
   }
 
   #acceptAll(): void {
+    if (this.#paused) return;
     for (;;) {
       if (this.#idle.length === 0 && this.#live.size >= this.#opts.workers) return this.#setAccepting(false);
       const fd = native.accept(this.#listenFd, false);
-      if (fd < 0) return;
+      if (fd < 0) {
+        if (fd !== -EAGAIN) this.#pause(this.#backoff.failed(this.#listenFd, fd));
+        return;
+      }
+      this.#backoff.accepted();
       this.#stats.accepted(0);
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       native.setBlocking(fd, true);
@@ -77,7 +88,19 @@ class ThreadPerConnection implements ModelHandle {
   #setAccepting(on: boolean): void {
     if (on === this.#accepting || this.#closing) return;
     this.#accepting = on;
-    this.#acceptor.rewatch(this.#listenFd, on ? EPOLLIN : 0);
+    if (!this.#paused) this.#acceptor.rewatch(this.#listenFd, on ? EPOLLIN : 0);
+  }
+
+  /** accept(2) failed (EMFILE …): the listening fd stays readable, so look away for `ms`. */
+  #pause(ms: number): void {
+    this.#paused = true;
+    this.#acceptor.rewatch(this.#listenFd, 0);
+    this.#acceptor.setTimer(ms, () => {
+      this.#paused = false;
+      if (this.#closing || !this.#accepting) return;
+      this.#acceptor.rewatch(this.#listenFd, EPOLLIN);
+      this.#acceptAll();
+    });
   }
 
   #spawn(fd: number): void {
@@ -129,6 +152,7 @@ class ThreadPerConnection implements ModelHandle {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#acceptor.close();
+      this.#backoff.close();
       native.close(this.#listenFd);
       const all = [...this.#live];
       for (const t of all) {
