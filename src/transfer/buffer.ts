@@ -5,21 +5,16 @@
  * resolves only once the kernel has reported every send done, so that the caller may reuse
  * the buffer the moment the promise settles. Completions arrive on the socket's error queue,
  * and a socket with completions waiting polls as EPOLLERR (libuv's poll handle reports it as
- * UV_EBADF): the default wait for them is a poll handle with no event asked for, beside a
- * timer of a few milliseconds in case the report is missed. A loop that watches the socket
- * itself (a Reactor) passes `completions` instead.
+ * UV_EBADF): the default wait for them is `waitErrorQueue` (./wait.ts); a loop that watches
+ * the socket itself (a Reactor) passes `completions` instead.
  */
 import { EAGAIN, ENOBUFS, EPIPE } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
 import { send, zerocopySocket, type ZerocopySocket } from '../sys/msg-zerocopy.js';
-import { native } from '../sys/native.js';
 import { abortError } from '../sys/ring-core.js';
 import * as v from '../sys/validate.js';
 import { YIELD_BYTES } from './drive.js';
-import { waitWritable } from './wait.js';
-
-const MAX_PAUSE_MS = 8;
-const UV_DISCONNECT = 4;
+import { waitErrorQueue, waitWritable } from './wait.js';
 
 /** Options of {@link sendBuffer}. */
 export interface SendBufferOptions {
@@ -67,7 +62,9 @@ export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferO
   const zc = o.zerocopy === undefined ? false : v.bool('zerocopy', o.zerocopy);
   const wait = o.wait === undefined ? waitWritable : (v.func('wait', o.wait) as (fd: number) => Promise<void>);
   const completions =
-    o.completions === undefined ? errorQueue : (v.func('completions', o.completions) as (fd: number) => Promise<void>);
+    o.completions === undefined
+      ? waitErrorQueue
+      : (v.func('completions', o.completions) as (fd: number) => Promise<void>);
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw v.typeError('signal', 'an AbortSignal', signal);
   const zs = zc ? zerocopySocket(fd) : undefined;
@@ -126,23 +123,4 @@ function plain(fd: number, buf: Uint8Array, at: number, len: number): number {
 // The reap and the wait's start happen in one synchronous stretch, so no report falls between.
 async function settle(zs: ZerocopySocket, completions: (fd: number) => Promise<void>): Promise<void> {
   for (zs.reap(); zs.pending > 0; zs.reap()) await completions(zs.fd);
-}
-
-// The default wait for completions: a poll handle for UV_DISCONNECT alone (epoll reports
-// EPOLLERR whatever the mask; libuv passes it on as UV_EBADF). A hang-up (the peer closed
-// its side) would fire at once and forever: the handle stops, and the timer ends the wait.
-function errorQueue(fd: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const watch = new native.Watch(fd, (status) => {
-      if (status < 0) done();
-      else watch.stop();
-    });
-    const timer = setTimeout(done, MAX_PAUSE_MS);
-    function done(): void {
-      clearTimeout(timer);
-      watch.close();
-      resolve();
-    }
-    if (watch.start(UV_DISCONNECT) < 0) done();
-  });
 }
