@@ -12,6 +12,7 @@
  * scatter-gather lets the pages go out uncopied.
  */
 import { Ring, sendBuffer } from '../../src/index.js';
+import { SEND_ZC_REPORTS_USAGE } from '../../src/sys/uring.js';
 import { measure, round, sizeLabel, summarize, type Sample } from '../lib/measure.js';
 import { Sink } from '../lib/sink-client.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
@@ -69,6 +70,7 @@ async function oneRound(sink: Sink, send: SendOne, msg: Buffer, cell: Cell, keep
 
 function verdict(c: Cell): string {
   if (c.variant === 'send') return 'copies (plain send)';
+  if (c.variant === 'SEND_ZC' && !SEND_ZC_REPORTS_USAGE) return 'not reported (IORING_SEND_ZC_REPORT_USAGE is 6.2+)';
   if (c.zcSends === 0) return 'no completions';
   const pct = Math.round((100 * c.copied) / c.zcSends);
   return `${pct}% of ${c.zcSends} sends copied`;
@@ -91,7 +93,8 @@ function table(cells: Cell[]): Table {
       ]);
     }
   }
-  const copiedAll = cells.filter((c) => c.variant !== 'send').every((c) => c.zcSends > 0 && c.copied === c.zcSends);
+  const reported = cells.filter((c) => c.variant === 'MSG_ZEROCOPY' || SEND_ZC_REPORTS_USAGE);
+  const copiedAll = reported.every((c) => c.variant === 'send' || (c.zcSends > 0 && c.copied === c.zcSends));
   return {
     title: 'Zero-copy send against plain send, loopback',
     columns: ['message', 'variant', 'MB/s', 'x send', 'server CPU s/GiB', "kernel's verdict"],
@@ -133,7 +136,8 @@ function metricsOf(cells: Cell[]): Record<string, number> {
     const s = summarize(c.samples, c.bytes);
     m[`${key}.MBps`] = s.mbps;
     m[`${key}.cpuPerGiB`] = s.cpuPerGiB;
-    if (c.variant !== 'send' && c.zcSends > 0) m[`${key}.copiedFraction`] = c.copied / c.zcSends;
+    const reports = c.variant === 'MSG_ZEROCOPY' || (c.variant === 'SEND_ZC' && SEND_ZC_REPORTS_USAGE);
+    if (reports && c.zcSends > 0) m[`${key}.copiedFraction`] = c.copied / c.zcSends;
   }
   return m;
 }
