@@ -56,7 +56,6 @@ const RAW_BINDING_USERS = [
   'src/models/process-entry.ts',
   'src/models/reactor-group.ts',
   'src/models/reactor-thread.ts',
-  'src/models/session.ts',
   'src/models/thread-per-connection.ts',
   'src/transfer/direct.ts',
   'src/transfer/mmap.ts',

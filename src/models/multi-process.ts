@@ -19,6 +19,7 @@ import { createProtocol } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
 import { listenTcp, localPort, pipe } from '../sys/socket.js';
+import { pickLimits } from './conn-core.js';
 import { FIGURES, MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
@@ -174,7 +175,7 @@ class Master {
 
   #read(index: number): Float64Array {
     const out = new Float64Array(FIGURES);
-    if (this.#board.get(statsKey(index), this.#bytes) === 8 * FIGURES) out.set(this.#figures);
+    if (this.#board.get(statsKey(index), this.#bytes) === FIGURES * 8) out.set(this.#figures);
     return out;
   }
 
@@ -184,6 +185,7 @@ class Master {
       accepted: [],
       requests: 0,
       bytesOut: 0,
+      shortBodies: 0,
       zerocopy: { sends: 0, copied: 0 },
     };
     for (let i = 0; i < this.#opts.workers; i++) {
@@ -193,8 +195,9 @@ class Master {
       snap.connections += f[1]!;
       snap.requests += f[2]! + base[2]!;
       snap.bytesOut += f[3]! + base[3]!;
-      snap.zerocopy.sends += f[4]! + base[4]!;
-      snap.zerocopy.copied += f[5]! + base[5]!;
+      snap.shortBodies += f[4]! + base[4]!;
+      snap.zerocopy.sends += f[5]! + base[5]!;
+      snap.zerocopy.copied += f[6]! + base[6]!;
     }
     return snap;
   }
@@ -238,7 +241,7 @@ export const start: ModelStarter = async (opts) => {
       directio: opts.directio,
       maxQueue: opts.maxQueue,
       zerocopyThreshold: opts.zerocopyThreshold,
-      idleTimeout: opts.idleTimeout,
+      limits: pickLimits(opts),
     },
   };
   const master = new Master(opts, settings, listenFd, board);

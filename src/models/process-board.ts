@@ -21,8 +21,9 @@ export const LISTEN_FD = 4;
 export const READY_FD = 5;
 export const MUTEX_KEY = new TextEncoder().encode('accept-mutex');
 export const statsKey = (index: number) => new TextEncoder().encode(`stats:${index}`);
+
 /**
- * A worker's record under its statsKey: Float64s [accepted, connections, requests, bytesOut,
- * zero-copy sends, of those copied].
+ * The figures a worker publishes (float64 each): accepted, connections, requests, bytesOut,
+ * shortBodies, zero-copy sends, and of those the ones the kernel copied.
  */
-export const FIGURES = 6;
+export const FIGURES = 7;

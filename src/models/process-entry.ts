@@ -61,8 +61,9 @@ function main(): Promise<void> {
     figures[1] = snap.connections;
     figures[2] = snap.requests;
     figures[3] = snap.bytesOut;
-    figures[4] = snap.zerocopy.sends;
-    figures[5] = snap.zerocopy.copied;
+    figures[4] = snap.shortBodies;
+    figures[5] = snap.zerocopy.sends;
+    figures[6] = snap.zerocopy.copied;
     board.set(key, bytes);
   };
   reactor.setTimer(50, publish, { repeat: true });

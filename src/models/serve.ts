@@ -6,8 +6,9 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
-import { protocolNames } from '../protocols/protocol.js';
+import { protocolNames, type ProtocolOptions } from '../protocols/protocol.js';
 import * as v from '../sys/validate.js';
+import { CONN_DEFAULTS } from './conn-core.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import { workerExecArgv } from './worker-argv.js';
 import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
@@ -48,6 +49,8 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   }
   const transfer = o.transfer === undefined ? 'auto' : v.str('transfer', o.transfer);
   const directio = o.directio === undefined ? 4 << 20 : v.int('directio', o.directio, 0);
+  const maxHeader = o.maxHeader === undefined ? undefined : v.int('maxHeader', o.maxHeader, 64, 65535);
+  const maxRequest = o.maxRequest === undefined ? undefined : v.int('maxRequest', o.maxRequest, 1);
   const resolved: ResolvedServeOptions = {
     model,
     protocol,
@@ -60,16 +63,35 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     transfer,
     directio,
     maxQueue: o.maxQueue === undefined ? 64 << 20 : v.int('maxQueue', o.maxQueue, 1),
+    maxInFlight: o.maxInFlight === undefined ? CONN_DEFAULTS.maxInFlight : v.int('maxInFlight', o.maxInFlight, 1),
+    maxOutput: o.maxOutput === undefined ? CONN_DEFAULTS.maxOutput : v.int('maxOutput', o.maxOutput, 1),
+    maxFiles: o.maxFiles === undefined ? CONN_DEFAULTS.maxFiles : v.int('maxFiles', o.maxFiles, 1),
+    headerTimeout:
+      o.headerTimeout === undefined ? CONN_DEFAULTS.headerTimeout : v.int('headerTimeout', o.headerTimeout, 1),
+    idleTimeout: o.idleTimeout === undefined ? CONN_DEFAULTS.idleTimeout : v.int('idleTimeout', o.idleTimeout, 1),
     zerocopyThreshold: o.zerocopyThreshold === undefined ? 0 : v.int('zerocopyThreshold', o.zerocopyThreshold, 0),
-    idleTimeout: o.idleTimeout === undefined ? 30_000 : v.int('idleTimeout', o.idleTimeout, 1),
     backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
     cpus: o.cpus === undefined ? [] : o.cpus.map((c) => v.int('cpus[i]', c, 0, 1023)),
     execArgv: o.execArgv === undefined ? workerExecArgv(process.execArgv) : strings('execArgv', o.execArgv),
-    protocolOptions: { root, transfer, directio },
+    protocolOptions: { root, transfer, directio, limits: requestLimits(maxHeader, maxRequest) },
   };
   if (root !== undefined) resolved.root = root;
+  if (maxHeader !== undefined) resolved.maxHeader = maxHeader;
+  if (maxRequest !== undefined) resolved.maxRequest = maxRequest;
   return resolved;
+}
+
+/** The codecs' limits for maxHeader / maxRequest (http and static heads and bodies, resp commands and arguments). */
+function requestLimits(maxHeader?: number, maxRequest?: number): ProtocolOptions['limits'] {
+  const limits: NonNullable<ProtocolOptions['limits']> = {};
+  if (maxHeader !== undefined) limits.maxHead = maxHeader;
+  if (maxRequest !== undefined) {
+    limits.maxBody = maxRequest;
+    limits.maxRequest = maxRequest;
+    limits.maxBulk = maxRequest;
+  }
+  return limits;
 }
 
 /** Each model's file, loaded when first served (a literal import each, so bundlers see them). */

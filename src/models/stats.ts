@@ -7,7 +7,7 @@
  * and the parent adds their figures into its own block.
  */
 
-const HEADER = 2; // [connections, requests]
+const HEADER = 3; // [connections, requests, shortBodies]
 
 /** A server's counters at one moment ({@link Server.stats}). */
 export interface StatsSnapshot {
@@ -19,6 +19,11 @@ export interface StatsSnapshot {
   requests: number;
   /** Bytes written to clients so far. */
   bytesOut: number;
+  /**
+   * File bodies that ended short (the file shrank while it was sent): each connection was
+   * closed after what was sent, since its next reply would have landed inside the body.
+   */
+  shortBodies: number;
   /**
    * Zero-copy sends (`zerocopyThreshold`) the kernel reported done so far, and of those the
    * ones it copied after all (every one over loopback).
@@ -64,6 +69,10 @@ export class Stats {
     Atomics.add(this.ints, 1, n);
   }
 
+  shortBody(): void {
+    Atomics.add(this.ints, 2, 1);
+  }
+
   sent(n: number): void {
     if (n > 0) Atomics.add(this.bytes, 0, BigInt(n));
   }
@@ -86,6 +95,7 @@ export class Stats {
       accepted,
       requests: Atomics.load(this.ints, 1),
       bytesOut: Number(Atomics.load(this.bytes, 0)),
+      shortBodies: Atomics.load(this.ints, 2),
       zerocopy: { sends: Number(Atomics.load(this.bytes, 1)), copied: Number(Atomics.load(this.bytes, 2)) },
     };
   }

@@ -65,9 +65,35 @@ export interface ServeOptions {
    * about 10 KiB and up), and on loopback the kernel copies anyway.
    */
   zerocopyThreshold?: number;
-  /** Drop a connection whose unsent output exceeds this many bytes; default 64 MiB. */
+  /**
+   * Drop a connection whose unsent output exceeds this many bytes; default 64 MiB. Since a
+   * request waits while `maxOutput` is spent, only one reply larger than this reaches it:
+   * it is the largest reply a client that reads slowly can be sent.
+   */
   maxQueue?: number;
-  /** Close a connection that sends no complete request within this many ms; default 30 000. */
+  /**
+   * http, static: the request line and header fields, in bytes, past which the client gets
+   * 431 and the connection closes; default 8 KiB (at most 65 535).
+   */
+  maxHeader?: number;
+  /**
+   * http: a request body, resp: a whole command (and each argument), in bytes, past which the
+   * client gets 413 / `-ERR Protocol error` and the connection closes; default 8 MiB for an
+   * http body, 16 MiB for a resp command (8 MiB an argument).
+   */
+  maxRequest?: number;
+  /** Requests per connection handled and not yet answered; more wait unread; default 1024. */
+  maxInFlight?: number;
+  /** Reply bytes per connection not yet taken by the client before its next request waits; default 1 MiB. */
+  maxOutput?: number;
+  /** Reply file bodies (open fds) per connection before its next request waits; default 16. */
+  maxFiles?: number;
+  /** Close a connection whose started request does not arrive whole within this many ms; default 10 000. */
+  headerTimeout?: number;
+  /**
+   * Close a connection that makes no progress (no complete request, no reply byte taken by
+   * the client) for this many ms while the server owes it nothing; default 30 000.
+   */
   idleTimeout?: number;
   /** The listen(2) backlog; default 511. */
   backlog?: number;
@@ -85,9 +111,13 @@ export interface ServeOptions {
 }
 
 /** The options after defaults, as every model receives them. */
-export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root'>> {
+export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root' | 'maxHeader' | 'maxRequest'>> {
   /** static: the directory served. */
   root?: string;
+  /** Given: the protocols' head limit (protocolOptions.limits carries it); absent: theirs. */
+  maxHeader?: number;
+  /** Given: the protocols' request limit (protocolOptions.limits carries it); absent: theirs. */
+  maxRequest?: number;
   /** What the protocol is created with (root, transfer, directio). */
   protocolOptions: ProtocolOptions;
 }
