@@ -16,6 +16,7 @@ import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { ECANCELED } from '../sys/errno.js';
 import { native } from '../sys/native.js';
+import { ringProbe } from '../sys/uring.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
@@ -197,6 +198,7 @@ export class ProactorThread {
   readonly proactor = new Proactor({ entries: 1024 });
   readonly #data: ProactorThreadData;
   #zcCounted = { sends: 0, copied: 0 };
+  readonly #zcThreshold: number;
   readonly #protocol: Protocol;
   readonly #stats: Stats;
   readonly #conns = new Set<RingConn>();
@@ -211,14 +213,17 @@ export class ProactorThread {
     if (data.cpus) native.setAffinity(data.cpus);
     this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
+    const sendZc = ringProbe().opcodes.includes('SEND_ZC');
+    this.#zcThreshold = data.zerocopyThreshold > 0 && sendZc ? data.zerocopyThreshold : 0;
   }
 
   get maxQueue(): number {
     return this.#data.maxQueue;
   }
 
+  /** The data's threshold, or 0 (plain sends) on a kernel without IORING_OP_SEND_ZC (before 6.0). */
   get zerocopyThreshold(): number {
-    return this.#data.zerocopyThreshold;
+    return this.#zcThreshold;
   }
 
   /** Adds the zero-copy notifications since the last call to the stats. */

@@ -78,9 +78,14 @@ export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferO
       if (signal?.aborted === true) throw abortError(signal);
       let r = zs !== undefined ? zs.send(buf, off + sent, len - sent) : plain(fd, buf, off + sent, len - sent);
       if (r === -ENOBUFS && zs !== undefined) {
-        // Too many sends wait for completions (optmem): collect them, or copy this one.
+        // Too many sends wait for completions (the socket's optmem): wait for some, or copy
+        // this one when none is pending. The socket may well be writable meanwhile.
         reap();
-        r = zs.pending > 0 ? -EAGAIN : plain(fd, buf, off + sent, len - sent);
+        if (zs.pending > 0) {
+          await completions(fd);
+          continue;
+        }
+        r = plain(fd, buf, off + sent, len - sent);
       }
       if (r > 0) {
         sent += r;
