@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { release } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { echoExchange, exchange } from '../helpers/clients.js';
-import { parseServeArgs } from '../../dist/src/models/serve-cli.js';
+import { parseServeArgs } from '../../dist/src/serve-cli.js';
 import { serve } from '../helpers/rawio.js';
 import { defineModelSuite } from './suite.js';
 
