@@ -16,6 +16,7 @@
  */
 import { EAGAIN, EBADF, ECANCELED, EINVAL, ENOBUFS, EPIPE, ETIME } from '../sys/errno.js';
 import { ErrnoError } from '../sys/errors.js';
+import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
 import type { Ring } from '../sys/ring.js';
 import { timespec } from '../sys/ring-core.js';
@@ -163,7 +164,7 @@ export class Proactor {
     return this.sendKind(K.SEND_ZC, fd, buf, off, len, cb);
   }
   /** Zero-copy sends whose notification arrived, and of those the ones the kernel copied (6.2+). */
-  readonly zerocopy = { sends: 0, copied: 0 };
+  readonly zerocopy: ZerocopyCounts = { sends: 0, copied: 0 };
   /**
    * Reads `buf[offset, offset + length)` at file `position` (-1: the current position), the
    * arguments of `sys.pread`, resubmitting short reads: `cb(bytes)`, fewer only at EOF.

@@ -6,6 +6,7 @@
  * buffer in their workerData; processes (the multi-process model) report through IPC
  * and the parent adds their figures into its own block.
  */
+import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 
 const HEADER = 3; // [connections, requests, shortBodies]
 
@@ -28,7 +29,7 @@ export interface StatsSnapshot {
    * Zero-copy sends (`zerocopyThreshold`) the kernel reported done so far, and of those the
    * ones it copied after all (every one over loopback).
    */
-  zerocopy: { sends: number; copied: number };
+  zerocopy: ZerocopyCounts;
 }
 
 export class Stats {

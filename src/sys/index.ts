@@ -14,5 +14,6 @@ export {
   MSG_ZEROCOPY,
   type SendOptions,
   type ZerocopyCompletions,
+  type ZerocopyCounts,
 } from './msg-zerocopy.js';
 export * from './netdev.js';

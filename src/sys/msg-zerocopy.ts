@@ -32,6 +32,14 @@ export interface ZerocopyCompletions {
   pending: number;
 }
 
+/** Zero-copy sends the kernel reported done, and of those the ones it copied after all. */
+export interface ZerocopyCounts {
+  /** Zero-copy sends whose completion (or notification) arrived. */
+  sends: number;
+  /** Of those, the ones the kernel copied after all (every one over loopback). */
+  copied: number;
+}
+
 /** Options of {@link send}. */
 export interface SendOptions {
   /** Where the slice of `buf` starts; default 0. */
@@ -53,13 +61,21 @@ export class ZerocopySocket {
   /** SO_ZEROCOPY was accepted; false when the socket refused it (AF_UNIX: EOPNOTSUPP). */
   readonly enabled: boolean;
   /** Zero-copy sends whose completion arrived, and of those the ones the kernel copied. */
-  readonly totals = { completed: 0, copied: 0 };
+  readonly totals: {
+    /** Zero-copy sends whose completion arrived. */
+    completed: number;
+    /** Of those, the ones the kernel copied after all. */
+    copied: number;
+  } = { completed: 0, copied: 0 };
   private nextId = 0;
   private gone = false; // released: the fd number may already belong to another socket
   private readonly held = new Map<number, Uint8Array>();
   private readonly out = new Int32Array(3 * 64);
 
-  /** Sets SO_ZEROCOPY on `fd`; a socket that refuses it gets plain sends. */
+  /**
+   * Sets SO_ZEROCOPY on `fd`; a socket that refuses it gets plain sends.
+   * @param fd The socket, which stays the caller's to close.
+   */
   constructor(readonly fd: number) {
     this.enabled = native.setZerocopy(v.fd(fd), true) === 0;
   }
