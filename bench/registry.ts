@@ -15,6 +15,7 @@ import { stalledWorker } from './scenarios/stalled-worker.js';
 import { c10k } from './scenarios/c10k.js';
 import { pollution } from './scenarios/pollution.js';
 import { syscalls } from './scenarios/syscalls.js';
+import { zerocopy } from './scenarios/zerocopy.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
@@ -33,4 +34,5 @@ export const scenarios: Scenario[] = [
   c10k,
   pollution,
   syscalls,
+  zerocopy,
 ];

@@ -41,6 +41,7 @@ export const start: ModelStarter = async (opts) => {
         protocol: opts.protocol,
         protocolOptions: protocol.options,
         maxQueue: opts.maxQueue,
+        zerocopyThreshold: opts.zerocopyThreshold,
         limits: pickLimits(opts),
         stats: stats.share(),
         cpus: opts.cpus.length > 0 ? [opts.cpus[i % opts.cpus.length]!] : undefined,

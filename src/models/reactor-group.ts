@@ -106,6 +106,7 @@ class Group {
         transfer: opts.transfer,
         directio: opts.directio,
         maxQueue: opts.maxQueue,
+        zerocopyThreshold: opts.zerocopyThreshold,
         limits: pickLimits(opts),
         stats: this.stats.share(),
         cpus: pinned ? [opts.cpus[i % opts.cpus.length]!] : undefined,
