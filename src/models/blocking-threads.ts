@@ -4,7 +4,7 @@
  * `connection` (thread-per-connection): a thread serves the one client it was given.
  */
 import { createProtocol } from '../protocols/index.js';
-import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
+import type { ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
@@ -23,7 +23,7 @@ export interface BlockingThreadData {
   /** iterative: the blocking listening fd; connection: the client's fd. */
   fd: number;
   slot: SharedArrayBuffer;
-  protocol: ProtocolName;
+  protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
   transfer: string;
   directio: number;

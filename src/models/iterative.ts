@@ -13,8 +13,15 @@ import { startThread } from './threads.js';
 import type { ModelStarter } from './types.js';
 
 export const start: ModelStarter = async (opts) => {
-  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, blocking: true });
+  // The protocol first: a user module that throws in create() leaves nothing open.
   const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  let listenFd: number;
+  try {
+    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, blocking: true });
+  } catch (e) {
+    protocol.close();
+    throw e;
+  }
   const stats = new Stats(1);
   const slotSab = FdSlot.create();
   const data: BlockingThreadData = {

@@ -15,7 +15,7 @@ import { createProtocol } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
 import { listenTcp, localPort, pipe } from '../sys/socket.js';
-import { MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
+import { FIGURES, MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
 
@@ -35,7 +35,7 @@ class Master {
   readonly workers: (Worker | undefined)[] = [];
   /** Figures of workers that died, kept so the counts add up. */
   readonly #base: Float64Array[];
-  readonly #figures = new Float64Array(4);
+  readonly #figures = new Float64Array(FIGURES);
   readonly #bytes = new Uint8Array(this.#figures.buffer);
   #closing = false;
   replaced = 0;
@@ -50,7 +50,7 @@ class Master {
     this.#settings = settings;
     this.#listenFd = listenFd;
     this.#board = board;
-    this.#base = Array.from({ length: opts.workers }, () => new Float64Array(4));
+    this.#base = Array.from({ length: opts.workers }, () => new Float64Array(FIGURES));
   }
 
   async start(index: number): Promise<void> {
@@ -86,7 +86,7 @@ class Master {
     if (w && w.control >= 0) native.close(w.control);
     const base = this.#base[index]!;
     const last = this.#read(index);
-    for (let k = 0; k < 4; k++) base[k]! += k === 1 ? 0 : last[k]!;
+    for (let k = 0; k < FIGURES; k++) base[k]! += k === 1 ? 0 : last[k]!;
     this.#board.del(statsKey(index));
     // A holder of the accept mutex that dies would hold it forever: release it for it.
     const holder = new Uint8Array(16);
@@ -102,20 +102,21 @@ class Master {
   }
 
   #read(index: number): Float64Array {
-    const out = new Float64Array(4);
-    if (this.#board.get(statsKey(index), this.#bytes) === 32) out.set(this.#figures);
+    const out = new Float64Array(FIGURES);
+    if (this.#board.get(statsKey(index), this.#bytes) === FIGURES * 8) out.set(this.#figures);
     return out;
   }
 
   stats(): StatsSnapshot {
-    const snap: StatsSnapshot = { connections: 0, accepted: [], requests: 0, bytesOut: 0 };
+    const snap: StatsSnapshot = { connections: 0, accepted: [], requests: 0, bytesOut: 0, errors: 0 };
     for (let i = 0; i < this.#opts.workers; i++) {
-      const f = this.workers[i] ? this.#read(i) : new Float64Array(4);
+      const f = this.workers[i] ? this.#read(i) : new Float64Array(FIGURES);
       const base = this.#base[i]!;
       snap.accepted.push(f[0]! + base[0]!);
       snap.connections += f[1]!;
       snap.requests += f[2]! + base[2]!;
       snap.bytesOut += f[3]! + base[3]!;
+      snap.errors += f[4]! + base[4]!;
     }
     return snap;
   }
@@ -138,10 +139,17 @@ export const start: ModelStarter = async (opts) => {
   if (opts.accept === 'exclusive' && opts.backend !== 'epoll') {
     throw new RangeError(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${opts.backend}'`);
   }
-  // With reuseport this socket only reserves the port until the workers have bound it.
-  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, reusePort: opts.accept === 'reuseport' });
-  const port = localPort(listenFd);
+  // The protocol first: a user module that throws in create() leaves nothing open.
   const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  let listenFd: number;
+  try {
+    // With reuseport this socket only reserves the port until the workers have bound it.
+    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, reusePort: opts.accept === 'reuseport' });
+  } catch (e) {
+    protocol.close();
+    throw e;
+  }
+  const port = localPort(listenFd);
   const board = Keyspace.create(undefined, { size: 1 << 16 });
   const settings: Omit<ProcessWorkerSettings, 'index'> = {
     host: opts.host,

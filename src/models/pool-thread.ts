@@ -5,18 +5,21 @@
  * the reply). It does no I/O of its own.
  */
 import { createProtocol } from '../protocols/index.js';
-import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
+import type { ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { CHUNK, MSG, REPLY_CLOSE, REPLY_PARTIAL } from './messages.js';
 import type { Reply } from '../protocols/protocol.js';
+import type { Stats } from './stats.js';
 
 export interface PoolThreadData {
   role: 'pool';
   requests: ChannelInit;
   replies: ChannelInit[];
-  protocol: ProtocolName;
+  protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
+  /** The server's counters (handler threads count the errors user code throws). */
+  stats: ReturnType<Stats['share']>;
   cpus?: number[];
 }
 

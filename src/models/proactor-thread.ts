@@ -10,7 +10,7 @@
  */
 import { Proactor, type CompletionCallback, type RecvCallback } from '../loop/proactor.js';
 import { createProtocol } from '../protocols/index.js';
-import type { Codec, Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import type { Codec, Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
 import { Stats } from './stats.js';
 
@@ -20,7 +20,7 @@ export interface ProactorThreadData {
   listenFd: number;
   /** An eventfd: readable means stop. */
   stopFd: number;
-  protocol: ProtocolName;
+  protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
   maxQueue: number;
   stats: ReturnType<Stats['share']>;

@@ -16,8 +16,15 @@ import type { ModelStarter } from './types.js';
 
 export const start: ModelStarter = async (opts) => {
   if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
-  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
+  // The protocol first: a user module that throws in create() leaves nothing open.
   const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  let listenFd: number;
+  try {
+    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
+  } catch (e) {
+    protocol.close();
+    throw e;
+  }
   const stats = new Stats(opts.workers);
   const stopFds: number[] = [];
   const threads: ModelThread[] = [];

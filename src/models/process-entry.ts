@@ -17,15 +17,25 @@ import { Channel } from './channel.js';
 import { CHANNEL_BYTES } from './messages.js';
 import { ReactorThread } from './reactor-thread.js';
 import { Stats } from './stats.js';
-import { CONTROL_FD, LISTEN_FD, MUTEX_KEY, READY_FD, statsKey, type ProcessWorkerSettings } from './process-board.js';
+import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
+import {
+  CONTROL_FD,
+  FIGURES,
+  LISTEN_FD,
+  MUTEX_KEY,
+  READY_FD,
+  statsKey,
+  type ProcessWorkerSettings,
+} from './process-board.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
 /** How often a process without the accept mutex tries to take it (nginx's accept_mutex_delay). */
 const MUTEX_DELAY_MS = 2;
 
-function main(): Promise<void> {
+async function main(): Promise<void> {
   const s = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSettings;
+  await loadProtocolModules(s.thread.protocolOptions);
   const listenFd =
     s.accept === 'reuseport' ? listenTcp(s.host, s.port, { backlog: s.backlog, reusePort: true }) : LISTEN_FD;
   const eventfd = native.eventfd(0, false);
@@ -44,7 +54,8 @@ function main(): Promise<void> {
   const board = Keyspace.attach(s.board);
   const { reactor } = thread;
   reactor.watch(CONTROL_FD, EPOLLIN, () => reactor.stop());
-  const figures = new Float64Array(4);
+  setErrorCounter(() => stats.error());
+  const figures = new Float64Array(FIGURES);
   const bytes = new Uint8Array(figures.buffer);
   const key = statsKey(s.index);
   const publish = () => {
@@ -53,6 +64,7 @@ function main(): Promise<void> {
     figures[1] = snap.connections;
     figures[2] = snap.requests;
     figures[3] = snap.bytesOut;
+    figures[4] = snap.errors;
     board.set(key, bytes);
   };
   reactor.setTimer(50, publish, { repeat: true });

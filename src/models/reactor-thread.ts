@@ -9,7 +9,7 @@
 import { Connection } from '../loop/connection.js';
 import { Reactor } from '../loop/reactor.js';
 import { createProtocol } from '../protocols/index.js';
-import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
@@ -34,7 +34,7 @@ export interface ReactorThreadData {
   inbox: ChannelInit;
   /** The request channels of the handler pool; empty: handle requests on this thread. */
   pool: ChannelInit[];
-  protocol: ProtocolName;
+  protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
   backend: PollerName;
   transfer: string;

@@ -5,7 +5,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
-import type { ProtocolName } from '../protocols/protocol.js';
+import { protocolSpec } from '../protocols/index.js';
+import { loadProtocolModules, moduleUrl } from '../protocols/module.js';
 import * as v from '../sys/validate.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
@@ -21,7 +22,6 @@ export const modelNames: readonly ModelName[] = [
   'multi-process',
   'proactor',
 ];
-const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
 const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
@@ -40,7 +40,13 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   const o = v.object<ServeOptions>('opts', opts);
   if (opts === undefined) throw v.typeError('opts', 'of type object', opts);
   const model = oneOf('model', o.model, modelNames);
-  const protocol = oneOf('protocol', o.protocol, protocolNames);
+  const [protocol, moduleOptions] = protocolSpec(
+    o.protocol,
+    o.handler === undefined ? {} : { handler: moduleUrl('handler', o.handler) },
+  );
+  if (moduleOptions.handler !== undefined && protocol !== 'http') {
+    throw v.typeError('handler', "used with protocol 'http' only; protocol is", protocol);
+  }
   const cpus = availableParallelism();
   const root = o.root === undefined ? undefined : v.str('root', o.root);
   if (protocol === 'static') {
@@ -65,7 +71,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
     cpus: o.cpus === undefined ? [] : o.cpus.map((c) => v.int('cpus[i]', c, 0, 1023)),
-    protocolOptions: { root, transfer, directio },
+    protocolOptions: { ...moduleOptions, root, transfer, directio },
   };
   if (root !== undefined) resolved.root = root;
   return resolved;
@@ -101,6 +107,8 @@ async function loadModel(model: ModelName): Promise<ModelStarter> {
  */
 export async function serve(opts: ServeOptions): Promise<Server> {
   const resolved = resolveServeOptions(opts);
+  // The caller's thread imports user modules first: one that fails to load rejects here.
+  await loadProtocolModules(resolved.protocolOptions);
   const handle = await (await loadModel(resolved.model))(resolved);
   return {
     host: resolved.host,

@@ -6,7 +6,7 @@
  * and the parent adds their figures into its own block.
  */
 
-const HEADER = 2; // [connections, requests]
+const HEADER = 3; // [connections, requests, errors]
 
 /** A server's counters at one moment ({@link Server.stats}). */
 export interface StatsSnapshot {
@@ -18,6 +18,8 @@ export interface StatsSnapshot {
   requests: number;
   /** Bytes written to clients so far. */
   bytesOut: number;
+  /** Errors thrown by user code (protocol modules, HTTP handlers) so far; each failed only its request. */
+  errors: number;
 }
 
 export class Stats {
@@ -58,6 +60,10 @@ export class Stats {
     Atomics.add(this.ints, 1, n);
   }
 
+  error(): void {
+    Atomics.add(this.ints, 2, 1);
+  }
+
   sent(n: number): void {
     if (n > 0) Atomics.add(this.bytes, 0, BigInt(n));
   }
@@ -75,6 +81,7 @@ export class Stats {
       accepted,
       requests: Atomics.load(this.ints, 1),
       bytesOut: Number(Atomics.load(this.bytes, 0)),
+      errors: Atomics.load(this.ints, 2),
     };
   }
 }

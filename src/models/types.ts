@@ -4,7 +4,8 @@
  * the model by name.
  */
 import type { PollerName } from './poller-name.js';
-import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
+import type { ProtocolKind, ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
+import type { ProtocolModuleSpec } from '../protocols/module.js';
 import type { StatsSnapshot } from './stats.js';
 
 /**
@@ -36,8 +37,13 @@ export type AcceptStrategy = 'reuseport' | 'exclusive' | 'mutex';
 export interface ServeOptions {
   /** How connections are served (see {@link ModelName}). */
   model: ModelName;
-  /** What they speak: 'echo', 'http', 'resp' (Redis) or 'static' (files under `root`). */
-  protocol: ProtocolName;
+  /**
+   * What they speak: 'echo', 'http', 'resp' (Redis), 'static' (files under `root`), or a
+   * protocol module of your own: `{ module: path | URL, options }` (see {@link ProtocolModule}).
+   */
+  protocol: ProtocolName | ProtocolModuleSpec;
+  /** http: a module whose `handle(request)` answers every request (see {@link HttpHandlerModule}). */
+  handler?: string | URL;
   /** Default '127.0.0.1'. */
   host?: string;
   /** Default 0: any free port. */
@@ -67,10 +73,12 @@ export interface ServeOptions {
 }
 
 /** The options after defaults, as every model receives them. */
-export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root'>> {
+export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root' | 'protocol' | 'handler'>> {
+  /** What every thread and process recreates the protocol from: a name, or 'module'. */
+  protocol: ProtocolKind;
   /** static: the directory served. */
   root?: string;
-  /** What the protocol is created with (root, transfer, directio). */
+  /** What the protocol is created with (root, transfer, directio; the module and handler URLs). */
   protocolOptions: ProtocolOptions;
 }
 

@@ -4,7 +4,8 @@
  * text/plain, with Server, Date and Content-Length); a POST's Content-Length body is echoed
  * back; other paths are 404 and other methods 405 with Allow. The hello responses are
  * precomputed and rebuilt once a second for the Date; a reply buffer is never modified
- * after it is returned, so models may write it later or from another thread.
+ * after it is returned, so models may write it later or from another thread. With a
+ * `handler` module (http-handler.ts) every request goes to the user's handle() instead.
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import {
@@ -19,6 +20,7 @@ import {
 } from './http-codec.js';
 import { ascii, getU32 } from './bytes.js';
 import { httpDate, httpSecond } from './http-date.js';
+import { HttpApp } from './http-handler.js';
 
 const HELLO = 'Hello, World!';
 // Indexed by variant: 0 HTTP/1.1 keep-alive, 1 close, 2 HTTP/1.0 keep-alive.
@@ -37,12 +39,15 @@ export interface HttpOptions extends ProtocolOptions {
 /**
  * The `http` protocol: HTTP/1.1 with keep-alive and pipelining. `GET /` and `HEAD /` answer
  * `Hello, World!` (text/plain); a POST's body is echoed back; other paths are 404, other
- * methods 405. Malformed requests get the RFC 9112 error status and the connection closes.
+ * methods 405. With `handler` (a module URL, loaded first: see {@link loadProtocol}) every
+ * request goes to the module's `handle(request)`. Malformed requests get the RFC 9112
+ * error status and the connection closes.
  */
 export class HttpProtocol implements Protocol {
   readonly name = 'http';
   readonly options: ProtocolOptions;
   readonly #limits: HttpLimits;
+  readonly #app: HttpApp | undefined;
   #second = -1;
   #get: Reply[] = [];
   #head: Reply[] = [];
@@ -50,6 +55,7 @@ export class HttpProtocol implements Protocol {
   constructor(opts: HttpOptions = {}) {
     this.#limits = opts.limits ?? {};
     this.options = { ...opts };
+    if (opts.handler !== undefined) this.#app = new HttpApp(opts.handler);
   }
 
   createCodec(): Codec {
@@ -61,6 +67,7 @@ export class HttpProtocol implements Protocol {
   handle(frame: Uint8Array): Reply {
     const method = frame[0] as Method;
     if (method === Method.Continue) return CONTINUE;
+    if (this.#app) return this.#app.handle(frame);
     const flags = frame[1];
     const keepAlive = (flags & FLAG_KEEP_ALIVE) !== 0;
     if (method === Method.Get || method === Method.Head) {

@@ -2,11 +2,12 @@
  * The protocols a server can speak, by name. Every model serves any of them through the
  * Protocol contract (protocol.ts).
  */
-import type { Protocol, ProtocolName, ProtocolOptions } from './protocol.js';
+import type { Protocol, ProtocolKind, ProtocolName, ProtocolOptions } from './protocol.js';
 import { EchoProtocol } from './echo.js';
 import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
 import { StaticProtocol } from './static.js';
+import { ModuleProtocol, loadProtocolModules, moduleUrl, type ProtocolModuleSpec } from './module.js';
 import { typeError } from '../sys/validate.js';
 
 /** The names {@link createProtocol} and `serve({ protocol })` accept. */
@@ -19,8 +20,10 @@ export const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', '
  * const p = createProtocol('resp', {});      // creates a keyspace
  * const w = createProtocol('resp', p.options); // attaches to it (in a worker, say)
  */
-export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): Protocol {
+export function createProtocol(name: ProtocolKind, opts: ProtocolOptions = {}): Protocol {
   switch (name) {
+    case 'module':
+      return new ModuleProtocol(opts);
     case 'echo':
       return new EchoProtocol(opts);
     case 'http':
@@ -34,7 +37,39 @@ export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): 
   }
 }
 
-export type { Codec, Protocol, ProtocolName, ProtocolOptions, PushResult, Reply } from './protocol.js';
+/**
+ * Creates a protocol whose code lives in modules: a protocol module (`{ module, options }`,
+ * see {@link ProtocolModule}), or a built-in protocol with module options (`http` with a
+ * `handler`). Imports them first, in this thread; rejects with the module's own error when
+ * one fails to load or has the wrong shape.
+ * @example
+ * const p = await loadProtocol({ module: new URL('./lines.mjs', import.meta.url) });
+ * const h = await loadProtocol('http', { handler: new URL('./app.mjs', import.meta.url).href });
+ */
+export async function loadProtocol(
+  spec: ProtocolName | ProtocolModuleSpec,
+  opts: ProtocolOptions = {},
+): Promise<Protocol> {
+  const [kind, resolved] = protocolSpec(spec, opts);
+  await loadProtocolModules(resolved);
+  return createProtocol(kind, resolved);
+}
+
+/** A protocol name or module spec as the kind and options every thread recreates it from. */
+export function protocolSpec(spec: unknown, opts: ProtocolOptions = {}): [ProtocolKind, ProtocolOptions] {
+  const resolved = { ...opts };
+  if (resolved.handler !== undefined) resolved.handler = moduleUrl('handler', resolved.handler);
+  if (typeof spec === 'string' && protocolNames.includes(spec as ProtocolName)) return [spec as ProtocolName, resolved];
+  if (typeof spec !== 'object' || spec === null || !('module' in spec)) {
+    throw typeError('protocol', `one of ${protocolNames.map((n) => `'${n}'`).join(', ')} or { module, options }`, spec);
+  }
+  const { module, options } = spec as ProtocolModuleSpec;
+  return ['module', { ...resolved, module: moduleUrl('protocol.module', module), moduleOptions: options }];
+}
+
+export type { Codec, Protocol, ProtocolKind, ProtocolName, ProtocolOptions, PushResult, Reply } from './protocol.js';
+export type { ProtocolModule, CustomProtocol, ProtocolModuleSpec } from './module.js';
+export type { HttpRequest, HttpResponse, HttpFileBody, HttpHandlerModule } from './http-handler.js';
 export { EchoProtocol, HttpProtocol, RespProtocol, StaticProtocol };
 export type { HttpOptions } from './http.js';
 export type { RespOptions } from './resp.js';

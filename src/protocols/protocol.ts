@@ -15,6 +15,12 @@
 /** The protocols a server can speak (see {@link createProtocol}). */
 export type ProtocolName = 'echo' | 'http' | 'resp' | 'static';
 
+/**
+ * What a model's threads recreate a protocol from: a built-in name, or 'module' for a
+ * protocol module (its URL in {@link ProtocolOptions.module}).
+ */
+export type ProtocolKind = ProtocolName | 'module';
+
 /** What to send back for one request. */
 export interface Reply {
   /** Bytes to write first (status line and headers, or the whole reply). */
@@ -31,6 +37,12 @@ export interface Reply {
     /** Bytes to send. */
     length: number;
   };
+  /**
+   * Bytes produced later, written raw after `data` (and `file`) in order, with
+   * backpressure; the protocol has framed them already (HTTP chunked). An error thrown by
+   * the iterable closes the connection after what was sent.
+   */
+  body?: AsyncIterable<Uint8Array>;
   /** Close the connection once this reply is written. */
   close?: boolean;
 }
@@ -68,6 +80,12 @@ export interface ProtocolOptions {
   keyspace?: string;
   /** resp: bytes of shared memory for a keyspace the protocol creates (default 64 MiB). */
   keyspaceSize?: number;
+  /** http: the file URL of a handler module exporting `handle(request)` (see {@link HttpHandlerModule}). */
+  handler?: string;
+  /** module: the file URL of a {@link ProtocolModule}. */
+  module?: string;
+  /** module: the options its `create()` receives (structured-clonable and JSON-safe: they cross threads and processes). */
+  moduleOptions?: unknown;
 }
 
 /**
@@ -81,8 +99,8 @@ export interface ProtocolOptions {
  * p.close();
  */
 export interface Protocol {
-  /** Which protocol this is. */
-  readonly name: ProtocolName;
+  /** Which protocol this is ('module' for a protocol module). */
+  readonly name: ProtocolKind;
   /**
    * The options that recreate this protocol on another thread or in a child process with
    * the same shared state (`keyspace` filled in): pass them to createProtocol there.
