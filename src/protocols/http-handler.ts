@@ -37,7 +37,9 @@ export interface HttpRequest {
 
 /** A file region sent as a response body with transferFile: `path`, or an open `fd` (not taken over). */
 export interface HttpFileBody {
+  /** The file's path. */
   path?: string;
+  /** An open file, reopened for the reply (the caller's fd stays open and theirs). */
   fd?: number;
   /** Default 0. */
   offset?: number;
@@ -61,6 +63,7 @@ export interface HttpResponse {
 
 /** What a handler module exports. */
 export interface HttpHandlerModule {
+  /** Answers one request; runs in whichever server thread the model chooses. */
   handle(request: HttpRequest): HttpResponse | Promise<HttpResponse>;
   /** Told of every error the handler throws; without it they are logged. */
   onError?(err: unknown): void;

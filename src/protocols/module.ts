@@ -35,6 +35,7 @@ import { typeError } from '../sys/validate.js';
  * }
  */
 export interface ProtocolModule<O = unknown> {
+  /** Makes this thread's (or process's) instance of the protocol. */
   create(options: O): CustomProtocol<O>;
 }
 
@@ -71,7 +72,9 @@ export interface CustomProtocol<O = unknown> {
 
 /** `serve({ protocol })` for a protocol module: its path or file URL, and the options its `create()` gets. */
 export interface ProtocolModuleSpec<O = unknown> {
+  /** The module: a path (from the current directory) or a URL. */
   module: string | URL;
+  /** What its `create()` receives: structured-clonable and JSON-safe (it crosses threads and processes). */
   options?: O;
 }
 
