@@ -8,8 +8,9 @@
  * Callbacks, not promises, on the hot path: `accept`, `recv`, `send`, `read`, `write`,
  * `timeout` each take `cb(res)` with `res >= 0` or `-errno`, and return an id for `cancel`;
  * `recvMultishot` stays armed and calls back per chunk, from buffers the kernel picks.
- * `run()` owns the thread: it blocks in io_uring_enter(GETEVENTS) and never yields to libuv,
- * but awaits a resolved promise between batches so promise continuations run; it resolves
+ * `run()` owns the thread: it blocks in io_uring_enter(GETEVENTS) and yields to libuv only
+ * for one setImmediate turn before it blocks after a batch (so that chains of promise
+ * continuations run to their end, as Reactor.run explains); it resolves
  * after `stop()`, or when nothing is left in flight. `attach()` instead watches the ring's
  * eventfd from Node's own loop.
  */
@@ -31,6 +32,11 @@ const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER, OP } = u;
 const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
 const MSG_NOSIGNAL = 0x4000;
 const noop: CompletionCallback = () => {};
+
+/** Resolves after Node has run every queued microtask and nextTick (one libuv check phase). */
+function drainMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** Options of `new Proactor()`. */
 export interface ProactorOptions {
@@ -362,6 +368,7 @@ export class Proactor {
     this.running = true;
     this.stopped = false;
     try {
+      let worked = true;
       while (!this.stopped) {
         this.bufs?.publish();
         this.flushBacklog();
@@ -370,7 +377,18 @@ export class Proactor {
           if (this.ring.inflight === 0 && this.backlog.length === 0) break;
           continue;
         }
+        if (worked) {
+          // About to block after a batch that did work: reap what is there without waiting,
+          // and when nothing is, let every promise continuation run first (a chain of awaits
+          // in a callback — a file body, a streamed reply — would otherwise stop at its
+          // first link until the next completion), as Reactor.run does.
+          worked = this.ring.wait(0) > 0;
+          await Promise.resolve();
+          if (!worked) await drainMicrotasks();
+          continue;
+        }
         this.ring.wait(1); // submit, block for one completion, then drain all that are there
+        worked = true;
         await Promise.resolve();
       }
     } finally {

@@ -9,10 +9,12 @@ import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
 import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.js';
+import type { ConnLimits } from './conn-core.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { MSG } from './messages.js';
 import { Stats } from './stats.js';
 import { closePipePool } from '../transfer/index.js';
+import { closeTransferRing } from '../transfer/uring.js';
 
 const EINTR = constants.EINTR as number;
 
@@ -27,6 +29,7 @@ export interface BlockingThreadData {
   protocolOptions: ProtocolOptions;
   transfer: string;
   directio: number;
+  limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
 }
@@ -36,7 +39,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   const slot = new FdSlot(data.slot);
   const stats = Stats.attach(data.stats);
   const protocol = createProtocol(data.protocol, data.protocolOptions);
-  const opts = { protocol, stats, transfer: data.transfer, directio: data.directio };
+  const opts = { protocol, stats, transfer: data.transfer, directio: data.directio, limits: data.limits };
   ready();
   try {
     if (data.role === 'connection') return await serveConnections(data, slot, opts);
@@ -58,6 +61,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   } finally {
     protocol.close();
     closePipePool();
+    closeTransferRing(); // the uring and direct methods' ring: its fds outlive the thread
   }
 }
 

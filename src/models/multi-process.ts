@@ -15,6 +15,7 @@ import { createProtocol } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
 import { listenTcp, localPort, pipe } from '../sys/socket.js';
+import { pickLimits } from './conn-core.js';
 import { FIGURES, MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
@@ -108,7 +109,7 @@ class Master {
   }
 
   stats(): StatsSnapshot {
-    const snap: StatsSnapshot = { connections: 0, accepted: [], requests: 0, bytesOut: 0, errors: 0 };
+    const snap: StatsSnapshot = { connections: 0, accepted: [], requests: 0, bytesOut: 0, shortBodies: 0, errors: 0 };
     for (let i = 0; i < this.#opts.workers; i++) {
       const f = this.workers[i] ? this.#read(i) : new Float64Array(FIGURES);
       const base = this.#base[i]!;
@@ -116,7 +117,8 @@ class Master {
       snap.connections += f[1]!;
       snap.requests += f[2]! + base[2]!;
       snap.bytesOut += f[3]! + base[3]!;
-      snap.errors += f[4]! + base[4]!;
+      snap.shortBodies += f[4]! + base[4]!;
+      snap.errors += f[5]! + base[5]!;
     }
     return snap;
   }
@@ -164,7 +166,7 @@ export const start: ModelStarter = async (opts) => {
       transfer: opts.transfer,
       directio: opts.directio,
       maxQueue: opts.maxQueue,
-      idleTimeout: opts.idleTimeout,
+      limits: pickLimits(opts),
     },
   };
   const master = new Master(opts, settings, listenFd, board);

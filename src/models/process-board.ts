@@ -19,7 +19,8 @@ export interface ProcessWorkerSettings {
 export const CONTROL_FD = 3;
 export const LISTEN_FD = 4;
 export const READY_FD = 5;
-/** A worker's figures on the board: accepted, connections, requests, bytes out, errors (float64 each). */
-export const FIGURES = 5;
 export const MUTEX_KEY = new TextEncoder().encode('accept-mutex');
 export const statsKey = (index: number) => new TextEncoder().encode(`stats:${index}`);
+
+/** The figures a worker publishes: accepted, connections, requests, bytesOut, shortBodies, errors (float64 each). */
+export const FIGURES = 6;

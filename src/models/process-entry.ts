@@ -64,7 +64,8 @@ async function main(): Promise<void> {
     figures[1] = snap.connections;
     figures[2] = snap.requests;
     figures[3] = snap.bytesOut;
-    figures[4] = snap.errors;
+    figures[4] = snap.shortBodies;
+    figures[5] = snap.errors;
     board.set(key, bytes);
   };
   reactor.setTimer(50, publish, { repeat: true });

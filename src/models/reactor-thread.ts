@@ -13,9 +13,11 @@ import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocol
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
-import { CHUNK, MSG, REPLY_CLOSE, REPLY_PARTIAL } from './messages.js';
+import { BODY_END, BODY_ERROR, CHUNK, MSG, REPLY_BODY, REPLY_CLOSE, REPLY_PARTIAL } from './messages.js';
+import { BodyFeed } from './body-feed.js';
 import type { PollerName } from './poller-name.js';
 import { Session } from './session.js';
+import { asyncWork, sweepEvery, type ConnLimits } from './conn-core.js';
 import { closePipePool } from '../transfer/index.js';
 import { setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
@@ -34,14 +36,16 @@ export interface ReactorThreadData {
   inbox: ChannelInit;
   /** The request channels of the handler pool; empty: handle requests on this thread. */
   pool: ChannelInit[];
+  /** The pool threads' body credit slots (body-feed.ts), by pool index. */
+  poolCredits?: SharedArrayBuffer[];
   protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
   backend: PollerName;
   transfer: string;
   directio: number;
   maxQueue: number;
-  /** Close connections that make no progress for this many ms (Session.expire); absent: 30 000. */
-  idleTimeout?: number;
+  /** The per-connection limits (conn-core.ts). */
+  limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
   /** The mask the listening fd is watched with (EPOLLIN | EPOLLEXCLUSIVE for a shared listener). */
@@ -64,6 +68,9 @@ export class ReactorThread {
   #backlogTimer = -1;
   /** Reply pieces of large replies, by "session:seq". */
   readonly #partial = new Map<string, Uint8Array[]>();
+  /** Bodies streamed from the pool, by "session:seq", until their last BODY message. */
+  readonly #bodies = new Map<string, BodyFeed>();
+  readonly #credits: Int32Array[];
   #next = 0;
   readonly #msg = {} as Message;
   /** The ring that file transfers (uring, direct, auto) use on this thread, if the kernel has io_uring. */
@@ -71,22 +78,28 @@ export class ReactorThread {
   /** Called after each batch of accepts (the accept mutex releases its lock there). */
   onAccepted: (() => void) | undefined;
 
-  constructor(data: ReactorThreadData) {
+  /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
+  constructor(data: ReactorThreadData, protocol?: Protocol) {
     this.#data = data;
     if (data.cpus) native.setAffinity(data.cpus);
-    this.#protocol = createProtocol(data.protocol, data.protocolOptions);
+    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
     this.#inbox = new Channel(data.inbox);
     this.#pool = data.pool.map((init) => new Channel(init));
+    this.#credits = (data.poolCredits ?? []).map((sab) => new Int32Array(sab));
     this.reactor = new Reactor({ backend: data.backend });
     this.#inbox.arm();
     this.reactor.watch(data.inbox.signalFd, EPOLLIN, () => this.#drainInbox());
     this.#ring = this.#transferRing();
-    const idle = data.idleTimeout ?? 30_000;
     // One sweep timer per thread rather than one per connection: 10 000 idle clients cost
-    // one wake-up a second, and the timeout is enforced within a quarter of itself.
-    const every = Math.min(1000, Math.max(10, Math.floor(idle / 4)));
-    this.reactor.setTimer(every, () => this.#sweep(idle), { repeat: true });
+    // one wake-up a second, and a timeout is enforced within a quarter of itself.
+    this.reactor.setTimer(sweepEvery(data.limits), () => this.#sweep(), { repeat: true });
+    // While replies are awaited, wake every ms so that libuv turns (see asyncWork).
+    let tick = -1;
+    asyncWork.onChange = (busy) => {
+      if (busy) tick = this.reactor.setTimer(1, () => undefined, { repeat: true });
+      else this.reactor.clearTimer(tick);
+    };
     if (data.listenFd >= 0) {
       this.reactor.watch(data.listenFd, data.listenPaused ? 0 : this.#listenMask, () => this.#acceptAll());
     }
@@ -163,6 +176,7 @@ export class ReactorThread {
       stats: this.#stats,
       transfer: this.#data.transfer,
       directio: this.#data.directio,
+      limits: this.#data.limits,
       dispatch: this.#pool.length > 0 ? (s, seq, frame) => this.#dispatch(s, seq, frame) : undefined,
       onClose: () => this.#forget(id),
     });
@@ -170,9 +184,9 @@ export class ReactorThread {
     this.#sessions.set(id, session);
   }
 
-  #sweep(ms: number): void {
+  #sweep(): void {
     const now = performance.now();
-    for (const s of this.#sessions.values()) s.expire(now, ms);
+    for (const s of this.#sessions.values()) s.expire(now);
   }
 
   #forget(id: number): void {
@@ -180,13 +194,14 @@ export class ReactorThread {
     this.#stats.closed();
   }
 
-  #dispatch(session: Session, seq: number, frame: Uint8Array): void {
+  #dispatch(session: Session, seq: number, frame: Uint8Array): Reply | Promise<Reply> | undefined {
     // A frame too large for one message is handled here rather than split across threads.
-    if (frame.length > CHUNK) return session.deliver(seq, this.#protocol.handle(frame));
+    if (frame.length > CHUNK) return this.#protocol.handle(frame);
     if (this.#backlog.length > 0 || !this.#pushRequest(session.id, seq, frame)) {
       this.#backlog.push({ session: session.id, seq, frame: frame.slice() });
       if (this.#backlogTimer < 0) this.#backlogTimer = this.reactor.setTimer(1, () => this.#retryBacklog());
     }
+    return undefined;
   }
 
   #pushRequest(session: number, seq: number, frame: Uint8Array): boolean {
@@ -223,6 +238,8 @@ export class ReactorThread {
       this.#adopt(m.a);
     } else if (m.tag === MSG.REPLY) {
       this.#onReply(m);
+    } else if (m.tag === MSG.BODY) {
+      this.#onBody(m);
     } else if (m.tag === MSG.STOP) {
       this.reactor.stop();
     }
@@ -244,9 +261,30 @@ export class ReactorThread {
     }
     const reply: Reply = { data, close: (m.f & REPLY_CLOSE) !== 0 };
     if (m.c >= 0) reply.file = { fd: m.c, offset: m.d, length: m.e };
+    if (m.f & REPLY_BODY) {
+      // Its chunks follow as BODY messages, naming the pool thread and credit slot.
+      const feed = new BodyFeed();
+      this.#bodies.set(key, feed);
+      reply.body = feed;
+    }
     const session = this.#sessions.get(m.a);
     if (session) session.deliver(m.b, reply);
     else if (reply.file) native.close(reply.file.fd);
+  }
+
+  #onBody(m: Message): void {
+    const key = `${m.a}:${m.b}`;
+    const credits = this.#credits[m.c]!;
+    const last = m.f & BODY_END ? 'end' : m.f & BODY_ERROR ? 'error' : false;
+    const feed = this.#bodies.get(key);
+    if (feed === undefined) {
+      // Not ours (any more): hand the credit straight back.
+      Atomics.sub(credits, m.d, m.payload.length);
+      Atomics.notify(credits, m.d);
+      return;
+    }
+    feed.push(credits, m.d, m.payload, last);
+    if (last) this.#bodies.delete(key);
   }
 
   #shutdown(): void {

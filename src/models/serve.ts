@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { protocolSpec } from '../protocols/index.js';
 import { loadProtocolModules, moduleUrl } from '../protocols/module.js';
 import * as v from '../sys/validate.js';
+import { CONN_DEFAULTS } from './conn-core.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
 
@@ -67,7 +68,12 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     transfer,
     directio,
     maxQueue: o.maxQueue === undefined ? 64 << 20 : v.int('maxQueue', o.maxQueue, 1),
-    idleTimeout: o.idleTimeout === undefined ? 30_000 : v.int('idleTimeout', o.idleTimeout, 1),
+    maxInFlight: o.maxInFlight === undefined ? CONN_DEFAULTS.maxInFlight : v.int('maxInFlight', o.maxInFlight, 1),
+    maxOutput: o.maxOutput === undefined ? CONN_DEFAULTS.maxOutput : v.int('maxOutput', o.maxOutput, 1),
+    maxFiles: o.maxFiles === undefined ? CONN_DEFAULTS.maxFiles : v.int('maxFiles', o.maxFiles, 1),
+    headerTimeout:
+      o.headerTimeout === undefined ? CONN_DEFAULTS.headerTimeout : v.int('headerTimeout', o.headerTimeout, 1),
+    idleTimeout: o.idleTimeout === undefined ? CONN_DEFAULTS.idleTimeout : v.int('idleTimeout', o.idleTimeout, 1),
     backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
     cpus: o.cpus === undefined ? [] : o.cpus.map((c) => v.int('cpus[i]', c, 0, 1023)),

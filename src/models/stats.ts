@@ -6,7 +6,7 @@
  * and the parent adds their figures into its own block.
  */
 
-const HEADER = 3; // [connections, requests, errors]
+const HEADER = 4; // [connections, requests, shortBodies, errors]
 
 /** A server's counters at one moment ({@link Server.stats}). */
 export interface StatsSnapshot {
@@ -18,6 +18,11 @@ export interface StatsSnapshot {
   requests: number;
   /** Bytes written to clients so far. */
   bytesOut: number;
+  /**
+   * File bodies that ended short (the file shrank while it was sent): each connection was
+   * closed after what was sent, since its next reply would have landed inside the body.
+   */
+  shortBodies: number;
   /** Errors thrown by user code (protocol modules, HTTP handlers) so far; each failed only its request. */
   errors: number;
 }
@@ -60,8 +65,13 @@ export class Stats {
     Atomics.add(this.ints, 1, n);
   }
 
-  error(): void {
+  shortBody(): void {
     Atomics.add(this.ints, 2, 1);
+  }
+
+  /** An error thrown by user code (a protocol module, an HTTP handler). */
+  error(): void {
+    Atomics.add(this.ints, 3, 1);
   }
 
   sent(n: number): void {
@@ -81,7 +91,8 @@ export class Stats {
       accepted,
       requests: Atomics.load(this.ints, 1),
       bytesOut: Number(Atomics.load(this.bytes, 0)),
-      errors: Atomics.load(this.ints, 2),
+      shortBodies: Atomics.load(this.ints, 2),
+      errors: Atomics.load(this.ints, 3),
     };
   }
 }

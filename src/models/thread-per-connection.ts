@@ -9,6 +9,7 @@
 import { createProtocol } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { listenTcp, localPort } from '../sys/socket.js';
+import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread } from './threads.js';
 import type { TpcAcceptorData } from './tpc-acceptor.js';
@@ -29,6 +30,7 @@ export const start: ModelStarter = async (opts) => {
       protocolOptions: protocol.options,
       transfer: opts.transfer,
       directio: opts.directio,
+      limits: pickLimits(opts),
       stats: stats.share(),
     };
     acceptor = await startThread(data);

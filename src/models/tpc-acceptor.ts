@@ -19,6 +19,7 @@ import { native } from '../sys/native.js';
 import { FdSlot } from './blocking-session.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
+import type { ConnLimits } from './conn-core.js';
 import { MSG } from './messages.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
@@ -36,6 +37,7 @@ export interface TpcAcceptorData {
   protocolOptions: ProtocolOptions;
   transfer: string;
   directio: number;
+  limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
 }
 
@@ -102,6 +104,7 @@ class Acceptor {
       protocolOptions: d.protocolOptions,
       transfer: d.transfer,
       directio: d.directio,
+      limits: d.limits,
       stats: d.stats,
     };
     let done!: () => void;

@@ -60,9 +60,24 @@ export interface ServeOptions {
   transfer?: string;
   /** static: 'auto' switches to direct IO at this size in bytes; default 4 MiB. */
   directio?: number;
-  /** Drop a connection whose unsent output exceeds this many bytes; default 64 MiB. */
+  /**
+   * Drop a connection whose unsent output exceeds this many bytes; default 64 MiB. Since a
+   * request waits while `maxOutput` is spent, only one reply larger than this reaches it:
+   * it is the largest reply a client that reads slowly can be sent.
+   */
   maxQueue?: number;
-  /** Close a connection that sends no complete request within this many ms; default 30 000. */
+  /** Requests per connection handled and not yet answered; more wait unread; default 1024. */
+  maxInFlight?: number;
+  /** Reply bytes per connection not yet taken by the client before its next request waits; default 1 MiB. */
+  maxOutput?: number;
+  /** Reply file bodies (open fds) per connection before its next request waits; default 16. */
+  maxFiles?: number;
+  /** Close a connection whose started request does not arrive whole within this many ms; default 10 000. */
+  headerTimeout?: number;
+  /**
+   * Close a connection that makes no progress (no complete request, no reply byte taken by
+   * the client) for this many ms while the server owes it nothing; default 30 000.
+   */
   idleTimeout?: number;
   /** The listen(2) backlog; default 511. */
   backlog?: number;

@@ -44,7 +44,7 @@ if (data.role === 'reactor') {
   runTpcAcceptor(data, ready);
 } else if (data.role === 'pool') {
   const { runPoolThread } = await import('./pool-thread.js');
-  runPoolThread(data, ready);
+  await runPoolThread(data, ready);
 } else {
   const { runBlockingThread } = await import('./blocking-threads.js');
   await runBlockingThread(data, ready);

@@ -14,7 +14,7 @@ import type { Reply } from './protocol.js';
 import { FLAG_HTTP10, FLAG_KEEP_ALIVE, Method, PREFIX, simpleResponse } from './http-codec.js';
 import { getU32 } from './bytes.js';
 import { httpDate } from './http-date.js';
-import { imported, promised, reportUserError } from './module.js';
+import { imported, reportUserError } from './module.js';
 import { fstat, open } from '../sys/file.js';
 import { close } from '../sys/socket.js';
 import { constants } from '../sys/constants.js';
@@ -113,7 +113,7 @@ export class HttpApp {
     this.#onError = typeof ns.onError === 'function' ? ns.onError : undefined;
   }
 
-  handle(frame: Uint8Array): Reply {
+  handle(frame: Uint8Array): Reply | Promise<Reply> {
     const f: Framing = {
       keepAlive: (frame[1]! & FLAG_KEEP_ALIVE) !== 0,
       http10: (frame[1]! & FLAG_HTTP10) !== 0,
@@ -126,11 +126,9 @@ export class HttpApp {
       return this.#failed(e, f);
     }
     if (typeof (res as { then?: unknown })?.then === 'function') {
-      return promised(
-        Promise.resolve(res).then(
-          (r) => this.#reply(r, f),
-          (e: unknown) => this.#failed(e, f),
-        ),
+      return Promise.resolve(res).then(
+        (r) => this.#reply(r, f),
+        (e: unknown) => this.#failed(e, f),
       );
     }
     return this.#reply(res as HttpResponse, f);

@@ -64,7 +64,7 @@ export class HttpProtocol implements Protocol {
 
   close(): void {}
 
-  handle(frame: Uint8Array): Reply {
+  handle(frame: Uint8Array): Reply | Promise<Reply> {
     const method = frame[0] as Method;
     if (method === Method.Continue) return CONTINUE;
     if (this.#app) return this.#app.handle(frame);

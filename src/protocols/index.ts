@@ -2,7 +2,7 @@
  * The protocols a server can speak, by name. Every model serves any of them through the
  * Protocol contract (protocol.ts).
  */
-import type { Protocol, ProtocolKind, ProtocolName, ProtocolOptions } from './protocol.js';
+import type { Protocol, ProtocolKind, ProtocolName, ProtocolOptions, SyncProtocol } from './protocol.js';
 import { EchoProtocol } from './echo.js';
 import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
@@ -20,6 +20,8 @@ export const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', '
  * const p = createProtocol('resp', {});      // creates a keyspace
  * const w = createProtocol('resp', p.options); // attaches to it (in a worker, say)
  */
+export function createProtocol(name: ProtocolName, opts?: ProtocolOptions & { handler?: undefined }): SyncProtocol;
+export function createProtocol(name: ProtocolKind, opts?: ProtocolOptions): Protocol;
 export function createProtocol(name: ProtocolKind, opts: ProtocolOptions = {}): Protocol {
   switch (name) {
     case 'module':
@@ -67,7 +69,16 @@ export function protocolSpec(spec: unknown, opts: ProtocolOptions = {}): [Protoc
   return ['module', { ...resolved, module: moduleUrl('protocol.module', module), moduleOptions: options }];
 }
 
-export type { Codec, Protocol, ProtocolKind, ProtocolName, ProtocolOptions, PushResult, Reply } from './protocol.js';
+export type {
+  Codec,
+  Protocol,
+  ProtocolKind,
+  ProtocolName,
+  ProtocolOptions,
+  PushResult,
+  Reply,
+  SyncProtocol,
+} from './protocol.js';
 export type { ProtocolModule, CustomProtocol, ProtocolModuleSpec } from './module.js';
 export type { HttpRequest, HttpResponse, HttpFileBody, HttpHandlerModule } from './http-handler.js';
 export { EchoProtocol, HttpProtocol, RespProtocol, StaticProtocol };

@@ -129,11 +129,6 @@ export function reportUserError(err: unknown, hook: ((err: unknown) => void) | u
   console.error('rawio: error in user code:', err);
 }
 
-/** A promised reply where Protocol.handle is typed to return a Reply (models await it). */
-export function promised(p: Promise<Reply>): Reply {
-  return p as unknown as Reply;
-}
-
 const CLOSE: Reply = { data: EMPTY, close: true };
 
 function checkReply(r: unknown): Reply {
@@ -185,7 +180,7 @@ export class ModuleProtocol implements Protocol {
     return new FencedCodec(codec, (e) => this.#failed(e));
   }
 
-  handle(frame: Uint8Array): Reply {
+  handle(frame: Uint8Array): Reply | Promise<Reply> {
     let r: Reply | Promise<Reply>;
     try {
       r = this.#impl.handle(frame);
@@ -193,17 +188,15 @@ export class ModuleProtocol implements Protocol {
       return this.#failed(e);
     }
     if (r instanceof Promise || typeof (r as { then?: unknown })?.then === 'function') {
-      return promised(
-        Promise.resolve(r).then(
-          (v) => {
-            try {
-              return checkReply(v);
-            } catch (e) {
-              return this.#failed(e);
-            }
-          },
-          (e: unknown) => this.#failed(e),
-        ),
+      return Promise.resolve(r).then(
+        (v) => {
+          try {
+            return checkReply(v);
+          } catch (e) {
+            return this.#failed(e);
+          }
+        },
+        (e: unknown) => this.#failed(e),
       );
     }
     try {

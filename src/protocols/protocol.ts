@@ -38,12 +38,14 @@ export interface Reply {
     length: number;
   };
   /**
-   * Bytes produced later, written raw after `data` (and `file`) in order, with
-   * backpressure; the protocol has framed them already (HTTP chunked). An error thrown by
-   * the iterable closes the connection after what was sent.
+   * Bytes produced later, written after `data` and `file` in order, raw (the protocol has
+   * already framed them, e.g. HTTP chunked), as the client takes them: the next chunk is
+   * pulled only while the connection's output is within its budget. A chunk must not be
+   * changed after it is yielded. An error thrown by the iterable closes the connection
+   * after what was sent.
    */
   body?: AsyncIterable<Uint8Array>;
-  /** Close the connection once this reply is written. */
+  /** Close the connection once this reply is written: no later request is processed. */
   close?: boolean;
 }
 
@@ -63,6 +65,8 @@ export interface Codec {
    * not retained. After an error, later pushes return no frames.
    */
   push(chunk: Uint8Array): PushResult;
+  /** Bytes of an unfinished request held for the next push (the header timeout runs while > 0). */
+  readonly buffered?: number;
 }
 
 /** Options of {@link createProtocol} and the protocol classes; each applies to the protocol it names. */
@@ -108,8 +112,17 @@ export interface Protocol {
   readonly options: ProtocolOptions;
   /** A fresh framing state for one connection. */
   createCodec(): Codec;
-  /** Handles one framed request. Runs on the I/O thread or on a worker thread. */
-  handle(frame: Uint8Array): Reply;
+  /**
+   * Handles one framed request. Runs on the I/O thread or on a worker thread. A Promise
+   * reply is awaited before the connection's next request is handled; replies leave in
+   * request order either way.
+   */
+  handle(frame: Uint8Array): Reply | Promise<Reply>;
   /** Releases what the protocol holds (the static root's fd, the keyspace mapping). */
   close(): void;
+}
+
+/** A protocol whose replies are always ready at once, as the built-in ones are. */
+export interface SyncProtocol extends Protocol {
+  handle(frame: Uint8Array): Reply;
 }
