@@ -177,6 +177,13 @@ export function defineUserCodeSuite(model: ModelName): void {
       expect(r[0]!.body.toString()).toBe('data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\n');
       expect(r[1]!.body.toString()).toBe('hi GET');
     });
+    it("streams a file read by Node's fs streams, and waits for Node timers, in the serving thread", async () => {
+      const send = get(`/stream-file?path=${encodeURIComponent(path)}`) + get('/later-timer') + get('/hello');
+      const r = responses(await exchange(server.port, http(send, 3)));
+      expect(r.map((x) => x.status)).toEqual([200, 200, 200]);
+      expect(sha(r[0]!.body)).toBe(sha(file));
+      expect(r[1]!.body.toString()).toBe('timer fired');
+    });
   });
 
   describe(`${model} × file bodies by every transfer method`, () => {
