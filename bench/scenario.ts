@@ -34,7 +34,7 @@ export interface Chart {
 
 export type Verdict = 'confirmed' | 'refuted' | 'depends' | 'not measured';
 
-/** A claim from DESIGN.md's list, checked against this machine's figures by a stated rule. */
+/** A claim from docs/DESIGN.md's list, checked against this machine's figures by a stated rule. */
 export interface ClaimResult {
   id: number;
   claim: string;

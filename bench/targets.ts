@@ -1,5 +1,5 @@
 /**
- * rawio's own performance targets (issue 6): ratios measured side by side in one run, each
+ * rawio's own performance targets (docs/DESIGN.md, "Performance targets"): ratios measured side by side in one run, each
  * read from the scenarios' named metrics. Where a target is missed the report shows by how
  * much; where its scenarios did not run (or an anchor such as nginx is not installed) it
  * is 'not measured'.

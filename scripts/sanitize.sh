@@ -33,7 +33,7 @@ FILES=(test/epoll.test.ts test/socket.test.ts test/file.test.ts test/direct.test
   test/zerocopy.test.ts test/reactor.test.ts test/loop test/protocols/keyspace.test.ts test/protocols/static.test.ts
   test/loadgen.test.ts test/models/single.test.ts test/models/multi-reactor.test.ts test/models/worker-pool.test.ts
   test/hostile)
-for f in test/uring*.test.ts test/ring*.test.ts test/proactor*.test.ts test/models/proactor.test.ts; do
+for f in test/uring*.test.ts test/proactor*.test.ts test/models/proactor.test.ts; do
   [ -e "$f" ] && FILES+=("$f")
 done
 

@@ -23,6 +23,7 @@ export {
   transferFile,
   registerTransferMethod,
   methods as transferMethods,
+  transferMethodNames,
   closePipePool,
   pooledPipes,
   waitWritable,

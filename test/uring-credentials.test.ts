@@ -55,3 +55,26 @@ describe.skipIf(why !== '')(`Ring after the process changes its credentials ${wh
     expect(r.fresh).toBeNull();
   });
 });
+
+describe('import side effects and the credential guard', () => {
+  const importer = fileURLToPath(new URL('./fixtures/import-no-side-effects.mjs', import.meta.url));
+  const r = JSON.parse(execFileSync(process.execPath, [importer], { encoding: 'utf8', timeout: 15_000 })) as {
+    names: string[];
+    afterImport: string[];
+    afterRing?: string[];
+    before: [number, number];
+    after: [number, number];
+  };
+
+  it('is not installed by importing rawio: process.set*id stay Node’s own', () => {
+    expect(r.afterImport).toEqual(r.names);
+  });
+
+  it('importing rawio opens no fd and starts no thread', () => {
+    expect(r.after).toEqual(r.before);
+  });
+
+  it.skipIf(!Ring.supported())('is installed when the first Ring is created', () => {
+    expect(r.afterRing).toEqual([]);
+  });
+});

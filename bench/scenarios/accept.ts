@@ -12,7 +12,7 @@ import { compare } from '../runner.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { fmt } from '../stats.js';
 import { which } from '../tools.js';
-import { startModel, type Target } from '../lib/targets.js';
+import { startModel, type MeasuredServer } from '../lib/measured-servers.js';
 
 const STRATEGIES = ['reuseport', 'exclusive', 'mutex'] as const;
 type Strategy = (typeof STRATEGIES)[number];
@@ -42,7 +42,7 @@ interface Result {
   note?: string;
 }
 
-const accepted = async (t: Target) => ((await t.stats()) as { accepted?: number[] }).accepted ?? [];
+const accepted = async (t: MeasuredServer) => ((await t.stats()) as { accepted?: number[] }).accepted ?? [];
 
 function balance(a: number[]): { maxMin: number; cv: number } {
   const mean = a.reduce((x, y) => x + y, 0) / a.length;
@@ -52,7 +52,7 @@ function balance(a: number[]): { maxMin: number; cv: number } {
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const s = settings(ctx);
-  const targets = new Map<Strategy, Target>();
+  const targets = new Map<Strategy, MeasuredServer>();
   const results = new Map<Strategy, Result>();
   try {
     for (const a of STRATEGIES) {

@@ -13,7 +13,7 @@ import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { connectTcp, close } from '../../src/sys/socket.js';
 import { fmt } from '../stats.js';
 import { procStatus } from '../lib/external.js';
-import { startModel, type Target } from '../lib/targets.js';
+import { startModel, type MeasuredServer } from '../lib/measured-servers.js';
 import { raiseNofile } from '../servers/rawio.js';
 
 const MODELS = ['thread-per-connection', 'multi-reactor', 'proactor'] as const;
@@ -44,7 +44,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** RSS above which a run stops: a third of the free memory, at most 8 GiB. */
 const memoryBudgetMiB = () => Math.min(8192, freemem() / 3 / 2 ** 20);
 
-async function holdLevels(ctx: BenchContext, model: string, t: Target, levels: number[], deadline: number) {
+async function holdLevels(ctx: BenchContext, model: string, t: MeasuredServer, levels: number[], deadline: number) {
   const out: Level[] = [];
   const fds: number[] = [];
   const base = procStatus(t.pid);

@@ -4,7 +4,7 @@
  * files, page cache warm and cold (POSIX_FADV_DONTNEED before every transfer). Reports throughput, CPU seconds per GiB and
  * context switches per GiB of the sending process (getrusage); the reader is a separate
  * process (bench/lib/tcp-sink.ts), so its work is not counted. Methods run interleaved
- * (A B C D A B C D …) and the tables give medians. Tests the seed's claims 3 and 4:
+ * (A B C D A B C D …) and the tables give medians. Tests claims 3 and 4 (bench/claims.ts):
  * sendfile >= 2x read + write with fewer switches; mmap between the two.
  */
 import { randomBytes } from 'node:crypto';

@@ -11,7 +11,7 @@ import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { startServer, type PinnedServer } from '../server.js';
 import { fmt } from '../stats.js';
 import { straceDuring, type SyscallCounts } from '../lib/external.js';
-import { rawioServers } from '../lib/targets.js';
+import { rawioServers } from '../lib/measured-servers.js';
 
 const MiB = 1 << 20;
 const BACKENDS = { lt: 'epoll', et: 'epoll-et' } as const;

@@ -18,7 +18,7 @@ import { constants } from '../../src/sys/constants.js';
 import { fadvise, open } from '../../src/sys/file.js';
 import { close } from '../../src/sys/socket.js';
 import { fmt } from '../stats.js';
-import { startModel, type Target } from '../lib/targets.js';
+import { startModel, type MeasuredServer } from '../lib/measured-servers.js';
 
 const MiB = 1 << 20;
 const MODES = { buffered: { transfer: 'sendfile' }, direct: { transfer: 'auto', directio: 1 * MiB } } as const;
@@ -63,7 +63,7 @@ interface Sample {
   errors: number;
 }
 
-async function once(ctx: BenchContext, t: Target, root: string, round: number, s: ReturnType<typeof settings>) {
+async function once(ctx: BenchContext, t: MeasuredServer, root: string, round: number, s: ReturnType<typeof settings>) {
   dropLarge(root, s.large);
   const ms = round === 0 ? 500 : s.seconds * 1000;
   const base = {
@@ -92,7 +92,7 @@ async function once(ctx: BenchContext, t: Target, root: string, round: number, s
 }
 
 /** One small file, then one large file, each must arrive whole: a server that hangs is reported, not measured. */
-async function preflight(ctx: BenchContext, t: Target): Promise<string | null> {
+async function preflight(ctx: BenchContext, t: MeasuredServer): Promise<string | null> {
   for (const path of ['/small-0.txt', '/large-0.bin']) {
     const r = await loadgen({
       port: t.port,
@@ -119,7 +119,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const root = join(ctx.tmpDir, 'pollution');
   ctx.progress(0, `writing ${s.large} × ${s.largeMiB} MiB and ${s.small} small files`);
   writeFiles(root, s);
-  const targets = new Map<Mode, Target>();
+  const targets = new Map<Mode, MeasuredServer>();
   const notes = new Map<Mode, string>();
   const samples: Record<Mode, Sample[]> = { buffered: [], direct: [] };
   try {

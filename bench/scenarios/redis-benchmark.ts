@@ -12,7 +12,7 @@ import { compare } from '../runner.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, formatRatio, summarize } from '../stats.js';
 import { runRedisBenchmark, which } from '../tools.js';
-import { startAnchor, startModel, type Started, type Target } from '../lib/targets.js';
+import { startAnchor, startModel, type Started, type MeasuredServer } from '../lib/measured-servers.js';
 
 const WARMUP = 1;
 const CLIENTS = 50;
@@ -58,7 +58,7 @@ interface Ctx {
   lastRps: Map<string, number>;
 }
 
-function redisBenchRun(c: Ctx, server: ServerSpec, target: Target, depth: number) {
+function redisBenchRun(c: Ctx, server: ServerSpec, target: MeasuredServer, depth: number) {
   const s = settings(c.ctx);
   return async (round: number): Promise<number> => {
     const warm = round < WARMUP;
@@ -86,7 +86,7 @@ function redisBenchRun(c: Ctx, server: ServerSpec, target: Target, depth: number
   };
 }
 
-function loadgenRun(c: Ctx, server: ServerSpec, target: Target, depth: number) {
+function loadgenRun(c: Ctx, server: ServerSpec, target: MeasuredServer, depth: number) {
   const s = settings(c.ctx);
   return async (round: number): Promise<number> => {
     const warm = round < WARMUP;
@@ -121,7 +121,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     return report({}, [], [], [{ server: 'all', reason: 'redis-benchmark is not installed' }]);
   }
   const s = settings(ctx);
-  const live: { spec: ServerSpec; target: Target }[] = [];
+  const live: { spec: ServerSpec; target: MeasuredServer }[] = [];
   const missing: Missing[] = [];
   const c: Ctx = { ctx, samples: {}, errors: [], lastRps: new Map() };
   try {

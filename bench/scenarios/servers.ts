@@ -12,7 +12,7 @@ import { compare } from '../runner.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt } from '../stats.js';
 import { settle } from '../lib/external.js';
-import { startAnchor, startModel, startNode, type Started, type Target } from '../lib/targets.js';
+import { startAnchor, startModel, startNode, type Started, type MeasuredServer } from '../lib/measured-servers.js';
 
 type Protocol = 'echo' | 'http' | 'resp';
 /** One short discarded round first: JIT, TCP windows, and thread-per-connection's thread starts. */
@@ -97,7 +97,7 @@ function start(ctx: BenchContext, protocol: Protocol, name: string): Promise<Sta
 
 async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Case[], p: ReturnType<typeof plan>) {
   const names = [...new Set(cases.flatMap((c) => c.servers))];
-  const targets = new Map<string, Target>();
+  const targets = new Map<string, MeasuredServer>();
   const rows: Row[] = [];
   const unavailable = new Map<string, string>();
   try {

@@ -18,7 +18,8 @@ import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../sc
 import { fmt, formatRatio, summarize } from '../stats.js';
 import { which } from '../tools.js';
 import { nginxHasThreads, nginxStaticLocation, procCpuSeconds, type NginxStaticMode } from '../lib/external.js';
-import { startAnchor, startModel, startNode, type Started, type Target } from '../lib/targets.js';
+import { startAnchor, startModel, startNode, type Started, type MeasuredServer } from '../lib/measured-servers.js';
+import { transferMethodNames } from '../../src/transfer/index.js';
 
 const WARMUP = 1;
 const DIRECTIO = 1 << 20; // nginx's `directio 1m`, and rawio's `auto` threshold beside it
@@ -65,9 +66,7 @@ const node: Spec = {
 
 function plan(ctx: BenchContext) {
   const full = ctx.profile === 'full';
-  const methods = full
-    ? ['readwrite', 'mmap', 'sendfile', 'splice', 'uring', 'direct', 'auto']
-    : ['readwrite', 'mmap', 'sendfile', 'splice', 'auto'];
+  const methods = full ? transferMethodNames : ['readwrite', 'mmap', 'sendfile', 'splice', 'auto'];
   // null: no nginx at all (its rows say so); otherwise whether `aio threads` is compiled in
   const threads = which('nginx') === null ? null : nginxHasThreads();
   const specs = [
@@ -152,7 +151,7 @@ interface SizeResult {
 async function measureSize(
   ctx: BenchContext,
   p: ReturnType<typeof plan>,
-  live: { spec: Spec; target: Target }[],
+  live: { spec: Spec; target: MeasuredServer }[],
   size: number,
   onRun: (label: string) => void,
 ): Promise<SizeResult> {
@@ -215,7 +214,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const p = plan(ctx);
   const dir = join(ctx.tmpDir, 'static');
   makeFiles(dir, p.sizes);
-  const live: { spec: Spec; target: Target }[] = [];
+  const live: { spec: Spec; target: MeasuredServer }[] = [];
   const missing: { spec: Spec; reason: string }[] = [];
   const results: SizeResult[] = [];
   try {

@@ -13,7 +13,7 @@ import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { fmt } from '../stats.js';
 import { which } from '../tools.js';
 import { straceDuring, ticksPerSecond, treeCpu, type SyscallCounts } from '../lib/external.js';
-import { startAnchor, startModel, startNode, type Started } from '../lib/targets.js';
+import { startAnchor, startModel, startNode, type Started } from '../lib/measured-servers.js';
 
 const SERVERS = ['single', 'proactor', 'nginx', 'node-http'] as const;
 

@@ -10,6 +10,7 @@
  * exception thrown out of the loop.
  */
 import { constants } from '../sys/constants.js';
+import { EAGAIN, EPIPE } from '../sys/errno.js';
 import { ErrnoError, errnoError, errnoName } from '../sys/errors.js';
 import { native } from '../sys/native.js';
 import * as v from '../sys/validate.js';
@@ -20,8 +21,6 @@ const EPOLLOUT = constants.EPOLLOUT as number;
 const EPOLLERR = constants.EPOLLERR as number;
 const EPOLLHUP = constants.EPOLLHUP as number;
 const EPOLLRDHUP = constants.EPOLLRDHUP as number;
-const EAGAIN = constants.EAGAIN as number;
-const EPIPE = constants.EPIPE as number;
 
 /** Options of `new Connection()`: the callbacks (also settable later as properties) and limits. */
 export interface ConnectionOptions {

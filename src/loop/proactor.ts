@@ -14,12 +14,15 @@
  * after `stop()`, or when nothing is left in flight. `attach()` instead watches the ring's
  * eventfd from Node's own loop.
  */
-import { constants as os } from 'node:os';
+import { EAGAIN, EBADF, ECANCELED, EINVAL, ENOBUFS, ETIME } from '../sys/errno.js';
 import { ErrnoError } from '../sys/errors.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
-import { Ring, type CompletionHandler, type RingOptions } from '../sys/ring.js';
-import { nativeRing, timespec } from '../sys/ring-core.js';
+import type { Ring } from '../sys/ring.js';
+import { timespec } from '../sys/ring-core.js';
+import { openProactorRing } from '../sys/ring-native.js';
 import * as u from '../sys/uring.js';
+import * as sqe from '../sys/uring-prep.js';
+import { MSG_NOSIGNAL, SOCK_FLAGS } from '../sys/uring-prep.js';
 import * as v from '../sys/validate.js';
 import * as K from './proactor-req.js';
 import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
@@ -27,10 +30,7 @@ import { BGID, RecvBuffers } from './recv-buffers.js';
 
 export type { CompletionCallback, RecvCallback } from './proactor-req.js';
 
-const { EAGAIN, EBADF, ECANCELED, EINVAL, ENOBUFS, ETIME } = os.errno;
-const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER, OP } = u;
-const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
-const MSG_NOSIGNAL = 0x4000;
+const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER } = u;
 const noop: CompletionCallback = () => {};
 
 /** Resolves after Node has run every queued microtask and nextTick (one libuv check phase). */
@@ -54,25 +54,6 @@ export interface ProactorOptions {
     /** Bytes per buffer; default 16 KiB. */
     size?: number;
   };
-}
-
-/**
- * The proactor's ring. DEFER_TASKRUN (6.1): the kernel posts completions only when this
- * thread enters it to reap them — run() does so once per batch — rather than interrupting
- * JavaScript with task work; the ring then serves this thread alone (SINGLE_ISSUER), which
- * a proactor does anyway. COOP_TASKRUN (5.19) is the nearest on older kernels. No eventfd is
- * registered unless attach() asks for one: run() reaps through io_uring_enter(GETEVENTS).
- */
-function openRing(entries: number, onCompletion: CompletionHandler): Ring {
-  const tries: RingOptions[] = [{ deferTaskrun: true }, { coopTaskrun: true }, {}];
-  for (let i = 0; ; i++) {
-    try {
-      return new Ring({ entries, attach: false, onCompletion, ...tries[i] });
-    } catch (e) {
-      // EINVAL: a kernel that lacks the flag; anything else (ENOMEM, EPERM …) is not about it
-      if (i === tries.length - 1 || !(e instanceof ErrnoError) || e.errno !== -EINVAL) throw e;
-    }
-  }
 }
 
 /**
@@ -126,8 +107,7 @@ export class Proactor {
     if ((this.bufCount & (this.bufCount - 1)) !== 0)
       throw v.rangeError('recvBuffers.count', 'a power of two', rb.count);
     this.bufSize = rb.size === undefined ? 16384 : v.int('recvBuffers.size', rb.size, 1, 1 << 24);
-    this.ring = openRing(entries, (ud, res, flags) => this.dispatch(ud, res, flags));
-    this.raw = nativeRing(this.ring);
+    ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, (ud, res, flags) => this.dispatch(ud, res, flags)));
   }
 
   // ---- operations: validated here, once; resubmissions skip the checks
@@ -244,23 +224,35 @@ export class Proactor {
     const left = r.len - r.done;
     switch (r.kind) {
       case K.RECV:
-        return raw.prepSock(OP.RECV, r.fd, r.buf, at, left, r.ud, 0);
+        return sqe.prepRecv(raw, { fd: r.fd, buf: r.buf, offset: at, length: left, userData: r.ud });
       case K.SEND:
-        return raw.prepSock(OP.SEND, r.fd, r.buf, at, left, r.ud, MSG_NOSIGNAL);
+        return sqe.prepSend(raw, {
+          fd: r.fd,
+          buf: r.buf,
+          offset: at,
+          length: left,
+          msgFlags: MSG_NOSIGNAL,
+          userData: r.ud,
+        });
       case K.READ:
       case K.WRITE: {
-        const pos = r.pos < 0 ? -1 : r.pos + r.done;
-        return raw.prepRw(r.kind === K.READ ? OP.READ : OP.WRITE, r.fd, r.buf, at, left, pos, r.ud, 0, 0, 0);
+        const e = {
+          fd: r.fd,
+          buf: r.buf,
+          offset: at,
+          length: left,
+          position: r.pos < 0 ? -1 : r.pos + r.done,
+          userData: r.ud,
+        };
+        return r.kind === K.READ ? sqe.prepRead(raw, e) : sqe.prepWrite(raw, e);
       }
       case K.RECV_MULTI:
-        if (!r.multishot) return raw.prepSock(OP.RECV, r.fd, r.buf, 0, r.len, r.ud, 0);
-        return raw.prep(OP.RECV, r.fd, null, 0, 0, 0, null, r.ud, 0, u.IOSQE_BUFFER_SELECT, u.IORING_RECV_MULTISHOT, BGID, 0); // prettier-ignore
-      case K.ACCEPT: {
-        const multi = r.multishot ? u.IORING_ACCEPT_MULTISHOT : 0;
-        return raw.prep(OP.ACCEPT, r.fd, null, 0, 0, 0, null, r.ud, SOCK_FLAGS, 0, multi, 0, 0);
-      }
+        if (!r.multishot) return sqe.prepRecv(raw, { fd: r.fd, buf: r.buf, offset: 0, length: r.len, userData: r.ud });
+        return sqe.prepRecvMultishot(raw, { fd: r.fd, bufGroup: BGID, userData: r.ud });
+      case K.ACCEPT:
+        return sqe.prepAccept(raw, { fd: r.fd, flags: SOCK_FLAGS, multishot: r.multishot, userData: r.ud });
       default:
-        return raw.prep(OP.TIMEOUT, -1, r.buf, 0, 1, 0, null, r.ud, 0, 0, 0, 0, 0);
+        return sqe.prepTimeout(raw, { timespec: r.buf, userData: r.ud });
     }
   }
 

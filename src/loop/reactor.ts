@@ -12,8 +12,8 @@
  *   completely with one `setImmediate` turn (~3 µs), unless a 0-timeout wait finds more
  *   events (under load it rarely pays it). That turn is the only time libuv runs, so
  *   Node's own timers, sockets and `postMessage` are not a way to reach a running reactor
- *   (use an fd it watches: an eventfd, a pipe). Hence `run()` returns a `Promise<void>` (API.md says
- *   `void`), resolved after `stop()`.
+ *   (use an fd it watches: an eventfd, a pipe). Hence `run()` returns a `Promise<void>`, not `void`,
+ *   resolved after `stop()`.
  * - `attach()` lives inside Node's loop. An epoll backend's own fd is watched by a
  *   `uv_poll_t` (native `Watch`); when it turns readable, the reactor waits with a 0 timeout
  *   and dispatches. select and poll have no fd of their own, so each watched fd gets its own

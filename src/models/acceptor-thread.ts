@@ -8,11 +8,11 @@
  */
 import { Reactor } from '../loop/reactor.js';
 import { constants } from '../sys/constants.js';
+import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { Channel, type ChannelInit } from './channel.js';
-import { MSG } from './messages.js';
+import { writeNewFd } from './messages.js';
 
-const EAGAIN = constants.EAGAIN as number;
 const EPOLLIN = constants.EPOLLIN as number;
 
 export interface AcceptorThreadData {
@@ -32,7 +32,7 @@ export async function runAcceptorThread(data: AcceptorThreadData, ready: () => v
   let next = 0;
   const deal = (fd: number): boolean => {
     for (let k = 0; k < inboxes.length; k++) {
-      if (inboxes[(next + k) % inboxes.length]!.push(MSG.NEW_FD, fd)) {
+      if (writeNewFd(inboxes[(next + k) % inboxes.length]!, fd)) {
         next = (next + k + 1) % inboxes.length;
         return true;
       }

@@ -12,11 +12,11 @@
 import type { Protocol, Reply } from '../protocols/protocol.js';
 import { ConnCore, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { constants } from '../sys/constants.js';
+import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { transferFile } from '../transfer/index.js';
 import type { Stats } from './stats.js';
 
-const EINTR = constants.EINTR as number;
 const POLLIN = constants.POLLIN as number;
 
 /** [lock, fd, stopping] in a SharedArrayBuffer: the handshake between a blocking thread and close(). */

@@ -5,18 +5,16 @@
  */
 import { createProtocol } from '../protocols/index.js';
 import type { ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
-import { constants } from '../sys/constants.js';
+import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
 import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.js';
 import type { ConnLimits } from './conn-core.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
-import { MSG } from './messages.js';
+import { MSG, readNewFd } from './messages.js';
 import { Stats } from './stats.js';
 import { closePipePool } from '../transfer/index.js';
 import { closeTransferRing } from '../transfer/uring.js';
-
-const EINTR = constants.EINTR as number;
 
 export interface BlockingThreadData {
   /** connection: where the next client's fd (or STOP) arrives while this thread is cached. */
@@ -82,6 +80,6 @@ async function serveConnections(data: BlockingThreadData, slot: FdSlot, opts: Bl
     parentPort?.postMessage('idle');
     while (!inbox.pop(msg)) inbox.waitForMessage();
     if (msg.tag !== MSG.NEW_FD) return;
-    fd = msg.a;
+    fd = readNewFd(msg);
   }
 }

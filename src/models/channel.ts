@@ -52,7 +52,11 @@ export interface ChannelInit {
   signalFd: number;
 }
 
-/** One received message. `payload` is a view into a buffer reused by the next `pop`. */
+/**
+ * One received message: a tag, six numeric slots and a payload, which is a view into a buffer
+ * reused by the next `pop`. What the slots mean is messages.ts's business: read a message
+ * through its reader there, never by slot.
+ */
 export interface Message {
   tag: number;
   a: number;
@@ -88,7 +92,7 @@ export class Channel {
 
   /**
    * Appends a message; false when the channel has no room for it (the caller keeps it and
-   * retries later: nothing is dropped silently).
+   * retries later: nothing is dropped silently). Called through messages.ts's writers.
    */
   push(tag: number, a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, payload?: Uint8Array): boolean {
     const plen = payload ? payload.length : 0;

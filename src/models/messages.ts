@@ -1,33 +1,115 @@
 /**
  * The messages a model's threads exchange through Channels (channel.ts): numbers in the
- * header fields, bytes in the payload, nothing cloned.
+ * header fields, bytes in the payload, nothing cloned. Each kind has one writer (`write*`,
+ * false when the channel is full: the caller keeps the message and retries) and one reader
+ * (`read*`); they alone know which of the channel's numeric slots carries which field.
  */
+import type { Channel, Message } from './channel.js';
+
+/** Message tags. */
 export const MSG = {
-  /** To a reactor: adopt connection `a` (an fd accepted by the main reactor). */
+  /** To a reactor or a blocking thread: adopt a connection (an fd accepted elsewhere). */
   NEW_FD: 1,
   /** To a reactor or a pool worker: finish and exit. */
   STOP: 2,
-  /** To a pool worker: handle the payload for reactor `a`, session `b`, request `c`. */
+  /** To a pool worker: handle a framed request for a reactor's session. */
   REQUEST: 3,
-  /** To a reactor: the reply for session `a`, request `b`; file fd `c` (-1 none), offset `d`, length `e`; `f` = REPLY_CLOSE. */
+  /** To a reactor: (a piece of) the reply to a request it handed to a pool worker. */
   REPLY: 4,
-  /**
-   * To a reactor: the next chunk of the body of session `a`'s reply `b` (one REPLY with
-   * REPLY_BODY came first); `c` the pool thread, `d` its credit slot (body-feed.ts); `f` =
-   * BODY_END or BODY_ERROR for the last message.
-   */
+  /** To a reactor: the next piece of the body of a reply whose REPLY said it has one. */
   BODY: 5,
 } as const;
-
-/** The reply has a body: BODY messages follow. */
-export const REPLY_BODY = 4;
-export const BODY_END = 1;
-export const BODY_ERROR = 2;
-
-export const REPLY_CLOSE = 1;
-/** More of this reply's bytes follow in another REPLY message (a reply larger than CHUNK). */
-export const REPLY_PARTIAL = 2;
 
 /** Channel capacity, and the largest piece of a reply or request that travels as one message. */
 export const CHANNEL_BYTES = 4 << 20;
 export const CHUNK = 1 << 20;
+
+// REPLY's flag bits
+const REPLY_CLOSE = 1;
+const REPLY_PARTIAL = 2;
+const REPLY_BODY = 4;
+// BODY's flag bits
+const BODY_END = 1;
+const BODY_ERROR = 2;
+
+export function writeNewFd(ch: Channel, fd: number): boolean {
+  return ch.push(MSG.NEW_FD, fd);
+}
+/** The connection a NEW_FD message hands over. */
+export function readNewFd(m: Message): number {
+  return m.a;
+}
+
+export function writeStop(ch: Channel): boolean {
+  return ch.push(MSG.STOP);
+}
+
+/** A framed request, sent by reactor `reactor` for its session `session`, the `seq`th request. */
+export interface RequestMessage {
+  reactor: number;
+  session: number;
+  seq: number;
+  /** The frame: copied into the channel by the writer; a view reused by the next pop for the reader. */
+  frame: Uint8Array;
+}
+export function writeRequest(ch: Channel, r: RequestMessage): boolean {
+  return ch.push(MSG.REQUEST, r.reactor, r.session, r.seq, 0, 0, 0, r.frame);
+}
+export function readRequest(m: Message): RequestMessage {
+  return { reactor: m.a, session: m.b, seq: m.c, frame: m.payload };
+}
+
+/** A reply, or one CHUNK-sized piece of it, for request `seq` of session `session`. */
+export interface ReplyMessage {
+  session: number;
+  seq: number;
+  /** The reply's bytes (this piece of them). */
+  data: Uint8Array;
+  /** More of this reply's bytes follow in another REPLY message. */
+  partial: boolean;
+  /** Close the connection once the reply is written (only on the last piece). */
+  close: boolean;
+  /** A file region to send after the bytes (only on the last piece); its fd travels with the message. */
+  file?: { fd: number; offset: number; length: number } | undefined;
+  /** The reply has a body, streamed in BODY messages that follow (only on the last piece). */
+  body?: boolean;
+}
+export function writeReply(ch: Channel, r: ReplyMessage): boolean {
+  const flags = (r.partial ? REPLY_PARTIAL : 0) | (r.close ? REPLY_CLOSE : 0) | (r.body ? REPLY_BODY : 0);
+  const f = r.file;
+  return ch.push(MSG.REPLY, r.session, r.seq, f ? f.fd : -1, f ? f.offset : 0, f ? f.length : 0, flags, r.data);
+}
+export function readReply(m: Message): ReplyMessage {
+  const r: ReplyMessage = {
+    session: m.a,
+    seq: m.b,
+    data: m.payload,
+    partial: (m.f & REPLY_PARTIAL) !== 0,
+    close: (m.f & REPLY_CLOSE) !== 0,
+  };
+  if (m.f & REPLY_BODY) r.body = true;
+  if (m.c >= 0) r.file = { fd: m.c, offset: m.d, length: m.e };
+  return r;
+}
+
+/**
+ * A piece of the body of reply `seq` of session `session`, streamed by pool thread `pool`
+ * whose credit slot `slot` the reactor pays back as it writes (body-feed.ts).
+ */
+export interface BodyMessage {
+  session: number;
+  seq: number;
+  pool: number;
+  slot: number;
+  data: Uint8Array;
+  /** The last message of the body: 'end', or 'error' when the iterable threw; false before. */
+  last: 'end' | 'error' | false;
+}
+export function writeBody(ch: Channel, b: BodyMessage): boolean {
+  const flags = b.last === 'end' ? BODY_END : b.last === 'error' ? BODY_ERROR : 0;
+  return ch.push(MSG.BODY, b.session, b.seq, b.pool, b.slot, 0, flags, b.data);
+}
+export function readBody(m: Message): BodyMessage {
+  const last = m.f & BODY_END ? 'end' : m.f & BODY_ERROR ? 'error' : false;
+  return { session: m.a, seq: m.b, pool: m.c, slot: m.d, data: m.payload, last };
+}

@@ -16,7 +16,7 @@ import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocol
 import { native } from '../sys/native.js';
 import { BodySender } from './body-feed.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
-import { BODY_END, BODY_ERROR, CHUNK, MSG, REPLY_BODY, REPLY_CLOSE, REPLY_PARTIAL } from './messages.js';
+import { CHUNK, MSG, readRequest, writeBody, writeReply } from './messages.js';
 import type { Stats } from './stats.js';
 
 export interface PoolThreadData {
@@ -55,7 +55,8 @@ export async function runPoolThread(data: PoolThreadData, ready: () => void, giv
         continue;
       }
       if (msg.tag === MSG.STOP) break;
-      pool.request(msg.a, msg.b, msg.c, msg.payload);
+      const r = readRequest(msg);
+      pool.request(r.reactor, r.session, r.seq, r.frame);
     }
   } finally {
     protocol.close();
@@ -137,8 +138,8 @@ class PoolHandler {
     this.pending++;
     void this.#bodies
       .stream(reply.body, (slot, piece, last) => {
-        const f = last === 'end' ? BODY_END : last === 'error' ? BODY_ERROR : 0;
-        while (!out.push(MSG.BODY, session, seq, this.data.index, slot, 0, f, piece)) Atomics.wait(pause, 0, 0, 1);
+        const body = { session, seq, pool: this.data.index, slot, data: piece, last };
+        while (!writeBody(out, body)) Atomics.wait(pause, 0, 0, 1);
       })
       .finally(() => this.pending--);
   }
@@ -151,10 +152,17 @@ function sendReply(out: Channel, session: number, seq: number, reply: Reply): vo
   do {
     const end = Math.min(data.length, off + CHUNK);
     const last = end === data.length;
-    const flags = last ? (reply.close ? REPLY_CLOSE : 0) | (reply.body ? REPLY_BODY : 0) : REPLY_PARTIAL;
-    const fd = last && file ? file.fd : -1;
     const piece = data.subarray(off, end);
-    while (!out.push(MSG.REPLY, session, seq, fd, file?.offset ?? 0, file?.length ?? 0, flags, piece)) {
+    const msg = {
+      session,
+      seq,
+      data: piece,
+      partial: !last,
+      close: last && reply.close === true,
+      file: last ? file : undefined,
+      body: last && reply.body !== undefined,
+    };
+    while (!writeReply(out, msg)) {
       Atomics.wait(pause, 0, 0, 1);
     }
     off = end;

@@ -14,7 +14,7 @@
 import { Proactor } from '../loop/proactor.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
-import { constants } from '../sys/constants.js';
+import { ECANCELED } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
@@ -34,7 +34,6 @@ export interface ProactorThreadData {
 }
 
 const FILE_CHUNK = 128 << 10;
-const ECANCELED = constants.ECANCELED as number;
 
 /** One connection: a ConnIO over ring sends and a multishot recv, driving its ConnCore. */
 class RingConn implements ConnIO {

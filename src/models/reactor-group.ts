@@ -14,7 +14,7 @@ import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { native } from '../sys/native.js';
 import { eventfd, listenTcp, localPort } from '../sys/socket.js';
 import { Channel } from './channel.js';
-import { CHANNEL_BYTES, MSG } from './messages.js';
+import { CHANNEL_BYTES, writeStop } from './messages.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
@@ -141,9 +141,9 @@ class Group {
     }
     if (this.#acceptorStop >= 0) native.close(this.#acceptorStop);
     native.close(this.listenFd);
-    for (const inbox of this.#inboxes) while (!inbox.push(MSG.STOP)) await delay(1);
+    for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);
     await Promise.all(this.#threads.map((t) => t.exited));
-    for (const ch of this.#pool) while (!ch.push(MSG.STOP)) await delay(1);
+    for (const ch of this.#pool) while (!writeStop(ch)) await delay(1);
     await Promise.all(this.#poolThreads.map((t) => t.exited));
     for (const fd of this.#eventfds) native.close(fd);
     this.protocol.close();

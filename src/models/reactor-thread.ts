@@ -11,9 +11,10 @@ import { Reactor } from '../loop/reactor.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
+import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
-import { BODY_END, BODY_ERROR, CHUNK, MSG, REPLY_BODY, REPLY_CLOSE, REPLY_PARTIAL } from './messages.js';
+import { CHUNK, MSG, readBody, readNewFd, readReply, writeRequest } from './messages.js';
 import { BodyFeed } from './body-feed.js';
 import type { PollerName } from './poller-name.js';
 import { Session } from './session.js';
@@ -24,7 +25,6 @@ import { Ring } from '../sys/ring.js';
 import { Stats } from './stats.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
-const EAGAIN = constants.EAGAIN as number;
 const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
 
 export interface ReactorThreadData {
@@ -208,7 +208,7 @@ export class ReactorThread {
     // One pool thread per connection: its channel is FIFO with one consumer, so a client's
     // pipelined requests run in the order sent (SET then GET must not be reordered).
     const ch = this.#pool[session % this.#pool.length]!;
-    return ch.push(MSG.REQUEST, this.#data.index, session, seq, 0, 0, 0, frame);
+    return writeRequest(ch, { reactor: this.#data.index, session, seq, frame });
   }
 
   #retryBacklog(): void {
@@ -235,7 +235,7 @@ export class ReactorThread {
   #onMessage(m: Message): void {
     if (m.tag === MSG.NEW_FD) {
       this.#stats.accepted(this.#data.index);
-      this.#adopt(m.a);
+      this.#adopt(readNewFd(m));
     } else if (m.tag === MSG.REPLY) {
       this.#onReply(m);
     } else if (m.tag === MSG.BODY) {
@@ -246,45 +246,46 @@ export class ReactorThread {
   }
 
   #onReply(m: Message): void {
-    const key = `${m.a}:${m.b}`;
-    if (m.f & REPLY_PARTIAL) {
+    const r = readReply(m);
+    const key = `${r.session}:${r.seq}`;
+    if (r.partial) {
       const parts = this.#partial.get(key) ?? [];
-      parts.push(m.payload.slice());
+      parts.push(r.data.slice());
       this.#partial.set(key, parts);
       return;
     }
     const parts = this.#partial.get(key);
-    let data: Uint8Array = m.payload.slice();
+    let data: Uint8Array = r.data.slice();
     if (parts) {
       this.#partial.delete(key);
       data = Buffer.concat([...parts, data]);
     }
-    const reply: Reply = { data, close: (m.f & REPLY_CLOSE) !== 0 };
-    if (m.c >= 0) reply.file = { fd: m.c, offset: m.d, length: m.e };
-    if (m.f & REPLY_BODY) {
-      // Its chunks follow as BODY messages, naming the pool thread and credit slot.
+    const reply: Reply = { data, close: r.close };
+    if (r.file) reply.file = r.file;
+    if (r.body) {
+      // Its pieces follow as BODY messages, naming the pool thread and credit slot.
       const feed = new BodyFeed();
       this.#bodies.set(key, feed);
       reply.body = feed;
     }
-    const session = this.#sessions.get(m.a);
-    if (session) session.deliver(m.b, reply);
+    const session = this.#sessions.get(r.session);
+    if (session) session.deliver(r.seq, reply);
     else if (reply.file) native.close(reply.file.fd);
   }
 
   #onBody(m: Message): void {
-    const key = `${m.a}:${m.b}`;
-    const credits = this.#credits[m.c]!;
-    const last = m.f & BODY_END ? 'end' : m.f & BODY_ERROR ? 'error' : false;
+    const b = readBody(m);
+    const key = `${b.session}:${b.seq}`;
+    const credits = this.#credits[b.pool]!;
     const feed = this.#bodies.get(key);
     if (feed === undefined) {
       // Not ours (any more): hand the credit straight back.
-      Atomics.sub(credits, m.d, m.payload.length);
-      Atomics.notify(credits, m.d);
+      Atomics.sub(credits, b.slot, b.data.length);
+      Atomics.notify(credits, b.slot);
       return;
     }
-    feed.push(credits, m.d, m.payload, last);
-    if (last) this.#bodies.delete(key);
+    feed.push(credits, b.slot, b.data, b.last);
+    if (b.last) this.#bodies.delete(key);
   }
 
   #shutdown(): void {

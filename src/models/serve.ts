@@ -12,17 +12,9 @@ import { CONN_DEFAULTS } from './conn-core.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
 
-/** Every {@link ModelName}, as `serve({ model })` accepts them. */
-export const modelNames: readonly ModelName[] = [
-  'iterative',
-  'thread-per-connection',
-  'single',
-  'worker-pool',
-  'multi-reactor',
-  'multi-reactor-pool',
-  'multi-process',
-  'proactor',
-];
+import { modelNames } from './types.js';
+
+export { modelNames };
 const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {

@@ -15,17 +15,17 @@ import { parentPort } from 'node:worker_threads';
 import { Reactor } from '../loop/reactor.js';
 import type { ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
+import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { FdSlot } from './blocking-session.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
 import type { ConnLimits } from './conn-core.js';
-import { MSG } from './messages.js';
+import { writeNewFd, writeStop } from './messages.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
-const EAGAIN = constants.EAGAIN as number;
 export const SPARE_THREADS = 16;
 
 export interface TpcAcceptorData {
@@ -80,7 +80,7 @@ class Acceptor {
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       native.setBlocking(fd, true);
       const idle = this.#idle.pop();
-      if (idle) idle.inbox.push(MSG.NEW_FD, fd);
+      if (idle) writeNewFd(idle.inbox, fd);
       else this.#spawn(fd);
     }
   }
@@ -125,7 +125,7 @@ class Acceptor {
   }
 
   #onIdle(t: ConnThread): void {
-    if (this.#closing || this.#idle.length >= SPARE_THREADS) t.inbox.push(MSG.STOP);
+    if (this.#closing || this.#idle.length >= SPARE_THREADS) writeStop(t.inbox);
     else this.#idle.push(t);
     this.#setAccepting(true);
     if (!this.#closing) this.#acceptAll();
@@ -145,7 +145,7 @@ class Acceptor {
       const all = [...this.#live];
       for (const t of all) {
         t.slot.stop();
-        t.inbox.push(MSG.STOP);
+        writeStop(t.inbox);
       }
       await Promise.all(all.map((t) => t.exited));
     })();

@@ -9,21 +9,24 @@ import type { ProtocolModuleSpec } from '../protocols/module.js';
 import type { StatsSnapshot } from './stats.js';
 
 /**
- * The server models: `iterative` (one connection at a time), `thread-per-connection`
+ * Every server model's name, the one list {@link ModelName} is derived from: `iterative` (one connection at a time), `thread-per-connection`
  * (blocking I/O, a thread each), `single` (one reactor), `worker-pool` (one reactor, handlers
  * on a thread pool), `multi-reactor` (a reactor per thread), `multi-reactor-pool`
  * (sub-reactors plus a handler pool), `multi-process` (a reactor per process) and
  * `proactor` (io_uring completions).
  */
-export type ModelName =
-  | 'iterative'
-  | 'thread-per-connection'
-  | 'single'
-  | 'worker-pool'
-  | 'multi-reactor'
-  | 'multi-reactor-pool'
-  | 'multi-process'
-  | 'proactor';
+export const modelNames = [
+  'iterative',
+  'thread-per-connection',
+  'single',
+  'worker-pool',
+  'multi-reactor',
+  'multi-reactor-pool',
+  'multi-process',
+  'proactor',
+] as const;
+/** A server model (see {@link modelNames}). */
+export type ModelName = (typeof modelNames)[number];
 
 /**
  * How the multi-process model's processes share the port: `reuseport` (a socket each,

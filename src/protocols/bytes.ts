@@ -2,6 +2,9 @@
  * Byte helpers the protocols share: an append buffer that grows only as bytes arrive (never
  * from a length a client declared), ASCII comparisons and decimal formatting without
  * building strings on the hot path.
+ *
+ * Reading a byte: the parsers here write `buf[i] ?? -1` where `i` may lie past the end of
+ * what has arrived — -1 is no byte, so it matches no character test and ends every scan.
  */
 
 export const EMPTY = new Uint8Array(0);
@@ -116,7 +119,15 @@ export function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, from: nu
     dst.set(src.subarray(from, to), at);
     return;
   }
-  for (let i = from; i < to; i++) dst[at++] = src[i];
+  for (let i = from; i < to; i++) dst[at++] = src[i] ?? 0; // i < to <= src.length
+}
+
+/** The value of a hexadecimal digit, or -1 for any other byte (or none). */
+export function hex(c: number | undefined): number {
+  if (c === undefined) return -1;
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
 }
 
 export function putU32(b: Uint8Array, at: number, v: number): void {
@@ -127,5 +138,11 @@ export function putU32(b: Uint8Array, at: number, v: number): void {
 }
 
 export function getU32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
+  const b0 = b[at];
+  const b1 = b[at + 1];
+  const b2 = b[at + 2];
+  const b3 = b[at + 3];
+  if (b0 === undefined || b1 === undefined || b2 === undefined || b3 === undefined)
+    throw new RangeError(`no u32 at ${at} of ${b.length} bytes`); // a frame rawio built is never short
+  return (b0 | (b1 << 8) | (b2 << 16)) + b3 * 0x1000000;
 }

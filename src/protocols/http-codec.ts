@@ -3,8 +3,7 @@
  * body, pipelined, parsed byte by byte without regular expressions or strings. Shared by
  * the `http` and `static` protocols.
  *
- * A frame is a 16-byte prefix the handler reads instead of re-parsing — method code,
- * flags (keep-alive, HTTP/1.0), the request target's place, the head and body lengths —
+ * Each request becomes a frame (its layout and readers in http-frame.ts): a 16-byte prefix,
  * then the raw head, then the body. Framing errors become the error reply RFC 9112 asks
  * for, and the connection closes after it: 400 (malformed, bare CR, obs-fold, space
  * before a colon, bad or conflicting Content-Length, Content-Length with
@@ -14,23 +13,29 @@
  * come with a Content-Length: the frame holds the head as sent and the decoded body.
  */
 import type { Codec, PushResult, Reply } from './protocol.js';
-import { EMPTY, Pending, allocFrame, ascii, copyBytes, getU32, putU32 } from './bytes.js';
+import { EMPTY, Pending, allocFrame, ascii, copyBytes } from './bytes.js';
 import { httpDate } from './http-date.js';
 import { ChunkedDecoder } from './http-chunked.js';
+import {
+  FLAG_HTTP10,
+  FLAG_KEEP_ALIVE,
+  Method,
+  PREFIX,
+  frameHeadEnd,
+  writeFramePrefix,
+  type FramePrefix,
+} from './http-frame.js';
 
-export const enum Method {
-  Other = 0,
-  Get = 1,
-  Head = 2,
-  Post = 3,
-  /** Not a request: the codec asks for `100 Continue` to be written (see CONTINUE). */
-  Continue = 255,
-}
-export const FLAG_KEEP_ALIVE = 1;
-export const FLAG_HTTP10 = 2;
-export const PREFIX = 16;
-const CONTINUE_FRAME = new Uint8Array(PREFIX).fill(0);
-CONTINUE_FRAME[0] = 255;
+export { FLAG_HTTP10, FLAG_KEEP_ALIVE, Method, PREFIX } from './http-frame.js';
+const CONTINUE_FRAME = new Uint8Array(PREFIX);
+writeFramePrefix(CONTINUE_FRAME, {
+  method: Method.Continue,
+  flags: 0,
+  targetStart: 0,
+  targetLen: 0,
+  headLen: 0,
+  bodyLen: 0,
+});
 /** The interim response a Method.Continue frame is answered with. */
 export const CONTINUE: { data: Uint8Array } = { data: ascii('HTTP/1.1 100 Continue\r\n\r\n') };
 
@@ -86,7 +91,7 @@ function fail(status: number): Reply {
 /** Case-insensitive comparison of buf[at, at + name.length) with a lower-case ASCII name. */
 export function matchLower(buf: Uint8Array, at: number, len: number, name: Uint8Array): boolean {
   if (len !== name.length) return false;
-  for (let i = 0; i < len; i++) if ((buf[at + i] | 0x20) !== name[i]) return false;
+  for (let i = 0; i < len; i++) if (((buf[at + i] ?? -1) | 0x20) !== name[i]) return false;
   return true;
 }
 
@@ -100,15 +105,10 @@ const T_CLOSE = ascii('close');
 const T_KEEP_ALIVE = ascii('keep-alive');
 const T_CHUNKED = ascii('chunked');
 
-interface Head {
+/** A parsed head: what its frame's prefix records, and whether the client waits for 100. */
+interface Head extends FramePrefix {
   /** Expect: 100-continue on an HTTP/1.1 request with a body. */
   expect: boolean;
-  method: Method;
-  flags: number;
-  targetStart: number;
-  targetLen: number;
-  headLen: number;
-  bodyLen: number;
   /** The body comes in the chunked coding (bodyLen is 0 until it is decoded). */
   chunked: boolean;
 }
@@ -147,6 +147,11 @@ function contentEnd(buf: Uint8Array, i: number, nl: number): number {
   return nl > i && buf[nl - 1] === CR ? nl - 1 : nl;
 }
 
+/** A visible US-ASCII byte (RFC 5234 VCHAR): what a request target is made of. */
+function visible(c: number | undefined): boolean {
+  return c !== undefined && c > SP && c < 127;
+}
+
 /** End of the line starting at `i` (index of its LF, CR excluded): [contentEnd, next] or null. */
 function lineEnd(buf: Uint8Array, i: number, end: number): [number, number] | null {
   const nl = findLF(buf, i, end);
@@ -159,18 +164,18 @@ function requestLine(buf: Uint8Array, s: number, end: number, h: Head): number {
   if (nl < 0) return INCOMPLETE;
   const stop = contentEnd(buf, s, nl);
   let i = s;
-  while (i < stop && TCHAR[buf[i]]) i++;
+  while (i < stop && TCHAR[buf[i] ?? -1]) i++;
   if (i === s || i >= stop || buf[i] !== SP) return -400;
   h.method = methodCode(buf, s, i - s);
   const t = ++i;
-  while (i < stop && buf[i] > SP && buf[i] < 127) i++;
+  while (i < stop && visible(buf[i])) i++;
   if (i === t || i >= stop || buf[i] !== SP) return -400;
   const v = i + 1;
   // "HTTP/" DIGIT "." DIGIT
   if (stop - v !== 8 || buf[v] !== 72 || buf[v + 1] !== 84 || buf[v + 2] !== 84 || buf[v + 3] !== 80) return -400;
   if (buf[v + 4] !== 47 || buf[v + 6] !== 46) return -400;
-  const major = buf[v + 5] - 48;
-  const minor = buf[v + 7] - 48;
+  const major = (buf[v + 5] ?? -1) - 48;
+  const minor = (buf[v + 7] ?? -1) - 48;
   if (major < 0 || major > 9 || minor < 0 || minor > 9) return -400;
   if (major !== 1) return -505;
   h.flags = minor === 0 ? FLAG_HTTP10 : 0;
@@ -236,7 +241,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     if (i >= end || (buf[i] === CR && i + 1 >= end)) return INCOMPLETE;
     if (buf[i] === LF || (buf[i] === CR && buf[i + 1] === LF)) break; // the blank line
     let c = i;
-    while (c < end && TCHAR[buf[c]]) c++;
+    while (c < end && TCHAR[buf[c] ?? -1]) c++;
     if (c >= end) return INCOMPLETE;
     if (c === i || buf[c] !== 58) return 400; // also obs-fold and "name :"
     let v = c + 1;
@@ -244,7 +249,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     // One pass over the value finds its LF and rejects control bytes (a CR only before the LF).
     let nl = v;
     for (; nl < end; nl++) {
-      const b = buf[nl];
+      const b = buf[nl] ?? -1;
       if (b >= SP ? b === 127 : b !== HT) {
         if (b === LF) break;
         if (b !== CR) return 400;
@@ -260,7 +265,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
         if (ve === v || ve - v > 15) return ve === v ? 400 : 413;
         let n = 0;
         for (let k = v; k < ve; k++) {
-          const d = buf[k] - 48;
+          const d = (buf[k] ?? -1) - 48;
           if (d < 0 || d > 9) return 400;
           n = n * 10 + d;
         }
@@ -312,7 +317,7 @@ function skipEmptyLines(buf: Uint8Array, s: number): number {
  */
 export function headerValue(frame: Uint8Array, name: string): string | null {
   const want = ascii(name);
-  const headEnd = PREFIX + getU32(frame, 4);
+  const headEnd = frameHeadEnd(frame);
   let i = frame.indexOf(LF, PREFIX) + 1;
   while (i > 0 && i < headEnd) {
     const line = lineEnd(frame, i, headEnd);
@@ -337,15 +342,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
   const f = allocFrame(PREFIX + h.headLen + h.bodyLen);
-  f[0] = h.method;
-  f[1] = h.flags;
-  f[2] = h.targetLen & 0xff;
-  f[3] = h.targetLen >>> 8;
-  putU32(f, 4, h.headLen);
-  putU32(f, 8, h.bodyLen);
-  f[12] = h.targetStart & 0xff;
-  f[13] = h.targetStart >>> 8;
-  f[14] = f[15] = 0;
+  writeFramePrefix(f, h);
   copyBytes(f, PREFIX, buf, s, s + h.headLen + h.bodyLen);
   return f;
 }

@@ -11,8 +11,17 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Reply } from './protocol.js';
-import { FLAG_HTTP10, FLAG_KEEP_ALIVE, Method, PREFIX, simpleResponse } from './http-codec.js';
-import { getU32 } from './bytes.js';
+import { simpleResponse } from './http-codec.js';
+import {
+  FLAG_HTTP10,
+  FLAG_KEEP_ALIVE,
+  Method,
+  PREFIX,
+  frameBody,
+  frameFlags,
+  frameHeadEnd,
+  frameMethod,
+} from './http-frame.js';
 import { httpDate } from './http-date.js';
 import { imported, reportUserError } from './module.js';
 import { fstat, open } from '../sys/file.js';
@@ -73,13 +82,14 @@ const latin1 = new TextDecoder('latin1');
 const SERVER_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection']);
 const BAD_VALUE = /[\r\n\0]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const O_RDONLY = constants.O_RDONLY as number;
+const O_CLOEXEC = constants.O_CLOEXEC as number;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 
 /** The request a frame holds. */
 export function requestOf(frame: Uint8Array): HttpRequest {
-  const headLen = getU32(frame, 4);
-  const head = latin1.decode(frame.subarray(PREFIX, PREFIX + headLen));
+  const head = latin1.decode(frame.subarray(PREFIX, frameHeadEnd(frame)));
   const lines = head.split(/\r?\n/);
   const [method = '', target = '', version = ''] = lines[0]!.split(' ');
   const headers: Record<string, string> = {};
@@ -91,7 +101,7 @@ export function requestOf(frame: Uint8Array): HttpRequest {
     const value = line.slice(colon + 1).trim();
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   }
-  const body = frame.subarray(PREFIX + headLen, PREFIX + headLen + getU32(frame, 8));
+  const body = frameBody(frame);
   return { method, target, httpVersion: version === 'HTTP/1.0' ? '1.0' : '1.1', headers, body };
 }
 
@@ -115,9 +125,9 @@ export class HttpApp {
 
   handle(frame: Uint8Array): Reply | Promise<Reply> {
     const f: Framing = {
-      keepAlive: (frame[1]! & FLAG_KEEP_ALIVE) !== 0,
-      http10: (frame[1]! & FLAG_HTTP10) !== 0,
-      head: frame[0] === Method.Head,
+      keepAlive: (frameFlags(frame) & FLAG_KEEP_ALIVE) !== 0,
+      http10: (frameFlags(frame) & FLAG_HTTP10) !== 0,
+      head: frameMethod(frame) === Method.Head,
     };
     let res: HttpResponse | Promise<HttpResponse>;
     try {
@@ -229,7 +239,7 @@ function isFile(b: unknown): b is HttpFileBody {
 
 /** Opens the region for the reply (an fd of its own: the model closes it once sent). */
 function fileReply(body: HttpFileBody, lines: string, f: Framing): Reply {
-  const flags = constants.O_RDONLY | constants.O_CLOEXEC;
+  const flags = O_RDONLY | O_CLOEXEC;
   let fd: number;
   if (body.path !== undefined) {
     if (typeof body.path !== 'string') throw typeError('body.path', 'a string', body.path);

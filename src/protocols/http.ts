@@ -8,26 +8,40 @@
  * `handler` module (http-handler.ts) every request goes to the user's handle() instead.
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
+import { CONTINUE, HttpCodec, simpleResponse, type HttpLimits } from './http-codec.js';
 import {
-  CONTINUE,
   FLAG_HTTP10,
   FLAG_KEEP_ALIVE,
-  HttpCodec,
   Method,
-  PREFIX,
-  simpleResponse,
-  type HttpLimits,
-} from './http-codec.js';
-import { ascii, getU32 } from './bytes.js';
+  frameBody,
+  frameFlags,
+  frameMethod,
+  frameTargetLength,
+  frameTargetStart,
+} from './http-frame.js';
+import { ascii } from './bytes.js';
 import { httpDate, httpSecond } from './http-date.js';
 import { HttpApp } from './http-handler.js';
 
 const HELLO = 'Hello, World!';
-// Indexed by variant: 0 HTTP/1.1 keep-alive, 1 close, 2 HTTP/1.0 keep-alive.
-const CONNECTION = ['', 'Connection: close\r\n', 'Connection: keep-alive\r\n'];
+/** How a response ends its head: 0 HTTP/1.1 keep-alive, 1 close, 2 HTTP/1.0 keep-alive. */
+type Variant = 0 | 1 | 2;
+/** One reply per Variant. */
+type PerVariant = readonly [Reply, Reply, Reply];
+const CONNECTION = ['', 'Connection: close\r\n', 'Connection: keep-alive\r\n'] as const;
+const NOT_BUILT: Reply = { data: new Uint8Array(0) };
 
-function variant(flags: number): number {
+function variant(flags: number): Variant {
   return !(flags & FLAG_KEEP_ALIVE) ? 1 : flags & FLAG_HTTP10 ? 2 : 0;
+}
+
+/** The hello response of variant `v` for GET, and its head alone for HEAD. */
+function hello(date: string, v: Variant): { get: Reply; head: Reply } {
+  const head =
+    `HTTP/1.1 200 OK\r\nServer: rawio\r\nDate: ${date}\r\nContent-Type: text/plain\r\n` +
+    `Content-Length: ${HELLO.length}\r\n${CONNECTION[v]}\r\n`;
+  const data = ascii(head + HELLO);
+  return { get: { data, close: v === 1 }, head: { data: data.subarray(0, head.length), close: v === 1 } };
 }
 
 /** Options of `new HttpProtocol()`. */
@@ -49,8 +63,8 @@ export class HttpProtocol implements Protocol {
   readonly #limits: HttpLimits;
   readonly #app: HttpApp | undefined;
   #second = -1;
-  #get: Reply[] = [];
-  #head: Reply[] = [];
+  #get: PerVariant = [NOT_BUILT, NOT_BUILT, NOT_BUILT]; // built on first use: #second is -1
+  #head: PerVariant = [NOT_BUILT, NOT_BUILT, NOT_BUILT];
 
   constructor(opts: HttpOptions = {}) {
     this.#limits = opts.limits ?? {};
@@ -65,15 +79,13 @@ export class HttpProtocol implements Protocol {
   close(): void {}
 
   handle(frame: Uint8Array): Reply | Promise<Reply> {
-    const method = frame[0] as Method;
+    const method = frameMethod(frame);
     if (method === Method.Continue) return CONTINUE;
     if (this.#app) return this.#app.handle(frame);
-    const flags = frame[1];
+    const flags = frameFlags(frame);
     const keepAlive = (flags & FLAG_KEEP_ALIVE) !== 0;
     if (method === Method.Get || method === Method.Head) {
-      const targetLen = frame[2] | (frame[3] << 8);
-      const targetStart = frame[12] | (frame[13] << 8);
-      if (targetLen !== 1 || frame[PREFIX + targetStart] !== 47) {
+      if (frameTargetLength(frame) !== 1 || frame[frameTargetStart(frame)] !== 47) {
         const r = simpleResponse(404, keepAlive, '', 'Not Found\n');
         return method === Method.Head ? { ...r, data: stripBody(r.data) } : r;
       }
@@ -88,16 +100,9 @@ export class HttpProtocol implements Protocol {
   #rebuild(): void {
     this.#second = httpSecond();
     const date = httpDate();
-    this.#get = [];
-    this.#head = [];
-    for (let v = 0; v < 3; v++) {
-      const head =
-        `HTTP/1.1 200 OK\r\nServer: rawio\r\nDate: ${date}\r\nContent-Type: text/plain\r\n` +
-        `Content-Length: ${HELLO.length}\r\n${CONNECTION[v]}\r\n`;
-      const data = ascii(head + HELLO);
-      this.#get.push({ data, close: v === 1 });
-      this.#head.push({ data: data.subarray(0, head.length), close: v === 1 });
-    }
+    const r = [hello(date, 0), hello(date, 1), hello(date, 2)] as const;
+    this.#get = [r[0].get, r[1].get, r[2].get];
+    this.#head = [r[0].head, r[1].head, r[2].head];
   }
 }
 
@@ -109,9 +114,8 @@ function stripBody(data: Uint8Array): Uint8Array {
   return data;
 }
 
-function echo(frame: Uint8Array, keepAlive: boolean, v: number): Reply {
-  const headLen = getU32(frame, 4);
-  const body = frame.subarray(PREFIX + headLen);
+function echo(frame: Uint8Array, keepAlive: boolean, v: Variant): Reply {
+  const body = frameBody(frame);
   const head = ascii(
     `HTTP/1.1 200 OK\r\nServer: rawio\r\nDate: ${httpDate()}\r\nContent-Type: application/octet-stream\r\n` +
       `Content-Length: ${body.length}\r\n${CONNECTION[v]}\r\n`,

@@ -2,7 +2,14 @@
  * The protocols a server can speak, by name. Every model serves any of them through the
  * Protocol contract (protocol.ts).
  */
-import type { Protocol, ProtocolKind, ProtocolName, ProtocolOptions, SyncProtocol } from './protocol.js';
+import {
+  protocolNames,
+  type Protocol,
+  type ProtocolKind,
+  type ProtocolName,
+  type ProtocolOptions,
+  type SyncProtocol,
+} from './protocol.js';
 import { EchoProtocol } from './echo.js';
 import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
@@ -10,8 +17,7 @@ import { StaticProtocol } from './static.js';
 import { ModuleProtocol, loadProtocolModules, moduleUrl, type ProtocolModuleSpec } from './module.js';
 import { typeError } from '../sys/validate.js';
 
-/** The names {@link createProtocol} and `serve({ protocol })` accept. */
-export const protocolNames: readonly ProtocolName[] = ['echo', 'http', 'resp', 'static'];
+export { protocolNames };
 
 /**
  * Creates a protocol. On a worker thread or in a child process, pass the `options` of the

@@ -12,8 +12,10 @@
  * copies it, and never modifies or transfers (postMessage transfer list) its buffer.
  */
 
+/** The names {@link createProtocol} and `serve({ protocol })` accept: the one list {@link ProtocolName} is derived from. */
+export const protocolNames = ['echo', 'http', 'resp', 'static'] as const;
 /** The protocols a server can speak (see {@link createProtocol}). */
-export type ProtocolName = 'echo' | 'http' | 'resp' | 'static';
+export type ProtocolName = (typeof protocolNames)[number];
 
 /**
  * What a model's threads recreate a protocol from: a built-in name, or 'module' for a

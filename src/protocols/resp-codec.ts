@@ -11,7 +11,7 @@
  * connection is closed, as Redis does.
  */
 import type { Codec, PushResult, Reply } from './protocol.js';
-import { Pending, allocFrame, ascii, copyBytes, getU32, indexOf, putU32 } from './bytes.js';
+import { Pending, allocFrame, ascii, copyBytes, getU32, hex, indexOf, putU32 } from './bytes.js';
 
 /** Limits of {@link RespCodec} (and `RespOptions.limits`). */
 export interface RespLimits {
@@ -43,7 +43,7 @@ function parseInt10(buf: Uint8Array, from: number, to: number): number {
   if (i === to || to - i > 15) return NaN;
   let n = 0;
   for (; i < to; i++) {
-    const c = buf[i] - 48;
+    const c = (buf[i] ?? -1) - 48;
     if (c < 0 || c > 9) return NaN;
     n = n * 10 + c;
   }
@@ -52,14 +52,15 @@ function parseInt10(buf: Uint8Array, from: number, to: number): number {
 
 /** Builds a frame from argument slices of `buf` (start, len pairs relative to `base`). */
 export function buildFrame(buf: Uint8Array, base: number, args: number[]): Uint8Array {
+  const argc = args.length >> 1;
   let size = 4;
-  for (let i = 1; i < args.length; i += 2) size += 4 + args[i];
+  for (let i = 0; i < argc; i++) size += 4 + (args[2 * i + 1] ?? 0);
   const f = allocFrame(size);
-  putU32(f, 0, args.length / 2);
+  putU32(f, 0, argc);
   let o = 4;
-  for (let i = 0; i < args.length; i += 2) {
-    const from = base + args[i];
-    const len = args[i + 1];
+  for (let i = 0; i < argc; i++) {
+    const from = base + (args[2 * i] ?? 0);
+    const len = args[2 * i + 1] ?? 0;
     putU32(f, o, len);
     copyBytes(f, o + 4, buf, from, from + len);
     o += 4 + len;
@@ -85,7 +86,8 @@ export function splitInline(line: Uint8Array): Uint8Array[] | null {
   const out: Uint8Array[] = [];
   let i = 0;
   const n = line.length;
-  const isSpace = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
+  const isSpace = (c: number | undefined): boolean =>
+    c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
   while (true) {
     while (i < n && isSpace(line[i])) i++;
     if (i === n) return out;
@@ -99,8 +101,8 @@ export function splitInline(line: Uint8Array): Uint8Array[] | null {
     const arg: number[] = [];
     const q = line[i++];
     for (;;) {
-      if (i === n) return null; // unbalanced quotes
       const c = line[i];
+      if (c === undefined) return null; // unbalanced quotes: the line ended inside them
       if (c === q) {
         i++;
         if (i < n && !isSpace(line[i])) return null; // closing quote must end the argument
@@ -122,15 +124,9 @@ export function splitInline(line: Uint8Array): Uint8Array[] | null {
   }
 }
 
-function hex(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  c |= 0x20;
-  return c >= 97 && c <= 102 ? c - 87 : -1;
-}
-
 /** Decodes the escape at line[i] (a backslash) into arg; returns the bytes consumed. */
 function unescape(line: Uint8Array, i: number, arg: number[]): number {
-  const c = line[i + 1];
+  const c = line[i + 1] ?? -1;
   if (c === 120 && i + 3 < line.length && hex(line[i + 2]) >= 0 && hex(line[i + 3]) >= 0) {
     arg.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
     return 4;
@@ -237,8 +233,9 @@ export class RespCodec implements Codec {
     }
     while (this.#args.length < this.#argc * 2) {
       const at = start + this.#scan;
-      if (at >= buf.length) return -1;
-      if (buf[at] !== 36) return protocolError(`expected '$', got '${String.fromCharCode(buf[at])}'`);
+      const b = buf[at];
+      if (b === undefined) return -1; // not arrived yet
+      if (b !== 36) return protocolError(`expected '$', got '${String.fromCharCode(b)}'`);
       const h = this.#header(buf, at);
       if (h === -1) return -1;
       if (h === null || !(h[0] >= 0 && h[0] <= this.#maxBulk)) return protocolError('invalid bulk length');

@@ -7,13 +7,13 @@
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import { RespCodec, frameArgs, type RespLimits } from './resp-codec.js';
-import { allocFrame, ascii, copyBytes, putUint, uintDigits } from './bytes.js';
+import { EMPTY, allocFrame, ascii, copyBytes, putUint, uintDigits } from './bytes.js';
 import { Keyspace, KEYSPACE_NX, KEYSPACE_XX } from '../sys/keyspace.js';
-import { constants as os } from 'node:os';
+import * as errno from '../sys/errno.js';
 
-const ENOENT = -os.errno.ENOENT;
-const ENOMEM = -os.errno.ENOMEM;
-const EINVAL = -os.errno.EINVAL;
+const ENOENT = -errno.ENOENT;
+const ENOMEM = -errno.ENOMEM;
+const EINVAL = -errno.EINVAL;
 
 const fixed = (s: string): Reply => ({ data: ascii(s) });
 const OK = fixed('+OK\r\n');
@@ -35,7 +35,7 @@ const CONFIG: Record<string, Reply> = {
 /** Printable, CRLF-free text of a client's bytes, for error messages. */
 function printable(b: Uint8Array): string {
   let s = '';
-  for (let i = 0; i < b.length && i < 64; i++) s += b[i] >= 32 && b[i] < 127 ? String.fromCharCode(b[i]) : '?';
+  for (const c of b.subarray(0, 64)) s += c >= 32 && c < 127 ? String.fromCharCode(c) : '?';
   return s;
 }
 
@@ -44,7 +44,7 @@ function printable(b: Uint8Array): string {
 const KNOWN = new Map<number, string>();
 function packName(b: Uint8Array): number {
   let k = 0;
-  for (let i = 0; i < b.length; i++) k = k * 128 + (b[i] & 0x7f);
+  for (const c of b) k = k * 128 + (c & 0x7f);
   return k * 16 + b.length;
 }
 for (const n of ['get', 'set', 'ping', 'incr', 'decr', 'incrby', 'decrby', 'mset', 'mget', 'del', 'exists', 'echo'])
@@ -57,20 +57,35 @@ function commandName(b: Uint8Array): string {
     // Lower-case bytes first (0x20 on letters only matters for the bytes that are letters).
     let k = 0;
     let high = 0;
-    for (let i = 0; i < b.length; i++) {
-      high |= b[i];
-      k = k * 128 + ((b[i] | 0x20) & 0x7f);
+    for (const c of b) {
+      high |= c;
+      k = k * 128 + ((c | 0x20) & 0x7f);
     }
     const known = high < 128 ? KNOWN.get(k * 16 + b.length) : undefined;
     if (known !== undefined) return known;
   }
   let s = '';
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] | 0x20);
+  for (const c of b) s += String.fromCharCode(c | 0x20);
   return s;
 }
 
 function error(msg: string): Reply {
   return { data: ascii(`-ERR ${msg}\r\n`) };
+}
+
+/** A command's arguments (its name first), `N` of them at least. */
+type AtLeast<N extends 1 | 2 | 3, A extends Uint8Array[] = []> = A['length'] extends N
+  ? [...A, ...Uint8Array[]]
+  : AtLeast<N, [...A, Uint8Array]>;
+/** Exactly `N` arguments. */
+type Exactly<N extends 1 | 2 | 3, A extends Uint8Array[] = []> = A['length'] extends N
+  ? A
+  : Exactly<N, [...A, Uint8Array]>;
+function atLeast<N extends 1 | 2 | 3>(a: Uint8Array[], n: N): a is AtLeast<N> {
+  return a.length >= n;
+}
+function exactly<N extends 1 | 2 | 3>(a: Uint8Array[], n: N): a is Exactly<N> {
+  return a.length === n;
 }
 
 function arity(name: string): Reply {
@@ -142,29 +157,29 @@ export class RespProtocol implements Protocol {
 
   handle(frame: Uint8Array): Reply {
     const a = frameArgs(frame);
-    const name = commandName(a[0]);
+    const name = commandName(a[0] ?? EMPTY); // a frame always has its command; never empty
     switch (name) {
       case 'get':
-        return a.length === 2 ? this.#get(a[1]) : arity(name);
+        return exactly(a, 2) ? this.#get(a[1]) : arity(name);
       case 'set':
-        return a.length >= 3 ? this.#set(a) : arity(name);
+        return atLeast(a, 3) ? this.#set(a) : arity(name);
       case 'ping':
-        return a.length === 1 ? PONG : a.length === 2 ? bulk(a[1]) : arity(name);
+        return exactly(a, 1) ? PONG : exactly(a, 2) ? bulk(a[1]) : arity(name);
       case 'incr':
       case 'decr':
-        return a.length === 2 ? this.#incr(a[1], name === 'incr' ? 1 : -1) : arity(name);
+        return exactly(a, 2) ? this.#incr(a[1], name === 'incr' ? 1 : -1) : arity(name);
       case 'incrby':
       case 'decrby':
-        return a.length === 3 ? this.#incrBy(a[1], a[2], name === 'incrby' ? 1 : -1) : arity(name);
+        return exactly(a, 3) ? this.#incrBy(a[1], a[2], name === 'incrby' ? 1 : -1) : arity(name);
       case 'mset':
         return a.length >= 3 && a.length % 2 === 1 ? this.#check(this.keyspace.mset(a.slice(1)), OK) : arity(name);
       case 'mget':
         return a.length >= 2 ? this.#mget(a.slice(1)) : arity(name);
       case 'del':
       case 'exists':
-        return a.length >= 2 ? this.#count(a, name) : arity(name);
+        return a.length >= 2 ? this.#count(a.slice(1), name) : arity(name);
       case 'echo':
-        return a.length === 2 ? bulk(a[1]) : arity(name);
+        return exactly(a, 2) ? bulk(a[1]) : arity(name);
       default:
         return this.#admin(name, a);
     }
@@ -174,21 +189,21 @@ export class RespProtocol implements Protocol {
   #admin(name: string, a: Uint8Array[]): Reply {
     switch (name) {
       case 'config':
-        if (a.length === 3 && commandName(a[1]) === 'get') return CONFIG[commandName(a[2])] ?? EMPTY_ARRAY;
+        if (exactly(a, 3) && commandName(a[1]) === 'get') return CONFIG[commandName(a[2])] ?? EMPTY_ARRAY;
         return error(`unsupported CONFIG subcommand '${printable(a[1] ?? new Uint8Array())}'`);
       case 'command':
-        return a.length >= 2 && commandName(a[1]) === 'count' ? ZERO : EMPTY_ARRAY;
+        return atLeast(a, 2) && commandName(a[1]) === 'count' ? ZERO : EMPTY_ARRAY;
       case 'dbsize':
         return integer(this.keyspace.info().keys);
       case 'flushall':
       case 'flushdb':
         return this.#check(this.keyspace.flush(), OK);
       case 'select':
-        return a.length === 2 && printable(a[1]) === '0' ? OK : error('DB index is out of range');
+        return exactly(a, 2) && printable(a[1]) === '0' ? OK : error('DB index is out of range');
       case 'quit':
         return QUIT;
       default:
-        return error(`unknown command '${printable(a[0])}'`);
+        return error(`unknown command '${printable(a[0] ?? EMPTY)}'`);
     }
   }
 
@@ -223,10 +238,10 @@ export class RespProtocol implements Protocol {
     return { data };
   }
 
-  #set(a: Uint8Array[]): Reply {
+  #set(a: AtLeast<3>): Reply {
     let flags = 0;
-    for (let i = 3; i < a.length; i++) {
-      const opt = commandName(a[i]);
+    for (const arg of a.slice(3)) {
+      const opt = commandName(arg);
       if (opt === 'nx' && !(flags & KEYSPACE_XX)) flags |= KEYSPACE_NX;
       else if (opt === 'xx' && !(flags & KEYSPACE_NX)) flags |= KEYSPACE_XX;
       else return SYNTAX; // EX / PX / KEEPTTL / GET: rawio keeps no expiries
@@ -239,7 +254,7 @@ export class RespProtocol implements Protocol {
     const out = this.#scratch;
     const n = this.keyspace.incr(key, delta, out);
     if (n === EINVAL) return NOT_INT;
-    if (n < 0) return n === -os.errno.ERANGE ? OVERFLOW : this.#check(n, OK);
+    if (n < 0) return n === -errno.ERANGE ? OVERFLOW : this.#check(n, OK);
     const data = new Uint8Array(n + 3);
     data[0] = 58;
     data.set(out.subarray(0, n), 1);
@@ -253,10 +268,10 @@ export class RespProtocol implements Protocol {
     return d === null ? NOT_INT : this.#incr(key, sign * d);
   }
 
-  #count(a: Uint8Array[], name: string): Reply {
+  #count(keys: Uint8Array[], name: string): Reply {
     let n = 0;
-    for (let i = 1; i < a.length; i++) {
-      const r = name === 'del' ? this.keyspace.del(a[i]) : this.keyspace.exists(a[i]);
+    for (const key of keys) {
+      const r = name === 'del' ? this.keyspace.del(key) : this.keyspace.exists(key);
       if (r < 0) return this.#check(r, OK);
       n += r;
     }

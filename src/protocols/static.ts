@@ -8,7 +8,9 @@
  * transferFile using the configured method (ProtocolOptions.transfer / directio).
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
-import { CONTINUE, FLAG_KEEP_ALIVE, HttpCodec, Method, PREFIX, headerValue, simpleResponse } from './http-codec.js';
+import { CONTINUE, HttpCodec, headerValue, simpleResponse } from './http-codec.js';
+import { FLAG_KEEP_ALIVE, Method, frameFlags, frameMethod, frameTarget } from './http-frame.js';
+import { hex } from './bytes.js';
 import { httpDate } from './http-date.js';
 import { fstat, openBeneath, openDir } from '../sys/file.js';
 import { close } from '../sys/socket.js';
@@ -19,6 +21,8 @@ import * as v from '../sys/validate.js';
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
+const O_RDONLY = constants.O_RDONLY as number;
+const O_NONBLOCK = constants.O_NONBLOCK as number;
 
 const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
@@ -57,12 +61,6 @@ export function contentType(path: string): string {
   return TYPES[path.slice(dot + 1).toLowerCase()] ?? 'application/octet-stream';
 }
 
-function hex(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  const l = c | 0x20;
-  return l >= 97 && l <= 102 ? l - 87 : -1;
-}
-
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -77,7 +75,7 @@ export function targetPath(target: Uint8Array): string | number {
   const bytes = new Uint8Array(end);
   let n = 0;
   for (let i = 0; i < end; i++) {
-    let c = target[i];
+    let c = target[i] ?? 0; // i < end <= target.length
     if (c === 37) {
       const hi = i + 2 < end ? hex(target[i + 1]) : -1;
       const lo = i + 2 < end ? hex(target[i + 2]) : -1;
@@ -165,13 +163,12 @@ export class StaticProtocol implements Protocol {
   }
 
   handle(frame: Uint8Array): Reply {
-    const method = frame[0] as Method;
+    const method = frameMethod(frame);
     if (method === Method.Continue) return CONTINUE;
-    const keepAlive = (frame[1] & FLAG_KEEP_ALIVE) !== 0;
+    const keepAlive = (frameFlags(frame) & FLAG_KEEP_ALIVE) !== 0;
     if (method !== Method.Get && method !== Method.Head)
       return simpleResponse(405, keepAlive, 'Allow: GET, HEAD\r\n', 'Method Not Allowed\n');
-    const targetStart = PREFIX + (frame[12] | (frame[13] << 8));
-    const path = targetPath(frame.subarray(targetStart, targetStart + (frame[2] | (frame[3] << 8))));
+    const path = targetPath(frameTarget(frame));
     if (typeof path === 'number') return this.#fail(path, keepAlive, method);
     const opened = this.#open(path);
     if (typeof opened === 'number') return this.#fail(opened, keepAlive, method);
@@ -195,7 +192,7 @@ export class StaticProtocol implements Protocol {
       let fd: number;
       try {
         // O_NONBLOCK: opening a FIFO someone left under the root must not block the server
-        fd = openBeneath(this.#root, name, constants.O_RDONLY | constants.O_NONBLOCK);
+        fd = openBeneath(this.#root, name, O_RDONLY | O_NONBLOCK);
       } catch (e) {
         return name === path || name === '.' ? refusal(e) : 403; // a directory without an index
       }

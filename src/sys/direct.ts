@@ -7,11 +7,10 @@
  * explanation for callers that issue the IO elsewhere (an io_uring read, say).
  */
 import { ErrnoError } from './errors.js';
+import { EINVAL } from './errno.js';
 import { dioAlignment } from './file.js';
 import { native } from './native.js';
 import * as v from './validate.js';
-
-const EINVAL = native.constants.EINVAL!;
 
 /**
  * The error for an O_DIRECT IO on `fd` that failed with `ret`: for EINVAL, the message says

@@ -5,13 +5,13 @@
  * hot-path calls (bytes or `-errno`); open, openBeneath and mmap throw an `ErrnoError`.
  */
 import { readFileSync, realpathSync } from 'node:fs';
+import { EINVAL } from './errno.js';
 import { ErrnoError, check } from './errors.js';
 import { native } from './native.js';
 import * as v from './validate.js';
 
 const O_DIRECTORY = native.constants.O_DIRECTORY!;
 const O_RDONLY = native.constants.O_RDONLY!;
-const EINVAL = native.constants.EINVAL!;
 // openat2(2) resolve flags (linux/openat2.h); not in the constants table, which holds the
 // flags of the public calls.
 const RESOLVE_NO_MAGICLINKS = 0x02;

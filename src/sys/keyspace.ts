@@ -12,8 +12,8 @@
  * or a full table; `create` / `attach` are setup calls and throw an `ErrnoError`.
  */
 import { check, errnoError, ErrnoError } from './errors.js';
+import { EEXIST } from './errno.js';
 
-const EEXIST = 17;
 import { native, type NativeKeyspace } from './native.js';
 import * as v from './validate.js';
 

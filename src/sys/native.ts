@@ -157,6 +157,10 @@ export interface NativeRing {
   setup(entries: number, flags: number, cqEntries: number): number;
   /** [ringFd, sqEntries, cqEntries, features] */
   info(): [number, number, number, number];
+  /**
+   * The SQE writers, positional by design (each argument converted once): called only by the
+   * named helpers of src/sys/uring-prep.ts, which know which field carries what.
+   */
   prep(
     op: number,
     fd: number,

@@ -10,13 +10,14 @@
  * (-2 and below), -1 marks rawio's own cancel requests, and the batch API (`prepRead` …) takes
  * the non-negative ones, 0 … 2^31 - 1, which it returns through `reap` / `onCompletion`.
  */
-import { constants as os } from 'node:os';
+import { EBADF, ECANCELED, EINTR, EINVAL, EPERM, ETIME } from './errno.js';
 import { ErrnoError, errnoError } from './errors.js';
 import { native, type NativeRing, type NativeWatch } from './native.js';
+import { credentialGeneration, credentials, installCredentialGuard } from './credential-guard.js';
 import * as u from './uring.js';
+import { prepCancel } from './uring-prep.js';
 import { EVENTFD_ONE } from './eventfd-one.js';
 
-const { ECANCELED, EBADF, EINVAL, ETIME, EINTR, EPERM } = os.errno;
 /** User data of rawio's internal requests (cancels): their completions are dropped. */
 export const INTERNAL = -1;
 /** The largest user data the batch API takes. */
@@ -75,33 +76,6 @@ interface Pending {
   onAbort?: () => void;
 }
 
-// The io_uring credential pitfall (CVE-2024-22017): a ring's requests run with the credentials
-// of the task that set it up, so a process that drops privileges (setuid/setgid) after creating
-// a ring would still act as the old user through it. Every ring records the ids it was made
-// under and refuses to submit once they differ. Reading four ids costs four syscalls, too much
-// per operation, so the process's set*id functions bump a generation counter and the ids are
-// re-read only when it moved: the per-operation cost is one integer comparison. (Changes made
-// by native code that bypasses process.set*id are not seen.)
-let credGen = 0;
-for (const name of ['setuid', 'seteuid', 'setgid', 'setegid', 'setgroups', 'initgroups'] as const) {
-  const proc = process as unknown as Record<string, unknown>;
-  const orig = proc[name];
-  if (typeof orig !== 'function') continue;
-  proc[name] = function (this: unknown, ...a: unknown[]) {
-    credGen++; // before the call too: a change that throws half-way is still re-checked
-    try {
-      orig.apply(this, a);
-    } finally {
-      credGen++;
-    }
-  } as never;
-}
-function credentials(): string {
-  return [process.getuid?.(), process.geteuid?.(), process.getgid?.(), process.getegid?.(), process.getgroups?.()]
-    .map(String)
-    .join(':');
-}
-
 /** Rings with operations in flight: kept reachable so their buffers cannot be collected. */
 const busy = new Set<RingCore>();
 
@@ -110,14 +84,6 @@ export function abortError(signal?: AbortSignal): Error {
   e.name = 'AbortError';
   (e as Error & { code: string }).code = 'ABORT_ERR';
   return e;
-}
-
-// The native ring under a RingCore, for rawio's own loops (the Proactor), which validate at
-// their public entry points and hold their buffers in their own request records.
-let rawOf: (r: RingCore) => NativeRing;
-/** The native ring under `r`: no argument checks, no buffer holding, no credential check. @internal */
-export function nativeRing(r: RingCore): NativeRing {
-  return rawOf(r);
 }
 
 /** A struct __kernel_timespec of `ms` milliseconds, for IORING_OP_TIMEOUT. */
@@ -130,9 +96,6 @@ export function timespec(ms: number): Uint8Array {
 }
 
 export class RingCore {
-  static {
-    rawOf = (r) => r.raw;
-  }
   /** The ring's own fd. */
   readonly fd: number;
   /** Submission queue entries, as the kernel set them up (`entries` rounded up to a power of two). */
@@ -161,10 +124,13 @@ export class RingCore {
   private nextUd = 0;
   private submitScheduled = false;
   private watch?: NativeWatch;
-  private readonly creds = credentials();
-  private credGen = credGen;
+  private readonly creds: string;
+  private credGen: number;
 
   constructor(opts: RingOptions, entries: number, cqEntries: number) {
+    installCredentialGuard();
+    this.credGen = credentialGeneration();
+    this.creds = credentials();
     const probe = u.ringProbe();
     if (!probe.supported)
       throw new ErrnoError(probe.errno ?? -EINVAL, 'io_uring_setup', undefined, u.refusalReason(probe));
@@ -237,7 +203,8 @@ export class RingCore {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
     if (this.closed) return Promise.reject(errnoError(-EBADF, syscall));
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.credGen !== credGen && !this.sameCredentials()) return Promise.reject(this.credentialError(syscall));
+    if (this.credGen !== credentialGeneration() && !this.sameCredentials())
+      return Promise.reject(this.credentialError(syscall));
     const ud = this.allocUserData();
     return new Promise<number>((resolve, reject) => {
       const p: Pending = { resolve, reject, syscall, refs, okErrno, queued: false, aborted: false, signal };
@@ -306,11 +273,11 @@ export class RingCore {
 
   /** Throws EPERM when the process's credentials changed since this ring was set up. */
   protected checkCredentials(syscall: string): void {
-    if (this.credGen !== credGen && !this.sameCredentials()) throw this.credentialError(syscall);
+    if (this.credGen !== credentialGeneration() && !this.sameCredentials()) throw this.credentialError(syscall);
   }
   private sameCredentials(): boolean {
     if (credentials() !== this.creds) return false;
-    this.credGen = credGen; // same ids again (e.g. seteuid back): no need to re-read until the next change
+    this.credGen = credentialGeneration(); // same ids again (e.g. seteuid back): no need to re-read until the next change
     return true;
   }
   private credentialError(syscall: string): ErrnoError {
@@ -341,8 +308,7 @@ export class RingCore {
       this.settle(ud, -ECANCELED, 0);
       return;
     }
-    const cancel: Prep = () =>
-      this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, ud >>> 0, 0, 0, null, INTERNAL, 0, 0, 0, 0, 0);
+    const cancel: Prep = () => prepCancel(this.raw, { target: ud, userData: INTERNAL });
     if (!this.tryPrep(INTERNAL, cancel)) this.queue.push({ ud: INTERNAL, prep: cancel });
     this.scheduleSubmit();
   }
@@ -467,8 +433,7 @@ export class RingCore {
   // operation by its user data, so that the wait in cancelAndWait() ends.
   private cancelEach(): void {
     for (const ud of [...this.pending.keys(), ...this.batchRefs.keys()]) {
-      while (!this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, ud >>> 0, 0, 0, null, INTERNAL, 0, 0, 0, 0, 0))
-        this.raw.submit(0);
+      while (!prepCancel(this.raw, { target: ud, userData: INTERNAL })) this.raw.submit(0);
     }
     this.raw.submit(0);
   }

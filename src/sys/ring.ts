@@ -9,7 +9,7 @@
  * const n = await ring.read(fd, Buffer.alloc(4096), 0);
  * ring.close();
  */
-import { constants as os } from 'node:os';
+import { EBADF, ETIME } from './errno.js';
 import { check } from './errors.js';
 import {
   INTERNAL,
@@ -20,16 +20,15 @@ import {
   type RingOptions,
 } from './ring-core.js';
 import * as u from './uring.js';
+import * as sqe from './uring-prep.js';
+import { MSG_NOSIGNAL, SOCK_FLAGS } from './uring-prep.js';
 import * as v from './validate.js';
 
 export type { CompletionHandler, OpOptions, RingOptions } from './ring-core.js';
 export type { RingProbe } from './uring.js';
 
-const { ETIME } = os.errno;
 const AT_FDCWD = -100;
 const O_CLOEXEC = 0o2000000;
-const SOCK_FLAGS = 0o4000 | 0o2000000; // SOCK_NONBLOCK | SOCK_CLOEXEC
-const MSG_NOSIGNAL = 0x4000;
 const STATX_MASK = 0x7ff | 0x2000; // STATX_BASIC_STATS | STATX_DIOALIGN (6.1)
 const AT_EMPTY_PATH = 0x1000;
 
@@ -157,7 +156,9 @@ export class Ring extends RingCore {
     const [f, sqeFlags] = fdOrIndex(fd, o);
     const [, l] = v.slice(v.bytes(buf), 0, len);
     const p = position(pos);
-    return this.op(name, (ud) => this.raw.prepRw(op, f, buf, 0, l, p, ud, sqeFlags, 0), buf, o);
+    const e = { fd: f, buf, length: l, position: p, sqeFlags };
+    const prep = op === u.OP.READ ? sqe.prepRead : sqe.prepWrite;
+    return this.op(name, (userData) => prep(this.raw, { ...e, userData }), buf, o);
   }
 
   /** preadv2(2) at `position` (-1: the current file position) into `bufs` in order: resolves with the bytes read. */
@@ -175,20 +176,16 @@ export class Ring extends RingCore {
     const p = position(pos);
     const iov = new Uint8Array(16 * Math.max(1, list.length)); // struct iovec[]: kept with the op
     this.raw.fillIovecs(iov, list);
-    const prep = (ud: number) => this.raw.prep(op, f, iov, 0, list.length, p, null, ud, 0, sqeFlags, 0, 0, 0);
-    return this.op(name, prep, [iov, list], o);
+    const e = { fd: f, iovecs: iov, count: list.length, position: p, sqeFlags };
+    const prep = op === u.OP.READV ? sqe.prepReadv : sqe.prepWritev;
+    return this.op(name, (userData) => prep(this.raw, { ...e, userData }), [iov, list], o);
   }
 
   /** fsync(2), or fdatasync(2) with `{ datasync: true }`: resolves with 0. */
   fsync(fd: number, opts?: FileOptions & { datasync?: boolean }): Promise<number> {
     const [f, sqeFlags] = fdOrIndex(fd, opts);
-    const fl = opts?.datasync === true ? u.IORING_FSYNC_DATASYNC : 0;
-    return this.op(
-      'fsync',
-      (ud) => this.raw.prep(u.OP.FSYNC, f, null, 0, 0, 0, null, ud, fl, sqeFlags, 0, 0, 0),
-      null,
-      opts,
-    );
+    const datasync = opts?.datasync === true;
+    return this.op('fsync', (userData) => sqe.prepFsync(this.raw, { fd: f, datasync, userData, sqeFlags }), null, opts);
   }
 
   /** openat(2) relative to `dirFd` (AT_FDCWD is -100); the new fd is close-on-exec. */
@@ -197,7 +194,8 @@ export class Ring extends RingCore {
     const p = cstring(path);
     const fl = (v.int('flags', flags, 0, 0x7fffffff) | O_CLOEXEC) >>> 0;
     const m = v.int('mode', mode, 0, 0o7777);
-    return this.op('openat', (ud) => this.raw.prep(u.OP.OPENAT, d, p, 0, m, 0, null, ud, fl, 0, 0, 0, 0), p, opts);
+    const e = { dirFd: d, path: p, flags: fl, mode: m };
+    return this.op('openat', (userData) => sqe.prepOpenat(this.raw, { ...e, userData }), p, opts);
   }
 
   /** `close()` closes the ring; `close(fd)` is IORING_OP_CLOSE on a file descriptor. */
@@ -206,7 +204,7 @@ export class Ring extends RingCore {
   close(fd?: number, opts?: OpOptions): Promise<number> | void {
     if (fd === undefined) return this.closeRing();
     const f = v.fd(fd);
-    return this.op('close', (ud) => this.raw.prep(u.OP.CLOSE, f, null, 0, 0, 0, null, ud, 0, 0, 0, 0, 0), null, opts);
+    return this.op('close', (userData) => sqe.prepClose(this.raw, { fd: f, userData }), null, opts);
   }
   /** `close()`, for `using`. */
   [Symbol.dispose](): void {
@@ -219,8 +217,8 @@ export class Ring extends RingCore {
     const p = cstring(path);
     const out = new Uint8Array(256);
     const fl = path === '' ? AT_EMPTY_PATH : 0;
-    const prep = (ud: number) => this.raw.prep(u.OP.STATX, d, p, 0, STATX_MASK, 0, out, ud, fl, 0, 0, 0, 0);
-    await this.op('statx', prep, [p, out], opts);
+    const e = { dirFd: d, path: p, flags: fl, mask: STATX_MASK, statxbuf: out };
+    await this.op('statx', (userData) => sqe.prepStatx(this.raw, { ...e, userData }), [p, out], opts);
     const dv = new DataView(out.buffer);
     const ts = (o: number) => Number(dv.getBigInt64(o, true)) * 1000 + dv.getUint32(o + 8, true) / 1e6;
     return {
@@ -240,7 +238,7 @@ export class Ring extends RingCore {
   /** accept4(2): the new connection's fd, non-blocking and close-on-exec. */
   accept(fd: number, opts?: FileOptions): Promise<number> {
     const [f, sqeFlags] = fdOrIndex(fd, opts);
-    const prep = (ud: number) => this.raw.prep(u.OP.ACCEPT, f, null, 0, 0, 0, null, ud, SOCK_FLAGS, sqeFlags, 0, 0, 0);
+    const prep = (userData: number) => sqe.prepAccept(this.raw, { fd: f, flags: SOCK_FLAGS, userData, sqeFlags });
     return this.op('accept', prep, null, opts);
   }
 
@@ -259,8 +257,9 @@ export class Ring extends RingCore {
     const [f, sqeFlags] = fdOrIndex(fd, o);
     const [off, len] = v.slice(v.bytes(buf), o?.offset, o?.length);
     const fl = (o?.flags === undefined ? 0 : v.int('flags', o.flags, 0, 0x7fffffff)) | extra;
-    const prep = (ud: number) => this.raw.prep(op, f, buf, off, len, 0, null, ud, fl, sqeFlags, 0, 0, 0);
-    return this.op(name, prep, buf, o);
+    const e = { fd: f, buf, offset: off, length: len, msgFlags: fl, sqeFlags };
+    const prep = op === u.OP.RECV ? sqe.prepRecv : sqe.prepSend;
+    return this.op(name, (userData) => prep(this.raw, { ...e, userData }), buf, o);
   }
 
   /** splice(2); a null offset means the fd's own position (and is required for pipes). */
@@ -279,28 +278,25 @@ export class Ring extends RingCore {
     const oo = outOff === null ? -1 : v.int('outOff', outOff);
     const l = v.int('len', len, 0, 0xffffffff);
     const fl = v.int('flags', flags, 0, 0xffffffff);
-    const prep = (ud: number) => this.raw.prep(u.OP.SPLICE, o, null, io, l, oo, null, ud, fl, 0, 0, 0, i);
-    return this.op('splice', prep, null, opts);
+    const e = { fdIn: i, offIn: io, fdOut: o, offOut: oo, length: l, flags: fl };
+    return this.op('splice', (userData) => sqe.prepSplice(this.raw, { ...e, userData }), null, opts);
   }
 
   /** Resolves with 0 after `ms` milliseconds (IORING_OP_TIMEOUT; -ETIME is its success). */
   timeout(ms: number, opts?: OpOptions): Promise<number> {
     const ts = timespec(ms);
-    return this.op('timeout', (ud) => this.prepTimeoutRaw(ts, ud), ts, opts, ETIME);
-  }
-  private prepTimeoutRaw(ts: Uint8Array, ud: number): boolean {
-    return this.raw.prep(u.OP.TIMEOUT, -1, ts, 0, 1, 0, null, ud, 0, 0, 0, 0, 0);
+    return this.op('timeout', (userData) => sqe.prepTimeout(this.raw, { timespec: ts, userData }), ts, opts, ETIME);
   }
 
   /** IORING_OP_NOP: resolves with 0 (a measure of the ring's own overhead). */
   nop(opts?: OpOptions): Promise<number> {
-    return this.op('nop', (ud) => this.raw.prep(u.OP.NOP, -1, null, 0, 0, 0, null, ud, 0, 0, 0, 0, 0), null, opts);
+    return this.op('nop', (userData) => sqe.prepNop(this.raw, { userData }), null, opts);
   }
 
   /** Cancels the batch operation(s) with this user data: 0, or rejects ENOENT / EALREADY. */
   cancel(target: number, opts?: OpOptions): Promise<number> {
     const t = userData(target);
-    const prep = (ud: number) => this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, t, 0, 0, null, ud, 0, 0, 0, 0, 0);
+    const prep = (userData: number) => sqe.prepCancel(this.raw, { target: t, userData });
     return this.op('io_uring_cancel', prep, null, opts);
   }
 
@@ -321,12 +317,8 @@ export class Ring extends RingCore {
     const [f, sqeFlags] = fdOrIndex(fd, opts);
     const [buf, l] = this.fixedBuf(bufIndex, len);
     const p = position(pos);
-    return this.op(
-      'read',
-      (ud) => this.raw.prepRw(u.OP.READ_FIXED, f, buf, 0, l, p, ud, sqeFlags, bufIndex),
-      buf,
-      opts,
-    );
+    const e = { fd: f, buf, length: l, position: p, bufIndex, sqeFlags };
+    return this.op('read', (userData) => sqe.prepReadFixed(this.raw, { ...e, userData }), buf, opts);
   }
   private fixedBuf(index: number, len?: number): [Uint8Array, number] {
     const buf = this.registered[v.int('bufIndex', index, 0, Math.max(0, this.registered.length - 1))];
@@ -346,36 +338,37 @@ export class Ring extends RingCore {
 
   /** Prepares a read(2) of `len` bytes at `position` (-1: current) into `buf`, completing with user data `ud`. */
   prepRead(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
-    return this.prepBytes(u.OP.READ, fd, buf, 0, len, position(pos), ud, sqeFlags);
+    const p = position(pos);
+    return this.prepBytes(fd, buf, 0, len, ud, (e) => sqe.prepRead(this.raw, { ...e, position: p, sqeFlags }));
   }
   /** Prepares a write(2) of `buf[0, len)` at `position` (-1: current), completing with user data `ud`. */
   prepWrite(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
-    return this.prepBytes(u.OP.WRITE, fd, buf, 0, len, position(pos), ud, sqeFlags);
+    const p = position(pos);
+    return this.prepBytes(fd, buf, 0, len, ud, (e) => sqe.prepWrite(this.raw, { ...e, position: p, sqeFlags }));
   }
   /** Prepares a recv(2) into `buf[off, off + len)`, completing with user data `ud`. */
   prepRecv(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
-    return this.prepBytes(u.OP.RECV, fd, buf, off, len, 0, ud, 0);
+    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepRecv(this.raw, e));
   }
   /** Prepares a send(2) of `buf[off, off + len)` with MSG_NOSIGNAL, completing with user data `ud`. */
   prepSend(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
-    return this.prepBytes(u.OP.SEND, fd, buf, off, len, 0, ud, 0, MSG_NOSIGNAL);
+    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepSend(this.raw, { ...e, msgFlags: MSG_NOSIGNAL }));
   }
   /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
   prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const [buf, l] = this.fixedBuf(bufIndex, len);
-    const f = v.fd(fd);
-    const d = userData(ud);
-    const ok = this.raw.prepRw(u.OP.READ_FIXED, f, buf, 0, l, position(pos), d, sqeFlags, bufIndex);
-    if (ok) this.holdBatch(d, buf);
+    const [buf, length] = this.fixedBuf(bufIndex, len);
+    const e = { fd: v.fd(fd), buf, length, position: position(pos), bufIndex, userData: userData(ud), sqeFlags };
+    const ok = sqe.prepReadFixed(this.raw, e);
+    if (ok) this.holdBatch(e.userData, buf);
     return ok;
   }
-  private prepBytes(op: number, fd: number, buf: Uint8Array, off: number, len: number, pos: number, ud: number, sqeFlags: number, msgFlags = 0) {
+  private prepBytes(fd: number, buf: Uint8Array, off: number, len: number, ud: number, prep: (e: sqe.SockFields) => boolean) {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const f = v.fd(fd);
-    const [o, l] = v.slice(v.bytes(buf), off, len);
+    const [offset, length] = v.slice(v.bytes(buf), off, len);
     const d = userData(ud);
-    const ok = this.raw.prepRw(op, f, buf, o, l, pos, d, sqeFlags, 0, msgFlags);
+    const ok = prep({ fd: f, buf, offset, length, userData: d });
     if (ok) this.holdBatch(d, buf);
     return ok;
   } // prettier-ignore
@@ -383,17 +376,15 @@ export class Ring extends RingCore {
   /** accept4(2); `multishot` (5.19) posts one completion per connection with IORING_CQE_F_MORE set while it stays armed. */
   prepAccept(fd: number, ud: number, opts?: { multishot?: boolean }): boolean {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const f = v.fd(fd);
-    const d = userData(ud);
-    const multi = opts?.multishot === true ? u.IORING_ACCEPT_MULTISHOT : 0;
-    return this.raw.prep(u.OP.ACCEPT, f, null, 0, 0, 0, null, d, SOCK_FLAGS, 0, multi, 0, 0);
+    const e = { fd: v.fd(fd), userData: userData(ud), flags: SOCK_FLAGS, multishot: opts?.multishot === true };
+    return sqe.prepAccept(this.raw, e);
   }
   /** Prepares a timeout of `ms` milliseconds; its completion carries `ud` and -ETIME when the time has passed. */
   prepTimeout(ms: number, ud: number): boolean {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const ts = timespec(ms);
     const d = userData(ud);
-    const ok = this.prepTimeoutRaw(ts, d);
+    const ok = sqe.prepTimeout(this.raw, { timespec: ts, userData: d });
     if (ok) this.holdBatch(d, ts);
     return ok;
   }
@@ -402,12 +393,12 @@ export class Ring extends RingCore {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const t = userData(target);
     const d = ud === INTERNAL ? INTERNAL : userData(ud);
-    return this.raw.prep(u.OP.ASYNC_CANCEL, -1, null, t, 0, 0, null, d, 0, 0, 0, 0, 0);
+    return sqe.prepCancel(this.raw, { target: t, userData: d });
   }
   /** Prepares an IORING_OP_NOP, completing with 0 and user data `ud`. */
   prepNop(ud: number): boolean {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    return this.raw.prep(u.OP.NOP, -1, null, 0, 0, 0, null, userData(ud), 0, 0, 0, 0, 0);
+    return sqe.prepNop(this.raw, { userData: userData(ud) });
   }
 
   /**
@@ -415,7 +406,7 @@ export class Ring extends RingCore {
    * `waitNr`, the same io_uring_enter(2) also waits for that many completions (then `reap`).
    */
   submit(waitNr = 0): number {
-    if (this.closed) return -os.errno.EBADF;
+    if (this.closed) return -EBADF;
     return this.flush(v.int('waitNr', waitNr, 0, 0xffffffff));
   }
   /** Free SQ slots. */

@@ -6,10 +6,9 @@
  * large file cannot starve every other connection.
  */
 import { errnoError } from '../sys/errors.js';
-import { native } from '../sys/native.js';
+import { EAGAIN } from '../sys/errno.js';
 import type { TransferJob } from './job.js';
 
-const EAGAIN = native.constants.EAGAIN!;
 /** Bytes sent without a wait before yielding to the event loop. */
 export const YIELD_BYTES = 16 << 20;
 

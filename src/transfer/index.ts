@@ -1,10 +1,9 @@
 /**
  * `transferFile`: sends a file's bytes to a non-blocking socket by one of several methods
- * (DESIGN.md "Transfer strategies"): `readwrite`, `mmap`, `sendfile`, `splice`, `uring`,
- * `direct` and `auto`, one file each, all registered here when this module loads. A method
- * added later either calls `registerTransferMethod` or is found on first use as
- * `./<name>.js`; the built-in ones are imported up front because a loop that owns its
- * thread (a Reactor in run() mode) never turns Node's loop, and a dynamic import needs it.
+ * (docs/DESIGN.md, "Transfer methods"): `readwrite`, `mmap`, `sendfile`, `splice`, `uring`,
+ * `direct` and `auto`, one file each, all imported and registered here when this module
+ * loads — a loop that owns its thread (a Reactor in run() mode) never turns Node's loop, so
+ * nothing may wait for a dynamic import. A method added later calls `registerTransferMethod`.
  */
 import { fstat } from '../sys/file.js';
 import * as v from '../sys/validate.js';
@@ -28,10 +27,11 @@ export { waitWritable, writableWaiter, type Waiter } from './wait.js';
  * `direct` (O_DIRECT reads through io_uring) and `auto` (`sendfile` below `directio`
  * bytes, `direct` from there on where io_uring is allowed).
  */
-export type TransferMethodName = 'readwrite' | 'mmap' | 'sendfile' | 'splice' | 'uring' | 'direct' | 'auto';
+export type TransferMethodName = (typeof transferMethodNames)[number];
+/** The built-in methods' names: the one list {@link TransferMethodName} is derived from. */
+export const transferMethodNames = ['readwrite', 'mmap', 'sendfile', 'splice', 'uring', 'direct', 'auto'] as const;
 
-/** Every method by name. */
-export const methods: Record<string, TransferMethod> = {
+const builtIn: Record<TransferMethodName, TransferMethod> = {
   readwrite: readwriteTransfer,
   mmap: mmapTransfer,
   sendfile: sendfileTransfer,
@@ -40,6 +40,8 @@ export const methods: Record<string, TransferMethod> = {
   direct: directTransfer,
   auto: autoTransfer,
 };
+/** Every method by name: the built-in ones and those added by {@link registerTransferMethod}. */
+export const methods: Record<string, TransferMethod> = { ...builtIn };
 
 /** Adds (or replaces) a transfer method. */
 export function registerTransferMethod(name: string, fn: TransferMethod): void {
@@ -66,21 +68,10 @@ export interface TransferOptions {
   wait?: (fd: number) => Promise<void>;
 }
 
-async function resolveMethod(name: string): Promise<TransferMethod> {
+function resolveMethod(name: string): TransferMethod {
   // Own properties only: 'toString' or 'constructor' must not resolve to Object.prototype's.
   const known = Object.hasOwn(methods, name) ? methods[name] : undefined;
   if (known) return known;
-  if (/^[a-z][a-z0-9-]*$/.test(name)) {
-    try {
-      // A URL, not a literal path: bundlers must not try to resolve every file here.
-      const url = new URL(`./${name}.js`, import.meta.url).href;
-      const mod = (await import(url)) as { default?: unknown; transfer?: unknown };
-      const fn = (Object.hasOwn(methods, name) ? methods[name] : undefined) ?? mod.default ?? mod.transfer;
-      if (typeof fn === 'function') return (methods[name] = fn as TransferMethod);
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    }
-  }
   throw v.typeError('method', `one of ${Object.keys(methods).join(', ')}`, name);
 }
 
@@ -113,7 +104,7 @@ export async function transferFile(sockFd: number, fileFd: number, opts: Transfe
   v.fd(fileFd, 'fileFd');
   if (opts === null || typeof opts !== 'object') throw v.typeError('opts', 'of type object', opts);
   checkOptions(opts);
-  const method = await resolveMethod(opts.method);
+  const method = resolveMethod(opts.method);
   const offset = opts.offset ?? 0;
   const size = fstat(fileFd).size;
   const avail = Math.max(0, size - offset);

@@ -1,6 +1,6 @@
 /**
  * `sendfile`: sendfile(2) from the file straight into the socket, the page cache pages
- * handed to TCP without passing through user space (the seed's zero-copy path).
+ * handed to TCP without passing through user space (the zero-copy path of docs/DESIGN.md).
  */
 import { native } from '../sys/native.js';
 import { drive } from './drive.js';

@@ -1,14 +1,14 @@
 /**
  * The servers a scenario measures, started the same way whatever they are: a rawio model
  * (`serve()` in a pinned child), one of Node's own servers, or an external anchor (nginx,
- * redis-server). A target that cannot start (a model not in this build, an anchor not
+ * redis-server). A server that cannot start (a model not in this build, an anchor not
  * installed) comes back as a reason instead, so a scenario reports it and goes on.
  */
 import type { BenchContext } from '../scenario.js';
 import { startServer } from '../server.js';
 import { startNginx, startRedis } from './external.js';
 
-export interface Target {
+export interface MeasuredServer {
   name: string;
   port: number;
   pid: number;
@@ -16,7 +16,7 @@ export interface Target {
   close(): Promise<void>;
 }
 
-export type Started = { ok: true; target: Target } | { ok: false; name: string; reason: string };
+export type Started = { ok: true; target: MeasuredServer } | { ok: false; name: string; reason: string };
 
 export const rawioServers = new URL('../servers/rawio.js', import.meta.url).href;
 const nodeServers = new URL('../servers/node.js', import.meta.url).href;

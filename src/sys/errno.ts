@@ -1,0 +1,11 @@
+/**
+ * The errno values rawio's TypeScript compares results with (errno(3)), from one source:
+ * Node's `os.constants.errno`, which Node reads from the C headers of the platform it was
+ * built for, so the numbers are the kernel's on every architecture. Results are `-errno`,
+ * so call sites compare with the negated value (`r === -EAGAIN`). The `constants` object of
+ * the public API carries the same values for the errnos it lists.
+ */
+import { constants } from 'node:os';
+
+export const { EAGAIN, EBADF, ECANCELED, EEXIST, EINTR, EINVAL, ENOBUFS, ENOENT, ENOMEM, EPERM, EPIPE, ERANGE, ETIME } =
+  constants.errno;

@@ -1,0 +1,40 @@
+/**
+ * The internal factory through which rawio's own loop, the Proactor, gets its `Ring` together
+ * with the native ring under it (native/uring.cc). The Proactor validates at its public entry
+ * points and holds its buffers in its own request records, so it prepares entries on the
+ * native ring directly, through the helpers of `uring-prep.ts`: no argument checks, no buffer
+ * holding, no per-entry credential check (the Ring's submit still checks). Not exported from
+ * the package.
+ */
+import { EINVAL } from './errno.js';
+import { ErrnoError } from './errors.js';
+import type { NativeRing } from './native.js';
+import { Ring, type CompletionHandler, type RingOptions } from './ring.js';
+
+/** A Ring that lets its creator reach the native ring. */
+class LoopRing extends Ring {
+  get native(): NativeRing {
+    return this.raw;
+  }
+}
+
+/**
+ * The proactor's ring. DEFER_TASKRUN (6.1): the kernel posts completions only when this
+ * thread enters it to reap them — run() does so once per batch — rather than interrupting
+ * JavaScript with task work; the ring then serves this thread alone (SINGLE_ISSUER), which
+ * a proactor does anyway. COOP_TASKRUN (5.19) is the nearest on older kernels. No eventfd is
+ * registered unless attach() asks for one: run() reaps through io_uring_enter(GETEVENTS).
+ * Returns the Ring and the native ring under it. @internal
+ */
+export function openProactorRing(entries: number, onCompletion: CompletionHandler): { ring: Ring; raw: NativeRing } {
+  const tries: RingOptions[] = [{ deferTaskrun: true }, { coopTaskrun: true }, {}];
+  for (let i = 0; ; i++) {
+    try {
+      const ring = new LoopRing({ entries, attach: false, onCompletion, ...tries[i] });
+      return { ring, raw: ring.native };
+    } catch (e) {
+      // EINVAL: a kernel that lacks the flag; anything else (ENOMEM, EPERM …) is not about it
+      if (i === tries.length - 1 || !(e instanceof ErrnoError) || e.errno !== -EINVAL) throw e;
+    }
+  }
+}
