@@ -205,6 +205,10 @@ export function buildReply(res: HttpResponse, f: Framing, onError: (e: unknown) 
   const status = res.status ?? 200;
   const body = res.body;
   const bodyless = status === 204 || status === 304;
+  if (isIterable(body)) {
+    guard(body);
+    if (bodyless || f.head) release(body);
+  }
   if (isIterable(body) && !bodyless) {
     // HTTP/1.0 has no chunked coding: the body runs to the connection's close.
     const close = !f.keepAlive || f.http10;
@@ -227,6 +231,21 @@ function bodyBytes(body: HttpResponse['body']): Uint8Array {
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (body instanceof Uint8Array) return body;
   throw typeError('body', 'a string, bytes, a file { path | fd } or an async iterable', body);
+}
+
+/** A body that will not be sent (HEAD, 204, 304): its iterator is ended, so a file stream closes. */
+function release(body: AsyncIterable<unknown>): void {
+  void Promise.resolve(body[Symbol.asyncIterator]().return?.()).catch(() => {});
+}
+
+/**
+ * A Node stream body emits 'error' even after it was ended unread (a HEAD, a client that
+ * left): without a listener that would be an uncaught exception ending the thread. Errors
+ * met while the body is being sent still reach chunked()/raw() through the iteration.
+ */
+function guard(body: object): void {
+  const { on } = body as { on?: unknown };
+  if (typeof on === 'function') on.call(body, 'error', () => {});
 }
 
 function isIterable(b: unknown): b is AsyncIterable<Uint8Array | string> {

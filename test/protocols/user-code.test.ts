@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadProtocol, type Protocol, type Reply } from '../helpers/rawio.js';
 import { feed, text } from './feed.js';
+import { leakedSince, openFds } from '../helpers/fds.js';
 
 const fixture = (name: string) => new URL(`../fixtures/user/${name}`, import.meta.url);
 const dir = mkdtempSync(join(tmpdir(), 'rawio-usercode-'));
@@ -126,5 +127,19 @@ describe('http handler', () => {
     const raw: string[] = [];
     for await (const b of old!.body!) raw.push(text(b));
     expect(raw.join('')).toBe('data: 0\n\n');
+  });
+
+  it('ends a streamed body that is not sent (HEAD): its file stream closes', async () => {
+    const path = join(dir, 'head.bin');
+    writeFileSync(path, Buffer.alloc(100_000, 1));
+    const p = await load();
+    const before = openFds();
+    const [r] = await run(p, GET(`/stream-file?path=${path}`).replace('GET', 'HEAD'));
+    expect(text(r!.data)).toContain('Transfer-Encoding: chunked\r\n');
+    expect(r!.body).toBeUndefined();
+    // The stream opens its file asynchronously, then closes it once ended: let it settle.
+    await new Promise((ok) => setTimeout(ok, 100));
+    for (let i = 0; i < 100 && leakedSince(before).length > 0; i++) await new Promise((ok) => setTimeout(ok, 10));
+    expect(leakedSince(before)).toEqual([]);
   });
 });
