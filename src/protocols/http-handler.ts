@@ -233,8 +233,14 @@ function bodyBytes(body: HttpResponse['body']): Uint8Array {
   throw typeError('body', 'a string, bytes, a file { path | fd } or an async iterable', body);
 }
 
-/** A body that will not be sent (HEAD, 204, 304): its iterator is ended, so a file stream closes. */
+/**
+ * A body that will not be sent (HEAD, 204, 304) is ended, so what it holds (a file stream's
+ * fd) is released: a Node stream is destroyed (returning an iterator that never started
+ * would not reach the stream), any other iterable's iterator is returned.
+ */
 function release(body: AsyncIterable<unknown>): void {
+  const { destroy } = body as { destroy?: unknown };
+  if (typeof destroy === 'function') return void destroy.call(body);
   void Promise.resolve(body[Symbol.asyncIterator]().return?.()).catch(() => {});
 }
 
