@@ -64,6 +64,25 @@ struct Bytes {
   size_t len;
 };
 
+// A string that becomes a C string (a path, a host, a name). An embedded NUL would cut it
+// short in the kernel's eyes, so it is refused as node:fs refuses it: a TypeError whose
+// `code` is ERR_INVALID_ARG_VALUE. The TypeScript layer checks first; this is the second line.
+inline std::string CString(Napi::Env env, Napi::Value v, const char* name) {
+  if (!v.IsString()) ThrowType(env, std::string(name) + " must be a string");
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos) {
+    Napi::TypeError e =
+        Napi::TypeError::New(env, std::string(name) + " must be a string without null bytes");
+    e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_VALUE"));
+    throw e;
+  }
+  return s;
+}
+
+inline std::string ArgCString(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return CString(info.Env(), info[i], name);
+}
+
 // A typed array's data (adjusted by its byte offset) and element count, in one N-API call:
 // napi_get_typedarray_info fails for anything that is not a typed array. False when `v` is
 // not a typed array of type `want`. These guards run on every read and write.

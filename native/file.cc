@@ -97,10 +97,7 @@ Napi::Value ExternalBuffer(Napi::Env env, void* data, size_t len, napi_finalize 
 // ---- N-API glue
 
 std::string ArgPath(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsString()) ThrowType(info.Env(), "path must be a string");
-  std::string p = info[i].As<Napi::String>().Utf8Value();
-  if (p.find('\0') != std::string::npos) ThrowType(info.Env(), "path must not contain NUL");
-  return p;
+  return ArgCString(info, i, "path");
 }
 
 Napi::Value JsOpen(const Napi::CallbackInfo& info) {

@@ -49,11 +49,9 @@ bool IsProcFdName(const std::string& s) {
 }
 
 std::string ArgName(const Napi::CallbackInfo& info, size_t i) {
-  if (!info[i].IsString()) ThrowType(info.Env(), "name must be a string");
-  std::string s = info[i].As<Napi::String>().Utf8Value();
+  std::string s = ArgCString(info, i, "name");
   if (IsProcFdName(s)) return s;
-  if (s.size() < 2 || s.size() > 200 || s[0] != '/' || s.find('/', 1) != std::string::npos ||
-      s.find('\0') != std::string::npos)
+  if (s.size() < 2 || s.size() > 200 || s[0] != '/' || s.find('/', 1) != std::string::npos)
     ThrowRange(info.Env(), "name must be '/' and 1-199 characters without '/'");
   return s;
 }

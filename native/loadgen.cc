@@ -30,9 +30,7 @@ int64_t PropInt(const Napi::Object& o, const char* name, int64_t lo, int64_t hi)
 }
 
 std::string PropStr(const Napi::Object& o, const char* name) {
-  Napi::Value v = Prop(o, name);
-  if (!v.IsString()) ThrowType(o.Env(), std::string(name) + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
+  return CString(o.Env(), Prop(o, name), name);
 }
 
 // Numeric loopback addresses only: the load generator must never aim at another host.

@@ -36,9 +36,8 @@ long EthtoolValue(const std::string& ifname, uint32_t cmd) {
 // ethtoolGet(ifname, feature): feature is 'sg' | 'tso' | 'gso' | 'gro' | 'tx-csum' | 'rx-csum'.
 Napi::Value JsEthtoolGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString() || !info[1].IsString())
-    ThrowType(env, "ifname and feature must be strings");
-  std::string feature = info[1].As<Napi::String>().Utf8Value();
+  std::string ifname = ArgCString(info, 0, "ifname");
+  std::string feature = ArgCString(info, 1, "feature");
   uint32_t cmd = 0;
   if (feature == "sg")
     cmd = ETHTOOL_GSG;
@@ -54,7 +53,7 @@ Napi::Value JsEthtoolGet(const Napi::CallbackInfo& info) {
     cmd = ETHTOOL_GRXCSUM;
   else
     ThrowRange(env, "unknown feature");
-  return Num(env, EthtoolValue(info[0].As<Napi::String>().Utf8Value(), cmd));
+  return Num(env, EthtoolValue(ifname, cmd));
 }
 
 }  // namespace

@@ -85,8 +85,19 @@ class SelectSet : public Napi::ObjectWrap<SelectSet> {
     fd_set r = read_, w = write_, e = except_;
     timeval tv{timeout / 1000, (timeout % 1000) * 1000};
     int n = select(maxfd_ + 1, &r, &w, &e, timeout < 0 ? nullptr : &tv);
-    if (n < 0) return Num(info.Env(), errno == EINTR ? 0 : -errno);
     size_t k = 0;
+    if (n < 0 && errno == EBADF) {
+      // One watched fd was closed behind the set's back, and select fails whole where poll
+      // flags just that fd POLLNVAL. Report the closed ones as poll does (so the caller can
+      // stop watching them), then the others that are ready now, without waiting again.
+      r = read_, w = write_, e = except_;
+      k = ReportClosed(out, &r, &w, &e);
+      if (k == 0) return Num(info.Env(), -EBADF);
+      timeval now{0, 0};
+      n = select(maxfd_ + 1, &r, &w, &e, &now);
+      if (n < 0) n = 0;
+    }
+    if (n < 0) return Num(info.Env(), errno == EINTR ? 0 : -errno);
     for (int fd = 0; fd <= maxfd_ && k < out.pairs && n > 0; fd++) {
       int32_t ev = (FD_ISSET(fd, &r) ? POLLIN : 0) | (FD_ISSET(fd, &w) ? POLLOUT : 0) |
                    (FD_ISSET(fd, &e) ? POLLPRI : 0);
@@ -98,7 +109,22 @@ class SelectSet : public Napi::ObjectWrap<SelectSet> {
     }
     return Num(info.Env(), static_cast<double>(k));
   }
-
+  // Writes a (fd, POLLNVAL) pair for each watched fd that is no longer open and takes it
+  // out of the sets the retry waits on; returns the pairs written.
+  size_t ReportClosed(const Fired& out, fd_set* r, fd_set* w, fd_set* e) {
+    size_t k = 0;
+    for (int fd = 0; fd <= maxfd_; fd++) {
+      if (!FD_ISSET(fd, &watched_) || FdOpen(fd)) continue;
+      FD_CLR(fd, r);
+      FD_CLR(fd, w);
+      FD_CLR(fd, e);
+      if (k == out.pairs) continue;
+      out.data[2 * k] = fd;
+      out.data[2 * k + 1] = POLLNVAL;
+      k++;
+    }
+    return k;
+  }
   fd_set watched_, read_, write_, except_;
   int maxfd_ = -1;
 };

@@ -92,18 +92,16 @@ long ConnectTcp(const std::string& host, int port, bool blocking) {
 }
 
 Napi::Value JsListenTcp(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString()) ThrowType(info.Env(), "host must be a string");
+  std::string host = ArgCString(info, 0, "host");
   int port = static_cast<int>(ArgInt(info, 1, "port", 0, 65535));
   int backlog = static_cast<int>(ArgInt(info, 2, "backlog", 0, INT32_MAX));
-  return Num(info.Env(), ListenTcp(info[0].As<Napi::String>().Utf8Value(), port, backlog,
-                                   ArgBool(info, 3), ArgBool(info, 4)));
+  return Num(info.Env(), ListenTcp(host, port, backlog, ArgBool(info, 3), ArgBool(info, 4)));
 }
 
 Napi::Value JsConnectTcp(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString()) ThrowType(info.Env(), "host must be a string");
+  std::string host = ArgCString(info, 0, "host");
   int port = static_cast<int>(ArgInt(info, 1, "port", 0, 65535));
-  return Num(info.Env(),
-             ConnectTcp(info[0].As<Napi::String>().Utf8Value(), port, ArgBool(info, 2)));
+  return Num(info.Env(), ConnectTcp(host, port, ArgBool(info, 2)));
 }
 
 Napi::Value JsLocalPort(const Napi::CallbackInfo& info) {

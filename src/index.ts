@@ -34,7 +34,7 @@ export {
   type TransferOptions,
   type Waiter,
 } from './transfer/index.js';
-export { createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
+export { POLLNVAL, createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
 export { Epoll, type EpollOptions } from './loop/backends/epoll.js';
 export { PollSet } from './loop/backends/poll.js';
 export { SelectSet } from './loop/backends/select.js';
@@ -44,3 +44,4 @@ export { probe, type ProbeResult, type Limit } from './probe.js';
 export { serve, modelNames, resolveServeOptions } from './models/serve.js';
 export type { ServeOptions, ResolvedServeOptions, Server, ModelName, AcceptStrategy } from './models/types.js';
 export type { StatsSnapshot } from './models/stats.js';
+export type { WorkerCrashError } from './models/multi-process.js';

@@ -14,6 +14,7 @@ import { getrlimit } from './sys/process.js';
 import { netdevFeature, type NetdevFeature } from './sys/netdev.js';
 import * as sys from './sys/index.js';
 import { Ring } from './sys/ring.js';
+import * as v from './sys/validate.js';
 
 /** A resource limit (getrlimit(2)); `Infinity` for unlimited. */
 export interface Limit {
@@ -165,6 +166,7 @@ export function netdevFeatures(devices = netDevices()): ProbeResult['netdev'] {
  * if (p.netdev.lo?.sg) console.log('sendfile over loopback can skip the copy');
  */
 export function probe(opts: { path?: string } = {}): ProbeResult {
+  const path = opts.path === undefined ? process.cwd() : v.cstr('path', opts.path);
   const disabled = readNumber('/proc/sys/kernel/io_uring_disabled');
   return {
     kernel: kernel(),
@@ -176,7 +178,7 @@ export function probe(opts: { path?: string } = {}): ProbeResult {
       pipeMaxSize: readNumber('/proc/sys/fs/pipe-max-size'),
     },
     fdSetSize: constants.FD_SETSIZE!,
-    directIo: directIo(opts.path ?? process.cwd()),
+    directIo: directIo(path),
     netdev: netdevFeatures(),
   };
 }

@@ -10,10 +10,11 @@
  * exception thrown out of the loop.
  */
 import { constants } from '../sys/constants.js';
-import { EAGAIN, EPIPE } from '../sys/errno.js';
+import { EAGAIN, EBADF, EPIPE } from '../sys/errno.js';
 import { ErrnoError, errnoError, errnoName } from '../sys/errors.js';
 import { native } from '../sys/native.js';
 import * as v from '../sys/validate.js';
+import { POLLNVAL } from './poller.js';
 import type { Reactor } from './reactor.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
@@ -254,6 +255,8 @@ export class Connection {
   }
 
   #onEvents(events: number): void {
+    // The fd was closed behind the connection's back; the reactor has let it go already.
+    if (events & POLLNVAL) return this.#fail(-EBADF, 'poll');
     if (this.#reading) this.#readAll();
     if (this.#closed) return;
     if (events & EPOLLOUT) this.#writable();

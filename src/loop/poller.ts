@@ -37,11 +37,22 @@ export interface Poller {
    * signal returns 0.
    */
   wait(out: Int32Array, timeoutMs: number): number;
-  /** Releases the poller (closes the epoll fd); the watched fds stay open. */
+  /**
+   * Releases the poller (closes the epoll fd); the watched fds stay open. Every backend
+   * then answers as a closed epoll fd: registration calls throw EBADF, `wait` returns -EBADF.
+   */
   close(): void;
   /** `close()`, for `using`. */
   [Symbol.dispose](): void;
 }
+
+/**
+ * The revents bit of a watched fd that was closed behind the poller's back (the Linux
+ * value, 0x20). poll(2) reports it per fd; select(2) fails whole with EBADF, so the select
+ * backend finds the closed fds and reports them with this bit too. epoll(7) has no such
+ * event: the kernel drops a registration with the file's last close, silently.
+ */
+export const POLLNVAL = 0x20;
 
 /** A backend's name, as {@link createPoller} and `ReactorOptions.backend` take it. */
 export type PollerName = Poller['name'];

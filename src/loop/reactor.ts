@@ -25,7 +25,7 @@ import { constants } from '../sys/constants.js';
 import { errnoError } from '../sys/errors.js';
 import { type NativeWatch, native } from '../sys/native.js';
 import * as v from '../sys/validate.js';
-import { type Poller, type PollerName, createPoller } from './poller.js';
+import { POLLNVAL, type Poller, type PollerName, createPoller } from './poller.js';
 import { TimerHeap } from './timers.js';
 
 /** Resolves after Node has run every queued microtask and nextTick (one libuv check phase). */
@@ -33,7 +33,11 @@ function drainMicrotasks(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Called with a watched fd and the events the poller reported for it (EPOLLIN, EPOLLHUP …). */
+/**
+ * Called with a watched fd and the events the poller reported for it (EPOLLIN, EPOLLHUP …).
+ * `POLLNVAL` in `events` means the fd was closed behind the reactor's back (poll and
+ * select backends); the reactor has already stopped watching it.
+ */
 export type Handler = (fd: number, events: number) => void;
 
 /** Options of `new Reactor()`. */
@@ -243,8 +247,14 @@ export class Reactor {
     // would not be reported again.
     for (let i = 0; i < n; i++) {
       const fd = fired[2 * i]!;
+      const events = fired[2 * i + 1]!;
       // A handler earlier in the batch may have unwatched this fd: skip it.
-      this.#handlers[fd]?.(fd, fired[2 * i + 1]!);
+      const handler = this.#handlers[fd];
+      if (handler === undefined) continue;
+      // Closed behind the reactor's back: unwatched before the handler hears of it, so the
+      // loop goes on and a handler that ignores the news cannot make it spin.
+      if (events & POLLNVAL) this.unwatch(fd);
+      handler(fd, events);
     }
     if (this.#stopping || this.#mode === 'idle' || this.#timers.size === 0) return n;
     return n + this.#timers.runDue(performance.now());

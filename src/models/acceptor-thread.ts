@@ -11,6 +11,7 @@ import { constants } from '../sys/constants.js';
 import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { Channel, type ChannelInit } from './channel.js';
+import { AcceptBackoff } from './accept-backoff.js';
 import { writeNewFd } from './messages.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
@@ -29,6 +30,7 @@ export async function runAcceptorThread(data: AcceptorThreadData, ready: () => v
   if (data.cpus) native.setAffinity(data.cpus);
   const inboxes = data.inboxes.map((init) => new Channel(init));
   const reactor = new Reactor({ backend: 'epoll' });
+  const backoff = new AcceptBackoff(); // the reserve fd and EMFILE pacing (accept-backoff.ts)
   let next = 0;
   const deal = (fd: number): boolean => {
     for (let k = 0; k < inboxes.length; k++) {
@@ -46,10 +48,11 @@ export async function runAcceptorThread(data: AcceptorThreadData, ready: () => v
         // EMFILE, ENFILE, ENOBUFS: the listening fd stays readable; look away for a moment.
         if (fd !== -EAGAIN) {
           reactor.rewatch(data.listenFd, 0);
-          reactor.setTimer(10, () => reactor.rewatch(data.listenFd, EPOLLIN));
+          reactor.setTimer(backoff.failed(data.listenFd, fd), () => reactor.rewatch(data.listenFd, EPOLLIN));
         }
         return;
       }
+      backoff.accepted();
       // An inbox is full only when its reactor is stuck; shed the connection then.
       if (!deal(fd)) native.close(fd);
     }
@@ -60,5 +63,6 @@ export async function runAcceptorThread(data: AcceptorThreadData, ready: () => v
     await reactor.run();
   } finally {
     reactor.close();
+    backoff.close();
   }
 }

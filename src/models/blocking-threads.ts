@@ -12,6 +12,7 @@ import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.
 import type { ConnLimits } from './conn-core.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { MSG, readNewFd } from './messages.js';
+import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
 import { closePipePool } from '../transfer/index.js';
 import { closeTransferRing } from '../transfer/uring.js';
@@ -39,17 +40,22 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   const protocol = createProtocol(data.protocol, data.protocolOptions);
   const opts = { protocol, stats, transfer: data.transfer, directio: data.directio, limits: data.limits };
   ready();
+  let backoff: AcceptBackoff | undefined;
   try {
     if (data.role === 'connection') return await serveConnections(data, slot, opts);
+    backoff = new AcceptBackoff();
     while (!slot.stopping) {
       const fd = native.accept(data.fd, true);
       if (fd < 0) {
         if (fd === -EINTR) continue;
         // close() shuts the listening socket down, which ends a blocked accept with EINVAL.
         if (slot.stopping) return;
-        await new Promise((r) => setTimeout(r, 10)); // EMFILE and the like: try again shortly
+        // EMFILE and the like: a blocking accept says so at once, so wait before asking again.
+        const pause = backoff.failed(data.fd, fd, false);
+        await new Promise((r) => setTimeout(r, pause));
         continue;
       }
+      backoff.accepted();
       stats.accepted(0);
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       slot.publish(fd);
@@ -57,6 +63,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
       slot.release(fd);
     }
   } finally {
+    backoff?.close();
     protocol.close();
     closePipePool();
     closeTransferRing(); // the uring and direct methods' ring: its fds outlive the thread

@@ -6,8 +6,12 @@
  *   exclusive  one listening socket, inherited by all; each worker's epoll watches it with
  *              EPOLLEXCLUSIVE, so one connection wakes one worker, not all (the thundering herd);
  *   mutex      one listening socket; only the worker holding the accept mutex watches it.
- * A worker that dies is replaced; its counts are kept. Counters reach the master through
- * a small shared keyspace (the board) that every worker writes its figures into.
+ * A worker that dies is replaced, after a back-off, and its counts are kept; a worker that
+ * keeps crashing makes the master give up (serve() rejects, or the Server emits 'error').
+ * Workers run rawio's own entry with the parent's Node options less those that would run
+ * the user's script again (worker-argv.ts), or with `execArgv` when serve() is given one.
+ * Counters reach the master through a small shared keyspace (the board) that every worker
+ * writes its figures into.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,10 +26,39 @@ import type { ModelStarter, ResolvedServeOptions } from './types.js';
 
 const entry = fileURLToPath(new URL('./process-entry.js', import.meta.url));
 
+/**
+ * Respawning: a worker that dies is replaced after a back-off that doubles with each crash
+ * in the window (BACKOFF_MS, 2×, 4× … up to BACKOFF_MAX_MS), as systemd's and supervisord's
+ * restart limits do; more than MAX_CRASHES crashes within CRASH_WINDOW_MS (all workers
+ * together: a worker that cannot run usually means none can) and the master gives up.
+ */
+const BACKOFF_MS = 50;
+const BACKOFF_MAX_MS = 2000;
+const MAX_CRASHES = 5;
+const CRASH_WINDOW_MS = 30_000;
+
 interface Worker {
   child: ChildProcess;
   control: number;
   exited: Promise<void>;
+}
+
+/** Why the master stopped respawning: the last worker's exit. */
+export interface WorkerCrashError extends Error {
+  /** Always 'ERR_RAWIO_WORKER_CRASHED'. */
+  code: 'ERR_RAWIO_WORKER_CRASHED';
+  /** The worker's exit code, or null when a signal ended it. */
+  exitCode: number | null;
+  /** The signal that ended it, or null. */
+  signal: NodeJS.Signals | null;
+}
+
+function crashError(index: number, crashes: number, code: number | null, signal: NodeJS.Signals | null) {
+  const how = signal === null ? `with code ${code}` : `on ${signal}`;
+  const e = new Error(
+    `multi-process: worker ${index} exited ${how}; ${crashes} crashes within ${CRASH_WINDOW_MS / 1000} s, not respawning`,
+  ) as WorkerCrashError;
+  return Object.assign(e, { code: 'ERR_RAWIO_WORKER_CRASHED' as const, exitCode: code, signal });
 }
 
 class Master {
@@ -39,7 +72,14 @@ class Master {
   readonly #figures = new Float64Array(FIGURES);
   readonly #bytes = new Uint8Array(this.#figures.buffer);
   #closing = false;
-  replaced = 0;
+  /** When recent crashes happened (performance.now()), for the back-off and the limit. */
+  #crashes: number[] = [];
+  readonly #respawns = new Set<ReturnType<typeof setTimeout>>();
+  /** Slots whose worker has said ready at least once; start() resolves when all have. */
+  readonly #readyOnce = new Set<number>();
+  #starting: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  /** Told when the master gives up after start() resolved. */
+  onError: ((e: WorkerCrashError) => void) | undefined;
 
   constructor(
     opts: ResolvedServeOptions,
@@ -54,26 +94,41 @@ class Master {
     this.#base = Array.from({ length: opts.workers }, () => new Float64Array(FIGURES));
   }
 
-  async start(index: number): Promise<void> {
+  /** Starts every worker; resolves once each has said ready, rejects if the master gives up first. */
+  start(): Promise<void> {
+    const ready = new Promise<void>((resolve, reject) => (this.#starting = { resolve, reject }));
+    for (let i = 0; i < this.#opts.workers; i++) this.#spawn(i);
+    return ready;
+  }
+
+  #spawn(index: number): void {
     const [controlRead, control] = pipe();
     const stdio: (number | 'inherit' | 'ignore' | 'pipe')[] = ['ignore', 'inherit', 'inherit', controlRead];
     stdio.push(this.#settings.accept === 'reuseport' ? 'ignore' : this.#listenFd, 'pipe');
-    const child = spawn(process.execPath, [...process.execArgv, entry], {
+    const child = spawn(process.execPath, [...this.#opts.execArgv, entry], {
       stdio,
       env: { ...process.env, RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)) },
     });
     native.close(controlRead);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    this.workers[index] = { child, control, exited };
-    child.once('exit', () => this.#onExit(index));
-    await new Promise<void>((resolve, reject) => {
-      const ready = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[5];
-      ready?.once('data', () => resolve());
-      child.once('exit', (code, signal) =>
-        reject(new Error(`worker ${index} exited (${code ?? signal}) before it was ready`)),
-      );
-      child.once('error', reject);
+    // A spawn that fails (EAGAIN, ENOMEM) ends with 'error' alone when no process ever
+    // existed: that is an exit too, and counts as a crash.
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => child.pid === undefined && resolve());
     });
+    this.workers[index] = { child, control, exited };
+    child.once('exit', (code, signal) => this.#onExit(index, code, signal));
+    child.once('error', () => child.pid === undefined && this.#onExit(index, null, null));
+    const ready = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[5];
+    ready?.once('data', () => this.#onReady(index));
+  }
+
+  #onReady(index: number): void {
+    this.#readyOnce.add(index);
+    if (this.#starting && this.#readyOnce.size === this.#opts.workers) {
+      this.#starting.resolve();
+      this.#starting = undefined;
+    }
   }
 
   #settingsFor(index: number): ProcessWorkerSettings {
@@ -82,7 +137,7 @@ class Master {
     return { ...this.#settings, index, thread };
   }
 
-  #onExit(index: number): void {
+  #onExit(index: number, code: number | null, signal: NodeJS.Signals | null): void {
     const w = this.workers[index];
     if (w && w.control >= 0) native.close(w.control);
     const base = this.#base[index]!;
@@ -94,12 +149,28 @@ class Master {
     const n = this.#board.get(MUTEX_KEY, holder);
     if (n > 0 && new TextDecoder().decode(holder.subarray(0, n)) === String(index)) this.#board.del(MUTEX_KEY);
     this.workers[index] = undefined;
-    if (!this.#closing) {
-      this.replaced++;
-      this.start(index).catch((e: Error) =>
-        process.emitWarning(`rawio: could not replace worker ${index}: ${e.message}`),
-      );
-    }
+    if (!this.#closing) this.#respawn(index, code, signal);
+  }
+
+  #respawn(index: number, code: number | null, signal: NodeJS.Signals | null): void {
+    const now = performance.now();
+    this.#crashes = this.#crashes.filter((t) => now - t < CRASH_WINDOW_MS);
+    this.#crashes.push(now);
+    if (this.#crashes.length > MAX_CRASHES) return this.#giveUp(crashError(index, this.#crashes.length, code, signal));
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MS * 2 ** (this.#crashes.length - 1));
+    const timer = setTimeout(() => {
+      this.#respawns.delete(timer);
+      if (!this.#closing) this.#spawn(index);
+    }, delay);
+    this.#respawns.add(timer);
+  }
+
+  #giveUp(e: WorkerCrashError): void {
+    this.#closing = true; // no more respawns; the workers still alive keep serving until close()
+    if (this.#starting) this.#starting.reject(e);
+    else if (this.onError) this.onError(e);
+    else process.emitWarning(e.message);
+    this.#starting = undefined;
   }
 
   #read(index: number): Float64Array {
@@ -125,6 +196,8 @@ class Master {
 
   async close(): Promise<void> {
     this.#closing = true;
+    for (const t of this.#respawns) clearTimeout(t);
+    this.#respawns.clear();
     const exits = this.workers.map((w) => w?.exited);
     // Closing the control pipe's write end is the stop signal (the worker sees it hang up).
     for (const w of this.workers) {
@@ -176,7 +249,7 @@ export const start: ModelStarter = async (opts) => {
     protocol.close();
   };
   try {
-    for (let i = 0; i < opts.workers; i++) await master.start(i);
+    await master.start();
   } catch (e) {
     await master.close();
     if (opts.accept === 'reuseport') native.close(listenFd);
@@ -189,5 +262,6 @@ export const start: ModelStarter = async (opts) => {
     port,
     stats: () => master.stats(),
     close: () => (closing ??= master.close().then(cleanup)),
+    onError: (fn) => (master.onError = fn),
   };
 };

@@ -17,6 +17,7 @@ import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocol
 import { ECANCELED } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
 
 export interface ProactorThreadData {
@@ -189,6 +190,8 @@ export class ProactorThread {
   readonly #stats: Stats;
   readonly #conns = new Set<RingConn>();
   readonly #stopBuf = new Uint8Array(8);
+  /** The reserve fd and EMFILE pacing of the accepts. */
+  readonly #backoff = new AcceptBackoff();
   #stopping = false;
 
   /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
@@ -222,6 +225,7 @@ export class ProactorThread {
     } finally {
       for (const c of [...this.#conns]) c.destroy();
       p.close();
+      this.#backoff.close();
       this.#protocol.close();
     }
   }
@@ -241,11 +245,13 @@ export class ProactorThread {
       this.#data.listenFd,
       (fd) => {
         if (fd < 0) {
-          // The listening socket failed (EMFILE …) or the multishot accept ended: re-arm after a
-          // moment unless stopping (a ring timeout: run() never turns Node's loop, so no setTimeout).
-          if (!this.#stopping) this.proactor.timeout(10, () => this.#accept());
+          // The listening socket failed (EMFILE …) and the multishot accept ended: re-arm after a
+          // pause unless stopping (a ring timeout: run() never turns Node's loop, so no setTimeout).
+          const pause = this.#backoff.failed(this.#data.listenFd, fd);
+          if (!this.#stopping) this.proactor.timeout(pause, () => this.#accept());
           return;
         }
+        this.#backoff.accepted();
         if (this.#stopping) return void native.close(fd);
         this.#stats.accepted(this.#data.index);
         native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK

@@ -91,7 +91,8 @@ function useAcceptMutex(thread: ReactorThread, board: Keyspace, index: number): 
   thread.reactor.setTimer(
     MUTEX_DELAY_MS,
     () => {
-      if (!held && board.set(MUTEX_KEY, me, KEYSPACE_NX) === 1) {
+      if (held || performance.now() < thread.acceptHeldOffUntil) return; // out of fds: a pause first
+      if (board.set(MUTEX_KEY, me, KEYSPACE_NX) === 1) {
         held = true;
         thread.resumeListen();
       }

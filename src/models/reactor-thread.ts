@@ -23,6 +23,7 @@ import { closePipePool } from '../transfer/index.js';
 import { setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
 import { Stats } from './stats.js';
+import { AcceptBackoff } from './accept-backoff.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
@@ -57,6 +58,8 @@ export interface ReactorThreadData {
 export class ReactorThread {
   readonly reactor: Reactor;
   readonly #data: ReactorThreadData;
+  /** The reserve fd and EMFILE pacing of this thread's accepts (unused without a listenFd). */
+  readonly #backoff: AcceptBackoff;
   readonly #protocol: Protocol;
   readonly #stats: Stats;
   readonly #inbox: Channel;
@@ -77,10 +80,13 @@ export class ReactorThread {
   readonly #ring: Ring | undefined;
   /** Called after each batch of accepts (the accept mutex releases its lock there). */
   onAccepted: (() => void) | undefined;
+  /** Until when (performance.now()) this thread should not accept after accept(2) failed. */
+  acceptHeldOffUntil = 0;
 
   /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
   constructor(data: ReactorThreadData, protocol?: Protocol) {
     this.#data = data;
+    this.#backoff = new AcceptBackoff(data.listenFd >= 0);
     if (data.cpus) native.setAffinity(data.cpus);
     this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
@@ -154,12 +160,19 @@ export class ReactorThread {
       if (fd < 0) {
         if (fd !== -EAGAIN) {
           // EMFILE and friends: the listening fd stays readable; look away for a moment.
-          this.pauseListen();
-          this.reactor.setTimer(10, () => this.resumeListen());
+          const pause = this.#backoff.failed(this.#data.listenFd, fd);
+          this.acceptHeldOffUntil = performance.now() + pause;
+          // Under the accept mutex, letting go of it is the pause: the mutex is not taken
+          // again before acceptHeldOffUntil, and another process may take it meanwhile.
+          if (this.onAccepted === undefined) {
+            this.pauseListen();
+            this.reactor.setTimer(pause, () => this.resumeListen());
+          }
         }
         this.onAccepted?.();
         return;
       }
+      this.#backoff.accepted();
       this.#stats.accepted(this.#data.index);
       this.#adopt(fd);
     }
@@ -289,6 +302,7 @@ export class ReactorThread {
   }
 
   #shutdown(): void {
+    this.#backoff.close();
     for (const s of [...this.#sessions.values()]) s.conn.destroy();
     this.#protocol.close();
     if (this.#ring) {

@@ -3,6 +3,7 @@
  * (TypeError / RangeError before anything is opened), fills in the defaults, loads the
  * model's file and returns a Server with the bound address, live stats and close().
  */
+import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
 import { protocolSpec } from '../protocols/index.js';
@@ -10,12 +11,19 @@ import { loadProtocolModules, moduleUrl } from '../protocols/module.js';
 import * as v from '../sys/validate.js';
 import { CONN_DEFAULTS } from './conn-core.js';
 import { pollerNames, type PollerName } from './poller-name.js';
+import { workerExecArgv } from './worker-argv.js';
 import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
 
 import { modelNames } from './types.js';
 
 export { modelNames };
 const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
+
+/** An array of strings that become C strings (exec arguments). */
+function strings(name: string, value: unknown): string[] {
+  if (!Array.isArray(value)) throw v.typeError(name, 'an array of strings', value);
+  return value.map((s: unknown, i) => v.cstr(`${name}[${i}]`, s));
+}
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !allowed.includes(value as T)) {
@@ -41,7 +49,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     throw v.typeError('handler', "used with protocol 'http' only; protocol is", protocol);
   }
   const cpus = availableParallelism();
-  const root = o.root === undefined ? undefined : v.str('root', o.root);
+  const root = o.root === undefined ? undefined : v.cstr('root', o.root);
   if (protocol === 'static') {
     if (root === undefined) throw v.typeError('root', 'a directory (the static protocol needs one)', root);
     if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw v.rangeError('root', 'a directory', root);
@@ -51,7 +59,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   const resolved: ResolvedServeOptions = {
     model,
     protocol,
-    host: o.host === undefined ? '127.0.0.1' : v.str('host', o.host),
+    host: o.host === undefined ? '127.0.0.1' : v.cstr('host', o.host),
     port: o.port === undefined ? 0 : v.int('port', o.port, 0, 65535),
     workers:
       o.workers === undefined ? (model === 'thread-per-connection' ? 256 : cpus) : v.int('workers', o.workers, 1, 4096),
@@ -69,6 +77,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
     cpus: o.cpus === undefined ? [] : o.cpus.map((c) => v.int('cpus[i]', c, 0, 1023)),
+    execArgv: o.execArgv === undefined ? workerExecArgv(process.execArgv) : strings('execArgv', o.execArgv),
     protocolOptions: { ...moduleOptions, root, transfer, directio },
   };
   if (root !== undefined) resolved.root = root;
@@ -108,11 +117,13 @@ export async function serve(opts: ServeOptions): Promise<Server> {
   // The caller's thread imports user modules first: one that fails to load rejects here.
   await loadProtocolModules(resolved.protocolOptions);
   const handle = await (await loadModel(resolved.model))(resolved);
-  return {
+  const server = Object.assign(new EventEmitter(), {
     host: resolved.host,
     port: handle.port,
     model: resolved.model,
     stats: () => handle.stats(),
     close: () => handle.close(),
-  };
+  });
+  handle.onError?.((e) => server.emit('error', e));
+  return server;
 }

@@ -21,6 +21,7 @@ import { FdSlot } from './blocking-session.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
 import type { ConnLimits } from './conn-core.js';
+import { AcceptBackoff } from './accept-backoff.js';
 import { writeNewFd, writeStop } from './messages.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
@@ -55,6 +56,10 @@ class Acceptor {
   readonly #live = new Set<ConnThread>();
   readonly #idle: ConnThread[] = [];
   #accepting = true;
+  /** Looking away from the listening socket after accept failed. */
+  #paused = false;
+  /** The reserve fd and EMFILE pacing (accept-backoff.ts). */
+  readonly #backoff = new AcceptBackoff();
   #closing: Promise<void> | undefined;
 
   constructor(data: TpcAcceptorData) {
@@ -65,17 +70,15 @@ class Acceptor {
   }
 
   #acceptAll(): void {
+    if (this.#paused) return;
     for (;;) {
       if (this.#idle.length === 0 && this.#live.size >= this.#data.workers) return this.#setAccepting(false);
       const fd = native.accept(this.#data.listenFd, false);
       if (fd < 0) {
-        // EMFILE and the like: the listening fd stays readable; look away for a moment.
-        if (fd !== -EAGAIN && !this.#closing) {
-          this.#setAccepting(false);
-          this.#reactor.setTimer(10, () => this.#setAccepting(true));
-        }
+        if (fd !== -EAGAIN && !this.#closing) this.#pause(this.#backoff.failed(this.#data.listenFd, fd));
         return;
       }
+      this.#backoff.accepted();
       this.#stats.accepted(0);
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       native.setBlocking(fd, true);
@@ -88,7 +91,19 @@ class Acceptor {
   #setAccepting(on: boolean): void {
     if (on === this.#accepting || this.#closing) return;
     this.#accepting = on;
-    this.#reactor.rewatch(this.#data.listenFd, on ? EPOLLIN : 0);
+    if (!this.#paused) this.#reactor.rewatch(this.#data.listenFd, on ? EPOLLIN : 0);
+  }
+
+  /** accept(2) failed (EMFILE …): the listening fd stays readable, so look away for `ms`. */
+  #pause(ms: number): void {
+    this.#paused = true;
+    this.#reactor.rewatch(this.#data.listenFd, 0);
+    this.#reactor.setTimer(ms, () => {
+      this.#paused = false;
+      if (this.#closing || !this.#accepting) return;
+      this.#reactor.rewatch(this.#data.listenFd, EPOLLIN);
+      this.#acceptAll();
+    });
   }
 
   #spawn(fd: number): void {
@@ -142,6 +157,7 @@ class Acceptor {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#reactor.close();
+      this.#backoff.close();
       const all = [...this.#live];
       for (const t of all) {
         t.slot.stop();

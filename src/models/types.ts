@@ -88,6 +88,13 @@ export interface ServeOptions {
   pool?: number;
   /** Pin the model's I/O threads to these CPUs (round-robin); default: not pinned. */
   cpus?: number[];
+  /**
+   * multi-process: the Node options its worker processes start with; default: this
+   * process's `process.execArgv` without `-e`/`--eval`, `-p`/`--print`, `--input-type`,
+   * `--run`, `--inspect*`, `--test*`, `--watch*` and the like (with their values), which
+   * would make each worker run the caller's script again instead of rawio's worker.
+   */
+  execArgv?: string[];
 }
 
 /** The options after defaults, as every model receives them. */
@@ -100,8 +107,20 @@ export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root'
   protocolOptions: ProtocolOptions;
 }
 
-/** A running server, as {@link serve} resolves with it. */
+/**
+ * A running server, as {@link serve} resolves with it. It is a node:events EventEmitter:
+ * `'error'` is emitted when the server can no longer serve as configured after it started
+ * (multi-process: a worker crashed more than 5 times within 30 s and is no longer
+ * respawned; the error's `code` is 'ERR_RAWIO_WORKER_CRASHED', with the worker's `exitCode`
+ * and `signal`). As with any EventEmitter, an `'error'` without a listener is thrown.
+ */
 export interface Server {
+  /** Listens for `'error'` (see above). */
+  on(event: 'error', listener: (err: Error) => void): this;
+  /** Listens for the next `'error'`. */
+  once(event: 'error', listener: (err: Error) => void): this;
+  /** Removes an `'error'` listener. */
+  off(event: 'error', listener: (err: Error) => void): this;
   /** The address it listens on. */
   host: string;
   /** The bound port (the one the kernel picked when `port` was 0). */
@@ -121,6 +140,8 @@ export interface ModelHandle {
   port: number;
   stats(): StatsSnapshot;
   close(): Promise<void>;
+  /** Who hears of a failure after start (the Server's 'error'), for models that can have one. */
+  onError?(fn: (e: Error) => void): void;
 }
 
 export type ModelStarter = (opts: ResolvedServeOptions) => Promise<ModelHandle>;

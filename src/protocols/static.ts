@@ -66,9 +66,30 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * The request target as a path relative to the root ('' for the root itself), or the
  * status that refuses it: 400 for what is not a path (bad escapes, NUL, bad UTF-8), 403
- * for `..` and backslashes in any encoding.
+ * for backslashes in any encoding and for a `..` that would climb above the root.
+ *
+ * Repeated slashes are merged, but `.`, `..` and a trailing slash are kept for the kernel
+ * to resolve, one component at a time as it resolves any path: a file named as a directory
+ * (`/a.txt/`, `/a.txt/.`, `/a.txt/..`, `/a.txt%2f`) is then ENOTDIR, a 404, as nginx and
+ * the filesystem answer, instead of being normalised into the file's own name.
  */
 export function targetPath(target: Uint8Array): string | number {
+  const path = decodeTarget(target);
+  if (typeof path === 'number') return path;
+  const parts: string[] = [];
+  let depth = 0;
+  for (const seg of path.split('/')) {
+    if (seg === '') continue;
+    depth += seg === '..' ? -1 : seg === '.' ? 0 : 1;
+    if (depth < 0) return 403;
+    parts.push(seg);
+  }
+  const rel = parts.join('/');
+  return rel !== '' && path.endsWith('/') ? `${rel}/` : rel;
+}
+
+/** Percent-decodes the target's path (up to `?` or `#`): the path, or 400 / 403. */
+function decodeTarget(target: Uint8Array): string | number {
   let end = target.length;
   for (let i = 0; i < end; i++) if (target[i] === 63 || target[i] === 35) end = i; // ? and #
   if (end === 0 || target[0] !== 47) return 400;
@@ -87,18 +108,11 @@ export function targetPath(target: Uint8Array): string | number {
     if (c === 92) return 403;
     bytes[n++] = c;
   }
-  let path: string;
   try {
-    path = utf8.decode(bytes.subarray(0, n));
+    return utf8.decode(bytes.subarray(0, n));
   } catch {
     return 400;
   }
-  const parts: string[] = [];
-  for (const seg of path.split('/')) {
-    if (seg === '..') return 403;
-    if (seg !== '' && seg !== '.') parts.push(seg);
-  }
-  return parts.join('/');
 }
 
 /** A single `bytes=` range against `size`: [start, end] inclusive, 'unsatisfiable', or null (ignore). */
@@ -123,6 +137,7 @@ const STATUS_TEXT: Record<number, string> = {
   414: 'URI Too Long',
   416: 'Range Not Satisfiable',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 function refusal(err: unknown): number {
@@ -130,6 +145,9 @@ function refusal(err: unknown): number {
   if (code === 'ENOENT' || code === 'ENOTDIR') return 404;
   if (code === 'EXDEV' || code === 'ELOOP' || code === 'EACCES' || code === 'EPERM') return 403;
   if (code === 'ENAMETOOLONG') return 414;
+  // Out of fds (this process's or the system's): only this request fails, in its place in
+  // the connection's order, and the client may try again once fds free up.
+  if (code === 'EMFILE' || code === 'ENFILE') return 503;
   return 500;
 }
 
@@ -148,7 +166,7 @@ export class StaticProtocol implements Protocol {
 
   constructor(opts: ProtocolOptions = {}) {
     if (opts.root === undefined) throw v.typeError('root', 'a directory path', opts.root);
-    this.#root = openDir(v.str('root', opts.root));
+    this.#root = openDir(v.cstr('root', opts.root));
     this.options = { ...opts };
   }
 
@@ -171,7 +189,9 @@ export class StaticProtocol implements Protocol {
     const path = targetPath(frameTarget(frame));
     if (typeof path === 'number') return this.#fail(path, keepAlive, method);
     const opened = this.#open(path);
-    if (typeof opened === 'number') return this.#fail(opened, keepAlive, method);
+    if (typeof opened === 'number') {
+      return this.#fail(opened, keepAlive, method, opened === 503 ? 'Retry-After: 1\r\n' : '');
+    }
     const [fd, size, name] = opened;
     try {
       return this.#reply(frame, fd, size, name, method, keepAlive);
@@ -188,13 +208,16 @@ export class StaticProtocol implements Protocol {
 
   /** Opens a regular file (a directory's index.html): [fd, size, name] or a status. */
   #open(path: string): [number, number, string] | number {
-    for (let name = path === '' ? '.' : path; ; name = `${path === '' ? '' : `${path}/`}index.html`) {
+    const dir = path.replace(/\/+$/, '');
+    for (let name = path === '' ? '.' : path; ; name = `${dir === '' ? '' : `${dir}/`}index.html`) {
       let fd: number;
       try {
         // O_NONBLOCK: opening a FIFO someone left under the root must not block the server
         fd = openBeneath(this.#root, name, O_RDONLY | O_NONBLOCK);
       } catch (e) {
-        return name === path || name === '.' ? refusal(e) : 403; // a directory without an index
+        const status = refusal(e);
+        // A directory without an index is 403; running out of fds is 503 either way.
+        return name === path || name === '.' || status === 503 ? status : 403;
       }
       const st = fstat(fd);
       if ((st.mode & S_IFMT) === S_IFREG) return [fd, st.size, name];

@@ -7,5 +7,20 @@
  */
 import { constants } from 'node:os';
 
-export const { EAGAIN, EBADF, ECANCELED, EEXIST, EINTR, EINVAL, ENOBUFS, ENOENT, ENOMEM, EPERM, EPIPE, ERANGE, ETIME } =
-  constants.errno;
+export const {
+  EAGAIN,
+  EBADF,
+  ECANCELED,
+  EEXIST,
+  EINTR,
+  EINVAL,
+  EMFILE,
+  ENFILE,
+  ENOBUFS,
+  ENOENT,
+  ENOMEM,
+  EPERM,
+  EPIPE,
+  ERANGE,
+  ETIME,
+} = constants.errno;

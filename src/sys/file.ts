@@ -18,9 +18,7 @@ const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_BENEATH = 0x08;
 
 function path(name: string, p: unknown): string {
-  v.str(name, p);
-  if ((p as string).includes('\0')) throw v.typeError(name, 'a string without null bytes', p);
-  return p as string;
+  return v.cstr(name, p);
 }
 
 /**

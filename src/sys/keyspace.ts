@@ -33,7 +33,7 @@ export const KEYSPACE_XX = 2;
 const NAME = /^(\/[A-Za-z0-9._-]{1,199}|\/proc\/\d+\/fd\/\d+)$/;
 
 function checkName(name: unknown): string {
-  v.str('name', name);
+  v.cstr('name', name);
   if (!NAME.test(name as string)) throw v.rangeError('name', "'/' then 1-199 of [A-Za-z0-9._-]", name);
   return name as string;
 }

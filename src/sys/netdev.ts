@@ -21,7 +21,7 @@ const FEATURES: readonly NetdevFeature[] = ['sg', 'tso', 'gso', 'gro', 'tx-csum'
  * sys.netdevFeature('lo', 'sg'); // true on most kernels
  */
 export function netdevFeature(ifname: string, feature: NetdevFeature): boolean {
-  v.str('ifname', ifname);
+  v.cstr('ifname', ifname);
   if (ifname.length === 0 || ifname.length > 15) throw v.rangeError('ifname', '1 to 15 characters', ifname);
   if (!FEATURES.includes(feature)) throw v.rangeError('feature', `one of ${FEATURES.join(', ')}`, feature);
   return check(native.ethtoolGet(ifname, feature), 'ioctl') !== 0;

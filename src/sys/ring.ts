@@ -78,7 +78,7 @@ function userData(ud: unknown): number {
   return v.int('userData', ud, 0, MAX_USER_DATA);
 }
 function cstring(s: string): Buffer {
-  v.str('path', s);
+  v.cstr('path', s);
   return Buffer.from(`${s}\0`);
 }
 function fdOrIndex(fd: unknown, o?: FileOptions): [number, number] {

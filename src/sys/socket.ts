@@ -27,7 +27,7 @@ export interface ListenOptions {
  * console.log(sys.localPort(lfd));
  */
 export function listenTcp(host: string, port: number, opts?: ListenOptions): number {
-  v.str('host', host);
+  v.cstr('host', host);
   v.int('port', port, 0, 65535);
   const o = v.object<ListenOptions>('opts', opts);
   const backlog = o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 0, 0x7fffffff);
@@ -42,7 +42,7 @@ export function listenTcp(host: string, port: number, opts?: ListenOptions): num
  * {@link socketError} then tells how it ended.
  */
 export function connectTcp(host: string, port: number, opts?: { blocking?: boolean }): number {
-  v.str('host', host);
+  v.cstr('host', host);
   v.int('port', port, 0, 65535);
   const o = v.object<{ blocking: boolean }>('opts', opts);
   const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);

@@ -44,6 +44,24 @@ export function str(name: string, v: unknown): string {
   return v;
 }
 
+/**
+ * A string that becomes a C string (a path, a host, a name): an embedded NUL would cut it
+ * short in the kernel's eyes (`'x\0.png'` would name `x`), so it is refused as node:fs
+ * refuses it, with a TypeError coded ERR_INVALID_ARG_VALUE. The native string guard
+ * refuses it again for callers that reach the addon directly.
+ */
+export function cstr(name: string, v: unknown): string {
+  if (typeof v !== 'string') throw typeError(name, 'of type string', v);
+  if (v.includes('\0')) {
+    const e = new TypeError(
+      `The argument '${name}' must be a string without null bytes. Received ${JSON.stringify(v.slice(0, 64))}`,
+    );
+    (e as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
+    throw e;
+  }
+  return v;
+}
+
 export function bytes(v: unknown, name = 'buffer'): Uint8Array {
   if (!(v instanceof Uint8Array)) throw typeError(name, 'an instance of Buffer or Uint8Array', v);
   return v;

@@ -5,17 +5,25 @@
  * round trip. The pipe is filled only when empty, so the bytes in it always follow the
  * bytes already sent; after an error it may hold bytes and is closed, not pooled.
  */
-import { errnoError } from '../sys/errors.js';
+import { ErrnoError, errnoError } from '../sys/errors.js';
 import { native } from '../sys/native.js';
 import { drive } from './drive.js';
 import type { TransferJob } from './job.js';
-import { acquirePipe, releasePipe } from './pipes.js';
+import { acquirePipe, releasePipe, type Pipe } from './pipes.js';
+import { readwriteTransfer } from './readwrite.js';
 
 const { SPLICE_F_MOVE, SPLICE_F_NONBLOCK, SPLICE_F_MORE } = native.constants as Record<string, number>;
 
 export async function spliceTransfer(job: TransferJob): Promise<number> {
   const { sockFd, fileFd, offset, length } = job;
-  const pipe = acquirePipe(job.pipeSize ?? 0);
+  let pipe: Pipe;
+  try {
+    pipe = acquirePipe(job.pipeSize ?? 0);
+  } catch (e) {
+    // Out of fds for the pipe: the body still goes out, through a buffer instead.
+    if (e instanceof ErrnoError && (e.code === 'EMFILE' || e.code === 'ENFILE')) return readwriteTransfer(job);
+    throw e;
+  }
   let inPipe = 0;
   try {
     return await drive(job, 'splice', (sent) => {

@@ -1,10 +1,12 @@
 /**
  * One conformance suite over every Poller backend (select, poll, epoll, epoll-et): readiness
  * on socketpairs and pipes, peer close, remove and modify, 1000 fds at once (select: what
- * FD_SETSIZE allows), the registration errors, and select's RangeError at FD_SETSIZE.
+ * FD_SETSIZE allows), the registration errors, select's RangeError at FD_SETSIZE, what a
+ * closed poller answers (the same as a closed epoll fd) and what happens to a watched fd
+ * closed behind the poller's back (alone and under a running Reactor).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Poller, constants as c, createPoller, pollerNames, sys } from '../helpers/rawio.js';
+import { POLLNVAL, type Poller, Reactor, constants as c, createPoller, pollerNames, sys } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { native } from '../../dist/src/sys/native.js';
 
@@ -183,4 +185,75 @@ describe.each(pollerNames)('Poller %s', (name) => {
     // The native set checks again, for callers that skip the TypeScript layer.
     expect(() => new native.SelectSet().add(1024, IN)).toThrow(RangeError);
   });
+  it('once closed, answers as a closed epoll fd does: EBADF from every call', () => {
+    const [a] = pair('socketpair');
+    p.add(a, IN);
+    p.close();
+    const ebadf = expect.objectContaining({ code: 'EBADF', errno: -c.EBADF });
+    expect(() => p.add(a, IN)).toThrow(ebadf);
+    expect(() => p.modify(a, OUT)).toThrow(ebadf);
+    expect(() => p.remove(a)).toThrow(ebadf);
+    expect(p.wait(new Int32Array(8), 0)).toBe(-c.EBADF);
+    expect(p.wait(new Int32Array(8), -1)).toBe(-c.EBADF); // never blocks
+    // Arguments are still checked first, and closing again is harmless.
+    expect(() => p.add(-1, IN)).toThrow(RangeError);
+    expect(() => p.wait(new Int32Array(1), 0)).toThrow(RangeError);
+    p.close();
+  });
+
+  it('reports a watched fd closed behind its back (POLLNVAL), or drops it (epoll); never fails the wait', () => {
+    const [r, w] = pair('pipe');
+    const [r2, w2] = pair('pipe');
+    p.add(r, IN);
+    p.add(r2, IN);
+    sys.close(r);
+    fds.splice(fds.indexOf(r), 1);
+    sys.write(w2, Buffer.from('x'));
+    // Edge-triggered reports the pipe once; the others report it until it is read.
+    for (let round = 0; round < (name === 'epoll-et' ? 1 : 2); round++) {
+      const m = waitMap(p, 1000);
+      expect(m.get(r2)! & IN).toBe(IN); // the other fds are still served
+      if (name.startsWith('epoll')) expect(m.has(r)).toBe(false);
+      else expect(m.get(r)).toBe(POLLNVAL);
+    }
+    if (!name.startsWith('epoll')) p.remove(r);
+    expect(waitMap(p, 0).has(r)).toBe(false);
+    void w;
+  });
+
+  it.each(['run', 'attach'] as const)(
+    'under a Reactor (%s), a dead fd reaches its handler and is unwatched; the loop goes on',
+    async (mode) => {
+      p.close(); // this test makes its own, inside the reactor
+      const reactor = new Reactor({ backend: name });
+      const [r, w] = pair('pipe');
+      const [r2, w2] = pair('pipe');
+      const seen: number[] = [];
+      reactor.watch(r, IN, (_fd, ev) => seen.push(ev));
+      let wakes = 0;
+      let woken!: () => void;
+      const thrice = new Promise<void>((resolve) => (woken = resolve));
+      reactor.watch(r2, IN, () => {
+        sys.read(r2, Buffer.alloc(8));
+        if (++wakes < 3) return void sys.write(w2, Buffer.from('x'));
+        reactor.stop();
+        woken();
+      });
+      sys.write(w, Buffer.from('y')); // readable when it dies
+      if (mode === 'attach') reactor.attach();
+      sys.close(r);
+      fds.splice(fds.indexOf(r), 1);
+      sys.write(w2, Buffer.from('x'));
+      if (mode === 'run') await reactor.run(); // resolves: never rejects with EBADF
+      await thrice;
+      expect(wakes).toBe(3);
+      if (name.startsWith('epoll')) {
+        expect(seen).toEqual([]); // the kernel dropped it with the fd, silently
+      } else {
+        expect(seen).toEqual([POLLNVAL]); // told once, then unwatched
+        expect(reactor.maskOf(r)).toBeUndefined();
+      }
+      reactor.close();
+    },
+  );
 });

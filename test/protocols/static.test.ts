@@ -156,6 +156,41 @@ describe('static protocol', () => {
     expect(get(p, `//${dir}/secret`).status).toBe(404);
   });
 
+  it('answers 404 for a file named as a directory (ENOTDIR), in every spelling', () => {
+    const asDir = [
+      '/data.bin/',
+      '/data.bin/.',
+      '/data.bin//',
+      '/data.bin/./',
+      '/data.bin/..',
+      '/data.bin/../',
+      '/data.bin/../index.html',
+      '/data.bin%2f',
+      '/data.bin%2F',
+      '/data.bin%2f.',
+      '/data.bin/%2e',
+      '/data.bin/%2e%2e',
+      '/data.bin%2f%2e%2e',
+      '/data.bin/.?x=1',
+      '/data.bin/#frag',
+      '/sub/a%20b.css/',
+      '/sub//a%20b.css//.',
+      '/inside-link/',
+      '/index.html/',
+    ];
+    for (const target of asDir) {
+      const g = get(p, target);
+      expect([target, g.status]).toEqual([target, 404]);
+      expect(g.reply.file).toBeUndefined();
+    }
+    for (const method of ['HEAD', 'GET']) expect(get(p, '/data.bin/', '', method).status).toBe(404);
+    // Directories still resolve through `.`, `..` and doubled slashes.
+    expect(get(p, '/sub/deeper/.').file!.toString()).toBe('deep');
+    expect(get(p, '/sub/deeper/../deeper//').file!.toString()).toBe('deep');
+    expect(get(p, '/sub/..').file!.toString()).toBe('<h1>hi</h1>');
+    expect(get(p, '//data.bin').file!.equals(CONTENT)).toBe(true);
+  });
+
   it('answers 405 with Allow for other methods', () => {
     const g = get(p, '/data.bin', 'Content-Length: 0\r\n', 'POST');
     expect(g.status).toBe(405);

@@ -10,23 +10,11 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { serve } from '../helpers/rawio.js';
 import { exchange, httpGets } from '../helpers/clients.js';
+import { childrenOf } from '../helpers/procs.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function children(): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
+const children = () => childrenOf(process.pid);
 
 function socketInodes(pid: number): Set<string> {
   const out = new Set<string>();

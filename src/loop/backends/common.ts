@@ -20,6 +20,13 @@ export function waitArgs(out: unknown, timeoutMs: unknown): void {
   v.int('timeoutMs', timeoutMs, -1, 0x7fffffff);
 }
 
+/**
+ * What a closed poller answers, the same for every backend: registration calls throw an
+ * EBADF ErrnoError and `wait` returns -EBADF, as epoll_ctl(2) and epoll_wait(2) do on a
+ * closed epoll fd.
+ */
+export { EBADF } from '../../sys/errno.js';
+
 /** Throws the ErrnoError of a failed registration call. */
 export function ctl(ret: number, syscall: string): void {
   check(ret, syscall);

@@ -6,7 +6,7 @@
 import * as v from '../../sys/validate.js';
 import { type NativePollerSet, native } from '../../sys/native.js';
 import type { Poller } from '../poller.js';
-import { ctl, mask, waitArgs } from './common.js';
+import { EBADF, ctl, mask, waitArgs } from './common.js';
 
 /**
  * poll(2) as a {@link Poller}: the whole pollfd array goes to the kernel on every wait, so
@@ -19,23 +19,28 @@ export class PollSet implements Poller {
   #set: NativePollerSet | undefined = new native.PollSet();
 
   add(fd: number, m: number): void {
-    ctl(this.#live().add(v.fd(fd), mask(m)), 'poll');
+    const f = v.fd(fd);
+    const k = mask(m);
+    ctl(this.#set === undefined ? -EBADF : this.#set.add(f, k), 'poll');
   }
 
   modify(fd: number, m: number): void {
-    ctl(this.#live().modify(v.fd(fd), mask(m)), 'poll');
+    const f = v.fd(fd);
+    const k = mask(m);
+    ctl(this.#set === undefined ? -EBADF : this.#set.modify(f, k), 'poll');
   }
 
   remove(fd: number): void {
-    ctl(this.#live().remove(v.fd(fd)), 'poll');
+    const f = v.fd(fd);
+    ctl(this.#set === undefined ? -EBADF : this.#set.remove(f), 'poll');
   }
 
   wait(out: Int32Array, timeoutMs: number): number {
     waitArgs(out, timeoutMs);
-    return this.#live().wait(out, timeoutMs);
+    return this.#set === undefined ? -EBADF : this.#set.wait(out, timeoutMs);
   }
 
-  /** Drops the set (there is no kernel object to close). */
+  /** Drops the set (there is no kernel object to close); later calls answer EBADF, as a closed Epoll does. */
   close(): void {
     this.#set = undefined;
   }
@@ -43,10 +48,5 @@ export class PollSet implements Poller {
   /** `close()`, for `using`. */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  #live(): NativePollerSet {
-    if (this.#set === undefined) throw new Error('PollSet is closed');
-    return this.#set;
   }
 }

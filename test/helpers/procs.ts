@@ -1,0 +1,35 @@
+/**
+ * Processes and threads as /proc shows them, for tests that bound process counts and CPU
+ * time: the fields of /proc/<pid>/stat (proc(5)) after the command name, which may itself
+ * hold spaces and parentheses, and the children of a process.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** The fields of a stat file after `(comm)`: [0] state, [1] ppid … [11] utime, [12] stime. */
+function statFields(path: string): string[] | undefined {
+  try {
+    const stat = readFileSync(path, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined; // gone meanwhile
+  }
+}
+
+/** The pids whose parent is `pid`. */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (/^\d+$/.test(d) && Number(statFields(`/proc/${d}/stat`)?.[1]) === pid) out.push(Number(d));
+  }
+  return out;
+}
+
+/** utime + stime of each thread of `pid`, in clock ticks, by thread id. */
+export function threadTicks(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const f = statFields(`/proc/${pid}/task/${tid}/stat`);
+    if (f) out.set(tid, Number(f[11]) + Number(f[12]));
+  }
+  return out;
+}

@@ -1,0 +1,192 @@
+/**
+ * Per-process fd exhaustion, through a server in a child process whose RLIMIT_NOFILE is
+ * lowered (see the fixture), on every model: one client opens more connections than the
+ * server has fds. While it holds them the server does not spin (the CPU time of its busiest
+ * thread over a window is bounded); once they are closed,
+ * another client is served, on a connection it opened during the exhaustion or, if that
+ * one was shed, on a new one. With the static protocol, a connection whose file opens fail
+ * with EMFILE gets one 503 per request, in order, and is served again once fds free up.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { modelNames } from '../helpers/rawio.js';
+import { childrenOf, threadTicks } from '../helpers/procs.js';
+
+const fixture = fileURLToPath(new URL('./fixtures/fd-limited-server.mjs', import.meta.url));
+// A thread per connection costs a few fds more (each thread's own event loop): a lower limit
+// keeps its thread count small.
+const limitOf = (model: string) => (model === 'thread-per-connection' ? 128 : 256);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Child {
+  proc: ChildProcess;
+  port: number;
+  pid: number;
+}
+
+function start(model: string, protocol: string, root?: string): Promise<Child> {
+  const args = [fixture, model, protocol, String(limitOf(model)), ...(root ? [root] : [])];
+  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve({ proc, ...(JSON.parse(line) as { port: number; pid: number }) });
+    });
+    proc.once('exit', (code) => reject(new Error(`server exited (${code}) before it listened`)));
+  });
+}
+
+async function stop(c: Child): Promise<void> {
+  const exited = new Promise((r) => c.proc.once('exit', r));
+  c.proc.stdin!.end();
+  const t = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(t);
+}
+
+/** The process that serves: the child itself, or its worker process (multi-process). */
+function servingPid(c: Child, model: string): number {
+  if (!model.startsWith('multi-process')) return c.pid;
+  const [worker] = childrenOf(c.pid);
+  if (worker === undefined) throw new Error('no worker process');
+  return worker;
+}
+
+/**
+ * The fds of `pid` numbered below `limit`: the ones the limit governs (Node may hold one
+ * from before the limit was lowered, numbered above it).
+ */
+const fdsBelow = (pid: number, limit: number) => readdirSync(`/proc/${pid}/fd`).filter((f) => Number(f) < limit).length;
+/**
+ * The CPU ticks (1/100 s) the busiest thread of `pid` spends in `ms`. A loop spinning on
+ * EMFILE is one thread near 100%; idle threads (a thread per connection) add up to little.
+ */
+async function busiestThread(pid: number, ms: number): Promise<number> {
+  const before = threadTicks(pid);
+  await sleep(ms);
+  let max = 0;
+  for (const [tid, t] of threadTicks(pid)) max = Math.max(max, t - (before.get(tid) ?? 0));
+  return max;
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Writes `msg` and resolves with what comes back (until `want` says it is whole), or null on close/timeout. */
+function roundTrip(
+  s: net.Socket,
+  msg: string,
+  want: number | ((got: string) => boolean),
+  timeoutMs: number,
+): Promise<string | null> {
+  const whole = typeof want === 'number' ? (got: string) => got.length >= want : want;
+  return new Promise((resolve) => {
+    let got = '';
+    const done = (v: string | null) => {
+      clearTimeout(t);
+      s.removeListener('data', onData);
+      s.removeListener('close', onClose);
+      resolve(v);
+    };
+    const onData = (d: Buffer) => {
+      got += d.toString('latin1');
+      if (whole(got)) done(got);
+    };
+    const onClose = () => done(null);
+    const t = setTimeout(() => done(null), timeoutMs);
+    s.on('data', onData);
+    s.once('close', onClose);
+    s.on('error', () => undefined);
+    s.write(msg);
+  });
+}
+
+/** Opens connections until the server process holds its whole fd limit; returns them. */
+async function exhaust(port: number, pid: number, limit: number): Promise<net.Socket[]> {
+  const held: net.Socket[] = [];
+  for (let i = 0; i < 2 * limit && fdsBelow(pid, limit) < limit; i += 16) {
+    const batch = await Promise.all(Array.from({ length: 16 }, () => connect(port).catch(() => undefined)));
+    for (const s of batch) if (s) held.push(s.on('error', () => undefined));
+    await sleep(20);
+  }
+  return held;
+}
+
+describe.each([...modelNames, 'multi-process:exclusive', 'multi-process:mutex'])('fd exhaustion on %s', (model) => {
+  it('does not spin, stays within its limit, and serves another client once fds free up', async () => {
+    const c = await start(model, 'echo');
+    try {
+      const pid = servingPid(c, model);
+      const held = await exhaust(c.port, pid, limitOf(model));
+      const late = await connect(c.port); // waits in the backlog, or is shed
+      late.on('error', () => undefined);
+      const lateReply = roundTrip(late, 'late', 4, 10_000);
+      // Exhausted: the server must be idle, not asking accept(2) again and again.
+      await sleep(300); // threads still starting are not a spin
+      const spent = await busiestThread(pid, 1000);
+      expect(spent, `a thread spent ${spent} ticks of CPU in 1 s while out of fds`).toBeLessThan(30);
+      for (const s of held) s.destroy();
+      const got = await lateReply;
+      if (got !== 'late') {
+        // It was shed (closed so its client would not hang): a new connection is served once
+        // the server has seen the others go (a client would retry the same way).
+        let served: string | null = null;
+        for (let i = 0; i < 40 && served === null; i++) {
+          const again = await connect(c.port);
+          served = await roundTrip(again, 'again', 5, 2000);
+          again.destroy();
+          if (served === null) await sleep(250);
+        }
+        expect(served).toBe('again');
+      }
+      late.destroy();
+    } finally {
+      await stop(c);
+    }
+  }, 60_000);
+});
+
+describe.each(['single', 'worker-pool', 'multi-reactor', 'multi-process', 'proactor'])(
+  'static on %s out of fds',
+  (model) => {
+    const root = mkdtempSync(join(tmpdir(), 'rawio-emfile-'));
+    writeFileSync(join(root, 'a.txt'), 'FILE');
+    afterAll(() => rmSync(root, { recursive: true, force: true }));
+    const GET = 'GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n';
+
+    it('answers 503 to each request whose file cannot be opened, in order, then 200 again', async () => {
+      const c = await start(model, 'static', root);
+      try {
+        const pid = servingPid(c, model);
+        const conn = await connect(c.port);
+        const ok = await roundTrip(conn, GET, (g) => g.endsWith('FILE'), 5000);
+        expect(ok).toMatch(/^HTTP\/1\.1 200/);
+        await sleep(50);
+        const held = await exhaust(c.port, pid, limitOf(model));
+        if (fdsBelow(pid, limitOf(model)) < limitOf(model))
+          return void console.warn(`skipped: ${model} did not reach its fd limit`);
+        const three = (await roundTrip(conn, GET + GET + GET, (g) => g.split('Unavailable\n').length > 3, 5000)) ?? '';
+        const statuses = [...three.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]);
+        expect(statuses).toEqual(['503', '503', '503']);
+        expect(three).toMatch(/Retry-After: 1/);
+        for (const s of held) s.destroy();
+        await sleep(200);
+        expect(await roundTrip(conn, GET, (g) => g.endsWith('FILE'), 5000)).toMatch(/^HTTP\/1\.1 200[\s\S]*FILE$/);
+        conn.destroy();
+      } finally {
+        await stop(c);
+      }
+    }, 60_000);
+  },
+);

@@ -1,0 +1,146 @@
+/**
+ * How multi-process starts and replaces its workers. They run rawio's own entry, so a
+ * server started from `node -e`, `--eval`, `-p` or `--print` has exactly `workers`
+ * processes (the parent's `-e` script is not run again in each worker, which would spawn
+ * without end); a worker that keeps crashing is respawned with a back-off and given up
+ * after a bounded number of crashes: serve() rejects while starting, the Server emits
+ * 'error' after. Every process count is bounded: a child that misbehaves is killed with
+ * its whole process group.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { serve, type Server, type WorkerCrashError } from '../helpers/rawio.js';
+import { childrenOf } from '../helpers/procs.js';
+import { workerExecArgv } from '../../dist/src/models/worker-argv.js';
+
+const index = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url));
+const crasher = fileURLToPath(new URL('../fixtures/crashing-worker.cjs', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'rawio-mp-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('workerExecArgv', () => {
+  it.each([
+    [['-e', 'code'], []],
+    [['--eval', 'code', '--no-warnings'], ['--no-warnings']],
+    [['--eval=code'], []],
+    [['-p', 'x'], []],
+    [['--print', 'x'], []],
+    [['-pe', 'x', '--max-old-space-size=64'], ['--max-old-space-size=64']],
+    [['--inspect', '--inspect-brk=0', '--inspect-port', '9229', '--inspect-wait'], []],
+    [['--test', '--test-name-pattern', 'x', '--test-reporter=tap', '--experimental-test-coverage'], []],
+    [['--watch', '--watch-path', 'src'], []],
+    [['-i', '-c', '-h', '--version', '--prof-process'], []],
+    [['--input-type=module', '-e', 'x'], []],
+    [['--input-type', 'commonjs', '--run', 'build'], []],
+    [
+      ['--require', 'a.cjs', '--import', 'b.mjs', '-r', 'c.cjs', '--conditions=x'],
+      ['--require', 'a.cjs', '--import', 'b.mjs', '-r', 'c.cjs', '--conditions=x'],
+    ],
+  ])('%j → %j', (argv, want) => {
+    expect(workerExecArgv(argv)).toEqual(want);
+  });
+});
+
+/** Runs `node <flags> <script>` that starts multi-process; resolves with its report line. */
+function fromCommandLine(flags: string[], script: string): Promise<{ workers: number; descendants: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...flags, script], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    // Bounded whatever happens: a fork bomb is stopped with its whole process group.
+    const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 20_000);
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', () => {
+      clearTimeout(kill);
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line === undefined) reject(new Error(`no report; stdout: ${out.slice(0, 500)}`));
+      else resolve(JSON.parse(line) as { workers: number; descendants: number });
+    });
+  });
+}
+
+describe('multi-process started from node -e / -p', () => {
+  // Counts this process's children, and theirs, once the server is up and a moment later.
+  const script =
+    `import(${JSON.stringify(index)}).then(async ({ serve }) => {` +
+    `const fs = await import('node:fs');` +
+    `const kids = (pid) => fs.readdirSync('/proc').filter((d) => /^\\d+$/.test(d)).filter((d) => {` +
+    `try { const s = fs.readFileSync('/proc/' + d + '/stat', 'utf8'); return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]) === pid; } catch { return false; } }).map(Number);` +
+    `const s = await serve({ model: 'multi-process', protocol: 'echo', workers: 2 });` +
+    `await new Promise((r) => setTimeout(r, 500));` +
+    `const direct = kids(process.pid);` +
+    `const descendants = direct.length + direct.flatMap((p) => kids(p)).length;` +
+    `console.log(JSON.stringify({ workers: direct.length, descendants }));` +
+    `await s.close(); })`;
+
+  it.each([[['-e']], [['--eval']], [['-p']], [['--print']], [['-pe']], [['--input-type=commonjs', '-e']]])(
+    '%j: exactly `workers` processes',
+    async (flags) => {
+      const r = await fromCommandLine(flags, script);
+      expect(r).toEqual({ workers: 2, descendants: 2 });
+    },
+  );
+});
+
+describe('a worker that keeps crashing', () => {
+  let server: Server | undefined;
+  const log = join(dir, 'spawns.log');
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    delete process.env.RAWIO_TEST_SPAWN_LOG;
+    delete process.env.RAWIO_TEST_CRASH_AFTER_MS;
+  });
+  const spawns = () => readFileSync(log, 'utf8').trim().split('\n').length;
+
+  it('while starting: serve() rejects with its exit code after a bounded number of spawns', async () => {
+    writeFileSync(log, '');
+    process.env.RAWIO_TEST_SPAWN_LOG = log;
+    const err = await serve({
+      model: 'multi-process',
+      protocol: 'echo',
+      workers: 2,
+      execArgv: ['--require', crasher],
+    }).then(
+      () => undefined,
+      (e: unknown) => e as WorkerCrashError,
+    );
+    expect(err).toMatchObject({ code: 'ERR_RAWIO_WORKER_CRASHED', exitCode: 7, signal: null });
+    // 2 workers, then one respawn per crash until the 6th crash (5 allowed in the window).
+    expect(spawns()).toBeGreaterThanOrEqual(6);
+    expect(spawns()).toBeLessThanOrEqual(7);
+    expect(childrenOf(process.pid)).toEqual([]); // nothing left behind
+  });
+
+  it("after starting: the Server emits 'error' with the exit reason, and stops respawning", async () => {
+    writeFileSync(log, '');
+    process.env.RAWIO_TEST_SPAWN_LOG = log;
+    process.env.RAWIO_TEST_CRASH_AFTER_MS = '300';
+    server = await serve({ model: 'multi-process', protocol: 'echo', workers: 1, execArgv: ['--require', crasher] });
+    const err = await new Promise<WorkerCrashError>((resolve) =>
+      server!.once('error', (e) => resolve(e as WorkerCrashError)),
+    );
+    expect(err).toMatchObject({ code: 'ERR_RAWIO_WORKER_CRASHED', exitCode: 7, signal: null });
+    expect(spawns()).toBe(6);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(spawns()).toBe(6); // given up: no more processes
+    expect(childrenOf(process.pid)).toEqual([]);
+  });
+
+  it('an execArgv that is not an array of strings is a TypeError', async () => {
+    await expect(serve({ model: 'multi-process', protocol: 'echo', execArgv: 'x' as never })).rejects.toThrow(
+      TypeError,
+    );
+    await expect(serve({ model: 'multi-process', protocol: 'echo', execArgv: ['a\0b'] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+  });
+});
