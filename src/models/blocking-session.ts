@@ -168,6 +168,13 @@ function readable(set: InstanceType<typeof native.PollSet>, out: Int32Array, ms:
   return set.wait(out, ms) > 0;
 }
 
+/** Waits until the core has answered all it read, or the server stops (a reply that never settles must not hold close()). */
+async function settled(core: ConnCore, slot: FdSlot): Promise<void> {
+  let done = false;
+  const idle = core.whenIdle().then(() => (done = true));
+  while (!done && !slot.stopping) await Promise.race([idle, new Promise((r) => setTimeout(r, 50))]);
+}
+
 /** Serves one blocking connection until the peer closes, a reply says close, a timeout, or stop. */
 export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOptions): Promise<void> {
   const io = new BlockingIO(fd, opts);
@@ -180,21 +187,19 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
   try {
     while (!slot.stopping && !io.closed) {
       await io.whenReadable();
-      if (io.closed) break;
-      if (!readable(set, out, tick)) {
-        core.expire(performance.now());
-        continue;
-      }
+      // Every turn, not only when poll times out: a client trickling bytes never lets it.
+      if (io.closed || core.expire(performance.now())) break;
+      if (!readable(set, out, tick)) continue;
       const n = native.read(fd, buf, 0, buf.length);
       if (n === -EINTR) continue;
       if (n <= 0) {
         core.end();
-        await core.whenIdle(); // a reply still being made goes out before the connection closes
+        await settled(core, slot); // a reply still being made goes out before the connection closes
         break;
       }
       core.push(buf.subarray(0, n));
       // Let file bodies and promise replies finish before the thread blocks in poll again.
-      await core.whenIdle();
+      await settled(core, slot);
     }
   } finally {
     io.closed = true;

@@ -19,8 +19,8 @@
  * a pool thread) are "unknown": their size and file are counted at the worst the budgets
  * allow — a promise reply is awaited before the next request is handled (so a reply that
  * closes the connection is known before anything after it runs), and dispatches to a pool
- * stay within the output and file budgets as if each could be as large as the largest
- * reply seen so far.
+ * go one at a time until a reply has come back, then stay within the output and file
+ * budgets as if each could be as large as the largest reply seen so far.
  *
  * Closing: a reply with `close` (Connection: close, HTTP/1.0 without keep-alive, QUIT, a
  * framing error) is the last: no later request is handled, later replies are dropped, and
@@ -29,107 +29,29 @@
  * counted in stats. Timeouts are checked by `expire()`, which the model calls from a timer.
  */
 import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
-import { native } from '../sys/native.js';
+import { close } from '../sys/socket.js';
+import {
+  asyncBegin,
+  asyncEnd,
+  connError,
+  discardReply,
+  type ConnIO,
+  type ConnLimits,
+  type Handle,
+} from './conn-contract.js';
 import type { Stats } from './stats.js';
 
-/** The per-connection limits (see the file comment; README has the table). */
-export interface ConnLimits {
-  /** Requests handled whose reply has not been written yet; default 1024. */
-  maxInFlight: number;
-  /** Reply bytes built but not taken by the kernel before the next request waits; default 1 MiB. */
-  maxOutput: number;
-  /** Reply file bodies open at once; default 16. */
-  maxFiles: number;
-  /** ms a started request may take to arrive whole; default 10 000. */
-  headerTimeout: number;
-  /** ms without progress (no request, no byte taken by the client) before closing; default 30 000. */
-  idleTimeout: number;
-}
-
-export const CONN_DEFAULTS: Readonly<ConnLimits> = {
-  maxInFlight: 1024,
-  maxOutput: 1 << 20,
-  maxFiles: 16,
-  headerTimeout: 10_000,
-  idleTimeout: 30_000,
-};
-
-/** Just the limits out of a larger object (resolved serve options), to hand to a thread. */
-export function pickLimits(o: ConnLimits): ConnLimits {
-  const { maxInFlight, maxOutput, maxFiles, headerTimeout, idleTimeout } = o;
-  return { maxInFlight, maxOutput, maxFiles, headerTimeout, idleTimeout };
-}
-
-/** How often a model's timer should call expire(): within a quarter of the shorter timeout, at most once a second. */
-export function sweepEvery(l: ConnLimits): number {
-  return Math.min(1000, Math.max(10, Math.floor(Math.min(l.headerTimeout, l.idleTimeout) / 4)));
-}
-
-type FileRegion = NonNullable<Reply['file']>;
-
-/** What a model does for the core: the bytes of one connection. */
-export interface ConnIO {
-  /** Bytes passed to write() that the kernel has not taken yet. */
-  readonly queued: number;
-  /** A count that moves whenever the kernel takes bytes of this connection (for timeouts). */
-  readonly progress: number;
-  /** Closed (or closing): nothing more is written. */
-  readonly closed: boolean;
-  /** Writes bytes, queueing what the kernel does not take now. The buffer is not modified. */
-  write(data: Uint8Array): void;
-  /** Resolves once at most `bytes` are queued; rejects if the connection closes first. */
-  drain(bytes: number): Promise<void>;
-  /** Sends a file region after every byte written before; resolves with the bytes sent (fewer: the file ended). */
-  sendFile(file: FileRegion): Promise<number>;
-  /** Stops reading (the client's bytes wait in the kernel). */
-  pause(): void;
-  /** Reads again. */
-  resume(): void;
-  /** Holds writes until uncork() sends them together (optional). */
-  cork?(): void;
-  uncork?(): void;
-  /** Sends what is queued, then closes. */
-  end(): void;
-  /** Closes now. */
-  destroy(error?: Error): void;
-}
-
-/** Runs a request: a Reply, a Promise of one, or undefined when the reply will come through deliver(). */
-export type Handle = (seq: number, frame: Uint8Array) => Reply | Promise<Reply> | undefined;
-
-/**
- * Replies this thread is still awaiting (promises, streamed bodies) across all its
- * connections. A thread whose loop blocks in its own poller (Reactor.run, Proactor.run)
- * lets libuv run only between batches; while this is non-zero it must keep turning, or a
- * handler awaiting a Node timer or socket would never finish: `onChange` tells it.
- */
-export const asyncWork: { count: number; onChange: ((busy: boolean) => void) | undefined } = {
-  count: 0,
-  onChange: undefined,
-};
-
-function asyncBegin(): void {
-  if (asyncWork.count++ === 0) asyncWork.onChange?.(true);
-}
-
-function asyncEnd(): void {
-  if (--asyncWork.count === 0) asyncWork.onChange?.(false);
-}
-
-export function connError(code: string, message: string): Error {
-  const e = new Error(message) as Error & { code: string };
-  e.code = code;
-  return e;
-}
-
-/** Releases what an unsent reply owns: its file's fd, its body's producer. */
-export function discardReply(reply: Reply): void {
-  if (reply.file) native.close(reply.file.fd);
-  if (reply.body)
-    void reply.body[Symbol.asyncIterator]()
-      .return?.()
-      ?.catch(() => undefined);
-}
+export {
+  asyncWork,
+  CONN_DEFAULTS,
+  connError,
+  discardReply,
+  pickLimits,
+  sweepEvery,
+  type ConnIO,
+  type ConnLimits,
+  type Handle,
+} from './conn-contract.js';
 
 export class ConnCore {
   readonly #io: ConnIO;
@@ -153,7 +75,7 @@ export class ConnCore {
   #files = 0;
   /** The largest reply seen: what an unknown reply is assumed to cost. */
   #largest = 0;
-  /** Replies seen, and whether one had a file: until one came back, any may hold an fd. */
+  /** Replies seen, and whether one had a file (then every unknown reply may hold an fd). */
   #seen = 0;
   #sawFile = false;
   /** A file or body is being sent: later replies wait. */
@@ -285,8 +207,10 @@ export class ConnCore {
     const { maxInFlight, maxOutput, maxFiles } = this.#limits;
     if (this.#nextSeq - this.#nextSend >= maxInFlight) return false;
     const unknown = this.#unknown;
+    // Until a reply has come back nothing is known of their size: one at a time.
+    if (this.#seen === 0) return unknown === 0;
     const output = this.#io.queued + this.#pendingBytes + unknown * this.#largest;
-    const files = this.#sawFile || this.#seen === 0 ? this.#files + unknown : this.#files;
+    const files = this.#sawFile ? this.#files + unknown : this.#files;
     return output < maxOutput && files < maxFiles;
   }
 
@@ -408,7 +332,7 @@ export class ConnCore {
         if (!io.closed) this.#stats.shortBody();
         ok = false;
       } finally {
-        native.close(file.fd);
+        close(file.fd);
         this.#files--;
       }
     }

@@ -16,7 +16,7 @@ export const MSG = {
   REQUEST: 3,
   /** To a reactor: (a piece of) the reply to a request it handed to a pool worker. */
   REPLY: 4,
-  /** To a reactor: the next piece of the body of a reply whose REPLY said it has one. */
+  /** To a reactor: the next chunk of a reply's streamed body (after its REPLY said `body`). */
   BODY: 5,
 } as const;
 
@@ -70,8 +70,8 @@ export interface ReplyMessage {
   /** Close the connection once the reply is written (only on the last piece). */
   close: boolean;
   /** A file region to send after the bytes (only on the last piece); its fd travels with the message. */
-  file?: { fd: number; offset: number; length: number } | undefined;
-  /** The reply has a body, streamed in BODY messages that follow (only on the last piece). */
+  file?: { fd: number; offset: number; length: number };
+  /** A streamed body follows in BODY messages (only on the last piece). */
   body?: boolean;
 }
 export function writeReply(ch: Channel, r: ReplyMessage): boolean {
@@ -87,22 +87,22 @@ export function readReply(m: Message): ReplyMessage {
     partial: (m.f & REPLY_PARTIAL) !== 0,
     close: (m.f & REPLY_CLOSE) !== 0,
   };
-  if (m.f & REPLY_BODY) r.body = true;
   if (m.c >= 0) r.file = { fd: m.c, offset: m.d, length: m.e };
+  if (m.f & REPLY_BODY) r.body = true;
   return r;
 }
 
 /**
- * A piece of the body of reply `seq` of session `session`, streamed by pool thread `pool`
- * whose credit slot `slot` the reactor pays back as it writes (body-feed.ts).
+ * A chunk of the streamed body of request `seq`'s reply, from pool thread `pool`, under
+ * its credit slot `slot` (body-feed.ts); `last` on the final message (which may be empty).
  */
 export interface BodyMessage {
   session: number;
   seq: number;
   pool: number;
   slot: number;
+  /** The chunk: copied into the channel by the writer; a view reused by the next pop for the reader. */
   data: Uint8Array;
-  /** The last message of the body: 'end', or 'error' when the iterable threw; false before. */
   last: 'end' | 'error' | false;
 }
 export function writeBody(ch: Channel, b: BodyMessage): boolean {

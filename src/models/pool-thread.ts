@@ -14,10 +14,10 @@
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
+import type { Stats } from './stats.js';
 import { BodySender } from './body-feed.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { CHUNK, MSG, readRequest, writeBody, writeReply } from './messages.js';
-import type { Stats } from './stats.js';
 
 export interface PoolThreadData {
   role: 'pool';
@@ -137,9 +137,9 @@ class PoolHandler {
     if (!reply.body) return;
     this.pending++;
     void this.#bodies
-      .stream(reply.body, (slot, piece, last) => {
-        const body = { session, seq, pool: this.data.index, slot, data: piece, last };
-        while (!writeBody(out, body)) Atomics.wait(pause, 0, 0, 1);
+      .stream(reply.body, (slot, data, last) => {
+        const msg = { session, seq, pool: this.data.index, slot, data, last };
+        while (!writeBody(out, msg)) Atomics.wait(pause, 0, 0, 1);
       })
       .finally(() => this.pending--);
   }
@@ -152,19 +152,16 @@ function sendReply(out: Channel, session: number, seq: number, reply: Reply): vo
   do {
     const end = Math.min(data.length, off + CHUNK);
     const last = end === data.length;
-    const piece = data.subarray(off, end);
     const msg = {
       session,
       seq,
-      data: piece,
+      data: data.subarray(off, end),
       partial: !last,
       close: last && reply.close === true,
       file: last ? file : undefined,
       body: last && reply.body !== undefined,
     };
-    while (!writeReply(out, msg)) {
-      Atomics.wait(pause, 0, 0, 1);
-    }
+    while (!writeReply(out, msg)) Atomics.wait(pause, 0, 0, 1);
     off = end;
   } while (off < data.length);
 }

@@ -16,8 +16,8 @@ import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { ECANCELED } from '../sys/errno.js';
 import { native } from '../sys/native.js';
-import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { AcceptBackoff } from './accept-backoff.js';
+import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 
 export interface ProactorThreadData {

@@ -276,7 +276,7 @@ export class ReactorThread {
     const reply: Reply = { data, close: r.close };
     if (r.file) reply.file = r.file;
     if (r.body) {
-      // Its pieces follow as BODY messages, naming the pool thread and credit slot.
+      // Its chunks follow as BODY messages, naming the pool thread and credit slot.
       const feed = new BodyFeed();
       this.#bodies.set(key, feed);
       reply.body = feed;

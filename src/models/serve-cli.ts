@@ -24,6 +24,17 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
                    (default auto)
   --directio N     static: 'auto' switches to direct IO for files of N bytes or more
   --cpus LIST      pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
+
+  Per-connection limits (README, "Connection limits"):
+  --max-in-flight N    requests handled and not yet answered (default 1024)
+  --max-output BYTES   reply bytes not yet taken by the client before the next
+                       request waits (default 1 MiB)
+  --max-files N        file bodies open (default 16)
+  --max-queue BYTES    unsent output that drops the client: the largest reply (default 64 MiB)
+  --max-header BYTES   http/static request head, 431 past it (default 8192)
+  --max-request BYTES  http body / resp command, 413 / protocol error past it
+  --header-timeout MS  a started request must arrive whole within this (default 10000)
+  --idle-timeout MS    close after this long without progress (default 30000)
   --help           this text`;
 
 const int = (s: string | undefined) => (s === undefined ? undefined : Number(s));
@@ -44,6 +55,14 @@ export function parseServeArgs(argv: string[]): ServeOptions {
       transfer: { type: 'string' },
       directio: { type: 'string' },
       cpus: { type: 'string' },
+      'max-in-flight': { type: 'string' },
+      'max-output': { type: 'string' },
+      'max-files': { type: 'string' },
+      'max-queue': { type: 'string' },
+      'max-header': { type: 'string' },
+      'max-request': { type: 'string' },
+      'header-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
     },
     strict: true,
   });
@@ -60,6 +79,14 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     transfer: values.transfer,
     directio: int(values.directio),
     cpus: values.cpus?.split(',').map(Number),
+    maxInFlight: int(values['max-in-flight']),
+    maxOutput: int(values['max-output']),
+    maxFiles: int(values['max-files']),
+    maxQueue: int(values['max-queue']),
+    maxHeader: int(values['max-header']),
+    maxRequest: int(values['max-request']),
+    headerTimeout: int(values['header-timeout']),
+    idleTimeout: int(values['idle-timeout']),
   };
   for (const k of Object.keys(opts) as (keyof typeof opts)[]) if (opts[k] === undefined) delete opts[k];
   return opts as ServeOptions;

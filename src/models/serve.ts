@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
 import { protocolSpec } from '../protocols/index.js';
+import type { ProtocolOptions } from '../protocols/protocol.js';
 import { loadProtocolModules, moduleUrl } from '../protocols/module.js';
 import * as v from '../sys/validate.js';
 import { CONN_DEFAULTS } from './conn-core.js';
@@ -56,6 +57,8 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   }
   const transfer = o.transfer === undefined ? 'auto' : v.str('transfer', o.transfer);
   const directio = o.directio === undefined ? 4 << 20 : v.int('directio', o.directio, 0);
+  const maxHeader = o.maxHeader === undefined ? undefined : v.int('maxHeader', o.maxHeader, 64, 65535);
+  const maxRequest = o.maxRequest === undefined ? undefined : v.int('maxRequest', o.maxRequest, 1);
   const resolved: ResolvedServeOptions = {
     model,
     protocol,
@@ -78,10 +81,24 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
     cpus: o.cpus === undefined ? [] : o.cpus.map((c) => v.int('cpus[i]', c, 0, 1023)),
     execArgv: o.execArgv === undefined ? workerExecArgv(process.execArgv) : strings('execArgv', o.execArgv),
-    protocolOptions: { ...moduleOptions, root, transfer, directio },
+    protocolOptions: { ...moduleOptions, root, transfer, directio, limits: requestLimits(maxHeader, maxRequest) },
   };
   if (root !== undefined) resolved.root = root;
+  if (maxHeader !== undefined) resolved.maxHeader = maxHeader;
+  if (maxRequest !== undefined) resolved.maxRequest = maxRequest;
   return resolved;
+}
+
+/** The codecs' limits for maxHeader / maxRequest (http and static heads and bodies, resp commands and arguments). */
+function requestLimits(maxHeader?: number, maxRequest?: number): ProtocolOptions['limits'] {
+  const limits: NonNullable<ProtocolOptions['limits']> = {};
+  if (maxHeader !== undefined) limits.maxHead = maxHeader;
+  if (maxRequest !== undefined) {
+    limits.maxBody = maxRequest;
+    limits.maxRequest = maxRequest;
+    limits.maxBulk = maxRequest;
+  }
+  return limits;
 }
 
 /** Each model's file, loaded when first served (a literal import each, so bundlers see them). */

@@ -69,6 +69,17 @@ export interface ServeOptions {
    * it is the largest reply a client that reads slowly can be sent.
    */
   maxQueue?: number;
+  /**
+   * http, static: the request line and header fields, in bytes, past which the client gets
+   * 431 and the connection closes; default 8 KiB (at most 65 535).
+   */
+  maxHeader?: number;
+  /**
+   * http: a request body, resp: a whole command (and each argument), in bytes, past which the
+   * client gets 413 / `-ERR Protocol error` and the connection closes; default 8 MiB for an
+   * http body, 16 MiB for a resp command (8 MiB an argument).
+   */
+  maxRequest?: number;
   /** Requests per connection handled and not yet answered; more wait unread; default 1024. */
   maxInFlight?: number;
   /** Reply bytes per connection not yet taken by the client before its next request waits; default 1 MiB. */
@@ -98,12 +109,18 @@ export interface ServeOptions {
 }
 
 /** The options after defaults, as every model receives them. */
-export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root' | 'protocol' | 'handler'>> {
+export interface ResolvedServeOptions extends Required<
+  Omit<ServeOptions, 'root' | 'protocol' | 'handler' | 'maxHeader' | 'maxRequest'>
+> {
   /** What every thread and process recreates the protocol from: a name, or 'module'. */
   protocol: ProtocolKind;
   /** static: the directory served. */
   root?: string;
-  /** What the protocol is created with (root, transfer, directio; the module and handler URLs). */
+  /** Given: the protocols' head limit (protocolOptions.limits carries it); absent: theirs. */
+  maxHeader?: number;
+  /** Given: the protocols' request limit (protocolOptions.limits carries it); absent: theirs. */
+  maxRequest?: number;
+  /** What the protocol is created with (root, transfer, directio, limits; the module and handler URLs). */
   protocolOptions: ProtocolOptions;
 }
 

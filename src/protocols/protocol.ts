@@ -92,6 +92,11 @@ export interface ProtocolOptions {
   module?: string;
   /** module: the options its `create()` receives (structured-clonable and JSON-safe: they cross threads and processes). */
   moduleOptions?: unknown;
+  /**
+   * Request size limits, each read by the protocols it names (HttpLimits, RespLimits):
+   * serve() fills them from its `maxHeader` and `maxRequest` options.
+   */
+  limits?: { maxHead?: number; maxBody?: number; maxRequest?: number; maxBulk?: number };
 }
 
 /**

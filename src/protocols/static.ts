@@ -171,7 +171,7 @@ export class StaticProtocol implements Protocol {
   }
 
   createCodec(): Codec {
-    return new HttpCodec({ maxBody: 64 << 10 });
+    return new HttpCodec({ maxHead: this.options.limits?.maxHead, maxBody: 64 << 10 });
   }
 
   close(): void {

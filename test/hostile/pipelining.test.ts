@@ -53,8 +53,8 @@ describe('Session pipelining depth', () => {
         while (sys.read(b, sink) > 0) {
           /* the replies */
         }
-        // The first reply comes back at once (until one has, any reply might hold an fd, and
-        // the file budget bounds what is dispatched); then hold the replies for a while: the
+        // The first reply comes back at once (until one has, nothing is known of their size
+        // and one request at a time is dispatched); then hold the replies for a while: the
         // session must stop at the depth bound on its own.
         if (!first && owed.length > 0) {
           first = true;
