@@ -139,6 +139,7 @@ export async function serve(opts: ServeOptions): Promise<Server> {
     port: handle.port,
     model: resolved.model,
     stats: () => handle.stats(),
+    workerPids: () => handle.workerPids?.() ?? [],
     close: () => handle.close(),
   });
   handle.onError?.((e) => server.emit('error', e));

@@ -147,6 +147,12 @@ export interface Server {
   /** The live counters, summed over every thread and process. */
   stats(): StatsSnapshot;
   /**
+   * multi-process: the pid of each worker process by index (0 where a dead worker is not yet
+   * replaced); an empty array for the models that run in this process. The pids change
+   * when workers are respawned: read them again rather than keeping them.
+   */
+  workerPids(): number[];
+  /**
    * Stops accepting, ends the model's threads or processes (closing their connections) and
    * releases the protocol; resolves when all is done. Calling it again returns the same wait.
    */
@@ -157,6 +163,8 @@ export interface ModelHandle {
   port: number;
   stats(): StatsSnapshot;
   close(): Promise<void>;
+  /** multi-process: the worker pids by index (see Server.workerPids). */
+  workerPids?(): number[];
   /** Who hears of a failure after start (the Server's 'error'), for models that can have one. */
   onError?(fn: (e: Error) => void): void;
 }
