@@ -49,7 +49,6 @@ const RAW_BINDING_USERS = [
   'src/models/blocking-session.ts',
   'src/models/blocking-threads.ts',
   'src/models/channel.ts',
-  'src/models/conn-core.ts',
   'src/models/iterative.ts',
   'src/models/multi-process.ts',
   'src/models/pool-thread.ts',
