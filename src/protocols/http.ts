@@ -22,6 +22,7 @@ import {
 import { ascii } from './bytes.js';
 import { httpDate, httpSecond } from './http-date.js';
 import { HttpApp } from './http-handler.js';
+import * as v from '../sys/validate.js';
 
 const HELLO = 'Hello, World!';
 /** How a response ends its head: 0 HTTP/1.1 keep-alive, 1 close, 2 HTTP/1.0 keep-alive. */
@@ -67,6 +68,7 @@ export class HttpProtocol implements Protocol {
   #head: PerVariant = [NOT_BUILT, NOT_BUILT, NOT_BUILT];
 
   constructor(opts: HttpOptions = {}) {
+    v.object('opts', opts);
     this.#limits = opts.limits ?? {};
     this.options = { ...opts };
     if (opts.handler !== undefined) this.#app = new HttpApp(opts.handler);

@@ -15,7 +15,7 @@ import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
 import { StaticProtocol } from './static.js';
 import { ModuleProtocol, loadProtocolModules, moduleUrl, type ProtocolModuleSpec } from './module.js';
-import { typeError } from '../sys/validate.js';
+import { object, typeError } from '../sys/validate.js';
 
 export { protocolNames };
 
@@ -29,6 +29,7 @@ export { protocolNames };
 export function createProtocol(name: ProtocolName, opts?: ProtocolOptions & { handler?: undefined }): SyncProtocol;
 export function createProtocol(name: ProtocolKind, opts?: ProtocolOptions): Protocol;
 export function createProtocol(name: ProtocolKind, opts: ProtocolOptions = {}): Protocol {
+  object('opts', opts);
   switch (name) {
     case 'module':
       return new ModuleProtocol(opts);
