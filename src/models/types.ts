@@ -5,6 +5,7 @@
  */
 import type { PollerName } from './poller-name.js';
 import type { ProtocolKind, ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
+import type { ProtocolModuleSpec } from '../protocols/module.js';
 import type { StatsSnapshot } from './stats.js';
 import type { TransferMethodName } from '../transfer/names.js';
 
@@ -36,13 +37,7 @@ export type ModelName = (typeof modelNames)[number];
  */
 export type AcceptStrategy = 'reuseport' | 'exclusive' | 'mutex';
 
-/** A user protocol module: `serve({ protocol: { module, options } })`. */
-export interface ProtocolModuleSpec {
-  /** The module's path or URL, loaded in every thread and process of the model. */
-  module: string | URL;
-  /** Handed to the module's protocol factory. */
-  options?: unknown;
-}
+export type { ProtocolModuleSpec };
 
 /**
  * Options of {@link serve}. Only `model` and `protocol` are required; any other key is a

@@ -52,8 +52,8 @@ export function createProtocol(name: ProtocolKind, opts: ProtocolOptions = {}): 
  * `handler`). Imports them first, in this thread; rejects with the module's own error when
  * one fails to load or has the wrong shape.
  * @example
- * const p = await loadProtocol({ module: new URL('./lines.mjs', import.meta.url) });
- * const h = await loadProtocol('http', { handler: new URL('./app.mjs', import.meta.url).href });
+ * const p = await loadProtocol({ module: './lines.mjs' }); // a path from the cwd, or a file URL
+ * const h = await loadProtocol('http', { handler: './app.mjs' });
  */
 export async function loadProtocol(
   spec: ProtocolName | ProtocolModuleSpec,

@@ -24,8 +24,8 @@ import { typeError } from '../sys/validate.js';
  * what `serve({ protocol: { module, options } })` was given, or, in the threads and
  * processes, the `options` the first instance published (shared state's names).
  * @example
- * // lines.mjs: answers each line with its upper-case form
- * export function create() {
+ * // lines.mjs answers each line with its upper-case form; it exports this as `create`
+ * function create() {
  *   return {
  *     createCodec() { let rest = ''; return { push(chunk) {
  *       const lines = (rest + Buffer.from(chunk).toString()).split('\n'); rest = lines.pop();
