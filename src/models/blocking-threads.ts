@@ -4,7 +4,7 @@
  * `connection` (thread-per-connection): a thread serves the one client it was given.
  */
 import { createProtocol } from '../protocols/index.js';
-import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
+import type { ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
 import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
@@ -15,6 +15,7 @@ import { MSG, readNewFd } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
 import { closePipePool } from '../transfer/index.js';
+import { closeTransferRing } from '../transfer/uring.js';
 
 export interface BlockingThreadData {
   /** connection: where the next client's fd (or STOP) arrives while this thread is cached. */
@@ -23,7 +24,7 @@ export interface BlockingThreadData {
   /** iterative: the blocking listening fd; connection: the client's fd. */
   fd: number;
   slot: SharedArrayBuffer;
-  protocol: ProtocolName;
+  protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
   transfer: string;
   directio: number;
@@ -65,6 +66,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     backoff?.close();
     protocol.close();
     closePipePool();
+    closeTransferRing(); // the uring and direct methods' ring: its fds outlive the thread
   }
 }
 

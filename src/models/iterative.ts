@@ -3,7 +3,7 @@
  * then read → handle → write for that client until it leaves, then the next. A slow client
  * stalls everyone; that is the flaw the next models fix.
  */
-import { createProtocol } from '../protocols/index.js';
+import { createProtocol, handlerThreadOptions } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { listenTcp, localPort } from '../sys/socket.js';
 import { FdSlot } from './blocking-session.js';
@@ -14,9 +14,16 @@ import { startThread } from './threads.js';
 import type { ModelStarter } from './types.js';
 
 export const start: ModelStarter = async (opts) => {
-  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, blocking: true });
-  // One thread handles every request: the RESP keyspace can be its own table.
-  const protocol = createProtocol(opts.protocol, { ...opts.protocolOptions, localKeyspace: true });
+  // The protocol first: a user module that throws in create() leaves nothing open. One
+  // thread handles every request: the RESP keyspace can be its own table.
+  const protocol = createProtocol(opts.protocol, handlerThreadOptions(opts.protocol, opts.protocolOptions, true));
+  let listenFd: number;
+  try {
+    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, blocking: true });
+  } catch (e) {
+    protocol.close();
+    throw e;
+  }
   const stats = new Stats(1);
   const slotSab = FdSlot.create();
   const data: BlockingThreadData = {

@@ -187,6 +187,7 @@ class Master {
       requests: 0,
       bytesOut: 0,
       shortBodies: 0,
+      errors: 0,
       zerocopy: { sends: 0, copied: 0 },
     };
     for (let i = 0; i < this.#opts.workers; i++) {
@@ -197,8 +198,9 @@ class Master {
       snap.requests += f[2]! + base[2]!;
       snap.bytesOut += f[3]! + base[3]!;
       snap.shortBodies += f[4]! + base[4]!;
-      snap.zerocopy.sends += f[5]! + base[5]!;
-      snap.zerocopy.copied += f[6]! + base[6]!;
+      snap.errors += f[5]! + base[5]!;
+      snap.zerocopy.sends += f[6]! + base[6]!;
+      snap.zerocopy.copied += f[7]! + base[7]!;
     }
     return snap;
   }
@@ -227,10 +229,17 @@ export const start: ModelStarter = async (opts) => {
   if (opts.accept === 'exclusive' && opts.backend !== 'epoll') {
     throw new RangeError(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${opts.backend}'`);
   }
-  // With reuseport this socket only reserves the port until the workers have bound it.
-  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, reusePort: opts.accept === 'reuseport' });
-  const port = localPort(listenFd);
+  // The protocol first: a user module that throws in create() leaves nothing open.
   const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  let listenFd: number;
+  try {
+    // With reuseport this socket only reserves the port until the workers have bound it.
+    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, reusePort: opts.accept === 'reuseport' });
+  } catch (e) {
+    protocol.close();
+    throw e;
+  }
+  const port = localPort(listenFd);
   const board = Keyspace.create(undefined, { size: 1 << 16 });
   const settings: Omit<ProcessWorkerSettings, 'index'> = {
     host: opts.host,

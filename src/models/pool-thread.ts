@@ -12,8 +12,9 @@
  * timers run; otherwise it blocks in Atomics.wait.
  */
 import { createProtocol } from '../protocols/index.js';
-import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
+import type { Stats } from './stats.js';
 import { BodySender } from './body-feed.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { CHUNK, MSG, readRequest, writeBody, writeReply } from './messages.js';
@@ -26,8 +27,10 @@ export interface PoolThreadData {
   replies: ChannelInit[];
   /** The credit slots of the bodies this thread streams (body-feed.ts). */
   credits: SharedArrayBuffer;
-  protocol: ProtocolName;
+  protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
+  /** The server's counters (handler threads count the errors user code throws). */
+  stats: ReturnType<Stats['share']>;
   cpus?: number[];
 }
 

@@ -13,7 +13,7 @@
  */
 import { Proactor } from '../loop/proactor.js';
 import { createProtocol } from '../protocols/index.js';
-import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { ECANCELED } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { ringProbe } from '../sys/uring.js';
@@ -27,7 +27,7 @@ export interface ProactorThreadData {
   listenFd: number;
   /** An eventfd: readable means stop. */
   stopFd: number;
-  protocol: ProtocolName;
+  protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
   maxQueue: number;
   /** Reply data of at least this many bytes is sent with IORING_OP_SEND_ZC; 0: never. */

@@ -4,7 +4,7 @@
  * the kernel has it). The kernel does the I/O; the threads react to completions. Where the
  * kernel refuses io_uring, serve() fails with the ring's own error.
  */
-import { createProtocol } from '../protocols/index.js';
+import { createProtocol, handlerThreadOptions } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { Ring } from '../sys/ring.js';
 import { eventfd, listenTcp, localPort } from '../sys/socket.js';
@@ -17,9 +17,19 @@ import type { ModelStarter } from './types.js';
 
 export const start: ModelStarter = async (opts) => {
   if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
-  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
-  // With one thread, it handles every request: the RESP keyspace can be its own table.
-  const protocol = createProtocol(opts.protocol, { ...opts.protocolOptions, localKeyspace: opts.workers === 1 });
+  // The protocol first: a user module that throws in create() leaves nothing open. With one
+  // thread, it handles every request: the RESP keyspace can be its own table.
+  const protocol = createProtocol(
+    opts.protocol,
+    handlerThreadOptions(opts.protocol, opts.protocolOptions, opts.workers === 1),
+  );
+  let listenFd: number;
+  try {
+    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
+  } catch (e) {
+    protocol.close();
+    throw e;
+  }
   const stats = new Stats(opts.workers);
   const stopFds: number[] = [];
   const threads: ModelThread[] = [];

@@ -24,6 +24,6 @@ export const statsKey = (index: number) => new TextEncoder().encode(`stats:${ind
 
 /**
  * The figures a worker publishes (float64 each): accepted, connections, requests, bytesOut,
- * shortBodies, zero-copy sends, and of those the ones the kernel copied.
+ * shortBodies, errors, zero-copy sends, and of those the ones the kernel copied.
  */
-export const FIGURES = 7;
+export const FIGURES = 8;

@@ -17,6 +17,7 @@ import { Channel } from './channel.js';
 import { CHANNEL_BYTES } from './messages.js';
 import { ReactorThread } from './reactor-thread.js';
 import { Stats } from './stats.js';
+import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
 import {
   CONTROL_FD,
   FIGURES,
@@ -34,8 +35,9 @@ const MUTEX_DELAY_MS = 2;
 /** How long the accept mutex stays with a process that stops renewing it. */
 const MUTEX_LEASE_MS = 100;
 
-function main(): Promise<void> {
+async function main(): Promise<void> {
   const s = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSettings;
+  await loadProtocolModules(s.thread.protocolOptions);
   const listenFd =
     s.accept === 'reuseport' ? listenTcp(s.host, s.port, { backlog: s.backlog, reusePort: true }) : LISTEN_FD;
   const eventfd = native.eventfd(0, false);
@@ -54,6 +56,7 @@ function main(): Promise<void> {
   const board = Keyspace.attach(s.board);
   const { reactor } = thread;
   reactor.watch(CONTROL_FD, EPOLLIN, () => reactor.stop());
+  setErrorCounter(() => stats.error());
   const figures = new Float64Array(FIGURES);
   const bytes = new Uint8Array(figures.buffer);
   const key = statsKey(s.index);
@@ -64,8 +67,9 @@ function main(): Promise<void> {
     figures[2] = snap.requests;
     figures[3] = snap.bytesOut;
     figures[4] = snap.shortBodies;
-    figures[5] = snap.zerocopy.sends;
-    figures[6] = snap.zerocopy.copied;
+    figures[5] = snap.errors;
+    figures[6] = snap.zerocopy.sends;
+    figures[7] = snap.zerocopy.copied;
     board.set(key, bytes);
   };
   reactor.setTimer(50, publish, { repeat: true });

@@ -5,19 +5,17 @@
  *
  *   single              1 reactor thread, accepting itself, handlers inline
  *   worker-pool         1 reactor thread, accepting itself, handlers on `workers` pool threads
- *   multi-reactor       main reactor (the caller's thread) + `workers` sub-reactor threads
+ *   multi-reactor       main reactor (an acceptor thread) + `workers` sub-reactor threads
  *   multi-reactor-pool  main reactor + `workers` sub-reactors + `pool` handler threads
  */
-import { Reactor } from '../loop/reactor.js';
-import { AcceptBackoff } from './accept-backoff.js';
-import { createProtocol } from '../protocols/index.js';
+import { createProtocol, handlerThreadOptions } from '../protocols/index.js';
 import type { Protocol } from '../protocols/protocol.js';
-import { constants } from '../sys/constants.js';
-import { EAGAIN } from '../sys/errno.js';
+import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { native } from '../sys/native.js';
 import { eventfd, listenTcp, localPort } from '../sys/socket.js';
 import { Channel } from './channel.js';
-import { CHANNEL_BYTES, writeNewFd, writeStop } from './messages.js';
+import { CHANNEL_BYTES, writeStop } from './messages.js';
+import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
 import { createCredits } from './body-feed.js';
@@ -26,8 +24,6 @@ import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
 
-const EPOLLIN = constants.EPOLLIN as number;
-
 export interface GroupShape {
   reactors: number;
   mainAcceptor: boolean;
@@ -35,12 +31,19 @@ export interface GroupShape {
 }
 
 export async function startReactorGroup(opts: ResolvedServeOptions, shape: GroupShape): Promise<ModelHandle> {
-  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
-  // Handlers all on one reactor thread (no pool, which would also take frames): the RESP
+  // The protocol first: a user module that throws in create() leaves nothing open. With
+  // every handler on one reactor thread (no pool, which would also take frames), the RESP
   // keyspace can be that thread's own table.
-  const local = shape.reactors === 1 && shape.pool === 0;
-  const protocolOptions = local ? { ...opts.protocolOptions, localKeyspace: true } : opts.protocolOptions;
-  const group = new Group(listenFd, createProtocol(opts.protocol, protocolOptions));
+  const oneThread = shape.reactors === 1 && shape.pool === 0;
+  const protocol = createProtocol(opts.protocol, handlerThreadOptions(opts.protocol, opts.protocolOptions, oneThread));
+  let listenFd: number;
+  try {
+    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
+  } catch (e) {
+    protocol.close();
+    throw e;
+  }
+  const group = new Group(listenFd, protocol);
   try {
     await group.start(opts, shape);
   } catch (e) {
@@ -58,8 +61,8 @@ class Group {
   readonly #pool: Channel[] = [];
   readonly #threads: ModelThread[] = [];
   readonly #poolThreads: ModelThread[] = [];
-  #acceptor: Reactor | undefined;
-  #backoff: AcceptBackoff | undefined;
+  #acceptor: ModelThread | undefined;
+  #acceptorStop = -1;
   #closing: Promise<void> | undefined;
 
   constructor(
@@ -88,6 +91,7 @@ class Group {
         credits: credits[i]!,
         protocol: opts.protocol,
         protocolOptions: this.protocol.options,
+        stats: this.stats.share(),
         cpus: pinned ? opts.cpus : undefined,
       };
       this.#poolThreads.push(await startThread(data));
@@ -113,36 +117,20 @@ class Group {
       };
       this.#threads.push(await startThread(data));
     }
-    if (shape.mainAcceptor) this.#startAcceptor();
+    if (shape.mainAcceptor) await this.#startAcceptor(opts);
   }
 
-  /** The main reactor: accepts in the caller's thread (inside Node's loop) and deals fds round-robin. */
-  #startAcceptor(): void {
-    const acceptor = new Reactor({ backend: 'epoll' });
-    const backoff = (this.#backoff = new AcceptBackoff());
-    let next = 0;
-    acceptor.watch(this.listenFd, EPOLLIN, () => {
-      for (;;) {
-        const fd = native.accept(this.listenFd, false);
-        if (fd < 0) {
-          if (fd !== -EAGAIN) pauseAccepting(acceptor, this.listenFd, backoff.failed(this.listenFd, fd));
-          return;
-        }
-        backoff.accepted();
-        // An inbox is full only when its reactor is stuck; shed the connection then.
-        if (!this.#deal(fd, next++)) native.close(fd);
-      }
-    });
-    acceptor.attach();
-    this.#acceptor = acceptor;
-  }
-
-  #deal(fd: number, start: number): boolean {
-    const n = this.#inboxes.length;
-    for (let k = 0; k < n; k++) {
-      if (writeNewFd(this.#inboxes[(start + k) % n]!, fd)) return true;
-    }
-    return false;
+  /** The main reactor, on a thread of its own (acceptor-thread.ts). */
+  async #startAcceptor(opts: ResolvedServeOptions): Promise<void> {
+    this.#acceptorStop = eventfd();
+    const data: AcceptorThreadData = {
+      role: 'acceptor',
+      listenFd: this.listenFd,
+      stopFd: this.#acceptorStop,
+      inboxes: this.#inboxes.map((c) => c.init),
+      cpus: opts.cpus.length > 0 ? opts.cpus : undefined,
+    };
+    this.#acceptor = await startThread(data);
   }
 
   close(): Promise<void> {
@@ -151,8 +139,11 @@ class Group {
   }
 
   async #close(): Promise<void> {
-    this.#acceptor?.close();
-    this.#backoff?.close();
+    if (this.#acceptor) {
+      native.write(this.#acceptorStop, EVENTFD_ONE, 0, 8);
+      await this.#acceptor.exited;
+    }
+    if (this.#acceptorStop >= 0) native.close(this.#acceptorStop);
     native.close(this.listenFd);
     for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);
     await Promise.all(this.#threads.map((t) => t.exited));
@@ -161,15 +152,6 @@ class Group {
     for (const fd of this.#eventfds) native.close(fd);
     this.protocol.close();
   }
-}
-
-/**
- * accept(2) failed with something other than EAGAIN (EMFILE, ENFILE, ENOBUFS): the listening
- * fd stays readable, so stop watching it for `ms` instead of spinning on it.
- */
-function pauseAccepting(reactor: Reactor, listenFd: number, ms: number): void {
-  reactor.rewatch(listenFd, 0);
-  reactor.setTimer(ms, () => reactor.rewatch(listenFd, EPOLLIN));
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -9,7 +9,7 @@
 import { Connection } from '../loop/connection.js';
 import { Reactor } from '../loop/reactor.js';
 import { createProtocol } from '../protocols/index.js';
-import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
 import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
@@ -39,7 +39,7 @@ export interface ReactorThreadData {
   pool: ChannelInit[];
   /** The pool threads' body credit slots (body-feed.ts), by pool index. */
   poolCredits?: SharedArrayBuffer[];
-  protocol: ProtocolName;
+  protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
   backend: PollerName;
   transfer: string;

@@ -234,8 +234,14 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   if (root !== undefined) resolved.root = root;
   if (maxHeader !== undefined) resolved.maxHeader = maxHeader;
   if (maxRequest !== undefined) resolved.maxRequest = maxRequest;
-  if (module) resolved.protocolModule = module;
-  if (o.handler !== undefined) resolved.handler = moduleHref('handler', o.handler);
+  // User code travels to every thread and process as the protocol's kind and options.
+  if (module) {
+    resolved.protocolModule = module;
+    resolved.protocol = 'module';
+    resolved.protocolOptions.module = module.module;
+    resolved.protocolOptions.moduleOptions = module.options;
+  }
+  if (o.handler !== undefined) resolved.protocolOptions.handler = resolved.handler = moduleHref('handler', o.handler);
   if (resolved.accept === 'exclusive' && resolved.backend !== 'epoll' && o.accept !== undefined) {
     throw invalidValue(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${resolved.backend}'`);
   }

@@ -6,6 +6,7 @@
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
+import { loadProtocolModules } from '../protocols/module.js';
 import { resolveServeOptions } from './serve-options.js';
 import type { ModelName, ModelStarter, ServeOptions, Server } from './types.js';
 
@@ -42,13 +43,8 @@ async function loadModel(model: ModelName): Promise<ModelStarter> {
  */
 export async function serve(opts: ServeOptions): Promise<Server> {
   const resolved = resolveServeOptions(opts);
-  // The models do not load user code yet: refuse a module or handler rather than ignore it.
-  if (resolved.protocolModule !== undefined || resolved.handler !== undefined) {
-    const what = resolved.handler !== undefined ? 'handler' : 'protocol';
-    throw Object.assign(new TypeError(`serve(): the '${what}' module option is not supported by this build`), {
-      code: 'ERR_INVALID_ARG_VALUE',
-    });
-  }
+  // The caller's thread imports user modules first: one that fails to load rejects here.
+  await loadProtocolModules(resolved.protocolOptions);
   // bind(2) takes addresses: a name is looked up first (ENOTFOUND rejects as dns reports it).
   if (isIP(resolved.host) === 0) resolved.host = (await lookup(resolved.host)).address;
   const handle = await (await loadModel(resolved.model))(resolved);

@@ -8,7 +8,7 @@
  */
 import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 
-const HEADER = 3; // [connections, requests, shortBodies]
+const HEADER = 4; // [connections, requests, shortBodies, errors]
 
 /** A server's counters at one moment ({@link Server.stats}). */
 export interface StatsSnapshot {
@@ -30,6 +30,8 @@ export interface StatsSnapshot {
    * ones it copied after all (every one over loopback).
    */
   zerocopy: ZerocopyCounts;
+  /** Errors thrown by user code (protocol modules, HTTP handlers) so far; each failed only its request. */
+  errors: number;
 }
 
 export class Stats {
@@ -74,6 +76,11 @@ export class Stats {
     Atomics.add(this.ints, 2, 1);
   }
 
+  /** An error thrown by user code (a protocol module, an HTTP handler). */
+  error(): void {
+    Atomics.add(this.ints, 3, 1);
+  }
+
   sent(n: number): void {
     if (n > 0) Atomics.add(this.bytes, 0, BigInt(n));
   }
@@ -98,6 +105,7 @@ export class Stats {
       bytesOut: Number(Atomics.load(this.bytes, 0)),
       shortBodies: Atomics.load(this.ints, 2),
       zerocopy: { sends: Number(Atomics.load(this.bytes, 1)), copied: Number(Atomics.load(this.bytes, 2)) },
+      errors: Atomics.load(this.ints, 3),
     };
   }
 }

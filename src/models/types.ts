@@ -4,7 +4,8 @@
  * the model by name.
  */
 import type { PollerName } from './poller-name.js';
-import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
+import type { ProtocolKind, ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
+import type { ProtocolModuleSpec } from '../protocols/module.js';
 import type { StatsSnapshot } from './stats.js';
 import type { TransferMethodName } from '../transfer/names.js';
 
@@ -36,13 +37,7 @@ export type ModelName = (typeof modelNames)[number];
  */
 export type AcceptStrategy = 'reuseport' | 'exclusive' | 'mutex';
 
-/** A user protocol module: `serve({ protocol: { module, options } })`. */
-export interface ProtocolModuleSpec {
-  /** The module's path or URL, loaded in every thread and process of the model. */
-  module: string | URL;
-  /** Handed to the module's protocol factory. */
-  options?: unknown;
-}
+export type { ProtocolModuleSpec };
 
 /**
  * Options of {@link serve}. Only `model` and `protocol` are required; any other key is a
@@ -132,8 +127,8 @@ export interface ServeOptions {
 export interface ResolvedServeOptions extends Required<
   Omit<ServeOptions, 'root' | 'protocol' | 'handler' | 'cpus' | 'maxHeader' | 'maxRequest'>
 > {
-  /** The built-in protocol (the one a user module or handler builds on: 'http' for a handler). */
-  protocol: ProtocolName;
+  /** What every thread and process recreates the protocol from: a built-in name, or 'module'. */
+  protocol: ProtocolKind;
   /** Pinned CPUs (empty: not pinned). */
   cpus: number[];
   /** A user protocol module: its URL (href) and options. */

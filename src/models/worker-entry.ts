@@ -4,14 +4,26 @@
  * and runs until told to stop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
+import { Stats } from './stats.js';
+import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { BlockingThreadData } from './blocking-threads.js';
+import type { TpcAcceptorData } from './tpc-acceptor.js';
 import type { ProactorThreadData } from './proactor-thread.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
 
-type ThreadData = ReactorThreadData | PoolThreadData | BlockingThreadData | ProactorThreadData;
+type ThreadData =
+  ReactorThreadData | PoolThreadData | BlockingThreadData | ProactorThreadData | AcceptorThreadData | TpcAcceptorData;
 
 const data = workerData as ThreadData;
+// User modules (a protocol module, an HTTP handler) are imported before the role starts, so
+// createProtocol finds them; errors their code throws count in the server's stats.
+if ('protocolOptions' in data) await loadProtocolModules(data.protocolOptions);
+if ('stats' in data) {
+  const stats = Stats.attach(data.stats);
+  setErrorCounter(() => stats.error());
+}
 const ready = () => parentPort?.postMessage({ ready: true });
 
 if (data.role === 'reactor') {
@@ -24,6 +36,12 @@ if (data.role === 'reactor') {
   const thread = new ProactorThread(data);
   ready();
   await thread.run();
+} else if (data.role === 'acceptor') {
+  const { runAcceptorThread } = await import('./acceptor-thread.js');
+  await runAcceptorThread(data, ready);
+} else if (data.role === 'tpc-acceptor') {
+  const { runTpcAcceptor } = await import('./tpc-acceptor.js');
+  runTpcAcceptor(data, ready);
 } else if (data.role === 'pool') {
   const { runPoolThread } = await import('./pool-thread.js');
   await runPoolThread(data, ready);

@@ -8,11 +8,14 @@
  * for, and the connection closes after it: 400 (malformed, bare CR, obs-fold, space
  * before a colon, bad or conflicting Content-Length, Content-Length with
  * Transfer-Encoding, HTTP/1.1 without exactly one Host), 413 (body over the limit),
- * 431 (head over the limit), 501 (a Transfer-Encoding: rawio decodes none), 505.
+ * 431 (head over the limit), 501 (a Transfer-Encoding other than `chunked`), 505. A
+ * `Transfer-Encoding: chunked` body is decoded (http-chunked.ts) and framed as if it had
+ * come with a Content-Length: the frame holds the head as sent and the decoded body.
  */
 import type { Codec, PushResult, Reply } from './protocol.js';
-import { Pending, allocFrame, ascii, copyBytes } from './bytes.js';
+import { EMPTY, Pending, allocFrame, ascii, copyBytes } from './bytes.js';
 import { httpDate } from './http-date.js';
+import { ChunkedDecoder } from './http-chunked.js';
 import {
   FLAG_HTTP10,
   FLAG_KEEP_ALIVE,
@@ -100,11 +103,14 @@ const H_EXPECT = ascii('expect');
 const T_CONTINUE = ascii('100-continue');
 const T_CLOSE = ascii('close');
 const T_KEEP_ALIVE = ascii('keep-alive');
+const T_CHUNKED = ascii('chunked');
 
 /** A parsed head: what its frame's prefix records, and whether the client waits for 100. */
 interface Head extends FramePrefix {
   /** Expect: 100-continue on an HTTP/1.1 request with a body. */
   expect: boolean;
+  /** The body comes in the chunked coding (bodyLen is 0 until it is decoded). */
+  chunked: boolean;
 }
 
 /** Finds `close` / `keep-alive` in a Connection value: 1 close, 2 keep-alive, 0 neither. */
@@ -220,12 +226,14 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     headLen: 0,
     bodyLen: 0,
     expect: false,
+    chunked: false,
   };
   let i = requestLine(buf, s, end, h);
   if (i <= 0) return -i;
   const http10 = h.flags;
   let contentLength = -1;
-  let te = false;
+  let te = 0;
+  let chunked = false;
   let hosts = 0;
   let conn = 0;
   let expect = false;
@@ -266,7 +274,9 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
         break;
       }
       case F_TRANSFER_ENCODING:
-        te = true;
+        // Only a lone `chunked` is decoded; a list or another coding is 501.
+        chunked = te === 0 && matchLower(buf, v, ve - v, T_CHUNKED);
+        te++;
         break;
       case F_CONNECTION:
         conn |= connectionTokens(buf, v, ve);
@@ -280,14 +290,18 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     }
     i = nl + 1;
   }
-  if (te) return contentLength >= 0 ? 400 : 501;
+  // RFC 9112 6.1/6.3: both framings at once, or Transfer-Encoding in HTTP/1.0, is faulty
+  // framing (a smuggling vector): refused rather than guessed.
+  if (te > 0 && (contentLength >= 0 || http10)) return 400;
+  if (te > 0 && !chunked) return 501;
   if (!http10 && hosts !== 1) return 400;
   if (contentLength > maxBody) return 413;
   const keepAlive = conn & 1 ? false : http10 ? (conn & 2) !== 0 : true;
   h.flags = http10 | (keepAlive ? FLAG_KEEP_ALIVE : 0);
   h.headLen = i + (buf[i] === LF ? 1 : 2) - s;
   h.bodyLen = Math.max(contentLength, 0);
-  h.expect = expect && !http10 && contentLength > 0;
+  h.chunked = chunked;
+  h.expect = expect && !http10 && (contentLength > 0 || chunked);
   return h;
 }
 
@@ -319,6 +333,13 @@ export function headerValue(frame: Uint8Array, name: string): string | null {
   return null;
 }
 
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
   const f = allocFrame(PREFIX + h.headLen + h.bodyLen);
   writeFramePrefix(f, h);
@@ -343,6 +364,10 @@ export class HttpCodec implements Codec {
   #scanned = 0; // bytes of the current head already searched for its end
   #head: Head | null = null; // parsed head whose body is still arriving
   #dead = false;
+  /** The chunked body being decoded, the head it follows, and the input it has consumed. */
+  #chunks: ChunkedDecoder | null = null;
+  #chunkedHead = EMPTY;
+  #consumed = -1;
 
   constructor(limits: HttpLimits = {}) {
     // the frame prefix stores the target's place in 16 bits
@@ -363,7 +388,11 @@ export class HttpCodec implements Codec {
         this.#pending.keep(buf.subarray(0, 0));
         return { frames, error: r };
       }
-      if (r < 0) break;
+      if (r < 0) {
+        if (this.#consumed >= 0) s = this.#consumed;
+        this.#consumed = -1;
+        break;
+      }
       s = r;
     }
     this.#pending.keep(buf.subarray(s));
@@ -377,15 +406,43 @@ export class HttpCodec implements Codec {
       const h = this.#parse(buf, s);
       if (typeof h === 'number') return h === INCOMPLETE ? -1 : fail(h);
       this.#head = h;
+      if (h.chunked) {
+        // The head is kept aside and the body decoded as it comes; the pending input then
+        // holds only undecoded bytes, so a long body is never rescanned.
+        this.#chunkedHead = buf.slice(s, s + h.headLen);
+        this.#chunks = new ChunkedDecoder(this.#maxBody, this.#maxHead);
+        return this.#decode(buf, s + h.headLen, frames, true);
+      }
       // RFC 9110 10.1.1: a client that sent Expect: 100-continue waits for an interim
       // response before its body; a CONTINUE frame, answered in order, asks for it.
       if (h.expect && buf.length - s < h.headLen + h.bodyLen) frames.push(CONTINUE_FRAME.slice());
     }
+    if (this.#chunks !== null) return this.#decode(buf, s, frames, false);
     const h = this.#head;
     if (buf.length - s < h.headLen + h.bodyLen) return -1;
     frames.push(buildFrame(buf, s, h));
     this.#head = null;
     return s + h.headLen + h.bodyLen;
+  }
+
+  /** Feeds a chunked body from `s`: the end of the request once decoded, else the bytes consumed (kept out of pending). */
+  #decode(buf: Uint8Array, s: number, frames: Uint8Array[], first: boolean): number | Reply {
+    const d = this.#chunks!;
+    const h = this.#head!;
+    const at = d.feed(buf, s);
+    if (at < 0) return fail(-at);
+    if (!d.done) {
+      if (first && h.expect) frames.push(CONTINUE_FRAME.slice());
+      this.#consumed = at;
+      return -1;
+    }
+    const head = this.#chunkedHead;
+    h.bodyLen = d.length;
+    frames.push(buildFrame(concat(head, d.body()), 0, h));
+    this.#head = null;
+    this.#chunks = null;
+    this.#chunkedHead = EMPTY;
+    return at;
   }
 
   /**

@@ -4,7 +4,8 @@
  * text/plain, with Server, Date and Content-Length); a POST's Content-Length body is echoed
  * back; other paths are 404 and other methods 405 with Allow. The hello responses are
  * precomputed and rebuilt once a second for the Date; a reply buffer is never modified
- * after it is returned, so models may write it later or from another thread.
+ * after it is returned, so models may write it later or from another thread. With a
+ * `handler` module (http-handler.ts) every request goes to the user's handle() instead.
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import { CONTINUE, HttpCodec, simpleResponse, type HttpLimits } from './http-codec.js';
@@ -20,6 +21,7 @@ import {
 } from './http-frame.js';
 import { ascii } from './bytes.js';
 import { httpDate, httpSecond } from './http-date.js';
+import { HttpApp } from './http-handler.js';
 import * as v from '../sys/validate.js';
 
 const HELLO = 'Hello, World!';
@@ -52,12 +54,15 @@ export interface HttpOptions extends ProtocolOptions {
 /**
  * The `http` protocol: HTTP/1.1 with keep-alive and pipelining. `GET /` and `HEAD /` answer
  * `Hello, World!` (text/plain); a POST's body is echoed back; other paths are 404, other
- * methods 405. Malformed requests get the RFC 9112 error status and the connection closes.
+ * methods 405. With `handler` (a module URL, loaded first: see {@link loadProtocol}) every
+ * request goes to the module's `handle(request)`. Malformed requests get the RFC 9112
+ * error status and the connection closes.
  */
 export class HttpProtocol implements Protocol {
   readonly name = 'http';
   readonly options: ProtocolOptions;
   readonly #limits: HttpLimits;
+  readonly #app: HttpApp | undefined;
   #second = -1;
   #get: PerVariant = [NOT_BUILT, NOT_BUILT, NOT_BUILT]; // built on first use: #second is -1
   #head: PerVariant = [NOT_BUILT, NOT_BUILT, NOT_BUILT];
@@ -66,6 +71,7 @@ export class HttpProtocol implements Protocol {
     v.object('opts', opts);
     this.#limits = opts.limits ?? {};
     this.options = { ...opts };
+    if (opts.handler !== undefined) this.#app = new HttpApp(opts.handler);
   }
 
   createCodec(): Codec {
@@ -74,9 +80,10 @@ export class HttpProtocol implements Protocol {
 
   close(): void {}
 
-  handle(frame: Uint8Array): Reply {
+  handle(frame: Uint8Array): Reply | Promise<Reply> {
     const method = frameMethod(frame);
     if (method === Method.Continue) return CONTINUE;
+    if (this.#app) return this.#app.handle(frame);
     const flags = frameFlags(frame);
     const keepAlive = (flags & FLAG_KEEP_ALIVE) !== 0;
     if (method === Method.Get || method === Method.Head) {

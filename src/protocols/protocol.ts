@@ -22,6 +22,12 @@ export const protocolNames = ['echo', 'http', 'resp', 'static'] as const;
 /** The protocols a server can speak (see {@link createProtocol}). */
 export type ProtocolName = (typeof protocolNames)[number];
 
+/**
+ * What a model's threads recreate a protocol from: a built-in name, or 'module' for a
+ * protocol module (its URL in {@link ProtocolOptions.module}).
+ */
+export type ProtocolKind = ProtocolName | 'module';
+
 /** What to send back for one request. */
 export interface Reply {
   /** Bytes to write first (status line and headers, or the whole reply). */
@@ -86,6 +92,12 @@ export interface ProtocolOptions {
   keyspace?: string;
   /** resp: bytes of shared memory for a keyspace the protocol creates (default 64 MiB). */
   keyspaceSize?: number;
+  /** http: the file URL of a handler module exporting `handle(request)` (see {@link HttpHandlerModule}). */
+  handler?: string;
+  /** module: the file URL of a {@link ProtocolModule}. */
+  module?: string;
+  /** module: the options its `create()` receives (structured-clonable and JSON-safe: they cross threads and processes). */
+  moduleOptions?: unknown;
   /**
    * resp: keep the data in a table of the calling thread instead of shared memory: no
    * native call and no lock per command, but no other thread or process sees it. For a
@@ -120,8 +132,8 @@ export interface ProtocolOptions {
  * p.close();
  */
 export interface Protocol {
-  /** Which protocol this is. */
-  readonly name: ProtocolName;
+  /** Which protocol this is ('module' for a protocol module). */
+  readonly name: ProtocolKind;
   /**
    * The options that recreate this protocol on another thread or in a child process with
    * the same shared state (`keyspace` filled in): pass them to createProtocol there.

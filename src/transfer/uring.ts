@@ -26,6 +26,15 @@ export function setTransferRing(ring: Ring | undefined): void {
   shared = ring;
 }
 
+/**
+ * Closes the ring transferRing() made on this thread, if any. A thread that exits must:
+ * the ring's fds belong to the process, not the thread, and would outlive it.
+ */
+export function closeTransferRing(): void {
+  shared?.close();
+  shared = undefined;
+}
+
 function isEagain(e: unknown): boolean {
   return (e as { code?: string }).code === 'EAGAIN';
 }

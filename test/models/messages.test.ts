@@ -39,12 +39,24 @@ describe('channel messages', () => {
       { session: 1, seq: 0, data, partial: true, close: false },
       { session: 2, seq: 5, data, partial: false, close: true },
       { session: 3, seq: 6, data, partial: false, close: false, file: { fd: 0, offset: 2 ** 33, length: 4096 } },
+      { session: 4, seq: 7, data, partial: false, close: true, body: true },
     ];
     for (const c of cases) {
       const m = roundTrip((ch) => M.writeReply(ch, c));
       expect(m.tag).toBe(M.MSG.REPLY);
       const r = M.readReply(m);
       expect({ ...r, data: [...r.data] }).toEqual({ ...c, data: [9, 8, 7] });
+    }
+  });
+
+  it('BODY carries its pool thread, credit slot and whether it is the last piece', () => {
+    const data = Uint8Array.from([1, 2]);
+    for (const last of [false, 'end', 'error'] as const) {
+      const c: M.BodyMessage = { session: 9, seq: 2 ** 35, pool: 3, slot: 17, data, last };
+      const m = roundTrip((ch) => M.writeBody(ch, c));
+      expect(m.tag).toBe(M.MSG.BODY);
+      const b = M.readBody(m);
+      expect({ ...b, data: [...b.data] }).toEqual({ ...c, data: [1, 2] });
     }
   });
 });

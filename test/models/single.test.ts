@@ -3,8 +3,10 @@ import { expect, it } from 'vitest';
 import { serve } from '../helpers/rawio.js';
 import { exchange, resp, respReplies } from '../helpers/clients.js';
 import { defineModelSuite } from './suite.js';
+import { defineUserCodeSuite } from './usercode-suite.js';
 
 defineModelSuite('single');
+defineUserCodeSuite('single');
 
 /** write/writev/send syscalls of this process so far (/proc/self/io: every thread, the single model's reactor included). */
 const writeCalls = () => Number(/^syscw:\s+(\d+)/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);

@@ -1,3 +1,5 @@
 import { defineModelSuite } from './suite.js';
+import { defineUserCodeSuite } from './usercode-suite.js';
 
 defineModelSuite('worker-pool');
+defineUserCodeSuite('worker-pool');

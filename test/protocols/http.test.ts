@@ -5,6 +5,8 @@ import { feed, fuzzRuns, hex, splits, text } from './feed.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+const cutsOf = (raw: number[], n: number): number[] => raw.map((x) => x % n).sort((x, y) => x - y);
+const CHUNKED = 'POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n';
 
 interface Parsed {
   status: number;
@@ -144,7 +146,23 @@ describe('http protocol', () => {
       'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
       400,
     ],
-    ['chunked body', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', 501],
+    ['a coding other than chunked', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n', 501],
+    ['chunked not last', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 501],
+    [
+      'two Transfer-Encodings',
+      'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n',
+      501,
+    ],
+    ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['chunk size not hex', `${CHUNKED}zz\r\nab\r\n0\r\n\r\n`, 400],
+    ['empty chunk size', `${CHUNKED}\r\nab\r\n0\r\n\r\n`, 400],
+    ['chunk size with a sign', `${CHUNKED}+2\r\nab\r\n0\r\n\r\n`, 400],
+    ['chunk size with 0x', `${CHUNKED}0x2\r\nab\r\n0\r\n\r\n`, 400],
+    ['bare CR in a size line', `${CHUNKED}2\rx\r\nab\r\n0\r\n\r\n`, 400],
+    ['chunk longer than its size', `${CHUNKED}2\r\nabc\r\n0\r\n\r\n`, 400],
+    ['16 hex digits', `${CHUNKED}${'0'.repeat(15)}1\r\na\r\n0\r\n\r\n`, 413],
+    ['chunks over 8 MiB', `${CHUNKED}800001\r\n`, 413],
+    ['a trailer without a colon', `${CHUNKED}1\r\na\r\n0\r\nbad trailer\r\n\r\n`, 400],
     ['HTTP/2.0', 'GET / HTTP/2.0\r\nHost: x\r\n\r\n', 505],
     ['body over 8 MiB', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8388609\r\n\r\n', 413],
     ['absurd Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n', 413],
@@ -169,28 +187,79 @@ describe('http protocol', () => {
     expect(c.push(b(GET)).frames).toEqual([]); // dead after the error
   });
 
+  it('decodes a chunked body to the bytes sent, whatever the cuts and the split', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 200 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (body, cuts, raw) => {
+          const stream = Buffer.concat([b(CHUNKED), chunk(body, cuts), b(GET)]);
+          const got = feed(p.createCodec(), stream, cutsOf(raw, stream.length));
+          expect(got.error).toBeUndefined();
+          expect(got.frames).toHaveLength(2);
+          const echoed = parse(p.handle(got.frames[0]!));
+          expect(echoed.status).toBe(200);
+          expect(echoed.body).toBe(text(body));
+          expect(parse(p.handle(got.frames[1]!)).body).toBe('Hello, World!');
+        },
+      ),
+      { numRuns: fuzzRuns },
+    );
+  });
+
+  it('asks for 100 Continue before a chunked body, and bounds trailers', () => {
+    const c = new HttpCodec();
+    const r = c.push(b('POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n'));
+    expect(r.frames.map((f) => f[0])).toEqual([255]);
+    expect(c.push(b('3\r\nabc\r\n0\r\n\r\n')).frames).toHaveLength(1);
+    const t = new HttpCodec({ maxHead: 64 });
+    const e = t.push(b(`${CHUNKED}0\r\nX-Long: ${'a'.repeat(100)}\r\n\r\n`));
+    expect(e.error && parse(e.error).status).toBe(431);
+  });
+
   it('honours smaller limits', () => {
     const c = new HttpCodec({ maxBody: 4, maxHead: 64 });
     const r = c.push(b('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n'));
     expect(r.error && parse(r.error).status).toBe(413);
+    const d = new HttpCodec({ maxBody: 4, maxHead: 64 });
+    const e = d.push(b(`${CHUNKED}3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n`));
+    expect(e.error && parse(e.error).status).toBe(413);
   });
 
   const chars = (alphabet: string, max: number): fc.Arbitrary<string> =>
     fc.array(fc.constantFrom(...alphabet), { maxLength: max }).map((a) => a.join(''));
   const token = chars('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-', 12).map((t) => `x-${t}`);
+  /** A body in the chunked coding, cut where `cuts` say, with an extension now and then. */
+  const chunk = (body: Uint8Array, cuts: number[]): Buffer => {
+    const parts: Buffer[] = [];
+    let prev = 0;
+    for (const end of [...cuts.map((c) => c % (body.length + 1)).sort((x, y) => x - y), body.length]) {
+      if (end <= prev) continue;
+      const ext = end % 3 === 0 ? ';name=value' : '';
+      parts.push(
+        b(`${(end - prev).toString(16)[end % 2 ? 'toUpperCase' : 'toLowerCase']()}${ext}\r\n`),
+        Buffer.from(body.subarray(prev, end)),
+        b('\r\n'),
+      );
+      prev = end;
+    }
+    return Buffer.concat([...parts, b(cuts.length % 2 ? '0\r\nX-Trailer: t\r\n\r\n' : '0\r\n\r\n')]);
+  };
   const request = fc
     .record({
       method: fc.constantFrom('GET', 'HEAD', 'POST', 'PUT'),
       path: chars('abcxyz/._-%?=&~!$', 30),
       headers: fc.array(fc.tuple(token, chars(' abc\t=;,:"/09-~', 40)), { maxLength: 6 }),
       body: fc.uint8Array({ maxLength: 64 }),
+      chunked: fc.option(fc.array(fc.nat(), { maxLength: 4 })),
     })
-    .map(({ method, path, headers, body }) => {
+    .map(({ method, path, headers, body, chunked }) => {
       const fields = headers.map(([n, v]) => `${n}: ${v.trim()}\r\n`).join('');
-      const head = `${method} /${path} HTTP/1.1\r\nHost: h\r\n${fields}Content-Length: ${body.length}\r\n\r\n`;
-      return Buffer.concat([b(head), body]);
+      const framing = chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${body.length}`;
+      const head = `${method} /${path} HTTP/1.1\r\nHost: h\r\n${fields}${framing}\r\n\r\n`;
+      return Buffer.concat([b(head), chunked ? chunk(body, chunked) : body]);
     });
-  const cutsOf = (raw: number[], n: number): number[] => raw.map((x) => x % n).sort((x, y) => x - y);
   const timeout = Math.max(60_000, fuzzRuns * 3);
 
   it(

@@ -1,0 +1,181 @@
+/**
+ * The acceptor of the `thread-per-connection` model, on a thread of its own (so a busy
+ * caller delays no accept): a Reactor attached to this thread's Node loop watches the
+ * listening fd and hands each connection to a thread of its own, which serves it with
+ * blocking I/O. A thread that has finished its client waits (cached) for the next one
+ * rather than exiting; up to SPARE_THREADS idle threads are kept, the rest exit.
+ *
+ * At the cap (`workers` threads) the acceptor stops accepting: new clients complete the
+ * TCP handshake and wait in the listen backlog, unanswered, until a thread frees up
+ * (Apache's MaxRequestWorkers behaves the same); past the backlog the kernel drops their
+ * SYNs and they retry. A 'stop' message from the caller's thread ends every connection
+ * thread, then this one.
+ */
+import { parentPort } from 'node:worker_threads';
+import { Reactor } from '../loop/reactor.js';
+import type { ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
+import { constants } from '../sys/constants.js';
+import { EAGAIN } from '../sys/errno.js';
+import { native } from '../sys/native.js';
+import { FdSlot } from './blocking-session.js';
+import type { BlockingThreadData } from './blocking-threads.js';
+import { Channel } from './channel.js';
+import type { ConnLimits } from './conn-core.js';
+import { AcceptBackoff } from './accept-backoff.js';
+import { writeNewFd, writeStop } from './messages.js';
+import { Stats } from './stats.js';
+import { startThread, type ModelThread } from './threads.js';
+
+const EPOLLIN = constants.EPOLLIN as number;
+export const SPARE_THREADS = 16;
+
+export interface TpcAcceptorData {
+  role: 'tpc-acceptor';
+  listenFd: number;
+  /** The cap on connection threads. */
+  workers: number;
+  protocol: ProtocolKind;
+  protocolOptions: ProtocolOptions;
+  transfer: string;
+  directio: number;
+  limits: ConnLimits;
+  stats: ReturnType<Stats['share']>;
+}
+
+interface ConnThread {
+  slot: FdSlot;
+  inbox: Channel;
+  thread?: ModelThread;
+  exited: Promise<void>;
+}
+
+class Acceptor {
+  readonly #data: TpcAcceptorData;
+  readonly #stats: Stats;
+  readonly #reactor = new Reactor({ backend: 'epoll' });
+  readonly #live = new Set<ConnThread>();
+  readonly #idle: ConnThread[] = [];
+  #accepting = true;
+  /** Looking away from the listening socket after accept failed. */
+  #paused = false;
+  /** The reserve fd and EMFILE pacing (accept-backoff.ts). */
+  readonly #backoff = new AcceptBackoff();
+  #closing: Promise<void> | undefined;
+
+  constructor(data: TpcAcceptorData) {
+    this.#data = data;
+    this.#stats = Stats.attach(data.stats);
+    this.#reactor.watch(data.listenFd, EPOLLIN, () => this.#acceptAll());
+    this.#reactor.attach();
+  }
+
+  #acceptAll(): void {
+    if (this.#paused) return;
+    for (;;) {
+      if (this.#idle.length === 0 && this.#live.size >= this.#data.workers) return this.#setAccepting(false);
+      const fd = native.accept(this.#data.listenFd, false);
+      if (fd < 0) {
+        if (fd !== -EAGAIN && !this.#closing) this.#pause(this.#backoff.failed(this.#data.listenFd, fd));
+        return;
+      }
+      this.#backoff.accepted();
+      this.#stats.accepted(0);
+      native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
+      native.setBlocking(fd, true);
+      const idle = this.#idle.pop();
+      if (idle) writeNewFd(idle.inbox, fd);
+      else this.#spawn(fd);
+    }
+  }
+
+  #setAccepting(on: boolean): void {
+    if (on === this.#accepting || this.#closing) return;
+    this.#accepting = on;
+    if (!this.#paused) this.#reactor.rewatch(this.#data.listenFd, on ? EPOLLIN : 0);
+  }
+
+  /** accept(2) failed (EMFILE …): the listening fd stays readable, so look away for `ms`. */
+  #pause(ms: number): void {
+    this.#paused = true;
+    this.#reactor.rewatch(this.#data.listenFd, 0);
+    this.#reactor.setTimer(ms, () => {
+      this.#paused = false;
+      if (this.#closing || !this.#accepting) return;
+      this.#reactor.rewatch(this.#data.listenFd, EPOLLIN);
+      this.#acceptAll();
+    });
+  }
+
+  #spawn(fd: number): void {
+    const slotSab = FdSlot.create();
+    const inbox = new Channel(Channel.create(256));
+    const d = this.#data;
+    const data: BlockingThreadData = {
+      role: 'connection',
+      fd,
+      inbox: inbox.init,
+      slot: slotSab,
+      protocol: d.protocol,
+      protocolOptions: d.protocolOptions,
+      transfer: d.transfer,
+      directio: d.directio,
+      limits: d.limits,
+      stats: d.stats,
+    };
+    let done!: () => void;
+    const t: ConnThread = { slot: new FdSlot(slotSab), inbox, exited: new Promise((r) => (done = r)) };
+    this.#live.add(t);
+    startThread(data).then(
+      (thread) => {
+        t.thread = thread;
+        thread.worker.on('message', () => this.#onIdle(t));
+        void thread.exited.then(() => this.#onExit(t, done));
+      },
+      () => {
+        native.close(fd);
+        this.#stats.closed();
+        this.#onExit(t, done);
+      },
+    );
+  }
+
+  #onIdle(t: ConnThread): void {
+    if (this.#closing || this.#idle.length >= SPARE_THREADS) writeStop(t.inbox);
+    else this.#idle.push(t);
+    this.#setAccepting(true);
+    if (!this.#closing) this.#acceptAll();
+  }
+
+  #onExit(t: ConnThread, done: () => void): void {
+    this.#live.delete(t);
+    const i = this.#idle.indexOf(t);
+    if (i >= 0) this.#idle.splice(i, 1);
+    done();
+    this.#setAccepting(true);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#reactor.close();
+      this.#backoff.close();
+      const all = [...this.#live];
+      for (const t of all) {
+        t.slot.stop();
+        writeStop(t.inbox);
+      }
+      await Promise.all(all.map((t) => t.exited));
+    })();
+    return this.#closing;
+  }
+}
+
+export function runTpcAcceptor(data: TpcAcceptorData, ready: () => void): void {
+  const acceptor = new Acceptor(data);
+  const port = parentPort!;
+  port.on('message', (m) => {
+    if (m !== 'stop') return;
+    // Every connection thread gone, the port closed: nothing keeps this thread's loop alive.
+    void acceptor.close().then(() => port.close());
+  });
+  ready();
+}

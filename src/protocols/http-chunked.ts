@@ -1,0 +1,159 @@
+/**
+ * The chunked transfer coding of a request body (RFC 9112 section 7.1), decoded as it
+ * arrives: size lines in hex (chunk extensions ignored), data, CRLF, a zero-size last
+ * chunk, then trailer fields (discarded) and the blank line. The decoder is resumable: it
+ * consumes whatever part of the input it can and keeps its place for the next push, so a
+ * body trickled byte by byte costs a step per byte, never a rescan. Every malformed size
+ * line is refused (a smuggling vector when two parsers disagree): no digits, more than 15
+ * hex digits, a bare CR, control bytes, missing CRLF after the data.
+ */
+
+const LF = 10;
+const CR = 13;
+const HT = 9;
+const SP = 32;
+
+/** Longest size line (with extensions) or trailer section accepted, in bytes. */
+const MAX_LINE = 4096;
+
+const enum State {
+  Size,
+  Data,
+  DataEnd,
+  Trailer,
+  Done,
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+/** One request body's decoding state (see the file comment). */
+export class ChunkedDecoder {
+  #state = State.Size;
+  #remaining = 0;
+  #trailerBytes = 0;
+  readonly #parts: Uint8Array[] = [];
+  #length = 0;
+
+  constructor(
+    readonly maxBody: number,
+    readonly maxTrailer: number,
+  ) {}
+
+  get done(): boolean {
+    return this.#state === State.Done;
+  }
+
+  /** The decoded body so far (all of it once done). */
+  body(): Uint8Array {
+    if (this.#parts.length === 1) return this.#parts[0]!;
+    const out = new Uint8Array(this.#length);
+    let at = 0;
+    for (const p of this.#parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Decodes from buf[i]: returns where it stopped (the end when it needs more), or -status. */
+  feed(buf: Uint8Array, i: number): number {
+    while (i < buf.length && this.#state !== State.Done) {
+      const next = this.#step(buf, i);
+      if (next < 0) return next;
+      if (next === i) break; // needs more bytes
+      i = next;
+    }
+    return i;
+  }
+
+  #step(buf: Uint8Array, i: number): number {
+    switch (this.#state) {
+      case State.Size:
+        return this.#size(buf, i);
+      case State.Data: {
+        const n = Math.min(this.#remaining, buf.length - i);
+        this.#parts.push(buf.slice(i, i + n)); // a copy: the chunk is the model's buffer
+        this.#length += n;
+        this.#remaining -= n;
+        if (this.#remaining === 0) this.#state = State.DataEnd;
+        return i + n;
+      }
+      case State.DataEnd: {
+        const end = lineBreak(buf, i);
+        if (end === 0) return i;
+        if (end < 0) return -400;
+        this.#state = State.Size;
+        return end;
+      }
+      default:
+        return this.#trailer(buf, i);
+    }
+  }
+
+  /** chunk-size [ chunk-ext ] CRLF */
+  #size(buf: Uint8Array, i: number): number {
+    const nl = buf.indexOf(LF, i);
+    if (nl < 0) return buf.length - i > MAX_LINE ? -400 : i;
+    if (nl - i > MAX_LINE) return -400;
+    const stop = nl > i && buf[nl - 1] === CR ? nl - 1 : nl;
+    let size = 0;
+    let k = i;
+    for (; k < stop; k++) {
+      const d = hexValue(buf[k]!);
+      if (d < 0) break;
+      size = size * 16 + d;
+    }
+    if (k === i || k - i > 15) return k === i ? -400 : -413;
+    // Extensions: BWS ";" anything printable; nothing else may follow the digits.
+    let e = k;
+    while (e < stop && (buf[e] === SP || buf[e] === HT)) e++;
+    if (e < stop && buf[e] !== 59) return -400;
+    for (; e < stop; e++) if (!printable(buf[e]!)) return -400;
+    if (size === 0) {
+      this.#state = State.Trailer;
+    } else {
+      if (this.#length + size > this.maxBody) return -413;
+      this.#remaining = size;
+      this.#state = State.Data;
+    }
+    return nl + 1;
+  }
+
+  /** *( field-line CRLF ) CRLF: fields are checked for shape and dropped. */
+  #trailer(buf: Uint8Array, i: number): number {
+    const nl = buf.indexOf(LF, i);
+    if (nl < 0) return this.#trailerBytes + (buf.length - i) > this.maxTrailer ? -431 : i;
+    this.#trailerBytes += nl + 1 - i;
+    if (this.#trailerBytes > this.maxTrailer) return -431;
+    const stop = nl > i && buf[nl - 1] === CR ? nl - 1 : nl;
+    if (stop === i) {
+      this.#state = State.Done;
+      return nl + 1;
+    }
+    const colon = buf.indexOf(58, i);
+    if (colon <= i || colon > stop) return -400;
+    for (let k = i; k < stop; k++) if (!printable(buf[k]!)) return -400;
+    return nl + 1;
+  }
+}
+
+/** Visible ASCII, space, tab and obs-text; never CR, LF or other controls. */
+function printable(b: number): boolean {
+  return b === HT || (b >= SP && b !== 127);
+}
+
+/** After CRLF (or a lone LF) at i: its end, 0 when incomplete, -1 when something else is there. */
+function lineBreak(buf: Uint8Array, i: number): number {
+  if (buf[i] === LF) return i + 1;
+  if (buf[i] !== CR) return -1;
+  if (i + 1 >= buf.length) return 0;
+  return buf[i + 1] === LF ? i + 2 : -1;
+}

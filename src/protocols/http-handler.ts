@@ -1,0 +1,334 @@
+/**
+ * The HTTP application API: `serve({ protocol: 'http', handler })` hands every request to
+ * the handler module's `handle(request)` instead of the built-in hello-world. The codec
+ * (http-codec.ts) still frames, refuses malformed input and decodes chunked bodies; this
+ * file turns a frame into an {@link HttpRequest} and the handler's {@link HttpResponse}
+ * into a Reply: the head built here (Content-Length or chunked framing, Connection, HEAD
+ * without a body), a string or bytes body appended, a file body left to the model's
+ * transferFile (the server's transfer method), an async-iterable body sent chunked as it
+ * is produced. A handler that throws or rejects gets a 500 for that request alone; the
+ * connection goes on.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Reply } from './protocol.js';
+import { simpleResponse } from './http-codec.js';
+import {
+  FLAG_HTTP10,
+  FLAG_KEEP_ALIVE,
+  Method,
+  PREFIX,
+  frameBody,
+  frameFlags,
+  frameHeadEnd,
+  frameMethod,
+} from './http-frame.js';
+import { httpDate } from './http-date.js';
+import { imported, reportUserError } from './module.js';
+import { fstat, open } from '../sys/file.js';
+import { close } from '../sys/socket.js';
+import { constants } from '../sys/constants.js';
+import { ErrnoError } from '../sys/errors.js';
+import { typeError, rangeError } from '../sys/validate.js';
+
+/** One request, as a handler receives it. */
+export interface HttpRequest {
+  /** The method as sent ('GET', 'POST' …). */
+  method: string;
+  /** The request target as sent ('/path?query'). */
+  target: string;
+  /** '1.1' or '1.0'. */
+  httpVersion: '1.0' | '1.1';
+  /** Header fields by lower-case name; repeated fields joined with ', '. */
+  headers: Record<string, string>;
+  /** The body (a chunked body already decoded); empty when there is none. */
+  body: Uint8Array;
+}
+
+/** A file region sent as a response body with transferFile: `path`, or an open `fd` (not taken over). */
+export interface HttpFileBody {
+  /** The file's path. */
+  path?: string;
+  /** An open file, reopened for the reply (the caller's fd stays open and theirs). */
+  fd?: number;
+  /** Default 0. */
+  offset?: number;
+  /** Default: to the end of the file. */
+  length?: number;
+}
+
+/** What a handler returns (or resolves with). */
+export interface HttpResponse {
+  /** Default 200. */
+  status?: number;
+  /**
+   * Header fields to send. Content-Length, Transfer-Encoding and Connection are the
+   * server's (framing and keep-alive) and are ignored here; Server and Date are added
+   * unless given.
+   */
+  headers?: Record<string, string | number | readonly string[]>;
+  /** A string (UTF-8), bytes, a file region, or an async iterable of bytes sent chunked. */
+  body?: string | Uint8Array | HttpFileBody | AsyncIterable<Uint8Array | string> | null;
+}
+
+/** What a handler module exports. */
+export interface HttpHandlerModule {
+  /** Answers one request; runs in whichever server thread the model chooses. */
+  handle(request: HttpRequest): HttpResponse | Promise<HttpResponse>;
+  /** Told of every error the handler throws; without it they are logged. */
+  onError?(err: unknown): void;
+}
+
+const latin1 = new TextDecoder('latin1');
+const SERVER_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection']);
+const BAD_VALUE = /[\r\n\0]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const O_RDONLY = constants.O_RDONLY as number;
+const O_CLOEXEC = constants.O_CLOEXEC as number;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+/** The request a frame holds. */
+export function requestOf(frame: Uint8Array): HttpRequest {
+  const head = latin1.decode(frame.subarray(PREFIX, frameHeadEnd(frame)));
+  const lines = head.split(/\r?\n/);
+  const [method = '', target = '', version = ''] = lines[0]!.split(' ');
+  const headers: Record<string, string> = {};
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+  }
+  const body = frameBody(frame);
+  return { method, target, httpVersion: version === 'HTTP/1.0' ? '1.0' : '1.1', headers, body };
+}
+
+interface Framing {
+  keepAlive: boolean;
+  http10: boolean;
+  head: boolean;
+}
+
+/** The request handler of one HttpProtocol instance. */
+export class HttpApp {
+  readonly #handle: HttpHandlerModule['handle'];
+  readonly #onError: ((err: unknown) => void) | undefined;
+
+  constructor(url: string) {
+    const ns = imported(url) as Partial<HttpHandlerModule>;
+    if (typeof ns.handle !== 'function') throw typeError('handler', `a module exporting handle() (${url})`, ns.handle);
+    this.#handle = ns.handle;
+    this.#onError = typeof ns.onError === 'function' ? ns.onError : undefined;
+  }
+
+  handle(frame: Uint8Array): Reply | Promise<Reply> {
+    const f: Framing = {
+      keepAlive: (frameFlags(frame) & FLAG_KEEP_ALIVE) !== 0,
+      http10: (frameFlags(frame) & FLAG_HTTP10) !== 0,
+      head: frameMethod(frame) === Method.Head,
+    };
+    let res: HttpResponse | Promise<HttpResponse>;
+    try {
+      res = this.#handle(requestOf(frame));
+    } catch (e) {
+      return this.#failed(e, f);
+    }
+    if (typeof (res as { then?: unknown })?.then === 'function') {
+      return Promise.resolve(res).then(
+        (r) => this.#reply(r, f),
+        (e: unknown) => this.#failed(e, f),
+      );
+    }
+    return this.#reply(res as HttpResponse, f);
+  }
+
+  #failed(err: unknown, f: Framing): Reply {
+    reportUserError(err, this.#onError);
+    return simpleResponse(500, f.keepAlive, '', f.head ? '' : 'Internal Server Error\n');
+  }
+
+  #reply(res: HttpResponse, f: Framing): Reply {
+    try {
+      return buildReply(res, f, (e) => reportUserError(e, this.#onError));
+    } catch (e) {
+      if (e instanceof ErrnoError && FILE_STATUS[e.code] !== undefined) {
+        return simpleResponse(
+          FILE_STATUS[e.code]!,
+          f.keepAlive,
+          '',
+          f.head ? '' : `${STATUS_CODES[FILE_STATUS[e.code]!]}\n`,
+        );
+      }
+      return this.#failed(e, f);
+    }
+  }
+}
+
+/** A file body that cannot be opened answers like the static protocol: these codes, not 500. */
+const FILE_STATUS: Record<string, number> = { ENOENT: 404, ENOTDIR: 404, EACCES: 403, EMFILE: 503, ENFILE: 503 };
+
+function headLines(res: HttpResponse): string {
+  const status = res.status ?? 200;
+  if (!Number.isInteger(status) || status < 200 || status > 999)
+    throw rangeError('status', 'an integer from 200 to 999', status);
+  let out = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  const given = new Set<string>();
+  const fields = res.headers ?? {};
+  if (typeof fields !== 'object') throw typeError('headers', 'an object', fields);
+  for (const [name, value] of Object.entries(fields)) {
+    if (!TOKEN.test(name)) throw typeError('header name', 'a token', name);
+    const lower = name.toLowerCase();
+    if (SERVER_HEADERS.has(lower)) continue;
+    given.add(lower);
+    for (const v of Array.isArray(value) ? value : [value]) {
+      const s = String(v);
+      if (BAD_VALUE.test(s)) throw typeError(`header ${name}`, 'free of CR, LF and NUL', s);
+      out += `${name}: ${s}\r\n`;
+    }
+  }
+  if (!given.has('server')) out += 'Server: rawio\r\n';
+  if (!given.has('date')) out += `Date: ${httpDate()}\r\n`;
+  return out;
+}
+
+function connection(f: Framing, close: boolean): string {
+  if (close) return 'Connection: close\r\n';
+  return f.http10 ? 'Connection: keep-alive\r\n' : '';
+}
+
+/** The Reply for a handler's response (throws TypeError / RangeError / ErrnoError for a bad one). */
+export function buildReply(res: HttpResponse, f: Framing, onError: (e: unknown) => void): Reply {
+  if (typeof res !== 'object' || res === null) throw typeError('response', 'an object', res);
+  const lines = headLines(res);
+  const status = res.status ?? 200;
+  const body = res.body;
+  const bodyless = status === 204 || status === 304;
+  if (isIterable(body)) {
+    guard(body);
+    if (bodyless || f.head) release(body);
+  }
+  if (isIterable(body) && !bodyless) {
+    // HTTP/1.0 has no chunked coding: the body runs to the connection's close.
+    const close = !f.keepAlive || f.http10;
+    const head = `${lines}${f.http10 ? '' : 'Transfer-Encoding: chunked\r\n'}${connection(f, close)}\r\n`;
+    const reply: Reply = { data: Buffer.from(head, 'latin1'), close };
+    if (!f.head) reply.body = f.http10 ? raw(body, onError) : chunked(body, onError);
+    return reply;
+  }
+  if (isFile(body) && !bodyless) return fileReply(body, lines, f);
+  const bytes = bodyless ? new Uint8Array(0) : bodyBytes(body);
+  const head = `${lines}${status === 204 ? '' : `Content-Length: ${bytes.length}\r\n`}${connection(f, !f.keepAlive)}\r\n`;
+  const data = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + (f.head ? 0 : bytes.length));
+  const n = data.write(head, 'latin1');
+  if (!f.head) data.set(bytes, n);
+  return { data, close: !f.keepAlive };
+}
+
+function bodyBytes(body: HttpResponse['body']): Uint8Array {
+  if (body === undefined || body === null) return new Uint8Array(0);
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof Uint8Array) return body;
+  throw typeError('body', 'a string, bytes, a file { path | fd } or an async iterable', body);
+}
+
+/**
+ * A body that will not be sent (HEAD, 204, 304) is ended, so what it holds (a file stream's
+ * fd) is released: a Node stream is destroyed (returning an iterator that never started
+ * would not reach the stream), any other iterable's iterator is returned.
+ */
+function release(body: AsyncIterable<unknown>): void {
+  const { destroy } = body as { destroy?: unknown };
+  if (typeof destroy === 'function') return void destroy.call(body);
+  void Promise.resolve(body[Symbol.asyncIterator]().return?.()).catch(() => {});
+}
+
+/**
+ * A Node stream body emits 'error' even after it was ended unread (a HEAD, a client that
+ * left): without a listener that would be an uncaught exception ending the thread. Errors
+ * met while the body is being sent still reach chunked()/raw() through the iteration.
+ */
+function guard(body: object): void {
+  const { on } = body as { on?: unknown };
+  if (typeof on === 'function') on.call(body, 'error', () => {});
+}
+
+function isIterable(b: unknown): b is AsyncIterable<Uint8Array | string> {
+  return typeof b === 'object' && b !== null && Symbol.asyncIterator in b;
+}
+
+function isFile(b: unknown): b is HttpFileBody {
+  return typeof b === 'object' && b !== null && !(b instanceof Uint8Array) && ('path' in b || 'fd' in b);
+}
+
+/** Opens the region for the reply (an fd of its own: the model closes it once sent). */
+function fileReply(body: HttpFileBody, lines: string, f: Framing): Reply {
+  const flags = O_RDONLY | O_CLOEXEC;
+  let fd: number;
+  if (body.path !== undefined) {
+    if (typeof body.path !== 'string') throw typeError('body.path', 'a string', body.path);
+    fd = open(body.path, flags);
+  } else {
+    if (!Number.isInteger(body.fd) || (body.fd as number) < 0) throw typeError('body.fd', 'a file descriptor', body.fd);
+    fd = open(`/proc/self/fd/${body.fd}`, flags); // the caller keeps its own fd
+  }
+  try {
+    const st = fstat(fd);
+    if ((st.mode & S_IFMT) !== S_IFREG) throw typeError('body', 'a regular file', body.path ?? body.fd);
+    const offset = body.offset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0 || offset > st.size)
+      throw rangeError('body.offset', `0 to ${st.size}`, offset);
+    const length = body.length ?? st.size - offset;
+    if (!Number.isInteger(length) || length < 0 || offset + length > st.size) {
+      throw rangeError('body.length', `0 to ${st.size - offset}`, length);
+    }
+    const head = `${lines}Content-Length: ${length}\r\n${connection(f, !f.keepAlive)}\r\n`;
+    const reply: Reply = { data: Buffer.from(head, 'latin1'), close: !f.keepAlive };
+    if (f.head || length === 0) close(fd);
+    else reply.file = { fd, offset, length };
+    return reply;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+const CRLF = Buffer.from('\r\n');
+const LAST = Buffer.from('0\r\n\r\n');
+
+function toBytes(piece: Uint8Array | string): Uint8Array {
+  if (typeof piece === 'string') return Buffer.from(piece, 'utf8');
+  if (piece instanceof Uint8Array) return piece;
+  throw typeError('body chunk', 'a string or bytes', piece);
+}
+
+/** The body in the chunked coding; an error is reported, then ends the connection (rethrown). */
+async function* chunked(
+  body: AsyncIterable<Uint8Array | string>,
+  onError: (e: unknown) => void,
+): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const piece of body) {
+      const bytes = toBytes(piece);
+      if (bytes.length === 0) continue; // a zero-size chunk would end the body
+      yield Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF]);
+    }
+  } catch (e) {
+    onError(e);
+    throw e;
+  }
+  yield LAST;
+}
+
+async function* raw(
+  body: AsyncIterable<Uint8Array | string>,
+  onError: (e: unknown) => void,
+): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const piece of body) yield toBytes(piece);
+  } catch (e) {
+    onError(e);
+    throw e;
+  }
+}

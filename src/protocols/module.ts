@@ -1,0 +1,238 @@
+/**
+ * Protocol modules: a user's own protocol, served by every model the way the built-in ones
+ * are. A module exports `create(options)`, which returns a {@link CustomProtocol} — the same
+ * Codec-plus-handle split as rawio's protocols (protocol.ts). Models recreate protocols in
+ * every thread and child process from a ProtocolKind and ProtocolOptions;
+ * a module is the kind 'module' with its file URL in the options, so it travels the same
+ * path. Each thread (and process) imports the module once before it serves
+ * (`loadProtocolModules`), after which `createProtocol` finds it without waiting.
+ *
+ * User code is fenced here, so no model needs to know it is there: an exception from
+ * `createCodec`, `push` or `handle` (thrown, or a rejected promise) becomes the module's
+ * `errorReply(err)` for that request alone, or closes that connection when the module has
+ * none; it is counted (stats().errors) and handed to the module's `onError`, or logged.
+ */
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import type { Codec, Protocol, ProtocolOptions, PushResult, Reply } from './protocol.js';
+import { EMPTY } from './bytes.js';
+import { typeError } from '../sys/validate.js';
+
+/**
+ * What a protocol module exports. `create` runs once in the caller's thread when the server
+ * starts, then once in every thread and process that serves connections; `options` is
+ * what `serve({ protocol: { module, options } })` was given, or, in the threads and
+ * processes, the `options` the first instance published (shared state's names).
+ * @example
+ * // lines.mjs answers each line with its upper-case form; it exports this as `create`
+ * function create() {
+ *   return {
+ *     createCodec() { let rest = ''; return { push(chunk) {
+ *       const lines = (rest + Buffer.from(chunk).toString()).split('\n'); rest = lines.pop();
+ *       return { frames: lines.map((l) => Buffer.from(l)) }; } }; },
+ *     handle(frame) { return { data: Buffer.from(Buffer.from(frame).toString().toUpperCase() + '\n') }; },
+ *   };
+ * }
+ */
+export interface ProtocolModule<O = unknown> {
+  /** Makes this thread's (or process's) instance of the protocol. */
+  create(options: O): CustomProtocol<O>;
+}
+
+/**
+ * A protocol written outside rawio, as its module's `create()` returns it. Only
+ * `createCodec` and `handle` are required.
+ *
+ * Threads: every thread and process has its own instance, created from the same module
+ * and options; a request is handled on the thread the model chooses. State shared between
+ * them lives where threads and processes can both reach it — a {@link Keyspace} (shared
+ * memory, as the `resp` protocol keeps its keys): the first instance creates it and
+ * publishes its name in `options`; the others attach to it.
+ */
+export interface CustomProtocol<O = unknown> {
+  /** A fresh framing state for one connection. */
+  createCodec(): Codec;
+  /**
+   * Handles one frame. May return a promise: replies still leave in request order. The
+   * frame is the codec's and may be kept.
+   */
+  handle(frame: Uint8Array): Reply | Promise<Reply>;
+  /**
+   * The reply to a request whose `push` or `handle` failed (RESP-like protocols answer
+   * `-ERR …` and keep the connection). Without it, the connection is closed.
+   */
+  errorReply?(err: unknown): Reply;
+  /** Told of every error the module's code throws; without it they are logged with console.error. */
+  onError?(err: unknown): void;
+  /** The options other threads and processes create their instance with; default: those given to create(). */
+  readonly options?: O;
+  /** Releases what the instance holds; the first instance's close() runs last, when the server closes. */
+  close?(): void;
+}
+
+/** `serve({ protocol })` for a protocol module: its path or file URL, and the options its `create()` gets. */
+export interface ProtocolModuleSpec<O = unknown> {
+  /** The module: a path (from the current directory) or a URL. */
+  module: string | URL;
+  /** What its `create()` receives: structured-clonable and JSON-safe (it crosses threads and processes). */
+  options?: O;
+}
+
+/** A module path or URL as the file URL every thread imports (a relative path is taken from the cwd). */
+export function moduleUrl(name: string, m: unknown): string {
+  if (m instanceof URL) return m.href;
+  if (typeof m !== 'string' || m === '') throw typeError(name, 'a path or a URL', m);
+  if (/^(file|data|node):/.test(m)) return m;
+  return pathToFileURL(resolve(m)).href;
+}
+
+/** This thread's imported modules, by URL. */
+const loaded = new Map<string, Record<string, unknown>>();
+
+/** Imports a module into this thread, once; rejects with the module's own error. */
+export async function importOnce(url: string): Promise<Record<string, unknown>> {
+  let ns = loaded.get(url);
+  if (ns === undefined) {
+    ns = (await import(url)) as Record<string, unknown>;
+    loaded.set(url, ns);
+  }
+  return ns;
+}
+
+export function imported(url: string): Record<string, unknown> {
+  const ns = loaded.get(url);
+  if (ns === undefined) throw new Error(`rawio: module ${url} is not loaded in this thread (use loadProtocol)`);
+  return ns;
+}
+
+/** Imports whatever user modules a protocol needs, so that createProtocol can build it at once. */
+export async function loadProtocolModules(opts: ProtocolOptions): Promise<void> {
+  if (opts.module !== undefined) await importOnce(opts.module);
+  if (opts.handler !== undefined) await importOnce(opts.handler);
+}
+
+/** How a thread counts user-code errors (its Stats), set by the thread before it serves. */
+let countError: () => void = () => {};
+
+export function setErrorCounter(count: () => void): void {
+  countError = count;
+}
+
+/** Counts an error thrown by user code and reports it to `hook`, or logs it. */
+export function reportUserError(err: unknown, hook: ((err: unknown) => void) | undefined): void {
+  countError();
+  try {
+    if (hook) return hook(err);
+  } catch (e) {
+    err = e; // a throwing hook is logged rather than lost
+  }
+  console.error('rawio: error in user code:', err);
+}
+
+const CLOSE: Reply = { data: EMPTY, close: true };
+
+function checkReply(r: unknown): Reply {
+  if (typeof r !== 'object' || r === null || !((r as Reply).data instanceof Uint8Array)) {
+    throw typeError('reply', 'an object with data: Uint8Array', r);
+  }
+  return r as Reply;
+}
+
+/** The Protocol every model sees for a module: user code fenced (see the file comment). */
+export class ModuleProtocol implements Protocol {
+  readonly name = 'module';
+  readonly options: ProtocolOptions;
+  readonly #impl: CustomProtocol;
+
+  constructor(opts: ProtocolOptions) {
+    const url = opts.module;
+    if (url === undefined) throw typeError('module', 'a module URL', url);
+    const create = imported(url).create;
+    if (typeof create !== 'function') throw typeError('module', `a module exporting create() (${url})`, create);
+    const impl = (create as ProtocolModule['create'])(opts.moduleOptions) as CustomProtocol | undefined;
+    if (typeof impl?.createCodec !== 'function' || typeof impl.handle !== 'function') {
+      throw typeError('create()', 'an object with createCodec() and handle()', impl);
+    }
+    this.#impl = impl;
+    this.options = { module: url, moduleOptions: impl.options ?? opts.moduleOptions };
+  }
+
+  /** The reply that stands for a failed request: errorReply(err), or closing the connection. */
+  #failed(err: unknown): Reply {
+    reportUserError(err, this.#impl.onError?.bind(this.#impl));
+    if (!this.#impl.errorReply) return CLOSE;
+    try {
+      return checkReply(this.#impl.errorReply(err));
+    } catch (e) {
+      reportUserError(e, this.#impl.onError?.bind(this.#impl));
+      return CLOSE;
+    }
+  }
+
+  createCodec(): Codec {
+    let codec: Codec;
+    try {
+      codec = this.#impl.createCodec();
+    } catch (e) {
+      const error = { ...this.#failed(e), close: true };
+      return { push: () => ({ frames: [], error }) };
+    }
+    return new FencedCodec(codec, (e) => this.#failed(e));
+  }
+
+  handle(frame: Uint8Array): Reply | Promise<Reply> {
+    let r: Reply | Promise<Reply>;
+    try {
+      r = this.#impl.handle(frame);
+    } catch (e) {
+      return this.#failed(e);
+    }
+    if (r instanceof Promise || typeof (r as { then?: unknown })?.then === 'function') {
+      return Promise.resolve(r).then(
+        (v) => {
+          try {
+            return checkReply(v);
+          } catch (e) {
+            return this.#failed(e);
+          }
+        },
+        (e: unknown) => this.#failed(e),
+      );
+    }
+    try {
+      return checkReply(r);
+    } catch (e) {
+      return this.#failed(e);
+    }
+  }
+
+  close(): void {
+    try {
+      this.#impl.close?.();
+    } catch (e) {
+      reportUserError(e, this.#impl.onError?.bind(this.#impl));
+    }
+  }
+}
+
+/** A user codec: a throw ends it with the failure reply, and the connection closes after it. */
+class FencedCodec implements Codec {
+  #dead = false;
+
+  constructor(
+    readonly inner: Codec,
+    readonly failed: (e: unknown) => Reply,
+  ) {}
+
+  push(chunk: Uint8Array): PushResult {
+    if (this.#dead) return { frames: [] };
+    try {
+      const r = this.inner.push(chunk);
+      if (!Array.isArray(r?.frames)) throw typeError('push()', 'an object with frames: Uint8Array[]', r);
+      return r;
+    } catch (e) {
+      this.#dead = true;
+      return { frames: [], error: { ...this.failed(e), close: true } };
+    }
+  }
+}

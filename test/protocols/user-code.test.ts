@@ -1,0 +1,145 @@
+/**
+ * User code behind the Protocol contract, without a server: a protocol module loaded with
+ * loadProtocol and an HTTP handler behind the http protocol, driven frame by frame. Errors
+ * become their request's reply; responses are framed as the built-in ones are.
+ */
+import { openSync, closeSync, fstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadProtocol, type Protocol, type Reply } from '../helpers/rawio.js';
+import { feed, text } from './feed.js';
+import { leakedSince, openFds } from '../helpers/fds.js';
+
+const fixture = (name: string) => new URL(`../fixtures/user/${name}`, import.meta.url);
+const dir = mkdtempSync(join(tmpdir(), 'rawio-usercode-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Frames `input` with a fresh codec and handles every frame; the codec's error reply last. */
+async function run(p: Protocol, input: string): Promise<Reply[]> {
+  const { frames, error } = feed(p.createCodec(), Buffer.from(input, 'latin1'));
+  const replies = await Promise.all(frames.map((f) => p.handle(f)));
+  return error ? [...replies, error] : replies;
+}
+
+describe('protocol module', () => {
+  it('frames and answers, sync and async, errors as errorReply', async () => {
+    const p = await loadProtocol({ module: fixture('lines.mjs') });
+    try {
+      const r = await run(p, 'ECHO hi\nLATER 5\nFAIL\nAFAIL\nECHO bye\n');
+      expect(r.map((x) => text(x.data))).toEqual(['hi\n', 'later 5\n', '-ERR boom\n', '-ERR async boom\n', 'bye\n']);
+      expect(r.every((x) => !x.close)).toBe(true);
+      expect(p.options.moduleOptions).toMatchObject({ keyspace: expect.stringMatching(/^\/proc\//) });
+    } finally {
+      p.close();
+    }
+  });
+
+  it('ends a connection whose codec threw, after its error reply', async () => {
+    const p = await loadProtocol({ module: fixture('lines.mjs') });
+    const codec = p.createCodec();
+    const first = codec.push(Buffer.from('CODEC-FAIL\n'));
+    expect(first.frames).toEqual([]);
+    expect(text(first.error!.data)).toBe('-ERR codec failed\n');
+    expect(first.error!.close).toBe(true);
+    expect(codec.push(Buffer.from('ECHO x\n'))).toEqual({ frames: [] });
+    p.close();
+  });
+
+  it('refuses what cannot be loaded, with the module’s own error', async () => {
+    await expect(loadProtocol({ module: fixture('missing.mjs') })).rejects.toMatchObject({
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+    await expect(loadProtocol({ module: fixture('throws.mjs') })).rejects.toThrow('module exploded at import');
+    await expect(loadProtocol({ module: fixture('no-create.mjs') })).rejects.toThrow(TypeError);
+    await expect(loadProtocol({ module: fixture('create-throws.mjs') })).rejects.toThrow(RangeError);
+    await expect(loadProtocol({ module: 42 } as never)).rejects.toThrow(TypeError);
+    await expect(loadProtocol('gopher' as never)).rejects.toThrow(TypeError);
+  });
+});
+
+describe('http handler', () => {
+  const load = () => loadProtocol('http', { handler: fixture('app.mjs').href });
+  const GET = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
+
+  it('answers with the handler’s status, headers and body, HEAD without the body', async () => {
+    const p = await load();
+    const [get, head, missing] = await run(p, GET('/hello') + GET('/hello').replace('GET', 'HEAD') + GET('/x'));
+    expect(text(get!.data)).toMatch(
+      /^HTTP\/1\.1 200 OK\r\n(.*\r\n)*x-app: yes\r\n(.*\r\n)*Content-Length: 6\r\n\r\nhi GET$/,
+    );
+    expect(text(head!.data)).toMatch(/Content-Length: 7\r\n\r\n$/); // 'hi HEAD', not sent
+    expect(text(missing!.data)).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
+  });
+
+  it('answers 500 for a throw, a rejection, a header with CR LF; the connection stays', async () => {
+    const p = await load();
+    const r = await run(p, GET('/throw') + GET('/reject') + GET('/bad-header') + GET('/hello'));
+    expect(r.map((x) => text(x.data).split(' ')[1])).toEqual(['500', '500', '500', '200']);
+    expect(r.every((x) => !x.close)).toBe(true);
+    expect(r.some((x) => text(x.data).includes('Injected'))).toBe(false);
+  });
+
+  it('closes after Connection: close and for HTTP/1.0 without keep-alive', async () => {
+    const p = await load();
+    const [close] = await run(p, GET('/hello', 'Connection: close\r\n'));
+    expect(close!.close).toBe(true);
+    expect(text(close!.data)).toContain('Connection: close\r\n');
+    const [old] = await run(p, 'GET /hello HTTP/1.0\r\n\r\n');
+    expect(old!.close).toBe(true);
+  });
+
+  it('sends a file region by path or by fd (reopened: the caller’s fd stays open), 404 for a missing path', async () => {
+    const path = join(dir, 'f.bin');
+    writeFileSync(path, Buffer.alloc(1000, 7));
+    const p = await load();
+    const [whole, part, gone] = await run(
+      p,
+      GET(`/file?path=${path}`) + GET(`/file?path=${path}&offset=10&length=90`) + GET(`/file?path=${path}.missing`),
+    );
+    expect(whole!.file).toMatchObject({ offset: 0, length: 1000 });
+    expect(part!.file).toMatchObject({ offset: 10, length: 90 });
+    expect(text(part!.data)).toContain('Content-Length: 90\r\n');
+    expect(text(gone!.data)).toMatch(/^HTTP\/1\.1 404 /);
+    for (const r of [whole, part]) closeSync(r!.file!.fd);
+    const mine = openSync(path, 'r');
+    try {
+      const [byFd] = await run(p, GET(`/fd?fd=${mine}&offset=1`));
+      expect(byFd!.file).toMatchObject({ offset: 1, length: 999 });
+      expect(byFd!.file!.fd).not.toBe(mine);
+      closeSync(byFd!.file!.fd); // as the server does once sent
+      expect(fstatSync(mine).size).toBe(1000); // still open
+    } finally {
+      closeSync(mine);
+    }
+  });
+
+  it('streams an async iterable chunked; HTTP/1.0 gets it raw and a close', async () => {
+    const p = await load();
+    const [r] = await run(p, GET('/stream?n=2'));
+    expect(text(r!.data)).toContain('Transfer-Encoding: chunked\r\n');
+    const parts: string[] = [];
+    for await (const b of r!.body!) parts.push(text(b));
+    expect(parts.join('')).toBe('9\r\ndata: 0\n\n\r\n9\r\ndata: 1\n\n\r\n0\r\n\r\n');
+    const [old] = await run(p, 'GET /stream?n=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
+    expect(old!.close).toBe(true);
+    expect(text(old!.data)).not.toContain('chunked');
+    const raw: string[] = [];
+    for await (const b of old!.body!) raw.push(text(b));
+    expect(raw.join('')).toBe('data: 0\n\n');
+  });
+
+  it('ends a streamed body that is not sent (HEAD): its file stream closes', async () => {
+    const path = join(dir, 'head.bin');
+    writeFileSync(path, Buffer.alloc(100_000, 1));
+    const p = await load();
+    const before = openFds();
+    const [r] = await run(p, GET(`/stream-file?path=${path}`).replace('GET', 'HEAD'));
+    expect(text(r!.data)).toContain('Transfer-Encoding: chunked\r\n');
+    expect(r!.body).toBeUndefined();
+    // The stream opens its file asynchronously, then closes it once ended: let it settle.
+    await new Promise((ok) => setTimeout(ok, 100));
+    for (let i = 0; i < 100 && leakedSince(before).length > 0; i++) await new Promise((ok) => setTimeout(ok, 10));
+    expect(leakedSince(before)).toEqual([]);
+  });
+});
