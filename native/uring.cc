@@ -75,7 +75,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
         env, "Ring",
         {InstanceMethod<&Ring::Setup>("setup"), InstanceMethod<&Ring::Info>("info"),
          InstanceMethod<&Ring::Prep>("prep"), InstanceMethod<&Ring::PrepRw>("prepRw"),
-         InstanceMethod<&Ring::PrepSock>("prepSock"), InstanceMethod<&Ring::Submit>("submit"),
+         InstanceMethod<&Ring::PrepSock>("prepSock"),
+         InstanceMethod<&Ring::PrepDirect>("prepDirect"), InstanceMethod<&Ring::Submit>("submit"),
          InstanceMethod<&Ring::Reap>("reap"), InstanceMethod<&Ring::SqSpace>("sqSpace"),
          InstanceMethod<&Ring::Inflight>("inflight"),
          InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
@@ -228,6 +229,50 @@ class Ring : public Napi::ObjectWrap<Ring> {
     sqe->len = len;
     sqe->msg_flags = msgFlags;
     sqe->user_data = ud;
+    return Napi::Boolean::New(env, true);
+  }
+
+  // Entries about direct descriptors, which carry numbers only, never a pointer (so the
+  // kernel writes no user memory): prepDirect(op, fd, userData, sqeFlags, opFlags, ioprio,
+  // fileIndex, addr, len, off, addr3): boolean.
+  //   ACCEPT: opFlags = accept4 flags, ioprio = multishot, fileIndex = the slot (+1, or ALLOC);
+  //   CLOSE: fileIndex = slot + 1; FIXED_FD_INSTALL: fd = the slot (IOSQE_FIXED_FILE);
+  //   MSG_RING: fd = the target ring, addr = IORING_MSG_SEND_FD, addr3 = our slot,
+  //   fileIndex = the target's slot (+1, or ALLOC), off = the target completion's user data.
+  Napi::Value PrepDirect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    int op = static_cast<int>(ArgInt(info, 0, "op", 0, abi::kOpLast));
+    if (op != IORING_OP_ACCEPT && op != IORING_OP_CLOSE && op != abi::kOpMsgRing &&
+        op != abi::kOpFixedFdInstall)
+      ThrowRange(env, "not a direct-descriptor op");
+    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
+    auto ud = static_cast<uint32_t>(ArgInt(info, 2, "userData", INT32_MIN, UINT32_MAX));
+    auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 3, "sqeFlags", 0, 255));
+    auto opFlags = static_cast<uint32_t>(ArgInt(info, 4, "opFlags", 0, UINT32_MAX));
+    auto ioprio = static_cast<uint16_t>(ArgInt(info, 5, "ioprio", 0, 65535));
+    auto fileIndex = static_cast<uint32_t>(ArgInt(info, 6, "fileIndex", 0, UINT32_MAX));
+    bool msg = op == abi::kOpMsgRing;
+    uint64_t addr =
+        msg ? static_cast<uint64_t>(ArgInt(info, 7, "addr", 0, 1)) : 0;  // DATA, SEND_FD
+    auto len = static_cast<uint32_t>(msg ? ArgInt(info, 8, "len", 0, UINT32_MAX) : 0);
+    // The target completion's user data, marked as posted by another ring (see kForeignCqe).
+    uint64_t off =
+        msg ? static_cast<uint64_t>(ArgInt(info, 9, "off", 0, UINT32_MAX)) | abi::kForeignCqe : 0;
+    uint64_t addr3 = msg ? static_cast<uint64_t>(ArgInt(info, 10, "addr3", 0, UINT32_MAX)) : 0;
+    io_uring_sqe* sqe = m_.GetSqe();
+    if (sqe == nullptr) return Napi::Boolean::New(env, false);
+    sqe->opcode = static_cast<uint8_t>(op);
+    sqe->flags = sqeFlags;
+    sqe->ioprio = ioprio;
+    sqe->fd = fd;
+    sqe->addr = addr;
+    sqe->len = len;
+    sqe->off = off;
+    sqe->rw_flags = static_cast<__kernel_rwf_t>(opFlags);
+    sqe->user_data = ud;
+    sqe->file_index = fileIndex;
+    sqe->addr3 = addr3;
     return Napi::Boolean::New(env, true);
   }
 

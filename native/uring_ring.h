@@ -168,7 +168,7 @@ struct RingMem {
       out[3 * n] = static_cast<int32_t>(static_cast<uint32_t>(c.user_data));
       out[3 * n + 1] = c.res;
       out[3 * n + 2] = static_cast<int32_t>(c.flags);
-      if ((c.flags & IORING_CQE_F_MORE) == 0) inflight--;
+      if ((c.flags & IORING_CQE_F_MORE) == 0 && (c.user_data & abi::kForeignCqe) == 0) inflight--;
       head++;
       n++;
     }

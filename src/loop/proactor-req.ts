@@ -27,6 +27,13 @@ export const READ = 3;
 export const WRITE = 4;
 export const TIMEOUT = 5;
 export const RECV_MULTI = 6;
+// Direct descriptors (files in the ring's registered table, named by slot).
+export const ACCEPT_DIRECT = 7;
+export const SEND_FD = 8;
+export const FD_INSTALL = 9;
+export const CLOSE_SLOT = 10;
+/** No SQE: completions another ring posts here with MSG_RING. */
+export const INBOX = 11;
 
 const SLOT_BITS = 20;
 export const SLOTS = 1 << SLOT_BITS;

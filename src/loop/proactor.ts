@@ -22,7 +22,7 @@ import { timespec } from '../sys/ring-core.js';
 import { openProactorRing } from '../sys/ring-native.js';
 import * as u from '../sys/uring.js';
 import * as sqe from '../sys/uring-prep.js';
-import { MSG_NOSIGNAL, SOCK_FLAGS } from '../sys/uring-prep.js';
+import { MSG_NOSIGNAL, SOCK_FLAGS, SOCK_FLAGS_DIRECT } from '../sys/uring-prep.js';
 import * as v from '../sys/validate.js';
 import * as K from './proactor-req.js';
 import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
@@ -171,6 +171,48 @@ export class Proactor {
     const ts = timespec(v.int('ms', ms, 0, 0x7fffffff)); // the kernel reads it at submission: held till then
     return this.start(this.alloc(K.TIMEOUT, -1, cb, ts));
   }
+
+  // ---- direct descriptors: handing connections from one ring to another without a syscall
+
+  /** Registers a sparse table of `count` file slots (IORING_REGISTER_FILES of -1s, 5.19). */
+  registerFileSlots(count: number): void {
+    const n = v.int('count', count, 1, 32768);
+    const r = this.raw.register(u.IORING_REGISTER_FILES, new Array<number>(n).fill(-1));
+    if (r < 0) throw new ErrnoError(r, 'io_uring_register', undefined, 'registering file slots');
+  }
+  /** Multishot accept into the registered file table: `cb(slot)` per connection, or -errno. */
+  acceptDirect(fd: number, cb: CompletionCallback): number {
+    const r = this.alloc(K.ACCEPT_DIRECT, v.fd(fd), cb, EMPTY);
+    r.multishot = true;
+    return this.start(r);
+  }
+  /**
+   * Moves the file in `slot` into the ring `ringFd`, whose {@link inbox} `token` then runs
+   * with the slot it landed in (IORING_MSG_SEND_FD, 6.0): `cb(that slot)` or -errno. Our slot stays
+   * filled: close it with {@link closeSlot}.
+   */
+  sendFd(ringFd: number, slot: number, token: number, cb: CompletionCallback): number {
+    const r = this.alloc(K.SEND_FD, v.fd(ringFd), cb, EMPTY);
+    r.pos = v.int('slot', slot, 0, 32767);
+    r.len = v.int('token', token, 0, 0x7fffffff);
+    return this.start(r);
+  }
+  /** The file in `slot` becomes an fd of the process (IORING_OP_FIXED_FD_INSTALL, 6.8): `cb(fd)`. */
+  installFd(slot: number, cb: CompletionCallback): number {
+    return this.start(this.alloc(K.FD_INSTALL, v.int('slot', slot, 0, 32767), cb, EMPTY));
+  }
+  /** Empties `slot` of the registered table: `cb(0)` or -errno. */
+  closeSlot(slot: number, cb: CompletionCallback = noop): number {
+    return this.start(this.alloc(K.CLOSE_SLOT, v.int('slot', slot, 0, 32767), cb, EMPTY));
+  }
+  /**
+   * Where other rings post to this one: `cb(res)` for each completion they send with the
+   * returned token as user data (a slot, from {@link sendFd}). Stays until close().
+   */
+  inbox(cb: CompletionCallback): number {
+    return this.alloc(K.INBOX, -1, cb, EMPTY).ud;
+  }
+
   /** Cancels the operation `id` returned; its callback then runs with -ECANCELED. */
   cancel(id: number): void {
     const r = this.reqs.byId(id);
@@ -251,8 +293,25 @@ export class Proactor {
         return sqe.prepRecvMultishot(raw, { fd: r.fd, bufGroup: BGID, userData: r.ud });
       case K.ACCEPT:
         return sqe.prepAccept(raw, { fd: r.fd, flags: SOCK_FLAGS, multishot: r.multishot, userData: r.ud });
-      default:
+      case K.TIMEOUT:
         return sqe.prepTimeout(raw, { timespec: r.buf, userData: r.ud });
+      default:
+        return this.prepDirect(r);
+    }
+  }
+
+  private prepDirect(r: Req): boolean {
+    const raw = this.raw;
+    const userData = r.ud;
+    switch (r.kind) {
+      case K.ACCEPT_DIRECT:
+        return sqe.prepAcceptDirect(raw, { fd: r.fd, flags: SOCK_FLAGS_DIRECT, multishot: true, userData });
+      case K.SEND_FD:
+        return sqe.prepMsgRingFd(raw, { ringFd: r.fd, slot: r.pos, targetData: r.len, userData });
+      case K.FD_INSTALL:
+        return sqe.prepFixedFdInstall(raw, { slot: r.fd, userData });
+      default:
+        return sqe.prepCloseDirect(raw, { slot: r.fd, userData });
     }
   }
 
@@ -263,7 +322,8 @@ export class Proactor {
     if (r === undefined) return; // not the current use of this slot
     const kind = r.kind;
     if (kind === K.RECV_MULTI) return this.received(r, res, flags);
-    if (kind === K.ACCEPT) return this.accepted(r, res, flags);
+    if (kind === K.ACCEPT || kind === K.ACCEPT_DIRECT) return this.accepted(r, res, flags);
+    if (kind === K.INBOX) return r.cb(res); // stays: more will come
     if (res === -EAGAIN && !r.cancelled) return this.issue(r);
     if (res > 0 && kind >= K.SEND && kind <= K.WRITE) {
       r.done += res;

@@ -12,7 +12,8 @@ import type { StatsSnapshot } from './stats.js';
  * (blocking I/O, a thread each), `single` (one reactor), `worker-pool` (one reactor, handlers
  * on a thread pool), `multi-reactor` (a reactor per thread), `multi-reactor-pool`
  * (sub-reactors plus a handler pool), `multi-process` (a reactor per process) and
- * `proactor` (io_uring completions).
+ * `proactor` (io_uring completions) and `multi-proactor` (a main ring accepting, handing each
+ * connection to a sub-ring thread with IORING_OP_MSG_RING).
  */
 export const modelNames = [
   'iterative',
@@ -23,6 +24,7 @@ export const modelNames = [
   'multi-reactor-pool',
   'multi-process',
   'proactor',
+  'multi-proactor',
 ] as const;
 /** A server model (see {@link modelNames}). */
 export type ModelName = (typeof modelNames)[number];

@@ -189,6 +189,20 @@ export interface NativeRing {
     /** The op's flag word (send/recv msg flags, RWF_* for read/write); default 0. */
     rwFlags?: number,
   ): boolean;
+  /** ACCEPT / CLOSE / MSG_RING / FIXED_FD_INSTALL on direct descriptors: numbers only. */
+  prepDirect(
+    op: number,
+    fd: number,
+    userData: number,
+    sqeFlags: number,
+    opFlags: number,
+    ioprio: number,
+    fileIndex: number,
+    addr: number,
+    len: number,
+    off: number,
+    addr3: number,
+  ): boolean;
   /** SEND or RECV of `buf[off, off + len)` with msg flags: the proactor's hot path. */
   prepSock(
     op: number,
