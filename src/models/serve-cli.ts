@@ -10,7 +10,8 @@ import type { ServeOptions } from './types.js';
 export const serveUsage = `rawio serve --model M --protocol P [options]
 
   --model M        iterative | thread-per-connection | single | worker-pool |
-                   multi-reactor | multi-reactor-pool | multi-process | proactor
+                   multi-reactor | multi-reactor-pool | multi-process | proactor |
+                   multi-proactor
   --protocol P     echo | http | resp | static
   --host H         address to bind (default 127.0.0.1)
   --port N         port (default 0: any free port; the chosen one is printed)
