@@ -83,6 +83,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
          InstanceMethod<&Ring::Register>("register"),
          InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
          InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
+         InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
          InstanceMethod<&Ring::RecycleBufs>("recycleBufs"), InstanceMethod<&Ring::Close>("close"),
          StaticMethod<&Ring::Probe>("probe")});
   }
@@ -388,7 +389,14 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return Num(info.Env(), static_cast<double>(m_.inflight));
   }
 
-  // registerBufRing(bgid, slab, count, size): IORING_REGISTER_PBUF_RING (5.19) of `count`
+  // registerRingFd(): IORING_REGISTER_RING_FDS (5.18) in the calling thread; every later
+  // enter goes by the index. The index, or -errno.
+  Napi::Value RegisterRingFd(const Napi::CallbackInfo& info) {
+    Live(info.Env());
+    return Num(info.Env(), m_.RegisterRingFd());
+  }
+
+  // registerBufRing(bgid, slab, count, size, flags?): IORING_REGISTER_PBUF_RING (5.19) of `count`
   // (a power of two) buffers of `size` bytes carved from `slab`, which stays referenced until
   // the ring is closed. One group per ring. 0 or -errno.
   Napi::Value RegisterBufRing(const Napi::CallbackInfo& info) {
@@ -401,7 +409,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto size = static_cast<unsigned>(ArgInt(info, 3, "size", 1, UINT32_MAX));
     if ((count & (count - 1)) != 0) ThrowRange(env, "count must be a power of two");
     if (static_cast<uint64_t>(count) * size > slab.len) ThrowRange(env, "slab too small");
-    long r = bufs_.Setup(m_.fd, bgid, slab.data, count, size);
+    auto flags = static_cast<unsigned>(info.Length() > 4 ? ArgInt(info, 4, "flags", 0, 2) : 0);
+    long r = bufs_.Setup(m_.fd, bgid, slab.data, count, size, flags);
     if (r == 0) slab_ = Napi::Persistent(info[1].As<Napi::Object>());
     return Num(env, r);
   }

@@ -26,6 +26,9 @@ function printProbe(p: ProbeResult): void {
     `cpus            ${p.cpus}`,
     `io_uring        ${u.supported === null ? 'unknown' : u.supported ? 'supported' : 'not supported'} (${u.setup}; io_uring_disabled=${u.disabled ?? 'n/a'})`,
     ...(u.opcodes ? [`  opcodes       ${u.opcodes.join(' ')}`] : []),
+    ...Object.entries(u.options ?? {}).map(
+      ([name, o]) => `  ${name.padEnd(20)}${o.supported ? 'supported' : 'not supported'} (${o.detail})`,
+    ),
     `RLIMIT_NOFILE   ${lim(p.limits.nofile)}`,
     `RLIMIT_MEMLOCK  ${lim(p.limits.memlock)}`,
     `pipe-max-size   ${p.limits.pipeMaxSize ?? 'n/a'}`,

@@ -26,9 +26,11 @@ import { MSG_NOSIGNAL, SOCK_FLAGS, SOCK_FLAGS_DIRECT } from '../sys/uring-prep.j
 import * as v from '../sys/validate.js';
 import * as K from './proactor-req.js';
 import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
-import { BGID, RecvBuffers } from './recv-buffers.js';
+import { ringSetup, type ProactorOptions } from './proactor-options.js';
+import { BGID, RecvBuffers, recvBufferMode, type BufMode } from './recv-buffers.js';
 
 export type { CompletionCallback, RecvCallback } from './proactor-req.js';
+export type { ProactorOptions } from './proactor-options.js';
 
 const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER } = u;
 const noop: CompletionCallback = () => {};
@@ -36,24 +38,6 @@ const noop: CompletionCallback = () => {};
 /** Resolves after Node has run every queued microtask and nextTick (one libuv check phase). */
 function drainMicrotasks(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Options of `new Proactor()`. */
-export interface ProactorOptions {
-  /** Submission queue entries of the ring; default 256. */
-  entries?: number;
-  /**
-   * The buffers `recvMultishot` receives into, shared by every connection and registered
-   * with the kernel at the first call (IORING_REGISTER_PBUF_RING, 5.19): `count` (a power of
-   * two, default 256; 0: none, each multishot recv then gets a buffer of its own and is
-   * re-armed after every chunk, as on kernels before 6.0) of `size` bytes (default 16 KiB).
-   */
-  recvBuffers?: {
-    /** How many buffers: a power of two, default 256; 0 for none. */
-    count?: number;
-    /** Bytes per buffer; default 16 KiB. */
-    size?: number;
-  };
 }
 
 /**
@@ -86,6 +70,7 @@ export class Proactor {
   private backlog: Req[] = []; // requests whose SQE did not fit the SQ yet
   private readonly bufCount: number;
   private readonly bufSize: number;
+  private readonly bufMode: BufMode;
   private bufs: RecvBuffers | undefined; // provided buffers, once a multishot recv asked
   private bufsTried = false;
   private stopped = true;
@@ -102,12 +87,15 @@ export class Proactor {
   constructor(opts?: ProactorOptions) {
     const o = v.object<ProactorOptions>('opts', opts);
     const entries = o.entries === undefined ? 256 : v.int('entries', o.entries, 1, 32768);
-    const rb = v.object<{ count: number; size: number }>('recvBuffers', o.recvBuffers);
+    const rb = v.object<NonNullable<ProactorOptions['recvBuffers']>>('recvBuffers', o.recvBuffers);
     this.bufCount = rb.count === undefined ? 256 : v.int('recvBuffers.count', rb.count, 0, 32768);
     if ((this.bufCount & (this.bufCount - 1)) !== 0)
       throw v.rangeError('recvBuffers.count', 'a power of two', rb.count);
     this.bufSize = rb.size === undefined ? 16384 : v.int('recvBuffers.size', rb.size, 1, 1 << 24);
-    ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, (ud, res, flags) => this.dispatch(ud, res, flags)));
+    this.bufMode = recvBufferMode(rb);
+    const setup = ringSetup(o);
+    const onCqe = (ud: number, res: number, flags: number) => this.dispatch(ud, res, flags);
+    ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, onCqe, setup));
   }
 
   // ---- operations: validated here, once; resubmissions skip the checks
@@ -241,7 +229,7 @@ export class Proactor {
   private recvBuffers(): RecvBuffers | undefined {
     if (!this.bufsTried) {
       this.bufsTried = true;
-      this.bufs = RecvBuffers.open(this.raw, this.bufCount, this.bufSize);
+      this.bufs = RecvBuffers.open(this.raw, this.bufCount, this.bufSize, this.bufMode);
     }
     return this.bufs;
   }
@@ -290,7 +278,12 @@ export class Proactor {
       }
       case K.RECV_MULTI:
         if (!r.multishot) return sqe.prepRecv(raw, { fd: r.fd, buf: r.buf, offset: 0, length: r.len, userData: r.ud });
-        return sqe.prepRecvMultishot(raw, { fd: r.fd, bufGroup: BGID, userData: r.ud });
+        return sqe.prepRecvMultishot(raw, {
+          fd: r.fd,
+          bufGroup: BGID,
+          bundle: this.bufs?.mode === 'bundle',
+          userData: r.ud,
+        });
       case K.ACCEPT:
         return sqe.prepAccept(raw, { fd: r.fd, flags: SOCK_FLAGS, multishot: r.multishot, userData: r.ud });
       case K.TIMEOUT:
@@ -347,15 +340,8 @@ export class Proactor {
   private received(r: Req, res: number, flags: number): void {
     const ud = r.ud;
     if (res > 0) {
-      if ((flags & IORING_CQE_F_BUFFER) !== 0) {
-        const bufs = this.bufs!;
-        const bid = flags >>> 16;
-        try {
-          r.onData(res, bufs.view(bid, res));
-        } finally {
-          bufs.give(bid);
-        }
-      } else r.onData(res, r.buf.subarray(0, res));
+      if ((flags & IORING_CQE_F_BUFFER) !== 0) this.bufs!.deliver(flags, res, r.onData);
+      else r.onData(res, r.buf.subarray(0, res));
       // Still armed, or disarmed by the kernel (a full CQ; the single-shot fallback): re-arm,
       // unless the callback cancelled it or closed the proactor.
       if ((flags & IORING_CQE_F_MORE) === 0 && r.ud === ud && !r.cancelled && !this.closed) this.issue(r);

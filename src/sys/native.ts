@@ -221,7 +221,10 @@ export interface NativeRing {
   register(opcode: number, arg?: number | readonly Uint8Array[] | readonly number[]): number;
   cancelAndWait(): number;
   /** IORING_REGISTER_PBUF_RING of `count` (a power of two) buffers of `size` bytes from `slab`: 0 or -errno. */
-  registerBufRing(bgid: number, slab: Uint8Array, count: number, size: number): number;
+  /** `flags`: IOU_PBUF_RING_INC (6.12) or 0 (the default). */
+  registerBufRing(bgid: number, slab: Uint8Array, count: number, size: number, flags?: number): number;
+  /** IORING_REGISTER_RING_FDS in the calling thread: the index, or -errno. */
+  registerRingFd(): number;
   /** Hands the buffers `bids[0, n)` back to the kernel. */
   recycleBufs(bids: Int32Array, n: number): void;
   close(): void;

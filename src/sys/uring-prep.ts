@@ -162,12 +162,17 @@ function sock(ring: NativeRing, op: number, e: SockFields): boolean {
 
 /**
  * IORING_OP_RECV with IORING_RECV_MULTISHOT (6.0) and IOSQE_BUFFER_SELECT: stays armed,
- * and the kernel picks each chunk's buffer from the registered group `bufGroup`.
+ * and the kernel picks each chunk's buffer from the registered group `bufGroup`; with
+ * `bundle` (IORING_RECVSEND_BUNDLE, 6.10) a completion may fill several in a row.
  */
-export function prepRecvMultishot(ring: NativeRing, e: SqeFields & { fd: number; bufGroup: number }): boolean {
+export function prepRecvMultishot(
+  ring: NativeRing,
+  e: SqeFields & { fd: number; bufGroup: number; bundle?: boolean },
+): boolean {
   // recv's flags live in ioprio; buf_index names the buffer group
   const sqeFlags = (e.sqeFlags ?? 0) | u.IOSQE_BUFFER_SELECT;
-  return ring.prep(OP.RECV, e.fd, null, 0, 0, 0, null, e.userData, 0, sqeFlags, u.IORING_RECV_MULTISHOT, e.bufGroup, 0);
+  const ioprio = u.IORING_RECV_MULTISHOT | (e.bundle === true ? u.IORING_RECVSEND_BUNDLE : 0);
+  return ring.prep(OP.RECV, e.fd, null, 0, 0, 0, null, e.userData, 0, sqeFlags, ioprio, e.bufGroup, 0);
 }
 
 /** IORING_OP_SPLICE: splice(2); an offset of -1 means the fd's own position. */

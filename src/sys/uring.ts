@@ -84,6 +84,7 @@ export const IORING_CQE_F_MORE = 1 << 1;
 export const IORING_CQE_F_BUFFER = 1 << 0; // the buffer id is in the upper 16 bits of cqe->flags
 export const IOSQE_BUFFER_SELECT = 1 << 5;
 export const IORING_RECV_MULTISHOT = 1 << 1; // 6.0, in sqe->ioprio
+export const IORING_RECVSEND_BUNDLE = 1 << 4; // 6.10, in sqe->ioprio
 export const IORING_ACCEPT_MULTISHOT = 1 << 0;
 export const IORING_ASYNC_CANCEL_ANY = 1 << 2;
 export const IORING_FSYNC_DATASYNC = 1 << 0;
