@@ -42,6 +42,13 @@ export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
 export { Connection, type ConnectionOptions } from './loop/connection.js';
 export { probe, type ProbeResult, type Limit } from './probe.js';
 export { serve, modelNames, resolveServeOptions } from './models/serve.js';
-export type { ServeOptions, ResolvedServeOptions, Server, ModelName, AcceptStrategy } from './models/types.js';
+export type {
+  ServeOptions,
+  ResolvedServeOptions,
+  Server,
+  ModelName,
+  AcceptStrategy,
+  RingSetup,
+} from './models/types.js';
 export type { StatsSnapshot } from './models/stats.js';
 export type { WorkerCrashError } from './models/multi-process.js';

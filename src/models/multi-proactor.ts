@@ -68,6 +68,7 @@ export const start: ModelStarter = async (opts) => {
     protocolOptions: protocol.options,
     maxQueue: opts.maxQueue,
     limits: pickLimits(opts),
+    ring: opts.ring,
     stats: stats.share(),
     cpus: cpuOf(opts, i),
   });

@@ -25,6 +25,7 @@ import { native } from '../sys/native.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
+import type { RingSetup } from './types.js';
 
 export interface ProactorThreadData {
   role: 'proactor';
@@ -42,6 +43,8 @@ export interface ProactorThreadData {
   sub?: boolean;
   /** The main ring: hand each connection round-robin to these sub-rings. */
   subRings?: SubRing[];
+  /** How the ring is set up (ServeOptions.ring). */
+  ring?: RingSetup;
 }
 
 /** Where a main ring sends connections: a sub-ring's fd and its inbox token. */
@@ -216,7 +219,7 @@ class RingConn implements ConnIO {
 }
 
 export class ProactorThread {
-  readonly proactor = new Proactor({ entries: 1024 });
+  readonly proactor: Proactor;
   readonly #data: ProactorThreadData;
   readonly #protocol: Protocol;
   readonly #stats: Stats;
@@ -233,6 +236,14 @@ export class ProactorThread {
   constructor(data: ProactorThreadData, protocol?: Protocol) {
     this.#data = data;
     if (data.cpus) native.setAffinity(data.cpus);
+    const r = data.ring ?? {};
+    this.proactor = new Proactor({
+      entries: 1024,
+      cqEntries: r.cqEntries,
+      submitAll: r.submitAll,
+      registerRingFd: r.registerRingFd,
+      recvBuffers: { bundle: r.recvBundle, incremental: r.incrementalBuffers },
+    });
     this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
     if (data.sub === true || data.subRings !== undefined) this.proactor.registerFileSlots(FILE_SLOTS);

@@ -41,6 +41,7 @@ export const start: ModelStarter = async (opts) => {
         protocolOptions: protocol.options,
         maxQueue: opts.maxQueue,
         limits: pickLimits(opts),
+        ring: opts.ring,
         stats: stats.share(),
         cpus: opts.cpus.length > 0 ? [opts.cpus[i % opts.cpus.length]!] : undefined,
       };

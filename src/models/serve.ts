@@ -11,7 +11,15 @@ import * as v from '../sys/validate.js';
 import { CONN_DEFAULTS } from './conn-core.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import { workerExecArgv } from './worker-argv.js';
-import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
+import type {
+  AcceptStrategy,
+  ModelName,
+  ModelStarter,
+  ResolvedServeOptions,
+  RingSetup,
+  ServeOptions,
+  Server,
+} from './types.js';
 
 import { modelNames } from './types.js';
 
@@ -74,11 +82,27 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     cpus: o.cpus === undefined ? [] : o.cpus.map((c) => v.int('cpus[i]', c, 0, 1023)),
     execArgv: o.execArgv === undefined ? workerExecArgv(process.execArgv) : strings('execArgv', o.execArgv),
     protocolOptions: { root, transfer, directio, limits: requestLimits(maxHeader, maxRequest) },
+    ring: ringSetup(o.ring),
   };
   if (root !== undefined) resolved.root = root;
   if (maxHeader !== undefined) resolved.maxHeader = maxHeader;
   if (maxRequest !== undefined) resolved.maxRequest = maxRequest;
   return resolved;
+}
+
+/** `ring`, checked: only the keys it knows, each of its type (the Proactor checks the ranges). */
+function ringSetup(r: unknown): RingSetup {
+  const o = v.object<RingSetup>('ring', r);
+  const out: RingSetup = {};
+  for (const [k, val] of Object.entries(o)) {
+    if (k === 'cqEntries') out.cqEntries = v.int('ring.cqEntries', val, 1, 65536);
+    else if (k === 'submitAll' || k === 'registerRingFd' || k === 'recvBundle' || k === 'incrementalBuffers')
+      out[k] = v.bool(`ring.${k}`, val);
+    else throw v.rangeError('ring', 'cqEntries, submitAll, registerRingFd, recvBundle or incrementalBuffers', k);
+  }
+  if (out.recvBundle === true && out.incrementalBuffers === true)
+    throw v.rangeError('ring', 'recvBundle or incrementalBuffers, not both', 'both');
+  return out;
 }
 
 /** The codecs' limits for maxHeader / maxRequest (http and static heads and bodies, resp commands and arguments). */

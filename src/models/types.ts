@@ -26,6 +26,15 @@ export const modelNames = [
   'proactor',
   'multi-proactor',
 ] as const;
+/** The ring setup options of the proactor models (`ServeOptions.ring`). */
+export interface RingSetup {
+  cqEntries?: number;
+  submitAll?: boolean;
+  registerRingFd?: boolean;
+  recvBundle?: boolean;
+  incrementalBuffers?: boolean;
+}
+
 /** A server model (see {@link modelNames}). */
 export type ModelName = (typeof modelNames)[number];
 
@@ -91,6 +100,12 @@ export interface ServeOptions {
   idleTimeout?: number;
   /** The listen(2) backlog; default 511. */
   backlog?: number;
+  /**
+   * proactor, multi-proactor: how each thread sets up its ring (see ProactorOptions):
+   * `cqEntries`, `submitAll` (default on), `registerRingFd`, and for the provided buffers of
+   * the multishot recvs `recvBundle` or `incrementalBuffers`. Default: none of the optional ones.
+   */
+  ring?: RingSetup;
   /** multi-reactor-pool: handler threads beside the `workers` sub-reactors; default: the CPU count. */
   pool?: number;
   /** Pin the model's I/O threads to these CPUs (round-robin); default: not pinned. */
