@@ -1,10 +1,15 @@
 /**
  * SVG charts for the report, drawn with Vega-Lite compiled to Vega and rendered headless
- * (`view.toSVG()`, no browser, no canvas). The charting libraries are loaded only when a
- * report is written, so importing rawio never pays for them; if they are missing the
- * report is still written, without charts, and says so.
+ * (`view.toSVG()`, no browser, no canvas). The charting libraries are optional
+ * (devDependencies of the repository, never installed with the package) and loaded only
+ * when a report is written; if they are missing the report is still written, without
+ * charts, and says how to add them (CHARTS_MISSING).
  */
 import type { Chart } from './scenario.js';
+
+/** The report's line when the charting libraries cannot be loaded. */
+export const CHARTS_MISSING =
+  'charts were not drawn: vega and vega-lite are not installed (add them with `npm install vega vega-lite`)';
 
 interface VegaModules {
   compile(spec: object): { spec: object };

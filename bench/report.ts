@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderSvg } from './charts.js';
+import { CHARTS_MISSING, renderSvg } from './charts.js';
 import { judgeClaims, type Metrics } from './claims.js';
 import { describeMachine, type Machine } from './machine.js';
 import type { ClaimResult, Profile, ScenarioResult, Table } from './scenario.js';
@@ -36,6 +36,8 @@ export interface Report {
   scenarios: ScenarioRecord[];
   claims: ClaimResult[];
   targets: TargetResult[];
+  /** What the reader should know about the report itself (charts not drawn, and why). */
+  notes?: string[];
 }
 
 export function buildReport(o: Omit<Report, 'schema' | 'createdAt' | 'claims' | 'targets'>): Report {
@@ -87,6 +89,7 @@ export function renderMarkdown(r: Report): string {
     '',
     `**Machine:** ${describeMachine(r.machine)}`,
     '',
+    ...(r.notes ?? []).flatMap((n) => [`> ${n}`, '']),
     ...claimsSection(r),
   ];
   for (const s of r.scenarios) {
@@ -125,7 +128,7 @@ export async function writeReport(r: Report, outDir: string): Promise<string[]> 
       files.push(rel);
     }
   }
-  if (chartsMissing) r.scenarios[0]?.log.push('charts were not drawn: vega / vega-lite could not be loaded');
+  if (chartsMissing) r.notes = [...(r.notes ?? []), CHARTS_MISSING];
   writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(r, null, 2)}\n`);
   writeFileSync(join(outDir, 'report.md'), renderMarkdown(r));
   return [...files, 'report.json', 'report.md'];

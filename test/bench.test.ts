@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { judgeClaims } from '../dist/bench/claims.js';
+import { claims, judgeClaims } from '../dist/bench/claims.js';
 import { settle, treeCpuTicks } from '../dist/bench/lib/external.js';
 import { loadgen } from '../dist/bench/loadgen.js';
 import { machine } from '../dist/bench/machine.js';
@@ -76,12 +76,12 @@ describe('claims and targets', () => {
     expect(byId.get(3)!.figures).toMatch(/64MiB/);
     expect(byId.get(2)!.verdict).toBe('not measured');
     expect(byId.get(8)!.verdict).toBe('not measured'); // servers ran but published nothing
-    expect(byId.get(10)!.verdict).toBe('not measured');
+    expect(byId.get(11)!.verdict).toBe('not measured');
     const mp = judgeClaims(
       { 'servers.http.multi-proactor-1.c50.rps': 100, 'servers.http.proactor.c50.rps': 120 },
       ran,
       { cores: 2 },
-    ).find((c) => c.id === 10)!;
+    ).find((c) => c.id === 11)!;
     expect(mp.verdict).toBe('confirmed');
     expect(mp.figures).toContain('multi-proactor(1)/proactor 0.83x');
     expect(judgeClaims({ ...m, 'multiplex.epoll.n1000.us': 5 }, ran, { cores: 2 })[0]!.verdict).toBe('depends');
@@ -166,7 +166,7 @@ describe('report', () => {
       const files = await writeReport(r, dir);
       const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
       expect(json.schema).toBe('rawio-bench/1');
-      expect(json.claims).toHaveLength(10);
+      expect(json.claims).toHaveLength(claims.length);
       expect(json.machine.cores).toBeGreaterThan(0);
       const md = readFileSync(join(dir, 'report.md'), 'utf8');
       expect(md).toMatch(/## Claims/);

@@ -44,6 +44,7 @@ const RAW_BINDING_USERS = [
   'src/loop/proactor.ts',
   'src/loop/reactor.ts',
   'src/loop/recv-buffers.ts',
+  'src/models/accept-backoff.ts',
   'src/models/blocking-session.ts',
   'src/models/blocking-threads.ts',
   'src/models/channel.ts',

@@ -147,7 +147,8 @@ class Master {
     // A holder of the accept mutex that dies would hold it forever: release it for it.
     const holder = new Uint8Array(16);
     const n = this.#board.get(MUTEX_KEY, holder);
-    if (n > 0 && new TextDecoder().decode(holder.subarray(0, n)) === String(index)) this.#board.del(MUTEX_KEY);
+    const who = n > 0 ? new TextDecoder().decode(holder.subarray(0, n)).split(':')[0] : undefined;
+    if (who === String(index)) this.#board.del(MUTEX_KEY);
     this.workers[index] = undefined;
     if (!this.#closing) this.#respawn(index, code, signal);
   }
@@ -191,6 +192,10 @@ class Master {
       snap.shortBodies += f[4]! + base[4]!;
     }
     return snap;
+  }
+
+  pids(): number[] {
+    return Array.from({ length: this.#opts.workers }, (_, i) => this.workers[i]?.child.pid ?? 0);
   }
 
   async close(): Promise<void> {
@@ -253,6 +258,7 @@ export const start: ModelStarter = async (opts) => {
   return {
     port,
     stats: () => master.stats(),
+    workerPids: () => master.pids(),
     close: () => (closing ??= master.close().then(cleanup)),
     onError: (fn) => (master.onError = fn),
   };

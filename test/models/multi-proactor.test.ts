@@ -22,8 +22,9 @@ if (why === undefined) {
 describe('ring setup through serve()', () => {
   it('rejects unknown or ill-typed ring options before opening anything', async () => {
     await expect(serve({ model: 'proactor', protocol: 'echo', ring: { bogus: true } as never })).rejects.toThrow(
-      RangeError,
+      TypeError,
     );
+    await expect(serve({ model: 'single', protocol: 'echo', ring: {} })).rejects.toThrow(/proactor, multi-proactor/);
     await expect(serve({ model: 'proactor', protocol: 'echo', ring: { recvBundle: 1 as never } })).rejects.toThrow(
       TypeError,
     );
