@@ -21,7 +21,9 @@ import { Proactor } from '../loop/proactor.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { ECANCELED } from '../sys/errno.js';
+import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
+import { getrlimit } from '../sys/process.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
@@ -66,8 +68,11 @@ export function readSubRing(m: unknown): SubRing {
   return s;
 }
 
-/** Slots of the registered file table of a main or sub ring: connections in transit only. */
-const FILE_SLOTS = 4096;
+/**
+ * Slots of the registered file table of a main or sub ring: connections in transit only.
+ * The kernel refuses a table larger than RLIMIT_NOFILE (EMFILE).
+ */
+const fileSlots = (): number => Math.max(1, Math.min(4096, getrlimit(constants.RLIMIT_NOFILE!).soft));
 
 const FILE_CHUNK = 128 << 10;
 
@@ -246,7 +251,7 @@ export class ProactorThread {
     });
     this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
-    if (data.sub === true || data.subRings !== undefined) this.proactor.registerFileSlots(FILE_SLOTS);
+    if (data.sub === true || data.subRings !== undefined) this.proactor.registerFileSlots(fileSlots());
     if (data.sub === true) this.#token = this.proactor.inbox((slot) => this.#adoptSlot(slot));
   }
 
