@@ -20,6 +20,8 @@ export interface Command {
   help?: () => Promise<string>;
 }
 
+const yesNo = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'no');
+
 function printProbe(p: ProbeResult): void {
   const lim = (l: { soft: number; hard: number }) => `${l.soft} (hard ${l.hard})`;
   const u = p.ioUring;
@@ -31,6 +33,7 @@ function printProbe(p: ProbeResult): void {
     ...Object.entries(u.options ?? {}).map(
       ([name, o]) => `  ${name.padEnd(20)}${o.supported ? 'supported' : 'not supported'} (${o.detail})`,
     ),
+    `zero-copy send  MSG_ZEROCOPY ${yesNo(p.zerocopySend.msgZerocopy)}, io_uring SEND_ZC ${yesNo(p.zerocopySend.sendZc)}`,
     `RLIMIT_NOFILE   ${lim(p.limits.nofile)}`,
     `RLIMIT_MEMLOCK  ${lim(p.limits.memlock)}`,
     `pipe-max-size   ${p.limits.pipeMaxSize ?? 'n/a'}`,

@@ -27,13 +27,14 @@ export const READ = 3;
 export const WRITE = 4;
 export const TIMEOUT = 5;
 export const RECV_MULTI = 6;
+export const SEND_ZC = 7;
 // Direct descriptors (files in the ring's registered table, named by slot).
-export const ACCEPT_DIRECT = 7;
-export const SEND_FD = 8;
-export const FD_INSTALL = 9;
-export const CLOSE_SLOT = 10;
+export const ACCEPT_DIRECT = 8;
+export const SEND_FD = 9;
+export const FD_INSTALL = 10;
+export const CLOSE_SLOT = 11;
 /** No SQE: completions another ring posts here with MSG_RING. */
-export const INBOX = 11;
+export const INBOX = 12;
 
 const SLOT_BITS = 20;
 export const SLOTS = 1 << SLOT_BITS;
@@ -62,6 +63,9 @@ export class Req {
   multishot = false; // ACCEPT: IORING_ACCEPT_MULTISHOT; RECV_MULTI: provided buffers, armed once
   cancelled = false;
   queued = false; // in the backlog, not in the SQ
+  notifs = 0; // SEND_ZC: notifications still to come (the kernel reads buf until the last)
+  final = 0; // SEND_ZC: the callback's result once sending is over
+  sendOver = false; // SEND_ZC: no more requests will be issued
   gen = 0;
   id = 0; // public id; 0 while free
   ud = -1; // the kernel's user data; -1 while free
@@ -95,6 +99,9 @@ export class ReqTable {
     r.done = 0;
     r.multishot = false;
     r.cancelled = false;
+    r.notifs = 0;
+    r.final = 0;
+    r.sendOver = false;
     return r;
   }
 

@@ -69,6 +69,7 @@ export const start: ModelStarter = async (opts) => {
     maxQueue: opts.maxQueue,
     limits: pickLimits(opts),
     ring: opts.ring,
+    zerocopyThreshold: opts.zerocopyThreshold,
     stats: stats.share(),
     cpus: cpuOf(opts, i),
   });
