@@ -220,6 +220,19 @@ export const claims: Claim[] = [
       return { verdict: 'depends', figures: `${figures} — the shared socket stranded some too` };
     },
   },
+  {
+    id: 11,
+    claim: 'A main/sub proactor with one sub-ring has no advantage over a single proactor.',
+    scenarios: ['servers'],
+    rule: 'http at 50 connections: multi-proactor with 1 sub-ring / proactor < 1.05 confirms; >= 1.1 refutes',
+    keys: ['servers.http.multi-proactor-1.c50.rps', 'servers.http.proactor.c50.rps'],
+    decide(m) {
+      const r = ratioOf(m, 'servers.http.multi-proactor-1.c50.rps', 'servers.http.proactor.c50.rps');
+      if (r === null) return null;
+      const figures = `multi-proactor(1)/proactor ${x(r)}`;
+      return { verdict: r < 1.05 ? 'confirmed' : r >= 1.1 ? 'refuted' : 'depends', figures };
+    },
+  },
 ];
 
 /** Judges every claim against the metrics of the scenarios that ran. */

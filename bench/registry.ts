@@ -15,6 +15,7 @@ import { stalledWorker } from './scenarios/stalled-worker.js';
 import { c10k } from './scenarios/c10k.js';
 import { pollution } from './scenarios/pollution.js';
 import { syscalls } from './scenarios/syscalls.js';
+import { ringOptions } from './scenarios/ring-options.js';
 import { zerocopy } from './scenarios/zerocopy.js';
 
 // prettier-ignore
@@ -34,5 +35,6 @@ export const scenarios: Scenario[] = [
   c10k,
   pollution,
   syscalls,
+  ringOptions,
   zerocopy,
 ];

@@ -76,13 +76,15 @@ class Ring : public Napi::ObjectWrap<Ring> {
         env, "Ring",
         {InstanceMethod<&Ring::Setup>("setup"), InstanceMethod<&Ring::Info>("info"),
          InstanceMethod<&Ring::Prep>("prep"), InstanceMethod<&Ring::PrepRw>("prepRw"),
-         InstanceMethod<&Ring::PrepSock>("prepSock"), InstanceMethod<&Ring::Submit>("submit"),
+         InstanceMethod<&Ring::PrepSock>("prepSock"),
+         InstanceMethod<&Ring::PrepDirect>("prepDirect"), InstanceMethod<&Ring::Submit>("submit"),
          InstanceMethod<&Ring::Reap>("reap"), InstanceMethod<&Ring::SqSpace>("sqSpace"),
          InstanceMethod<&Ring::Inflight>("inflight"),
          InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
          InstanceMethod<&Ring::Register>("register"),
          InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
          InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
+         InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
          InstanceMethod<&Ring::RecycleBufs>("recycleBufs"), InstanceMethod<&Ring::Close>("close"),
          StaticMethod<&Ring::Probe>("probe")});
   }
@@ -232,6 +234,50 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return Napi::Boolean::New(env, true);
   }
 
+  // Entries about direct descriptors, which carry numbers only, never a pointer (so the
+  // kernel writes no user memory): prepDirect(op, fd, userData, sqeFlags, opFlags, ioprio,
+  // fileIndex, addr, len, off, addr3): boolean.
+  //   ACCEPT: opFlags = accept4 flags, ioprio = multishot, fileIndex = the slot (+1, or ALLOC);
+  //   CLOSE: fileIndex = slot + 1; FIXED_FD_INSTALL: fd = the slot (IOSQE_FIXED_FILE);
+  //   MSG_RING: fd = the target ring, addr = IORING_MSG_SEND_FD, addr3 = our slot,
+  //   fileIndex = the target's slot (+1, or ALLOC), off = the target completion's user data.
+  Napi::Value PrepDirect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    int op = static_cast<int>(ArgInt(info, 0, "op", 0, abi::kOpLast));
+    if (op != IORING_OP_ACCEPT && op != IORING_OP_CLOSE && op != abi::kOpMsgRing &&
+        op != abi::kOpFixedFdInstall)
+      ThrowRange(env, "not a direct-descriptor op");
+    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
+    auto ud = static_cast<uint32_t>(ArgInt(info, 2, "userData", INT32_MIN, UINT32_MAX));
+    auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 3, "sqeFlags", 0, 255));
+    auto opFlags = static_cast<uint32_t>(ArgInt(info, 4, "opFlags", 0, UINT32_MAX));
+    auto ioprio = static_cast<uint16_t>(ArgInt(info, 5, "ioprio", 0, 65535));
+    auto fileIndex = static_cast<uint32_t>(ArgInt(info, 6, "fileIndex", 0, UINT32_MAX));
+    bool msg = op == abi::kOpMsgRing;
+    uint64_t addr =
+        msg ? static_cast<uint64_t>(ArgInt(info, 7, "addr", 0, 1)) : 0;  // DATA, SEND_FD
+    auto len = static_cast<uint32_t>(msg ? ArgInt(info, 8, "len", 0, UINT32_MAX) : 0);
+    // The target completion's user data, marked as posted by another ring (see kForeignCqe).
+    uint64_t off =
+        msg ? static_cast<uint64_t>(ArgInt(info, 9, "off", 0, UINT32_MAX)) | abi::kForeignCqe : 0;
+    uint64_t addr3 = msg ? static_cast<uint64_t>(ArgInt(info, 10, "addr3", 0, UINT32_MAX)) : 0;
+    io_uring_sqe* sqe = m_.GetSqe();
+    if (sqe == nullptr) return Napi::Boolean::New(env, false);
+    sqe->opcode = static_cast<uint8_t>(op);
+    sqe->flags = sqeFlags;
+    sqe->ioprio = ioprio;
+    sqe->fd = fd;
+    sqe->addr = addr;
+    sqe->len = len;
+    sqe->off = off;
+    sqe->rw_flags = static_cast<__kernel_rwf_t>(opFlags);
+    sqe->user_data = ud;
+    sqe->file_index = fileIndex;
+    sqe->addr3 = addr3;
+    return Napi::Boolean::New(env, true);
+  }
+
   static void CheckAddr(Napi::Env env, AddrKind kind, Bytes b, size_t boff, uint32_t len) {
     size_t room = b.len - boff;
     switch (kind) {
@@ -344,7 +390,14 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return Num(info.Env(), static_cast<double>(m_.inflight));
   }
 
-  // registerBufRing(bgid, slab, count, size): IORING_REGISTER_PBUF_RING (5.19) of `count`
+  // registerRingFd(): IORING_REGISTER_RING_FDS (5.18) in the calling thread; every later
+  // enter goes by the index. The index, or -errno.
+  Napi::Value RegisterRingFd(const Napi::CallbackInfo& info) {
+    Live(info.Env());
+    return Num(info.Env(), m_.RegisterRingFd());
+  }
+
+  // registerBufRing(bgid, slab, count, size, flags?): IORING_REGISTER_PBUF_RING (5.19) of `count`
   // (a power of two) buffers of `size` bytes carved from `slab`, which stays referenced until
   // the ring is closed. One group per ring. 0 or -errno.
   Napi::Value RegisterBufRing(const Napi::CallbackInfo& info) {
@@ -357,7 +410,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto size = static_cast<unsigned>(ArgInt(info, 3, "size", 1, UINT32_MAX));
     if ((count & (count - 1)) != 0) ThrowRange(env, "count must be a power of two");
     if (static_cast<uint64_t>(count) * size > slab.len) ThrowRange(env, "slab too small");
-    long r = bufs_.Setup(m_.fd, bgid, slab.data, count, size);
+    auto flags = static_cast<unsigned>(info.Length() > 4 ? ArgInt(info, 4, "flags", 0, 2) : 0);
+    long r = bufs_.Setup(m_.fd, bgid, slab.data, count, size, flags);
     if (r == 0) slab_ = Napi::Persistent(info[1].As<Napi::Object>());
     return Num(env, r);
   }

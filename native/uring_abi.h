@@ -85,6 +85,16 @@ constexpr unsigned kRegisterPbufRing = 22;  // IORING_REGISTER_PBUF_RING, an enu
 static_assert(sizeof(BufReg) == 40, "struct io_uring_buf_reg");
 static_assert(sizeof(BufEntry) == 16 && offsetof(BufEntry, resv) == 14, "struct io_uring_buf");
 
+// Direct descriptors handed between rings: IORING_OP_MSG_RING (5.18) with IORING_MSG_SEND_FD
+// (6.0) moves a registered file into another ring's table; IORING_OP_FIXED_FD_INSTALL (6.8)
+// turns a registered file back into an fd. Enum values, absent from older headers.
+constexpr int kOpMsgRing = 40;
+constexpr int kOpFixedFdInstall = 54;
+// The top bit of the user data of a completion another ring posts into ours (MSG_RING sets
+// it): no SQE of ours stands behind it, so it does not count against what is in flight.
+constexpr uint64_t kForeignCqe = uint64_t{1} << 63;
+static_assert(offsetof(io_uring_sqe, addr3) == 48, "sqe.addr3");
+
 // The opcodes uring.cc bounds-checks against; newer ones pass through as numbers.
 constexpr int kOpNop = IORING_OP_NOP;
 // IORING_OP_SEND_ZC (6.0), an enum in the headers: its number, for headers older than 6.0.

@@ -23,8 +23,9 @@ struct BufRing {
   unsigned count = 0, size = 0;
   uint16_t tail = 0;  // our local tail: entries written, published by Publish()
 
-  // count: a power of two <= 32768. 0 or -errno (EINVAL before 5.19).
-  long Setup(int ringFd, int group, uint8_t* slab, unsigned n, unsigned bytes) {
+  // count: a power of two <= 32768; flags: IOU_PBUF_RING_INC (6.12) or 0. 0 or -errno
+  // (EINVAL before 5.19, or for a flag the kernel does not know).
+  long Setup(int ringFd, int group, uint8_t* slab, unsigned n, unsigned bytes, unsigned flags) {
     ringLen = static_cast<size_t>(n) * sizeof(abi::BufEntry);
     void* m = mmap(nullptr, ringLen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return -errno;
@@ -36,6 +37,7 @@ struct BufRing {
     reg.ringAddr = reinterpret_cast<uintptr_t>(ring);
     reg.ringEntries = n;
     reg.bgid = static_cast<uint16_t>(group);
+    reg.flags = static_cast<uint16_t>(flags);
     long r = SysRegister(ringFd, abi::kRegisterPbufRing, &reg, 1);
     if (r < 0) {
       Free();

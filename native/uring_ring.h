@@ -47,7 +47,38 @@ struct RingMem {
   io_uring_cqe* cqes;
   unsigned sqeTail = 0;  // our local tail: SQEs prepared, not yet published
   unsigned published = 0;
-  long inflight = 0;  // SQEs submitted or prepared whose final CQE has not been reaped
+  long inflight = 0;   // SQEs submitted or prepared whose final CQE has not been reaped
+  int ringIndex = -1;  // the ring's slot among this thread's registered ring fds, or -1
+
+  // io_uring_enter(2) by the registered ring fd when there is one (IORING_ENTER_REGISTERED_RING,
+  // 5.18): the kernel then skips the fdget/fdput of the ring's file on every call.
+  long Enter(unsigned submit, unsigned wait, unsigned flags) {
+    if (ringIndex >= 0)
+      return SysEnter(ringIndex, submit, wait, flags | IORING_ENTER_REGISTERED_RING);
+    return SysEnter(fd, submit, wait, flags);
+  }
+
+  // IORING_REGISTER_RING_FDS (5.18): registers the ring in the calling thread's table. The
+  // index is valid only in that thread, which must be the one that enters (a proactor's is).
+  long RegisterRingFd() {
+    if (ringIndex >= 0) return ringIndex;
+    io_uring_rsrc_update up{};
+    up.offset = ~0U;  // any free slot: the kernel writes the one it took back here
+    up.data = static_cast<uint64_t>(fd);
+    long r = SysRegister(fd, IORING_REGISTER_RING_FDS, &up, 1);
+    if (r < 0) return r;
+    ringIndex = static_cast<int>(up.offset);
+    return ringIndex;
+  }
+
+  // The registration holds a reference to the ring: drop it, or close(fd) would not free it.
+  void UnregisterRingFd() {
+    if (ringIndex < 0) return;
+    io_uring_rsrc_update up{};
+    up.offset = static_cast<unsigned>(ringIndex);
+    SysRegister(fd, IORING_UNREGISTER_RING_FDS, &up, 1);
+    ringIndex = -1;
+  }
 
   template <typename T>
   static T* At(void* base, unsigned off) {
@@ -117,6 +148,7 @@ struct RingMem {
     if (sqMap != nullptr && sqMap != MAP_FAILED) munmap(sqMap, sqMapLen);
     sqes = nullptr;
     sqMap = cqMap = nullptr;
+    if (fd >= 0) UnregisterRingFd();
     if (fd >= 0) close(fd);
     fd = -1;
   }
@@ -153,7 +185,7 @@ struct RingMem {
     } else if (toSubmit == 0 && waitNr == 0) {
       return 0;
     }
-    long r = SysEnter(fd, sqpoll ? 0 : toSubmit, waitNr, flags);
+    long r = Enter(sqpoll ? 0 : toSubmit, waitNr, flags);
     return sqpoll && r >= 0 ? toSubmit : r;
   }
 
@@ -168,7 +200,7 @@ struct RingMem {
       out[3 * n] = static_cast<int32_t>(static_cast<uint32_t>(c.user_data));
       out[3 * n + 1] = c.res;
       out[3 * n + 2] = static_cast<int32_t>(c.flags);
-      if ((c.flags & IORING_CQE_F_MORE) == 0) inflight--;
+      if ((c.flags & IORING_CQE_F_MORE) == 0 && (c.user_data & abi::kForeignCqe) == 0) inflight--;
       head++;
       n++;
     }
@@ -181,7 +213,7 @@ struct RingMem {
   long Reap(int32_t* out, unsigned cap, unsigned minComplete) {
     if (minComplete > cap) minComplete = cap;
     if ((minComplete > 0 && Ready() < minComplete) || (deferTaskrun && Ready() == 0)) {
-      long r = SysEnter(fd, 0, minComplete, IORING_ENTER_GETEVENTS);
+      long r = Enter(0, minComplete, IORING_ENTER_GETEVENTS);
       if (r < 0 && r != -ETIME) return r;
     }
     unsigned n = Copy(out, cap);
@@ -192,7 +224,7 @@ struct RingMem {
     // an enter runs (DEFER_TASKRUN, COOP_TASKRUN); reap them now rather than a batch later.
     constexpr unsigned kEnter = IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN;
     while (n < cap && (__atomic_load_n(sqFlags, __ATOMIC_ACQUIRE) & kEnter)) {
-      long r = SysEnter(fd, 0, 0, IORING_ENTER_GETEVENTS);
+      long r = Enter(0, 0, IORING_ENTER_GETEVENTS);
       if (r < 0) break;
       unsigned more = Copy(out + 3 * n, cap - n);
       if (more == 0) break;

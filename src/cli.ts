@@ -30,6 +30,9 @@ function printProbe(p: ProbeResult): void {
     `cpus            ${p.cpus}`,
     `io_uring        ${u.supported === null ? 'unknown' : u.supported ? 'supported' : 'not supported'} (${u.setup}; io_uring_disabled=${u.disabled ?? 'n/a'})`,
     ...(u.opcodes ? [`  opcodes       ${u.opcodes.join(' ')}`] : []),
+    ...Object.entries(u.options ?? {}).map(
+      ([name, o]) => `  ${name.padEnd(20)}${o.supported ? 'supported' : 'not supported'} (${o.detail})`,
+    ),
     `zero-copy send  MSG_ZEROCOPY ${yesNo(p.zerocopySend.msgZerocopy)}, io_uring SEND_ZC ${yesNo(p.zerocopySend.sendZc)}`,
     `RLIMIT_NOFILE   ${lim(p.limits.nofile)}`,
     `RLIMIT_MEMLOCK  ${lim(p.limits.memlock)}`,

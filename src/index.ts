@@ -53,6 +53,7 @@ export type {
   Server,
   ModelName,
   AcceptStrategy,
+  RingSetup,
   ProtocolModuleSpec,
 } from './models/types.js';
 export type { StatsSnapshot } from './models/stats.js';

@@ -15,6 +15,7 @@ import { getrlimit } from './sys/process.js';
 import { netdevFeature, type NetdevFeature } from './sys/netdev.js';
 import * as sys from './sys/index.js';
 import { Ring } from './sys/ring.js';
+import { ringOptionSupport, type RingOptionName, type RingOptionSupport } from './sys/ring-options.js';
 import * as v from './sys/validate.js';
 
 /** A resource limit (getrlimit(2)); `Infinity` for unlimited. */
@@ -52,6 +53,8 @@ export interface ProbeResult {
     opcodes: string[] | null;
     /** IORING_FEAT_* names io_uring_setup returned. */
     features?: string[];
+    /** The ring setup options (Ring and Proactor options), each supported or not, and why. */
+    options?: Record<RingOptionName, RingOptionSupport>;
   };
   /** The limits that bound a server. */
   limits: {
@@ -105,7 +108,7 @@ function kernel(): ProbeResult['kernel'] {
 function ringProbe(): Omit<ProbeResult['ioUring'], 'disabled'> {
   const p = Ring.probe();
   if (!p.supported) return { supported: false, setup: p.code ?? 'refused', opcodes: [], features: [] };
-  return { supported: true, setup: 'ok', opcodes: p.opcodes, features: p.features };
+  return { supported: true, setup: 'ok', opcodes: p.opcodes, features: p.features, options: ringOptionSupport() };
 }
 
 // SO_ZEROCOPY on a throwaway TCP socket (a listening one: the only TCP socket rawio makes

@@ -11,7 +11,8 @@ import type { ServeOptions } from './models/types.js';
 export const serveUsage = `rawio serve --model M --protocol P [options]
 
   --model M          iterative | thread-per-connection | single | worker-pool |
-                     multi-reactor | multi-reactor-pool | multi-process | proactor
+                     multi-reactor | multi-reactor-pool | multi-process | proactor |
+                     multi-proactor
   --protocol P       echo | http | resp | static
   --handler FILE     http: the module whose handle(request) answers each request
   --host H           address to bind, or a name to resolve (default 127.0.0.1)

@@ -76,6 +76,14 @@ describe('claims and targets', () => {
     expect(byId.get(3)!.figures).toMatch(/64MiB/);
     expect(byId.get(2)!.verdict).toBe('not measured');
     expect(byId.get(8)!.verdict).toBe('not measured'); // servers ran but published nothing
+    expect(byId.get(11)!.verdict).toBe('not measured');
+    const mp = judgeClaims(
+      { 'servers.http.multi-proactor-1.c50.rps': 100, 'servers.http.proactor.c50.rps': 120 },
+      ran,
+      { cores: 2 },
+    ).find((c) => c.id === 11)!;
+    expect(mp.verdict).toBe('confirmed');
+    expect(mp.figures).toContain('multi-proactor(1)/proactor 0.83x');
     expect(judgeClaims({ ...m, 'multiplex.epoll.n1000.us': 5 }, ran, { cores: 2 })[0]!.verdict).toBe('depends');
   });
 

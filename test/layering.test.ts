@@ -50,6 +50,7 @@ const RAW_BINDING_USERS = [
   'src/models/blocking-threads.ts',
   'src/models/channel.ts',
   'src/models/iterative.ts',
+  'src/models/multi-proactor.ts',
   'src/models/multi-process.ts',
   'src/models/pool-thread.ts',
   'src/models/proactor-thread.ts',

@@ -4,7 +4,7 @@
  * node:net echo (echo), nginx with one worker (http) and redis-server (resp) when
  * installed. Every server runs pinned to the server CPU, the load generator to the other;
  * all servers of a protocol are up at once and measured interleaved (A B C, C B A …), so a
- * busy moment of the machine hits them all alike. Tests claims 6, 8 and 9, and the HTTP and
+ * busy moment of the machine hits them all alike. Tests claims 6, 8, 9 and 11, and the HTTP and
  * RESP targets.
  */
 import { loadgen } from '../loadgen.js';
@@ -27,6 +27,8 @@ const MODELS = [
   'multi-reactor-pool',
   'multi-process',
   'proactor',
+  'multi-proactor',
+  'multi-proactor-1',
 ];
 const ANCHORS: Record<Protocol, string[]> = {
   http: ['node-http', 'nginx'],
@@ -66,7 +68,7 @@ function plan(ctx: BenchContext): { cases: Case[]; seconds: number; repeats: num
   const main = ['single', 'multi-reactor'];
   return {
     cases: [
-      { protocol: 'http', connections: 50, pipeline: 1, servers: all('http') },
+      { protocol: 'http', connections: 50, pipeline: 1, servers: all('http') }, // claims 9 and 11
       { protocol: 'http', connections: 1, pipeline: 1, servers: [...main, 'node-http', 'nginx'] },
       { protocol: 'http', connections: 500, pipeline: 1, servers: [...main, 'node-http', 'nginx'] },
       {
@@ -88,8 +90,10 @@ function start(ctx: BenchContext, protocol: Protocol, name: string): Promise<Sta
   if (name === 'node-net-echo') return startNode(ctx, name, 'nodeNetEcho');
   if (name === 'nginx') return startAnchor(ctx, 'nginx');
   if (name === 'redis') return startAnchor(ctx, 'redis');
-  const model = name === 'multi-reactor-1' ? 'multi-reactor' : name;
-  const extra = name === 'multi-reactor-1' ? { workers: 1 } : {};
+  // `<model>-1`: the main/sub models with one sub thread (claims 9 and 11)
+  const one = name === 'multi-reactor-1' || name === 'multi-proactor-1';
+  const model = one ? name.slice(0, -2) : name;
+  const extra = one ? { workers: 1 } : {};
   // thread-per-connection: room for the 500-connection case
   const cap = name === 'thread-per-connection' ? { workers: 600 } : {};
   return startModel(ctx, name, { model, protocol, ...extra, ...cap });
@@ -208,7 +212,7 @@ function tableOf(rows: Row[]): Table {
       'generator pinned to the other CPU; keep-alive, closed loop; servers of one protocol measured interleaved, ' +
       'each run started once every server process is quiet (thread-per-connection tears down its threads for ' +
       'seconds after its clients leave), medians of the measured runs. echo: 64-byte messages; resp: SET/GET alternating (p16: 16 in flight per ' +
-      'connection); http: GET / hello. multi-reactor-1: multi-reactor with one sub-reactor. Errors: connect, reset, bad ' +
+      'connection); http: GET / hello. multi-reactor-1 and multi-proactor-1: the main/sub models with one sub thread (claims 9 and 11). Errors: connect, reset, bad ' +
       'or error replies, replies lost. iterative serves one connection at a time, so beyond 1 connection the others wait. ' +
       'Every run opens its connections anew, so thread-per-connection starts a Node worker thread per connection inside ' +
       'the window (tens of ms each on a busy CPU): at 50+ connections most of a short run is thread start-up.',
@@ -251,7 +255,7 @@ export const servers: Scenario = {
   description:
     'Every server model with the echo, HTTP and RESP protocols at 1, 50 and 500 keep-alive connections (quick: ' +
     'every model at 50 connections for HTTP, the main ones elsewhere), measured interleaved with node:http, a ' +
-    'node:net echo, nginx and redis-server when installed. Tests claims 6, 8 and 9 and the HTTP and RESP targets.',
+    'node:net echo, nginx and redis-server when installed. Tests claims 6, 8, 9 and 11 and the HTTP and RESP targets.',
   estimate: { quick: 150, full: 9 * 3 * 11 * 3.8 + 30 },
   run,
 };

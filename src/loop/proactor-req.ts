@@ -28,6 +28,13 @@ export const WRITE = 4;
 export const TIMEOUT = 5;
 export const RECV_MULTI = 6;
 export const SEND_ZC = 7;
+// Direct descriptors (files in the ring's registered table, named by slot).
+export const ACCEPT_DIRECT = 8;
+export const SEND_FD = 9;
+export const FD_INSTALL = 10;
+export const CLOSE_SLOT = 11;
+/** No SQE: completions another ring posts here with MSG_RING. */
+export const INBOX = 12;
 
 const SLOT_BITS = 20;
 export const SLOTS = 1 << SLOT_BITS;

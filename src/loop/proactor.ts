@@ -23,13 +23,15 @@ import { timespec } from '../sys/ring-core.js';
 import { openProactorRing } from '../sys/ring-native.js';
 import * as u from '../sys/uring.js';
 import * as sqe from '../sys/uring-prep.js';
-import { MSG_NOSIGNAL, SOCK_FLAGS } from '../sys/uring-prep.js';
+import { MSG_NOSIGNAL, SOCK_FLAGS, SOCK_FLAGS_DIRECT } from '../sys/uring-prep.js';
 import * as v from '../sys/validate.js';
 import * as K from './proactor-req.js';
 import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
-import { BGID, RecvBuffers } from './recv-buffers.js';
+import { ringSetup, type ProactorOptions } from './proactor-options.js';
+import { BGID, RecvBuffers, recvBufferMode, type BufMode } from './recv-buffers.js';
 
 export type { CompletionCallback, RecvCallback } from './proactor-req.js';
+export type { ProactorOptions } from './proactor-options.js';
 
 const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER } = u;
 const noop: CompletionCallback = () => {};
@@ -37,24 +39,6 @@ const noop: CompletionCallback = () => {};
 /** Resolves after Node has run every queued microtask and nextTick (one libuv check phase). */
 function drainMicrotasks(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Options of `new Proactor()`. */
-export interface ProactorOptions {
-  /** Submission queue entries of the ring; default 256. */
-  entries?: number;
-  /**
-   * The buffers `recvMultishot` receives into, shared by every connection and registered
-   * with the kernel at the first call (IORING_REGISTER_PBUF_RING, 5.19): `count` (a power of
-   * two, default 256; 0: none, each multishot recv then gets a buffer of its own and is
-   * re-armed after every chunk, as on kernels before 6.0) of `size` bytes (default 16 KiB).
-   */
-  recvBuffers?: {
-    /** How many buffers: a power of two, default 256; 0 for none. */
-    count?: number;
-    /** Bytes per buffer; default 16 KiB. */
-    size?: number;
-  };
 }
 
 /**
@@ -87,6 +71,7 @@ export class Proactor {
   private backlog: Req[] = []; // requests whose SQE did not fit the SQ yet
   private readonly bufCount: number;
   private readonly bufSize: number;
+  private readonly bufMode: BufMode;
   private bufs: RecvBuffers | undefined; // provided buffers, once a multishot recv asked
   private bufsTried = false;
   private stopped = true;
@@ -104,12 +89,15 @@ export class Proactor {
   constructor(opts?: ProactorOptions) {
     const o = v.object<ProactorOptions>('opts', opts);
     const entries = o.entries === undefined ? 256 : v.int('entries', o.entries, 1, 32768);
-    const rb = v.object<{ count: number; size: number }>('recvBuffers', o.recvBuffers);
+    const rb = v.object<NonNullable<ProactorOptions['recvBuffers']>>('recvBuffers', o.recvBuffers);
     this.bufCount = rb.count === undefined ? 256 : v.int('recvBuffers.count', rb.count, 0, 32768);
     if ((this.bufCount & (this.bufCount - 1)) !== 0)
       throw v.rangeError('recvBuffers.count', 'a power of two', rb.count);
     this.bufSize = rb.size === undefined ? 16384 : v.int('recvBuffers.size', rb.size, 1, 1 << 24);
-    ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, (ud, res, flags) => this.dispatch(ud, res, flags)));
+    this.bufMode = recvBufferMode(rb);
+    const setup = ringSetup(o);
+    const onCqe = (ud: number, res: number, flags: number) => this.dispatch(ud, res, flags);
+    ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, onCqe, setup));
   }
 
   // ---- operations: validated here, once; resubmissions skip the checks
@@ -208,6 +196,48 @@ export class Proactor {
     const ts = timespec(v.int('ms', ms, 0, 0x7fffffff)); // the kernel reads it at submission: held till then
     return this.start(this.alloc(K.TIMEOUT, -1, cb, ts));
   }
+
+  // ---- direct descriptors: handing connections from one ring to another without a syscall
+
+  /** Registers a sparse table of `count` file slots (IORING_REGISTER_FILES of -1s, 5.19). */
+  registerFileSlots(count: number): void {
+    const n = v.int('count', count, 1, 32768);
+    const r = this.raw.register(u.IORING_REGISTER_FILES, new Array<number>(n).fill(-1));
+    if (r < 0) throw new ErrnoError(r, 'io_uring_register', undefined, 'registering file slots');
+  }
+  /** Multishot accept into the registered file table: `cb(slot)` per connection, or -errno. */
+  acceptDirect(fd: number, cb: CompletionCallback): number {
+    const r = this.alloc(K.ACCEPT_DIRECT, v.fd(fd), cb, EMPTY);
+    r.multishot = true;
+    return this.start(r);
+  }
+  /**
+   * Moves the file in `slot` into the ring `ringFd`, whose {@link inbox} `token` then runs
+   * with the slot it landed in (IORING_MSG_SEND_FD, 6.0): `cb(that slot)` or -errno. Our slot stays
+   * filled: close it with {@link closeSlot}.
+   */
+  sendFd(ringFd: number, slot: number, token: number, cb: CompletionCallback): number {
+    const r = this.alloc(K.SEND_FD, v.fd(ringFd), cb, EMPTY);
+    r.pos = v.int('slot', slot, 0, 32767);
+    r.len = v.int('token', token, 0, 0x7fffffff);
+    return this.start(r);
+  }
+  /** The file in `slot` becomes an fd of the process (IORING_OP_FIXED_FD_INSTALL, 6.8): `cb(fd)`. */
+  installFd(slot: number, cb: CompletionCallback): number {
+    return this.start(this.alloc(K.FD_INSTALL, v.int('slot', slot, 0, 32767), cb, EMPTY));
+  }
+  /** Empties `slot` of the registered table: `cb(0)` or -errno. */
+  closeSlot(slot: number, cb: CompletionCallback = noop): number {
+    return this.start(this.alloc(K.CLOSE_SLOT, v.int('slot', slot, 0, 32767), cb, EMPTY));
+  }
+  /**
+   * Where other rings post to this one: `cb(res)` for each completion they send with the
+   * returned token as user data (a slot, from {@link sendFd}). Stays until close().
+   */
+  inbox(cb: CompletionCallback): number {
+    return this.alloc(K.INBOX, -1, cb, EMPTY).ud;
+  }
+
   /** Cancels the operation `id` returned; its callback then runs with -ECANCELED. */
   cancel(id: number): void {
     const r = this.reqs.byId(id);
@@ -236,7 +266,7 @@ export class Proactor {
   private recvBuffers(): RecvBuffers | undefined {
     if (!this.bufsTried) {
       this.bufsTried = true;
-      this.bufs = RecvBuffers.open(this.raw, this.bufCount, this.bufSize);
+      this.bufs = RecvBuffers.open(this.raw, this.bufCount, this.bufSize, this.bufMode);
     }
     return this.bufs;
   }
@@ -289,11 +319,33 @@ export class Proactor {
       }
       case K.RECV_MULTI:
         if (!r.multishot) return sqe.prepRecv(raw, { fd: r.fd, buf: r.buf, offset: 0, length: r.len, userData: r.ud });
-        return sqe.prepRecvMultishot(raw, { fd: r.fd, bufGroup: BGID, userData: r.ud });
+        return sqe.prepRecvMultishot(raw, {
+          fd: r.fd,
+          bufGroup: BGID,
+          bundle: this.bufs?.mode === 'bundle',
+          userData: r.ud,
+        });
       case K.ACCEPT:
         return sqe.prepAccept(raw, { fd: r.fd, flags: SOCK_FLAGS, multishot: r.multishot, userData: r.ud });
-      default:
+      case K.TIMEOUT:
         return sqe.prepTimeout(raw, { timespec: r.buf, userData: r.ud });
+      default:
+        return this.prepDirect(r);
+    }
+  }
+
+  private prepDirect(r: Req): boolean {
+    const raw = this.raw;
+    const userData = r.ud;
+    switch (r.kind) {
+      case K.ACCEPT_DIRECT:
+        return sqe.prepAcceptDirect(raw, { fd: r.fd, flags: SOCK_FLAGS_DIRECT, multishot: true, userData });
+      case K.SEND_FD:
+        return sqe.prepMsgRingFd(raw, { ringFd: r.fd, slot: r.pos, targetData: r.len, userData });
+      case K.FD_INSTALL:
+        return sqe.prepFixedFdInstall(raw, { slot: r.fd, userData });
+      default:
+        return sqe.prepCloseDirect(raw, { slot: r.fd, userData });
     }
   }
 
@@ -304,7 +356,8 @@ export class Proactor {
     if (r === undefined) return; // not the current use of this slot
     const kind = r.kind;
     if (kind === K.RECV_MULTI) return this.received(r, res, flags);
-    if (kind === K.ACCEPT) return this.accepted(r, res, flags);
+    if (kind === K.ACCEPT || kind === K.ACCEPT_DIRECT) return this.accepted(r, res, flags);
+    if (kind === K.INBOX) return r.cb(res); // stays: more will come
     if (kind === K.SEND_ZC) return this.sentZc(r, res, flags);
     if (res === -EAGAIN && !r.cancelled) return this.issue(r);
     if (res > 0 && kind >= K.SEND && kind <= K.WRITE) {
@@ -347,15 +400,8 @@ export class Proactor {
   private received(r: Req, res: number, flags: number): void {
     const ud = r.ud;
     if (res > 0) {
-      if ((flags & IORING_CQE_F_BUFFER) !== 0) {
-        const bufs = this.bufs!;
-        const bid = flags >>> 16;
-        try {
-          r.onData(res, bufs.view(bid, res));
-        } finally {
-          bufs.give(bid);
-        }
-      } else r.onData(res, r.buf.subarray(0, res));
+      if ((flags & IORING_CQE_F_BUFFER) !== 0) this.bufs!.deliver(flags, res, r.onData);
+      else r.onData(res, r.buf.subarray(0, res));
       // Still armed, or disarmed by the kernel (a full CQ; the single-shot fallback): re-arm,
       // unless the callback cancelled it or closed the proactor.
       if ((flags & IORING_CQE_F_MORE) === 0 && r.ud === ud && !r.cancelled && !this.closed) this.issue(r);

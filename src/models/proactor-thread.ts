@@ -10,16 +10,25 @@
  * order, limits, close rules — is the ConnCore every model shares (conn-core.ts). File
  * bodies are read by the ring too, chunk by chunk, and sent as they come: the `uring`
  * transfer path, proactor-style.
+ *
+ * The `multi-proactor` model runs the same thread in two more roles. Its main ring
+ * (`subRings` set) accepts into its registered file table and moves each connection's file
+ * into a sub-ring's table with IORING_OP_MSG_RING (IORING_MSG_SEND_FD, 6.0): no syscall and
+ * no channel between them. A sub-ring (`sub` set) accepts nothing: each file that arrives
+ * in its inbox becomes an fd again (IORING_OP_FIXED_FD_INSTALL, 6.8) and is served as here.
  */
 import { Proactor } from '../loop/proactor.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { ECANCELED } from '../sys/errno.js';
+import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
+import { getrlimit } from '../sys/process.js';
 import { ringProbe } from '../sys/uring.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
+import type { RingSetup } from './types.js';
 
 export interface ProactorThreadData {
   role: 'proactor';
@@ -35,7 +44,38 @@ export interface ProactorThreadData {
   limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
+  /** A sub-ring: connections come from the main ring's MSG_RING, not from `listenFd`. */
+  sub?: boolean;
+  /** The main ring: hand each connection round-robin to these sub-rings. */
+  subRings?: SubRing[];
+  /** How the ring is set up (ServeOptions.ring). */
+  ring?: RingSetup;
 }
+
+/** Where a main ring sends connections: a sub-ring's fd and its inbox token. */
+export interface SubRing {
+  ringFd: number;
+  token: number;
+}
+
+/** The ready message of a proactor thread; a sub-ring's says where to send connections. */
+export interface ProactorHello {
+  ready: true;
+  subRing?: SubRing;
+}
+
+/** Reads the SubRing out of a sub-ring thread's ready message. */
+export function readSubRing(m: unknown): SubRing {
+  const s = (m as Partial<ProactorHello> | null)?.subRing;
+  if (typeof s?.ringFd !== 'number' || typeof s.token !== 'number') throw new Error('sub-ring sent no ring');
+  return s;
+}
+
+/**
+ * Slots of the registered file table of a main or sub ring: connections in transit only.
+ * The kernel refuses a table larger than RLIMIT_NOFILE (EMFILE).
+ */
+const fileSlots = (): number => Math.max(1, Math.min(4096, getrlimit(constants.RLIMIT_NOFILE!).soft));
 
 const FILE_CHUNK = 128 << 10;
 
@@ -195,7 +235,7 @@ class RingConn implements ConnIO {
 }
 
 export class ProactorThread {
-  readonly proactor = new Proactor({ entries: 1024 });
+  readonly proactor: Proactor;
   readonly #data: ProactorThreadData;
   #zcCounted = { sends: 0, copied: 0 };
   readonly #zcThreshold: number;
@@ -206,15 +246,34 @@ export class ProactorThread {
   /** The reserve fd and EMFILE pacing of the accepts. */
   readonly #backoff = new AcceptBackoff();
   #stopping = false;
+  /** A sub-ring's inbox token; -1 elsewhere. */
+  readonly #token: number = -1;
+  #next = 0;
 
   /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
   constructor(data: ProactorThreadData, protocol?: Protocol) {
     this.#data = data;
     if (data.cpus) native.setAffinity(data.cpus);
+    const r = data.ring ?? {};
+    this.proactor = new Proactor({
+      entries: 1024,
+      cqEntries: r.cqEntries,
+      submitAll: r.submitAll,
+      registerRingFd: r.registerRingFd,
+      recvBuffers: { bundle: r.recvBundle, incremental: r.incrementalBuffers },
+    });
     this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
     const sendZc = ringProbe().opcodes.includes('SEND_ZC');
     this.#zcThreshold = data.zerocopyThreshold > 0 && sendZc ? data.zerocopyThreshold : 0;
+    if (data.sub === true || data.subRings !== undefined) this.proactor.registerFileSlots(fileSlots());
+    if (data.sub === true) this.#token = this.proactor.inbox((slot) => this.#adoptSlot(slot));
+  }
+
+  /** What the thread's ready message carries. */
+  hello(): ProactorHello {
+    if (this.#token < 0) return { ready: true };
+    return { ready: true, subRing: { ringFd: this.proactor.ring.fd, token: this.#token } };
   }
 
   get maxQueue(): number {
@@ -245,7 +304,8 @@ export class ProactorThread {
       if (busy && !ticking) tick();
     };
     p.read(this.#data.stopFd, this.#stopBuf, -1, 8, () => this.#stop());
-    this.#accept();
+    if (this.#data.subRings !== undefined) this.#acceptDirect(this.#data.subRings);
+    else if (this.#data.sub !== true) this.#accept();
     this.#sweep();
     try {
       await p.run();
@@ -279,13 +339,47 @@ export class ProactorThread {
           return;
         }
         this.#backoff.accepted();
-        if (this.#stopping) return void native.close(fd);
-        this.#stats.accepted(this.#data.index);
-        native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
-        this.#conns.add(new RingConn(fd, this, this.#protocol, this.#stats, this.#data.limits));
+        this.#adopt(fd);
       },
       { multishot: true },
     );
+  }
+
+  /** Serves a connection's fd: from our own accept, or installed from a sub-ring's inbox. */
+  #adopt(fd: number): void {
+    if (this.#stopping) return void native.close(fd);
+    this.#stats.accepted(this.#data.index);
+    native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
+    this.#conns.add(new RingConn(fd, this, this.#protocol, this.#stats, this.#data.limits));
+  }
+
+  /** The main ring: accept into file slots, and move each to the next sub-ring. */
+  #acceptDirect(subs: SubRing[]): void {
+    const p = this.proactor;
+    p.acceptDirect(this.#data.listenFd, (slot) => {
+      if (slot < 0) {
+        // ENFILE (a full file table), or the listening socket failed: as #accept does
+        const pause = this.#backoff.failed(this.#data.listenFd, slot);
+        if (!this.#stopping) p.timeout(pause, () => this.#acceptDirect(subs));
+        return;
+      }
+      this.#backoff.accepted();
+      if (this.#stopping) return void p.closeSlot(slot);
+      const sub = subs[this.#next++ % subs.length]!;
+      // Sent or not (a sub-ring gone, its table full), our slot is emptied: on failure that
+      // drops the connection, whose file had no other holder.
+      p.sendFd(sub.ringFd, slot, sub.token, () => p.closeSlot(slot));
+    });
+  }
+
+  /** A sub-ring: a connection's file arrived in `slot` (or -ECANCELED at close). */
+  #adoptSlot(slot: number): void {
+    if (slot < 0) return;
+    const p = this.proactor;
+    p.installFd(slot, (fd) => {
+      p.closeSlot(slot); // the fd holds the file now (or, on EMFILE, nothing does: dropped)
+      if (fd >= 0) this.#adopt(fd);
+    });
   }
 
   /** A connection has closed (RingConn.destroy): release its fd and what its core holds. */

@@ -53,6 +53,7 @@ export const start: ModelStarter = async (opts) => {
         maxQueue: opts.maxQueue,
         zerocopyThreshold: opts.zerocopyThreshold,
         limits: pickLimits(opts),
+        ring: opts.ring,
         stats: stats.share(),
         cpus: opts.cpus.length > 0 ? [opts.cpus[i % opts.cpus.length]!] : undefined,
       };

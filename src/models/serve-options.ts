@@ -23,6 +23,7 @@ import {
   type AcceptStrategy,
   type ModelName,
   type ResolvedServeOptions,
+  type RingSetup,
   type ServeOptions,
 } from './types.js';
 
@@ -70,11 +71,12 @@ export const serveOptionTable = {
   maxFiles: { cli: 'int' },
   headerTimeout: { cli: 'int' },
   idleTimeout: { cli: 'int' },
-  zerocopyThreshold: { cli: 'int', models: [...reactorModels, 'proactor'] },
+  zerocopyThreshold: { cli: 'int', models: [...reactorModels, 'proactor', 'multi-proactor'] },
   backlog: { cli: 'int' },
   pool: { cli: 'int' }, // read by multi-reactor-pool only (README's model table), as workers by some
   cpus: { cli: 'ints' },
   execArgv: { cli: 'none', models: ['multi-process'] },
+  ring: { cli: 'none', models: ['proactor', 'multi-proactor'] },
 } satisfies Record<keyof ServeOptions, ServeOptionRow>;
 
 /** Every option `serve()` knows, in the table's order. */
@@ -168,6 +170,24 @@ function requestLimits(maxHeader?: number, maxRequest?: number): ProtocolOptions
   return limits;
 }
 
+const ringKeys = ['cqEntries', 'submitAll', 'registerRingFd', 'recvBundle', 'incrementalBuffers'] as const;
+
+/** `ring`: only the keys it knows, each of its type (the Proactor checks the rest). */
+function ringSetup(r: unknown): RingSetup {
+  const o = v.object<Record<string, unknown>>('ring', r);
+  const out: RingSetup = {};
+  for (const [k, val] of Object.entries(o)) {
+    if (val === undefined) continue;
+    if (k === 'cqEntries') out.cqEntries = v.int('ring.cqEntries', val, 1, 65536);
+    else if (k === 'submitAll' || k === 'registerRingFd' || k === 'recvBundle' || k === 'incrementalBuffers')
+      out[k] = v.bool(`ring.${k}`, val);
+    else throw invalidValue(`ring has no field '${k}'; it takes ${ringKeys.join(', ')}`);
+  }
+  if (out.recvBundle === true && out.incrementalBuffers === true)
+    throw v.rangeError('ring', 'recvBundle or incrementalBuffers, not both', 'both');
+  return out;
+}
+
 /** An array of strings that become C strings (exec arguments). */
 function strings(name: string, value: unknown): string[] {
   if (!Array.isArray(value)) throw v.typeError(name, 'an array of strings', value);
@@ -230,6 +250,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     cpus: o.cpus === undefined ? [] : cpuList(o.cpus),
     execArgv: o.execArgv === undefined ? workerExecArgv(process.execArgv) : strings('execArgv', o.execArgv),
     protocolOptions: { root, transfer, directio, limits: requestLimits(maxHeader, maxRequest) },
+    ring: o.ring === undefined ? {} : ringSetup(o.ring),
   };
   if (root !== undefined) resolved.root = root;
   if (maxHeader !== undefined) resolved.maxHeader = maxHeader;

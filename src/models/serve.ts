@@ -22,6 +22,7 @@ const models: Record<ModelName, () => Promise<{ start: ModelStarter }>> = {
   'multi-reactor-pool': () => import('./multi-reactor-pool.js'),
   'multi-process': () => import('./multi-process.js'),
   proactor: () => import('./proactor.js'),
+  'multi-proactor': () => import('./multi-proactor.js'),
 };
 
 async function loadModel(model: ModelName): Promise<ModelStarter> {

@@ -10,6 +10,8 @@ const entry = new URL('./worker-entry.js', import.meta.url);
 export interface ModelThread {
   worker: Worker;
   exited: Promise<void>;
+  /** The thread's ready message (read by the model that knows its shape). */
+  hello: unknown;
 }
 
 export function startThread(workerData: object): Promise<ModelThread> {
@@ -18,11 +20,11 @@ export function startThread(workerData: object): Promise<ModelThread> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error) => reject(e);
     worker.once('error', onError);
-    worker.once('message', () => {
+    worker.once('message', (hello: unknown) => {
       worker.off('error', onError);
       // A thread that fails later is reported, and the rest of the server goes on.
       worker.on('error', (e) => process.emitWarning(`rawio model thread failed: ${e.stack ?? e}`));
-      resolve({ worker, exited });
+      resolve({ worker, exited, hello });
     });
     worker.once('exit', (code) => reject(new Error(`model thread exited with code ${code} before it was ready`)));
   });

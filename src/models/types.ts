@@ -14,7 +14,8 @@ import type { TransferMethodName } from '../transfer/names.js';
  * (blocking I/O, a thread each), `single` (one reactor), `worker-pool` (one reactor, handlers
  * on a thread pool), `multi-reactor` (a reactor per thread), `multi-reactor-pool`
  * (sub-reactors plus a handler pool), `multi-process` (a reactor per process) and
- * `proactor` (io_uring completions).
+ * `proactor` (io_uring completions) and `multi-proactor` (a main ring accepting, handing each
+ * connection to a sub-ring thread with IORING_OP_MSG_RING).
  */
 export const modelNames = [
   'iterative',
@@ -25,7 +26,17 @@ export const modelNames = [
   'multi-reactor-pool',
   'multi-process',
   'proactor',
+  'multi-proactor',
 ] as const;
+/** The ring setup options of the proactor models (`ServeOptions.ring`). */
+export interface RingSetup {
+  cqEntries?: number;
+  submitAll?: boolean;
+  registerRingFd?: boolean;
+  recvBundle?: boolean;
+  incrementalBuffers?: boolean;
+}
+
 /** A server model (see {@link modelNames}). */
 export type ModelName = (typeof modelNames)[number];
 
@@ -110,6 +121,12 @@ export interface ServeOptions {
   idleTimeout?: number;
   /** The listen(2) backlog; default 511. */
   backlog?: number;
+  /**
+   * proactor, multi-proactor: how each thread sets up its ring (see ProactorOptions):
+   * `cqEntries`, `submitAll` (default on), `registerRingFd`, and for the provided buffers of
+   * the multishot recvs `recvBundle` or `incrementalBuffers`. Default: none of the optional ones.
+   */
+  ring?: RingSetup;
   /** multi-reactor-pool: handler threads beside the `workers` sub-reactors; default: the CPU count. */
   pool?: number;
   /** Pin the model's I/O threads to these CPUs (round-robin; each one this process may run on); default: not pinned. */

@@ -34,7 +34,7 @@ if (data.role === 'reactor') {
 } else if (data.role === 'proactor') {
   const { ProactorThread } = await import('./proactor-thread.js');
   const thread = new ProactorThread(data);
-  ready();
+  parentPort?.postMessage(thread.hello()); // a sub-ring's says where its inbox is
   await thread.run();
 } else if (data.role === 'acceptor') {
   const { runAcceptorThread } = await import('./acceptor-thread.js');

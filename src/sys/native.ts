@@ -202,6 +202,20 @@ export interface NativeRing {
     /** The op's flag word (send/recv msg flags, RWF_* for read/write); default 0. */
     rwFlags?: number,
   ): boolean;
+  /** ACCEPT / CLOSE / MSG_RING / FIXED_FD_INSTALL on direct descriptors: numbers only. */
+  prepDirect(
+    op: number,
+    fd: number,
+    userData: number,
+    sqeFlags: number,
+    opFlags: number,
+    ioprio: number,
+    fileIndex: number,
+    addr: number,
+    len: number,
+    off: number,
+    addr3: number,
+  ): boolean;
   /** SEND or RECV of `buf[off, off + len)` with msg flags: the proactor's hot path. */
   prepSock(
     op: number,
@@ -220,7 +234,10 @@ export interface NativeRing {
   register(opcode: number, arg?: number | readonly Uint8Array[] | readonly number[]): number;
   cancelAndWait(): number;
   /** IORING_REGISTER_PBUF_RING of `count` (a power of two) buffers of `size` bytes from `slab`: 0 or -errno. */
-  registerBufRing(bgid: number, slab: Uint8Array, count: number, size: number): number;
+  /** `flags`: IOU_PBUF_RING_INC (6.12) or 0 (the default). */
+  registerBufRing(bgid: number, slab: Uint8Array, count: number, size: number, flags?: number): number;
+  /** IORING_REGISTER_RING_FDS in the calling thread: the index, or -errno. */
+  registerRingFd(): number;
   /** Hands the buffers `bids[0, n)` back to the kernel. */
   recycleBufs(bids: Int32Array, n: number): void;
   close(): void;

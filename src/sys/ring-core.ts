@@ -55,6 +55,18 @@ export interface RingOptions {
   coopTaskrun?: boolean;
   /** Receives the batch API's completions when they are reaped by `drain()` or the attached watch. */
   onCompletion?: CompletionHandler;
+  /**
+   * IORING_SETUP_SUBMIT_ALL (5.18): an SQE that fails at submission fails alone rather than
+   * ending the batch there. Default true where the kernel has it; false to leave it off.
+   */
+  submitAll?: boolean;
+  /**
+   * Register the ring's fd with the kernel (IORING_REGISTER_RING_FDS, 5.18) and enter by that
+   * index (IORING_ENTER_REGISTERED_RING): no fdget/fdput per io_uring_enter(2). The
+   * registration belongs to the thread that creates the ring, which must then be the only one
+   * to submit and reap. Default false; throws the kernel's errno where it is missing.
+   */
+  registerRingFd?: boolean;
 }
 
 /** Options every promise operation of a `Ring` takes. */
@@ -150,10 +162,17 @@ export class RingCore {
           : 0;
     const base = (opts.sqpoll === true ? u.IORING_SETUP_SQPOLL : 0) | taskrun;
     // IORING_SETUP_SUBMIT_ALL (5.18): a bad SQE fails alone instead of stopping the batch.
-    let flags = base | u.IORING_SETUP_SUBMIT_ALL;
+    let flags = base | (opts.submitAll === false ? 0 : u.IORING_SETUP_SUBMIT_ALL);
     let r = this.raw.setup(entries, flags, cqEntries);
-    if (r === -EINVAL) r = this.raw.setup(entries, (flags = base), cqEntries);
+    if (r === -EINVAL && flags !== base) r = this.raw.setup(entries, (flags = base), cqEntries);
     if (r < 0) throw new ErrnoError(r, 'io_uring_setup', undefined, u.refusalReason({ ...probe, code: undefined }));
+    if (opts.registerRingFd === true) {
+      const idx = this.raw.registerRingFd();
+      if (idx < 0) {
+        this.raw.close();
+        throw new ErrnoError(idx, 'io_uring_register', undefined, 'IORING_REGISTER_RING_FDS');
+      }
+    }
     [this.fd, this.sqEntries, this.cqEntries, this.featureBits] = this.raw.info();
     this.setupFlags = flags;
     this.onCompletion = opts.onCompletion;

@@ -26,11 +26,15 @@ class LoopRing extends Ring {
  * registered unless attach() asks for one: run() reaps through io_uring_enter(GETEVENTS).
  * Returns the Ring and the native ring under it. @internal
  */
-export function openProactorRing(entries: number, onCompletion: CompletionHandler): { ring: Ring; raw: NativeRing } {
+export function openProactorRing(
+  entries: number,
+  onCompletion: CompletionHandler,
+  setup: Pick<RingOptions, 'cqEntries' | 'submitAll' | 'registerRingFd'> = {},
+): { ring: Ring; raw: NativeRing } {
   const tries: RingOptions[] = [{ deferTaskrun: true }, { coopTaskrun: true }, {}];
   for (let i = 0; ; i++) {
     try {
-      const ring = new LoopRing({ entries, attach: false, onCompletion, ...tries[i] });
+      const ring = new LoopRing({ entries, attach: false, onCompletion, ...setup, ...tries[i] });
       return { ring, raw: ring.native };
     } catch (e) {
       // EINVAL: a kernel that lacks the flag; anything else (ENOMEM, EPERM …) is not about it

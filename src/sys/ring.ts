@@ -145,6 +145,8 @@ export class Ring extends RingCore {
     if (o.sqpoll !== undefined) v.bool('sqpoll', o.sqpoll);
     if (o.deferTaskrun !== undefined) v.bool('deferTaskrun', o.deferTaskrun);
     if (o.coopTaskrun !== undefined) v.bool('coopTaskrun', o.coopTaskrun);
+    if (o.submitAll !== undefined) v.bool('submitAll', o.submitAll);
+    if (o.registerRingFd !== undefined) v.bool('registerRingFd', o.registerRingFd);
     super(o, entries, cq);
   }
 

@@ -23,6 +23,8 @@ const { OP } = u;
 export const SOCK_FLAGS = ((c) => c.O_NONBLOCK | c.O_CLOEXEC)(
   native.constants as { O_NONBLOCK: number; O_CLOEXEC: number }, // both set by native/constants.cc
 );
+/** The same for a socket accepted into a ring's file table: with no fd, SOCK_CLOEXEC is refused (EINVAL). */
+export const SOCK_FLAGS_DIRECT = (native.constants as { O_NONBLOCK: number }).O_NONBLOCK;
 /** send(2)'s flag against SIGPIPE on a closed peer: every send on a ring carries it. */
 export const MSG_NOSIGNAL = 0x4000;
 
@@ -173,12 +175,17 @@ function sock(ring: NativeRing, op: number, e: SockFields): boolean {
 
 /**
  * IORING_OP_RECV with IORING_RECV_MULTISHOT (6.0) and IOSQE_BUFFER_SELECT: stays armed,
- * and the kernel picks each chunk's buffer from the registered group `bufGroup`.
+ * and the kernel picks each chunk's buffer from the registered group `bufGroup`; with
+ * `bundle` (IORING_RECVSEND_BUNDLE, 6.10) a completion may fill several in a row.
  */
-export function prepRecvMultishot(ring: NativeRing, e: SqeFields & { fd: number; bufGroup: number }): boolean {
+export function prepRecvMultishot(
+  ring: NativeRing,
+  e: SqeFields & { fd: number; bufGroup: number; bundle?: boolean },
+): boolean {
   // recv's flags live in ioprio; buf_index names the buffer group
   const sqeFlags = (e.sqeFlags ?? 0) | u.IOSQE_BUFFER_SELECT;
-  return ring.prep(OP.RECV, e.fd, null, 0, 0, 0, null, e.userData, 0, sqeFlags, u.IORING_RECV_MULTISHOT, e.bufGroup, 0);
+  const ioprio = u.IORING_RECV_MULTISHOT | (e.bundle === true ? u.IORING_RECVSEND_BUNDLE : 0);
+  return ring.prep(OP.RECV, e.fd, null, 0, 0, 0, null, e.userData, 0, sqeFlags, ioprio, e.bufGroup, 0);
 }
 
 /** IORING_OP_SPLICE: splice(2); an offset of -1 means the fd's own position. */
@@ -209,4 +216,68 @@ export function prepNop(ring: NativeRing, e: SqeFields): boolean {
 export function prepCancel(ring: NativeRing, e: SqeFields & { target: number }): boolean {
   // the target's user data goes in addr, as a u64
   return ring.prep(OP.ASYNC_CANCEL, -1, null, e.target >>> 0, 0, 0, null, e.userData, 0, e.sqeFlags ?? 0, 0, 0, 0);
+}
+
+// ---- direct descriptors: files in a ring's registered table, named by slot, not by fd
+
+/**
+ * IORING_OP_ACCEPT into the registered file table (5.19): each connection lands in a free slot
+ * the kernel picks (IORING_FILE_INDEX_ALLOC), and the completion carries the slot, not an fd.
+ */
+export function prepAcceptDirect(
+  ring: NativeRing,
+  e: SqeFields & { fd: number; flags: number; multishot?: boolean },
+): boolean {
+  const ioprio = e.multishot === true ? u.IORING_ACCEPT_MULTISHOT : 0;
+  return ring.prepDirect(
+    OP.ACCEPT,
+    e.fd,
+    e.userData,
+    e.sqeFlags ?? 0,
+    e.flags,
+    ioprio,
+    u.IORING_FILE_INDEX_ALLOC,
+    0,
+    0,
+    0,
+    0,
+  );
+}
+
+/**
+ * IORING_OP_MSG_RING with IORING_MSG_SEND_FD (6.0): moves the file in `slot` of this ring's
+ * table into a free slot of the ring `ringFd`, which gets a completion with user data
+ * `targetData` and the slot as its result. This ring keeps its own slot: close it after.
+ */
+export function prepMsgRingFd(
+  ring: NativeRing,
+  e: SqeFields & { ringFd: number; slot: number; targetData: number },
+): boolean {
+  const { ringFd, slot, targetData, userData } = e;
+  // addr: the command; addr3: our slot; file_index: theirs; off: their completion's user data
+  const alloc = u.IORING_FILE_INDEX_ALLOC;
+  return ring.prepDirect(
+    OP.MSG_RING,
+    ringFd,
+    userData,
+    e.sqeFlags ?? 0,
+    0,
+    0,
+    alloc,
+    u.IORING_MSG_SEND_FD,
+    0,
+    targetData >>> 0,
+    slot,
+  );
+}
+
+/** IORING_OP_FIXED_FD_INSTALL (6.8): the file in `slot` becomes an fd (O_CLOEXEC); the slot stays. */
+export function prepFixedFdInstall(ring: NativeRing, e: SqeFields & { slot: number }): boolean {
+  const sqeFlags = (e.sqeFlags ?? 0) | u.IOSQE_FIXED_FILE; // the kernel requires it: fd names a slot
+  return ring.prepDirect(OP.FIXED_FD_INSTALL, e.slot, e.userData, sqeFlags, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/** IORING_OP_CLOSE of registered slot `slot` (5.15): file_index is the slot plus one. */
+export function prepCloseDirect(ring: NativeRing, e: SqeFields & { slot: number }): boolean {
+  return ring.prepDirect(OP.CLOSE, 0, e.userData, e.sqeFlags ?? 0, 0, 0, e.slot + 1, 0, 0, 0, 0);
 }

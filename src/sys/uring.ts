@@ -47,8 +47,12 @@ export const OP = Object.freeze({
   RECV: 27,
   /** IORING_OP_SPLICE: splice(2) (5.7). */
   SPLICE: 30,
+  /** IORING_OP_MSG_RING: posts a completion to another ring, or moves a registered file into its table (5.18; IORING_MSG_SEND_FD 6.0). */
+  MSG_RING: 40,
   /** IORING_OP_SEND_ZC: a zero-copy send(2); a second completion (IORING_CQE_F_NOTIF) releases the buffer (6.0). */
   SEND_ZC: 47,
+  /** IORING_OP_FIXED_FD_INSTALL: a registered file becomes an fd of the process (6.8). */
+  FIXED_FD_INSTALL: 54,
 });
 
 /** Every opcode's name by number, through 6.16 (for `probe().opcodes`). */
@@ -93,6 +97,7 @@ export const SEND_ZC_REPORTS_USAGE = ((m) => m !== null && (Number(m[1]) > 6 || 
 export const IORING_CQE_F_BUFFER = 1 << 0; // the buffer id is in the upper 16 bits of cqe->flags
 export const IOSQE_BUFFER_SELECT = 1 << 5;
 export const IORING_RECV_MULTISHOT = 1 << 1; // 6.0, in sqe->ioprio
+export const IORING_RECVSEND_BUNDLE = 1 << 4; // 6.10, in sqe->ioprio
 export const IORING_ACCEPT_MULTISHOT = 1 << 0;
 export const IORING_ASYNC_CANCEL_ANY = 1 << 2;
 export const IORING_FSYNC_DATASYNC = 1 << 0;
@@ -101,6 +106,10 @@ export const IORING_UNREGISTER_BUFFERS = 1;
 export const IORING_REGISTER_FILES = 2;
 export const IORING_UNREGISTER_FILES = 3;
 export const IORING_REGISTER_EVENTFD = 4;
+/** sqe->file_index: let the kernel pick a free slot of the registered file table (5.19). */
+export const IORING_FILE_INDEX_ALLOC = 0xffffffff;
+/** IORING_OP_MSG_RING's command in sqe->addr: move a registered file to the target ring (6.0). */
+export const IORING_MSG_SEND_FD = 1;
 
 /** What {@link probeRing} and `Ring.probe()` return: what io_uring this kernel offers. */
 export interface RingProbe {

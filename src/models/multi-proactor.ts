@@ -1,0 +1,103 @@
+/**
+ * The `multi-proactor` model, the main/sub-reactor model on io_uring: one main ring, on a
+ * thread of its own, accepts (multishot accept, each connection into a slot of its
+ * registered file table) and hands each connection to one of `workers` sub-ring threads
+ * with IORING_OP_MSG_RING fd passing (IORING_MSG_SEND_FD, 6.0): the kernel moves the file
+ * from ring to ring, with no syscall and no channel message between the threads. Each
+ * sub-ring makes it an fd again (IORING_OP_FIXED_FD_INSTALL, 6.8) and serves it exactly as
+ * the `proactor` model does (proactor-thread.ts). Where the kernel lacks either opcode,
+ * serve() rejects and says which.
+ */
+import { createProtocol } from '../protocols/index.js';
+import { native } from '../sys/native.js';
+import { Ring } from '../sys/ring.js';
+import { eventfd, listenTcp, localPort } from '../sys/socket.js';
+import { EVENTFD_ONE } from '../sys/eventfd-one.js';
+import { ringProbe } from '../sys/uring.js';
+import type { ProactorThreadData, SubRing } from './proactor-thread.js';
+import { readSubRing } from './proactor-thread.js';
+import { pickLimits } from './conn-core.js';
+import { Stats } from './stats.js';
+import { startThread, type ModelThread } from './threads.js';
+import type { ModelStarter, ResolvedServeOptions } from './types.js';
+
+/** Why this kernel cannot run the model, or undefined when it can. */
+export function multiProactorUnsupported(): string | undefined {
+  const p = ringProbe();
+  if (!p.supported) return `io_uring is refused (${p.code ?? 'unknown'})`;
+  const missing = [
+    ['MSG_RING', 'IORING_OP_MSG_RING fd passing (IORING_MSG_SEND_FD, Linux 6.0)'],
+    ['FIXED_FD_INSTALL', 'IORING_OP_FIXED_FD_INSTALL (Linux 6.8)'],
+  ].filter(([op]) => !p.opcodes.includes(op!));
+  if (missing.length === 0) return undefined;
+  return `multi-proactor needs ${missing.map(([, what]) => what).join(' and ')}, which this kernel lacks`;
+}
+
+/** One thread that stops when its eventfd is written. */
+interface Stoppable {
+  thread: ModelThread;
+  stopFd: number;
+}
+
+export const start: ModelStarter = async (opts) => {
+  if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
+  const why = multiProactorUnsupported();
+  if (why !== undefined) throw Object.assign(new Error(why), { code: 'ERR_RAWIO_UNSUPPORTED' });
+  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
+  const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  const stats = new Stats(opts.workers);
+  const subs: Stoppable[] = [];
+  let main: Stoppable | undefined;
+  const stop = async (t: Stoppable): Promise<void> => {
+    native.write(t.stopFd, EVENTFD_ONE, 0, 8);
+    await t.thread.exited;
+    native.close(t.stopFd);
+  };
+  const cleanup = async () => {
+    if (main) await stop(main); // first: nothing is sent to a sub-ring that is gone
+    await Promise.all(subs.map(stop));
+    native.close(listenFd);
+    protocol.close();
+  };
+  const data = (i: number, stopFd: number): ProactorThreadData => ({
+    role: 'proactor',
+    index: i,
+    listenFd,
+    stopFd,
+    protocol: opts.protocol,
+    protocolOptions: protocol.options,
+    maxQueue: opts.maxQueue,
+    limits: pickLimits(opts),
+    ring: opts.ring,
+    zerocopyThreshold: opts.zerocopyThreshold,
+    stats: stats.share(),
+    cpus: cpuOf(opts, i),
+  });
+  try {
+    const rings: SubRing[] = [];
+    for (let i = 0; i < opts.workers; i++) {
+      const stopFd = eventfd();
+      const thread = await startThread({ ...data(i, stopFd), sub: true }).catch((e: unknown) => {
+        native.close(stopFd);
+        throw e;
+      });
+      subs.push({ thread, stopFd });
+      rings.push(readSubRing(thread.hello));
+    }
+    const stopFd = eventfd();
+    const thread = await startThread({ ...data(opts.workers, stopFd), subRings: rings }).catch((e: unknown) => {
+      native.close(stopFd);
+      throw e;
+    });
+    main = { stopFd, thread };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  let closing: Promise<void> | undefined;
+  return { port: localPort(listenFd), stats: () => stats.snapshot(), close: () => (closing ??= cleanup()) };
+};
+
+function cpuOf(opts: ResolvedServeOptions, i: number): number[] | undefined {
+  return opts.cpus.length > 0 ? [opts.cpus[i % opts.cpus.length]!] : undefined;
+}
