@@ -3,27 +3,19 @@
  * then read → handle → write for that client until it leaves, then the next. A slow client
  * stalls everyone; that is the flaw the next models fix.
  */
-import { createProtocol, handlerThreadOptions } from '../protocols/index.js';
 import { native } from '../sys/native.js';
-import { listenTcp, localPort } from '../sys/socket.js';
+import { localPort } from '../sys/socket.js';
 import { FdSlot } from './blocking-session.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread } from './threads.js';
 import type { ModelStarter } from './types.js';
+import { openServer } from './open-server.js';
 
 export const start: ModelStarter = async (opts) => {
-  // The protocol first: a user module that throws in create() leaves nothing open. One
-  // thread handles every request: the RESP keyspace can be its own table.
-  const protocol = createProtocol(opts.protocol, handlerThreadOptions(opts.protocol, opts.protocolOptions, true));
-  let listenFd: number;
-  try {
-    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, blocking: true });
-  } catch (e) {
-    protocol.close();
-    throw e;
-  }
+  // One thread handles every request.
+  const { protocol, listenFd } = openServer(opts, true, { blocking: true });
   const stats = new Stats(1);
   const slotSab = FdSlot.create();
   const data: BlockingThreadData = {

@@ -8,10 +8,9 @@
  * the `proactor` model does (proactor-thread.ts). Where the kernel lacks either opcode,
  * serve() rejects and says which.
  */
-import { createProtocol } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { Ring } from '../sys/ring.js';
-import { eventfd, listenTcp, localPort } from '../sys/socket.js';
+import { eventfd, localPort } from '../sys/socket.js';
 import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { ringProbe } from '../sys/uring.js';
 import type { ProactorThreadData, SubRing } from './proactor-thread.js';
@@ -20,6 +19,7 @@ import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
+import { openServer } from './open-server.js';
 
 /** Why this kernel cannot run the model, or undefined when it can. */
 export function multiProactorUnsupported(): string | undefined {
@@ -43,8 +43,7 @@ export const start: ModelStarter = async (opts) => {
   if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
   const why = multiProactorUnsupported();
   if (why !== undefined) throw Object.assign(new Error(why), { code: 'ERR_RAWIO_UNSUPPORTED' });
-  const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
-  const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  const { protocol, listenFd } = openServer(opts, false);
   const stats = new Stats(opts.workers);
   const subs: Stoppable[] = [];
   let main: Stoppable | undefined;

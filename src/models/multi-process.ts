@@ -15,14 +15,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createProtocol } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
-import { listenTcp, localPort, pipe } from '../sys/socket.js';
+import { localPort, pipe } from '../sys/socket.js';
 import { pickLimits } from './conn-core.js';
 import { FIGURES, MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
+import { openServer } from './open-server.js';
 
 const entry = fileURLToPath(new URL('./process-entry.js', import.meta.url));
 
@@ -229,16 +229,8 @@ export const start: ModelStarter = async (opts) => {
   if (opts.accept === 'exclusive' && opts.backend !== 'epoll') {
     throw new RangeError(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${opts.backend}'`);
   }
-  // The protocol first: a user module that throws in create() leaves nothing open.
-  const protocol = createProtocol(opts.protocol, opts.protocolOptions);
-  let listenFd: number;
-  try {
-    // With reuseport this socket only reserves the port until the workers have bound it.
-    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, reusePort: opts.accept === 'reuseport' });
-  } catch (e) {
-    protocol.close();
-    throw e;
-  }
+  // With reuseport this socket only reserves the port until the workers have bound it.
+  const { protocol, listenFd } = openServer(opts, false, { reusePort: opts.accept === 'reuseport' });
   const port = localPort(listenFd);
   const board = Keyspace.create(undefined, { size: 1 << 16 });
   const settings: Omit<ProcessWorkerSettings, 'index'> = {

@@ -4,32 +4,21 @@
  * the kernel has it). The kernel does the I/O; the threads react to completions. Where the
  * kernel refuses io_uring, serve() fails with the ring's own error.
  */
-import { createProtocol, handlerThreadOptions } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { Ring } from '../sys/ring.js';
-import { eventfd, listenTcp, localPort } from '../sys/socket.js';
+import { eventfd, localPort } from '../sys/socket.js';
 import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import type { ProactorThreadData } from './proactor-thread.js';
 import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelStarter } from './types.js';
+import { openServer } from './open-server.js';
 
 export const start: ModelStarter = async (opts) => {
   if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
-  // The protocol first: a user module that throws in create() leaves nothing open. With one
-  // thread, it handles every request: the RESP keyspace can be its own table.
-  const protocol = createProtocol(
-    opts.protocol,
-    handlerThreadOptions(opts.protocol, opts.protocolOptions, opts.workers === 1),
-  );
-  let listenFd: number;
-  try {
-    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
-  } catch (e) {
-    protocol.close();
-    throw e;
-  }
+  // With one thread, it handles every request.
+  const { protocol, listenFd } = openServer(opts, opts.workers === 1);
   const stats = new Stats(opts.workers);
   const stopFds: number[] = [];
   const threads: ModelThread[] = [];

@@ -8,11 +8,10 @@
  *   multi-reactor       main reactor (an acceptor thread) + `workers` sub-reactor threads
  *   multi-reactor-pool  main reactor + `workers` sub-reactors + `pool` handler threads
  */
-import { createProtocol, handlerThreadOptions } from '../protocols/index.js';
 import type { Protocol } from '../protocols/protocol.js';
 import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { native } from '../sys/native.js';
-import { eventfd, listenTcp, localPort } from '../sys/socket.js';
+import { eventfd, localPort } from '../sys/socket.js';
 import { Channel } from './channel.js';
 import { CHANNEL_BYTES, writeStop } from './messages.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
@@ -23,6 +22,7 @@ import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
+import { openServer } from './open-server.js';
 
 export interface GroupShape {
   reactors: number;
@@ -31,18 +31,8 @@ export interface GroupShape {
 }
 
 export async function startReactorGroup(opts: ResolvedServeOptions, shape: GroupShape): Promise<ModelHandle> {
-  // The protocol first: a user module that throws in create() leaves nothing open. With
-  // every handler on one reactor thread (no pool, which would also take frames), the RESP
-  // keyspace can be that thread's own table.
-  const oneThread = shape.reactors === 1 && shape.pool === 0;
-  const protocol = createProtocol(opts.protocol, handlerThreadOptions(opts.protocol, opts.protocolOptions, oneThread));
-  let listenFd: number;
-  try {
-    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
-  } catch (e) {
-    protocol.close();
-    throw e;
-  }
+  // Every handler on one reactor thread when there is no pool (which would also take frames).
+  const { protocol, listenFd } = openServer(opts, shape.reactors === 1 && shape.pool === 0);
   const group = new Group(listenFd, protocol);
   try {
     await group.start(opts, shape);

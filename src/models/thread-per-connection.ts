@@ -6,22 +6,20 @@
  * caller's side: it listens, creates the protocol (whose options every thread recreates
  * it from), starts the acceptor and stops it.
  */
-import { createProtocol } from '../protocols/index.js';
 import { native } from '../sys/native.js';
-import { listenTcp, localPort } from '../sys/socket.js';
+import { localPort } from '../sys/socket.js';
 import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread } from './threads.js';
 import type { TpcAcceptorData } from './tpc-acceptor.js';
 import type { ModelStarter } from './types.js';
+import { openServer } from './open-server.js';
 
 export const start: ModelStarter = async (opts) => {
-  const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  const { protocol, listenFd } = openServer(opts, false);
   const stats = new Stats(1);
-  let listenFd = -1;
   let acceptor;
   try {
-    listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
     const data: TpcAcceptorData = {
       role: 'tpc-acceptor',
       listenFd,
@@ -35,7 +33,7 @@ export const start: ModelStarter = async (opts) => {
     };
     acceptor = await startThread(data);
   } catch (e) {
-    if (listenFd >= 0) native.close(listenFd);
+    native.close(listenFd);
     protocol.close();
     throw e;
   }

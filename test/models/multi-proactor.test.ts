@@ -5,11 +5,13 @@ import { ringOptionSupport } from '../../dist/src/sys/ring-options.js';
 import { echoExchange, exchange } from '../helpers/clients.js';
 import { serve } from '../helpers/rawio.js';
 import { defineModelSuite } from './suite.js';
+import { defineUserCodeSuite } from './usercode-suite.js';
 
 const why = multiProactorUnsupported();
 
 if (why === undefined) {
   defineModelSuite('multi-proactor');
+  defineUserCodeSuite('multi-proactor');
 } else {
   describe('multi-proactor', () => {
     it('rejects with the reason where the kernel lacks MSG_RING fd passing', async () => {
