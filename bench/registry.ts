@@ -7,6 +7,7 @@ import { read } from './scenarios/read.js';
 import { uringRead } from './scenarios/uring-read.js';
 import { anchorsNode } from './scenarios/anchors-node.js';
 import { servers } from './scenarios/servers.js';
+import { httpWrk } from './scenarios/http-wrk.js';
 import { staticFiles } from './scenarios/static.js';
 import { redisBenchmark } from './scenarios/redis-benchmark.js';
 import { ltEt } from './scenarios/lt-et.js';
@@ -25,6 +26,7 @@ export const scenarios: Scenario[] = [
   anchorsNode,
   uringRead,
   servers,
+  httpWrk,
   staticFiles,
   redisBenchmark,
   ltEt,

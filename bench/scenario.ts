@@ -32,7 +32,8 @@ export interface Chart {
   series: { name: string; points: [number, number][] }[];
 }
 
-export type Verdict = 'confirmed' | 'refuted' | 'depends' | 'not measured';
+/** 'within noise': the ratio sits closer to the rule's threshold than the scenario's A/A floor. */
+export type Verdict = 'confirmed' | 'refuted' | 'depends' | 'within noise' | 'not measured';
 
 /** A claim from docs/DESIGN.md's list, checked against this machine's figures by a stated rule. */
 export interface ClaimResult {
