@@ -150,7 +150,10 @@ const TARGETS: Target[] = [
 function ruleOf(t: Target): string {
   const ratios = t.pairs.map(([a, b]) => (b === null ? a : `${a} / ${b}`));
   const shown = ratios.length > 2 ? `${ratios[0]} (and ${ratios.length - 1} more alike)` : ratios.join(' and ');
-  return `${shown} >= ${t.min}${t.max !== undefined ? ` and <= ${t.max}` : ''}`;
+  const bounds = [...(t.min > 0 ? [`>= ${t.min}`] : []), ...(t.max !== undefined ? [`<= ${t.max}`] : [])].join(' and ');
+  if (t.reportOnly) return `${shown}, reported (agreement would be ${bounds}), not judged`;
+  const noise = t.floorKey ? ` (within the A/A floor ${t.floorKey} of a bound: within noise)` : '';
+  return `${shown} ${bounds}${noise}`;
 }
 
 export function judgeTargets(m: Metrics): TargetResult[] {
