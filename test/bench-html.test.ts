@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PALETTE, spansDecades, vegaLiteSpec } from '../dist/bench/charts.js';
 import { machine } from '../dist/bench/machine.js';
 import { buildReport, withRepeats, writeReport, type Report } from '../dist/bench/report.js';
 import { cpuPlan } from '../dist/bench/runner.js';
@@ -42,8 +43,16 @@ function sampleReport(): Report {
                 {
                   name: 's',
                   points: [
-                    [1, 2],
-                    [2, 3],
+                    [1, 2, 1, 3],
+                    [2, 3000, 2500, 3100],
+                  ],
+                },
+                {
+                  name: 'anchor',
+                  anchor: true,
+                  points: [
+                    [1, 5],
+                    [2, 6],
                   ],
                 },
               ],
@@ -81,6 +90,63 @@ function render(file: string, profileDir: string): Promise<{ dom: string; stderr
     });
   });
 }
+
+describe('charts', () => {
+  type Spec = {
+    layer: { mark: { type: string }; encoding: Record<string, { scale?: { type?: string; range?: unknown[] } }> }[];
+  };
+  const series = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ name: `s${i}`, points: [[1, 10 + i]] as [number, number][] }));
+
+  it('gives every series its own colour, up to twenty', () => {
+    const spec = vegaLiteSpec({ title: 't', xLabel: 'x', yLabel: 'y', series: series(11) }) as Spec;
+    const range = spec.layer[0]!.encoding.color!.scale!.range as string[];
+    expect(range).toHaveLength(11);
+    expect(new Set(range).size).toBe(11);
+    expect(new Set(PALETTE).size).toBe(20);
+  });
+
+  it('turns the y axis logarithmic when the values span orders of magnitude', () => {
+    expect(spansDecades([1, 1400])).toBe(true);
+    expect(spansDecades([1, 50])).toBe(false);
+    expect(spansDecades([0, 1000])).toBe(false); // no log of zero
+    const wide = {
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [
+        {
+          name: 'a',
+          points: [
+            [1, 1],
+            [2, 1400],
+          ],
+        },
+      ],
+    };
+    expect((vegaLiteSpec(wide as never) as Spec).layer[0]!.encoding.y!.scale!.type).toBe('log');
+    expect((vegaLiteSpec({ ...wide, logY: false } as never) as Spec).layer[0]!.encoding.y!.scale!.type).toBeUndefined();
+  });
+
+  it('draws min–max whiskers where points carry them, and anchors dashed', () => {
+    const c = {
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [
+        { name: 'a', points: [[1, 2, 1, 3]] },
+        { name: 'nginx', anchor: true, points: [[1, 2]] },
+      ],
+    };
+    const spec = vegaLiteSpec(c as never) as Spec & { data: { values: { anchor: string }[] } };
+    expect(spec.layer.map((l) => l.mark.type)).toEqual(['line', 'rule']);
+    expect(spec.data.values.map((v) => v.anchor)).toEqual(['rawio', 'anchor']);
+    expect(spec.layer[0]!.encoding.strokeDash!.scale!.range).toEqual([
+      [1, 0],
+      [6, 4],
+    ]);
+  });
+});
 
 describe('report.html', () => {
   it('is self-contained: no script, no stylesheet link, nothing to fetch', async () => {

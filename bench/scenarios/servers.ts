@@ -9,7 +9,7 @@
  */
 import { loadgen } from '../loadgen.js';
 import { compare } from '../runner.js';
-import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
+import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt } from '../stats.js';
 import { settle } from '../lib/external.js';
 import { noiseFloor } from '../verdict.js';
@@ -226,16 +226,22 @@ function tableOf(rows: Row[]): Table {
 
 function chartsOf(rows: Row[]): Chart[] {
   return (['http', 'echo', 'resp'] as const).map((protocol) => {
-    const by = new Map<string, [number, number][]>();
+    const by = new Map<string, ChartPoint[]>();
     for (const r of rows)
-      if (r.protocol === protocol && r.pipeline === 1 && r.rps.length && r.server !== AA)
-        by.set(r.server, [...(by.get(r.server) ?? []), [r.connections, med(r.rps)]]);
+      if (r.protocol === protocol && r.pipeline === 1 && r.rps.length && r.server !== AA) {
+        const point: ChartPoint = [r.connections, med(r.rps), Math.min(...r.rps), Math.max(...r.rps)];
+        by.set(r.server, [...(by.get(r.server) ?? []), point]);
+      }
     return {
-      title: `Servers (${protocol}): throughput vs connections`,
+      title: `Servers (${protocol}): throughput vs connections (whiskers: min–max of the rounds)`,
       xLabel: 'connections',
       yLabel: 'requests/s',
       logX: true,
-      series: [...by].map(([name, points]) => ({ name, points: points.sort((a, b) => a[0] - b[0]) })),
+      series: [...by].map(([name, points]) => ({
+        name,
+        points: points.sort((a, b) => a[0] - b[0]),
+        ...(ANCHORS[protocol].includes(name) ? { anchor: true } : {}),
+      })),
     };
   });
 }
