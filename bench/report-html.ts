@@ -12,8 +12,8 @@ const esc = (s: string | number) =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}
-th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}caption{text-align:left;font-weight:600}
+table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}caption{text-align:left;font-weight:600}
 .note{color:#555;font-size:90%}.met,.confirmed,.held{color:#176b2c}.missed,.refuted,.flipped{color:#a11}
 .noise,.depends{color:#8a5a00}figure{margin:1em 0}details{margin:.5em 0}`;
 
@@ -23,9 +23,13 @@ function tone(v: string): string {
   return v.replace(/\s+/g, '-');
 }
 
+/** A figure (1,234 · 0.85x (0.72–1.36) · 12.5%), right-aligned in its column. */
+const NUMERIC = /^[\d.,\s–x()%±-]+$/;
+
 export function htmlTable(t: Table): string {
   const head = `<tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`;
-  const rows = t.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n');
+  const td = (c: string | number) => `<td${NUMERIC.test(String(c)) ? ' class="num"' : ''}>${esc(c)}</td>`;
+  const rows = t.rows.map((r) => `<tr>${r.map(td).join('')}</tr>`).join('\n');
   const note = t.note ? `<p class="note">${esc(t.note)}</p>` : '';
   return `<table><caption>${esc(t.title)}</caption>\n${head}\n${rows}\n</table>${note}`;
 }
