@@ -117,6 +117,7 @@ export function vegaLiteSpec(c: Chart): object {
               field: 'anchor',
               type: 'nominal',
               title: null,
+              legend: null,
               scale: {
                 domain: ['rawio', 'anchor'],
                 range: [
@@ -134,13 +135,25 @@ export function vegaLiteSpec(c: Chart): object {
     mark: { type: 'rule', strokeWidth: 1.5 },
     encoding: { x, ...offset, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
   };
+  const layer: object[] = [main];
+  if (bar && values.some((d) => d.anchor === 'anchor')) {
+    // bars for rawio; each anchor a dashed line across its x group, the bar it is read against
+    Object.assign(main, { transform: [{ filter: "datum.anchor === 'rawio'" }] });
+    Object.assign(whiskers, { transform: [{ filter: "isValid(datum.lo) && datum.anchor === 'rawio'" }] });
+    layer.push({
+      transform: [{ filter: "datum.anchor === 'anchor'" }],
+      mark: { type: 'tick', thickness: 2, strokeDash: [6, 4] },
+      encoding: { x, y, color },
+    });
+  }
+  if (values.some((d) => d.lo !== undefined)) layer.push(whiskers);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: c.title,
     width: 520,
     height: 300,
     data: { values },
-    layer: values.some((d) => d.lo !== undefined) ? [main, whiskers] : [main],
+    layer,
     config: { font: 'sans-serif' },
   };
 }

@@ -146,6 +146,20 @@ describe('charts', () => {
       [6, 4],
     ]);
   });
+  it("draws a bar chart's anchor as a dashed line across each group, not as a bar", () => {
+    const c = {
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      kind: 'bar',
+      series: [
+        { name: 'single', points: [[50, 2, 1, 3]] },
+        { name: 'nginx', anchor: true, points: [[50, 2]] },
+      ],
+    };
+    const spec = vegaLiteSpec(c as never) as Spec;
+    expect(spec.layer.map((l) => l.mark.type)).toEqual(['bar', 'tick', 'rule']);
+  });
 });
 
 describe('report.html', () => {
