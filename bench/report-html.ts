@@ -6,6 +6,7 @@
  * forbids fetching anything, so it opens the same from a CI artifact or an offline laptop.
  */
 import type { Report } from './report.js';
+import { floorCell } from './targets.js';
 import type { Table } from './scenario.js';
 
 const esc = (s: string | number) =>
@@ -44,8 +45,8 @@ function verdictSections(r: Report): string[] {
     '</section>',
     '<section id="targets"><h2>Targets</h2>',
     htmlRows(
-      ['target', 'status', 'figures', 'rule'],
-      r.targets.map((t) => [t.target, [t.status, tone(t.status)], t.figures, t.rule]),
+      ['target', 'judged by', 'status', 'figures', 'A/A floor', 'rule'],
+      r.targets.map((t) => [t.target, t.judgedBy, [t.status, tone(t.status)], t.figures, floorCell(t), t.rule]),
     ),
     '</section>',
   ];

@@ -12,7 +12,7 @@ import { renderHtml } from './report-html.js';
 import { judgeClaims, type Metrics } from './claims.js';
 import { describeMachine, type Machine } from './machine.js';
 import type { ClaimResult, Profile, ScenarioResult, Table } from './scenario.js';
-import { judgeTargets, type TargetResult } from './targets.js';
+import { floorCell, judgeTargets, type TargetResult } from './targets.js';
 import { heldAcross, type Held } from './verdict.js';
 
 export const SCHEMA = 'rawio-bench/1';
@@ -92,8 +92,12 @@ function claimsSection(r: Report): string[] {
   const lines = ['## Claims', '', '| # | claim | verdict | figures | rule |', '|---|---|---|---|---|'];
   for (const c of r.claims)
     lines.push(`| ${c.id} | ${esc(c.claim)} | ${VERDICT[c.verdict]} | ${esc(c.figures)} | ${esc(c.rule)} |`);
-  lines.push('', '## Targets', '', '| target | status | figures | rule |', '|---|---|---|---|');
-  for (const t of r.targets) lines.push(`| ${esc(t.target)} | ${t.status} | ${esc(t.figures)} | ${esc(t.rule)} |`);
+  lines.push('', '## Targets', '', '| target | judged by | status | figures | A/A floor | rule |');
+  lines.push('|---|---|---|---|---|---|');
+  for (const t of r.targets)
+    lines.push(
+      `| ${esc(t.target)} | ${esc(t.judgedBy)} | ${t.status} | ${esc(t.figures)} | ${floorCell(t)} | ${esc(t.rule)} |`,
+    );
   if (r.repeats) {
     lines.push(
       '',

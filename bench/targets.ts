@@ -25,6 +25,8 @@ export interface TargetResult {
   status: TargetStatus;
   /** The A/A noise floor (a factor >= 1) the verdict was read against, when measured. */
   floor?: number;
+  /** The client whose figures decide it (the anchor's own where installed). */
+  judgedBy: string;
 }
 
 interface Target {
@@ -35,6 +37,8 @@ interface Target {
   max?: number;
   /** The metric holding the scenario's A/A floor. */
   floorKey?: string;
+  /** The client whose figures decide it. */
+  judgedBy: string;
   /** A figure to show, never judged (the load generator beside the anchors' own clients). */
   reportOnly?: boolean;
   /** Metric flags a scenario sets when it could not measure a side, with the reason to show. */
@@ -56,6 +60,7 @@ const TARGETS: Target[] = [
     pairs: [wrkOverNginx('proactor', 'rps')],
     min: 1.3,
     floorKey: HTTP_FLOOR,
+    judgedBy: 'wrk',
   },
   {
     target: 'HTTP hello by wrk, 50 conns: proactor server CPU per request <= 0.8x nginx',
@@ -63,12 +68,14 @@ const TARGETS: Target[] = [
     min: 0,
     max: 0.8,
     floorKey: CPU_FLOOR,
+    judgedBy: 'wrk (server CPU from /proc)',
   },
   {
     target: 'HTTP hello by wrk, 50 conns: single >= 1.1x nginx req/s',
     pairs: [wrkOverNginx('single', 'rps')],
     min: 1.1,
     floorKey: HTTP_FLOOR,
+    judgedBy: 'wrk',
   },
   {
     target: 'HTTP hello by wrk, 50 conns: single server CPU per request <= 0.9x nginx',
@@ -76,6 +83,7 @@ const TARGETS: Target[] = [
     min: 0,
     max: 0.9,
     floorKey: CPU_FLOOR,
+    judgedBy: 'wrk (server CPU from /proc)',
   },
   {
     target: 'HTTP hello by wrk, 50 conns: single and proactor >= 2.5x node:http',
@@ -85,24 +93,28 @@ const TARGETS: Target[] = [
     ],
     min: 2.5,
     floorKey: HTTP_FLOOR,
+    judgedBy: 'wrk',
   },
   {
     target: 'RESP SET and GET by redis-benchmark, 50 conns: single >= 1.1x redis-server',
     pairs: resp(1),
     min: 1.1,
     floorKey: 'redisbench.floor.p1.rps',
+    judgedBy: 'redis-benchmark',
   },
   {
     target: 'RESP SET and GET by redis-benchmark, 50 conns, -P 16: single >= 0.9x redis-server',
     pairs: resp(16),
     min: 0.9,
     floorKey: 'redisbench.floor.p16.rps',
+    judgedBy: 'redis-benchmark',
   },
   {
     target: '4 KiB O_DIRECT random reads at QD32: Ring >= 0.95x fio io_uring (same ring setup, paired 1 s runs)',
     pairs: [['uring-read.ring-defer-over-fio.qd32', null]],
     min: 0.95,
     floorKey: 'uring-read.floor.qd32',
+    judgedBy: 'fio',
   },
   {
     // copy-c runs rawio and the C driver interleaved in one scenario, against one sink
@@ -111,6 +123,7 @@ const TARGETS: Target[] = [
       ['1MiB', '64MiB'].map((s): [string, string] => [`copy-c.rawio.${m}.${s}.MBps`, `copy-c.c.${m}.${s}.MBps`]),
     ),
     min: 0.95,
+    judgedBy: 'the C driver (bench/c/transfer.c)',
     unmeasured: [
       ['copy-c.c.no-compiler', 'no C compiler (cc, gcc or clang) to build bench/c/transfer.c'],
       ['copy-c.c.build-failed', 'bench/c/transfer.c did not compile (see the copy-c log)'],
@@ -124,6 +137,7 @@ const TARGETS: Target[] = [
     min: 0.85,
     max: 1.15,
     reportOnly: true,
+    judgedBy: 'reported, not judged',
   },
   {
     target: 'Load generator / wrk, nginx, 50 connections (servers vs http-wrk scenario)',
@@ -131,6 +145,7 @@ const TARGETS: Target[] = [
     min: 0.85,
     max: 1.15,
     reportOnly: true,
+    judgedBy: 'reported, not judged',
   },
   {
     target: 'Load generator / redis-benchmark, redis-server SET and GET, 50 conns, -P 1 and -P 16',
@@ -143,6 +158,7 @@ const TARGETS: Target[] = [
     min: 0.85,
     max: 1.15,
     reportOnly: true,
+    judgedBy: 'reported, not judged',
   },
 ];
 
@@ -159,7 +175,14 @@ function ruleOf(t: Target): string {
 export function judgeTargets(m: Metrics): TargetResult[] {
   return TARGETS.map((t) => {
     const measured = t.pairs.filter(([a, b]) => m[a] !== undefined && (b === null || (m[b] ?? 0) > 0));
-    const base = { target: t.target, keys: t.pairs, min: t.min, ...(t.max ? { max: t.max } : {}), rule: ruleOf(t) };
+    const base = {
+      target: t.target,
+      judgedBy: t.judgedBy,
+      keys: t.pairs,
+      min: t.min,
+      ...(t.max ? { max: t.max } : {}),
+      rule: ruleOf(t),
+    };
     if (measured.length === 0) {
       const flagged = t.unmeasured?.find(([k]) => m[k]);
       if (flagged) return { ...base, figures: `not measured: ${flagged[1]}`, status: 'not measured' as const };
@@ -186,4 +209,10 @@ export function judgeTargets(m: Metrics): TargetResult[] {
     const status = t.reportOnly ? ('reported' as const) : judgeAll(verdicts);
     return { ...base, figures: figures + partial + noise, status, ...(floor !== undefined ? { floor } : {}) };
   });
+}
+
+/** "±4.2%", or what is missing. */
+export function floorCell(t: TargetResult): string {
+  if (t.floor !== undefined) return `±${((t.floor - 1) * 100).toFixed(1)}%`;
+  return t.judgedBy === 'reported, not judged' ? '' : 'not measured';
 }
