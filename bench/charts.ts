@@ -100,6 +100,7 @@ export function vegaLiteSpec(c: Chart): object {
     field: 'series',
     type: 'nominal',
     title: null,
+    legend: { labelLimit: 240 },
     scale: { domain: names, range: names.map((_, i) => PALETTE[i % PALETTE.length]) },
   };
   const offset = bar ? { xOffset: { field: 'series' } } : {};

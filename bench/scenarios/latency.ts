@@ -111,7 +111,8 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, step: () =
             cpus: ctx.clientCpus,
             ...load(protocol),
           });
-          for (const p of PCTS) row.pct[p].push(r.latencyUs[p]);
+          // a round with no reply has no percentiles (the histogram is empty), not a latency of 0
+          for (const p of PCTS) row.pct[p].push(r.latencyUs.count > 0 ? r.latencyUs[p] : NaN);
           row.achieved.push(r.rps);
           const e = r.errors;
           row.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
@@ -137,7 +138,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   return report(rows);
 }
 
-const med = (xs: number[]) => summarize(xs).median;
+const summary = (xs: number[]) => summarize(xs.filter(Number.isFinite));
+const med = (xs: number[]) => summary(xs).median;
 
 function report(rows: Row[]): ScenarioResult {
   const metrics: Record<string, number> = {};
@@ -156,7 +158,7 @@ function report(rows: Row[]): ScenarioResult {
       'errors',
     ],
     rows: rows.map((r) => {
-      const tail = summarize(r.pct.p999);
+      const tail = summary(r.pct.p999);
       return [
         r.protocol,
         r.server,
@@ -172,7 +174,8 @@ function report(rows: Row[]): ScenarioResult {
     note:
       "The load generator's fixed-rate mode: requests due at even intervals over all connections, latency from each " +
       'due time (no coordinated omission), so a server that falls behind shows it in p99 and p99.9, and in achieved ' +
-      'req/s below offered. http: GET / hello; resp: SET/GET alternating. Medians of the rounds.',
+      'req/s below offered. http: GET / hello; resp: SET/GET alternating. Medians of the rounds. iterative serves ' +
+      'one connection at a time, so the other 49 wait: its errors are requests still unanswered when the run ended.',
   };
   return { tables: [table], charts: charts(rows), metrics, data: { rows } };
 }
@@ -190,7 +193,7 @@ function charts(rows: Row[]): Chart[] {
         series: of.map((r) => ({
           name: r.server,
           points: PCTS.map((p, i): ChartPoint => {
-            const x = summarize(r.pct[p]);
+            const x = summary(r.pct[p]);
             return [[50, 99, 99.9][i]!, x.median, x.min, x.max];
           }),
           ...(r.server === ANCHOR[protocol] ? { anchor: true } : {}),
