@@ -65,7 +65,7 @@ export const commands: Record<string, Command> = {
   },
   bench: {
     summary: 'run the benchmark suite and write report.md, report.json and charts',
-    usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--out DIR] [--json]',
+    usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--repeat N] [--out DIR] [--json]',
     async run(argv) {
       const { main } = await import('../bench/main.js');
       return main(argv);
