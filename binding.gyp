@@ -1,4 +1,16 @@
 {
+  "target_defaults": {
+    "dependencies": [
+      "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+    ],
+    "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing"],
+    "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-fno-exceptions"],
+    "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
+    "libraries": ["-lrt", "-lpthread"],
+    "conditions": [
+      ["OS!='linux'", { "sources!": [], "defines": ["RAWIO_UNSUPPORTED_OS"] }]
+    ]
+  },
   "targets": [
     {
       "target_name": "rawio",
@@ -14,20 +26,16 @@
         "native/file.cc",
         "native/zerocopy.cc",
         "native/uring.cc",
-        "native/loadgen.cc",
-        "native/loadgen_engine.cc",
         "native/netdev.cc",
         "native/keyspace.cc"
-      ],
-      "dependencies": [
-        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
-      ],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing"],
-      "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-fno-exceptions"],
-      "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
-      "libraries": ["-lrt", "-lpthread"],
-      "conditions": [
-        ["OS!='linux'", { "sources!": [], "defines": ["RAWIO_UNSUPPORTED_OS"] }]
+      ]
+    },
+    {
+      "target_name": "rawio_loadgen",
+      "sources": [
+        "native/loadgen_addon.cc",
+        "native/loadgen.cc",
+        "native/loadgen_engine.cc"
       ]
     }
   ]

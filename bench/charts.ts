@@ -3,11 +3,16 @@
  * (`view.toSVG()`, no browser, no canvas). Charts a reader can trust at a glance: one
  * distinct colour per series, min–max whiskers from the rounds, the anchors as dashed
  * reference lines, and a log axis where the data spans orders of magnitude (so a 1 ms
- * series does not flatten a 1 µs one to zero). The charting libraries are loaded only when a
- * report is written, so importing rawio never pays for them; if they are missing the
- * report is still written, without charts, and says so.
+ * series does not flatten a 1 µs one to zero). The charting libraries are optional
+ * (devDependencies of the repository, never installed with the package) and loaded only
+ * when a report is written; if they are missing the report is still written, without
+ * charts, and says how to add them (CHARTS_MISSING).
  */
 import type { Chart } from './scenario.js';
+
+/** The report's line when the charting libraries cannot be loaded. */
+export const CHARTS_MISSING =
+  'charts were not drawn: vega and vega-lite are not installed (add them with `npm install vega vega-lite`)';
 
 interface VegaModules {
   compile(spec: object): { spec: object };

@@ -1,12 +1,12 @@
 /**
- * The typed face of rawio's native load generator (native/loadgen.cc): N keep-alive
- * connections to a loopback server, driven from native threads with their own epoll, for
- * HTTP, echo or RESP. Closed loop (max throughput) or fixed rate, where latency is measured
+ * The typed face of rawio's native load generator (an addon of its own, loaded by
+ * ./loadgen-addon.ts): N keep-alive connections to a loopback server, driven from native
+ * threads with their own epoll, for HTTP, echo or RESP. Closed loop (max throughput) or fixed rate, where latency is measured
  * from the intended send time (no coordinated omission, as in wrk2); percentiles from a
  * log-linear (HDR-style) histogram. A run never blocks Node's event loop: it resolves a
  * promise when the native threads are done.
  */
-import { native, type LoadgenNativeOptions, type LoadgenNativeResult } from '../src/sys/native.js';
+import { loadgenAddon, type LoadgenNativeOptions, type LoadgenNativeResult } from './loadgen-addon.js';
 
 export type LoadgenResult = LoadgenNativeResult;
 
@@ -75,7 +75,7 @@ export function loadgen(opts: LoadgenOptions): Promise<LoadgenResult> {
   return new Promise((resolve, reject) => {
     let stop: (() => void) | undefined;
     try {
-      stop = native.loadgen(nativeOptions(opts), (r) => {
+      stop = loadgenAddon().loadgen(nativeOptions(opts), (r) => {
         opts.signal?.removeEventListener('abort', onAbort);
         resolve(r);
       });

@@ -9,6 +9,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseFlags, UsageError, wholeNumber } from '../src/cli-args.js';
 import { packageRoot } from '../src/sys/native.js';
 import { machine } from './machine.js';
 import { Progress } from './progress.js';
@@ -35,31 +36,29 @@ export const BENCH_USAGE = `rawio bench [--quick | --full] [--only SCENARIO,...]
   --out DIR     where report.md, report.html, report.json and charts/ go (default ./bench-out)
   --json        print report.json on stdout instead of the tables`;
 
-/** Parses bench arguments; throws an Error with the usage on a bad one. */
+/** Parses bench arguments; throws a UsageError for an unknown flag or a missing value. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
-  const o: BenchOptions = { profile: 'quick', out: 'bench-out', json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value\n\n${BENCH_USAGE}`);
-      return v;
-    };
-    if (flag === '--full') o.profile = 'full';
-    else if (flag === '--quick') o.profile = 'quick';
-    else if (flag === '--json') o.json = true;
-    else if (flag === '--only') o.only = value().split(',').filter(Boolean);
-    else if (flag === '--out') o.out = value();
-    else if (flag === '--repeat') o.repeat = repeatCount(value());
-    else throw new Error(`unknown option ${argv[i]}\n\n${BENCH_USAGE}`);
-  }
+  const { values } = parseFlags('bench', argv, {
+    quick: { type: 'boolean' },
+    full: { type: 'boolean' },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    json: { type: 'boolean' },
+    repeat: { type: 'string' },
+  });
+  const o: BenchOptions = {
+    profile: values.full ? 'full' : 'quick',
+    out: values.out ?? 'bench-out',
+    json: !!values.json,
+  };
+  if (values.only !== undefined) o.only = values.only.split(',').filter(Boolean);
+  if (values.repeat !== undefined) o.repeat = repeatCount(values.repeat);
   return o;
 }
 
 function repeatCount(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 100)
-    throw new Error(`--repeat needs a whole number from 1 to 100, not ${v}\n\n${BENCH_USAGE}`);
+  const n = wholeNumber('repeat', v);
+  if (n < 1 || n > 100) throw new UsageError(`--repeat wants a whole number from 1 to 100, got ${v}`);
   return n;
 }
 
@@ -128,6 +127,7 @@ function printSummary(r: Report, files: string[], out: string): void {
     );
     for (const h of flipped) console.log(`  ${h.id}: ${h.verdicts.join(' · ')}`);
   }
+  for (const n of r.notes ?? []) console.log(`\n${n}`);
   console.log(
     `\nWrote ${files.length} files to ${out}: report.md, report.html, report.json, ${files.length - 3} charts`,
   );

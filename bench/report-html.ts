@@ -72,14 +72,14 @@ function htmlRows(columns: string[], rows: Cell[][]): string {
 }
 
 /**
- * The page. `svgs` maps a scenario's name to its charts' SVG documents; `chartsNote`, when
- * the charts could not be drawn, says how to get them.
+ * The page. `svgs` maps a scenario's name to its charts' SVG documents; the report's notes
+ * (charts not drawn, and how to add them) head the page.
  */
-export function renderHtml(r: Report, svgs: ReadonlyMap<string, string[]>, chartsNote?: string): string {
+export function renderHtml(r: Report, svgs: ReadonlyMap<string, string[]>): string {
   const body = [
     `<h1>rawio benchmark report</h1>`,
     `<p>${esc(r.createdAt)} · rawio ${esc(r.rawio)} · profile <code>${esc(r.profile)}</code> · ${r.scenarios.length} scenarios</p>`,
-    ...(chartsNote ? [`<p class="note" id="charts-note">${esc(chartsNote)}</p>`] : []),
+    ...(r.notes ?? []).map((n) => `<p class="note">${esc(n)}</p>`),
     ...verdictSections(r),
   ];
   for (const s of r.scenarios) {

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderSvg } from './charts.js';
+import { CHARTS_MISSING, renderSvg } from './charts.js';
 import { renderHtml } from './report-html.js';
 import { judgeClaims, type Metrics } from './claims.js';
 import { describeMachine, type Machine } from './machine.js';
@@ -40,6 +40,8 @@ export interface Report {
   scenarios: ScenarioRecord[];
   claims: ClaimResult[];
   targets: TargetResult[];
+  /** What the reader should know about the report itself (charts not drawn, and why). */
+  notes?: string[];
   /** With --repeat N: every claim's and target's verdict in each of the N runs, and whether it held. */
   repeats?: { runs: number; held: Held[] };
 }
@@ -123,6 +125,7 @@ export function renderMarkdown(r: Report): string {
     '',
     `**Machine:** ${describeMachine(r.machine)}`,
     '',
+    ...(r.notes ?? []).flatMap((n) => [`> ${n}`, '']),
     ...claimsSection(r),
   ];
   for (const s of r.scenarios) {
@@ -141,10 +144,6 @@ export function renderMarkdown(r: Report): string {
   }
   return out.join('\n');
 }
-
-export const CHARTS_MISSING =
-  'charts were not drawn: vega and vega-lite are optional; add them with `npm install --save-dev vega vega-lite` ' +
-  'and run the bench again';
 
 /** Writes the charts, report.json, report.md and report.html into outDir; returns the files written. */
 export async function writeReport(r: Report, outDir: string): Promise<string[]> {
@@ -168,10 +167,9 @@ export async function writeReport(r: Report, outDir: string): Promise<string[]> 
       files.push(rel);
     }
   }
-  const note = chartsMissing ? CHARTS_MISSING : undefined;
-  if (note) r.scenarios[0]?.log.push(note);
+  if (chartsMissing) r.notes = [...(r.notes ?? []), CHARTS_MISSING];
   writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(r, null, 2)}\n`);
   writeFileSync(join(outDir, 'report.md'), renderMarkdown(r));
-  writeFileSync(join(outDir, 'report.html'), renderHtml(r, svgs, note));
+  writeFileSync(join(outDir, 'report.html'), renderHtml(r, svgs));
   return [...files, 'report.json', 'report.md', 'report.html'];
 }

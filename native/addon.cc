@@ -1,6 +1,6 @@
-// rawio's addon: init only. Each syscall family lives in its own file and registers its
-// functions here. Node-API addons are context-aware, so this runs once per main thread and
-// once per worker thread that loads rawio; no family keeps process-global JS state.
+// rawio's addon (rawio.node): init only. Each syscall family lives in its own file and registers
+// its functions here. Node-API addons are context-aware, so this runs once per main thread and once
+// per worker thread that loads rawio; no family keeps process-global JS state.
 #include "families.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -14,7 +14,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rawio::InitFile(env, exports);
   rawio::InitZerocopy(env, exports);
   rawio::InitUring(env, exports);
-  rawio::InitLoadgen(env, exports);
   rawio::InitKeyspace(env, exports);
   rawio::InitNetdev(env, exports);
   return exports;

@@ -1,4 +1,5 @@
-// One Init function per syscall family; addon.cc calls each of them and nothing else.
+// One Init function per syscall family; addon.cc calls each of them and nothing else. The
+// load generator's is called by loadgen_addon.cc, the init of its own addon (rawio_loadgen.node).
 #pragma once
 #include <napi.h>
 
@@ -13,7 +14,8 @@ void InitProcess(Napi::Env env, Napi::Object exports);
 void InitFile(Napi::Env env, Napi::Object exports);
 void InitZerocopy(Napi::Env env, Napi::Object exports);
 void InitUring(Napi::Env env, Napi::Object exports);
-void InitLoadgen(Napi::Env env, Napi::Object exports);
 void InitKeyspace(Napi::Env env, Napi::Object exports);
 void InitNetdev(Napi::Env env, Napi::Object exports);
+
+void InitLoadgen(Napi::Env env, Napi::Object exports);
 }  // namespace rawio

@@ -1,12 +1,13 @@
-// Makes sure the addon and dist/ are current before tests or benchmarks run: rebuilds the
-// addon when it is missing or older than a file in native/ (unless a prebuild is in use),
+// Makes sure the addons and dist/ are current before tests or benchmarks run: rebuilds
+// rawio.node and the benchmark's rawio_loadgen.node when either is missing or older than a
+// file in native/ or binding.gyp (unless a prebuild or RAWIO_ADDON's build is in use),
 // then compiles the TypeScript and runs the postbuild step (bin mode, bench/c into dist).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const addon = join(root, 'build/Release/rawio.node');
+const addons = ['rawio.node', 'rawio_loadgen.node'].map((f) => join(root, 'build/Release', f));
 const prebuilt = existsSync(join(root, 'prebuilds')) && !existsSync(join(root, 'binding.gyp'));
 const newest = Math.max(
   ...['binding.gyp', ...readdirSync(join(root, 'native')).map((f) => join('native', f))].map(
@@ -14,7 +15,8 @@ const newest = Math.max(
   ),
 );
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
-if (!prebuilt && !process.env.RAWIO_ADDON && (!existsSync(addon) || statSync(addon).mtimeMs < newest)) {
+const stale = addons.some((f) => !existsSync(f) || statSync(f).mtimeMs < newest);
+if (!prebuilt && !process.env.RAWIO_ADDON && stale) {
   run('npx', ['--no-install', 'node-gyp', 'rebuild', '-j', 'max']);
 }
 run('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json']);

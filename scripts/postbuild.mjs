@@ -1,6 +1,6 @@
 // Runs after tsc (`npm run build`, and scripts/ensure-built.mjs): makes the `rawio` bin
 // executable and copies the C sources the benchmarks compile at run time (bench/c, e.g. the
-// transferFile baseline of copy-c) into dist/bench/c, which ships in the package.
+// transferFile baseline of copy-c) into dist/bench/c, beside the compiled benchmarks.
 import { chmodSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 

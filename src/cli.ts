@@ -3,10 +3,12 @@
  * The `rawio` command: `rawio probe [--json]`, `rawio serve ...`, `rawio bench ...`, `rawio --help`.
  * Commands live in one table, each with its usage and a lazily imported implementation,
  * so adding one (`serve`, by the models) is one entry, and `rawio probe` never loads the
- * benchmark suite.
+ * benchmark suite. The suite lives in the repository, not in the npm package: in an
+ * installed package `rawio bench` says where to get it.
  */
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { existsSync, realpathSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseFlags, UsageError } from './cli-args.js';
 import { probe, type ProbeResult } from './probe.js';
 
 export interface Command {
@@ -41,32 +43,40 @@ function printProbe(p: ProbeResult): void {
   console.log(lines.join('\n'));
 }
 
+const BENCH_NOT_INSTALLED = [
+  'rawio bench: the benchmark suite is not part of the npm package; run it from a clone of rawio:',
+  '  git clone https://github.com/rawio/rawio.git && cd rawio && npm ci && npm run bench',
+].join('\n');
+
 export const commands: Record<string, Command> = {
   probe: {
     summary: 'what this kernel and machine allow (io_uring, limits, alignment, scatter-gather)',
     usage: 'rawio probe [--json] [--path DIR]',
     async run(argv) {
-      const i = argv.indexOf('--path');
-      const p = probe(i >= 0 && argv[i + 1] ? { path: argv[i + 1] } : {});
-      if (argv.includes('--json')) console.log(JSON.stringify(p, null, 2));
+      const { values } = parseFlags('probe', argv, { json: { type: 'boolean' }, path: { type: 'string' } });
+      const p = probe(values.path === undefined ? {} : { path: values.path });
+      if (values.json) console.log(JSON.stringify(p, null, 2));
       else printProbe(p);
       return 0;
     },
   },
   serve: {
     summary: 'run a server: any model, any protocol, until SIGINT or SIGTERM',
-    usage:
-      'rawio serve --model M --protocol P [--port N] [--workers N] [--backend B] [--accept S] [--root DIR] [--transfer T] [--directio BYTES] [--cpus LIST]',
-    help: async () => (await import('./models/serve-cli.js')).serveUsage,
+    usage: 'rawio serve --model M --protocol P [--port N] [--workers N] ... (rawio serve --help lists them all)',
+    help: async () => (await import('./serve-cli.js')).serveUsage,
     async run(argv) {
-      const { serveMain } = await import('./models/serve-cli.js');
+      const { serveMain } = await import('./serve-cli.js');
       return serveMain(argv);
     },
   },
   bench: {
-    summary: 'run the benchmark suite and write report.md, report.json and charts',
+    summary: 'run the benchmark suite and write report.md, report.html, report.json and charts (in a clone of rawio)',
     usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--repeat N] [--out DIR] [--json]',
     async run(argv) {
+      if (!existsSync(fileURLToPath(new URL('../bench/main.js', import.meta.url)))) {
+        console.error(BENCH_NOT_INSTALLED);
+        return 1;
+      }
       const { main } = await import('../bench/main.js');
       return main(argv);
     },
@@ -101,7 +111,14 @@ export async function cli(argv: string[]): Promise<number> {
     console.log(cmd.help ? `usage: ${await cmd.help()}` : `usage: ${cmd.usage}\n\n${cmd.summary}`);
     return 0;
   }
-  return cmd.run(rest);
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    const message = e.message.startsWith(`${name}: `) ? e.message : `${name}: ${e.message}`;
+    console.error(`rawio ${message}\n\nusage: ${cmd.usage}`);
+    return 2;
+  }
 }
 
 /** True when this file is the program (`rawio`, through npm's bin symlink), not an import. */

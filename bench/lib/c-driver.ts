@@ -1,9 +1,9 @@
 /**
  * The C baseline of `transferFile` (bench/c/transfer.c), compiled at bench time with the
- * system's C compiler and run once per measured round. The source ships in the package
- * (copied to dist/bench/c by the build); the binary is cached per user under os.tmpdir(),
- * keyed by a hash of the source, the compiler and its flags, so a bench run compiles it at
- * most once. A machine without a compiler gets a reason instead of a binary, and the
+ * system's C compiler and run once per measured round. The source sits beside the compiled
+ * benchmarks (copied to dist/bench/c by the build); the binary is cached per user under
+ * os.tmpdir(), keyed by a hash of the source, the compiler and its flags, so a bench run
+ * compiles it at most once. A machine without a compiler gets a reason instead of a binary, and the
  * scenario reports "not measured" rather than failing.
  *
  * Why os.tmpdir() and not node_modules/.cache: an installed rawio run as `rawio bench` may
@@ -50,7 +50,7 @@ export interface CTransferResult {
   involuntary: number;
 }
 
-/** The shipped copy (dist/bench/c) first; the repository's bench/c when only tsc ran. */
+/** The built copy (dist/bench/c) first; the repository's bench/c when only tsc ran. */
 export function transferSource(): string | null {
   const candidates = ['../c/transfer.c', '../../../bench/c/transfer.c'].map((p) =>
     fileURLToPath(new URL(p, import.meta.url)),

@@ -6,6 +6,7 @@
 import type { PollerName } from './poller-name.js';
 import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
 import type { StatsSnapshot } from './stats.js';
+import type { TransferMethodName } from '../transfer/names.js';
 
 /**
  * Every server model's name, the one list {@link ModelName} is derived from: `iterative` (one connection at a time), `thread-per-connection`
@@ -35,13 +36,30 @@ export type ModelName = (typeof modelNames)[number];
  */
 export type AcceptStrategy = 'reuseport' | 'exclusive' | 'mutex';
 
-/** Options of {@link serve}. Only `model` and `protocol` are required. */
+/** A user protocol module: `serve({ protocol: { module, options } })`. */
+export interface ProtocolModuleSpec {
+  /** The module's path or URL, loaded in every thread and process of the model. */
+  module: string | URL;
+  /** Handed to the module's protocol factory. */
+  options?: unknown;
+}
+
+/**
+ * Options of {@link serve}. Only `model` and `protocol` are required; any other key is a
+ * TypeError, and so is an option the chosen model or protocol does not use (see the model
+ * table in README.md).
+ */
 export interface ServeOptions {
   /** How connections are served (see {@link ModelName}). */
   model: ModelName;
-  /** What they speak: 'echo', 'http', 'resp' (Redis) or 'static' (files under `root`). */
-  protocol: ProtocolName;
-  /** Default '127.0.0.1'. */
+  /**
+   * What they speak: 'echo', 'http', 'resp' (Redis) or 'static' (files under `root`), or a
+   * user protocol module `{ module, options }`.
+   */
+  protocol: ProtocolName | ProtocolModuleSpec;
+  /** http: the module (path or URL) whose `handle(request)` answers each request. */
+  handler?: string | URL;
+  /** An IP address, or a host name resolved with dns.lookup; default '127.0.0.1'. */
   host?: string;
   /** Default 0: any free port. */
   port?: number;
@@ -53,9 +71,9 @@ export interface ServeOptions {
   accept?: AcceptStrategy;
   /** static: the directory served. */
   root?: string;
-  /** static: the transferFile method; default 'auto'. */
-  transfer?: string;
-  /** static: 'auto' switches to direct IO at this size in bytes; default 4 MiB. */
+  /** File bodies: the transferFile method (see {@link TransferMethodName}); default 'auto'. */
+  transfer?: TransferMethodName;
+  /** File bodies: 'auto' switches to direct IO at this size in bytes; default 4 MiB. */
   directio?: number;
   /**
    * Drop a connection whose unsent output exceeds this many bytes; default 64 MiB. Since a
@@ -91,7 +109,7 @@ export interface ServeOptions {
   backlog?: number;
   /** multi-reactor-pool: handler threads beside the `workers` sub-reactors; default: the CPU count. */
   pool?: number;
-  /** Pin the model's I/O threads to these CPUs (round-robin); default: not pinned. */
+  /** Pin the model's I/O threads to these CPUs (round-robin; each one this process may run on); default: not pinned. */
   cpus?: number[];
   /**
    * multi-process: the Node options its worker processes start with; default: this
@@ -103,7 +121,22 @@ export interface ServeOptions {
 }
 
 /** The options after defaults, as every model receives them. */
-export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root' | 'maxHeader' | 'maxRequest'>> {
+export interface ResolvedServeOptions extends Required<
+  Omit<ServeOptions, 'root' | 'protocol' | 'handler' | 'cpus' | 'maxHeader' | 'maxRequest'>
+> {
+  /** The built-in protocol (the one a user module or handler builds on: 'http' for a handler). */
+  protocol: ProtocolName;
+  /** Pinned CPUs (empty: not pinned). */
+  cpus: number[];
+  /** A user protocol module: its URL (href) and options. */
+  protocolModule?: {
+    /** The module's URL (an href every thread and process can import). */
+    module: string;
+    /** What the module's protocol is created with. */
+    options?: unknown;
+  };
+  /** http: the handler module's URL (href). */
+  handler?: string;
   /** static: the directory served. */
   root?: string;
   /** Given: the protocols' head limit (protocolOptions.limits carries it); absent: theirs. */
@@ -133,7 +166,7 @@ export interface Server {
   /** The bound port (the one the kernel picked when `port` was 0). */
   port: number;
   /** The model serving. */
-  model: string;
+  model: ModelName;
   /** The live counters, summed over every thread and process. */
   stats(): StatsSnapshot;
   /**
@@ -147,6 +180,8 @@ export interface Server {
    * releases the protocol; resolves when all is done. Calling it again returns the same wait.
    */
   close(): Promise<void>;
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export interface ModelHandle {

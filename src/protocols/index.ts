@@ -7,7 +7,7 @@ import { EchoProtocol } from './echo.js';
 import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
 import { StaticProtocol } from './static.js';
-import { typeError } from '../sys/validate.js';
+import { object, typeError } from '../sys/validate.js';
 
 export { protocolNames };
 
@@ -19,6 +19,7 @@ export { protocolNames };
  * const w = createProtocol('resp', p.options); // attaches to it (in a worker, say)
  */
 export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): SyncProtocol {
+  object('opts', opts);
   switch (name) {
     case 'echo':
       return new EchoProtocol(opts);

@@ -84,7 +84,16 @@ export interface ProtocolOptions {
    * Request size limits, each read by the protocols it names (HttpLimits, RespLimits):
    * serve() fills them from its `maxHeader` and `maxRequest` options.
    */
-  limits?: { maxHead?: number; maxBody?: number; maxRequest?: number; maxBulk?: number };
+  limits?: {
+    /** http, static: bytes of the request line and header fields (431 past it). */
+    maxHead?: number;
+    /** http: bytes of a request body (413 past it). */
+    maxBody?: number;
+    /** resp: bytes of a whole command. */
+    maxRequest?: number;
+    /** resp: bytes of one argument (bulk string). */
+    maxBulk?: number;
+  };
 }
 
 /**

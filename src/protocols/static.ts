@@ -165,6 +165,7 @@ export class StaticProtocol implements Protocol {
   #closed = false;
 
   constructor(opts: ProtocolOptions = {}) {
+    v.object('opts', opts);
     if (opts.root === undefined) throw v.typeError('root', 'a directory path', opts.root);
     this.#root = openDir(v.cstr('root', opts.root));
     this.options = { ...opts };

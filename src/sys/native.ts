@@ -48,6 +48,7 @@ export interface SocketBinding {
   setLingerZero(fd: number): number;
   socketError(fd: number): number;
   setBlocking(fd: number, on: boolean): number;
+  dupCloexec(fd: number): number;
   socketpair(blocking: boolean): Pair | number;
   pipe(size: number, blocking: boolean): Pair | number;
   pipeSize(fd: number): number;
@@ -218,57 +219,6 @@ export interface UringBinding {
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends UringBinding {}
 
-// ---- loadgen.cc
-/** Every field required: bench/loadgen.ts fills the defaults. */
-export interface LoadgenNativeOptions {
-  host: string;
-  port: number;
-  protocol: 'http' | 'echo' | 'resp';
-  connections: number;
-  threads: number;
-  pipeline: number;
-  rate: number;
-  warmupMs: number;
-  durationMs: number;
-  drainMs: number;
-  path: string;
-  payloadSize: number;
-  command: 'ping' | 'set' | 'get' | 'setget';
-  keyspace: number;
-  valueSize: number;
-  cpus: number[];
-}
-export interface LoadgenNativeResult {
-  requests: number;
-  seconds: number;
-  rps: number;
-  sent: number;
-  received: number;
-  bytesOut: number;
-  bytesIn: number;
-  connects: number;
-  affinityErrno: number;
-  /** User + system CPU time of the load generator's threads (getrusage RUSAGE_THREAD). */
-  cpuSeconds: number;
-  errors: { connect: number; reset: number; badReply: number; errorReply: number; lost: number };
-  latencyUs: {
-    min: number;
-    mean: number;
-    p50: number;
-    p90: number;
-    p99: number;
-    p999: number;
-    max: number;
-    count: number;
-  };
-}
-export interface LoadgenBinding {
-  /** Starts a run on native threads; `done` runs on this thread at the end. Returns stop(). */
-  loadgen(opts: LoadgenNativeOptions, done: (r: LoadgenNativeResult) => void): () => void;
-}
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface NativeBinding extends LoadgenBinding {}
-
 // ---- keyspace.cc
 /** One mapping of a shared-memory keyspace; every method returns >= 0 or -errno. */
 export interface NativeKeyspace {
@@ -305,8 +255,22 @@ export interface NativeBinding extends KeyspaceBinding {}
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;
   if (override) return require(override) as NativeBinding;
+  // build/Release and a prebuild directory also hold the benchmark's rawio_loadgen.node;
+  // node-gyp-build takes the first .node file in name order, and rawio.node sorts first
+  // ('.' < '_'), which test/addon-split.test.ts checks.
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  return nodeGypBuild(packageRoot) as NativeBinding;
+  try {
+    return nodeGypBuild(packageRoot) as NativeBinding;
+  } catch (e) {
+    // Installs compile nothing: a machine the prebuilds do not serve (another libc, another
+    // CPU) builds the addon by hand, which the message says how to do.
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new Error(
+      `rawio: cannot load its addon on ${process.platform}-${process.arch} (${why}); build it from ` +
+        `source with \`npx node-gyp rebuild\` in ${packageRoot} (a C++17 compiler, make and python3)`,
+      { cause: e },
+    );
+  }
 }
 
 /** The addon, loaded for this thread. */

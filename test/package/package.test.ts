@@ -1,76 +1,42 @@
 /**
- * The package as users get it: `npm pack`'s file list (what ships, what must not), then the
- * tarball installed into a fresh project with no compiler, make or python on PATH, so the
- * prebuilt addon is the only way it can load; a small program (smoke.mjs) does real I/O
- * through the installed package, `require('rawio')` works from CommonJS, and TypeScript
- * resolves the package's types from both ESM and CommonJS consumers.
- * Run by `npm run test:package`, which builds dist/ and the prebuild first.
+ * The package as users get it: `npm pack`'s file list (what ships, what must not: the
+ * library, both prebuilds, the docs the README links; no benchmark suite), then the tarball
+ * installed into a fresh project with no compiler, make or python on PATH, so the prebuilt
+ * addon is the only way it can load. The install must keep to its budget (3 packages, 3 MB
+ * on disk, not one warning); a small program (smoke.mjs) does real I/O through the installed
+ * package, `require('rawio')` works from CommonJS, and TypeScript resolves the package's
+ * types from both ESM and CommonJS consumers.
+ * Run by `npm run test:package`, which builds dist/ and both prebuilds first.
  */
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
+  readFileSync,
   realpathSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bareEnv, diskUsage, installedPackages, npmCli, pack, run } from './npm.js';
 
 const root = realpathSync(new URL('../..', import.meta.url));
 const arch = process.arch === 'arm64' ? 'linux-arm64' : 'linux-x64';
 const work = mkdtempSync(join(tmpdir(), 'rawio-pack-'));
 const project = join(work, 'project');
 
-/** npm's own CLI script, run by this node, so that PATH can be cut down to node alone. */
-function npmCli(): string {
-  const fromNpm = process.env.npm_execpath;
-  if (fromNpm && fromNpm.endsWith('.js')) return fromNpm;
-  const which = spawnSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).stdout.trim();
-  return join(realpathSync(which), '..', 'npm-cli.js');
-}
-
-/** An environment whose PATH holds node and nothing else (no cc, g++, make, python). */
-function bareEnv(): NodeJS.ProcessEnv {
-  const bin = join(work, 'bin');
-  mkdirSync(bin, { recursive: true });
-  if (!existsSync(join(bin, 'node'))) symlinkSync(process.execPath, join(bin, 'node'));
-  return {
-    PATH: bin,
-    HOME: process.env.HOME ?? work,
-    TMPDIR: tmpdir(),
-    // npm runs lifecycle scripts through `sh`, which is not on this PATH.
-    npm_config_script_shell: '/bin/sh',
-    npm_config_update_notifier: 'false',
-    npm_config_audit: 'false',
-    npm_config_fund: 'false',
-  };
-}
-
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): SpawnSyncReturns<string> {
-  const res = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: 120_000 });
-  if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${res.status}:\n${res.stdout}\n${res.stderr}`);
-  return res;
-}
-
-interface PackEntry {
-  filename: string;
-  files: { path: string }[];
-}
-
-function pack(extra: string[]): PackEntry {
-  const res = run(process.execPath, [npmCli(), 'pack', '--json', '--ignore-scripts', ...extra], root);
-  return (JSON.parse(res.stdout) as PackEntry[])[0];
-}
+/** The install budget: what `npm install rawio` may bring into an empty project. */
+const BUDGET = { packages: 3, bytes: 3_000_000 };
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('npm pack --dry-run', () => {
-  const files = pack(['--dry-run']).files.map((f) => f.path);
+  const files = pack(root, ['--dry-run']).files.map((f) => f.path);
 
   it('ships the built library, the native sources, the prebuilds and the docs', () => {
     for (const f of [
@@ -86,18 +52,27 @@ describe('npm pack --dry-run', () => {
       'native/errors.h',
       'dist/src/index.js',
       'dist/src/index.d.ts',
-      'dist/bench/main.js',
-      // the C baseline copy-c compiles at bench time (bench/c, copied by the build)
-      'dist/bench/c/transfer.c',
-      `prebuilds/${arch}/rawio.node`,
+      'dist/src/cli.js',
+      // both CPUs the package lists in `cpu`
+      'prebuilds/linux-x64/rawio.node',
+      'prebuilds/linux-arm64/rawio.node',
     ]) {
       expect(files, f).toContain(f);
     }
   });
 
-  it('ships no tests, benchmark results, source maps, build trees or tooling', () => {
+  it('ships every document the README links, or the link is a URL', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!.split('#')[0]!).filter(Boolean);
+    expect(links.length).toBeGreaterThan(0);
+    const local = links.filter((l) => !/^[a-z]+:/.test(l));
+    expect(local.filter((l) => !files.includes(l.replace(/^\.\//, '')))).toEqual([]);
+    expect(links.filter((l) => /^[a-z]+:/.test(l) && !l.startsWith('https://'))).toEqual([]);
+  });
+
+  it('ships no tests, benchmark suite or load generator, source maps, build trees or tooling', () => {
     const junk =
-      /^(test|src|bench|build|build-cmake|bench-out|docs|coverage|scripts|\.cache|\.ci|\.github|node_modules)\/|\.map$|\.tsbuildinfo$|\.tgz$|\.test\.|^dist\/test\//;
+      /^(test|src|bench|build|build-cmake|bench-out|docs\/api|coverage|scripts|\.cache|\.ci|\.github|node_modules)\/|\.map$|\.tsbuildinfo$|\.tgz$|\.test\.|^dist\/(test|bench)\/|^(?!native\/).*loadgen/;
     expect(files.filter((f) => junk.test(f))).toEqual([]);
     const top = new Set(files.map((f) => f.split('/')[0]));
     const allowed = [
@@ -110,7 +85,8 @@ describe('npm pack --dry-run', () => {
       'binding.gyp',
       'CMakeLists.txt',
     ];
-    expect([...top].sort()).toEqual([...allowed, 'dist', 'native', 'prebuilds'].sort());
+    expect([...top].sort()).toEqual([...allowed, 'dist', 'docs', 'native', 'prebuilds'].sort());
+    expect(files.filter((f) => f.startsWith('docs/') && !/^docs\/[^/]+\.md$/.test(f))).toEqual([]);
   });
 });
 
@@ -119,12 +95,26 @@ describe('the tarball installed with no build tools', () => {
   let installLog = '';
 
   beforeAll(() => {
-    const { filename } = pack(['--pack-destination', work]);
-    env = bareEnv();
+    const { filename, size, unpackedSize } = pack(root, ['--pack-destination', work]);
+    console.log(`tarball: ${size} bytes, ${unpackedSize} bytes unpacked`);
+    env = bareEnv(work);
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     const res = run(process.execPath, [npmCli(), 'install', '--prefer-offline', join(work, filename)], project, env);
     installLog = res.stdout + res.stderr;
+  });
+
+  it(`keeps to the install budget on Node ${process.versions.node}: ${BUDGET.packages} packages, ${BUDGET.bytes} bytes, no warning`, () => {
+    const packages = installedPackages(join(project, 'node_modules'));
+    const { disk, apparent } = diskUsage(join(project, 'node_modules'));
+    console.log(`installed: ${packages.join(', ')}; node_modules ${disk} bytes on disk, ${apparent} of content`);
+    expect(packages).toContain('rawio');
+    expect(packages.length, packages.join(', ')).toBeLessThanOrEqual(BUDGET.packages);
+    expect(disk).toBeLessThanOrEqual(BUDGET.bytes);
+    expect(installLog.split('\n').filter((l) => /\bwarn|EBADENGINE/i.test(l))).toEqual([]);
+    // Commands: rawio's own and node-gyp-build's, nothing else.
+    const bins = readdirSync(join(project, 'node_modules/.bin'));
+    expect(bins.filter((b) => b !== 'rawio' && !b.startsWith('node-gyp-build'))).toEqual([]);
   });
 
   it('has no compiler, make or python within reach', () => {
@@ -154,13 +144,16 @@ describe('the tarball installed with no build tools', () => {
     expect(report.ran).toEqual(expect.arrayContaining(['listenTcp', 'pipe', 'eventfd']));
   });
 
-  it("finds copy-c's C source in the install and, with no compiler, says so instead of failing", () => {
-    const lib = join(project, 'node_modules/rawio/dist/bench/lib/c-driver.js');
-    const code = `const d = await import(${JSON.stringify(lib)}); console.log(JSON.stringify({ src: d.transferSource(), r: d.buildTransferDriver() }));`;
-    const res = run(process.execPath, ['--input-type=module', '-e', code], project, env);
-    const { src, r } = JSON.parse(res.stdout) as { src: string | null; r: { ok: boolean; code?: string } };
-    expect(src).toBe(join(realpathSync(project), 'node_modules/rawio/dist/bench/c/transfer.c'));
-    expect(r).toMatchObject({ ok: false, code: 'no-compiler' });
+  it('has no benchmark suite: `rawio bench` says how to run it from a clone', () => {
+    const res = spawnSync(process.execPath, [join(project, 'node_modules/.bin/rawio'), 'bench'], {
+      cwd: project,
+      env,
+      encoding: 'utf8',
+    });
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/not part of the npm package/);
+    expect(res.stderr).toContain('npm run bench');
+    expect(existsSync(join(project, 'node_modules/rawio/dist/bench'))).toBe(false);
   });
 
   it('loads through require() from CommonJS', () => {
