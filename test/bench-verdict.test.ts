@@ -3,6 +3,10 @@
  * anchor-judged targets, and whether verdicts held across repeated runs. All pure
  * functions over figures given here.
  */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { judgeClaims } from '../dist/bench/claims.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
@@ -228,4 +232,28 @@ describe('--repeat', () => {
       { id: 'target: t', verdicts: ['met', 'missed', 'met'], held: false },
     ]);
   });
+});
+
+describe('rawio bench --repeat', () => {
+  it('runs the chosen scenarios N times and tables every verdict by run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-repeat-'));
+    try {
+      const main = new URL('../dist/bench/main.js', import.meta.url).pathname;
+      // multiplex: the shortest scenario (a few seconds), and it decides claim 1
+      const args = [main, '--only', 'multiplex', '--repeat', '2', '--out', dir];
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, args, { timeout: 110_000 }, (e, stdout) => (e ? reject(e) : resolve(stdout))),
+      );
+      expect(out).toMatch(/Across 2 runs: \d+ verdicts held, \d+ did not/);
+      const r = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+      expect(r.repeats.runs).toBe(2);
+      const claim1 = r.repeats.held.find((h: { id: string }) => h.id.startsWith('claim 1:'));
+      expect(claim1.verdicts).toHaveLength(2);
+      expect(claim1.verdicts.every((v: string) => v !== 'not measured')).toBe(true);
+      expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/## Verdicts across 2 runs/);
+      expect(readFileSync(join(dir, 'report.html'), 'utf8')).toMatch(/id="repeats"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
