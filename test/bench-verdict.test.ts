@@ -136,6 +136,25 @@ describe('claims against the servers floor', () => {
   });
 });
 
+describe('claim 1 against the multiplex floor', () => {
+  const m = (epollHi: number, floor?: number) => ({
+    'multiplex.select.n10.us': 1,
+    'multiplex.select.n1000.us': 9,
+    'multiplex.poll.n10.us': 1,
+    'multiplex.poll.n1000.us': 7,
+    'multiplex.epoll.n10.us': 1,
+    'multiplex.epoll.n1000.us': epollHi,
+    ...(floor === undefined ? {} : { 'multiplex.floor': floor }),
+  });
+  const claim1 = (x: Record<string, number>) => judgeClaims(x, new Set(['multiplex']), { cores: 2 })[0]!;
+  it('is within noise when a growth sits inside the floor of its bound, decided otherwise', () => {
+    expect(claim1(m(1.1, 1.05)).verdict).toBe('confirmed');
+    expect(claim1(m(1.45, 1.1)).verdict).toBe('within noise');
+    expect(claim1(m(1.45)).verdict).toBe('confirmed');
+    expect(claim1(m(3, 1.1)).verdict).toBe('depends');
+  });
+});
+
 describe('targets judged by the anchors', () => {
   const byName = (m: Record<string, number>, re: RegExp) => judgeTargets(m).find((t) => re.test(t.target))!;
 
