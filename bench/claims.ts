@@ -148,13 +148,16 @@ export const claims: Claim[] = [
     claim:
       'For large files under concurrency the page cache hurts: direct IO for the large ones keeps small hot files fast.',
     scenarios: ['pollution'],
-    rule: 'small-file req/s with direct for the large files >= 1.1 x without confirms; <= 1.0 refutes',
-    keys: ['pollution.small.rps.<buffered|direct>', 'pollution.small.p99us.<buffered|direct>'],
+    rule:
+      'small-file req/s with direct for the large files >= 1.1 x without confirms; <= 1.0 refutes; within the ' +
+      'A/A floor (buffered measured twice) of either: within noise',
+    keys: ['pollution.small.rps.<buffered|direct>', 'pollution.small.p99us.<buffered|direct>', 'pollution.floor'],
     decide(m) {
       const r = ratioOf(m, 'pollution.small.rps.direct', 'pollution.small.rps.buffered');
       if (r === null) return null;
-      const figures = `small-file throughput direct/buffered ${x(r)}`;
-      return { verdict: r >= 1.1 ? 'confirmed' : r <= 1 ? 'refuted' : 'depends', figures };
+      const floor = m['pollution.floor'];
+      const figures = `small-file throughput direct/buffered ${x(r)}, ${formatFloor(floor)}`;
+      return { verdict: gradeClaim(r, { confirmAt: 1.1, refuteAt: 1 }, floor), figures };
     },
   },
   {

@@ -155,6 +155,25 @@ describe('claim 1 against the multiplex floor', () => {
   });
 });
 
+describe('claim 5 against the pollution floor', () => {
+  const claim5 = (direct: number, floor?: number) =>
+    judgeClaims(
+      {
+        'pollution.small.rps.buffered': 100,
+        'pollution.small.rps.direct': direct,
+        ...(floor === undefined ? {} : { 'pollution.floor': floor }),
+      },
+      new Set(['pollution']),
+      { cores: 2 },
+    ).find((c) => c.id === 5)!;
+  it('reads direct/buffered against the buffered A/A floor', () => {
+    expect(claim5(112, 1.05).verdict).toBe('within noise');
+    expect(claim5(130, 1.05).verdict).toBe('confirmed');
+    expect(claim5(90, 1.05).verdict).toBe('refuted');
+    expect(claim5(112).verdict).toBe('confirmed');
+  });
+});
+
 describe('targets judged by the anchors', () => {
   const byName = (m: Record<string, number>, re: RegExp) => judgeTargets(m).find((t) => re.test(t.target))!;
 
