@@ -39,6 +39,8 @@ interface Target {
   floorKey?: string;
   /** The client whose figures decide it. */
   judgedBy: string;
+  /** Server CPU per request, numerator / denominator, shown beside a req/s ratio. */
+  cpu?: [string, string];
   /** A figure to show, never judged (the load generator beside the anchors' own clients). */
   reportOnly?: boolean;
   /** Metric flags a scenario sets when it could not measure a side, with the reason to show. */
@@ -58,6 +60,7 @@ const TARGETS: Target[] = [
   {
     target: 'HTTP hello by wrk, 50 conns: proactor >= 1.3x nginx req/s (1 worker)',
     pairs: [wrkOverNginx('proactor', 'rps')],
+    cpu: ['http-wrk.proactor.c50.cpuUsPerReq', 'http-wrk.nginx.c50.cpuUsPerReq'],
     min: 1.3,
     floorKey: HTTP_FLOOR,
     judgedBy: 'wrk',
@@ -73,6 +76,7 @@ const TARGETS: Target[] = [
   {
     target: 'HTTP hello by wrk, 50 conns: single >= 1.1x nginx req/s',
     pairs: [wrkOverNginx('single', 'rps')],
+    cpu: ['http-wrk.single.c50.cpuUsPerReq', 'http-wrk.nginx.c50.cpuUsPerReq'],
     min: 1.1,
     floorKey: HTTP_FLOOR,
     judgedBy: 'wrk',
@@ -98,6 +102,7 @@ const TARGETS: Target[] = [
   {
     target: 'RESP SET and GET by redis-benchmark, 50 conns: single >= 1.1x redis-server',
     pairs: resp(1),
+    cpu: ['redisbench.single.p1.cpuUsPerReq', 'redisbench.redis.p1.cpuUsPerReq'],
     min: 1.1,
     floorKey: 'redisbench.floor.p1.rps',
     judgedBy: 'redis-benchmark',
@@ -105,6 +110,7 @@ const TARGETS: Target[] = [
   {
     target: 'RESP SET and GET by redis-benchmark, 50 conns, -P 16: single >= 0.9x redis-server',
     pairs: resp(16),
+    cpu: ['redisbench.single.p16.cpuUsPerReq', 'redisbench.redis.p16.cpuUsPerReq'],
     min: 0.9,
     floorKey: 'redisbench.floor.p16.rps',
     judgedBy: 'redis-benchmark',
@@ -206,8 +212,10 @@ export function judgeTargets(m: Metrics): TargetResult[] {
       .join(', ');
     const partial = measured.length < t.pairs.length ? ` [${measured.length}/${t.pairs.length} measured]` : '';
     const noise = t.floorKey === undefined ? '' : `; ${formatFloor(floor)}`;
+    const cpu = t.cpu && m[t.cpu[0]] && m[t.cpu[1]] ? m[t.cpu[0]]! / m[t.cpu[1]]! : undefined;
+    const cpuText = cpu === undefined ? '' : `; server CPU per request ${cpu.toFixed(2)}x`;
     const status = t.reportOnly ? ('reported' as const) : judgeAll(verdicts);
-    return { ...base, figures: figures + partial + noise, status, ...(floor !== undefined ? { floor } : {}) };
+    return { ...base, figures: figures + partial + cpuText + noise, status, ...(floor !== undefined ? { floor } : {}) };
   });
 }
 

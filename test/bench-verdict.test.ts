@@ -207,6 +207,8 @@ describe('targets judged by the anchors', () => {
     expect(t.status).toBe('missed');
     expect(t.figures).toMatch(/set.*0\.95x.*get.*0\.50x \(missed by 44%\)/);
     expect(byName({ ...m, 'redisbench.single.get.p16.rps': 92 }, /-P 16/).status).toBe('met');
+    const withCpu = { ...m, 'redisbench.single.p16.cpuUsPerReq': 1.5, 'redisbench.redis.p16.cpuUsPerReq': 1 };
+    expect(byName(withCpu, /-P 16/).figures).toMatch(/server CPU per request 1\.50x; A\/A floor ±2\.0%/);
   });
 
   it("reports the load generator's agreement with wrk and redis-benchmark, never judges it", () => {

@@ -13,6 +13,7 @@ import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../sc
 import { fmt, formatRatio, summarize } from '../stats.js';
 import { runRedisBenchmark, which } from '../tools.js';
 import { formatFloor, noiseFloor } from '../verdict.js';
+import { ticksPerSecond, treeCpuTicks } from '../lib/external.js';
 import { startAnchor, startModel, type Started, type MeasuredServer } from '../lib/measured-servers.js';
 
 const WARMUP = 1;
@@ -71,6 +72,7 @@ function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: Measure
     // the warm-up is short; later runs last about `seconds` a test at the rate last seen
     const requests = warm || !guess ? 5000 * depth : Math.max(5000, Math.round(guess * s.seconds));
     let out: Awaited<ReturnType<typeof runRedisBenchmark>> = {};
+    const ticks = treeCpuTicks(target.pid);
     try {
       out = await runRedisBenchmark({
         port: target.port,
@@ -84,6 +86,10 @@ function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: Measure
       c.errors.push(`redis-benchmark → ${server.name} -P ${depth}: ${(e as Error).message.split('\n')[0]}`);
     }
     const rps = TESTS.map((t) => out[t.toUpperCase()]?.rps ?? NaN);
+    // the server's CPU (every thread, from /proc) over the SETs and GETs of this run
+    const cpuUs = ((treeCpuTicks(target.pid) - ticks) / ticksPerSecond()) * 1e6;
+    if (!warm && rps.every(Number.isFinite))
+      (c.samples[`cpu|${server.name}|${depth}`] ??= []).push(cpuUs / (requests * TESTS.length));
     if (rps.every(Number.isFinite)) c.lastRps.set(`${server.name}|${depth}`, Math.min(...rps));
     if (!warm)
       TESTS.forEach((t, i) => (c.samples[sampleKey('redis-benchmark', server.name, depth, t)] ??= []).push(rps[i]!));
@@ -217,6 +223,13 @@ function report(samples: Samples, live: ServerSpec[], depths: number[], missing:
           series.set(name, [...(series.get(name) ?? []), [depth, sum.median]]);
         }
       }
+  for (const depth of depths)
+    for (const spec of live) {
+      const cpu = summarize(samples[`cpu|${spec.name}|${depth}`] ?? []);
+      if (!Number.isFinite(cpu.median)) continue;
+      metrics[`redisbench.${spec.key}.p${depth}.cpuUsPerReq`] = cpu.median;
+      rows.push([depth, 'SET+GET', spec.name, `server CPU ${fmt(cpu.median, 2)} µs/req`, '', '', '', '', '']);
+    }
   for (const depth of depths) {
     const get = (server: string) => TESTS.flatMap((t) => samples[sampleKey('redis-benchmark', server, depth, t)] ?? []);
     const floor = noiseFloor(get('redis-server'), get(AA));
