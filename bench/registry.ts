@@ -17,6 +17,7 @@ import { stalledWorker } from './scenarios/stalled-worker.js';
 import { c10k } from './scenarios/c10k.js';
 import { pollution } from './scenarios/pollution.js';
 import { syscalls } from './scenarios/syscalls.js';
+import { zerocopy } from './scenarios/zerocopy.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
@@ -37,4 +38,5 @@ export const scenarios: Scenario[] = [
   c10k,
   pollution,
   syscalls,
+  zerocopy,
 ];

@@ -35,7 +35,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
  */
 const RAW_BINDING_USERS = [
   'bench/lib/tcp-sink.ts',
-  'bench/loadgen.ts',
+  'bench/loadgen-addon.ts',
   'bench/main.ts',
   'src/loop/backends/epoll.ts',
   'src/loop/backends/poll.ts',
