@@ -9,8 +9,9 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { constants as os } from 'node:os';
-import { LocalKeyspace, Ring, createProtocol, serve, type ModelName, type Protocol } from '../helpers/rawio.js';
+import { LocalKeyspace, Ring, createProtocol, serve, type ModelName, type SyncProtocol } from '../helpers/rawio.js';
 import { feed, fuzzRuns, text } from './feed.js';
+import type { RespProtocol } from '../../dist/src/protocols/resp.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const cmd = (...args: (string | Buffer)[]): Buffer =>
@@ -19,7 +20,7 @@ const cmd = (...args: (string | Buffer)[]): Buffer =>
     ...args.flatMap((a) => [b(`$${Buffer.byteLength(a)}\r\n`), Buffer.from(a), b('\r\n')]),
   ]);
 
-function replies(p: Protocol, stream: Buffer): string[] {
+function replies(p: SyncProtocol, stream: Buffer): string[] {
   return feed(p.createCodec(), stream).frames.map((f) => text(p.handle(f).data));
 }
 
@@ -51,8 +52,8 @@ const command: fc.Arbitrary<Buffer> = fc.oneof(
 );
 
 describe('resp keyspaces: shared and thread-local', () => {
-  const shared = createProtocol('resp', { keyspaceSize: 1 << 20 });
-  const local = createProtocol('resp', { keyspaceSize: 1 << 20, localKeyspace: true });
+  const shared = createProtocol('resp', { keyspaceSize: 1 << 20 }) as RespProtocol;
+  const local = createProtocol('resp', { keyspaceSize: 1 << 20, localKeyspace: true }) as RespProtocol;
   afterAll(() => {
     shared.close();
     local.close();
