@@ -7,6 +7,7 @@
  */
 import type { ClaimResult, Verdict } from './scenario.js';
 import { fmt } from './stats.js';
+import { formatFloor, gradeClaim, withinFloor, type ClaimGrade } from './verdict.js';
 
 /** Every metric of every scenario that ran, keys as the scenarios published them. */
 export type Metrics = Record<string, number>;
@@ -65,6 +66,17 @@ function byThreshold(ratios: [string, number][], min: number, what: string): Dec
   return { verdict: 'depends', figures: `${figures} — ${what} only at ${above.join(', ')}` };
 }
 
+/** The A/A floor of the servers scenario for a protocol at 50 connections (`single` measured twice a round). */
+const serversFloor = (m: Metrics, protocol: string) => m[`servers.${protocol}.floor.c50`];
+
+/** Several graded ratios: all alike → that grade; otherwise it depends, each one named. */
+function combine(graded: [string, number, ClaimGrade][], floorOf: (k: string) => number | undefined): Decision | null {
+  if (graded.length === 0) return null;
+  const figures = graded.map(([k, r, g]) => `${k}: ${x(r)} (${g}, ${formatFloor(floorOf(k))})`).join(', ');
+  const first = graded[0]![2];
+  return { verdict: graded.every(([, , g]) => g === first) ? first : 'depends', figures };
+}
+
 function ratioOf(m: Metrics, a: string, b: string): number | null {
   return m[a] !== undefined && m[b] !== undefined && m[b]! > 0 ? m[a]! / m[b]! : null;
 }
@@ -74,12 +86,17 @@ export const claims: Claim[] = [
     id: 1,
     claim: "select and poll cost grows with the number of watched fds; epoll's does not.",
     scenarios: ['multiplex'],
-    rule: 'cost(largest N) / cost(smallest N) >= 2 for select and poll, and <= 1.5 for epoll',
-    keys: ['multiplex.<select|poll|epoll>.n<N>.us'],
+    rule:
+      'cost(largest N) / cost(smallest N) >= 2 for select and poll, and <= 1.5 for epoll; a growth within the ' +
+      'A/A floor (epoll measured twice) of its bound: within noise',
+    keys: ['multiplex.<select|poll|epoll>.n<N>.us', 'multiplex.floor'],
     decide(m) {
       const [s, p, e] = ['select', 'poll', 'epoll'].map((b) => growth(m, b));
       if (!s || !p || !e) return null;
-      const figures = `select ${x(s.ratio)} (N ${s.lo}→${s.hi}), poll ${x(p.ratio)}, epoll ${x(e.ratio)}`;
+      const floor = m['multiplex.floor'];
+      const figures = `select ${x(s.ratio)} (N ${s.lo}→${s.hi}), poll ${x(p.ratio)}, epoll ${x(e.ratio)}, ${formatFloor(floor)}`;
+      const noisy = [s.ratio, p.ratio].some((r) => withinFloor(r, 2, floor)) || withinFloor(e.ratio, 1.5, floor);
+      if (noisy) return { verdict: 'within noise', figures };
       const grow = s.ratio >= 2 && p.ratio >= 2;
       const flat = e.ratio <= 1.5;
       if (grow && flat) return { verdict: 'confirmed', figures };
@@ -131,28 +148,34 @@ export const claims: Claim[] = [
     claim:
       'For large files under concurrency the page cache hurts: direct IO for the large ones keeps small hot files fast.',
     scenarios: ['pollution'],
-    rule: 'small-file req/s with direct for the large files >= 1.1 x without confirms; <= 1.0 refutes',
-    keys: ['pollution.small.rps.<buffered|direct>', 'pollution.small.p99us.<buffered|direct>'],
+    rule:
+      'small-file req/s with direct for the large files >= 1.1 x without confirms; <= 1.0 refutes; within the ' +
+      'A/A floor (buffered measured twice) of either: within noise',
+    keys: ['pollution.small.rps.<buffered|direct>', 'pollution.small.p99us.<buffered|direct>', 'pollution.floor'],
     decide(m) {
       const r = ratioOf(m, 'pollution.small.rps.direct', 'pollution.small.rps.buffered');
       if (r === null) return null;
-      const figures = `small-file throughput direct/buffered ${x(r)}`;
-      return { verdict: r >= 1.1 ? 'confirmed' : r <= 1 ? 'refuted' : 'depends', figures };
+      const floor = m['pollution.floor'];
+      const figures = `small-file throughput direct/buffered ${x(r)}, ${formatFloor(floor)}`;
+      return { verdict: gradeClaim(r, { confirmAt: 1.1, refuteAt: 1 }, floor), figures };
     },
   },
   {
     id: 6,
     claim: 'A single reactor cannot use more than one core; multi-reactor scales with cores.',
     scenarios: ['servers'],
-    rule: 'http at 50 connections: multi-reactor / single >= 1.3 confirms, <= 1.05 refutes; needs >= 3 CPUs (client on its own)',
+    rule:
+      'http at 50 connections: multi-reactor / single >= 1.3 confirms, <= 1.05 refutes (within the A/A floor of ' +
+      'either: within noise); needs >= 3 CPUs (client on its own)',
     keys: ['servers.http.<single|multi-reactor>.c50.rps'],
     decide(m, ctx) {
       const r = ratioOf(m, 'servers.http.multi-reactor.c50.rps', 'servers.http.single.c50.rps');
       if (r === null) return null;
-      const figures = `multi-reactor/single ${x(r)} on ${ctx.cores} CPUs`;
+      const floor = serversFloor(m, 'http');
+      const figures = `multi-reactor/single ${x(r)} on ${ctx.cores} CPUs, ${formatFloor(floor)}`;
       if (ctx.cores < 3)
         return { verdict: 'depends', figures: `${figures} — too few CPUs to scale (one is the client's)` };
-      return { verdict: r >= 1.3 ? 'confirmed' : r <= 1.05 ? 'refuted' : 'depends', figures };
+      return { verdict: gradeClaim(r, { confirmAt: 1.3, refuteAt: 1.05 }, floor), figures };
     },
   },
   {
@@ -175,28 +198,33 @@ export const claims: Claim[] = [
     id: 8,
     claim: 'The proactor (io_uring) beats the reactor (epoll) for the same work.',
     scenarios: ['servers'],
-    rule: 'proactor / single req/s at 50 connections >= 1.05 for every protocol measured; <= 1.0 for all refutes',
-    keys: ['servers.<protocol>.<proactor|single>.c50.rps'],
+    rule:
+      'proactor / single req/s at 50 connections >= 1.05 for every protocol measured; <= 1.0 for all refutes; ' +
+      "within the protocol's A/A floor of either bound: within noise",
+    keys: ['servers.<protocol>.<proactor|single>.c50.rps', 'servers.<protocol>.floor.c50'],
     decide(m) {
-      const ratios: [string, number][] = [];
+      const graded: [string, number, ClaimGrade][] = [];
       for (const p of ['echo', 'http', 'resp']) {
         const r = ratioOf(m, `servers.${p}.proactor.c50.rps`, `servers.${p}.single.c50.rps`);
-        if (r !== null) ratios.push([p, r]);
+        if (r !== null) graded.push([p, r, gradeClaim(r, { confirmAt: 1.05, refuteAt: 1 }, serversFloor(m, p))]);
       }
-      return byThreshold(ratios, 1.05, 'faster');
+      return combine(graded, (p) => serversFloor(m, p));
     },
   },
   {
     id: 9,
     claim: 'Multi-reactor in a single thread has no advantage over a single reactor.',
     scenarios: ['servers'],
-    rule: 'http at 50 connections: multi-reactor with 1 sub-reactor / single < 1.05 confirms; >= 1.1 refutes',
+    rule:
+      'http at 50 connections: multi-reactor with 1 sub-reactor / single <= 1.05 confirms; >= 1.1 refutes; ' +
+      'within the A/A floor of either bound: within noise',
     keys: ['servers.http.multi-reactor-1.c50.rps', 'servers.http.single.c50.rps'],
     decide(m) {
       const r = ratioOf(m, 'servers.http.multi-reactor-1.c50.rps', 'servers.http.single.c50.rps');
       if (r === null) return null;
-      const figures = `multi-reactor(1)/single ${x(r)}`;
-      return { verdict: r < 1.05 ? 'confirmed' : r >= 1.1 ? 'refuted' : 'depends', figures };
+      const floor = serversFloor(m, 'http');
+      const figures = `multi-reactor(1)/single ${x(r)}, ${formatFloor(floor)}`;
+      return { verdict: gradeClaim(r, { confirmAt: 1.05, refuteAt: 1.1, lowerConfirms: true }, floor), figures };
     },
   },
   {

@@ -1,18 +1,20 @@
 /**
  * `npm run bench` / `rawio bench`: runs the registered scenarios (the quick profile unless
- * --full), with a progress bar on stderr, then writes report.md, report.json and the SVG
- * charts to the output folder (./bench-out by default) and prints the tables and the
- * claims' verdicts — or, with --json, the report itself on stdout.
+ * --full), with a progress bar on stderr, then writes report.md, report.html, report.json
+ * and the SVG charts to the output folder (./bench-out by default) and prints the tables and
+ * the claims' verdicts — or, with --json, the report itself on stdout. With --repeat N the
+ * whole profile runs N times; the report is the last run's, with a table of whether each
+ * claim's and target's verdict held in all N.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseFlags } from '../src/cli-args.js';
+import { parseFlags, UsageError, wholeNumber } from '../src/cli-args.js';
 import { packageRoot } from '../src/sys/native.js';
 import { machine } from './machine.js';
 import { Progress } from './progress.js';
 import { scenarios } from './registry.js';
-import { buildReport, markdownTable, writeReport, type Report, type ScenarioRecord } from './report.js';
+import { buildReport, markdownTable, withRepeats, writeReport, type Report, type ScenarioRecord } from './report.js';
 import { cpuPlan, type CpuPlan } from './runner.js';
 import type { Profile, Scenario } from './scenario.js';
 
@@ -21,14 +23,17 @@ export interface BenchOptions {
   only?: string[];
   out: string;
   json: boolean;
+  /** Runs of the whole profile (--repeat N); 1 unless asked. */
+  repeat?: number;
 }
 
-export const BENCH_USAGE = `rawio bench [--quick | --full] [--only SCENARIO,...] [--out DIR] [--json]
+export const BENCH_USAGE = `rawio bench [--quick | --full] [--only SCENARIO,...] [--repeat N] [--out DIR] [--json]
 
   --quick       the quick profile (default): a few minutes on 2 cores
   --full        the long profile: more sizes, connections and repeats
   --only A,B    run only these scenarios (${scenarios.map((s) => s.name).join(', ') || 'none registered'})
-  --out DIR     where report.md, report.json and charts/ go (default ./bench-out)
+  --repeat N    run the whole profile N times and report whether each verdict held in all N
+  --out DIR     where report.md, report.html, report.json and charts/ go (default ./bench-out)
   --json        print report.json on stdout instead of the tables`;
 
 /** Parses bench arguments; throws a UsageError for an unknown flag or a missing value. */
@@ -39,6 +44,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     only: { type: 'string' },
     out: { type: 'string' },
     json: { type: 'boolean' },
+    repeat: { type: 'string' },
   });
   const o: BenchOptions = {
     profile: values.full ? 'full' : 'quick',
@@ -46,7 +52,14 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     json: !!values.json,
   };
   if (values.only !== undefined) o.only = values.only.split(',').filter(Boolean);
+  if (values.repeat !== undefined) o.repeat = repeatCount(values.repeat);
   return o;
+}
+
+function repeatCount(v: string): number {
+  const n = wholeNumber('repeat', v);
+  if (n < 1 || n > 100) throw new UsageError(`--repeat wants a whole number from 1 to 100, got ${v}`);
+  return n;
 }
 
 function choose(only: string[] | undefined): Scenario[] {
@@ -107,16 +120,28 @@ function printSummary(r: Report, files: string[], out: string): void {
   console.log('Targets:');
   for (const t of r.targets)
     console.log(`  [${t.status}] ${t.target}${t.status === 'not measured' ? '' : ` — ${t.figures}`}`);
+  if (r.repeats) {
+    const flipped = r.repeats.held.filter((h) => !h.held);
+    console.log(
+      `\nAcross ${r.repeats.runs} runs: ${r.repeats.held.length - flipped.length} verdicts held, ${flipped.length} did not`,
+    );
+    for (const h of flipped) console.log(`  ${h.id}: ${h.verdicts.join(' · ')}`);
+  }
   for (const n of r.notes ?? []) console.log(`\n${n}`);
-  console.log(`\nWrote ${files.length} files to ${out}: report.md, report.json, ${files.length - 2} charts`);
+  console.log(
+    `\nWrote ${files.length} files to ${out}: report.md, report.html, report.json, ${files.length - 3} charts`,
+  );
 }
 
-/** Runs a benchmark session; resolves with the process exit code (1 if a scenario failed). */
-export async function runBench(o: BenchOptions): Promise<number> {
-  const chosen = choose(o.only);
-  const plan = cpuPlan();
+/** One run of the chosen scenarios: their records, in order. */
+async function runSession(
+  chosen: Scenario[],
+  o: BenchOptions,
+  plan: CpuPlan,
+  label: string,
+): Promise<ScenarioRecord[]> {
   const progress = new Progress(chosen.map((s) => ({ name: s.name, estimate: s.estimate[o.profile] })));
-  const m = machine();
+  if (label) progress.log(label);
   if (!plan.separate) progress.log('one CPU only: server and load generator share it, figures are pessimistic');
   const tmpDir = mkdtempSync(join(process.cwd(), '.rawio-bench-'));
   const records: ScenarioRecord[] = [];
@@ -126,13 +151,31 @@ export async function runBench(o: BenchOptions): Promise<number> {
     rmSync(tmpDir, { recursive: true, force: true });
     progress.finish();
   }
+  return records;
+}
+
+/** Runs a benchmark session (--repeat times); resolves with the exit code (1 if a scenario failed). */
+export async function runBench(o: BenchOptions): Promise<number> {
+  const chosen = choose(o.only);
+  const plan = cpuPlan();
+  const m = machine();
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
-  const report = buildReport({ profile: o.profile, rawio: pkg.version, cpuPlan: plan, machine: m, scenarios: records });
+  const runs = o.repeat ?? 1;
+  const reports: Report[] = [];
+  let failed = false;
+  for (let i = 0; i < runs; i++) {
+    const records = await runSession(chosen, o, plan, runs > 1 ? `run ${i + 1} of ${runs}` : '');
+    failed ||= records.some((r) => r.status === 'failed');
+    reports.push(
+      buildReport({ profile: o.profile, rawio: pkg.version, cpuPlan: plan, machine: m, scenarios: records }),
+    );
+  }
+  const report = runs > 1 ? withRepeats(reports) : reports[0]!;
   const out = resolve(o.out);
   const files = await writeReport(report, out);
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else printSummary(report, files, out);
-  return records.some((r) => r.status === 'failed') ? 1 : 0;
+  return failed ? 1 : 0;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -7,6 +7,8 @@ import { read } from './scenarios/read.js';
 import { uringRead } from './scenarios/uring-read.js';
 import { anchorsNode } from './scenarios/anchors-node.js';
 import { servers } from './scenarios/servers.js';
+import { httpWrk } from './scenarios/http-wrk.js';
+import { latency } from './scenarios/latency.js';
 import { staticFiles } from './scenarios/static.js';
 import { redisBenchmark } from './scenarios/redis-benchmark.js';
 import { ltEt } from './scenarios/lt-et.js';
@@ -27,6 +29,8 @@ export const scenarios: Scenario[] = [
   anchorsNode,
   uringRead,
   servers,
+  httpWrk,
+  latency,
   staticFiles,
   redisBenchmark,
   ltEt,

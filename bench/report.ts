@@ -1,15 +1,19 @@
 /**
  * The benchmark report: report.json (a versioned schema, `rawio-bench/1`, for tools),
- * report.md (tables, the claims with their verdicts, the targets) and one SVG per chart
- * under charts/. The runner hands over what ran; this module only formats and writes.
+ * report.md (tables, the claims with their verdicts, the targets, whether each verdict held
+ * across repeated runs), report.html (the same, self-contained, charts inline; see
+ * report-html.ts) and one SVG per chart under charts/. The runner hands over what ran; this
+ * module only formats and writes.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHARTS_MISSING, renderSvg } from './charts.js';
+import { renderHtml } from './report-html.js';
 import { judgeClaims, type Metrics } from './claims.js';
 import { describeMachine, type Machine } from './machine.js';
 import type { ClaimResult, Profile, ScenarioResult, Table } from './scenario.js';
-import { judgeTargets, type TargetResult } from './targets.js';
+import { floorCell, judgeTargets, type TargetResult } from './targets.js';
+import { heldAcross, type Held } from './verdict.js';
 
 export const SCHEMA = 'rawio-bench/1';
 
@@ -38,6 +42,22 @@ export interface Report {
   targets: TargetResult[];
   /** What the reader should know about the report itself (charts not drawn, and why). */
   notes?: string[];
+  /** With --repeat N: every claim's and target's verdict in each of the N runs, and whether it held. */
+  repeats?: { runs: number; held: Held[] };
+}
+
+/** The verdicts of one run, keyed as the repeats table names them. */
+export function verdictsOf(r: Report): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const c of r.claims) m.set(`claim ${c.id}: ${c.claim}`, c.verdict);
+  for (const t of r.targets) if (t.status !== 'reported') m.set(`target: ${t.target}`, t.status);
+  return m;
+}
+
+/** Attaches to the last report whether each verdict held over all `reports` (runs of one profile). */
+export function withRepeats(reports: readonly Report[]): Report {
+  const last = reports[reports.length - 1]!;
+  return { ...last, repeats: { runs: reports.length, held: heldAcross(reports.map(verdictsOf)) } };
 }
 
 export function buildReport(o: Omit<Report, 'schema' | 'createdAt' | 'claims' | 'targets'>): Report {
@@ -66,6 +86,7 @@ const VERDICT: Record<ClaimResult['verdict'], string> = {
   confirmed: '✅ confirmed',
   refuted: '❌ refuted',
   depends: '⚖️ depends',
+  'within noise': '〰️ within noise',
   'not measured': '— not measured',
 };
 
@@ -73,8 +94,23 @@ function claimsSection(r: Report): string[] {
   const lines = ['## Claims', '', '| # | claim | verdict | figures | rule |', '|---|---|---|---|---|'];
   for (const c of r.claims)
     lines.push(`| ${c.id} | ${esc(c.claim)} | ${VERDICT[c.verdict]} | ${esc(c.figures)} | ${esc(c.rule)} |`);
-  lines.push('', '## Targets', '', '| target | status | figures | rule |', '|---|---|---|---|');
-  for (const t of r.targets) lines.push(`| ${esc(t.target)} | ${t.status} | ${esc(t.figures)} | ${esc(t.rule)} |`);
+  lines.push('', '## Targets', '', '| target | judged by | status | figures | A/A floor | rule |');
+  lines.push('|---|---|---|---|---|---|');
+  for (const t of r.targets)
+    lines.push(
+      `| ${esc(t.target)} | ${esc(t.judgedBy)} | ${t.status} | ${esc(t.figures)} | ${floorCell(t)} | ${esc(t.rule)} |`,
+    );
+  if (r.repeats) {
+    lines.push(
+      '',
+      `## Verdicts across ${r.repeats.runs} runs`,
+      '',
+      '| claim or target | held in all | verdicts run by run |',
+    );
+    lines.push('|---|---|---|');
+    for (const h of r.repeats.held)
+      lines.push(`| ${esc(h.id)} | ${h.held ? 'yes' : '**no**'} | ${h.verdicts.join(' · ')} |`);
+  }
   return [...lines, ''];
 }
 
@@ -109,13 +145,15 @@ export function renderMarkdown(r: Report): string {
   return out.join('\n');
 }
 
-/** Writes the charts, report.json and report.md into outDir; returns the files written. */
+/** Writes the charts, report.json, report.md and report.html into outDir; returns the files written. */
 export async function writeReport(r: Report, outDir: string): Promise<string[]> {
   mkdirSync(join(outDir, 'charts'), { recursive: true });
   const files: string[] = [];
+  const svgs = new Map<string, string[]>();
   let chartsMissing = false;
   for (const s of r.scenarios) {
     s.chartFiles = [];
+    svgs.set(s.name, []);
     for (const [i, c] of (s.result?.charts ?? []).entries()) {
       const svg = await renderSvg(c).catch(() => null);
       if (svg === null) {
@@ -125,11 +163,13 @@ export async function writeReport(r: Report, outDir: string): Promise<string[]> 
       const rel = `charts/${s.name}-${i + 1}.svg`;
       writeFileSync(join(outDir, rel), svg);
       s.chartFiles.push(rel);
+      svgs.get(s.name)!.push(svg);
       files.push(rel);
     }
   }
   if (chartsMissing) r.notes = [...(r.notes ?? []), CHARTS_MISSING];
   writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(r, null, 2)}\n`);
   writeFileSync(join(outDir, 'report.md'), renderMarkdown(r));
-  return [...files, 'report.json', 'report.md'];
+  writeFileSync(join(outDir, 'report.html'), renderHtml(r, svgs));
+  return [...files, 'report.json', 'report.md', 'report.html'];
 }

@@ -22,17 +22,27 @@ export interface Table {
   note?: string;
 }
 
-/** A chart: one line (or bar group) per series, x and y numeric. */
+/** A point: x, y (the median), and optionally the min and max of y over the rounds (drawn as a whisker). */
+export type ChartPoint = [number, number] | [number, number, number, number];
+
+/**
+ * A chart: one line (or bar group) per series, x and y numeric. The y axis turns
+ * logarithmic by itself when the values span two orders of magnitude or more (logY forces
+ * it either way). An `anchor` series (nginx, redis-server, fio …) is drawn as a dashed
+ * reference line.
+ */
 export interface Chart {
   title: string;
   xLabel: string;
   yLabel: string;
   logX?: boolean;
+  logY?: boolean;
   kind?: 'line' | 'bar';
-  series: { name: string; points: [number, number][] }[];
+  series: { name: string; points: ChartPoint[]; anchor?: boolean }[];
 }
 
-export type Verdict = 'confirmed' | 'refuted' | 'depends' | 'not measured';
+/** 'within noise': the ratio sits closer to the rule's threshold than the scenario's A/A floor. */
+export type Verdict = 'confirmed' | 'refuted' | 'depends' | 'within noise' | 'not measured';
 
 /** A claim from docs/DESIGN.md's list, checked against this machine's figures by a stated rule. */
 export interface ClaimResult {

@@ -76,8 +76,8 @@ export const commands: Record<string, Command> = {
     },
   },
   bench: {
-    summary: 'run the benchmark suite and write report.md, report.json and charts (in a clone of rawio)',
-    usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--out DIR] [--json]',
+    summary: 'run the benchmark suite and write report.md, report.html, report.json and charts (in a clone of rawio)',
+    usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--repeat N] [--out DIR] [--json]',
     async run(argv) {
       if (!existsSync(fileURLToPath(new URL('../bench/main.js', import.meta.url)))) {
         console.error(BENCH_NOT_INSTALLED);

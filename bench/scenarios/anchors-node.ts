@@ -8,7 +8,7 @@
  */
 import { loadgen } from '../loadgen.js';
 import { compare, ratio, type Comparison } from '../runner.js';
-import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
+import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { startServer, type PinnedServer } from '../server.js';
 import { fmt, formatRatio, summarize } from '../stats.js';
 import { runWrk, which } from '../tools.js';
@@ -236,11 +236,11 @@ function metricsOf(cases: Case[]): Record<string, number> {
 }
 
 function seriesOf(cases: Case[]): Chart['series'] {
-  const by = new Map<string, [number, number][]>();
+  const by = new Map<string, ChartPoint[]>();
   for (const c of cases)
     for (const [tool, sum] of Object.entries(c.comparison.summary)) {
       const name = `${c.server} (${tool})`;
-      by.set(name, [...(by.get(name) ?? []), [c.connections, sum.median]]);
+      by.set(name, [...(by.get(name) ?? []), [c.connections, sum.median, sum.min, sum.max]]);
     }
   return [...by].map(([name, points]) => ({ name, points }));
 }

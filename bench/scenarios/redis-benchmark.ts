@@ -12,6 +12,8 @@ import { compare } from '../runner.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, formatRatio, summarize } from '../stats.js';
 import { runRedisBenchmark, which } from '../tools.js';
+import { formatFloor, noiseFloor } from '../verdict.js';
+import { ticksPerSecond, treeCpuTicks } from '../lib/external.js';
 import { startAnchor, startModel, type Started, type MeasuredServer } from '../lib/measured-servers.js';
 
 const WARMUP = 1;
@@ -22,10 +24,14 @@ type Tool = 'redis-benchmark' | 'loadgen';
 
 interface ServerSpec {
   /** As the table shows it and as metric keys spell it. */
-  name: 'redis-server' | 'single';
+  name: 'redis-server' | 'single' | typeof AA;
   key: string;
   start(ctx: BenchContext): Promise<Started>;
 }
+
+/** redis-server measured a second time in each round, by redis-benchmark: the noise floor. */
+const AA = 'redis-server A/A';
+const AA_SPEC = { name: AA, key: 'redis-aa' } as const;
 
 const SERVERS: ServerSpec[] = [
   { name: 'redis-server', key: 'redis', start: (ctx) => startAnchor(ctx, 'redis') },
@@ -58,7 +64,7 @@ interface Ctx {
   lastRps: Map<string, number>;
 }
 
-function redisBenchRun(c: Ctx, server: ServerSpec, target: MeasuredServer, depth: number) {
+function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: MeasuredServer, depth: number) {
   const s = settings(c.ctx);
   return async (round: number): Promise<number> => {
     const warm = round < WARMUP;
@@ -66,6 +72,7 @@ function redisBenchRun(c: Ctx, server: ServerSpec, target: MeasuredServer, depth
     // the warm-up is short; later runs last about `seconds` a test at the rate last seen
     const requests = warm || !guess ? 5000 * depth : Math.max(5000, Math.round(guess * s.seconds));
     let out: Awaited<ReturnType<typeof runRedisBenchmark>> = {};
+    const ticks = treeCpuTicks(target.pid);
     try {
       out = await runRedisBenchmark({
         port: target.port,
@@ -79,6 +86,10 @@ function redisBenchRun(c: Ctx, server: ServerSpec, target: MeasuredServer, depth
       c.errors.push(`redis-benchmark → ${server.name} -P ${depth}: ${(e as Error).message.split('\n')[0]}`);
     }
     const rps = TESTS.map((t) => out[t.toUpperCase()]?.rps ?? NaN);
+    // the server's CPU (every thread, from /proc) over the SETs and GETs of this run
+    const cpuUs = ((treeCpuTicks(target.pid) - ticks) / ticksPerSecond()) * 1e6;
+    if (!warm && rps.every(Number.isFinite))
+      (c.samples[`cpu|${server.name}|${depth}`] ??= []).push(cpuUs / (requests * TESTS.length));
     if (rps.every(Number.isFinite)) c.lastRps.set(`${server.name}|${depth}`, Math.min(...rps));
     if (!warm)
       TESTS.forEach((t, i) => (c.samples[sampleKey('redis-benchmark', server.name, depth, t)] ??= []).push(rps[i]!));
@@ -134,13 +145,16 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
           reason: st.reason === 'not installed' ? `${spec.name} is not installed` : st.reason,
         });
     }
-    const total = s.depths.length * live.length * 2 * (WARMUP + s.repeats);
+    const total = s.depths.length * (live.length * 2 + 1) * (WARMUP + s.repeats);
     let done = 0;
     for (const depth of s.depths)
       await compare(
         live.flatMap(({ spec, target }) => [
           { name: `redis-benchmark → ${spec.name}`, run: redisBenchRun(c, spec, target, depth) },
           { name: `loadgen → ${spec.name}`, run: loadgenRun(c, spec, target, depth) },
+          ...(spec.name === 'redis-server'
+            ? [{ name: `redis-benchmark → ${AA}`, run: redisBenchRun(c, AA_SPEC, target, depth) }]
+            : []),
         ]),
         {
           warmup: WARMUP,
@@ -209,6 +223,19 @@ function report(samples: Samples, live: ServerSpec[], depths: number[], missing:
           series.set(name, [...(series.get(name) ?? []), [depth, sum.median]]);
         }
       }
+  for (const depth of depths)
+    for (const spec of live) {
+      const cpu = summarize(samples[`cpu|${spec.name}|${depth}`] ?? []);
+      if (!Number.isFinite(cpu.median)) continue;
+      metrics[`redisbench.${spec.key}.p${depth}.cpuUsPerReq`] = cpu.median;
+      rows.push([depth, 'SET+GET', spec.name, `server CPU ${fmt(cpu.median, 2)} µs/req`, '', '', '', '', '']);
+    }
+  for (const depth of depths) {
+    const get = (server: string) => TESTS.flatMap((t) => samples[sampleKey('redis-benchmark', server, depth, t)] ?? []);
+    const floor = noiseFloor(get('redis-server'), get(AA));
+    if (floor !== undefined) metrics[`redisbench.floor.p${depth}.rps`] = floor;
+    rows.push([depth, 'SET+GET', AA, formatFloor(floor), '', '', '', '', '']);
+  }
   for (const m of missing) rows.push(['', '', m.server, `not measured: ${m.reason}`, '', '', '', '', '']);
   chart.series = [...series].map(([name, points]) => ({ name, points }));
   const table: Table = {

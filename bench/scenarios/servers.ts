@@ -9,9 +9,10 @@
  */
 import { loadgen } from '../loadgen.js';
 import { compare } from '../runner.js';
-import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
+import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt } from '../stats.js';
 import { settle } from '../lib/external.js';
+import { noiseFloor } from '../verdict.js';
 import { startAnchor, startModel, startNode, type Started, type MeasuredServer } from '../lib/measured-servers.js';
 
 type Protocol = 'echo' | 'http' | 'resp';
@@ -30,6 +31,9 @@ const MODELS = [
   'multi-proactor',
   'multi-proactor-1',
 ];
+/** `single` measured a second time each round (the same process): the A/A noise floor of a case. */
+const AA = 'single A/A';
+const targetOf = (n: string) => (n === AA ? 'single' : n);
 const ANCHORS: Record<Protocol, string[]> = {
   http: ['node-http', 'nginx'],
   echo: ['node-net-echo'],
@@ -56,7 +60,7 @@ interface Row {
 }
 
 function plan(ctx: BenchContext): { cases: Case[]; seconds: number; repeats: number } {
-  const all = (p: Protocol) => [...MODELS, ...ANCHORS[p]];
+  const all = (p: Protocol) => [...MODELS, AA, ...ANCHORS[p]];
   if (ctx.profile === 'full') {
     const cases: Case[] = [];
     for (const protocol of ['http', 'echo', 'resp'] as const)
@@ -75,9 +79,9 @@ function plan(ctx: BenchContext): { cases: Case[]; seconds: number; repeats: num
         protocol: 'echo',
         connections: 50,
         pipeline: 1,
-        servers: [...main, 'thread-per-connection', 'proactor', 'node-net-echo'],
+        servers: [...main, AA, 'thread-per-connection', 'proactor', 'node-net-echo'],
       },
-      { protocol: 'resp', connections: 50, pipeline: 1, servers: [...main, 'proactor', 'redis'] },
+      { protocol: 'resp', connections: 50, pipeline: 1, servers: [...main, AA, 'proactor', 'redis'] },
       { protocol: 'resp', connections: 50, pipeline: 16, servers: ['single', 'redis'] },
     ],
     seconds: 1,
@@ -100,7 +104,7 @@ function start(ctx: BenchContext, protocol: Protocol, name: string): Promise<Sta
 }
 
 async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Case[], p: ReturnType<typeof plan>) {
-  const names = [...new Set(cases.flatMap((c) => c.servers))];
+  const names = [...new Set(cases.flatMap((c) => c.servers))].filter((n) => n !== AA);
   const targets = new Map<string, MeasuredServer>();
   const rows: Row[] = [];
   const unavailable = new Map<string, string>();
@@ -111,7 +115,7 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
       else unavailable.set(n, s.reason);
     }
     for (const c of cases) {
-      const live = c.servers.filter((n) => targets.has(n));
+      const live = c.servers.filter((n) => targets.has(targetOf(n)));
       const acc = new Map<string, Row>();
       for (const n of c.servers) {
         const row: Row = { ...c, server: n, rps: [], p50: [], p99: [], errors: 0 };
@@ -127,7 +131,7 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
             // Every server shares the server CPU: start each run with all of them quiet.
             await settle([...targets.values()].map((t) => t.pid));
             const r = await loadgen({
-              port: targets.get(n)!.port,
+              port: targets.get(targetOf(n))!.port,
               protocol,
               connections: c.connections,
               pipeline: c.pipeline,
@@ -177,7 +181,7 @@ function metricsOf(rows: Row[]): Record<string, number> {
   const m: Record<string, number> = {};
   for (const r of rows) {
     if (r.rps.length === 0) continue;
-    const base = `servers.${r.protocol}.${r.server}.${caseKey(r)}`;
+    const base = `servers.${r.protocol}.${r.server === AA ? 'single-aa' : r.server}.${caseKey(r)}`;
     m[`${base}.rps`] = med(r.rps);
     m[`${base}.p50us`] = med(r.p50);
     m[`${base}.p99us`] = med(r.p99);
@@ -185,6 +189,11 @@ function metricsOf(rows: Row[]): Record<string, number> {
     // the anchors under the names targets.ts reads
     if (r.server === 'nginx') m[`anchors.nginx.hello.${caseKey(r)}.rps`] = med(r.rps);
     if (r.server === 'redis') m[`anchors.redis.${caseKey(r)}.rps`] = med(r.rps);
+    const single =
+      r.server === AA &&
+      rows.find((o) => o.server === 'single' && o.protocol === r.protocol && caseKey(o) === caseKey(r));
+    const floor = single ? noiseFloor(single.rps, r.rps) : undefined;
+    if (floor !== undefined) m[`servers.${r.protocol}.floor.${caseKey(r)}`] = floor;
   }
   return m;
 }
@@ -221,16 +230,22 @@ function tableOf(rows: Row[]): Table {
 
 function chartsOf(rows: Row[]): Chart[] {
   return (['http', 'echo', 'resp'] as const).map((protocol) => {
-    const by = new Map<string, [number, number][]>();
+    const by = new Map<string, ChartPoint[]>();
     for (const r of rows)
-      if (r.protocol === protocol && r.pipeline === 1 && r.rps.length)
-        by.set(r.server, [...(by.get(r.server) ?? []), [r.connections, med(r.rps)]]);
+      if (r.protocol === protocol && r.pipeline === 1 && r.rps.length && r.server !== AA) {
+        const point: ChartPoint = [r.connections, med(r.rps), Math.min(...r.rps), Math.max(...r.rps)];
+        by.set(r.server, [...(by.get(r.server) ?? []), point]);
+      }
     return {
-      title: `Servers (${protocol}): throughput vs connections`,
+      title: `Servers (${protocol}): throughput vs connections (whiskers: min–max of the rounds)`,
       xLabel: 'connections',
       yLabel: 'requests/s',
       logX: true,
-      series: [...by].map(([name, points]) => ({ name, points: points.sort((a, b) => a[0] - b[0]) })),
+      series: [...by].map(([name, points]) => ({
+        name,
+        points: points.sort((a, b) => a[0] - b[0]),
+        ...(ANCHORS[protocol].includes(name) ? { anchor: true } : {}),
+      })),
     };
   });
 }

@@ -14,6 +14,7 @@ import { alignedBuffer } from '../../src/sys/file.js';
 import { compare, ratio as pairedRatioOf } from '../runner.js';
 import { formatRatio, type Summary } from '../stats.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
+import { noiseFloor } from '../verdict.js';
 
 const BS = 4096;
 
@@ -185,6 +186,8 @@ async function duelAtQd32(
       { name: 'Ring', run: () => Promise.resolve(ringIops(path, blocks, qd, 1, false).iops) },
       { name: 'Ring defer', run: () => Promise.resolve(ringIops(path, blocks, qd, 1, false, true).iops) },
       { name: 'fio', run: () => Promise.resolve(fioIops(path, size, qd, 1, false)?.iops ?? NaN) },
+      // fio a second time each round: the A/A noise floor the target's verdict is read against
+      { name: 'fio A/A', run: () => Promise.resolve(fioIops(path, size, qd, 1, false)?.iops ?? NaN) },
     ],
     { warmup: 1, repeats: rounds, onRun: (d, t, name) => ctx.progress(0.75 + (0.25 * d) / t, `QD32 duel: ${name}`) },
   );
@@ -210,10 +213,17 @@ async function duelAtQd32(
         `fio runs with --norandommap, so both read uniformly random blocks, repeats allowed.`,
     },
     metrics: Number.isFinite(rd.median)
-      ? { 'uring-read.ring-over-fio.qd32': r.median, 'uring-read.ring-defer-over-fio.qd32': rd.median }
+      ? {
+          'uring-read.ring-over-fio.qd32': r.median,
+          'uring-read.ring-defer-over-fio.qd32': rd.median,
+          ...floorMetric(noiseFloor(c.samples.fio ?? [], c.samples['fio A/A'] ?? [])),
+        }
       : {},
   };
 }
+
+const floorMetric = (f: number | undefined): Record<string, number> =>
+  f === undefined ? {} : { 'uring-read.floor.qd32': f };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

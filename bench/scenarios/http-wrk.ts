@@ -1,0 +1,145 @@
+/**
+ * HTTP targets judged by nginx's own yardstick: wrk (one thread, 50 keep-alive connections,
+ * GET / hello) against rawio's `single` and `proactor`, nginx with one worker and
+ * node:http, each pinned to the server CPU with wrk on the other, interleaved round by
+ * round. nginx is measured twice a round (nginx and "nginx A/A", the same process): the
+ * spread of that pair is the scenario's noise floor, and a target ratio closer to its bound
+ * than the floor reads "within noise" (bench/verdict.ts). Beside req/s, the server's CPU
+ * time per request (user + system, every thread, from /proc) — far steadier than req/s on
+ * a shared machine.
+ */
+import { compare } from '../runner.js';
+import type { BenchContext, Scenario, ScenarioResult, Table } from '../scenario.js';
+import { fmt, formatRatio, pairedRatio, summarize } from '../stats.js';
+import { runWrk, which } from '../tools.js';
+import { settle, ticksPerSecond, treeCpuTicks } from '../lib/external.js';
+import { startAnchor, startModel, startNode, type MeasuredServer, type Started } from '../lib/measured-servers.js';
+import { formatFloor, noiseFloor } from '../verdict.js';
+
+const CONNECTIONS = 50;
+const AA = 'nginx A/A';
+const SERVERS = ['single', 'proactor', 'nginx', 'node-http'] as const;
+type Name = (typeof SERVERS)[number];
+
+function settings(ctx: BenchContext) {
+  return ctx.profile === 'full' ? { seconds: 3, repeats: 5 } : { seconds: 2, repeats: 3 };
+}
+
+function start(ctx: BenchContext, n: Name): Promise<Started> {
+  if (n === 'nginx') return startAnchor(ctx, 'nginx');
+  if (n === 'node-http') return startNode(ctx, n, 'nodeHttp');
+  return startModel(ctx, n, { model: n, protocol: 'http' });
+}
+
+interface Samples {
+  rps: number[];
+  cpuUsPerReq: number[];
+  p99: number[];
+}
+
+/** One wrk run against a target; CPU per request from the server tree's ticks around it. */
+function wrkRun(ctx: BenchContext, t: MeasuredServer, all: number[], into: Samples, seconds: number) {
+  return async (round: number): Promise<number> => {
+    await settle(all);
+    const before = treeCpuTicks(t.pid);
+    const w = await runWrk({
+      url: `http://127.0.0.1:${t.port}/`,
+      connections: CONNECTIONS,
+      seconds: round === 0 ? 1 : seconds,
+      cpus: ctx.clientCpus,
+    });
+    const ticks = treeCpuTicks(t.pid) - before;
+    if (round === 0) return w.rps; // the warm-up round
+    into.rps.push(w.errors > 0 ? NaN : w.rps);
+    into.cpuUsPerReq.push(((ticks / ticksPerSecond()) * 1e6) / Math.max(1, w.requests));
+    into.p99.push(w.latencyUs.p99);
+    return w.rps;
+  };
+}
+
+async function run(ctx: BenchContext): Promise<ScenarioResult> {
+  if (which('wrk') === null) {
+    ctx.log('wrk is not installed (apt-get install wrk): the HTTP targets are not measured');
+    return { tables: [], metrics: {} };
+  }
+  const s = settings(ctx);
+  const live = new Map<string, MeasuredServer>();
+  const samples = new Map<string, Samples>();
+  try {
+    for (const n of SERVERS) {
+      const st = await start(ctx, n);
+      if (st.ok) live.set(n, st.target);
+      else ctx.log(`${n}: ${st.reason}`);
+    }
+    const pids = [...live.values()].map((t) => t.pid);
+    const names = [...live.keys(), ...(live.has('nginx') ? [AA] : [])];
+    const contenders = names.map((n) => {
+      const into: Samples = { rps: [], cpuUsPerReq: [], p99: [] };
+      samples.set(n, into);
+      return { name: n, run: wrkRun(ctx, live.get(n === AA ? 'nginx' : n)!, pids, into, s.seconds) };
+    });
+    await compare(contenders, {
+      warmup: 1,
+      repeats: s.repeats,
+      onRun: (d, t, n) => ctx.progress(d / t, `wrk -c${CONNECTIONS} → ${n}`),
+    });
+  } finally {
+    for (const t of live.values()) await t.close();
+  }
+  return report(samples);
+}
+
+function report(samples: Map<string, Samples>): ScenarioResult {
+  const nginx = samples.get('nginx');
+  const aa = samples.get(AA);
+  const floor = nginx && aa ? noiseFloor(nginx.rps, aa.rps) : undefined;
+  const cpuFloor = nginx && aa ? noiseFloor(nginx.cpuUsPerReq, aa.cpuUsPerReq) : undefined;
+  const metrics: Record<string, number> = {};
+  const rows: (string | number)[][] = [];
+  for (const [n, x] of samples) {
+    const rps = summarize(x.rps.filter(Number.isFinite));
+    const cpu = summarize(x.cpuUsPerReq);
+    const key = n === AA ? 'nginx-aa' : n;
+    metrics[`http-wrk.${key}.c50.rps`] = rps.median;
+    metrics[`http-wrk.${key}.c50.cpuUsPerReq`] = cpu.median;
+    if (nginx && n !== 'nginx') {
+      metrics[`http-wrk.${key}-over-nginx.c50.rps`] = pairedRatio(x.rps, nginx.rps).median;
+      metrics[`http-wrk.${key}-over-nginx.c50.cpuUsPerReq`] = pairedRatio(x.cpuUsPerReq, nginx.cpuUsPerReq).median;
+    }
+    rows.push([
+      n,
+      fmt(rps.median),
+      `${fmt(rps.min)}–${fmt(rps.max)}`,
+      fmt(cpu.median, 2),
+      `${fmt(cpu.min, 2)}–${fmt(cpu.max, 2)}`,
+      fmt(summarize(x.p99).median),
+      nginx && n !== 'nginx' ? formatRatio(pairedRatio(x.rps, nginx.rps)) : '',
+      nginx && n !== 'nginx' ? formatRatio(pairedRatio(x.cpuUsPerReq, nginx.cpuUsPerReq)) : '',
+    ]);
+  }
+  if (floor !== undefined) metrics['http-wrk.floor.rps'] = floor;
+  if (cpuFloor !== undefined) metrics['http-wrk.floor.cpuUsPerReq'] = cpuFloor;
+  const table: Table = {
+    title: `HTTP hello by wrk, ${CONNECTIONS} connections: req/s and server CPU per request`,
+    columns: ['server', 'req/s', 'min–max', 'CPU µs/req', 'min–max', 'p99 µs', 'x nginx req/s', 'x nginx CPU/req'],
+    rows,
+    note:
+      `wrk -t1 -c${CONNECTIONS} --latency, pinned to the client CPU; every server pinned to the server CPU; ` +
+      'servers interleaved round by round after a discarded warm-up, each run started once every server is quiet. ' +
+      "CPU µs/req: the server process tree's user + system time over the requests wrk counted. Ratios are medians " +
+      `of paired (same-round) ratios. Noise: req/s ${formatFloor(floor)}, CPU/req ${formatFloor(cpuFloor)} ` +
+      '(nginx measured twice a round).',
+  };
+  return { tables: [table], metrics, data: Object.fromEntries(samples) };
+}
+
+export const httpWrk: Scenario = {
+  name: 'http-wrk',
+  title: 'HTTP targets by wrk: single and proactor beside nginx, with CPU per request and an A/A floor',
+  description:
+    "wrk, nginx's own yardstick, at 50 connections against rawio single and proactor, nginx (measured twice a " +
+    'round for the noise floor) and node:http; req/s and server CPU per request. Decides the HTTP targets.',
+  // (warm-up 1 s + repeats x seconds) x 5 contenders, plus settling
+  estimate: { quick: 5 * (1 + 3 * 2) + 15, full: 5 * (1 + 5 * 3) + 20 },
+  run,
+};

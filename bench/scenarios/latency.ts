@@ -1,0 +1,216 @@
+/**
+ * Latency at a fixed rate: every server model, with nginx and node:http beside them (HTTP
+ * hello) and redis-server (RESP SET/GET), offered the same load — half of what the anchor
+ * served in a closed-loop run just before — by the load generator's fixed-rate mode, which
+ * times each request from when it was due to be sent, not from when it went out, so a
+ * server that stalls is charged for the requests it held up (no coordinated omission).
+ * p50, p99 and p99.9 per server; each server measured `rounds` times, interleaved, medians
+ * with the rounds' min–max as whiskers. Servers pinned to the server CPU, the load
+ * generator to the other.
+ */
+import { loadgen } from '../loadgen.js';
+import { compare } from '../runner.js';
+import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table } from '../scenario.js';
+import { fmt, summarize } from '../stats.js';
+import { settle } from '../lib/external.js';
+import { startAnchor, startModel, startNode, type MeasuredServer, type Started } from '../lib/measured-servers.js';
+
+type Protocol = 'http' | 'resp';
+const CONNECTIONS = 50;
+const MODELS = [
+  'iterative',
+  'thread-per-connection',
+  'single',
+  'worker-pool',
+  'multi-reactor',
+  'multi-reactor-pool',
+  'multi-process',
+  'proactor',
+];
+const ANCHOR: Record<Protocol, string> = { http: 'nginx', resp: 'redis-server' };
+const OTHERS: Record<Protocol, string[]> = { http: ['node-http'], resp: [] };
+const PCTS = ['p50', 'p99', 'p999'] as const;
+
+function settings(ctx: BenchContext) {
+  return ctx.profile === 'full' ? { seconds: 5, rounds: 3 } : { seconds: 1.5, rounds: 2 };
+}
+
+function start(ctx: BenchContext, protocol: Protocol, name: string): Promise<Started> {
+  if (name === 'nginx') return startAnchor(ctx, 'nginx');
+  if (name === 'redis-server') return startAnchor(ctx, 'redis');
+  if (name === 'node-http') return startNode(ctx, name, 'nodeHttp');
+  return startModel(ctx, name, { model: name, protocol });
+}
+
+const load = (protocol: Protocol) =>
+  protocol === 'http' ? {} : { command: 'setget' as const, keyspace: 1000, valueSize: 16 };
+
+interface Row {
+  protocol: Protocol;
+  server: string;
+  rate: number;
+  pct: Record<(typeof PCTS)[number], number[]>;
+  achieved: number[];
+  errors: number;
+}
+
+/** The anchor's closed-loop req/s (one short run), or undefined when it is not there. */
+async function anchorRps(ctx: BenchContext, protocol: Protocol, t: MeasuredServer | undefined) {
+  if (!t) return undefined;
+  const r = await loadgen({
+    port: t.port,
+    protocol,
+    connections: CONNECTIONS,
+    durationMs: 1000,
+    warmupMs: 200,
+    cpus: ctx.clientCpus,
+    ...load(protocol),
+  });
+  return r.rps > 0 ? r.rps : undefined;
+}
+
+async function measureProtocol(ctx: BenchContext, protocol: Protocol, step: () => void): Promise<Row[]> {
+  const s = settings(ctx);
+  const names = [ANCHOR[protocol], ...OTHERS[protocol], ...MODELS];
+  const live = new Map<string, MeasuredServer>();
+  try {
+    for (const n of names) {
+      const st = await start(ctx, protocol, n);
+      if (st.ok) live.set(n, st.target);
+      else ctx.log(`${protocol} ${n}: ${st.reason}`);
+    }
+    const base = await anchorRps(ctx, protocol, live.get(ANCHOR[protocol]));
+    if (base === undefined) {
+      ctx.log(`${protocol}: ${ANCHOR[protocol]} did not run, so there is no rate to offer: not measured`);
+      return [];
+    }
+    const rate = Math.max(100, Math.round(base / 2));
+    ctx.log(`${protocol}: ${ANCHOR[protocol]} served ${fmt(base)} req/s closed loop; offering ${fmt(rate)} req/s`);
+    const rows = [...live.keys()].map((server): Row => ({
+      protocol,
+      server,
+      rate,
+      pct: { p50: [], p99: [], p999: [] },
+      achieved: [],
+      errors: 0,
+    }));
+    await compare(
+      rows.map((row) => ({
+        name: row.server,
+        run: async () => {
+          step();
+          await settle([...live.values()].map((t) => t.pid));
+          const r = await loadgen({
+            port: live.get(row.server)!.port,
+            protocol,
+            connections: CONNECTIONS,
+            rate,
+            durationMs: s.seconds * 1000,
+            warmupMs: 300,
+            drainMs: 1000,
+            cpus: ctx.clientCpus,
+            ...load(protocol),
+          });
+          // a round with no reply has no percentiles (the histogram is empty), not a latency of 0
+          for (const p of PCTS) row.pct[p].push(r.latencyUs.count > 0 ? r.latencyUs[p] : NaN);
+          row.achieved.push(r.rps);
+          const e = r.errors;
+          row.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
+          return r.latencyUs.p99;
+        },
+      })),
+      { warmup: 0, repeats: s.rounds },
+    );
+    return rows;
+  } finally {
+    for (const t of live.values()) await t.close();
+  }
+}
+
+async function run(ctx: BenchContext): Promise<ScenarioResult> {
+  const s = settings(ctx);
+  const total = 2 * (MODELS.length + 2) * s.rounds;
+  let done = 0;
+  const rows: Row[] = [];
+  for (const protocol of ['http', 'resp'] as const)
+    rows.push(...(await measureProtocol(ctx, protocol, () => ctx.progress(Math.min(1, done++ / total), protocol))));
+  for (const r of rows) if (r.errors) ctx.log(`${r.protocol} ${r.server}: ${r.errors} errors`);
+  return report(rows);
+}
+
+const summary = (xs: number[]) => summarize(xs.filter(Number.isFinite));
+const med = (xs: number[]) => summary(xs).median;
+
+function report(rows: Row[]): ScenarioResult {
+  const metrics: Record<string, number> = {};
+  for (const r of rows) for (const p of PCTS) metrics[`latency.${r.protocol}.${r.server}.${p}us`] = med(r.pct[p]);
+  const table: Table = {
+    title: `Latency at a fixed rate (half the anchor's closed-loop req/s), ${CONNECTIONS} connections, µs`,
+    columns: [
+      'protocol',
+      'server',
+      'offered req/s',
+      'achieved req/s',
+      'p50',
+      'p99',
+      'p99.9',
+      'p99.9 min–max',
+      'errors',
+    ],
+    rows: rows.map((r) => {
+      const tail = summary(r.pct.p999);
+      return [
+        r.protocol,
+        r.server,
+        fmt(r.rate),
+        fmt(med(r.achieved)),
+        fmt(med(r.pct.p50)),
+        fmt(med(r.pct.p99)),
+        fmt(tail.median),
+        `${fmt(tail.min)}–${fmt(tail.max)}`,
+        r.errors,
+      ];
+    }),
+    note:
+      "The load generator's fixed-rate mode: requests due at even intervals over all connections, latency from each " +
+      'due time (no coordinated omission), so a server that falls behind shows it in p99 and p99.9, and in achieved ' +
+      'req/s below offered. http: GET / hello; resp: SET/GET alternating. Medians of the rounds. iterative serves ' +
+      'one connection at a time, so the other 49 wait: its errors are requests still unanswered when the run ended.',
+  };
+  return { tables: [table], charts: charts(rows), metrics, data: { rows } };
+}
+
+/** One chart per protocol: bars of p50, p99, p99.9 per server, the anchor a dashed line across each group. */
+function charts(rows: Row[]): Chart[] {
+  return (['http', 'resp'] as const)
+    .map((protocol): Chart => {
+      const of = rows.filter((r) => r.protocol === protocol);
+      return {
+        title: `Latency at half of ${ANCHOR[protocol]}'s throughput (${protocol}; whiskers: min–max of the rounds)`,
+        xLabel: 'percentile (50, 99, 99.9)',
+        yLabel: 'µs',
+        kind: 'bar',
+        series: of.map((r) => ({
+          name: r.server,
+          points: PCTS.map((p, i): ChartPoint => {
+            const x = summary(r.pct[p]);
+            return [[50, 99, 99.9][i]!, x.median, x.min, x.max];
+          }),
+          ...(r.server === ANCHOR[protocol] ? { anchor: true } : {}),
+        })),
+      };
+    })
+    .filter((c) => c.series.length > 0);
+}
+
+export const latency: Scenario = {
+  name: 'latency',
+  title: 'Latency at a fixed rate: p50, p99, p99.9 of every model at half the anchor’s throughput',
+  description:
+    'Every server model, nginx and node:http (HTTP), redis-server (RESP) offered half of the anchor’s closed-loop ' +
+    "throughput by the load generator's fixed-rate mode (latency from each request's due time: no coordinated " +
+    'omission). p50, p99 and p99.9 per server.',
+  // 2 protocols x (8 models + anchors) x rounds x (seconds + warm-up + drain), plus the rate probes
+  estimate: { quick: 2 * 10 * 2 * 3 + 10, full: 2 * 10 * 3 * 6.5 + 10 },
+  run,
+};

@@ -1,0 +1,299 @@
+/**
+ * The noise-aware verdicts: the A/A floor, targets and claims read against it, the
+ * anchor-judged targets, and whether verdicts held across repeated runs. All pure
+ * functions over figures given here.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { judgeClaims } from '../dist/bench/claims.js';
+import { parseBenchArgs } from '../dist/bench/main.js';
+import { withRepeats, type Report } from '../dist/bench/report.js';
+import { judgeTargets } from '../dist/bench/targets.js';
+import {
+  formatFloor,
+  gradeClaim,
+  heldAcross,
+  judgeAll,
+  judgeRatio,
+  noiseFloor,
+  withinFloor,
+} from '../dist/bench/verdict.js';
+
+describe('noise floor', () => {
+  it('is the largest A/A spread as a factor, the same whichever side is larger', () => {
+    expect(noiseFloor([100, 100, 100], [110, 95, 100])).toBeCloseTo(1.1, 10);
+    expect(noiseFloor([110], [100])).toBeCloseTo(noiseFloor([100], [110])!, 12);
+    expect(noiseFloor([5, 5], [5, 5])).toBe(1);
+  });
+
+  it('skips unusable pairs and is undefined with none', () => {
+    expect(noiseFloor([], [])).toBeUndefined();
+    expect(noiseFloor([NaN, 0, -1, 100], [100, 100, 100, 120])).toBeCloseTo(1.2, 10);
+    expect(noiseFloor([NaN], [1])).toBeUndefined();
+    expect(noiseFloor([1, 2, 3], [1])).toBe(1); // only the rounds both have
+  });
+
+  it('says the floor in words', () => {
+    expect(formatFloor(1.083)).toBe('A/A floor ±8.3%');
+    expect(formatFloor(undefined)).toBe('no A/A floor');
+  });
+});
+
+describe('withinFloor', () => {
+  it('measures distance in log space, symmetric over and under the bound', () => {
+    expect(withinFloor(1.1, 1, 1.1)).toBe(true);
+    expect(withinFloor(1 / 1.1, 1, 1.1)).toBe(true);
+    expect(withinFloor(1.11, 1, 1.1)).toBe(false);
+    expect(withinFloor(0.9, 1, 1.1)).toBe(false); // 1/0.9 = 1.111 > 1.1
+  });
+
+  it('is never true without a usable floor or bound', () => {
+    expect(withinFloor(1, 1, undefined)).toBe(false);
+    expect(withinFloor(1, 1, 0.5)).toBe(false);
+    expect(withinFloor(1, 0, 2)).toBe(false);
+    expect(withinFloor(0, 1, 2)).toBe(false);
+    expect(withinFloor(NaN, 1, 2)).toBe(false);
+  });
+});
+
+describe('judgeRatio', () => {
+  const floor = 1.05;
+  it('meets or misses when the ratio is clear of the floor', () => {
+    expect(judgeRatio(1.5, { min: 1.3 }, floor)).toBe('met');
+    expect(judgeRatio(1.1, { min: 1.3 }, floor)).toBe('missed');
+    expect(judgeRatio(0.5, { min: 0, max: 0.8 }, floor)).toBe('met');
+    expect(judgeRatio(1.0, { min: 0, max: 0.8 }, floor)).toBe('missed');
+  });
+
+  it('reads "within noise" near either bound, on both sides', () => {
+    expect(judgeRatio(1.28, { min: 1.3 }, floor)).toBe('within noise');
+    expect(judgeRatio(1.33, { min: 1.3 }, floor)).toBe('within noise');
+    expect(judgeRatio(0.82, { min: 0, max: 0.8 }, floor)).toBe('within noise');
+    expect(judgeRatio(0.78, { min: 0, max: 0.8 }, floor)).toBe('within noise');
+    expect(judgeRatio(1.16, { min: 0.85, max: 1.15 }, floor)).toBe('within noise');
+  });
+
+  it('falls back to the plain rule with no floor, and misses a ratio that is not a number', () => {
+    expect(judgeRatio(1.29, { min: 1.3 }, undefined)).toBe('missed');
+    expect(judgeRatio(1.3, { min: 1.3 }, undefined)).toBe('met');
+    expect(judgeRatio(NaN, { min: 1 }, 2)).toBe('missed');
+  });
+
+  it('combines several ratios: a clear miss wins, then noise, then met', () => {
+    expect(judgeAll(['met', 'within noise', 'missed'])).toBe('missed');
+    expect(judgeAll(['met', 'within noise'])).toBe('within noise');
+    expect(judgeAll(['met', 'met'])).toBe('met');
+  });
+});
+
+describe('gradeClaim', () => {
+  const t = { confirmAt: 1.05, refuteAt: 1 };
+  it('confirms, refutes or depends clear of the floor', () => {
+    expect(gradeClaim(1.2, t, 1.02)).toBe('confirmed');
+    expect(gradeClaim(0.9, t, 1.02)).toBe('refuted');
+    expect(gradeClaim(1.025, t, 1.001)).toBe('depends');
+  });
+
+  it('is within noise near either threshold', () => {
+    expect(gradeClaim(1.06, t, 1.02)).toBe('within noise');
+    expect(gradeClaim(0.99, t, 1.02)).toBe('within noise');
+    expect(gradeClaim(1.2, t, 1.2)).toBe('within noise');
+  });
+
+  it('flips direction when a lower ratio confirms', () => {
+    const low = { confirmAt: 1.05, refuteAt: 1.1, lowerConfirms: true };
+    expect(gradeClaim(0.95, low, 1.01)).toBe('confirmed');
+    expect(gradeClaim(1.3, low, 1.01)).toBe('refuted');
+    expect(gradeClaim(1.075, low, 1.001)).toBe('depends');
+    expect(gradeClaim(1.09, low, 1.02)).toBe('within noise');
+  });
+});
+
+describe('claims against the servers floor', () => {
+  const ran = new Set(['servers']);
+  const m = (proactor: number, floor?: number) => ({
+    'servers.http.single.c50.rps': 100,
+    'servers.http.proactor.c50.rps': proactor,
+    ...(floor === undefined ? {} : { 'servers.http.floor.c50': floor }),
+  });
+  const claim8 = (x: Record<string, number>) => judgeClaims(x, ran, { cores: 2 }).find((c) => c.id === 8)!;
+
+  it('claim 8 is within noise when proactor/single sits inside the A/A floor', () => {
+    expect(claim8(m(103, 1.1)).verdict).toBe('within noise');
+    expect(claim8(m(103, 1.1)).figures).toMatch(/A\/A floor ±10\.0%/);
+    expect(claim8(m(130, 1.1)).verdict).toBe('confirmed');
+    expect(claim8(m(80, 1.1)).verdict).toBe('refuted');
+    expect(claim8(m(103)).verdict).toBe('depends'); // no floor: the plain rule
+  });
+
+  it('claim 8 depends when protocols disagree', () => {
+    const x = { ...m(130, 1.01), 'servers.resp.single.c50.rps': 100, 'servers.resp.proactor.c50.rps': 80 };
+    expect(claim8(x).verdict).toBe('depends');
+    expect(claim8(x).figures).toMatch(/http: 1\.30x \(confirmed.*resp: 0\.80x \(refuted/);
+  });
+});
+
+describe('claim 1 against the multiplex floor', () => {
+  const m = (epollHi: number, floor?: number) => ({
+    'multiplex.select.n10.us': 1,
+    'multiplex.select.n1000.us': 9,
+    'multiplex.poll.n10.us': 1,
+    'multiplex.poll.n1000.us': 7,
+    'multiplex.epoll.n10.us': 1,
+    'multiplex.epoll.n1000.us': epollHi,
+    ...(floor === undefined ? {} : { 'multiplex.floor': floor }),
+  });
+  const claim1 = (x: Record<string, number>) => judgeClaims(x, new Set(['multiplex']), { cores: 2 })[0]!;
+  it('is within noise when a growth sits inside the floor of its bound, decided otherwise', () => {
+    expect(claim1(m(1.1, 1.05)).verdict).toBe('confirmed');
+    expect(claim1(m(1.45, 1.1)).verdict).toBe('within noise');
+    expect(claim1(m(1.45)).verdict).toBe('confirmed');
+    expect(claim1(m(3, 1.1)).verdict).toBe('depends');
+  });
+});
+
+describe('claim 5 against the pollution floor', () => {
+  const claim5 = (direct: number, floor?: number) =>
+    judgeClaims(
+      {
+        'pollution.small.rps.buffered': 100,
+        'pollution.small.rps.direct': direct,
+        ...(floor === undefined ? {} : { 'pollution.floor': floor }),
+      },
+      new Set(['pollution']),
+      { cores: 2 },
+    ).find((c) => c.id === 5)!;
+  it('reads direct/buffered against the buffered A/A floor', () => {
+    expect(claim5(112, 1.05).verdict).toBe('within noise');
+    expect(claim5(130, 1.05).verdict).toBe('confirmed');
+    expect(claim5(90, 1.05).verdict).toBe('refuted');
+    expect(claim5(112).verdict).toBe('confirmed');
+  });
+});
+
+describe('targets judged by the anchors', () => {
+  const byName = (m: Record<string, number>, re: RegExp) => judgeTargets(m).find((t) => re.test(t.target))!;
+
+  it('judges HTTP by wrk, req/s and CPU per request, against the wrk A/A floor', () => {
+    const m = {
+      'http-wrk.proactor-over-nginx.c50.rps': 1.27,
+      'http-wrk.proactor-over-nginx.c50.cpuUsPerReq': 0.6,
+      'http-wrk.single-over-nginx.c50.rps': 0.9,
+      'http-wrk.floor.rps': 1.05,
+      'http-wrk.floor.cpuUsPerReq': 1.02,
+    };
+    const rps = byName(m, /proactor >= 1\.3x nginx req\/s/);
+    expect(rps.status).toBe('within noise');
+    expect(rps.floor).toBe(1.05);
+    expect(rps.figures).toMatch(/within noise.*A\/A floor ±5\.0%/);
+    expect(byName(m, /proactor server CPU per request/).status).toBe('met');
+    expect(byName(m, /single >= 1\.1x nginx/).status).toBe('missed');
+    expect(byName(m, /single >= 1\.1x nginx/).figures).toMatch(/missed by 18%/);
+    expect(byName(m, /single server CPU/).status).toBe('not measured');
+  });
+
+  it('judges RESP by redis-benchmark, SET and GET both', () => {
+    const m = {
+      'redisbench.single.set.p16.rps': 95,
+      'redisbench.redis.set.p16.rps': 100,
+      'redisbench.single.get.p16.rps': 50,
+      'redisbench.redis.get.p16.rps': 100,
+      'redisbench.floor.p16.rps': 1.02,
+    };
+    const t = byName(m, /-P 16: single >= 0\.9x/);
+    expect(t.status).toBe('missed');
+    expect(t.figures).toMatch(/set.*0\.95x.*get.*0\.50x \(missed by 44%\)/);
+    expect(byName({ ...m, 'redisbench.single.get.p16.rps': 92 }, /-P 16/).status).toBe('met');
+    const withCpu = { ...m, 'redisbench.single.p16.cpuUsPerReq': 1.5, 'redisbench.redis.p16.cpuUsPerReq': 1 };
+    expect(byName(withCpu, /-P 16/).figures).toMatch(/server CPU per request 1\.50x; A\/A floor ±2\.0%/);
+  });
+
+  it("reports the load generator's agreement with wrk and redis-benchmark, never judges it", () => {
+    const t = byName({ 'anchors.loadgen-over-wrk.node-http.c50': 1.74 }, /Load generator \/ wrk, node:http/);
+    expect(t.status).toBe('reported');
+    expect(t.figures).toBe('1.74x');
+    const rb = byName(
+      { 'redisbench.loadgen.redis.set.p1.rps': 90, 'redisbench.redis.set.p1.rps': 100 },
+      /Load generator \/ redis-benchmark/,
+    );
+    expect(rb.status).toBe('reported');
+    expect(rb.figures).toMatch(/0\.90x \[1\/4 measured\]/);
+  });
+
+  it('every server target names its floor', () => {
+    const t = judgeTargets({});
+    for (const x of t.filter((x) => /HTTP|RESP|O_DIRECT/.test(x.target))) expect(x.rule).toBeTruthy();
+    expect(t.every((x) => x.status === 'not measured')).toBe(true);
+  });
+});
+
+describe('--repeat', () => {
+  it('parses a whole count and refuses others', () => {
+    expect(parseBenchArgs(['--repeat', '3']).repeat).toBe(3);
+    expect(parseBenchArgs(['--repeat=1']).repeat).toBe(1);
+    for (const bad of ['0', '1.5', 'x', '101']) expect(() => parseBenchArgs(['--repeat', bad])).toThrow(/--repeat/);
+  });
+
+  it('says which verdicts held in every run', () => {
+    const runs = [
+      new Map([
+        ['a', 'met'],
+        ['b', 'missed'],
+      ]),
+      new Map([
+        ['a', 'met'],
+        ['b', 'within noise'],
+      ]),
+      new Map([['a', 'met']]),
+    ];
+    expect(heldAcross(runs)).toEqual([
+      { id: 'a', verdicts: ['met', 'met', 'met'], held: true },
+      { id: 'b', verdicts: ['missed', 'within noise', 'not measured'], held: false },
+    ]);
+    expect(heldAcross([])).toEqual([]);
+  });
+
+  it('attaches the held table to the last run of a profile', () => {
+    const report = (v: 'met' | 'missed'): Report =>
+      ({
+        claims: [{ id: 1, claim: 'c', rule: '', figures: '', verdict: 'confirmed' }],
+        targets: [
+          { target: 't', status: v, keys: [], min: 1, rule: '', figures: '' },
+          { target: 'r', status: 'reported', keys: [], min: 1, rule: '', figures: '' },
+        ],
+      }) as unknown as Report;
+    const r = withRepeats([report('met'), report('missed'), report('met')]);
+    expect(r.repeats!.runs).toBe(3);
+    expect(r.repeats!.held).toEqual([
+      { id: 'claim 1: c', verdicts: ['confirmed', 'confirmed', 'confirmed'], held: true },
+      { id: 'target: t', verdicts: ['met', 'missed', 'met'], held: false },
+    ]);
+  });
+});
+
+describe('rawio bench --repeat', () => {
+  it('runs the chosen scenarios N times and tables every verdict by run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-repeat-'));
+    try {
+      const main = new URL('../dist/bench/main.js', import.meta.url).pathname;
+      // multiplex: the shortest scenario (a few seconds), and it decides claim 1
+      const args = [main, '--only', 'multiplex', '--repeat', '2', '--out', dir];
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, args, { timeout: 110_000 }, (e, stdout) => (e ? reject(e) : resolve(stdout))),
+      );
+      expect(out).toMatch(/Across 2 runs: \d+ verdicts held, \d+ did not/);
+      const r = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+      expect(r.repeats.runs).toBe(2);
+      const claim1 = r.repeats.held.find((h: { id: string }) => h.id.startsWith('claim 1:'));
+      expect(claim1.verdicts).toHaveLength(2);
+      expect(claim1.verdicts.every((v: string) => v !== 'not measured')).toBe(true);
+      expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/## Verdicts across 2 runs/);
+      expect(readFileSync(join(dir, 'report.html'), 'utf8')).toMatch(/id="repeats"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
