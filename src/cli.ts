@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `rawio` command: `rawio probe [--json]`, `rawio serve ...`, `rawio bench ...`, `rawio --help`.
+ * The `rawio` command: `rawio probe [--json]`, `rawio serve ...`, `rawio loadgen ...`,
+ * `rawio bench ...`, `rawio --help`.
  * Commands live in one table, each with its usage and a lazily imported implementation,
  * so adding one (`serve`, by the models) is one entry, and `rawio probe` never loads the
  * benchmark suite. The suite lives in the repository, not in the npm package: in an
@@ -67,6 +68,16 @@ export const commands: Record<string, Command> = {
     async run(argv) {
       const { serveMain } = await import('./models/serve-cli.js');
       return serveMain(argv);
+    },
+  },
+  loadgen: {
+    summary: 'drive a server, here or on another machine, with the native load generator',
+    usage:
+      'rawio loadgen --target HOST:PORT [--protocol P] [--connections N] [--pipeline N] [--threads N] [--duration T | --requests N] [--rate R] [--latency] [--json]',
+    help: async () => (await import('./loadgen/cli.js')).loadgenUsage,
+    async run(argv) {
+      const { loadgenMain } = await import('./loadgen/cli.js');
+      return loadgenMain(argv);
     },
   },
   bench: {

@@ -22,10 +22,12 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   'src/transfer': ['src/sys'],
   'src/protocols': ['src/sys'],
   'src/models': ['src/sys', 'src/loop', 'src/transfer', 'src/protocols'],
+  // the load generator: its own addon, found beside rawio.node
+  'src/loadgen': ['src/sys'],
   src: ['src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models'],
-  bench: ['src', 'src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models'],
+  bench: ['src', 'src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models', 'src/loadgen'],
   // the command on top: `rawio bench` loads the bench on demand
-  'src/cli.ts': ['src', 'src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models', 'bench'],
+  'src/cli.ts': ['src', 'src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models', 'src/loadgen', 'bench'],
 };
 
 /**
