@@ -82,7 +82,8 @@ export const commands: Record<string, Command> = {
   },
   bench: {
     summary: 'run the benchmark suite and write report.md, report.json and charts (in a clone of rawio)',
-    usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--out DIR] [--json]',
+    usage:
+      'rawio bench [--quick | --full] [--only SCENARIO,...] [--out DIR] [--json], or a server elsewhere: rawio bench --target HOST:PORT [--server-info URL] [rawio loadgen flags]',
     async run(argv) {
       if (!existsSync(fileURLToPath(new URL('../bench/main.js', import.meta.url)))) {
         console.error(BENCH_NOT_INSTALLED);

@@ -61,7 +61,7 @@ const FLAGS = {
 } as const;
 
 /** A command-line mistake: printed with the usage, exit code 2. */
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 function whole(flag: string, s: string | undefined): number | undefined {
   if (s === undefined) return undefined;

@@ -4,6 +4,7 @@
  * connection closed, every thread and process gone) and exits.
  */
 import { parseArgs } from 'node:util';
+import { startBenchAgent } from './bench-agent.js';
 import { serve } from './serve.js';
 import type { ServeOptions } from './types.js';
 
@@ -24,6 +25,9 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
                    (default auto)
   --directio N     static: 'auto' switches to direct IO for files of N bytes or more
   --cpus LIST      pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
+  --bench-agent A  also answer GET http://A/cpu with this server's CPU time (all its
+                   threads and worker processes), for \`rawio bench --target\` on another
+                   machine; A is PORT (on 127.0.0.1) or HOST:PORT
   --help           this text`;
 
 const int = (s: string | undefined) => (s === undefined ? undefined : Number(s));
@@ -65,14 +69,32 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   return opts as ServeOptions;
 }
 
+/** The `--bench-agent` address, taken out of argv (it is no server option). */
+function takeAgent(argv: string[]): { rest: string[]; agent?: string } {
+  const rest: string[] = [];
+  let agent: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--bench-agent') agent = argv[++i] ?? '';
+    else if (a.startsWith('--bench-agent=')) agent = a.slice('--bench-agent='.length);
+    else rest.push(a);
+  }
+  return { rest, agent };
+}
+
 export async function serveMain(argv: string[]): Promise<number> {
-  const server = await serve(parseServeArgs(argv));
+  const { rest, agent: agentAt } = takeAgent(argv);
+  const opts = parseServeArgs(rest);
+  const agent = agentAt === undefined ? undefined : await startBenchAgent(agentAt);
+  const server = await serve(opts);
   console.log(`rawio: ${server.model} serving on ${server.host}:${server.port}`);
+  if (agent) console.log(`rawio: bench agent on http://${agent.host}:${agent.port}/cpu`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
   await server.close();
+  await agent?.close();
   const s = server.stats();
   console.log(`rawio: closed after ${s.accepted.reduce((a, b) => a + b, 0)} connections, ${s.requests} requests`);
   return 0;
