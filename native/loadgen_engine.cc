@@ -286,7 +286,7 @@ class Loop {
     Conn& c = conns_[idx];
     if (c.fd < 0 || c.connecting || !Sending(now)) return;
     size_t depth = c.stamps.size();
-    while (c.inflight < depth) {
+    while (c.inflight < depth && !(byCount_ && st_.sent >= quota_)) {
       uint64_t stamp = now;
       if (intervalNs_ > 0) {
         if (c.nextDue > now) {

@@ -33,11 +33,10 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
 /**
  * The files above src/sys that call the raw binding directly: hot paths that pass fds and
  * buffers they have already checked (close, read, write, accept on their own sockets),
- * the native pollers' wrappers, and the bench's load generator.
+ * the native pollers' wrappers, and the load generator's addon loader (packageRoot).
  */
 const RAW_BINDING_USERS = [
   'bench/lib/tcp-sink.ts',
-  'bench/loadgen.ts',
   'bench/main.ts',
   'src/loop/backends/epoll.ts',
   'src/loop/backends/poll.ts',
@@ -66,6 +65,7 @@ const RAW_BINDING_USERS = [
   'src/transfer/sendfile.ts',
   'src/transfer/splice.ts',
   'src/transfer/wait.ts',
+  'src/loadgen/addon.ts',
 ];
 
 function sources(dir: string): string[] {
