@@ -14,6 +14,7 @@ import { accept } from './scenarios/accept.js';
 import { c10k } from './scenarios/c10k.js';
 import { pollution } from './scenarios/pollution.js';
 import { syscalls } from './scenarios/syscalls.js';
+import { veth } from './scenarios/veth.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
@@ -31,4 +32,5 @@ export const scenarios: Scenario[] = [
   c10k,
   pollution,
   syscalls,
+  veth,
 ];
