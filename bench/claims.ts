@@ -199,6 +199,27 @@ export const claims: Claim[] = [
       return { verdict: r < 1.05 ? 'confirmed' : r >= 1.1 ? 'refuted' : 'depends', figures };
     },
   },
+  {
+    id: 10,
+    claim:
+      'A stopped worker strands the connections SO_REUSEPORT queued to it; EPOLLEXCLUSIVE and the accept mutex keep serving.',
+    scenarios: ['stalled-worker'],
+    rule:
+      'connections opened while one multi-process worker is stopped (200 ms or more before SIGCONT) and ' +
+      'unanswered until SIGCONT: > 0 under ' +
+      'reuseport and 0 under exclusive and mutex confirms; 0 under reuseport refutes',
+    keys: ['stalled-worker.<reuseport|exclusive|mutex>.unserved', 'stalled-worker.<strategy>.opened'],
+    decide(m) {
+      const u = (a: string) => m[`stalled-worker.${a}.unserved`];
+      const [r, e, x] = [u('reuseport'), u('exclusive'), u('mutex')];
+      if (r === undefined || e === undefined || x === undefined) return null;
+      const of = (a: string) => `${a} ${u(a)} of ${m[`stalled-worker.${a}.opened`] ?? '?'}`;
+      const figures = `stranded until SIGCONT: ${['reuseport', 'exclusive', 'mutex'].map(of).join(', ')}`;
+      if (r === 0) return { verdict: 'refuted', figures };
+      if (e === 0 && x === 0) return { verdict: 'confirmed', figures };
+      return { verdict: 'depends', figures: `${figures} — the shared socket stranded some too` };
+    },
+  },
 ];
 
 /** Judges every claim against the metrics of the scenarios that ran. */

@@ -7,6 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseFlags } from '../src/cli-args.js';
 import { packageRoot } from '../src/sys/native.js';
 import { machine } from './machine.js';
 import { Progress } from './progress.js';
@@ -31,23 +32,21 @@ export const BENCH_USAGE = `rawio bench [--quick | --full] [--only SCENARIO,...]
   --out DIR     where report.md, report.json and charts/ go (default ./bench-out)
   --json        print report.json on stdout instead of the tables`;
 
-/** Parses bench arguments; throws an Error with the usage on a bad one. */
+/** Parses bench arguments; throws a UsageError for an unknown flag or a missing value. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
-  const o: BenchOptions = { profile: 'quick', out: 'bench-out', json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value\n\n${BENCH_USAGE}`);
-      return v;
-    };
-    if (flag === '--full') o.profile = 'full';
-    else if (flag === '--quick') o.profile = 'quick';
-    else if (flag === '--json') o.json = true;
-    else if (flag === '--only') o.only = value().split(',').filter(Boolean);
-    else if (flag === '--out') o.out = value();
-    else throw new Error(`unknown option ${argv[i]}\n\n${BENCH_USAGE}`);
-  }
+  const { values } = parseFlags('bench', argv, {
+    quick: { type: 'boolean' },
+    full: { type: 'boolean' },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const o: BenchOptions = {
+    profile: values.full ? 'full' : 'quick',
+    out: values.out ?? 'bench-out',
+    json: !!values.json,
+  };
+  if (values.only !== undefined) o.only = values.only.split(',').filter(Boolean);
   return o;
 }
 

@@ -11,6 +11,7 @@ import { staticFiles } from './scenarios/static.js';
 import { redisBenchmark } from './scenarios/redis-benchmark.js';
 import { ltEt } from './scenarios/lt-et.js';
 import { accept } from './scenarios/accept.js';
+import { stalledWorker } from './scenarios/stalled-worker.js';
 import { c10k } from './scenarios/c10k.js';
 import { pollution } from './scenarios/pollution.js';
 import { syscalls } from './scenarios/syscalls.js';
@@ -29,6 +30,7 @@ export const scenarios: Scenario[] = [
   redisBenchmark,
   ltEt,
   accept,
+  stalledWorker,
   c10k,
   pollution,
   syscalls,

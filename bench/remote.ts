@@ -6,7 +6,7 @@
  * request beside the client's. Without --server-info the server's side is left unmeasured.
  */
 import { loadgen } from '../src/loadgen/index.js';
-import { formatResult, parseLoadgenArgs } from '../src/loadgen/cli.js';
+import { formatResult, parseLoadgenArgs } from '../src/loadgen-cli.js';
 import { hdrTable } from '../src/loadgen/percentiles.js';
 
 export const REMOTE_USAGE = `rawio bench --target HOST:PORT [--server-info URL] [rawio loadgen flags]

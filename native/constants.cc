@@ -1,16 +1,18 @@
 // The kernel's values for every flag rawio's calls take, read from the C headers at build
 // time, so they are right on each architecture (O_DIRECT is 040000 on x86-64 but 0200000
-// on arm64, for one).
+// on arm64, for one). Signed values (AT_FDCWD) keep their sign; the flags are unsigned.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 
 #include "errors.h"
 #include "families.h"
+#include "uring_abi.h"
 
 namespace rawio {
 
@@ -68,7 +70,30 @@ void InitConstants(Napi::Env env, Napi::Object exports) {
   RAWIO_CONST(ENOSYS);
   RAWIO_CONST(RLIMIT_NOFILE);
   RAWIO_CONST(RLIMIT_MEMLOCK);
+  RAWIO_CONST(MSG_OOB);
+  RAWIO_CONST(MSG_PEEK);
+  RAWIO_CONST(MSG_DONTROUTE);
+  RAWIO_CONST(MSG_CTRUNC);
+  RAWIO_CONST(MSG_TRUNC);
+  RAWIO_CONST(MSG_DONTWAIT);
+  RAWIO_CONST(MSG_EOR);
+  RAWIO_CONST(MSG_WAITALL);
+  RAWIO_CONST(MSG_NOSIGNAL);
+  RAWIO_CONST(MSG_MORE);
+  RAWIO_CONST(MSG_ERRQUEUE);
+  RAWIO_CONST(MSG_ZEROCOPY);
+  RAWIO_CONST(MSG_CMSG_CLOEXEC);
+  RAWIO_CONST(IOSQE_FIXED_FILE);
+  RAWIO_CONST(IOSQE_IO_DRAIN);
+  RAWIO_CONST(IOSQE_IO_LINK);
+  RAWIO_CONST(IOSQE_IO_HARDLINK);
+  RAWIO_CONST(IOSQE_ASYNC);
+  RAWIO_CONST(IOSQE_BUFFER_SELECT);
+  RAWIO_CONST(IOSQE_CQE_SKIP_SUCCESS);
+  RAWIO_CONST(IORING_CQE_F_BUFFER);
+  RAWIO_CONST(IORING_CQE_F_MORE);
 #undef RAWIO_CONST
+  c.Set("AT_FDCWD", Num(env, static_cast<double>(AT_FDCWD)));
   exports.Set("constants", c);
 }
 

@@ -208,6 +208,12 @@ Napi::Value JsSetBlocking(const Napi::CallbackInfo& info) {
   return Num(info.Env(), Ret(fcntl(fd, F_SETFL, fl)));
 }
 
+// F_DUPFD_CLOEXEC: a second fd for the same socket, so that rawio can own one while Node's
+// handle closes the other (Connection over a net.Socket).
+Napi::Value JsDupCloexec(const Napi::CallbackInfo& info) {
+  return Num(info.Env(), Ret(fcntl(ArgFd(info, 0), F_DUPFD_CLOEXEC, 0)));
+}
+
 Napi::Value PairOrErrno(Napi::Env env, long r, const int fds[2]) {
   if (r < 0) return Num(env, r);
   Napi::Array a = Napi::Array::New(env, 2);
@@ -264,6 +270,7 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("setLingerZero", Napi::Function::New(env, JsSetLingerZero));
   exports.Set("socketError", Napi::Function::New(env, JsSocketError));
   exports.Set("setBlocking", Napi::Function::New(env, JsSetBlocking));
+  exports.Set("dupCloexec", Napi::Function::New(env, JsDupCloexec));
   exports.Set("socketpair", Napi::Function::New(env, JsSocketpair));
   exports.Set("pipe", Napi::Function::New(env, JsPipe));
   exports.Set("pipeSize", Napi::Function::New(env, JsPipeSize));

@@ -48,6 +48,9 @@
 #define IORING_RECVSEND_POLL_FIRST (1U << 0)
 #define IORING_RECV_MULTISHOT (1U << 1)
 #endif
+#ifndef IOSQE_CQE_SKIP_SUCCESS  // 5.17
+#define IOSQE_CQE_SKIP_SUCCESS (1U << 6)
+#endif
 #ifndef IORING_CQE_F_MORE  // 5.13
 #define IORING_CQE_F_MORE (1U << 1)
 #endif

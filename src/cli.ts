@@ -9,6 +9,7 @@
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseFlags, UsageError } from './cli-args.js';
 import { probe, type ProbeResult } from './probe.js';
 
 export interface Command {
@@ -53,20 +54,19 @@ export const commands: Record<string, Command> = {
     summary: 'what this kernel and machine allow (io_uring, limits, alignment, scatter-gather)',
     usage: 'rawio probe [--json] [--path DIR]',
     async run(argv) {
-      const i = argv.indexOf('--path');
-      const p = probe(i >= 0 && argv[i + 1] ? { path: argv[i + 1] } : {});
-      if (argv.includes('--json')) console.log(JSON.stringify(p, null, 2));
+      const { values } = parseFlags('probe', argv, { json: { type: 'boolean' }, path: { type: 'string' } });
+      const p = probe(values.path === undefined ? {} : { path: values.path });
+      if (values.json) console.log(JSON.stringify(p, null, 2));
       else printProbe(p);
       return 0;
     },
   },
   serve: {
     summary: 'run a server: any model, any protocol, until SIGINT or SIGTERM',
-    usage:
-      'rawio serve --model M --protocol P [--port N] [--workers N] [--backend B] [--accept S] [--root DIR] [--transfer T] [--directio BYTES] [--cpus LIST]',
-    help: async () => (await import('./models/serve-cli.js')).serveUsage,
+    usage: 'rawio serve --model M --protocol P [--port N] [--workers N] ... (rawio serve --help lists them all)',
+    help: async () => (await import('./serve-cli.js')).serveUsage,
     async run(argv) {
-      const { serveMain } = await import('./models/serve-cli.js');
+      const { serveMain } = await import('./serve-cli.js');
       return serveMain(argv);
     },
   },
@@ -74,9 +74,9 @@ export const commands: Record<string, Command> = {
     summary: 'drive a server, here or on another machine, with the native load generator',
     usage:
       'rawio loadgen --target HOST:PORT [--protocol P] [--connections N] [--pipeline N] [--threads N] [--duration T | --requests N] [--rate R] [--latency] [--json]',
-    help: async () => (await import('./loadgen/cli.js')).loadgenUsage,
+    help: async () => (await import('./loadgen-cli.js')).loadgenUsage,
     async run(argv) {
-      const { loadgenMain } = await import('./loadgen/cli.js');
+      const { loadgenMain } = await import('./loadgen-cli.js');
       return loadgenMain(argv);
     },
   },
@@ -123,7 +123,14 @@ export async function cli(argv: string[]): Promise<number> {
     console.log(cmd.help ? `usage: ${await cmd.help()}` : `usage: ${cmd.usage}\n\n${cmd.summary}`);
     return 0;
   }
-  return cmd.run(rest);
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    const message = e.message.startsWith(`${name}: `) ? e.message : `${name}: ${e.message}`;
+    console.error(`rawio ${message}\n\nusage: ${cmd.usage}`);
+    return 2;
+  }
 }
 
 /** True when this file is the program (`rawio`, through npm's bin symlink), not an import. */

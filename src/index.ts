@@ -2,7 +2,7 @@
  * rawio: Linux I/O system calls and the classic server models, for Node.js.
  * Everything public is exported from here.
  */
-export { constants } from './sys/constants.js';
+export { constants, constantNames, type ConstantName } from './sys/constants.js';
 export { ErrnoError, errnoError, check, errnoName } from './sys/errors.js';
 export * as sys from './sys/index.js';
 export { Ring } from './sys/ring.js';
@@ -33,6 +33,7 @@ export {
   type TransferMethodName,
   type TransferOptions,
   type Waiter,
+  type SocketLike,
 } from './transfer/index.js';
 export { POLLNVAL, createPoller, pollerNames, type Poller, type PollerName } from './loop/poller.js';
 export { Epoll, type EpollOptions } from './loop/backends/epoll.js';
@@ -41,7 +42,14 @@ export { SelectSet } from './loop/backends/select.js';
 export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
 export { Connection, type ConnectionOptions } from './loop/connection.js';
 export { probe, type ProbeResult, type Limit } from './probe.js';
-export { serve, modelNames, resolveServeOptions } from './models/serve.js';
-export type { ServeOptions, ResolvedServeOptions, Server, ModelName, AcceptStrategy } from './models/types.js';
+export { serve, modelNames, resolveServeOptions, serveOptionNames } from './models/serve.js';
+export type {
+  ServeOptions,
+  ResolvedServeOptions,
+  Server,
+  ModelName,
+  AcceptStrategy,
+  ProtocolModuleSpec,
+} from './models/types.js';
 export type { StatsSnapshot } from './models/stats.js';
 export type { WorkerCrashError } from './models/multi-process.js';

@@ -166,7 +166,8 @@ export function netdevFeatures(devices = netDevices()): ProbeResult['netdev'] {
  * if (p.netdev.lo?.sg) console.log('sendfile over loopback can skip the copy');
  */
 export function probe(opts: { path?: string } = {}): ProbeResult {
-  const path = opts.path === undefined ? process.cwd() : v.cstr('path', opts.path);
+  const o = v.object<{ path?: string }>('opts', opts);
+  const path = o.path === undefined ? process.cwd() : v.cstr('path', o.path);
   const disabled = readNumber('/proc/sys/kernel/io_uring_disabled');
   return {
     kernel: kernel(),

@@ -8,13 +8,13 @@
  * be made (root, iproute2); elsewhere the table says why it was skipped.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { packageRoot } from '../../src/sys/native.js';
+import { fileURLToPath } from 'node:url';
 import { createVethPair, netnsUnavailable, type VethPair } from '../lib/netns.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { summarize } from '../stats.js';
 
-const CLI = join(packageRoot, 'dist/src/cli.js');
+// dist/bench/scenarios/veth.js → dist/src/cli.js: the built command, run in each namespace.
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const PORT = 8080;
 const AGENT = 9100;
 type Path = 'loopback' | 'veth';

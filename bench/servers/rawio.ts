@@ -26,7 +26,9 @@ export function raiseNofile(): number {
 export async function serveRaised(options: Record<string, unknown>): Promise<ChildServer> {
   raiseNofile();
   const s = await serve(options as unknown as ServeOptions);
-  return { port: s.port, stats: () => s.stats(), close: () => s.close() };
+  // multi-process: the worker pids ride along, for scenarios that signal a worker.
+  const pids = () => (s.model === 'multi-process' ? { workerPids: s.workerPids() } : {});
+  return { port: s.port, stats: () => ({ ...s.stats(), ...pids() }), close: () => s.close() };
 }
 
 export async function reactorEcho(options: Record<string, unknown>): Promise<ChildServer> {

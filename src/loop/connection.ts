@@ -11,8 +11,9 @@
  */
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EBADF, EPIPE } from '../sys/errno.js';
-import { ErrnoError, errnoError, errnoName } from '../sys/errors.js';
+import { ErrnoError, check, errnoError, errnoName } from '../sys/errors.js';
 import { native } from '../sys/native.js';
+import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
 import * as v from '../sys/validate.js';
 import { POLLNVAL } from './poller.js';
 import type { Reactor } from './reactor.js';
@@ -42,13 +43,40 @@ export interface ConnectionOptions {
 }
 
 /**
+ * Takes a connected net.Socket (or a flushed response's) away from Node: Node stops
+ * reading, the bytes it had read are kept, the fd is duplicated for the Connection to own,
+ * and the Node socket is destroyed, closing only its own fd.
+ */
+function takeSocket(target: SocketLike): { fd: number; buffered: Buffer[] } {
+  const fd = fdOf(target, 'fd');
+  const socket = nodeSocket(target, 'fd')!;
+  if (socket.writableLength > 0) {
+    const e = new Error(`the socket still has ${socket.writableLength} bytes queued in Node: wait for 'drain' first`);
+    throw Object.assign(e, { code: 'ERR_RAWIO_SOCKET_BUSY' });
+  }
+  const buffered: Buffer[] = [];
+  for (let chunk: unknown; (chunk = socket.read()) !== null;) {
+    buffered.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  }
+  // read() may have asked libuv to read again; nothing is read before the destroy below
+  // closes the handle (no loop turn in between), but stop it all the same.
+  (socket as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
+  const own = check(native.dupCloexec(fd), 'fcntl');
+  socket.destroy();
+  return { fd: own, buffered };
+}
+
+/**
  * A buffered byte stream over a non-blocking fd (a TCP socket, a socketpair end, a pipe)
  * driven by a {@link Reactor}, which it registers the fd with at once. On each readiness it
  * reads until a short read (until EAGAIN under 'epoll-et') and hands each chunk to
  * `onData`; `write` sends what the kernel takes and queues the rest, flushed with
  * writev(2) when the fd turns writable. Peer close and I/O errors (ECONNRESET, EPIPE) end
  * in `onError` / `onClose`, never in an exception out of the loop. The Connection owns the
- * fd: it closes it on `end()`, `destroy()` or an error.
+ * fd: it closes it on `end()`, `destroy()` or an error. Given a connected `net.Socket` (or
+ * an `http.ServerResponse` whose head is flushed) instead of an fd, it takes the socket
+ * over: Node stops reading it, the bytes Node had already read reach `onData` first, and
+ * the Node socket is destroyed while the Connection keeps a duplicate of its fd.
  * @example
  * const c: Connection = new Connection(reactor, fd, {
  *   onData: (chunk) => {
@@ -94,10 +122,11 @@ export class Connection {
   readonly #handler = (_fd: number, events: number): void => this.#onEvents(events);
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
-  constructor(reactor: Reactor, fd: number, opts?: ConnectionOptions) {
+  constructor(reactor: Reactor, fd: SocketLike, opts?: ConnectionOptions) {
     const o = v.object<ConnectionOptions>('opts', opts);
     this.reactor = reactor;
-    this.fd = v.fd(fd);
+    const taken = nodeSocket(fd, 'fd') === undefined ? undefined : takeSocket(fd);
+    this.fd = taken ? taken.fd : v.fd(fd);
     this.onData = o.onData;
     this.onClose = o.onClose;
     this.onError = o.onError;
@@ -105,7 +134,17 @@ export class Connection {
     this.onEnd = o.onEnd;
     this.maxQueue = o.maxQueue === undefined ? Infinity : v.int('maxQueue', o.maxQueue, 0);
     this.#buf = Buffer.allocUnsafe(o.readSize === undefined ? 65536 : v.int('readSize', o.readSize, 1, 1 << 30));
-    reactor.watch(fd, this.#mask(), this.#handler);
+    reactor.watch(this.fd, this.#mask(), this.#handler);
+    // Bytes Node had read before the handover come first, once the caller holds `this`.
+    if (taken && taken.buffered.length > 0) queueMicrotask(() => this.#replay(taken.buffered));
+  }
+
+  #replay(chunks: Buffer[]): void {
+    for (const chunk of chunks) {
+      if (this.#closed) return;
+      this.bytesRead += chunk.length;
+      this.onData?.(chunk);
+    }
   }
 
   /** Bytes waiting in the write queue. */

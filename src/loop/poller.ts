@@ -15,10 +15,11 @@ import * as v from '../sys/validate.js';
  * {@link createPoller}. Registration calls throw an ErrnoError; `wait` returns a count or
  * `-errno`.
  * @example
- * using p = createPoller('epoll');
+ * const p = createPoller('epoll');
  * p.add(fd, constants.EPOLLIN);
  * const out = new Int32Array(2 * 64);
  * const n = p.wait(out, 1000); // out[0] = fd, out[1] = revents, …
+ * p.close();
  */
 export interface Poller {
   /** The backend: the syscall it waits in ('epoll-et': epoll with EPOLLET on every mask). */
@@ -64,7 +65,8 @@ export const pollerNames: readonly PollerName[] = ['select', 'poll', 'epoll', 'e
  * A Poller by name. `'epoll-et'` is an {@link Epoll} that adds `EPOLLET` to every mask
  * (its users must read and write until EAGAIN).
  * @example
- * using p = createPoller('epoll-et');
+ * const p = createPoller('epoll-et');
+ * p.close();
  */
 export function createPoller(name: PollerName): Poller {
   switch (name) {

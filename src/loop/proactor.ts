@@ -8,8 +8,9 @@
  * Callbacks, not promises, on the hot path: `accept`, `recv`, `send`, `read`, `write`,
  * `timeout` each take `cb(res)` with `res >= 0` or `-errno`, and return an id for `cancel`;
  * `recvMultishot` stays armed and calls back per chunk, from buffers the kernel picks.
- * `run()` owns the thread: it blocks in io_uring_enter(GETEVENTS) and never yields to libuv,
- * but awaits a resolved promise between batches so promise continuations run; it resolves
+ * `run()` owns the thread: it blocks in io_uring_enter(GETEVENTS) and yields to libuv only
+ * for one setImmediate turn before it blocks after a batch (so that chains of promise
+ * continuations run to their end, as Reactor.run explains); it resolves
  * after `stop()`, or when nothing is left in flight. `attach()` instead watches the ring's
  * eventfd from Node's own loop.
  */
@@ -31,6 +32,11 @@ export type { CompletionCallback, RecvCallback } from './proactor-req.js';
 
 const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER } = u;
 const noop: CompletionCallback = () => {};
+
+/** Resolves after Node has run every queued microtask and nextTick (one libuv check phase). */
+function drainMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** Options of `new Proactor()`. */
 export interface ProactorOptions {
@@ -88,6 +94,7 @@ export class Proactor {
   private closed = false;
   private submitScheduled = false;
   private watch?: NativeWatch;
+  private refed = true;
   private readonly submitLater = (): void => {
     this.submitScheduled = false;
     if (!this.closed) this.submit();
@@ -108,8 +115,9 @@ export class Proactor {
 
   /** accept4(2) on a listening socket; `multishot` (5.19) keeps it armed: `cb` runs once per connection. */
   accept(fd: number, cb: CompletionCallback, opts?: { multishot?: boolean }): number {
+    const o = v.object<{ multishot?: boolean }>('opts', opts);
     const r = this.alloc(K.ACCEPT, v.fd(fd), cb, EMPTY);
-    r.multishot = opts?.multishot === true;
+    r.multishot = o.multishot === true;
     return this.start(r);
   }
   /** One recv(2) into `buf`: `cb(bytes)`, 0 at end of stream. */
@@ -143,19 +151,40 @@ export class Proactor {
     r.len = l;
     return this.start(r);
   }
-  /** Reads `len` bytes at `pos` into `buf[0, len)` (short reads resubmitted): `cb(bytes)`, fewer only at EOF. */
-  read(fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
-    return this.rw(K.READ, fd, buf, pos, len, cb);
+  /**
+   * Reads `buf[offset, offset + length)` at file `position` (-1: the current position), the
+   * arguments of `sys.pread`, resubmitting short reads: `cb(bytes)`, fewer only at EOF.
+   */
+  read(fd: number, buf: Uint8Array, offset: number, length: number, position: number, cb: CompletionCallback): number;
+  /** @deprecated `read(fd, buf, position, length, cb)`: use `read(fd, buf, 0, length, position, cb)`. */
+  read(fd: number, buf: Uint8Array, position: number, length: number, cb: CompletionCallback): number;
+  read(
+    fd: number,
+    buf: Uint8Array,
+    a: number,
+    b: number,
+    c: number | CompletionCallback,
+    d?: CompletionCallback,
+  ): number {
+    return this.rw(K.READ, fd, buf, ...proactorRwArgs(a, b, c, d));
   }
-  /** Writes all of `buf[0, len)` at `pos` (short writes resubmitted): `cb(len)` or -errno. */
-  write(fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
-    return this.rw(K.WRITE, fd, buf, pos, len, cb);
-  }
-  private rw(kind: number, fd: number, buf: Uint8Array, pos: number, len: number, cb: CompletionCallback): number {
+  /**
+   * Writes all of `buf[offset, offset + length)` at file `position` (-1: the current
+   * position), the arguments of `sys.pwrite`, resubmitting short writes: `cb(length)` or -errno.
+   */
+  write(fd: number, buf: Uint8Array, offset: number, length: number, position: number, cb: CompletionCallback): number;
+  /** @deprecated `write(fd, buf, position, length, cb)`: use `write(fd, buf, 0, length, position, cb)`. */
+  write(fd: number, buf: Uint8Array, position: number, length: number, cb: CompletionCallback): number;
+  write(fd: number, buf: Uint8Array, a: number, b: number, c: number | CompletionCallback, d?: CompletionCallback): number {
+    return this.rw(K.WRITE, fd, buf, ...proactorRwArgs(a, b, c, d));
+  } // prettier-ignore
+  private rw(kind: number, fd: number, buf: Uint8Array, off: unknown, len: unknown, pos: unknown, cb: unknown): number {
     const f = v.fd(fd);
-    const l = v.int('length', len, 0, v.bytes(buf).length);
-    const p = v.int('pos', pos, -1);
-    const r = this.alloc(kind, f, cb, buf);
+    const o = v.int('offset', off, 0, v.bytes(buf).length);
+    const l = v.int('length', len, 0, buf.length - o);
+    const p = v.int('position', pos, -1);
+    const r = this.alloc(kind, f, cb as CompletionCallback, buf);
+    r.off = o;
     r.len = l;
     r.pos = p;
     return this.start(r);
@@ -354,6 +383,7 @@ export class Proactor {
     this.running = true;
     this.stopped = false;
     try {
+      let worked = true;
       while (!this.stopped) {
         this.bufs?.publish();
         this.flushBacklog();
@@ -362,7 +392,18 @@ export class Proactor {
           if (this.ring.inflight === 0 && this.backlog.length === 0) break;
           continue;
         }
+        if (worked) {
+          // About to block after a batch that did work: reap what is there without waiting,
+          // and when nothing is, let every promise continuation run first (a chain of awaits
+          // in a callback — a file body, a streamed reply — would otherwise stop at its
+          // first link until the next completion), as Reactor.run does.
+          worked = this.ring.wait(0) > 0;
+          await Promise.resolve();
+          if (!worked) await drainMicrotasks();
+          continue;
+        }
         this.ring.wait(1); // submit, block for one completion, then drain all that are there
+        worked = true;
         await Promise.resolve();
       }
     } finally {
@@ -384,7 +425,28 @@ export class Proactor {
       if (!this.closed) this.submit();
     });
     this.watch.start(1);
+    if (!this.refed) this.watch.unref();
     this.submit();
+  }
+
+  /**
+   * Lets the process exit while this proactor is attached and nothing else keeps Node's
+   * loop alive, as `unref()` on a Node handle does. Returns the proactor.
+   */
+  unref(): this {
+    this.refed = false;
+    this.watch?.unref();
+    return this;
+  }
+  /** Undoes `unref()`: an attached proactor keeps the process alive again (the default). */
+  ref(): this {
+    this.refed = true;
+    this.watch?.ref();
+    return this;
+  }
+  /** Whether the proactor keeps the process alive while attached. */
+  hasRef(): boolean {
+    return this.refed;
   }
 
   /** Ends `run()` after the current batch, or stops reaping from Node's loop. In-flight operations stay in flight. */
@@ -407,4 +469,13 @@ export class Proactor {
     for (const r of left) this.reqs.release(r);
     for (const cb of ends) cb(-ECANCELED, EMPTY);
   }
+}
+
+/**
+ * (offset, length, position, cb) as `sys.pread` orders them; the earlier (position, length,
+ * cb) form is told apart by a callback in third place. A number where the callback goes is
+ * then a TypeError (alloc's check), never a silently misread position.
+ */
+function proactorRwArgs(a: unknown, b: unknown, c: unknown, d: unknown): [unknown, unknown, unknown, unknown] {
+  return typeof c === 'function' && d === undefined ? [0, b, a, c] : [a, b, c, d];
 }

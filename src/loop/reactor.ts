@@ -84,6 +84,8 @@ export class Reactor {
   #mode: 'idle' | 'run' | 'attach' = 'idle';
   #stopping = false;
   // attach mode
+  /** Whether an attached reactor keeps Node's loop (the process) alive: `ref()` / `unref()`. */
+  #refed = true;
   #loopWatch: NativeWatch | undefined;
   readonly #fdWatches = new Map<number, NativeWatch>();
   #nodeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -149,7 +151,8 @@ export class Reactor {
   setTimer(ms: number, fn: () => void, opts?: { repeat?: boolean }): number {
     v.int('ms', ms, 0, 0x7fffffff);
     v.func('fn', fn);
-    const repeat = opts?.repeat === undefined ? false : v.bool('repeat', opts.repeat);
+    const o = v.object<{ repeat?: boolean }>('opts', opts);
+    const repeat = o.repeat === undefined ? false : v.bool('repeat', o.repeat);
     const id = this.#timers.add(performance.now(), ms, fn, repeat);
     if (this.#mode === 'attach') this.#armNodeTimer();
     return id;
@@ -205,10 +208,38 @@ export class Reactor {
     if (this.poller.fd >= 0) {
       this.#loopWatch = new native.Watch(this.poller.fd, () => this.#attachedTurn());
       this.#loopWatch.start(UV_READABLE);
+      if (!this.#refed) this.#loopWatch.unref();
     } else {
       for (const [fd, mask] of this.#masks.entries()) if (this.#handlers[fd] !== undefined) this.#watchFd(fd, mask);
     }
     this.#armNodeTimer();
+  }
+
+  /**
+   * Lets the process exit while this reactor is attached and nothing else keeps Node's loop
+   * alive, as `unref()` on a Node handle does (the watched fds and timers stop counting).
+   * Returns the reactor. No effect on `run()`, which owns its thread.
+   */
+  unref(): this {
+    this.#refed = false;
+    this.#applyRef();
+    return this;
+  }
+  /** Undoes `unref()`: an attached reactor keeps the process alive again (the default). */
+  ref(): this {
+    this.#refed = true;
+    this.#applyRef();
+    return this;
+  }
+  /** Whether the reactor keeps the process alive while attached (`ref()`, the default). */
+  hasRef(): boolean {
+    return this.#refed;
+  }
+  #applyRef(): void {
+    const set = (h: { ref(): void; unref(): void } | undefined) => (this.#refed ? h?.ref() : h?.unref());
+    set(this.#loopWatch);
+    for (const w of this.#fdWatches.values()) set(w);
+    set(this.#nodeTimer);
   }
 
   /** Ends run() (after the current batch) or detaches from Node's loop. */
@@ -273,6 +304,7 @@ export class Reactor {
     let w = this.#fdWatches.get(fd);
     if (w === undefined) {
       w = new native.Watch(fd, () => this.#attachedTurn());
+      if (!this.#refed) w.unref();
       this.#fdWatches.set(fd, w);
     }
     const ev =
@@ -299,6 +331,7 @@ export class Reactor {
       },
       Math.max(0, Math.ceil(due - performance.now())),
     );
+    if (!this.#refed) this.#nodeTimer.unref();
   }
 
   #detach(): void {

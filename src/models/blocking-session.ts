@@ -10,10 +10,14 @@
  * can never shut down a number the kernel has already given to someone else.
  */
 import type { Protocol, Reply } from '../protocols/protocol.js';
+import { ConnCore, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { constants } from '../sys/constants.js';
 import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { transferFile } from '../transfer/index.js';
 import type { Stats } from './stats.js';
+
+const POLLIN = constants.POLLIN as number;
 
 /** [lock, fd, stopping] in a SharedArrayBuffer: the handshake between a blocking thread and close(). */
 export class FdSlot {
@@ -76,6 +80,7 @@ export interface BlockingOptions {
   stats: Stats;
   transfer: string;
   directio: number;
+  limits: ConnLimits;
 }
 
 /** Writes all of `buf` to a blocking fd; false when the peer is gone. */
@@ -89,48 +94,116 @@ function writeAll(fd: number, buf: Uint8Array): boolean {
   return true;
 }
 
-async function sendReply(fd: number, reply: Reply, opts: BlockingOptions): Promise<boolean> {
-  opts.stats.sent(reply.data.length);
-  if (!writeAll(fd, reply.data)) return false;
-  if (!reply.file) return true;
-  try {
+/**
+ * A ConnIO over a blocking socket: every write completes before it returns (nothing is
+ * ever queued), so the output budget holds by construction; reading is paused by the core
+ * through a flag the read loop honours.
+ */
+class BlockingIO implements ConnIO {
+  readonly queued = 0;
+  progress = 0;
+  closed = false;
+  paused = false;
+  #resumed: (() => void) | undefined;
+
+  constructor(
+    readonly fd: number,
+    readonly opts: BlockingOptions,
+  ) {}
+
+  write(data: Uint8Array): void {
+    if (this.closed) return;
+    if (!writeAll(this.fd, data)) return this.destroy();
+    this.progress += data.length;
+  }
+
+  drain(): Promise<void> {
+    return this.closed ? Promise.reject(new Error('connection closed')) : Promise.resolve();
+  }
+
+  async sendFile(file: NonNullable<Reply['file']>): Promise<number> {
     // A blocking socket never reports EAGAIN, so transferFile never needs to wait.
-    const n = await transferFile(fd, reply.file.fd, {
-      offset: reply.file.offset,
-      length: reply.file.length,
-      method: opts.transfer as 'auto',
-      directio: opts.directio,
+    const n = await transferFile(this.fd, file.fd, {
+      offset: file.offset,
+      length: file.length,
+      method: this.opts.transfer as 'auto',
+      directio: this.opts.directio,
     });
-    opts.stats.sent(n);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    native.close(reply.file.fd);
+    this.progress += n;
+    return n;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.#resumed?.();
+  }
+
+  /** Resolves when reading may go on (resumed or closed). */
+  whenReadable(): Promise<void> {
+    if (!this.paused || this.closed) return Promise.resolve();
+    return new Promise((r) => (this.#resumed = r));
+  }
+
+  end(): void {
+    // Every byte is already written: the loop sees `closed` and the slot closes the fd.
+    if (!this.closed) native.shutdown(this.fd, 1);
+    this.destroy();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.#resumed?.();
   }
 }
 
-/** Serves one blocking connection until the peer closes, a reply says close, or stop. */
+/**
+ * Waits until `fd` is readable or `ms` pass: poll(2) through a one-fd PollSet, so the
+ * read that follows never blocks past the header and idle timeouts.
+ */
+function readable(set: InstanceType<typeof native.PollSet>, out: Int32Array, ms: number): boolean {
+  return set.wait(out, ms) > 0;
+}
+
+/** Waits until the core has answered all it read, or the server stops (a reply that never settles must not hold close()). */
+async function settled(core: ConnCore, slot: FdSlot): Promise<void> {
+  let done = false;
+  const idle = core.whenIdle().then(() => (done = true));
+  while (!done && !slot.stopping) await Promise.race([idle, new Promise((r) => setTimeout(r, 50))]);
+}
+
+/** Serves one blocking connection until the peer closes, a reply says close, a timeout, or stop. */
 export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOptions): Promise<void> {
-  const codec = opts.protocol.createCodec();
+  const io = new BlockingIO(fd, opts);
+  const core = new ConnCore(io, opts.protocol, opts.stats, opts.limits);
   const buf = Buffer.allocUnsafe(65536);
+  const set = new native.PollSet();
+  set.add(fd, POLLIN);
+  const out = new Int32Array(2);
+  const tick = sweepEvery(opts.limits);
   try {
-    while (!slot.stopping) {
+    while (!slot.stopping && !io.closed) {
+      await io.whenReadable();
+      // Every turn, not only when poll times out: a client trickling bytes never lets it.
+      if (io.closed || core.expire(performance.now())) break;
+      if (!readable(set, out, tick)) continue;
       const n = native.read(fd, buf, 0, buf.length);
       if (n === -EINTR) continue;
-      if (n <= 0) return;
-      const { frames, error } = codec.push(buf.subarray(0, n));
-      for (const frame of frames) {
-        opts.stats.requests();
-        const reply = opts.protocol.handle(frame);
-        if (!(await sendReply(fd, reply, opts)) || reply.close) return;
+      if (n <= 0) {
+        core.end();
+        await settled(core, slot); // a reply still being made goes out before the connection closes
+        break;
       }
-      if (error) {
-        await sendReply(fd, error, opts);
-        return;
-      }
+      core.push(buf.subarray(0, n));
+      // Let file bodies and promise replies finish before the thread blocks in poll again.
+      await settled(core, slot);
     }
   } finally {
+    io.closed = true;
+    core.closed();
     opts.stats.closed();
   }
 }

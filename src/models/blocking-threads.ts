@@ -9,6 +9,7 @@ import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
 import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.js';
+import type { ConnLimits } from './conn-core.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { MSG, readNewFd } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
@@ -26,6 +27,7 @@ export interface BlockingThreadData {
   protocolOptions: ProtocolOptions;
   transfer: string;
   directio: number;
+  limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
 }
@@ -35,7 +37,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   const slot = new FdSlot(data.slot);
   const stats = Stats.attach(data.stats);
   const protocol = createProtocol(data.protocol, data.protocolOptions);
-  const opts = { protocol, stats, transfer: data.transfer, directio: data.directio };
+  const opts = { protocol, stats, transfer: data.transfer, directio: data.directio, limits: data.limits };
   ready();
   let backoff: AcceptBackoff | undefined;
   try {

@@ -25,6 +25,26 @@ const TAIL = 3;
 const CONTROL_INTS = 4;
 const HEADER_BYTES = 64;
 
+type AsyncWait = { async: false; value: string } | { async: true; value: Promise<string> };
+// Atomics.waitAsync (Node 16+) is not in the ES2023 lib's types.
+const atomicsWaitAsync = (
+  Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, ms: number): AsyncWait }
+).waitAsync;
+
+/**
+ * Resolves once `ints[index]` may have changed from `value` (a notify) or `ms` passed,
+ * letting the thread's event loop run meanwhile. Node 20 neither keeps a thread's loop
+ * alive for a pending waitAsync nor fires its timeout while the loop is idle, so a plain
+ * timer races it.
+ */
+export async function waitAsync(ints: Int32Array, index: number, value: number, ms: number): Promise<void> {
+  const w = atomicsWaitAsync(ints, index, value, ms);
+  if (!w.async) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([w.value, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 export interface ChannelInit {
   sab: SharedArrayBuffer;
   capacity: number;
@@ -143,6 +163,17 @@ export class Channel {
     this.arm();
     const tail = Atomics.load(this.ctl, TAIL);
     if (tail === Atomics.load(this.ctl, HEAD)) Atomics.wait(this.ctl, TAIL, tail, timeoutMs);
+    Atomics.store(this.ctl, ARMED, 0);
+  }
+
+  /**
+   * waitForMessage without blocking the thread: resolves when a message may be there or
+   * `timeoutMs` passed, letting promises and timers run meanwhile (Atomics.waitAsync).
+   */
+  async waitForMessageAsync(timeoutMs: number): Promise<void> {
+    this.arm();
+    const tail = Atomics.load(this.ctl, TAIL);
+    if (tail === Atomics.load(this.ctl, HEAD)) await waitAsync(this.ctl, TAIL, tail, timeoutMs);
     Atomics.store(this.ctl, ARMED, 0);
   }
 

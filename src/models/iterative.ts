@@ -8,6 +8,7 @@ import { native } from '../sys/native.js';
 import { listenTcp, localPort } from '../sys/socket.js';
 import { FdSlot } from './blocking-session.js';
 import type { BlockingThreadData } from './blocking-threads.js';
+import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread } from './threads.js';
 import type { ModelStarter } from './types.js';
@@ -25,6 +26,7 @@ export const start: ModelStarter = async (opts) => {
     protocolOptions: protocol.options,
     transfer: opts.transfer,
     directio: opts.directio,
+    limits: pickLimits(opts),
     stats: stats.share(),
     cpus: opts.cpus.length > 0 ? [opts.cpus[0]!] : undefined,
   };

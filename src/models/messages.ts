@@ -16,6 +16,8 @@ export const MSG = {
   REQUEST: 3,
   /** To a reactor: (a piece of) the reply to a request it handed to a pool worker. */
   REPLY: 4,
+  /** To a reactor: the next chunk of a reply's streamed body (after its REPLY said `body`). */
+  BODY: 5,
 } as const;
 
 /** Channel capacity, and the largest piece of a reply or request that travels as one message. */
@@ -25,6 +27,10 @@ export const CHUNK = 1 << 20;
 // REPLY's flag bits
 const REPLY_CLOSE = 1;
 const REPLY_PARTIAL = 2;
+const REPLY_BODY = 4;
+// BODY's flag bits
+const BODY_END = 1;
+const BODY_ERROR = 2;
 
 export function writeNewFd(ch: Channel, fd: number): boolean {
   return ch.push(MSG.NEW_FD, fd);
@@ -65,9 +71,11 @@ export interface ReplyMessage {
   close: boolean;
   /** A file region to send after the bytes (only on the last piece); its fd travels with the message. */
   file?: { fd: number; offset: number; length: number };
+  /** A streamed body follows in BODY messages (only on the last piece). */
+  body?: boolean;
 }
 export function writeReply(ch: Channel, r: ReplyMessage): boolean {
-  const flags = (r.partial ? REPLY_PARTIAL : 0) | (r.close ? REPLY_CLOSE : 0);
+  const flags = (r.partial ? REPLY_PARTIAL : 0) | (r.close ? REPLY_CLOSE : 0) | (r.body ? REPLY_BODY : 0);
   const f = r.file;
   return ch.push(MSG.REPLY, r.session, r.seq, f ? f.fd : -1, f ? f.offset : 0, f ? f.length : 0, flags, r.data);
 }
@@ -80,5 +88,28 @@ export function readReply(m: Message): ReplyMessage {
     close: (m.f & REPLY_CLOSE) !== 0,
   };
   if (m.c >= 0) r.file = { fd: m.c, offset: m.d, length: m.e };
+  if (m.f & REPLY_BODY) r.body = true;
   return r;
+}
+
+/**
+ * A chunk of the streamed body of request `seq`'s reply, from pool thread `pool`, under
+ * its credit slot `slot` (body-feed.ts); `last` on the final message (which may be empty).
+ */
+export interface BodyMessage {
+  session: number;
+  seq: number;
+  pool: number;
+  slot: number;
+  /** The chunk: copied into the channel by the writer; a view reused by the next pop for the reader. */
+  data: Uint8Array;
+  last: 'end' | 'error' | false;
+}
+export function writeBody(ch: Channel, b: BodyMessage): boolean {
+  const flags = b.last === 'end' ? BODY_END : b.last === 'error' ? BODY_ERROR : 0;
+  return ch.push(MSG.BODY, b.session, b.seq, b.pool, b.slot, 0, flags, b.data);
+}
+export function readBody(m: Message): BodyMessage {
+  const last = m.f & BODY_END ? 'end' : m.f & BODY_ERROR ? 'error' : false;
+  return { session: m.a, seq: m.b, pool: m.c, slot: m.d, data: m.payload, last };
 }

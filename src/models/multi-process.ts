@@ -19,7 +19,8 @@ import { createProtocol } from '../protocols/index.js';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
 import { listenTcp, localPort, pipe } from '../sys/socket.js';
-import { MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
+import { pickLimits } from './conn-core.js';
+import { FIGURES, MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
 
@@ -68,7 +69,7 @@ class Master {
   readonly workers: (Worker | undefined)[] = [];
   /** Figures of workers that died, kept so the counts add up. */
   readonly #base: Float64Array[];
-  readonly #figures = new Float64Array(4);
+  readonly #figures = new Float64Array(FIGURES);
   readonly #bytes = new Uint8Array(this.#figures.buffer);
   #closing = false;
   /** When recent crashes happened (performance.now()), for the back-off and the limit. */
@@ -90,7 +91,7 @@ class Master {
     this.#settings = settings;
     this.#listenFd = listenFd;
     this.#board = board;
-    this.#base = Array.from({ length: opts.workers }, () => new Float64Array(4));
+    this.#base = Array.from({ length: opts.workers }, () => new Float64Array(FIGURES));
   }
 
   /** Starts every worker; resolves once each has said ready, rejects if the master gives up first. */
@@ -141,12 +142,13 @@ class Master {
     if (w && w.control >= 0) native.close(w.control);
     const base = this.#base[index]!;
     const last = this.#read(index);
-    for (let k = 0; k < 4; k++) base[k]! += k === 1 ? 0 : last[k]!;
+    for (let k = 0; k < FIGURES; k++) base[k]! += k === 1 ? 0 : last[k]!;
     this.#board.del(statsKey(index));
     // A holder of the accept mutex that dies would hold it forever: release it for it.
     const holder = new Uint8Array(16);
     const n = this.#board.get(MUTEX_KEY, holder);
-    if (n > 0 && new TextDecoder().decode(holder.subarray(0, n)) === String(index)) this.#board.del(MUTEX_KEY);
+    const who = n > 0 ? new TextDecoder().decode(holder.subarray(0, n)).split(':')[0] : undefined;
+    if (who === String(index)) this.#board.del(MUTEX_KEY);
     this.workers[index] = undefined;
     if (!this.#closing) this.#respawn(index, code, signal);
   }
@@ -173,22 +175,27 @@ class Master {
   }
 
   #read(index: number): Float64Array {
-    const out = new Float64Array(4);
-    if (this.#board.get(statsKey(index), this.#bytes) === 32) out.set(this.#figures);
+    const out = new Float64Array(FIGURES);
+    if (this.#board.get(statsKey(index), this.#bytes) === FIGURES * 8) out.set(this.#figures);
     return out;
   }
 
   stats(): StatsSnapshot {
-    const snap: StatsSnapshot = { connections: 0, accepted: [], requests: 0, bytesOut: 0 };
+    const snap: StatsSnapshot = { connections: 0, accepted: [], requests: 0, bytesOut: 0, shortBodies: 0 };
     for (let i = 0; i < this.#opts.workers; i++) {
-      const f = this.workers[i] ? this.#read(i) : new Float64Array(4);
+      const f = this.workers[i] ? this.#read(i) : new Float64Array(FIGURES);
       const base = this.#base[i]!;
       snap.accepted.push(f[0]! + base[0]!);
       snap.connections += f[1]!;
       snap.requests += f[2]! + base[2]!;
       snap.bytesOut += f[3]! + base[3]!;
+      snap.shortBodies += f[4]! + base[4]!;
     }
     return snap;
+  }
+
+  pids(): number[] {
+    return Array.from({ length: this.#opts.workers }, (_, i) => this.workers[i]?.child.pid ?? 0);
   }
 
   async close(): Promise<void> {
@@ -229,7 +236,7 @@ export const start: ModelStarter = async (opts) => {
       transfer: opts.transfer,
       directio: opts.directio,
       maxQueue: opts.maxQueue,
-      idleTimeout: opts.idleTimeout,
+      limits: pickLimits(opts),
     },
   };
   const master = new Master(opts, settings, listenFd, board);
@@ -251,6 +258,7 @@ export const start: ModelStarter = async (opts) => {
   return {
     port,
     stats: () => master.stats(),
+    workerPids: () => master.pids(),
     close: () => (closing ??= master.close().then(cleanup)),
     onError: (fn) => (master.onError = fn),
   };

@@ -4,15 +4,20 @@
  * and sends; this thread only reacts to completions, dispatched by user data to the
  * callback of the operation that finished. Nothing waits for readiness: each connection
  * keeps one multishot recv armed (6.0; its data lands in buffers the ring shares between all
- * connections, so an idle connection holds none), and one send at a time (replies that
- * arrive meanwhile are gathered into the next send). File bodies are read by the ring too, chunk by chunk, and
- * sent as they come: the `uring` transfer path, proactor-style.
+ * connections, so an idle connection holds none), cancelled while the connection's core
+ * has paused reading and armed again when it resumes, and one send at a time (replies
+ * that arrive meanwhile are gathered into the next send). The per-connection policy —
+ * order, limits, close rules — is the ConnCore every model shares (conn-core.ts). File
+ * bodies are read by the ring too, chunk by chunk, and sent as they come: the `uring`
+ * transfer path, proactor-style.
  */
-import { Proactor, type CompletionCallback, type RecvCallback } from '../loop/proactor.js';
+import { Proactor } from '../loop/proactor.js';
 import { createProtocol } from '../protocols/index.js';
-import type { Codec, Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
+import { ECANCELED } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { AcceptBackoff } from './accept-backoff.js';
+import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 
 export interface ProactorThreadData {
@@ -24,38 +29,157 @@ export interface ProactorThreadData {
   protocol: ProtocolName;
   protocolOptions: ProtocolOptions;
   maxQueue: number;
+  limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
 }
 
 const FILE_CHUNK = 128 << 10;
 
-type ConnHandler = (c: Conn, res: number) => void;
-type DataHandler = (c: Conn, res: number, data: Uint8Array) => void;
-
-class Conn {
-  readonly codec: Codec;
-  /** Replies waiting for the send in flight to finish. */
-  readonly out: Reply[] = [];
-  queued = 0;
-  sending = false;
+/** One connection: a ConnIO over ring sends and a multishot recv, driving its ConnCore. */
+class RingConn implements ConnIO {
+  readonly core: ConnCore;
+  readonly #out: Uint8Array[] = [];
+  #outBytes = 0;
+  /** Bytes of the send in flight. */
+  #sending = 0;
+  #recvId = -1;
+  #paused = false;
+  /** The armed recv was cancelled (reading paused); its last completion is still to come. */
+  #cancelled = false;
+  #ending = false;
+  #waiters: { bytes: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  progress = 0;
   closed = false;
-  closeAfter = false;
-  /** The file body to send once the send in flight (its head) is done. */
-  file: Reply['file'] = undefined;
-  // The completion callbacks, made once per connection rather than once per operation.
-  readonly onRecv: RecvCallback;
-  readonly onSent: CompletionCallback;
 
   constructor(
     readonly fd: number,
+    readonly thread: ProactorThread,
     protocol: Protocol,
-    onRecv: DataHandler,
-    onSent: ConnHandler,
+    stats: Stats,
+    limits: ConnLimits,
   ) {
-    this.codec = protocol.createCodec();
-    this.onRecv = (n, data) => onRecv(this, n, data);
-    this.onSent = (res) => onSent(this, res);
+    this.core = new ConnCore(this, protocol, stats, limits);
+    this.#arm();
+  }
+
+  get queued(): number {
+    return this.#outBytes + this.#sending;
+  }
+
+  get #proactor(): Proactor {
+    return this.thread.proactor;
+  }
+
+  #arm(): void {
+    this.#recvId = this.#proactor.recvMultishot(this.fd, this.#onRecv);
+  }
+
+  readonly #onRecv = (n: number, data: Uint8Array): void => {
+    if (this.closed) return;
+    if (n > 0) return this.core.push(data); // the codec copies what it keeps: data is lent
+    this.#recvId = -1;
+    // A cancelled recv may also end with what stopped it first (ENOBUFS, EAGAIN).
+    if (n === -ECANCELED || (n < 0 && this.#cancelled)) {
+      this.#cancelled = false;
+      if (!this.#paused) this.#arm(); // resumed while the cancel was in flight
+    } else if (n === 0) {
+      this.core.end();
+    } else {
+      this.destroy();
+    }
+  };
+
+  write(data: Uint8Array): void {
+    if (this.closed || this.#ending || data.length === 0) return;
+    this.#out.push(data);
+    this.#outBytes += data.length;
+    if (this.queued > this.thread.maxQueue) {
+      return this.destroy();
+    }
+    this.#kick();
+  }
+
+  /** Starts the next send: everything queued, gathered into one buffer. */
+  #kick(): void {
+    if (this.#sending > 0 || this.closed) return;
+    if (this.#out.length === 0) {
+      if (this.#ending) this.destroy();
+      return;
+    }
+    const data = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
+    this.#out.length = 0;
+    this.#outBytes = 0;
+    this.#sending = data.length;
+    this.#proactor.send(this.fd, data, 0, data.length, this.#onSent);
+  }
+
+  readonly #onSent = (res: number): void => {
+    this.#sending = 0;
+    if (this.closed) return;
+    if (res < 0) return this.destroy();
+    this.progress += res;
+    this.#wake();
+    this.#kick();
+    if (!this.closed) this.core.writable();
+  };
+
+  #wake(): void {
+    const q = this.queued;
+    const ready = this.#waiters.filter((w) => q <= w.bytes);
+    if (ready.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => q > w.bytes);
+    for (const w of ready) w.resolve();
+  }
+
+  drain(bytes: number): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('connection closed'));
+    if (this.queued <= bytes) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiters.push({ bytes, resolve, reject }));
+  }
+
+  /** Reads the file with the ring, chunk by chunk, sending each as it comes. */
+  async sendFile(file: NonNullable<Reply['file']>): Promise<number> {
+    await this.drain(0);
+    const chunk = Buffer.allocUnsafe(Math.min(FILE_CHUNK, Math.max(1, file.length)));
+    const p = this.#proactor;
+    let done = 0;
+    while (done < file.length && !this.closed) {
+      const len = Math.min(chunk.length, file.length - done);
+      const n = await new Promise<number>((r) => p.read(file.fd, chunk, file.offset + done, len, r));
+      if (n <= 0 || this.closed) break; // 0: the file ended early
+      const sent = await new Promise<number>((r) => p.send(this.fd, chunk, 0, n, r));
+      if (sent < 0) throw connError('ERR_RAWIO_SEND', 'send failed');
+      done += sent;
+      this.progress += sent;
+    }
+    return done;
+  }
+
+  pause(): void {
+    this.#paused = true;
+    if (this.#recvId < 0 || this.#cancelled) return;
+    this.#cancelled = true;
+    this.#proactor.cancel(this.#recvId);
+  }
+
+  resume(): void {
+    this.#paused = false;
+    if (this.#recvId < 0 && !this.closed) this.#arm();
+  }
+
+  end(): void {
+    this.#ending = true;
+    if (this.#sending === 0 && this.#out.length === 0) this.destroy();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(new Error('connection closed'));
+    this.thread.closed(this);
   }
 }
 
@@ -64,31 +188,56 @@ export class ProactorThread {
   readonly #data: ProactorThreadData;
   readonly #protocol: Protocol;
   readonly #stats: Stats;
-  readonly #conns = new Set<Conn>();
+  readonly #conns = new Set<RingConn>();
   readonly #stopBuf = new Uint8Array(8);
   /** The reserve fd and EMFILE pacing of the accepts. */
   readonly #backoff = new AcceptBackoff();
   #stopping = false;
 
-  constructor(data: ProactorThreadData) {
+  /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
+  constructor(data: ProactorThreadData, protocol?: Protocol) {
     this.#data = data;
     if (data.cpus) native.setAffinity(data.cpus);
-    this.#protocol = createProtocol(data.protocol, data.protocolOptions);
+    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
+  }
+
+  get maxQueue(): number {
+    return this.#data.maxQueue;
   }
 
   async run(): Promise<void> {
     const p = this.proactor;
+    // While replies are awaited, complete a timeout every ms so that libuv turns (see asyncWork).
+    let ticking = false;
+    const tick = (): void => {
+      ticking = asyncWork.count > 0 && !this.#stopping;
+      if (ticking) p.timeout(1, tick);
+    };
+    asyncWork.onChange = (busy) => {
+      if (busy && !ticking) tick();
+    };
     p.read(this.#data.stopFd, this.#stopBuf, -1, 8, () => this.#stop());
     this.#accept();
+    this.#sweep();
     try {
       await p.run();
     } finally {
-      for (const c of [...this.#conns]) this.#close(c);
+      for (const c of [...this.#conns]) c.destroy();
       p.close();
       this.#backoff.close();
       this.#protocol.close();
     }
+  }
+
+  /** The header and idle timeouts: one ring timeout a thread, re-armed each time. */
+  #sweep(): void {
+    if (this.#stopping) return;
+    this.proactor.timeout(sweepEvery(this.#data.limits), () => {
+      const now = performance.now();
+      for (const c of this.#conns) c.core.expire(now);
+      this.#sweep();
+    });
   }
 
   #accept(): void {
@@ -106,119 +255,16 @@ export class ProactorThread {
         if (this.#stopping) return void native.close(fd);
         this.#stats.accepted(this.#data.index);
         native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
-        const c = new Conn(fd, this.#protocol, this.#onRecv, this.#onSent);
-        this.#conns.add(c);
-        this.#recv(c);
+        this.#conns.add(new RingConn(fd, this, this.#protocol, this.#stats, this.#data.limits));
       },
       { multishot: true },
     );
   }
 
-  /** One multishot recv per connection, armed once: each chunk lands in a buffer the kernel picks. */
-  #recv(c: Conn): void {
-    this.proactor.recvMultishot(c.fd, c.onRecv);
-  }
-
-  readonly #onRecv = (c: Conn, n: number, data: Uint8Array): void => {
-    if (c.closed) return;
-    if (n <= 0) return this.#close(c);
-    const { frames, error } = c.codec.push(data); // the codec copies what it keeps: data is lent
-    for (let i = 0; i < frames.length; i++) {
-      this.#stats.requests();
-      this.#queue(c, this.#protocol.handle(frames[i]!));
-    }
-    if (error) {
-      this.#queue(c, { ...error, close: true });
-      return this.#flush(c);
-    }
-    this.#flush(c);
-    // Backpressure: a client that sends without reading is dropped past maxQueue.
-    if (c.queued > this.#data.maxQueue) this.#close(c);
-  };
-
-  #queue(c: Conn, r: Reply): void {
-    c.out.push(r);
-    c.queued += r.data.length;
-  }
-
-  /** Starts the next send: every queued reply without a file body, gathered into one buffer. */
-  #flush(c: Conn): void {
-    if (c.sending || c.closed) return;
-    if (c.out.length === 0) {
-      if (c.closeAfter) this.#close(c);
-      return;
-    }
-    let data: Uint8Array;
-    const first = c.out.shift()!;
-    if (!this.#took(c, first) || c.out.length === 0) {
-      data = first.data; // the common case: one reply, no copy
-    } else {
-      const parts: Uint8Array[] = [first.data];
-      while (c.out.length > 0) {
-        const r = c.out.shift()!;
-        parts.push(r.data);
-        if (!this.#took(c, r)) break;
-      }
-      data = Buffer.concat(parts);
-    }
-    c.sending = true;
-    this.#stats.sent(data.length);
-    this.proactor.send(c.fd, data, 0, data.length, c.onSent);
-  }
-
-  /** Accounts for a reply leaving the queue for the send being built: whether more may join it. */
-  #took(c: Conn, r: Reply): boolean {
-    c.queued -= r.data.length;
-    c.file = r.file;
-    if (r.close) c.closeAfter = true;
-    return r.file === undefined && r.close !== true;
-  }
-
-  readonly #onSent = (c: Conn, res: number): void => {
-    const file = c.file;
-    c.file = undefined;
-    if (c.closed || res < 0) {
-      if (file) native.close(file.fd);
-      if (!c.closed) this.#close(c);
-      return;
-    }
-    if (file) return this.#sendFile(c, file);
-    c.sending = false;
-    this.#flush(c);
-  };
-
-  #sendFile(c: Conn, file: NonNullable<Reply['file']>): void {
-    const chunk = Buffer.allocUnsafe(Math.min(FILE_CHUNK, Math.max(1, file.length)));
-    let done = 0;
-    const finish = (ok: boolean) => {
-      native.close(file.fd);
-      if (!ok) return this.#close(c);
-      c.sending = false;
-      this.#flush(c);
-    };
-    const next = (): void => {
-      if (c.closed) return finish(false);
-      if (done >= file.length) return finish(true);
-      const len = Math.min(chunk.length, file.length - done);
-      this.proactor.read(file.fd, chunk, file.offset + done, len, (n) => {
-        if (n <= 0 || c.closed) return finish(false);
-        this.proactor.send(c.fd, chunk, 0, n, (sent) => {
-          if (sent < 0) return finish(false);
-          done += sent;
-          this.#stats.sent(sent);
-          next();
-        });
-      });
-    };
-    next();
-  }
-
-  #close(c: Conn): void {
-    if (c.closed) return;
-    c.closed = true;
+  /** A connection has closed (RingConn.destroy): release its fd and what its core holds. */
+  closed(c: RingConn): void {
     this.#conns.delete(c);
-    for (const r of c.out) if (r.file) native.close(r.file.fd);
-    c.out.length = 0;
+    c.core.closed();
     // shutdown first: the recv still in flight on this fd completes (with 0) instead of
     // waiting for a client that may never send again.
     native.shutdown(c.fd, 2);
@@ -228,7 +274,7 @@ export class ProactorThread {
 
   #stop(): void {
     this.#stopping = true;
-    for (const c of [...this.#conns]) this.#close(c);
+    for (const c of [...this.#conns]) c.destroy();
     this.proactor.stop();
   }
 }

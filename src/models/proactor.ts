@@ -10,6 +10,7 @@ import { Ring } from '../sys/ring.js';
 import { eventfd, listenTcp, localPort } from '../sys/socket.js';
 import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import type { ProactorThreadData } from './proactor-thread.js';
+import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelStarter } from './types.js';
@@ -39,6 +40,7 @@ export const start: ModelStarter = async (opts) => {
         protocol: opts.protocol,
         protocolOptions: protocol.options,
         maxQueue: opts.maxQueue,
+        limits: pickLimits(opts),
         stats: stats.share(),
         cpus: opts.cpus.length > 0 ? [opts.cpus[i % opts.cpus.length]!] : undefined,
       };

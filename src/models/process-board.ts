@@ -21,3 +21,6 @@ export const LISTEN_FD = 4;
 export const READY_FD = 5;
 export const MUTEX_KEY = new TextEncoder().encode('accept-mutex');
 export const statsKey = (index: number) => new TextEncoder().encode(`stats:${index}`);
+
+/** The figures a worker publishes: accepted, connections, requests, bytesOut, shortBodies (float64 each). */
+export const FIGURES = 5;

@@ -17,12 +17,22 @@ import { Channel } from './channel.js';
 import { CHANNEL_BYTES } from './messages.js';
 import { ReactorThread } from './reactor-thread.js';
 import { Stats } from './stats.js';
-import { CONTROL_FD, LISTEN_FD, MUTEX_KEY, READY_FD, statsKey, type ProcessWorkerSettings } from './process-board.js';
+import {
+  CONTROL_FD,
+  FIGURES,
+  LISTEN_FD,
+  MUTEX_KEY,
+  READY_FD,
+  statsKey,
+  type ProcessWorkerSettings,
+} from './process-board.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
 /** How often a process without the accept mutex tries to take it (nginx's accept_mutex_delay). */
 const MUTEX_DELAY_MS = 2;
+/** How long the accept mutex stays with a process that stops renewing it. */
+const MUTEX_LEASE_MS = 100;
 
 function main(): Promise<void> {
   const s = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSettings;
@@ -44,7 +54,7 @@ function main(): Promise<void> {
   const board = Keyspace.attach(s.board);
   const { reactor } = thread;
   reactor.watch(CONTROL_FD, EPOLLIN, () => reactor.stop());
-  const figures = new Float64Array(4);
+  const figures = new Float64Array(FIGURES);
   const bytes = new Uint8Array(figures.buffer);
   const key = statsKey(s.index);
   const publish = () => {
@@ -53,6 +63,7 @@ function main(): Promise<void> {
     figures[1] = snap.connections;
     figures[2] = snap.requests;
     figures[3] = snap.bytesOut;
+    figures[4] = snap.shortBodies;
     board.set(key, bytes);
   };
   reactor.setTimer(50, publish, { repeat: true });
@@ -70,16 +81,29 @@ function main(): Promise<void> {
  * nginx's accept mutex: only the process holding it watches the listening socket; after
  * accepting a batch it lets go, and the others try again every MUTEX_DELAY_MS. SET NX in
  * the shared board is the trylock (atomic under the board's lock); a holder that dies is
- * unlocked by the parent.
+ * unlocked by the parent. The lock is a lease ("index:deadline" on CLOCK_MONOTONIC, which
+ * every process reads alike): the holder renews it on each tick, and a holder that stops
+ * renewing it (stopped by SIGSTOP, stuck in a long handler) loses it to the next process
+ * that looks, so one stalled process cannot stop every other from accepting. Taking an
+ * expired lease is a plain SET, not a compare-and-swap: two takers may both hold it for a
+ * tick, until each sees whose name the board kept; a double accept costs nothing.
  */
 function useAcceptMutex(thread: ReactorThread, board: Keyspace, index: number): void {
-  const me = new TextEncoder().encode(String(index));
+  const lease = new AcceptLease(board, index);
   let held = false;
+  const release = () => {
+    held = false;
+    thread.pauseListen();
+  };
   thread.reactor.setTimer(
     MUTEX_DELAY_MS,
     () => {
-      if (held || performance.now() < thread.acceptHeldOffUntil) return; // out of fds: a pause first
-      if (board.set(MUTEX_KEY, me, KEYSPACE_NX) === 1) {
+      if (held) {
+        if (!lease.renew()) release(); // taken over while this process was not running
+        return;
+      }
+      if (performance.now() < thread.acceptHeldOffUntil) return; // out of fds: a pause first
+      if (lease.take()) {
         held = true;
         thread.resumeListen();
       }
@@ -88,11 +112,60 @@ function useAcceptMutex(thread: ReactorThread, board: Keyspace, index: number): 
   );
   thread.onAccepted = () => {
     if (!held) return;
-    held = false;
-    thread.pauseListen();
-    board.del(MUTEX_KEY);
+    release();
+    lease.release();
   };
 }
+
+/** The accept mutex's lease in the board: who holds it and until when. */
+class AcceptLease {
+  readonly #board: Keyspace;
+  readonly #me: string;
+  readonly #buf = new Uint8Array(64);
+  #deadline = 0;
+
+  constructor(board: Keyspace, index: number) {
+    this.#board = board;
+    this.#me = String(index);
+  }
+
+  /** Takes a free or expired lease; true when this process holds it now. */
+  take(): boolean {
+    const now = monotonicMs();
+    if (this.#board.set(MUTEX_KEY, this.#value(now), KEYSPACE_NX) === 1) return true;
+    const cur = this.#read();
+    if (cur === null || cur.deadline > now) return false;
+    this.#board.set(MUTEX_KEY, this.#value(now));
+    return true;
+  }
+
+  /** Extends a held lease once half of it has passed; false when another process holds it. */
+  renew(): boolean {
+    const cur = this.#read();
+    if (cur === null || cur.holder !== this.#me) return false;
+    const now = monotonicMs();
+    if (this.#deadline - now < MUTEX_LEASE_MS / 2) this.#board.set(MUTEX_KEY, this.#value(now));
+    return true;
+  }
+
+  release(): void {
+    if (this.#read()?.holder === this.#me) this.#board.del(MUTEX_KEY);
+  }
+
+  #value(now: number): Uint8Array {
+    this.#deadline = now + MUTEX_LEASE_MS;
+    return new TextEncoder().encode(`${this.#me}:${this.#deadline}`);
+  }
+
+  #read(): { holder: string; deadline: number } | null {
+    const n = this.#board.get(MUTEX_KEY, this.#buf);
+    if (n <= 0) return null;
+    const [holder = '', deadline = '0'] = new TextDecoder().decode(this.#buf.subarray(0, n)).split(':');
+    return { holder, deadline: Number(deadline) };
+  }
+}
+
+const monotonicMs = () => Number(process.hrtime.bigint() / 1_000_000n);
 
 await main();
 process.exit(0);

@@ -20,6 +20,8 @@ import { Channel } from './channel.js';
 import { CHANNEL_BYTES, writeNewFd, writeStop } from './messages.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
+import { createCredits } from './body-feed.js';
+import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
@@ -69,13 +71,17 @@ class Group {
       this.#inboxes.push(new Channel(Channel.create(CHANNEL_BYTES, this.#eventfds[i])));
     }
     const replies = this.#inboxes.map((c) => c.init);
+    const credits: SharedArrayBuffer[] = [];
     for (let i = 0; i < shape.pool; i++) {
+      credits.push(createCredits());
       const requests = new Channel(Channel.create(CHANNEL_BYTES));
       this.#pool.push(requests);
       const data: PoolThreadData = {
         role: 'pool',
+        index: i,
         requests: requests.init,
         replies,
+        credits: credits[i]!,
         protocol: opts.protocol,
         protocolOptions: this.protocol.options,
         cpus: pinned ? opts.cpus : undefined,
@@ -89,13 +95,14 @@ class Group {
         listenFd: shape.mainAcceptor ? -1 : this.listenFd,
         inbox: replies[i]!,
         pool: this.#pool.map((c) => c.init),
+        poolCredits: credits,
         protocol: opts.protocol,
         protocolOptions: this.protocol.options,
         backend: opts.backend,
         transfer: opts.transfer,
         directio: opts.directio,
         maxQueue: opts.maxQueue,
-        idleTimeout: opts.idleTimeout,
+        limits: pickLimits(opts),
         stats: this.stats.share(),
         cpus: pinned ? [opts.cpus[i % opts.cpus.length]!] : undefined,
       };

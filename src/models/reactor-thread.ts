@@ -14,9 +14,11 @@ import { constants } from '../sys/constants.js';
 import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
-import { CHUNK, MSG, readNewFd, readReply, writeRequest } from './messages.js';
+import { CHUNK, MSG, readBody, readNewFd, readReply, writeRequest } from './messages.js';
+import { BodyFeed } from './body-feed.js';
 import type { PollerName } from './poller-name.js';
 import { Session } from './session.js';
+import { asyncWork, sweepEvery, type ConnLimits } from './conn-core.js';
 import { closePipePool } from '../transfer/index.js';
 import { setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
@@ -35,14 +37,16 @@ export interface ReactorThreadData {
   inbox: ChannelInit;
   /** The request channels of the handler pool; empty: handle requests on this thread. */
   pool: ChannelInit[];
+  /** The pool threads' body credit slots (body-feed.ts), by pool index. */
+  poolCredits?: SharedArrayBuffer[];
   protocol: ProtocolName;
   protocolOptions: ProtocolOptions;
   backend: PollerName;
   transfer: string;
   directio: number;
   maxQueue: number;
-  /** Close connections that make no progress for this many ms (Session.expire); absent: 30 000. */
-  idleTimeout?: number;
+  /** The per-connection limits (conn-core.ts). */
+  limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
   /** The mask the listening fd is watched with (EPOLLIN | EPOLLEXCLUSIVE for a shared listener). */
@@ -67,6 +71,9 @@ export class ReactorThread {
   #backlogTimer = -1;
   /** Reply pieces of large replies, by "session:seq". */
   readonly #partial = new Map<string, Uint8Array[]>();
+  /** Bodies streamed from the pool, by "session:seq", until their last BODY message. */
+  readonly #bodies = new Map<string, BodyFeed>();
+  readonly #credits: Int32Array[];
   #next = 0;
   readonly #msg = {} as Message;
   /** The ring that file transfers (uring, direct, auto) use on this thread, if the kernel has io_uring. */
@@ -76,23 +83,29 @@ export class ReactorThread {
   /** Until when (performance.now()) this thread should not accept after accept(2) failed. */
   acceptHeldOffUntil = 0;
 
-  constructor(data: ReactorThreadData) {
+  /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
+  constructor(data: ReactorThreadData, protocol?: Protocol) {
     this.#data = data;
     this.#backoff = new AcceptBackoff(data.listenFd >= 0);
     if (data.cpus) native.setAffinity(data.cpus);
-    this.#protocol = createProtocol(data.protocol, data.protocolOptions);
+    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
     this.#inbox = new Channel(data.inbox);
     this.#pool = data.pool.map((init) => new Channel(init));
+    this.#credits = (data.poolCredits ?? []).map((sab) => new Int32Array(sab));
     this.reactor = new Reactor({ backend: data.backend });
     this.#inbox.arm();
     this.reactor.watch(data.inbox.signalFd, EPOLLIN, () => this.#drainInbox());
     this.#ring = this.#transferRing();
-    const idle = data.idleTimeout ?? 30_000;
     // One sweep timer per thread rather than one per connection: 10 000 idle clients cost
-    // one wake-up a second, and the timeout is enforced within a quarter of itself.
-    const every = Math.min(1000, Math.max(10, Math.floor(idle / 4)));
-    this.reactor.setTimer(every, () => this.#sweep(idle), { repeat: true });
+    // one wake-up a second, and a timeout is enforced within a quarter of itself.
+    this.reactor.setTimer(sweepEvery(data.limits), () => this.#sweep(), { repeat: true });
+    // While replies are awaited, wake every ms so that libuv turns (see asyncWork).
+    let tick = -1;
+    asyncWork.onChange = (busy) => {
+      if (busy) tick = this.reactor.setTimer(1, () => undefined, { repeat: true });
+      else this.reactor.clearTimer(tick);
+    };
     if (data.listenFd >= 0) {
       this.reactor.watch(data.listenFd, data.listenPaused ? 0 : this.#listenMask, () => this.#acceptAll());
     }
@@ -176,6 +189,7 @@ export class ReactorThread {
       stats: this.#stats,
       transfer: this.#data.transfer,
       directio: this.#data.directio,
+      limits: this.#data.limits,
       dispatch: this.#pool.length > 0 ? (s, seq, frame) => this.#dispatch(s, seq, frame) : undefined,
       onClose: () => this.#forget(id),
     });
@@ -183,9 +197,9 @@ export class ReactorThread {
     this.#sessions.set(id, session);
   }
 
-  #sweep(ms: number): void {
+  #sweep(): void {
     const now = performance.now();
-    for (const s of this.#sessions.values()) s.expire(now, ms);
+    for (const s of this.#sessions.values()) s.expire(now);
   }
 
   #forget(id: number): void {
@@ -193,13 +207,14 @@ export class ReactorThread {
     this.#stats.closed();
   }
 
-  #dispatch(session: Session, seq: number, frame: Uint8Array): void {
+  #dispatch(session: Session, seq: number, frame: Uint8Array): Reply | Promise<Reply> | undefined {
     // A frame too large for one message is handled here rather than split across threads.
-    if (frame.length > CHUNK) return session.deliver(seq, this.#protocol.handle(frame));
+    if (frame.length > CHUNK) return this.#protocol.handle(frame);
     if (this.#backlog.length > 0 || !this.#pushRequest(session.id, seq, frame)) {
       this.#backlog.push({ session: session.id, seq, frame: frame.slice() });
       if (this.#backlogTimer < 0) this.#backlogTimer = this.reactor.setTimer(1, () => this.#retryBacklog());
     }
+    return undefined;
   }
 
   #pushRequest(session: number, seq: number, frame: Uint8Array): boolean {
@@ -236,6 +251,8 @@ export class ReactorThread {
       this.#adopt(readNewFd(m));
     } else if (m.tag === MSG.REPLY) {
       this.#onReply(m);
+    } else if (m.tag === MSG.BODY) {
+      this.#onBody(m);
     } else if (m.tag === MSG.STOP) {
       this.reactor.stop();
     }
@@ -258,9 +275,30 @@ export class ReactorThread {
     }
     const reply: Reply = { data, close: r.close };
     if (r.file) reply.file = r.file;
+    if (r.body) {
+      // Its chunks follow as BODY messages, naming the pool thread and credit slot.
+      const feed = new BodyFeed();
+      this.#bodies.set(key, feed);
+      reply.body = feed;
+    }
     const session = this.#sessions.get(r.session);
     if (session) session.deliver(r.seq, reply);
     else if (reply.file) native.close(reply.file.fd);
+  }
+
+  #onBody(m: Message): void {
+    const b = readBody(m);
+    const key = `${b.session}:${b.seq}`;
+    const credits = this.#credits[b.pool]!;
+    const feed = this.#bodies.get(key);
+    if (feed === undefined) {
+      // Not ours (any more): hand the credit straight back.
+      Atomics.sub(credits, b.slot, b.data.length);
+      Atomics.notify(credits, b.slot);
+      return;
+    }
+    feed.push(credits, b.slot, b.data, b.last);
+    if (b.last) this.#bodies.delete(key);
   }
 
   #shutdown(): void {

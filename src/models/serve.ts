@@ -3,73 +3,13 @@
  * (TypeError / RangeError before anything is opened), fills in the defaults, loads the
  * model's file and returns a Server with the bound address, live stats and close().
  */
+import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import { availableParallelism } from 'node:os';
-import { statSync } from 'node:fs';
-import { protocolNames } from '../protocols/protocol.js';
-import * as v from '../sys/validate.js';
-import { pollerNames, type PollerName } from './poller-name.js';
-import { workerExecArgv } from './worker-argv.js';
-import type { AcceptStrategy, ModelName, ModelStarter, ResolvedServeOptions, ServeOptions, Server } from './types.js';
+import { isIP } from 'node:net';
+import { resolveServeOptions } from './serve-options.js';
+import type { ModelName, ModelStarter, ServeOptions, Server } from './types.js';
 
-import { modelNames } from './types.js';
-
-export { modelNames };
-const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
-
-/** An array of strings that become C strings (exec arguments). */
-function strings(name: string, value: unknown): string[] {
-  if (!Array.isArray(value)) throw v.typeError(name, 'an array of strings', value);
-  return value.map((s: unknown, i) => v.cstr(`${name}[${i}]`, s));
-}
-
-function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !allowed.includes(value as T)) {
-    throw v.typeError(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
-  }
-  return value as T;
-}
-
-/**
- * Checks `opts` and fills in every default, as {@link serve} does before it starts a model
- * (TypeError / RangeError for a bad option; the static protocol's `root` must be a
- * directory). Opens nothing.
- */
-export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
-  const o = v.object<ServeOptions>('opts', opts);
-  if (opts === undefined) throw v.typeError('opts', 'of type object', opts);
-  const model = oneOf('model', o.model, modelNames);
-  const protocol = oneOf('protocol', o.protocol, protocolNames);
-  const cpus = availableParallelism();
-  const root = o.root === undefined ? undefined : v.cstr('root', o.root);
-  if (protocol === 'static') {
-    if (root === undefined) throw v.typeError('root', 'a directory (the static protocol needs one)', root);
-    if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw v.rangeError('root', 'a directory', root);
-  }
-  const transfer = o.transfer === undefined ? 'auto' : v.str('transfer', o.transfer);
-  const directio = o.directio === undefined ? 4 << 20 : v.int('directio', o.directio, 0);
-  const resolved: ResolvedServeOptions = {
-    model,
-    protocol,
-    host: o.host === undefined ? '127.0.0.1' : v.cstr('host', o.host),
-    port: o.port === undefined ? 0 : v.int('port', o.port, 0, 65535),
-    workers:
-      o.workers === undefined ? (model === 'thread-per-connection' ? 256 : cpus) : v.int('workers', o.workers, 1, 4096),
-    backend: o.backend === undefined ? 'epoll' : oneOf<PollerName>('backend', o.backend, pollerNames),
-    accept: o.accept === undefined ? 'reuseport' : oneOf('accept', o.accept, acceptStrategies),
-    transfer,
-    directio,
-    maxQueue: o.maxQueue === undefined ? 64 << 20 : v.int('maxQueue', o.maxQueue, 1),
-    idleTimeout: o.idleTimeout === undefined ? 30_000 : v.int('idleTimeout', o.idleTimeout, 1),
-    backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
-    pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
-    cpus: o.cpus === undefined ? [] : o.cpus.map((c) => v.int('cpus[i]', c, 0, 1023)),
-    execArgv: o.execArgv === undefined ? workerExecArgv(process.execArgv) : strings('execArgv', o.execArgv),
-    protocolOptions: { root, transfer, directio },
-  };
-  if (root !== undefined) resolved.root = root;
-  return resolved;
-}
+export { modelNames, resolveServeOptions, serveOptionNames } from './serve-options.js';
 
 /** Each model's file, loaded when first served (a literal import each, so bundlers see them). */
 const models: Record<ModelName, () => Promise<{ start: ModelStarter }>> = {
@@ -93,7 +33,8 @@ async function loadModel(model: ModelName): Promise<ModelStarter> {
  * what they speak. Resolves once it listens, with the bound port (`port: 0` picks a free
  * one). Rejects with a TypeError / RangeError for bad options before opening anything, and
  * with an ErrnoError when the model cannot start (EADDRINUSE, or io_uring refused for
- * `proactor` …).
+ * `proactor` …). A `host` that is not an IP literal is resolved with dns.lookup; `server.host`
+ * is the address bound.
  * @example
  * const server = await serve({ model: 'multi-reactor', protocol: 'http', workers: 2 });
  * console.log(`http://${server.host}:${server.port}/`);
@@ -101,13 +42,25 @@ async function loadModel(model: ModelName): Promise<ModelStarter> {
  */
 export async function serve(opts: ServeOptions): Promise<Server> {
   const resolved = resolveServeOptions(opts);
+  // The models do not load user code yet: refuse a module or handler rather than ignore it.
+  if (resolved.protocolModule !== undefined || resolved.handler !== undefined) {
+    const what = resolved.handler !== undefined ? 'handler' : 'protocol';
+    throw Object.assign(new TypeError(`serve(): the '${what}' module option is not supported by this build`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+  }
+  // bind(2) takes addresses: a name is looked up first (ENOTFOUND rejects as dns reports it).
+  if (isIP(resolved.host) === 0) resolved.host = (await lookup(resolved.host)).address;
   const handle = await (await loadModel(resolved.model))(resolved);
+  const close = () => handle.close();
   const server = Object.assign(new EventEmitter(), {
     host: resolved.host,
     port: handle.port,
     model: resolved.model,
     stats: () => handle.stats(),
-    close: () => handle.close(),
+    workerPids: () => handle.workerPids?.() ?? [],
+    close,
+    [Symbol.asyncDispose]: close,
   });
   handle.onError?.((e) => server.emit('error', e));
   return server;

@@ -6,7 +6,7 @@
  * and the parent adds their figures into its own block.
  */
 
-const HEADER = 2; // [connections, requests]
+const HEADER = 3; // [connections, requests, shortBodies]
 
 /** A server's counters at one moment ({@link Server.stats}). */
 export interface StatsSnapshot {
@@ -18,6 +18,11 @@ export interface StatsSnapshot {
   requests: number;
   /** Bytes written to clients so far. */
   bytesOut: number;
+  /**
+   * File bodies that ended short (the file shrank while it was sent): each connection was
+   * closed after what was sent, since its next reply would have landed inside the body.
+   */
+  shortBodies: number;
 }
 
 export class Stats {
@@ -58,6 +63,10 @@ export class Stats {
     Atomics.add(this.ints, 1, n);
   }
 
+  shortBody(): void {
+    Atomics.add(this.ints, 2, 1);
+  }
+
   sent(n: number): void {
     if (n > 0) Atomics.add(this.bytes, 0, BigInt(n));
   }
@@ -75,6 +84,7 @@ export class Stats {
       accepted,
       requests: Atomics.load(this.ints, 1),
       bytesOut: Number(Atomics.load(this.bytes, 0)),
+      shortBodies: Atomics.load(this.ints, 2),
     };
   }
 }

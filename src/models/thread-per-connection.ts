@@ -23,6 +23,7 @@ import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
 import { writeNewFd, writeStop } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
+import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ModelStarter, ResolvedServeOptions } from './types.js';
@@ -115,6 +116,7 @@ class ThreadPerConnection implements ModelHandle {
       protocolOptions: this.#protocol.options,
       transfer: this.#opts.transfer,
       directio: this.#opts.directio,
+      limits: pickLimits(this.#opts),
       stats: this.#stats.share(),
     };
     let done!: () => void;

@@ -6,6 +6,7 @@
 import type { PollerName } from './poller-name.js';
 import type { ProtocolName, ProtocolOptions } from '../protocols/protocol.js';
 import type { StatsSnapshot } from './stats.js';
+import type { TransferMethodName } from '../transfer/names.js';
 
 /**
  * Every server model's name, the one list {@link ModelName} is derived from: `iterative` (one connection at a time), `thread-per-connection`
@@ -35,13 +36,30 @@ export type ModelName = (typeof modelNames)[number];
  */
 export type AcceptStrategy = 'reuseport' | 'exclusive' | 'mutex';
 
-/** Options of {@link serve}. Only `model` and `protocol` are required. */
+/** A user protocol module: `serve({ protocol: { module, options } })`. */
+export interface ProtocolModuleSpec {
+  /** The module's path or URL, loaded in every thread and process of the model. */
+  module: string | URL;
+  /** Handed to the module's protocol factory. */
+  options?: unknown;
+}
+
+/**
+ * Options of {@link serve}. Only `model` and `protocol` are required; any other key is a
+ * TypeError, and so is an option the chosen model or protocol does not use (see the model
+ * table in README.md).
+ */
 export interface ServeOptions {
   /** How connections are served (see {@link ModelName}). */
   model: ModelName;
-  /** What they speak: 'echo', 'http', 'resp' (Redis) or 'static' (files under `root`). */
-  protocol: ProtocolName;
-  /** Default '127.0.0.1'. */
+  /**
+   * What they speak: 'echo', 'http', 'resp' (Redis) or 'static' (files under `root`), or a
+   * user protocol module `{ module, options }`.
+   */
+  protocol: ProtocolName | ProtocolModuleSpec;
+  /** http: the module (path or URL) whose `handle(request)` answers each request. */
+  handler?: string | URL;
+  /** An IP address, or a host name resolved with dns.lookup; default '127.0.0.1'. */
   host?: string;
   /** Default 0: any free port. */
   port?: number;
@@ -53,19 +71,45 @@ export interface ServeOptions {
   accept?: AcceptStrategy;
   /** static: the directory served. */
   root?: string;
-  /** static: the transferFile method; default 'auto'. */
-  transfer?: string;
-  /** static: 'auto' switches to direct IO at this size in bytes; default 4 MiB. */
+  /** File bodies: the transferFile method (see {@link TransferMethodName}); default 'auto'. */
+  transfer?: TransferMethodName;
+  /** File bodies: 'auto' switches to direct IO at this size in bytes; default 4 MiB. */
   directio?: number;
-  /** Drop a connection whose unsent output exceeds this many bytes; default 64 MiB. */
+  /**
+   * Drop a connection whose unsent output exceeds this many bytes; default 64 MiB. Since a
+   * request waits while `maxOutput` is spent, only one reply larger than this reaches it:
+   * it is the largest reply a client that reads slowly can be sent.
+   */
   maxQueue?: number;
-  /** Close a connection that sends no complete request within this many ms; default 30 000. */
+  /**
+   * http, static: the request line and header fields, in bytes, past which the client gets
+   * 431 and the connection closes; default 8 KiB (at most 65 535).
+   */
+  maxHeader?: number;
+  /**
+   * http: a request body, resp: a whole command (and each argument), in bytes, past which the
+   * client gets 413 / `-ERR Protocol error` and the connection closes; default 8 MiB for an
+   * http body, 16 MiB for a resp command (8 MiB an argument).
+   */
+  maxRequest?: number;
+  /** Requests per connection handled and not yet answered; more wait unread; default 1024. */
+  maxInFlight?: number;
+  /** Reply bytes per connection not yet taken by the client before its next request waits; default 1 MiB. */
+  maxOutput?: number;
+  /** Reply file bodies (open fds) per connection before its next request waits; default 16. */
+  maxFiles?: number;
+  /** Close a connection whose started request does not arrive whole within this many ms; default 10 000. */
+  headerTimeout?: number;
+  /**
+   * Close a connection that makes no progress (no complete request, no reply byte taken by
+   * the client) for this many ms while the server owes it nothing; default 30 000.
+   */
   idleTimeout?: number;
   /** The listen(2) backlog; default 511. */
   backlog?: number;
   /** multi-reactor-pool: handler threads beside the `workers` sub-reactors; default: the CPU count. */
   pool?: number;
-  /** Pin the model's I/O threads to these CPUs (round-robin); default: not pinned. */
+  /** Pin the model's I/O threads to these CPUs (round-robin; each one this process may run on); default: not pinned. */
   cpus?: number[];
   /**
    * multi-process: the Node options its worker processes start with; default: this
@@ -77,9 +121,28 @@ export interface ServeOptions {
 }
 
 /** The options after defaults, as every model receives them. */
-export interface ResolvedServeOptions extends Required<Omit<ServeOptions, 'root'>> {
+export interface ResolvedServeOptions extends Required<
+  Omit<ServeOptions, 'root' | 'protocol' | 'handler' | 'cpus' | 'maxHeader' | 'maxRequest'>
+> {
+  /** The built-in protocol (the one a user module or handler builds on: 'http' for a handler). */
+  protocol: ProtocolName;
+  /** Pinned CPUs (empty: not pinned). */
+  cpus: number[];
+  /** A user protocol module: its URL (href) and options. */
+  protocolModule?: {
+    /** The module's URL (an href every thread and process can import). */
+    module: string;
+    /** What the module's protocol is created with. */
+    options?: unknown;
+  };
+  /** http: the handler module's URL (href). */
+  handler?: string;
   /** static: the directory served. */
   root?: string;
+  /** Given: the protocols' head limit (protocolOptions.limits carries it); absent: theirs. */
+  maxHeader?: number;
+  /** Given: the protocols' request limit (protocolOptions.limits carries it); absent: theirs. */
+  maxRequest?: number;
   /** What the protocol is created with (root, transfer, directio). */
   protocolOptions: ProtocolOptions;
 }
@@ -103,20 +166,30 @@ export interface Server {
   /** The bound port (the one the kernel picked when `port` was 0). */
   port: number;
   /** The model serving. */
-  model: string;
+  model: ModelName;
   /** The live counters, summed over every thread and process. */
   stats(): StatsSnapshot;
+  /**
+   * multi-process: the pid of each worker process by index (0 where a dead worker is not yet
+   * replaced); an empty array for the models that run in this process. The pids change
+   * when workers are respawned: read them again rather than keeping them.
+   */
+  workerPids(): number[];
   /**
    * Stops accepting, ends the model's threads or processes (closing their connections) and
    * releases the protocol; resolves when all is done. Calling it again returns the same wait.
    */
   close(): Promise<void>;
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export interface ModelHandle {
   port: number;
   stats(): StatsSnapshot;
   close(): Promise<void>;
+  /** multi-process: the worker pids by index (see Server.workerPids). */
+  workerPids?(): number[];
   /** Who hears of a failure after start (the Server's 'error'), for models that can have one. */
   onError?(fn: (e: Error) => void): void;
 }

@@ -26,7 +26,7 @@ if (data.role === 'reactor') {
   await thread.run();
 } else if (data.role === 'pool') {
   const { runPoolThread } = await import('./pool-thread.js');
-  runPoolThread(data, ready);
+  await runPoolThread(data, ready);
 } else {
   const { runBlockingThread } = await import('./blocking-threads.js');
   await runBlockingThread(data, ready);

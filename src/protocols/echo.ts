@@ -4,6 +4,7 @@
  * that copy.
  */
 import type { Codec, Protocol, ProtocolOptions, PushResult, Reply } from './protocol.js';
+import * as v from '../sys/validate.js';
 
 class EchoCodec implements Codec {
   push(chunk: Uint8Array): PushResult {
@@ -17,6 +18,7 @@ export class EchoProtocol implements Protocol {
   readonly options: ProtocolOptions;
 
   constructor(opts: ProtocolOptions = {}) {
+    v.object('opts', opts);
     this.options = { ...opts };
   }
 

@@ -335,6 +335,11 @@ export class HttpCodec implements Codec {
   readonly #maxHead: number;
   readonly #maxBody: number;
   readonly #pending = new Pending();
+
+  /** Bytes of an unfinished request kept for the next push. */
+  get buffered(): number {
+    return this.#pending.length;
+  }
   #scanned = 0; // bytes of the current head already searched for its end
   #head: Head | null = null; // parsed head whose body is still arriving
   #dead = false;

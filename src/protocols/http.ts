@@ -20,6 +20,7 @@ import {
 } from './http-frame.js';
 import { ascii } from './bytes.js';
 import { httpDate, httpSecond } from './http-date.js';
+import * as v from '../sys/validate.js';
 
 const HELLO = 'Hello, World!';
 /** How a response ends its head: 0 HTTP/1.1 keep-alive, 1 close, 2 HTTP/1.0 keep-alive. */
@@ -62,6 +63,7 @@ export class HttpProtocol implements Protocol {
   #head: PerVariant = [NOT_BUILT, NOT_BUILT, NOT_BUILT];
 
   constructor(opts: HttpOptions = {}) {
+    v.object('opts', opts);
     this.#limits = opts.limits ?? {};
     this.options = { ...opts };
   }

@@ -2,12 +2,12 @@
  * The protocols a server can speak, by name. Every model serves any of them through the
  * Protocol contract (protocol.ts).
  */
-import { protocolNames, type Protocol, type ProtocolName, type ProtocolOptions } from './protocol.js';
+import { protocolNames, type ProtocolName, type ProtocolOptions, type SyncProtocol } from './protocol.js';
 import { EchoProtocol } from './echo.js';
 import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
 import { StaticProtocol } from './static.js';
-import { typeError } from '../sys/validate.js';
+import { object, typeError } from '../sys/validate.js';
 
 export { protocolNames };
 
@@ -18,7 +18,8 @@ export { protocolNames };
  * const p = createProtocol('resp', {});      // creates a keyspace
  * const w = createProtocol('resp', p.options); // attaches to it (in a worker, say)
  */
-export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): Protocol {
+export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): SyncProtocol {
+  object('opts', opts);
   switch (name) {
     case 'echo':
       return new EchoProtocol(opts);
@@ -33,7 +34,7 @@ export function createProtocol(name: ProtocolName, opts: ProtocolOptions = {}): 
   }
 }
 
-export type { Codec, Protocol, ProtocolName, ProtocolOptions, PushResult, Reply } from './protocol.js';
+export type { Codec, Protocol, ProtocolName, ProtocolOptions, PushResult, Reply, SyncProtocol } from './protocol.js';
 export { EchoProtocol, HttpProtocol, RespProtocol, StaticProtocol };
 export type { HttpOptions } from './http.js';
 export type { RespOptions } from './resp.js';

@@ -33,7 +33,15 @@ export interface Reply {
     /** Bytes to send. */
     length: number;
   };
-  /** Close the connection once this reply is written. */
+  /**
+   * Bytes produced later, written after `data` and `file` in order, raw (the protocol has
+   * already framed them, e.g. HTTP chunked), as the client takes them: the next chunk is
+   * pulled only while the connection's output is within its budget. A chunk must not be
+   * changed after it is yielded. An error thrown by the iterable closes the connection
+   * after what was sent.
+   */
+  body?: AsyncIterable<Uint8Array>;
+  /** Close the connection once this reply is written: no later request is processed. */
   close?: boolean;
 }
 
@@ -53,6 +61,8 @@ export interface Codec {
    * not retained. After an error, later pushes return no frames.
    */
   push(chunk: Uint8Array): PushResult;
+  /** Bytes of an unfinished request held for the next push (the header timeout runs while > 0). */
+  readonly buffered?: number;
 }
 
 /** Options of {@link createProtocol} and the protocol classes; each applies to the protocol it names. */
@@ -70,6 +80,20 @@ export interface ProtocolOptions {
   keyspace?: string;
   /** resp: bytes of shared memory for a keyspace the protocol creates (default 64 MiB). */
   keyspaceSize?: number;
+  /**
+   * Request size limits, each read by the protocols it names (HttpLimits, RespLimits):
+   * serve() fills them from its `maxHeader` and `maxRequest` options.
+   */
+  limits?: {
+    /** http, static: bytes of the request line and header fields (431 past it). */
+    maxHead?: number;
+    /** http: bytes of a request body (413 past it). */
+    maxBody?: number;
+    /** resp: bytes of a whole command. */
+    maxRequest?: number;
+    /** resp: bytes of one argument (bulk string). */
+    maxBulk?: number;
+  };
 }
 
 /**
@@ -92,8 +116,17 @@ export interface Protocol {
   readonly options: ProtocolOptions;
   /** A fresh framing state for one connection. */
   createCodec(): Codec;
-  /** Handles one framed request. Runs on the I/O thread or on a worker thread. */
-  handle(frame: Uint8Array): Reply;
+  /**
+   * Handles one framed request. Runs on the I/O thread or on a worker thread. A Promise
+   * reply is awaited before the connection's next request is handled; replies leave in
+   * request order either way.
+   */
+  handle(frame: Uint8Array): Reply | Promise<Reply>;
   /** Releases what the protocol holds (the static root's fd, the keyspace mapping). */
   close(): void;
+}
+
+/** A protocol whose replies are always ready at once, as the built-in ones are. */
+export interface SyncProtocol extends Protocol {
+  handle(frame: Uint8Array): Reply;
 }

@@ -147,6 +147,11 @@ export class RespCodec implements Codec {
   readonly #maxRequest: number;
   readonly #maxInline: number;
   readonly #pending = new Pending();
+
+  /** Bytes of an unfinished request kept for the next push. */
+  get buffered(): number {
+    return this.#pending.length;
+  }
   // The multibulk command being parsed: -1 before its header; argument (start, len) pairs
   // relative to the command's start; where the next argument header starts.
   #argc = -1;

@@ -10,6 +10,7 @@ import { RespCodec, frameArgs, type RespLimits } from './resp-codec.js';
 import { EMPTY, allocFrame, ascii, copyBytes, putUint, uintDigits } from './bytes.js';
 import { Keyspace, KEYSPACE_NX, KEYSPACE_XX } from '../sys/keyspace.js';
 import * as errno from '../sys/errno.js';
+import * as v from '../sys/validate.js';
 
 const ENOENT = -errno.ENOENT;
 const ENOMEM = -errno.ENOMEM;
@@ -139,6 +140,7 @@ export class RespProtocol implements Protocol {
 
   /** Attaches to `opts.keyspace` when given, otherwise creates (and will unlink) a new one. */
   constructor(opts: RespOptions = {}) {
+    v.object('opts', opts);
     this.keyspace =
       opts.keyspace === undefined
         ? Keyspace.create(undefined, opts.keyspaceSize === undefined ? undefined : { size: opts.keyspaceSize })

@@ -165,13 +165,14 @@ export class StaticProtocol implements Protocol {
   #closed = false;
 
   constructor(opts: ProtocolOptions = {}) {
+    v.object('opts', opts);
     if (opts.root === undefined) throw v.typeError('root', 'a directory path', opts.root);
     this.#root = openDir(v.cstr('root', opts.root));
     this.options = { ...opts };
   }
 
   createCodec(): Codec {
-    return new HttpCodec({ maxBody: 64 << 10 });
+    return new HttpCodec({ maxHead: this.options.limits?.maxHead, maxBody: 64 << 10 });
   }
 
   close(): void {

@@ -19,6 +19,7 @@ export const {
   ENOBUFS,
   ENOENT,
   ENOMEM,
+  ENOTDIR,
   EPERM,
   EPIPE,
   ERANGE,

@@ -51,11 +51,12 @@ function defaultBuckets(size: number): number {
  * and `attach` throw an `ErrnoError`; arguments of the wrong type throw a TypeError.
  * @example
  * const enc = new TextEncoder();
- * using ks = Keyspace.create(undefined, { size: 1 << 20 });
+ * const ks = Keyspace.create(undefined, { size: 1 << 20 });
  * ks.set(enc.encode('hits'), enc.encode('41'));
  * const out = new Uint8Array(24);
  * const n = ks.incr(enc.encode('hits'), 1, out); // 2: out holds '42'
  * // in a worker thread or child process: Keyspace.attach(ks.name)
+ * ks.close();
  */
 export class Keyspace {
   /** The shared-memory name (`/rawio-ks-…`), to pass to threads and processes. */

@@ -48,6 +48,7 @@ export interface SocketBinding {
   setLingerZero(fd: number): number;
   socketError(fd: number): number;
   setBlocking(fd: number, on: boolean): number;
+  dupCloexec(fd: number): number;
   socketpair(blocking: boolean): Pair | number;
   pipe(size: number, blocking: boolean): Pair | number;
   pipeSize(fd: number): number;

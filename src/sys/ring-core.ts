@@ -12,6 +12,7 @@
  */
 import { EBADF, ECANCELED, EINTR, EINVAL, EPERM, ETIME } from './errno.js';
 import { ErrnoError, errnoError } from './errors.js';
+import { typeError } from './validate.js';
 import { native, type NativeRing, type NativeWatch } from './native.js';
 import { credentialGeneration, credentials, installCredentialGuard } from './credential-guard.js';
 import * as u from './uring.js';
@@ -124,6 +125,7 @@ export class RingCore {
   private nextUd = 0;
   private submitScheduled = false;
   private watch?: NativeWatch;
+  private refed = true;
   private readonly creds: string;
   private credGen: number;
 
@@ -199,6 +201,10 @@ export class RingCore {
 
   /** Queues a promise operation: prepared now when there is room, else when room frees. @internal */
   protected op(syscall: string, prep: Prep, refs: unknown, opts?: OpOptions, okErrno = 0): Promise<number> {
+    // A number here is a misplaced argument (a position where the options go): refuse it.
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
+      throw typeError('opts', 'of type object (the options come after every positional argument)', opts);
+    }
     const signal = opts?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
     if (this.closed) return Promise.reject(errnoError(-EBADF, syscall));
@@ -423,8 +429,28 @@ export class RingCore {
     if (active) busy.add(this);
     else if (this.batchRefs.size === 0) busy.delete(this);
     if (this.watch === undefined) return;
-    if (active) this.watch.ref();
+    if (active && this.refed) this.watch.ref();
     else this.watch.unref();
+  }
+
+  /**
+   * Lets the process exit while operations are in flight on this attached ring, as
+   * `unref()` on a Node handle does (their promises then may never settle). Returns the ring.
+   */
+  unref(): this {
+    this.refed = false;
+    if (!this.closed) this.updateRef();
+    return this;
+  }
+  /** Undoes `unref()`: operations in flight keep the process alive again (the default). */
+  ref(): this {
+    this.refed = true;
+    if (!this.closed) this.updateRef();
+    return this;
+  }
+  /** Whether operations in flight keep the process alive. */
+  hasRef(): boolean {
+    return this.refed;
   }
 
   // ---- teardown

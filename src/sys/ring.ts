@@ -6,7 +6,7 @@
  * referenced until its completion is reaped.
  * @example
  * const ring = new Ring();
- * const n = await ring.read(fd, Buffer.alloc(4096), 0);
+ * const n = await ring.read(fd, Buffer.alloc(4096), 0, 4096, 0); // as sys.pread: offset, length, position
  * ring.close();
  */
 import { EBADF, ETIME } from './errno.js';
@@ -19,6 +19,7 @@ import {
   type OpOptions,
   type RingOptions,
 } from './ring-core.js';
+import { explainDirect, rwArgs } from './ring-args.js';
 import * as u from './uring.js';
 import * as sqe from './uring-prep.js';
 import { MSG_NOSIGNAL, SOCK_FLAGS } from './uring-prep.js';
@@ -74,6 +75,7 @@ export interface RingStat {
 function position(p: unknown): number {
   return v.int('position', p, -1);
 }
+
 function userData(ud: unknown): number {
   return v.int('userData', ud, 0, MAX_USER_DATA);
 }
@@ -82,7 +84,8 @@ function cstring(s: string): Buffer {
   return Buffer.from(`${s}\0`);
 }
 function fdOrIndex(fd: unknown, o?: FileOptions): [number, number] {
-  return [v.fd(fd), o?.fixedFile === true ? u.IOSQE_FIXED_FILE : 0];
+  const opts = v.object<FileOptions>('opts', o);
+  return [v.fd(fd), opts.fixedFile === true ? u.IOSQE_FIXED_FILE : 0];
 }
 
 /**
@@ -104,11 +107,12 @@ function fdOrIndex(fd: unknown, o?: FileOptions): [number, number] {
  * (ENOSYS, EPERM from seccomp or `kernel.io_uring_disabled`): check {@link Ring.supported}.
  * @example
  * // promise API
- * using ring = new Ring();
- * const fd = await ring.openat(-100, '/etc/hostname', constants.O_RDONLY);
+ * const ring = new Ring();
+ * const fd = await ring.openat(constants.AT_FDCWD, '/etc/hostname', constants.O_RDONLY);
  * const buf = Buffer.alloc(4096);
- * const n = await ring.read(fd, buf, 0);
+ * const n = await ring.read(fd, buf, 0, buf.length, 0);
  * await ring.close(fd);
+ * ring.close();
  * @example
  * // batch API: prepare, submit and wait in one io_uring_enter, then reap
  * const ring = new Ring({ attach: false });
@@ -144,22 +148,57 @@ export class Ring extends RingCore {
 
   // ---- promise API
 
-  /** read(2) at `position` (-1: the current file position) into `buf[0, len)`. */
-  read(fd: number, buf: Uint8Array, pos: number, len?: number, opts?: FileOptions): Promise<number> {
-    return this.rw(u.OP.READ, 'read', fd, buf, pos, len, opts);
+  /**
+   * pread(2) into `buf[offset, offset + length)` (default: all of `buf`) at file `position`
+   * (-1: the current file position): the arguments of `sys.pread`, then the options. An
+   * EINVAL on an O_DIRECT fd rejects with the alignment it needed (as `sys.directRead`).
+   */
+  read(
+    fd: number,
+    buf: Uint8Array,
+    offset: number | undefined,
+    length: number | undefined,
+    position: number,
+    opts?: FileOptions,
+  ): Promise<number>;
+  /** @deprecated `read(fd, buf, position, length?, opts?)`: use `read(fd, buf, 0, length, position, opts)`. */
+  read(fd: number, buf: Uint8Array, position: number, length?: number, opts?: FileOptions): Promise<number>;
+  read(
+    fd: number,
+    buf: Uint8Array,
+    a?: number,
+    b?: number,
+    c?: number | FileOptions,
+    d?: FileOptions,
+  ): Promise<number> {
+    return this.rw(u.OP.READ, 'read', fd, buf, ...rwArgs<FileOptions>(a, b, c, d));
   }
-  /** write(2) of `buf[0, len)` at `position` (-1: the current file position). */
-  write(fd: number, buf: Uint8Array, pos: number, len?: number, opts?: FileOptions): Promise<number> {
-    return this.rw(u.OP.WRITE, 'write', fd, buf, pos, len, opts);
-  }
-  private rw(op: number, name: string, fd: number, buf: Uint8Array, pos: number, len?: number, o?: FileOptions) {
+  /**
+   * pwrite(2) of `buf[offset, offset + length)` (default: all of `buf`) at file `position`
+   * (-1: the current file position): the arguments of `sys.pwrite`, then the options.
+   */
+  write(
+    fd: number,
+    buf: Uint8Array,
+    offset: number | undefined,
+    length: number | undefined,
+    position: number,
+    opts?: FileOptions,
+  ): Promise<number>;
+  /** @deprecated `write(fd, buf, position, length?, opts?)`: use `write(fd, buf, 0, length, position, opts)`. */
+  write(fd: number, buf: Uint8Array, position: number, length?: number, opts?: FileOptions): Promise<number>;
+  write(fd: number, buf: Uint8Array, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
+    return this.rw(u.OP.WRITE, 'write', fd, buf, ...rwArgs<FileOptions>(a, b, c, d));
+  } // prettier-ignore
+  private rw(op: number, name: string, fd: number, buf: Uint8Array, off: unknown, len: unknown, pos: unknown, o?: FileOptions) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
-    const [, l] = v.slice(v.bytes(buf), 0, len);
+    const [start, l] = v.slice(v.bytes(buf), off, len);
     const p = position(pos);
-    const e = { fd: f, buf, length: l, position: p, sqeFlags };
+    const e = { fd: f, buf, offset: start, length: l, position: p, sqeFlags };
     const prep = op === u.OP.READ ? sqe.prepRead : sqe.prepWrite;
-    return this.op(name, (userData) => prep(this.raw, { ...e, userData }), buf, o);
-  }
+    const done = this.op(name, (userData) => prep(this.raw, { ...e, userData }), buf, o);
+    return sqeFlags === 0 ? explainDirect(done, name, f, buf, start, l, p) : done;
+  } // prettier-ignore
 
   /** preadv2(2) at `position` (-1: the current file position) into `bufs` in order: resolves with the bytes read. */
   readv(fd: number, bufs: readonly Uint8Array[], pos: number, opts?: FileOptions): Promise<number> {
@@ -184,7 +223,7 @@ export class Ring extends RingCore {
   /** fsync(2), or fdatasync(2) with `{ datasync: true }`: resolves with 0. */
   fsync(fd: number, opts?: FileOptions & { datasync?: boolean }): Promise<number> {
     const [f, sqeFlags] = fdOrIndex(fd, opts);
-    const datasync = opts?.datasync === true;
+    const datasync = v.object<{ datasync?: boolean }>('opts', opts).datasync === true;
     return this.op('fsync', (userData) => sqe.prepFsync(this.raw, { fd: f, datasync, userData, sqeFlags }), null, opts);
   }
 
@@ -212,27 +251,14 @@ export class Ring extends RingCore {
   }
 
   /** statx(2) of `path` relative to `dirFd`; an empty path stats `dirFd` itself. */
-  async statx(dirFd: number, path: string, opts?: OpOptions): Promise<RingStat> {
+  statx(dirFd: number, path: string, opts?: OpOptions): Promise<RingStat> {
     const d = v.int('dirFd', dirFd, AT_FDCWD, 0x7fffffff);
     const p = cstring(path);
     const out = new Uint8Array(256);
     const fl = path === '' ? AT_EMPTY_PATH : 0;
     const e = { dirFd: d, path: p, flags: fl, mask: STATX_MASK, statxbuf: out };
-    await this.op('statx', (userData) => sqe.prepStatx(this.raw, { ...e, userData }), [p, out], opts);
-    const dv = new DataView(out.buffer);
-    const ts = (o: number) => Number(dv.getBigInt64(o, true)) * 1000 + dv.getUint32(o + 8, true) / 1e6;
-    return {
-      blksize: dv.getUint32(4, true),
-      nlink: dv.getUint32(16, true),
-      uid: dv.getUint32(20, true),
-      gid: dv.getUint32(24, true),
-      mode: dv.getUint16(28, true),
-      ino: Number(dv.getBigUint64(32, true)),
-      size: Number(dv.getBigUint64(40, true)),
-      mtimeMs: ts(112),
-      dioMemAlign: dv.getUint32(152, true),
-      dioOffsetAlign: dv.getUint32(156, true),
-    };
+    const prep = (userData: number) => sqe.prepStatx(this.raw, { ...e, userData });
+    return this.op('statx', prep, [p, out], opts).then(() => statxResult(out));
   }
 
   /** accept4(2): the new connection's fd, non-blocking and close-on-exec. */
@@ -255,8 +281,9 @@ export class Ring extends RingCore {
   }
   private sock(op: number, name: string, fd: number, buf: Uint8Array, o: SocketOptions | undefined, extra: number) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
-    const [off, len] = v.slice(v.bytes(buf), o?.offset, o?.length);
-    const fl = (o?.flags === undefined ? 0 : v.int('flags', o.flags, 0, 0x7fffffff)) | extra;
+    const so = v.object<SocketOptions>('opts', o);
+    const [off, len] = v.slice(v.bytes(buf), so.offset, so.length);
+    const fl = (so.flags === undefined ? 0 : v.int('flags', so.flags, 0, 0x7fffffff)) | extra;
     const e = { fd: f, buf, offset: off, length: len, msgFlags: fl, sqeFlags };
     const prep = op === u.OP.RECV ? sqe.prepRecv : sqe.prepSend;
     return this.op(name, (userData) => prep(this.raw, { ...e, userData }), buf, o);
@@ -312,18 +339,34 @@ export class Ring extends RingCore {
     this.registered = list;
   }
 
-  /** IORING_OP_READ_FIXED into registered buffer `bufIndex`, `len` bytes from its start. */
-  readFixed(fd: number, bufIndex: number, pos: number, len?: number, opts?: FileOptions): Promise<number> {
+  /**
+   * IORING_OP_READ_FIXED into registered buffer `bufIndex`, `[offset, offset + length)` of it
+   * (default: all of it), at file `position` (-1: the current file position).
+   */
+  readFixed(
+    fd: number,
+    bufIndex: number,
+    offset: number | undefined,
+    length: number | undefined,
+    position: number,
+    opts?: FileOptions,
+  ): Promise<number>;
+  /** @deprecated `readFixed(fd, bufIndex, position, length?, opts?)`: use `readFixed(fd, bufIndex, 0, length, position, opts)`. */
+  readFixed(fd: number, bufIndex: number, position: number, length?: number, opts?: FileOptions): Promise<number>;
+  readFixed(fd: number, bufIndex: number, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
+    const [offset, length, pos, opts] = rwArgs<FileOptions>(a, b, c, d);
     const [f, sqeFlags] = fdOrIndex(fd, opts);
-    const [buf, l] = this.fixedBuf(bufIndex, len);
+    const buf = this.fixedBuf(bufIndex);
+    const [start, l] = v.slice(buf, offset, length);
     const p = position(pos);
-    const e = { fd: f, buf, length: l, position: p, bufIndex, sqeFlags };
-    return this.op('read', (userData) => sqe.prepReadFixed(this.raw, { ...e, userData }), buf, opts);
-  }
-  private fixedBuf(index: number, len?: number): [Uint8Array, number] {
+    const e = { fd: f, buf, offset: start, length: l, position: p, bufIndex, sqeFlags };
+    const done = this.op('read', (userData) => sqe.prepReadFixed(this.raw, { ...e, userData }), buf, opts);
+    return sqeFlags === 0 ? explainDirect(done, 'read', f, buf, start, l, p) : done;
+  } // prettier-ignore
+  private fixedBuf(index: number): Uint8Array {
     const buf = this.registered[v.int('bufIndex', index, 0, Math.max(0, this.registered.length - 1))];
     if (buf === undefined) throw new RangeError('no buffers are registered');
-    return [buf, v.slice(buf, 0, len)[1]];
+    return buf;
   }
 
   /** IORING_REGISTER_FILES: ops given `{ fixedFile: true }` then take an index into `fds`. */
@@ -357,7 +400,8 @@ export class Ring extends RingCore {
   /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
   prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const [buf, length] = this.fixedBuf(bufIndex, len);
+    const buf = this.fixedBuf(bufIndex);
+    const length = v.slice(buf, 0, len)[1];
     const e = { fd: v.fd(fd), buf, length, position: position(pos), bufIndex, userData: userData(ud), sqeFlags };
     const ok = sqe.prepReadFixed(this.raw, e);
     if (ok) this.holdBatch(e.userData, buf);
@@ -376,7 +420,8 @@ export class Ring extends RingCore {
   /** accept4(2); `multishot` (5.19) posts one completion per connection with IORING_CQE_F_MORE set while it stays armed. */
   prepAccept(fd: number, ud: number, opts?: { multishot?: boolean }): boolean {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const e = { fd: v.fd(fd), userData: userData(ud), flags: SOCK_FLAGS, multishot: opts?.multishot === true };
+    const multishot = v.object<{ multishot?: boolean }>('opts', opts).multishot === true;
+    const e = { fd: v.fd(fd), userData: userData(ud), flags: SOCK_FLAGS, multishot };
     return sqe.prepAccept(this.raw, e);
   }
   /** Prepares a timeout of `ms` milliseconds; its completion carries `ud` and -ETIME when the time has passed. */
@@ -417,4 +462,22 @@ export class Ring extends RingCore {
 
 function timespec(ms: number): Uint8Array {
   return kernelTimespec(v.int('ms', ms, 0, 0x7fffffff));
+}
+
+/** The fields of a struct statx the kernel wrote into `out`. */
+function statxResult(out: Uint8Array): RingStat {
+  const dv = new DataView(out.buffer);
+  const ts = (o: number) => Number(dv.getBigInt64(o, true)) * 1000 + dv.getUint32(o + 8, true) / 1e6;
+  return {
+    blksize: dv.getUint32(4, true),
+    nlink: dv.getUint32(16, true),
+    uid: dv.getUint32(20, true),
+    gid: dv.getUint32(24, true),
+    mode: dv.getUint16(28, true),
+    ino: Number(dv.getBigUint64(32, true)),
+    size: Number(dv.getBigUint64(40, true)),
+    mtimeMs: ts(112),
+    dioMemAlign: dv.getUint32(152, true),
+    dioOffsetAlign: dv.getUint32(156, true),
+  };
 }

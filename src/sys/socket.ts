@@ -5,9 +5,26 @@
  * throw for EAGAIN; setup calls (listenTcp, connectTcp, socketpair, pipe, eventfd) throw
  * an `ErrnoError`.
  */
+import { isIP } from 'node:net';
 import { check } from './errors.js';
 import { native } from './native.js';
 import * as v from './validate.js';
+
+/**
+ * bind(2) and connect(2) take addresses: a host name here is refused with a message saying
+ * so (the kernel's answer would be a bare EINVAL). `serve()` resolves names itself.
+ */
+function ipLiteral(host: unknown): string {
+  v.cstr('host', host);
+  if (isIP(host as string) === 0) {
+    const e = new TypeError(
+      `The "host" argument must be an IP address literal such as '127.0.0.1' or '::1'; ` +
+        `names are not resolved here (use dns.lookup). Received '${String(host).slice(0, 64)}'`,
+    );
+    throw Object.assign(e, { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return host as string;
+}
 
 /** Options of {@link listenTcp}. */
 export interface ListenOptions {
@@ -27,7 +44,7 @@ export interface ListenOptions {
  * console.log(sys.localPort(lfd));
  */
 export function listenTcp(host: string, port: number, opts?: ListenOptions): number {
-  v.cstr('host', host);
+  ipLiteral(host);
   v.int('port', port, 0, 65535);
   const o = v.object<ListenOptions>('opts', opts);
   const backlog = o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 0, 0x7fffffff);
@@ -42,7 +59,7 @@ export function listenTcp(host: string, port: number, opts?: ListenOptions): num
  * {@link socketError} then tells how it ended.
  */
 export function connectTcp(host: string, port: number, opts?: { blocking?: boolean }): number {
-  v.cstr('host', host);
+  ipLiteral(host);
   v.int('port', port, 0, 65535);
   const o = v.object<{ blocking: boolean }>('opts', opts);
   const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);
@@ -59,7 +76,8 @@ export function localPort(fd: number): number {
  * `{ blocking: true }`), or `-errno` (`-EAGAIN` when no connection is waiting).
  */
 export function accept(fd: number, opts?: { blocking?: boolean }): number {
-  const blocking = opts?.blocking === undefined ? false : v.bool('blocking', opts.blocking);
+  const o = v.object<{ blocking?: boolean }>('opts', opts);
+  const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);
   return native.accept(v.fd(fd), blocking);
 }
 
@@ -165,6 +183,7 @@ export function pipeSize(fd: number): number {
 /** eventfd(2), non-blocking and close-on-exec: write 8 bytes to signal it, read 8 to reset. */
 export function eventfd(initial = 0, opts?: { blocking?: boolean }): number {
   v.int('initial', initial, 0, 0xffffffff);
-  const blocking = opts?.blocking === undefined ? false : v.bool('blocking', opts.blocking);
+  const o = v.object<{ blocking?: boolean }>('opts', opts);
+  const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);
   return check(native.eventfd(initial, blocking), 'eventfd');
 }

@@ -7,6 +7,7 @@
  */
 import { errnoError } from '../sys/errors.js';
 import { EAGAIN } from '../sys/errno.js';
+import { abortError } from '../sys/ring-core.js';
 import type { TransferJob } from './job.js';
 
 /** Bytes sent without a wait before yielding to the event loop. */
@@ -30,6 +31,7 @@ export async function drive(job: TransferJob, syscall: string, step: (sent: numb
       if (sinceYield >= YIELD_BYTES) {
         sinceYield = 0;
         await yieldToLoop();
+        if (job.signal?.aborted) throw abortError(job.signal);
       }
     } else if (r === -EAGAIN) {
       sinceYield = 0;

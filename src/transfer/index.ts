@@ -5,7 +5,10 @@
  * loads — a loop that owns its thread (a Reactor in run() mode) never turns Node's loop, so
  * nothing may wait for a dynamic import. A method added later calls `registerTransferMethod`.
  */
+import type { Socket } from 'node:net';
 import { fstat } from '../sys/file.js';
+import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
+import { abortError } from '../sys/ring-core.js';
 import * as v from '../sys/validate.js';
 import type { TransferJob, TransferMethod } from './job.js';
 import { mmapTransfer } from './mmap.js';
@@ -18,18 +21,12 @@ import { autoTransfer } from './auto.js';
 import { writableWaiter } from './wait.js';
 
 export type { TransferJob, TransferMethod } from './job.js';
+export type { SocketLike } from '../sys/node-fd.js';
 export { closePipePool, pooledPipes } from './pipes.js';
 export { waitWritable, writableWaiter, type Waiter } from './wait.js';
 
-/**
- * The built-in transfer methods: `readwrite` (pread + write), `mmap` (write from a
- * mapping), `sendfile`, `splice` (through a pipe), `uring` (io_uring reads and sends),
- * `direct` (O_DIRECT reads through io_uring) and `auto` (`sendfile` below `directio`
- * bytes, `direct` from there on where io_uring is allowed).
- */
-export type TransferMethodName = (typeof transferMethodNames)[number];
-/** The built-in methods' names: the one list {@link TransferMethodName} is derived from. */
-export const transferMethodNames = ['readwrite', 'mmap', 'sendfile', 'splice', 'uring', 'direct', 'auto'] as const;
+export { transferMethodNames, type TransferMethodName } from './names.js';
+import type { TransferMethodName } from './names.js';
 
 const builtIn: Record<TransferMethodName, TransferMethod> = {
   readwrite: readwriteTransfer,
@@ -66,6 +63,12 @@ export interface TransferOptions {
   chunkSize?: number;
   /** Resolves when the socket is writable; default a libuv poll handle (UV_WRITABLE). */
   wait?: (fd: number) => Promise<void>;
+  /**
+   * Aborts the transfer: the promise rejects with an AbortError (`code` 'ABORT_ERR'), at
+   * once when already aborted, else at the next wait for writability or chunk boundary.
+   * Bytes already sent stay sent.
+   */
+  signal?: AbortSignal;
 }
 
 function resolveMethod(name: string): TransferMethod {
@@ -83,43 +86,87 @@ function checkOptions(o: TransferOptions): void {
   if (o.pipeSize !== undefined) v.int('pipeSize', o.pipeSize, 1, 0x7fffffff);
   if (o.chunkSize !== undefined) v.int('chunkSize', o.chunkSize, 1, 0x7fffffff);
   if (o.wait !== undefined) v.func('wait', o.wait);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw v.typeError('signal', 'an AbortSignal', o.signal);
+}
+
+/** `wait`, rejecting with an AbortError as soon as `signal` aborts. */
+function abortable(wait: (fd: number) => Promise<void>, signal: AbortSignal): (fd: number) => Promise<void> {
+  return (fd) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(abortError(signal));
+      const onAbort = () => reject(abortError(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      wait(fd).then(
+        () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e as Error);
+        },
+      );
+    });
 }
 
 /**
- * Sends `[offset, offset + length)` of `fileFd` to the non-blocking socket `sockFd` and
- * resolves with the bytes sent: `length`, clamped to the end of the file (0 past it). On
- * EAGAIN it waits for writability and resumes at the exact offset. Rejects with the errno
- * error of a failed call (EPIPE, ECONNRESET …), and with a TypeError or RangeError for bad
- * arguments or an unknown method.
+ * Node's own queue for a net.Socket must be empty first (the file's bytes go out after
+ * what Node has accepted, a response's head included): waits for it to drain.
+ */
+async function nodeQueueDrained(socket: Socket, signal: AbortSignal | undefined): Promise<void> {
+  while (socket.writableLength > 0 || socket.writableCorked > 0) {
+    if (signal?.aborted) throw abortError(signal);
+    await new Promise<void>((resolve) => {
+      if (socket.writableLength > 0) socket.once('drain', resolve);
+      else setImmediate(resolve);
+    });
+  }
+}
+
+/**
+ * Sends `[offset, offset + length)` of `fileFd` to a non-blocking socket and resolves with
+ * the bytes sent: `length`, clamped to the end of the file (0 past it). The socket is an
+ * fd, a connected `net.Socket` (its fd is taken from its handle; a TLS socket is refused)
+ * or an `http.ServerResponse` whose head is flushed (what Node has queued goes out first).
+ * On EAGAIN it waits for writability and resumes at the exact offset. Rejects with the
+ * errno error of a failed call (EPIPE, ECONNRESET …), with an AbortError when `signal`
+ * aborts, and with a TypeError or RangeError for bad arguments or an unknown method.
  * @example
  * const file = sys.open('big.iso', constants.O_RDONLY);
  * try {
- *   const n = await transferFile(sock, file, { method: 'sendfile', offset: 0, length: 1 << 20 });
+ *   const n = await transferFile(socket, file, { method: 'sendfile', offset: 0, length: 1 << 20 });
  * } finally {
  *   sys.close(file);
  * }
  */
-export async function transferFile(sockFd: number, fileFd: number, opts: TransferOptions): Promise<number> {
-  v.fd(sockFd, 'sockFd');
+export async function transferFile(sock: SocketLike, fileFd: number, opts: TransferOptions): Promise<number> {
+  const sockFd = fdOf(sock, 'sock');
   v.fd(fileFd, 'fileFd');
   if (opts === null || typeof opts !== 'object') throw v.typeError('opts', 'of type object', opts);
   checkOptions(opts);
+  const signal = opts.signal;
+  if (signal?.aborted) throw abortError(signal);
   const method = resolveMethod(opts.method);
+  const node = nodeSocket(sock, 'sock');
+  if (node !== undefined) await nodeQueueDrained(node, signal);
   const offset = opts.offset ?? 0;
   const size = fstat(fileFd).size;
   const avail = Math.max(0, size - offset);
   const length = Math.min(opts.length ?? avail, avail);
   const waiter = opts.wait ? undefined : writableWaiter();
+  const wait = opts.wait ?? ((fd: number) => waiter!.wait(fd));
   const job: TransferJob = {
     sockFd,
     fileFd,
     offset,
     length,
-    wait: opts.wait ?? ((fd) => waiter!.wait(fd)),
+    wait: signal ? abortable(wait, signal) : wait,
     directio: opts.directio ?? Number.MAX_SAFE_INTEGER,
   };
   if (opts.pipeSize !== undefined) job.pipeSize = opts.pipeSize;
   if (opts.chunkSize !== undefined) job.chunkSize = opts.chunkSize;
+  if (signal !== undefined) job.signal = signal;
   try {
     return length === 0 ? 0 : await method(job);
   } finally {

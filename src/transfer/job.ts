@@ -23,6 +23,8 @@ export interface TransferJob {
   pipeSize?: number;
   /** Buffer size for `readwrite` (bytes per pread). */
   chunkSize?: number;
+  /** Aborts the transfer: `wait` then rejects with an AbortError, and `drive` stops at its next yield. */
+  signal?: AbortSignal;
 }
 
 /** Sends `job.length` bytes (fewer only if the file shrank meanwhile); resolves with the count. */

@@ -35,7 +35,13 @@ export async function sendAll(ring: Ring, job: TransferJob, buf: Uint8Array, len
   let off = 0;
   while (off < len) {
     try {
-      off += await ring.send(job.sockFd, buf, { offset: off, length: len - off });
+      // io_uring waits for socket space in the kernel, not through job.wait: the signal
+      // cancels that wait (IORING_OP_ASYNC_CANCEL) and the send rejects with an AbortError.
+      const opts =
+        job.signal === undefined
+          ? { offset: off, length: len - off }
+          : { offset: off, length: len - off, signal: job.signal };
+      off += await ring.send(job.sockFd, buf, opts);
     } catch (e) {
       if (!isEagain(e)) throw e;
       await job.wait(job.sockFd);
@@ -47,7 +53,7 @@ export async function sendAll(ring: Ring, job: TransferJob, buf: Uint8Array, len
 export async function readFull(ring: Ring, fd: number, buf: Uint8Array, pos: number, len: number): Promise<number> {
   let got = 0;
   while (got < len) {
-    const n = await ring.read(fd, buf.subarray(got), pos + got, len - got);
+    const n = await ring.read(fd, buf, got, len - got, pos + got);
     if (n === 0) break;
     got += n;
   }

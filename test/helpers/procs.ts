@@ -33,3 +33,8 @@ export function threadTicks(pid: number): Map<string, number> {
   }
   return out;
 }
+
+/** The state letter of `pid` (R running, S sleeping, T stopped …), or undefined once it is gone. */
+export function processState(pid: number): string | undefined {
+  return statFields(`/proc/${pid}/stat`)?.[0];
+}

@@ -25,7 +25,7 @@ const AS_DIR = [
   '/sub/b.txt/',
   '/sub//b.txt//.',
 ];
-const TRANSFERS = ['readwrite', 'mmap', 'sendfile', 'splice', 'uring', 'direct', 'auto'];
+const TRANSFERS = ['readwrite', 'mmap', 'sendfile', 'splice', 'uring', 'direct', 'auto'] as const;
 
 /** Pipelines GETs of `targets` (the last with Connection: close) and returns each [status, body]. */
 function pipeline(port: number, targets: string[]): Promise<[number, string][]> {

@@ -18,6 +18,14 @@ describe('rawio serve', () => {
       '--root',
       '--transfer',
       '--directio',
+      '--max-in-flight',
+      '--max-output',
+      '--max-files',
+      '--max-queue',
+      '--max-header',
+      '--max-request',
+      '--header-timeout',
+      '--idle-timeout',
     ])
       expect(help).toContain(opt);
     expect(execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' })).toContain('serve');

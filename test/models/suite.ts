@@ -2,7 +2,8 @@
  * One suite for every server model × protocol (each model's test file calls it): many
  * concurrent clients, pipelining, 1 MiB requests and replies (partial writes happen), a
  * slow client that must not stall the others, and a close() that leaves no fd, thread or
- * process behind, with accept counts that add up.
+ * process behind, with accept counts that add up; then the wire-conformance suite of the
+ * connection contract (wire.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import {
   type Exchange,
 } from '../helpers/clients.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
+import { defineWireSuite } from './wire.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const threads = () => readdirSync('/proc/self/task').length;
@@ -194,4 +196,5 @@ export function defineModelSuite(model: ModelName, extra: Partial<ServeOptions> 
       });
     });
   }
+  defineWireSuite(model, extra);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { HttpCodec, createProtocol, type Protocol, type Reply } from '../helpers/rawio.js';
+import { HttpCodec, createProtocol, type SyncProtocol, type Reply } from '../helpers/rawio.js';
 import { feed, fuzzRuns, hex, splits, text } from './feed.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -21,7 +21,7 @@ function parse(r: Reply): Parsed {
 }
 
 /** Frames `stream` and handles every frame; the error reply (if any) comes last. */
-function serve(p: Protocol, stream: string, cuts: number[] = []): Reply[] {
+function serve(p: SyncProtocol, stream: string, cuts: number[] = []): Reply[] {
   const { frames, error } = feed(p.createCodec(), b(stream), cuts);
   const replies = frames.map((f) => p.handle(f));
   return error ? [...replies, error] : replies;

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
-import { RespCodec, createProtocol, type Protocol } from '../helpers/rawio.js';
+import { RespCodec, createProtocol, type SyncProtocol } from '../helpers/rawio.js';
 import { feed, fuzzRuns, hex, splits, text } from './feed.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -11,7 +11,7 @@ const cmd = (...args: (string | Buffer)[]): Buffer =>
     ...args.flatMap((a) => [b(`$${Buffer.byteLength(a)}\r\n`), Buffer.from(a), b('\r\n')]),
   ]);
 
-function run(p: Protocol, stream: Buffer | string, cuts: number[] = []): string[] {
+function run(p: SyncProtocol, stream: Buffer | string, cuts: number[] = []): string[] {
   const { frames, error } = feed(p.createCodec(), typeof stream === 'string' ? b(stream) : stream, cuts);
   const out = frames.map((f) => text(p.handle(f).data));
   return error ? [...out, `CLOSE ${text(error.data)}`] : out;

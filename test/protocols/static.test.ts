@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, readSync, rmSync, symlinkSync, writeFileSync, c
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { createProtocol, type Protocol, type Reply } from '../helpers/rawio.js';
+import { createProtocol, type SyncProtocol, type Reply } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { feed, text } from './feed.js';
 
@@ -19,7 +19,7 @@ interface Got {
   reply: Reply;
 }
 
-function get(p: Protocol, target: string, extra = '', method = 'GET'): Got {
+function get(p: SyncProtocol, target: string, extra = '', method = 'GET'): Got {
   const { frames, error } = feed(p.createCodec(), b(`${method} ${target} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`));
   const reply = error ?? p.handle(frames[0]);
   const s = text(reply.data);
@@ -39,7 +39,7 @@ function get(p: Protocol, target: string, extra = '', method = 'GET'): Got {
 describe('static protocol', () => {
   let dir: string;
   let root: string;
-  let p: Protocol;
+  let p: SyncProtocol;
   let before: Map<number, string>;
 
   beforeAll(() => {

@@ -23,10 +23,11 @@ export interface EpollOptions {
  * epoll(7) as a {@link Poller}. Masks go to epoll_ctl(2) as given, so EPOLLET,
  * EPOLLONESHOT and EPOLLEXCLUSIVE (on add only) work as the man page says.
  * @example
- * using ep = new Epoll({ edgeTriggered: true });
+ * const ep = new Epoll({ edgeTriggered: true });
  * ep.add(sock, constants.EPOLLIN | constants.EPOLLRDHUP);
  * const out = new Int32Array(2 * 1024);
  * const n = ep.wait(out, -1); // (fd, revents) pairs in out[0 … 2n)
+ * ep.close();
  */
 export class Epoll implements Poller {
   /** 'epoll-et' when created with `{ edgeTriggered: true }`, else 'epoll'. */

@@ -1,14 +1,15 @@
 /**
  * `rawio loadgen`: the native load generator from the command line, aimed at a server on
- * this machine or another (`--target HOST:PORT`). Flags are read by `node:util` parseArgs
- * in strict mode, so an unknown flag is an error. Prints human text (throughput, errors,
+ * this machine or another (`--target HOST:PORT`). Flags are read by the parser every
+ * subcommand shares (./cli-args.ts: `node:util` parseArgs, strict), so an unknown flag is
+ * an error naming the known ones. Prints human text (throughput, errors,
  * p50 … p99.999; `--latency` adds the HDR percentile spectrum), or with `--json` one JSON
  * object holding the result and the HDR table rows. SIGINT ends the window early.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { loadgen, resolveTarget, type LoadgenOptions, type LoadgenResult, type RespMix } from './index.js';
-import { formatHdrTable, hdrTable } from './percentiles.js';
+import { parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
+import { loadgen, resolveTarget, type LoadgenOptions, type LoadgenResult, type RespMix } from './loadgen/index.js';
+import { formatHdrTable, hdrTable } from './loadgen/percentiles.js';
 
 export const loadgenUsage = `rawio loadgen --target HOST:PORT [options]
 
@@ -60,13 +61,8 @@ const FLAGS = {
   json: { type: 'boolean' },
 } as const;
 
-/** A command-line mistake: printed with the usage, exit code 2. */
-export class UsageError extends Error {}
-
 function whole(flag: string, s: string | undefined): number | undefined {
-  if (s === undefined) return undefined;
-  if (!/^\d+$/.test(s)) throw new UsageError(`--${flag} wants a whole number, got '${s}'`);
-  return Number(s);
+  return s === undefined ? undefined : wholeNumber(flag, s);
 }
 
 /** `10s`, `500ms`, `2m`, or plain seconds, in milliseconds. */
@@ -94,12 +90,7 @@ export function parseCommand(s: string | undefined): LoadgenOptions['command'] {
 export async function parseLoadgenArgs(
   argv: string[],
 ): Promise<LoadgenOptions & { target: string; latency: boolean; json: boolean }> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values } = parseFlags('loadgen', argv, FLAGS);
   if (!values.target) throw new UsageError('--target HOST:PORT is required');
   const { host, port } = await resolveTarget(values.target);
   const protocol = (values.protocol ?? 'http') as LoadgenOptions['protocol'];
@@ -125,7 +116,7 @@ export async function parseLoadgenArgs(
     requests,
     warmupMs: parseDuration('warmup', values.warmup),
     rate: values.rate === undefined ? undefined : Number(values.rate),
-    cpus: values.cpus?.split(',').map((c) => whole('cpus', c)!),
+    cpus: values.cpus === undefined ? undefined : wholeNumbers('cpus', values.cpus),
     latency: values.latency ?? false,
     json: values.json ?? false,
   };
@@ -152,15 +143,9 @@ export function formatResult(target: string, o: LoadgenOptions, r: LoadgenResult
   return lines.join('\n');
 }
 
+/** Runs `rawio loadgen`; a UsageError goes to the CLI, which prints it with the usage. */
 export async function loadgenMain(argv: string[]): Promise<number> {
-  let opts;
-  try {
-    opts = await parseLoadgenArgs(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`rawio loadgen: ${e.message}\n\nusage: ${loadgenUsage}`);
-    return 2;
-  }
+  const opts = await parseLoadgenArgs(argv);
   const { target, latency, json, ...run } = opts;
   const stop = new AbortController();
   const onSigint = () => stop.abort();

@@ -1,0 +1,106 @@
+/**
+ * The connection contract's terms, shared by the core (conn-core.ts) and the models that
+ * drive it: the per-connection limits and their defaults, what a driver provides
+ * (ConnIO), and the thread-wide count of replies still awaited (asyncWork).
+ */
+import type { Reply } from '../protocols/protocol.js';
+import { close } from '../sys/socket.js';
+
+/** The per-connection limits (conn-core.ts explains them; README has the table). */
+export interface ConnLimits {
+  /** Requests handled whose reply has not been written yet; default 1024. */
+  maxInFlight: number;
+  /** Reply bytes built but not taken by the kernel before the next request waits; default 1 MiB. */
+  maxOutput: number;
+  /** Reply file bodies open at once; default 16. */
+  maxFiles: number;
+  /** ms a started request may take to arrive whole; default 10 000. */
+  headerTimeout: number;
+  /** ms without progress (no request, no byte taken by the client) before closing; default 30 000. */
+  idleTimeout: number;
+}
+
+export const CONN_DEFAULTS: Readonly<ConnLimits> = {
+  maxInFlight: 1024,
+  maxOutput: 1 << 20,
+  maxFiles: 16,
+  headerTimeout: 10_000,
+  idleTimeout: 30_000,
+};
+
+/** Just the limits out of a larger object (resolved serve options), to hand to a thread. */
+export function pickLimits(o: ConnLimits): ConnLimits {
+  const { maxInFlight, maxOutput, maxFiles, headerTimeout, idleTimeout } = o;
+  return { maxInFlight, maxOutput, maxFiles, headerTimeout, idleTimeout };
+}
+
+/** How often a model's timer should call expire(): within a quarter of the shorter timeout, at most once a second. */
+export function sweepEvery(l: ConnLimits): number {
+  return Math.min(1000, Math.max(10, Math.floor(Math.min(l.headerTimeout, l.idleTimeout) / 4)));
+}
+
+type FileRegion = NonNullable<Reply['file']>;
+
+/** What a model does for the core: the bytes of one connection. */
+export interface ConnIO {
+  /** Bytes passed to write() that the kernel has not taken yet. */
+  readonly queued: number;
+  /** A count that moves whenever the kernel takes bytes of this connection (for timeouts). */
+  readonly progress: number;
+  /** Closed (or closing): nothing more is written. */
+  readonly closed: boolean;
+  /** Writes bytes, queueing what the kernel does not take now. The buffer is not modified. */
+  write(data: Uint8Array): void;
+  /** Resolves once at most `bytes` are queued; rejects if the connection closes first. */
+  drain(bytes: number): Promise<void>;
+  /** Sends a file region after every byte written before; resolves with the bytes sent (fewer: the file ended). */
+  sendFile(file: FileRegion): Promise<number>;
+  /** Stops reading (the client's bytes wait in the kernel). */
+  pause(): void;
+  /** Reads again. */
+  resume(): void;
+  /** Holds writes until uncork() sends them together (optional). */
+  cork?(): void;
+  uncork?(): void;
+  /** Sends what is queued, then closes. */
+  end(): void;
+  /** Closes now. */
+  destroy(error?: Error): void;
+}
+
+/** Runs a request: a Reply, a Promise of one, or undefined when the reply will come through deliver(). */
+export type Handle = (seq: number, frame: Uint8Array) => Reply | Promise<Reply> | undefined;
+
+/**
+ * Replies this thread is still awaiting (promises, streamed bodies) across all its
+ * connections. A thread whose loop blocks in its own poller (Reactor.run, Proactor.run)
+ * lets libuv run only between batches; while this is non-zero it must keep turning, or a
+ * handler awaiting a Node timer or socket would never finish: `onChange` tells it.
+ */
+export const asyncWork: { count: number; onChange: ((busy: boolean) => void) | undefined } = {
+  count: 0,
+  onChange: undefined,
+};
+
+export function asyncBegin(): void {
+  if (asyncWork.count++ === 0) asyncWork.onChange?.(true);
+}
+
+export function asyncEnd(): void {
+  if (--asyncWork.count === 0) asyncWork.onChange?.(false);
+}
+
+export function connError(code: string, message: string): Error {
+  const e = new Error(message) as Error & { code: string };
+  e.code = code;
+  return e;
+}
+
+/** Releases what an unsent reply owns: its file's fd, its body's producer. */
+export function discardReply(reply: Reply): void {
+  if (reply.file) close(reply.file.fd);
+  if (reply.body)
+    void reply.body[Symbol.asyncIterator]()
+      .return?.()
+      ?.catch(() => undefined);
+}

@@ -1,0 +1,392 @@
+/**
+ * The connection contract every server model enforces, in one place: framing requests out
+ * of the byte stream, handing them to the protocol in order, and writing the replies back
+ * in request order (HTTP/1.1 pipelining and RESP require it), within per-connection limits.
+ * It does no I/O itself: a model drives it with a {@link ConnIO} over its own kind of
+ * socket (a reactor Connection, a blocking fd, io_uring sends), and feeds it what it reads.
+ *
+ * A framed request is handled only while the connection is within every budget, checked
+ * before the handler runs, so nothing is built that the budgets could not hold:
+ *   in flight     requests handled whose reply has not been written (maxInFlight);
+ *   output        reply bytes written but not yet taken by the kernel, plus replies built
+ *                 and waiting for their turn (maxOutput);
+ *   files         reply file bodies open (maxFiles): each is an fd of the process.
+ * Frames past a budget wait, unhandled, and reading stops while any wait; whenever a
+ * budget frees (a reply leaves, a file body ends, the kernel takes bytes) the waiting
+ * frames are handled and reading resumes — it never stalls for want of a wake-up.
+ *
+ * Replies that are not ready at once (a Promise from handle(), or a request dispatched to
+ * a pool thread) are "unknown": their size and file are counted at the worst the budgets
+ * allow — a promise reply is awaited before the next request is handled (so a reply that
+ * closes the connection is known before anything after it runs), and dispatches to a pool
+ * go one at a time until a reply has come back, then stay within the output and file
+ * budgets as if each could be as large as the largest reply seen so far.
+ *
+ * Closing: a reply with `close` (Connection: close, HTTP/1.0 without keep-alive, QUIT, a
+ * framing error) is the last: no later request is handled, later replies are dropped, and
+ * the connection ends once it is written. A file body that ends short (the file shrank)
+ * or a body iterable that throws ends the connection after what was sent; a short file is
+ * counted in stats. Timeouts are checked by `expire()`, which the model calls from a timer.
+ */
+import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
+import { close } from '../sys/socket.js';
+import {
+  asyncBegin,
+  asyncEnd,
+  connError,
+  discardReply,
+  type ConnIO,
+  type ConnLimits,
+  type Handle,
+} from './conn-contract.js';
+import type { Stats } from './stats.js';
+
+export {
+  asyncWork,
+  CONN_DEFAULTS,
+  connError,
+  discardReply,
+  pickLimits,
+  sweepEvery,
+  type ConnIO,
+  type ConnLimits,
+  type Handle,
+} from './conn-contract.js';
+
+export class ConnCore {
+  readonly #io: ConnIO;
+  readonly #codec: Codec;
+  readonly #limits: ConnLimits;
+  readonly #stats: Stats;
+  readonly #handle: Handle;
+  /** Framed requests not handled yet (a budget is spent), oldest at #head. */
+  #frames: Uint8Array[] = [];
+  #head = 0;
+  /** A framing error: its reply goes after the frames before it, and closes. */
+  #error: Reply | undefined;
+  #nextSeq = 0;
+  /** Replies written (their data; a file or body may still be going out). */
+  #nextSend = 0;
+  readonly #pending = new Map<number, Reply>();
+  #pendingBytes = 0;
+  /** Requests handled whose reply has not come yet (a promise, a pool). */
+  #unknown = 0;
+  #awaiting = false;
+  #files = 0;
+  /** The largest reply seen: what an unknown reply is assumed to cost. */
+  #largest = 0;
+  /** Replies seen, and whether one had a file (then every unknown reply may hold an fd). */
+  #seen = 0;
+  #sawFile = false;
+  /** A file or body is being sent: later replies wait. */
+  #busy = false;
+  /** The seq of the reply that closes the connection, once known. */
+  #closeSeq = Infinity;
+  #ended = false;
+  #eof = false;
+  #paused = false;
+  #pumping = false;
+  #seenProgress = -1;
+  #seenSeq = -1;
+  #activeAt = performance.now();
+  /** When the request now arriving started (NaN: none partial). */
+  #partialAt = NaN;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(io: ConnIO, protocol: Protocol, stats: Stats, limits: ConnLimits, handle?: Handle) {
+    this.#io = io;
+    this.#codec = protocol.createCodec();
+    this.#limits = limits;
+    this.#stats = stats;
+    this.#handle = handle ?? ((_seq, frame) => protocol.handle(frame));
+  }
+
+  /** Requests handled whose reply is not written yet. */
+  get inFlight(): number {
+    return this.#nextSeq - this.#nextSend;
+  }
+
+  /** Reply file bodies open now. */
+  get openFiles(): number {
+    return this.#files;
+  }
+
+  /** Bytes the client sent, as read. The chunk is not kept. */
+  push(chunk: Uint8Array): void {
+    if (this.#closing) return;
+    const { frames, error } = this.#codec.push(chunk);
+    for (const f of frames) this.#frames.push(f);
+    if (frames.length > 0) this.#stats.requests(frames.length);
+    if (error) this.#error = error;
+    const buffered = this.#codec.buffered ?? 0;
+    if (buffered === 0 || frames.length > 0) this.#partialAt = buffered === 0 ? NaN : performance.now();
+    else if (Number.isNaN(this.#partialAt)) this.#partialAt = performance.now();
+    this.#pump();
+  }
+
+  /** The client finished sending: close once every reply it is owed has gone. */
+  end(): void {
+    this.#eof = true;
+    this.#maybeFinish();
+  }
+
+  /** The kernel took bytes (or the socket turned writable): a budget may have freed. */
+  writable(): void {
+    if (!this.#io.closed) this.#pump();
+  }
+
+  /** The reply to request `seq`, from a pool or a promise. */
+  deliver(seq: number, reply: Reply): void {
+    this.#unknown--;
+    this.#accept(seq, reply);
+    this.#flush();
+    this.#pump();
+  }
+
+  /** The connection closed: releases every reply still held. */
+  closed(): void {
+    for (const r of this.#pending.values()) discardReply(r);
+    this.#pending.clear();
+    this.#frames = [];
+    this.#checkIdle();
+  }
+
+  /**
+   * Resolves once every request read so far has been answered in full, or the connection
+   * is closing (a blocking model reads on only then).
+   */
+  whenIdle(): Promise<void> {
+    if (this.#idle) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  get #idle(): boolean {
+    if (this.#ended || this.#io.closed) return true;
+    return this.#head === this.#frames.length && !this.#error && this.#nextSend === this.#nextSeq && !this.#busy;
+  }
+
+  #checkIdle(): void {
+    if (this.#idleWaiters.length === 0 || !this.#idle) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Closes the connection past a timeout (see ConnLimits); `now` is performance.now().
+   * Returns true when it closed it.
+   */
+  expire(now: number): boolean {
+    if (this.#io.closed) return false;
+    const { headerTimeout, idleTimeout } = this.#limits;
+    if (now - this.#partialAt >= headerTimeout) return this.#timeout('ERR_RAWIO_HEADER_TIMEOUT', headerTimeout);
+    const progress = this.#io.progress;
+    // A reply the server is still making is the server's delay, not the client's.
+    if (this.#unknown > 0 || progress !== this.#seenProgress || this.#nextSeq !== this.#seenSeq) {
+      this.#seenProgress = progress;
+      this.#seenSeq = this.#nextSeq;
+      this.#activeAt = now;
+      return false;
+    }
+    if (now - this.#activeAt < idleTimeout) return false;
+    return this.#timeout('ERR_RAWIO_IDLE_TIMEOUT', idleTimeout);
+  }
+
+  #timeout(code: string, ms: number): boolean {
+    this.#io.destroy(connError(code, `no progress for ${ms} ms`));
+    return true;
+  }
+
+  get #closing(): boolean {
+    return this.#closeSeq !== Infinity || this.#ended || this.#io.closed;
+  }
+
+  /** Whether the next frame may be handled now (every budget has room). */
+  #room(): boolean {
+    if (this.#awaiting || this.#closing) return false;
+    const { maxInFlight, maxOutput, maxFiles } = this.#limits;
+    if (this.#nextSeq - this.#nextSend >= maxInFlight) return false;
+    const unknown = this.#unknown;
+    // Until a reply has come back nothing is known of their size: one at a time.
+    if (this.#seen === 0) return unknown === 0;
+    const output = this.#io.queued + this.#pendingBytes + unknown * this.#largest;
+    const files = this.#sawFile ? this.#files + unknown : this.#files;
+    return output < maxOutput && files < maxFiles;
+  }
+
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    const io = this.#io;
+    const many = this.#frames.length - this.#head > 1;
+    // The replies to one read's requests leave together: one writev for a pipelined batch.
+    if (many) io.cork?.();
+    try {
+      while (this.#head < this.#frames.length && this.#room()) {
+        const frame = this.#frames[this.#head]!;
+        this.#frames[this.#head++] = EMPTY;
+        this.#run(this.#nextSeq++, frame);
+      }
+      if (this.#head === this.#frames.length) {
+        this.#frames = [];
+        this.#head = 0;
+        if (this.#error && !this.#closing && !this.#awaiting) {
+          const error = this.#error;
+          this.#error = undefined;
+          this.#unknown++;
+          this.deliver(this.#nextSeq++, { ...error, close: true });
+        }
+      }
+    } finally {
+      this.#pumping = false;
+      if (many) io.uncork?.();
+    }
+    this.#readingIf(this.#head === this.#frames.length && this.#error === undefined && !this.#closing);
+    this.#maybeFinish();
+    this.#checkIdle();
+  }
+
+  #run(seq: number, frame: Uint8Array): void {
+    let r: Reply | Promise<Reply> | undefined;
+    try {
+      r = this.#handle(seq, frame);
+    } catch (e) {
+      return this.#io.destroy(e instanceof Error ? e : new Error(String(e)));
+    }
+    if (r === undefined) {
+      this.#unknown++;
+    } else if (typeof (r as Promise<Reply>).then === 'function') {
+      this.#unknown++;
+      this.#awaiting = true;
+      asyncBegin();
+      (r as Promise<Reply>).then(
+        (reply) => {
+          asyncEnd();
+          this.#awaiting = false;
+          this.deliver(seq, reply);
+        },
+        (e: unknown) => {
+          asyncEnd();
+          this.#awaiting = false;
+          this.#io.destroy(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    } else {
+      this.#accept(seq, r as Reply);
+      this.#flush();
+    }
+  }
+
+  #accept(seq: number, reply: Reply): void {
+    if (this.#io.closed || seq > this.#closeSeq) return discardReply(reply);
+    if (reply.close) this.#closeSeq = seq;
+    this.#largest = Math.max(this.#largest, reply.data.length);
+    this.#seen++;
+    if (reply.file) {
+      this.#files++;
+      this.#sawFile = true;
+    }
+    this.#pending.set(seq, reply);
+    this.#pendingBytes += reply.data.length;
+  }
+
+  #flush(): void {
+    const io = this.#io;
+    while (!this.#busy && !io.closed && !this.#ended) {
+      const seq = this.#nextSend;
+      const reply = this.#pending.get(seq);
+      if (reply === undefined) return;
+      this.#pending.delete(seq);
+      this.#pendingBytes -= reply.data.length;
+      if (reply.data.length > 0) {
+        // Counted before the write, so a client that has its reply sees it in stats().
+        this.#stats.sent(reply.data.length);
+        io.write(reply.data);
+      }
+      if (reply.file || reply.body) {
+        this.#busy = true;
+        void this.#sendTail(seq, reply);
+        return;
+      }
+      this.#nextSend++;
+      if (seq === this.#closeSeq) return this.#finish();
+    }
+  }
+
+  /** Sends a reply's file region and body after its data, then the replies behind it. */
+  async #sendTail(seq: number, reply: Reply): Promise<void> {
+    const io = this.#io;
+    let ok = true;
+    if (reply.file) {
+      const { file } = reply;
+      try {
+        const n = await io.sendFile(file);
+        this.#stats.sent(n);
+        if (n < file.length) {
+          // The file shrank: what follows would land inside the promised body.
+          this.#stats.shortBody();
+          ok = false;
+        }
+      } catch {
+        // A file that shrank under mmap says EFAULT; a socket that failed has closed.
+        if (!io.closed) this.#stats.shortBody();
+        ok = false;
+      } finally {
+        close(file.fd);
+        this.#files--;
+      }
+    }
+    if (ok && reply.body && !io.closed) ok = await this.#sendBody(reply.body);
+    else if (reply.body) discardReply({ data: EMPTY, body: reply.body });
+    this.#busy = false;
+    this.#nextSend++;
+    if (!ok || seq === this.#closeSeq) this.#finish();
+    else this.#flush();
+    this.#pump();
+  }
+
+  async #sendBody(body: AsyncIterable<Uint8Array>): Promise<boolean> {
+    const io = this.#io;
+    const high = this.#limits.maxOutput;
+    asyncBegin();
+    try {
+      for await (const chunk of body) {
+        if (io.closed) return false;
+        if (chunk.length === 0) continue;
+        this.#stats.sent(chunk.length);
+        io.write(chunk);
+        if (io.queued > high) await io.drain(high >> 1);
+      }
+      return !io.closed;
+    } catch {
+      return false;
+    } finally {
+      asyncEnd();
+    }
+  }
+
+  #readingIf(on: boolean): void {
+    if (on === !this.#paused || this.#io.closed) return;
+    this.#paused = !on;
+    if (on) this.#io.resume();
+    else this.#io.pause();
+  }
+
+  #maybeFinish(): void {
+    if (!this.#eof || this.#ended || this.#io.closed) return;
+    // A half-closed client still gets the replies to what it sent (a pool may be behind).
+    if (this.#head < this.#frames.length || this.#error || this.#nextSend < this.#nextSeq || this.#busy) return;
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#frames = [];
+    this.#head = 0;
+    this.#io.end();
+    this.#checkIdle();
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,241 @@
+/**
+ * The options of `serve()`, checked once before anything is opened. One table below names
+ * every option with its check, its default and the models and protocols that use it; the
+ * `satisfies` clause ties the table to `ServeOptions`, so an option added to the interface
+ * does not compile until it has a row here, and the known-keys message is read from the
+ * same rows. Wrong type → TypeError, out of range → RangeError, an option the chosen model
+ * or protocol does not use → TypeError (ERR_INVALID_ARG_VALUE) naming the ones that do.
+ */
+import { availableParallelism } from 'node:os';
+import { statSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { protocolNames, type ProtocolName, type ProtocolOptions } from '../protocols/protocol.js';
+import { ENOENT, ENOTDIR } from '../sys/errno.js';
+import { errnoError } from '../sys/errors.js';
+import { getAffinity } from '../sys/process.js';
+import * as v from '../sys/validate.js';
+import { transferMethodNames } from '../transfer/names.js';
+import { pollerNames, type PollerName } from './poller-name.js';
+import { workerExecArgv } from './worker-argv.js';
+import { CONN_DEFAULTS } from './conn-core.js';
+import {
+  modelNames,
+  type AcceptStrategy,
+  type ModelName,
+  type ResolvedServeOptions,
+  type ServeOptions,
+} from './types.js';
+
+export { modelNames };
+
+const acceptStrategies: readonly AcceptStrategy[] = ['reuseport', 'exclusive', 'mutex'];
+const reactorModels: readonly ModelName[] = [
+  'single',
+  'worker-pool',
+  'multi-reactor',
+  'multi-reactor-pool',
+  'multi-process',
+];
+
+/**
+ * One option's row: which models and protocols use it (absent: every one) and how
+ * `rawio serve` reads it from its flag (`--max-queue` for maxQueue): text, a whole
+ * number, or a comma-separated list of whole numbers.
+ */
+export interface ServeOptionRow {
+  models?: readonly ModelName[];
+  protocols?: readonly ProtocolName[];
+  /** 'none': no flag (the command line has its own way, e.g. `node --opt rawio serve`). */
+  cli: 'string' | 'int' | 'ints' | 'none';
+}
+
+/** One row per option of ServeOptions. */
+export const serveOptionTable = {
+  model: { cli: 'string' },
+  protocol: { cli: 'string' },
+  handler: { cli: 'string', protocols: ['http'] },
+  host: { cli: 'string' },
+  port: { cli: 'int' },
+  workers: { cli: 'int' }, // iterative and single run one I/O thread whatever it says (README's model table)
+  backend: { cli: 'string', models: reactorModels },
+  accept: { cli: 'string', models: ['multi-process'] },
+  root: { cli: 'string' }, // required by static, read by no other protocol (README's model table)
+  transfer: { cli: 'string' },
+  directio: { cli: 'int' },
+  maxQueue: { cli: 'int' },
+  maxHeader: { cli: 'int' }, // read by http and static (README's limits table)
+  maxRequest: { cli: 'int' }, // read by http and resp
+  maxInFlight: { cli: 'int' },
+  maxOutput: { cli: 'int' },
+  maxFiles: { cli: 'int' },
+  headerTimeout: { cli: 'int' },
+  idleTimeout: { cli: 'int' },
+  backlog: { cli: 'int' },
+  pool: { cli: 'int' }, // read by multi-reactor-pool only (README's model table), as workers by some
+  cpus: { cli: 'ints' },
+  execArgv: { cli: 'none', models: ['multi-process'] },
+} satisfies Record<keyof ServeOptions, ServeOptionRow>;
+
+/** Every option `serve()` knows, in the table's order. */
+export const serveOptionNames = Object.keys(serveOptionTable) as (keyof ServeOptions)[];
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw v.typeError(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+  }
+  return value as T;
+}
+
+function invalidValue(message: string): TypeError {
+  const e = new TypeError(message);
+  (e as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
+  return e;
+}
+
+function checkKeys(o: object): void {
+  for (const key of Object.keys(o)) {
+    if (!Object.hasOwn(serveOptionTable, key)) {
+      throw invalidValue(`serve() has no option '${key}'; the options are: ${serveOptionNames.join(', ')}`);
+    }
+  }
+}
+
+/** An option given (not undefined) that the model or protocol does not use is refused. */
+function checkUse(o: Partial<ServeOptions>, model: ModelName, protocol: ProtocolName | 'module'): void {
+  for (const key of serveOptionNames) {
+    if (o[key] === undefined) continue;
+    const use: ServeOptionRow = serveOptionTable[key];
+    if (use.models && !use.models.includes(model)) {
+      throw invalidValue(
+        `the '${key}' option is not used by the ${model} model; it applies to ${use.models.join(', ')}`,
+      );
+    }
+    if (use.protocols && !use.protocols.includes(protocol as ProtocolName)) {
+      const to = use.protocols.map((p) => `'${p}'`).join(', ');
+      throw invalidValue(`the '${key}' option is not used by the ${protocol} protocol; it applies to ${to}`);
+    }
+  }
+}
+
+/** A path or URL of a module, as an href every thread and process can import. */
+function moduleHref(name: string, value: unknown): string {
+  if (value instanceof URL) return value.href;
+  if (typeof value !== 'string' || value === '') throw v.typeError(name, 'a path or a URL', value);
+  return /^[a-z][a-z0-9+.-]*:/i.test(value) ? new URL(value).href : pathToFileURL(value).href;
+}
+
+/** 'http' or a built-in name; `{ module, options }` for a user protocol module. */
+function protocolOf(value: unknown): { protocol: ProtocolName; module?: { module: string; options?: unknown } } {
+  if (typeof value === 'string' || value === undefined || value === null || typeof value !== 'object') {
+    return { protocol: oneOf('protocol', value, protocolNames) };
+  }
+  const spec = value as { module?: unknown; options?: unknown };
+  for (const key of Object.keys(spec)) {
+    if (key !== 'module' && key !== 'options')
+      throw invalidValue(`protocol has no field '${key}'; it takes module, options`);
+  }
+  const module = { module: moduleHref('protocol.module', spec.module) } as { module: string; options?: unknown };
+  if (spec.options !== undefined) module.options = spec.options;
+  // The models frame a module's bytes themselves; 'echo' only stands in for the built-in name.
+  return { protocol: 'echo', module };
+}
+
+/** CPU numbers, each one this process may run on (sched_getaffinity), else a RangeError. */
+function cpuList(value: unknown): number[] {
+  if (!Array.isArray(value)) throw v.typeError('cpus', 'an array of CPU numbers', value);
+  const allowed = getAffinity();
+  return value.map((c: unknown, i) => {
+    const cpu = v.int(`cpus[${i}]`, c, 0, 1023);
+    if (!allowed.includes(cpu))
+      throw v.rangeError(`cpus[${i}]`, `a CPU this process may use (${allowed.join(', ')})`, c);
+    return cpu;
+  });
+}
+
+/** A timer length in ms: what setTimeout can hold. */
+const ms = (name: string, value: unknown) => v.int(name, value, 1, 0x7fffffff);
+
+/** The codecs' limits for maxHeader / maxRequest (http and static heads and bodies, resp commands and arguments). */
+function requestLimits(maxHeader?: number, maxRequest?: number): ProtocolOptions['limits'] {
+  const limits: NonNullable<ProtocolOptions['limits']> = {};
+  if (maxHeader !== undefined) limits.maxHead = maxHeader;
+  if (maxRequest !== undefined) {
+    limits.maxBody = maxRequest;
+    limits.maxRequest = maxRequest;
+    limits.maxBulk = maxRequest;
+  }
+  return limits;
+}
+
+/** An array of strings that become C strings (exec arguments). */
+function strings(name: string, value: unknown): string[] {
+  if (!Array.isArray(value)) throw v.typeError(name, 'an array of strings', value);
+  return value.map((s: unknown, i) => v.cstr(`${name}[${i}]`, s));
+}
+
+/** The static root: a directory; ENOENT / ENOTDIR as the SystemError-shaped ErrnoError. */
+function rootDir(value: unknown): string {
+  const root = v.cstr('root', value);
+  const st = statSync(root, { throwIfNoEntry: false });
+  if (st === undefined) throw errnoError(-ENOENT, 'stat', root);
+  if (!st.isDirectory()) throw errnoError(-ENOTDIR, 'stat', root);
+  return root;
+}
+
+/**
+ * Checks `opts` and fills in every default, as {@link serve} does before it starts a model:
+ * an unknown key, a wrong type or an option the model or protocol does not use is a
+ * TypeError, a number out of range a RangeError, a missing static `root` an ENOENT
+ * ErrnoError. Opens nothing (a host name is resolved by `serve()` itself).
+ */
+export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
+    throw v.typeError('opts', 'of type object', opts);
+  const o = opts as Partial<ServeOptions>;
+  checkKeys(o);
+  const model = oneOf('model', o.model, modelNames);
+  // A user module is checked as a protocol of its own: root and handler are not its options.
+  const { protocol, module } = protocolOf(o.protocol);
+  checkUse(o, model, module ? 'module' : protocol);
+  const cpus = availableParallelism();
+  if (protocol === 'static' && o.root === undefined && !module) {
+    throw v.typeError('root', 'a directory (the static protocol needs one)', o.root);
+  }
+  const root = o.root === undefined ? undefined : rootDir(o.root);
+  const transfer = o.transfer === undefined ? 'auto' : oneOf('transfer', o.transfer, transferMethodNames);
+  const directio = o.directio === undefined ? 4 << 20 : v.int('directio', o.directio, 0);
+  const maxHeader = o.maxHeader === undefined ? undefined : v.int('maxHeader', o.maxHeader, 64, 65535);
+  const maxRequest = o.maxRequest === undefined ? undefined : v.int('maxRequest', o.maxRequest, 1);
+  const resolved: ResolvedServeOptions = {
+    model,
+    protocol,
+    host: o.host === undefined ? '127.0.0.1' : v.cstr('host', o.host),
+    port: o.port === undefined ? 0 : v.int('port', o.port, 0, 65535),
+    workers:
+      o.workers === undefined ? (model === 'thread-per-connection' ? 256 : cpus) : v.int('workers', o.workers, 1, 4096),
+    backend: o.backend === undefined ? 'epoll' : oneOf<PollerName>('backend', o.backend, pollerNames),
+    accept: o.accept === undefined ? 'reuseport' : oneOf('accept', o.accept, acceptStrategies),
+    transfer,
+    directio,
+    maxQueue: o.maxQueue === undefined ? 64 << 20 : v.int('maxQueue', o.maxQueue, 1),
+    maxInFlight: o.maxInFlight === undefined ? CONN_DEFAULTS.maxInFlight : v.int('maxInFlight', o.maxInFlight, 1),
+    maxOutput: o.maxOutput === undefined ? CONN_DEFAULTS.maxOutput : v.int('maxOutput', o.maxOutput, 1),
+    maxFiles: o.maxFiles === undefined ? CONN_DEFAULTS.maxFiles : v.int('maxFiles', o.maxFiles, 1),
+    headerTimeout: o.headerTimeout === undefined ? CONN_DEFAULTS.headerTimeout : ms('headerTimeout', o.headerTimeout),
+    idleTimeout: o.idleTimeout === undefined ? CONN_DEFAULTS.idleTimeout : ms('idleTimeout', o.idleTimeout),
+    backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
+    pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
+    cpus: o.cpus === undefined ? [] : cpuList(o.cpus),
+    execArgv: o.execArgv === undefined ? workerExecArgv(process.execArgv) : strings('execArgv', o.execArgv),
+    protocolOptions: { root, transfer, directio, limits: requestLimits(maxHeader, maxRequest) },
+  };
+  if (root !== undefined) resolved.root = root;
+  if (maxHeader !== undefined) resolved.maxHeader = maxHeader;
+  if (maxRequest !== undefined) resolved.maxRequest = maxRequest;
+  if (module) resolved.protocolModule = module;
+  if (o.handler !== undefined) resolved.handler = moduleHref('handler', o.handler);
+  if (resolved.accept === 'exclusive' && resolved.backend !== 'epoll' && o.accept !== undefined) {
+    throw invalidValue(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${resolved.backend}'`);
+  }
+  return resolved;
+}

@@ -1,0 +1,115 @@
+/**
+ * Every `rawio` subcommand parses its flags with one parser (node:util parseArgs): unknown
+ * flags are refused naming the known ones, numbers must be whole numbers, each command has
+ * --help, and `rawio serve` reports bad values as serve() does (ENOENT root, CPUs beyond
+ * the machine, unknown transfer methods).
+ */
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from '../dist/bench/main.js';
+import { parseServeArgs } from '../dist/src/serve-cli.js';
+import { serveOptionTable } from '../dist/src/models/serve-options.js';
+import { serveOptionNames } from './helpers/rawio.js';
+
+const cli = new URL('../dist/src/cli.js', import.meta.url).pathname;
+
+function run(...args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('rawio subcommands', () => {
+  it('probe refuses an unknown flag, naming the known ones', () => {
+    const r = run('probe', '--jsn');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("unknown option '--jsn'");
+    expect(r.err).toContain('--json');
+    expect(r.err).toContain('--path');
+    expect(r.out).toBe('');
+  });
+
+  it('probe --json --path still work', () => {
+    const r = run('probe', '--json', '--path', '.');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).directIo.path).toBe('.');
+  });
+
+  it('every subcommand has --help', () => {
+    for (const cmd of ['probe', 'serve', 'bench']) {
+      const r = run(cmd, '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`rawio ${cmd}`);
+    }
+  });
+
+  it('serve: a number flag wants a whole number', () => {
+    for (const [flag, value] of [
+      ['--workers', 'abc'],
+      ['--port', '80x'],
+      ['--cpus', '0,x'],
+      ['--max-queue', '1.5'],
+    ]) {
+      const r = run('serve', '--model', 'multi-reactor', '--protocol', 'http', flag!, value!);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`${flag} wants a whole number, got`);
+      expect(r.err).not.toContain('NaN');
+    }
+  });
+
+  it('serve: unknown flags, CPUs beyond the machine, a missing root, a bad transfer', () => {
+    let r = run('serve', '--model', 'single', '--protocol', 'http', '--prot', 'x');
+    expect(r.err).toContain("unknown option '--prot'");
+    expect(r.err).toContain('--idle-timeout');
+    r = run('serve', '--model', 'single', '--protocol', 'http', '--cpus', String(availableParallelism() + 5));
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/"cpus\[0\]" is out of range/);
+    r = run('serve', '--model', 'single', '--protocol', 'static', '--root', '/nonexistent-rawio');
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain('ENOENT');
+    r = run('serve', '--model', 'single', '--protocol', 'static', '--root', '.', '--transfer', 'teleport');
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/"transfer".*one of/);
+  });
+
+  it('serve --help names the flag of every serve() option', () => {
+    const help = run('serve', '--help').out;
+    for (const key of serveOptionNames) {
+      if (serveOptionTable[key].cli === 'none') continue; // execArgv: `node --opt rawio serve`
+      expect(help).toContain(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} `);
+    }
+  });
+
+  it('serve: every serve() option has its flag', () => {
+    const opts = parseServeArgs([
+      '--model=multi-reactor-pool',
+      '--protocol=http',
+      '--max-queue=1000',
+      '--idle-timeout=500',
+      '--backlog=10',
+      '--pool=1',
+      '--cpus=0',
+    ]);
+    expect(opts).toEqual({
+      model: 'multi-reactor-pool',
+      protocol: 'http',
+      maxQueue: 1000,
+      idleTimeout: 500,
+      backlog: 10,
+      pool: 1,
+      cpus: [0],
+    });
+  });
+
+  it('bench parses with the same parser', () => {
+    expect(parseBenchArgs(['--full', '--only', 'a,b', '--out=x', '--json'])).toEqual({
+      profile: 'full',
+      only: ['a', 'b'],
+      out: 'x',
+      json: true,
+    });
+    expect(() => parseBenchArgs(['--fast'])).toThrow(/unknown option '--fast'.*--only/);
+    expect(() => parseBenchArgs(['--out'])).toThrow(/--out needs a value/);
+    expect(() => parseBenchArgs(['--json=yes'])).toThrow(/--json takes no value/);
+  });
+});

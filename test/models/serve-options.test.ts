@@ -1,0 +1,136 @@
+/**
+ * serve()'s options are checked up front, on every model: unknown keys, transfer methods
+ * outside TransferMethodName, options the model does not use, CPUs beyond the machine,
+ * numbers, a missing static root (ENOENT), host names (resolved), and what serve()
+ * resolves with (Server.model, Symbol.asyncDispose).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { exchange, httpGets } from '../helpers/clients.js';
+import {
+  modelNames,
+  resolveServeOptions,
+  serve,
+  serveOptionNames,
+  type ModelName,
+  type ServeOptions,
+} from '../helpers/rawio.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rawio-serve-opts-'));
+writeFileSync(join(dir, 'a.txt'), 'x'.repeat(1000));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const bad = (o: unknown) => o as ServeOptions;
+
+/** One GET with Connection: close to `host` (an IPv4 or IPv6 address): the whole reply. */
+function httpGet(port: number, host: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const c = net.connect(port, host, () => c.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    let text = '';
+    c.on('data', (d: Buffer) => (text += d.toString()));
+    c.on('close', () => resolve(text));
+    c.on('error', reject);
+  });
+}
+
+describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
+  it('refuses an unknown key, naming the known ones', async () => {
+    for (const key of ['prot', 'workerz', 'onError', 'constructor']) {
+      const e = await serve(bad({ model, protocol: 'http', [key]: 1 })).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(TypeError);
+      expect(String(e)).toContain(`'${key}'`);
+      for (const known of serveOptionNames) expect(String(e)).toContain(known);
+    }
+  });
+
+  it('refuses a transfer method outside TransferMethodName before it starts', async () => {
+    for (const transfer of ['teleport', 'toString', '', 7]) {
+      const e = await serve(bad({ model, protocol: 'static', root: dir, transfer })).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(TypeError);
+      expect(String(e)).toMatch(/sendfile/);
+    }
+  });
+
+  it('refuses options this model does not use', () => {
+    const unused: Partial<ServeOptions>[] = [];
+    if (model !== 'multi-process') unused.push({ accept: 'mutex' });
+    if (['iterative', 'thread-per-connection', 'proactor'].includes(model)) unused.push({ backend: 'poll' });
+    for (const extra of unused) {
+      expect(() => resolveServeOptions({ model, protocol: 'http', ...extra })).toThrow(
+        new RegExp(`'${Object.keys(extra)[0]}' option is not used by the ${model} model`),
+      );
+    }
+  });
+
+  it('checks numbers: TypeError for the wrong type, RangeError out of range', () => {
+    const cases: [Partial<ServeOptions>, typeof TypeError | typeof RangeError][] = [
+      [{ port: bad('80') as unknown as number }, TypeError],
+      [{ port: 70000 }, RangeError],
+      [{ port: 1.5 }, RangeError],
+      [{ workers: 0 }, RangeError],
+      [{ workers: Number.NaN }, RangeError],
+      [{ maxQueue: -1 }, RangeError],
+      [{ idleTimeout: 0 }, RangeError],
+      [{ backlog: 0 }, RangeError],
+      [{ directio: -5 }, RangeError],
+      [{ cpus: [availableParallelism()] }, RangeError],
+      [{ cpus: [0.5] }, RangeError],
+      [{ cpus: bad(0) as unknown as number[] }, TypeError],
+    ];
+    for (const [extra, type] of cases) {
+      expect(() => resolveServeOptions({ model, protocol: 'http', ...extra })).toThrow(type);
+    }
+  });
+
+  it('says ENOENT for a static root that does not exist, ENOTDIR for a file', () => {
+    const missing = join(dir, 'nope');
+    expect(() => resolveServeOptions({ model, protocol: 'static', root: missing })).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'stat', path: missing }),
+    );
+    expect(() => resolveServeOptions({ model, protocol: 'static', root: join(dir, 'a.txt') })).toThrow(
+      expect.objectContaining({ code: 'ENOTDIR' }),
+    );
+  });
+
+  it('resolves a host name and serves on the address it found', async () => {
+    const server = await serve({ model, protocol: 'http', host: 'localhost', workers: 1 });
+    try {
+      expect(['127.0.0.1', '::1']).toContain(server.host);
+      expect(await httpGet(server.port, server.host)).toMatch(/^HTTP\/1\.1 200 OK/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a number where the options object goes', async () => {
+    await expect(serve(bad(3))).rejects.toThrow(TypeError);
+    await expect(serve(bad(null))).rejects.toThrow(TypeError);
+    await expect(serve(bad([model]))).rejects.toThrow(TypeError);
+  });
+});
+
+describe('serve() resolves', () => {
+  it('resolves a host name with dns.lookup and binds its address', async () => {
+    const server = await serve({ model: 'single', protocol: 'http', host: 'localhost' });
+    try {
+      expect(['127.0.0.1', '::1']).toContain(server.host);
+      expect(await httpGet(server.port, server.host)).toMatch(/^HTTP\/1\.1 200 OK/);
+    } finally {
+      await server.close();
+    }
+    await expect(serve({ model: 'single', protocol: 'http', host: 'no-such-host.invalid' })).rejects.toMatchObject({
+      code: 'ENOTFOUND',
+    });
+  });
+
+  it('gives a Server whose model is the ModelName and whose asyncDispose closes it', async () => {
+    const server = await serve({ model: 'multi-reactor', protocol: 'http', workers: 1 });
+    const model: ModelName = server.model;
+    expect(model).toBe('multi-reactor');
+    await server[Symbol.asyncDispose]();
+    await expect(exchange(server.port, httpGets(1))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});

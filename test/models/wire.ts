@@ -1,0 +1,301 @@
+/**
+ * The wire-conformance suite: the connection contract (README, "Connection limits") checked
+ * on the wire against one model, called by the model suite for every model. Bounds are
+ * asserted as bounds (requests answered, fds, bytes, resident memory), never as timings:
+ *   - pipelining to 3× the in-flight bound: every request answered, in order, and the
+ *     connection still usable;
+ *   - a client that never reads while its replies are large: the server's output and memory
+ *     stay bounded, and another client is served meanwhile;
+ *   - a client pipelining file requests without reading: the server's fds stay within the
+ *     per-connection file budget, another client is served, and everything is answered once
+ *     it reads;
+ *   - close rules: nothing after `Connection: close`, an HTTP/1.0 request or QUIT is run;
+ *   - a file that shrinks mid-send closes the connection after what was sent (counted in
+ *     stats), one that grows sends exactly what was promised;
+ *   - header and idle timeouts close the connection.
+ */
+import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
+import { exchange, resp, respReplies } from '../helpers/clients.js';
+import { sampler, serverFds, serverRss } from '../helpers/server-proc.js';
+
+const MiB = 1 << 20;
+const DEPTH = 1024; // the default maxInFlight
+const FILES = 16; // the default maxFiles
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function eventually(check: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await delay(20);
+  }
+  return check();
+}
+
+const count = (hay: Buffer, needle: string) => hay.toString('latin1').split(needle).length - 1;
+
+/** A raw client: what it has received, whether the server closed it. */
+class Client {
+  readonly sock: net.Socket;
+  got = Buffer.alloc(0);
+  closed = false;
+  readonly #ready: Promise<void>;
+
+  constructor(port: number) {
+    this.sock = net.connect(port, '127.0.0.1');
+    this.#ready = new Promise((r) => this.sock.once('connect', () => r()));
+    this.sock.on('data', (d) => (this.got = Buffer.concat([this.got, d])));
+    this.sock.on('close', () => (this.closed = true));
+    this.sock.on('error', () => undefined); // EPIPE / ECONNRESET after the server closed: expected
+  }
+
+  async send(data: string | Buffer): Promise<void> {
+    await this.#ready;
+    this.sock.write(data);
+  }
+
+  until(check: (got: Buffer) => boolean, ms = 20_000): Promise<boolean> {
+    return eventually(() => check(this.got) || this.closed, ms).then(() => check(this.got));
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+}
+
+export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> = {}): void {
+  const concurrent = model !== 'iterative'; // iterative serves one client at a time: its flaw
+  let root: string;
+  const servers: Server[] = [];
+  const start = async (protocol: ServeOptions['protocol'], opts: Partial<ServeOptions> = {}) => {
+    const s = await serve({ model, protocol, workers: 2, root, ...extra, ...opts });
+    servers.push(s);
+    return s;
+  };
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'rawio-wire-'));
+    writeFileSync(join(root, 'a.txt'), 'hello\n');
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  describe(`${model}: wire conformance`, () => {
+    it('answers 3× the in-flight bound of pipelined requests, in order, and stays usable (http, resp)', async () => {
+      const n = 3 * DEPTH + 7;
+      const http = await start('http');
+      const got = await exchange(http.port, {
+        send: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(n) + 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n'),
+        complete: (b) => count(b, 'HTTP/1.1 ') >= n + 1,
+      });
+      expect(count(got, 'HTTP/1.1 200 OK')).toBe(n);
+      expect(got.toString('latin1').lastIndexOf('HTTP/1.1 404')).toBeGreaterThan(got.lastIndexOf('Hello'));
+      const r = await start('resp');
+      const incr = Buffer.concat([...Array.from({ length: n }, () => resp('INCR', `c-${model}`)), resp('PING')]);
+      const replies = (await exchange(r.port, respReplies(incr, n + 1))).toString().trim().split('\r\n');
+      expect(replies.length).toBe(n + 1);
+      expect(replies.slice(0, n)).toEqual(Array.from({ length: n }, (_, i) => `:${i + 1}`));
+      expect(replies[n]).toBe('+PONG');
+    });
+
+    it('keeps a client that pipelines file requests without reading within the file budget', async () => {
+      const s = await start('static');
+      const n = 3 * DEPTH;
+      // Two connections first, so that a thread-per-connection server has its threads (and
+      // their event loops' fds) cached before the count starts.
+      const warm = {
+        send: Buffer.from('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'),
+        complete: (b: Buffer) => b.includes('hello\n'),
+      };
+      await Promise.all([exchange(s.port, warm), exchange(s.port, warm)]);
+      await delay(100);
+      const base = serverFds(model);
+      const fds = sampler(() => serverFds(model));
+      const hog = new Client(s.port);
+      hog.sock.pause(); // never reads while the others are served
+      await hog.send('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(n));
+      await delay(200);
+      if (concurrent) {
+        const other = await exchange(s.port, {
+          send: Buffer.from('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'),
+          complete: (b) => b.includes('hello\n'),
+        });
+        expect(other.toString()).toMatch(/^HTTP\/1\.1 200/);
+      }
+      const peak = fds.stop();
+      // The hog's own socket, the other client's and the server's side of each, plus the budget.
+      expect(peak - base).toBeLessThanOrEqual(FILES + 6);
+      hog.sock.resume();
+      expect(await hog.until((b) => count(b, 'hello\n') >= n)).toBe(true);
+      expect(count(hog.got, 'HTTP/1.1 200')).toBe(n);
+      expect(hog.closed).toBe(false);
+      hog.destroy();
+    });
+
+    it('honours smaller limits given as options (maxInFlight 8, maxFiles 2)', async () => {
+      const s = await start('static', { maxInFlight: 8, maxFiles: 2, maxOutput: 64 << 10 });
+      const warm = {
+        send: Buffer.from('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'),
+        complete: (b: Buffer) => b.includes('hello\n'),
+      };
+      await Promise.all([exchange(s.port, warm), exchange(s.port, warm)]);
+      await delay(100);
+      const base = serverFds(model);
+      const fds = sampler(() => serverFds(model));
+      const hog = new Client(s.port);
+      hog.sock.pause();
+      await hog.send('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(24));
+      await delay(300);
+      expect(fds.stop() - base).toBeLessThanOrEqual(2 + 4);
+      hog.sock.resume();
+      expect(await hog.until((b) => count(b, 'hello\n') >= 24)).toBe(true);
+      expect(count(hog.got, 'HTTP/1.1 200')).toBe(24);
+      hog.destroy();
+    });
+
+    it('bounds the output and memory of a client that never reads its large replies (resp)', async () => {
+      const s = await start('resp');
+      const setBig = new Client(s.port);
+      await setBig.send(resp('SET', 'big', Buffer.alloc(MiB, 120)));
+      expect(await setBig.until((b) => b.includes('+OK'))).toBe(true);
+      setBig.destroy();
+      const rss0 = serverRss(model);
+      const out0 = s.stats().bytesOut;
+      const rss = sampler(() => serverRss(model), 20);
+      const hog = new Client(s.port);
+      hog.sock.pause();
+      const get = resp('GET', 'big');
+      await hog.send(Buffer.concat(Array.from({ length: Math.ceil(65536 / get.length) }, () => get))); // 3 GiB of replies
+      await delay(1000);
+      if (concurrent) {
+        const pong = await exchange(s.port, respReplies(resp('PING'), 1), 10_000);
+        expect(pong.toString()).toBe('+PONG\r\n');
+      }
+      const peak = rss.stop();
+      // Kernel socket buffers plus maxOutput and one reply, not the 3 GiB asked for.
+      expect(s.stats().bytesOut - out0).toBeLessThan(48 * MiB);
+      expect(peak - rss0).toBeLessThan(384 * MiB);
+      hog.destroy();
+    });
+
+    it('bounds the output of an echo client that floods without reading', async () => {
+      const s = await start('echo');
+      const hog = new Client(s.port);
+      hog.sock.pause();
+      for (let i = 0; i < 64; i++) await hog.send(Buffer.alloc(MiB, i));
+      await delay(500);
+      if (concurrent)
+        expect((await exchange(s.port, { send: Buffer.from('hi'), complete: (b) => b.length >= 2 })).toString()).toBe(
+          'hi',
+        );
+      expect(s.stats().bytesOut).toBeLessThan(48 * MiB);
+      hog.destroy();
+    });
+
+    it('runs nothing sent after QUIT or a framing error (resp), even in a later segment', async () => {
+      const s = await start('resp');
+      const c = new Client(s.port);
+      await c.send(Buffer.concat([resp('QUIT'), resp('SET', 'after-quit', '1')]));
+      expect(await c.until(() => false, 3000)).toBe(false); // until the server closes
+      expect(c.got.toString()).toBe('+OK\r\n');
+      expect(c.closed).toBe(true);
+      const d = new Client(s.port);
+      await d.send(resp('QUIT'));
+      await delay(20);
+      await d.send(resp('SET', 'after-quit-2', '1'));
+      await d.until(() => false, 2000);
+      // A framing error closes the same way: its error reply is the last.
+      const e = new Client(s.port);
+      await e.send(Buffer.concat([Buffer.from('*1\r\n$x\r\n'), resp('SET', 'after-error', '1')]));
+      await e.until(() => false, 2000);
+      expect(e.got.toString()).toMatch(/^-ERR Protocol error[^\n]*\r\n$/);
+      const exists = await exchange(
+        s.port,
+        respReplies(resp('EXISTS', 'after-quit', 'after-quit-2', 'after-error'), 1),
+      );
+      expect(exists.toString()).toBe(':0\r\n');
+    });
+
+    it('answers nothing after Connection: close, an HTTP/1.0 request or a malformed one (http, static)', async () => {
+      for (const protocol of ['http', 'static'] as const) {
+        const s = await start(protocol);
+        const path = protocol === 'http' ? '/' : '/a.txt';
+        for (const first of [
+          `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+          `GET ${path} HTTP/1.0\r\n\r\n`,
+        ]) {
+          const c = new Client(s.port);
+          await c.send(first + `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(3));
+          await c.until(() => false, 3000);
+          expect(c.closed).toBe(true);
+          expect(count(c.got, 'HTTP/1.1 200')).toBe(1);
+        }
+        const bad = new Client(s.port);
+        await bad.send(
+          `GET ${path} HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n` + `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`,
+        );
+        await bad.until(() => false, 3000);
+        expect(bad.closed).toBe(true);
+        expect(count(bad.got, 'HTTP/1.1 ')).toBe(1);
+        expect(bad.got.toString()).toMatch(/^HTTP\/1\.1 400/);
+      }
+    });
+
+    it('closes after what was sent when a file shrinks mid-send, and counts it', async () => {
+      const s = await start('static');
+      const size = 32 * MiB;
+      writeFileSync(join(root, 'shrink.bin'), Buffer.alloc(size, 97));
+      const c = new Client(s.port);
+      await c.send('GET /shrink.bin HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2));
+      expect(await c.until((b) => b.length > MiB)).toBe(true);
+      truncateSync(join(root, 'shrink.bin'), 64 << 10);
+      await c.until(() => false, 10_000);
+      expect(c.closed).toBe(true);
+      expect(count(c.got, 'HTTP/1.1 200')).toBe(1); // never a second response inside the promised body
+      expect(c.got.length).toBeLessThan(size);
+      expect(await eventually(() => s.stats().shortBodies >= 1)).toBe(true);
+    });
+
+    it('sends exactly the promised length when a file grows mid-send', async () => {
+      const s = await start('static');
+      const size = 8 * MiB;
+      writeFileSync(join(root, 'grow.bin'), Buffer.alloc(size, 97));
+      const c = new Client(s.port);
+      await c.send('GET /grow.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(await c.until((b) => b.length > MiB)).toBe(true);
+      appendFileSync(join(root, 'grow.bin'), Buffer.alloc(MiB, 98));
+      expect(await c.until((b) => b.length >= size + b.indexOf('\r\n\r\n') + 4)).toBe(true);
+      await c.send('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(await c.until((b) => b.toString('latin1').endsWith('hello\n'))).toBe(true);
+      const at = c.got.indexOf('\r\n\r\n') + 4;
+      expect(c.got.subarray(at, at + size).indexOf(98)).toBe(-1); // no byte of the growth
+      expect(c.got.subarray(at + size).toString('latin1')).toMatch(/^HTTP\/1\.1 200/);
+      expect(c.closed).toBe(false);
+      c.destroy();
+    });
+
+    it('closes a client whose request never completes (header timeout) and one gone quiet (idle timeout)', async () => {
+      const s = await start('http', { headerTimeout: 300, idleTimeout: 600 });
+      const slow = new Client(s.port);
+      await slow.send('GET / HTTP/1.1\r\nHo');
+      const trickle = setInterval(() => !slow.closed && slow.sock.write('a'), 50);
+      const quiet = new Client(s.port);
+      await quiet.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      try {
+        expect(await eventually(() => slow.closed && quiet.closed, 10_000)).toBe(true);
+        expect(slow.got.length).toBe(0);
+        expect(count(quiet.got, 'HTTP/1.1 200')).toBe(1);
+      } finally {
+        clearInterval(trickle);
+        slow.destroy();
+        quiet.destroy();
+      }
+    });
+  });
+}
