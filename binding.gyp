@@ -25,6 +25,7 @@
         "native/process.cc",
         "native/file.cc",
         "native/zerocopy.cc",
+        "native/msg_zerocopy.cc",
         "native/uring.cc",
         "native/netdev.cc",
         "native/keyspace.cc"

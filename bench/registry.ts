@@ -16,6 +16,7 @@ import { c10k } from './scenarios/c10k.js';
 import { pollution } from './scenarios/pollution.js';
 import { syscalls } from './scenarios/syscalls.js';
 import { veth } from './scenarios/veth.js';
+import { zerocopy } from './scenarios/zerocopy.js';
 
 // prettier-ignore
 export const scenarios: Scenario[] = [
@@ -35,4 +36,5 @@ export const scenarios: Scenario[] = [
   pollution,
   syscalls,
   veth,
+  zerocopy,
 ];

@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rawio::InitProcess(env, exports);
   rawio::InitFile(env, exports);
   rawio::InitZerocopy(env, exports);
+  rawio::InitMsgZerocopy(env, exports);
   rawio::InitUring(env, exports);
   rawio::InitKeyspace(env, exports);
   rawio::InitNetdev(env, exports);

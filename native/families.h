@@ -13,6 +13,7 @@ void InitWatch(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitFile(Napi::Env env, Napi::Object exports);
 void InitZerocopy(Napi::Env env, Napi::Object exports);
+void InitMsgZerocopy(Napi::Env env, Napi::Object exports);
 void InitUring(Napi::Env env, Napi::Object exports);
 void InitKeyspace(Napi::Env env, Napi::Object exports);
 void InitNetdev(Napi::Env env, Napi::Object exports);

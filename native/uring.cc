@@ -37,6 +37,7 @@ AddrKind KindOf(int op) {
     case IORING_OP_WRITE:
     case IORING_OP_SEND:
     case IORING_OP_RECV:
+    case abi::kOpSendZc:  // its zc flags ride in ioprio, msg flags in the op flags word
       return AddrKind::kBytes;
     case IORING_OP_READ_FIXED:
     case IORING_OP_WRITE_FIXED:

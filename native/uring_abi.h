@@ -54,6 +54,13 @@
 #ifndef IORING_CQE_F_MORE  // 5.13
 #define IORING_CQE_F_MORE (1U << 1)
 #endif
+#ifndef IORING_CQE_F_NOTIF  // 6.0, with IORING_OP_SEND_ZC
+#define IORING_CQE_F_NOTIF (1U << 3)
+#endif
+#ifndef IORING_SEND_ZC_REPORT_USAGE  // 6.2: the notification's res says whether data was copied
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
 
 namespace rawio {
 namespace abi {
@@ -80,6 +87,8 @@ static_assert(sizeof(BufEntry) == 16 && offsetof(BufEntry, resv) == 14, "struct 
 
 // The opcodes uring.cc bounds-checks against; newer ones pass through as numbers.
 constexpr int kOpNop = IORING_OP_NOP;
+// IORING_OP_SEND_ZC (6.0), an enum in the headers: its number, for headers older than 6.0.
+constexpr int kOpSendZc = 47;
 constexpr int kOpLast = 64;  // larger than any opcode through 6.18 (IORING_OP_PIPE is 61)
 
 static_assert(sizeof(io_uring_sqe) == 64, "SQE is 64 bytes (without IORING_SETUP_SQE128)");

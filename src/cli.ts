@@ -21,6 +21,8 @@ export interface Command {
   help?: () => Promise<string>;
 }
 
+const yesNo = (b: boolean | null) => (b === null ? 'unknown' : b ? 'yes' : 'no');
+
 function printProbe(p: ProbeResult): void {
   const lim = (l: { soft: number; hard: number }) => `${l.soft} (hard ${l.hard})`;
   const u = p.ioUring;
@@ -29,6 +31,7 @@ function printProbe(p: ProbeResult): void {
     `cpus            ${p.cpus}`,
     `io_uring        ${u.supported === null ? 'unknown' : u.supported ? 'supported' : 'not supported'} (${u.setup}; io_uring_disabled=${u.disabled ?? 'n/a'})`,
     ...(u.opcodes ? [`  opcodes       ${u.opcodes.join(' ')}`] : []),
+    `zero-copy send  MSG_ZEROCOPY ${yesNo(p.zerocopySend.msgZerocopy)}, io_uring SEND_ZC ${yesNo(p.zerocopySend.sendZc)}`,
     `RLIMIT_NOFILE   ${lim(p.limits.nofile)}`,
     `RLIMIT_MEMLOCK  ${lim(p.limits.memlock)}`,
     `pipe-max-size   ${p.limits.pipeMaxSize ?? 'n/a'}`,

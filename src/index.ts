@@ -14,6 +14,7 @@ export type {
   RingStat,
   RingProbe,
   CompletionHandler,
+  SendZcResult,
 } from './sys/ring.js';
 export { Proactor } from './loop/proactor.js';
 export type { ProactorOptions, CompletionCallback, RecvCallback } from './loop/proactor.js';
@@ -21,6 +22,9 @@ export * from './protocols/index.js';
 export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
 export {
   transferFile,
+  sendBuffer,
+  type SendBufferOptions,
+  type SendBufferResult,
   registerTransferMethod,
   methods as transferMethods,
   transferMethodNames,

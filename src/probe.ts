@@ -3,7 +3,8 @@
  * version, io_uring (the `io_uring_disabled` sysctl and the ring's own probe), the limits
  * that bound the servers (RLIMIT_NOFILE, RLIMIT_MEMLOCK, pipe-max-size), FD_SETSIZE, the
  * direct-IO alignment of a path, the CPU count, and whether the network devices do
- * scatter-gather (ETHTOOL_GSG), without which sendfile is not a zero-copy path. It reads
+ * scatter-gather (ETHTOOL_GSG), without which sendfile is not a zero-copy path, and which
+ * zero-copy sends the kernel takes (MSG_ZEROCOPY, io_uring's SEND_ZC). It reads
  * /proc and /sys and asks the kernel; it never throws for a missing feature.
  */
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -76,6 +77,13 @@ export interface ProbeResult {
   } | null;
   /** Per network device: scatter-gather and the offloads that go with it; null: not answered. */
   netdev: Record<string, Partial<Record<NetdevFeature, boolean | null>>>;
+  /** Zero-copy sends (`sys.send({ zerocopy })`, `Ring.sendZc`, `zerocopyThreshold`). */
+  zerocopySend: {
+    /** A TCP socket accepts SO_ZEROCOPY (MSG_ZEROCOPY, 4.14); null when no socket could be made. */
+    msgZerocopy: boolean | null;
+    /** io_uring offers IORING_OP_SEND_ZC (6.0); null when io_uring is refused. */
+    sendZc: boolean | null;
+  };
 }
 
 function readNumber(path: string): number | null {
@@ -98,6 +106,21 @@ function ringProbe(): Omit<ProbeResult['ioUring'], 'disabled'> {
   const p = Ring.probe();
   if (!p.supported) return { supported: false, setup: p.code ?? 'refused', opcodes: [], features: [] };
   return { supported: true, setup: 'ok', opcodes: p.opcodes, features: p.features };
+}
+
+// SO_ZEROCOPY on a throwaway TCP socket (a listening one: the only TCP socket rawio makes
+// without a peer), and SEND_ZC in the ring's opcode list.
+function zerocopySend(): ProbeResult['zerocopySend'] {
+  let msgZerocopy: boolean | null = null;
+  try {
+    const fd = sys.listenTcp('127.0.0.1', 0, { backlog: 1 });
+    msgZerocopy = new sys.ZerocopySocket(fd).enabled;
+    sys.close(fd);
+  } catch {
+    // no loopback socket: unknown
+  }
+  const ring = Ring.probe();
+  return { msgZerocopy, sendZc: ring.supported ? ring.opcodes.includes('SEND_ZC') : null };
 }
 
 /**
@@ -181,5 +204,6 @@ export function probe(opts: { path?: string } = {}): ProbeResult {
     fdSetSize: constants.FD_SETSIZE!,
     directIo: directIo(path),
     netdev: netdevFeatures(),
+    zerocopySend: zerocopySend(),
   };
 }

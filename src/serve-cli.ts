@@ -27,6 +27,9 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
                      (default auto)
   --directio N       file bodies: 'auto' switches to direct IO at N bytes or more
   --backlog N        the listen(2) backlog (default 511)
+  --zerocopy-threshold BYTES
+                     reply data of this many bytes or more is sent zero-copy (MSG_ZEROCOPY
+                     in the reactor models, SEND_ZC in proactor; default 0: never)
   --cpus LIST        pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
   --bench-agent A    also answer GET http://A/cpu with this server's CPU time (all its
                      threads and worker processes), for \`rawio bench --target\` on another

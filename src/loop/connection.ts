@@ -101,6 +101,11 @@ export class Connection {
   onDrain: (() => void) | undefined;
   /** Called when the peer has finished sending (read returned 0); when unset, `end()` is called. */
   onEnd: (() => void) | undefined;
+  /**
+   * Called on EPOLLERR without a socket error: MSG_ZEROCOPY completions wait on the error
+   * queue (see `sys.send`), and the callback must read them. Unset, EPOLLERR fails the connection.
+   */
+  onErrorQueue: (() => void) | undefined = undefined;
   /** Queued bytes past which the connection is destroyed with ERR_RAWIO_QUEUE_FULL (Infinity: no limit). */
   readonly maxQueue: number;
   /** Bytes read so far. */
@@ -302,6 +307,7 @@ export class Connection {
     if (this.#closed) return;
     if (events & EPOLLERR) {
       const r = native.socketError(this.fd);
+      if (r === 0 && this.onErrorQueue !== undefined) return this.onErrorQueue();
       // A pipe has no SO_ERROR; its only error is a closed reader.
       this.#fail(r < 0 && errnoName(r) !== 'ENOTSOCK' ? r : -EPIPE, 'write');
     } else if (events & EPOLLHUP && !this.#reading && this.#mask() === 0) this.#park();

@@ -27,6 +27,7 @@ export const READ = 3;
 export const WRITE = 4;
 export const TIMEOUT = 5;
 export const RECV_MULTI = 6;
+export const SEND_ZC = 7;
 
 const SLOT_BITS = 20;
 export const SLOTS = 1 << SLOT_BITS;
@@ -55,6 +56,9 @@ export class Req {
   multishot = false; // ACCEPT: IORING_ACCEPT_MULTISHOT; RECV_MULTI: provided buffers, armed once
   cancelled = false;
   queued = false; // in the backlog, not in the SQ
+  notifs = 0; // SEND_ZC: notifications still to come (the kernel reads buf until the last)
+  final = 0; // SEND_ZC: the callback's result once sending is over
+  sendOver = false; // SEND_ZC: no more requests will be issued
   gen = 0;
   id = 0; // public id; 0 while free
   ud = -1; // the kernel's user data; -1 while free
@@ -88,6 +92,9 @@ export class ReqTable {
     r.done = 0;
     r.multishot = false;
     r.cancelled = false;
+    r.notifs = 0;
+    r.final = 0;
+    r.sendOver = false;
     return r;
   }
 

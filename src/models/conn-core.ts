@@ -122,6 +122,9 @@ export class ConnCore {
     if (buffered === 0 || frames.length > 0) this.#partialAt = buffered === 0 ? NaN : performance.now();
     else if (Number.isNaN(this.#partialAt)) this.#partialAt = performance.now();
     this.#pump();
+    // Frames may be views into the chunk (Codec in protocol.ts); those left waiting for a
+    // budget or a promise reply outlive it, so they keep copies.
+    for (let i = this.#head; i < this.#frames.length; i++) this.#frames[i] = this.#frames[i]!.slice();
   }
 
   /** The client finished sending: close once every reply it is owed has gone. */

@@ -15,7 +15,8 @@ import type { ModelStarter } from './types.js';
 
 export const start: ModelStarter = async (opts) => {
   const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog, blocking: true });
-  const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  // One thread handles every request: the RESP keyspace can be its own table.
+  const protocol = createProtocol(opts.protocol, { ...opts.protocolOptions, localKeyspace: true });
   const stats = new Stats(1);
   const slotSab = FdSlot.create();
   const data: BlockingThreadData = {

@@ -181,7 +181,14 @@ class Master {
   }
 
   stats(): StatsSnapshot {
-    const snap: StatsSnapshot = { connections: 0, accepted: [], requests: 0, bytesOut: 0, shortBodies: 0 };
+    const snap: StatsSnapshot = {
+      connections: 0,
+      accepted: [],
+      requests: 0,
+      bytesOut: 0,
+      shortBodies: 0,
+      zerocopy: { sends: 0, copied: 0 },
+    };
     for (let i = 0; i < this.#opts.workers; i++) {
       const f = this.workers[i] ? this.#read(i) : new Float64Array(FIGURES);
       const base = this.#base[i]!;
@@ -190,6 +197,8 @@ class Master {
       snap.requests += f[2]! + base[2]!;
       snap.bytesOut += f[3]! + base[3]!;
       snap.shortBodies += f[4]! + base[4]!;
+      snap.zerocopy.sends += f[5]! + base[5]!;
+      snap.zerocopy.copied += f[6]! + base[6]!;
     }
     return snap;
   }
@@ -236,6 +245,7 @@ export const start: ModelStarter = async (opts) => {
       transfer: opts.transfer,
       directio: opts.directio,
       maxQueue: opts.maxQueue,
+      zerocopyThreshold: opts.zerocopyThreshold,
       limits: pickLimits(opts),
     },
   };

@@ -16,6 +16,7 @@ import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolName, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { ECANCELED } from '../sys/errno.js';
 import { native } from '../sys/native.js';
+import { ringProbe } from '../sys/uring.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
@@ -29,6 +30,8 @@ export interface ProactorThreadData {
   protocol: ProtocolName;
   protocolOptions: ProtocolOptions;
   maxQueue: number;
+  /** Reply data of at least this many bytes is sent with IORING_OP_SEND_ZC; 0: never. */
+  zerocopyThreshold: number;
   limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
@@ -111,8 +114,16 @@ class RingConn implements ConnIO {
     this.#out.length = 0;
     this.#outBytes = 0;
     this.#sending = data.length;
-    this.#proactor.send(this.fd, data, 0, data.length, this.#onSent);
+    const zc = this.thread.zerocopyThreshold;
+    if (zc > 0 && data.length >= zc) this.#proactor.sendZc(this.fd, data, 0, data.length, this.#onSentZc);
+    else this.#proactor.send(this.fd, data, 0, data.length, this.#onSent);
   }
+
+  /** A SEND_ZC's callback, after its last notification: the kernel is done with the data. */
+  readonly #onSentZc = (res: number): void => {
+    this.thread.countZerocopy();
+    this.#onSent(res);
+  };
 
   readonly #onSent = (res: number): void => {
     this.#sending = 0;
@@ -186,6 +197,8 @@ class RingConn implements ConnIO {
 export class ProactorThread {
   readonly proactor = new Proactor({ entries: 1024 });
   readonly #data: ProactorThreadData;
+  #zcCounted = { sends: 0, copied: 0 };
+  readonly #zcThreshold: number;
   readonly #protocol: Protocol;
   readonly #stats: Stats;
   readonly #conns = new Set<RingConn>();
@@ -200,10 +213,24 @@ export class ProactorThread {
     if (data.cpus) native.setAffinity(data.cpus);
     this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
+    const sendZc = ringProbe().opcodes.includes('SEND_ZC');
+    this.#zcThreshold = data.zerocopyThreshold > 0 && sendZc ? data.zerocopyThreshold : 0;
   }
 
   get maxQueue(): number {
     return this.#data.maxQueue;
+  }
+
+  /** The data's threshold, or 0 (plain sends) on a kernel without IORING_OP_SEND_ZC (before 6.0). */
+  get zerocopyThreshold(): number {
+    return this.#zcThreshold;
+  }
+
+  /** Adds the zero-copy notifications since the last call to the stats. */
+  countZerocopy(): void {
+    const { sends, copied } = this.proactor.zerocopy;
+    this.#stats.zerocopy(sends - this.#zcCounted.sends, copied - this.#zcCounted.copied);
+    this.#zcCounted = { sends, copied };
   }
 
   async run(): Promise<void> {

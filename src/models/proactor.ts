@@ -18,7 +18,8 @@ import type { ModelStarter } from './types.js';
 export const start: ModelStarter = async (opts) => {
   if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
   const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
-  const protocol = createProtocol(opts.protocol, opts.protocolOptions);
+  // With one thread, it handles every request: the RESP keyspace can be its own table.
+  const protocol = createProtocol(opts.protocol, { ...opts.protocolOptions, localKeyspace: opts.workers === 1 });
   const stats = new Stats(opts.workers);
   const stopFds: number[] = [];
   const threads: ModelThread[] = [];
@@ -40,6 +41,7 @@ export const start: ModelStarter = async (opts) => {
         protocol: opts.protocol,
         protocolOptions: protocol.options,
         maxQueue: opts.maxQueue,
+        zerocopyThreshold: opts.zerocopyThreshold,
         limits: pickLimits(opts),
         stats: stats.share(),
         cpus: opts.cpus.length > 0 ? [opts.cpus[i % opts.cpus.length]!] : undefined,

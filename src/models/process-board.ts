@@ -22,5 +22,8 @@ export const READY_FD = 5;
 export const MUTEX_KEY = new TextEncoder().encode('accept-mutex');
 export const statsKey = (index: number) => new TextEncoder().encode(`stats:${index}`);
 
-/** The figures a worker publishes: accepted, connections, requests, bytesOut, shortBodies (float64 each). */
-export const FIGURES = 5;
+/**
+ * The figures a worker publishes (float64 each): accepted, connections, requests, bytesOut,
+ * shortBodies, zero-copy sends, and of those the ones the kernel copied.
+ */
+export const FIGURES = 7;

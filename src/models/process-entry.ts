@@ -64,6 +64,8 @@ function main(): Promise<void> {
     figures[2] = snap.requests;
     figures[3] = snap.bytesOut;
     figures[4] = snap.shortBodies;
+    figures[5] = snap.zerocopy.sends;
+    figures[6] = snap.zerocopy.copied;
     board.set(key, bytes);
   };
   reactor.setTimer(50, publish, { repeat: true });

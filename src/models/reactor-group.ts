@@ -36,7 +36,11 @@ export interface GroupShape {
 
 export async function startReactorGroup(opts: ResolvedServeOptions, shape: GroupShape): Promise<ModelHandle> {
   const listenFd = listenTcp(opts.host, opts.port, { backlog: opts.backlog });
-  const group = new Group(listenFd, createProtocol(opts.protocol, opts.protocolOptions));
+  // Handlers all on one reactor thread (no pool, which would also take frames): the RESP
+  // keyspace can be that thread's own table.
+  const local = shape.reactors === 1 && shape.pool === 0;
+  const protocolOptions = local ? { ...opts.protocolOptions, localKeyspace: true } : opts.protocolOptions;
+  const group = new Group(listenFd, createProtocol(opts.protocol, protocolOptions));
   try {
     await group.start(opts, shape);
   } catch (e) {
@@ -102,6 +106,7 @@ class Group {
         transfer: opts.transfer,
         directio: opts.directio,
         maxQueue: opts.maxQueue,
+        zerocopyThreshold: opts.zerocopyThreshold,
         limits: pickLimits(opts),
         stats: this.stats.share(),
         cpus: pinned ? [opts.cpus[i % opts.cpus.length]!] : undefined,

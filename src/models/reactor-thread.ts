@@ -45,6 +45,8 @@ export interface ReactorThreadData {
   transfer: string;
   directio: number;
   maxQueue: number;
+  /** Reply data of at least this many bytes is sent with MSG_ZEROCOPY; 0 or absent: never. */
+  zerocopyThreshold?: number;
   /** The per-connection limits (conn-core.ts). */
   limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
@@ -189,6 +191,7 @@ export class ReactorThread {
       stats: this.#stats,
       transfer: this.#data.transfer,
       directio: this.#data.directio,
+      zerocopyThreshold: this.#data.zerocopyThreshold ?? 0,
       limits: this.#data.limits,
       dispatch: this.#pool.length > 0 ? (s, seq, frame) => this.#dispatch(s, seq, frame) : undefined,
       onClose: () => this.#forget(id),

@@ -70,6 +70,7 @@ export const serveOptionTable = {
   maxFiles: { cli: 'int' },
   headerTimeout: { cli: 'int' },
   idleTimeout: { cli: 'int' },
+  zerocopyThreshold: { cli: 'int', models: [...reactorModels, 'proactor'] },
   backlog: { cli: 'int' },
   pool: { cli: 'int' }, // read by multi-reactor-pool only (README's model table), as workers by some
   cpus: { cli: 'ints' },
@@ -223,6 +224,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     maxFiles: o.maxFiles === undefined ? CONN_DEFAULTS.maxFiles : v.int('maxFiles', o.maxFiles, 1),
     headerTimeout: o.headerTimeout === undefined ? CONN_DEFAULTS.headerTimeout : ms('headerTimeout', o.headerTimeout),
     idleTimeout: o.idleTimeout === undefined ? CONN_DEFAULTS.idleTimeout : ms('idleTimeout', o.idleTimeout),
+    zerocopyThreshold: o.zerocopyThreshold === undefined ? 0 : v.int('zerocopyThreshold', o.zerocopyThreshold, 0),
     backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),
     cpus: o.cpus === undefined ? [] : cpuList(o.cpus),

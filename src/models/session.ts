@@ -3,7 +3,8 @@
  * (framing, the ordered reply pipeline and every per-connection limit, conn-core.ts).
  * Requests are handled inline (single, multi-reactor, multi-process) or handed to a worker
  * pool (worker-pool, multi-reactor-pool), whose replies come back through deliver(); a
- * file body goes out with transferFile once the bytes before it have left.
+ * file body goes out with transferFile once the bytes before it have left, and a write of
+ * `zerocopyThreshold` bytes or more with MSG_ZEROCOPY (zerocopy-writer.ts).
  *
  * Idleness and slow headers: `expire()` (called by the model's sweep timer) closes a
  * connection past its header or idle timeout (see ConnLimits).
@@ -13,6 +14,7 @@ import type { Protocol, Reply } from '../protocols/protocol.js';
 import { transferFile } from '../transfer/index.js';
 import { CONN_DEFAULTS, ConnCore, type ConnIO, type ConnLimits } from './conn-core.js';
 import type { Stats } from './stats.js';
+import { ZerocopyWriter } from './zerocopy-writer.js';
 
 /** The default in-flight bound (ConnLimits.maxInFlight). */
 export const MAX_DEPTH = CONN_DEFAULTS.maxInFlight;
@@ -22,6 +24,8 @@ export interface SessionOptions {
   stats: Stats;
   transfer: string;
   directio: number;
+  /** Writes of at least this many bytes go out with MSG_ZEROCOPY; 0 or absent: never. */
+  zerocopyThreshold?: number;
   /** The per-connection limits; default CONN_DEFAULTS. */
   limits?: Partial<ConnLimits>;
   /**
@@ -39,18 +43,22 @@ class ConnectionIO implements ConnIO {
   #corked = 0;
   #corking = false;
   #fileProgress = 0;
+  readonly zc: ZerocopyWriter | undefined;
 
   constructor(
     readonly conn: Connection,
     readonly opts: SessionOptions,
-  ) {}
+  ) {
+    const t = opts.zerocopyThreshold ?? 0;
+    if (t > 0) this.zc = new ZerocopyWriter(conn, t, opts.stats, () => this.uncork());
+  }
 
   get queued(): number {
-    return this.conn.queuedBytes + this.#corked;
+    return this.conn.queuedBytes + this.#corked + (this.zc?.queued ?? 0);
   }
 
   get progress(): number {
-    return this.conn.bytesWritten + this.#fileProgress;
+    return this.conn.bytesWritten + this.#fileProgress + (this.zc?.progress ?? 0);
   }
 
   get closed(): boolean {
@@ -58,6 +66,7 @@ class ConnectionIO implements ConnIO {
   }
 
   write(data: Uint8Array): void {
+    if (this.zc?.write(data) === true) return;
     if (this.#corking) this.#corked += data.length;
     this.conn.write(data);
   }
@@ -74,12 +83,16 @@ class ConnectionIO implements ConnIO {
   }
 
   async drain(bytes: number): Promise<void> {
-    while (this.conn.queuedBytes > bytes) await this.conn.waitWritable();
+    while (this.queued - this.#corked > bytes) {
+      if (this.zc?.busy === true) await this.zc.idle();
+      else await this.conn.waitWritable();
+    }
   }
 
   async sendFile(file: NonNullable<Reply['file']>): Promise<number> {
     const { conn } = this;
     // The headers held by a cork or queued must reach the socket before the body.
+    await this.zc?.idle();
     this.uncork();
     while (conn.queuedBytes > 0) await conn.waitWritable();
     return transferFile(conn.fd, file.fd, {
@@ -103,7 +116,7 @@ class ConnectionIO implements ConnIO {
   }
 
   end(): void {
-    this.conn.end();
+    if (this.zc?.deferEnd() !== true) this.conn.end();
   }
 
   destroy(error?: Error): void {
@@ -133,6 +146,7 @@ export class Session {
     conn.onDrain = () => this.core.writable();
     conn.onEnd = () => this.core.end();
     conn.onClose = () => {
+      io.zc?.closed();
       this.core.closed();
       opts.onClose?.(this);
     };

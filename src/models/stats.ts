@@ -1,10 +1,12 @@
 /**
  * Live server counters that every thread of a model can update without messages: a
  * SharedArrayBuffer of Int32 slots (connections open, requests, accepts per worker) and
- * one BigInt64 slot for bytes out, updated with Atomics. Worker threads receive the
+ * BigInt64 slots for bytes out and the zero-copy sends (those the kernel reported done, and
+ * of them those it copied), updated with Atomics. Worker threads receive the
  * buffer in their workerData; processes (the multi-process model) report through IPC
  * and the parent adds their figures into its own block.
  */
+import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 
 const HEADER = 3; // [connections, requests, shortBodies]
 
@@ -23,6 +25,11 @@ export interface StatsSnapshot {
    * closed after what was sent, since its next reply would have landed inside the body.
    */
   shortBodies: number;
+  /**
+   * Zero-copy sends (`zerocopyThreshold`) the kernel reported done so far, and of those the
+   * ones it copied after all (every one over loopback).
+   */
+  zerocopy: ZerocopyCounts;
 }
 
 export class Stats {
@@ -36,7 +43,7 @@ export class Stats {
     shared?: { buffer: SharedArrayBuffer; bytesBuffer: SharedArrayBuffer },
   ) {
     this.buffer = shared?.buffer ?? new SharedArrayBuffer(4 * (HEADER + Math.max(1, workers)));
-    this.bytesBuffer = shared?.bytesBuffer ?? new SharedArrayBuffer(8);
+    this.bytesBuffer = shared?.bytesBuffer ?? new SharedArrayBuffer(8 * 3); // bytes out, zero-copy sends, copied
     this.ints = new Int32Array(this.buffer);
     this.bytes = new BigInt64Array(this.bytesBuffer);
   }
@@ -71,6 +78,11 @@ export class Stats {
     if (n > 0) Atomics.add(this.bytes, 0, BigInt(n));
   }
 
+  zerocopy(sends: number, copied: number): void {
+    if (sends > 0) Atomics.add(this.bytes, 1, BigInt(sends));
+    if (copied > 0) Atomics.add(this.bytes, 2, BigInt(copied));
+  }
+
   /** Overwrites a worker's figures (the multi-process parent, from a child's report). */
   set(worker: number, accepted: number): void {
     Atomics.store(this.ints, HEADER + worker, accepted);
@@ -85,6 +97,7 @@ export class Stats {
       requests: Atomics.load(this.ints, 1),
       bytesOut: Number(Atomics.load(this.bytes, 0)),
       shortBodies: Atomics.load(this.ints, 2),
+      zerocopy: { sends: Number(Atomics.load(this.bytes, 1)), copied: Number(Atomics.load(this.bytes, 2)) },
     };
   }
 }

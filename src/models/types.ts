@@ -76,6 +76,14 @@ export interface ServeOptions {
   /** File bodies: 'auto' switches to direct IO at this size in bytes; default 4 MiB. */
   directio?: number;
   /**
+   * Reply data of at least this many bytes goes out zero-copy: MSG_ZEROCOPY in the reactor
+   * models (single, worker-pool, multi-reactor, multi-reactor-pool, multi-process),
+   * IORING_OP_SEND_ZC in `proactor`. Default 0: never. Pinning pages and waiting for the
+   * kernel's completion costs more than copying small replies (the kernel's own advice is
+   * about 10 KiB and up), and on loopback the kernel copies anyway.
+   */
+  zerocopyThreshold?: number;
+  /**
    * Drop a connection whose unsent output exceeds this many bytes; default 64 MiB. Since a
    * request waits while `maxOutput` is spent, only one reply larger than this reaches it:
    * it is the largest reply a client that reads slowly can be sent.

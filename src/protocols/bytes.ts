@@ -18,10 +18,16 @@ export function ascii(s: string): Uint8Array {
 /**
  * The unconsumed tail of a connection's input. `view(chunk)` returns what to parse (the
  * chunk itself when nothing is pending: no copy); `keep(bytes)` stores the unparsed rest,
- * copying it because the model may reuse the chunk it pushed.
+ * copying it when it lies in the chunk, because the model may reuse the chunk it pushed.
+ *
+ * A codec may hand out views into what `view` returned (frames that are views, until the
+ * next push), so `keep` never moves bytes inside its own buffer: a tail already there is
+ * only marked, and moved to the front by the next `view`.
  */
 export class Pending {
   #buf = EMPTY;
+  /** The kept bytes are #buf[#off, #off + #len). */
+  #off = 0;
   #len = 0;
 
   get length(): number {
@@ -36,9 +42,12 @@ export class Pending {
     const need = this.#len + chunk.length;
     if (need > this.#buf.length) {
       const grown = new Uint8Array(Math.max(need, this.#buf.length * 2));
-      grown.set(this.#buf.subarray(0, this.#len));
+      grown.set(this.#buf.subarray(this.#off, this.#off + this.#len));
       this.#buf = grown;
+    } else if (this.#off > 0) {
+      this.#buf.copyWithin(0, this.#off, this.#off + this.#len);
     }
+    this.#off = 0;
     this.#buf.set(chunk, this.#len);
     this.#len = need;
     return this.#buf.subarray(0, need);
@@ -48,16 +57,18 @@ export class Pending {
   keep(rest: Uint8Array): void {
     const n = rest.length;
     if (n === 0) {
-      this.#len = 0;
+      this.#off = this.#len = 0;
       if (this.#buf.length > 65536) this.#buf = EMPTY; // do not pin a large buffer while idle
     } else if (rest.buffer === this.#buf.buffer) {
-      const from = rest.byteOffset - this.#buf.byteOffset;
-      if (from > 0) this.#buf.copyWithin(0, from, from + n);
+      this.#off = rest.byteOffset - this.#buf.byteOffset;
+      this.#len = n;
     } else {
+      // From the chunk: this buffer holds nothing a frame of this push points into.
       if (n > this.#buf.length) this.#buf = new Uint8Array(Math.max(n, 1024));
       this.#buf.set(rest);
+      this.#off = 0;
+      this.#len = n;
     }
-    this.#len = n;
   }
 }
 

@@ -40,3 +40,4 @@ export type { HttpOptions } from './http.js';
 export type { RespOptions } from './resp.js';
 export { HttpCodec, type HttpLimits } from './http-codec.js';
 export { RespCodec, type RespLimits } from './resp-codec.js';
+export { LocalKeyspace, type LocalKeyspaceOptions } from './local-keyspace.js';

@@ -7,7 +7,12 @@
  * objects.
  *
  * Ownership: `push` keeps no reference to the chunk it is given (the model may reuse its
- * read buffer), and the frames it returns are the model's. A Reply's `data` is immutable
+ * read buffer). The frames it returns may be views into that chunk (the RESP codec's are,
+ * so a pipelined batch is framed without a copy): they are valid until the model reuses
+ * the chunk's memory or pushes again, so a model handles them before that — as every model
+ * does, inline in the read callback or by copying them into a channel for a pool thread —
+ * and copies any frame it keeps longer. `handle` keeps no reference to its frame either:
+ * a Reply never points into it. A Reply's `data` is immutable
  * and may be shared by many replies (the precomputed hello-world): a model writes it or
  * copies it, and never modifies or transfers (postMessage transfer list) its buffer.
  */
@@ -58,7 +63,8 @@ export interface Codec {
   /**
    * Feeds the next bytes of the connection: returns the requests they complete (a partial
    * one is kept for the next push) and, on malformed input, the error reply. The chunk is
-   * not retained. After an error, later pushes return no frames.
+   * not retained; the frames may be views into it, valid until it is reused or the next
+   * push (see the ownership note above). After an error, later pushes return no frames.
    */
   push(chunk: Uint8Array): PushResult;
   /** Bytes of an unfinished request held for the next push (the header timeout runs while > 0). */
@@ -80,6 +86,13 @@ export interface ProtocolOptions {
   keyspace?: string;
   /** resp: bytes of shared memory for a keyspace the protocol creates (default 64 MiB). */
   keyspaceSize?: number;
+  /**
+   * resp: keep the data in a table of the calling thread instead of shared memory: no
+   * native call and no lock per command, but no other thread or process sees it. For a
+   * model that runs every handler on one thread; the models set it themselves where that
+   * holds (`single`, `iterative`, and `multi-reactor` or `proactor` with one worker).
+   */
+  localKeyspace?: boolean;
   /**
    * Request size limits, each read by the protocols it names (HttpLimits, RespLimits):
    * serve() fills them from its `maxHeader` and `maxRequest` options.

@@ -3,15 +3,18 @@
  * multibulk commands (`*<argc>\r\n` then `$<len>\r\n<bytes>\r\n` per argument) and inline
  * commands (one line of space-separated, optionally quoted, arguments), pipelined.
  *
- * A frame is the command normalised to argc (u32 LE) followed by each argument as len
- * (u32 LE) + bytes, so the handler never re-parses RESP. The parser is resumable: a large
+ * A frame is the command as multibulk RESP, checked: `*<argc>\r\n` then `$<len>\r\n<bytes>\r\n`
+ * per argument, with every length and CRLF already verified, so the handler walks it without
+ * checks (frameArgs). A multibulk command is framed as a view of the bytes pushed, with no
+ * copy: it is valid until the model reuses the chunk it pushed or pushes again (see Codec in
+ * protocol.ts); an inline command is rebuilt as multibulk. The parser is resumable: a large
  * argument arriving in many chunks is scanned once. Limits are checked on the declared
  * lengths before any byte is buffered, and the buffer only grows as bytes arrive, so a
  * hostile length costs nothing; past a limit the codec answers a protocol error and the
  * connection is closed, as Redis does.
  */
 import type { Codec, PushResult, Reply } from './protocol.js';
-import { Pending, allocFrame, ascii, copyBytes, getU32, hex, indexOf, putU32 } from './bytes.js';
+import { Pending, allocFrame, ascii, copyBytes, hex, indexOf, putUint, uintDigits } from './bytes.js';
 
 /** Limits of {@link RespCodec} (and `RespOptions.limits`). */
 export interface RespLimits {
@@ -50,33 +53,56 @@ function parseInt10(buf: Uint8Array, from: number, to: number): number {
   return neg ? -n : n;
 }
 
-/** Builds a frame from argument slices of `buf` (start, len pairs relative to `base`). */
-export function buildFrame(buf: Uint8Array, base: number, args: number[]): Uint8Array {
-  const argc = args.length >> 1;
-  let size = 4;
-  for (let i = 0; i < argc; i++) size += 4 + (args[2 * i + 1] ?? 0);
+/** A multibulk frame of `args` (an inline command's words): a new buffer the frame owns. */
+export function multibulkFrame(args: Uint8Array[]): Uint8Array {
+  let size = 3 + uintDigits(args.length);
+  for (const a of args) size += 5 + uintDigits(a.length) + a.length;
   const f = allocFrame(size);
-  putU32(f, 0, argc);
-  let o = 4;
-  for (let i = 0; i < argc; i++) {
-    const from = base + (args[2 * i] ?? 0);
-    const len = args[2 * i + 1] ?? 0;
-    putU32(f, o, len);
-    copyBytes(f, o + 4, buf, from, from + len);
-    o += 4 + len;
+  let o = putLine(f, 0, 42, args.length);
+  for (const a of args) {
+    o = putLine(f, o, 36, a.length);
+    copyBytes(f, o, a, 0, a.length);
+    o += a.length;
+    f[o++] = CR;
+    f[o++] = LF;
   }
   return f;
 }
 
-/** The arguments of a frame, as views into it. */
+/** Writes `<prefix><n>\r\n` at `o`; returns the offset after it. */
+function putLine(f: Uint8Array, o: number, prefix: number, n: number): number {
+  f[o] = prefix;
+  o = putUint(f, o + 1, n);
+  f[o] = CR;
+  f[o + 1] = LF;
+  return o + 2;
+}
+
+/** Reads the decimal at `at` (checked by the codec), up to its CR, into `line`: [value, offset after the LF]. */
+function readLine(f: Uint8Array, at: number, line: Int32Array): void {
+  let n = 0;
+  let c = f[at] ?? CR;
+  if (c === 45) c = f[++at] ?? CR; // '-0', the only negative the codec lets through
+  while (c !== CR) {
+    n = n * 10 + c - 48;
+    c = f[++at] ?? CR;
+  }
+  line[0] = n;
+  line[1] = at + 2;
+}
+const LINE = new Int32Array(2);
+
+/** The arguments of a frame (a checked multibulk command), as views into it. */
 export function frameArgs(frame: Uint8Array): Uint8Array[] {
-  const argc = getU32(frame, 0);
+  readLine(frame, 1, LINE);
+  const argc = LINE[0]!;
+  let o = LINE[1]!;
   const out = new Array<Uint8Array>(argc);
-  let o = 4;
   for (let i = 0; i < argc; i++) {
-    const len = getU32(frame, o);
-    out[i] = frame.subarray(o + 4, o + 4 + len);
-    o += 4 + len;
+    readLine(frame, o + 1, LINE);
+    const from = LINE[1]!;
+    out[i] = frame.subarray(from, from + LINE[0]!);
+    o = from + LINE[0]! + 2;
   }
   return out;
 }
@@ -92,7 +118,7 @@ export function splitInline(line: Uint8Array): Uint8Array[] | null {
     while (i < n && isSpace(line[i])) i++;
     if (i === n) return out;
     if (line[i] !== 34 && line[i] !== 39) {
-      // the common case, a plain word: a view (buildFrame copies it)
+      // the common case, a plain word: a view (multibulkFrame copies it)
       const from = i;
       while (i < n && !isSpace(line[i])) i++;
       out.push(line.subarray(from, i));
@@ -152,11 +178,14 @@ export class RespCodec implements Codec {
   get buffered(): number {
     return this.#pending.length;
   }
-  // The multibulk command being parsed: -1 before its header; argument (start, len) pairs
-  // relative to the command's start; where the next argument header starts.
+  // The multibulk command being parsed: -1 before its header; arguments complete; where
+  // the next argument header starts, relative to the command's start.
   #argc = -1;
-  #args: number[] = [];
+  #parsed = 0;
   #scan = 0;
+  // What #header read: the line's integer, and the offset after its LF.
+  #value = 0;
+  #next = 0;
   #dead = false;
 
   constructor(limits: RespLimits = {}) {
@@ -192,64 +221,57 @@ export class RespCodec implements Codec {
     if (nl - start > this.#maxInline) return protocolError('too big inline request');
     const args = splitInline(buf.subarray(start, nl));
     if (args === null) return protocolError('unbalanced quotes in request');
-    if (args.length > 0) {
-      const pairs: number[] = [];
-      let size = 0;
-      for (const a of args) size += a.length;
-      const joined = new Uint8Array(size);
-      size = 0;
-      for (const a of args) {
-        joined.set(a, size);
-        pairs.push(size, a.length);
-        size += a.length;
-      }
-      frames.push(buildFrame(joined, 0, pairs));
-    }
+    if (args.length > 0) frames.push(multibulkFrame(args));
     return nl + 1;
   }
 
-  /** Reads a `<prefix><int>\r\n` line at `at`: [value, next offset], -1 if incomplete. */
-  #header(buf: Uint8Array, at: number): [number, number] | -1 | null {
+  /**
+   * Reads a `<prefix><int>\r\n` line at `at` into #value and #next: 1, or -1 if incomplete,
+   * or 0 if malformed. (Fields, not a returned pair: it runs for every argument.)
+   */
+  #header(buf: Uint8Array, at: number): number {
     // A loop: the line is short, and a typed array's indexOf is a call into C++.
     const stop = Math.min(buf.length, at + 32);
     let nl = at;
     while (nl < stop && buf[nl] !== LF) nl++;
-    if (nl === stop) nl = -1;
-    if (nl < 0) return buf.length - at >= 32 ? null : -1;
-    if (buf[nl - 1] !== CR) return null;
-    return [parseInt10(buf, at + 1, nl - 1), nl + 1];
+    if (nl === stop) return buf.length - at >= 32 ? 0 : -1;
+    if (buf[nl - 1] !== CR) return 0;
+    this.#value = parseInt10(buf, at + 1, nl - 1);
+    this.#next = nl + 1;
+    return 1;
   }
 
   #multibulk(buf: Uint8Array, start: number, frames: Uint8Array[]): number | Reply {
     if (this.#argc < 0) {
       const h = this.#header(buf, start);
-      if (h === -1) return -1;
-      if (h === null) return protocolError('too big mbulk count string');
-      const [argc, next] = h;
+      if (h < 0) return -1;
+      if (h === 0) return protocolError('too big mbulk count string');
+      const argc = this.#value;
       if (!(argc <= this.#maxArgs)) return protocolError('invalid multibulk length');
-      if (argc <= 0) return next; // *0 and *-1 are ignored, as Redis does
+      if (argc <= 0) return this.#next; // *0 and *-1 are ignored, as Redis does
       this.#argc = argc;
-      this.#scan = next - start;
+      this.#scan = this.#next - start;
     }
-    while (this.#args.length < this.#argc * 2) {
+    while (this.#parsed < this.#argc) {
       const at = start + this.#scan;
       const b = buf[at];
       if (b === undefined) return -1; // not arrived yet
       if (b !== 36) return protocolError(`expected '$', got '${String.fromCharCode(b)}'`);
       const h = this.#header(buf, at);
-      if (h === -1) return -1;
-      if (h === null || !(h[0] >= 0 && h[0] <= this.#maxBulk)) return protocolError('invalid bulk length');
-      const [len, data] = h;
+      if (h < 0) return -1;
+      const len = this.#value;
+      if (h === 0 || !(len >= 0 && len <= this.#maxBulk)) return protocolError('invalid bulk length');
+      const data = this.#next;
       if (data - start + len + 2 > this.#maxRequest) return protocolError('command too large');
       if (data + len + 2 > buf.length) return -1;
       if (buf[data + len] !== CR || buf[data + len + 1] !== LF) return protocolError('bulk not followed by CRLF');
-      this.#args.push(data - start, len);
+      this.#parsed++;
       this.#scan = data + len + 2 - start;
     }
-    frames.push(buildFrame(buf, start, this.#args));
     const end = start + this.#scan;
+    frames.push(buf.subarray(start, end)); // a view: see the file comment
     this.#argc = -1;
-    this.#args = [];
+    this.#parsed = 0;
     this.#scan = 0;
     return end;
   }

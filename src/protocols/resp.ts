@@ -3,14 +3,17 @@
  * ping,set,get,incr,mset` use — PING, ECHO, SET (NX/XX), GET, DEL, EXISTS, INCR/DECR/
  * INCRBY/DECRBY, MSET, MGET, DBSIZE, FLUSHALL/FLUSHDB, SELECT 0, QUIT, CONFIG GET and
  * COMMAND (DOCS, COUNT). Replies are RESP2. The data lives in a shared-memory Keyspace
- * (src/sys/keyspace.ts), so every thread and process serving one server sees one keyspace.
+ * (src/sys/keyspace.ts), so every thread and process serving one server sees one keyspace;
+ * or, when the model runs every handler on one thread (`localKeyspace`), in a table of that
+ * thread (local-keyspace.ts) that costs no native call and no lock.
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import { RespCodec, frameArgs, type RespLimits } from './resp-codec.js';
 import { EMPTY, allocFrame, ascii, copyBytes, putUint, uintDigits } from './bytes.js';
 import { Keyspace, KEYSPACE_NX, KEYSPACE_XX } from '../sys/keyspace.js';
-import * as errno from '../sys/errno.js';
 import * as v from '../sys/validate.js';
+import { LocalKeyspace } from './local-keyspace.js';
+import * as errno from '../sys/errno.js';
 
 const ENOENT = -errno.ENOENT;
 const ENOMEM = -errno.ENOMEM;
@@ -134,19 +137,33 @@ export class RespProtocol implements Protocol {
   readonly name = 'resp';
   readonly options: ProtocolOptions;
   /** The data, created or attached by the constructor; closed by `close()`. */
-  readonly keyspace: Keyspace;
+  readonly keyspace: Keyspace | LocalKeyspace;
+  /** The keyspace when it is this thread's own table (GET then answers with its stored bytes). */
+  readonly #local: LocalKeyspace | undefined;
   readonly #limits: RespLimits;
   #scratch = new Uint8Array(64 << 10);
 
-  /** Attaches to `opts.keyspace` when given, otherwise creates (and will unlink) a new one. */
+  /**
+   * With `localKeyspace`, creates a table of this thread only; otherwise attaches to
+   * `opts.keyspace` when given, or creates (and will unlink) a new shared one.
+   */
   constructor(opts: RespOptions = {}) {
     v.object('opts', opts);
-    this.keyspace =
-      opts.keyspace === undefined
-        ? Keyspace.create(undefined, opts.keyspaceSize === undefined ? undefined : { size: opts.keyspaceSize })
-        : Keyspace.attach(opts.keyspace);
+    const size = opts.keyspaceSize === undefined ? undefined : v.int('keyspaceSize', opts.keyspaceSize, 1 << 16);
+    if (opts.localKeyspace !== undefined && v.bool('localKeyspace', opts.localKeyspace)) {
+      if (opts.keyspace !== undefined)
+        throw v.rangeError('keyspace', 'absent with localKeyspace (a local table has no name)', opts.keyspace);
+      this.#local = new LocalKeyspace({ size });
+      this.keyspace = this.#local;
+      this.options = { ...opts };
+    } else {
+      this.keyspace =
+        opts.keyspace === undefined
+          ? Keyspace.create(undefined, size === undefined ? undefined : { size })
+          : Keyspace.attach(opts.keyspace);
+      this.options = { ...opts, keyspace: this.keyspace.name };
+    }
     this.#limits = opts.limits ?? {};
-    this.options = { ...opts, keyspace: this.keyspace.name };
   }
 
   createCodec(): Codec {
@@ -215,6 +232,10 @@ export class RespProtocol implements Protocol {
   }
 
   #get(key: Uint8Array): Reply {
+    if (this.#local !== undefined) {
+      const f = this.#local.bulk(key);
+      return f === undefined ? NIL : { data: f };
+    }
     // The value lands at offset 16 of the scratch buffer; the `$<len>\r\n` header is then
     // written right-aligned before it, so the reply is one copy.
     let n = this.keyspace.get(key, this.#scratch.subarray(16, this.#scratch.length - 2));
@@ -242,8 +263,8 @@ export class RespProtocol implements Protocol {
 
   #set(a: AtLeast<3>): Reply {
     let flags = 0;
-    for (const arg of a.slice(3)) {
-      const opt = commandName(arg);
+    for (let i = 3; i < a.length; i++) {
+      const opt = commandName(a[i]!);
       if (opt === 'nx' && !(flags & KEYSPACE_XX)) flags |= KEYSPACE_NX;
       else if (opt === 'xx' && !(flags & KEYSPACE_NX)) flags |= KEYSPACE_XX;
       else return SYNTAX; // EX / PX / KEEPTTL / GET: rawio keeps no expiries

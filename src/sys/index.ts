@@ -7,4 +7,13 @@ export * from './keyspace.js';
 export * from './file.js';
 export * from './direct.js';
 export * from './zerocopy.js';
+export {
+  send,
+  zerocopyCompletions,
+  ZerocopySocket,
+  MSG_ZEROCOPY,
+  type SendOptions,
+  type ZerocopyCompletions,
+  type ZerocopyCounts,
+} from './msg-zerocopy.js';
 export * from './netdev.js';

@@ -145,6 +145,18 @@ export interface ZerocopyBinding {
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends ZerocopyBinding {}
 
+// ---- msg_zerocopy.cc
+export interface MsgZerocopyBinding {
+  /** send(2) of `buf[off, off + len)` with `flags`: bytes sent or -errno. */
+  sendFlags(fd: number, buf: Uint8Array, off: number, len: number, flags: number): number;
+  /** SO_ZEROCOPY: 0 or -errno. */
+  setZerocopy(fd: number, on: boolean): number;
+  /** Drains MSG_ERRQUEUE zero-copy completions into `out` as (first id, last id, copied) triples: the count or -errno. */
+  zerocopyCompletions(fd: number, out: Int32Array): number;
+}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends MsgZerocopyBinding {}
+
 // ---- uring.cc
 /** What `Ring.probe()` reads from a throwaway ring: features and IORING_REGISTER_PROBE. */
 export interface NativeRingProbe {

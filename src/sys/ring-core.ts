@@ -75,6 +75,8 @@ interface Pending {
   aborted: boolean;
   signal?: AbortSignal;
   onAbort?: () => void;
+  /** Two-completion ops (SEND_ZC): receives the first (IORING_CQE_F_MORE) result. */
+  more?: (res: number) => void;
 }
 
 /** Rings with operations in flight: kept reachable so their buffers cannot be collected. */
@@ -200,7 +202,14 @@ export class RingCore {
   // ---- submission
 
   /** Queues a promise operation: prepared now when there is room, else when room frees. @internal */
-  protected op(syscall: string, prep: Prep, refs: unknown, opts?: OpOptions, okErrno = 0): Promise<number> {
+  protected op(
+    syscall: string,
+    prep: Prep,
+    refs: unknown,
+    opts?: OpOptions,
+    okErrno = 0,
+    more?: (res: number) => void,
+  ): Promise<number> {
     // A number here is a misplaced argument (a position where the options go): refuse it.
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
       throw typeError('opts', 'of type object (the options come after every positional argument)', opts);
@@ -213,7 +222,7 @@ export class RingCore {
       return Promise.reject(this.credentialError(syscall));
     const ud = this.allocUserData();
     return new Promise<number>((resolve, reject) => {
-      const p: Pending = { resolve, reject, syscall, refs, okErrno, queued: false, aborted: false, signal };
+      const p: Pending = { resolve, reject, syscall, refs, okErrno, queued: false, aborted: false, signal, more };
       this.pending.set(ud, p);
       if (signal !== undefined) {
         p.onAbort = () => this.abort(ud);
@@ -347,9 +356,16 @@ export class RingCore {
     }
     const p = this.pending.get(ud);
     if (p === undefined) return false;
+    if ((flags & u.IORING_CQE_F_MORE) !== 0) {
+      // SEND_ZC's result: the operation (and its buffer) lives on until the notification
+      p.more?.(res);
+      return false;
+    }
     this.pending.delete(ud);
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
     if (p.aborted) p.reject(abortError(p.signal));
+    else if ((flags & u.IORING_CQE_F_NOTIF) !== 0)
+      p.resolve(res >>> 0); // usage bits, not an errno
     else if (res >= 0 || (p.okErrno !== 0 && res === -p.okErrno)) p.resolve(res < 0 ? 0 : res);
     else p.reject(errnoError(res, p.syscall));
     return false;

@@ -20,11 +20,13 @@ import {
   type RingOptions,
 } from './ring-core.js';
 import { explainDirect, rwArgs } from './ring-args.js';
+import { sendZcAll, type SendZcResult } from './ring-send-zc.js';
 import * as u from './uring.js';
 import * as sqe from './uring-prep.js';
 import { MSG_NOSIGNAL, SOCK_FLAGS } from './uring-prep.js';
 import * as v from './validate.js';
 
+export type { SendZcResult } from './ring-send-zc.js';
 export type { CompletionHandler, OpOptions, RingOptions } from './ring-core.js';
 export type { RingProbe } from './uring.js';
 
@@ -279,6 +281,33 @@ export class Ring extends RingCore {
   send(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<number> {
     return this.sock(u.OP.SEND, 'send', fd, buf, opts, MSG_NOSIGNAL);
   }
+  /**
+   * IORING_OP_SEND_ZC (6.0): sends all of `buf` (or its `offset` / `length` slice) with
+   * MSG_NOSIGNAL without copying it into socket memory, resubmitting the rest after a short
+   * send. Resolves only once every request's notification has arrived, that is once the
+   * kernel no longer reads the buffer: until then the ring holds `buf`, and the caller must
+   * not write into it (the bytes on the wire would change). `copied` counts the requests the
+   * kernel copied after all (6.2+; loopback always copies).
+   * @example
+   * const { bytes, copied } = await ring.sendZc(sockFd, body);
+   */
+  sendZc(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<SendZcResult> {
+    const [f, sqeFlags] = fdOrIndex(fd, opts);
+    const [off, len] = v.slice(v.bytes(buf), opts?.offset, opts?.length);
+    const msgFlags = (opts?.flags === undefined ? 0 : v.int('flags', opts.flags, 0, 0x7fffffff)) | MSG_NOSIGNAL;
+    const signal = opts?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+    return sendZcAll(
+      (offset, length, more) => {
+        const prep = (ud: number) =>
+          sqe.prepSendZc(this.raw, { fd: f, buf, offset, length, userData: ud, msgFlags, sqeFlags });
+        return this.op('send_zc', prep, buf, opts, 0, more);
+      },
+      off,
+      len,
+      signal,
+    );
+  }
   private sock(op: number, name: string, fd: number, buf: Uint8Array, o: SocketOptions | undefined, extra: number) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
     const so = v.object<SocketOptions>('opts', o);
@@ -396,6 +425,16 @@ export class Ring extends RingCore {
   /** Prepares a send(2) of `buf[off, off + len)` with MSG_NOSIGNAL, completing with user data `ud`. */
   prepSend(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
     return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepSend(this.raw, { ...e, msgFlags: MSG_NOSIGNAL }));
+  }
+  /**
+   * Prepares an IORING_OP_SEND_ZC (6.0) of `buf[off, off + len)` with MSG_NOSIGNAL. Two
+   * completions carry `ud`: the result with IORING_CQE_F_MORE, then the notification
+   * (IORING_CQE_F_NOTIF; its res has IORING_NOTIF_USAGE_ZC_COPIED when the kernel copied).
+   * `buf` stays held (the batch references drop at a completion without IORING_CQE_F_MORE),
+   * and must stay unmodified, until the notification.
+   */
+  prepSendZc(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
+    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepSendZc(this.raw, { ...e, msgFlags: MSG_NOSIGNAL }));
   }
   /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
   prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {

@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { check } from './errors.js';
+import { forgetZerocopy } from './msg-zerocopy.js';
 import { native } from './native.js';
 import * as v from './validate.js';
 
@@ -115,9 +116,13 @@ export function shutdown(fd: number, how: 'read' | 'write' | 'both'): number {
   return native.shutdown(fd, h);
 }
 
-/** close(2): 0 or `-errno`. Never retried on EINTR (Linux has released the fd already). */
+/**
+ * close(2): 0 or `-errno`. Never retried on EINTR (Linux has released the fd already). Forgets
+ * the buffers of the fd's pending zero-copy sends (see `send`).
+ */
 export function close(fd: number): number {
-  return native.close(v.fd(fd));
+  forgetZerocopy(v.fd(fd)); // its zero-copy sends can no longer complete
+  return native.close(fd);
 }
 
 /** TCP_NODELAY. */

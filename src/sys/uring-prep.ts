@@ -151,6 +151,19 @@ export function prepRecv(ring: NativeRing, e: SockFields): boolean {
 export function prepSend(ring: NativeRing, e: SockFields): boolean {
   return sock(ring, OP.SEND, e);
 }
+/**
+ * IORING_OP_SEND_ZC (6.0): a zero-copy send(2) of `buf[offset, offset + length)`. Two
+ * completions carry the user data: the result with IORING_CQE_F_MORE, then the notification
+ * (IORING_CQE_F_NOTIF) once the kernel no longer reads the buffer. `reportUsage`
+ * (IORING_SEND_ZC_REPORT_USAGE; default: from 6.2 on, where the kernel takes it) makes the
+ * notification's res say whether the kernel copied after all.
+ */
+export function prepSendZc(ring: NativeRing, e: SockFields & { reportUsage?: boolean }): boolean {
+  // msg flags ride in the op's flag word, the zero-copy flags in ioprio
+  const zc = (e.reportUsage ?? u.SEND_ZC_REPORTS_USAGE) ? u.IORING_SEND_ZC_REPORT_USAGE : 0;
+  const { fd, buf, offset, length, userData } = e;
+  return ring.prep(OP.SEND_ZC, fd, buf, offset, length, 0, null, userData, e.msgFlags ?? 0, e.sqeFlags ?? 0, zc, 0, 0);
+}
 function sock(ring: NativeRing, op: number, e: SockFields): boolean {
   const { fd, buf, offset, length, userData } = e;
   const sqeFlags = e.sqeFlags ?? 0;

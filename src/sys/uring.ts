@@ -5,6 +5,7 @@
  * reports, and which IORING_FEAT_* bits io_uring_setup(2) returned.
  */
 import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { errnoName } from './errors.js';
 import { native } from './native.js';
 
@@ -46,6 +47,8 @@ export const OP = Object.freeze({
   RECV: 27,
   /** IORING_OP_SPLICE: splice(2) (5.7). */
   SPLICE: 30,
+  /** IORING_OP_SEND_ZC: a zero-copy send(2); a second completion (IORING_CQE_F_NOTIF) releases the buffer (6.0). */
+  SEND_ZC: 47,
 });
 
 /** Every opcode's name by number, through 6.16 (for `probe().opcodes`). */
@@ -77,6 +80,16 @@ export const IORING_SETUP_DEFER_TASKRUN = 1 << 13; // 6.1
 export const IORING_FEAT_NODROP = 1 << 1;
 export const IOSQE_FIXED_FILE = 1 << 0;
 export const IORING_CQE_F_MORE = 1 << 1;
+export const IORING_CQE_F_NOTIF = 1 << 3; // 6.0: SEND_ZC's notification, the buffer is free
+export const IORING_SEND_ZC_REPORT_USAGE = 1 << 3; // 6.2, in sqe->ioprio
+export const IORING_NOTIF_USAGE_ZC_COPIED = 0x80000000; // 6.2, in the notification's res
+/**
+ * Whether this kernel takes IORING_SEND_ZC_REPORT_USAGE (6.2): a SEND_ZC that asks for it on
+ * 6.0 or 6.1 fails with EINVAL, so it is asked for only from 6.2 on (read from uname).
+ */
+export const SEND_ZC_REPORTS_USAGE = ((m) => m !== null && (Number(m[1]) > 6 || (m[1] === '6' && Number(m[2]) >= 2)))(
+  /^(\d+)\.(\d+)/.exec(release()),
+);
 export const IORING_CQE_F_BUFFER = 1 << 0; // the buffer id is in the upper 16 bits of cqe->flags
 export const IOSQE_BUFFER_SELECT = 1 << 5;
 export const IORING_RECV_MULTISHOT = 1 << 1; // 6.0, in sqe->ioprio

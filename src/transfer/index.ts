@@ -24,6 +24,7 @@ export type { TransferJob, TransferMethod } from './job.js';
 export type { SocketLike } from '../sys/node-fd.js';
 export { closePipePool, pooledPipes } from './pipes.js';
 export { waitWritable, writableWaiter, type Waiter } from './wait.js';
+export { sendBuffer, type SendBufferOptions, type SendBufferResult } from './buffer.js';
 
 export { transferMethodNames, type TransferMethodName } from './names.js';
 import type { TransferMethodName } from './names.js';

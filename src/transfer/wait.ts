@@ -8,6 +8,9 @@ import { errnoError } from '../sys/errors.js';
 import { native, type NativeWatch } from '../sys/native.js';
 
 const UV_WRITABLE = 2;
+const UV_DISCONNECT = 4;
+/** The longest wait for a zero-copy completion report that may have been missed. */
+const MAX_PAUSE_MS = 8;
 
 /** What {@link writableWaiter} returns: one poll handle reused across waits. */
 export interface Waiter {
@@ -67,4 +70,27 @@ export async function waitWritable(fd: number): Promise<void> {
   } finally {
     w.close();
   }
+}
+
+/**
+ * Resolves when MSG_ZEROCOPY completions may wait on `fd`'s error queue (`sendBuffer`'s
+ * default): a poll handle for UV_DISCONNECT alone, since epoll reports EPOLLERR whatever the
+ * mask and libuv passes it on as UV_EBADF, beside a timer of a few milliseconds for a report
+ * that came before the handle. A hang-up (the peer closed its side) would fire at once and
+ * forever: the handle stops, and the timer ends the wait.
+ */
+export function waitErrorQueue(fd: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const watch = new native.Watch(fd, (status) => {
+      if (status < 0) done();
+      else watch.stop();
+    });
+    const timer = setTimeout(done, MAX_PAUSE_MS);
+    function done(): void {
+      clearTimeout(timer);
+      watch.close();
+      resolve();
+    }
+    if (watch.start(UV_DISCONNECT) < 0) done();
+  });
 }

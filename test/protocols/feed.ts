@@ -21,8 +21,10 @@ export function feed(codec: Codec, stream: Uint8Array, cuts: number[] = []): Fed
     const piece = scratch.subarray(0, end - prev);
     piece.set(stream.subarray(prev, end));
     const r = codec.push(piece);
-    scratch.fill(0xee); // a codec that kept a reference to the chunk sees garbage
+    // Frames may be views into the chunk until it is reused: copy them first, as a model
+    // handles them first. Then reuse it: a codec that kept a reference to it sees garbage.
     for (const f of r.frames) frames.push(Buffer.from(f));
+    scratch.fill(0xee);
     if (r.error) {
       error = r.error;
       break;

@@ -17,205 +17,210 @@ function run(p: SyncProtocol, stream: Buffer | string, cuts: number[] = []): str
   return error ? [...out, `CLOSE ${text(error.data)}`] : out;
 }
 
-describe('resp protocol', () => {
-  const p = createProtocol('resp');
-  afterAll(() => {
-    p.close();
-    expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`rawio-ks-${process.pid}-`))).toEqual([]);
-  });
-
-  it('answers the redis-benchmark commands', () => {
-    const stream = Buffer.concat([
-      cmd('PING'),
-      cmd('SET', 'key:1', 'xxx'),
-      cmd('GET', 'key:1'),
-      cmd('GET', 'nope'),
-      cmd('INCR', 'counter'),
-      cmd('INCR', 'counter'),
-      cmd('MSET', 'a', '1', 'b', '2'),
-      cmd('MGET', 'a', 'nope', 'b'),
-      cmd('CONFIG', 'GET', 'save'),
-      cmd('CONFIG', 'GET', 'maxmemory'),
-      cmd('COMMAND', 'DOCS'),
-      cmd('COMMAND'),
-    ]);
-    expect(run(p, stream)).toEqual([
-      '+PONG\r\n',
-      '+OK\r\n',
-      '$3\r\nxxx\r\n',
-      '$-1\r\n',
-      ':1\r\n',
-      ':2\r\n',
-      '+OK\r\n',
-      '*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n',
-      '*2\r\n$4\r\nsave\r\n$0\r\n\r\n',
-      '*0\r\n',
-      '*0\r\n',
-      '*0\r\n',
-    ]);
-  });
-
-  it('answers ECHO, DEL, EXISTS, SET NX/XX, INCRBY/DECR, DBSIZE, SELECT, QUIT', () => {
-    expect(run(p, 'FLUSHALL\r\nSET k v\r\nEXISTS k k nope\r\nDEL k nope\r\nEXISTS k\r\nDBSIZE\r\n')).toEqual([
-      '+OK\r\n',
-      '+OK\r\n',
-      ':2\r\n',
-      ':1\r\n',
-      ':0\r\n',
-      ':0\r\n',
-    ]);
-    expect(
-      run(p, 'ECHO "a b"\r\nPING hi\r\nSET n 1 NX\r\nSET n 2 NX\r\nSET m 1 XX\r\nSET n 3 XX\r\nGET n\r\n'),
-    ).toEqual(['$3\r\na b\r\n', '$2\r\nhi\r\n', '+OK\r\n', '$-1\r\n', '$-1\r\n', '+OK\r\n', '$1\r\n3\r\n']);
-    expect(run(p, 'INCRBY n 10\r\nDECR n\r\nDECRBY n 20\r\nSELECT 0\r\nSELECT 1\r\n')).toEqual([
-      ':13\r\n',
-      ':12\r\n',
-      ':-8\r\n',
-      '+OK\r\n',
-      '-ERR DB index is out of range\r\n',
-    ]);
-    const c = p.createCodec();
-    const quit = p.handle(c.push(b('QUIT\r\n')).frames[0]);
-    expect(quit.close).toBe(true);
-  });
-
-  it('reports errors the way Redis does', () => {
-    expect(
-      run(p, 'SET s abc\r\nINCR s\r\nSET big 9223372036854775807\r\nINCR big\r\nGET\r\nSET k v EX 10\r\nMSET a\r\n'),
-    ).toEqual([
-      '+OK\r\n',
-      '-ERR value is not an integer or out of range\r\n',
-      '+OK\r\n',
-      '-ERR increment or decrement would overflow\r\n',
-      "-ERR wrong number of arguments for 'get' command\r\n",
-      '-ERR syntax error\r\n',
-      "-ERR wrong number of arguments for 'mset' command\r\n",
-    ]);
-    // A command name cannot inject a reply: CR and LF are masked.
-    expect(run(p, cmd('FOO\r\n+OK', 'x'))).toEqual(["-ERR unknown command 'FOO??+OK'\r\n"]);
-  });
-
-  it('stores binary keys and values byte-exact, large ones too', () => {
-    const key = Buffer.from([0, 13, 10, 255]);
-    const value = Buffer.alloc(300_000, 7);
-    value[0] = 0;
-    const [ok, got] = run(p, Buffer.concat([cmd('SET', key, value), cmd('GET', key)]));
-    expect(ok).toBe('+OK\r\n');
-    expect(got).toBe(`$${value.length}\r\n${text(value)}\r\n`);
-  });
-
-  it('parses inline commands with quotes, and refuses unbalanced ones', () => {
-    expect(run(p, 'SET "k 1" \'v\\\'s\'\r\n\r\nGET "k\\x201"\n')).toEqual(['+OK\r\n', "$3\r\nv's\r\n"]);
-    expect(run(p, 'GET "oops\r\nPING\r\n')).toEqual(['CLOSE -ERR Protocol error: unbalanced quotes in request\r\n']);
-  });
-
-  it('frames a pipelined stream the same at every split', () => {
-    const stream = Buffer.concat([
-      cmd('SET', 'sp', 'value'),
-      b('PING\r\n'),
-      cmd('GET', 'sp'),
-      b('*0\r\n'),
-      cmd('ECHO', ''),
-    ]);
-    const whole = feed(p.createCodec(), stream).frames;
-    expect(whole).toHaveLength(4);
-    for (const cuts of splits(stream.length))
-      expect(hex(feed(p.createCodec(), stream, cuts).frames)).toEqual(hex(whole));
-  });
-
-  const malformed: [string, string, string][] = [
-    ['a huge bulk length', '*2\r\n$3\r\nGET\r\n$99999999999\r\n', 'invalid bulk length'],
-    ['a negative bulk length', '*2\r\n$3\r\nGET\r\n$-1\r\n', 'invalid bulk length'],
-    ['a huge array count', '*99999999\r\n', 'invalid multibulk length'],
-    ['a non-numeric count', '*x\r\n', 'invalid multibulk length'],
-    ['a missing $', '*1\r\n:3\r\n', "expected '$', got ':'"],
-    ['a count line that never ends', `*${'1'.repeat(40)}`, 'too big mbulk count string'],
-    ['a bulk without CRLF', '*1\r\n$4\r\nPINGxx', 'bulk not followed by CRLF'],
-    ['an inline line over 64 KiB', 'A'.repeat(70_000), 'too big inline request'],
-  ];
-  for (const [what, input, msg] of malformed) {
-    it(`answers a protocol error and closes: ${what}`, () => {
-      expect(run(p, 'PING\r\n' + input + 'PING\r\n')).toEqual(['+PONG\r\n', `CLOSE -ERR Protocol error: ${msg}\r\n`]);
+// Every test runs on both keyspaces: the shared-memory one and the thread-local table.
+for (const localKeyspace of [false, true])
+  describe(`resp protocol (${localKeyspace ? 'thread-local' : 'shared'} keyspace)`, () => {
+    const p = createProtocol('resp', { localKeyspace });
+    afterAll(() => {
+      p.close();
+      expect(readdirSync('/dev/shm').filter((n) => n.startsWith(`rawio-ks-${process.pid}-`))).toEqual([]);
     });
-  }
 
-  it('refuses a declared bulk over the limit before any of it arrives', () => {
-    const c = new RespCodec({ maxBulk: 16, maxRequest: 64 });
-    expect(text(c.push(b('*1\r\n$17\r\n')).error!.data)).toMatch(/invalid bulk length/);
-    const d = new RespCodec({ maxRequest: 64 });
-    expect(text(d.push(b('*3\r\n$30\r\n' + 'a'.repeat(30) + '\r\n$40\r\n')).error!.data)).toMatch(/too large/);
+    it('answers the redis-benchmark commands', () => {
+      const stream = Buffer.concat([
+        cmd('PING'),
+        cmd('SET', 'key:1', 'xxx'),
+        cmd('GET', 'key:1'),
+        cmd('GET', 'nope'),
+        cmd('INCR', 'counter'),
+        cmd('INCR', 'counter'),
+        cmd('MSET', 'a', '1', 'b', '2'),
+        cmd('MGET', 'a', 'nope', 'b'),
+        cmd('CONFIG', 'GET', 'save'),
+        cmd('CONFIG', 'GET', 'maxmemory'),
+        cmd('COMMAND', 'DOCS'),
+        cmd('COMMAND'),
+      ]);
+      expect(run(p, stream)).toEqual([
+        '+PONG\r\n',
+        '+OK\r\n',
+        '$3\r\nxxx\r\n',
+        '$-1\r\n',
+        ':1\r\n',
+        ':2\r\n',
+        '+OK\r\n',
+        '*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n',
+        '*2\r\n$4\r\nsave\r\n$0\r\n\r\n',
+        '*0\r\n',
+        '*0\r\n',
+        '*0\r\n',
+      ]);
+    });
+
+    it('answers ECHO, DEL, EXISTS, SET NX/XX, INCRBY/DECR, DBSIZE, SELECT, QUIT', () => {
+      expect(run(p, 'FLUSHALL\r\nSET k v\r\nEXISTS k k nope\r\nDEL k nope\r\nEXISTS k\r\nDBSIZE\r\n')).toEqual([
+        '+OK\r\n',
+        '+OK\r\n',
+        ':2\r\n',
+        ':1\r\n',
+        ':0\r\n',
+        ':0\r\n',
+      ]);
+      expect(
+        run(p, 'ECHO "a b"\r\nPING hi\r\nSET n 1 NX\r\nSET n 2 NX\r\nSET m 1 XX\r\nSET n 3 XX\r\nGET n\r\n'),
+      ).toEqual(['$3\r\na b\r\n', '$2\r\nhi\r\n', '+OK\r\n', '$-1\r\n', '$-1\r\n', '+OK\r\n', '$1\r\n3\r\n']);
+      expect(run(p, 'INCRBY n 10\r\nDECR n\r\nDECRBY n 20\r\nSELECT 0\r\nSELECT 1\r\n')).toEqual([
+        ':13\r\n',
+        ':12\r\n',
+        ':-8\r\n',
+        '+OK\r\n',
+        '-ERR DB index is out of range\r\n',
+      ]);
+      const c = p.createCodec();
+      const quit = p.handle(c.push(b('QUIT\r\n')).frames[0]);
+      expect(quit.close).toBe(true);
+    });
+
+    it('reports errors the way Redis does', () => {
+      expect(
+        run(p, 'SET s abc\r\nINCR s\r\nSET big 9223372036854775807\r\nINCR big\r\nGET\r\nSET k v EX 10\r\nMSET a\r\n'),
+      ).toEqual([
+        '+OK\r\n',
+        '-ERR value is not an integer or out of range\r\n',
+        '+OK\r\n',
+        '-ERR increment or decrement would overflow\r\n',
+        "-ERR wrong number of arguments for 'get' command\r\n",
+        '-ERR syntax error\r\n',
+        "-ERR wrong number of arguments for 'mset' command\r\n",
+      ]);
+      // A command name cannot inject a reply: CR and LF are masked.
+      expect(run(p, cmd('FOO\r\n+OK', 'x'))).toEqual(["-ERR unknown command 'FOO??+OK'\r\n"]);
+    });
+
+    it('stores binary keys and values byte-exact, large ones too', () => {
+      const key = Buffer.from([0, 13, 10, 255]);
+      const value = Buffer.alloc(300_000, 7);
+      value[0] = 0;
+      const [ok, got] = run(p, Buffer.concat([cmd('SET', key, value), cmd('GET', key)]));
+      expect(ok).toBe('+OK\r\n');
+      expect(got).toBe(`$${value.length}\r\n${text(value)}\r\n`);
+    });
+
+    it('parses inline commands with quotes, and refuses unbalanced ones', () => {
+      expect(run(p, 'SET "k 1" \'v\\\'s\'\r\n\r\nGET "k\\x201"\n')).toEqual(['+OK\r\n', "$3\r\nv's\r\n"]);
+      expect(run(p, 'GET "oops\r\nPING\r\n')).toEqual(['CLOSE -ERR Protocol error: unbalanced quotes in request\r\n']);
+    });
+
+    it('frames a pipelined stream the same at every split', () => {
+      const stream = Buffer.concat([
+        cmd('SET', 'sp', 'value'),
+        b('PING\r\n'),
+        cmd('GET', 'sp'),
+        b('*0\r\n'),
+        cmd('ECHO', ''),
+      ]);
+      const whole = feed(p.createCodec(), stream).frames;
+      expect(whole).toHaveLength(4);
+      for (const cuts of splits(stream.length))
+        expect(hex(feed(p.createCodec(), stream, cuts).frames)).toEqual(hex(whole));
+    });
+
+    const malformed: [string, string, string][] = [
+      ['a huge bulk length', '*2\r\n$3\r\nGET\r\n$99999999999\r\n', 'invalid bulk length'],
+      ['a negative bulk length', '*2\r\n$3\r\nGET\r\n$-1\r\n', 'invalid bulk length'],
+      ['a huge array count', '*99999999\r\n', 'invalid multibulk length'],
+      ['a non-numeric count', '*x\r\n', 'invalid multibulk length'],
+      ['a missing $', '*1\r\n:3\r\n', "expected '$', got ':'"],
+      ['a count line that never ends', `*${'1'.repeat(40)}`, 'too big mbulk count string'],
+      ['a bulk without CRLF', '*1\r\n$4\r\nPINGxx', 'bulk not followed by CRLF'],
+      ['an inline line over 64 KiB', 'A'.repeat(70_000), 'too big inline request'],
+    ];
+    for (const [what, input, msg] of malformed) {
+      it(`answers a protocol error and closes: ${what}`, () => {
+        expect(run(p, 'PING\r\n' + input + 'PING\r\n')).toEqual(['+PONG\r\n', `CLOSE -ERR Protocol error: ${msg}\r\n`]);
+      });
+    }
+
+    it('refuses a declared bulk over the limit before any of it arrives', () => {
+      const c = new RespCodec({ maxBulk: 16, maxRequest: 64 });
+      expect(text(c.push(b('*1\r\n$17\r\n')).error!.data)).toMatch(/invalid bulk length/);
+      const d = new RespCodec({ maxRequest: 64 });
+      expect(text(d.push(b('*3\r\n$30\r\n' + 'a'.repeat(30) + '\r\n$40\r\n')).error!.data)).toMatch(/too large/);
+    });
+
+    it('answers OOM when the keyspace is full, and recovers after DEL', () => {
+      const small = createProtocol('resp', { keyspaceSize: 1 << 16, localKeyspace });
+      const value = 'v'.repeat(1000);
+      const replies: string[] = [];
+      for (let i = 0; i < 100; i++) replies.push(...run(small, cmd('SET', `k${i}`, value)));
+      expect(replies[0]).toBe('+OK\r\n');
+      expect(replies.at(-1)).toMatch(/^-OOM /);
+      expect(run(small, 'FLUSHALL\r\n')).toEqual(['+OK\r\n']);
+      expect(run(small, cmd('SET', 'k', value))).toEqual(['+OK\r\n']);
+      small.close();
+    });
+
+    const arg = fc.uint8Array({ maxLength: 20 }).map((u) => Buffer.from(u));
+    const command = fc.array(arg, { minLength: 1, maxLength: 5 }).map((args) => cmd(...args));
+    const cutsOf = (raw: number[], n: number): number[] => raw.map((x) => x % n).sort((x, y) => x - y);
+    const timeout = Math.max(60_000, fuzzRuns * 3);
+
+    it(
+      'frames commands split anywhere the same (property)',
+      () => {
+        fc.assert(
+          fc.property(
+            fc.array(command, { minLength: 1, maxLength: 5 }),
+            fc.array(fc.nat(), { maxLength: 8 }),
+            (cmds, raw) => {
+              const stream = Buffer.concat(cmds);
+              const whole = feed(new RespCodec(), stream);
+              expect(whole.frames).toHaveLength(cmds.length);
+              expect(hex(feed(new RespCodec(), stream, cutsOf(raw, stream.length)).frames)).toEqual(hex(whole.frames));
+            },
+          ),
+          { numRuns: fuzzRuns },
+        );
+      },
+      timeout,
+    );
+
+    it(
+      'never throws on mutated or arbitrary bytes, and frames them the same however split (fuzz)',
+      () => {
+        const fuzzy = createProtocol('resp', { keyspaceSize: 1 << 20, localKeyspace });
+        const inline = fc.array(fc.constantFrom(...'ab "\'\\x0\r\n\t'), { maxLength: 40 }).map((a) => b(a.join('')));
+        const mutated = fc
+          .tuple(
+            fc.array(fc.oneof(command, inline), { minLength: 1, maxLength: 4 }),
+            fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean()), {
+              minLength: 1,
+              maxLength: 4,
+            }),
+          )
+          .map(([parts, edits]) => {
+            const bytes = [...Buffer.concat(parts)];
+            for (const [at, byte, insert] of edits) bytes.splice(at % (bytes.length + 1), insert ? 0 : 1, byte);
+            return Buffer.from(bytes);
+          });
+        const input = fc.oneof(
+          mutated,
+          fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u)),
+        );
+        fc.assert(
+          fc.property(input, fc.array(fc.nat(), { maxLength: 8 }), (stream, raw) => {
+            const limits = { maxBulk: 64, maxInline: 128, maxRequest: 256 };
+            const whole = feed(new RespCodec(limits), stream);
+            const split = feed(new RespCodec(limits), stream, cutsOf(raw, Math.max(stream.length, 1)));
+            expect(hex(split.frames)).toEqual(hex(whole.frames));
+            expect(split.error && text(split.error.data)).toEqual(whole.error && text(whole.error.data));
+            for (const f of whole.frames) expect(fuzzy.handle(f).data.length).toBeGreaterThan(0);
+            if (whole.error) expect(whole.error.close).toBe(true);
+          }),
+          { numRuns: fuzzRuns },
+        );
+        fuzzy.close();
+      },
+      timeout,
+    );
   });
-
-  it('answers OOM when the keyspace is full, and recovers after DEL', () => {
-    const small = createProtocol('resp', { keyspaceSize: 1 << 16 });
-    const value = 'v'.repeat(1000);
-    const replies: string[] = [];
-    for (let i = 0; i < 100; i++) replies.push(...run(small, cmd('SET', `k${i}`, value)));
-    expect(replies[0]).toBe('+OK\r\n');
-    expect(replies.at(-1)).toMatch(/^-OOM /);
-    expect(run(small, 'FLUSHALL\r\n')).toEqual(['+OK\r\n']);
-    expect(run(small, cmd('SET', 'k', value))).toEqual(['+OK\r\n']);
-    small.close();
-  });
-
-  const arg = fc.uint8Array({ maxLength: 20 }).map((u) => Buffer.from(u));
-  const command = fc.array(arg, { minLength: 1, maxLength: 5 }).map((args) => cmd(...args));
-  const cutsOf = (raw: number[], n: number): number[] => raw.map((x) => x % n).sort((x, y) => x - y);
-  const timeout = Math.max(60_000, fuzzRuns * 3);
-
-  it(
-    'frames commands split anywhere the same (property)',
-    () => {
-      fc.assert(
-        fc.property(
-          fc.array(command, { minLength: 1, maxLength: 5 }),
-          fc.array(fc.nat(), { maxLength: 8 }),
-          (cmds, raw) => {
-            const stream = Buffer.concat(cmds);
-            const whole = feed(new RespCodec(), stream);
-            expect(whole.frames).toHaveLength(cmds.length);
-            expect(hex(feed(new RespCodec(), stream, cutsOf(raw, stream.length)).frames)).toEqual(hex(whole.frames));
-          },
-        ),
-        { numRuns: fuzzRuns },
-      );
-    },
-    timeout,
-  );
-
-  it(
-    'never throws on mutated or arbitrary bytes, and frames them the same however split (fuzz)',
-    () => {
-      const fuzzy = createProtocol('resp', { keyspaceSize: 1 << 20 });
-      const inline = fc.array(fc.constantFrom(...'ab "\'\\x0\r\n\t'), { maxLength: 40 }).map((a) => b(a.join('')));
-      const mutated = fc
-        .tuple(
-          fc.array(fc.oneof(command, inline), { minLength: 1, maxLength: 4 }),
-          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean()), { minLength: 1, maxLength: 4 }),
-        )
-        .map(([parts, edits]) => {
-          const bytes = [...Buffer.concat(parts)];
-          for (const [at, byte, insert] of edits) bytes.splice(at % (bytes.length + 1), insert ? 0 : 1, byte);
-          return Buffer.from(bytes);
-        });
-      const input = fc.oneof(
-        mutated,
-        fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u)),
-      );
-      fc.assert(
-        fc.property(input, fc.array(fc.nat(), { maxLength: 8 }), (stream, raw) => {
-          const limits = { maxBulk: 64, maxInline: 128, maxRequest: 256 };
-          const whole = feed(new RespCodec(limits), stream);
-          const split = feed(new RespCodec(limits), stream, cutsOf(raw, Math.max(stream.length, 1)));
-          expect(hex(split.frames)).toEqual(hex(whole.frames));
-          expect(split.error && text(split.error.data)).toEqual(whole.error && text(whole.error.data));
-          for (const f of whole.frames) expect(fuzzy.handle(f).data.length).toBeGreaterThan(0);
-          if (whole.error) expect(whole.error.close).toBe(true);
-        }),
-        { numRuns: fuzzRuns },
-      );
-      fuzzy.close();
-    },
-    timeout,
-  );
-});

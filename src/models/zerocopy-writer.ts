@@ -1,0 +1,115 @@
+/**
+ * Zero-copy writes for a reactor connection (`zerocopyThreshold`): a write of at least the
+ * threshold goes out with sendBuffer and MSG_ZEROCOPY once every byte before it has left,
+ * and the writes after it wait behind it, in order, until the kernel has reported it done
+ * (only then may its buffer be reused). The connection's EPOLLERR with no socket error means
+ * completions on the error queue: `onErrorQueue` reads them and wakes the wait, which no Node
+ * timer could do while a reactor in run() blocks in its poller.
+ */
+import type { Connection } from '../loop/connection.js';
+import { forgetZerocopy, zerocopySocket } from '../sys/msg-zerocopy.js';
+import { sendBuffer } from '../transfer/index.js';
+import type { Stats } from './stats.js';
+
+export class ZerocopyWriter {
+  /** Moves whenever the kernel takes bytes of a zero-copy write (for the idle timeout). */
+  progress = 0;
+  readonly #held: Uint8Array[] = [];
+  #heldBytes = 0;
+  #inFlight = 0;
+  #busy = false;
+  #idle: Promise<void> = Promise.resolve();
+  #endAfter = false;
+  #waits: (() => void)[] = [];
+
+  constructor(
+    readonly conn: Connection,
+    readonly threshold: number,
+    readonly stats: Stats,
+    /** Sends what a cork holds: it was written before the zero-copy write. */
+    readonly uncork: () => void,
+  ) {
+    conn.onErrorQueue = () => {
+      zerocopySocket(conn.fd).reap();
+      this.#wake();
+    };
+  }
+
+  /** Bytes taken by write() that the kernel has not taken yet. */
+  get queued(): number {
+    return this.#heldBytes + this.#inFlight;
+  }
+
+  /** Takes `data` when it goes zero-copy or must wait behind one that does; false: write it plainly. */
+  write(data: Uint8Array): boolean {
+    if (!this.#busy && data.length < this.threshold) return false;
+    this.#held.push(data);
+    this.#heldBytes += data.length;
+    if (!this.#busy) {
+      this.#busy = true;
+      this.#idle = this.#pump();
+    }
+    return true;
+  }
+
+  /** Resolves once no zero-copy write is pending. */
+  async idle(): Promise<void> {
+    while (this.#busy) await this.#idle;
+  }
+
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /** The connection should end: true when that waits for the pending writes (done here). */
+  deferEnd(): boolean {
+    if (this.#busy) this.#endAfter = true;
+    return this.#busy;
+  }
+
+  /** The connection has closed: no completion will come for its fd. */
+  closed(): void {
+    forgetZerocopy(this.conn.fd); // before the fd number is reused
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waits = this.#waits;
+    this.#waits = [];
+    for (const w of waits) w();
+  }
+
+  async #pump(): Promise<void> {
+    const { conn } = this;
+    try {
+      while (this.#held.length > 0 && !conn.closed) {
+        const data = this.#held.shift()!;
+        this.#heldBytes -= data.length;
+        if (data.length < this.threshold) {
+          conn.write(data);
+          continue;
+        }
+        this.uncork();
+        while (conn.queuedBytes > 0) await conn.waitWritable();
+        this.#inFlight = data.length;
+        const r = await sendBuffer(conn.fd, data, {
+          zerocopy: true,
+          wait: async () => {
+            await conn.waitWritable();
+            this.progress++;
+          },
+          completions: () => new Promise<void>((resolve) => this.#waits.push(resolve)),
+        });
+        this.#inFlight = 0;
+        conn.bytesWritten += data.length;
+        this.stats.zerocopy(r.zerocopySends, r.copied);
+      }
+    } catch (e) {
+      conn.destroy(e instanceof Error ? e : new Error(String(e)));
+    } finally {
+      this.#inFlight = 0;
+      this.#busy = false;
+      if (this.#endAfter && !conn.closed) conn.end();
+    }
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * The RESP keyspace of a server whose handlers all run on one thread (`single`,
+ * `iterative`, a one-thread `multi-reactor` or `proactor`): a hash table in this thread's
+ * JavaScript heap. The shared-memory Keyspace (src/sys/keyspace.ts) pays, per command, an
+ * N-API call and a process-shared robust mutex so that every thread and process sees one
+ * keyspace; with one handler thread nothing else can see the data, so this table has no
+ * lock and never leaves JavaScript. It keeps the shared one's contract — the same methods,
+ * the same `>= 0` / `-errno` results (ENOENT, EINVAL, ERANGE, ENOMEM, EBADF), NX / XX, the
+ * same integer rules for INCR and a capacity in bytes past which writes fail with -ENOMEM —
+ * so the RESP protocol answers the same on either (test/protocols/resp-tables.test.ts
+ * compares them on random command sequences).
+ *
+ * Layout: separate chaining over parallel arrays (an Int32Array of bucket heads, then per
+ * entry its next link, hash, key and value), freed entries reused through a free list, the
+ * bucket array doubled when the keys outnumber it. The hash is seeded per table against
+ * chosen-key collisions, as the shared table's is.
+ *
+ * A value is stored already framed as the RESP bulk reply `$<len>\r\n<bytes>\r\n`, so GET
+ * answers with the stored bytes and copies nothing ({@link LocalKeyspace.bulk}). Those
+ * bytes are handed to the connection by reference, possibly held in a corked batch, so a
+ * stored value is never modified: every write makes a new one.
+ */
+import { ENOENT, ENOMEM, EINVAL, ERANGE, EBADF } from '../sys/errno.js';
+import { errnoError } from '../sys/errors.js';
+import * as v from '../sys/validate.js';
+import { putUint, uintDigits } from './bytes.js';
+
+/** Bytes counted per entry besides its key and value, as the shared table counts its block header. */
+const ENTRY_OVERHEAD = 24;
+const MIN_BUCKETS = 1024;
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
+/** Below this magnitude an INCR's operands and result are exact as doubles. */
+const EXACT = 2 ** 52;
+
+/** Options of {@link LocalKeyspace}. */
+export interface LocalKeyspaceOptions {
+  /** Capacity in bytes (keys, values and 24 bytes an entry); default 64 MiB. */
+  size?: number;
+}
+
+/** `$<len>\r\n<value>\r\n`: a value framed as the bulk reply GET sends. */
+function framed(value: Uint8Array, from: number, to: number): Uint8Array {
+  const n = to - from;
+  const out = new Uint8Array(uintDigits(n) + n + 5);
+  out[0] = 36;
+  let o = putUint(out, 1, n);
+  out[o++] = 13;
+  out[o++] = 10;
+  if (n > 64) out.set(value.subarray(from, to), o);
+  else for (let i = from; i < to; i++) out[o++] = value[i]!;
+  out[out.length - 2] = 13;
+  out[out.length - 1] = 10;
+  return out;
+}
+
+/** Where a framed value's bytes start (after `$<len>\r\n`). */
+function headerOf(f: Uint8Array): number {
+  let i = 1;
+  while (f[i] !== 13) i++;
+  return i + 2;
+}
+
+/** Redis's integer rule (as the shared table's ParseInt): '-'? digits, no leading zero, int64. */
+function parseInt64(f: Uint8Array, from: number, to: number): bigint | number | null {
+  const n = to - from;
+  if (n === 0 || n > 20) return null;
+  const neg = f[from] === 45;
+  const d = neg ? from + 1 : from;
+  if (d === to || (f[d] === 48 && (to - d > 1 || neg))) return null;
+  let v = 0;
+  for (let i = d; i < to; i++) {
+    const c = f[i]! - 48;
+    if (c < 0 || c > 9) return null;
+    v = v * 10 + c;
+  }
+  if (to - d <= 15) return neg ? -v : v;
+  const big = BigInt(String.fromCharCode(...f.subarray(from, to)));
+  return big > INT64_MAX || big < INT64_MIN ? null : big;
+}
+
+/**
+ * A RESP keyspace in this thread's heap, for a server whose handlers all run on one thread:
+ * the shared `Keyspace`'s operations and results, with no native call and no lock.
+ * `createProtocol('resp', { localKeyspace: true })` uses one; so do the models that run
+ * every handler on one thread.
+ * @example
+ * const enc = new TextEncoder();
+ * const ks = new LocalKeyspace({ size: 1 << 20 });
+ * ks.set(enc.encode('hits'), enc.encode('41'));
+ * const out = new Uint8Array(24);
+ * const n = ks.incr(enc.encode('hits'), 1, out); // 2: out holds '42'
+ */
+export class LocalKeyspace {
+  /** A local table has no name: nothing outside this thread can attach to it. */
+  readonly name = '';
+  readonly #capacity: number;
+  readonly #seed = (Math.random() * 0x100000000) >>> 0;
+  #heads = new Int32Array(MIN_BUCKETS).fill(-1);
+  #next: number[] = [];
+  #hash: number[] = [];
+  #key: Uint8Array[] = [];
+  #value: Uint8Array[] = [];
+  #free: number[] = [];
+  #count = 0;
+  #used = 0;
+  #closed = false;
+
+  /** An empty table of `opts.size` bytes at most. */
+  constructor(opts: LocalKeyspaceOptions = {}) {
+    const o = v.object<LocalKeyspaceOptions>('opts', opts);
+    this.#capacity = o.size === undefined ? 64 << 20 : v.int('size', o.size, 1 << 16);
+  }
+
+  #hashOf(k: Uint8Array): number {
+    let h = this.#seed ^ Math.imul(k.length, 0x9e3779b1);
+    for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
+    h ^= h >>> 15;
+    return Math.imul(h, 0x85ebca6b) >>> 0;
+  }
+
+  /** The entry holding `k`, or -1. */
+  #find(k: Uint8Array, h: number): number {
+    const n = k.length;
+    for (let e = this.#heads[h & (this.#heads.length - 1)]!; e >= 0; e = this.#next[e]!) {
+      if (this.#hash[e] !== h) continue;
+      const key = this.#key[e]!;
+      if (key.length !== n) continue;
+      let i = 0;
+      while (i < n && key[i] === k[i]) i++;
+      if (i === n) return e;
+    }
+    return -1;
+  }
+
+  /** The value of `key` framed as a RESP bulk reply (never modified later), or undefined. */
+  bulk(key: Uint8Array): Uint8Array | undefined {
+    if (this.#closed) return undefined;
+    const e = this.#find(v.bytes(key, 'key'), this.#hashOf(key));
+    return e < 0 ? undefined : this.#value[e];
+  }
+
+  /** The value's length, its bytes copied into `out` as far as they fit; -ENOENT if absent. */
+  get(key: Uint8Array, out: Uint8Array): number {
+    v.bytes(out, 'out');
+    if (this.#closed) return -EBADF;
+    const f = this.bulk(key);
+    if (f === undefined) return -ENOENT;
+    const from = headerOf(f);
+    const n = f.length - from - 2;
+    out.set(f.subarray(from, from + Math.min(n, out.length)));
+    return n;
+  }
+
+  /** 1 if set, 0 if the NX (1) / XX (2) condition refused it, -ENOMEM past the capacity. */
+  set(key: Uint8Array, value: Uint8Array, flags = 0): number {
+    v.bytes(key, 'key');
+    v.bytes(value, 'value');
+    v.int('flags', flags, 0, 2);
+    if (this.#closed) return -EBADF;
+    return this.#store(key, this.#hashOf(key), framed(value, 0, value.length), flags);
+  }
+
+  #store(key: Uint8Array, h: number, f: Uint8Array, flags: number): number {
+    const e = this.#find(key, h);
+    if ((flags & 1 && e >= 0) || (flags & 2 && e < 0)) return 0;
+    const vlen = f.length - headerOf(f) - 2;
+    if (e >= 0) {
+      const old = this.#value[e]!;
+      const grow = vlen - (old.length - headerOf(old) - 2);
+      if (this.#used + grow > this.#capacity) return -ENOMEM;
+      this.#used += grow;
+      this.#value[e] = f;
+      return 1;
+    }
+    const need = ENTRY_OVERHEAD + key.length + vlen;
+    if (this.#used + need > this.#capacity) return -ENOMEM;
+    this.#used += need;
+    this.#count++;
+    const id = this.#free.length > 0 ? this.#free.pop()! : this.#key.length;
+    const b = h & (this.#heads.length - 1);
+    this.#next[id] = this.#heads[b]!;
+    this.#hash[id] = h;
+    this.#key[id] = key.slice();
+    this.#value[id] = f;
+    this.#heads[b] = id;
+    if (this.#count > this.#heads.length) this.#rehash(this.#heads.length * 2);
+    return 1;
+  }
+
+  #rehash(buckets: number): void {
+    const heads = new Int32Array(buckets).fill(-1);
+    for (let b = 0; b < this.#heads.length; b++) {
+      for (let e = this.#heads[b]!; e >= 0;) {
+        const next = this.#next[e]!;
+        const nb = this.#hash[e]! & (buckets - 1);
+        this.#next[e] = heads[nb]!;
+        heads[nb] = e;
+        e = next;
+      }
+    }
+    this.#heads = heads;
+  }
+
+  /** 1 if the key was deleted, 0 if absent. */
+  del(key: Uint8Array): number {
+    v.bytes(key, 'key');
+    if (this.#closed) return -EBADF;
+    const h = this.#hashOf(key);
+    const e = this.#find(key, h);
+    if (e < 0) return 0;
+    const b = h & (this.#heads.length - 1);
+    if (this.#heads[b] === e) this.#heads[b] = this.#next[e]!;
+    else {
+      let p = this.#heads[b]!;
+      while (this.#next[p] !== e) p = this.#next[p]!;
+      this.#next[p] = this.#next[e]!;
+    }
+    const f = this.#value[e]!;
+    this.#used -= ENTRY_OVERHEAD + key.length + f.length - headerOf(f) - 2;
+    this.#count--;
+    this.#key[e] = this.#value[e] = EMPTY_KEY;
+    this.#free.push(e);
+    return 1;
+  }
+
+  /** 1 if present, 0 if not. */
+  exists(key: Uint8Array): number {
+    v.bytes(key, 'key');
+    if (this.#closed) return -EBADF;
+    return this.#find(key, this.#hashOf(key)) >= 0 ? 1 : 0;
+  }
+
+  /**
+   * Adds `delta` to the integer at `key` (absent counts as 0); writes the new value's
+   * decimal digits into `out` and returns how many; -EINVAL when the value is not an
+   * integer, -ERANGE on int64 overflow.
+   */
+  incr(key: Uint8Array, delta: number, out: Uint8Array): number {
+    v.bytes(key, 'key');
+    v.int('delta', delta, -(2 ** 53), 2 ** 53);
+    if (v.bytes(out, 'out').length < 24) throw v.rangeError('out', 'at least 24 bytes', out.length);
+    if (this.#closed) return -EBADF;
+    const h = this.#hashOf(key);
+    const e = this.#find(key, h);
+    let cur: bigint | number | null = 0;
+    if (e >= 0) {
+      const f = this.#value[e]!;
+      cur = parseInt64(f, headerOf(f), f.length - 2);
+      if (cur === null) return -EINVAL;
+    }
+    let r: bigint | number;
+    if (typeof cur === 'number' && Math.abs(cur) < EXACT && Math.abs(delta) < EXACT) r = cur + delta;
+    else {
+      r = BigInt(cur) + BigInt(delta);
+      if (r > INT64_MAX || r < INT64_MIN) return -ERANGE;
+    }
+    const digits = String(r);
+    for (let i = 0; i < digits.length; i++) out[i] = digits.charCodeAt(i);
+    const s = this.#store(key, h, framed(out, 0, digits.length), 0);
+    return s < 0 ? s : digits.length;
+  }
+
+  /** Sets each key/value pair of [k1, v1, k2, v2, …] in order. 0 or -ENOMEM. */
+  mset(kv: readonly Uint8Array[]): number {
+    if (!Array.isArray(kv)) throw v.typeError('kv', 'an array of Uint8Array', kv);
+    for (const b of kv) v.bytes(b, 'kv[i]');
+    if (kv.length % 2 !== 0) throw v.rangeError('kv', 'key/value pairs', kv.length);
+    if (this.#closed) return -EBADF;
+    for (let i = 0; i + 1 < kv.length; i += 2) {
+      const r = this.set(kv[i]!, kv[i + 1]!, 0);
+      if (r < 0) return r;
+    }
+    return 0;
+  }
+
+  /**
+   * Copies the values of `keys` back to back into `out` (as far as they fit) and each
+   * length into `lens` (-1 when absent). Returns the bytes all values need.
+   */
+  mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number {
+    if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
+    for (const b of keys) v.bytes(b, 'keys[i]');
+    v.bytes(out, 'out');
+    if (!(lens instanceof Int32Array)) throw v.typeError('lens', 'an Int32Array', lens);
+    if (lens.length < keys.length) throw v.rangeError('lens', `at least ${keys.length} entries`, lens.length);
+    if (this.#closed) return -EBADF;
+    let total = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const f = this.bulk(keys[i]!);
+      if (f === undefined) {
+        lens[i] = -1;
+        continue;
+      }
+      const from = headerOf(f);
+      const n = f.length - from - 2;
+      lens[i] = n;
+      if (total + n <= out.length) out.set(f.subarray(from, from + n), total);
+      total += n;
+    }
+    return total;
+  }
+
+  /** Removes every key. */
+  flush(): number {
+    if (this.#closed) return -EBADF;
+    this.#heads = new Int32Array(MIN_BUCKETS).fill(-1);
+    this.#next = [];
+    this.#hash = [];
+    this.#key = [];
+    this.#value = [];
+    this.#free = [];
+    this.#count = this.#used = 0;
+    return 0;
+  }
+
+  /** Keys, bytes in use and capacity; throws an ErrnoError (EBADF) once closed. */
+  info(): {
+    /** Keys stored. */
+    keys: number;
+    /** Bytes in use (keys, values and 24 bytes an entry). */
+    used: number;
+    /** Bytes in all. */
+    capacity: number;
+  } {
+    if (this.#closed) throw errnoError(-EBADF, 'keyspace');
+    return { keys: this.#count, used: this.#used, capacity: this.#capacity };
+  }
+
+  /** Drops the data; later operations return -EBADF. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#closed = true;
+  }
+}
+
+const EMPTY_KEY = new Uint8Array(0);

@@ -1,0 +1,236 @@
+/**
+ * The RESP protocol's two keyspaces answer alike: the shared-memory Keyspace and the
+ * thread-local table (`localKeyspace`), driven by the same random command sequences over a
+ * few keys, reply for reply. Also the local table on its own (growth, deletes, capacity,
+ * closed, bad arguments) and which models pick it.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { constants as os } from 'node:os';
+import { LocalKeyspace, Ring, createProtocol, serve, type ModelName, type SyncProtocol } from '../helpers/rawio.js';
+import { feed, fuzzRuns, text } from './feed.js';
+import type { RespProtocol } from '../../dist/src/protocols/resp.js';
+
+const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+const cmd = (...args: (string | Buffer)[]): Buffer =>
+  Buffer.concat([
+    b(`*${args.length}\r\n`),
+    ...args.flatMap((a) => [b(`$${Buffer.byteLength(a)}\r\n`), Buffer.from(a), b('\r\n')]),
+  ]);
+
+function replies(p: SyncProtocol, stream: Buffer): string[] {
+  return feed(p.createCodec(), stream).frames.map((f) => text(p.handle(f).data));
+}
+
+// Few keys, so that commands meet each other's data; values that are and are not integers,
+// at and past the int64 edges.
+const key = fc.constantFrom('a', 'b', 'k:1', '', '\x00\r\n');
+const value = fc.oneof(
+  fc.constantFrom('0', '1', '-1', '-0', '007', ' 1', 'x', '', '9223372036854775807', '-9223372036854775808'),
+  fc.constantFrom('9223372036854775808', '4503599627370495', '4503599627370496', '99999999999999999999'),
+  fc.integer().map(String),
+  fc.string({ maxLength: 12 }),
+  fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u).toString('latin1')),
+);
+const delta = fc.oneof(
+  fc.constantFrom('1', '-1', '9007199254740991', '-9007199254740991', 'x', '01'),
+  fc.integer().map(String),
+);
+const command: fc.Arbitrary<Buffer> = fc.oneof(
+  fc.tuple(key, value).map(([k, v]) => cmd('SET', k, v)),
+  fc.tuple(key, value, fc.constantFrom('NX', 'XX', 'nx', 'EX')).map(([k, v, o]) => cmd('SET', k, v, o)),
+  key.map((k) => cmd('GET', k)),
+  fc.array(key, { minLength: 1, maxLength: 4 }).map((ks) => cmd('DEL', ...ks)),
+  fc.array(key, { minLength: 1, maxLength: 4 }).map((ks) => cmd('EXISTS', ...ks)),
+  fc.tuple(fc.constantFrom('INCR', 'DECR'), key).map(([c, k]) => cmd(c, k)),
+  fc.tuple(fc.constantFrom('INCRBY', 'DECRBY'), key, delta).map(([c, k, d]) => cmd(c, k, d)),
+  fc.array(fc.tuple(key, value), { minLength: 1, maxLength: 3 }).map((kv) => cmd('MSET', ...kv.flat())),
+  fc.array(key, { minLength: 1, maxLength: 4 }).map((ks) => cmd('MGET', ...ks)),
+  fc.constantFrom(cmd('DBSIZE'), cmd('FLUSHALL'), cmd('PING'), cmd('GET')),
+);
+
+describe('resp keyspaces: shared and thread-local', () => {
+  const shared = createProtocol('resp', { keyspaceSize: 1 << 20 }) as RespProtocol;
+  const local = createProtocol('resp', { keyspaceSize: 1 << 20, localKeyspace: true }) as RespProtocol;
+  afterAll(() => {
+    shared.close();
+    local.close();
+  });
+
+  it('answer every command sequence alike (property)', () => {
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 1, maxLength: 30 }), (cmds) => {
+        const stream = Buffer.concat([cmd('FLUSHALL'), ...cmds, cmd('DBSIZE'), cmd('MGET', 'a', 'b', 'k:1', '')]);
+        expect(replies(local, stream)).toEqual(replies(shared, stream));
+      }),
+      { numRuns: fuzzRuns },
+    );
+  });
+
+  it('the local table is not in shared memory, and takes no name', () => {
+    expect(local.options.keyspace).toBeUndefined();
+    expect(local.options.localKeyspace).toBe(true);
+    expect(local.keyspace.name).toBe('');
+    expect(shared.options.keyspace).toBe(shared.keyspace.name);
+    expect(() => createProtocol('resp', { localKeyspace: true, keyspace: shared.keyspace.name })).toThrow(RangeError);
+    expect(() => createProtocol('resp', { localKeyspace: 'yes' as unknown as boolean })).toThrow(TypeError);
+  });
+});
+
+describe('LocalKeyspace', () => {
+  const k = (i: number): Buffer => b(`key:${i}`);
+
+  it('grows past its first buckets, deletes from any place in a chain, and counts bytes back to zero', () => {
+    const ks = new LocalKeyspace({ size: 64 << 20 });
+    const n = 20_000;
+    for (let i = 0; i < n; i++) expect(ks.set(k(i), b(`v${i}`))).toBe(1);
+    expect(ks.info().keys).toBe(n);
+    const out = Buffer.alloc(16);
+    for (let i = 0; i < n; i += 7) expect(out.subarray(0, ks.get(k(i), out)).toString()).toBe(`v${i}`);
+    for (let i = 0; i < n; i += 2) expect(ks.del(k(i))).toBe(1);
+    for (let i = 0; i < n; i++) expect(ks.exists(k(i))).toBe(i % 2);
+    for (let i = 0; i < n; i += 2) expect(ks.set(k(i), b('again'))).toBe(1); // reuses freed entries
+    for (let i = 0; i < n; i++) expect(ks.del(k(i))).toBe(1);
+    expect(ks.info()).toEqual({ keys: 0, used: 0, capacity: 64 << 20 });
+    ks.close();
+  });
+
+  it('fails a write past its capacity with -ENOMEM, and takes writes again once room is made', () => {
+    const ks = new LocalKeyspace({ size: 1 << 16 });
+    const big = Buffer.alloc(1000, 120);
+    let i = 0;
+    while (ks.set(k(i), big) === 1) i++;
+    expect(ks.set(k(i), big)).toBe(-os.errno.ENOMEM);
+    expect(ks.info().used).toBeLessThanOrEqual(1 << 16);
+    expect(ks.mset([b('m'), big])).toBe(-os.errno.ENOMEM);
+    expect(ks.del(k(0))).toBe(1);
+    expect(ks.set(k(i), big)).toBe(1);
+    ks.close();
+  });
+
+  it('keeps a value it handed out unchanged when the key is written again', () => {
+    const ks = new LocalKeyspace();
+    ks.set(b('k'), b('first'));
+    const sent = ks.bulk(b('k'))!;
+    ks.set(b('k'), b('other'));
+    expect(ks.incr(b('n'), 5, Buffer.alloc(24))).toBe(1);
+    expect(text(sent)).toBe('$5\r\nfirst\r\n');
+    expect(text(ks.bulk(b('k'))!)).toBe('$5\r\nother\r\n');
+    ks.close();
+  });
+
+  it('refuses bad arguments, and answers -EBADF once closed', () => {
+    const ks = new LocalKeyspace();
+    expect(() => ks.set('k' as unknown as Uint8Array, b('v'))).toThrow(TypeError);
+    expect(() => ks.set(b('k'), b('v'), 3)).toThrow(RangeError);
+    expect(() => ks.incr(b('k'), 1, Buffer.alloc(8))).toThrow(RangeError);
+    expect(() => ks.incr(b('k'), 0.5, Buffer.alloc(24))).toThrow(RangeError);
+    expect(() => ks.mset([b('k')])).toThrow(RangeError);
+    expect(() => ks.mget([b('k')], Buffer.alloc(8), new Int32Array(0))).toThrow(RangeError);
+    expect(() => new LocalKeyspace({ size: 10 })).toThrow(RangeError);
+    ks.close();
+    ks.close();
+    expect(ks.get(b('k'), Buffer.alloc(8))).toBe(-os.errno.EBADF);
+    expect(ks.set(b('k'), b('v'))).toBe(-os.errno.EBADF);
+    expect(ks.incr(b('k'), 1, Buffer.alloc(24))).toBe(-os.errno.EBADF);
+    expect(() => ks.info()).toThrow(/EBADF/);
+  });
+});
+
+/** Whether this process maps a shared keyspace (the memfd the shared table lives in). */
+function mapsSharedKeyspace(): boolean {
+  return readFileSync('/proc/self/maps', 'utf8').includes('rawio-keyspace');
+}
+
+/** SET then GET on two connections in turn: the second sees the first's write. */
+async function setThenGet(port: number): Promise<string> {
+  const talk = (bytes: Buffer, want: number): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = connect(port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => {
+        got += d.toString('latin1');
+        if (got.length >= want) {
+          s.destroy();
+          resolve(got);
+        }
+      });
+      s.on('error', reject);
+      s.write(bytes);
+    });
+  await talk(cmd('SET', 'seen', 'yes'), 5);
+  return talk(cmd('GET', 'seen'), 9);
+}
+
+describe('the models pick the thread-local table where one thread handles every request', () => {
+  const cases: [ModelName, number, boolean][] = [
+    ['single', 1, true],
+    ['iterative', 1, true],
+    ['multi-reactor', 1, true],
+    ['multi-reactor', 2, false],
+    ['worker-pool', 1, false],
+  ];
+  for (const [model, workers, local] of cases) {
+    it(`${model} with ${workers} worker(s): ${local ? 'thread-local' : 'shared'}, one keyspace across connections`, async () => {
+      expect(mapsSharedKeyspace()).toBe(false);
+      const server = await serve({ model, protocol: 'resp', workers, pool: 1 });
+      try {
+        expect(mapsSharedKeyspace()).toBe(!local);
+        expect(await setThenGet(server.port)).toBe('$3\r\nyes\r\n');
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
+/** Sends `stream` on a new connection and reads until `want` bytes have come back. */
+function exchange(port: number, stream: Buffer, want: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    let got = 0;
+    s.on('data', (d) => {
+      parts.push(d);
+      got += d.length;
+      if (got >= want) {
+        s.destroy();
+        resolve(Buffer.concat(parts).toString('latin1'));
+      }
+    });
+    s.on('error', reject);
+    s.write(stream);
+  });
+}
+
+// RESP frames are views of the bytes read: frames left waiting for a budget must not see
+// those bytes reused (by the next read, or by another connection's recv on the proactor).
+describe('pipelined RESP past a small in-flight budget, two connections at once', () => {
+  const models: ModelName[] = ['single', 'worker-pool', 'multi-reactor', 'proactor', 'thread-per-connection'];
+  for (const model of models) {
+    // The proactor needs io_uring; without it serve() fails with the kernel's reason.
+    it.skipIf(model === 'proactor' && !Ring.supported())(model, async () => {
+      const server = await serve({ model, protocol: 'resp', workers: 1, pool: 1, maxInFlight: 2 });
+      try {
+        const run = (who: string): Promise<string> => {
+          const cmds: Buffer[] = [];
+          let want = '';
+          for (let i = 0; i < 300; i++) {
+            const v = `${who}-${i}-${'x'.repeat(i % 40)}`;
+            cmds.push(cmd('SET', `${who}:${i}`, v), cmd('GET', `${who}:${i}`));
+            want += `+OK\r\n$${v.length}\r\n${v}\r\n`;
+          }
+          return exchange(server.port, Buffer.concat(cmds), want.length).then((got) => {
+            expect(got).toBe(want);
+            return got;
+          });
+        };
+        await Promise.all([run('a'), run('b')]);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
