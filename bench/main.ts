@@ -14,6 +14,7 @@ import { packageRoot } from '../src/sys/native.js';
 import { machine } from './machine.js';
 import { Progress } from './progress.js';
 import { scenarios } from './registry.js';
+import { REMOTE_USAGE, remoteMain } from './remote.js';
 import { buildReport, markdownTable, withRepeats, writeReport, type Report, type ScenarioRecord } from './report.js';
 import { cpuPlan, type CpuPlan } from './runner.js';
 import type { Profile, Scenario } from './scenario.js';
@@ -180,9 +181,10 @@ export async function runBench(o: BenchOptions): Promise<number> {
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(BENCH_USAGE);
+    console.log(`${BENCH_USAGE}\n\nA server on another machine:\n\n${REMOTE_USAGE}`);
     return 0;
   }
+  if (argv.some((a) => a === '--target' || a.startsWith('--target='))) return remoteMain(argv);
   return runBench(parseBenchArgs(argv));
 }
 

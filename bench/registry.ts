@@ -18,6 +18,7 @@ import { c10k } from './scenarios/c10k.js';
 import { pollution } from './scenarios/pollution.js';
 import { syscalls } from './scenarios/syscalls.js';
 import { ringOptions } from './scenarios/ring-options.js';
+import { veth } from './scenarios/veth.js';
 import { zerocopy } from './scenarios/zerocopy.js';
 
 // prettier-ignore
@@ -40,5 +41,6 @@ export const scenarios: Scenario[] = [
   pollution,
   syscalls,
   ringOptions,
+  veth,
   zerocopy,
 ];

@@ -6,6 +6,7 @@
 // N-API call off the main thread, inputs copied into a plain struct first).
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -33,39 +34,25 @@ std::string PropStr(const Napi::Object& o, const char* name) {
   return CString(o.Env(), Prop(o, name), name);
 }
 
-// Numeric loopback addresses only: the load generator must never aim at another host.
-void LoopbackAddress(Napi::Env env, const std::string& host, int port, LoadConfig& c) {
+// A numeric IPv4 or IPv6 address: names are resolved in JS (src/loadgen/), so that the
+// native side never blocks on DNS and the caller decides which hosts it may aim at.
+void NumericAddress(Napi::Env env, const std::string& host, int port, LoadConfig& c) {
   auto* v4 = reinterpret_cast<sockaddr_in*>(&c.addr);
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&c.addr);
   if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    if ((ntohl(v4->sin_addr.s_addr) >> 24) != 127)
-      ThrowRange(env, "host must be a loopback address");
     v4->sin_family = AF_INET;
     v4->sin_port = htons(static_cast<uint16_t>(port));
     c.addrLen = sizeof(*v4);
   } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    if (!IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr)) ThrowRange(env, "host must be a loopback address");
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(static_cast<uint16_t>(port));
     c.addrLen = sizeof(*v6);
   } else {
-    ThrowRange(env, "host must be a numeric loopback address");
+    ThrowRange(env, "host must be a numeric IPv4 or IPv6 address");
   }
 }
 
-LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
-  LoadConfig c;
-  LoopbackAddress(env, PropStr(o, "host"), static_cast<int>(PropInt(o, "port", 1, 65535)), c);
-  std::string proto = PropStr(o, "protocol");
-  RequestWriter& w = c.writer;
-  if (proto == "http")
-    w.proto = Proto::kHttp;
-  else if (proto == "echo")
-    w.proto = Proto::kEcho;
-  else if (proto == "resp")
-    w.proto = Proto::kResp;
-  else
-    ThrowRange(env, "protocol must be 'http', 'echo' or 'resp'");
+void ReadResp(Napi::Env env, const Napi::Object& o, RequestWriter& w) {
   std::string cmd = PropStr(o, "command");
   if (cmd == "ping")
     w.cmd = RespCmd::kPing;
@@ -75,14 +62,63 @@ LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
     w.cmd = RespCmd::kGet;
   else if (cmd == "setget")
     w.cmd = RespCmd::kSetGet;
+  else if (cmd == "mix")
+    w.cmd = RespCmd::kMix;
   else
-    ThrowRange(env, "command must be 'ping', 'set', 'get' or 'setget'");
+    ThrowRange(env, "command must be 'ping', 'set', 'get', 'setget' or 'mix'");
+  Napi::Value mix = Prop(o, "mix");
+  if (!mix.IsArray() || mix.As<Napi::Array>().Length() != 3)
+    ThrowType(env, "mix must be an array of 3 weights (ping, set, get)");
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < 3; i++) {
+    Napi::Value v = mix.As<Napi::Array>()[i];
+    if (!v.IsNumber()) ThrowType(env, "mix weights must be numbers");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= 1e6) || d != static_cast<double>(static_cast<uint32_t>(d)))
+      ThrowRange(env, "mix weights must be whole numbers in [0, 1e6]");
+    w.mix[i] = static_cast<uint32_t>(d);
+    total += w.mix[i];
+  }
+  if (w.cmd == RespCmd::kMix && total == 0) ThrowRange(env, "mix weights must not all be 0");
+}
+
+// Raw: the request is the caller's bytes, a reply is `replySize` bytes (0: as many as sent).
+void ReadRaw(Napi::Env env, const Napi::Object& o, LoadConfig& c) {
+  Napi::Value p = Prop(o, "payload");
+  if (!p.IsBuffer()) ThrowType(env, "payload must be a Buffer");
+  auto b = p.As<Napi::Buffer<char>>();
+  if (b.Length() == 0 || b.Length() > (16u << 20))
+    ThrowRange(env, "payload must hold 1 byte to 16 MiB");
+  c.writer.echoPayload.assign(b.Data(), b.Length());
+  size_t reply = static_cast<size_t>(PropInt(o, "replySize", 0, 16 << 20));
+  c.echoSize = reply == 0 ? b.Length() : reply;
+}
+
+LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
+  LoadConfig c;
+  NumericAddress(env, PropStr(o, "host"), static_cast<int>(PropInt(o, "port", 1, 65535)), c);
+  std::string proto = PropStr(o, "protocol");
+  RequestWriter& w = c.writer;
+  if (proto == "http")
+    w.proto = Proto::kHttp;
+  else if (proto == "echo")
+    w.proto = Proto::kEcho;
+  else if (proto == "resp")
+    w.proto = Proto::kResp;
+  else if (proto == "raw")
+    w.proto = Proto::kEcho;  // raw is echo with the caller's bytes and reply size
+  else
+    ThrowRange(env, "protocol must be 'http', 'echo', 'resp' or 'raw'");
+  ReadResp(env, o, w);
   std::string path = PropStr(o, "path");
   if (path.empty() || path[0] != '/' || path.find_first_of("\r\n ") != std::string::npos)
     ThrowRange(env, "path must start with / and hold no spaces or line breaks");
   w.httpRequest = "GET " + path + " HTTP/1.1\r\nHost: " + PropStr(o, "host") + "\r\n\r\n";
   c.echoSize = static_cast<size_t>(PropInt(o, "payloadSize", 1, 16 << 20));
-  w.echoPayload.assign(c.echoSize, 'x');
+  if (proto == "raw")
+    ReadRaw(env, o, c);
+  else
+    w.echoPayload.assign(c.echoSize, 'x');
   w.value.assign(static_cast<size_t>(PropInt(o, "valueSize", 0, 16 << 20)), 'v');
   w.keyspace = static_cast<uint32_t>(PropInt(o, "keyspace", 1, 1 << 30));
   c.connections = static_cast<int>(PropInt(o, "connections", 1, 100000));
@@ -95,6 +131,7 @@ LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
   // 0 is closed loop; below 0.01/s the per-connection interval would overflow the clock.
   if (!(c.rate == 0 || (c.rate >= 0.01 && c.rate <= 1e9)))
     ThrowRange(env, "rate must be 0 (closed loop) or in [0.01, 1e9]");
+  c.requests = static_cast<uint64_t>(PropInt(o, "requests", 0, INT64_C(1) << 50));
   c.warmupNs = static_cast<uint64_t>(PropInt(o, "warmupMs", 0, 3600000)) * 1000000u;
   c.durationNs = static_cast<uint64_t>(PropInt(o, "durationMs", 1, 3600000)) * 1000000u;
   c.drainNs = static_cast<uint64_t>(PropInt(o, "drainMs", 0, 60000)) * 1000000u;
@@ -153,9 +190,21 @@ Napi::Object ToJs(Napi::Env env, const LoadStats& s) {
   us("p90", h.Quantile(0.9));
   us("p99", h.Quantile(0.99));
   us("p999", h.Quantile(0.999));
+  us("p9999", h.Quantile(0.9999));
+  us("p99999", h.Quantile(0.99999));
   us("max", static_cast<double>(h.Max()));
   l.Set("count", Num(env, static_cast<double>(h.Count())));
   r.Set("latencyUs", l);
+  // The non-empty buckets as (value ns, count) pairs, ascending: enough for any percentile
+  // table in JS without a second copy of the histogram's arithmetic.
+  std::vector<double> pairs;
+  h.ForEach([&](double value, uint64_t count) {
+    pairs.push_back(value);
+    pairs.push_back(static_cast<double>(count));
+  });
+  Napi::Float64Array hist = Napi::Float64Array::New(env, pairs.size());
+  std::copy(pairs.begin(), pairs.end(), hist.Data());
+  r.Set("histogram", hist);
   return r;
 }
 

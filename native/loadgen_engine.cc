@@ -76,6 +76,10 @@ class Loop {
     // Each connection sends every connections/rate seconds: together they make the rate.
     intervalNs_ = cfg.rate > 0 ? 1e9 * cfg.connections / cfg.rate : 0;
     for (Conn& c : conns_) c.stamps.resize(static_cast<size_t>(cfg.pipeline));
+    // A request count is shared out like the connections: thread i sends its share.
+    uint64_t t = static_cast<uint64_t>(cfg.threads), i = static_cast<uint64_t>(index);
+    byCount_ = cfg.requests > 0;
+    quota_ = cfg.requests / t + (i < cfg.requests % t ? 1 : 0);
   }
 
   LoadStats Run() {
@@ -99,6 +103,8 @@ class Loop {
       if (c.fd >= 0) close(c.fd);
     }
     close(ep_);
+    // By count the window closes with the last reply, not when the last request left.
+    if (byCount_) st_.windowNs = lastReplyNs_ > measureStart_ ? lastReplyNs_ - measureStart_ : 0;
     st_.cpuSeconds = ThreadCpuSeconds();
     return st_;
   }
@@ -112,6 +118,7 @@ class Loop {
   }
 
   bool Sending(uint64_t now) const {
+    if (byCount_ && st_.sent >= quota_) return false;
     return now < measureEnd_ && !stop_.load(std::memory_order_relaxed);
   }
 
@@ -267,6 +274,7 @@ class Loop {
       st_.received++;
       if (now >= measureStart_ && now < measureEnd_) {
         st_.requests++;
+        lastReplyNs_ = now;
         st_.latency.Record(now > stamp ? now - stamp : 0);
       }
     }
@@ -278,7 +286,7 @@ class Loop {
     Conn& c = conns_[idx];
     if (c.fd < 0 || c.connecting || !Sending(now)) return;
     size_t depth = c.stamps.size();
-    while (c.inflight < depth) {
+    while (c.inflight < depth && !(byCount_ && st_.sent >= quota_)) {
       uint64_t stamp = now;
       if (intervalNs_ > 0) {
         if (c.nextDue > now) {
@@ -357,6 +365,9 @@ class Loop {
   std::vector<Conn> conns_;
   std::priority_queue<Due, std::vector<Due>, std::greater<Due>> heap_;
   double intervalNs_ = 0;  // per connection, fixed-rate mode
+  bool byCount_ = false;   // the window ends when quota_ requests were sent and answered
+  uint64_t quota_ = 0;     // this thread's share of the request count
+  uint64_t lastReplyNs_ = 0;
   uint64_t measureStart_ = 0, measureEnd_ = 0;
   int ep_ = -1;
   bool noPwait2_ = false;

@@ -4,7 +4,8 @@
 // latency from the intended time, not the actual one, so a stalled server shows up as
 // latency rather than as fewer samples (the coordinated-omission fix of wrk2).
 //
-// Phases: warm-up (replies not recorded), the measured window, then a drain: no new
+// Phases: warm-up (replies not recorded), the measured window (a duration, or until a
+// count of requests has been sent and answered), then a drain: no new
 // requests, in-flight replies still counted, so that sent == received at the end when the
 // server answered everything — the counts a test can compare with what the server saw.
 #pragma once
@@ -29,7 +30,8 @@ struct LoadConfig {
   int connections = 1;
   int threads = 1;
   int pipeline = 1;
-  double rate = 0;  // requests per second over all connections; 0 = closed loop
+  double rate = 0;        // requests per second over all connections; 0 = closed loop
+  uint64_t requests = 0;  // stop sending after this many (over all threads); 0 = by duration
   uint64_t warmupNs = 0, durationNs = 0, drainNs = 0;
   std::vector<int> cpus;
   uint64_t t0 = 0;  // the common start, so every thread's window is the same

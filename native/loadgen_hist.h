@@ -56,6 +56,17 @@ class LogLinearHistogram {
     return static_cast<double>(max_);
   }
 
+  // Calls f(value, count) for each non-empty bucket in ascending order; the value is the
+  // bucket's midpoint, clamped to the exact max as Quantile() does.
+  template <typename F>
+  void ForEach(F f) const {
+    for (size_t i = 0; i < counts_.size(); i++) {
+      if (counts_[i] == 0) continue;
+      double mid = Midpoint(i);
+      f(mid > static_cast<double>(max_) ? static_cast<double>(max_) : mid, counts_[i]);
+    }
+  }
+
  private:
   static size_t Index(uint64_t v) {
     if (v < static_cast<uint64_t>(kLinear)) return static_cast<size_t>(v);

@@ -1,7 +1,9 @@
-// What the load generator says and how it counts replies, for its three protocols:
-// HTTP/1.1 keep-alive GET (a reply ends by Content-Length or by chunked framing, RFC 9112
-// §6), echo (N bytes out, the same N back), and RESP (the Redis protocol: PING / SET / GET
-// frames; a reply is one simple string, error, integer, bulk string or array).
+// What the load generator says and how it counts replies, for its protocols: HTTP/1.1
+// keep-alive GET (a reply ends by Content-Length or by chunked framing, RFC 9112 §6), echo
+// (N bytes out, the same N back), raw (the user's bytes out, a fixed count of bytes back:
+// echo with a payload of the user's choosing), and RESP (the Redis protocol: PING / SET /
+// GET frames, one command or a weighted mix; a reply is one simple string, error, integer,
+// bulk string or array).
 //
 // The parsers are incremental and allocation-free: each call consumes what it can from
 // the bytes it is given and says how many whole replies that made, so a reply split over
@@ -19,7 +21,7 @@
 namespace rawio {
 
 enum class Proto { kHttp, kEcho, kResp };
-enum class RespCmd { kPing, kSet, kGet, kSetGet };
+enum class RespCmd { kPing, kSet, kGet, kSetGet, kMix };
 
 struct ParseOut {
   size_t consumed = 0;
@@ -200,6 +202,17 @@ struct RequestWriter {
   std::string echoPayload;
   std::string value;
   uint32_t keyspace;
+  // kMix: the n-th request is the command whose share of the weights holds n % total,
+  // a fixed cycle (PING, then SET, then GET runs) so every run sends the same sequence.
+  uint32_t mix[3] = {0, 0, 0};  // ping, set, get
+
+  RespCmd Pick(uint64_t n) const {
+    if (cmd == RespCmd::kSetGet) return n % 2 ? RespCmd::kGet : RespCmd::kSet;
+    if (cmd != RespCmd::kMix) return cmd;
+    uint64_t slot = n % (uint64_t{mix[0]} + mix[1] + mix[2]);
+    if (slot < mix[0]) return RespCmd::kPing;
+    return slot < uint64_t{mix[0]} + mix[1] ? RespCmd::kSet : RespCmd::kGet;
+  }
 
   void Append(std::string& out, uint64_t n) const {
     switch (proto) {
@@ -212,7 +225,7 @@ struct RequestWriter {
       case Proto::kResp:
         break;
     }
-    RespCmd c = cmd == RespCmd::kSetGet ? (n % 2 ? RespCmd::kGet : RespCmd::kSet) : cmd;
+    RespCmd c = Pick(n);
     if (c == RespCmd::kPing) {
       out += "*1\r\n$4\r\nPING\r\n";
       return;

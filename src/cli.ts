@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `rawio` command: `rawio probe [--json]`, `rawio serve ...`, `rawio bench ...`, `rawio --help`.
+ * The `rawio` command: `rawio probe [--json]`, `rawio serve ...`, `rawio loadgen ...`,
+ * `rawio bench ...`, `rawio --help`.
  * Commands live in one table, each with its usage and a lazily imported implementation,
  * so adding one (`serve`, by the models) is one entry, and `rawio probe` never loads the
  * benchmark suite. The suite lives in the repository, not in the npm package: in an
@@ -75,9 +76,20 @@ export const commands: Record<string, Command> = {
       return serveMain(argv);
     },
   },
+  loadgen: {
+    summary: 'drive a server, here or on another machine, with the native load generator',
+    usage:
+      'rawio loadgen --target HOST:PORT [--protocol P] [--connections N] [--pipeline N] [--threads N] [--duration T | --requests N] [--rate R] [--latency] [--json]',
+    help: async () => (await import('./loadgen-cli.js')).loadgenUsage,
+    async run(argv) {
+      const { loadgenMain } = await import('./loadgen-cli.js');
+      return loadgenMain(argv);
+    },
+  },
   bench: {
     summary: 'run the benchmark suite and write report.md, report.html, report.json and charts (in a clone of rawio)',
-    usage: 'rawio bench [--quick | --full] [--only SCENARIO,...] [--repeat N] [--out DIR] [--json]',
+    usage:
+      'rawio bench [--quick | --full] [--only SCENARIO,...] [--repeat N] [--out DIR] [--json], or a server elsewhere: rawio bench --target HOST:PORT [--server-info URL] [rawio loadgen flags]',
     async run(argv) {
       if (!existsSync(fileURLToPath(new URL('../bench/main.js', import.meta.url)))) {
         console.error(BENCH_NOT_INSTALLED);

@@ -3,7 +3,8 @@
  * address, and runs until SIGINT or SIGTERM, then closes the server cleanly (every
  * connection closed, every thread and process gone) and exits.
  */
-import { parseFlags, wholeNumber, wholeNumbers } from './cli-args.js';
+import { parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
+import { startBenchAgent } from './models/bench-agent.js';
 import { serve } from './models/serve.js';
 import { serveOptionTable, type ServeOptionRow } from './models/serve-options.js';
 import type { ServeOptions } from './models/types.js';
@@ -31,6 +32,9 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
                      reply data of this many bytes or more is sent zero-copy (MSG_ZEROCOPY
                      in the reactor models, SEND_ZC in proactor; default 0: never)
   --cpus LIST        pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
+  --bench-agent A    also answer GET http://A/cpu with this server's CPU time (all its
+                     threads and worker processes), for \`rawio bench --target\` on another
+                     machine; A is PORT (on 127.0.0.1) or HOST:PORT
 
   Per-connection limits (README, "Connection limits"):
   --max-in-flight N    requests handled and not yet answered (default 1024)
@@ -68,14 +72,34 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   return opts as unknown as ServeOptions;
 }
 
+/** `--bench-agent`, taken out of argv: it starts the agent and is no serve() option. */
+function takeAgent(argv: string[]): { rest: string[]; agent?: string } {
+  const rest: string[] = [];
+  let agent: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--bench-agent') {
+      agent = argv[++i];
+      if (agent === undefined || agent.startsWith('-')) throw new UsageError('serve: --bench-agent needs a value');
+    } else if (a.startsWith('--bench-agent=')) agent = a.slice('--bench-agent='.length);
+    else rest.push(a);
+  }
+  return { rest, agent };
+}
+
 export async function serveMain(argv: string[]): Promise<number> {
-  const server = await serve(parseServeArgs(argv));
+  const { rest, agent: agentAt } = takeAgent(argv);
+  const opts = parseServeArgs(rest);
+  const agent = agentAt === undefined ? undefined : await startBenchAgent(agentAt);
+  const server = await serve(opts);
   console.log(`rawio: ${server.model} serving on ${server.host}:${server.port}`);
+  if (agent) console.log(`rawio: bench agent on http://${agent.host}:${agent.port}/cpu`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
   await server.close();
+  await agent?.close();
   const s = server.stats();
   console.log(`rawio: closed after ${s.accepted.reduce((a, b) => a + b, 0)} connections, ${s.requests} requests`);
   return 0;

@@ -1,6 +1,6 @@
 /**
- * The two addons: rawio.node, which every user loads, and rawio_loadgen.node, the benchmark's
- * load generator, which only bench/ loads. The user's addon must carry none of the load
+ * The two addons: rawio.node, which every user loads, and rawio_loadgen.node, the load
+ * generator, which only `rawio/loadgen` (src/loadgen/: the API, `rawio loadgen`, the bench) loads. The user's addon must carry none of the load
  * generator: its exports and its symbol table (`nm`, the full table when the file has one,
  * the dynamic one of a stripped prebuild) are checked against the load generator's own.
  * Runs against whatever build the suite uses: build/Release, a prebuild, or RAWIO_ADDON's.
@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadgenAddon, loadgenAddonCandidates } from '../dist/bench/loadgen-addon.js';
+import { loadgenAddon, loadgenAddonCandidates } from '../dist/src/loadgen/addon.js';
 import { native, packageRoot } from '../dist/src/sys/native.js';
 
 const require = createRequire(import.meta.url);
@@ -75,9 +75,11 @@ describe('the addon users load', () => {
     expect(global.filter((s) => ourNames.has(s.name)).map((s) => s.name)).toEqual([]);
   });
 
-  it('is loaded by the library alone: nothing under dist/src reaches the load generator', () => {
-    const files = readdirSync(join(packageRoot, 'dist/src'), { recursive: true, encoding: 'utf8' }).filter((f) =>
-      f.endsWith('.js'),
+  it('is loaded by rawio/loadgen alone: nothing else under dist/src reaches the load generator', () => {
+    // dist/src/loadgen/ is the load generator's API (`rawio/loadgen`), loadgen-cli.js its
+    // command, which cli.js imports only when `rawio loadgen` runs. The library reaches neither.
+    const files = readdirSync(join(packageRoot, 'dist/src'), { recursive: true, encoding: 'utf8' }).filter(
+      (f) => f.endsWith('.js') && !f.startsWith('loadgen/') && !['cli.js', 'loadgen-cli.js'].includes(f),
     );
     expect(files.length).toBeGreaterThan(10);
     // Code only: comments may name the load generator to say it lives elsewhere.
@@ -85,7 +87,10 @@ describe('the addon users load', () => {
       readFileSync(join(packageRoot, 'dist/src', f), 'utf8')
         .replace(/\/\*[\s\S]*?\*\//g, '')
         .replace(/^\s*\/\/.*$/gm, '');
-    const reaching = files.filter((f) => /loadgen-addon|bench\/loadgen|rawio_loadgen/.test(code(f)));
+    const reaching = files.filter((f) =>
+      /loadgen-addon|bench\/loadgen|rawio_loadgen|\/loadgen\/|loadgen-cli/.test(code(f)),
+    );
     expect(reaching).toEqual([]);
+    expect(code('cli.js')).not.toMatch(/^import .*loadgen/m);
   });
 });

@@ -22,20 +22,22 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   'src/transfer': ['src/sys'],
   'src/protocols': ['src/sys'],
   'src/models': ['src/sys', 'src/loop', 'src/transfer', 'src/protocols'],
-  src: ['src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models'],
-  bench: ['src', 'src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models'],
+  // the load generator: its own addon, found beside rawio.node
+  'src/loadgen': ['src/sys'],
+  // (src/loadgen-cli.ts, the command, is the one src file that imports src/loadgen)
+  src: ['src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models', 'src/loadgen'],
+  bench: ['src', 'src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models', 'src/loadgen'],
   // the command on top: `rawio bench` loads the bench on demand
-  'src/cli.ts': ['src', 'src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models', 'bench'],
+  'src/cli.ts': ['src', 'src/sys', 'src/loop', 'src/transfer', 'src/protocols', 'src/models', 'src/loadgen', 'bench'],
 };
 
 /**
  * The files above src/sys that call the raw binding directly: hot paths that pass fds and
  * buffers they have already checked (close, read, write, accept on their own sockets),
- * the native pollers' wrappers, and the bench's load generator.
+ * the native pollers' wrappers, and the load generator's addon loader (packageRoot).
  */
 const RAW_BINDING_USERS = [
   'bench/lib/tcp-sink.ts',
-  'bench/loadgen-addon.ts',
   'bench/main.ts',
   'src/loop/backends/epoll.ts',
   'src/loop/backends/poll.ts',
@@ -67,6 +69,7 @@ const RAW_BINDING_USERS = [
   'src/transfer/sendfile.ts',
   'src/transfer/splice.ts',
   'src/transfer/wait.ts',
+  'src/loadgen/addon.ts',
 ];
 
 function sources(dir: string): string[] {

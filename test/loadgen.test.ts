@@ -166,7 +166,7 @@ describe('loadgen echo', () => {
 });
 
 /** A RESP server that knows PING, SET and GET and counts the commands it parsed. */
-function respServer(counts: { commands: number }): Server {
+function respServer(counts: { commands: number; by?: Record<string, number> }): Server {
   const store = new Map<string, string>();
   return createServer((s: Socket) => {
     let buf = '';
@@ -189,6 +189,7 @@ function respServer(counts: { commands: number }): Server {
         buf = buf.slice(at);
         counts.commands++;
         const cmd = args[0]!.toUpperCase();
+        if (counts.by) counts.by[cmd] = (counts.by[cmd] ?? 0) + 1;
         if (cmd === 'PING') out += '+PONG\r\n';
         else if (cmd === 'SET') {
           store.set(args[1]!, args[2]!);
@@ -212,6 +213,24 @@ describe('loadgen resp', () => {
     await close(server);
     expectClean(r);
     expect(r.received).toBe(counts.commands);
+  });
+
+  it('sends a weighted command mix in its exact proportions', async () => {
+    const counts = { commands: 0, by: {} as Record<string, number> };
+    const server = respServer(counts);
+    const port = await listen(server);
+    // One connection: its requests are numbered 0..399, so the mix cycle is whole.
+    const r = await loadgen({
+      port,
+      protocol: 'resp',
+      command: { get: 6, set: 3, ping: 1 },
+      pipeline: 8,
+      requests: 400,
+    });
+    await close(server);
+    expectClean(r);
+    expect(r.received).toBe(400);
+    expect(counts.by).toEqual({ GET: 240, SET: 120, PING: 40 });
   });
 });
 
@@ -253,8 +272,19 @@ describe('loadgen modes and errors', () => {
     expect(r.requests).toBe(0);
   });
 
-  it('refuses a non-loopback host before connecting', async () => {
-    await expect(loadgen({ host: '10.0.0.1', port: 80, protocol: 'http', durationMs: 10 })).rejects.toThrow(RangeError);
+  it('refuses bad options before connecting', async () => {
+    await expect(loadgen({ host: 'localhost', port: 80, protocol: 'http', durationMs: 10 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(loadgen({ port: 80, protocol: 'http' })).rejects.toThrow(TypeError);
+    await expect(loadgen({ port: 80, protocol: 'raw', durationMs: 10 })).rejects.toThrow(TypeError);
+    await expect(loadgen({ port: 80, protocol: 'resp', command: { del: 1 } as never, durationMs: 10 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(loadgen({ port: 80, protocol: 'resp', command: { get: 0 }, durationMs: 10 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(loadgen({ port: 80, protocol: 'http', requests: -1 })).rejects.toThrow(RangeError);
     await expect(loadgen({ port: 80, protocol: 'gopher' as 'http', durationMs: 10 })).rejects.toThrow(RangeError);
     await expect(loadgen({ port: 80, protocol: 'http', rate: 1e-9, durationMs: 10 })).rejects.toThrow(RangeError);
     await expect(loadgen({ port: 80, protocol: 'http', durationMs: 0 })).rejects.toThrow(RangeError);

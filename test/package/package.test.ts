@@ -70,9 +70,9 @@ describe('npm pack --dry-run', () => {
     expect(links.filter((l) => /^[a-z]+:/.test(l) && !l.startsWith('https://'))).toEqual([]);
   });
 
-  it('ships no tests, benchmark suite or load generator, source maps, build trees or tooling', () => {
+  it('ships no tests, benchmark suite or prebuilt load generator, source maps, build trees or tooling', () => {
     const junk =
-      /^(test|src|bench|build|build-cmake|bench-out|docs\/api|coverage|scripts|\.cache|\.ci|\.github|node_modules)\/|\.map$|\.tsbuildinfo$|\.tgz$|\.test\.|^dist\/(test|bench)\/|^(?!native\/).*loadgen/;
+      /^(test|src|bench|build|build-cmake|bench-out|docs\/api|coverage|scripts|\.cache|\.ci|\.github|node_modules)\/|\.map$|\.tsbuildinfo$|\.tgz$|\.test\.|^dist\/(test|bench)\/|rawio_loadgen\.node$/;
     expect(files.filter((f) => junk.test(f))).toEqual([]);
     const top = new Set(files.map((f) => f.split('/')[0]));
     const allowed = [
@@ -154,6 +154,21 @@ describe('the tarball installed with no build tools', () => {
     expect(res.stderr).toMatch(/not part of the npm package/);
     expect(res.stderr).toContain('npm run bench');
     expect(existsSync(join(project, 'node_modules/rawio/dist/bench'))).toBe(false);
+  });
+
+  it('has `rawio loadgen`, which says how to build its addon, the one part not shipped prebuilt', () => {
+    const bin = join(project, 'node_modules/.bin/rawio');
+    const help = spawnSync(process.execPath, [bin, 'loadgen', '--help'], { cwd: project, env, encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--target HOST:PORT');
+    const res = spawnSync(process.execPath, [bin, 'loadgen', '--target', '127.0.0.1:9', '--requests', '1'], {
+      cwd: project,
+      env,
+      encoding: 'utf8',
+    });
+    expect(res.status).not.toBe(0);
+    expect(res.stderr).toMatch(/rawio_loadgen\.node\) is not here/);
+    expect(res.stderr).toContain('npx node-gyp rebuild');
   });
 
   it('loads through require() from CommonJS', () => {

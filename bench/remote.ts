@@ -1,0 +1,82 @@
+/**
+ * `rawio bench --target HOST:PORT [--server-info URL] [loadgen flags]`: measures a server on
+ * another machine. The load generator runs here (every `rawio loadgen` flag applies); the
+ * server's CPU time comes from its bench agent (`rawio serve --bench-agent`, src/models/
+ * bench-agent.ts), read before and after the run, so the result still gives server CPU per
+ * request beside the client's. Without --server-info the server's side is left unmeasured.
+ */
+import { loadgen } from '../src/loadgen/index.js';
+import { formatResult, parseLoadgenArgs } from '../src/loadgen-cli.js';
+import { hdrTable } from '../src/loadgen/percentiles.js';
+
+export const REMOTE_USAGE = `rawio bench --target HOST:PORT [--server-info URL] [rawio loadgen flags]
+
+  --target HOST:PORT   the server to measure, here or on another machine
+  --server-info URL    its bench agent, e.g. http://10.0.0.2:9100/cpu, started with
+                       \`rawio serve ... --bench-agent 0.0.0.0:9100\` (default: CPU unmeasured)
+  and every flag of \`rawio loadgen --help\` (--protocol, --connections, --duration, --json, ...)`;
+
+interface AgentCpu {
+  pid: number;
+  pids: number[];
+  userSeconds: number;
+  systemSeconds: number;
+}
+
+async function readAgent(url: string): Promise<AgentCpu> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`--server-info ${url}: HTTP ${res.status}`);
+  const body = (await res.json()) as AgentCpu;
+  if (typeof body.userSeconds !== 'number') throw new Error(`--server-info ${url}: not a rawio bench agent`);
+  return body;
+}
+
+export interface RemoteServerCpu {
+  userSeconds: number;
+  systemSeconds: number;
+  /** Server CPU (user + system) per reply the client received, in microseconds. */
+  perRequestUs: number;
+  pids: number[];
+}
+
+export async function remoteMain(argv: readonly string[]): Promise<number> {
+  const rest = [...argv];
+  let info: string | undefined;
+  const at = rest.findIndex((a) => a === '--server-info' || a.startsWith('--server-info='));
+  if (at >= 0) {
+    const [flag] = rest.splice(at, 1);
+    info = flag!.includes('=') ? flag!.slice(flag!.indexOf('=') + 1) : rest.splice(at, 1)[0];
+    if (!info) throw new Error(`--server-info needs a URL\n\n${REMOTE_USAGE}`);
+  }
+  const { target, latency, json, ...run } = await parseLoadgenArgs(rest);
+  const before = info ? await readAgent(info) : undefined;
+  const r = await loadgen(run);
+  const after = info ? await readAgent(info) : undefined;
+  let server: RemoteServerCpu | undefined;
+  if (before && after) {
+    const user = after.userSeconds - before.userSeconds;
+    const system = after.systemSeconds - before.systemSeconds;
+    server = {
+      userSeconds: user,
+      systemSeconds: system,
+      perRequestUs: r.received ? ((user + system) * 1e6) / r.received : 0,
+      pids: after.pids,
+    };
+  }
+  const clientPerRequestUs = r.received ? (r.cpuSeconds * 1e6) / r.received : 0;
+  if (json) {
+    const { histogram, ...rest2 } = r;
+    const out = { target, ...rest2, hdr: hdrTable(histogram), clientPerRequestUs, server: server ?? null };
+    console.log(JSON.stringify(out, (_k, v: unknown) => (v === Infinity ? null : v)));
+  } else {
+    console.log(formatResult(target, run, r, latency));
+    console.log(`  client CPU per request ${clientPerRequestUs.toFixed(2)} us`);
+    console.log(
+      server
+        ? `  server CPU ${server.userSeconds.toFixed(2)} s user + ${server.systemSeconds.toFixed(2)} s system ` +
+            `(${server.pids.length} process(es)): ${server.perRequestUs.toFixed(2)} us per request`
+        : '  server CPU not measured (no --server-info)',
+    );
+  }
+  return r.connects === 0 ? 1 : 0;
+}

@@ -1,0 +1,168 @@
+/**
+ * `rawio loadgen`: the native load generator from the command line, aimed at a server on
+ * this machine or another (`--target HOST:PORT`). Flags are read by the parser every
+ * subcommand shares (./cli-args.ts: `node:util` parseArgs, strict), so an unknown flag is
+ * an error naming the known ones. Prints human text (throughput, errors,
+ * p50 … p99.999; `--latency` adds the HDR percentile spectrum), or with `--json` one JSON
+ * object holding the result and the HDR table rows. SIGINT ends the window early.
+ */
+import { readFileSync } from 'node:fs';
+import { parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
+import { loadgen, resolveTarget, type LoadgenOptions, type LoadgenResult, type RespMix } from './loadgen/index.js';
+import { formatHdrTable, hdrTable } from './loadgen/percentiles.js';
+
+export const loadgenUsage = `rawio loadgen --target HOST:PORT [options]
+
+  --target HOST:PORT   the server ([v6]:PORT for IPv6; a name is looked up once)
+  --protocol P         http | echo | resp | raw (default http)
+  --path PATH          http: the request path (default /)
+  --command C          resp: ping | set | get | setget, or a mix of weights such as
+                       get:9,set:1 (default ping)
+  --keyspace N         resp: distinct keys (default 1000)
+  --value-size N       resp SET: value bytes (default 16)
+  --payload-size N     echo: bytes per request (default 64)
+  --file FILE          raw: the bytes of one request
+  --reply-size N       raw: bytes of one reply (default: as many as the request)
+  --connections N      concurrent connections (default 10)
+  --pipeline N         requests in flight per connection (default 1)
+  --threads N          native threads (default 1)
+  --duration T         measured window, e.g. 10s, 500ms, 2m (default 10s)
+  --requests N         stop after N requests instead (the warm-up's included)
+  --warmup T           replies in the first T are not recorded (default 0)
+  --rate R             fixed rate, requests/s over all connections; latency counts from
+                       each request's intended send time (default 0: closed loop)
+  --cpus LIST          pin the load generator's threads to these CPUs, e.g. 0 or 0,1
+  --latency            print the full HDR percentile spectrum
+  --json               print one JSON object (the result and the HDR table)
+  --help               this text
+
+The load generator is its own addon (rawio_loadgen.node): built in a clone of rawio, not
+shipped prebuilt in the npm package; if it is missing this command says how to build it.`;
+
+const FLAGS = {
+  target: { type: 'string' },
+  protocol: { type: 'string' },
+  path: { type: 'string' },
+  command: { type: 'string' },
+  keyspace: { type: 'string' },
+  'value-size': { type: 'string' },
+  'payload-size': { type: 'string' },
+  file: { type: 'string' },
+  'reply-size': { type: 'string' },
+  connections: { type: 'string' },
+  pipeline: { type: 'string' },
+  threads: { type: 'string' },
+  duration: { type: 'string' },
+  requests: { type: 'string' },
+  warmup: { type: 'string' },
+  rate: { type: 'string' },
+  cpus: { type: 'string' },
+  latency: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+function whole(flag: string, s: string | undefined): number | undefined {
+  return s === undefined ? undefined : wholeNumber(flag, s);
+}
+
+/** `10s`, `500ms`, `2m`, or plain seconds, in milliseconds. */
+export function parseDuration(flag: string, s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s);
+  if (!m) throw new UsageError(`--${flag} wants a time such as 10s, 500ms or 2m, got '${s}'`);
+  const scale = m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000;
+  return Math.round(Number(m[1]) * scale);
+}
+
+/** `ping`, `setget`, … or a weighted mix `get:9,set:1`. */
+export function parseCommand(s: string | undefined): LoadgenOptions['command'] {
+  if (s === undefined || !s.includes(':')) return s as LoadgenOptions['command'];
+  const mix: RespMix = {};
+  for (const part of s.split(',')) {
+    const [name, weight] = part.split(':');
+    if (name !== 'ping' && name !== 'set' && name !== 'get')
+      throw new UsageError(`--command mix: unknown command '${name}' (ping, set, get)`);
+    mix[name] = whole('command', weight);
+  }
+  return mix;
+}
+
+export async function parseLoadgenArgs(
+  argv: string[],
+): Promise<LoadgenOptions & { target: string; latency: boolean; json: boolean }> {
+  const { values } = parseFlags('loadgen', argv, FLAGS);
+  if (!values.target) throw new UsageError('--target HOST:PORT is required');
+  const { host, port } = await resolveTarget(values.target);
+  const protocol = (values.protocol ?? 'http') as LoadgenOptions['protocol'];
+  if (values.file !== undefined && protocol !== 'raw') throw new UsageError('--file goes with --protocol raw');
+  if (protocol === 'raw' && values.file === undefined) throw new UsageError('--protocol raw needs --file FILE');
+  const requests = whole('requests', values.requests);
+  const opts: LoadgenOptions & { target: string; latency: boolean; json: boolean } = {
+    target: values.target,
+    host,
+    port,
+    protocol,
+    path: values.path,
+    command: parseCommand(values.command),
+    keyspace: whole('keyspace', values.keyspace),
+    valueSize: whole('value-size', values['value-size']),
+    payloadSize: whole('payload-size', values['payload-size']),
+    payload: values.file === undefined ? undefined : readFileSync(values.file),
+    replySize: whole('reply-size', values['reply-size']),
+    connections: whole('connections', values.connections) ?? 10,
+    pipeline: whole('pipeline', values.pipeline),
+    threads: whole('threads', values.threads),
+    durationMs: parseDuration('duration', values.duration) ?? (requests === undefined ? 10_000 : undefined),
+    requests,
+    warmupMs: parseDuration('warmup', values.warmup),
+    rate: values.rate === undefined ? undefined : Number(values.rate),
+    cpus: values.cpus === undefined ? undefined : wholeNumbers('cpus', values.cpus),
+    latency: values.latency ?? false,
+    json: values.json ?? false,
+  };
+  if (opts.rate !== undefined && !Number.isFinite(opts.rate)) throw new UsageError(`--rate wants a number`);
+  return opts;
+}
+
+export function formatResult(target: string, o: LoadgenOptions, r: LoadgenResult, latency: boolean): string {
+  const e = r.errors;
+  const l = r.latencyUs;
+  const us = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)}ms` : `${v.toFixed(1)}us`);
+  const mode = o.rate ? `fixed rate ${o.rate}/s (latency from intended send times)` : 'closed loop';
+  const lines = [
+    `rawio loadgen → ${target}: ${o.protocol}, ${o.connections} connections, pipeline ${o.pipeline ?? 1}, ${o.threads ?? 1} thread(s), ${mode}`,
+    `  ${r.requests} requests in ${r.seconds.toFixed(2)} s: ${r.rps.toFixed(0)} req/s, ` +
+      `${(r.bytesIn / Math.max(r.seconds, 1e-9) / 2 ** 20).toFixed(2)} MiB/s in`,
+    `  latency  mean ${us(l.mean)}  p50 ${us(l.p50)}  p90 ${us(l.p90)}  p99 ${us(l.p99)}  ` +
+      `p99.9 ${us(l.p999)}  p99.99 ${us(l.p9999)}  p99.999 ${us(l.p99999)}  max ${us(l.max)}`,
+    `  sent ${r.sent}, received ${r.received}, connects ${r.connects}; errors: connect ${e.connect}, ` +
+      `reset ${e.reset}, bad reply ${e.badReply}, error reply ${e.errorReply}, lost ${e.lost}`,
+    `  client CPU ${r.cpuSeconds.toFixed(2)} s`,
+  ];
+  if (latency) lines.push('', formatHdrTable(r.histogram, l.mean));
+  return lines.join('\n');
+}
+
+/** Runs `rawio loadgen`; a UsageError goes to the CLI, which prints it with the usage. */
+export async function loadgenMain(argv: string[]): Promise<number> {
+  const opts = await parseLoadgenArgs(argv);
+  const { target, latency, json, ...run } = opts;
+  const stop = new AbortController();
+  const onSigint = () => stop.abort();
+  process.once('SIGINT', onSigint);
+  let r: LoadgenResult;
+  try {
+    r = await loadgen({ ...run, signal: stop.signal });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (json) {
+    const { histogram, ...rest } = r;
+    console.log(
+      JSON.stringify({ target, ...rest, hdr: hdrTable(histogram) }, (_k, v: unknown) => (v === Infinity ? null : v)),
+    );
+  } else {
+    console.log(formatResult(target, run, r, latency));
+  }
+  return r.errors.connect > 0 && r.connects === 0 ? 1 : 0;
+}

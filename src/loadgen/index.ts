@@ -1,0 +1,152 @@
+/**
+ * `rawio/loadgen`: rawio's native load generator as an API (and, through ./cli.ts, the
+ * `rawio loadgen` command). N keep-alive TCP connections to one host:port, driven from
+ * native threads with their own epoll (its own addon, loaded by ./addon.ts on first use),
+ * speaking HTTP/1.1 GET, echo, RESP (one command or a weighted mix) or the caller's raw
+ * bytes. Closed loop (`pipeline` requests in flight per connection, as wrk does) or fixed
+ * rate, where each request's latency is measured from its *intended* send time, so a
+ * stalled server shows as latency rather than as fewer samples (coordinated omission, as
+ * wrk2 avoids it). Runs for a duration or a count of requests. Percentiles come from a
+ * log-linear (HDR-style) histogram: ./percentiles.ts prints the table. A run never blocks
+ * Node's event loop.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { loadgenAddon, type LoadgenNativeOptions, type LoadgenNativeResult } from './addon.js';
+
+export type LoadgenResult = LoadgenNativeResult;
+export type LoadgenProtocol = 'http' | 'echo' | 'resp' | 'raw';
+export type RespCommand = 'ping' | 'set' | 'get' | 'setget';
+/** A RESP command mix: relative weights, e.g. `{ get: 9, set: 1 }`. */
+export interface RespMix {
+  ping?: number;
+  set?: number;
+  get?: number;
+}
+export { formatHdrTable, hdrTable, percentile, type HdrRow } from './percentiles.js';
+
+export interface LoadgenOptions {
+  /** A numeric address (IPv4 or IPv6); default '127.0.0.1'. Names go through `resolveTarget`. */
+  host?: string;
+  port: number;
+  protocol: LoadgenProtocol;
+  /** Concurrent connections; default 1. */
+  connections?: number;
+  /** Native threads sharing the connections; default 1. */
+  threads?: number;
+  /** Requests in flight per connection; default 1. */
+  pipeline?: number;
+  /** Requests per second over all connections; 0 (default) is closed loop. */
+  rate?: number;
+  /** Replies during the warm-up are not recorded; default 0. */
+  warmupMs?: number;
+  /** The measured window; required unless `requests` is given. */
+  durationMs?: number;
+  /** Stop after this many requests (the warm-up's included) and their replies. */
+  requests?: number;
+  /** After the window: no new requests, replies in flight still counted; default 1000. */
+  drainMs?: number;
+  /** HTTP request path; default '/'. */
+  path?: string;
+  /** Echo: bytes per request; default 64. */
+  payloadSize?: number;
+  /** Raw: the bytes of one request (e.g. read from a file). */
+  payload?: Uint8Array;
+  /** Raw: bytes of one reply; default: as many as the request (an echo server). */
+  replySize?: number;
+  /** RESP command; default 'ping'. 'setget' alternates SET and GET of one key; or a mix. */
+  command?: RespCommand | RespMix;
+  /** RESP: number of distinct keys; default 1000. */
+  keyspace?: number;
+  /** RESP SET: value bytes; default 16. */
+  valueSize?: number;
+  /** Pin the load generator's threads to these CPUs; default: not pinned. */
+  cpus?: number[];
+  /** Ends the window early. */
+  signal?: AbortSignal;
+}
+
+const MAX_MS = 3_600_000;
+
+function respCommand(c: LoadgenOptions['command']): Pick<LoadgenNativeOptions, 'command' | 'mix'> {
+  if (c === undefined || typeof c === 'string') return { command: c ?? 'ping', mix: [0, 0, 0] };
+  if (typeof c !== 'object' || c === null) throw new TypeError('command must be a string or a mix object');
+  const known = ['ping', 'set', 'get'];
+  for (const k of Object.keys(c))
+    if (!known.includes(k)) throw new RangeError(`command mix: unknown command '${k}' (ping, set, get)`);
+  return { command: 'mix', mix: [c.ping ?? 0, c.set ?? 0, c.get ?? 0] };
+}
+
+function nativeOptions(o: LoadgenOptions): LoadgenNativeOptions {
+  if (typeof o !== 'object' || o === null) throw new TypeError('options must be an object');
+  if (o.durationMs === undefined && o.requests === undefined)
+    throw new TypeError('loadgen: give durationMs or requests');
+  if (o.payload !== undefined && !(o.payload instanceof Uint8Array))
+    throw new TypeError('payload must be a Uint8Array');
+  if (o.protocol === 'raw' && o.payload === undefined) throw new TypeError("protocol 'raw' needs a payload");
+  const payload = o.payload ?? new Uint8Array(0);
+  return {
+    host: o.host ?? '127.0.0.1',
+    port: o.port,
+    protocol: o.protocol,
+    connections: o.connections ?? 1,
+    threads: o.threads ?? 1,
+    pipeline: o.pipeline ?? 1,
+    rate: o.rate ?? 0,
+    requests: o.requests ?? 0,
+    warmupMs: o.warmupMs ?? 0,
+    // By count alone the window is open until the count is done (within the engine's limit).
+    durationMs: o.durationMs ?? MAX_MS,
+    drainMs: o.drainMs ?? 1000,
+    path: o.path ?? '/',
+    payloadSize: o.payloadSize ?? 64,
+    payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+    replySize: o.replySize ?? 0,
+    ...respCommand(o.command),
+    keyspace: o.keyspace ?? 1000,
+    valueSize: o.valueSize ?? 16,
+    cpus: o.cpus ?? [],
+  };
+}
+
+/**
+ * Runs the load generator once and resolves with its counts and latency percentiles.
+ * Argument errors (a host that is not a numeric address, a bad protocol) reject before any
+ * connection.
+ * @example
+ * const r = await loadgen({ port, protocol: 'http', connections: 50, durationMs: 2000 });
+ * console.log(r.rps, r.latencyUs.p99);
+ */
+export function loadgen(opts: LoadgenOptions): Promise<LoadgenResult> {
+  return new Promise((resolve, reject) => {
+    let stop: (() => void) | undefined;
+    try {
+      stop = loadgenAddon().loadgen(nativeOptions(opts), (r) => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve(r);
+      });
+    } catch (e) {
+      reject(e as Error);
+      return;
+    }
+    const onAbort = () => stop?.();
+    if (opts.signal?.aborted) stop();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * `host:port` (`[v6]:port` for IPv6) as a numeric address and a port, the name looked up
+ * once (getaddrinfo through `dns.lookup`) so that the native threads never resolve.
+ */
+export async function resolveTarget(target: string): Promise<{ host: string; port: number }> {
+  if (typeof target !== 'string') throw new TypeError('target must be a string HOST:PORT');
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(target);
+  if (!m) throw new RangeError(`target must be HOST:PORT or [IPv6]:PORT, got '${target}'`);
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new RangeError(`target port out of range: ${port}`);
+  const name = (m[1] ?? m[2])!;
+  if (isIP(name)) return { host: name, port };
+  const { address } = await lookup(name);
+  return { host: address, port };
+}
