@@ -12,21 +12,14 @@ import { loadgen } from '../loadgen.js';
 import { compare } from '../runner.js';
 import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, summarize } from '../stats.js';
+import { modelNames } from '../../src/models/types.js';
 import { settle } from '../lib/external.js';
 import { startAnchor, startModel, startNode, type MeasuredServer, type Started } from '../lib/measured-servers.js';
 
 type Protocol = 'http' | 'resp';
 const CONNECTIONS = 50;
-const MODELS = [
-  'iterative',
-  'thread-per-connection',
-  'single',
-  'worker-pool',
-  'multi-reactor',
-  'multi-reactor-pool',
-  'multi-process',
-  'proactor',
-];
+/** Every model, from the one list of them. */
+const MODELS = modelNames;
 const ANCHOR: Record<Protocol, string> = { http: 'nginx', resp: 'redis-server' };
 const OTHERS: Record<Protocol, string[]> = { http: ['node-http'], resp: [] };
 const PCTS = ['p50', 'p99', 'p999'] as const;
