@@ -1,4 +1,4 @@
-// Serves lines-module.mjs on each of the eight models in turn and talks to it with
+// Serves lines-module.mjs on each of rawio's models in turn and talks to it with
 // node:net: the same module runs on one thread, a thread per connection, reactors, a
 // handler pool, processes and io_uring. Run: node examples/lines-all-models.mjs
 import net from 'node:net';

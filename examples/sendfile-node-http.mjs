@@ -13,9 +13,9 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
     if (req.method === 'HEAD') return void res.end();
     res.flushHeaders();
-    // The head must have left Node's queue before the body goes out beside it.
-    await new Promise((resolve) => res.socket.write('', resolve));
-    await transferFile(res.socket._handle.fd, fd, { method: 'sendfile' });
+    // transferFile takes the response once its head is flushed: it waits for the head to leave
+    // Node's own queue, then sends the body from the socket's fd.
+    await transferFile(res, fd, { method: 'sendfile' });
     res.end();
   } catch (e) {
     res.destroy(e);

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
+import { modelNames } from './helpers/rawio.js';
 
 const examples = fileURLToPath(new URL('../examples/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'rawio-examples-'));
@@ -132,11 +133,11 @@ describe('examples/', () => {
     }
   });
 
-  it('lines-all-models.mjs serves one protocol module on all eight models', async () => {
+  it('lines-all-models.mjs serves one protocol module on every model', async () => {
     const { code, out } = await runToEnd('lines-all-models.mjs');
     expect(code).toBe(0);
     const rows = out.trim().split('\n');
-    expect(rows).toHaveLength(8);
+    expect(rows).toHaveLength(modelNames.length);
     for (const row of rows)
       expect(row).toMatch(/PONG \| hello \| 1 \| 2 \| -ERR unknown command 'NOPE' \| bye \(errors: 1\)$/);
   });

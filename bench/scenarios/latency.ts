@@ -203,7 +203,7 @@ export const latency: Scenario = {
     'Every server model, nginx and node:http (HTTP), redis-server (RESP) offered half of the anchor’s closed-loop ' +
     "throughput by the load generator's fixed-rate mode (latency from each request's due time: no coordinated " +
     'omission). p50, p99 and p99.9 per server.',
-  // 2 protocols x (8 models + anchors) x rounds x (seconds + warm-up + drain), plus the rate probes
+  // 2 protocols x (every model + anchors) x rounds x (seconds + warm-up + drain), plus the rate probes
   estimate: { quick: 2 * 10 * 2 * 3 + 10, full: 2 * 10 * 3 * 6.5 + 10 },
   run,
 };
