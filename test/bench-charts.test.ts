@@ -65,12 +65,13 @@ describe('bench charts', () => {
 
     const out = join(work, 'without');
     const files = writeFrom(project, out);
-    expect(files).toEqual(['report.json', 'report.md']);
+    expect([...files].sort()).toEqual(['report.html', 'report.json', 'report.md']);
     expect(readdirSync(join(out, 'charts'))).toEqual([]);
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     expect(md).toContain('> charts were not drawn');
     expect(md).toContain('`npm install vega vega-lite`');
     const json = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { notes?: string[] };
     expect(json.notes?.join('\n')).toContain('npm install vega vega-lite');
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('npm install vega vega-lite');
   });
 });
