@@ -46,6 +46,7 @@ export { SelectSet } from './loop/backends/select.js';
 export { Reactor, type ReactorOptions, type Handler } from './loop/reactor.js';
 export { Connection, type ConnectionOptions } from './loop/connection.js';
 export { probe, type ProbeResult, type Limit } from './probe.js';
+export { ringOptionNames, type RingOptionName, type RingOptionSupport } from './sys/ring-options.js';
 export { serve, modelNames, resolveServeOptions, serveOptionNames } from './models/serve.js';
 export type {
   ServeOptions,

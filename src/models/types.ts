@@ -30,10 +30,15 @@ export const modelNames = [
 ] as const;
 /** The ring setup options of the proactor models (`ServeOptions.ring`). */
 export interface RingSetup {
+  /** Completion queue entries (IORING_SETUP_CQSIZE); default: twice the submission queue. */
   cqEntries?: number;
+  /** Keep submitting a batch past a failed entry (IORING_SETUP_SUBMIT_ALL); default: on. */
   submitAll?: boolean;
+  /** Register the ring's fd and enter by its index (IORING_REGISTER_RING_FDS); default: off. */
   registerRingFd?: boolean;
+  /** One recv completion may fill several provided buffers (IORING_RECVSEND_BUNDLE, 6.10); default: off. */
   recvBundle?: boolean;
+  /** Provided buffers filled bit by bit (IOU_PBUF_RING_INC, 6.12); not with `recvBundle`; default: off. */
   incrementalBuffers?: boolean;
 }
 

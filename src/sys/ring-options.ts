@@ -12,12 +12,15 @@ import * as u from './uring.js';
 
 /** One option: whether this kernel has it, and how that was found out (or why not). */
 export interface RingOptionSupport {
+  /** Whether this kernel took the option. */
   supported: boolean;
+  /** How that was found out, or the kernel's reason for refusing it. */
   detail: string;
 }
 
-/** The ring setup options {@link ringOptionSupport} reports. */
+/** The ring setup options `probe()` reports as supported or not (`ioUring.options`). */
 export const ringOptionNames = ['registerRingFd', 'submitAll', 'cqSize', 'recvBundle', 'incrementalBuffers'] as const;
+/** One of {@link ringOptionNames}. */
 export type RingOptionName = (typeof ringOptionNames)[number];
 
 function tryRing(make: () => Ring, ok: (r: Ring) => boolean, what: string): RingOptionSupport {
