@@ -45,7 +45,11 @@ export function makeFile(path: string, size: number): void {
 /**
  * Each batch blocks in one io_uring_enter: submit what was re-prepared, wait for a completion.
  * `defer`: fio's own ring setup, SINGLE_ISSUER | DEFER_TASKRUN (completions are processed in
- * that enter, never by interrupting the thread).
+ * that enter, never by interrupting the thread). `submitEach`: fio's submit pattern
+ * (iodepth_batch_submit=1), each read submitted as soon as it is re-prepared. On this VM's
+ * virtio disk a whole depth submitted at once reaches the host as one burst and each read
+ * then waits longer there (docs/PERFORMANCE.md); reads trickling in as completions arrive
+ * keep the device's latency down, for one more io_uring_enter per read.
  */
 export function ringIops(
   path: string,
@@ -54,6 +58,7 @@ export function ringIops(
   seconds: number,
   fixed: boolean,
   defer = false,
+  submitEach = false,
 ): Sample {
   const ring = new Ring({ entries: Math.max(qd, 8), attach: false, deferTaskrun: defer });
   const fd = openSync(path, fsc.O_RDONLY | fsc.O_DIRECT);
@@ -74,6 +79,7 @@ export function ringIops(
       for (let i = 0; i < n; i++) {
         if (out[3 * i + 1] !== BS) throw new Error(`ring read: ${out[3 * i + 1]}`);
         prep(out[3 * i]!);
+        if (submitEach && i + 1 < n) ring.submit(0); // the last goes with the next wait
       }
       done += n;
     }
