@@ -5,6 +5,7 @@
  * `registerTransferMethod`), so new methods (`uring`, `direct`, `auto`) slot in beside the
  * others without touching them.
  */
+import type { MmapTransferOptions } from './mmap.js';
 
 export interface TransferJob {
   /** The socket to write to; non-blocking. */
@@ -23,6 +24,8 @@ export interface TransferJob {
   pipeSize?: number;
   /** Buffer size for `readwrite` (bytes per pread). */
   chunkSize?: number;
+  /** Options of the `mmap` method (MAP_POPULATE, madvise, a reused mapping). */
+  mmap?: MmapTransferOptions;
   /** Aborts the transfer: `wait` then rejects with an AbortError, and `drive` stops at its next yield. */
   signal?: AbortSignal;
 }
