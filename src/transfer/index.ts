@@ -106,7 +106,8 @@ function checkOptions(o: TransferOptions): void {
 export function checkMmapTransfer(name: string, o: unknown): MmapTransferOptions {
   const opts = v.object<MmapTransferOptions>(name, o);
   for (const k of Object.keys(opts))
-    if (!['populate', 'advice', 'reuse'].includes(k)) throw v.typeError(`${name}.${k}`, 'not set (an unknown option)', k);
+    if (!['populate', 'advice', 'reuse'].includes(k))
+      throw v.typeError(`${name}.${k}`, 'not set (an unknown option)', k);
   if (opts.populate !== undefined) v.bool(`${name}.populate`, opts.populate);
   if (opts.reuse !== undefined) v.bool(`${name}.reuse`, opts.reuse);
   if (opts.advice !== undefined) checkAdvice(`${name}.advice`, opts.advice);
