@@ -11,8 +11,8 @@ import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
 import { abortError } from '../sys/ring-core.js';
 import * as v from '../sys/validate.js';
 import type { TransferJob, TransferMethod } from './job.js';
-import { mmapTransfer, type MmapTransferOptions } from './mmap.js';
-import { checkAdvice } from '../sys/mmap.js';
+import { mmapTransfer } from './mmap.js';
+import { checkMmapTransfer, type MmapTransferOptions } from './mmap-options.js';
 import { readwriteTransfer } from './readwrite.js';
 import { sendfileTransfer } from './sendfile.js';
 import { spliceTransfer } from './splice.js';
@@ -25,7 +25,7 @@ export type { TransferJob, TransferMethod } from './job.js';
 export type { SocketLike } from '../sys/node-fd.js';
 export { closePipePool, pooledPipes } from './pipes.js';
 export { closeMmapCache, mmapCacheStats } from './mmap-cache.js';
-export type { MmapTransferOptions } from './mmap.js';
+export { checkMmapTransfer, type MmapTransferOptions } from './mmap-options.js';
 export { waitWritable, writableWaiter, type Waiter } from './wait.js';
 export { sendBuffer, type SendBufferOptions, type SendBufferResult } from './buffer.js';
 
@@ -100,18 +100,6 @@ function checkOptions(o: TransferOptions): void {
   if (o.mmap !== undefined) checkMmapTransfer('mmap', o.mmap);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
     throw v.typeError('signal', 'an AbortSignal', o.signal);
-}
-
-/** Checks the `mmap` method's options: TypeError for a wrong type or unknown key, RangeError for an unknown advice. */
-export function checkMmapTransfer(name: string, o: unknown): MmapTransferOptions {
-  const opts = v.object<MmapTransferOptions>(name, o);
-  for (const k of Object.keys(opts))
-    if (!['populate', 'advice', 'reuse'].includes(k))
-      throw v.typeError(`${name}.${k}`, 'not set (an unknown option)', k);
-  if (opts.populate !== undefined) v.bool(`${name}.populate`, opts.populate);
-  if (opts.reuse !== undefined) v.bool(`${name}.reuse`, opts.reuse);
-  if (opts.advice !== undefined) checkAdvice(`${name}.advice`, opts.advice);
-  return opts;
 }
 
 /** `wait`, rejecting with an AbortError as soon as `signal` aborts. */

@@ -5,7 +5,7 @@
  * `registerTransferMethod`), so new methods (`uring`, `direct`, `auto`) slot in beside the
  * others without touching them.
  */
-import type { MmapTransferOptions } from './mmap.js';
+import type { MmapTransferOptions } from './mmap-options.js';
 
 export interface TransferJob {
   /** The socket to write to; non-blocking. */

@@ -8,24 +8,15 @@
  * space. Nothing reads the view from JS: a file truncated under it makes write(2) fail with
  * EFAULT (the kernel's copy faults) rather than raise SIGBUS, and the transfer ends short.
  */
-import { mmap, munmap, type MmapAdvice, type MmapOptions } from '../sys/mmap.js';
+import { mmap, munmap, type MmapOptions } from '../sys/mmap.js';
 import { native } from '../sys/native.js';
 import { drive } from './drive.js';
 import type { TransferJob } from './job.js';
 import { acquireMapping, releaseMapping } from './mmap-cache.js';
+export type { MmapTransferOptions } from './mmap-options.js';
 
 /** Bytes mapped at a time. */
 export const MMAP_WINDOW = 8 << 20;
-
-/** The `mmap` method's options (`transferFile`'s `mmap`, serve's `mmap`). */
-export interface MmapTransferOptions {
-  /** MAP_POPULATE: fault each mapping in at mmap time instead of a page at a time. */
-  populate?: boolean;
-  /** madvise(2) each mapping: 'sequential', 'willneed', 'random' or 'normal'. */
-  advice?: MmapAdvice;
-  /** Keep whole-file mappings (files up to 64 MiB) in a per-thread cache and send from them again. */
-  reuse?: boolean;
-}
 
 /** Writes `[offset, offset + length)` from a whole-file view: stops early if the view is shorter. */
 function sendFromView(job: TransferJob, view: Buffer): Promise<number> {
