@@ -32,6 +32,7 @@ export {
   pooledPipes,
   closeMmapCache,
   mmapCacheStats,
+  type MmapCacheStats,
   type MmapTransferOptions,
   waitWritable,
   writableWaiter,

@@ -109,7 +109,10 @@ function tables(cells: Cell[]): Table[] {
         ]);
       }
     }
-    const floors = SIZES.map((size) => `${sizeLabel(size)} ${formatFloor(floorOf(cells, size, cache))}`).join(', ');
+    const floors = SIZES.map(
+      (size) =>
+        `${sizeLabel(size)} MB/s ${formatFloor(floorOf(cells, size, cache))}, CPU ${formatFloor(floorOf(cells, size, cache, 'cpuPerGiB'))}`,
+    ).join('; ');
     out.push({
       title: `File → socket over loopback, page cache ${cache}`,
       columns: ['file', 'method', 'MB/s', 'x readwrite', 'CPU s/GiB', 'vol cs/GiB', 'invol cs/GiB'],
@@ -146,28 +149,40 @@ function charts(cells: Cell[]): Chart[] {
 
 const cellKey = (size: number, cache: Cache) => `${sizeLabel(size).replace(' ', '')}.${cache}`;
 
+type Figure = 'mbps' | 'cpuPerGiB';
+const perSample: Record<Figure, (s: Sample, bytes: number) => number> = {
+  mbps: (s, bytes) => bytes / s.seconds / 1e6,
+  cpuPerGiB: (s, bytes) => s.cpuSeconds / (bytes / 2 ** 30),
+};
+
 /** The A/A floor of one size and cache state: read + write against itself, round by round. */
-function floorOf(cells: Cell[], size: number, cache: Cache): number | undefined {
-  const mbps = (name: string) => {
+function floorOf(cells: Cell[], size: number, cache: Cache, figure: Figure = 'mbps'): number | undefined {
+  const of = (name: string) => {
     const c = cells.find((x) => x.size === size && x.cache === cache && x.method === name);
-    return (c?.samples ?? []).map((s) => c!.bytes / s.seconds / 1e6);
+    return (c?.samples ?? []).map((s) => perSample[figure](s, c!.bytes));
   };
-  return noiseFloor(mbps('readwrite'), mbps('readwrite again'));
+  return noiseFloor(of('readwrite'), of('readwrite again'));
 }
 
 /**
- * 'copy.<variant>.<size>.<warm|cold>.MBps' (e.g. copy.sendfile.64MiB.warm.MBps, copy.mmap-reuse.1MiB.warm.MBps)
- * and the A/A floors 'copy.floor.<size>.<warm|cold>' and 'copy.floor' (the widest), as claims.ts reads them.
+ * 'copy.<variant>.<size>.<warm|cold>.MBps' and '….cpuPerGiB' (e.g. copy.sendfile.64MiB.warm.MBps,
+ * copy.mmap-reuse.1MiB.warm.cpuPerGiB), and the A/A floors 'copy.floor.<size>.<cache>' (MB/s),
+ * 'copy.floor-cpu.<size>.<cache>' (CPU per GiB) and 'copy.floor' (the widest MB/s one), as claims.ts reads them.
  */
 function metricsOf(cells: Cell[]): Record<string, number> {
   const m: Record<string, number> = {};
   for (const c of cells) {
     if (c.samples.length === 0) continue;
-    m[`copy.${c.method.replace(/ /g, '-')}.${cellKey(c.size, c.cache)}.MBps`] = summarize(c.samples, c.bytes).mbps;
+    const s = summarize(c.samples, c.bytes);
+    const key = `copy.${c.method.replace(/ /g, '-')}.${cellKey(c.size, c.cache)}`;
+    m[`${key}.MBps`] = s.mbps;
+    m[`${key}.cpuPerGiB`] = s.cpuPerGiB;
   }
   for (const size of SIZES)
     for (const cache of CACHES) {
       const f = floorOf(cells, size, cache);
+      const fc = floorOf(cells, size, cache, 'cpuPerGiB');
+      if (fc !== undefined) m[`copy.floor-cpu.${cellKey(size, cache)}`] = fc;
       if (f === undefined) continue;
       m[`copy.floor.${cellKey(size, cache)}`] = f;
       m['copy.floor'] = Math.max(m['copy.floor'] ?? 1, f);

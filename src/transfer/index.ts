@@ -24,7 +24,7 @@ import { writableWaiter } from './wait.js';
 export type { TransferJob, TransferMethod } from './job.js';
 export type { SocketLike } from '../sys/node-fd.js';
 export { closePipePool, pooledPipes } from './pipes.js';
-export { closeMmapCache, mmapCacheStats } from './mmap-cache.js';
+export { closeMmapCache, mmapCacheStats, type MmapCacheStats } from './mmap-cache.js';
 export { checkMmapTransfer, type MmapTransferOptions } from './mmap-options.js';
 export { waitWritable, writableWaiter, type Waiter } from './wait.js';
 export { sendBuffer, type SendBufferOptions, type SendBufferResult } from './buffer.js';

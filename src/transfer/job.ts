@@ -7,6 +7,7 @@
  */
 import type { MmapTransferOptions } from './mmap-options.js';
 
+/** One transfer: what a method sends, from where to where, and how it waits. */
 export interface TransferJob {
   /** The socket to write to; non-blocking. */
   sockFd: number;

@@ -96,7 +96,15 @@ export function closeMmapCache(): void {
   for (const e of [...byKey.values()]) drop(e);
 }
 
+/** What {@link mmapCacheStats} returns. */
+export interface MmapCacheStats {
+  /** Mappings cached on this thread. */
+  mappings: number;
+  /** Bytes of address space they span. */
+  bytes: number;
+}
+
 /** The number of mappings cached on this thread and the bytes they span. */
-export function mmapCacheStats(): { mappings: number; bytes: number } {
+export function mmapCacheStats(): MmapCacheStats {
   return { mappings: byKey.size, bytes: mappedBytes };
 }
