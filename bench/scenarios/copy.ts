@@ -196,7 +196,7 @@ export const copy: Scenario = {
   description:
     'Sends files of 4 KiB to 64 MiB over loopback with each transfer method, page cache warm and cold, and ' +
     'reports throughput, CPU seconds per GiB and context switches of the sender, with an A/A floor (claims 3 and 4).',
-  estimate: { quick: 50, full: 380 },
+  estimate: { quick: 75, full: 480 },
   async run(ctx: BenchContext): Promise<ScenarioResult> {
     const reps = ctx.profile === 'full' ? 9 : 5;
     const sink = await Sink.start();
