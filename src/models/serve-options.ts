@@ -42,13 +42,16 @@ const reactorModels: readonly ModelName[] = [
 /**
  * One option's row: which models and protocols use it (absent: every one) and how
  * `rawio serve` reads it from its flag (`--max-queue` for maxQueue): text, a whole
- * number, or a comma-separated list of whole numbers.
+ * number, a comma-separated list of whole numbers, or of words.
  */
 export interface ServeOptionRow {
   models?: readonly ModelName[];
   protocols?: readonly ProtocolName[];
-  /** 'none': no flag (the command line has its own way, e.g. `node --opt rawio serve`). */
-  cli: 'string' | 'int' | 'ints' | 'none';
+  /**
+   * 'none': no flag (the command line has its own way, e.g. `node --opt rawio serve`);
+   * 'words': a comma-separated list of option words (`--mmap populate,reuse,sequential`).
+   */
+  cli: 'string' | 'int' | 'ints' | 'words' | 'none';
 }
 
 /** One row per option of ServeOptions. */
@@ -64,7 +67,7 @@ export const serveOptionTable = {
   root: { cli: 'string' }, // required by static, read by no other protocol (README's model table)
   transfer: { cli: 'string' },
   directio: { cli: 'int' },
-  mmap: { cli: 'none' },
+  mmap: { cli: 'words' },
   maxQueue: { cli: 'int' },
   maxHeader: { cli: 'int' }, // read by http and static (README's limits table)
   maxRequest: { cli: 'int' }, // read by http and resp
