@@ -32,6 +32,13 @@ export interface ProactorOptions {
      */
     incremental?: boolean;
   };
+  /**
+   * In `run()`, a batch of completions that prepares this many entries submits them at once,
+   * without waiting for the batch's end, so the first replies leave while the rest of the
+   * batch is handled: one more io_uring_enter per this many entries. 0: submit only when the
+   * batch is done. Default 16.
+   */
+  submitEvery?: number;
   /** IORING_SETUP_CQSIZE: completion queue entries; default twice `entries`. */
   cqEntries?: number;
   /** IORING_SETUP_SUBMIT_ALL (5.18); default true where the kernel has it (see RingOptions). */
