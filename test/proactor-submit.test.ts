@@ -3,7 +3,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as batchClock from '../dist/src/loop/batch-clock.js';
 import { leakedSince, openFds } from './helpers/fds.js';
-import { Proactor, Reactor, Ring, constants, sys } from './helpers/rawio.js';
+import { Proactor, Reactor, Ring, constants, serve, sys } from './helpers/rawio.js';
+import { exchange, httpGets } from './helpers/clients.js';
 
 const CONNS = 24;
 
@@ -107,5 +108,23 @@ describe('batch clock', () => {
     expect(seen[1]).toBe(seen[0]);
     expect(batchClock.now()).toBeGreaterThan(seen[0]!);
     px.close();
+  });
+});
+
+describe('HTTP Date under a running loop', () => {
+  // A loop blocked in its wait for longer than a second must read the clock again when it
+  // wakes: a Date from before the wait would be seconds old.
+  it.each(['single', 'proactor'] as const)('%s: the Date after an idle wait is the current second', async (model) => {
+    if (model === 'proactor' && !Ring.supported()) return;
+    const server = await serve({ model, protocol: 'http', port: 0 });
+    try {
+      await exchange(server.port, httpGets(1));
+      await new Promise((r) => setTimeout(r, 2500));
+      const got = (await exchange(server.port, httpGets(1))).toString('latin1');
+      const date = /\r\nDate: ([^\r]+)\r\n/.exec(got)![1]!;
+      expect(Math.abs(Date.parse(date) - Date.now())).toBeLessThan(1500);
+    } finally {
+      await server.close();
+    }
   });
 });
