@@ -99,7 +99,7 @@ export class Proactor {
       throw v.rangeError('recvBuffers.count', 'a power of two', rb.count);
     this.bufSize = rb.size === undefined ? 16384 : v.int('recvBuffers.size', rb.size, 1, 1 << 24);
     this.bufMode = recvBufferMode(rb);
-    this.submitEvery = o.submitEvery === undefined ? 16 : v.int('submitEvery', o.submitEvery, 0, 32768);
+    this.submitEvery = o.submitEvery === undefined ? 0 : v.int('submitEvery', o.submitEvery, 0, 32768);
     const setup = ringSetup(o);
     const onCqe = (ud: number, res: number, flags: number) => this.dispatch(ud, res, flags);
     ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, onCqe, setup));
