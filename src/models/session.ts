@@ -26,7 +26,7 @@ export interface SessionOptions {
   transfer: string;
   directio: number;
   /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
-  mmap: MmapTransferOptions;
+  mmap?: MmapTransferOptions;
   /** Writes of at least this many bytes go out with MSG_ZEROCOPY; 0 or absent: never. */
   zerocopyThreshold?: number;
   /** The per-connection limits; default CONN_DEFAULTS. */
