@@ -53,6 +53,8 @@ function packName(b: Uint8Array): number {
 }
 for (const n of ['get', 'set', 'ping', 'incr', 'decr', 'incrby', 'decrby', 'mset', 'mget', 'del', 'exists', 'echo'])
   KNOWN.set(packName(ascii(n)), n);
+const GET = packName(ascii('get'));
+const SET = packName(ascii('set'));
 
 /** Lower-case ASCII name of a command (empty when it cannot be one we know). */
 function commandName(b: Uint8Array): string {
@@ -72,7 +74,9 @@ function commandNameAt(b: Uint8Array, from: number, to: number): string {
       high |= c;
       k = k * 128 + ((c | 0x20) & 0x7f);
     }
-    const known = high < 128 ? KNOWN.get(k * 16 + n) : undefined;
+    const packed = k * 16 + n;
+    if (high < 128 && (packed === GET || packed === SET)) return packed === GET ? 'get' : 'set'; // before the Map: the most of any load
+    const known = high < 128 ? KNOWN.get(packed) : undefined;
     if (known !== undefined) return known;
   }
   let s = '';
