@@ -67,6 +67,11 @@ export class ConnCore {
   #nextSeq = 0;
   /** Replies written (their data; a file or body may still be going out). */
   #nextSend = 0;
+  /**
+   * Replies accepted and not written: the one for #nextSend in #ready (the common case, a
+   * reply made at once, costs no map operations), any other in #pending by seq.
+   */
+  #ready: Reply | undefined;
   readonly #pending = new Map<number, Reply>();
   #pendingBytes = 0;
   /** Requests handled whose reply has not come yet (a promise, a pool). */
@@ -148,6 +153,8 @@ export class ConnCore {
 
   /** The connection closed: releases every reply still held. */
   closed(): void {
+    if (this.#ready) discardReply(this.#ready);
+    this.#ready = undefined;
     for (const r of this.#pending.values()) discardReply(r);
     this.#pending.clear();
     this.#frames = [];
@@ -274,7 +281,13 @@ export class ConnCore {
           this.#io.destroy(e instanceof Error ? e : new Error(String(e)));
         },
       );
-    } else if (seq === this.#nextSend && this.#pending.size === 0 && !this.#busy && !this.#ended) {
+    } else if (
+      seq === this.#nextSend &&
+      this.#ready === undefined &&
+      this.#pending.size === 0 &&
+      !this.#busy &&
+      !this.#ended
+    ) {
       // Its turn, and nothing is waiting: written at once, past the table of pending replies
       // (the common case: every reply of a pipelined batch handled inline).
       if (this.#note(seq, r as Reply)) this.#emit(seq, r as Reply);
@@ -302,7 +315,8 @@ export class ConnCore {
 
   #accept(seq: number, reply: Reply): void {
     if (!this.#note(seq, reply)) return;
-    this.#pending.set(seq, reply);
+    if (seq === this.#nextSend && this.#ready === undefined) this.#ready = reply;
+    else this.#pending.set(seq, reply);
     this.#pendingBytes += reply.data.length;
   }
 
@@ -310,9 +324,10 @@ export class ConnCore {
     const io = this.#io;
     while (!this.#busy && !io.closed && !this.#ended) {
       const seq = this.#nextSend;
-      const reply = this.#pending.get(seq);
+      const reply = this.#ready ?? this.#pending.get(seq);
       if (reply === undefined) return;
-      this.#pending.delete(seq);
+      if (this.#ready !== undefined) this.#ready = undefined;
+      else this.#pending.delete(seq);
       this.#pendingBytes -= reply.data.length;
       if (!this.#emit(seq, reply)) return;
     }
