@@ -104,6 +104,7 @@ function writeAll(fd: number, buf: Uint8Array): boolean {
  */
 class BlockingIO implements ConnIO {
   readonly queued = 0;
+  readonly readsWhenIdle = true;
   progress = 0;
   closed = false;
   paused = false;

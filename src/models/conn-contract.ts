@@ -14,9 +14,9 @@ export interface ConnLimits {
   maxOutput: number;
   /** Reply file bodies open at once; default 16. */
   maxFiles: number;
-  /** ms a started request may take to arrive whole; default 10 000. */
+  /** ms a started request may take to arrive whole, counted while rawio reads (conn-clock.ts); default 10 000. */
   headerTimeout: number;
-  /** ms without progress (no request, no byte taken by the client) before closing; default 30 000. */
+  /** ms without progress (no request, no byte taken by the client, no reply being made) before closing; default 30 000. */
   idleTimeout: number;
 }
 
@@ -47,6 +47,8 @@ export interface ConnIO {
   readonly queued: number;
   /** A count that moves whenever the kernel takes bytes of this connection (for timeouts). */
   readonly progress: number;
+  /** Reads only once every reply to what it read is written (a blocking model): not reading meanwhile. */
+  readonly readsWhenIdle?: boolean;
   /** Closed (or closing): nothing more is written. */
   readonly closed: boolean;
   /** Writes bytes, queueing what the kernel does not take now. The buffer is not modified. */

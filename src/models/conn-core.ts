@@ -26,7 +26,9 @@
  * framing error) is the last: no later request is handled, later replies are dropped, and
  * the connection ends once it is written. A file body that ends short (the file shrank)
  * or a body iterable that throws ends the connection after what was sent; a short file is
- * counted in stats. Timeouts are checked by `expire()`, which the model calls from a timer.
+ * counted in stats. Timeouts are checked by `expire()`, which the model calls from a timer;
+ * they measure the client's slowness only, so the header clock stops while reading is
+ * stopped for a budget and both restart when it resumes (conn-clock.ts).
  */
 import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
 import { close } from '../sys/socket.js';
@@ -39,6 +41,7 @@ import {
   type ConnLimits,
   type Handle,
 } from './conn-contract.js';
+import { ConnClock } from './conn-clock.js';
 import type { Stats } from './stats.js';
 
 export {
@@ -91,11 +94,8 @@ export class ConnCore {
   #eof = false;
   #paused = false;
   #pumping = false;
-  #seenProgress = -1;
-  #seenSeq = -1;
-  #activeAt = performance.now();
-  /** When the request now arriving started (NaN: none partial). */
-  #partialAt = NaN;
+  /** The header and idle timeouts: they run only while rawio reads (conn-clock.ts). */
+  readonly #clock = new ConnClock();
   #idleWaiters: (() => void)[] = [];
 
   constructor(io: ConnIO, protocol: Protocol, stats: Stats, limits: ConnLimits, handle?: Handle) {
@@ -123,9 +123,9 @@ export class ConnCore {
     for (const f of frames) this.#frames.push(f);
     if (frames.length > 0) this.#stats.requests(frames.length);
     if (error) this.#error = error;
-    const buffered = this.#codec.buffered ?? 0;
-    if (buffered === 0 || frames.length > 0) this.#partialAt = buffered === 0 ? NaN : performance.now();
-    else if (Number.isNaN(this.#partialAt)) this.#partialAt = performance.now();
+    this.#clock.read(this.#codec.buffered ?? 0, frames.length > 0);
+    // A model that reads only once every reply is written stops reading while it writes.
+    if (frames.length > 0 && this.#io.readsWhenIdle) this.#clock.stop();
     this.#pump();
     // Frames may be views into the chunk (Codec in protocol.ts); those left waiting for a
     // budget or a promise reply outlive it, so they keep copies.
@@ -188,18 +188,13 @@ export class ConnCore {
    */
   expire(now: number): boolean {
     if (this.#io.closed) return false;
-    const { headerTimeout, idleTimeout } = this.#limits;
-    if (now - this.#partialAt >= headerTimeout) return this.#timeout('ERR_RAWIO_HEADER_TIMEOUT', headerTimeout);
-    const progress = this.#io.progress;
+    const limits = this.#limits;
     // A reply the server is still making is the server's delay, not the client's.
-    if (this.#unknown > 0 || progress !== this.#seenProgress || this.#nextSeq !== this.#seenSeq) {
-      this.#seenProgress = progress;
-      this.#seenSeq = this.#nextSeq;
-      this.#activeAt = now;
-      return false;
-    }
-    if (now - this.#activeAt < idleTimeout) return false;
-    return this.#timeout('ERR_RAWIO_IDLE_TIMEOUT', idleTimeout);
+    const making = this.#unknown > 0;
+    const expired = this.#clock.expired(now, limits, this.#io.progress, this.#nextSeq, making);
+    if (expired === 'header') return this.#timeout('ERR_RAWIO_HEADER_TIMEOUT', limits.headerTimeout);
+    if (expired === 'idle') return this.#timeout('ERR_RAWIO_IDLE_TIMEOUT', limits.idleTimeout);
+    return false;
   }
 
   #timeout(code: string, ms: number): boolean {
@@ -226,6 +221,19 @@ export class ConnCore {
 
   #pump(): void {
     if (this.#pumping) return;
+    // Room is judged with a corked batch counted as queued; uncork() hands it to the kernel,
+    // which may take it all, and then no drain event comes to say the budget has room:
+    // look again, or the frames left would wait for ever.
+    let again = true;
+    while (again) again = this.#pumpBatch() && this.#head < this.#frames.length && this.#room();
+    this.#readingIf(this.#head === this.#frames.length && this.#error === undefined && !this.#closing);
+    if (!this.#paused && (!this.#io.readsWhenIdle || this.#idle)) this.#clock.resume();
+    this.#maybeFinish();
+    this.#checkIdle();
+  }
+
+  /** Handles waiting frames while every budget has room; true when it corked a batch. */
+  #pumpBatch(): boolean {
     this.#pumping = true;
     const io = this.#io;
     const many = this.#frames.length - this.#head > 1;
@@ -251,9 +259,7 @@ export class ConnCore {
       this.#pumping = false;
       if (many) io.uncork?.();
     }
-    this.#readingIf(this.#head === this.#frames.length && this.#error === undefined && !this.#closing);
-    this.#maybeFinish();
-    this.#checkIdle();
+    return many;
   }
 
   #run(seq: number, frame: Uint8Array): void {
@@ -407,7 +413,10 @@ export class ConnCore {
     if (on === !this.#paused || this.#io.closed) return;
     this.#paused = !on;
     if (on) this.#io.resume();
-    else this.#io.pause();
+    else {
+      this.#clock.stop();
+      this.#io.pause();
+    }
   }
 
   #maybeFinish(): void {

@@ -110,6 +110,9 @@ export class ZerocopyWriter {
       this.#inFlight = 0;
       this.#busy = false;
       if (this.#endAfter && !conn.closed) conn.end();
+      // These bytes never went through the Connection's queue, so it raises no drain for
+      // them: say it here, or a connection waiting on its output budget would never wake.
+      else if (!conn.closed && conn.queuedBytes === 0) conn.onDrain?.();
     }
   }
 }

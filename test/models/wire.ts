@@ -14,7 +14,8 @@
  *   - close rules: nothing after `Connection: close`, an HTTP/1.0 request or QUIT is run;
  *   - a file that shrinks mid-send closes the connection after what was sent (counted in
  *     stats), one that grows sends exactly what was promised;
- *   - header and idle timeouts close the connection.
+ *   - header and idle timeouts close the connection, but never while rawio itself stopped
+ *     reading for a budget (wire-paused-timeouts.ts).
  */
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -25,6 +26,7 @@ import { serve, type ModelName, type ServeOptions, type Server } from '../helper
 import { exchange, resp, respReplies } from '../helpers/clients.js';
 import { sampler, serverFds, serverRss } from '../helpers/server-proc.js';
 import { defineSmallReplyTests } from './wire-small-replies.js';
+import { definePausedTimeoutTests } from './wire-paused-timeouts.js';
 
 const MiB = 1 << 20;
 const DEPTH = 1024; // the default maxInFlight
@@ -188,6 +190,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     });
 
     defineSmallReplyTests(model, start);
+    definePausedTimeoutTests(start, () => root);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');

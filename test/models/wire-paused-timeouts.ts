@@ -1,0 +1,108 @@
+/**
+ * Timeouts against rawio's own pauses, for every model (called by wire.ts): a header or
+ * idle timeout measures the client's slowness only. A client pipelines enough requests to
+ * fill a budget (output: large RESP values; files: static file bodies), sends half of the
+ * next request, then reads nothing for several header timeouts and then reads slowly: every
+ * reply arrives, then the completed request's. The header timeout still closes a client
+ * that stalls mid-request while rawio reads. The margins are generous (a timeout fires
+ * within 10× its value); nothing here asserts speed.
+ */
+import net from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import type { ServeOptions, Server } from '../helpers/rawio.js';
+import { exchange, resp, respReplies } from '../helpers/clients.js';
+
+type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
+
+const MiB = 1 << 20;
+const HEADER_MS = 300;
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A client that reads nothing, then bursts of what has arrived with pauses between. */
+class SlowReader {
+  readonly sock: net.Socket;
+  got = 0;
+  tail = Buffer.alloc(0);
+  closed = false;
+
+  constructor(port: number) {
+    this.sock = net.connect(port, '127.0.0.1');
+    this.sock.pause();
+    this.sock.on('data', (d: Buffer) => {
+      this.got += d.length;
+      this.tail = Buffer.concat([this.tail, d]).subarray(-256);
+    });
+    this.sock.on('close', () => (this.closed = true));
+    this.sock.on('error', () => undefined);
+  }
+
+  /** Reads one burst every `every` ms until `want` bytes came (true) or the server closed. */
+  async readSlowly(want: number, every = 60, ms = 60_000): Promise<boolean> {
+    const end = Date.now() + ms;
+    while (this.got < want && !this.closed && Date.now() < end) {
+      this.sock.resume();
+      await new Promise((r) => setImmediate(r));
+      this.sock.pause();
+      await delay(every);
+    }
+    this.sock.resume();
+    return this.got >= want;
+  }
+}
+
+async function closedWithin(c: SlowReader, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!c.closed && Date.now() < end) await delay(20);
+  return c.closed;
+}
+
+export function definePausedTimeoutTests(start: Start, root: () => string): void {
+  it('never times out a request left half-read because a budget paused reading (resp output, static files)', async () => {
+    const value = MiB;
+    const r = await start('resp', { headerTimeout: HEADER_MS, maxOutput: 64 << 10 });
+    expect((await exchange(r.port, respReplies(resp('SET', 'big', Buffer.alloc(value, 120)), 1))).toString()).toBe(
+      '+OK\r\n',
+    );
+    writeFileSync(join(root(), 'mib.bin'), Buffer.alloc(value, 97));
+    const s = await start('static', { headerTimeout: HEADER_MS, maxFiles: 2 });
+    const n = 48; // far past the kernel's socket buffers: the budget is full while the client waits
+    const cases = [
+      {
+        port: r.port,
+        head: Buffer.concat(Array.from({ length: n }, () => resp('GET', 'big'))),
+        half: '*1\r\n$4\r\nPI',
+        rest: 'NG\r\n',
+        reply: `$${value}\r\n`.length + value + 2,
+        last: '+PONG\r\n',
+      },
+      {
+        port: s.port,
+        head: Buffer.from('GET /mib.bin HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(n)),
+        half: 'GET /a.txt HTTP/1.1\r\nHo',
+        rest: 'st: x\r\n\r\n',
+        reply: 0, // measured below: the head's length is the server's
+        last: 'hello\n',
+      },
+    ];
+    for (const k of cases) {
+      const c = new SlowReader(k.port);
+      c.sock.write(Buffer.concat([k.head, Buffer.from(k.half)]));
+      await delay(5 * HEADER_MS); // reads nothing: rawio stops reading, not the client
+      expect(c.closed).toBe(false);
+      const want = k.reply > 0 ? n * k.reply : n * value;
+      expect(await c.readSlowly(want)).toBe(true);
+      expect(c.closed).toBe(false);
+      c.sock.write(k.rest);
+      const end = Date.now() + 20_000;
+      while (!c.tail.toString('latin1').endsWith(k.last) && !c.closed && Date.now() < end) await delay(20);
+      expect(c.tail.toString('latin1').endsWith(k.last)).toBe(true);
+      expect(c.closed).toBe(false);
+      // Reading again, rawio still times out a client that stalls mid-request.
+      c.sock.write(k.half);
+      expect(await closedWithin(c, 10 * HEADER_MS)).toBe(true);
+      c.sock.destroy();
+    }
+  });
+}
