@@ -11,6 +11,7 @@ import { inspect } from 'node:util';
 export interface WorkerStartError extends Error {
   /** Which worker failed: e.g. `reactor thread 1`, `multi-process worker 0 (pid 4242)`. */
   worker: string;
+  /** The error's own code, if it had one; `ERR_RAWIO_WORKER_EXITED` for a worker that exited without throwing. */
   code?: string;
 }
 
