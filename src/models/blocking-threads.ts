@@ -14,8 +14,9 @@ import { Channel, type ChannelInit, type Message } from './channel.js';
 import { MSG, readNewFd } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
-import { closePipePool } from '../transfer/index.js';
+import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { closeTransferRing } from '../transfer/uring.js';
+import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
 export interface BlockingThreadData {
   /** connection: where the next client's fd (or STOP) arrives while this thread is cached. */
@@ -28,6 +29,8 @@ export interface BlockingThreadData {
   protocolOptions: ProtocolOptions;
   transfer: string;
   directio: number;
+  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
+  mmap: MmapTransferOptions;
   limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
@@ -38,7 +41,14 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   const slot = new FdSlot(data.slot);
   const stats = Stats.attach(data.stats);
   const protocol = createProtocol(data.protocol, data.protocolOptions);
-  const opts = { protocol, stats, transfer: data.transfer, directio: data.directio, limits: data.limits };
+  const opts = {
+    protocol,
+    stats,
+    transfer: data.transfer,
+    directio: data.directio,
+    mmap: data.mmap,
+    limits: data.limits,
+  };
   ready();
   let backoff: AcceptBackoff | undefined;
   try {
@@ -66,6 +76,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     backoff?.close();
     protocol.close();
     closePipePool();
+    closeMmapCache();
     closeTransferRing(); // the uring and direct methods' ring: its fds outlive the thread
   }
 }

@@ -26,6 +26,7 @@ export const start: ModelStarter = async (opts) => {
     protocolOptions: protocol.options,
     transfer: opts.transfer,
     directio: opts.directio,
+    mmap: opts.mmap,
     limits: pickLimits(opts),
     stats: stats.share(),
     cpus: opts.cpus.length > 0 ? [opts.cpus[0]!] : undefined,

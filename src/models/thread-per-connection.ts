@@ -28,6 +28,7 @@ export const start: ModelStarter = async (opts) => {
       protocolOptions: protocol.options,
       transfer: opts.transfer,
       directio: opts.directio,
+      mmap: opts.mmap,
       limits: pickLimits(opts),
       stats: stats.share(),
     };

@@ -25,6 +25,7 @@ import { AcceptBackoff } from './accept-backoff.js';
 import { writeNewFd, writeStop } from './messages.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
+import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 export const SPARE_THREADS = 16;
@@ -38,6 +39,8 @@ export interface TpcAcceptorData {
   protocolOptions: ProtocolOptions;
   transfer: string;
   directio: number;
+  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
+  mmap: MmapTransferOptions;
   limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
 }
@@ -119,6 +122,7 @@ class Acceptor {
       protocolOptions: d.protocolOptions,
       transfer: d.transfer,
       directio: d.directio,
+      mmap: d.mmap,
       limits: d.limits,
       stats: d.stats,
     };
