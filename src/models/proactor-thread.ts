@@ -245,7 +245,7 @@ export class ProactorThread {
   readonly #conns = new Set<RingConn>();
   readonly #stopBuf = new Uint8Array(8);
   /** The reserve fd and EMFILE pacing of the accepts. */
-  readonly #backoff = new AcceptBackoff();
+  readonly #backoff: AcceptBackoff;
   #stopping = false;
   /** A sub-ring's inbox token; -1 elsewhere. */
   readonly #token: number = -1;
@@ -254,6 +254,9 @@ export class ProactorThread {
   /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
   constructor(data: ProactorThreadData, protocol?: Protocol) {
     this.#data = data;
+    // The protocol first: user code may throw in it, and the thread then holds no fd yet.
+    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
+    this.#backoff = new AcceptBackoff();
     if (data.cpus) native.setAffinity(data.cpus);
     const r = data.ring ?? {};
     this.proactor = new Proactor({
@@ -263,7 +266,6 @@ export class ProactorThread {
       registerRingFd: r.registerRingFd,
       recvBuffers: { bundle: r.recvBundle, incremental: r.incrementalBuffers },
     });
-    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
     const sendZc = ringProbe().opcodes.includes('SEND_ZC');
     this.#zcThreshold = data.zerocopyThreshold > 0 && sendZc ? data.zerocopyThreshold : 0;

@@ -173,7 +173,8 @@ class Acceptor {
   }
 }
 
-export function runTpcAcceptor(data: TpcAcceptorData, ready: () => void): void {
+export async function runTpcAcceptor(data: TpcAcceptorData, ready: () => void): Promise<void> {
+  await tryUserProtocol(data);
   const acceptor = new Acceptor(data);
   const port = parentPort!;
   port.on('message', (m) => {
@@ -182,4 +183,16 @@ export function runTpcAcceptor(data: TpcAcceptorData, ready: () => void): void {
     void acceptor.close().then(() => port.close());
   });
   ready();
+}
+
+/**
+ * Connection threads make their protocol only when a client arrives, so user code that
+ * loads in the caller's thread but throws in any other (a module's create(), an HTTP
+ * handler) would only close every connection. Making one instance here, in a thread,
+ * before saying ready lets serve() reject with that error instead.
+ */
+async function tryUserProtocol(data: TpcAcceptorData): Promise<void> {
+  if (data.protocolOptions.module === undefined && data.protocolOptions.handler === undefined) return;
+  const { createProtocol } = await import('../protocols/index.js');
+  createProtocol(data.protocol, data.protocolOptions).close?.();
 }
