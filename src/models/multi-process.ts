@@ -218,6 +218,7 @@ class Master {
       shortBodies: 0,
       errors: 0,
       zerocopy: { sends: 0, copied: 0 },
+      sends: 0, // its workers write with write(2)
     };
     for (let i = 0; i < this.#opts.workers; i++) {
       const f = this.workers[i] ? this.#read(i) : new Float64Array(FIGURES);
