@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 // The addon's own tests: the files that call rawio's native code most directly, for the runs
 // that prove a build or a Node major other than `npm test`'s can serve (`npm run test:cmake`,
-// the cmake-js build of the same sources; `npm run test:node-matrix` on Node 22). What those
+// the cmake-js build of the same sources; `npm run test:node-matrix` on Node 22 and 24). What those
 // runs can get wrong is the addon (does it load, do its functions behave), not the models'
 // TypeScript, which `npm test` runs in full on the same sources. So: every native family's
 // file, the loop and ring layers over them, the protocols whose state is native, and one
