@@ -14,7 +14,7 @@
  * after `stop()`, or when nothing is left in flight. `attach()` instead watches the ring's
  * eventfd from Node's own loop.
  */
-import { EAGAIN, EBADF, ECANCELED, EINVAL, ENOBUFS, EPIPE, ETIME } from '../sys/errno.js';
+import { EAGAIN, EBADF, ECANCELED, EINTR, EINVAL, ENOBUFS, EPIPE, ETIME } from '../sys/errno.js';
 import { ErrnoError } from '../sys/errors.js';
 import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
@@ -29,6 +29,7 @@ import * as K from './proactor-req.js';
 import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
 import { ringSetup, type ProactorOptions } from './proactor-options.js';
 import { BGID, RecvBuffers, recvBufferMode, type BufMode } from './recv-buffers.js';
+import * as batchClock from './batch-clock.js';
 
 export type { CompletionCallback, RecvCallback } from './proactor-req.js';
 export type { ProactorOptions } from './proactor-options.js';
@@ -79,6 +80,9 @@ export class Proactor {
   private reaping = false; // in the attached watch's batch, which submits once at its end
   private closed = false;
   private submitScheduled = false;
+  /** run(): submit mid-batch once this many entries are prepared (0: at the batch's end). */
+  private readonly submitEvery: number;
+  private prepared = 0;
   private watch?: NativeWatch;
   private refed = true;
   private readonly submitLater = (): void => {
@@ -95,6 +99,7 @@ export class Proactor {
       throw v.rangeError('recvBuffers.count', 'a power of two', rb.count);
     this.bufSize = rb.size === undefined ? 16384 : v.int('recvBuffers.size', rb.size, 1, 1 << 24);
     this.bufMode = recvBufferMode(rb);
+    this.submitEvery = o.submitEvery === undefined ? 0 : v.int('submitEvery', o.submitEvery, 0, 32768);
     const setup = ringSetup(o);
     const onCqe = (ud: number, res: number, flags: number) => this.dispatch(ud, res, flags);
     ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, onCqe, setup));
@@ -281,6 +286,12 @@ export class Proactor {
     if (this.backlog.length > 0 || !this.prep(r)) {
       r.queued = true;
       this.backlog.push(r);
+    } else if (this.running && ++this.prepared === this.submitEvery) {
+      // A long batch: let these go now (the first replies leave while the rest of the batch
+      // is handled) rather than all at its end, when the peers have waited for the slowest.
+      this.prepared = 0;
+      this.bufs?.publish();
+      this.ring.submit();
     }
     this.kick();
   }
@@ -465,6 +476,7 @@ export class Proactor {
     if (this.running || this.watch !== undefined) throw new Error('proactor is already running');
     this.running = true;
     this.stopped = false;
+    batchClock.enter();
     try {
       let worked = true;
       while (!this.stopped) {
@@ -480,18 +492,31 @@ export class Proactor {
           // and when nothing is, let every promise continuation run first (a chain of awaits
           // in a callback — a file body, a streamed reply — would otherwise stop at its
           // first link until the next completion), as Reactor.run does.
-          worked = this.ring.wait(0) > 0;
+          worked = this.enter(0) > 0;
           await Promise.resolve();
           if (!worked) await drainMicrotasks();
           continue;
         }
-        this.ring.wait(1); // submit, block for one completion, then drain all that are there
+        this.enter(1); // submit, block for one completion, then drain all that are there
         worked = true;
         await Promise.resolve();
       }
     } finally {
       this.running = false;
+      batchClock.leave();
     }
+  }
+
+  /**
+   * One io_uring_enter: submits what is prepared and waits for `minComplete` completions;
+   * then reads the clock once for the whole batch and dispatches it. The count, or -errno.
+   */
+  private enter(minComplete: number): number {
+    this.prepared = 0;
+    const r = this.ring.submit(minComplete);
+    batchClock.tick();
+    if (r < 0 && r !== -ETIME && r !== -EINTR) return r;
+    return this.ring.drain();
   }
 
   /** Reaps inside Node's loop: the ring's eventfd is watched by a uv_poll_t until stop(). */

@@ -25,6 +25,7 @@ import { constants } from '../sys/constants.js';
 import { errnoError } from '../sys/errors.js';
 import { type NativeWatch, native } from '../sys/native.js';
 import * as v from '../sys/validate.js';
+import * as batchClock from './batch-clock.js';
 import { POLLNVAL, type Poller, type PollerName, createPoller } from './poller.js';
 import { TimerHeap } from './timers.js';
 
@@ -172,6 +173,7 @@ export class Reactor {
     if (this.#mode !== 'idle') throw new Error(`reactor is already ${this.#mode === 'run' ? 'running' : 'attached'}`);
     this.#mode = 'run';
     this.#stopping = false;
+    batchClock.enter();
     try {
       // Return to the caller first, and let what it queued run before the first blocking
       // wait (as if a batch had just been handled).
@@ -194,6 +196,7 @@ export class Reactor {
         await null;
       }
     } finally {
+      batchClock.leave();
       this.#mode = 'idle';
       this.#stopping = false;
     }
@@ -271,6 +274,7 @@ export class Reactor {
   /** One wait + dispatch + due timers; returns the number of events and timers handled. */
   #turn(timeoutMs: number): number {
     const n = this.poller.wait(this.#fired, timeoutMs);
+    batchClock.tick();
     if (n < 0)
       throw errnoError(n, this.poller.name === 'select' ? 'select' : this.poller.fd >= 0 ? 'epoll_wait' : 'poll');
     const fired = this.#fired;

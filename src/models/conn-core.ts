@@ -67,6 +67,11 @@ export class ConnCore {
   #nextSeq = 0;
   /** Replies written (their data; a file or body may still be going out). */
   #nextSend = 0;
+  /**
+   * Replies accepted and not written: the one for #nextSend in #ready (the common case, a
+   * reply made at once, costs no map operations), any other in #pending by seq.
+   */
+  #ready: Reply | undefined;
   readonly #pending = new Map<number, Reply>();
   #pendingBytes = 0;
   /** Requests handled whose reply has not come yet (a promise, a pool). */
@@ -148,6 +153,8 @@ export class ConnCore {
 
   /** The connection closed: releases every reply still held. */
   closed(): void {
+    if (this.#ready) discardReply(this.#ready);
+    this.#ready = undefined;
     for (const r of this.#pending.values()) discardReply(r);
     this.#pending.clear();
     this.#frames = [];
@@ -289,7 +296,8 @@ export class ConnCore {
       this.#files++;
       this.#sawFile = true;
     }
-    this.#pending.set(seq, reply);
+    if (seq === this.#nextSend && this.#ready === undefined) this.#ready = reply;
+    else this.#pending.set(seq, reply);
     this.#pendingBytes += reply.data.length;
   }
 
@@ -297,9 +305,10 @@ export class ConnCore {
     const io = this.#io;
     while (!this.#busy && !io.closed && !this.#ended) {
       const seq = this.#nextSend;
-      const reply = this.#pending.get(seq);
+      const reply = this.#ready ?? this.#pending.get(seq);
       if (reply === undefined) return;
-      this.#pending.delete(seq);
+      if (this.#ready !== undefined) this.#ready = undefined;
+      else this.#pending.delete(seq);
       this.#pendingBytes -= reply.data.length;
       if (reply.data.length > 0) {
         // Counted before the write, so a client that has its reply sees it in stats().

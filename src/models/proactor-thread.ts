@@ -176,6 +176,7 @@ class RingConn implements ConnIO {
   };
 
   #wake(): void {
+    if (this.#waiters.length === 0) return; // the common case: no allocation per send
     const q = this.queued;
     const ready = this.#waiters.filter((w) => q <= w.bytes);
     if (ready.length === 0) return;

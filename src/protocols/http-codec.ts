@@ -395,7 +395,7 @@ export class HttpCodec implements Codec {
       }
       s = r;
     }
-    this.#pending.keep(buf.subarray(s));
+    this.#pending.keep(s === buf.length ? EMPTY : buf.subarray(s)); // all parsed: no view to make
     return { frames };
   }
 

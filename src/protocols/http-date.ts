@@ -1,14 +1,17 @@
 /**
  * The HTTP Date header value (RFC 9110 IMF-fixdate), formatted once per second: every
- * response carries it and formatting a date per request would dominate a hello-world.
+ * response carries it and formatting a date per request would dominate a hello-world. The
+ * second comes from the batch clock (loop/batch-clock.ts): under a running loop, one clock
+ * read per batch of requests rather than one per request.
  */
+import * as batchClock from '../loop/batch-clock.js';
 
 let second = -1;
 let value = '';
 
 /** The current second (Unix time), the key the cached responses are built for. */
 export function httpSecond(): number {
-  const s = Math.floor(Date.now() / 1000);
+  const s = Math.floor(batchClock.now() / 1000);
   if (s !== second) {
     second = s;
     value = new Date(s * 1000).toUTCString();
