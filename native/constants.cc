@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -59,6 +60,11 @@ void InitConstants(Napi::Env env, Napi::Object exports) {
   RAWIO_CONST(POSIX_FADV_WILLNEED);
   RAWIO_CONST(POSIX_FADV_DONTNEED);
   RAWIO_CONST(POSIX_FADV_NOREUSE);
+  RAWIO_CONST(MAP_POPULATE);
+  RAWIO_CONST(MADV_NORMAL);
+  RAWIO_CONST(MADV_RANDOM);
+  RAWIO_CONST(MADV_SEQUENTIAL);
+  RAWIO_CONST(MADV_WILLNEED);
   RAWIO_CONST(EAGAIN);
   RAWIO_CONST(EINTR);
   RAWIO_CONST(EBADF);

@@ -1,6 +1,6 @@
 // Files: open(2) and openat2(2) (RESOLVE_BENEATH), pread(2)/pwrite(2), fstat(2), statx(2)
 // with STATX_DIOALIGN (Linux 6.1), posix_fadvise(2), posix_memalign(3) buffers for O_DIRECT,
-// and mmap(2)/munmap(2). Every fd is opened close-on-exec.
+// and mmap(2)/munmap(2)/madvise(2). Every fd is opened close-on-exec.
 //
 // Memory rules: an aligned buffer is an external Buffer whose finalizer frees it; a mapping
 // is an external Buffer whose munmap() first detaches the ArrayBuffer (its length becomes 0,
@@ -143,7 +143,7 @@ Napi::Value JsFstat(const Napi::CallbackInfo& info) {
   size_t n = 0;
   void* data = nullptr;
   if (!TypedView(env, info[1], napi_float64_array, &data, &n) || n < 7)
-    ThrowType(env, "out must be a Float64Array of 7 elements");
+    ThrowType(env, "out must be a Float64Array of 7 (or 9, with st_mtim) elements");
   long r = RetryEintr([&] { return fstat(fd, &st); });
   if (r < 0) return Num(env, r);
   double* v = static_cast<double*>(data);
@@ -154,6 +154,10 @@ Napi::Value JsFstat(const Napi::CallbackInfo& info) {
   v[4] = static_cast<double>(major(st.st_dev));
   v[5] = static_cast<double>(minor(st.st_dev));
   v[6] = static_cast<double>(st.st_ino);
+  if (n >= 9) {
+    v[7] = static_cast<double>(st.st_mtim.tv_sec);
+    v[8] = static_cast<double>(st.st_mtim.tv_nsec);
+  }
   return Num(env, 0);
 }
 
@@ -228,13 +232,25 @@ Napi::Value JsAddrAlign(const Napi::CallbackInfo& info) {
   return Num(info.Env(), static_cast<double>(a == 0 || low > (1u << 30) ? (1u << 30) : low));
 }
 
-// mmap(fd, offset, length): a read-only MAP_SHARED view of [offset, offset + length),
-// clamped to EOF for regular files. Returns a Buffer, or -errno.
+// The flags and advice a caller may pass: MAP_POPULATE prefaults the view so writes from it
+// take no page faults; the madvise hints only steer readahead and never drop or change
+// data (MADV_DONTNEED, MADV_REMOVE and the like are refused).
+constexpr int kMmapFlags = MAP_POPULATE;
+
+bool SafeAdvice(int advice) {
+  return advice == MADV_NORMAL || advice == MADV_RANDOM || advice == MADV_SEQUENTIAL ||
+         advice == MADV_WILLNEED;
+}
+
+// mmap(fd, offset, length, flags): a read-only MAP_SHARED view of [offset, offset + length),
+// clamped to EOF for regular files; flags is 0 or MAP_POPULATE. Returns a Buffer, or -errno.
 Napi::Value JsMmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
   int64_t offset = ArgInt(info, 1, "offset", 0, kMaxSafe);
   int64_t length = ArgInt(info, 2, "length", 0, kMaxSafe);
+  int flags = info.Length() > 3 ? static_cast<int>(ArgInt(info, 3, "flags", 0, INT32_MAX)) : 0;
+  if (flags & ~kMmapFlags) return Num(env, -EINVAL);
   struct stat st;
   long r = RetryEintr([&] { return fstat(fd, &st); });
   if (r < 0) return Num(env, r);
@@ -246,12 +262,31 @@ Napi::Value JsMmap(const Napi::CallbackInfo& info) {
   int64_t page = sysconf(_SC_PAGESIZE);
   int64_t delta = offset % page;
   size_t span = static_cast<size_t>(length + delta);
-  void* base = mmap(nullptr, span, PROT_READ, MAP_SHARED, fd, offset - delta);
+  void* base = mmap(nullptr, span, PROT_READ, MAP_SHARED | flags, fd, offset - delta);
   if (base == MAP_FAILED) return Num(env, -errno);
   uint8_t* data = static_cast<uint8_t*>(base) + delta;
   Mapping* m = new Mapping{base, span, false};
   mappings[data] = m;
   return ExternalBuffer(env, data, static_cast<size_t>(length), FinalizeMapping, m);
+}
+
+// The live mapping whose Buffer is exactly t, or null (detached, a slice, not a mapping).
+Mapping* WholeMapping(const Napi::TypedArray& t) {
+  Napi::ArrayBuffer ab = t.ArrayBuffer();
+  if (ab.IsDetached() || t.ByteOffset() != 0 || t.ByteLength() != ab.ByteLength()) return nullptr;
+  auto it = mappings.find(ab.Data());
+  return it == mappings.end() ? nullptr : it->second;
+}
+
+// madvise(buf, advice): advice over the whole mapping behind buf. 0 or -errno; -EINVAL when
+// buf is not a whole live mapping made by mmap() or the advice is not a readahead hint.
+Napi::Value JsMadvise(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray()) ThrowType(env, "buffer must be a Buffer returned by mmap()");
+  int advice = static_cast<int>(ArgInt(info, 1, "advice", 0, INT32_MAX));
+  Mapping* m = WholeMapping(info[0].As<Napi::TypedArray>());
+  if (m == nullptr || !SafeAdvice(advice)) return Num(env, -EINVAL);
+  return Num(env, RetryEintr([&] { return madvise(m->base, m->span, advice); }));
 }
 
 // munmap(buf): 0 when it unmapped, 1 when buf was already detached (a second munmap),
@@ -289,6 +324,7 @@ void InitFile(Napi::Env env, Napi::Object exports) {
   exports.Set("addrAlign", Napi::Function::New(env, JsAddrAlign));
   exports.Set("mmap", Napi::Function::New(env, JsMmap));
   exports.Set("munmap", Napi::Function::New(env, JsMunmap));
+  exports.Set("madvise", Napi::Function::New(env, JsMadvise));
 }
 
 }  // namespace rawio

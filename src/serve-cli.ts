@@ -8,6 +8,8 @@ import { startBenchAgent } from './models/bench-agent.js';
 import { serve } from './models/serve.js';
 import { serveOptionTable, type ServeOptionRow } from './models/serve-options.js';
 import type { ServeOptions } from './models/types.js';
+import { mmapAdviceNames, type MmapAdvice } from './sys/mmap.js';
+import type { MmapTransferOptions } from './transfer/mmap-options.js';
 
 export const serveUsage = `rawio serve --model M --protocol P [options]
 
@@ -27,6 +29,9 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --transfer T       file bodies: readwrite | mmap | sendfile | splice | uring | direct | auto
                      (default auto)
   --directio N       file bodies: 'auto' switches to direct IO at N bytes or more
+  --mmap WORDS       file bodies by --transfer mmap, any of (comma-separated): populate
+                     (MAP_POPULATE), reuse (send again from a cached whole-file mapping),
+                     and one of normal | random | sequential | willneed (madvise)
   --backlog N        the listen(2) backlog (default 511)
   --zerocopy-threshold BYTES
                      reply data of this many bytes or more is sent zero-copy (MSG_ZEROCOPY
@@ -67,9 +72,21 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     const flag = flagOf(key);
     const text = (values as Record<string, string | undefined>)[flag];
     if (text === undefined) continue;
-    opts[key] = row.cli === 'int' ? wholeNumber(flag, text) : row.cli === 'ints' ? wholeNumbers(flag, text) : text;
+    if (row.cli === 'words') opts[key] = mmapWords(flag, text);
+    else opts[key] = row.cli === 'int' ? wholeNumber(flag, text) : row.cli === 'ints' ? wholeNumbers(flag, text) : text;
   }
   return opts as unknown as ServeOptions;
+}
+
+/** `--mmap populate,reuse,sequential` → { populate: true, reuse: true, advice: 'sequential' }. */
+function mmapWords(flag: string, text: string): MmapTransferOptions {
+  const out: MmapTransferOptions = {};
+  for (const word of text.split(',').map((w) => w.trim())) {
+    if (word === 'populate' || word === 'reuse') out[word] = true;
+    else if ((mmapAdviceNames as readonly string[]).includes(word)) out.advice = word as MmapAdvice;
+    else throw new UsageError(`--${flag} takes populate, reuse, ${mmapAdviceNames.join(', ')}; got '${word}'`);
+  }
+  return out;
 }
 
 /** `--bench-agent`, taken out of argv: it starts the agent and is no serve() option. */

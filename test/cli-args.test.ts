@@ -101,6 +101,17 @@ describe('rawio subcommands', () => {
     });
   });
 
+  it('serve --mmap takes comma-separated words, and refuses others', () => {
+    const base = ['--model=single', '--protocol=static', '--transfer=mmap'];
+    expect(parseServeArgs([...base, '--mmap=populate,reuse,sequential']).mmap).toEqual({
+      populate: true,
+      reuse: true,
+      advice: 'sequential',
+    });
+    expect(parseServeArgs([...base, '--mmap', 'willneed']).mmap).toEqual({ advice: 'willneed' });
+    expect(() => parseServeArgs([...base, '--mmap=hugepage'])).toThrow(/--mmap takes populate, reuse/);
+  });
+
   it('bench parses with the same parser', () => {
     expect(parseBenchArgs(['--full', '--only', 'a,b', '--out=x', '--json'])).toEqual({
       profile: 'full',

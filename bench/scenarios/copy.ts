@@ -1,25 +1,45 @@
 /**
- * copy: file → socket over loopback with each transfer method (read + write, mmap + write,
- * sendfile, splice with the default and with a 1 MiB pipe) at 4 KiB, 64 KiB, 1 MiB and 64 MiB
- * files, page cache warm and cold (POSIX_FADV_DONTNEED before every transfer). Reports throughput, CPU seconds per GiB and
- * context switches per GiB of the sending process (getrusage); the reader is a separate
- * process (bench/lib/tcp-sink.ts), so its work is not counted. Methods run interleaved
- * (A B C D A B C D …) and the tables give medians. Tests claims 3 and 4 (bench/claims.ts):
- * sendfile >= 2x read + write with fewer switches; mmap between the two.
+ * copy: file → socket over loopback with each transfer method (read + write, mmap + write
+ * three ways, sendfile, splice with the default and with a 1 MiB pipe) at 4 KiB, 64 KiB,
+ * 1 MiB and 64 MiB files, page cache warm and cold (POSIX_FADV_DONTNEED before every
+ * transfer). mmap runs with a mapping per transfer (faulted a page at a time), with
+ * MAP_POPULATE, and with a reused mapping (`mmap: { reuse: true }`: mapped once, sent from
+ * again — warm only, since DONTNEED cannot drop pages a live mapping holds). read + write
+ * runs twice, as A and A′: their spread in each round is the scenario's A/A noise floor.
+ * Reports throughput, CPU seconds per GiB and context switches per GiB of the sending
+ * process (getrusage); the reader is a separate process (bench/lib/tcp-sink.ts), so its
+ * work is not counted. Variants run interleaved (A B C D A B C D …) and the tables give
+ * medians. Tests claims 3 and 4 (bench/claims.ts decides them from `metrics`).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants, sys, transferFile, type TransferMethodName } from '../../src/index.js';
-import { closePipePool } from '../../src/transfer/index.js';
+import { closeMmapCache, closePipePool, type MmapTransferOptions } from '../../src/transfer/index.js';
+import { formatFloor, noiseFloor } from '../verdict.js';
 import { measure, round, sizeLabel, summarize, type Sample } from '../lib/measure.js';
 import { Sink } from '../lib/sink-client.js';
-import type { BenchContext, Chart, ClaimResult, Scenario, ScenarioResult, Table } from '../scenario.js';
+import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
 
-/** Each method once, and splice again with a 1 MiB pipe (F_SETPIPE_SZ) beside the default 64 KiB. */
-const VARIANTS: { name: string; method: TransferMethodName; pipeSize?: number }[] = [
+interface Variant {
+  name: string;
+  method: TransferMethodName;
+  pipeSize?: number;
+  mmap?: MmapTransferOptions;
+  /** Not run with a cold cache (a reused mapping keeps its pages cached). */
+  warmOnly?: boolean;
+}
+
+/**
+ * Each method once; read + write again as the A/A pair; mmap with MAP_POPULATE and with a
+ * reused mapping beside the per-transfer one; splice with a 1 MiB pipe (F_SETPIPE_SZ) too.
+ */
+const VARIANTS: Variant[] = [
   { name: 'readwrite', method: 'readwrite' },
+  { name: 'readwrite again', method: 'readwrite' },
   { name: 'mmap', method: 'mmap' },
+  { name: 'mmap populate', method: 'mmap', mmap: { populate: true } },
+  { name: 'mmap reuse', method: 'mmap', mmap: { reuse: true }, warmOnly: true },
   { name: 'sendfile', method: 'sendfile' },
   { name: 'splice', method: 'splice' },
   { name: 'splice 1M pipe', method: 'splice', pipeSize: 1 << 20 },
@@ -54,8 +74,8 @@ function roundBytes(ctx: BenchContext, size: number, cache: Cache): number {
 
 async function oneRound(sink: Sink, fd: number, cell: Cell): Promise<Sample> {
   const count = cell.bytes / cell.size;
-  const { method, pipeSize } = VARIANTS.find((v) => v.name === cell.method)!;
-  const opts = pipeSize ? { method, pipeSize } : { method };
+  const { method, pipeSize, mmap } = VARIANTS.find((v) => v.name === cell.method)!;
+  const opts = { method, ...(pipeSize ? { pipeSize } : {}), ...(mmap ? { mmap } : {}) };
   let got = 0;
   const sample = await measure(async () => {
     const sock = sink.connect();
@@ -89,14 +109,22 @@ function tables(cells: Cell[]): Table[] {
         ]);
       }
     }
+    const floors = SIZES.map(
+      (size) =>
+        `${sizeLabel(size)} MB/s ${formatFloor(floorOf(cells, size, cache))}, CPU ${formatFloor(floorOf(cells, size, cache, 'cpuPerGiB'))}`,
+    ).join('; ');
     out.push({
       title: `File → socket over loopback, page cache ${cache}`,
       columns: ['file', 'method', 'MB/s', 'x readwrite', 'CPU s/GiB', 'vol cs/GiB', 'invol cs/GiB'],
       rows,
       note:
         `Medians of interleaved rounds; each round sends many files over one connection to a reader process ` +
-        `and ends when the reader has them all. CPU and context switches are the sender's (getrusage).` +
-        (cache === 'cold' ? ' Cold: POSIX_FADV_DONTNEED before each file (a VM host may still cache it).' : ''),
+        `and ends when the reader has them all. CPU and context switches are the sender's (getrusage). ` +
+        `"mmap" maps per file, "mmap populate" with MAP_POPULATE, "mmap reuse" sends from one cached mapping. ` +
+        `Read + write measured twice (A/A, round by round): ${floors}; a ratio inside it is noise.` +
+        (cache === 'cold'
+          ? ' Cold: POSIX_FADV_DONTNEED before each file (a VM host may still cache it); no "mmap reuse", whose live mapping keeps the pages cached.'
+          : ''),
     });
   }
   return out;
@@ -108,60 +136,67 @@ function charts(cells: Cell[]): Chart[] {
     xLabel: 'file size (bytes)',
     yLabel: 'MB/s',
     logX: true,
-    series: METHODS.map((m) => ({
-      name: m,
-      points: cells
-        .filter((c) => c.cache === cache && c.method === m)
-        .map((c) => [c.size, round(summarize(c.samples, c.bytes).mbps, 0)] as [number, number]),
-    })),
+    series: METHODS.filter((m) => m !== 'readwrite again')
+      .map((m) => ({
+        name: m,
+        points: cells
+          .filter((c) => c.cache === cache && c.method === m)
+          .map((c) => [c.size, round(summarize(c.samples, c.bytes).mbps, 0)] as [number, number]),
+      }))
+      .filter((series) => series.points.length > 0),
   }));
 }
 
-function claims(cells: Cell[]): ClaimResult[] {
-  const big = (m: string) => {
-    const c = cells.find((x) => x.size === 64 << 20 && x.cache === 'warm' && x.method === m)!;
-    return summarize(c.samples, c.bytes);
+const cellKey = (size: number, cache: Cache) => `${sizeLabel(size).replace(' ', '')}.${cache}`;
+
+type Figure = 'mbps' | 'cpuPerGiB';
+const perSample: Record<Figure, (s: Sample, bytes: number) => number> = {
+  mbps: (s, bytes) => bytes / s.seconds / 1e6,
+  cpuPerGiB: (s, bytes) => s.cpuSeconds / (bytes / 2 ** 30),
+};
+
+/** The A/A floor of one size and cache state: read + write against itself, round by round. */
+function floorOf(cells: Cell[], size: number, cache: Cache, figure: Figure = 'mbps'): number | undefined {
+  const of = (name: string) => {
+    const c = cells.find((x) => x.size === size && x.cache === cache && x.method === name);
+    return (c?.samples ?? []).map((s) => perSample[figure](s, c!.bytes));
   };
-  const [rw, mm, sf, sp] = ['readwrite', 'mmap', 'sendfile', 'splice'].map(big) as ReturnType<typeof big>[];
-  const ratio = sf!.mbps / rw!.mbps;
-  const fewer = sf!.volPerGiB + sf!.involPerGiB <= rw!.volPerGiB + rw!.involPerGiB;
-  const mmBetween = mm!.mbps > rw!.mbps && mm!.mbps < Math.max(sf!.mbps, sp!.mbps);
-  return [
-    {
-      id: 3,
-      claim: 'Zero-copy (sendfile) is at least 2x read + write, with fewer context switches.',
-      rule: '64 MiB warm: sendfile MB/s >= 2x readwrite and sendfile switches/GiB <= readwrite',
-      figures: `sendfile ${round(sf!.mbps, 0)} MB/s vs readwrite ${round(rw!.mbps, 0)} (x${round(ratio)}); CPU s/GiB ${round(sf!.cpuPerGiB, 3)} vs ${round(rw!.cpuPerGiB, 3)}`,
-      verdict: ratio >= 2 && fewer ? 'confirmed' : ratio > 1 ? 'depends' : 'refuted',
-    },
-    {
-      id: 4,
-      claim: 'mmap + write saves a copy over read + write, but is not the best zero-copy.',
-      rule: '64 MiB warm: readwrite < mmap < max(sendfile, splice) in MB/s',
-      figures: `mmap ${round(mm!.mbps, 0)} MB/s; readwrite ${round(rw!.mbps, 0)}; sendfile ${round(sf!.mbps, 0)}; splice ${round(sp!.mbps, 0)}`,
-      verdict: mmBetween ? 'confirmed' : 'refuted',
-    },
-  ];
+  return noiseFloor(of('readwrite'), of('readwrite again'));
 }
 
-/** 'copy.<method>.<size>.<warm|cold>.MBps' (e.g. copy.sendfile.64MiB.warm.MBps), as claims.ts and targets.ts read them. */
+/**
+ * 'copy.<variant>.<size>.<warm|cold>.MBps' and '….cpuPerGiB' (e.g. copy.sendfile.64MiB.warm.MBps,
+ * copy.mmap-reuse.1MiB.warm.cpuPerGiB), and the A/A floors 'copy.floor.<size>.<cache>' (MB/s),
+ * 'copy.floor-cpu.<size>.<cache>' (CPU per GiB) and 'copy.floor' (the widest MB/s one), as claims.ts reads them.
+ */
 function metricsOf(cells: Cell[]): Record<string, number> {
   const m: Record<string, number> = {};
   for (const c of cells) {
     if (c.samples.length === 0) continue;
-    const key = `copy.${c.method.replace(/ /g, '-')}.${sizeLabel(c.size).replace(' ', '')}.${c.cache}.MBps`;
-    m[key] = summarize(c.samples, c.bytes).mbps;
+    const s = summarize(c.samples, c.bytes);
+    const key = `copy.${c.method.replace(/ /g, '-')}.${cellKey(c.size, c.cache)}`;
+    m[`${key}.MBps`] = s.mbps;
+    m[`${key}.cpuPerGiB`] = s.cpuPerGiB;
   }
+  for (const size of SIZES)
+    for (const cache of CACHES) {
+      const f = floorOf(cells, size, cache);
+      const fc = floorOf(cells, size, cache, 'cpuPerGiB');
+      if (fc !== undefined) m[`copy.floor-cpu.${cellKey(size, cache)}`] = fc;
+      if (f === undefined) continue;
+      m[`copy.floor.${cellKey(size, cache)}`] = f;
+      m['copy.floor'] = Math.max(m['copy.floor'] ?? 1, f);
+    }
   return m;
 }
 
 export const copy: Scenario = {
   name: 'copy',
-  title: 'File → socket: read + write, mmap, sendfile, splice',
+  title: 'File → socket: read + write, mmap (per transfer, populated, reused), sendfile, splice',
   description:
     'Sends files of 4 KiB to 64 MiB over loopback with each transfer method, page cache warm and cold, and ' +
-    'reports throughput, CPU seconds per GiB and context switches of the sender (claims 3 and 4).',
-  estimate: { quick: 30, full: 240 },
+    'reports throughput, CPU seconds per GiB and context switches of the sender, with an A/A floor (claims 3 and 4).',
+  estimate: { quick: 75, full: 480 },
   async run(ctx: BenchContext): Promise<ScenarioResult> {
     const reps = ctx.profile === 'full' ? 9 : 5;
     const sink = await Sink.start();
@@ -169,7 +204,7 @@ export const copy: Scenario = {
     const cells: Cell[] = [];
     for (const size of SIZES)
       for (const cache of CACHES)
-        for (const method of METHODS)
+        for (const method of METHODS.filter((n) => cache === 'warm' || !VARIANTS.find((v) => v.name === n)!.warmOnly))
           cells.push({ size, cache, method, bytes: roundBytes(ctx, size, cache), samples: [] });
     try {
       const groups = SIZES.flatMap((size) => CACHES.map((cache) => ({ size, cache })));
@@ -179,9 +214,11 @@ export const copy: Scenario = {
         ctx.progress(done / groups.length, `${sizeLabel(g.size)} ${g.cache}`);
         for (const c of mine) await oneRound(sink, fds.get(g.size)!, { ...c, samples: [] }); // warm-up
         for (let r = 0; r < reps; r++) for (const c of mine) c.samples.push(await oneRound(sink, fds.get(g.size)!, c));
+        closeMmapCache(); // a reused mapping lives for its size's rounds only
         done++;
       }
     } finally {
+      closeMmapCache();
       sink.stop();
       for (const fd of fds.values()) sys.close(fd);
       closePipePool();
@@ -189,7 +226,6 @@ export const copy: Scenario = {
     return {
       tables: tables(cells),
       charts: charts(cells),
-      claims: claims(cells),
       data: cells,
       metrics: metricsOf(cells),
     };

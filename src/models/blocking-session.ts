@@ -16,6 +16,7 @@ import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { transferFile } from '../transfer/index.js';
 import type { Stats } from './stats.js';
+import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
 const POLLIN = constants.POLLIN as number;
 
@@ -80,6 +81,8 @@ export interface BlockingOptions {
   stats: Stats;
   transfer: string;
   directio: number;
+  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
+  mmap: MmapTransferOptions;
   limits: ConnLimits;
 }
 
@@ -128,6 +131,7 @@ class BlockingIO implements ConnIO {
       length: file.length,
       method: this.opts.transfer as 'auto',
       directio: this.opts.directio,
+      mmap: this.opts.mmap,
     });
     this.progress += n;
     return n;

@@ -7,6 +7,7 @@
 import type { Protocol, ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
 import { localPort } from '../sys/socket.js';
+import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 import { pickLimits, type ConnLimits } from './conn-core.js';
 import type { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
@@ -18,6 +19,8 @@ export interface BlockingServeData {
   protocolOptions: ProtocolOptions;
   transfer: string;
   directio: number;
+  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
+  mmap: MmapTransferOptions;
   limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
 }
@@ -28,6 +31,7 @@ export function blockingServeData(opts: ResolvedServeOptions, protocol: Protocol
     protocolOptions: protocol.options,
     transfer: opts.transfer,
     directio: opts.directio,
+    mmap: opts.mmap,
     limits: pickLimits(opts),
     stats: stats.share(),
   };
@@ -35,8 +39,8 @@ export function blockingServeData(opts: ResolvedServeOptions, protocol: Protocol
 
 /** The serving fields of `d` alone, to hand on to another thread. */
 export function copyServeData(d: BlockingServeData): BlockingServeData {
-  const { protocol, protocolOptions, transfer, directio, limits, stats } = d;
-  return { protocol, protocolOptions, transfer, directio, limits, stats };
+  const { protocol, protocolOptions, transfer, directio, mmap, limits, stats } = d;
+  return { protocol, protocolOptions, transfer, directio, mmap, limits, stats };
 }
 
 /**

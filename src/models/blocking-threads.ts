@@ -13,7 +13,7 @@ import { Channel, type ChannelInit, type Message } from './channel.js';
 import { MSG, readNewFd } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
-import { closePipePool } from '../transfer/index.js';
+import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { closeTransferRing } from '../transfer/uring.js';
 
 export interface BlockingThreadData extends BlockingServeData {
@@ -31,7 +31,14 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   const slot = new FdSlot(data.slot);
   const stats = Stats.attach(data.stats);
   const protocol = createProtocol(data.protocol, data.protocolOptions);
-  const opts = { protocol, stats, transfer: data.transfer, directio: data.directio, limits: data.limits };
+  const opts = {
+    protocol,
+    stats,
+    transfer: data.transfer,
+    directio: data.directio,
+    mmap: data.mmap,
+    limits: data.limits,
+  };
   ready();
   let backoff: AcceptBackoff | undefined;
   try {
@@ -59,6 +66,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     backoff?.close();
     protocol.close();
     closePipePool();
+    closeMmapCache();
     closeTransferRing(); // the uring and direct methods' ring: its fds outlive the thread
   }
 }

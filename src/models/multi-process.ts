@@ -245,6 +245,7 @@ export const start: ModelStarter = async (opts) => {
       backend: opts.backend,
       transfer: opts.transfer,
       directio: opts.directio,
+      mmap: opts.mmap,
       maxQueue: opts.maxQueue,
       zerocopyThreshold: opts.zerocopyThreshold,
       limits: pickLimits(opts),

@@ -99,6 +99,7 @@ class Group {
         backend: opts.backend,
         transfer: opts.transfer,
         directio: opts.directio,
+        mmap: opts.mmap,
         maxQueue: opts.maxQueue,
         zerocopyThreshold: opts.zerocopyThreshold,
         limits: pickLimits(opts),

@@ -19,11 +19,12 @@ import { BodyFeed } from './body-feed.js';
 import type { PollerName } from './poller-name.js';
 import { Session } from './session.js';
 import { asyncWork, sweepEvery, type ConnLimits } from './conn-core.js';
-import { closePipePool } from '../transfer/index.js';
+import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
 import { Stats } from './stats.js';
 import { AcceptBackoff } from './accept-backoff.js';
+import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
@@ -44,6 +45,8 @@ export interface ReactorThreadData {
   backend: PollerName;
   transfer: string;
   directio: number;
+  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
+  mmap: MmapTransferOptions;
   maxQueue: number;
   /** Reply data of at least this many bytes is sent with MSG_ZEROCOPY; 0 or absent: never. */
   zerocopyThreshold?: number;
@@ -191,6 +194,7 @@ export class ReactorThread {
       stats: this.#stats,
       transfer: this.#data.transfer,
       directio: this.#data.directio,
+      mmap: this.#data.mmap,
       zerocopyThreshold: this.#data.zerocopyThreshold ?? 0,
       limits: this.#data.limits,
       dispatch: this.#pool.length > 0 ? (s, seq, frame) => this.#dispatch(s, seq, frame) : undefined,
@@ -316,5 +320,6 @@ export class ReactorThread {
     this.reactor.close();
     // The splice method keeps a per-thread pool of pipes: fds of the process, not the thread.
     closePipePool();
+    closeMmapCache();
   }
 }

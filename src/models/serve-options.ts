@@ -15,6 +15,7 @@ import { errnoError } from '../sys/errors.js';
 import { getAffinity } from '../sys/process.js';
 import * as v from '../sys/validate.js';
 import { transferMethodNames } from '../transfer/names.js';
+import { checkMmapTransfer } from '../transfer/mmap-options.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import { workerExecArgv } from './worker-argv.js';
 import { CONN_DEFAULTS } from './conn-core.js';
@@ -41,13 +42,16 @@ const reactorModels: readonly ModelName[] = [
 /**
  * One option's row: which models and protocols use it (absent: every one) and how
  * `rawio serve` reads it from its flag (`--max-queue` for maxQueue): text, a whole
- * number, or a comma-separated list of whole numbers.
+ * number, a comma-separated list of whole numbers, or of words.
  */
 export interface ServeOptionRow {
   models?: readonly ModelName[];
   protocols?: readonly ProtocolName[];
-  /** 'none': no flag (the command line has its own way, e.g. `node --opt rawio serve`). */
-  cli: 'string' | 'int' | 'ints' | 'none';
+  /**
+   * 'none': no flag (the command line has its own way, e.g. `node --opt rawio serve`);
+   * 'words': a comma-separated list of option words (`--mmap populate,reuse,sequential`).
+   */
+  cli: 'string' | 'int' | 'ints' | 'words' | 'none';
 }
 
 /** One row per option of ServeOptions. */
@@ -63,6 +67,7 @@ export const serveOptionTable = {
   root: { cli: 'string' }, // required by static, read by no other protocol (README's model table)
   transfer: { cli: 'string' },
   directio: { cli: 'int' },
+  mmap: { cli: 'words' },
   maxQueue: { cli: 'int' },
   maxHeader: { cli: 'int' }, // read by http and static (README's limits table)
   maxRequest: { cli: 'int' }, // read by http and resp
@@ -238,6 +243,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     accept: o.accept === undefined ? 'reuseport' : oneOf('accept', o.accept, acceptStrategies),
     transfer,
     directio,
+    mmap: o.mmap === undefined ? {} : { ...checkMmapTransfer('mmap', o.mmap) },
     maxQueue: o.maxQueue === undefined ? 64 << 20 : v.int('maxQueue', o.maxQueue, 1),
     maxInFlight: o.maxInFlight === undefined ? CONN_DEFAULTS.maxInFlight : v.int('maxInFlight', o.maxInFlight, 1),
     maxOutput: o.maxOutput === undefined ? CONN_DEFAULTS.maxOutput : v.int('maxOutput', o.maxOutput, 1),

@@ -15,6 +15,7 @@ import { transferFile } from '../transfer/index.js';
 import { CONN_DEFAULTS, ConnCore, type ConnIO, type ConnLimits } from './conn-core.js';
 import type { Stats } from './stats.js';
 import { ZerocopyWriter } from './zerocopy-writer.js';
+import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
 /** The default in-flight bound (ConnLimits.maxInFlight). */
 export const MAX_DEPTH = CONN_DEFAULTS.maxInFlight;
@@ -24,6 +25,8 @@ export interface SessionOptions {
   stats: Stats;
   transfer: string;
   directio: number;
+  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
+  mmap?: MmapTransferOptions;
   /** Writes of at least this many bytes go out with MSG_ZEROCOPY; 0 or absent: never. */
   zerocopyThreshold?: number;
   /** The per-connection limits; default CONN_DEFAULTS. */
@@ -100,6 +103,7 @@ class ConnectionIO implements ConnIO {
       length: file.length,
       method: this.opts.transfer as 'auto',
       directio: this.opts.directio,
+      mmap: this.opts.mmap,
       wait: async () => {
         await conn.waitWritable();
         this.#fileProgress++; // the client took bytes: progress for the idle timeout

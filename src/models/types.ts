@@ -8,6 +8,7 @@ import type { ProtocolKind, ProtocolName, ProtocolOptions } from '../protocols/p
 import type { ProtocolModuleSpec } from '../protocols/module.js';
 import type { StatsSnapshot } from './stats.js';
 import type { TransferMethodName } from '../transfer/names.js';
+import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
 /**
  * Every server model's name, the one list {@link ModelName} is derived from: `iterative` (one connection at a time), `thread-per-connection`
@@ -86,6 +87,14 @@ export interface ServeOptions {
   transfer?: TransferMethodName;
   /** File bodies: 'auto' switches to direct IO at this size in bytes; default 4 MiB. */
   directio?: number;
+  /**
+   * File bodies sent with `transfer: 'mmap'`: `populate` (MAP_POPULATE), `advice` (madvise:
+   * 'sequential', 'willneed', 'random', 'normal') and `reuse` (each thread keeps whole-file
+   * mappings of files up to 64 MiB and sends from them again; a changed file gets a new one).
+   * Default {}: a fresh mapping per file, faulted in a page at a time. The proactor models
+   * read files with their ring and ignore it, as they ignore `transfer`.
+   */
+  mmap?: MmapTransferOptions;
   /**
    * Reply data of at least this many bytes goes out zero-copy: MSG_ZEROCOPY in the reactor
    * models (single, worker-pool, multi-reactor, multi-reactor-pool, multi-process),

@@ -1,7 +1,7 @@
 /**
  * Files: open(2), openat2(2) with RESOLVE_BENEATH, pread(2)/pwrite(2), fstat(2), statx(2)'s
  * STATX_DIOALIGN (the kernel's own O_DIRECT rules), posix_fadvise(2), aligned buffers for
- * O_DIRECT, and mmap(2)/munmap(2). Every fd is opened close-on-exec. pread/pwrite are
+ * O_DIRECT (mmap(2) and madvise(2) are in mmap.ts, re-exported here). Every fd is opened close-on-exec. pread/pwrite are
  * hot-path calls (bytes or `-errno`); open, openBeneath and mmap throw an `ErrnoError`.
  */
 import { readFileSync, realpathSync } from 'node:fs';
@@ -9,6 +9,8 @@ import { EINVAL } from './errno.js';
 import { ErrnoError, check } from './errors.js';
 import { native } from './native.js';
 import * as v from './validate.js';
+
+export { madvise, mmap, mmapAdviceNames, munmap, type MmapAdvice, type MmapOptions } from './mmap.js';
 
 const O_DIRECTORY = native.constants.O_DIRECTORY!;
 const O_RDONLY = native.constants.O_RDONLY!;
@@ -109,6 +111,10 @@ export interface Stat {
   devMajor: number;
   /** Minor number of the device holding the file (st_dev). */
   devMinor: number;
+  /** Last modification, seconds part (st_mtim.tv_sec). */
+  mtimeSec: number;
+  /** Last modification, nanoseconds part (st_mtim.tv_nsec). */
+  mtimeNsec: number;
 }
 
 /** fstat(2); throws an ErrnoError (EBADF …). */
@@ -123,9 +129,11 @@ export function fstat(fd: number): Stat {
     ino: st[6]!,
     devMajor: st[4]!,
     devMinor: st[5]!,
+    mtimeSec: st[7]!,
+    mtimeNsec: st[8]!,
   };
 }
-const statOut = new Float64Array(7);
+const statOut = new Float64Array(9);
 
 /** What {@link dioAlignment} returns: the O_DIRECT alignment rules of one file. */
 export interface DioAlignment {
@@ -225,35 +233,6 @@ export function alignedBuffer(size: number, align = 4096): Buffer {
   v.int('align', align, 512, 2 ** 30);
   if ((align & (align - 1)) !== 0) throw v.rangeError('align', 'a power of two >= 512', align);
   return native.alignedBuffer(size, align);
-}
-
-/**
- * A read-only Buffer over `[offset, offset + length)` of the file (MAP_SHARED, PROT_READ).
- * `offset` need not be page-aligned. For a regular file the view is clamped to the end of
- * the file (past EOF the kernel would raise SIGBUS), so it may be shorter than asked, or
- * empty; a view over 4 GiB - 1 (Node's Buffer limit) is EOVERFLOW. A file truncated while mapped still raises SIGBUS on access: map what you own.
- * Writing to the Buffer faults; do not.
- */
-export function mmap(fd: number, offset: number, length: number): Buffer {
-  v.fd(fd);
-  position('offset', offset);
-  position('length', length);
-  const r = native.mmap(fd, offset, length);
-  if (typeof r === 'number') check(r, 'mmap');
-  return r as Buffer;
-}
-
-/**
- * Unmaps a Buffer returned by {@link mmap}. The Buffer is detached first (its length becomes
- * 0, reads yield `undefined`), so later use can never touch the unmapped pages. A second
- * munmap is a no-op; a Buffer that is not a whole mapping is a TypeError.
- */
-export function munmap(buf: Buffer): void {
-  v.bytes(buf);
-  if (buf.byteLength === 0) return;
-  const r = native.munmap(buf);
-  if (r === -EINVAL) throw v.typeError('buffer', 'a whole Buffer returned by mmap()', buf);
-  if (r < 0) check(r, 'munmap');
 }
 
 /** The largest power of two (up to 2^30) dividing the address of `buf[off]`: what O_DIRECT checks. */

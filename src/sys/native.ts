@@ -127,7 +127,10 @@ export interface FileBinding {
   /** The largest power of two (<= 2^30) dividing the address of buf[off]. */
   addrAlign(buf: Uint8Array, off: number): number;
   /** A read-only Buffer (clamped to EOF) or -errno. */
-  mmap(fd: number, offset: number, length: number): Buffer | number;
+  /** flags: 0 or MAP_POPULATE (anything else -EINVAL). */
+  mmap(fd: number, offset: number, length: number, flags?: number): Buffer | number;
+  /** 0 or -errno; -EINVAL for a Buffer that is not a whole live mapping, or advice other than MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED. */
+  madvise(buf: Uint8Array, advice: number): number;
   /** 0 unmapped, 1 already detached, -EINVAL not an mmap() Buffer, other -errno. */
   munmap(buf: Uint8Array): number;
 }

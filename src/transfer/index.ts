@@ -12,6 +12,7 @@ import { abortError } from '../sys/ring-core.js';
 import * as v from '../sys/validate.js';
 import type { TransferJob, TransferMethod } from './job.js';
 import { mmapTransfer } from './mmap.js';
+import { checkMmapTransfer, type MmapTransferOptions } from './mmap-options.js';
 import { readwriteTransfer } from './readwrite.js';
 import { sendfileTransfer } from './sendfile.js';
 import { spliceTransfer } from './splice.js';
@@ -23,6 +24,8 @@ import { writableWaiter } from './wait.js';
 export type { TransferJob, TransferMethod } from './job.js';
 export type { SocketLike } from '../sys/node-fd.js';
 export { closePipePool, pooledPipes } from './pipes.js';
+export { closeMmapCache, mmapCacheStats, type MmapCacheStats } from './mmap-cache.js';
+export { checkMmapTransfer, type MmapTransferOptions } from './mmap-options.js';
 export { waitWritable, writableWaiter, type Waiter } from './wait.js';
 export { sendBuffer, type SendBufferOptions, type SendBufferResult } from './buffer.js';
 
@@ -62,6 +65,13 @@ export interface TransferOptions {
   pipeSize?: number;
   /** pread buffer size for `readwrite`; default 128 KiB. */
   chunkSize?: number;
+  /**
+   * For the `mmap` method: `populate` maps with MAP_POPULATE (no page fault per 4 KiB page),
+   * `advice` madvises each mapping ('sequential', 'willneed', 'random', 'normal'), and
+   * `reuse` sends files up to 64 MiB from a per-thread cache of whole-file mappings, keyed by
+   * device, inode, size and mtime (see {@link closeMmapCache}). Default: none of them.
+   */
+  mmap?: MmapTransferOptions;
   /** Resolves when the socket is writable; default a libuv poll handle (UV_WRITABLE). */
   wait?: (fd: number) => Promise<void>;
   /**
@@ -87,6 +97,7 @@ function checkOptions(o: TransferOptions): void {
   if (o.pipeSize !== undefined) v.int('pipeSize', o.pipeSize, 1, 0x7fffffff);
   if (o.chunkSize !== undefined) v.int('chunkSize', o.chunkSize, 1, 0x7fffffff);
   if (o.wait !== undefined) v.func('wait', o.wait);
+  if (o.mmap !== undefined) checkMmapTransfer('mmap', o.mmap);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
     throw v.typeError('signal', 'an AbortSignal', o.signal);
 }
@@ -167,6 +178,7 @@ export async function transferFile(sock: SocketLike, fileFd: number, opts: Trans
   };
   if (opts.pipeSize !== undefined) job.pipeSize = opts.pipeSize;
   if (opts.chunkSize !== undefined) job.chunkSize = opts.chunkSize;
+  if (opts.mmap !== undefined) job.mmap = { ...opts.mmap };
   if (signal !== undefined) job.signal = signal;
   try {
     return length === 0 ? 0 : await method(job);

@@ -5,7 +5,9 @@
  * `registerTransferMethod`), so new methods (`uring`, `direct`, `auto`) slot in beside the
  * others without touching them.
  */
+import type { MmapTransferOptions } from './mmap-options.js';
 
+/** One transfer: what a method sends, from where to where, and how it waits. */
 export interface TransferJob {
   /** The socket to write to; non-blocking. */
   sockFd: number;
@@ -23,6 +25,8 @@ export interface TransferJob {
   pipeSize?: number;
   /** Buffer size for `readwrite` (bytes per pread). */
   chunkSize?: number;
+  /** Options of the `mmap` method (MAP_POPULATE, madvise, a reused mapping). */
+  mmap?: MmapTransferOptions;
   /** Aborts the transfer: `wait` then rejects with an AbortError, and `drive` stops at its next yield. */
   signal?: AbortSignal;
 }
