@@ -106,13 +106,14 @@ const TARGETS: Target[] = [
   },
   overRedis(1, 1.1),
   overRedis(16, 0.9),
-  {
-    target: '4 KiB O_DIRECT random reads at QD32: Ring >= 0.95x fio io_uring (same ring setup, paired 1 s runs)',
-    pairs: [['uring-read.ring-defer-over-fio.qd32', null]],
+  // one target per depth, each read against its own depth's A/A floor (uring-read-duel.ts)
+  ...[1, 32, 128].map((qd): Target => ({
+    target: `4 KiB O_DIRECT random reads at QD${qd}: Ring >= 0.95x fio io_uring (same ring setup and submit pattern, paired 1 s runs)`,
+    pairs: [[`uring-read.ring-as-fio-over-fio.qd${qd}`, null]],
     min: 0.95,
-    floorKey: 'uring-read.floor.qd32',
+    floorKey: `uring-read.floor.qd${qd}`,
     judgedBy: 'fio',
-  },
+  })),
   {
     // copy-c runs rawio and the C driver interleaved in one scenario, against one sink
     target: 'File → socket, every method at 1 MiB and 64 MiB: >= 0.95x the same syscalls from C',

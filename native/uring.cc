@@ -123,14 +123,29 @@ class Ring : public Napi::ObjectWrap<Ring> {
          StaticMethod<&Ring::Probe>("probe")});
   }
 
-  Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info) {}
+  Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info), env_(info.Env()) {
+    hooked_ = napi_add_env_cleanup_hook(env_, &Ring::AtEnvExit, this) == napi_ok;
+  }
   ~Ring() override {
+    if (hooked_) napi_remove_env_cleanup_hook(env_, &Ring::AtEnvExit, this);
     m_.CancelAndWait();
     m_.Unmap();
     bufs_.Free();
   }
 
  private:
+  // A ring never closed, with operations in flight when its environment ends (a worker's
+  // end, process exit): its finalizer may come after the buffers' memory went back to the
+  // heap, or never, and the kernel would then write into freed memory. Node runs cleanup
+  // hooks newest first, so this wait comes before the finalizers of every buffer made
+  // before the ring; buffers made later are covered by the JavaScript layer, which closes
+  // busy rings at 'exit' (src/sys/ring-exit.ts).
+  static void AtEnvExit(void* self) {
+    auto* ring = static_cast<Ring*>(self);
+    ring->hooked_ = false;
+    ring->m_.CancelAndWait();
+  }
+
   void Live(Napi::Env env) {
     if (m_.fd < 0) ThrowType(env, "ring is closed");
   }
@@ -488,6 +503,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return o;
   }
 
+  napi_env env_;
+  bool hooked_ = false;
   RingMem m_;
   BufRing bufs_;
   Napi::ObjectReference slab_;  // keeps the provided buffers' memory alive while registered

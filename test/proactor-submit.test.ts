@@ -1,7 +1,7 @@
 // Proactor `submitEvery` (entries submitted in the middle of a long batch of completions)
 // and the batch clock that the run() loops read once per batch: correctness only.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import * as batchClock from '../dist/src/loop/batch-clock.js';
+import * as batchClock from '../dist/src/sys/batch-clock.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Proactor, Reactor, Ring, constants, serve, sys } from './helpers/rawio.js';
 import { exchange, httpGets } from './helpers/clients.js';

@@ -17,6 +17,7 @@ import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
 import * as v from '../sys/validate.js';
 import { POLLNVAL } from './poller.js';
 import type { Reactor } from './reactor.js';
+import { WriteBatch } from './write-batch.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLOUT = constants.EPOLLOUT as number;
@@ -122,8 +123,9 @@ export class Connection {
   #needDrain = false;
   /** Unwatched while paused after a hang-up (see #park). */
   #parked = false;
-  /** Writes held by cork(): sent by uncork() in one writev(2). */
-  #corked: Uint8Array[] | undefined;
+  /** Writes held by cork(), sent by uncork(); reused from one cork to the next. */
+  #batch: WriteBatch | undefined;
+  #corked = false;
   readonly #handler = (_fd: number, events: number): void => this.#onEvents(events);
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
@@ -170,29 +172,42 @@ export class Connection {
   write(buf: Uint8Array): boolean {
     v.bytes(buf);
     if (this.#closed || this.#ending) return false;
-    if (this.#corked !== undefined) {
-      if (buf.length > 0) this.#corked.push(buf);
+    if (this.#corked) {
+      this.#batch!.add(buf);
       return true;
     }
     return this.#send(buf);
   }
 
   /**
-   * Holds the writes that follow until `uncork()`, which sends them with one writev(2): a
-   * batch of pipelined replies costs one syscall instead of one each (Redis gathers a
-   * client's replies in its reply buffer the same way). The buffers are held by reference,
-   * not copied: do not change them before `uncork()`. A second `cork()` is a no-op.
+   * Holds the writes that follow until `uncork()`, which sends them with one write or
+   * writev(2): a batch of pipelined replies costs one syscall instead of one each. Writes
+   * of up to 1 KiB are copied into one output buffer (write-batch.ts), so many small
+   * replies go out as one contiguous buffer, as Redis's reply buffer does; larger ones are
+   * held by reference: do not change them before `uncork()`. A second `cork()` is a no-op.
    */
   cork(): void {
-    if (this.#corked === undefined && !this.#closed) this.#corked = [];
+    if (this.#corked || this.#closed) return;
+    this.#batch ??= new WriteBatch();
+    this.#corked = true;
   }
 
   /** Sends what was written since `cork()`: one write or writev(2), the rest queued. Returns as `write` does. */
   uncork(): boolean {
-    const parts = this.#corked;
-    if (parts === undefined) return !this.#closed && this.#queued === 0;
-    this.#corked = undefined;
-    if (this.#closed || this.#ending || parts.length === 0) return !this.#closed && this.#queued === 0;
+    if (!this.#corked) return !this.#closed && this.#queued === 0;
+    this.#corked = false;
+    const batch = this.#batch!;
+    // Whatever the kernel does not take is copied into the queue, so the batch's buffer
+    // is free again once this returns.
+    try {
+      if (this.#closed || this.#ending || batch.bytes === 0) return !this.#closed && this.#queued === 0;
+      return this.#sendParts(batch.finish());
+    } finally {
+      batch.release();
+    }
+  }
+
+  #sendParts(parts: Uint8Array[]): boolean {
     if (parts.length === 1) return this.#send(parts[0]!);
     if (this.#queued > 0) {
       for (const p of parts) this.#enqueue(p);
@@ -248,7 +263,7 @@ export class Connection {
   /** Flushes the queue, then shuts the write side down and closes the fd. */
   end(): void {
     if (this.#closed) return;
-    if (this.#corked !== undefined) this.uncork();
+    if (this.#corked) this.uncork();
     if (this.#closed) return;
     this.#ending = true;
     this.#reading = false;
@@ -260,7 +275,10 @@ export class Connection {
   destroy(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#corked = undefined;
+    if (this.#corked) {
+      this.#corked = false;
+      this.#batch!.release();
+    }
     this.reactor.unwatch(this.fd);
     native.close(this.fd);
     this.#queue.length = 0;

@@ -29,7 +29,7 @@ import * as K from './proactor-req.js';
 import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
 import { ringSetup, type ProactorOptions } from './proactor-options.js';
 import { BGID, RecvBuffers, recvBufferMode, type BufMode } from './recv-buffers.js';
-import * as batchClock from './batch-clock.js';
+import * as batchClock from '../sys/batch-clock.js';
 
 export type { CompletionCallback, RecvCallback } from './proactor-req.js';
 export type { ProactorOptions } from './proactor-options.js';

@@ -25,7 +25,7 @@ import { constants } from '../sys/constants.js';
 import { errnoError } from '../sys/errors.js';
 import { type NativeWatch, native } from '../sys/native.js';
 import * as v from '../sys/validate.js';
-import * as batchClock from './batch-clock.js';
+import * as batchClock from '../sys/batch-clock.js';
 import { POLLNVAL, type Poller, type PollerName, createPoller } from './poller.js';
 import { TimerHeap } from './timers.js';
 

@@ -281,21 +281,40 @@ export class ConnCore {
           this.#io.destroy(e instanceof Error ? e : new Error(String(e)));
         },
       );
+    } else if (
+      seq === this.#nextSend &&
+      this.#ready === undefined &&
+      this.#pending.size === 0 &&
+      !this.#busy &&
+      !this.#ended
+    ) {
+      // Its turn, and nothing is waiting: written at once, past the table of pending replies
+      // (the common case: every reply of a pipelined batch handled inline).
+      if (this.#note(seq, r as Reply)) this.#emit(seq, r as Reply);
     } else {
       this.#accept(seq, r as Reply);
       this.#flush();
     }
   }
 
-  #accept(seq: number, reply: Reply): void {
-    if (this.#io.closed || seq > this.#closeSeq) return discardReply(reply);
+  /** Counts a reply against the budgets; false when it is dropped (after the closing one). */
+  #note(seq: number, reply: Reply): boolean {
+    if (this.#io.closed || seq > this.#closeSeq) {
+      discardReply(reply);
+      return false;
+    }
     if (reply.close) this.#closeSeq = seq;
-    this.#largest = Math.max(this.#largest, reply.data.length);
+    if (reply.data.length > this.#largest) this.#largest = reply.data.length;
     this.#seen++;
     if (reply.file) {
       this.#files++;
       this.#sawFile = true;
     }
+    return true;
+  }
+
+  #accept(seq: number, reply: Reply): void {
+    if (!this.#note(seq, reply)) return;
     if (seq === this.#nextSend && this.#ready === undefined) this.#ready = reply;
     else this.#pending.set(seq, reply);
     this.#pendingBytes += reply.data.length;
@@ -310,19 +329,26 @@ export class ConnCore {
       if (this.#ready !== undefined) this.#ready = undefined;
       else this.#pending.delete(seq);
       this.#pendingBytes -= reply.data.length;
-      if (reply.data.length > 0) {
-        // Counted before the write, so a client that has its reply sees it in stats().
-        this.#stats.sent(reply.data.length);
-        io.write(reply.data);
-      }
-      if (reply.file || reply.body) {
-        this.#busy = true;
-        void this.#sendTail(seq, reply);
-        return;
-      }
-      this.#nextSend++;
-      if (seq === this.#closeSeq) return this.#finish();
+      if (!this.#emit(seq, reply)) return;
     }
+  }
+
+  /** Writes reply `seq` (its turn has come); false when later replies must wait or are dropped. */
+  #emit(seq: number, reply: Reply): boolean {
+    if (reply.data.length > 0) {
+      // Counted before the write, so a client that has its reply sees it in stats().
+      this.#stats.sent(reply.data.length);
+      this.#io.write(reply.data);
+    }
+    if (reply.file || reply.body) {
+      this.#busy = true;
+      void this.#sendTail(seq, reply);
+      return false;
+    }
+    this.#nextSend++;
+    if (seq !== this.#closeSeq) return true;
+    this.#finish();
+    return false;
   }
 
   /** Sends a reply's file region and body after its data, then the replies behind it. */

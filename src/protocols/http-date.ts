@@ -1,10 +1,10 @@
 /**
  * The HTTP Date header value (RFC 9110 IMF-fixdate), formatted once per second: every
  * response carries it and formatting a date per request would dominate a hello-world. The
- * second comes from the batch clock (loop/batch-clock.ts): under a running loop, one clock
+ * second comes from the batch clock (sys/batch-clock.ts): under a running loop, one clock
  * read per batch of requests rather than one per request.
  */
-import * as batchClock from '../loop/batch-clock.js';
+import * as batchClock from '../sys/batch-clock.js';
 
 let second = -1;
 let value = '';

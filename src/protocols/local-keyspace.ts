@@ -15,8 +15,10 @@
  * bucket array doubled when the keys outnumber it. The hash is seeded per table against
  * chosen-key collisions, as the shared table's is.
  *
- * A value is stored already framed as the RESP bulk reply `$<len>\r\n<bytes>\r\n`, so GET
- * answers with the stored bytes and copies nothing ({@link LocalKeyspace.bulk}). Those
+ * A value is stored already framed as the RESP bulk reply `$<len>\r\n<bytes>\r\n`, in a
+ * `{ data }` record that is itself the Reply GET sends, so GET answers with the stored
+ * record and allocates and copies nothing ({@link LocalKeyspace.replyAt}); a SET whose
+ * request frames its value canonically stores one copy of those request bytes. Stored
  * bytes are handed to the connection by reference, possibly held in a corked batch, so a
  * stored value is never modified: every write makes a new one.
  */
@@ -56,9 +58,19 @@ function framed(value: Uint8Array, from: number, to: number): Uint8Array {
 
 /** Where a framed value's bytes start (after `$<len>\r\n`). */
 function headerOf(f: Uint8Array): number {
-  let i = 1;
+  return headerEnd(f, 0);
+}
+
+/** The end of the `$<len>\r\n` header at f[at]. */
+function headerEnd(f: Uint8Array, at: number): number {
+  let i = at + 1;
   while (f[i] !== 13) i++;
   return i + 2;
+}
+
+/** A stored value: its bulk reply bytes, in a record GET hands out as its Reply. */
+interface Stored {
+  readonly data: Uint8Array;
 }
 
 /** Redis's integer rule (as the shared table's ParseInt): '-'? digits, no leading zero, int64. */
@@ -100,7 +112,7 @@ export class LocalKeyspace {
   #next: number[] = [];
   #hash: number[] = [];
   #key: Uint8Array[] = [];
-  #value: Uint8Array[] = [];
+  #value: Stored[] = [];
   #free: number[] = [];
   #count = 0;
   #used = 0;
@@ -112,32 +124,59 @@ export class LocalKeyspace {
     this.#capacity = o.size === undefined ? 64 << 20 : v.int('size', o.size, 1 << 16);
   }
 
-  #hashOf(k: Uint8Array): number {
-    let h = this.#seed ^ Math.imul(k.length, 0x9e3779b1);
-    for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
+  /** The hash of the key k[from, to). */
+  #hashOf(k: Uint8Array, from = 0, to = k.length): number {
+    let h = this.#seed ^ Math.imul(to - from, 0x9e3779b1);
+    for (let i = from; i < to; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
     h ^= h >>> 15;
     return Math.imul(h, 0x85ebca6b) >>> 0;
   }
 
-  /** The entry holding `k`, or -1. */
-  #find(k: Uint8Array, h: number): number {
-    const n = k.length;
+  /** The entry holding the key k[from, to), or -1. */
+  #find(k: Uint8Array, h: number, from = 0, to = k.length): number {
+    const n = to - from;
     for (let e = this.#heads[h & (this.#heads.length - 1)]!; e >= 0; e = this.#next[e]!) {
       if (this.#hash[e] !== h) continue;
       const key = this.#key[e]!;
       if (key.length !== n) continue;
       let i = 0;
-      while (i < n && key[i] === k[i]) i++;
+      while (i < n && key[i] === k[from + i]) i++;
       if (i === n) return e;
     }
     return -1;
+  }
+
+  /**
+   * GET straight from a request: the stored reply of the key buf[from, to) — its framed
+   * bulk bytes in `data`, the same object every time until the key is written — or
+   * undefined. The RESP protocol reads the key in its frame and sends this as the reply,
+   * so a GET allocates nothing. The bounds are the caller's to check.
+   */
+  replyAt(buf: Uint8Array, from: number, to: number): { readonly data: Uint8Array } | undefined {
+    if (this.#closed) return undefined;
+    const e = this.#find(buf, this.#hashOf(buf, from, to), from, to);
+    return e < 0 ? undefined : this.#value[e];
+  }
+
+  /**
+   * SET straight from a request: the key buf[from, to) and the value framed at buf[at, end)
+   * as it arrived (`$<len>\r\n<bytes>\r\n`, checked by the codec). Returns as `set()`.
+   * A value whose length is written canonically is stored as one copy of those bytes.
+   */
+  setAt(buf: Uint8Array, from: number, to: number, at: number, end: number, flags = 0): number {
+    if (this.#closed) return -EBADF;
+    const h = this.#hashOf(buf, from, to);
+    const vfrom = headerEnd(buf, at);
+    const canonical = vfrom - at === uintDigits(end - 2 - vfrom) + 3;
+    const f = canonical ? buf.slice(at, end) : framed(buf, vfrom, end - 2);
+    return this.#store(buf, h, { data: f }, flags, from, to);
   }
 
   /** The value of `key` framed as a RESP bulk reply (never modified later), or undefined. */
   bulk(key: Uint8Array): Uint8Array | undefined {
     if (this.#closed) return undefined;
     const e = this.#find(v.bytes(key, 'key'), this.#hashOf(key));
-    return e < 0 ? undefined : this.#value[e];
+    return e < 0 ? undefined : this.#value[e]!.data;
   }
 
   /** The value's length, its bytes copied into `out` as far as they fit; -ENOENT if absent. */
@@ -158,22 +197,24 @@ export class LocalKeyspace {
     v.bytes(value, 'value');
     v.int('flags', flags, 0, 2);
     if (this.#closed) return -EBADF;
-    return this.#store(key, this.#hashOf(key), framed(value, 0, value.length), flags);
+    return this.#store(key, this.#hashOf(key), { data: framed(value, 0, value.length) }, flags);
   }
 
-  #store(key: Uint8Array, h: number, f: Uint8Array, flags: number): number {
-    const e = this.#find(key, h);
+  /** Stores the framed value `r` at the key key[from, to) (copied when new). */
+  #store(key: Uint8Array, h: number, r: Stored, flags: number, from = 0, to = key.length): number {
+    const e = this.#find(key, h, from, to);
     if ((flags & 1 && e >= 0) || (flags & 2 && e < 0)) return 0;
+    const f = r.data;
     const vlen = f.length - headerOf(f) - 2;
     if (e >= 0) {
-      const old = this.#value[e]!;
+      const old = this.#value[e]!.data;
       const grow = vlen - (old.length - headerOf(old) - 2);
       if (this.#used + grow > this.#capacity) return -ENOMEM;
       this.#used += grow;
-      this.#value[e] = f;
+      this.#value[e] = r;
       return 1;
     }
-    const need = ENTRY_OVERHEAD + key.length + vlen;
+    const need = ENTRY_OVERHEAD + to - from + vlen;
     if (this.#used + need > this.#capacity) return -ENOMEM;
     this.#used += need;
     this.#count++;
@@ -181,8 +222,8 @@ export class LocalKeyspace {
     const b = h & (this.#heads.length - 1);
     this.#next[id] = this.#heads[b]!;
     this.#hash[id] = h;
-    this.#key[id] = key.slice();
-    this.#value[id] = f;
+    this.#key[id] = key.slice(from, to);
+    this.#value[id] = r;
     this.#heads[b] = id;
     if (this.#count > this.#heads.length) this.#rehash(this.#heads.length * 2);
     return 1;
@@ -216,10 +257,11 @@ export class LocalKeyspace {
       while (this.#next[p] !== e) p = this.#next[p]!;
       this.#next[p] = this.#next[e]!;
     }
-    const f = this.#value[e]!;
+    const f = this.#value[e]!.data;
     this.#used -= ENTRY_OVERHEAD + key.length + f.length - headerOf(f) - 2;
     this.#count--;
-    this.#key[e] = this.#value[e] = EMPTY_KEY;
+    this.#key[e] = EMPTY_KEY;
+    this.#value[e] = EMPTY_VALUE;
     this.#free.push(e);
     return 1;
   }
@@ -245,7 +287,7 @@ export class LocalKeyspace {
     const e = this.#find(key, h);
     let cur: bigint | number | null = 0;
     if (e >= 0) {
-      const f = this.#value[e]!;
+      const f = this.#value[e]!.data;
       cur = parseInt64(f, headerOf(f), f.length - 2);
       if (cur === null) return -EINVAL;
     }
@@ -257,7 +299,7 @@ export class LocalKeyspace {
     }
     const digits = String(r);
     for (let i = 0; i < digits.length; i++) out[i] = digits.charCodeAt(i);
-    const s = this.#store(key, h, framed(out, 0, digits.length), 0);
+    const s = this.#store(key, h, { data: framed(out, 0, digits.length) }, 0);
     return s < 0 ? s : digits.length;
   }
 
@@ -336,3 +378,4 @@ export class LocalKeyspace {
 }
 
 const EMPTY_KEY = new Uint8Array(0);
+const EMPTY_VALUE: Stored = { data: EMPTY_KEY };

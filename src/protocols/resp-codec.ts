@@ -107,6 +107,27 @@ export function frameArgs(frame: Uint8Array): Uint8Array[] {
   return out;
 }
 
+/**
+ * The bounds of a frame's arguments, without a view each: returns argc and writes argument
+ * i's bytes as [at[2i], at[2i + 1]); -1 (nothing written) when `at` cannot hold them all.
+ * A bulk argument's `$<len>\r\n` header starts two bytes after the previous one ends.
+ */
+export function frameBounds(frame: Uint8Array, at: Int32Array): number {
+  readLine(frame, 1, LINE);
+  const argc = LINE[0]!;
+  if (2 * argc > at.length) return -1;
+  let o = LINE[1]!;
+  for (let i = 0; i < 2 * argc; i += 2) {
+    readLine(frame, o + 1, LINE);
+    const from = LINE[1]!;
+    o = from + LINE[0]!;
+    at[i] = from;
+    at[i + 1] = o;
+    o += 2;
+  }
+  return argc;
+}
+
 /** Splits an inline command line the way redis-cli's users expect (sdssplitargs rules). */
 export function splitInline(line: Uint8Array): Uint8Array[] | null {
   const out: Uint8Array[] = [];

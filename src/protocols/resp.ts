@@ -8,7 +8,7 @@
  * thread (local-keyspace.ts) that costs no native call and no lock.
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
-import { RespCodec, frameArgs, type RespLimits } from './resp-codec.js';
+import { RespCodec, frameArgs, frameBounds, type RespLimits } from './resp-codec.js';
 import { EMPTY, allocFrame, ascii, copyBytes, putUint, uintDigits } from './bytes.js';
 import { Keyspace, KEYSPACE_NX, KEYSPACE_XX } from '../sys/keyspace.js';
 import * as v from '../sys/validate.js';
@@ -53,25 +53,39 @@ function packName(b: Uint8Array): number {
 }
 for (const n of ['get', 'set', 'ping', 'incr', 'decr', 'incrby', 'decrby', 'mset', 'mget', 'del', 'exists', 'echo'])
   KNOWN.set(packName(ascii(n)), n);
+const GET = packName(ascii('get'));
+const SET = packName(ascii('set'));
 
 /** Lower-case ASCII name of a command (empty when it cannot be one we know). */
 function commandName(b: Uint8Array): string {
-  if (b.length > 12) return '';
-  if (b.length <= 7) {
+  return commandNameAt(b, 0, b.length);
+}
+
+/** commandName of the bytes b[from, to). */
+function commandNameAt(b: Uint8Array, from: number, to: number): string {
+  const n = to - from;
+  if (n > 12) return '';
+  if (n <= 7) {
     // Lower-case bytes first (0x20 on letters only matters for the bytes that are letters).
     let k = 0;
     let high = 0;
-    for (const c of b) {
+    for (let i = from; i < to; i++) {
+      const c = b[i]!;
       high |= c;
       k = k * 128 + ((c | 0x20) & 0x7f);
     }
-    const known = high < 128 ? KNOWN.get(k * 16 + b.length) : undefined;
+    const packed = k * 16 + n;
+    if (high < 128 && (packed === GET || packed === SET)) return packed === GET ? 'get' : 'set'; // before the Map: the most of any load
+    const known = high < 128 ? KNOWN.get(packed) : undefined;
     if (known !== undefined) return known;
   }
   let s = '';
-  for (const c of b) s += String.fromCharCode(c | 0x20);
+  for (let i = from; i < to; i++) s += String.fromCharCode(b[i]! | 0x20);
   return s;
 }
+
+/** Argument bounds of the command being handled (frameBounds): GET and SET need three pairs. */
+const AT = new Int32Array(6);
 
 function error(msg: string): Reply {
   return { data: ascii(`-ERR ${msg}\r\n`) };
@@ -175,6 +189,10 @@ export class RespProtocol implements Protocol {
   }
 
   handle(frame: Uint8Array): Reply {
+    if (this.#local !== undefined) {
+      const r = this.#fromFrame(frame, this.#local);
+      if (r !== undefined) return r;
+    }
     const a = frameArgs(frame);
     const name = commandName(a[0] ?? EMPTY); // a frame always has its command; never empty
     switch (name) {
@@ -202,6 +220,20 @@ export class RespProtocol implements Protocol {
       default:
         return this.#admin(name, a);
     }
+  }
+
+  /**
+   * GET and SET on this thread's table, read in place from the frame: no view per
+   * argument, and GET's reply is the stored record. Undefined for any other command.
+   */
+  #fromFrame(frame: Uint8Array, local: LocalKeyspace): Reply | undefined {
+    const argc = frameBounds(frame, AT);
+    if (argc !== 2 && argc !== 3) return undefined;
+    const name = commandNameAt(frame, AT[0]!, AT[1]!);
+    if (argc === 2 && name === 'get') return local.replyAt(frame, AT[2]!, AT[3]!) ?? NIL;
+    if (argc !== 3 || name !== 'set') return undefined;
+    const r = local.setAt(frame, AT[2]!, AT[3]!, AT[3]! + 2, AT[5]! + 2);
+    return r === 0 ? NIL : this.#check(r, OK);
   }
 
   /** The commands a client sends once per connection, not per request. */

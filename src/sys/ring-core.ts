@@ -18,6 +18,7 @@ import { credentialGeneration, credentials, installCredentialGuard } from './cre
 import * as u from './uring.js';
 import { prepCancel } from './uring-prep.js';
 import { EVENTFD_ONE } from './eventfd-one.js';
+import { BusyRings } from './ring-exit.js';
 
 /** User data of rawio's internal requests (cancels): their completions are dropped. */
 export const INTERNAL = -1;
@@ -91,8 +92,8 @@ interface Pending {
   more?: (res: number) => void;
 }
 
-/** Rings with operations in flight: kept reachable so their buffers cannot be collected. */
-const busy = new Set<RingCore>();
+/** Rings with operations in flight, closed at 'exit' before Node frees their buffers. */
+const busy = new BusyRings<RingCore>((r) => (r as unknown as { closeRing(): void }).closeRing());
 
 export function abortError(signal?: AbortSignal): Error {
   const e = new Error('The operation was aborted', { cause: signal?.reason });

@@ -123,6 +123,64 @@ describe.each(pollerNames)('Connection on %s', (backend) => {
     sys.close(b);
   });
 
+  /** Small and large writes mixed, more small bytes than one output buffer holds. */
+  function mixedWrites(seed: number): Buffer[] {
+    const out: Buffer[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const len = i % 97 === 0 ? 1025 + ((i * 131 + seed) % 9000) : 1 + ((i * 7 + seed) % 40);
+      out.push(Buffer.alloc(len, (i + seed) & 0xff));
+    }
+    out.push(Buffer.alloc(1024, 1), Buffer.alloc(1025, 2), Buffer.from('end'));
+    return out;
+  }
+
+  it('cork() sends small and large writes mixed, in order, whatever the kernel takes at once', async () => {
+    const [a, b] = sys.socketpair();
+    const conn = new Connection(reactor, a, { onDrain: () => reactor.stop() });
+    const batches = [mixedWrites(1), mixedWrites(2), mixedWrites(3)];
+    for (const w of batches) {
+      conn.cork();
+      for (const p of w) conn.write(p);
+      conn.uncork();
+    }
+    expect(conn.queuedBytes).toBeGreaterThan(0); // more than a socketpair's buffer: some queued
+    const got: Buffer[] = [];
+    const t = reactor.setTimer(1, () => drain(b, got), { repeat: true });
+    await reactor.run();
+    reactor.clearTimer(t);
+    drain(b, got);
+    expect(Buffer.concat(got).equals(Buffer.concat(batches.flat()))).toBe(true);
+    conn.destroy();
+    sys.close(b);
+  });
+
+  it('two connections corked at once keep their own bytes', () => {
+    const [a1, b1] = sys.socketpair();
+    const [a2, b2] = sys.socketpair();
+    const c1 = new Connection(reactor, a1);
+    const c2 = new Connection(reactor, a2);
+    c1.cork();
+    c2.cork();
+    for (let i = 0; i < 100; i++) {
+      c1.write(Buffer.from(`a${i},`));
+      c2.write(Buffer.from(`b${i},`));
+    }
+    c2.uncork();
+    c1.cork(); // a no-op while corked
+    c1.uncork();
+    const want = (p: string) => Array.from({ length: 100 }, (_, i) => `${p}${i},`).join('');
+    const got1: Buffer[] = [];
+    const got2: Buffer[] = [];
+    drain(b1, got1);
+    drain(b2, got2);
+    expect(Buffer.concat(got1).toString()).toBe(want('a'));
+    expect(Buffer.concat(got2).toString()).toBe(want('b'));
+    c1.destroy();
+    c2.destroy();
+    sys.close(b1);
+    sys.close(b2);
+  });
+
   it('destroy() drops what cork() held', () => {
     const [a, b] = sys.socketpair();
     const conn = new Connection(reactor, a);

@@ -6,6 +6,8 @@
  *     connection still usable;
  *   - a client that never reads while its replies are large: the server's output and memory
  *     stay bounded, and another client is served meanwhile;
+ *   - many small pipelined replies to a client that reads late or a byte at a time
+ *     (wire-small-replies.ts);
  *   - a client pipelining file requests without reading: the server's fds stay within the
  *     per-connection file budget, another client is served, and everything is answered once
  *     it reads;
@@ -22,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import { exchange, resp, respReplies } from '../helpers/clients.js';
 import { sampler, serverFds, serverRss } from '../helpers/server-proc.js';
+import { defineSmallReplyTests } from './wire-small-replies.js';
 
 const MiB = 1 << 20;
 const DEPTH = 1024; // the default maxInFlight
@@ -183,6 +186,8 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       expect(peak - rss0).toBeLessThan(384 * MiB);
       hog.destroy();
     });
+
+    defineSmallReplyTests(model, start);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');

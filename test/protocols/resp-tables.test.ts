@@ -49,6 +49,20 @@ const command: fc.Arbitrary<Buffer> = fc.oneof(
   fc.array(fc.tuple(key, value), { minLength: 1, maxLength: 3 }).map((kv) => cmd('MSET', ...kv.flat())),
   fc.array(key, { minLength: 1, maxLength: 4 }).map((ks) => cmd('MGET', ...ks)),
   fc.constantFrom(cmd('DBSIZE'), cmd('FLUSHALL'), cmd('PING'), cmd('GET')),
+  // GET and SET as clients may frame them: any case, lengths with leading zeros, inline.
+  fc
+    .tuple(fc.constantFrom('SET', 'set', 'SeT'), key, value, fc.constantFrom('0', '00', ''))
+    .map(([c, k, v, z]) =>
+      Buffer.concat([
+        b(`*3\r\n$${z}3\r\n${c}\r\n$${z}${Buffer.byteLength(k)}\r\n${k}\r\n`),
+        b(`$${z}`),
+        cmd(v).subarray(4),
+      ]),
+    ),
+  fc.tuple(fc.constantFrom('GET', 'get', 'gEt'), key).map(([c, k]) => cmd(c, k)),
+  fc
+    .tuple(fc.constantFrom('SET', 'get'), fc.constantFrom('a', 'b'))
+    .map(([c, k]) => b(c === 'SET' ? `${c} ${k} v\r\n` : `${c} ${k}\r\n`)),
 );
 
 describe('resp keyspaces: shared and thread-local', () => {
@@ -67,6 +81,26 @@ describe('resp keyspaces: shared and thread-local', () => {
       }),
       { numRuns: fuzzRuns },
     );
+  });
+
+  it('the local table answers SET past its capacity with -OOM, and GET what was stored before it', () => {
+    const l = createProtocol('resp', { keyspaceSize: 1 << 16, localKeyspace: true }) as RespProtocol;
+    try {
+      const big = 'x'.repeat(1000);
+      const stream = Buffer.concat([
+        ...Array.from({ length: 80 }, (_, i) => cmd('SET', `k${i}`, `${i}${big}`)),
+        cmd('GET', 'k0'),
+        cmd('GET', 'k79'),
+        cmd('DBSIZE'),
+      ]);
+      const got = replies(l, stream);
+      const stored = got.slice(0, 80).filter((r) => r === '+OK\r\n').length;
+      expect(stored).toBeGreaterThan(50);
+      expect(got.slice(stored, 80).every((r) => r.startsWith('-OOM'))).toBe(true);
+      expect(got.slice(80)).toEqual([`$1001\r\n0${big}\r\n`, '$-1\r\n', `:${stored}\r\n`]);
+    } finally {
+      l.close();
+    }
   });
 
   it('the local table is not in shared memory, and takes no name', () => {

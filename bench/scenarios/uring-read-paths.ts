@@ -1,0 +1,156 @@
+/**
+ * The read paths the uring-read scenario measures, each one run of `seconds` at one queue
+ * depth over the same file and the same 4 KiB O_DIRECT random pattern: rawio's Ring through
+ * its batch API, synchronous pread, Node's fs.promises, and fio's io_uring engine. Each
+ * returns IOPS and the CPU it spent per read.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants as fsc, openSync, promises as fsp, readSync, writeSync } from 'node:fs';
+import { Ring } from '../../src/sys/ring.js';
+import { alignedBuffer } from '../../src/sys/file.js';
+
+export const BS = 4096;
+
+/** IOPS, and CPU microseconds (user + system, every thread of the process) per read. */
+export interface Sample {
+  iops: number;
+  cpuUs: number;
+}
+
+function sample(done: number, seconds: number, cpu: NodeJS.CpuUsage): Sample {
+  return { iops: done / seconds, cpuUs: (cpu.user + cpu.system) / Math.max(1, done) };
+}
+
+const aligned = (size: number): Buffer => alignedBuffer(size, BS);
+
+/** xorshift32: a cheap random block index per read. */
+function blockPicker(blocks: number): () => number {
+  let x = 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return ((x >>> 0) % blocks) * BS;
+  };
+}
+
+export function makeFile(path: string, size: number): void {
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(1 << 20);
+  for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  for (let off = 0; off < size; off += chunk.length) writeSync(fd, chunk, 0, chunk.length, off);
+  closeSync(fd);
+}
+
+/**
+ * Each batch blocks in one io_uring_enter: submit what was re-prepared, wait for a completion.
+ * `defer`: fio's own ring setup, SINGLE_ISSUER | DEFER_TASKRUN (completions are processed in
+ * that enter, never by interrupting the thread). `submitEach`: fio's submit pattern
+ * (iodepth_batch_submit=1), each read submitted as soon as it is re-prepared. On this VM's
+ * virtio disk a whole depth submitted at once reaches the host as one burst and each read
+ * then waits longer there (docs/PERFORMANCE.md); reads trickling in as completions arrive
+ * keep the device's latency down, for one more io_uring_enter per read.
+ */
+export function ringIops(
+  path: string,
+  blocks: number,
+  qd: number,
+  seconds: number,
+  fixed: boolean,
+  defer = false,
+  submitEach = false,
+): Sample {
+  const ring = new Ring({ entries: Math.max(qd, 8), attach: false, deferTaskrun: defer });
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_DIRECT);
+  const bufs = Array.from({ length: qd }, () => aligned(BS));
+  if (fixed) ring.registerBuffers(bufs);
+  const pick = blockPicker(blocks);
+  const prep = (slot: number) =>
+    fixed ? ring.prepReadFixed(fd, slot, pick(), BS, slot) : ring.prepRead(fd, bufs[slot]!, pick(), BS, slot);
+  const out = new Int32Array(3 * qd);
+  for (let s = 0; s < qd; s++) prep(s);
+  let done = 0;
+  const c0 = process.cpuUsage();
+  const end = performance.now() + seconds * 1000;
+  try {
+    while (performance.now() < end) {
+      ring.submit(1); // submit what was re-prepared and wait for one completion, one syscall
+      const n = ring.reap(out, 0);
+      for (let i = 0; i < n; i++) {
+        if (out[3 * i + 1] !== BS) throw new Error(`ring read: ${out[3 * i + 1]}`);
+        prep(out[3 * i]!);
+        if (submitEach && i + 1 < n) ring.submit(0); // the last goes with the next wait
+      }
+      done += n;
+    }
+  } finally {
+    ring.close();
+    closeSync(fd);
+  }
+  return sample(done, seconds, process.cpuUsage(c0));
+}
+
+export function preadIops(path: string, blocks: number, seconds: number): Sample {
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_DIRECT);
+  const buf = aligned(BS);
+  const pick = blockPicker(blocks);
+  let done = 0;
+  const c0 = process.cpuUsage();
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    for (let i = 0; i < 16; i++) readSync(fd, buf, 0, BS, pick());
+    done += 16;
+  }
+  closeSync(fd);
+  return sample(done, seconds, process.cpuUsage(c0));
+}
+
+export async function fsPromisesIops(path: string, blocks: number, qd: number, seconds: number): Promise<Sample> {
+  const fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_DIRECT);
+  const pick = blockPicker(blocks);
+  let done = 0;
+  const c0 = process.cpuUsage();
+  const end = performance.now() + seconds * 1000;
+  const worker = async () => {
+    const buf = aligned(BS);
+    while (performance.now() < end) {
+      await fh.read(buf, 0, BS, pick());
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: qd }, worker));
+  const cpu = process.cpuUsage(c0);
+  await fh.close();
+  return sample(done, seconds, cpu);
+}
+
+export function fioIops(path: string, size: number, qd: number, seconds: number, fixed: boolean): Sample | undefined {
+  try {
+    const args = [
+      '--name=rawio',
+      `--filename=${path}`,
+      '--ioengine=io_uring',
+      '--direct=1',
+      '--rw=randread',
+      `--bs=${BS}`,
+      `--iodepth=${qd}`,
+      `--size=${size}`,
+      `--runtime=${seconds}`,
+      '--time_based',
+      '--output-format=json',
+      // The same access pattern as the Ring's: uniformly random blocks, repeats allowed. fio's
+      // default random map reads each block once per pass, so late in a run its picks fall on
+      // the next free block and turn near-sequential, which this VM's disk served 10-25% faster.
+      '--norandommap',
+      ...(fixed ? ['--fixedbufs'] : []),
+    ];
+    const out = execFileSync('fio', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    type Job = { read: { iops: number; total_ios: number }; usr_cpu: number; sys_cpu: number; job_runtime: number };
+    const job = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Job[] }).jobs[0];
+    if (job === undefined) return undefined;
+    const cpuUs = (((job.usr_cpu + job.sys_cpu) / 100) * job.job_runtime * 1000) / Math.max(1, job.read.total_ios);
+    return { iops: job.read.iops, cpuUs };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * What a corked Connection holds until `uncork()`: the writes of one batch, in order, as
+ * the parts of one write(2) or writev(2). A write of up to COPY_MAX bytes is copied into an
+ * output buffer, so a pipelined batch of small replies (RESP's `+OK\r\n`, a short bulk)
+ * leaves as one contiguous buffer rather than one iovec each; a larger write is kept by
+ * reference, between the copied runs before and after it. Redis builds its reply buffer
+ * the same way: small replies appended to one buffer, big ones kept as their own objects.
+ *
+ * The output buffer is lent per thread: one spare is kept and handed to the next batch, so
+ * a thread that corks one connection at a time (every model) copies into the same memory
+ * again and again. The parts are only valid until `release()`: the Connection writes them
+ * and copies whatever the kernel did not take into its queue before releasing the batch.
+ */
+
+/** Writes of at most this many bytes are copied into the batch's buffer; larger ones are referenced. */
+export const COPY_MAX = 1024;
+const BUFFER_SIZE = 16 << 10;
+
+/** The buffer the next batch borrows (undefined while a batch holds it). */
+let spare: Uint8Array | undefined;
+
+export class WriteBatch {
+  /** The writes so far, in order: copied runs (views of #buf) and referenced buffers. */
+  readonly parts: Uint8Array[] = [];
+  /** Bytes held, copied or referenced. */
+  bytes = 0;
+  #buf: Uint8Array | undefined;
+  /** The copied run not yet in `parts`: #buf[#start, #end). */
+  #start = 0;
+  #end = 0;
+  /** The batch's first buffer: the one kept as the thread's spare on release. */
+  #first: Uint8Array | undefined;
+
+  /** Adds a write (an empty one is dropped). */
+  add(b: Uint8Array): void {
+    const n = b.length;
+    if (n === 0) return;
+    this.bytes += n;
+    if (n > COPY_MAX) {
+      this.#cut();
+      this.parts.push(b);
+      return;
+    }
+    let buf = this.#buf;
+    if (buf === undefined || buf.length - this.#end < n) buf = this.#fresh();
+    let o = this.#end;
+    if (n > 64) buf.set(b, o);
+    else for (let i = 0; i < n; i++) buf[o + i] = b[i]!;
+    o += n;
+    this.#end = o;
+  }
+
+  /** The parts in order, the copied run at the end included. */
+  finish(): Uint8Array[] {
+    this.#cut();
+    return this.parts;
+  }
+
+  /** Gives the buffer back; the parts must no longer be used. */
+  release(): void {
+    if (spare === undefined) spare = this.#first;
+    this.#buf = this.#first = undefined;
+    this.parts.length = 0;
+    this.bytes = 0;
+    this.#start = this.#end = 0;
+  }
+
+  /** Ends the copied run: it becomes a part, and later copies go after it. */
+  #cut(): void {
+    if (this.#end > this.#start) this.parts.push(this.#buf!.subarray(this.#start, this.#end));
+    this.#start = this.#end;
+  }
+
+  /** An empty buffer: the spare for the batch's first, a new one when that is full (it stays a part). */
+  #fresh(): Uint8Array {
+    this.#cut();
+    let buf: Uint8Array;
+    if (this.#first === undefined && spare !== undefined) {
+      buf = spare;
+      spare = undefined;
+    } else buf = new Uint8Array(BUFFER_SIZE);
+    this.#first ??= buf;
+    this.#buf = buf;
+    this.#start = this.#end = 0;
+    return buf;
+  }
+}
