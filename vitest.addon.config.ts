@@ -28,6 +28,7 @@ const files = [
   'test/transfer-emfile.test.ts',
   'test/uring.test.ts',
   'test/uring-args.test.ts',
+  'test/uring-batch-rw.test.ts',
   'test/uring-child.test.ts',
   'test/uring-credentials.test.ts',
   'test/uring-random.test.ts',
