@@ -17,6 +17,7 @@ import { scenarios } from './registry.js';
 import { REMOTE_USAGE, remoteMain } from './remote.js';
 import { buildReport, markdownTable, withRepeats, writeReport, type Report, type ScenarioRecord } from './report.js';
 import { cpuPlan, type CpuPlan } from './runner.js';
+import { heldWord } from './verdict.js';
 import type { Profile, Scenario } from './scenario.js';
 
 export interface BenchOptions {
@@ -122,9 +123,12 @@ function printSummary(r: Report, files: string[], out: string): void {
   for (const t of r.targets)
     console.log(`  [${t.status}] ${t.target}${t.status === 'not measured' ? '' : ` — ${t.figures}`}`);
   if (r.repeats) {
-    const flipped = r.repeats.held.filter((h) => !h.held);
+    const word = r.repeats.held.map(heldWord);
+    const flipped = r.repeats.held.filter((_, i) => word[i] === 'no');
+    const count = (w: string) => word.filter((x) => x === w).length;
     console.log(
-      `\nAcross ${r.repeats.runs} runs: ${r.repeats.held.length - flipped.length} verdicts held, ${flipped.length} did not`,
+      `\nAcross ${r.repeats.runs} runs: ${count('yes')} verdicts held, ${flipped.length} did not, ` +
+        `${count('not measured')} not measured in any run`,
     );
     for (const h of flipped) console.log(`  ${h.id}: ${h.verdicts.join(' · ')}`);
   }

@@ -7,6 +7,7 @@
  */
 import type { Report } from './report.js';
 import { floorCell } from './targets.js';
+import { heldWord } from './verdict.js';
 import type { Table } from './scenario.js';
 
 const esc = (s: string | number) =>
@@ -25,6 +26,12 @@ function tone(v: string): string {
 }
 
 /** A figure (1,234 · 0.85x (0.72–1.36) · 12.5%), right-aligned in its column. */
+/** The repeats table's "held in all" cell: its word and its colour class. */
+const HELD_CELL: Record<ReturnType<typeof heldWord>, Cell> = {
+  yes: ['yes', 'held'],
+  no: ['no', 'flipped'],
+  'not measured': ['not measured', 'unmeasured'],
+};
 const NUMERIC = /^[\d.,\s–x()%±-]+$/;
 
 export function htmlTable(t: Table): string {
@@ -55,7 +62,7 @@ function verdictSections(r: Report): string[] {
     out.push(
       htmlRows(
         ['claim or target', 'held in all', 'verdicts run by run'],
-        r.repeats.held.map((h) => [h.id, h.held ? ['yes', 'held'] : ['no', 'flipped'], h.verdicts.join(' · ')]),
+        r.repeats.held.map((h) => [h.id, HELD_CELL[heldWord(h)], h.verdicts.join(' · ')]),
       ),
       '</section>',
     );

@@ -13,7 +13,7 @@ import { judgeClaims, type Metrics } from './claims.js';
 import { describeMachine, type Machine } from './machine.js';
 import type { ClaimResult, Profile, ScenarioResult, Table } from './scenario.js';
 import { floorCell, judgeTargets, type TargetResult } from './targets.js';
-import { heldAcross, type Held } from './verdict.js';
+import { heldAcross, heldWord, type Held } from './verdict.js';
 
 export const SCHEMA = 'rawio-bench/1';
 
@@ -54,10 +54,26 @@ export function verdictsOf(r: Report): Map<string, string> {
   return m;
 }
 
-/** Attaches to the last report whether each verdict held over all `reports` (runs of one profile). */
+/**
+ * Attaches to the last report whether each verdict held over all `reports` (runs of one
+ * profile). The scenario tables are the last run's, so a scenario that failed in an
+ * earlier run is named in the notes, with its run and error.
+ */
 export function withRepeats(reports: readonly Report[]): Report {
   const last = reports[reports.length - 1]!;
-  return { ...last, repeats: { runs: reports.length, held: heldAcross(reports.map(verdictsOf)) } };
+  const failures = reports.flatMap((r, i) =>
+    i === reports.length - 1
+      ? []
+      : r.scenarios
+          .filter((s) => s.status === 'failed')
+          .map((s) => `Run ${i + 1} of ${reports.length}: scenario ${s.name} failed: ${s.error ?? 'no error given'}`),
+  );
+  const notes = [...(last.notes ?? []), ...failures];
+  return {
+    ...last,
+    ...(notes.length > 0 ? { notes } : {}),
+    repeats: { runs: reports.length, held: heldAcross(reports.map(verdictsOf)) },
+  };
 }
 
 export function buildReport(o: Omit<Report, 'schema' | 'createdAt' | 'claims' | 'targets'>): Report {
@@ -109,7 +125,7 @@ function claimsSection(r: Report): string[] {
     );
     lines.push('|---|---|---|');
     for (const h of r.repeats.held)
-      lines.push(`| ${esc(h.id)} | ${h.held ? 'yes' : '**no**'} | ${h.verdicts.join(' · ')} |`);
+      lines.push(`| ${esc(h.id)} | ${heldWord(h) === 'no' ? '**no**' : heldWord(h)} | ${h.verdicts.join(' · ')} |`);
   }
   return [...lines, ''];
 }

@@ -47,48 +47,53 @@ interface Target {
   unmeasured?: [string, string][];
 }
 
-const wrkOverNginx = (server: string, what: 'rps' | 'cpuUsPerReq'): [string, null] => [
-  `http-wrk.${server}-over-nginx.c50.${what}`,
-  null,
-];
 const HTTP_FLOOR = 'http-wrk.floor.rps';
 const CPU_FLOOR = 'http-wrk.floor.cpuUsPerReq';
-const resp = (depth: number): [string, string][] =>
-  ['set', 'get'].map((t) => [`redisbench.single.${t}.p${depth}.rps`, `redisbench.redis.${t}.p${depth}.rps`]);
+
+/** A rawio HTTP server against nginx under wrk: req/s at least `rpsMin`x, server CPU per request at most `cpuMax`x. */
+function overNginx(server: string, rpsMin: number, cpuMax: number): Target[] {
+  const what = `HTTP hello by wrk, 50 conns: ${server}`;
+  const key = (m: 'rps' | 'cpuUsPerReq'): [string, null] => [`http-wrk.${server}-over-nginx.c50.${m}`, null];
+  return [
+    {
+      target: `${what} >= ${rpsMin}x nginx req/s${server === 'proactor' ? ' (1 worker)' : ''}`,
+      pairs: [key('rps')],
+      cpu: [`http-wrk.${server}.c50.cpuUsPerReq`, 'http-wrk.nginx.c50.cpuUsPerReq'],
+      min: rpsMin,
+      floorKey: HTTP_FLOOR,
+      judgedBy: 'wrk',
+    },
+    {
+      target: `${what} server CPU per request <= ${cpuMax}x nginx`,
+      pairs: [key('cpuUsPerReq')],
+      min: 0,
+      max: cpuMax,
+      floorKey: CPU_FLOOR,
+      judgedBy: 'wrk (server CPU from /proc)',
+    },
+  ];
+}
+
+/** rawio's `single` against redis-server under redis-benchmark, SET and GET at pipeline depth `depth`. */
+function overRedis(depth: number, min: number): Target {
+  return {
+    target: `RESP SET and GET by redis-benchmark, 50 conns${depth > 1 ? `, -P ${depth}` : ''}: single >= ${min}x redis-server`,
+    pairs: ['set', 'get'].map((t) => [`redisbench.single.${t}.p${depth}.rps`, `redisbench.redis.${t}.p${depth}.rps`]),
+    cpu: [`redisbench.single.p${depth}.cpuUsPerReq`, `redisbench.redis.p${depth}.cpuUsPerReq`],
+    min,
+    floorKey: `redisbench.floor.p${depth}.rps`,
+    judgedBy: 'redis-benchmark',
+  };
+}
+
+/** The load generator beside an anchor's own client: agreement within 15% is shown, never judged. */
+function agreement(target: string, pairs: [string, string | null][]): Target {
+  return { target, pairs, min: 0.85, max: 1.15, reportOnly: true, judgedBy: 'reported, not judged' };
+}
 
 const TARGETS: Target[] = [
-  {
-    target: 'HTTP hello by wrk, 50 conns: proactor >= 1.3x nginx req/s (1 worker)',
-    pairs: [wrkOverNginx('proactor', 'rps')],
-    cpu: ['http-wrk.proactor.c50.cpuUsPerReq', 'http-wrk.nginx.c50.cpuUsPerReq'],
-    min: 1.3,
-    floorKey: HTTP_FLOOR,
-    judgedBy: 'wrk',
-  },
-  {
-    target: 'HTTP hello by wrk, 50 conns: proactor server CPU per request <= 0.8x nginx',
-    pairs: [wrkOverNginx('proactor', 'cpuUsPerReq')],
-    min: 0,
-    max: 0.8,
-    floorKey: CPU_FLOOR,
-    judgedBy: 'wrk (server CPU from /proc)',
-  },
-  {
-    target: 'HTTP hello by wrk, 50 conns: single >= 1.1x nginx req/s',
-    pairs: [wrkOverNginx('single', 'rps')],
-    cpu: ['http-wrk.single.c50.cpuUsPerReq', 'http-wrk.nginx.c50.cpuUsPerReq'],
-    min: 1.1,
-    floorKey: HTTP_FLOOR,
-    judgedBy: 'wrk',
-  },
-  {
-    target: 'HTTP hello by wrk, 50 conns: single server CPU per request <= 0.9x nginx',
-    pairs: [wrkOverNginx('single', 'cpuUsPerReq')],
-    min: 0,
-    max: 0.9,
-    floorKey: CPU_FLOOR,
-    judgedBy: 'wrk (server CPU from /proc)',
-  },
+  ...overNginx('proactor', 1.3, 0.8),
+  ...overNginx('single', 1.1, 0.9),
   {
     target: 'HTTP hello by wrk, 50 conns: single and proactor >= 2.5x node:http',
     pairs: [
@@ -99,22 +104,8 @@ const TARGETS: Target[] = [
     floorKey: HTTP_FLOOR,
     judgedBy: 'wrk',
   },
-  {
-    target: 'RESP SET and GET by redis-benchmark, 50 conns: single >= 1.1x redis-server',
-    pairs: resp(1),
-    cpu: ['redisbench.single.p1.cpuUsPerReq', 'redisbench.redis.p1.cpuUsPerReq'],
-    min: 1.1,
-    floorKey: 'redisbench.floor.p1.rps',
-    judgedBy: 'redis-benchmark',
-  },
-  {
-    target: 'RESP SET and GET by redis-benchmark, 50 conns, -P 16: single >= 0.9x redis-server',
-    pairs: resp(16),
-    cpu: ['redisbench.single.p16.cpuUsPerReq', 'redisbench.redis.p16.cpuUsPerReq'],
-    min: 0.9,
-    floorKey: 'redisbench.floor.p16.rps',
-    judgedBy: 'redis-benchmark',
-  },
+  overRedis(1, 1.1),
+  overRedis(16, 0.9),
   // one target per depth, each read against its own depth's A/A floor (uring-read-duel.ts)
   ...[1, 32, 128].map((qd): Target => ({
     target: `4 KiB O_DIRECT random reads at QD${qd}: Ring >= 0.95x fio io_uring (same ring setup and submit pattern, paired 1 s runs)`,
@@ -138,35 +129,21 @@ const TARGETS: Target[] = [
       ['copy-c.c.unsafe-cache', 'no private directory in the temp dir to build the C driver in'],
     ],
   },
-  {
-    target: 'Load generator / wrk, node:http, 50 connections (paired, interleaved)',
-    pairs: [['anchors.loadgen-over-wrk.node-http.c50', null]],
-    min: 0.85,
-    max: 1.15,
-    reportOnly: true,
-    judgedBy: 'reported, not judged',
-  },
-  {
-    target: 'Load generator / wrk, nginx, 50 connections (servers vs http-wrk scenario)',
-    pairs: [['anchors.nginx.hello.c50.rps', 'http-wrk.nginx.c50.rps']],
-    min: 0.85,
-    max: 1.15,
-    reportOnly: true,
-    judgedBy: 'reported, not judged',
-  },
-  {
-    target: 'Load generator / redis-benchmark, redis-server SET and GET, 50 conns, -P 1 and -P 16',
-    pairs: [1, 16].flatMap((d) =>
+  agreement('Load generator / wrk, node:http, 50 connections (paired, interleaved)', [
+    ['anchors.loadgen-over-wrk.node-http.c50', null],
+  ]),
+  agreement('Load generator / wrk, nginx, 50 connections (servers vs http-wrk scenario)', [
+    ['anchors.nginx.hello.c50.rps', 'http-wrk.nginx.c50.rps'],
+  ]),
+  agreement(
+    'Load generator / redis-benchmark, redis-server SET and GET, 50 conns, -P 1 and -P 16',
+    [1, 16].flatMap((d) =>
       ['set', 'get'].map((t): [string, string] => [
         `redisbench.loadgen.redis.${t}.p${d}.rps`,
         `redisbench.redis.${t}.p${d}.rps`,
       ]),
     ),
-    min: 0.85,
-    max: 1.15,
-    reportOnly: true,
-    judgedBy: 'reported, not judged',
-  },
+  ),
 ];
 
 /** "a / b >= 1" for the report, next to the figures. */

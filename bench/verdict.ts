@@ -90,3 +90,9 @@ export function heldAcross(runs: readonly ReadonlyMap<string, string>[]): Held[]
     return { id, verdicts, held: verdicts.every((v) => v === verdicts[0]) };
   });
 }
+
+/** How the repeats table reads a verdict's runs: held, flipped, or never measured at all. */
+export function heldWord(h: Held): 'yes' | 'no' | 'not measured' {
+  if (h.verdicts.every((v) => v === 'not measured')) return 'not measured';
+  return h.held ? 'yes' : 'no';
+}

@@ -69,6 +69,40 @@ uint64_t U64(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return v < 0 ? ~uint64_t{0} : static_cast<uint64_t>(v);
 }
 
+// The fields of an SQE that rawio sets; GetSqe clears the entry, so what is not named stays 0.
+// One filler for every prep* method, as liburing's io_uring_prep_rw serves each opcode.
+struct SqeFields {
+  SqeFields(int op, int32_t file, uint32_t ud)
+      : opcode(static_cast<uint8_t>(op)), fd(file), userData(ud) {}
+  uint8_t opcode = 0;
+  uint8_t flags = 0;
+  uint16_t ioprio = 0;
+  int32_t fd = 0;
+  uint64_t off = 0;
+  uint64_t addr = 0;
+  uint32_t len = 0;
+  uint32_t opFlags = 0;  // rw_flags, msg_flags, accept_flags: one union in the kernel's struct
+  uint32_t userData = 0;
+  uint16_t bufIndex = 0;
+  uint32_t fileIndex = 0;  // also splice_fd_in: one union
+  uint64_t addr3 = 0;
+};
+
+inline void FillSqe(io_uring_sqe* sqe, const SqeFields& f) {
+  sqe->opcode = f.opcode;
+  sqe->flags = f.flags;
+  sqe->ioprio = f.ioprio;
+  sqe->fd = f.fd;
+  sqe->off = f.off;
+  sqe->addr = f.addr;
+  sqe->len = f.len;
+  sqe->rw_flags = static_cast<__kernel_rwf_t>(f.opFlags);
+  sqe->user_data = f.userData;
+  sqe->buf_index = f.bufIndex;
+  sqe->file_index = f.fileIndex;
+  sqe->addr3 = f.addr3;
+}
+
 class Ring : public Napi::ObjectWrap<Ring> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -176,20 +210,16 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto ioprio = static_cast<uint16_t>(ArgInt(info, 10, "ioprio", 0, 65535));
     auto bufIndex = static_cast<uint16_t>(ArgInt(info, 11, "bufIndex", 0, 65535));
     auto spliceIn = static_cast<int32_t>(ArgInt(info, 12, "spliceFdIn", 0, INT32_MAX));
-    io_uring_sqe* sqe = m_.GetSqe();
-    if (sqe == nullptr) return Napi::Boolean::New(env, false);
-    sqe->opcode = static_cast<uint8_t>(op);
-    sqe->flags = sqeFlags;
-    sqe->ioprio = ioprio;
-    sqe->fd = fd;
-    sqe->off = off;
-    sqe->addr = addr;
-    sqe->len = len;
-    sqe->rw_flags = static_cast<__kernel_rwf_t>(opFlags);
-    sqe->user_data = ud;
-    sqe->buf_index = bufIndex;
-    sqe->splice_fd_in = spliceIn;
-    return Napi::Boolean::New(env, true);
+    SqeFields f(op, fd, ud);
+    f.flags = sqeFlags;
+    f.ioprio = ioprio;
+    f.off = off;
+    f.addr = addr;
+    f.len = len;
+    f.opFlags = opFlags;
+    f.bufIndex = bufIndex;
+    f.fileIndex = static_cast<uint32_t>(spliceIn);
+    return Queue(env, f);
   }
 
   // The fast path for READ / WRITE / SEND / RECV / READ_FIXED / WRITE_FIXED:
@@ -211,18 +241,14 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto bufIndex = static_cast<uint16_t>(ArgInt(info, 8, "bufIndex", 0, 65535));
     auto rwFlags =
         info.Length() > 9 ? static_cast<uint32_t>(ArgInt(info, 9, "rwFlags", 0, UINT32_MAX)) : 0u;
-    io_uring_sqe* sqe = m_.GetSqe();
-    if (sqe == nullptr) return Napi::Boolean::New(env, false);
-    sqe->opcode = static_cast<uint8_t>(op);
-    sqe->flags = sqeFlags;
-    sqe->fd = fd;
-    sqe->off = pos;
-    sqe->rw_flags = static_cast<__kernel_rwf_t>(rwFlags);
-    sqe->addr = reinterpret_cast<uintptr_t>(b.data + boff);
-    sqe->len = len;
-    sqe->user_data = ud;
-    sqe->buf_index = bufIndex;
-    return Napi::Boolean::New(env, true);
+    SqeFields f(op, fd, ud);
+    f.flags = sqeFlags;
+    f.off = pos;
+    f.addr = reinterpret_cast<uintptr_t>(b.data + boff);
+    f.len = len;
+    f.opFlags = rwFlags;
+    f.bufIndex = bufIndex;
+    return Queue(env, f);
   }
 
   // The proactor's hot path, with the fewest arguments to convert: a SEND or RECV on a
@@ -238,15 +264,11 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, b.len - boff));
     auto ud = static_cast<uint32_t>(ArgInt(info, 5, "userData", INT32_MIN, UINT32_MAX));
     auto msgFlags = static_cast<uint32_t>(ArgInt(info, 6, "msgFlags", 0, UINT32_MAX));
-    io_uring_sqe* sqe = m_.GetSqe();
-    if (sqe == nullptr) return Napi::Boolean::New(env, false);
-    sqe->opcode = static_cast<uint8_t>(op);
-    sqe->fd = fd;
-    sqe->addr = reinterpret_cast<uintptr_t>(b.data + boff);
-    sqe->len = len;
-    sqe->msg_flags = msgFlags;
-    sqe->user_data = ud;
-    return Napi::Boolean::New(env, true);
+    SqeFields f(op, fd, ud);
+    f.addr = reinterpret_cast<uintptr_t>(b.data + boff);
+    f.len = len;
+    f.opFlags = msgFlags;
+    return Queue(env, f);
   }
 
   // Entries about direct descriptors, which carry numbers only, never a pointer (so the
@@ -264,32 +286,26 @@ class Ring : public Napi::ObjectWrap<Ring> {
         op != abi::kOpFixedFdInstall)
       ThrowRange(env, "not a direct-descriptor op");
     auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
-    auto ud = static_cast<uint32_t>(ArgInt(info, 2, "userData", INT32_MIN, UINT32_MAX));
-    auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 3, "sqeFlags", 0, 255));
-    auto opFlags = static_cast<uint32_t>(ArgInt(info, 4, "opFlags", 0, UINT32_MAX));
-    auto ioprio = static_cast<uint16_t>(ArgInt(info, 5, "ioprio", 0, 65535));
-    auto fileIndex = static_cast<uint32_t>(ArgInt(info, 6, "fileIndex", 0, UINT32_MAX));
-    bool msg = op == abi::kOpMsgRing;
-    uint64_t addr =
-        msg ? static_cast<uint64_t>(ArgInt(info, 7, "addr", 0, 1)) : 0;  // DATA, SEND_FD
-    auto len = static_cast<uint32_t>(msg ? ArgInt(info, 8, "len", 0, UINT32_MAX) : 0);
-    // The target completion's user data, marked as posted by another ring (see kForeignCqe).
-    uint64_t off =
-        msg ? static_cast<uint64_t>(ArgInt(info, 9, "off", 0, UINT32_MAX)) | abi::kForeignCqe : 0;
-    uint64_t addr3 = msg ? static_cast<uint64_t>(ArgInt(info, 10, "addr3", 0, UINT32_MAX)) : 0;
+    SqeFields f(op, fd, static_cast<uint32_t>(ArgInt(info, 2, "userData", INT32_MIN, UINT32_MAX)));
+    f.flags = static_cast<uint8_t>(ArgInt(info, 3, "sqeFlags", 0, 255));
+    f.opFlags = static_cast<uint32_t>(ArgInt(info, 4, "opFlags", 0, UINT32_MAX));
+    f.ioprio = static_cast<uint16_t>(ArgInt(info, 5, "ioprio", 0, 65535));
+    f.fileIndex = static_cast<uint32_t>(ArgInt(info, 6, "fileIndex", 0, UINT32_MAX));
+    if (op == abi::kOpMsgRing) {
+      f.addr = static_cast<uint64_t>(ArgInt(info, 7, "addr", 0, 1));  // DATA, SEND_FD
+      f.len = static_cast<uint32_t>(ArgInt(info, 8, "len", 0, UINT32_MAX));
+      // The target completion's user data, marked as posted by another ring (see kForeignCqe).
+      f.off = static_cast<uint64_t>(ArgInt(info, 9, "off", 0, UINT32_MAX)) | abi::kForeignCqe;
+      f.addr3 = static_cast<uint64_t>(ArgInt(info, 10, "addr3", 0, UINT32_MAX));
+    }
+    return Queue(env, f);
+  }
+
+  // Fills the next SQE: true, or false when the SQ is full.
+  Napi::Value Queue(Napi::Env env, const SqeFields& f) {
     io_uring_sqe* sqe = m_.GetSqe();
     if (sqe == nullptr) return Napi::Boolean::New(env, false);
-    sqe->opcode = static_cast<uint8_t>(op);
-    sqe->flags = sqeFlags;
-    sqe->ioprio = ioprio;
-    sqe->fd = fd;
-    sqe->addr = addr;
-    sqe->len = len;
-    sqe->off = off;
-    sqe->rw_flags = static_cast<__kernel_rwf_t>(opFlags);
-    sqe->user_data = ud;
-    sqe->file_index = fileIndex;
-    sqe->addr3 = addr3;
+    FillSqe(sqe, f);
     return Napi::Boolean::New(env, true);
   }
 

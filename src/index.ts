@@ -63,3 +63,4 @@ export type {
 } from './models/types.js';
 export type { StatsSnapshot } from './models/stats.js';
 export type { WorkerCrashError } from './models/multi-process.js';
+export type { WorkerStartError } from './models/worker-failure.js';

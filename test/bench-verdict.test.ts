@@ -16,6 +16,7 @@ import {
   formatFloor,
   gradeClaim,
   heldAcross,
+  heldWord,
   judgeAll,
   judgeRatio,
   noiseFloor,
@@ -259,6 +260,7 @@ describe('--repeat', () => {
   it('attaches the held table to the last run of a profile', () => {
     const report = (v: 'met' | 'missed'): Report =>
       ({
+        scenarios: [],
         claims: [{ id: 1, claim: 'c', rule: '', figures: '', verdict: 'confirmed' }],
         targets: [
           { target: 't', status: v, keys: [], min: 1, rule: '', figures: '' },
@@ -270,6 +272,41 @@ describe('--repeat', () => {
     expect(r.repeats!.held).toEqual([
       { id: 'claim 1: c', verdicts: ['confirmed', 'confirmed', 'confirmed'], held: true },
       { id: 'target: t', verdicts: ['met', 'missed', 'met'], held: false },
+    ]);
+    expect(r.notes).toBeUndefined();
+  });
+
+  it('names a scenario that failed in an earlier run, whose table the report no longer has', () => {
+    const report = (failed: boolean): Report =>
+      ({
+        scenarios: [
+          { name: 'pollution', status: failed ? 'failed' : 'ok', error: failed ? 'boom' : undefined },
+          { name: 'copy', status: 'ok' },
+        ],
+        claims: [],
+        targets: [],
+        notes: ['charts: vega missing'],
+      }) as unknown as Report;
+    const r = withRepeats([report(false), report(true), report(false)]);
+    expect(r.notes).toEqual(['charts: vega missing', 'Run 2 of 3: scenario pollution failed: boom']);
+  });
+
+  it('reads a verdict never measured in any run as "not measured", not as held', () => {
+    const held = heldAcross([
+      new Map([
+        ['never', 'not measured'],
+        ['held', 'met'],
+        ['flipped', 'met'],
+      ]),
+      new Map([
+        ['held', 'met'],
+        ['flipped', 'missed'],
+      ]),
+    ]);
+    expect(held.map((h) => [h.id, heldWord(h)])).toEqual([
+      ['never', 'not measured'],
+      ['held', 'yes'],
+      ['flipped', 'no'],
     ]);
   });
 });

@@ -20,27 +20,34 @@ import { fadvise, open } from '../../src/sys/file.js';
 import { close } from '../../src/sys/socket.js';
 import { fmt } from '../stats.js';
 import { startModel, type MeasuredServer } from '../lib/measured-servers.js';
+import { fetchWhole } from '../lib/whole-reply.js';
 
 const MiB = 1 << 20;
 const MODES = { buffered: { transfer: 'sendfile' }, direct: { transfer: 'auto', directio: 1 * MiB } } as const;
 type Mode = keyof typeof MODES;
+/** The byte the large and the small files are made of (the preflight checks every one). */
+const LARGE_FILL = 97;
+const SMALL_FILL = 98;
+const PREFLIGHT_STALL_MS = 10_000;
 
 function settings(ctx: BenchContext) {
   return ctx.profile === 'full'
     ? { large: 4, largeMiB: 256, small: 2000, smallKiB: 4, clients: 8, conns: 4, seconds: 5, repeats: 3 }
     : { large: 2, largeMiB: 128, small: 500, smallKiB: 4, clients: 4, conns: 4, seconds: 2, repeats: 2 };
 }
+type Settings = ReturnType<typeof settings>;
 
-function writeFiles(root: string, s: ReturnType<typeof settings>): void {
+/** The large and small files (exported for the preflight's test). */
+export function writeFiles(root: string, s: Pick<Settings, 'large' | 'largeMiB' | 'small' | 'smallKiB'>): void {
   mkdirSync(root, { recursive: true });
-  const chunk = Buffer.alloc(MiB, 97);
+  const chunk = Buffer.alloc(MiB, LARGE_FILL);
   for (let i = 0; i < s.large; i++) {
     const fd = openSync(join(root, `large-${i}.bin`), 'w');
     for (let m = 0; m < s.largeMiB; m++) writeSync(fd, chunk);
     fsyncSync(fd); // DONTNEED drops only clean pages
     closeSync(fd);
   }
-  const small = Buffer.alloc(s.smallKiB * 1024, 98);
+  const small = Buffer.alloc(s.smallKiB * 1024, SMALL_FILL);
   for (let i = 0; i < s.small; i++) {
     const fd = openSync(join(root, `small-${i}.txt`), 'w');
     writeSync(fd, small);
@@ -92,20 +99,19 @@ async function once(ctx: BenchContext, t: MeasuredServer, root: string, round: n
   };
 }
 
-/** One small file, then one large file, each must arrive whole: a server that hangs is reported, not measured. */
-async function preflight(ctx: BenchContext, t: MeasuredServer): Promise<string | null> {
-  for (const path of ['/small-0.txt', '/large-0.bin']) {
-    const r = await loadgen({
-      port: t.port,
-      protocol: 'http',
-      path,
-      connections: 1,
-      durationMs: 1500,
-      drainMs: 1000,
-      cpus: ctx.clientCpus,
-    });
-    if (r.requests === 0)
-      return `failed: GET ${path} got no complete reply within 2.5 s (bytes in: ${r.bytesIn}); the server sent the headers and no body`;
+/**
+ * One small file, then one large file, each read whole and checked byte by byte: a server
+ * that stalls or sends a short or wrong body is reported, not measured. No deadline on
+ * the whole reply: on a loaded machine a large file read with O_DIRECT may take seconds,
+ * and only a stall (nothing for PREFLIGHT_STALL_MS) is a failure.
+ */
+export async function preflight(t: Pick<MeasuredServer, 'port'>): Promise<string | null> {
+  for (const [path, fill] of [
+    ['/small-0.txt', SMALL_FILL],
+    ['/large-0.bin', LARGE_FILL],
+  ] as const) {
+    const r = await fetchWhole({ port: t.port, path, fill, stallMs: PREFLIGHT_STALL_MS });
+    if (r.failure !== null) return `failed: ${r.failure}`;
   }
   return null;
 }
@@ -135,7 +141,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         notes.set(m, st.reason);
         continue;
       }
-      const why = await preflight(ctx, st.target);
+      const why = await preflight(st.target);
       if (why === null) targets.set(m, st.target);
       else {
         notes.set(m, why);

@@ -4,35 +4,25 @@
  * `connection` (thread-per-connection): a thread serves the one client it was given.
  */
 import { createProtocol } from '../protocols/index.js';
-import type { ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
 import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
 import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.js';
-import type { ConnLimits } from './conn-core.js';
+import type { BlockingServeData } from './blocking-start.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { MSG, readNewFd } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { closeTransferRing } from '../transfer/uring.js';
-import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
-export interface BlockingThreadData {
+export interface BlockingThreadData extends BlockingServeData {
   /** connection: where the next client's fd (or STOP) arrives while this thread is cached. */
   inbox?: ChannelInit;
   role: 'iterative' | 'connection';
   /** iterative: the blocking listening fd; connection: the client's fd. */
   fd: number;
   slot: SharedArrayBuffer;
-  protocol: ProtocolKind;
-  protocolOptions: ProtocolOptions;
-  transfer: string;
-  directio: number;
-  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
-  mmap: MmapTransferOptions;
-  limits: ConnLimits;
-  stats: ReturnType<Stats['share']>;
   cpus?: number[];
 }
 

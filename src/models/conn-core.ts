@@ -120,6 +120,7 @@ export class ConnCore {
   push(chunk: Uint8Array): void {
     if (this.#closing) return;
     const { frames, error } = this.#codec.push(chunk);
+    const lent = this.#frames.length;
     for (const f of frames) this.#frames.push(f);
     if (frames.length > 0) this.#stats.requests(frames.length);
     if (error) this.#error = error;
@@ -128,8 +129,9 @@ export class ConnCore {
     if (frames.length > 0 && this.#io.readsWhenIdle) this.#clock.stop();
     this.#pump();
     // Frames may be views into the chunk (Codec in protocol.ts); those left waiting for a
-    // budget or a promise reply outlive it, so they keep copies.
-    for (let i = this.#head; i < this.#frames.length; i++) this.#frames[i] = this.#frames[i]!.slice();
+    // budget or a promise reply outlive it, so they keep copies. Only this chunk's: the older
+    // ones are copies already, and copying them again at every read grows with the backlog.
+    for (let i = Math.max(this.#head, lent); i < this.#frames.length; i++) this.#frames[i] = this.#frames[i]!.slice();
   }
 
   /** The client finished sending: close once every reply it is owed has gone. */

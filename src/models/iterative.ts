@@ -4,12 +4,10 @@
  * stalls everyone; that is the flaw the next models fix.
  */
 import { native } from '../sys/native.js';
-import { localPort } from '../sys/socket.js';
 import { FdSlot } from './blocking-session.js';
+import { blockingServeData, startBlockingModel } from './blocking-start.js';
 import type { BlockingThreadData } from './blocking-threads.js';
-import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
-import { startThread } from './threads.js';
 import type { ModelStarter } from './types.js';
 import { openServer } from './open-server.js';
 
@@ -18,39 +16,16 @@ export const start: ModelStarter = async (opts) => {
   const { protocol, listenFd } = openServer(opts, true, { blocking: true });
   const stats = new Stats(1);
   const slotSab = FdSlot.create();
-  const data: BlockingThreadData = {
+  const data = (): BlockingThreadData => ({
     role: 'iterative',
     fd: listenFd,
     slot: slotSab,
-    protocol: opts.protocol,
-    protocolOptions: protocol.options,
-    transfer: opts.transfer,
-    directio: opts.directio,
-    mmap: opts.mmap,
-    limits: pickLimits(opts),
-    stats: stats.share(),
+    ...blockingServeData(opts, protocol, stats),
     cpus: opts.cpus.length > 0 ? [opts.cpus[0]!] : undefined,
-  };
-  let thread;
-  try {
-    thread = await startThread(data);
-  } catch (e) {
-    native.close(listenFd);
-    protocol.close();
-    throw e;
-  }
-  const t = thread;
-  let closing: Promise<void> | undefined;
-  return {
-    port: localPort(listenFd),
-    stats: () => stats.snapshot(),
-    close: () =>
-      (closing ??= (async () => {
-        new FdSlot(slotSab).stop();
-        native.shutdown(listenFd, 2);
-        await t.exited;
-        native.close(listenFd);
-        protocol.close();
-      })()),
-  };
+  });
+  return startBlockingModel(listenFd, protocol, stats, data, () => {
+    new FdSlot(slotSab).stop();
+    // A blocked accept(2) ends with EINVAL once the listening socket is shut down.
+    native.shutdown(listenFd, 2);
+  });
 };

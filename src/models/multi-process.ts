@@ -23,6 +23,7 @@ import { FIGURES, MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './proc
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
 import { openServer } from './open-server.js';
+import { readFailure, type WorkerStartError } from './worker-failure.js';
 
 const entry = fileURLToPath(new URL('./process-entry.js', import.meta.url));
 
@@ -53,10 +54,18 @@ export interface WorkerCrashError extends Error {
   signal: NodeJS.Signals | null;
 }
 
-function crashError(index: number, crashes: number, code: number | null, signal: NodeJS.Signals | null) {
+function crashError(
+  index: number,
+  crashes: number,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  cause: WorkerStartError | undefined,
+) {
   const how = signal === null ? `with code ${code}` : `on ${signal}`;
+  const why = cause ? `: ${cause.message}` : '';
   const e = new Error(
-    `multi-process: worker ${index} exited ${how}; ${crashes} crashes within ${CRASH_WINDOW_MS / 1000} s, not respawning`,
+    `multi-process: worker ${index} exited ${how}; ${crashes} crashes within ${CRASH_WINDOW_MS / 1000} s, not respawning${why}`,
+    cause ? { cause } : undefined,
   ) as WorkerCrashError;
   return Object.assign(e, { code: 'ERR_RAWIO_WORKER_CRASHED' as const, exitCode: code, signal });
 }
@@ -111,16 +120,25 @@ class Master {
     });
     native.close(controlRead);
     // A spawn that fails (EAGAIN, ENOMEM) ends with 'error' alone when no process ever
-    // existed: that is an exit too, and counts as a crash.
+    // existed: that is an exit too, and counts as a crash. 'close', not 'exit': it comes
+    // once the report pipe is drained too, so a start-up failure is read before the exit.
     const exited = new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
+      child.once('close', () => resolve());
       child.once('error', () => child.pid === undefined && resolve());
     });
     this.workers[index] = { child, control, exited };
-    child.once('exit', (code, signal) => this.#onExit(index, code, signal));
-    child.once('error', () => child.pid === undefined && this.#onExit(index, null, null));
-    const ready = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[5];
-    ready?.once('data', () => this.#onReady(index));
+    // The report pipe carries one byte 1 (ready) or, from a worker that failed to start,
+    // its error as a JSON record (worker-failure.ts).
+    const report = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[5];
+    const failure: Buffer[] = [];
+    report?.on('data', (b: Buffer) => {
+      if (failure.length === 0 && b[0] === 1) this.#onReady(index);
+      else failure.push(b);
+    });
+    const who = () => `multi-process worker ${index} (pid ${child.pid})`;
+    const failed = () => (failure.length > 0 ? readFailure(Buffer.concat(failure).toString(), who()) : undefined);
+    child.once('close', (code, signal) => this.#onExit(index, code, signal, failed()));
+    child.once('error', () => child.pid === undefined && this.#onExit(index, null, null, undefined));
   }
 
   #onReady(index: number): void {
@@ -137,7 +155,7 @@ class Master {
     return { ...this.#settings, index, thread };
   }
 
-  #onExit(index: number, code: number | null, signal: NodeJS.Signals | null): void {
+  #onExit(index: number, code: number | null, signal: NodeJS.Signals | null, failure?: WorkerStartError): void {
     const w = this.workers[index];
     if (w && w.control >= 0) native.close(w.control);
     const base = this.#base[index]!;
@@ -150,14 +168,25 @@ class Master {
     const who = n > 0 ? new TextDecoder().decode(holder.subarray(0, n)).split(':')[0] : undefined;
     if (who === String(index)) this.#board.del(MUTEX_KEY);
     this.workers[index] = undefined;
-    if (!this.#closing) this.#respawn(index, code, signal);
+    if (this.#closing) return;
+    // A worker that cannot start while serve() waits would fail the same way again (most
+    // often a protocol module that throws in a worker): serve() rejects with its error.
+    if (failure && this.#starting && !this.#readyOnce.has(index)) {
+      this.#closing = true;
+      this.#starting.reject(failure);
+      this.#starting = undefined;
+      return;
+    }
+    this.#respawn(index, code, signal, failure);
   }
 
-  #respawn(index: number, code: number | null, signal: NodeJS.Signals | null): void {
+  #respawn(index: number, code: number | null, signal: NodeJS.Signals | null, failure?: WorkerStartError): void {
     const now = performance.now();
     this.#crashes = this.#crashes.filter((t) => now - t < CRASH_WINDOW_MS);
     this.#crashes.push(now);
-    if (this.#crashes.length > MAX_CRASHES) return this.#giveUp(crashError(index, this.#crashes.length, code, signal));
+    if (this.#crashes.length > MAX_CRASHES) {
+      return this.#giveUp(crashError(index, this.#crashes.length, code, signal, failure));
+    }
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MS * 2 ** (this.#crashes.length - 1));
     const timer = setTimeout(() => {
       this.#respawns.delete(timer);
@@ -189,6 +218,7 @@ class Master {
       shortBodies: 0,
       errors: 0,
       zerocopy: { sends: 0, copied: 0 },
+      sends: 0, // its workers write with write(2)
     };
     for (let i = 0; i < this.#opts.workers; i++) {
       const f = this.workers[i] ? this.#read(i) : new Float64Array(FIGURES);

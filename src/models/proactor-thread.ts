@@ -5,8 +5,10 @@
  * callback of the operation that finished. Nothing waits for readiness: each connection
  * keeps one multishot recv armed (6.0; its data lands in buffers the ring shares between all
  * connections, so an idle connection holds none), cancelled while the connection's core
- * has paused reading and armed again when it resumes, and one send at a time (replies
- * that arrive meanwhile are gathered into the next send). The per-connection policy —
+ * has paused reading and armed again when it resumes, and one send at a time: the replies
+ * to one read's requests (the core corks around them) and those that arrive while a send is
+ * in flight are gathered into one buffer and leave in the next send, so a pipelined client
+ * costs one send per batch, not per reply (counted in stats as `sends`). The per-connection policy —
  * order, limits, close rules — is the ConnCore every model shares (conn-core.ts). File
  * bodies are read by the ring too, chunk by chunk, and sent as they come: the `uring`
  * transfer path, proactor-style.
@@ -91,6 +93,8 @@ class RingConn implements ConnIO {
   /** The armed recv was cancelled (reading paused); its last completion is still to come. */
   #cancelled = false;
   #ending = false;
+  /** Writes are held for one send until uncork() (the core, around a read's replies). */
+  #corked = false;
   #waiters: { bytes: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   progress = 0;
   closed = false;
@@ -143,9 +147,18 @@ class RingConn implements ConnIO {
     this.#kick();
   }
 
+  cork(): void {
+    this.#corked = true;
+  }
+
+  uncork(): void {
+    this.#corked = false;
+    this.#kick();
+  }
+
   /** Starts the next send: everything queued, gathered into one buffer. */
   #kick(): void {
-    if (this.#sending > 0 || this.closed) return;
+    if (this.#sending > 0 || this.#corked || this.closed) return;
     if (this.#out.length === 0) {
       if (this.#ending) this.destroy();
       return;
@@ -154,6 +167,7 @@ class RingConn implements ConnIO {
     this.#out.length = 0;
     this.#outBytes = 0;
     this.#sending = data.length;
+    this.thread.stats.send();
     const zc = this.thread.zerocopyThreshold;
     if (zc > 0 && data.length >= zc) this.#proactor.sendZc(this.fd, data, 0, data.length, this.#onSentZc);
     else this.#proactor.send(this.fd, data, 0, data.length, this.#onSent);
@@ -200,6 +214,7 @@ class RingConn implements ConnIO {
       const len = Math.min(chunk.length, file.length - done);
       const n = await new Promise<number>((r) => p.read(file.fd, chunk, file.offset + done, len, r));
       if (n <= 0 || this.closed) break; // 0: the file ended early
+      this.thread.stats.send();
       const sent = await new Promise<number>((r) => p.send(this.fd, chunk, 0, n, r));
       if (sent < 0) throw connError('ERR_RAWIO_SEND', 'send failed');
       done += sent;
@@ -245,7 +260,7 @@ export class ProactorThread {
   readonly #conns = new Set<RingConn>();
   readonly #stopBuf = new Uint8Array(8);
   /** The reserve fd and EMFILE pacing of the accepts. */
-  readonly #backoff = new AcceptBackoff();
+  readonly #backoff: AcceptBackoff;
   #stopping = false;
   /** A sub-ring's inbox token; -1 elsewhere. */
   readonly #token: number = -1;
@@ -254,6 +269,9 @@ export class ProactorThread {
   /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
   constructor(data: ProactorThreadData, protocol?: Protocol) {
     this.#data = data;
+    // The protocol first: user code may throw in it, and the thread then holds no fd yet.
+    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
+    this.#backoff = new AcceptBackoff();
     if (data.cpus) native.setAffinity(data.cpus);
     const r = data.ring ?? {};
     this.proactor = new Proactor({
@@ -263,7 +281,6 @@ export class ProactorThread {
       registerRingFd: r.registerRingFd,
       recvBuffers: { bundle: r.recvBundle, incremental: r.incrementalBuffers },
     });
-    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
     const sendZc = ringProbe().opcodes.includes('SEND_ZC');
     this.#zcThreshold = data.zerocopyThreshold > 0 && sendZc ? data.zerocopyThreshold : 0;
@@ -275,6 +292,10 @@ export class ProactorThread {
   hello(): ProactorHello {
     if (this.#token < 0) return { ready: true };
     return { ready: true, subRing: { ringFd: this.proactor.ring.fd, token: this.#token } };
+  }
+
+  get stats(): Stats {
+    return this.#stats;
   }
 
   get maxQueue(): number {

@@ -18,6 +18,7 @@ import { CHANNEL_BYTES } from './messages.js';
 import { ReactorThread } from './reactor-thread.js';
 import { Stats } from './stats.js';
 import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
+import { writeFailure } from './worker-failure.js';
 import {
   CONTROL_FD,
   FIGURES,
@@ -34,6 +35,22 @@ const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
 const MUTEX_DELAY_MS = 2;
 /** How long the accept mutex stays with a process that stops renewing it. */
 const MUTEX_LEASE_MS = 100;
+
+let saidReady = false;
+
+/**
+ * A failure before "ready" goes to the parent as a JSON record on the ready pipe, so that
+ * serve() rejects with this error rather than with an exit code (and stderr stays quiet).
+ */
+function reportFailure(e: unknown): never {
+  const bytes = Buffer.from(writeFailure(e));
+  for (let at = 0; at < bytes.length;) {
+    const n = native.write(READY_FD, bytes, at, bytes.length - at);
+    if (n <= 0) break; // the parent is gone: nobody to tell
+    at += n;
+  }
+  process.exit(1);
+}
 
 async function main(): Promise<void> {
   const s = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSettings;
@@ -76,6 +93,7 @@ async function main(): Promise<void> {
   if (s.accept === 'mutex') useAcceptMutex(thread, board, s.index);
   native.write(READY_FD, new Uint8Array([1]), 0, 1);
   native.close(READY_FD);
+  saidReady = true;
   return thread.run().finally(() => {
     publish();
     board.close();
@@ -173,5 +191,8 @@ class AcceptLease {
 
 const monotonicMs = () => Number(process.hrtime.bigint() / 1_000_000n);
 
-await main();
+await main().catch((e: unknown) => {
+  if (!saidReady) reportFailure(e);
+  throw e;
+});
 process.exit(0);

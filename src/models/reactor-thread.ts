@@ -91,9 +91,10 @@ export class ReactorThread {
   /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
   constructor(data: ReactorThreadData, protocol?: Protocol) {
     this.#data = data;
+    // The protocol first: user code may throw in it, and the thread then holds no fd yet.
+    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#backoff = new AcceptBackoff(data.listenFd >= 0);
     if (data.cpus) native.setAffinity(data.cpus);
-    this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
     this.#stats = Stats.attach(data.stats);
     this.#inbox = new Channel(data.inbox);
     this.#pool = data.pool.map((init) => new Channel(init));

@@ -1,8 +1,8 @@
 /**
  * Live server counters that every thread of a model can update without messages: a
  * SharedArrayBuffer of Int32 slots (connections open, requests, accepts per worker) and
- * BigInt64 slots for bytes out and the zero-copy sends (those the kernel reported done, and
- * of them those it copied), updated with Atomics. Worker threads receive the
+ * BigInt64 slots for bytes out, the zero-copy sends (those the kernel reported done, and
+ * of them those it copied) and the ring sends of reply data, updated with Atomics. Worker threads receive the
  * buffer in their workerData; processes (the multi-process model) report through IPC
  * and the parent adds their figures into its own block.
  */
@@ -32,6 +32,12 @@ export interface StatsSnapshot {
   zerocopy: ZerocopyCounts;
   /** Errors thrown by user code (protocol modules, HTTP handlers) so far; each failed only its request. */
   errors: number;
+  /**
+   * Sends of reply data the ring models (`proactor`, `multi-proactor`) submitted so far: one
+   * per batch of the replies queued while a connection's previous send was in flight, so far
+   * fewer than `requests` under pipelining. 0 on the models that write with write(2).
+   */
+  sends: number;
 }
 
 export class Stats {
@@ -45,7 +51,7 @@ export class Stats {
     shared?: { buffer: SharedArrayBuffer; bytesBuffer: SharedArrayBuffer },
   ) {
     this.buffer = shared?.buffer ?? new SharedArrayBuffer(4 * (HEADER + Math.max(1, workers)));
-    this.bytesBuffer = shared?.bytesBuffer ?? new SharedArrayBuffer(8 * 3); // bytes out, zero-copy sends, copied
+    this.bytesBuffer = shared?.bytesBuffer ?? new SharedArrayBuffer(8 * 4); // bytes out, zero-copy sends, copied, sends
     this.ints = new Int32Array(this.buffer);
     this.bytes = new BigInt64Array(this.bytesBuffer);
   }
@@ -90,6 +96,11 @@ export class Stats {
     if (copied > 0) Atomics.add(this.bytes, 2, BigInt(copied));
   }
 
+  /** A ring send of reply data was submitted. */
+  send(): void {
+    Atomics.add(this.bytes, 3, 1n);
+  }
+
   /** Overwrites a worker's figures (the multi-process parent, from a child's report). */
   set(worker: number, accepted: number): void {
     Atomics.store(this.ints, HEADER + worker, accepted);
@@ -106,6 +117,7 @@ export class Stats {
       shortBodies: Atomics.load(this.ints, 2),
       zerocopy: { sends: Number(Atomics.load(this.bytes, 1)), copied: Number(Atomics.load(this.bytes, 2)) },
       errors: Atomics.load(this.ints, 3),
+      sends: Number(Atomics.load(this.bytes, 3)),
     };
   }
 }

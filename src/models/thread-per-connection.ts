@@ -6,11 +6,8 @@
  * caller's side: it listens, creates the protocol (whose options every thread recreates
  * it from), starts the acceptor and stops it.
  */
-import { native } from '../sys/native.js';
-import { localPort } from '../sys/socket.js';
-import { pickLimits } from './conn-core.js';
+import { blockingServeData, startBlockingModel } from './blocking-start.js';
 import { Stats } from './stats.js';
-import { startThread } from './threads.js';
 import type { TpcAcceptorData } from './tpc-acceptor.js';
 import type { ModelStarter } from './types.js';
 import { openServer } from './open-server.js';
@@ -18,37 +15,11 @@ import { openServer } from './open-server.js';
 export const start: ModelStarter = async (opts) => {
   const { protocol, listenFd } = openServer(opts, false);
   const stats = new Stats(1);
-  let acceptor;
-  try {
-    const data: TpcAcceptorData = {
-      role: 'tpc-acceptor',
-      listenFd,
-      workers: opts.workers,
-      protocol: opts.protocol,
-      protocolOptions: protocol.options,
-      transfer: opts.transfer,
-      directio: opts.directio,
-      mmap: opts.mmap,
-      limits: pickLimits(opts),
-      stats: stats.share(),
-    };
-    acceptor = await startThread(data);
-  } catch (e) {
-    native.close(listenFd);
-    protocol.close();
-    throw e;
-  }
-  const t = acceptor;
-  let closing: Promise<void> | undefined;
-  return {
-    port: localPort(listenFd),
-    stats: () => stats.snapshot(),
-    close: () =>
-      (closing ??= (async () => {
-        t.worker.postMessage('stop');
-        await t.exited;
-        native.close(listenFd);
-        protocol.close();
-      })()),
-  };
+  const data = (): TpcAcceptorData => ({
+    role: 'tpc-acceptor',
+    listenFd,
+    workers: opts.workers,
+    ...blockingServeData(opts, protocol, stats),
+  });
+  return startBlockingModel(listenFd, protocol, stats, data, (t) => t.worker.postMessage('stop'));
 };

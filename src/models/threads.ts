@@ -1,9 +1,16 @@
 /**
  * Starting and stopping model threads: a worker runs worker-entry.js with its role in
- * workerData; start resolves once it reports ready (or rejects with what it threw), and
- * `exited` resolves when it is gone, so close() can wait for every thread.
+ * workerData; start resolves once it reports ready, and `exited` resolves when it is gone,
+ * so close() can wait for every thread.
+ *
+ * A thread that fails before it is ready (most often a protocol module that loads in the
+ * caller's thread but throws in a worker) rejects start with its own error — the clone
+ * Node makes of it keeps its class, message, `code` and stack — marked with `worker`, the
+ * thread it came from (startFailure in worker-failure.ts), so serve() says what went wrong
+ * and where, not only that a thread exited.
  */
 import { Worker } from 'node:worker_threads';
+import { startFailure, exitedEarly } from './worker-failure.js';
 
 const entry = new URL('./worker-entry.js', import.meta.url);
 
@@ -14,18 +21,26 @@ export interface ModelThread {
   hello: unknown;
 }
 
+/** Which thread this is, in words: its role and, when it has one, its index. */
+function threadName(data: object): string {
+  const { role, index } = data as { role?: string; index?: number };
+  return `${role ?? 'model'} thread${typeof index === 'number' ? ` ${index}` : ''}`;
+}
+
 export function startThread(workerData: object): Promise<ModelThread> {
   const worker = new Worker(entry, { workerData });
+  const who = threadName(workerData);
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
-    const onError = (e: Error) => reject(e);
+    const onError = (e: unknown) => reject(startFailure(e, who));
     worker.once('error', onError);
     worker.once('message', (hello: unknown) => {
       worker.off('error', onError);
       // A thread that fails later is reported, and the rest of the server goes on.
-      worker.on('error', (e) => process.emitWarning(`rawio model thread failed: ${e.stack ?? e}`));
+      worker.on('error', (e) => process.emitWarning(`rawio ${who} failed: ${e.stack ?? e}`));
       resolve({ worker, exited, hello });
     });
-    worker.once('exit', (code) => reject(new Error(`model thread exited with code ${code} before it was ready`)));
+    // 'error' comes before 'exit', so this is only for a thread that exited without throwing.
+    worker.once('exit', (code) => reject(exitedEarly(who, code, null)));
   });
 }

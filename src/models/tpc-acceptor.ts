@@ -13,36 +13,26 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { Reactor } from '../loop/reactor.js';
-import type { ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
 import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { FdSlot } from './blocking-session.js';
+import { copyServeData, type BlockingServeData } from './blocking-start.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
-import type { ConnLimits } from './conn-core.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { writeNewFd, writeStop } from './messages.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
-import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 export const SPARE_THREADS = 16;
 
-export interface TpcAcceptorData {
+export interface TpcAcceptorData extends BlockingServeData {
   role: 'tpc-acceptor';
   listenFd: number;
   /** The cap on connection threads. */
   workers: number;
-  protocol: ProtocolKind;
-  protocolOptions: ProtocolOptions;
-  transfer: string;
-  directio: number;
-  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
-  mmap: MmapTransferOptions;
-  limits: ConnLimits;
-  stats: ReturnType<Stats['share']>;
 }
 
 interface ConnThread {
@@ -112,19 +102,12 @@ class Acceptor {
   #spawn(fd: number): void {
     const slotSab = FdSlot.create();
     const inbox = new Channel(Channel.create(256));
-    const d = this.#data;
     const data: BlockingThreadData = {
       role: 'connection',
       fd,
       inbox: inbox.init,
       slot: slotSab,
-      protocol: d.protocol,
-      protocolOptions: d.protocolOptions,
-      transfer: d.transfer,
-      directio: d.directio,
-      mmap: d.mmap,
-      limits: d.limits,
-      stats: d.stats,
+      ...copyServeData(this.#data),
     };
     let done!: () => void;
     const t: ConnThread = { slot: new FdSlot(slotSab), inbox, exited: new Promise((r) => (done = r)) };
@@ -173,7 +156,8 @@ class Acceptor {
   }
 }
 
-export function runTpcAcceptor(data: TpcAcceptorData, ready: () => void): void {
+export async function runTpcAcceptor(data: TpcAcceptorData, ready: () => void): Promise<void> {
+  await tryUserProtocol(data);
   const acceptor = new Acceptor(data);
   const port = parentPort!;
   port.on('message', (m) => {
@@ -182,4 +166,16 @@ export function runTpcAcceptor(data: TpcAcceptorData, ready: () => void): void {
     void acceptor.close().then(() => port.close());
   });
   ready();
+}
+
+/**
+ * Connection threads make their protocol only when a client arrives, so user code that
+ * loads in the caller's thread but throws in any other (a module's create(), an HTTP
+ * handler) would only close every connection. Making one instance here, in a thread,
+ * before saying ready lets serve() reject with that error instead.
+ */
+async function tryUserProtocol(data: TpcAcceptorData): Promise<void> {
+  if (data.protocolOptions.module === undefined && data.protocolOptions.handler === undefined) return;
+  const { createProtocol } = await import('../protocols/index.js');
+  createProtocol(data.protocol, data.protocolOptions).close?.();
 }

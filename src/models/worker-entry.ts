@@ -41,7 +41,7 @@ if (data.role === 'reactor') {
   await runAcceptorThread(data, ready);
 } else if (data.role === 'tpc-acceptor') {
   const { runTpcAcceptor } = await import('./tpc-acceptor.js');
-  runTpcAcceptor(data, ready);
+  await runTpcAcceptor(data, ready);
 } else if (data.role === 'pool') {
   const { runPoolThread } = await import('./pool-thread.js');
   await runPoolThread(data, ready);

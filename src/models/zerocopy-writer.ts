@@ -2,7 +2,7 @@
  * Zero-copy writes for a reactor connection (`zerocopyThreshold`): a write of at least the
  * threshold goes out with sendBuffer and MSG_ZEROCOPY once every byte before it has left,
  * and the writes after it wait behind it, in order, until the kernel has reported it done
- * (only then may its buffer be reused). The connection's EPOLLERR with no socket error means
+ * (only then may its buffer be reused); then they leave together, as one write. The connection's EPOLLERR with no socket error means
  * completions on the error queue: `onErrorQueue` reads them and wakes the wait, which no Node
  * timer could do while a reactor in run() blocks in its poller.
  */
@@ -79,12 +79,22 @@ export class ZerocopyWriter {
     for (const w of waits) w();
   }
 
+  /**
+   * Every write held, as one buffer: the replies queued behind a zero-copy write leave together,
+   * not one send (and one wait for its completion) each, which a pipelining client would pay
+   * per reply.
+   */
+  #takeHeld(): Uint8Array {
+    const held = this.#held.splice(0);
+    this.#heldBytes = 0;
+    return held.length === 1 ? held[0]! : Buffer.concat(held);
+  }
+
   async #pump(): Promise<void> {
     const { conn } = this;
     try {
       while (this.#held.length > 0 && !conn.closed) {
-        const data = this.#held.shift()!;
-        this.#heldBytes -= data.length;
+        const data = this.#takeHeld();
         if (data.length < this.threshold) {
           conn.write(data);
           continue;
@@ -110,9 +120,9 @@ export class ZerocopyWriter {
       this.#inFlight = 0;
       this.#busy = false;
       if (this.#endAfter && !conn.closed) conn.end();
-      // These bytes never went through the Connection's queue, so it raises no drain for
-      // them: say it here, or a connection waiting on its output budget would never wake.
-      else if (!conn.closed && conn.queuedBytes === 0) conn.onDrain?.();
+      // Room freed with no drain event (the queue was empty throughout): the core, paused by
+      // its output budget, must hear of it or it stalls.
+      else if (!conn.closed) conn.onDrain?.();
     }
   }
 }

@@ -294,12 +294,13 @@ function load(): NativeBinding {
   try {
     return nodeGypBuild(packageRoot) as NativeBinding;
   } catch (e) {
-    // Installs compile nothing: a machine the prebuilds do not serve (another libc, another
-    // CPU) builds the addon by hand, which the message says how to do.
+    // The install script (node-gyp-build) compiles where no prebuild loads; if it could
+    // not (no compiler then), the message says how to build the addon by hand.
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new Error(
       `rawio: cannot load its addon on ${process.platform}-${process.arch} (${why}); build it from ` +
-        `source with \`npx node-gyp rebuild\` in ${packageRoot} (a C++17 compiler, make and python3)`,
+        `source with \`npm rebuild rawio\` (its install script; npm may ask you to approve it first) ` +
+        `or \`npx node-gyp rebuild\` in ${packageRoot} (a C++17 compiler, make and python3)`,
       { cause: e },
     );
   }

@@ -9,17 +9,10 @@
  * const n = await ring.read(fd, Buffer.alloc(4096), 0, 4096, 0); // as sys.pread: offset, length, position
  * ring.close();
  */
-import { EBADF, ETIME } from './errno.js';
-import { check } from './errors.js';
-import {
-  INTERNAL,
-  MAX_USER_DATA,
-  RingCore,
-  timespec as kernelTimespec,
-  type OpOptions,
-  type RingOptions,
-} from './ring-core.js';
-import { explainDirect, rwArgs } from './ring-args.js';
+import { ETIME } from './errno.js';
+import type { OpOptions, RingOptions } from './ring-core.js';
+import { explainDirect, position, rwArgs, timespec, userData, type RwArgs } from './ring-args.js';
+import { RingBatch } from './ring-batch.js';
 import { sendZcAll, type SendZcResult } from './ring-send-zc.js';
 import * as u from './uring.js';
 import * as sqe from './uring-prep.js';
@@ -74,13 +67,6 @@ export interface RingStat {
   dioOffsetAlign: number;
 }
 
-function position(p: unknown): number {
-  return v.int('position', p, -1);
-}
-
-function userData(ud: unknown): number {
-  return v.int('userData', ud, 0, MAX_USER_DATA);
-}
 function cstring(s: string): Buffer {
   v.cstr('path', s);
   return Buffer.from(`${s}\0`);
@@ -124,9 +110,7 @@ function fdOrIndex(fd: unknown, o?: FileOptions): [number, number] {
  * const n = ring.reap(cqes); // 1: cqes[0] === 7, cqes[1] = bytes read or -errno
  * ring.close();
  */
-export class Ring extends RingCore {
-  private registered: Uint8Array[] = [];
-
+export class Ring extends RingBatch {
   /** Whether this kernel lets the process set up an io_uring. */
   static supported(): boolean {
     return u.ringProbe().supported;
@@ -175,7 +159,7 @@ export class Ring extends RingCore {
     c?: number | FileOptions,
     d?: FileOptions,
   ): Promise<number> {
-    return this.rw(u.OP.READ, 'read', fd, buf, ...rwArgs<FileOptions>(a, b, c, d));
+    return this.rw(u.OP.READ, 'read', fd, buf, rwArgs<FileOptions>(a, b, c, d));
   }
   /**
    * pwrite(2) of `buf[offset, offset + length)` (default: all of `buf`) at file `position`
@@ -192,16 +176,19 @@ export class Ring extends RingCore {
   /** @deprecated `write(fd, buf, position, length?, opts?)`: use `write(fd, buf, 0, length, position, opts)`. */
   write(fd: number, buf: Uint8Array, position: number, length?: number, opts?: FileOptions): Promise<number>;
   write(fd: number, buf: Uint8Array, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
-    return this.rw(u.OP.WRITE, 'write', fd, buf, ...rwArgs<FileOptions>(a, b, c, d));
+    return this.rw(u.OP.WRITE, 'write', fd, buf, rwArgs<FileOptions>(a, b, c, d));
   } // prettier-ignore
-  private rw(op: number, name: string, fd: number, buf: Uint8Array, off: unknown, len: unknown, pos: unknown, o?: FileOptions) {
+  /** READ, WRITE, or READ_FIXED (`buf`: the registered buffer's index). */
+  private rw(op: number, name: string, fd: number, buf: unknown, [off, len, pos, o]: RwArgs<FileOptions>) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
-    const [start, l] = v.slice(v.bytes(buf), off, len);
+    const fixed = op === u.OP.READ_FIXED;
+    const b = fixed ? this.fixedBuf(buf as number) : v.bytes(buf);
+    const [start, l] = v.slice(b, off, len);
     const p = position(pos);
-    const e = { fd: f, buf, offset: start, length: l, position: p, sqeFlags };
-    const prep = op === u.OP.READ ? sqe.prepRead : sqe.prepWrite;
-    const done = this.op(name, (userData) => prep(this.raw, { ...e, userData }), buf, o);
-    return sqeFlags === 0 ? explainDirect(done, name, f, buf, start, l, p) : done;
+    const e = { fd: f, buf: b, offset: start, length: l, position: p, bufIndex: fixed ? (buf as number) : 0, sqeFlags };
+    const prep = fixed ? sqe.prepReadFixed : op === u.OP.READ ? sqe.prepRead : sqe.prepWrite;
+    const done = this.op(name, (userData) => prep(this.raw, { ...e, userData }), b, o);
+    return sqeFlags === 0 ? explainDirect(done, name, f, b, start, l, p) : done;
   } // prettier-ignore
 
   /** preadv2(2) at `position` (-1: the current file position) into `bufs` in order: resolves with the bytes read. */
@@ -358,18 +345,6 @@ export class Ring extends RingCore {
     return this.op('io_uring_cancel', prep, null, opts);
   }
 
-  // ---- registered resources
-
-  /** IORING_REGISTER_BUFFERS: pins the buffers for `readFixed`; they stay referenced until close. */
-  registerBuffers(bufs: Uint8Array[]): void {
-    if (!Array.isArray(bufs)) throw v.typeError('buffers', 'an array', bufs);
-    const list = bufs.map((b, i) => v.bytes(b, `buffers[${i}]`));
-    if (this.registered.length > 0) this.raw.register(u.IORING_UNREGISTER_BUFFERS);
-    this.registered = [];
-    check(this.raw.register(u.IORING_REGISTER_BUFFERS, list), 'io_uring_register');
-    this.registered = list;
-  }
-
   /**
    * IORING_OP_READ_FIXED into registered buffer `bufIndex`, `[offset, offset + length)` of it
    * (default: all of it), at file `position` (-1: the current file position).
@@ -385,137 +360,8 @@ export class Ring extends RingCore {
   /** @deprecated `readFixed(fd, bufIndex, position, length?, opts?)`: use `readFixed(fd, bufIndex, 0, length, position, opts)`. */
   readFixed(fd: number, bufIndex: number, position: number, length?: number, opts?: FileOptions): Promise<number>;
   readFixed(fd: number, bufIndex: number, a?: number, b?: number, c?: number | FileOptions, d?: FileOptions): Promise<number> {
-    const [offset, length, pos, opts] = rwArgs<FileOptions>(a, b, c, d);
-    const [f, sqeFlags] = fdOrIndex(fd, opts);
-    const buf = this.fixedBuf(bufIndex);
-    const [start, l] = v.slice(buf, offset, length);
-    const p = position(pos);
-    const e = { fd: f, buf, offset: start, length: l, position: p, bufIndex, sqeFlags };
-    const done = this.op('read', (userData) => sqe.prepReadFixed(this.raw, { ...e, userData }), buf, opts);
-    return sqeFlags === 0 ? explainDirect(done, 'read', f, buf, start, l, p) : done;
+    return this.rw(u.OP.READ_FIXED, 'read', fd, bufIndex, rwArgs<FileOptions>(a, b, c, d));
   } // prettier-ignore
-  private fixedBuf(index: number): Uint8Array {
-    const buf = this.registered[v.int('bufIndex', index, 0, Math.max(0, this.registered.length - 1))];
-    if (buf === undefined) throw new RangeError('no buffers are registered');
-    return buf;
-  }
-
-  /** IORING_REGISTER_FILES: ops given `{ fixedFile: true }` then take an index into `fds`. */
-  registerFiles(fds: number[]): void {
-    if (!Array.isArray(fds)) throw v.typeError('fds', 'an array', fds);
-    const list = fds.map((f, i) => v.fd(f, `fds[${i}]`));
-    this.raw.register(u.IORING_UNREGISTER_FILES);
-    check(this.raw.register(u.IORING_REGISTER_FILES, list), 'io_uring_register');
-  }
-
-  // ---- batch API: false when the SQ is full; nothing is sent before submit()
-
-  /** Prepares a read(2) of `len` bytes at `position` (-1: current) into `buf`, completing with user data `ud`. */
-  prepRead(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
-    return this.prepFile(sqe.prepRead, fd, buf, pos, len, ud, sqeFlags);
-  }
-  /** Prepares a write(2) of `buf[0, len)` at `position` (-1: current), completing with user data `ud`. */
-  prepWrite(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
-    return this.prepFile(sqe.prepWrite, fd, buf, pos, len, ud, sqeFlags);
-  }
-  /** Prepares a recv(2) into `buf[off, off + len)`, completing with user data `ud`. */
-  prepRecv(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
-    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepRecv(this.raw, e));
-  }
-  /** Prepares a send(2) of `buf[off, off + len)` with MSG_NOSIGNAL, completing with user data `ud`. */
-  prepSend(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
-    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepSend(this.raw, { ...e, msgFlags: MSG_NOSIGNAL }));
-  }
-  /**
-   * Prepares an IORING_OP_SEND_ZC (6.0) of `buf[off, off + len)` with MSG_NOSIGNAL. Two
-   * completions carry `ud`: the result with IORING_CQE_F_MORE, then the notification
-   * (IORING_CQE_F_NOTIF; its res has IORING_NOTIF_USAGE_ZC_COPIED when the kernel copied).
-   * `buf` stays held (the batch references drop at a completion without IORING_CQE_F_MORE),
-   * and must stay unmodified, until the notification.
-   */
-  prepSendZc(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
-    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepSendZc(this.raw, { ...e, msgFlags: MSG_NOSIGNAL }));
-  }
-  /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
-  prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const buf = this.fixedBuf(bufIndex);
-    const length = v.slice(buf, 0, len)[1];
-    const e = { fd: v.fd(fd), buf, length, position: position(pos), bufIndex, userData: userData(ud), sqeFlags };
-    const ok = sqe.prepReadFixed(this.raw, e);
-    if (ok) this.holdBatch(e.userData, buf);
-    return ok;
-  }
-  /**
-   * The batch read/write path, called once per operation: one object literal of a fixed
-   * shape, where spreading the socket fields into it gave V8 a new shape per call and cost
-   * several microseconds per read in megamorphic lookups.
-   */
-  private prepFile(prep: typeof sqe.prepRead, fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags: number) {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const p = position(pos);
-    const f = v.fd(fd);
-    const length = v.slice(v.bytes(buf), 0, len)[1];
-    const e = { fd: f, buf, offset: 0, length, position: p, userData: userData(ud), sqeFlags };
-    const ok = prep(this.raw, e);
-    if (ok) this.holdBatch(e.userData, buf);
-    return ok;
-  } // prettier-ignore
-  private prepBytes(fd: number, buf: Uint8Array, off: number, len: number, ud: number, prep: (e: sqe.SockFields) => boolean) {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const f = v.fd(fd);
-    const [offset, length] = v.slice(v.bytes(buf), off, len);
-    const d = userData(ud);
-    const ok = prep({ fd: f, buf, offset, length, userData: d });
-    if (ok) this.holdBatch(d, buf);
-    return ok;
-  } // prettier-ignore
-
-  /** accept4(2); `multishot` (5.19) posts one completion per connection with IORING_CQE_F_MORE set while it stays armed. */
-  prepAccept(fd: number, ud: number, opts?: { multishot?: boolean }): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const multishot = v.object<{ multishot?: boolean }>('opts', opts).multishot === true;
-    const e = { fd: v.fd(fd), userData: userData(ud), flags: SOCK_FLAGS, multishot };
-    return sqe.prepAccept(this.raw, e);
-  }
-  /** Prepares a timeout of `ms` milliseconds; its completion carries `ud` and -ETIME when the time has passed. */
-  prepTimeout(ms: number, ud: number): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const ts = timespec(ms);
-    const d = userData(ud);
-    const ok = sqe.prepTimeout(this.raw, { timespec: ts, userData: d });
-    if (ok) this.holdBatch(d, ts);
-    return ok;
-  }
-  /** IORING_OP_ASYNC_CANCEL of `target`; its own completion carries `ud` (or is dropped when omitted). */
-  prepCancel(target: number, ud = INTERNAL): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    const t = userData(target);
-    const d = ud === INTERNAL ? INTERNAL : userData(ud);
-    return sqe.prepCancel(this.raw, { target: t, userData: d });
-  }
-  /** Prepares an IORING_OP_NOP, completing with 0 and user data `ud`. */
-  prepNop(ud: number): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    return sqe.prepNop(this.raw, { userData: userData(ud) });
-  }
-
-  /**
-   * Submits the prepared SQEs (and queued promise operations): the count, or -errno. With
-   * `waitNr`, the same io_uring_enter(2) also waits for that many completions (then `reap`).
-   */
-  submit(waitNr = 0): number {
-    if (this.closed) return -EBADF;
-    return this.flush(v.int('waitNr', waitNr, 0, 0xffffffff));
-  }
-  /** Free SQ slots. */
-  get sqSpace(): number {
-    return this.closed ? 0 : this.raw.sqSpace();
-  }
-}
-
-function timespec(ms: number): Uint8Array {
-  return kernelTimespec(v.int('ms', ms, 0, 0x7fffffff));
 }
 
 /** The fields of a struct statx the kernel wrote into `out`. */

@@ -4,7 +4,9 @@
  * must keep request order under pipelining (sync and async replies mixed), answer an
  * exception in user code for that request alone and go on serving, send file bodies by
  * every transfer method, share state between every thread and process, and make serve()
- * reject when a module cannot be loaded — with no fd left behind.
+ * reject when a module cannot be loaded — in the caller's thread or only in a worker
+ * thread or process, with the module's own error and the worker named — with no fd or
+ * process left behind.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ModelName, type Server, type TransferMethodName } from '../helpers/rawio.js';
 import { exchange, type Exchange } from '../helpers/clients.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
+import { childrenOf } from '../helpers/procs.js';
 
 const fixture = (name: string) => new URL(`../fixtures/user/${name}`, import.meta.url);
 const LINES = fixture('lines.mjs');
@@ -207,8 +210,10 @@ export function defineUserCodeSuite(model: ModelName): void {
   describe(`${model} × module load failure`, () => {
     // Taken here, not for the whole file: other suites of the file may hold servers open.
     let fdsBefore: Map<number, string>;
+    let childrenBefore: number[];
     beforeAll(() => {
       fdsBefore = openFds();
+      childrenBefore = childrenOf(process.pid);
     });
     const failing: [string, object, RegExp][] = [
       ['a missing module', { protocol: { module: fixture('missing.mjs') } }, /Cannot find module|ERR_MODULE_NOT_FOUND/],
@@ -228,9 +233,58 @@ export function defineUserCodeSuite(model: ModelName): void {
       });
     }
 
-    it('leaves no fd behind after the failed starts', async () => {
+    // Modules that load here but fail in every other thread or process (the fixtures look
+    // at isMainThread and RAWIO_WORKER): the error must come from the worker, not be
+    // replaced by "exited" or a crash count.
+    const inWorker: [string, string, { name: string; message: RegExp; code?: string; stack?: RegExp }][] = [
+      [
+        'throws at import',
+        'throws-in-worker.mjs',
+        {
+          name: 'Error',
+          message: /^refusing to load in a worker$/,
+          code: 'E_FIXTURE_WORKER',
+          stack: /throws-in-worker\.mjs:6/,
+        },
+      ],
+      [
+        'create() throws',
+        'create-throws-in-worker.mjs',
+        {
+          name: 'RangeError',
+          message: /^create refused in a worker$/,
+          code: 'E_FIXTURE_CREATE',
+          stack: /at create .*create-throws-in-worker\.mjs:8/,
+        },
+      ],
+      [
+        'throws a value that is not an Error',
+        'throws-value-in-worker.mjs',
+        { name: 'Error', message: /not an Error object/ },
+      ],
+    ];
+    for (const [what, file, want] of inWorker) {
+      it(`rejects serve() with a worker's own error when the module ${what} only in a worker`, async () => {
+        const mod = (await import(fixture(file).href)) as { create: (o: object) => { close?(): void } };
+        mod.create({}).close?.(); // it does load in this thread: the failure below is the worker's
+        const err = await serve({ model, workers: 2, protocol: { module: fixture(file) } }).then(
+          (s) => s.close().then(() => undefined),
+          (e: unknown) => e as Error & { code?: string; worker?: string },
+        );
+        expect(err).toBeInstanceOf(Error);
+        expect(err!.name).toBe(want.name);
+        expect(err!.message).toMatch(want.message);
+        expect(err!.code).toBe(want.code);
+        if (want.stack) expect(err!.stack).toMatch(want.stack);
+        expect(err!.worker).toMatch(/thread|worker \d+ \(pid \d+\)/);
+      });
+    }
+
+    it('leaves no fd and no process behind after the failed starts', async () => {
       await eventually(() => leakedSince(fdsBefore).length === 0);
       expect(leakedSince(fdsBefore)).toEqual([]);
+      await eventually(() => childrenOf(process.pid).every((p) => childrenBefore.includes(p)));
+      expect(childrenOf(process.pid).filter((p) => !childrenBefore.includes(p))).toEqual([]);
     });
   });
 }

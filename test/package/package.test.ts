@@ -3,7 +3,9 @@
  * library, both prebuilds, the docs the README links; no benchmark suite), then the tarball
  * installed into a fresh project with no compiler, make or python on PATH, so the prebuilt
  * addon is the only way it can load. The install must keep to its budget (3 packages, 3 MB
- * on disk, not one warning); a small program (smoke.mjs) does real I/O through the installed
+ * on disk, no warning but npm's notice of rawio's install script); that script
+ * (node-gyp-build) must load the prebuild and compile nothing, and, with the prebuilds
+ * taken away (a machine they do not serve), compile both addons from source; a small program (smoke.mjs) does real I/O through the installed
  * package, `require('rawio')` works from CommonJS, and TypeScript resolves the package's
  * types from both ESM and CommonJS consumers.
  * Run by `npm run test:package`, which builds dist/ and both prebuilds first.
@@ -11,6 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -34,6 +37,12 @@ const project = join(work, 'project');
 const BUDGET = { packages: 3, bytes: 3_000_000 };
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** `npm rebuild rawio` in `cwd`: rawio's install script, in the foreground, its output kept. */
+function npmRebuild(cwd: string, env: NodeJS.ProcessEnv) {
+  const args = [npmCli(), 'rebuild', 'rawio', '--foreground-scripts'];
+  return spawnSync(process.execPath, args, { cwd, env, encoding: 'utf8', timeout: 840_000 });
+}
 
 describe('npm pack --dry-run', () => {
   const files = pack(root, ['--dry-run']).files.map((f) => f.path);
@@ -111,7 +120,10 @@ describe('the tarball installed with no build tools', () => {
     expect(packages).toContain('rawio');
     expect(packages.length, packages.join(', ')).toBeLessThanOrEqual(BUDGET.packages);
     expect(disk).toBeLessThanOrEqual(BUDGET.bytes);
-    expect(installLog.split('\n').filter((l) => /\bwarn|EBADENGINE/i.test(l))).toEqual([]);
+    // npm 11 lists every dependency with an install script awaiting the project's approval
+    // (allowScripts); that notice may name rawio (node-gyp-build) and nothing else.
+    const notice = /^npm warn install-scripts( \d+ package has install scripts| +rawio@| *$| Run `npm install-scripts)/;
+    expect(installLog.split('\n').filter((l) => /\bwarn|EBADENGINE/i.test(l) && !notice.test(l))).toEqual([]);
     // Commands: rawio's own and node-gyp-build's, nothing else.
     const bins = readdirSync(join(project, 'node_modules/.bin'));
     expect(bins.filter((b) => b !== 'rawio' && !b.startsWith('node-gyp-build'))).toEqual([]);
@@ -133,6 +145,28 @@ describe('the tarball installed with no build tools', () => {
     if (existsSync(join(pkg, 'dist/src/cli.js')))
       expect(existsSync(join(project, 'node_modules/.bin/rawio'))).toBe(true);
   });
+
+  it('has an install script that loads the prebuild and compiles nothing (no compiler on PATH)', () => {
+    const pkg = join(project, 'node_modules/rawio');
+    expect(JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')).scripts.install).toBe('node-gyp-build');
+    const res = npmRebuild(project, env);
+    expect(res.status, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toContain('node-gyp-build'); // the script ran …
+    expect(existsSync(join(pkg, 'build')), res.stdout + res.stderr).toBe(false); // … and built nothing
+  });
+
+  it('compiles from source through its install script where no prebuild serves the machine', () => {
+    // The same install less the prebuilds: what a machine of another libc or CPU gets.
+    const other = join(work, 'no-prebuild');
+    cpSync(project, other, { recursive: true, verbatimSymlinks: true });
+    rmSync(join(other, 'node_modules/rawio/prebuilds'), { recursive: true, force: true });
+    const res = npmRebuild(other, { ...process.env, npm_config_update_notifier: 'false' });
+    expect(res.status, res.stdout + res.stderr).toBe(0);
+    for (const f of ['rawio.node', 'rawio_loadgen.node'])
+      expect(existsSync(join(other, 'node_modules/rawio/build/Release', f)), f).toBe(true);
+    const code = "const r = require('rawio'); console.log(typeof r.sys.pipe, r.constants.EPOLLIN);";
+    expect(run(process.execPath, ['-e', code], other, env).stdout.trim()).toBe('function 1');
+  }, 900_000);
 
   it('runs a program over sockets, pipes, eventfd and what else the API has', () => {
     copyFileSync(join(root, 'test/package/smoke.mjs'), join(project, 'smoke.mjs'));

@@ -1,0 +1,150 @@
+/**
+ * The batch face of `Ring` (ring.ts), with the resources it registers: each `prep*` call fills
+ * one SQE with the caller's own user data (0 … 2^31 - 1) and returns false when the submission
+ * queue is full; nothing is sent before `submit()`, as in liburing's examples. The buffers an
+ * entry names stay referenced until its completion is reaped (RingCore.holdBatch).
+ * `registerBuffers` and `registerFiles` pin what READ_FIXED and IOSQE_FIXED_FILE refer to.
+ * Ring adds the promise API on top.
+ */
+import { EBADF } from './errno.js';
+import { check } from './errors.js';
+import { INTERNAL, RingCore } from './ring-core.js';
+import { position, timespec, userData } from './ring-args.js';
+import * as u from './uring.js';
+import * as sqe from './uring-prep.js';
+import { MSG_NOSIGNAL, SOCK_FLAGS } from './uring-prep.js';
+import * as v from './validate.js';
+
+/** `Ring`'s batch API and registered resources (see {@link Ring}). */
+export class RingBatch extends RingCore {
+  /** The buffers registered with `registerBuffers`, held while the kernel may use them. */
+  private registered: Uint8Array[] = [];
+
+  /** IORING_REGISTER_BUFFERS: pins the buffers for `readFixed`; they stay referenced until close. */
+  registerBuffers(bufs: Uint8Array[]): void {
+    if (!Array.isArray(bufs)) throw v.typeError('buffers', 'an array', bufs);
+    const list = bufs.map((b, i) => v.bytes(b, `buffers[${i}]`));
+    if (this.registered.length > 0) this.raw.register(u.IORING_UNREGISTER_BUFFERS);
+    this.registered = [];
+    check(this.raw.register(u.IORING_REGISTER_BUFFERS, list), 'io_uring_register');
+    this.registered = list;
+  }
+
+  /** The registered buffer `index`. @internal */
+  protected fixedBuf(index: number): Uint8Array {
+    const buf = this.registered[v.int('bufIndex', index, 0, Math.max(0, this.registered.length - 1))];
+    if (buf === undefined) throw new RangeError('no buffers are registered');
+    return buf;
+  }
+
+  /** IORING_REGISTER_FILES: ops given `{ fixedFile: true }` then take an index into `fds`. */
+  registerFiles(fds: number[]): void {
+    if (!Array.isArray(fds)) throw v.typeError('fds', 'an array', fds);
+    const list = fds.map((f, i) => v.fd(f, `fds[${i}]`));
+    this.raw.register(u.IORING_UNREGISTER_FILES);
+    check(this.raw.register(u.IORING_REGISTER_FILES, list), 'io_uring_register');
+  }
+
+  /** Prepares a read(2) of `len` bytes at `position` (-1: current) into `buf`, completing with user data `ud`. */
+  prepRead(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
+    return this.prepFile(sqe.prepRead, fd, buf, pos, len, ud, sqeFlags);
+  }
+  /** Prepares a write(2) of `buf[0, len)` at `position` (-1: current), completing with user data `ud`. */
+  prepWrite(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
+    return this.prepFile(sqe.prepWrite, fd, buf, pos, len, ud, sqeFlags);
+  }
+  /** Prepares a recv(2) into `buf[off, off + len)`, completing with user data `ud`. */
+  prepRecv(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
+    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepRecv(this.raw, e));
+  }
+  /** Prepares a send(2) of `buf[off, off + len)` with MSG_NOSIGNAL, completing with user data `ud`. */
+  prepSend(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
+    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepSend(this.raw, { ...e, msgFlags: MSG_NOSIGNAL }));
+  }
+  /**
+   * Prepares an IORING_OP_SEND_ZC (6.0) of `buf[off, off + len)` with MSG_NOSIGNAL. Two
+   * completions carry `ud`: the result with IORING_CQE_F_MORE, then the notification
+   * (IORING_CQE_F_NOTIF; its res has IORING_NOTIF_USAGE_ZC_COPIED when the kernel copied).
+   * `buf` stays held (the batch references drop at a completion without IORING_CQE_F_MORE),
+   * and must stay unmodified, until the notification.
+   */
+  prepSendZc(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
+    return this.prepBytes(fd, buf, off, len, ud, (e) => sqe.prepSendZc(this.raw, { ...e, msgFlags: MSG_NOSIGNAL }));
+  }
+  /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
+  prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    const buf = this.fixedBuf(bufIndex);
+    const length = v.slice(buf, 0, len)[1];
+    const e = { fd: v.fd(fd), buf, length, position: position(pos), bufIndex, userData: userData(ud), sqeFlags };
+    const ok = sqe.prepReadFixed(this.raw, e);
+    if (ok) this.holdBatch(e.userData, buf);
+    return ok;
+  }
+  /**
+   * The batch read/write path, called once per operation: one object literal of a fixed
+   * shape, where spreading the socket fields into it gave V8 a new shape per call and cost
+   * several microseconds per read in megamorphic lookups.
+   */
+  private prepFile(prep: typeof sqe.prepRead, fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags: number) {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    const p = position(pos);
+    const f = v.fd(fd);
+    const length = v.slice(v.bytes(buf), 0, len)[1];
+    const e = { fd: f, buf, offset: 0, length, position: p, userData: userData(ud), sqeFlags };
+    const ok = prep(this.raw, e);
+    if (ok) this.holdBatch(e.userData, buf);
+    return ok;
+  } // prettier-ignore
+  private prepBytes(fd: number, buf: Uint8Array, off: number, len: number, ud: number, prep: (e: sqe.SockFields) => boolean) {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    const f = v.fd(fd);
+    const [offset, length] = v.slice(v.bytes(buf), off, len);
+    const d = userData(ud);
+    const ok = prep({ fd: f, buf, offset, length, userData: d });
+    if (ok) this.holdBatch(d, buf);
+    return ok;
+  } // prettier-ignore
+
+  /** accept4(2); `multishot` (5.19) posts one completion per connection with IORING_CQE_F_MORE set while it stays armed. */
+  prepAccept(fd: number, ud: number, opts?: { multishot?: boolean }): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    const multishot = v.object<{ multishot?: boolean }>('opts', opts).multishot === true;
+    const e = { fd: v.fd(fd), userData: userData(ud), flags: SOCK_FLAGS, multishot };
+    return sqe.prepAccept(this.raw, e);
+  }
+  /** Prepares a timeout of `ms` milliseconds; its completion carries `ud` and -ETIME when the time has passed. */
+  prepTimeout(ms: number, ud: number): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    const ts = timespec(ms);
+    const d = userData(ud);
+    const ok = sqe.prepTimeout(this.raw, { timespec: ts, userData: d });
+    if (ok) this.holdBatch(d, ts);
+    return ok;
+  }
+  /** IORING_OP_ASYNC_CANCEL of `target`; its own completion carries `ud` (or is dropped when omitted). */
+  prepCancel(target: number, ud = INTERNAL): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    const t = userData(target);
+    const d = ud === INTERNAL ? INTERNAL : userData(ud);
+    return sqe.prepCancel(this.raw, { target: t, userData: d });
+  }
+  /** Prepares an IORING_OP_NOP, completing with 0 and user data `ud`. */
+  prepNop(ud: number): boolean {
+    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    return sqe.prepNop(this.raw, { userData: userData(ud) });
+  }
+
+  /**
+   * Submits the prepared SQEs (and queued promise operations): the count, or -errno. With
+   * `waitNr`, the same io_uring_enter(2) also waits for that many completions (then `reap`).
+   */
+  submit(waitNr = 0): number {
+    if (this.closed) return -EBADF;
+    return this.flush(v.int('waitNr', waitNr, 0, 0xffffffff));
+  }
+  /** Free SQ slots. */
+  get sqSpace(): number {
+    return this.closed ? 0 : this.raw.sqSpace();
+  }
+}
