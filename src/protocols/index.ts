@@ -93,7 +93,7 @@ export type { HttpOptions } from './http.js';
 export type { RespOptions } from './resp.js';
 export { HttpCodec, type HttpLimits } from './http-codec.js';
 export { RespCodec, type RespLimits } from './resp-codec.js';
-export { LocalKeyspace, type LocalKeyspaceOptions } from './local-keyspace.js';
+export { LocalKeyspace, type LocalKeyspaceOptions, type StoredReply } from './local-keyspace.js';
 
 /**
  * The options for a protocol whose requests are all handled on one thread: `resp` then keeps

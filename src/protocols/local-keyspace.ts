@@ -35,6 +35,12 @@ const INT64_MIN = -(1n << 63n);
 /** Below this magnitude an INCR's operands and result are exact as doubles. */
 const EXACT = 2 ** 52;
 
+/** A stored value as the reply to a GET: the same object until its key is written. */
+export interface StoredReply {
+  /** The value framed as a RESP bulk string (`$<len>\r\n<bytes>\r\n`), never modified. */
+  readonly data: Uint8Array;
+}
+
 /** Options of {@link LocalKeyspace}. */
 export interface LocalKeyspaceOptions {
   /** Capacity in bytes (keys, values and 24 bytes an entry); default 64 MiB. */
@@ -69,9 +75,7 @@ function headerEnd(f: Uint8Array, at: number): number {
 }
 
 /** A stored value: its bulk reply bytes, in a record GET hands out as its Reply. */
-interface Stored {
-  readonly data: Uint8Array;
-}
+type Stored = StoredReply;
 
 /** Redis's integer rule (as the shared table's ParseInt): '-'? digits, no leading zero, int64. */
 function parseInt64(f: Uint8Array, from: number, to: number): bigint | number | null {
@@ -152,7 +156,7 @@ export class LocalKeyspace {
    * undefined. The RESP protocol reads the key in its frame and sends this as the reply,
    * so a GET allocates nothing. The bounds are the caller's to check.
    */
-  replyAt(buf: Uint8Array, from: number, to: number): { readonly data: Uint8Array } | undefined {
+  replyAt(buf: Uint8Array, from: number, to: number): StoredReply | undefined {
     if (this.#closed) return undefined;
     const e = this.#find(buf, this.#hashOf(buf, from, to), from, to);
     return e < 0 ? undefined : this.#value[e];
