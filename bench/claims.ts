@@ -1,5 +1,5 @@
 /**
- * The claims of docs/DESIGN.md's "Claims" list, each with the scenario(s) that test it and a
+ * The classic claims about I/O models that the bench judges, each with the scenario(s) that test it and a
  * rule — a function over the scenarios' named metrics — that decides confirmed, refuted or
  * depends (on what). A claim whose scenarios did not run is 'not measured'; nothing here
  * is decided by hand. The metric keys each rule reads are written next to it: a scenario

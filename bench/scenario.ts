@@ -44,7 +44,7 @@ export interface Chart {
 /** 'within noise': the ratio sits closer to the rule's threshold than the scenario's A/A floor. */
 export type Verdict = 'confirmed' | 'refuted' | 'depends' | 'within noise' | 'not measured';
 
-/** A claim from docs/DESIGN.md's list, checked against this machine's figures by a stated rule. */
+/** A claim about I/O models, checked against this machine's figures by a stated rule. */
 export interface ClaimResult {
   id: number;
   claim: string;

@@ -1,7 +1,7 @@
 /**
  * copy-c: rawio's `transferFile` against the same syscalls driven from C (bench/c/transfer.c),
  * for readwrite, mmap, sendfile and splice at 1 MiB and 64 MiB files, page cache warm — the
- * target "rawio adds no cost of its own" (>= 0.95x C; docs/DESIGN.md, Performance targets). Both send the same bytes per
+ * target "rawio adds no cost of its own" (>= 0.95x C; see bench/targets.ts). Both send the same bytes per
  * round over one fresh loopback connection to the same sink process (bench/lib/tcp-sink.ts),
  * interleaved A B / B A with a warm-up round discarded. Both time only the sending (from the
  * first byte of the first file to the last write returning, the connection already made) and

@@ -1,7 +1,7 @@
 /**
  * multiplex: the cost of one wait + dispatch with 1 active fd among N idle ones, for each
  * Poller backend (N = 10, 100, 1000, 10000; select only while every fd stays below
- * FD_SETSIZE). The classic claim (docs/DESIGN.md, claim 1): select and poll cost grows with the
+ * FD_SETSIZE). The classic claim (claim 1 in bench/claims.ts): select and poll cost grows with the
  * number of watched fds, since the kernel walks every one on every call; epoll's does not,
  * since its ready list holds only the fds that fired.
  *

@@ -3,7 +3,7 @@
  * POSIX_FADV_DONTNEED) against O_DIRECT pread into aligned buffers, at block sizes from
  * 4 KiB to 1 MiB. Reports throughput, CPU seconds per GiB and context switches (getrusage).
  * Direct IO skips the page cache copy but waits for the device on every block; claim 5 of
- * docs/DESIGN.md (direct IO for the large files under concurrency) rests on this trade.
+ * bench/claims.ts (direct IO for the large files under concurrency) rests on this trade.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * `auto`: nginx's `directio` rule (ngx_http_core_module's `directio`; docs/DESIGN.md, claim 5):
+ * `auto`: the rule of nginx's `directio` directive (the bench's claim 5):
  * a transfer smaller than `job.directio` bytes goes through `sendfile` and the page cache,
  * where small hot files stay; a larger one goes through `direct` (O_DIRECT reads via
  * io_uring), so a big file streamed once does not evict them. Where the kernel refuses

@@ -1,5 +1,5 @@
 /**
- * `direct`: file → socket with O_DIRECT reads through io_uring (docs/DESIGN.md, claim 5: for
+ * `direct`: file → socket with O_DIRECT reads through io_uring (the bench's claim 5: for
  * large files the page cache hurts; direct IO + async IO keeps small hot files cached). The
  * file is reopened with O_DIRECT through /proc/self/fd; the aligned middle is read into
  * aligned buffers, DEPTH reads in flight, and each chunk is sent as soon as it arrives, in

@@ -1,6 +1,6 @@
 /**
  * `transferFile`: sends a file's bytes to a non-blocking socket by one of several methods
- * (docs/DESIGN.md, "Transfer methods"): `readwrite`, `mmap`, `sendfile`, `splice`, `uring`,
+ * (docs/ARCHITECTURE.md, "Transfer"): `readwrite`, `mmap`, `sendfile`, `splice`, `uring`,
  * `direct` and `auto`, one file each, all imported and registered here when this module
  * loads — a loop that owns its thread (a Reactor in run() mode) never turns Node's loop, so
  * nothing may wait for a dynamic import. A method added later calls `registerTransferMethod`.

@@ -1,6 +1,5 @@
 /**
- * The contract between `transferFile` and its methods (file → socket strategies, docs/DESIGN.md
- * "Transfer methods"). A method is one async function of a `TransferJob`; each lives in
+ * The contract between `transferFile` and its methods (the file → socket strategies). A method is one async function of a `TransferJob`; each lives in
  * its own file and is registered by name in `index.ts` (or registers itself with
  * `registerTransferMethod`), so new methods (`uring`, `direct`, `auto`) slot in beside the
  * others without touching them.

@@ -1,6 +1,6 @@
 /**
  * `sendfile`: sendfile(2) from the file straight into the socket, the page cache pages
- * handed to TCP without passing through user space (the zero-copy path of docs/DESIGN.md).
+ * handed to TCP without passing through user space: no copy into a JS buffer and back.
  */
 import { native } from '../sys/native.js';
 import { drive } from './drive.js';
