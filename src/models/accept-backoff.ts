@@ -81,3 +81,22 @@ export class AcceptBackoff {
     this.#reserve = fd >= 0 ? fd : -1;
   }
 }
+
+/**
+ * Whether `n` more fds could be opened now (duplicates of `anyFd`, an fd this thread holds,
+ * are opened and closed again): for an acceptor that must not start something whose fds
+ * would run out halfway.
+ */
+export function hasFreeFds(anyFd: number, n: number): boolean {
+  const held: number[] = [];
+  try {
+    while (held.length < n) {
+      const fd = native.dupCloexec(anyFd);
+      if (fd < 0) return false;
+      held.push(fd);
+    }
+    return true;
+  } finally {
+    for (const fd of held) native.close(fd);
+  }
+}

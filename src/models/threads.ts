@@ -28,8 +28,14 @@ function threadName(data: object): string {
 }
 
 export function startThread(workerData: object): Promise<ModelThread> {
-  const worker = new Worker(entry, { workerData });
   const who = threadName(workerData);
+  let worker: Worker;
+  try {
+    worker = new Worker(entry, { workerData });
+  } catch (e) {
+    // Node could not make the thread at all (out of memory or fds): the same rejection.
+    return Promise.reject(startFailure(e, who));
+  }
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
     const onError = (e: unknown) => reject(startFailure(e, who));

@@ -8,25 +8,37 @@
  * At the cap (`workers` threads) the acceptor stops accepting: new clients complete the
  * TCP handshake and wait in the listen backlog, unanswered, until a thread frees up
  * (Apache's MaxRequestWorkers behaves the same); past the backlog the kernel drops their
- * SYNs and they retry. A 'stop' message from the caller's thread ends every connection
+ * SYNs and they retry.
+ *
+ * Starting a thread costs fds: Node opens the thread's modules all at once while it loads
+ * (about 30 files), then the thread keeps 4 for its own event loop. A start that runs out
+ * of them halfway fails, and Node may keep fds of the half-loaded thread for good, so fewer
+ * and fewer are left. So a thread starts only with START_FDS free for each start under
+ * way, at most MAX_STARTING at once; without that room the acceptor treats it as EMFILE
+ * (accept-backoff.ts): it looks away, and sheds the waiting clients when it lasts. An idle
+ * thread needs no room, only the client's own fd. A 'stop' message from the caller's thread ends every connection
  * thread, then this one.
  */
 import { parentPort } from 'node:worker_threads';
 import { Reactor } from '../loop/reactor.js';
 import { constants } from '../sys/constants.js';
-import { EAGAIN } from '../sys/errno.js';
+import { EAGAIN, EMFILE } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { FdSlot } from './blocking-session.js';
 import { copyServeData, type BlockingServeData } from './blocking-start.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
-import { AcceptBackoff } from './accept-backoff.js';
+import { AcceptBackoff, hasFreeFds } from './accept-backoff.js';
 import { writeNewFd, writeStop } from './messages.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 export const SPARE_THREADS = 16;
+/** The free fds a connection thread's start needs (its module loading, then its own loop). */
+export const START_FDS = 64;
+/** At most this many connection threads start at once; more clients wait in the backlog. */
+export const MAX_STARTING = 8;
 
 export interface TpcAcceptorData extends BlockingServeData {
   role: 'tpc-acceptor';
@@ -49,6 +61,8 @@ class Acceptor {
   readonly #live = new Set<ConnThread>();
   readonly #idle: ConnThread[] = [];
   #accepting = true;
+  /** Connection threads started and not yet ready (or failed). */
+  #starting = 0;
   /** Looking away from the listening socket after accept failed. */
   #paused = false;
   /** The reserve fd and EMFILE pacing (accept-backoff.ts). */
@@ -65,7 +79,11 @@ class Acceptor {
   #acceptAll(): void {
     if (this.#paused) return;
     for (;;) {
-      if (this.#idle.length === 0 && this.#live.size >= this.#data.workers) return this.#setAccepting(false);
+      if (this.#idle.length === 0) {
+        if (this.#live.size >= this.#data.workers || this.#starting >= MAX_STARTING) return this.#setAccepting(false);
+        if (!hasFreeFds(this.#data.listenFd, START_FDS * (this.#starting + 1)))
+          return this.#pause(this.#backoff.failed(this.#data.listenFd, -EMFILE));
+      }
       const fd = native.accept(this.#data.listenFd, false);
       if (fd < 0) {
         if (fd !== -EAGAIN && !this.#closing) this.#pause(this.#backoff.failed(this.#data.listenFd, fd));
@@ -112,9 +130,16 @@ class Acceptor {
     let done!: () => void;
     const t: ConnThread = { slot: new FdSlot(slotSab), inbox, exited: new Promise((r) => (done = r)) };
     this.#live.add(t);
+    this.#starting++;
+    const started = () => {
+      this.#starting--;
+      this.#setAccepting(true);
+      if (!this.#closing) this.#acceptAll();
+    };
     startThread(data).then(
       (thread) => {
         t.thread = thread;
+        started();
         thread.worker.on('message', () => this.#onIdle(t));
         void thread.exited.then(() => this.#onExit(t, done));
       },
@@ -122,6 +147,7 @@ class Acceptor {
         native.close(fd);
         this.#stats.closed();
         this.#onExit(t, done);
+        started();
       },
     );
   }
