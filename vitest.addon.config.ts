@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // The addon's own tests: the files that call rawio's native code most directly, for the runs
@@ -73,6 +74,7 @@ export default defineConfig({
   test: {
     include: files,
     pool: 'forks',
+    maxWorkers: Math.max(2, availableParallelism() - 1), // as vitest.config.ts: the files mostly wait
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default'],
