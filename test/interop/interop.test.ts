@@ -94,7 +94,14 @@ describe.each(runnable.map((m) => [m]))('%s', (model) => {
         'redis-benchmark',
         ['-p', String(server.port), '-t', 'set,get', '-n', '20000', '-c', clients, '-P', '4', '-q', '--csv'],
         120_000,
-      );
+      ).catch((e: Error) => {
+        // What the server saw says where a stalled run stopped (connections, requests, replies).
+        const out = (e as Error & { stdout?: string }).stdout ?? '';
+        throw new Error(
+          `${e.message}\nredis-benchmark printed: ${out}\nserver stats: ${JSON.stringify(server.stats())}`,
+          { cause: e },
+        );
+      });
       // --csv prints one line per test; redis-benchmark exits non-zero on a wrong reply.
       expect(stdout).toMatch(/"SET"/);
       expect(stdout).toMatch(/"GET"/);
