@@ -23,6 +23,7 @@ import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
 import { openServer } from './open-server.js';
+import { forgetOnExit, wakeOnExit } from './exit-wake.js';
 
 export interface GroupShape {
   reactors: number;
@@ -65,6 +66,7 @@ class Group {
     const pinned = opts.cpus.length > 0;
     for (let i = 0; i < shape.reactors; i++) {
       this.#eventfds.push(eventfd());
+      wakeOnExit(this.#eventfds[i]!);
       this.#inboxes.push(new Channel(Channel.create(CHANNEL_BYTES, this.#eventfds[i])));
     }
     const replies = this.#inboxes.map((c) => c.init);
@@ -114,6 +116,8 @@ class Group {
   /** The main reactor, on a thread of its own (acceptor-thread.ts). */
   async #startAcceptor(opts: ResolvedServeOptions): Promise<void> {
     this.#acceptorStop = eventfd();
+    // Its reactor has no timer: at process exit only this eventfd ends its epoll_wait.
+    wakeOnExit(this.#acceptorStop);
     const data: AcceptorThreadData = {
       role: 'acceptor',
       listenFd: this.listenFd,
@@ -134,13 +138,19 @@ class Group {
       native.write(this.#acceptorStop, EVENTFD_ONE, 0, 8);
       await this.#acceptor.exited;
     }
-    if (this.#acceptorStop >= 0) native.close(this.#acceptorStop);
+    if (this.#acceptorStop >= 0) {
+      forgetOnExit(this.#acceptorStop);
+      native.close(this.#acceptorStop);
+    }
     native.close(this.listenFd);
     for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);
     await Promise.all(this.#threads.map((t) => t.exited));
     for (const ch of this.#pool) while (!writeStop(ch)) await delay(1);
     await Promise.all(this.#poolThreads.map((t) => t.exited));
-    for (const fd of this.#eventfds) native.close(fd);
+    for (const fd of this.#eventfds) {
+      forgetOnExit(fd);
+      native.close(fd);
+    }
     this.protocol.close();
   }
 }
