@@ -158,11 +158,20 @@ export class Channel {
     if (this.init.signalFd >= 0) native.read(this.init.signalFd, this.hdrBytes, 0, 8);
   }
 
-  /** Blocks an Atomics.wait consumer until a message may be there (or `timeoutMs` passes). */
+  /**
+   * Blocks an Atomics.wait consumer until a message may be there (or `timeoutMs` passes).
+   *
+   * It sleeps on the armed flag, not on the tail: only while the flag is still set. A
+   * producer signals by clearing the flag and then notifying, and that producer may be one
+   * whose message this consumer has already taken (it pushed, the consumer popped and armed
+   * again, then the producer's signal cleared the new flag). Sleeping on the tail, the
+   * consumer would then sleep with the flag cleared, and the next producer, seeing it
+   * cleared, would not notify: a message left waiting for good. Sleeping on the flag, a
+   * cleared flag ends the wait at once and the consumer looks again.
+   */
   waitForMessage(timeoutMs = Infinity): void {
     this.arm();
-    const tail = Atomics.load(this.ctl, TAIL);
-    if (tail === Atomics.load(this.ctl, HEAD)) Atomics.wait(this.ctl, TAIL, tail, timeoutMs);
+    if (Atomics.load(this.ctl, TAIL) === Atomics.load(this.ctl, HEAD)) Atomics.wait(this.ctl, ARMED, 1, timeoutMs);
     Atomics.store(this.ctl, ARMED, 0);
   }
 
@@ -172,15 +181,15 @@ export class Channel {
    */
   async waitForMessageAsync(timeoutMs: number): Promise<void> {
     this.arm();
-    const tail = Atomics.load(this.ctl, TAIL);
-    if (tail === Atomics.load(this.ctl, HEAD)) await waitAsync(this.ctl, TAIL, tail, timeoutMs);
+    // On the armed flag, as waitForMessage and for the same reason.
+    if (Atomics.load(this.ctl, TAIL) === Atomics.load(this.ctl, HEAD)) await waitAsync(this.ctl, ARMED, 1, timeoutMs);
     Atomics.store(this.ctl, ARMED, 0);
   }
 
   private signal(): void {
     if (Atomics.compareExchange(this.ctl, ARMED, 1, 0) !== 1) return;
     if (this.init.signalFd >= 0) native.write(this.init.signalFd, EVENTFD_ONE, 0, 8);
-    else Atomics.notify(this.ctl, TAIL);
+    else Atomics.notify(this.ctl, ARMED);
   }
 
   private copyIn(pos: number, src: Uint8Array): void {

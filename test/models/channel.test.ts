@@ -4,6 +4,7 @@ import { Channel, type Message } from '../../dist/src/models/channel.js';
 import { sys } from '../helpers/rawio.js';
 
 const producer = new URL('../fixtures/channel-producer.mjs', import.meta.url);
+const consumer = new URL('../fixtures/channel-consumer.mjs', import.meta.url);
 
 function drain(ch: Channel, seen: number[], bad: string[], msg: Message): number {
   let n = 0;
@@ -45,6 +46,27 @@ describe('Channel (shared-memory MPSC queue)', () => {
     expect(ch.pop(msg)).toBe(false);
     await Promise.all(workers.map((w) => w.terminate()));
   });
+
+  it('never sleeps through a message: two producers trickling to a consumer that waits with no timeout', async () => {
+    // Each message finds the consumer asleep or about to be, so producers' signals race its
+    // arming again and again, a late one among them (from a producer whose message was
+    // already taken). A lost wakeup leaves the consumer asleep for good: the run never ends.
+    const init = Channel.create(1 << 16);
+    const count = 100_000;
+    const take = new Worker(consumer, { workerData: { init, total: 2 * count } });
+    const result = new Promise<{ seen: number[]; sleeps: number }>((r) => take.once('message', r));
+    const workers = [0, 1].map((id) => new Worker(producer, { workerData: { init, id, count, trickle: true } }));
+    // A consumer asleep for good also leaves the producers spinning on a full channel.
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), 30_000)));
+    const got = await Promise.race([result, hung]);
+    clearTimeout(timer);
+    await Promise.all([...workers, take].map((w) => w.terminate()));
+    expect(got).not.toBe('hung');
+    const { seen, sleeps } = got as { seen: number[]; sleeps: number };
+    expect(seen).toEqual([count, count]);
+    expect(sleeps).toBeGreaterThan(0); // it did sleep between messages: the race was run
+  }, 60_000);
 
   it('refuses a message when full and wakes an eventfd consumer only when armed', () => {
     const efd = sys.eventfd();
