@@ -8,13 +8,19 @@
  * writes to every one still registered; each thread's wait returns and the thread ends.
  */
 import { EVENTFD_ONE } from '../sys/eventfd-one.js';
-import { native } from '../sys/native.js';
+import { write } from '../sys/socket.js';
 
 const fds = new Set<number>();
 let listening = false;
 
 function wakeAll(): void {
-  for (const fd of fds) native.write(fd, EVENTFD_ONE, 0, 8); // a closed fd says EBADF: nothing to wake
+  for (const fd of fds) {
+    try {
+      write(fd, EVENTFD_ONE);
+    } catch {
+      // exiting: an eventfd that cannot be written has no thread left to wake
+    }
+  }
 }
 
 /** Wakes the thread(s) watching eventfd `fd` at process exit, until `forget(fd)`. */
