@@ -11,7 +11,7 @@
 import type { Protocol } from '../protocols/protocol.js';
 import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { native } from '../sys/native.js';
-import { eventfd, localPort } from '../sys/socket.js';
+import { eventfd, localPort, write } from '../sys/socket.js';
 import { Channel } from './channel.js';
 import { CHANNEL_BYTES, writeStop } from './messages.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
@@ -23,7 +23,6 @@ import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
 import { openServer } from './open-server.js';
-import { forgetOnExit, wakeOnExit } from './exit-wake.js';
 
 export interface GroupShape {
   reactors: number;
@@ -156,3 +155,40 @@ class Group {
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waking the group's threads when the process exits. process.exit() (or the end of the
+ * main script with a server still open) stops every worker thread, but a thread blocked in
+ * a native wait — a Reactor in run() mode inside epoll_wait with no timer due, as the
+ * acceptor thread is — only notices once the wait returns, and Node waits for it: the
+ * process would hang instead of exiting. So the group registers the eventfds its threads
+ * wait on, and the first registration adds one 'exit' listener that writes to every one
+ * still registered; each thread's wait returns and the thread ends.
+ */
+const exitFds = new Set<number>();
+let exitListening = false;
+
+function wakeAll(): void {
+  for (const fd of exitFds) {
+    try {
+      write(fd, EVENTFD_ONE);
+    } catch {
+      // exiting: an eventfd that cannot be written has no thread left to wake
+    }
+  }
+}
+
+/** Wakes the thread(s) watching eventfd `fd` at process exit, until `forgetOnExit(fd)`. */
+function wakeOnExit(fd: number): void {
+  if (!exitListening) {
+    // Installed on first use, not on import: importing rawio leaves `process` alone.
+    exitListening = true;
+    process.once('exit', wakeAll);
+  }
+  exitFds.add(fd);
+}
+
+/** The model closed `fd` (or no longer needs waking): not written at exit. */
+function forgetOnExit(fd: number): void {
+  exitFds.delete(fd);
+}

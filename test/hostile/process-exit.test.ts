@@ -2,7 +2,7 @@
  * process.exit() with a server open, on every model: the process ends. A model thread
  * blocked in a native wait (epoll_wait with no timer due, a ring's wait, a blocking
  * accept or read) would otherwise keep Node waiting for it at exit, and the process would
- * hang for good (exit-wake.ts). Every model runs at once, each in a child process of its
+ * hang for good (reactor-group.ts wakes its threads at exit). Every model runs at once, each in a child process of its
  * own, with a connected client; a child still there after a minute is a hang, not a slow
  * machine.
  */
