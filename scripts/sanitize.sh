@@ -41,11 +41,11 @@ done
 
 status=0
 RAWIO_ADDON="$PWD/build-asan/Release/rawio.node" \
+  # One file at a time: under the sanitizers every test runs several times slower, and two
+  # at once on a 2-core machine starve the loops whose turns the Reactor and Proactor tests count.
   LD_PRELOAD="$LIBASAN $LIBUBSAN" \
   ASAN_OPTIONS="detect_leaks=0:log_path=$REPORTS/asan:abort_on_error=1:detect_odr_violation=0" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$REPORTS/ubsan" \
-  # One file at a time: under the sanitizers every test runs several times slower, and two
-  # at once on a 2-core machine starve the loops whose turns the Reactor and Proactor tests count.
   npx vitest run --maxWorkers=1 "${FILES[@]}" || status=$?
 
 if compgen -G "$REPORTS/*" >/dev/null; then
