@@ -40,9 +40,9 @@ for f in test/uring*.test.ts test/proactor*.test.ts test/models/proactor.test.ts
 done
 
 status=0
+# One file at a time: under the sanitizers every test runs several times slower, and two at
+# once on a 2-core machine starve the loops whose turns the Reactor and Proactor tests count.
 RAWIO_ADDON="$PWD/build-asan/Release/rawio.node" \
-  # One file at a time: under the sanitizers every test runs several times slower, and two
-  # at once on a 2-core machine starve the loops whose turns the Reactor and Proactor tests count.
   LD_PRELOAD="$LIBASAN $LIBUBSAN" \
   ASAN_OPTIONS="detect_leaks=0:log_path=$REPORTS/asan:abort_on_error=1:detect_odr_violation=0" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$REPORTS/ubsan" \
