@@ -36,7 +36,11 @@ afterAll(() => {
   expect(leakedSince(fdsBefore)).toEqual([]);
 });
 
-describe.each(Object.entries(places))('O_DIRECT on the %s filesystem', (_name, place) => {
+// A filesystem that refuses O_DIRECT here says why in the title of its skipped tests.
+const titled = Object.entries(places).map(
+  ([name, place]) => [typeof place === 'string' ? `${name} (skipped: ${place})` : name, place] as const,
+);
+describe.each(titled)('O_DIRECT on the %s filesystem', (_name, place) => {
   const skip = typeof place === 'string' ? place : false;
   const fd = typeof place === 'string' ? -1 : place.fd;
 
