@@ -9,9 +9,11 @@
  * trick) is let go to accept the waiting connections and close them at once, so their
  * clients see the close and may try again, then taken back.
  */
+import { readdirSync } from 'node:fs';
 import { EMFILE } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { constants } from '../sys/constants.js';
+import { getrlimit } from '../sys/process.js';
 
 /** How long an acceptor looks away from its listening socket after accept failed. */
 export const PAUSE_MS = 20;
@@ -83,20 +85,21 @@ export class AcceptBackoff {
 }
 
 /**
- * Whether `n` more fds could be opened now (duplicates of `anyFd`, an fd this thread holds,
- * are opened and closed again): for an acceptor that must not start something whose fds
- * would run out halfway.
+ * How many more fds this process could open now: RLIMIT_NOFILE's soft limit less the fds
+ * open (counted in /proc/self/fd, without the one the count itself holds); `Infinity`
+ * without a limit. For an acceptor that must not start something whose fds would run out
+ * halfway. Counting opens nothing more, so other threads racing for fds, and anyone watching
+ * this process's fds, see no probe fds come and go.
  */
-export function hasFreeFds(anyFd: number, n: number): boolean {
-  const held: number[] = [];
+export function freeFds(): number {
+  const { soft } = getrlimit(constants.RLIMIT_NOFILE as number);
+  let open: number;
   try {
-    while (held.length < n) {
-      const fd = native.dupCloexec(anyFd);
-      if (fd < 0) return false;
-      held.push(fd);
-    }
-    return true;
-  } finally {
-    for (const fd of held) native.close(fd);
+    open = readdirSync('/proc/self/fd').length - 1;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // Not even the directory could be opened; without /proc there is no telling.
+    return code === 'EMFILE' || code === 'ENFILE' ? 0 : Infinity;
   }
+  return soft - open;
 }

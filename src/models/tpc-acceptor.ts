@@ -28,7 +28,7 @@ import { FdSlot } from './blocking-session.js';
 import { copyServeData, type BlockingServeData } from './blocking-start.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
-import { AcceptBackoff, hasFreeFds } from './accept-backoff.js';
+import { AcceptBackoff, freeFds } from './accept-backoff.js';
 import { writeNewFd, writeStop } from './messages.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
@@ -81,7 +81,7 @@ class Acceptor {
     for (;;) {
       if (this.#idle.length === 0) {
         if (this.#live.size >= this.#data.workers || this.#starting >= MAX_STARTING) return this.#setAccepting(false);
-        if (!hasFreeFds(this.#data.listenFd, START_FDS * (this.#starting + 1)))
+        if (freeFds() < START_FDS * (this.#starting + 1))
           return this.#pause(this.#backoff.failed(this.#data.listenFd, -EMFILE));
       }
       const fd = native.accept(this.#data.listenFd, false);

@@ -2,12 +2,13 @@
  * The acceptors' EMFILE helper on real sockets: it holds exactly one reserve fd (released
  * by close()), and shedding lets it go to accept and close every waiting connection, on a
  * non-blocking and on a blocking listener alike (never blocking), then takes it back.
+ * freeFds() counts the fds still to be had under RLIMIT_NOFILE without opening any.
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { sys } from '../helpers/rawio.js';
+import { constants, sys } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
-import { AcceptBackoff, PAUSE_MS } from '../../dist/src/models/accept-backoff.js';
+import { AcceptBackoff, PAUSE_MS, freeFds } from '../../dist/src/models/accept-backoff.js';
 
 const EMFILE = -24;
 const ENOBUFS = -105;
@@ -68,5 +69,41 @@ describe('AcceptBackoff', () => {
     b.close();
     sys.close(lfd);
     for (const c of clients) c.destroy();
+  });
+});
+
+describe('freeFds', () => {
+  const NOFILE = constants.RLIMIT_NOFILE as number;
+
+  it('is the soft limit less the open fds, and falls by one per fd opened', () => {
+    const saved = sys.getrlimit(NOFILE);
+    const open = openFds().size;
+    try {
+      sys.setrlimit(NOFILE, { soft: open + 40, hard: saved.hard });
+      const free = freeFds();
+      // Another thread of this process (vitest's, libuv's) may open or close one meanwhile.
+      expect(Math.abs(free - 40)).toBeLessThanOrEqual(2);
+      const fds = Array.from({ length: 10 }, () => sys.open('/dev/null', constants.O_RDONLY as number));
+      try {
+        expect(free - freeFds()).toBeGreaterThanOrEqual(8);
+        expect(free - freeFds()).toBeLessThanOrEqual(12);
+      } finally {
+        for (const fd of fds) sys.close(fd);
+      }
+    } finally {
+      sys.setrlimit(NOFILE, saved);
+    }
+  });
+
+  it('is 0 or less once the soft limit is reached, and opens nothing itself', () => {
+    const saved = sys.getrlimit(NOFILE);
+    const before = openFds();
+    try {
+      sys.setrlimit(NOFILE, { soft: before.size, hard: saved.hard });
+      expect(freeFds()).toBeLessThanOrEqual(0);
+    } finally {
+      sys.setrlimit(NOFILE, saved);
+    }
+    expect(leakedSince(before)).toEqual([]);
   });
 });
