@@ -5,7 +5,7 @@
     ],
     "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-strict-aliasing"],
     "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-fno-exceptions"],
-    "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"],
+    "defines": ["_GNU_SOURCE", "NAPI_VERSION=8", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
     "libraries": ["-lrt", "-lpthread"],
     "conditions": [
       ["OS!='linux'", { "sources!": [], "defines": ["RAWIO_UNSUPPORTED_OS"] }]
