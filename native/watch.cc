@@ -176,8 +176,22 @@ class Watch : public Napi::ObjectWrap<Watch> {
   std::unique_ptr<Napi::AsyncContext> context_;
 };
 
+// The fd of this thread's libuv loop (its epoll fd), or -1: readable while the loop has
+// I/O waiting to be handled. A Reactor that owns its thread (run()) waits on it too, so
+// Node's own I/O for this thread (a worker being stopped, a message posted to it) ends the
+// wait, and the loop lets libuv turn once.
+Napi::Value JsLoopFd(const Napi::CallbackInfo& info) {
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok || loop == nullptr)
+    return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), uv_backend_fd(loop));
+}
+
 }  // namespace
 
-void InitWatch(Napi::Env env, Napi::Object exports) { exports.Set("Watch", Watch::Define(env)); }
+void InitWatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("Watch", Watch::Define(env));
+  exports.Set("loopFd", Napi::Function::New(env, JsLoopFd));
+}
 
 }  // namespace rawio

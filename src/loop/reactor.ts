@@ -84,6 +84,11 @@ export class Reactor {
   readonly #timers = new TimerHeap();
   #mode: 'idle' | 'run' | 'attach' = 'idle';
   #stopping = false;
+  // run mode
+  /** This thread's libuv loop fd, watched during run(); -1 when not. */
+  #loopFd = -1;
+  /** The libuv loop fd turned readable: Node has I/O for this thread to handle. */
+  #nodeIo = false;
   // attach mode
   /** Whether an attached reactor keeps Node's loop (the process) alive: `ref()` / `unref()`. */
   #refed = true;
@@ -173,6 +178,7 @@ export class Reactor {
     if (this.#mode !== 'idle') throw new Error(`reactor is already ${this.#mode === 'run' ? 'running' : 'attached'}`);
     this.#mode = 'run';
     this.#stopping = false;
+    this.#watchNodeLoop();
     batchClock.enter();
     try {
       // Return to the caller first, and let what it queued run before the first blocking
@@ -180,6 +186,12 @@ export class Reactor {
       await null;
       let worked = true;
       while (!this.#stopping) {
+        if (this.#nodeIo) {
+          // Node's loop has I/O for this thread (see #watchNodeLoop): one libuv turn.
+          this.#nodeIo = false;
+          await drainMicrotasks();
+          continue;
+        }
         let timeout = this.#timers.timeout(performance.now());
         if (worked && timeout !== 0) {
           // Could block after doing work: poll first, and when nothing is ready drain every
@@ -197,8 +209,40 @@ export class Reactor {
       }
     } finally {
       batchClock.leave();
+      this.#unwatchNodeLoop();
       this.#mode = 'idle';
       this.#stopping = false;
+    }
+  }
+
+  /**
+   * run() blocks the thread in the poller's wait, and Node's loop only turns when the
+   * reactor lets it. So that Node's own I/O for this thread is not left waiting for the next
+   * timer — a worker thread being stopped (worker.terminate(), process.exit()), a message
+   * posted to it, a socket or stdout write of Node's — the wait also watches libuv's loop fd
+   * (its epoll fd, readable while libuv has I/O to handle), and the loop then gives libuv
+   * one turn. Node's timers make no fd readable: they still run only on those turns.
+   */
+  #watchNodeLoop(): void {
+    const fd = native.loopFd();
+    if (fd < 0 || this.#handlers[fd] !== undefined) return;
+    try {
+      this.poller.add(fd, EPOLLIN);
+      this.#loopFd = fd;
+    } catch {
+      // A poller that cannot watch it (select past FD_SETSIZE): the loop turns as before.
+    }
+  }
+
+  #unwatchNodeLoop(): void {
+    const fd = this.#loopFd;
+    this.#loopFd = -1;
+    this.#nodeIo = false;
+    if (fd < 0 || this.#closed) return;
+    try {
+      this.poller.remove(fd);
+    } catch {
+      // The poller was closed meanwhile: nothing is watched any more.
     }
   }
 
@@ -283,6 +327,10 @@ export class Reactor {
     for (let i = 0; i < n; i++) {
       const fd = fired[2 * i]!;
       const events = fired[2 * i + 1]!;
+      if (fd === this.#loopFd) {
+        this.#nodeIo = true;
+        continue;
+      }
       // A handler earlier in the batch may have unwatched this fd: skip it.
       const handler = this.#handlers[fd];
       if (handler === undefined) continue;

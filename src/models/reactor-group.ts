@@ -11,7 +11,7 @@
 import type { Protocol } from '../protocols/protocol.js';
 import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { native } from '../sys/native.js';
-import { eventfd, localPort, write } from '../sys/socket.js';
+import { eventfd, localPort } from '../sys/socket.js';
 import { Channel } from './channel.js';
 import { CHANNEL_BYTES, writeStop } from './messages.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
@@ -65,7 +65,6 @@ class Group {
     const pinned = opts.cpus.length > 0;
     for (let i = 0; i < shape.reactors; i++) {
       this.#eventfds.push(eventfd());
-      wakeOnExit(this.#eventfds[i]!);
       this.#inboxes.push(new Channel(Channel.create(CHANNEL_BYTES, this.#eventfds[i])));
     }
     const replies = this.#inboxes.map((c) => c.init);
@@ -115,8 +114,6 @@ class Group {
   /** The main reactor, on a thread of its own (acceptor-thread.ts). */
   async #startAcceptor(opts: ResolvedServeOptions): Promise<void> {
     this.#acceptorStop = eventfd();
-    // Its reactor has no timer: at process exit only this eventfd ends its epoll_wait.
-    wakeOnExit(this.#acceptorStop);
     const data: AcceptorThreadData = {
       role: 'acceptor',
       listenFd: this.listenFd,
@@ -137,58 +134,15 @@ class Group {
       native.write(this.#acceptorStop, EVENTFD_ONE, 0, 8);
       await this.#acceptor.exited;
     }
-    if (this.#acceptorStop >= 0) {
-      forgetOnExit(this.#acceptorStop);
-      native.close(this.#acceptorStop);
-    }
+    if (this.#acceptorStop >= 0) native.close(this.#acceptorStop);
     native.close(this.listenFd);
     for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);
     await Promise.all(this.#threads.map((t) => t.exited));
     for (const ch of this.#pool) while (!writeStop(ch)) await delay(1);
     await Promise.all(this.#poolThreads.map((t) => t.exited));
-    for (const fd of this.#eventfds) {
-      forgetOnExit(fd);
-      native.close(fd);
-    }
+    for (const fd of this.#eventfds) native.close(fd);
     this.protocol.close();
   }
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Waking the group's threads when the process exits. process.exit() (or the end of the
- * main script with a server still open) stops every worker thread, but a thread blocked in
- * a native wait — a Reactor in run() mode inside epoll_wait with no timer due, as the
- * acceptor thread is — only notices once the wait returns, and Node waits for it: the
- * process would hang instead of exiting. So the group registers the eventfds its threads
- * wait on, and the first registration adds one 'exit' listener that writes to every one
- * still registered; each thread's wait returns and the thread ends.
- */
-const exitFds = new Set<number>();
-let exitListening = false;
-
-function wakeAll(): void {
-  for (const fd of exitFds) {
-    try {
-      write(fd, EVENTFD_ONE);
-    } catch {
-      // exiting: an eventfd that cannot be written has no thread left to wake
-    }
-  }
-}
-
-/** Wakes the thread(s) watching eventfd `fd` at process exit, until `forgetOnExit(fd)`. */
-function wakeOnExit(fd: number): void {
-  if (!exitListening) {
-    // Installed on first use, not on import: importing rawio leaves `process` alone.
-    exitListening = true;
-    process.once('exit', wakeAll);
-  }
-  exitFds.add(fd);
-}
-
-/** The model closed `fd` (or no longer needs waking): not written at exit. */
-function forgetOnExit(fd: number): void {
-  exitFds.delete(fd);
-}

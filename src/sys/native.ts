@@ -68,6 +68,8 @@ export interface NativeWatch {
 }
 export interface WatchBinding {
   Watch: new (fd: number, callback: (status: number, events: number) => void) => NativeWatch;
+  /** This thread's libuv loop fd (uv_backend_fd: its epoll fd), or -1. */
+  loopFd(): number;
 }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends WatchBinding {}
