@@ -7,8 +7,9 @@
  * per argument, with every length and CRLF already verified, so the handler walks it without
  * checks (frameArgs). A multibulk command is framed as a view of the bytes pushed, with no
  * copy: it is valid until the model reuses the chunk it pushed or pushes again (see Codec in
- * protocol.ts); an inline command is rebuilt as multibulk. The parser is resumable: a large
- * argument arriving in many chunks is scanned once. Limits are checked on the declared
+ * protocol.ts); an inline command is rebuilt as multibulk. A command that arrived whole is
+ * read in one pass; otherwise the parser is resumable: a large argument arriving in many
+ * chunks is scanned once. Limits are checked on the declared
  * lengths before any byte is buffered, and the buffer only grows as bytes arrive, so a
  * hostile length costs nothing; past a limit the codec answers a protocol error and the
  * connection is closed, as Redis does.
