@@ -18,14 +18,16 @@
  * A value is stored already framed as the RESP bulk reply `$<len>\r\n<bytes>\r\n`, in a
  * `{ data }` record that is itself the Reply GET sends, so GET answers with the stored
  * record and allocates and copies nothing ({@link LocalKeyspace.replyAt}); a SET whose
- * request frames its value canonically stores one copy of those request bytes. Stored
- * bytes are handed to the connection by reference, possibly held in a corked batch, so a
- * stored value is never modified: every write makes a new one.
+ * request frames its value canonically stores one copy of those request bytes. A record
+ * handed out (replyAt, bulk) may be held by reference — in a corked batch, a reply waiting
+ * its turn — so it is never modified: the next write of its key makes a new one. A record
+ * never handed out is private to the table, and a write of a value of the same length
+ * overwrites its bytes in place: a stream of SETs to one key allocates nothing.
  */
 import { ENOENT, ENOMEM, EINVAL, ERANGE, EBADF } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
 import * as v from '../sys/validate.js';
-import { putUint, uintDigits } from './bytes.js';
+import { copyBytes, putUint, uintDigits } from './bytes.js';
 
 /** Bytes counted per entry besides its key and value, as the shared table counts its block header. */
 const ENTRY_OVERHEAD = 24;
@@ -37,7 +39,7 @@ const EXACT = 2 ** 52;
 
 /** A stored value as the reply to a GET: the same object until its key is written. */
 export interface StoredReply {
-  /** The value framed as a RESP bulk string (`$<len>\r\n<bytes>\r\n`), never modified. */
+  /** The value framed as a RESP bulk string (`$<len>\r\n<bytes>\r\n`), never modified once handed out. */
   readonly data: Uint8Array;
 }
 
@@ -117,6 +119,8 @@ export class LocalKeyspace {
   #hash: number[] = [];
   #key: Uint8Array[] = [];
   #value: Stored[] = [];
+  /** Per entry: whether its record was handed out (replyAt, bulk) since it was stored. */
+  #lent: boolean[] = [];
   #free: number[] = [];
   #count = 0;
   #used = 0;
@@ -159,7 +163,9 @@ export class LocalKeyspace {
   replyAt(buf: Uint8Array, from: number, to: number): StoredReply | undefined {
     if (this.#closed) return undefined;
     const e = this.#find(buf, this.#hashOf(buf, from, to), from, to);
-    return e < 0 ? undefined : this.#value[e];
+    if (e < 0) return undefined;
+    this.#lent[e] = true;
+    return this.#value[e];
   }
 
   /**
@@ -170,15 +176,24 @@ export class LocalKeyspace {
   setAt(buf: Uint8Array, from: number, to: number, at: number, end: number, flags = 0): number {
     if (this.#closed) return -EBADF;
     const h = this.#hashOf(buf, from, to);
+    const e = this.#find(buf, h, from, to);
+    if ((flags & 1 && e >= 0) || (flags & 2 && e < 0)) return 0;
     const vfrom = headerEnd(buf, at);
     const canonical = vfrom - at === uintDigits(end - 2 - vfrom) + 3;
-    const f = canonical ? buf.slice(at, end) : framed(buf, vfrom, end - 2);
-    return this.#store(buf, h, { data: f }, flags, from, to);
+    return this.#write(buf, h, e, from, to, buf, vfrom, end - 2, canonical ? at : -1);
   }
 
   /** The value of `key` framed as a RESP bulk reply (never modified later), or undefined. */
   bulk(key: Uint8Array): Uint8Array | undefined {
     if (this.#closed) return undefined;
+    const e = this.#find(v.bytes(key, 'key'), this.#hashOf(key));
+    if (e < 0) return undefined;
+    this.#lent[e] = true;
+    return this.#value[e]!.data;
+  }
+
+  /** The framed value of `key` for a caller that copies it at once (not handed out), or undefined. */
+  #peek(key: Uint8Array): Uint8Array | undefined {
     const e = this.#find(v.bytes(key, 'key'), this.#hashOf(key));
     return e < 0 ? undefined : this.#value[e]!.data;
   }
@@ -187,7 +202,7 @@ export class LocalKeyspace {
   get(key: Uint8Array, out: Uint8Array): number {
     v.bytes(out, 'out');
     if (this.#closed) return -EBADF;
-    const f = this.bulk(key);
+    const f = this.#peek(key);
     if (f === undefined) return -ENOENT;
     const from = headerOf(f);
     const n = f.length - from - 2;
@@ -201,21 +216,43 @@ export class LocalKeyspace {
     v.bytes(value, 'value');
     v.int('flags', flags, 0, 2);
     if (this.#closed) return -EBADF;
-    return this.#store(key, this.#hashOf(key), { data: framed(value, 0, value.length) }, flags);
+    const h = this.#hashOf(key);
+    const e = this.#find(key, h);
+    if ((flags & 1 && e >= 0) || (flags & 2 && e < 0)) return 0;
+    return this.#write(key, h, e, 0, key.length, value, 0, value.length, -1);
   }
 
-  /** Stores the framed value `r` at the key key[from, to) (copied when new). */
-  #store(key: Uint8Array, h: number, r: Stored, flags: number, from = 0, to = key.length): number {
-    const e = this.#find(key, h, from, to);
-    if ((flags & 1 && e >= 0) || (flags & 2 && e < 0)) return 0;
-    const f = r.data;
-    const vlen = f.length - headerOf(f) - 2;
+  /**
+   * Stores src[vfrom, vto) at the key key[from, to) of hash `h`, whose entry is `e` (-1:
+   * absent, the key is copied). `at` is where src frames the value canonically as
+   * `$<len>\r\n<bytes>\r\n` (those bytes are copied as they are), or -1 (framed anew).
+   * An entry whose record was never handed out, holding a value of the same length, is
+   * overwritten in place: the header is the same, only the bytes change.
+   */
+  #write(
+    key: Uint8Array,
+    h: number,
+    e: number,
+    from: number,
+    to: number,
+    src: Uint8Array,
+    vfrom: number,
+    vto: number,
+    at: number,
+  ): number {
+    const vlen = vto - vfrom;
     if (e >= 0) {
       const old = this.#value[e]!.data;
-      const grow = vlen - (old.length - headerOf(old) - 2);
+      const oldLen = old.length - headerOf(old) - 2;
+      if (oldLen === vlen && !this.#lent[e]) {
+        copyBytes(old, old.length - 2 - vlen, src, vfrom, vto);
+        return 1;
+      }
+      const grow = vlen - oldLen;
       if (this.#used + grow > this.#capacity) return -ENOMEM;
       this.#used += grow;
-      this.#value[e] = r;
+      this.#value[e] = { data: at >= 0 ? src.slice(at, vto + 2) : framed(src, vfrom, vto) };
+      this.#lent[e] = false;
       return 1;
     }
     const need = ENTRY_OVERHEAD + to - from + vlen;
@@ -227,7 +264,8 @@ export class LocalKeyspace {
     this.#next[id] = this.#heads[b]!;
     this.#hash[id] = h;
     this.#key[id] = key.slice(from, to);
-    this.#value[id] = r;
+    this.#value[id] = { data: at >= 0 ? src.slice(at, vto + 2) : framed(src, vfrom, vto) };
+    this.#lent[id] = false;
     this.#heads[b] = id;
     if (this.#count > this.#heads.length) this.#rehash(this.#heads.length * 2);
     return 1;
@@ -266,6 +304,7 @@ export class LocalKeyspace {
     this.#count--;
     this.#key[e] = EMPTY_KEY;
     this.#value[e] = EMPTY_VALUE;
+    this.#lent[e] = false;
     this.#free.push(e);
     return 1;
   }
@@ -303,7 +342,7 @@ export class LocalKeyspace {
     }
     const digits = String(r);
     for (let i = 0; i < digits.length; i++) out[i] = digits.charCodeAt(i);
-    const s = this.#store(key, h, { data: framed(out, 0, digits.length) }, 0);
+    const s = this.#write(key, h, e, 0, key.length, out, 0, digits.length, -1);
     return s < 0 ? s : digits.length;
   }
 
@@ -333,7 +372,7 @@ export class LocalKeyspace {
     if (this.#closed) return -EBADF;
     let total = 0;
     for (let i = 0; i < keys.length; i++) {
-      const f = this.bulk(keys[i]!);
+      const f = this.#peek(keys[i]!);
       if (f === undefined) {
         lens[i] = -1;
         continue;
@@ -355,6 +394,7 @@ export class LocalKeyspace {
     this.#hash = [];
     this.#key = [];
     this.#value = [];
+    this.#lent = [];
     this.#free = [];
     this.#count = this.#used = 0;
     return 0;

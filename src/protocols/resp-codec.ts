@@ -7,8 +7,9 @@
  * per argument, with every length and CRLF already verified, so the handler walks it without
  * checks (frameArgs). A multibulk command is framed as a view of the bytes pushed, with no
  * copy: it is valid until the model reuses the chunk it pushed or pushes again (see Codec in
- * protocol.ts); an inline command is rebuilt as multibulk. The parser is resumable: a large
- * argument arriving in many chunks is scanned once. Limits are checked on the declared
+ * protocol.ts); an inline command is rebuilt as multibulk. A command that arrived whole is
+ * read in one pass; otherwise the parser is resumable: a large argument arriving in many
+ * chunks is scanned once. Limits are checked on the declared
  * lengths before any byte is buffered, and the buffer only grows as bytes arrive, so a
  * hostile length costs nothing; past a limit the codec answers a protocol error and the
  * connection is closed, as Redis does.
@@ -262,8 +263,49 @@ export class RespCodec implements Codec {
     return 1;
   }
 
+  /**
+   * A whole command at `start` in the form clients send (`*<argc>\r\n`, then per argument
+   * `$<len>\r\n<bytes>\r\n`, plain digits, every limit kept) read in one pass with no field
+   * writes: its end, or -1 for anything else (incomplete, malformed, past a limit), which
+   * the general, resumable path then reads from the start as before. Only called between
+   * commands, so it leaves no state behind.
+   */
+  #whole(buf: Uint8Array, start: number): number {
+    const n = buf.length;
+    let i = start + 1;
+    let argc = 0;
+    let c = buf[i] ?? 0;
+    while (c >= 48 && c <= 57 && i - start < 8) {
+      argc = argc * 10 + c - 48;
+      c = buf[++i] ?? 0;
+    }
+    if (c !== CR || buf[i + 1] !== LF || i === start + 1 || argc === 0 || argc > this.#maxArgs) return -1;
+    i += 2;
+    const last = start + this.#maxRequest;
+    for (let a = 0; a < argc; a++) {
+      if (buf[i] !== 36) return -1;
+      const at = ++i;
+      let len = 0;
+      c = buf[i] ?? 0;
+      while (c >= 48 && c <= 57 && i - at < 9) {
+        len = len * 10 + c - 48;
+        c = buf[++i] ?? 0;
+      }
+      if (c !== CR || buf[i + 1] !== LF || i === at || len > this.#maxBulk) return -1;
+      i += 2 + len;
+      if (i + 2 > n || i + 2 > last || buf[i] !== CR || buf[i + 1] !== LF) return -1;
+      i += 2;
+    }
+    return i;
+  }
+
   #multibulk(buf: Uint8Array, start: number, frames: Uint8Array[]): number | Reply {
     if (this.#argc < 0) {
+      const end = this.#whole(buf, start);
+      if (end > 0) {
+        frames.push(buf.subarray(start, end)); // a view: see the file comment
+        return end;
+      }
       const h = this.#header(buf, start);
       if (h < 0) return -1;
       if (h === 0) return protocolError('too big mbulk count string');

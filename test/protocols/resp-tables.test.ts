@@ -20,8 +20,10 @@ const cmd = (...args: (string | Buffer)[]): Buffer =>
     ...args.flatMap((a) => [b(`$${Buffer.byteLength(a)}\r\n`), Buffer.from(a), b('\r\n')]),
   ]);
 
+/** Every reply of the stream, read once all of them are made: a reply must not change after it is handed out. */
 function replies(p: SyncProtocol, stream: Buffer): string[] {
-  return feed(p.createCodec(), stream).frames.map((f) => text(p.handle(f).data));
+  const made = feed(p.createCodec(), stream).frames.map((f) => p.handle(f));
+  return made.map((r) => text(r.data));
 }
 
 // Few keys, so that commands meet each other's data; values that are and are not integers,
@@ -115,6 +117,12 @@ describe('resp keyspaces: shared and thread-local', () => {
 
 describe('LocalKeyspace', () => {
   const k = (i: number): Buffer => b(`key:${i}`);
+  /** setAt on the frame of `SET key value`, as the RESP protocol calls it. */
+  const setAt = (ks: InstanceType<typeof LocalKeyspace>, key: string, value: string, flags = 0): number => {
+    const f = cmd('SET', key, value);
+    const from = `*3\r\n$3\r\nSET\r\n$${key.length}\r\n`.length;
+    return ks.setAt(f, from, from + key.length, from + key.length + 2, f.length, flags);
+  };
 
   it('grows past its first buckets, deletes from any place in a chain, and counts bytes back to zero', () => {
     const ks = new LocalKeyspace({ size: 64 << 20 });
@@ -152,6 +160,63 @@ describe('LocalKeyspace', () => {
     expect(ks.incr(b('n'), 5, Buffer.alloc(24))).toBe(1);
     expect(text(sent)).toBe('$5\r\nfirst\r\n');
     expect(text(ks.bulk(b('k'))!)).toBe('$5\r\nother\r\n');
+    ks.close();
+  });
+
+  it('overwrites a value in place only while no reply holds it, and counts its bytes the same', () => {
+    const ks = new LocalKeyspace();
+    const setK = (v: string): number => setAt(ks, 'k', v);
+    expect(setK('aaa')).toBe(1);
+    const used = ks.info().used;
+    expect(setK('bbb')).toBe(1); // never handed out: in place
+    expect(ks.info().used).toBe(used);
+    const held = ks.replyAt(b('k'), 0, 1)!;
+    expect(text(held.data)).toBe('$3\r\nbbb\r\n');
+    expect(setK('ccc')).toBe(1); // handed out: a new record, the held one unchanged
+    expect(text(held.data)).toBe('$3\r\nbbb\r\n');
+    const next = ks.replyAt(b('k'), 0, 1)!;
+    expect(next).not.toBe(held);
+    expect(text(next.data)).toBe('$3\r\nccc\r\n');
+    expect(setK('dddd')).toBe(1); // another length: a new record, its bytes counted
+    expect(ks.info().used).toBe(used + 1);
+    expect(setK('eeee')).toBe(1); // the new record was never handed out: in place
+    expect(text(next.data)).toBe('$3\r\nccc\r\n');
+    const out = Buffer.alloc(8);
+    expect(out.subarray(0, ks.get(b('k'), out)).toString()).toBe('eeee');
+    // get() and mget() copy the value at once: they leave it writable in place
+    expect(setK('ffff')).toBe(1);
+    const lens = new Int32Array(1);
+    expect(ks.mget([b('k')], out, lens)).toBe(4);
+    expect(out.subarray(0, 4).toString()).toBe('ffff');
+    ks.close();
+  });
+
+  it('setAt honours NX and XX, and a deleted key comes back as a fresh record', () => {
+    const ks = new LocalKeyspace();
+    expect(setAt(ks, 'k', 'v1', 2)).toBe(0); // XX, absent
+    expect(setAt(ks, 'k', 'v1', 1)).toBe(1); // NX, absent
+    expect(setAt(ks, 'k', 'v0', 1)).toBe(0); // NX, present
+    const held = ks.replyAt(b('k'), 0, 1)!;
+    expect(ks.del(b('k'))).toBe(1);
+    expect(setAt(ks, 'k', 'v2', 2)).toBe(0);
+    expect(setAt(ks, 'k', 'v2')).toBe(1);
+    expect(setAt(ks, 'k', 'v3', 2)).toBe(1); // in place
+    expect(text(held.data)).toBe('$2\r\nv1\r\n');
+    expect(text(ks.bulk(b('k'))!)).toBe('$2\r\nv3\r\n');
+    expect(ks.info().used).toBe(24 + 1 + 2);
+    ks.close();
+  });
+
+  it('INCR writes in place too, and never into a value a reply holds', () => {
+    const ks = new LocalKeyspace();
+    const out = Buffer.alloc(24);
+    expect(ks.set(b('n'), b('10'))).toBe(1);
+    expect(ks.incr(b('n'), 1, out)).toBe(2);
+    const held = ks.bulk(b('n'))!;
+    expect(ks.incr(b('n'), 1, out)).toBe(2);
+    expect(text(held)).toBe('$2\r\n11\r\n');
+    expect(ks.incr(b('n'), 1, out)).toBe(2);
+    expect(text(ks.bulk(b('n'))!)).toBe('$2\r\n13\r\n');
     ks.close();
   });
 
@@ -238,6 +303,34 @@ function exchange(port: number, stream: Buffer, want: number): Promise<string> {
     s.write(stream);
   });
 }
+
+// A GET's reply is the stored record itself: a SET of the same key later in the same
+// pipelined batch must not change the reply still waiting in the corked batch (small
+// replies are copied into it, larger ones held by reference) or in the reply queue.
+describe('SET, GET, SET, GET of one key in one write: each GET answers the value before it', () => {
+  const models: ModelName[] = ['single', 'iterative'];
+  for (const model of models)
+    for (const size of [1, 3000])
+      it(`${model}, ${size}-byte values`, async () => {
+        const server = await serve({ model, protocol: 'resp' });
+        try {
+          const [a, c] = ['a'.repeat(size), 'c'.repeat(size)];
+          const stream = Buffer.concat([
+            cmd('SET', 'k', a),
+            cmd('GET', 'k'),
+            cmd('SET', 'k', c),
+            cmd('GET', 'k'),
+            cmd('SET', 'k', a),
+            cmd('SET', 'k', c),
+            cmd('GET', 'k'),
+          ]);
+          const want = `+OK\r\n$${size}\r\n${a}\r\n+OK\r\n$${size}\r\n${c}\r\n+OK\r\n+OK\r\n$${size}\r\n${c}\r\n`;
+          expect(await exchange(server.port, stream, want.length)).toBe(want);
+        } finally {
+          await server.close();
+        }
+      });
+});
 
 // RESP frames are views of the bytes read: frames left waiting for a budget must not see
 // those bytes reused (by the next read, or by another connection's recv on the proactor).

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
-import { RespCodec, createProtocol, type SyncProtocol } from '../helpers/rawio.js';
+import { RespCodec, createProtocol, type RespLimits, type SyncProtocol } from '../helpers/rawio.js';
 import { feed, fuzzRuns, hex, splits, text } from './feed.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -163,6 +163,38 @@ for (const localKeyspace of [false, true])
     const arg = fc.uint8Array({ maxLength: 20 }).map((u) => Buffer.from(u));
     const command = fc.array(arg, { minLength: 1, maxLength: 5 }).map((args) => cmd(...args));
     const cutsOf = (raw: number[], n: number): number[] => raw.map((x) => x % n).sort((x, y) => x - y);
+    const byteCuts = (n: number): number[] => Array.from({ length: Math.max(n - 1, 0) }, (_, i) => i + 1);
+
+    // A command that arrives whole is read in one pass; one that arrives in pieces, or that
+    // is odd in any way, by the resumable path. Both must frame and refuse alike.
+    const edges: [string, RespLimits, string][] = [
+      ['the common form', {}, '*2\r\n$3\r\nGET\r\n$1\r\nk\r\n'],
+      ['leading zeros', {}, '*02\r\n$003\r\nGET\r\n$01\r\nk\r\n'],
+      ['an empty argument', {}, '*2\r\n$4\r\nECHO\r\n$0\r\n\r\n'],
+      ['*0 and *-1', {}, '*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n'],
+      ['$-0', {}, '*2\r\n$4\r\nECHO\r\n$-0\r\n\r\n'],
+      ['a count of 8 digits', {}, '*00000001\r\n$4\r\nPING\r\n'],
+      ['a length of 10 digits', {}, '*1\r\n$0000000004\r\nPING\r\n'],
+      ['a bulk at maxBulk', { maxBulk: 4 }, '*1\r\n$4\r\nPING\r\n'],
+      ['a bulk past maxBulk', { maxBulk: 3 }, '*1\r\n$4\r\nPING\r\n'],
+      ['a command at maxRequest', { maxRequest: 14 }, '*1\r\n$4\r\nPING\r\n'],
+      ['a command past maxRequest', { maxRequest: 13 }, '*1\r\n$4\r\nPING\r\n'],
+      ['a count at maxArgs', { maxArgs: 1 }, '*1\r\n$4\r\nPING\r\n'],
+      ['a count past maxArgs', { maxArgs: 1 }, '*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n'],
+      ['a bare LF', {}, '*1\n$4\r\nPING\r\n'],
+      ['a plus sign', {}, '*+1\r\n$4\r\nPING\r\n'],
+      ['a missing length', {}, '*1\r\n$\r\nPING\r\n'],
+      ['bytes where CRLF belongs', {}, '*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n'],
+      ['a command cut short', {}, '*2\r\n$3\r\nGET\r\n$5\r\nke'],
+    ];
+    for (const [what, limits, input] of edges)
+      it(`frames and refuses alike whole and one byte at a time: ${what}`, () => {
+        const stream = b(input);
+        const whole = feed(new RespCodec(limits), stream);
+        const bytewise = feed(new RespCodec(limits), stream, byteCuts(stream.length));
+        expect(hex(bytewise.frames)).toEqual(hex(whole.frames));
+        expect(bytewise.error && text(bytewise.error.data)).toEqual(whole.error && text(whole.error.data));
+      });
     const timeout = Math.max(60_000, fuzzRuns * 3);
 
     it(
@@ -214,6 +246,10 @@ for (const localKeyspace of [false, true])
             const split = feed(new RespCodec(limits), stream, cutsOf(raw, Math.max(stream.length, 1)));
             expect(hex(split.frames)).toEqual(hex(whole.frames));
             expect(split.error && text(split.error.data)).toEqual(whole.error && text(whole.error.data));
+            // One byte a push: every command through the resumable path, none whole at once.
+            const bytewise = feed(new RespCodec(limits), stream, byteCuts(stream.length));
+            expect(hex(bytewise.frames)).toEqual(hex(whole.frames));
+            expect(bytewise.error && text(bytewise.error.data)).toEqual(whole.error && text(whole.error.data));
             for (const f of whole.frames) expect(fuzzy.handle(f).data.length).toBeGreaterThan(0);
             if (whole.error) expect(whole.error.close).toBe(true);
           }),
