@@ -20,6 +20,7 @@
  * in its inbox becomes an fd again (IORING_OP_FIXED_FD_INSTALL, 6.8) and is served as here.
  */
 import { Proactor } from '../loop/proactor.js';
+import { EMPTY } from '../loop/proactor-req.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { ECANCELED } from '../sys/errno.js';
@@ -84,7 +85,13 @@ const FILE_CHUNK = 128 << 10;
 /** One connection: a ConnIO over ring sends and a multishot recv, driving its ConnCore. */
 class RingConn implements ConnIO {
   readonly core: ConnCore;
-  readonly #out: Uint8Array[] = [];
+  /**
+   * Replies waiting for the next send: #out[0, #outN). Its length never shrinks between sends
+   * (slots are overwritten), so the common one-reply send neither grows nor truncates the
+   * array, which V8 does in its runtime rather than in optimized code.
+   */
+  #out: Uint8Array[] = [];
+  #outN = 0;
   #outBytes = 0;
   /** Bytes of the send in flight. */
   #sending = 0;
@@ -139,7 +146,7 @@ class RingConn implements ConnIO {
 
   write(data: Uint8Array): void {
     if (this.closed || this.#ending || data.length === 0) return;
-    this.#out.push(data);
+    this.#out[this.#outN++] = data;
     this.#outBytes += data.length;
     if (this.queued > this.thread.maxQueue) {
       return this.destroy();
@@ -159,12 +166,18 @@ class RingConn implements ConnIO {
   /** Starts the next send: everything queued, gathered into one buffer. */
   #kick(): void {
     if (this.#sending > 0 || this.#corked || this.closed) return;
-    if (this.#out.length === 0) {
+    const n = this.#outN;
+    if (n === 0) {
       if (this.#ending) this.destroy();
       return;
     }
-    const data = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
-    this.#out.length = 0;
+    const out = this.#out;
+    const data = n === 1 ? out[0]! : Buffer.concat(out.slice(0, n), this.#outBytes);
+    // The replies are the send's now: hold them only there (and not the slots of a long batch).
+    if (n === 1) out[0] = EMPTY;
+    else if (n > 64) this.#out = [];
+    else out.fill(EMPTY, 0, n);
+    this.#outN = 0;
     this.#outBytes = 0;
     this.#sending = data.length;
     this.thread.stats.send();
@@ -237,7 +250,7 @@ class RingConn implements ConnIO {
 
   end(): void {
     this.#ending = true;
-    if (this.#sending === 0 && this.#out.length === 0) this.destroy();
+    if (this.#sending === 0 && this.#outN === 0) this.destroy();
   }
 
   destroy(): void {
