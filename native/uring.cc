@@ -11,6 +11,7 @@
 // keeps every such buffer referenced until its completion is reaped. The ring also counts the
 // operations in flight so that it never unmaps or closes while the kernel may still write into
 // user memory: the destructor (GC of a forgotten ring) cancels them and waits.
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <vector>
@@ -103,30 +104,50 @@ inline void FillSqe(io_uring_sqe* sqe, const SqeFields& f) {
   sqe->addr3 = f.addr3;
 }
 
+class Ring;
+
+// This thread's rings by slot, for prepSend: finding the ring by a number skips the unwrap of
+// `this` that every instance method pays (a private-symbol lookup, half of a prepSock call in
+// a proactor's profile). Each thread (a worker) has its own table; a ring's destructor, which
+// runs on its thread, empties its slot, so a slot never names a freed ring.
+thread_local std::vector<Ring*> tRings;
+
 class Ring : public Napi::ObjectWrap<Ring> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(
-        env, "Ring",
-        {InstanceMethod<&Ring::Setup>("setup"), InstanceMethod<&Ring::Info>("info"),
-         InstanceMethod<&Ring::Prep>("prep"), InstanceMethod<&Ring::PrepRw>("prepRw"),
-         InstanceMethod<&Ring::PrepSock>("prepSock"),
-         InstanceMethod<&Ring::PrepDirect>("prepDirect"), InstanceMethod<&Ring::Submit>("submit"),
-         InstanceMethod<&Ring::Reap>("reap"), InstanceMethod<&Ring::SqSpace>("sqSpace"),
-         InstanceMethod<&Ring::Inflight>("inflight"),
-         InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
-         InstanceMethod<&Ring::Register>("register"),
-         InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
-         InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
-         InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
-         InstanceMethod<&Ring::RecycleBufs>("recycleBufs"), InstanceMethod<&Ring::Close>("close"),
-         StaticMethod<&Ring::Probe>("probe")});
+    return DefineClass(env, "Ring",
+                       {InstanceMethod<&Ring::Setup>("setup"),
+                        InstanceMethod<&Ring::Info>("info"),
+                        InstanceMethod<&Ring::Prep>("prep"),
+                        InstanceMethod<&Ring::PrepRw>("prepRw"),
+                        InstanceMethod<&Ring::PrepSock>("prepSock"),
+                        InstanceMethod<&Ring::PrepDirect>("prepDirect"),
+                        InstanceMethod<&Ring::Submit>("submit"),
+                        InstanceMethod<&Ring::Reap>("reap"),
+                        InstanceMethod<&Ring::SqSpace>("sqSpace"),
+                        InstanceMethod<&Ring::Inflight>("inflight"),
+                        InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
+                        InstanceMethod<&Ring::Register>("register"),
+                        InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
+                        InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
+                        InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
+                        InstanceMethod<&Ring::RecycleBufs>("recycleBufs"),
+                        InstanceMethod<&Ring::Close>("close"),
+                        InstanceMethod<&Ring::Slot>("slot"),
+                        StaticMethod<&Ring::Probe>("probe"),
+                        StaticMethod<&Ring::PrepSend>("prepSend")});
   }
 
   Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info), env_(info.Env()) {
     hooked_ = napi_add_env_cleanup_hook(env_, &Ring::AtEnvExit, this) == napi_ok;
+    size_t i = 0;
+    while (i < tRings.size() && tRings[i] != nullptr) i++;
+    if (i == tRings.size()) tRings.push_back(nullptr);
+    tRings[i] = this;
+    slot_ = i;
   }
   ~Ring() override {
+    if (slot_ < tRings.size() && tRings[slot_] == this) tRings[slot_] = nullptr;
     if (hooked_) napi_remove_env_cleanup_hook(env_, &Ring::AtEnvExit, this);
     m_.CancelAndWait();
     m_.Unmap();
@@ -269,6 +290,33 @@ class Ring : public Napi::ObjectWrap<Ring> {
     f.len = len;
     f.opFlags = msgFlags;
     return Queue(env, f);
+  }
+
+  // slot(): this ring's slot in its thread's table, for Ring.prepSend.
+  Napi::Value Slot(const Napi::CallbackInfo& info) {
+    return Num(info.Env(), static_cast<double>(slot_));
+  }
+
+  // Ring.prepSend(slot, fd, buf, bufOff, len, userData): an IORING_OP_SEND of
+  // buf[bufOff, bufOff + len) with MSG_NOSIGNAL on the ring in `slot` of this thread (see
+  // slot()): the proactor's reply path, one call per reply. A static method, so no unwrap.
+  // true, or false when the SQ is full; RangeError for a slot that holds no ring.
+  static Napi::Value PrepSend(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto slot = static_cast<size_t>(ArgInt(info, 0, "slot", 0, INT32_MAX));
+    Ring* ring = slot < tRings.size() ? tRings[slot] : nullptr;
+    if (ring == nullptr) ThrowRange(env, "no ring in this slot");
+    ring->Live(env);
+    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
+    Bytes b = ArgBytes(info, 2);
+    auto boff = static_cast<size_t>(ArgInt(info, 3, "offset", 0, b.len));
+    auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, b.len - boff));
+    auto ud = static_cast<uint32_t>(ArgInt(info, 5, "userData", INT32_MIN, UINT32_MAX));
+    SqeFields f(IORING_OP_SEND, fd, ud);
+    f.addr = reinterpret_cast<uintptr_t>(b.data + boff);
+    f.len = len;
+    f.opFlags = MSG_NOSIGNAL;
+    return ring->Queue(env, f);
   }
 
   // Entries about direct descriptors, which carry numbers only, never a pointer (so the
@@ -505,6 +553,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
 
   napi_env env_;
   bool hooked_ = false;
+  size_t slot_ = 0;
   RingMem m_;
   BufRing bufs_;
   Napi::ObjectReference slab_;  // keeps the provided buffers' memory alive while registered

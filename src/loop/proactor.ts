@@ -68,6 +68,8 @@ export class Proactor {
   /** The ring underneath (not attached: the proactor reaps it). */
   readonly ring: Ring;
   private readonly raw: NativeRing;
+  /** The native ring's slot in this thread's table (sends are prepared by it: uring-prep's prepSendSlot). */
+  private readonly slot: number;
   private readonly reqs = new ReqTable();
   private backlog: Req[] = []; // requests whose SQE did not fit the SQ yet
   private readonly bufCount: number;
@@ -103,6 +105,7 @@ export class Proactor {
     const setup = ringSetup(o);
     const onCqe = (ud: number, res: number, flags: number) => this.dispatch(ud, res, flags);
     ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, onCqe, setup));
+    this.slot = this.raw.slot();
   }
 
   // ---- operations: validated here, once; resubmissions skip the checks
@@ -304,14 +307,7 @@ export class Proactor {
       case K.RECV:
         return sqe.prepRecv(raw, { fd: r.fd, buf: r.buf, offset: at, length: left, userData: r.ud });
       case K.SEND:
-        return sqe.prepSend(raw, {
-          fd: r.fd,
-          buf: r.buf,
-          offset: at,
-          length: left,
-          msgFlags: MSG_NOSIGNAL,
-          userData: r.ud,
-        });
+        return sqe.prepSendSlot(this.slot, { fd: r.fd, buf: r.buf, offset: at, length: left, userData: r.ud });
       case K.SEND_ZC: {
         const e = { fd: r.fd, buf: r.buf, offset: at, length: left, msgFlags: MSG_NOSIGNAL, userData: r.ud };
         return sqe.prepSendZc(raw, e);

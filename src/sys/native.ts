@@ -243,10 +243,21 @@ export interface NativeRing {
   registerRingFd(): number;
   /** Hands the buffers `bids[0, n)` back to the kernel. */
   recycleBufs(bids: Int32Array, n: number): void;
+  /** This ring's slot in its thread's table of rings, for `Ring.prepSend`. */
+  slot(): number;
   close(): void;
 }
 export interface UringBinding {
-  Ring: { new (): NativeRing; probe(): NativeRingProbe | number };
+  Ring: {
+    new (): NativeRing;
+    probe(): NativeRingProbe | number;
+    /**
+     * A SEND of `buf[off, off + len)` with MSG_NOSIGNAL on the ring in `slot` (its `slot()`)
+     * of this thread: a static method, so the call skips the unwrap of an instance method.
+     * False when the SQ is full; a RangeError for a slot that holds no ring.
+     */
+    prepSend(slot: number, fd: number, buf: Uint8Array, off: number, len: number, userData: number): boolean;
+  };
 }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends UringBinding {}
