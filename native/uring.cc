@@ -109,8 +109,11 @@ class Ring;
 // This thread's rings by slot, for prepSend: finding the ring by a number skips the unwrap of
 // `this` that every instance method pays (a private-symbol lookup, half of a prepSock call in
 // a proactor's profile). Each thread (a worker) has its own table; a ring's destructor, which
-// runs on its thread, empties its slot, so a slot never names a freed ring.
-thread_local std::vector<Ring*> tRings;
+// runs on its thread, empties its slot, so a slot never names a freed ring. The table is
+// made with the thread's first ring and freed with its last, never by thread-exit destructors
+// (a ring finalized after them must still find it).
+thread_local std::vector<Ring*>* tRings = nullptr;
+thread_local size_t tRingCount = 0;
 
 class Ring : public Napi::ObjectWrap<Ring> {
  public:
@@ -140,14 +143,22 @@ class Ring : public Napi::ObjectWrap<Ring> {
 
   Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info), env_(info.Env()) {
     hooked_ = napi_add_env_cleanup_hook(env_, &Ring::AtEnvExit, this) == napi_ok;
+    if (tRings == nullptr) tRings = new std::vector<Ring*>();
     size_t i = 0;
-    while (i < tRings.size() && tRings[i] != nullptr) i++;
-    if (i == tRings.size()) tRings.push_back(nullptr);
-    tRings[i] = this;
+    while (i < tRings->size() && (*tRings)[i] != nullptr) i++;
+    if (i == tRings->size()) tRings->push_back(nullptr);
+    (*tRings)[i] = this;
     slot_ = i;
+    tRingCount++;
   }
   ~Ring() override {
-    if (slot_ < tRings.size() && tRings[slot_] == this) tRings[slot_] = nullptr;
+    if (tRings != nullptr && slot_ < tRings->size() && (*tRings)[slot_] == this) {
+      (*tRings)[slot_] = nullptr;
+      if (--tRingCount == 0) {
+        delete tRings;
+        tRings = nullptr;
+      }
+    }
     if (hooked_) napi_remove_env_cleanup_hook(env_, &Ring::AtEnvExit, this);
     m_.CancelAndWait();
     m_.Unmap();
@@ -304,7 +315,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
   static Napi::Value PrepSend(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto slot = static_cast<size_t>(ArgInt(info, 0, "slot", 0, INT32_MAX));
-    Ring* ring = slot < tRings.size() ? tRings[slot] : nullptr;
+    Ring* ring = tRings != nullptr && slot < tRings->size() ? (*tRings)[slot] : nullptr;
     if (ring == nullptr) ThrowRange(env, "no ring in this slot");
     ring->Live(env);
     auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
