@@ -257,7 +257,7 @@ export class Proactor {
       return;
     }
     if (!this.ring.prepCancel(r.ud)) {
-      this.ring.submit(); // the SQ is full: hand it to the kernel, then there is room
+      this.submitRing(); // the SQ is full: hand it to the kernel, then there is room
       this.ring.prepCancel(r.ud);
     }
     this.kick();
@@ -294,7 +294,7 @@ export class Proactor {
       // is handled) rather than all at its end, when the peers have waited for the slowest.
       this.prepared = 0;
       this.bufs?.publish();
-      this.ring.submit();
+      this.submitRing();
     }
     this.kick();
   }
@@ -444,7 +444,7 @@ export class Proactor {
     while (this.backlog.length > 0) {
       const r = this.backlog[0]!;
       if (!this.prep(r)) {
-        if (this.ring.submit() <= 0) break;
+        if (this.submitRing() <= 0) break;
         continue;
       }
       r.queued = false;
@@ -456,8 +456,21 @@ export class Proactor {
   private submit(): void {
     this.bufs?.publish();
     this.flushBacklog();
-    this.ring.submit();
+    this.submitRing();
   }
+
+  /** Every submit goes through here, after beforeSubmit(). */
+  private submitRing(minComplete = 0): number {
+    this.beforeSubmit();
+    return this.ring.submit(minComplete);
+  }
+
+  /**
+   * Runs before each io_uring_enter that submits: a subclass publishes there what it counted
+   * while handling a batch (the proactor model's stats), before the batch's replies leave.
+   * @internal
+   */
+  protected beforeSubmit(): void {}
 
   private kick(): void {
     if (this.running || this.reaping || this.submitScheduled) return; // run() and the watch submit after each batch
@@ -509,7 +522,7 @@ export class Proactor {
    */
   private enter(minComplete: number): number {
     this.prepared = 0;
-    const r = this.ring.submit(minComplete);
+    const r = this.submitRing(minComplete);
     batchClock.tick();
     if (r < 0 && r !== -ETIME && r !== -EINTR) return r;
     return this.ring.drain();
