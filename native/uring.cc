@@ -106,39 +106,30 @@ inline void FillSqe(io_uring_sqe* sqe, const SqeFields& f) {
 
 class Ring;
 
-// This thread's rings by slot, for prepSend: finding the ring by a number skips the unwrap of
-// `this` that every instance method pays (a private-symbol lookup, half of a prepSock call in
-// a proactor's profile). Each thread (a worker) has its own table; a ring's destructor, which
-// runs on its thread, empties its slot, so a slot never names a freed ring. The table is
-// made with the thread's first ring and freed with its last, never by thread-exit destructors
-// (a ring finalized after them must still find it).
+// This thread's rings by slot, for prepSend, which so skips an instance method's unwrap of
+// `this` (a private-symbol lookup). A ring's destructor empties its slot; the table goes with
+// the thread's last ring, not with thread-exit destructors (a late finalizer still finds it).
 thread_local std::vector<Ring*>* tRings = nullptr;
 thread_local size_t tRingCount = 0;
 
 class Ring : public Napi::ObjectWrap<Ring> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Ring",
-                       {InstanceMethod<&Ring::Setup>("setup"),
-                        InstanceMethod<&Ring::Info>("info"),
-                        InstanceMethod<&Ring::Prep>("prep"),
-                        InstanceMethod<&Ring::PrepRw>("prepRw"),
-                        InstanceMethod<&Ring::PrepSock>("prepSock"),
-                        InstanceMethod<&Ring::PrepDirect>("prepDirect"),
-                        InstanceMethod<&Ring::Submit>("submit"),
-                        InstanceMethod<&Ring::Reap>("reap"),
-                        InstanceMethod<&Ring::SqSpace>("sqSpace"),
-                        InstanceMethod<&Ring::Inflight>("inflight"),
-                        InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
-                        InstanceMethod<&Ring::Register>("register"),
-                        InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
-                        InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
-                        InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
-                        InstanceMethod<&Ring::RecycleBufs>("recycleBufs"),
-                        InstanceMethod<&Ring::Close>("close"),
-                        InstanceMethod<&Ring::Slot>("slot"),
-                        StaticMethod<&Ring::Probe>("probe"),
-                        StaticMethod<&Ring::PrepSend>("prepSend")});
+    return DefineClass(
+        env, "Ring",
+        {InstanceMethod<&Ring::Setup>("setup"), InstanceMethod<&Ring::Info>("info"),
+         InstanceMethod<&Ring::Prep>("prep"), InstanceMethod<&Ring::PrepRw>("prepRw"),
+         InstanceMethod<&Ring::PrepSock>("prepSock"),
+         InstanceMethod<&Ring::PrepDirect>("prepDirect"), InstanceMethod<&Ring::Submit>("submit"),
+         InstanceMethod<&Ring::Reap>("reap"), InstanceMethod<&Ring::SqSpace>("sqSpace"),
+         InstanceMethod<&Ring::Inflight>("inflight"),
+         InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
+         InstanceMethod<&Ring::Register>("register"),
+         InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
+         InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
+         InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
+         InstanceMethod<&Ring::RecycleBufs>("recycleBufs"), InstanceMethod<&Ring::Close>("close"),
+         StaticMethod<&Ring::Probe>("probe"), StaticMethod<&Ring::PrepSend>("prepSend")});
   }
 
   Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info), env_(info.Env()) {
@@ -191,14 +182,15 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return Num(info.Env(), m_.Setup(entries, flags, cq));
   }
 
-  // info(): [ringFd, sqEntries, cqEntries, features]
+  // info(): [ringFd, sqEntries, cqEntries, features, slot (for Ring.prepSend)]
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array a = Napi::Array::New(env, 4);
+    Napi::Array a = Napi::Array::New(env, 5);
     a.Set(0u, Num(env, m_.fd));
     a.Set(1u, Num(env, m_.sqEntries));
     a.Set(2u, Num(env, m_.cqEntries));
     a.Set(3u, Num(env, m_.features));
+    a.Set(4u, Num(env, static_cast<double>(slot_)));
     return a;
   }
 
@@ -303,15 +295,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return Queue(env, f);
   }
 
-  // slot(): this ring's slot in its thread's table, for Ring.prepSend.
-  Napi::Value Slot(const Napi::CallbackInfo& info) {
-    return Num(info.Env(), static_cast<double>(slot_));
-  }
-
-  // Ring.prepSend(slot, fd, buf, bufOff, len, userData): an IORING_OP_SEND of
-  // buf[bufOff, bufOff + len) with MSG_NOSIGNAL on the ring in `slot` of this thread (see
-  // slot()): the proactor's reply path, one call per reply. A static method, so no unwrap.
-  // true, or false when the SQ is full; RangeError for a slot that holds no ring.
+  // Ring.prepSend(slot, fd, buf, bufOff, len, userData): a SEND with MSG_NOSIGNAL on the ring
+  // in `slot` (info()[4]): the proactor's reply path. true, or false when the SQ is full.
   static Napi::Value PrepSend(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto slot = static_cast<size_t>(ArgInt(info, 0, "slot", 0, INT32_MAX));

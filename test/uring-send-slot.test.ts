@@ -1,6 +1,6 @@
 /**
  * The native `Ring.prepSend(slot, fd, buf, off, len, userData)`, the Proactor's reply path: a
- * static method that finds its ring by the slot `slot()` returns instead of unwrapping `this`.
+ * static method that finds its ring by the slot `info()[4]` names instead of unwrapping `this`.
  * It sends with MSG_NOSIGNAL what it is given, refuses bad arguments before touching the SQ
  * (TypeError for a wrong type or a closed ring, RangeError out of range or for an empty slot),
  * says false when the SQ is full, and each ring keeps its own slot until it is collected.
@@ -37,7 +37,7 @@ describe.skipIf(!Ring.supported())('Ring.prepSend', () => {
   });
 
   it('sends buf[off, off + len) on the ring in its slot, with the user data given', () => {
-    const slot = ring.slot();
+    const slot = ring.info()[4];
     expect(Number.isInteger(slot) && slot >= 0).toBe(true);
     const data = Buffer.from('..hello..');
     expect(native.Ring.prepSend(slot, a, data, 2, 5, 0x7fffffff)).toBe(true);
@@ -54,7 +54,7 @@ describe.skipIf(!Ring.supported())('Ring.prepSend', () => {
     const [x, y] = sys.socketpair();
     sys.close(y);
     try {
-      expect(native.Ring.prepSend(ring.slot(), x, Buffer.from('x'), 0, 1, 1)).toBe(true);
+      expect(native.Ring.prepSend(ring.info()[4], x, Buffer.from('x'), 0, 1, 1)).toBe(true);
       expect(ring.submit(1)).toBe(1);
       const out = new Int32Array(3);
       expect(ring.reap(out, 1)).toBe(1);
@@ -67,7 +67,7 @@ describe.skipIf(!Ring.supported())('Ring.prepSend', () => {
   it('gives each ring of the thread its own slot', () => {
     const second = open();
     try {
-      expect(second.slot()).not.toBe(ring.slot());
+      expect(second.info()[4]).not.toBe(ring.info()[4]);
     } finally {
       second.close();
     }
@@ -76,7 +76,7 @@ describe.skipIf(!Ring.supported())('Ring.prepSend', () => {
   it('says false when the SQ is full, and prepares nothing more', () => {
     const buf = Buffer.from('x');
     let n = 0;
-    while (native.Ring.prepSend(ring.slot(), a, buf, 0, 1, n)) n++;
+    while (native.Ring.prepSend(ring.info()[4], a, buf, 0, 1, n)) n++;
     expect(n).toBe(8);
     expect(ring.sqSpace()).toBe(0);
     expect(ring.submit(n)).toBe(n);
@@ -85,7 +85,7 @@ describe.skipIf(!Ring.supported())('Ring.prepSend', () => {
   });
 
   it('refuses bad arguments with TypeError or RangeError before queueing anything', () => {
-    const s = ring.slot();
+    const s = ring.info()[4];
     const buf = Buffer.alloc(4);
     const call = (...args: unknown[]) => (native.Ring.prepSend as (...x: unknown[]) => boolean)(...args);
     expect(() => call('0', a, buf, 0, 1, 1)).toThrow(TypeError);
@@ -102,7 +102,7 @@ describe.skipIf(!Ring.supported())('Ring.prepSend', () => {
     expect(() => call(s, a, buf, 0, 1)).toThrow(TypeError);
     expect(ring.sqSpace()).toBe(8); // nothing was queued
     const closed = open();
-    const cs = closed.slot();
+    const cs = closed.info()[4];
     closed.close();
     expect(() => call(cs, a, buf, 0, 1, 1)).toThrow(TypeError);
   });

@@ -68,7 +68,7 @@ export class Proactor {
   /** The ring underneath (not attached: the proactor reaps it). */
   readonly ring: Ring;
   private readonly raw: NativeRing;
-  /** The native ring's slot in this thread's table (sends are prepared by it: uring-prep's prepSendSlot). */
+  /** The native ring's slot in its thread's table, which sends are prepared by (prepSendSlot). */
   private readonly slot: number;
   private readonly reqs = new ReqTable();
   private backlog: Req[] = []; // requests whose SQE did not fit the SQ yet
@@ -105,7 +105,7 @@ export class Proactor {
     const setup = ringSetup(o);
     const onCqe = (ud: number, res: number, flags: number) => this.dispatch(ud, res, flags);
     ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, onCqe, setup));
-    this.slot = this.raw.slot();
+    this.slot = this.raw.info()[4];
   }
 
   // ---- operations: validated here, once; resubmissions skip the checks
@@ -465,11 +465,7 @@ export class Proactor {
     return this.ring.submit(minComplete);
   }
 
-  /**
-   * Runs before each io_uring_enter that submits: a subclass publishes there what it counted
-   * while handling a batch (the proactor model's stats), before the batch's replies leave.
-   * @internal
-   */
+  /** Runs before each submit: a subclass publishes what a batch counted before its replies leave. @internal */
   protected beforeSubmit(): void {}
 
   private kick(): void {

@@ -85,11 +85,7 @@ const FILE_CHUNK = 128 << 10;
 /** One connection: a ConnIO over ring sends and a multishot recv, driving its ConnCore. */
 class RingConn implements ConnIO {
   readonly core: ConnCore;
-  /**
-   * Replies waiting for the next send: #out[0, #outN). Its length never shrinks between sends
-   * (slots are overwritten), so the common one-reply send neither grows nor truncates the
-   * array, which V8 does in its runtime rather than in optimized code.
-   */
+  /** Replies for the next send: #out[0, #outN), slots reused (no truncation per send). */
   #out: Uint8Array[] = [];
   #outN = 0;
   #outBytes = 0;
@@ -173,7 +169,7 @@ class RingConn implements ConnIO {
     }
     const out = this.#out;
     const data = n === 1 ? out[0]! : Buffer.concat(out.slice(0, n), this.#outBytes);
-    // The replies are the send's now: hold them only there (and not the slots of a long batch).
+    // Held by the send now; a long batch's slots are dropped.
     if (n === 1) out[0] = EMPTY;
     else if (n > 64) this.#out = [];
     else out.fill(EMPTY, 0, n);
@@ -263,11 +259,7 @@ class RingConn implements ConnIO {
   }
 }
 
-/**
- * The thread's Proactor: before each submit it publishes what the thread's Stats held
- * (Stats.deferred), so requests, bytes and sends cost no atomic add each, and a client that
- * has its reply finds it counted.
- */
+/** The thread's Proactor: publishes the Stats it holds (Stats.deferred) before each submit. */
 class CountingProactor extends Proactor {
   constructor(
     opts: ProactorOptions,

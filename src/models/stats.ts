@@ -45,7 +45,6 @@ export class Stats {
   readonly bytesBuffer: SharedArrayBuffer;
   private readonly ints: Int32Array;
   private readonly bytes: BigInt64Array;
-  /** deferred(): requests, bytes out and sends counted here until flush(). */
   private deferring = false;
   private heldRequests = 0;
   private heldBytes = 0;
@@ -79,12 +78,7 @@ export class Stats {
     Atomics.sub(this.ints, 0, 1);
   }
 
-  /**
-   * Holds the per-request counters (requests, bytes out, sends) in this thread until
-   * flush(), instead of an atomic add each (two of them BigInt) per request: for a loop that
-   * flushes once per batch, before the batch's replies leave, so that a client holding its
-   * reply still finds it counted. Returns the Stats.
-   */
+  /** Holds requests, bytes out and sends in this thread until flush() (once per batch, before its replies leave). */
   deferred(): this {
     this.deferring = true;
     return this;

@@ -172,7 +172,8 @@ export interface NativeRingProbe {
 export interface NativeRing {
   setup(entries: number, flags: number, cqEntries: number): number;
   /** [ringFd, sqEntries, cqEntries, features] */
-  info(): [number, number, number, number];
+  /** [ring fd, SQ entries, CQ entries, IORING_FEAT_* bits, slot in its thread's rings (for `Ring.prepSend`)] */
+  info(): [number, number, number, number, number];
   /**
    * The SQE writers, positional by design (each argument converted once): called only by the
    * named helpers of src/sys/uring-prep.ts, which know which field carries what.
@@ -243,19 +244,13 @@ export interface NativeRing {
   registerRingFd(): number;
   /** Hands the buffers `bids[0, n)` back to the kernel. */
   recycleBufs(bids: Int32Array, n: number): void;
-  /** This ring's slot in its thread's table of rings, for `Ring.prepSend`. */
-  slot(): number;
   close(): void;
 }
 export interface UringBinding {
   Ring: {
     new (): NativeRing;
     probe(): NativeRingProbe | number;
-    /**
-     * A SEND of `buf[off, off + len)` with MSG_NOSIGNAL on the ring in `slot` (its `slot()`)
-     * of this thread: a static method, so the call skips the unwrap of an instance method.
-     * False when the SQ is full; a RangeError for a slot that holds no ring.
-     */
+    /** A SEND with MSG_NOSIGNAL on this thread's ring in `slot` (`info()[4]`), without an unwrap; false when the SQ is full. */
     prepSend(slot: number, fd: number, buf: Uint8Array, off: number, len: number, userData: number): boolean;
   };
 }

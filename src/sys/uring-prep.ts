@@ -72,11 +72,7 @@ export interface SockFields extends SqeFields {
   msgFlags?: number;
 }
 
-/**
- * IORING_OP_SEND with MSG_NOSIGNAL on the ring in `slot` (`NativeRing.slot()`), through the
- * static `Ring.prepSend`: the Proactor's path for every reply, a call that skips the unwrap of
- * an instance method (half of a `prepSock` call in its profile).
- */
+/** IORING_OP_SEND with MSG_NOSIGNAL by the static `Ring.prepSend`: the Proactor's replies, without an unwrap. */
 export function prepSendSlot(slot: number, e: SockFields): boolean {
   return native.Ring.prepSend(slot, e.fd, e.buf, e.offset, e.length, e.userData);
 }
