@@ -106,9 +106,8 @@ inline void FillSqe(io_uring_sqe* sqe, const SqeFields& f) {
 
 class Ring;
 
-// This thread's rings by slot, for prepSend, which so skips an instance method's unwrap of
-// `this` (a private-symbol lookup). A ring's destructor empties its slot; the table goes with
-// the thread's last ring, not with thread-exit destructors (a late finalizer still finds it).
+// This thread's rings by slot, for prepSend (no unwrap of `this`). A ring's destructor empties
+// its slot; the table goes with the thread's last ring, not at thread exit.
 thread_local std::vector<Ring*>* tRings = nullptr;
 thread_local size_t tRingCount = 0;
 
@@ -295,8 +294,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return Queue(env, f);
   }
 
-  // Ring.prepSend(slot, fd, buf, bufOff, len, userData): a SEND with MSG_NOSIGNAL on the ring
-  // in `slot` (info()[4]): the proactor's reply path. true, or false when the SQ is full.
+  // Ring.prepSend(slot, fd, buf, bufOff, len, userData): a SEND, MSG_NOSIGNAL, on the ring in
+  // `slot` (info()[4]); false when the SQ is full.
   static Napi::Value PrepSend(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto slot = static_cast<size_t>(ArgInt(info, 0, "slot", 0, INT32_MAX));
