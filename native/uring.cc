@@ -11,6 +11,7 @@
 // keeps every such buffer referenced until its completion is reaped. The ring also counts the
 // operations in flight so that it never unmaps or closes while the kernel may still write into
 // user memory: the destructor (GC of a forgotten ring) cancels them and waits.
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <vector>
@@ -103,6 +104,13 @@ inline void FillSqe(io_uring_sqe* sqe, const SqeFields& f) {
   sqe->addr3 = f.addr3;
 }
 
+class Ring;
+
+// This thread's rings by slot, for prepSend (no unwrap of `this`). A ring's destructor empties
+// its slot; the table goes with the thread's last ring, not at thread exit.
+thread_local std::vector<Ring*>* tRings = nullptr;
+thread_local size_t tRingCount = 0;
+
 class Ring : public Napi::ObjectWrap<Ring> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -120,13 +128,27 @@ class Ring : public Napi::ObjectWrap<Ring> {
          InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
          InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
          InstanceMethod<&Ring::RecycleBufs>("recycleBufs"), InstanceMethod<&Ring::Close>("close"),
-         StaticMethod<&Ring::Probe>("probe")});
+         StaticMethod<&Ring::Probe>("probe"), StaticMethod<&Ring::PrepSend>("prepSend")});
   }
 
   Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info), env_(info.Env()) {
     hooked_ = napi_add_env_cleanup_hook(env_, &Ring::AtEnvExit, this) == napi_ok;
+    if (tRings == nullptr) tRings = new std::vector<Ring*>();
+    size_t i = 0;
+    while (i < tRings->size() && (*tRings)[i] != nullptr) i++;
+    if (i == tRings->size()) tRings->push_back(nullptr);
+    (*tRings)[i] = this;
+    slot_ = i;
+    tRingCount++;
   }
   ~Ring() override {
+    if (tRings != nullptr && slot_ < tRings->size() && (*tRings)[slot_] == this) {
+      (*tRings)[slot_] = nullptr;
+      if (--tRingCount == 0) {
+        delete tRings;
+        tRings = nullptr;
+      }
+    }
     if (hooked_) napi_remove_env_cleanup_hook(env_, &Ring::AtEnvExit, this);
     m_.CancelAndWait();
     m_.Unmap();
@@ -159,14 +181,15 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return Num(info.Env(), m_.Setup(entries, flags, cq));
   }
 
-  // info(): [ringFd, sqEntries, cqEntries, features]
+  // info(): [ringFd, sqEntries, cqEntries, features, slot (for Ring.prepSend)]
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Napi::Array a = Napi::Array::New(env, 4);
+    Napi::Array a = Napi::Array::New(env, 5);
     a.Set(0u, Num(env, m_.fd));
     a.Set(1u, Num(env, m_.sqEntries));
     a.Set(2u, Num(env, m_.cqEntries));
     a.Set(3u, Num(env, m_.features));
+    a.Set(4u, Num(env, static_cast<double>(slot_)));
     return a;
   }
 
@@ -269,6 +292,26 @@ class Ring : public Napi::ObjectWrap<Ring> {
     f.len = len;
     f.opFlags = msgFlags;
     return Queue(env, f);
+  }
+
+  // Ring.prepSend(slot, fd, buf, bufOff, len, userData): a SEND, MSG_NOSIGNAL, on the ring in
+  // `slot` (info()[4]); false when the SQ is full.
+  static Napi::Value PrepSend(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto slot = static_cast<size_t>(ArgInt(info, 0, "slot", 0, INT32_MAX));
+    Ring* ring = tRings != nullptr && slot < tRings->size() ? (*tRings)[slot] : nullptr;
+    if (ring == nullptr) ThrowRange(env, "no ring in this slot");
+    ring->Live(env);
+    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
+    Bytes b = ArgBytes(info, 2);
+    auto boff = static_cast<size_t>(ArgInt(info, 3, "offset", 0, b.len));
+    auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, b.len - boff));
+    auto ud = static_cast<uint32_t>(ArgInt(info, 5, "userData", INT32_MIN, UINT32_MAX));
+    SqeFields f(IORING_OP_SEND, fd, ud);
+    f.addr = reinterpret_cast<uintptr_t>(b.data + boff);
+    f.len = len;
+    f.opFlags = MSG_NOSIGNAL;
+    return ring->Queue(env, f);
   }
 
   // Entries about direct descriptors, which carry numbers only, never a pointer (so the
@@ -505,6 +548,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
 
   napi_env env_;
   bool hooked_ = false;
+  size_t slot_ = 0;
   RingMem m_;
   BufRing bufs_;
   Napi::ObjectReference slab_;  // keeps the provided buffers' memory alive while registered

@@ -35,6 +35,7 @@ struct RingMem {
   int fd = -1;
   bool sqpoll = false;
   bool deferTaskrun = false;  // IORING_SETUP_DEFER_TASKRUN (6.1): completions run in enter()
+  bool taskrunFlag = false;   // IORING_SETUP_TASKRUN_FLAG (5.19): IORING_SQ_TASKRUN says so
   unsigned features = 0, sqEntries = 0, cqEntries = 0;
   void* sqMap = nullptr;
   size_t sqMapLen = 0;
@@ -98,6 +99,7 @@ struct RingMem {
     fd = static_cast<int>(r);
     sqpoll = (flags & IORING_SETUP_SQPOLL) != 0;
     deferTaskrun = (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+    taskrunFlag = (flags & IORING_SETUP_TASKRUN_FLAG) != 0;
     features = p.features;
     sqEntries = p.sq_entries;
     cqEntries = p.cq_entries;
@@ -210,9 +212,18 @@ struct RingMem {
 
   unsigned Ready() { return LoadAcquire(cqTail) - *cqHead; }
 
+  // With DEFER_TASKRUN, completions wait as task work until an enter runs it; with
+  // TASKRUN_FLAG the kernel also says when any waits (IORING_SQ_TASKRUN, or CQ_OVERFLOW for
+  // completions that found the CQ full), and an enter when neither is set would post nothing.
+  bool WorkWaits() {
+    constexpr unsigned kWork = IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN;
+    return !taskrunFlag || (__atomic_load_n(sqFlags, __ATOMIC_ACQUIRE) & kWork) != 0;
+  }
+
   long Reap(int32_t* out, unsigned cap, unsigned minComplete) {
     if (minComplete > cap) minComplete = cap;
-    if ((minComplete > 0 && Ready() < minComplete) || (deferTaskrun && Ready() == 0)) {
+    if ((minComplete > 0 && Ready() < minComplete) ||
+        (deferTaskrun && Ready() == 0 && WorkWaits())) {
       long r = Enter(0, minComplete, IORING_ENTER_GETEVENTS);
       if (r < 0 && r != -ETIME) return r;
     }

@@ -68,6 +68,8 @@ export class Proactor {
   /** The ring underneath (not attached: the proactor reaps it). */
   readonly ring: Ring;
   private readonly raw: NativeRing;
+  /** The native ring's slot in its thread's table, which sends are prepared by (prepSendSlot). */
+  private readonly slot: number;
   private readonly reqs = new ReqTable();
   private backlog: Req[] = []; // requests whose SQE did not fit the SQ yet
   private readonly bufCount: number;
@@ -103,6 +105,7 @@ export class Proactor {
     const setup = ringSetup(o);
     const onCqe = (ud: number, res: number, flags: number) => this.dispatch(ud, res, flags);
     ({ ring: this.ring, raw: this.raw } = openProactorRing(entries, onCqe, setup));
+    this.slot = this.raw.info()[4];
   }
 
   // ---- operations: validated here, once; resubmissions skip the checks
@@ -254,7 +257,7 @@ export class Proactor {
       return;
     }
     if (!this.ring.prepCancel(r.ud)) {
-      this.ring.submit(); // the SQ is full: hand it to the kernel, then there is room
+      this.submitRing(); // the SQ is full: hand it to the kernel, then there is room
       this.ring.prepCancel(r.ud);
     }
     this.kick();
@@ -291,7 +294,7 @@ export class Proactor {
       // is handled) rather than all at its end, when the peers have waited for the slowest.
       this.prepared = 0;
       this.bufs?.publish();
-      this.ring.submit();
+      this.submitRing();
     }
     this.kick();
   }
@@ -304,14 +307,7 @@ export class Proactor {
       case K.RECV:
         return sqe.prepRecv(raw, { fd: r.fd, buf: r.buf, offset: at, length: left, userData: r.ud });
       case K.SEND:
-        return sqe.prepSend(raw, {
-          fd: r.fd,
-          buf: r.buf,
-          offset: at,
-          length: left,
-          msgFlags: MSG_NOSIGNAL,
-          userData: r.ud,
-        });
+        return sqe.prepSendSlot(this.slot, { fd: r.fd, buf: r.buf, offset: at, length: left, userData: r.ud });
       case K.SEND_ZC: {
         const e = { fd: r.fd, buf: r.buf, offset: at, length: left, msgFlags: MSG_NOSIGNAL, userData: r.ud };
         return sqe.prepSendZc(raw, e);
@@ -448,7 +444,7 @@ export class Proactor {
     while (this.backlog.length > 0) {
       const r = this.backlog[0]!;
       if (!this.prep(r)) {
-        if (this.ring.submit() <= 0) break;
+        if (this.submitRing() <= 0) break;
         continue;
       }
       r.queued = false;
@@ -460,8 +456,17 @@ export class Proactor {
   private submit(): void {
     this.bufs?.publish();
     this.flushBacklog();
-    this.ring.submit();
+    this.submitRing();
   }
+
+  /** Every submit goes through here, after beforeSubmit(). */
+  private submitRing(minComplete = 0): number {
+    this.beforeSubmit();
+    return this.ring.submit(minComplete);
+  }
+
+  /** Runs before each submit: a subclass publishes what a batch counted before its replies leave. @internal */
+  protected beforeSubmit(): void {}
 
   private kick(): void {
     if (this.running || this.reaping || this.submitScheduled) return; // run() and the watch submit after each batch
@@ -513,7 +518,7 @@ export class Proactor {
    */
   private enter(minComplete: number): number {
     this.prepared = 0;
-    const r = this.ring.submit(minComplete);
+    const r = this.submitRing(minComplete);
     batchClock.tick();
     if (r < 0 && r !== -ETIME && r !== -EINTR) return r;
     return this.ring.drain();

@@ -19,7 +19,8 @@
  * no channel between them. A sub-ring (`sub` set) accepts nothing: each file that arrives
  * in its inbox becomes an fd again (IORING_OP_FIXED_FD_INSTALL, 6.8) and is served as here.
  */
-import { Proactor } from '../loop/proactor.js';
+import { Proactor, type ProactorOptions } from '../loop/proactor.js';
+import { EMPTY } from '../loop/proactor-req.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { ECANCELED } from '../sys/errno.js';
@@ -84,7 +85,9 @@ const FILE_CHUNK = 128 << 10;
 /** One connection: a ConnIO over ring sends and a multishot recv, driving its ConnCore. */
 class RingConn implements ConnIO {
   readonly core: ConnCore;
-  readonly #out: Uint8Array[] = [];
+  /** Replies for the next send: #out[0, #outN), slots reused (no truncation per send). */
+  #out: Uint8Array[] = [];
+  #outN = 0;
   #outBytes = 0;
   /** Bytes of the send in flight. */
   #sending = 0;
@@ -139,7 +142,7 @@ class RingConn implements ConnIO {
 
   write(data: Uint8Array): void {
     if (this.closed || this.#ending || data.length === 0) return;
-    this.#out.push(data);
+    this.#out[this.#outN++] = data;
     this.#outBytes += data.length;
     if (this.queued > this.thread.maxQueue) {
       return this.destroy();
@@ -159,12 +162,18 @@ class RingConn implements ConnIO {
   /** Starts the next send: everything queued, gathered into one buffer. */
   #kick(): void {
     if (this.#sending > 0 || this.#corked || this.closed) return;
-    if (this.#out.length === 0) {
+    const n = this.#outN;
+    if (n === 0) {
       if (this.#ending) this.destroy();
       return;
     }
-    const data = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
-    this.#out.length = 0;
+    const out = this.#out;
+    const data = n === 1 ? out[0]! : Buffer.concat(out.slice(0, n), this.#outBytes);
+    // Held by the send now; a long batch's slots are dropped.
+    if (n === 1) out[0] = EMPTY;
+    else if (n > 64) this.#out = [];
+    else out.fill(EMPTY, 0, n);
+    this.#outN = 0;
     this.#outBytes = 0;
     this.#sending = data.length;
     this.thread.stats.send();
@@ -237,7 +246,7 @@ class RingConn implements ConnIO {
 
   end(): void {
     this.#ending = true;
-    if (this.#sending === 0 && this.#out.length === 0) this.destroy();
+    if (this.#sending === 0 && this.#outN === 0) this.destroy();
   }
 
   destroy(): void {
@@ -247,6 +256,19 @@ class RingConn implements ConnIO {
     this.#waiters = [];
     for (const w of waiters) w.reject(new Error('connection closed'));
     this.thread.closed(this);
+  }
+}
+
+/** The thread's Proactor: publishes the Stats it holds (Stats.deferred) before each submit. */
+class CountingProactor extends Proactor {
+  constructor(
+    opts: ProactorOptions,
+    private readonly counts: Stats,
+  ) {
+    super(opts);
+  }
+  protected override beforeSubmit(): void {
+    this.counts.flush();
   }
 }
 
@@ -274,14 +296,15 @@ export class ProactorThread {
     this.#backoff = new AcceptBackoff();
     if (data.cpus) native.setAffinity(data.cpus);
     const r = data.ring ?? {};
-    this.proactor = new Proactor({
+    this.#stats = Stats.attach(data.stats).deferred();
+    const opts: ProactorOptions = {
       entries: 1024,
       cqEntries: r.cqEntries,
       submitAll: r.submitAll,
       registerRingFd: r.registerRingFd,
       recvBuffers: { bundle: r.recvBundle, incremental: r.incrementalBuffers },
-    });
-    this.#stats = Stats.attach(data.stats);
+    };
+    this.proactor = new CountingProactor(opts, this.#stats);
     const sendZc = ringProbe().opcodes.includes('SEND_ZC');
     this.#zcThreshold = data.zerocopyThreshold > 0 && sendZc ? data.zerocopyThreshold : 0;
     if (data.sub === true || data.subRings !== undefined) this.proactor.registerFileSlots(fileSlots());
@@ -334,6 +357,7 @@ export class ProactorThread {
     } finally {
       for (const c of [...this.#conns]) c.destroy();
       p.close();
+      this.#stats.flush(); // what the last batch counted
       this.#backoff.close();
       this.#protocol.close();
     }

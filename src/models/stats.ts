@@ -45,6 +45,10 @@ export class Stats {
   readonly bytesBuffer: SharedArrayBuffer;
   private readonly ints: Int32Array;
   private readonly bytes: BigInt64Array;
+  private deferring = false;
+  private heldRequests = 0;
+  private heldBytes = 0;
+  private heldSends = 0;
 
   constructor(
     readonly workers: number,
@@ -74,8 +78,23 @@ export class Stats {
     Atomics.sub(this.ints, 0, 1);
   }
 
+  /** Holds requests, bytes out and sends in this thread until flush() (once per batch, before its replies leave). */
+  deferred(): this {
+    this.deferring = true;
+    return this;
+  }
+
+  /** Adds what deferred() held to the shared counters. */
+  flush(): void {
+    if (this.heldRequests !== 0) Atomics.add(this.ints, 1, this.heldRequests);
+    if (this.heldBytes !== 0) Atomics.add(this.bytes, 0, BigInt(this.heldBytes));
+    if (this.heldSends !== 0) Atomics.add(this.bytes, 3, BigInt(this.heldSends));
+    this.heldRequests = this.heldBytes = this.heldSends = 0;
+  }
+
   requests(n = 1): void {
-    Atomics.add(this.ints, 1, n);
+    if (this.deferring) this.heldRequests += n;
+    else Atomics.add(this.ints, 1, n);
   }
 
   shortBody(): void {
@@ -88,7 +107,9 @@ export class Stats {
   }
 
   sent(n: number): void {
-    if (n > 0) Atomics.add(this.bytes, 0, BigInt(n));
+    if (n <= 0) return;
+    if (this.deferring) this.heldBytes += n;
+    else Atomics.add(this.bytes, 0, BigInt(n));
   }
 
   zerocopy(sends: number, copied: number): void {
@@ -98,7 +119,8 @@ export class Stats {
 
   /** A ring send of reply data was submitted. */
   send(): void {
-    Atomics.add(this.bytes, 3, 1n);
+    if (this.deferring) this.heldSends++;
+    else Atomics.add(this.bytes, 3, 1n);
   }
 
   /** Overwrites a worker's figures (the multi-process parent, from a child's report). */

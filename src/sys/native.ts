@@ -174,7 +174,8 @@ export interface NativeRingProbe {
 export interface NativeRing {
   setup(entries: number, flags: number, cqEntries: number): number;
   /** [ringFd, sqEntries, cqEntries, features] */
-  info(): [number, number, number, number];
+  /** [ring fd, SQ entries, CQ entries, IORING_FEAT_* bits, slot in its thread's rings (for `Ring.prepSend`)] */
+  info(): [number, number, number, number, number];
   /**
    * The SQE writers, positional by design (each argument converted once): called only by the
    * named helpers of src/sys/uring-prep.ts, which know which field carries what.
@@ -248,7 +249,12 @@ export interface NativeRing {
   close(): void;
 }
 export interface UringBinding {
-  Ring: { new (): NativeRing; probe(): NativeRingProbe | number };
+  Ring: {
+    new (): NativeRing;
+    probe(): NativeRingProbe | number;
+    /** A SEND with MSG_NOSIGNAL on this thread's ring in `slot` (`info()[4]`), without an unwrap; false when the SQ is full. */
+    prepSend(slot: number, fd: number, buf: Uint8Array, off: number, len: number, userData: number): boolean;
+  };
 }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends UringBinding {}

@@ -301,7 +301,9 @@ export class RingCore {
       const p = this.pending.get(q.ud);
       if (p !== undefined) p.queued = false;
     }
-    const r = this.raw.submit(Math.min(waitNr, this.raw.inflight()));
+    // Never wait for more completions than there are operations to post them (asked only
+    // when waiting: a native call that a loop's non-blocking submit per batch need not pay).
+    const r = this.raw.submit(waitNr === 0 ? 0 : Math.min(waitNr, this.raw.inflight()));
     this.updateRef();
     return r;
   }

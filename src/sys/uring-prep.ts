@@ -72,6 +72,11 @@ export interface SockFields extends SqeFields {
   msgFlags?: number;
 }
 
+/** IORING_OP_SEND with MSG_NOSIGNAL by the static `Ring.prepSend`: the Proactor's replies, without an unwrap. */
+export function prepSendSlot(slot: number, e: SockFields): boolean {
+  return native.Ring.prepSend(slot, e.fd, e.buf, e.offset, e.length, e.userData);
+}
+
 function rw(ring: NativeRing, op: number, e: RwFields, bufIndex = 0): boolean {
   const { fd, buf, length, position, userData } = e;
   return ring.prepRw(op, fd, buf, e.offset ?? 0, length, position, userData, e.sqeFlags ?? 0, bufIndex, e.rwFlags ?? 0);
