@@ -173,7 +173,6 @@ export interface NativeRingProbe {
 /** A raw io_uring; see native/uring.cc for each method's contract. */
 export interface NativeRing {
   setup(entries: number, flags: number, cqEntries: number): number;
-  /** [ringFd, sqEntries, cqEntries, features] */
   /** [ring fd, SQ entries, CQ entries, IORING_FEAT_* bits, slot in its thread's rings (for `Ring.prepSend`)] */
   info(): [number, number, number, number, number];
   /**
