@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Proactor, Ring, constants, sys } from './helpers/rawio.js';
 import { makeFile, pattern, scratchDir } from './helpers/uring.js';
+import { expectIdleRunHearsNode } from './helpers/idle-run.js';
 
 /** An echo server on the proactor: multishot accept, recv, send everything back, recv again. */
 function echoServer(px: Proactor, lfd: number, conns: number[]): void {
@@ -91,6 +92,21 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     expect(order.at(-1)).toBe('long timeout cancelled');
     sys.close(a);
     sys.close(b);
+  });
+
+  it("run() waiting on a far timeout still hears Node's own I/O: posted messages, then terminate()", () =>
+    expectIdleRunHearsNode({ loop: 'proactor' }));
+
+  it("run() leaves nothing of its own in flight: its poll of Node's loop is reaped before it returns", async () => {
+    const px = new Proactor();
+    for (let round = 0; round < 3; round++) {
+      let fired = -1;
+      px.timeout(1, (r) => (fired = r));
+      await px.run();
+      expect(fired).toBe(0);
+      expect(px.ring.inflight).toBe(0);
+    }
+    px.close();
   });
 
   it('resubmits short writes and short reads until the whole length is done', async () => {

@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Reactor, constants as c, pollerNames, sys } from './helpers/rawio.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { echoServer, manyClients } from './helpers/echo.js';
+import { expectIdleRunHearsNode } from './helpers/idle-run.js';
 
 let before: Map<number, string>;
 beforeEach(() => {
@@ -115,34 +116,8 @@ describe.each(pollerNames)('Reactor %s', (backend) => {
     reactor.close();
   });
 
-  it("run() with nothing to wake it still hears Node's own I/O: posted messages, then terminate()", async () => {
-    const start = () => {
-      const worker = new Worker(new URL('./fixtures/idle-run-worker.mjs', import.meta.url), {
-        workerData: { backend },
-      });
-      const messages: unknown[] = [];
-      let notify = () => {};
-      worker.on('message', (m) => (messages.push(m), notify()));
-      const next = async () => {
-        while (messages.length === 0) await new Promise<void>((r) => (notify = r));
-        return messages.shift();
-      };
-      return { worker, next };
-    };
-    // Its wait has no fd and no timer: before, a message stayed queued and terminate() never
-    // returned, for good.
-    const a = start();
-    expect(await a.next()).toEqual({ ready: true });
-    for (const m of ['one', 'two', 'three']) {
-      a.worker.postMessage(m);
-      expect(await a.next()).toEqual({ echo: m });
-    }
-    a.worker.postMessage('stop');
-    expect(await a.next()).toEqual({ done: true });
-    const b = start();
-    expect(await b.next()).toEqual({ ready: true });
-    expect(await b.worker.terminate()).toBe(1);
-  });
+  it("run() with nothing to wake it still hears Node's own I/O: posted messages, then terminate()", () =>
+    expectIdleRunHearsNode({ loop: 'reactor', backend }));
 
   it('timers: order, repeat, clearTimer, and stop() from a timer ends run()', async () => {
     const reactor = new Reactor({ backend });

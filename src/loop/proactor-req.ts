@@ -35,6 +35,8 @@ export const FD_INSTALL = 10;
 export const CLOSE_SLOT = 11;
 /** No SQE: completions another ring posts here with MSG_RING. */
 export const INBOX = 12;
+/** A multishot poll of this thread's libuv loop fd while run() owns the thread. */
+export const NODE_LOOP = 13;
 
 const SLOT_BITS = 20;
 export const SLOTS = 1 << SLOT_BITS;

@@ -10,7 +10,8 @@
  * `recvMultishot` stays armed and calls back per chunk, from buffers the kernel picks.
  * `run()` owns the thread: it blocks in io_uring_enter(GETEVENTS) and yields to libuv only
  * for one setImmediate turn before it blocks after a batch (so that chains of promise
- * continuations run to their end, as Reactor.run explains); it resolves
+ * continuations run to their end, as Reactor.run explains) and when Node's own loop has
+ * I/O for the thread (watchNodeLoop); it resolves
  * after `stop()`, or when nothing is left in flight. `attach()` instead watches the ring's
  * eventfd from Node's own loop.
  */
@@ -35,6 +36,8 @@ export type { CompletionCallback, RecvCallback } from './proactor-req.js';
 export type { ProactorOptions } from './proactor-options.js';
 
 const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER } = u;
+/** poll(2)'s POLLIN, as the kernel's poll32_events takes it (the same on every Linux). */
+const POLLIN = 0x1;
 const noop: CompletionCallback = () => {};
 
 /** Resolves after Node has run every queued microtask and nextTick (one libuv check phase). */
@@ -79,6 +82,14 @@ export class Proactor {
   private bufsTried = false;
   private stopped = true;
   private running = false;
+  /** The record of run()'s poll of this thread's libuv loop fd (see watchNodeLoop), kept across runs. */
+  private nodeLoop: Req | undefined;
+  /** That poll is in flight (not the caller's work). */
+  private nodeArmed = false;
+  /** The kernel refused the poll (no multishot poll before 5.13): run() waits without it. */
+  private nodeRefused = false;
+  /** The libuv loop fd turned readable: Node has I/O for this thread to handle. */
+  private nodeIo = false;
   private reaping = false; // in the attached watch's batch, which submits once at its end
   private closed = false;
   private submitScheduled = false;
@@ -351,6 +362,8 @@ export class Proactor {
         return sqe.prepMsgRingFd(raw, { ringFd: r.fd, slot: r.pos, targetData: r.len, userData });
       case K.FD_INSTALL:
         return sqe.prepFixedFdInstall(raw, { slot: r.fd, userData });
+      case K.NODE_LOOP:
+        return sqe.prepPollAdd(raw, { fd: r.fd, events: POLLIN, multishot: true, userData });
       default:
         return sqe.prepCloseDirect(raw, { slot: r.fd, userData });
     }
@@ -365,6 +378,7 @@ export class Proactor {
     if (kind === K.RECV_MULTI) return this.received(r, res, flags);
     if (kind === K.ACCEPT || kind === K.ACCEPT_DIRECT) return this.accepted(r, res, flags);
     if (kind === K.INBOX) return r.cb(res); // stays: more will come
+    if (kind === K.NODE_LOOP) return this.nodePolled(r, res, flags);
     if (kind === K.SEND_ZC) return this.sentZc(r, res, flags);
     if (res === -EAGAIN && !r.cancelled) return this.issue(r);
     if (res > 0 && kind >= K.SEND && kind <= K.WRITE) {
@@ -481,15 +495,23 @@ export class Proactor {
     if (this.running || this.watch !== undefined) throw new Error('proactor is already running');
     this.running = true;
     this.stopped = false;
+    this.nodeIo = false;
+    this.watchNodeLoop();
     batchClock.enter();
     try {
       let worked = true;
       while (!this.stopped) {
+        if (this.nodeIo) {
+          // Node's loop has I/O for this thread (see watchNodeLoop): one libuv turn.
+          this.nodeIo = false;
+          await drainMicrotasks();
+          continue;
+        }
         this.bufs?.publish();
         this.flushBacklog();
-        if (this.ring.inflight === 0 && this.backlog.length === 0) {
+        if (this.idle()) {
           await Promise.resolve();
-          if (this.ring.inflight === 0 && this.backlog.length === 0) break;
+          if (this.idle()) break;
           continue;
         }
         if (worked) {
@@ -509,7 +531,60 @@ export class Proactor {
     } finally {
       this.running = false;
       batchClock.leave();
+      this.unwatchNodeLoop();
     }
+  }
+
+  /** Nothing of the caller's in flight or waiting for the SQ (run()'s own poll aside). */
+  private idle(): boolean {
+    return this.ring.inflight - (this.nodeArmed ? 1 : 0) === 0 && this.backlog.length === 0;
+  }
+
+  /**
+   * run() blocks the thread in io_uring_enter, and Node's loop only turns when the proactor
+   * lets it. So that Node's own I/O for this thread is not left waiting for the next
+   * completion — the thread being stopped (worker.terminate(), process.exit()), a message
+   * posted to it — run() keeps a multishot poll (5.13) on libuv's loop fd (its epoll fd,
+   * readable while libuv has I/O to handle), and gives libuv one turn when it fires, as
+   * Reactor.run does. The poll is not counted as work in flight; run() cancels and reaps it
+   * before it returns.
+   */
+  private watchNodeLoop(): void {
+    if (this.nodeArmed || this.nodeRefused) return;
+    if (this.nodeLoop === undefined) {
+      const fd = native.loopFd();
+      if (fd < 0) return;
+      this.nodeLoop = this.alloc(K.NODE_LOOP, fd, noop, EMPTY);
+    }
+    this.nodeLoop.cancelled = false;
+    this.nodeArmed = true;
+    this.issue(this.nodeLoop);
+  }
+
+  private unwatchNodeLoop(): void {
+    this.nodeIo = false;
+    const r = this.nodeLoop;
+    if (r === undefined || !this.nodeArmed || this.closed) return;
+    if (r.queued) {
+      // Never reached the kernel (the SQ was full).
+      r.queued = false;
+      this.backlog.splice(this.backlog.indexOf(r), 1);
+      this.nodeArmed = false;
+      return;
+    }
+    this.cancel(r.id);
+    // The kernel cancels a poll at once: reap it here, so that run() leaves in flight only
+    // what the caller started (completions of those that come with it are dispatched too).
+    while (this.nodeArmed && this.ring.inflight > 0 && this.enter(1) >= 0);
+  }
+
+  // NODE_LOOP: a readiness sets nodeIo; a poll the kernel ended is re-armed while run() wants it.
+  private nodePolled(r: Req, res: number, flags: number): void {
+    if (res > 0 && this.running) this.nodeIo = true;
+    if ((flags & IORING_CQE_F_MORE) !== 0) return;
+    if (this.running && res > 0 && !r.cancelled) return this.issue(r); // ended after one: again
+    this.nodeArmed = false;
+    if (res < 0 && res !== -ECANCELED) this.nodeRefused = true;
   }
 
   /**

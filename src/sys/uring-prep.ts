@@ -193,6 +193,20 @@ export function prepRecvMultishot(
   return ring.prep(OP.RECV, e.fd, null, 0, 0, 0, null, e.userData, 0, sqeFlags, ioprio, e.bufGroup, 0);
 }
 
+/**
+ * IORING_OP_POLL_ADD: poll(2) for `events` (POLLIN …) on one fd; the result is the revents.
+ * `multishot` (IORING_POLL_ADD_MULTI, 5.13) keeps it armed: one completion with
+ * IORING_CQE_F_MORE per readiness, until cancelled.
+ */
+export function prepPollAdd(
+  ring: NativeRing,
+  e: SqeFields & { fd: number; events: number; multishot?: boolean },
+): boolean {
+  // poll32_events in the op flags word; the multishot flag in len
+  const len = e.multishot === true ? u.IORING_POLL_ADD_MULTI : 0;
+  return ring.prep(OP.POLL_ADD, e.fd, null, 0, len, 0, null, e.userData, e.events, e.sqeFlags ?? 0, 0, 0, 0);
+}
+
 /** IORING_OP_SPLICE: splice(2); an offset of -1 means the fd's own position. */
 export function prepSplice(
   ring: NativeRing,

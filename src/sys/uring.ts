@@ -97,6 +97,8 @@ export const SEND_ZC_REPORTS_USAGE = ((m) => m !== null && (Number(m[1]) > 6 || 
 export const IORING_CQE_F_BUFFER = 1 << 0; // the buffer id is in the upper 16 bits of cqe->flags
 export const IOSQE_BUFFER_SELECT = 1 << 5;
 export const IORING_RECV_MULTISHOT = 1 << 1; // 6.0, in sqe->ioprio
+/** POLL_ADD: stay armed, one completion per readiness (5.13), in sqe->len. */
+export const IORING_POLL_ADD_MULTI = 1 << 0;
 export const IORING_RECVSEND_BUNDLE = 1 << 4; // 6.10, in sqe->ioprio
 export const IORING_ACCEPT_MULTISHOT = 1 << 0;
 export const IORING_ASYNC_CANCEL_ANY = 1 << 2;
