@@ -96,6 +96,12 @@ describe('npm pack --dry-run', () => {
     ];
     expect([...top].sort()).toEqual([...allowed, 'dist', 'docs', 'native', 'prebuilds'].sort());
     expect(files.filter((f) => f.startsWith('docs/') && !/^docs\/[^/]+\.md$/.test(f))).toEqual([]);
+    // Declarations only of what the type entry points reach (scripts/prune-types.mjs); the
+    // consumers' type checks below prove nothing they need is missing.
+    expect(files).toContain('dist/src/loop/reactor.d.ts');
+    expect(
+      files.filter((f) => /^dist\/src\/models\/(worker-entry|tpc-acceptor|reactor-thread)\.d\.ts$/.test(f)),
+    ).toEqual([]);
   });
 });
 
