@@ -6,12 +6,19 @@
  * noise" (bench/verdict.ts). Beside the HTTP req/s targets, server CPU per request. The load
  * generator's agreement with wrk and redis-benchmark is reported, not judged. Where a target
  * is missed the report shows by how much; where its scenarios did not run (or an anchor is
- * not installed) it is 'not measured'.
+ * not installed) it is 'not measured'. A req/s target the bare C server (the least a server
+ * can do) clearly misses too under the same client reads 'client-bound': the client, not
+ * the server, decides that ratio on this machine.
  */
 import type { Metrics } from './claims.js';
-import { formatFloor, judgeAll, judgeRatio } from './verdict.js';
+import { formatFloor, judgeAll, judgeRatio, type TargetVerdict } from './verdict.js';
 
-export type TargetStatus = 'met' | 'missed' | 'within noise' | 'not measured' | 'reported';
+/**
+ * 'client-bound': clearly missed, and the bare C server (bench/c/bare-server.c, the least a server
+ * can do) is itself clearly short of the bound under the same client: the anchor's client
+ * cannot show that ratio on this machine, whatever the server does.
+ */
+export type TargetStatus = 'met' | 'missed' | 'within noise' | 'client-bound' | 'not measured' | 'reported';
 
 export interface TargetResult {
   target: string;
@@ -43,6 +50,14 @@ interface Target {
   cpu?: [string, string];
   /** A figure to show, never judged (the load generator beside the anchors' own clients). */
   reportOnly?: boolean;
+  /**
+   * The same ratio for the bare C server, pair by pair with `pairs`: where the target is
+   * clearly missed and the bare server is clearly (beyond the floor) short of `min` too, the pair reads
+   * 'client-bound'.
+   */
+  bare?: [string, string | null][];
+  /** The bare C server's figure for this ratio, shown beside it as a reference, never judged. */
+  bareReference?: [string, string | null];
   /** Metric flags a scenario sets when it could not measure a side, with the reason to show. */
   unmeasured?: [string, string][];
 }
@@ -58,6 +73,7 @@ function overNginx(server: string, rpsMin: number, cpuMax: number): Target[] {
     {
       target: `${what} >= ${rpsMin}x nginx req/s${server === 'proactor' ? ' (1 worker)' : ''}`,
       pairs: [key('rps')],
+      bare: [['http-wrk.bare-over-nginx.c50.rps', null]],
       cpu: [`http-wrk.${server}.c50.cpuUsPerReq`, 'http-wrk.nginx.c50.cpuUsPerReq'],
       min: rpsMin,
       floorKey: HTTP_FLOOR,
@@ -66,6 +82,7 @@ function overNginx(server: string, rpsMin: number, cpuMax: number): Target[] {
     {
       target: `${what} server CPU per request <= ${cpuMax}x nginx`,
       pairs: [key('cpuUsPerReq')],
+      bareReference: ['http-wrk.bare-over-nginx.c50.cpuUsPerReq', null],
       min: 0,
       max: cpuMax,
       floorKey: CPU_FLOOR,
@@ -79,6 +96,7 @@ function overRedis(depth: number, min: number): Target {
   return {
     target: `RESP SET and GET by redis-benchmark, 50 conns${depth > 1 ? `, -P ${depth}` : ''}: single >= ${min}x redis-server`,
     pairs: ['set', 'get'].map((t) => [`redisbench.single.${t}.p${depth}.rps`, `redisbench.redis.${t}.p${depth}.rps`]),
+    bare: ['set', 'get'].map((t) => [`redisbench.bare.${t}.p${depth}.rps`, `redisbench.redis.${t}.p${depth}.rps`]),
     cpu: [`redisbench.single.p${depth}.cpuUsPerReq`, `redisbench.redis.p${depth}.cpuUsPerReq`],
     min,
     floorKey: `redisbench.floor.p${depth}.rps`,
@@ -175,11 +193,24 @@ export function judgeTargets(m: Metrics): TargetResult[] {
       return { ...base, figures: why, status: 'not measured' as const };
     }
     const floor = t.floorKey === undefined ? undefined : m[t.floorKey];
-    const ratios = measured.map(([a, b]) => ({ a, r: b === null ? m[a]! : m[a]! / m[b]! }));
-    const verdicts = ratios.map(({ r }) => judgeRatio(r, t, floor));
+    const ratioOf = ([a, b]: [string, string | null]) =>
+      m[a] === undefined || (b !== null && !((m[b] ?? 0) > 0)) ? undefined : b === null ? m[a]! : m[a]! / m[b]!;
+    const ratios = measured.map((pair) => ({ a: pair[0], r: ratioOf(pair)!, bare: bareRatio(t, pair, ratioOf) }));
+    const verdicts = ratios.map(({ r, bare }): TargetVerdict | 'client-bound' => {
+      const v = judgeRatio(r, t, floor);
+      // clearly missed, and the least a server can do is clearly short too under the same client
+      return v === 'missed' &&
+        bare !== undefined &&
+        bare < t.min &&
+        judgeRatio(bare, { min: t.min }, floor) === 'missed'
+        ? 'client-bound'
+        : v;
+    });
     const figures = ratios
-      .map(({ a, r }, i) => {
+      .map(({ a, r, bare }, i) => {
         const noise = verdicts[i] === 'within noise' ? ' (within noise)' : '';
+        if (verdicts[i] === 'client-bound')
+          return `${measured.length > 1 ? `${a}: ` : ''}${r.toFixed(2)}x (client-bound: the bare C server reaches ${bare!.toFixed(2)}x)`;
         const miss = !t.reportOnly && !noise && r < t.min ? ` (missed by ${((1 - r / t.min) * 100).toFixed(0)}%)` : '';
         const over =
           !t.reportOnly && !noise && t.max !== undefined && r > t.max
@@ -192,9 +223,30 @@ export function judgeTargets(m: Metrics): TargetResult[] {
     const noise = t.floorKey === undefined ? '' : `; ${formatFloor(floor)}`;
     const cpu = t.cpu && m[t.cpu[0]] && m[t.cpu[1]] ? m[t.cpu[0]]! / m[t.cpu[1]]! : undefined;
     const cpuText = cpu === undefined ? '' : `; server CPU per request ${cpu.toFixed(2)}x`;
-    const status = t.reportOnly ? ('reported' as const) : judgeAll(verdicts);
-    return { ...base, figures: figures + partial + cpuText + noise, status, ...(floor !== undefined ? { floor } : {}) };
+    const reference = t.bareReference ? ratioOf(t.bareReference) : undefined;
+    const refText = reference === undefined ? '' : `; the bare C server: ${reference.toFixed(2)}x`;
+    const status = t.reportOnly ? ('reported' as const) : judgeWithClient(verdicts);
+    const shown = figures + partial + cpuText + refText + noise;
+    return { ...base, figures: shown, status, ...(floor !== undefined ? { floor } : {}) };
   });
+}
+
+/** The bare server's ratio for the pair of `t` at the index of `pair`, when measured. */
+function bareRatio(
+  t: Target,
+  pair: [string, string | null],
+  ratioOf: (p: [string, string | null]) => number | undefined,
+): number | undefined {
+  const bare = t.bare?.[t.pairs.indexOf(pair)];
+  return bare === undefined ? undefined : ratioOf(bare);
+}
+
+/** Missed if any pair clearly is; else within noise if any is; else client-bound if any is; else met. */
+function judgeWithClient(verdicts: (TargetVerdict | 'client-bound')[]): TargetStatus {
+  const judged = verdicts.filter((v): v is TargetVerdict => v !== 'client-bound');
+  if (judged.length === verdicts.length) return judgeAll(judged);
+  const rest = judged.length === 0 ? 'met' : judgeAll(judged);
+  return rest === 'met' ? 'client-bound' : rest;
 }
 
 /** "±4.2%", or what is missing. */

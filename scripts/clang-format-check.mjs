@@ -1,4 +1,4 @@
-// Checks native/ and bench/c/ (the C baseline of the copy-c benchmark) against .clang-format
+// Checks native/ and bench/c/ (the C programs the benchmarks build) against .clang-format
 // when clang-format is installed (.ci/run installs it); says so and passes when it is not,
 // so that `npm run lint` works on a bare machine.
 import { execFileSync, spawnSync } from 'node:child_process';

@@ -212,6 +212,56 @@ describe('targets judged by the anchors', () => {
     expect(byName(withCpu, /-P 16/).figures).toMatch(/server CPU per request 1\.50x; A\/A floor ±2\.0%/);
   });
 
+  it('reads a req/s target client-bound only when the bare C server clearly misses it too', () => {
+    const m = {
+      'http-wrk.single-over-nginx.c50.rps': 0.97,
+      'http-wrk.floor.rps': 1.03,
+      'http-wrk.single-over-nginx.c50.cpuUsPerReq': 1.01,
+      'http-wrk.bare-over-nginx.c50.cpuUsPerReq': 0.91,
+      'http-wrk.floor.cpuUsPerReq': 1.02,
+    };
+    const single = (extra: Record<string, number>) => byName({ ...m, ...extra }, /single >= 1\.1x nginx/);
+    // the least a server can do reaches 1.02x under wrk: 1.1x cannot be shown
+    const bound = single({ 'http-wrk.bare-over-nginx.c50.rps': 1.02 });
+    expect(bound.status).toBe('client-bound');
+    expect(bound.figures).toMatch(/0\.97x \(client-bound: the bare C server reaches 1\.02x\)/);
+    // the bare server reaches the bound: rawio's miss is its own
+    expect(single({ 'http-wrk.bare-over-nginx.c50.rps': 1.2 }).status).toBe('missed');
+    // the bare server within the floor of the bound: no excuse either
+    expect(single({ 'http-wrk.bare-over-nginx.c50.rps': 1.08 }).status).toBe('missed');
+    // no bare figure: as before
+    expect(single({}).status).toBe('missed');
+    // a ratio within noise of its bound stays within noise, and a met one stays met
+    expect(single({ 'http-wrk.single-over-nginx.c50.rps': 1.09, 'http-wrk.bare-over-nginx.c50.rps': 1 }).status).toBe(
+      'within noise',
+    );
+    expect(single({ 'http-wrk.single-over-nginx.c50.rps': 1.2, 'http-wrk.bare-over-nginx.c50.rps': 1 }).status).toBe(
+      'met',
+    );
+    // CPU targets show the bare server's figure beside, and are judged as before
+    const cpu = byName(m, /single server CPU per request/);
+    expect(cpu.status).toBe('missed');
+    expect(cpu.figures).toMatch(/the bare C server: 0\.91x/);
+  });
+
+  it('judges RESP pairs one by one against the bare server: one clear miss of its own is a miss', () => {
+    const m = {
+      'redisbench.single.set.p1.rps': 100,
+      'redisbench.redis.set.p1.rps': 100,
+      'redisbench.single.get.p1.rps': 100,
+      'redisbench.redis.get.p1.rps': 100,
+      'redisbench.bare.set.p1.rps': 95,
+      'redisbench.bare.get.p1.rps': 95,
+      'redisbench.floor.p1.rps': 1.02,
+    };
+    const t = (extra: Record<string, number>) =>
+      byName({ ...m, ...extra }, /redis-benchmark, 50 conns: single >= 1\.1x/).status;
+    expect(t({})).toBe('client-bound');
+    expect(t({ 'redisbench.bare.get.p1.rps': 130 })).toBe('missed');
+    expect(t({ 'redisbench.single.get.p1.rps': 120 })).toBe('client-bound');
+    expect(t({ 'redisbench.single.get.p1.rps': 109 })).toBe('within noise');
+  });
+
   it("reports the load generator's agreement with wrk and redis-benchmark, never judges it", () => {
     const t = byName({ 'anchors.loadgen-over-wrk.node-http.c50': 1.74 }, /Load generator \/ wrk, node:http/);
     expect(t.status).toBe('reported');

@@ -1,6 +1,8 @@
 /**
- * The C baseline of `transferFile` (bench/c/transfer.c), compiled at bench time with the
- * system's C compiler and run once per measured round. The source sits beside the compiled
+ * The bench's C programs, compiled at bench time with the system's C compiler: the baseline
+ * of `transferFile` (bench/c/transfer.c, run once per measured round) and the bare server
+ * (bench/c/bare-server.c, the least a server can do, measured beside the HTTP and RESP
+ * servers to show what the client alone allows). The sources sit beside the compiled
  * benchmarks (copied to dist/bench/c by the build); the binary is cached per user under
  * os.tmpdir(), keyed by a hash of the source, the compiler and its flags, so a bench run
  * compiles it at most once. A machine without a compiler gets a reason instead of a binary, and the
@@ -50,12 +52,17 @@ export interface CTransferResult {
   involuntary: number;
 }
 
-/** The built copy (dist/bench/c) first; the repository's bench/c when only tsc ran. */
-export function transferSource(): string | null {
-  const candidates = ['../c/transfer.c', '../../../bench/c/transfer.c'].map((p) =>
+/** A C source of the bench: the built copy (dist/bench/c) first; the repository's bench/c when only tsc ran. */
+export function cSource(file: string): string | null {
+  const candidates = [`../c/${file}`, `../../../bench/c/${file}`].map((p) =>
     fileURLToPath(new URL(p, import.meta.url)),
   );
   return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+/** bench/c/transfer.c, the transferFile baseline. */
+export function transferSource(): string | null {
+  return cSource('transfer.c');
 }
 
 /** The first of cc, gcc, clang found executable on `env.PATH`, or null. */
@@ -87,13 +94,28 @@ function cacheDir(): string | null {
   return st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0 ? dir : null;
 }
 
+interface BuildOptions {
+  source?: string;
+  env?: NodeJS.ProcessEnv;
+  dir?: string;
+}
+
 /**
  * Compiles bench/c/transfer.c (or `source`) unless a binary of the same source, compiler and
  * flags is cached. Never throws: no compiler, no source or a failed compile come back as a reason.
  */
-export function buildTransferDriver(o: { source?: string; env?: NodeJS.ProcessEnv; dir?: string } = {}): CDriver {
-  const source = o.source ?? transferSource();
-  if (!source) return { ok: false, code: 'no-source', reason: 'the C source bench/c/transfer.c is missing' };
+export function buildTransferDriver(o: BuildOptions = {}): CDriver {
+  return buildC('transfer.c', o);
+}
+
+/** Compiles bench/c/bare-server.c (or `source`), cached as buildTransferDriver's binary is. */
+export function buildBareServer(o: BuildOptions = {}): CDriver {
+  return buildC('bare-server.c', o);
+}
+
+function buildC(file: string, o: BuildOptions): CDriver {
+  const source = o.source ?? cSource(file);
+  if (!source) return { ok: false, code: 'no-source', reason: `the C source bench/c/${file} is missing` };
   const cc = findCompiler(o.env);
   if (!cc) return { ok: false, code: 'no-compiler', reason: `no C compiler (${COMPILERS.join(', ')} not on PATH)` };
   const version = spawnSync(cc, ['--version'], { encoding: 'utf8', env: o.env ?? process.env });
@@ -109,7 +131,7 @@ export function buildTransferDriver(o: { source?: string; env?: NodeJS.ProcessEn
       code: 'unsafe-cache',
       reason: `the cache directory in ${tmpdir()} is not private to this user`,
     };
-  const bin = join(dir, `transfer-${key}`);
+  const bin = join(dir, `${file.replace(/\.c$/, '')}-${key}`);
   if (existsSync(bin)) return { ok: true, path: bin, compiler: cc, compiled: false };
   // Compile beside the final name and rename: a concurrent run never sees half a binary.
   const tmp = `${bin}.${process.pid}.tmp`;

@@ -2,7 +2,8 @@
  * External servers and tools the server scenarios stand beside rawio, each only when
  * installed: nginx (one worker, a hello-world `return 200` or static files with sendfile on,
  * off, or directio + aio threads; config in a temp dir), and redis-server (no persistence),
- * both pinned with taskset to the server CPU and bound to loopback on a free port;
+ * both pinned with taskset to the server CPU and bound to loopback on a free port, as is
+ * the bench's own bare C server (bench/c/bare-server.c);
  * `strace -c -f` attached to a running process to count its syscalls; /proc/<pid>/status
  * (VmRSS, Threads) for the C10K scenario and /proc/<pid>/stat (CPU time) for the static one.
  */
@@ -155,6 +156,20 @@ export async function startRedis(cpus: number[]): Promise<External | null> {
   return { name: 'redis-server', port, pid: child.pid!, close };
 }
 
+/** The bare C server (bench/c/bare-server.c, built by buildBareServer) speaking `protocol`. */
+export async function startBareServer(bin: string, protocol: 'http' | 'resp', cpus: number[]): Promise<External> {
+  const port = await freePort();
+  const child = pinned(bin, [protocol, String(port)], cpus);
+  const close = stopper(child, 'SIGTERM');
+  try {
+    await waitListening(port, child);
+  } catch (e) {
+    await close();
+    throw new Error(`bare server: ${(e as Error).message}`);
+  }
+  return { name: 'bare', port, pid: child.pid!, close };
+}
+
 let clockTicks: number | undefined;
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ: `getconf CLK_TCK`, 100 on Linux). */
@@ -214,6 +229,42 @@ export async function settle(pids: readonly number[], maxMs = 5000): Promise<num
     before = now;
   }
   return performance.now() - t0;
+}
+
+/** Per-CPU time counters (clock ticks) of the CPUs `cpus`, summed, from /proc/stat. */
+export interface CpuTimes {
+  busy: number;
+  total: number;
+}
+
+/**
+ * Busy and total time of the CPUs `cpus` so far: busy is user + nice + system + irq +
+ * softirq, total adds idle, iowait and steal (time the hypervisor gave to someone else).
+ * Zeros when /proc/stat cannot be read.
+ */
+export function cpuTimes(cpus: readonly number[]): CpuTimes {
+  let busy = 0;
+  let total = 0;
+  try {
+    for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+      if (!m || !cpus.includes(Number(m[1]))) continue;
+      // user nice system idle iowait irq softirq steal (guest time is inside user)
+      const [user, nice, system, idle, iowait, irq, softirq, steal] = m[2]!.split(/\s+/).map(Number);
+      const b = user! + nice! + system! + irq! + softirq!;
+      busy += b;
+      total += b + idle! + iowait! + (steal ?? 0);
+    }
+  } catch {
+    // not Linux, or /proc not mounted: no figure
+  }
+  return { busy, total };
+}
+
+/** The busy share (0–1) of the CPUs between two cpuTimes() readings; NaN when no time passed. */
+export function busyShare(before: CpuTimes, after: CpuTimes): number {
+  const total = after.total - before.total;
+  return total > 0 ? (after.busy - before.busy) / total : NaN;
 }
 
 /** VmRSS (KiB) and Threads of a process, from /proc/<pid>/status. */

@@ -6,7 +6,8 @@
  */
 import type { BenchContext } from '../scenario.js';
 import { startServer } from '../server.js';
-import { startNginx, startRedis } from './external.js';
+import { buildBareServer } from './c-driver.js';
+import { startBareServer, startNginx, startRedis } from './external.js';
 
 export interface MeasuredServer {
   name: string;
@@ -71,5 +72,21 @@ export async function startAnchor(
     return { ok: true, target: { name, port: a.port, pid: a.pid, stats: async () => ({}), close: a.close } };
   } catch (e) {
     return { ok: false, name, reason: (e as Error).message };
+  }
+}
+
+/**
+ * The bare C server (bench/c/bare-server.c: epoll, one read and one send per ready
+ * connection, fixed replies), compiled on first use. It does less than any real server, so
+ * the rate a client reaches with it shows what that client allows on this machine.
+ */
+export async function startBare(ctx: BenchContext, protocol: 'http' | 'resp'): Promise<Started> {
+  const built = buildBareServer();
+  if (!built.ok) return { ok: false, name: 'bare', reason: built.reason };
+  try {
+    const a = await startBareServer(built.path, protocol, ctx.serverCpus);
+    return { ok: true, target: { name: 'bare', port: a.port, pid: a.pid, stats: async () => ({}), close: a.close } };
+  } catch (e) {
+    return { ok: false, name: 'bare', reason: (e as Error).message };
   }
 }

@@ -6,19 +6,28 @@
  * spread of that pair is the scenario's noise floor, and a target ratio closer to its bound
  * than the floor reads "within noise" (bench/verdict.ts). Beside req/s, the server's CPU
  * time per request (user + system, every thread, from /proc) — far steadier than req/s on
- * a shared machine.
+ * a shared machine. Beside them the bare C server (bench/c/bare-server.c), the least a
+ * server can do, and the client CPU's busy share: together they show what wrk allows here,
+ * and the HTTP targets read "client-bound" where that is less than the target asks.
  */
 import { compare } from '../runner.js';
 import type { BenchContext, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, formatRatio, pairedRatio, summarize } from '../stats.js';
 import { runWrk, which } from '../tools.js';
-import { settle, ticksPerSecond, treeCpuTicks } from '../lib/external.js';
-import { startAnchor, startModel, startNode, type MeasuredServer, type Started } from '../lib/measured-servers.js';
+import { busyShare, cpuTimes, settle, ticksPerSecond, treeCpuTicks } from '../lib/external.js';
+import {
+  startAnchor,
+  startBare,
+  startModel,
+  startNode,
+  type MeasuredServer,
+  type Started,
+} from '../lib/measured-servers.js';
 import { formatFloor, noiseFloor } from '../verdict.js';
 
 const CONNECTIONS = 50;
 const AA = 'nginx A/A';
-const SERVERS = ['single', 'proactor', 'nginx', 'node-http'] as const;
+const SERVERS = ['single', 'proactor', 'nginx', 'node-http', 'bare'] as const;
 type Name = (typeof SERVERS)[number];
 
 function settings(ctx: BenchContext) {
@@ -28,6 +37,7 @@ function settings(ctx: BenchContext) {
 function start(ctx: BenchContext, n: Name): Promise<Started> {
   if (n === 'nginx') return startAnchor(ctx, 'nginx');
   if (n === 'node-http') return startNode(ctx, n, 'nodeHttp');
+  if (n === 'bare') return startBare(ctx, 'http');
   return startModel(ctx, n, { model: n, protocol: 'http' });
 }
 
@@ -35,6 +45,8 @@ interface Samples {
   rps: number[];
   cpuUsPerReq: number[];
   p99: number[];
+  /** The client CPU's busy share (0–1) during each run. */
+  clientBusy: number[];
 }
 
 /** One wrk run against a target; CPU per request from the server tree's ticks around it. */
@@ -42,6 +54,7 @@ function wrkRun(ctx: BenchContext, t: MeasuredServer, all: number[], into: Sampl
   return async (round: number): Promise<number> => {
     await settle(all);
     const before = treeCpuTicks(t.pid);
+    const client = cpuTimes(ctx.clientCpus);
     const w = await runWrk({
       url: `http://127.0.0.1:${t.port}/`,
       connections: CONNECTIONS,
@@ -49,7 +62,9 @@ function wrkRun(ctx: BenchContext, t: MeasuredServer, all: number[], into: Sampl
       cpus: ctx.clientCpus,
     });
     const ticks = treeCpuTicks(t.pid) - before;
+    const clientBusy = busyShare(client, cpuTimes(ctx.clientCpus));
     if (round === 0) return w.rps; // the warm-up round
+    into.clientBusy.push(clientBusy);
     into.rps.push(w.errors > 0 ? NaN : w.rps);
     into.cpuUsPerReq.push(((ticks / ticksPerSecond()) * 1e6) / Math.max(1, w.requests));
     into.p99.push(w.latencyUs.p99);
@@ -74,7 +89,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     const pids = [...live.values()].map((t) => t.pid);
     const names = [...live.keys(), ...(live.has('nginx') ? [AA] : [])];
     const contenders = names.map((n) => {
-      const into: Samples = { rps: [], cpuUsPerReq: [], p99: [] };
+      const into: Samples = { rps: [], cpuUsPerReq: [], p99: [], clientBusy: [] };
       samples.set(n, into);
       return { name: n, run: wrkRun(ctx, live.get(n === AA ? 'nginx' : n)!, pids, into, s.seconds) };
     });
@@ -99,9 +114,11 @@ function report(samples: Map<string, Samples>): ScenarioResult {
   for (const [n, x] of samples) {
     const rps = summarize(x.rps.filter(Number.isFinite));
     const cpu = summarize(x.cpuUsPerReq);
+    const busy = summarize(x.clientBusy.filter(Number.isFinite));
     const key = n === AA ? 'nginx-aa' : n;
     metrics[`http-wrk.${key}.c50.rps`] = rps.median;
     metrics[`http-wrk.${key}.c50.cpuUsPerReq`] = cpu.median;
+    if (Number.isFinite(busy.median)) metrics[`http-wrk.${key}.c50.clientBusy`] = busy.median;
     if (nginx && n !== 'nginx') {
       metrics[`http-wrk.${key}-over-nginx.c50.rps`] = pairedRatio(x.rps, nginx.rps).median;
       metrics[`http-wrk.${key}-over-nginx.c50.cpuUsPerReq`] = pairedRatio(x.cpuUsPerReq, nginx.cpuUsPerReq).median;
@@ -113,6 +130,7 @@ function report(samples: Map<string, Samples>): ScenarioResult {
       fmt(cpu.median, 2),
       `${fmt(cpu.min, 2)}–${fmt(cpu.max, 2)}`,
       fmt(summarize(x.p99).median),
+      Number.isFinite(busy.median) ? `${fmt(busy.median * 100, 0)}%` : '',
       nginx && n !== 'nginx' ? formatRatio(pairedRatio(x.rps, nginx.rps)) : '',
       nginx && n !== 'nginx' ? formatRatio(pairedRatio(x.cpuUsPerReq, nginx.cpuUsPerReq)) : '',
     ]);
@@ -121,14 +139,26 @@ function report(samples: Map<string, Samples>): ScenarioResult {
   if (cpuFloor !== undefined) metrics['http-wrk.floor.cpuUsPerReq'] = cpuFloor;
   const table: Table = {
     title: `HTTP hello by wrk, ${CONNECTIONS} connections: req/s and server CPU per request`,
-    columns: ['server', 'req/s', 'min–max', 'CPU µs/req', 'min–max', 'p99 µs', 'x nginx req/s', 'x nginx CPU/req'],
+    columns: [
+      'server',
+      'req/s',
+      'min–max',
+      'CPU µs/req',
+      'min–max',
+      'p99 µs',
+      'client CPU busy',
+      'x nginx req/s',
+      'x nginx CPU/req',
+    ],
     rows,
     note:
       `wrk -t1 -c${CONNECTIONS} --latency, pinned to the client CPU; every server pinned to the server CPU; ` +
       'servers interleaved round by round after a discarded warm-up, each run started once every server is quiet. ' +
       "CPU µs/req: the server process tree's user + system time over the requests wrk counted. Ratios are medians " +
       `of paired (same-round) ratios. Noise: req/s ${formatFloor(floor)}, CPU/req ${formatFloor(cpuFloor)} ` +
-      '(nginx measured twice a round).',
+      '(nginx measured twice a round). bare: bench/c/bare-server.c, the least a server can do (one read and one ' +
+      'send per ready connection, a fixed reply): the rate it reaches is what wrk allows on this machine. Client ' +
+      "CPU busy: the client CPU's busy share during the run (/proc/stat; near 100% wrk, not the server, sets the pace).",
   };
   return { tables: [table], metrics, data: Object.fromEntries(samples) };
 }
@@ -138,8 +168,9 @@ export const httpWrk: Scenario = {
   title: 'HTTP targets by wrk: single and proactor beside nginx, with CPU per request and an A/A floor',
   description:
     "wrk, nginx's own yardstick, at 50 connections against rawio single and proactor, nginx (measured twice a " +
-    'round for the noise floor) and node:http; req/s and server CPU per request. Decides the HTTP targets.',
-  // (warm-up 1 s + repeats x seconds) x 5 contenders, plus settling
-  estimate: { quick: 5 * (1 + 3 * 2) + 15, full: 5 * (1 + 5 * 3) + 20 },
+    'round for the noise floor), node:http and a bare C server (what wrk allows); req/s, server CPU per request ' +
+    "and the client CPU's busy share. Decides the HTTP targets.",
+  // (warm-up 1 s + repeats x seconds) x 6 contenders, plus settling
+  estimate: { quick: 6 * (1 + 3 * 2) + 15, full: 6 * (1 + 5 * 3) + 20 },
   run,
 };

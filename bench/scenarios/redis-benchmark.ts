@@ -5,6 +5,8 @@
  * `resp` protocol, interleaved with rawio's load generator doing the same SETs and GETs (50
  * connections, one key, 3-byte values, as redis-benchmark does without -r / -d) against the
  * same servers. Servers pinned to the server CPU, both clients (taskset) to the other.
+ * redis-benchmark also runs against bench/c/bare-server.c, the least a server can do: the
+ * rate it reaches, and the client CPU's busy share, show what redis-benchmark allows here.
  * Only when redis-benchmark is installed; redis-server's rows only when it is.
  */
 import { loadgen } from '../loadgen.js';
@@ -13,8 +15,8 @@ import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../sc
 import { fmt, formatRatio, summarize } from '../stats.js';
 import { runRedisBenchmark, which } from '../tools.js';
 import { formatFloor, noiseFloor } from '../verdict.js';
-import { ticksPerSecond, treeCpuTicks } from '../lib/external.js';
-import { startAnchor, startModel, type Started, type MeasuredServer } from '../lib/measured-servers.js';
+import { busyShare, cpuTimes, ticksPerSecond, treeCpuTicks } from '../lib/external.js';
+import { startAnchor, startBare, startModel, type Started, type MeasuredServer } from '../lib/measured-servers.js';
 
 const WARMUP = 1;
 const CLIENTS = 50;
@@ -24,7 +26,7 @@ type Tool = 'redis-benchmark' | 'loadgen';
 
 interface ServerSpec {
   /** As the table shows it and as metric keys spell it. */
-  name: 'redis-server' | 'single' | typeof AA;
+  name: 'redis-server' | 'single' | 'bare' | typeof AA;
   key: string;
   start(ctx: BenchContext): Promise<Started>;
 }
@@ -36,6 +38,8 @@ const AA_SPEC = { name: AA, key: 'redis-aa' } as const;
 const SERVERS: ServerSpec[] = [
   { name: 'redis-server', key: 'redis', start: (ctx) => startAnchor(ctx, 'redis') },
   { name: 'single', key: 'single', start: (ctx) => startModel(ctx, 'single', { model: 'single', protocol: 'resp' }) },
+  // What redis-benchmark allows: the least a server can do (bench/c/bare-server.c).
+  { name: 'bare', key: 'bare', start: (ctx) => startBare(ctx, 'resp') },
 ];
 
 function settings(ctx: BenchContext) {
@@ -73,6 +77,7 @@ function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: Measure
     const requests = warm || !guess ? 5000 * depth : Math.max(5000, Math.round(guess * s.seconds));
     let out: Awaited<ReturnType<typeof runRedisBenchmark>> = {};
     const ticks = treeCpuTicks(target.pid);
+    const client = cpuTimes(c.ctx.clientCpus);
     try {
       out = await runRedisBenchmark({
         port: target.port,
@@ -88,8 +93,11 @@ function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: Measure
     const rps = TESTS.map((t) => out[t.toUpperCase()]?.rps ?? NaN);
     // the server's CPU (every thread, from /proc) over the SETs and GETs of this run
     const cpuUs = ((treeCpuTicks(target.pid) - ticks) / ticksPerSecond()) * 1e6;
-    if (!warm && rps.every(Number.isFinite))
+    const clientBusy = busyShare(client, cpuTimes(c.ctx.clientCpus));
+    if (!warm && rps.every(Number.isFinite)) {
       (c.samples[`cpu|${server.name}|${depth}`] ??= []).push(cpuUs / (requests * TESTS.length));
+      (c.samples[`client|${server.name}|${depth}`] ??= []).push(clientBusy);
+    }
     if (rps.every(Number.isFinite)) c.lastRps.set(`${server.name}|${depth}`, Math.min(...rps));
     if (!warm)
       TESTS.forEach((t, i) => (c.samples[sampleKey('redis-benchmark', server.name, depth, t)] ??= []).push(rps[i]!));
@@ -145,13 +153,20 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
           reason: st.reason === 'not installed' ? `${spec.name} is not installed` : st.reason,
         });
     }
-    const total = s.depths.length * (live.length * 2 + 1) * (WARMUP + s.repeats);
+    const runsPerRound = live.reduce(
+      (n, l) => n + (l.spec.name === 'bare' ? 1 : l.spec.name === 'redis-server' ? 3 : 2),
+      0,
+    );
+    const total = s.depths.length * runsPerRound * (WARMUP + s.repeats);
     let done = 0;
     for (const depth of s.depths)
       await compare(
         live.flatMap(({ spec, target }) => [
           { name: `redis-benchmark → ${spec.name}`, run: redisBenchRun(c, spec, target, depth) },
-          { name: `loadgen → ${spec.name}`, run: loadgenRun(c, spec, target, depth) },
+          // the bare server is a yardstick of redis-benchmark, not a server the load generator checks
+          ...(spec.name === 'bare'
+            ? []
+            : [{ name: `loadgen → ${spec.name}`, run: loadgenRun(c, spec, target, depth) }]),
           ...(spec.name === 'redis-server'
             ? [{ name: `redis-benchmark → ${AA}`, run: redisBenchRun(c, AA_SPEC, target, depth) }]
             : []),
@@ -201,15 +216,17 @@ function report(samples: Samples, live: ServerSpec[], depths: number[], missing:
           spec.name === 'redis-server'
             ? ''
             : formatRatio(paired(get('redis-benchmark'), get('redis-benchmark', 'redis-server')));
+        // the bare server is measured by redis-benchmark alone
+        const byLoadgen = spec.name !== 'bare';
         rows.push([
           depth,
           test.toUpperCase(),
           spec.name,
           fmt(rb.median),
           `${fmt(rb.min)}–${fmt(rb.max)}`,
-          fmt(lg.median),
-          `${fmt(lg.min)}–${fmt(lg.max)}`,
-          formatRatio(paired(get('loadgen'), get('redis-benchmark'))),
+          byLoadgen ? fmt(lg.median) : '',
+          byLoadgen ? `${fmt(lg.min)}–${fmt(lg.max)}` : '',
+          byLoadgen ? formatRatio(paired(get('loadgen'), get('redis-benchmark'))) : '',
           vsRedis,
         ]);
         const base = `${spec.key}.${test}.p${depth}.rps`;
@@ -219,6 +236,7 @@ function report(samples: Samples, live: ServerSpec[], depths: number[], missing:
           ['redis-benchmark', rb],
           ['loadgen', lg],
         ] as const) {
+          if (!Number.isFinite(sum.median)) continue;
           const name = `${spec.name} ${test.toUpperCase()} (${tool})`;
           series.set(name, [...(series.get(name) ?? []), [depth, sum.median]]);
         }
@@ -228,7 +246,10 @@ function report(samples: Samples, live: ServerSpec[], depths: number[], missing:
       const cpu = summarize(samples[`cpu|${spec.name}|${depth}`] ?? []);
       if (!Number.isFinite(cpu.median)) continue;
       metrics[`redisbench.${spec.key}.p${depth}.cpuUsPerReq`] = cpu.median;
-      rows.push([depth, 'SET+GET', spec.name, `server CPU ${fmt(cpu.median, 2)} µs/req`, '', '', '', '', '']);
+      const busy = summarize((samples[`client|${spec.name}|${depth}`] ?? []).filter(Number.isFinite));
+      if (Number.isFinite(busy.median)) metrics[`redisbench.${spec.key}.p${depth}.clientBusy`] = busy.median;
+      const client = Number.isFinite(busy.median) ? `, client CPU ${fmt(busy.median * 100, 0)}% busy` : '';
+      rows.push([depth, 'SET+GET', spec.name, `server CPU ${fmt(cpu.median, 2)} µs/req${client}`, '', '', '', '', '']);
     }
   for (const depth of depths) {
     const get = (server: string) => TESTS.flatMap((t) => samples[sampleKey('redis-benchmark', server, depth, t)] ?? []);
@@ -256,20 +277,25 @@ function report(samples: Samples, live: ServerSpec[], depths: number[], missing:
       'redis-benchmark -t set,get -c 50 -q (-P 16: 16 in flight per connection), -n sized to about the run time at ' +
       'the rate last measured; the load generator sends the same SETs, then GETs, of one key with 3-byte values. ' +
       'Servers pinned to the server CPU (single: rawio serve({ model: "single", protocol: "resp" })), both clients ' +
-      'to the other with taskset; the four (tool, server) pairs interleaved, warm-up run discarded, medians; ratios ' +
-      'are medians of paired (same-round) ratios.',
+      'to the other with taskset; every (tool, server) pair interleaved, warm-up run discarded, medians; ratios ' +
+      'are medians of paired (same-round) ratios. bare: bench/c/bare-server.c, the least a server can do (one ' +
+      'read and one send per ready connection, fixed replies), by redis-benchmark only: the rate it reaches is ' +
+      "what redis-benchmark allows on this machine. Client CPU busy: the client CPU's busy share during the run " +
+      '(/proc/stat; near 100% the client, not the server, sets the pace).',
   };
   return { tables: [table], charts: live.length ? [chart] : [], metrics, data: { samples, missing } };
 }
 
 export const redisBenchmark: Scenario = {
   name: 'redis-benchmark',
-  title: "redis-benchmark: Redis's own tool beside the load generator, on redis-server and rawio single",
+  title:
+    "redis-benchmark: Redis's own tool beside the load generator, on redis-server, rawio single and a bare C server",
   description:
     'redis-benchmark SET/GET at 50 connections, without and with 16-deep pipelining, against redis-server and ' +
     "rawio's single model (resp), interleaved with rawio's load generator doing the same: a cross-check of the " +
-    'load generator on RESP, and a second opinion on the RESP targets. Only when redis-benchmark is installed.',
-  // depths x (2 tools x 2 servers) x (short warm-up + repeats x 2 tests x ~0.9 s)
-  estimate: { quick: 2 * 4 * (0.6 + 2 * 1.8) + 3, full: 2 * 4 * (0.6 + 3 * 4.4) + 3 },
+    'load generator on RESP, and a second opinion on the RESP targets. A bare C server (the least a server can do) ' +
+    'shows what redis-benchmark itself allows. Only when redis-benchmark is installed.',
+  // depths x (2 tools x 2 servers + the bare server) x (short warm-up + repeats x 2 tests x ~0.9 s)
+  estimate: { quick: 2 * 5 * (0.6 + 2 * 1.8) + 3, full: 2 * 5 * (0.6 + 3 * 4.4) + 3 },
   run,
 };

@@ -1,0 +1,187 @@
+/**
+ * The bare C server (bench/c/bare-server.c), the yardstick of what wrk and redis-benchmark
+ * allow: it compiles with the system's compiler, answers every whole request exactly once
+ * however the bytes arrive (one at a time, pipelined, split across reads), keeps replies a
+ * client does not read without losing any, answers bad RESP with an error and a close, and
+ * never crashes. Run for real on loopback; skips, saying so, where there is no cc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBareServer, findCompiler } from '../dist/bench/lib/c-driver.js';
+import { freePort } from '../dist/bench/lib/external.js';
+
+const noCc = findCompiler() ? false : 'no C compiler (cc, gcc, clang) on PATH';
+
+interface Running {
+  child: ChildProcess;
+  port: number;
+}
+
+async function start(bin: string, protocol: 'http' | 'resp'): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(bin, [protocol, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = createConnection(port, '127.0.0.1', () => (c.destroy(), r(true)));
+      c.once('error', () => r(false));
+    });
+    if (ok) return { child, port };
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill('SIGKILL');
+  throw new Error('bare server did not listen');
+}
+
+function stop(r: Running | undefined): Promise<void> {
+  if (!r || r.child.exitCode !== null) return Promise.resolve();
+  return new Promise((res) => {
+    r.child.once('exit', () => res());
+    r.child.kill('SIGTERM');
+  });
+}
+
+/** Connects, and collects what arrives; `until(text)` resolves once the text so far passes the test. */
+function client(port: number) {
+  let text = '';
+  let closed = false;
+  const waiters: (() => void)[] = [];
+  const sock: Socket = createConnection(port, '127.0.0.1');
+  sock.setEncoding('latin1');
+  sock.on('data', (d: string) => {
+    text += d;
+    waiters.splice(0).forEach((w) => w());
+  });
+  sock.on('close', () => {
+    closed = true;
+    waiters.splice(0).forEach((w) => w());
+  });
+  const ready = new Promise<void>((r) => sock.once('connect', () => r()));
+  return {
+    sock,
+    ready,
+    get text() {
+      return text;
+    },
+    get closed() {
+      return closed;
+    },
+    async until(done: (t: string, closed: boolean) => boolean): Promise<string> {
+      while (!done(text, closed)) {
+        if (closed) throw new Error(`closed with ${JSON.stringify(text.slice(0, 200))}`);
+        await new Promise<void>((r) => waiters.push(r));
+      }
+      return text;
+    },
+  };
+}
+
+/** Writes `data` a byte per write, each flushed before the next. */
+async function byteByByte(sock: Socket, data: string): Promise<void> {
+  for (const ch of data) await new Promise<void>((r) => sock.write(ch, 'latin1', () => r()));
+}
+
+const count = (t: string, s: string) => t.split(s).length - 1;
+const HEAD = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+const resp = (...args: string[]) =>
+  `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a, 'latin1')}\r\n${a}\r\n`).join('')}`;
+
+describe.skipIf(noCc)('bench/c/bare-server.c', () => {
+  let bin = '';
+  let http: Running | undefined;
+  let redis: Running | undefined;
+
+  beforeAll(async () => {
+    const built = buildBareServer();
+    if (!built.ok) throw new Error(built.reason);
+    bin = built.path;
+    http = await start(bin, 'http');
+    redis = await start(bin, 'resp');
+  });
+
+  afterAll(async () => {
+    await stop(http);
+    await stop(redis);
+  });
+
+  it('http: one reply per request head, byte by byte, pipelined, or split across writes', async () => {
+    const c = client(http!.port);
+    await c.ready;
+    await byteByByte(c.sock, HEAD);
+    await c.until((t) => count(t, 'hello world\n') === 1);
+    expect(c.text).toMatch(/^HTTP\/1\.1 200 OK\r\nServer: bare\r\nDate: .+ GMT\r\n/);
+    c.sock.write(HEAD.repeat(5));
+    await c.until((t) => count(t, 'hello world\n') === 6);
+    // a head split right inside its blank line, and a stray "\r" before a real end
+    c.sock.write('GET / HTTP/1.1\r\nX: a\r\r\n\r');
+    await new Promise((r) => setTimeout(r, 20));
+    c.sock.write('\n');
+    await c.until((t) => count(t, 'hello world\n') === 7);
+    c.sock.destroy();
+  });
+
+  it('http: keeps every reply for a client that does not read, and sends them all when it does', async () => {
+    const c = client(http!.port);
+    await c.ready;
+    c.sock.pause();
+    const n = 100_000; // ~13 MB of replies: past both sockets' buffers, so the server must hold back
+    c.sock.write(HEAD.repeat(n));
+    await new Promise((r) => setTimeout(r, 200));
+    c.sock.resume();
+    await c.until((t) => count(t, 'hello world\n') === n);
+    // nothing more than asked for
+    await new Promise((r) => setTimeout(r, 50));
+    expect(count(c.text, 'HTTP/1.1 200 OK')).toBe(n);
+    c.sock.destroy();
+  });
+
+  it('resp: GET before any SET, SET, GET, PING and unknown commands, byte by byte', async () => {
+    const c = client(redis!.port);
+    await c.ready;
+    await byteByByte(c.sock, resp('PING') + resp('CONFIG', 'GET', 'save'));
+    await c.until((t) => t === '+PONG\r\n-ERR unknown command\r\n');
+    const c2 = client(redis!.port);
+    await c2.ready;
+    await byteByByte(c2.sock, resp('set', 'k', 'v1') + resp('GET', 'k'));
+    await c2.until((t) => t === '+OK\r\n$2\r\nv1\r\n');
+    c.sock.destroy();
+    c2.sock.destroy();
+  });
+
+  it('resp: pipelined commands, and a value larger than one read', async () => {
+    const c = client(redis!.port);
+    await c.ready;
+    const big = 'x'.repeat(300_000);
+    c.sock.write(resp('SET', 'a', 'xxx') + resp('GET', 'a').repeat(3) + resp('SET', 'a', big) + resp('GET', 'a'));
+    const want = '+OK\r\n' + '$3\r\nxxx\r\n'.repeat(3) + '+OK\r\n' + `$${big.length}\r\n${big}\r\n`;
+    expect(await c.until((t) => t.length >= want.length)).toBe(want);
+    c.sock.destroy();
+  });
+
+  it.each([
+    ['not an array', '+PING\r\n'],
+    ['a bad count', '*x\r\n'],
+    ['a bulk that is not one', '*1\r\n:3\r\n'],
+    ['a bulk longer than it says', '*1\r\n$1\r\nab\r\n'],
+    ['an empty array', '*0\r\n'],
+    ['a negative length', '*1\r\n$-5\r\n'],
+  ])('resp: %s gets -ERR Protocol error and a close; the server serves on', async (_what, bad) => {
+    const c = client(redis!.port);
+    await c.ready;
+    c.sock.write(resp('PING') + bad);
+    await c.until((_t, closed) => closed);
+    expect(c.text).toBe('+PONG\r\n-ERR Protocol error\r\n');
+    const d = client(redis!.port);
+    await d.ready;
+    d.sock.write(resp('PING'));
+    await d.until((t) => t === '+PONG\r\n');
+    d.sock.destroy();
+    expect(redis!.child.exitCode).toBe(null);
+  });
+
+  it('refuses a usage it does not know', async () => {
+    const r = spawn(bin, ['ftp', '1'], { stdio: 'ignore' });
+    const code = await new Promise<number | null>((res) => r.once('exit', (c) => res(c)));
+    expect(code).toBe(2);
+  });
+});
