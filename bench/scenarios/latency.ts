@@ -4,8 +4,9 @@
  * served in a closed-loop run just before — by the load generator's fixed-rate mode, which
  * times each request from when it was due to be sent, not from when it went out, so a
  * server that stalls is charged for the requests it held up (no coordinated omission).
- * p50, p99 and p99.9 per server; each server measured `rounds` times, interleaved, medians
- * with the rounds' min–max as whiskers. Servers pinned to the server CPU, the load
+ * The bare C server (bench/c/bare-server.c) runs beside them: its tail is what the machine
+ * and the client alone add. p50, p99 and p99.9 per server; each server measured `rounds`
+ * times, interleaved, medians with the rounds' min–max as whiskers. Servers pinned to the server CPU, the load
  * generator to the other.
  */
 import { loadgen } from '../loadgen.js';
@@ -14,14 +15,22 @@ import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table }
 import { fmt, summarize } from '../stats.js';
 import { modelNames } from '../../src/models/types.js';
 import { settle } from '../lib/external.js';
-import { startAnchor, startModel, startNode, type MeasuredServer, type Started } from '../lib/measured-servers.js';
+import {
+  startAnchor,
+  startBare,
+  startModel,
+  startNode,
+  type MeasuredServer,
+  type Started,
+} from '../lib/measured-servers.js';
 
 type Protocol = 'http' | 'resp';
 const CONNECTIONS = 50;
 /** Every model, from the one list of them. */
 const MODELS = modelNames;
 const ANCHOR: Record<Protocol, string> = { http: 'nginx', resp: 'redis-server' };
-const OTHERS: Record<Protocol, string[]> = { http: ['node-http'], resp: [] };
+/** Beside the models: Node's own server, and the bare C server (what the machine and client alone do to the tail). */
+const OTHERS: Record<Protocol, string[]> = { http: ['node-http', 'bare'], resp: ['bare'] };
 const PCTS = ['p50', 'p99', 'p999'] as const;
 
 function settings(ctx: BenchContext) {
@@ -32,6 +41,7 @@ function start(ctx: BenchContext, protocol: Protocol, name: string): Promise<Sta
   if (name === 'nginx') return startAnchor(ctx, 'nginx');
   if (name === 'redis-server') return startAnchor(ctx, 'redis');
   if (name === 'node-http') return startNode(ctx, name, 'nodeHttp');
+  if (name === 'bare') return startBare(ctx, protocol);
   return startModel(ctx, name, { model: name, protocol });
 }
 
@@ -122,7 +132,7 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, step: () =
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const s = settings(ctx);
-  const total = 2 * (MODELS.length + 2) * s.rounds;
+  const total = (2 * MODELS.length + 2 + OTHERS.http.length + OTHERS.resp.length) * s.rounds;
   let done = 0;
   const rows: Row[] = [];
   for (const protocol of ['http', 'resp'] as const)
@@ -168,7 +178,9 @@ function report(rows: Row[]): ScenarioResult {
       "The load generator's fixed-rate mode: requests due at even intervals over all connections, latency from each " +
       'due time (no coordinated omission), so a server that falls behind shows it in p99 and p99.9, and in achieved ' +
       'req/s below offered. http: GET / hello; resp: SET/GET alternating. Medians of the rounds. iterative serves ' +
-      'one connection at a time, so the other 49 wait: its errors are requests still unanswered when the run ended.',
+      'one connection at a time, so the other 49 wait: its errors are requests still unanswered when the run ended. ' +
+      'bare: bench/c/bare-server.c, the least a server can do (fixed replies; its GET answers the last value SET, ' +
+      'whatever the key): its tail is what this machine and the load generator alone add.',
   };
   return { tables: [table], charts: charts(rows), metrics, data: { rows } };
 }
@@ -202,8 +214,8 @@ export const latency: Scenario = {
   description:
     'Every server model, nginx and node:http (HTTP), redis-server (RESP) offered half of the anchor’s closed-loop ' +
     "throughput by the load generator's fixed-rate mode (latency from each request's due time: no coordinated " +
-    'omission). p50, p99 and p99.9 per server.',
-  // 2 protocols x (every model + anchors) x rounds x (seconds + warm-up + drain), plus the rate probes
-  estimate: { quick: 2 * 10 * 2 * 3 + 10, full: 2 * 10 * 3 * 6.5 + 10 },
+    'omission). p50, p99 and p99.9 per server, and of a bare C server: what the machine and client alone add.',
+  // 2 protocols x (every model + anchors + the bare server) x rounds x (seconds + warm-up + drain), plus the rate probes
+  estimate: { quick: 2 * 11 * 2 * 3 + 10, full: 2 * 11 * 3 * 6.5 + 10 },
   run,
 };
