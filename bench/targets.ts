@@ -6,19 +6,23 @@
  * noise" (bench/verdict.ts). Beside the HTTP req/s targets, server CPU per request. The load
  * generator's agreement with wrk and redis-benchmark is reported, not judged. Where a target
  * is missed the report shows by how much; where its scenarios did not run (or an anchor is
- * not installed) it is 'not measured'. A req/s target the bare C server (the least a server
- * can do) clearly misses too under the same client reads 'client-bound': the client, not
- * the server, decides that ratio on this machine.
+ * not installed) it is 'not measured'. A target the bare server of the same path (the least
+ * a server can do) clearly misses too reads 'client-bound' (req/s: the client, not the
+ * server, decides that ratio on this machine) or 'kernel-bound' (CPU per request: the
+ * system calls alone cost more than the bound).
  */
 import type { Metrics } from './claims.js';
 import { formatFloor, judgeAll, judgeRatio, type TargetVerdict } from './verdict.js';
 
 /**
- * 'client-bound': clearly missed, and the bare C server (bench/c/bare-server.c, the least a server
- * can do) is itself clearly short of the bound under the same client: the anchor's client
- * cannot show that ratio on this machine, whatever the server does.
+ * Where a target is clearly missed and the bare server of the same I/O path (bench/c: the
+ * least a server can do) clearly misses the same bound under the same client:
+ * 'client-bound' for a req/s bound (the client, not the server, sets the ratio on this
+ * machine), 'kernel-bound' for a CPU-per-request bound (the system calls alone cost more).
  */
-export type TargetStatus = 'met' | 'missed' | 'within noise' | 'client-bound' | 'not measured' | 'reported';
+export type BoundStatus = 'client-bound' | 'kernel-bound';
+
+export type TargetStatus = 'met' | 'missed' | 'within noise' | BoundStatus | 'not measured' | 'reported';
 
 export interface TargetResult {
   target: string;
@@ -51,13 +55,11 @@ interface Target {
   /** A figure to show, never judged (the load generator beside the anchors' own clients). */
   reportOnly?: boolean;
   /**
-   * The same ratio for the bare C server, pair by pair with `pairs`: where the target is
-   * clearly missed and the bare server is clearly (beyond the floor) short of `min` too, the pair reads
-   * 'client-bound'.
+   * The bare server of the same I/O path and the same ratio for it, pair by pair with
+   * `pairs`: where a pair is clearly missed and the bare server clearly misses the same bound
+   * (beyond the floor), the pair reads `means`. Its figure is shown beside the target's.
    */
-  bare?: [string, string | null][];
-  /** The bare C server's figure for this ratio, shown beside it as a reference, never judged. */
-  bareReference?: [string, string | null];
+  bare?: { name: string; pairs: [string, string | null][]; means: BoundStatus };
   /** Metric flags a scenario sets when it could not measure a side, with the reason to show. */
   unmeasured?: [string, string][];
 }
@@ -66,14 +68,19 @@ const HTTP_FLOOR = 'http-wrk.floor.rps';
 const CPU_FLOOR = 'http-wrk.floor.cpuUsPerReq';
 
 /** A rawio HTTP server against nginx under wrk: req/s at least `rpsMin`x, server CPU per request at most `cpuMax`x. */
-function overNginx(server: string, rpsMin: number, cpuMax: number): Target[] {
+function overNginx(server: 'single' | 'proactor', rpsMin: number, cpuMax: number): Target[] {
   const what = `HTTP hello by wrk, 50 conns: ${server}`;
-  const key = (m: 'rps' | 'cpuUsPerReq'): [string, null] => [`http-wrk.${server}-over-nginx.c50.${m}`, null];
+  const key = (m: 'rps' | 'cpuUsPerReq', s: string = server): [string, null] => [
+    `http-wrk.${s}-over-nginx.c50.${m}`,
+    null,
+  ];
+  // the bare server of the same path: epoll for single, io_uring for the proactor
+  const [bare, bareName] = server === 'proactor' ? ['bare-uring', 'bare io_uring server'] : ['bare', 'bare C server'];
   return [
     {
       target: `${what} >= ${rpsMin}x nginx req/s${server === 'proactor' ? ' (1 worker)' : ''}`,
       pairs: [key('rps')],
-      bare: [['http-wrk.bare-over-nginx.c50.rps', null]],
+      bare: { name: bareName, pairs: [key('rps', bare)], means: 'client-bound' },
       cpu: [`http-wrk.${server}.c50.cpuUsPerReq`, 'http-wrk.nginx.c50.cpuUsPerReq'],
       min: rpsMin,
       floorKey: HTTP_FLOOR,
@@ -82,7 +89,7 @@ function overNginx(server: string, rpsMin: number, cpuMax: number): Target[] {
     {
       target: `${what} server CPU per request <= ${cpuMax}x nginx`,
       pairs: [key('cpuUsPerReq')],
-      bareReference: ['http-wrk.bare-over-nginx.c50.cpuUsPerReq', null],
+      bare: { name: bareName, pairs: [key('cpuUsPerReq', bare)], means: 'kernel-bound' },
       min: 0,
       max: cpuMax,
       floorKey: CPU_FLOOR,
@@ -96,7 +103,11 @@ function overRedis(depth: number, min: number): Target {
   return {
     target: `RESP SET and GET by redis-benchmark, 50 conns${depth > 1 ? `, -P ${depth}` : ''}: single >= ${min}x redis-server`,
     pairs: ['set', 'get'].map((t) => [`redisbench.single.${t}.p${depth}.rps`, `redisbench.redis.${t}.p${depth}.rps`]),
-    bare: ['set', 'get'].map((t) => [`redisbench.bare.${t}.p${depth}.rps`, `redisbench.redis.${t}.p${depth}.rps`]),
+    bare: {
+      name: 'bare C server',
+      pairs: ['set', 'get'].map((t) => [`redisbench.bare.${t}.p${depth}.rps`, `redisbench.redis.${t}.p${depth}.rps`]),
+      means: 'client-bound',
+    },
     cpu: [`redisbench.single.p${depth}.cpuUsPerReq`, `redisbench.redis.p${depth}.cpuUsPerReq`],
     min,
     floorKey: `redisbench.floor.p${depth}.rps`,
@@ -196,37 +207,31 @@ export function judgeTargets(m: Metrics): TargetResult[] {
     const ratioOf = ([a, b]: [string, string | null]) =>
       m[a] === undefined || (b !== null && !((m[b] ?? 0) > 0)) ? undefined : b === null ? m[a]! : m[a]! / m[b]!;
     const ratios = measured.map((pair) => ({ a: pair[0], r: ratioOf(pair)!, bare: bareRatio(t, pair, ratioOf) }));
-    const verdicts = ratios.map(({ r, bare }): TargetVerdict | 'client-bound' => {
+    const verdicts = ratios.map(({ r, bare }): TargetVerdict | BoundStatus => {
       const v = judgeRatio(r, t, floor);
-      // clearly missed, and the least a server can do is clearly short too under the same client
-      return v === 'missed' &&
-        bare !== undefined &&
-        bare < t.min &&
-        judgeRatio(bare, { min: t.min }, floor) === 'missed'
-        ? 'client-bound'
-        : v;
+      // clearly missed, and the least a server can do on the same path clearly misses too
+      return v === 'missed' && bare !== undefined && judgeRatio(bare, t, floor) === 'missed' ? t.bare!.means : v;
     });
     const figures = ratios
       .map(({ a, r, bare }, i) => {
-        const noise = verdicts[i] === 'within noise' ? ' (within noise)' : '';
-        if (verdicts[i] === 'client-bound')
-          return `${measured.length > 1 ? `${a}: ` : ''}${r.toFixed(2)}x (client-bound: the bare C server reaches ${bare!.toFixed(2)}x)`;
+        const v = verdicts[i]!;
+        const noise = v === 'within noise' ? ' (within noise)' : '';
         const miss = !t.reportOnly && !noise && r < t.min ? ` (missed by ${((1 - r / t.min) * 100).toFixed(0)}%)` : '';
         const over =
           !t.reportOnly && !noise && t.max !== undefined && r > t.max
             ? ` (over by ${((r / t.max - 1) * 100).toFixed(0)}%)`
             : '';
-        return `${measured.length > 1 ? `${a}: ` : ''}${r.toFixed(2)}x${noise}${miss}${over}`;
+        const bound = v === 'client-bound' || v === 'kernel-bound' ? `${v}: ` : '';
+        const barePart = bare === undefined ? '' : ` (${bound}the ${t.bare!.name}: ${bare.toFixed(2)}x)`;
+        return `${measured.length > 1 ? `${a}: ` : ''}${r.toFixed(2)}x${noise}${miss}${over}${barePart}`;
       })
       .join(', ');
     const partial = measured.length < t.pairs.length ? ` [${measured.length}/${t.pairs.length} measured]` : '';
     const noise = t.floorKey === undefined ? '' : `; ${formatFloor(floor)}`;
     const cpu = t.cpu && m[t.cpu[0]] && m[t.cpu[1]] ? m[t.cpu[0]]! / m[t.cpu[1]]! : undefined;
     const cpuText = cpu === undefined ? '' : `; server CPU per request ${cpu.toFixed(2)}x`;
-    const reference = t.bareReference ? ratioOf(t.bareReference) : undefined;
-    const refText = reference === undefined ? '' : `; the bare C server: ${reference.toFixed(2)}x`;
-    const status = t.reportOnly ? ('reported' as const) : judgeWithClient(verdicts);
-    const shown = figures + partial + cpuText + refText + noise;
+    const status = t.reportOnly ? ('reported' as const) : judgeWithBounds(verdicts);
+    const shown = figures + partial + cpuText + noise;
     return { ...base, figures: shown, status, ...(floor !== undefined ? { floor } : {}) };
   });
 }
@@ -237,16 +242,16 @@ function bareRatio(
   pair: [string, string | null],
   ratioOf: (p: [string, string | null]) => number | undefined,
 ): number | undefined {
-  const bare = t.bare?.[t.pairs.indexOf(pair)];
+  const bare = t.bare?.pairs[t.pairs.indexOf(pair)];
   return bare === undefined ? undefined : ratioOf(bare);
 }
 
-/** Missed if any pair clearly is; else within noise if any is; else client-bound if any is; else met. */
-function judgeWithClient(verdicts: (TargetVerdict | 'client-bound')[]): TargetStatus {
-  const judged = verdicts.filter((v): v is TargetVerdict => v !== 'client-bound');
-  if (judged.length === verdicts.length) return judgeAll(judged);
+/** Missed if any pair clearly is; else within noise if any is; else bound (client or kernel) if any is; else met. */
+function judgeWithBounds(verdicts: (TargetVerdict | BoundStatus)[]): TargetStatus {
+  const judged = verdicts.filter((v): v is TargetVerdict => v !== 'client-bound' && v !== 'kernel-bound');
   const rest = judged.length === 0 ? 'met' : judgeAll(judged);
-  return rest === 'met' ? 'client-bound' : rest;
+  if (rest !== 'met') return rest;
+  return verdicts.find((v): v is BoundStatus => v === 'client-bound' || v === 'kernel-bound') ?? 'met';
 }
 
 /** "±4.2%", or what is missing. */

@@ -1,14 +1,16 @@
 /**
- * The bare C server (bench/c/bare-server.c), the yardstick of what wrk and redis-benchmark
- * allow: it compiles with the system's compiler, answers every whole request exactly once
- * however the bytes arrive (one at a time, pipelined, split across reads), keeps replies a
- * client does not read without losing any, answers bad RESP with an error and a close, and
- * never crashes. Run for real on loopback; skips, saying so, where there is no cc.
+ * The bare servers (bench/c/bare-server.c on epoll, bench/c/bare-uring.c on io_uring), the
+ * yardsticks of what wrk, redis-benchmark and the kernel allow: they compile with the
+ * system's compiler, answer every whole request exactly once however the bytes arrive (one
+ * at a time, pipelined, split across reads), keep replies a client does not read without
+ * losing any (bare-uring up to its 4 MiB, then it closes that connection), answer bad RESP
+ * with an error and a close, and never crash. Run for real on loopback; skips, saying so,
+ * where there is no cc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBareServer, findCompiler } from '../dist/bench/lib/c-driver.js';
+import { buildBareServer, buildBareUring, findCompiler } from '../dist/bench/lib/c-driver.js';
 import { freePort } from '../dist/bench/lib/external.js';
 
 const noCc = findCompiler() ? false : 'no C compiler (cc, gcc, clang) on PATH';
@@ -18,9 +20,9 @@ interface Running {
   port: number;
 }
 
-async function start(bin: string, protocol: 'http' | 'resp'): Promise<Running> {
+async function start(bin: string, args: string[]): Promise<Running> {
   const port = await freePort();
-  const child = spawn(bin, [protocol, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, [...args, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
   for (let i = 0; i < 200; i++) {
     const ok = await new Promise<boolean>((r) => {
       const c = createConnection(port, '127.0.0.1', () => (c.destroy(), r(true)));
@@ -86,25 +88,23 @@ const HEAD = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
 const resp = (...args: string[]) =>
   `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a, 'latin1')}\r\n${a}\r\n`).join('')}`;
 
-describe.skipIf(noCc)('bench/c/bare-server.c', () => {
-  let bin = '';
+const HTTP_SERVERS = [
+  ['bare-server.c', () => buildBareServer(), ['http']],
+  ['bare-uring.c', () => buildBareUring(), []],
+] as const;
+
+describe.skipIf(noCc).each(HTTP_SERVERS)('bench/c/%s over HTTP', (_file, build, args) => {
   let http: Running | undefined;
-  let redis: Running | undefined;
 
   beforeAll(async () => {
-    const built = buildBareServer();
+    const built = build();
     if (!built.ok) throw new Error(built.reason);
-    bin = built.path;
-    http = await start(bin, 'http');
-    redis = await start(bin, 'resp');
+    http = await start(built.path, [...args]);
   });
 
-  afterAll(async () => {
-    await stop(http);
-    await stop(redis);
-  });
+  afterAll(() => stop(http));
 
-  it('http: one reply per request head, byte by byte, pipelined, or split across writes', async () => {
+  it('one reply per request head, byte by byte, pipelined, or split across writes', async () => {
     const c = client(http!.port);
     await c.ready;
     await byteByByte(c.sock, HEAD);
@@ -120,7 +120,53 @@ describe.skipIf(noCc)('bench/c/bare-server.c', () => {
     c.sock.destroy();
   });
 
-  it('http: keeps every reply for a client that does not read, and sends them all when it does', async () => {
+  it('keeps the replies of a client that does not read for a while, and sends them all when it does', async () => {
+    const c = client(http!.port);
+    await c.ready;
+    c.sock.pause();
+    const n = 25_000; // ~3.3 MB of replies: past the sockets' buffers, under bare-uring's 4 MiB
+    c.sock.write(HEAD.repeat(n));
+    await new Promise((r) => setTimeout(r, 200));
+    c.sock.resume();
+    await c.until((t) => count(t, 'hello world\n') === n);
+    // nothing more than asked for
+    await new Promise((r) => setTimeout(r, 50));
+    expect(count(c.text, 'HTTP/1.1 200 OK')).toBe(n);
+    c.sock.destroy();
+  });
+
+  it('many short connections one after another each get their own replies, no more, no fewer', async () => {
+    for (let i = 0; i < 150; i++) {
+      const c = client(http!.port);
+      await c.ready;
+      const n = 1 + (i % 4);
+      c.sock.end(HEAD.repeat(n)); // the server sees the requests, then EOF
+      await c.until((_t, closed) => closed);
+      expect(count(c.text, 'hello world\n')).toBe(n);
+    }
+    expect(http!.child.exitCode).toBe(null);
+  });
+});
+
+describe.skipIf(noCc)('bench/c/bare-server.c', () => {
+  let bin = '';
+  let http: Running | undefined;
+  let redis: Running | undefined;
+
+  beforeAll(async () => {
+    const built = buildBareServer();
+    if (!built.ok) throw new Error(built.reason);
+    bin = built.path;
+    http = await start(bin, ['http']);
+    redis = await start(bin, ['resp']);
+  });
+
+  afterAll(async () => {
+    await stop(http);
+    await stop(redis);
+  });
+
+  it('http: keeps every reply for a client that does not read, however many', async () => {
     const c = client(http!.port);
     await c.ready;
     c.sock.pause();
@@ -129,7 +175,6 @@ describe.skipIf(noCc)('bench/c/bare-server.c', () => {
     await new Promise((r) => setTimeout(r, 200));
     c.sock.resume();
     await c.until((t) => count(t, 'hello world\n') === n);
-    // nothing more than asked for
     await new Promise((r) => setTimeout(r, 50));
     expect(count(c.text, 'HTTP/1.1 200 OK')).toBe(n);
     c.sock.destroy();
@@ -183,5 +228,41 @@ describe.skipIf(noCc)('bench/c/bare-server.c', () => {
     const r = spawn(bin, ['ftp', '1'], { stdio: 'ignore' });
     const code = await new Promise<number | null>((res) => r.once('exit', (c) => res(c)));
     expect(code).toBe(2);
+  });
+});
+
+describe.skipIf(noCc)('bench/c/bare-uring.c', () => {
+  let uring: Running | undefined;
+
+  beforeAll(async () => {
+    const built = buildBareUring();
+    if (!built.ok) throw new Error(built.reason);
+    uring = await start(built.path, []);
+  });
+
+  afterAll(() => stop(uring));
+
+  it('closes a connection whose unsent replies pass 4 MiB, and serves the others on', async () => {
+    const c = client(uring!.port);
+    await c.ready;
+    c.sock.pause();
+    c.sock.write(HEAD.repeat(100_000)); // ~13 MB of replies, never read meanwhile
+    await new Promise((r) => setTimeout(r, 300));
+    c.sock.resume();
+    await c.until((_t, closed) => closed);
+    expect(count(c.text, 'hello world\n')).toBeLessThan(100_000);
+    const d = client(uring!.port);
+    await d.ready;
+    d.sock.write(HEAD);
+    await d.until((t) => count(t, 'hello world\n') === 1);
+    d.sock.destroy();
+    expect(uring!.child.exitCode).toBe(null);
+  });
+
+  it('refuses a usage it does not know', async () => {
+    const built = buildBareUring();
+    if (!built.ok) throw new Error(built.reason);
+    const r = spawn(built.path, [], { stdio: 'ignore' });
+    expect(await new Promise<number | null>((res) => r.once('exit', (code) => res(code)))).toBe(2);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * The bench's C programs, compiled at bench time with the system's C compiler: the baseline
- * of `transferFile` (bench/c/transfer.c, run once per measured round) and the bare server
- * (bench/c/bare-server.c, the least a server can do, measured beside the HTTP and RESP
- * servers to show what the client alone allows). The sources sit beside the compiled
+ * of `transferFile` (bench/c/transfer.c, run once per measured round) and the bare servers
+ * (bench/c/bare-server.c on epoll, bench/c/bare-uring.c on io_uring: the least a server can
+ * do, measured beside the HTTP and RESP servers to show what the client and the kernel
+ * alone allow). The sources sit beside the compiled
  * benchmarks (copied to dist/bench/c by the build); the binary is cached per user under
  * os.tmpdir(), keyed by a hash of the source, the compiler and its flags, so a bench run
  * compiles it at most once. A machine without a compiler gets a reason instead of a binary, and the
@@ -111,6 +112,11 @@ export function buildTransferDriver(o: BuildOptions = {}): CDriver {
 /** Compiles bench/c/bare-server.c (or `source`), cached as buildTransferDriver's binary is. */
 export function buildBareServer(o: BuildOptions = {}): CDriver {
   return buildC('bare-server.c', o);
+}
+
+/** Compiles bench/c/bare-uring.c (or `source`): bare-server's HTTP on io_uring. */
+export function buildBareUring(o: BuildOptions = {}): CDriver {
+  return buildC('bare-uring.c', o);
 }
 
 function buildC(file: string, o: BuildOptions): CDriver {

@@ -3,7 +3,7 @@
  * installed: nginx (one worker, a hello-world `return 200` or static files with sendfile on,
  * off, or directio + aio threads; config in a temp dir), and redis-server (no persistence),
  * both pinned with taskset to the server CPU and bound to loopback on a free port, as is
- * the bench's own bare C server (bench/c/bare-server.c);
+ * the bench's own bare servers (bench/c/bare-server.c, bench/c/bare-uring.c);
  * `strace -c -f` attached to a running process to count its syscalls; /proc/<pid>/status
  * (VmRSS, Threads) for the C10K scenario and /proc/<pid>/stat (CPU time) for the static one.
  */
@@ -156,18 +156,18 @@ export async function startRedis(cpus: number[]): Promise<External | null> {
   return { name: 'redis-server', port, pid: child.pid!, close };
 }
 
-/** The bare C server (bench/c/bare-server.c, built by buildBareServer) speaking `protocol`. */
-export async function startBareServer(bin: string, protocol: 'http' | 'resp', cpus: number[]): Promise<External> {
+/** A bare server of bench/c (built by c-driver.ts), run as `bin ...args PORT`. */
+export async function startBareServer(name: string, bin: string, args: string[], cpus: number[]): Promise<External> {
   const port = await freePort();
-  const child = pinned(bin, [protocol, String(port)], cpus);
+  const child = pinned(bin, [...args, String(port)], cpus);
   const close = stopper(child, 'SIGTERM');
   try {
     await waitListening(port, child);
   } catch (e) {
     await close();
-    throw new Error(`bare server: ${(e as Error).message}`);
+    throw new Error(`${name}: ${(e as Error).message}`);
   }
-  return { name: 'bare', port, pid: child.pid!, close };
+  return { name, port, pid: child.pid!, close };
 }
 
 let clockTicks: number | undefined;

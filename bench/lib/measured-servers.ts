@@ -6,7 +6,7 @@
  */
 import type { BenchContext } from '../scenario.js';
 import { startServer } from '../server.js';
-import { buildBareServer } from './c-driver.js';
+import { buildBareServer, buildBareUring, type CDriver } from './c-driver.js';
 import { startBareServer, startNginx, startRedis } from './external.js';
 
 export interface MeasuredServer {
@@ -80,13 +80,24 @@ export async function startAnchor(
  * connection, fixed replies), compiled on first use. It does less than any real server, so
  * the rate a client reaches with it shows what that client allows on this machine.
  */
-export async function startBare(ctx: BenchContext, protocol: 'http' | 'resp'): Promise<Started> {
-  const built = buildBareServer();
-  if (!built.ok) return { ok: false, name: 'bare', reason: built.reason };
+export function startBare(ctx: BenchContext, protocol: 'http' | 'resp'): Promise<Started> {
+  return startBuilt(ctx, 'bare', buildBareServer(), [protocol]);
+}
+
+/**
+ * bare-server's HTTP on io_uring (bench/c/bare-uring.c: multishot accept and recv, one send
+ * in flight per connection, one io_uring_enter a turn): the proactor's yardstick.
+ */
+export function startBareUring(ctx: BenchContext): Promise<Started> {
+  return startBuilt(ctx, 'bare-uring', buildBareUring(), []);
+}
+
+async function startBuilt(ctx: BenchContext, name: string, built: CDriver, args: string[]): Promise<Started> {
+  if (!built.ok) return { ok: false, name, reason: built.reason };
   try {
-    const a = await startBareServer(built.path, protocol, ctx.serverCpus);
-    return { ok: true, target: { name: 'bare', port: a.port, pid: a.pid, stats: async () => ({}), close: a.close } };
+    const a = await startBareServer(name, built.path, args, ctx.serverCpus);
+    return { ok: true, target: { name, port: a.port, pid: a.pid, stats: async () => ({}), close: a.close } };
   } catch (e) {
-    return { ok: false, name: 'bare', reason: (e as Error).message };
+    return { ok: false, name, reason: (e as Error).message };
   }
 }

@@ -6,9 +6,10 @@
  * spread of that pair is the scenario's noise floor, and a target ratio closer to its bound
  * than the floor reads "within noise" (bench/verdict.ts). Beside req/s, the server's CPU
  * time per request (user + system, every thread, from /proc) — far steadier than req/s on
- * a shared machine. Beside them the bare C server (bench/c/bare-server.c), the least a
- * server can do, and the client CPU's busy share: together they show what wrk allows here,
- * and the HTTP targets read "client-bound" where that is less than the target asks.
+ * a shared machine. Beside them the bare servers (bench/c/bare-server.c on epoll,
+ * bench/c/bare-uring.c on io_uring), the least a server can do, and the client CPU's busy
+ * share: they show what wrk and the kernel allow here, and a target the bare server of its
+ * path clearly misses too reads "client-bound" (req/s) or "kernel-bound" (CPU per request).
  */
 import { compare } from '../runner.js';
 import type { BenchContext, Scenario, ScenarioResult, Table } from '../scenario.js';
@@ -18,6 +19,7 @@ import { busyShare, cpuTimes, settle, ticksPerSecond, treeCpuTicks } from '../li
 import {
   startAnchor,
   startBare,
+  startBareUring,
   startModel,
   startNode,
   type MeasuredServer,
@@ -27,7 +29,7 @@ import { formatFloor, noiseFloor } from '../verdict.js';
 
 const CONNECTIONS = 50;
 const AA = 'nginx A/A';
-const SERVERS = ['single', 'proactor', 'nginx', 'node-http', 'bare'] as const;
+const SERVERS = ['single', 'proactor', 'nginx', 'node-http', 'bare', 'bare-uring'] as const;
 type Name = (typeof SERVERS)[number];
 
 function settings(ctx: BenchContext) {
@@ -38,6 +40,7 @@ function start(ctx: BenchContext, n: Name): Promise<Started> {
   if (n === 'nginx') return startAnchor(ctx, 'nginx');
   if (n === 'node-http') return startNode(ctx, n, 'nodeHttp');
   if (n === 'bare') return startBare(ctx, 'http');
+  if (n === 'bare-uring') return startBareUring(ctx);
   return startModel(ctx, n, { model: n, protocol: 'http' });
 }
 
@@ -157,7 +160,9 @@ function report(samples: Map<string, Samples>): ScenarioResult {
       "CPU µs/req: the server process tree's user + system time over the requests wrk counted. Ratios are medians " +
       `of paired (same-round) ratios. Noise: req/s ${formatFloor(floor)}, CPU/req ${formatFloor(cpuFloor)} ` +
       '(nginx measured twice a round). bare: bench/c/bare-server.c, the least a server can do (one read and one ' +
-      'send per ready connection, a fixed reply): the rate it reaches is what wrk allows on this machine. Client ' +
+      'send per ready connection, a fixed reply): the rate it reaches is what wrk allows on this machine; ' +
+      'bare-uring: the same on io_uring (bench/c/bare-uring.c: multishot accept and recv, one send in flight per ' +
+      "connection), the least the proactor's path costs. Client " +
       "CPU busy: the client CPU's busy share during the run (/proc/stat; near 100% wrk, not the server, sets the pace).",
   };
   return { tables: [table], metrics, data: Object.fromEntries(samples) };
@@ -168,9 +173,10 @@ export const httpWrk: Scenario = {
   title: 'HTTP targets by wrk: single and proactor beside nginx, with CPU per request and an A/A floor',
   description:
     "wrk, nginx's own yardstick, at 50 connections against rawio single and proactor, nginx (measured twice a " +
-    'round for the noise floor), node:http and a bare C server (what wrk allows); req/s, server CPU per request ' +
+    'round for the noise floor), node:http and bare C servers on epoll and io_uring (what wrk and the kernel ' +
+    'allow); req/s, server CPU per request ' +
     "and the client CPU's busy share. Decides the HTTP targets.",
-  // (warm-up 1 s + repeats x seconds) x 6 contenders, plus settling
-  estimate: { quick: 6 * (1 + 3 * 2) + 15, full: 6 * (1 + 5 * 3) + 20 },
+  // (warm-up 1 s + repeats x seconds) x 7 contenders, plus settling
+  estimate: { quick: 7 * (1 + 3 * 2) + 15, full: 7 * (1 + 5 * 3) + 20 },
   run,
 };

@@ -1,0 +1,381 @@
+/*
+ * bare-uring: bare-server's HTTP mode on io_uring, the least a completion-based server can
+ * do for wrk: the yardstick of the proactor's CPU per request, as bare-server.c is of the
+ * epoll models'. One thread, one ring set up as rawio's Proactor sets its own up where the
+ * kernel allows (SINGLE_ISSUER | DEFER_TASKRUN, else COOP_TASKRUN, else none), raw
+ * syscalls (no liburing):
+ *
+ *   - one multishot accept on the listening socket;
+ *   - per connection one multishot recv into a ring of provided buffers; each request head
+ *     (up to its blank line) gets the fixed "hello world\n" reply of bare-server.c;
+ *   - one send in flight per connection, from a buffer nothing touches until it completes;
+ *     replies that arrive meanwhile wait in a second buffer and go out in one send when it
+ *     completes (a short send sends its rest first);
+ *   - one io_uring_enter per loop turn: submit what was queued, wait for one completion.
+ *
+ *   bare-uring PORT   listens on 127.0.0.1:PORT and serves until killed
+ *
+ * A connection whose unsent replies pass 4 MiB (a client that sends and never reads) is
+ * closed: the multishot recv cannot be paused, and this program holds no more than that.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+  ENTRIES = 1024,
+  BUFS = 1024, /* provided receive buffers (a power of two) */
+  BUF_SIZE = 4096,
+  MAX_PENDING = 4 << 20, /* unsent replies a connection may hold */
+  BGID = 0,
+};
+
+/* user_data: the operation in the top byte, the fd below. */
+enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
+#define UD(op, fd) (((uint64_t)(op) << 56) | (uint32_t)(fd))
+#define UD_OP(ud) ((int)((ud) >> 56))
+#define UD_FD(ud) ((int)(uint32_t)(ud))
+
+struct conn {
+  char *out; /* replies waiting for the next send */
+  size_t len, cap;
+  char *fl; /* the send in flight: [fl_off, fl_len) not yet sent; the kernel reads it */
+  size_t fl_len, fl_off, fl_cap;
+  int head_match;
+  int recv_armed;
+  int send_busy;
+  int closing; /* EOF or error seen: close once neither the recv nor a send is in flight */
+};
+
+static int ring_fd;
+static struct io_uring_params params;
+static unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
+static unsigned *cq_head, *cq_tail, *cq_mask;
+static struct io_uring_sqe *sqes;
+static struct io_uring_cqe *cqes;
+static unsigned to_submit;
+static struct io_uring_buf_ring *buf_ring;
+static char *buf_mem;
+static unsigned short buf_tail;
+static struct conn **conns;
+static size_t nconns;
+static char reply[256];
+static size_t reply_len;
+static time_t reply_at;
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+static void die_err(const char *what, int err) {
+  errno = err;
+  die(what);
+}
+
+static int sys_setup(unsigned entries, struct io_uring_params *p) {
+  return (int)syscall(__NR_io_uring_setup, entries, p);
+}
+
+static int sys_enter(unsigned submit, unsigned min_complete, unsigned flags) {
+  return (int)syscall(__NR_io_uring_enter, ring_fd, submit, min_complete, flags, NULL, 0);
+}
+
+static int sys_register(unsigned op, void *arg, unsigned n) {
+  return (int)syscall(__NR_io_uring_register, ring_fd, op, arg, n);
+}
+
+static void *map_ring(size_t len, off_t off) {
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_fd, off);
+  if (p == MAP_FAILED) die("mmap ring");
+  return p;
+}
+
+/* The ring, set up as rawio's Proactor does where the kernel has it. */
+static void setup_ring(void) {
+  static const unsigned tries[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_COOP_TASKRUN,
+      0,
+  };
+  for (size_t i = 0; i < sizeof tries / sizeof *tries; i++) {
+    memset(&params, 0, sizeof params);
+    params.flags = tries[i] | IORING_SETUP_CQSIZE;
+    params.cq_entries = ENTRIES * 4;
+    ring_fd = sys_setup(ENTRIES, &params);
+    if (ring_fd >= 0) break;
+    if (errno != EINVAL) die("io_uring_setup");
+  }
+  if (ring_fd < 0) die("io_uring_setup");
+  size_t sq_len = params.sq_off.array + params.sq_entries * sizeof(unsigned);
+  size_t cq_len = params.cq_off.cqes + params.cq_entries * sizeof(struct io_uring_cqe);
+  int single = (params.features & IORING_FEAT_SINGLE_MMAP) != 0;
+  if (single && cq_len > sq_len) sq_len = cq_len;
+  char *sq = map_ring(sq_len, IORING_OFF_SQ_RING);
+  char *cq = single ? sq : map_ring(cq_len, IORING_OFF_CQ_RING);
+  sq_head = (unsigned *)(sq + params.sq_off.head);
+  sq_tail = (unsigned *)(sq + params.sq_off.tail);
+  sq_mask = (unsigned *)(sq + params.sq_off.ring_mask);
+  sq_array = (unsigned *)(sq + params.sq_off.array);
+  cq_head = (unsigned *)(cq + params.cq_off.head);
+  cq_tail = (unsigned *)(cq + params.cq_off.tail);
+  cq_mask = (unsigned *)(cq + params.cq_off.ring_mask);
+  cqes = (struct io_uring_cqe *)(cq + params.cq_off.cqes);
+  sqes = map_ring(params.sq_entries * sizeof(struct io_uring_sqe), IORING_OFF_SQES);
+}
+
+/* The provided-buffer ring every multishot recv picks from. */
+static void setup_buffers(void) {
+  size_t ring_len = BUFS * sizeof(struct io_uring_buf);
+  buf_ring = mmap(NULL, ring_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (buf_ring == MAP_FAILED) die("mmap buffer ring");
+  buf_mem = malloc((size_t)BUFS * BUF_SIZE);
+  if (!buf_mem) die("malloc");
+  struct io_uring_buf_reg reg = {
+      .ring_addr = (uint64_t)(uintptr_t)buf_ring, .ring_entries = BUFS, .bgid = BGID};
+  if (sys_register(IORING_REGISTER_PBUF_RING, &reg, 1) < 0) die("IORING_REGISTER_PBUF_RING");
+  for (unsigned i = 0; i < BUFS; i++) {
+    struct io_uring_buf *b = &buf_ring->bufs[i];
+    b->addr = (uint64_t)(uintptr_t)(buf_mem + (size_t)i * BUF_SIZE);
+    b->len = BUF_SIZE;
+    b->bid = (unsigned short)i;
+  }
+  buf_tail = BUFS;
+  __atomic_store_n(&buf_ring->tail, buf_tail, __ATOMIC_RELEASE);
+}
+
+/* Gives buffer `bid` back to the kernel. */
+static void recycle(unsigned short bid) {
+  struct io_uring_buf *b = &buf_ring->bufs[buf_tail & (BUFS - 1)];
+  b->addr = (uint64_t)(uintptr_t)(buf_mem + (size_t)bid * BUF_SIZE);
+  b->len = BUF_SIZE;
+  b->bid = bid;
+  buf_tail++;
+  __atomic_store_n(&buf_ring->tail, buf_tail, __ATOMIC_RELEASE);
+}
+
+/* Submits what is queued and, with min_complete 1, waits for a completion. */
+static void submit_pending(unsigned min_complete) {
+  unsigned flags = min_complete ? IORING_ENTER_GETEVENTS : 0;
+  for (;;) {
+    int r = sys_enter(to_submit, min_complete, flags);
+    if (r >= 0) {
+      to_submit -= (unsigned)r < to_submit ? (unsigned)r : to_submit;
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EBUSY)
+      return; /* reap completions first, submit on the next turn */
+    die("io_uring_enter");
+  }
+}
+
+/* A fresh SQE, submitting what is queued first when the ring is full. */
+static struct io_uring_sqe *sqe(void) {
+  unsigned tail = *sq_tail;
+  if (tail - __atomic_load_n(sq_head, __ATOMIC_ACQUIRE) >= params.sq_entries) {
+    submit_pending(0);
+    if (tail - __atomic_load_n(sq_head, __ATOMIC_ACQUIRE) >= params.sq_entries)
+      die("submission queue full");
+  }
+  unsigned idx = tail & *sq_mask;
+  struct io_uring_sqe *s = &sqes[idx];
+  memset(s, 0, sizeof *s);
+  sq_array[idx] = idx;
+  __atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
+  to_submit++;
+  return s;
+}
+
+static void prep_accept(int lfd) {
+  struct io_uring_sqe *s = sqe();
+  s->opcode = IORING_OP_ACCEPT;
+  s->fd = lfd;
+  s->ioprio = IORING_ACCEPT_MULTISHOT;
+  s->accept_flags = SOCK_CLOEXEC;
+  s->user_data = UD(OP_ACCEPT, lfd);
+}
+
+static void prep_recv(int fd) {
+  struct io_uring_sqe *s = sqe();
+  s->opcode = IORING_OP_RECV;
+  s->fd = fd;
+  s->ioprio = IORING_RECV_MULTISHOT;
+  s->flags = IOSQE_BUFFER_SELECT;
+  s->buf_group = BGID;
+  s->user_data = UD(OP_RECV, fd);
+  conns[fd]->recv_armed = 1;
+}
+
+/* Sends the rest of the buffer in flight, or (all of it sent) swaps the waiting replies in. */
+static void prep_send(int fd, struct conn *c) {
+  if (c->fl_off == c->fl_len) {
+    char *b = c->fl;
+    size_t cap = c->fl_cap;
+    c->fl = c->out, c->fl_cap = c->cap, c->fl_len = c->len, c->fl_off = 0;
+    c->out = b, c->cap = cap, c->len = 0;
+  }
+  struct io_uring_sqe *s = sqe();
+  s->opcode = IORING_OP_SEND;
+  s->fd = fd;
+  s->addr = (uint64_t)(uintptr_t)(c->fl + c->fl_off);
+  s->len = (unsigned)(c->fl_len - c->fl_off);
+  s->msg_flags = MSG_NOSIGNAL;
+  s->user_data = UD(OP_SEND, fd);
+  c->send_busy = 1;
+}
+
+static void refresh_reply(void) {
+  time_t now = time(NULL);
+  if (reply_len && now == reply_at) return;
+  char date[64];
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  reply_len =
+      (size_t)snprintf(reply, sizeof reply,
+                       "HTTP/1.1 200 OK\r\nServer: bare\r\nDate: %s\r\n"
+                       "Content-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n",
+                       date);
+  reply_at = now;
+}
+
+static void conn_free(int fd) {
+  struct conn *c = conns[fd];
+  close(fd);
+  free(c->out);
+  free(c->fl);
+  free(c);
+  conns[fd] = NULL;
+}
+
+/* Frees a closing connection once the ring holds nothing of it: a multishot recv keeps the
+ * socket (and a send its buffer) after close(2), and a new connection may get the fd. */
+static void maybe_free(int fd, struct conn *c) {
+  if (c->closing && !c->send_busy && !c->recv_armed) conn_free(fd);
+}
+
+/* EOF, an error or too much unsent: end the armed recv (shutdown completes it) and free. */
+static void conn_end(int fd, struct conn *c) {
+  if (!c->closing && c->recv_armed) shutdown(fd, SHUT_RDWR);
+  c->closing = 1;
+  maybe_free(fd, c);
+}
+
+static void add_conn(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if ((size_t)fd >= nconns) {
+    size_t n = nconns ? nconns : 1024;
+    while (n <= (size_t)fd) n *= 2;
+    conns = realloc(conns, n * sizeof *conns);
+    if (!conns) die("realloc");
+    memset(conns + nconns, 0, (n - nconns) * sizeof *conns);
+    nconns = n;
+  }
+  conns[fd] = calloc(1, sizeof **conns);
+  if (!conns[fd]) die("calloc");
+  prep_recv(fd);
+}
+
+static void on_data(int fd, struct conn *c, const char *p, size_t n) {
+  static const char END[] = "\r\n\r\n";
+  int m = c->head_match;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == END[m])
+      m++;
+    else
+      m = p[i] == '\r' ? 1 : 0;
+    if (m == 4) {
+      refresh_reply();
+      if (c->len + reply_len > c->cap) {
+        while (c->len + reply_len > c->cap) c->cap = c->cap ? c->cap * 2 : 4096;
+        c->out = realloc(c->out, c->cap);
+        if (!c->out) die("realloc");
+      }
+      memcpy(c->out + c->len, reply, reply_len);
+      c->len += reply_len;
+      m = 0;
+    }
+  }
+  c->head_match = m;
+  if (c->len + (c->fl_len - c->fl_off) > MAX_PENDING) return conn_end(fd, c);
+  if (c->len && !c->send_busy) prep_send(fd, c);
+}
+
+static void on_send(int fd, struct conn *c, int res) {
+  c->send_busy = 0;
+  if (res < 0 || c->closing) return conn_end(fd, c);
+  c->fl_off += (size_t)res;
+  if (c->fl_off < c->fl_len || c->len) prep_send(fd, c);
+}
+
+static void on_cqe(int lfd, struct io_uring_cqe *e) {
+  int op = UD_OP(e->user_data), fd = UD_FD(e->user_data);
+  int more = (e->flags & IORING_CQE_F_MORE) != 0;
+  if (op == OP_ACCEPT) {
+    if (e->res >= 0)
+      add_conn(e->res);
+    else if (e->res != -EAGAIN && e->res != -ECONNABORTED && e->res != -EINTR &&
+             e->res != -EMFILE && e->res != -ENFILE)
+      die_err("accept", -e->res);
+    if (!more) prep_accept(lfd);
+    return;
+  }
+  struct conn *c = (size_t)fd < nconns ? conns[fd] : NULL;
+  if (op == OP_SEND) {
+    if (c) on_send(fd, c, e->res);
+    return;
+  }
+  /* OP_RECV */
+  if (e->flags & IORING_CQE_F_BUFFER) {
+    unsigned short bid = (unsigned short)(e->flags >> IORING_CQE_BUFFER_SHIFT);
+    if (c && !c->closing && e->res > 0)
+      on_data(fd, c, buf_mem + (size_t)bid * BUF_SIZE, (size_t)e->res);
+    recycle(bid);
+  }
+  if (!c) return;
+  if (!more) c->recv_armed = 0;
+  if (c->closing) return maybe_free(fd, c);
+  if (e->res == 0 || (e->res < 0 && e->res != -ENOBUFS)) return conn_end(fd, c);
+  if (!more) prep_recv(fd); /* out of buffers, or the kernel ended it: arm it again */
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s PORT\n", argv[0]);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0) die("socket");
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
+  if (listen(lfd, 4096) < 0) die("listen");
+  setup_ring();
+  setup_buffers();
+  prep_accept(lfd);
+  for (;;) {
+    submit_pending(1);
+    unsigned head = *cq_head;
+    unsigned tail = __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE);
+    for (; head != tail; head++) on_cqe(lfd, &cqes[head & *cq_mask]);
+    __atomic_store_n(cq_head, head, __ATOMIC_RELEASE);
+  }
+}
