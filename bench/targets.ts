@@ -48,6 +48,8 @@ interface Target {
   max?: number;
   /** The metric holding the scenario's A/A floor. */
   floorKey?: string;
+  /** Instead of `floorKey`: each pair's own A/A floor metric, pair by pair with `pairs`. */
+  floorKeys?: string[];
   /** The client whose figures decide it. */
   judgedBy: string;
   /** Server CPU per request, numerator / denominator, shown beside a req/s ratio. */
@@ -63,6 +65,11 @@ interface Target {
   /** Metric flags a scenario sets when it could not measure a side, with the reason to show. */
   unmeasured?: [string, string][];
 }
+
+/** copy-c's cells: method and file size, as its metric keys spell them. */
+const COPY_CELLS = ['readwrite', 'mmap', 'sendfile', 'splice'].flatMap((m) =>
+  ['1MiB', '64MiB'].map((size): [string, string] => [m, size]),
+);
 
 const HTTP_FLOOR = 'http-wrk.floor.rps';
 const CPU_FLOOR = 'http-wrk.floor.cpuUsPerReq';
@@ -146,9 +153,9 @@ const TARGETS: Target[] = [
   {
     // copy-c runs rawio and the C driver interleaved in one scenario, against one sink
     target: 'File → socket, every method at 1 MiB and 64 MiB: >= 0.95x the same syscalls from C',
-    pairs: ['readwrite', 'mmap', 'sendfile', 'splice'].flatMap((m) =>
-      ['1MiB', '64MiB'].map((s): [string, string] => [`copy-c.rawio.${m}.${s}.MBps`, `copy-c.c.${m}.${s}.MBps`]),
-    ),
+    pairs: COPY_CELLS.map(([m, s]): [string, string] => [`copy-c.rawio.${m}.${s}.MBps`, `copy-c.c.${m}.${s}.MBps`]),
+    // each cell's own floor: the C driver measured twice a round
+    floorKeys: COPY_CELLS.map(([m, s]) => `copy-c.floor.${m}.${s}`),
     min: 0.95,
     judgedBy: 'the C driver (bench/c/transfer.c)',
     unmeasured: [
@@ -181,7 +188,11 @@ function ruleOf(t: Target): string {
   const shown = ratios.length > 2 ? `${ratios[0]} (and ${ratios.length - 1} more alike)` : ratios.join(' and ');
   const bounds = [...(t.min > 0 ? [`>= ${t.min}`] : []), ...(t.max !== undefined ? [`<= ${t.max}`] : [])].join(' and ');
   if (t.reportOnly) return `${shown}, reported (agreement would be ${bounds}), not judged`;
-  const noise = t.floorKey ? ` (within the A/A floor ${t.floorKey} of a bound: within noise)` : '';
+  const noise = t.floorKey
+    ? ` (within the A/A floor ${t.floorKey} of a bound: within noise)`
+    : t.floorKeys
+      ? ` (within its own A/A floor ${t.floorKeys[0]} … of a bound: within noise)`
+      : '';
   return `${shown} ${bounds}${noise}`;
 }
 
@@ -204,13 +215,22 @@ export function judgeTargets(m: Metrics): TargetResult[] {
       return { ...base, figures: why, status: 'not measured' as const };
     }
     const floor = t.floorKey === undefined ? undefined : m[t.floorKey];
+    // a pair's floor: its own where the target has one per pair, else the target's
+    const floorOf = (pair: [string, string | null]) => (t.floorKeys ? m[t.floorKeys[t.pairs.indexOf(pair)]!] : floor);
+    const floors = measured.map(floorOf).filter((f): f is number => f !== undefined);
+    const shownFloor = t.floorKeys ? (floors.length ? Math.max(...floors) : undefined) : floor;
     const ratioOf = ([a, b]: [string, string | null]) =>
       m[a] === undefined || (b !== null && !((m[b] ?? 0) > 0)) ? undefined : b === null ? m[a]! : m[a]! / m[b]!;
-    const ratios = measured.map((pair) => ({ a: pair[0], r: ratioOf(pair)!, bare: bareRatio(t, pair, ratioOf) }));
-    const verdicts = ratios.map(({ r, bare }): TargetVerdict | BoundStatus => {
-      const v = judgeRatio(r, t, floor);
+    const ratios = measured.map((pair) => ({
+      a: pair[0],
+      r: ratioOf(pair)!,
+      bare: bareRatio(t, pair, ratioOf),
+      floor: floorOf(pair),
+    }));
+    const verdicts = ratios.map(({ r, bare, floor: f }): TargetVerdict | BoundStatus => {
+      const v = judgeRatio(r, t, f);
       // clearly missed, and the least a server can do on the same path clearly misses too
-      return v === 'missed' && bare !== undefined && judgeRatio(bare, t, floor) === 'missed' ? t.bare!.means : v;
+      return v === 'missed' && bare !== undefined && judgeRatio(bare, t, f) === 'missed' ? t.bare!.means : v;
     });
     const figures = ratios
       .map(({ a, r, bare }, i) => {
@@ -227,12 +247,19 @@ export function judgeTargets(m: Metrics): TargetResult[] {
       })
       .join(', ');
     const partial = measured.length < t.pairs.length ? ` [${measured.length}/${t.pairs.length} measured]` : '';
-    const noise = t.floorKey === undefined ? '' : `; ${formatFloor(floor)}`;
+    const noise =
+      t.floorKey !== undefined
+        ? `; ${formatFloor(floor)}`
+        : t.floorKeys && shownFloor !== undefined
+          ? `; A/A floors up to ±${((shownFloor - 1) * 100).toFixed(1)}%`
+          : t.floorKeys
+            ? `; ${formatFloor(undefined)}`
+            : '';
     const cpu = t.cpu && m[t.cpu[0]] && m[t.cpu[1]] ? m[t.cpu[0]]! / m[t.cpu[1]]! : undefined;
     const cpuText = cpu === undefined ? '' : `; server CPU per request ${cpu.toFixed(2)}x`;
     const status = t.reportOnly ? ('reported' as const) : judgeWithBounds(verdicts);
     const shown = figures + partial + cpuText + noise;
-    return { ...base, figures: shown, status, ...(floor !== undefined ? { floor } : {}) };
+    return { ...base, figures: shown, status, ...(shownFloor !== undefined ? { floor: shownFloor } : {}) };
   });
 }
 

@@ -159,6 +159,29 @@ describe('the transferFile vs C target', () => {
     expect(t.figures).toMatch(/copy-c\.rawio\.mmap\.1MiB\.MBps: 0\.90x \(missed by 5%\)/);
   });
 
+  it("reads each pair against its own cell's A/A floor (the C driver run twice a round)", () => {
+    const m: Record<string, number> = {};
+    for (const method of METHODS)
+      for (const size of ['1MiB', '64MiB']) {
+        m[key('rawio', method, size)] = 1000;
+        m[key('c', method, size)] = 1000;
+        m[`copy-c.floor.${method}.${size}`] = 1.02;
+      }
+    // 0.90x against a 2% floor: clearly missed
+    const missed = target({ ...m, [key('rawio', 'mmap', '1MiB')]: 900 });
+    expect(missed.status).toBe('missed');
+    expect(missed.floor).toBe(1.02);
+    expect(missed.figures).toMatch(/A\/A floors up to ±2\.0%/);
+    // the same 0.90x where that cell's C ran 8% apart from itself: within noise, not missed
+    const noisy = target({ ...m, [key('rawio', 'mmap', '1MiB')]: 900, 'copy-c.floor.mmap.1MiB': 1.08 });
+    expect(noisy.status).toBe('within noise');
+    expect(noisy.figures).toMatch(/copy-c\.rawio\.mmap\.1MiB\.MBps: 0\.90x \(within noise\)/);
+    expect(noisy.floor).toBe(1.08);
+    // another cell's noise excuses nothing
+    const other = target({ ...m, [key('rawio', 'mmap', '1MiB')]: 900, 'copy-c.floor.splice.64MiB': 1.5 });
+    expect(other.status).toBe('missed');
+  });
+
   it('is "not measured: no C compiler" when copy-c ran without one', () => {
     const t = target({ [key('rawio', 'sendfile', '1MiB')]: 1000, 'copy-c.c.no-compiler': 1 });
     expect(t.status).toBe('not measured');
