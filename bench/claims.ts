@@ -57,13 +57,35 @@ function copyRatios(m: Metrics, a: string, b: string): [string, number][] {
   return [...pa].filter(([k]) => pb.has(k) && pb.get(k)! > 0).map(([k, v]) => [k, v / pb.get(k)!]);
 }
 
-function byThreshold(ratios: [string, number][], min: number, what: string): Decision | null {
+/**
+ * "r >= min in every cell": confirmed where every cell clears `min`, refuted where none
+ * does, depends otherwise (naming where it holds). A cell within its A/A floor of `min`
+ * (`floorOf`) could land either side: the verdict stands only if it is the same with those
+ * cells counted either way, and reads "within noise" if not.
+ */
+function byThreshold(
+  ratios: [string, number][],
+  min: number,
+  what: string,
+  floorOf: (k: string) => number | undefined = () => undefined,
+): Decision | null {
   if (ratios.length === 0) return null;
-  const figures = ratios.map(([k, r]) => `${k}: ${x(r)}`).join(', ');
-  const above = ratios.filter(([, r]) => r >= min).map(([k]) => k);
-  if (above.length === ratios.length) return { verdict: 'confirmed', figures };
-  if (above.length === 0) return { verdict: 'refuted', figures };
-  return { verdict: 'depends', figures: `${figures} — ${what} only at ${above.join(', ')}` };
+  const noisy = new Set(ratios.filter(([k, r]) => withinFloor(r, min, floorOf(k))).map(([k]) => k));
+  const figures = ratios.map(([k, r]) => `${k}: ${x(r)}${noisy.has(k) ? ' (within noise)' : ''}`).join(', ');
+  const verdictIf = (noiseHolds: boolean) => {
+    const above = ratios.filter(([k, r]) => (noisy.has(k) ? noiseHolds : r >= min)).map(([k]) => k);
+    return {
+      above,
+      verdict: above.length === ratios.length ? 'confirmed' : above.length === 0 ? 'refuted' : 'depends',
+    };
+  };
+  const [hi, lo] = [verdictIf(true), verdictIf(false)];
+  const floors = [...new Set(ratios.map(([k]) => floorOf(k)).filter((f) => f !== undefined))];
+  const floorText = floors.length ? `; A/A floors up to ±${((Math.max(...floors) - 1) * 100).toFixed(1)}%` : '';
+  if (hi.verdict !== lo.verdict) return { verdict: 'within noise', figures: figures + floorText };
+  const verdict = hi.verdict as 'confirmed' | 'refuted' | 'depends';
+  if (verdict !== 'depends') return { verdict, figures: figures + floorText };
+  return { verdict, figures: `${figures}${floorText} — ${what} only at ${lo.above.join(', ')}` };
 }
 
 /** The A/A floor of the servers scenario for a protocol at 50 connections (`single` measured twice a round). */
@@ -203,9 +225,11 @@ export const claims: Claim[] = [
     id: 3,
     claim: 'Zero-copy (sendfile) is at least 2x traditional read + write for file transfer.',
     scenarios: ['copy'],
-    rule: 'sendfile / readwrite throughput >= 2 at every size and cache state measured',
-    keys: ['copy.<method>.<size>.<warm|cold>.MBps'],
-    decide: (m) => byThreshold(copyRatios(m, 'sendfile', 'readwrite'), 2, '>= 2x'),
+    rule:
+      'sendfile / readwrite throughput >= 2 at every size and cache state measured; a cell within its A/A floor ' +
+      '(readwrite measured twice) of 2 counts either way, and a verdict that would change with it is within noise',
+    keys: ['copy.<method>.<size>.<warm|cold>.MBps', 'copy.floor.<size>.<warm|cold>'],
+    decide: (m) => byThreshold(copyRatios(m, 'sendfile', 'readwrite'), 2, '>= 2x', (k) => m[`copy.floor.${k}`]),
   },
   {
     id: 4,
@@ -330,13 +354,16 @@ export const claims: Claim[] = [
     id: 11,
     claim: 'A main/sub proactor with one sub-ring has no advantage over a single proactor.',
     scenarios: ['servers'],
-    rule: 'http at 50 connections: multi-proactor with 1 sub-ring / proactor < 1.05 confirms; >= 1.1 refutes',
+    rule:
+      'http at 50 connections: multi-proactor with 1 sub-ring / proactor <= 1.05 confirms; >= 1.1 refutes; ' +
+      'within the A/A floor of either bound: within noise',
     keys: ['servers.http.multi-proactor-1.c50.rps', 'servers.http.proactor.c50.rps'],
     decide(m) {
       const r = ratioOf(m, 'servers.http.multi-proactor-1.c50.rps', 'servers.http.proactor.c50.rps');
       if (r === null) return null;
-      const figures = `multi-proactor(1)/proactor ${x(r)}`;
-      return { verdict: r < 1.05 ? 'confirmed' : r >= 1.1 ? 'refuted' : 'depends', figures };
+      const floor = serversFloor(m, 'http');
+      const figures = `multi-proactor(1)/proactor ${x(r)}, ${formatFloor(floor)}`;
+      return { verdict: gradeClaim(r, { confirmAt: 1.05, refuteAt: 1.1, lowerConfirms: true }, floor), figures };
     },
   },
 ];

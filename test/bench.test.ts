@@ -87,6 +87,53 @@ describe('claims and targets', () => {
     expect(judgeClaims({ ...m, 'multiplex.epoll.n1000.us': 5 }, ran, { cores: 2 })[0]!.verdict).toBe('depends');
   });
 
+  it('reads claim 3 cell by cell against the copy A/A floors: a verdict a noisy cell could change is within noise', () => {
+    const claim3 = (m: Record<string, number>) => judgeClaims(m, ran, { cores: 2 }).find((c) => c.id === 3)!;
+    const cells = {
+      'copy.sendfile.1MiB.warm.MBps': 3900,
+      'copy.readwrite.1MiB.warm.MBps': 2000,
+      'copy.sendfile.64MiB.warm.MBps': 5000,
+      'copy.readwrite.64MiB.warm.MBps': 2000,
+    };
+    // 1.95x against a 1% floor: clearly short of 2x there, so it depends
+    const clear = claim3({ ...cells, 'copy.floor.1MiB.warm': 1.01, 'copy.floor.64MiB.warm': 1.01 });
+    expect(clear.verdict).toBe('depends');
+    expect(clear.figures).toMatch(/>= 2x only at 64MiB\.warm/);
+    // the same 1.95x against a 5% floor: confirmed or depends, the run cannot tell
+    const noisy = claim3({ ...cells, 'copy.floor.1MiB.warm': 1.05, 'copy.floor.64MiB.warm': 1.01 });
+    expect(noisy.verdict).toBe('within noise');
+    expect(noisy.figures).toMatch(/1MiB\.warm: 1\.95x \(within noise\)/);
+    expect(noisy.figures).toMatch(/A\/A floors up to ±5\.0%/);
+    // a noisy cell that cannot change the verdict does not blur it: both far under 2x
+    const refuted = claim3({
+      'copy.sendfile.1MiB.warm.MBps': 1000,
+      'copy.readwrite.1MiB.warm.MBps': 2000,
+      'copy.sendfile.64MiB.warm.MBps': 2500,
+      'copy.readwrite.64MiB.warm.MBps': 2000,
+      'copy.floor.1MiB.warm': 1.05,
+      'copy.floor.64MiB.warm': 1.05,
+    });
+    expect(refuted.verdict).toBe('refuted');
+  });
+
+  it('reads claim 11 against the servers A/A floor', () => {
+    const claim11 = (r: number, floor?: number) =>
+      judgeClaims(
+        {
+          'servers.http.multi-proactor-1.c50.rps': 100 * r,
+          'servers.http.proactor.c50.rps': 100,
+          ...(floor === undefined ? {} : { 'servers.http.floor.c50': floor }),
+        },
+        ran,
+        { cores: 2 },
+      ).find((c) => c.id === 11)!;
+    expect(claim11(1.03, 1.01).verdict).toBe('confirmed');
+    expect(claim11(1.03, 1.04).verdict).toBe('within noise');
+    expect(claim11(1.03, 1.04).figures).toMatch(/A\/A floor ±4\.0%/);
+    expect(claim11(1.2, 1.04).verdict).toBe('refuted');
+    expect(claim11(1.07, 1.01).verdict).toBe('depends');
+  });
+
   it('reports a missed target and by how much', () => {
     const t = judgeTargets({ 'http-wrk.proactor-over-nginx.c50.rps': 1.04 });
     expect(t[0]!.status).toBe('missed');
