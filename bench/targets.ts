@@ -136,6 +136,15 @@ const TARGETS: Target[] = [
       ['http-wrk.single.c50.rps', 'http-wrk.node-http.c50.rps'],
       ['http-wrk.proactor.c50.rps', 'http-wrk.node-http.c50.rps'],
     ],
+    // each against the bare server of its path: wrk's ceiling over node:http's own rate
+    bare: {
+      name: 'bare server of its path',
+      pairs: [
+        ['http-wrk.bare.c50.rps', 'http-wrk.node-http.c50.rps'],
+        ['http-wrk.bare-uring.c50.rps', 'http-wrk.node-http.c50.rps'],
+      ],
+      means: 'client-bound',
+    },
     min: 2.5,
     floorKey: HTTP_FLOOR,
     judgedBy: 'wrk',

@@ -246,6 +246,22 @@ describe('targets judged by the anchors', () => {
     expect(pb.figures).toMatch(/the bare io_uring server: 1\.05x/);
   });
 
+  it('reads the node:http target against the bare server of each path', () => {
+    const m = {
+      'http-wrk.single.c50.rps': 95,
+      'http-wrk.proactor.c50.rps': 96,
+      'http-wrk.node-http.c50.rps': 40,
+      'http-wrk.floor.rps': 1.03,
+    };
+    const t = (extra: Record<string, number>) => byName({ ...m, ...extra }, /2\.5x node:http/);
+    // both bare servers reach only ~2.4x node:http under wrk: the target cannot be shown
+    const bound = t({ 'http-wrk.bare.c50.rps': 96, 'http-wrk.bare-uring.c50.rps': 97 });
+    expect(bound.status).toBe('client-bound');
+    expect(bound.figures).toMatch(/client-bound: the bare server of its path: 2\.40x/);
+    // the io_uring one reaches 3x: the proactor's miss is its own
+    expect(t({ 'http-wrk.bare.c50.rps': 96, 'http-wrk.bare-uring.c50.rps': 120 }).status).toBe('missed');
+  });
+
   it('reads a CPU-per-request target kernel-bound only when the bare server of its path costs more than the bound', () => {
     const m = { 'http-wrk.floor.cpuUsPerReq': 1.02 };
     const cpu = (server: 'single' | 'proactor', r: number, extra: Record<string, number>) =>
