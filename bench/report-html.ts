@@ -17,7 +17,7 @@ const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}caption{text-align:left;font-weight:600}
 .note{color:#555;font-size:90%}.met,.confirmed,.held{color:#176b2c}.missed,.refuted,.flipped{color:#a11}
-.noise,.depends{color:#8a5a00}.client-bound{color:#555;font-style:italic}figure{margin:1em 0}details{margin:.5em 0}`;
+.noise,.depends{color:#8a5a00}.client-bound,.kernel-bound{color:#555;font-style:italic}figure{margin:1em 0}details{margin:.5em 0}`;
 
 /** The class a verdict or status is coloured with. */
 function tone(v: string): string {
