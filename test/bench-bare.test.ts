@@ -88,6 +88,23 @@ const HEAD = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
 const resp = (...args: string[]) =>
   `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a, 'latin1')}\r\n${a}\r\n`).join('')}`;
 
+/**
+ * Sends `n` request heads from a client that reads nothing for 200 ms, then reads: every
+ * reply must arrive, and no more than asked for.
+ */
+async function heldReplies(port: number, n: number): Promise<void> {
+  const c = client(port);
+  await c.ready;
+  c.sock.pause();
+  c.sock.write(HEAD.repeat(n));
+  await new Promise((r) => setTimeout(r, 200));
+  c.sock.resume();
+  await c.until((t) => count(t, 'hello world\n') === n);
+  await new Promise((r) => setTimeout(r, 50)); // nothing more than asked for
+  expect(count(c.text, 'HTTP/1.1 200 OK')).toBe(n);
+  c.sock.destroy();
+}
+
 const HTTP_SERVERS = [
   ['bare-server.c', () => buildBareServer(), ['http']],
   ['bare-uring.c', () => buildBareUring(), []],
@@ -120,20 +137,9 @@ describe.skipIf(noCc).each(HTTP_SERVERS)('bench/c/%s over HTTP', (_file, build, 
     c.sock.destroy();
   });
 
-  it('keeps the replies of a client that does not read for a while, and sends them all when it does', async () => {
-    const c = client(http!.port);
-    await c.ready;
-    c.sock.pause();
-    const n = 25_000; // ~3.3 MB of replies: past the sockets' buffers, under bare-uring's 4 MiB
-    c.sock.write(HEAD.repeat(n));
-    await new Promise((r) => setTimeout(r, 200));
-    c.sock.resume();
-    await c.until((t) => count(t, 'hello world\n') === n);
-    // nothing more than asked for
-    await new Promise((r) => setTimeout(r, 50));
-    expect(count(c.text, 'HTTP/1.1 200 OK')).toBe(n);
-    c.sock.destroy();
-  });
+  it('keeps the replies of a client that does not read for a while, and sends them all when it does', () =>
+    // ~3.3 MB of replies: past the sockets' buffers, under bare-uring's 4 MiB
+    heldReplies(http!.port, 25_000));
 
   it('many short connections one after another each get their own replies, no more, no fewer', async () => {
     for (let i = 0; i < 150; i++) {
@@ -166,19 +172,9 @@ describe.skipIf(noCc)('bench/c/bare-server.c', () => {
     await stop(redis);
   });
 
-  it('http: keeps every reply for a client that does not read, however many', async () => {
-    const c = client(http!.port);
-    await c.ready;
-    c.sock.pause();
-    const n = 100_000; // ~13 MB of replies: past both sockets' buffers, so the server must hold back
-    c.sock.write(HEAD.repeat(n));
-    await new Promise((r) => setTimeout(r, 200));
-    c.sock.resume();
-    await c.until((t) => count(t, 'hello world\n') === n);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(count(c.text, 'HTTP/1.1 200 OK')).toBe(n);
-    c.sock.destroy();
-  });
+  it('http: keeps every reply for a client that does not read, however many', () =>
+    // ~13 MB of replies: past both sockets' buffers, so the server must hold back
+    heldReplies(http!.port, 100_000));
 
   it('resp: GET before any SET, SET, GET, PING and unknown commands, byte by byte', async () => {
     const c = client(redis!.port);
