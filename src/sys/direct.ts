@@ -44,13 +44,6 @@ export function directIoError(
   return new ErrnoError(ret, syscall, undefined, need);
 }
 
-function args(fd: number, buf: Uint8Array, off: number | undefined, len: number | undefined, pos: number) {
-  v.fd(fd);
-  v.bytes(buf);
-  const [o, l] = v.slice(buf, off, len);
-  return [o, l, v.int('position', pos, 0, Number.MAX_SAFE_INTEGER)] as const;
-}
-
 /** pread(2) on an O_DIRECT fd: bytes or `-errno`, but EINVAL throws an explaining error. */
 export function directRead(
   fd: number,
@@ -59,7 +52,7 @@ export function directRead(
   len: number | undefined,
   pos: number,
 ): number {
-  const [o, l, p] = args(fd, buf, off, len, pos);
+  const [o, l, p] = v.positioned(fd, buf, off, len, pos);
   const r = native.pread(fd, buf, o, l, p);
   if (r === -EINVAL) throw directIoError(r, 'pread', fd, buf, o, l, p);
   return r;
@@ -73,7 +66,7 @@ export function directWrite(
   len: number | undefined,
   pos: number,
 ): number {
-  const [o, l, p] = args(fd, buf, off, len, pos);
+  const [o, l, p] = v.positioned(fd, buf, off, len, pos);
   const r = native.pwrite(fd, buf, o, l, p);
   if (r === -EINVAL) throw directIoError(r, 'pwrite', fd, buf, o, l, p);
   return r;

@@ -75,10 +75,8 @@ export function pread(
   len: number | undefined,
   pos: number,
 ): number {
-  v.fd(fd);
-  v.bytes(buf);
-  const [o, l] = v.slice(buf, off, len);
-  return native.pread(fd, buf, o, l, position('position', pos));
+  const [o, l, p] = v.positioned(fd, buf, off, len, pos);
+  return native.pread(fd, buf, o, l, p);
 }
 
 /** pwrite(2) from `buf[off, off + len)` at file `position`: bytes written or `-errno`. */
@@ -89,10 +87,8 @@ export function pwrite(
   len: number | undefined,
   pos: number,
 ): number {
-  v.fd(fd);
-  v.bytes(buf);
-  const [o, l] = v.slice(buf, off, len);
-  return native.pwrite(fd, buf, o, l, position('position', pos));
+  const [o, l, p] = v.positioned(fd, buf, off, len, pos);
+  return native.pwrite(fd, buf, o, l, p);
 }
 
 /** What {@link fstat} returns (struct stat, fstat(2)). */

@@ -77,6 +77,22 @@ export function slice(buf: Uint8Array, off: unknown, len: unknown): [number, num
   return [o, l];
 }
 
+/**
+ * The arguments of a positioned read or write (pread, pwrite and their O_DIRECT forms),
+ * checked: the slice `buf[off, off + len)` as [offset, length], then the file position.
+ */
+export function positioned(
+  fdArg: unknown,
+  buf: unknown,
+  off: unknown,
+  len: unknown,
+  pos: unknown,
+): [number, number, number] {
+  fd(fdArg);
+  const [o, l] = slice(bytes(buf), off, len);
+  return [o, l, int('position', pos, 0, Number.MAX_SAFE_INTEGER)];
+}
+
 export function object<T extends object>(name: string, v: unknown): Partial<T> {
   if (v === undefined) return {};
   if (v === null || typeof v !== 'object') throw typeError(name, 'of type object', v);
