@@ -5,6 +5,7 @@
  * and a machine without a compiler gets a reason, not a crash. Also the target that pairs
  * copy-c's rawio and C figures. The driver tests skip, saying so, where there is no cc.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
@@ -123,6 +124,21 @@ describe.skipIf(noCc)('bench/c/transfer.c', () => {
     await expect(runTransferDriver(bin, { port: closed.port, file, method: 'readwrite', count: 1 })).rejects.toThrow(
       /connect.*refused/i,
     );
+  });
+
+  it('builds again when a header the source includes by quotes changes, and caches otherwise', () => {
+    const src = join(dir, 'inc.c');
+    const header = join(dir, 'inc.h');
+    writeFileSync(src, '#include "inc.h"\nint main(void) { return ANSWER; }\n');
+    writeFileSync(header, '#define ANSWER 3\n');
+    const first = buildTransferDriver({ source: src, dir });
+    expect(first).toMatchObject({ ok: true, compiled: true });
+    expect(buildTransferDriver({ source: src, dir })).toMatchObject({ ok: true, compiled: false });
+    writeFileSync(header, '#define ANSWER 4\n');
+    const second = buildTransferDriver({ source: src, dir });
+    expect(second).toMatchObject({ ok: true, compiled: true });
+    expect(second.ok && first.ok && second.path !== first.path).toBe(true);
+    expect(spawnSync(second.ok ? second.path : '', []).status).toBe(4);
   });
 
   it('says why when the source does not compile', () => {

@@ -20,19 +20,14 @@
  * memory stays bounded by one read's replies.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "bare-common.h"
 
 enum { READ_CHUNK = 64 * 1024, MAX_INPUT = 16 * 1024 * 1024, MAX_EVENTS = 256 };
 
@@ -51,61 +46,9 @@ static size_t nconns;
 static char *value; /* resp: the one stored value */
 static size_t value_len;
 static int have_value;
-static char http_reply[256];
-static size_t http_reply_len;
-static time_t http_reply_at;
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
-
-static void *grow(void *p, size_t n) {
-  void *q = realloc(p, n);
-  if (!q) die("realloc");
-  return q;
-}
 
 static void out_append(struct conn *c, const char *p, size_t n) {
-  if (c->out_len + n > c->out_cap) {
-    while (c->out_len + n > c->out_cap) c->out_cap = c->out_cap ? c->out_cap * 2 : 4096;
-    c->out = grow(c->out, c->out_cap);
-  }
-  memcpy(c->out + c->out_len, p, n);
-  c->out_len += n;
-}
-
-static void refresh_http_reply(void) {
-  time_t now = time(NULL);
-  if (http_reply_len && now == http_reply_at) return;
-  char date[64];
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  http_reply_len =
-      (size_t)snprintf(http_reply, sizeof http_reply,
-                       "HTTP/1.1 200 OK\r\nServer: bare\r\nDate: %s\r\n"
-                       "Content-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n",
-                       date);
-  http_reply_at = now;
-}
-
-/* http: a reply per "\r\n\r\n", the matcher carried across reads. */
-static void http_input(struct conn *c, const char *p, size_t n) {
-  static const char END[] = "\r\n\r\n";
-  int m = c->head_match;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] == END[m])
-      m++;
-    else
-      m = p[i] == '\r' ? 1 : 0;
-    if (m == 4) {
-      refresh_http_reply();
-      out_append(c, http_reply, http_reply_len);
-      m = 0;
-    }
-  }
-  c->head_match = m;
+  buf_append(&c->out, &c->out_len, &c->out_cap, p, n);
 }
 
 /* Reads "<digits>\r\n" at p (after the type byte): the number, or -1 when incomplete, -2 when bad.
@@ -256,7 +199,7 @@ static void on_readable(int fd, struct conn *c) {
     c->in_len += (size_t)n;
     bad = resp_input(c) < 0;
   } else {
-    http_input(c, buf, (size_t)n);
+    http_heads(&c->head_match, buf, (size_t)n, &c->out, &c->out_len, &c->out_cap);
   }
   if (bad) {
     flush(fd, c);
@@ -274,13 +217,7 @@ static void on_accept(int lfd) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if ((size_t)fd >= nconns) {
-      size_t n = nconns ? nconns : 1024;
-      while (n <= (size_t)fd) n *= 2;
-      conns = grow(conns, n * sizeof *conns);
-      memset(conns + nconns, 0, (n - nconns) * sizeof *conns);
-      nconns = n;
-    }
+    conns = table_fit(conns, &nconns, fd, sizeof *conns);
     conns[fd] = calloc(1, sizeof **conns);
     if (!conns[fd]) die("calloc");
     watch(fd, EPOLLIN, EPOLL_CTL_ADD);
@@ -293,16 +230,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   is_resp = strcmp(argv[1], "resp") == 0;
-  int port = atoi(argv[2]);
   signal(SIGPIPE, SIG_IGN);
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (lfd < 0) die("socket");
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
-  if (listen(lfd, 4096) < 0) die("listen");
+  int lfd = listen_loopback(atoi(argv[2]), SOCK_NONBLOCK | SOCK_CLOEXEC);
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1");
   watch(lfd, EPOLLIN, EPOLL_CTL_ADD);

@@ -19,21 +19,16 @@
  * closed: the multishot recv cannot be paused, and this program holds no more than that.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/io_uring.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "bare-common.h"
 
 enum {
   ENTRIES = 1024,
@@ -72,14 +67,6 @@ static char *buf_mem;
 static unsigned short buf_tail;
 static struct conn **conns;
 static size_t nconns;
-static char reply[256];
-static size_t reply_len;
-static time_t reply_at;
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
 
 static void die_err(const char *what, int err) {
   errno = err;
@@ -238,21 +225,6 @@ static void prep_send(int fd, struct conn *c) {
   c->send_busy = 1;
 }
 
-static void refresh_reply(void) {
-  time_t now = time(NULL);
-  if (reply_len && now == reply_at) return;
-  char date[64];
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  reply_len =
-      (size_t)snprintf(reply, sizeof reply,
-                       "HTTP/1.1 200 OK\r\nServer: bare\r\nDate: %s\r\n"
-                       "Content-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n",
-                       date);
-  reply_at = now;
-}
-
 static void conn_free(int fd) {
   struct conn *c = conns[fd];
   close(fd);
@@ -278,40 +250,14 @@ static void conn_end(int fd, struct conn *c) {
 static void add_conn(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if ((size_t)fd >= nconns) {
-    size_t n = nconns ? nconns : 1024;
-    while (n <= (size_t)fd) n *= 2;
-    conns = realloc(conns, n * sizeof *conns);
-    if (!conns) die("realloc");
-    memset(conns + nconns, 0, (n - nconns) * sizeof *conns);
-    nconns = n;
-  }
+  conns = table_fit(conns, &nconns, fd, sizeof *conns);
   conns[fd] = calloc(1, sizeof **conns);
   if (!conns[fd]) die("calloc");
   prep_recv(fd);
 }
 
 static void on_data(int fd, struct conn *c, const char *p, size_t n) {
-  static const char END[] = "\r\n\r\n";
-  int m = c->head_match;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] == END[m])
-      m++;
-    else
-      m = p[i] == '\r' ? 1 : 0;
-    if (m == 4) {
-      refresh_reply();
-      if (c->len + reply_len > c->cap) {
-        while (c->len + reply_len > c->cap) c->cap = c->cap ? c->cap * 2 : 4096;
-        c->out = realloc(c->out, c->cap);
-        if (!c->out) die("realloc");
-      }
-      memcpy(c->out + c->len, reply, reply_len);
-      c->len += reply_len;
-      m = 0;
-    }
-  }
-  c->head_match = m;
+  http_heads(&c->head_match, p, n, &c->out, &c->len, &c->cap);
   if (c->len + (c->fl_len - c->fl_off) > MAX_PENDING) return conn_end(fd, c);
   if (c->len && !c->send_busy) prep_send(fd, c);
 }
@@ -360,14 +306,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (lfd < 0) die("socket");
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
-  if (listen(lfd, 4096) < 0) die("listen");
+  int lfd = listen_loopback(atoi(argv[1]), SOCK_CLOEXEC);
   setup_ring();
   setup_buffers();
   prep_accept(lfd);

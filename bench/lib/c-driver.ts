@@ -27,7 +27,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const C_FLAGS = ['-std=c11', '-O2', '-Wall'];
@@ -119,6 +119,19 @@ export function buildBareUring(o: BuildOptions = {}): CDriver {
   return buildC('bare-uring.c', o);
 }
 
+/**
+ * What a build depends on besides the compiler: the source, then each header it includes
+ * by quotes (`#include "bare-common.h"`) from its own directory, so an edited header makes
+ * a new binary too.
+ */
+function sourceBytes(source: string): Buffer {
+  const text = readFileSync(source);
+  const headers = [...text.toString('latin1').matchAll(/^\s*#\s*include\s+"([^"]+)"/gm)].map((m) =>
+    join(dirname(source), m[1]!),
+  );
+  return Buffer.concat([text, ...headers.map((h) => (existsSync(h) ? readFileSync(h) : Buffer.from(`\0${h}`)))]);
+}
+
 function buildC(file: string, o: BuildOptions): CDriver {
   const source = o.source ?? cSource(file);
   if (!source) return { ok: false, code: 'no-source', reason: `the C source bench/c/${file} is missing` };
@@ -126,7 +139,7 @@ function buildC(file: string, o: BuildOptions): CDriver {
   if (!cc) return { ok: false, code: 'no-compiler', reason: `no C compiler (${COMPILERS.join(', ')} not on PATH)` };
   const version = spawnSync(cc, ['--version'], { encoding: 'utf8', env: o.env ?? process.env });
   const key = createHash('sha256')
-    .update(readFileSync(source))
+    .update(sourceBytes(source))
     .update(`\0${cc}\0${version.stdout ?? ''}\0${C_FLAGS.join(' ')}`)
     .digest('hex')
     .slice(0, 16);
