@@ -212,13 +212,19 @@ export const claims: Claim[] = [
     id: 2,
     claim: 'Edge-triggered epoll wakes less than level-triggered for the same work.',
     scenarios: ['lt-et'],
-    rule: 'wakeups per MiB: ET <= 0.9 x LT confirms, ET >= LT refutes',
-    keys: ['lt-et.<lt|et>.wakeupsPerMiB'],
+    rule:
+      "wakeups per MiB, the median of the rounds' paired ET/LT ratios: <= 0.9 confirms, >= 1 refutes; within the " +
+      'A/A floor (LT measured twice a round) of either bound: within noise',
+    keys: ['lt-et.et-over-lt.wakeups', 'lt-et.floor', 'lt-et.<lt|et>.wakeupsPerMiB'],
     decide(m) {
-      const r = ratioOf(m, 'lt-et.et.wakeupsPerMiB', 'lt-et.lt.wakeupsPerMiB');
-      if (r === null) return null;
-      const figures = `ET/LT wakeups ${x(r)} (LT ${fmt(m['lt-et.lt.wakeupsPerMiB']!, 1)}/MiB)`;
-      return { verdict: r <= 0.9 ? 'confirmed' : r >= 1 ? 'refuted' : 'depends', figures };
+      // A report from before the paired ratio: the ratio of the two medians.
+      const r = m['lt-et.et-over-lt.wakeups'] ?? ratioOf(m, 'lt-et.et.wakeupsPerMiB', 'lt-et.lt.wakeupsPerMiB');
+      if (r === null || !Number.isFinite(r)) return null;
+      const floor = m['lt-et.floor'];
+      const lt = m['lt-et.lt.wakeupsPerMiB'];
+      const figures =
+        `ET/LT wakeups ${x(r)}` + (lt === undefined ? '' : ` (LT ${fmt(lt, 1)}/MiB)`) + `, ${formatFloor(floor)}`;
+      return { verdict: gradeClaim(r, { confirmAt: 0.9, refuteAt: 1, lowerConfirms: true }, floor), figures };
     },
   },
   {

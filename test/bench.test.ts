@@ -116,6 +116,25 @@ describe('claims and targets', () => {
     expect(refuted.verdict).toBe('refuted');
   });
 
+  it('reads claim 2 from the paired ET/LT median against the LT A/A floor', () => {
+    const claim2 = (m: Record<string, number>) => judgeClaims(m, new Set(['lt-et']), { cores: 2 }).find((c) => c.id === 2)!;
+    const medians = { 'lt-et.lt.wakeupsPerMiB': 1.4, 'lt-et.et.wakeupsPerMiB': 1.38 };
+    expect(claim2({ ...medians, 'lt-et.et-over-lt.wakeups': 0.5, 'lt-et.floor': 1.05 }).verdict).toBe('confirmed');
+    expect(claim2({ ...medians, 'lt-et.et-over-lt.wakeups': 1.3, 'lt-et.floor': 1.05 }).verdict).toBe('refuted');
+    expect(claim2({ ...medians, 'lt-et.et-over-lt.wakeups': 0.95, 'lt-et.floor': 1.01 }).verdict).toBe('depends');
+    // 0.98x against a 10% floor: the next run could land on either side of 1
+    const noisy = claim2({ ...medians, 'lt-et.et-over-lt.wakeups': 0.98, 'lt-et.floor': 1.1 });
+    expect(noisy.verdict).toBe('within noise');
+    expect(noisy.figures).toBe('ET/LT wakeups 0.98x (LT 1.4/MiB), A/A floor ±10.0%');
+    // the paired median decides, not the ratio of the medians (here 0.99x)
+    expect(claim2({ ...medians, 'lt-et.et-over-lt.wakeups': 2, 'lt-et.floor': 1.05 }).verdict).toBe('refuted');
+    // a report from before the paired ratio: the medians' ratio, without a floor
+    const old = claim2({ 'lt-et.lt.wakeupsPerMiB': 2, 'lt-et.et.wakeupsPerMiB': 1 });
+    expect(old.verdict).toBe('confirmed');
+    expect(old.figures).toMatch(/no A\/A floor/);
+    expect(claim2({}).verdict).toBe('not measured');
+  });
+
   it('reads claim 11 against the servers A/A floor', () => {
     const claim11 = (r: number, floor?: number) =>
       judgeClaims(
