@@ -117,7 +117,8 @@ describe('claims and targets', () => {
   });
 
   it('reads claim 2 from the paired ET/LT median against the LT A/A floor', () => {
-    const claim2 = (m: Record<string, number>) => judgeClaims(m, new Set(['lt-et']), { cores: 2 }).find((c) => c.id === 2)!;
+    const claim2 = (m: Record<string, number>) =>
+      judgeClaims(m, new Set(['lt-et']), { cores: 2 }).find((c) => c.id === 2)!;
     const medians = { 'lt-et.lt.wakeupsPerMiB': 1.4, 'lt-et.et.wakeupsPerMiB': 1.38 };
     expect(claim2({ ...medians, 'lt-et.et-over-lt.wakeups': 0.5, 'lt-et.floor': 1.05 }).verdict).toBe('confirmed');
     expect(claim2({ ...medians, 'lt-et.et-over-lt.wakeups': 1.3, 'lt-et.floor': 1.05 }).verdict).toBe('refuted');
