@@ -120,20 +120,33 @@ function report(
 ): ScenarioResult {
   const metrics: Record<string, number> = {};
   const rows: (string | number)[][] = [];
-  for (const m of ['lt', 'et'] as const) {
-    const xs = samples[m];
+  const perRound = { lt: wakeupsPerMiB(samples.lt), et: wakeupsPerMiB(samples.et), aa: wakeupsPerMiB(samples.aa) };
+  for (const r of RUNS) {
+    const xs = samples[r];
     const mib = sum(xs.map((x) => x.bytes)) / MiB;
     const wakeups = sum(xs.map((x) => x.wakeups));
     const events = sum(xs.map((x) => x.events));
-    const st = strace[m];
+    // The median round, not the total: one round that woke five times as often would be most of a sum.
+    const wakeupsMedian = summarize(perRound[r]).median;
+    if (r === 'aa') {
+      rows.push([
+        'LT A/A (epoll again)',
+        fmt(mib / xs.length, 1),
+        fmt(wakeupsMedian, 1),
+        fmt(events / Math.max(1, wakeups), 2),
+        '',
+        '',
+        '',
+      ]);
+      continue;
+    }
+    const st = strace[r];
     const perMiB = st ? st.counts.total / (st.bytes / MiB) : NaN;
     const waitsPerMiB = st ? (st.counts.bySyscall.epoll_wait ?? 0) / (st.bytes / MiB) : NaN;
-    // The median round, not the total: one round that woke five times as often would be most of a sum.
-    const wakeupsMedian = summarize(wakeupsPerMiB(xs)).median;
-    metrics[`lt-et.${m}.wakeupsPerMiB`] = wakeupsMedian;
-    metrics[`lt-et.${m}.eventsPerWakeup`] = events / Math.max(1, wakeups);
-    metrics[`lt-et.${m}.MiBps`] = mib / (xs.length * seconds);
-    if (st) metrics[`lt-et.${m}.syscallsPerMiB`] = perMiB;
+    metrics[`lt-et.${r}.wakeupsPerMiB`] = wakeupsMedian;
+    metrics[`lt-et.${r}.eventsPerWakeup`] = events / Math.max(1, wakeups);
+    metrics[`lt-et.${r}.MiBps`] = mib / (xs.length * seconds);
+    if (st) metrics[`lt-et.${r}.syscallsPerMiB`] = perMiB;
     const top = st
       ? Object.entries(st.counts.bySyscall)
           .sort((a, b) => b[1] - a[1])
@@ -142,7 +155,7 @@ function report(
           .join(', ')
       : 'strace not available';
     rows.push([
-      `${m.toUpperCase()} (${BACKENDS[m]})`,
+      `${r.toUpperCase()} (${BACKENDS[r]})`,
       fmt(mib / xs.length, 1),
       fmt(wakeupsMedian, 1),
       fmt(events / Math.max(1, wakeups), 2),
@@ -151,19 +164,10 @@ function report(
       top,
     ]);
   }
-  const floor = noiseFloor(wakeupsPerMiB(samples.lt), wakeupsPerMiB(samples.aa));
-  const ratio = pairedRatio(wakeupsPerMiB(samples.et), wakeupsPerMiB(samples.lt));
+  const floor = noiseFloor(perRound.lt, perRound.aa);
+  const ratio = pairedRatio(perRound.et, perRound.lt);
   if (Number.isFinite(ratio.median)) metrics['lt-et.et-over-lt.wakeups'] = ratio.median;
   if (floor !== undefined) metrics['lt-et.floor'] = floor;
-  rows.push([
-    'LT A/A (epoll again)',
-    fmt(sum(samples.aa.map((x) => x.bytes)) / MiB / Math.max(1, samples.aa.length), 1),
-    fmt(summarize(wakeupsPerMiB(samples.aa)).median, 1),
-    fmt(sum(samples.aa.map((x) => x.events)) / Math.max(1, sum(samples.aa.map((x) => x.wakeups))), 2),
-    '',
-    '',
-    '',
-  ]);
   return {
     tables: [
       {
