@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +139,24 @@ describe.skipIf(noCc)('bench/c/transfer.c', () => {
     expect(second).toMatchObject({ ok: true, compiled: true });
     expect(second.ok && first.ok && second.path !== first.path).toBe(true);
     expect(spawnSync(second.ok ? second.path : '', []).status).toBe(4);
+  });
+
+  it('builds again when a header included by a header changes, and survives include cycles', () => {
+    const src = join(dir, 'nest.c');
+    const outer = join(dir, 'nest-outer.h');
+    const inner = join(dir, 'sub', 'nest-inner.h');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(src, '#include "nest-outer.h"\nint main(void) { return ANSWER; }\n');
+    // The inner header is found beside the outer one, and includes it back (guarded).
+    writeFileSync(outer, '#ifndef OUTER\n#define OUTER\n#include "sub/nest-inner.h"\n#endif\n');
+    writeFileSync(inner, '#include "../nest-outer.h"\n#define ANSWER 5\n');
+    const first = buildTransferDriver({ source: src, dir });
+    expect(first).toMatchObject({ ok: true, compiled: true });
+    expect(buildTransferDriver({ source: src, dir })).toMatchObject({ ok: true, compiled: false });
+    writeFileSync(inner, '#include "../nest-outer.h"\n#define ANSWER 6\n');
+    const second = buildTransferDriver({ source: src, dir });
+    expect(second).toMatchObject({ ok: true, compiled: true });
+    expect(spawnSync(second.ok ? second.path : '', []).status).toBe(6);
   });
 
   it('says why when the source does not compile', () => {

@@ -121,15 +121,23 @@ export function buildBareUring(o: BuildOptions = {}): CDriver {
 
 /**
  * What a build depends on besides the compiler: the source, then each header it includes
- * by quotes (`#include "bare-common.h"`) from its own directory, so an edited header makes
- * a new binary too.
+ * by quotes (`#include "bare-common.h"`, looked up beside the file that includes it), and
+ * theirs in turn, each once: an edited header at any depth makes a new binary too.
  */
 function sourceBytes(source: string): Buffer {
-  const text = readFileSync(source);
-  const headers = [...text.toString('latin1').matchAll(/^\s*#\s*include\s+"([^"]+)"/gm)].map((m) =>
-    join(dirname(source), m[1]!),
-  );
-  return Buffer.concat([text, ...headers.map((h) => (existsSync(h) ? readFileSync(h) : Buffer.from(`\0${h}`)))]);
+  const parts: Buffer[] = [];
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    if (!existsSync(file)) return void parts.push(Buffer.from(`\0${file}`));
+    const text = readFileSync(file);
+    parts.push(text);
+    for (const m of text.toString('latin1').matchAll(/^\s*#\s*include\s+"([^"]+)"/gm))
+      visit(join(dirname(file), m[1]!));
+  };
+  visit(source);
+  return Buffer.concat(parts);
 }
 
 function buildC(file: string, o: BuildOptions): CDriver {
