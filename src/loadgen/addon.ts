@@ -53,6 +53,7 @@ export interface LoadgenNativeResult {
   bytesOut: number;
   bytesIn: number;
   connects: number;
+  /** -errno of a thread's failed sched_setaffinity(2) for `cpus`; 0 when pinned or not asked to pin. */
   affinityErrno: number;
   /** User + system CPU time of the load generator's threads (getrusage RUSAGE_THREAD). */
   cpuSeconds: number;

@@ -10,10 +10,11 @@
  *   (later links queue behind the loop's own continuation, which then blocks in wait), so
  *   before it would block after a batch that did work, the loop drains the microtask queue
  *   completely with one `setImmediate` turn (~3 µs), unless a 0-timeout wait finds more
- *   events (under load it rarely pays it). That turn is the only time libuv runs, so
- *   Node's own timers, sockets and `postMessage` are not a way to reach a running reactor
- *   (use an fd it watches: an eventfd, a pipe). Hence `run()` returns a `Promise<void>`, not `void`,
- *   resolved after `stop()`.
+ *   events (under load it rarely pays it). Otherwise libuv runs only when its own loop fd,
+ *   which the wait watches too, says Node has I/O for this thread (a socket, a posted
+ *   message, the thread being stopped: see #watchNodeLoop); Node's timers make no fd ready,
+ *   so they are no way to reach a running reactor (use an fd it watches: an eventfd, a
+ *   pipe). Hence `run()` returns a `Promise<void>`, not `void`, resolved after `stop()`.
  * - `attach()` lives inside Node's loop. An epoll backend's own fd is watched by a
  *   `uv_poll_t` (native `Watch`); when it turns readable, the reactor waits with a 0 timeout
  *   and dispatches. select and poll have no fd of their own, so each watched fd gets its own
