@@ -1,0 +1,271 @@
+/**
+ * The docs are kept true to the code; what a machine can check of that is checked here, so
+ * that a rename or a new export without its line in the docs fails a test rather than a
+ * reader. docs/API.md names every export of both entry points (values and types, `sys`
+ * included), rawio's own error codes and each command's flags as the command's `--help`
+ * lists them; every relative link and repository path in the markdown files resolves; the
+ * file map of docs/ARCHITECTURE.md names every file of src/, bench/ and native/ and nothing
+ * that is gone; the npm scripts and environment variables the docs and code name exist on
+ * the other side; and the connection limits' defaults in the README's table are the ones
+ * `resolveServeOptions` fills in. Reads the built package (dist/), as the other tests do.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+const DOCS = [
+  'README.md',
+  'CHANGELOG.md',
+  'docs/API.md',
+  'docs/ARCHITECTURE.md',
+  'docs/BUILDING.md',
+  'docs/DESIGN.md',
+  'docs/PERFORMANCE.md',
+  'docs/PROTOCOLS.md',
+  'bench/RESULTS.md',
+];
+const api = read('docs/API.md');
+/** Whether `name` stands in `text` as a whole word. */
+const names = (text: string, name: string) =>
+  new RegExp(`(?<![\\w$])${name.replace(/\$/g, '\\$')}(?![\\w$])`).test(text);
+
+/** Every file under `dir` (repository-relative), recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(`${dir}/${e.name}`) : [`${dir}/${e.name}`],
+  );
+}
+
+describe('docs/API.md names every export', () => {
+  const entries = { root: 'dist/src/index.d.ts', loadgen: 'dist/src/loadgen/index.d.ts', cjs: 'index.d.cts' };
+  const program = ts.createProgram(
+    Object.values(entries).map((f) => join(root, f)),
+    { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true },
+  );
+  const checker = program.getTypeChecker();
+  const exportsOf = (sym: ts.Symbol) => checker.getExportsOfModule(sym);
+  const resolved = (s: ts.Symbol) => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
+
+  /** Every name an entry point's declarations export, `sys`'s members as `sys.<name>`. */
+  function declared(file: string): string[] {
+    const module = checker.getSymbolAtLocation(program.getSourceFile(join(root, file))!)!;
+    return exportsOf(module).flatMap((e) =>
+      e.name === 'sys' ? ['sys', ...exportsOf(resolved(e)).map((s) => `sys.${s.name}`)] : [e.name],
+    );
+  }
+
+  it.each(Object.entries(entries))('every declaration of the %s entry point (%s)', (_, file) => {
+    const all = declared(file);
+    expect(all.length).toBeGreaterThan(10);
+    // sys.<name>: named either with its prefix or in the sys section's code block
+    const missing = all.filter((n) => !names(api, n) && !(n.startsWith('sys.') && names(api, n.slice(4))));
+    expect(missing).toEqual([]);
+  });
+
+  it('every runtime export of the root, of sys and of rawio/loadgen', async () => {
+    const rawio = (await import(join(root, 'dist/src/index.js'))) as Record<string, unknown>;
+    const loadgen = (await import(join(root, 'dist/src/loadgen/index.js'))) as Record<string, unknown>;
+    const values = [
+      ...Object.keys(rawio),
+      ...Object.keys(rawio.sys as object).map((k) => `sys.${k}`),
+      ...Object.keys(loadgen),
+    ];
+    expect(values).toContain('serve');
+    expect(values.filter((n) => !names(api, n) && !(n.startsWith('sys.') && names(api, n.slice(4))))).toEqual([]);
+  });
+
+  it("rawio's own error codes", () => {
+    const codes = new Set(
+      filesUnder('src').flatMap((f) => [...read(f).matchAll(/\bERR_RAWIO_[A-Z_]+/g)].map((m) => m[0])),
+    );
+    expect(codes.size).toBeGreaterThan(5);
+    expect([...codes].filter((c) => !api.includes(`\`${c}\``))).toEqual([]);
+  });
+
+  it('every model, and every serve() option', async () => {
+    const { modelNames, serveOptionNames } = (await import(join(root, 'dist/src/index.js'))) as {
+      modelNames: readonly string[];
+      serveOptionNames: readonly string[];
+    };
+    const servers = api.slice(api.indexOf('## Servers'));
+    expect(modelNames.filter((m) => !servers.includes(`'${m}'`))).toEqual([]);
+    expect(
+      serveOptionNames.filter((o) => !new RegExp(`\\b${o}\\??:`).test(servers) && !names(servers, `${o}\\?`)),
+    ).toEqual([]);
+  });
+});
+
+describe('command-line flags', () => {
+  /** The `--flags` of the lines of `text` that start a `rawio <command>` usage, continuation lines included. */
+  function documented(text: string, command: string): Set<string> {
+    const out = new Set<string>();
+    for (const block of text.matchAll(/```[a-z]*\n([\s\S]*?)```/g)) {
+      let inCommand = false;
+      for (const line of block[1]!.split('\n')) {
+        const start = /^\s*rawio (\w+)/.exec(line);
+        if (start) inCommand = start[1] === command;
+        else if (!/^\s/.test(line)) inCommand = false;
+        if (!inCommand) continue;
+        for (const m of line.matchAll(/--([a-z][a-z-]*)/g)) out.add(m[1]!);
+      }
+    }
+    return out;
+  }
+  const flagsOf = (usage: string) => new Set([...usage.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]!));
+  /** The flags a `--help` text lists, one option a line. */
+  const helpFlags = (help: string) => new Set([...help.matchAll(/^ +--([a-z][a-z-]*)/gm)].map((m) => m[1]!));
+
+  it.each(['probe', 'serve', 'loadgen', 'bench'])(
+    'rawio %s: API.md lists the flags its --help does, and the README none it lacks',
+    async (command) => {
+      const cli = (await import(join(root, 'dist/src/cli.js'))) as {
+        commands: Record<string, { usage: string; help?: () => Promise<string> }>;
+      };
+      const bench = (await import(join(root, 'dist/bench/main.js'))) as { BENCH_USAGE: string };
+      const remote = (await import(join(root, 'dist/bench/remote.js'))) as { REMOTE_USAGE: string };
+      const loadgenFlags = helpFlags(await cli.commands.loadgen!.help!());
+      const c = cli.commands[command]!;
+      const usage =
+        command === 'bench'
+          ? new Set([...helpFlags(bench.BENCH_USAGE), ...helpFlags(remote.REMOTE_USAGE), ...loadgenFlags])
+          : c.help
+            ? helpFlags(await c.help())
+            : flagsOf(c.usage);
+      expect(usage.size).toBeGreaterThan(1);
+      const inApi = documented(api, command);
+      if (command !== 'bench') expect([...usage].filter((f) => f !== 'help' && !inApi.has(f))).toEqual([]);
+      usage.add('help');
+      expect([...inApi].filter((f) => !usage.has(f))).toEqual([]);
+      expect([...documented(read('README.md'), command)].filter((f) => !usage.has(f))).toEqual([]);
+    },
+  );
+
+  it("rawio serve's --help lists a flag for every option the command line sets", async () => {
+    const { serveUsage } = (await import(join(root, 'dist/src/serve-cli.js'))) as { serveUsage: string };
+    const { serveOptionTable } = (await import(join(root, 'dist/src/models/serve-options.js'))) as {
+      serveOptionTable: Record<string, { cli: string }>;
+    };
+    const flags = Object.entries(serveOptionTable)
+      .filter(([, row]) => row.cli !== 'none')
+      .map(([key]) => key.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`));
+    expect(flags.filter((f) => !flagsOf(serveUsage).has(f))).toEqual([]);
+  });
+});
+
+describe('links and paths', () => {
+  /** GitHub's anchor for a heading. */
+  const slug = (heading: string) =>
+    heading
+      .replace(/`/g, '')
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, '')
+      .replace(/ /g, '-');
+  function anchors(file: string): string[] {
+    const seen = new Map<string, number>();
+    const text = read(file).replace(/```[\s\S]*?```/g, '');
+    return [...text.matchAll(/^#{1,6} (.*)$/gm)].map((m) => {
+      const s = slug(m[1]!);
+      const n = seen.get(s);
+      seen.set(s, (n ?? -1) + 1);
+      return n === undefined ? s : `${s}-${n + 1}`;
+    });
+  }
+
+  it.each(DOCS)('%s: every link resolves inside the repository', (file) => {
+    const bad: string[] = [];
+    for (const [, link] of read(file).matchAll(/\]\(([^)\s]+)\)/g)) {
+      // The one absolute address: the repository itself (the README is also read on npm).
+      if (/^[a-z]+:/.test(link!)) {
+        if (!link!.startsWith('https://github.com/rawio/rawio/')) bad.push(`${link} (outside the repository)`);
+        continue;
+      }
+      const [path, anchor] = link!.split('#');
+      const target = path ? relative(root, join(root, dirname(file), path)) : file;
+      if (!existsSync(join(root, target))) bad.push(`${link} (no such file)`);
+      else if (anchor && target.endsWith('.md') && !anchors(target).includes(anchor))
+        bad.push(`${link} (no such heading)`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it.each(DOCS)('%s: every repository path it names exists', (file) => {
+    const paths = [
+      ...read(file).matchAll(
+        /(?<![\w/.-])((?:src|bench|test|native|scripts|examples|\.ci|\.github)\/[\w./*-]*[\w/*])/g,
+      ),
+    ].map((m) => m[1]!);
+    expect(paths.filter((p) => !/[<*{]/.test(p) && !existsSync(join(root, p)))).toEqual([]);
+  });
+
+  it('the file map of docs/ARCHITECTURE.md names every source file, and only files that exist', () => {
+    const arch = read('docs/ARCHITECTURE.md');
+    const map = arch.slice(arch.indexOf('## File map'), arch.indexOf('\n## ', arch.indexOf('## File map') + 1));
+    const named = new Set<string>();
+    for (const [, dir, body] of map.matchAll(/\*\*`([\w/]+)\/`\*\*[^\n]*\n\n((?:\|.*\n)+)/g)) {
+      for (const row of body!.split('\n').slice(2)) {
+        const first = row.split('|')[1] ?? '';
+        for (const [, name] of first.matchAll(/`([^`]+)`/g)) named.add(`${dir}/${name}`);
+      }
+    }
+    expect(named.size).toBeGreaterThan(100);
+    expect([...named].filter((p) => !existsSync(join(root, p)))).toEqual([]);
+    const sources = [...filesUnder('src'), ...filesUnder('bench')].filter((f) => f !== 'bench/RESULTS.md');
+    expect(sources.filter((f) => !named.has(f))).toEqual([]);
+    const native = filesUnder('native').map((f) => f.slice('native/'.length));
+    expect(native.filter((f) => !arch.includes(`\`${f}\``))).toEqual([]);
+  });
+});
+
+describe('scripts, environment and defaults', () => {
+  it('every `npm run` script the docs name exists in package.json', () => {
+    const scripts = Object.keys((JSON.parse(read('package.json')) as { scripts: object }).scripts);
+    const named = DOCS.flatMap((f) => [...read(f).matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]!));
+    expect(named.length).toBeGreaterThan(10);
+    expect([...new Set(named)].filter((s) => !scripts.includes(s))).toEqual([]);
+  });
+
+  it('every scenario a `--only` in the docs names is registered', async () => {
+    const { scenarios } = (await import(join(root, 'dist/bench/registry.js'))) as { scenarios: { name: string }[] };
+    const named = DOCS.flatMap((f) =>
+      [...read(f).matchAll(/--only ([a-z][a-z0-9-]*(?:,[a-z][a-z0-9-]*)*)/g)].flatMap((m) => m[1]!.split(',')),
+    );
+    const known = scenarios.map((x) => x.name);
+    expect(named.filter((n) => !known.includes(n) && !['a', 'b'].includes(n))).toEqual([]);
+  });
+
+  it('every RAWIO_ environment variable the code reads is documented', () => {
+    const code = [...filesUnder('src'), ...filesUnder('bench'), ...filesUnder('scripts')].filter(
+      (f) => f !== 'bench/RESULTS.md',
+    );
+    // (not ERR_RAWIO_* error codes, nor a C header's include guard)
+    const vars = new Set(
+      code.flatMap((f) =>
+        [...read(f).matchAll(/(?<!ERR_)\bRAWIO_[A-Z_]+/g)].map((m) => m[0]).filter((v) => !v.endsWith('_H')),
+      ),
+    );
+    expect(vars).toContain('RAWIO_ADDON');
+    const docs = DOCS.map(read).join('\n');
+    expect([...vars].filter((v) => !docs.includes(v))).toEqual([]);
+  });
+
+  it("the README's connection limits table states resolveServeOptions' defaults", async () => {
+    const { resolveServeOptions } = (await import(join(root, 'dist/src/index.js'))) as {
+      resolveServeOptions(o: object): Record<string, number>;
+    };
+    const defaults = resolveServeOptions({ model: 'single', protocol: 'echo' });
+    const units: Record<string, number> = { '': 1, KiB: 1024, MiB: 1 << 20, s: 1000 };
+    const rows = [
+      ...read('README.md').matchAll(/^\| [^|]+ \| ([\d ]+)(KiB|MiB|s)? \|.*\| `(\w+)` \/ `--[\w-]+` \|$/gm),
+    ];
+    const stated = Object.fromEntries(rows.map((m) => [m[3]!, Number(m[1]!.replace(/ /g, '')) * units[m[2] ?? '']!]));
+    // (maxHeader and maxRequest are the codecs' own defaults, which serve() leaves to them)
+    const keys = ['maxInFlight', 'maxOutput', 'maxFiles', 'maxQueue', 'headerTimeout', 'idleTimeout'];
+    expect(Object.keys(stated)).toEqual(expect.arrayContaining(keys));
+    for (const key of keys) expect(stated[key], key).toBe(defaults[key]);
+  });
+});
