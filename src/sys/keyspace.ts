@@ -59,7 +59,7 @@ function defaultBuckets(size: number): number {
  * ks.close();
  */
 export class Keyspace {
-  /** The shared-memory name (`/rawio-ks-…`), to pass to threads and processes. */
+  /** The name to attach by, to pass to threads and processes: `/proc/<pid>/fd/<fd>` (a memfd) or the shm name given. */
   readonly name: string;
   /** Whether this mapping created the keyspace (and unlinks it on close). */
   readonly owner: boolean;
