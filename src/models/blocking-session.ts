@@ -1,24 +1,36 @@
 /**
- * Serving one connection with blocking I/O, the way the first two models of the classic
- * literature do: read (the thread sleeps in the kernel until bytes come), frame, handle,
- * write all of every reply, repeat until the peer closes. Used by `iterative` (one client
- * at a time) and `thread-per-connection` (a thread each).
+ * Serving one connection the way the first two models of the classic literature do: read,
+ * frame, handle, write all of every reply, repeat until the peer closes, the thread asleep
+ * in the kernel whenever the client is not ready. Used by `iterative` (one client at a
+ * time) and `thread-per-connection` (a thread each).
  *
- * Stopping a thread blocked in read(2) or accept(2) takes shutdown(2) on its fd from
- * another thread. The fd slot below makes that safe: the serving thread publishes the fd
- * it blocks on, and closes it only under the same lock the stopper takes, so the stopper
- * can never shut down a number the kernel has already given to someone else.
+ * The socket itself is non-blocking and the thread sleeps in poll(2) instead, in ticks of
+ * at most a quarter of the shorter timeout, before each read and whenever the kernel takes
+ * no more of a write or a file body: a thread asleep in read(2) or write(2) could not keep
+ * the contract's timeouts, and a client that stops reading its replies would hold it (and,
+ * under `iterative`, every other client) for ever. At each tick the header and idle clocks
+ * are checked, as a reactor's sweep checks them; the bytes of a write the kernel refused are
+ * the connection's queued output, bounded by `maxQueue` as a reactor Connection bounds its
+ * queue.
+ *
+ * Stopping a thread asleep in poll(2) or accept(2) takes shutdown(2) on its fd from another
+ * thread. The fd slot below makes that safe: the serving thread publishes the fd it waits
+ * on, and closes it only under the same lock the stopper takes, so the stopper can never
+ * shut down a number the kernel has already given to someone else.
  */
 import type { Protocol, Reply } from '../protocols/protocol.js';
-import { ConnCore, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { constants } from '../sys/constants.js';
-import { EINTR } from '../sys/errno.js';
+import { EAGAIN, EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { transferFile } from '../transfer/index.js';
 import type { Stats } from './stats.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
 const POLLIN = constants.POLLIN as number;
+const POLLOUT = constants.POLLOUT as number;
+/** The longest sleep of a thread waiting for a reply or a file body before it looks at the clocks and at stop(). */
+const SETTLE_TICK_MS = 50;
 
 /** [lock, fd, stopping] in a SharedArrayBuffer: the handshake between a blocking thread and close(). */
 export class FdSlot {
@@ -84,41 +96,82 @@ export interface BlockingOptions {
   /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
   mmap: MmapTransferOptions;
   limits: ConnLimits;
-}
-
-/** Writes all of `buf` to a blocking fd; false when the peer is gone. */
-function writeAll(fd: number, buf: Uint8Array): boolean {
-  let off = 0;
-  while (off < buf.length) {
-    const n = native.write(fd, buf, off, buf.length - off);
-    if (n < 0 && n !== -EINTR) return false;
-    if (n > 0) off += n;
-  }
-  return true;
+  /** Bytes of a reply the kernel refused past which the connection is dropped (ServeOptions.maxQueue). */
+  maxQueue: number;
 }
 
 /**
- * A ConnIO over a blocking socket: every write completes before it returns (nothing is
- * ever queued), so the output budget holds by construction; reading is paused by the core
- * through a flag the read loop honours.
+ * A ConnIO over a non-blocking socket written as a blocking one: a write returns once all
+ * of it is written (the thread sleeping in poll(2) while the kernel takes nothing), so
+ * nothing is ever queued across writes and the output budget holds by construction; reading
+ * is paused by the core through a flag the read loop honours.
  */
 class BlockingIO implements ConnIO {
-  readonly queued = 0;
   readonly readsWhenIdle = true;
+  /** Bytes of the write under way that the kernel has not taken yet. */
+  queued = 0;
   progress = 0;
   closed = false;
   paused = false;
+  /** The core driving this: its timeouts are checked while a write waits for the client. */
+  core: ConnCore | undefined;
   #resumed: (() => void) | undefined;
+  #ending = false;
+  /** Aborts the file body in flight when the connection closes (see destroy()). */
+  #transfer: AbortController | undefined;
+  readonly #outSet = new native.PollSet();
+  readonly #out = new Int32Array(2);
+  readonly #tick: number;
 
   constructor(
     readonly fd: number,
+    readonly slot: FdSlot,
     readonly opts: BlockingOptions,
-  ) {}
+  ) {
+    this.#outSet.add(fd, POLLOUT);
+    this.#tick = sweepEvery(opts.limits);
+  }
 
   write(data: Uint8Array): void {
     if (this.closed) return;
-    if (!writeAll(this.fd, data)) return this.destroy();
-    this.progress += data.length;
+    let off = 0;
+    while (off < data.length) {
+      const n = native.write(this.fd, data, off, data.length - off);
+      if (n > 0) {
+        off += n;
+        this.progress += n;
+        continue;
+      }
+      if (n < 0 && n !== -EAGAIN) return this.destroy();
+      // What the kernel refused is this connection's queued output, as a reactor
+      // Connection queues it: past maxQueue the connection is dropped.
+      this.queued = data.length - off;
+      if (this.queued > this.opts.maxQueue) {
+        this.queued = 0;
+        return this.destroy(connError('ERR_RAWIO_QUEUE_FULL', `write queue over ${this.opts.maxQueue} bytes`));
+      }
+      if (!this.#waitWritable()) break;
+    }
+    this.queued = 0;
+  }
+
+  /**
+   * Sleeps in poll(2) until the socket takes bytes again, a tick at a time, checking the
+   * timeouts and stop() at every tick; false when the connection closed meanwhile.
+   */
+  #waitWritable(): boolean {
+    for (;;) {
+      if (this.slot.stopping) this.destroy();
+      else this.core?.expire(performance.now());
+      if (this.closed) return false;
+      const r = this.#outSet.wait(this.#out, this.#tick);
+      // Writable, or failed (POLLERR, POLLHUP): the next write says which.
+      if (r > 0) return true;
+      if (r < 0) {
+        this.destroy();
+        return false;
+      }
+    }
   }
 
   drain(): Promise<void> {
@@ -126,17 +179,31 @@ class BlockingIO implements ConnIO {
   }
 
   async sendFile(file: NonNullable<Reply['file']>): Promise<number> {
-    // A blocking socket never reports EAGAIN, so transferFile never needs to wait.
-    const n = await transferFile(this.fd, file.fd, {
-      offset: file.offset,
-      length: file.length,
-      method: this.opts.transfer as 'auto',
-      directio: this.opts.directio,
-      mmap: this.opts.mmap,
-    });
-    this.progress += n;
-    return n;
+    const transfer = new AbortController();
+    this.#transfer = transfer;
+    try {
+      const n = await transferFile(this.fd, file.fd, {
+        offset: file.offset,
+        length: file.length,
+        method: this.opts.transfer as 'auto',
+        directio: this.opts.directio,
+        mmap: this.opts.mmap,
+        signal: transfer.signal,
+        wait: this.#fileWait,
+      });
+      this.progress += n;
+      return n;
+    } finally {
+      this.#transfer = undefined;
+    }
   }
+
+  /** transferFile's wait on EAGAIN: the same ticks as a write's; the client took bytes once it returns. */
+  readonly #fileWait = (): Promise<void> => {
+    if (!this.#waitWritable()) return Promise.reject(new Error('connection closed'));
+    this.progress++;
+    return Promise.resolve();
+  };
 
   pause(): void {
     this.paused = true;
@@ -155,35 +222,60 @@ class BlockingIO implements ConnIO {
 
   end(): void {
     // Every byte is already written: the loop sees `closed` and the slot closes the fd.
-    if (!this.closed) native.shutdown(this.fd, 1);
+    if (this.closed) return;
+    this.#ending = true;
+    native.shutdown(this.fd, 1);
     this.destroy();
   }
 
-  destroy(): void {
+  destroy(_error?: Error): void {
+    if (this.closed) return;
     this.closed = true;
+    // A file body sent through io_uring (the uring and direct methods) is a send the kernel
+    // holds, with the socket, until the client takes its bytes: closing the fd would leave
+    // the connection open. Shut it down so that send fails now, and abort the transfer so
+    // nothing more is sent to this fd number, which the kernel may soon give to another client.
+    if (!this.#ending) native.shutdown(this.fd, 2);
+    this.release();
     this.#resumed?.();
+  }
+
+  /** The connection is done: a file body still in flight stops. */
+  release(): void {
+    this.#transfer?.abort();
+    this.#transfer = undefined;
   }
 }
 
 /**
- * Waits until `fd` is readable or `ms` pass: poll(2) through a one-fd PollSet, so the
- * read that follows never blocks past the header and idle timeouts.
+ * Waits until `fd` is readable or `ms` pass: poll(2) through a one-fd PollSet, where the
+ * thread sleeps a tick at most, so the header and idle timeouts are checked between.
  */
 function readable(set: InstanceType<typeof native.PollSet>, out: Int32Array, ms: number): boolean {
   return set.wait(out, ms) > 0;
 }
 
-/** Waits until the core has answered all it read, or the server stops (a reply that never settles must not hold close()). */
-async function settled(core: ConnCore, slot: FdSlot): Promise<void> {
+/**
+ * Waits until the core has answered all it read, or the server stops (a reply that never
+ * settles must not hold close()). Every tick it checks the timeouts: a file body on its way
+ * through io_uring waits for the client in the kernel, not in a write of this thread.
+ */
+async function settled(core: ConnCore, io: BlockingIO, slot: FdSlot): Promise<void> {
   let done = false;
   const idle = core.whenIdle().then(() => (done = true));
-  while (!done && !slot.stopping) await Promise.race([idle, new Promise((r) => setTimeout(r, 50))]);
+  while (!done && !io.closed && !slot.stopping) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([idle, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_TICK_MS)))]);
+    clearTimeout(timer);
+    if (!done) core.expire(performance.now());
+  }
 }
 
 /** Serves one blocking connection until the peer closes, a reply says close, a timeout, or stop. */
 export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOptions): Promise<void> {
-  const io = new BlockingIO(fd, opts);
+  const io = new BlockingIO(fd, slot, opts);
   const core = new ConnCore(io, opts.protocol, opts.stats, opts.limits);
+  io.core = core;
   const buf = Buffer.allocUnsafe(65536);
   const set = new native.PollSet();
   set.add(fd, POLLIN);
@@ -196,18 +288,19 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
       if (io.closed || core.expire(performance.now())) break;
       if (!readable(set, out, tick)) continue;
       const n = native.read(fd, buf, 0, buf.length);
-      if (n === -EINTR) continue;
+      if (n === -EINTR || n === -EAGAIN) continue;
       if (n <= 0) {
         core.end();
-        await settled(core, slot); // a reply still being made goes out before the connection closes
+        await settled(core, io, slot); // a reply still being made goes out before the connection closes
         break;
       }
       core.push(buf.subarray(0, n));
       // Let file bodies and promise replies finish before the thread blocks in poll again.
-      await settled(core, slot);
+      await settled(core, io, slot);
     }
   } finally {
     io.closed = true;
+    io.release();
     core.closed();
     opts.stats.closed();
   }

@@ -22,6 +22,8 @@ export interface BlockingServeData {
   /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
   mmap: MmapTransferOptions;
   limits: ConnLimits;
+  /** Bytes of a reply the kernel refused past which the connection is dropped (ServeOptions.maxQueue). */
+  maxQueue: number;
   stats: ReturnType<Stats['share']>;
 }
 
@@ -33,14 +35,15 @@ export function blockingServeData(opts: ResolvedServeOptions, protocol: Protocol
     directio: opts.directio,
     mmap: opts.mmap,
     limits: pickLimits(opts),
+    maxQueue: opts.maxQueue,
     stats: stats.share(),
   };
 }
 
 /** The serving fields of `d` alone, to hand on to another thread. */
 export function copyServeData(d: BlockingServeData): BlockingServeData {
-  const { protocol, protocolOptions, transfer, directio, mmap, limits, stats } = d;
-  return { protocol, protocolOptions, transfer, directio, mmap, limits, stats };
+  const { protocol, protocolOptions, transfer, directio, mmap, limits, maxQueue, stats } = d;
+  return { protocol, protocolOptions, transfer, directio, mmap, limits, maxQueue, stats };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The thread bodies of the two blocking models. `iterative`: one thread accepts on a
- * blocking listening socket and serves each client to the end before the next.
+ * blocking listening socket and serves each client to the end before the next (its socket
+ * non-blocking, the thread asleep in poll(2) instead: blocking-session.ts).
  * `connection` (thread-per-connection): a thread serves the one client it was given.
  */
 import { createProtocol } from '../protocols/index.js';
@@ -38,6 +39,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     directio: data.directio,
     mmap: data.mmap,
     limits: data.limits,
+    maxQueue: data.maxQueue,
   };
   ready();
   let backoff: AcceptBackoff | undefined;
@@ -45,7 +47,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     if (data.role === 'connection') return await serveConnections(data, slot, opts);
     backoff = new AcceptBackoff();
     while (!slot.stopping) {
-      const fd = native.accept(data.fd, true);
+      const fd = native.accept(data.fd, false); // non-blocking: the session sleeps in poll(2)
       if (fd < 0) {
         if (fd === -EINTR) continue;
         // close() shuts the listening socket down, which ends a blocked accept with EINVAL.

@@ -92,7 +92,6 @@ class Acceptor {
       this.#backoff.accepted();
       this.#stats.accepted(0);
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
-      native.setBlocking(fd, true);
       const idle = this.#idle.pop();
       if (idle) writeNewFd(idle.inbox, fd);
       else this.#spawn(fd);
