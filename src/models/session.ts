@@ -11,6 +11,7 @@
  */
 import type { Connection } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
+import { shutdown } from '../sys/socket.js';
 import { transferFile } from '../transfer/index.js';
 import { CONN_DEFAULTS, ConnCore, type ConnIO, type ConnLimits } from './conn-core.js';
 import type { Stats } from './stats.js';
@@ -46,6 +47,8 @@ class ConnectionIO implements ConnIO {
   #corked = 0;
   #corking = false;
   #fileProgress = 0;
+  /** Aborts the file body in flight when the connection closes (see destroy()). */
+  #transfer: AbortController | undefined;
   readonly zc: ZerocopyWriter | undefined;
 
   constructor(
@@ -98,17 +101,33 @@ class ConnectionIO implements ConnIO {
     await this.zc?.idle();
     this.uncork();
     while (conn.queuedBytes > 0) await conn.waitWritable();
-    return transferFile(conn.fd, file.fd, {
-      offset: file.offset,
-      length: file.length,
-      method: this.opts.transfer as 'auto',
-      directio: this.opts.directio,
-      mmap: this.opts.mmap,
-      wait: async () => {
-        await conn.waitWritable();
-        this.#fileProgress++; // the client took bytes: progress for the idle timeout
-      },
-    });
+    const transfer = new AbortController();
+    this.#transfer = transfer;
+    try {
+      return await transferFile(conn.fd, file.fd, {
+        offset: file.offset,
+        length: file.length,
+        method: this.opts.transfer as 'auto',
+        directio: this.opts.directio,
+        mmap: this.opts.mmap,
+        signal: transfer.signal,
+        wait: async () => {
+          await conn.waitWritable();
+          this.#fileProgress++; // the client took bytes: progress for the idle timeout
+        },
+      });
+    } finally {
+      if (this.#transfer === transfer) this.#transfer = undefined;
+    }
+  }
+
+  /**
+   * The connection has closed (however it did): a file body still in flight submits
+   * nothing more to this fd number, which the kernel may give to another client at once.
+   */
+  onClosed(): void {
+    this.#transfer?.abort();
+    this.#transfer = undefined;
   }
 
   pause(): void {
@@ -124,6 +143,10 @@ class ConnectionIO implements ConnIO {
   }
 
   destroy(error?: Error): void {
+    // A file body sent through io_uring (the uring and direct methods) is a send the kernel
+    // holds, with the socket, until the client takes its bytes: close(2) alone would leave a
+    // timed-out connection open. shutdown(2) reaches the socket itself, so that send fails now.
+    if (this.#transfer !== undefined && !this.conn.closed) shutdown(this.conn.fd, 'both');
     this.conn.destroy(error);
   }
 }
@@ -150,6 +173,7 @@ export class Session {
     conn.onDrain = () => this.core.writable();
     conn.onEnd = () => this.core.end();
     conn.onClose = () => {
+      io.onClosed();
       io.zc?.closed();
       this.core.closed();
       opts.onClose?.(this);
