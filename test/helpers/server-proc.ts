@@ -3,7 +3,7 @@
  * models run on threads of this process; `multi-process` runs in child processes (this
  * process's children, from /proc/self/task/<tid>/children), whose figures are summed.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 function childPids(): number[] {
   const pids: number[] = [];
@@ -59,4 +59,25 @@ export function sampler(read: () => number, everyMs = 5): { peak: () => number; 
       return peak;
     },
   };
+}
+
+/** How many of the server's open fds point at what `match` accepts (readlink of /proc/<pid>/fd/<n>: `socket:[…]`, a path …). */
+export function serverFdsTo(model: string, match: (target: string) => boolean): number {
+  let n = 0;
+  for (const pid of pidsOf(model)) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (match(readlinkSync(`/proc/${pid}/fd/${fd}`))) n++;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return n;
 }

@@ -1,0 +1,265 @@
+/**
+ * Clients whose output is stuck, for every model (called by wire.ts): the connection
+ * contract's idle timeout and `maxQueue` hold while rawio waits for a client to take its
+ * replies, on every model alike.
+ *   - a client that sends requests with large replies (echo, resp) and stops reading is
+ *     closed at the idle timeout, and another client is served meanwhile (iterative: as
+ *     soon as the stuck one is closed) and after;
+ *   - `maxQueue`: a reply that leaves more than it unsent drops the connection however long
+ *     the idle timeout, and replies within it wait for a client that reads late;
+ *   - a client that stops reading a large file body (sendfile, and io_uring's `uring` and
+ *     `direct`, whose sends the kernel holds with the socket) is closed at the idle timeout,
+ *     and the server's fds come back.
+ * The replies asked for are far larger than the kernel's socket buffers on both sides (a
+ * client that reads nothing keeps its receive buffer at its first size). "Closed" is read from the kernel: the server's end of the connection leaves
+ * ESTABLISHED (/proc/net/tcp), which a close(2) of an fd whose socket an io_uring send still
+ * holds does not do. Deadlines are generous stall guards; nothing asserts speed.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { constants, Ring, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
+import { exchange, resp, respReplies } from '../helpers/clients.js';
+import { serverFdsTo } from '../helpers/server-proc.js';
+
+type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
+
+const KiB = 1 << 10;
+const MiB = 1 << 20;
+const IDLE_MS = 400;
+const DEADLINE_MS = 20_000;
+const TEST_MS = 30_000;
+const ESTABLISHED = '01';
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function eventually(check: () => boolean, ms = DEADLINE_MS): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await delay(20);
+  }
+  return check();
+}
+
+/** The TCP state (hex, as /proc/net/tcp writes it) of the socket at `localPort` connected to `remotePort`; undefined when none is. */
+function tcpState(localPort: number, remotePort: number): string | undefined {
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 4) continue;
+      const port = (addr: string) => parseInt(addr.slice(addr.lastIndexOf(':') + 1), 16);
+      if (port(cols[1]!) === localPort && port(cols[2]!) === remotePort) return cols[3];
+    }
+  }
+  return undefined;
+}
+
+/** A client that sends and never reads until told to (a raw socket: nothing reads it behind the test's back). */
+class StuckClient {
+  readonly fd: number;
+  readonly port: number;
+  #open = true;
+  #pump: Promise<number> = Promise.resolve(0);
+
+  constructor(readonly serverPort: number) {
+    this.fd = sys.connectTcp('127.0.0.1', serverPort);
+    this.port = sys.localPort(this.fd);
+  }
+
+  /** Writes `data` in the background as the kernel takes it, until all is sent or the connection fails. */
+  send(data: Buffer): void {
+    this.#pump = (async () => {
+      let off = 0;
+      while (off < data.length && this.#open) {
+        const w = sys.write(this.fd, data, off, data.length - off);
+        if (w > 0) off += w;
+        else if (w === -constants.EAGAIN) await delay(5);
+        else break;
+      }
+      return off;
+    })();
+  }
+
+  /** Bytes sent, once the writes have stopped. */
+  sent(): Promise<number> {
+    return this.#pump;
+  }
+
+  /** Whether the server's end of this connection left ESTABLISHED (shut down, closed) within the deadline. */
+  async closedByServer(): Promise<boolean> {
+    const state = () => tcpState(this.serverPort, this.port);
+    if (!(await eventually(() => state() === ESTABLISHED))) return false;
+    return eventually(() => state() !== ESTABLISHED);
+  }
+
+  /** Reads at speed until the server's close arrives: the bytes read and whether it ended (EOF or reset). */
+  async readToEnd(): Promise<{ got: number; ended: boolean }> {
+    return this.read(Infinity);
+  }
+
+  /** Reads at speed until `want` bytes came or the connection ended. */
+  async read(want: number): Promise<{ got: number; ended: boolean }> {
+    const buf = Buffer.allocUnsafe(256 * KiB);
+    let got = 0;
+    const end = Date.now() + DEADLINE_MS;
+    while (got < want && Date.now() < end) {
+      const r = sys.read(this.fd, buf, 0, buf.length);
+      if (r > 0) got += r;
+      else if (r === -constants.EAGAIN) await delay(1);
+      else return { got, ended: true };
+    }
+    return { got, ended: false };
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    sys.close(this.fd);
+  }
+}
+
+export function defineStuckOutputTests(model: ModelName, start: Start, root: () => string): void {
+  /**
+   * A stuck client of `server` sending `send` is closed at the idle timeout while `other`
+   * is answered (iterative: once the stuck client is closed), and `other` again after.
+   */
+  async function closesStuck(
+    server: Server,
+    send: Buffer,
+    replies: number,
+    other: { send: Buffer; want: string },
+  ): Promise<void> {
+    const c = new StuckClient(server.port);
+    try {
+      c.send(send);
+      const ask = { send: other.send, complete: (b: Buffer) => b.length >= other.want.length };
+      const meanwhile = exchange(server.port, ask, DEADLINE_MS);
+      meanwhile.catch(() => undefined);
+      expect(await c.closedByServer()).toBe(true);
+      expect((await meanwhile).toString()).toBe(other.want);
+      const { got, ended } = await c.readToEnd();
+      expect(ended).toBe(true);
+      expect(got).toBeLessThan(replies === 0 ? await c.sent() : replies);
+      expect((await exchange(server.port, ask, DEADLINE_MS)).toString()).toBe(other.want);
+    } finally {
+      c.close();
+    }
+  }
+
+  it(
+    'closes a client that stops reading mid-reply at the idle timeout (echo), serving the others meanwhile and after',
+    async () => {
+      const s = await start('echo', { idleTimeout: IDLE_MS });
+      // Far past the kernel's buffers on both sides: the server's writes meet a full socket.
+      await closesStuck(s, Buffer.alloc(16 * MiB, 101), 0, { send: Buffer.from('hi'), want: 'hi' });
+    },
+    TEST_MS,
+  );
+
+  it(
+    'closes a client that stops reading mid-reply at the idle timeout (resp large replies), serving the others meanwhile and after',
+    async () => {
+      const s = await start('resp', { idleTimeout: IDLE_MS });
+      const value = 4 * MiB;
+      const set = await exchange(s.port, respReplies(resp('SET', 'stuck', Buffer.alloc(value, 120)), 1), DEADLINE_MS);
+      expect(set.toString()).toBe('+OK\r\n');
+      const n = 8;
+      const gets = Buffer.concat(Array.from({ length: n }, () => resp('GET', 'stuck')));
+      await closesStuck(s, gets, n * (value + `$${value}\r\n\r\n`.length), {
+        send: resp('PING'),
+        want: '+PONG\r\n',
+      });
+    },
+    TEST_MS,
+  );
+
+  it(
+    'drops a connection when one reply leaves more than maxQueue unsent, and keeps one whose replies stay within it (resp)',
+    async () => {
+      // The idle timeout is far off: only maxQueue can close these connections. The large
+      // value is past what the kernel's buffers take of one write (about 4 MiB on loopback).
+      const s = await start('resp', {
+        maxQueue: 512 * KiB,
+        maxOutput: 64 * KiB,
+        maxRequest: 32 * MiB,
+        idleTimeout: 120_000,
+      });
+      const big = 16 * MiB;
+      const small = 48 * KiB;
+      for (const [key, size] of [
+        ['qbig', big],
+        ['qsmall', small],
+      ] as const) {
+        const ok = await exchange(s.port, respReplies(resp('SET', key, Buffer.alloc(size, 120)), 1), DEADLINE_MS);
+        expect(ok.toString()).toBe('+OK\r\n');
+      }
+      // Replies within maxQueue wait for a client that reads late, however many there are.
+      const n = 256;
+      const late = new StuckClient(s.port);
+      try {
+        late.send(Buffer.concat(Array.from({ length: n }, () => resp('GET', 'qsmall'))));
+        await delay(500);
+        expect(tcpState(s.port, late.port)).toBe(ESTABLISHED);
+        const want = n * (small + `$${small}\r\n\r\n`.length);
+        expect((await late.read(want)).got).toBe(want);
+      } finally {
+        late.close();
+      }
+      // One reply that leaves more than maxQueue unsent drops the connection.
+      const c = new StuckClient(s.port);
+      try {
+        c.send(resp('GET', 'qbig'));
+        expect(await c.closedByServer()).toBe(true);
+        const { got, ended } = await c.readToEnd();
+        expect(ended).toBe(true);
+        expect(got).toBeLessThan(big);
+      } finally {
+        c.close();
+      }
+      expect((await exchange(s.port, respReplies(resp('PING'), 1), DEADLINE_MS)).toString()).toBe('+PONG\r\n');
+    },
+    TEST_MS,
+  );
+
+  for (const transfer of ['sendfile', 'uring', 'direct'] as const) {
+    it.skipIf(transfer !== 'sendfile' && !Ring.supported())(
+      `closes a client that stops reading a file body at the idle timeout (transfer ${transfer}), its fds returned`,
+      async () => {
+        const size = 16 * MiB;
+        const name = `stuck-${transfer}.bin`;
+        writeFileSync(join(root(), name), Buffer.alloc(size, 97));
+        const s = await start('static', { transfer, idleTimeout: IDLE_MS });
+        const small = {
+          send: Buffer.from('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'),
+          complete: (b: Buffer) => b.includes('hello\n'),
+        };
+        await exchange(s.port, small, DEADLINE_MS);
+        expect(await eventually(() => s.stats().connections === 0)).toBe(true);
+        // Sockets and the file: what a connection and its body hold (a thread-per-connection
+        // thread started or cached meanwhile holds neither).
+        const held = () => serverFdsTo(model, (t) => t.startsWith('socket:') || t.endsWith(name));
+        const base = held();
+        const c = new StuckClient(s.port);
+        try {
+          c.send(Buffer.from(`GET /${name} HTTP/1.1\r\nHost: x\r\n\r\n`));
+          expect(await c.closedByServer()).toBe(true);
+          const { got, ended } = await c.readToEnd();
+          expect(ended).toBe(true);
+          expect(got).toBeLessThan(size);
+          expect((await exchange(s.port, small, DEADLINE_MS)).toString()).toMatch(/^HTTP\/1\.1 200[^]*hello\n$/);
+        } finally {
+          c.close();
+        }
+        expect(await eventually(() => s.stats().connections === 0)).toBe(true);
+        expect(await eventually(() => held() <= base)).toBe(true);
+      },
+      TEST_MS,
+    );
+  }
+}
