@@ -74,20 +74,26 @@ describe.skipIf(!Ring.supported()).each(METHODS)('transferFile %s', (method) => 
   });
 
   // io_uring's send on a full socket arms its own poll and completes when there is room,
-  // so the job's `wait` is normally not called at all; the bytes must still be exact.
-  it('survives a tiny send buffer and a slow reader, and resumes exactly', async () => {
+  // so the job's `wait` is normally not called at all; the bytes must still be exact, and
+  // onSent is the only progress a caller sees meanwhile.
+  it('survives a tiny send buffer and a slow reader, and resumes exactly, reporting each send', async () => {
     const size = (1 << 20) + 1;
     const peer = await tcpPeer({ slow: true });
     sys.setBufferSizes(peer.sockFd, { send: 4096 });
+    const sends: number[] = [];
     const n = await transferFile(peer.sockFd, file(size).fd, {
       method,
       offset: 3,
       wait: waitWritable,
       directio: DIRECTIO,
+      onSent: (bytes) => sends.push(bytes),
     });
     sys.close(peer.sockFd);
     const got = await peer.received;
     expect(n).toBe(size - 3);
+    expect(sends.length).toBeGreaterThan(1);
+    expect(sends.every((b) => b > 0)).toBe(true);
+    expect(sends.reduce((a, b) => a + b, 0)).toBe(n);
     expect(got.sha256).toBe(sha256(file(size).data.subarray(3)));
   });
 

@@ -82,19 +82,25 @@ describe.each(METHODS)('transferFile %s', (method) => {
     expect(got.sha256).toBe(sha256(file(BIG).data.subarray(4097)));
   });
 
-  it('waits on EAGAIN with a tiny send buffer and a slow reader, and resumes exactly', async () => {
+  it('waits on EAGAIN with a tiny send buffer and a slow reader, and resumes exactly, reporting each send', async () => {
     let waits = 0;
     const wait = (fd: number) => {
       waits++;
       return waitWritable(fd);
     };
+    const sends: number[] = [];
+    const onSent = (bytes: number) => sends.push(bytes);
     const size = (1 << 20) + 1;
     const peer = await tcpPeer({ slow: true });
     sys.setBufferSizes(peer.sockFd, { send: 4096 });
-    const n = await transferFile(peer.sockFd, file(size).fd, { method, offset: 3, wait, chunkSize: 65536 });
+    const n = await transferFile(peer.sockFd, file(size).fd, { method, offset: 3, wait, chunkSize: 65536, onSent });
     sys.close(peer.sockFd);
     const got = await peer.received;
     expect(waits).toBeGreaterThan(0);
+    // The sends the kernel took, one report each, as they went: more than one on a 4 KiB buffer.
+    expect(sends.length).toBeGreaterThan(1);
+    expect(sends.every((b) => b > 0)).toBe(true);
+    expect(sends.reduce((a, b) => a + b, 0)).toBe(n);
     expect(n).toBe(size - 3);
     expect(got.sha256).toBe(sha256(file(size).data.subarray(3)));
   });
@@ -124,6 +130,9 @@ describe('transferFile options', () => {
       TypeError,
     );
     await expect(transferFile(1, fd, { method: 'splice', pipeSize: 0 })).rejects.toThrow(RangeError);
+    await expect(
+      transferFile(1, fd, { method: 'sendfile', onSent: 1 as unknown as (bytes: number) => void }),
+    ).rejects.toThrow(TypeError);
     await expect(transferFile(1, fd, { method: 'nope' as TransferMethodName })).rejects.toThrow(TypeError);
     for (const method of ['toString', 'constructor', 'hasOwnProperty', '__proto__'])
       await expect(transferFile(1, fd, { method: method as TransferMethodName })).rejects.toThrow(TypeError);

@@ -190,19 +190,21 @@ class BlockingIO implements ConnIO {
         mmap: this.opts.mmap,
         signal: transfer.signal,
         wait: this.#fileWait,
+        onSent: this.#onSent,
       });
-      this.progress += n;
       return n;
     } finally {
       this.#transfer = undefined;
     }
   }
 
-  /** transferFile's wait on EAGAIN: the same ticks as a write's; the client took bytes once it returns. */
-  readonly #fileWait = (): Promise<void> => {
-    if (!this.#waitWritable()) return Promise.reject(new Error('connection closed'));
-    this.progress++;
-    return Promise.resolve();
+  /** transferFile's wait on EAGAIN: the same ticks as a write's. */
+  readonly #fileWait = (): Promise<void> =>
+    this.#waitWritable() ? Promise.resolve() : Promise.reject(new Error('connection closed'));
+
+  /** A file body's bytes the kernel took: the client's progress, for the idle timeout. */
+  readonly #onSent = (bytes: number): void => {
+    this.progress += bytes;
   };
 
   pause(): void {

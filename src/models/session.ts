@@ -111,15 +111,18 @@ class ConnectionIO implements ConnIO {
         directio: this.opts.directio,
         mmap: this.opts.mmap,
         signal: transfer.signal,
-        wait: async () => {
-          await conn.waitWritable();
-          this.#fileProgress++; // the client took bytes: progress for the idle timeout
-        },
+        wait: () => conn.waitWritable(),
+        onSent: this.#onSent,
       });
     } finally {
       if (this.#transfer === transfer) this.#transfer = undefined;
     }
   }
+
+  /** A file body's bytes the kernel took: the client's progress, for the idle timeout. */
+  readonly #onSent = (bytes: number): void => {
+    this.#fileProgress += bytes;
+  };
 
   /**
    * The connection has closed (however it did): a file body still in flight submits

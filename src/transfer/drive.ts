@@ -28,6 +28,7 @@ export async function drive(job: TransferJob, syscall: string, step: (sent: numb
     if (r > 0) {
       sent += r;
       sinceYield += r;
+      job.onSent?.(r);
       if (sinceYield >= YIELD_BYTES) {
         sinceYield = 0;
         await yieldToLoop();

@@ -80,6 +80,12 @@ export interface TransferOptions {
    * Bytes already sent stay sent.
    */
   signal?: AbortSignal;
+  /**
+   * Called with the bytes of each send as the kernel takes them, while the transfer runs:
+   * progress a caller can see (a server's idle timeout) even when the method never waits
+   * for writability in JavaScript (`uring` and `direct` wait in the kernel).
+   */
+  onSent?: (bytes: number) => void;
 }
 
 function resolveMethod(name: string): TransferMethod {
@@ -100,6 +106,7 @@ function checkOptions(o: TransferOptions): void {
   if (o.mmap !== undefined) checkMmapTransfer('mmap', o.mmap);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
     throw v.typeError('signal', 'an AbortSignal', o.signal);
+  if (o.onSent !== undefined) v.func('onSent', o.onSent);
 }
 
 /** `wait`, rejecting with an AbortError as soon as `signal` aborts. */
@@ -180,6 +187,7 @@ export async function transferFile(sock: SocketLike, fileFd: number, opts: Trans
   if (opts.chunkSize !== undefined) job.chunkSize = opts.chunkSize;
   if (opts.mmap !== undefined) job.mmap = { ...opts.mmap };
   if (signal !== undefined) job.signal = signal;
+  if (opts.onSent !== undefined) job.onSent = opts.onSent;
   try {
     return length === 0 ? 0 : await method(job);
   } finally {

@@ -28,6 +28,8 @@ export interface TransferJob {
   mmap?: MmapTransferOptions;
   /** Aborts the transfer: `wait` then rejects with an AbortError, and `drive` stops at its next yield. */
   signal?: AbortSignal;
+  /** Called with the bytes of each send the kernel took, as it takes them (a method calls it once per send). */
+  onSent?: (bytes: number) => void;
 }
 
 /** Sends `job.length` bytes (fewer only if the file shrank meanwhile); resolves with the count. */

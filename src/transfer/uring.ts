@@ -50,7 +50,9 @@ export async function sendAll(ring: Ring, job: TransferJob, buf: Uint8Array, len
         job.signal === undefined
           ? { offset: off, length: len - off }
           : { offset: off, length: len - off, signal: job.signal };
-      off += await ring.send(job.sockFd, buf, opts);
+      const n = await ring.send(job.sockFd, buf, opts);
+      off += n;
+      job.onSent?.(n);
     } catch (e) {
       if (!isEagain(e)) throw e;
       await job.wait(job.sockFd);
