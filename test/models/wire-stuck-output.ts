@@ -9,7 +9,8 @@
  *     the idle timeout, and replies within it wait for a client that reads late;
  *   - a client that stops reading a large file body (sendfile, and io_uring's `uring` and
  *     `direct`, whose sends the kernel holds with the socket) is closed at the idle timeout,
- *     and the server's fds come back.
+ *     and the server's fds come back; one that reads a `uring` or `direct` body steadily is
+ *     not, however long the body takes.
  * The replies asked for are far larger than the kernel's socket buffers on both sides (a
  * client that reads nothing keeps its receive buffer at its first size). "Closed" is read from the kernel: the server's end of the connection leaves
  * ESTABLISHED (/proc/net/tcp), which a close(2) of an fd whose socket an io_uring send still
@@ -113,6 +114,23 @@ class StuckClient {
       if (r > 0) got += r;
       else if (r === -constants.EAGAIN) await delay(1);
       else return { got, ended: true };
+    }
+    return { got, ended: false };
+  }
+
+  /**
+   * Reads at most `per` bytes every `everyMs` until `want` bytes came or the connection
+   * ended: a client that takes its bytes steadily, never faster than that.
+   */
+  async readSteadily(want: number, per: number, everyMs: number): Promise<{ got: number; ended: boolean }> {
+    const buf = Buffer.allocUnsafe(per);
+    let got = 0;
+    const end = Date.now() + 3 * DEADLINE_MS;
+    while (got < want && Date.now() < end) {
+      const r = sys.read(this.fd, buf, 0, Math.min(per, want - got));
+      if (r > 0) got += r;
+      else if (r !== -constants.EAGAIN) return { got, ended: true };
+      await delay(everyMs);
     }
     return { got, ended: false };
   }
@@ -226,6 +244,31 @@ export function defineStuckOutputTests(model: ModelName, start: Start, root: () 
     },
     TEST_MS,
   );
+
+  for (const transfer of ['uring', 'direct'] as const) {
+    it.skipIf(!Ring.supported())(
+      `keeps a client that reads a file body steadily for longer than the idle timeout (transfer ${transfer})`,
+      async () => {
+        // io_uring's sends wait for the client in the kernel, not in a wait of the server's:
+        // the bytes each send took are the client's progress.
+        const size = 64 * MiB;
+        const name = `steady-${transfer}.bin`;
+        writeFileSync(join(root(), name), Buffer.alloc(size, 98));
+        const s = await start('static', { transfer, idleTimeout: 1500 });
+        const c = new StuckClient(s.port);
+        try {
+          c.send(Buffer.from(`GET /${name} HTTP/1.1\r\nHost: x\r\n\r\n`));
+          // 512 KiB every 20 ms at most: the body takes longer than the idle timeout.
+          const { got } = await c.readSteadily(size, 512 * KiB, 20);
+          expect(got).toBe(size);
+          expect(tcpState(s.port, c.port)).toBe(ESTABLISHED);
+        } finally {
+          c.close();
+        }
+      },
+      4 * DEADLINE_MS,
+    );
+  }
 
   for (const transfer of ['sendfile', 'uring', 'direct'] as const) {
     it.skipIf(transfer !== 'sendfile' && !Ring.supported())(
