@@ -23,7 +23,7 @@ import { ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from '.
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
-import { transferFile } from '../transfer/index.js';
+import { sendsInKernel, transferFile } from '../transfer/index.js';
 import type { Stats } from './stats.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
@@ -117,7 +117,7 @@ class BlockingIO implements ConnIO {
   core: ConnCore | undefined;
   #resumed: (() => void) | undefined;
   #ending = false;
-  /** Aborts the file body in flight when the connection closes (see destroy()). */
+  /** Aborts the file body in flight in io_uring when the connection closes (see destroy()). */
   #transfer: AbortController | undefined;
   readonly #outSet = new native.PollSet();
   readonly #out = new Int32Array(2);
@@ -179,20 +179,22 @@ class BlockingIO implements ConnIO {
   }
 
   async sendFile(file: NonNullable<Reply['file']>): Promise<number> {
-    const transfer = new AbortController();
+    const { transfer: method, directio } = this.opts;
+    // Only a send the kernel holds needs stopping from outside (an AbortController costs
+    // microseconds): the other methods wait in #waitWritable, which sees the close.
+    const transfer = sendsInKernel(method, file.length, directio) ? new AbortController() : undefined;
     this.#transfer = transfer;
     try {
-      const n = await transferFile(this.fd, file.fd, {
+      return await transferFile(this.fd, file.fd, {
         offset: file.offset,
         length: file.length,
-        method: this.opts.transfer as 'auto',
-        directio: this.opts.directio,
+        method: method as 'auto',
+        directio,
         mmap: this.opts.mmap,
-        signal: transfer.signal,
+        signal: transfer?.signal,
         wait: this.#fileWait,
         onSent: this.#onSent,
       });
-      return n;
     } finally {
       this.#transfer = undefined;
     }

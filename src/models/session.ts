@@ -12,7 +12,7 @@
 import type { Connection } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
 import { shutdown } from '../sys/socket.js';
-import { transferFile } from '../transfer/index.js';
+import { sendsInKernel, transferFile } from '../transfer/index.js';
 import { CONN_DEFAULTS, ConnCore, type ConnIO, type ConnLimits } from './conn-core.js';
 import type { Stats } from './stats.js';
 import { ZerocopyWriter } from './zerocopy-writer.js';
@@ -47,7 +47,7 @@ class ConnectionIO implements ConnIO {
   #corked = 0;
   #corking = false;
   #fileProgress = 0;
-  /** Aborts the file body in flight when the connection closes (see destroy()). */
+  /** Aborts the file body in flight in io_uring when the connection closes (see destroy()). */
   #transfer: AbortController | undefined;
   readonly zc: ZerocopyWriter | undefined;
 
@@ -101,21 +101,24 @@ class ConnectionIO implements ConnIO {
     await this.zc?.idle();
     this.uncork();
     while (conn.queuedBytes > 0) await conn.waitWritable();
-    const transfer = new AbortController();
+    const { transfer: method, directio } = this.opts;
+    // Only a send the kernel holds needs stopping from outside (an AbortController costs
+    // microseconds): the other methods wait in conn.waitWritable, which rejects on close.
+    const transfer = sendsInKernel(method, file.length, directio) ? new AbortController() : undefined;
     this.#transfer = transfer;
     try {
       return await transferFile(conn.fd, file.fd, {
         offset: file.offset,
         length: file.length,
-        method: this.opts.transfer as 'auto',
-        directio: this.opts.directio,
+        method: method as 'auto',
+        directio,
         mmap: this.opts.mmap,
-        signal: transfer.signal,
+        signal: transfer?.signal,
         wait: () => conn.waitWritable(),
         onSent: this.#onSent,
       });
     } finally {
-      if (this.#transfer === transfer) this.#transfer = undefined;
+      this.#transfer = undefined;
     }
   }
 
@@ -149,6 +152,7 @@ class ConnectionIO implements ConnIO {
     // A file body sent through io_uring (the uring and direct methods) is a send the kernel
     // holds, with the socket, until the client takes its bytes: close(2) alone would leave a
     // timed-out connection open. shutdown(2) reaches the socket itself, so that send fails now.
+    // (sendsInKernel decides when: close(2) is enough for the other methods.)
     if (this.#transfer !== undefined && !this.conn.closed) shutdown(this.conn.fd, 'both');
     this.conn.destroy(error);
   }

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { fstat } from '../sys/file.js';
 import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
 import { abortError } from '../sys/ring-core.js';
+import { Ring } from '../sys/ring.js';
 import * as v from '../sys/validate.js';
 import type { TransferJob, TransferMethod } from './job.js';
 import { mmapTransfer } from './mmap.js';
@@ -43,6 +44,19 @@ const builtIn: Record<TransferMethodName, TransferMethod> = {
 };
 /** Every method by name: the built-in ones and those added by {@link registerTransferMethod}. */
 export const methods: Record<string, TransferMethod> = { ...builtIn };
+
+/**
+ * Whether a transfer by `method` of `length` bytes may leave a send waiting in the kernel
+ * with the socket: io_uring's `uring` and `direct`, `auto` at or past `directio` where the
+ * kernel has io_uring, and any method added at run time (rawio cannot see into it). A
+ * server closing a connection meanwhile must shut the socket down, since close(2) does not
+ * reach a socket a ring send holds, and abort the transfer (its `signal`).
+ */
+export function sendsInKernel(method: string, length: number, directio: number): boolean {
+  if (method === 'uring' || method === 'direct') return true;
+  if (method === 'auto') return length >= directio && Ring.supported();
+  return !Object.hasOwn(builtIn, method);
+}
 
 /** Adds (or replaces) a transfer method. */
 export function registerTransferMethod(name: string, fn: TransferMethod): void {
