@@ -21,6 +21,8 @@ import { WriteBatch } from './write-batch.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLOUT = constants.EPOLLOUT as number;
+/** The most parts one writev(2) takes (native.writev sends the first IOV_MAX). */
+const IOV_MAX = 1024;
 const EPOLLERR = constants.EPOLLERR as number;
 const EPOLLHUP = constants.EPOLLHUP as number;
 const EPOLLRDHUP = constants.EPOLLRDHUP as number;
@@ -213,16 +215,25 @@ export class Connection {
       for (const p of parts) this.#enqueue(p);
       return false;
     }
-    let n = native.writev(this.fd, parts, 0);
-    if (n < 0 && n !== -EAGAIN) {
-      this.#fail(n, 'writev');
-      return false;
-    }
-    if (n < 0) n = 0;
-    this.bytesWritten += n;
-    // writev sends at most IOV_MAX parts: what it did not take is queued, from the byte where it stopped.
+    // writev sends at most IOV_MAX parts a call: while the kernel takes all it is offered,
+    // the next parts are offered too, so that only bytes it refused are queued (and judged
+    // against maxQueue), never parts it was not shown.
     let i = 0;
-    while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
+    let n = 0;
+    while (i < parts.length) {
+      let asked = 0;
+      for (let k = i; k < parts.length && k < i + IOV_MAX; k++) asked += parts[k]!.length;
+      const r = native.writev(this.fd, parts, i);
+      if (r < 0 && r !== -EAGAIN) {
+        this.#fail(r, 'writev');
+        return false;
+      }
+      n = Math.max(r, 0);
+      this.bytesWritten += n;
+      while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
+      if (n > 0 || r < asked) break;
+    }
+    // What it did not take is queued, from the byte where it stopped.
     if (i === parts.length) return true;
     this.#enqueue(parts[i]!.subarray(n));
     for (i++; i < parts.length && !this.#closed; i++) this.#enqueue(parts[i]!);
