@@ -15,7 +15,9 @@
  *   - a file that shrinks mid-send closes the connection after what was sent (counted in
  *     stats), one that grows sends exactly what was promised;
  *   - header and idle timeouts close the connection, but never while rawio itself stopped
- *     reading for a budget (wire-paused-timeouts.ts).
+ *     reading for a budget (wire-paused-timeouts.ts);
+ *   - maxQueue counts only what the kernel refuses, and maxRequest holds every request form
+ *     (wire-limits.ts).
  */
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -27,6 +29,7 @@ import { exchange, resp, respReplies } from '../helpers/clients.js';
 import { sampler, serverFds, serverRss } from '../helpers/server-proc.js';
 import { defineSmallReplyTests } from './wire-small-replies.js';
 import { definePausedTimeoutTests } from './wire-paused-timeouts.js';
+import { defineWireLimitTests } from './wire-limits.js';
 
 const MiB = 1 << 20;
 const DEPTH = 1024; // the default maxInFlight
@@ -191,6 +194,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
 
     defineSmallReplyTests(model, start);
     definePausedTimeoutTests(start, () => root);
+    defineWireLimitTests(model, start);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');
