@@ -220,9 +220,7 @@ export class Connection {
     // against maxQueue), never parts it was not shown.
     let i = 0;
     let n = 0;
-    while (i < parts.length) {
-      let asked = 0;
-      for (let k = i; k < parts.length && k < i + IOV_MAX; k++) asked += parts[k]!.length;
+    for (;;) {
       const r = native.writev(this.fd, parts, i);
       if (r < 0 && r !== -EAGAIN) {
         this.#fail(r, 'writev');
@@ -230,8 +228,10 @@ export class Connection {
       }
       n = Math.max(r, 0);
       this.bytesWritten += n;
-      while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
-      if (n > 0 || r < asked) break;
+      const offered = Math.min(parts.length, i + IOV_MAX);
+      while (i < offered && n >= parts[i]!.length) n -= parts[i++]!.length;
+      // Stopped inside what it was offered (the socket is full), or all sent.
+      if (i < offered || i === parts.length) break;
     }
     // What it did not take is queued, from the byte where it stopped.
     if (i === parts.length) return true;

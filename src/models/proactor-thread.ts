@@ -95,19 +95,21 @@ function offer(fd: number, parts: Uint8Array[]): number {
   let taken = 0;
   let i = 0;
   while (i < parts.length) {
-    let asked = 0;
-    for (let k = i; k < parts.length && k < i + IOV_MAX; k++) asked += parts[k]!.length;
-    const r = i === parts.length - 1 ? native.write(fd, parts[i]!, 0, asked) : native.writev(fd, parts, i);
+    const last = i === parts.length - 1;
+    const r = last ? native.write(fd, parts[i]!, 0, parts[i]!.length) : native.writev(fd, parts, i);
     if (r === -EAGAIN) break;
     if (r < 0) return r;
     taken += r;
     let left = r;
-    while (i < parts.length && left >= parts[i]!.length) {
+    const offered = Math.min(parts.length, i + IOV_MAX);
+    while (i < offered && left >= parts[i]!.length) {
       left -= parts[i]!.length;
       parts[i++] = EMPTY;
     }
-    if (left > 0) parts[i] = parts[i]!.subarray(left);
-    if (r < asked) break;
+    if (i < offered) {
+      parts[i] = parts[i]!.subarray(left); // stopped inside what it was offered: the socket is full
+      break;
+    }
   }
   return taken;
 }
