@@ -21,6 +21,8 @@ import { WriteBatch } from './write-batch.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLOUT = constants.EPOLLOUT as number;
+/** The most parts one writev(2) takes (native.writev sends the first IOV_MAX). */
+const IOV_MAX = 1024;
 const EPOLLERR = constants.EPOLLERR as number;
 const EPOLLHUP = constants.EPOLLHUP as number;
 const EPOLLRDHUP = constants.EPOLLRDHUP as number;
@@ -213,16 +215,25 @@ export class Connection {
       for (const p of parts) this.#enqueue(p);
       return false;
     }
-    let n = native.writev(this.fd, parts, 0);
-    if (n < 0 && n !== -EAGAIN) {
-      this.#fail(n, 'writev');
-      return false;
-    }
-    if (n < 0) n = 0;
-    this.bytesWritten += n;
-    // writev sends at most IOV_MAX parts: what it did not take is queued, from the byte where it stopped.
+    // writev sends at most IOV_MAX parts a call: while the kernel takes all it is offered,
+    // the next parts are offered too, so that only bytes it refused are queued (and judged
+    // against maxQueue), never parts it was not shown.
     let i = 0;
-    while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
+    let n = 0;
+    for (;;) {
+      const r = native.writev(this.fd, parts, i);
+      if (r < 0 && r !== -EAGAIN) {
+        this.#fail(r, 'writev');
+        return false;
+      }
+      n = Math.max(r, 0);
+      this.bytesWritten += n;
+      const offered = Math.min(parts.length, i + IOV_MAX);
+      while (i < offered && n >= parts[i]!.length) n -= parts[i++]!.length;
+      // Stopped inside what it was offered (the socket is full), or all sent.
+      if (i < offered || i === parts.length) break;
+    }
+    // What it did not take is queued, from the byte where it stopped.
     if (i === parts.length) return true;
     this.#enqueue(parts[i]!.subarray(n));
     for (i++; i < parts.length && !this.#closed; i++) this.#enqueue(parts[i]!);

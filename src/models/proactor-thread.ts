@@ -8,7 +8,10 @@
  * has paused reading and armed again when it resumes, and one send at a time: the replies
  * to one read's requests (the core corks around them) and those that arrive while a send is
  * in flight are gathered into one buffer and leave in the next send, so a pipelined client
- * costs one send per batch, not per reply (counted in stats as `sends`). The per-connection policy —
+ * costs one send per batch, not per reply (counted in stats as `sends`). maxQueue counts what
+ * the kernel refuses, as for a reactor's write: a batch larger than it is first offered with a
+ * non-blocking write(2) and only the rest is judged and sent by the ring (#offer); bytes behind
+ * a send in flight are judged when the socket has no room. The per-connection policy —
  * order, limits, close rules — is the ConnCore every model shares (conn-core.ts). File
  * bodies are read by the ring too, chunk by chunk, and sent as they come: the `uring`
  * transfer path, proactor-style.
@@ -23,7 +26,7 @@ import { Proactor, type ProactorOptions } from '../loop/proactor.js';
 import { EMPTY } from '../loop/proactor-req.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
-import { ECANCELED } from '../sys/errno.js';
+import { EAGAIN, ECANCELED } from '../sys/errno.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
 import { getrlimit } from '../sys/process.js';
@@ -81,6 +84,38 @@ export function readSubRing(m: unknown): SubRing {
 const fileSlots = (): number => Math.max(1, Math.min(4096, getrlimit(constants.RLIMIT_NOFILE!).soft));
 
 const FILE_CHUNK = 128 << 10;
+const POLLOUT = constants.POLLOUT as number;
+
+/**
+ * Writes what the kernel takes of `parts` now (the socket is non-blocking: accept4 gave it
+ * SOCK_NONBLOCK), in order, advancing them past what it took (a part taken whole becomes
+ * empty): the bytes taken, or -errno. Stops at the first short write: the socket is full.
+ */
+function offer(fd: number, parts: Uint8Array[]): number {
+  let taken = 0;
+  let i = 0;
+  while (i < parts.length) {
+    const last = i === parts.length - 1;
+    const r = last ? native.write(fd, parts[i]!, 0, parts[i]!.length) : native.writev(fd, parts, i);
+    if (r === -EAGAIN) break;
+    if (r < 0) return r;
+    taken += r;
+    let left = r;
+    const offered = Math.min(parts.length, i + IOV_MAX);
+    while (i < offered && left >= parts[i]!.length) {
+      left -= parts[i]!.length;
+      parts[i++] = EMPTY;
+    }
+    if (i < offered) {
+      parts[i] = parts[i]!.subarray(left); // stopped inside what it was offered: the socket is full
+      break;
+    }
+  }
+  return taken;
+}
+
+/** writev(2) takes at most this many parts a call (native.writev sends the first IOV_MAX). */
+const IOV_MAX = 1024;
 
 /** One connection: a ConnIO over ring sends and a multishot recv, driving its ConnCore. */
 class RingConn implements ConnIO {
@@ -144,10 +179,15 @@ class RingConn implements ConnIO {
     if (this.closed || this.#ending || data.length === 0) return;
     this.#out[this.#outN++] = data;
     this.#outBytes += data.length;
-    if (this.queued > this.thread.maxQueue) {
-      return this.destroy();
-    }
-    this.#kick();
+    if (this.#sending === 0) return this.#kick();
+    // Behind a send in flight these bytes cannot be offered to the kernel yet. They count
+    // against maxQueue as a reactor's queue does, once the kernel refuses: when the socket
+    // has no room (the send in flight waits for it too); otherwise #kick judges them after it.
+    if (this.#outBytes > this.thread.maxQueue && !this.thread.writable(this.fd)) this.#queueFull();
+  }
+
+  #queueFull(): void {
+    this.destroy(connError('ERR_RAWIO_QUEUE_FULL', `write queue over ${this.thread.maxQueue} bytes`));
   }
 
   cork(): void {
@@ -168,18 +208,55 @@ class RingConn implements ConnIO {
       return;
     }
     const out = this.#out;
-    const data = n === 1 ? out[0]! : Buffer.concat(out.slice(0, n), this.#outBytes);
+    const bytes = this.#outBytes;
+    // A batch past maxQueue is offered to the kernel first (#offer); any other is one ring send.
+    const over = bytes > this.thread.maxQueue ? out.slice(0, n) : undefined;
+    let data = over ? EMPTY : n === 1 ? out[0]! : Buffer.concat(out.slice(0, n), bytes);
     // Held by the send now; a long batch's slots are dropped.
     if (n === 1) out[0] = EMPTY;
     else if (n > 64) this.#out = [];
     else out.fill(EMPTY, 0, n);
     this.#outN = 0;
     this.#outBytes = 0;
-    this.#sending = data.length;
     this.thread.stats.send();
+    if (over) {
+      const rest = this.#offer(over, bytes);
+      if (rest === undefined) return; // dropped, or the kernel took it all
+      data = rest;
+    }
+    this.#sending = data.length;
     const zc = this.thread.zerocopyThreshold;
     if (zc > 0 && data.length >= zc) this.#proactor.sendZc(this.fd, data, 0, data.length, this.#onSentZc);
     else this.#proactor.send(this.fd, data, 0, data.length, this.#onSent);
+  }
+
+  /**
+   * A batch larger than maxQueue: the kernel sees it first, as a reactor connection's write
+   * does — a non-blocking write(v) of what it takes now — and only the rest, the bytes it
+   * refused, is judged against maxQueue (past it the connection is dropped) and left to the
+   * ring. Returns that rest, or undefined when nothing is left to send or the connection was
+   * dropped. Small batches never come here: their one ring send costs no extra syscall.
+   */
+  #offer(parts: Uint8Array[], bytes: number): Uint8Array | undefined {
+    const taken = offer(this.fd, parts);
+    if (taken < 0) {
+      this.destroy();
+      return undefined;
+    }
+    this.progress += taken;
+    const rest = bytes - taken;
+    if (rest > this.thread.maxQueue) {
+      this.#queueFull();
+      return undefined;
+    }
+    if (rest === 0) {
+      // Gone at once: nothing is in flight (the core looks at its budgets after each write).
+      this.#wake();
+      return undefined;
+    }
+    let i = 0;
+    while (parts[i]!.length === 0) i++;
+    return i === parts.length - 1 ? parts[i]! : Buffer.concat(parts.slice(i), rest);
   }
 
   /** A SEND_ZC's callback, after its last notification: the kernel is done with the data. */
@@ -249,7 +326,8 @@ class RingConn implements ConnIO {
     if (this.#sending === 0 && this.#outN === 0) this.destroy();
   }
 
-  destroy(): void {
+  /** Closes now (`error`, such as ERR_RAWIO_QUEUE_FULL, says why; nothing reports it). */
+  destroy(_error?: Error): void {
     if (this.closed) return;
     this.closed = true;
     const waiters = this.#waiters;
@@ -281,6 +359,8 @@ export class ProactorThread {
   readonly #stats: Stats;
   readonly #conns = new Set<RingConn>();
   readonly #stopBuf = new Uint8Array(8);
+  #pollSet: InstanceType<typeof native.PollSet> | undefined;
+  readonly #pollOut = new Int32Array(2);
   /** The reserve fd and EMFILE pacing of the accepts. */
   readonly #backoff: AcceptBackoff;
   #stopping = false;
@@ -323,6 +403,18 @@ export class ProactorThread {
 
   get maxQueue(): number {
     return this.#data.maxQueue;
+  }
+
+  /**
+   * Whether the kernel has room for more bytes of `fd` now (poll(2), no wait): asked only
+   * when a connection's bytes behind a send in flight pass maxQueue, never per reply.
+   */
+  writable(fd: number): boolean {
+    const set = (this.#pollSet ??= new native.PollSet());
+    if (set.add(fd, POLLOUT) < 0) return false;
+    const n = set.wait(this.#pollOut, 0);
+    set.remove(fd);
+    return n > 0 && (this.#pollOut[1]! & POLLOUT) !== 0;
   }
 
   /** The data's threshold, or 0 (plain sends) on a kernel without IORING_OP_SEND_ZC (before 6.0). */

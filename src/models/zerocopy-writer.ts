@@ -5,11 +5,21 @@
  * (only then may its buffer be reused); then they leave together, as one write. The connection's EPOLLERR with no socket error means
  * completions on the error queue: `onErrorQueue` reads them and wakes the wait, which no Node
  * timer could do while a reactor in run() blocks in its poller.
+ *
+ * maxQueue holds as for plain writes: it counts the bytes the kernel refused. A zero-copy
+ * write larger than maxQueue is first offered with a plain non-blocking send, and the
+ * connection is dropped if the rest is past maxQueue; the writes held behind a zero-copy
+ * write count while it waits for room.
  */
 import type { Connection } from '../loop/connection.js';
-import { forgetZerocopy, zerocopySocket } from '../sys/msg-zerocopy.js';
+import { forgetZerocopy, send, zerocopySocket } from '../sys/msg-zerocopy.js';
+import { EAGAIN } from '../sys/errno.js';
+import { errnoError } from '../sys/errors.js';
 import { sendBuffer } from '../transfer/index.js';
+import { connError } from './conn-contract.js';
 import type { Stats } from './stats.js';
+
+const queueFull = (max: number): Error => connError('ERR_RAWIO_QUEUE_FULL', `write queue over ${max} bytes`);
 
 export class ZerocopyWriter {
   /** Moves whenever the kernel takes bytes of a zero-copy write (for the idle timeout). */
@@ -21,6 +31,8 @@ export class ZerocopyWriter {
   #idle: Promise<void> = Promise.resolve();
   #endAfter = false;
   #waits: (() => void)[] = [];
+  /** The zero-copy write in flight waits for room (the kernel refused the rest of it). */
+  #refused = false;
 
   constructor(
     readonly conn: Connection,
@@ -48,8 +60,16 @@ export class ZerocopyWriter {
     if (!this.#busy) {
       this.#busy = true;
       this.#idle = this.#pump();
-    }
+    } else if (this.#refused) this.#judge();
     return true;
+  }
+
+  /**
+   * The writes held while the kernel refuses the zero-copy write before them are bytes it
+   * refused, as a plain write's queue is: past maxQueue the connection is dropped.
+   */
+  #judge(): void {
+    if (this.#heldBytes > this.conn.maxQueue && !this.conn.closed) this.conn.destroy(queueFull(this.conn.maxQueue));
   }
 
   /** Resolves once no zero-copy write is pending. */
@@ -101,18 +121,41 @@ export class ZerocopyWriter {
         }
         this.uncork();
         while (conn.queuedBytes > 0) await conn.waitWritable();
-        this.#inFlight = data.length;
-        const r = await sendBuffer(conn.fd, data, {
-          zerocopy: true,
-          wait: async () => {
-            await conn.waitWritable();
-            this.progress++;
-          },
-          completions: () => new Promise<void>((resolve) => this.#waits.push(resolve)),
-        });
+        let from = 0;
+        if (data.length > conn.maxQueue) {
+          // As a plain write is judged: the kernel takes what it can now (a copy), and only
+          // the bytes it refuses count against maxQueue; those go zero-copy.
+          const n = send(conn.fd, data);
+          if (n < 0 && n !== -EAGAIN) throw errnoError(n, 'send');
+          from = Math.max(n, 0);
+          this.progress += from;
+          if (data.length - from > conn.maxQueue) {
+            conn.destroy(queueFull(conn.maxQueue));
+            break;
+          }
+        }
+        if (from < data.length) {
+          this.#inFlight = data.length - from;
+          const r = await sendBuffer(conn.fd, data, {
+            offset: from,
+            zerocopy: true,
+            wait: async () => {
+              // The kernel refuses: the writes held behind this one count against maxQueue now.
+              this.#refused = true;
+              this.#judge();
+              try {
+                await conn.waitWritable();
+              } finally {
+                this.#refused = false;
+              }
+              this.progress++;
+            },
+            completions: () => new Promise<void>((resolve) => this.#waits.push(resolve)),
+          });
+          this.stats.zerocopy(r.zerocopySends, r.copied);
+        }
         this.#inFlight = 0;
         conn.bytesWritten += data.length;
-        this.stats.zerocopy(r.zerocopySends, r.copied);
       }
     } catch (e) {
       conn.destroy(e instanceof Error ? e : new Error(String(e)));

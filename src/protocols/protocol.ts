@@ -112,7 +112,7 @@ export interface ProtocolOptions {
   limits?: {
     /** http, static: bytes of the request line and header fields (431 past it). */
     maxHead?: number;
-    /** http: bytes of a request body (413 past it). */
+    /** http: bytes of a request body (413 past it); static: the same, at most 64 KiB. */
     maxBody?: number;
     /** resp: bytes of a whole command. */
     maxRequest?: number;

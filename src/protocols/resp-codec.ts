@@ -23,9 +23,9 @@ export interface RespLimits {
   maxBulk?: number;
   /** Most arguments in one command; default 1 048 576 (Redis's limit). */
   maxArgs?: number;
-  /** Largest command in bytes, all arguments together; default 16 MiB. */
+  /** Largest command in bytes, all arguments together (an inline line, its LF included); default 16 MiB. */
   maxRequest?: number;
-  /** Longest inline command line; default 64 KiB (Redis's PROTO_INLINE_MAX_SIZE). */
+  /** Longest inline command line, within maxRequest too; default 64 KiB (Redis's PROTO_INLINE_MAX_SIZE). */
   maxInline?: number;
 }
 
@@ -236,11 +236,24 @@ export class RespCodec implements Codec {
     return { frames };
   }
 
-  /** The end of the command at `start` (>= 0), -1 if incomplete, or an error reply. */
+  /**
+   * The end of the command at `start` (>= 0), -1 if incomplete, or an error reply. A line
+   * is a command like any other: its bytes, LF included, count against maxRequest as a
+   * multibulk command's do (same reply), checked as they arrive, so a line that never ends
+   * is refused once it has passed the limit rather than buffered up to maxInline.
+   */
   #inline(buf: Uint8Array, start: number, frames: Uint8Array[]): number | Reply {
     const nl = indexOf(buf, LF, start, buf.length);
-    if (nl < 0) return buf.length - start > this.#maxInline ? protocolError('too big inline request') : -1;
-    if (nl - start > this.#maxInline) return protocolError('too big inline request');
+    const bytes = nl < 0 ? buf.length - start : nl + 1 - start;
+    const content = nl < 0 ? bytes : bytes - 1;
+    // The limit the line's bytes cross first decides the reply, so a line is answered the
+    // same whole or byte by byte: maxRequest at byte maxRequest + 1 (its LF counted),
+    // maxInline at content byte maxInline + 1.
+    const overRequest = bytes > this.#maxRequest ? this.#maxRequest : Infinity;
+    const overInline = content > this.#maxInline ? this.#maxInline : Infinity;
+    if (overRequest !== Infinity && overRequest <= overInline) return protocolError('command too large');
+    if (overInline !== Infinity) return protocolError('too big inline request');
+    if (nl < 0) return -1;
     const args = splitInline(buf.subarray(start, nl));
     if (args === null) return protocolError('unbalanced quotes in request');
     if (args.length > 0) frames.push(multibulkFrame(args));

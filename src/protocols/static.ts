@@ -151,6 +151,9 @@ function refusal(err: unknown): number {
   return 500;
 }
 
+/** The largest request body `static` frames (a body it then answers 405 to). */
+const STATIC_MAX_BODY = 64 << 10;
+
 /**
  * The `static` protocol: HTTP GET and HEAD of the files under `options.root` (a directory's
  * index.html for a directory), opened with openat2(2) RESOLVE_BENEATH so no path leaves the
@@ -172,7 +175,10 @@ export class StaticProtocol implements Protocol {
   }
 
   createCodec(): Codec {
-    return new HttpCodec({ maxHead: this.options.limits?.maxHead, maxBody: 64 << 10 });
+    // A body is never read (GET and HEAD take none): it is buffered only to frame the next
+    // request, up to 64 KiB, or maxRequest when smaller (413 past it, as `http` answers).
+    const maxBody = Math.min(STATIC_MAX_BODY, this.options.limits?.maxBody ?? STATIC_MAX_BODY);
+    return new HttpCodec({ maxHead: this.options.limits?.maxHead, maxBody });
   }
 
   close(): void {

@@ -17,7 +17,9 @@
  *   - header and idle timeouts close the connection, but never while rawio itself stopped
  *     reading for a budget (wire-paused-timeouts.ts);
  *   - a client that stops reading its replies or a file body is closed at the idle timeout,
- *     and maxQueue drops a connection alike on every model (wire-stuck-output.ts).
+ *     and maxQueue drops a connection alike on every model (wire-stuck-output.ts);
+ *   - maxQueue counts only what the kernel refuses, and maxRequest holds every request form
+ *     (wire-limits.ts).
  */
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -30,6 +32,7 @@ import { sampler, serverFds, serverRss } from '../helpers/server-proc.js';
 import { defineSmallReplyTests } from './wire-small-replies.js';
 import { definePausedTimeoutTests } from './wire-paused-timeouts.js';
 import { defineStuckOutputTests } from './wire-stuck-output.js';
+import { defineWireLimitTests } from './wire-limits.js';
 
 const MiB = 1 << 20;
 const DEPTH = 1024; // the default maxInFlight
@@ -195,6 +198,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     defineSmallReplyTests(model, start);
     definePausedTimeoutTests(start, () => root);
     defineStuckOutputTests(model, start, () => root);
+    defineWireLimitTests(model, start);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');

@@ -148,6 +148,24 @@ for (const localKeyspace of [false, true])
       expect(text(d.push(b('*3\r\n$30\r\n' + 'a'.repeat(30) + '\r\n$40\r\n')).error!.data)).toMatch(/too large/);
     });
 
+    it('holds an inline line to maxRequest as a multibulk command, before its end arrives', () => {
+      // The same reply and close for both forms, and no line buffered past the limit.
+      const multibulk = new RespCodec({ maxRequest: 64 });
+      expect(text(multibulk.push(cmd('SET', 'k', 'v'.repeat(60))).error!.data)).toBe(
+        '-ERR Protocol error: command too large\r\n',
+      );
+      const inline = new RespCodec({ maxRequest: 64 });
+      expect(inline.push(b('SET k ' + 'v'.repeat(58))).error).toBeUndefined(); // 64 bytes, no LF yet
+      expect(inline.buffered).toBe(64);
+      const r = inline.push(b('v'));
+      expect(r.error).toMatchObject({ close: true });
+      expect(text(r.error!.data)).toBe('-ERR Protocol error: command too large\r\n');
+      expect(inline.buffered).toBe(0);
+      // Within the limit, LF included, the line is a command.
+      expect(feed(new RespCodec({ maxRequest: 64 }), b('SET k ' + 'v'.repeat(56) + '\r\n')).frames).toHaveLength(1);
+      expect(feed(new RespCodec({ maxRequest: 64 }), b('SET k ' + 'v'.repeat(57) + '\r\n')).error).toBeDefined();
+    });
+
     it('answers OOM when the keyspace is full, and recovers after DEL', () => {
       const small = createProtocol('resp', { keyspaceSize: 1 << 16, localKeyspace });
       const value = 'v'.repeat(1000);
@@ -179,6 +197,11 @@ for (const localKeyspace of [false, true])
       ['a bulk past maxBulk', { maxBulk: 3 }, '*1\r\n$4\r\nPING\r\n'],
       ['a command at maxRequest', { maxRequest: 14 }, '*1\r\n$4\r\nPING\r\n'],
       ['a command past maxRequest', { maxRequest: 13 }, '*1\r\n$4\r\nPING\r\n'],
+      ['an inline line at maxRequest', { maxRequest: 6 }, 'PING\r\nPING\r\n'],
+      ['an inline line past maxRequest by its LF', { maxRequest: 5 }, 'PING\r\n'],
+      ['an inline line past maxRequest before maxInline', { maxRequest: 4, maxInline: 8 }, 'PINGPINGPING\r\n'],
+      ['an inline line past maxInline before maxRequest', { maxRequest: 8, maxInline: 4 }, 'PINGPINGPING\r\n'],
+      ['an inline line past both at one byte', { maxRequest: 4, maxInline: 4 }, 'PINGPING\r\n'],
       ['a count at maxArgs', { maxArgs: 1 }, '*1\r\n$4\r\nPING\r\n'],
       ['a count past maxArgs', { maxArgs: 1 }, '*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n'],
       ['a bare LF', {}, '*1\n$4\r\nPING\r\n'],

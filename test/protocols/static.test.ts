@@ -67,6 +67,29 @@ describe('static protocol', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('frames request bodies up to 64 KiB, or maxRequest when smaller, and answers 413 past it', () => {
+    const post = (q: SyncProtocol, n: number) => get(q, '/data.bin', `Content-Length: ${n}\r\n`, 'POST').status;
+    expect(post(p, (64 << 10) + 1)).toBe(413);
+    const small = createProtocol('static', { root, limits: { maxBody: 100 } });
+    try {
+      expect(post(small, 101)).toBe(413);
+      const { frames, error } = feed(
+        small.createCodec(),
+        b('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n' + 'x'.repeat(100)),
+      );
+      expect(error).toBeUndefined();
+      expect(text(small.handle(frames[0]).data)).toMatch(/^HTTP\/1\.1 405/);
+    } finally {
+      small.close();
+    }
+    const big = createProtocol('static', { root, limits: { maxBody: 1 << 20 } });
+    try {
+      expect(post(big, (64 << 10) + 1)).toBe(413);
+    } finally {
+      big.close();
+    }
+  });
+
   it('serves a file through a file region with its Content-Type', () => {
     const g = get(p, '/data.bin');
     expect(g.status).toBe(200);
