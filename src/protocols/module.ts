@@ -177,8 +177,15 @@ export class ModuleProtocol implements Protocol {
       throw typeError('create()', 'an object with createCodec() and handle()', impl);
     }
     this.#impl = impl;
-    // What the other threads and processes get must be plain data too.
-    const shared = impl.options === undefined ? opts.moduleOptions : plainData('create().options', impl.options);
+    // What the other threads and processes get must be plain data too; an instance refused
+    // for it is closed again (it may hold shared memory already).
+    let shared: unknown;
+    try {
+      shared = impl.options === undefined ? opts.moduleOptions : plainData('create().options', impl.options);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
     this.options = { module: url, moduleOptions: shared };
     setStrayHook(typeof impl.onError === 'function' ? impl.onError.bind(impl) : undefined);
   }
