@@ -26,6 +26,7 @@ import { native } from '../sys/native.js';
 import { sendsInKernel, transferFile } from '../transfer/index.js';
 import type { Stats } from './stats.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
+import { nodeTurn, runsUserCode } from './user-fence.js';
 
 const POLLIN = constants.POLLIN as number;
 const POLLOUT = constants.POLLOUT as number;
@@ -285,11 +286,14 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
   set.add(fd, POLLIN);
   const out = new Int32Array(2);
   const tick = sweepEvery(opts.limits);
+  // User code's timers and stray errors need Node's loop to turn (user-fence.ts).
+  const turns = runsUserCode(opts.protocol.options);
   try {
     while (!slot.stopping && !io.closed) {
       await io.whenReadable();
       // Every turn, not only when poll times out: a client trickling bytes never lets it.
       if (io.closed || core.expire(performance.now())) break;
+      if (turns) await nodeTurn();
       if (!readable(set, out, tick)) continue;
       const n = native.read(fd, buf, 0, buf.length);
       if (n === -EINTR || n === -EAGAIN) continue;

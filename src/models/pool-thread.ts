@@ -9,7 +9,10 @@
  * connections' do not). Once a reply closes its connection (QUIT, Connection: close), the
  * requests the reactor sent after it are dropped unrun: nothing after a close is processed.
  * While promises are pending the thread waits with Atomics.waitAsync, so their I/O and
- * timers run; otherwise it blocks in Atomics.wait.
+ * timers run; otherwise it blocks in Atomics.wait. With user code to run it gives Node's loop
+ * a turn after each wake-up's work, and wakes for one at least every USER_TURN_MS while idle,
+ * so that a timer the code set, or a rejection it left unhandled, is not held until the next
+ * request (user-fence.ts).
  */
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
@@ -18,6 +21,7 @@ import type { Stats } from './stats.js';
 import { BodySender } from './body-feed.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { CHUNK, MSG, readRequest, writeBody, writeReply } from './messages.js';
+import { nodeTurn, runsUserCode } from './user-fence.js';
 
 export interface PoolThreadData {
   role: 'pool';
@@ -38,6 +42,8 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 /** Connections closed by a reply, remembered this long (in closes) to drop what was sent after. */
 const CLOSED_MEMORY = 4096;
 const CLOSE_NOW: Reply = { data: new Uint8Array(0), close: true };
+/** How long an idle pool thread running user code blocks before it lets Node's loop turn. */
+const USER_TURN_MS = 50;
 
 /** Runs until STOP; `given`: serve this protocol instead of creating `data.protocol` (embedding, tests). */
 export async function runPoolThread(data: PoolThreadData, ready: () => void, given?: Protocol): Promise<void> {
@@ -46,12 +52,23 @@ export async function runPoolThread(data: PoolThreadData, ready: () => void, giv
   const requests = new Channel(data.requests);
   const pool = new PoolHandler(data, protocol);
   const msg = {} as Message;
+  const userCode = runsUserCode(data.protocolOptions);
+  let turn = false;
   ready();
   try {
     for (;;) {
       if (!requests.pop(msg)) {
-        if (pool.pending === 0) requests.waitForMessage();
-        else await requests.waitForMessageAsync(50);
+        if (pool.pending > 0) {
+          await requests.waitForMessageAsync(50);
+        } else if (turn) {
+          turn = false;
+          await nodeTurn();
+        } else if (userCode) {
+          requests.waitForMessage(USER_TURN_MS);
+          turn = true; // whatever woke it, Node's loop turns before it blocks again
+        } else {
+          requests.waitForMessage();
+        }
         continue;
       }
       if (msg.tag === MSG.STOP) break;
@@ -157,7 +174,7 @@ function sendReply(out: Channel, session: number, seq: number, reply: Reply): vo
       seq,
       data: data.subarray(off, end),
       partial: !last,
-      close: last && reply.close === true,
+      close: last && Boolean(reply.close), // truthy, as the core reads it on every other model
       file: last ? file : undefined,
       body: last && reply.body !== undefined,
     };

@@ -19,6 +19,7 @@ import { ReactorThread } from './reactor-thread.js';
 import { Stats } from './stats.js';
 import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
 import { writeFailure } from './worker-failure.js';
+import { fenceUserCode, runsUserCode } from './user-fence.js';
 import {
   CONTROL_FD,
   FIGURES,
@@ -37,6 +38,10 @@ const MUTEX_DELAY_MS = 2;
 const MUTEX_LEASE_MS = 100;
 
 let saidReady = false;
+const settings = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSettings;
+// User code's errors outside any request, and its process.exit(), must not end the worker
+// (user-fence.ts); rawio's own exits below take the fence off first.
+const unfence = runsUserCode(settings.thread?.protocolOptions) ? fenceUserCode() : () => undefined;
 
 /**
  * A failure before "ready" goes to the parent as a JSON record on the ready pipe, so that
@@ -49,11 +54,12 @@ function reportFailure(e: unknown): never {
     if (n <= 0) break; // the parent is gone: nobody to tell
     at += n;
   }
+  unfence();
   process.exit(1);
 }
 
 async function main(): Promise<void> {
-  const s = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSettings;
+  const s = settings;
   await loadProtocolModules(s.thread.protocolOptions);
   const listenFd =
     s.accept === 'reuseport' ? listenTcp(s.host, s.port, { backlog: s.backlog, reusePort: true }) : LISTEN_FD;
@@ -192,7 +198,9 @@ class AcceptLease {
 const monotonicMs = () => Number(process.hrtime.bigint() / 1_000_000n);
 
 await main().catch((e: unknown) => {
+  unfence();
   if (!saidReady) reportFailure(e);
   throw e;
 });
+unfence();
 process.exit(0);

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { protocolNames, type ProtocolName, type ProtocolOptions } from '../protocols/protocol.js';
+import { plainData } from '../protocols/user-checks.js';
 import { ENOENT, ENOTDIR } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
 import { getAffinity } from '../sys/process.js';
@@ -143,7 +144,9 @@ function protocolOf(value: unknown): { protocol: ProtocolName; module?: { module
       throw invalidValue(`protocol has no field '${key}'; it takes module, options`);
   }
   const module = { module: moduleHref('protocol.module', spec.module) } as { module: string; options?: unknown };
-  if (spec.options !== undefined) module.options = spec.options;
+  // Options cross threads (structured clone) and processes (JSON): plain data only, checked
+  // here rather than failing late, and differently, in one model or another.
+  if (spec.options !== undefined) module.options = plainData('protocol.options', spec.options);
   // The models frame a module's bytes themselves; 'echo' only stands in for the built-in name.
   return { protocol: 'echo', module };
 }

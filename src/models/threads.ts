@@ -31,7 +31,11 @@ export function startThread(workerData: object): Promise<ModelThread> {
   const who = threadName(workerData);
   let worker: Worker;
   try {
-    worker = new Worker(entry, { workerData });
+    // Not trackUnmanagedFds: Node would close, when the thread exits, every fd user code
+    // opened there with node:fs and did not close with node:fs — a reply's file fd, which
+    // rawio closes itself once sent (natively, and maybe on another thread), so the number
+    // may belong to another file or socket by then.
+    worker = new Worker(entry, { workerData, trackUnmanagedFds: false });
   } catch (e) {
     // Node could not make the thread at all (out of memory or fds): the same rejection.
     return Promise.reject(startFailure(e, who));

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
 import { Stats } from './stats.js';
+import { fenceUserCode, runsUserCode } from './user-fence.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import type { TpcAcceptorData } from './tpc-acceptor.js';
@@ -17,35 +18,47 @@ type ThreadData =
   ReactorThreadData | PoolThreadData | BlockingThreadData | ProactorThreadData | AcceptorThreadData | TpcAcceptorData;
 
 const data = workerData as ThreadData;
-// User modules (a protocol module, an HTTP handler) are imported before the role starts, so
-// createProtocol finds them; errors their code throws count in the server's stats.
-if ('protocolOptions' in data) await loadProtocolModules(data.protocolOptions);
-if ('stats' in data) {
-  const stats = Stats.attach(data.stats);
-  setErrorCounter(() => stats.error());
+// User code's errors outside any request, and its process.exit(), must not end the thread
+// (user-fence.ts); the fence comes off again before a failure of the role itself is rethrown.
+const unfence = runsUserCode((data as Partial<ReactorThreadData>).protocolOptions) ? fenceUserCode() : undefined;
+try {
+  await run();
+} catch (e) {
+  unfence?.();
+  throw e;
 }
-const ready = () => parentPort?.postMessage({ ready: true });
 
-if (data.role === 'reactor') {
-  const { ReactorThread } = await import('./reactor-thread.js');
-  const thread = new ReactorThread(data);
-  ready();
-  await thread.run();
-} else if (data.role === 'proactor') {
-  const { ProactorThread } = await import('./proactor-thread.js');
-  const thread = new ProactorThread(data);
-  parentPort?.postMessage(thread.hello()); // a sub-ring's says where its inbox is
-  await thread.run();
-} else if (data.role === 'acceptor') {
-  const { runAcceptorThread } = await import('./acceptor-thread.js');
-  await runAcceptorThread(data, ready);
-} else if (data.role === 'tpc-acceptor') {
-  const { runTpcAcceptor } = await import('./tpc-acceptor.js');
-  await runTpcAcceptor(data, ready);
-} else if (data.role === 'pool') {
-  const { runPoolThread } = await import('./pool-thread.js');
-  await runPoolThread(data, ready);
-} else {
-  const { runBlockingThread } = await import('./blocking-threads.js');
-  await runBlockingThread(data, ready);
+async function run(): Promise<void> {
+  // User modules (a protocol module, an HTTP handler) are imported before the role starts, so
+  // createProtocol finds them; errors their code throws count in the server's stats.
+  if ('stats' in data) {
+    const stats = Stats.attach(data.stats);
+    setErrorCounter(() => stats.error());
+  }
+  if ('protocolOptions' in data) await loadProtocolModules(data.protocolOptions);
+  const ready = () => parentPort?.postMessage({ ready: true });
+
+  if (data.role === 'reactor') {
+    const { ReactorThread } = await import('./reactor-thread.js');
+    const thread = new ReactorThread(data);
+    ready();
+    await thread.run();
+  } else if (data.role === 'proactor') {
+    const { ProactorThread } = await import('./proactor-thread.js');
+    const thread = new ProactorThread(data);
+    parentPort?.postMessage(thread.hello()); // a sub-ring's says where its inbox is
+    await thread.run();
+  } else if (data.role === 'acceptor') {
+    const { runAcceptorThread } = await import('./acceptor-thread.js');
+    await runAcceptorThread(data, ready);
+  } else if (data.role === 'tpc-acceptor') {
+    const { runTpcAcceptor } = await import('./tpc-acceptor.js');
+    await runTpcAcceptor(data, ready);
+  } else if (data.role === 'pool') {
+    const { runPoolThread } = await import('./pool-thread.js');
+    await runPoolThread(data, ready);
+  } else {
+    const { runBlockingThread } = await import('./blocking-threads.js');
+    await runBlockingThread(data, ready);
+  }
 }

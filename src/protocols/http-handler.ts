@@ -23,7 +23,7 @@ import {
   frameMethod,
 } from './http-frame.js';
 import { httpDate } from './http-date.js';
-import { imported, reportUserError } from './module.js';
+import { imported, reportUserError, setStrayHook } from './module.js';
 import { fstat, open } from '../sys/file.js';
 import { close } from '../sys/socket.js';
 import { constants } from '../sys/constants.js';
@@ -63,9 +63,11 @@ export interface HttpResponse {
   /**
    * Header fields to send. Content-Length, Transfer-Encoding and Connection are the
    * server's (framing and keep-alive) and are ignored here; Server and Date are added
-   * unless given.
+   * unless given. A value is a string, a number or an array of them (one field each); what
+   * node:http would refuse — another type, a control character but tab, a character past
+   * U+00FF — makes the response a 500 instead, with nothing of it written.
    */
-  headers?: Record<string, string | number | readonly string[]>;
+  headers?: Record<string, string | number | readonly (string | number)[]>;
   /** A string (UTF-8), bytes, a file region, or an async iterable of bytes sent chunked. */
   body?: string | Uint8Array | HttpFileBody | AsyncIterable<Uint8Array | string> | null;
 }
@@ -80,7 +82,8 @@ export interface HttpHandlerModule {
 
 const latin1 = new TextDecoder('latin1');
 const SERVER_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection']);
-const BAD_VALUE = /[\r\n\0]/;
+/** What a header value may hold, as node:http allows: tab, visible ASCII and latin-1 (obs-text). */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const O_RDONLY = constants.O_RDONLY as number;
 const O_CLOEXEC = constants.O_CLOEXEC as number;
@@ -121,6 +124,7 @@ export class HttpApp {
     if (typeof ns.handle !== 'function') throw typeError('handler', `a module exporting handle() (${url})`, ns.handle);
     this.#handle = ns.handle;
     this.#onError = typeof ns.onError === 'function' ? ns.onError : undefined;
+    setStrayHook(this.#onError);
   }
 
   handle(frame: Uint8Array): Reply | Promise<Reply> {
@@ -182,15 +186,34 @@ function headLines(res: HttpResponse): string {
     const lower = name.toLowerCase();
     if (SERVER_HEADERS.has(lower)) continue;
     given.add(lower);
-    for (const v of Array.isArray(value) ? value : [value]) {
-      const s = String(v);
-      if (BAD_VALUE.test(s)) throw typeError(`header ${name}`, 'free of CR, LF and NUL', s);
-      out += `${name}: ${s}\r\n`;
-    }
+    for (const v of Array.isArray(value) ? (value as unknown[]) : [value])
+      out += `${name}: ${headerValue(name, v)}\r\n`;
   }
   if (!given.has('server')) out += 'Server: rawio\r\n';
   if (!given.has('date')) out += `Date: ${httpDate()}\r\n`;
   return out;
+}
+
+/**
+ * One header value as written: a string or a number, as node:http takes them, refused with
+ * its codes otherwise — anything else (undefined, an object, a nested array) is
+ * ERR_HTTP_INVALID_HEADER_VALUE, a character a field may not hold ERR_INVALID_CHAR. A
+ * character past U+00FF would be written as its low byte (latin-1), so U+010A would become
+ * LF: refused like the control characters, or it would split the response.
+ */
+function headerValue(name: string, v: unknown): string {
+  if (typeof v !== 'string' && typeof v !== 'number') {
+    const e = typeError(`header ${name}`, 'a string, a number or an array of them', v);
+    (e as TypeError & { code: string }).code = 'ERR_HTTP_INVALID_HEADER_VALUE';
+    throw e;
+  }
+  const s = String(v);
+  if (BAD_VALUE.test(s)) {
+    const e = new TypeError(`Invalid character in header content ["${name}"]`);
+    (e as TypeError & { code: string }).code = 'ERR_INVALID_CHAR';
+    throw e;
+  }
+  return s;
 }
 
 function connection(f: Framing, close: boolean): string {

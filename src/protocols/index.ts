@@ -15,6 +15,7 @@ import { HttpProtocol } from './http.js';
 import { RespProtocol } from './resp.js';
 import { StaticProtocol } from './static.js';
 import { ModuleProtocol, loadProtocolModules, moduleUrl, type ProtocolModuleSpec } from './module.js';
+import { plainData } from './user-checks.js';
 import { object, typeError } from '../sys/validate.js';
 
 export { protocolNames };
@@ -73,7 +74,8 @@ export function protocolSpec(spec: unknown, opts: ProtocolOptions = {}): [Protoc
     throw typeError('protocol', `one of ${protocolNames.map((n) => `'${n}'`).join(', ')} or { module, options }`, spec);
   }
   const { module, options } = spec as ProtocolModuleSpec;
-  return ['module', { ...resolved, module: moduleUrl('protocol.module', module), moduleOptions: options }];
+  const moduleOptions = plainData('protocol.options', options);
+  return ['module', { ...resolved, module: moduleUrl('protocol.module', module), moduleOptions }];
 }
 
 export type {

@@ -10,13 +10,19 @@
  * User code is fenced here, so no model needs to know it is there: an exception from
  * `createCodec`, `push` or `handle` (thrown, or a rejected promise) becomes the module's
  * `errorReply(err)` for that request alone, or closes that connection when the module has
- * none; it is counted (stats().errors) and handed to the module's `onError`, or logged.
+ * none; it is counted (stats().errors) and handed to the module's `onError`, or logged. What
+ * the module returns is checked as strictly (user-checks.ts): a reply, a push result, the
+ * codec's `buffered` count and the bytes a body yields that break the contract count as a
+ * throw, so every model receives only replies it can send. Errors the module's code throws
+ * outside any request (a timer, a promise nobody awaits) reach the same counter and hook
+ * through `reportStrayError`, which a model thread or process calls for them.
  */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { Codec, Protocol, ProtocolOptions, PushResult, Reply } from './protocol.js';
 import { EMPTY } from './bytes.js';
-import { typeError } from '../sys/validate.js';
+import { checkReply, plainData } from './user-checks.js';
+import { rangeError, typeError } from '../sys/validate.js';
 
 /**
  * What a protocol module exports. `create` runs once in the caller's thread when the server
@@ -74,7 +80,11 @@ export interface CustomProtocol<O = unknown> {
 export interface ProtocolModuleSpec<O = unknown> {
   /** The module: a path (from the current directory) or a URL. */
   module: string | URL;
-  /** What its `create()` receives: structured-clonable and JSON-safe (it crosses threads and processes). */
+  /**
+   * What its `create()` receives: plain data (null, booleans, finite numbers, strings, arrays
+   * and plain objects of them), since it crosses threads and processes; `serve()` refuses
+   * anything else with a TypeError naming it.
+   */
   options?: O;
 }
 
@@ -118,6 +128,22 @@ export function setErrorCounter(count: () => void): void {
   countError = count;
 }
 
+/**
+ * The hook of this thread's user code, for errors that belong to no request: the onError of
+ * the protocol module or HTTP handler made last in this thread (a model's thread or process
+ * makes one).
+ */
+let strayHook: ((err: unknown) => void) | undefined;
+
+export function setStrayHook(hook: ((err: unknown) => void) | undefined): void {
+  strayHook = hook;
+}
+
+/** An error user code threw outside any request (uncaught, or a rejection nobody handled): counted and reported. */
+export function reportStrayError(err: unknown): void {
+  reportUserError(err, strayHook);
+}
+
 /** Counts an error thrown by user code and reports it to `hook`, or logs it. */
 export function reportUserError(err: unknown, hook: ((err: unknown) => void) | undefined): void {
   countError();
@@ -131,18 +157,15 @@ export function reportUserError(err: unknown, hook: ((err: unknown) => void) | u
 
 const CLOSE: Reply = { data: EMPTY, close: true };
 
-function checkReply(r: unknown): Reply {
-  if (typeof r !== 'object' || r === null || !((r as Reply).data instanceof Uint8Array)) {
-    throw typeError('reply', 'an object with data: Uint8Array', r);
-  }
-  return r as Reply;
-}
-
 /** The Protocol every model sees for a module: user code fenced (see the file comment). */
 export class ModuleProtocol implements Protocol {
   readonly name = 'module';
   readonly options: ProtocolOptions;
   readonly #impl: CustomProtocol;
+  readonly #report = (e: unknown): void => {
+    const hook = this.#impl.onError;
+    reportUserError(e, typeof hook === 'function' ? hook.bind(this.#impl) : undefined);
+  };
 
   constructor(opts: ProtocolOptions) {
     const url = opts.module;
@@ -154,18 +177,36 @@ export class ModuleProtocol implements Protocol {
       throw typeError('create()', 'an object with createCodec() and handle()', impl);
     }
     this.#impl = impl;
-    this.options = { module: url, moduleOptions: impl.options ?? opts.moduleOptions };
+    // What the other threads and processes get must be plain data too; an instance refused
+    // for it is closed again (it may hold shared memory already).
+    let shared: unknown;
+    try {
+      shared = impl.options === undefined ? opts.moduleOptions : plainData('create().options', impl.options);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+    this.options = { module: url, moduleOptions: shared };
+    setStrayHook(typeof impl.onError === 'function' ? impl.onError.bind(impl) : undefined);
   }
 
   /** The reply that stands for a failed request: errorReply(err), or closing the connection. */
   #failed(err: unknown): Reply {
-    reportUserError(err, this.#impl.onError?.bind(this.#impl));
+    this.#report(err);
     if (!this.#impl.errorReply) return CLOSE;
     try {
-      return checkReply(this.#impl.errorReply(err));
+      return checkReply(this.#impl.errorReply(err), this.#report);
     } catch (e) {
-      reportUserError(e, this.#impl.onError?.bind(this.#impl));
+      this.#report(e);
       return CLOSE;
+    }
+  }
+
+  #check(r: unknown): Reply {
+    try {
+      return checkReply(r, this.#report);
+    } catch (e) {
+      return this.#failed(e);
     }
   }
 
@@ -177,7 +218,7 @@ export class ModuleProtocol implements Protocol {
       const error = { ...this.#failed(e), close: true };
       return { push: () => ({ frames: [], error }) };
     }
-    return new FencedCodec(codec, (e) => this.#failed(e));
+    return new FencedCodec(codec, (e) => this.#failed(e), this.#report);
   }
 
   handle(frame: Uint8Array): Reply | Promise<Reply> {
@@ -189,49 +230,69 @@ export class ModuleProtocol implements Protocol {
     }
     if (r instanceof Promise || typeof (r as { then?: unknown })?.then === 'function') {
       return Promise.resolve(r).then(
-        (v) => {
-          try {
-            return checkReply(v);
-          } catch (e) {
-            return this.#failed(e);
-          }
-        },
+        (v) => this.#check(v),
         (e: unknown) => this.#failed(e),
       );
     }
-    try {
-      return checkReply(r);
-    } catch (e) {
-      return this.#failed(e);
-    }
+    return this.#check(r);
   }
 
   close(): void {
     try {
       this.#impl.close?.();
     } catch (e) {
-      reportUserError(e, this.#impl.onError?.bind(this.#impl));
+      this.#report(e);
     }
   }
 }
 
-/** A user codec: a throw ends it with the failure reply, and the connection closes after it. */
+/**
+ * A user codec: a throw, or a result that breaks the contract (a frame that is not bytes, an
+ * error reply of the wrong shape, a `buffered` that is not a byte count), ends it with the
+ * failure reply, and the connection closes after it. Its `buffered` (the bytes of a request
+ * not yet whole) is read after each push and handed on, so the header timeout runs for a
+ * module's half-sent request as for a built-in protocol's; a codec without one reports 0.
+ */
 class FencedCodec implements Codec {
   #dead = false;
+  #buffered = 0;
 
   constructor(
     readonly inner: Codec,
     readonly failed: (e: unknown) => Reply,
+    readonly report: (e: unknown) => void,
   ) {}
+
+  get buffered(): number {
+    return this.#buffered;
+  }
 
   push(chunk: Uint8Array): PushResult {
     if (this.#dead) return { frames: [] };
     try {
-      const r = this.inner.push(chunk);
-      if (!Array.isArray(r?.frames)) throw typeError('push()', 'an object with frames: Uint8Array[]', r);
-      return r;
+      const r = this.inner.push(chunk) as unknown;
+      const frames = (r as PushResult | null)?.frames;
+      if (typeof r !== 'object' || r === null || !Array.isArray(frames)) {
+        throw typeError('push()', 'an object with frames: Uint8Array[]', r);
+      }
+      for (let i = 0; i < frames.length; i++) {
+        if (!(frames[i] instanceof Uint8Array)) throw typeError(`push() frames[${i}]`, 'a Uint8Array', frames[i]);
+      }
+      const buffered = this.inner.buffered as unknown;
+      if (buffered !== undefined) {
+        if (typeof buffered !== 'number') throw typeError('codec.buffered', 'of type number', buffered);
+        if (!(buffered >= 0 && buffered <= Number.MAX_SAFE_INTEGER)) {
+          throw rangeError('codec.buffered', 'a byte count >= 0', buffered);
+        }
+      }
+      const { error } = r as PushResult;
+      const out: PushResult = { frames };
+      if (error !== undefined) out.error = { ...checkReply(error, this.report), close: true };
+      this.#buffered = (buffered as number | undefined) ?? 0;
+      return out;
     } catch (e) {
       this.#dead = true;
+      this.#buffered = 0;
       return { frames: [], error: { ...this.failed(e), close: true } };
     }
   }

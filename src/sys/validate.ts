@@ -22,6 +22,13 @@ export function rangeError(name: string, expected: string, v: unknown): RangeErr
   return e;
 }
 
+/** A value of the right type that cannot be used (a directory where a file goes): ERR_INVALID_ARG_VALUE. */
+export function valueError(name: string, expected: string, v: unknown): TypeError {
+  const e = new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(v)}`);
+  (e as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
+  return e;
+}
+
 /** An integer in [min, max]. */
 export function int(name: string, v: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number') throw typeError(name, 'of type number', v);

@@ -17,6 +17,7 @@ import { serve, type ModelName, type Server, type TransferMethodName } from '../
 import { exchange, type Exchange } from '../helpers/clients.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { childrenOf } from '../helpers/procs.js';
+import { defineUserCodeFenceTests } from './usercode-fence.js';
 
 const fixture = (name: string) => new URL(`../fixtures/user/${name}`, import.meta.url);
 const LINES = fixture('lines.mjs');
@@ -81,6 +82,7 @@ function http(send: string, n: number, heads: readonly number[] = []): Exchange 
 const get = (path: string, method = 'GET') => `${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
 
 export function defineUserCodeSuite(model: ModelName): void {
+  defineUserCodeFenceTests(model);
   let dir: string;
   let file: Buffer;
   let path: string;

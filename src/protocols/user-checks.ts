@@ -1,0 +1,210 @@
+/**
+ * What user code hands rawio, checked before any model sees it (module.ts fences the calls;
+ * this file judges the values): a protocol module's Reply and every field of it, the bodies
+ * it streams, and options that must cross threads and processes as plain data. A model
+ * trusts a Reply (a file fd goes to the kernel, `close` is read as a boolean, a body's chunks
+ * are written as bytes), so a wrong one is refused here, as that request's error, rather
+ * than reaching a model that would fail in its own way — a thread ended by a TypeError in a
+ * send, a string in the place of bytes, a file sent short.
+ */
+import type { Reply } from './protocol.js';
+import { fstat } from '../sys/file.js';
+import { close } from '../sys/socket.js';
+import { typeError, rangeError, valueError } from '../sys/validate.js';
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+/** An integer in [0, 2^53 - 1]: a typed field of a reply's file region. */
+function count(name: string, v: unknown, max: number): number {
+  if (typeof v !== 'number') throw typeError(name, 'of type number', v);
+  if (!Number.isInteger(v) || v < 0 || v > max) throw rangeError(name, `an integer >= 0 and <= ${max}`, v);
+  return v;
+}
+
+/** Whether `v` is an fd number a reply may own (what a refused reply's file closes). */
+function ownedFd(file: unknown): number | undefined {
+  const fd = (file as { fd?: unknown } | null)?.fd;
+  return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 && fd <= 0x7fffffff ? fd : undefined;
+}
+
+/**
+ * The file region of a reply: an open regular file, and a region inside it. The checks cost
+ * one fstat(2); they catch what every model would otherwise do differently with it (a closed
+ * fd, a directory, a region past the end that would be sent short and close the connection).
+ */
+function checkFile(file: unknown): NonNullable<Reply['file']> {
+  if (typeof file !== 'object' || file === null)
+    throw typeError('reply.file', 'an object { fd, offset, length }', file);
+  const f = file as { fd?: unknown; offset?: unknown; length?: unknown };
+  const fd = count('reply.file.fd', f.fd, 0x7fffffff);
+  const offset = count('reply.file.offset', f.offset, Number.MAX_SAFE_INTEGER);
+  const length = count('reply.file.length', f.length, Number.MAX_SAFE_INTEGER);
+  const st = fstat(fd); // EBADF for an fd that is not open
+  if ((st.mode & S_IFMT) !== S_IFREG) throw valueError('reply.file.fd', 'an open regular file', fd);
+  if (offset > st.size) throw rangeError('reply.file.offset', `at most the file's size, ${st.size}`, offset);
+  if (length > st.size - offset) {
+    throw rangeError('reply.file.length', `at most the file's size less the offset, ${st.size - offset}`, length);
+  }
+  return { fd, offset, length };
+}
+
+function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
+  );
+}
+
+/** Releases what a refused reply owned: its file's fd, its body's producer. */
+function release(r: { file?: unknown; body?: unknown }): void {
+  const fd = ownedFd(r.file);
+  if (fd !== undefined) close(fd);
+  if (isAsyncIterable(r.body)) {
+    try {
+      void Promise.resolve(r.body[Symbol.asyncIterator]().return?.()).catch(() => undefined);
+    } catch {
+      // a body that cannot even be ended has nothing more to give back
+    }
+  }
+}
+
+/**
+ * A protocol module's reply, checked field by field: `data` bytes, `file` an open regular
+ * file's region, `body` an async iterable (each chunk checked as it comes, its failures
+ * reported through `report`), `close` any value, read for its truth as every model reads it.
+ * Throws TypeError / RangeError / EBADF for a wrong one, after closing the fd and ending the
+ * body it owned: a refused reply leaves nothing behind.
+ */
+export function checkReply(r: unknown, report: (err: unknown) => void): Reply {
+  if (typeof r !== 'object' || r === null || !((r as Reply).data instanceof Uint8Array)) {
+    if (typeof r === 'object' && r !== null) release(r);
+    throw typeError('reply', 'an object with data: Uint8Array', r);
+  }
+  const {
+    data,
+    file,
+    body,
+    close: closing,
+  } = r as { data: Uint8Array; file?: unknown; body?: unknown; close?: unknown };
+  const out: Reply = { data };
+  try {
+    if (body !== undefined) {
+      if (!isAsyncIterable(body)) throw typeError('reply.body', 'an async iterable of Uint8Array', body);
+      out.body = new CheckedBody(body, report);
+    }
+    if (file !== undefined) out.file = checkFile(file);
+  } catch (e) {
+    release({ file, body });
+    throw e;
+  }
+  if (closing) out.close = true;
+  return out;
+}
+
+/**
+ * A module's body as the models pull it: a chunk that is not bytes ends it with a TypeError,
+ * and whatever ends it with an error is reported (counted, onError) before the model closes
+ * the connection after what was sent. return() reaches the module's own iterator, so a
+ * reply dropped unsent still releases what its body holds.
+ */
+class CheckedBody implements AsyncIterable<Uint8Array> {
+  constructor(
+    readonly inner: AsyncIterable<unknown>,
+    readonly report: (err: unknown) => void,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    let it: AsyncIterator<unknown>;
+    try {
+      it = this.inner[Symbol.asyncIterator]();
+    } catch (e) {
+      this.report(e);
+      throw e;
+    }
+    const fail = async (e: unknown): Promise<never> => {
+      this.report(e);
+      try {
+        await it.return?.();
+      } catch {
+        // the first error is the one reported
+      }
+      throw e;
+    };
+    return {
+      next: async () => {
+        let step: IteratorResult<unknown>;
+        try {
+          step = await it.next();
+        } catch (e) {
+          this.report(e);
+          throw e;
+        }
+        if (typeof step !== 'object' || step === null) {
+          return fail(typeError('body iterator result', 'an object { value, done }', step));
+        }
+        if (step.done) return { value: undefined, done: true };
+        if (!(step.value instanceof Uint8Array)) return fail(typeError('body chunk', 'a Uint8Array', step.value));
+        return { value: step.value, done: false };
+      },
+      return: async () => {
+        try {
+          await it.return?.();
+        } catch (e) {
+          this.report(e);
+        }
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}
+
+/**
+ * Checks that `value` is plain data — null, booleans, finite numbers, strings, arrays
+ * without holes and plain objects of them — and returns it as every thread and process will
+ * see it: worker threads get a structured clone, worker processes a JSON copy, and the two
+ * agree on plain data alone (a function fails one and vanishes in the other; a Date, a Map
+ * or a class instance arrives changed). An object key holding `undefined` is dropped, as
+ * JSON drops it. Throws a TypeError naming the first part that is not plain data (`name` is
+ * its path: `protocol.options.list[1]`).
+ */
+export function plainData(name: string, value: unknown): unknown {
+  if (value === undefined) return undefined; // no options
+  check(name, value, []);
+  return JSON.parse(JSON.stringify(value)) as unknown;
+}
+
+const PLAIN = 'plain data (null, a boolean, a finite number, a string, an array or a plain object of them)';
+
+function check(name: string, v: unknown, path: object[]): void {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(v)) throw typeError(name, `${PLAIN}; JSON cannot carry ${v}`, v);
+      return;
+    case 'object':
+      break;
+    default:
+      throw typeError(name, PLAIN, v);
+  }
+  if (v === null) return;
+  if (path.includes(v)) throw typeError(name, `${PLAIN}, without cycles`, v);
+  path.push(v);
+  if (Array.isArray(v)) {
+    if (Object.getPrototypeOf(v) !== Array.prototype) throw typeError(name, PLAIN, v);
+    for (let i = 0; i < v.length; i++) {
+      if (!(i in v) || v[i] === undefined) throw typeError(`${name}[${i}]`, PLAIN, v[i]);
+      check(`${name}[${i}]`, v[i], path);
+    }
+  } else {
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) throw typeError(name, PLAIN, v);
+    for (const [k, item] of Object.entries(v)) {
+      if (item !== undefined) check(`${name}.${k}`, item, path);
+    }
+  }
+  path.pop();
+}

@@ -1,0 +1,335 @@
+/**
+ * User code breaking its contract, on every model (called from usercode-suite.ts): replies
+ * of the wrong shape, a codec's bad results, errors thrown outside any request (a timer, a
+ * promise nobody handles), process.exit(), a truthy `close`, a half-sent request to a
+ * module's codec, options that are not plain data, HTTP header values that would split the
+ * response, and fds a module opens with node:fs. Each must end as that request's error
+ * reply (or that connection's close), counted in stats().errors and handed to onError, with
+ * the serving thread or process going on — the guarantees the built-in protocols have.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve, type ModelName, type Server } from '../helpers/rawio.js';
+import { exchange, type Exchange } from '../helpers/clients.js';
+import { leakedSince, openFds } from '../helpers/fds.js';
+
+const fixture = (name: string) => new URL(`../fixtures/user/${name}`, import.meta.url);
+const REPLIES = fixture('replies.mjs');
+const LINES = fixture('lines.mjs');
+const APP = fixture('app.mjs');
+const SIZE = 4096;
+
+async function eventually(check: () => boolean | Promise<boolean>, ms = 20_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return check();
+}
+
+/** Waits for `n` newline-ended replies, or the server's close. */
+function lines(send: string, n: number): Exchange {
+  return { send: Buffer.from(send), complete: (got) => got.toString().split('\n').length - 1 >= n };
+}
+
+const ask = async (port: number, line: string) => (await exchange(port, lines(`${line}\n`, 1))).toString();
+
+/**
+ * Sends `data` and resolves with what came back once the server closes the connection; each
+ * later step is sent once the server has answered something more (so it is a push of its own).
+ */
+function untilClosed(port: number, data: string, timeoutMs = 25_000, ...later: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const c = net.connect(port, '127.0.0.1', () => c.write(data));
+    c.on('data', () => {
+      const next = later.shift();
+      if (next !== undefined) c.write(next);
+    });
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`still open after ${timeoutMs} ms, got ${JSON.stringify(got)}`));
+    }, timeoutMs);
+    c.on('data', (d) => (got += d.toString('latin1')));
+    c.on('close', () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+    c.on('error', () => undefined); // a reset is a close too
+  });
+}
+
+export function defineUserCodeFenceTests(model: ModelName): void {
+  let dir: string;
+  let path: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rawio-fence-'));
+    path = join(dir, 'region.bin');
+    writeFileSync(path, randomBytes(SIZE));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe(`${model} × user code that breaks its contract`, () => {
+    let server: Server;
+    let pids: number[];
+    let fdsBefore: Map<number, string>;
+    beforeAll(async () => {
+      fdsBefore = openFds();
+      // One serving thread (or process), so a thread that died would show.
+      server = await serve({
+        model,
+        protocol: { module: REPLIES, options: { path, dir, size: SIZE } },
+        workers: 1,
+        pool: 1,
+        headerTimeout: 300,
+        idleTimeout: 60_000,
+      });
+      pids = server.workerPids();
+    });
+    afterAll(() => server.close());
+
+    it('answers a reply of the wrong shape with that request’s error, and serves on', async () => {
+      const cases: [string, string][] = [
+        ['FD-STRING', 'ERR_INVALID_ARG_TYPE'],
+        ['FD-NEGATIVE', 'ERR_OUT_OF_RANGE'],
+        ['FD-NOT-OPEN', 'EBADF'],
+        ['FD-DIRECTORY', 'ERR_INVALID_ARG_VALUE'],
+        ['OFFSET-NEGATIVE', 'ERR_OUT_OF_RANGE'],
+        ['OFFSET-FRACTION', 'ERR_OUT_OF_RANGE'],
+        ['OFFSET-STRING', 'ERR_INVALID_ARG_TYPE'],
+        ['OFFSET-PAST-END', 'ERR_OUT_OF_RANGE'],
+        ['LENGTH-NEGATIVE', 'ERR_OUT_OF_RANGE'],
+        ['LENGTH-PAST-END', 'ERR_OUT_OF_RANGE'],
+        ['LENGTH-UNSAFE', 'ERR_OUT_OF_RANGE'],
+        ['FILE-NOT-OBJECT', 'ERR_INVALID_ARG_TYPE'],
+        ['BODY-STRING', 'ERR_INVALID_ARG_TYPE'],
+        ['BODY-BYTES', 'ERR_INVALID_ARG_TYPE'],
+        ['DATA-STRING', 'ERR_INVALID_ARG_TYPE'],
+      ];
+      const errorsBefore = server.stats().errors;
+      const send = cases.map(([cmd], i) => `${cmd}\nECHO after ${i}\n`).join('');
+      const got = await exchange(server.port, lines(send, cases.length * 2));
+      const want = cases.map(([, code], i) => `-ERR ${code}\nafter ${i}\n`).join('');
+      expect(got.toString()).toBe(want);
+      expect(await eventually(() => server.stats().errors - errorsBefore >= cases.length)).toBe(true);
+      expect(await ask(server.port, 'LAST-ERROR')).toBe('ERR_INVALID_ARG_TYPE\n'); // DATA-STRING's, via onError
+      // A good region still goes out after all that, from the same thread.
+      const file = await exchange(server.port, {
+        send: Buffer.from('FILE-OK\nECHO done\n'),
+        complete: (g) => g.length >= 5 + 10 + 5,
+      });
+      expect(file.subarray(0, 5).toString()).toBe('file\n');
+      expect(file.subarray(15).toString()).toBe('done\n');
+      expect(server.workerPids()).toEqual(pids);
+    });
+
+    it('closes the connection after what was sent when a body yields a chunk that is not bytes', async () => {
+      const errorsBefore = server.stats().errors;
+      expect(await untilClosed(server.port, 'BODY-BAD-CHUNK\nECHO never\n')).toBe('head\ngood\n');
+      expect(await eventually(() => server.stats().errors > errorsBefore)).toBe(true);
+      expect(await ask(server.port, 'LAST-ERROR')).toBe('ERR_INVALID_ARG_TYPE\n');
+      expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
+    });
+
+    it('answers a bad push() result like a throwing push(): the error reply, then that connection closes', async () => {
+      for (const line of [
+        'PUSH-STRING-FRAME',
+        'PUSH-NUMBER-FRAME',
+        'PUSH-BAD-ERROR',
+        'PUSH-NOT-OBJECT',
+        'PUSH-BAD-BUFFERED',
+      ]) {
+        const errorsBefore = server.stats().errors;
+        expect(await untilClosed(server.port, 'ECHO first\n', 25_000, `${line}\nECHO never\n`), line).toMatch(
+          /^first\n-ERR (ERR_INVALID_ARG_TYPE|ERR_OUT_OF_RANGE)\n$/,
+        );
+        expect(await eventually(() => server.stats().errors > errorsBefore), line).toBe(true);
+      }
+      expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
+      expect(server.workerPids()).toEqual(pids);
+    });
+
+    it('honours a truthy close that is not a boolean, as `close: true`', async () => {
+      for (const cmd of ['CLOSE-NUMBER', 'CLOSE-STRING']) {
+        expect(await untilClosed(server.port, `ECHO a\n${cmd}\nECHO never\n`), cmd).toBe('a\nbye\n');
+      }
+    });
+
+    it('turns process.exit() in a request into that request’s error (ERR_RAWIO_EXIT_IN_THREAD)', async () => {
+      const errorsBefore = server.stats().errors;
+      const got = await exchange(server.port, lines('EXIT\nECHO after\n', 2));
+      expect(got.toString()).toBe('-ERR ERR_RAWIO_EXIT_IN_THREAD\nafter\n');
+      expect(await eventually(() => server.stats().errors > errorsBefore)).toBe(true);
+      expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
+      expect(server.workerPids()).toEqual(pids);
+    });
+
+    const strays: [string, string][] = [
+      ['STRAY-THROW', 'E_STRAY_THROW'],
+      ['STRAY-REJECT', 'E_STRAY_REJECT'],
+      ['STRAY-EXIT', 'ERR_RAWIO_EXIT_IN_THREAD'],
+    ];
+    for (const [cmd, code] of strays) {
+      it(`counts an error thrown outside any request (${cmd}), hands it to onError, and serves on`, async () => {
+        const errorsBefore = server.stats().errors;
+        expect(await ask(server.port, cmd)).toBe('ok\n');
+        // Each exchange is I/O on the serving thread: its loop turns and the stray error comes.
+        expect(await eventually(async () => (await ask(server.port, 'LAST-ERROR')) === `${code}\n`)).toBe(true);
+        expect(await eventually(() => server.stats().errors > errorsBefore)).toBe(true);
+        expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
+        expect(server.workerPids()).toEqual(pids);
+      });
+    }
+
+    it('closes a connection whose request stops half-way after headerTimeout, as the built-in protocols do', async () => {
+      // idleTimeout is a minute: a close within the wait can only be the header timeout's.
+      expect(await untilClosed(server.port, 'ECHO whole\nECHO half')).toBe('whole\n');
+    });
+
+    it('closes every fd a refused reply owned', async () => {
+      await server.close();
+      expect(await eventually(() => leakedSince(fdsBefore).length === 0)).toBe(true);
+      expect(leakedSince(fdsBefore)).toEqual([]);
+    });
+  });
+
+  describe(`${model} × fds user code opens with node:fs`, () => {
+    it('closes a file reply’s fd once: not again when the serving thread exits', async () => {
+      const server = await serve({
+        model,
+        protocol: { module: REPLIES, options: { path, dir, size: SIZE } },
+        workers: 1,
+        pool: 1,
+      });
+      const mine: number[] = [];
+      try {
+        const pid = Number(await ask(server.port, 'PID'));
+        for (let i = 0; i < 4; i++) {
+          const got = await exchange(server.port, { send: Buffer.from('FILE-OK\n'), complete: (g) => g.length >= 15 });
+          expect(got.length).toBe(15);
+        }
+        // The fds the thread opened (and rawio closed) are free again: take the lowest free
+        // fds here, which include them once rawio has closed them.
+        if (pid === process.pid) for (let i = 0; i < 32; i++) mine.push(openSync(path, 'r'));
+      } finally {
+        await server.close();
+      }
+      // Node closes at a worker's exit what it opened with node:fs and did not close with
+      // node:fs: rawio closed those fds itself, so that would close this test's files.
+      const closed = mine.filter((fd) => {
+        try {
+          fstatSync(fd);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      for (const fd of mine) if (!closed.includes(fd)) closeSync(fd);
+      expect(closed).toEqual([]);
+    });
+  });
+
+  describe(`${model} × module options`, () => {
+    const bad: [string, unknown, string][] = [
+      ['a function', { f: () => 1 }, 'protocol.options.f'],
+      ['a class instance', { when: new Date(0) }, 'protocol.options.when'],
+      ['a Map deep in an array', { list: [1, { m: new Map() }] }, 'protocol.options.list[1].m'],
+      ['a bigint', { n: 1n }, 'protocol.options.n'],
+      ['a symbol', { s: Symbol('s') }, 'protocol.options.s'],
+      ['a number JSON cannot carry', { x: Number.NaN }, 'protocol.options.x'],
+      [
+        'a cycle',
+        (() => {
+          const o: Record<string, unknown> = {};
+          o.self = o;
+          return o;
+        })(),
+        'protocol.options.self',
+      ],
+    ];
+    for (const [what, options, name] of bad) {
+      it(`refuses options holding ${what} up front, naming ${name}`, async () => {
+        const err = await serve({ model, workers: 1, protocol: { module: LINES, options } }).then(
+          (s) => s.close().then(() => undefined),
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(TypeError);
+        expect((err as Error).message).toContain(name);
+      });
+    }
+
+    it('refuses options published by create() that are not plain data, closing that instance', async () => {
+      const before = openFds();
+      const err = await serve({
+        model,
+        workers: 1,
+        protocol: { module: REPLIES, options: { path, dir, size: SIZE, shareFunction: true } },
+      }).then(
+        (s) => s.close().then(() => undefined),
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TypeError);
+      expect((err as Error).message).toContain('options.hook');
+      // Its Keyspace (a memfd) was closed with it.
+      expect(await eventually(() => leakedSince(before).length === 0)).toBe(true);
+    });
+
+    it('serves with plain data of every kind', async () => {
+      const options = { s: 'x', n: 1.5, b: true, z: null, list: [1, 'two', [3]], nested: { a: { b: [] } } };
+      const server = await serve({ model, workers: 1, protocol: { module: LINES, options } });
+      try {
+        expect(await ask(server.port, 'ECHO plain')).toBe('plain\n');
+      } finally {
+        await server.close();
+      }
+    });
+  });
+
+  describe(`${model} × HTTP header values`, () => {
+    let server: Server;
+    beforeAll(async () => {
+      server = await serve({ model, protocol: 'http', handler: APP, workers: 1, pool: 1 });
+    });
+    afterAll(() => server.close());
+
+    const routes = [
+      '/bad-header', // CR LF
+      '/header-wide-chars', // U+010D U+010A: CR LF once written as latin1
+      '/header-control', // ESC
+      '/header-undefined',
+      '/header-object',
+      '/header-boolean',
+      '/header-nested-array',
+    ];
+    for (const route of routes) {
+      it(`answers a handler's header value of ${route} with 500, writing none of it`, async () => {
+        const send = `GET ${route} HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n`;
+        const got = (
+          await exchange(server.port, {
+            send: Buffer.from(send),
+            complete: (g) => g.toString('latin1').endsWith('hi GET'),
+          })
+        ).toString('latin1');
+        expect(got).toMatch(/^HTTP\/1\.1 500 /);
+        expect(got).not.toMatch(/injected|x-bad|x-odd/i);
+        expect(got).toMatch(/HTTP\/1\.1 200 OK[^]*hi GET$/);
+      });
+    }
+
+    it('still sends header values that are strings, numbers and arrays of them', async () => {
+      const send = 'GET /header-fine HTTP/1.1\r\nHost: x\r\n\r\n';
+      const got = (
+        await exchange(server.port, { send: Buffer.from(send), complete: (g) => g.toString().endsWith('fine') })
+      ).toString('latin1');
+      expect(got).toMatch(/^HTTP\/1\.1 200 /);
+      expect(got).toContain('\r\nx-num: 42\r\n');
+      expect(got).toContain('\r\nx-list: a\r\nx-list: 7\r\n');
+      expect(got).toContain('\r\nx-tab: a\tb\r\n');
+    });
+  });
+}
