@@ -9,7 +9,6 @@
  * is produced. A handler that throws or rejects gets a 500 for that request alone; the
  * connection goes on.
  */
-import { STATUS_CODES } from 'node:http';
 import type { Reply } from './protocol.js';
 import { simpleResponse } from './http-codec.js';
 import {
@@ -81,6 +80,16 @@ export interface HttpHandlerModule {
 }
 
 const latin1 = new TextDecoder('latin1');
+let reasons: Record<number, string | undefined> | undefined;
+/**
+ * node:http's reason phrase for a status, loaded at the first response and not at import:
+ * on Node 22 and later, evaluating node:http starts a thread that reads the system CA
+ * certificates, and importing rawio opens no fd and starts no thread.
+ */
+function reason(status: number): string | undefined {
+  reasons ??= process.getBuiltinModule('node:http').STATUS_CODES;
+  return reasons[status];
+}
 const SERVER_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection']);
 /** What a header value may hold, as node:http allows: tab, visible ASCII and latin-1 (obs-text). */
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -162,7 +171,7 @@ export class HttpApp {
           FILE_STATUS[e.code]!,
           f.keepAlive,
           '',
-          f.head ? '' : `${STATUS_CODES[FILE_STATUS[e.code]!]}\n`,
+          f.head ? '' : `${reason(FILE_STATUS[e.code]!)}\n`,
         );
       }
       return this.#failed(e, f);
@@ -177,7 +186,7 @@ function headLines(res: HttpResponse): string {
   const status = res.status ?? 200;
   if (!Number.isInteger(status) || status < 200 || status > 999)
     throw rangeError('status', 'an integer from 200 to 999', status);
-  let out = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  let out = `HTTP/1.1 ${status} ${reason(status) ?? 'Unknown'}\r\n`;
   const given = new Set<string>();
   const fields = res.headers ?? {};
   if (typeof fields !== 'object') throw typeError('headers', 'an object', fields);
