@@ -175,9 +175,11 @@ export function defineWireLimitTests(model: ModelName, start: Start): void {
     }
   }, 30_000);
 
-  it.skipIf(blocking)(
-    'drops a client that stops reading once the replies written behind a refused send pass maxQueue',
-    async () => {
+  // Only the models that queue: iterative and thread-per-connection write nothing behind a
+  // refused send (their write waits for the client; the case above checks what they do with
+  // a reply the kernel refuses), so the queue this case fills does not exist there.
+  if (!blocking)
+    it('drops a client that stops reading once the replies written behind a refused send pass maxQueue', async () => {
       const wmem = wmemMax();
       // One reply within maxQueue yet larger than the server's send buffer can be: the kernel
       // takes part and refuses the rest (up to maxQueue: kept), and the send waits for room.
@@ -219,9 +221,7 @@ export function defineWireLimitTests(model: ModelName, start: Start): void {
       } finally {
         hog.close();
       }
-    },
-    30_000,
-  );
+    }, 30_000);
 
   it('holds an inline RESP command to maxRequest as a multibulk one: the same error, then close', async () => {
     const s = await start('resp', { maxRequest: 1024 });
