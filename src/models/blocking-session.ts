@@ -23,9 +23,8 @@ import { ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from '.
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
-import { sendsInKernel, transferFile } from '../transfer/index.js';
+import { FileBodySender, type FileBodyOptions } from './file-body.js';
 import type { Stats } from './stats.js';
-import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 import { nodeTurn, runsUserCode } from './user-fence.js';
 
 const POLLIN = constants.POLLIN as number;
@@ -89,13 +88,9 @@ export class FdSlot {
   }
 }
 
-export interface BlockingOptions {
+export interface BlockingOptions extends FileBodyOptions {
   protocol: Protocol;
   stats: Stats;
-  transfer: string;
-  directio: number;
-  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
-  mmap: MmapTransferOptions;
   limits: ConnLimits;
   /** Bytes of a reply the kernel refused past which the connection is dropped (ServeOptions.maxQueue). */
   maxQueue: number;
@@ -118,8 +113,8 @@ class BlockingIO implements ConnIO {
   core: ConnCore | undefined;
   #resumed: (() => void) | undefined;
   #ending = false;
-  /** Aborts the file body in flight in io_uring when the connection closes (see destroy()). */
-  #transfer: AbortController | undefined;
+  /** The file body in flight, aborted when the connection closes (see destroy()). */
+  readonly #file: FileBodySender;
   readonly #outSet = new native.PollSet();
   readonly #out = new Int32Array(2);
   readonly #tick: number;
@@ -131,6 +126,9 @@ class BlockingIO implements ConnIO {
   ) {
     this.#outSet.add(fd, POLLOUT);
     this.#tick = sweepEvery(opts.limits);
+    this.#file = new FileBodySender(opts, (bytes) => {
+      this.progress += bytes; // the client's progress, for the idle timeout
+    });
   }
 
   write(data: Uint8Array): void {
@@ -179,36 +177,13 @@ class BlockingIO implements ConnIO {
     return this.closed ? Promise.reject(new Error('connection closed')) : Promise.resolve();
   }
 
-  async sendFile(file: NonNullable<Reply['file']>): Promise<number> {
-    const { transfer: method, directio } = this.opts;
-    // Only a send the kernel holds needs stopping from outside (an AbortController costs
-    // microseconds): the other methods wait in #waitWritable, which sees the close.
-    const transfer = sendsInKernel(method, file.length, directio) ? new AbortController() : undefined;
-    this.#transfer = transfer;
-    try {
-      return await transferFile(this.fd, file.fd, {
-        offset: file.offset,
-        length: file.length,
-        method: method as 'auto',
-        directio,
-        mmap: this.opts.mmap,
-        signal: transfer?.signal,
-        wait: this.#fileWait,
-        onSent: this.#onSent,
-      });
-    } finally {
-      this.#transfer = undefined;
-    }
+  sendFile(file: NonNullable<Reply['file']>): Promise<number> {
+    return this.#file.send(this.fd, file, this.#fileWait);
   }
 
   /** transferFile's wait on EAGAIN: the same ticks as a write's. */
   readonly #fileWait = (): Promise<void> =>
     this.#waitWritable() ? Promise.resolve() : Promise.reject(new Error('connection closed'));
-
-  /** A file body's bytes the kernel took: the client's progress, for the idle timeout. */
-  readonly #onSent = (bytes: number): void => {
-    this.progress += bytes;
-  };
 
   pause(): void {
     this.paused = true;
@@ -247,8 +222,7 @@ class BlockingIO implements ConnIO {
 
   /** The connection is done: a file body still in flight stops. */
   release(): void {
-    this.#transfer?.abort();
-    this.#transfer = undefined;
+    this.#file.abort();
   }
 }
 

@@ -12,22 +12,17 @@
 import type { Connection } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
 import { shutdown } from '../sys/socket.js';
-import { sendsInKernel, transferFile } from '../transfer/index.js';
 import { CONN_DEFAULTS, ConnCore, type ConnIO, type ConnLimits } from './conn-core.js';
 import type { Stats } from './stats.js';
 import { ZerocopyWriter } from './zerocopy-writer.js';
-import type { MmapTransferOptions } from '../transfer/mmap-options.js';
+import { FileBodySender, type FileBodyOptions } from './file-body.js';
 
 /** The default in-flight bound (ConnLimits.maxInFlight). */
 export const MAX_DEPTH = CONN_DEFAULTS.maxInFlight;
 
-export interface SessionOptions {
+export interface SessionOptions extends FileBodyOptions {
   protocol: Protocol;
   stats: Stats;
-  transfer: string;
-  directio: number;
-  /** The `mmap` transfer's options (MAP_POPULATE, madvise, reused mappings). */
-  mmap?: MmapTransferOptions;
   /** Writes of at least this many bytes go out with MSG_ZEROCOPY; 0 or absent: never. */
   zerocopyThreshold?: number;
   /** The per-connection limits; default CONN_DEFAULTS. */
@@ -47,14 +42,17 @@ class ConnectionIO implements ConnIO {
   #corked = 0;
   #corking = false;
   #fileProgress = 0;
-  /** Aborts the file body in flight in io_uring when the connection closes (see destroy()). */
-  #transfer: AbortController | undefined;
+  /** The file body in flight, aborted when the connection closes (see destroy()). */
+  readonly #file: FileBodySender;
   readonly zc: ZerocopyWriter | undefined;
 
   constructor(
     readonly conn: Connection,
     readonly opts: SessionOptions,
   ) {
+    this.#file = new FileBodySender(opts, (bytes) => {
+      this.#fileProgress += bytes; // the client's progress, for the idle timeout
+    });
     const t = opts.zerocopyThreshold ?? 0;
     if (t > 0) this.zc = new ZerocopyWriter(conn, t, opts.stats, () => this.uncork());
   }
@@ -101,39 +99,15 @@ class ConnectionIO implements ConnIO {
     await this.zc?.idle();
     this.uncork();
     while (conn.queuedBytes > 0) await conn.waitWritable();
-    const { transfer: method, directio } = this.opts;
-    // Only a send the kernel holds needs stopping from outside (an AbortController costs
-    // microseconds): the other methods wait in conn.waitWritable, which rejects on close.
-    const transfer = sendsInKernel(method, file.length, directio) ? new AbortController() : undefined;
-    this.#transfer = transfer;
-    try {
-      return await transferFile(conn.fd, file.fd, {
-        offset: file.offset,
-        length: file.length,
-        method: method as 'auto',
-        directio,
-        mmap: this.opts.mmap,
-        signal: transfer?.signal,
-        wait: () => conn.waitWritable(),
-        onSent: this.#onSent,
-      });
-    } finally {
-      this.#transfer = undefined;
-    }
+    return this.#file.send(conn.fd, file, () => conn.waitWritable());
   }
-
-  /** A file body's bytes the kernel took: the client's progress, for the idle timeout. */
-  readonly #onSent = (bytes: number): void => {
-    this.#fileProgress += bytes;
-  };
 
   /**
    * The connection has closed (however it did): a file body still in flight submits
    * nothing more to this fd number, which the kernel may give to another client at once.
    */
   onClosed(): void {
-    this.#transfer?.abort();
-    this.#transfer = undefined;
+    this.#file.abort();
   }
 
   pause(): void {
@@ -153,7 +127,7 @@ class ConnectionIO implements ConnIO {
     // holds, with the socket, until the client takes its bytes: close(2) alone would leave a
     // timed-out connection open. shutdown(2) reaches the socket itself, so that send fails now.
     // (sendsInKernel decides when: close(2) is enough for the other methods.)
-    if (this.#transfer !== undefined && !this.conn.closed) shutdown(this.conn.fd, 'both');
+    if (this.#file.inKernel && !this.conn.closed) shutdown(this.conn.fd, 'both');
     this.conn.destroy(error);
   }
 }

@@ -167,12 +167,7 @@ export class HttpApp {
       return buildReply(res, f, (e) => reportUserError(e, this.#onError));
     } catch (e) {
       if (e instanceof ErrnoError && FILE_STATUS[e.code] !== undefined) {
-        return simpleResponse(
-          FILE_STATUS[e.code]!,
-          f.keepAlive,
-          '',
-          f.head ? '' : `${reason(FILE_STATUS[e.code]!)}\n`,
-        );
+        return simpleResponse(FILE_STATUS[e.code]!, f.keepAlive, '', f.head ? '' : `${reason(FILE_STATUS[e.code]!)}\n`);
       }
       return this.#failed(e, f);
     }
