@@ -23,7 +23,8 @@ import {
 } from './http-frame.js';
 import { httpDate } from './http-date.js';
 import { imported, reportUserError, setStrayHook } from './module.js';
-import { fstat, open } from '../sys/file.js';
+import { open } from '../sys/file.js';
+import { checkRegion, count, regularSize } from './user-checks.js';
 import { close } from '../sys/socket.js';
 import { constants } from '../sys/constants.js';
 import { ErrnoError } from '../sys/errors.js';
@@ -96,8 +97,7 @@ const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const O_RDONLY = constants.O_RDONLY as number;
 const O_CLOEXEC = constants.O_CLOEXEC as number;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
+const O_NONBLOCK = constants.O_NONBLOCK as number;
 
 /** The request a frame holds. */
 export function requestOf(frame: Uint8Array): HttpRequest {
@@ -289,27 +289,31 @@ function isFile(b: unknown): b is HttpFileBody {
   return typeof b === 'object' && b !== null && !(b instanceof Uint8Array) && ('path' in b || 'fd' in b);
 }
 
-/** Opens the region for the reply (an fd of its own: the model closes it once sent). */
+/**
+ * Opens the region for the reply (an fd of its own: the model closes it once sent). Its
+ * fields are checked as a module's `reply.file` is, and with O_NONBLOCK: opening a FIFO must
+ * not block the serving thread, which serves every other connection too.
+ */
 function fileReply(body: HttpFileBody, lines: string, f: Framing): Reply {
-  const flags = O_RDONLY | O_CLOEXEC;
+  const offset = body.offset === undefined ? 0 : count('body.offset', body.offset, Number.MAX_SAFE_INTEGER);
+  const wanted = body.length === undefined ? undefined : count('body.length', body.length, Number.MAX_SAFE_INTEGER);
+  const flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
   let fd: number;
+  let name: string;
   if (body.path !== undefined) {
     if (typeof body.path !== 'string') throw typeError('body.path', 'a string', body.path);
-    fd = open(body.path, flags);
+    [fd, name] = [open(body.path, flags), 'body.path'];
   } else {
-    if (!Number.isInteger(body.fd) || (body.fd as number) < 0) throw typeError('body.fd', 'a file descriptor', body.fd);
-    fd = open(`/proc/self/fd/${body.fd}`, flags); // the caller keeps its own fd
+    const theirs = count('body.fd', body.fd, 0x7fffffff);
+    // Checked before it is reopened: EBADF for an fd that is not open (through /proc it would
+    // read ENOENT, a 404), and not reopening what is not a regular file (a FIFO would block).
+    regularSize(theirs, 'body.fd', theirs);
+    [fd, name] = [open(`/proc/self/fd/${theirs}`, flags), 'body.fd']; // the caller keeps its own fd
   }
   try {
-    const st = fstat(fd);
-    if ((st.mode & S_IFMT) !== S_IFREG) throw typeError('body', 'a regular file', body.path ?? body.fd);
-    const offset = body.offset ?? 0;
-    if (!Number.isInteger(offset) || offset < 0 || offset > st.size)
-      throw rangeError('body.offset', `0 to ${st.size}`, offset);
-    const length = body.length ?? st.size - offset;
-    if (!Number.isInteger(length) || length < 0 || offset + length > st.size) {
-      throw rangeError('body.length', `0 to ${st.size - offset}`, length);
-    }
+    const size = regularSize(fd, name, body.path ?? body.fd);
+    const length = wanted ?? Math.max(0, size - offset);
+    checkRegion('body', size, offset, length);
     const head = `${lines}Content-Length: ${length}\r\n${connection(f, !f.keepAlive)}\r\n`;
     const reply: Reply = { data: Buffer.from(head, 'latin1'), close: !f.keepAlive };
     if (f.head || length === 0) close(fd);

@@ -15,8 +15,8 @@ import { typeError, rangeError, valueError } from '../sys/validate.js';
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 
-/** An integer in [0, 2^53 - 1]: a typed field of a reply's file region. */
-function count(name: string, v: unknown, max: number): number {
+/** An integer in [0, max]: a typed field of a reply's file region (TypeError, then RangeError). */
+export function count(name: string, v: unknown, max: number): number {
   if (typeof v !== 'number') throw typeError(name, 'of type number', v);
   if (!Number.isInteger(v) || v < 0 || v > max) throw rangeError(name, `an integer >= 0 and <= ${max}`, v);
   return v;
@@ -40,13 +40,26 @@ function checkFile(file: unknown): NonNullable<Reply['file']> {
   const fd = count('reply.file.fd', f.fd, 0x7fffffff);
   const offset = count('reply.file.offset', f.offset, Number.MAX_SAFE_INTEGER);
   const length = count('reply.file.length', f.length, Number.MAX_SAFE_INTEGER);
-  const st = fstat(fd); // EBADF for an fd that is not open
-  if ((st.mode & S_IFMT) !== S_IFREG) throw valueError('reply.file.fd', 'an open regular file', fd);
-  if (offset > st.size) throw rangeError('reply.file.offset', `at most the file's size, ${st.size}`, offset);
-  if (length > st.size - offset) {
-    throw rangeError('reply.file.length', `at most the file's size less the offset, ${st.size - offset}`, length);
-  }
+  checkRegion('reply.file', regularSize(fd, 'reply.file.fd', fd), offset, length);
   return { fd, offset, length };
+}
+
+/**
+ * The size of the regular file open as `fd`: EBADF for an fd that is not open, a TypeError
+ * (ERR_INVALID_ARG_VALUE, naming `name` and `given`) for any other kind of file.
+ */
+export function regularSize(fd: number, name: string, given: unknown): number {
+  const st = fstat(fd);
+  if ((st.mode & S_IFMT) !== S_IFREG) throw valueError(name, 'an open regular file', given);
+  return st.size;
+}
+
+/** A RangeError unless [offset, offset + length) lies inside a file of `size` bytes. */
+export function checkRegion(name: string, size: number, offset: number, length: number): void {
+  if (offset > size) throw rangeError(`${name}.offset`, `at most the file's size, ${size}`, offset);
+  if (length > size - offset) {
+    throw rangeError(`${name}.length`, `at most the file's size less the offset, ${size - offset}`, length);
+  }
 }
 
 function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {

@@ -7,6 +7,7 @@
  * reply (or that connection's close), counted in stats().errors and handed to onError, with
  * the serving thread or process going on — the guarantees the built-in protocols have.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -290,7 +291,7 @@ export function defineUserCodeFenceTests(model: ModelName): void {
     });
   });
 
-  describe(`${model} × HTTP header values`, () => {
+  describe(`${model} × an HTTP handler's replies`, () => {
     let server: Server;
     beforeAll(async () => {
       server = await serve({ model, protocol: 'http', handler: APP, workers: 1, pool: 1 });
@@ -320,6 +321,51 @@ export function defineUserCodeFenceTests(model: ModelName): void {
         expect(got).toMatch(/HTTP\/1\.1 200 OK[^]*hi GET$/);
       });
     }
+
+    it('answers a file body of the wrong shape with 500 and the error a module’s reply.file gets', async () => {
+      const fifo = join(dir, 'fifo');
+      rmSync(fifo, { force: true });
+      execFileSync('mkfifo', [fifo]);
+      const cases: [string, string][] = [
+        ['FD-STRING', 'ERR_INVALID_ARG_TYPE'],
+        ['FD-NEGATIVE', 'ERR_OUT_OF_RANGE'],
+        ['FD-FRACTION', 'ERR_OUT_OF_RANGE'],
+        ['FD-NOT-OPEN', 'EBADF'],
+        ['PATH-NUMBER', 'ERR_INVALID_ARG_TYPE'],
+        ['PATH-DIRECTORY', 'ERR_INVALID_ARG_VALUE'],
+        ['PATH-FIFO', 'ERR_INVALID_ARG_VALUE'],
+        ['OFFSET-NEGATIVE', 'ERR_OUT_OF_RANGE'],
+        ['OFFSET-FRACTION', 'ERR_OUT_OF_RANGE'],
+        ['OFFSET-STRING', 'ERR_INVALID_ARG_TYPE'],
+        ['OFFSET-PAST-END', 'ERR_OUT_OF_RANGE'],
+        ['LENGTH-NEGATIVE', 'ERR_OUT_OF_RANGE'],
+        ['LENGTH-STRING', 'ERR_INVALID_ARG_TYPE'],
+        ['LENGTH-PAST-END', 'ERR_OUT_OF_RANGE'],
+        ['LENGTH-UNSAFE', 'ERR_OUT_OF_RANGE'],
+      ];
+      const fds = openFds();
+      const where = `path=${encodeURIComponent(path)}&dir=${encodeURIComponent(dir)}&fifo=${encodeURIComponent(fifo)}`;
+      const get = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      for (const [name, code] of cases) {
+        const send = get(`/bad-file?case=${name}&${where}`) + get('/last-error');
+        const got = (
+          await exchange(server.port, {
+            send: Buffer.from(send),
+            complete: (g) => g.toString('latin1').split('HTTP/1.1 ').length > 2 && /\r\n\r\n\S+$/.test(g.toString()),
+          })
+        ).toString('latin1');
+        expect(got, name).toMatch(/^HTTP\/1\.1 500 /);
+        expect(got.slice(got.lastIndexOf('\r\n\r\n') + 4), name).toBe(code);
+      }
+      // Every fd the handler's reopen took is closed again (the server runs in this process
+      // on the thread models; on the others this is the test's own count).
+      expect(await eventually(() => leakedSince(fds).length === 0), leakedSince(fds).join(', ')).toBe(true);
+      const ok = await exchange(server.port, {
+        send: Buffer.from(get('/hello')),
+        complete: (g) => g.toString().endsWith('hi GET'),
+      });
+      expect(ok.toString()).toMatch(/^HTTP\/1\.1 200 /);
+    });
 
     it('still sends header values that are strings, numbers and arrays of them', async () => {
       const send = 'GET /header-fine HTTP/1.1\r\nHost: x\r\n\r\n';
