@@ -8,9 +8,12 @@ import { defineConfig } from 'vitest/config';
 // runs can get wrong is the addon (does it load, do its functions behave), not the models'
 // TypeScript, which `npm test` runs in full on the same sources. So: every native family's
 // file, the loop and ring layers over them, the protocols whose state is native, and one
-// model test for each way a model reaches the addon. Left out: the other model × wire
-// combinations (models/zerocopy.test.ts alone runs the model suite six more times), the bench,
-// the CLI and the documentation checks, all TypeScript over the same calls.
+// model test for each way a model reaches the addon, with its protocols and user code but
+// not the wire contract suite (RAWIO_WIRE_SUITE=0: its cases are the connection core's
+// TypeScript over the native calls the rest already make, and the longest part of these
+// runs). Left out: the other model × wire combinations (models/zerocopy.test.ts alone runs
+// the model suite six more times), the bench, the CLI and the documentation checks, all
+// TypeScript over the same calls.
 const files = [
   // Each native family (native/*.cc): constants, errors, epoll/poll/select, sockets, files,
   // O_DIRECT, MSG_ZEROCOPY, the transfer methods, io_uring (args, child processes, credentials,
@@ -78,5 +81,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default'],
+    env: { RAWIO_WIRE_SUITE: '0' },
   },
 });

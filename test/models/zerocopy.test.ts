@@ -18,10 +18,15 @@ const MODELS = ['single', 'worker-pool', 'multi-reactor', 'multi-reactor-pool', 
 // The whole suite runs on one model per way replies reach the zero-copy writer: the reactor
 // Session (single), replies from pool threads (worker-pool), worker processes (multi-process)
 // and SEND_ZC (proactor). multi-reactor and multi-reactor-pool send through the same Session
-// as single and worker-pool; the stats test below proves the option reaches them too.
+// as single and worker-pool; the stats test below proves the option reaches them too. The
+// wire contract runs zero-copy on the two writers that enforce it, the reactor Session's
+// (single: pool threads and worker processes reply through the same one) and the proactor's.
 const SUITE_MODELS = ['single', 'worker-pool', 'multi-process', 'proactor'] as const;
+const WIRE_MODELS: readonly string[] = ['single', 'proactor'];
 
-for (const model of SUITE_MODELS) defineModelSuite(model, { zerocopyThreshold: 1, workers: 2 });
+for (const model of SUITE_MODELS) {
+  defineModelSuite(model, { zerocopyThreshold: 1, workers: 2 }, { wire: WIRE_MODELS.includes(model) });
+}
 
 async function eventually(check: () => boolean): Promise<void> {
   for (let i = 0; i < 250 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
