@@ -27,6 +27,39 @@ function cannot(): string | undefined {
 }
 const why = cannot();
 
+/**
+ * Runs a child fixture that loads rawio, prints one line, waits for "go" on stdin and prints
+ * its result: kernel.io_uring_disabled is 2 only between the first line and the result (the
+ * sysctl is machine-wide, so the window is kept short), restored in a finally and checked.
+ * Resolves with the result line.
+ */
+async function whileRefused(script: string, ...args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let wake: () => void = () => {};
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    lines.push(...d.split('\n').filter(Boolean));
+    wake();
+  });
+  const next = async (n: number) => {
+    const end = Date.now() + 30_000;
+    while (lines.length < n && Date.now() < end) await new Promise<void>((r) => ((wake = r), setTimeout(r, 200)));
+    expect(lines.length).toBeGreaterThanOrEqual(n);
+  };
+  const saved = readFileSync(SYSCTL, 'utf8').trim();
+  try {
+    await next(1); // rawio is loaded: flip the sysctl only now
+    writeFileSync(SYSCTL, '2');
+    child.stdin.write('go\n');
+    await next(2);
+  } finally {
+    writeFileSync(SYSCTL, saved);
+    child.kill();
+  }
+  expect(readFileSync(SYSCTL, 'utf8').trim()).toBe(saved);
+  return lines[1]!;
+}
+
 interface Attempt {
   ok?: unknown;
   error?: { name: string; code: string; message: string };
@@ -39,30 +72,10 @@ describe('rawio with io_uring refused by the kernel', () => {
 
   it.skipIf(why !== undefined)(`works without it and fails clearly where it needs it ${why ?? ''}`, async () => {
     const file = makeFile(scratch.dir, 'f', pattern(1000, 5));
-    const child = spawn(process.execPath, [fixture, file], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines: string[] = [];
-    let wake: () => void = () => {};
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      lines.push(...d.split('\n').filter(Boolean));
-      wake();
-    });
-    const next = async (n: number) => {
-      const end = Date.now() + 30_000;
-      while (lines.length < n && Date.now() < end) await new Promise<void>((r) => ((wake = r), setTimeout(r, 200)));
-      expect(lines.length).toBeGreaterThanOrEqual(n);
+    const r = JSON.parse(await whileRefused(fixture, file)) as Record<string, Attempt> & {
+      supported: boolean;
+      autoChoice: string;
     };
-    const saved = readFileSync(SYSCTL, 'utf8').trim();
-    try {
-      await next(1); // rawio is loaded: flip the sysctl only now
-      writeFileSync(SYSCTL, '2');
-      child.stdin.write('go\n');
-      await next(2);
-    } finally {
-      writeFileSync(SYSCTL, saved);
-      child.kill();
-    }
-    expect(readFileSync(SYSCTL, 'utf8').trim()).toBe(saved);
-    const r = JSON.parse(lines[1]!) as Record<string, Attempt> & { supported: boolean; autoChoice: string };
     expect(r.supported).toBe(false);
     expect(r.ring.error).toMatchObject({ name: 'ErrnoError', code: 'EPERM' });
     expect(r.ring.error!.message).toMatch(/io_uring_disabled=2/);
@@ -80,30 +93,9 @@ describe('rawio with io_uring refused by the kernel', () => {
 
 describe('Ring when the kernel refuses io_uring', () => {
   it.skipIf(why !== undefined)(`loads, reports unsupported and throws a clear error ${why ?? ''}`, async () => {
-    const child = spawn(
-      process.execPath,
-      [fileURLToPath(new URL('../fixtures/uring-refused-child.mjs', import.meta.url))],
-      { stdio: ['pipe', 'pipe', 'inherit'] },
-    );
-    const lines: string[] = [];
-    let wake: () => void = () => {};
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      lines.push(...d.split('\n').filter(Boolean));
-      wake();
-    });
-    const next = async (n: number) => {
-      while (lines.length < n) await new Promise<void>((r) => (wake = r));
-    };
-    await next(1); // rawio is loaded; flip the sysctl only now, for as short a time as possible
-    const saved = readFileSync(SYSCTL, 'utf8').trim();
-    try {
-      writeFileSync(SYSCTL, '2');
-      child.stdin.write('go\n');
-      await next(2);
-    } finally {
-      writeFileSync(SYSCTL, saved);
-    }
-    const r = JSON.parse(lines[1]!) as {
+    const r = JSON.parse(
+      await whileRefused(fileURLToPath(new URL('../fixtures/uring-refused-child.mjs', import.meta.url))),
+    ) as {
       supported: boolean;
       probe: { supported: boolean; code: string; ioUringDisabled: number };
       error: { name: string; code: string; message: string } | null;
@@ -112,7 +104,6 @@ describe('Ring when the kernel refuses io_uring', () => {
     expect(r.probe).toMatchObject({ supported: false, code: 'EPERM', ioUringDisabled: 2 });
     expect(r.error).toMatchObject({ name: 'ErrnoError', code: 'EPERM' });
     expect(r.error!.message).toMatch(/io_uring_setup.*io_uring_disabled=2/);
-    expect(readFileSync(SYSCTL, 'utf8').trim()).toBe(saved);
     expect(Ring.supported()).toBe(true);
   });
 });
