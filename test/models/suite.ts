@@ -25,20 +25,12 @@ import {
 } from '../helpers/clients.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { defineWireSuite } from './wire.js';
+import { eventually } from '../helpers/wait.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const threads = () => readdirSync('/proc/self/task').length;
 const MiB = 1 << 20;
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return check();
-}
 
 interface Case {
   one(i: number): Exchange;

@@ -17,21 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ModelName, type Server } from '../helpers/rawio.js';
 import { exchange, type Exchange } from '../helpers/clients.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
+import { eventually } from '../helpers/wait.js';
 
 const fixture = (name: string) => new URL(`../fixtures/user/${name}`, import.meta.url);
 const REPLIES = fixture('replies.mjs');
 const LINES = fixture('lines.mjs');
 const APP = fixture('app.mjs');
 const SIZE = 4096;
-
-async function eventually(check: () => boolean | Promise<boolean>, ms = 20_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return check();
-}
 
 /** Waits for `n` newline-ended replies, or the server's close. */
 function lines(send: string, n: number): Exchange {

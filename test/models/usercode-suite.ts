@@ -18,18 +18,13 @@ import { exchange, type Exchange } from '../helpers/clients.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { childrenOf } from '../helpers/procs.js';
 import { defineUserCodeFenceTests } from './usercode-fence.js';
+import { eventually } from '../helpers/wait.js';
 
 const fixture = (name: string) => new URL(`../fixtures/user/${name}`, import.meta.url);
 const LINES = fixture('lines.mjs');
 const APP = fixture('app.mjs');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const transfers: TransferMethodName[] = ['readwrite', 'mmap', 'sendfile', 'splice', 'uring', 'direct', 'auto'];
-
-async function eventually(check: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end && !check()) await new Promise((r) => setTimeout(r, 20));
-  return check();
-}
 
 /** Waits for `n` newline-ended replies (or the server's close). */
 function lines(send: string, n: number): Exchange {

@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { constants, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import { body, exchange, httpPost, resp, respReplies } from '../helpers/clients.js';
+import { eventually } from '../helpers/wait.js';
 
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
 
@@ -27,15 +28,6 @@ const KiB = 1 << 10;
 const MiB = 1 << 20;
 const BLOCKING: readonly ModelName[] = ['iterative', 'thread-per-connection'];
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => boolean, ms = 25_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await delay(20);
-  }
-  return check();
-}
 
 /** The largest send buffer TCP autotuning may give a socket (tcp_wmem's third field). */
 function wmemMax(): number {

@@ -22,6 +22,7 @@ import { expect, it } from 'vitest';
 import { constants, Ring, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import { exchange, resp, respReplies } from '../helpers/clients.js';
 import { serverFdsTo } from '../helpers/server-proc.js';
+import { eventually } from '../helpers/wait.js';
 
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
 
@@ -34,15 +35,6 @@ const ESTABLISHED = '01';
 const SYN_SENT = '02';
 const SYN_RECV = '03';
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => boolean, ms = DEADLINE_MS): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await delay(20);
-  }
-  return check();
-}
 
 /** The TCP state (hex, as /proc/net/tcp writes it) of the socket at `localPort` connected to `remotePort`; undefined when none is. */
 function tcpState(localPort: number, remotePort: number): string | undefined {

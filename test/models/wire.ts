@@ -33,20 +33,12 @@ import { defineSmallReplyTests } from './wire-small-replies.js';
 import { definePausedTimeoutTests } from './wire-paused-timeouts.js';
 import { defineStuckOutputTests } from './wire-stuck-output.js';
 import { defineWireLimitTests } from './wire-limits.js';
+import { eventually } from '../helpers/wait.js';
 
 const MiB = 1 << 20;
 const DEPTH = 1024; // the default maxInFlight
 const FILES = 16; // the default maxFiles
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await delay(20);
-  }
-  return check();
-}
 
 const count = (hay: Buffer, needle: string) => hay.toString('latin1').split(needle).length - 1;
 
