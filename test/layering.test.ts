@@ -45,6 +45,7 @@ const RAW_BINDING_USERS = [
   'src/loop/connection.ts',
   'src/loop/proactor.ts',
   'src/loop/reactor.ts',
+  'src/loop/write-batch.ts',
   'src/loop/recv-buffers.ts',
   'src/models/accept-backoff.ts',
   'src/models/acceptor-thread.ts',

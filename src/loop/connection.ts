@@ -17,12 +17,10 @@ import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
 import * as v from '../sys/validate.js';
 import { POLLNVAL } from './poller.js';
 import type { Reactor } from './reactor.js';
-import { WriteBatch } from './write-batch.js';
+import { WriteBatch, writeParts } from './write-batch.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLOUT = constants.EPOLLOUT as number;
-/** The most parts one writev(2) takes (native.writev sends the first IOV_MAX). */
-const IOV_MAX = 1024;
 const EPOLLERR = constants.EPOLLERR as number;
 const EPOLLHUP = constants.EPOLLHUP as number;
 const EPOLLRDHUP = constants.EPOLLRDHUP as number;
@@ -215,24 +213,15 @@ export class Connection {
       for (const p of parts) this.#enqueue(p);
       return false;
     }
-    // writev sends at most IOV_MAX parts a call: while the kernel takes all it is offered,
-    // the next parts are offered too, so that only bytes it refused are queued (and judged
-    // against maxQueue), never parts it was not shown.
-    let i = 0;
-    let n = 0;
-    for (;;) {
-      const r = native.writev(this.fd, parts, i);
-      if (r < 0 && r !== -EAGAIN) {
-        this.#fail(r, 'writev');
-        return false;
-      }
-      n = Math.max(r, 0);
-      this.bytesWritten += n;
-      const offered = Math.min(parts.length, i + IOV_MAX);
-      while (i < offered && n >= parts[i]!.length) n -= parts[i++]!.length;
-      // Stopped inside what it was offered (the socket is full), or all sent.
-      if (i < offered || i === parts.length) break;
+    const r = writeParts(this.fd, parts);
+    if (r < 0) {
+      this.#fail(r, 'writev');
+      return false;
     }
+    this.bytesWritten += r;
+    let i = 0;
+    let n = r;
+    while (i < parts.length && n >= parts[i]!.length) n -= parts[i++]!.length;
     // What it did not take is queued, from the byte where it stopped.
     if (i === parts.length) return true;
     this.#enqueue(parts[i]!.subarray(n));
@@ -399,11 +388,11 @@ export class Connection {
   /** writev's the queue until it drains or the kernel says EAGAIN; false when it failed. */
   #flush(): boolean {
     const q = this.#queue;
+    // writev takes the first IOV_MAX parts a call: the loop offers the rest
     while (q.length > 0) {
       const n = q.length === 1 ? native.write(this.fd, q[0]!, 0, q[0]!.length) : native.writev(this.fd, q, 0);
       if (n === -EAGAIN) return true;
       if (n < 0) {
-        // writev takes at most IOV_MAX (1024) chunks a call; the loop sends the rest.
         this.#fail(n, q.length === 1 ? 'write' : 'writev');
         return false;
       }
@@ -422,9 +411,7 @@ export class Connection {
     this.#needDrain = true;
     this.#queued += rest.length;
     if (this.#queued > this.maxQueue) {
-      const e = new Error(`write queue over ${this.maxQueue} bytes`) as Error & { code: string };
-      e.code = 'ERR_RAWIO_QUEUE_FULL';
-      this.destroy(e);
+      this.destroy(queueFullError(this.maxQueue));
       return;
     }
     if (this.#queued === rest.length) this.#rewatch();
@@ -439,4 +426,11 @@ export class Connection {
     const e: ErrnoError = errnoError(ret, syscall);
     this.destroy(e);
   }
+}
+
+/** The error a connection is dropped with when its queued output passes `max` bytes (maxQueue). */
+export function queueFullError(max: number): Error {
+  const e = new Error(`write queue over ${max} bytes`) as Error & { code: string };
+  e.code = 'ERR_RAWIO_QUEUE_FULL';
+  return e;
 }

@@ -12,6 +12,35 @@
  * and copies whatever the kernel did not take into its queue before releasing the batch.
  */
 
+import { EAGAIN } from '../sys/errno.js';
+import { native } from '../sys/native.js';
+
+/** The most parts one writev(2) takes (native.writev sends the first IOV_MAX from its start index). */
+export const IOV_MAX = 1024;
+
+/**
+ * Writes `parts[from..]` in order to a non-blocking socket: one write(2) for a last part,
+ * writev(2) otherwise, offering the next IOV_MAX parts as long as the kernel takes all it
+ * was offered, so that only bytes the kernel refused are left (and judged against
+ * maxQueue), never parts it was not shown. Returns the bytes taken (0 when the socket is
+ * full at once), or -errno when a call failed; the caller walks `parts` by that count.
+ */
+export function writeParts(fd: number, parts: readonly Uint8Array[], from = 0): number {
+  let taken = 0;
+  let i = from;
+  while (i < parts.length) {
+    const r = i === parts.length - 1 ? native.write(fd, parts[i]!, 0, parts[i]!.length) : native.writev(fd, parts, i);
+    if (r === -EAGAIN) break;
+    if (r < 0) return r;
+    taken += r;
+    const offered = Math.min(parts.length, i + IOV_MAX);
+    let left = r;
+    while (i < offered && left >= parts[i]!.length) left -= parts[i++]!.length;
+    if (i < offered) break; // stopped inside what it was offered: the socket is full
+  }
+  return taken;
+}
+
 /** Writes of at most this many bytes are copied into the batch's buffer; larger ones are referenced. */
 export const COPY_MAX = 1024;
 const BUFFER_SIZE = 16 << 10;

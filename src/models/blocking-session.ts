@@ -18,8 +18,9 @@
  * on, and closes it only under the same lock the stopper takes, so the stopper can never
  * shut down a number the kernel has already given to someone else.
  */
+import { queueFullError } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
-import { ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { ConnCore, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
@@ -147,7 +148,7 @@ class BlockingIO implements ConnIO {
       this.queued = data.length - off;
       if (this.queued > this.opts.maxQueue) {
         this.queued = 0;
-        return this.destroy(connError('ERR_RAWIO_QUEUE_FULL', `write queue over ${this.opts.maxQueue} bytes`));
+        return this.destroy(queueFullError(this.opts.maxQueue));
       }
       if (!this.#waitWritable()) break;
     }

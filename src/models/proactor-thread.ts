@@ -22,11 +22,13 @@
  * no channel between them. A sub-ring (`sub` set) accepts nothing: each file that arrives
  * in its inbox becomes an fd again (IORING_OP_FIXED_FD_INSTALL, 6.8) and is served as here.
  */
+import { queueFullError } from '../loop/connection.js';
 import { Proactor, type ProactorOptions } from '../loop/proactor.js';
+import { writeParts } from '../loop/write-batch.js';
 import { EMPTY } from '../loop/proactor-req.js';
 import { createProtocol } from '../protocols/index.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
-import { EAGAIN, ECANCELED } from '../sys/errno.js';
+import { ECANCELED } from '../sys/errno.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
 import { getrlimit } from '../sys/process.js';
@@ -85,37 +87,6 @@ const fileSlots = (): number => Math.max(1, Math.min(4096, getrlimit(constants.R
 
 const FILE_CHUNK = 128 << 10;
 const POLLOUT = constants.POLLOUT as number;
-
-/**
- * Writes what the kernel takes of `parts` now (the socket is non-blocking: accept4 gave it
- * SOCK_NONBLOCK), in order, advancing them past what it took (a part taken whole becomes
- * empty): the bytes taken, or -errno. Stops at the first short write: the socket is full.
- */
-function offer(fd: number, parts: Uint8Array[]): number {
-  let taken = 0;
-  let i = 0;
-  while (i < parts.length) {
-    const last = i === parts.length - 1;
-    const r = last ? native.write(fd, parts[i]!, 0, parts[i]!.length) : native.writev(fd, parts, i);
-    if (r === -EAGAIN) break;
-    if (r < 0) return r;
-    taken += r;
-    let left = r;
-    const offered = Math.min(parts.length, i + IOV_MAX);
-    while (i < offered && left >= parts[i]!.length) {
-      left -= parts[i]!.length;
-      parts[i++] = EMPTY;
-    }
-    if (i < offered) {
-      parts[i] = parts[i]!.subarray(left); // stopped inside what it was offered: the socket is full
-      break;
-    }
-  }
-  return taken;
-}
-
-/** writev(2) takes at most this many parts a call (native.writev sends the first IOV_MAX). */
-const IOV_MAX = 1024;
 
 /** One connection: a ConnIO over ring sends and a multishot recv, driving its ConnCore. */
 class RingConn implements ConnIO {
@@ -187,7 +158,7 @@ class RingConn implements ConnIO {
   }
 
   #queueFull(): void {
-    this.destroy(connError('ERR_RAWIO_QUEUE_FULL', `write queue over ${this.thread.maxQueue} bytes`));
+    this.destroy(queueFullError(this.thread.maxQueue));
   }
 
   cork(): void {
@@ -238,7 +209,7 @@ class RingConn implements ConnIO {
    * dropped. Small batches never come here: their one ring send costs no extra syscall.
    */
   #offer(parts: Uint8Array[], bytes: number): Uint8Array | undefined {
-    const taken = offer(this.fd, parts);
+    const taken = writeParts(this.fd, parts);
     if (taken < 0) {
       this.destroy();
       return undefined;
@@ -255,8 +226,11 @@ class RingConn implements ConnIO {
       return undefined;
     }
     let i = 0;
-    while (parts[i]!.length === 0) i++;
-    return i === parts.length - 1 ? parts[i]! : Buffer.concat(parts.slice(i), rest);
+    let left = taken;
+    while (left >= parts[i]!.length) left -= parts[i++]!.length;
+    return i === parts.length - 1
+      ? parts[i]!.subarray(left)
+      : Buffer.concat([parts[i]!.subarray(left), ...parts.slice(i + 1)], rest);
   }
 
   /** A SEND_ZC's callback, after its last notification: the kernel is done with the data. */

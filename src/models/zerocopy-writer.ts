@@ -11,15 +11,12 @@
  * connection is dropped if the rest is past maxQueue; the writes held behind a zero-copy
  * write count while it waits for room.
  */
-import type { Connection } from '../loop/connection.js';
+import { queueFullError, type Connection } from '../loop/connection.js';
 import { forgetZerocopy, send, zerocopySocket } from '../sys/msg-zerocopy.js';
 import { EAGAIN } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
 import { sendBuffer } from '../transfer/index.js';
-import { connError } from './conn-contract.js';
 import type { Stats } from './stats.js';
-
-const queueFull = (max: number): Error => connError('ERR_RAWIO_QUEUE_FULL', `write queue over ${max} bytes`);
 
 export class ZerocopyWriter {
   /** Moves whenever the kernel takes bytes of a zero-copy write (for the idle timeout). */
@@ -69,7 +66,8 @@ export class ZerocopyWriter {
    * refused, as a plain write's queue is: past maxQueue the connection is dropped.
    */
   #judge(): void {
-    if (this.#heldBytes > this.conn.maxQueue && !this.conn.closed) this.conn.destroy(queueFull(this.conn.maxQueue));
+    if (this.#heldBytes > this.conn.maxQueue && !this.conn.closed)
+      this.conn.destroy(queueFullError(this.conn.maxQueue));
   }
 
   /** Resolves once no zero-copy write is pending. */
@@ -130,7 +128,7 @@ export class ZerocopyWriter {
           from = Math.max(n, 0);
           this.progress += from;
           if (data.length - from > conn.maxQueue) {
-            conn.destroy(queueFull(conn.maxQueue));
+            conn.destroy(queueFullError(conn.maxQueue));
             break;
           }
         }
