@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
 import { localPort, pipe } from '../sys/socket.js';
-import { pickLimits } from './conn-core.js';
+import { reactorServing } from './serve-options.js';
 import { FIGURES, MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
@@ -269,17 +269,7 @@ export const start: ModelStarter = async (opts) => {
     backlog: opts.backlog,
     accept: opts.accept,
     board: board.name,
-    thread: {
-      protocol: opts.protocol,
-      protocolOptions: protocol.options,
-      backend: opts.backend,
-      transfer: opts.transfer,
-      directio: opts.directio,
-      mmap: opts.mmap,
-      maxQueue: opts.maxQueue,
-      zerocopyThreshold: opts.zerocopyThreshold,
-      limits: pickLimits(opts),
-    },
+    thread: reactorServing(opts, protocol),
   };
   const master = new Master(opts, settings, listenFd, board);
   const cleanup = () => {

@@ -18,7 +18,7 @@ import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
 import { createCredits } from './body-feed.js';
-import { pickLimits } from './conn-core.js';
+import { reactorServing } from './serve-options.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
@@ -94,15 +94,7 @@ class Group {
         inbox: replies[i]!,
         pool: this.#pool.map((c) => c.init),
         poolCredits: credits,
-        protocol: opts.protocol,
-        protocolOptions: this.protocol.options,
-        backend: opts.backend,
-        transfer: opts.transfer,
-        directio: opts.directio,
-        mmap: opts.mmap,
-        maxQueue: opts.maxQueue,
-        zerocopyThreshold: opts.zerocopyThreshold,
-        limits: pickLimits(opts),
+        ...reactorServing(opts, this.protocol),
         stats: this.stats.share(),
         cpus: pinned ? [opts.cpus[i % opts.cpus.length]!] : undefined,
       };
