@@ -29,26 +29,39 @@ inline long RetryEintr(F call) {
 // The result of a call that must not be retried (close), as result or -errno.
 inline long Ret(long r) { return r < 0 ? -errno : r; }
 
+// The argument errors carry Node's own codes, as the TypeScript layer's do (src/sys/validate.ts):
+// a call that reaches a guard here without a check in front (a method of a class that hands
+// its arguments straight to the addon) fails with the same shape as one checked in JS.
 [[noreturn]] inline void ThrowType(Napi::Env env, const std::string& msg) {
-  throw Napi::TypeError::New(env, msg);
+  Napi::TypeError e = Napi::TypeError::New(env, msg);
+  e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+  throw e;
 }
 [[noreturn]] inline void ThrowRange(Napi::Env env, const std::string& msg) {
-  throw Napi::RangeError::New(env, msg);
+  Napi::RangeError e = Napi::RangeError::New(env, msg);
+  e.Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
+  throw e;
 }
 
 inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
 
+// An integer value in [lo, hi]; TypeError for a non-number, RangeError otherwise (NaN,
+// a fraction, out of bounds: never truncated or wrapped as Int32Value would).
+inline int64_t IntValue(Napi::Env env, napi_value v, const char* name, int64_t lo, int64_t hi) {
+  // One N-API call: napi_get_value_double itself says whether the value is a number.
+  double d = 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok)
+    ThrowType(env, std::string(name) + " must be a number");
+  if (!std::isfinite(d) || std::trunc(d) != d || d < static_cast<double>(lo) ||
+      d > static_cast<double>(hi))
+    ThrowRange(env, std::string(name) + " is out of range");
+  return static_cast<int64_t>(d);
+}
+
 // An integer argument in [lo, hi]; TypeError for a non-number, RangeError otherwise.
 inline int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo,
                       int64_t hi) {
-  // One N-API call: napi_get_value_double itself says whether the value is a number.
-  double d = 0;
-  if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok)
-    ThrowType(info.Env(), std::string(name) + " must be a number");
-  if (!std::isfinite(d) || std::trunc(d) != d || d < static_cast<double>(lo) ||
-      d > static_cast<double>(hi))
-    ThrowRange(info.Env(), std::string(name) + " is out of range");
-  return static_cast<int64_t>(d);
+  return IntValue(info.Env(), info[i], name, lo, hi);
 }
 
 inline int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name = "fd") {

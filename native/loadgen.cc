@@ -140,9 +140,8 @@ LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
   Napi::Array a = cpus.As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); i++) {
     Napi::Value v = a[i];
-    if (!v.IsNumber()) ThrowType(env, "cpus must be an array of numbers");
-    int cpu = v.As<Napi::Number>().Int32Value();
-    if (cpu < 0 || cpu >= CPU_SETSIZE) ThrowRange(env, "cpu is out of range");
+    // A whole number in range: Int32Value would read NaN as 0 and 1.5 as 1.
+    int cpu = static_cast<int>(IntValue(env, v, "cpu", 0, CPU_SETSIZE - 1));
     c.cpus.push_back(cpu);
   }
   return c;

@@ -21,9 +21,7 @@ Napi::Value JsSetAffinity(const Napi::CallbackInfo& info) {
   CPU_ZERO(&set);
   for (uint32_t i = 0; i < a.Length(); i++) {
     Napi::Value v = a[i];
-    if (!v.IsNumber()) ThrowType(env, "cpus must be an array of numbers");
-    int cpu = v.As<Napi::Number>().Int32Value();
-    if (cpu < 0 || cpu >= CPU_SETSIZE) ThrowRange(env, "cpu is out of range");
+    int cpu = static_cast<int>(IntValue(env, v, "cpu", 0, CPU_SETSIZE - 1));
     CPU_SET(cpu, &set);
   }
   return Num(env, Ret(sched_setaffinity(0, sizeof(set), &set)));
