@@ -273,6 +273,8 @@ Napi::Value JsMmap(const Napi::CallbackInfo& info) {
 // The live mapping whose Buffer is exactly t, or null (detached, a slice, not a mapping).
 Mapping* WholeMapping(const Napi::TypedArray& t) {
   Napi::ArrayBuffer ab = t.ArrayBuffer();
+  // A SharedArrayBuffer's view is never a mapping (and IsDetached would throw on it).
+  if (!Napi::Value(ab).IsArrayBuffer()) return nullptr;
   if (ab.IsDetached() || t.ByteOffset() != 0 || t.ByteLength() != ab.ByteLength()) return nullptr;
   auto it = mappings.find(ab.Data());
   return it == mappings.end() ? nullptr : it->second;
@@ -296,6 +298,7 @@ Napi::Value JsMunmap(const Napi::CallbackInfo& info) {
   if (!info[0].IsTypedArray()) ThrowType(env, "buffer must be a Buffer returned by mmap()");
   Napi::TypedArray t = info[0].As<Napi::TypedArray>();
   Napi::ArrayBuffer ab = t.ArrayBuffer();
+  if (!Napi::Value(ab).IsArrayBuffer()) return Num(env, -EINVAL);  // a SharedArrayBuffer's view
   if (ab.IsDetached()) return Num(env, 1);
   void* data = static_cast<uint8_t*>(ab.Data()) + t.ByteOffset();
   auto it = mappings.find(data);

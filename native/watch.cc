@@ -56,8 +56,8 @@ class Watch : public Napi::ObjectWrap<Watch> {
     int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dup < 0) {
       int err = errno;
-      Napi::Error e =
-          Napi::Error::New(env, std::string(strerror(err)) + ", fcntl(F_DUPFD_CLOEXEC)");
+      Napi::Error e = Napi::Error::New(env, std::string(uv_err_name(-err)) + ": " +
+                                                uv_strerror(-err) + ", fcntl(F_DUPFD_CLOEXEC)");
       e.Set("errno", Num(env, -err));
       e.Set("code", Napi::String::New(env, uv_err_name(-err)));
       e.Set("syscall", Napi::String::New(env, "fcntl"));
@@ -70,9 +70,13 @@ class Watch : public Napi::ObjectWrap<Watch> {
     int r = uv_poll_init(loop, &h->poll, dup);
     if (r < 0) {
       close(dup);
-      Napi::Error e = Napi::Error::New(env, std::string("uv_poll_init: ") + uv_strerror(r));
+      // Shaped like the fcntl error above (a SystemError): a regular file or a directory,
+      // which epoll refuses, is EPERM here.
+      Napi::Error e = Napi::Error::New(
+          env, std::string(uv_err_name(r)) + ": " + uv_strerror(r) + ", uv_poll_init");
       e.Set("errno", Num(env, r));
       e.Set("code", Napi::String::New(env, uv_err_name(r)));
+      e.Set("syscall", Napi::String::New(env, "uv_poll_init"));
       throw e;
     }
     h->poll.data = h.get();
