@@ -151,7 +151,7 @@ export class Reactor {
 
   /** The mask `fd` is watched for, or undefined when it is not watched. */
   maskOf(fd: number): number | undefined {
-    return this.#handlers[fd] === undefined ? undefined : this.#masks[fd];
+    return this.#handlers[v.fd(fd)] === undefined ? undefined : this.#masks[fd];
   }
 
   /** Calls `fn` after `ms` (every `ms` with `{ repeat: true }`); returns the timer id. */

@@ -88,11 +88,12 @@ export class ZerocopySocket {
   /**
    * send(2) of `buf[off, off + len)` with MSG_ZEROCOPY (plain when the socket refused
    * SO_ZEROCOPY): bytes sent (maybe fewer) or `-errno`. `-ENOBUFS` means too many sends
-   * wait for completions (the socket's optmem): reap, or send this one plainly. No checks:
-   * callers validate.
+   * wait for completions (the socket's optmem): reap, or send this one plainly. A bad
+   * argument is a TypeError / RangeError, as everywhere.
    */
   send(buf: Uint8Array, off: number, len: number, flags = 0): number {
-    const fl = flags | MSG_NOSIGNAL | MSG_DONTWAIT | (this.enabled ? MSG_ZEROCOPY : 0);
+    // The addon checks the buffer and the slice; flags would be coerced by the `|` below.
+    const fl = v.int('flags', flags, 0, 0x7fffffff) | MSG_NOSIGNAL | MSG_DONTWAIT | (this.enabled ? MSG_ZEROCOPY : 0);
     const r = native.sendFlags(this.fd, buf, off, len, fl);
     // A send that queued bytes took an id; one that failed gave its id back.
     if (r > 0 && this.enabled) {

@@ -23,6 +23,7 @@ const FEATURES: readonly NetdevFeature[] = ['sg', 'tso', 'gso', 'gro', 'tx-csum'
 export function netdevFeature(ifname: string, feature: NetdevFeature): boolean {
   v.cstr('ifname', ifname);
   if (ifname.length === 0 || ifname.length > 15) throw v.rangeError('ifname', '1 to 15 characters', ifname);
+  v.str('feature', feature);
   if (!FEATURES.includes(feature)) throw v.rangeError('feature', `one of ${FEATURES.join(', ')}`, feature);
   return check(native.ethtoolGet(ifname, feature), 'ioctl') !== 0;
 }

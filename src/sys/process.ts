@@ -35,11 +35,10 @@ export function getrlimit(resource: number): {
 
 /** Sets a resource limit; `Infinity` for unlimited. */
 export function setrlimit(resource: number, limit: { soft: number; hard: number }): void {
-  const conv = (name: string, x: number) => (x === Infinity ? -1 : v.int(name, x, 0));
-  check(
-    native.setrlimit(v.int('resource', resource, 0, 15), conv('soft', limit.soft), conv('hard', limit.hard)),
-    'setrlimit',
-  );
+  const r = v.int('resource', resource, 0, 15);
+  if (limit === null || typeof limit !== 'object') throw v.typeError('limit', 'of type object', limit);
+  const conv = (name: string, x: unknown) => (x === Infinity ? -1 : v.int(name, x, 0));
+  check(native.setrlimit(r, conv('limit.soft', limit.soft), conv('limit.hard', limit.hard)), 'setrlimit');
 }
 
 /** The calling thread's kernel thread id. */

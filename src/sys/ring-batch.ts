@@ -33,7 +33,8 @@ export class RingBatch extends RingCore {
   /** The registered buffer `index`. @internal */
   protected fixedBuf(index: number): Uint8Array {
     const buf = this.registered[v.int('bufIndex', index, 0, Math.max(0, this.registered.length - 1))];
-    if (buf === undefined) throw new RangeError('no buffers are registered');
+    if (buf === undefined)
+      throw v.rangeError('bufIndex', 'the index of a registered buffer (none are registered)', index);
     return buf;
   }
 

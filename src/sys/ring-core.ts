@@ -12,7 +12,7 @@
  */
 import { EBADF, ECANCELED, EINTR, EINVAL, EPERM, ETIME } from './errno.js';
 import { ErrnoError, errnoError } from './errors.js';
-import { typeError } from './validate.js';
+import { abortSignal, int, typeError } from './validate.js';
 import { native, type NativeRing, type NativeWatch } from './native.js';
 import { credentialGeneration, credentials, installCredentialGuard } from './credential-guard.js';
 import * as u from './uring.js';
@@ -151,8 +151,11 @@ export class RingCore {
     const probe = u.ringProbe();
     if (!probe.supported)
       throw new ErrnoError(probe.errno ?? -EINVAL, 'io_uring_setup', undefined, u.refusalReason(probe));
+    if (opts.deferTaskrun === true && opts.attach !== false)
+      throw Object.assign(new TypeError('The option deferTaskrun needs attach: false'), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
     this.raw = new native.Ring();
-    if (opts.deferTaskrun === true && opts.attach !== false) throw new TypeError('deferTaskrun needs attach: false');
     // TASKRUN_FLAG: the kernel says (IORING_SQ_TASKRUN) when completions wait for an enter to
     // run them, and the native reap then enters once more instead of leaving them behind.
     const taskrun =
@@ -235,7 +238,7 @@ export class RingCore {
       throw typeError('opts', 'of type object (the options come after every positional argument)', opts);
     }
     const signal = opts?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+    abortSignal('opts.signal', signal);
     if (this.closed) return Promise.reject(errnoError(-EBADF, syscall));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.credGen !== credentialGeneration() && !this.sameCredentials())
@@ -429,7 +432,8 @@ export class RingCore {
    * Node's loop and hands batch completions to `onCompletion`: use one or the other.)
    */
   reap(out: Int32Array, minComplete = 0): number {
-    if (!(out instanceof Int32Array)) throw new TypeError('out must be an Int32Array');
+    if (!(out instanceof Int32Array)) throw typeError('out', 'an instance of Int32Array', out);
+    int('minComplete', minComplete, 0, 0x7fffffff);
     if (this.closed) return -EBADF;
     // Never block for more completions than there are operations to post them.
     let n = this.raw.reap(out, Math.min(minComplete, this.raw.inflight()));
@@ -456,6 +460,7 @@ export class RingCore {
    * completions have arrived (at most what is in flight), then drains. For `run()` loops.
    */
   wait(minComplete = 1): number {
+    int('minComplete', minComplete, 0, 0x7fffffff);
     if (this.closed) return -EBADF;
     const r = this.flush(minComplete); // one io_uring_enter: submit and wait
     if (r < 0 && r !== -ETIME && r !== -EINTR) return r;

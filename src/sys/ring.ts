@@ -285,7 +285,7 @@ export class Ring extends RingBatch {
     const [off, len] = v.slice(v.bytes(buf), opts?.offset, opts?.length);
     const msgFlags = (opts?.flags === undefined ? 0 : v.int('flags', opts.flags, 0, 0x7fffffff)) | MSG_NOSIGNAL;
     const signal = opts?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+    v.abortSignal('opts.signal', signal);
     return sendZcAll(
       (offset, length, more) => {
         const prep = (ud: number) =>

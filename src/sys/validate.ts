@@ -36,6 +36,13 @@ export function int(name: string, v: unknown, min = 0, max = Number.MAX_SAFE_INT
   return v;
 }
 
+/** A finite number in [min, max] (a fraction allowed: a quantile, a rate). */
+export function num(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number') throw typeError(name, 'of type number', v);
+  if (!(v >= min && v <= max)) throw rangeError(name, `>= ${min} and <= ${max}`, v);
+  return v;
+}
+
 /** A file descriptor: an integer in [0, 2^31 - 1]. */
 export function fd(v: unknown, name = 'fd'): number {
   return int(name, v, 0, 0x7fffffff);
@@ -109,4 +116,16 @@ export function object<T extends object>(name: string, v: unknown): Partial<T> {
 export function func(name: string, v: unknown): (...args: never[]) => unknown {
   if (typeof v !== 'function') throw typeError(name, 'of type function', v);
   return v as (...args: never[]) => unknown;
+}
+
+/** An optional callback option: undefined, or a function (TypeError otherwise). */
+export function optionalFunc<T>(name: string, v: T): T {
+  if (v !== undefined) func(name, v);
+  return v;
+}
+
+/** An optional AbortSignal option: undefined, or an AbortSignal (TypeError otherwise). */
+export function abortSignal(name: string, v: unknown): AbortSignal | undefined {
+  if (v === undefined || v instanceof AbortSignal) return v;
+  throw typeError(name, 'an instance of AbortSignal', v);
 }

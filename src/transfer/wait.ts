@@ -6,6 +6,7 @@
  */
 import { errnoError } from '../sys/errors.js';
 import { native, type NativeWatch } from '../sys/native.js';
+import * as v from '../sys/validate.js';
 
 const UV_WRITABLE = 2;
 const UV_DISCONNECT = 4;
@@ -37,6 +38,7 @@ export function writableWaiter(): Waiter {
   };
   return {
     wait(fd: number): Promise<void> {
+      v.fd(fd);
       if (watch && watchedFd !== fd) {
         watch.close();
         watch = undefined;
