@@ -29,6 +29,8 @@ export function directIoError(
   len: number,
   position: number,
 ): ErrnoError {
+  // Checked as directRead checks them: the explanation below computes with each.
+  v.positioned(fd, buf, off, len, position);
   if (ret !== -EINVAL) return new ErrnoError(ret, syscall);
   const a = dioAlignment(fd);
   if (!a.supported) return new ErrnoError(ret, syscall, undefined, `O_DIRECT is not supported here: ${a.detail}`);

@@ -5,6 +5,7 @@
  * `syscall`, optional `path`, and the message `"EAGAIN: resource temporarily unavailable, read"`.
  */
 import { getSystemErrorMap } from 'node:util';
+import * as v from './validate.js';
 
 const errorMap = getSystemErrorMap();
 
@@ -19,19 +20,33 @@ export class ErrnoError extends Error {
   /** The path the call was given, where there was one. */
   readonly path?: string;
 
+  /**
+   * `errno` is the error number, negative (as rawio's calls return it) or positive, 1 to
+   * 4095 either way (a TypeError / RangeError otherwise: a result that is not an error).
+   */
   constructor(errno: number, syscall: string, path?: string, detail?: string) {
-    const neg = -Math.abs(errno);
+    const neg = -Math.abs(errnoArg(errno));
     const [code, text] = errorMap.get(neg) ?? [`E${-neg}`, 'unknown error'];
-    let message = `${code}: ${text}, ${syscall}`;
-    if (path !== undefined) message += ` '${path}'`;
+    // Coerced, never checked: this constructor runs inside the loops, where a throw would be lost.
+    const call = String(syscall);
+    let message = `${code}: ${text}, ${call}`;
+    if (path !== undefined) message += ` '${String(path)}'`;
     if (detail !== undefined) message += ` (${detail})`;
     super(message);
     this.name = 'Error';
     this.code = code;
     this.errno = neg;
-    this.syscall = syscall;
-    if (path !== undefined) this.path = path;
+    this.syscall = call;
+    if (path !== undefined) this.path = String(path);
   }
+}
+
+/** An error number, negative or positive: an integer of 1 to MAX_ERRNO (4095) in magnitude. */
+function errnoArg(errno: unknown): number {
+  if (typeof errno !== 'number') throw v.typeError('errno', 'of type number', errno);
+  if (!Number.isInteger(errno) || errno === 0 || errno < -4095 || errno > 4095)
+    throw v.rangeError('errno', 'a non-zero integer >= -4095 and <= 4095', errno);
+  return errno;
 }
 
 /**
@@ -50,11 +65,13 @@ export function errnoError(ret: number, syscall: string, path?: string): ErrnoEr
  * const fd = check(native.accept(listenFd), 'accept');
  */
 export function check(ret: number, syscall: string, path?: string): number {
-  if (ret < 0) throw new ErrnoError(ret, syscall, path);
-  return ret;
+  if (Number.isInteger(ret) && ret >= 0) return ret;
+  // A -errno; anything else (a string, NaN, a fraction) fails ErrnoError's own checks.
+  throw new ErrnoError(ret, syscall, path);
 }
 
 /** The errno name for a `-errno` result (`-11` → `'EAGAIN'`). */
 export function errnoName(ret: number): string {
-  return errorMap.get(-Math.abs(ret))?.[0] ?? `E${Math.abs(ret)}`;
+  const n = errnoArg(ret);
+  return errorMap.get(-Math.abs(n))?.[0] ?? `E${Math.abs(n)}`;
 }
