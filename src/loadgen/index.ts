@@ -12,6 +12,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import * as v from '../sys/validate.js';
 import { loadgenAddon, type LoadgenNativeOptions, type LoadgenNativeResult } from './addon.js';
 
 export type LoadgenResult = LoadgenNativeResult;
@@ -70,20 +71,49 @@ const MAX_MS = 3_600_000;
 
 function respCommand(c: LoadgenOptions['command']): Pick<LoadgenNativeOptions, 'command' | 'mix'> {
   if (c === undefined || typeof c === 'string') return { command: c ?? 'ping', mix: [0, 0, 0] };
-  if (typeof c !== 'object' || c === null) throw new TypeError('command must be a string or a mix object');
+  if (typeof c !== 'object' || c === null) throw v.typeError('command', 'a string or a mix object', c);
   const known = ['ping', 'set', 'get'];
   for (const k of Object.keys(c))
-    if (!known.includes(k)) throw new RangeError(`command mix: unknown command '${k}' (ping, set, get)`);
+    if (!known.includes(k)) throw v.rangeError('command', 'a mix of ping, set and get', `a mix with '${k}'`);
   return { command: 'mix', mix: [c.ping ?? 0, c.set ?? 0, c.get ?? 0] };
 }
 
+/** Every option; a null one is a TypeError, not its default (`durationMs: null` is not an hour). */
+const optionNames = [
+  'host',
+  'port',
+  'protocol',
+  'connections',
+  'threads',
+  'pipeline',
+  'rate',
+  'warmupMs',
+  'durationMs',
+  'requests',
+  'drainMs',
+  'path',
+  'payloadSize',
+  'payload',
+  'replySize',
+  'command',
+  'keyspace',
+  'valueSize',
+  'cpus',
+  'signal',
+] as const;
+
 function nativeOptions(o: LoadgenOptions): LoadgenNativeOptions {
-  if (typeof o !== 'object' || o === null) throw new TypeError('options must be an object');
+  if (typeof o !== 'object' || o === null) throw v.typeError('opts', 'of type object', o);
+  for (const k of optionNames)
+    if (o[k] === null) throw v.typeError(`opts.${k}`, 'left out for its default, not null', null);
   if (o.durationMs === undefined && o.requests === undefined)
-    throw new TypeError('loadgen: give durationMs or requests');
+    throw Object.assign(new TypeError('loadgen: give durationMs or requests'), { code: 'ERR_INVALID_ARG_VALUE' });
   if (o.payload !== undefined && !(o.payload instanceof Uint8Array))
-    throw new TypeError('payload must be a Uint8Array');
-  if (o.protocol === 'raw' && o.payload === undefined) throw new TypeError("protocol 'raw' needs a payload");
+    throw v.typeError('opts.payload', 'an instance of Uint8Array', o.payload);
+  if (o.protocol === 'raw' && o.payload === undefined)
+    throw Object.assign(new TypeError("protocol 'raw' needs a payload"), { code: 'ERR_INVALID_ARG_VALUE' });
+  // Checked before the run starts: a bad signal found after it would leave it running unowned.
+  v.abortSignal('opts.signal', o.signal);
   const payload = o.payload ?? new Uint8Array(0);
   return {
     host: o.host ?? '127.0.0.1',
@@ -140,11 +170,11 @@ export function loadgen(opts: LoadgenOptions): Promise<LoadgenResult> {
  * once (getaddrinfo through `dns.lookup`) so that the native threads never resolve.
  */
 export async function resolveTarget(target: string): Promise<{ host: string; port: number }> {
-  if (typeof target !== 'string') throw new TypeError('target must be a string HOST:PORT');
+  if (typeof target !== 'string') throw v.typeError('target', 'a string HOST:PORT', target);
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(target);
-  if (!m) throw new RangeError(`target must be HOST:PORT or [IPv6]:PORT, got '${target}'`);
+  if (!m) throw v.rangeError('target', 'HOST:PORT or [IPv6]:PORT', `'${target}'`);
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) throw new RangeError(`target port out of range: ${port}`);
+  if (port < 1 || port > 65535) throw v.rangeError('target port', 'an integer >= 1 and <= 65535', port);
   const name = (m[1] ?? m[2])!;
   if (isIP(name)) return { host: name, port };
   const { address } = await lookup(name);

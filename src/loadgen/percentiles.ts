@@ -6,6 +6,7 @@
  * per halving, each row giving the value, the level, the cumulative count of samples at or
  * below it and 1/(1-level); levels finer than the sample count can resolve are not printed.
  */
+import * as v from '../sys/validate.js';
 
 export interface HdrRow {
   /** Latency in microseconds at this level. */
@@ -19,6 +20,7 @@ export interface HdrRow {
 }
 
 function total(hist: Float64Array): number {
+  if (!(hist instanceof Float64Array)) throw v.typeError('histogram', 'an instance of Float64Array', hist);
   let n = 0;
   for (let i = 1; i < hist.length; i += 2) n += hist[i]!;
   return n;
@@ -38,12 +40,16 @@ function at(hist: Float64Array, q: number, count: number): { valueUs: number; to
 /** The latency in microseconds at quantile `q` (0..1); 0 for an empty histogram. */
 export function percentile(hist: Float64Array, q: number): number {
   const count = total(hist);
+  v.num('q', q, 0, 1);
   return count === 0 ? 0 : at(hist, q, count).valueUs;
 }
 
 /** The percentile distribution rows, from 0% to 100%. */
 export function hdrTable(hist: Float64Array, ticksPerHalf = 5): HdrRow[] {
   const count = total(hist);
+  // The rows grow as ticksPerHalf: 0 or a negative would never reach 100%, a fraction or a
+  // huge count would take forever.
+  v.int('ticksPerHalf', ticksPerHalf, 1, 1000);
   if (count === 0) return [];
   const rows: HdrRow[] = [];
   const row = (level: number) => {
@@ -75,6 +81,7 @@ const LEVELS: [string, number][] = [
 /** The summary levels (p50 … p99.999, max) and the full distribution, as wrk2 prints them. */
 export function formatHdrTable(hist: Float64Array, meanUs: number): string {
   const count = total(hist);
+  if (typeof meanUs !== 'number') throw v.typeError('meanUs', 'of type number', meanUs);
   const ms = (us: number) => `${(us / 1000).toFixed(3)}ms`;
   const lines = ['  Latency Distribution (HdrHistogram - Recorded Latency)'];
   for (const [name, q] of LEVELS) lines.push(`${name.padStart(9)}  ${ms(percentile(hist, q)).padStart(10)}`);
