@@ -130,18 +130,30 @@ export class Connection {
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(reactor: Reactor, fd: SocketLike, opts?: ConnectionOptions) {
+    // Every argument is checked before a net.Socket is taken over: a bad option must not
+    // leave the caller's socket destroyed and its duplicate fd with no owner.
+    if (reactor === null || typeof reactor !== 'object' || typeof reactor.watch !== 'function')
+      throw v.typeError('reactor', 'an instance of Reactor', reactor);
     const o = v.object<ConnectionOptions>('opts', opts);
+    this.onData = v.optionalFunc('opts.onData', o.onData);
+    this.onClose = v.optionalFunc('opts.onClose', o.onClose);
+    this.onError = v.optionalFunc('opts.onError', o.onError);
+    this.onDrain = v.optionalFunc('opts.onDrain', o.onDrain);
+    this.onEnd = v.optionalFunc('opts.onEnd', o.onEnd);
+    this.maxQueue = o.maxQueue === undefined ? Infinity : v.int('maxQueue', o.maxQueue, 0);
+    const readSize = o.readSize === undefined ? 65536 : v.int('readSize', o.readSize, 1, 1 << 30);
+    if (nodeSocket(fd, 'fd') === undefined) v.fd(fd);
     this.reactor = reactor;
     const taken = nodeSocket(fd, 'fd') === undefined ? undefined : takeSocket(fd);
-    this.fd = taken ? taken.fd : v.fd(fd);
-    this.onData = o.onData;
-    this.onClose = o.onClose;
-    this.onError = o.onError;
-    this.onDrain = o.onDrain;
-    this.onEnd = o.onEnd;
-    this.maxQueue = o.maxQueue === undefined ? Infinity : v.int('maxQueue', o.maxQueue, 0);
-    this.#buf = Buffer.allocUnsafe(o.readSize === undefined ? 65536 : v.int('readSize', o.readSize, 1, 1 << 30));
-    reactor.watch(this.fd, this.#mask(), this.#handler);
+    this.fd = taken ? taken.fd : (fd as number);
+    this.#buf = Buffer.allocUnsafe(readSize);
+    try {
+      reactor.watch(this.fd, this.#mask(), this.#handler);
+    } catch (e) {
+      // The duplicate of a taken socket is ours alone: close it (a plain fd stays the caller's).
+      if (taken) native.close(taken.fd);
+      throw e;
+    }
     // Bytes Node had read before the handover come first, once the caller holds `this`.
     if (taken && taken.buffered.length > 0) queueMicrotask(() => this.#replay(taken.buffered));
   }
