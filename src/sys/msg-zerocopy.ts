@@ -15,6 +15,7 @@
  * devices without scatter-gather.
  */
 import { native } from './native.js';
+import { pin } from './pin.js';
 import * as v from './validate.js';
 
 /** send(2) flag: pin the pages instead of copying (4.14). */
@@ -97,6 +98,7 @@ export class ZerocopySocket {
     const r = native.sendFlags(this.fd, buf, off, len, fl);
     // A send that queued bytes took an id; one that failed gave its id back.
     if (r > 0 && this.enabled) {
+      pin(buf); // the kernel sends from its pages until the completion
       this.held.set(this.nextId, buf);
       this.nextId = (this.nextId + 1) >>> 0;
     }

@@ -8,6 +8,7 @@
  */
 import { EBADF } from './errno.js';
 import { check } from './errors.js';
+import { pinAll } from './pin.js';
 import { INTERNAL, RingCore } from './ring-core.js';
 import { position, timespec, userData } from './ring-args.js';
 import * as u from './uring.js';
@@ -26,6 +27,7 @@ export class RingBatch extends RingCore {
     const list = bufs.map((b, i) => v.bytes(b, `buffers[${i}]`));
     if (this.registered.length > 0) this.raw.register(u.IORING_UNREGISTER_BUFFERS);
     this.registered = [];
+    pinAll(list); // registered until close: their memory must not move to another owner
     check(this.raw.register(u.IORING_REGISTER_BUFFERS, list), 'io_uring_register');
     this.registered = list;
   }

@@ -12,6 +12,7 @@
 import { ETIME } from './errno.js';
 import type { OpOptions, RingOptions } from './ring-core.js';
 import { explainDirect, position, rwArgs, timespec, userData, type RwArgs } from './ring-args.js';
+import { pinAll } from './pin.js';
 import { RingBatch } from './ring-batch.js';
 import { sendZcAll, type SendZcResult } from './ring-send-zc.js';
 import * as u from './uring.js';
@@ -205,6 +206,7 @@ export class Ring extends RingBatch {
     const list = bufs.map((b, i) => v.bytes(b, `buffers[${i}]`));
     const p = position(pos);
     const iov = new Uint8Array(16 * Math.max(1, list.length)); // struct iovec[]: kept with the op
+    pinAll(list); // the kernel reads the iovecs' addresses at submission, the bytes until completion
     this.raw.fillIovecs(iov, list);
     const e = { fd: f, iovecs: iov, count: list.length, position: p, sqeFlags };
     const prep = op === u.OP.READV ? sqe.prepReadv : sqe.prepWritev;

@@ -9,9 +9,11 @@
  * Every helper returns true when the entry was prepared, false when the SQ is full. No
  * argument checks beyond the native layer's bounds checks: callers (`Ring`, `Proactor`)
  * validate at their public entry points, and keep every buffer referenced until the
- * operation's completion is reaped.
+ * operation's completion is reaped. Every buffer whose address goes into an entry is pinned
+ * here (src/sys/pin.ts): a transfer of its ArrayBuffer can no longer detach it under the kernel.
  */
 import { native, type NativeRing } from './native.js';
+import { pin } from './pin.js';
 import * as u from './uring.js';
 
 const { OP } = u;
@@ -74,11 +76,13 @@ export interface SockFields extends SqeFields {
 
 /** IORING_OP_SEND with MSG_NOSIGNAL by the static `Ring.prepSend`: the Proactor's replies, without an unwrap. */
 export function prepSendSlot(slot: number, e: SockFields): boolean {
+  pin(e.buf);
   return native.Ring.prepSend(slot, e.fd, e.buf, e.offset, e.length, e.userData);
 }
 
 function rw(ring: NativeRing, op: number, e: RwFields, bufIndex = 0): boolean {
   const { fd, buf, length, position, userData } = e;
+  pin(buf);
   return ring.prepRw(op, fd, buf, e.offset ?? 0, length, position, userData, e.sqeFlags ?? 0, bufIndex, e.rwFlags ?? 0);
 }
 
@@ -169,10 +173,12 @@ export function prepSendZc(ring: NativeRing, e: SockFields & { reportUsage?: boo
   // msg flags ride in the op's flag word, the zero-copy flags in ioprio
   const zc = (e.reportUsage ?? u.SEND_ZC_REPORTS_USAGE) ? u.IORING_SEND_ZC_REPORT_USAGE : 0;
   const { fd, buf, offset, length, userData } = e;
+  pin(buf);
   return ring.prep(OP.SEND_ZC, fd, buf, offset, length, 0, null, userData, e.msgFlags ?? 0, e.sqeFlags ?? 0, zc, 0, 0);
 }
 function sock(ring: NativeRing, op: number, e: SockFields): boolean {
   const { fd, buf, offset, length, userData } = e;
+  pin(buf);
   const sqeFlags = e.sqeFlags ?? 0;
   if (sqeFlags === 0) return ring.prepSock(op, fd, buf, offset, length, userData, e.msgFlags ?? 0);
   return ring.prepRw(op, fd, buf, offset, length, 0, userData, sqeFlags, 0, e.msgFlags ?? 0);
