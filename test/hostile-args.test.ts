@@ -1,0 +1,428 @@
+/**
+ * Bad input, by class, across every call where the class showed up (real syscalls, no mocks):
+ *
+ * - argument errors carry Node's codes also where a call reaches the addon without a check
+ *   in front (Keyspace, ZerocopySocket.send, the load generator's options) and where a
+ *   check threw a bare TypeError / RangeError (signals, Ring.reap, resolveTarget …);
+ * - nonsense is refused, not coerced: a fractional or string count, NaN as a CPU, 0 as an
+ *   errno, a number where a name goes;
+ * - a call that cannot work fails with a SystemError-shaped error (code, errno, syscall),
+ *   never a bare Error;
+ * - options are checked before anything starts or is taken: a load generator run with a bad
+ *   option never starts (the process exits at once), a Connection refused its reactor or an
+ *   option leaves no fd behind;
+ * - a count that would loop forever (hdrTable's ticksPerHalf) is a RangeError — run in a
+ *   child process with a deadline, so that a hang fails the test instead of the runner;
+ * - a buffer the kernel holds (an io_uring read in flight, a MSG_ZEROCOPY send) cannot be
+ *   detached by transferring its ArrayBuffer: the transfer copies, the kernel's bytes land in
+ *   the caller's buffer and never in memory another owner got after the transfer freed it
+ *   (a child process: what is tested is heap corruption).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatHdrTable, hdrTable, loadgen, percentile, resolveTarget } from '../dist/src/loadgen/index.js';
+import {
+  Connection,
+  ErrnoError,
+  Keyspace,
+  Reactor,
+  Ring,
+  check,
+  constants,
+  errnoError,
+  errnoName,
+  sys,
+  waitWritable,
+} from './helpers/rawio.js';
+import { leakedSince, openFds } from './helpers/fds.js';
+
+const TYPE = { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' };
+const RANGE = { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' };
+type Want = typeof TYPE | typeof RANGE | { name: 'TypeError'; code: 'ERR_INVALID_ARG_VALUE' };
+
+/** The error `fn` throws or its promise rejects with. */
+async function failure(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  return 'returned';
+}
+
+function shape(e: unknown): unknown {
+  if (!(e instanceof Error)) return e;
+  return { name: e.constructor.name, code: (e as { code?: string }).code };
+}
+
+async function expectAll(table: [string, () => unknown, Want][]): Promise<void> {
+  const got: Record<string, unknown> = {};
+  const want: Record<string, unknown> = {};
+  for (const [name, fn, w] of table) {
+    got[name] = shape(await failure(fn));
+    want[name] = w;
+  }
+  expect(got).toEqual(want);
+}
+
+let dir: string;
+let file: number;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rawio-hostile-args-'));
+  writeFileSync(join(dir, 'f'), Buffer.alloc(8192, 1));
+  file = sys.open(join(dir, 'f'), constants.O_RDONLY);
+});
+afterAll(() => {
+  sys.close(file);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('argument errors carry their code, checked in JS or in the addon', () => {
+  it('Keyspace methods (checked by the addon alone)', async () => {
+    const ks = Keyspace.create(undefined, { size: 1 << 16 });
+    const k = Buffer.from('k');
+    try {
+      await expectAll([
+        ['get(key: string)', () => ks.get('k' as never, Buffer.alloc(8)), TYPE],
+        ['get(out: ArrayBuffer)', () => ks.get(k, new ArrayBuffer(8) as never), TYPE],
+        ['set(value: number)', () => ks.set(k, 3 as never), TYPE],
+        ['set(flags: 1.5)', () => ks.set(k, k, 1.5), RANGE],
+        ['set(flags: NaN)', () => ks.set(k, k, NaN), RANGE],
+        ['del(key: null)', () => ks.del(null as never), TYPE],
+        ['exists(key: {})', () => ks.exists({} as never), TYPE],
+        ['incr(delta: "1")', () => ks.incr(k, '1' as never, Buffer.alloc(32)), TYPE],
+        ['incr(delta: 0.5)', () => ks.incr(k, 0.5, Buffer.alloc(32)), RANGE],
+        ['mset(kv: {})', () => ks.mset({} as never), TYPE],
+        ['mset([key, 3])', () => ks.mset([k, 3 as never]), TYPE],
+        ['mget(lens: Uint8Array)', () => ks.mget([k], Buffer.alloc(8), new Uint8Array(1) as never), TYPE],
+      ]);
+    } finally {
+      ks.close();
+    }
+  });
+
+  it('ZerocopySocket.send (slice checked by the addon, flags in JS, not coerced)', async () => {
+    const [a, b] = sys.socketpair();
+    const zs = new sys.ZerocopySocket(a);
+    const buf = Buffer.alloc(4);
+    try {
+      await expectAll([
+        ['send(buf: string)', () => zs.send('abcd' as never, 0, 4), TYPE],
+        ['send(off: -1)', () => zs.send(buf, -1, 4), RANGE],
+        ['send(len past the end)', () => zs.send(buf, 2, 4), RANGE],
+        ['send(len: NaN)', () => zs.send(buf, 0, NaN), RANGE],
+        ['send(flags: 1.5)', () => zs.send(buf, 0, 4, 1.5), RANGE],
+        ['send(flags: "64")', () => zs.send(buf, 0, 4, '64' as never), TYPE],
+        ['send(flags: null)', () => zs.send(buf, 0, 4, null as never), TYPE],
+      ]);
+    } finally {
+      zs.release();
+      sys.close(a);
+      sys.close(b);
+    }
+  });
+
+  it('the load generator: options read by its addon, and its JS checks', async () => {
+    const base = { port: 1, protocol: 'http' as const, requests: 1 };
+    await expectAll([
+      ['loadgen(3)', () => loadgen(3 as never), TYPE],
+      ['connections: 0', () => loadgen({ ...base, connections: 0 }), RANGE],
+      ['connections: 1.5', () => loadgen({ ...base, connections: 1.5 }), RANGE],
+      ['threads: "2"', () => loadgen({ ...base, threads: '2' as never }), TYPE],
+      ['protocol: 3', () => loadgen({ ...base, protocol: 3 as never }), TYPE],
+      ['host: a name', () => loadgen({ ...base, host: 'localhost' }), RANGE],
+      ['payload: a string', () => loadgen({ ...base, protocol: 'raw', payload: 'x' as never }), TYPE],
+      ['command: 3', () => loadgen({ ...base, protocol: 'resp', command: 3 as never }), TYPE],
+      ['command: { del }', () => loadgen({ ...base, protocol: 'resp', command: { del: 1 } as never }), RANGE],
+      ['cpus: [NaN]', () => loadgen({ ...base, cpus: [NaN] }), RANGE],
+      ['cpus: [1.5]', () => loadgen({ ...base, cpus: [1.5] }), RANGE],
+      ['cpus: [-1]', () => loadgen({ ...base, cpus: [-1] }), RANGE],
+      ['signal: {}', () => loadgen({ ...base, signal: {} as never }), TYPE],
+      ['durationMs: null', () => loadgen({ ...base, requests: undefined, durationMs: null as never }), TYPE],
+      ['warmupMs: null', () => loadgen({ ...base, warmupMs: null as never }), TYPE],
+      ['resolveTarget(3)', () => resolveTarget(3 as never), TYPE],
+      ['resolveTarget("nope")', () => resolveTarget('nope'), RANGE],
+      ['resolveTarget(port 0)', () => resolveTarget('127.0.0.1:0'), RANGE],
+    ]);
+  });
+
+  it.skipIf(!Ring.supported())('Ring: signals, reap and wait, registered buffers, option combinations', async () => {
+    const ring = new Ring({ attach: false });
+    const [a, b] = sys.socketpair();
+    try {
+      await expectAll([
+        ['nop({ signal: {} })', () => ring.nop({ signal: {} as never }), TYPE],
+        ['send({ signal: 3 })', () => ring.send(a, Buffer.alloc(1), { signal: 3 as never }), TYPE],
+        ['sendZc({ signal: {} })', () => ring.sendZc(a, Buffer.alloc(1), { signal: {} as never }), TYPE],
+        ['reap(out: [])', () => ring.reap([] as never), TYPE],
+        ['reap(minComplete: "1")', () => ring.reap(new Int32Array(6), '1' as never), TYPE],
+        ['reap(minComplete: 1.5)', () => ring.reap(new Int32Array(6), 1.5), RANGE],
+        ['reap(minComplete: Infinity)', () => ring.reap(new Int32Array(6), Infinity), RANGE],
+        ['wait(minComplete: null)', () => ring.wait(null as never), TYPE],
+        ['wait(minComplete: -1)', () => ring.wait(-1), RANGE],
+        ['readFixed(none registered)', () => ring.readFixed(file, 0, 0, 16, 0), RANGE],
+        [
+          'Ring({ deferTaskrun })',
+          () => new Ring({ deferTaskrun: true }),
+          { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' },
+        ],
+      ]);
+    } finally {
+      ring.close();
+      sys.close(a);
+      sys.close(b);
+    }
+  });
+});
+
+describe('nonsense is refused, not coerced', () => {
+  it('errno helpers take an errno, the rest their types', async () => {
+    await expectAll([
+      ['errnoError("9")', () => errnoError('9' as never, 'read'), TYPE],
+      ['errnoError(NaN)', () => errnoError(NaN, 'read'), RANGE],
+      ['errnoError(0)', () => errnoError(0, 'read'), RANGE],
+      ['errnoError(-1.5)', () => errnoError(-1.5, 'read'), RANGE],
+      ['new ErrnoError(-1e6)', () => new ErrnoError(-1e6, 'read'), RANGE],
+      ['check(NaN)', () => check(NaN, 'read'), RANGE],
+      ['check("3")', () => check('3' as never, 'read'), TYPE],
+      ['check(Symbol)', () => check(Symbol('s') as never, 'read'), TYPE],
+      ['errnoName(undefined)', () => errnoName(undefined as never), TYPE],
+      ['errnoName(0)', () => errnoName(0), RANGE],
+      [
+        'directIoError(position "0")',
+        () => sys.directIoError(-22, 'pread', file, Buffer.alloc(8), 0, 8, '0' as never),
+        TYPE,
+      ],
+      [
+        'directIoError(ret null)',
+        () => sys.directIoError(null as never, 'pread', file, Buffer.alloc(8), 0, 8, 0),
+        TYPE,
+      ],
+    ]);
+    // What they are for still works: results pass, errnos build their error.
+    expect(check(0, 'read')).toBe(0);
+    expect(check(7, 'read')).toBe(7);
+    expect(errnoError(9, 'read').code).toBe('EBADF');
+    expect(errnoName(-9)).toBe('EBADF');
+  });
+
+  it('sys calls and loop methods with a value of the wrong kind', async () => {
+    const r = new Reactor();
+    try {
+      await expectAll([
+        ['netdevFeature(feature: 3)', () => sys.netdevFeature('lo', 3 as never), TYPE],
+        ['netdevFeature(feature: "x")', () => sys.netdevFeature('lo', 'x' as never), RANGE],
+        ['setrlimit(limit: null)', () => sys.setrlimit(constants.RLIMIT_NOFILE, null as never), TYPE],
+        ['setrlimit(limit: {})', () => sys.setrlimit(constants.RLIMIT_NOFILE, {} as never), TYPE],
+        ['maskOf("3")', () => r.maskOf('3' as never), TYPE],
+        ['maskOf(1.5)', () => r.maskOf(1.5), RANGE],
+        ['waitWritable("3")', () => waitWritable('3' as never), TYPE],
+        ['waitWritable(-1)', () => waitWritable(-1), RANGE],
+      ]);
+    } finally {
+      r.close();
+    }
+  });
+
+  it('the histogram helpers check what they compute with', async () => {
+    const h = new Float64Array([1000, 5, 2000, 5]);
+    await expectAll([
+      ['percentile([], 0.5)', () => percentile([] as never, 0.5), TYPE],
+      ['percentile(h, "0.5")', () => percentile(h, '0.5' as never), TYPE],
+      ['percentile(h, 2)', () => percentile(h, 2), RANGE],
+      ['percentile(h, NaN)', () => percentile(h, NaN), RANGE],
+      ['hdrTable(null)', () => hdrTable(null as never), TYPE],
+      ['hdrTable(h, 0)', () => hdrTable(h, 0), RANGE],
+      ['hdrTable(h, 2.5)', () => hdrTable(h, 2.5), RANGE],
+      ['formatHdrTable(h, "1")', () => formatHdrTable(h, '1' as never), TYPE],
+    ]);
+    expect(percentile(h, 0.5)).toBe(1);
+    expect(hdrTable(h).at(-1)!.percentile).toBe(1);
+  });
+
+  it('a ticksPerHalf that would never reach 100% is refused (a child process: a hang fails)', () => {
+    const dist = fileURLToPath(new URL('../dist/src/loadgen/index.js', import.meta.url));
+    const code = `
+      const { hdrTable } = await import(${JSON.stringify(dist)});
+      const h = new Float64Array([1000, 5, 2000, 5]);
+      const out = [];
+      for (const t of [-1, 1e9, Infinity]) {
+        try { hdrTable(h, t); out.push('returned'); } catch (e) { out.push(e.code); }
+      }
+      console.log(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.signal, 'hung (killed at the deadline)').toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE']);
+  }, 30_000);
+});
+
+describe('a call that cannot work fails with a SystemError-shaped error', () => {
+  it('waitWritable on a regular file: EPERM from uv_poll_init, with errno and syscall', async () => {
+    const e = await failure(() => waitWritable(file));
+    expect(e).toBeInstanceOf(Error);
+    expect(e).toMatchObject({ code: 'EPERM', errno: -1, syscall: 'uv_poll_init' });
+    expect((e as Error).message).toMatch(/^EPERM: .*, uv_poll_init$/);
+  });
+
+  it('madvise and munmap given a SharedArrayBuffer view: a TypeError, not a bare Error', async () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(64));
+    await expectAll([
+      ['madvise(shared)', () => sys.madvise(shared as Buffer, 'normal'), TYPE],
+      ['munmap(shared)', () => sys.munmap(shared as Buffer), TYPE],
+    ]);
+  });
+});
+
+describe('options are checked before anything starts or is taken', () => {
+  it('a load generator run refused for a bad option never starts: the process exits at once', () => {
+    const dist = fileURLToPath(new URL('../dist/src/loadgen/index.js', import.meta.url));
+    // A listener that never answers: a run that did start would last its whole durationMs.
+    const code = `
+      import net from 'node:net';
+      const { loadgen } = await import(${JSON.stringify(dist)});
+      const srv = net.createServer(() => {}).listen(0, '127.0.0.1');
+      await new Promise((r) => srv.once('listening', r));
+      const port = srv.address().port;
+      srv.unref();
+      const codes = [];
+      for (const bad of [{ signal: {} }, { durationMs: null, requests: undefined }, { cpus: [NaN] }]) {
+        try {
+          await loadgen({ port, protocol: 'http', durationMs: 60000, ...bad });
+          codes.push('resolved');
+        } catch (e) {
+          codes.push(e.code);
+        }
+      }
+      console.log(JSON.stringify(codes));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.signal, 'still running at the deadline: a refused run had started').toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE']);
+  }, 30_000);
+
+  it('new Connection(reactor, net.Socket) refused leaves no fd behind', async () => {
+    const srv = net.createServer(() => {}).listen(0, '127.0.0.1');
+    await new Promise((r) => srv.once('listening', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    const connect = async () => {
+      const s = net.connect(port, '127.0.0.1');
+      await new Promise((r) => s.once('connect', r));
+      return s;
+    };
+    const closed = new Reactor();
+    closed.close();
+    const live = new Reactor();
+    const before = openFds();
+    const errors: unknown[] = [];
+    try {
+      // A closed reactor (epoll_ctl EBADF after the takeover), a reactor that is not one,
+      // an option of the wrong type: each refused, and none keeps the socket's duplicate.
+      for (const [reactor, opts] of [
+        [closed, {}],
+        [{}, {}],
+        [live, { onData: 3 }],
+        [live, { readSize: 0 }],
+      ] as const) {
+        const s = await connect();
+        errors.push(shape(await failure(() => new Connection(reactor as Reactor, s, opts as never))));
+        s.destroy();
+      }
+      await new Promise((r) => setTimeout(r, 50)); // the destroyed sockets' handles close
+      expect(errors).toEqual([{ name: 'ErrnoError', code: 'EBADF' }, TYPE, TYPE, RANGE]);
+      expect(leakedSince(before)).toEqual([]);
+    } finally {
+      live.close();
+      await new Promise((r) => srv.close(r));
+    }
+  });
+});
+
+describe('a buffer the kernel holds cannot be detached under it', () => {
+  const index = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
+  /** Runs `body` (an async function body with rawio's exports in scope) in a child with gc exposed. */
+  function child(body: string): unknown {
+    const code = `
+      const rawio = await import(${JSON.stringify(index)});
+      const { sys, Ring, Proactor } = rawio;
+      const out = await (async () => { ${body} })();
+      console.log(JSON.stringify(out));
+      process.exit(0);`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout);
+  }
+
+  // A 16 KiB read in flight from a pipe; its ArrayBuffer is transferred away and the copy
+  // dropped; after a GC, buffers of the same size are allocated (where freed memory would be
+  // reused) and the pipe is written. The read must land in the caller's own view.
+  const spray = `
+    const SIZE = 16384;
+    const [r, w] = sys.pipe({ size: 1 << 16 });
+    const u8 = new Uint8Array(new ArrayBuffer(SIZE));
+    const done = start(r, u8, SIZE);
+    try { structuredClone(u8.buffer, { transfer: [u8.buffer] }); } catch { /* refused: fine */ }
+    for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((res) => setTimeout(res, 10)); }
+    const sprayed = Array.from({ length: 256 }, () => new Uint8Array(new ArrayBuffer(SIZE)));
+    sys.write(w, Buffer.alloc(SIZE, 0x5a));
+    const n = await done;
+    sys.close(r); sys.close(w);
+    return { n, length: u8.length, landed: u8.length === SIZE && u8.every((b) => b === 0x5a),
+             elsewhere: sprayed.filter((b) => b.includes(0x5a)).length };`;
+
+  it.skipIf(!Ring.supported())(
+    'Ring.read, a batch prepRead and Proactor.read',
+    () => {
+      const want = { n: 16384, length: 16384, landed: true, elsewhere: 0 };
+      const ring = `const ring = new Ring(); const start = (fd, b, n) => ring.read(fd, b, 0, n, -1);`;
+      expect(child(`${ring} ${spray}`)).toEqual(want);
+      const batch = `
+      const ring = new Ring({ attach: false });
+      const start = (fd, b, n) => {
+        ring.prepRead(fd, b, -1, n, 1);
+        ring.submit(0);
+        return (async () => {
+          const cqes = new Int32Array(3);
+          for (;;) {
+            if (ring.reap(cqes, 0) === 1) return cqes[1];
+            await new Promise((res) => setTimeout(res, 5));
+          }
+        })();
+      };`;
+      expect(child(`${batch} ${spray}`)).toEqual(want);
+      const proactor = `
+      const pr = new Proactor(); pr.attach();
+      const start = (fd, b, n) => new Promise((res) => pr.read(fd, b, 0, n, -1, res));`;
+      expect(child(`${proactor} ${spray}`)).toEqual(want);
+    },
+    60_000,
+  );
+
+  it('a MSG_ZEROCOPY send keeps its buffer attached until the completion', () => {
+    const got = child(`
+      const lfd = sys.listenTcp('127.0.0.1', 0);
+      const c = sys.connectTcp('127.0.0.1', sys.localPort(lfd), { blocking: true });
+      let a = -1;
+      while ((a = sys.accept(lfd)) < 0) await new Promise((res) => setTimeout(res, 5));
+      const buf = new Uint8Array(new ArrayBuffer(4096)).fill(7);
+      const zs = new sys.ZerocopySocket(c);
+      const n = zs.send(buf, 0, buf.length);
+      const held = zs.pending; // not reaped yet: the buffer is held for its completion
+      try { structuredClone(buf.buffer, { transfer: [buf.buffer] }); } catch { /* refused: fine */ }
+      const length = buf.length;
+      zs.release();
+      for (const fd of [a, c, lfd]) sys.close(fd);
+      return { n, enabled: zs.enabled, held, length };`);
+    // TCP takes SO_ZEROCOPY (since 4.14): the send is held and its buffer stays attached.
+    expect(got).toEqual({ n: 4096, enabled: true, held: 1, length: 4096 });
+  }, 30_000);
+});
