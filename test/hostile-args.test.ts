@@ -166,6 +166,8 @@ describe('argument errors carry their code, checked in JS or in the addon', () =
         ['wait(minComplete: null)', () => ring.wait(null as never), TYPE],
         ['wait(minComplete: -1)', () => ring.wait(-1), RANGE],
         ['readFixed(none registered)', () => ring.readFixed(file, 0, 0, 16, 0), RANGE],
+        ['prepRead(sqeFlags: null)', () => ring.prepRead(file, Buffer.alloc(8), 0, 8, 1, null as never), TYPE],
+        ['prepWrite(sqeFlags: 0.5)', () => ring.prepWrite(file, Buffer.alloc(8), 0, 8, 1, 0.5), RANGE],
         [
           'Ring({ deferTaskrun })',
           () => new Ring({ deferTaskrun: true }),

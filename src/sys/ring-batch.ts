@@ -79,6 +79,7 @@ export class RingBatch extends RingCore {
     this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const buf = this.fixedBuf(bufIndex);
     const length = v.slice(buf, 0, len)[1];
+    v.int('sqeFlags', sqeFlags, 0, 255); // the addon's check, here so that null is not read as 0
     const e = { fd: v.fd(fd), buf, length, position: position(pos), bufIndex, userData: userData(ud), sqeFlags };
     const ok = sqe.prepReadFixed(this.raw, e);
     if (ok) this.holdBatch(e.userData, buf);
@@ -94,6 +95,7 @@ export class RingBatch extends RingCore {
     const p = position(pos);
     const f = v.fd(fd);
     const length = v.slice(v.bytes(buf), 0, len)[1];
+    v.int('sqeFlags', sqeFlags, 0, 255); // the addon's check, here so that null is not read as 0
     const e = { fd: f, buf, offset: 0, length, position: p, userData: userData(ud), sqeFlags };
     const ok = prep(this.raw, e);
     if (ok) this.holdBatch(e.userData, buf);
