@@ -9,6 +9,13 @@
  * blocking its other work, while more than BODY_WINDOW are outstanding; the reactor
  * subtracts them once the core has taken the chunk (or dropped it, when the connection is
  * gone). A slot is reused only once its count is back to zero, so no count is ever lost.
+ *
+ * A body nobody will send (its connection closed, or the reply was dropped) is stopped at
+ * its producer: the reactor writes the body's generation into the slot's stop word, and
+ * the pool thread, which numbers each use of a slot, ends the iteration at its next chunk
+ * (return() runs the producer's finally blocks) instead of pulling an endless body for no
+ * one. The generation keeps a late stop from reaching a later body in the same slot. A pool
+ * thread told to stop ends every body it streams the same way.
  */
 import { waitAsync } from './channel.js';
 import { CHUNK } from './messages.js';
@@ -18,12 +25,14 @@ export const BODY_WINDOW = 1 << 20;
 /** Bodies a pool thread streams at once. */
 export const CREDIT_SLOTS = 256;
 
+/** Each slot's credit count, then (at CREDIT_SLOTS + slot) the generation to stop. */
 export function createCredits(): SharedArrayBuffer {
-  return new SharedArrayBuffer(4 * CREDIT_SLOTS);
+  return new SharedArrayBuffer(4 * 2 * CREDIT_SLOTS);
 }
 
-async function waitBelow(credits: Int32Array, slot: number, limit: number): Promise<void> {
-  for (let v = Atomics.load(credits, slot); v > limit; v = Atomics.load(credits, slot)) {
+/** Waits until the slot's count is at most `limit`, or `stopped()`. */
+async function waitBelow(credits: Int32Array, slot: number, limit: number, stopped: () => boolean): Promise<void> {
+  for (let v = Atomics.load(credits, slot); v > limit && !stopped(); v = Atomics.load(credits, slot)) {
     await waitAsync(credits, slot, v, 100);
   }
 }
@@ -32,6 +41,9 @@ async function waitBelow(credits: Int32Array, slot: number, limit: number): Prom
 export class BodySender {
   readonly #credits: Int32Array;
   readonly #free: number[] = [];
+  /** The generation of each slot's current (or last) body. */
+  readonly #gens = new Int32Array(CREDIT_SLOTS);
+  #stopping = false;
 
   constructor(sab: SharedArrayBuffer) {
     this.#credits = new Int32Array(sab);
@@ -43,32 +55,43 @@ export class BodySender {
     return this.#free.pop()!;
   }
 
+  /** Ends every body being streamed at its next chunk (the thread is stopping). */
+  stopAll(): void {
+    this.#stopping = true;
+  }
+
   /**
-   * Pulls `body` and sends its chunks (split to CHUNK) through `send(slot, piece, flags)`,
-   * the last with BODY_END, or BODY_ERROR when the iterable threw.
+   * Pulls `body` and sends its chunks (split to CHUNK) through `send(slot, gen, piece, flags)`,
+   * the last with BODY_END, or BODY_ERROR when the iterable threw; ends the iteration early
+   * once the reactor stops this slot's generation `gen`.
    */
   async stream(
     body: AsyncIterable<Uint8Array>,
-    send: (slot: number, piece: Uint8Array, last: 'end' | 'error' | false) => void,
+    send: (slot: number, gen: number, piece: Uint8Array, last: 'end' | 'error' | false) => void,
   ): Promise<void> {
     const slot = await this.#slot();
     const credits = this.#credits;
+    const gen = (this.#gens[slot] = (this.#gens[slot]! + 1) | 0 || 1);
+    const stopped = () => this.#stopping || Atomics.load(credits, CREDIT_SLOTS + slot) === gen;
     let how: 'end' | 'error' = 'end';
     try {
-      for await (const chunk of body) {
+      outer: for await (const chunk of body) {
         for (let off = 0; off < chunk.length; off += CHUNK) {
+          if (stopped()) break outer; // return() ends the producer
           const piece = chunk.subarray(off, Math.min(chunk.length, off + CHUNK));
           Atomics.add(credits, slot, piece.length);
-          send(slot, piece, false);
-          await waitBelow(credits, slot, BODY_WINDOW);
+          send(slot, gen, piece, false);
+          await waitBelow(credits, slot, BODY_WINDOW, stopped);
         }
+        if (stopped()) break;
       }
     } catch {
       how = 'error';
     }
-    send(slot, new Uint8Array(0), how);
+    send(slot, gen, new Uint8Array(0), how);
     // The reactor returns every byte's credit, taken or dropped: then the slot is free again.
-    await waitBelow(credits, slot, 0);
+    // (A stopping thread's reactor may never return them: the slot is not needed again.)
+    await waitBelow(credits, slot, 0, () => this.#stopping);
     this.#free.push(slot);
   }
 }
@@ -82,15 +105,26 @@ export class BodyFeed implements AsyncIterable<Uint8Array> {
   /** The pool thread's credit array and this body's slot, named by its BODY messages. */
   #credits: Int32Array | undefined;
   #slot = 0;
+  #gen = 0;
 
   /** A BODY message's payload (copied: the channel reuses it) or its end. */
-  push(credits: Int32Array, slot: number, piece: Uint8Array, last: 'end' | 'error' | false): void {
+  push(credits: Int32Array, slot: number, gen: number, piece: Uint8Array, last: 'end' | 'error' | false): void {
     this.#credits = credits;
     this.#slot = slot;
-    if (this.#dropped) this.#give(piece.length);
-    else if (piece.length > 0) this.#queue.push(piece.slice());
+    this.#gen = gen;
     if (last) this.#done = last;
+    if (this.#dropped) {
+      this.#stop(); // dropped before its first chunk came: the producer learns it now
+      this.#give(piece.length);
+    } else if (piece.length > 0) this.#queue.push(piece.slice());
     this.#wake?.();
+  }
+
+  /** Tells the pool thread to end this body's producer (unless it has ended already). */
+  #stop(): void {
+    if (this.#credits === undefined || this.#done !== undefined) return;
+    Atomics.store(this.#credits, CREDIT_SLOTS + this.#slot, this.#gen);
+    Atomics.notify(this.#credits, this.#slot);
   }
 
   #give(n: number): void {
@@ -101,6 +135,7 @@ export class BodyFeed implements AsyncIterable<Uint8Array> {
 
   #drop(): void {
     this.#dropped = true;
+    this.#stop();
     for (const p of this.#queue.splice(0)) this.#give(p.length);
   }
 

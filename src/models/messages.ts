@@ -101,15 +101,17 @@ export interface BodyMessage {
   seq: number;
   pool: number;
   slot: number;
+  /** Which use of the slot (body-feed.ts): a stop names it. */
+  gen: number;
   /** The chunk: copied into the channel by the writer; a view reused by the next pop for the reader. */
   data: Uint8Array;
   last: 'end' | 'error' | false;
 }
 export function writeBody(ch: Channel, b: BodyMessage): boolean {
   const flags = b.last === 'end' ? BODY_END : b.last === 'error' ? BODY_ERROR : 0;
-  return ch.push(MSG.BODY, b.session, b.seq, b.pool, b.slot, 0, flags, b.data);
+  return ch.push(MSG.BODY, b.session, b.seq, b.pool, b.slot, b.gen, flags, b.data);
 }
 export function readBody(m: Message): BodyMessage {
   const last = m.f & BODY_END ? 'end' : m.f & BODY_ERROR ? 'error' : false;
-  return { session: m.a, seq: m.b, pool: m.c, slot: m.d, data: m.payload, last };
+  return { session: m.a, seq: m.b, pool: m.c, slot: m.d, gen: m.e, data: m.payload, last };
 }

@@ -71,7 +71,10 @@ export async function runPoolThread(data: PoolThreadData, ready: () => void, giv
         }
         continue;
       }
-      if (msg.tag === MSG.STOP) break;
+      if (msg.tag === MSG.STOP) {
+        pool.stopBodies(); // a body still streaming would keep this thread's loop alive
+        break;
+      }
       const r = readRequest(msg);
       pool.request(r.reactor, r.session, r.seq, r.frame);
     }
@@ -117,6 +120,11 @@ class PoolHandler {
     );
   }
 
+  /** Ends every streamed body at its next chunk. */
+  stopBodies(): void {
+    this.#bodies.stopAll();
+  }
+
   #track(key: string, p: Promise<void>): void {
     this.#chains.set(key, p);
     void p.then(() => this.#chains.get(key) === p && this.#chains.delete(key));
@@ -154,8 +162,8 @@ class PoolHandler {
     if (!reply.body) return;
     this.pending++;
     void this.#bodies
-      .stream(reply.body, (slot, data, last) => {
-        const msg = { session, seq, pool: this.data.index, slot, data, last };
+      .stream(reply.body, (slot, gen, data, last) => {
+        const msg = { session, seq, pool: this.data.index, slot, gen, data, last };
         while (!writeBody(out, msg)) Atomics.wait(pause, 0, 0, 1);
       })
       .finally(() => this.pending--);

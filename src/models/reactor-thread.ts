@@ -18,7 +18,7 @@ import { CHUNK, MSG, readBody, readNewFd, readReply, writeRequest } from './mess
 import { BodyFeed } from './body-feed.js';
 import type { PollerName } from './poller-name.js';
 import { Session } from './session.js';
-import { asyncWork, sweepEvery, type ConnLimits } from './conn-core.js';
+import { asyncWork, discardReply, sweepEvery, type ConnLimits } from './conn-core.js';
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
@@ -290,8 +290,9 @@ export class ReactorThread {
       reply.body = feed;
     }
     const session = this.#sessions.get(r.session);
+    // A reply to a connection gone meanwhile: its file closed, its body's producer stopped.
     if (session) session.deliver(r.seq, reply);
-    else if (reply.file) native.close(reply.file.fd);
+    else discardReply(reply);
   }
 
   #onBody(m: Message): void {
@@ -305,7 +306,7 @@ export class ReactorThread {
       Atomics.notify(credits, b.slot);
       return;
     }
-    feed.push(credits, b.slot, b.data, b.last);
+    feed.push(credits, b.slot, b.gen, b.data, b.last);
     if (b.last) this.#bodies.delete(key);
   }
 

@@ -49,10 +49,10 @@ describe('channel messages', () => {
     }
   });
 
-  it('BODY carries its pool thread, credit slot and whether it is the last piece', () => {
+  it('BODY carries its pool thread, credit slot, the slot generation and whether it is the last piece', () => {
     const data = Uint8Array.from([1, 2]);
     for (const last of [false, 'end', 'error'] as const) {
-      const c: M.BodyMessage = { session: 9, seq: 2 ** 35, pool: 3, slot: 17, data, last };
+      const c: M.BodyMessage = { session: 9, seq: 2 ** 35, pool: 3, slot: 17, gen: 2 ** 31 - 1, data, last };
       const m = roundTrip((ch) => M.writeBody(ch, c));
       expect(m.tag).toBe(M.MSG.BODY);
       const b = M.readBody(m);
