@@ -373,9 +373,11 @@ export class ConnCore {
           this.#stats.shortBody();
           ok = false;
         }
-      } catch {
-        // A file that shrank under mmap says EFAULT; a socket that failed has closed.
-        if (!io.closed) this.#stats.shortBody();
+      } catch (e) {
+        // A file that shrank under mmap says EFAULT. A socket the client reset or shut is no
+        // short body, whether or not the model has seen the close yet (a blocking thread, a
+        // reactor whose hang-up event comes after the failed send, differ only in timing).
+        if (!io.closed && !peerGone(e)) this.#stats.shortBody();
         ok = false;
       } finally {
         close(file.fd);
@@ -439,3 +441,11 @@ export class ConnCore {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** The errors of a send to a client that has gone (reset, shut down, timed out) or was aborted on close. */
+const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ESHUTDOWN', 'ECONNABORTED', 'ETIMEDOUT', 'ABORT_ERR']);
+
+function peerGone(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && PEER_GONE.has(code);
+}
