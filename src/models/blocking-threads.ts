@@ -3,6 +3,12 @@
  * blocking listening socket and serves each client to the end before the next (its socket
  * non-blocking, the thread asleep in poll(2) instead: blocking-session.ts).
  * `connection` (thread-per-connection): a thread serves the one client it was given.
+ *
+ * Between clients such a thread sleeps outside Node's loop (in accept(2), or in Atomics.wait
+ * while cached). When it runs user code it wakes every USER_TURN_MS meanwhile and gives the
+ * loop a turn, as a pool thread does (user-fence.ts): what the code left running when its
+ * client went — a streamed body's producer that must see the close and end, a timer — runs
+ * then, not at some later client's arrival.
  */
 import { createProtocol } from '../protocols/index.js';
 import { EINTR } from '../sys/errno.js';
@@ -16,6 +22,10 @@ import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { closeTransferRing } from '../transfer/uring.js';
+import { constants } from '../sys/constants.js';
+import { USER_TURN_MS, nodeTurn, runsUserCode } from './user-fence.js';
+
+const POLLIN = constants.POLLIN as number;
 
 export interface BlockingThreadData extends BlockingServeData {
   /** connection: where the next client's fd (or STOP) arrives while this thread is cached. */
@@ -43,10 +53,20 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   };
   ready();
   let backoff: AcceptBackoff | undefined;
+  const turns = runsUserCode(data.protocolOptions);
   try {
-    if (data.role === 'connection') return await serveConnections(data, slot, opts);
+    if (data.role === 'connection') return await serveConnections(data, slot, opts, turns);
     backoff = new AcceptBackoff();
+    const listening = new native.PollSet();
+    listening.add(data.fd, POLLIN);
+    const out = new Int32Array(2);
     while (!slot.stopping) {
+      // With user code, the wait for a client is cut into ticks with a turn of Node's loop
+      // between (close() ends the wait too: it shuts the listening socket down).
+      if (turns && listening.wait(out, USER_TURN_MS) <= 0) {
+        await nodeTurn();
+        continue;
+      }
       const fd = native.accept(data.fd, false); // non-blocking: the session sleeps in poll(2)
       if (fd < 0) {
         if (fd === -EINTR) continue;
@@ -78,7 +98,12 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
  * acceptor it is idle and blocks in Atomics.wait until it is handed the next client (a
  * thread cache, as Apache's worker MPM and MySQL keep) or told to stop.
  */
-async function serveConnections(data: BlockingThreadData, slot: FdSlot, opts: BlockingOptions): Promise<void> {
+async function serveConnections(
+  data: BlockingThreadData,
+  slot: FdSlot,
+  opts: BlockingOptions,
+  turns: boolean,
+): Promise<void> {
   const inbox = new Channel(data.inbox!);
   const msg = {} as Message;
   let fd = data.fd;
@@ -88,7 +113,14 @@ async function serveConnections(data: BlockingThreadData, slot: FdSlot, opts: Bl
     slot.release(fd);
     if (slot.stopping) return;
     parentPort?.postMessage('idle');
-    while (!inbox.pop(msg)) inbox.waitForMessage();
+    while (!inbox.pop(msg)) {
+      if (!turns) {
+        inbox.waitForMessage();
+        continue;
+      }
+      inbox.waitForMessage(USER_TURN_MS);
+      await nodeTurn();
+    }
     if (msg.tag !== MSG.NEW_FD) return;
     fd = readNewFd(msg);
   }

@@ -21,7 +21,7 @@ import type { Stats } from './stats.js';
 import { BodySender } from './body-feed.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { CHUNK, MSG, readRequest, writeBody, writeReply } from './messages.js';
-import { nodeTurn, runsUserCode } from './user-fence.js';
+import { USER_TURN_MS, nodeTurn, runsUserCode } from './user-fence.js';
 
 export interface PoolThreadData {
   role: 'pool';
@@ -42,8 +42,6 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 /** Connections closed by a reply, remembered this long (in closes) to drop what was sent after. */
 const CLOSED_MEMORY = 4096;
 const CLOSE_NOW: Reply = { data: new Uint8Array(0), close: true };
-/** How long an idle pool thread running user code blocks before it lets Node's loop turn. */
-const USER_TURN_MS = 50;
 
 /** Runs until STOP; `given`: serve this protocol instead of creating `data.protocol` (embedding, tests). */
 export async function runPoolThread(data: PoolThreadData, ready: () => void, given?: Protocol): Promise<void> {

@@ -21,6 +21,9 @@
 import { reportStrayError } from '../protocols/module.js';
 import type { ProtocolOptions } from '../protocols/protocol.js';
 
+/** How long a thread running user code sleeps outside Node's loop, at most, before it gives the loop a turn. */
+export const USER_TURN_MS = 50;
+
 /** Whether a thread or process with these options runs user code. */
 export function runsUserCode(opts: ProtocolOptions | undefined): boolean {
   return opts?.module !== undefined || opts?.handler !== undefined;
