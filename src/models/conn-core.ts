@@ -445,7 +445,11 @@ const EMPTY = new Uint8Array(0);
 /** The errors of a send to a client that has gone (reset, shut down, timed out) or was aborted on close. */
 const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ESHUTDOWN', 'ECONNABORTED', 'ETIMEDOUT', 'ABORT_ERR']);
 
+/** Whether a file body's send failed for the client's sake: by its code, or its cause's (ERR_RAWIO_SEND). */
 function peerGone(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && PEER_GONE.has(code);
+  for (let x = e as { code?: unknown; cause?: unknown } | null, depth = 0; x && depth < 2; depth++) {
+    if (typeof x.code === 'string' && PEER_GONE.has(x.code)) return true;
+    x = x.cause as typeof x;
+  }
+  return false;
 }

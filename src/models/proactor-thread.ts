@@ -31,6 +31,7 @@ import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocol
 import { ECANCELED } from '../sys/errno.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
+import { errnoError } from '../sys/errors.js';
 import { getrlimit } from '../sys/process.js';
 import { ringProbe } from '../sys/uring.js';
 import { AcceptBackoff } from './accept-backoff.js';
@@ -276,7 +277,11 @@ class RingConn implements ConnIO {
       if (n <= 0 || this.closed) break; // 0: the file ended early
       this.thread.stats.send();
       const sent = await new Promise<number>((r) => p.send(this.fd, chunk, 0, n, r));
-      if (sent < 0) throw connError('ERR_RAWIO_SEND', 'send failed');
+      if (sent < 0) {
+        // The errno (ECONNRESET: the client left) is the cause: the core tells a peer gone from a short file by it.
+        const cause = errnoError(sent, 'send');
+        throw Object.assign(connError('ERR_RAWIO_SEND', `send failed: ${cause.code}`), { cause });
+      }
       done += sent;
       this.progress += sent;
     }
