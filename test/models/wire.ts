@@ -19,7 +19,8 @@
  *   - a client that stops reading its replies or a file body is closed at the idle timeout,
  *     and maxQueue drops a connection alike on every model (wire-stuck-output.ts);
  *   - maxQueue counts only what the kernel refuses, and maxRequest holds every request form
- *     (wire-limits.ts).
+ *     (wire-limits.ts);
+ *   - clients that reset mid-reply or half-close after a pipelined batch (wire-hostile.ts).
  */
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -33,6 +34,7 @@ import { defineSmallReplyTests } from './wire-small-replies.js';
 import { definePausedTimeoutTests } from './wire-paused-timeouts.js';
 import { defineStuckOutputTests } from './wire-stuck-output.js';
 import { defineWireLimitTests } from './wire-limits.js';
+import { defineHostileTests } from './wire-hostile.js';
 import { eventually } from '../helpers/wait.js';
 
 const MiB = 1 << 20;
@@ -191,6 +193,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     definePausedTimeoutTests(start, () => root);
     defineStuckOutputTests(model, start, () => root);
     defineWireLimitTests(model, start);
+    defineHostileTests(model, start, () => root);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');

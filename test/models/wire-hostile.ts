@@ -1,0 +1,127 @@
+/**
+ * Hostile clients on the wire, for every model (called by wire.ts): a client that resets
+ * its connection (SO_LINGER 0) in the middle of a reply, or half-closes right after a
+ * pipelined batch, gets the same treatment on every model.
+ *   - A reset in the middle of a file body is not a short body (stats().shortBodies counts
+ *     files that shrank), the file's fd is closed, and the server keeps serving.
+ *   - A reset in the middle of an endless streamed body (an HTTP handler's async iterable)
+ *     ends the body's producer, also when it runs on a pool thread, and close() returns.
+ *   - shutdown(SHUT_WR) right after a pipelined batch: every reply arrives, in order, then
+ *     the server closes (echo, http, static, resp).
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { constants, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
+import { exchange, resp } from '../helpers/clients.js';
+import { serverFds } from '../helpers/server-proc.js';
+import { eventually } from '../helpers/wait.js';
+
+type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
+
+const KiB = 1 << 10;
+const MiB = 1 << 20;
+const ENDLESS = new URL('../fixtures/user/endless.mjs', import.meta.url);
+
+/** A raw client with a 4 KiB receive buffer that resets its connection once it has `bytes`. */
+async function resetAfter(port: number, request: string, bytes: number): Promise<number> {
+  const fd = sys.connectTcp('127.0.0.1', port);
+  let got = 0;
+  try {
+    sys.setBufferSizes(fd, { recv: 4 * KiB });
+    const req = Buffer.from(request);
+    expect(sys.write(fd, req, 0, req.length)).toBe(req.length);
+    const buf = Buffer.alloc(64 * KiB);
+    await eventually(() => {
+      for (;;) {
+        const r = sys.read(fd, buf);
+        if (r > 0) got += r;
+        else return got >= bytes || r !== -constants.EAGAIN;
+        if (got >= bytes) return true;
+      }
+    });
+    sys.setLingerZero(fd);
+  } finally {
+    sys.close(fd); // RST
+  }
+  return got;
+}
+
+/** Sends `data`, then shuts its side down at once; resolves with all it got once the server closes. */
+function halfClose(port: number, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = net.connect(port, '127.0.0.1', () => s.end(data));
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`the server did not close after the half-close (got ${Buffer.concat(chunks).length} bytes)`));
+    }, 20_000);
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('error', reject);
+    s.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+  });
+}
+
+export function defineHostileTests(model: ModelName, start: Start, root: () => string): void {
+  const marks = mkdtempSync(join(tmpdir(), 'rawio-hostile-'));
+  afterAll(() => rmSync(marks, { recursive: true, force: true }));
+
+  it('counts no short body when a client resets in the middle of a file body, and closes the file', async () => {
+    // Larger than what the server's socket and the client's 4 KiB window can hold: the reset
+    // comes while the body is still being sent.
+    const size = 6 * MiB;
+    writeFileSync(join(root(), 'reset.bin'), Buffer.alloc(size, 114));
+    const s = await start('static', { idleTimeout: 20_000 });
+    const get = 'GET /reset.bin HTTP/1.1\r\nHost: x\r\n\r\n';
+    // Two whole fetches at once first: a transfer method's per-thread resources (a ring,
+    // pipes) and thread-per-connection's cached threads exist before the fds are counted.
+    const whole = { send: Buffer.from(get), complete: (b: Buffer) => b.length > size };
+    for (const got of await Promise.all([exchange(s.port, whole), exchange(s.port, whole)]))
+      expect(got.toString('latin1', 0, 15)).toBe('HTTP/1.1 200 OK');
+    expect(await eventually(() => s.stats().connections === 0)).toBe(true);
+    const base = serverFds(model);
+    for (let i = 0; i < 3; i++) {
+      expect(await resetAfter(s.port, get.repeat(2), 64 * KiB)).toBeGreaterThan(0);
+      expect(await eventually(() => s.stats().connections === 0)).toBe(true);
+    }
+    expect(await eventually(() => s.stats().connections === 0 && serverFds(model) <= base)).toBe(true);
+    const a = await exchange(s.port, {
+      send: Buffer.from('GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n'),
+      complete: (b) => b.includes('hello\n'),
+    });
+    expect(a.toString()).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(s.stats().shortBodies).toBe(0);
+  }, 30_000);
+
+  it('ends the producer of an endless streamed body when its client resets (http handler)', async () => {
+    const s = await start('http', { handler: ENDLESS.href, idleTimeout: 20_000 });
+    const mark = join(marks, `${model}-endless`);
+    const got = await resetAfter(s.port, `GET /endless?mark=${mark} HTTP/1.1\r\nHost: x\r\n\r\n`, 64 * KiB);
+    expect(got).toBeGreaterThan(0);
+    expect(await eventually(() => existsSync(mark))).toBe(true);
+    expect(await eventually(() => s.stats().connections === 0)).toBe(true);
+  }, 30_000);
+
+  it('answers every request of a pipelined batch sent with a half-close, then closes (echo, http, static, resp)', async () => {
+    const echo = await start('echo');
+    const payload = Buffer.alloc(256 * KiB, 7);
+    expect((await halfClose(echo.port, payload)).equals(payload)).toBe(true);
+    for (const protocol of ['http', 'static'] as const) {
+      const s = await start(protocol);
+      const path = protocol === 'http' ? '/' : '/a.txt';
+      const batch = `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(50) + `GET /nope HTTP/1.1\r\nHost: x\r\n\r\n`;
+      const got = (await halfClose(s.port, Buffer.from(batch))).toString('latin1');
+      expect(got.split('HTTP/1.1 200 OK').length - 1).toBe(50);
+      expect(got.lastIndexOf('HTTP/1.1 404')).toBeGreaterThan(got.lastIndexOf('HTTP/1.1 200'));
+    }
+    const r = await start('resp');
+    const cmds = Buffer.concat([...Array.from({ length: 50 }, () => resp('INCR', `half-${model}`)), resp('PING')]);
+    const replies = (await halfClose(r.port, cmds)).toString().trim().split('\r\n');
+    expect(replies).toEqual([...Array.from({ length: 50 }, (_, i) => `:${i + 1}`), '+PONG']);
+  }, 30_000);
+}
