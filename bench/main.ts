@@ -53,7 +53,16 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     out: values.out ?? 'bench-out',
     json: !!values.json,
   };
-  if (values.only !== undefined) o.only = values.only.split(',').filter(Boolean);
+  if (values.quick && values.full) throw new UsageError('bench: --quick and --full are one or the other');
+  if (values.only !== undefined) {
+    o.only = values.only.split(',').filter(Boolean);
+    if (o.only.length === 0) throw new UsageError('bench: --only wants scenario names, e.g. --only copy,read');
+    const unknown = o.only.filter((n) => !scenarios.some((s) => s.name === n));
+    if (unknown.length)
+      throw new UsageError(
+        `bench: --only: no scenario named ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`,
+      );
+  }
   if (values.repeat !== undefined) o.repeat = repeatCount(values.repeat);
   return o;
 }
@@ -197,9 +206,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     (code) => {
       process.exitCode = code;
     },
-    (e: Error) => {
-      console.error(e.message);
-      process.exitCode = 2;
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.message : String(e));
+      process.exitCode = e instanceof UsageError ? 2 : 1;
     },
   );
 }

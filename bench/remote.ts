@@ -5,8 +5,8 @@
  * bench-agent.ts), read before and after the run, so the result still gives server CPU per
  * request beside the client's. Without --server-info the server's side is left unmeasured.
  */
-import { loadgen } from '../src/loadgen/index.js';
-import { formatResult, parseLoadgenArgs } from '../src/loadgen-cli.js';
+import { UsageError } from '../src/cli-args.js';
+import { formatResult, parseLoadgenArgs, runLoadgen } from '../src/loadgen-cli.js';
 import { hdrTable } from '../src/loadgen/percentiles.js';
 
 export const REMOTE_USAGE = `rawio bench --target HOST:PORT [--server-info URL] [rawio loadgen flags]
@@ -46,11 +46,15 @@ export async function remoteMain(argv: readonly string[]): Promise<number> {
   if (at >= 0) {
     const [flag] = rest.splice(at, 1);
     info = flag!.includes('=') ? flag!.slice(flag!.indexOf('=') + 1) : rest.splice(at, 1)[0];
-    if (!info) throw new Error(`--server-info needs a URL\n\n${REMOTE_USAGE}`);
+    if (!info || info.startsWith('-')) throw new UsageError('bench: --server-info needs a URL');
+    if (rest.some((a) => a === '--server-info' || a.startsWith('--server-info=')))
+      throw new UsageError('bench: --server-info is given more than once');
+    if (!URL.canParse(info) || !/^https?:$/.test(new URL(info).protocol))
+      throw new UsageError(`bench: --server-info wants an http:// URL, got '${info}'`);
   }
   const { target, latency, json, ...run } = await parseLoadgenArgs(rest);
   const before = info ? await readAgent(info) : undefined;
-  const r = await loadgen(run);
+  const r = await runLoadgen({ ...run, target }, rest);
   const after = info ? await readAgent(info) : undefined;
   let server: RemoteServerCpu | undefined;
   if (before && after) {

@@ -114,16 +114,25 @@ export function usage(): string {
   ].join('\n');
 }
 
+/**
+ * Runs `rawio ...` and resolves with the exit status: 0 done, 1 the command failed while
+ * running (a CommandFailure, or any other error: its message, no stack), 2 the command
+ * line is wrong (a UsageError: no or an unknown command, a bad flag or value), with the usage.
+ */
 export async function cli(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
-    return name ? 0 : 1;
+    return 0;
   }
-  const cmd = commands[name];
+  if (!name) {
+    console.error(`rawio: no command given\n\n${usage()}`);
+    return 2;
+  }
+  const cmd = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!cmd) {
-    console.error(`rawio: unknown command '${name}'\n\n${usage()}`);
-    return 1;
+    console.error(`rawio: unknown command '${name}'; known: ${Object.keys(commands).join(', ')}\n\n${usage()}`);
+    return 2;
   }
   if (name !== 'bench' && (rest.includes('--help') || rest.includes('-h'))) {
     console.log(cmd.help ? `usage: ${await cmd.help()}` : `usage: ${cmd.usage}\n\n${cmd.summary}`);
@@ -132,10 +141,14 @@ export async function cli(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    const message = e.message.startsWith(`${name}: `) ? e.message : `${name}: ${e.message}`;
-    console.error(`rawio ${message}\n\nusage: ${cmd.usage}`);
-    return 2;
+    const text = e instanceof Error ? e.message : String(e);
+    const message = text.startsWith(`${name}: `) ? text : `${name}: ${text}`;
+    if (e instanceof UsageError) {
+      console.error(`rawio ${message}\n\nusage: ${cmd.usage}`);
+      return 2;
+    }
+    console.error(`rawio ${message}`);
+    return 1;
   }
 }
 
@@ -153,9 +166,9 @@ if (isMain()) {
     (code) => {
       process.exitCode = code;
     },
-    (e: Error) => {
-      console.error(`rawio: ${e.message}`);
-      process.exitCode = 2;
+    (e: unknown) => {
+      console.error(`rawio: ${e instanceof Error ? e.message : String(e)}`);
+      process.exitCode = 1;
     },
   );
 }

@@ -7,9 +7,12 @@
  * object holding the result and the HDR table rows. SIGINT ends the window early.
  */
 import { readFileSync } from 'node:fs';
-import { parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
+import { connect } from 'node:net';
+import { CommandFailure, optionUsageError, parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
 import { loadgen, resolveTarget, type LoadgenOptions, type LoadgenResult, type RespMix } from './loadgen/index.js';
+import { checkLoadgenOptions } from './loadgen/options.js';
 import { formatHdrTable, hdrTable } from './loadgen/percentiles.js';
+import { getAffinity } from './sys/process.js';
 
 export const loadgenUsage = `rawio loadgen --target HOST:PORT [options]
 
@@ -87,12 +90,110 @@ export function parseCommand(s: string | undefined): LoadgenOptions['command'] {
   return mix;
 }
 
+/** `--rate R`: a plain decimal number of requests per second (the engine checks its range). */
+function rateOf(text: string): number {
+  if (!/^\d+(?:\.\d+)?$/.test(text))
+    throw new UsageError(`--rate wants requests per second, e.g. 1000 or 0.5 (0: closed loop), got '${text}'`);
+  return Number(text);
+}
+
+/** `--cpus LIST`: CPUs this process may run on, as `rawio serve --cpus` checks them. */
+function cpuList(text: string): number[] {
+  const allowed = getAffinity();
+  const cpus = wholeNumbers('cpus', text);
+  for (const c of cpus)
+    if (!allowed.includes(c)) throw new UsageError(`--cpus wants CPUs this process may use (${allowed.join(', ')}), got '${text}'`);
+  return cpus;
+}
+
+/** `--file FILE`: its bytes, or a UsageError naming the flag. */
+function readPayload(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`--file ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** loadgen() option → its flag (`durationMs` → `--duration`). */
+const flagOfOption: Record<string, string> = {
+  host: '--target',
+  port: '--target',
+  protocol: '--protocol',
+  path: '--path',
+  command: '--command',
+  keyspace: '--keyspace',
+  valueSize: '--value-size',
+  payloadSize: '--payload-size',
+  payload: '--file',
+  replySize: '--reply-size',
+  connections: '--connections',
+  pipeline: '--pipeline',
+  threads: '--threads',
+  durationMs: '--duration',
+  requests: '--requests',
+  warmupMs: '--warmup',
+  rate: '--rate',
+  cpus: '--cpus',
+};
+
+/** One TCP connection to the target, closed at once: a CommandFailure if it cannot be made in 5 s. */
+async function reachable(host: string, port: number, target: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect({ host, port, timeout: 5000 });
+    const fail = (e: Error) => {
+      socket.destroy();
+      reject(new CommandFailure(`--target ${target}: cannot connect: ${e.message}`, { cause: e }));
+    };
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => fail(new Error(`no answer in 5 s (${host}:${port})`)));
+    socket.once('error', fail);
+  });
+}
+
+/**
+ * Runs the load generator for a command line: an option loadgen() refuses is the flag's
+ * UsageError; a target that refuses a first connection is a CommandFailure rather than a
+ * run of nothing but connect errors (by count, one that would never end).
+ */
+export async function runLoadgen(
+  opts: LoadgenOptions & { target: string },
+  argv: readonly string[],
+  signal?: AbortSignal,
+): Promise<LoadgenResult> {
+  const { target, ...run } = opts;
+  const flagText = (flag: string) => {
+    const at = argv.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+    if (at < 0) return undefined;
+    return argv[at]!.includes('=') ? argv[at]!.slice(argv[at]!.indexOf('=') + 1) : argv[at + 1];
+  };
+  try {
+    checkLoadgenOptions(run);
+  } catch (e) {
+    throw optionUsageError(e, (name) => flagOfOption[name], flagText) ?? e;
+  }
+  await reachable(run.host ?? '127.0.0.1', run.port, target);
+  return loadgen({ ...run, signal });
+}
 export async function parseLoadgenArgs(
   argv: string[],
 ): Promise<LoadgenOptions & { target: string; latency: boolean; json: boolean }> {
   const { values } = parseFlags('loadgen', argv, FLAGS);
   if (!values.target) throw new UsageError('--target HOST:PORT is required');
-  const { host, port } = await resolveTarget(values.target);
+  const target = values.target;
+  let host: string;
+  let port: number;
+  try {
+    ({ host, port } = await resolveTarget(target));
+  } catch (e) {
+    throw (
+      optionUsageError(e, (name) => (name === 'target' ? '--target' : undefined), () => target) ??
+      new CommandFailure(`--target ${target}: ${(e as Error).message}`, { cause: e })
+    );
+  }
   const protocol = (values.protocol ?? 'http') as LoadgenOptions['protocol'];
   if (values.file !== undefined && protocol !== 'raw') throw new UsageError('--file goes with --protocol raw');
   if (protocol === 'raw' && values.file === undefined) throw new UsageError('--protocol raw needs --file FILE');
@@ -107,7 +208,7 @@ export async function parseLoadgenArgs(
     keyspace: whole('keyspace', values.keyspace),
     valueSize: whole('value-size', values['value-size']),
     payloadSize: whole('payload-size', values['payload-size']),
-    payload: values.file === undefined ? undefined : readFileSync(values.file),
+    payload: values.file === undefined ? undefined : readPayload(values.file),
     replySize: whole('reply-size', values['reply-size']),
     connections: whole('connections', values.connections) ?? 10,
     pipeline: whole('pipeline', values.pipeline),
@@ -115,12 +216,11 @@ export async function parseLoadgenArgs(
     durationMs: parseDuration('duration', values.duration) ?? (requests === undefined ? 10_000 : undefined),
     requests,
     warmupMs: parseDuration('warmup', values.warmup),
-    rate: values.rate === undefined ? undefined : Number(values.rate),
-    cpus: values.cpus === undefined ? undefined : wholeNumbers('cpus', values.cpus),
+    rate: values.rate === undefined ? undefined : rateOf(values.rate),
+    cpus: values.cpus === undefined ? undefined : cpuList(values.cpus),
     latency: values.latency ?? false,
     json: values.json ?? false,
   };
-  if (opts.rate !== undefined && !Number.isFinite(opts.rate)) throw new UsageError(`--rate wants a number`);
   return opts;
 }
 
@@ -152,7 +252,7 @@ export async function loadgenMain(argv: string[]): Promise<number> {
   process.once('SIGINT', onSigint);
   let r: LoadgenResult;
   try {
-    r = await loadgen({ ...run, signal: stop.signal });
+    r = await runLoadgen({ ...run, target }, argv, stop.signal);
   } finally {
     process.off('SIGINT', onSigint);
   }

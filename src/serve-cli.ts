@@ -3,11 +3,18 @@
  * address, and runs until SIGINT or SIGTERM, then closes the server cleanly (every
  * connection closed, every thread and process gone) and exits.
  */
-import { parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
-import { startBenchAgent } from './models/bench-agent.js';
+import {
+  CommandFailure,
+  optionUsageError,
+  parseFlags,
+  UsageError,
+  wholeNumber,
+  wholeNumbers,
+} from './cli-args.js';
+import { parseAgentAddress, startBenchAgent, type BenchAgent } from './models/bench-agent.js';
 import { serve } from './models/serve.js';
-import { serveOptionTable, type ServeOptionRow } from './models/serve-options.js';
-import type { ServeOptions } from './models/types.js';
+import { resolveServeOptions, serveOptionTable, type ServeOptionRow } from './models/serve-options.js';
+import type { ResolvedServeOptions, ServeOptions, Server } from './models/types.js';
 import { mmapAdviceNames, type MmapAdvice } from './sys/mmap.js';
 import type { MmapTransferOptions } from './transfer/mmap-options.js';
 
@@ -56,68 +63,151 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
 /** maxQueue → max-queue: the flag of each ServeOptions key. */
 const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
+const rows = (Object.entries(serveOptionTable) as [keyof ServeOptions, ServeOptionRow][]).filter(
+  ([, row]) => row.cli !== 'none',
+);
+
+/** `rawio serve`'s command line: the serve() options, the bench agent's address, and each flag's text. */
+export interface ServeCommand {
+  opts: ServeOptions;
+  agent?: string;
+  /** The text of each flag given, by flag name (`port` → '8080'). */
+  given: Record<string, string>;
+}
+
 /**
  * The flags of `rawio serve`, one per ServeOptions key (so an option added to the table
- * has its flag), parsed into ServeOptions; an unknown flag or a number that is not a whole
- * number is a UsageError. The values' ranges are `serve()`'s to check.
+ * has its flag) and `--bench-agent`, parsed into ServeOptions; an unknown flag or a number
+ * that is not a whole number is a UsageError. The values' ranges are `serve()`'s to check.
  */
-export function parseServeArgs(argv: string[]): ServeOptions {
-  const rows = (Object.entries(serveOptionTable) as [keyof ServeOptions, ServeOptionRow][]).filter(
-    ([, row]) => row.cli !== 'none',
-  );
+export function parseServeCommand(argv: string[]): ServeCommand {
   const flags = Object.fromEntries(rows.map(([key]) => [flagOf(key), { type: 'string' as const }]));
-  const { values } = parseFlags('serve', argv, flags);
+  const { values } = parseFlags('serve', argv, { ...flags, 'bench-agent': { type: 'string' } });
+  const given = Object.fromEntries(
+    Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'),
+  );
   const opts: Record<string, unknown> = {};
   for (const [key, row] of rows) {
     const flag = flagOf(key);
-    const text = (values as Record<string, string | undefined>)[flag];
+    const text = given[flag];
     if (text === undefined) continue;
     if (row.cli === 'words') opts[key] = mmapWords(flag, text);
     else opts[key] = row.cli === 'int' ? wholeNumber(flag, text) : row.cli === 'ints' ? wholeNumbers(flag, text) : text;
   }
-  return opts as unknown as ServeOptions;
+  return { opts: opts as unknown as ServeOptions, agent: given['bench-agent'], given };
+}
+
+/** The serve() options of a `rawio serve` command line (parseServeCommand's `opts`). */
+export function parseServeArgs(argv: string[]): ServeOptions {
+  return parseServeCommand(argv).opts;
 }
 
 /** `--mmap populate,reuse,sequential` → { populate: true, reuse: true, advice: 'sequential' }. */
 function mmapWords(flag: string, text: string): MmapTransferOptions {
   const out: MmapTransferOptions = {};
+  const seen = new Set<string>();
   for (const word of text.split(',').map((w) => w.trim())) {
+    if (seen.has(word)) throw new UsageError(`--${flag} names '${word}' twice`);
+    seen.add(word);
     if (word === 'populate' || word === 'reuse') out[word] = true;
-    else if ((mmapAdviceNames as readonly string[]).includes(word)) out.advice = word as MmapAdvice;
-    else throw new UsageError(`--${flag} takes populate, reuse, ${mmapAdviceNames.join(', ')}; got '${word}'`);
+    else if ((mmapAdviceNames as readonly string[]).includes(word)) {
+      if (out.advice !== undefined)
+        throw new UsageError(`--${flag} takes one madvise advice, got '${out.advice}' and '${word}'`);
+      out.advice = word as MmapAdvice;
+    } else throw new UsageError(`--${flag} takes populate, reuse, ${mmapAdviceNames.join(', ')}; got '${word}'`);
   }
   return out;
 }
 
-/** `--bench-agent`, taken out of argv: it starts the agent and is no serve() option. */
-function takeAgent(argv: string[]): { rest: string[]; agent?: string } {
-  const rest: string[] = [];
-  let agent: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--bench-agent') {
-      agent = argv[++i];
-      if (agent === undefined || agent.startsWith('-')) throw new UsageError('serve: --bench-agent needs a value');
-    } else if (a.startsWith('--bench-agent=')) agent = a.slice('--bench-agent='.length);
-    else rest.push(a);
-  }
-  return { rest, agent };
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * What went wrong, said for the command line: an option serve() refuses names its flag
+ * (a UsageError), a missing --root is the flag's mistake too, a bind that fails names the
+ * address and a host that does not resolve the flag (CommandFailures); anything else as is.
+ */
+function commandError(e: unknown, cmd: ServeCommand): Error {
+  const given = (flag: string) => cmd.given[flag.slice(2)];
+  const flagFor = (key: string) =>
+    Object.hasOwn(serveOptionTable, key) && serveOptionTable[key as keyof ServeOptions].cli !== 'none'
+      ? `--${flagOf(key)}`
+      : undefined;
+  const usage = optionUsageError(e, flagFor, given);
+  if (usage) return usage;
+  const err = e as { code?: unknown; syscall?: unknown; path?: unknown; hostname?: unknown };
+  if (cmd.opts.root !== undefined && err.path === cmd.opts.root)
+    return new UsageError(`--root wants a directory: ${messageOf(e)}`);
+  if (err.syscall === 'listen' || err.syscall === 'bind')
+    return new CommandFailure(
+      `cannot listen on ${cmd.opts.host ?? '127.0.0.1'}:${cmd.opts.port ?? 0}: ${messageOf(e)}`,
+      { cause: e },
+    );
+  if (err.syscall === 'getaddrinfo' || err.hostname !== undefined)
+    return new CommandFailure(`--host ${cmd.opts.host}: ${messageOf(e)}`, { cause: e });
+  return e instanceof Error ? e : new CommandFailure(messageOf(e));
 }
 
+/**
+ * Runs `rawio serve` until SIGINT or SIGTERM, then closes the server and exits 0. The
+ * signal handlers are in place before anything starts: a signal while the server starts
+ * closes it once it is up, so no worker is left behind. A server that fails while serving
+ * (a multi-process master that gives up on crashing workers) is closed and exits 1.
+ */
 export async function serveMain(argv: string[]): Promise<number> {
-  const { rest, agent: agentAt } = takeAgent(argv);
-  const opts = parseServeArgs(rest);
-  const agent = agentAt === undefined ? undefined : await startBenchAgent(agentAt);
-  const server = await serve(opts);
+  const cmd = parseServeCommand(argv);
+  let resolved: ResolvedServeOptions;
+  try {
+    resolved = resolveServeOptions(cmd.opts);
+    if (cmd.agent !== undefined) parseAgentAddress(cmd.agent);
+  } catch (e) {
+    if (e instanceof RangeError && e.message.startsWith('--bench-agent')) throw new UsageError(e.message);
+    throw commandError(e, cmd);
+  }
+  let failure: unknown;
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let agent: BenchAgent | undefined;
+  let server: Server;
+  try {
+    if (resolved.handler !== undefined) {
+      try {
+        await import(resolved.handler);
+      } catch (e) {
+        throw new CommandFailure(`--handler ${cmd.opts.handler}: cannot load it: ${messageOf(e)}`, { cause: e });
+      }
+    }
+    if (cmd.agent !== undefined) {
+      try {
+        agent = await startBenchAgent(cmd.agent);
+      } catch (e) {
+        throw new CommandFailure(`--bench-agent ${cmd.agent}: ${messageOf(e)}`, { cause: e });
+      }
+    }
+    server = await serve(cmd.opts);
+  } catch (e) {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await agent?.close();
+    throw commandError(e, cmd);
+  }
+  server.on('error', (e) => {
+    failure ??= e;
+    stop();
+  });
   console.log(`rawio: ${server.model} serving on ${server.host}:${server.port}`);
   if (agent) console.log(`rawio: bench agent on http://${agent.host}:${agent.port}/cpu`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopped;
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
   await server.close();
   await agent?.close();
   const s = server.stats();
   console.log(`rawio: closed after ${s.accepted.reduce((a, b) => a + b, 0)} connections, ${s.requests} requests`);
+  if (failure !== undefined) {
+    console.error(`rawio serve: ${messageOf(failure)}`);
+    return 1;
+  }
   return 0;
 }

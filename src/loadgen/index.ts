@@ -14,6 +14,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import * as v from '../sys/validate.js';
 import { loadgenAddon, type LoadgenNativeOptions, type LoadgenNativeResult } from './addon.js';
+import { checkLoadgenOptions, MAX_MS } from './options.js';
 
 export type LoadgenResult = LoadgenNativeResult;
 export type LoadgenProtocol = 'http' | 'echo' | 'resp' | 'raw';
@@ -67,7 +68,6 @@ export interface LoadgenOptions {
   signal?: AbortSignal;
 }
 
-const MAX_MS = 3_600_000;
 
 function respCommand(c: LoadgenOptions['command']): Pick<LoadgenNativeOptions, 'command' | 'mix'> {
   if (c === undefined || typeof c === 'string') return { command: c ?? 'ping', mix: [0, 0, 0] };
@@ -114,6 +114,7 @@ function nativeOptions(o: LoadgenOptions): LoadgenNativeOptions {
     throw Object.assign(new TypeError("protocol 'raw' needs a payload"), { code: 'ERR_INVALID_ARG_VALUE' });
   // Checked before the run starts: a bad signal found after it would leave it running unowned.
   v.abortSignal('opts.signal', o.signal);
+  checkLoadgenOptions(o);
   const payload = o.payload ?? new Uint8Array(0);
   return {
     host: o.host ?? '127.0.0.1',

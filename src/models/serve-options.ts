@@ -165,6 +165,13 @@ function cpuList(value: unknown): number[] {
   });
 }
 
+/** A host to bind: an address or a name, not '' (which dns.lookup would answer with null). */
+function hostName(value: unknown): string {
+  const host = v.cstr('host', value);
+  if (host === '') throw v.valueError('host', 'an address or a host name', "''");
+  return host;
+}
+
 /** A timer length in ms: what setTimeout can hold. */
 const ms = (name: string, value: unknown) => v.int(name, value, 1, 0x7fffffff);
 
@@ -240,7 +247,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   const resolved: ResolvedServeOptions = {
     model,
     protocol,
-    host: o.host === undefined ? '127.0.0.1' : v.cstr('host', o.host),
+    host: o.host === undefined ? '127.0.0.1' : hostName(o.host),
     port: o.port === undefined ? 0 : v.int('port', o.port, 0, 65535),
     workers:
       o.workers === undefined ? (model === 'thread-per-connection' ? 256 : cpus) : v.int('workers', o.workers, 1, 4096),

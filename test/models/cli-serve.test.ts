@@ -69,6 +69,6 @@ describe('rawio serve', () => {
     } catch (e) {
       err = String((e as { stderr: string }).stderr);
     }
-    expect(err).toMatch(/"model".*one of/);
+    expect(err).toMatch(/--model wants one of .*got 'nope'/);
   });
 });
