@@ -1,0 +1,367 @@
+/**
+ * The `rawio` command under hostile command lines, as real processes: every wrong flag or
+ * value is one line on stderr naming the flag, exit status 2 and no stack trace; a command
+ * that fails while running (a port in use, a handler that throws, a closed target) exits 1
+ * the same way; a signal ends `rawio serve` with 0, also during startup, and a master that
+ * gives up on crashing workers exits 1 — and in every case nothing of the command's process
+ * group is left running.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childrenOf } from './helpers/procs.js';
+import { eventually } from './helpers/wait.js';
+
+const CLI = new URL('../dist/src/cli.js', import.meta.url).pathname;
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  err: string;
+  /** Processes still in the command's process group after it exited. */
+  left: number[];
+}
+
+/** The pids whose process group is `pgid` (field 5 of /proc/<pid>/stat). */
+function groupOf(pgid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs `rawio ...args` in a process group of its own; `during` is called with the child
+ * (to signal it) once `ready` matches its output. A command that outlives `deadlineMs` is
+ * killed and the run fails (a hang is a bug here, never a slow machine: nothing runs load).
+ */
+async function rawio(
+  args: string[],
+  opts: { ready?: RegExp; during?: (pid: number) => void | Promise<void>; deadlineMs?: number } = {},
+): Promise<Run> {
+  const child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let fired = false;
+  const check = () => {
+    if (!fired && opts.ready && opts.during && opts.ready.test(out + err)) {
+      fired = true;
+      void opts.during(child.pid!);
+    }
+  };
+  child.stdout.on('data', (d: Buffer) => ((out += String(d)), check()));
+  child.stderr.on('data', (d: Buffer) => ((err += String(d)), check()));
+  const hang = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), opts.deadlineMs ?? 20_000);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on('close', (c, s) => resolve([c, s])),
+  );
+  clearTimeout(hang);
+  await eventually(() => groupOf(child.pid!).length === 0, 5000);
+  const left = groupOf(child.pid!);
+  if (left.length) process.kill(-child.pid!, 'SIGKILL');
+  return { code, signal, out, err, left };
+}
+
+const STACK = /^\s+at .+:\d+:\d+\)?$/m;
+
+/** One line (the message) before the usage, naming `flag`; no stack, nothing left. */
+function expectUsage(r: Run, flag: RegExp | string): void {
+  expect(r.code, r.err).toBe(2);
+  expect(r.signal).toBeNull();
+  const first = r.err.split('\n')[0]!;
+  expect(first).toMatch(/^rawio( \w+)?: /);
+  expect(first).toMatch(typeof flag === 'string' ? new RegExp(flag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : flag);
+  expect(r.err).not.toMatch(STACK);
+  expect(r.err).not.toContain('NaN');
+  expect(r.out).toBe('');
+  expect(r.left).toEqual([]);
+}
+
+function expectFailure(r: Run, text: RegExp): void {
+  expect(r.code, r.err).toBe(1);
+  expect(r.signal).toBeNull();
+  expect(r.err.trim().split('\n')).toHaveLength(1);
+  expect(r.err).toMatch(text);
+  expect(r.err).not.toMatch(STACK);
+  expect(r.left).toEqual([]);
+}
+
+const HTTP = ['serve', '--model', 'single', '--protocol', 'http'];
+const TARGET = ['loadgen', '--target', '127.0.0.1:9'];
+
+/** [what, argv, what the first line of stderr names] — each exits 2. */
+const usageCases: [string, string[], RegExp | string][] = [
+  ['no command', [], 'no command given'],
+  ['an unknown command', ['serv'], "unknown command 'serv'; known: probe, serve, loadgen, bench"],
+  ['an inherited property as a command', ['constructor'], "unknown command 'constructor'"],
+  ['an unknown flag', ['probe', '--jsn'], "unknown option '--jsn'"],
+  ['a stray word', [...HTTP, 'extra'], "unexpected argument 'extra'"],
+  ['a stray word after --', ['probe', '--', 'x'], "unexpected argument 'x'"],
+  ['a flag missing its value at the end', [...HTTP, '--port'], '--port needs a value'],
+  ['a flag followed by another flag', [...HTTP, '--port', '--workers', '2'], '--port needs a value'],
+  ['a flag given twice', [...HTTP, '--port', '0', '--port=0'], '--port is given more than once'],
+  ['a boolean given twice', ['probe', '--json', '--json'], '--json is given more than once'],
+  ['a boolean given a value', ['probe', '--json=yes'], '--json takes no value'],
+  ['--port -1', [...HTTP, '--port', '-1'], /--port wants an integer >= 0 and <= 65535, got '-1'/],
+  ['--port 65536', [...HTTP, '--port', '65536'], /--port wants an integer .* got '65536'/],
+  ['--port 1.5', [...HTTP, '--port', '1.5'], "--port wants a whole number, got '1.5'"],
+  ['--port abc', [...HTTP, '--port', 'abc'], "--port wants a whole number, got 'abc'"],
+  ["--port ''", [...HTTP, '--port', ''], "--port wants a whole number, got ''"],
+  ["--port ' 80'", [...HTTP, '--port', ' 80'], "--port wants a whole number, got ' 80'"],
+  ['--port 2^70', [...HTTP, '--port', '1180591620717411303424'], '--port wants a whole number below 2^53'],
+  ['--workers 0', ['serve', '--model', 'multi-reactor', '--protocol', 'http', '--workers', '0'], /--workers wants/],
+  ['--workers -3', ['serve', '--model', 'multi-reactor', '--protocol', 'http', '--workers', '-3'], /--workers wants/],
+  ['--workers 1e9', [...HTTP, '--workers', '1e9'], "--workers wants a whole number, got '1e9'"],
+  ['--cpus 99', [...HTTP, '--cpus', '99'], /--cpus wants a CPU this process may use .*got '99'/],
+  ['--cpus a,b', [...HTTP, '--cpus', 'a,b'], "--cpus wants a whole number, got 'a'"],
+  ["--cpus ''", [...HTTP, '--cpus', ''], "--cpus wants a whole number, got ''"],
+  ['--model missing', ['serve', '--protocol', 'http'], /--model is required: one of 'iterative'/],
+  ['--model nope', ['serve', '--model', 'nope', '--protocol', 'http'], /--model wants one of .*got 'nope'/],
+  ['--protocol nope', ['serve', '--model', 'single', '--protocol', 'nope'], /--protocol wants one of .*got 'nope'/],
+  ['--backend nope', [...HTTP, '--backend', 'nope'], /--backend wants one of 'select'.*got 'nope'/],
+  ['--accept on a model without it', [...HTTP, '--accept', 'mutex'], /--accept is not used by the single model/],
+  ['--host empty', [...HTTP, '--host', ''], "--host wants an address or a host name, got ''"],
+  ['--root missing', ['serve', '--model', 'single', '--protocol', 'static'], /--root is required: a directory/],
+  [
+    '--root nonexistent',
+    ['serve', '--model', 'single', '--protocol', 'static', '--root', '/nonexistent-rawio'],
+    /--root wants a directory: ENOENT/,
+  ],
+  [
+    '--root a file',
+    ['serve', '--model', 'single', '--protocol', 'static', '--root', '/proc/self/stat'],
+    /--root wants a directory: ENOTDIR/,
+  ],
+  ['--transfer nope', [...HTTP, '--transfer', 'nope'], /--transfer wants one of .*got 'nope'/],
+  [
+    '--mmap bogus',
+    [...HTTP, '--mmap', 'bogus,words'],
+    "--mmap takes populate, reuse, normal, random, sequential, willneed; got 'bogus'",
+  ],
+  [
+    '--mmap two advices',
+    [...HTTP, '--mmap', 'random,sequential'],
+    "--mmap takes one madvise advice, got 'random' and 'sequential'",
+  ],
+  ['--max-queue 0', [...HTTP, '--max-queue', '0'], /--max-queue wants an integer >= 1 .*got '0'/],
+  ['--max-in-flight -1', [...HTTP, '--max-in-flight', '-1'], /--max-in-flight wants an integer >= 1 .*got '-1'/],
+  ['--max-header 0.5', [...HTTP, '--max-header', '0.5'], "--max-header wants a whole number, got '0.5'"],
+  [
+    '--idle-timeout 2^40',
+    [...HTTP, '--idle-timeout', String(2 ** 40)],
+    /--idle-timeout wants an integer >= 1 and <= 2147483647/,
+  ],
+  ['--bench-agent bad', [...HTTP, '--bench-agent', 'bad'], "--bench-agent wants PORT or HOST:PORT, got 'bad'"],
+  ['--bench-agent -1', [...HTTP, '--bench-agent', '-1'], "--bench-agent wants PORT or HOST:PORT, got '-1'"],
+  ['--bench-agent without a value', [...HTTP, '--bench-agent'], '--bench-agent needs a value'],
+  ['loadgen without --target', ['loadgen'], '--target HOST:PORT is required'],
+  ['--target garbage', ['loadgen', '--target', 'garbage'], "--target wants HOST:PORT or [IPv6]:PORT, got 'garbage'"],
+  ['--connections 0', [...TARGET, '--connections', '0'], /--connections wants an integer >= 1 .*got '0'/],
+  ['--requests 0', [...TARGET, '--requests', '0'], /--requests wants an integer >= 1 .*got '0'/],
+  ['--duration 0', [...TARGET, '--duration', '0'], /--duration wants an integer >= 1/],
+  ['--threads 1e6', [...TARGET, '--threads', '1000000'], /--threads wants an integer >= 1 and <= 64/],
+  ['loadgen --protocol nope', [...TARGET, '--protocol', 'nope'], /--protocol wants one of 'http'.*got 'nope'/],
+  ['--command nope', [...TARGET, '--command', 'nope'], /--command wants one of 'ping'.*got 'nope'/],
+  ['--path without a slash', [...TARGET, '--path', 'x'], /--path wants a path that starts with \//],
+  [
+    "--rate ''",
+    [...TARGET, '--rate', ''],
+    "--rate wants requests per second, e.g. 1000 or 0.5 (0: closed loop), got ''",
+  ],
+  ['--rate -5', [...TARGET, '--rate', '-5'], /--rate wants requests per second.*got '-5'/],
+  ['loadgen --cpus 99', [...TARGET, '--cpus', '99'], /--cpus wants CPUs this process may use .*got '99'/],
+  ['--file a directory', [...TARGET, '--protocol', 'raw', '--file', '/proc'], /--file \/proc: EISDIR/],
+  ['bench --only nonexistent', ['bench', '--only', 'nonexistent'], '--only: no scenario named nonexistent; known:'],
+  ['bench --only with no names', ['bench', '--only', ','], '--only wants scenario names'],
+  ['bench --quick --full', ['bench', '--quick', '--full'], '--quick and --full are one or the other'],
+  ['bench --repeat 0', ['bench', '--repeat', '0'], '--repeat wants a whole number from 1 to 100, got 0'],
+  ['bench --repeat -1', ['bench', '--repeat', '-1'], '--repeat wants a whole number from 1 to 100, got -1'],
+  ['bench --repeat x', ['bench', '--repeat', 'x'], "--repeat wants a whole number, got 'x'"],
+  [
+    'bench --target garbage',
+    ['bench', '--target', 'garbage'],
+    "--target wants HOST:PORT or [IPv6]:PORT, got 'garbage'",
+  ],
+  [
+    'bench --server-info without a URL',
+    ['bench', '--target', '127.0.0.1:9', '--server-info'],
+    '--server-info needs a URL',
+  ],
+  [
+    'bench --server-info not a URL',
+    ['bench', '--target', '127.0.0.1:9', '--server-info', 'x'],
+    "--server-info wants an http:// URL, got 'x'",
+  ],
+  [
+    'bench --target with a bad loadgen flag',
+    ['bench', '--target', '127.0.0.1:9', '--connections', '-1'],
+    /--connections wants/,
+  ],
+];
+
+describe('a wrong command line: one line naming the flag, exit 2, nothing started', () => {
+  it.each(usageCases)('%s', async (_what, args, names) => {
+    expectUsage(await rawio(args), names);
+  });
+});
+
+describe('a command that fails while running: one line, exit 1, nothing left', () => {
+  let dir: string;
+  let busy: Server;
+  let busyPort: number;
+  let closedPort: number;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rawio-cli-hostile-'));
+    writeFileSync(join(dir, 'throws.mjs'), 'throw new Error("boom at import");\n');
+    busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    busyPort = (busy.address() as AddressInfo).port;
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => busy.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a port in use names the address', async () => {
+    expectFailure(
+      await rawio([...HTTP, '--port', String(busyPort)]),
+      /^rawio serve: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/,
+    );
+  });
+
+  it('a --bench-agent port in use names the flag, and no server is left', async () => {
+    expectFailure(
+      await rawio([...HTTP, '--bench-agent', String(busyPort)]),
+      /^rawio serve: --bench-agent \d+: .*EADDRINUSE/,
+    );
+  });
+
+  it('a handler that is missing or throws at import names --handler', async () => {
+    expectFailure(
+      await rawio([...HTTP, '--handler', join(dir, 'missing.mjs')]),
+      /^rawio serve: --handler .*missing\.mjs: cannot load it/,
+    );
+    expectFailure(
+      await rawio([
+        'serve',
+        '--model',
+        'multi-process',
+        '--protocol',
+        'http',
+        '--workers',
+        '2',
+        '--handler',
+        join(dir, 'throws.mjs'),
+      ]),
+      /^rawio serve: --handler .*throws\.mjs: cannot load it: boom at import/,
+    );
+  });
+
+  it('loadgen and bench --target against a closed port fail at once, whether by count or by time', async () => {
+    const target = `127.0.0.1:${closedPort}`;
+    for (const args of [
+      ['loadgen', '--target', target, '--requests', '5'],
+      ['loadgen', '--target', target, '--duration', '10s'],
+      ['bench', '--target', target, '--requests', '5'],
+    ]) {
+      expectFailure(
+        await rawio(args, { deadlineMs: 15_000 }),
+        /--target 127\.0\.0\.1:\d+: cannot connect: .*ECONNREFUSED/,
+      );
+    }
+  });
+});
+
+describe('rawio serve and signals: exit 0, workers gone', () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s to the master alone ends its worker processes too', async (sig) => {
+    let workers: number[] = [];
+    const r = await rawio(['serve', '--model', 'multi-process', '--protocol', 'http', '--workers', '2'], {
+      ready: /serving on/,
+      during: (pid) => {
+        workers = childrenOf(pid);
+        process.kill(pid, sig);
+      },
+    });
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/closed after 0 connections/);
+    expect(r.err).toBe('');
+    expect(workers).toHaveLength(2);
+    expect(r.left).toEqual([]);
+  });
+
+  it('a signal while the server starts closes it once up, and exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-cli-slow-'));
+    try {
+      // Imported by the command first (it says so on stderr), then by each worker.
+      writeFileSync(
+        join(dir, 'slow.mjs'),
+        'if (process.env.RAWIO_SLOW_SAID !== "1") { process.env.RAWIO_SLOW_SAID = "1"; process.stderr.write("loading\\n"); }\n' +
+          'await new Promise((r) => setTimeout(r, 500));\nexport function handle() { return { body: "hi" }; }\n',
+      );
+      const r = await rawio(
+        [
+          'serve',
+          '--model',
+          'multi-process',
+          '--protocol',
+          'http',
+          '--workers',
+          '2',
+          '--handler',
+          join(dir, 'slow.mjs'),
+        ],
+        { ready: /loading/, during: (pid) => process.kill(pid, 'SIGTERM') },
+      );
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/serving on[^]*closed after 0 connections/);
+      expect(r.left).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a master that gives up on crashing workers exits 1 with one line, not a stack trace', async () => {
+    const r = await rawio(['serve', '--model', 'multi-process', '--protocol', 'http', '--workers', '1'], {
+      ready: /serving on/,
+      during: async (pid) => {
+        // Kill each worker as it appears until the master stops respawning and exits.
+        await eventually(() => {
+          for (const w of childrenOf(pid)) {
+            try {
+              process.kill(w, 'SIGKILL');
+            } catch {
+              // gone meanwhile
+            }
+          }
+          try {
+            process.kill(pid, 0);
+            return false;
+          } catch {
+            return true;
+          }
+        }, 20_000);
+      },
+      deadlineMs: 25_000,
+    });
+    expect(r.code, r.err).toBe(1);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.err).toMatch(/^rawio serve: multi-process: worker 0 exited on SIGKILL; \d+ crashes/);
+    expect(r.err).not.toMatch(STACK);
+    expect(r.left).toEqual([]);
+  }, 30_000);
+});
