@@ -46,7 +46,9 @@ function flagList(flags: Flags): string {
 /** The value-taking flag `arg` names (`--port`), if it is one written without `=`. */
 function valueFlag(arg: string, options: Flags): string | undefined {
   if (!arg.startsWith('-') || arg.includes('=')) return undefined;
-  const name = arg.startsWith('--') ? arg.slice(2) : Object.keys(options).find((k) => options[k]!.short === arg.slice(1));
+  const name = arg.startsWith('--')
+    ? arg.slice(2)
+    : Object.keys(options).find((k) => options[k]!.short === arg.slice(1));
   return name !== undefined && options[name]?.type === 'string' ? name : undefined;
 }
 
@@ -147,9 +149,7 @@ export function optionUsageError(
     const flag = flagOf(m[1]!.split(/[.[ ]/)[0]!);
     if (flag === undefined) return undefined;
     const text = given(flag);
-    return new UsageError(
-      text === undefined ? `${flag} is required: ${m[2]}` : `${flag} wants ${m[2]}, got '${text}'`,
-    );
+    return new UsageError(text === undefined ? `${flag} is required: ${m[2]}` : `${flag} wants ${m[2]}, got '${text}'`);
   }
   // `the 'accept' option is not used by the single model; …`
   const o = /^(?:the )?'(\w+)' option/.exec(e.message);

@@ -111,6 +111,7 @@ export function usage(): string {
     ),
     '',
     'rawio <command> --help shows more about a command.',
+    'Exit status: 0 done, 1 the command failed while running, 2 the command line is wrong.',
   ].join('\n');
 }
 

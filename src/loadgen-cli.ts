@@ -102,7 +102,8 @@ function cpuList(text: string): number[] {
   const allowed = getAffinity();
   const cpus = wholeNumbers('cpus', text);
   for (const c of cpus)
-    if (!allowed.includes(c)) throw new UsageError(`--cpus wants CPUs this process may use (${allowed.join(', ')}), got '${text}'`);
+    if (!allowed.includes(c))
+      throw new UsageError(`--cpus wants CPUs this process may use (${allowed.join(', ')}), got '${text}'`);
   return cpus;
 }
 
@@ -190,8 +191,11 @@ export async function parseLoadgenArgs(
     ({ host, port } = await resolveTarget(target));
   } catch (e) {
     throw (
-      optionUsageError(e, (name) => (name === 'target' ? '--target' : undefined), () => target) ??
-      new CommandFailure(`--target ${target}: ${(e as Error).message}`, { cause: e })
+      optionUsageError(
+        e,
+        (name) => (name === 'target' ? '--target' : undefined),
+        () => target,
+      ) ?? new CommandFailure(`--target ${target}: ${(e as Error).message}`, { cause: e })
     );
   }
   const protocol = (values.protocol ?? 'http') as LoadgenOptions['protocol'];

@@ -3,14 +3,7 @@
  * address, and runs until SIGINT or SIGTERM, then closes the server cleanly (every
  * connection closed, every thread and process gone) and exits.
  */
-import {
-  CommandFailure,
-  optionUsageError,
-  parseFlags,
-  UsageError,
-  wholeNumber,
-  wholeNumbers,
-} from './cli-args.js';
+import { CommandFailure, optionUsageError, parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
 import { parseAgentAddress, startBenchAgent, type BenchAgent } from './models/bench-agent.js';
 import { serve } from './models/serve.js';
 import { resolveServeOptions, serveOptionTable, type ServeOptionRow } from './models/serve-options.js';

@@ -325,7 +325,12 @@ describe('rawio serve and signals: exit 0, workers gone', () => {
           '--handler',
           join(dir, 'slow.mjs'),
         ],
-        { ready: /loading/, during: (pid) => process.kill(pid, 'SIGTERM') },
+        {
+          ready: /loading/,
+          during: (pid) => {
+            process.kill(pid, 'SIGTERM');
+          },
+        },
       );
       expect(r.code, r.err).toBe(0);
       expect(r.out).toMatch(/serving on[^]*closed after 0 connections/);

@@ -68,7 +68,6 @@ export interface LoadgenOptions {
   signal?: AbortSignal;
 }
 
-
 function respCommand(c: LoadgenOptions['command']): Pick<LoadgenNativeOptions, 'command' | 'mix'> {
   if (c === undefined || typeof c === 'string') return { command: c ?? 'ping', mix: [0, 0, 0] };
   if (typeof c !== 'object' || c === null) throw v.typeError('command', 'a string or a mix object', c);
