@@ -142,7 +142,7 @@ export async function cli(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (e) {
-    const text = e instanceof Error ? e.message : String(e);
+    const text = (e instanceof Error ? e.message : String(e)).replace(/^rawio: /, '');
     const message = text.startsWith(`${name}: `) ? text : `${name}: ${text}`;
     if (e instanceof UsageError) {
       console.error(`rawio ${message}\n\nusage: ${cmd.usage}`);

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { CommandFailure, optionUsageError, parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
 import { loadgen, resolveTarget, type LoadgenOptions, type LoadgenResult, type RespMix } from './loadgen/index.js';
+import { loadgenAddon } from './loadgen/addon.js';
 import { checkLoadgenOptions } from './loadgen/options.js';
 import { formatHdrTable, hdrTable } from './loadgen/percentiles.js';
 import { getAffinity } from './sys/process.js';
@@ -176,6 +177,7 @@ export async function runLoadgen(
   } catch (e) {
     throw optionUsageError(e, (name) => flagOfOption[name], flagText) ?? e;
   }
+  loadgenAddon(); // a missing addon says so and how to build it, before anything connects
   await reachable(run.host ?? '127.0.0.1', run.port, target);
   return loadgen({ ...run, signal });
 }

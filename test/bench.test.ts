@@ -44,14 +44,15 @@ describe('compare', () => {
 describe('bench arguments', () => {
   it('parses the documented options and refuses others', () => {
     expect(parseBenchArgs([])).toEqual({ profile: 'quick', out: 'bench-out', json: false });
-    expect(parseBenchArgs(['--full', '--only', 'a,b', '--out=x', '--json'])).toEqual({
+    expect(parseBenchArgs(['--full', '--only', 'copy,read', '--out=x', '--json'])).toEqual({
       profile: 'full',
-      only: ['a', 'b'],
+      only: ['copy', 'read'],
       out: 'x',
       json: true,
     });
     expect(() => parseBenchArgs(['--fast'])).toThrow(/unknown option/);
     expect(() => parseBenchArgs(['--out'])).toThrow(/needs a value/);
+    expect(() => parseBenchArgs(['--only', 'a,b'])).toThrow(/no scenario named a, b/);
   });
 });
 
