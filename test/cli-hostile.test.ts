@@ -12,6 +12,8 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadgen } from '../dist/src/loadgen/index.js';
+import { resolveServeOptions } from '../dist/src/models/serve-options.js';
 import { childrenOf } from './helpers/procs.js';
 import { eventually } from './helpers/wait.js';
 
@@ -369,4 +371,25 @@ describe('rawio serve and signals: exit 0, workers gone', () => {
     expect(r.err).not.toMatch(STACK);
     expect(r.left).toEqual([]);
   }, 30_000);
+});
+
+describe('the API checks behind the flags', () => {
+  it("serve() refuses host '' before dns.lookup('') could answer null", () => {
+    expect(() => resolveServeOptions({ model: 'single', protocol: 'http', host: '' })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/"host"/) }),
+    );
+  });
+
+  it("loadgen() says each range with the option's name, and a count starts at 1", async () => {
+    for (const [opts, text] of [
+      [{ requests: 0 }, /"requests" is out of range. It must be an integer >= 1/],
+      [{ durationMs: 10, connections: 0 }, /"connections" is out of range. It must be an integer >= 1 and <= 100000/],
+      [{ durationMs: 10, rate: 0.001 }, /"rate" is out of range. It must be 0 \(closed loop\) or >= 0.01/],
+      [{ durationMs: 10, path: 'x' }, /"path" is out of range/],
+    ] as const) {
+      await expect(loadgen({ port: 9, protocol: 'http', ...opts })).rejects.toThrow(
+        expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(text) }),
+      );
+    }
+  });
 });
