@@ -100,6 +100,8 @@ function expectFailure(r: Run, text: RegExp): void {
 }
 
 const HTTP = ['serve', '--model', 'single', '--protocol', 'http'];
+/** multi-process HTTP with two worker processes. */
+const MULTI = ['serve', '--model', 'multi-process', '--protocol', 'http', '--workers', '2'];
 const TARGET = ['loadgen', '--target', '127.0.0.1:9'];
 
 /** [what, argv, what the first line of stderr names] — each exits 2. */
@@ -259,17 +261,7 @@ describe('a command that fails while running: one line, exit 1, nothing left', (
       /^rawio serve: --handler .*missing\.mjs: cannot load it/,
     );
     expectFailure(
-      await rawio([
-        'serve',
-        '--model',
-        'multi-process',
-        '--protocol',
-        'http',
-        '--workers',
-        '2',
-        '--handler',
-        join(dir, 'throws.mjs'),
-      ]),
+      await rawio([...MULTI, '--handler', join(dir, 'throws.mjs')]),
       /^rawio serve: --handler .*throws\.mjs: cannot load it: boom at import/,
     );
   });
@@ -292,7 +284,7 @@ describe('a command that fails while running: one line, exit 1, nothing left', (
 describe('rawio serve and signals: exit 0, workers gone', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)('%s to the master alone ends its worker processes too', async (sig) => {
     let workers: number[] = [];
-    const r = await rawio(['serve', '--model', 'multi-process', '--protocol', 'http', '--workers', '2'], {
+    const r = await rawio(MULTI, {
       ready: /serving on/,
       during: (pid) => {
         workers = childrenOf(pid);
@@ -315,25 +307,12 @@ describe('rawio serve and signals: exit 0, workers gone', () => {
         'if (process.env.RAWIO_SLOW_SAID !== "1") { process.env.RAWIO_SLOW_SAID = "1"; process.stderr.write("loading\\n"); }\n' +
           'await new Promise((r) => setTimeout(r, 500));\nexport function handle() { return { body: "hi" }; }\n',
       );
-      const r = await rawio(
-        [
-          'serve',
-          '--model',
-          'multi-process',
-          '--protocol',
-          'http',
-          '--workers',
-          '2',
-          '--handler',
-          join(dir, 'slow.mjs'),
-        ],
-        {
-          ready: /loading/,
-          during: (pid) => {
-            process.kill(pid, 'SIGTERM');
-          },
+      const r = await rawio([...MULTI, '--handler', join(dir, 'slow.mjs')], {
+        ready: /loading/,
+        during: (pid) => {
+          process.kill(pid, 'SIGTERM');
         },
-      );
+      });
       expect(r.code, r.err).toBe(0);
       expect(r.out).toMatch(/serving on[^]*closed after 0 connections/);
       expect(r.left).toEqual([]);

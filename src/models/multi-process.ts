@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
 import { localPort, pipe } from '../sys/socket.js';
-import { reactorServing } from './serve-options.js';
+import { reactorServing } from './reactor-group.js';
 import { FIGURES, MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';

@@ -18,7 +18,7 @@ import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
 import { createCredits } from './body-feed.js';
-import { reactorServing } from './serve-options.js';
+import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import { startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
@@ -138,3 +138,31 @@ class Group {
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The serving settings a reactor thread takes from the resolved options, whatever its model. */
+export type ReactorServing = Pick<
+  ReactorThreadData,
+  | 'protocol'
+  | 'protocolOptions'
+  | 'backend'
+  | 'transfer'
+  | 'directio'
+  | 'mmap'
+  | 'maxQueue'
+  | 'zerocopyThreshold'
+  | 'limits'
+>;
+
+export function reactorServing(opts: ResolvedServeOptions, protocol: Protocol): ReactorServing {
+  return {
+    protocol: opts.protocol,
+    protocolOptions: protocol.options,
+    backend: opts.backend,
+    transfer: opts.transfer,
+    directio: opts.directio,
+    mmap: opts.mmap,
+    maxQueue: opts.maxQueue,
+    zerocopyThreshold: opts.zerocopyThreshold,
+    limits: pickLimits(opts),
+  };
+}

@@ -9,15 +9,13 @@
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { protocolNames, type Protocol, type ProtocolName, type ProtocolOptions } from '../protocols/protocol.js';
+import { protocolNames, type ProtocolName, type ProtocolOptions } from '../protocols/protocol.js';
 import { plainData } from '../protocols/user-checks.js';
 import { ENOENT, ENOTDIR } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
 import { getAffinity } from '../sys/process.js';
 import * as v from '../sys/validate.js';
 import { transferMethodNames } from '../transfer/names.js';
-import { pickLimits } from './conn-contract.js';
-import type { ReactorThreadData } from './reactor-thread.js';
 import { checkMmapTransfer } from '../transfer/mmap-options.js';
 import { pollerNames, type PollerName } from './poller-name.js';
 import { workerExecArgv } from './worker-argv.js';
@@ -285,32 +283,4 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     throw invalidValue(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${resolved.backend}'`);
   }
   return resolved;
-}
-
-/** The serving settings a reactor thread takes from the resolved options, whatever its model. */
-export type ReactorServing = Pick<
-  ReactorThreadData,
-  | 'protocol'
-  | 'protocolOptions'
-  | 'backend'
-  | 'transfer'
-  | 'directio'
-  | 'mmap'
-  | 'maxQueue'
-  | 'zerocopyThreshold'
-  | 'limits'
->;
-
-export function reactorServing(opts: ResolvedServeOptions, protocol: Protocol): ReactorServing {
-  return {
-    protocol: opts.protocol,
-    protocolOptions: protocol.options,
-    backend: opts.backend,
-    transfer: opts.transfer,
-    directio: opts.directio,
-    mmap: opts.mmap,
-    maxQueue: opts.maxQueue,
-    zerocopyThreshold: opts.zerocopyThreshold,
-    limits: pickLimits(opts),
-  };
 }
