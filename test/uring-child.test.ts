@@ -35,7 +35,7 @@ describe.skipIf(!Ring.supported())('Ring left open with reads in flight at exit'
 
   // Before the 'exit' close, 2 runs in 3 of `prepared` died in free() at exit: the kernel
   // wrote into buffers Node had already freed. A few runs each make a regression show.
-  for (const mode of ['prepared', 'submitted', 'buffered', 'pipe'])
+  for (const mode of ['prepared', 'submitted', 'buffered', 'pipe', 'mapped'])
     for (const setup of ['default', 'defer'])
       it(`${mode}, ${setup} ring: the process exits cleanly, and does not hang`, () => {
         const file = makeFile(scratch.dir, 'exit', pattern(1 << 20, 5));

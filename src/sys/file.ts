@@ -8,6 +8,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { EINVAL } from './errno.js';
 import { ErrnoError, check } from './errors.js';
 import { native } from './native.js';
+import { addonMemory } from './pin.js';
 import * as v from './validate.js';
 
 export { madvise, mmap, mmapAdviceNames, munmap, type MmapAdvice, type MmapOptions } from './mmap.js';
@@ -228,7 +229,7 @@ export function alignedBuffer(size: number, align = 4096): Buffer {
   v.int('size', size, 0, 0x7fffffff);
   v.int('align', align, 512, 2 ** 30);
   if ((align & (align - 1)) !== 0) throw v.rangeError('align', 'a power of two >= 512', align);
-  return native.alignedBuffer(size, align);
+  return addonMemory(native.alignedBuffer(size, align));
 }
 
 /** The largest power of two (up to 2^30) dividing the address of `buf[off]`: what O_DIRECT checks. */

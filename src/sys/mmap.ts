@@ -7,6 +7,7 @@
 import { EINVAL } from './errno.js';
 import { check } from './errors.js';
 import { native } from './native.js';
+import { addonMemory } from './pin.js';
 import * as v from './validate.js';
 
 /** The madvise(2) hints {@link madvise} and `mmap({ advice })` take, in the kernel's words. */
@@ -64,7 +65,7 @@ export function mmap(fd: number, offset: number, length: number, opts?: MmapOpti
   const o = checkMmapOptions('opts', opts);
   const r = native.mmap(fd, offset, length, o.populate === true ? native.constants.MAP_POPULATE! : 0);
   if (typeof r === 'number') check(r, 'mmap');
-  const buf = r as Buffer;
+  const buf = addonMemory(r as Buffer);
   if (o.advice !== undefined && buf.length > 0) {
     const a = native.madvise(buf, adviceValue[o.advice]);
     if (a < 0) {

@@ -21,6 +21,17 @@ export function pin(buf: Uint8Array): void {
   pinned.add(ab);
 }
 
+/**
+ * Records `buf`'s ArrayBuffer as the addon's own external memory (`sys.alignedBuffer`,
+ * `sys.mmap`), which {@link pin} then leaves unmarked. No transfer detaches such memory
+ * (Node 20 copies it, Node 22 and later refuse), and marking it would abort Node 24 as the
+ * environment ends: its Node-API detaches external buffers then, which the mark forbids.
+ */
+export function addonMemory(buf: Buffer): Buffer {
+  pinned.add(buf.buffer);
+  return buf;
+}
+
 /** {@link pin} for each buffer of a list. */
 export function pinAll(bufs: readonly Uint8Array[]): void {
   for (const b of bufs) pin(b);
