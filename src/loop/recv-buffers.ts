@@ -15,6 +15,7 @@
  * remembers each buffer's fill offset, and hands a buffer back only once the kernel is done.
  */
 import type { NativeRing } from '../sys/native.js';
+import { pin } from '../sys/pin.js';
 import type { RecvCallback } from './proactor-req.js';
 import { ringProbe } from '../sys/uring.js';
 import * as v from '../sys/validate.js';
@@ -104,12 +105,15 @@ export class RecvBuffers {
   /**
    * Registers the buffers, or returns undefined where the kernel has no buffer rings (5.19)
    * or no multishot recv (6.0, the release that also brought IORING_OP_SEND_ZC, which the
-   * opcode probe can see: the recv flag itself cannot be probed).
+   * opcode probe can see: the recv flag itself cannot be probed). The slab is pinned
+   * (pin.ts): the kernel writes into it until the ring closes, and every chunk a callback
+   * gets is a view of it, whose ArrayBuffer the callback could otherwise transfer away.
    */
   static open(raw: NativeRing, count: number, size: number, mode: BufMode = 'plain'): RecvBuffers | undefined {
     if (count === 0 || !ringProbe().opcodes.includes('SEND_ZC')) return undefined;
     const b = new RecvBuffers(raw, count, size, mode);
     const flags = mode === 'incremental' ? IOU_PBUF_RING_INC : 0;
+    pin(b.slab);
     return raw.registerBufRing(BGID, b.slab, count, size, flags) === 0 ? b : undefined;
   }
 
