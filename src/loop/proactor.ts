@@ -21,6 +21,7 @@ import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
 import type { Ring } from '../sys/ring.js';
 import { timespec } from '../sys/ring-core.js';
+import { pin } from '../sys/pin.js';
 import { openProactorRing } from '../sys/ring-native.js';
 import * as u from '../sys/uring.js';
 import * as sqe from '../sys/uring-prep.js';
@@ -119,7 +120,8 @@ export class Proactor {
     this.slot = this.raw.info()[4];
   }
 
-  // ---- operations: validated here, once; resubmissions skip the checks
+  // ---- operations: validated here, and a caller's buffer pinned (pin.ts), once;
+  // resubmissions skip both
 
   /** accept4(2) on a listening socket; `multishot` (5.19) keeps it armed: `cb` runs once per connection. */
   accept(fd: number, cb: CompletionCallback, opts?: { multishot?: boolean }): number {
@@ -132,6 +134,7 @@ export class Proactor {
   recv(fd: number, buf: Uint8Array, cb: CompletionCallback): number {
     const r = this.alloc(K.RECV, v.fd(fd), cb, v.bytes(buf));
     r.len = buf.length;
+    pin(buf);
     return this.start(r);
   }
   /**
@@ -145,9 +148,18 @@ export class Proactor {
     const r = this.alloc(K.RECV_MULTI, v.fd(fd), noop, EMPTY);
     r.onData = cb;
     r.multishot = this.recvBuffers() !== undefined;
-    if (!r.multishot) r.buf = Buffer.allocUnsafe(this.bufSize);
+    if (!r.multishot) r.buf = this.recvBuffer();
     r.len = r.buf.length;
     return this.start(r);
+  }
+  /**
+   * The buffer of a multishot recv without provided buffers: rawio's own, but `cb` gets views
+   * of it while the kernel keeps receiving into it, so pinned as a caller's would be.
+   */
+  private recvBuffer(): Uint8Array {
+    const buf = Buffer.allocUnsafe(this.bufSize);
+    pin(buf);
+    return buf;
   }
   /** Sends all of `buf[off, off + len)` (resubmitting after short sends): `cb(len)` or -errno. */
   send(fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback): number {
@@ -160,6 +172,7 @@ export class Proactor {
     const r = this.alloc(kind, f, cb, buf);
     r.off = o;
     r.len = l;
+    pin(buf);
     return this.start(r);
   }
   /**
@@ -208,11 +221,13 @@ export class Proactor {
     r.off = o;
     r.len = l;
     r.pos = p;
+    pin(buf);
     return this.start(r);
   }
   /** `cb(0)` after `ms` milliseconds. */
   timeout(ms: number, cb: CompletionCallback): number {
-    const ts = timespec(v.int('ms', ms, 0, 0x7fffffff)); // the kernel reads it at submission: held till then
+    // The kernel reads it at submission: held till then, and never lent out (not pinned).
+    const ts = timespec(v.int('ms', ms, 0, 0x7fffffff));
     return this.start(this.alloc(K.TIMEOUT, -1, cb, ts));
   }
 
@@ -434,7 +449,7 @@ export class Proactor {
       // 5.19 has buffer rings but not IORING_RECV_MULTISHOT: fall back, for good
       this.bufs = undefined;
       r.multishot = false;
-      r.buf = Buffer.allocUnsafe(this.bufSize);
+      r.buf = this.recvBuffer();
       r.len = r.buf.length;
       return this.issue(r);
     }

@@ -6,8 +6,29 @@
  * be freed and reused while the kernel still writes into it or sends from it. So every
  * buffer handed to such an operation has its ArrayBuffer marked untransferable
  * (worker_threads.markAsUntransferable, as Node marks its own Buffer pool): from then on a
- * transfer copies it or throws instead of detaching it. The mark is permanent; it costs one
- * WeakSet lookup per operation after the first.
+ * transfer copies it or throws instead of detaching it. The mark is permanent.
+ *
+ * Pinning happens at the public entry points, once per operation, before the caller gets
+ * control back (an operation queued behind a full SQ is covered too); an entry prepared again
+ * for the rest of the same operation (a short read or send, -EAGAIN) is not pinned again, and
+ * uring-prep.ts, which only lays out SQE fields, never pins. The entry points:
+ * - `Ring`'s promise API: `read`, `write`, `recv`, `send`, `sendZc` (once for all the
+ *   requests a short send takes), `readv` / `writev` (every buffer of the list);
+ * - `Ring`'s batch API: `prepRead`, `prepWrite`, `prepRecv`, `prepSend`, `prepSendZc`, as the
+ *   entry is prepared; `registerBuffers` pins the registered buffers, which `readFixed` and
+ *   `prepReadFixed` then name;
+ * - the `Proactor`: `recv`, `send`, `sendZc`, `read`, `write`; and the buffers its
+ *   `recvMultishot` receives into, which the callback gets views of while the kernel keeps
+ *   writing into them: the provided-buffer slab (recv-buffers.ts, once at registration) and
+ *   the single-shot fallback's buffer (once when allocated);
+ * - MSG_ZEROCOPY: `ZerocopySocket.send` (and `sys.send` with `zerocopy`, through it), once the
+ *   kernel took the send.
+ *
+ * Not pinned: buffers rawio allocates itself and lends to no other code before the kernel is
+ * done with them, which no transfer can therefore reach — `Ring`'s iovec arrays, statx output,
+ * paths and timespecs, the Proactor's timespecs, the probe's throwaway buffer ring — and the
+ * addon's own external memory ({@link addonMemory}). A pin costs a read of `buf.buffer` (a
+ * C++ builtin, most of it) and a WeakSet lookup: some 40 ns.
  */
 import { markAsUntransferable } from 'node:worker_threads';
 

@@ -2,13 +2,14 @@
  * The batch face of `Ring` (ring.ts), with the resources it registers: each `prep*` call fills
  * one SQE with the caller's own user data (0 … 2^31 - 1) and returns false when the submission
  * queue is full; nothing is sent before `submit()`, as in liburing's examples. The buffers an
- * entry names stay referenced until its completion is reaped (RingCore.holdBatch).
- * `registerBuffers` and `registerFiles` pin what READ_FIXED and IOSQE_FIXED_FILE refer to.
+ * entry names stay referenced until its completion is reaped (RingCore.holdBatch), and a
+ * caller's buffer is pinned (pin.ts) as its entry is prepared. `registerBuffers` and
+ * `registerFiles` hold what READ_FIXED and IOSQE_FIXED_FILE refer to (the buffers pinned).
  * Ring adds the promise API on top.
  */
 import { EBADF } from './errno.js';
 import { check } from './errors.js';
-import { pinAll } from './pin.js';
+import { pin, pinAll } from './pin.js';
 import { INTERNAL, RingCore } from './ring-core.js';
 import { position, timespec, userData } from './ring-args.js';
 import * as u from './uring.js';
@@ -98,7 +99,7 @@ export class RingBatch extends RingCore {
     v.int('sqeFlags', sqeFlags, 0, 255); // the addon's check, here so that null is not read as 0
     const e = { fd: f, buf, offset: 0, length, position: p, userData: userData(ud), sqeFlags };
     const ok = prep(this.raw, e);
-    if (ok) this.holdBatch(e.userData, buf);
+    if (ok) this.hold(e.userData, buf);
     return ok;
   } // prettier-ignore
   private prepBytes(fd: number, buf: Uint8Array, off: number, len: number, ud: number, prep: (e: sqe.SockFields) => boolean) {
@@ -107,9 +108,14 @@ export class RingBatch extends RingCore {
     const [offset, length] = v.slice(v.bytes(buf), off, len);
     const d = userData(ud);
     const ok = prep({ fd: f, buf, offset, length, userData: d });
-    if (ok) this.holdBatch(d, buf);
+    if (ok) this.hold(d, buf);
     return ok;
   } // prettier-ignore
+  /** A caller's buffer in a prepared entry: pinned before the caller gets control back, held until the completion. */
+  private hold(ud: number, buf: Uint8Array): void {
+    pin(buf);
+    this.holdBatch(ud, buf);
+  }
 
   /** accept4(2); `multishot` (5.19) posts one completion per connection with IORING_CQE_F_MORE set while it stays armed. */
   prepAccept(fd: number, ud: number, opts?: { multishot?: boolean }): boolean {

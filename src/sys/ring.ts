@@ -12,7 +12,7 @@
 import { ETIME } from './errno.js';
 import type { OpOptions, RingOptions } from './ring-core.js';
 import { explainDirect, position, rwArgs, timespec, userData, type RwArgs } from './ring-args.js';
-import { pinAll } from './pin.js';
+import { pin, pinAll } from './pin.js';
 import { RingBatch } from './ring-batch.js';
 import { sendZcAll, type SendZcResult } from './ring-send-zc.js';
 import * as u from './uring.js';
@@ -186,6 +186,7 @@ export class Ring extends RingBatch {
     const b = fixed ? this.fixedBuf(buf as number) : v.bytes(buf);
     const [start, l] = v.slice(b, off, len);
     const p = position(pos);
+    if (!fixed) pin(b); // a registered buffer was pinned by registerBuffers
     const e = { fd: f, buf: b, offset: start, length: l, position: p, bufIndex: fixed ? (buf as number) : 0, sqeFlags };
     const prep = fixed ? sqe.prepReadFixed : op === u.OP.READ ? sqe.prepRead : sqe.prepWrite;
     const done = this.op(name, (userData) => prep(this.raw, { ...e, userData }), b, o);
@@ -288,6 +289,7 @@ export class Ring extends RingBatch {
     const msgFlags = (opts?.flags === undefined ? 0 : v.int('flags', opts.flags, 0, 0x7fffffff)) | MSG_NOSIGNAL;
     const signal = opts?.signal;
     v.abortSignal('opts.signal', signal);
+    pin(buf); // once for all the requests a short send takes
     return sendZcAll(
       (offset, length, more) => {
         const prep = (ud: number) =>
@@ -304,6 +306,7 @@ export class Ring extends RingBatch {
     const so = v.object<SocketOptions>('opts', o);
     const [off, len] = v.slice(v.bytes(buf), so.offset, so.length);
     const fl = (so.flags === undefined ? 0 : v.int('flags', so.flags, 0, 0x7fffffff)) | extra;
+    pin(buf);
     const e = { fd: f, buf, offset: off, length: len, msgFlags: fl, sqeFlags };
     const prep = op === u.OP.RECV ? sqe.prepRecv : sqe.prepSend;
     return this.op(name, (userData) => prep(this.raw, { ...e, userData }), buf, o);

@@ -6,14 +6,14 @@
  * field of the entry each argument lands in: which op carries its flags in `ioprio` (the
  * multishot bits), which puts a count in `len` or an offset in `addr`.
  *
- * Every helper returns true when the entry was prepared, false when the SQ is full. No
- * argument checks beyond the native layer's bounds checks: callers (`Ring`, `Proactor`)
- * validate at their public entry points, and keep every buffer referenced until the
- * operation's completion is reaped. Every buffer whose address goes into an entry is pinned
- * here (src/sys/pin.ts): a transfer of its ArrayBuffer can no longer detach it under the kernel.
+ * Every helper returns true when the entry was prepared, false when the SQ is full. Field
+ * layout only: no argument checks beyond the native layer's bounds checks, and no pinning.
+ * Callers (`Ring`, `Proactor`) validate at their public entry points, pin there the buffers
+ * they are given, once per operation (src/sys/pin.ts lists where), and keep every buffer
+ * referenced until the operation's completion is reaped; an entry prepared again for the
+ * rest of the same operation (a short send or read) needs neither again.
  */
 import { native, type NativeRing } from './native.js';
-import { pin } from './pin.js';
 import * as u from './uring.js';
 
 const { OP } = u;
@@ -76,13 +76,11 @@ export interface SockFields extends SqeFields {
 
 /** IORING_OP_SEND with MSG_NOSIGNAL by the static `Ring.prepSend`: the Proactor's replies, without an unwrap. */
 export function prepSendSlot(slot: number, e: SockFields): boolean {
-  pin(e.buf);
   return native.Ring.prepSend(slot, e.fd, e.buf, e.offset, e.length, e.userData);
 }
 
 function rw(ring: NativeRing, op: number, e: RwFields, bufIndex = 0): boolean {
   const { fd, buf, length, position, userData } = e;
-  pin(buf);
   return ring.prepRw(op, fd, buf, e.offset ?? 0, length, position, userData, e.sqeFlags ?? 0, bufIndex, e.rwFlags ?? 0);
 }
 
@@ -173,12 +171,10 @@ export function prepSendZc(ring: NativeRing, e: SockFields & { reportUsage?: boo
   // msg flags ride in the op's flag word, the zero-copy flags in ioprio
   const zc = (e.reportUsage ?? u.SEND_ZC_REPORTS_USAGE) ? u.IORING_SEND_ZC_REPORT_USAGE : 0;
   const { fd, buf, offset, length, userData } = e;
-  pin(buf);
   return ring.prep(OP.SEND_ZC, fd, buf, offset, length, 0, null, userData, e.msgFlags ?? 0, e.sqeFlags ?? 0, zc, 0, 0);
 }
 function sock(ring: NativeRing, op: number, e: SockFields): boolean {
   const { fd, buf, offset, length, userData } = e;
-  pin(buf);
   const sqeFlags = e.sqeFlags ?? 0;
   if (sqeFlags === 0) return ring.prepSock(op, fd, buf, offset, length, userData, e.msgFlags ?? 0);
   return ring.prepRw(op, fd, buf, offset, length, 0, userData, sqeFlags, 0, e.msgFlags ?? 0);
