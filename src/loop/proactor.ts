@@ -163,25 +163,25 @@ export class Proactor {
   }
   /** Sends all of `buf[off, off + len)` (resubmitting after short sends): `cb(len)` or -errno. */
   send(fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback): number {
-    return this.sendKind(K.SEND, fd, buf, off, len, cb);
+    return this.sendKind(K.SEND, fd, buf, off, len, cb, true);
   }
-  private sendKind(kind: number, fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback) {
+  private sendKind(kind: number, fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback, pinIt: boolean) {
     const f = v.fd(fd);
     const o = v.int('offset', off, 0, v.bytes(buf).length);
     const l = v.int('length', len, 0, buf.length - o);
     const r = this.alloc(kind, f, cb, buf);
     r.off = o;
     r.len = l;
-    pin(buf);
+    if (pinIt) pin(buf);
     return this.start(r);
-  }
+  } // prettier-ignore
   /**
    * Sends all of `buf[off, off + len)` with IORING_OP_SEND_ZC (6.0), resubmitting after short
    * sends: `cb(len)` or -errno, only once every request's notification is in, that is once the
    * kernel no longer reads `buf` (held until then, and not to be modified).
    */
   sendZc(fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback): number {
-    return this.sendKind(K.SEND_ZC, fd, buf, off, len, cb);
+    return this.sendKind(K.SEND_ZC, fd, buf, off, len, cb, true);
   }
   /** Zero-copy sends whose notification arrived, and of those the ones the kernel copied (6.2+). */
   readonly zerocopy: ZerocopyCounts = { sends: 0, copied: 0 };
@@ -200,7 +200,7 @@ export class Proactor {
     c: number | CompletionCallback,
     d?: CompletionCallback,
   ): number {
-    return this.rw(K.READ, fd, buf, ...proactorRwArgs(a, b, c, d));
+    return this.rw(K.READ, fd, buf, ...proactorRwArgs(a, b, c, d), true);
   }
   /**
    * Writes all of `buf[offset, offset + length)` at file `position` (-1: the current
@@ -210,9 +210,9 @@ export class Proactor {
   /** @deprecated `write(fd, buf, position, length, cb)`: use `write(fd, buf, 0, length, position, cb)`. */
   write(fd: number, buf: Uint8Array, position: number, length: number, cb: CompletionCallback): number;
   write(fd: number, buf: Uint8Array, a: number, b: number, c: number | CompletionCallback, d?: CompletionCallback): number {
-    return this.rw(K.WRITE, fd, buf, ...proactorRwArgs(a, b, c, d));
+    return this.rw(K.WRITE, fd, buf, ...proactorRwArgs(a, b, c, d), true);
   } // prettier-ignore
-  private rw(kind: number, fd: number, buf: Uint8Array, off: unknown, len: unknown, pos: unknown, cb: unknown): number {
+  private rw(kind: number, fd: number, buf: Uint8Array, off: unknown, len: unknown, pos: unknown, cb: unknown, pinIt: boolean): number {
     const f = v.fd(fd);
     const o = v.int('offset', off, 0, v.bytes(buf).length);
     const l = v.int('length', len, 0, buf.length - o);
@@ -221,15 +221,27 @@ export class Proactor {
     r.off = o;
     r.len = l;
     r.pos = p;
-    pin(buf);
+    if (pinIt) pin(buf);
     return this.start(r);
-  }
+  } // prettier-ignore
   /** `cb(0)` after `ms` milliseconds. */
   timeout(ms: number, cb: CompletionCallback): number {
     // The kernel reads it at submission: held till then, and never lent out (not pinned).
     const ts = timespec(v.int('ms', ms, 0, 0x7fffffff));
     return this.start(this.alloc(K.TIMEOUT, -1, cb, ts));
   }
+
+  // ---- a subclass's own buffers: allocated by it and lent to no other code until the
+  // callback, so no transfer can reach them, and they are not pinned
+
+  /** `send` (`sendZc` with `zerocopy`) of such a buffer. @internal */
+  protected sendOwn(fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback, zerocopy: boolean): number {
+    return this.sendKind(zerocopy ? K.SEND_ZC : K.SEND, fd, buf, off, len, cb, false);
+  } // prettier-ignore
+  /** `read` into such a buffer. @internal */
+  protected readOwn(fd: number, buf: Uint8Array, off: number, len: number, pos: number, cb: CompletionCallback): number {
+    return this.rw(K.READ, fd, buf, off, len, pos, cb, false);
+  } // prettier-ignore
 
   // ---- direct descriptors: handing connections from one ring to another without a syscall
 

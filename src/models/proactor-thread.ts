@@ -23,7 +23,7 @@
  * in its inbox becomes an fd again (IORING_OP_FIXED_FD_INSTALL, 6.8) and is served as here.
  */
 import { queueFullError } from '../loop/connection.js';
-import { Proactor, type ProactorOptions } from '../loop/proactor.js';
+import { Proactor, type CompletionCallback, type ProactorOptions } from '../loop/proactor.js';
 import { writeParts } from '../loop/write-batch.js';
 import { EMPTY } from '../loop/proactor-req.js';
 import { createProtocol } from '../protocols/index.js';
@@ -124,7 +124,7 @@ class RingConn implements ConnIO {
     return this.#outBytes + this.#sending;
   }
 
-  get #proactor(): Proactor {
+  get #proactor(): ThreadProactor {
     return this.thread.proactor;
   }
 
@@ -184,6 +184,9 @@ class RingConn implements ConnIO {
     // A batch past maxQueue is offered to the kernel first (#offer); any other is one ring send.
     const over = bytes > this.thread.maxQueue ? out.slice(0, n) : undefined;
     let data = over ? EMPTY : n === 1 ? out[0]! : Buffer.concat(out.slice(0, n), bytes);
+    // The gathered copy is the thread's own, lent to no code until the send is done: not
+    // pinned (pin.ts). A single write goes as written, maybe a handler's buffer: pinned.
+    const own = !over && n > 1;
     // Held by the send now; a long batch's slots are dropped.
     if (n === 1) out[0] = EMPTY;
     else if (n > 64) this.#out = [];
@@ -197,9 +200,12 @@ class RingConn implements ConnIO {
       data = rest;
     }
     this.#sending = data.length;
-    const zc = this.thread.zerocopyThreshold;
-    if (zc > 0 && data.length >= zc) this.#proactor.sendZc(this.fd, data, 0, data.length, this.#onSentZc);
-    else this.#proactor.send(this.fd, data, 0, data.length, this.#onSent);
+    const threshold = this.thread.zerocopyThreshold;
+    const zc = threshold > 0 && data.length >= threshold;
+    const p = this.#proactor;
+    if (own) p.sendOwn(this.fd, data, 0, data.length, zc ? this.#onSentZc : this.#onSent, zc);
+    else if (zc) p.sendZc(this.fd, data, 0, data.length, this.#onSentZc);
+    else p.send(this.fd, data, 0, data.length, this.#onSent);
   }
 
   /**
@@ -268,15 +274,16 @@ class RingConn implements ConnIO {
   /** Reads the file with the ring, chunk by chunk, sending each as it comes. */
   async sendFile(file: NonNullable<Reply['file']>): Promise<number> {
     await this.drain(0);
+    // Only the ring reads into it and sends from it: not pinned (pin.ts).
     const chunk = Buffer.allocUnsafe(Math.min(FILE_CHUNK, Math.max(1, file.length)));
     const p = this.#proactor;
     let done = 0;
     while (done < file.length && !this.closed) {
       const len = Math.min(chunk.length, file.length - done);
-      const n = await new Promise<number>((r) => p.read(file.fd, chunk, file.offset + done, len, r));
+      const n = await new Promise<number>((r) => p.readOwn(file.fd, chunk, 0, len, file.offset + done, r));
       if (n <= 0 || this.closed) break; // 0: the file ended early
       this.thread.stats.send();
-      const sent = await new Promise<number>((r) => p.send(this.fd, chunk, 0, n, r));
+      const sent = await new Promise<number>((r) => p.sendOwn(this.fd, chunk, 0, n, r, false));
       if (sent < 0) {
         // The errno (ECONNRESET: the client left) is the cause: the core tells a peer gone from a short file by it.
         const cause = errnoError(sent, 'send');
@@ -316,8 +323,12 @@ class RingConn implements ConnIO {
   }
 }
 
-/** The thread's Proactor: publishes the Stats it holds (Stats.deferred) before each submit. */
-class CountingProactor extends Proactor {
+/**
+ * The thread's Proactor: publishes the Stats it holds (Stats.deferred) before each submit,
+ * and sends and reads the thread's own buffers (gathered replies, file chunks, the stop
+ * eventfd's counter) without pinning them.
+ */
+class ThreadProactor extends Proactor {
   constructor(
     opts: ProactorOptions,
     private readonly counts: Stats,
@@ -327,10 +338,16 @@ class CountingProactor extends Proactor {
   protected override beforeSubmit(): void {
     this.counts.flush();
   }
+  override sendOwn(fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback, zerocopy: boolean): number {
+    return super.sendOwn(fd, buf, off, len, cb, zerocopy);
+  } // prettier-ignore
+  override readOwn(fd: number, buf: Uint8Array, off: number, len: number, pos: number, cb: CompletionCallback): number {
+    return super.readOwn(fd, buf, off, len, pos, cb);
+  } // prettier-ignore
 }
 
 export class ProactorThread {
-  readonly proactor: Proactor;
+  readonly proactor: ThreadProactor;
   readonly #data: ProactorThreadData;
   #zcCounted = { sends: 0, copied: 0 };
   readonly #zcThreshold: number;
@@ -363,7 +380,7 @@ export class ProactorThread {
       registerRingFd: r.registerRingFd,
       recvBuffers: { bundle: r.recvBundle, incremental: r.incrementalBuffers },
     };
-    this.proactor = new CountingProactor(opts, this.#stats);
+    this.proactor = new ThreadProactor(opts, this.#stats);
     const sendZc = ringProbe().opcodes.includes('SEND_ZC');
     this.#zcThreshold = data.zerocopyThreshold > 0 && sendZc ? data.zerocopyThreshold : 0;
     if (data.sub === true || data.subRings !== undefined) this.proactor.registerFileSlots(fileSlots());
@@ -419,7 +436,7 @@ export class ProactorThread {
     asyncWork.onChange = (busy) => {
       if (busy && !ticking) tick();
     };
-    p.read(this.#data.stopFd, this.#stopBuf, -1, 8, () => this.#stop());
+    p.readOwn(this.#data.stopFd, this.#stopBuf, 0, 8, -1, () => this.#stop());
     if (this.#data.subRings !== undefined) this.#acceptDirect(this.#data.subRings);
     else if (this.#data.sub !== true) this.#accept();
     this.#sweep();
