@@ -60,6 +60,18 @@ function shape(e: unknown): unknown {
   return { name: e.constructor.name, code: (e as { code?: string }).code };
 }
 
+/**
+ * Runs `code` (an ES module) in a child Node given `flags`, killed at a 20 s deadline (which
+ * fails with `hung`, else its stderr), and returns what it printed, parsed as JSON.
+ */
+function runChild(code: string, opts: { hung?: string; flags?: string[] } = {}): unknown {
+  const args = [...(opts.flags ?? []), '--input-type=module', '-e', code];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 20_000 });
+  expect(r.signal, opts.hung ?? r.stderr).toBeNull();
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
 async function expectAll(table: [string, () => unknown, Want][]): Promise<void> {
   const got: Record<string, unknown> = {};
   const want: Record<string, unknown> = {};
@@ -257,10 +269,8 @@ describe('nonsense is refused, not coerced', () => {
         try { hdrTable(h, t); out.push('returned'); } catch (e) { out.push(e.code); }
       }
       console.log(JSON.stringify(out));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
-    expect(r.signal, 'hung (killed at the deadline)').toBeNull();
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual(['ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE']);
+    const got = runChild(code, { hung: 'hung (killed at the deadline)' });
+    expect(got).toEqual(['ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE']);
   }, 30_000);
 });
 
@@ -302,10 +312,8 @@ describe('options are checked before anything starts or is taken', () => {
         }
       }
       console.log(JSON.stringify(codes));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
-    expect(r.signal, 'still running at the deadline: a refused run had started').toBeNull();
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual(['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE']);
+    const got = runChild(code, { hung: 'still running at the deadline: a refused run had started' });
+    expect(got).toEqual(['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE']);
   }, 30_000);
 
   it('new Connection(reactor, net.Socket) refused leaves no fd behind', async () => {
@@ -355,13 +363,7 @@ describe('a buffer the kernel holds cannot be detached under it', () => {
       const out = await (async () => { ${body} })();
       console.log(JSON.stringify(out));
       process.exit(0);`;
-    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(r.signal, r.stderr).toBeNull();
-    expect(r.status, r.stderr).toBe(0);
-    return JSON.parse(r.stdout);
+    return runChild(code, { flags: ['--expose-gc'] });
   }
 
   // A 16 KiB read in flight from a pipe; its ArrayBuffer is transferred away and the copy
