@@ -438,9 +438,16 @@ export class Proactor {
   private accepted(r: Req, res: number, flags: number): void {
     const cb = r.cb;
     if ((flags & IORING_CQE_F_MORE) === 0) {
-      if (r.multishot && !r.cancelled && res >= 0)
-        this.issue(r); // the kernel disarmed it: re-arm
+      // A connection without IORING_CQE_F_MORE: the kernel disarmed a multishot accept (a
+      // full CQ) that nobody ended. Re-armed; if it was cancelled meanwhile, the cancel
+      // found nothing in the kernel, so its end comes here, after the connection.
+      const disarmed = r.multishot && res >= 0;
+      const cancelled = r.cancelled;
+      if (disarmed && !cancelled) this.issue(r);
       else this.reqs.release(r);
+      cb(res);
+      if (disarmed && cancelled) cb(-ECANCELED);
+      return;
     }
     cb(res);
   }
@@ -450,9 +457,12 @@ export class Proactor {
     if (res > 0) {
       if ((flags & IORING_CQE_F_BUFFER) !== 0) this.bufs!.deliver(flags, res, r.onData);
       else r.onData(res, r.buf.subarray(0, res));
-      // Still armed, or disarmed by the kernel (a full CQ; the single-shot fallback): re-arm,
-      // unless the callback cancelled it or closed the proactor.
-      if ((flags & IORING_CQE_F_MORE) === 0 && r.ud === ud && !r.cancelled && !this.closed) this.issue(r);
+      // Still armed, or disarmed by the kernel (a full CQ; the single-shot fallback): re-arm;
+      // if the callback cancelled it meanwhile, nothing is left in the kernel to cancel, so
+      // it ends here (a proactor the callback closed has ended it already).
+      if ((flags & IORING_CQE_F_MORE) !== 0 || r.ud !== ud || this.closed) return;
+      if (r.cancelled) return this.end(r, -ECANCELED);
+      this.issue(r);
       return;
     }
     if ((flags & IORING_CQE_F_MORE) !== 0) return;
