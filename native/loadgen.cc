@@ -135,6 +135,7 @@ LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
   c.warmupNs = static_cast<uint64_t>(PropInt(o, "warmupMs", 0, 3600000)) * 1000000u;
   c.durationNs = static_cast<uint64_t>(PropInt(o, "durationMs", 1, 3600000)) * 1000000u;
   c.drainNs = static_cast<uint64_t>(PropInt(o, "drainMs", 0, 60000)) * 1000000u;
+  c.stallNs = static_cast<uint64_t>(PropInt(o, "stallMs", 1, 3600000)) * 1000000u;
   Napi::Value cpus = Prop(o, "cpus");
   if (!cpus.IsArray()) ThrowType(env, "cpus must be an array of numbers");
   Napi::Array a = cpus.As<Napi::Array>();
@@ -172,6 +173,11 @@ Napi::Object ToJs(Napi::Env env, const LoadStats& s) {
   n("bytesIn", static_cast<double>(s.bytesIn));
   n("connects", static_cast<double>(s.connects));
   n("affinityErrno", -s.affinityErrno);
+  static const char* const kEnded[] = {"done", "stopped", "stalled", "unreachable"};
+  r.Set("ended", Napi::String::New(env, kEnded[static_cast<int>(s.ended)]));
+  n("connectionsAnswered", static_cast<double>(s.connectionsAnswered));
+  // -errno as affinityErrno; kErrnoEof (-1) stays 1 here, which no errno is taken for below
+  n("lastErrno", s.lastErrno == kErrnoEof ? 1 : -s.lastErrno);
   n("cpuSeconds", s.cpuSeconds);
   Napi::Object e = Napi::Object::New(env);
   e.Set("connect", Num(env, static_cast<double>(s.connectErrors)));

@@ -37,6 +37,12 @@ void LoadStats::Merge(const LoadStats& o) {
   lost += o.lost;
   if (o.windowNs > windowNs) windowNs = o.windowNs;
   if (o.affinityErrno) affinityErrno = o.affinityErrno;
+  if (o.ended > ended) ended = o.ended;
+  connectionsAnswered += o.connectionsAnswered;
+  if (o.lastErrno != 0 && o.lastErrnoNs >= lastErrnoNs) {
+    lastErrno = o.lastErrno;
+    lastErrnoNs = o.lastErrnoNs;
+  }
   cpuSeconds += o.cpuSeconds;
   latency.Merge(o.latency);
 }
@@ -51,12 +57,18 @@ double ThreadCpuSeconds() {
   return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
-constexpr uint64_t kReconnectDelayNs = 10'000'000;  // after a refused connect: no busy loop
+// After a failed attempt, 10 ms doubling to 500 ms while the connection keeps failing: no
+// busy loop against a server that is gone, and a prompt reconnect when it is back.
+constexpr uint64_t kReconnectDelayNs = 10'000'000;
+constexpr uint64_t kReconnectMaxNs = 500'000'000;
 constexpr size_t kReadBuf = 64 * 1024;
 
 struct Conn {
   int fd = -1;
   bool connecting = false, wantOut = false, queued = false;
+  bool replied = false;   // this TCP connection got a reply
+  bool answered = false;  // any of this slot's connections got one
+  uint32_t failures = 0;  // attempts in a row that ended without a reply
   std::string out;
   size_t outOff = 0;
   std::string carry;  // bytes of an unfinished reply
@@ -92,6 +104,7 @@ class Loop {
     measureStart_ = cfg_.t0 + cfg_.warmupNs;
     measureEnd_ = measureStart_ + cfg_.durationNs;
     uint64_t now = MonotonicNs();
+    lastProgressNs_ = cfg_.t0;
     for (size_t i = 0; i < conns_.size(); i++) {
       // Stagger the schedules so the connections do not all fire at once.
       conns_[i].nextDue = cfg_.t0 + static_cast<uint64_t>(intervalNs_ * i / conns_.size());
@@ -101,7 +114,9 @@ class Loop {
     for (Conn& c : conns_) {
       st_.lost += c.inflight;
       if (c.fd >= 0) close(c.fd);
+      if (c.answered) st_.connectionsAnswered++;
     }
+    if (st_.ended == End::kDone && stop_.load(std::memory_order_relaxed)) st_.ended = End::kStopped;
     close(ep_);
     // By count the window closes with the last reply, not when the last request left.
     if (byCount_) st_.windowNs = lastReplyNs_ > measureStart_ ? lastReplyNs_ - measureStart_ : 0;
@@ -118,8 +133,18 @@ class Loop {
   }
 
   bool Sending(uint64_t now) const {
-    if (byCount_ && st_.sent >= quota_) return false;
+    if (byCount_ && (st_.sent >= quota_ || st_.ended != End::kDone)) return false;
     return now < measureEnd_ && !stop_.load(std::memory_order_relaxed);
+  }
+
+  // By count: no reply for stallNs while a request or a connect waited for the server. A
+  // thread with nothing outstanding waits for its schedule (fixed rate) or for a reconnect
+  // after a failure, not for the server: that restarts the clock (failures in a row are
+  // Failed's to count).
+  bool Stalled(uint64_t now) {
+    if (!byCount_ || stop_.load(std::memory_order_relaxed)) return false;
+    if (inflight_ == 0 && connecting_ == 0) lastProgressNs_ = now;
+    return now - lastProgressNs_ >= cfg_.stallNs;
   }
 
   void Spin() {
@@ -127,13 +152,21 @@ class Loop {
     uint64_t drainEnd = 0;
     for (;;) {
       uint64_t now = MonotonicNs();
+      if (st_.ended == End::kDone && Stalled(now)) {
+        st_.ended = End::kStalled;  // what is in flight is lost
+        return;
+      }
       if (!Sending(now)) {
         if (drainEnd == 0) {
           uint64_t end = now < measureEnd_ ? now : measureEnd_;
           st_.windowNs = end > measureStart_ ? end - measureStart_ : 0;
-          drainEnd = now + cfg_.drainNs;
+          // A count waits for its last replies while they keep coming (Stalled bounds it);
+          // a window, a stop or a run given up waits drainNs.
+          bool counted = byCount_ && st_.ended == End::kDone && now < measureEnd_ &&
+                         !stop_.load(std::memory_order_relaxed);
+          drainEnd = counted ? UINT64_MAX : now + cfg_.drainNs;
         }
-        if (now >= drainEnd || Idle()) return;
+        if (now >= drainEnd || inflight_ == 0) return;
       }
       uint64_t wake = now + 50'000'000;  // notice stop() within 50 ms
       if (Sending(now) && measureEnd_ < wake) wake = measureEnd_;
@@ -169,12 +202,6 @@ class Loop {
     return r < 0 ? 0 : r;
   }
 
-  bool Idle() const {
-    for (const Conn& c : conns_)
-      if (c.inflight > 0 && c.fd >= 0) return false;
-    return true;
-  }
-
   void Schedule(uint32_t idx, uint64_t at) {
     if (conns_[idx].queued) return;
     conns_[idx].queued = true;
@@ -184,25 +211,45 @@ class Loop {
   void Connect(uint32_t idx, uint64_t now) {
     Conn& c = conns_[idx];
     int fd = socket(cfg_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return ConnectFailed(idx, now);
+    if (fd < 0) return ConnectFailed(idx, now, errno);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     int r = connect(fd, reinterpret_cast<const sockaddr*>(&cfg_.addr), cfg_.addrLen);
     if (r < 0 && errno != EINPROGRESS) {
+      int err = errno;
       close(fd);
-      return ConnectFailed(idx, now);
+      return ConnectFailed(idx, now, err);
     }
     c.fd = fd;
     c.connecting = true;
+    c.replied = false;
+    connecting_++;
     epoll_event ev{};
     ev.events = EPOLLOUT;
     ev.data.u32 = idx;
     epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
   }
 
-  void ConnectFailed(uint32_t idx, uint64_t now) {
+  void ConnectFailed(uint32_t idx, uint64_t now, int err) {
     st_.connectErrors++;
-    Schedule(idx, now + kReconnectDelayNs);
+    Failed(idx, now, err);
+  }
+
+  // An attempt that ended without a reply: retry after the back-off, or, by count, give up
+  // once every connection of this thread has failed kGiveUpFailures times in a row.
+  void Failed(uint32_t idx, uint64_t now, int err) {
+    Conn& c = conns_[idx];
+    if (err != 0) {
+      st_.lastErrno = err;
+      st_.lastErrnoNs = now;
+    }
+    if (++c.failures == kGiveUpFailures) failing_++;
+    if (byCount_ && failing_ == conns_.size() && st_.ended == End::kDone)
+      st_.ended = End::kUnreachable;
+    if (!Sending(now)) return;
+    uint32_t shift = c.failures - 1 < 16 ? c.failures - 1 : 16;
+    uint64_t delay = kReconnectDelayNs << shift;
+    Schedule(idx, now + (delay < kReconnectMaxNs ? delay : kReconnectMaxNs));
   }
 
   void OnEvent(uint32_t idx, uint32_t events, uint64_t now) {
@@ -214,9 +261,10 @@ class Loop {
       getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
         Drop(idx);
-        return ConnectFailed(idx, now);
+        return ConnectFailed(idx, now, err != 0 ? err : ECONNREFUSED);
       }
       c.connecting = false;
+      connecting_--;
       st_.connects++;
       SetOut(idx, false);
       return Pump(idx, now);
@@ -234,10 +282,11 @@ class Loop {
       ssize_t r = read(c.fd, rbuf_.data(), rbuf_.size());
       if (r < 0 && errno == EINTR) continue;
       if (r < 0 && errno == EAGAIN) break;
-      if (r <= 0) return Reset(idx, false, r == 0 && c.inflight == 0);
+      if (r < 0) return Reset(idx, false, false, errno);
+      if (r == 0) return Reset(idx, false, c.inflight == 0, c.inflight == 0 ? 0 : kErrnoEof);
       st_.bytesIn += static_cast<uint64_t>(r);
       uint64_t now = MonotonicNs();
-      if (!Consume(idx, static_cast<size_t>(r), now)) return Reset(idx, true);
+      if (!Consume(idx, static_cast<size_t>(r), now)) return Reset(idx, true, false, EPROTO);
       if (static_cast<size_t>(r) < rbuf_.size()) break;  // drained: saves the EAGAIN read
     }
     Pump(idx, MonotonicNs());
@@ -267,10 +316,17 @@ class Loop {
       c.carry.erase(0, o.consumed);
     st_.errorReplies += o.errorReplies;
     if (o.replies > c.inflight) o.bad = true;  // more replies than requests
+    if (o.replies > 0 && c.inflight > 0) {
+      c.replied = c.answered = true;
+      if (c.failures >= kGiveUpFailures) failing_--;
+      c.failures = 0;
+      lastProgressNs_ = now;
+    }
     for (uint32_t i = 0; i < o.replies && c.inflight > 0; i++) {
       uint64_t stamp = c.stamps[c.head];
       c.head = (c.head + 1) % c.stamps.size();
       c.inflight--;
+      inflight_--;
       st_.received++;
       if (now >= measureStart_ && now < measureEnd_) {
         st_.requests++;
@@ -298,6 +354,7 @@ class Loop {
       }
       c.stamps[(c.head + c.inflight) % depth] = stamp;
       c.inflight++;
+      inflight_++;
       cfg_.writer.Append(c.out, c.seq++);
       st_.sent++;
     }
@@ -311,7 +368,7 @@ class Loop {
       if (w < 0 && errno == EINTR) continue;
       if (w < 0 && errno == EAGAIN) return SetOut(idx, true);
       if (w < 0) {
-        Reset(idx);
+        Reset(idx, false, false, errno);
         return;
       }
       c.outOff += static_cast<size_t>(w);
@@ -335,27 +392,39 @@ class Loop {
     Conn& c = conns_[idx];
     close(c.fd);  // also leaves the epoll set
     c.fd = -1;
+    if (c.connecting) connecting_--;
     c.connecting = c.wantOut = false;
     c.out.clear();
     c.outOff = 0;
     c.carry.clear();
     c.ps = ParseState{};
     st_.lost += c.inflight;
+    inflight_ -= c.inflight;
     c.inflight = 0;
     c.head = 0;
   }
 
   // The peer closed or reset the connection (or sent a reply we cannot frame): count it
   // (a quiet close with nothing in flight is no error) and connect again while the window
-  // is open. Always returns false.
-  bool Reset(uint32_t idx, bool badReply = false, bool quiet = false) {
+  // is open: at once if it had answered, else after the back-off (Failed). `err` is what
+  // ended it (an errno, EPROTO, kErrnoEof), 0 for a quiet close. Always returns false.
+  bool Reset(uint32_t idx, bool badReply, bool quiet, int err) {
     if (badReply)
       st_.badReplies++;
     else if (!quiet)
       st_.resets++;
+    bool replied = conns_[idx].replied;
     Drop(idx);
     uint64_t now = MonotonicNs();
-    if (Sending(now)) Connect(idx, now);
+    if (replied) {
+      if (err != 0) {
+        st_.lastErrno = err;
+        st_.lastErrnoNs = now;
+      }
+      if (Sending(now)) Connect(idx, now);
+    } else {
+      Failed(idx, now, err);
+    }
     return false;
   }
 
@@ -368,6 +437,10 @@ class Loop {
   bool byCount_ = false;   // the window ends when quota_ requests were sent and answered
   uint64_t quota_ = 0;     // this thread's share of the request count
   uint64_t lastReplyNs_ = 0;
+  uint64_t lastProgressNs_ = 0;  // the last reply, or the last moment nothing was outstanding
+  uint64_t inflight_ = 0;        // requests in flight over this thread's connections
+  size_t connecting_ = 0;        // connections whose connect(2) is under way
+  size_t failing_ = 0;           // connections with kGiveUpFailures failed attempts in a row
   uint64_t measureStart_ = 0, measureEnd_ = 0;
   int ep_ = -1;
   bool noPwait2_ = false;

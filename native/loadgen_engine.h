@@ -8,6 +8,15 @@
 // count of requests has been sent and answered), then a drain: no new
 // requests, in-flight replies still counted, so that sent == received at the end when the
 // server answered everything — the counts a test can compare with what the server saw.
+//
+// A connection that fails (a refused connect, or one closed, reset or answered with bytes
+// the protocol cannot frame before any reply on it) is retried after a back-off that
+// doubles from 10 ms to 500 ms while it keeps failing, as wrk keeps going through connect
+// errors. A run by count has no duration to end it, so it also gives up: when every
+// connection of a thread has failed kGiveUpFailures times in a row (ended: unreachable), or
+// when no reply has come for `stallNs` while requests or connects waited (ended: stalled).
+// The same bound replaces the drain's: a run by count waits for its last replies as long as
+// they keep coming.
 #pragma once
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -33,9 +42,19 @@ struct LoadConfig {
   double rate = 0;        // requests per second over all connections; 0 = closed loop
   uint64_t requests = 0;  // stop sending after this many (over all threads); 0 = by duration
   uint64_t warmupNs = 0, durationNs = 0, drainNs = 0;
+  uint64_t stallNs = 0;  // by count: no reply for this long while waiting ends the run
   std::vector<int> cpus;
   uint64_t t0 = 0;  // the common start, so every thread's window is the same
 };
+
+// Why a run ended, worst last (a merge keeps the worst of the threads').
+enum class End : int { kDone = 0, kStopped = 1, kStalled = 2, kUnreachable = 3 };
+
+// Failed attempts in a row on every connection after which a run by count gives up.
+constexpr uint32_t kGiveUpFailures = 8;
+
+// LoadStats::lastErrno for a connection the server closed with requests unanswered.
+constexpr int kErrnoEof = -1;
 
 struct LoadStats {
   uint64_t requests = 0;  // replies inside the measured window
@@ -45,6 +64,12 @@ struct LoadStats {
   uint64_t windowNs = 0;  // the measured window (shorter when stopped early)
   double cpuSeconds = 0;  // user + system time of the load generator's threads
   int affinityErrno = 0;
+  End ended = End::kDone;
+  uint64_t connectionsAnswered = 0;  // connections that got at least one reply
+  // What ended the last failed connection: an errno (connect, read, send), EPROTO for a
+  // reply the protocol cannot frame, kErrnoEof for a close with requests unanswered; 0: none.
+  int lastErrno = 0;
+  uint64_t lastErrnoNs = 0;  // when (a merge keeps the latest)
   LogLinearHistogram latency;
 
   void Merge(const LoadStats& o);

@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadgen, type LoadgenResult } from '../dist/bench/loadgen.js';
+import { loadgen, type LoadgenResult } from '../dist/src/loadgen/index.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 
 let fdsBefore: Map<number, string>;

@@ -31,6 +31,8 @@ export interface LoadgenNativeOptions {
   warmupMs: number;
   durationMs: number;
   drainMs: number;
+  /** By count: no reply for this long while requests or connects wait ends the run. */
+  stallMs: number;
   path: string;
   payloadSize: number;
   command: 'ping' | 'set' | 'get' | 'setget' | 'mix';
@@ -57,6 +59,15 @@ export interface LoadgenNativeResult {
   affinityErrno: number;
   /** User + system CPU time of the load generator's threads (getrusage RUSAGE_THREAD). */
   cpuSeconds: number;
+  /** Why the run ended (the worst of its threads'). */
+  ended: 'done' | 'stopped' | 'stalled' | 'unreachable';
+  /** The connections that got at least one reply. */
+  connectionsAnswered: number;
+  /**
+   * What ended the last failed connection: -errno (of its connect, read or send; -EPROTO for
+   * a reply the protocol cannot frame), 1 for a close with requests unanswered, 0 for none.
+   */
+  lastErrno: number;
   errors: { connect: number; reset: number; badReply: number; errorReply: number; lost: number };
   latencyUs: {
     min: number;

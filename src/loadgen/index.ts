@@ -6,17 +6,30 @@
  * bytes. Closed loop (`pipeline` requests in flight per connection, as wrk does) or fixed
  * rate, where each request's latency is measured from its *intended* send time, so a
  * stalled server shows as latency rather than as fewer samples (coordinated omission, as
- * wrk2 avoids it). Runs for a duration or a count of requests. Percentiles come from a
+ * wrk2 avoids it). Runs for a duration or a count of requests; a failing connection is
+ * retried with a back-off, and a run by count gives up when every connection keeps failing
+ * or no reply comes (it has no duration to end it). Percentiles come from a
  * log-linear (HDR-style) histogram: ./percentiles.ts prints the table. A run never blocks
  * Node's event loop.
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { errnoName } from '../sys/errors.js';
 import * as v from '../sys/validate.js';
 import { loadgenAddon, type LoadgenNativeOptions, type LoadgenNativeResult } from './addon.js';
 import { checkLoadgenOptions, MAX_MS } from './options.js';
 
-export type LoadgenResult = LoadgenNativeResult;
+/** A run's counts and latency percentiles (docs/API.md describes each field). */
+export type LoadgenResult = Omit<LoadgenNativeResult, 'lastErrno'> & {
+  /**
+   * What ended the last failed connection, or null when none failed: the errno code of its
+   * connect, read or send ('ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE' …), 'EPROTO'
+   * for a reply the protocol cannot frame, 'EOF' for a close with requests unanswered.
+   */
+  lastError: string | null;
+};
+/** Why a run ended: see `LoadgenResult.ended`. */
+export type LoadgenEnd = LoadgenResult['ended'];
 export type LoadgenProtocol = 'http' | 'echo' | 'resp' | 'raw';
 export type RespCommand = 'ping' | 'set' | 'get' | 'setget';
 /** A RESP command mix: relative weights, e.g. `{ get: 9, set: 1 }`. */
@@ -46,8 +59,16 @@ export interface LoadgenOptions {
   durationMs?: number;
   /** Stop after this many requests (the warm-up's included) and their replies. */
   requests?: number;
-  /** After the window: no new requests, replies in flight still counted; default 1000. */
+  /**
+   * After the window (or a stop): no new requests, replies in flight still counted; default
+   * 1000. A run by count waits for its last replies by `stallMs` instead.
+   */
   drainMs?: number;
+  /**
+   * By count: the run gives up (`ended: 'stalled'`) when no reply has come for this long
+   * while requests or connects wait for the server; default 10 000.
+   */
+  stallMs?: number;
   /** HTTP request path; default '/'. */
   path?: string;
   /** Echo: bytes per request; default 64. */
@@ -90,6 +111,7 @@ const optionNames = [
   'durationMs',
   'requests',
   'drainMs',
+  'stallMs',
   'path',
   'payloadSize',
   'payload',
@@ -128,6 +150,7 @@ function nativeOptions(o: LoadgenOptions): LoadgenNativeOptions {
     // By count alone the window is open until the count is done (within the engine's limit).
     durationMs: o.durationMs ?? MAX_MS,
     drainMs: o.drainMs ?? 1000,
+    stallMs: o.stallMs ?? 10_000,
     path: o.path ?? '/',
     payloadSize: o.payloadSize ?? 64,
     payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
@@ -140,9 +163,11 @@ function nativeOptions(o: LoadgenOptions): LoadgenNativeOptions {
 }
 
 /**
- * Runs the load generator once and resolves with its counts and latency percentiles.
- * Argument errors (a host that is not a numeric address, a bad protocol) reject before any
- * connection.
+ * Runs the load generator once and resolves with its counts and latency percentiles, also
+ * when the server failed it: a run by count gives up by itself when the server is gone or
+ * silent (`ended` says why it ended), and `received`, `requests`, `connectionsAnswered` and
+ * `lastError` say what was answered. Argument errors (a host that is not a numeric address,
+ * a bad protocol) reject before any connection.
  * @example
  * const r = await loadgen({ port, protocol: 'http', connections: 50, durationMs: 2000 });
  * console.log(r.rps, r.latencyUs.p99);
@@ -151,9 +176,9 @@ export function loadgen(opts: LoadgenOptions): Promise<LoadgenResult> {
   return new Promise((resolve, reject) => {
     let stop: (() => void) | undefined;
     try {
-      stop = loadgenAddon().loadgen(nativeOptions(opts), (r) => {
+      stop = loadgenAddon().loadgen(nativeOptions(opts), ({ lastErrno, ...r }) => {
         opts.signal?.removeEventListener('abort', onAbort);
-        resolve(r);
+        resolve({ ...r, lastError: lastErrno === 0 ? null : lastErrno > 0 ? 'EOF' : errnoName(lastErrno) });
       });
     } catch (e) {
       reject(e as Error);

@@ -26,6 +26,7 @@ const ranges: [keyof LoadgenOptions, number, number][] = [
   ['warmupMs', 0, MAX_MS],
   ['durationMs', 1, MAX_MS],
   ['drainMs', 0, 60_000],
+  ['stallMs', 1, MAX_MS],
   ['payloadSize', 1, MIB16],
   ['replySize', 0, MIB16],
   ['keyspace', 1, 2 ** 30],

@@ -1,0 +1,131 @@
+/**
+ * loadgen() against servers that fail it: the run ends by itself (a run by count too, whose
+ * window is otherwise the engine's hour) and its result says how it ended (`ended`), which
+ * connections were ever answered (`connectionsAnswered`) and the last failure
+ * (`lastError`), so that a caller can tell a measurement from a server that went away.
+ * Deadlines are stall guards: on a run that would not end the test fails by its own timeout.
+ */
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadgen } from '../dist/src/loadgen/index.js';
+import { badServer, dyingServer } from './helpers/bad-servers.js';
+import { leakedSince, openFds } from './helpers/fds.js';
+
+let fdsBefore: Map<number, string>;
+beforeEach(() => {
+  fdsBefore = openFds();
+});
+afterEach(() => {
+  expect(leakedSince(fdsBefore)).toEqual([]);
+});
+
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+describe('a run by count ends when the server cannot answer', () => {
+  it('a closed port: ended unreachable, ECONNREFUSED, nothing answered', async () => {
+    const r = await loadgen({ port: await closedPort(), protocol: 'http', connections: 3, requests: 100 });
+    expect(r.ended).toBe('unreachable');
+    expect(r.lastError).toBe('ECONNREFUSED');
+    expect(r.received).toBe(0);
+    expect(r.connectionsAnswered).toBe(0);
+    expect(r.errors.connect).toBeGreaterThanOrEqual(3 * 8);
+  }, 30_000);
+
+  it('a server that goes away mid-run: ended unreachable after what it answered', async () => {
+    const s = await dyingServer(40);
+    const r = await loadgen({ port: s.port, protocol: 'http', connections: 4, threads: 2, requests: 1_000_000 });
+    await s.close();
+    expect(r.ended).toBe('unreachable');
+    expect(r.received).toBe(s.answered());
+    expect(r.received).toBeGreaterThan(0);
+    expect(r.sent).toBeLessThan(1_000_000);
+    expect(r.lastError).toBe('ECONNREFUSED');
+    expect(r.connectionsAnswered).toBeGreaterThan(0);
+  }, 30_000);
+
+  it.each([
+    // closed at accept: the request finds it closed (EOF) or, sent after the close, is reset
+    ['close', /^(EOF|ECONNRESET)$/],
+    ['garbage', /^EPROTO$/],
+  ] as const)(
+    'a server that answers each connection with %s: ended unreachable, lastError %s',
+    async (kind, code) => {
+      const s = await badServer(kind);
+      const r = await loadgen({ port: s.port, protocol: 'resp', connections: 2, requests: 1_000_000 });
+      await s.close();
+      expect(r.ended).toBe('unreachable');
+      expect(r.lastError).toMatch(code);
+      expect(r.received).toBe(0);
+      if (kind === 'garbage') expect(r.errors.badReply).toBeGreaterThan(0);
+    },
+    30_000,
+  );
+
+  it('a silent server: ended stalled after stallMs without a reply, the requests lost', async () => {
+    const s = await badServer('silent');
+    const r = await loadgen({ port: s.port, protocol: 'http', connections: 2, requests: 10, stallMs: 300 });
+    await s.close();
+    expect(r.ended).toBe('stalled');
+    expect(r.received).toBe(0);
+    expect(r.errors.lost).toBe(r.sent);
+    expect(r.sent).toBe(2);
+  }, 30_000);
+
+  it('a slow server is waited for past drainMs: a count waits for its replies, bounded by stallMs', async () => {
+    const server = createHttpServer((_req, res) => setTimeout(() => res.end('late'), 1500));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const r = await loadgen({ port, protocol: 'http', connections: 2, requests: 2, drainMs: 100 });
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    expect(r.ended).toBe('done');
+    expect(r.received).toBe(2);
+    expect(r.errors.lost).toBe(0);
+  }, 30_000);
+
+  it('stallMs is checked like the other options', async () => {
+    await expect(loadgen({ port: 9, protocol: 'http', requests: 1, stallMs: 0 })).rejects.toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(/"stallMs"/) }),
+    );
+    await expect(loadgen({ port: 9, protocol: 'http', requests: 1, stallMs: '1' as never })).rejects.toThrow(TypeError);
+  });
+});
+
+describe('a run by time against a failing server', () => {
+  it('runs its window against a closed port, and backs off between refused connects', async () => {
+    const r = await loadgen({ port: await closedPort(), protocol: 'http', connections: 1, durationMs: 1000 });
+    expect(r.ended).toBe('done');
+    expect(r.requests).toBe(0);
+    expect(r.lastError).toBe('ECONNREFUSED');
+    expect(r.errors.connect).toBeGreaterThan(2);
+    // 10 ms doubling to 500 ms between refusals: a handful in a second, not one every 10 ms
+    expect(r.errors.connect).toBeLessThan(20);
+  });
+
+  it('says which connections the server answered', async () => {
+    const s = await badServer('first-2');
+    const r = await loadgen({ port: s.port, protocol: 'http', connections: 5, durationMs: 500, drainMs: 100 });
+    await s.close();
+    expect(r.ended).toBe('done');
+    expect(r.connectionsAnswered).toBe(2);
+    expect(r.received).toBe(s.answered());
+    expect(r.lastError).toBeNull();
+    expect(r.errors.lost).toBe(3);
+  });
+
+  it('a run stopped by its signal says so', async () => {
+    const s = await badServer('silent');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100);
+    const r = await loadgen({ port: s.port, protocol: 'http', requests: 5, signal: ac.signal, drainMs: 0 });
+    await s.close();
+    expect(r.ended).toBe('stopped');
+  });
+});
