@@ -4,10 +4,10 @@
  * server's CPU time comes from its bench agent (`rawio serve --bench-agent`, src/models/
  * bench-agent.ts), read before and after the run, so the result still gives server CPU per
  * request beside the client's. Without --server-info the server's side is left unmeasured.
+ * A run that measured nothing fails as `rawio loadgen`'s does (exit status 1, one line).
  */
-import { UsageError } from '../src/cli-args.js';
-import { formatResult, parseLoadgenArgs, runLoadgen } from '../src/loadgen-cli.js';
-import { hdrTable } from '../src/loadgen/percentiles.js';
+import { CommandFailure, UsageError } from '../src/cli-args.js';
+import { parseLoadgenArgs, printResult, runFailure, runLoadgen } from '../src/loadgen-cli.js';
 
 export const REMOTE_USAGE = `rawio bench --target HOST:PORT [--server-info URL] [rawio loadgen flags]
 
@@ -55,6 +55,13 @@ export async function remoteMain(argv: readonly string[]): Promise<number> {
   const { target, latency, json, ...run } = await parseLoadgenArgs(rest);
   const before = info ? await readAgent(info) : undefined;
   const r = await runLoadgen({ ...run, target }, rest);
+  // A run that measured nothing is printed as it is and fails, its server CPU unread (a
+  // server that went away took its agent with it).
+  const failure = runFailure(run, r);
+  if (failure !== undefined) {
+    printResult(target, run, r, { json, latency });
+    throw new CommandFailure(failure);
+  }
   const after = info ? await readAgent(info) : undefined;
   let server: RemoteServerCpu | undefined;
   if (before && after) {
@@ -69,11 +76,9 @@ export async function remoteMain(argv: readonly string[]): Promise<number> {
   }
   const clientPerRequestUs = r.received ? (r.cpuSeconds * 1e6) / r.received : 0;
   if (json) {
-    const { histogram, ...rest2 } = r;
-    const out = { target, ...rest2, hdr: hdrTable(histogram), clientPerRequestUs, server: server ?? null };
-    console.log(JSON.stringify(out, (_k, v: unknown) => (v === Infinity ? null : v)));
+    printResult(target, run, r, { json, latency }, { clientPerRequestUs, server: server ?? null });
   } else {
-    console.log(formatResult(target, run, r, latency));
+    printResult(target, run, r, { json, latency });
     console.log(`  client CPU per request ${clientPerRequestUs.toFixed(2)} us`);
     console.log(
       server
@@ -82,5 +87,5 @@ export async function remoteMain(argv: readonly string[]): Promise<number> {
         : '  server CPU not measured (no --server-info)',
     );
   }
-  return r.connects === 0 ? 1 : 0;
+  return 0;
 }

@@ -4,7 +4,9 @@
  * subcommand shares (./cli-args.ts: `node:util` parseArgs, strict), so an unknown flag is
  * an error naming the known ones. Prints human text (throughput, errors,
  * p50 … p99.999; `--latency` adds the HDR percentile spectrum), or with `--json` one JSON
- * object holding the result and the HDR table rows. SIGINT ends the window early.
+ * object holding the result and the HDR table rows. SIGINT ends the window early. A run
+ * that measured nothing (no reply in its window; by count, fewer replies than asked) is
+ * printed and then a CommandFailure saying what happened (`runFailure`), exit status 1.
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -32,6 +34,7 @@ export const loadgenUsage = `rawio loadgen --target HOST:PORT [options]
   --threads N          native threads (default 1)
   --duration T         measured window, e.g. 10s, 500ms, 2m (default 10s)
   --requests N         stop after N requests instead (the warm-up's included)
+  --stall T            with --requests: give up after T without a reply (default 10s)
   --warmup T           replies in the first T are not recorded (default 0)
   --rate R             fixed rate, requests/s over all connections; latency counts from
                        each request's intended send time (default 0: closed loop)
@@ -40,7 +43,11 @@ export const loadgenUsage = `rawio loadgen --target HOST:PORT [options]
   --json               print one JSON object (the result and the HDR table)
   --help               this text
 
-The load generator is its own addon (rawio_loadgen.node): built in a clone of rawio, not
+Exit status 1, with one line saying what happened, when the server answered no request in
+the measured window, or by --requests fewer than asked (a connection that fails is retried
+after a back-off; a run by count gives up when every connection failed 8 times in a row or
+no reply came for --stall); a run where only some connections were answered is measured
+and says how many. The load generator is its own addon (rawio_loadgen.node): built in a clone of rawio, not
 shipped prebuilt in the npm package; if it is missing this command says how to build it.`;
 
 const FLAGS = {
@@ -58,6 +65,7 @@ const FLAGS = {
   threads: { type: 'string' },
   duration: { type: 'string' },
   requests: { type: 'string' },
+  stall: { type: 'string' },
   warmup: { type: 'string' },
   rate: { type: 'string' },
   cpus: { type: 'string' },
@@ -134,6 +142,7 @@ const flagOfOption: Record<string, string> = {
   threads: '--threads',
   durationMs: '--duration',
   requests: '--requests',
+  stallMs: '--stall',
   warmupMs: '--warmup',
   rate: '--rate',
   cpus: '--cpus',
@@ -221,6 +230,7 @@ export async function parseLoadgenArgs(
     threads: whole('threads', values.threads),
     durationMs: parseDuration('duration', values.duration) ?? (requests === undefined ? 10_000 : undefined),
     requests,
+    stallMs: parseDuration('stall', values.stall),
     warmupMs: parseDuration('warmup', values.warmup),
     rate: values.rate === undefined ? undefined : rateOf(values.rate),
     cpus: values.cpus === undefined ? undefined : cpuList(values.cpus),
@@ -230,23 +240,106 @@ export async function parseLoadgenArgs(
   return opts;
 }
 
+/** What `lastError` means, in words. */
+function lastErrorText(code: string, protocol: string): string {
+  if (code === 'ECONNREFUSED') return 'connections refused (ECONNREFUSED)';
+  if (code === 'EOF') return 'connections closed with requests unanswered (EOF)';
+  if (code === 'EPROTO') return `replies that are not ${protocol} (EPROTO)`;
+  if (code === 'ECONNRESET') return 'connections reset (ECONNRESET)';
+  return code;
+}
+
+/** The errors that happened, e.g. `connect errors 12, lost 3; last: connections refused (ECONNREFUSED)`. */
+export function errorSummary(o: LoadgenOptions, r: LoadgenResult): string {
+  const e = r.errors;
+  const parts = (
+    [
+      ['connect errors', e.connect],
+      ['resets', e.reset],
+      ['bad replies', e.badReply],
+      ['error replies', e.errorReply],
+      ['lost', e.lost],
+    ] as const
+  )
+    .filter(([, n]) => n > 0)
+    .map(([what, n]) => `${what} ${n}`);
+  const last = r.lastError === null ? '' : `; last: ${lastErrorText(r.lastError, o.protocol)}`;
+  return parts.length === 0 ? 'no errors' : `${parts.join(', ')}${last}`;
+}
+
+/** Failed attempts in a row on every connection after which a run by count gives up (the engine's). */
+const GIVE_UP_FAILURES = 8;
+
+const timeText = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
+/**
+ * Why a run is a failure of the command, in one sentence, or undefined when it measured
+ * something: the server answered no request in the measured window; by count, fewer than
+ * asked (also when the run gave up: `ended` 'unreachable' or 'stalled'). A run where some
+ * connections were never answered, or some requests lost, is a measurement with errors;
+ * a run stopped by its signal is judged by its window alone.
+ */
+export function runFailure(o: LoadgenOptions, r: LoadgenResult): string | undefined {
+  const asked = o.requests;
+  const errors = errorSummary(o, r);
+  if (asked !== undefined && r.ended !== 'stopped') {
+    const answered = `${r.received} of ${asked} requests`;
+    if (r.ended === 'unreachable')
+      return `${r.received > 0 ? `the server went away after answering ${answered}` : `the server answered ${answered}`}: every connection failed ${GIVE_UP_FAILURES} times in a row (${errors})`;
+    if (r.ended === 'stalled')
+      return `no reply for ${timeText(o.stallMs ?? 10_000)}: the server answered ${answered} (${errors})`;
+    if (r.received < asked) return `the server answered ${answered} (${errors})`;
+    return undefined;
+  }
+  if (r.requests > 0) return undefined;
+  const window = `the ${r.seconds.toFixed(2)} s window`;
+  return r.received > 0
+    ? `no reply inside ${window}, ${r.received} outside it: nothing was measured (${errors})`
+    : `the server answered no request in ${window} (${errors})`;
+}
+
 export function formatResult(target: string, o: LoadgenOptions, r: LoadgenResult, latency: boolean): string {
   const e = r.errors;
   const l = r.latencyUs;
   const us = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)}ms` : `${v.toFixed(1)}us`);
   const mode = o.rate ? `fixed rate ${o.rate}/s (latency from intended send times)` : 'closed loop';
+  const connections = o.connections ?? 1;
+  const mibIn = r.seconds > 0 ? `${(r.bytesIn / r.seconds / 2 ** 20).toFixed(2)} MiB/s in` : `${r.bytesIn} bytes in`;
   const lines = [
-    `rawio loadgen → ${target}: ${o.protocol}, ${o.connections} connections, pipeline ${o.pipeline ?? 1}, ${o.threads ?? 1} thread(s), ${mode}`,
-    `  ${r.requests} requests in ${r.seconds.toFixed(2)} s: ${r.rps.toFixed(0)} req/s, ` +
-      `${(r.bytesIn / Math.max(r.seconds, 1e-9) / 2 ** 20).toFixed(2)} MiB/s in`,
+    `rawio loadgen → ${target}: ${o.protocol}, ${connections} connections, pipeline ${o.pipeline ?? 1}, ${o.threads ?? 1} thread(s), ${mode}`,
+    `  ${r.requests} requests in ${r.seconds.toFixed(2)} s: ${r.rps.toFixed(0)} req/s, ${mibIn}`,
     `  latency  mean ${us(l.mean)}  p50 ${us(l.p50)}  p90 ${us(l.p90)}  p99 ${us(l.p99)}  ` +
       `p99.9 ${us(l.p999)}  p99.99 ${us(l.p9999)}  p99.999 ${us(l.p99999)}  max ${us(l.max)}`,
     `  sent ${r.sent}, received ${r.received}, connects ${r.connects}; errors: connect ${e.connect}, ` +
-      `reset ${e.reset}, bad reply ${e.badReply}, error reply ${e.errorReply}, lost ${e.lost}`,
-    `  client CPU ${r.cpuSeconds.toFixed(2)} s`,
+      `reset ${e.reset}, bad reply ${e.badReply}, error reply ${e.errorReply}, lost ${e.lost}` +
+      (r.lastError === null ? '' : `; last ${r.lastError}`),
   ];
+  if (r.connectionsAnswered < connections)
+    lines.push(`  answered on ${r.connectionsAnswered} of ${connections} connections`);
+  if (r.ended !== 'done') lines.push(`  ended: ${r.ended}`);
+  lines.push(`  client CPU ${r.cpuSeconds.toFixed(2)} s`);
   if (latency) lines.push('', formatHdrTable(r.histogram, l.mean));
   return lines.join('\n');
+}
+
+/** Prints a run's result (`--json`: one object with the HDR table rows), as `rawio loadgen` does. */
+export function printResult(
+  target: string,
+  o: LoadgenOptions,
+  r: LoadgenResult,
+  how: { json: boolean; latency: boolean },
+  extra: Record<string, unknown> = {},
+): void {
+  if (how.json) {
+    const { histogram, ...rest } = r;
+    console.log(
+      JSON.stringify({ target, ...rest, hdr: hdrTable(histogram), ...extra }, (_k, v: unknown) =>
+        v === Infinity ? null : v,
+      ),
+    );
+  } else {
+    console.log(formatResult(target, o, r, how.latency));
+  }
 }
 
 /** Runs `rawio loadgen`; a UsageError goes to the CLI, which prints it with the usage. */
@@ -262,13 +355,8 @@ export async function loadgenMain(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSigint);
   }
-  if (json) {
-    const { histogram, ...rest } = r;
-    console.log(
-      JSON.stringify({ target, ...rest, hdr: hdrTable(histogram) }, (_k, v: unknown) => (v === Infinity ? null : v)),
-    );
-  } else {
-    console.log(formatResult(target, run, r, latency));
-  }
-  return r.errors.connect > 0 && r.connects === 0 ? 1 : 0;
+  printResult(target, run, r, { json, latency });
+  const failure = runFailure(run, r);
+  if (failure !== undefined) throw new CommandFailure(failure);
+  return 0;
 }

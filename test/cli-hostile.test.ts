@@ -6,76 +6,16 @@
  * gives up on crashing workers exits 1 — and in every case nothing of the command's process
  * group is left running.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadgen } from '../dist/src/loadgen/index.js';
 import { resolveServeOptions } from '../dist/src/models/serve-options.js';
+import { expectFailure, rawio, STACK, type Run } from './helpers/cli-run.js';
 import { childrenOf } from './helpers/procs.js';
 import { eventually } from './helpers/wait.js';
-
-const CLI = new URL('../dist/src/cli.js', import.meta.url).pathname;
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  out: string;
-  err: string;
-  /** Processes still in the command's process group after it exited. */
-  left: number[];
-}
-
-/** The pids whose process group is `pgid` (field 5 of /proc/<pid>/stat). */
-function groupOf(pgid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-/**
- * Runs `rawio ...args` in a process group of its own; `during` is called with the child
- * (to signal it) once `ready` matches its output. A command that outlives `deadlineMs` is
- * killed and the run fails (a hang is a bug here, never a slow machine: nothing runs load).
- */
-async function rawio(
-  args: string[],
-  opts: { ready?: RegExp; during?: (pid: number) => void | Promise<void>; deadlineMs?: number } = {},
-): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  let fired = false;
-  const check = () => {
-    if (!fired && opts.ready && opts.during && opts.ready.test(out + err)) {
-      fired = true;
-      void opts.during(child.pid!);
-    }
-  };
-  child.stdout.on('data', (d: Buffer) => ((out += String(d)), check()));
-  child.stderr.on('data', (d: Buffer) => ((err += String(d)), check()));
-  const hang = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), opts.deadlineMs ?? 20_000);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.on('close', (c, s) => resolve([c, s])),
-  );
-  clearTimeout(hang);
-  await eventually(() => groupOf(child.pid!).length === 0, 5000);
-  const left = groupOf(child.pid!);
-  if (left.length) process.kill(-child.pid!, 'SIGKILL');
-  return { code, signal, out, err, left };
-}
-
-const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 
 /** One line (the message) before the usage, naming `flag`; no stack, nothing left. */
 function expectUsage(r: Run, flag: RegExp | string): void {
@@ -87,15 +27,6 @@ function expectUsage(r: Run, flag: RegExp | string): void {
   expect(r.err).not.toMatch(STACK);
   expect(r.err).not.toContain('NaN');
   expect(r.out).toBe('');
-  expect(r.left).toEqual([]);
-}
-
-function expectFailure(r: Run, text: RegExp): void {
-  expect(r.code, r.err).toBe(1);
-  expect(r.signal).toBeNull();
-  expect(r.err.trim().split('\n')).toHaveLength(1);
-  expect(r.err).toMatch(text);
-  expect(r.err).not.toMatch(STACK);
   expect(r.left).toEqual([]);
 }
 

@@ -1,0 +1,174 @@
+/**
+ * The `rawio` command against servers that fail it, as real processes: `rawio loadgen` (and
+ * `rawio bench --target`) aimed at a server that accepts and never answers, closes or resets
+ * every connection, answers garbage, or goes away in the middle of a run must end by itself
+ * (a run by count too, whose window is otherwise an hour) and exit 1 with one line saying
+ * what happened when nothing, or by count fewer than asked, was answered; and `rawio serve`
+ * under SIGHUP, a second signal while it closes, and a signal to its whole process group.
+ * Deadlines here are stall guards: a command that would hang is killed and the test fails.
+ */
+import { describe, expect, it } from 'vitest';
+import { badServer, dyingServer } from './helpers/bad-servers.js';
+import { expectFailure, rawio, type Run } from './helpers/cli-run.js';
+
+const target = (port: number) => ['--target', `127.0.0.1:${port}`];
+
+interface JsonResult {
+  received: number;
+  sent: number;
+  requests: number;
+  ended: string;
+  lastError: string | null;
+  connectionsAnswered: number;
+  errors: { connect: number; reset: number; badReply: number; lost: number };
+}
+
+describe('rawio loadgen against a server that answers nothing', () => {
+  it('a silent server, by time: exit 1, no request answered', async () => {
+    const s = await badServer('silent');
+    try {
+      const r = await rawio(['loadgen', ...target(s.port), '--duration', '1s', '--connections', '3']);
+      expectFailure(r, /^rawio loadgen: the server answered no request in the [\d.]+ s window/);
+      expect(r.out).toMatch(/sent 3, received 0/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a silent server, by count: ends once no reply came for --stall, exit 1', async () => {
+    const s = await badServer('silent');
+    try {
+      const r = await rawio(['loadgen', ...target(s.port), '--requests', '3', '--connections', '3', '--stall', '1s']);
+      expectFailure(r, /^rawio loadgen: no reply for 1 s: the server answered 0 of 3 requests/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a silent server, by count with the default stall: ends by itself, not after the hour-long window', async () => {
+    const s = await badServer('silent');
+    try {
+      const r = await rawio(['loadgen', ...target(s.port), '--requests', '3', '--connections', '1'], {
+        deadlineMs: 25_000,
+      });
+      expectFailure(r, /^rawio loadgen: no reply for 10 s: the server answered 0 of 3 requests/);
+    } finally {
+      await s.close();
+    }
+  }, 30_000);
+
+  it.each([
+    // closed at accept: the request finds it closed (EOF) or, sent after the close, is reset
+    ['close', /\((EOF|ECONNRESET)\)/],
+    ['reset', /\((ECONNRESET|EOF)\)/],
+    ['garbage', /replies that are not http/],
+  ] as const)('a server that answers each connection with %s: exit 1, by count and by time', async (kind, why) => {
+    const s = await badServer(kind);
+    // A reset at accept can reach the command's first connection, made before the run to
+    // check the target: that fails as a target that refuses connections does.
+    const refused = /^rawio loadgen: --target 127\.0\.0\.1:\d+: cannot connect: .*ECONNRESET/;
+    const failed = (r: Run, text: RegExp) => {
+      expectFailure(r, kind === 'reset' && refused.test(r.err) ? refused : text);
+      if (!refused.test(r.err)) expect(r.err).toMatch(why);
+    };
+    try {
+      // a count larger than the connections can use up before they give up
+      failed(
+        await rawio(['loadgen', ...target(s.port), '--requests', '100000', '--connections', '2']),
+        /^rawio loadgen: the server answered 0 of 100000 requests: every connection failed 8 times in a row/,
+      );
+      failed(
+        await rawio(['loadgen', ...target(s.port), '--duration', '1s', '--connections', '2']),
+        /^rawio loadgen: the server answered no request in the [\d.]+ s window/,
+      );
+      // a count smaller than that: every request sent, none answered
+      failed(
+        await rawio(['loadgen', ...target(s.port), '--requests', '3', '--connections', '1']),
+        /^rawio loadgen: the server answered 0 of 3 requests/,
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a server that answers some connections only: measured, exit 0, the unanswered ones said', async () => {
+    for (const json of [false, true]) {
+      // a new server each time: it answers the first two connections it sees, ever
+      const s = await badServer('first-2');
+      try {
+        const args = ['loadgen', ...target(s.port), '--duration', '500ms', '--connections', '4'];
+        const r = await rawio(json ? [...args, '--json'] : args);
+        expect(r.code, r.err).toBe(0);
+        if (!json) expect(r.out).toMatch(/answered on 2 of 4 connections/);
+        else {
+          const res = JSON.parse(r.out) as JsonResult;
+          expect(res.connectionsAnswered).toBe(2);
+          expect(res.errors.lost).toBeGreaterThan(0);
+        }
+      } finally {
+        await s.close();
+      }
+    }
+  });
+});
+
+describe('rawio loadgen against a server that goes away mid-run', () => {
+  it('by count: ends promptly, exit 1, saying the server went away, the result still printed', async () => {
+    const s = await dyingServer(50);
+    try {
+      const r = await rawio(['loadgen', ...target(s.port), '--requests', '1000000', '--connections', '4', '--json'], {
+        deadlineMs: 25_000,
+      });
+      expectFailure(r, /^rawio loadgen: the server went away after answering \d+ of 1000000 requests: .*ECONNREFUSED/);
+      const res = JSON.parse(r.out) as JsonResult;
+      expect(res.ended).toBe('unreachable');
+      expect(res.received).toBeGreaterThan(0);
+      expect(res.received).toBeLessThanOrEqual(50);
+      expect(res.lastError).toBe('ECONNREFUSED');
+      expect(res.errors.connect).toBeGreaterThan(0);
+    } finally {
+      await s.close();
+    }
+  }, 30_000);
+
+  it('by time: runs its window with the errors counted, exit 0 as requests were answered', async () => {
+    const s = await dyingServer(50);
+    try {
+      const r = await rawio(['loadgen', ...target(s.port), '--duration', '1500ms', '--connections', '2', '--json']);
+      expect(r.code, r.err).toBe(0);
+      const res = JSON.parse(r.out) as JsonResult;
+      expect(res.ended).toBe('done');
+      expect(res.received).toBeGreaterThan(0);
+      expect(res.errors.connect).toBeGreaterThan(0);
+      expect(res.lastError).toBe('ECONNREFUSED');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('by time, gone at the first request: exit 1', async () => {
+    const s = await dyingServer(0);
+    try {
+      expectFailure(
+        await rawio(['loadgen', ...target(s.port), '--duration', '1s']),
+        /^rawio loadgen: the server answered no request in the [\d.]+ s window.*ECONNREFUSED/,
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('rawio bench --target by count: exit 1, the server went away', async () => {
+    const s = await dyingServer(20);
+    try {
+      expectFailure(
+        await rawio(['bench', ...target(s.port), '--requests', '1000000', '--connections', '2'], {
+          deadlineMs: 25_000,
+        }),
+        /^rawio bench: the server went away after answering \d+ of 1000000 requests/,
+      );
+    } finally {
+      await s.close();
+    }
+  }, 30_000);
+});
