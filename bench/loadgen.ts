@@ -1,5 +1,25 @@
 /**
  * The bench's handle on the load generator: the public `rawio/loadgen` API (src/loadgen/),
- * re-exported so that the scenarios keep one import path.
+ * re-exported so that the scenarios keep one import path, with one difference: the bench's
+ * `loadgen` rejects when the server answered nothing at all during the run (not a reply, not
+ * a byte: it went away or never answered), or a run by count came back short, so that the
+ * scenario fails with the reason (the runner reports it and goes on to the next) instead of
+ * publishing figures of a dead server. A slow reply that ends after the window (a large
+ * file) is still a measurement: its bytes arrived.
  */
+import { errorSummary, runFailure } from '../src/loadgen-cli.js';
+import { loadgen as run, type LoadgenOptions, type LoadgenResult } from '../src/loadgen/index.js';
+
 export * from '../src/loadgen/index.js';
+
+export async function loadgen(opts: LoadgenOptions): Promise<LoadgenResult> {
+  const r = await run(opts);
+  const where = `loadgen → ${opts.host ?? '127.0.0.1'}:${opts.port}`;
+  if (opts.requests !== undefined) {
+    const failure = runFailure(opts, r);
+    if (failure !== undefined) throw new Error(`${where}: ${failure}`);
+  } else if (r.received === 0 && r.bytesIn === 0 && r.ended !== 'stopped') {
+    throw new Error(`${where}: the server answered nothing in ${r.seconds.toFixed(2)} s (${errorSummary(opts, r)})`);
+  }
+  return r;
+}

@@ -147,8 +147,12 @@ function printSummary(r: Report, files: string[], out: string): void {
   );
 }
 
-/** One run of the chosen scenarios: their records, in order. */
-async function runSession(
+/**
+ * One run of the chosen scenarios: their records, in order. A scenario that throws (its
+ * server went away, and the load generator says so) is recorded as failed with the reason,
+ * and the next one runs.
+ */
+export async function runSession(
   chosen: Scenario[],
   o: BenchOptions,
   plan: CpuPlan,

@@ -9,6 +9,8 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadgen } from '../dist/src/loadgen/index.js';
+import { runSession } from '../dist/bench/main.js';
+import { loadgen as benchLoadgen } from '../dist/bench/loadgen.js';
 import { badServer, dyingServer } from './helpers/bad-servers.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 
@@ -128,4 +130,40 @@ describe('a run by time against a failing server', () => {
     await s.close();
     expect(r.ended).toBe('stopped');
   });
+});
+
+describe('the bench when a server dies mid-scenario', () => {
+  it("fails that scenario with the load generator's reason and runs the next", async () => {
+    const s = await dyingServer(30);
+    const runs: number[] = [];
+    const records = await runSession(
+      [
+        {
+          name: 'dies',
+          title: 'A server that dies',
+          description: 'answers 30 requests, then goes away',
+          estimate: { quick: 1, full: 1 },
+          run: async () => {
+            for (let i = 0; i < 3; i++)
+              runs.push((await benchLoadgen({ port: s.port, protocol: 'http', durationMs: 300 })).received);
+            return { tables: [] };
+          },
+        },
+        {
+          name: 'after',
+          title: 'The next scenario',
+          description: 'runs regardless',
+          estimate: { quick: 1, full: 1 },
+          run: async () => ({ tables: [] }),
+        },
+      ],
+      { profile: 'quick', out: 'unused', json: false },
+      { serverCpus: [0], clientCpus: [0], separate: false },
+      '',
+    );
+    await s.close();
+    expect(runs[0]).toBeGreaterThan(0);
+    expect(records.map((r) => r.status)).toEqual(['failed', 'ok']);
+    expect(records[0]!.error).toMatch(/^loadgen → 127\.0\.0\.1:\d+: the server answered nothing.*ECONNREFUSED/);
+  }, 30_000);
 });
