@@ -68,7 +68,7 @@ export const commands: Record<string, Command> = {
     },
   },
   serve: {
-    summary: 'run a server: any model, any protocol, until SIGINT or SIGTERM',
+    summary: 'run a server: any model, any protocol, until SIGINT, SIGTERM or SIGHUP',
     usage: 'rawio serve --model M --protocol P [--port N] [--workers N] ... (rawio serve --help lists them all)',
     help: async () => (await import('./serve-cli.js')).serveUsage,
     async run(argv) {
@@ -163,6 +163,9 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  // A reader that went away (`rawio probe | head -1`, a terminal closed before SIGHUP) makes
+  // writes fail with EPIPE or EIO: what was left to say is dropped, not thrown as a stack trace.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   cli(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

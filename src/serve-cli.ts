@@ -1,10 +1,15 @@
 /**
  * `rawio serve`: starts any model with any protocol from the command line, prints the
- * address, and runs until SIGINT or SIGTERM, then closes the server cleanly (every
- * connection closed, every thread and process gone) and exits.
+ * address, and runs until SIGINT, SIGTERM or SIGHUP, then closes the server cleanly (every
+ * connection closed, every thread and process gone) and exits 0. SIGHUP is a hang-up here,
+ * not a reload: the server has no configuration to read again, and a foreground command
+ * whose terminal went away should end as it does on SIGTERM. A second signal while the
+ * server closes (a close waiting on a request that never ends) stops at once: every
+ * process the command started is killed and it exits 128 + the signal's number.
  */
+import { constants } from 'node:os';
 import { CommandFailure, optionUsageError, parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
-import { parseAgentAddress, startBenchAgent, type BenchAgent } from './models/bench-agent.js';
+import { descendantPids, parseAgentAddress, startBenchAgent, type BenchAgent } from './models/bench-agent.js';
 import { serve } from './models/serve.js';
 import { resolveServeOptions, serveOptionTable, type ServeOptionRow } from './models/serve-options.js';
 import type { ResolvedServeOptions, ServeOptions, Server } from './models/types.js';
@@ -51,7 +56,11 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --max-request BYTES  http body / resp command, 413 / protocol error past it
   --header-timeout MS  a started request must arrive whole within this (default 10000)
   --idle-timeout MS    close after this long without progress (default 30000)
-  --help               this text`;
+  --help               this text
+
+Runs until SIGINT, SIGTERM or SIGHUP, then closes every connection, thread and worker
+process and exits 0; the same signal again while it closes stops it at once, every process
+it started killed, exit status 128 + the signal's number (130 for SIGINT).`;
 
 /** maxQueue → max-queue: the flag of each ServeOptions key. */
 const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -140,11 +149,43 @@ function commandError(e: unknown, cmd: ServeCommand): Error {
   return e instanceof Error ? e : new CommandFailure(messageOf(e));
 }
 
+/** The signals that close the server: the terminal's (Ctrl-C, a hang-up) and a supervisor's. */
+const CLOSING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** How long a forced stop waits for the processes it killed to be reaped, at most. */
+const REAP_MS = 2000;
+
 /**
- * Runs `rawio serve` until SIGINT or SIGTERM, then closes the server and exits 0. The
- * signal handlers are in place before anything starts: a signal while the server starts
- * closes it once it is up, so no worker is left behind. A server that fails while serving
- * (a multi-process master that gives up on crashing workers) is closed and exits 1.
+ * A second signal while closing: kills every process this one started (multi-process
+ * workers, also those still starting), waits for them to be reaped so that none is left
+ * behind as a zombie, and exits 128 + the signal's number, as a shell reports a command a
+ * signal ended. The listening sockets close with the process.
+ */
+async function stopAtOnce(sig: NodeJS.Signals): Promise<never> {
+  const pids = descendantPids();
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const alive = () => {
+    const now = new Set(descendantPids());
+    return pids.some((p) => now.has(p));
+  };
+  for (const end = Date.now() + REAP_MS; alive() && Date.now() < end;)
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  console.error(`rawio serve: ${sig} again while closing: stopped at once`);
+  process.exit(128 + constants.signals[sig]);
+}
+
+/**
+ * Runs `rawio serve` until SIGINT, SIGTERM or SIGHUP, then closes the server and exits 0.
+ * The signal handlers are in place before anything starts: a signal while the server
+ * starts closes it once it is up, so no worker is left behind. A second signal while it
+ * closes stops at once (stopAtOnce). A server that fails while serving (a multi-process
+ * master that gives up on crashing workers) is closed and exits 1.
  */
 export async function serveMain(argv: string[]): Promise<number> {
   const cmd = parseServeCommand(argv);
@@ -159,8 +200,17 @@ export async function serveMain(argv: string[]): Promise<number> {
   let failure: unknown;
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  let closing = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (closing) return void stopAtOnce(sig);
+    closing = true;
+    console.log(`rawio: ${sig}: closing (${sig} again stops at once)`);
+    stop();
+  };
+  const unhook = () => {
+    for (const sig of CLOSING_SIGNALS) process.off(sig, onSignal);
+  };
+  for (const sig of CLOSING_SIGNALS) process.on(sig, onSignal);
   let agent: BenchAgent | undefined;
   let server: Server;
   try {
@@ -180,22 +230,21 @@ export async function serveMain(argv: string[]): Promise<number> {
     }
     server = await serve(cmd.opts);
   } catch (e) {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    unhook();
     await agent?.close();
     throw commandError(e, cmd);
   }
   server.on('error', (e) => {
     failure ??= e;
+    closing = true;
     stop();
   });
   console.log(`rawio: ${server.model} serving on ${server.host}:${server.port}`);
   if (agent) console.log(`rawio: bench agent on http://${agent.host}:${agent.port}/cpu`);
   await stopped;
-  process.off('SIGINT', stop);
-  process.off('SIGTERM', stop);
   await server.close();
   await agent?.close();
+  unhook();
   const s = server.stats();
   console.log(`rawio: closed after ${s.accepted.reduce((a, b) => a + b, 0)} connections, ${s.requests} requests`);
   if (failure !== undefined) {

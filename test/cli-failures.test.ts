@@ -7,9 +7,15 @@
  * under SIGHUP, a second signal while it closes, and a signal to its whole process group.
  * Deadlines here are stall guards: a command that would hang is killed and the test fails.
  */
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { badServer, dyingServer } from './helpers/bad-servers.js';
-import { expectFailure, rawio, type Run } from './helpers/cli-run.js';
+import { expectFailure, rawio, STACK, type Run } from './helpers/cli-run.js';
+import { childrenOf } from './helpers/procs.js';
+import { eventually } from './helpers/wait.js';
 
 const target = (port: number) => ['--target', `127.0.0.1:${port}`];
 
@@ -171,4 +177,119 @@ describe('rawio loadgen against a server that goes away mid-run', () => {
       await s.close();
     }
   }, 30_000);
+});
+
+describe('rawio serve and SIGHUP, a second signal, a signal to the group', () => {
+  const SINGLE = ['serve', '--model', 'single', '--protocol', 'http'];
+  const MULTI = ['serve', '--model', 'multi-process', '--protocol', 'http', '--workers', '2'];
+  let dir: string;
+  let marker: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rawio-cli-failures-'));
+    marker = join(dir, 'started');
+    // Handlers whose request does not end for minutes, so that a graceful close cannot finish:
+    // one waits on a timer (single), one blocks its worker process outright (multi-process).
+    // Each leaves a file behind once it has the request.
+    const mark = `writeFileSync(${JSON.stringify(marker)}, '');`;
+    writeFileSync(
+      join(dir, 'waits.mjs'),
+      `import { writeFileSync } from 'node:fs';\nexport async function handle() { ${mark} await new Promise((r) => setTimeout(r, 120000)); return { body: 'late' }; }\n`,
+    );
+    writeFileSync(
+      join(dir, 'blocks.mjs'),
+      `import { writeFileSync } from 'node:fs';\nexport function handle() { ${mark} ` +
+        'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120000); return { body: "late" }; }\n',
+    );
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ['single', SINGLE],
+    ['multi-reactor', ['serve', '--model', 'multi-reactor', '--protocol', 'http', '--workers', '2']],
+    ['multi-process', MULTI],
+  ])('SIGHUP closes %s as SIGTERM does: exit 0, workers gone', async (_model, args) => {
+    let workers: number[] = [];
+    const r = await rawio(args, {
+      ready: /serving on/,
+      during: (pid) => {
+        workers = childrenOf(pid);
+        process.kill(pid, 'SIGHUP');
+      },
+    });
+    expect(r.signal).toBeNull();
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/closed after 0 connections/);
+    expect(r.err).toBe('');
+    if (args === MULTI) expect(workers).toHaveLength(2);
+    expect(r.left).toEqual([]);
+  });
+
+  it('SIGHUP after the terminal went away (stdout closed): exit 0, no stack trace', async () => {
+    const r = await rawio(MULTI, {
+      ready: /serving on/,
+      onStart: (child) => child.stdout.once('data', () => setImmediate(() => child.stdout.destroy())),
+      during: async (pid) => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        process.kill(pid, 'SIGHUP');
+      },
+    });
+    expect(r.signal).toBeNull();
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).not.toMatch(STACK);
+    expect(r.left).toEqual([]);
+  });
+
+  it('SIGINT to the whole process group (Ctrl-C): the master closes its workers, exit 0', async () => {
+    const r = await rawio(MULTI, {
+      ready: /serving on/,
+      during: (pid) => {
+        process.kill(-pid, 'SIGINT');
+      },
+    });
+    expect(r.signal).toBeNull();
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/closed after 0 connections/);
+    expect(r.err).toBe('');
+    expect(r.left).toEqual([]);
+  });
+
+  it.each([
+    ['single', 'SIGTERM', 143, [...SINGLE, '--handler', 'waits.mjs']],
+    ['single', 'SIGINT', 130, [...SINGLE, '--handler', 'waits.mjs']],
+    ['multi-process', 'SIGTERM', 143, [...MULTI, '--handler', 'blocks.mjs']],
+    ['multi-process', 'SIGHUP', 129, [...MULTI, '--handler', 'blocks.mjs']],
+  ] as const)(
+    'a second signal while %s closes ends it at once: %s twice exits %i, nothing left',
+    async (_model, sig, code, args) => {
+      rmSync(marker, { force: true });
+      const argv = args.map((a) => (a.endsWith('.mjs') ? join(dir, a) : a));
+      let client: Socket | undefined;
+      const r = await rawio(argv, {
+        ready: /serving on 127\.0\.0\.1:\d+/,
+        during: async (pid, output) => {
+          // One request the handler never finishes, then the first signal: the close waits on it.
+          const port = Number(/serving on 127\.0\.0\.1:(\d+)/.exec(output())![1]);
+          client = connect(port, '127.0.0.1', () => client!.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+          client.on('error', () => undefined);
+          await eventually(() => existsSync(marker));
+          process.kill(pid, sig);
+          await eventually(() => /closing/.test(output()));
+          try {
+            process.kill(pid, sig);
+          } catch {
+            // it closed after all: the exit status says so
+          }
+        },
+        deadlineMs: 25_000,
+      });
+      client?.destroy();
+      expect(r.signal).toBeNull();
+      expect(r.code, r.err).toBe(code);
+      expect(r.out).toMatch(new RegExp(`${sig}: closing`));
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(new RegExp(`^rawio serve: ${sig} again while closing: stopped at once`));
+      expect(r.left).toEqual([]);
+    },
+    30_000,
+  );
 });

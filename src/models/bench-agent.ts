@@ -44,17 +44,34 @@ function readStat(pid: number): Stat | undefined {
   return { ppid: n(4), utime: n(14), stime: n(15), cutime: n(16), cstime: n(17) };
 }
 
-/** CPU time of `root` and its live descendants, with what reaped children left behind. */
-export function processTreeCpu(root: number = process.pid): ProcessTreeCpu {
+/** Every process's stat, by pid. */
+function allStats(): Map<number, Stat> {
   const stats = new Map<number, Stat>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const s = readStat(Number(name));
     if (s) stats.set(Number(name), s);
   }
+  return stats;
+}
+
+/** `root` and its descendants, parents first. */
+function treeOf(root: number, stats: Map<number, Stat>): number[] {
   const pids = [root];
   for (let i = 0; i < pids.length; i++)
     for (const [pid, s] of stats) if (s.ppid === pids[i] && !pids.includes(pid)) pids.push(pid);
+  return pids;
+}
+
+/** The live descendants of `root` (children first), e.g. a multi-process server's workers. */
+export function descendantPids(root: number = process.pid): number[] {
+  return treeOf(root, allStats()).slice(1);
+}
+
+/** CPU time of `root` and its live descendants, with what reaped children left behind. */
+export function processTreeCpu(root: number = process.pid): ProcessTreeCpu {
+  const stats = allStats();
+  const pids = treeOf(root, stats);
   let user = 0;
   let system = 0;
   for (const pid of pids) {

@@ -42,6 +42,11 @@ const settings = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSe
 // User code's errors outside any request, and its process.exit(), must not end the worker
 // (user-fence.ts); rawio's own exits below take the fence off first.
 const unfence = runsUserCode(settings.thread?.protocolOptions) ? fenceUserCode() : () => undefined;
+// The terminal's signals (Ctrl-C's SIGINT, a hang-up's SIGHUP) reach the whole process group:
+// the master closes its workers itself, through the control pipe, so a worker leaves them to
+// it rather than dying mid-request. SIGTERM to a worker alone still ends it (and is
+// respawned), and a master that dies hangs up the pipe.
+for (const sig of ['SIGINT', 'SIGHUP'] as const) process.on(sig, () => undefined);
 
 /**
  * A failure before "ready" goes to the parent as a JSON record on the ready pipe, so that
