@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { constants, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
-import { body, exchange, httpPost, resp, respReplies } from '../helpers/clients.js';
+import { body, exchange, httpPost, Received, resp, respReplies } from '../helpers/clients.js';
 import { eventually } from '../helpers/wait.js';
 
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
@@ -41,7 +41,7 @@ function wmemMax(): number {
 /** A raw client that reads only when asked: what it got, and whether the server closed it. */
 class Hog {
   readonly fd: number;
-  got = Buffer.alloc(0);
+  readonly #got = new Received();
   closed = false;
 
   constructor(port: number) {
@@ -62,12 +62,17 @@ class Hog {
     return sent === data.length;
   }
 
+  /** What it has read. */
+  get got(): Buffer {
+    return this.#got.bytes;
+  }
+
   /** Reads what has arrived; notes an end of stream or a reset. */
   read(): void {
     const buf = Buffer.alloc(64 * KiB);
     for (;;) {
       const r = sys.read(this.fd, buf);
-      if (r > 0) this.got = Buffer.concat([this.got, buf.subarray(0, r)]);
+      if (r > 0) this.#got.push(buf.subarray(0, r));
       else {
         if (r !== -constants.EAGAIN) this.closed = true;
         return;

@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
-import { exchange, resp, respReplies } from '../helpers/clients.js';
+import { exchange, Received, resp, respReplies } from '../helpers/clients.js';
 import { sampler, serverFds, serverRss } from '../helpers/server-proc.js';
 import { defineSmallReplyTests } from './wire-small-replies.js';
 import { definePausedTimeoutTests } from './wire-paused-timeouts.js';
@@ -47,16 +47,21 @@ const count = (hay: Buffer, needle: string) => hay.toString('latin1').split(need
 /** A raw client: what it has received, whether the server closed it. */
 class Client {
   readonly sock: net.Socket;
-  got = Buffer.alloc(0);
+  readonly #got = new Received();
   closed = false;
   readonly #ready: Promise<void>;
 
   constructor(port: number) {
     this.sock = net.connect(port, '127.0.0.1');
     this.#ready = new Promise((r) => this.sock.once('connect', () => r()));
-    this.sock.on('data', (d) => (this.got = Buffer.concat([this.got, d])));
+    this.sock.on('data', (d: Buffer) => this.#got.push(d));
     this.sock.on('close', () => (this.closed = true));
     this.sock.on('error', () => undefined); // EPIPE / ECONNRESET after the server closed: expected
+  }
+
+  /** What it has received. */
+  get got(): Buffer {
+    return this.#got.bytes;
   }
 
   async send(data: string | Buffer): Promise<void> {
