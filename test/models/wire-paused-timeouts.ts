@@ -62,12 +62,14 @@ async function closedWithin(c: SlowReader, ms: number): Promise<boolean> {
 export function definePausedTimeoutTests(start: Start, root: () => string): void {
   it('never times out a request left half-read because a budget paused reading (resp output, static files)', async () => {
     const value = MiB;
-    const r = await start('resp', { headerTimeout: HEADER_MS, maxOutput: 64 << 10 });
+    writeFileSync(join(root(), 'mib.bin'), Buffer.alloc(value, 97));
+    const [r, s] = await Promise.all([
+      start('resp', { headerTimeout: HEADER_MS, maxOutput: 64 << 10 }),
+      start('static', { headerTimeout: HEADER_MS, maxFiles: 2 }),
+    ]);
     expect((await exchange(r.port, respReplies(resp('SET', 'big', Buffer.alloc(value, 120)), 1))).toString()).toBe(
       '+OK\r\n',
     );
-    writeFileSync(join(root(), 'mib.bin'), Buffer.alloc(value, 97));
-    const s = await start('static', { headerTimeout: HEADER_MS, maxFiles: 2 });
     const n = 24; // 24 MiB, far past the kernel's socket buffers: the budget is full while the client waits
     const cases = [
       {
@@ -87,7 +89,8 @@ export function definePausedTimeoutTests(start: Start, root: () => string): void
         last: 'hello\n',
       },
     ];
-    for (const k of cases) {
+    // The two servers are independent: their cases run at once, so their pauses overlap.
+    const run = async (k: (typeof cases)[number]) => {
       const c = new SlowReader(k.port);
       c.sock.write(Buffer.concat([k.head, Buffer.from(k.half)]));
       await delay(5 * HEADER_MS); // reads nothing: rawio stops reading, not the client
@@ -109,6 +112,7 @@ export function definePausedTimeoutTests(start: Start, root: () => string): void
       c.sock.write(k.half);
       expect(await closedWithin(c, 10 * HEADER_MS)).toBe(true);
       c.sock.destroy();
-    }
+    };
+    await Promise.all(cases.map(run));
   });
 }
