@@ -30,7 +30,7 @@ const BLOCKING: readonly ModelName[] = ['iterative', 'thread-per-connection'];
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The largest send buffer TCP autotuning may give a socket (tcp_wmem's third field). */
-function wmemMax(): number {
+export function wmemMax(): number {
   try {
     return Number(readFileSync('/proc/sys/net/ipv4/tcp_wmem', 'latin1').trim().split(/\s+/)[2]) || 4 * MiB;
   } catch {

@@ -23,6 +23,7 @@ import { constants, Ring, sys, type ModelName, type ServeOptions, type Server } 
 import { exchange, resp, respReplies } from '../helpers/clients.js';
 import { serverFdsTo } from '../helpers/server-proc.js';
 import { eventually } from '../helpers/wait.js';
+import { wmemMax } from './wire-limits.js';
 
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
 
@@ -254,15 +255,22 @@ export function defineStuckOutputTests(model: ModelName, start: Start, root: () 
       `keeps a client that reads a file body steadily for longer than the idle timeout (transfer ${transfer})`,
       async () => {
         // io_uring's sends wait for the client in the kernel, not in a wait of the server's:
-        // the bytes each send took are the client's progress.
-        const size = 64 * MiB;
+        // the bytes each send took are the client's progress. The client reads 512 KiB every
+        // 20 ms at most, 25.6 MiB/s, and the kernel holds at most the server's send buffer
+        // (tcp_wmem's maximum, 4 MiB by default) and the client's receive buffer (set to
+        // 1 MiB, which the kernel doubles) ahead of it. So the server's last send is taken
+        // no sooner than (size - wmem - 2 MiB) / 25.6 MiB/s = 30 / 25.6 = 1.17 s after the
+        // request, 1.46 idle timeouts (measured: ~1.3 s). A server whose idle clock ran from
+        // the request rather than from the client's progress closes the connection mid-body;
+        // one that counts progress never sees 800 ms without.
+        const size = wmemMax() + 32 * MiB;
         const name = `steady-${transfer}.bin`;
         writeFileSync(join(root(), name), Buffer.alloc(size, 98));
-        const s = await start('static', { transfer, idleTimeout: 1500 });
+        const s = await start('static', { transfer, idleTimeout: 800 });
         const c = new StuckClient(s.port);
         try {
+          sys.setBufferSizes(c.fd, { recv: MiB });
           c.send(Buffer.from(`GET /${name} HTTP/1.1\r\nHost: x\r\n\r\n`));
-          // 512 KiB every 20 ms at most: the body takes longer than the idle timeout.
           const { got } = await c.readSteadily(size, 512 * KiB, 20);
           expect(got).toBe(size);
           expect(tcpState(s.port, c.port)).toBe(ESTABLISHED);
