@@ -140,18 +140,19 @@ async function exhaust(port: number, pid: number, limit: number): Promise<net.So
 /** Each thread's own event loop holds this many fds (its epoll, an eventfd, a pipe's two ends). */
 const FDS_PER_THREAD = 4;
 /**
- * The fds of `pid` below `limit` that no thread's own loop holds, once they stop changing
- * (threads finishing their close). A model may keep more threads after a second round than
- * after the first (thread-per-connection caches up to 16 idle ones), and each holds the fds
- * of its loop: those are the thread's, not a leak.
+ * The fds of `pid` below `limit` that no thread's own loop holds, once they have not changed
+ * for 200 ms (threads finishing their close; looked at every 50 ms, at most 4 s). A model
+ * may keep more threads after a second round than after the first (thread-per-connection
+ * caches up to 16 idle ones), and each holds the fds of its loop: those are the thread's,
+ * not a leak.
  */
 async function settledFds(pid: number, limit: number): Promise<number> {
   const count = () => fdsBelow(pid, limit) - FDS_PER_THREAD * readdirSync(`/proc/${pid}/task`).length;
   let last = count();
-  for (let i = 0; i < 20; i++) {
-    await sleep(200);
+  for (let i = 0, same = 0; i < 80 && same < 4; i++) {
+    await sleep(50);
     const now = count();
-    if (now === last) return now;
+    same = now === last ? same + 1 : 0;
     last = now;
   }
   return last;
