@@ -116,20 +116,26 @@ export function defineHostileTests(model: ModelName, start: Start, root: () => s
   }, 30_000);
 
   it('answers every request of a pipelined batch sent with a half-close, then closes (echo, http, static, resp)', async () => {
-    const echo = await start('echo');
+    // Four servers, independent of each other: started and checked at once.
+    const [echo, http, stat, r] = await Promise.all([start('echo'), start('http'), start('static'), start('resp')]);
     const payload = Buffer.alloc(256 * KiB, 7);
-    expect((await halfClose(echo.port, payload)).equals(payload)).toBe(true);
-    for (const protocol of ['http', 'static'] as const) {
-      const s = await start(protocol);
-      const path = protocol === 'http' ? '/' : '/a.txt';
+    const http11 = async (s: Server, path: string) => {
       const batch = `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(50) + `GET /nope HTTP/1.1\r\nHost: x\r\n\r\n`;
       const got = (await halfClose(s.port, Buffer.from(batch))).toString('latin1');
       expect(got.split('HTTP/1.1 200 OK').length - 1).toBe(50);
       expect(got.lastIndexOf('HTTP/1.1 404')).toBeGreaterThan(got.lastIndexOf('HTTP/1.1 200'));
-    }
-    const r = await start('resp');
+    };
     const cmds = Buffer.concat([...Array.from({ length: 50 }, () => resp('INCR', `half-${model}`)), resp('PING')]);
-    const replies = (await halfClose(r.port, cmds)).toString().trim().split('\r\n');
-    expect(replies).toEqual([...Array.from({ length: 50 }, (_, i) => `:${i + 1}`), '+PONG']);
+    await Promise.all([
+      halfClose(echo.port, payload).then((got) => expect(got.equals(payload)).toBe(true)),
+      http11(http, '/'),
+      http11(stat, '/a.txt'),
+      halfClose(r.port, cmds).then((got) =>
+        expect(got.toString().trim().split('\r\n')).toEqual([
+          ...Array.from({ length: 50 }, (_, i) => `:${i + 1}`),
+          '+PONG',
+        ]),
+      ),
+    ]);
   }, 30_000);
 }
