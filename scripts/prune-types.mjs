@@ -8,6 +8,7 @@
 // repository's own type checks.
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { removeStamp } from './build-stamp.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -38,6 +39,8 @@ function visit(file) {
 
 for (const entry of typeEntries(pkg.exports)) visit(resolve(root, entry));
 
+// dist/ is no longer what the build made: the next scripts/ensure-built.mjs compiles again.
+removeStamp();
 let removed = 0;
 (function walk(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {

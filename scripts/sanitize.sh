@@ -20,7 +20,8 @@ if [ "${RAWIO_ASAN_SKIP_BUILD:-}" != 1 ]; then
     --CDCMAKE_CXX_FLAGS="$FLAGS" --CDCMAKE_CXX_FLAGS_RELEASE="-O1" --CDCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >build-asan/build.log 2>&1 ||
     { tail -40 build-asan/build.log; exit 1; }
 fi
-npm run build >/dev/null
+# dist/ (compiled unless it is current); the addon is the sanitized one, RAWIO_ADDON's below.
+RAWIO_ADDON="$PWD/build-asan/Release/rawio.node" node scripts/ensure-built.mjs >/dev/null
 
 LIBASAN="$(gcc -print-file-name=libasan.so)"
 LIBUBSAN="$(gcc -print-file-name=libubsan.so)"
