@@ -8,7 +8,8 @@
  * taken away (a machine they do not serve), compile both addons from source; a small program (smoke.mjs) does real I/O through the installed
  * package, `require('rawio')` works from CommonJS, and TypeScript resolves the package's
  * types from both ESM and CommonJS consumers.
- * Run by `npm run test:package`, which builds dist/ and both prebuilds first.
+ * Run by `npm run test:package`, which builds both prebuilds first (npm pack's prepack builds
+ * dist/). The package is packed once: its file list is the tarball's.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -38,14 +39,18 @@ const BUDGET = { packages: 3, bytes: 3_000_000 };
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+// `npm pack` as `npm publish` runs it (prepack builds dist/ and prunes its declarations,
+// postpack builds them back): the tarball installed below, and the file list checked first.
+const packed = pack(root, ['--pack-destination', work]);
+
 /** `npm rebuild rawio` in `cwd`: rawio's install script, in the foreground, its output kept. */
 function npmRebuild(cwd: string, env: NodeJS.ProcessEnv) {
   const args = [npmCli(), 'rebuild', 'rawio', '--foreground-scripts'];
   return spawnSync(process.execPath, args, { cwd, env, encoding: 'utf8', timeout: 840_000 });
 }
 
-describe('npm pack --dry-run', () => {
-  const files = pack(root, ['--dry-run']).files.map((f) => f.path);
+describe('npm pack', () => {
+  const files = packed.files.map((f) => f.path);
 
   it('ships the built library, the native sources, the prebuilds and the docs', () => {
     for (const f of [
@@ -110,7 +115,7 @@ describe('the tarball installed with no build tools', () => {
   let installLog = '';
 
   beforeAll(() => {
-    const { filename, size, unpackedSize } = pack(root, ['--pack-destination', work]);
+    const { filename, size, unpackedSize } = packed;
     console.log(`tarball: ${size} bytes, ${unpackedSize} bytes unpacked`);
     env = bareEnv(work);
     mkdirSync(project);
@@ -166,7 +171,12 @@ describe('the tarball installed with no build tools', () => {
     const other = join(work, 'no-prebuild');
     cpSync(project, other, { recursive: true, verbatimSymlinks: true });
     rmSync(join(other, 'node_modules/rawio/prebuilds'), { recursive: true, force: true });
-    const res = npmRebuild(other, { ...process.env, npm_config_update_notifier: 'false' });
+    // node-gyp compiles one file at a time unless JOBS says otherwise: as many as there are CPUs.
+    const res = npmRebuild(other, {
+      ...process.env,
+      JOBS: process.env.JOBS ?? 'max',
+      npm_config_update_notifier: 'false',
+    });
     expect(res.status, res.stdout + res.stderr).toBe(0);
     for (const f of ['rawio.node', 'rawio_loadgen.node'])
       expect(existsSync(join(other, 'node_modules/rawio/build/Release', f)), f).toBe(true);
