@@ -23,7 +23,17 @@ case "$(uname -m)" in
   *) echo "no node-linux-* package for $(uname -m)" >&2; exit 1 ;;
 esac
 
+# Each missing Node is fetched at once, in the background, while dist/ is checked.
+installs=()
+for major in "${majors[@]}"; do
+  prefix=".cache/node-$major"
+  if [ ! -x "$prefix/node_modules/$pkg/bin/node" ]; then
+    npm install --prefix "$prefix" --no-save --no-audit --no-fund --no-package-lock "$pkg@$major" >/dev/null &
+    installs+=($!)
+  fi
+done
 node scripts/ensure-built.mjs
+for pid in ${installs[@]+"${installs[@]}"}; do wait "$pid"; done
 config=(--config vitest.addon.config.ts)
 what="the addon's own tests"
 if [ "${RAWIO_MATRIX_FULL:-}" = 1 ]; then
@@ -33,9 +43,6 @@ fi
 for major in "${majors[@]}"; do
   prefix=".cache/node-$major"
   bin="$prefix/node_modules/$pkg/bin/node"
-  if [ ! -x "$bin" ]; then
-    npm install --prefix "$prefix" --no-save --no-audit --no-fund --no-package-lock "$pkg@$major" >/dev/null
-  fi
   echo "== Node $("$bin" --version) ($bin): $what"
   # vitest's workers use process.execPath; PATH covers tests that spawn `node` themselves.
   PATH="$PWD/$(dirname "$bin"):$PATH" "$bin" node_modules/vitest/vitest.mjs run "${config[@]}"
