@@ -369,8 +369,10 @@ export class ConnCore {
         const n = await io.sendFile(file);
         this.#stats.sent(n);
         if (n < file.length) {
-          // The file shrank: what follows would land inside the promised body.
-          this.#stats.shortBody();
+          // The file shrank: what follows would land inside the promised body. Unless the
+          // connection closed meanwhile (the client reset it, seen by a receive while the
+          // proactor read the file's next chunk): then the file is whole, the client gone.
+          if (!io.closed) this.#stats.shortBody();
           ok = false;
         }
       } catch (e) {
