@@ -260,7 +260,7 @@ export function defineStuckOutputTests(model: ModelName, start: Start, root: () 
         // (tcp_wmem's maximum, 4 MiB by default) and the client's receive buffer (set to
         // 1 MiB, which the kernel doubles) ahead of it. So the server's last send is taken
         // no sooner than (size - wmem - 2 MiB) / 25.6 MiB/s = 30 / 25.6 = 1.17 s after the
-        // request, 1.46 idle timeouts (measured: ~1.3 s). A server whose idle clock ran from
+        // request, 1.46 idle timeouts (measured: 1.3–1.5 s). A server whose idle clock ran from
         // the request rather than from the client's progress closes the connection mid-body;
         // one that counts progress never sees 800 ms without.
         const size = wmemMax() + 32 * MiB;
