@@ -18,7 +18,9 @@ import { exchange, resp, respReplies } from '../helpers/clients.js';
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
 
 const MiB = 1 << 20;
-const HEADER_MS = 300;
+// Wide enough for the client to drain what the kernel holds (up to ~10 MiB on loopback)
+// between rawio reading again and the rest of the request arriving, on a loaded machine.
+const HEADER_MS = 600;
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A client that reads nothing, then bursts of what has arrived with pauses between. */
@@ -93,7 +95,7 @@ export function definePausedTimeoutTests(start: Start, root: () => string): void
     const run = async (k: (typeof cases)[number]) => {
       const c = new SlowReader(k.port);
       c.sock.write(Buffer.concat([k.head, Buffer.from(k.half)]));
-      await delay(5 * HEADER_MS); // reads nothing: rawio stops reading, not the client
+      await delay(3 * HEADER_MS); // reads nothing: rawio stops reading, not the client
       expect(c.closed).toBe(false);
       const want = k.reply > 0 ? n * k.reply : n * value;
       // Slowly while rawio still has most of the output to send; the last of it may sit in
