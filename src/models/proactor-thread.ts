@@ -462,6 +462,8 @@ export class ProactorThread {
   }
 
   #accept(): void {
+    // A re-arm after a pause runs when its timeout completes, also cancelled by close().
+    if (this.#stopping) return;
     this.proactor.accept(
       this.#data.listenFd,
       (fd) => {
@@ -489,6 +491,7 @@ export class ProactorThread {
 
   /** The main ring: accept into file slots, and move each to the next sub-ring. */
   #acceptDirect(subs: SubRing[]): void {
+    if (this.#stopping) return; // as in #accept
     const p = this.proactor;
     p.acceptDirect(this.#data.listenFd, (slot) => {
       if (slot < 0) {
