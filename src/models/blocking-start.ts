@@ -10,7 +10,7 @@ import { localPort } from '../sys/socket.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 import { pickLimits, type ConnLimits } from './conn-core.js';
 import type { Stats } from './stats.js';
-import { startThread, type ModelThread } from './threads.js';
+import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
 
 /** What a thread needs to serve a client with blocking I/O. */
@@ -57,6 +57,7 @@ export async function startBlockingModel(
   stats: Stats,
   threadData: () => object,
   stop: (t: ModelThread) => void,
+  graceMs: number,
 ): Promise<ModelHandle> {
   let t: ModelThread;
   try {
@@ -73,7 +74,7 @@ export async function startBlockingModel(
     close: () =>
       (closing ??= (async () => {
         stop(t);
-        await t.exited;
+        await exitWithin(t, graceMs);
         native.close(listenFd);
         protocol.close();
       })()),

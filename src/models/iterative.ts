@@ -23,9 +23,16 @@ export const start: ModelStarter = async (opts) => {
     ...blockingServeData(opts, protocol, stats),
     cpus: opts.cpus.length > 0 ? [opts.cpus[0]!] : undefined,
   });
-  return startBlockingModel(listenFd, protocol, stats, data, () => {
-    new FdSlot(slotSab).stop();
-    // A blocked accept(2) ends with EINVAL once the listening socket is shut down.
-    native.shutdown(listenFd, 2);
-  });
+  return startBlockingModel(
+    listenFd,
+    protocol,
+    stats,
+    data,
+    () => {
+      new FdSlot(slotSab).stop();
+      // A blocked accept(2) ends with EINVAL once the listening socket is shut down.
+      native.shutdown(listenFd, 2);
+    },
+    opts.idleTimeout,
+  );
 };

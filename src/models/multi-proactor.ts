@@ -17,7 +17,7 @@ import type { ProactorThreadData, SubRing } from './proactor-thread.js';
 import { readSubRing } from './proactor-thread.js';
 import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
-import { startThread, type ModelThread } from './threads.js';
+import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
 import { openServer } from './open-server.js';
 
@@ -49,10 +49,12 @@ export const start: ModelStarter = async (opts) => {
   let main: Stoppable | undefined;
   const stop = async (t: Stoppable): Promise<void> => {
     native.write(t.stopFd, EVENTFD_ONE, 0, 8);
-    await t.thread.exited;
+    await exitWithin(t.thread, opts.idleTimeout);
     native.close(t.stopFd);
   };
   const cleanup = async () => {
+    // New connects are refused from now on, not left in the backlog until the threads are gone.
+    native.shutdown(listenFd, 2);
     if (main) await stop(main); // first: nothing is sent to a sub-ring that is gone
     await Promise.all(subs.map(stop));
     native.close(listenFd);

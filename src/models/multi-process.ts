@@ -244,6 +244,8 @@ class Master {
     for (const t of this.#respawns) clearTimeout(t);
     this.#respawns.clear();
     const exits = this.workers.map((w) => w?.exited);
+    // New connects are refused from now on, not left in the backlog while the workers stop.
+    if (this.#settings.accept !== 'reuseport') native.shutdown(this.#listenFd, 2);
     // Closing the control pipe's write end is the stop signal (the worker sees it hang up).
     for (const w of this.workers) {
       if (w && w.control >= 0) {

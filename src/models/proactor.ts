@@ -11,7 +11,7 @@ import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import type { ProactorThreadData } from './proactor-thread.js';
 import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
-import { startThread, type ModelThread } from './threads.js';
+import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelStarter } from './types.js';
 import { openServer } from './open-server.js';
 
@@ -24,7 +24,9 @@ export const start: ModelStarter = async (opts) => {
   const threads: ModelThread[] = [];
   const cleanup = async () => {
     for (const fd of stopFds) native.write(fd, EVENTFD_ONE, 0, 8);
-    await Promise.all(threads.map((t) => t.exited));
+    // New connects are refused from now on, not left in the backlog until the threads are gone.
+    native.shutdown(listenFd, 2);
+    await Promise.all(threads.map((t) => exitWithin(t, opts.idleTimeout)));
     for (const fd of stopFds) native.close(fd);
     native.close(listenFd);
     protocol.close();

@@ -106,6 +106,8 @@ async function main(): Promise<void> {
   native.close(READY_FD);
   saidReady = true;
   return thread.run().finally(() => {
+    // New connects are refused from now on, not left in a backlog while user code settles.
+    native.close(listenFd);
     publish();
     board.close();
     native.close(eventfd);
@@ -207,5 +209,10 @@ await main().catch((e: unknown) => {
   if (!saidReady) reportFailure(e);
   throw e;
 });
-unfence();
-process.exit(0);
+// Every connection is closed. User code still running (a handler that has not settled) keeps
+// the loop alive: it has the idle timeout to settle, as close() gives the other models'
+// threads, and then the process exits regardless.
+setTimeout(() => {
+  unfence();
+  process.exit(0);
+}, settings.thread.limits.idleTimeout).unref();

@@ -20,7 +20,7 @@ import type { ReactorThreadData } from './reactor-thread.js';
 import { createCredits } from './body-feed.js';
 import { pickLimits } from './conn-core.js';
 import { Stats } from './stats.js';
-import { startThread, type ModelThread } from './threads.js';
+import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
 import { openServer } from './open-server.js';
 
@@ -54,6 +54,8 @@ class Group {
   #acceptor: ModelThread | undefined;
   #acceptorStop = -1;
   #closing: Promise<void> | undefined;
+  /** How long close() waits for a thread kept alive by user code (the idle timeout). */
+  #grace = 0;
 
   constructor(
     readonly listenFd: number,
@@ -61,6 +63,7 @@ class Group {
   ) {}
 
   async start(opts: ResolvedServeOptions, shape: GroupShape): Promise<void> {
+    this.#grace = opts.idleTimeout;
     this.stats = new Stats(shape.reactors);
     const pinned = opts.cpus.length > 0;
     for (let i = 0; i < shape.reactors; i++) {
@@ -129,9 +132,9 @@ class Group {
     if (this.#acceptorStop >= 0) native.close(this.#acceptorStop);
     native.close(this.listenFd);
     for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);
-    await Promise.all(this.#threads.map((t) => t.exited));
+    await Promise.all(this.#threads.map((t) => exitWithin(t, this.#grace)));
     for (const ch of this.#pool) while (!writeStop(ch)) await delay(1);
-    await Promise.all(this.#poolThreads.map((t) => t.exited));
+    await Promise.all(this.#poolThreads.map((t) => exitWithin(t, this.#grace)));
     for (const fd of this.#eventfds) native.close(fd);
     this.protocol.close();
   }

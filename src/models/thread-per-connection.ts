@@ -7,7 +7,9 @@
  * it from), starts the acceptor and stops it.
  */
 import { blockingServeData, startBlockingModel } from './blocking-start.js';
+import { native } from '../sys/native.js';
 import { Stats } from './stats.js';
+import type { ModelThread } from './threads.js';
 import type { TpcAcceptorData } from './tpc-acceptor.js';
 import type { ModelStarter } from './types.js';
 import { openServer } from './open-server.js';
@@ -21,5 +23,10 @@ export const start: ModelStarter = async (opts) => {
     workers: opts.workers,
     ...blockingServeData(opts, protocol, stats),
   });
-  return startBlockingModel(listenFd, protocol, stats, data, (t) => t.worker.postMessage('stop'));
+  const stop = (t: ModelThread) => {
+    t.worker.postMessage('stop');
+    // New connects are refused from now on, not left in the backlog until the threads are gone.
+    native.shutdown(listenFd, 2);
+  };
+  return startBlockingModel(listenFd, protocol, stats, data, stop, opts.idleTimeout);
 };

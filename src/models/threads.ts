@@ -54,3 +54,18 @@ export function startThread(workerData: object): Promise<ModelThread> {
     worker.once('exit', (code) => reject(exitedEarly(who, code, null)));
   });
 }
+
+/**
+ * Waits for `t` to exit after it was told to stop. A thread whose own work is done still runs
+ * while user code it called has not settled (a handler's timer keeps its loop alive); one
+ * still running after `graceMs` (the server's idleTimeout) is terminated, so that close()
+ * resolves however long user code takes.
+ */
+export async function exitWithin(t: ModelThread, graceMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)));
+  const tooLate = await Promise.race([t.exited.then(() => false), late]);
+  clearTimeout(timer);
+  if (tooLate) await t.worker.terminate();
+  await t.exited;
+}

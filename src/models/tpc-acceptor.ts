@@ -31,7 +31,7 @@ import { Channel } from './channel.js';
 import { AcceptBackoff, freeFds } from './accept-backoff.js';
 import { writeNewFd, writeStop } from './messages.js';
 import { Stats } from './stats.js';
-import { startThread, type ModelThread } from './threads.js';
+import { exitWithin, startThread, type ModelThread } from './threads.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 export const SPARE_THREADS = 16;
@@ -175,7 +175,14 @@ class Acceptor {
         t.slot.stop();
         writeStop(t.inbox);
       }
-      await Promise.all(all.map((t) => t.exited));
+      // A thread whose handler never settles is ended after the idle timeout.
+      const grace = this.#data.limits.idleTimeout;
+      await Promise.all(
+        all.map(async (t) => {
+          if (t.thread) await exitWithin(t.thread, grace);
+          await t.exited;
+        }),
+      );
     })();
     return this.#closing;
   }
