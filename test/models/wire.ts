@@ -20,7 +20,9 @@
  *     and maxQueue drops a connection alike on every model (wire-stuck-output.ts);
  *   - maxQueue counts only what the kernel refuses, and maxRequest holds every request form
  *     (wire-limits.ts);
- *   - clients that reset mid-reply or half-close after a pipelined batch (wire-hostile.ts).
+ *   - clients that reset mid-reply or half-close after a pipelined batch (wire-hostile.ts);
+ *   - what close() does with a request in its handler, a reply being sent, an idle
+ *     connection, half a request and a new connect (wire-close.ts).
  */
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -35,6 +37,7 @@ import { definePausedTimeoutTests } from './wire-paused-timeouts.js';
 import { defineStuckOutputTests } from './wire-stuck-output.js';
 import { defineWireLimitTests } from './wire-limits.js';
 import { defineHostileTests } from './wire-hostile.js';
+import { defineCloseTests } from './wire-close.js';
 import { eventually } from '../helpers/wait.js';
 
 const MiB = 1 << 20;
@@ -199,6 +202,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     defineStuckOutputTests(model, start, () => root);
     defineWireLimitTests(model, start);
     defineHostileTests(model, start, () => root);
+    defineCloseTests(model, start, () => root);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');

@@ -1,0 +1,159 @@
+/**
+ * What Server.close() does with the connections it finds, the same on every model (called by
+ * wire.ts; the rule is README's "Closing a server"):
+ *   - it stops accepting at once: a connect after close() was called is refused, also while
+ *     close() still waits;
+ *   - it closes every connection at once: an idle keep-alive one, one that sent half a
+ *     request, one whose reply is being sent (the client gets what the kernel had taken, not
+ *     the rest) and one whose request is still in its handler (no reply is sent);
+ *   - it waits for a handler still running to settle, at most the idle timeout, then ends
+ *     the threads or processes still running one; it resolves once every one is gone.
+ * The handler that waits is test/fixtures/user/hold.mjs: it settles when the test says so
+ * (a file appears), or never. Deadlines here are stall guards, never what is measured.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import type { ModelName, ServeOptions, Server } from '../helpers/rawio.js';
+import { leakedSince, openFds } from '../helpers/fds.js';
+import { processState } from '../helpers/procs.js';
+import { eventually } from '../helpers/wait.js';
+
+type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
+
+const MiB = 1 << 20;
+const HOLD = new URL('../fixtures/user/hold.mjs', import.meta.url).href;
+const STALL_MS = 20_000;
+const threads = () => readdirSync('/proc/self/task').length;
+
+/** A raw client: what it has received, whether the server closed it, how its connect ended. */
+class Client {
+  readonly sock: net.Socket;
+  got = Buffer.alloc(0);
+  closed = false;
+  /** 'connected', or the error code of a connect that failed. */
+  readonly connected: Promise<string>;
+
+  constructor(port: number) {
+    this.sock = net.connect(port, '127.0.0.1');
+    this.connected = new Promise((resolve) => {
+      this.sock.once('connect', () => resolve('connected'));
+      this.sock.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    });
+    this.sock.on('data', (d: Buffer) => (this.got = Buffer.concat([this.got, d])));
+    this.sock.on('close', () => (this.closed = true));
+    this.sock.on('error', () => undefined); // ECONNRESET once the server closed: expected
+  }
+
+  async send(data: string): Promise<void> {
+    expect(await this.connected).toBe('connected');
+    this.sock.write(data);
+  }
+}
+
+/** What a server holds beyond what was there before it started, checked once it is closed. */
+function holdings(model: ModelName) {
+  const fds = openFds();
+  const tasks = threads();
+  let pids: number[] = [];
+  return {
+    /** Call once the server listens: its worker processes, if it has some. */
+    started: (s: Server) => (pids = s.workerPids()),
+    /** Everything it opened is closed, its threads and processes gone. */
+    async gone(): Promise<void> {
+      expect(await eventually(() => threads() <= tasks, STALL_MS)).toBe(true);
+      await eventually(() => leakedSince(fds).length === 0, 2000);
+      expect(leakedSince(fds)).toEqual([]);
+      if (model === 'multi-process') expect(pids.map(processState)).toEqual(pids.map(() => undefined));
+    },
+  };
+}
+
+/** close(), and whether it has resolved yet. */
+function closing(s: Server): { done: Promise<boolean>; resolved: () => boolean } {
+  let resolved = false;
+  const closed = s.close().then(() => (resolved = true));
+  const stall = new Promise<boolean>((r) => setTimeout(() => r(false), STALL_MS).unref());
+  return { done: Promise.race([closed, stall]), resolved: () => resolved };
+}
+
+export function defineCloseTests(model: ModelName, start: Start, root: () => string): void {
+  const marks = mkdtempSync(join(tmpdir(), 'rawio-close-'));
+  afterAll(() => rmSync(marks, { recursive: true, force: true }));
+  const mark = (name: string) => join(marks, `${model}-${name}`);
+
+  it('close() closes a request in its handler at once, refuses new connects, and waits for the handler to settle', async () => {
+    const held = holdings(model);
+    const s = await start('http', { handler: HOLD, idleTimeout: STALL_MS });
+    held.started(s);
+    const [inHandler, release, done] = [mark('in'), mark('release'), mark('done')];
+    const busy = new Client(s.port);
+    await busy.send(`GET /hold?mark=${inHandler}&release=${release}&done=${done} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(await eventually(() => existsSync(inHandler), STALL_MS)).toBe(true);
+    const c = closing(s);
+    expect(await eventually(() => busy.closed, STALL_MS)).toBe(true);
+    expect(busy.got.length).toBe(0); // its reply, when the handler settles, is dropped
+    expect(await new Client(s.port).connected).toBe('ECONNREFUSED');
+    // The handler cannot settle before the release: close() is still waiting for it.
+    expect(c.resolved()).toBe(false);
+    writeFileSync(release, '');
+    expect(await c.done).toBe(true);
+    expect(existsSync(done)).toBe(true); // it ran to its end before its thread or process went
+    await held.gone();
+  }, 30_000);
+
+  it('close() ends a handler that never settles after the idle timeout, and resolves', async () => {
+    const held = holdings(model);
+    const s = await start('http', { handler: HOLD, idleTimeout: 300 });
+    held.started(s);
+    const inHandler = mark('never');
+    const busy = new Client(s.port);
+    await busy.send(`GET /hold?mark=${inHandler} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(await eventually(() => existsSync(inHandler), STALL_MS)).toBe(true);
+    const c = closing(s);
+    expect(await c.done).toBe(true);
+    expect(await eventually(() => busy.closed, STALL_MS)).toBe(true);
+    expect(busy.got.length).toBe(0);
+    await held.gone();
+  }, 30_000);
+
+  it('close() closes an idle keep-alive connection and one with half a request at once', async () => {
+    const held = holdings(model);
+    const s = await start('http', { handler: HOLD, idleTimeout: STALL_MS, headerTimeout: STALL_MS });
+    held.started(s);
+    const idle = new Client(s.port);
+    await idle.send('GET /quick HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await eventually(() => idle.got.includes('quick\n'), STALL_MS)).toBe(true);
+    const reply = idle.got.length;
+    const half = new Client(s.port);
+    await half.send('GET /quick HTTP/1.1\r\nHo');
+    const c = closing(s);
+    expect(await c.done).toBe(true);
+    expect(await eventually(() => idle.closed && half.closed, STALL_MS)).toBe(true);
+    expect(idle.got.length).toBe(reply);
+    expect(half.got.length).toBe(0);
+    await held.gone();
+  }, 30_000);
+
+  it('close() cuts a file body being sent to a client that does not read, and resolves without waiting for it', async () => {
+    const size = 16 * MiB;
+    writeFileSync(join(root(), 'close-big.bin'), Buffer.alloc(size, 98));
+    const held = holdings(model);
+    const s = await start('static', { idleTimeout: STALL_MS, directio: 1 << 30 });
+    held.started(s);
+    const slow = new Client(s.port);
+    slow.sock.pause();
+    await slow.send('GET /close-big.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await eventually(() => s.stats().bytesOut > 0, STALL_MS)).toBe(true);
+    const c = closing(s);
+    expect(await c.done).toBe(true); // while the client still reads nothing
+    slow.sock.resume();
+    expect(await eventually(() => slow.closed, STALL_MS)).toBe(true);
+    expect(slow.got.toString('latin1', 0, 15)).toBe('HTTP/1.1 200 OK');
+    expect(slow.got.length).toBeLessThan(size);
+    await held.gone();
+  }, 30_000);
+}
