@@ -7,7 +7,7 @@
  * it from), starts the acceptor and stops it.
  */
 import { blockingServeData, startBlockingModel } from './blocking-start.js';
-import { native } from '../sys/native.js';
+import { shutdown } from '../sys/socket.js';
 import { Stats } from './stats.js';
 import type { ModelThread } from './threads.js';
 import type { TpcAcceptorData } from './tpc-acceptor.js';
@@ -26,7 +26,7 @@ export const start: ModelStarter = async (opts) => {
   const stop = (t: ModelThread) => {
     t.worker.postMessage('stop');
     // New connects are refused from now on, not left in the backlog until the threads are gone.
-    native.shutdown(listenFd, 2);
+    shutdown(listenFd, 'both');
   };
   return startBlockingModel(listenFd, protocol, stats, data, stop, opts.idleTimeout);
 };
