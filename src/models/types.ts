@@ -210,7 +210,9 @@ export interface Server {
    */
   workerPids(): number[];
   /**
-   * Stops accepting, ends the model's threads or processes (closing their connections) and
+   * Stops accepting (a connect from now on is refused), closes every connection at once (a
+   * request still in a handler and a reply being sent included), waits at most `idleTimeout`
+   * for user code still running to settle, ends the model's threads or processes and
    * releases the protocol; resolves when all is done. Calling it again returns the same wait.
    */
   close(): Promise<void>;
