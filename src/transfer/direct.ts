@@ -8,6 +8,7 @@
  */
 import { alignedBuffer } from '../sys/file.js';
 import { native } from '../sys/native.js';
+import { close } from '../sys/socket.js';
 import type { Ring } from '../sys/ring.js';
 import type { TransferJob } from './job.js';
 import { readFull, sendAll, transferRing, uringTransfer } from './uring.js';
@@ -66,7 +67,7 @@ export async function directTransfer(job: TransferJob): Promise<number> {
   try {
     dfd = await ring.openat(-100, `/proc/self/fd/${job.fileFd}`, native.constants.O_RDONLY! | O_DIRECT);
   } catch {
-    return uringTransfer(job); // no O_DIRECT here (tmpfs, some FUSE mounts)
+    return uringTransfer(job, ring); // no O_DIRECT here (tmpfs, some FUSE mounts), or the ring closed
   }
   try {
     let sent = await buffered(ring, job, start, a0 - start);
@@ -76,7 +77,9 @@ export async function directTransfer(job: TransferJob): Promise<number> {
     if (mid < a1 - a0) return sent;
     return sent + (await buffered(ring, job, a1, end - a1));
   } finally {
-    await ring.close(dfd).catch(() => 0);
+    // close(2) here, not on the ring: a thread that stops closes its ring with this body
+    // still in flight, and a close queued on a closed ring would never run.
+    close(dfd);
   }
 }
 

@@ -71,8 +71,12 @@ export async function readFull(ring: Ring, fd: number, buf: Uint8Array, pos: num
   return got;
 }
 
-export async function uringTransfer(job: TransferJob): Promise<number> {
-  const ring = transferRing();
+/**
+ * Sends `job` through `ring` (default: this thread's). `direct` falling back hands its own
+ * ring on: asking transferRing() again after an await could make a new ring on a thread
+ * whose ring was closed meanwhile (it stops), which nobody would close.
+ */
+export async function uringTransfer(job: TransferJob, ring: Ring = transferRing()): Promise<number> {
   const bufs = [Buffer.allocUnsafe(URING_CHUNK), Buffer.allocUnsafe(URING_CHUNK)];
   const end = job.offset + job.length;
   const readAt = (i: number, pos: number) =>

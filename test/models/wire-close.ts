@@ -16,7 +16,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import type { ModelName, ServeOptions, Server } from '../helpers/rawio.js';
+import { Ring, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { processState } from '../helpers/procs.js';
 import { eventually } from '../helpers/wait.js';
@@ -137,25 +137,27 @@ export function defineCloseTests(model: ModelName, start: Start, root: () => str
     await held.gone();
   }, 30_000);
 
-  it('close() cuts a file body being sent to a client that does not read, and resolves without waiting for it', async () => {
+  it('close() cuts a file body being sent to a client that does not read, and resolves without waiting for it (sendfile, uring, direct)', async () => {
     const size = 16 * MiB;
     writeFileSync(join(root(), 'close-big.bin'), Buffer.alloc(size, 98));
-    const held = holdings(model);
-    // directio past the file's size: the body goes by sendfile. (Sent through io_uring, the
-    // `auto` method's choice from 4 MiB, a body cut by close() leaves its file's fd open on
-    // the reactor models: the thread's transfer ring closes before the send completes.)
-    const s = await start('static', { idleTimeout: STALL_MS, directio: 1 << 30 });
-    held.started(s);
-    const slow = new Client(s.port);
-    slow.sock.pause();
-    await slow.send('GET /close-big.bin HTTP/1.1\r\nHost: x\r\n\r\n');
-    expect(await eventually(() => s.stats().bytesOut > 0, STALL_MS)).toBe(true);
-    const c = closing(s);
-    expect(await c.done).toBe(true); // while the client still reads nothing
-    slow.sock.resume();
-    expect(await eventually(() => slow.closed, STALL_MS)).toBe(true);
-    expect(slow.got.toString('latin1', 0, 15)).toBe('HTTP/1.1 200 OK');
-    expect(slow.got.length).toBeLessThan(size);
-    await held.gone();
+    // Each way a body leaves: sendfile(2) returns to the thread, while io_uring's sends (and
+    // direct's O_DIRECT reopen of the file) are the kernel's until their completions.
+    const methods = Ring.supported() ? (['sendfile', 'uring', 'direct'] as const) : (['sendfile'] as const);
+    for (const transfer of methods) {
+      const held = holdings(model);
+      const s = await start('static', { idleTimeout: STALL_MS, transfer });
+      held.started(s);
+      const slow = new Client(s.port);
+      slow.sock.pause();
+      await slow.send('GET /close-big.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(await eventually(() => s.stats().bytesOut > 0, STALL_MS)).toBe(true);
+      const c = closing(s);
+      expect(await c.done, transfer).toBe(true); // while the client still reads nothing
+      slow.sock.resume();
+      expect(await eventually(() => slow.closed, STALL_MS), transfer).toBe(true);
+      expect(slow.got.toString('latin1', 0, 15)).toBe('HTTP/1.1 200 OK');
+      expect(slow.got.length).toBeLessThan(size);
+      await held.gone();
+    }
   }, 30_000);
 }
