@@ -52,4 +52,5 @@ let removed = 0;
     }
   }
 })(join(root, 'dist/src'));
-console.log(`prune-types: kept ${reached.size} declaration files, removed ${removed} no entry point reaches`);
+// stderr: `npm pack --json` prints the lifecycle scripts' stdout in front of its JSON.
+console.error(`prune-types: kept ${reached.size} declaration files, removed ${removed} no entry point reaches`);

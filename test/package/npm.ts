@@ -54,12 +54,12 @@ export interface PackEntry {
 /**
  * `npm pack --json` with its lifecycle scripts, as `npm publish` runs them: prepack builds and
  * prunes the declarations no entry point reaches (scripts/prune-types.mjs), postpack builds
- * again. The scripts' own output is not JSON: the JSON is the last `[` … `]` block.
+ * again. The scripts write their own words to stderr, so stdout is JSON alone, as tools that
+ * read `npm pack --json` expect (a parse error here means one of them wrote to stdout).
  */
 export function pack(root: string, extra: string[]): PackEntry {
   const res = run(process.execPath, [npmCli(), 'pack', '--json', ...extra], root);
-  const json = res.stdout.slice(res.stdout.search(/^\[\s*$/m));
-  return (JSON.parse(json) as PackEntry[])[0]!;
+  return (JSON.parse(res.stdout) as PackEntry[])[0]!;
 }
 
 /** Every package under a node_modules, nested and scoped ones included, by name. */
