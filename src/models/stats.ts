@@ -1,6 +1,7 @@
 /**
  * Live server counters that every thread of a model can update without messages: a
- * SharedArrayBuffer of Int32 slots (connections open, requests, accepts per worker) and
+ * SharedArrayBuffer of Int32 slots (connections open, requests, refused connects, the
+ * server's connection limit, accepts per worker) and
  * BigInt64 slots for bytes out, the zero-copy sends (those the kernel reported done, and
  * of them those it copied) and the ring sends of reply data, updated with Atomics. Worker threads receive the
  * buffer in their workerData; processes (the multi-process model) report through IPC
@@ -8,14 +9,30 @@
  */
 import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 
-const HEADER = 4; // [connections, requests, shortBodies, errors]
+const HEADER = 6; // [connections, requests, shortBodies, errors, refused, maxConnections (0: none)]
+const REFUSED = 4;
+const LIMIT = 5;
+
+/**
+ * A server-wide count kept beyond this process's memory (the multi-process workers' board):
+ * `reserve()` takes a slot or says there is none, `release()` gives one back.
+ */
+export interface ConnectionGate {
+  reserve(): boolean;
+  release(): void;
+}
 
 /** A server's counters at one moment ({@link Server.stats}). */
 export interface StatsSnapshot {
   /** Connections open now. */
   connections: number;
-  /** Connections accepted so far, per worker (thread or process). */
+  /** Connections accepted and served so far, per worker (thread or process). */
   accepted: number[];
+  /**
+   * Connections closed at once, unread, because `maxConnections` were open on the server
+   * (not counted in `accepted`).
+   */
+  refused: number;
   /** Complete requests received so far. */
   requests: number;
   /** Bytes written to clients so far. */
@@ -49,6 +66,7 @@ export class Stats {
   private heldRequests = 0;
   private heldBytes = 0;
   private heldSends = 0;
+  private gate: ConnectionGate | undefined;
 
   constructor(
     readonly workers: number,
@@ -69,13 +87,56 @@ export class Stats {
     return new Stats(s.workers, s);
   }
 
-  accepted(worker: number): void {
-    Atomics.add(this.ints, HEADER + worker, 1);
-    Atomics.add(this.ints, 0, 1);
+  /**
+   * Sets the server-wide limit on connections open (ServeOptions.maxConnections) in the shared
+   * block, so every thread attached to it enforces the same one. Infinity: none.
+   */
+  limit(maxConnections: number): this {
+    Atomics.store(this.ints, LIMIT, Number.isFinite(maxConnections) ? maxConnections : 0);
+    return this;
   }
 
+  /** Counts connections against a gate shared beyond this process (on top of the limit here). */
+  useGate(gate: ConnectionGate): this {
+    this.gate = gate;
+    return this;
+  }
+
+  /**
+   * A connection was accepted by `worker`: takes a slot of the server's limit and counts it
+   * (true), or counts it refused (false) when the server is full, and the caller closes it
+   * unread. A compare-and-swap, so two threads cannot both take the last slot; every
+   * admitted connection gives its slot back through closed(), exactly once.
+   */
+  admit(worker: number): boolean {
+    const max = Atomics.load(this.ints, LIMIT);
+    if (max > 0) {
+      for (let open = Atomics.load(this.ints, 0); ;) {
+        if (open >= max) return this.refuse();
+        const was = Atomics.compareExchange(this.ints, 0, open, open + 1);
+        if (was === open) break;
+        open = was;
+      }
+    } else {
+      Atomics.add(this.ints, 0, 1);
+    }
+    if (this.gate && !this.gate.reserve()) {
+      Atomics.sub(this.ints, 0, 1);
+      return this.refuse();
+    }
+    Atomics.add(this.ints, HEADER + worker, 1);
+    return true;
+  }
+
+  private refuse(): false {
+    Atomics.add(this.ints, REFUSED, 1);
+    return false;
+  }
+
+  /** An admitted connection has closed: its slot is free again. */
   closed(): void {
     Atomics.sub(this.ints, 0, 1);
+    this.gate?.release();
   }
 
   /** Holds requests, bytes out and sends in this thread until flush() (once per batch, before its replies leave). */
@@ -134,6 +195,7 @@ export class Stats {
     return {
       connections: Atomics.load(this.ints, 0),
       accepted,
+      refused: Atomics.load(this.ints, REFUSED),
       requests: Atomics.load(this.ints, 1),
       bytesOut: Number(Atomics.load(this.bytes, 0)),
       shortBodies: Atomics.load(this.ints, 2),
