@@ -56,6 +56,11 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --max-request BYTES  http body / resp command, 413 / protocol error past it
   --header-timeout MS  a started request must arrive whole within this (default 10000)
   --idle-timeout MS    close after this long without progress (default 30000)
+
+  Server-wide limit (README, "Connection limits"):
+  --max-connections N  connections open on the whole server, every thread and worker
+                       process together; a connect past it is closed at once, unread,
+                       and counted as refused (default: no limit)
   --help               this text
 
 Runs until SIGINT, SIGTERM or SIGHUP, then closes every connection, thread and worker
@@ -246,7 +251,10 @@ export async function serveMain(argv: string[]): Promise<number> {
   await agent?.close();
   unhook();
   const s = server.stats();
-  console.log(`rawio: closed after ${s.accepted.reduce((a, b) => a + b, 0)} connections, ${s.requests} requests`);
+  const refused = s.refused > 0 ? ` (${s.refused} refused at --max-connections)` : '';
+  console.log(
+    `rawio: closed after ${s.accepted.reduce((a, b) => a + b, 0)} connections, ${s.requests} requests${refused}`,
+  );
   if (failure !== undefined) {
     console.error(`rawio serve: ${messageOf(failure)}`);
     return 1;

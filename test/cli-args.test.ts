@@ -49,6 +49,7 @@ describe('rawio subcommands', () => {
       ['--port', '80x'],
       ['--cpus', '0,x'],
       ['--max-queue', '1.5'],
+      ['--max-connections', 'many'],
     ]) {
       const r = run('serve', '--model', 'multi-reactor', '--protocol', 'http', flag!, value!);
       expect(r.code).toBe(2);
@@ -89,6 +90,7 @@ describe('rawio subcommands', () => {
       '--backlog=10',
       '--pool=1',
       '--cpus=0',
+      '--max-connections=100',
     ]);
     expect(opts).toEqual({
       model: 'multi-reactor-pool',
@@ -98,7 +100,16 @@ describe('rawio subcommands', () => {
       backlog: 10,
       pool: 1,
       cpus: [0],
+      maxConnections: 100,
     });
+  });
+
+  it('serve --max-connections wants a whole number of at least 1', () => {
+    for (const value of ['0', '-3']) {
+      const r = run('serve', '--model', 'single', '--protocol', 'http', '--max-connections', value);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('--max-connections wants an integer >= 1');
+    }
   });
 
   it('serve --mmap takes comma-separated words, and refuses others', () => {

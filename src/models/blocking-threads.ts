@@ -78,7 +78,12 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
         continue;
       }
       backoff.accepted();
-      stats.accepted(0);
+      // Past maxConnections: closed unread (iterative holds one connection at a time, so a
+      // limit, at least 1, is never reached here; the check keeps the rule in one place).
+      if (!stats.admit(0)) {
+        native.close(fd);
+        continue;
+      }
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       slot.publish(fd);
       await serveBlocking(fd, slot, opts);

@@ -19,7 +19,7 @@ import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
 import { localPort, pipe } from '../sys/socket.js';
 import { reactorServing } from './reactor-group.js';
-import { FIGURES, MUTEX_KEY, statsKey, type ProcessWorkerSettings } from './process-board.js';
+import { FIGURES, MUTEX_KEY, connsKey, statsKey, type ProcessWorkerSettings } from './process-board.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
 import { openServer } from './open-server.js';
@@ -162,6 +162,8 @@ class Master {
     const last = this.#read(index);
     for (let k = 0; k < FIGURES; k++) base[k]! += k === 1 ? 0 : last[k]!;
     this.#board.del(statsKey(index));
+    // Its connections died with it: their share of maxConnections is free again.
+    this.#board.del(connsKey(index));
     // A holder of the accept mutex that dies would hold it forever: release it for it.
     const holder = new Uint8Array(16);
     const n = this.#board.get(MUTEX_KEY, holder);
@@ -213,6 +215,7 @@ class Master {
     const snap: StatsSnapshot = {
       connections: 0,
       accepted: [],
+      refused: 0,
       requests: 0,
       bytesOut: 0,
       shortBodies: 0,
@@ -231,6 +234,7 @@ class Master {
       snap.errors += f[5]! + base[5]!;
       snap.zerocopy.sends += f[6]! + base[6]!;
       snap.zerocopy.copied += f[7]! + base[7]!;
+      snap.refused += f[8]! + base[8]!;
     }
     return snap;
   }
@@ -271,6 +275,8 @@ export const start: ModelStarter = async (opts) => {
     backlog: opts.backlog,
     accept: opts.accept,
     board: board.name,
+    workers: opts.workers,
+    maxConnections: Number.isFinite(opts.maxConnections) ? opts.maxConnections : 0,
     thread: reactorServing(opts, protocol),
   };
   const master = new Master(opts, settings, listenFd, board);

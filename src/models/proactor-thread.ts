@@ -484,7 +484,8 @@ export class ProactorThread {
   /** Serves a connection's fd: from our own accept, or installed from a sub-ring's inbox. */
   #adopt(fd: number): void {
     if (this.#stopping) return void native.close(fd);
-    this.#stats.accepted(this.#data.index);
+    // Past maxConnections: closed at once, unread (the client sees EOF), and accepting goes on.
+    if (!this.#stats.admit(this.#data.index)) return void native.close(fd);
     native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
     this.#conns.add(new RingConn(fd, this, this.#protocol, this.#stats, this.#data.limits));
   }

@@ -13,6 +13,10 @@ export interface ProcessWorkerSettings {
   backlog: number;
   accept: AcceptStrategy;
   board: string;
+  /** How many worker processes share the board's connection counts. */
+  workers: number;
+  /** The server-wide limit on connections open (ServeOptions.maxConnections); 0: none (JSON has no Infinity). */
+  maxConnections: number;
   thread: Omit<ReactorThreadData, 'role' | 'index' | 'listenFd' | 'inbox' | 'pool' | 'stats'>;
 }
 
@@ -21,9 +25,15 @@ export const LISTEN_FD = 4;
 export const READY_FD = 5;
 export const MUTEX_KEY = new TextEncoder().encode('accept-mutex');
 export const statsKey = (index: number) => new TextEncoder().encode(`stats:${index}`);
+/**
+ * The connections a worker holds against maxConnections, an integer the worker INCRs (only
+ * with a limit). One key per worker, so the master can drop a dead worker's share whole:
+ * the kernel closed its connections.
+ */
+export const connsKey = (index: number) => new TextEncoder().encode(`conns:${index}`);
 
 /**
  * The figures a worker publishes (float64 each): accepted, connections, requests, bytesOut,
- * shortBodies, errors, zero-copy sends, and of those the ones the kernel copied.
+ * shortBodies, errors, zero-copy sends, and of those the ones the kernel copied, refused.
  */
-export const FIGURES = 8;
+export const FIGURES = 9;

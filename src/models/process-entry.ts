@@ -16,12 +16,13 @@ import { listenTcp } from '../sys/socket.js';
 import { Channel } from './channel.js';
 import { CHANNEL_BYTES } from './messages.js';
 import { ReactorThread } from './reactor-thread.js';
-import { Stats } from './stats.js';
+import { Stats, type ConnectionGate } from './stats.js';
 import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
 import { writeFailure } from './worker-failure.js';
 import { fenceUserCode, runsUserCode } from './user-fence.js';
 import {
   CONTROL_FD,
+  connsKey,
   FIGURES,
   LISTEN_FD,
   MUTEX_KEY,
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
     s.accept === 'reuseport' ? listenTcp(s.host, s.port, { backlog: s.backlog, reusePort: true }) : LISTEN_FD;
   const eventfd = native.eventfd(0, false);
   const stats = new Stats(1);
+  const board = Keyspace.attach(s.board);
   const thread = new ReactorThread({
     ...s.thread,
     role: 'reactor',
@@ -80,8 +82,8 @@ async function main(): Promise<void> {
     stats: stats.share(),
     listenMask: s.accept === 'exclusive' ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN,
     listenPaused: s.accept === 'mutex',
+    gate: s.maxConnections > 0 ? new BoardGate(board, s.index, s.workers, s.maxConnections) : undefined,
   });
-  const board = Keyspace.attach(s.board);
   const { reactor } = thread;
   reactor.watch(CONTROL_FD, EPOLLIN, () => reactor.stop());
   setErrorCounter(() => stats.error());
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
     figures[5] = snap.errors;
     figures[6] = snap.zerocopy.sends;
     figures[7] = snap.zerocopy.copied;
+    figures[8] = snap.refused;
     board.set(key, bytes);
   };
   reactor.setTimer(50, publish, { repeat: true });
@@ -112,6 +115,62 @@ async function main(): Promise<void> {
     board.close();
     native.close(eventfd);
   });
+}
+
+/**
+ * maxConnections across the worker processes, on the board: each worker INCRs its own key
+ * (connsKey) and keeps a connection only if the sum of every worker's key, read after that
+ * INCR under the board's one lock, is within the limit; otherwise it takes its INCR back
+ * and the connection is refused. Every kept connection's INCR precedes that read, so the
+ * connections kept never exceed the limit; two workers racing for the last slot may both
+ * see the other's INCR and both refuse. A worker that dies loses its connections with it,
+ * and the master deletes its key, so no slot stays taken by a dead process.
+ */
+class BoardGate implements ConnectionGate {
+  readonly #board: Keyspace;
+  readonly #own: Uint8Array;
+  readonly #keys: Uint8Array[];
+  readonly #max: number;
+  readonly #digits = new Uint8Array(24);
+  readonly #out: Uint8Array;
+  readonly #lens: Int32Array;
+
+  constructor(board: Keyspace, index: number, workers: number, max: number) {
+    this.#board = board;
+    this.#own = connsKey(index);
+    this.#keys = Array.from({ length: workers }, (_, i) => connsKey(i));
+    this.#max = max;
+    this.#out = new Uint8Array(24 * workers);
+    this.#lens = new Int32Array(workers);
+  }
+
+  reserve(): boolean {
+    // A board that cannot count (full: -ENOMEM) refuses rather than serve past the limit.
+    if (this.#board.incr(this.#own, 1, this.#digits) < 0) return false;
+    if (this.#open() <= this.#max) return true;
+    this.release();
+    return false;
+  }
+
+  release(): void {
+    this.#board.incr(this.#own, -1, this.#digits);
+  }
+
+  /** Connections held by every worker together. */
+  #open(): number {
+    if (this.#board.mget(this.#keys, this.#out, this.#lens) < 0) return Infinity; // cannot tell: full
+    let total = 0;
+    let at = 0;
+    for (const n of this.#lens) {
+      if (n <= 0) continue;
+      const minus = this.#out[at] === 45; // '-'
+      let v = 0;
+      for (let i = minus ? at + 1 : at; i < at + n; i++) v = v * 10 + (this.#out[i]! - 48);
+      total += minus ? -v : v;
+      at += n;
+    }
+    return total;
+  }
 }
 
 /**

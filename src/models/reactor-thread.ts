@@ -22,7 +22,7 @@ import { asyncWork, discardReply, sweepEvery, type ConnLimits } from './conn-cor
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
-import { Stats } from './stats.js';
+import { Stats, type ConnectionGate } from './stats.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
@@ -53,6 +53,11 @@ export interface ReactorThreadData {
   /** The per-connection limits (conn-core.ts). */
   limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
+  /**
+   * A count of connections kept beyond this process, judged with the stats' own limit (a
+   * multi-process worker's board, on that process's main thread: never sent to a thread).
+   */
+  gate?: ConnectionGate;
   cpus?: number[];
   /** The mask the listening fd is watched with (EPOLLIN | EPOLLEXCLUSIVE for a shared listener). */
   listenMask?: number;
@@ -96,6 +101,7 @@ export class ReactorThread {
     this.#backoff = new AcceptBackoff(data.listenFd >= 0);
     if (data.cpus) native.setAffinity(data.cpus);
     this.#stats = Stats.attach(data.stats);
+    if (data.gate) this.#stats.useGate(data.gate);
     this.#inbox = new Channel(data.inbox);
     this.#pool = data.pool.map((init) => new Channel(init));
     this.#credits = (data.poolCredits ?? []).map((sab) => new Int32Array(sab));
@@ -179,8 +185,9 @@ export class ReactorThread {
         return;
       }
       this.#backoff.accepted();
-      this.#stats.accepted(this.#data.index);
-      this.#adopt(fd);
+      // Past maxConnections: closed at once, unread (the client sees EOF), and accepting goes on.
+      if (this.#stats.admit(this.#data.index)) this.#adopt(fd);
+      else native.close(fd);
     }
   }
 
@@ -255,8 +262,10 @@ export class ReactorThread {
 
   #onMessage(m: Message): void {
     if (m.tag === MSG.NEW_FD) {
-      this.#stats.accepted(this.#data.index);
-      this.#adopt(readNewFd(m));
+      const fd = readNewFd(m);
+      // The acceptor thread deals every fd; the limit is judged here, before anything is read.
+      if (this.#stats.admit(this.#data.index)) this.#adopt(fd);
+      else native.close(fd);
     } else if (m.tag === MSG.REPLY) {
       this.#onReply(m);
     } else if (m.tag === MSG.BODY) {

@@ -90,7 +90,11 @@ class Acceptor {
         return;
       }
       this.#backoff.accepted();
-      this.#stats.accepted(0);
+      // Past maxConnections: closed at once, unread (the client sees EOF), and accepting goes on.
+      if (!this.#stats.admit(0)) {
+        native.close(fd);
+        continue;
+      }
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       const idle = this.#idle.pop();
       if (idle) writeNewFd(idle.inbox, fd);

@@ -133,6 +133,12 @@ export interface ServeOptions {
    * the client) for this many ms while the server owes it nothing; default 30 000.
    */
   idleTimeout?: number;
+  /**
+   * Connections open on the whole server at once (every thread, every worker process); one
+   * accepted past it is closed at once, unread, and counted in `stats().refused`, and
+   * accepting goes on. Default `Infinity`: no limit.
+   */
+  maxConnections?: number;
   /** The listen(2) backlog; default 511. */
   backlog?: number;
   /**

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { exchange, httpGets } from '../helpers/clients.js';
 
@@ -26,6 +27,7 @@ describe('rawio serve', () => {
       '--max-request',
       '--header-timeout',
       '--idle-timeout',
+      '--max-connections',
     ])
       expect(help).toContain(opt);
     expect(execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' })).toContain('serve');
@@ -58,6 +60,46 @@ describe('rawio serve', () => {
     expect(code).toBe(0);
     expect(out).toMatch(/closed after 1 connections, 3 requests/);
   });
+
+  it('--max-connections: a connect past the limit is closed unanswered and counted', async () => {
+    const child = spawn(process.execPath, [
+      cli,
+      'serve',
+      '--model',
+      'single',
+      '--protocol',
+      'resp',
+      '--max-connections',
+      '1',
+    ]);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', () => {
+        const m = /serving on 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    const talk = (c: net.Socket) =>
+      new Promise<string>((resolve) => {
+        let got = '';
+        c.on('data', (d: Buffer) => {
+          got += d.toString();
+          if (got === '+PONG\r\n') resolve(got);
+        });
+        c.on('close', () => resolve(got));
+        c.on('error', () => undefined);
+        c.write('PING\r\n');
+      });
+    const held = net.connect(port, '127.0.0.1');
+    expect(await talk(held)).toBe('+PONG\r\n');
+    expect(await talk(net.connect(port, '127.0.0.1'))).toBe(''); // closed by the server, unanswered
+    held.destroy();
+    child.kill('SIGTERM');
+    expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+    expect(out).toMatch(/closed after 1 connections, 1 requests \(1 refused at --max-connections\)/);
+  }, 30_000);
 
   it('refuses a bad option with a clear message', () => {
     let err = '';

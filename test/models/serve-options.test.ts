@@ -79,10 +79,26 @@ describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
       [{ cpus: [availableParallelism()] }, RangeError],
       [{ cpus: [0.5] }, RangeError],
       [{ cpus: bad(0) as unknown as number[] }, TypeError],
+      [{ maxConnections: bad('3') as unknown as number }, TypeError],
+      [{ maxConnections: bad(3n) as unknown as number }, TypeError],
+      [{ maxConnections: 0 }, RangeError],
+      [{ maxConnections: -1 }, RangeError],
+      [{ maxConnections: 2.5 }, RangeError],
+      [{ maxConnections: Number.NaN }, RangeError],
+      [{ maxConnections: -Infinity }, RangeError],
+      [{ maxConnections: 2 ** 31 }, RangeError],
     ];
     for (const [extra, type] of cases) {
       expect(() => resolveServeOptions({ model, protocol: 'http', ...extra })).toThrow(type);
     }
+  });
+
+  it('maxConnections: unlimited (Infinity) by default, Infinity or a whole number as given', () => {
+    expect(resolveServeOptions({ model, protocol: 'http' }).maxConnections).toBe(Infinity);
+    expect(resolveServeOptions({ model, protocol: 'http', maxConnections: Infinity }).maxConnections).toBe(Infinity);
+    expect(resolveServeOptions({ model, protocol: 'http', maxConnections: 1 }).maxConnections).toBe(1);
+    expect(resolveServeOptions({ model, protocol: 'http', maxConnections: 10_000 }).maxConnections).toBe(10_000);
+    expect(serveOptionNames).toContain('maxConnections');
   });
 
   it('says ENOENT for a static root that does not exist, ENOTDIR for a file', () => {

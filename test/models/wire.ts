@@ -22,7 +22,9 @@
  *     (wire-limits.ts);
  *   - clients that reset mid-reply or half-close after a pipelined batch (wire-hostile.ts);
  *   - what close() does with a request in its handler, a reply being sent, an idle
- *     connection, half a request and a new connect (wire-close.ts).
+ *     connection, half a request and a new connect (wire-close.ts);
+ *   - the server-wide maxConnections: a connect past it closed at once and counted, the
+ *     next after a close served (wire-max-connections.ts).
  */
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -38,6 +40,7 @@ import { defineStuckOutputTests } from './wire-stuck-output.js';
 import { defineWireLimitTests } from './wire-limits.js';
 import { defineHostileTests } from './wire-hostile.js';
 import { defineCloseTests } from './wire-close.js';
+import { defineMaxConnectionsTests } from './wire-max-connections.js';
 import { eventually } from '../helpers/wait.js';
 
 const MiB = 1 << 20;
@@ -203,6 +206,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     defineWireLimitTests(model, start);
     defineHostileTests(model, start, () => root);
     defineCloseTests(model, start, () => root);
+    defineMaxConnectionsTests(model, start);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');

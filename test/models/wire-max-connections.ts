@@ -1,0 +1,134 @@
+/**
+ * The server-wide connection limit (`maxConnections`, README "Connection limits"), the same
+ * on every model (called by wire.ts):
+ *   - with the limit's connections open and served, a connect past it is closed by the
+ *     server at once, nothing read or answered (the client sees EOF or a reset, never a
+ *     stall), and counted in stats().refused; the connections open are still served;
+ *   - as soon as one of them has closed, the next connect is served;
+ *   - connections that hold the limit while idle are still closed by the idle timeout, and
+ *     the server serves again after.
+ * `iterative` holds one connection at a time, so it never reaches a limit (at least 1): a
+ * second client waits in the backlog and is served once the first leaves, nothing refused.
+ * Deadlines are stall guards; nothing measures time.
+ */
+import net from 'node:net';
+import { expect, it } from 'vitest';
+import type { ModelName, ServeOptions, Server } from '../helpers/rawio.js';
+import { resp } from '../helpers/clients.js';
+import { eventually } from '../helpers/wait.js';
+
+type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
+
+const STALL_MS = 20_000;
+
+/** A RESP client on one connection: what it has received, whether the server closed it. */
+class Conn {
+  readonly sock: net.Socket;
+  got = '';
+  closed = false;
+
+  constructor(port: number) {
+    this.sock = net.connect(port, '127.0.0.1');
+    this.sock.on('data', (d: Buffer) => (this.got += d.toString('latin1')));
+    this.sock.on('close', () => (this.closed = true));
+    this.sock.on('error', () => undefined); // ECONNRESET from a refused connect that had sent: expected
+  }
+
+  /** Sends PING; true once its PONG arrived, false if the connection closed first. */
+  async ping(): Promise<boolean> {
+    const want = this.got.split('+PONG\r\n').length; // one more PONG than now
+    this.sock.write(resp('PING'));
+    await eventually(() => this.got.split('+PONG\r\n').length > want || this.closed, STALL_MS);
+    return this.got.split('+PONG\r\n').length > want;
+  }
+
+  /** Resolves once the server has closed the connection (true), or the stall guard passed. */
+  shut(): Promise<boolean> {
+    return eventually(() => this.closed, STALL_MS);
+  }
+}
+
+export function defineMaxConnectionsTests(model: ModelName, start: Start): void {
+  // thread-per-connection's `workers` caps its threads, connects past the cap waiting in the
+  // backlog (README's model table): give it more threads than the limit, so the limit binds.
+  const threads: Partial<ServeOptions> = model === 'thread-per-connection' ? { workers: 8 } : {};
+
+  if (model === 'iterative') {
+    it('maxConnections never refuses on iterative: the next client waits its turn and is served', async () => {
+      const s = await start('resp', { maxConnections: 1 });
+      const first = new Conn(s.port);
+      expect(await first.ping()).toBe(true);
+      const second = new Conn(s.port);
+      second.sock.write(resp('PING'));
+      first.sock.destroy();
+      expect(await eventually(() => second.got === '+PONG\r\n', STALL_MS)).toBe(true);
+      expect(s.stats().refused).toBe(0);
+      second.sock.destroy();
+    }, 60_000);
+    return;
+  }
+
+  it('maxConnections: a connect past the limit is closed at once, unanswered, counted in refused; the next after a close is served', async () => {
+    const s = await start('resp', { ...threads, maxConnections: 3 });
+    const held = [new Conn(s.port), new Conn(s.port), new Conn(s.port)];
+    for (const c of held) expect(await c.ping()).toBe(true);
+    expect(await eventually(() => s.stats().connections === 3, STALL_MS)).toBe(true);
+
+    const past = new Conn(s.port);
+    past.sock.write(resp('PING')); // never read: the server closes it unread
+    expect(await past.shut()).toBe(true);
+    expect(past.got).toBe('');
+    expect(await eventually(() => s.stats().refused === 1, STALL_MS)).toBe(true);
+
+    // A burst past the limit: every one closed, none served, and accepting goes on.
+    const burst = Array.from({ length: 4 }, () => new Conn(s.port));
+    for (const c of burst) expect(await c.shut()).toBe(true);
+    expect(burst.map((c) => c.got)).toEqual(['', '', '', '']);
+    expect(await eventually(() => s.stats().refused === 5, STALL_MS)).toBe(true);
+
+    // The connections within the limit are still served.
+    for (const c of held) expect(await c.ping()).toBe(true);
+
+    // One closes: once the server has seen it, the next connect is served.
+    held[0]!.sock.destroy();
+    expect(await eventually(() => s.stats().connections === 2, STALL_MS)).toBe(true);
+    const next = new Conn(s.port);
+    expect(await next.ping()).toBe(true);
+    expect(next.closed).toBe(false);
+    // The refused are not counted as served (multi-process workers publish their counts every 50 ms).
+    const served = () => s.stats().accepted.reduce((a, b) => a + b, 0);
+    expect(await eventually(() => served() === 4, STALL_MS)).toBe(true);
+    expect(s.stats().refused).toBe(5);
+    for (const c of [...held, next]) c.sock.destroy();
+  }, 60_000);
+
+  it('maxConnections: of a burst of connects at once, no more than the limit are served, across every thread and process', async () => {
+    const s = await start('resp', { ...threads, maxConnections: 4 });
+    // 16 at once: with workers 2 they reach both threads (both processes) of the models
+    // that spread connections, which must share one count.
+    const burst = Array.from({ length: 16 }, () => new Conn(s.port));
+    const served = await Promise.all(burst.map((c) => c.ping()));
+    const n = served.filter(Boolean).length;
+    for (const [i, c] of burst.entries()) if (!served[i]) expect(c.got).toBe(''); // refused unread
+    // Threads share one compare-and-swap count: exactly the limit. Processes count on the
+    // board, where two racing for the last slot may both refuse (README): never more.
+    if (model === 'multi-process') expect(n).toBeGreaterThanOrEqual(1);
+    else expect(n).toBe(4);
+    expect(n).toBeLessThanOrEqual(4);
+    expect(await eventually(() => s.stats().refused === 16 - n, STALL_MS)).toBe(true);
+    // Those served stay served.
+    for (const [i, c] of burst.entries()) if (served[i]) expect(await c.ping()).toBe(true);
+    for (const c of burst) c.sock.destroy();
+  }, 60_000);
+
+  it('maxConnections: idle connections holding the limit are closed by idleTimeout, then the server serves again', async () => {
+    const s = await start('resp', { ...threads, maxConnections: 2, idleTimeout: 300 });
+    const idle = [new Conn(s.port), new Conn(s.port)];
+    for (const c of idle) expect(await c.ping()).toBe(true);
+    for (const c of idle) expect(await c.shut()).toBe(true); // closed by the server, idle
+    expect(await eventually(() => s.stats().connections === 0, STALL_MS)).toBe(true);
+    const next = new Conn(s.port);
+    expect(await next.ping()).toBe(true);
+    next.sock.destroy();
+  }, 60_000);
+}
