@@ -1,0 +1,83 @@
+/**
+ * maxConnections on multi-process, beyond the wire suite (which runs the reuseport strategy):
+ * the workers' count on the board holds with every accept strategy, and a worker killed
+ * while it holds connections frees its share, so its replacement serves.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { serve, type Server } from '../helpers/rawio.js';
+import { resp } from '../helpers/clients.js';
+import { eventually } from '../helpers/wait.js';
+
+const STALL_MS = 20_000;
+
+/** One RESP connection; ping() is true once PONG came, false if the server closed it first. */
+class Conn {
+  readonly sock: net.Socket;
+  got = '';
+  closed = false;
+
+  constructor(port: number) {
+    this.sock = net.connect(port, '127.0.0.1');
+    this.sock.on('data', (d: Buffer) => (this.got += d.toString('latin1')));
+    this.sock.on('close', () => (this.closed = true));
+    this.sock.on('error', () => undefined);
+  }
+
+  async ping(): Promise<boolean> {
+    const want = this.got.split('+PONG\r\n').length;
+    this.sock.write(resp('PING'));
+    await eventually(() => this.got.split('+PONG\r\n').length > want || this.closed, STALL_MS);
+    return this.got.split('+PONG\r\n').length > want;
+  }
+}
+
+let server: Server | undefined;
+const conns: Conn[] = [];
+afterEach(async () => {
+  for (const c of conns.splice(0)) c.sock.destroy();
+  await server?.close();
+  server = undefined;
+});
+
+describe('multi-process maxConnections', () => {
+  it.each(['exclusive', 'mutex'] as const)(
+    'holds the limit across the worker processes with accept %s',
+    async (accept) => {
+      server = await serve({ model: 'multi-process', protocol: 'resp', workers: 2, accept, maxConnections: 3 });
+      const s = server;
+      const burst = Array.from({ length: 12 }, () => new Conn(s.port));
+      conns.push(...burst);
+      const served = (await Promise.all(burst.map((c) => c.ping()))).filter(Boolean).length;
+      expect(served).toBeGreaterThanOrEqual(1);
+      expect(served).toBeLessThanOrEqual(3);
+      expect(await eventually(() => s.stats().refused === 12 - served, STALL_MS)).toBe(true);
+    },
+    60_000,
+  );
+
+  it('frees the share of a worker killed while it holds the limit: its replacement serves', async () => {
+    // exclusive: the listening socket is the master's, so connects made while the worker is
+    // respawned wait in its backlog for the new one (with reuseport the kernel would refuse them).
+    server = await serve({
+      model: 'multi-process',
+      protocol: 'resp',
+      workers: 1,
+      accept: 'exclusive',
+      maxConnections: 2,
+    });
+    const s = server;
+    const held = [new Conn(s.port), new Conn(s.port)];
+    conns.push(...held);
+    for (const c of held) expect(await c.ping()).toBe(true);
+    const victim = s.workerPids()[0]!;
+    process.kill(victim, 'SIGKILL');
+    expect(await eventually(() => held.every((c) => c.closed), STALL_MS)).toBe(true);
+    expect(await eventually(() => s.workerPids()[0]! > 0 && s.workerPids()[0] !== victim, STALL_MS)).toBe(true);
+    // Without the dead worker's share freed, the new one would count 2 held and refuse both.
+    const fresh = [new Conn(s.port), new Conn(s.port)];
+    conns.push(...fresh);
+    expect(await Promise.all(fresh.map((c) => c.ping()))).toEqual([true, true]);
+    expect(s.stats().refused).toBe(0);
+  }, 60_000);
+});
