@@ -4,8 +4,9 @@
  * server's connection limit, accepts per worker) and
  * BigInt64 slots for bytes out, the zero-copy sends (those the kernel reported done, and
  * of them those it copied) and the ring sends of reply data, updated with Atomics. Worker threads receive the
- * buffer in their workerData; processes (the multi-process model) report through IPC
- * and the parent adds their figures into its own block.
+ * buffer in their workerData; processes (the multi-process model) publish their figures on
+ * the master's board (process-board.ts), which adds them up, and count their connections
+ * against the server's limit there too (a ConnectionGate).
  */
 import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 
