@@ -21,7 +21,7 @@ import { MSG, readNewFd } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { Stats } from './stats.js';
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
-import { closeTransferRing } from '../transfer/uring.js';
+import { endTransferRing } from '../transfer/uring.js';
 import { constants } from '../sys/constants.js';
 import { USER_TURN_MS, nodeTurn, runsUserCode } from './user-fence.js';
 
@@ -94,7 +94,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     protocol.close();
     closePipePool();
     closeMmapCache();
-    closeTransferRing(); // the uring and direct methods' ring: its fds outlive the thread
+    endTransferRing(); // the uring and direct methods' ring: its fds outlive the thread
   }
 }
 

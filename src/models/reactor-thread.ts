@@ -20,7 +20,7 @@ import type { PollerName } from './poller-name.js';
 import { Session } from './session.js';
 import { asyncWork, discardReply, sweepEvery, type ConnLimits } from './conn-core.js';
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
-import { setTransferRing } from '../transfer/uring.js';
+import { endTransferRing, setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
 import { Stats, type ConnectionGate } from './stats.js';
 import { AcceptBackoff } from './accept-backoff.js';
@@ -98,6 +98,8 @@ export class ReactorThread {
     this.#data = data;
     // The protocol first: user code may throw in it, and the thread then holds no fd yet.
     this.#protocol = protocol ?? createProtocol(data.protocol, data.protocolOptions);
+    // Then the transfer ring, before any other fd: on a thread whose ring was ended it throws.
+    this.#ring = openTransferRing();
     this.#backoff = new AcceptBackoff(data.listenFd >= 0);
     if (data.cpus) native.setAffinity(data.cpus);
     this.#stats = Stats.attach(data.stats);
@@ -108,7 +110,11 @@ export class ReactorThread {
     this.reactor = new Reactor({ backend: data.backend });
     this.#inbox.arm();
     this.reactor.watch(data.inbox.signalFd, EPOLLIN, () => this.#drainInbox());
-    this.#ring = this.#transferRing();
+    if (this.#ring) {
+      // run() never turns Node's loop: the ring's completions are reaped from this poller.
+      const ring = this.#ring;
+      this.reactor.watch(ring.eventFd, EPOLLIN, () => ring.drain());
+    }
     // One sweep timer per thread rather than one per connection: 10 000 idle clients cost
     // one wake-up a second, and a timeout is enforced within a quarter of itself.
     this.reactor.setTimer(sweepEvery(data.limits), () => this.#sweep(), { repeat: true });
@@ -121,18 +127,6 @@ export class ReactorThread {
     if (data.listenFd >= 0) {
       this.reactor.watch(data.listenFd, data.listenPaused ? 0 : this.#listenMask, () => this.#acceptAll());
     }
-  }
-
-  /**
-   * run() never turns Node's loop, so the transfer ring's completions are reaped from this
-   * reactor's own poller: its eventfd is watched here and drained on each wakeup.
-   */
-  #transferRing(): Ring | undefined {
-    if (!Ring.supported()) return undefined;
-    const ring = new Ring({ entries: 64, attach: false });
-    this.reactor.watch(ring.eventFd, EPOLLIN, () => ring.drain());
-    setTransferRing(ring);
-    return ring;
   }
 
   get #listenMask(): number {
@@ -323,14 +317,31 @@ export class ReactorThread {
     this.#backoff.close();
     for (const s of [...this.#sessions.values()]) s.conn.destroy();
     this.#protocol.close();
-    if (this.#ring) {
-      setTransferRing(undefined);
-      this.reactor.unwatch(this.#ring.eventFd);
-      this.#ring.close();
-    }
+    if (this.#ring) this.reactor.unwatch(this.#ring.eventFd);
+    // Closed for good: a transfer that starts after this (a late reply) fails with EBADF
+    // rather than making a ring nobody would close.
+    endTransferRing();
     this.reactor.close();
     // The splice method keeps a per-thread pool of pipes: fds of the process, not the thread.
     closePipePool();
     closeMmapCache();
   }
+}
+
+/**
+ * The ring that file transfers (uring, direct, auto) use on a reactor thread, made with
+ * `{ attach: false }`: run() never turns Node's loop, so the thread watches its eventfd in its
+ * own poller. Undefined where the kernel has no io_uring. Throws EBADF on a thread whose
+ * transfer ring was ended.
+ */
+function openTransferRing(): Ring | undefined {
+  if (!Ring.supported()) return undefined;
+  const ring = new Ring({ entries: 64, attach: false });
+  try {
+    setTransferRing(ring);
+  } catch (e) {
+    ring.close();
+    throw e;
+  }
+  return ring;
 }

@@ -4,14 +4,27 @@
  * buffering). Two copies, like `readwrite`, but the syscalls are the ring's and the read
  * overlaps the send. Also home to the per-thread ring the `uring` and `direct` methods share.
  */
+import { EBADF } from '../sys/errno.js';
+import { ErrnoError } from '../sys/errors.js';
 import { Ring } from '../sys/ring.js';
 import type { TransferJob } from './job.js';
 
 export const URING_CHUNK = 128 << 10;
 let shared: Ring | undefined;
+/** Set by endTransferRing(): this thread is stopping, and no ring is made on it again. */
+let ended = false;
 
-/** The ring transfers use on this thread, attached to Node's loop (idle, it keeps nothing alive). */
+function endedError(): ErrnoError {
+  return new ErrnoError(-EBADF, 'io_uring_setup', undefined, "this thread's transfer ring was ended: it is stopping");
+}
+
+/**
+ * The ring transfers use on this thread, attached to Node's loop (idle, it keeps nothing alive).
+ * Throws an EBADF ErrnoError once endTransferRing() ran on this thread: a ring made then
+ * would belong to nobody, and its fds would outlive the thread.
+ */
 export function transferRing(): Ring {
+  if (ended) throw endedError();
   shared ??= new Ring({ entries: 64 });
   return shared;
 }
@@ -20,19 +33,33 @@ export function transferRing(): Ring {
  * Installs the ring transfers use on this thread. A loop that owns its thread (a Reactor in
  * run() mode never turns Node's loop) passes a ring created with `{ attach: false }` whose
  * eventfd it watches itself, calling `ring.drain()` when it fires; otherwise the default
- * ring's completions would wait for a libuv turn that never comes.
+ * ring's completions would wait for a libuv turn that never comes. Throws EBADF (and leaves
+ * `ring` to its caller) once endTransferRing() ran on this thread.
  */
 export function setTransferRing(ring: Ring | undefined): void {
+  if (ended && ring !== undefined) throw endedError();
   shared = ring;
 }
 
 /**
- * Closes the ring transferRing() made on this thread, if any. A thread that exits must:
- * the ring's fds belong to the process, not the thread, and would outlive it.
+ * Closes the ring transferRing() made (or setTransferRing() installed) on this thread, if
+ * any. The thread goes on: its next transfer makes a new ring. A thread that exits calls
+ * endTransferRing() instead.
  */
 export function closeTransferRing(): void {
   shared?.close();
   shared = undefined;
+}
+
+/**
+ * closeTransferRing() for a thread that is stopping, for good: the ring's fds belong to the
+ * process, not the thread, and would outlive it. From then on transferRing() throws EBADF,
+ * so a transfer still under way (a reply whose handler settled late) fails, and its
+ * connection closes, instead of making a ring that nobody would close.
+ */
+export function endTransferRing(): void {
+  closeTransferRing();
+  ended = true;
 }
 
 function isEagain(e: unknown): boolean {
@@ -72,9 +99,9 @@ export async function readFull(ring: Ring, fd: number, buf: Uint8Array, pos: num
 }
 
 /**
- * Sends `job` through `ring` (default: this thread's). `direct` falling back hands its own
- * ring on: asking transferRing() again after an await could make a new ring on a thread
- * whose ring was closed meanwhile (it stops), which nobody would close.
+ * Sends `job` through `ring` (default: this thread's; rejects with EBADF on a thread whose
+ * ring was ended). `direct` falling back hands its own ring on, so that the transfer keeps
+ * the one ring it started with.
  */
 export async function uringTransfer(job: TransferJob, ring: Ring = transferRing()): Promise<number> {
   const bufs = [Buffer.allocUnsafe(URING_CHUNK), Buffer.allocUnsafe(URING_CHUNK)];

@@ -1,0 +1,70 @@
+// The per-thread transfer ring of the uring, direct and auto methods (src/transfer/uring.ts):
+// a thread that stops ends it for good — a transfer asked for afterwards fails with EBADF
+// instead of making a ring (an eventfd and a ring fd) that nobody would close — while a
+// thread that goes on (here, the test's own) may close its ring and transfer again.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeTransferRing } from '../dist/src/transfer/uring.js';
+import { leakedSince, openFds } from './helpers/fds.js';
+import { sha256, tcpPeer } from './helpers/peer.js';
+import { Ring, constants, sys, transferFile } from './helpers/rawio.js';
+
+const SIZE = (1 << 20) + 5;
+const EBADF = (constants as Record<string, number>).EBADF!;
+let dir: string;
+let fileFd = -1;
+let data: Buffer;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(process.cwd(), '.rawio-test-transfer-ring-end-'));
+  data = Buffer.alloc(SIZE);
+  for (let i = 0; i < SIZE; i++) data[i] = (i * 31 + 7) & 0xff;
+  writeFileSync(join(dir, 'f'), data);
+  fileFd = sys.open(join(dir, 'f'), constants.O_RDONLY);
+});
+afterAll(() => {
+  sys.close(fileFd);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!Ring.supported())('the per-thread transfer ring', () => {
+  it('once a stopping thread ended it, transfers fail with EBADF and no ring is made again', async () => {
+    const before = openFds();
+    const w = new Worker(new URL('./fixtures/transfer-ring-end-worker.mjs', import.meta.url), {
+      workerData: { fileFd, size: SIZE },
+    });
+    const got = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    await new Promise((r) => w.once('exit', r));
+    const ebadf = { code: 'EBADF', errno: -EBADF, syscall: 'io_uring_setup' };
+    expect(got).toEqual({
+      before: { sent: SIZE },
+      transferRing: { ...ebadf, message: expect.stringMatching(/^EBADF: .*io_uring_setup .*stopping/) },
+      uring: ebadf,
+      direct: ebadf,
+      auto: ebadf,
+    });
+    expect(leakedSince(before)).toEqual([]);
+  }, 30_000);
+
+  it('a thread that goes on may close its ring and transfer again', async () => {
+    const before = openFds();
+    for (let round = 0; round < 2; round++) {
+      const peer = await tcpPeer();
+      let n: number;
+      try {
+        n = await transferFile(peer.sockFd, fileFd, { method: 'uring' });
+      } finally {
+        sys.close(peer.sockFd);
+      }
+      expect(n).toBe(SIZE);
+      expect((await peer.received).sha256).toBe(sha256(data));
+      closeTransferRing();
+    }
+    expect(leakedSince(before)).toEqual([]);
+  }, 30_000);
+});
