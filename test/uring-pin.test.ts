@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { pattern } from './helpers/uring.js';
 import { Proactor, Ring, constants, sys } from './helpers/rawio.js';
+import { TransferRing } from '../dist/src/sys/ring-native.js';
 
 const SIZE = 2048;
 const EAGAIN = -(constants as Record<string, number>).EAGAIN!;
@@ -306,4 +307,33 @@ describe.skipIf(!supported)('a caller’s buffer stays attached while the kernel
     const want = Object.fromEntries(Object.keys(got).map((k) => [k, { attached: true, bytes: true }]));
     expect(got).toEqual(want);
   }, 60_000);
+
+  // The other side of the rule: rawio's own buffers that no other code sees (pin.ts's list)
+  // take the unpinned route, so they stay as transferable as any fresh ArrayBuffer. Checked
+  // once the operation is over: a detach then takes nothing from the kernel.
+  it('the transfer ring’s own route (readOwn, sendOwn) leaves its buffers unpinned, the bytes right', async () => {
+    const ring = new TransferRing({ entries: 8 });
+    const { a, b, close } = await pair();
+    try {
+      const data = pattern(SIZE, 11);
+      const inBuf = fresh(SIZE);
+      const reading = ring.readOwn(a, inBuf, 0, SIZE, -1);
+      sys.write(b, data);
+      const nIn = await deadline(reading);
+      const outBuf = fresh(SIZE);
+      outBuf.set(data);
+      const nOut = await deadline(ring.sendOwn(a, outBuf));
+      const wire = await drain(b, 0, SIZE);
+      const got = {
+        read: nIn === SIZE && Buffer.from(inBuf).equals(data),
+        sent: nOut === SIZE && wire.equals(data),
+        readPinned: survives(inBuf.buffer),
+        sendPinned: survives(outBuf.buffer),
+      };
+      expect(got).toEqual({ read: true, sent: true, readPinned: false, sendPinned: false });
+    } finally {
+      close();
+      ring.close();
+    }
+  }, 30_000);
 });

@@ -22,6 +22,7 @@ import { asyncWork, discardReply, sweepEvery, type ConnLimits } from './conn-cor
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { endTransferRing, setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
+import { TransferRing } from '../sys/ring-native.js';
 import { Stats, type ConnectionGate } from './stats.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
@@ -87,7 +88,7 @@ export class ReactorThread {
   #next = 0;
   readonly #msg = {} as Message;
   /** The ring that file transfers (uring, direct, auto) use on this thread, if the kernel has io_uring. */
-  readonly #ring: Ring | undefined;
+  readonly #ring: TransferRing | undefined;
   /** Called after each batch of accepts (the accept mutex releases its lock there). */
   onAccepted: (() => void) | undefined;
   /** Until when (performance.now()) this thread should not accept after accept(2) failed. */
@@ -334,9 +335,9 @@ export class ReactorThread {
  * own poller. Undefined where the kernel has no io_uring. Throws EBADF on a thread whose
  * transfer ring was ended.
  */
-function openTransferRing(): Ring | undefined {
+function openTransferRing(): TransferRing | undefined {
   if (!Ring.supported()) return undefined;
-  const ring = new Ring({ entries: 64, attach: false });
+  const ring = new TransferRing({ entries: 64, attach: false });
   try {
     setTransferRing(ring);
   } catch (e) {

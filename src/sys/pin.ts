@@ -27,8 +27,9 @@
  * Not pinned: buffers rawio allocates itself and lends to no other code before the kernel is
  * done with them, which no transfer can therefore reach — `Ring`'s iovec arrays, statx output,
  * paths and timespecs, the Proactor's timespecs, the proactor thread's gathered replies, file
- * chunks and stop counter (`Proactor.sendOwn` / `readOwn`), the probe's throwaway buffer
- * ring — and the addon's own external memory ({@link addonMemory}). A pin costs a read of
+ * chunks and stop counter (`Proactor.sendOwn` / `readOwn`), the file chunks of the `uring`
+ * and `direct` transfers (`TransferRing.readOwn` / `sendOwn`, ring-native.ts), the probe's
+ * throwaway buffer ring — and the addon's own external memory ({@link addonMemory}). A pin costs a read of
  * `buf.buffer` (a C++ builtin, most of it) and a WeakSet lookup: some 40 ns.
  */
 import { markAsUntransferable } from 'node:worker_threads';

@@ -4,12 +4,29 @@
  * points and holds its buffers in its own request records, so it prepares entries on the
  * native ring directly, through the helpers of `uring-prep.ts`: no argument checks, no buffer
  * holding, no per-entry credential check (the Ring's submit still checks). Not exported from
- * the package.
+ * the package. Also the Ring subclass of the file transfers, which read and send their own
+ * buffers unpinned.
  */
 import { EINVAL } from './errno.js';
 import { ErrnoError } from './errors.js';
 import type { NativeRing } from './native.js';
-import { Ring, type CompletionHandler, type RingOptions } from './ring.js';
+import { Ring, type CompletionHandler, type RingOptions, type SocketOptions } from './ring.js';
+
+/**
+ * The ring of the file transfers (`uring`, `direct`: src/transfer/uring.ts): a Ring that also
+ * reads and sends the transfer's own file chunks, which rawio allocates and lends to no other
+ * code, without pinning them (pin.ts). @internal
+ */
+export class TransferRing extends Ring {
+  /** `read` into a buffer of rawio's own, not pinned. */
+  override readOwn(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return super.readOwn(fd, buf, offset, length, position);
+  }
+  /** `send` of a buffer of rawio's own, not pinned. */
+  override sendOwn(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<number> {
+    return super.sendOwn(fd, buf, opts);
+  }
+}
 
 /** A Ring that lets its creator reach the native ring. */
 class LoopRing extends Ring {

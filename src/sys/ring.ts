@@ -180,13 +180,13 @@ export class Ring extends RingBatch {
     return this.rw(u.OP.WRITE, 'write', fd, buf, rwArgs<FileOptions>(a, b, c, d));
   } // prettier-ignore
   /** READ, WRITE, or READ_FIXED (`buf`: the registered buffer's index). */
-  private rw(op: number, name: string, fd: number, buf: unknown, [off, len, pos, o]: RwArgs<FileOptions>) {
+  private rw(op: number, name: string, fd: number, buf: unknown, [off, len, pos, o]: RwArgs<FileOptions>, pinIt = true) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
     const fixed = op === u.OP.READ_FIXED;
     const b = fixed ? this.fixedBuf(buf as number) : v.bytes(buf);
     const [start, l] = v.slice(b, off, len);
     const p = position(pos);
-    if (!fixed) pin(b); // a registered buffer was pinned by registerBuffers
+    if (!fixed && pinIt) pin(b); // a registered buffer was pinned by registerBuffers
     const e = { fd: f, buf: b, offset: start, length: l, position: p, bufIndex: fixed ? (buf as number) : 0, sqeFlags };
     const prep = fixed ? sqe.prepReadFixed : op === u.OP.READ ? sqe.prepRead : sqe.prepWrite;
     const done = this.op(name, (userData) => prep(this.raw, { ...e, userData }), b, o);
@@ -301,15 +301,35 @@ export class Ring extends RingBatch {
       signal,
     );
   }
-  private sock(op: number, name: string, fd: number, buf: Uint8Array, o: SocketOptions | undefined, extra: number) {
+  private sock(
+    op: number,
+    name: string,
+    fd: number,
+    buf: Uint8Array,
+    o: SocketOptions | undefined,
+    extra: number,
+    pinIt = true,
+  ) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
     const so = v.object<SocketOptions>('opts', o);
     const [off, len] = v.slice(v.bytes(buf), so.offset, so.length);
     const fl = (so.flags === undefined ? 0 : v.int('flags', so.flags, 0, 0x7fffffff)) | extra;
-    pin(buf);
+    if (pinIt) pin(buf);
     const e = { fd: f, buf, offset: off, length: len, msgFlags: fl, sqeFlags };
     const prep = op === u.OP.RECV ? sqe.prepRecv : sqe.prepSend;
     return this.op(name, (userData) => prep(this.raw, { ...e, userData }), buf, o);
+  }
+
+  // ---- a subclass's own buffers: allocated by rawio and lent to no other code until the
+  // operation settles, so no transfer can reach them, and they are not pinned (pin.ts)
+
+  /** `read` into such a buffer: `(offset, length, position)` as `read` takes them. @internal */
+  protected readOwn(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return this.rw(u.OP.READ, 'read', fd, buf, [offset, length, position, undefined], false);
+  }
+  /** `send` of such a buffer, with `send`'s options. @internal */
+  protected sendOwn(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<number> {
+    return this.sock(u.OP.SEND, 'send', fd, buf, opts, MSG_NOSIGNAL, false);
   }
 
   /** splice(2); a null offset means the fd's own position (and is required for pipes). */

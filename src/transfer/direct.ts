@@ -9,7 +9,7 @@
 import { alignedBuffer } from '../sys/file.js';
 import { native } from '../sys/native.js';
 import { close } from '../sys/socket.js';
-import type { Ring } from '../sys/ring.js';
+import type { TransferRing } from '../sys/ring-native.js';
 import type { TransferJob } from './job.js';
 import { readFull, sendAll, transferRing, uringTransfer } from './uring.js';
 
@@ -21,7 +21,7 @@ const O_DIRECT = native.constants.O_DIRECT!;
 /** Bytes this thread has read with O_DIRECT (for tests and the benchmark to see the path taken). */
 export const directStats = { bytes: 0 };
 
-async function buffered(ring: Ring, job: TransferJob, pos: number, len: number): Promise<number> {
+async function buffered(ring: TransferRing, job: TransferJob, pos: number, len: number): Promise<number> {
   if (len === 0) return 0;
   const buf = Buffer.allocUnsafe(len);
   const n = await readFull(ring, job.fileFd, buf, pos, len);
@@ -29,7 +29,7 @@ async function buffered(ring: Ring, job: TransferJob, pos: number, len: number):
   return n;
 }
 
-async function middle(ring: Ring, job: TransferJob, dfd: number, from: number, to: number): Promise<number> {
+async function middle(ring: TransferRing, job: TransferJob, dfd: number, from: number, to: number): Promise<number> {
   const bufs = Array.from({ length: DIRECT_DEPTH }, () => alignedBuffer(DIRECT_CHUNK, ALIGN));
   const reads: Promise<number>[] = [];
   let issued = from;

@@ -6,11 +6,11 @@
  */
 import { EBADF } from '../sys/errno.js';
 import { ErrnoError } from '../sys/errors.js';
-import { Ring } from '../sys/ring.js';
+import { TransferRing } from '../sys/ring-native.js';
 import type { TransferJob } from './job.js';
 
 export const URING_CHUNK = 128 << 10;
-let shared: Ring | undefined;
+let shared: TransferRing | undefined;
 /** Set by endTransferRing(): this thread is stopping, and no ring is made on it again. */
 let ended = false;
 
@@ -23,9 +23,9 @@ function endedError(): ErrnoError {
  * Throws an EBADF ErrnoError once endTransferRing() ran on this thread: a ring made then
  * would belong to nobody, and its fds would outlive the thread.
  */
-export function transferRing(): Ring {
+export function transferRing(): TransferRing {
   if (ended) throw endedError();
-  shared ??= new Ring({ entries: 64 });
+  shared ??= new TransferRing({ entries: 64 });
   return shared;
 }
 
@@ -36,7 +36,7 @@ export function transferRing(): Ring {
  * ring's completions would wait for a libuv turn that never comes. Throws EBADF (and leaves
  * `ring` to its caller) once endTransferRing() ran on this thread.
  */
-export function setTransferRing(ring: Ring | undefined): void {
+export function setTransferRing(ring: TransferRing | undefined): void {
   if (ended && ring !== undefined) throw endedError();
   shared = ring;
 }
@@ -67,7 +67,7 @@ function isEagain(e: unknown): boolean {
 }
 
 /** Sends all of `buf[0, len)` with the ring, waiting for writability on EAGAIN. */
-export async function sendAll(ring: Ring, job: TransferJob, buf: Uint8Array, len: number): Promise<void> {
+export async function sendAll(ring: TransferRing, job: TransferJob, buf: Uint8Array, len: number): Promise<void> {
   let off = 0;
   while (off < len) {
     try {
@@ -77,7 +77,7 @@ export async function sendAll(ring: Ring, job: TransferJob, buf: Uint8Array, len
         job.signal === undefined
           ? { offset: off, length: len - off }
           : { offset: off, length: len - off, signal: job.signal };
-      const n = await ring.send(job.sockFd, buf, opts);
+      const n = await ring.sendOwn(job.sockFd, buf, opts);
       off += n;
       job.onSent?.(n);
     } catch (e) {
@@ -88,10 +88,16 @@ export async function sendAll(ring: Ring, job: TransferJob, buf: Uint8Array, len
 }
 
 /** Reads `[pos, pos + len)` of `fd` fully (short reads continued); fewer bytes only at EOF. */
-export async function readFull(ring: Ring, fd: number, buf: Uint8Array, pos: number, len: number): Promise<number> {
+export async function readFull(
+  ring: TransferRing,
+  fd: number,
+  buf: Uint8Array,
+  pos: number,
+  len: number,
+): Promise<number> {
   let got = 0;
   while (got < len) {
-    const n = await ring.read(fd, buf, got, len - got, pos + got);
+    const n = await ring.readOwn(fd, buf, got, len - got, pos + got);
     if (n === 0) break;
     got += n;
   }
@@ -103,7 +109,7 @@ export async function readFull(ring: Ring, fd: number, buf: Uint8Array, pos: num
  * ring was ended). `direct` falling back hands its own ring on, so that the transfer keeps
  * the one ring it started with.
  */
-export async function uringTransfer(job: TransferJob, ring: Ring = transferRing()): Promise<number> {
+export async function uringTransfer(job: TransferJob, ring: TransferRing = transferRing()): Promise<number> {
   const bufs = [Buffer.allocUnsafe(URING_CHUNK), Buffer.allocUnsafe(URING_CHUNK)];
   const end = job.offset + job.length;
   const readAt = (i: number, pos: number) =>
