@@ -51,7 +51,8 @@ interface ConnThread {
   slot: FdSlot;
   inbox: Channel;
   thread?: ModelThread;
-  exited: Promise<void>;
+  /** The thread once it started; undefined when it failed to. */
+  started: Promise<ModelThread | undefined>;
 }
 
 class Acceptor {
@@ -130,8 +131,7 @@ class Acceptor {
       slot: slotSab,
       ...copyServeData(this.#data),
     };
-    let done!: () => void;
-    const t: ConnThread = { slot: new FdSlot(slotSab), inbox, exited: new Promise((r) => (done = r)) };
+    const t = { slot: new FdSlot(slotSab), inbox } as ConnThread;
     this.#live.add(t);
     this.#starting++;
     const started = () => {
@@ -139,18 +139,20 @@ class Acceptor {
       this.#setAccepting(true);
       if (!this.#closing) this.#acceptAll();
     };
-    startThread(data).then(
+    t.started = startThread(data).then(
       (thread) => {
         t.thread = thread;
         started();
         thread.worker.on('message', () => this.#onIdle(t));
-        void thread.exited.then(() => this.#onExit(t, done));
+        void thread.exited.then(() => this.#onExit(t));
+        return thread;
       },
       () => {
         native.close(fd);
         this.#stats.closed();
-        this.#onExit(t, done);
+        this.#onExit(t);
         started();
+        return undefined;
       },
     );
   }
@@ -162,11 +164,10 @@ class Acceptor {
     if (!this.#closing) this.#acceptAll();
   }
 
-  #onExit(t: ConnThread, done: () => void): void {
+  #onExit(t: ConnThread): void {
     this.#live.delete(t);
     const i = this.#idle.indexOf(t);
     if (i >= 0) this.#idle.splice(i, 1);
-    done();
     this.#setAccepting(true);
   }
 
@@ -179,12 +180,13 @@ class Acceptor {
         t.slot.stop();
         writeStop(t.inbox);
       }
-      // A thread whose handler never settles is ended after the idle timeout.
+      // A thread whose handler never settles is ended after the idle timeout; one still
+      // starting is waited for as it comes (it finds its stop), then given the same grace.
       const grace = this.#data.limits.idleTimeout;
       await Promise.all(
         all.map(async (t) => {
-          if (t.thread) await exitWithin(t.thread, grace);
-          await t.exited;
+          const thread = await t.started;
+          if (thread) await exitWithin(thread, grace);
         }),
       );
     })();
