@@ -88,8 +88,40 @@ export function asyncBegin(): void {
   if (asyncWork.count++ === 0) asyncWork.onChange?.(true);
 }
 
+/** Who waits for this thread's replies and file bodies to settle (asyncSettled). */
+const settledWaiters: (() => void)[] = [];
+/** File bodies being sent (conn-core's tail): their file fds close when they end. */
+let tails = 0;
+
+function wakeIfSettled(): void {
+  if (asyncWork.count === 0 && tails === 0) for (const w of settledWaiters.splice(0)) w();
+}
+
 export function asyncEnd(): void {
-  if (--asyncWork.count === 0) asyncWork.onChange?.(false);
+  if (--asyncWork.count > 0) return;
+  asyncWork.onChange?.(false);
+  wakeIfSettled();
+}
+
+/**
+ * A file body's send begins / ends. It needs no libuv turns (unlike asyncWork), but the
+ * thread must not exit under it: the body's file fd is closed when it ends.
+ */
+export function tailBegin(): void {
+  tails++;
+}
+export function tailEnd(): void {
+  tails--;
+  wakeIfSettled();
+}
+
+/**
+ * Resolves once this thread awaits no reply and sends no file body (at once when it does
+ * neither): a stopped thread or process exits then, whatever timers user modules left running.
+ */
+export function asyncSettled(): Promise<void> {
+  if (asyncWork.count === 0 && tails === 0) return Promise.resolve();
+  return new Promise((resolve) => settledWaiters.push(resolve));
 }
 
 export function connError(code: string, message: string): Error {

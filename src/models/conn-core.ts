@@ -35,6 +35,8 @@ import { close } from '../sys/socket.js';
 import {
   asyncBegin,
   asyncEnd,
+  tailBegin,
+  tailEnd,
   connError,
   discardReply,
   type ConnIO,
@@ -45,6 +47,7 @@ import { ConnClock } from './conn-clock.js';
 import type { Stats } from './stats.js';
 
 export {
+  asyncSettled,
   asyncWork,
   CONN_DEFAULTS,
   connError,
@@ -365,6 +368,7 @@ export class ConnCore {
     let ok = true;
     if (reply.file) {
       const { file } = reply;
+      tailBegin(); // the thread stays until the file fd is closed below
       try {
         const n = await io.sendFile(file);
         this.#stats.sent(n);
@@ -384,6 +388,7 @@ export class ConnCore {
       } finally {
         close(file.fd);
         this.#files--;
+        tailEnd();
       }
     }
     if (ok && reply.body && !io.closed) ok = await this.#sendBody(reply.body);

@@ -79,6 +79,9 @@ export async function runPoolThread(data: PoolThreadData, ready: () => void, giv
   } finally {
     protocol.close();
   }
+  // Handlers still running have the grace close() gives them; the thread exits once they
+  // settle (worker-entry.ts), not when a module's stray timers end.
+  await pool.settled();
 }
 
 class PoolHandler {
@@ -88,7 +91,8 @@ class PoolHandler {
   readonly #chains = new Map<string, Promise<void>>();
   readonly #closed = new Set<string>();
   /** Replies (and bodies) not yet settled. */
-  pending = 0;
+  #pending = 0;
+  #onSettled: (() => void) | undefined;
 
   constructor(
     readonly data: PoolThreadData,
@@ -96,6 +100,27 @@ class PoolHandler {
   ) {
     this.#replies = data.replies.map((init) => new Channel(init));
     this.#bodies = new BodySender(data.credits);
+  }
+
+  /** Replies (and bodies) not yet settled. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Resolves once no reply or body is pending. */
+  settled(): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#onSettled = resolve));
+  }
+
+  #begin(): void {
+    this.#pending++;
+  }
+
+  #end(): void {
+    if (--this.#pending > 0) return;
+    this.#onSettled?.();
+    this.#onSettled = undefined;
   }
 
   request(reactor: number, session: number, seq: number, payload: Uint8Array): void {
@@ -108,12 +133,13 @@ class PoolHandler {
       if (p) this.#track(key, p);
       return;
     }
-    this.pending++;
+    this.#begin();
     this.#track(
       key,
       chain.then(() => {
-        this.pending--;
-        return this.#run(key, reactor, session, seq, frame);
+        const p = this.#run(key, reactor, session, seq, frame);
+        this.#end(); // after #run counted its own promise: never 0 in between
+        return p;
       }),
     );
   }
@@ -141,13 +167,13 @@ class PoolHandler {
       this.#reply(key, reactor, session, seq, r as Reply);
       return undefined;
     }
-    this.pending++;
+    this.#begin();
     return (r as unknown as Promise<Reply>)
       .then(
         (reply) => this.#reply(key, reactor, session, seq, reply),
         () => this.#reply(key, reactor, session, seq, CLOSE_NOW),
       )
-      .finally(() => this.pending--);
+      .finally(() => this.#end());
   }
 
   #reply(key: string, reactor: number, session: number, seq: number, reply: Reply): void {
@@ -158,13 +184,13 @@ class PoolHandler {
     const out = this.#replies[reactor]!;
     sendReply(out, session, seq, reply);
     if (!reply.body) return;
-    this.pending++;
+    this.#begin();
     void this.#bodies
       .stream(reply.body, (slot, gen, data, last) => {
         const msg = { session, seq, pool: this.data.index, slot, gen, data, last };
         while (!writeBody(out, msg)) Atomics.wait(pause, 0, 0, 1);
       })
-      .finally(() => this.pending--);
+      .finally(() => this.#end());
   }
 }
 

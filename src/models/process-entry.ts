@@ -15,6 +15,7 @@ import { Keyspace, KEYSPACE_NX } from '../sys/keyspace.js';
 import { listenTcp } from '../sys/socket.js';
 import { Channel } from './channel.js';
 import { CHANNEL_BYTES } from './messages.js';
+import { asyncSettled } from './conn-contract.js';
 import { ReactorThread } from './reactor-thread.js';
 import { Stats, type ConnectionGate } from './stats.js';
 import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
@@ -268,10 +269,13 @@ await main().catch((e: unknown) => {
   if (!saidReady) reportFailure(e);
   throw e;
 });
-// Every connection is closed. User code still running (a handler that has not settled) keeps
-// the loop alive: it has the idle timeout to settle, as close() gives the other models'
-// threads, and then the process exits regardless.
-setTimeout(() => {
+// Every connection is closed. User code still running (a handler that has not settled) has
+// the idle timeout to settle, as close() gives the other models' threads, and then the
+// process exits regardless. Once no reply is awaited it exits at once: timers a user module
+// left running (a setInterval at its top level) are no request's, and do not hold it.
+const exit = () => {
   unfence();
   process.exit(0);
-}, settings.thread.limits.idleTimeout).unref();
+};
+setTimeout(exit, settings.thread.limits.idleTimeout).unref();
+void asyncSettled().then(exit);

@@ -198,12 +198,19 @@ export async function runTpcAcceptor(data: TpcAcceptorData, ready: () => void): 
   await tryUserProtocol(data);
   const acceptor = new Acceptor(data);
   const port = parentPort!;
-  port.on('message', (m) => {
-    if (m !== 'stop') return;
-    // Every connection thread gone, the port closed: nothing keeps this thread's loop alive.
-    void acceptor.close().then(() => port.close());
+  const closed = new Promise<void>((resolve) => {
+    port.on('message', (m) => {
+      if (m !== 'stop') return;
+      // Every connection thread gone, the port closed: the role is over (and the thread exits,
+      // whatever timers the user module it loaded left running: worker-entry.ts).
+      void acceptor.close().then(() => {
+        port.close();
+        resolve();
+      });
+    });
   });
   ready();
+  await closed;
 }
 
 /**

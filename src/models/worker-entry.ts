@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
+import { asyncSettled } from './conn-contract.js';
 import { Stats } from './stats.js';
 import { fenceUserCode, runsUserCode } from './user-fence.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
@@ -27,6 +28,15 @@ try {
   unfence?.();
   throw e;
 }
+// The role is over and has closed what it held. Replies still awaited (a handler that has not
+// settled) keep the thread until they settle, within the grace close() gives them; then it
+// exits, rather than live on for timers a user module left running (README, "Closing a
+// server"). Not awaited here: a handler that never settles and holds nothing would leave an
+// unsettled top-level await.
+void asyncSettled().then(() => {
+  unfence?.();
+  process.exit(0);
+});
 
 async function run(): Promise<void> {
   // User modules (a protocol module, an HTTP handler) are imported before the role starts, so

@@ -6,7 +6,7 @@
  * every transfer method, share state between every thread and process, and make serve()
  * reject when a module cannot be loaded — in the caller's thread or only in a worker
  * thread or process, with the module's own error and the worker named — with no fd or
- * process left behind.
+ * process left behind; and close() must not wait for a timer a module left running.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { exchange, type Exchange } from '../helpers/clients.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { childrenOf } from '../helpers/procs.js';
 import { defineUserCodeFenceTests } from './usercode-fence.js';
+import { defineStrayTimerTests } from './usercode-stray-timer.js';
 import { eventually } from '../helpers/wait.js';
 
 const fixture = (name: string) => new URL(`../fixtures/user/${name}`, import.meta.url);
@@ -78,6 +79,7 @@ const get = (path: string, method = 'GET') => `${method} ${path} HTTP/1.1\r\nHos
 
 export function defineUserCodeSuite(model: ModelName): void {
   defineUserCodeFenceTests(model);
+  describe(`${model} × a module's stray timer`, () => defineStrayTimerTests(model));
   let dir: string;
   let file: Buffer;
   let path: string;
