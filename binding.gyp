@@ -28,7 +28,8 @@
         "native/msg_zerocopy.cc",
         "native/uring.cc",
         "native/netdev.cc",
-        "native/keyspace.cc"
+        "native/keyspace.cc",
+        "native/fd_owner.cc"
       ]
     },
     {

@@ -17,6 +17,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rawio::InitUring(env, exports);
   rawio::InitKeyspace(env, exports);
   rawio::InitNetdev(env, exports);
+  rawio::InitFdOwner(env, exports);
   return exports;
 }
 

@@ -17,6 +17,7 @@ void InitMsgZerocopy(Napi::Env env, Napi::Object exports);
 void InitUring(Napi::Env env, Napi::Object exports);
 void InitKeyspace(Napi::Env env, Napi::Object exports);
 void InitNetdev(Napi::Env env, Napi::Object exports);
+void InitFdOwner(Napi::Env env, Napi::Object exports);
 
 void InitLoadgen(Napi::Env env, Napi::Object exports);
 }  // namespace rawio

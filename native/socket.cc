@@ -17,6 +17,7 @@
 
 #include "errors.h"
 #include "families.h"
+#include "fd_owner.h"
 
 namespace rawio {
 namespace {
@@ -157,10 +158,7 @@ Napi::Value JsShutdown(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value JsClose(const Napi::CallbackInfo& info) {
-  long r = Ret(close(ArgFd(info, 0)));
-  // Linux has released the fd even when close reports EINTR; retrying could close a
-  // descriptor another thread has just been given.
-  return Num(info.Env(), r == -EINTR ? 0 : r);
+  return Num(info.Env(), CloseFd(ArgFd(info, 0)));
 }
 
 long SetOpt(int fd, int level, int name, int value) {

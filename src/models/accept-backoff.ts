@@ -12,6 +12,7 @@
 import { readdirSync } from 'node:fs';
 import { EMFILE } from '../sys/errno.js';
 import { native } from '../sys/native.js';
+import { ownFd } from '../sys/fd-owner.js';
 import { constants } from '../sys/constants.js';
 import { getrlimit } from '../sys/process.js';
 
@@ -81,6 +82,7 @@ export class AcceptBackoff {
   #takeReserve(): void {
     const fd = native.open('/dev/null', constants.O_RDONLY as number, 0); // close-on-exec: native.open adds it
     this.#reserve = fd >= 0 ? fd : -1;
+    if (fd >= 0) ownFd(fd); // closed with the thread if close() never runs (src/sys/fd-owner.ts)
   }
 }
 

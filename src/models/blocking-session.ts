@@ -23,6 +23,7 @@ import type { Protocol, Reply } from '../protocols/protocol.js';
 import { ConnCore, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EINTR } from '../sys/errno.js';
+import { ownFd } from '../sys/fd-owner.js';
 import { native } from '../sys/native.js';
 import { FileBodySender, type FileBodyOptions } from './file-body.js';
 import type { Stats } from './stats.js';
@@ -66,6 +67,7 @@ export class FdSlot {
 
   /** The serving thread: `fd` is the one it now blocks on. */
   publish(fd: number): void {
+    ownFd(fd); // closed by release(), or by the addon if this thread ends first (src/sys/fd-owner.ts)
     this.#lock();
     Atomics.store(this.ints, 1, fd);
     this.#unlock();

@@ -32,6 +32,7 @@
  */
 import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
 import { close } from '../sys/socket.js';
+import { ownFd } from '../sys/fd-owner.js';
 import {
   asyncBegin,
   asyncEnd,
@@ -318,6 +319,9 @@ export class ConnCore {
     if (reply.data.length > this.#largest) this.#largest = reply.data.length;
     this.#seen++;
     if (reply.file) {
+      // The file is this connection's to close now (#sendTail), on this thread: it owns the fd,
+      // so that the addon closes it if the thread ends with the body in flight.
+      ownFd(reply.file.fd);
       this.#files++;
       this.#sawFile = true;
     }

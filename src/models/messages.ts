@@ -4,6 +4,7 @@
  * false when the channel is full: the caller keeps the message and retries) and one reader
  * (`read*`); they alone know which of the channel's numeric slots carries which field.
  */
+import { close } from '../sys/socket.js';
 import type { Channel, Message } from './channel.js';
 
 /** Message tags. */
@@ -38,6 +39,19 @@ export function writeNewFd(ch: Channel, fd: number): boolean {
 /** The connection a NEW_FD message hands over. */
 export function readNewFd(m: Message): number {
   return m.a;
+}
+
+/**
+ * Closes the fds in what is left in `ch` once its reader has ended: the connections of NEW_FD
+ * messages nobody adopted (a reactor terminate()d while user code blocked it), the files of
+ * replies nobody sent. Only when no thread reads `ch` any more: its messages are taken.
+ */
+export function closeUnread(ch: Channel): void {
+  const m = {} as Message;
+  while (ch.pop(m)) {
+    if (m.tag === MSG.NEW_FD) close(readNewFd(m));
+    else if (m.tag === MSG.REPLY && m.c >= 0) close(m.c);
+  }
 }
 
 export function writeStop(ch: Channel): boolean {

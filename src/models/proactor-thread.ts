@@ -31,6 +31,7 @@ import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocol
 import { ECANCELED } from '../sys/errno.js';
 import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
+import { ownFd } from '../sys/fd-owner.js';
 import { errnoError } from '../sys/errors.js';
 import { getrlimit } from '../sys/process.js';
 import { ringProbe } from '../sys/uring.js';
@@ -486,6 +487,7 @@ export class ProactorThread {
     if (this.#stopping) return void native.close(fd);
     // Past maxConnections: closed at once, unread (the client sees EOF), and accepting goes on.
     if (!this.#stats.admit(this.#data.index)) return void native.close(fd);
+    ownFd(fd); // closed by closed(), or by the addon if this thread ends first (src/sys/fd-owner.ts)
     native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
     this.#conns.add(new RingConn(fd, this, this.#protocol, this.#stats, this.#data.limits));
   }

@@ -13,7 +13,7 @@ import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { native } from '../sys/native.js';
 import { eventfd, localPort } from '../sys/socket.js';
 import { Channel } from './channel.js';
-import { CHANNEL_BYTES, writeStop } from './messages.js';
+import { CHANNEL_BYTES, closeUnread, writeStop } from './messages.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
@@ -135,6 +135,8 @@ class Group {
     await Promise.all(this.#threads.map((t) => exitWithin(t, this.#grace)));
     for (const ch of this.#pool) while (!writeStop(ch)) await delay(1);
     await Promise.all(this.#poolThreads.map((t) => exitWithin(t, this.#grace)));
+    // Every reader and writer is gone: what a terminated reactor never took is closed here.
+    for (const inbox of this.#inboxes) closeUnread(inbox);
     for (const fd of this.#eventfds) native.close(fd);
     this.protocol.close();
   }

@@ -13,6 +13,7 @@ import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocol
 import { constants } from '../sys/constants.js';
 import { EAGAIN } from '../sys/errno.js';
 import { native } from '../sys/native.js';
+import { ownFd } from '../sys/fd-owner.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { CHUNK, MSG, readBody, readNewFd, readReply, writeRequest } from './messages.js';
 import { BodyFeed } from './body-feed.js';
@@ -187,6 +188,9 @@ export class ReactorThread {
   }
 
   #adopt(fd: number): void {
+    // This thread serves it now, and closes it; or, when the thread ends first (a terminate()
+    // in user code), the addon does (src/sys/fd-owner.ts).
+    ownFd(fd);
     // TCP_NODELAY, as nginx and Redis set it: a reply written in pieces must not wait for the
     // client's delayed ACK (Nagle's algorithm turns pipelined replies into 40 ms stalls).
     native.setNoDelay(fd, true);
@@ -344,5 +348,6 @@ function openTransferRing(): TransferRing | undefined {
     ring.close();
     throw e;
   }
+  ownFd(ring.eventFd); // closed with the ring, or with this thread (src/sys/fd-owner.ts)
   return ring;
 }

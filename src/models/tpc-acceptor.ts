@@ -29,7 +29,7 @@ import { copyServeData, type BlockingServeData } from './blocking-start.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
 import { AcceptBackoff, freeFds } from './accept-backoff.js';
-import { writeNewFd, writeStop } from './messages.js';
+import { closeUnread, writeNewFd, writeStop } from './messages.js';
 import { Stats } from './stats.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 
@@ -165,6 +165,7 @@ class Acceptor {
   }
 
   #onExit(t: ConnThread): void {
+    closeUnread(t.inbox); // a connection handed to it that it never took
     this.#live.delete(t);
     const i = this.#idle.indexOf(t);
     if (i >= 0) this.#idle.splice(i, 1);

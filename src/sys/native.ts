@@ -291,6 +291,14 @@ export interface NativeBinding extends NetdevBinding {}
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends KeyspaceBinding {}
 
+// ---- fd_owner.cc
+export interface FdOwnerBinding {
+  /** The calling thread owns fd: closed when the thread ends, unless closed before. */
+  fdOwn(fd: number): void;
+}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface NativeBinding extends FdOwnerBinding {}
+
 function load(): NativeBinding {
   const override = process.env.RAWIO_ADDON;
   if (override) return require(override) as NativeBinding;

@@ -8,6 +8,7 @@
  */
 import { alignedBuffer } from '../sys/file.js';
 import { native } from '../sys/native.js';
+import { ownFd } from '../sys/fd-owner.js';
 import { close } from '../sys/socket.js';
 import type { TransferRing } from '../sys/ring-native.js';
 import type { TransferJob } from './job.js';
@@ -66,6 +67,7 @@ export async function directTransfer(job: TransferJob): Promise<number> {
   let dfd: number;
   try {
     dfd = await ring.openat(-100, `/proc/self/fd/${job.fileFd}`, native.constants.O_RDONLY! | O_DIRECT);
+    ownFd(dfd); // closed below, or with this thread if it is terminated mid-body
   } catch {
     return uringTransfer(job, ring); // no O_DIRECT here (tmpfs, some FUSE mounts), or the ring closed
   }

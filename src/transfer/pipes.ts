@@ -6,6 +6,7 @@
  */
 import { check } from '../sys/errors.js';
 import { native } from '../sys/native.js';
+import { ownFd } from '../sys/fd-owner.js';
 
 export interface Pipe {
   r: number;
@@ -26,6 +27,9 @@ export function acquirePipe(asked = 0): Pipe {
   const r = native.pipe(asked, false);
   if (typeof r === 'number') check(r, 'pipe2');
   const [rd, wr] = r as [number, number];
+  // The pool is this thread's: its pipes go with the thread, also one that is terminated.
+  ownFd(rd);
+  ownFd(wr);
   const size = native.pipeSize(wr);
   if (size < 0) {
     native.close(rd);

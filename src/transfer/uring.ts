@@ -6,6 +6,7 @@
  */
 import { EBADF } from '../sys/errno.js';
 import { ErrnoError } from '../sys/errors.js';
+import { ownFd } from '../sys/fd-owner.js';
 import { TransferRing } from '../sys/ring-native.js';
 import type { TransferJob } from './job.js';
 
@@ -25,7 +26,12 @@ function endedError(): ErrnoError {
  */
 export function transferRing(): TransferRing {
   if (ended) throw endedError();
-  shared ??= new TransferRing({ entries: 64 });
+  if (shared === undefined) {
+    shared = new TransferRing({ entries: 64 });
+    // The ring itself (its fd, its mappings) is the addon's object, released when the thread
+    // ends; its eventfd is opened from JavaScript, so this thread owns it (src/sys/fd-owner.ts).
+    ownFd(shared.eventFd);
+  }
   return shared;
 }
 

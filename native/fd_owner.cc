@@ -1,0 +1,72 @@
+// Which thread owns which fd, for the fds a server model's thread opens for itself (its
+// connections' sockets, the file of a body being sent, its pipes …): fdOwn(fd) records the
+// calling thread's environment as the owner (taking the fd over from another thread that
+// owned it), close() of an owned fd forgets it, and an environment cleanup hook closes what
+// its thread still owns when the thread ends — also when Worker.terminate() stops it in the
+// middle of user code, which no JavaScript would survive to do.
+//
+// One table for the process, under one lock, so that an fd closed on another thread (a reply's
+// file sent by a reactor that is not the thread that opened it) is forgotten there, and a
+// number closed and given to someone else is never closed a second time: close() and the hook
+// both forget and close under the lock.
+#include "fd_owner.h"
+#include <unistd.h>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include "errors.h"
+#include "families.h"
+
+namespace rawio {
+namespace {
+
+std::mutex mu;
+std::unordered_map<int, napi_env>* owners = nullptr;  // fd -> owning environment
+std::unordered_set<napi_env>* hooked = nullptr;       // environments with a cleanup hook
+
+// The environment is ending: close every fd it still owns.
+void AtEnvExit(void* arg) {
+  auto env = static_cast<napi_env>(arg);
+  std::lock_guard<std::mutex> lock(mu);
+  hooked->erase(env);
+  for (auto it = owners->begin(); it != owners->end();) {
+    if (it->second == env) {
+      close(it->first);  // released even on EINTR; never retried
+      it = owners->erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// fdOwn(fd): the calling thread owns fd from now on; undefined.
+Napi::Value JsFdOwn(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  napi_env env = info.Env();
+  std::lock_guard<std::mutex> lock(mu);
+  if (owners == nullptr) owners = new std::unordered_map<int, napi_env>();
+  if (hooked == nullptr) hooked = new std::unordered_set<napi_env>();
+  if (hooked->count(env) == 0) {
+    if (napi_add_env_cleanup_hook(env, AtEnvExit, env) != napi_ok) return info.Env().Undefined();
+    hooked->insert(env);
+  }
+  (*owners)[fd] = env;
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+long CloseFd(int fd) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (owners != nullptr) owners->erase(fd);
+  long r = Ret(close(fd));
+  // Linux has released the fd even when close reports EINTR; retrying could close a
+  // descriptor another thread has just been given.
+  return r == -EINTR ? 0 : r;
+}
+
+void InitFdOwner(Napi::Env env, Napi::Object exports) {
+  exports.Set("fdOwn", Napi::Function::New(env, JsFdOwn));
+}
+
+}  // namespace rawio

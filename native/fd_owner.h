@@ -1,0 +1,8 @@
+// close(2) that also forgets the fd's owner (native/fd_owner.cc): every close of an fd that a
+// thread may own goes through here, so the owner's exit never closes the number again.
+#pragma once
+
+namespace rawio {
+// close(fd): 0 or -errno (EINTR counts as closed).
+long CloseFd(int fd);
+}  // namespace rawio
