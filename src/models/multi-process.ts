@@ -37,6 +37,8 @@ const BACKOFF_MS = 50;
 const BACKOFF_MAX_MS = 2000;
 const MAX_CRASHES = 5;
 const CRASH_WINDOW_MS = 30_000;
+/** What close() gives a worker beyond the idle timeout to see the stop and exit before it is killed. */
+const KILL_MARGIN_MS = 2000;
 
 interface Worker {
   child: ChildProcess;
@@ -257,7 +259,16 @@ class Master {
         w.control = -1;
       }
     }
+    // A worker sees the stop and exits at most the idle timeout later (process-entry.ts), unless
+    // user code blocks it so that it never sees the stop (a handler stuck in synchronous code):
+    // such a worker is killed once it has had the idle timeout and a margin more, as the thread
+    // models terminate() their threads, so that close() resolves. The kernel closes its fds.
+    const late = setTimeout(() => {
+      for (const w of this.workers)
+        if (w && w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    }, this.#opts.idleTimeout + KILL_MARGIN_MS);
     await Promise.all(exits);
+    clearTimeout(late);
   }
 }
 
