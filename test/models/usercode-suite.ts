@@ -19,6 +19,7 @@ import { leakedSince, openFds } from '../helpers/fds.js';
 import { childrenOf } from '../helpers/procs.js';
 import { defineUserCodeFenceTests } from './usercode-fence.js';
 import { defineStrayTimerTests } from './usercode-stray-timer.js';
+import { defineStuckThreadTests } from './usercode-stuck.js';
 import { eventually } from '../helpers/wait.js';
 
 const fixture = (name: string) => new URL(`../fixtures/user/${name}`, import.meta.url);
@@ -80,6 +81,7 @@ const get = (path: string, method = 'GET') => `${method} ${path} HTTP/1.1\r\nHos
 export function defineUserCodeSuite(model: ModelName): void {
   defineUserCodeFenceTests(model);
   describe(`${model} × a module's stray timer`, () => defineStrayTimerTests(model));
+  defineStuckThreadTests(model);
   let dir: string;
   let file: Buffer;
   let path: string;
