@@ -41,20 +41,23 @@ void AtEnvExit(void* arg) {
 
 // fdOwn(fd): the calling thread owns fd from now on; undefined.
 Napi::Value JsFdOwn(const Napi::CallbackInfo& info) {
-  int fd = ArgFd(info, 0);
-  napi_env env = info.Env();
-  std::lock_guard<std::mutex> lock(mu);
-  if (owners == nullptr) owners = new std::unordered_map<int, napi_env>();
-  if (hooked == nullptr) hooked = new std::unordered_set<napi_env>();
-  if (hooked->count(env) == 0) {
-    if (napi_add_env_cleanup_hook(env, AtEnvExit, env) != napi_ok) return info.Env().Undefined();
-    hooked->insert(env);
-  }
-  (*owners)[fd] = env;
+  FdOwnBy(ArgFd(info, 0), static_cast<napi_env>(info.Env()));
   return info.Env().Undefined();
 }
 
 }  // namespace
+
+void FdOwnBy(int fd, void* owner) {
+  auto env = static_cast<napi_env>(owner);
+  std::lock_guard<std::mutex> lock(mu);
+  if (owners == nullptr) owners = new std::unordered_map<int, napi_env>();
+  if (hooked == nullptr) hooked = new std::unordered_set<napi_env>();
+  if (hooked->count(env) == 0) {
+    if (napi_add_env_cleanup_hook(env, AtEnvExit, env) != napi_ok) return;
+    hooked->insert(env);
+  }
+  (*owners)[fd] = env;
+}
 
 long CloseFd(int fd) {
   std::lock_guard<std::mutex> lock(mu);

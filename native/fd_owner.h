@@ -5,4 +5,6 @@
 namespace rawio {
 // close(fd): 0 or -errno (EINTR counts as closed).
 long CloseFd(int fd);
+// fdOwn(fd) for environment `env` (a napi_env), called on that environment's thread.
+void FdOwnBy(int fd, void* env);
 }  // namespace rawio

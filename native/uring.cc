@@ -114,21 +114,27 @@ thread_local size_t tRingCount = 0;
 class Ring : public Napi::ObjectWrap<Ring> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(
-        env, "Ring",
-        {InstanceMethod<&Ring::Setup>("setup"), InstanceMethod<&Ring::Info>("info"),
-         InstanceMethod<&Ring::Prep>("prep"), InstanceMethod<&Ring::PrepRw>("prepRw"),
-         InstanceMethod<&Ring::PrepSock>("prepSock"),
-         InstanceMethod<&Ring::PrepDirect>("prepDirect"), InstanceMethod<&Ring::Submit>("submit"),
-         InstanceMethod<&Ring::Reap>("reap"), InstanceMethod<&Ring::SqSpace>("sqSpace"),
-         InstanceMethod<&Ring::Inflight>("inflight"),
-         InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
-         InstanceMethod<&Ring::Register>("register"),
-         InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
-         InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
-         InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
-         InstanceMethod<&Ring::RecycleBufs>("recycleBufs"), InstanceMethod<&Ring::Close>("close"),
-         StaticMethod<&Ring::Probe>("probe"), StaticMethod<&Ring::PrepSend>("prepSend")});
+    return DefineClass(env, "Ring",
+                       {InstanceMethod<&Ring::Setup>("setup"),
+                        InstanceMethod<&Ring::Info>("info"),
+                        InstanceMethod<&Ring::Prep>("prep"),
+                        InstanceMethod<&Ring::PrepRw>("prepRw"),
+                        InstanceMethod<&Ring::PrepSock>("prepSock"),
+                        InstanceMethod<&Ring::PrepDirect>("prepDirect"),
+                        InstanceMethod<&Ring::Submit>("submit"),
+                        InstanceMethod<&Ring::Reap>("reap"),
+                        InstanceMethod<&Ring::SqSpace>("sqSpace"),
+                        InstanceMethod<&Ring::Inflight>("inflight"),
+                        InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
+                        InstanceMethod<&Ring::Register>("register"),
+                        InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
+                        InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
+                        InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
+                        InstanceMethod<&Ring::OwnNewFds>("ownNewFds"),
+                        InstanceMethod<&Ring::RecycleBufs>("recycleBufs"),
+                        InstanceMethod<&Ring::Close>("close"),
+                        StaticMethod<&Ring::Probe>("probe"),
+                        StaticMethod<&Ring::PrepSend>("prepSend")});
   }
 
   Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info), env_(info.Env()) {
@@ -349,6 +355,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
     io_uring_sqe* sqe = m_.GetSqe();
     if (sqe == nullptr) return Napi::Boolean::New(env, false);
     FillSqe(sqe, f);
+    m_.NoteFdOp(*sqe);
     return Napi::Boolean::New(env, true);
   }
 
@@ -462,6 +469,14 @@ class Ring : public Napi::ObjectWrap<Ring> {
   Napi::Value CancelAndWait(const Napi::CallbackInfo& info) {
     m_.CancelAndWait();
     return Num(info.Env(), static_cast<double>(m_.inflight));
+  }
+
+  // ownNewFds(): every fd a completion of this ring carries (an accept's, an install's) is
+  // owned by the calling thread's environment from the moment it is reaped (fd_owner.cc).
+  Napi::Value OwnNewFds(const Napi::CallbackInfo& info) {
+    Live(info.Env());
+    m_.fdOwner = static_cast<napi_env>(info.Env());
+    return info.Env().Undefined();
   }
 
   // registerRingFd(): IORING_REGISTER_RING_FDS (5.18) in the calling thread; every later

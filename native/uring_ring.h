@@ -5,9 +5,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "errors.h"
+#include "fd_owner.h"
 #include "uring_abi.h"
 
 namespace rawio {
@@ -50,6 +53,15 @@ struct RingMem {
   unsigned published = 0;
   long inflight = 0;   // SQEs submitted or prepared whose final CQE has not been reaped
   int ringIndex = -1;  // the ring's slot among this thread's registered ring fds, or -1
+  // The user data of the operations in flight whose completions carry a new fd (an accept,
+  // an open, a socket, a fixed-fd install, none of them into a registered slot): a completion
+  // of theirs that is discarded unread (CancelAndWait) has its fd closed, as nobody else
+  // will ever see the number. A handful at most: looked up by a scan.
+  std::vector<uint64_t> fdOps;
+  // With an owner (a server model's ring: ownNewFds()), each such fd is owned by that
+  // environment from the moment it is reaped (native/fd_owner.cc), so that a thread ended
+  // with completions reaped but not yet handled does not leak their fds.
+  void* fdOwner = nullptr;
 
   // io_uring_enter(2) by the registered ring fd when there is one (IORING_ENTER_REGISTERED_RING,
   // 5.18): the kernel then skips the fdget/fdput of the ring's file on every call.
@@ -202,12 +214,60 @@ struct RingMem {
       out[3 * n] = static_cast<int32_t>(static_cast<uint32_t>(c.user_data));
       out[3 * n + 1] = c.res;
       out[3 * n + 2] = static_cast<int32_t>(c.flags);
+      if (!fdOps.empty()) NewFd(c, false);
       if ((c.flags & IORING_CQE_F_MORE) == 0 && (c.user_data & abi::kForeignCqe) == 0) inflight--;
       head++;
       n++;
     }
     StoreRelease(cqHead, head);
     return n;
+  }
+
+  static bool MakesFd(const io_uring_sqe& sqe) {
+    switch (sqe.opcode) {
+      case IORING_OP_ACCEPT:
+      case IORING_OP_OPENAT:
+      case IORING_OP_OPENAT2:
+      case IORING_OP_SOCKET:
+        return sqe.file_index == 0;  // else the file goes into a registered slot
+      case abi::kOpFixedFdInstall:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  void NoteFdOp(const io_uring_sqe& sqe) {
+    if (MakesFd(sqe)) fdOps.push_back(sqe.user_data);
+  }
+
+  // A completion being reaped (or discarded): the fd it carries, if it is one of fdOps', is
+  // given to the owner (or closed when discarded); the op is forgotten at its last completion.
+  void NewFd(const io_uring_cqe& c, bool discard) {
+    auto it = std::find(fdOps.begin(), fdOps.end(), c.user_data);
+    if (it == fdOps.end()) return;
+    if (c.res >= 0) {
+      if (discard)
+        CloseFd(c.res);
+      else if (fdOwner != nullptr)
+        FdOwnBy(c.res, fdOwner);
+    }
+    if ((c.flags & IORING_CQE_F_MORE) == 0) {
+      *it = fdOps.back();
+      fdOps.pop_back();
+    }
+  }
+
+  // Copy for completions nobody will read: each is dropped, the fd it carries closed.
+  void Discard() {
+    unsigned head = *cqHead;
+    unsigned tail = LoadAcquire(cqTail);
+    for (; head != tail; head++) {
+      const io_uring_cqe& c = cqes[head & *cqMask];
+      if (!fdOps.empty()) NewFd(c, true);
+      if ((c.flags & IORING_CQE_F_MORE) == 0 && (c.user_data & abi::kForeignCqe) == 0) inflight--;
+    }
+    StoreRelease(cqHead, head);
   }
 
   unsigned Ready() { return LoadAcquire(cqTail) - *cqHead; }
@@ -262,9 +322,13 @@ struct RingMem {
       sqe->user_data = 0xffffffffu;
     }
     if (Submit(0) < 0) return;
-    int32_t scratch[3 * 64];
     while (inflight > 0) {
-      if (Reap(scratch, 64, 1) < 0) return;
+      // An enter with GETEVENTS also flushes the overflow list and runs deferred task work.
+      if (Ready() == 0) {
+        long r = Enter(0, 1, IORING_ENTER_GETEVENTS);
+        if (r < 0 && r != -ETIME) return;
+      }
+      Discard();
     }
   }
 };

@@ -120,6 +120,16 @@ export class Proactor {
     this.slot = this.raw.info()[4];
   }
 
+  /**
+   * For rawio's server models: every fd a completion carries (an accept's, a fixed-fd
+   * install's) is owned by this thread from the moment it is reaped (src/sys/fd-owner.ts), so
+   * a thread ended with such completions reaped but not yet handled closes their fds.
+   * @internal
+   */
+  protected ownNewFds(): void {
+    this.raw.ownNewFds();
+  }
+
   // ---- operations: validated here, and a caller's buffer pinned (pin.ts), once;
   // resubmissions skip both
 

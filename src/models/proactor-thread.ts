@@ -335,6 +335,7 @@ class ThreadProactor extends Proactor {
     private readonly counts: Stats,
   ) {
     super(opts);
+    this.ownNewFds(); // its connections are this thread's from their accept's completion on
   }
   protected override beforeSubmit(): void {
     this.counts.flush();

@@ -173,6 +173,8 @@ export interface NativeRingProbe {
 /** A raw io_uring; see native/uring.cc for each method's contract. */
 export interface NativeRing {
   setup(entries: number, flags: number, cqEntries: number): number;
+  /** Each fd a completion carries is owned by the calling thread once reaped (fd_owner.cc). */
+  ownNewFds(): void;
   /** [ring fd, SQ entries, CQ entries, IORING_FEAT_* bits, slot in its thread's rings (for `Ring.prepSend`)] */
   info(): [number, number, number, number, number];
   /**
