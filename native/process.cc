@@ -1,7 +1,9 @@
 // Process and thread knobs the loops, models and benchmarks need and Node does not give:
 // sched_setaffinity(2) for pinning a thread to CPUs, getrlimit(2)/setrlimit(2) (C10K wants
-// RLIMIT_NOFILE raised), and gettid(2).
+// RLIMIT_NOFILE raised), gettid(2), and the calling thread's name (prctl PR_SET_NAME /
+// PR_GET_NAME), which top -H, ps -L and perf show.
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -70,6 +72,24 @@ Napi::Value JsGettid(const Napi::CallbackInfo& info) {
   return Num(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
 
+// setThreadName(name: string): names the calling thread (at most 15 bytes: the kernel's
+// TASK_COMM_LEN less its NUL; the JavaScript wrapper checks). 0 or -errno.
+Napi::Value JsSetThreadName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) ThrowType(env, "name must be a string");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.find('\0') != std::string::npos) ThrowType(env, "name must not contain a NUL byte");
+  if (name.size() > 15) ThrowRange(env, "name must be at most 15 bytes");
+  return Num(env, Ret(prctl(PR_SET_NAME, name.c_str(), 0, 0, 0)));
+}
+
+// getThreadName(): the calling thread's name, or -errno.
+Napi::Value JsGetThreadName(const Napi::CallbackInfo& info) {
+  char buf[17] = {0};  // PR_GET_NAME writes up to 16 bytes, NUL included
+  if (prctl(PR_GET_NAME, buf, 0, 0, 0) < 0) return Num(info.Env(), -errno);
+  return Napi::String::New(info.Env(), buf);
+}
+
 }  // namespace
 
 void InitProcess(Napi::Env env, Napi::Object exports) {
@@ -78,6 +98,8 @@ void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("getrlimit", Napi::Function::New(env, JsGetrlimit));
   exports.Set("setrlimit", Napi::Function::New(env, JsSetrlimit));
   exports.Set("gettid", Napi::Function::New(env, JsGettid));
+  exports.Set("setThreadName", Napi::Function::New(env, JsSetThreadName));
+  exports.Set("getThreadName", Napi::Function::New(env, JsGetThreadName));
 }
 
 }  // namespace rawio

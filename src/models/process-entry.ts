@@ -13,6 +13,7 @@ import { constants } from '../sys/constants.js';
 import { native } from '../sys/native.js';
 import { Keyspace, KEYSPACE_NX } from '../sys/keyspace.js';
 import { listenTcp } from '../sys/socket.js';
+import { setThreadName } from '../sys/process.js';
 import { Channel } from './channel.js';
 import { CHANNEL_BYTES } from './messages.js';
 import { asyncSettled } from './conn-contract.js';
@@ -68,6 +69,7 @@ function reportFailure(e: unknown): never {
 async function main(): Promise<void> {
   const s = settings;
   await loadProtocolModules(s.thread.protocolOptions);
+  setThreadName(`rawio-worker${s.index}`.slice(0, 15)); // what ps and top show for this process
   const listenFd =
     s.accept === 'reuseport' ? listenTcp(s.host, s.port, { backlog: s.backlog, reusePort: true }) : LISTEN_FD;
   const eventfd = native.eventfd(0, false);

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
 import { asyncSettled } from './conn-contract.js';
 import { Stats } from './stats.js';
+import { setThreadName } from '../sys/process.js';
 import { fenceUserCode, runsUserCode } from './user-fence.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { BlockingThreadData } from './blocking-threads.js';
@@ -19,6 +20,10 @@ type ThreadData =
   ReactorThreadData | PoolThreadData | BlockingThreadData | ProactorThreadData | AcceptorThreadData | TpcAcceptorData;
 
 const data = workerData as ThreadData;
+// A name top -H, ps -L and perf show: rawio-<role><index> (at most 15 bytes, the kernel's limit).
+const SHORT_ROLE: Record<string, string> = { 'tpc-acceptor': 'acceptor', connection: 'conn' };
+const { role, index } = data as { role: string; index?: number };
+setThreadName(`rawio-${SHORT_ROLE[role] ?? role}${index ?? ''}`.slice(0, 15));
 // User code's errors outside any request, and its process.exit(), must not end the thread
 // (user-fence.ts); the fence comes off again before a failure of the role itself is rethrown.
 const unfence = runsUserCode((data as Partial<ReactorThreadData>).protocolOptions) ? fenceUserCode() : undefined;

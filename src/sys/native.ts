@@ -81,6 +81,8 @@ export interface ProcessBinding {
   getrlimit(resource: number): Pair | number;
   setrlimit(resource: number, soft: number, hard: number): number;
   gettid(): number;
+  setThreadName(name: string): number;
+  getThreadName(): string | number;
 }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends ProcessBinding {}

@@ -1,6 +1,7 @@
 /**
  * Thread and process knobs: CPU affinity (sched_setaffinity(2)), resource limits
- * (getrlimit(2)/setrlimit(2)) and the kernel thread id (gettid(2)).
+ * (getrlimit(2)/setrlimit(2)), the kernel thread id (gettid(2)) and the thread's name
+ * (prctl(2) PR_SET_NAME / PR_GET_NAME: what `top -H`, `ps -L` and `perf` show).
  */
 import { check } from './errors.js';
 import { native } from './native.js';
@@ -44,4 +45,26 @@ export function setrlimit(resource: number, limit: { soft: number; hard: number 
 /** The calling thread's kernel thread id. */
 export function gettid(): number {
   return native.gettid();
+}
+
+/** The kernel keeps a thread's name in 16 bytes, its NUL included. */
+export const THREAD_NAME_MAX = 15;
+
+/**
+ * Names the calling thread (prctl PR_SET_NAME): at most {@link THREAD_NAME_MAX} bytes of
+ * UTF-8 (RangeError past it), no NUL (TypeError). On a process's main thread it is also the
+ * name `ps` shows for the process.
+ */
+export function setThreadName(name: string): void {
+  v.cstr('name', name);
+  const bytes = Buffer.byteLength(name);
+  if (bytes > THREAD_NAME_MAX) throw v.rangeError('name', `at most ${THREAD_NAME_MAX} bytes of UTF-8`, name);
+  check(native.setThreadName(name), 'prctl');
+}
+
+/** The calling thread's name (prctl PR_GET_NAME). */
+export function getThreadName(): string {
+  const r = native.getThreadName();
+  if (typeof r === 'number') check(r, 'prctl');
+  return r as string;
 }
