@@ -1,10 +1,25 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { exchange, httpGets } from '../helpers/clients.js';
 
 const cli = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+
+/** Starts `rawio serve …args`; resolves with the child, its port, and its stdout so far. */
+async function startServe(args: string[]): Promise<{ child: ChildProcess; port: number; out: () => string }> {
+  const child = spawn(process.execPath, [cli, 'serve', ...args]);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', () => {
+      const m = /serving on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+  });
+  return { child, port, out: () => out };
+}
 
 describe('rawio serve', () => {
   it('describes every option in --help', () => {
@@ -34,37 +49,17 @@ describe('rawio serve', () => {
   });
 
   it('prints its address, serves, and shuts down cleanly on SIGTERM', async () => {
-    const child = spawn(process.execPath, [
-      cli,
-      'serve',
-      '--model',
-      'multi-reactor',
-      '--protocol',
-      'http',
-      '--workers',
-      '2',
-    ]);
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.on('data', () => {
-        const m = /serving on 127\.0\.0\.1:(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-    });
+    const { child, port, out } = await startServe(['--model', 'multi-reactor', '--protocol', 'http', '--workers', '2']);
     const got = await exchange(port, httpGets(3));
     expect(got.toString().split('HTTP/1.1 200 OK').length - 1).toBe(3);
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(0);
-    expect(out).toMatch(/closed after 1 connections, 3 requests/);
+    expect(out()).toMatch(/closed after 1 connections, 3 requests/);
   });
 
   it('--max-connections: a connect past the limit is closed unanswered and counted', async () => {
-    const child = spawn(process.execPath, [
-      cli,
-      'serve',
+    const { child, port, out } = await startServe([
       '--model',
       'single',
       '--protocol',
@@ -72,15 +67,6 @@ describe('rawio serve', () => {
       '--max-connections',
       '1',
     ]);
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.on('data', () => {
-        const m = /serving on 127\.0\.0\.1:(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-    });
     const talk = (c: net.Socket) =>
       new Promise<string>((resolve) => {
         let got = '';
@@ -98,7 +84,7 @@ describe('rawio serve', () => {
     held.destroy();
     child.kill('SIGTERM');
     expect(await new Promise((r) => child.once('exit', r))).toBe(0);
-    expect(out).toMatch(/closed after 1 connections, 1 requests \(1 refused at --max-connections\)/);
+    expect(out()).toMatch(/closed after 1 connections, 1 requests \(1 refused at --max-connections\)/);
   }, 30_000);
 
   it('refuses a bad option with a clear message', () => {

@@ -3,37 +3,15 @@
  * the workers' count on the board holds with every accept strategy, and a worker killed
  * while it holds connections frees its share, so its replacement serves.
  */
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve, type Server } from '../helpers/rawio.js';
-import { resp } from '../helpers/clients.js';
+import { RespConn } from '../helpers/resp-conn.js';
 import { eventually } from '../helpers/wait.js';
 
 const STALL_MS = 20_000;
 
-/** One RESP connection; ping() is true once PONG came, false if the server closed it first. */
-class Conn {
-  readonly sock: net.Socket;
-  got = '';
-  closed = false;
-
-  constructor(port: number) {
-    this.sock = net.connect(port, '127.0.0.1');
-    this.sock.on('data', (d: Buffer) => (this.got += d.toString('latin1')));
-    this.sock.on('close', () => (this.closed = true));
-    this.sock.on('error', () => undefined);
-  }
-
-  async ping(): Promise<boolean> {
-    const want = this.got.split('+PONG\r\n').length;
-    this.sock.write(resp('PING'));
-    await eventually(() => this.got.split('+PONG\r\n').length > want || this.closed, STALL_MS);
-    return this.got.split('+PONG\r\n').length > want;
-  }
-}
-
 let server: Server | undefined;
-const conns: Conn[] = [];
+const conns: RespConn[] = [];
 afterEach(async () => {
   for (const c of conns.splice(0)) c.sock.destroy();
   await server?.close();
@@ -46,7 +24,7 @@ describe('multi-process maxConnections', () => {
     async (accept) => {
       server = await serve({ model: 'multi-process', protocol: 'resp', workers: 2, accept, maxConnections: 3 });
       const s = server;
-      const burst = Array.from({ length: 12 }, () => new Conn(s.port));
+      const burst = Array.from({ length: 12 }, () => new RespConn(s.port));
       conns.push(...burst);
       const served = (await Promise.all(burst.map((c) => c.ping()))).filter(Boolean).length;
       expect(served).toBeGreaterThanOrEqual(1);
@@ -67,7 +45,7 @@ describe('multi-process maxConnections', () => {
       maxConnections: 2,
     });
     const s = server;
-    const held = [new Conn(s.port), new Conn(s.port)];
+    const held = [new RespConn(s.port), new RespConn(s.port)];
     conns.push(...held);
     for (const c of held) expect(await c.ping()).toBe(true);
     const victim = s.workerPids()[0]!;
@@ -75,7 +53,7 @@ describe('multi-process maxConnections', () => {
     expect(await eventually(() => held.every((c) => c.closed), STALL_MS)).toBe(true);
     expect(await eventually(() => s.workerPids()[0]! > 0 && s.workerPids()[0] !== victim, STALL_MS)).toBe(true);
     // Without the dead worker's share freed, the new one would count 2 held and refuse both.
-    const fresh = [new Conn(s.port), new Conn(s.port)];
+    const fresh = [new RespConn(s.port), new RespConn(s.port)];
     conns.push(...fresh);
     expect(await Promise.all(fresh.map((c) => c.ping()))).toEqual([true, true]);
     expect(s.stats().refused).toBe(0);

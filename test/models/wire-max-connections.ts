@@ -11,42 +11,15 @@
  * second client waits in the backlog and is served once the first leaves, nothing refused.
  * Deadlines are stall guards; nothing measures time.
  */
-import net from 'node:net';
 import { expect, it } from 'vitest';
 import type { ModelName, ServeOptions, Server } from '../helpers/rawio.js';
 import { resp } from '../helpers/clients.js';
+import { RespConn } from '../helpers/resp-conn.js';
 import { eventually } from '../helpers/wait.js';
 
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
 
 const STALL_MS = 20_000;
-
-/** A RESP client on one connection: what it has received, whether the server closed it. */
-class Conn {
-  readonly sock: net.Socket;
-  got = '';
-  closed = false;
-
-  constructor(port: number) {
-    this.sock = net.connect(port, '127.0.0.1');
-    this.sock.on('data', (d: Buffer) => (this.got += d.toString('latin1')));
-    this.sock.on('close', () => (this.closed = true));
-    this.sock.on('error', () => undefined); // ECONNRESET from a refused connect that had sent: expected
-  }
-
-  /** Sends PING; true once its PONG arrived, false if the connection closed first. */
-  async ping(): Promise<boolean> {
-    const want = this.got.split('+PONG\r\n').length; // one more PONG than now
-    this.sock.write(resp('PING'));
-    await eventually(() => this.got.split('+PONG\r\n').length > want || this.closed, STALL_MS);
-    return this.got.split('+PONG\r\n').length > want;
-  }
-
-  /** Resolves once the server has closed the connection (true), or the stall guard passed. */
-  shut(): Promise<boolean> {
-    return eventually(() => this.closed, STALL_MS);
-  }
-}
 
 export function defineMaxConnectionsTests(model: ModelName, start: Start): void {
   // thread-per-connection's `workers` caps its threads, connects past the cap waiting in the
@@ -56,9 +29,9 @@ export function defineMaxConnectionsTests(model: ModelName, start: Start): void 
   if (model === 'iterative') {
     it('maxConnections never refuses on iterative: the next client waits its turn and is served', async () => {
       const s = await start('resp', { maxConnections: 1 });
-      const first = new Conn(s.port);
+      const first = new RespConn(s.port);
       expect(await first.ping()).toBe(true);
-      const second = new Conn(s.port);
+      const second = new RespConn(s.port);
       second.sock.write(resp('PING'));
       first.sock.destroy();
       expect(await eventually(() => second.got === '+PONG\r\n', STALL_MS)).toBe(true);
@@ -70,18 +43,18 @@ export function defineMaxConnectionsTests(model: ModelName, start: Start): void 
 
   it('maxConnections: a connect past the limit is closed at once, unanswered, counted in refused; the next after a close is served', async () => {
     const s = await start('resp', { ...threads, maxConnections: 3 });
-    const held = [new Conn(s.port), new Conn(s.port), new Conn(s.port)];
+    const held = [new RespConn(s.port), new RespConn(s.port), new RespConn(s.port)];
     for (const c of held) expect(await c.ping()).toBe(true);
     expect(await eventually(() => s.stats().connections === 3, STALL_MS)).toBe(true);
 
-    const past = new Conn(s.port);
+    const past = new RespConn(s.port);
     past.sock.write(resp('PING')); // never read: the server closes it unread
     expect(await past.shut()).toBe(true);
     expect(past.got).toBe('');
     expect(await eventually(() => s.stats().refused === 1, STALL_MS)).toBe(true);
 
     // A burst past the limit: every one closed, none served, and accepting goes on.
-    const burst = Array.from({ length: 4 }, () => new Conn(s.port));
+    const burst = Array.from({ length: 4 }, () => new RespConn(s.port));
     for (const c of burst) expect(await c.shut()).toBe(true);
     expect(burst.map((c) => c.got)).toEqual(['', '', '', '']);
     expect(await eventually(() => s.stats().refused === 5, STALL_MS)).toBe(true);
@@ -92,7 +65,7 @@ export function defineMaxConnectionsTests(model: ModelName, start: Start): void 
     // One closes: once the server has seen it, the next connect is served.
     held[0]!.sock.destroy();
     expect(await eventually(() => s.stats().connections === 2, STALL_MS)).toBe(true);
-    const next = new Conn(s.port);
+    const next = new RespConn(s.port);
     expect(await next.ping()).toBe(true);
     expect(next.closed).toBe(false);
     // The refused are not counted as served (multi-process workers publish their counts every 50 ms).
@@ -106,7 +79,7 @@ export function defineMaxConnectionsTests(model: ModelName, start: Start): void 
     const s = await start('resp', { ...threads, maxConnections: 4 });
     // 16 at once: with workers 2 they reach both threads (both processes) of the models
     // that spread connections, which must share one count.
-    const burst = Array.from({ length: 16 }, () => new Conn(s.port));
+    const burst = Array.from({ length: 16 }, () => new RespConn(s.port));
     const served = await Promise.all(burst.map((c) => c.ping()));
     const n = served.filter(Boolean).length;
     for (const [i, c] of burst.entries()) if (!served[i]) expect(c.got).toBe(''); // refused unread
@@ -123,11 +96,11 @@ export function defineMaxConnectionsTests(model: ModelName, start: Start): void 
 
   it('maxConnections: idle connections holding the limit are closed by idleTimeout, then the server serves again', async () => {
     const s = await start('resp', { ...threads, maxConnections: 2, idleTimeout: 300 });
-    const idle = [new Conn(s.port), new Conn(s.port)];
+    const idle = [new RespConn(s.port), new RespConn(s.port)];
     for (const c of idle) expect(await c.ping()).toBe(true);
     for (const c of idle) expect(await c.shut()).toBe(true); // closed by the server, idle
     expect(await eventually(() => s.stats().connections === 0, STALL_MS)).toBe(true);
-    const next = new Conn(s.port);
+    const next = new RespConn(s.port);
     expect(await next.ping()).toBe(true);
     next.sock.destroy();
   }, 60_000);
