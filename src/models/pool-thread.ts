@@ -19,6 +19,7 @@ import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocol
 import { native } from '../sys/native.js';
 import type { Stats } from './stats.js';
 import { BodySender } from './body-feed.js';
+import { asyncBegin, asyncEnd, asyncWork } from './conn-contract.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { CHUNK, MSG, readRequest, writeBody, writeReply } from './messages.js';
 import { USER_TURN_MS, nodeTurn, runsUserCode } from './user-fence.js';
@@ -79,9 +80,8 @@ export async function runPoolThread(data: PoolThreadData, ready: () => void, giv
   } finally {
     protocol.close();
   }
-  // Handlers still running have the grace close() gives them; the thread exits once they
-  // settle (worker-entry.ts), not when a module's stray timers end.
-  await pool.settled();
+  // Handlers still running have the grace close() gives them: the thread exits once they
+  // settle (asyncSettled in worker-entry.ts), not when a module's stray timers end.
 }
 
 class PoolHandler {
@@ -90,9 +90,6 @@ class PoolHandler {
   /** The last pending step of each connection with one, by "reactor:session". */
   readonly #chains = new Map<string, Promise<void>>();
   readonly #closed = new Set<string>();
-  /** Replies (and bodies) not yet settled. */
-  #pending = 0;
-  #onSettled: (() => void) | undefined;
 
   constructor(
     readonly data: PoolThreadData,
@@ -102,25 +99,9 @@ class PoolHandler {
     this.#bodies = new BodySender(data.credits);
   }
 
-  /** Replies (and bodies) not yet settled. */
+  /** Replies (and bodies) not yet settled: this thread's count (conn-contract.ts asyncWork). */
   get pending(): number {
-    return this.#pending;
-  }
-
-  /** Resolves once no reply or body is pending. */
-  settled(): Promise<void> {
-    if (this.#pending === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.#onSettled = resolve));
-  }
-
-  #begin(): void {
-    this.#pending++;
-  }
-
-  #end(): void {
-    if (--this.#pending > 0) return;
-    this.#onSettled?.();
-    this.#onSettled = undefined;
+    return asyncWork.count;
   }
 
   request(reactor: number, session: number, seq: number, payload: Uint8Array): void {
@@ -133,12 +114,12 @@ class PoolHandler {
       if (p) this.#track(key, p);
       return;
     }
-    this.#begin();
+    asyncBegin();
     this.#track(
       key,
       chain.then(() => {
         const p = this.#run(key, reactor, session, seq, frame);
-        this.#end(); // after #run counted its own promise: never 0 in between
+        asyncEnd(); // after #run counted its own promise: never 0 in between
         return p;
       }),
     );
@@ -167,13 +148,13 @@ class PoolHandler {
       this.#reply(key, reactor, session, seq, r as Reply);
       return undefined;
     }
-    this.#begin();
+    asyncBegin();
     return (r as unknown as Promise<Reply>)
       .then(
         (reply) => this.#reply(key, reactor, session, seq, reply),
         () => this.#reply(key, reactor, session, seq, CLOSE_NOW),
       )
-      .finally(() => this.#end());
+      .finally(() => asyncEnd());
   }
 
   #reply(key: string, reactor: number, session: number, seq: number, reply: Reply): void {
@@ -184,13 +165,13 @@ class PoolHandler {
     const out = this.#replies[reactor]!;
     sendReply(out, session, seq, reply);
     if (!reply.body) return;
-    this.#begin();
+    asyncBegin();
     void this.#bodies
       .stream(reply.body, (slot, gen, data, last) => {
         const msg = { session, seq, pool: this.data.index, slot, gen, data, last };
         while (!writeBody(out, msg)) Atomics.wait(pause, 0, 0, 1);
       })
-      .finally(() => this.#end());
+      .finally(() => asyncEnd());
   }
 }
 
