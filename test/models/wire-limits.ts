@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { constants, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import { body, exchange, httpPost, Received, resp, respReplies } from '../helpers/clients.js';
+import { tcpSocket } from '../helpers/tcp.js';
 import { eventually } from '../helpers/wait.js';
 
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
@@ -41,11 +42,13 @@ export function wmemMax(): number {
 /** A raw client that reads only when asked: what it got, and whether the server closed it. */
 class Hog {
   readonly fd: number;
+  readonly port: number;
   readonly #got = new Received();
   closed = false;
 
   constructor(port: number) {
     this.fd = sys.connectTcp('127.0.0.1', port);
+    this.port = sys.localPort(this.fd);
     sys.setBufferSizes(this.fd, { recv: 4 * KiB }); // little room on the client's side
   }
 
@@ -182,7 +185,8 @@ export function defineWireLimitTests(model: ModelName, start: Start): void {
       // takes part and refuses the rest (up to maxQueue: kept), and the send waits for room.
       const maxQueue = wmem + MiB;
       const big = Buffer.alloc(maxQueue - 64, 97);
-      const value = Buffer.alloc(MiB, 98);
+      const value = Buffer.alloc(256 * KiB, 98);
+      const replyBytes = (v: Buffer) => `$${v.length}\r\n`.length + v.length + 2;
       // A large output budget, so that the server keeps answering while the kernel refuses:
       // the queue, not the budget, is what stops this client.
       const s = await start('resp', {
@@ -198,18 +202,35 @@ export function defineWireLimitTests(model: ModelName, start: Start): void {
       try {
         expect(await eventually(() => s.stats().connections === 1)).toBe(true);
         expect(await hog.send(resp('GET', 'big'))).toBe(true);
-        // Then one request at a time: each reply waits behind the refused one, and together
-        // they pass maxQueue after a few (never at the first: that would count bytes the
-        // kernel took, or bytes it was never offered).
-        const limit = Math.ceil((2 * maxQueue) / value.length);
+        // What the kernel took of the big reply: the bytes in the server's send queue and in
+        // the client's receive queue, read from the kernel once the server has offered it.
+        // How much that is varies (the server's send buffer grows with the connection, less
+        // so under memory pressure), and nothing reads it, so it only grows from here.
+        const taken = () => (tcpSocket(s.port, hog.port)?.txQueue ?? 0) + (tcpSocket(hog.port, s.port)?.rxQueue ?? 0);
+        let took = 0;
+        expect(
+          await eventually(async () => {
+            const before = taken();
+            await delay(50);
+            took = taken();
+            return took > 0 && took === before;
+          }),
+        ).toBe(true);
+        // Then one request at a time: each reply waits behind the refused rest of the big
+        // one. The connection must stand until what the kernel refused passes maxQueue —
+        // never before, as it would if the queue counted the bytes the kernel took or bytes
+        // not yet offered to it. That is the `due`-th reply at the earliest.
+        const refused = replyBytes(big) - took;
+        const due = Math.floor((maxQueue - refused) / replyBytes(value)) + 1;
+        const limit = due + Math.ceil((2 * maxQueue) / value.length);
         let asked = 0;
         while (asked < limit && s.stats().connections > 0) {
-          await delay(30);
+          await delay(20);
           if (!(await hog.send(resp('GET', 'v')))) break;
           asked++;
         }
         expect(await eventually(() => s.stats().connections === 0)).toBe(true); // dropped, and counted
-        expect(asked).toBeGreaterThanOrEqual(3);
+        expect(asked).toBeGreaterThanOrEqual(due);
         const head = `$${big.length}\r\n`;
         expect(await hog.readAtLeast(head.length + 1)).toBe(true);
         expect(hog.got.toString('latin1', 0, head.length)).toBe(head);

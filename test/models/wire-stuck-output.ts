@@ -16,12 +16,13 @@
  * ESTABLISHED (/proc/net/tcp), which a close(2) of an fd whose socket an io_uring send still
  * holds does not do. Deadlines are generous stall guards; nothing asserts speed.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { constants, Ring, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import { exchange, resp, respReplies } from '../helpers/clients.js';
 import { serverFdsTo } from '../helpers/server-proc.js';
+import { ESTABLISHED, SYN_RECV, SYN_SENT, tcpSocket } from '../helpers/tcp.js';
 import { eventually } from '../helpers/wait.js';
 import { wmemMax } from './wire-limits.js';
 
@@ -32,29 +33,10 @@ const MiB = 1 << 20;
 const IDLE_MS = 400;
 const DEADLINE_MS = 20_000;
 const TEST_MS = 30_000;
-const ESTABLISHED = '01';
-const SYN_SENT = '02';
-const SYN_RECV = '03';
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The TCP state (hex, as /proc/net/tcp writes it) of the socket at `localPort` connected to `remotePort`; undefined when none is. */
-function tcpState(localPort: number, remotePort: number): string | undefined {
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols.length < 4) continue;
-      const port = (addr: string) => parseInt(addr.slice(addr.lastIndexOf(':') + 1), 16);
-      if (port(cols[1]!) === localPort && port(cols[2]!) === remotePort) return cols[3];
-    }
-  }
-  return undefined;
-}
+const tcpState = (localPort: number, remotePort: number) => tcpSocket(localPort, remotePort)?.state;
 
 /** A client that sends and never reads until told to (a raw socket: nothing reads it behind the test's back). */
 class StuckClient {

@@ -5,12 +5,13 @@
  * Which worker holds which connection is read from the kernel: the server-side socket's
  * inode in /proc/net/tcp, found among the worker's /proc/<pid>/fd links.
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { serve } from '../helpers/rawio.js';
 import { exchange, httpGets } from '../helpers/clients.js';
 import { childrenOf } from '../helpers/procs.js';
+import { tcpSocket } from '../helpers/tcp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -30,16 +31,7 @@ function socketInodes(pid: number): Set<string> {
 }
 
 /** The inode of the server side of the connection from client port `clientPort`. */
-function serverInode(serverPort: number, clientPort: number): string | undefined {
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 10) continue;
-    const local = parseInt(f[1]!.split(':')[1]!, 16);
-    const remote = parseInt(f[2]!.split(':')[1]!, 16);
-    if (local === serverPort && remote === clientPort) return f[9];
-  }
-  return undefined;
-}
+const serverInode = (serverPort: number, clientPort: number) => tcpSocket(serverPort, clientPort)?.inode;
 
 interface Client {
   sock: net.Socket;
