@@ -35,11 +35,14 @@ describe.skipIf(!Ring.supported())('the per-thread transfer ring', () => {
     const w = new Worker(new URL('./fixtures/transfer-ring-end-worker.mjs', import.meta.url), {
       workerData: { fileFd, size: SIZE },
     });
+    // Listened for from the start: a Worker that exits right after posting emits its last
+    // message and 'exit' in one go, before a listener added once the message came.
+    const exited = new Promise((r) => w.once('exit', r));
     const got = await new Promise<Record<string, unknown>>((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
     });
-    await new Promise((r) => w.once('exit', r));
+    await exited;
     const ebadf = { code: 'EBADF', errno: -EBADF, syscall: 'io_uring_setup' };
     expect(got).toEqual({
       before: { sent: SIZE },
