@@ -77,7 +77,7 @@ export default defineConfig({
   test: {
     include: files,
     pool: 'forks',
-    maxWorkers: Math.max(2, availableParallelism() - 1), // as vitest.config.ts: the files mostly wait
+    maxWorkers: Math.max(3, availableParallelism()), // as vitest.config.ts: the files mostly wait
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default'],
