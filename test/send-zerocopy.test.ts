@@ -92,8 +92,13 @@ describe('sendBuffer', () => {
       it(`sends ${size} bytes exactly${zerocopy ? ' with MSG_ZEROCOPY' : ''}`, async () => {
         const { sockFd, received } = await slowPeer();
         const body = big.subarray(0, size);
-        const r = await sendBuffer(sockFd, body, { zerocopy });
+        const taken: number[] = [];
+        const r = await sendBuffer(sockFd, body, { zerocopy, onSent: (n) => taken.push(n) });
         expect(r.bytes).toBe(size);
+        // onSent: each send the kernel took, in order, adding up to the whole body
+        expect(taken.every((n) => n > 0)).toBe(true);
+        expect(taken.reduce((a, n) => a + n, 0)).toBe(size);
+        if (size === 16 << 20) expect(taken.length).toBeGreaterThan(1); // through a 64 KiB send buffer: short sends
         if (zerocopy) {
           expect(r.zerocopySends).toBeGreaterThan(0);
           // loopback: the kernel copies on delivery and says so (SO_EE_CODE_ZEROCOPY_COPIED)
@@ -117,6 +122,7 @@ describe('sendBuffer', () => {
     await expect(sendBuffer(sockFd, 'x' as never)).rejects.toThrow(TypeError);
     await expect(sendBuffer(sockFd, big, { length: big.length + 1 })).rejects.toThrow(RangeError);
     await expect(sendBuffer(sockFd, big, { signal: {} as never })).rejects.toThrow(TypeError);
+    await expect(sendBuffer(sockFd, big, { onSent: 1 as never })).rejects.toThrow(TypeError);
     sys.close(sockFd);
     await received;
   });

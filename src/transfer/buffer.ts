@@ -34,6 +34,8 @@ export interface SendBufferOptions {
   completions?: (fd: number) => Promise<void>;
   /** Stops sending; the promise rejects with an AbortError once the kernel is done with the buffer. */
   signal?: AbortSignal;
+  /** Called with the bytes of each send the kernel takes, as it takes them (progress, or what is left to send). */
+  onSent?: (bytes: number) => void;
 }
 
 /** What {@link sendBuffer} resolves with. */
@@ -67,6 +69,7 @@ export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferO
       : (v.func('completions', o.completions) as (fd: number) => Promise<void>);
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw v.typeError('signal', 'an AbortSignal', signal);
+  const onSent = o.onSent === undefined ? undefined : (v.func('onSent', o.onSent) as (bytes: number) => void);
   const zs = zc ? zerocopySocket(fd) : undefined;
   const before = { ...zs?.totals };
   const reap = () => zs?.reap();
@@ -89,6 +92,7 @@ export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferO
       }
       if (r > 0) {
         sent += r;
+        onSent?.(r);
         sinceYield += r;
         if (sinceYield >= YIELD_BYTES) {
           sinceYield = 0;
