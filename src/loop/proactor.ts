@@ -294,6 +294,15 @@ export class Proactor {
     return this.alloc(K.INBOX, -1, cb, EMPTY).ud;
   }
 
+  /**
+   * Bytes of the transfer `id` (a send or write, resubmitted after short transfers) that the
+   * kernel has not taken yet; 0 once it has finished, or for an id that was never started.
+   */
+  untaken(id: number): number {
+    const r = this.reqs.byId(id);
+    return r === undefined ? 0 : r.len - r.done;
+  }
+
   /** Cancels the operation `id` returned; its callback then runs with -ECANCELED. */
   cancel(id: number): void {
     const r = this.reqs.byId(id);

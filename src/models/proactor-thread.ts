@@ -99,6 +99,8 @@ class RingConn implements ConnIO {
   #outBytes = 0;
   /** Bytes of the send in flight. */
   #sending = 0;
+  /** The send in flight's request (what the kernel has not taken of it: Proactor.untaken). */
+  #sendId = -1;
   #recvId = -1;
   #paused = false;
   /** The armed recv was cancelled (reading paused); its last completion is still to come. */
@@ -153,10 +155,17 @@ class RingConn implements ConnIO {
     this.#out[this.#outN++] = data;
     this.#outBytes += data.length;
     if (this.#sending === 0) return this.#kick();
-    // Behind a send in flight these bytes cannot be offered to the kernel yet. They count
-    // against maxQueue as a reactor's queue does, once the kernel refuses: when the socket
-    // has no room (the send in flight waits for it too); otherwise #kick judges them after it.
-    if (this.#outBytes > this.thread.maxQueue && !this.thread.writable(this.fd)) this.#queueFull();
+    // Behind a send in flight these bytes cannot be offered to the kernel yet. Together with
+    // what the send in flight still holds (the bytes of it the kernel has not taken) they are
+    // what a reactor's queue would hold, and count against maxQueue as that does once the
+    // kernel refuses: when the socket has no room (the send in flight waits for it too);
+    // otherwise #kick judges them after it.
+    if (this.#unsent() > this.thread.maxQueue && !this.thread.writable(this.fd)) this.#queueFull();
+  }
+
+  /** Bytes written and not yet taken by the kernel: those queued, and the rest of the send in flight. */
+  #unsent(): number {
+    return this.#outBytes + (this.#sending > 0 ? this.#proactor.untaken(this.#sendId) : 0);
   }
 
   #queueFull(): void {
@@ -204,9 +213,9 @@ class RingConn implements ConnIO {
     const threshold = this.thread.zerocopyThreshold;
     const zc = threshold > 0 && data.length >= threshold;
     const p = this.#proactor;
-    if (own) p.sendOwn(this.fd, data, 0, data.length, zc ? this.#onSentZc : this.#onSent, zc);
-    else if (zc) p.sendZc(this.fd, data, 0, data.length, this.#onSentZc);
-    else p.send(this.fd, data, 0, data.length, this.#onSent);
+    if (own) this.#sendId = p.sendOwn(this.fd, data, 0, data.length, zc ? this.#onSentZc : this.#onSent, zc);
+    else if (zc) this.#sendId = p.sendZc(this.fd, data, 0, data.length, this.#onSentZc);
+    else this.#sendId = p.send(this.fd, data, 0, data.length, this.#onSent);
   }
 
   /**
@@ -249,6 +258,7 @@ class RingConn implements ConnIO {
 
   readonly #onSent = (res: number): void => {
     this.#sending = 0;
+    this.#sendId = -1;
     if (this.closed) return;
     if (res < 0) return this.destroy();
     this.progress += res;

@@ -8,8 +8,8 @@
  *
  * maxQueue holds as for plain writes: it counts the bytes the kernel refused. A zero-copy
  * write larger than maxQueue is first offered with a plain non-blocking send, and the
- * connection is dropped if the rest is past maxQueue; the writes held behind a zero-copy
- * write count while it waits for room.
+ * connection is dropped if the rest is past maxQueue; while a zero-copy write waits for
+ * room, what the kernel has not taken of it and the writes held behind it count together.
  */
 import { queueFullError, type Connection } from '../loop/connection.js';
 import { forgetZerocopy, send, zerocopySocket } from '../sys/msg-zerocopy.js';
@@ -63,11 +63,11 @@ export class ZerocopyWriter {
 
   /**
    * The writes held while the kernel refuses the zero-copy write before them are bytes it
-   * refused, as a plain write's queue is: past maxQueue the connection is dropped.
+   * refused, as a plain write's queue is, and so is the rest of that write: together, past
+   * maxQueue, the connection is dropped.
    */
   #judge(): void {
-    if (this.#heldBytes > this.conn.maxQueue && !this.conn.closed)
-      this.conn.destroy(queueFullError(this.conn.maxQueue));
+    if (this.queued > this.conn.maxQueue && !this.conn.closed) this.conn.destroy(queueFullError(this.conn.maxQueue));
   }
 
   /** Resolves once no zero-copy write is pending. */
@@ -149,6 +149,7 @@ export class ZerocopyWriter {
               this.progress++;
             },
             completions: () => new Promise<void>((resolve) => this.#waits.push(resolve)),
+            onSent: (n) => (this.#inFlight -= n),
           });
           this.stats.zerocopy(r.zerocopySends, r.copied);
         }
