@@ -38,8 +38,9 @@ namespace {
 
 using keyspace::Table;
 
-// ---- N-API glue: class Keyspace { open, close, get, set, del, exists, incr, mset, mget,
-// flush, info } and keyspaceUnlink(name). Every method returns >= 0 or -errno.
+// ---- N-API glue: class Keyspace { open, close, get, set, del, exists, incr,
+// incrIfSumBelow, mset, mget, flush, info } and keyspaceUnlink(name). Every method returns
+// >= 0 or -errno.
 
 bool IsProcFdName(const std::string& s) {
   unsigned pid = 0, fd = 0;
@@ -81,9 +82,10 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
         {InstanceMethod<&Keyspace::Open>("open"), InstanceMethod<&Keyspace::Close>("close"),
          InstanceMethod<&Keyspace::Get>("get"), InstanceMethod<&Keyspace::Set>("set"),
          InstanceMethod<&Keyspace::Del>("del"), InstanceMethod<&Keyspace::Exists>("exists"),
-         InstanceMethod<&Keyspace::Incr>("incr"), InstanceMethod<&Keyspace::Mset>("mset"),
-         InstanceMethod<&Keyspace::Mget>("mget"), InstanceMethod<&Keyspace::Flush>("flush"),
-         InstanceMethod<&Keyspace::Info>("info"),
+         InstanceMethod<&Keyspace::Incr>("incr"),
+         InstanceMethod<&Keyspace::IncrIfSumBelow>("incrIfSumBelow"),
+         InstanceMethod<&Keyspace::Mset>("mset"), InstanceMethod<&Keyspace::Mget>("mget"),
+         InstanceMethod<&Keyspace::Flush>("flush"), InstanceMethod<&Keyspace::Info>("info"),
          InstanceMethod<&Keyspace::CreateAnonymous>("createAnonymous")});
   }
   explicit Keyspace(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Keyspace>(info) {}
@@ -148,6 +150,19 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
     if (out.len < 24) ThrowRange(info.Env(), "out must hold 24 bytes");
     char digits[24];
     long r = t_.Incr(k, delta, digits);
+    if (r > 0) memcpy(out.data, digits, static_cast<size_t>(r));
+    return Num(info.Env(), r);
+  }
+  // incrIfSumBelow(key, keys, max, out): incr(key, 1, out) only when the values of keys sum
+  // to less than max, under one lock: the digits' count as incr, 0 at the limit, or -errno.
+  Napi::Value IncrIfSumBelow(const Napi::CallbackInfo& info) {
+    Bytes k = ArgKey(info, 0);
+    std::vector<Bytes> keys = ArgByteList(info, 1);
+    int64_t max = ArgInt(info, 2, "max", 0, 1LL << 53);
+    Bytes out = ArgBytes(info, 3, "out");
+    if (out.len < 24) ThrowRange(info.Env(), "out must hold 24 bytes");
+    char digits[24];
+    long r = t_.IncrIfSumBelow(k, keys.data(), keys.size(), max, digits);
     if (r > 0) memcpy(out.data, digits, static_cast<size_t>(r));
     return Num(info.Env(), r);
   }

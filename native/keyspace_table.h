@@ -136,17 +136,28 @@ class Table {
   // Adds delta to the integer at k (0 when absent); writes the decimal result to out.
   long Incr(const Bytes& k, int64_t delta, char out[24]) {
     Locked l(this);
+    return l.err ? l.err : IncrLocked(k, delta, out);
+  }
+
+  // Adds 1 to the integer at k, as Incr, only when the integers at keys (0 when absent) sum
+  // to less than max: the sum and the add in one critical section, so callers that share a
+  // limit through keys can neither pass it nor be refused while it has room. The count of
+  // digits written to out, 0 when the sum is max or more (nothing changed), -EINVAL (a
+  // value that is not an integer), -ERANGE (overflow), -ENOMEM.
+  long IncrIfSumBelow(const Bytes& k, const Bytes* keys, size_t n, int64_t max, char out[24]) {
+    Locked l(this);
     if (l.err) return l.err;
-    uint32_t* link = nullptr;
-    Block* b = nullptr;
-    long r = Find(k, &link, &b);
-    if (r < 0) return r;
-    int64_t v = 0;
-    if (r == 1 && !ParseInt(b->data() + b->klen, b->vlen, &v)) return -EINVAL;
-    if (__builtin_add_overflow(v, delta, &v)) return -ERANGE;
-    int n = snprintf(out, 24, "%lld", static_cast<long long>(v));
-    r = SetLocked(k, Bytes{reinterpret_cast<uint8_t*>(out), static_cast<size_t>(n)}, 0);
-    return r < 0 ? r : n;
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+      uint32_t* link = nullptr;
+      Block* b = nullptr;
+      long r = Find(keys[i], &link, &b);
+      if (r < 0) return r;
+      int64_t v = 0;
+      if (r == 1 && !ParseInt(b->data() + b->klen, b->vlen, &v)) return -EINVAL;
+      if (__builtin_add_overflow(sum, v, &sum)) return -ERANGE;
+    }
+    return sum < max ? IncrLocked(k, 1, out) : 0;
   }
 
   long Mset(const Bytes* kv, size_t n) {
@@ -300,6 +311,19 @@ class Table {
       *link = &b->next;
     }
     return 0;
+  }
+
+  long IncrLocked(const Bytes& k, int64_t delta, char out[24]) {
+    uint32_t* link = nullptr;
+    Block* b = nullptr;
+    long r = Find(k, &link, &b);
+    if (r < 0) return r;
+    int64_t v = 0;
+    if (r == 1 && !ParseInt(b->data() + b->klen, b->vlen, &v)) return -EINVAL;
+    if (__builtin_add_overflow(v, delta, &v)) return -ERANGE;
+    int n = snprintf(out, 24, "%lld", static_cast<long long>(v));
+    r = SetLocked(k, Bytes{reinterpret_cast<uint8_t*>(out), static_cast<size_t>(n)}, 0);
+    return r < 0 ? r : n;
   }
 
   long SetLocked(const Bytes& k, const Bytes& v, int flags) {

@@ -112,6 +112,12 @@ describe('argument errors carry their code, checked in JS or in the addon', () =
         ['mset(kv: {})', () => ks.mset({} as never), TYPE],
         ['mset([key, 3])', () => ks.mset([k, 3 as never]), TYPE],
         ['mget(lens: Uint8Array)', () => ks.mget([k], Buffer.alloc(8), new Uint8Array(1) as never), TYPE],
+        ['incrIfSumBelow(keys: key)', () => ks.incrIfSumBelow(k, k as never, 1, Buffer.alloc(24)), TYPE],
+        ['incrIfSumBelow(keys: [string])', () => ks.incrIfSumBelow(k, ['k'] as never, 1, Buffer.alloc(24)), TYPE],
+        ['incrIfSumBelow(max: "1")', () => ks.incrIfSumBelow(k, [k], '1' as never, Buffer.alloc(24)), TYPE],
+        ['incrIfSumBelow(max: -1)', () => ks.incrIfSumBelow(k, [k], -1, Buffer.alloc(24)), RANGE],
+        ['incrIfSumBelow(max: 0.5)', () => ks.incrIfSumBelow(k, [k], 0.5, Buffer.alloc(24)), RANGE],
+        ['incrIfSumBelow(out: 8 bytes)', () => ks.incrIfSumBelow(k, [k], 1, Buffer.alloc(8)), RANGE],
       ]);
     } finally {
       ks.close();

@@ -142,6 +142,20 @@ export class Keyspace {
     return this.#ks.incr(key, delta, out);
   }
 
+  /**
+   * Adds 1 to the integer at `key`, as {@link Keyspace.incr} does, only when the integers
+   * stored at `keys` (absent counts as 0) add up to less than `max`: the sum and the add
+   * under one lock, atomic across every thread and process, so counters that share a limit
+   * (each its own key, `keys` all of them) never pass it and never refuse while it has room.
+   * Returns the count of the new value's digits written into `out` (24 bytes or more), 0
+   * when the sum is already `max` or more (nothing changed), -EINVAL when a value is not an
+   * integer, -ERANGE on overflow, -ENOMEM when the keyspace is full. `max`: an integer of 0
+   * to 2^53.
+   */
+  incrIfSumBelow(key: Uint8Array, keys: readonly Uint8Array[], max: number, out: Uint8Array): number {
+    return this.#ks.incrIfSumBelow(key, keys, max, out);
+  }
+
   /** Sets each key/value pair of [k1, v1, k2, v2, …] under one lock. 0 or -ENOMEM. */
   mset(kv: readonly Uint8Array[]): number {
     return this.#ks.mset(kv);

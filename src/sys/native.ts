@@ -274,6 +274,8 @@ export interface NativeKeyspace {
   del(key: Uint8Array): number;
   exists(key: Uint8Array): number;
   incr(key: Uint8Array, delta: number, out: Uint8Array): number;
+  /** incr(key, 1, out) only when the values of keys sum to less than max: digits, 0 at the limit, -errno. */
+  incrIfSumBelow(key: Uint8Array, keys: readonly Uint8Array[], max: number, out: Uint8Array): number;
   mset(kv: readonly Uint8Array[]): number;
   mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number;
   flush(): number;

@@ -39,6 +39,87 @@ async function incrInProcess(name: string, n: number): Promise<void> {
   await promisify(execFile)(process.execPath, ['-e', code, dist, name, String(n)]);
 }
 
+/**
+ * One contender for `max` slots shared by `contenders` (a worker thread's script or a child
+ * process's argv), attached by name. First `loops` times: take a slot with incrIfSumBelow
+ * (its own key among every contender's), read all keys (one lock: a true instant), give
+ * the slot back. Then `rounds` bursts: every contender waits for all the others at a
+ * barrier in the keyspace, then tries once for one of `max` fresh slots, keeping it.
+ * Resolves with what it saw.
+ */
+const CONTEND = `
+  const contend = async (url, name, id, contenders, max, loops, rounds) => {
+    const { Keyspace } = await import(url);
+    const ks = Keyspace.attach(name);
+    const out = Buffer.alloc(24);
+    const keys = (prefix) => Array.from({ length: contenders }, (_, i) => Buffer.from(prefix + ':' + i));
+    const value = (key) => {
+      const n = ks.get(key, out);
+      return n < 0 ? 0 : Number(out.subarray(0, n).toString());
+    };
+    const barrier = (key) => {
+      if (ks.incr(key, 1, out) < 0) throw new Error('incr failed');
+      while (value(key) < contenders);
+    };
+    const slots = keys('slot');
+    const held = Buffer.alloc(24 * contenders);
+    const lens = new Int32Array(contenders);
+    let taken = 0, refused = 0, peak = 0;
+    barrier(Buffer.from('start'));
+    for (let i = 0; i < loops; i++) {
+      const r = ks.incrIfSumBelow(slots[id], slots, max, out);
+      if (r < 0) throw new Error('incrIfSumBelow failed: ' + r);
+      if (r === 0) {
+        refused++;
+        continue;
+      }
+      taken++;
+      if (ks.mget(slots, held, lens) < 0) throw new Error('mget failed');
+      let sum = 0;
+      for (let j = 0, at = 0; j < contenders; at += Math.max(lens[j], 0), j++)
+        if (lens[j] > 0) sum += Number(held.subarray(at, at + lens[j]).toString());
+      peak = Math.max(peak, sum);
+      if (ks.incr(slots[id], -1, out) < 0) throw new Error('incr failed');
+    }
+    let won = 0;
+    for (let r = 0; r < rounds; r++) {
+      barrier(Buffer.from('round:' + r));
+      const burst = keys('burst:' + r);
+      const got = ks.incrIfSumBelow(burst[id], burst, max, out);
+      if (got < 0) throw new Error('incrIfSumBelow failed: ' + got);
+      if (got > 0) won++;
+    }
+    ks.close();
+    return { taken, refused, peak, won };
+  };`;
+
+interface Contended {
+  taken: number;
+  refused: number;
+  peak: number;
+  won: number;
+}
+type ContendArgs = [name: string, id: number, contenders: number, max: number, loops: number, rounds: number];
+
+function contendInThread(...args: ContendArgs): Promise<Contended> {
+  const code = `${CONTEND}
+    const { workerData, parentPort } = require('node:worker_threads');
+    contend(workerData.url, ...workerData.args).then((r) => parentPort.postMessage(r));`;
+  const w = new Worker(code, { eval: true, workerData: { url: dist, args } });
+  return new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+}
+
+async function contendInProcess(...args: ContendArgs): Promise<Contended> {
+  const code = `${CONTEND}
+    contend(process.argv[1], process.argv[2], ...process.argv.slice(3).map(Number))
+      .then((r) => process.stdout.write(JSON.stringify(r)));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', code, dist, ...args.map(String)]);
+  return JSON.parse(stdout) as Contended;
+}
+
 describe('shared-memory keyspace', () => {
   afterAll(() => {
     // every segment this process created was unlinked
@@ -115,6 +196,51 @@ describe('shared-memory keyspace', () => {
     expect(ks.incr(b('max'), 1, out)).toBe(-os.errno.ERANGE);
   });
 
+  it('incrIfSumBelow takes a slot only while the keys it sums are below max', () => {
+    using ks = Keyspace.create(undefined, { size: 1 << 20 });
+    const out = Buffer.alloc(24);
+    const text = (n: number) => out.subarray(0, n).toString();
+    const keys = [b('a'), b('b'), b('none')]; // 'none' is never set: it counts as 0
+    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(1);
+    expect(text(1)).toBe('1');
+    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(1);
+    expect(text(1)).toBe('2');
+    ks.set(b('b'), b('1')); // another counter's slot
+    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(0); // 2 + 1: at the limit
+    expect(ks.incrIfSumBelow(b('b'), keys, 3, out)).toBe(0);
+    const value = (k: string) => text(ks.get(b(k), out));
+    expect([value('a'), value('b'), ks.exists(b('none'))]).toEqual(['2', '1', 0]); // nothing changed
+    expect(ks.incr(b('b'), -1, out)).toBe(1); // b gives its slot back
+    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(1);
+    expect(text(1)).toBe('3');
+    expect(ks.incrIfSumBelow(b('fresh'), [], 1, out)).toBe(1); // no keys: the sum is 0
+    expect(ks.incrIfSumBelow(b('c'), [b('a')], 4, out)).toBe(1); // its own key need not be summed
+    expect(ks.incrIfSumBelow(b('c'), [b('a')], 3, out)).toBe(0);
+    expect(ks.incrIfSumBelow(b('d'), [b('d')], 0, out)).toBe(0); // max 0: never
+    ks.set(b('neg'), b('-2'));
+    expect(ks.incrIfSumBelow(b('d'), [b('a'), b('neg')], 2, out)).toBe(1); // 3 - 2 < 2
+    expect(value('d')).toBe('1');
+    ks.set(b('d'), b('9'));
+    expect(ks.incrIfSumBelow(b('d'), [b('d')], 10, out)).toBe(2);
+    expect(value('d')).toBe('10');
+  });
+
+  it('incrIfSumBelow fails like incr on a value that is not an integer, and on overflow', () => {
+    using ks = Keyspace.create(undefined, { size: 1 << 20 });
+    const out = Buffer.alloc(24);
+    ks.set(b('own'), b('1'));
+    for (const bad of ['', ' 1', '01', '+1', '-0', '1x', '99999999999999999999']) {
+      ks.set(b('bad'), b(bad));
+      expect(ks.incrIfSumBelow(b('own'), [b('own'), b('bad')], 100, out)).toBe(-os.errno.EINVAL);
+      expect(ks.incrIfSumBelow(b('bad'), [b('own')], 100, out)).toBe(-os.errno.EINVAL); // its own value
+    }
+    expect(out.subarray(0, ks.get(b('own'), out)).toString()).toBe('1'); // untouched
+    ks.set(b('big'), b('9223372036854775807'));
+    expect(ks.incrIfSumBelow(b('own'), [b('big'), b('own')], 100, out)).toBe(-os.errno.ERANGE); // the sum
+    expect(ks.incrIfSumBelow(b('big'), [b('own')], 100, out)).toBe(-os.errno.ERANGE); // the add
+    expect(out.subarray(0, ks.get(b('own'), out)).toString()).toBe('1');
+  });
+
   it('fails with ENOMEM when full and reuses freed blocks', () => {
     using ks = Keyspace.create(undefined, { size: 1 << 16 });
     const v = Buffer.alloc(500, 1);
@@ -125,6 +251,14 @@ describe('shared-memory keyspace', () => {
     for (let i = 0; i < n; i++) expect(ks.del(b(`k${i}`))).toBe(1);
     expect(ks.info()).toMatchObject({ keys: 0, used: 0 });
     for (let i = 0; i < n; i++) expect(ks.set(b(`j${i}`), v)).toBe(1); // the freed blocks again
+    let small = 0;
+    while (ks.set(b(`s${small}`), b('1')) === 1) small++; // the last 32-byte blocks
+    const out = Buffer.alloc(24);
+    expect(ks.incr(b('counter'), 1, out)).toBe(-os.errno.ENOMEM);
+    expect(ks.incrIfSumBelow(b('counter'), [b('counter')], 10, out)).toBe(-os.errno.ENOMEM);
+    expect(ks.exists(b('counter'))).toBe(0);
+    expect(ks.del(b('s0'))).toBe(1);
+    expect(ks.incrIfSumBelow(b('counter'), [b('counter')], 10, out)).toBe(1); // room again
   });
 
   it('refuses bad arguments before touching memory', () => {
@@ -139,6 +273,31 @@ describe('shared-memory keyspace', () => {
     expect(() => ks.incr(b('k'), NaN, Buffer.alloc(24))).toThrow(RangeError);
     expect(() => ks.mset([b('odd')])).toThrow(RangeError);
     expect(() => ks.mget([b('k')], Buffer.alloc(1), new Int32Array(0))).toThrow(RangeError);
+    const out = Buffer.alloc(24);
+    const call =
+      (...args: unknown[]) =>
+      () =>
+        Reflect.apply(ks.incrIfSumBelow, ks, args) as number;
+    expect(call(b('k'), [b('k')], 1, out)()).toBe(1); // each call below differs from this one in one place
+    for (const [args, type] of [
+      [['k', [b('k')], 1, out], TypeError],
+      [[b('k'), b('k'), 1, out], TypeError],
+      [[b('k'), ['k'], 1, out], TypeError],
+      [[b('k'), [b('k'), null], 1, out], TypeError],
+      [[b('k'), [b('k')], '1', out], TypeError],
+      [[b('k'), [b('k')], 1n, out], TypeError],
+      [[b('k'), [b('k')], 1, [0]], TypeError],
+      [[b('k'), [b('k')], 1], TypeError],
+      [[b('k'), [b('k')], NaN, out], RangeError],
+      [[b('k'), [b('k')], -1, out], RangeError],
+      [[b('k'), [b('k')], 1.5, out], RangeError],
+      [[b('k'), [b('k')], Infinity, out], RangeError],
+      [[b('k'), [b('k')], 2 ** 53 + 2, out], RangeError],
+      [[b('k'), [b('k')], 1, Buffer.alloc(23)], RangeError],
+    ] as const) {
+      expect(call(...args), String(args)).toThrow(type);
+    }
+    expect(out.subarray(0, ks.get(b('k'), out)).toString()).toBe('1'); // none of them counted
     expect(() => Keyspace.create(ks.name)).toThrow(/EEXIST/);
   });
 
@@ -179,5 +338,39 @@ describe('shared-memory keyspace', () => {
     const out = Buffer.alloc(24);
     const len = ks.get(b('counter'), out);
     expect(out.subarray(0, len).toString()).toBe(String(4 * n));
+  });
+
+  it('incrIfSumBelow is exact across 2 threads and 2 processes: never past max, never short of it', async () => {
+    using ks = Keyspace.create(undefined, { size: 1 << 20 });
+    const contenders = 4;
+    const max = 3; // one short of the contenders: each burst is a race for the last slot
+    const loops = 2000;
+    const rounds = 200;
+    const args = (id: number): ContendArgs => [ks.name, id, contenders, max, loops, rounds];
+    const seen = await Promise.all([
+      contendInThread(...args(0)),
+      contendInThread(...args(1)),
+      contendInProcess(...args(2)),
+      contendInProcess(...args(3)),
+    ]);
+    for (const s of seen) {
+      expect(s.taken + s.refused).toBe(loops);
+      expect(s.peak).toBeLessThanOrEqual(max); // the slots held, read under the lock: a refused try leaves no trace
+    }
+    expect(seen.reduce((n, s) => n + s.taken, 0)).toBeGreaterThan(0);
+    const out = Buffer.alloc(24);
+    const sum = (prefix: string): number => {
+      let total = 0;
+      for (let i = 0; i < contenders; i++) {
+        const n = ks.get(b(`${prefix}:${i}`), out);
+        if (n > 0) total += Number(out.subarray(0, n).toString());
+      }
+      return total;
+    };
+    expect(sum('slot')).toBe(0); // every slot taken was given back
+    // Each burst: 4 contenders at once for 3 free slots, and exactly 3 get one. Taking a slot
+    // as an INCR, then a read of the sum after it, may refuse both racers for the last slot.
+    for (let r = 0; r < rounds; r++) expect(sum(`burst:${r}`), `round ${r}`).toBe(max);
+    expect(seen.reduce((n, s) => n + s.won, 0)).toBe(rounds * max);
   });
 });
