@@ -121,13 +121,13 @@ async function main(): Promise<void> {
 }
 
 /**
- * maxConnections across the worker processes, on the board: each worker INCRs its own key
- * (connsKey) and keeps a connection only if the sum of every worker's key, read after that
- * INCR under the board's one lock, is within the limit; otherwise it takes its INCR back
- * and the connection is refused. Every kept connection's INCR precedes that read, so the
- * connections kept never exceed the limit; two workers racing for the last slot may both
- * see the other's INCR and both refuse. A worker that dies loses its connections with it,
- * and the master deletes its key, so no slot stays taken by a dead process.
+ * maxConnections across the worker processes, on the board: each worker counts its
+ * connections in its own key (connsKey), and takes a slot with one incrIfSumBelow: its key
+ * goes up by 1 only if every worker's key together is below the limit, the sum and the add
+ * under the board's one lock. So the connections kept never exceed the limit, and a connect
+ * is refused only when the limit is really reached: workers racing for the last slot get it
+ * one of them, whatever the timing. A worker that dies loses its connections with it, and
+ * the master deletes its key, so no slot stays taken by a dead process.
  */
 class BoardGate implements ConnectionGate {
   readonly #board: Keyspace;
@@ -135,44 +135,22 @@ class BoardGate implements ConnectionGate {
   readonly #keys: Uint8Array[];
   readonly #max: number;
   readonly #digits = new Uint8Array(24);
-  readonly #out: Uint8Array;
-  readonly #lens: Int32Array;
 
   constructor(board: Keyspace, index: number, workers: number, max: number) {
     this.#board = board;
     this.#own = connsKey(index);
     this.#keys = Array.from({ length: workers }, (_, i) => connsKey(i));
     this.#max = max;
-    this.#out = new Uint8Array(24 * workers);
-    this.#lens = new Int32Array(workers);
   }
 
   reserve(): boolean {
-    // A board that cannot count (full: -ENOMEM) refuses rather than serve past the limit.
-    if (this.#board.incr(this.#own, 1, this.#digits) < 0) return false;
-    if (this.#open() <= this.#max) return true;
-    this.release();
-    return false;
+    // 0: at the limit. A board that cannot count (full: -ENOMEM) refuses too, rather than
+    // serve past the limit.
+    return this.#board.incrIfSumBelow(this.#own, this.#keys, this.#max, this.#digits) > 0;
   }
 
   release(): void {
     this.#board.incr(this.#own, -1, this.#digits);
-  }
-
-  /** Connections held by every worker together. */
-  #open(): number {
-    if (this.#board.mget(this.#keys, this.#out, this.#lens) < 0) return Infinity; // cannot tell: full
-    let total = 0;
-    let at = 0;
-    for (const n of this.#lens) {
-      if (n <= 0) continue;
-      const minus = this.#out[at] === 45; // '-'
-      let v = 0;
-      for (let i = minus ? at + 1 : at; i < at + n; i++) v = v * 10 + (this.#out[i]! - 48);
-      total += minus ? -v : v;
-      at += n;
-    }
-    return total;
   }
 }
 
