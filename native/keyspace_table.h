@@ -149,12 +149,9 @@ class Table {
     if (l.err) return l.err;
     int64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
-      uint32_t* link = nullptr;
-      Block* b = nullptr;
-      long r = Find(keys[i], &link, &b);
-      if (r < 0) return r;
       int64_t v = 0;
-      if (r == 1 && !ParseInt(b->data() + b->klen, b->vlen, &v)) return -EINVAL;
+      long r = IntAt(keys[i], &v);
+      if (r < 0) return r;
       if (__builtin_add_overflow(sum, v, &sum)) return -ERANGE;
     }
     return sum < max ? IncrLocked(k, 1, out) : 0;
@@ -313,13 +310,20 @@ class Table {
     return 0;
   }
 
-  long IncrLocked(const Bytes& k, int64_t delta, char out[24]) {
+  // The integer at k into *v (0 when absent): 0, or -EINVAL when the value is not one.
+  long IntAt(const Bytes& k, int64_t* v) {
     uint32_t* link = nullptr;
     Block* b = nullptr;
     long r = Find(k, &link, &b);
     if (r < 0) return r;
+    *v = 0;
+    return r == 1 && !ParseInt(b->data() + b->klen, b->vlen, v) ? -EINVAL : 0;
+  }
+
+  long IncrLocked(const Bytes& k, int64_t delta, char out[24]) {
     int64_t v = 0;
-    if (r == 1 && !ParseInt(b->data() + b->klen, b->vlen, &v)) return -EINVAL;
+    long r = IntAt(k, &v);
+    if (r < 0) return r;
     if (__builtin_add_overflow(v, delta, &v)) return -ERANGE;
     int n = snprintf(out, 24, "%lld", static_cast<long long>(v));
     r = SetLocked(k, Bytes{reinterpret_cast<uint8_t*>(out), static_cast<size_t>(n)}, 0);
