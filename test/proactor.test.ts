@@ -167,6 +167,40 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     for (const fd2 of [fd, r, w]) sys.close(fd2);
   });
 
+  it('untaken(id): the bytes of a write in flight the kernel has not taken, down to 0 once done', async () => {
+    const px = new Proactor({ entries: 8 });
+    px.attach();
+    const [r, w] = sys.pipe({ size: 4096 });
+    const data = pattern(100_000, 7);
+    let wrote = -1;
+    const id = px.write(w, data, -1, data.length, (n) => (wrote = n));
+    const delay = () => new Promise((res) => setTimeout(res, 10));
+    // Nobody reads yet: the kernel took the pipe's worth (a short write, resubmitted) and waits.
+    for (let i = 0; i < 500 && px.untaken(id) === data.length; i++) await delay();
+    const first = px.untaken(id);
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(data.length);
+    const got: Buffer[] = [];
+    const buf = Buffer.alloc(65536);
+    let last = first;
+    for (let i = 0; i < 5000 && wrote < 0; i++) {
+      const n = sys.read(r, buf);
+      if (n > 0) got.push(Buffer.from(buf.subarray(0, n)));
+      const now = px.untaken(id);
+      expect(now).toBeLessThanOrEqual(last); // only ever goes down
+      last = now;
+      await delay();
+    }
+    expect(wrote).toBe(data.length);
+    expect(px.untaken(id)).toBe(0); // done: no such request any more
+    for (let n = sys.read(r, buf); n > 0; n = sys.read(r, buf)) got.push(Buffer.from(buf.subarray(0, n)));
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+    for (const bad of [0, -1, 1e9, Number.NaN, 'x' as never]) expect(px.untaken(bad)).toBe(0); // never started
+    px.close();
+    sys.close(r);
+    sys.close(w);
+  });
+
   it('cancel() and a full SQ: every request completes exactly once', async () => {
     const px = new Proactor({ entries: 2 });
     const [a, b] = sys.socketpair();
