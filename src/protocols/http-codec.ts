@@ -74,18 +74,31 @@ const STATUS: Record<number, string> = {
   505: 'HTTP Version Not Supported',
 };
 
-/** A complete small response (errors and other rare paths; the hot paths precompute). */
-export function simpleResponse(status: number, keepAlive: boolean, extra = '', body = ''): Reply {
+/**
+ * The Connection field a response to a request with these frame flags carries: `close`
+ * when the connection ends after it, `keep-alive` when an HTTP/1.0 request asked to keep
+ * it (an HTTP/1.0 client assumes a close without it, and would wait for one), else none.
+ */
+export function connectionField(flags: number): string {
+  if (!(flags & FLAG_KEEP_ALIVE)) return 'Connection: close\r\n';
+  return flags & FLAG_HTTP10 ? 'Connection: keep-alive\r\n' : '';
+}
+
+/**
+ * A complete small response (errors and other rare paths; the hot paths precompute) to a
+ * request with frame flags `flags` (FLAG_KEEP_ALIVE, FLAG_HTTP10; 0 closes).
+ */
+export function simpleResponse(status: number, flags: number, extra = '', body = ''): Reply {
   const head =
     `HTTP/1.1 ${status} ${STATUS[status] ?? 'Unknown'}\r\nServer: rawio\r\nDate: ${httpDate()}\r\n` +
     `Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}` +
-    (keepAlive ? '' : 'Connection: close\r\n') +
+    connectionField(flags) +
     '\r\n';
-  return { data: ascii(head + body), close: !keepAlive };
+  return { data: ascii(head + body), close: !(flags & FLAG_KEEP_ALIVE) };
 }
 
 function fail(status: number): Reply {
-  return simpleResponse(status, false, '', `${STATUS[status]}\n`);
+  return simpleResponse(status, 0, '', `${STATUS[status]}\n`);
 }
 
 /** Case-insensitive comparison of buf[at, at + name.length) with a lower-case ASCII name. */

@@ -118,6 +118,8 @@ export function requestOf(frame: Uint8Array): HttpRequest {
 }
 
 interface Framing {
+  /** The request's frame flags (FLAG_KEEP_ALIVE, FLAG_HTTP10). */
+  flags: number;
   keepAlive: boolean;
   http10: boolean;
   head: boolean;
@@ -137,9 +139,11 @@ export class HttpApp {
   }
 
   handle(frame: Uint8Array): Reply | Promise<Reply> {
+    const flags = frameFlags(frame);
     const f: Framing = {
-      keepAlive: (frameFlags(frame) & FLAG_KEEP_ALIVE) !== 0,
-      http10: (frameFlags(frame) & FLAG_HTTP10) !== 0,
+      flags,
+      keepAlive: (flags & FLAG_KEEP_ALIVE) !== 0,
+      http10: (flags & FLAG_HTTP10) !== 0,
       head: frameMethod(frame) === Method.Head,
     };
     let res: HttpResponse | Promise<HttpResponse>;
@@ -159,7 +163,7 @@ export class HttpApp {
 
   #failed(err: unknown, f: Framing): Reply {
     reportUserError(err, this.#onError);
-    return simpleResponse(500, f.keepAlive, '', f.head ? '' : 'Internal Server Error\n');
+    return simpleResponse(500, f.flags, '', f.head ? '' : 'Internal Server Error\n');
   }
 
   #reply(res: HttpResponse, f: Framing): Reply {
@@ -167,7 +171,7 @@ export class HttpApp {
       return buildReply(res, f, (e) => reportUserError(e, this.#onError));
     } catch (e) {
       if (e instanceof ErrnoError && FILE_STATUS[e.code] !== undefined) {
-        return simpleResponse(FILE_STATUS[e.code]!, f.keepAlive, '', f.head ? '' : `${reason(FILE_STATUS[e.code]!)}\n`);
+        return simpleResponse(FILE_STATUS[e.code]!, f.flags, '', f.head ? '' : `${reason(FILE_STATUS[e.code]!)}\n`);
       }
       return this.#failed(e, f);
     }

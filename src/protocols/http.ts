@@ -85,17 +85,16 @@ export class HttpProtocol implements Protocol {
     if (method === Method.Continue) return CONTINUE;
     if (this.#app) return this.#app.handle(frame);
     const flags = frameFlags(frame);
-    const keepAlive = (flags & FLAG_KEEP_ALIVE) !== 0;
     if (method === Method.Get || method === Method.Head) {
       if (frameTargetLength(frame) !== 1 || frame[frameTargetStart(frame)] !== 47) {
-        const r = simpleResponse(404, keepAlive, '', 'Not Found\n');
+        const r = simpleResponse(404, flags, '', 'Not Found\n');
         return method === Method.Head ? { ...r, data: stripBody(r.data) } : r;
       }
       if (httpSecond() !== this.#second) this.#rebuild();
       return (method === Method.Get ? this.#get : this.#head)[variant(flags)];
     }
-    if (method === Method.Post) return echo(frame, keepAlive, variant(flags));
-    return simpleResponse(405, keepAlive, 'Allow: GET, HEAD, POST\r\n', 'Method Not Allowed\n');
+    if (method === Method.Post) return echo(frame, variant(flags));
+    return simpleResponse(405, flags, 'Allow: GET, HEAD, POST\r\n', 'Method Not Allowed\n');
   }
 
   /** Builds the hello responses for this second, fresh buffers (replies are immutable). */
@@ -116,7 +115,7 @@ function stripBody(data: Uint8Array): Uint8Array {
   return data;
 }
 
-function echo(frame: Uint8Array, keepAlive: boolean, v: Variant): Reply {
+function echo(frame: Uint8Array, v: Variant): Reply {
   const body = frameBody(frame);
   const head = ascii(
     `HTTP/1.1 200 OK\r\nServer: rawio\r\nDate: ${httpDate()}\r\nContent-Type: application/octet-stream\r\n` +
@@ -125,5 +124,5 @@ function echo(frame: Uint8Array, keepAlive: boolean, v: Variant): Reply {
   const data = new Uint8Array(head.length + body.length);
   data.set(head);
   data.set(body, head.length);
-  return { data, close: !keepAlive };
+  return { data, close: v === 1 };
 }

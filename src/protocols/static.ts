@@ -8,7 +8,7 @@
  * transferFile using the configured method (ProtocolOptions.transfer / directio).
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
-import { CONTINUE, HttpCodec, headerValue, simpleResponse } from './http-codec.js';
+import { CONTINUE, HttpCodec, connectionField, headerValue, simpleResponse } from './http-codec.js';
 import { FLAG_KEEP_ALIVE, Method, frameFlags, frameMethod, frameTarget } from './http-frame.js';
 import { hex } from './bytes.js';
 import { httpDate } from './http-date.js';
@@ -190,26 +190,26 @@ export class StaticProtocol implements Protocol {
   handle(frame: Uint8Array): Reply {
     const method = frameMethod(frame);
     if (method === Method.Continue) return CONTINUE;
-    const keepAlive = (frameFlags(frame) & FLAG_KEEP_ALIVE) !== 0;
+    const flags = frameFlags(frame);
     if (method !== Method.Get && method !== Method.Head)
-      return simpleResponse(405, keepAlive, 'Allow: GET, HEAD\r\n', 'Method Not Allowed\n');
+      return simpleResponse(405, flags, 'Allow: GET, HEAD\r\n', 'Method Not Allowed\n');
     const path = targetPath(frameTarget(frame));
-    if (typeof path === 'number') return this.#fail(path, keepAlive, method);
+    if (typeof path === 'number') return this.#fail(path, flags, method);
     const opened = this.#open(path);
     if (typeof opened === 'number') {
-      return this.#fail(opened, keepAlive, method, opened === 503 ? 'Retry-After: 1\r\n' : '');
+      return this.#fail(opened, flags, method, opened === 503 ? 'Retry-After: 1\r\n' : '');
     }
     const [fd, size, name] = opened;
     try {
-      return this.#reply(frame, fd, size, name, method, keepAlive);
+      return this.#reply(frame, fd, size, name, method, flags);
     } catch (e) {
       close(fd);
       throw e;
     }
   }
 
-  #fail(status: number, keepAlive: boolean, method: Method, extra = ''): Reply {
-    const r = simpleResponse(status, keepAlive, extra, `${STATUS_TEXT[status] ?? 'Refused'}\n`);
+  #fail(status: number, flags: number, method: Method, extra = ''): Reply {
+    const r = simpleResponse(status, flags, extra, `${STATUS_TEXT[status] ?? 'Refused'}\n`);
     return method === Method.Head ? { ...r, data: r.data.subarray(0, Buffer.from(r.data).indexOf('\r\n\r\n') + 4) } : r;
   }
 
@@ -233,7 +233,7 @@ export class StaticProtocol implements Protocol {
     }
   }
 
-  #reply(frame: Uint8Array, fd: number, size: number, name: string, method: Method, keepAlive: boolean): Reply {
+  #reply(frame: Uint8Array, fd: number, size: number, name: string, method: Method, flags: number): Reply {
     let status = 200;
     let offset = 0;
     let length = size;
@@ -243,7 +243,7 @@ export class StaticProtocol implements Protocol {
       const r = parseRange(range, size);
       if (r === 'unsatisfiable') {
         close(fd);
-        return this.#fail(416, keepAlive, method, `Content-Range: bytes */${size}\r\n`);
+        return this.#fail(416, flags, method, `Content-Range: bytes */${size}\r\n`);
       }
       if (r !== null) {
         status = 206;
@@ -254,9 +254,9 @@ export class StaticProtocol implements Protocol {
     const head =
       `HTTP/1.1 ${status} ${status === 200 ? 'OK' : 'Partial Content'}\r\nServer: rawio\r\nDate: ${httpDate()}\r\n` +
       `Content-Type: ${contentType(name)}\r\nContent-Length: ${length}\r\nAccept-Ranges: bytes\r\n${extra}` +
-      `${keepAlive ? '' : 'Connection: close\r\n'}\r\n`;
+      `${connectionField(flags)}\r\n`;
     // latin1: the head is ASCII, and Buffer.from carves it from Node's pool instead of a fresh ArrayBuffer.
-    const reply: Reply = { data: Buffer.from(head, 'latin1'), close: !keepAlive };
+    const reply: Reply = { data: Buffer.from(head, 'latin1'), close: !(flags & FLAG_KEEP_ALIVE) };
     if (method === Method.Get && length > 0) reply.file = { fd, offset, length };
     else close(fd);
     return reply;

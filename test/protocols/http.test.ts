@@ -112,6 +112,23 @@ describe('http protocol', () => {
     expect(parse(ka).headers.get('connection')).toBe('keep-alive');
   });
 
+  it('tells an HTTP/1.0 keep-alive client it is kept, on every reply it keeps it for', () => {
+    // Without Connection: keep-alive an HTTP/1.0 client takes the reply as the last and
+    // waits for a close that never comes.
+    const replies = serve(
+      p,
+      'GET /nope HTTP/1.0\r\nConnection: keep-alive\r\n\r\n' +
+        'HEAD /nope HTTP/1.0\r\nConnection: keep-alive\r\n\r\n' +
+        'PUT / HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n' +
+        'POST / HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi',
+    );
+    expect(replies.map((r) => parse(r).status)).toEqual([404, 404, 405, 200]);
+    for (const r of replies) {
+      expect(r.close).toBeFalsy();
+      expect(parse(r).headers.get('connection')).toBe('keep-alive');
+    }
+  });
+
   it('answers 405 with Allow and keeps the connection, 404 for other paths', () => {
     const [del, missing] = serve(
       p,

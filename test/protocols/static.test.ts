@@ -214,6 +214,41 @@ describe('static protocol', () => {
     expect(get(p, '//data.bin').file!.equals(CONTENT)).toBe(true);
   });
 
+  it('tells an HTTP/1.0 keep-alive client it is kept, whatever the status, and closes without keep-alive', () => {
+    const ka = 'Connection: keep-alive\r\n';
+    const req = (line: string, extra = ka) => `${line} HTTP/1.0\r\n${extra}\r\n`;
+    const { frames } = feed(
+      p.createCodec(),
+      b(
+        req('GET /data.bin') +
+          req('HEAD /data.bin') +
+          req('GET /data.bin', `${ka}Range: bytes=0-9\r\n`) +
+          req('GET /data.bin', `${ka}Range: bytes=5000-\r\n`) +
+          req('GET /missing') +
+          req('GET /%00') +
+          req('POST /data.bin', `${ka}Content-Length: 0\r\n`) +
+          req('GET /data.bin', ''),
+      ),
+    );
+    const replies = frames.map((f) => p.handle(f));
+    for (const r of replies) if (r.file) closeSync(r.file.fd);
+    const got = replies.map((r) => [
+      text(r.data).split(' ')[1],
+      /\r\nConnection: ([^\r]*)/.exec(text(r.data))?.[1],
+      !!r.close,
+    ]);
+    expect(got).toEqual([
+      ['200', 'keep-alive', false],
+      ['200', 'keep-alive', false],
+      ['206', 'keep-alive', false],
+      ['416', 'keep-alive', false],
+      ['404', 'keep-alive', false],
+      ['400', 'keep-alive', false],
+      ['405', 'keep-alive', false],
+      ['200', 'close', true],
+    ]);
+  });
+
   it('answers 405 with Allow for other methods', () => {
     const g = get(p, '/data.bin', 'Content-Length: 0\r\n', 'POST');
     expect(g.status).toBe(405);

@@ -80,13 +80,23 @@ describe('http handler', () => {
     expect(r.some((x) => text(x.data).includes('Injected'))).toBe(false);
   });
 
-  it('closes after Connection: close and for HTTP/1.0 without keep-alive', async () => {
+  it('closes after Connection: close and for HTTP/1.0 without keep-alive; says keep-alive when it keeps one', async () => {
     const p = await load();
     const [close] = await run(p, GET('/hello', 'Connection: close\r\n'));
     expect(close!.close).toBe(true);
     expect(text(close!.data)).toContain('Connection: close\r\n');
     const [old] = await run(p, 'GET /hello HTTP/1.0\r\n\r\n');
     expect(old!.close).toBe(true);
+    // HTTP/1.0 with keep-alive: every reply says so, the server's own 500 and 404 too
+    const ka = (path: string) => `GET ${path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`;
+    const kept = await run(p, ka('/hello') + ka('/throw') + ka(`/file?path=${join(dir, 'none')}`));
+    expect(
+      kept.map((x) => [text(x.data).split(' ')[1], /\r\nConnection: ([^\r]*)/.exec(text(x.data))?.[1], !!x.close]),
+    ).toEqual([
+      ['200', 'keep-alive', false],
+      ['500', 'keep-alive', false],
+      ['404', 'keep-alive', false],
+    ]);
   });
 
   it('sends a file region by path or by fd (reopened: the caller’s fd stays open), 404 for a missing path', async () => {
