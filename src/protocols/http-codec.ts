@@ -325,6 +325,26 @@ function skipEmptyLines(buf: Uint8Array, s: number): number {
 }
 
 /**
+ * Where the path of request target `t` starts: 0 in origin-form (`/a?q`); past the scheme
+ * and authority in absolute-form (`http://host/a?q`), which RFC 9112 3.2.2 says a server
+ * must accept as well, `t.length` when it names no path (`http://host`, the path `/`); -1
+ * for any other form (asterisk, authority) or what is none.
+ */
+export function targetPathStart(t: Uint8Array): number {
+  if (t[0] === 47) return 0;
+  // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then "://"
+  let i = 0;
+  for (; i < t.length; i++) {
+    const c = t[i]! | 0x20;
+    const alpha = c >= 97 && c <= 122;
+    if (!(alpha || (i > 0 && ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46)))) break;
+  }
+  if (i === 0 || t[i] !== 58 || t[i + 1] !== 47 || t[i + 2] !== 47) return -1;
+  for (i += 3; i < t.length; i++) if (t[i] === 47 || t[i] === 63 || t[i] === 35) break; // the authority's end
+  return i;
+}
+
+/**
  * The value of the first `name` field (lower-case) in a frame's head, trimmed, or null.
  * For the rarer fields (Range); the hot ones are read once by the codec.
  */

@@ -8,7 +8,7 @@
  * `handler` module (http-handler.ts) every request goes to the user's handle() instead.
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
-import { CONTINUE, HttpCodec, simpleResponse, type HttpLimits } from './http-codec.js';
+import { CONTINUE, HttpCodec, simpleResponse, targetPathStart, type HttpLimits } from './http-codec.js';
 import {
   FLAG_HTTP10,
   FLAG_KEEP_ALIVE,
@@ -16,6 +16,7 @@ import {
   frameBody,
   frameFlags,
   frameMethod,
+  frameTarget,
   frameTargetLength,
   frameTargetStart,
 } from './http-frame.js';
@@ -86,7 +87,7 @@ export class HttpProtocol implements Protocol {
     if (this.#app) return this.#app.handle(frame);
     const flags = frameFlags(frame);
     if (method === Method.Get || method === Method.Head) {
-      if (frameTargetLength(frame) !== 1 || frame[frameTargetStart(frame)] !== 47) {
+      if ((frameTargetLength(frame) !== 1 || frame[frameTargetStart(frame)] !== 47) && !isRoot(frameTarget(frame))) {
         const r = simpleResponse(404, flags, '', 'Not Found\n');
         return method === Method.Head ? { ...r, data: stripBody(r.data) } : r;
       }
@@ -105,6 +106,12 @@ export class HttpProtocol implements Protocol {
     this.#get = [r[0].get, r[1].get, r[2].get];
     this.#head = [r[0].head, r[1].head, r[2].head];
   }
+}
+
+/** An absolute-form target naming the root, `http://host/` or `http://host` (origin-form `/` is checked inline). */
+function isRoot(target: Uint8Array): boolean {
+  const at = targetPathStart(target);
+  return at > 0 && (at === target.length || (at === target.length - 1 && target[at] === 47));
 }
 
 /** The response without its body (HEAD): everything up to the blank line. */

@@ -1,14 +1,15 @@
 /**
  * The `static` protocol: HTTP GET/HEAD of the files under a root directory, as nginx's
- * static module does. Paths are percent-decoded and normalised, then opened with
- * openat2(2) RESOLVE_BENEATH (sys.openBeneath), so `..`, absolute paths and symlinks that
- * leave the root are refused by the kernel itself, not by string checks alone. One
+ * static module does. Paths (an origin-form target, or an absolute-form one's path) are
+ * percent-decoded and normalised, then opened with openat2(2) RESOLVE_BENEATH
+ * (sys.openBeneath), so `..`, absolute paths and symlinks that leave the root are refused
+ * by the kernel itself, not by string checks alone. One
  * `Range: bytes=` range is honoured (206, 416 when unsatisfiable). The body is not read
  * here: the reply carries the open fd and the region, and the model sends it with
  * transferFile using the configured method (ProtocolOptions.transfer / directio).
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
-import { CONTINUE, HttpCodec, connectionField, headerValue, simpleResponse } from './http-codec.js';
+import { CONTINUE, HttpCodec, connectionField, headerValue, simpleResponse, targetPathStart } from './http-codec.js';
 import { FLAG_KEEP_ALIVE, Method, frameFlags, frameMethod, frameTarget } from './http-frame.js';
 import { hex } from './bytes.js';
 import { httpDate } from './http-date.js';
@@ -88,14 +89,20 @@ export function targetPath(target: Uint8Array): string | number {
   return rel !== '' && path.endsWith('/') ? `${rel}/` : rel;
 }
 
-/** Percent-decodes the target's path (up to `?` or `#`): the path, or 400 / 403. */
+/**
+ * Percent-decodes the target's path (up to `?` or `#`; origin-form, or absolute-form with
+ * its scheme and authority ignored): the path, or 400 / 403.
+ */
 function decodeTarget(target: Uint8Array): string | number {
+  const start = targetPathStart(target);
+  if (start < 0) return 400;
   let end = target.length;
-  for (let i = 0; i < end; i++) if (target[i] === 63 || target[i] === 35) end = i; // ? and #
-  if (end === 0 || target[0] !== 47) return 400;
-  const bytes = new Uint8Array(end);
+  for (let i = start; i < end; i++) if (target[i] === 63 || target[i] === 35) end = i; // ? and #
+  if (start === end) return '/'; // absolute-form without a path: the root
+  if (target[start] !== 47) return 400;
+  const bytes = new Uint8Array(end - start);
   let n = 0;
-  for (let i = 0; i < end; i++) {
+  for (let i = start; i < end; i++) {
     let c = target[i] ?? 0; // i < end <= target.length
     if (c === 37) {
       const hi = i + 2 < end ? hex(target[i + 1]) : -1;

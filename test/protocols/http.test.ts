@@ -129,6 +129,21 @@ describe('http protocol', () => {
     }
   });
 
+  it('answers an absolute-form target naming the root with the hello-world', () => {
+    const replies = serve(
+      p,
+      ['http://x/', 'HTTP://x:80', 'http://x/nope', 'http://x/?q']
+        .map((t) => `GET ${t} HTTP/1.1\r\nHost: y\r\n\r\n`)
+        .join(''),
+    );
+    expect(replies.map((r) => [parse(r).status, parse(r).body])).toEqual([
+      [200, 'Hello, World!'],
+      [200, 'Hello, World!'],
+      [404, 'Not Found\n'],
+      [404, 'Not Found\n'],
+    ]);
+  });
+
   it('answers 405 with Allow and keeps the connection, 404 for other paths', () => {
     const [del, missing] = serve(
       p,

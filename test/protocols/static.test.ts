@@ -179,6 +179,21 @@ describe('static protocol', () => {
     expect(get(p, `//${dir}/secret`).status).toBe(404);
   });
 
+  it('serves an absolute-form target by its path, as RFC 9112 asks of every server', () => {
+    expect(get(p, 'http://x/data.bin').file!.equals(CONTENT)).toBe(true);
+    expect(get(p, 'HTTPS://user@x:8080/sub/a%20b.css?q=1').file!.toString()).toBe('body{}');
+    for (const root of ['http://x', 'http://x/', 'http://x?q=/data.bin', 'http://x#/data.bin'])
+      expect([root, get(p, root).file?.toString()]).toEqual([root, '<h1>hi</h1>']);
+    // the path is judged as an origin-form one: no way out through the authority either
+    expect(get(p, 'http://x/../secret').status).toBe(403);
+    expect(get(p, 'http://x/%2e%2e/secret').status).toBe(403);
+    expect(get(p, 'http://../secret').status).toBe(404); // '..' is the authority; the path is /secret
+    expect(get(p, 'http://x/escape').status).toBe(403);
+    // other forms and what is no URI stay 400
+    for (const target of ['*', 'x:80', 'http:/data.bin', '1http://x/data.bin', '://x/data.bin', 'http://x/%00'])
+      expect([target, get(p, target).status]).toEqual([target, 400]);
+  });
+
   it('answers 404 for a file named as a directory (ENOTDIR), in every spelling', () => {
     const asDir = [
       '/data.bin/',
