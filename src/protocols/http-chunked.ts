@@ -4,8 +4,8 @@
  * chunk, then trailer fields (discarded) and the blank line. The decoder is resumable: it
  * consumes whatever part of the input it can and keeps its place for the next push, so a
  * body trickled byte by byte costs a step per byte, never a rescan. Every malformed size
- * line is refused (a smuggling vector when two parsers disagree): no digits, more than 15
- * hex digits, a bare CR, control bytes, missing CRLF after the data.
+ * line is refused (a smuggling vector when two parsers disagree): no digits, a bare CR,
+ * control bytes, missing CRLF after the data. Leading zeros are digits like any other.
  */
 
 const LF = 10;
@@ -111,7 +111,8 @@ export class ChunkedDecoder {
       if (d < 0) break;
       size = size * 16 + d;
     }
-    if (k === i || k - i > 15) return k === i ? -400 : -413;
+    // 1*HEXDIG, leading zeros included: a size too large for a double is still past maxBody
+    if (k === i) return -400;
     // Extensions: BWS ";" anything printable; nothing else may follow the digits.
     let e = k;
     while (e < stop && (buf[e] === SP || buf[e] === HT)) e++;
@@ -120,7 +121,7 @@ export class ChunkedDecoder {
     if (size === 0) {
       this.#state = State.Trailer;
     } else {
-      if (this.#length + size > this.maxBody) return -413;
+      if (size > Number.MAX_SAFE_INTEGER || this.#length + size > this.maxBody) return -413;
       this.#remaining = size;
       this.#state = State.Data;
     }

@@ -275,13 +275,15 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     while (ve > v && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
     switch (fieldKind(buf, i, c - i)) {
       case F_CONTENT_LENGTH: {
-        if (ve === v || ve - v > 15) return ve === v ? 400 : 413;
+        if (ve === v) return 400;
+        // 1*DIGIT, leading zeros included; n is exact up to 2^53, and only ever grows past it
         let n = 0;
         for (let k = v; k < ve; k++) {
           const d = (buf[k] ?? -1) - 48;
           if (d < 0 || d > 9) return 400;
           n = n * 10 + d;
         }
+        if (n > Number.MAX_SAFE_INTEGER) return 413;
         if (contentLength >= 0 && contentLength !== n) return 400;
         contentLength = n;
         break;

@@ -192,7 +192,9 @@ describe('http protocol', () => {
     ['chunk size with 0x', `${CHUNKED}0x2\r\nab\r\n0\r\n\r\n`, 400],
     ['bare CR in a size line', `${CHUNKED}2\rx\r\nab\r\n0\r\n\r\n`, 400],
     ['chunk longer than its size', `${CHUNKED}2\r\nabc\r\n0\r\n\r\n`, 400],
-    ['16 hex digits', `${CHUNKED}${'0'.repeat(15)}1\r\na\r\n0\r\n\r\n`, 413],
+    ['16 hex digits', `${CHUNKED}1${'0'.repeat(15)}\r\na\r\n0\r\n\r\n`, 413],
+    ['a chunk size past 2^64', `${CHUNKED}${'f'.repeat(40)}\r\na\r\n0\r\n\r\n`, 413],
+    ['Content-Length past 2^53', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9007199254740993\r\n\r\n', 413],
     ['chunks over 8 MiB', `${CHUNKED}800001\r\n`, 413],
     ['a trailer without a colon', `${CHUNKED}1\r\na\r\n0\r\nbad trailer\r\n\r\n`, 400],
     ['HTTP/2.0', 'GET / HTTP/2.0\r\nHost: x\r\n\r\n', 505],
@@ -210,6 +212,21 @@ describe('http protocol', () => {
       expect(parse(replies[1]).headers.get('connection')).toBe('close');
     });
   }
+
+  it('reads lengths with leading zeros by their value (1*DIGIT, 1*HEXDIG)', () => {
+    const zeros = '0'.repeat(30);
+    const replies = serve(
+      p,
+      `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${zeros}3\r\n\r\nabc` +
+        `${CHUNKED}${zeros}2\r\nde\r\n${zeros}\r\n\r\n` +
+        GET,
+    );
+    expect(replies.map((r) => [parse(r).status, parse(r).body])).toEqual([
+      [200, 'abc'],
+      [200, 'de'],
+      [200, 'Hello, World!'],
+    ]);
+  });
 
   it('answers 431 as soon as 8 KiB arrive without a blank line (bounded memory)', () => {
     const c = new HttpCodec();
