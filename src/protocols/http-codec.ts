@@ -225,6 +225,8 @@ function fieldKind(buf: Uint8Array, at: number, len: number): number {
 
 /** parseHead's answer when buf[s, end) holds no blank line yet. */
 const INCOMPLETE = 0;
+/** HttpCodec's head search: a bare CR came before the head's end. */
+const BARE_CR = -2;
 
 /**
  * Parses the head at `s` in one pass: a Head, an error status, or INCOMPLETE when the blank
@@ -492,27 +494,43 @@ export class HttpCodec implements Codec {
       if (typeof h !== 'number') return h;
       // An error is answered once the head is complete (below), as when it arrives in pieces.
     }
-    const end = this.#headEnd(buf, s);
+    const end = this.#headEnd(buf, s, max);
+    if (end === BARE_CR) return 400;
     if (end < 0) return buf.length - s > max ? 431 : INCOMPLETE;
     if (end - s > max) return 431;
     const h = parseHead(buf, s, end, this.#maxBody);
     return h === INCOMPLETE ? 400 : h;
   }
 
-  /** Just past the blank line ending the head at `s`, or -1 (resumes where it stopped). */
-  #headEnd(buf: Uint8Array, s: number): number {
-    let i = s + this.#scanned;
-    for (;;) {
-      const nl = findLF(buf, i, buf.length);
-      if (nl < 0) {
-        this.#scanned = buf.length - s;
-        return -1;
+  /**
+   * Just past the blank line ending the head at `s`, -1 while it has not arrived, or
+   * BARE_CR at a CR followed by anything but LF within the head's first `max` bytes: no
+   * head may hold one (RFC 9112 2.2), and a client ending its lines with CR alone would
+   * otherwise wait for an answer until its head passed the limit. Bytes are judged in
+   * order, resuming where the last search stopped, so the answer is the same however the
+   * head is split.
+   */
+  #headEnd(buf: Uint8Array, s: number, max: number): number {
+    const n = buf.length;
+    for (let i = s + this.#scanned; i < n; i++) {
+      const c = buf[i];
+      if (c === LF) {
+        if (i > s && (buf[i - 1] === LF || (buf[i - 1] === CR && i - 1 > s && buf[i - 2] === LF))) {
+          this.#scanned = 0;
+          return i + 1;
+        }
+      } else if (c === CR && i + 1 < s + max) {
+        if (i + 1 === n) {
+          this.#scanned = i - s; // judged once the next byte is in
+          return -1;
+        }
+        if (buf[i + 1] !== LF) {
+          this.#scanned = 0;
+          return BARE_CR;
+        }
       }
-      if (nl > s && (buf[nl - 1] === LF || (buf[nl - 1] === CR && nl - 1 > s && buf[nl - 2] === LF))) {
-        this.#scanned = 0;
-        return nl + 1;
-      }
-      i = nl + 1;
     }
+    this.#scanned = n - s;
+    return -1;
   }
 }

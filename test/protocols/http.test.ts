@@ -228,6 +228,26 @@ describe('http protocol', () => {
     ]);
   });
 
+  it('answers 400 at a bare CR as soon as the byte after it arrives, however the head is split', () => {
+    // Lines ended by CR alone never end for a parser that waits for LF: without this the
+    // client waited for its head to pass 8 KiB or the header timeout.
+    for (const head of ['GET / HTTP/1.1\rHost: x\r\r', 'GET / HTTP/1.1\r\nHost: x\rX: y\r', 'GET /\ra HTTP/1.1']) {
+      for (const cuts of splits(head.length)) {
+        const got = feed(new HttpCodec(), b(head), cuts);
+        expect([head, cuts.length, got.frames.length, got.error && parse(got.error).status]).toEqual([
+          head,
+          cuts.length,
+          0,
+          400,
+        ]);
+      }
+    }
+    // a CR last in what has arrived waits for the next byte
+    const c = new HttpCodec();
+    expect(c.push(b('GET / HTTP/1.1\r'))).toEqual({ frames: [] });
+    expect(c.push(b('\nHost: x\r\n\r\n')).frames).toHaveLength(1);
+  });
+
   it('answers 431 as soon as 8 KiB arrive without a blank line (bounded memory)', () => {
     const c = new HttpCodec();
     let r = c.push(b('GET / HTTP/1.1\r\n'));
