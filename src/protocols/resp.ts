@@ -130,9 +130,10 @@ function bulk(b: Uint8Array): Reply {
   return { data: out };
 }
 
+/** An INCRBY / DECRBY amount, by Redis's integer rule (no '+', no leading zero, no '-0'); null otherwise. */
 function parseDelta(b: Uint8Array): number | null {
   const s = printable(b);
-  return /^-?(0|[1-9][0-9]{0,15})$/.test(s) && Math.abs(Number(s)) <= Number.MAX_SAFE_INTEGER ? Number(s) : null;
+  return /^(0|-?[1-9][0-9]{0,15})$/.test(s) && Math.abs(Number(s)) <= Number.MAX_SAFE_INTEGER ? Number(s) : null;
 }
 
 /** Options of `new RespProtocol()`. */

@@ -93,6 +93,10 @@ for (const localKeyspace of [false, true])
         '-ERR syntax error\r\n',
         "-ERR wrong number of arguments for 'mset' command\r\n",
       ]);
+      // An amount follows the same integer rule as a stored value: no sign but '-', no leading zero, no -0
+      expect(
+        run(p, 'INCRBY d -0\r\nINCRBY d +1\r\nDECRBY d 01\r\nINCRBY d " 1"\r\nINCRBY d 0\r\nDECRBY d -2\r\n'),
+      ).toEqual([...Array<string>(4).fill('-ERR value is not an integer or out of range\r\n'), ':0\r\n', ':2\r\n']);
       // A command name cannot inject a reply: CR and LF are masked.
       expect(run(p, cmd('FOO\r\n+OK', 'x'))).toEqual(["-ERR unknown command 'FOO??+OK'\r\n"]);
     });
