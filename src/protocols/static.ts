@@ -151,6 +151,9 @@ function refusal(err: unknown): number {
   const code = err instanceof ErrnoError ? err.code : '';
   if (code === 'ENOENT' || code === 'ENOTDIR') return 404;
   if (code === 'EXDEV' || code === 'ELOOP' || code === 'EACCES' || code === 'EPERM') return 403;
+  // A socket (ENXIO) or a device without its driver (ENODEV, ENXIO): not a regular file, as a
+  // FIFO or a device that opens is refused after fstat.
+  if (code === 'ENXIO' || code === 'ENODEV') return 403;
   if (code === 'ENAMETOOLONG') return 414;
   // Out of fds (this process's or the system's): only this request fails, in its place in
   // the connection's order, and the client may try again once fds free up.

@@ -3,6 +3,7 @@ import { mkdtempSync, mkdirSync, readSync, rmSync, symlinkSync, writeFileSync, c
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { createProtocol, type SyncProtocol, type Reply } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { feed, text } from './feed.js';
@@ -192,6 +193,20 @@ describe('static protocol', () => {
     // other forms and what is no URI stay 400
     for (const target of ['*', 'x:80', 'http:/data.bin', '1http://x/data.bin', '://x/data.bin', 'http://x/%00'])
       expect([target, get(p, target).status]).toEqual([target, 400]);
+  });
+
+  it('refuses a Unix socket under the root as it refuses a FIFO: 403, not a server error', async () => {
+    const path = join(root, 'sock');
+    const srv = createServer();
+    await new Promise<void>((resolve) => srv.listen(path, resolve));
+    try {
+      const g = get(p, '/sock');
+      expect(g.status).toBe(403);
+      expect(g.reply.file).toBeUndefined();
+    } finally {
+      await new Promise((resolve) => srv.close(resolve));
+      rmSync(path, { force: true });
+    }
   });
 
   it('answers 404 for a file named as a directory (ENOTDIR), in every spelling', () => {
