@@ -38,7 +38,7 @@ export interface HttpRequest {
   target: string;
   /** '1.1' or '1.0'. */
   httpVersion: '1.0' | '1.1';
-  /** Header fields by lower-case name; repeated fields joined with ', '. */
+  /** Header fields by lower-case name (own properties), values without the spaces and tabs around them; repeated fields joined with ', '. */
   headers: Record<string, string>;
   /** The body (a chunked body already decoded); empty when there is none. */
   body: Uint8Array;
@@ -95,6 +95,8 @@ const SERVER_HEADERS = new Set(['content-length', 'transfer-encoding', 'connecti
 /** What a header value may hold, as node:http allows: tab, visible ASCII and latin-1 (obs-text). */
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Optional whitespace around a field value (RFC 9110 5.6.3). */
+const OWS = /^[ \t]+|[ \t]+$/g;
 const O_RDONLY = constants.O_RDONLY as number;
 const O_CLOEXEC = constants.O_CLOEXEC as number;
 const O_NONBLOCK = constants.O_NONBLOCK as number;
@@ -110,8 +112,12 @@ export function requestOf(frame: Uint8Array): HttpRequest {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+    const value = line.slice(colon + 1).replace(OWS, ''); // SP and HTAB only: 0xA0 is a byte of the value
+    // Own properties only: `constructor` and `__proto__` are names a client may send too.
+    const joined = Object.hasOwn(headers, name) ? `${headers[name]}, ${value}` : value;
+    if (name === '__proto__')
+      Object.defineProperty(headers, name, { value: joined, enumerable: true, writable: true, configurable: true });
+    else headers[name] = joined;
   }
   const body = frameBody(frame);
   return { method, target, httpVersion: version === 'HTTP/1.0' ? '1.0' : '1.1', headers, body };

@@ -72,6 +72,22 @@ describe('http handler', () => {
     expect(text(missing!.data)).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
   });
 
+  it('hands the handler the header fields as sent: own properties, only SP and HTAB trimmed', async () => {
+    const p = await load();
+    const [r] = await run(
+      p,
+      GET('/headers', 'Constructor: a\r\n__proto__: b\r\nX-Nbsp: \xa0v\xa0\r\nX-Two: 1\r\nx-two: \t2 \r\n'),
+    );
+    const body = text(r!.data).split('\r\n\r\n')[1]!;
+    expect(JSON.parse(Buffer.from(body, 'latin1').toString('utf8'))).toEqual([
+      ['host', 'x'],
+      ['constructor', 'a'],
+      ['__proto__', 'b'],
+      ['x-nbsp', '\xa0v\xa0'],
+      ['x-two', '1, 2'],
+    ]);
+  });
+
   it('answers 500 for a throw, a rejection, a header with CR LF; the connection stays', async () => {
     const p = await load();
     const r = await run(p, GET('/throw') + GET('/reject') + GET('/bad-header') + GET('/hello'));
