@@ -394,9 +394,14 @@ export class HttpCodec implements Codec {
   readonly #maxBody: number;
   readonly #pending = new Pending();
 
-  /** Bytes of an unfinished request kept for the next push. */
+  /**
+   * Bytes of an unfinished request: those kept for the next push and, while a chunked body
+   * is being decoded, its head and the body so far (the pending input may then be empty,
+   * yet the request is begun: the server's header clock must keep running).
+   */
   get buffered(): number {
-    return this.#pending.length;
+    const d = this.#chunks;
+    return this.#pending.length + (d === null ? 0 : this.#chunkedHead.length + d.length);
   }
   #scanned = 0; // bytes of the current head already searched for its end
   #head: Head | null = null; // parsed head whose body is still arriving
@@ -422,6 +427,7 @@ export class HttpCodec implements Codec {
       const r = this.#one(buf, s, frames);
       if (typeof r !== 'number') {
         this.#dead = true;
+        this.#chunks = null;
         this.#pending.keep(buf.subarray(0, 0));
         return { frames, error: r };
       }

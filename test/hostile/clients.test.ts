@@ -129,3 +129,28 @@ describe.each(['single', 'multi-reactor', 'worker-pool'] as const)('hostile clie
     expect((await exchange(port, echoExchange(Buffer.from('still here')), 3000)).toString()).toBe('still here');
   });
 });
+
+describe('header timeout', () => {
+  it('closes a client that stops half-way through a chunked body, as through a Content-Length one', async () => {
+    // The idle timeout is far off: only the header clock can close these in time.
+    const server = await serve({ model: 'single', protocol: 'http', headerTimeout: 200, idleTimeout: 120_000 });
+    try {
+      for (const req of [
+        'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc',
+        'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+        'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n',
+      ]) {
+        const c = await connect(server.port);
+        const closed = closedAfter(c);
+        c.write(req);
+        expect([req, await Promise.race([closed.then(() => 'closed'), sleep(20_000).then(() => 'open')])]).toEqual([
+          req,
+          'closed',
+        ]);
+        c.destroy();
+      }
+    } finally {
+      await server.close();
+    }
+  }, 70_000);
+});

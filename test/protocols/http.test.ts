@@ -287,6 +287,17 @@ describe('http protocol', () => {
     expect(e.error && parse(e.error).status).toBe(431);
   });
 
+  it('counts a chunked body being decoded as buffered, so the header clock keeps running', () => {
+    const c = new HttpCodec();
+    const seen: number[] = [];
+    for (const piece of [CHUNKED, '3\r\nabc\r\n', '2', '\r\nde\r\n0\r\n', '\r\n']) {
+      c.push(b(piece));
+      seen.push(c.buffered);
+    }
+    expect(seen.slice(0, -1).every((n) => n > 0)).toBe(true); // begun, not whole
+    expect(seen.at(-1)).toBe(0); // whole: framed
+  });
+
   it('honours smaller limits', () => {
     const c = new HttpCodec({ maxBody: 4, maxHead: 64 });
     const r = c.push(b('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n'));
