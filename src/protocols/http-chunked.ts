@@ -35,7 +35,8 @@ export class ChunkedDecoder {
   #state = State.Size;
   #remaining = 0;
   #trailerBytes = 0;
-  readonly #parts: Uint8Array[] = [];
+  /** The body decoded so far: #data[0, #length), grown by doubling as bytes arrive. */
+  #data = new Uint8Array(0);
   #length = 0;
 
   constructor(
@@ -47,16 +48,26 @@ export class ChunkedDecoder {
     return this.#state === State.Done;
   }
 
-  /** The decoded body so far (all of it once done). */
+  /** The decoded body so far (all of it once done): a view of the decoder's buffer. */
   body(): Uint8Array {
-    if (this.#parts.length === 1) return this.#parts[0]!;
-    const out = new Uint8Array(this.#length);
-    let at = 0;
-    for (const p of this.#parts) {
-      out.set(p, at);
-      at += p.length;
+    return this.#data.subarray(0, this.#length);
+  }
+
+  /**
+   * Copies buf[from, to) after the body so far (the chunk is the model's buffer). One
+   * buffer rather than a piece per chunk: a body of one-byte chunks would otherwise cost an
+   * object per byte, hundreds of times its own size. It grows only as bytes arrive, never
+   * to a size merely declared, and never past maxBody.
+   */
+  #append(buf: Uint8Array, from: number, to: number): void {
+    const need = this.#length + (to - from);
+    if (need > this.#data.length) {
+      const grown = new Uint8Array(Math.min(Math.max(need, 2 * this.#data.length, 256), Math.max(need, this.maxBody)));
+      grown.set(this.body());
+      this.#data = grown;
     }
-    return out;
+    this.#data.set(buf.subarray(from, to), this.#length);
+    this.#length = need;
   }
 
   get length(): number {
@@ -80,8 +91,7 @@ export class ChunkedDecoder {
         return this.#size(buf, i);
       case State.Data: {
         const n = Math.min(this.#remaining, buf.length - i);
-        this.#parts.push(buf.slice(i, i + n)); // a copy: the chunk is the model's buffer
-        this.#length += n;
+        this.#append(buf, i, i + n);
         this.#remaining -= n;
         if (this.#remaining === 0) this.#state = State.DataEnd;
         return i + n;

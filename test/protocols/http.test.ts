@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
 import { HttpCodec, createProtocol, type SyncProtocol, type Reply } from '../helpers/rawio.js';
 import { feed, fuzzRuns, hex, splits, text } from './feed.js';
 
@@ -296,6 +297,28 @@ describe('http protocol', () => {
     }
     expect(seen.slice(0, -1).every((n) => n > 0)).toBe(true); // begun, not whole
     expect(seen.at(-1)).toBe(0); // whole: framed
+  });
+
+  it('holds a body of one-byte chunks in about its own size, not an object per chunk', () => {
+    // Measured in a child with --expose-gc: live heap and buffers after a collection.
+    const script = `
+      import { HttpCodec } from ${JSON.stringify(new URL('../../dist/src/index.js', import.meta.url).href)};
+      const c = new HttpCodec();
+      c.push(Buffer.from(${JSON.stringify(CHUNKED)}));
+      const piece = Buffer.from('1\\r\\na\\r\\n'.repeat(10000));
+      const used = () => (gc(), process.memoryUsage()).heapUsed + process.memoryUsage().arrayBuffers;
+      const before = used();
+      for (let i = 0; i < 100; i++) c.push(piece);
+      const grown = used() - before;
+      const done = c.push(Buffer.from('0\\r\\n\\r\\n')).frames[0];
+      console.log(JSON.stringify({ grown, frame: done.length }));
+    `;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    const { grown, frame } = JSON.parse(out) as { grown: number; frame: number };
+    expect(frame).toBeGreaterThan(1_000_000); // the 1 000 000-byte body, framed
+    expect(grown).toBeLessThan(16 << 20); // a piece per chunk held ~240 MB
   });
 
   it('honours smaller limits', () => {
