@@ -209,6 +209,8 @@ export class RespCodec implements Codec {
   #value = 0;
   #next = 0;
   #dead = false;
+  /** Bytes of the inline line at the start of the pending input already searched for its LF. */
+  #lineScanned = 0;
 
   constructor(limits: RespLimits = {}) {
     this.#maxBulk = limits.maxBulk ?? 8 << 20;
@@ -240,10 +242,15 @@ export class RespCodec implements Codec {
    * The end of the command at `start` (>= 0), -1 if incomplete, or an error reply. A line
    * is a command like any other: its bytes, LF included, count against maxRequest as a
    * multibulk command's do (same reply), checked as they arrive, so a line that never ends
-   * is refused once it has passed the limit rather than buffered up to maxInline.
+   * is refused once it has passed the limit rather than buffered up to maxInline. An
+   * incomplete line is kept whole for the next push, which starts at it (offset 0), so
+   * #lineScanned stays relative to the line's start.
    */
   #inline(buf: Uint8Array, start: number, frames: Uint8Array[]): number | Reply {
-    const nl = indexOf(buf, LF, start, buf.length);
+    // The search resumes where the last push's stopped: a line trickled a byte at a time
+    // costs a step per byte, not a rescan of the line so far.
+    const nl = indexOf(buf, LF, start + this.#lineScanned, buf.length);
+    this.#lineScanned = nl < 0 ? buf.length - start : 0;
     const bytes = nl < 0 ? buf.length - start : nl + 1 - start;
     const content = nl < 0 ? bytes : bytes - 1;
     // The limit the line's bytes cross first decides the reply, so a line is answered the

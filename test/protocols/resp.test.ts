@@ -145,6 +145,26 @@ for (const localKeyspace of [false, true])
       });
     }
 
+    it('searches an inline line trickled byte by byte once, not once per byte', () => {
+      // Counted, not timed: the bytes Uint8Array#indexOf is asked to search.
+      const original = Uint8Array.prototype.indexOf;
+      let searched = 0;
+      Uint8Array.prototype.indexOf = function (this: Uint8Array, v: number, from = 0) {
+        searched += this.length - from;
+        return original.call(this, v, from);
+      };
+      const c = new RespCodec();
+      const frames: Uint8Array[] = [];
+      try {
+        const line = b(`ECHO ${'a'.repeat(20_000)}\r\nPING\r\n`);
+        for (let i = 0; i < line.length; i++) frames.push(...c.push(line.subarray(i, i + 1)).frames);
+      } finally {
+        Uint8Array.prototype.indexOf = original;
+      }
+      expect(frames.map((f) => text(p.handle(f).data).length)).toEqual([20_000 + 10, 7]);
+      expect(searched).toBeLessThan(200_000); // about one byte each; a rescan per byte is 2 * 10^8
+    });
+
     it('refuses a declared bulk over the limit before any of it arrives', () => {
       const c = new RespCodec({ maxBulk: 16, maxRequest: 64 });
       expect(text(c.push(b('*1\r\n$17\r\n')).error!.data)).toMatch(/invalid bulk length/);
