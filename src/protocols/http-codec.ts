@@ -7,8 +7,9 @@
  * then the raw head, then the body. Framing errors become the error reply RFC 9112 asks
  * for, and the connection closes after it: 400 (malformed, bare CR, obs-fold, space
  * before a colon, bad or conflicting Content-Length, Content-Length with
- * Transfer-Encoding, HTTP/1.1 without exactly one Host), 413 (body over the limit),
- * 431 (head over the limit), 501 (a Transfer-Encoding other than `chunked`), 505. A
+ * Transfer-Encoding, HTTP/1.1 without a Host, two Hosts in any version), 413 (body over
+ * the limit), 431 (head over the limit), 501 (a Transfer-Encoding other than `chunked`),
+ * 505. A
  * `Transfer-Encoding: chunked` body is decoded (http-chunked.ts) and framed as if it had
  * come with a Content-Length: the frame holds the head as sent and the decoded body.
  */
@@ -311,7 +312,8 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
   // framing (a smuggling vector): refused rather than guessed.
   if (te > 0 && (contentLength >= 0 || http10)) return 400;
   if (te > 0 && !chunked) return 501;
-  if (!http10 && hosts !== 1) return 400;
+  // RFC 9112 3.2: HTTP/1.1 needs a Host, and no request may carry two.
+  if (hosts > 1 || (!http10 && hosts === 0)) return 400;
   if (contentLength > maxBody) return 413;
   const keepAlive = conn & 1 ? false : http10 ? (conn & 2) !== 0 : true;
   h.flags = http10 | (keepAlive ? FLAG_KEEP_ALIVE : 0);

@@ -163,6 +163,7 @@ describe('http protocol', () => {
     ['two spaces', 'GET  / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
     ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\n\r\n', 400],
     ['two Hosts', 'GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n', 400],
+    ['two Hosts in HTTP/1.0', 'GET / HTTP/1.0\r\nHost: x\r\nHost: y\r\n\r\n', 400],
     ['space before colon', 'GET / HTTP/1.1\r\nHost : x\r\n\r\n', 400],
     ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\n  folded\r\n\r\n', 400],
     ['bare CR in a value', 'GET / HTTP/1.1\r\nHost: x\ry\r\n\r\n', 400],
