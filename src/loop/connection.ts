@@ -1,8 +1,12 @@
 /**
  * A byte stream over a non-blocking fd (a TCP socket, a socketpair end, a pipe) driven by a
  * Reactor: the buffered-connection half of every reactor server (Redis's `connection.c`,
- * nginx's `ngx_event_pipe`). Reads drain the fd until EAGAIN, which edge-triggered epoll
- * requires. `write` sends what the kernel takes and queues the rest (returning false:
+ * nginx's `ngx_event_pipe`). Each readiness reads at most one buffer (`readSize`), as Redis
+ * reads one per client per event: a client that keeps its socket full (a deep pipeline, an
+ * upload) is read again on the next wait, after every other ready connection has had its
+ * turn, rather than drained for as long as it keeps sending. Level-triggered pollers report
+ * the fd again by themselves; under edge-triggered epoll the fd is re-armed (EPOLL_CTL_MOD
+ * queues a new event while data waits), and a short read still reads on to EAGAIN. `write` sends what the kernel takes and queues the rest (returning false:
  * backpressure); while the queue is non-empty the fd is watched for EPOLLOUT and the queue
  * is flushed with writev(2), a partial write resumed at the byte where it stopped; once
  * drained, EPOLLOUT is turned off again (a level-triggered EPOLLOUT left on would fire on
@@ -368,6 +372,13 @@ export class Connection {
         // will report it again when more arrives: the read that would only say EAGAIN is
         // skipped (nginx does the same). Edge-triggered must read on until EAGAIN.
         if (n < buf.length && !this.#edgeTriggered) return;
+        // A full buffer: others' turn first (see the file comment). The poller reports this
+        // fd again on its next wait; an edge-triggered one only once re-armed.
+        if (n === buf.length) {
+          const mask = this.#edgeTriggered && !this.#closed ? this.reactor.maskOf(this.fd) : undefined;
+          if (mask !== undefined && mask & EPOLLIN) this.reactor.poller.modify(this.fd, mask);
+          return;
+        }
       } else if (n === 0) {
         this.#reading = false;
         this.#eof = true;

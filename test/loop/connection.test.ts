@@ -266,7 +266,30 @@ describe.each(pollerNames)('Connection on %s', (backend) => {
     sys.close(b);
   });
 
-  it('reads until EAGAIN, and pause() stops reading', async () => {
+  it('reads one buffer per readiness: a peer that keeps its socket full takes turns with another', async () => {
+    const [a, b] = sys.socketpair();
+    const [c2, d] = sys.socketpair();
+    const order: string[] = [];
+    let got = 0;
+    const stop = () => got === 64_000 + 10 && reactor.stop();
+    const full = new Connection(reactor, a, {
+      readSize: 1000,
+      onData: (x) => (order.push('full'), (got += x.length), stop()),
+    });
+    const other = new Connection(reactor, c2, { onData: (x) => (order.push('other'), (got += x.length), stop()) });
+    sys.write(b, Buffer.alloc(64_000)); // 64 full reads waiting
+    sys.write(d, Buffer.alloc(10));
+    await reactor.run();
+    expect(got).toBe(64_000 + 10); // every byte, edge-triggered too: a full read re-arms the fd
+    // The other peer's bytes were read within the first waits, not after all 64 reads.
+    expect(order.indexOf('other')).toBeLessThan(3);
+    full.destroy();
+    other.destroy();
+    sys.close(b);
+    sys.close(d);
+  });
+
+  it('reads in chunks of readSize, every byte, and pause() stops reading', async () => {
     const [a, b] = sys.socketpair();
     const seen: number[] = [];
     const conn = new Connection(reactor, a, {

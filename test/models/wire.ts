@@ -24,7 +24,9 @@
  *   - what close() does with a request in its handler, a reply being sent, an idle
  *     connection, half a request and a new connect (wire-close.ts);
  *   - the server-wide maxConnections: a connect past it closed at once and counted, the
- *     next after a close served (wire-max-connections.ts).
+ *     next after a close served (wire-max-connections.ts);
+ *   - a client pipelining a deep batch it reads at speed does not hold up another client's
+ *     round trips on the same thread (wire-fairness.ts).
  */
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -41,6 +43,7 @@ import { defineWireLimitTests } from './wire-limits.js';
 import { defineHostileTests } from './wire-hostile.js';
 import { defineCloseTests } from './wire-close.js';
 import { defineMaxConnectionsTests } from './wire-max-connections.js';
+import { defineFairnessTests } from './wire-fairness.js';
 import { eventually } from '../helpers/wait.js';
 
 const MiB = 1 << 20;
@@ -207,6 +210,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     defineHostileTests(model, start, () => root);
     defineCloseTests(model, start, () => root);
     defineMaxConnectionsTests(model, start);
+    defineFairnessTests(model, start);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');
