@@ -12,7 +12,8 @@
  * the kernel refuses, as for a reactor's write: a batch larger than it is first offered with a
  * non-blocking write(2) and only the rest is judged and sent by the ring (#offer); bytes behind
  * a send in flight are judged when the socket has no room. The per-connection policy —
- * order, limits, close rules — is the ConnCore every model shares (conn-core.ts). File
+ * order, limits, close rules — is the ConnCore every model shares (conn-core.ts); a recv hands
+ * the core at most READ_TURN bytes a turn of the loop, so one client cannot hold the thread. File
  * bodies are read by the ring too, chunk by chunk, and sent as they come: the `uring`
  * transfer path, proactor-style.
  *
@@ -88,6 +89,16 @@ export function readSubRing(m: unknown): SubRing {
 const fileSlots = (): number => Math.max(1, Math.min(4096, getrlimit(constants.RLIMIT_NOFILE!).soft));
 
 const FILE_CHUNK = 128 << 10;
+/**
+ * What one connection's recv may hand its core in one turn of the thread (one
+ * io_uring_enter and the completions it reaps), as a reactor reads one 64 KiB buffer per
+ * readiness: a client that keeps its socket full would otherwise have every chunk the
+ * kernel received for it (up to the whole buffer ring) handled before another connection's
+ * completion behind them. The chunks past it are copied and held, the recv cancelled, and
+ * the held bytes handed over one share a turn (after a zero timeout, whose completion comes
+ * behind the others' already reaped), then the recv armed again.
+ */
+const READ_TURN = 64 << 10;
 const POLLOUT = constants.POLLOUT as number;
 
 /** One connection: a ConnIO over ring sends and a multishot recv, driving its ConnCore. */
@@ -106,6 +117,13 @@ class RingConn implements ConnIO {
   /** The armed recv was cancelled (reading paused); its last completion is still to come. */
   #cancelled = false;
   #ending = false;
+  /** The thread's turn in which #turnBytes were handed to the core. */
+  #turn = -1;
+  #turnBytes = 0;
+  /** Chunks received past this turn's share (READ_TURN), copied, oldest first; and whether the end of stream came behind them. */
+  #held: Uint8Array[] = [];
+  #heldEnd = false;
+  #holding = false;
   /** Writes are held for one send until uncork() (the core, around a read's replies). */
   #corked = false;
   #waiters: { bytes: number; resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -137,17 +155,57 @@ class RingConn implements ConnIO {
 
   readonly #onRecv = (n: number, data: Uint8Array): void => {
     if (this.closed) return;
-    if (n > 0) return this.core.push(data); // the codec copies what it keeps: data is lent
+    if (n > 0) {
+      // The codec copies what it keeps: data is lent.
+      if (!this.#holding && this.#share(n)) return this.core.push(data);
+      return this.#hold(data);
+    }
     this.#recvId = -1;
     // A cancelled recv may also end with what stopped it first (ENOBUFS, EAGAIN).
     if (n === -ECANCELED || (n < 0 && this.#cancelled)) {
       this.#cancelled = false;
-      if (!this.#paused) this.#arm(); // resumed while the cancel was in flight
+      if (!this.#paused && !this.#holding) this.#arm(); // resumed while the cancel was in flight
     } else if (n === 0) {
-      this.core.end();
+      if (this.#holding) this.#heldEnd = true;
+      else this.core.end();
     } else {
       this.destroy();
     }
+  };
+
+  /** Whether `n` more bytes fit this turn's share (READ_TURN); counts them if so. */
+  #share(n: number): boolean {
+    const turn = this.#proactor.turn;
+    if (turn !== this.#turn) {
+      this.#turn = turn;
+      this.#turnBytes = 0;
+    }
+    if (this.#turnBytes >= READ_TURN) return false;
+    this.#turnBytes += n;
+    return true;
+  }
+
+  /** Keeps a chunk past this turn's share for a later turn, and stops receiving meanwhile. */
+  #hold(data: Uint8Array): void {
+    this.#held.push(data.slice());
+    if (this.#holding) return;
+    this.#holding = true;
+    this.#cancelRecv();
+    this.#proactor.timeout(0, this.#release);
+  }
+
+  /** A later turn: hands the core a share of what was held; the recv is armed again once all has gone. */
+  readonly #release = (): void => {
+    if (this.closed) return;
+    const held = this.#held;
+    let i = 0;
+    while (i < held.length && !this.closed && this.#share(held[i]!.length)) this.core.push(held[i++]!);
+    held.splice(0, i);
+    if (this.closed) return;
+    if (held.length > 0) return void this.#proactor.timeout(0, this.#release);
+    this.#holding = false;
+    if (this.#heldEnd) return this.core.end();
+    if (!this.#paused && this.#recvId < 0) this.#arm();
   };
 
   write(data: Uint8Array): void {
@@ -308,6 +366,10 @@ class RingConn implements ConnIO {
 
   pause(): void {
     this.#paused = true;
+    this.#cancelRecv();
+  }
+
+  #cancelRecv(): void {
     if (this.#recvId < 0 || this.#cancelled) return;
     this.#cancelled = true;
     this.#proactor.cancel(this.#recvId);
@@ -315,7 +377,8 @@ class RingConn implements ConnIO {
 
   resume(): void {
     this.#paused = false;
-    if (this.#recvId < 0 && !this.closed) this.#arm();
+    // Held chunks go first: the recv is armed again once they have (#release).
+    if (this.#recvId < 0 && !this.closed && !this.#holding) this.#arm();
   }
 
   end(): void {
@@ -327,6 +390,7 @@ class RingConn implements ConnIO {
   destroy(_error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    this.#held = [];
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(new Error('connection closed'));
@@ -347,7 +411,10 @@ class ThreadProactor extends Proactor {
     super(opts);
     this.ownNewFds(); // its connections are this thread's from their accept's completion on
   }
+  /** Counts the turns of the thread's loop (a submit and the completions reaped after it): see READ_TURN. */
+  turn = 0;
   protected override beforeSubmit(): void {
+    this.turn++;
     this.counts.flush();
   }
   override sendOwn(fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback, zerocopy: boolean): number {
