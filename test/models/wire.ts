@@ -26,7 +26,9 @@
  *   - the server-wide maxConnections: a connect past it closed at once and counted, the
  *     next after a close served (wire-max-connections.ts);
  *   - a client pipelining a deep batch it reads at speed does not hold up another client's
- *     round trips on the same thread (wire-fairness.ts).
+ *     round trips on the same thread (wire-fairness.ts);
+ *   - budgets in combination: maxInFlight 1 under a deep pipeline to a slow reader, maxOutput
+ *     smaller than one reply, a half-close behind requests held by full budgets (wire-budgets.ts).
  */
 import { appendFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -44,6 +46,7 @@ import { defineHostileTests } from './wire-hostile.js';
 import { defineCloseTests } from './wire-close.js';
 import { defineMaxConnectionsTests } from './wire-max-connections.js';
 import { defineFairnessTests } from './wire-fairness.js';
+import { defineBudgetTests } from './wire-budgets.js';
 import { eventually } from '../helpers/wait.js';
 
 const MiB = 1 << 20;
@@ -211,6 +214,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     defineCloseTests(model, start, () => root);
     defineMaxConnectionsTests(model, start);
     defineFairnessTests(model, start);
+    defineBudgetTests(start);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');
