@@ -12,7 +12,8 @@
  * but any byte the client takes (the kernel accepting more of the queued output) counts
  * as progress: a client draining slowly is never idle, one that reads nothing at all is,
  * or it could hold its budget's memory and fds for ever. A reply the server itself is
- * still making (a promise, a pool) always counts as progress.
+ * still making (a promise, a pool, a streamed body's producer making its next chunk)
+ * always counts as progress.
  */
 import type { ConnLimits } from './conn-contract.js';
 

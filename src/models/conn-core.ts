@@ -84,6 +84,8 @@ export class ConnCore {
   /** Requests handled whose reply has not come yet (a promise, a pool). */
   #unknown = 0;
   #awaiting = false;
+  /** A streamed body's producer is making its next chunk (not waiting for the client). */
+  #producing = false;
   #files = 0;
   /** The largest reply seen: what an unknown reply is assumed to cost. */
   #largest = 0;
@@ -195,8 +197,9 @@ export class ConnCore {
   expire(now: number): boolean {
     if (this.#io.closed) return false;
     const limits = this.#limits;
-    // A reply the server is still making is the server's delay, not the client's.
-    const making = this.#unknown > 0;
+    // A reply the server is still making (a promise, a pool, a streamed body's next chunk)
+    // is the server's delay, not the client's.
+    const making = this.#unknown > 0 || this.#producing;
     const expired = this.#clock.expired(now, limits, this.#io.progress, this.#nextSeq, making);
     if (expired === 'header') return this.#timeout('ERR_RAWIO_HEADER_TIMEOUT', limits.headerTimeout);
     if (expired === 'idle') return this.#timeout('ERR_RAWIO_IDLE_TIMEOUT', limits.idleTimeout);
@@ -407,19 +410,39 @@ export class ConnCore {
   async #sendBody(body: AsyncIterable<Uint8Array>): Promise<boolean> {
     const io = this.#io;
     const high = this.#limits.maxOutput;
+    const it = body[Symbol.asyncIterator]();
+    /** The producer ended by itself (done, or it threw): otherwise it is ended with return(), as for-await does. */
+    let ended = false;
     asyncBegin();
     try {
-      for await (const chunk of body) {
+      for (;;) {
+        // While the producer makes its next chunk the idle clock stands, as for a promise
+        // reply; while the client takes what was sent (drain, below) it runs.
+        this.#producing = true;
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await it.next();
+        } catch (e) {
+          ended = true;
+          throw e;
+        } finally {
+          this.#producing = false;
+        }
+        if (next.done) {
+          ended = true;
+          return !io.closed;
+        }
         if (io.closed) return false;
+        const chunk = next.value;
         if (chunk.length === 0) continue;
         this.#stats.sent(chunk.length);
         io.write(chunk);
         if (io.queued > high) await io.drain(high >> 1);
       }
-      return !io.closed;
     } catch {
       return false;
     } finally {
+      if (!ended) await Promise.resolve(it.return?.()).catch(() => undefined);
       asyncEnd();
     }
   }

@@ -7,6 +7,9 @@
  * buffers when rawio reads again is invisible to rawio: that last part is read at once.) The header timeout still closes a client
  * that stalls mid-request while rawio reads. The margins are generous (a timeout fires
  * within 10× its value); nothing here asserts speed.
+ * The idle timeout does not run while the server itself makes a reply: a streamed body whose
+ * producer waits longer than it between chunks (a handler's async iterable) is sent whole,
+ * as a promise reply that takes as long is.
  */
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
@@ -18,6 +21,7 @@ import { exchange, resp, respReplies } from '../helpers/clients.js';
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
 
 const MiB = 1 << 20;
+const APP = new URL('../fixtures/user/app.mjs', import.meta.url).href;
 // Wide enough for the client to drain what the kernel holds (up to ~10 MiB on loopback)
 // between rawio reading again and the rest of the request arriving, on a loaded machine.
 const HEADER_MS = 600;
@@ -116,5 +120,21 @@ export function definePausedTimeoutTests(start: Start, root: () => string): void
       c.sock.destroy();
     };
     await Promise.all(cases.map(run));
+  });
+
+  it('never times out a client while a streamed body is made more slowly than the idle timeout (http handler)', async () => {
+    const idle = 200;
+    const s = await start('http', { handler: APP, idleTimeout: idle });
+    const c = new SlowReader(s.port);
+    c.sock.resume(); // reads everything at once: only the producer is slow
+    // Two events, each 4 idle timeouts after the last, then a reply behind them.
+    c.sock.write(`GET /gaps?n=2&ms=${4 * idle} HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const end = Date.now() + 20_000;
+    while (!c.tail.toString('latin1').endsWith('hi GET') && !c.closed && Date.now() < end) await delay(20);
+    expect(c.closed).toBe(false);
+    expect(c.tail.toString('latin1')).toMatch(/data: 1\n\n\r\n0\r\n\r\n[^]*hi GET$/);
+    // Idle after that, it is closed by the idle timeout as ever.
+    expect(await closedWithin(c, 50 * idle)).toBe(true);
+    c.sock.destroy();
   });
 }
