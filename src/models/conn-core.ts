@@ -442,7 +442,13 @@ export class ConnCore {
     } catch {
       return false;
     } finally {
-      if (!ended) await Promise.resolve(it.return?.()).catch(() => undefined);
+      if (!ended) {
+        try {
+          await it.return?.(); // a producer's return() that throws is its own error, not the connection's
+        } catch {
+          // ignored, as for-await ignores it when leaving on an error
+        }
+      }
       asyncEnd();
     }
   }
