@@ -98,13 +98,43 @@ inline std::string ArgCString(const Napi::CallbackInfo& info, size_t i, const ch
 
 // A typed array's data (adjusted by its byte offset) and element count, in one N-API call:
 // napi_get_typedarray_info fails for anything that is not a typed array. False when `v` is
-// not a typed array of type `want`. These guards run on every read and write.
+// not a typed array of type `want`. These guards run on every read and write. `offset`,
+// when asked for, is the view's byte offset into its ArrayBuffer.
 inline bool TypedView(napi_env env, napi_value v, napi_typedarray_type want, void** data,
-                      size_t* count) {
+                      size_t* count, size_t* offset = nullptr) {
   napi_typedarray_type type = napi_int8_array;
-  if (napi_get_typedarray_info(env, v, &type, count, data, nullptr, nullptr) != napi_ok)
+  if (napi_get_typedarray_info(env, v, &type, count, data, nullptr, offset) != napi_ok)
     return false;
   return type == want;
+}
+
+// Whether `start` is the first byte of a live mapping made by mmap() on this thread
+// (file.cc): read-only memory (PROT_READ), where a store faults.
+bool IsMappingStart(const void* start);
+
+// The addon writes some results itself, not through a syscall (which would answer EFAULT):
+// an output view over a Buffer from mmap() would make that store fault (SIGSEGV) and kill
+// the process, so it is refused first, with a TypeError coded ERR_INVALID_ARG_VALUE. `data`
+// and `offset` are the view's, as TypedView returns them.
+inline void CheckWritable(napi_env env, void* data, size_t offset, const char* msg) {
+  if (data != nullptr && IsMappingStart(static_cast<uint8_t*>(data) - offset)) {
+    Napi::TypeError e = Napi::TypeError::New(env, std::string(msg) +
+                                                      " must be writable (a Buffer from mmap() "
+                                                      "is read-only)");
+    e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_VALUE"));
+    throw e;
+  }
+}
+
+// A typed array of type `want` the addon writes into: its data and element count;
+// TypeError `typeMsg` for anything else, and CheckWritable's TypeError for a mapping.
+inline void* OutView(napi_env env, napi_value v, napi_typedarray_type want, size_t* count,
+                     const char* name, const char* typeMsg) {
+  void* data = nullptr;
+  size_t offset = 0;
+  if (!TypedView(env, v, want, &data, count, &offset)) ThrowType(env, typeMsg);
+  CheckWritable(env, data, offset, name);
+  return data;
 }
 
 // The bytes of a Uint8Array (Buffer included) value; false for anything else.
@@ -123,11 +153,11 @@ inline Bytes ValueBytes(Napi::Env env, napi_value v, const char* msg) {
   return b;
 }
 
-// The elements of an Int32Array value; TypeError `msg` for anything else.
-inline int32_t* ValueInt32s(Napi::Env env, napi_value v, size_t* count, const char* msg) {
-  void* data = nullptr;
-  if (!TypedView(env, v, napi_int32_array, &data, count)) ThrowType(env, msg);
-  return static_cast<int32_t*>(data);
+// The elements of an Int32Array value the addon writes into (every Int32Array it takes is
+// an output); TypeError `msg` for anything else, or for a view over a mapping (OutView).
+inline int32_t* ValueInt32s(Napi::Env env, napi_value v, size_t* count, const char* name,
+                            const char* msg) {
+  return static_cast<int32_t*>(OutView(env, v, napi_int32_array, count, name, msg));
 }
 
 // A Uint8Array (Buffer included) argument (the message is built only on failure).
@@ -136,6 +166,18 @@ inline Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name
   if (!ViewBytes(info.Env(), info[i], &b))
     ThrowType(info.Env(), std::string(name) + " must be a Uint8Array");
   return b;
+}
+
+// A Uint8Array argument the addon writes into itself (a Keyspace value, iovecs): TypeError
+// for anything else, or for a view over a mapping (OutView).
+inline Bytes ArgOutBytes(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  void* data = nullptr;
+  size_t len = 0;
+  size_t offset = 0;
+  if (!TypedView(info.Env(), info[i], napi_uint8_array, &data, &len, &offset))
+    ThrowType(info.Env(), std::string(name) + " must be a Uint8Array");
+  CheckWritable(info.Env(), data, offset, name);
+  return Bytes{static_cast<uint8_t*>(data), len};
 }
 
 // The slice [off, off + len) of a Uint8Array argument, bounds-checked.

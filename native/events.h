@@ -15,7 +15,7 @@ struct Fired {
 
 inline Fired ArgFired(const Napi::CallbackInfo& info, size_t i) {
   size_t n = 0;
-  int32_t* data = ValueInt32s(info.Env(), info[i], &n, "out must be an Int32Array");
+  int32_t* data = ValueInt32s(info.Env(), info[i], &n, "out", "out must be an Int32Array");
   return Fired{data, n / 2};
 }
 

@@ -142,8 +142,9 @@ Napi::Value JsFstat(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0);
   size_t n = 0;
   void* data = nullptr;
-  if (!TypedView(env, info[1], napi_float64_array, &data, &n) || n < 7)
-    ThrowType(env, "out must be a Float64Array of 7 (or 9, with st_mtim) elements");
+  const char* typeMsg = "out must be a Float64Array of 7 (or 9, with st_mtim) elements";
+  data = OutView(env, info[1], napi_float64_array, &n, "out", typeMsg);
+  if (n < 7) ThrowType(env, typeMsg);
   long r = RetryEintr([&] { return fstat(fd, &st); });
   if (r < 0) return Num(env, r);
   double* v = static_cast<double*>(data);
@@ -269,6 +270,14 @@ Napi::Value JsMmap(const Napi::CallbackInfo& info) {
   mappings[data] = m;
   return ExternalBuffer(env, data, static_cast<size_t>(length), FinalizeMapping, m);
 }
+
+}  // namespace
+
+bool IsMappingStart(const void* start) {
+  return !mappings.empty() && mappings.find(start) != mappings.end();
+}
+
+namespace {
 
 // The live mapping whose Buffer is exactly t, or null (detached, a slice, not a mapping).
 Mapping* WholeMapping(const Napi::TypedArray& t) {

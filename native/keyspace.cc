@@ -126,7 +126,7 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
   // get(key, out): the value's length (copied into out as far as it fits) or -ENOENT.
   Napi::Value Get(const Napi::CallbackInfo& info) {
     Bytes k = ArgKey(info, 0);
-    return Num(info.Env(), t_.Get(k, ArgBytes(info, 1, "out")));
+    return Num(info.Env(), t_.Get(k, ArgOutBytes(info, 1, "out")));
   }
   // set(key, value, flags): 1 set, 0 not (NX = 1, XX = 2), -ENOMEM when full.
   Napi::Value Set(const Napi::CallbackInfo& info) {
@@ -146,7 +146,7 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
   Napi::Value Incr(const Napi::CallbackInfo& info) {
     Bytes k = ArgKey(info, 0);
     int64_t delta = ArgInt(info, 1, "delta", -(1LL << 53), 1LL << 53);
-    Bytes out = ArgBytes(info, 2, "out");
+    Bytes out = ArgOutBytes(info, 2, "out");
     if (out.len < 24) ThrowRange(info.Env(), "out must hold 24 bytes");
     char digits[24];
     long r = t_.Incr(k, delta, digits);
@@ -159,7 +159,7 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
     Bytes k = ArgKey(info, 0);
     std::vector<Bytes> keys = ArgByteList(info, 1);
     int64_t max = ArgInt(info, 2, "max", 0, 1LL << 53);
-    Bytes out = ArgBytes(info, 3, "out");
+    Bytes out = ArgOutBytes(info, 3, "out");
     if (out.len < 24) ThrowRange(info.Env(), "out must hold 24 bytes");
     char digits[24];
     long r = t_.IncrIfSumBelow(k, keys.data(), keys.size(), max, digits);
@@ -175,9 +175,9 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
   // mget(keys, out, lens: Int32Array): see Table::Mget.
   Napi::Value Mget(const Napi::CallbackInfo& info) {
     std::vector<Bytes> keys = ArgByteList(info, 0);
-    Bytes out = ArgBytes(info, 1, "out");
+    Bytes out = ArgOutBytes(info, 1, "out");
     size_t nlens = 0;
-    int32_t* lens = ValueInt32s(info.Env(), info[2], &nlens, "lens must be an Int32Array");
+    int32_t* lens = ValueInt32s(info.Env(), info[2], &nlens, "lens", "lens must be an Int32Array");
     if (nlens < keys.size()) ThrowRange(info.Env(), "lens is too short");
     return Num(info.Env(), t_.Mget(keys.data(), keys.size(), out, lens));
   }

@@ -90,7 +90,7 @@ Napi::Value JsZerocopyCompletions(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
   size_t count = 0;
-  int32_t* out = ValueInt32s(env, info[1], &count, "out must be an Int32Array");
+  int32_t* out = ValueInt32s(env, info[1], &count, "out", "out must be an Int32Array");
   size_t cap = count / 3, n = 0;
   while (n < cap) {
     SockExtendedErr ee{};

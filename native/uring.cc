@@ -392,7 +392,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
     Napi::Env env = info.Env();
     Live(env);
     size_t n = 0;
-    int32_t* out = ValueInt32s(env, info[0], &n, "out must be an Int32Array");
+    int32_t* out = ValueInt32s(env, info[0], &n, "out", "out must be an Int32Array");
     auto min = static_cast<unsigned>(ArgInt(info, 1, "minComplete", 0, UINT32_MAX));
     auto cap = static_cast<unsigned>(n / 3);
     return Num(env, m_.Reap(out, cap, min));
@@ -408,7 +408,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
   // fillIovecs(store, bufs): writes one struct iovec per buffer into store; returns the count.
   Napi::Value FillIovecs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Bytes store = ArgBytes(info, 0, "store");
+    Bytes store = ArgOutBytes(info, 0, "store");
     if (!info[1].IsArray()) ThrowType(env, "buffers must be an array");
     Napi::Array bufs = info[1].As<Napi::Array>();
     uint32_t n = bufs.Length();

@@ -297,6 +297,61 @@ describe('a call that cannot work fails with a SystemError-shaped error', () => 
   });
 });
 
+describe('an output the addon writes itself is never read-only memory', () => {
+  // A Buffer from mmap() is PROT_READ: the kernel answers a read(2) into it with EFAULT, but
+  // a result the addon stores itself (a Keyspace value, a ring's or a poller's events) would
+  // fault and kill the process. Each such output over a mapping is a TypeError instead, and
+  // the operation does not happen (the INCR does not count). A child process: a crash fails.
+  it('Keyspace outputs, Ring.reap and Epoll.wait over an mmap() Buffer', () => {
+    const index = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
+    const code = `
+      const { sys, Keyspace, Ring, Epoll, constants } = await import(${JSON.stringify(index)});
+      const m = sys.mmap(sys.open(${JSON.stringify(join(dir, 'f'))}, constants.O_RDONLY), 0, 8192);
+      const i32 = new Int32Array(m.buffer, 0, 64);
+      const ks = Keyspace.create(undefined, { size: 1 << 16 });
+      const k = Buffer.from('k');
+      ks.set(k, Buffer.from('1'));
+      const ring = Ring.supported() ? new Ring({ attach: false }) : undefined;
+      const ep = new Epoll();
+      const efd = sys.eventfd(1);
+      ep.add(efd, constants.EPOLLIN);
+      const got = {};
+      const calls = {
+        'ks.get(out)': () => ks.get(k, m),
+        'ks.get(out: a slice)': () => ks.get(k, m.subarray(100, 200)),
+        'ks.incr(out)': () => ks.incr(k, 1, m),
+        'ks.incrIfSumBelow(out)': () => ks.incrIfSumBelow(k, [k], 100, m),
+        'ks.mget(out)': () => ks.mget([k], m, new Int32Array(1)),
+        'ks.mget(lens)': () => ks.mget([k], Buffer.alloc(8), i32),
+        'ring.reap(out)': () => {
+          if (!ring) throw Object.assign(new TypeError('no ring'), { code: 'ERR_INVALID_ARG_VALUE' });
+          ring.prepNop(1);
+          ring.submit(1);
+          return ring.reap(i32, 1);
+        },
+        'epoll.wait(out)': () => ep.wait(i32, 0),
+      };
+      for (const [name, fn] of Object.entries(calls)) {
+        try { got[name] = fn(); } catch (e) { got[name] = e.constructor.name + ' ' + e.code; }
+      }
+      const out = Buffer.alloc(8);
+      got.after = [ks.get(k, out), out.toString('latin1', 0, 1)];
+      console.log(JSON.stringify(got));`;
+    const refused = 'TypeError ERR_INVALID_ARG_VALUE';
+    expect(runChild(code)).toEqual({
+      'ks.get(out)': refused,
+      'ks.get(out: a slice)': refused,
+      'ks.incr(out)': refused,
+      'ks.incrIfSumBelow(out)': refused,
+      'ks.mget(out)': refused,
+      'ks.mget(lens)': refused,
+      'ring.reap(out)': refused,
+      'epoll.wait(out)': refused,
+      after: [1, '1'],
+    });
+  }, 30_000);
+});
+
 describe('options are checked before anything starts or is taken', () => {
   it('a load generator run refused for a bad option never starts: the process exits at once', () => {
     const dist = fileURLToPath(new URL('../dist/src/loadgen/index.js', import.meta.url));
