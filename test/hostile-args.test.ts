@@ -30,6 +30,7 @@ import {
   Connection,
   ErrnoError,
   Keyspace,
+  Proactor,
   Reactor,
   Ring,
   check,
@@ -286,6 +287,46 @@ describe('a call that cannot work fails with a SystemError-shaped error', () => 
     expect(e).toBeInstanceOf(Error);
     expect(e).toMatchObject({ code: 'EPERM', errno: -1, syscall: 'uv_poll_init' });
     expect((e as Error).message).toMatch(/^EPERM: .*, uv_poll_init$/);
+  });
+
+  it.skipIf(!Ring.supported())('a closed Ring and Proactor: EBADF from every call, never a stale fd', async () => {
+    const EBADF = { name: 'ErrnoError', code: 'EBADF' };
+    const ring = new Ring(); // attached: its eventfd is registered
+    expect(ring.eventFd).toBeGreaterThanOrEqual(0);
+    ring.close();
+    const pr = new Proactor();
+    pr.attach();
+    pr.stop();
+    pr.close();
+    // The fds the closed objects had are free again: the next ones opened take their numbers.
+    const [r, w] = sys.pipe();
+    const buf = Buffer.alloc(8);
+    try {
+      const table: [string, () => unknown][] = [
+        ['ring.prepRead', () => ring.prepRead(file, buf, 0, 8, 1)],
+        ['ring.prepSend', () => ring.prepSend(w, buf, 0, 8, 1)],
+        ['ring.prepAccept', () => ring.prepAccept(r, 1)],
+        ['ring.prepTimeout', () => ring.prepTimeout(1, 1)],
+        ['ring.prepCancel', () => ring.prepCancel(1, 2)],
+        ['ring.prepNop', () => ring.prepNop(1)],
+        ['ring.registerBuffers', () => ring.registerBuffers([buf])],
+        ['ring.registerFiles', () => ring.registerFiles([file])],
+        ['ring.nop', () => ring.nop()],
+        ['proactor.attach', () => pr.attach()],
+        ['proactor.run', () => pr.run()],
+        ['proactor.registerFileSlots', () => pr.registerFileSlots(4)],
+        ['proactor.read', () => pr.read(r, buf, 0, 8, -1, () => {})],
+      ];
+      const got: Record<string, unknown> = {};
+      for (const [name, fn] of table) got[name] = shape(await failure(fn));
+      expect(got).toEqual(Object.fromEntries(table.map(([name]) => [name, EBADF])));
+      // The submit / reap side answers -EBADF, and the closed eventfd's number is not handed out.
+      expect([ring.submit(), ring.reap(new Int32Array(6)), ring.eventFd]).toEqual([-9, -9, -1]);
+    } finally {
+      pr.stop();
+      sys.close(r);
+      sys.close(w);
+    }
   });
 
   it('madvise and munmap given a SharedArrayBuffer view: a TypeError, not a bare Error', async () => {

@@ -40,6 +40,8 @@ const { IORING_CQE_F_MORE, IORING_CQE_F_BUFFER } = u;
 /** poll(2)'s POLLIN, as the kernel's poll32_events takes it (the same on every Linux). */
 const POLLIN = 0x1;
 const noop: CompletionCallback = () => {};
+/** What every use of a closed proactor throws (an operation, attach(), run(), registerFileSlots()). */
+const closedError = () => new ErrnoError(-EBADF, 'io_uring_enter', undefined, 'the proactor is closed');
 
 /** Resolves after Node has run every queued microtask and nextTick (one libuv check phase). */
 function drainMicrotasks(): Promise<void> {
@@ -257,6 +259,7 @@ export class Proactor {
 
   /** Registers a sparse table of `count` file slots (IORING_REGISTER_FILES of -1s, 5.19). */
   registerFileSlots(count: number): void {
+    if (this.closed) throw closedError();
     const n = v.int('count', count, 1, 32768);
     const r = this.raw.register(u.IORING_REGISTER_FILES, new Array<number>(n).fill(-1));
     if (r < 0) throw new ErrnoError(r, 'io_uring_register', undefined, 'registering file slots');
@@ -322,7 +325,7 @@ export class Proactor {
 
   private alloc(kind: number, fd: number, cb: CompletionCallback, buf: Uint8Array): Req {
     v.func('cb', cb);
-    if (this.closed) throw new ErrnoError(-EBADF, 'io_uring_enter', undefined, 'the proactor is closed');
+    if (this.closed) throw closedError();
     const r = this.reqs.alloc(kind, fd, buf);
     r.cb = cb;
     return r;
@@ -548,6 +551,7 @@ export class Proactor {
 
   /** Owns the thread until stop() (or until nothing is in flight); see the file comment. */
   async run(): Promise<void> {
+    if (this.closed) throw closedError();
     if (this.running || this.watch !== undefined) throw new Error('proactor is already running');
     this.running = true;
     this.stopped = false;
@@ -657,6 +661,7 @@ export class Proactor {
 
   /** Reaps inside Node's loop: the ring's eventfd is watched by a uv_poll_t until stop(). */
   attach(): void {
+    if (this.closed) throw closedError();
     if (this.running || this.watch !== undefined) throw new Error('proactor is already running');
     this.stopped = false;
     this.watch = new native.Watch(this.ring.eventFd, () => {

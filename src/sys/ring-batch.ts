@@ -24,6 +24,7 @@ export class RingBatch extends RingCore {
 
   /** IORING_REGISTER_BUFFERS: pins the buffers for `readFixed`; they stay referenced until close. */
   registerBuffers(bufs: Uint8Array[]): void {
+    this.checkUsable('io_uring_register');
     if (!Array.isArray(bufs)) throw v.typeError('buffers', 'an array', bufs);
     const list = bufs.map((b, i) => v.bytes(b, `buffers[${i}]`));
     if (this.registered.length > 0) this.raw.register(u.IORING_UNREGISTER_BUFFERS);
@@ -43,6 +44,7 @@ export class RingBatch extends RingCore {
 
   /** IORING_REGISTER_FILES: ops given `{ fixedFile: true }` then take an index into `fds`. */
   registerFiles(fds: number[]): void {
+    this.checkUsable('io_uring_register');
     if (!Array.isArray(fds)) throw v.typeError('fds', 'an array', fds);
     const list = fds.map((f, i) => v.fd(f, `fds[${i}]`));
     this.raw.register(u.IORING_UNREGISTER_FILES);
@@ -77,7 +79,7 @@ export class RingBatch extends RingCore {
   }
   /** Prepares an IORING_OP_READ_FIXED into registered buffer `bufIndex` (see `registerBuffers`). */
   prepReadFixed(fd: number, bufIndex: number, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const buf = this.fixedBuf(bufIndex);
     const length = v.slice(buf, 0, len)[1];
     v.int('sqeFlags', sqeFlags, 0, 255); // the addon's check, here so that null is not read as 0
@@ -92,7 +94,7 @@ export class RingBatch extends RingCore {
    * several microseconds per read in megamorphic lookups.
    */
   private prepFile(prep: typeof sqe.prepRead, fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags: number) {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const p = position(pos);
     const f = v.fd(fd);
     const length = v.slice(v.bytes(buf), 0, len)[1];
@@ -103,7 +105,7 @@ export class RingBatch extends RingCore {
     return ok;
   } // prettier-ignore
   private prepBytes(fd: number, buf: Uint8Array, off: number, len: number, ud: number, prep: (e: sqe.SockFields) => boolean) {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const f = v.fd(fd);
     const [offset, length] = v.slice(v.bytes(buf), off, len);
     const d = userData(ud);
@@ -119,14 +121,14 @@ export class RingBatch extends RingCore {
 
   /** accept4(2); `multishot` (5.19) posts one completion per connection with IORING_CQE_F_MORE set while it stays armed. */
   prepAccept(fd: number, ud: number, opts?: { multishot?: boolean }): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const multishot = v.object<{ multishot?: boolean }>('opts', opts).multishot === true;
     const e = { fd: v.fd(fd), userData: userData(ud), flags: SOCK_FLAGS, multishot };
     return sqe.prepAccept(this.raw, e);
   }
   /** Prepares a timeout of `ms` milliseconds; its completion carries `ud` and -ETIME when the time has passed. */
   prepTimeout(ms: number, ud: number): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const ts = timespec(ms);
     const d = userData(ud);
     const ok = sqe.prepTimeout(this.raw, { timespec: ts, userData: d });
@@ -135,14 +137,14 @@ export class RingBatch extends RingCore {
   }
   /** IORING_OP_ASYNC_CANCEL of `target`; its own completion carries `ud` (or is dropped when omitted). */
   prepCancel(target: number, ud = INTERNAL): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const t = userData(target);
     const d = ud === INTERNAL ? INTERNAL : userData(ud);
     return sqe.prepCancel(this.raw, { target: t, userData: d });
   }
   /** Prepares an IORING_OP_NOP, completing with 0 and user data `ud`. */
   prepNop(ud: number): boolean {
-    this.checkCredentials('io_uring_prep'); // an SQPOLL ring submits what is prepared
+    this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     return sqe.prepNop(this.raw, { userData: userData(ud) });
   }
 

@@ -198,6 +198,7 @@ export class RingCore {
    * arrive. A ring made with `attach: false` registers it on the first read of this property
    * (so that a loop that reaps with `wait()` does not pay for a signal per completion), and
    * then makes it readable once, for completions that arrived before it was registered.
+   * -1 once the ring is closed.
    */
   get eventFd(): number {
     if (this.efd < 0 && !this.closed) {
@@ -314,6 +315,11 @@ export class RingCore {
   /** Throws EPERM when the process's credentials changed since this ring was set up. */
   protected checkCredentials(syscall: string): void {
     if (this.credGen !== credentialGeneration() && !this.sameCredentials()) throw this.credentialError(syscall);
+  }
+  /** The batch API's guard: EBADF once the ring is closed (as its promises reject), then {@link checkCredentials}. */
+  protected checkUsable(syscall: string): void {
+    if (this.closed) throw errnoError(-EBADF, syscall);
+    this.checkCredentials(syscall);
   }
   private sameCredentials(): boolean {
     if (credentials() !== this.creds) return false;
@@ -524,6 +530,7 @@ export class RingCore {
     this.watch = undefined;
     this.raw.close();
     if (this.efd >= 0) native.close(this.efd);
+    this.efd = -1; // `eventFd` never names the closed number, which the next fd opened takes
     const left = [...this.pending.keys()];
     for (const ud of left) {
       const p = this.pending.get(ud)!;
