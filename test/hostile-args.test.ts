@@ -513,6 +513,44 @@ describe('a buffer the kernel holds cannot be detached under it', () => {
     60_000,
   );
 
+  // Shrinking is not a transfer: a resizable ArrayBuffer resized smaller (or a mapping
+  // unmapped) under a Proactor send or write that the kernel took only part of. The rest
+  // cannot be resubmitted; preparing it threw a RangeError out of the completion's dispatch,
+  // which killed the process. The transfer ends with -EFAULT instead (a child: a crash fails).
+  it.skipIf(!Ring.supported())(
+    'a Proactor send or write whose buffer shrank in flight ends with -EFAULT',
+    () => {
+      const got = child(`
+      const pr = new Proactor();
+      pr.attach();
+      const out = {};
+      for (const kind of ['send', 'write']) {
+        const [a, b] = kind === 'send' ? sys.socketpair() : sys.pipe({ size: 4096 });
+        const [fd, peer] = kind === 'send' ? [a, b] : [b, a];
+        if (kind === 'send') { sys.setBufferSizes(a, { send: 4096 }); sys.setBufferSizes(b, { recv: 4096 }); }
+        while (sys.write(fd, Buffer.alloc(4096)) > 0); // full: the transfer waits in the kernel
+        const ab = new ArrayBuffer(1 << 16, { maxByteLength: 1 << 17 });
+        const u = new Uint8Array(ab, 0, 1 << 16);
+        const done = new Promise((res) => kind === 'send' ? pr.send(fd, u, 0, u.length, res) : pr.write(fd, u, 0, u.length, -1, res));
+        await new Promise((res) => setTimeout(res, 20));
+        ab.resize(100);
+        const rb = Buffer.alloc(1 << 16);
+        let res;
+        done.then((r) => (res = r));
+        for (let i = 0; i < 2000 && res === undefined; i++) {
+          while (sys.read(peer, rb) > 0);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        out[kind] = res;
+        sys.close(a); sys.close(b);
+      }
+      pr.close();
+      return out;`);
+      expect(got).toEqual({ send: -14, write: -14 });
+    },
+    60_000,
+  );
+
   it('a MSG_ZEROCOPY send keeps its buffer attached until the completion', () => {
     const got = child(`
       const lfd = sys.listenTcp('127.0.0.1', 0);

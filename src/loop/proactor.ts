@@ -15,7 +15,7 @@
  * after `stop()`, or when nothing is left in flight. `attach()` instead watches the ring's
  * eventfd from Node's own loop.
  */
-import { EAGAIN, EBADF, ECANCELED, EINTR, EINVAL, ENOBUFS, EPIPE, ETIME } from '../sys/errno.js';
+import { EAGAIN, EBADF, ECANCELED, EFAULT, EINTR, EINVAL, ENOBUFS, EPIPE, ETIME } from '../sys/errno.js';
 import { ErrnoError } from '../sys/errors.js';
 import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
@@ -346,6 +346,7 @@ export class Proactor {
 
   /** Prepares the SQE for what is left of `r`; a full SQ parks it in the backlog. */
   private issue(r: Req): void {
+    if (lost(r)) return this.lose(r);
     if (this.backlog.length > 0 || !this.prep(r)) {
       r.queued = true;
       this.backlog.push(r);
@@ -502,6 +503,19 @@ export class Proactor {
     cb(res, EMPTY);
   }
 
+  /**
+   * Ends `r`, whose caller's buffer no longer holds what is left of it (see {@link lost}),
+   * with -EFAULT, the kernel's word for memory that is not there: preparing the rest would
+   * throw from inside a completion's dispatch. A SEND_ZC still waiting for notifications
+   * ends when the last one comes, as it does after an error.
+   */
+  private lose(r: Req): void {
+    if (r.kind !== K.SEND_ZC) return this.end(r, -EFAULT);
+    r.final = -EFAULT;
+    r.sendOver = true;
+    if (r.notifs === 0) this.end(r, r.final);
+  }
+
   private end(r: Req, res: number): void {
     if (r.kind === K.RECV_MULTI) {
       const cb = r.onData;
@@ -516,6 +530,12 @@ export class Proactor {
   private flushBacklog(): void {
     while (this.backlog.length > 0) {
       const r = this.backlog[0]!;
+      if (lost(r)) {
+        this.backlog.shift();
+        r.queued = false;
+        this.lose(r);
+        continue;
+      }
       if (!this.prep(r)) {
         if (this.submitRing() <= 0) break;
         continue;
@@ -718,6 +738,15 @@ export class Proactor {
     for (const r of left) this.reqs.release(r);
     for (const cb of ends) cb(-ECANCELED, EMPTY);
   }
+}
+
+/**
+ * Whether the caller's buffer of a transfer no longer holds `r`'s range: its ArrayBuffer
+ * shrank under it while the transfer was in flight or waiting (a resizable ArrayBuffer
+ * resized, a mapping unmapped), and the rest cannot be resubmitted.
+ */
+function lost(r: Req): boolean {
+  return ((r.kind >= K.RECV && r.kind <= K.WRITE) || r.kind === K.SEND_ZC) && r.buf.length < r.off + r.len;
 }
 
 /**

@@ -12,6 +12,7 @@ export const {
   EBADF,
   ECANCELED,
   EEXIST,
+  EFAULT,
   EINTR,
   EINVAL,
   EMFILE,
