@@ -4,8 +4,10 @@
 //
 // Memory rules: an aligned buffer is an external Buffer whose finalizer frees it; a mapping
 // is an external Buffer whose munmap() first detaches the ArrayBuffer (its length becomes 0,
-// its data pointer null) and only then unmaps, so JS can never reach unmapped memory. The
-// finalizer unmaps a mapping nobody unmapped. Mappings are clamped to the end of a regular
+// its data pointer null) and only then unmaps, so JS can never reach unmapped memory; its
+// addresses stay reserved (PROT_NONE) until the ArrayBuffer is collected, so an io_uring
+// operation still holding the Buffer never reaches the next mapping. The finalizer unmaps a
+// mapping nobody unmapped. Mappings are clamped to the end of a regular
 // file: touching a page past EOF would raise SIGBUS.
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -279,6 +281,19 @@ bool IsMappingStart(const void* start) {
 
 namespace {
 
+// The addresses of a mapping munmap() dropped, held (PROT_NONE) until its ArrayBuffer is
+// collected: see JsMunmap.
+struct Reservation {
+  void* base;
+  size_t span;
+};
+
+void ReleaseReservation(napi_env, void* data, void*) {
+  auto* r = static_cast<Reservation*>(data);
+  munmap(r->base, r->span);
+  delete r;
+}
+
 // The live mapping whose Buffer is exactly t, or null (detached, a slice, not a mapping).
 Mapping* WholeMapping(const Napi::TypedArray& t) {
   Napi::ArrayBuffer ab = t.ArrayBuffer();
@@ -315,10 +330,22 @@ Napi::Value JsMunmap(const Napi::CallbackInfo& info) {
     return Num(env, -EINVAL);
   Mapping* m = it->second;
   mappings.erase(it);
+  m->unmapped = true;  // before the detach, which may run FinalizeMapping
   // Detach first: from here on JS sees a zero-length buffer, never the unmapped pages.
   ab.Detach();
-  m->unmapped = true;
-  return Num(env, Ret(munmap(m->base, m->span)));
+  // An io_uring send still in flight may read these addresses after this call (the ring
+  // holds the Buffer, not the pages). Unmapped outright, the range could be the next
+  // mapping's, whose bytes would go out instead. So the file's pages are dropped by mapping
+  // an inaccessible reservation over them (the kernel's late reads fail with EFAULT), and
+  // the addresses are released only once the ArrayBuffer, and so every view an operation
+  // holds, has been collected.
+  void* r = mmap(m->base, m->span, PROT_NONE,
+                 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED) return Num(env, Ret(munmap(m->base, m->span)));
+  auto* res = new Reservation{m->base, m->span};
+  if (napi_add_finalizer(env, ab, res, ReleaseReservation, nullptr, nullptr) != napi_ok)
+    ReleaseReservation(env, res, nullptr);
+  return Num(env, 0);
 }
 
 }  // namespace

@@ -551,6 +551,43 @@ describe('a buffer the kernel holds cannot be detached under it', () => {
     60_000,
   );
 
+  // munmap() detaches its Buffer, but an io_uring send of it may still be waiting in the
+  // kernel, which reads the addresses when the socket has room. Were they unmapped, the next
+  // mapping (here, another file's view) could take them, and its bytes would go out.
+  it.skipIf(!Ring.supported())(
+    "munmap of a Buffer a Ring send still reads: the peer never gets the next mapping's bytes",
+    () => {
+      const pub = join(dir, 'public');
+      const secret = join(dir, 'secret');
+      writeFileSync(pub, Buffer.alloc(1 << 16, 0x41));
+      writeFileSync(secret, Buffer.alloc(1 << 16, 0x53));
+      const got = child(`
+      const [a, b] = sys.socketpair();
+      sys.setBufferSizes(a, { send: 4096 });
+      sys.setBufferSizes(b, { recv: 4096 });
+      while (sys.write(a, Buffer.alloc(4096)) > 0); // full: the send waits in the kernel
+      const ring = new Ring();
+      const m = sys.mmap(sys.open(${JSON.stringify(pub)}, 0), 0, 1 << 16);
+      const sent = ring.send(a, m).then((n) => n, (e) => e.code);
+      await new Promise((res) => setTimeout(res, 20));
+      sys.munmap(m);
+      const s = sys.mmap(sys.open(${JSON.stringify(secret)}, 0), 0, 1 << 16);
+      const rb = Buffer.alloc(1 << 16);
+      let secretBytes = 0;
+      let res;
+      sent.then((r) => (res = r));
+      for (let i = 0; i < 2000 && res === undefined; i++) {
+        let n;
+        while ((n = sys.read(b, rb)) > 0) secretBytes += rb.subarray(0, n).filter((x) => x === 0x53).length;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      ring.close();
+      return { sent: res, secretBytes, mappedNext: s.length };`);
+      expect(got).toEqual({ sent: 'EFAULT', secretBytes: 0, mappedNext: 1 << 16 });
+    },
+    60_000,
+  );
+
   it('a MSG_ZEROCOPY send keeps its buffer attached until the completion', () => {
     const got = child(`
       const lfd = sys.listenTcp('127.0.0.1', 0);

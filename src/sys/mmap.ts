@@ -92,8 +92,11 @@ export function madvise(buf: Buffer, advice: MmapAdvice): void {
 
 /**
  * Unmaps a Buffer returned by {@link mmap}. The Buffer is detached first (its length becomes
- * 0, reads yield `undefined`), so later use can never touch the unmapped pages. A second
- * munmap is a no-op; a Buffer that is not a whole mapping is a TypeError.
+ * 0, reads yield `undefined`), so later use can never touch the unmapped pages. The file's
+ * pages go at once, but the addresses stay reserved, inaccessible, until the ArrayBuffer is
+ * garbage-collected: an io_uring send of the Buffer still in flight fails with EFAULT
+ * rather than sending whatever would be mapped there next. A second munmap is a no-op; a
+ * Buffer that is not a whole mapping is a TypeError.
  */
 export function munmap(buf: Buffer): void {
   v.bytes(buf);
