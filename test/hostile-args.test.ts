@@ -281,6 +281,53 @@ describe('nonsense is refused, not coerced', () => {
   }, 30_000);
 });
 
+describe('spans a caller gives LocalKeyspace.replyAt / setAt', () => {
+  it('are checked: a span past the buffer or a frame without its header is refused, never scanned for ever', () => {
+    // A child process with a deadline: setAt scanned for the value header's CR past the end
+    // of the buffer, reading undefined for ever, so a hang fails the test, not the runner.
+    const index = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
+    const code = `
+      const { LocalKeyspace } = await import(${JSON.stringify(index)});
+      const ks = new LocalKeyspace();
+      const req = Buffer.from('k $1\\r\\nv\\r\\n'); // key [0, 1), value framed at [2, 9)
+      const noCr = Buffer.from('k $1 v.....');
+      const got = {};
+      const calls = {
+        'replyAt(to past the end)': () => ks.replyAt(req, 0, 1e9),
+        'replyAt(from > to)': () => ks.replyAt(req, 1, 0),
+        'replyAt(from: 0.5)': () => ks.replyAt(req, 0.5, 1),
+        'replyAt(from: NaN)': () => ks.replyAt(req, NaN, 1),
+        'replyAt(buf: string)': () => ks.replyAt('k', 0, 1),
+        'setAt(end past the end)': () => ks.setAt(req, 0, 1, 2, 1e9),
+        'setAt(at: -1)': () => ks.setAt(req, 0, 1, -1, 9),
+        'setAt(no CR in the frame)': () => ks.setAt(noCr, 0, 1, 2, noCr.length),
+        'setAt(flags: 3)': () => ks.setAt(req, 0, 1, 2, 9, 3),
+      };
+      for (const [name, fn] of Object.entries(calls)) {
+        try { got[name] = fn(); } catch (e) { got[name] = e.constructor.name + ' ' + e.code; }
+      }
+      // What the RESP codec hands in still works.
+      got.set = ks.setAt(req, 0, 1, 2, 9);
+      got.get = Buffer.from(ks.replyAt(req, 0, 1).data).toString('latin1');
+      console.log(JSON.stringify(got));`;
+    const type = 'TypeError ERR_INVALID_ARG_TYPE';
+    const range = 'RangeError ERR_OUT_OF_RANGE';
+    expect(runChild(code, { hung: 'hung (killed at the deadline)' })).toEqual({
+      'replyAt(to past the end)': range,
+      'replyAt(from > to)': range,
+      'replyAt(from: 0.5)': range,
+      'replyAt(from: NaN)': range,
+      'replyAt(buf: string)': type,
+      'setAt(end past the end)': range,
+      'setAt(at: -1)': range,
+      'setAt(no CR in the frame)': 'TypeError ERR_INVALID_ARG_VALUE',
+      'setAt(flags: 3)': range,
+      set: 1,
+      get: '$1\r\nv\r\n',
+    });
+  }, 30_000);
+});
+
 describe('a call that cannot work fails with a SystemError-shaped error', () => {
   it('waitWritable on a regular file: EPERM from uv_poll_init, with errno and syscall', async () => {
     const e = await failure(() => waitWritable(file));

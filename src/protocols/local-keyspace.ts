@@ -76,6 +76,37 @@ function headerEnd(f: Uint8Array, at: number): number {
   return i + 2;
 }
 
+/** headerEnd of a caller's frame f[at, end): -1 when no CR ends the header before `end`. */
+function boundedHeaderEnd(f: Uint8Array, at: number, end: number): number {
+  let i = at + 1;
+  while (i < end && f[i] !== 13) i++;
+  return i < end ? i + 2 : -1;
+}
+
+/** Whether [from, to) is a span of buf (integers, from <= to <= buf.length): the hot path's one test. */
+function inside(buf: Uint8Array, from: number, to: number): boolean {
+  return (
+    buf instanceof Uint8Array &&
+    from >= 0 &&
+    to >= from &&
+    to <= buf.length &&
+    Number.isInteger(from) &&
+    Number.isInteger(to)
+  );
+}
+
+/**
+ * The error for a span replyAt / setAt cannot use (a TypeError or RangeError): their loops
+ * run from `from` to `to` and scan a frame's header from `at`, and out of the buffer they
+ * would read `undefined` for ever instead of ending.
+ */
+function checkSpan(buf: unknown, from: unknown, to: unknown, fromName: string, toName: string, min = 0): never {
+  const b = v.bytes(buf, 'buf');
+  const f = v.int(fromName, from, 0, b.length);
+  v.int(toName, to, f + min, b.length);
+  throw v.rangeError(toName, `an integer >= ${fromName} + ${min} and <= buf.length`, to);
+}
+
 /** A stored value: its bulk reply bytes, in a record GET hands out as its Reply. */
 type Stored = StoredReply;
 
@@ -161,6 +192,7 @@ export class LocalKeyspace {
    * so a GET allocates nothing. The bounds are the caller's to check.
    */
   replyAt(buf: Uint8Array, from: number, to: number): StoredReply | undefined {
+    if (!inside(buf, from, to)) checkSpan(buf, from, to, 'from', 'to');
     if (this.#closed) return undefined;
     const e = this.#find(buf, this.#hashOf(buf, from, to), from, to);
     if (e < 0) return undefined;
@@ -174,11 +206,17 @@ export class LocalKeyspace {
    * A value whose length is written canonically is stored as one copy of those bytes.
    */
   setAt(buf: Uint8Array, from: number, to: number, at: number, end: number, flags = 0): number {
+    if (!inside(buf, from, to)) checkSpan(buf, from, to, 'from', 'to');
+    if (!inside(buf, at, end) || end - at < 5) checkSpan(buf, at, end, 'at', 'end', 5);
+    if (flags !== 0) v.int('flags', flags, 0, 2);
+    // The codec checked the frame; a caller's might lack its header's CR before `end`.
+    const vfrom = boundedHeaderEnd(buf, at, end);
+    if (vfrom < 0 || vfrom > end - 2)
+      throw v.valueError('buf', 'a RESP bulk string ($<len>\\r\\n<bytes>\\r\\n) at [at, end)', buf);
     if (this.#closed) return -EBADF;
     const h = this.#hashOf(buf, from, to);
     const e = this.#find(buf, h, from, to);
     if ((flags & 1 && e >= 0) || (flags & 2 && e < 0)) return 0;
-    const vfrom = headerEnd(buf, at);
     const canonical = vfrom - at === uintDigits(end - 2 - vfrom) + 3;
     return this.#write(buf, h, e, from, to, buf, vfrom, end - 2, canonical ? at : -1);
   }
