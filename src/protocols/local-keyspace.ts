@@ -87,11 +87,11 @@ function boundedHeaderEnd(f: Uint8Array, at: number, end: number): number {
 function inside(buf: Uint8Array, from: number, to: number): boolean {
   return (
     buf instanceof Uint8Array &&
+    Number.isInteger(from) && // first: a comparison would throw on a Symbol
+    Number.isInteger(to) &&
     from >= 0 &&
     to >= from &&
-    to <= buf.length &&
-    Number.isInteger(from) &&
-    Number.isInteger(to)
+    to <= buf.length
   );
 }
 
