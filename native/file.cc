@@ -4,9 +4,10 @@
 //
 // Memory rules: an aligned buffer is an external Buffer whose finalizer frees it; a mapping
 // is an external Buffer whose munmap() first detaches the ArrayBuffer (its length becomes 0,
-// its data pointer null) and only then unmaps, so JS can never reach unmapped memory; its
-// addresses stay reserved (PROT_NONE) until the ArrayBuffer is collected, so an io_uring
-// operation still holding the Buffer never reaches the next mapping. The finalizer unmaps a
+// its data pointer null) and only then unmaps, so JS can never reach unmapped memory; a
+// mapping once lent to io_uring or MSG_ZEROCOPY keeps its addresses reserved (PROT_NONE)
+// until the ArrayBuffer is collected, so an operation still holding the Buffer never
+// reaches the next mapping. The finalizer unmaps a
 // mapping nobody unmapped. Mappings are clamped to the end of a regular
 // file: touching a page past EOF would raise SIGBUS.
 #include <fcntl.h>
@@ -315,8 +316,9 @@ Napi::Value JsMadvise(const Napi::CallbackInfo& info) {
   return Num(env, RetryEintr([&] { return madvise(m->base, m->span, advice); }));
 }
 
-// munmap(buf): 0 when it unmapped, 1 when buf was already detached (a second munmap),
-// -EINVAL when buf is not a whole mapping made by mmap().
+// munmap(buf, reserve = true): 0 when it unmapped, 1 when buf was already detached (a second
+// munmap), -EINVAL when buf is not a whole mapping made by mmap(). reserve false (the facade
+// knows buf was never lent to an operation that keeps its address) unmaps outright.
 Napi::Value JsMunmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray()) ThrowType(env, "buffer must be a Buffer returned by mmap()");
@@ -333,6 +335,8 @@ Napi::Value JsMunmap(const Napi::CallbackInfo& info) {
   m->unmapped = true;  // before the detach, which may run FinalizeMapping
   // Detach first: from here on JS sees a zero-length buffer, never the unmapped pages.
   ab.Detach();
+  if (info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value())
+    return Num(env, Ret(munmap(m->base, m->span)));
   // An io_uring send still in flight may read these addresses after this call (the ring
   // holds the Buffer, not the pages). Unmapped outright, the range could be the next
   // mapping's, whose bytes would go out instead. So the file's pages are dropped by mapping

@@ -112,6 +112,30 @@ describe('mmap options', () => {
     });
   });
 
+  // A reservation (kept only for a Buffer once lent to io_uring or MSG_ZEROCOPY) would stay
+  // until the garbage collector ran; a mapping never lent leaves no trace at its addresses.
+  it('munmap of a mapping never lent to the kernel frees its addresses at once', () => {
+    withFd((fd) => {
+      const m = sys.mmap(fd, 0, SIZE);
+      const line = readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .find((l) => l.endsWith(path))!;
+      const range = line.split(' ')[0]!;
+      sys.munmap(m);
+      const [lo, hi] = range.split('-').map((x) => BigInt(`0x${x}`)) as [bigint, bigint];
+      const overlapping = readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .filter((l) => {
+          const [a, b] = l
+            .split(' ')[0]!
+            .split('-')
+            .map((x) => (x ? BigInt(`0x${x}`) : 0n)) as [bigint, bigint];
+          return a < hi && b > lo;
+        });
+      expect(overlapping).toEqual([]);
+    });
+  });
+
   it('maps nothing for an empty range whatever the options', () => {
     withFd((fd) => {
       expect(sys.mmap(fd, SIZE + 1, 10, { populate: true, advice: 'willneed' }).length).toBe(0);

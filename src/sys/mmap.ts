@@ -7,7 +7,7 @@
 import { EINVAL } from './errno.js';
 import { check } from './errors.js';
 import { native } from './native.js';
-import { addonMemory } from './pin.js';
+import { addonMemory, lentToKernel } from './pin.js';
 import * as v from './validate.js';
 
 /** The madvise(2) hints {@link madvise} and `mmap({ advice })` take, in the kernel's words. */
@@ -92,16 +92,17 @@ export function madvise(buf: Buffer, advice: MmapAdvice): void {
 
 /**
  * Unmaps a Buffer returned by {@link mmap}. The Buffer is detached first (its length becomes
- * 0, reads yield `undefined`), so later use can never touch the unmapped pages. The file's
- * pages go at once, but the addresses stay reserved, inaccessible, until the ArrayBuffer is
- * garbage-collected: an io_uring send of the Buffer still in flight fails with EFAULT
- * rather than sending whatever would be mapped there next. A second munmap is a no-op; a
- * Buffer that is not a whole mapping is a TypeError.
+ * 0, reads yield `undefined`), so later use can never touch the unmapped pages. A Buffer
+ * ever given to io_uring or a MSG_ZEROCOPY send has its file's pages dropped at once but its
+ * addresses kept reserved, inaccessible, until the ArrayBuffer is garbage-collected: such a
+ * send still in flight fails with EFAULT rather than sending whatever would be mapped there
+ * next. Any other mapping is unmapped outright (one munmap(2), nothing left behind). A
+ * second munmap is a no-op; a Buffer that is not a whole mapping is a TypeError.
  */
 export function munmap(buf: Buffer): void {
   v.bytes(buf);
   if (buf.byteLength === 0) return;
-  const r = native.munmap(buf);
+  const r = native.munmap(buf, lentToKernel(buf));
   if (r === -EINVAL) throw v.typeError('buffer', 'a whole Buffer returned by mmap()', buf);
   if (r < 0) check(r, 'munmap');
 }

@@ -135,8 +135,12 @@ export interface FileBinding {
   mmap(fd: number, offset: number, length: number, flags?: number): Buffer | number;
   /** 0 or -errno; -EINVAL for a Buffer that is not a whole live mapping, or advice other than MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED. */
   madvise(buf: Uint8Array, advice: number): number;
-  /** 0 unmapped, 1 already detached, -EINVAL not an mmap() Buffer, other -errno. */
-  munmap(buf: Uint8Array): number;
+  /**
+   * 0 unmapped, 1 already detached, -EINVAL not an mmap() Buffer, other -errno. reserve
+   * (default true): keep the addresses reserved (PROT_NONE) until the ArrayBuffer is
+   * collected, for a Buffer an in-flight operation may still hold; false unmaps outright.
+   */
+  munmap(buf: Uint8Array, reserve?: boolean): number;
 }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends FileBinding {}

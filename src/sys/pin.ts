@@ -35,12 +35,14 @@
 import { markAsUntransferable } from 'node:worker_threads';
 
 const pinned = new WeakSet<ArrayBufferLike>();
+/** The addon's own external memory ({@link addonMemory}): never marked; in `pinned` once lent. */
+const addon = new WeakSet<ArrayBufferLike>();
 
-/** Marks the ArrayBuffer under `buf` untransferable (once). */
+/** Marks the ArrayBuffer under `buf` untransferable (once); the addon's own memory is only recorded as lent. */
 export function pin(buf: Uint8Array): void {
   const ab = buf.buffer;
   if (pinned.has(ab)) return;
-  markAsUntransferable(ab);
+  if (!addon.has(ab)) markAsUntransferable(ab);
   pinned.add(ab);
 }
 
@@ -51,8 +53,17 @@ export function pin(buf: Uint8Array): void {
  * environment ends: its Node-API detaches external buffers then, which the mark forbids.
  */
 export function addonMemory(buf: Buffer): Buffer {
-  pinned.add(buf.buffer);
+  addon.add(buf.buffer);
   return buf;
+}
+
+/**
+ * Whether `buf` was ever handed to an operation that keeps its address past the call (an
+ * io_uring operation, a MSG_ZEROCOPY send): what `sys.munmap` asks before it lets the
+ * addresses go at once.
+ */
+export function lentToKernel(buf: Uint8Array): boolean {
+  return pinned.has(buf.buffer);
 }
 
 /** {@link pin} for each buffer of a list. */
