@@ -5,8 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { closeFiles, openRandomFiles } from './helpers/files.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
+import { eventually } from './helpers/wait.js';
 import {
   closePipePool,
+  constants,
   pooledPipes,
   registerTransferMethod,
   sys,
@@ -117,6 +119,28 @@ describe.each(METHODS)('transferFile %s', (method) => {
     if (method === 'splice') expect(pooledPipes()).toBe(0);
     closePipePool();
     expect(leakedSince(before)).toEqual([]);
+  });
+
+  // The default wait's poll handle sees the peer's reset as EPOLLERR (libuv: UV_EBADF); the
+  // transfer must reject with the socket's own error, as a syscall would have reported it.
+  it("rejects with the peer's error, not the poll's, when the peer goes away during a wait", async () => {
+    const full = (fd: number) => sys.write(fd, Buffer.alloc(1)) === -constants.EAGAIN;
+    const peer = await tcpPeer();
+    peer.reader.pause();
+    sys.setBufferSizes(peer.sockFd, { send: 4096 });
+    const tcp = transferFile(peer.sockFd, file(BIG).fd, { method }).catch((e: unknown) => e);
+    expect(await eventually(() => full(peer.sockFd))).toBe(true); // the transfer is waiting
+    peer.reader.resetAndDestroy();
+    expect(await tcp).toMatchObject({ code: expect.stringMatching(/^(ECONNRESET|EPIPE)$/), syscall: 'write' });
+    sys.close(peer.sockFd);
+
+    const [r, w] = sys.pipe();
+    const pipe = transferFile(w, file(BIG).fd, { method }).catch((e: unknown) => e);
+    expect(await eventually(() => full(w))).toBe(true);
+    sys.close(r);
+    expect(await pipe).toMatchObject({ code: 'EPIPE', syscall: 'write' });
+    sys.close(w);
+    closePipePool();
   });
 });
 

@@ -21,6 +21,7 @@ export const {
   ENOENT,
   ENOMEM,
   ENOTDIR,
+  ENOTSOCK,
   EPERM,
   EPIPE,
   ERANGE,

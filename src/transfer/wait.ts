@@ -4,7 +4,8 @@
  * inside Node's own event loop. A Reactor-driven server passes its Connection's
  * `waitWritable` instead (one fd must not be watched by two pollers of the same loop).
  */
-import { errnoError } from '../sys/errors.js';
+import { EBADF, ENOTSOCK, EPIPE } from '../sys/errno.js';
+import { errnoError, type ErrnoError } from '../sys/errors.js';
 import { native, type NativeWatch } from '../sys/native.js';
 import * as v from '../sys/validate.js';
 
@@ -13,10 +14,26 @@ const UV_DISCONNECT = 4;
 /** The longest wait for a zero-copy completion report that may have been missed. */
 const MAX_PAUSE_MS = 8;
 
+/**
+ * The error for a poll handle that failed with `status`. libuv reports EPOLLERR as UV_EBADF,
+ * and a socket polls EPOLLERR when it has a pending error: a peer that reset, or a
+ * socketpair peer that closed with bytes unread. That error is the socket's (SO_ERROR:
+ * ECONNRESET, EPIPE …), named as a write's, as the syscall that would meet it; a pipe whose
+ * reader closed is EPIPE. A socket with no pending error polls EPOLLERR only for its error
+ * queue (MSG_ZEROCOPY completions): that stays EBADF, which `sendBuffer` answers by reaping.
+ */
+function pollError(fd: number, status: number): ErrnoError {
+  if (status !== -EBADF) return errnoError(status, 'uv_poll');
+  const r = native.socketError(fd);
+  if (r === -ENOTSOCK) return errnoError(-EPIPE, 'write');
+  return r < 0 ? errnoError(r, 'write') : errnoError(status, 'uv_poll');
+}
+
 /** What {@link writableWaiter} returns: one poll handle reused across waits. */
 export interface Waiter {
   /**
-   * Resolves when `fd` turns writable; rejects with an ErrnoError when libuv's poll fails.
+   * Resolves when `fd` turns writable; rejects with an ErrnoError when libuv's poll fails:
+   * the socket's pending error (ECONNRESET, EPIPE …, syscall 'write') when it polls EPOLLERR.
    * One wait at a time; a new fd replaces the handle of the previous one.
    */
   wait(fd: number): Promise<void>;
@@ -33,7 +50,7 @@ export function writableWaiter(): Waiter {
     watch?.stop();
     const p = pending;
     pending = undefined;
-    if (status < 0) p?.reject(errnoError(status, 'uv_poll'));
+    if (status < 0) p?.reject(pollError(watchedFd, status));
     else p?.resolve();
   };
   return {
