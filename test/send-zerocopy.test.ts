@@ -11,6 +11,7 @@ import { release } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
+import { eventually } from './helpers/wait.js';
 import { Proactor, Ring, constants, probe, sendBuffer, sys } from './helpers/rawio.js';
 
 const C = constants as Record<string, number>;
@@ -125,6 +126,25 @@ describe('sendBuffer', () => {
     await expect(sendBuffer(sockFd, big, { onSent: 1 as never })).rejects.toThrow(TypeError);
     sys.close(sockFd);
     await received;
+  });
+
+  it('rejects at once when aborted while a peer that never reads keeps the socket full', async () => {
+    const before = openFds();
+    const [a, b] = sys.socketpair();
+    const ac = new AbortController();
+    let settled: unknown;
+    sendBuffer(a, big, { signal: ac.signal }).then(
+      (r) => (settled = r),
+      (e: unknown) => (settled = e),
+    );
+    // A byte more would not fit either: the send is waiting for writability.
+    expect(await eventually(() => sys.write(a, Buffer.alloc(1)) === EAGAIN)).toBe(true);
+    ac.abort();
+    expect(await eventually(() => settled !== undefined)).toBe(true);
+    expect(settled).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    sys.close(a);
+    sys.close(b);
+    expect(leakedSince(before)).toEqual([]); // the poll handle's duplicate fd too
   });
 });
 

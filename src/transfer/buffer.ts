@@ -14,7 +14,7 @@ import { send, zerocopySocket, type ZerocopySocket } from '../sys/msg-zerocopy.j
 import { abortError } from '../sys/ring-core.js';
 import * as v from '../sys/validate.js';
 import { YIELD_BYTES } from './drive.js';
-import { waitErrorQueue, waitWritable } from './wait.js';
+import { abortable, waitErrorQueue, writableWaiter } from './wait.js';
 
 /** Options of {@link sendBuffer}. */
 export interface SendBufferOptions {
@@ -32,7 +32,10 @@ export interface SendBufferOptions {
    * `onErrorQueue`.
    */
   completions?: (fd: number) => Promise<void>;
-  /** Stops sending; the promise rejects with an AbortError once the kernel is done with the buffer. */
+  /**
+   * Stops sending, also while waiting for writability: the promise rejects with an AbortError
+   * once the kernel is done with the buffer (with `zerocopy`, when the sends it holds complete).
+   */
   signal?: AbortSignal;
   /** Called with the bytes of each send the kernel takes, as it takes them (progress, or what is left to send). */
   onSent?: (bytes: number) => void;
@@ -62,7 +65,7 @@ export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferO
   const o = v.object<SendBufferOptions>('opts', opts);
   const [off, len] = v.slice(buf, o.offset, o.length);
   const zc = o.zerocopy === undefined ? false : v.bool('zerocopy', o.zerocopy);
-  const wait = o.wait === undefined ? waitWritable : (v.func('wait', o.wait) as (fd: number) => Promise<void>);
+  const given = o.wait === undefined ? undefined : (v.func('wait', o.wait) as (fd: number) => Promise<void>);
   const completions =
     o.completions === undefined
       ? waitErrorQueue
@@ -70,6 +73,11 @@ export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferO
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw v.typeError('signal', 'an AbortSignal', signal);
   const onSent = o.onSent === undefined ? undefined : (v.func('onSent', o.onSent) as (bytes: number) => void);
+  // One poll handle across EAGAINs, closed when sending ends; the wait rejects as soon as
+  // `signal` aborts, so a peer that never reads does not hold an aborted send.
+  const waiter = given === undefined ? writableWaiter() : undefined;
+  const plainWait = given ?? ((sock: number) => waiter!.wait(sock));
+  const wait = signal === undefined ? plainWait : abortable(plainWait, signal);
   const zs = zc ? zerocopySocket(fd) : undefined;
   const before = { ...zs?.totals };
   const reap = () => zs?.reap();
@@ -107,6 +115,8 @@ export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferO
     }
   } catch (e) {
     failure = e;
+  } finally {
+    waiter?.close();
   }
   if (zs !== undefined) await settle(zs, completions);
   if (failure !== undefined) throw failure;

@@ -20,7 +20,7 @@ import { spliceTransfer } from './splice.js';
 import { uringTransfer } from './uring.js';
 import { directTransfer } from './direct.js';
 import { autoTransfer } from './auto.js';
-import { writableWaiter } from './wait.js';
+import { abortable, writableWaiter } from './wait.js';
 
 export type { TransferJob, TransferMethod } from './job.js';
 export type { SocketLike } from '../sys/node-fd.js';
@@ -121,26 +121,6 @@ function checkOptions(o: TransferOptions): void {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
     throw v.typeError('signal', 'an AbortSignal', o.signal);
   if (o.onSent !== undefined) v.func('onSent', o.onSent);
-}
-
-/** `wait`, rejecting with an AbortError as soon as `signal` aborts. */
-function abortable(wait: (fd: number) => Promise<void>, signal: AbortSignal): (fd: number) => Promise<void> {
-  return (fd) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal.aborted) return reject(abortError(signal));
-      const onAbort = () => reject(abortError(signal));
-      signal.addEventListener('abort', onAbort, { once: true });
-      wait(fd).then(
-        () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        (e: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e as Error);
-        },
-      );
-    });
 }
 
 /**

@@ -7,6 +7,7 @@
 import { EBADF, ENOTSOCK, EPIPE } from '../sys/errno.js';
 import { errnoError, type ErrnoError } from '../sys/errors.js';
 import { native, type NativeWatch } from '../sys/native.js';
+import { abortError } from '../sys/ring-core.js';
 import * as v from '../sys/validate.js';
 
 const UV_WRITABLE = 2;
@@ -79,6 +80,26 @@ export function writableWaiter(): Waiter {
       watch = undefined;
     },
   };
+}
+
+/** `wait`, rejecting with an AbortError as soon as `signal` aborts. */
+export function abortable(wait: (fd: number) => Promise<void>, signal: AbortSignal): (fd: number) => Promise<void> {
+  return (fd) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(abortError(signal));
+      const onAbort = () => reject(abortError(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      wait(fd).then(
+        () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e as Error);
+        },
+      );
+    });
 }
 
 /** Resolves once `fd` is writable (a one-shot poll handle). */
