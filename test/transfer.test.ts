@@ -6,6 +6,7 @@ import { leakedSince, openFds } from './helpers/fds.js';
 import { closeFiles, openRandomFiles } from './helpers/files.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
 import { eventually } from './helpers/wait.js';
+import { POOL_BUFFER_MAX, readwritePoolStats } from '../dist/src/transfer/readwrite.js';
 import {
   closePipePool,
   constants,
@@ -161,6 +162,19 @@ describe('transferFile options', () => {
     for (const method of ['toString', 'constructor', 'hasOwnProperty', '__proto__'])
       await expect(transferFile(1, fd, { method: method as TransferMethodName })).rejects.toThrow(TypeError);
     await expect(transferFile(1, fd, null as unknown as { method: 'sendfile' })).rejects.toThrow(TypeError);
+  });
+
+  it('readwrite allocates no more than the body needs, and pools no large buffer', async () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const small = await send(4096, { method: 'readwrite', chunkSize: 512 << 20 });
+    expect(small.got.sha256).toBe(sha256(file(4096).data));
+    // A 4 KiB body with a 512 MiB chunkSize: a 4 KiB buffer, not a 512 MiB one kept in the pool.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 << 20);
+    const big = await send(BIG, { method: 'readwrite', chunkSize: 4 << 20, length: 16 << 20 });
+    expect(big.got.sha256).toBe(sha256(file(BIG).data.subarray(0, 16 << 20)));
+    const pooled = readwritePoolStats();
+    expect(pooled.buffers).toBeGreaterThan(0);
+    expect(pooled.bytes).toBeLessThanOrEqual(pooled.buffers * POOL_BUFFER_MAX);
   });
 
   it('splice honours pipeSize and pools only empty pipes', async () => {

@@ -77,7 +77,7 @@ export interface TransferOptions {
   directio?: number;
   /** Pipe capacity for `splice` (F_SETPIPE_SZ); default the kernel's (64 KiB). */
   pipeSize?: number;
-  /** pread buffer size for `readwrite`; default 128 KiB. */
+  /** pread buffer size for `readwrite` (the buffer is at most the body); default 128 KiB. */
   chunkSize?: number;
   /**
    * For the `mmap` method: `populate` maps with MAP_POPULATE (no page fault per 4 KiB page),

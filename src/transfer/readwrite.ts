@@ -2,7 +2,10 @@
  * `readwrite`: the traditional path, pread(2) into a user buffer then write(2) to the
  * socket — two copies and two syscalls per chunk, the baseline the zero-copy methods are
  * measured against. Buffers are reused from a small per-thread pool; each transfer holds
- * its own, because a transfer parked on EAGAIN still owns the bytes it has not written.
+ * its own, because a transfer parked on EAGAIN still owns the bytes it has not written. A
+ * transfer's buffer is no larger than it needs (`chunkSize`, or the whole body when that is
+ * smaller), and the pool keeps buffers of at most POOL_BUFFER_MAX: a large `chunkSize` costs
+ * its transfers, not the thread's memory for good.
  */
 import { errnoError } from '../sys/errors.js';
 import { native } from '../sys/native.js';
@@ -10,23 +13,46 @@ import { drive } from './drive.js';
 import type { TransferJob } from './job.js';
 
 export const DEFAULT_CHUNK = 128 << 10;
+/** The largest buffer the pool keeps. */
+export const POOL_BUFFER_MAX = 1 << 20;
 const pool: Buffer[] = [];
 const POOL_MAX = 4;
 
+/** The smallest pooled buffer of at least `size` bytes, else a new one of `size`. */
 function take(size: number): Buffer {
-  const i = pool.findIndex((b) => b.length === size);
-  return i >= 0 ? pool.splice(i, 1)[0]! : Buffer.allocUnsafe(size);
+  let best = -1;
+  for (let i = 0; i < pool.length; i++)
+    if (pool[i]!.length >= size && (best < 0 || pool[i]!.length < pool[best]!.length)) best = i;
+  return best >= 0 ? pool.splice(best, 1)[0]! : Buffer.allocUnsafe(size);
+}
+
+/** Pools `buf` if it is small enough; a full pool gives up its smallest buffer for a larger one. */
+function give(buf: Buffer): void {
+  if (buf.length > POOL_BUFFER_MAX) return;
+  if (pool.length < POOL_MAX) {
+    pool.push(buf);
+    return;
+  }
+  let min = 0;
+  for (let i = 1; i < pool.length; i++) if (pool[i]!.length < pool[min]!.length) min = i;
+  if (pool[min]!.length < buf.length) pool[min] = buf;
+}
+
+/** How many buffers the pool holds and their bytes (for tests). */
+export function readwritePoolStats(): { buffers: number; bytes: number } {
+  return { buffers: pool.length, bytes: pool.reduce((n, b) => n + b.length, 0) };
 }
 
 export async function readwriteTransfer(job: TransferJob): Promise<number> {
   const { sockFd, fileFd, offset, length } = job;
-  const buf = take(job.chunkSize ?? DEFAULT_CHUNK);
+  const chunk = Math.min(job.chunkSize ?? DEFAULT_CHUNK, length);
+  const buf = take(chunk);
   let have = 0; // bytes in buf
   let done = 0; // of which written
   try {
     return await drive(job, 'write', (sent) => {
       if (done === have) {
-        const n = native.pread(fileFd, buf, 0, Math.min(buf.length, length - sent), offset + sent);
+        const n = native.pread(fileFd, buf, 0, Math.min(chunk, length - sent), offset + sent);
         if (n < 0) throw errnoError(n, 'pread');
         if (n === 0) return 0;
         have = n;
@@ -37,6 +63,6 @@ export async function readwriteTransfer(job: TransferJob): Promise<number> {
       return w;
     });
   } finally {
-    if (pool.length < POOL_MAX) pool.push(buf);
+    give(buf);
   }
 }
