@@ -16,6 +16,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeFiles, openRandomFiles, type TestFiles } from './helpers/files.js';
 import { leakedSince, openFds } from './helpers/fds.js';
+import { eventually } from './helpers/wait.js';
 import { Connection, Reactor, Ring, sys, transferFile, type TransferMethodName } from './helpers/rawio.js';
 
 const SIZE = 3 << 20;
@@ -170,6 +171,31 @@ describe('transferFile with an AbortSignal', () => {
     await new Promise((r) => setTimeout(r, 50));
     ac.abort();
     await expect(p).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    client.destroy();
+    close();
+  });
+
+  // What Node queued goes out first: a peer that never reads holds that wait, which must
+  // still end on an abort, and on the socket closing.
+  it.each(['abort', 'reset'])("ends the wait for Node's queue to drain on %s", async (how) => {
+    const ac = new AbortController();
+    let settled: unknown;
+    let queued = 0;
+    const { client, close } = await socketPair((s) => {
+      s.write(Buffer.alloc(32 << 20));
+      queued = s.writableLength;
+      transferFile(s, files.get(SIZE)!.fd, { method: 'sendfile', signal: ac.signal }).then(
+        (n) => (settled = n),
+        (e: unknown) => (settled = e),
+      );
+    });
+    client.pause();
+    expect(await eventually(() => queued > 0)).toBe(true);
+    if (how === 'abort') ac.abort();
+    else client.resetAndDestroy();
+    expect(await eventually(() => settled !== undefined)).toBe(true);
+    if (how === 'abort') expect(settled).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    else expect(settled).toMatchObject({ code: expect.stringMatching(/^(ECONNRESET|EPIPE)$/) });
     client.destroy();
     close();
   });

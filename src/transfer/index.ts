@@ -8,6 +8,8 @@
 import type { Socket } from 'node:net';
 import { fstat } from '../sys/file.js';
 import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
+import { EPIPE } from '../sys/errno.js';
+import { errnoError } from '../sys/errors.js';
 import { abortError } from '../sys/ring-core.js';
 import { Ring } from '../sys/ring.js';
 import * as v from '../sys/validate.js';
@@ -125,16 +127,43 @@ function checkOptions(o: TransferOptions): void {
 
 /**
  * Node's own queue for a net.Socket must be empty first (the file's bytes go out after
- * what Node has accepted, a response's head included): waits for it to drain.
+ * what Node has accepted, a response's head included): waits for it to drain. The wait ends
+ * early when `signal` aborts (an AbortError) or the socket closes (its error, ECONNRESET …,
+ * else EPIPE): a peer that never reads would otherwise hold it for good.
  */
 async function nodeQueueDrained(socket: Socket, signal: AbortSignal | undefined): Promise<void> {
   while (socket.writableLength > 0 || socket.writableCorked > 0) {
     if (signal?.aborted) throw abortError(signal);
-    await new Promise<void>((resolve) => {
-      if (socket.writableLength > 0) socket.once('drain', resolve);
-      else setImmediate(resolve);
+    if (socket.destroyed) throw socketGone(socket);
+    await new Promise<void>((resolve, reject) => {
+      let immediate: NodeJS.Immediate | undefined;
+      const stop = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        signal?.removeEventListener('abort', onAbort);
+        if (immediate !== undefined) clearImmediate(immediate);
+      };
+      const done = () => {
+        stop();
+        resolve();
+      };
+      const onAbort = () => {
+        stop();
+        reject(abortError(signal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (socket.writableLength > 0) socket.once('drain', done).once('close', done);
+      else immediate = setImmediate(done);
     });
   }
+  if (socket.destroyed) throw socketGone(socket);
+}
+
+/** The error of a net.Socket that closed before rawio could send: Node's own errno, else EPIPE. */
+function socketGone(socket: Socket): Error {
+  const e = socket.errored as { errno?: unknown } | null;
+  const errno = typeof e?.errno === 'number' && e.errno < 0 ? e.errno : -EPIPE;
+  return errnoError(errno, 'write');
 }
 
 /**
