@@ -200,6 +200,31 @@ describe('transferFile with an AbortSignal', () => {
     close();
   });
 
+  // Node emits 'drain' only after a write that returned false: a small write held by cork()
+  // (or by a full kernel buffer) is flushed without one, and the transfer must still go on.
+  it('sends after a small write Node held back, once it is written', async () => {
+    const file = files.get(SIZE)!;
+    let settled: unknown;
+    const { client, close } = await socketPair((s) => {
+      s.cork();
+      s.write('head:');
+      transferFile(s, file.fd, { method: 'sendfile' }).then(
+        (n) => {
+          settled = n;
+          s.end();
+        },
+        (e: unknown) => (settled = e),
+      );
+      setImmediate(() => s.uncork());
+    });
+    const got = collect(client, 5 + SIZE);
+    expect(await eventually(() => settled !== undefined)).toBe(true);
+    expect(settled).toBe(SIZE);
+    expect((await got).equals(Buffer.concat([Buffer.from('head:'), file.data]))).toBe(true);
+    client.destroy();
+    close();
+  });
+
   it('refuses a signal that is not an AbortSignal', async () => {
     const signal = { aborted: false } as AbortSignal;
     await expect(transferFile(0, 0, { method: 'sendfile', signal })).rejects.toThrow(TypeError);

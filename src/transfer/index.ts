@@ -127,37 +127,42 @@ function checkOptions(o: TransferOptions): void {
 
 /**
  * Node's own queue for a net.Socket must be empty first (the file's bytes go out after
- * what Node has accepted, a response's head included): waits for it to drain. The wait ends
- * early when `signal` aborts (an AbortError) or the socket closes (its error, ECONNRESET …,
- * else EPIPE): a peer that never reads would otherwise hold it for good.
+ * what Node has accepted, a response's head included): waits until it is written. An empty
+ * write's callback says so (Node emits 'drain' only after a write that returned false, so a
+ * small queued write, or a corked socket, would never end a wait for it). The wait ends early
+ * when `signal` aborts (an AbortError) or the socket closes (its error, ECONNRESET …, else
+ * EPIPE): a peer that never reads would otherwise hold it for good.
  */
 async function nodeQueueDrained(socket: Socket, signal: AbortSignal | undefined): Promise<void> {
-  while (socket.writableLength > 0 || socket.writableCorked > 0) {
-    if (signal?.aborted) throw abortError(signal);
-    if (socket.destroyed) throw socketGone(socket);
-    await new Promise<void>((resolve, reject) => {
-      let immediate: NodeJS.Immediate | undefined;
-      const stop = () => {
-        socket.off('drain', done);
-        socket.off('close', done);
-        signal?.removeEventListener('abort', onAbort);
-        if (immediate !== undefined) clearImmediate(immediate);
-      };
-      const done = () => {
-        stop();
-        resolve();
-      };
-      const onAbort = () => {
-        stop();
-        reject(abortError(signal));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (socket.writableLength > 0) socket.once('drain', done).once('close', done);
-      else immediate = setImmediate(done);
-    });
-  }
+  if (signal?.aborted) throw abortError(signal);
+  if (socket.destroyed || socket.writableEnded) throw socketGone(socket);
+  if (socket.writableLength === 0 && socket.writableCorked === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const stop = () => {
+      socket.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onWritten = (err?: Error | null) => {
+      stop();
+      if (err) reject(socketGone(socket));
+      else resolve();
+    };
+    const onClose = () => {
+      stop();
+      reject(socketGone(socket));
+    };
+    const onAbort = () => {
+      stop();
+      reject(abortError(signal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('close', onClose);
+    socket.write(EMPTY, onWritten);
+  });
   if (socket.destroyed) throw socketGone(socket);
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** The error of a net.Socket that closed before rawio could send: Node's own errno, else EPIPE. */
 function socketGone(socket: Socket): Error {
