@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeTransferRing } from '../dist/src/transfer/uring.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
-import { Ring, constants, sys, transferFile } from './helpers/rawio.js';
+import { Ring, constants, sys, transferFile, transferMethods } from './helpers/rawio.js';
 
 const SIZE = (1 << 20) + 5;
 const EBADF = (constants as Record<string, number>).EBADF!;
@@ -70,4 +70,28 @@ describe.skipIf(!Ring.supported())('the per-thread transfer ring', () => {
     }
     expect(leakedSince(before)).toEqual([]);
   }, 30_000);
+
+  // uring reads the next chunk while it sends this one: a send that fails leaves that read in
+  // flight, and the ring closing then cancels it. Here the "file" is a pipe holding one chunk,
+  // so the second read waits until the ring's close cancels it.
+  it('a read left in flight by a failed send is no unhandled rejection when the ring closes', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    const [r, w] = sys.pipe({ size: 1 << 20 });
+    const [a, b] = sys.socketpair();
+    try {
+      expect(sys.write(w, Buffer.alloc(128 << 10, 7))).toBe(128 << 10);
+      sys.close(b); // the first send fails with EPIPE
+      const job = { sockFd: a, fileFd: r, offset: 0, length: 256 << 10, wait: async () => {}, directio: 0 };
+      await expect(transferMethods.uring!(job)).rejects.toMatchObject({ code: 'EPIPE' });
+      closeTransferRing(); // cancels the second read, which nobody awaits
+      // Node reports an unhandled rejection once the microtasks of the turn it happened in ran.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      for (const fd of [a, r, w]) sys.close(fd);
+    }
+  });
 });

@@ -122,13 +122,21 @@ export async function uringTransfer(job: TransferJob, ring: TransferRing = trans
     readFull(ring, job.fileFd, bufs[i % 2]!, pos, Math.min(URING_CHUNK, end - pos));
   let sent = 0;
   let next = readAt(0, job.offset);
-  for (let i = 0; sent < job.length; i++) {
-    const n = await next;
-    if (n === 0) break; // the file shrank
-    const pos = job.offset + sent + n;
-    next = pos < end ? readAt(i + 1, pos) : Promise.resolve(0); // overlaps the send below
-    await sendAll(ring, job, bufs[i % 2]!, n);
-    sent += n;
+  try {
+    for (let i = 0; sent < job.length; i++) {
+      const n = await next;
+      if (n === 0) break; // the file shrank
+      const pos = job.offset + sent + n;
+      next = pos < end ? readAt(i + 1, pos) : Promise.resolve(0); // overlaps the send below
+      await sendAll(ring, job, bufs[i % 2]!, n);
+      sent += n;
+    }
+  } catch (e) {
+    // A send failed (or was aborted) with the next read in flight: it settles later, perhaps
+    // rejected (ECANCELED when the ring closes), and nobody awaits it, so it must not become
+    // an unhandled rejection. Its buffer stays with the ring's operation until then.
+    next.catch(() => 0);
+    throw e;
   }
   await next.catch(() => 0); // never leave a read running into a buffer we drop
   return sent;
