@@ -77,7 +77,10 @@ export interface TransferOptions {
   method: TransferMethodName;
   /** Bytes; `auto` uses direct IO above it. Default: never. */
   directio?: number;
-  /** Pipe capacity for `splice` (F_SETPIPE_SZ); default the kernel's (64 KiB). */
+  /**
+   * Pipe capacity for `splice` (F_SETPIPE_SZ); default the kernel's (64 KiB), also where the
+   * kernel refuses the size (EPERM: over pipe-max-size, or the user's pipe-user-pages-soft).
+   */
   pipeSize?: number;
   /** pread buffer size for `readwrite` (the buffer is at most the body); default 128 KiB. */
   chunkSize?: number;

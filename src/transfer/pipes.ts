@@ -4,6 +4,7 @@
  * A pipe goes back to the pool only when empty: a pipe still holding bytes (a transfer that
  * failed mid-way) would leak them into the next transfer, so it is closed instead.
  */
+import { EPERM } from '../sys/errno.js';
 import { check } from '../sys/errors.js';
 import { native } from '../sys/native.js';
 import { ownFd } from '../sys/fd-owner.js';
@@ -20,11 +21,20 @@ export interface Pipe {
 const POOL_MAX = 4;
 const pool: Pipe[] = [];
 
-/** A non-blocking pipe of `asked` bytes (0: the kernel default), from the pool if one fits. */
+/**
+ * A non-blocking pipe of `asked` bytes (0: the kernel default), from the pool if one fits.
+ * Where the kernel refuses the size (EPERM: over /proc/sys/fs/pipe-max-size, or this user's
+ * pipes over /proc/sys/fs/pipe-user-pages-soft, many transfers at once), a pipe of its
+ * default size: it moves the same bytes, in smaller rounds, and is pooled as one.
+ */
 export function acquirePipe(asked = 0): Pipe {
   const i = pool.findIndex((p) => p.asked === asked);
   if (i >= 0) return pool.splice(i, 1)[0]!;
-  const r = native.pipe(asked, false);
+  let r = native.pipe(asked, false);
+  if (r === -EPERM && asked > 0) {
+    asked = 0;
+    r = native.pipe(0, false);
+  }
   if (typeof r === 'number') check(r, 'pipe2');
   const [rd, wr] = r as [number, number];
   // The pool is this thread's: its pipes go with the thread, also one that is terminated.
