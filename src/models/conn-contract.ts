@@ -133,8 +133,13 @@ export function connError(code: string, message: string): Error {
 /** Releases what an unsent reply owns: its file's fd, its body's producer. */
 export function discardReply(reply: Reply): void {
   if (reply.file) close(reply.file.fd);
-  if (reply.body)
-    void reply.body[Symbol.asyncIterator]()
-      .return?.()
-      ?.catch(() => undefined);
+  if (reply.body) {
+    try {
+      void reply.body[Symbol.asyncIterator]()
+        .return?.()
+        ?.catch(() => undefined);
+    } catch {
+      // a producer that cannot even start holds nothing to release
+    }
+  }
 }

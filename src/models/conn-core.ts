@@ -410,7 +410,12 @@ export class ConnCore {
   async #sendBody(body: AsyncIterable<Uint8Array>): Promise<boolean> {
     const io = this.#io;
     const high = this.#limits.maxOutput;
-    const it = body[Symbol.asyncIterator]();
+    let it: AsyncIterator<Uint8Array>;
+    try {
+      it = body[Symbol.asyncIterator]();
+    } catch {
+      return false; // a producer that cannot even start is a body that failed at once
+    }
     /** The producer ended by itself (done, or it threw): otherwise it is ended with return(), as for-await does. */
     let ended = false;
     asyncBegin();

@@ -21,7 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { Codec, Protocol, ProtocolOptions, PushResult, Reply } from './protocol.js';
 import { EMPTY } from './bytes.js';
-import { checkReply, plainData } from './user-checks.js';
+import { checkReply, isBytes, plainData } from './user-checks.js';
 import { rangeError, typeError } from '../sys/validate.js';
 
 /**
@@ -276,7 +276,10 @@ class FencedCodec implements Codec {
         throw typeError('push()', 'an object with frames: Uint8Array[]', r);
       }
       for (let i = 0; i < frames.length; i++) {
-        if (!(frames[i] instanceof Uint8Array)) throw typeError(`push() frames[${i}]`, 'a Uint8Array', frames[i]);
+        if (!isBytes(frames[i])) {
+          const what = frames[i] instanceof Uint8Array ? 'a Uint8Array whose buffer is not detached' : 'a Uint8Array';
+          throw typeError(`push() frames[${i}]`, what, frames[i]);
+        }
       }
       const buffered = this.inner.buffered as unknown;
       if (buffered !== undefined) {

@@ -62,6 +62,22 @@ export function checkRegion(name: string, size: number, offset: number, length: 
   }
 }
 
+/**
+ * Whether `v` is bytes a model can send or copy: a Uint8Array whose buffer is not detached
+ * (transferred away with postMessage or structuredClone). A detached view reads as empty
+ * but cannot be sliced or copied, so a pool thread copying it into its channel would fail.
+ */
+export function isBytes(v: unknown): v is Uint8Array {
+  if (!(v instanceof Uint8Array)) return false;
+  if (v.byteLength > 0) return true;
+  try {
+    v.subarray(0, 0); // throws only for a detached buffer (Node 20 has no ArrayBuffer.prototype.detached)
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
   return (
     typeof v === 'object' &&
@@ -94,6 +110,10 @@ export function checkReply(r: unknown, report: (err: unknown) => void): Reply {
   if (typeof r !== 'object' || r === null || !((r as Reply).data instanceof Uint8Array)) {
     if (typeof r === 'object' && r !== null) release(r);
     throw typeError('reply', 'an object with data: Uint8Array', r);
+  }
+  if (!isBytes((r as Reply).data)) {
+    release(r);
+    throw typeError('reply.data', 'a Uint8Array whose buffer is not detached', (r as Reply).data);
   }
   const {
     data,
@@ -133,8 +153,13 @@ class CheckedBody implements AsyncIterable<Uint8Array> {
     try {
       it = this.inner[Symbol.asyncIterator]();
     } catch (e) {
+      // Reported once here; the model sees it as a body whose first chunk failed, as with
+      // any other producer error, and closes the connection after what was sent.
       this.report(e);
-      throw e;
+      return {
+        next: () => Promise.reject(e as Error),
+        return: () => Promise.resolve({ value: undefined, done: true }),
+      };
     }
     const fail = async (e: unknown): Promise<never> => {
       this.report(e);
@@ -159,6 +184,9 @@ class CheckedBody implements AsyncIterable<Uint8Array> {
         }
         if (step.done) return { value: undefined, done: true };
         if (!(step.value instanceof Uint8Array)) return fail(typeError('body chunk', 'a Uint8Array', step.value));
+        if (!isBytes(step.value)) {
+          return fail(typeError('body chunk', 'a Uint8Array whose buffer is not detached', step.value));
+        }
         return { value: step.value, done: false };
       },
       return: async () => {

@@ -102,6 +102,7 @@ export function defineUserCodeFenceTests(model: ModelName): void {
         ['FILE-NOT-OBJECT', 'ERR_INVALID_ARG_TYPE'],
         ['BODY-STRING', 'ERR_INVALID_ARG_TYPE'],
         ['BODY-BYTES', 'ERR_INVALID_ARG_TYPE'],
+        ['DATA-DETACHED', 'ERR_INVALID_ARG_TYPE'],
         ['DATA-STRING', 'ERR_INVALID_ARG_TYPE'],
       ];
       const errorsBefore = server.stats().errors;
@@ -129,6 +130,22 @@ export function defineUserCodeFenceTests(model: ModelName): void {
       expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
     });
 
+    it('closes the connection after what was sent when a body cannot start or yields detached bytes; counts it once', async () => {
+      for (const [cmd, code] of [
+        ['BODY-ITERATOR-THROWS', 'E_NO_ITERATOR'],
+        ['BODY-DETACHED-CHUNK', 'ERR_INVALID_ARG_TYPE'],
+      ]) {
+        const errorsBefore = server.stats().errors;
+        const want = cmd === 'BODY-ITERATOR-THROWS' ? 'head\n' : 'head\ngood\n';
+        expect(await untilClosed(server.port, `${cmd}\nECHO never\n`), cmd).toBe(want);
+        expect(await eventually(() => server.stats().errors > errorsBefore), cmd).toBe(true);
+        expect(await ask(server.port, 'LAST-ERROR'), cmd).toBe(`${code}\n`);
+        expect(server.stats().errors - errorsBefore, cmd).toBe(1);
+      }
+      expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
+      expect(server.workerPids()).toEqual(pids);
+    });
+
     it('answers a bad push() result like a throwing push(): the error reply, then that connection closes', async () => {
       for (const line of [
         'PUSH-STRING-FRAME',
@@ -136,6 +153,7 @@ export function defineUserCodeFenceTests(model: ModelName): void {
         'PUSH-BAD-ERROR',
         'PUSH-NOT-OBJECT',
         'PUSH-BAD-BUFFERED',
+        'PUSH-DETACHED-FRAME',
       ]) {
         const errorsBefore = server.stats().errors;
         expect(await untilClosed(server.port, 'ECHO first\n', 25_000, `${line}\nECHO never\n`), line).toMatch(
