@@ -31,6 +31,7 @@
  * stopped for a budget and both restart when it resumes (conn-clock.ts).
  */
 import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
+import { CODEC_FAILED } from '../protocols/module.js';
 import { close } from '../sys/socket.js';
 import { ownFd } from '../sys/fd-owner.js';
 import {
@@ -110,6 +111,10 @@ export class ConnCore {
     this.#limits = limits;
     this.#stats = stats;
     this.#handle = handle ?? ((_seq, frame) => protocol.handle(frame));
+    // A module whose createCodec() threw owes this client its error reply and a close now,
+    // not once the client sends (it may be waiting to be spoken to): once the model has
+    // finished setting the connection up, push it nothing.
+    if ((this.#codec as { [CODEC_FAILED]?: boolean })[CODEC_FAILED]) queueMicrotask(() => this.push(EMPTY));
   }
 
   /** Requests handled whose reply is not written yet. */

@@ -157,6 +157,13 @@ export function reportUserError(err: unknown, hook: ((err: unknown) => void) | u
 
 const CLOSE: Reply = { data: EMPTY, close: true };
 
+/**
+ * Marks the codec of a connection whose `createCodec()` threw: its first push, of any bytes,
+ * returns the failure reply. A model's connection core pushes it nothing at once
+ * (conn-core.ts), so the client gets the reply and the close without having to send first.
+ */
+export const CODEC_FAILED = Symbol('rawio.codecFailed');
+
 /** The Protocol every model sees for a module: user code fenced (see the file comment). */
 export class ModuleProtocol implements Protocol {
   readonly name = 'module';
@@ -216,7 +223,16 @@ export class ModuleProtocol implements Protocol {
       codec = this.#impl.createCodec();
     } catch (e) {
       const error = { ...this.#failed(e), close: true };
-      return { push: () => ({ frames: [], error }) };
+      let sent = false;
+      const failed = {
+        [CODEC_FAILED]: true,
+        push: (): PushResult => {
+          if (sent) return { frames: [] };
+          sent = true;
+          return { frames: [], error };
+        },
+      };
+      return failed;
     }
     return new FencedCodec(codec, (e) => this.#failed(e), this.#report);
   }

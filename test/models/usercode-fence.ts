@@ -209,6 +209,27 @@ export function defineUserCodeFenceTests(model: ModelName): void {
     });
   });
 
+  describe(`${model} × a createCodec() that throws`, () => {
+    it('answers each connection with the error reply and closes it at once, without waiting for the client', async () => {
+      const server = await serve({
+        model,
+        protocol: { module: REPLIES, options: { path, dir, size: SIZE, codecThrows: true } },
+        workers: 1,
+        pool: 1,
+        idleTimeout: 60_000, // a close within the wait is not the idle timeout's
+      });
+      try {
+        const errorsBefore = server.stats().errors;
+        // A client that waits to be spoken to, and one that sends first.
+        expect(await untilClosed(server.port, '')).toBe('-ERR E_CODEC\n');
+        expect(await untilClosed(server.port, 'ECHO never\n')).toBe('-ERR E_CODEC\n');
+        expect(await eventually(() => server.stats().errors - errorsBefore >= 2)).toBe(true);
+      } finally {
+        await server.close();
+      }
+    });
+  });
+
   describe(`${model} × fds user code opens with node:fs`, () => {
     it('closes a file reply’s fd once: not again when the serving thread exits', async () => {
       const server = await serve({
