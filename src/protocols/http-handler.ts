@@ -24,7 +24,7 @@ import {
 import { httpDate } from './http-date.js';
 import { imported, reportUserError, setStrayHook } from './module.js';
 import { open } from '../sys/file.js';
-import { checkRegion, count, regularSize } from './user-checks.js';
+import { checkRegion, count, isBytes, regularSize } from './user-checks.js';
 import { close } from '../sys/socket.js';
 import { constants } from '../sys/constants.js';
 import { ErrnoError } from '../sys/errors.js';
@@ -194,7 +194,9 @@ function headLines(res: HttpResponse): string {
   let out = `HTTP/1.1 ${status} ${reason(status) ?? 'Unknown'}\r\n`;
   const given = new Set<string>();
   const fields = res.headers ?? {};
-  if (typeof fields !== 'object') throw typeError('headers', 'an object', fields);
+  if (typeof fields !== 'object' || Array.isArray(fields)) {
+    throw typeError('headers', 'an object of header names and values', fields);
+  }
   for (const [name, value] of Object.entries(fields)) {
     if (!TOKEN.test(name)) throw typeError('header name', 'a token', name);
     const lower = name.toLowerCase();
@@ -266,7 +268,8 @@ export function buildReply(res: HttpResponse, f: Framing, onError: (e: unknown) 
 function bodyBytes(body: HttpResponse['body']): Uint8Array {
   if (body === undefined || body === null) return new Uint8Array(0);
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (body instanceof Uint8Array) return body;
+  if (isBytes(body)) return body;
+  if (body instanceof Uint8Array) throw typeError('body', 'bytes whose buffer is not detached', body);
   throw typeError('body', 'a string, bytes, a file { path | fd } or an async iterable', body);
 }
 
@@ -278,7 +281,11 @@ function bodyBytes(body: HttpResponse['body']): Uint8Array {
 function release(body: AsyncIterable<unknown>): void {
   const { destroy } = body as { destroy?: unknown };
   if (typeof destroy === 'function') return void destroy.call(body);
-  void Promise.resolve(body[Symbol.asyncIterator]().return?.()).catch(() => {});
+  try {
+    void Promise.resolve(body[Symbol.asyncIterator]().return?.()).catch(() => {});
+  } catch {
+    // an iterable that cannot even make its iterator holds nothing to release
+  }
 }
 
 /**
@@ -338,9 +345,10 @@ function fileReply(body: HttpFileBody, lines: string, f: Framing): Reply {
 const CRLF = Buffer.from('\r\n');
 const LAST = Buffer.from('0\r\n\r\n');
 
-function toBytes(piece: Uint8Array | string): Uint8Array {
+function toBytes(piece: unknown): Uint8Array {
   if (typeof piece === 'string') return Buffer.from(piece, 'utf8');
-  if (piece instanceof Uint8Array) return piece;
+  if (isBytes(piece)) return piece;
+  if (piece instanceof Uint8Array) throw typeError('body chunk', 'bytes whose buffer is not detached', piece);
   throw typeError('body chunk', 'a string or bytes', piece);
 }
 

@@ -337,6 +337,7 @@ export function defineUserCodeFenceTests(model: ModelName): void {
       '/header-object',
       '/header-boolean',
       '/header-nested-array',
+      '/headers-array',
     ];
     for (const route of routes) {
       it(`answers a handler's header value of ${route} with 500, writing none of it`, async () => {
@@ -396,6 +397,14 @@ export function defineUserCodeFenceTests(model: ModelName): void {
         complete: (g) => g.toString().endsWith('hi GET'),
       });
       expect(ok.toString()).toMatch(/^HTTP\/1\.1 200 /);
+    });
+
+    it('closes the connection after what was sent when a streamed chunk is detached bytes, counting it', async () => {
+      const errorsBefore = server.stats().errors;
+      const send = 'GET /stream-detached HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n';
+      const got = await untilClosed(server.port, send);
+      expect(got).toMatch(/^HTTP\/1\.1 200 [^]*\r\n\r\n6\r\nbefore\r\n$/);
+      expect(await eventually(() => server.stats().errors > errorsBefore)).toBe(true);
     });
 
     it('still sends header values that are strings, numbers and arrays of them', async () => {
