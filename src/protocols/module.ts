@@ -300,8 +300,8 @@ class FencedCodec implements Codec {
       const buffered = this.inner.buffered as unknown;
       if (buffered !== undefined) {
         if (typeof buffered !== 'number') throw typeError('codec.buffered', 'of type number', buffered);
-        if (!(buffered >= 0 && buffered <= Number.MAX_SAFE_INTEGER)) {
-          throw rangeError('codec.buffered', 'a byte count >= 0', buffered);
+        if (!Number.isInteger(buffered) || buffered < 0 || buffered > Number.MAX_SAFE_INTEGER) {
+          throw rangeError('codec.buffered', 'a byte count: an integer >= 0', buffered);
         }
       }
       const { error } = r as PushResult;

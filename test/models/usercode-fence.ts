@@ -153,6 +153,8 @@ export function defineUserCodeFenceTests(model: ModelName): void {
         'PUSH-BAD-ERROR',
         'PUSH-NOT-OBJECT',
         'PUSH-BAD-BUFFERED',
+        'PUSH-FRACTION-BUFFERED',
+        'PUSH-NAN-BUFFERED',
         'PUSH-DETACHED-FRAME',
       ]) {
         const errorsBefore = server.stats().errors;
