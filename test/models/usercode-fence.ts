@@ -1,6 +1,7 @@
 /**
  * User code breaking its contract, on every model (called from usercode-suite.ts): replies
- * of the wrong shape, a codec's bad results, errors thrown outside any request (a timer, a
+ * of the wrong shape (detached bytes included), a body whose iterator cannot be made, a
+ * codec's bad results, a createCodec() that throws, errors thrown outside any request (a timer, a
  * promise nobody handles), process.exit(), a truthy `close`, a half-sent request to a
  * module's codec, options that are not plain data, HTTP header values that would split the
  * response, and fds a module opens with node:fs. Each must end as that request's error
