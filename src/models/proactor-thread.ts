@@ -55,6 +55,11 @@ export interface ProactorThreadData {
   limits: ConnLimits;
   stats: ReturnType<Stats['share']>;
   cpus?: number[];
+  /**
+   * Other rings accept on `listenFd` too (`proactor` with more than one worker): accept one
+   * connection per submission and re-arm, never multishot (see #accept).
+   */
+  sharedAccept?: boolean;
   /** A sub-ring: connections come from the main ring's MSG_RING, not from `listenFd`. */
   sub?: boolean;
   /** The main ring: hand each connection round-robin to these sub-rings. */
@@ -540,23 +545,36 @@ export class ProactorThread {
     });
   }
 
+  /**
+   * Accepts on the listening socket. Alone on it, one multishot accept serves every
+   * connection. Shared with other rings, each ring accepts one connection per submission and
+   * re-arms after it: an armed accept waits on the socket as an exclusive waiter, and the
+   * kernel wakes the first in its queue, so a multishot accept, never leaving the queue,
+   * would take every connection for the first ring armed (sequential connects all landed on
+   * one ring, and a ring stalled in a handler went on being dealt new clients while the
+   * others idled). One-shot, a ring leaves the queue as it is woken and rejoins at its end
+   * when it has taken the connection: connections go round the rings that are waiting, and
+   * not to one that is busy until it asks again.
+   */
   #accept(): void {
     // A re-arm after a pause runs when its timeout completes, also cancelled by close().
     if (this.#stopping) return;
+    const multishot = this.#data.sharedAccept !== true;
     this.proactor.accept(
       this.#data.listenFd,
       (fd) => {
         if (fd < 0) {
-          // The listening socket failed (EMFILE …) and the multishot accept ended: re-arm after a
-          // pause unless stopping (a ring timeout: run() never turns Node's loop, so no setTimeout).
+          // The listening socket failed (EMFILE …) and the accept ended: re-arm after a pause
+          // unless stopping (a ring timeout: run() never turns Node's loop, so no setTimeout).
           const pause = this.#backoff.failed(this.#data.listenFd, fd);
           if (!this.#stopping) this.proactor.timeout(pause, () => this.#accept());
           return;
         }
         this.#backoff.accepted();
+        if (!multishot) this.#accept();
         this.#adopt(fd);
       },
-      { multishot: true },
+      { multishot },
     );
   }
 

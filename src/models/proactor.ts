@@ -1,8 +1,10 @@
 /**
  * The `proactor` model: `workers` threads, each a ProactorThread with its own io_uring ring
- * in run() mode, all completing accepts on one listening socket (multishot accept where
- * the kernel has it). The kernel does the I/O; the threads react to completions. Where the
- * kernel refuses io_uring, serve() fails with the ring's own error.
+ * in run() mode, all completing accepts on one listening socket (one thread: a multishot
+ * accept where the kernel has it; more: each ring re-arms a one-shot accept after each
+ * connection, so connections go round the rings waiting for one). The kernel does the I/O;
+ * the threads react to completions. Where the kernel refuses io_uring, serve() fails with
+ * the ring's own error.
  */
 import { native } from '../sys/native.js';
 import { Ring } from '../sys/ring.js';
@@ -38,6 +40,7 @@ export const start: ModelStarter = async (opts) => {
         role: 'proactor',
         index: i,
         listenFd,
+        sharedAccept: opts.workers > 1,
         stopFd: stopFds[i]!,
         protocol: opts.protocol,
         protocolOptions: protocol.options,
