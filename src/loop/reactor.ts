@@ -82,6 +82,13 @@ export class Reactor {
   readonly #fired: Int32Array;
   readonly #handlers: (Handler | undefined)[] = [];
   readonly #masks: number[] = [];
+  /**
+   * The turn in which each fd was last watched. An event in that turn's batch is older than
+   * the watch: it belongs to whatever the fd number named before (an fd a handler closed and
+   * whose number the kernel then gave to a new one), so it is not dispatched.
+   */
+  readonly #watchedIn: number[] = [];
+  #turnNo = 0;
   readonly #timers = new TimerHeap();
   #mode: 'idle' | 'run' | 'attach' = 'idle';
   #stopping = false;
@@ -122,6 +129,7 @@ export class Reactor {
     this.poller.add(fd, mask);
     this.#handlers[fd] = handler;
     this.#masks[fd] = mask;
+    this.#watchedIn[fd] = this.#turnNo;
     if (this.#mode === 'attach' && this.poller.fd < 0) this.#watchFd(fd, mask);
   }
 
@@ -318,6 +326,7 @@ export class Reactor {
 
   /** One wait + dispatch + due timers; returns the number of events and timers handled. */
   #turn(timeoutMs: number): number {
+    this.#turnNo++;
     const n = this.poller.wait(this.#fired, timeoutMs);
     batchClock.tick();
     if (n < 0)
@@ -332,9 +341,12 @@ export class Reactor {
         this.#nodeIo = true;
         continue;
       }
-      // A handler earlier in the batch may have unwatched this fd: skip it.
+      // A handler earlier in the batch may have unwatched this fd (skip it), or closed it and
+      // watched a new fd that got its number: the event is the old file's (skip it too; the
+      // new fd's own readiness comes with the next wait, under EPOLLET as well, since an add
+      // reports an fd that is ready already).
       const handler = this.#handlers[fd];
-      if (handler === undefined) continue;
+      if (handler === undefined || this.#watchedIn[fd] === this.#turnNo) continue;
       // Closed behind the reactor's back: unwatched before the handler hears of it, so the
       // loop goes on and a handler that ignores the news cannot make it spin.
       if (events & POLLNVAL) this.unwatch(fd);

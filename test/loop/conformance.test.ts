@@ -256,4 +256,63 @@ describe.each(pollerNames)('Poller %s', (name) => {
       reactor.close();
     },
   );
+
+  it.each(['run', 'attach'] as const)(
+    'under a Reactor (%s), a handler that closes a later fd of the batch and watches a new fd of its number: the new fd gets no stale event',
+    async (mode) => {
+      p.close(); // this test makes its own, inside the reactor
+      const reactor = new Reactor({ backend: name });
+      const [a, a2] = pair('socketpair');
+      const [b, b2] = pair('socketpair');
+      const calls: string[] = [];
+      let reused = -1;
+      let written = false;
+      let stopped!: () => void;
+      const done = new Promise<void>((resolve) => (stopped = resolve));
+      const one = Buffer.alloc(8);
+      one.writeBigUInt64LE(1n);
+      // Both are readable in one batch; whichever the backend reports first closes the
+      // other and gives its number to a fresh eventfd, not readable until a timer (run after
+      // the batch) writes it.
+      const handler = (fd: number) => {
+        if (fd === reused) {
+          calls.push(written ? 'new' : 'stale');
+          if (!written) return;
+          sys.read(fd, Buffer.alloc(8));
+          reactor.stop();
+          return stopped();
+        }
+        calls.push('old');
+        sys.read(fd, Buffer.alloc(8));
+        if (reused >= 0) return;
+        const other = fd === a ? b : a;
+        reactor.unwatch(other);
+        sys.close(other);
+        fds.splice(fds.indexOf(other), 1);
+        const spare: number[] = [];
+        for (let e = sys.eventfd(); ; e = sys.eventfd()) {
+          if (e === other) break;
+          spare.push(e); // a lower free number: fill it and try again
+        }
+        for (const e of spare) sys.close(e);
+        reused = other;
+        fds.push(reused);
+        reactor.watch(reused, IN, handler);
+        reactor.setTimer(0, () => {
+          written = true;
+          sys.write(reused, one); // now it is ready: served on a later wait (epoll-et too)
+        });
+      };
+      reactor.watch(a, IN, handler);
+      reactor.watch(b, IN, handler);
+      sys.write(a2, Buffer.from('x'));
+      sys.write(b2, Buffer.from('y'));
+      if (mode === 'run') await reactor.run();
+      else reactor.attach();
+      await done;
+      // The closed fd's event never reaches the fd that took its number.
+      expect(calls).toEqual(['old', 'new']);
+      reactor.close();
+    },
+  );
 });
