@@ -64,7 +64,8 @@ const UV_DISCONNECT = 4;
  * the kernel reports them, and timers. `run()` owns the thread until `stop()`; `attach()`
  * lives inside Node's own loop instead. Handlers run synchronously; what a handler or
  * timer throws stops `run()` (its promise rejects) or, attached, reaches Node as an
- * uncaught exception. The reactor never closes the fds it watches.
+ * uncaught exception; the rest of that batch is dispatched on the next turn (the next
+ * `run()` or `attach()`; attached, a turn of its own), never dropped. The reactor never closes the fds it watches.
  * @example
  * const reactor = new Reactor({ backend: 'epoll' });
  * const lfd = sys.listenTcp('127.0.0.1', 8080);
@@ -89,6 +90,9 @@ export class Reactor {
    */
   readonly #watchedIn: number[] = [];
   #turnNo = 0;
+  /** The pairs of the last wait in #fired, and the next one to dispatch (below #firedN after a throw). */
+  #firedN = 0;
+  #firedAt = 0;
   readonly #timers = new TimerHeap();
   #mode: 'idle' | 'run' | 'attach' = 'idle';
   #stopping = false;
@@ -104,6 +108,8 @@ export class Reactor {
   readonly #fdWatches = new Map<number, NativeWatch>();
   #nodeTimer: ReturnType<typeof setTimeout> | undefined;
   #nodeTimerDue = Infinity;
+  /** The turn that dispatches the rest of a batch a handler threw in (attached). */
+  #resume: ReturnType<typeof setImmediate> | undefined;
 
   constructor(opts?: ReactorOptions) {
     const o = v.object<ReactorOptions>('opts', opts);
@@ -269,6 +275,7 @@ export class Reactor {
       for (const [fd, mask] of this.#masks.entries()) if (this.#handlers[fd] !== undefined) this.#watchFd(fd, mask);
     }
     this.#armNodeTimer();
+    this.#resumeBatch();
   }
 
   /**
@@ -296,6 +303,7 @@ export class Reactor {
     set(this.#loopWatch);
     for (const w of this.#fdWatches.values()) set(w);
     set(this.#nodeTimer);
+    set(this.#resume);
   }
 
   /** Ends run() (after the current batch) or detaches from Node's loop. */
@@ -326,15 +334,25 @@ export class Reactor {
 
   /** One wait + dispatch + due timers; returns the number of events and timers handled. */
   #turn(timeoutMs: number): number {
-    this.#turnNo++;
-    const n = this.poller.wait(this.#fired, timeoutMs);
-    batchClock.tick();
-    if (n < 0)
-      throw errnoError(n, this.poller.name === 'select' ? 'select' : this.poller.fd >= 0 ? 'epoll_wait' : 'poll');
+    let n: number;
+    if (this.#firedAt < this.#firedN) {
+      // A handler threw in the middle of the last batch: the rest of it comes first, with no
+      // wait (under EPOLLET the kernel would not report those events again).
+      n = this.#firedN - this.#firedAt;
+    } else {
+      this.#turnNo++;
+      n = this.poller.wait(this.#fired, timeoutMs);
+      batchClock.tick();
+      if (n < 0)
+        throw errnoError(n, this.poller.name === 'select' ? 'select' : this.poller.fd >= 0 ? 'epoll_wait' : 'poll');
+      this.#firedN = n;
+      this.#firedAt = 0;
+    }
     const fired = this.#fired;
-    // The whole batch is dispatched even after stop(): under EPOLLET an event dropped here
-    // would not be reported again.
-    for (let i = 0; i < n; i++) {
+    // The whole batch is dispatched even after stop(), and what a handler throws leaves the
+    // rest for the next turn: under EPOLLET an event dropped here would not be reported again.
+    while (this.#firedAt < this.#firedN) {
+      const i = this.#firedAt++;
       const fd = fired[2 * i]!;
       const events = fired[2 * i + 1]!;
       if (fd === this.#loopFd) {
@@ -361,8 +379,21 @@ export class Reactor {
     try {
       this.#turn(0);
     } finally {
-      if (this.#mode === 'attach') this.#armNodeTimer();
+      if (this.#mode === 'attach') {
+        this.#armNodeTimer();
+        this.#resumeBatch();
+      }
     }
+  }
+
+  /** Attached, a handler threw mid-batch: the rest is dispatched on a turn of its own. */
+  #resumeBatch(): void {
+    if (this.#firedAt >= this.#firedN || this.#resume !== undefined) return;
+    this.#resume = setImmediate(() => {
+      this.#resume = undefined;
+      this.#attachedTurn();
+    });
+    if (!this.#refed) this.#resume.unref();
   }
 
   #watchFd(fd: number, mask: number): void {
@@ -407,6 +438,8 @@ export class Reactor {
     if (this.#nodeTimer !== undefined) clearTimeout(this.#nodeTimer);
     this.#nodeTimer = undefined;
     this.#nodeTimerDue = Infinity;
+    if (this.#resume !== undefined) clearImmediate(this.#resume);
+    this.#resume = undefined;
     this.#mode = 'idle';
     this.#stopping = false;
   }
