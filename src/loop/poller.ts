@@ -51,7 +51,10 @@ export interface Poller {
  * The revents bit of a watched fd that was closed behind the poller's back (the Linux
  * value, 0x20). poll(2) reports it per fd; select(2) fails whole with EBADF, so the select
  * backend finds the closed fds and reports them with this bit too. epoll(7) has no such
- * event: the kernel drops a registration with the file's last close, silently.
+ * event: the kernel drops a registration with the file's last close, silently. Only the
+ * last: while a duplicate of the fd is open (dup, fork, SCM_RIGHTS), the registration lives
+ * on, is still reported under the closed fd's number, and no `remove` can reach it any more
+ * (EBADF). Remove an fd before closing it.
  */
 export const POLLNVAL = 0x20;
 

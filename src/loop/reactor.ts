@@ -141,7 +141,8 @@ export class Reactor {
 
   /** Changes the interest of a watched fd (no syscall when it is unchanged). */
   rewatch(fd: number, mask: number): void {
-    if (this.#handlers[v.fd(fd)] === undefined) throw errnoError(-2, 'epoll_ctl');
+    // ENOENT, named as the backend's own modify names it.
+    if (this.#handlers[v.fd(fd)] === undefined) throw errnoError(-2, this.#ctlSyscall());
     if (this.#masks[fd] === mask) return;
     this.poller.modify(fd, mask);
     this.#masks[fd] = mask;
@@ -344,7 +345,7 @@ export class Reactor {
       n = this.poller.wait(this.#fired, timeoutMs);
       batchClock.tick();
       if (n < 0)
-        throw errnoError(n, this.poller.name === 'select' ? 'select' : this.poller.fd >= 0 ? 'epoll_wait' : 'poll');
+        throw errnoError(n, this.poller.name.startsWith('epoll') ? 'epoll_wait' : this.poller.name);
       this.#firedN = n;
       this.#firedAt = 0;
     }
@@ -372,6 +373,11 @@ export class Reactor {
     }
     if (this.#stopping || this.#mode === 'idle' || this.#timers.size === 0) return n;
     return n + this.#timers.runDue(performance.now());
+  }
+
+  /** The syscall the backend's registration errors name: epoll_ctl, poll or select. */
+  #ctlSyscall(): string {
+    return this.poller.name.startsWith('epoll') ? 'epoll_ctl' : this.poller.name;
   }
 
   #attachedTurn(): void {

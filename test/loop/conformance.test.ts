@@ -257,6 +257,15 @@ describe.each(pollerNames)('Poller %s', (name) => {
     },
   );
 
+  it('under a Reactor, rewatch of an unwatched fd: ENOENT named as the backend names it', () => {
+    const reactor = new Reactor({ backend: name });
+    const syscall = name.startsWith('epoll') ? 'epoll_ctl' : name;
+    expect(() => reactor.rewatch(0, IN)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall }));
+    const [a] = pair('socketpair');
+    expect(() => reactor.poller.modify(a, IN)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall }));
+    reactor.close();
+  });
+
   it.each(['run', 'attach'] as const)(
     'under a Reactor (%s), a handler that closes a later fd of the batch and watches a new fd of its number: the new fd gets no stale event',
     async (mode) => {
