@@ -344,8 +344,7 @@ export class Reactor {
       this.#turnNo++;
       n = this.poller.wait(this.#fired, timeoutMs);
       batchClock.tick();
-      if (n < 0)
-        throw errnoError(n, this.poller.name.startsWith('epoll') ? 'epoll_wait' : this.poller.name);
+      if (n < 0) throw errnoError(n, this.poller.name.startsWith('epoll') ? 'epoll_wait' : this.poller.name);
       this.#firedN = n;
       this.#firedAt = 0;
     }
