@@ -272,6 +272,28 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     sys.close(b);
   });
 
+  it('a callback that throws rejects run(); the rest of its batch is still called back, once each', async () => {
+    const px = new Proactor();
+    const pairs = Array.from({ length: 4 }, () => sys.socketpair());
+    const got: number[] = [];
+    for (const [a, b] of pairs) {
+      sys.write(b, Buffer.from('x')); // ready before the recvs are submitted: one batch
+      px.recv(a, Buffer.alloc(4), (n) => {
+        got.push(n);
+        if (got.length === 1) throw new Error('boom');
+      });
+    }
+    await expect(px.run()).rejects.toThrow('boom');
+    await px.run(); // resolves once nothing is left: the rest has been handed out
+    expect(got).toEqual([1, 1, 1, 1]);
+    px.close();
+    expect(got).toEqual([1, 1, 1, 1]); // close() calls none of them again
+    for (const [a, b] of pairs) {
+      sys.close(a);
+      sys.close(b);
+    }
+  });
+
   it('run() reaps without an eventfd; attach() registers one; the ring defers task work', async () => {
     const fds = openFds();
     const px = new Proactor();

@@ -617,7 +617,8 @@ export class Proactor {
 
   /** Nothing of the caller's in flight or waiting for the SQ (run()'s own poll aside). */
   private idle(): boolean {
-    return this.ring.inflight - (this.nodeArmed ? 1 : 0) === 0 && this.backlog.length === 0;
+    // Completions a callback's throw left undispatched (see Ring.drain) count as work too.
+    return this.ring.inflight - (this.nodeArmed ? 1 : 0) === 0 && this.backlog.length === 0 && !this.ring.undrained;
   }
 
   /**
@@ -679,23 +680,27 @@ export class Proactor {
     return this.ring.drain();
   }
 
+  private readonly beforeReap = (): void => {
+    this.reaping = true;
+  };
+  /** After each attached drain, thrown through or not: submit what the callbacks prepared. */
+  private readonly afterReap = (): void => {
+    this.reaping = false;
+    if (!this.closed) this.submit();
+  };
+
   /** Reaps inside Node's loop: the ring's eventfd is watched by a uv_poll_t until stop(). */
   attach(): void {
     if (this.closed) throw closedError();
     if (this.running || this.watch !== undefined) throw new Error('proactor is already running');
     this.stopped = false;
-    this.watch = new native.Watch(this.ring.eventFd, () => {
-      this.reaping = true;
-      try {
-        this.ring.drain();
-      } finally {
-        this.reaping = false;
-      }
-      if (!this.closed) this.submit();
-    });
+    const reap = (): void => this.ring.drainAttached(this.beforeReap, this.afterReap);
+    this.watch = new native.Watch(this.ring.eventFd, reap);
     this.watch.start(1);
     if (!this.refed) this.watch.unref();
     this.submit();
+    // The rest of a batch a callback threw in under run(): handed out now.
+    if (this.ring.undrained) setImmediate(() => this.watch !== undefined && reap());
   }
 
   /**
@@ -721,6 +726,7 @@ export class Proactor {
   /** Ends `run()` after the current batch, or stops reaping from Node's loop. In-flight operations stay in flight. */
   stop(): void {
     this.stopped = true;
+    this.ring.stopResume();
     this.watch?.close();
     this.watch = undefined;
   }

@@ -135,6 +135,11 @@ export class RingCore {
   private queue: { ud: number; prep: Prep }[] = [];
   private readonly batchRefs = new Map<number, { count: number; refs: unknown[] }>();
   private readonly scratch = new Int32Array(3 * 256);
+  /** The next completion of `scratch` to hand out, and how many it holds: below after a callback threw. */
+  private scratchAt = 0;
+  private scratchN = 0;
+  /** The attached drain that finishes a batch a callback threw in. */
+  private resume: ReturnType<typeof setImmediate> | undefined;
   private readonly efdBuf = new Uint8Array(8);
   private efd = -1; // registered on first use: the kernel signals it on every completion
   private nextUd = 0;
@@ -187,7 +192,7 @@ export class RingCore {
         this.raw.close();
         throw e;
       }
-      this.watch = new native.Watch(this.efd, () => this.drain());
+      this.watch = new native.Watch(this.efd, () => this.drainAttached());
       this.watch.start(1);
       this.watch.unref();
     }
@@ -405,7 +410,8 @@ export class RingCore {
   /**
    * Reaps what the CQ holds now: settles promise operations and hands batch completions to
    * `onCompletion`. Returns how many completions were reaped. For loops that watch
-   * `eventFd` in their own poller.
+   * `eventFd` in their own poller. What `onCompletion` throws goes to the caller; the rest
+   * of the completions reaped with the one that threw come first on the next drain.
    */
   drain(): number {
     if (this.closed) return 0;
@@ -414,17 +420,28 @@ export class RingCore {
     const cap = out.length / 3;
     let total = 0;
     for (;;) {
-      const n = this.raw.reap(out, 0);
-      if (n <= 0) break;
-      total += n;
-      for (let i = 0; i < n; i++) {
+      // What onCompletion throws leaves the rest of its batch here, reaped from the CQ
+      // already: handed out first, before the CQ is read again (into the same array).
+      const resumed = this.scratchAt < this.scratchN;
+      if (resumed) {
+        total += this.scratchN - this.scratchAt;
+      } else {
+        const n = this.raw.reap(out, 0);
+        if (n <= 0) break;
+        total += n;
+        this.scratchN = n;
+        this.scratchAt = 0;
+      }
+      const n = this.scratchN;
+      while (this.scratchAt < n) {
+        const i = this.scratchAt++;
         const ud = out[3 * i]!;
         const res = out[3 * i + 1]!;
         const flags = out[3 * i + 2]!;
         if (this.settle(ud, res, flags)) this.onCompletion?.(ud, res, flags);
         if (this.closed) return total;
       }
-      if (n < cap) break;
+      if (!resumed && n < cap) break;
     }
     if (this.queue.length > 0) this.flush();
     else this.updateRef();
@@ -471,6 +488,39 @@ export class RingCore {
     const r = this.flush(minComplete); // one io_uring_enter: submit and wait
     if (r < 0 && r !== -ETIME && r !== -EINTR) return r;
     return this.drain();
+  }
+
+  /**
+   * Completions reaped from the CQ that a callback's throw kept from being handed out; the
+   * next `drain()` hands them out first. @internal
+   */
+  get undrained(): boolean {
+    return this.scratchAt < this.scratchN;
+  }
+
+  /**
+   * drain() for a watch in Node's loop: when a callback threw (Node reports it as an uncaught
+   * exception), the rest of its batch is handed out on a turn of its own, since the eventfd
+   * that woke this one has been read. `before` and `after` run around each drain (the
+   * Proactor holds its submits for the batch's end). @internal
+   */
+  drainAttached(before?: () => void, after?: () => void): void {
+    this.resume = undefined;
+    before?.();
+    try {
+      this.drain();
+    } finally {
+      after?.();
+      if (!this.closed && this.undrained && this.resume === undefined) {
+        this.resume = setImmediate(() => this.drainAttached(before, after));
+      }
+    }
+  }
+
+  /** Drops the pending turn of drainAttached (a loop that stops reaping from Node's). @internal */
+  stopResume(): void {
+    if (this.resume !== undefined) clearImmediate(this.resume);
+    this.resume = undefined;
   }
 
   private updateRef(): void {
@@ -526,6 +576,7 @@ export class RingCore {
     this.queue = [];
     if (!u.ringProbe().opcodes.includes('SOCKET')) this.cancelEach();
     this.raw.cancelAndWait();
+    this.stopResume();
     this.watch?.close();
     this.watch = undefined;
     this.raw.close();
