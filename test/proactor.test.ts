@@ -294,6 +294,25 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     }
   });
 
+  it('close() from a completion callback: the completions reaped with it get their results, the rest -ECANCELED', async () => {
+    const px = new Proactor();
+    const pairs = Array.from({ length: 3 }, () => sys.socketpair());
+    const got: number[] = [];
+    for (const [i, [a, b]] of pairs.entries()) {
+      if (i < 2) sys.write(b, Buffer.from('xy')); // the first two complete in one batch
+      px.recv(a, Buffer.alloc(4), (n) => {
+        got.push(n);
+        if (got.length === 1) px.close();
+      });
+    }
+    await px.run();
+    expect(got).toEqual([2, 2, -constants.ECANCELED]);
+    for (const [a, b] of pairs) {
+      sys.close(a);
+      sys.close(b);
+    }
+  });
+
   it('run() reaps without an eventfd; attach() registers one; the ring defers task work', async () => {
     const fds = openFds();
     const px = new Proactor();

@@ -154,6 +154,8 @@ export class Proactor {
    * then once `cb(0 | -errno, empty)`. One IORING_RECV_MULTISHOT request (6.0) armed once,
    * into buffers the kernel picks from `recvBuffers`; `data` is valid only during the call.
    * Without kernel support, a recv into a buffer of its own, re-armed after each chunk.
+   * Closing `fd` does not end it (the armed request holds the file, and goes on receiving
+   * from it): `cancel` it first.
    */
   recvMultishot(fd: number, cb: RecvCallback): number {
     v.func('cb', cb);
