@@ -66,20 +66,28 @@ class PollSet : public Napi::ObjectWrap<PollSet> {
   }
 
   // wait(out, timeoutMs): pairs written, or -errno; a signal makes it report 0 events. When
-  // more fds are ready than `out` holds, the rest stay ready and come with the next wait.
+  // more fds are ready than `out` holds, the next wait reports the rest first.
   Napi::Value Wait(const Napi::CallbackInfo& info) {
     Fired out = ArgFired(info, 0);
     int timeout = ArgTimeout(info, 1);
     int n = poll(fds_.data(), fds_.size(), timeout);
     if (n < 0) return Num(info.Env(), errno == EINTR ? 0 : -errno);
+    // The scan starts where the last one that filled `out` stopped, so that fds early in
+    // the array that stay ready cannot keep the later ones out of every wait.
     size_t k = 0;
-    for (size_t i = 0; i < fds_.size() && k < out.pairs && n > 0; i++) {
+    size_t count = fds_.size();
+    size_t start = cursor_ < count ? cursor_ : 0;
+    size_t next = 0;
+    for (size_t j = 0; j < count && k < out.pairs && n > 0; j++) {
+      size_t i = start + j < count ? start + j : start + j - count;
       if (fds_[i].revents == 0) continue;
       out.data[2 * k] = fds_[i].fd;
       out.data[2 * k + 1] = static_cast<uint16_t>(fds_[i].revents);
       k++;
       n--;
+      next = i + 1;
     }
+    cursor_ = n > 0 ? next : 0;  // more were ready than `out` holds: start after them next time
     return Num(info.Env(), static_cast<double>(k));
   }
 
@@ -89,6 +97,7 @@ class PollSet : public Napi::ObjectWrap<PollSet> {
 
   std::vector<pollfd> fds_;
   std::unordered_map<int, size_t> slot_;
+  size_t cursor_ = 0;  // the slot the next wait's scan starts at
 };
 
 }  // namespace

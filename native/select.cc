@@ -98,7 +98,13 @@ class SelectSet : public Napi::ObjectWrap<SelectSet> {
       if (n < 0) n = 0;
     }
     if (n < 0) return Num(info.Env(), errno == EINTR ? 0 : -errno);
-    for (int fd = 0; fd <= maxfd_ && k < out.pairs && n > 0; fd++) {
+    // The scan starts where the last one that filled `out` stopped, so that low fds that stay
+    // ready cannot keep the higher ones out of every wait.
+    int span = maxfd_ + 1;
+    int start = cursor_ < span ? cursor_ : 0;
+    int next = 0;
+    for (int j = 0; j < span && k < out.pairs && n > 0; j++) {
+      int fd = start + j < span ? start + j : start + j - span;
       int32_t ev = (FD_ISSET(fd, &r) ? POLLIN : 0) | (FD_ISSET(fd, &w) ? POLLOUT : 0) |
                    (FD_ISSET(fd, &e) ? POLLPRI : 0);
       if (ev == 0) continue;
@@ -106,7 +112,9 @@ class SelectSet : public Napi::ObjectWrap<SelectSet> {
       out.data[2 * k + 1] = ev;
       k++;
       n--;  // select counts each set an fd is in; ending early is only an optimisation
+      next = fd + 1;
     }
+    cursor_ = k == out.pairs && n > 0 ? next : 0;  // `out` was full: start after it next time
     return Num(info.Env(), static_cast<double>(k));
   }
   // Writes a (fd, POLLNVAL) pair for each watched fd that is no longer open and takes it
@@ -127,6 +135,7 @@ class SelectSet : public Napi::ObjectWrap<SelectSet> {
   }
   fd_set watched_, read_, write_, except_;
   int maxfd_ = -1;
+  int cursor_ = 0;  // the fd the next wait's scan starts at
 };
 
 }  // namespace

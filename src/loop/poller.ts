@@ -35,7 +35,9 @@ export interface Poller {
   /**
    * Waits up to `timeoutMs` (-1: forever, 0: poll) and fills `out` with (fd, revents)
    * pairs, at most `out.length / 2`; returns their count or `-errno`. A wait cut short by a
-   * signal returns 0.
+   * signal returns 0. When more fds are ready than `out` holds, the next wait reports the
+   * others first (epoll's ready list rotates; select and poll resume their scan after the
+   * last fd reported), so fds that stay ready cannot starve the rest.
    */
   wait(out: Int32Array, timeoutMs: number): number;
   /**
