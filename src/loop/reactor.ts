@@ -136,7 +136,14 @@ export class Reactor {
     this.#handlers[fd] = handler;
     this.#masks[fd] = mask;
     this.#watchedIn[fd] = this.#turnNo;
-    if (this.#mode === 'attach' && this.poller.fd < 0) this.#watchFd(fd, mask);
+    if (this.#mode !== 'attach' || this.poller.fd >= 0) return;
+    try {
+      this.#watchFd(fd, mask);
+    } catch (e) {
+      // Node's loop cannot poll it (a regular file: EPERM): the fd is not watched at all.
+      this.unwatch(fd);
+      throw e;
+    }
   }
 
   /** Changes the interest of a watched fd (no syscall when it is unchanged). */
@@ -273,7 +280,13 @@ export class Reactor {
       this.#loopWatch.start(UV_READABLE);
       if (!this.#refed) this.#loopWatch.unref();
     } else {
-      for (const [fd, mask] of this.#masks.entries()) if (this.#handlers[fd] !== undefined) this.#watchFd(fd, mask);
+      try {
+        for (const [fd, mask] of this.#masks.entries()) if (this.#handlers[fd] !== undefined) this.#watchFd(fd, mask);
+      } catch (e) {
+        // Node's loop cannot poll one of them (a regular file: EPERM): not attached at all.
+        this.#detach();
+        throw e;
+      }
     }
     this.#armNodeTimer();
     this.#resumeBatch();

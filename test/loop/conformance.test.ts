@@ -5,6 +5,8 @@
  * closed poller answers (the same as a closed epoll fd) and what happens to a watched fd
  * closed behind the poller's back (alone and under a running Reactor).
  */
+import { closeSync, openSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { POLLNVAL, type Poller, Reactor, constants as c, createPoller, pollerNames, sys } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
@@ -271,6 +273,30 @@ describe.each(pollerNames)('Poller %s', (name) => {
       reactor.close();
     },
   );
+
+  it('under an attached Reactor, an fd Node cannot poll (a regular file) is refused and left unwatched', () => {
+    p.close(); // this test makes its own, inside the reactor
+    const reactor = new Reactor({ backend: name });
+    const file = openSync(fileURLToPath(import.meta.url), 'r');
+    try {
+      reactor.attach();
+      expect(() => reactor.watch(file, IN, () => {})).toThrow(expect.objectContaining({ code: 'EPERM' }));
+      expect(reactor.maskOf(file)).toBeUndefined();
+      reactor.stop();
+      if (!name.startsWith('epoll')) {
+        // select and poll take it (always ready); attaching then cannot, and is undone.
+        reactor.watch(file, IN, () => {});
+        expect(() => reactor.attach()).toThrow(expect.objectContaining({ code: 'EPERM' }));
+        expect(reactor.running).toBe(false);
+        reactor.unwatch(file);
+      }
+      reactor.attach(); // nothing left behind: attaches as before
+      expect(reactor.running).toBe(true);
+    } finally {
+      reactor.close();
+      closeSync(file);
+    }
+  });
 
   it('under a Reactor, rewatch of an unwatched fd: ENOENT named as the backend names it', () => {
     const reactor = new Reactor({ backend: name });
