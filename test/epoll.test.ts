@@ -1,10 +1,11 @@
 /**
  * epoll(7) semantics through `Epoll`: level-triggered reports again while data is unread,
- * edge-triggered once per arrival, EPOLLONESHOT disarms until modify, EPOLLEXCLUSIVE is
+ * edge-triggered once per arrival, EPOLLONESHOT disarms until modify (a Reactor's rewatch
+ * with the same mask re-arms it), EPOLLEXCLUSIVE is
  * accepted on add and refused on modify; errors carry code, errno and syscall.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Epoll, constants as c, createPoller, sys } from './helpers/rawio.js';
+import { Epoll, Reactor, constants as c, createPoller, sys } from './helpers/rawio.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 
 const IN = c.EPOLLIN;
@@ -84,6 +85,27 @@ describe('Epoll', () => {
     expect(events(ep, a) & IN).toBe(IN);
     expect(events(ep, a)).toBe(0);
   });
+
+  it.each(['epoll', 'epoll-et'] as const)(
+    'under a Reactor (%s), rewatch with the same EPOLLONESHOT mask re-arms the fd',
+    async (backend) => {
+      const reactor = new Reactor({ backend });
+      const mask = IN | c.EPOLLONESHOT;
+      const one = Buffer.from('x');
+      let seen = 0;
+      reactor.watch(a, mask, () => {
+        sys.read(a, Buffer.alloc(8));
+        if (++seen === 2) return reactor.stop();
+        reactor.rewatch(a, mask); // disarmed by its event: the same mask again re-arms it
+        sys.write(b, one);
+      });
+      sys.write(b, one);
+      reactor.setTimer(20_000, () => reactor.stop()); // a deadline, not a measure
+      await reactor.run();
+      expect(seen).toBe(2);
+      reactor.close();
+    },
+  );
 
   it('EPOLLEXCLUSIVE is accepted on add and refused on modify (EINVAL)', () => {
     ep.add(a, IN | c.EPOLLEXCLUSIVE);

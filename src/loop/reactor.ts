@@ -54,6 +54,7 @@ const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLOUT = constants.EPOLLOUT as number;
 const EPOLLRDHUP = constants.EPOLLRDHUP as number;
 const EPOLLPRI = constants.EPOLLPRI as number;
+const EPOLLONESHOT = constants.EPOLLONESHOT as number;
 // libuv's uv_poll_event bits.
 const UV_READABLE = 1;
 const UV_WRITABLE = 2;
@@ -146,11 +147,14 @@ export class Reactor {
     }
   }
 
-  /** Changes the interest of a watched fd (no syscall when it is unchanged). */
+  /**
+   * Changes the interest of a watched fd (no syscall when it is unchanged, except with
+   * EPOLLONESHOT: the same mask again re-arms an fd its event disarmed).
+   */
   rewatch(fd: number, mask: number): void {
     // ENOENT, named as the backend's own modify names it.
     if (this.#handlers[v.fd(fd)] === undefined) throw errnoError(-2, this.#ctlSyscall());
-    if (this.#masks[fd] === mask) return;
+    if (this.#masks[fd] === mask && (mask & EPOLLONESHOT) === 0) return;
     this.poller.modify(fd, mask);
     this.#masks[fd] = mask;
     if (this.#mode === 'attach' && this.poller.fd < 0) this.#watchFd(fd, mask);
