@@ -1,8 +1,8 @@
 /**
  * epoll(7) semantics through `Epoll`: level-triggered reports again while data is unread,
  * edge-triggered once per arrival, EPOLLONESHOT disarms until modify (a Reactor's rewatch
- * with the same mask re-arms it), EPOLLEXCLUSIVE is
- * accepted on add and refused on modify; errors carry code, errno and syscall.
+ * with the same mask re-arms it), EPOLLEXCLUSIVE is accepted on add and refused on modify;
+ * errors carry code, errno and syscall.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Epoll, Reactor, constants as c, createPoller, sys } from './helpers/rawio.js';
