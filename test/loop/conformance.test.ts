@@ -3,7 +3,10 @@
  * on socketpairs and pipes, peer close, remove and modify, 1000 fds at once (select: what
  * FD_SETSIZE allows), the registration errors, select's RangeError at FD_SETSIZE, what a
  * closed poller answers (the same as a closed epoll fd) and what happens to a watched fd
- * closed behind the poller's back (alone and under a running Reactor).
+ * closed behind the poller's back (alone and under a running Reactor), fairness when more
+ * fds stay ready than a wait holds, and a Reactor's dispatch on every backend: no stale
+ * event for an fd watched mid-batch, the rest of a batch after a handler throws, an fd
+ * Node's loop refuses when attached, rewatch's ENOENT.
  */
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
