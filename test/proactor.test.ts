@@ -1,7 +1,7 @@
 import { openSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
-import { Proactor, Ring, constants, sys } from './helpers/rawio.js';
+import { Proactor, Reactor, Ring, constants, sys } from './helpers/rawio.js';
 import { makeFile, pattern, scratchDir } from './helpers/uring.js';
 import { expectIdleRunHearsNode } from './helpers/idle-run.js';
 
@@ -195,7 +195,7 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     expect(px.untaken(id)).toBe(0); // done: no such request any more
     for (let n = sys.read(r, buf); n > 0; n = sys.read(r, buf)) got.push(Buffer.from(buf.subarray(0, n)));
     expect(Buffer.concat(got).equals(data)).toBe(true);
-    for (const bad of [0, -1, 1e9, Number.NaN, 'x' as never]) expect(px.untaken(bad)).toBe(0); // never started
+    for (const bad of [0, -1, 1e9, Number.NaN]) expect(px.untaken(bad)).toBe(0); // never started
     px.close();
     sys.close(r);
     sys.close(w);
@@ -311,6 +311,28 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
       sys.close(a);
       sys.close(b);
     }
+  });
+
+  it('cancel() and untaken() ignore unknown and finished ids, and refuse a non-number (TypeError)', async () => {
+    const px = new Proactor();
+    const results: number[] = [];
+    const id = px.timeout(1, (r) => results.push(r));
+    await px.run();
+    expect(results).toEqual([0]);
+    for (const unknown of [id, 0, -1, 1.5, 2 ** 40]) {
+      px.cancel(unknown); // finished or never started: nothing happens
+      expect(px.untaken(unknown)).toBe(0);
+    }
+    for (const bad of ['1', undefined, null, {}]) {
+      expect(() => px.cancel(bad as unknown as number)).toThrow(TypeError);
+      expect(() => px.untaken(bad as unknown as number)).toThrow(TypeError);
+    }
+    expect(results).toEqual([0]);
+    px.close();
+    const reactor = new Reactor();
+    reactor.clearTimer(12345); // unknown: ignored
+    expect(() => reactor.clearTimer('1' as unknown as number)).toThrow(TypeError);
+    reactor.close();
   });
 
   it('run() reaps without an eventfd; attach() registers one; the ring defers task work', async () => {

@@ -304,12 +304,14 @@ export class Proactor {
    * kernel has not taken yet; 0 once it has finished, or for an id that was never started.
    */
   untaken(id: number): number {
+    if (typeof id !== 'number') throw v.typeError('id', 'of type number', id);
     const r = this.reqs.byId(id);
     return r === undefined ? 0 : r.len - r.done;
   }
 
   /** Cancels the operation `id` returned; its callback then runs with -ECANCELED. */
   cancel(id: number): void {
+    if (typeof id !== 'number') throw v.typeError('id', 'of type number', id);
     const r = this.reqs.byId(id);
     if (r === undefined || r.cancelled) return; // finished, or never started
     r.cancelled = true;

@@ -193,6 +193,7 @@ export class Reactor {
 
   /** Cancels a timer by the id `setTimer` returned; unknown or finished ids are ignored. */
   clearTimer(id: number): void {
+    if (typeof id !== 'number') throw v.typeError('id', 'of type number', id);
     this.#timers.cancel(id);
   }
 
