@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
-import { localPort, pipe } from '../sys/socket.js';
+import { listenTcp, localPort, pipe } from '../sys/socket.js';
 import { reactorServing } from './reactor-group.js';
 import { FIGURES, MUTEX_KEY, connsKey, statsKey, type ProcessWorkerSettings } from './process-board.js';
 import type { StatsSnapshot } from './stats.js';
@@ -276,6 +276,11 @@ export const start: ModelStarter = async (opts) => {
   if (opts.accept === 'exclusive' && opts.backend !== 'epoll') {
     throw new RangeError(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${opts.backend}'`);
   }
+  // SO_REUSEPORT lets every socket of this user that sets it bind the same port, so the
+  // reuseport sockets below would join a server already there (another multi-process one)
+  // and take a share of its clients. A socket without it binds first: a port in use rejects
+  // with EADDRINUSE here as on every other model. It listens only for that instant.
+  if (opts.accept === 'reuseport' && opts.port !== 0) native.close(listenTcp(opts.host, opts.port, { backlog: 1 }));
   // With reuseport this socket only reserves the port until the workers have bound it.
   const { protocol, listenFd } = openServer(opts, false, { reusePort: opts.accept === 'reuseport' });
   const port = localPort(listenFd);

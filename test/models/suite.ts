@@ -11,7 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serve, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
+import { ErrnoError, serve, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import {
   body,
   echoExchange,
@@ -24,6 +24,7 @@ import {
   type Exchange,
 } from '../helpers/clients.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
+import { childrenOf } from '../helpers/procs.js';
 import { defineWireSuite } from './wire.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -192,6 +193,47 @@ export function defineModelSuite(model: ModelName, extra: Partial<ServeOptions> 
       });
     });
   }
+  describe(`${model}: a port in use`, () => {
+    // Held by another program (a Node server) or by a server of the same model: the second
+    // serve() must not share the port (SO_REUSEPORT would let a multi-process one join).
+    it.each(['node', 'same model'] as const)(
+      'held by %s: serve() rejects with EADDRINUSE and leaves nothing behind',
+      async (holder) => {
+        let port: number;
+        let release: () => Promise<void>;
+        if (holder === 'node') {
+          const busy = net.createServer();
+          await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+          port = (busy.address() as net.AddressInfo).port;
+          release = () => new Promise((r) => busy.close(() => r()));
+        } else {
+          const first = await serve({ model, protocol: 'echo', workers: 2, ...extra });
+          port = first.port;
+          release = () => first.close();
+        }
+        try {
+          const fdsBefore = openFds();
+          const threadsBefore = threads();
+          const childrenBefore = childrenOf(process.pid).length;
+          const err = await serve({ model, protocol: 'echo', workers: 2, ...extra, port }).then(
+            async (s) => {
+              await s.close();
+              return undefined;
+            },
+            (e: unknown) => e,
+          );
+          expect(err).toBeInstanceOf(ErrnoError);
+          expect(err).toMatchObject({ code: 'EADDRINUSE', errno: -98, syscall: 'listen' });
+          expect(await eventually(() => threads() <= threadsBefore)).toBe(true);
+          expect(await eventually(() => childrenOf(process.pid).length <= childrenBefore)).toBe(true);
+          expect(leakedSince(fdsBefore)).toEqual([]);
+        } finally {
+          await release();
+        }
+      },
+    );
+  });
+
   // The wire contract is TypeScript over the same native calls as the cases above: the runs
   // that judge only a build or a Node major (vitest.addon.config.ts) leave it to `npm test`.
   if (wire && process.env.RAWIO_WIRE_SUITE !== '0') defineWireSuite(model, extra);
