@@ -9,17 +9,23 @@
 // so a mapping holds no descriptor. Keys live in chained blocks: {next, hash, klen, vlen,
 // cls} followed by the key and value bytes. A block's size is a power of two (32 << cls);
 // freed blocks go to their class's free list and are reused by the next allocation of that
-// class, new ones are cut from a bump pointer; when neither has room the operation fails
-// with -ENOMEM (the protocol's OOM reply). Capacity is fixed at creation, and its pages are
-// reserved then (posix_fallocate), so a full /dev/shm fails the creation, not a later write.
+// class, new ones are cut from a bump pointer, else split off a larger free block; when the
+// free blocks and the space past the bump pointer together have room, the arena is
+// compacted (live blocks slid down in order, each shrunk to its class, chains relinked, the
+// free lists emptied), so space freed in one size serves any other. When nothing has room
+// the operation fails with -ENOMEM (the protocol's OOM reply). Capacity is fixed at creation, and
+// its pages are reserved then (posix_fallocate), so a full /dev/shm fails the creation, not a later
+// write.
 //
 // Every operation takes the one lock: the critical sections are a hash, a short chain walk
-// and a memcpy, far shorter than the syscalls around them, and one lock makes INCR, SET NX
+// and a memcpy, far shorter than the syscalls around them (a compaction, run only when the
+// free space is scattered, walks every key once), and one lock makes INCR, SET NX
 // and MSET atomic against every other client for free. A process that dies holding the
 // lock leaves it EOWNERDEAD: the next locker marks it consistent and carries on (the one
-// operation in flight may be lost, never the table's bounds). Offsets read from shared
-// memory are bounds-checked before use, so a corrupted segment yields -EIO, never a stray
-// access. The hash is seeded per keyspace against chosen-key collisions.
+// operation in flight may be lost, and with a compaction the keys not yet relinked, never
+// the table's bounds). Offsets read from shared memory are bounds-checked before use, so a
+// corrupted segment yields -EIO, never a stray access. The hash is seeded per keyspace
+// against chosen-key collisions.
 //
 // Lifecycle: the server that creates a keyspace unlinks its name when it closes; a mapping
 // stays valid until its own close (munmap) or collection.

@@ -8,19 +8,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "errors.h"  // Bytes
 
 namespace rawio {
 namespace keyspace {
 
-constexpr uint64_t kMagic = 0x3130534b4f494152ULL;  // "RAIOKS01"
+constexpr uint64_t kMagic = 0x3230534b4f494152ULL;  // "RAIOKS02"
 constexpr uint32_t kClasses = 27;                   // 32 B .. 2 GiB blocks
 constexpr uint32_t kBlockHead = 24;
 
@@ -33,6 +35,7 @@ struct Header {
   uint64_t top;       // bump pointer
   uint64_t count;     // live keys
   uint64_t used;      // bytes in live blocks
+  uint64_t freed;     // bytes in the blocks of the free lists
   uint32_t free[kClasses];
   pthread_mutex_t lock;
 };
@@ -192,7 +195,7 @@ class Table {
     memset(Buckets(), 0, nbuckets_ * sizeof(uint32_t));
     memset(h_->free, 0, sizeof(h_->free));
     h_->top = arena_;
-    h_->count = h_->used = 0;
+    h_->count = h_->used = h_->freed = 0;
     return 0;
   }
 
@@ -345,12 +348,14 @@ class Table {
     }
     Block* nb = Alloc(need);
     if (nb == nullptr) return -ENOMEM;
+    // Alloc may have compacted the arena, moving b: look it up again (nb is in no chain).
+    if (found && Find(k, &link, &b) != 1) found = 0;
     nb->hash = Hash(h_->seed, k.data, k.len);
     nb->klen = static_cast<uint32_t>(k.len);
     nb->vlen = static_cast<uint32_t>(v.len);
     memcpy(nb->data(), k.data, k.len);
     memcpy(nb->data() + k.len, v.data, v.len);
-    uint32_t off = static_cast<uint32_t>(reinterpret_cast<uint8_t*>(nb) - Base());
+    uint32_t off = Offset(nb);
     if (found) {  // replace b in its chain
       nb->next = b->next;
       *link = off;
@@ -367,34 +372,118 @@ class Table {
 
   uint8_t* Base() { return reinterpret_cast<uint8_t*>(h_); }
 
-  Block* Alloc(uint64_t need) {
+  static uint32_t ClassOf(uint64_t need) {
     uint32_t cls = 0;
     while (cls < kClasses && (32ULL << cls) < need) cls++;
+    return cls;
+  }
+
+  // A block of the class that holds need bytes: from its free list, else cut from the bump
+  // pointer, else split off a larger free block, else (when the free blocks and the space
+  // past the bump pointer add up to enough) from the arena compacted. Null when full.
+  Block* Alloc(uint64_t need) {
+    uint32_t cls = ClassOf(need);
     if (cls == kClasses) return nullptr;
     uint64_t bsize = 32ULL << cls;
-    Block* b = nullptr;
-    if (h_->free[cls] != 0) {
-      uint64_t off = h_->free[cls];
-      if (off < arena_ || off + bsize > size_) return nullptr;
-      b = reinterpret_cast<Block*>(Base() + off);
-      h_->free[cls] = b->next;
-    } else {
-      if (h_->top < arena_ || h_->top % 32 != 0 || h_->top + bsize > size_ ||
-          h_->top + bsize > UINT32_MAX)
-        return nullptr;
-      b = reinterpret_cast<Block*>(Base() + h_->top);
-      h_->top += bsize;
+    Block* b = Pop(cls);
+    if (b == nullptr && h_->free[cls] == 0) b = Bump(bsize);
+    for (uint32_t c = cls + 1; b == nullptr && c < kClasses; c++) {
+      Block* big = Pop(c);
+      if (big == nullptr) continue;
+      // Halve it down to cls: the upper halves go to the free lists of classes c-1 .. cls.
+      uint32_t off = Offset(big);
+      for (uint32_t k = c; k-- > cls;) Push(off + static_cast<uint32_t>(32ULL << k), k);
+      b = big;
     }
-    b->cls = cls;
+    if (b == nullptr && size_ - h_->top + h_->freed >= bsize && Compact()) b = Bump(bsize);
+    if (b != nullptr) b->cls = cls;
     return b;
+  }
+
+  uint32_t Offset(Block* b) {
+    return static_cast<uint32_t>(reinterpret_cast<uint8_t*>(b) - Base());
+  }
+
+  // The head of class cls's free list, taken off it; null when empty or out of bounds.
+  Block* Pop(uint32_t cls) {
+    uint64_t off = h_->free[cls];
+    uint64_t bsize = 32ULL << cls;
+    if (off == 0 || off < arena_ || off % 32 != 0 || off + bsize > size_) return nullptr;
+    Block* b = reinterpret_cast<Block*>(Base() + off);
+    h_->free[cls] = b->next;
+    h_->freed -= bsize;
+    return b;
+  }
+
+  void Push(uint32_t off, uint32_t cls) {
+    Block* b = reinterpret_cast<Block*>(Base() + off);
+    b->klen = b->vlen = 0;
+    b->cls = cls;
+    b->next = h_->free[cls];
+    h_->free[cls] = off;
+    h_->freed += 32ULL << cls;
+  }
+
+  Block* Bump(uint64_t bsize) {
+    if (h_->top < arena_ || h_->top % 32 != 0 || h_->top + bsize > size_ ||
+        h_->top + bsize > UINT32_MAX)
+      return nullptr;
+    Block* b = reinterpret_cast<Block*>(Base() + h_->top);
+    h_->top += bsize;
+    return b;
+  }
+
+  // Slides every live block down to the start of the arena, in offset order, each shrunk
+  // to the class its key and value need, and relinks the chains; the free lists are
+  // emptied and the bump pointer follows the last block. Freed blocks of one class thus
+  // serve any other, and a block kept by a value that shrank gives the rest back. False
+  // (the table untouched) when a chain or block is malformed. A process that dies in here
+  // leaves the chains partly rebuilt: keys may be lost, never the bounds (At checks them).
+  bool Compact() {
+    uint64_t most = (size_ - arena_) / 32;  // blocks the arena can hold
+    std::vector<uint32_t> offs;
+    offs.reserve(h_->count < most ? h_->count + 1 : most);
+    uint32_t* buckets = Buckets();
+    for (uint32_t i = 0; i < nbuckets_; i++) {
+      for (uint32_t off = buckets[i]; off != 0;) {
+        Block* b = At(off);
+        if (b == nullptr || offs.size() > h_->count || offs.size() >= most) return false;
+        offs.push_back(off);
+        off = b->next;
+      }
+    }
+    std::sort(offs.begin(), offs.end());
+    for (size_t i = 0; i + 1 < offs.size(); i++) {
+      if (offs[i] + (32ULL << At(offs[i])->cls) > offs[i + 1]) return false;  // overlap
+    }
+    memset(buckets, 0, nbuckets_ * sizeof(uint32_t));
+    uint64_t dst = arena_;
+    uint64_t used = 0;
+    for (uint32_t off : offs) {
+      Block* b = At(off);
+      uint64_t len = kBlockHead + static_cast<uint64_t>(b->klen) + b->vlen;
+      uint32_t cls = ClassOf(len);  // <= b->cls: dst never passes off
+      memmove(Base() + dst, b, len);
+      Block* nb = reinterpret_cast<Block*>(Base() + dst);
+      nb->cls = cls;
+      uint32_t* head = &buckets[nb->hash & (nbuckets_ - 1)];
+      nb->next = *head;
+      *head = static_cast<uint32_t>(dst);
+      dst += 32ULL << cls;
+      used += len;
+    }
+    h_->count = offs.size();
+    h_->used = used;
+    memset(h_->free, 0, sizeof(h_->free));
+    h_->freed = 0;
+    h_->top = dst;
+    return true;
   }
 
   void Free(Block* b) {
     h_->count--;
     h_->used -= kBlockHead + static_cast<uint64_t>(b->klen) + b->vlen;
-    b->klen = b->vlen = 0;
-    b->next = h_->free[b->cls];
-    h_->free[b->cls] = static_cast<uint32_t>(reinterpret_cast<uint8_t*>(b) - Base());
+    Push(Offset(b), b->cls);
   }
 
   // Redis's rule for an integer value: optional '-', digits, no leading zeros, int64 range.

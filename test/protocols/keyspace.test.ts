@@ -261,6 +261,37 @@ describe('shared-memory keyspace', () => {
     expect(ks.incrIfSumBelow(b('counter'), [b('counter')], 10, out)).toBe(1); // room again
   });
 
+  it('gives freed space of one block size to another: emptied, it takes a large value; overwrites that grow do not run it out', () => {
+    using ks = Keyspace.create(undefined, { size: 1 << 20 });
+    let n = 0;
+    while (ks.set(b(`k${n}`), Buffer.alloc(10)) === 1) n++; // full of the smallest blocks
+    for (let i = 0; i < n; i++) expect(ks.del(b(`k${i}`))).toBe(1);
+    const big = Buffer.alloc(100_000, 7);
+    expect(ks.set(b('big'), big)).toBe(1); // an empty keyspace holds a value a tenth its size
+    const out = Buffer.alloc(big.length);
+    expect(ks.get(b('big'), out)).toBe(big.length);
+    expect(out.equals(big)).toBe(true);
+    expect(ks.del(b('big'))).toBe(1);
+    // 50 keys rewritten with ever longer values, 400 KB live at the end of 1 MiB
+    for (let size = 16; size <= 8192; size += 16) {
+      for (let k = 0; k < 50; k++) expect(ks.set(b(`m${k}`), Buffer.alloc(size, k))).toBe(1);
+    }
+    expect(ks.info()).toMatchObject({ keys: 50, used: 50 * (24 + 8192) + 10 * 2 + 40 * 3 }); // keys m0-m9, m10-m49
+    for (let k = 0; k < 50; k++) {
+      expect(ks.get(b(`m${k}`), out)).toBe(8192);
+      expect(out.subarray(0, 8192).equals(Buffer.alloc(8192, k))).toBe(true);
+    }
+    // and the space of a large block deleted goes to small ones again
+    n = 0;
+    while (ks.set(b(`s${n}`), Buffer.alloc(10)) === 1) n++;
+    expect(ks.info().keys).toBe(50 + n);
+    for (let k = 0; k < 50; k++) expect(ks.del(b(`m${k}`))).toBe(1);
+    let more = 0;
+    while (ks.set(b(`t${more}`), Buffer.alloc(10)) === 1) more++;
+    expect(more).toBeGreaterThan(n); // the 50 blocks of 16 KiB, 32 bytes at a time
+    for (let i = 0; i < n; i++) expect(ks.get(b(`s${i}`), out)).toBe(10);
+  });
+
   it('refuses bad arguments before touching memory', () => {
     using ks = Keyspace.create(undefined, { size: 1 << 16 });
     expect(() => Keyspace.create('no-slash')).toThrow(RangeError);
