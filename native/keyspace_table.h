@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "errors.h"  // Bytes
@@ -160,9 +162,12 @@ class Table {
     return sum < max ? IncrLocked(k, 1, out) : 0;
   }
 
+  // All pairs or none: -ENOMEM (nothing written) when they do not fit together.
   long Mset(const Bytes* kv, size_t n) {
     Locked l(this);
     if (l.err) return l.err;
+    long fits = MsetFits(kv, n);
+    if (fits <= 0) return fits < 0 ? fits : -ENOMEM;
     for (size_t i = 0; i + 1 < n; i += 2) {
       long r = SetLocked(kv[i], kv[i + 1], 0);
       if (r < 0) return r;
@@ -311,6 +316,38 @@ class Table {
       *link = &b->next;
     }
     return 0;
+  }
+
+  // Whether Mset's pairs fit, in order: 1 or 0 (or -errno). An allocation succeeds exactly
+  // when the free space (past the bump pointer and on the free lists) holds its block (Alloc
+  // compacts otherwise), each write takes its block from it and gives back the one it
+  // replaces, and a value that fits its key's block takes nothing; a key written twice is
+  // followed through the blocks of this MSET.
+  long MsetFits(const Bytes* kv, size_t n) {
+    uint64_t room = size_ - h_->top + h_->freed;
+    std::unordered_map<std::string_view, uint32_t> written;  // key: class of its new block
+    for (size_t i = 0; i + 1 < n; i += 2) {
+      std::string_view key(reinterpret_cast<const char*>(kv[i].data), kv[i].len);
+      int64_t cur = -1;  // the class of the key's block, -1 when absent
+      auto w = written.find(key);
+      if (w != written.end()) {
+        cur = w->second;
+      } else {
+        uint32_t* link = nullptr;
+        Block* b = nullptr;
+        long r = Find(kv[i], &link, &b);
+        if (r < 0) return r;
+        if (r == 1) cur = b->cls;
+      }
+      uint64_t need = kBlockHead + static_cast<uint64_t>(kv[i].len) + kv[i + 1].len;
+      if (cur >= 0 && need <= (32ULL << cur)) continue;  // written in place
+      uint32_t cls = ClassOf(need);
+      if (cls == kClasses || room < (32ULL << cls)) return 0;
+      room -= 32ULL << cls;
+      if (cur >= 0) room += 32ULL << cur;
+      written[key] = cls;
+    }
+    return 1;
   }
 
   // The integer at k into *v (0 when absent): 0, or -EINVAL when the value is not one.

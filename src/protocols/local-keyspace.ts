@@ -384,17 +384,41 @@ export class LocalKeyspace {
     return s < 0 ? s : digits.length;
   }
 
-  /** Sets each key/value pair of [k1, v1, k2, v2, …] in order. 0 or -ENOMEM. */
+  /** Sets each key/value pair of [k1, v1, k2, v2, …] in order: all of them (0) or, when they do not fit together, none (-ENOMEM). */
   mset(kv: readonly Uint8Array[]): number {
     if (!Array.isArray(kv)) throw v.typeError('kv', 'an array of Uint8Array', kv);
     for (const b of kv) v.bytes(b, 'kv[i]');
     if (kv.length % 2 !== 0) throw v.rangeError('kv', 'key/value pairs', kv.length);
     if (this.#closed) return -EBADF;
+    if (!this.#msetFits(kv)) return -ENOMEM;
     for (let i = 0; i + 1 < kv.length; i += 2) {
       const r = this.set(kv[i]!, kv[i + 1]!, 0);
       if (r < 0) return r;
     }
     return 0;
+  }
+
+  /** Whether mset's pairs fit, written in order as #write counts them (a key written twice followed through). */
+  #msetFits(kv: readonly Uint8Array[]): boolean {
+    let used = this.#used;
+    const written = new Map<string, number>(); // key (latin1): the length of the value it now has
+    for (let i = 0; i + 1 < kv.length; i += 2) {
+      const key = kv[i]!;
+      const id = Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+      const w = written.get(id);
+      let old = w ?? -1;
+      if (w === undefined) {
+        const e = this.#find(key, this.#hashOf(key));
+        if (e >= 0) {
+          const f = this.#value[e]!.data;
+          old = f.length - headerOf(f) - 2;
+        }
+      }
+      used += old >= 0 ? kv[i + 1]!.length - old : ENTRY_OVERHEAD + key.length + kv[i + 1]!.length;
+      if (used > this.#capacity) return false;
+      written.set(id, kv[i + 1]!.length);
+    }
+    return true;
   }
 
   /**

@@ -156,7 +156,7 @@ export class Keyspace {
     return this.#ks.incrIfSumBelow(key, keys, max, out);
   }
 
-  /** Sets each key/value pair of [k1, v1, k2, v2, …] under one lock. 0 or -ENOMEM. */
+  /** Sets each key/value pair of [k1, v1, k2, v2, …] under one lock: all of them (0) or, when they do not fit together, none (-ENOMEM). */
   mset(kv: readonly Uint8Array[]): number {
     return this.#ks.mset(kv);
   }

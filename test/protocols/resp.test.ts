@@ -202,6 +202,22 @@ for (const localKeyspace of [false, true])
       small.close();
     });
 
+    it('answers OOM to an MSET that does not fit whole, and writes none of its pairs', () => {
+      const small = createProtocol('resp', { keyspaceSize: 1 << 16, localKeyspace });
+      expect(run(small, cmd('SET', 'a', 'old'))).toEqual(['+OK\r\n']);
+      const big = 'v'.repeat(32_730); // two of them fit neither table (64 KiB), one does
+      expect(run(small, cmd('MSET', 'a', 'new', 'b', 'x', 'c', big, 'd', big))).toEqual([
+        expect.stringMatching(/^-OOM /),
+      ]);
+      expect(run(small, cmd('MGET', 'a', 'b', 'c', 'd'))).toEqual(['*4\r\n$3\r\nold\r\n$-1\r\n$-1\r\n$-1\r\n']);
+      expect(run(small, 'DBSIZE\r\n')).toEqual([':1\r\n']);
+      // a key written twice takes its room once: this one fits
+      expect(run(small, cmd('MSET', 'c', big, 'c', big, 'd', 'x'))).toEqual(['+OK\r\n']);
+      expect(run(small, cmd('MGET', 'a', 'd'))).toEqual(['*2\r\n$3\r\nold\r\n$1\r\nx\r\n']);
+      expect(run(small, 'DBSIZE\r\n')).toEqual([':3\r\n']);
+      small.close();
+    });
+
     const arg = fc.uint8Array({ maxLength: 20 }).map((u) => Buffer.from(u));
     const command = fc.array(arg, { minLength: 1, maxLength: 5 }).map((args) => cmd(...args));
     const cutsOf = (raw: number[], n: number): number[] => raw.map((x) => x % n).sort((x, y) => x - y);
