@@ -147,11 +147,19 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
   Napi::Value Exists(const Napi::CallbackInfo& info) {
     return Num(info.Env(), t_.Exists(ArgKey(info, 0)));
   }
-  // incr(key, delta, out): writes the new value's decimal digits to out (>= 24 bytes) and
-  // returns their count; -EINVAL (not an integer), -ERANGE (overflow), -ENOMEM.
+  // incr(key, delta (a number within 2^53, or an int64 bigint), out): writes the new value's
+  // decimal digits to out (>= 24 bytes) and returns their count; -EINVAL (not an integer), -ERANGE
+  // (overflow), -ENOMEM.
   Napi::Value Incr(const Napi::CallbackInfo& info) {
     Bytes k = ArgKey(info, 0);
-    int64_t delta = ArgInt(info, 1, "delta", -(1LL << 53), 1LL << 53);
+    int64_t delta = 0;
+    if (info[1].IsBigInt()) {  // any int64, as Redis's INCRBY takes
+      bool lossless = false;
+      delta = info[1].As<Napi::BigInt>().Int64Value(&lossless);
+      if (!lossless) ThrowRange(info.Env(), "delta must be a bigint within int64");
+    } else {
+      delta = ArgInt(info, 1, "delta", -(1LL << 53), 1LL << 53);
+    }
     Bytes out = ArgOutBytes(info, 2, "out");
     if (out.len < 24) ThrowRange(info.Env(), "out must hold 24 bytes");
     char digits[24];

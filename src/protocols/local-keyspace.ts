@@ -357,11 +357,12 @@ export class LocalKeyspace {
   /**
    * Adds `delta` to the integer at `key` (absent counts as 0); writes the new value's
    * decimal digits into `out` and returns how many; -EINVAL when the value is not an
-   * integer, -ERANGE on int64 overflow.
+   * integer, -ERANGE on int64 overflow. `delta`: an integer within ±2^53, or a bigint within int64.
    */
-  incr(key: Uint8Array, delta: number, out: Uint8Array): number {
+  incr(key: Uint8Array, delta: number | bigint, out: Uint8Array): number {
     v.bytes(key, 'key');
-    v.int('delta', delta, -(2 ** 53), 2 ** 53);
+    if (typeof delta !== 'bigint') v.int('delta', delta, -(2 ** 53), 2 ** 53);
+    else if (delta > INT64_MAX || delta < INT64_MIN) throw v.rangeError('delta', 'a bigint within int64', delta);
     if (v.bytes(out, 'out').length < 24) throw v.rangeError('out', 'at least 24 bytes', out.length);
     if (this.#closed) return -EBADF;
     const h = this.#hashOf(key);
@@ -373,7 +374,8 @@ export class LocalKeyspace {
       if (cur === null) return -EINVAL;
     }
     let r: bigint | number;
-    if (typeof cur === 'number' && Math.abs(cur) < EXACT && Math.abs(delta) < EXACT) r = cur + delta;
+    if (typeof cur === 'number' && typeof delta === 'number' && Math.abs(cur) < EXACT && Math.abs(delta) < EXACT)
+      r = cur + delta;
     else {
       r = BigInt(cur) + BigInt(delta);
       if (r > INT64_MAX || r < INT64_MIN) return -ERANGE;

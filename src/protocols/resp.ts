@@ -29,6 +29,7 @@ const ONE = fixed(':1\r\n');
 const SYNTAX = fixed('-ERR syntax error\r\n');
 const NOT_INT = fixed('-ERR value is not an integer or out of range\r\n');
 const OVERFLOW = fixed('-ERR increment or decrement would overflow\r\n');
+const DECR_OVERFLOW = fixed('-ERR decrement would overflow\r\n');
 const OOM = fixed("-OOM command not allowed when used memory > 'maxmemory' (rawio keyspace full)\r\n");
 const QUIT: Reply = { data: ascii('+OK\r\n'), close: true };
 const CONFIG: Record<string, Reply> = {
@@ -130,10 +131,20 @@ function bulk(b: Uint8Array): Reply {
   return { data: out };
 }
 
-/** An INCRBY / DECRBY amount, by Redis's integer rule (no '+', no leading zero, no '-0'); null otherwise. */
-function parseDelta(b: Uint8Array): number | null {
+const INT64_MIN = -(1n << 63n);
+
+/**
+ * An INCRBY / DECRBY amount, by Redis's integer rule (no '+', no leading zero, no '-0', int64):
+ * a number when it is exact as one, else a bigint; null when it is not such an integer.
+ */
+function parseDelta(b: Uint8Array): number | bigint | null {
+  if (b.length > 20) return null;
   const s = printable(b);
-  return /^(0|-?[1-9][0-9]{0,15})$/.test(s) && Math.abs(Number(s)) <= Number.MAX_SAFE_INTEGER ? Number(s) : null;
+  if (!/^(0|-?[1-9][0-9]{0,18})$/.test(s)) return null;
+  const n = Number(s);
+  if (Number.isSafeInteger(n)) return n;
+  const big = BigInt(s);
+  return big >= INT64_MIN && big < -INT64_MIN ? big : null;
 }
 
 /** Options of `new RespProtocol()`. */
@@ -306,7 +317,7 @@ export class RespProtocol implements Protocol {
     return r === 0 ? NIL : this.#check(r, OK);
   }
 
-  #incr(key: Uint8Array, delta: number): Reply {
+  #incr(key: Uint8Array, delta: number | bigint): Reply {
     const out = this.#scratch;
     const n = this.keyspace.incr(key, delta, out);
     if (n === EINVAL) return NOT_INT;
@@ -321,7 +332,9 @@ export class RespProtocol implements Protocol {
 
   #incrBy(key: Uint8Array, by: Uint8Array, sign: number): Reply {
     const d = parseDelta(by);
-    return d === null ? NOT_INT : this.#incr(key, sign * d);
+    if (d === null) return NOT_INT;
+    if (sign > 0) return this.#incr(key, d);
+    return d === INT64_MIN ? DECR_OVERFLOW : this.#incr(key, typeof d === 'bigint' ? -d : -d);
   }
 
   #count(keys: Uint8Array[], name: string): Reply {

@@ -136,9 +136,9 @@ export class Keyspace {
    * Adds `delta` to the integer stored at `key` (absent counts as 0), atomically across
    * every thread and process. Writes the new value's decimal digits into `out` (24 bytes
    * or more) and returns how many; -EINVAL when the value is not an integer, -ERANGE on
-   * overflow.
+   * overflow. `delta`: an integer within ±2^53, or a bigint within int64.
    */
-  incr(key: Uint8Array, delta: number, out: Uint8Array): number {
+  incr(key: Uint8Array, delta: number | bigint, out: Uint8Array): number {
     return this.#ks.incr(key, delta, out);
   }
 

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { constants as os } from 'node:os';
-import { ErrnoError, Keyspace, createProtocol } from '../helpers/rawio.js';
+import { ErrnoError, Keyspace, LocalKeyspace, createProtocol } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -290,6 +290,20 @@ describe('shared-memory keyspace', () => {
     while (ks.set(b(`t${more}`), Buffer.alloc(10)) === 1) more++;
     expect(more).toBeGreaterThan(n); // the 50 blocks of 16 KiB, 32 bytes at a time
     for (let i = 0; i < n; i++) expect(ks.get(b(`s${i}`), out)).toBe(10);
+  });
+
+  it('incr takes a bigint delta within int64, in both tables', () => {
+    for (const ks of [Keyspace.create(undefined, { size: 1 << 16 }), new LocalKeyspace({ size: 1 << 16 })]) {
+      const out = Buffer.alloc(24);
+      expect(ks.incr(b('n'), -(2n ** 63n), out)).toBe(20);
+      expect(out.subarray(0, 20).toString()).toBe('-9223372036854775808');
+      expect(ks.incr(b('n'), -1n, out)).toBe(-os.errno.ERANGE);
+      expect(ks.incr(b('n'), 2n ** 63n - 1n, out)).toBe(2);
+      expect(out.subarray(0, 2).toString()).toBe('-1');
+      expect(() => ks.incr(b('n'), 2n ** 63n, out)).toThrow(RangeError);
+      expect(() => ks.incr(b('n'), -(2n ** 63n) - 1n, out)).toThrow(RangeError);
+      ks.close();
+    }
   });
 
   it('refuses bad arguments before touching memory', () => {

@@ -202,6 +202,20 @@ for (const localKeyspace of [false, true])
       small.close();
     });
 
+    it('takes INCRBY and DECRBY amounts over the whole int64 range, as Redis does', () => {
+      const by = (c: string, d: string): string => run(p, cmd(c, 'n', d))[0]!;
+      expect(run(p, cmd('SET', 'n', '0'))).toEqual(['+OK\r\n']);
+      expect(by('INCRBY', '9223372036854775807')).toBe(':9223372036854775807\r\n');
+      expect(by('INCRBY', '1')).toBe('-ERR increment or decrement would overflow\r\n');
+      expect(by('DECRBY', '9223372036854775807')).toBe(':0\r\n');
+      expect(by('DECRBY', '-9223372036854775808')).toBe('-ERR decrement would overflow\r\n');
+      expect(by('INCRBY', '-9223372036854775808')).toBe(':-9223372036854775808\r\n');
+      expect(by('INCRBY', '9223372036854775808')).toBe('-ERR value is not an integer or out of range\r\n');
+      expect(by('DECRBY', '9007199254740993')).toBe('-ERR increment or decrement would overflow\r\n');
+      expect(by('INCRBY', '9007199254740993')).toBe(':-9214364837600034815\r\n');
+      expect(run(p, cmd('DEL', 'n'))).toEqual([':1\r\n']);
+    });
+
     it('answers OOM to an MSET that does not fit whole, and writes none of its pairs', () => {
       const small = createProtocol('resp', { keyspaceSize: 1 << 16, localKeyspace });
       expect(run(small, cmd('SET', 'a', 'old'))).toEqual(['+OK\r\n']);
