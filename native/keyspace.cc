@@ -19,8 +19,8 @@
 //
 // Every operation takes the one lock: the critical sections are a hash, a short chain walk
 // and a memcpy, far shorter than the syscalls around them (a compaction, run only when the
-// free space is scattered, walks every key once), and one lock makes INCR, SET NX
-// and MSET atomic against every other client for free. A process that dies holding the
+// free space is scattered, walks every key once), and one lock makes INCR, SET NX,
+// MSET and DEL atomic against every other client for free. A process that dies holding the
 // lock leaves it EOWNERDEAD: the next locker marks it consistent and carries on (the one
 // operation in flight may be lost, and with a compaction the keys not yet relinked, never
 // the table's bounds). Offsets read from shared memory are bounds-checked before use, so a
@@ -44,7 +44,7 @@ namespace {
 
 using keyspace::Table;
 
-// ---- N-API glue: class Keyspace { open, close, get, set, del, exists, incr,
+// ---- N-API glue: class Keyspace { open, close, get, set, del, exists, delMany, existsMany, incr,
 // incrIfSumBelow, mset, mget, flush, info } and keyspaceUnlink(name). Every method returns
 // >= 0 or -errno.
 
@@ -88,6 +88,8 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
         {InstanceMethod<&Keyspace::Open>("open"), InstanceMethod<&Keyspace::Close>("close"),
          InstanceMethod<&Keyspace::Get>("get"), InstanceMethod<&Keyspace::Set>("set"),
          InstanceMethod<&Keyspace::Del>("del"), InstanceMethod<&Keyspace::Exists>("exists"),
+         InstanceMethod<&Keyspace::DelMany>("delMany"),
+         InstanceMethod<&Keyspace::ExistsMany>("existsMany"),
          InstanceMethod<&Keyspace::Incr>("incr"),
          InstanceMethod<&Keyspace::IncrIfSumBelow>("incrIfSumBelow"),
          InstanceMethod<&Keyspace::Mset>("mset"), InstanceMethod<&Keyspace::Mget>("mget"),
@@ -146,6 +148,15 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
   }
   Napi::Value Exists(const Napi::CallbackInfo& info) {
     return Num(info.Env(), t_.Exists(ArgKey(info, 0)));
+  }
+  // delMany(keys) / existsMany(keys): del / exists of every key under one lock; the count.
+  Napi::Value DelMany(const Napi::CallbackInfo& info) {
+    std::vector<Bytes> keys = ArgByteList(info, 0);
+    return Num(info.Env(), t_.Many(keys.data(), keys.size(), true));
+  }
+  Napi::Value ExistsMany(const Napi::CallbackInfo& info) {
+    std::vector<Bytes> keys = ArgByteList(info, 0);
+    return Num(info.Env(), t_.Many(keys.data(), keys.size(), false));
   }
   // incr(key, delta (a number within 2^53, or an int64 bigint), out): writes the new value's
   // decimal digits to out (>= 24 bytes) and returns their count; -EINVAL (not an integer), -ERANGE

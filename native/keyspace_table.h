@@ -138,6 +138,26 @@ class Table {
     return Find(k, &link, &b);
   }
 
+  // Del (del = true) or Exists of every key, under one lock: how many were deleted or
+  // present (a key given twice counts twice for Exists, once for Del, as in Redis).
+  long Many(const Bytes* keys, size_t n, bool del) {
+    Locked l(this);
+    if (l.err) return l.err;
+    long count = 0;
+    for (size_t i = 0; i < n; i++) {
+      uint32_t* link = nullptr;
+      Block* b = nullptr;
+      long r = Find(keys[i], &link, &b);
+      if (r < 0) return r;
+      if (r == 1 && del) {
+        *link = b->next;
+        Free(b);
+      }
+      count += r;
+    }
+    return count;
+  }
+
   // Adds delta to the integer at k (0 when absent); writes the decimal result to out.
   long Incr(const Bytes& k, int64_t delta, char out[24]) {
     Locked l(this);

@@ -347,6 +347,26 @@ export class LocalKeyspace {
     return 1;
   }
 
+  /** Deletes every key of `keys`: how many were present. */
+  delMany(keys: readonly Uint8Array[]): number {
+    if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
+    for (const k of keys) v.bytes(k, 'keys[i]');
+    if (this.#closed) return -EBADF;
+    let n = 0;
+    for (const k of keys) n += this.del(k);
+    return n;
+  }
+
+  /** How many of `keys` are present (a key given twice counts twice). */
+  existsMany(keys: readonly Uint8Array[]): number {
+    if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
+    for (const k of keys) v.bytes(k, 'keys[i]');
+    if (this.#closed) return -EBADF;
+    let n = 0;
+    for (const k of keys) n += this.exists(k);
+    return n;
+  }
+
   /** 1 if present, 0 if not. */
   exists(key: Uint8Array): number {
     v.bytes(key, 'key');

@@ -337,14 +337,10 @@ export class RespProtocol implements Protocol {
     return d === INT64_MIN ? DECR_OVERFLOW : this.#incr(key, typeof d === 'bigint' ? -d : -d);
   }
 
+  /** DEL / EXISTS of every key at once (under the shared keyspace's one lock, as Redis's are atomic). */
   #count(keys: Uint8Array[], name: string): Reply {
-    let n = 0;
-    for (const key of keys) {
-      const r = name === 'del' ? this.keyspace.del(key) : this.keyspace.exists(key);
-      if (r < 0) return this.#check(r, OK);
-      n += r;
-    }
-    return integer(n);
+    const r = name === 'del' ? this.keyspace.delMany(keys) : this.keyspace.existsMany(keys);
+    return r < 0 ? this.#check(r, OK) : integer(r);
   }
 
   #mget(keys: Uint8Array[]): Reply {

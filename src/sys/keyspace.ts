@@ -4,9 +4,9 @@
  * worker threads and child processes attach by its name. Unnamed (the default), it is a
  * memfd reopened through /proc/<pid>/fd/<fd>, so nothing is left in /dev/shm if the
  * creator crashes; named, it is a POSIX shm object (shm_open(3)) that the creator unlinks
- * when it closes. Every operation runs under one process-shared robust
- * mutex, so INCR, SET NX and MSET are atomic across all of them. Capacity is fixed when the
- * keyspace is created; a write that does not fit returns `-ENOMEM`.
+ * when it closes. Every operation runs under one process-shared robust mutex, so INCR,
+ * SET NX, MSET and DEL are atomic across all of them. Capacity is fixed when the keyspace
+ * is created; a write that does not fit returns `-ENOMEM`.
  *
  * Operations are hot-path calls: `>= 0` or `-errno`, never an exception for a missing key
  * or a full table; `create` / `attach` are setup calls and throw an `ErrnoError`.
@@ -130,6 +130,16 @@ export class Keyspace {
   /** 1 if present, 0 if not. */
   exists(key: Uint8Array): number {
     return this.#ks.exists(key);
+  }
+
+  /** Deletes every key of `keys` under one lock (Redis's DEL): how many were present. */
+  delMany(keys: readonly Uint8Array[]): number {
+    return this.#ks.delMany(keys);
+  }
+
+  /** How many of `keys` are present, read under one lock (Redis's EXISTS: a key given twice counts twice). */
+  existsMany(keys: readonly Uint8Array[]): number {
+    return this.#ks.existsMany(keys);
   }
 
   /**

@@ -277,6 +277,9 @@ export interface NativeKeyspace {
   set(key: Uint8Array, value: Uint8Array, flags: number): number;
   del(key: Uint8Array): number;
   exists(key: Uint8Array): number;
+  /** del / exists of every key under one lock: the count deleted / present. */
+  delMany(keys: readonly Uint8Array[]): number;
+  existsMany(keys: readonly Uint8Array[]): number;
   incr(key: Uint8Array, delta: number | bigint, out: Uint8Array): number;
   /** incr(key, 1, out) only when the values of keys sum to less than max: digits, 0 at the limit, -errno. */
   incrIfSumBelow(key: Uint8Array, keys: readonly Uint8Array[], max: number, out: Uint8Array): number;

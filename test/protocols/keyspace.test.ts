@@ -385,6 +385,36 @@ describe('shared-memory keyspace', () => {
     expect(out.subarray(0, len).toString()).toBe(String(4 * n));
   });
 
+  it('resp DEL and EXISTS of several keys are atomic across threads: EXISTS a b never sees half an MSET or DEL', async () => {
+    const p = createProtocol('resp');
+    const frame = (...args: string[]): Buffer =>
+      Buffer.from(`*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join('')}`);
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.url).then(({ createProtocol }) => {
+        const p = createProtocol('resp', { keyspace: workerData.name });
+        const f = (...a) => Buffer.from('*' + a.length + '\\r\\n' + a.map((x) => '$' + x.length + '\\r\\n' + x + '\\r\\n').join(''));
+        const mset = f('MSET', 'a', '1', 'b', '1');
+        const del = f('DEL', 'a', 'b');
+        for (let i = 0; i < workerData.n; i++) { p.handle(mset); p.handle(del); }
+        p.close();
+        parentPort.postMessage('done');
+      });`;
+    const w = new Worker(code, { eval: true, workerData: { url: dist, name: p.options.keyspace, n: 200_000 } });
+    let done = false;
+    w.once('message', () => (done = true));
+    const seen = new Map<string, number>();
+    const exists = frame('EXISTS', 'a', 'b');
+    while (!done) {
+      const r = Buffer.from(p.handle(exists).data).toString();
+      seen.set(r, (seen.get(r) ?? 0) + 1);
+      await new Promise<void>((resolve) => setImmediate(resolve)); // lets the worker's message in
+    }
+    await w.terminate();
+    p.close();
+    expect(seen.get(':1\r\n') ?? 0).toBe(0);
+  });
+
   it('incrIfSumBelow is exact across 2 threads and 2 processes: never past max, never short of it', async () => {
     using ks = Keyspace.create(undefined, { size: 1 << 20 });
     const contenders = 4;
