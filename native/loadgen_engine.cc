@@ -286,14 +286,22 @@ class Loop {
       if (r == 0) return Reset(idx, false, c.inflight == 0, c.inflight == 0 ? 0 : kErrnoEof);
       st_.bytesIn += static_cast<uint64_t>(r);
       uint64_t now = MonotonicNs();
-      if (!Consume(idx, static_cast<size_t>(r), now)) return Reset(idx, true, false, EPROTO);
+      bool closing = false;
+      if (!Consume(idx, static_cast<size_t>(r), now, &closing))
+        return Reset(idx, true, false, EPROTO);
+      // The server said it closes after this reply (Connection: close, or HTTP/1.0): no
+      // request goes on this connection again; a new one is made at once, as after any
+      // close of a connection that answered. Requests already pipelined on it are lost.
+      if (closing) return Reset(idx, false, c.inflight == 0, c.inflight == 0 ? 0 : kErrnoEof);
       if (static_cast<size_t>(r) < rbuf_.size()) break;  // drained: saves the EAGAIN read
     }
     Pump(idx, MonotonicNs());
     return conns_[idx].fd >= 0;
   }
 
-  bool Consume(uint32_t idx, size_t n, uint64_t now) {
+  // Counts the replies in n bytes read; false for a reply that cannot be framed. *closing
+  // is set when the last of them said the server closes the connection after it.
+  bool Consume(uint32_t idx, size_t n, uint64_t now, bool* closing) {
     Conn& c = conns_[idx];
     const char* data = rbuf_.data();
     size_t len = n;
@@ -334,6 +342,7 @@ class Loop {
         st_.latency.Record(now > stamp ? now - stamp : 0);
       }
     }
+    *closing = o.close && !o.bad;
     return !o.bad;
   }
 

@@ -28,15 +28,42 @@ struct ParseOut {
   uint32_t replies = 0;
   uint32_t errorReplies = 0;  // HTTP status >= 400, RESP "-ERR"
   bool bad = false;           // a framing error: the connection cannot continue
+  bool close = false;         // the last reply ended the connection (Connection: close)
 };
 
 // Per-connection parser state (only HTTP keeps any between calls; echo counts bytes).
 struct ParseState {
   enum { kHead, kBody, kChunkSize, kChunkData, kTrailer } http = kHead;
-  uint64_t remain = 0;  // body or chunk bytes still to skip; echo: bytes of the current reply
+  uint64_t remain = 0;      // body or chunk bytes still to skip; echo: bytes of the current reply
+  bool closeAfter = false;  // the reply being read said the server closes after it
 };
 
 inline bool IEquals(const char* a, const char* b, size_t n) { return strncasecmp(a, b, n) == 0; }
+
+// A Content-Length value [p, end): optional blanks, 1 to 18 digits, optional blanks. False
+// for anything else (a sign, a list, a number past 10^18): a length the reply cannot be framed by.
+inline bool ContentLength(const char* p, const char* end, uint64_t* length) {
+  while (p < end && (*p == ' ' || *p == '\t')) p++;
+  while (end > p && (end[-1] == ' ' || end[-1] == '\t')) end--;
+  if (p == end || end - p > 18) return false;
+  uint64_t n = 0;
+  for (; p < end; p++) {
+    if (*p < '0' || *p > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  *length = n;
+  return true;
+}
+
+// True when the header value [p, end) holds `token` as one of its comma-separated items.
+inline bool HasToken(const char* p, const char* end, const char* token) {
+  size_t n = std::strlen(token);
+  for (const char* c = p; c + n <= end; c++)
+    if (IEquals(c, token, n) && (c == p || c[-1] == ' ' || c[-1] == ',' || c[-1] == '\t') &&
+        (c + n == end || c[n] == ' ' || c[n] == ',' || c[n] == '\t'))
+      return true;
+  return false;
+}
 
 inline const char* FindCrlf(const char* p, const char* end) {
   for (; p + 1 < end; p++)
@@ -45,12 +72,19 @@ inline const char* FindCrlf(const char* p, const char* end) {
 }
 
 // Reads the status and the framing headers of one HTTP response head [p, end).
-// Returns false when the head is malformed or has no keep-alive framing.
-inline bool HttpHead(const char* p, const char* end, ParseState& st, ParseOut& out) {
+// Returns false when the head is malformed or has no keep-alive framing. An interim reply
+// (1xx but 101) leaves the state in kHead with *interim set: the final reply follows it.
+inline bool HttpHead(const char* p, const char* end, ParseState& st, ParseOut& out, bool* interim) {
   if (end - p < 12 || std::memcmp(p, "HTTP/1.", 7) != 0) return false;
+  for (int i = 9; i < 12; i++)
+    if (p[i] < '0' || p[i] > '9') return false;
   int status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-  if (status < 100 || status > 599) return false;
+  if (status < 100 || status > 599 || status == 101) return false;  // 101: no longer HTTP
+  *interim = status < 200;
+  if (*interim) return true;
   bool chunked = false, haveLength = false;
+  // HTTP/1.0 closes after each reply unless it says keep-alive; HTTP/1.1 when it says close.
+  bool http10 = p[7] == '0', keepAlive = false, close = false;
   uint64_t length = 0;
   for (const char* line = FindCrlf(p, end); line && line + 2 < end;) {
     line += 2;
@@ -58,9 +92,13 @@ inline bool HttpHead(const char* p, const char* end, ParseState& st, ParseOut& o
     if (!eol || eol == line) break;
     size_t n = static_cast<size_t>(eol - line);
     if (n > 15 && IEquals(line, "content-length:", 15)) {
+      uint64_t n = 0;
+      if (!ContentLength(line + 15, eol, &n) || (haveLength && n != length)) return false;
       haveLength = true;
-      for (const char* c = line + 15; c < eol; c++)
-        if (*c >= '0' && *c <= '9') length = length * 10 + static_cast<uint64_t>(*c - '0');
+      length = n;
+    } else if (n > 11 && IEquals(line, "connection:", 11)) {
+      close = close || HasToken(line + 11, eol, "close");
+      keepAlive = keepAlive || HasToken(line + 11, eol, "keep-alive");
     } else if (n > 18 && IEquals(line, "transfer-encoding:", 18)) {
       for (const char* c = line + 18; c + 7 <= eol; c++)
         if (IEquals(c, "chunked", 7)) chunked = true;
@@ -68,7 +106,8 @@ inline bool HttpHead(const char* p, const char* end, ParseState& st, ParseOut& o
     line = eol;
   }
   if (status >= 400) out.errorReplies++;
-  bool noBody = status < 200 || status == 204 || status == 304;
+  st.closeAfter = close || (http10 && !keepAlive);
+  bool noBody = status == 204 || status == 304;
   if (chunked) {
     st.http = ParseState::kChunkSize;
   } else if (haveLength || noBody) {
@@ -93,6 +132,10 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
       if (st.http == ParseState::kBody) {
         out.replies++;
         st.http = ParseState::kHead;
+        if (st.closeAfter) {
+          out.close = true;
+          break;
+        }
       } else {
         st.http = ParseState::kChunkSize;
       }
@@ -110,11 +153,12 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
         if (end - p > 65536) out.bad = true;  // a head this long is not a reply we sent for
         break;
       }
-      if (!HttpHead(p, hend, st, out)) {
+      bool interim = false;
+      if (!HttpHead(p, hend, st, out, &interim)) {
         out.bad = true;
         break;
       }
-      p = hend;
+      p = hend;  // an interim reply's head is skipped: the final one answers the request
     } else if (!eol) {
       break;
     } else if (st.http == ParseState::kChunkSize) {
@@ -123,7 +167,7 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
       for (; c < eol && std::isxdigit(static_cast<unsigned char>(*c)); c++)
         size =
             size * 16 + static_cast<uint64_t>(std::isdigit(*c) ? *c - '0' : (*c | 32) - 'a' + 10);
-      if (c == p) {
+      if (c == p || c - p > 15) {  // no size, or one past 2^60 (it would wrap)
         out.bad = true;
         break;
       }
@@ -136,6 +180,10 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
       if (last) {
         out.replies++;
         st.http = ParseState::kHead;
+        if (st.closeAfter) {
+          out.close = true;
+          break;
+        }
       }
     }
   }
@@ -156,8 +204,16 @@ inline long RespValue(const char* p, const char* end, int depth, bool* isError) 
     return head;
   }
   if (type != '$' && type != '*') return -1;
-  long n = std::strtol(p + 1, nullptr, 10);
-  if (n < 0) return head;  // null bulk string or null array
+  // A length of 1 to 10 digits (RESP bulk strings end at 512 MiB), or -1 for a null.
+  const char* d = p + 1;
+  if (eol - d == 2 && d[0] == '-' && d[1] == '1') return head;  // null bulk string or array
+  if (eol == d || eol - d > 10) return -1;
+  long n = 0;
+  for (; d < eol; d++) {
+    if (*d < '0' || *d > '9') return -1;
+    n = n * 10 + (*d - '0');
+  }
+  if (type == '$' && n > (512L << 20)) return -1;  // past the protocol's largest bulk string
   if (type == '$') return end - eol - 2 >= n + 2 ? head + n + 2 : 0;
   if (depth > 8) return -1;
   long total = head;

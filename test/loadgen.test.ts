@@ -146,6 +146,105 @@ describe('loadgen parsers on replies split byte by byte', () => {
   });
 });
 
+/**
+ * A raw server that answers each request (`requestEnd`) with `reply`, counting them; `end`
+ * closes the connection after the first reply, as a server that said it would.
+ */
+function replyServer(reply: string, requestEnd: RegExp, counts: { requests: number }, end = false): Server {
+  return createServer({ noDelay: true }, (s) => {
+    let buf = '';
+    s.on('error', () => s.destroy());
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      while (requestEnd.test(buf) && !s.writableEnded) {
+        buf = buf.replace(requestEnd, '');
+        counts.requests++;
+        if (end) s.end(reply, 'latin1');
+        else s.write(reply, 'latin1');
+      }
+    });
+  });
+}
+
+const GET = /^GET [^]*?\r\n\r\n/;
+const PING = /^\*1\r\n\$4\r\nPING\r\n/;
+
+describe('loadgen replies that cannot be framed are bad replies, not waits', () => {
+  it.each([
+    ['http: a negative Content-Length', 'http', 'HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n', GET],
+    [
+      'http: a Content-Length past 2^64',
+      'http',
+      'HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n',
+      GET,
+    ],
+    ['http: a Content-Length that is no number', 'http', 'HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok', GET],
+    [
+      'http: two Content-Lengths that differ',
+      'http',
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok',
+      GET,
+    ],
+    ['http: a status that is not digits', 'http', 'HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok', GET],
+    [
+      'http: a chunk size past 2^64',
+      'http',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffffff\r\n',
+      GET,
+    ],
+    ['resp: a bulk length past 2^63', 'resp', '$99999999999999999999\r\n', PING],
+    ['resp: a bulk length past 512 MiB', 'resp', '$9999999999\r\n', PING],
+    ['resp: a negative bulk length other than -1', 'resp', '$-5\r\n', PING],
+  ] as const)('%s', async (_name, protocol, reply, requestEnd) => {
+    const counts = { requests: 0 };
+    const server = replyServer(reply, requestEnd, counts);
+    const port = await listen(server);
+    const r = await loadgen({ port, protocol, durationMs: 150, drainMs: 0 });
+    await close(server);
+    expect(r.received).toBe(0);
+    expect(r.errors.badReply).toBeGreaterThan(0);
+    expect(r.lastError).toBe('EPROTO');
+  });
+});
+
+describe('loadgen http replies the server frames in other ways', () => {
+  it('an interim 1xx reply is not the answer: the final reply after it is, counted once', async () => {
+    const counts = { requests: 0 };
+    const early = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n';
+    const server = replyServer(`${early}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`, GET, counts);
+    const port = await listen(server);
+    const r = await loadgen({ port, protocol: 'http', durationMs: 150 });
+    await close(server);
+    expectClean(r);
+    expect(r.received).toBe(counts.requests);
+  });
+
+  it('a server that answers only 100 Continue answered nothing', async () => {
+    const counts = { requests: 0 };
+    const server = replyServer('HTTP/1.1 100 Continue\r\n\r\n', GET, counts);
+    const port = await listen(server);
+    const r = await loadgen({ port, protocol: 'http', durationMs: 150, drainMs: 0 });
+    await close(server);
+    expect(counts.requests).toBeGreaterThan(0);
+    expect(r.received).toBe(0);
+  });
+
+  it.each([
+    ['Connection: close', 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok'],
+    ['HTTP/1.0 without keep-alive', 'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok'],
+  ])('%s: no request is sent on the closing connection, a new one is made', async (_name, reply) => {
+    const counts = { requests: 0 };
+    const server = replyServer(reply, GET, counts, true);
+    const port = await listen(server);
+    const r = await loadgen({ port, protocol: 'http', connections: 2, requests: 40 });
+    await close(server);
+    expectClean(r);
+    expect(r.received).toBe(40);
+    expect(counts.requests).toBe(40);
+    expect(r.connects).toBe(40);
+  });
+});
+
 describe('loadgen echo', () => {
   it('sends N bytes and counts N back, pipelined', async () => {
     let bytes = 0;
