@@ -8,14 +8,15 @@
  * that measured nothing (no reply in its window; by count, fewer replies than asked) is
  * printed and then a CommandFailure saying what happened (`runFailure`), exit status 1.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { CommandFailure, optionUsageError, parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
 import { loadgen, resolveTarget, type LoadgenOptions, type LoadgenResult, type RespMix } from './loadgen/index.js';
 import { loadgenAddon } from './loadgen/addon.js';
 import { checkLoadgenOptions } from './loadgen/options.js';
 import { formatHdrTable, hdrTable } from './loadgen/percentiles.js';
-import { getAffinity } from './sys/process.js';
+import { constants } from './sys/constants.js';
+import { getAffinity, getrlimit, setrlimit } from './sys/process.js';
 
 export const loadgenUsage = `rawio loadgen --target HOST:PORT [options]
 
@@ -165,6 +166,46 @@ async function reachable(host: string, port: number, target: string): Promise<vo
   });
 }
 
+/** Fds a run needs beside its connections: an epoll fd per thread, and some to spare. */
+const FD_SPARE = 16;
+
+/** How many more fds this process may open now (the soft RLIMIT_NOFILE less those open). */
+function freeFds(): number {
+  const { soft } = getrlimit(constants.RLIMIT_NOFILE!);
+  try {
+    return soft - (readdirSync('/proc/self/fd').length - 1);
+  } catch {
+    return Infinity; // no /proc: no telling, the run counts EMFILE as it comes
+  }
+}
+
+/**
+ * `--connections N` holds N sockets at once: a count the open-file limit cannot hold would
+ * run with the connections that fit and the rest failing EMFILE, a measurement of fewer
+ * connections than asked. The soft limit is raised as far as the hard one allows (Node
+ * starts with it at the hard one, so `ulimit -n` usually set both); past that it is the
+ * flag's mistake, said before anything connects.
+ */
+function checkFds(connections: number, threads: number): void {
+  const need = connections + threads + FD_SPARE;
+  let free = freeFds();
+  if (free >= need) return;
+  const { soft, hard } = getrlimit(constants.RLIMIT_NOFILE!);
+  if (hard > soft) {
+    try {
+      setrlimit(constants.RLIMIT_NOFILE!, { soft: Math.min(hard, soft + need - free), hard });
+      free = freeFds();
+      if (free >= need) return;
+    } catch {
+      // left as it is: said below
+    }
+  }
+  const fit = Math.max(0, free - threads - FD_SPARE);
+  throw new UsageError(
+    `--connections ${connections} needs as many file descriptors; the open-file limit (ulimit -n ${hard === Infinity ? 'unlimited' : hard}) leaves room for ${fit}`,
+  );
+}
+
 /**
  * Runs the load generator for a command line: an option loadgen() refuses is the flag's
  * UsageError; a target that refuses a first connection is a CommandFailure rather than a
@@ -186,6 +227,7 @@ export async function runLoadgen(
   } catch (e) {
     throw optionUsageError(e, (name) => flagOfOption[name], flagText) ?? e;
   }
+  checkFds(run.connections ?? 1, run.threads ?? 1);
   loadgenAddon(); // a missing addon says so and how to build it, before anything connects
   await reachable(run.host ?? '127.0.0.1', run.port, target);
   return loadgen({ ...run, signal });

@@ -151,6 +151,16 @@ describe('a wrong command line: one line naming the flag, exit 2, nothing starte
   });
 });
 
+describe('more connections than the open-file limit holds', () => {
+  it('loadgen and bench --target say so before connecting, exit 2, rather than measure the ones that fit', async () => {
+    for (const cmd of ['loadgen', 'bench'])
+      expectUsage(
+        await rawio([cmd, '--target', '127.0.0.1:9', '--connections', '1000', '--duration', '1s'], { nofile: 64 }),
+        /--connections 1000 needs as many file descriptors; the open-file limit \(ulimit -n 64\) leaves room for \d+/,
+      );
+  });
+});
+
 describe('a command that fails while running: one line, exit 1, nothing left', () => {
   let dir: string;
   let busy: Server;

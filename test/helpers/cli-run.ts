@@ -45,6 +45,8 @@ export interface RunOptions {
   deadlineMs?: number;
   /** Called with the child as it starts, e.g. to close the reading end of its stdout. */
   onStart?: (child: ChildProcessByStdio<null, Readable, Readable>) => void;
+  /** Runs the command with RLIMIT_NOFILE at this, soft and hard (`ulimit -n`). */
+  nofile?: number;
 }
 
 /**
@@ -54,7 +56,10 @@ export interface RunOptions {
  * assertions instead of hanging.
  */
 export async function rawio(args: string[], opts: RunOptions = {}): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = [process.execPath, CLI, ...args];
+  const [file, ...argv] =
+    opts.nofile === undefined ? command : ['sh', '-c', `ulimit -n ${opts.nofile} && exec "$@"`, 'sh', ...command];
+  const child = spawn(file!, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let fired = false;
