@@ -69,6 +69,11 @@ export function parseFlags<F extends Flags>(
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    if (arg === '--') {
+      // Everything after it is a word, as the user wrote it (and so refused as one).
+      args.push(...argv.slice(i));
+      break;
+    }
     const name = valueFlag(arg, options);
     if (name === undefined) {
       args.push(arg);

@@ -43,6 +43,8 @@ const usageCases: [string, string[], RegExp | string][] = [
   ['an unknown flag', ['probe', '--jsn'], "unknown option '--jsn'"],
   ['a stray word', [...HTTP, 'extra'], "unexpected argument 'extra'"],
   ['a stray word after --', ['probe', '--', 'x'], "unexpected argument 'x'"],
+  ['a flag after --, as written', [...HTTP, '--', '--port', '1'], "unexpected argument '--port'"],
+  ['a value flag alone after --', [...HTTP, '--', '--port'], "unexpected argument '--port'"],
   ['a flag missing its value at the end', [...HTTP, '--port'], '--port needs a value'],
   ['a flag followed by another flag', [...HTTP, '--port', '--workers', '2'], '--port needs a value'],
   ['a flag given twice', [...HTTP, '--port', '0', '--port=0'], '--port is given more than once'],
