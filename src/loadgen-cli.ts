@@ -87,18 +87,38 @@ export function parseDuration(flag: string, s: string | undefined): number | und
   return Math.round(Number(m[1]) * scale);
 }
 
-/** `ping`, `setget`, … or a weighted mix `get:9,set:1`. */
+/** The largest weight of a command mix (the engine's). */
+const MAX_WEIGHT = 1_000_000;
+
+/** `ping`, `setget`, … or a weighted mix `get:9,set:1`: each command once, weights 0 to 1e6, not all 0. */
 export function parseCommand(s: string | undefined): LoadgenOptions['command'] {
   if (s === undefined || !s.includes(':')) return s as LoadgenOptions['command'];
   const mix: RespMix = {};
   for (const part of s.split(',')) {
-    const [name, weight] = part.split(':');
+    const [name, weight, ...rest] = part.split(':');
     if (name !== 'ping' && name !== 'set' && name !== 'get')
       throw new UsageError(`--command mix: unknown command '${name}' (ping, set, get)`);
-    mix[name] = whole('command', weight);
+    if (mix[name] !== undefined) throw new UsageError(`--command mix: '${name}' is given more than once`);
+    const w = whole('command', rest.length ? `${weight}:${rest.join(':')}` : weight)!;
+    if (w < 0 || w > MAX_WEIGHT)
+      throw new UsageError(`--command mix: a weight is a whole number from 0 to ${MAX_WEIGHT}, got '${part}'`);
+    mix[name] = w;
   }
+  if (Object.values(mix).every((w) => w === 0))
+    throw new UsageError(`--command mix: the weights are all 0, got '${s}'`);
   return mix;
 }
+
+/** The flags of one protocol: given with another they would do nothing. */
+const protocolFlags: Record<string, LoadgenOptions['protocol']> = {
+  path: 'http',
+  command: 'resp',
+  keyspace: 'resp',
+  'value-size': 'resp',
+  'payload-size': 'echo',
+  file: 'raw',
+  'reply-size': 'raw',
+};
 
 /** `--rate R`: a plain decimal number of requests per second (the engine checks its range). */
 function rateOf(text: string): number {
@@ -117,13 +137,20 @@ function cpuList(text: string): number[] {
   return cpus;
 }
 
-/** `--file FILE`: its bytes, or a UsageError naming the flag. */
+/** The largest request `--file` may hold (the engine's). */
+const MAX_PAYLOAD = 16 << 20;
+
+/** `--file FILE`: its bytes, 1 to 16 MiB, or a UsageError naming the flag. */
 function readPayload(file: string): Buffer {
+  let bytes: Buffer;
   try {
-    return readFileSync(file);
+    bytes = readFileSync(file);
   } catch (e) {
     throw new UsageError(`--file ${file}: ${(e as Error).message}`);
   }
+  if (bytes.length === 0 || bytes.length > MAX_PAYLOAD)
+    throw new UsageError(`--file ${file}: a request is 1 byte to 16 MiB, the file holds ${bytes.length}`);
+  return bytes;
 }
 
 /** loadgen() option → its flag (`durationMs` → `--duration`). */
@@ -252,7 +279,9 @@ export async function parseLoadgenArgs(
     );
   }
   const protocol = (values.protocol ?? 'http') as LoadgenOptions['protocol'];
-  if (values.file !== undefined && protocol !== 'raw') throw new UsageError('--file goes with --protocol raw');
+  for (const [flag, with_] of Object.entries(protocolFlags))
+    if (values[flag as keyof typeof values] !== undefined && protocol !== with_)
+      throw new UsageError(`--${flag} goes with --protocol ${with_}`);
   if (protocol === 'raw' && values.file === undefined) throw new UsageError('--protocol raw needs --file FILE');
   const requests = whole('requests', values.requests);
   const opts: LoadgenOptions & { target: string; latency: boolean; json: boolean } = {

@@ -109,7 +109,44 @@ const usageCases: [string, string[], RegExp | string][] = [
   ['--duration 0', [...TARGET, '--duration', '0'], /--duration wants an integer >= 1/],
   ['--threads 1e6', [...TARGET, '--threads', '1000000'], /--threads wants an integer >= 1 and <= 64/],
   ['loadgen --protocol nope', [...TARGET, '--protocol', 'nope'], /--protocol wants one of 'http'.*got 'nope'/],
-  ['--command nope', [...TARGET, '--command', 'nope'], /--command wants one of 'ping'.*got 'nope'/],
+  [
+    '--command nope',
+    [...TARGET, '--protocol', 'resp', '--command', 'nope'],
+    /--command wants one of 'ping'.*got 'nope'/,
+  ],
+  ['--command with http', [...TARGET, '--command', 'ping'], '--command goes with --protocol resp'],
+  [
+    '--keyspace with echo',
+    [...TARGET, '--protocol', 'echo', '--keyspace', '5'],
+    '--keyspace goes with --protocol resp',
+  ],
+  ['--path with resp', [...TARGET, '--protocol', 'resp', '--path', '/x'], '--path goes with --protocol http'],
+  ['--payload-size with http', [...TARGET, '--payload-size', '9'], '--payload-size goes with --protocol echo'],
+  [
+    '--reply-size with echo',
+    [...TARGET, '--protocol', 'echo', '--reply-size', '9'],
+    '--reply-size goes with --protocol raw',
+  ],
+  [
+    'a mix of all 0',
+    [...TARGET, '--protocol', 'resp', '--command', 'get:0,set:0'],
+    "--command mix: the weights are all 0, got 'get:0,set:0'",
+  ],
+  [
+    'a mix weight past 1e6',
+    [...TARGET, '--protocol', 'resp', '--command', 'get:2000000'],
+    /--command mix: a weight is a whole number from 0 to 1000000, got 'get:2000000'/,
+  ],
+  [
+    'a mix naming get twice',
+    [...TARGET, '--protocol', 'resp', '--command', 'get:1,get:2'],
+    "--command mix: 'get' is given more than once",
+  ],
+  [
+    '--file empty',
+    [...TARGET, '--protocol', 'raw', '--file', '/dev/null'],
+    '--file /dev/null: a request is 1 byte to 16 MiB, the file holds 0',
+  ],
   ['--path without a slash', [...TARGET, '--path', 'x'], /--path wants a path that starts with \//],
   [
     "--rate ''",
