@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { CommandFailure, optionUsageError, parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
 import { loadgen, resolveTarget, type LoadgenOptions, type LoadgenResult, type RespMix } from './loadgen/index.js';
 import { loadgenAddon } from './loadgen/addon.js';
-import { checkLoadgenOptions } from './loadgen/options.js';
+import { checkLoadgenOptions, MAX_MS } from './loadgen/options.js';
 import { formatHdrTable, hdrTable } from './loadgen/percentiles.js';
 import { constants } from './sys/constants.js';
 import { getAffinity, getrlimit, setrlimit } from './sys/process.js';
@@ -78,13 +78,20 @@ function whole(flag: string, s: string | undefined): number | undefined {
   return s === undefined ? undefined : wholeNumber(flag, s);
 }
 
-/** `10s`, `500ms`, `2m`, or plain seconds, in milliseconds. */
-export function parseDuration(flag: string, s: string | undefined): number | undefined {
+/**
+ * `10s`, `500ms`, `2m`, or plain seconds, in whole milliseconds from `minMs` to the engine's
+ * hour: a time outside it is said as a time (`--duration wants a time from 1ms to 60m`),
+ * not as the milliseconds it rounds to.
+ */
+export function parseDuration(flag: string, s: string | undefined, minMs = 1): number | undefined {
   if (s === undefined) return undefined;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s);
   if (!m) throw new UsageError(`--${flag} wants a time such as 10s, 500ms or 2m, got '${s}'`);
   const scale = m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000;
-  return Math.round(Number(m[1]) * scale);
+  const ms = Math.round(Number(m[1]) * scale);
+  if (!(ms >= minMs && ms <= MAX_MS))
+    throw new UsageError(`--${flag} wants a time from ${minMs}ms to ${MAX_MS / 60_000}m, got '${s}'`);
+  return ms;
 }
 
 /** The largest weight of a command mix (the engine's). */
@@ -302,7 +309,7 @@ export async function parseLoadgenArgs(
     durationMs: parseDuration('duration', values.duration) ?? (requests === undefined ? 10_000 : undefined),
     requests,
     stallMs: parseDuration('stall', values.stall),
-    warmupMs: parseDuration('warmup', values.warmup),
+    warmupMs: parseDuration('warmup', values.warmup, 0),
     rate: values.rate === undefined ? undefined : rateOf(values.rate),
     cpus: values.cpus === undefined ? undefined : cpuList(values.cpus),
     latency: values.latency ?? false,

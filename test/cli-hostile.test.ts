@@ -106,7 +106,11 @@ const usageCases: [string, string[], RegExp | string][] = [
   ['--target garbage', ['loadgen', '--target', 'garbage'], "--target wants HOST:PORT or [IPv6]:PORT, got 'garbage'"],
   ['--connections 0', [...TARGET, '--connections', '0'], /--connections wants an integer >= 1 .*got '0'/],
   ['--requests 0', [...TARGET, '--requests', '0'], /--requests wants an integer >= 1 .*got '0'/],
-  ['--duration 0', [...TARGET, '--duration', '0'], /--duration wants an integer >= 1/],
+  ['--duration 0', [...TARGET, '--duration', '0'], "--duration wants a time from 1ms to 60m, got '0'"],
+  ['--duration 0.1ms', [...TARGET, '--duration', '0.1ms'], "--duration wants a time from 1ms to 60m, got '0.1ms'"],
+  ['--duration 61m', [...TARGET, '--duration', '61m'], "--duration wants a time from 1ms to 60m, got '61m'"],
+  ['--warmup 2^70 s', [...TARGET, '--warmup', '1180591620717411303424'], /--warmup wants a time from 0ms to 60m/],
+  ['--stall 0', [...TARGET, '--requests', '5', '--stall', '0'], "--stall wants a time from 1ms to 60m, got '0'"],
   ['--threads 1e6', [...TARGET, '--threads', '1000000'], /--threads wants an integer >= 1 and <= 64/],
   ['loadgen --protocol nope', [...TARGET, '--protocol', 'nope'], /--protocol wants one of 'http'.*got 'nope'/],
   [
