@@ -7,7 +7,7 @@
  * A run that measured nothing fails as `rawio loadgen`'s does (exit status 1, one line).
  */
 import { CommandFailure, UsageError } from '../src/cli-args.js';
-import { parseLoadgenArgs, printResult, runFailure, runLoadgen } from '../src/loadgen-cli.js';
+import { jsonOnFailure, parseLoadgenArgs, printResult, runFailure, runLoadgen } from '../src/loadgen-cli.js';
 
 export const REMOTE_USAGE = `rawio bench --target HOST:PORT [--server-info URL] [rawio loadgen flags]
 
@@ -24,7 +24,14 @@ interface AgentCpu {
 }
 
 async function readAgent(url: string): Promise<AgentCpu> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  } catch (e) {
+    // fetch says only 'fetch failed'; what failed (ECONNREFUSED, a timeout) is its cause
+    const cause = (e as { cause?: { message?: string } }).cause?.message;
+    throw new CommandFailure(`--server-info ${url}: ${cause ?? (e as Error).message}`, { cause: e });
+  }
   if (!res.ok) throw new Error(`--server-info ${url}: HTTP ${res.status}`);
   const body = (await res.json()) as AgentCpu;
   if (typeof body.userSeconds !== 'number') throw new Error(`--server-info ${url}: not a rawio bench agent`);
@@ -52,9 +59,9 @@ export async function remoteMain(argv: readonly string[]): Promise<number> {
     if (!URL.canParse(info) || !/^https?:$/.test(new URL(info).protocol))
       throw new UsageError(`bench: --server-info wants an http:// URL, got '${info}'`);
   }
-  const { target, latency, json, ...run } = await parseLoadgenArgs(rest);
-  const before = info ? await readAgent(info) : undefined;
-  const r = await runLoadgen({ ...run, target }, rest);
+  const { target, latency, json, ...run } = await jsonOnFailure('bench', rest, () => parseLoadgenArgs(rest));
+  const before = info ? await jsonOnFailure('bench', rest, () => readAgent(info)) : undefined;
+  const r = await jsonOnFailure('bench', rest, () => runLoadgen({ ...run, target }, rest));
   // A run that measured nothing is printed as it is and fails, its server CPU unread (a
   // server that went away took its agent with it).
   const failure = runFailure(run, r);
@@ -62,7 +69,7 @@ export async function remoteMain(argv: readonly string[]): Promise<number> {
     printResult(target, run, r, { json, latency });
     throw new CommandFailure(failure);
   }
-  const after = info ? await readAgent(info) : undefined;
+  const after = info ? await jsonOnFailure('bench', rest, () => readAgent(info)) : undefined;
   let server: RemoteServerCpu | undefined;
   if (before && after) {
     const user = after.userSeconds - before.userSeconds;

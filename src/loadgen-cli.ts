@@ -400,7 +400,10 @@ export function formatResult(target: string, o: LoadgenOptions, r: LoadgenResult
   return lines.join('\n');
 }
 
-/** Prints a run's result (`--json`: one object with the HDR table rows), as `rawio loadgen` does. */
+/**
+ * Prints a run's result (`--json`: one object with the HDR table rows and `failure`, the
+ * sentence the command fails with, or null for a measurement), as `rawio loadgen` does.
+ */
 export function printResult(
   target: string,
   o: LoadgenOptions,
@@ -411,8 +414,9 @@ export function printResult(
   if (how.json) {
     const { histogram, ...rest } = r;
     console.log(
-      JSON.stringify({ target, ...rest, hdr: hdrTable(histogram), ...extra }, (_k, v: unknown) =>
-        v === Infinity ? null : v,
+      JSON.stringify(
+        { target, ...rest, hdr: hdrTable(histogram), failure: runFailure(o, r) ?? null, ...extra },
+        (_k, v: unknown) => (v === Infinity ? null : v),
       ),
     );
   } else {
@@ -420,16 +424,38 @@ export function printResult(
   }
 }
 
+/**
+ * With `--json`, a command that fails before it has a result to print (a target that does
+ * not resolve or refuses its first connection, a missing addon) still prints one object on
+ * stdout, `{ target, error }` with the line it fails with, so that a script reading stdout
+ * always has one object to parse; a wrong command line (a UsageError, exit 2) prints none.
+ * `argv` holds `--json` only as that flag: parseFlags refuses it in any other spelling.
+ */
+export async function jsonOnFailure<T>(command: string, argv: readonly string[], body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    if (argv.includes('--json') && !(e instanceof UsageError)) {
+      const at = argv.findIndex((a) => a === '--target' || a.startsWith('--target='));
+      const target = at < 0 ? null : argv[at]!.includes('=') ? argv[at]!.slice(9) : (argv[at + 1] ?? null);
+      const message = (e instanceof Error ? e.message : String(e)).replace(/^rawio: /, '');
+      console.log(JSON.stringify({ target, error: `rawio ${command}: ${message}` }));
+    }
+    throw e;
+  }
+}
+
 /** Runs `rawio loadgen`; a UsageError goes to the CLI, which prints it with the usage. */
 export async function loadgenMain(argv: string[]): Promise<number> {
-  const opts = await parseLoadgenArgs(argv);
-  const { target, latency, json, ...run } = opts;
+  const { target, latency, json, ...run } = await parseLoadgenArgs(argv).catch((e: unknown) =>
+    jsonOnFailure('loadgen', argv, () => Promise.reject(e)),
+  );
   const stop = new AbortController();
   const onSigint = () => stop.abort();
   process.once('SIGINT', onSigint);
   let r: LoadgenResult;
   try {
-    r = await runLoadgen({ ...run, target }, argv, stop.signal);
+    r = await jsonOnFailure('loadgen', argv, () => runLoadgen({ ...run, target }, argv, stop.signal));
   } finally {
     process.off('SIGINT', onSigint);
   }

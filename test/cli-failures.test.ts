@@ -41,6 +41,21 @@ describe('rawio loadgen against a server that answers nothing', () => {
     }
   });
 
+  it('a silent server with --json: one object on stdout, its failure said, exit 1', async () => {
+    const s = await badServer('silent');
+    try {
+      for (const cmd of ['loadgen', 'bench']) {
+        const r = await rawio([cmd, ...target(s.port), '--duration', '300ms', '--connections', '2', '--json']);
+        expectFailure(r, new RegExp(`^rawio ${cmd}: the server answered no request in the [\\d.]+ s window`));
+        const o = JSON.parse(r.out) as JsonResult & { failure: string | null };
+        expect(o.received).toBe(0);
+        expect(o.failure).toMatch(/^the server answered no request/);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a silent server, by count: ends once no reply came for --stall, exit 1', async () => {
     const s = await badServer('silent');
     try {

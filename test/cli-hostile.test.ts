@@ -263,6 +263,20 @@ describe('a command that fails while running: one line, exit 1, nothing left', (
       );
     }
   });
+
+  it('with --json, a command that fails before its run still prints one object: the target and the error', async () => {
+    for (const [cmd, args] of [
+      ['loadgen', ['--target', `127.0.0.1:${closedPort}`, '--requests', '5']],
+      ['bench', ['--target', `127.0.0.1:${closedPort}`]],
+      ['loadgen', ['--target=nonexistent.invalid:80']],
+    ] as const) {
+      const r = await rawio([cmd, ...args, '--json'], { deadlineMs: 15_000 });
+      expectFailure(r, /--target \S+: (cannot connect: .*ECONNREFUSED|getaddrinfo)/);
+      const o = JSON.parse(r.out) as { target: string; error: string };
+      expect(o.error).toBe(r.err.trim());
+      expect(o.target).toMatch(/^(127\.0\.0\.1:\d+|nonexistent\.invalid:80)$/);
+    }
+  });
 });
 
 describe('rawio serve and signals: exit 0, workers gone', () => {
