@@ -166,6 +166,10 @@ class Loop {
                          !stop_.load(std::memory_order_relaxed);
           drainEnd = counted ? UINT64_MAX : now + cfg_.drainNs;
         }
+        // A stop while a count waits for its last replies: Stalled no longer bounds the
+        // wait (a stopped run is not stalled), so the stop's drainNs does, as for a window.
+        if (drainEnd == UINT64_MAX && stop_.load(std::memory_order_relaxed))
+          drainEnd = now + cfg_.drainNs;
         if (now >= drainEnd || inflight_ == 0) return;
       }
       uint64_t wake = now + 50'000'000;  // notice stop() within 50 ms

@@ -6,13 +6,14 @@
  * Deadlines are stall guards: on a run that would not end the test fails by its own timeout.
  */
 import { createServer as createHttpServer } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadgen } from '../dist/src/loadgen/index.js';
 import { runSession } from '../dist/bench/main.js';
 import { loadgen as benchLoadgen } from '../dist/bench/loadgen.js';
 import { badServer, dyingServer } from './helpers/bad-servers.js';
 import { leakedSince, openFds } from './helpers/fds.js';
+import { eventually } from './helpers/wait.js';
 
 let fdsBefore: Map<number, string>;
 beforeEach(() => {
@@ -130,6 +131,39 @@ describe('a run by time against a failing server', () => {
     await s.close();
     expect(r.ended).toBe('stopped');
   });
+});
+
+describe('a stop while a count waits for its last replies', () => {
+  it('ends after drainMs, though stallMs would wait a minute', async () => {
+    // Silent, counting the requests it read: every one of the count is sent and waits.
+    let seen = 0;
+    const socks = new Set<Socket>();
+    const server = createServer((sock) => {
+      socks.add(sock);
+      sock.on('data', (d) => (seen += d.toString('latin1').split('GET ').length - 1));
+      sock.on('error', () => sock.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const ac = new AbortController();
+    const run = loadgen({
+      port,
+      protocol: 'http',
+      connections: 5,
+      requests: 5,
+      stallMs: 60_000,
+      drainMs: 0,
+      signal: ac.signal,
+    });
+    await eventually(() => seen === 5, 10_000);
+    ac.abort();
+    const r = await run;
+    for (const sock of socks) sock.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    expect(r.ended).toBe('stopped');
+    expect(r.sent).toBe(5);
+    expect(r.errors.lost).toBe(5);
+  }, 30_000);
 });
 
 describe('the bench when a server dies mid-scenario', () => {
