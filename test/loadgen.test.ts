@@ -241,7 +241,10 @@ describe('loadgen http replies the server frames in other ways', () => {
     expectClean(r);
     expect(r.received).toBe(40);
     expect(counts.requests).toBe(40);
-    expect(r.connects).toBe(40);
+    // One connection a request; a connection closing as the last replies arrive may be
+    // replaced before the engine sees the count is done (one more per connection at most).
+    expect(r.connects).toBeGreaterThanOrEqual(40);
+    expect(r.connects).toBeLessThanOrEqual(42);
   });
 });
 
