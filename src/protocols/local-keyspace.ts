@@ -349,21 +349,21 @@ export class LocalKeyspace {
 
   /** Deletes every key of `keys`: how many were present. */
   delMany(keys: readonly Uint8Array[]): number {
-    if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
-    for (const k of keys) v.bytes(k, 'keys[i]');
-    if (this.#closed) return -EBADF;
-    let n = 0;
-    for (const k of keys) n += this.del(k);
-    return n;
+    return this.#sumOver(keys, (k) => this.del(k));
   }
 
   /** How many of `keys` are present (a key given twice counts twice). */
   existsMany(keys: readonly Uint8Array[]): number {
+    return this.#sumOver(keys, (k) => this.exists(k));
+  }
+
+  /** The sum of `each` over `keys`, every key checked first; -EBADF once closed. */
+  #sumOver(keys: readonly Uint8Array[], each: (k: Uint8Array) => number): number {
     if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
     for (const k of keys) v.bytes(k, 'keys[i]');
     if (this.#closed) return -EBADF;
     let n = 0;
-    for (const k of keys) n += this.exists(k);
+    for (const k of keys) n += each(k);
     return n;
   }
 
