@@ -45,6 +45,14 @@ export interface ConnectionOptions {
   maxQueue?: number;
   /** The read buffer size; default 64 KiB. */
   readSize?: number;
+  /**
+   * ms `end()` lingers for (nginx's lingering close): once the queue has drained the write
+   * side is shut down and what the peer still sends is read and discarded, never handed to
+   * `onData`, until its EOF, an error, or this many ms, and only then is the fd closed.
+   * Closing with unread bytes makes the kernel send a reset, which can destroy the last
+   * reply in the peer's receive queue before it is read. Default 0: close at once.
+   */
+  linger?: number;
 }
 
 /**
@@ -113,6 +121,8 @@ export class Connection {
   onErrorQueue: (() => void) | undefined = undefined;
   /** Queued bytes past which the connection is destroyed with ERR_RAWIO_QUEUE_FULL (Infinity: no limit). */
   readonly maxQueue: number;
+  /** ms `end()` lingers for, reading and discarding, before it closes (ConnectionOptions.linger). */
+  readonly linger: number;
   /** Bytes read so far. */
   bytesRead = 0;
   /** Bytes written so far (by the kernel's count, queued bytes once they go out). */
@@ -125,6 +135,9 @@ export class Connection {
   #closed = false;
   #eof = false;
   #needDrain = false;
+  /** Ended and shut down for writing: reading and discarding until the peer's EOF (see `linger`). */
+  #lingering = false;
+  #lingerTimer = -1;
   /** Unwatched while paused after a hang-up (see #park). */
   #parked = false;
   /** Writes held by cork(), sent by uncork(); reused from one cork to the next. */
@@ -146,6 +159,7 @@ export class Connection {
     this.onEnd = v.optionalFunc('opts.onEnd', o.onEnd);
     this.maxQueue = o.maxQueue === undefined ? Infinity : v.int('maxQueue', o.maxQueue, 0);
     const readSize = o.readSize === undefined ? 65536 : v.int('readSize', o.readSize, 1, 1 << 30);
+    this.linger = o.linger === undefined ? 0 : v.int('linger', o.linger, 0, 0x7fffffff);
     if (nodeSocket(fd, 'fd') === undefined) v.fd(fd);
     this.reactor = reactor;
     const taken = nodeSocket(fd, 'fd') === undefined ? undefined : takeSocket(fd);
@@ -173,6 +187,11 @@ export class Connection {
   /** Bytes waiting in the write queue. */
   get queuedBytes(): number {
     return this.#queued;
+  }
+
+  /** Whether `end()` is lingering: shut down for writing, discarding what the peer sends until it closes. */
+  get lingering(): boolean {
+    return this.#lingering;
   }
 
   /** Whether the connection is closed (and its fd with it). */
@@ -263,8 +282,9 @@ export class Connection {
     return false;
   }
 
-  /** Stops reading (backpressure); the peer's data waits in the kernel. */
+  /** Stops reading (backpressure); the peer's data waits in the kernel. Ignored while lingering. */
   pause(): void {
+    if (this.#lingering) return;
     this.#reading = false;
     this.#rewatch();
   }
@@ -276,7 +296,11 @@ export class Connection {
     this.#rewatch();
   }
 
-  /** Flushes the queue, then shuts the write side down and closes the fd. */
+  /**
+   * Flushes the queue, then shuts the write side down and closes the fd: at once, or, with
+   * `linger` and a peer still sending, once it has finished (its EOF, an error, or `linger`
+   * ms), what it sends meanwhile read and discarded.
+   */
   end(): void {
     if (this.#closed) return;
     if (this.#corked) this.uncork();
@@ -291,6 +315,7 @@ export class Connection {
   destroy(error?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#lingerTimer >= 0) this.reactor.clearTimer(this.#lingerTimer);
     if (this.#corked) {
       this.#corked = false;
       this.#batch!.release();
@@ -335,6 +360,12 @@ export class Connection {
   #onEvents(events: number): void {
     // The fd was closed behind the connection's back; the reactor has let it go already.
     if (events & POLLNVAL) return this.#fail(-EBADF, 'poll');
+    if (this.#lingering) {
+      this.#readAll();
+      // A pending error ends the linger: the reply went out, nothing more is owed.
+      if (events & EPOLLERR) this.destroy();
+      return;
+    }
     if (this.#reading) this.#readAll();
     if (this.#closed) return;
     if (events & EPOLLOUT) this.#writable();
@@ -367,7 +398,7 @@ export class Connection {
       const n = native.read(this.fd, buf, 0, buf.length);
       if (n > 0) {
         this.bytesRead += n;
-        this.onData?.(buf.subarray(0, n));
+        if (!this.#lingering) this.onData?.(buf.subarray(0, n)); // lingering: discarded
         // Level-triggered, a short read means the socket is drained for now and the poller
         // will report it again when more arrives: the read that would only say EAGAIN is
         // skipped (nginx does the same). Edge-triggered must read on until EAGAIN.
@@ -380,6 +411,7 @@ export class Connection {
           return;
         }
       } else if (n === 0) {
+        if (this.#lingering) return this.destroy(); // the peer has finished: close now
         this.#reading = false;
         this.#eof = true;
         if (this.onEnd) this.onEnd();
@@ -387,7 +419,10 @@ export class Connection {
         if (!this.#closed) this.#rewatch();
         return;
       } else {
-        if (n !== -EAGAIN) this.#fail(n, 'read');
+        if (n === -EAGAIN) return;
+        // A reset while lingering ends it quietly: the reply was taken by the kernel already.
+        if (this.#lingering) this.destroy();
+        else this.#fail(n, 'read');
         return;
       }
     }
@@ -442,7 +477,16 @@ export class Connection {
 
   #finish(): void {
     native.shutdown(this.fd, 1);
-    this.destroy();
+    if (this.linger === 0 || this.#eof) return this.destroy();
+    // Lingering close: the peer sees the reply and EOF; what it still sends is read and
+    // dropped, so that close(2) finds no unread bytes and sends no reset (see `linger`).
+    this.#lingering = true;
+    this.#lingerTimer = this.reactor.setTimer(this.linger, () => {
+      this.#lingerTimer = -1;
+      this.destroy();
+    });
+    this.#reading = true;
+    this.#rewatch();
   }
 
   #fail(ret: number, syscall: string): void {

@@ -20,7 +20,7 @@
  */
 import { queueFullError } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
-import { ConnCore, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { ConnCore, LINGER_MS, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EINTR } from '../sys/errno.js';
 import { ownFd } from '../sys/fd-owner.js';
@@ -111,6 +111,10 @@ class BlockingIO implements ConnIO {
   queued = 0;
   progress = 0;
   closed = false;
+  /** Ended after its last reply with the client still sending: serveBlocking lingers before the fd closes. */
+  lingering = false;
+  /** The client has finished sending (read returned 0): an end needs no linger. */
+  eof = false;
   paused = false;
   /** The core driving this: its timeouts are checked while a write waits for the client. */
   core: ConnCore | undefined;
@@ -204,10 +208,12 @@ class BlockingIO implements ConnIO {
   }
 
   end(): void {
-    // Every byte is already written: the loop sees `closed` and the slot closes the fd.
+    // Every byte is already written: the loop sees `closed`, lingers (see linger()) unless
+    // the client has finished sending, and the slot closes the fd.
     if (this.closed) return;
     this.#ending = true;
     native.shutdown(this.fd, 1);
+    this.lingering = !this.eof;
     this.destroy();
   }
 
@@ -235,6 +241,28 @@ class BlockingIO implements ConnIO {
  */
 function readable(set: InstanceType<typeof native.PollSet>, out: Int32Array, ms: number): boolean {
   return set.wait(out, ms) > 0;
+}
+
+/**
+ * The lingering close after the last reply (LINGER_MS, conn-contract.ts): the write side is
+ * shut down already; what the client still sends is read and discarded until its EOF, an
+ * error, the bound, or stop() (whose shutdown(2) ends the read with EOF), so that close(2)
+ * finds no unread bytes and sends no reset that could destroy the reply before the client reads it.
+ */
+async function linger(fd: number, slot: FdSlot, buf: Buffer, tick: number, turns: boolean): Promise<void> {
+  const set = new native.PollSet();
+  set.add(fd, POLLIN);
+  const out = new Int32Array(2);
+  const deadline = performance.now() + LINGER_MS;
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left <= 0 || slot.stopping) return;
+    if (turns) await nodeTurn();
+    if (!readable(set, out, Math.min(tick, Math.ceil(left)))) continue;
+    const n = native.read(fd, buf, 0, buf.length);
+    if (n === -EINTR || n === -EAGAIN) continue;
+    if (n <= 0) return; // EOF: the client has finished; or an error
+  }
 }
 
 /**
@@ -275,6 +303,7 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
       const n = native.read(fd, buf, 0, buf.length);
       if (n === -EINTR || n === -EAGAIN) continue;
       if (n <= 0) {
+        io.eof = true;
         core.end();
         await settled(core, io, slot); // a reply still being made goes out before the connection closes
         break;
@@ -283,6 +312,7 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
       // Let file bodies and promise replies finish before the thread blocks in poll again.
       await settled(core, io, slot);
     }
+    if (io.lingering) await linger(fd, slot, buf, tick, turns);
   } finally {
     io.closed = true;
     io.release();

@@ -28,6 +28,16 @@ export const CONN_DEFAULTS: Readonly<ConnLimits> = {
   idleTimeout: 30_000,
 };
 
+/**
+ * How long a connection closed after its last reply (a closing reply, a framing error's)
+ * lingers: its write side shut down, it reads and discards what the client still sends (the
+ * rest of a body too large to read) until the client's EOF, an error, or this many ms, and
+ * only then closes. Closing with unread bytes makes the kernel send a reset, which can
+ * destroy the reply in the client's receive queue before it reads it (nginx's lingering
+ * close; its lingering_time is 30 s with 5 s between reads: one bound of 5 s here, a total).
+ */
+export const LINGER_MS = 5000;
+
 /** Just the limits out of a larger object (resolved serve options), to hand to a thread. */
 export function pickLimits(o: ConnLimits): ConnLimits {
   const { maxInFlight, maxOutput, maxFiles, headerTimeout, idleTimeout } = o;
@@ -51,6 +61,11 @@ export interface ConnIO {
   readonly readsWhenIdle?: boolean;
   /** Closed (or closing): nothing more is written. */
   readonly closed: boolean;
+  /**
+   * Ended after its last reply and shut down for writing, discarding what the client still
+   * sends until it closes (LINGER_MS bounds it): no timeout of the core applies any more.
+   */
+  readonly lingering?: boolean;
   /** Writes bytes, queueing what the kernel does not take now. The buffer is not modified. */
   write(data: Uint8Array): void;
   /** Resolves once at most `bytes` are queued; rejects if the connection closes first. */
@@ -64,7 +79,10 @@ export interface ConnIO {
   /** Holds writes until uncork() sends them together (optional). */
   cork?(): void;
   uncork?(): void;
-  /** Sends what is queued, then closes. */
+  /**
+   * Sends what is queued, then closes: lingering (LINGER_MS) unless the client has finished
+   * sending already.
+   */
   end(): void;
   /** Closes now. */
   destroy(error?: Error): void;

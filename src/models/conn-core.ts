@@ -54,6 +54,7 @@ export {
   CONN_DEFAULTS,
   connError,
   discardReply,
+  LINGER_MS,
   pickLimits,
   sweepEvery,
   type ConnIO,
@@ -200,7 +201,8 @@ export class ConnCore {
    * Returns true when it closed it.
    */
   expire(now: number): boolean {
-    if (this.#io.closed) return false;
+    // A lingering close has its own bound (LINGER_MS), kept by the driver.
+    if (this.#io.closed || this.#io.lingering === true) return false;
     const limits = this.#limits;
     // A reply the server is still making (a promise, a pool, a streamed body's next chunk)
     // is the server's delay, not the client's.

@@ -37,7 +37,7 @@ import { errnoError } from '../sys/errors.js';
 import { getrlimit } from '../sys/process.js';
 import { ringProbe } from '../sys/uring.js';
 import { AcceptBackoff } from './accept-backoff.js';
-import { asyncWork, ConnCore, connError, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { asyncWork, ConnCore, connError, LINGER_MS, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { Stats } from './stats.js';
 import type { RingSetup } from './types.js';
 
@@ -122,6 +122,11 @@ class RingConn implements ConnIO {
   /** The armed recv was cancelled (reading paused); its last completion is still to come. */
   #cancelled = false;
   #ending = false;
+  /** The client has finished sending (a recv said 0): an end needs no linger. */
+  #eof = false;
+  /** Ended and shut down for writing: discarding what the client sends until it closes (#linger). */
+  #lingering = false;
+  #lingerTimer = -1;
   /** The thread's turn in which #turnBytes were handed to the core. */
   #turn = -1;
   #turnBytes = 0;
@@ -158,8 +163,13 @@ class RingConn implements ConnIO {
     this.#recvId = this.#proactor.recvMultishot(this.fd, this.#onRecv);
   }
 
+  get lingering(): boolean {
+    return this.#lingering;
+  }
+
   readonly #onRecv = (n: number, data: Uint8Array): void => {
     if (this.closed) return;
+    if (this.#lingering) return this.#discard(n);
     if (n > 0) {
       // The codec copies what it keeps: data is lent.
       if (!this.#holding && this.#share(n)) return this.core.push(data);
@@ -171,6 +181,7 @@ class RingConn implements ConnIO {
       this.#cancelled = false;
       if (!this.#paused && !this.#holding) this.#arm(); // resumed while the cancel was in flight
     } else if (n === 0) {
+      this.#eof = true;
       if (this.#holding) this.#heldEnd = true;
       else this.core.end();
     } else {
@@ -201,7 +212,7 @@ class RingConn implements ConnIO {
 
   /** A later turn: hands the core a share of what was held; the recv is armed again once all has gone. */
   readonly #release = (): void => {
-    if (this.closed) return;
+    if (this.closed || this.#lingering) return;
     const held = this.#held;
     let i = 0;
     while (i < held.length && !this.closed && this.#share(held[i]!.length)) this.core.push(held[i++]!);
@@ -249,7 +260,7 @@ class RingConn implements ConnIO {
     if (this.#sending > 0 || this.#corked || this.closed) return;
     const n = this.#outN;
     if (n === 0) {
-      if (this.#ending) this.destroy();
+      if (this.#ending) this.#linger();
       return;
     }
     const out = this.#out;
@@ -370,6 +381,7 @@ class RingConn implements ConnIO {
   }
 
   pause(): void {
+    if (this.#lingering) return; // the recv discards until the client closes
     this.#paused = true;
     this.#cancelRecv();
   }
@@ -388,13 +400,48 @@ class RingConn implements ConnIO {
 
   end(): void {
     this.#ending = true;
-    if (this.#sending === 0 && this.#outN === 0) this.destroy();
+    if (this.#sending === 0 && this.#outN === 0) this.#linger();
+  }
+
+  /**
+   * Every reply has been taken by the kernel: a lingering close (LINGER_MS, conn-contract.ts)
+   * unless the client has finished sending. The write side is shut down, so the client sees
+   * the reply and EOF; the recv stays armed (armed again if reading was paused) and what it
+   * receives is discarded, never handed to the core, until the client's EOF, an error or the
+   * bound; only then is the fd closed, with no unread bytes to make the kernel send a reset.
+   */
+  #linger(): void {
+    if (this.closed || this.#lingering) return;
+    if (this.#eof || this.#heldEnd) return this.destroy();
+    this.#lingering = true;
+    native.shutdown(this.fd, 1);
+    this.#held = [];
+    this.#holding = false;
+    this.#paused = false;
+    // A recv being cancelled is armed again by its last completion (#discard).
+    if (this.#recvId < 0) this.#arm();
+    this.#lingerTimer = this.#proactor.timeout(LINGER_MS, (res) => {
+      this.#lingerTimer = -1;
+      if (res !== -ECANCELED) this.destroy();
+    });
+  }
+
+  /** A recv's completion while lingering: data is dropped; the end of the stream or an error closes. */
+  #discard(n: number): void {
+    if (n > 0) return;
+    this.#recvId = -1;
+    if (n === -ECANCELED || (n < 0 && this.#cancelled)) {
+      this.#cancelled = false;
+      return this.#arm();
+    }
+    this.destroy();
   }
 
   /** Closes now (`error`, such as ERR_RAWIO_QUEUE_FULL, says why; nothing reports it). */
   destroy(_error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.#lingerTimer >= 0) this.#proactor.cancel(this.#lingerTimer);
     this.#held = [];
     const waiters = this.#waiters;
     this.#waiters = [];

@@ -19,7 +19,7 @@ import { CHUNK, MSG, readBody, readNewFd, readReply, writeRequest } from './mess
 import { BodyFeed } from './body-feed.js';
 import type { PollerName } from './poller-name.js';
 import { Session } from './session.js';
-import { asyncWork, discardReply, sweepEvery, type ConnLimits } from './conn-core.js';
+import { asyncWork, discardReply, LINGER_MS, sweepEvery, type ConnLimits } from './conn-core.js';
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { endTransferRing, setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
@@ -194,7 +194,8 @@ export class ReactorThread {
     // TCP_NODELAY, as nginx and Redis set it: a reply written in pieces must not wait for the
     // client's delayed ACK (Nagle's algorithm turns pipelined replies into 40 ms stalls).
     native.setNoDelay(fd, true);
-    const conn = new Connection(this.reactor, fd, { maxQueue: this.#data.maxQueue });
+    // A closing reply ends in a lingering close (LINGER_MS): see ConnectionOptions.linger.
+    const conn = new Connection(this.reactor, fd, { maxQueue: this.#data.maxQueue, linger: LINGER_MS });
     const id = this.#next++;
     const session = new Session(conn, {
       protocol: this.#protocol,

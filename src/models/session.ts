@@ -69,6 +69,10 @@ class ConnectionIO implements ConnIO {
     return this.conn.closed;
   }
 
+  get lingering(): boolean {
+    return this.conn.lingering;
+  }
+
   write(data: Uint8Array): void {
     if (this.zc?.write(data) === true) return;
     if (this.#corking) this.#corked += data.length;

@@ -8,6 +8,8 @@
  *     the rest) and one whose request is still in its handler (no reply is sent);
  *   - it waits for a handler still running to settle, at most the idle timeout, then ends
  *     the threads or processes still running one; it resolves once every one is gone.
+ * And the close after a closing reply (README's "On close") is a lingering one: a client
+ * still sending a body the server refused gets the whole reply and EOF, never a reset.
  * The handler that waits is test/fixtures/user/hold.mjs: it settles when the test says so
  * (a file appears), or never. Deadlines here are stall guards, never what is measured.
  */
@@ -159,5 +161,45 @@ export function defineCloseTests(model: ModelName, start: Start, root: () => str
       expect(slow.got.length).toBeLessThan(size);
       await held.gone();
     }
+  }, 30_000);
+
+  it('a closing reply lingers: a client still sending a body over maxRequest gets the whole 413 and EOF, and no write of it fails', async () => {
+    const held = holdings(model);
+    const s = await start('http', { maxRequest: 64 * 1024, idleTimeout: STALL_MS });
+    held.started(s);
+    const size = 4 * MiB;
+    // Half-open allowed: the client goes on writing after the server's EOF, as an uploader does.
+    const sock = net.connect({ port: s.port, host: '127.0.0.1', allowHalfOpen: true });
+    let got = Buffer.alloc(0);
+    let ended = false;
+    const errors: string[] = [];
+    sock.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+    sock.on('end', () => (ended = true));
+    sock.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
+    const closed = new Promise<boolean>((r) => sock.once('close', () => r(true)));
+    const stall = new Promise<boolean>((r) => setTimeout(() => r(false), STALL_MS).unref());
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+    const chunk = Buffer.alloc(64 * 1024, 97);
+    const replied = () => got.includes('\r\n\r\n') || sock.destroyed;
+    for (let sent = 0; sent < size && !sock.destroyed; sent += chunk.length) {
+      const room = sock.write(chunk, (e) => e && errors.push((e as NodeJS.ErrnoException).code ?? e.message));
+      if (!room) await new Promise((r) => (sock.once('drain', r), sock.once('close', r)));
+      // A quarter of the body in, the rest goes after the reply has come: the server has
+      // answered and is closing while the client still sends, whatever the scheduling.
+      if (sent === size / 4) expect(await eventually(replied, STALL_MS)).toBe(true);
+    }
+    sock.end();
+    expect(await Promise.race([closed, stall])).toBe(true);
+    expect(errors).toEqual([]);
+    expect(ended).toBe(true); // the server's EOF, after the reply
+    const text = got.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 413 /);
+    const head = text.indexOf('\r\n\r\n');
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text)?.[1]);
+    expect(head).toBeGreaterThan(0);
+    expect(got.length).toBe(head + 4 + length); // the whole reply, nothing after it
+    await s.close();
+    await held.gone();
   }, 30_000);
 }
