@@ -209,6 +209,70 @@ describe.each(pollerNames)('Connection on %s', (backend) => {
     sys.close(b);
   });
 
+  it('end() with linger: shut down for writing, what the peer still sends is discarded, closed at its EOF', async () => {
+    const [a, b] = sys.socketpair();
+    let afterEnd = 0;
+    let ended = false;
+    let closedWith: Error | undefined | null = null;
+    const conn = new Connection(reactor, a, {
+      linger: 60_000, // far off: the peer's EOF is what closes it here
+      onData: () => ended && afterEnd++,
+      onClose: (e) => (closedWith = e),
+    });
+    expect(conn.linger).toBe(60_000);
+    conn.write(Buffer.from('bye'));
+    conn.end();
+    ended = true;
+    conn.pause(); // ignored while lingering
+    expect(conn.lingering).toBe(true);
+    expect(conn.closed).toBe(false);
+    const got: Buffer[] = [];
+    let sent = 0;
+    let eof = false;
+    reactor.setTimer(
+      1,
+      () => {
+        drain(b, got);
+        if (!eof && sys.read(b, Buffer.alloc(1)) === 0) eof = true;
+        if (sent < 256 * 1024) sent += Math.max(0, sys.write(b, Buffer.alloc(16 * 1024, 122)));
+        else if (sent !== Infinity) {
+          sent = Infinity;
+          sys.shutdown(b, 'write');
+        }
+        if (conn.closed) reactor.stop();
+      },
+      { repeat: true },
+    );
+    await reactor.run();
+    expect(Buffer.concat(got).toString()).toBe('bye');
+    expect(eof).toBe(true); // the peer saw EOF while it was still sending
+    expect(afterEnd).toBe(0); // nothing read while lingering reached onData
+    expect(conn.bytesRead).toBe(256 * 1024);
+    expect(closedWith).toBeUndefined();
+    expect(conn.lingering).toBe(true);
+    sys.close(b);
+  });
+
+  it('end() with linger closes after `linger` ms when the peer never closes, and destroy() ends a linger at once', async () => {
+    const [a, b] = sys.socketpair();
+    const conn = new Connection(reactor, a, { linger: 20 });
+    conn.end();
+    expect(conn.lingering).toBe(true);
+    reactor.setTimer(1, () => conn.closed && reactor.stop(), { repeat: true });
+    await reactor.run();
+    expect(conn.closed).toBe(true);
+    sys.close(b);
+    const [c2, d] = sys.socketpair();
+    const other = new Connection(reactor, c2, { linger: 60_000 });
+    other.end();
+    expect(other.lingering).toBe(true);
+    other.destroy();
+    expect(other.closed).toBe(true);
+    sys.close(d);
+    expect(() => new Connection(reactor, d, { linger: -1 })).toThrow(RangeError);
+    expect(() => new Connection(reactor, d, { linger: '5' as unknown as number })).toThrow(TypeError);
+  });
+
   it('a peer reset (RST) ends in onClose(ECONNRESET), not a throw out of run()', async () => {
     const lfd = sys.listenTcp('127.0.0.1', 0);
     const cfd = sys.connectTcp('127.0.0.1', sys.localPort(lfd), { blocking: true });
