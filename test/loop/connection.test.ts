@@ -2,7 +2,8 @@
  * Connection over each backend with real sockets: writes queue past the kernel's buffer and
  * drain through EPOLLOUT (writev, partial writes resumed in order), a bounded queue drops
  * the connection, a peer reset or a closed peer ends in onClose with the errno instead of a
- * throw, waitWritable resolves on EPOLLOUT, end() flushes before closing.
+ * throw, waitWritable resolves on EPOLLOUT, end() flushes before closing, and with `linger`
+ * discards what the peer still sends until its EOF (or the bound) before it closes.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Connection, Reactor, constants as c, pollerNames, sys } from '../helpers/rawio.js';
