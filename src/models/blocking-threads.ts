@@ -51,12 +51,17 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     limits: data.limits,
     maxQueue: data.maxQueue,
   };
-  ready();
   let backoff: AcceptBackoff | undefined;
   const turns = runsUserCode(data.protocolOptions);
   try {
-    if (data.role === 'connection') return await serveConnections(data, slot, opts, turns);
+    if (data.role === 'connection') {
+      ready();
+      return await serveConnections(data, slot, opts, turns);
+    }
+    // The reserve fd is taken before ready(): once serve() resolves, the thread holds every
+    // fd it will hold while it serves (a count of the process's fds taken then is stable).
     backoff = new AcceptBackoff();
+    ready();
     const listening = new native.PollSet();
     listening.add(data.fd, POLLIN);
     const out = new Int32Array(2);
