@@ -44,8 +44,9 @@ namespace {
 
 using keyspace::Table;
 
-// ---- N-API glue: class Keyspace { open, close, get, set, del, exists, delMany, existsMany, incr,
-// incrIfSumBelow, mset, mget, flush, info } and keyspaceUnlink(name). Every method returns
+// ---- N-API glue: class Keyspace { open, close, get, set, del, exists, delMany, delPrefix,
+// existsMany, incr, incrIfSumBelow, mset, mget, flush, info } and keyspaceUnlink(name). Every
+// method returns
 // >= 0 or -errno.
 
 bool IsProcFdName(const std::string& s) {
@@ -89,6 +90,7 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
          InstanceMethod<&Keyspace::Get>("get"), InstanceMethod<&Keyspace::Set>("set"),
          InstanceMethod<&Keyspace::Del>("del"), InstanceMethod<&Keyspace::Exists>("exists"),
          InstanceMethod<&Keyspace::DelMany>("delMany"),
+         InstanceMethod<&Keyspace::DelPrefix>("delPrefix"),
          InstanceMethod<&Keyspace::ExistsMany>("existsMany"),
          InstanceMethod<&Keyspace::Incr>("incr"),
          InstanceMethod<&Keyspace::IncrIfSumBelow>("incrIfSumBelow"),
@@ -153,6 +155,11 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
   Napi::Value DelMany(const Napi::CallbackInfo& info) {
     std::vector<Bytes> keys = ArgByteList(info, 0);
     return Num(info.Env(), t_.Many(keys.data(), keys.size(), true));
+  }
+  // delPrefix(prefix): deletes every key that begins with prefix (any length, '' all), under
+  // one lock; the count.
+  Napi::Value DelPrefix(const Napi::CallbackInfo& info) {
+    return Num(info.Env(), t_.DelPrefix(ArgBytes(info, 0, "prefix")));
   }
   Napi::Value ExistsMany(const Napi::CallbackInfo& info) {
     std::vector<Bytes> keys = ArgByteList(info, 0);

@@ -158,6 +158,31 @@ class Table {
     return count;
   }
 
+  // Deletes every key that begins with prefix, under one lock: a walk of every chain (every
+  // key once), so for rare clean-ups, not hot paths. How many were deleted.
+  long DelPrefix(const Bytes& prefix) {
+    Locked l(this);
+    if (l.err) return l.err;
+    long count = 0;
+    uint64_t seen = 0;
+    const uint64_t keys = h_->count;
+    for (uint32_t i = 0; i < nbuckets_; i++) {
+      uint32_t* link = &Buckets()[i];
+      while (*link != 0) {
+        Block* b = At(*link);
+        if (b == nullptr || ++seen > keys) return -EIO;
+        if (b->klen >= prefix.len && memcmp(b->data(), prefix.data, prefix.len) == 0) {
+          *link = b->next;
+          Free(b);
+          count++;
+        } else {
+          link = &b->next;
+        }
+      }
+    }
+    return count;
+  }
+
   // Adds delta to the integer at k (0 when absent); writes the decimal result to out.
   long Incr(const Bytes& k, int64_t delta, char out[24]) {
     Locked l(this);

@@ -115,6 +115,30 @@ Napi::Value JsLocalPort(const Napi::CallbackInfo& info) {
   return Num(info.Env(), port);
 }
 
+// peerAddress(fd, out): getpeername(2) of a connected socket as 16 bytes of IPv6 address in
+// out (an IPv4 peer as its IPv4-mapped address ::ffff:a.b.c.d, so both spellings of one
+// IPv4 client are the same 16 bytes). Returns the family (AF_INET, AF_INET6), -EAFNOSUPPORT
+// for a socket of another family (AF_UNIX), or -errno (ENOTCONN: the peer already reset).
+Napi::Value JsPeerAddress(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  Bytes out = ArgOutBytes(info, 1, "out");
+  if (out.len < 16) ThrowRange(info.Env(), "out must hold 16 bytes");
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return Num(info.Env(), -errno);
+  if (ss.ss_family == AF_INET) {
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    std::memcpy(out.data, kMapped, 12);
+    std::memcpy(out.data + 12, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, 4);
+    return Num(info.Env(), AF_INET);
+  }
+  if (ss.ss_family == AF_INET6) {
+    std::memcpy(out.data, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, 16);
+    return Num(info.Env(), AF_INET6);
+  }
+  return Num(info.Env(), -EAFNOSUPPORT);
+}
+
 Napi::Value JsAccept(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0);
   int flags = SocketFlags(ArgBool(info, 1));
@@ -256,6 +280,7 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("connectTcp", Napi::Function::New(env, JsConnectTcp));
   exports.Set("localPort", Napi::Function::New(env, JsLocalPort));
   exports.Set("accept", Napi::Function::New(env, JsAccept));
+  exports.Set("peerAddress", Napi::Function::New(env, JsPeerAddress));
   exports.Set("read", Napi::Function::New(env, JsRead));
   exports.Set("write", Napi::Function::New(env, JsWrite));
   exports.Set("writev", Napi::Function::New(env, JsWritev));

@@ -112,6 +112,7 @@ describe('argument errors carry their code, checked in JS or in the addon', () =
         ['incr(delta: 0.5)', () => ks.incr(k, 0.5, Buffer.alloc(32)), RANGE],
         ['incr(delta: 2n ** 63n)', () => ks.incr(k, 2n ** 63n, Buffer.alloc(32)), RANGE],
         ['delMany(keys: key)', () => ks.delMany(k as never), TYPE],
+        ['delPrefix(prefix: string)', () => ks.delPrefix('k' as never), TYPE],
         ['existsMany(keys: [string])', () => ks.existsMany(['k'] as never), TYPE],
         ['mset(kv: {})', () => ks.mset({} as never), TYPE],
         ['mset([key, 3])', () => ks.mset([k, 3 as never]), TYPE],

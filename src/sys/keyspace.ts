@@ -137,6 +137,15 @@ export class Keyspace {
     return this.#ks.delMany(keys);
   }
 
+  /**
+   * Deletes every key that begins with `prefix` (all of them for an empty one) under one
+   * lock: how many were deleted. It walks every key once, so it is for rare clean-ups (the
+   * multi-process master drops a dead worker's per-client counts with it), not hot paths.
+   */
+  delPrefix(prefix: Uint8Array): number {
+    return this.#ks.delPrefix(prefix);
+  }
+
   /** How many of `keys` are present, read under one lock (Redis's EXISTS: a key given twice counts twice). */
   existsMany(keys: readonly Uint8Array[]): number {
     return this.#ks.existsMany(keys);

@@ -36,6 +36,8 @@ export interface SocketBinding {
   connectTcp(host: string, port: number, blocking: boolean): number;
   localPort(fd: number): number;
   accept(fd: number, blocking: boolean): number;
+  /** getpeername(2) as 16 bytes of IPv6 address in out (IPv4: ::ffff:a.b.c.d): the family, or -errno. */
+  peerAddress(fd: number, out: Uint8Array): number;
   read(fd: number, buf: Uint8Array, off: number, len: number): number;
   write(fd: number, buf: Uint8Array, off: number, len: number): number;
   writev(fd: number, bufs: readonly Uint8Array[], start: number): number;
@@ -279,6 +281,7 @@ export interface NativeKeyspace {
   exists(key: Uint8Array): number;
   /** del / exists of every key under one lock: the count deleted / present. */
   delMany(keys: readonly Uint8Array[]): number;
+  delPrefix(prefix: Uint8Array): number;
   existsMany(keys: readonly Uint8Array[]): number;
   incr(key: Uint8Array, delta: number | bigint, out: Uint8Array): number;
   /** incr(key, 1, out) only when the values of keys sum to less than max: digits, 0 at the limit, -errno. */

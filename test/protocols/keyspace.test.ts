@@ -225,6 +225,26 @@ describe('shared-memory keyspace', () => {
     expect(value('d')).toBe('10');
   });
 
+  it('delPrefix deletes every key that begins with the prefix (bytes, not text), and only those', () => {
+    using ks = Keyspace.create(undefined, { size: 1 << 20, buckets: 16 });
+    const out = Buffer.alloc(24);
+    for (let i = 0; i < 200; i++) ks.set(b(`client:1:${i}`), b('1'));
+    for (let i = 0; i < 50; i++) ks.set(b(`client:10:${i}`), b('1')); // a longer worker index: not under 'client:1:'
+    ks.set(Buffer.from([0x63, 0x3a, 0x00, 0xff]), b('x')); // binary keys
+    ks.set(b('client:1'), b('short')); // shorter than the prefix
+    expect(ks.delPrefix(b('client:1:'))).toBe(200);
+    expect(ks.info().keys).toBe(52);
+    expect(ks.exists(b('client:10:7'))).toBe(1);
+    expect(ks.exists(b('client:1'))).toBe(1);
+    expect(ks.delPrefix(b('client:1:'))).toBe(0); // nothing left under it
+    expect(ks.delPrefix(Buffer.from([0x63, 0x3a, 0x00]))).toBe(1);
+    // The freed blocks serve new keys, and the chains are whole: every remaining key is found.
+    for (let i = 0; i < 200; i++) expect(ks.incr(b(`n:${i}`), 1, out)).toBe(1);
+    for (let i = 0; i < 50; i++) expect(ks.exists(b(`client:10:${i}`))).toBe(1);
+    expect(ks.delPrefix(b(''))).toBe(251); // the empty prefix: every key
+    expect(ks.info().keys).toBe(0);
+  });
+
   it('incrIfSumBelow fails like incr on a value that is not an integer, and on overflow', () => {
     using ks = Keyspace.create(undefined, { size: 1 << 20 });
     const out = Buffer.alloc(24);
