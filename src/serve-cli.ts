@@ -57,10 +57,12 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --header-timeout MS  a started request must arrive whole within this (default 10000)
   --idle-timeout MS    close after this long without progress (default 30000)
 
-  Server-wide limit (README, "Connection limits"):
+  Server-wide limits (README, "Connection limits"):
   --max-connections N  connections open on the whole server, every thread and worker
                        process together; a connect past it is closed at once, unread,
                        and counted as refused (default: no limit)
+  --max-connections-per-client N
+                       the same, counted per client IP address (default: no limit)
   --help               this text
 
 Runs until SIGINT, SIGTERM or SIGHUP, then closes every connection, thread and worker
@@ -251,7 +253,11 @@ export async function serveMain(argv: string[]): Promise<number> {
   await agent?.close();
   unhook();
   const s = server.stats();
-  const refused = s.refused > 0 ? ` (${s.refused} refused at --max-connections)` : '';
+  const limits = [
+    cmd.opts.maxConnections !== undefined ? '--max-connections' : '',
+    cmd.opts.maxConnectionsPerClient !== undefined ? '--max-connections-per-client' : '',
+  ].filter((f) => f !== '');
+  const refused = s.refused > 0 ? ` (${s.refused} refused at ${limits.join(' or ')})` : '';
   console.log(
     `rawio: closed after ${s.accepted.reduce((a, b) => a + b, 0)} connections, ${s.requests} requests${refused}`,
   );

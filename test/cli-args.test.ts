@@ -50,6 +50,7 @@ describe('rawio subcommands', () => {
       ['--cpus', '0,x'],
       ['--max-queue', '1.5'],
       ['--max-connections', 'many'],
+      ['--max-connections-per-client', '2.5'],
     ]) {
       const r = run('serve', '--model', 'multi-reactor', '--protocol', 'http', flag!, value!);
       expect(r.code).toBe(2);
@@ -91,6 +92,7 @@ describe('rawio subcommands', () => {
       '--pool=1',
       '--cpus=0',
       '--max-connections=100',
+      '--max-connections-per-client=8',
     ]);
     expect(opts).toEqual({
       model: 'multi-reactor-pool',
@@ -101,14 +103,17 @@ describe('rawio subcommands', () => {
       pool: 1,
       cpus: [0],
       maxConnections: 100,
+      maxConnectionsPerClient: 8,
     });
   });
 
-  it('serve --max-connections wants a whole number of at least 1', () => {
-    for (const value of ['0', '-3']) {
-      const r = run('serve', '--model', 'single', '--protocol', 'http', '--max-connections', value);
-      expect(r.code).toBe(2);
-      expect(r.err).toContain('--max-connections wants an integer >= 1');
+  it('serve --max-connections and --max-connections-per-client want a whole number of at least 1', () => {
+    for (const flag of ['--max-connections', '--max-connections-per-client']) {
+      for (const value of ['0', '-3']) {
+        const r = run('serve', '--model', 'single', '--protocol', 'http', flag, value);
+        expect(r.code).toBe(2);
+        expect(r.err).toContain(`${flag} wants an integer >= 1`);
+      }
     }
   });
 

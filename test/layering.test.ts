@@ -62,6 +62,7 @@ const RAW_BINDING_USERS = [
   'src/models/process-entry.ts',
   'src/models/reactor-group.ts',
   'src/models/reactor-thread.ts',
+  'src/models/stats.ts', // peerAddress of each accepted fd, under maxConnectionsPerClient
   'src/models/tpc-acceptor.ts',
   'src/transfer/direct.ts',
   'src/transfer/mmap.ts',

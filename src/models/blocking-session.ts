@@ -281,8 +281,11 @@ async function settled(core: ConnCore, io: BlockingIO, slot: FdSlot): Promise<vo
   }
 }
 
-/** Serves one blocking connection until the peer closes, a reply says close, a timeout, or stop. */
-export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOptions): Promise<void> {
+/**
+ * Serves one blocking connection until the peer closes, a reply says close, a timeout, or
+ * stop; then gives back its slots of the connection limits (`ticket`: what Stats.admit gave it).
+ */
+export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOptions, ticket: number): Promise<void> {
   const io = new BlockingIO(fd, slot, opts);
   const core = new ConnCore(io, opts.protocol, opts.stats, opts.limits);
   io.core = core;
@@ -317,6 +320,6 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
     io.closed = true;
     io.release();
     core.closed();
-    opts.stats.closed();
+    opts.stats.closed(ticket);
   }
 }

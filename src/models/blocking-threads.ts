@@ -17,9 +17,9 @@ import { parentPort } from 'node:worker_threads';
 import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.js';
 import type { BlockingServeData } from './blocking-start.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
-import { MSG, readNewFd } from './messages.js';
+import { MSG, readNewFd, readNewFdTicket } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
-import { Stats } from './stats.js';
+import { REFUSED_CONN, Stats } from './stats.js';
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { endTransferRing } from '../transfer/uring.js';
 import { constants } from '../sys/constants.js';
@@ -33,6 +33,8 @@ export interface BlockingThreadData extends BlockingServeData {
   role: 'iterative' | 'connection';
   /** iterative: the blocking listening fd; connection: the client's fd. */
   fd: number;
+  /** connection: what Stats.admit gave the client's connection (the acceptor admitted it). */
+  ticket?: number;
   slot: SharedArrayBuffer;
   cpus?: number[];
 }
@@ -85,13 +87,14 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
       backoff.accepted();
       // Past maxConnections: closed unread (iterative holds one connection at a time, so a
       // limit, at least 1, is never reached here; the check keeps the rule in one place).
-      if (!stats.admit(0)) {
+      const ticket = stats.admit(0, fd);
+      if (ticket === REFUSED_CONN) {
         native.close(fd);
         continue;
       }
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       slot.publish(fd);
-      await serveBlocking(fd, slot, opts);
+      await serveBlocking(fd, slot, opts, ticket);
       slot.release(fd);
     }
   } finally {
@@ -117,9 +120,10 @@ async function serveConnections(
   const inbox = new Channel(data.inbox!);
   const msg = {} as Message;
   let fd = data.fd;
+  let ticket = data.ticket ?? 0;
   for (;;) {
     slot.publish(fd);
-    await serveBlocking(fd, slot, opts);
+    await serveBlocking(fd, slot, opts, ticket);
     slot.release(fd);
     if (slot.stopping) return;
     parentPort?.postMessage('idle');
@@ -133,5 +137,6 @@ async function serveConnections(
     }
     if (msg.tag !== MSG.NEW_FD) return;
     fd = readNewFd(msg);
+    ticket = readNewFdTicket(msg);
   }
 }

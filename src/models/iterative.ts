@@ -14,7 +14,7 @@ import { openServer } from './open-server.js';
 export const start: ModelStarter = async (opts) => {
   // One thread handles every request.
   const { protocol, listenFd } = openServer(opts, true, { blocking: true });
-  const stats = new Stats(1).limit(opts.maxConnections);
+  const stats = new Stats(1).limit(opts.maxConnections, opts.maxConnectionsPerClient);
   const slotSab = FdSlot.create();
   const data = (): BlockingThreadData => ({
     role: 'iterative',

@@ -33,12 +33,17 @@ const REPLY_BODY = 4;
 const BODY_END = 1;
 const BODY_ERROR = 2;
 
-export function writeNewFd(ch: Channel, fd: number): boolean {
-  return ch.push(MSG.NEW_FD, fd);
+/** `ticket`: what Stats.admit gave the connection when the sender admitted it (0: not admitted yet, or no ticket). */
+export function writeNewFd(ch: Channel, fd: number, ticket = 0): boolean {
+  return ch.push(MSG.NEW_FD, fd, ticket);
 }
 /** The connection a NEW_FD message hands over. */
 export function readNewFd(m: Message): number {
   return m.a;
+}
+/** The ticket of the connection a NEW_FD message hands over (writeNewFd). */
+export function readNewFdTicket(m: Message): number {
+  return m.b;
 }
 
 /**
@@ -46,11 +51,13 @@ export function readNewFd(m: Message): number {
  * messages nobody adopted (a reactor terminate()d while user code blocked it), the files of
  * replies nobody sent. Only when no thread reads `ch` any more: its messages are taken.
  */
-export function closeUnread(ch: Channel): void {
+export function closeUnread(ch: Channel, dropped?: (ticket: number) => void): void {
   const m = {} as Message;
   while (ch.pop(m)) {
-    if (m.tag === MSG.NEW_FD) close(readNewFd(m));
-    else if (m.tag === MSG.REPLY && m.c >= 0) close(m.c);
+    if (m.tag === MSG.NEW_FD) {
+      close(readNewFd(m));
+      dropped?.(readNewFdTicket(m)); // a connection admitted by the sender gives its slots back
+    } else if (m.tag === MSG.REPLY && m.c >= 0) close(m.c);
   }
 }
 

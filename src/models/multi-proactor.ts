@@ -44,7 +44,7 @@ export const start: ModelStarter = async (opts) => {
   const why = multiProactorUnsupported();
   if (why !== undefined) throw Object.assign(new Error(why), { code: 'ERR_RAWIO_UNSUPPORTED' });
   const { protocol, listenFd } = openServer(opts, false);
-  const stats = new Stats(opts.workers).limit(opts.maxConnections);
+  const stats = new Stats(opts.workers).limit(opts.maxConnections, opts.maxConnectionsPerClient);
   const subs: Stoppable[] = [];
   let main: Stoppable | undefined;
   const stop = async (t: Stoppable): Promise<void> => {

@@ -19,7 +19,16 @@ import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
 import { listenTcp, localPort, pipe } from '../sys/socket.js';
 import { reactorServing } from './reactor-group.js';
-import { FIGURES, MUTEX_KEY, connsKey, statsKey, type ProcessWorkerSettings } from './process-board.js';
+import {
+  FIGURES,
+  MUTEX_KEY,
+  clientBoard,
+  clientPrefix,
+  connsKey,
+  statsKey,
+  type ProcessWorkerSettings,
+} from './process-board.js';
+import { MAX_CLIENTS } from './client-table.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
 import { openServer } from './open-server.js';
@@ -164,8 +173,10 @@ class Master {
     const last = this.#read(index);
     for (let k = 0; k < FIGURES; k++) base[k]! += k === 1 ? 0 : last[k]!;
     this.#board.del(statsKey(index));
-    // Its connections died with it: their share of maxConnections is free again.
+    // Its connections died with it: their share of maxConnections is free again, and their
+    // clients' shares of maxConnectionsPerClient (before a respawn, which writes them anew).
     this.#board.del(connsKey(index));
+    if (this.#settings.maxConnectionsPerClient > 0) this.#board.delPrefix(clientPrefix(index));
     // A holder of the accept mutex that dies would hold it forever: release it for it.
     const holder = new Uint8Array(16);
     const n = this.#board.get(MUTEX_KEY, holder);
@@ -284,7 +295,9 @@ export const start: ModelStarter = async (opts) => {
   // With reuseport this socket only reserves the port until the workers have bound it.
   const { protocol, listenFd } = openServer(opts, false, { reusePort: opts.accept === 'reuseport' });
   const port = localPort(listenFd);
-  const board = Keyspace.create(undefined, { size: 1 << 16 });
+  const perClient = Number.isFinite(opts.maxConnectionsPerClient);
+  const clients = clientBoard(opts.workers, Math.min(MAX_CLIENTS, opts.maxConnections));
+  const board = Keyspace.create(undefined, { size: perClient ? clients.size : 1 << 16 });
   const settings: Omit<ProcessWorkerSettings, 'index'> = {
     host: opts.host,
     port,
@@ -293,6 +306,8 @@ export const start: ModelStarter = async (opts) => {
     board: board.name,
     workers: opts.workers,
     maxConnections: Number.isFinite(opts.maxConnections) ? opts.maxConnections : 0,
+    maxConnectionsPerClient: perClient ? opts.maxConnectionsPerClient : 0,
+    clientsPerWorker: clients.perWorker,
     thread: reactorServing(opts, protocol),
   };
   const master = new Master(opts, settings, listenFd, board);

@@ -38,7 +38,7 @@ import { getrlimit } from '../sys/process.js';
 import { ringProbe } from '../sys/uring.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { asyncWork, ConnCore, connError, LINGER_MS, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
-import { Stats } from './stats.js';
+import { REFUSED_CONN, Stats } from './stats.js';
 import type { RingSetup } from './types.js';
 
 export interface ProactorThreadData {
@@ -109,6 +109,8 @@ const POLLOUT = constants.POLLOUT as number;
 /** One connection: a ConnIO over ring sends and a multishot recv, driving its ConnCore. */
 class RingConn implements ConnIO {
   readonly core: ConnCore;
+  /** What Stats.admit gave this connection, given back when it closes. */
+  ticket = 0;
   /** Replies for the next send: #out[0, #outN), slots reused (no truncation per send). */
   #out: Uint8Array[] = [];
   #outN = 0;
@@ -628,11 +630,15 @@ export class ProactorThread {
   /** Serves a connection's fd: from our own accept, or installed from a sub-ring's inbox. */
   #adopt(fd: number): void {
     if (this.#stopping) return void native.close(fd);
-    // Past maxConnections: closed at once, unread (the client sees EOF), and accepting goes on.
-    if (!this.#stats.admit(this.#data.index)) return void native.close(fd);
+    // Past maxConnections (or maxConnectionsPerClient): closed at once, unread (the client
+    // sees EOF), and accepting goes on.
+    const ticket = this.#stats.admit(this.#data.index, fd);
+    if (ticket === REFUSED_CONN) return void native.close(fd);
     ownFd(fd); // closed by closed(), or by the addon if this thread ends first (src/sys/fd-owner.ts)
     native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
-    this.#conns.add(new RingConn(fd, this, this.#protocol, this.#stats, this.#data.limits));
+    const conn = new RingConn(fd, this, this.#protocol, this.#stats, this.#data.limits);
+    conn.ticket = ticket;
+    this.#conns.add(conn);
   }
 
   /** The main ring: accept into file slots, and move each to the next sub-ring. */
@@ -673,7 +679,7 @@ export class ProactorThread {
     // waiting for a client that may never send again.
     native.shutdown(c.fd, 2);
     native.close(c.fd);
-    this.#stats.closed();
+    this.#stats.closed(c.ticket);
   }
 
   #stop(): void {

@@ -21,7 +21,7 @@ export const start: ModelStarter = async (opts) => {
   if (!Ring.supported()) new Ring().close(); // throws the kernel's reason (ENOSYS, EPERM …)
   // With one thread, it handles every request.
   const { protocol, listenFd } = openServer(opts, opts.workers === 1);
-  const stats = new Stats(opts.workers).limit(opts.maxConnections);
+  const stats = new Stats(opts.workers).limit(opts.maxConnections, opts.maxConnectionsPerClient);
   const stopFds: number[] = [];
   const threads: ModelThread[] = [];
   const cleanup = async () => {

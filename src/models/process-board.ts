@@ -17,6 +17,10 @@ export interface ProcessWorkerSettings {
   workers: number;
   /** The server-wide limit on connections open (ServeOptions.maxConnections); 0: none (JSON has no Infinity). */
   maxConnections: number;
+  /** The per-client limit (ServeOptions.maxConnectionsPerClient); 0: none. */
+  maxConnectionsPerClient: number;
+  /** How many client addresses this worker may count at once on the board (clientBoard). */
+  clientsPerWorker: number;
   thread: Omit<ReactorThreadData, 'role' | 'index' | 'listenFd' | 'inbox' | 'pool' | 'stats'>;
 }
 
@@ -31,6 +35,28 @@ export const statsKey = (index: number) => new TextEncoder().encode(`stats:${ind
  * the kernel closed its connections.
  */
 export const connsKey = (index: number) => new TextEncoder().encode(`conns:${index}`);
+/**
+ * The start of the keys in which a worker counts its connections per client address, under
+ * maxConnectionsPerClient: `client:<index>:` and the address's 16 bytes (as peerAddress
+ * writes it). Only that worker writes them; the master deletes them all by this prefix when
+ * the worker dies (the kernel closed its connections).
+ */
+export const clientPrefix = (index: number) => new TextEncoder().encode(`client:${index}:`);
+/** A per-client key's block on the board: 24 bytes of header, the key (at most 28 bytes), the count's digits. */
+const CLIENT_KEY_BYTES = 64;
+/** The board's room for everything else (counters, the accept mutex). */
+const BOARD_BASE = 1 << 20;
+
+/**
+ * The board's size and each worker's share of it under a per-client limit: room for
+ * `clients` addresses per worker (MAX_CLIENTS, or maxConnections when smaller), within the
+ * 4 GiB a keyspace can have. A worker tracks at most `perWorker` addresses, so its keys can
+ * never fill the board and crowd out the counters and the accept mutex.
+ */
+export function clientBoard(workers: number, clients: number): { size: number; perWorker: number } {
+  const size = Math.min(BOARD_BASE + workers * clients * CLIENT_KEY_BYTES, 0xffff0000);
+  return { size, perWorker: Math.floor((size - BOARD_BASE) / CLIENT_KEY_BYTES / workers) };
+}
 
 /**
  * The figures a worker publishes (float64 each): accepted, connections, requests, bytesOut,

@@ -19,11 +19,13 @@ import { CHANNEL_BYTES } from './messages.js';
 import { asyncSettled } from './conn-contract.js';
 import { ReactorThread } from './reactor-thread.js';
 import { Stats, type ConnectionGate } from './stats.js';
+import type { ClientGate } from './client-table.js';
 import { loadProtocolModules, setErrorCounter } from '../protocols/module.js';
 import { writeFailure } from './worker-failure.js';
 import { fenceUserCode, runsUserCode } from './user-fence.js';
 import {
   CONTROL_FD,
+  clientPrefix,
   connsKey,
   FIGURES,
   LISTEN_FD,
@@ -86,6 +88,10 @@ async function main(): Promise<void> {
     listenMask: s.accept === 'exclusive' ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN,
     listenPaused: s.accept === 'mutex',
     gate: s.maxConnections > 0 ? new BoardGate(board, s.index, s.workers, s.maxConnections) : undefined,
+    clientGate:
+      s.maxConnectionsPerClient > 0
+        ? new BoardClientGate(board, s.index, s.workers, s.maxConnectionsPerClient, s.clientsPerWorker)
+        : undefined,
   });
   const { reactor } = thread;
   reactor.watch(CONTROL_FD, EPOLLIN, () => reactor.stop());
@@ -151,6 +157,74 @@ class BoardGate implements ConnectionGate {
 
   release(): void {
     this.#board.incr(this.#own, -1, this.#digits);
+  }
+}
+
+/**
+ * maxConnectionsPerClient across the worker processes, on the board: each worker counts its
+ * connections from an address in its own key (clientPrefix(index) and the address), and
+ * takes a slot with one incrIfSumBelow over that address's key of every worker, as
+ * BoardGate does for the server: exact whatever the timing. Only this worker writes its
+ * keys, so the count it keeps here is the board's, and a key whose count falls to 0 is
+ * deleted (the board holds only addresses with connections). A worker that dies loses its
+ * connections with it, and the master deletes every key under its prefix before it is
+ * respawned, so no client's slot stays taken by a dead process.
+ */
+class BoardClientGate implements ClientGate {
+  readonly #board: Keyspace;
+  readonly #index: number;
+  /** Every worker's key for the address being admitted (the prefix, then the 16 bytes written per admit). */
+  readonly #keys: Uint8Array[];
+  readonly #max: number;
+  readonly #perWorker: number;
+  readonly #digits = new Uint8Array(24);
+  /** This worker's addresses with connections: their key and count, by ticket - 1. */
+  readonly #held: ({ key: Uint8Array; count: number; name: string } | undefined)[] = [];
+  readonly #byName = new Map<string, number>();
+  readonly #free: number[] = [];
+
+  constructor(board: Keyspace, index: number, workers: number, max: number, perWorker: number) {
+    this.#board = board;
+    this.#index = index;
+    this.#keys = Array.from({ length: workers }, (_, i) => {
+      const prefix = clientPrefix(i);
+      const key = new Uint8Array(prefix.length + 16);
+      key.set(prefix);
+      return key;
+    });
+    this.#max = max;
+    this.#perWorker = perWorker;
+  }
+
+  reserve(client: Uint8Array): number {
+    const name = Buffer.from(client.buffer, client.byteOffset, 16).toString('latin1');
+    let slot = this.#byName.get(name);
+    if (slot === undefined && this.#byName.size >= this.#perWorker) return 0; // this worker's share is full
+    for (const key of this.#keys) key.set(client.subarray(0, 16), key.length - 16);
+    const own = this.#keys[this.#index]!;
+    // 0: the client is at its limit. A board that cannot count (-ENOMEM) refuses too.
+    if (this.#board.incrIfSumBelow(own, this.#keys, this.#max, this.#digits) <= 0) return 0;
+    if (slot === undefined) {
+      slot = this.#free.pop() ?? this.#held.length;
+      this.#held[slot] = { key: own.slice(), count: 0, name };
+      this.#byName.set(name, slot);
+    }
+    this.#held[slot]!.count++;
+    return slot + 1;
+  }
+
+  release(ticket: number): void {
+    const h = this.#held[ticket - 1];
+    if (h === undefined || h.count <= 0) return;
+    h.count--;
+    if (h.count > 0) {
+      this.#board.incr(h.key, -1, this.#digits);
+      return;
+    }
+    this.#board.del(h.key); // its last connection: the count was 1
+    this.#held[ticket - 1] = undefined;
+    this.#byName.delete(h.name);
+    this.#free.push(ticket - 1);
   }
 }
 

@@ -64,7 +64,7 @@ class Group {
 
   async start(opts: ResolvedServeOptions, shape: GroupShape): Promise<void> {
     this.#grace = opts.idleTimeout;
-    this.stats = new Stats(shape.reactors).limit(opts.maxConnections);
+    this.stats = new Stats(shape.reactors).limit(opts.maxConnections, opts.maxConnectionsPerClient);
     const pinned = opts.cpus.length > 0;
     for (let i = 0; i < shape.reactors; i++) {
       this.#eventfds.push(eventfd());

@@ -24,7 +24,8 @@ import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { endTransferRing, setTransferRing } from '../transfer/uring.js';
 import { Ring } from '../sys/ring.js';
 import { TransferRing } from '../sys/ring-native.js';
-import { Stats, type ConnectionGate } from './stats.js';
+import { REFUSED_CONN, Stats, type ConnectionGate } from './stats.js';
+import type { ClientGate } from './client-table.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
@@ -60,6 +61,8 @@ export interface ReactorThreadData {
    * multi-process worker's board, on that process's main thread: never sent to a thread).
    */
   gate?: ConnectionGate;
+  /** The per-client limit's count kept beyond this process (the multi-process board; as `gate`). */
+  clientGate?: ClientGate;
   cpus?: number[];
   /** The mask the listening fd is watched with (EPOLLIN | EPOLLEXCLUSIVE for a shared listener). */
   listenMask?: number;
@@ -106,6 +109,7 @@ export class ReactorThread {
     if (data.cpus) native.setAffinity(data.cpus);
     this.#stats = Stats.attach(data.stats);
     if (data.gate) this.#stats.useGate(data.gate);
+    if (data.clientGate) this.#stats.useClientGate(data.clientGate);
     this.#inbox = new Channel(data.inbox);
     this.#pool = data.pool.map((init) => new Channel(init));
     this.#credits = (data.poolCredits ?? []).map((sab) => new Int32Array(sab));
@@ -181,13 +185,16 @@ export class ReactorThread {
         return;
       }
       this.#backoff.accepted();
-      // Past maxConnections: closed at once, unread (the client sees EOF), and accepting goes on.
-      if (this.#stats.admit(this.#data.index)) this.#adopt(fd);
+      // Past maxConnections (or maxConnectionsPerClient): closed at once, unread (the client
+      // sees EOF), and accepting goes on.
+      const ticket = this.#stats.admit(this.#data.index, fd);
+      if (ticket !== REFUSED_CONN) this.#adopt(fd, ticket);
       else native.close(fd);
     }
   }
 
-  #adopt(fd: number): void {
+  /** `ticket`: what admit() gave the connection, given back when it closes (#forget). */
+  #adopt(fd: number, ticket: number): void {
     // This thread serves it now, and closes it; or, when the thread ends first (a terminate()
     // in user code), the addon does (src/sys/fd-owner.ts).
     ownFd(fd);
@@ -206,7 +213,7 @@ export class ReactorThread {
       zerocopyThreshold: this.#data.zerocopyThreshold ?? 0,
       limits: this.#data.limits,
       dispatch: this.#pool.length > 0 ? (s, seq, frame) => this.#dispatch(s, seq, frame) : undefined,
-      onClose: () => this.#forget(id),
+      onClose: () => this.#forget(id, ticket),
     });
     session.id = id;
     this.#sessions.set(id, session);
@@ -217,9 +224,9 @@ export class ReactorThread {
     for (const s of this.#sessions.values()) s.expire(now);
   }
 
-  #forget(id: number): void {
+  #forget(id: number, ticket: number): void {
     this.#sessions.delete(id);
-    this.#stats.closed();
+    this.#stats.closed(ticket);
   }
 
   #dispatch(session: Session, seq: number, frame: Uint8Array): Reply | Promise<Reply> | undefined {
@@ -263,8 +270,9 @@ export class ReactorThread {
   #onMessage(m: Message): void {
     if (m.tag === MSG.NEW_FD) {
       const fd = readNewFd(m);
-      // The acceptor thread deals every fd; the limit is judged here, before anything is read.
-      if (this.#stats.admit(this.#data.index)) this.#adopt(fd);
+      // The acceptor thread deals every fd; the limits are judged here, before anything is read.
+      const ticket = this.#stats.admit(this.#data.index, fd);
+      if (ticket !== REFUSED_CONN) this.#adopt(fd, ticket);
       else native.close(fd);
     } else if (m.tag === MSG.REPLY) {
       this.#onReply(m);

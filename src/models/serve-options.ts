@@ -78,6 +78,7 @@ export const serveOptionTable = {
   headerTimeout: { cli: 'int' },
   idleTimeout: { cli: 'int' },
   maxConnections: { cli: 'int' }, // server-wide, not per connection (README's limits table)
+  maxConnectionsPerClient: { cli: 'int' }, // per client address, server-wide (README's limits table)
   zerocopyThreshold: { cli: 'int', models: [...reactorModels, 'proactor', 'multi-proactor'] },
   backlog: { cli: 'int' },
   pool: { cli: 'int' }, // read by multi-reactor-pool only (README's model table), as workers by some
@@ -174,10 +175,10 @@ function hostName(value: unknown): string {
 /** A timer length in ms: what setTimeout can hold. */
 const ms = (name: string, value: unknown) => v.int(name, value, 1, 0x7fffffff);
 
-/** The server-wide connection limit: a whole number of connections, or Infinity (none). */
-function maxConnections(value: unknown): number {
+/** A server-wide connection limit (maxConnections, maxConnectionsPerClient): a whole number of connections, or Infinity (none). */
+function maxConnections(value: unknown, name = 'maxConnections'): number {
   if (value === undefined || value === Infinity) return Infinity;
-  return v.int('maxConnections', value, 1, 0x7fffffff);
+  return v.int(name, value, 1, 0x7fffffff);
 }
 
 /** The codecs' limits for maxHeader / maxRequest (http and static heads and bodies, resp commands and arguments). */
@@ -268,6 +269,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     headerTimeout: o.headerTimeout === undefined ? CONN_DEFAULTS.headerTimeout : ms('headerTimeout', o.headerTimeout),
     idleTimeout: o.idleTimeout === undefined ? CONN_DEFAULTS.idleTimeout : ms('idleTimeout', o.idleTimeout),
     maxConnections: maxConnections(o.maxConnections),
+    maxConnectionsPerClient: maxConnections(o.maxConnectionsPerClient, 'maxConnectionsPerClient'),
     zerocopyThreshold: o.zerocopyThreshold === undefined ? 0 : v.int('zerocopyThreshold', o.zerocopyThreshold, 0),
     backlog: o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 1, 0x7fffffff),
     pool: o.pool === undefined ? cpus : v.int('pool', o.pool, 1, 4096),

@@ -6,9 +6,17 @@
  * of them those it copied) and the ring sends of reply data, updated with Atomics. Worker threads receive the
  * buffer in their workerData; processes (the multi-process model) publish their figures on
  * the master's board (process-board.ts), which adds them up, and count their connections
- * against the server's limit there too (a ConnectionGate).
+ * against the server's limit there too (a ConnectionGate). With a per-client limit
+ * (maxConnectionsPerClient), admit() also takes a slot of the client's address in a
+ * ClientGate: the threads' shared ClientTable (client-table.ts), or the board's count in
+ * the multi-process model.
  */
 import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
+import { native } from '../sys/native.js';
+import { ClientTable, MAX_CLIENTS, type ClientGate } from './client-table.js';
+
+/** What admit() answers for a connection it refused (the caller closes it unread). */
+export const REFUSED_CONN = -1;
 
 const HEADER = 6; // [connections, requests, shortBodies, errors, refused, maxConnections (0: none)]
 const REFUSED = 4;
@@ -30,8 +38,8 @@ export interface StatsSnapshot {
   /** Connections accepted and served so far, per worker (thread or process). */
   accepted: number[];
   /**
-   * Connections closed at once, unread, because `maxConnections` were open on the server
-   * (not counted in `accepted`).
+   * Connections closed at once, unread, because `maxConnections` were open on the server,
+   * or `maxConnectionsPerClient` from the client's address (not counted in `accepted`).
    */
   refused: number;
   /** Complete requests received so far. */
@@ -58,6 +66,15 @@ export interface StatsSnapshot {
   sends: number;
 }
 
+/** What a thread attaches to the same counters with (Stats.share, Stats.attach). */
+export interface SharedStats {
+  workers: number;
+  buffer: SharedArrayBuffer;
+  bytesBuffer: SharedArrayBuffer;
+  /** The per-client table (client-table.ts), with a per-client limit. */
+  clients?: SharedArrayBuffer;
+}
+
 export class Stats {
   readonly buffer: SharedArrayBuffer;
   readonly bytesBuffer: SharedArrayBuffer;
@@ -68,32 +85,50 @@ export class Stats {
   private heldBytes = 0;
   private heldSends = 0;
   private gate: ConnectionGate | undefined;
+  private clients: ClientGate | undefined;
+  private table: ClientTable | undefined;
+  /** The peer's address, as peerAddress writes it (only with a per-client limit). */
+  private readonly peer = new Uint8Array(16);
 
   constructor(
     readonly workers: number,
-    shared?: { buffer: SharedArrayBuffer; bytesBuffer: SharedArrayBuffer },
+    shared?: { buffer: SharedArrayBuffer; bytesBuffer: SharedArrayBuffer; clients?: SharedArrayBuffer },
   ) {
     this.buffer = shared?.buffer ?? new SharedArrayBuffer(4 * (HEADER + Math.max(1, workers)));
     this.bytesBuffer = shared?.bytesBuffer ?? new SharedArrayBuffer(8 * 4); // bytes out, zero-copy sends, copied, sends
     this.ints = new Int32Array(this.buffer);
     this.bytes = new BigInt64Array(this.bytesBuffer);
+    if (shared?.clients) this.clients = this.table = ClientTable.attach(shared.clients);
   }
 
-  /** What a worker thread needs to attach to the same counters. */
-  share(): { workers: number; buffer: SharedArrayBuffer; bytesBuffer: SharedArrayBuffer } {
-    return { workers: this.workers, buffer: this.buffer, bytesBuffer: this.bytesBuffer };
+  /** What a worker thread needs to attach to the same counters (and the same per-client table). */
+  share(): SharedStats {
+    const s: SharedStats = { workers: this.workers, buffer: this.buffer, bytesBuffer: this.bytesBuffer };
+    if (this.table) s.clients = this.table.buffer;
+    return s;
   }
 
-  static attach(s: { workers: number; buffer: SharedArrayBuffer; bytesBuffer: SharedArrayBuffer }): Stats {
+  static attach(s: SharedStats): Stats {
     return new Stats(s.workers, s);
   }
 
   /**
    * Sets the server-wide limit on connections open (ServeOptions.maxConnections) in the shared
-   * block, so every thread attached to it enforces the same one. Infinity: none.
+   * block, so every thread attached to it enforces the same one, and with a finite
+   * `perClient` (ServeOptions.maxConnectionsPerClient) makes the per-client table that
+   * share() hands to them. Infinity: none. Called before share().
    */
-  limit(maxConnections: number): this {
+  limit(maxConnections: number, perClient = Infinity): this {
     Atomics.store(this.ints, LIMIT, Number.isFinite(maxConnections) ? maxConnections : 0);
+    if (Number.isFinite(perClient)) {
+      this.clients = this.table = ClientTable.create(perClient, Math.min(MAX_CLIENTS, maxConnections));
+    }
+    return this;
+  }
+
+  /** Counts connections per client address in a gate shared beyond this process (the multi-process board). */
+  useClientGate(gate: ClientGate): this {
+    this.clients = gate;
     return this;
   }
 
@@ -104,12 +139,14 @@ export class Stats {
   }
 
   /**
-   * A connection was accepted by `worker`: takes a slot of the server's limit and counts it
-   * (true), or counts it refused (false) when the server is full, and the caller closes it
-   * unread. A compare-and-swap, so two threads cannot both take the last slot; every
-   * admitted connection gives its slot back through closed(), exactly once.
+   * Connection `fd` was accepted by `worker`: takes a slot of the server's limit (and, with a
+   * per-client limit, one of its client address's) and counts it, or counts it refused when
+   * either is full, and the caller closes it unread. Returns the connection's ticket (>= 0),
+   * which the caller gives back through closed(ticket) exactly once however the connection
+   * ends, or REFUSED_CONN. A compare-and-swap (the client table: its lock), so two threads
+   * cannot both take the last slot. Without a per-client limit, `fd` is not looked at.
    */
-  admit(worker: number): boolean {
+  admit(worker: number, fd: number): number {
     const max = Atomics.load(this.ints, LIMIT);
     if (max > 0) {
       for (let open = Atomics.load(this.ints, 0); ;) {
@@ -125,19 +162,30 @@ export class Stats {
       Atomics.sub(this.ints, 0, 1);
       return this.refuse();
     }
+    let ticket = 0;
+    if (this.clients) {
+      // A socket whose peer is gone already (ENOTCONN) is not served either.
+      ticket = native.peerAddress(fd, this.peer) > 0 ? this.clients.reserve(this.peer) : 0;
+      if (ticket === 0) {
+        Atomics.sub(this.ints, 0, 1);
+        this.gate?.release();
+        return this.refuse();
+      }
+    }
     Atomics.add(this.ints, HEADER + worker, 1);
-    return true;
+    return ticket;
   }
 
-  private refuse(): false {
+  private refuse(): number {
     Atomics.add(this.ints, REFUSED, 1);
-    return false;
+    return REFUSED_CONN;
   }
 
-  /** An admitted connection has closed: its slot is free again. */
-  closed(): void {
+  /** A connection admit() gave `ticket` has closed: its slots are free again. */
+  closed(ticket: number): void {
     Atomics.sub(this.ints, 0, 1);
     this.gate?.release();
+    if (ticket > 0) this.clients?.release(ticket);
   }
 
   /** Holds requests, bytes out and sends in this thread until flush() (once per batch, before its replies leave). */

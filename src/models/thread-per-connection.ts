@@ -16,7 +16,7 @@ import { openServer } from './open-server.js';
 
 export const start: ModelStarter = async (opts) => {
   const { protocol, listenFd } = openServer(opts, false);
-  const stats = new Stats(1).limit(opts.maxConnections);
+  const stats = new Stats(1).limit(opts.maxConnections, opts.maxConnectionsPerClient);
   const data = (): TpcAcceptorData => ({
     role: 'tpc-acceptor',
     listenFd,

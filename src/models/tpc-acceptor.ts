@@ -30,7 +30,7 @@ import type { BlockingThreadData } from './blocking-threads.js';
 import { Channel } from './channel.js';
 import { AcceptBackoff, freeFds } from './accept-backoff.js';
 import { closeUnread, writeNewFd, writeStop } from './messages.js';
-import { Stats } from './stats.js';
+import { REFUSED_CONN, Stats } from './stats.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
@@ -91,15 +91,18 @@ class Acceptor {
         return;
       }
       this.#backoff.accepted();
-      // Past maxConnections: closed at once, unread (the client sees EOF), and accepting goes on.
-      if (!this.#stats.admit(0)) {
+      // Past maxConnections (or maxConnectionsPerClient): closed at once, unread (the client
+      // sees EOF), and accepting goes on.
+      const ticket = this.#stats.admit(0, fd);
+      if (ticket === REFUSED_CONN) {
         native.close(fd);
         continue;
       }
       native.setNoDelay(fd, true); // replies written in pieces must not wait for a delayed ACK
       const idle = this.#idle.pop();
-      if (idle) writeNewFd(idle.inbox, fd);
-      else this.#spawn(fd);
+      // The connection's thread gives its slots back when it ends (serveBlocking).
+      if (idle) writeNewFd(idle.inbox, fd, ticket);
+      else this.#spawn(fd, ticket);
     }
   }
 
@@ -121,12 +124,13 @@ class Acceptor {
     });
   }
 
-  #spawn(fd: number): void {
+  #spawn(fd: number, ticket: number): void {
     const slotSab = FdSlot.create();
     const inbox = new Channel(Channel.create(256));
     const data: BlockingThreadData = {
       role: 'connection',
       fd,
+      ticket,
       inbox: inbox.init,
       slot: slotSab,
       ...copyServeData(this.#data),
@@ -149,7 +153,7 @@ class Acceptor {
       },
       () => {
         native.close(fd);
-        this.#stats.closed();
+        this.#stats.closed(ticket);
         this.#onExit(t);
         started();
         return undefined;
@@ -165,7 +169,7 @@ class Acceptor {
   }
 
   #onExit(t: ConnThread): void {
-    closeUnread(t.inbox); // a connection handed to it that it never took
+    closeUnread(t.inbox, (ticket) => this.#stats.closed(ticket)); // a connection handed to it that it never took
     this.#live.delete(t);
     const i = this.#idle.indexOf(t);
     if (i >= 0) this.#idle.splice(i, 1);

@@ -139,6 +139,17 @@ export interface ServeOptions {
    * accepting goes on. Default `Infinity`: no limit.
    */
   maxConnections?: number;
+  /**
+   * Connections open on the whole server at once from one client IP address (its port
+   * aside; an IPv4-mapped IPv6 address counts as its IPv4 address), as nginx's limit_conn
+   * keyed by the address: a connect from an address that already has this many open is
+   * closed at once, unread, and counted in `stats().refused`, as one past `maxConnections`
+   * is, and accepting goes on; when one of that client's connections closes, however it
+   * ends, its slot is free again. At most 65 536 addresses (or `maxConnections`, when
+   * smaller) are tracked at once: a connect from another address while that many hold
+   * connections is refused too. Default `Infinity`: no limit (and no getpeername per accept).
+   */
+  maxConnectionsPerClient?: number;
   /** The listen(2) backlog; default 511. */
   backlog?: number;
   /**

@@ -14,8 +14,11 @@ export class RespConn {
   got = '';
   closed = false;
 
-  constructor(port: number) {
-    this.sock = net.connect(port, '127.0.0.1');
+  /** `localAddress`: the loopback address to connect from (127.0.0.2 …), as another client would. */
+  constructor(port: number, localAddress?: string) {
+    this.sock = net.connect(
+      localAddress === undefined ? { port, host: '127.0.0.1' } : { port, host: '127.0.0.1', localAddress },
+    );
     this.sock.on('data', (d: Buffer) => (this.got += d.toString('latin1')));
     this.sock.on('close', () => (this.closed = true));
     this.sock.on('error', () => undefined); // ECONNRESET from a refused connect that had sent: expected

@@ -1,7 +1,8 @@
 /**
- * maxConnections on multi-process, beyond the wire suite (which runs the reuseport strategy):
- * the workers' count on the board holds with every accept strategy, and a worker killed
- * while it holds connections frees its share, so its replacement serves.
+ * maxConnections and maxConnectionsPerClient on multi-process, beyond the wire suite (which
+ * runs the reuseport strategy): the workers' counts on the board hold with every accept
+ * strategy, and a worker killed while it holds connections frees its share of both, so
+ * its replacement serves and the client can open its whole limit again.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve, type Server } from '../helpers/rawio.js';
@@ -56,5 +57,65 @@ describe('multi-process maxConnections', () => {
     conns.push(...fresh);
     expect(await Promise.all(fresh.map((c) => c.ping()))).toEqual([true, true]);
     expect(s.stats().refused).toBe(0);
+  }, 60_000);
+
+  it.each(['exclusive', 'mutex'] as const)(
+    'holds maxConnectionsPerClient across the worker processes with accept %s',
+    async (accept) => {
+      server = await serve({
+        model: 'multi-process',
+        protocol: 'resp',
+        workers: 2,
+        accept,
+        maxConnectionsPerClient: 3,
+      });
+      const s = server;
+      const burst = Array.from({ length: 12 }, () => new RespConn(s.port, '127.0.0.1'));
+      conns.push(...burst);
+      expect((await Promise.all(burst.map((c) => c.ping()))).filter(Boolean).length).toBe(3);
+      const other = new RespConn(s.port, '127.0.0.2');
+      conns.push(other);
+      expect(await other.ping()).toBe(true);
+      expect(await eventually(() => s.stats().refused === 9, STALL_MS)).toBe(true);
+    },
+    60_000,
+  );
+
+  it('frees the per-client slots of a worker killed while it holds them: after the respawn the client opens its whole limit again', async () => {
+    // exclusive, as above: connects made during the respawn wait in the master's backlog.
+    server = await serve({
+      model: 'multi-process',
+      protocol: 'resp',
+      workers: 2,
+      accept: 'exclusive',
+      maxConnectionsPerClient: 4,
+    });
+    const s = server;
+    const open = (n: number) => {
+      const cs = Array.from({ length: n }, () => new RespConn(s.port, '127.0.0.1'));
+      conns.push(...cs);
+      return cs;
+    };
+    const held = open(4);
+    for (const c of held) expect(await c.ping()).toBe(true);
+    // Kill whichever worker holds connections of this client (the kernel spreads them).
+    const pids = s.workerPids();
+    const accepted = () => s.stats().accepted; // published by the workers every 50 ms
+    expect(await eventually(() => accepted().reduce((x, y) => x + y, 0) === 4, STALL_MS)).toBe(true);
+    const index = accepted().findIndex((n) => n > 0);
+    const lost = accepted()[index]!;
+    const victim = pids[index]!;
+    process.kill(victim, 'SIGKILL');
+    expect(await eventually(() => held.filter((c) => c.closed).length === lost, STALL_MS)).toBe(true);
+    expect(await eventually(() => s.workerPids()[index]! > 0 && s.workerPids()[index] !== victim, STALL_MS)).toBe(true);
+    // The dead worker's connections are gone with it; the survivor's still count.
+    const alive = held.filter((c) => !c.closed);
+    for (const c of alive) expect(await c.ping()).toBe(true);
+    // Exactly the slots the dead worker held are free: the client fills its limit again, no more.
+    const fresh = open(4 - alive.length);
+    expect(await Promise.all(fresh.map((c) => c.ping()))).toEqual(fresh.map(() => true));
+    const past = open(1)[0]!;
+    expect(await past.shut()).toBe(true);
+    expect(past.got).toBe('');
   }, 60_000);
 });

@@ -87,6 +87,15 @@ describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
       [{ maxConnections: Number.NaN }, RangeError],
       [{ maxConnections: -Infinity }, RangeError],
       [{ maxConnections: 2 ** 31 }, RangeError],
+      [{ maxConnectionsPerClient: bad('3') as unknown as number }, TypeError],
+      [{ maxConnectionsPerClient: bad(3n) as unknown as number }, TypeError],
+      [{ maxConnectionsPerClient: bad(null) as unknown as number }, TypeError],
+      [{ maxConnectionsPerClient: 0 }, RangeError],
+      [{ maxConnectionsPerClient: -1 }, RangeError],
+      [{ maxConnectionsPerClient: 2.5 }, RangeError],
+      [{ maxConnectionsPerClient: Number.NaN }, RangeError],
+      [{ maxConnectionsPerClient: -Infinity }, RangeError],
+      [{ maxConnectionsPerClient: 2 ** 31 }, RangeError],
     ];
     for (const [extra, type] of cases) {
       expect(() => resolveServeOptions({ model, protocol: 'http', ...extra })).toThrow(type);
@@ -99,6 +108,21 @@ describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
     expect(resolveServeOptions({ model, protocol: 'http', maxConnections: 1 }).maxConnections).toBe(1);
     expect(resolveServeOptions({ model, protocol: 'http', maxConnections: 10_000 }).maxConnections).toBe(10_000);
     expect(serveOptionNames).toContain('maxConnections');
+  });
+
+  it('maxConnectionsPerClient: unlimited (Infinity) by default, Infinity or a whole number as given, on every model', () => {
+    const per = (o: Partial<ServeOptions>) =>
+      resolveServeOptions({ model, protocol: 'http', ...o }).maxConnectionsPerClient;
+    expect(per({})).toBe(Infinity);
+    expect(per({ maxConnectionsPerClient: Infinity })).toBe(Infinity);
+    expect(per({ maxConnectionsPerClient: 1 })).toBe(1);
+    expect(per({ maxConnectionsPerClient: 2 ** 31 - 1 })).toBe(2 ** 31 - 1);
+    for (const m of modelNames) {
+      expect(
+        resolveServeOptions({ model: m, protocol: 'resp', maxConnectionsPerClient: 4 }).maxConnectionsPerClient,
+      ).toBe(4);
+    }
+    expect(serveOptionNames).toContain('maxConnectionsPerClient');
   });
 
   it('says ENOENT for a static root that does not exist, ENOTDIR for a file', () => {

@@ -5,7 +5,11 @@
  * And admit(), the server-wide connection limit every thread shares (maxConnections).
  */
 import { describe, expect, it } from 'vitest';
-import { Stats } from '../../dist/src/models/stats.js';
+import { REFUSED_CONN, Stats } from '../../dist/src/models/stats.js';
+
+/** No per-client limit here, so admit() never looks at the fd: -1 stands for one. */
+const NO_FD = -1;
+const admitted = (ticket: number) => ticket !== REFUSED_CONN;
 
 describe('Stats.deferred', () => {
   it('holds requests, bytes out and sends until flush(), and adds them once', () => {
@@ -17,7 +21,7 @@ describe('Stats.deferred', () => {
     held.sent(0);
     held.send();
     held.send();
-    expect(held.admit(0)).toBe(true);
+    expect(admitted(held.admit(0, NO_FD))).toBe(true);
     expect(shared.snapshot()).toMatchObject({ requests: 0, bytesOut: 0, sends: 0, connections: 1, accepted: [1] });
     held.flush();
     expect(shared.snapshot()).toMatchObject({ requests: 4, bytesOut: 100, sends: 2 });
@@ -29,13 +33,18 @@ describe('Stats.deferred', () => {
     const shared = new Stats(2).limit(2);
     const a = Stats.attach(shared.share());
     const b = Stats.attach(shared.share());
-    expect([a.admit(0), b.admit(1), b.admit(1), a.admit(0)]).toEqual([true, true, false, false]);
+    expect([a.admit(0, NO_FD), b.admit(1, NO_FD), b.admit(1, NO_FD), a.admit(0, NO_FD)].map(admitted)).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
     expect(shared.snapshot()).toMatchObject({ connections: 2, accepted: [1, 1], refused: 2 });
-    a.closed();
-    expect(b.admit(1)).toBe(true);
+    a.closed(0);
+    expect(admitted(b.admit(1, NO_FD))).toBe(true);
     expect(shared.snapshot()).toMatchObject({ connections: 2, accepted: [1, 2], refused: 2 });
     const open = new Stats(1).limit(Infinity);
-    for (let i = 0; i < 1000; i++) expect(open.admit(0)).toBe(true);
+    for (let i = 0; i < 1000; i++) expect(open.admit(0, NO_FD)).toBe(0);
     expect(open.snapshot()).toMatchObject({ connections: 1000, refused: 0 });
   });
 
@@ -45,11 +54,11 @@ describe('Stats.deferred', () => {
       reserve: () => (free > 0 ? (free--, true) : false),
       release: () => void free++,
     });
-    expect([s.admit(0), s.admit(0)]).toEqual([true, false]);
+    expect([s.admit(0, NO_FD), s.admit(0, NO_FD)]).toEqual([0, REFUSED_CONN]);
     expect(s.snapshot()).toMatchObject({ connections: 1, accepted: [1], refused: 1 });
-    s.closed();
+    s.closed(0);
     expect(free).toBe(1);
-    expect(s.admit(0)).toBe(true);
+    expect(s.admit(0, NO_FD)).toBe(0);
   });
 
   it('leaves a Stats that was not deferred immediate', () => {

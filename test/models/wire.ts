@@ -25,6 +25,8 @@
  *     connection, half a request and a new connect (wire-close.ts);
  *   - the server-wide maxConnections: a connect past it closed at once and counted, the
  *     next after a close served (wire-max-connections.ts);
+ *   - maxConnectionsPerClient: one client address past its limit closed at once and counted
+ *     while another is served, a close freeing the client's slot (wire-max-per-client.ts);
  *   - a client pipelining a deep batch it reads at speed does not hold up another client's
  *     round trips on the same thread (wire-fairness.ts);
  *   - budgets in combination: maxInFlight 1 under a deep pipeline to a slow reader, maxOutput
@@ -45,6 +47,7 @@ import { defineWireLimitTests } from './wire-limits.js';
 import { defineHostileTests } from './wire-hostile.js';
 import { defineCloseTests } from './wire-close.js';
 import { defineMaxConnectionsTests } from './wire-max-connections.js';
+import { defineMaxPerClientTests } from './wire-max-per-client.js';
 import { defineFairnessTests } from './wire-fairness.js';
 import { defineBudgetTests } from './wire-budgets.js';
 import { eventually } from '../helpers/wait.js';
@@ -213,6 +216,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     defineHostileTests(model, start, () => root);
     defineCloseTests(model, start, () => root);
     defineMaxConnectionsTests(model, start);
+    defineMaxPerClientTests(model, start);
     defineFairnessTests(model, start);
     defineBudgetTests(start);
 
