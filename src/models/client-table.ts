@@ -10,7 +10,9 @@
  * probing. Every change is made under the header's lock (a compare-and-swap spin lock:
  * the critical sections are a short probe, and no user code runs inside them), so two
  * threads can never both take a client's last connection, and an address has at most one
- * entry. An entry never moves while it counts connections: a connection holds its entry's
+ * entry. Only a thread that close() terminate()s after its grace (one stuck in user code)
+ * could die holding it; by then every thread of the server is stopping, and one left
+ * spinning on it is terminated the same way, so close() still resolves. An entry never moves while it counts connections: a connection holds its entry's
  * index (its ticket) and gives it back by that, however and on whichever thread it ends.
  * An entry whose count falls to 0 is a tombstone, reused by the next new address that
  * probes past it, and turned back into an empty slot when an empty slot follows it.
