@@ -15,7 +15,10 @@
  * spinning on it is terminated the same way, so close() still resolves. An entry never moves while it counts connections: a connection holds its entry's
  * index (its ticket) and gives it back by that, however and on whichever thread it ends.
  * An entry whose count falls to 0 is a tombstone, reused by the next new address that
- * probes past it, and turned back into an empty slot when an empty slot follows it.
+ * probes past it, and turned back into an empty slot when an empty slot follows it. Those
+ * that stay (a live entry follows them) are swept once they are a quarter of the slots: a
+ * tombstone on no live entry's probe path is emptied. So addresses coming and going cannot
+ * fill the table with tombstones, which would make every new address's probe a scan of it.
  *
  * Bounded: at most `maxClients` addresses hold connections at once (MAX_CLIENTS, or the
  * server's maxConnections when that is smaller, since no more addresses can then hold one),
@@ -33,6 +36,8 @@ const SLOTS = 2;
 const MAX = 3;
 const LIMIT = 4;
 const SEED = 5;
+const DEADS = 6; // tombstones now
+const SWEEP_AT = 7; // the tombstone count at which release() sweeps
 const HEADER = 8;
 const SLOT = 6;
 const EMPTY = 0;
@@ -72,6 +77,7 @@ export class ClientTable implements ClientGate {
     ints[MAX] = maxClients;
     ints[LIMIT] = limit;
     ints[SEED] = (Math.random() * 0x100000000) | 0; // addresses chosen to collide cannot be planned
+    ints[SWEEP_AT] = slots / 4;
     return new ClientTable(buffer);
   }
 
@@ -83,6 +89,11 @@ export class ClientTable implements ClientGate {
   /** Addresses holding connections now. */
   get clients(): number {
     return Atomics.load(this.#ints, CLIENTS);
+  }
+
+  /** Slots taken now: entries holding connections and the tombstones on their probe paths (a bound, for tests). */
+  get occupied(): number {
+    return Atomics.load(this.#ints, CLIENTS) + Atomics.load(this.#ints, DEADS);
   }
 
   /** The connections `client` (16 bytes) holds now. */
@@ -111,6 +122,7 @@ export class ClientTable implements ClientGate {
       }
       if (at.slot < 0 || ints[CLIENTS]! >= ints[MAX]!) return 0; // full: refused, not uncounted
       const b = this.#base(at.slot);
+      if (ints[b] === DEAD) ints[DEADS] = ints[DEADS]! - 1;
       ints[b] = LIVE;
       ints[b + 1] = 1;
       ints.set(this.#words, b + 2);
@@ -132,12 +144,56 @@ export class ClientTable implements ClientGate {
       if (ints[b + 1]! > 0) return;
       ints[b] = DEAD;
       ints[CLIENTS] = ints[CLIENTS]! - 1;
+      ints[DEADS] = ints[DEADS]! + 1;
       // A run of tombstones that ends at an empty slot is on no probe path: empty it.
-      if (ints[this.#base((slot + 1) & this.#mask)] !== EMPTY) return;
-      for (let s = slot; ints[this.#base(s)] === DEAD; s = (s - 1) & this.#mask) ints[this.#base(s)] = EMPTY;
+      if (ints[this.#base((slot + 1) & this.#mask)] === EMPTY) {
+        for (let s = slot; ints[this.#base(s)] === DEAD; s = (s - 1) & this.#mask) {
+          ints[this.#base(s)] = EMPTY;
+          ints[DEADS] = ints[DEADS]! - 1;
+        }
+      }
+      if (ints[DEADS]! >= ints[SWEEP_AT]!) this.#sweep();
     } finally {
       this.#unlock();
     }
+  }
+
+  /**
+   * Empties every tombstone on no live entry's probe path (from its home slot to where it
+   * sits), under the lock. The next sweep waits for another quarter of the slots to die, so
+   * its cost (a pass over the table and each live entry's path) is spread over that many
+   * releases even when many tombstones must stay.
+   */
+  #sweep(): void {
+    const ints = this.#ints;
+    const mask = this.#mask;
+    const onPath = new Uint8Array(mask + 1);
+    for (let p = 0; p <= mask; p++) {
+      const b = this.#base(p);
+      if (ints[b] !== LIVE) continue;
+      for (let s = this.#home(ints, b + 2); s !== p; s = (s + 1) & mask) onPath[s] = 1;
+    }
+    let dead = 0;
+    for (let s = 0; s <= mask; s++) {
+      const b = this.#base(s);
+      if (ints[b] !== DEAD) continue;
+      if (onPath[s] === 1) dead++;
+      else ints[b] = EMPTY;
+    }
+    ints[DEADS] = dead;
+    ints[SWEEP_AT] = dead + (mask + 1) / 4;
+  }
+
+  /** The home slot of the key in words `at` … `at + 3` of `w`. */
+  #home(w: Int32Array, at: number): number {
+    let h = this.#ints[SEED]!;
+    for (let i = at; i < at + 4; i++) {
+      h = Math.imul(h ^ w[i]!, 0x9e3779b1);
+      h ^= h >>> 15;
+    }
+    h = Math.imul(h ^ (h >>> 13), 0x85ebca6b);
+    h ^= h >>> 16;
+    return h & this.#mask;
   }
 
   #base(slot: number): number {
@@ -157,15 +213,8 @@ export class ClientTable implements ClientGate {
   #find(): { found: boolean; slot: number } {
     const ints = this.#ints;
     const w = this.#words;
-    let h = ints[SEED]!;
-    for (let i = 0; i < 4; i++) {
-      h = Math.imul(h ^ w[i]!, 0x9e3779b1);
-      h ^= h >>> 15;
-    }
-    h = Math.imul(h ^ (h >>> 13), 0x85ebca6b);
-    h ^= h >>> 16;
     let free = -1;
-    for (let n = 0, s = h & this.#mask; n <= this.#mask; n++, s = (s + 1) & this.#mask) {
+    for (let n = 0, s = this.#home(w, 0); n <= this.#mask; n++, s = (s + 1) & this.#mask) {
       const b = this.#base(s);
       const state = ints[b];
       if (state === EMPTY) return { found: false, slot: free >= 0 ? free : s };

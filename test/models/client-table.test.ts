@@ -134,6 +134,26 @@ describe('ClientTable', () => {
     expect(t.clients).toBe(0);
   });
 
+  it('keeps empty slots through endless churn: tombstones that live entries follow are swept, so a new address never scans the table', () => {
+    const t = ClientTable.create(1, 64); // 128 slots
+    const held = Array.from({ length: 48 }, (_, i) => t.reserve(addr(1_000_000 + i)));
+    expect(held.every((k) => k > 0)).toBe(true);
+    // A window of 12 new addresses at a time: each leaves a tombstone where it sat, most of
+    // them with a live entry after them.
+    const window: number[] = [];
+    let most = 0;
+    for (let n = 0; n < 50_000; n++) {
+      const k = t.reserve(addr(n));
+      expect(k).toBeGreaterThan(0);
+      window.push(k);
+      if (window.length > 12) t.release(window.shift()!);
+      most = Math.max(most, t.occupied);
+    }
+    expect(most).toBeLessThan(128); // an empty slot ends every probe
+    for (const k of [...window, ...held]) t.release(k);
+    expect([t.clients, t.occupied]).toEqual([0, 0]);
+  });
+
   it('is exact across worker threads: never past a limit, each last slot taken once, every slot back at the end', async () => {
     const THREADS = 4;
     const ROUNDS = 300;
