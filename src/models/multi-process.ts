@@ -33,6 +33,7 @@ import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
 import { openServer } from './open-server.js';
 import { readFailure, type WorkerStartError } from './worker-failure.js';
+import { workerNodeOptions } from './worker-argv.js';
 
 const entry = fileURLToPath(new URL('./process-entry.js', import.meta.url));
 
@@ -127,7 +128,11 @@ class Master {
     stdio.push(this.#settings.accept === 'reuseport' ? 'ignore' : this.#listenFd, 'pipe');
     const child = spawn(process.execPath, [...this.#opts.execArgv, entry], {
       stdio,
-      env: { ...process.env, RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)) },
+      env: {
+        ...process.env,
+        NODE_OPTIONS: workerNodeOptions(process.env.NODE_OPTIONS),
+        RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)),
+      },
     });
     native.close(controlRead);
     // A spawn that fails (EAGAIN, ENOMEM) ends with 'error' alone when no process ever

@@ -14,6 +14,19 @@ import { startFailure, exitedEarly } from './worker-failure.js';
 
 const entry = new URL('./worker-entry.js', import.meta.url);
 
+/**
+ * Whether this process was given `--input-type` (`node --input-type=module -e …`, a script on
+ * stdin, or NODE_OPTIONS). A worker inherits the option, and Node refuses it for a worker
+ * whose entry is a file (ERR_INPUT_TYPE_NOT_ALLOWED, as for a main script), so such a process
+ * could start no model thread. There the thread is started from a line of code that imports
+ * the entry instead: an import from code is no entry point, and the option does not apply to
+ * it. An import that fails is thrown again outside the promise, so the thread fails with its
+ * error whatever `--unhandled-rejections` says.
+ */
+const inputType = (args: readonly string[]) => args.some((a) => a === '--input-type' || a.startsWith('--input-type='));
+const viaImport = inputType(process.execArgv) || inputType((process.env.NODE_OPTIONS ?? '').split(/\s+/));
+const importEntry = `import(${JSON.stringify(entry.href)}).catch((e) => process.nextTick(() => { throw e; }));`;
+
 export interface ModelThread {
   worker: Worker;
   exited: Promise<void>;
@@ -35,7 +48,9 @@ export function startThread(workerData: object): Promise<ModelThread> {
     // opened there with node:fs and did not close with node:fs — a reply's file fd, which
     // rawio closes itself once sent (natively, and maybe on another thread), so the number
     // may belong to another file or socket by then.
-    worker = new Worker(entry, { workerData, trackUnmanagedFds: false });
+    worker = viaImport
+      ? new Worker(importEntry, { eval: true, workerData, trackUnmanagedFds: false })
+      : new Worker(entry, { workerData, trackUnmanagedFds: false });
   } catch (e) {
     // Node could not make the thread at all (out of memory or fds): the same rejection.
     return Promise.reject(startFailure(e, who));

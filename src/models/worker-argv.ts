@@ -66,3 +66,20 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
   }
   return out;
 }
+
+/**
+ * NODE_OPTIONS for a multi-process worker: the parent's, less `--input-type`, which Node
+ * refuses for a process whose entry is a file (ERR_INPUT_TYPE_NOT_ALLOWED) — a parent started
+ * as `NODE_OPTIONS=--input-type=module node -e …` would otherwise see every worker fail. The
+ * variable is returned as it is when it holds no such option (its quoting untouched).
+ */
+export function workerNodeOptions(nodeOptions: string | undefined): string | undefined {
+  if (nodeOptions === undefined || !/(^|\s)--input-type(=|\s|$)/.test(nodeOptions)) return nodeOptions;
+  const words = nodeOptions.split(/\s+/).filter(Boolean);
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    if (words[i] === '--input-type') i++;
+    else if (!words[i]!.startsWith('--input-type=')) out.push(words[i]!);
+  }
+  return out.join(' ');
+}
