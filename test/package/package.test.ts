@@ -6,7 +6,8 @@
  * on disk, no warning but npm's notice of rawio's install script); that script
  * (node-gyp-build) must load the prebuild and compile nothing, and, with the prebuilds
  * taken away (a machine they do not serve), compile both addons from source; a small program (smoke.mjs) does real I/O through the installed
- * package, `require('rawio')` works from CommonJS, and TypeScript resolves the package's
+ * package, `require('rawio')` works from CommonJS, no shipped .js names a source map the
+ * package lacks, and TypeScript resolves the package's
  * types from both ESM and CommonJS consumers.
  * Run by `npm run test:package`, which builds both prebuilds first (npm pack's prepack builds
  * dist/). The package is packed once: its file list is the tarball's.
@@ -144,6 +145,26 @@ describe('the tarball installed with no build tools', () => {
     // Commands: rawio's own and node-gyp-build's, nothing else.
     const bins = readdirSync(join(project, 'node_modules/.bin'));
     expect(bins.filter((b) => b !== 'rawio' && !b.startsWith('node-gyp-build'))).toEqual([]);
+  });
+
+  it('names no source map it does not ship', () => {
+    // tsc ends each .js with a `//# sourceMappingURL=` comment; the maps stay in the
+    // repository (files: !dist/**/*.map), so prepack strips the comments
+    // (scripts/strip-source-maps.mjs) rather than leave bundlers and debuggers a missing file.
+    const pkg = join(project, 'node_modules/rawio');
+    const js = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? js(join(dir, e.name)) : /\.[cm]?js$/.test(e.name) ? [join(dir, e.name)] : [],
+      );
+    const files = js(join(pkg, 'dist'));
+    expect(files.length).toBeGreaterThan(50);
+    const dangling = files.flatMap((f) =>
+      [...readFileSync(f, 'utf8').matchAll(/^\/\/# sourceMappingURL=(.+)$/gm)]
+        .map((m) => join(f, '..', m[1]!.trim()))
+        .filter((map) => !existsSync(map))
+        .map((map) => `${f.slice(pkg.length + 1)} → ${map.slice(pkg.length + 1)}`),
+    );
+    expect(dangling).toEqual([]);
   });
 
   it('has no compiler, make or python within reach', () => {
