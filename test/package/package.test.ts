@@ -6,9 +6,10 @@
  * on disk, no warning but npm's notice of rawio's install script); that script
  * (node-gyp-build) must load the prebuild and compile nothing, and, with the prebuilds
  * taken away (a machine they do not serve), compile both addons from source; a small program (smoke.mjs) does real I/O through the installed
- * package, `require('rawio')` works from CommonJS, no shipped .js names a source map the
- * package lacks, and TypeScript resolves the package's
- * types from both ESM and CommonJS consumers.
+ * package, `require('rawio')` and `require('rawio/loadgen')` work from CommonJS, no shipped
+ * .js names a source map the package lacks, and TypeScript resolves the package's types
+ * from ESM and CommonJS consumers (node16, nodenext and bundler resolution) with library
+ * checks on.
  * Run by `npm run test:package`, which builds both prebuilds first (npm pack's prepack builds
  * dist/). The package is packed once: its file list is the tarball's.
  */
@@ -67,6 +68,8 @@ describe('npm pack', () => {
       'CHANGELOG.md',
       'index.cjs',
       'index.d.cts',
+      'loadgen.cjs',
+      'loadgen.d.cts',
       'binding.gyp',
       'CMakeLists.txt',
       'native/addon.cc',
@@ -103,6 +106,8 @@ describe('npm pack', () => {
       'CHANGELOG.md',
       'index.cjs',
       'index.d.cts',
+      'loadgen.cjs',
+      'loadgen.d.cts',
       'binding.gyp',
       'CMakeLists.txt',
     ];
@@ -250,48 +255,56 @@ describe('the tarball installed with no build tools', () => {
 
   it('loads through require() from CommonJS', () => {
     const code =
-      "const r = require('rawio'); console.log(typeof r.sys.pipe, typeof r.errnoError, r.constants.EPOLLIN);";
+      "const r = require('rawio'); const l = require('rawio/loadgen');" +
+      'console.log(typeof r.sys.pipe, typeof r.errnoError, r.constants.EPOLLIN, typeof l.loadgen);';
     const res = run(process.execPath, ['-e', code], project, env);
-    expect(res.stdout.trim()).toBe('function function 1');
+    expect(res.stdout.trim()).toBe('function function 1 function');
   });
 
-  it('gives TypeScript types to ESM and CommonJS consumers', () => {
+  it('gives TypeScript types to ESM and CommonJS consumers, library checks included', () => {
+    // A consumer of each kind uses both entry points, `rawio` and `rawio/loadgen`.
     writeFileSync(
       join(project, 'esm.mts'),
-      "import { sys, ErrnoError } from 'rawio';\nexport const fd: number = sys.eventfd(0);\nexport const E: typeof ErrnoError = ErrnoError;\n",
+      "import { sys, ErrnoError, serve, type ServeOptions } from 'rawio';\n" +
+        "import { loadgen } from 'rawio/loadgen';\n" +
+        'export const fd: number = sys.eventfd(0);\nexport const E: typeof ErrnoError = ErrnoError;\n' +
+        "export const o: ServeOptions = { model: 'single', protocol: 'echo' };\n" +
+        'export const s: typeof serve = serve;\nexport const l: typeof loadgen = loadgen;\n',
     );
     writeFileSync(
       join(project, 'cjs.cts'),
-      "import rawio = require('rawio');\nexport const fds: [number, number] = rawio.sys.pipe();\nexport const e: InstanceType<typeof rawio.ErrnoError> | null = null;\n",
+      "import rawio = require('rawio');\nimport lg = require('rawio/loadgen');\n" +
+        'export const fds: [number, number] = rawio.sys.pipe();\n' +
+        'export const e: InstanceType<typeof rawio.ErrnoError> | null = null;\n' +
+        "export const o: rawio.ServeOptions = { model: 'single', protocol: 'echo' };\n" +
+        'export const l: typeof lg.loadgen = lg.loadgen;\n',
     );
-    const tsc = join(root, 'node_modules/typescript/bin/tsc');
-    const base = [
-      '--noEmit',
-      '--strict',
-      '--typeRoots',
-      join(root, 'node_modules/@types'),
-      '--types',
-      'node',
-      'esm.mts',
-      'cjs.cts',
-    ];
-    // bad.cts holds one deliberate type error: the nodenext run must report it and nothing
-    // else, or the check would prove nothing (a package without types passes as `any`).
+    // bad.cts holds one deliberate type error in each entry point's types: each run must
+    // report those and nothing else, or the check would prove nothing (a package without
+    // types passes as `any`). Library checks stay on (no --skipLibCheck): the package's own
+    // declarations, index.d.cts and loadgen.d.cts included, must compile as a consumer's do.
     writeFileSync(
       join(project, 'bad.cts'),
-      "import rawio = require('rawio');\nexport const s: string = rawio.sys.eventfd(0);\n",
+      "import rawio = require('rawio');\nimport lg = require('rawio/loadgen');\n" +
+        'export const s: string = rawio.sys.eventfd(0);\nexport const n: number = lg.formatHdrTable;\n',
     );
-    const strict = spawnSync(
-      process.execPath,
-      [tsc, ...base, 'bad.cts', '--module', 'nodenext', '--moduleResolution', 'nodenext'],
-      { cwd: project, env, encoding: 'utf8' },
-    );
-    const errors = strict.stdout.split('\n').filter((l) => /error TS/.test(l));
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/^bad\.cts.*TS2322/);
+    const tsc = join(root, 'node_modules/typescript/bin/tsc');
+    const base = ['--noEmit', '--strict', '--typeRoots', join(root, 'node_modules/@types'), '--types', 'node'];
+    for (const mode of ['node16', 'nodenext']) {
+      const res = spawnSync(
+        process.execPath,
+        [tsc, ...base, '--module', mode, '--moduleResolution', mode, 'esm.mts', 'cjs.cts', 'bad.cts'],
+        { cwd: project, env, encoding: 'utf8' },
+      );
+      const errors = res.stdout.split('\n').filter((l) => /error TS/.test(l));
+      expect(errors, `${mode}:\n${res.stdout}`).toHaveLength(2);
+      expect(errors[0], mode).toMatch(/^bad\.cts\(3,.*TS2322/);
+      expect(errors[1], mode).toMatch(/^bad\.cts\(4,.*TS2322/);
+    }
+    // A bundler's resolution (the `import` conditions), ES modules only.
     run(
       process.execPath,
-      [tsc, ...base, '--module', 'node16', '--moduleResolution', 'node16', '--skipLibCheck'],
+      [tsc, ...base, '--module', 'esnext', '--moduleResolution', 'bundler', '--target', 'es2022', 'esm.mts'],
       project,
       env,
     );
