@@ -2,7 +2,7 @@
  * The package as users get it: `npm pack`'s file list (what ships, what must not: the
  * library, both prebuilds, the docs the README links; no benchmark suite), then the tarball
  * installed into a fresh project with no compiler, make or python on PATH, so the prebuilt
- * addon is the only way it can load. The install must keep to its budget (3 packages, 3 MB
+ * addon is the only way it can load. The install must keep to its budget (3 packages, 3.4 MB
  * on disk, no warning but npm's notice of rawio's install script); that script
  * (node-gyp-build) must load the prebuild and compile nothing, and, with the prebuilds
  * taken away (a machine they do not serve), compile both addons from source; a small program (smoke.mjs) does real I/O through the installed
