@@ -124,7 +124,11 @@ async function runOne(
 function printSummary(r: Report, files: string[], out: string): void {
   for (const s of r.scenarios) {
     console.log(`\n== ${s.title} (${s.seconds.toFixed(0)} s)${s.status === 'failed' ? ` FAILED: ${s.error}` : ''}`);
-    for (const t of s.result?.tables ?? []) console.log(`\n${markdownTable(t)}`);
+    const tables = s.result?.tables ?? [];
+    for (const t of tables) console.log(`\n${markdownTable(t)}`);
+    // A section with no table (a tool it needs is not installed: wrk, redis-benchmark) says
+    // why here too: the progress lines that said so went to stderr, and may be gone.
+    if (tables.length === 0 && s.status !== 'failed') for (const l of s.log) console.log(`  ${l}`);
   }
   console.log('\nClaims:');
   for (const c of r.claims) console.log(`  ${c.id}. [${c.verdict}] ${c.claim} — ${c.figures}`);

@@ -1,10 +1,11 @@
 /**
  * The benchmark machinery: statistics, interleaving, argument parsing, claims and targets
  * rules, the progress display, the report writer (JSON schema, Markdown, SVG), wrk output
- * parsing, pinned server children and the `rawio` command.
+ * parsing, pinned server children, the `rawio` command, and a run with none of the outside
+ * tools installed.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -317,4 +318,33 @@ describe('rawio command', () => {
     expect(p.cpus).toBeGreaterThan(0);
     expect(execFileSync(cli, ['--help'], { encoding: 'utf8' })).toMatch(/rawio probe/);
   });
+});
+
+describe('a bench with none of its tools installed', () => {
+  it('runs, and each section it could not measure says why in the summary on stdout', () => {
+    // PATH holds node alone: no wrk, nginx, redis-server, redis-benchmark, fio, strace or cc.
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-bare-path-'));
+    try {
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      symlinkSync(process.execPath, join(bin, 'node'));
+      const main = new URL('../dist/bench/main.js', import.meta.url).pathname;
+      const res = spawnSync(process.execPath, [main, '--only', 'http-wrk,redis-benchmark', '--out', dir], {
+        env: { PATH: bin, HOME: dir },
+        encoding: 'utf8',
+        timeout: 110_000,
+      });
+      expect(res.status, res.stderr).toBe(0);
+      const section = (title: RegExp) => {
+        const at = res.stdout.search(title);
+        expect(at, res.stdout).toBeGreaterThanOrEqual(0);
+        return res.stdout.slice(at, res.stdout.indexOf('\n== ', at + 1) >>> 0);
+      };
+      expect(section(/^== HTTP targets by wrk/m)).toMatch(/wrk is not installed/);
+      expect(section(/^== redis-benchmark/m)).toMatch(/redis-benchmark is not installed/);
+      expect(existsSync(join(dir, 'report.md'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
