@@ -14,7 +14,7 @@ import { packageRoot } from '../src/sys/native.js';
 import { machine } from './machine.js';
 import { Progress } from './progress.js';
 import { scenarios } from './registry.js';
-import { REMOTE_USAGE, remoteMain } from './remote.js';
+import { REMOTE_USAGE, remoteMain } from '../src/bench-remote.js';
 import { buildReport, markdownTable, withRepeats, writeReport, type Report, type ScenarioRecord } from './report.js';
 import { cpuPlan, type CpuPlan } from './runner.js';
 import { heldWord } from './verdict.js';

@@ -53,6 +53,7 @@ function printProbe(p: ProbeResult): void {
 const BENCH_NOT_INSTALLED = [
   'rawio bench: the benchmark suite is not part of the npm package; run it from a clone of rawio:',
   '  git clone https://github.com/rawio/rawio.git && cd rawio && npm ci && npm run bench',
+  '(`rawio bench --target HOST:PORT`, which measures a server elsewhere, works here: rawio bench --help)',
 ].join('\n');
 
 export const commands: Record<string, Command> = {
@@ -91,12 +92,22 @@ export const commands: Record<string, Command> = {
     usage:
       'rawio bench [--quick | --full] [--only SCENARIO,...] [--repeat N] [--out DIR] [--json], or a server elsewhere: rawio bench --target HOST:PORT [--server-info URL] [rawio loadgen flags]',
     async run(argv) {
-      if (!existsSync(fileURLToPath(new URL('../bench/main.js', import.meta.url)))) {
-        console.error(BENCH_NOT_INSTALLED);
-        return 1;
+      if (existsSync(fileURLToPath(new URL('../bench/main.js', import.meta.url)))) {
+        const { main } = await import('../bench/main.js');
+        return main(argv);
       }
-      const { main } = await import('../bench/main.js');
-      return main(argv);
+      // The npm package: no suite, but `--target` (a server elsewhere) needs only the load
+      // generator, which the package carries.
+      const { REMOTE_USAGE, remoteMain } = await import('./bench-remote.js');
+      if (argv.includes('--help') || argv.includes('-h')) {
+        console.log(
+          `${BENCH_NOT_INSTALLED}\n\nA server on another machine, which this package measures:\n\n${REMOTE_USAGE}`,
+        );
+        return 0;
+      }
+      if (argv.some((a) => a === '--target' || a.startsWith('--target='))) return remoteMain(argv);
+      console.error(BENCH_NOT_INSTALLED);
+      return 1;
     },
   },
 };

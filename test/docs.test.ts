@@ -126,7 +126,7 @@ describe('command-line flags', () => {
         commands: Record<string, { usage: string; help?: () => Promise<string> }>;
       };
       const bench = (await import(join(root, 'dist/bench/main.js'))) as { BENCH_USAGE: string };
-      const remote = (await import(join(root, 'dist/bench/remote.js'))) as { REMOTE_USAGE: string };
+      const remote = (await import(join(root, 'dist/src/bench-remote.js'))) as { REMOTE_USAGE: string };
       const loadgenFlags = helpFlags(await cli.commands.loadgen!.help!());
       const c = cli.commands[command]!;
       const usage =

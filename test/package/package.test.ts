@@ -226,7 +226,7 @@ describe('the tarball installed with no build tools', () => {
     expect(report.ran).toEqual(expect.arrayContaining(['listenTcp', 'pipe', 'eventfd']));
   });
 
-  it('has no benchmark suite: `rawio bench` says how to run it from a clone', () => {
+  it('has no benchmark suite: `rawio bench` says how to run it from a clone, and measures a server elsewhere', () => {
     const res = spawnSync(process.execPath, [join(project, 'node_modules/.bin/rawio'), 'bench'], {
       cwd: project,
       env,
@@ -236,6 +236,19 @@ describe('the tarball installed with no build tools', () => {
     expect(res.stderr).toMatch(/not part of the npm package/);
     expect(res.stderr).toContain('npm run bench');
     expect(existsSync(join(project, 'node_modules/rawio/dist/bench'))).toBe(false);
+    // … but `rawio bench --target` (a server elsewhere) needs only the load generator: it
+    // gets as far as that, which says how to build its addon, as `rawio loadgen` does.
+    const bin = join(project, 'node_modules/.bin/rawio');
+    const help = spawnSync(process.execPath, [bin, 'bench', '--help'], { cwd: project, env, encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--server-info URL');
+    const remote = spawnSync(process.execPath, [bin, 'bench', '--target', '127.0.0.1:9', '--requests', '1'], {
+      cwd: project,
+      env,
+      encoding: 'utf8',
+    });
+    expect(remote.status).not.toBe(0);
+    expect(remote.stderr).toMatch(/rawio_loadgen\.node\) is not here/);
   });
 
   it('has `rawio loadgen`, which says how to build its addon, the one part not shipped prebuilt', () => {

@@ -1,13 +1,14 @@
 /**
  * `rawio bench --target HOST:PORT [--server-info URL] [loadgen flags]`: measures a server on
- * another machine. The load generator runs here (every `rawio loadgen` flag applies); the
+ * another machine. It is the one part of `rawio bench` the npm package carries (the
+ * benchmark suite stays in the repository), since it needs only the load generator. The load generator runs here (every `rawio loadgen` flag applies); the
  * server's CPU time comes from its bench agent (`rawio serve --bench-agent`, src/models/
  * bench-agent.ts), read before and after the run, so the result still gives server CPU per
  * request beside the client's. Without --server-info the server's side is left unmeasured.
  * A run that measured nothing fails as `rawio loadgen`'s does (exit status 1, one line).
  */
-import { CommandFailure, UsageError } from '../src/cli-args.js';
-import { jsonOnFailure, parseLoadgenArgs, printResult, runFailure, runLoadgen } from '../src/loadgen-cli.js';
+import { CommandFailure, UsageError } from './cli-args.js';
+import { jsonOnFailure, parseLoadgenArgs, printResult, runFailure, runLoadgen } from './loadgen-cli.js';
 
 export const REMOTE_USAGE = `rawio bench --target HOST:PORT [--server-info URL] [rawio loadgen flags]
 
