@@ -2,7 +2,8 @@
  * The docs are kept true to the code; what a machine can check of that is checked here, so
  * that a rename or a new export without its line in the docs fails a test rather than a
  * reader. docs/API.md names every export of both entry points (values and types, `sys`
- * included), rawio's own error codes and each command's flags as the command's `--help`
+ * included), and every name it and the README give in code (`sys.<name>`, `Name`,
+ * `Name.member`, an `import { … } from 'rawio'`) is declared by the package, rawio's own error codes and each command's flags as the command's `--help`
  * lists them; every relative link and repository path in the markdown files resolves; the
  * file map of docs/ARCHITECTURE.md names every file of src/, bench/ and native/ and nothing
  * that is gone; the npm scripts and environment variables the docs and code name exist on
@@ -96,6 +97,71 @@ describe('docs/API.md names every export', () => {
     expect(
       serveOptionNames.filter((o) => !new RegExp(`\\b${o}\\??:`).test(servers) && !names(servers, `${o}\\?`)),
     ).toEqual([]);
+  });
+});
+
+describe('every name the docs give exists', () => {
+  // The other direction of the test above: a name docs/API.md (or the README, in its code)
+  // gives as rawio's must be one the package declares, so a rename or a removal the docs
+  // missed fails here. Read from the declarations, types included, as a user's editor does.
+  const program = ts.createProgram(
+    ['dist/src/index.d.ts', 'dist/src/loadgen/index.d.ts'].map((f) => join(root, f)),
+    { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true },
+  );
+  const checker = program.getTypeChecker();
+  const resolved = (s: ts.Symbol) => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
+  const exportsOf = (sym: ts.Symbol) =>
+    new Map(checker.getExportsOfModule(sym).map((e) => [e.name, resolved(e)] as const));
+  const entry = (f: string) => exportsOf(checker.getSymbolAtLocation(program.getSourceFile(join(root, f))!)!);
+  const rootExports = entry('dist/src/index.d.ts');
+  const loadgenExports = entry('dist/src/loadgen/index.d.ts');
+  const sysExports = exportsOf(rootExports.get('sys')!);
+  /** The members a name has: a value's properties (statics) and its instance or interface type's. */
+  function members(sym: ts.Symbol): Set<string> {
+    const out = new Set<string>();
+    const add = (t: ts.Type) => checker.getPropertiesOfType(t).forEach((p) => out.add(p.name));
+    if (sym.flags & ts.SymbolFlags.Value) add(checker.getTypeOfSymbol(sym));
+    if (sym.flags & (ts.SymbolFlags.Class | ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias))
+      add(checker.getDeclaredTypeOfSymbol(sym));
+    return out;
+  }
+  /** What a doc writes as code: its code blocks less their comments, and its `spans`. */
+  function codeOf(text: string): string {
+    const blocks = [...text.matchAll(/```[a-z]*\n([\s\S]*?)```/g)].map((m) => m[1]!.replace(/\/\/.*$/gm, ''));
+    const spans = [...text.replace(/```[a-z]*\n[\s\S]*?```/g, '').matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!);
+    return [...blocks, ...spans].join('\n');
+  }
+  // Capitalised words in code that name no rawio export: units, Node's and the web's
+  // classes and error names, HTTP header words.
+  const NOT_RAWIO = new Set(['KiB', 'MiB', 'GiB', 'SystemError', 'AbortError', 'Content', 'Continue', 'Retry']);
+
+  it.each(['docs/API.md', 'README.md'])('%s: every sys.<name>, Name and Name.member is declared', (file) => {
+    const code = codeOf(read(file));
+    const missing = new Set<string>();
+    for (const [, n] of code.matchAll(/\bsys\.([A-Za-z_]\w*)/g)) if (!sysExports.has(n!)) missing.add(`sys.${n}`);
+    for (const [, name, member] of code.matchAll(/(?<![\w$.'"-])([A-Z][a-z]\w*)(?:\.([a-z_]\w*))?/g)) {
+      const sym = rootExports.get(name!) ?? loadgenExports.get(name!) ?? sysExports.get(name!);
+      if (!sym) {
+        if (!NOT_RAWIO.has(name!) && !(name! in globalThis)) missing.add(name!);
+      } else if (member && !members(sym).has(member)) missing.add(`${name}.${member}`);
+    }
+    expect(code.length).toBeGreaterThan(1000);
+    expect([...missing]).toEqual([]);
+  });
+
+  it.each(DOCS)('%s: every name imported from rawio or rawio/loadgen is exported there', (file) => {
+    const missing: string[] = [];
+    for (const [, list, from] of read(file).matchAll(/import\s*\{([^}]*)\}\s*from\s*'(rawio(?:\/loadgen)?)'/g)) {
+      const exported = from === 'rawio' ? rootExports : loadgenExports;
+      for (const spec of list!.split(',')) {
+        const name = spec
+          .trim()
+          .replace(/^type\s+/, '')
+          .split(/\s+as\s+/)[0]!;
+        if (name && !exported.has(name)) missing.push(`${name} from '${from}'`);
+      }
+    }
+    expect(missing).toEqual([]);
   });
 });
 
