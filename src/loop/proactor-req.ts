@@ -43,7 +43,7 @@ export const SLOTS = 1 << SLOT_BITS;
 const SLOT_MASK = SLOTS - 1;
 const GEN_MASK = (1 << (31 - SLOT_BITS)) - 1;
 
-export const EMPTY = new Uint8Array(0);
+export const EMPTY: Uint8Array = new Uint8Array(0);
 const noop: CompletionCallback = () => {};
 const noopRecv: RecvCallback = () => {};
 

@@ -7,7 +7,7 @@
  * what has arrived — -1 is no byte, so it matches no character test and ends every scan.
  */
 
-export const EMPTY = new Uint8Array(0);
+export const EMPTY: Uint8Array = new Uint8Array(0);
 export const encoder = new TextEncoder();
 
 /** Bytes of an ASCII / UTF-8 string. */

@@ -3,4 +3,4 @@
  * u64), for rawio's own wake-ups: a channel's consumer, a proactor thread's stop signal, a
  * ring's eventfd made readable once.
  */
-export const EVENTFD_ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
+export const EVENTFD_ONE: Uint8Array = new Uint8Array(new BigUint64Array([1n]).buffer);

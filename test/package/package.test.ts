@@ -172,6 +172,29 @@ describe('the tarball installed with no build tools', () => {
     expect(dangling).toEqual([]);
   });
 
+  it('declares no generic typed array, which TypeScript before 5.7 cannot read', () => {
+    // TypeScript 5.7 made the typed arrays and Buffer generic over their buffer, and infers
+    // `new Uint8Array(0)` as `Uint8Array<ArrayBuffer>`: a declaration emitted that way fails
+    // an older consumer's library check (TS2315, not generic), which the check below, on the
+    // repository's TypeScript, cannot see. Exported constants are annotated instead.
+    const pkg = join(project, 'node_modules/rawio');
+    const dts = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? dts(join(dir, e.name)) : /\.d\.c?ts$/.test(e.name) ? [join(dir, e.name)] : [],
+      );
+    const files = [...dts(join(pkg, 'dist')), join(pkg, 'index.d.cts'), join(pkg, 'loadgen.d.cts')];
+    const generic =
+      /\b(?:(?:Uint8|Uint8Clamped|Int8|Uint16|Int16|Uint32|Int32|Float32|Float64|BigInt64|BigUint64)Array|Buffer|DataView)</;
+    const found = files.flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => generic.test(l))
+        .map((l) => `${f.slice(pkg.length + 1)}: ${l.trim()}`),
+    );
+    expect(files.length).toBeGreaterThan(20);
+    expect(found).toEqual([]);
+  });
+
   it('has no compiler, make or python within reach', () => {
     const res = spawnSync('/bin/sh', ['-c', 'command -v cc gcc g++ c++ make python3 node-gyp'], {
       env,
