@@ -143,6 +143,12 @@ describe.skipIf(!Ring.supported())('ring setup options', () => {
     expect(() => new Ring({ submitAll: 1 as never })).toThrow(TypeError);
     expect(() => new Ring({ registerRingFd: 'yes' as never })).toThrow(TypeError);
     expect(() => new Proactor({ cqEntries: 0 })).toThrow(RangeError);
+    // A CQ smaller than the SQ, once the kernel has rounded both up to powers of two, is said
+    // before io_uring_setup, whose EINVAL would not say why.
+    expect(() => new Ring({ entries: 256, cqEntries: 128 })).toThrow(
+      /"cqEntries" is out of range\. It must be >= entries \(256/,
+    );
+    expect(() => new Proactor({ entries: 256, cqEntries: 64 })).toThrow(RangeError);
     expect(() => new Proactor({ recvBuffers: { bundle: true, incremental: true } })).toThrow(RangeError);
     expect(() => new Proactor({ recvBuffers: { bundle: 1 as never } })).toThrow(TypeError);
   });

@@ -38,6 +38,7 @@ import { getrlimit } from '../sys/process.js';
 import { ringProbe } from '../sys/uring.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { asyncWork, ConnCore, connError, LINGER_MS, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { PROACTOR_RING_ENTRIES } from './serve-options.js';
 import { REFUSED_CONN, Stats } from './stats.js';
 import type { RingSetup } from './types.js';
 
@@ -507,7 +508,7 @@ export class ProactorThread {
     const r = data.ring ?? {};
     this.#stats = Stats.attach(data.stats).deferred();
     const opts: ProactorOptions = {
-      entries: 1024,
+      entries: PROACTOR_RING_ENTRIES,
       cqEntries: r.cqEntries,
       submitAll: r.submitAll,
       registerRingFd: r.registerRingFd,

@@ -195,13 +195,20 @@ function requestLimits(maxHeader?: number, maxRequest?: number): ProtocolOptions
 
 const ringKeys = ['cqEntries', 'submitAll', 'registerRingFd', 'recvBundle', 'incrementalBuffers'] as const;
 
+/**
+ * The submission queue entries of every ring the proactor models set up. `ring.cqEntries`
+ * may not be fewer (io_uring_setup refuses a completion queue smaller than the submission
+ * queue with EINVAL), so serve() checks it against this before any thread starts.
+ */
+export const PROACTOR_RING_ENTRIES = 1024;
+
 /** `ring`: only the keys it knows, each of its type (the Proactor checks the rest). */
 function ringSetup(r: unknown): RingSetup {
   const o = v.object<Record<string, unknown>>('ring', r);
   const out: RingSetup = {};
   for (const [k, val] of Object.entries(o)) {
     if (val === undefined) continue;
-    if (k === 'cqEntries') out.cqEntries = v.int('ring.cqEntries', val, 1, 65536);
+    if (k === 'cqEntries') out.cqEntries = v.int('ring.cqEntries', val, PROACTOR_RING_ENTRIES, 65536);
     else if (k === 'submitAll' || k === 'registerRingFd' || k === 'recvBundle' || k === 'incrementalBuffers')
       out[k] = v.bool(`ring.${k}`, val);
     else throw invalidValue(`ring has no field '${k}'; it takes ${ringKeys.join(', ')}`);

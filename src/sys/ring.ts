@@ -77,6 +77,9 @@ function fdOrIndex(fd: unknown, o?: FileOptions): [number, number] {
   return [v.fd(fd), opts.fixedFile === true ? u.IOSQE_FIXED_FILE : 0];
 }
 
+/** The power of two io_uring_setup rounds a queue size up to. */
+const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(n));
+
 /**
  * An io_uring (io_uring(7)) of rawio's own, with two faces.
  *
@@ -126,6 +129,10 @@ export class Ring extends RingBatch {
     const o = v.object<RingOptions>('opts', opts);
     const entries = o.entries === undefined ? 256 : v.int('entries', o.entries, 1, 32768);
     const cq = o.cqEntries === undefined ? 0 : v.int('cqEntries', o.cqEntries, 1, 65536);
+    // io_uring_setup rounds both up to a power of two and refuses (EINVAL, with no word of
+    // why) a completion queue smaller than the submission queue: said here instead.
+    if (cq !== 0 && pow2(cq) < pow2(entries))
+      throw v.rangeError('cqEntries', `>= entries (${entries}, as the kernel rounds both up to a power of two)`, cq);
     if (o.attach !== undefined) v.bool('attach', o.attach);
     if (o.sqpoll !== undefined) v.bool('sqpoll', o.sqpoll);
     if (o.deferTaskrun !== undefined) v.bool('deferTaskrun', o.deferTaskrun);

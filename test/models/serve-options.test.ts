@@ -152,6 +152,23 @@ describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
   });
 });
 
+describe('serve() ring setup', () => {
+  // Each ring of the proactor models has 1024 submission entries, and io_uring_setup refuses
+  // a smaller completion queue with a bare EINVAL from inside the thread: serve() says so first.
+  it.each(['proactor', 'multi-proactor'] as const)(
+    "%s: ring.cqEntries below the rings' 1024 submission entries is a RangeError",
+    (model) => {
+      for (const cqEntries of [1, 256, 1023])
+        expect(() => resolveServeOptions({ model, protocol: 'echo', ring: { cqEntries } })).toThrow(
+          /"ring\.cqEntries" is out of range\. It must be an integer >= 1024/,
+        );
+      expect(resolveServeOptions({ model, protocol: 'echo', ring: { cqEntries: 1024 } }).ring).toEqual({
+        cqEntries: 1024,
+      });
+    },
+  );
+});
+
 describe('serve() resolves', () => {
   it('resolves a host name with dns.lookup and binds its address', async () => {
     const server = await serve({ model: 'single', protocol: 'http', host: 'localhost' });
