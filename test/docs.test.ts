@@ -7,7 +7,7 @@
  * lists them; every relative link and repository path in the markdown files resolves; the
  * file map of docs/ARCHITECTURE.md names every file of src/, bench/ and native/ and nothing
  * that is gone; the npm scripts and environment variables the docs and code name exist on
- * the other side; and the connection limits' defaults in the README's table are the ones
+ * the other side; package-lock.json's root entry matches package.json; and the connection limits' defaults in the README's table are the ones
  * `resolveServeOptions` fills in. Reads the built package (dist/), as the other tests do.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -288,6 +288,21 @@ describe('links and paths', () => {
 });
 
 describe('scripts, environment and defaults', () => {
+  it("package-lock.json's root entry is package.json's, so `npm install` in a clone leaves it as it is", () => {
+    const pkg = JSON.parse(read('package.json')) as Record<string, unknown> & { scripts: Record<string, string> };
+    const lock = (JSON.parse(read('package-lock.json')) as { packages: Record<string, Record<string, unknown>> })
+      .packages['']!;
+    const fields = ['name', 'version', 'license', 'os', 'cpu', 'engines', 'bin', 'dependencies', 'devDependencies'];
+    // (npm writes bin paths without their leading ./)
+    const bin = Object.fromEntries(
+      Object.entries(pkg.bin as Record<string, string>).map(([k, v]) => [k, v.replace(/^\.\//, '')]),
+    );
+    for (const f of fields) expect(lock[f], f).toEqual(f === 'bin' ? bin : pkg[f]);
+    // npm records an install, preinstall or postinstall script as hasInstallScript.
+    const installs = ['preinstall', 'install', 'postinstall'].some((s) => s in pkg.scripts);
+    expect(lock.hasInstallScript === true, 'hasInstallScript').toBe(installs);
+  });
+
   it('every `npm run` script the docs name exists in package.json', () => {
     const scripts = Object.keys((JSON.parse(read('package.json')) as { scripts: object }).scripts);
     const named = DOCS.flatMap((f) => [...read(f).matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]!));
