@@ -2,13 +2,15 @@
  * The docs are kept true to the code; what a machine can check of that is checked here, so
  * that a rename or a new export without its line in the docs fails a test rather than a
  * reader. docs/API.md names every export of both entry points (values and types, `sys`
- * included), and every name it and the README give in code (`sys.<name>`, `Name`,
- * `Name.member`, an `import { … } from 'rawio'`) is declared by the package, rawio's own error codes and each command's flags as the command's `--help`
- * lists them; every relative link and repository path in the markdown files resolves; the
- * file map of docs/ARCHITECTURE.md names every file of src/, bench/ and native/ and nothing
- * that is gone; the npm scripts and environment variables the docs and code name exist on
- * the other side; package-lock.json's root entry matches package.json; and the connection limits' defaults in the README's table are the ones
- * `resolveServeOptions` fills in. Reads the built package (dist/), as the other tests do.
+ * included), rawio's own error codes and each command's flags as the command's `--help`
+ * lists them; every name it and the README give in code (`sys.<name>`, `Name`,
+ * `Name.member`, an `import { … } from 'rawio'`) is declared by the package; every relative
+ * link and repository path in the markdown files resolves; the file map of
+ * docs/ARCHITECTURE.md names every file of src/, bench/ and native/ and nothing that is
+ * gone; the npm scripts and environment variables the docs and code name exist on the other
+ * side; package-lock.json's root entry matches package.json; and the connection limits'
+ * defaults in the README's table are the ones `resolveServeOptions` fills in. Reads the
+ * built package (dist/), as the other tests do.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
