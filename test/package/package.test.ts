@@ -4,12 +4,13 @@
  * installed into a fresh project with no compiler, make or python on PATH, so the prebuilt
  * addon is the only way it can load. The install must keep to its budget (3 packages, 3.4 MB
  * on disk, no warning but npm's notice of rawio's install script); that script
- * (node-gyp-build) must load the prebuild and compile nothing, and, with the prebuilds
- * taken away (a machine they do not serve), compile both addons from source; a small program (smoke.mjs) does real I/O through the installed
- * package, `require('rawio')` and `require('rawio/loadgen')` work from CommonJS, no shipped
- * .js names a source map the package lacks, and TypeScript resolves the package's types
- * from ESM and CommonJS consumers (node16, nodenext and bundler resolution) with library
- * checks on.
+ * (node-gyp-build) must load the prebuild and compile nothing, and, with the prebuilds taken
+ * away (a machine they do not serve), compile both addons from source. A small program
+ * (smoke.mjs) does real I/O through the installed package; the `rawio` commands run;
+ * `require('rawio')` and `require('rawio/loadgen')` work from CommonJS; no shipped .js names
+ * a source map the package lacks; and TypeScript resolves the package's types from ESM and
+ * CommonJS consumers (node16, nodenext and bundler resolution) with library checks on, in
+ * declarations an older TypeScript reads too.
  * Run by `npm run test:package`, which builds both prebuilds first (npm pack's prepack builds
  * dist/). The package is packed once: its file list is the tarball's.
  */
