@@ -188,6 +188,14 @@ async function stopAtOnce(sig: NodeJS.Signals): Promise<never> {
 }
 
 /**
+ * HOST:PORT as `rawio loadgen --target`, `--bench-agent` and a URL take it: an IPv6 address
+ * in brackets (`[::1]:8080`), since its own colons would run into the port's.
+ */
+export function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
  * Runs `rawio serve` until SIGINT, SIGTERM or SIGHUP, then closes the server and exits 0.
  * The signal handlers are in place before anything starts: a signal while the server
  * starts closes it once it is up, so no worker is left behind. A second signal while it
@@ -246,8 +254,8 @@ export async function serveMain(argv: string[]): Promise<number> {
     closing = true;
     stop();
   });
-  console.log(`rawio: ${server.model} serving on ${server.host}:${server.port}`);
-  if (agent) console.log(`rawio: bench agent on http://${agent.host}:${agent.port}/cpu`);
+  console.log(`rawio: ${server.model} serving on ${hostPort(server.host, server.port)}`);
+  if (agent) console.log(`rawio: bench agent on http://${hostPort(agent.host, agent.port)}/cpu`);
   await stopped;
   await server.close();
   await agent?.close();
