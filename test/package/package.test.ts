@@ -325,12 +325,15 @@ describe('the tarball installed with no build tools', () => {
       "import rawio = require('rawio');\nimport lg = require('rawio/loadgen');\n" +
         'export const s: string = rawio.sys.eventfd(0);\nexport const n: number = lg.formatHdrTable;\n',
     );
+    // …and a program over the main API (serve, Reactor, Connection, Proactor, Ring,
+    // transferFile, Keyspace, loadgen): every type it takes must come with the package.
+    copyFileSync(join(root, 'test/package/consumer.mts'), join(project, 'consumer.mts'));
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
     const base = ['--noEmit', '--strict', '--typeRoots', join(root, 'node_modules/@types'), '--types', 'node'];
     for (const mode of ['node16', 'nodenext']) {
       const res = spawnSync(
         process.execPath,
-        [tsc, ...base, '--module', mode, '--moduleResolution', mode, 'esm.mts', 'cjs.cts', 'bad.cts'],
+        [tsc, ...base, '--module', mode, '--moduleResolution', mode, 'esm.mts', 'cjs.cts', 'consumer.mts', 'bad.cts'],
         { cwd: project, env, encoding: 'utf8' },
       );
       const errors = res.stdout.split('\n').filter((l) => /error TS/.test(l));
@@ -341,7 +344,18 @@ describe('the tarball installed with no build tools', () => {
     // A bundler's resolution (the `import` conditions), ES modules only.
     run(
       process.execPath,
-      [tsc, ...base, '--module', 'esnext', '--moduleResolution', 'bundler', '--target', 'es2022', 'esm.mts'],
+      [
+        tsc,
+        ...base,
+        '--module',
+        'esnext',
+        '--moduleResolution',
+        'bundler',
+        '--target',
+        'es2022',
+        'esm.mts',
+        'consumer.mts',
+      ],
       project,
       env,
     );
