@@ -86,6 +86,13 @@ describe('npm pack', () => {
     }
   });
 
+  it('ships no compiled module whose source is gone (prepack builds dist/ afresh)', () => {
+    const orphans = files
+      .filter((f) => /^dist\/src\/.*\.(js|d\.ts)$/.test(f))
+      .filter((f) => !existsSync(join(root, f.replace(/^dist\//, '').replace(/\.(js|d\.ts)$/, '.ts'))));
+    expect(orphans).toEqual([]);
+  });
+
   it('ships every document the README links, or the link is a URL', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!.split('#')[0]!).filter(Boolean);
