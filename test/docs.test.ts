@@ -8,7 +8,8 @@
  * link and repository path in the markdown files resolves; the file map of
  * docs/ARCHITECTURE.md names every file of src/, bench/ and native/ and nothing that is
  * gone; the npm scripts and environment variables the docs and code name exist on the other
- * side; package-lock.json's root entry matches package.json; and the connection limits'
+ * side; package-lock.json's root entry matches package.json, and no package it installs
+ * refuses a Node version rawio supports; and the connection limits'
  * defaults in the README's table are the ones `resolveServeOptions` fills in. Reads the
  * built package (dist/), as the other tests do.
  */
@@ -16,6 +17,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import semver from 'semver';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -303,6 +305,28 @@ describe('scripts, environment and defaults', () => {
     // npm records an install, preinstall or postinstall script as hasInstallScript.
     const installs = ['preinstall', 'install', 'postinstall'].some((s) => s in pkg.scripts);
     expect(lock.hasInstallScript === true, 'hasInstallScript').toBe(installs);
+  });
+
+  it('every package npm installs accepts the Node versions it must (no EBADENGINE on npm install)', () => {
+    const pkg = JSON.parse(read('package.json')) as { engines: { node: string } };
+    const lock = JSON.parse(read('package-lock.json')) as {
+      packages: Record<string, { version?: string; dev?: boolean; optional?: boolean; engines?: { node?: string } }>;
+    };
+    // The oldest release of each major line rawio supports ("^20.19.0 || ^22.12.0 || >=24.0.0"):
+    // what a user's `npm install rawio` may run on. A clone's `npm install` (the dev tools
+    // too) runs on the first line, the one the README's quick start and CI use.
+    const oldest = pkg.engines.node.split('||').map((r) => semver.minVersion(r.trim())!.version);
+    expect(oldest.length).toBeGreaterThan(1);
+    const refused: string[] = [];
+    for (const [where, p] of Object.entries(lock.packages)) {
+      const range = p.engines?.node;
+      // optional: a platform's binary, installed only on that platform (and without a warning)
+      if (where === '' || typeof range !== 'string' || p.optional === true) continue;
+      for (const v of p.dev === true ? oldest.slice(0, 1) : oldest) {
+        if (!semver.satisfies(v, range)) refused.push(`${where}@${p.version} needs node ${range}, not ${v}`);
+      }
+    }
+    expect(refused).toEqual([]);
   });
 
   it('every `npm run` script the docs name exists in package.json', () => {
