@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 /**
  * The `rawio` command: `rawio probe [--json]`, `rawio serve ...`, `rawio loadgen ...`,
- * `rawio bench ...`, `rawio --help`.
+ * `rawio bench ...`, `rawio --help`, `rawio --version`.
  * Commands live in one table, each with its usage and a lazily imported implementation,
  * so adding one (`serve`, by the models) is one entry, and `rawio probe` never loads the
  * benchmark suite. The suite lives in the repository, not in the npm package: in an
  * installed package `rawio bench` says where to get it.
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseFlags, UsageError } from './cli-args.js';
 import { probe, type ProbeResult } from './probe.js';
@@ -112,6 +112,12 @@ export const commands: Record<string, Command> = {
   },
 };
 
+/** rawio's version, from the package.json beside dist/ (in a clone and in the npm package alike). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export function usage(): string {
   const width = Math.max(...Object.keys(commands).map((k) => k.length));
   return [
@@ -121,7 +127,7 @@ export function usage(): string {
       ([name, c]) => `  ${name.padEnd(width)}  ${c.summary}\n  ${' '.repeat(width)}  ${c.usage}`,
     ),
     '',
-    'rawio <command> --help shows more about a command.',
+    'rawio <command> --help shows more about a command; rawio --version prints the version.',
     'Exit status: 0 done, 1 the command failed while running, 2 the command line is wrong.',
   ].join('\n');
 }
@@ -135,6 +141,10 @@ export async function cli(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
+    return 0;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(version());
     return 0;
   }
   if (!name) {

@@ -5,6 +5,7 @@
  * the machine, unknown transfer methods).
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../dist/bench/main.js';
@@ -33,6 +34,14 @@ describe('rawio subcommands', () => {
     const r = run('probe', '--json', '--path', '.');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out).directIo.path).toBe('.');
+  });
+
+  it('--version, -v and version print the package version', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-v', 'version'])
+      expect(run(flag)).toMatchObject({ code: 0, out: `${version}\n` });
   });
 
   it('every subcommand has --help', () => {

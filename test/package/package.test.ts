@@ -282,6 +282,15 @@ describe('the tarball installed with no build tools', () => {
     expect(remote.stderr).toMatch(/rawio_loadgen\.node\) is not here/);
   });
 
+  it("has `rawio --version`, the installed package's version", () => {
+    const bin = join(project, 'node_modules/.bin/rawio');
+    const installed = JSON.parse(readFileSync(join(project, 'node_modules/rawio/package.json'), 'utf8')) as {
+      version: string;
+    };
+    const res = spawnSync(process.execPath, [bin, '--version'], { cwd: project, env, encoding: 'utf8' });
+    expect([res.status, res.stdout]).toEqual([0, `${installed.version}\n`]);
+  });
+
   it('has `rawio loadgen`, which says how to build its addon, the one part not shipped prebuilt', () => {
     const bin = join(project, 'node_modules/.bin/rawio');
     const help = spawnSync(process.execPath, [bin, 'loadgen', '--help'], { cwd: project, env, encoding: 'utf8' });
