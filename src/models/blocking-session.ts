@@ -21,6 +21,7 @@
 import { queueFullError } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
 import { ConnCore, LINGER_MS, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { tailsSettled } from './conn-contract.js';
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EINTR } from '../sys/errno.js';
 import { ownFd } from '../sys/fd-owner.js';
@@ -320,6 +321,11 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
     io.closed = true;
     io.release();
     core.closed();
+    // A file body still under way (its connection closed under it) ends now, while this
+    // thread still turns Node's loop, not after the next client wakes it from accept(2) or
+    // its cache; until then its file stays open and the socket fd, closed by our caller
+    // once we return, must not be a number the kernel can give to another client.
+    await tailsSettled();
     opts.stats.closed(ticket);
   }
 }

@@ -130,7 +130,23 @@ export function tailBegin(): void {
 }
 export function tailEnd(): void {
   tails--;
+  if (tails === 0) for (const w of tailWaiters.splice(0)) w();
   wakeIfSettled();
+}
+
+/** Who waits for this thread's file bodies alone to end (tailsSettled). */
+const tailWaiters: (() => void)[] = [];
+
+/**
+ * Resolves once this thread sends no file body (at once when it sends none), every body's
+ * file fd closed. A blocking thread, which serves one connection at a time, waits for it
+ * before it sleeps in accept(2) or its cache: a body whose connection closed under it
+ * (a client reset before its head could be written) ends in promise continuations that
+ * would otherwise wait, its file open, for the thread's next client.
+ */
+export function tailsSettled(): Promise<void> {
+  if (tails === 0) return Promise.resolve();
+  return new Promise((resolve) => tailWaiters.push(resolve));
 }
 
 /**

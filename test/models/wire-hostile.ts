@@ -4,6 +4,8 @@
  * pipelined batch, gets the same treatment on every model.
  *   - A reset in the middle of a file body is not a short body (stats().shortBodies counts
  *     files that shrank), the file's fd is closed, and the server keeps serving.
+ *   - A reset before a file reply could be written closes that file too, at once, not when
+ *     some later client arrives (a blocking thread must not go back to waiting with it open).
  *   - A reset in the middle of an endless streamed body (an HTTP handler's async iterable)
  *     ends the body's producer, also when it runs on a pool thread, and close() returns.
  *   - shutdown(SHUT_WR) right after a pipelined batch: every reply arrives, in order, then
@@ -16,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { constants, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import { exchange, resp } from '../helpers/clients.js';
-import { serverFds } from '../helpers/server-proc.js';
+import { serverFds, serverFdsTo } from '../helpers/server-proc.js';
 import { eventually } from '../helpers/wait.js';
 
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
@@ -104,6 +106,34 @@ export function defineHostileTests(model: ModelName, start: Start, root: () => s
     });
     expect(a.toString()).toMatch(/^HTTP\/1\.1 200 OK/);
     expect(s.stats().shortBodies).toBe(0);
+  }, 30_000);
+
+  it('closes the file of a reply whose client reset before it was written, with no other client coming', async () => {
+    // The client sends its requests and resets at once, while the server is still busy with
+    // another client (iterative serves it later): the reply's head write fails, and its file
+    // body must still end, and its fd close, before the thread waits for a next client.
+    const size = 6 * MiB;
+    writeFileSync(join(root(), 'early-reset.bin'), Buffer.alloc(size, 101));
+    const s = await start('static', { idleTimeout: 20_000 });
+    const get = 'GET /early-reset.bin HTTP/1.1\r\nHost: x\r\n\r\n';
+    const open = () => serverFdsTo(model, (target) => target.endsWith('/early-reset.bin'));
+    const busy = sys.connectTcp('127.0.0.1', s.port);
+    try {
+      sys.setBufferSizes(busy, { recv: 4 * KiB });
+      expect(sys.write(busy, Buffer.from(get), 0, get.length)).toBe(get.length);
+      for (let i = 0; i < 3; i++) {
+        const fd = sys.connectTcp('127.0.0.1', s.port);
+        const req = Buffer.from(get.repeat(2));
+        expect(sys.write(fd, req, 0, req.length)).toBe(req.length);
+        sys.setLingerZero(fd);
+        sys.close(fd); // RST, before the server could answer
+      }
+      await delay(200);
+      sys.setLingerZero(busy);
+    } finally {
+      sys.close(busy);
+    }
+    expect(await eventually(() => s.stats().connections === 0 && open() === 0, 10_000)).toBe(true);
   }, 30_000);
 
   it('ends the producer of an endless streamed body when its client resets (http handler)', async () => {
