@@ -19,7 +19,16 @@ export interface FileBodyOptions {
 
 /** One connection's file bodies: at most one in flight, which abort() stops. */
 export class FileBodySender {
-  #inKernel: AbortController | undefined;
+  /**
+   * Aborted when the connection is done. One for the connection, made with its first body
+   * and given to every body after it: a body that never waits for writability (a client
+   * that reads as fast as it is sent to) goes on only through the transfer's yields to the
+   * event loop, and this signal is all that stops it there.
+   */
+  #done: AbortController | undefined;
+  /** abort() ran before any body: the controller, once made, starts aborted. */
+  #aborted = false;
+  #inKernel = false;
 
   /** `onSent` gets the bytes of each send the kernel takes: the client's progress. */
   constructor(
@@ -32,16 +41,17 @@ export class FileBodySender {
    * methods): closing the fd alone would not end it, shutdown(2) does.
    */
   get inKernel(): boolean {
-    return this.#inKernel !== undefined;
+    return this.#inKernel;
   }
 
   /** Sends `file` on `socket`; `wait` resolves when the socket may take more (after EAGAIN). */
   async send(socket: number, file: NonNullable<Reply['file']>, wait: () => Promise<void>): Promise<number> {
     const { transfer: method, directio, mmap } = this.opts;
-    // Only a send the kernel holds needs stopping from outside (an AbortController costs
-    // microseconds): the other methods return through `wait`, which sees the close.
-    const held = sendsInKernel(method, file.length, directio) ? new AbortController() : undefined;
-    this.#inKernel = held;
+    if (this.#done === undefined) {
+      this.#done = new AbortController();
+      if (this.#aborted) this.#done.abort();
+    }
+    this.#inKernel = sendsInKernel(method, file.length, directio);
     try {
       return await transferFile(socket, file.fd, {
         offset: file.offset,
@@ -49,18 +59,23 @@ export class FileBodySender {
         method: method as 'auto',
         directio,
         mmap,
-        signal: held?.signal,
+        signal: this.#done.signal,
         wait,
         onSent: this.onSent,
       });
     } finally {
-      this.#inKernel = undefined;
+      this.#inKernel = false;
     }
   }
 
-  /** The connection is done: a body in flight submits nothing more to this fd number. */
+  /**
+   * The connection is done: a body in flight submits nothing more to this fd number, which
+   * the kernel may give to another client at once (nor does a body sent after this).
+   */
   abort(): void {
-    this.#inKernel?.abort();
-    this.#inKernel = undefined;
+    // A connection that never sent a body (most: echo, http, resp) makes no controller here.
+    this.#aborted = true;
+    this.#done?.abort();
+    this.#inKernel = false;
   }
 }
