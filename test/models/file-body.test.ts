@@ -32,11 +32,12 @@ describe('FileBodySender.abort()', () => {
       // waits for writability and goes on only through its yields.
       const out = openSync(join(dir, `${transfer}-first.out`), 'w');
       let next = -1;
+      let closing = false;
       let sent = 0;
       const sender: FileBodySender = new FileBodySender({ transfer, directio: Number.MAX_SAFE_INTEGER }, (n) => {
         sent += n;
-        if (sent < YIELD_BYTES || next >= 0) return;
-        next = -2;
+        if (sent < YIELD_BYTES || closing) return;
+        closing = true;
         // Queued before the transfer's own yield: the connection closes while it waits.
         setImmediate(() => {
           sender.abort();
@@ -51,7 +52,7 @@ describe('FileBodySender.abort()', () => {
         expect(statSync(join(dir, `${transfer}-next.out`)).size).toBe(0);
       } finally {
         closeSync(file);
-        if (next >= 0) closeSync(next);
+        closeSync(next >= 0 ? next : out);
       }
     },
   );
