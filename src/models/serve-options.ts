@@ -128,6 +128,28 @@ function checkUse(o: Partial<ServeOptions>, model: ModelName, protocol: Protocol
   }
 }
 
+/** The models whose rings read and send file bodies themselves, with no transfer method. */
+const RING_BODY_MODELS: readonly ModelName[] = ['proactor', 'multi-proactor'];
+const RING_UNUSED = ['transfer', 'directio', 'mmap'] as const;
+
+/**
+ * `transfer`, `directio` and `mmap` given to a model whose ring reads and sends file bodies
+ * itself: accepted, as they always were, but unused. Refused like any other option the model
+ * does not use from the next release; until then a DeprecationWarning
+ * (RAWIO_DEP_RING_TRANSFER, once per process) says so.
+ */
+function warnRingTransfer(o: Partial<ServeOptions>, model: ModelName): void {
+  if (!RING_BODY_MODELS.includes(model) || warnedRingTransfer) return;
+  const given = RING_UNUSED.filter((k) => o[k] !== undefined);
+  if (given.length === 0) return;
+  warnedRingTransfer = true;
+  process.emitWarning(
+    `the ${given.map((k) => `'${k}'`).join(', ')} option${given.length > 1 ? 's are' : ' is'} not used by the ${model} model, whose ring reads and sends file bodies itself; the next release refuses ${given.length > 1 ? 'them' : 'it'}, as it does any option a model does not use`,
+    { type: 'DeprecationWarning', code: 'RAWIO_DEP_RING_TRANSFER' },
+  );
+}
+let warnedRingTransfer = false;
+
 /** A path or URL of a module, as an href every thread and process can import. */
 function moduleHref(name: string, value: unknown): string {
   if (value instanceof URL) return value.href;
@@ -248,6 +270,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   // A user module is checked as a protocol of its own: root and handler are not its options.
   const { protocol, module } = protocolOf(o.protocol);
   checkUse(o, model, module ? 'module' : protocol);
+  warnRingTransfer(o, model);
   const cpus = availableParallelism();
   if (protocol === 'static' && o.root === undefined && !module) {
     throw v.typeError('root', 'a directory (the static protocol needs one)', o.root);

@@ -169,6 +169,40 @@ describe('serve() ring setup', () => {
   );
 });
 
+describe('serve() transfer options on the ring models', () => {
+  // proactor and multi-proactor read and send file bodies with their ring: transfer, directio
+  // and mmap are unused there. Accepted for a release, with one DeprecationWarning.
+  it('accepts transfer, directio and mmap on proactor and multi-proactor with one DeprecationWarning, and none elsewhere', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'rawio-ring-transfer-'));
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      resolveServeOptions({ model: 'single', protocol: 'static', root, transfer: 'sendfile', directio: 1 });
+      resolveServeOptions({ model: 'proactor', protocol: 'static', root });
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      expect(warnings).toEqual([]);
+      for (const model of ['proactor', 'multi-proactor'] as const) {
+        const r = resolveServeOptions({
+          model,
+          protocol: 'static',
+          root,
+          transfer: 'sendfile',
+          mmap: { populate: true },
+        });
+        expect(r.transfer).toBe('sendfile');
+      }
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ name: 'DeprecationWarning', code: 'RAWIO_DEP_RING_TRANSFER' });
+      expect(warnings[0]!.message).toMatch(/'transfer', 'mmap' options are not used by the proactor model/);
+    } finally {
+      process.off('warning', onWarning);
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('serve() resolves', () => {
   it('resolves a host name with dns.lookup and binds its address', async () => {
     const server = await serve({ model: 'single', protocol: 'http', host: 'localhost' });
