@@ -1,5 +1,6 @@
 /**
- * serve()'s `mmap` option on every model: bad values refused before anything starts; with
+ * serve()'s `mmap` option on every model that sends file bodies with a transfer method (not
+ * proactor and multi-proactor, whose rings send them): bad values refused before anything starts; with
  * `transfer: 'mmap'` and each option set, static files arrive byte-exact (again from a
  * reused mapping), and a file truncated while the client has stopped reading ends its
  * response short — the connection closed, the short body counted — while the server lives
