@@ -24,6 +24,13 @@ describe('constants', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it('has the open(2) flags of x86-64 and arm64 Linux, the same as node:fs', async () => {
+    const fs = (await import('node:fs')).constants;
+    for (const name of ['O_RDONLY', 'O_NONBLOCK', 'O_NOCTTY', 'O_DIRECTORY', 'O_NOFOLLOW', 'O_DIRECT'] as const)
+      expect(c[name], name).toBe(fs[name]);
+    expect(c.O_NOCTTY).toBe(0o400);
+  });
+
   it('exports AT_FDCWD, IOSQE_*, IORING_CQE_F_MORE and MSG_* with the kernel values', () => {
     expect(c.AT_FDCWD).toBe(-100);
     expect(c.IOSQE_FIXED_FILE).toBe(1);

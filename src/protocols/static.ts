@@ -24,6 +24,7 @@ const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const O_RDONLY = constants.O_RDONLY as number;
 const O_NONBLOCK = constants.O_NONBLOCK as number;
+const O_NOCTTY = constants.O_NOCTTY as number;
 
 const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
@@ -229,8 +230,10 @@ export class StaticProtocol implements Protocol {
     for (let name = path === '' ? '.' : path; ; name = `${dir === '' ? '' : `${dir}/`}index.html`) {
       let fd: number;
       try {
-        // O_NONBLOCK: opening a FIFO someone left under the root must not block the server
-        fd = openBeneath(this.#root, name, O_RDONLY | O_NONBLOCK);
+        // O_NONBLOCK: opening a FIFO someone left under the root must not block the server;
+        // O_NOCTTY: a terminal's device node there must not become the controlling terminal
+        // of a server that leads its session without one (it is refused as no regular file)
+        fd = openBeneath(this.#root, name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
       } catch (e) {
         const status = refusal(e);
         // A directory without an index is 403; running out of fds is 503 either way.

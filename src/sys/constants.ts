@@ -36,6 +36,7 @@ export const constantNames = [
   'O_TRUNC',
   'O_APPEND',
   'O_NONBLOCK',
+  'O_NOCTTY',
   'O_DIRECTORY',
   'O_NOFOLLOW',
   'O_CLOEXEC',
