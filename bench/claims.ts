@@ -181,8 +181,9 @@ function decideClaim4(m: Metrics): Decision | null {
   return { verdict: grades.every((g) => g === first) ? first : 'depends', figures: text };
 }
 
+/** m[a] / m[b], or null when either is missing or not a finite number (a scenario whose runs all failed). */
 function ratioOf(m: Metrics, a: string, b: string): number | null {
-  return m[a] !== undefined && m[b] !== undefined && m[b]! > 0 ? m[a]! / m[b]! : null;
+  return Number.isFinite(m[a]) && Number.isFinite(m[b]) && m[b]! > 0 ? m[a]! / m[b]! : null;
 }
 
 export const claims: Claim[] = [

@@ -77,8 +77,11 @@ export function withRepeats(reports: readonly Report[]): Report {
 }
 
 export function buildReport(o: Omit<Report, 'schema' | 'createdAt' | 'claims' | 'targets'>): Report {
+  // A figure that is not a finite number (NaN: every run behind it failed) is left out, so a
+  // rule reads it as not measured, never as a ratio that misses or a claim that depends.
   const metrics: Metrics = {};
-  for (const s of o.scenarios) Object.assign(metrics, s.result?.metrics ?? {});
+  for (const s of o.scenarios)
+    for (const [k, v] of Object.entries(s.result?.metrics ?? {})) if (Number.isFinite(v)) metrics[k] = v;
   const ran = new Set(o.scenarios.filter((s) => s.status === 'ok').map((s) => s.name));
   return {
     schema: SCHEMA,

@@ -22,8 +22,13 @@ export function quantile(sorted: readonly number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
+/**
+ * Median, quartiles and range of the finite values (a failed run recorded as NaN is left
+ * out, and `n` says how many counted): a NaN inside a sort makes its order, and so the
+ * median, arbitrary.
+ */
 export function summarize(values: readonly number[]): Summary {
-  const s = [...values].sort((a, b) => a - b);
+  const s = values.filter(Number.isFinite).sort((a, b) => a - b);
   return {
     n: s.length,
     median: quantile(s, 0.5),
@@ -34,11 +39,14 @@ export function summarize(values: readonly number[]): Summary {
   };
 }
 
-/** a / b per pair (same round), summarized: the spread of a ratio measured side by side. */
+/**
+ * a / b per pair (same round), summarized: the spread of a ratio measured side by side.
+ * A round where either side is not a finite number, or b is not positive, is skipped.
+ */
 export function pairedRatio(a: readonly number[], b: readonly number[]): Summary {
   const n = Math.min(a.length, b.length);
   const r: number[] = [];
-  for (let i = 0; i < n; i++) if (b[i]! > 0) r.push(a[i]! / b[i]!);
+  for (let i = 0; i < n; i++) if (Number.isFinite(a[i]) && Number.isFinite(b[i]) && b[i]! > 0) r.push(a[i]! / b[i]!);
   return summarize(r);
 }
 

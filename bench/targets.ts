@@ -207,7 +207,9 @@ function ruleOf(t: Target): string {
 
 export function judgeTargets(m: Metrics): TargetResult[] {
   return TARGETS.map((t) => {
-    const measured = t.pairs.filter(([a, b]) => m[a] !== undefined && (b === null || (m[b] ?? 0) > 0));
+    // a figure that is not a finite number (NaN: every run of it failed) is no figure at all
+    const has = (k: string) => Number.isFinite(m[k]);
+    const measured = t.pairs.filter(([a, b]) => has(a) && (b === null || (has(b) && m[b]! > 0)));
     const base = {
       target: t.target,
       judgedBy: t.judgedBy,
@@ -219,7 +221,7 @@ export function judgeTargets(m: Metrics): TargetResult[] {
     if (measured.length === 0) {
       const flagged = t.unmeasured?.find(([k]) => m[k]);
       if (flagged) return { ...base, figures: `not measured: ${flagged[1]}`, status: 'not measured' as const };
-      const missing = [...new Set(t.pairs.flatMap(([a, b]) => [a, b]).filter((k) => k !== null && m[k] === undefined))];
+      const missing = [...new Set(t.pairs.flatMap(([a, b]) => [a, b]).filter((k) => k !== null && !has(k)))];
       const why = `not measured: no ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ' …' : ''}`;
       return { ...base, figures: why, status: 'not measured' as const };
     }
@@ -229,7 +231,7 @@ export function judgeTargets(m: Metrics): TargetResult[] {
     const floors = measured.map(floorOf).filter((f): f is number => f !== undefined);
     const shownFloor = t.floorKeys ? (floors.length ? Math.max(...floors) : undefined) : floor;
     const ratioOf = ([a, b]: [string, string | null]) =>
-      m[a] === undefined || (b !== null && !((m[b] ?? 0) > 0)) ? undefined : b === null ? m[a]! : m[a]! / m[b]!;
+      !has(a) || (b !== null && !(has(b) && m[b]! > 0)) ? undefined : b === null ? m[a]! : m[a]! / m[b]!;
     const ratios = measured.map((pair) => ({
       a: pair[0],
       r: ratioOf(pair)!,
@@ -264,7 +266,7 @@ export function judgeTargets(m: Metrics): TargetResult[] {
           : t.floorKeys
             ? `; ${formatFloor(undefined)}`
             : '';
-    const cpu = t.cpu && m[t.cpu[0]] && m[t.cpu[1]] ? m[t.cpu[0]]! / m[t.cpu[1]]! : undefined;
+    const cpu = t.cpu && has(t.cpu[0]) && has(t.cpu[1]) && m[t.cpu[1]]! > 0 ? m[t.cpu[0]]! / m[t.cpu[1]]! : undefined;
     const cpuText = cpu === undefined ? '' : `; server CPU per request ${cpu.toFixed(2)}x`;
     const status = t.reportOnly ? ('reported' as const) : judgeWithBounds(verdicts);
     const shown = figures + partial + cpuText + noise;

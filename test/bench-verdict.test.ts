@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { judgeClaims } from '../dist/bench/claims.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
-import { withRepeats, type Report } from '../dist/bench/report.js';
+import { buildReport, withRepeats, type Report } from '../dist/bench/report.js';
 import { judgeTargets } from '../dist/bench/targets.js';
 import {
   formatFloor,
@@ -317,6 +317,100 @@ describe('targets judged by the anchors', () => {
     const t = judgeTargets({});
     for (const x of t.filter((x) => /HTTP|RESP|O_DIRECT/.test(x.target))) expect(x.rule).toBeTruthy();
     expect(t.every((x) => x.status === 'not measured')).toBe(true);
+  });
+});
+
+describe('a figure that is not a number', () => {
+  // NaN is what a median of runs that all failed comes to (wrk errors on every run, a
+  // server that died): it must read "not measured" with the reason, never a verdict.
+  const byName = (m: Record<string, number>, re: RegExp) => judgeTargets(m).find((t) => re.test(t.target))!;
+
+  it('leaves a target not measured, naming the figure, rather than missed', () => {
+    const t = byName(
+      { 'http-wrk.single-over-nginx.c50.rps': NaN, 'http-wrk.floor.rps': 1.05 },
+      /single >= 1\.1x nginx/,
+    );
+    expect(t.status).toBe('not measured');
+    expect(t.figures).toMatch(/not measured: no http-wrk\.single-over-nginx\.c50\.rps/);
+    const resp = byName(
+      {
+        'redisbench.single.set.p1.rps': 100,
+        'redisbench.redis.set.p1.rps': NaN,
+        'redisbench.single.get.p1.rps': NaN,
+        'redisbench.redis.get.p1.rps': 100,
+      },
+      /single >= 1\.1x redis-server$/,
+    );
+    expect(resp.status).toBe('not measured');
+  });
+
+  it('judges the pairs that are numbers and says how many were', () => {
+    const t = byName(
+      {
+        'redisbench.single.set.p1.rps': 120,
+        'redisbench.redis.set.p1.rps': 100,
+        'redisbench.single.get.p1.rps': NaN,
+        'redisbench.redis.get.p1.rps': 100,
+        'redisbench.single.p1.cpuUsPerReq': NaN,
+        'redisbench.redis.p1.cpuUsPerReq': 10,
+      },
+      /single >= 1\.1x redis-server$/,
+    );
+    expect(t.status).toBe('met');
+    expect(t.figures).toMatch(/\[1\/2 measured\]/);
+    expect(t.figures).not.toMatch(/NaN|CPU per request/);
+  });
+
+  it('leaves a claim not measured rather than "depends"', () => {
+    const ran = new Set(['servers', 'pollution']);
+    const m = {
+      'servers.http.single.c50.rps': 100,
+      'servers.http.proactor.c50.rps': NaN,
+      'pollution.small.rps.buffered': 100,
+      'pollution.small.rps.direct': NaN,
+    };
+    const c = judgeClaims(m, ran, { cores: 2 });
+    expect(c.find((x) => x.id === 8)!.verdict).toBe('not measured');
+    expect(c.find((x) => x.id === 5)!.verdict).toBe('not measured');
+  });
+
+  it("is left out of the report's metrics, so no rule reads it", () => {
+    const r = buildReport({
+      profile: 'quick',
+      rawio: '0',
+      cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
+      machine: { cores: 2 } as unknown as Parameters<typeof buildReport>[0]['machine'],
+      scenarios: [
+        {
+          name: 'lt-et',
+          title: 'lt-et',
+          description: '',
+          status: 'ok',
+          seconds: 1,
+          log: [],
+          result: {
+            tables: [],
+            metrics: { 'lt-et.et-over-lt.wakeups': 0.5, 'lt-et.floor': NaN, 'http-wrk.floor.rps': NaN },
+          },
+        },
+        {
+          name: 'http-wrk',
+          title: 'http-wrk',
+          description: '',
+          status: 'ok',
+          seconds: 1,
+          log: [],
+          result: { tables: [], metrics: { 'http-wrk.single-over-nginx.c50.rps': 1.5, 'http-wrk.floor.rps': NaN } },
+        },
+      ],
+    });
+    const claim2 = r.claims.find((c) => c.id === 2)!;
+    expect(claim2.verdict).toBe('confirmed');
+    expect(claim2.figures).toMatch(/no A\/A floor/);
+    const t = r.targets.find((x) => /single >= 1\.1x nginx/.test(x.target))!;
+    expect(t.status).toBe('met');
+    expect(t.floor).toBeUndefined();
+    expect(JSON.stringify([r.claims, r.targets])).not.toMatch(/NaN/);
   });
 });
 

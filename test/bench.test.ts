@@ -29,6 +29,13 @@ describe('stats', () => {
     expect(pairedRatio([2, 4, 9], [1, 2, 3]).median).toBe(2);
     expect(pairedRatio([2, 4, 9], [1, 2, 3]).max).toBe(3);
   });
+
+  it('leaves out a failed run (NaN): inside a sort it would make the median arbitrary', () => {
+    expect(summarize([300, NaN, 500, 100])).toEqual({ n: 3, median: 300, min: 100, max: 500, q1: 200, q3: 400 });
+    expect(summarize([NaN, Infinity])).toMatchObject({ n: 0, median: NaN });
+    // a round where either side failed is not a pair
+    expect(pairedRatio([NaN, 2, 3, 8], [1, 1, 1, NaN])).toMatchObject({ n: 2, median: 2.5, min: 2, max: 3 });
+  });
 });
 
 describe('compare', () => {
