@@ -39,6 +39,11 @@ export function summarize(values: readonly number[]): Summary {
   };
 }
 
+/** The median of the finite values, the middle two averaged for an even count; NaN when none. */
+export function median(values: readonly number[]): number {
+  return summarize(values).median;
+}
+
 /**
  * a / b per pair (same round), summarized: the spread of a ratio measured side by side.
  * A round where either side is not a finite number, or b is not positive, is skipped.

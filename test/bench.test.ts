@@ -5,7 +5,7 @@
  * tools installed.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +18,9 @@ import { Progress } from '../dist/bench/progress.js';
 import { buildReport, writeReport } from '../dist/bench/report.js';
 import { compare, cpuPlan } from '../dist/bench/runner.js';
 import { startServer } from '../dist/bench/server.js';
-import { pairedRatio, quantile, summarize } from '../dist/bench/stats.js';
+import { report as acceptReport } from '../dist/bench/scenarios/accept.js';
+import { report as pollutionReport } from '../dist/bench/scenarios/pollution.js';
+import { median, pairedRatio, quantile, summarize } from '../dist/bench/stats.js';
 import { judgeTargets } from '../dist/bench/targets.js';
 import { parseWrk } from '../dist/bench/tools.js';
 
@@ -35,6 +37,36 @@ describe('stats', () => {
     expect(summarize([NaN, Infinity])).toMatchObject({ n: 0, median: NaN });
     // a round where either side failed is not a pair
     expect(pairedRatio([NaN, 2, 3, 8], [1, 1, 1, NaN])).toMatchObject({ n: 2, median: 2.5, min: 2, max: 3 });
+  });
+
+  it('takes the median of an even count as the mean of the middle two, in every scenario', () => {
+    expect(median([10, 30])).toBe(20);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
+    // the quick profile runs accept and pollution twice: the median of two is their mean, not the larger
+    const accepted = acceptReport(
+      new Map([['reuseport', { accepted: [5, 5, 5, 5], rate: [1000, 3000], errors: 0 }]]),
+      4,
+    );
+    expect(accepted.metrics!['accept.reuseport.connPerSec']).toBe(2000);
+    const sample = (smallRps: number) => ({ smallRps, smallP99: smallRps / 10, largeMBps: smallRps / 100, errors: 0 });
+    const polluted = pollutionReport(
+      { buffered: [sample(100), sample(300)], direct: [sample(200), sample(600), sample(400), sample(500)] },
+      new Map(),
+      { large: 2, largeMiB: 128, small: 500, smallKiB: 4, clients: 4, conns: 4, seconds: 2, repeats: 2 },
+      undefined,
+    );
+    expect(polluted.metrics).toMatchObject({
+      'pollution.small.rps.buffered': 200,
+      'pollution.small.p99us.buffered': 20,
+      'pollution.small.rps.direct': 450,
+    });
+    // and no scenario picks a middle element of a sorted copy by hand
+    const dir = new URL('../bench/scenarios/', import.meta.url);
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
+      const src = readFileSync(new URL(f, dir), 'utf8');
+      expect([f, /sort\([^)]*\)[^;\n]*\)\[[^\]]*(length|>> 1|\/ 2)/.test(src)]).toEqual([f, false]);
+    }
   });
 });
 

@@ -10,12 +10,12 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { compare } from '../runner.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
-import { fmt } from '../stats.js';
+import { fmt, median } from '../stats.js';
 import { which } from '../tools.js';
 import { startModel, type MeasuredServer } from '../lib/measured-servers.js';
 
 const STRATEGIES = ['reuseport', 'exclusive', 'mutex'] as const;
-type Strategy = (typeof STRATEGIES)[number];
+export type Strategy = (typeof STRATEGIES)[number];
 const client = fileURLToPath(new URL('../lib/connect-client.js', import.meta.url));
 
 function settings(ctx: BenchContext) {
@@ -35,7 +35,7 @@ function runClient(ctx: BenchContext, port: number, concurrency: number, ms: num
   );
 }
 
-interface Result {
+export interface Result {
   accepted: number[];
   rate: number[];
   errors: number;
@@ -87,7 +87,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   return report(results, s.workers);
 }
 
-function report(results: Map<Strategy, Result>, workers: number): ScenarioResult {
+/** The table and metrics of the results (exported for the tests). */
+export function report(results: Map<Strategy, Result>, workers: number): ScenarioResult {
   const metrics: Record<string, number> = {};
   const rows: (string | number)[][] = [];
   for (const [a, r] of results) {
@@ -96,7 +97,7 @@ function report(results: Map<Strategy, Result>, workers: number): ScenarioResult
       continue;
     }
     const b = balance(r.accepted);
-    const rate = [...r.rate].sort((x, y) => x - y)[r.rate.length >> 1]!;
+    const rate = median(r.rate);
     metrics[`accept.${a}.connPerSec`] = rate;
     metrics[`accept.${a}.maxOverMin`] = b.maxMin;
     metrics[`accept.${a}.cv`] = b.cv;

@@ -18,13 +18,13 @@ import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { constants } from '../../src/sys/constants.js';
 import { fadvise, open } from '../../src/sys/file.js';
 import { close } from '../../src/sys/socket.js';
-import { fmt } from '../stats.js';
+import { fmt, median } from '../stats.js';
 import { startModel, type MeasuredServer } from '../lib/measured-servers.js';
 import { fetchWhole } from '../lib/whole-reply.js';
 
 const MiB = 1 << 20;
 const MODES = { buffered: { transfer: 'sendfile' }, direct: { transfer: 'auto', directio: 1 * MiB } } as const;
-type Mode = keyof typeof MODES;
+export type Mode = keyof typeof MODES;
 /** The byte the large and the small files are made of (the preflight checks every one). */
 const LARGE_FILL = 97;
 const SMALL_FILL = 98;
@@ -64,7 +64,7 @@ function dropLarge(root: string, n: number): void {
   }
 }
 
-interface Sample {
+export interface Sample {
   smallRps: number;
   smallP99: number;
   largeMBps: number;
@@ -188,9 +188,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   return report(samples, notes, s, floor);
 }
 
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
-
-function report(
+/** The table and metrics of the samples (exported for the tests). */
+export function report(
   samples: Record<Mode, Sample[]>,
   notes: Map<Mode, string>,
   s: ReturnType<typeof settings>,
@@ -207,9 +206,9 @@ function report(
       continue;
     }
     const [rps, p99, mbps] = [
-      med(xs.map((x) => x.smallRps)),
-      med(xs.map((x) => x.smallP99)),
-      med(xs.map((x) => x.largeMBps)),
+      median(xs.map((x) => x.smallRps)),
+      median(xs.map((x) => x.smallP99)),
+      median(xs.map((x) => x.largeMBps)),
     ];
     metrics[`pollution.small.rps.${m}`] = rps;
     metrics[`pollution.small.p99us.${m}`] = p99;

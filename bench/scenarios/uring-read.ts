@@ -9,6 +9,7 @@
  */
 import { join } from 'node:path';
 import type { BenchContext, Chart, Scenario, ScenarioResult } from '../scenario.js';
+import { median } from '../stats.js';
 import { duel, JUDGED_DEPTHS } from './uring-read-duel.js';
 import { BS, fioIops, fsPromisesIops, makeFile, preadIops, ringIops, type Sample } from './uring-read-paths.js';
 
@@ -30,8 +31,6 @@ function metrics(iops: Map<string, number[]>, cpu: Map<string, number[]>): Recor
   }
   return out;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const full = ctx.profile === 'full';
