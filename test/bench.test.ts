@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { claims, judgeClaims } from '../dist/bench/claims.js';
-import { settle, treeCpuTicks } from '../dist/bench/lib/external.js';
+import { settle, startNginx, ticksPerSecond, treeCpuTicks } from '../dist/bench/lib/external.js';
 import { loadgen } from '../dist/bench/loadgen.js';
 import { machine } from '../dist/bench/machine.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
@@ -22,7 +22,7 @@ import { report as acceptReport } from '../dist/bench/scenarios/accept.js';
 import { report as pollutionReport } from '../dist/bench/scenarios/pollution.js';
 import { median, pairedRatio, quantile, summarize } from '../dist/bench/stats.js';
 import { judgeTargets } from '../dist/bench/targets.js';
-import { parseWrk } from '../dist/bench/tools.js';
+import { parseWrk, which } from '../dist/bench/tools.js';
 
 describe('stats', () => {
   it('medians, quartiles and paired ratios', () => {
@@ -324,6 +324,64 @@ describe('settle', () => {
       idle.kill('SIGKILL');
     }
     expect(treeCpuTicks(0x7ffffff0)).toBe(0); // no such process
+  });
+});
+
+describe("a server's CPU from /proc", () => {
+  // A parent that, on "go", runs a child burning 0.3 s of CPU, waits for it (reaps it),
+  // prints the child's own CPU µs and stays up: a multi-process master whose worker died
+  // and was respawned, or an nginx master whose worker was replaced, within a window.
+  const parent = `
+    const { spawnSync } = require('node:child_process');
+    const burn = 'for (;;) { const u = process.cpuUsage(); if (u.user + u.system > 300000) { console.log(u.user + u.system); break; } }';
+    process.stdin.once('data', () => {
+      const r = spawnSync(process.execPath, ['-e', burn], { encoding: 'utf8' });
+      process.stdout.write('child ' + r.stdout.trim() + '\\n');
+    });
+    process.stdout.write('ready\\n');
+    setTimeout(() => {}, 30000);`;
+
+  it('counts a child that exited and was reaped within the window', async () => {
+    const p = spawn(process.execPath, ['-e', parent], { stdio: ['pipe', 'pipe', 'ignore'] });
+    try {
+      let out = '';
+      p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const line = (re: RegExp) =>
+        new Promise<RegExpMatchArray>((res, rej) => {
+          const check = () => {
+            const m = re.exec(out);
+            if (m) return res(m);
+            if (p.exitCode !== null) return rej(new Error(`parent exited: ${out}`));
+            setTimeout(check, 20);
+          };
+          check();
+        });
+      await line(/ready/);
+      const before = treeCpuTicks(p.pid!);
+      p.stdin.write('go\n');
+      const childUs = Number((await line(/child (\d+)/))[1]);
+      const after = treeCpuTicks(p.pid!);
+      expect(childUs).toBeGreaterThan(300000);
+      // the reaped child's time is in the tree: at least its own CPU, less a tick of rounding
+      const treeUs = ((after - before) / ticksPerSecond()) * 1e6;
+      expect(treeUs).toBeGreaterThanOrEqual(childUs - 2e6 / ticksPerSecond());
+    } finally {
+      p.kill('SIGKILL');
+    }
+  });
+
+  it.skipIf(which('nginx') === null)('counts nginx from its master: the worker is in the tree', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-nginx-'));
+    const n = (await startNginx(dir, cpuPlan().serverCpus))!;
+    try {
+      expect(n.rootPid).not.toBe(n.pid);
+      const stat = readFileSync(`/proc/${n.pid}/stat`, 'utf8');
+      expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])).toBe(n.rootPid); // the worker's parent
+      expect(treeCpuTicks(n.rootPid)).toBeGreaterThanOrEqual(treeCpuTicks(n.pid));
+    } finally {
+      await n.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

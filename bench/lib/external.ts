@@ -5,10 +5,11 @@
  * both pinned with taskset to the server CPU and bound to loopback on a free port, as is
  * the bench's own bare servers (bench/c/bare-server.c, bench/c/bare-uring.c);
  * `strace -c -f` attached to a running process to count its syscalls; /proc/<pid>/status
- * (VmRSS, Threads) for the C10K scenario and /proc/<pid>/stat (CPU time) for the static one.
+ * (VmRSS, Threads) for the C10K scenario and /proc/<pid>/stat (CPU time of a server's whole
+ * process tree, reaped children included) for the scenarios that report CPU per request.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { which } from '../tools.js';
@@ -18,6 +19,8 @@ export interface External {
   port: number;
   /** The process doing the serving (nginx: its worker). */
   pid: number;
+  /** The root of the server's process tree (nginx: the master), whose CPU the scenarios count. */
+  rootPid: number;
   close(): Promise<void>;
 }
 
@@ -65,13 +68,24 @@ function stopper(child: ChildProcess, signal: NodeJS.Signals): () => Promise<voi
     });
 }
 
-/** The children of a process (nginx master → worker). */
+/** The children of a process (nginx master → worker): those of every thread, not only the main one's. */
 function childrenOf(pid: number): number[] {
+  let tasks: string[];
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return [];
   }
+  const out: number[] = [];
+  for (const tid of tasks) {
+    try {
+      const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      out.push(...list.map(Number));
+    } catch {
+      // the thread is gone
+    }
+  }
+  return out;
 }
 
 /** The `location /` body of the hello-world nginx the HTTP scenarios measure. */
@@ -136,7 +150,7 @@ export async function startNginx(dir: string, cpus: number[], location = NGINX_H
     throw new Error(`nginx: ${(e as Error).message}`);
   }
   const worker = childrenOf(child.pid!)[0] ?? child.pid!;
-  return { name: 'nginx', port, pid: worker, close };
+  return { name: 'nginx', port, pid: worker, rootPid: child.pid!, close };
 }
 
 /** redis-server without persistence, or null when not installed. */
@@ -153,7 +167,7 @@ export async function startRedis(cpus: number[]): Promise<External | null> {
     await close();
     throw new Error(`redis-server: ${(e as Error).message}`);
   }
-  return { name: 'redis-server', port, pid: child.pid!, close };
+  return { name: 'redis-server', port, pid: child.pid!, rootPid: child.pid!, close };
 }
 
 /** A bare server of bench/c (built by c-driver.ts), run as `bin ...args PORT`. */
@@ -167,7 +181,7 @@ export async function startBareServer(name: string, bin: string, args: string[],
     await close();
     throw new Error(`${name}: ${(e as Error).message}`);
   }
-  return { name, port, pid: child.pid!, close };
+  return { name, port, pid: child.pid!, rootPid: child.pid!, close };
 }
 
 let clockTicks: number | undefined;
@@ -181,23 +195,35 @@ export function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** utime and stime (clock ticks, every thread) of one process, or undefined when it is gone. */
-function statTicks(pid: number): { user: number; system: number } | undefined {
+/**
+ * utime and stime (clock ticks, every thread) of one process, or undefined when it is gone;
+ * with `reaped`, plus cutime and cstime: the children it has waited for (a multi-process
+ * worker that exited and was respawned, an nginx worker replaced), whose time would
+ * otherwise vanish from the tree mid-window.
+ */
+function statTicks(pid: number, reaped = false): { user: number; system: number } | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // the command name (field 2) may hold spaces and parentheses: count from the last ')'
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(f[11]), system: Number(f[12]) };
+    if (!reaped) return { user: Number(f[11]), system: Number(f[12]) };
+    return { user: Number(f[11]) + Number(f[13]), system: Number(f[12]) + Number(f[14]) };
   } catch {
     return undefined;
   }
 }
 
-/** CPU time (clock ticks) of a process and all its descendants, user and system apart, from /proc. */
+/**
+ * CPU time (clock ticks) of a process and all its descendants, user and system apart, from
+ * /proc: every thread of every live process, and the children each has reaped, so a
+ * difference of two readings counts a worker that died between them.
+ */
 export function treeCpu(pid: number): { user: number; system: number } {
-  const own = statTicks(pid);
+  // the children first: one reaped after this list is in the parent's reaped time below
+  const children = childrenOf(pid);
+  const own = statTicks(pid, true);
   if (own === undefined) return { user: 0, system: 0 }; // gone
-  for (const child of childrenOf(pid)) {
+  for (const child of children) {
     const c = treeCpu(child);
     own.user += c.user;
     own.system += c.system;
@@ -274,10 +300,13 @@ export function procStatus(pid: number): { rssKiB: number; threads: number } {
   return { rssKiB: num('VmRSS'), threads: num('Threads') };
 }
 
-/** User + system CPU seconds a process has used so far, all its threads; NaN when it cannot be read. */
-export function procCpuSeconds(pid: number): number {
-  const t = statTicks(pid);
-  return t === undefined ? NaN : (t.user + t.system) / ticksPerSecond();
+/**
+ * User + system CPU seconds a server has used so far: its process tree from `pid` (every
+ * thread, the children it runs and has reaped; nginx: pass the master); NaN when `pid` is gone.
+ */
+export function treeCpuSeconds(pid: number): number {
+  if (statTicks(pid) === undefined) return NaN;
+  return treeCpuTicks(pid) / ticksPerSecond();
 }
 
 export interface SyscallCounts {

@@ -12,7 +12,15 @@ import { startBareServer, startNginx, startRedis } from './external.js';
 export interface MeasuredServer {
   name: string;
   port: number;
+  /** The process doing the serving (nginx: its worker), for strace and /proc/<pid>/status. */
   pid: number;
+  /**
+   * The root of the server's process tree, whose CPU (every thread and process under it,
+   * reaped ones too: bench/lib/external.ts treeCpu) is the server's: the pinned child for
+   * rawio's models and Node's servers (multi-process workers are its children), the master
+   * for nginx.
+   */
+  rootPid: number;
   stats(): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -36,7 +44,10 @@ export async function startModel(
       cpus: ctx.serverCpus,
       ...(execArgv ? { execArgv } : {}),
     });
-    return { ok: true, target: { name, port: s.port, pid: s.pid, stats: () => s.stats(), close: () => s.close() } };
+    return {
+      ok: true,
+      target: { name, port: s.port, pid: s.pid, rootPid: s.pid, stats: () => s.stats(), close: () => s.close() },
+    };
   } catch (e) {
     return { ok: false, name, reason: `not available: ${(e as Error).message.split('\n')[0]}` };
   }
@@ -50,7 +61,10 @@ export async function startNode(
 ): Promise<Started> {
   try {
     const s = await startServer({ module: nodeServers, export: fn, options, cpus: ctx.serverCpus });
-    return { ok: true, target: { name, port: s.port, pid: s.pid, stats: () => s.stats(), close: () => s.close() } };
+    return {
+      ok: true,
+      target: { name, port: s.port, pid: s.pid, rootPid: s.pid, stats: () => s.stats(), close: () => s.close() },
+    };
   } catch (e) {
     return { ok: false, name, reason: (e as Error).message };
   }
@@ -69,7 +83,10 @@ export async function startAnchor(
         ? await startNginx(ctx.tmpDir, ctx.serverCpus, nginxLocation)
         : await startRedis(ctx.serverCpus);
     if (!a) return { ok: false, name, reason: 'not installed' };
-    return { ok: true, target: { name, port: a.port, pid: a.pid, stats: async () => ({}), close: a.close } };
+    return {
+      ok: true,
+      target: { name, port: a.port, pid: a.pid, rootPid: a.rootPid, stats: async () => ({}), close: a.close },
+    };
   } catch (e) {
     return { ok: false, name, reason: (e as Error).message };
   }
@@ -96,7 +113,10 @@ async function startBuilt(ctx: BenchContext, name: string, built: CDriver, args:
   if (!built.ok) return { ok: false, name, reason: built.reason };
   try {
     const a = await startBareServer(name, built.path, args, ctx.serverCpus);
-    return { ok: true, target: { name, port: a.port, pid: a.pid, stats: async () => ({}), close: a.close } };
+    return {
+      ok: true,
+      target: { name, port: a.port, pid: a.pid, rootPid: a.rootPid, stats: async () => ({}), close: a.close },
+    };
   } catch (e) {
     return { ok: false, name, reason: (e as Error).message };
   }

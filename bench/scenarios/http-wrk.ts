@@ -56,7 +56,7 @@ interface Samples {
 function wrkRun(ctx: BenchContext, t: MeasuredServer, all: number[], into: Samples, seconds: number) {
   return async (round: number): Promise<number> => {
     await settle(all);
-    const before = treeCpuTicks(t.pid);
+    const before = treeCpuTicks(t.rootPid);
     const client = cpuTimes(ctx.clientCpus);
     const w = await runWrk({
       url: `http://127.0.0.1:${t.port}/`,
@@ -64,7 +64,7 @@ function wrkRun(ctx: BenchContext, t: MeasuredServer, all: number[], into: Sampl
       seconds: round === 0 ? 1 : seconds,
       cpus: ctx.clientCpus,
     });
-    const ticks = treeCpuTicks(t.pid) - before;
+    const ticks = treeCpuTicks(t.rootPid) - before;
     const clientBusy = busyShare(client, cpuTimes(ctx.clientCpus));
     if (round === 0) return w.rps; // the warm-up round
     into.clientBusy.push(clientBusy);
@@ -89,7 +89,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       if (st.ok) live.set(n, st.target);
       else ctx.log(`${n}: ${st.reason}`);
     }
-    const pids = [...live.values()].map((t) => t.pid);
+    const pids = [...live.values()].map((t) => t.rootPid);
     const names = [...live.keys(), ...(live.has('nginx') ? [AA] : [])];
     const contenders = names.map((n) => {
       const into: Samples = { rps: [], cpuUsPerReq: [], p99: [], clientBusy: [] };

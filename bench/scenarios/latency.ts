@@ -102,7 +102,7 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, step: () =
         name: row.server,
         run: async () => {
           step();
-          await settle([...live.values()].map((t) => t.pid));
+          await settle([...live.values()].map((t) => t.rootPid));
           const r = await loadgen({
             port: live.get(row.server)!.port,
             protocol,

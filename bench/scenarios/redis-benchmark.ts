@@ -76,7 +76,7 @@ function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: Measure
     // the warm-up is short; later runs last about `seconds` a test at the rate last seen
     const requests = warm || !guess ? 5000 * depth : Math.max(5000, Math.round(guess * s.seconds));
     let out: Awaited<ReturnType<typeof runRedisBenchmark>> = {};
-    const ticks = treeCpuTicks(target.pid);
+    const ticks = treeCpuTicks(target.rootPid);
     const client = cpuTimes(c.ctx.clientCpus);
     try {
       out = await runRedisBenchmark({
@@ -92,7 +92,7 @@ function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: Measure
     }
     const rps = TESTS.map((t) => out[t.toUpperCase()]?.rps ?? NaN);
     // the server's CPU (every thread, from /proc) over the SETs and GETs of this run
-    const cpuUs = ((treeCpuTicks(target.pid) - ticks) / ticksPerSecond()) * 1e6;
+    const cpuUs = ((treeCpuTicks(target.rootPid) - ticks) / ticksPerSecond()) * 1e6;
     const clientBusy = busyShare(client, cpuTimes(c.ctx.clientCpus));
     if (!warm && rps.every(Number.isFinite)) {
       (c.samples[`cpu|${server.name}|${depth}`] ??= []).push(cpuUs / (requests * TESTS.length));

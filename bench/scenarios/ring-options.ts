@@ -59,8 +59,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     const contenders = [...up].map(([name, t]) => ({
       name,
       run: async () => {
-        await settle([t.pid]);
-        const before = treeCpu(t.pid);
+        await settle([t.rootPid]);
+        const before = treeCpu(t.rootPid);
         const r = await loadgen({
           port: t.port,
           protocol: 'http',
@@ -69,9 +69,10 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
           drainMs: 200,
           cpus: ctx.clientCpus,
         });
-        const after = treeCpu(t.pid);
+        const after = treeCpu(t.rootPid);
         const ticks = after.user - before.user + (after.system - before.system);
-        rows.get(name)!.cpuUs.push((ticks * 1e6) / ticksPerSecond() / Math.max(1, r.requests));
+        // the CPU is read around the whole run, drain included: so divided by every reply received
+        rows.get(name)!.cpuUs.push((ticks * 1e6) / ticksPerSecond() / Math.max(1, r.received));
         return r.requests / seconds;
       },
     }));

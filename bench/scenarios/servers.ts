@@ -129,7 +129,7 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
           run: async (round) => {
             const warm = round < WARMUP;
             // Every server shares the server CPU: start each run with all of them quiet.
-            await settle([...targets.values()].map((t) => t.pid));
+            await settle([...targets.values()].map((t) => t.rootPid));
             const r = await loadgen({
               port: targets.get(targetOf(n))!.port,
               protocol,

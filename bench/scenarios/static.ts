@@ -17,7 +17,7 @@ import { compare, ratio, type Comparison } from '../runner.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, formatRatio, summarize } from '../stats.js';
 import { which } from '../tools.js';
-import { nginxHasThreads, nginxStaticLocation, procCpuSeconds, type NginxStaticMode } from '../lib/external.js';
+import { nginxHasThreads, nginxStaticLocation, treeCpuSeconds, type NginxStaticMode } from '../lib/external.js';
 import { startAnchor, startModel, startNode, type Started, type MeasuredServer } from '../lib/measured-servers.js';
 import { transferMethodNames } from '../../src/transfer/index.js';
 
@@ -174,7 +174,7 @@ async function measureSize(
       name: spec.name,
       run: async (round: number) => {
         const warm = round < WARMUP;
-        const cpu0 = procCpuSeconds(target.pid);
+        const cpu0 = treeCpuSeconds(target.rootPid);
         const r = await loadgen({
           port: target.port,
           protocol: 'http',
@@ -185,7 +185,7 @@ async function measureSize(
           drainMs: 2000,
           cpus: ctx.clientCpus,
         });
-        const cpu = procCpuSeconds(target.pid) - cpu0;
+        const cpu = treeCpuSeconds(target.rootPid) - cpu0;
         const mbps = (r.rps * size) / 1e6;
         if (warm) return mbps;
         const cell = cells.get(spec.name)!;

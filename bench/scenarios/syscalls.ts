@@ -55,7 +55,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         drainMs: 200,
         cpus: ctx.clientCpus,
       });
-      const cpu = await cpuPerRequest(ctx, st.target.pid, st.target.port, seconds);
+      const cpu = await cpuPerRequest(ctx, st.target.rootPid, st.target.port, seconds);
       if (!hasStrace) {
         rows.push({ server: name, requests: 0, cpu, note: 'not measured: strace is not installed' });
         continue;
@@ -72,7 +72,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       );
       rows.push({
         server: name,
-        requests: result.requests,
+        // strace counts over the whole run, warm-up and drain too: so every reply received
+        requests: result.received,
         cpu,
         ...(counts ? { counts } : { note: 'strace could not attach' }),
       });
@@ -100,7 +101,8 @@ async function cpuPerRequest(
     cpus: ctx.clientCpus,
   });
   const after = treeCpu(pid);
-  const us = (ticks: number) => (ticks * 1e6) / ticksPerSecond() / Math.max(1, r.requests);
+  // the CPU is read around the whole run, drain included: so divided by every reply received
+  const us = (ticks: number) => (ticks * 1e6) / ticksPerSecond() / Math.max(1, r.received);
   return { user: us(after.user - before.user), system: us(after.system - before.system) };
 }
 
