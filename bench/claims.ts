@@ -17,6 +17,17 @@ interface Decision {
   figures: string;
 }
 
+/** What a rule may need of the machine beside the figures. */
+export interface ClaimContext {
+  /** CPUs of the machine (the bench's allowed set). */
+  cores: number;
+  /**
+   * CPUs the servers were pinned to (runner.ts cpuPlan: one on any machine, the client has
+   * another); when absent, all but the client's.
+   */
+  serverCpus?: number;
+}
+
 export interface Claim {
   id: number;
   claim: string;
@@ -25,7 +36,7 @@ export interface Claim {
   rule: string;
   /** Metric keys the rule reads (patterns with <…> placeholders), for scenario authors. */
   keys: string[];
-  decide(m: Metrics, ctx: { cores: number }): Decision | null;
+  decide(m: Metrics, ctx: ClaimContext): Decision | null;
 }
 
 const x = (v: number) => `${v.toFixed(2)}x`;
@@ -275,15 +286,17 @@ export const claims: Claim[] = [
     scenarios: ['servers'],
     rule:
       'http at 50 connections: multi-reactor / single >= 1.3 confirms, <= 1.05 refutes (within the A/A floor of ' +
-      'either: within noise); needs >= 3 CPUs (client on its own)',
+      'either: within noise); needs the servers pinned to >= 2 CPUs, the client on its own (else depends)',
     keys: ['servers.http.<single|multi-reactor>.c50.rps'],
     decide(m, ctx) {
       const r = ratioOf(m, 'servers.http.multi-reactor.c50.rps', 'servers.http.single.c50.rps');
       if (r === null) return null;
       const floor = serversFloor(m, 'http');
-      const figures = `multi-reactor/single ${x(r)} on ${ctx.cores} CPUs, ${formatFloor(floor)}`;
-      if (ctx.cores < 3)
-        return { verdict: 'depends', figures: `${figures} — too few CPUs to scale (one is the client's)` };
+      // the server's own CPUs decide whether it can scale, not the machine's: the bench pins
+      // every server to the CPUs of its plan, however many the machine has
+      const serverCpus = ctx.serverCpus ?? Math.max(1, ctx.cores - 1);
+      const figures = `multi-reactor/single ${x(r)} with the servers on ${serverCpus} of ${ctx.cores} CPUs, ${formatFloor(floor)}`;
+      if (serverCpus < 2) return { verdict: 'depends', figures: `${figures} — one server CPU: nothing to scale onto` };
       return { verdict: gradeClaim(r, { confirmAt: 1.3, refuteAt: 1.05 }, floor), figures };
     },
   },
@@ -376,7 +389,7 @@ export const claims: Claim[] = [
 ];
 
 /** Judges every claim against the metrics of the scenarios that ran. */
-export function judgeClaims(m: Metrics, ran: ReadonlySet<string>, ctx: { cores: number }): ClaimResult[] {
+export function judgeClaims(m: Metrics, ran: ReadonlySet<string>, ctx: ClaimContext): ClaimResult[] {
   return claims.map((c) => {
     const base = { id: c.id, claim: c.claim, rule: c.rule, scenarios: c.scenarios };
     const missing = c.scenarios.filter((s) => !ran.has(s));

@@ -87,7 +87,7 @@ export function buildReport(o: Omit<Report, 'schema' | 'createdAt' | 'claims' | 
     schema: SCHEMA,
     createdAt: new Date().toISOString(),
     ...o,
-    claims: judgeClaims(metrics, ran, { cores: o.machine.cores }),
+    claims: judgeClaims(metrics, ran, { cores: o.machine.cores, serverCpus: o.cpuPlan.serverCpus.length }),
     targets: judgeTargets(metrics),
   };
 }

@@ -137,6 +137,41 @@ describe('claims against the servers floor', () => {
   });
 });
 
+describe('claim 6 and the CPUs the servers have', () => {
+  const m = { 'servers.http.single.c50.rps': 100, 'servers.http.multi-reactor.c50.rps': 101 };
+  const claim6 = (ctx: { cores: number; serverCpus?: number }) =>
+    judgeClaims(m, new Set(['servers']), ctx).find((c) => c.id === 6)!;
+
+  it('depends when the servers are pinned to one CPU, however many the machine has', () => {
+    // cpuPlan pins every server to one CPU: multi-reactor has nothing to scale onto
+    expect(claim6({ cores: 8, serverCpus: 1 }).verdict).toBe('depends');
+    expect(claim6({ cores: 8, serverCpus: 1 }).figures).toMatch(/servers on 1 of 8 CPUs.*one server CPU/);
+    expect(claim6({ cores: 8, serverCpus: 4 }).verdict).toBe('refuted');
+    expect(claim6({ cores: 2 }).verdict).toBe('depends');
+  });
+
+  it("is read against the report's CPU plan", () => {
+    const r = buildReport({
+      profile: 'quick',
+      rawio: '0',
+      cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
+      machine: { cores: 8 } as unknown as Parameters<typeof buildReport>[0]['machine'],
+      scenarios: [
+        {
+          name: 'servers',
+          title: '',
+          description: '',
+          status: 'ok',
+          seconds: 1,
+          log: [],
+          result: { tables: [], metrics: m },
+        },
+      ],
+    });
+    expect(r.claims.find((c) => c.id === 6)!.verdict).toBe('depends');
+  });
+});
+
 describe('claim 1 against the multiplex floor', () => {
   const m = (epollHi: number, floor?: number) => ({
     'multiplex.select.n10.us': 1,
