@@ -34,8 +34,13 @@ export class Progress {
     this.draw(true);
   }
 
+  /**
+   * The scenario's progress, 0..1. It never goes back: a scenario that restarts a count for
+   * each of its parts would otherwise have its whole elapsed time extrapolated over a part's
+   * first few percent, and read minutes left for a scenario of seconds.
+   */
   update(fraction: number, label: string): void {
-    this.current.fraction = Math.min(1, Math.max(0, fraction));
+    this.current.fraction = Math.min(1, Math.max(this.current.fraction, fraction));
     this.current.label = label;
     this.draw(false);
   }

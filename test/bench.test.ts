@@ -19,6 +19,8 @@ import { buildReport, writeReport } from '../dist/bench/report.js';
 import { compare, cpuPlan } from '../dist/bench/runner.js';
 import { startServer } from '../dist/bench/server.js';
 import { report as acceptReport } from '../dist/bench/scenarios/accept.js';
+import { c10kFraction } from '../dist/bench/scenarios/c10k.js';
+import { duelProgress } from '../dist/bench/scenarios/uring-read-duel.js';
 import { report as pollutionReport } from '../dist/bench/scenarios/pollution.js';
 import { median, pairedRatio, quantile, summarize } from '../dist/bench/stats.js';
 import { judgeTargets } from '../dist/bench/targets.js';
@@ -228,6 +230,41 @@ describe('progress', () => {
     expect(p.fraction()).toBeCloseTo(0.25);
     expect(out.join('')).toMatch(/a: half/);
     expect(out.every((l) => !l.includes('\x1b'))).toBe(true);
+  });
+
+  it('never lets a scenario fall back: the time left is not extrapolated over a restarted count', () => {
+    let now = 0;
+    const p = new Progress([{ name: 'c10k', estimate: 60 }], { isTTY: false, write: () => true }, () => now);
+    p.startScenario('c10k');
+    now = 10;
+    p.update(0.5, 'first part');
+    expect(p.remaining()).toBeCloseTo(10);
+    now = 13;
+    p.update(0.06, 'second part, counting afresh'); // was read as 13 s for 6%: 3m24s left
+    expect(p.fraction()).toBeCloseTo(0.5);
+    expect(p.remaining()).toBeCloseTo(13);
+  });
+
+  it("c10k's fraction is the whole scenario's, rising across its models", () => {
+    const at = { models: 3, deadline: 30, levels: 2, n: 1000 };
+    const seq = [
+      c10kFraction({ ...at, model: 0, seconds: 1, level: 0, got: 100 }),
+      c10kFraction({ ...at, model: 0, seconds: 29, level: 1, got: 100 }), // slow: time says how far
+      c10kFraction({ ...at, model: 1, seconds: 0.1, level: 0, got: 0 }),
+      c10kFraction({ ...at, model: 1, seconds: 1, level: 1, got: 1000 }), // fast: connections say it
+      c10kFraction({ ...at, model: 2, seconds: 2, level: 1, got: 500 }),
+    ];
+    for (let i = 1; i < seq.length; i++) expect(seq[i]!).toBeGreaterThanOrEqual(seq[i - 1]!);
+    expect(seq[3]).toBeCloseTo(2 / 3);
+    expect(seq[4]).toBeCloseTo((2 + 0.75) / 3);
+  });
+
+  it("uring-read's duel fills the rest of the bar, each depth its whole share", () => {
+    // the duel starts at half-way, after the grid; three depths share the other half
+    expect(duelProgress(0.5, 0, 0, 12)).toBeCloseTo(0.5);
+    expect(duelProgress(0.5, 0, 12, 12)).toBeCloseTo(0.5 + 0.5 / 3); // where the next depth starts
+    expect(duelProgress(0.5, 1, 0, 12)).toBeCloseTo(0.5 + 0.5 / 3);
+    expect(duelProgress(0.5, 2, 12, 12)).toBeCloseTo(1);
   });
 });
 

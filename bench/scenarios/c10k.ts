@@ -44,7 +44,35 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** RSS above which a run stops: a third of the free memory, at most 8 GiB. */
 const memoryBudgetMiB = () => Math.min(8192, freemem() / 3 / 2 ** 20);
 
-async function holdLevels(ctx: BenchContext, model: string, t: MeasuredServer, levels: number[], deadline: number) {
+/**
+ * How far the scenario is, 0..1: models before this one done, and within this one the
+ * further of the time spent (out of its deadline) and the connections held (levels before
+ * this one, and this one's share). The whole scenario's, so that it never falls back to 0 as
+ * the next model starts (the progress bar extrapolates the time left from it).
+ */
+export function c10kFraction(o: {
+  model: number;
+  models: number;
+  seconds: number;
+  deadline: number;
+  level: number;
+  levels: number;
+  got: number;
+  n: number;
+}): number {
+  const held = (o.level + Math.min(1, o.got / o.n)) / o.levels;
+  const inModel = Math.min(1, Math.max(o.seconds / o.deadline, held));
+  return (o.model + inModel) / o.models;
+}
+
+async function holdLevels(
+  ctx: BenchContext,
+  model: string,
+  t: MeasuredServer,
+  levels: number[],
+  deadline: number,
+  modelIndex: number,
+) {
   const out: Level[] = [];
   const fds: number[] = [];
   const base = procStatus(t.pid);
@@ -58,7 +86,7 @@ async function holdLevels(ctx: BenchContext, model: string, t: MeasuredServer, l
     return Math.min(conns, procStatus(t.pid).threads - base.threads);
   };
   let failed: string | undefined;
-  for (const n of levels) {
+  for (const [level, n] of levels.entries()) {
     if (failed) {
       out.push({ model, n, ok: false, reached: 0, rssMiB: NaN, threads: NaN, seconds: NaN, why: failed });
       continue;
@@ -75,10 +103,9 @@ async function holdLevels(ctx: BenchContext, model: string, t: MeasuredServer, l
       for (;;) {
         const got = await served();
         const rss = procStatus(t.pid).rssKiB / 1024;
-        ctx.progress(
-          Math.min(1, (performance.now() - t0) / 1000 / (deadline * 2)),
-          `${model}: ${got}/${n} connections`,
-        );
+        const seconds = (performance.now() - t0) / 1000;
+        const at = { model: modelIndex, models: MODELS.length, seconds, deadline, level, levels: levels.length };
+        ctx.progress(c10kFraction({ ...at, got, n }), `${model}: ${got}/${n} connections`);
         if (rss > budget) failed = `RSS ${fmt(rss)} MiB passed the memory budget (${fmt(budget)} MiB) at ${got}`;
         else if ((performance.now() - t0) / 1000 > deadline) failed = `only ${got} served after ${deadline} s`;
         if (failed || got >= fds.length - (fds.length >= n ? 0 : BATCH)) break;
@@ -110,7 +137,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const levels = s.levels.filter((n) => n + 100 <= limit);
   if (levels.length < s.levels.length) ctx.log(`RLIMIT_NOFILE ${limit}: levels above ${limit - 100} skipped`);
   const rows: Level[] = [];
-  for (const model of MODELS) {
+  for (const [modelIndex, model] of MODELS.entries()) {
     const tpc = model === 'thread-per-connection';
     const opts = {
       model,
@@ -127,7 +154,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     }
     try {
       const reachable = tpc ? levels.filter((n) => n <= MAX_WORKERS) : levels;
-      rows.push(...(await holdLevels(ctx, model, st.target, reachable, s.budgetSeconds)));
+      rows.push(...(await holdLevels(ctx, model, st.target, reachable, s.budgetSeconds, modelIndex)));
       for (const n of levels.filter((l) => !reachable.includes(l)))
         rows.push({
           ...NONE,

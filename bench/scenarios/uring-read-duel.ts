@@ -37,7 +37,25 @@ interface DepthResult {
   floor?: number;
 }
 
-async function duelAt(ctx: BenchContext, path: string, size: number, qd: number, rounds: number, at: number) {
+/**
+ * Where the progress bar stands in the duel that starts at `at` (0..1), at depth `depth`
+ * (an index into JUDGED_DEPTHS) after `done` of its `total` runs: the depths share what is
+ * left of the bar equally, each filling its own share.
+ */
+export function duelProgress(at: number, depth: number, done: number, total: number): number {
+  const share = (1 - at) / JUDGED_DEPTHS.length;
+  return at + share * (depth + done / total);
+}
+
+async function duelAt(
+  ctx: BenchContext,
+  path: string,
+  size: number,
+  qd: number,
+  rounds: number,
+  at: number,
+  depth: number,
+) {
   const cpu = new Map<Side, number[]>(SIDES.map((s) => [s, []]));
   const c = await compare(
     SIDES.map((side) => ({
@@ -51,7 +69,7 @@ async function duelAt(ctx: BenchContext, path: string, size: number, qd: number,
     {
       warmup: 1,
       repeats: rounds,
-      onRun: (d, t, name) => ctx.progress(at + (0.25 * d) / t / 3, `QD${qd} duel: ${name}`),
+      onRun: (d, t, name) => ctx.progress(duelProgress(at, depth, d, t), `QD${qd} duel: ${name}`),
     },
   );
   const med = (xs: number[]) => summarize(xs).median;
@@ -88,8 +106,7 @@ export async function duel(
   at: number,
 ): Promise<{ table: Table; metrics: Record<string, number> }> {
   const results: DepthResult[] = [];
-  for (const [i, qd] of JUDGED_DEPTHS.entries())
-    results.push(await duelAt(ctx, path, size, qd, rounds, at + (i * (1 - at)) / JUDGED_DEPTHS.length));
+  for (const [i, qd] of JUDGED_DEPTHS.entries()) results.push(await duelAt(ctx, path, size, qd, rounds, at, i));
   const cpu = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '—');
   return {
     table: {
