@@ -161,8 +161,10 @@ export async function runSession(
   o: BenchOptions,
   plan: CpuPlan,
   label: string,
+  later = 0,
 ): Promise<ScenarioRecord[]> {
-  const progress = new Progress(chosen.map((s) => ({ name: s.name, estimate: s.estimate[o.profile] })));
+  const estimates = chosen.map((s) => ({ name: s.name, estimate: s.estimate[o.profile] }));
+  const progress = new Progress(estimates, process.stderr, undefined, later);
   if (label) progress.log(label);
   if (!plan.separate) progress.log('one CPU only: server and load generator share it, figures are pessimistic');
   const tmpDir = mkdtempSync(join(process.cwd(), '.rawio-bench-'));
@@ -185,8 +187,13 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const runs = o.repeat ?? 1;
   const reports: Report[] = [];
   let failed = false;
+  // the runs after this one, for the time left: as long as the last one took, or as estimated
+  let perRun = chosen.reduce((a, s) => a + s.estimate[o.profile], 0);
   for (let i = 0; i < runs; i++) {
-    const records = await runSession(chosen, o, plan, runs > 1 ? `run ${i + 1} of ${runs}` : '');
+    const t0 = performance.now();
+    const label = runs > 1 ? `run ${i + 1} of ${runs}` : '';
+    const records = await runSession(chosen, o, plan, label, (runs - i - 1) * perRun);
+    perRun = (performance.now() - t0) / 1000;
     failed ||= records.some((r) => r.status === 'failed');
     reports.push(
       buildReport({ profile: o.profile, rawio: pkg.version, cpuPlan: plan, machine: m, scenarios: records }),

@@ -20,10 +20,15 @@ export class Progress {
   private lastPlain = 0;
   private readonly total: number;
 
+  /**
+   * `later`: seconds of work after this run's scenarios (with --repeat N, the runs still to
+   * come), added to the time left so that the bar speaks of the whole session.
+   */
   constructor(
     private readonly estimates: { name: string; estimate: number }[],
     private readonly out: ProgressSink = process.stderr,
     private readonly now: () => number = () => performance.now() / 1000,
+    private readonly later = 0,
   ) {
     this.total = estimates.reduce((a, e) => a + e.estimate, 0) || 1;
   }
@@ -60,12 +65,12 @@ export class Progress {
     if (this.out.isTTY) this.out.write('\r\x1b[2K');
   }
 
-  /** Seconds left: the rest of this scenario at its observed pace, plus the estimates after it. */
+  /** Seconds left: the rest of this scenario at its observed pace, the estimates after it, and any later runs. */
   remaining(): number {
     const c = this.current;
     const elapsed = this.now() - c.started;
     const rest = c.fraction > 0.05 ? (elapsed / c.fraction) * (1 - c.fraction) : Math.max(0, c.estimate - elapsed);
-    return rest + Math.max(0, this.total - this.done - c.estimate);
+    return rest + Math.max(0, this.total - this.done - c.estimate) + this.later;
   }
 
   fraction(): number {

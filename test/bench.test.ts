@@ -245,6 +245,16 @@ describe('progress', () => {
     expect(p.remaining()).toBeCloseTo(13);
   });
 
+  it('counts the runs still to come with --repeat', () => {
+    let now = 0;
+    const sink = { isTTY: false, write: () => true };
+    const p = new Progress([{ name: 'a', estimate: 10 }], sink, () => now, 2 * 12); // two more runs of 12 s
+    p.startScenario('a');
+    now = 5;
+    p.update(0.5, 'half');
+    expect(p.remaining()).toBeCloseTo(5 + 24);
+  });
+
   it("c10k's fraction is the whole scenario's, rising across its models", () => {
     const at = { models: 3, deadline: 30, levels: 2, n: 1000 };
     const seq = [
