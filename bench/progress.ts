@@ -11,8 +11,11 @@ export interface ProgressSink {
   write(s: string): boolean;
 }
 
-const fmtTime = (s: number) =>
-  s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
+/** 42 → "42s", 169 → "2m49s"; rounded to the second first, so 119.7 reads 2m00s, not 1m60s. */
+export function fmtTime(seconds: number): string {
+  const s = Math.round(seconds);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
 
 export class Progress {
   private done = 0; // estimated seconds of the scenarios already finished

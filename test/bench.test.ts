@@ -14,7 +14,7 @@ import { settle, startNginx, ticksPerSecond, treeCpuTicks } from '../dist/bench/
 import { loadgen } from '../dist/bench/loadgen.js';
 import { machine } from '../dist/bench/machine.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
-import { Progress } from '../dist/bench/progress.js';
+import { fmtTime, Progress } from '../dist/bench/progress.js';
 import { buildReport, writeReport } from '../dist/bench/report.js';
 import { compare, cpuPlan } from '../dist/bench/runner.js';
 import { startServer } from '../dist/bench/server.js';
@@ -243,6 +243,18 @@ describe('progress', () => {
     p.update(0.06, 'second part, counting afresh'); // was read as 13 s for 6%: 3m24s left
     expect(p.fraction()).toBeCloseTo(0.5);
     expect(p.remaining()).toBeCloseTo(13);
+  });
+
+  it('says the time left in minutes and seconds, rounded to the second first', () => {
+    expect([42, 59.4, 59.6, 60, 119.7, 169, 3600].map(fmtTime)).toEqual([
+      '42s',
+      '59s',
+      '1m00s',
+      '1m00s',
+      '2m00s',
+      '2m49s',
+      '60m00s',
+    ]);
   });
 
   it('counts the runs still to come with --repeat', () => {
