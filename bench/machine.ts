@@ -11,7 +11,10 @@ import { probe, type ProbeResult } from '../src/probe.js';
 export interface Machine {
   kernel: string;
   cpuModel: string;
+  /** CPUs the bench may run on (its affinity: `taskset -c 0` makes it 1). */
   cores: number;
+  /** CPUs online in the machine (absent in reports from before it was recorded). */
+  onlineCpus?: number;
   node: string;
   v8: string;
   memoryGiB: number;
@@ -48,6 +51,7 @@ export function machine(): Machine {
     kernel: p.kernel.release,
     cpuModel: cpuModel(),
     cores: p.cpus,
+    onlineCpus: cpus().length || p.cpus,
     node: process.version,
     v8: process.versions.v8,
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
@@ -60,8 +64,12 @@ export function machine(): Machine {
 /** One line for a report's header. */
 export function describeMachine(m: Machine): string {
   const mitigated = Object.values(m.mitigations).filter((s) => s.startsWith('Mitigation')).length;
+  const online = m.onlineCpus ?? m.cores;
+  const cpuWord = (n: number) => `${n} CPU${n === 1 ? '' : 's'}`;
+  // the machine's CPUs, and how many the bench was allowed when that is fewer (taskset)
+  const cpus = online > m.cores ? `${cpuWord(online)} (${m.cores} allowed to the bench)` : cpuWord(m.cores);
   return (
-    `Linux ${m.kernel}, ${m.cpuModel}, ${m.cores} CPUs, ${m.memoryGiB} GiB, Node ${m.node}; ` +
+    `Linux ${m.kernel}, ${m.cpuModel}, ${cpus}, ${m.memoryGiB} GiB, Node ${m.node}; ` +
     `${mitigated}/${Object.keys(m.mitigations).length} vulnerability mitigations active; ` +
     `loopback scatter-gather: ${m.loopbackSg === null ? 'unknown' : m.loopbackSg ? 'on' : 'off'}`
   );

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { claims, judgeClaims } from '../dist/bench/claims.js';
 import { settle, startNginx, ticksPerSecond, treeCpuTicks } from '../dist/bench/lib/external.js';
 import { loadgen } from '../dist/bench/loadgen.js';
-import { machine } from '../dist/bench/machine.js';
+import { describeMachine, machine } from '../dist/bench/machine.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
 import { fmtTime, Progress } from '../dist/bench/progress.js';
 import { buildReport, writeReport } from '../dist/bench/report.js';
@@ -287,6 +287,24 @@ describe('progress', () => {
     expect(duelProgress(0.5, 0, 12, 12)).toBeCloseTo(0.5 + 0.5 / 3); // where the next depth starts
     expect(duelProgress(0.5, 1, 0, 12)).toBeCloseTo(0.5 + 0.5 / 3);
     expect(duelProgress(0.5, 2, 12, 12)).toBeCloseTo(1);
+  });
+});
+
+describe('machine line', () => {
+  const base = { kernel: '6.1', cpuModel: 'X', node: 'v20', v8: '', memoryGiB: 4, mitigations: {}, loopbackSg: true };
+  const line = (cores: number, onlineCpus?: number) =>
+    describeMachine({ ...base, cores, onlineCpus } as unknown as Parameters<typeof describeMachine>[0]);
+
+  it("names the machine's CPUs, and the bench's share when taskset gave it fewer", () => {
+    expect(line(2, 2)).toMatch(/, 2 CPUs, /);
+    expect(line(1, 2)).toMatch(/, 2 CPUs \(1 allowed to the bench\), /);
+    expect(line(1, 1)).toMatch(/, 1 CPU, /);
+    expect(line(4)).toMatch(/, 4 CPUs, /); // a report from before onlineCpus
+  });
+
+  it('records both on this machine, the bench within it', () => {
+    const m = machine();
+    expect(m.onlineCpus).toBeGreaterThanOrEqual(m.cores);
   });
 });
 
