@@ -247,14 +247,15 @@ export function judgeTargets(m: Metrics): TargetResult[] {
       .map(({ a, r, bare }, i) => {
         const v = verdicts[i]!;
         const noise = v === 'within noise' ? ' (within noise)' : '';
-        const miss = !t.reportOnly && !noise && r < t.min ? ` (missed by ${((1 - r / t.min) * 100).toFixed(0)}%)` : '';
+        const miss = !t.reportOnly && !noise && r < t.min ? ` (missed by ${percent((1 - r / t.min) * 100)})` : '';
         const over =
           !t.reportOnly && !noise && t.max !== undefined && r > t.max
-            ? ` (over by ${((r / t.max - 1) * 100).toFixed(0)}%)`
+            ? ` (over by ${percent((r / t.max - 1) * 100)})`
             : '';
         const bound = v === 'client-bound' || v === 'kernel-bound' ? `${v}: ` : '';
         const barePart = bare === undefined ? '' : ` (${bound}the ${t.bare!.name}: ${bare.toFixed(2)}x)`;
-        return `${measured.length > 1 ? `${a}: ` : ''}${r.toFixed(2)}x${noise}${miss}${over}${barePart}`;
+        const bounds = [...(t.min > 0 ? [t.min] : []), ...(t.max !== undefined ? [t.max] : [])];
+        return `${measured.length > 1 ? `${a}: ` : ''}${ratioText(r, bounds)}${noise}${miss}${over}${barePart}`;
       })
       .join(', ');
     const partial = measured.length < t.pairs.length ? ` [${measured.length}/${t.pairs.length} measured]` : '';
@@ -272,6 +273,22 @@ export function judgeTargets(m: Metrics): TargetResult[] {
     const shown = figures + partial + cpuText + noise;
     return { ...base, figures: shown, status, ...(shownFloor !== undefined ? { floor: shownFloor } : {}) };
   });
+}
+
+/**
+ * A ratio as "1.23x", with as many more digits (up to 4) as it takes to tell it from each
+ * bound: 1.0996 against 1.1 reads 1.0996x, not a 1.10x that seems to meet the bound.
+ */
+export function ratioText(r: number, bounds: readonly number[]): string {
+  let digits = 2;
+  const blurs = (d: number) => bounds.some((b) => r !== b && Number(r.toFixed(d)) === b);
+  while (digits < 4 && blurs(digits)) digits++;
+  return `${r.toFixed(digits)}x`;
+}
+
+/** "18%", or "0.4%" under 1%: how far a ratio is past its bound. */
+function percent(x: number): string {
+  return x >= 0.995 ? `${x.toFixed(0)}%` : `${x.toPrecision(1)}%`;
 }
 
 /** The bare server's ratio for the pair of `t` at the index of `pair`, when measured. */

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { judgeClaims } from '../dist/bench/claims.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
 import { buildReport, withRepeats, type Report } from '../dist/bench/report.js';
-import { judgeTargets } from '../dist/bench/targets.js';
+import { judgeTargets, ratioText } from '../dist/bench/targets.js';
 import {
   formatFloor,
   gradeClaim,
@@ -352,6 +352,21 @@ describe('targets judged by the anchors', () => {
     const t = judgeTargets({});
     for (const x of t.filter((x) => /HTTP|RESP|O_DIRECT/.test(x.target))) expect(x.rule).toBeTruthy();
     expect(t.every((x) => x.status === 'not measured')).toBe(true);
+  });
+});
+
+describe('a ratio next to its bound', () => {
+  const single = (r: number) =>
+    judgeTargets({ 'http-wrk.single-over-nginx.c50.rps': r }).find((t) => /single >= 1\.1x nginx/.test(t.target))!;
+
+  it('shows the digits that tell it from the bound, and a miss under 1% as such', () => {
+    // no floor: 1.0996 misses 1.1, and must not read "1.10x (missed by 0%)"
+    expect(single(1.0996).status).toBe('missed');
+    expect(single(1.0996).figures).toMatch(/^1\.0996x \(missed by 0\.04%\)/);
+    expect(single(1.1004).figures).toMatch(/^1\.1004x; no A\/A floor/);
+    expect(single(1.104).figures).toMatch(/^1\.104x/);
+    expect(single(1.04).figures).toMatch(/^1\.04x \(missed by 5%\)/);
+    expect(ratioText(0.8, [0.8])).toBe('0.80x');
   });
 });
 
