@@ -15,8 +15,8 @@ import {
   nginxConf,
   nginxHasThreads,
   nginxStaticLocation,
-  procCpuSeconds,
   startNginx,
+  treeCpuSeconds,
 } from '../dist/bench/lib/external.js';
 import { connectionsFor, sizeKey } from '../dist/bench/scenarios/static.js';
 import { cpuPlan } from '../dist/bench/runner.js';
@@ -138,13 +138,13 @@ describe("Node's fs-stream file server", () => {
 });
 
 describe('process CPU time', () => {
-  it('reads utime + stime from /proc/<pid>/stat, and NaN for no such process', () => {
-    const before = procCpuSeconds(process.pid);
+  it("reads a server tree's utime + stime from /proc/<pid>/stat, and NaN for no such process", () => {
+    const before = treeCpuSeconds(process.pid);
     const until = Date.now() + 60;
     while (Date.now() < until); // burn ~60 ms of CPU (several clock ticks)
-    expect(procCpuSeconds(process.pid)).toBeGreaterThan(before);
+    expect(treeCpuSeconds(process.pid)).toBeGreaterThan(before);
     const gone = spawnSync('true').pid!; // exited and reaped
-    expect(procCpuSeconds(gone)).toBeNaN();
+    expect(treeCpuSeconds(gone)).toBeNaN();
   });
 });
 
