@@ -102,12 +102,24 @@ function byThreshold(
 /** The A/A floor of the servers scenario for a protocol at 50 connections (`single` measured twice a round). */
 const serversFloor = (m: Metrics, protocol: string) => m[`servers.${protocol}.floor.c50`];
 
-/** Several graded ratios: all alike → that grade; otherwise it depends, each one named. */
+/**
+ * One verdict of several grades, each for a part (a protocol): the grades the clear parts
+ * (not within noise) agree on; 'depends' when they disagree; and 'within noise' when they
+ * agree but a part within noise could land on either side of them — that part would make
+ * it hold or not, so it is not 'depends' (which says it holds here and not there).
+ */
+export function combineGrades(grades: readonly ClaimGrade[]): ClaimGrade {
+  const clear = [...new Set(grades.filter((g) => g !== 'within noise'))];
+  if (clear.length > 1) return 'depends';
+  if (clear.length === 0 || grades.includes('within noise')) return 'within noise';
+  return clear[0]!;
+}
+
+/** Several graded ratios, each one named, as one verdict (combineGrades). */
 function combine(graded: [string, number, ClaimGrade][], floorOf: (k: string) => number | undefined): Decision | null {
   if (graded.length === 0) return null;
   const figures = graded.map(([k, r, g]) => `${k}: ${x(r)} (${g}, ${formatFloor(floorOf(k))})`).join(', ');
-  const first = graded[0]![2];
-  return { verdict: graded.every(([, , g]) => g === first) ? first : 'depends', figures };
+  return { verdict: combineGrades(graded.map(([, , g]) => g)), figures };
 }
 
 /** Claim 4's mapping kinds: the copy scenario's variant and how the verdict names it. */

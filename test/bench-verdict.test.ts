@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { judgeClaims } from '../dist/bench/claims.js';
+import { combineGrades, judgeClaims } from '../dist/bench/claims.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
 import { buildReport, withRepeats, type Report } from '../dist/bench/report.js';
 import { judgeTargets, ratioText } from '../dist/bench/targets.js';
@@ -128,6 +128,16 @@ describe('claims against the servers floor', () => {
     expect(claim8(m(130, 1.1)).verdict).toBe('confirmed');
     expect(claim8(m(80, 1.1)).verdict).toBe('refuted');
     expect(claim8(m(103)).verdict).toBe('depends'); // no floor: the plain rule
+  });
+
+  it('claim 8 is within noise, not "depends", when the clear protocols agree and one is within noise', () => {
+    const x = { ...m(130, 1.01), 'servers.resp.single.c50.rps': 100, 'servers.resp.proactor.c50.rps': 104 };
+    x['servers.resp.floor.c50'] = 1.1; // resp 1.04x sits within ±10% of 1.05: it could confirm or not
+    expect(claim8(x).verdict).toBe('within noise');
+    expect(combineGrades(['confirmed', 'within noise'])).toBe('within noise');
+    expect(combineGrades(['refuted', 'refuted'])).toBe('refuted');
+    expect(combineGrades(['confirmed', 'refuted', 'within noise'])).toBe('depends');
+    expect(combineGrades(['within noise'])).toBe('within noise');
   });
 
   it('claim 8 depends when protocols disagree', () => {
