@@ -131,8 +131,13 @@ describe('claims against the servers floor', () => {
   });
 
   it('claim 8 is within noise, not "depends", when the clear protocols agree and one is within noise', () => {
-    const x = { ...m(130, 1.01), 'servers.resp.single.c50.rps': 100, 'servers.resp.proactor.c50.rps': 104 };
-    x['servers.resp.floor.c50'] = 1.1; // resp 1.04x sits within ±10% of 1.05: it could confirm or not
+    // resp 1.04x sits within ±10% of 1.05: it could confirm or not
+    const x = {
+      ...m(130, 1.01),
+      'servers.resp.single.c50.rps': 100,
+      'servers.resp.proactor.c50.rps': 104,
+      'servers.resp.floor.c50': 1.1,
+    };
     expect(claim8(x).verdict).toBe('within noise');
     expect(combineGrades(['confirmed', 'within noise'])).toBe('within noise');
     expect(combineGrades(['refuted', 'refuted'])).toBe('refuted');
