@@ -2,15 +2,17 @@
  * Servers under test run in a child process pinned to the server CPUs, so the load
  * generator (pinned to the other CPU) measures them rather than competing with them.
  * `startServer` forks bench/server-child.js, which imports a module, pins itself with
- * sys.setAffinity and calls the named start function; `taskset` (util-linux), when
- * present, pins the whole child from birth so that Node's helper threads follow too.
+ * sys.setAffinity and calls the named start function; the child is pinned from birth
+ * (taskset when installed, else born on the CPUs: tools.ts spawnOn) so that Node's helper
+ * threads follow too.
  * Scenarios start every server this way: Node's own servers, rawio's models, anchors.
  * rawio's own `serve` fits as it is:
  *   startServer({ module: new URL('../src/index.js', import.meta.url).href, export: 'serve',
  *                 options: { model: 'single', protocol: 'http' }, cpus: ctx.serverCpus })
  */
-import { fork, spawnSync } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { spawnOn } from './tools.js';
 
 /** What a server module's start function returns inside the child. */
 export interface ChildServer {
@@ -43,27 +45,18 @@ export interface StartServerOptions {
 export type ChildMessage =
   { type: 'ready'; port: number } | { type: 'stats'; stats: object } | { type: 'error'; message: string };
 
-let tasksetPath: string | null | undefined;
-function taskset(): string | null {
-  if (tasksetPath === undefined) {
-    const r = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' });
-    tasksetPath = r.status === 0 ? r.stdout.trim() : null;
-  }
-  return tasksetPath;
-}
-
 const childEntry = fileURLToPath(new URL('./server-child.js', import.meta.url));
 
 /** Starts a server in a pinned child process and resolves when it listens. */
 export function startServer(o: StartServerOptions): Promise<PinnedServer> {
   const args = [o.module, o.export, JSON.stringify(o.options ?? {}), o.cpus.join(',')];
-  const ts = taskset();
-  const child = ts
-    ? fork(childEntry, args, {
-        execPath: ts,
-        execArgv: ['-c', o.cpus.join(','), process.execPath, ...(o.execArgv ?? [])],
-      })
-    : fork(childEntry, args, { execArgv: o.execArgv ?? [] });
+  // fork runs `execPath ...execArgv entry ...args`: under taskset, execPath is taskset and
+  // node comes first among its arguments; without it the child is born on the CPUs
+  const child = spawnOn(o.cpus, process.execPath, o.execArgv ?? [], (cmd, argv) =>
+    cmd === process.execPath
+      ? fork(childEntry, args, { execArgv: argv })
+      : fork(childEntry, args, { execPath: cmd, execArgv: argv }),
+  );
   return new Promise((resolve, reject) => {
     const onExit = (code: number | null) => reject(new Error(`server child exited (${code}) before listening`));
     child.once('exit', onExit);

@@ -4,6 +4,7 @@
  * the client CPUs with their figures parsed from their text output.
  */
 import { execFile, spawnSync } from 'node:child_process';
+import { getAffinity, setAffinity } from '../src/sys/process.js';
 
 const found = new Map<string, string | null>();
 
@@ -14,6 +15,48 @@ export function which(name: string): string | null {
     found.set(name, r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null);
   }
   return found.get(name)!;
+}
+
+/**
+ * Runs `start` (a synchronous spawn, fork or execFile) with this thread pinned to `cpus`,
+ * then restores its affinity: a child inherits the affinity of the thread that forks it,
+ * and Node forks on the calling thread before spawn() returns, so the child and every
+ * thread it starts are born on `cpus`. No pinning (and no error) where affinity cannot be set.
+ */
+export function bornOn<T>(cpus: readonly number[], start: () => T): T {
+  let before: number[] | undefined;
+  if (cpus.length > 0)
+    try {
+      before = getAffinity();
+      setAffinity(cpus);
+    } catch {
+      before = undefined;
+    }
+  try {
+    return start();
+  } finally {
+    if (before)
+      try {
+        setAffinity(before);
+      } catch {
+        // the old set was ours a moment ago; nothing better to do than go on
+      }
+  }
+}
+
+/**
+ * Starts `cmd args` pinned to `cpus`: under taskset (util-linux) when installed, else born
+ * on them (bornOn). `start` spawns the command and arguments it is given.
+ */
+export function spawnOn<T>(
+  cpus: readonly number[],
+  cmd: string,
+  args: readonly string[],
+  start: (cmd: string, args: string[]) => T,
+): T {
+  const ts = which('taskset');
+  if (ts && cpus.length > 0) return start(ts, ['-c', cpus.join(','), cmd, ...args]);
+  return bornOn(cpus, () => start(cmd, [...args]));
 }
 
 export interface WrkResult {
@@ -44,18 +87,18 @@ export function parseWrk(out: string): WrkResult {
   };
 }
 
-/** Runs wrk (one thread, keep-alive GET) against a loopback URL, pinned with taskset. */
+/** Runs wrk (one thread, keep-alive GET) against a loopback URL, pinned to `cpus` (spawnOn). */
 export function runWrk(o: { url: string; connections: number; seconds: number; cpus: number[] }): Promise<WrkResult> {
   const wrk = which('wrk');
   if (!wrk) return Promise.reject(new Error('wrk is not installed'));
   const args = ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--latency', o.url];
-  const ts = which('taskset');
-  const [cmd, argv] = ts ? [ts, ['-c', o.cpus.join(','), wrk, ...args]] : [wrk, args];
   return new Promise((resolve, reject) => {
-    execFile(cmd, argv, { timeout: (o.seconds + 30) * 1000 }, (err, stdout) => {
-      if (err) return reject(err);
-      resolve(parseWrk(stdout));
-    });
+    spawnOn(o.cpus, wrk, args, (cmd, argv) =>
+      execFile(cmd, argv, { timeout: (o.seconds + 30) * 1000 }, (err, stdout) => {
+        if (err) return reject(err);
+        resolve(parseWrk(stdout));
+      }),
+    );
   });
 }
 
@@ -93,18 +136,18 @@ export interface RedisBenchOptions {
   cpus: number[];
 }
 
-/** Runs `redis-benchmark -q` against a loopback port, pinned with taskset, and parses it. */
+/** Runs `redis-benchmark -q` against a loopback port, pinned to `cpus` (spawnOn), and parses it. */
 export function runRedisBenchmark(o: RedisBenchOptions): Promise<Record<string, RedisBenchTest>> {
   const rb = which('redis-benchmark');
   if (!rb) return Promise.reject(new Error('redis-benchmark is not installed'));
   const args = ['-h', '127.0.0.1', '-p', String(o.port), '-t', o.tests.join(','), '-c', String(o.clients)];
   args.push('-n', String(o.requests), '-P', String(o.pipeline), '-q');
-  const ts = which('taskset');
-  const [cmd, argv] = ts ? [ts, ['-c', o.cpus.join(','), rb, ...args]] : [rb, args];
   return new Promise((resolve, reject) => {
-    execFile(cmd, argv, { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout) => {
-      if (err) return reject(err);
-      resolve(parseRedisBenchmark(stdout));
-    });
+    spawnOn(o.cpus, rb, args, (cmd, argv) =>
+      execFile(cmd, argv, { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout) => {
+        if (err) return reject(err);
+        resolve(parseRedisBenchmark(stdout));
+      }),
+    );
   });
 }

@@ -485,6 +485,58 @@ describe('pinned server child', () => {
   });
 });
 
+describe('pinning without taskset', () => {
+  // PATH holds node, sh and redis-server, not taskset: each child must still be born on its
+  // CPU, every thread of it (Node's helpers, redis-server's background threads).
+  const allowed = cpuPlan();
+  it.skipIf(!allowed.separate)(
+    'pins a server child and an external server from birth, every thread',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'rawio-no-taskset-'));
+      try {
+        const bin = join(dir, 'bin');
+        mkdirSync(bin);
+        symlinkSync(process.execPath, join(bin, 'node'));
+        symlinkSync('/bin/sh', join(bin, 'sh'));
+        const redis = which('redis-server');
+        if (redis) symlinkSync(redis, join(bin, 'redis-server'));
+        const cpu = allowed.clientCpus[0]!; // not the first CPU, where an unpinned thread may happen to be
+        const dist = new URL('../dist/bench/', import.meta.url).href;
+        const script = `
+        const { readFileSync, readdirSync } = await import('node:fs');
+        const { startServer } = await import('${dist}server.js');
+        const { startRedis } = await import('${dist}lib/external.js');
+        const { which } = await import('${dist}tools.js');
+        const threads = (pid) => readdirSync('/proc/' + pid + '/task').map((t) =>
+          /Cpus_allowed_list:\\s*(\\S+)/.exec(readFileSync('/proc/' + pid + '/task/' + t + '/status', 'utf8'))[1]);
+        const out = { taskset: which('taskset'), parent: threads(process.pid)[0] };
+        const s = await startServer({ module: '${dist}servers/node.js', export: 'nodeHttp', cpus: [${cpu}] });
+        out.server = threads(s.pid);
+        await s.close();
+        const r = await startRedis([${cpu}]);
+        if (r) { out.redis = threads(r.pid); await r.close(); }
+        console.log(JSON.stringify(out));`;
+        const res = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+          env: { PATH: bin, HOME: dir },
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        expect(res.status, res.stderr).toBe(0);
+        const out = JSON.parse(res.stdout) as { taskset: null; parent: string; server: string[]; redis?: string[] };
+        expect(out.taskset).toBeNull();
+        expect(out.parent).not.toBe(String(cpu)); // the bench's own thread is back on all its CPUs
+        expect(out.server.length).toBeGreaterThan(1);
+        expect(new Set(out.server)).toEqual(new Set([String(cpu)]));
+        if (redis) expect(out.redis?.length).toBeGreaterThan(1);
+        if (redis) expect(new Set(out.redis)).toEqual(new Set([String(cpu)]));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    70_000,
+  );
+});
+
 describe('rawio command', () => {
   const cli = new URL('../dist/src/cli.js', import.meta.url).pathname;
   it('prints the probe as JSON and usage on --help', () => {

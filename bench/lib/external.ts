@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { which } from '../tools.js';
+import { spawnOn, which } from '../tools.js';
 
 export interface External {
   name: string;
@@ -37,10 +37,7 @@ export function freePort(): Promise<number> {
 }
 
 function pinned(cmd: string, args: string[], cpus: number[]): ChildProcess {
-  const ts = which('taskset');
-  return ts
-    ? spawn(ts, ['-c', cpus.join(','), cmd, ...args], { stdio: 'ignore' })
-    : spawn(cmd, args, { stdio: 'ignore' });
+  return spawnOn(cpus, cmd, args, (c, a) => spawn(c, a, { stdio: 'ignore' }));
 }
 
 /** Resolves once something accepts on the port (or rejects after `ms`). */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { compare } from '../runner.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { fmt, median } from '../stats.js';
-import { which } from '../tools.js';
+import { spawnOn } from '../tools.js';
 import { startModel, type MeasuredServer } from '../lib/measured-servers.js';
 
 const STRATEGIES = ['reuseport', 'exclusive', 'mutex'] as const;
@@ -25,12 +25,12 @@ function settings(ctx: BenchContext) {
 }
 
 function runClient(ctx: BenchContext, port: number, concurrency: number, ms: number) {
-  const ts = which('taskset');
   const args = [client, String(port), String(concurrency), String(ms)];
-  const [cmd, argv] = ts ? [ts, ['-c', ctx.clientCpus.join(','), process.execPath, ...args]] : [process.execPath, args];
   return new Promise<{ requests: number; errors: number; seconds: number }>((resolve, reject) =>
-    execFile(cmd, argv, { timeout: ms + 30_000 }, (err, out) =>
-      err ? reject(err) : resolve(JSON.parse(out) as { requests: number; errors: number; seconds: number }),
+    spawnOn(ctx.clientCpus, process.execPath, args, (cmd, argv) =>
+      execFile(cmd, argv, { timeout: ms + 30_000 }, (err, out) =>
+        err ? reject(err) : resolve(JSON.parse(out) as { requests: number; errors: number; seconds: number }),
+      ),
     ),
   );
 }

@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { fmt } from '../stats.js';
-import { which } from '../tools.js';
+import { spawnOn } from '../tools.js';
 import { startModel, type MeasuredServer } from '../lib/measured-servers.js';
 import { analyse, type Arrivals, type Outcome } from '../lib/stall-outcome.js';
 
@@ -38,13 +38,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const epochMs = () => performance.timeOrigin + performance.now();
 
 function runClient(ctx: BenchContext, port: number, s: Settings): Promise<Arrivals> {
-  const ts = which('taskset');
   const args = [client, String(port), String(s.rate), String(s.preMs + s.stopMs + s.postMs), String(s.drainMs)];
-  const [cmd, argv] = ts ? [ts, ['-c', ctx.clientCpus.join(','), process.execPath, ...args]] : [process.execPath, args];
   const timeout = s.preMs + s.stopMs + s.postMs + s.drainMs + 30_000;
   return new Promise((resolve, reject) =>
-    execFile(cmd, argv, { timeout, maxBuffer: 64 << 20 }, (err, out) =>
-      err ? reject(err) : resolve(JSON.parse(out) as Arrivals),
+    spawnOn(ctx.clientCpus, process.execPath, args, (cmd, argv) =>
+      execFile(cmd, argv, { timeout, maxBuffer: 64 << 20 }, (err, out) =>
+        err ? reject(err) : resolve(JSON.parse(out) as Arrivals),
+      ),
     ),
   );
 }
