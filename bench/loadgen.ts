@@ -5,7 +5,8 @@
  * a byte: it went away or never answered), or a run by count came back short, so that the
  * scenario fails with the reason (the runner reports it and goes on to the next) instead of
  * publishing figures of a dead server. A slow reply that ends after the window (a large
- * file) is still a measurement: its bytes arrived.
+ * file) is still a measurement: its bytes arrived. A run whose threads could not be pinned
+ * to the CPUs asked for rejects too: the report says where the client ran.
  */
 import { errorSummary, runFailure } from '../src/loadgen-cli.js';
 import { loadgen as run, type LoadgenOptions, type LoadgenResult } from '../src/loadgen/index.js';
@@ -15,6 +16,13 @@ export * from '../src/loadgen/index.js';
 export async function loadgen(opts: LoadgenOptions): Promise<LoadgenResult> {
   const r = await run(opts);
   const where = `loadgen → ${opts.host ?? '127.0.0.1'}:${opts.port}`;
+  // the report says the client ran on its own CPU: a run that could not be pinned there
+  // (the engine goes on unpinned) is no figure of that setup
+  if (r.affinityErrno !== 0)
+    throw new Error(
+      `${where}: could not pin the load generator to CPU ${(opts.cpus ?? []).join(',')} ` +
+        `(sched_setaffinity: errno ${-r.affinityErrno})`,
+    );
   if (opts.requests !== undefined) {
     const failure = runFailure(opts, r);
     if (failure !== undefined) throw new Error(`${where}: ${failure}`);

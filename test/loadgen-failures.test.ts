@@ -133,6 +133,23 @@ describe('a run by time against a failing server', () => {
   });
 });
 
+describe("the bench's load generator off its CPU", () => {
+  it('rejects a run it could not pin where the report says the client ran', async () => {
+    const server = createHttpServer((_q, res) => res.end('hi'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const base = { port, protocol: 'http' as const, connections: 1, durationMs: 100, drainMs: 100 };
+      // CPU 1023 is in no machine's allowed set here: sched_setaffinity fails, the engine runs on
+      await expect(benchLoadgen({ ...base, cpus: [1023] })).rejects.toThrow(/could not pin .* CPU 1023 .*errno 22/);
+      const unpinned = await loadgen({ ...base, cpus: [1023] }); // the library reports it, as before
+      expect(unpinned.affinityErrno).toBe(-22);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('a stop while a count waits for its last replies', () => {
   it('ends after drainMs, though stallMs would wait a minute', async () => {
     // Silent, counting the requests it read: every one of the count is sent and waits.
