@@ -26,6 +26,8 @@ export interface ClaimContext {
    * another); when absent, all but the client's.
    */
   serverCpus?: number;
+  /** Scenarios that failed, with their errors: the reason a claim reading them is not measured. */
+  failed?: Readonly<Record<string, string>>;
 }
 
 export interface Claim {
@@ -407,8 +409,11 @@ export function judgeClaims(m: Metrics, ran: ReadonlySet<string>, ctx: ClaimCont
     const missing = c.scenarios.filter((s) => !ran.has(s));
     const d = missing.length < c.scenarios.length ? c.decide(m, ctx) : null;
     if (!d) {
+      const failed = ctx.failed ?? {};
       const why = missing.length
-        ? `scenario ${missing.join(', ')} did not run`
+        ? missing
+            .map((s) => (failed[s] !== undefined ? `scenario ${s} failed: ${failed[s]}` : `scenario ${s} did not run`))
+            .join('; ')
         : `no figures for ${c.keys.join(', ')} (see the scenario's log for what was not available)`;
       return { ...base, figures: why, verdict: 'not measured' as const };
     }

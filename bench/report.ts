@@ -83,12 +83,14 @@ export function buildReport(o: Omit<Report, 'schema' | 'createdAt' | 'claims' | 
   for (const s of o.scenarios)
     for (const [k, v] of Object.entries(s.result?.metrics ?? {})) if (Number.isFinite(v)) metrics[k] = v;
   const ran = new Set(o.scenarios.filter((s) => s.status === 'ok').map((s) => s.name));
+  const failed: Record<string, string> = {};
+  for (const s of o.scenarios) if (s.status === 'failed') failed[s.name] = s.error ?? 'no error given';
   return {
     schema: SCHEMA,
     createdAt: new Date().toISOString(),
     ...o,
-    claims: judgeClaims(metrics, ran, { cores: o.machine.cores, serverCpus: o.cpuPlan.serverCpus.length }),
-    targets: judgeTargets(metrics),
+    claims: judgeClaims(metrics, ran, { cores: o.machine.cores, serverCpus: o.cpuPlan.serverCpus.length, failed }),
+    targets: judgeTargets(metrics, failed),
   };
 }
 

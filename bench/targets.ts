@@ -42,6 +42,8 @@ export interface TargetResult {
 
 interface Target {
   target: string;
+  /** The scenarios whose metrics it reads: one that failed is named as the reason it is not measured. */
+  scenarios: string[];
   /** Ratios that must all be >= min (and <= max when given); a null denominator: the metric is a ratio. */
   pairs: [string, string | null][];
   min: number;
@@ -86,6 +88,7 @@ function overNginx(server: 'single' | 'proactor', rpsMin: number, cpuMax: number
   return [
     {
       target: `${what} >= ${rpsMin}x nginx req/s${server === 'proactor' ? ' (1 worker)' : ''}`,
+      scenarios: ['http-wrk'],
       pairs: [key('rps')],
       bare: { name: bareName, pairs: [key('rps', bare)], means: 'client-bound' },
       cpu: [`http-wrk.${server}.c50.cpuUsPerReq`, 'http-wrk.nginx.c50.cpuUsPerReq'],
@@ -95,6 +98,7 @@ function overNginx(server: 'single' | 'proactor', rpsMin: number, cpuMax: number
     },
     {
       target: `${what} server CPU per request <= ${cpuMax}x nginx`,
+      scenarios: ['http-wrk'],
       pairs: [key('cpuUsPerReq')],
       bare: { name: bareName, pairs: [key('cpuUsPerReq', bare)], means: 'kernel-bound' },
       min: 0,
@@ -109,6 +113,7 @@ function overNginx(server: 'single' | 'proactor', rpsMin: number, cpuMax: number
 function overRedis(depth: number, min: number): Target {
   return {
     target: `RESP SET and GET by redis-benchmark, 50 conns${depth > 1 ? `, -P ${depth}` : ''}: single >= ${min}x redis-server`,
+    scenarios: ['redis-benchmark'],
     pairs: ['set', 'get'].map((t) => [`redisbench.single.${t}.p${depth}.rps`, `redisbench.redis.${t}.p${depth}.rps`]),
     bare: {
       name: 'bare C server',
@@ -123,8 +128,8 @@ function overRedis(depth: number, min: number): Target {
 }
 
 /** The load generator beside an anchor's own client: agreement within 15% is shown, never judged. */
-function agreement(target: string, pairs: [string, string | null][]): Target {
-  return { target, pairs, min: 0.85, max: 1.15, reportOnly: true, judgedBy: 'reported, not judged' };
+function agreement(target: string, scenarios: string[], pairs: [string, string | null][]): Target {
+  return { target, scenarios, pairs, min: 0.85, max: 1.15, reportOnly: true, judgedBy: 'reported, not judged' };
 }
 
 const TARGETS: Target[] = [
@@ -132,6 +137,7 @@ const TARGETS: Target[] = [
   ...overNginx('single', 1.1, 0.9),
   {
     target: 'HTTP hello by wrk, 50 conns: single and proactor >= 2.5x node:http',
+    scenarios: ['http-wrk'],
     pairs: [
       ['http-wrk.single.c50.rps', 'http-wrk.node-http.c50.rps'],
       ['http-wrk.proactor.c50.rps', 'http-wrk.node-http.c50.rps'],
@@ -154,6 +160,7 @@ const TARGETS: Target[] = [
   // one target per depth, each read against its own depth's A/A floor (uring-read-duel.ts)
   ...[1, 32, 128].map((qd): Target => ({
     target: `4 KiB O_DIRECT random reads at QD${qd}: Ring >= 0.95x fio io_uring (same ring setup and submit pattern, paired 1 s runs)`,
+    scenarios: ['uring-read'],
     pairs: [[`uring-read.ring-as-fio-over-fio.qd${qd}`, null]],
     min: 0.95,
     floorKey: `uring-read.floor.qd${qd}`,
@@ -162,6 +169,7 @@ const TARGETS: Target[] = [
   {
     // copy-c runs rawio and the C driver interleaved in one scenario, against one sink
     target: 'File → socket, every method at 1 MiB and 64 MiB: >= 0.95x the same syscalls from C',
+    scenarios: ['copy-c'],
     pairs: COPY_CELLS.map(([m, s]): [string, string] => [`copy-c.rawio.${m}.${s}.MBps`, `copy-c.c.${m}.${s}.MBps`]),
     // each cell's own floor: the C driver measured twice a round
     floorKeys: COPY_CELLS.map(([m, s]) => `copy-c.floor.${m}.${s}`),
@@ -174,14 +182,19 @@ const TARGETS: Target[] = [
       ['copy-c.c.unsafe-cache', 'no private directory in the temp dir to build the C driver in'],
     ],
   },
-  agreement('Load generator / wrk, node:http, 50 connections (paired, interleaved)', [
-    ['anchors.loadgen-over-wrk.node-http.c50', null],
-  ]),
-  agreement('Load generator / wrk, nginx, 50 connections (servers vs http-wrk scenario)', [
-    ['anchors.nginx.hello.c50.rps', 'http-wrk.nginx.c50.rps'],
-  ]),
+  agreement(
+    'Load generator / wrk, node:http, 50 connections (paired, interleaved)',
+    ['anchors-node'],
+    [['anchors.loadgen-over-wrk.node-http.c50', null]],
+  ),
+  agreement(
+    'Load generator / wrk, nginx, 50 connections (servers vs http-wrk scenario)',
+    ['servers', 'http-wrk'],
+    [['anchors.nginx.hello.c50.rps', 'http-wrk.nginx.c50.rps']],
+  ),
   agreement(
     'Load generator / redis-benchmark, redis-server SET and GET, 50 conns, -P 1 and -P 16',
+    ['redis-benchmark'],
     [1, 16].flatMap((d) =>
       ['set', 'get'].map((t): [string, string] => [
         `redisbench.loadgen.redis.${t}.p${d}.rps`,
@@ -205,7 +218,11 @@ function ruleOf(t: Target): string {
   return `${shown} ${bounds}${noise}`;
 }
 
-export function judgeTargets(m: Metrics): TargetResult[] {
+/**
+ * Every target against the metrics; `failed` maps a scenario that failed to its error, the
+ * reason a target reading it is not measured.
+ */
+export function judgeTargets(m: Metrics, failed: Readonly<Record<string, string>> = {}): TargetResult[] {
   return TARGETS.map((t) => {
     // a figure that is not a finite number (NaN: every run of it failed) is no figure at all
     const has = (k: string) => Number.isFinite(m[k]);
@@ -219,6 +236,11 @@ export function judgeTargets(m: Metrics): TargetResult[] {
       rule: ruleOf(t),
     };
     if (measured.length === 0) {
+      const broke = t.scenarios.filter((s) => failed[s] !== undefined);
+      if (broke.length > 0) {
+        const why = broke.map((s) => `scenario ${s} failed: ${failed[s]}`).join('; ');
+        return { ...base, figures: `not measured: ${why}`, status: 'not measured' as const };
+      }
       const flagged = t.unmeasured?.find(([k]) => m[k]);
       if (flagged) return { ...base, figures: `not measured: ${flagged[1]}`, status: 'not measured' as const };
       const missing = [...new Set(t.pairs.flatMap(([a, b]) => [a, b]).filter((k) => k !== null && !has(k)))];

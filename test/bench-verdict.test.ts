@@ -370,6 +370,38 @@ describe('targets judged by the anchors', () => {
   });
 });
 
+describe('a scenario that failed', () => {
+  it('is named, with its error, as why its claims and targets are not measured', () => {
+    const r = buildReport({
+      profile: 'quick',
+      rawio: '0',
+      cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
+      machine: { cores: 2 } as unknown as Parameters<typeof buildReport>[0]['machine'],
+      scenarios: [
+        {
+          name: 'servers',
+          title: '',
+          description: '',
+          status: 'failed',
+          error: 'server child exited (1)',
+          seconds: 1,
+          log: [],
+        },
+        { name: 'http-wrk', title: '', description: '', status: 'failed', error: 'wrk: boom', seconds: 1, log: [] },
+      ],
+    });
+    const claim8 = r.claims.find((c) => c.id === 8)!;
+    expect(claim8.verdict).toBe('not measured');
+    expect(claim8.figures).toBe('scenario servers failed: server child exited (1)');
+    expect(r.claims.find((c) => c.id === 1)!.figures).toBe('scenario multiplex did not run');
+    const t = r.targets.find((x) => /single >= 1\.1x nginx/.test(x.target))!;
+    expect(t.status).toBe('not measured');
+    expect(t.figures).toBe('not measured: scenario http-wrk failed: wrk: boom');
+    const nginx = r.targets.find((x) => /Load generator \/ wrk, nginx/.test(x.target))!;
+    expect(nginx.figures).toMatch(/scenario servers failed: .*; scenario http-wrk failed: wrk: boom/);
+  });
+});
+
 describe('a ratio next to its bound', () => {
   const single = (r: number) =>
     judgeTargets({ 'http-wrk.single-over-nginx.c50.rps': r }).find((t) => /single >= 1\.1x nginx/.test(t.target))!;
