@@ -74,6 +74,20 @@ const COPY_CELLS = ['readwrite', 'mmap', 'sendfile', 'splice'].flatMap((m) =>
 );
 
 const HTTP_FLOOR = 'http-wrk.floor.rps';
+
+/** Why the wrk targets are not measured, from the flags http-wrk sets. */
+const HTTP_UNMEASURED: [string, string][] = [
+  ['http-wrk.no-wrk', 'wrk is not installed'],
+  ['http-wrk.no-nginx', 'nginx is not installed'],
+  ['http-wrk.nginx-failed', 'nginx did not start (see the http-wrk log)'],
+];
+
+/** Why the redis-benchmark targets are not measured, from the flags redis-benchmark sets. */
+const RESP_UNMEASURED: [string, string][] = [
+  ['redisbench.no-redis-benchmark', 'redis-benchmark is not installed'],
+  ['redisbench.no-redis-server', 'redis-server is not installed'],
+  ['redisbench.redis-failed', 'redis-server did not start (see the redis-benchmark log)'],
+];
 const CPU_FLOOR = 'http-wrk.floor.cpuUsPerReq';
 
 /** A rawio HTTP server against nginx under wrk: req/s at least `rpsMin`x, server CPU per request at most `cpuMax`x. */
@@ -95,6 +109,7 @@ function overNginx(server: 'single' | 'proactor', rpsMin: number, cpuMax: number
       min: rpsMin,
       floorKey: HTTP_FLOOR,
       judgedBy: 'wrk',
+      unmeasured: HTTP_UNMEASURED,
     },
     {
       target: `${what} server CPU per request <= ${cpuMax}x nginx`,
@@ -105,6 +120,7 @@ function overNginx(server: 'single' | 'proactor', rpsMin: number, cpuMax: number
       max: cpuMax,
       floorKey: CPU_FLOOR,
       judgedBy: 'wrk (server CPU from /proc)',
+      unmeasured: HTTP_UNMEASURED,
     },
   ];
 }
@@ -124,6 +140,7 @@ function overRedis(depth: number, min: number): Target {
     min,
     floorKey: `redisbench.floor.p${depth}.rps`,
     judgedBy: 'redis-benchmark',
+    unmeasured: RESP_UNMEASURED,
   };
 }
 
@@ -154,6 +171,7 @@ const TARGETS: Target[] = [
     min: 2.5,
     floorKey: HTTP_FLOOR,
     judgedBy: 'wrk',
+    unmeasured: [['http-wrk.no-wrk', 'wrk is not installed']],
   },
   overRedis(1, 1.1),
   overRedis(16, 0.9),
@@ -165,6 +183,7 @@ const TARGETS: Target[] = [
     min: 0.95,
     floorKey: `uring-read.floor.qd${qd}`,
     judgedBy: 'fio',
+    unmeasured: [['uring-read.no-fio', 'fio is not installed']],
   })),
   {
     // copy-c runs rawio and the C driver interleaved in one scenario, against one sink

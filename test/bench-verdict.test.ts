@@ -402,6 +402,18 @@ describe('a scenario that failed', () => {
   });
 });
 
+describe('an anchor that is not there', () => {
+  const of = (m: Record<string, number>, re: RegExp) => judgeTargets(m).filter((t) => re.test(t.target));
+  it('names the missing tool or server as the reason, not the metric keys', () => {
+    for (const t of of({ 'http-wrk.no-nginx': 1, 'http-wrk.single.c50.rps': 1 }, /x nginx|<= 0\.\dx nginx/))
+      expect(t.figures).toBe('not measured: nginx is not installed');
+    for (const t of of({ 'redisbench.redis-failed': 1 }, /redis-benchmark, 50 conns/))
+      expect(t.figures).toBe('not measured: redis-server did not start (see the redis-benchmark log)');
+    for (const t of of({ 'uring-read.no-fio': 1 }, /fio io_uring/))
+      expect(t.figures).toBe('not measured: fio is not installed');
+  });
+});
+
 describe('a ratio next to its bound', () => {
   const single = (r: number) =>
     judgeTargets({ 'http-wrk.single-over-nginx.c50.rps': r }).find((t) => /single >= 1\.1x nginx/.test(t.target))!;

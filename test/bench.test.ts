@@ -569,6 +569,16 @@ describe('a bench with none of its tools installed', () => {
       expect(section(/^== HTTP targets by wrk/m)).toMatch(/wrk is not installed/);
       expect(section(/^== redis-benchmark/m)).toMatch(/redis-benchmark is not installed/);
       expect(existsSync(join(dir, 'report.md'))).toBe(true);
+      // and every target they decide says which tool it lacked, not which metric keys
+      const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as {
+        targets: { target: string; status: string; figures: string }[];
+      };
+      const of = (re: RegExp) => report.targets.filter((t) => re.test(t.target));
+      expect(of(/by wrk/).length).toBeGreaterThan(0);
+      for (const t of of(/by wrk/))
+        expect([t.status, t.figures]).toEqual(['not measured', 'not measured: wrk is not installed']);
+      for (const t of of(/by redis-benchmark/))
+        expect([t.status, t.figures]).toEqual(['not measured', 'not measured: redis-benchmark is not installed']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -137,7 +137,8 @@ function loadgenRun(c: Ctx, server: ServerSpec, target: MeasuredServer, depth: n
 async function run(ctx: BenchContext): Promise<ScenarioResult> {
   if (which('redis-benchmark') === null) {
     ctx.log('redis-benchmark is not installed (apt-get install redis-tools): not measured');
-    return report({}, [], [], [{ server: 'all', reason: 'redis-benchmark is not installed' }]);
+    const r = report({}, [], [], [{ server: 'all', reason: 'redis-benchmark is not installed' }]);
+    return { ...r, metrics: { ...r.metrics, 'redisbench.no-redis-benchmark': 1 } };
   }
   const s = settings(ctx);
   const live: { spec: ServerSpec; target: MeasuredServer }[] = [];
@@ -182,12 +183,17 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   }
   for (const m of missing) ctx.log(`${m.server}: not measured: ${m.reason}`);
   for (const e of c.errors) ctx.log(e);
-  return report(
+  const r = report(
     c.samples,
     live.map((l) => l.spec),
     s.depths,
     missing,
   );
+  // redis-server is every target's denominator: targets.ts names why it is missing
+  const redis = missing.find((m) => m.server === 'redis-server');
+  const flag =
+    redis && (redis.reason.endsWith('not installed') ? 'redisbench.no-redis-server' : 'redisbench.redis-failed');
+  return flag ? { ...r, metrics: { ...r.metrics, [flag]: 1 } } : r;
 }
 
 interface Missing {

@@ -116,7 +116,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     ],
     charts: [chart],
     data: { size, seconds, reps, depths: DEPTHS, iops: Object.fromEntries(iops), cpuUs: Object.fromEntries(cpu) },
-    metrics: { ...metrics(iops, cpu), ...judged?.metrics },
+    // no fio: the flag targets.ts names as the reason its targets are not measured
+    metrics: { ...metrics(iops, cpu), ...judged?.metrics, ...(hasFio ? {} : { 'uring-read.no-fio': 1 }) },
   };
 }
 
