@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { combineGrades, judgeClaims } from '../dist/bench/claims.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
 import { buildReport, withRepeats, type Report } from '../dist/bench/report.js';
+import { ticksPerSecond } from '../dist/bench/lib/external.js';
+import { recordWrkRun } from '../dist/bench/scenarios/http-wrk.js';
 import { judgeTargets, ratioText } from '../dist/bench/targets.js';
 import {
   formatFloor,
@@ -399,6 +401,25 @@ describe('a scenario that failed', () => {
     expect(t.figures).toBe('not measured: scenario http-wrk failed: wrk: boom');
     const nginx = r.targets.find((x) => /Load generator \/ wrk, nginx/.test(x.target))!;
     expect(nginx.figures).toMatch(/scenario servers failed: .*; scenario http-wrk failed: wrk: boom/);
+  });
+});
+
+describe('a wrk run with errors', () => {
+  it('is no figure of req/s nor of CPU per request, and the rounds stay paired', () => {
+    const into = { rps: [], cpuUsPerReq: [], p99: [], clientBusy: [] } as Parameters<typeof recordWrkRun>[0];
+    const run = (errors: number, requests = 200_000) => ({
+      rps: requests / 2,
+      requests,
+      errors,
+      latencyUs: { p50: 100, p90: 200, p99: 300 },
+    });
+    recordWrkRun(into, run(0), 2 * ticksPerSecond(), 0.9); // 2 s of server CPU over 200 000 requests
+    recordWrkRun(into, run(5), ticksPerSecond() / 100, 0.9); // a server failing fast looks cheap: no figure
+    recordWrkRun(into, run(0, 0), 10, 0.9);
+    expect(into.rps).toEqual([100_000, NaN, NaN]);
+    expect(into.cpuUsPerReq).toEqual([10, NaN, NaN]);
+    expect(into.p99).toEqual([300, NaN, NaN]);
+    expect(into.clientBusy).toHaveLength(3);
   });
 });
 

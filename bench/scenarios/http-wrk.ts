@@ -14,7 +14,7 @@
 import { compare } from '../runner.js';
 import type { BenchContext, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, formatRatio, pairedRatio, summarize } from '../stats.js';
-import { runWrk, which } from '../tools.js';
+import { runWrk, which, type WrkResult } from '../tools.js';
 import { busyShare, cpuTimes, settle, ticksPerSecond, treeCpuTicks } from '../lib/external.js';
 import {
   startAnchor,
@@ -44,12 +44,26 @@ function start(ctx: BenchContext, n: Name): Promise<Started> {
   return startModel(ctx, n, { model: n, protocol: 'http' });
 }
 
-interface Samples {
+export interface Samples {
   rps: number[];
   cpuUsPerReq: number[];
   p99: number[];
   /** The client CPU's busy share (0–1) during each run. */
   clientBusy: number[];
+}
+
+/**
+ * Records one measured wrk run: req/s, the server's CPU per request (its ticks over the
+ * run, over the requests wrk counted), p99 and the client CPU's busy share. A run with
+ * errors (socket errors, non-2xx replies) or no request is no figure: NaN in every series
+ * but the busy share, so that the rounds stay paired and the medians leave it out.
+ */
+export function recordWrkRun(into: Samples, w: WrkResult, serverTicks: number, clientBusy: number): void {
+  const ok = w.errors === 0 && w.requests > 0;
+  into.clientBusy.push(clientBusy);
+  into.rps.push(ok ? w.rps : NaN);
+  into.cpuUsPerReq.push(ok ? ((serverTicks / ticksPerSecond()) * 1e6) / w.requests : NaN);
+  into.p99.push(ok ? w.latencyUs.p99 : NaN);
 }
 
 /** One wrk run against a target; CPU per request from the server tree's ticks around it. */
@@ -67,10 +81,7 @@ function wrkRun(ctx: BenchContext, t: MeasuredServer, all: number[], into: Sampl
     const ticks = treeCpuTicks(t.rootPid) - before;
     const clientBusy = busyShare(client, cpuTimes(ctx.clientCpus));
     if (round === 0) return w.rps; // the warm-up round
-    into.clientBusy.push(clientBusy);
-    into.rps.push(w.errors > 0 ? NaN : w.rps);
-    into.cpuUsPerReq.push(((ticks / ticksPerSecond()) * 1e6) / Math.max(1, w.requests));
-    into.p99.push(w.latencyUs.p99);
+    recordWrkRun(into, w, ticks, clientBusy);
     return w.rps;
   };
 }
