@@ -133,8 +133,8 @@ function printSummary(r: Report, files: string[], out: string): void {
   console.log('\nClaims:');
   for (const c of r.claims) console.log(`  ${c.id}. [${c.verdict}] ${c.claim} — ${c.figures}`);
   console.log('Targets:');
-  for (const t of r.targets)
-    console.log(`  [${t.status}] ${t.target}${t.status === 'not measured' ? '' : ` — ${t.figures}`}`);
+  // a target not measured says why: its figures are that reason ("not measured: …")
+  for (const t of r.targets) console.log(`  [${t.status}] ${t.target} — ${t.figures.replace(/^not measured: /, '')}`);
   if (r.repeats) {
     const word = r.repeats.held.map(heldWord);
     const flipped = r.repeats.held.filter((_, i) => word[i] === 'no');

@@ -90,7 +90,7 @@ export function buildReport(o: Omit<Report, 'schema' | 'createdAt' | 'claims' | 
     createdAt: new Date().toISOString(),
     ...o,
     claims: judgeClaims(metrics, ran, { cores: o.machine.cores, serverCpus: o.cpuPlan.serverCpus.length, failed }),
-    targets: judgeTargets(metrics, failed),
+    targets: judgeTargets(metrics, failed, ran),
   };
 }
 

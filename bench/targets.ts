@@ -238,10 +238,14 @@ function ruleOf(t: Target): string {
 }
 
 /**
- * Every target against the metrics; `failed` maps a scenario that failed to its error, the
- * reason a target reading it is not measured.
+ * Every target against the metrics; `failed` maps a scenario that failed to its error, and
+ * `ran` (when given) names the scenarios that ran: the reasons a target is not measured.
  */
-export function judgeTargets(m: Metrics, failed: Readonly<Record<string, string>> = {}): TargetResult[] {
+export function judgeTargets(
+  m: Metrics,
+  failed: Readonly<Record<string, string>> = {},
+  ran?: ReadonlySet<string>,
+): TargetResult[] {
   return TARGETS.map((t) => {
     // a figure that is not a finite number (NaN: every run of it failed) is no figure at all
     const has = (k: string) => Number.isFinite(m[k]);
@@ -258,6 +262,11 @@ export function judgeTargets(m: Metrics, failed: Readonly<Record<string, string>
       const broke = t.scenarios.filter((s) => failed[s] !== undefined);
       if (broke.length > 0) {
         const why = broke.map((s) => `scenario ${s} failed: ${failed[s]}`).join('; ');
+        return { ...base, figures: `not measured: ${why}`, status: 'not measured' as const };
+      }
+      const notRun = ran ? t.scenarios.filter((s) => !ran.has(s)) : [];
+      if (notRun.length > 0) {
+        const why = notRun.map((s) => `scenario ${s} did not run`).join('; ');
         return { ...base, figures: `not measured: ${why}`, status: 'not measured' as const };
       }
       const flagged = t.unmeasured?.find(([k]) => m[k]);

@@ -401,6 +401,9 @@ describe('a scenario that failed', () => {
     expect(t.figures).toBe('not measured: scenario http-wrk failed: wrk: boom');
     const nginx = r.targets.find((x) => /Load generator \/ wrk, nginx/.test(x.target))!;
     expect(nginx.figures).toMatch(/scenario servers failed: .*; scenario http-wrk failed: wrk: boom/);
+    // and one whose scenario was not chosen (--only) says that
+    const fio = r.targets.find((x) => /QD32/.test(x.target))!;
+    expect(fio.figures).toBe('not measured: scenario uring-read did not run');
   });
 });
 

@@ -579,6 +579,9 @@ describe('a bench with none of its tools installed', () => {
         expect([t.status, t.figures]).toEqual(['not measured', 'not measured: wrk is not installed']);
       for (const t of of(/by redis-benchmark/))
         expect([t.status, t.figures]).toEqual(['not measured', 'not measured: redis-benchmark is not installed']);
+      // the summary on stdout gives the reason too
+      expect(res.stdout).toMatch(/\[not measured\] HTTP hello by wrk.* — wrk is not installed/);
+      expect(res.stdout).toMatch(/\[not measured\] 4 KiB O_DIRECT .* — scenario uring-read did not run/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
