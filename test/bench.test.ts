@@ -236,13 +236,30 @@ describe('progress', () => {
     let now = 0;
     const p = new Progress([{ name: 'c10k', estimate: 60 }], { isTTY: false, write: () => true }, () => now);
     p.startScenario('c10k');
+    now = 2;
+    p.update(0.1, 'first part');
     now = 10;
     p.update(0.5, 'first part');
-    expect(p.remaining()).toBeCloseTo(10);
+    expect(p.remaining()).toBeCloseTo(10); // 0.4 in 8 s: 0.5 more in 10 s
     now = 13;
     p.update(0.06, 'second part, counting afresh'); // was read as 13 s for 6%: 3m24s left
     expect(p.fraction()).toBeCloseTo(0.5);
-    expect(p.remaining()).toBeCloseTo(13);
+    expect(p.remaining()).toBeCloseTo((11 / 0.4) * 0.5);
+  });
+
+  it('measures the pace from the first progress, not across the set-up before it', () => {
+    let now = 0;
+    const p = new Progress([{ name: 's', estimate: 20 }], { isTTY: false, write: () => true }, () => now);
+    p.startScenario('s');
+    p.update(0, 'writing the test file');
+    now = 9;
+    p.update(0.02, 'first run done');
+    now = 10;
+    p.update(0.056, 'second run done'); // from the start: 10 s for 5.6%, 2m49s left
+    expect(p.remaining()).toBeCloseTo(10); // too little progress to read a pace: the estimate
+    now = 11;
+    p.update(0.092, 'third run done');
+    expect(p.remaining()).toBeCloseTo((2 / 0.072) * 0.908); // 7.2% in 2 s
   });
 
   it('says the time left in minutes and seconds, rounded to the second first', () => {
