@@ -56,6 +56,7 @@ export type {
   ServeOptions,
   ResolvedServeOptions,
   Server,
+  CloseOptions,
   ModelName,
   AcceptStrategy,
   RingSetup,

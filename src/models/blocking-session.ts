@@ -28,6 +28,7 @@ import { ownFd } from '../sys/fd-owner.js';
 import { native } from '../sys/native.js';
 import { FileBodySender, type FileBodyOptions } from './file-body.js';
 import type { Stats } from './stats.js';
+import type { DrainSignal } from './drain.js';
 import { nodeTurn, runsUserCode } from './user-fence.js';
 
 const POLLIN = constants.POLLIN as number;
@@ -98,6 +99,8 @@ export interface BlockingOptions extends FileBodyOptions {
   limits: ConnLimits;
   /** Bytes of a reply the kernel refused past which the connection is dropped (ServeOptions.maxQueue). */
   maxQueue: number;
+  /** The server's graceful close (drain.ts): seen at every tick, and its eventfd wakes the read's poll. */
+  drain: DrainSignal;
 }
 
 /**
@@ -169,7 +172,10 @@ class BlockingIO implements ConnIO {
   #waitWritable(): boolean {
     for (;;) {
       if (this.slot.stopping) this.destroy();
-      else this.core?.expire(performance.now());
+      else {
+        if (this.opts.drain.on) this.core?.drain(); // the reply being written is the last (ConnCore.drain)
+        this.core?.expire(performance.now());
+      }
       if (this.closed) return false;
       const r = this.#outSet.wait(this.#out, this.#tick);
       // Writable, or failed (POLLERR, POLLHUP): the next write says which.
@@ -275,6 +281,8 @@ async function settled(core: ConnCore, io: BlockingIO, slot: FdSlot): Promise<vo
   let done = false;
   const idle = core.whenIdle().then(() => (done = true));
   while (!done && !io.closed && !slot.stopping) {
+    // A drain while a reply is being made: it is the last, then the connection ends (lingering).
+    if (io.opts.drain.on) core.drain();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([idle, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_TICK_MS)))]);
     clearTimeout(timer);
@@ -297,8 +305,18 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
   const tick = sweepEvery(opts.limits);
   // User code's timers and stray errors need Node's loop to turn (user-fence.ts).
   const turns = runsUserCode(opts.protocol.options);
+  // The drain signal's eventfd wakes the wait for the client's next bytes; once seen, it leaves
+  // the set (it stays readable) and the core decides what is still read.
+  let drainWatched = !opts.drain.on;
+  if (drainWatched) set.add(opts.drain.fd, POLLIN);
   try {
     while (!slot.stopping && !io.closed) {
+      if (opts.drain.on) {
+        if (drainWatched) set.remove(opts.drain.fd);
+        drainWatched = false;
+        core.drain(); // idle: closed now; otherwise once answered
+        if (io.closed) break;
+      }
       await io.whenReadable();
       // Every turn, not only when poll times out: a client trickling bytes never lets it.
       if (io.closed || core.expire(performance.now())) break;

@@ -6,10 +6,12 @@
  */
 import type { Protocol, ProtocolKind, ProtocolOptions } from '../protocols/protocol.js';
 import { native } from '../sys/native.js';
-import { localPort } from '../sys/socket.js';
+import { eventfd, localPort } from '../sys/socket.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 import { pickLimits, type ConnLimits } from './conn-core.js';
 import type { Stats } from './stats.js';
+import { DrainSignal, whenNoConnections, type DrainSignalInit } from './drain.js';
+import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
 
@@ -25,9 +27,17 @@ export interface BlockingServeData {
   /** Bytes of a reply the kernel refused past which the connection is dropped (ServeOptions.maxQueue). */
   maxQueue: number;
   stats: ReturnType<Stats['share']>;
+  /** The graceful close's signal (drain.ts). */
+  drain: DrainSignalInit;
 }
 
-export function blockingServeData(opts: ResolvedServeOptions, protocol: Protocol, stats: Stats): BlockingServeData {
+/** `drain`: the server's DrainSignal, made once (DrainSignal.create) and closed by close(). */
+export function blockingServeData(
+  opts: ResolvedServeOptions,
+  protocol: Protocol,
+  stats: Stats,
+  drain: DrainSignalInit,
+): BlockingServeData {
   return {
     protocol: opts.protocol,
     protocolOptions: protocol.options,
@@ -37,46 +47,67 @@ export function blockingServeData(opts: ResolvedServeOptions, protocol: Protocol
     limits: pickLimits(opts),
     maxQueue: opts.maxQueue,
     stats: stats.share(),
+    drain,
   };
 }
 
 /** The serving fields of `d` alone, to hand on to another thread. */
 export function copyServeData(d: BlockingServeData): BlockingServeData {
-  const { protocol, protocolOptions, transfer, directio, mmap, limits, maxQueue, stats } = d;
-  return { protocol, protocolOptions, transfer, directio, mmap, limits, maxQueue, stats };
+  const { protocol, protocolOptions, transfer, directio, mmap, limits, maxQueue, stats, drain } = d;
+  return { protocol, protocolOptions, transfer, directio, mmap, limits, maxQueue, stats, drain };
 }
 
 /**
  * Starts the model's thread from `threadData()`; a start that fails closes the listening
- * socket and the protocol before it rethrows. close() calls `stop`, waits for the thread to
- * exit, then closes the listening socket and the protocol, once however often it is called.
+ * socket, the drain signal's eventfd and the protocol before it rethrows. close() calls
+ * `stop`, waits for the thread to exit, then closes the listening socket, the eventfd and the
+ * protocol, once however often it is called. drain() shuts the listening socket down (a
+ * connect is refused from then on), raises `drain` for every thread, calls `onDrain` (what
+ * else the model's thread must hear), and resolves once no connection is open.
  */
 export async function startBlockingModel(
   listenFd: number,
   protocol: Protocol,
   stats: Stats,
+  drain: DrainSignalInit,
   threadData: () => object,
   stop: (t: ModelThread) => void,
   graceMs: number,
+  onDrain?: (t: ModelThread) => void,
 ): Promise<ModelHandle> {
   let t: ModelThread;
   try {
     t = await startThread(threadData());
   } catch (e) {
     native.close(listenFd);
+    native.close(drain.fd);
     protocol.close();
     throw e;
   }
   let closing: Promise<void> | undefined;
+  let draining: Promise<void> | undefined;
   return {
     port: localPort(listenFd),
     stats: () => stats.snapshot(),
+    drain: (cut) =>
+      (draining ??= (() => {
+        native.shutdown(listenFd, 2);
+        new DrainSignal(drain).begin((fd) => native.write(fd, EVENTFD_ONE, 0, 8));
+        onDrain?.(t);
+        return whenNoConnections(stats, cut);
+      })()),
     close: () =>
       (closing ??= (async () => {
         stop(t);
         await exitWithin(t, graceMs);
         native.close(listenFd);
+        native.close(drain.fd);
         protocol.close();
       })()),
   };
+}
+
+/** The blocking models' drain signal (DrainSignal), its eventfd non-blocking. */
+export function blockingDrainSignal(): DrainSignalInit {
+  return DrainSignal.create(() => eventfd());
 }

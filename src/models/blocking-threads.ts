@@ -19,6 +19,7 @@ import type { BlockingServeData } from './blocking-start.js';
 import { Channel, type ChannelInit, type Message } from './channel.js';
 import { MSG, readNewFd, readNewFdTicket } from './messages.js';
 import { AcceptBackoff } from './accept-backoff.js';
+import { DrainSignal } from './drain.js';
 import { REFUSED_CONN, Stats } from './stats.js';
 import { closeMmapCache, closePipePool } from '../transfer/index.js';
 import { endTransferRing } from '../transfer/uring.js';
@@ -52,6 +53,7 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     mmap: data.mmap,
     limits: data.limits,
     maxQueue: data.maxQueue,
+    drain: new DrainSignal(data.drain),
   };
   let backoff: AcceptBackoff | undefined;
   const turns = runsUserCode(data.protocolOptions);
@@ -77,8 +79,9 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
       const fd = native.accept(data.fd, false); // non-blocking: the session sleeps in poll(2)
       if (fd < 0) {
         if (fd === -EINTR) continue;
-        // close() shuts the listening socket down, which ends a blocked accept with EINVAL.
-        if (slot.stopping) return;
+        // close() shuts the listening socket down, which ends a blocked accept with EINVAL;
+        // so does a drain, once the connection being served has closed.
+        if (slot.stopping || opts.drain.on) return;
         // EMFILE and the like: a blocking accept says so at once, so wait before asking again.
         const pause = backoff.failed(data.fd, fd, false);
         await new Promise((r) => setTimeout(r, pause));

@@ -62,6 +62,12 @@ export interface ConnIO {
   /** Closed (or closing): nothing more is written. */
   readonly closed: boolean;
   /**
+   * Bytes read from the socket and not pushed to the core yet, or a read that may still bring
+   * some (a cancelled recv): a draining core waits for them, and the model calls the core's
+   * writable() once there are none (optional: a model that pushes all it reads at once).
+   */
+  readonly readPending?: boolean;
+  /**
    * Ended after its last reply and shut down for writing, discarding what the client still
    * sends until it closes (LINGER_MS bounds it): no timeout of the core applies any more.
    */

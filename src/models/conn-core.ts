@@ -29,6 +29,12 @@
  * counted in stats. Timeouts are checked by `expire()`, which the model calls from a timer;
  * they measure the client's slowness only, so the header clock stops while reading is
  * stopped for a budget and both restart when it resumes (conn-clock.ts).
+ *
+ * Draining (`drain()`, a server's graceful close): every request already framed is answered
+ * (its reply, file and streamed body whole); a request started but not yet whole may still
+ * arrive, and is answered too; nothing after it is read. Once every reply is written the
+ * connection ends as after a closing reply (lingering); one owing nothing, with nothing
+ * started, is closed at once.
  */
 import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
 import { CODEC_FAILED } from '../protocols/module.js';
@@ -102,6 +108,10 @@ export class ConnCore {
   #eof = false;
   #paused = false;
   #pumping = false;
+  /** drain() was called: reading stops once no request is half read. */
+  #draining = false;
+  /** Draining, and the request half read when it began has not arrived whole yet: reading goes on. */
+  #drainPartial = false;
   /** The header and idle timeouts: they run only while rawio reads (conn-clock.ts). */
   readonly #clock = new ConnClock();
   #idleWaiters: (() => void)[] = [];
@@ -136,6 +146,10 @@ export class ConnCore {
     for (const f of frames) this.#frames.push(f);
     if (frames.length > 0) this.#stats.requests(frames.length);
     if (error) this.#error = error;
+    // Draining: the request started when it began is whole (or the stream broke): read no more.
+    if (this.#drainPartial && (frames.length > 0 || error || (this.#codec.buffered ?? 0) === 0)) {
+      this.#drainPartial = false;
+    }
     this.#clock.read(this.#codec.buffered ?? 0, frames.length > 0);
     // A model that reads only once every reply is written stops reading while it writes.
     if (frames.length > 0 && this.#io.readsWhenIdle) this.#clock.stop();
@@ -163,6 +177,30 @@ export class ConnCore {
     this.#accept(seq, reply);
     this.#flush();
     this.#pump();
+  }
+
+  /**
+   * The server closes gracefully: answer what was asked, then close (see the header). Any
+   * frame the model still pushes is answered too (it was read); the model stops reading
+   * through pause() as usual. Safe to call more than once, and on a closing connection.
+   */
+  drain(): void {
+    if (this.#draining || this.#closing) return;
+    this.#draining = true;
+    this.#drainPartial = (this.#codec.buffered ?? 0) > 0;
+    if (this.#idle && !this.#drainPartial && this.#io.readPending !== true) {
+      // Idle between requests, nothing started: closed now (as an idle timeout closes), not
+      // lingering, when nothing is left to send; replies still queued go out first.
+      if (this.#io.queued === 0) return this.#io.destroy();
+      return this.#finish();
+    }
+    // Called from within a write (a blocking model's tick): the pump under way decides.
+    if (!this.#pumping) this.#pump();
+  }
+
+  /** drain() was called. */
+  get draining(): boolean {
+    return this.#draining;
   }
 
   /** The connection closed: releases every reply still held. */
@@ -242,7 +280,12 @@ export class ConnCore {
     // look again, or the frames left would wait for ever.
     let again = true;
     while (again) again = this.#pumpBatch() && this.#head < this.#frames.length && this.#room();
-    this.#readingIf(this.#head === this.#frames.length && this.#error === undefined && !this.#closing);
+    this.#readingIf(
+      this.#head === this.#frames.length &&
+        this.#error === undefined &&
+        !this.#closing &&
+        (!this.#draining || this.#drainPartial),
+    );
     if (!this.#paused && (!this.#io.readsWhenIdle || this.#idle)) this.#clock.resume();
     this.#maybeFinish();
     this.#checkIdle();
@@ -476,7 +519,10 @@ export class ConnCore {
   }
 
   #maybeFinish(): void {
-    if (!this.#eof || this.#ended || this.#io.closed) return;
+    if (this.#ended || this.#io.closed) return;
+    // The client finished sending, or the server drains and reads no more (and the model
+    // holds nothing it read that the core has not seen).
+    if (!this.#eof && !(this.#draining && !this.#drainPartial && this.#io.readPending !== true)) return;
     // A half-closed client still gets the replies to what it sent (a pool may be behind).
     if (this.#head < this.#frames.length || this.#error || this.#nextSend < this.#nextSeq || this.#busy) return;
     this.#finish();

@@ -5,7 +5,7 @@
  */
 import { native } from '../sys/native.js';
 import { FdSlot } from './blocking-session.js';
-import { blockingServeData, startBlockingModel } from './blocking-start.js';
+import { blockingDrainSignal, blockingServeData, startBlockingModel } from './blocking-start.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Stats } from './stats.js';
 import type { ModelStarter } from './types.js';
@@ -16,17 +16,19 @@ export const start: ModelStarter = async (opts) => {
   const { protocol, listenFd } = openServer(opts, true, { blocking: true });
   const stats = new Stats(1).limit(opts.maxConnections, opts.maxConnectionsPerClient);
   const slotSab = FdSlot.create();
+  const drain = blockingDrainSignal();
   const data = (): BlockingThreadData => ({
     role: 'iterative',
     fd: listenFd,
     slot: slotSab,
-    ...blockingServeData(opts, protocol, stats),
+    ...blockingServeData(opts, protocol, stats, drain),
     cpus: opts.cpus.length > 0 ? [opts.cpus[0]!] : undefined,
   });
   return startBlockingModel(
     listenFd,
     protocol,
     stats,
+    drain,
     data,
     () => {
       new FdSlot(slotSab).stop();

@@ -19,6 +19,8 @@ export const MSG = {
   REPLY: 4,
   /** To a reactor: the next chunk of a reply's streamed body (after its REPLY said `body`). */
   BODY: 5,
+  /** To a reactor: the server closes gracefully; answer what was asked, then close each connection. */
+  DRAIN: 6,
 } as const;
 
 /** Channel capacity, and the largest piece of a reply or request that travels as one message. */
@@ -63,6 +65,10 @@ export function closeUnread(ch: Channel, dropped?: (ticket: number) => void): vo
 
 export function writeStop(ch: Channel): boolean {
   return ch.push(MSG.STOP);
+}
+
+export function writeDrain(ch: Channel): boolean {
+  return ch.push(MSG.DRAIN);
 }
 
 /** A framed request, sent by reactor `reactor` for its session `session`, the `seq`th request. */

@@ -11,11 +11,12 @@
 import { native } from '../sys/native.js';
 import { Ring } from '../sys/ring.js';
 import { eventfd, localPort } from '../sys/socket.js';
-import { EVENTFD_ONE } from '../sys/eventfd-one.js';
+import { EVENTFD_ONE, EVENTFD_TWO } from '../sys/eventfd-one.js';
 import { ringProbe } from '../sys/uring.js';
 import type { ProactorThreadData, SubRing } from './proactor-thread.js';
 import { readSubRing } from './proactor-thread.js';
 import { pickLimits } from './conn-core.js';
+import { whenNoConnections } from './drain.js';
 import { Stats } from './stats.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
@@ -52,10 +53,15 @@ export const start: ModelStarter = async (opts) => {
     await exitWithin(t.thread, opts.idleTimeout);
     native.close(t.stopFd);
   };
+  let mainStopped: Promise<void> | undefined;
+  /** New connects are refused from now on, not left in the backlog until the threads are gone. */
+  const stopAccepting = () =>
+    (mainStopped ??= (() => {
+      native.shutdown(listenFd, 2);
+      return main ? stop(main) : Promise.resolve(); // first: nothing is sent to a sub-ring that is gone
+    })());
   const cleanup = async () => {
-    // New connects are refused from now on, not left in the backlog until the threads are gone.
-    native.shutdown(listenFd, 2);
-    if (main) await stop(main); // first: nothing is sent to a sub-ring that is gone
+    await stopAccepting();
     await Promise.all(subs.map(stop));
     native.close(listenFd);
     protocol.close();
@@ -96,7 +102,22 @@ export const start: ModelStarter = async (opts) => {
     throw e;
   }
   let closing: Promise<void> | undefined;
-  return { port: localPort(listenFd), stats: () => stats.snapshot(), close: () => (closing ??= cleanup()) };
+  let draining: Promise<void> | undefined;
+  // A graceful close: each sub-ring drains (its stop eventfd's even count), the main ring stops.
+  const drain = (cut: Promise<void>) =>
+    (draining ??= (async () => {
+      // The sub-rings first: one the main ring still deals a connection to drains it as it comes.
+      native.shutdown(listenFd, 2);
+      for (const t of subs) native.write(t.stopFd, EVENTFD_TWO, 0, 8);
+      await stopAccepting();
+      await whenNoConnections(stats, cut);
+    })());
+  return {
+    port: localPort(listenFd),
+    stats: () => stats.snapshot(),
+    drain,
+    close: () => (closing ??= cleanup()),
+  };
 };
 
 function cpuOf(opts: ResolvedServeOptions, i: number): number[] | undefined {

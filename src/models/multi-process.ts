@@ -82,6 +82,9 @@ function crashError(
   return Object.assign(e, { code: 'ERR_RAWIO_WORKER_CRASHED' as const, exitCode: code, signal });
 }
 
+/** What the master writes on a worker's control pipe to have it drain (hanging up stops it). */
+const DRAIN_BYTE = new Uint8Array([1]);
+
 class Master {
   readonly #opts: ResolvedServeOptions;
   readonly #settings: Omit<ProcessWorkerSettings, 'index'>;
@@ -261,6 +264,23 @@ class Master {
     return Array.from({ length: this.#opts.workers }, (_, i) => this.workers[i]?.child.pid ?? 0);
   }
 
+  /**
+   * A graceful close: no more respawns, connects refused at once, and each worker told to
+   * drain with a byte on its control pipe (process-entry.ts): it stops accepting, lets its
+   * connections answer what they read and close, then exits. Resolves once every worker has
+   * exited; close() follows, and stops (or kills) any still running.
+   */
+  async drain(): Promise<void> {
+    this.#closing = true;
+    for (const t of this.#respawns) clearTimeout(t);
+    this.#respawns.clear();
+    const exits = this.workers.map((w) => w?.exited);
+    // The shared listening socket is shut here; with reuseport each worker shuts its own.
+    if (this.#settings.accept !== 'reuseport') native.shutdown(this.#listenFd, 2);
+    for (const w of this.workers) if (w && w.control >= 0) native.write(w.control, DRAIN_BYTE, 0, 1);
+    await Promise.all(exits);
+  }
+
   async close(): Promise<void> {
     this.#closing = true;
     for (const t of this.#respawns) clearTimeout(t);
@@ -331,10 +351,12 @@ export const start: ModelStarter = async (opts) => {
   }
   if (opts.accept === 'reuseport') native.close(listenFd);
   let closing: Promise<void> | undefined;
+  let draining: Promise<void> | undefined;
   return {
     port,
     stats: () => master.stats(),
     workerPids: () => master.pids(),
+    drain: () => (draining ??= master.drain()),
     close: () => (closing ??= master.close().then(cleanup)),
     onError: (fn) => (master.onError = fn),
   };

@@ -46,7 +46,10 @@ export interface ProactorThreadData {
   role: 'proactor';
   index: number;
   listenFd: number;
-  /** An eventfd: readable means stop. */
+  /**
+   * An eventfd: its counter read odd means stop; even (EVENTFD_TWO added) means drain (a
+   * graceful close: accept no more, close each connection once it has answered what it read).
+   */
   stopFd: number;
   protocol: ProtocolKind;
   protocolOptions: ProtocolOptions;
@@ -170,6 +173,15 @@ class RingConn implements ConnIO {
     return this.#lingering;
   }
 
+  get readPending(): boolean {
+    return this.#holding || this.#cancelled;
+  }
+
+  /** Nothing read waits for the core any more: a draining core may end now (ConnCore.drain). */
+  #readSettled(): void {
+    if (this.core.draining && !this.closed) this.core.writable();
+  }
+
   readonly #onRecv = (n: number, data: Uint8Array): void => {
     if (this.closed) return;
     if (this.#lingering) return this.#discard(n);
@@ -183,6 +195,7 @@ class RingConn implements ConnIO {
     if (n === -ECANCELED || (n < 0 && this.#cancelled)) {
       this.#cancelled = false;
       if (!this.#paused && !this.#holding) this.#arm(); // resumed while the cancel was in flight
+      this.#readSettled();
     } else if (n === 0) {
       this.#eof = true;
       if (this.#holding) this.#heldEnd = true;
@@ -224,6 +237,7 @@ class RingConn implements ConnIO {
     if (held.length > 0) return void this.#proactor.timeout(0, this.#release);
     this.#holding = false;
     if (this.#heldEnd) return this.core.end();
+    this.#readSettled();
     if (!this.#paused && this.#recvId < 0) this.#arm();
   };
 
@@ -494,6 +508,8 @@ export class ProactorThread {
   /** The reserve fd and EMFILE pacing of the accepts. */
   readonly #backoff: AcceptBackoff;
   #stopping = false;
+  /** drain() was called: no more accepts, every connection closes once answered. */
+  #draining = false;
   /** A sub-ring's inbox token; -1 elsewhere. */
   readonly #token: number = -1;
   #next = 0;
@@ -570,7 +586,7 @@ export class ProactorThread {
     asyncWork.onChange = (busy) => {
       if (busy && !ticking) tick();
     };
-    p.readOwn(this.#data.stopFd, this.#stopBuf, 0, 8, -1, () => this.#stop());
+    this.#readStop();
     if (this.#data.subRings !== undefined) this.#acceptDirect(this.#data.subRings);
     else if (this.#data.sub !== true) this.#accept();
     this.#sweep();
@@ -583,6 +599,23 @@ export class ProactorThread {
       this.#backoff.close();
       this.#protocol.close();
     }
+  }
+
+  /** Reads the stop eventfd: an odd count (or a failed read) stops the thread, an even one drains it. */
+  #readStop(): void {
+    this.proactor.readOwn(this.#data.stopFd, this.#stopBuf, 0, 8, -1, (res: number) => {
+      const count = new DataView(this.#stopBuf.buffer, this.#stopBuf.byteOffset, 8).getBigUint64(0, true);
+      if (res !== 8 || (count & 1n) === 1n) return this.#stop();
+      this.#drain();
+      this.#readStop();
+    });
+  }
+
+  /** A graceful close: accept no more (the caller shut the listening socket down), drain each connection. */
+  #drain(): void {
+    if (this.#draining || this.#stopping) return;
+    this.#draining = true;
+    for (const c of [...this.#conns]) c.core.drain();
   }
 
   /** The header and idle timeouts: one ring timeout a thread, re-armed each time. */
@@ -608,7 +641,7 @@ export class ProactorThread {
    */
   #accept(): void {
     // A re-arm after a pause runs when its timeout completes, also cancelled by close().
-    if (this.#stopping) return;
+    if (this.#stopping || this.#draining) return;
     const multishot = this.#data.sharedAccept !== true;
     this.proactor.accept(
       this.#data.listenFd,
@@ -617,7 +650,7 @@ export class ProactorThread {
           // The listening socket failed (EMFILE …) and the accept ended: re-arm after a pause
           // unless stopping (a ring timeout: run() never turns Node's loop, so no setTimeout).
           const pause = this.#backoff.failed(this.#data.listenFd, fd);
-          if (!this.#stopping) this.proactor.timeout(pause, () => this.#accept());
+          if (!this.#stopping && !this.#draining) this.proactor.timeout(pause, () => this.#accept());
           return;
         }
         this.#backoff.accepted();
@@ -640,6 +673,7 @@ export class ProactorThread {
     const conn = new RingConn(fd, this, this.#protocol, this.#stats, this.#data.limits);
     conn.ticket = ticket;
     this.#conns.add(conn);
+    if (this.#draining) conn.core.drain(); // accepted as the drain began: closed at once, unread
   }
 
   /** The main ring: accept into file slots, and move each to the next sub-ring. */

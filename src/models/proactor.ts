@@ -9,9 +9,10 @@
 import { native } from '../sys/native.js';
 import { Ring } from '../sys/ring.js';
 import { eventfd, localPort } from '../sys/socket.js';
-import { EVENTFD_ONE } from '../sys/eventfd-one.js';
+import { EVENTFD_ONE, EVENTFD_TWO } from '../sys/eventfd-one.js';
 import type { ProactorThreadData } from './proactor-thread.js';
 import { pickLimits } from './conn-core.js';
+import { whenNoConnections } from './drain.js';
 import { Stats } from './stats.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelStarter } from './types.js';
@@ -58,5 +59,18 @@ export const start: ModelStarter = async (opts) => {
     throw e;
   }
   let closing: Promise<void> | undefined;
-  return { port: localPort(listenFd), stats: () => stats.snapshot(), close: () => (closing ??= cleanup()) };
+  let draining: Promise<void> | undefined;
+  // A graceful close: connects refused at once, each thread drains (its stop eventfd's even count).
+  const drain = (cut: Promise<void>) =>
+    (draining ??= (() => {
+      native.shutdown(listenFd, 2);
+      for (const fd of stopFds) native.write(fd, EVENTFD_TWO, 0, 8);
+      return whenNoConnections(stats, cut);
+    })());
+  return {
+    port: localPort(listenFd),
+    stats: () => stats.snapshot(),
+    drain,
+    close: () => (closing ??= cleanup()),
+  };
 };

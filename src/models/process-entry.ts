@@ -1,8 +1,9 @@
 /**
  * The script each process of the multi-process model runs (nginx's worker process): one
  * ReactorThread on the process's main thread, in run() mode. What it gets from the parent:
- *   fd 3  the read end of a control pipe: readable or hung up means stop (so a worker
- *         also stops if the parent dies);
+ *   fd 3  the read end of a control pipe: a byte on it means drain (a graceful close: stop
+ *         accepting, exit once every connection has answered and closed), its hang-up
+ *         means stop (so a worker also stops if the parent dies);
  *   fd 4  the shared listening socket (strategies `exclusive` and `mutex`);
  *   fd 5  a pipe on which it says "ready" once it listens;
  *   RAWIO_WORKER (env)  its settings, as JSON.
@@ -10,6 +11,7 @@
  * and with the `mutex` strategy takes the accept mutex from the same board.
  */
 import { constants } from '../sys/constants.js';
+import { EAGAIN, EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { Keyspace, KEYSPACE_NX } from '../sys/keyspace.js';
 import { listenTcp } from '../sys/socket.js';
@@ -94,7 +96,17 @@ async function main(): Promise<void> {
         : undefined,
   });
   const { reactor } = thread;
-  reactor.watch(CONTROL_FD, EPOLLIN, () => reactor.stop());
+  // A byte on the control pipe: drain (a graceful close; exit once every connection has
+  // closed); its hang-up (the master closed it, or died): stop now.
+  const control = new Uint8Array(16);
+  reactor.watch(CONTROL_FD, EPOLLIN, () => {
+    const n = native.read(CONTROL_FD, control, 0, control.length);
+    if (n === -EINTR || n === -EAGAIN) return;
+    if (n <= 0) return reactor.stop();
+    // With reuseport this process's own listening socket: shut down, connects are refused.
+    if (s.accept === 'reuseport') native.shutdown(listenFd, 2);
+    thread.drain(() => reactor.stop());
+  });
   setErrorCounter(() => stats.error());
   const figures = new Float64Array(FIGURES);
   const bytes = new Uint8Array(figures.buffer);

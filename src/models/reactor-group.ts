@@ -13,12 +13,13 @@ import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { native } from '../sys/native.js';
 import { eventfd, localPort } from '../sys/socket.js';
 import { Channel } from './channel.js';
-import { CHANNEL_BYTES, closeUnread, writeStop } from './messages.js';
+import { CHANNEL_BYTES, closeUnread, writeDrain, writeStop } from './messages.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
 import { createCredits } from './body-feed.js';
 import { pickLimits } from './conn-core.js';
+import { whenNoConnections } from './drain.js';
 import { Stats } from './stats.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
@@ -41,7 +42,12 @@ export async function startReactorGroup(opts: ResolvedServeOptions, shape: Group
     throw e;
   }
   const stats = group.stats;
-  return { port: localPort(listenFd), stats: () => stats.snapshot(), close: () => group.close() };
+  return {
+    port: localPort(listenFd),
+    stats: () => stats.snapshot(),
+    drain: (cut) => group.drain(cut),
+    close: () => group.close(),
+  };
 }
 
 class Group {
@@ -54,6 +60,9 @@ class Group {
   #acceptor: ModelThread | undefined;
   #acceptorStop = -1;
   #closing: Promise<void> | undefined;
+  #draining: Promise<void> | undefined;
+  /** The main reactor has stopped (or is stopping): nothing is dealt any more. */
+  #acceptorStopped: Promise<void> | undefined;
   /** How long close() waits for a thread kept alive by user code (the idle timeout). */
   #grace = 0;
 
@@ -124,11 +133,35 @@ class Group {
     return this.#closing;
   }
 
-  async #close(): Promise<void> {
-    if (this.#acceptor) {
+  /**
+   * A graceful close begins (Server.close's drain): connects are refused from now on, and
+   * every reactor drains its connections (ReactorThread.drain). Resolves once no connection
+   * is open; close() still ends the threads.
+   */
+  drain(cut: Promise<void>): Promise<void> {
+    this.#draining ??= (async () => {
+      // Refused at once: shut down, not closed, while a reactor may still watch it (each
+      // stops watching it when it drains; close() closes it).
+      native.shutdown(this.listenFd, 2);
+      // The reactors first: a connection the main reactor still deals is drained as it comes.
+      for (const inbox of this.#inboxes) while (!writeDrain(inbox)) await delay(1);
+      await this.#stopAcceptor();
+      await whenNoConnections(this.stats, cut);
+    })();
+    return this.#draining;
+  }
+
+  #stopAcceptor(): Promise<void> {
+    this.#acceptorStopped ??= (async () => {
+      if (!this.#acceptor) return;
       native.write(this.#acceptorStop, EVENTFD_ONE, 0, 8);
       await this.#acceptor.exited;
-    }
+    })();
+    return this.#acceptorStopped;
+  }
+
+  async #close(): Promise<void> {
+    await this.#stopAcceptor();
     if (this.#acceptorStop >= 0) native.close(this.#acceptorStop);
     native.close(this.listenFd);
     for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);

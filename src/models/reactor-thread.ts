@@ -97,6 +97,12 @@ export class ReactorThread {
   onAccepted: (() => void) | undefined;
   /** Until when (performance.now()) this thread should not accept after accept(2) failed. */
   acceptHeldOffUntil = 0;
+  /** Whether the listening fd is in the poller with its mask (pauseListen/resumeListen). */
+  #listening = false;
+  /** drain() was called: no more accepts, every connection closes once answered. */
+  #draining = false;
+  /** Called once every connection has closed after drain(). */
+  #onDrained: (() => void) | undefined;
 
   /** `protocol`: serve this one instead of creating `data.protocol` (embedding, tests). */
   constructor(data: ReactorThreadData, protocol?: Protocol) {
@@ -132,6 +138,7 @@ export class ReactorThread {
     };
     if (data.listenFd >= 0) {
       this.reactor.watch(data.listenFd, data.listenPaused ? 0 : this.#listenMask, () => this.#acceptAll());
+      this.#listening = data.listenPaused !== true;
     }
   }
 
@@ -146,11 +153,15 @@ export class ReactorThread {
 
   // EPOLLEXCLUSIVE cannot be modified (epoll_ctl MOD says EINVAL), only removed and added.
   pauseListen(): void {
+    if (!this.#listening) return;
+    this.#listening = false;
     if (this.#listenMask & EPOLLEXCLUSIVE) this.reactor.unwatch(this.#data.listenFd);
     else this.reactor.rewatch(this.#data.listenFd, 0);
   }
 
   resumeListen(): void {
+    if (this.#listening || this.#draining) return;
+    this.#listening = true;
     if (this.#listenMask & EPOLLEXCLUSIVE) {
       this.reactor.watch(this.#data.listenFd, this.#listenMask, () => this.#acceptAll());
     } else {
@@ -166,7 +177,30 @@ export class ReactorThread {
     }
   }
 
+  /**
+   * The server closes gracefully (Server.close's drain): stop accepting, and let every
+   * connection answer what it was asked and close (ConnCore.drain). `onDrained` is called
+   * once none is left. A connection adopted from now on (one already dealt to this thread) is
+   * drained as it comes.
+   */
+  drain(onDrained?: () => void): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#onDrained = onDrained;
+    if (this.#data.listenFd >= 0) this.pauseListen();
+    for (const s of [...this.#sessions.values()]) s.core.drain();
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (!this.#draining || this.#sessions.size > 0 || this.#onDrained === undefined) return;
+    const done = this.#onDrained;
+    this.#onDrained = undefined;
+    done();
+  }
+
   #acceptAll(): void {
+    if (this.#draining) return;
     for (;;) {
       const fd = native.accept(this.#data.listenFd, false);
       if (fd < 0) {
@@ -217,6 +251,7 @@ export class ReactorThread {
     });
     session.id = id;
     this.#sessions.set(id, session);
+    if (this.#draining) session.core.drain();
   }
 
   #sweep(): void {
@@ -227,6 +262,7 @@ export class ReactorThread {
   #forget(id: number, ticket: number): void {
     this.#sessions.delete(id);
     this.#stats.closed(ticket);
+    this.#checkDrained();
   }
 
   #dispatch(session: Session, seq: number, frame: Uint8Array): Reply | Promise<Reply> | undefined {
@@ -280,6 +316,8 @@ export class ReactorThread {
       this.#onBody(m);
     } else if (m.tag === MSG.STOP) {
       this.reactor.stop();
+    } else if (m.tag === MSG.DRAIN) {
+      this.drain();
     }
   }
 

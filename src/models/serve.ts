@@ -8,7 +8,8 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { loadProtocolModules } from '../protocols/module.js';
 import { resolveServeOptions } from './serve-options.js';
-import type { ModelName, ModelStarter, ServeOptions, Server } from './types.js';
+import { drainMs } from './drain.js';
+import type { CloseOptions, ModelHandle, ModelName, ModelStarter, ServeOptions, Server } from './types.js';
 
 export { modelNames, resolveServeOptions, serveOptionNames } from './serve-options.js';
 
@@ -49,7 +50,7 @@ export async function serve(opts: ServeOptions): Promise<Server> {
   // bind(2) takes addresses: a name is looked up first (ENOTFOUND rejects as dns reports it).
   if (isIP(resolved.host) === 0) resolved.host = (await lookup(resolved.host)).address;
   const handle = await (await loadModel(resolved.model))(resolved);
-  const close = () => handle.close();
+  const close = closer(handle);
   const server = Object.assign(new EventEmitter(), {
     host: resolved.host,
     port: handle.port,
@@ -57,8 +58,48 @@ export async function serve(opts: ServeOptions): Promise<Server> {
     stats: () => handle.stats(),
     workerPids: () => handle.workerPids?.() ?? [],
     close,
-    [Symbol.asyncDispose]: close,
+    [Symbol.asyncDispose]: () => close(),
   });
   handle.onError?.((e) => server.emit('error', e));
   return server;
+}
+
+/**
+ * Server.close(): once, however often it is called. With `drain` the model drains first
+ * (ModelHandle.drain) until its connections are gone or the deadline; a later call without
+ * `drain` ends the drain at once.
+ */
+function closer(handle: ModelHandle): (options?: CloseOptions) => Promise<void> {
+  let closing: Promise<void> | undefined;
+  let cutNow: (() => void) | undefined;
+  return (options) => {
+    let ms: number;
+    try {
+      ms = drainMs(options);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    if (closing) {
+      if (ms === 0) cutNow?.();
+      return closing;
+    }
+    if (ms === 0) return (closing = handle.close());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const cut = new Promise<void>((resolve) => {
+      cutNow = resolve;
+      if (ms !== Infinity) timer = setTimeout(resolve, ms);
+    });
+    closing = (async () => {
+      try {
+        // A drain that fails (it should not) still ends in the close below.
+        await Promise.race([handle.drain(cut).catch(() => undefined), cut]);
+      } finally {
+        clearTimeout(timer);
+        cutNow?.();
+        cutNow = undefined;
+      }
+      await handle.close();
+    })();
+    return closing;
+  };
 }

@@ -6,7 +6,7 @@
  * caller's side: it listens, creates the protocol (whose options every thread recreates
  * it from), starts the acceptor and stops it.
  */
-import { blockingServeData, startBlockingModel } from './blocking-start.js';
+import { blockingDrainSignal, blockingServeData, startBlockingModel } from './blocking-start.js';
 import { shutdown } from '../sys/socket.js';
 import { Stats } from './stats.js';
 import type { ModelThread } from './threads.js';
@@ -17,16 +17,20 @@ import { openServer } from './open-server.js';
 export const start: ModelStarter = async (opts) => {
   const { protocol, listenFd } = openServer(opts, false);
   const stats = new Stats(1).limit(opts.maxConnections, opts.maxConnectionsPerClient);
+  const drain = blockingDrainSignal();
   const data = (): TpcAcceptorData => ({
     role: 'tpc-acceptor',
     listenFd,
     workers: opts.workers,
-    ...blockingServeData(opts, protocol, stats),
+    ...blockingServeData(opts, protocol, stats, drain),
   });
   const stop = (t: ModelThread) => {
     t.worker.postMessage('stop');
     // New connects are refused from now on, not left in the backlog until the threads are gone.
     shutdown(listenFd, 'both');
   };
-  return startBlockingModel(listenFd, protocol, stats, data, stop, opts.idleTimeout);
+  // The acceptor stops watching the listening socket (shut down by drain()); each connection
+  // thread sees the drain signal itself.
+  const onDrain = (t: ModelThread) => t.worker.postMessage('drain');
+  return startBlockingModel(listenFd, protocol, stats, drain, data, stop, opts.idleTimeout, onDrain);
 };

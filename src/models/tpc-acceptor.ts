@@ -69,6 +69,8 @@ class Acceptor {
   /** The reserve fd and EMFILE pacing (accept-backoff.ts). */
   readonly #backoff = new AcceptBackoff();
   #closing: Promise<void> | undefined;
+  /** A graceful close began: the listening socket (shut down by the caller) is no longer watched. */
+  #draining = false;
 
   constructor(data: TpcAcceptorData) {
     this.#data = data;
@@ -77,8 +79,18 @@ class Acceptor {
     this.#reactor.attach();
   }
 
+  /**
+   * A graceful close: accept no more. The connection threads see the drain signal themselves
+   * (blocking-session.ts); a thread freed meanwhile is cached until close() stops it.
+   */
+  drain(): void {
+    if (this.#draining || this.#closing) return;
+    this.#draining = true;
+    if (!this.#paused && this.#accepting) this.#reactor.rewatch(this.#data.listenFd, 0);
+  }
+
   #acceptAll(): void {
-    if (this.#paused) return;
+    if (this.#paused || this.#draining) return;
     for (;;) {
       if (this.#idle.length === 0) {
         if (this.#live.size >= this.#data.workers || this.#starting >= MAX_STARTING) return this.#setAccepting(false);
@@ -107,7 +119,7 @@ class Acceptor {
   }
 
   #setAccepting(on: boolean): void {
-    if (on === this.#accepting || this.#closing) return;
+    if (on === this.#accepting || this.#closing || this.#draining) return;
     this.#accepting = on;
     if (!this.#paused) this.#reactor.rewatch(this.#data.listenFd, on ? EPOLLIN : 0);
   }
@@ -118,7 +130,7 @@ class Acceptor {
     this.#reactor.rewatch(this.#data.listenFd, 0);
     this.#reactor.setTimer(ms, () => {
       this.#paused = false;
-      if (this.#closing || !this.#accepting) return;
+      if (this.#closing || this.#draining || !this.#accepting) return;
       this.#reactor.rewatch(this.#data.listenFd, EPOLLIN);
       this.#acceptAll();
     });
@@ -205,6 +217,7 @@ export async function runTpcAcceptor(data: TpcAcceptorData, ready: () => void): 
   const port = parentPort!;
   const closed = new Promise<void>((resolve) => {
     port.on('message', (m) => {
+      if (m === 'drain') return acceptor.drain();
       if (m !== 'stop') return;
       // Every connection thread gone, the port closed: the role is over (and the thread exits,
       // whatever timers the user module it loaded left running: worker-entry.ts).

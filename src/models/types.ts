@@ -9,6 +9,9 @@ import type { ProtocolModuleSpec } from '../protocols/module.js';
 import type { StatsSnapshot } from './stats.js';
 import type { TransferMethodName } from '../transfer/names.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
+import type { CloseOptions } from './drain.js';
+
+export type { CloseOptions };
 
 /**
  * Every server model's name, the one list {@link ModelName} is derived from: `iterative` (one connection at a time), `thread-per-connection`
@@ -230,10 +233,20 @@ export interface Server {
    * Stops accepting (a connect from now on is refused), closes every connection at once (a
    * request still in a handler and a reply being sent included), waits at most `idleTimeout`
    * for user code still running to settle, ends the model's threads or processes and
-   * releases the protocol; resolves when all is done. Calling it again returns the same wait.
+   * releases the protocol; resolves when all is done.
+   *
+   * With `{ drain: ms }` it closes gracefully first: connects are refused at once, every
+   * connection answers the requests it has read in full (replies, file and streamed bodies)
+   * and then closes, one idle between requests at once; a request half received may still
+   * arrive and be answered, and nothing after it is read. Once every connection has closed,
+   * or `ms` have passed, it goes on as without `drain` (closing what is left at once). A
+   * TypeError / RangeError (rejected) for bad options.
+   *
+   * Calling it again returns the same wait; a call without `drain` (or with 0) during a
+   * drain ends the drain now, as its deadline would.
    */
-  close(): Promise<void>;
-  /** `close()`, for `await using`. */
+  close(options?: CloseOptions): Promise<void>;
+  /** `close()` (without drain), for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -241,6 +254,12 @@ export interface ModelHandle {
   port: number;
   stats(): StatsSnapshot;
   close(): Promise<void>;
+  /**
+   * A graceful close begins: stop accepting at once, tell every connection to drain
+   * (ConnCore.drain); resolves once none is left, or once `cut` resolves (the deadline).
+   * close() follows, either way.
+   */
+  drain(cut: Promise<void>): Promise<void>;
   /** multi-process: the worker pids by index (see Server.workerPids). */
   workerPids?(): number[];
   /** Who hears of a failure after start (the Server's 'error'), for models that can have one. */

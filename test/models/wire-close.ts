@@ -31,7 +31,7 @@ const STALL_MS = 20_000;
 const threads = () => readdirSync('/proc/self/task').length;
 
 /** A raw client: what it has received, whether the server closed it, how its connect ended. */
-class Client {
+export class Client {
   readonly sock: net.Socket;
   got = Buffer.alloc(0);
   closed = false;
@@ -56,7 +56,7 @@ class Client {
 }
 
 /** What a server holds beyond what was there before it started, checked once it is closed. */
-function holdings(model: ModelName) {
+export function holdings(model: ModelName) {
   const fds = openFds();
   const tasks = threads();
   let pids: number[] = [];
@@ -73,10 +73,13 @@ function holdings(model: ModelName) {
   };
 }
 
-/** close(), and whether it has resolved yet. */
-function closing(s: Server): { done: Promise<boolean>; resolved: () => boolean } {
+/** close() (with `options`), and whether it has resolved yet. */
+export function closing(
+  s: Server,
+  options?: Parameters<Server['close']>[0],
+): { done: Promise<boolean>; resolved: () => boolean } {
   let resolved = false;
-  const closed = s.close().then(() => (resolved = true));
+  const closed = s.close(options).then(() => (resolved = true));
   const stall = new Promise<boolean>((r) => setTimeout(() => r(false), STALL_MS).unref());
   return { done: Promise.race([closed, stall]), resolved: () => resolved };
 }

@@ -23,6 +23,9 @@
  *   - clients that reset mid-reply or half-close after a pipelined batch (wire-hostile.ts);
  *   - what close() does with a request in its handler, a reply being sent, an idle
  *     connection, half a request and a new connect (wire-close.ts);
+ *   - the graceful close, close({ drain }): a request in its handler, pipelined requests and
+ *     a file body answered whole, an idle connection closed at once, connects refused, a
+ *     handler that never settles bounded by the deadline (wire-drain.ts);
  *   - the server-wide maxConnections: a connect past it closed at once and counted, the
  *     next after a close served (wire-max-connections.ts);
  *   - maxConnectionsPerClient: one client address past its limit closed at once and counted
@@ -46,6 +49,7 @@ import { defineStuckOutputTests } from './wire-stuck-output.js';
 import { defineWireLimitTests } from './wire-limits.js';
 import { defineHostileTests } from './wire-hostile.js';
 import { defineCloseTests } from './wire-close.js';
+import { defineDrainTests } from './wire-drain.js';
 import { defineMaxConnectionsTests } from './wire-max-connections.js';
 import { defineMaxPerClientTests } from './wire-max-per-client.js';
 import { defineFairnessTests } from './wire-fairness.js';
@@ -215,6 +219,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     defineWireLimitTests(model, start);
     defineHostileTests(model, start, () => root);
     defineCloseTests(model, start, () => root);
+    defineDrainTests(model, start, () => root);
     defineMaxConnectionsTests(model, start);
     defineMaxPerClientTests(model, start);
     defineFairnessTests(model, start);

@@ -1,0 +1,94 @@
+/**
+ * The graceful close's shared parts (Server.close's `drain`): checking the option, and the
+ * wait for a model's connections to close. What each connection does is ConnCore.drain's;
+ * each model tells its threads or processes to drain in its own way, and serve.ts bounds the
+ * wait with the deadline, after which close() does what it does without `drain`.
+ */
+import type { Stats } from './stats.js';
+
+/** How often the caller's thread looks at the connection count while a drain goes on. */
+const POLL_MS = 10;
+/** The longest drain a timer can wait for; Infinity means no deadline. */
+const MAX_DRAIN_MS = 0x7fffffff;
+
+/** Server.close()'s options. */
+export interface CloseOptions {
+  /**
+   * Close gracefully, for at most this many ms: stop accepting, let every connection answer
+   * the requests it has read, then close it; at the deadline close the rest as without it.
+   * 0 (the default): close every connection at once. `Infinity`: no deadline.
+   */
+  drain?: number;
+}
+
+/** The drain ms of close()'s options (0: none); TypeError / RangeError for a bad one. */
+export function drainMs(options: unknown): number {
+  if (options === undefined) return 0;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`close() options must be an object; got ${options === null ? 'null' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'drain') throw new TypeError(`unknown close() option '${key}'`);
+  }
+  const ms = (options as CloseOptions).drain;
+  if (ms === undefined) return 0;
+  if (typeof ms !== 'number') throw new TypeError(`close() option 'drain' must be a number of ms; got ${typeof ms}`);
+  if (Number.isNaN(ms) || ms < 0 || (ms > MAX_DRAIN_MS && ms !== Infinity)) {
+    throw new RangeError(`close() option 'drain' must be between 0 and ${MAX_DRAIN_MS} ms, or Infinity; got ${ms}`);
+  }
+  return ms;
+}
+
+/**
+ * Resolves once `stats` counts no open connection (across every thread that shares it), or
+ * once `cut` settles (the deadline, or a close() without drain): the looking stops then.
+ */
+export function whenNoConnections(stats: Stats, cut: Promise<void>): Promise<void> {
+  let over = false;
+  void cut.then(() => (over = true));
+  return new Promise((resolve) => {
+    const look = () => {
+      if (over || stats.snapshot().connections <= 0) resolve();
+      else setTimeout(look, POLL_MS);
+    };
+    look();
+  });
+}
+
+/** What a DrainSignal is made of, to hand to threads: a flag and an eventfd that wakes a poll(2). */
+export interface DrainSignalInit {
+  flag: SharedArrayBuffer;
+  /** Readable once the drain began (written once, never read): a blocking thread polls it beside its client. */
+  fd: number;
+}
+
+/**
+ * The blocking models' drain signal: one for the whole server, seen by every thread. A thread
+ * asleep in poll(2) on its client has the eventfd in the same poll set, so it wakes when the
+ * drain begins; a thread asleep elsewhere (a reply's write, a handler's settling) looks at the
+ * flag at each of its ticks.
+ */
+export class DrainSignal {
+  readonly #flag: Int32Array;
+  readonly fd: number;
+
+  /** A new signal (its eventfd is the caller's to close once every thread is gone). */
+  static create(makeEventfd: () => number): DrainSignalInit {
+    return { flag: new SharedArrayBuffer(4), fd: makeEventfd() };
+  }
+
+  constructor(init: DrainSignalInit) {
+    this.#flag = new Int32Array(init.flag);
+    this.fd = init.fd;
+  }
+
+  get on(): boolean {
+    return Atomics.load(this.#flag, 0) === 1;
+  }
+
+  /** The caller's thread: the drain begins. `write` adds to the eventfd's counter. */
+  begin(write: (fd: number) => void): void {
+    if (Atomics.exchange(this.#flag, 0, 1) === 1) return;
+    write(this.fd);
+  }
+}
