@@ -5,10 +5,13 @@
  * not a reload: the server has no configuration to read again, and a foreground command
  * whose terminal went away should end as it does on SIGTERM. A second signal while the
  * server closes (a close waiting on a request that never ends) stops at once: every
- * process the command started is killed and it exits 128 + the signal's number.
+ * process the command started is killed and it exits 128 + the signal's number. With
+ * `--drain MS` the first signal closes gracefully (Server.close's `drain`): what each
+ * connection has asked is answered before it closes, for at most MS.
  */
 import { constants } from 'node:os';
 import { CommandFailure, optionUsageError, parseFlags, UsageError, wholeNumber, wholeNumbers } from './cli-args.js';
+import { MAX_DRAIN_MS } from './models/drain.js';
 import { descendantPids, parseAgentAddress, startBenchAgent, type BenchAgent } from './models/bench-agent.js';
 import { serve } from './models/serve.js';
 import { resolveServeOptions, serveOptionTable, type ServeOptionRow } from './models/serve-options.js';
@@ -65,6 +68,11 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
                        the same, counted per client IP address (default: no limit)
   --help               this text
 
+  Closing:
+  --drain MS           on the first signal, close gracefully: refuse new connects, let each
+                       connection answer the requests it has read, then close it; at most MS
+                       (default: close every connection at once)
+
 Runs until SIGINT, SIGTERM or SIGHUP, then closes every connection, thread and worker
 process and exits 0; the same signal again while it closes stops it at once, every process
 it started killed, exit status 128 + the signal's number (130 for SIGINT).`;
@@ -80,6 +88,8 @@ const rows = (Object.entries(serveOptionTable) as [keyof ServeOptions, ServeOpti
 export interface ServeCommand {
   opts: ServeOptions;
   agent?: string;
+  /** --drain: the first signal closes gracefully for at most this many ms. */
+  drain?: number;
   /** The text of each flag given, by flag name (`port` → '8080'). */
   given: Record<string, string>;
 }
@@ -91,7 +101,11 @@ export interface ServeCommand {
  */
 export function parseServeCommand(argv: string[]): ServeCommand {
   const flags = Object.fromEntries(rows.map(([key]) => [flagOf(key), { type: 'string' as const }]));
-  const { values } = parseFlags('serve', argv, { ...flags, 'bench-agent': { type: 'string' } });
+  const { values } = parseFlags('serve', argv, {
+    ...flags,
+    'bench-agent': { type: 'string' },
+    drain: { type: 'string' },
+  });
   const given = Object.fromEntries(
     Object.entries(values).filter((e): e is [string, string] => typeof e[1] === 'string'),
   );
@@ -103,7 +117,10 @@ export function parseServeCommand(argv: string[]): ServeCommand {
     if (row.cli === 'words') opts[key] = mmapWords(flag, text);
     else opts[key] = row.cli === 'int' ? wholeNumber(flag, text) : row.cli === 'ints' ? wholeNumbers(flag, text) : text;
   }
-  return { opts: opts as unknown as ServeOptions, agent: given['bench-agent'], given };
+  const drain = given.drain === undefined ? undefined : wholeNumber('drain', given.drain);
+  if (drain !== undefined && (drain < 0 || drain > MAX_DRAIN_MS))
+    throw new UsageError(`--drain wants ms from 0 to ${MAX_DRAIN_MS}, got '${given.drain}'`);
+  return { opts: opts as unknown as ServeOptions, agent: given['bench-agent'], drain, given };
 }
 
 /** The serve() options of a `rawio serve` command line (parseServeCommand's `opts`). */
@@ -219,7 +236,8 @@ export async function serveMain(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     if (closing) return void stopAtOnce(sig);
     closing = true;
-    console.log(`rawio: ${sig}: closing (${sig} again stops at once)`);
+    const how = cmd.drain === undefined ? 'closing' : `draining for at most ${cmd.drain} ms`;
+    console.log(`rawio: ${sig}: ${how} (${sig} again stops at once)`);
     stop();
   };
   const unhook = () => {
@@ -257,7 +275,8 @@ export async function serveMain(argv: string[]): Promise<number> {
   console.log(`rawio: ${server.model} serving on ${hostPort(server.host, server.port)}`);
   if (agent) console.log(`rawio: bench agent on http://${hostPort(agent.host, agent.port)}/cpu`);
   await stopped;
-  await server.close();
+  // A failure while serving closes at once; a signal drains when --drain says so.
+  await server.close(cmd.drain !== undefined && failure === undefined ? { drain: cmd.drain } : undefined);
   await agent?.close();
   unhook();
   const s = server.stats();

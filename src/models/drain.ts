@@ -9,7 +9,7 @@ import type { Stats } from './stats.js';
 /** How often the caller's thread looks at the connection count while a drain goes on. */
 const POLL_MS = 10;
 /** The longest drain a timer can wait for; Infinity means no deadline. */
-const MAX_DRAIN_MS = 0x7fffffff;
+export const MAX_DRAIN_MS = 0x7fffffff;
 
 /** Server.close()'s options. */
 export interface CloseOptions {

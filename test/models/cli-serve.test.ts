@@ -2,7 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { exchange, httpGets } from '../helpers/clients.js';
+import { eventually } from '../helpers/wait.js';
 
 const cli = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 /** Whether this machine has IPv6 loopback (a container may not). */
@@ -48,6 +52,7 @@ describe('rawio serve', () => {
       '--header-timeout',
       '--idle-timeout',
       '--max-connections',
+      '--drain',
     ])
       expect(help).toContain(opt);
     expect(execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' })).toContain('serve');
@@ -62,6 +67,42 @@ describe('rawio serve', () => {
     expect(code).toBe(0);
     expect(out()).toMatch(/closed after 1 connections, 3 requests/);
   });
+
+  it('--drain: SIGTERM lets a request in its handler finish (whole reply, then EOF) before it exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-cli-drain-'));
+    try {
+      const [inHandler, release] = [join(dir, 'in'), join(dir, 'release')];
+      const hold = new URL('../fixtures/user/hold.mjs', import.meta.url).pathname;
+      const { child, port, out } = await startServe([
+        '--model',
+        'single',
+        '--protocol',
+        'http',
+        '--handler',
+        hold,
+        '--drain',
+        '20000',
+      ]);
+      const c = net.connect(port, '127.0.0.1');
+      let got = '';
+      let closed = false;
+      c.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      c.on('close', () => (closed = true));
+      c.on('error', () => undefined);
+      c.write(`GET /hold?mark=${inHandler}&release=${release} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(await eventually(() => existsSync(inHandler))).toBe(true);
+      child.kill('SIGTERM');
+      expect(await eventually(() => out().includes('draining for at most 20000 ms'))).toBe(true);
+      expect(closed).toBe(false);
+      writeFileSync(release, '');
+      expect(await eventually(() => closed)).toBe(true);
+      expect(got).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nreleased\n$/);
+      expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+      expect(out()).toMatch(/closed after 1 connections, 1 requests/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('--max-connections: a connect past the limit is closed unanswered and counted', async () => {
     const { child, port, out } = await startServe([
