@@ -6,8 +6,10 @@
  *   - an idle keep-alive connection is closed at once (EOF, nothing more sent);
  *   - pipelined requests already read are answered, and a request half read when the drain
  *     began is answered once it arrives whole; then the connection closes;
- *   - a file body being sent goes out to its end to a client that reads it late;
- *   - a handler that never settles: close() still resolves (after the drain's deadline);
+ *   - a file body being sent goes out to its end to a client that reads it late, and a
+ *     streamed body being made to its last chunk;
+ *   - a handler that never settles: close() still resolves (after the drain's deadline, or
+ *     at once when close() is called again without drain);
  *   - the option is checked: TypeError / RangeError, and nothing is closed by a bad call.
  * Everything the server opened is closed afterwards (fds, threads, processes). The handler
  * is test/fixtures/user/hold.mjs (it settles when the test says so). Deadlines here are
@@ -25,6 +27,7 @@ type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) 
 
 const MiB = 1 << 20;
 const HOLD = new URL('../fixtures/user/hold.mjs', import.meta.url).href;
+const APP = new URL('../fixtures/user/app.mjs', import.meta.url).href;
 const STALL_MS = 20_000;
 
 /** The HTTP replies in `got`, each whole (head and Content-Length body), and any bytes after the last. */
@@ -147,6 +150,24 @@ export function defineDrainTests(model: ModelName, start: Start, root: () => str
     await held.gone();
   }, 30_000);
 
+  it('close({ drain }) sends a streamed body being made to its end', async () => {
+    const held = holdings(model);
+    const s = await start('http', { handler: APP, idleTimeout: STALL_MS });
+    held.started(s);
+    const client = new Client(s.port);
+    // Five chunks, one every 50 ms of a Node timer: the drain begins after the first.
+    await client.send('GET /gaps?n=5&ms=50 HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await eventually(() => client.got.includes('data: 0'), STALL_MS)).toBe(true);
+    const c = closing(s, { drain: STALL_MS });
+    expect(await eventually(() => client.closed, STALL_MS)).toBe(true);
+    const text = client.got.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    for (let i = 0; i < 5; i++) expect(text).toContain(`data: ${i}\n\n`);
+    expect(text.endsWith('\r\n0\r\n\r\n')).toBe(true); // the chunked body's end, then EOF
+    expect(await c.done).toBe(true);
+    await held.gone();
+  }, 30_000);
+
   it('close({ drain }) resolves after its deadline when a handler never settles', async () => {
     const held = holdings(model);
     const s = await start('http', { handler: HOLD, idleTimeout: 300 });
@@ -157,6 +178,23 @@ export function defineDrainTests(model: ModelName, start: Start, root: () => str
     expect(await eventually(() => existsSync(inHandler), STALL_MS)).toBe(true);
     const c = closing(s, { drain: 300 });
     expect(await c.done).toBe(true);
+    expect(await eventually(() => busy.closed, STALL_MS)).toBe(true);
+    expect(busy.got.length).toBe(0);
+    await held.gone();
+  }, 30_000);
+
+  it('close() without drain during a drain ends the drain now (drain: Infinity would wait for ever)', async () => {
+    const held = holdings(model);
+    const s = await start('http', { handler: HOLD, idleTimeout: 300 });
+    held.started(s);
+    const inHandler = mark('cut');
+    const busy = new Client(s.port);
+    await busy.send(`GET /hold?mark=${inHandler} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(await eventually(() => existsSync(inHandler), STALL_MS)).toBe(true);
+    const drained = closing(s, { drain: Infinity });
+    const c = closing(s);
+    expect(await c.done).toBe(true);
+    expect(await drained.done).toBe(true); // the same close
     expect(await eventually(() => busy.closed, STALL_MS)).toBe(true);
     expect(busy.got.length).toBe(0);
     await held.gone();
