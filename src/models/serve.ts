@@ -89,15 +89,18 @@ function closer(handle: ModelHandle): (options?: CloseOptions) => Promise<void> 
       cutNow = resolve;
       if (ms !== Infinity) timer = setTimeout(resolve, ms);
     });
+    // A drain that fails (it should not) still ends in the close below.
+    let drained: Promise<unknown>;
+    try {
+      drained = handle.drain(cut).catch(() => undefined);
+    } catch {
+      drained = Promise.resolve();
+    }
     closing = (async () => {
-      try {
-        // A drain that fails (it should not) still ends in the close below.
-        await Promise.race([handle.drain(cut).catch(() => undefined), cut]);
-      } finally {
-        clearTimeout(timer);
-        cutNow?.();
-        cutNow = undefined;
-      }
+      await Promise.race([drained, cut]);
+      clearTimeout(timer);
+      cutNow?.();
+      cutNow = undefined;
       await handle.close();
     })();
     return closing;
