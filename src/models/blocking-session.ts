@@ -99,8 +99,11 @@ export interface BlockingOptions extends FileBodyOptions {
   limits: ConnLimits;
   /** Bytes of a reply the kernel refused past which the connection is dropped (ServeOptions.maxQueue). */
   maxQueue: number;
-  /** The server's graceful close (drain.ts): seen at every tick, and its eventfd wakes the read's poll. */
-  drain: DrainSignal;
+  /**
+   * The server's graceful close (drain.ts): seen at every tick, and its eventfd wakes the
+   * read's poll; absent: never drained (a connection served outside a model).
+   */
+  drain?: DrainSignal;
 }
 
 /**
@@ -173,7 +176,7 @@ class BlockingIO implements ConnIO {
     for (;;) {
       if (this.slot.stopping) this.destroy();
       else {
-        if (this.opts.drain.on) this.core?.drain(); // the reply being written is the last (ConnCore.drain)
+        if (this.opts.drain?.on === true) this.core?.drain(); // the reply being written is the last (ConnCore.drain)
         this.core?.expire(performance.now());
       }
       if (this.closed) return false;
@@ -282,7 +285,7 @@ async function settled(core: ConnCore, io: BlockingIO, slot: FdSlot): Promise<vo
   const idle = core.whenIdle().then(() => (done = true));
   while (!done && !io.closed && !slot.stopping) {
     // A drain while a reply is being made: it is the last, then the connection ends (lingering).
-    if (io.opts.drain.on) core.drain();
+    if (io.opts.drain?.on === true) core.drain();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([idle, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_TICK_MS)))]);
     clearTimeout(timer);
@@ -307,12 +310,13 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
   const turns = runsUserCode(opts.protocol.options);
   // The drain signal's eventfd wakes the wait for the client's next bytes; once seen, it leaves
   // the set (it stays readable) and the core decides what is still read.
-  let drainWatched = !opts.drain.on;
-  if (drainWatched) set.add(opts.drain.fd, POLLIN);
+  const { drain } = opts;
+  let drainWatched = drain !== undefined && !drain.on;
+  if (drainWatched) set.add(drain!.fd, POLLIN);
   try {
     while (!slot.stopping && !io.closed) {
-      if (opts.drain.on) {
-        if (drainWatched) set.remove(opts.drain.fd);
+      if (drain?.on === true) {
+        if (drainWatched) set.remove(drain.fd);
         drainWatched = false;
         core.drain(); // idle: closed now; otherwise once answered
         if (io.closed) break;
