@@ -76,10 +76,12 @@ describe('the addon users load', () => {
   });
 
   it('is loaded by rawio/loadgen alone: nothing else under dist/src reaches the load generator', () => {
-    // dist/src/loadgen/ is the load generator's API (`rawio/loadgen`), loadgen-cli.js its
-    // command, which cli.js imports only when `rawio loadgen` runs. The library reaches neither.
+    // dist/src/loadgen/ is the load generator's API (`rawio/loadgen`), loadgen-cli.js and
+    // bench-remote.js the commands that drive it, which cli.js imports only when `rawio
+    // loadgen` or `rawio bench --target` runs. The library reaches none of them.
+    const commands = ['cli.js', 'loadgen-cli.js', 'bench-remote.js'];
     const files = readdirSync(join(packageRoot, 'dist/src'), { recursive: true, encoding: 'utf8' }).filter(
-      (f) => f.endsWith('.js') && !f.startsWith('loadgen/') && !['cli.js', 'loadgen-cli.js'].includes(f),
+      (f) => f.endsWith('.js') && !f.startsWith('loadgen/') && !commands.includes(f),
     );
     expect(files.length).toBeGreaterThan(10);
     // Code only: comments may name the load generator to say it lives elsewhere.
@@ -88,9 +90,9 @@ describe('the addon users load', () => {
         .replace(/\/\*[\s\S]*?\*\//g, '')
         .replace(/^\s*\/\/.*$/gm, '');
     const reaching = files.filter((f) =>
-      /loadgen-addon|bench\/loadgen|rawio_loadgen|\/loadgen\/|loadgen-cli/.test(code(f)),
+      /loadgen-addon|bench\/loadgen|rawio_loadgen|\/loadgen\/|loadgen-cli|bench-remote/.test(code(f)),
     );
     expect(reaching).toEqual([]);
-    expect(code('cli.js')).not.toMatch(/^import .*loadgen/m);
+    expect(code('cli.js')).not.toMatch(/^import .*(loadgen|bench-remote)/m);
   });
 });

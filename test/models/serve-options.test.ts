@@ -4,6 +4,7 @@
  * numbers, a missing static root (ENOENT), host names (resolved), and what serve()
  * resolves with (Server.model, Symbol.asyncDispose).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import net from 'node:net';
@@ -171,33 +172,35 @@ describe('serve() ring setup', () => {
 
 describe('serve() transfer options on the ring models', () => {
   // proactor and multi-proactor read and send file bodies with their ring: transfer, directio
-  // and mmap are unused there. Accepted for a release, with one DeprecationWarning.
-  it('accepts transfer, directio and mmap on proactor and multi-proactor with one DeprecationWarning, and none elsewhere', async () => {
+  // and mmap are unused there. Accepted for a release, with one DeprecationWarning a process
+  // (so it runs in a process of its own, where no other test has drawn it yet).
+  it('accepts transfer, directio and mmap on proactor and multi-proactor with one DeprecationWarning, and none elsewhere', () => {
     const root = mkdtempSync(join(tmpdir(), 'rawio-ring-transfer-'));
-    const warnings: Error[] = [];
-    const onWarning = (w: Error) => warnings.push(w);
-    process.on('warning', onWarning);
-    try {
+    const index = new URL('../../dist/src/index.js', import.meta.url).href;
+    const script = `
+      const { resolveServeOptions } = await import(${JSON.stringify(index)});
+      const root = ${JSON.stringify(root)};
+      const warnings = [];
+      process.on('warning', (w) => warnings.push({ name: w.name, code: w.code, message: w.message }));
       resolveServeOptions({ model: 'single', protocol: 'static', root, transfer: 'sendfile', directio: 1 });
       resolveServeOptions({ model: 'proactor', protocol: 'static', root });
-      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
-      expect(warnings).toEqual([]);
-      for (const model of ['proactor', 'multi-proactor'] as const) {
-        const r = resolveServeOptions({
-          model,
-          protocol: 'static',
-          root,
-          transfer: 'sendfile',
-          mmap: { populate: true },
-        });
-        expect(r.transfer).toBe('sendfile');
-      }
       await new Promise((r) => setImmediate(r));
-      expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toMatchObject({ name: 'DeprecationWarning', code: 'RAWIO_DEP_RING_TRANSFER' });
-      expect(warnings[0]!.message).toMatch(/'transfer', 'mmap' options are not used by the proactor model/);
+      const before = warnings.length;
+      const kept = ['proactor', 'multi-proactor'].map(
+        (model) => resolveServeOptions({ model, protocol: 'static', root, transfer: 'sendfile', mmap: { populate: true } }).transfer,
+      );
+      await new Promise((r) => setImmediate(r));
+      console.log(JSON.stringify({ before, kept, warnings }));`;
+    try {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { before: number; kept: string[]; warnings: Record<string, string>[] };
+      expect(out.before).toBe(0);
+      expect(out.kept).toEqual(['sendfile', 'sendfile']);
+      expect(out.warnings).toHaveLength(1);
+      expect(out.warnings[0]).toMatchObject({ name: 'DeprecationWarning', code: 'RAWIO_DEP_RING_TRANSFER' });
+      expect(out.warnings[0]!.message).toMatch(/'transfer', 'mmap' options are not used by the proactor model/);
     } finally {
-      process.off('warning', onWarning);
       rmSync(root, { recursive: true, force: true });
     }
   });
