@@ -181,10 +181,17 @@ struct RingMem {
   unsigned SqSpace() { return sqEntries - (sqeTail - LoadAcquire(sqHead)); }
 
   long Submit(unsigned waitNr) {
-    unsigned toSubmit = sqeTail - published;
+    unsigned fresh = sqeTail - published;
     // Release: the SQE contents above become visible to the kernel before the new tail.
-    if (toSubmit > 0) StoreRelease(sqTail, sqeTail);
+    if (fresh > 0) StoreRelease(sqTail, sqeTail);
     published = sqeTail;
+    // With SQPOLL, the entries published now (the poller takes them); else every entry the kernel
+    // has not consumed yet, not only those published now: an enter may take fewer than it was given
+    // (an SQE that fails at submission ends the batch without IORING_SETUP_SUBMIT_ALL; -EAGAIN,
+    // -EBUSY), and the rest, already published, would otherwise wait for an enter that never names
+    // them (nor the cancel that close() queues behind them). Only this thread moves the head
+    // without SQPOLL: it is exact.
+    unsigned toSubmit = sqpoll ? fresh : sqeTail - LoadAcquire(sqHead);
     // With DEFER_TASKRUN, completions are only posted while the task is in io_uring_enter
     // with GETEVENTS, so every enter asks for them (min 0: no waiting), as fio does.
     unsigned flags = waitNr > 0 || deferTaskrun ? IORING_ENTER_GETEVENTS : 0;
