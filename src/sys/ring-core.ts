@@ -72,7 +72,11 @@ export interface RingOptions {
 
 /** Options every promise operation of a `Ring` takes. */
 export interface OpOptions {
-  /** Cancels the operation in the kernel (IORING_OP_ASYNC_CANCEL); the promise rejects with an AbortError. */
+  /**
+   * Cancels the operation in the kernel (IORING_OP_ASYNC_CANCEL); the promise rejects with an
+   * AbortError, unless the kernel completed the operation before the cancel reached it: then
+   * it settles with that result (the bytes received, the fd accepted are the caller's).
+   */
   signal?: AbortSignal;
 }
 
@@ -275,8 +279,10 @@ export class RingCore {
 
   // Keeps the promise operations in flight within the CQ's size, so that a burst of
   // completions fits the CQ (the kernel's overflow list is the backstop, not the plan).
+  // rawio's own cancels are exempt: they are how a CQ held full by operations that wait (recvs
+  // on idle sockets) ever drains, so an abort queued behind the budget would never take effect.
   private tryPrep(ud: number, prep: Prep): boolean {
-    if (this.raw.inflight() >= this.cqEntries) return false;
+    if (ud !== INTERNAL && this.raw.inflight() >= this.cqEntries) return false;
     if (prep(ud)) return true;
     this.raw.submit(0); // the SQ is full of prepared entries: hand them to the kernel, retry
     return prep(ud);
@@ -360,7 +366,9 @@ export class RingCore {
       return;
     }
     const cancel: Prep = () => prepCancel(this.raw, { target: ud, userData: INTERNAL });
-    if (!this.tryPrep(INTERNAL, cancel)) this.queue.push({ ud: INTERNAL, prep: cancel });
+    // A cancel that finds even the SQ full goes first in the queue, never behind operations
+    // that wait for the CQ budget its target holds.
+    if (!this.tryPrep(INTERNAL, cancel)) this.queue.unshift({ ud: INTERNAL, prep: cancel });
     this.scheduleSubmit();
   }
 
@@ -399,10 +407,13 @@ export class RingCore {
     }
     this.pending.delete(ud);
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
-    if (p.aborted) p.reject(abortError(p.signal));
-    else if ((flags & u.IORING_CQE_F_NOTIF) !== 0)
+    // An operation the kernel completed before the cancel reached it settles with its result,
+    // aborted or not: the bytes it received, the fd it accepted or opened, exist, and an
+    // AbortError would lose them (or leak the fd). Only a failure (-ECANCELED …) is the abort's.
+    if ((flags & u.IORING_CQE_F_NOTIF) !== 0)
       p.resolve(res >>> 0); // usage bits, not an errno
     else if (res >= 0 || (p.okErrno !== 0 && res === -p.okErrno)) p.resolve(res < 0 ? 0 : res);
+    else if (p.aborted) p.reject(abortError(p.signal));
     else p.reject(errnoError(res, p.syscall));
     return false;
   }

@@ -1,0 +1,127 @@
+// Ring under pressure, driven as a program drives it: submissions the kernel takes only in
+// part, aborts while the completion budget is full, aborts that lose the race with their
+// completion. Real syscalls, no timing asserted: waits poll with generous deadlines.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { leakedSince, openFds } from './helpers/fds.js';
+import { eventually } from './helpers/wait.js';
+import { PollSet, Ring, sys } from './helpers/rawio.js';
+
+const POLLIN = 1;
+
+const ok = Ring.supported();
+const settle = (p: Promise<number>) =>
+  p.then(
+    (v) => ({ v }),
+    (e: Error & { code?: string }) => ({ code: e.code }),
+  );
+
+describe.skipIf(!ok)('Ring under pressure', () => {
+  let before: Map<number, string>;
+  beforeEach(() => {
+    before = openFds();
+  });
+  afterEach(() => {
+    expect(leakedSince(before)).toEqual([]);
+  });
+
+  it('submits the entries an earlier enter left in the SQ (submitAll: false, a bad SQE ends the batch)', async () => {
+    const ring = new Ring({ entries: 8, attach: false, submitAll: false });
+    expect(ring.setupFlags & 0x80).toBe(0); // IORING_SETUP_SUBMIT_ALL off
+    // An unknown IOSQE_* bit fails the entry at submission: the kernel stops the batch there.
+    expect(ring.prepRead(0, Buffer.alloc(4), 0, 4, 1, 0x80)).toBe(true);
+    expect(ring.prepNop(2)).toBe(true);
+    expect(ring.submit()).toBe(1);
+    const out = new Int32Array(3 * 8);
+    const seen = new Map<number, number>();
+    const done = await eventually(() => {
+      ring.submit();
+      const n = ring.reap(out);
+      for (let i = 0; i < n; i++) seen.set(out[3 * i]!, out[3 * i + 1]!);
+      return seen.has(2);
+    }, 5_000);
+    expect(done).toBe(true); // the NOP left behind is submitted, not stranded
+    expect(seen.get(1)).toBe(-22); // EINVAL
+    expect(seen.get(2)).toBe(0);
+    expect(ring.inflight).toBe(0);
+    // close() queues its cancel behind whatever is left: it must not wait forever.
+    expect(ring.prepRead(0, Buffer.alloc(4), 0, 4, 3, 0x80)).toBe(true);
+    expect(ring.prepNop(4)).toBe(true);
+    ring.submit();
+    ring.close();
+  });
+
+  it('aborts take effect while the operations they cancel hold the whole CQ budget', async () => {
+    const ring = new Ring({ entries: 4 });
+    const [a, b] = sys.socketpair();
+    try {
+      const ac = new AbortController();
+      const n = 3 * ring.cqEntries;
+      const results: { v?: number; code?: string }[] = [];
+      for (let i = 0; i < n; i++)
+        void settle(ring.recv(a, Buffer.alloc(8), { signal: ac.signal })).then((r) => results.push(r));
+      expect(await eventually(() => ring.inflight === ring.cqEntries)).toBe(true);
+      ac.abort();
+      expect(await eventually(() => results.length === n, 10_000)).toBe(true);
+      expect(results.every((r) => r.code === 'ABORT_ERR')).toBe(true);
+      expect(ring.inflight).toBe(0);
+    } finally {
+      ring.close();
+      sys.close(a);
+      sys.close(b);
+    }
+  });
+
+  // A ring of its own per case, so that the first completion its eventfd announces is the op's.
+  it('an aborted recv that loses the race with its completion resolves with the bytes it received', async () => {
+    const ring = new Ring({ entries: 8 });
+    const [a, b] = sys.socketpair();
+    try {
+      const ac = new AbortController();
+      const buf = Buffer.alloc(8);
+      const recv = settle(ring.recv(a, buf, { signal: ac.signal }));
+      expect(await eventually(() => ring.inflight === 1)).toBe(true);
+      expect(sys.write(b, Buffer.from('hello'))).toBe(5);
+      waitPosted(ring); // the CQE is in, not yet reaped: nothing reaps before this turn ends
+      ac.abort();
+      expect(await recv).toEqual({ v: 5 });
+      expect(buf.subarray(0, 5).toString()).toBe('hello');
+      expect(await eventually(() => ring.inflight === 0)).toBe(true); // the cancel's own completion
+    } finally {
+      ring.close();
+      sys.close(a);
+      sys.close(b);
+    }
+  });
+
+  it('an aborted accept that loses the race with its completion resolves with the fd: none leaks', async () => {
+    const ring = new Ring({ entries: 8 });
+    const lfd = sys.listenTcp('127.0.0.1', 0);
+    let client = -1;
+    try {
+      const ac = new AbortController();
+      const acc = settle(ring.accept(lfd, { signal: ac.signal }));
+      expect(await eventually(() => ring.inflight === 1)).toBe(true);
+      client = sys.connectTcp('127.0.0.1', sys.localPort(lfd));
+      waitPosted(ring);
+      ac.abort();
+      const r = await acc;
+      expect(r.v).toBeGreaterThan(2);
+      sys.close(r.v!);
+    } finally {
+      ring.close();
+      sys.close(lfd);
+      if (client >= 0) sys.close(client);
+    }
+  });
+});
+
+/** Blocks until the ring's eventfd says a completion was posted (poll(2): the count stays for the ring's drain). */
+function waitPosted(ring: Ring): void {
+  const p = new PollSet();
+  try {
+    p.add(ring.eventFd, POLLIN);
+    expect(p.wait(new Int32Array(2), 20_000)).toBe(1);
+  } finally {
+    p.close();
+  }
+}
