@@ -128,6 +128,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
                         InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
                         InstanceMethod<&Ring::Register>("register"),
                         InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
+                        InstanceMethod<&Ring::Unprep>("unprep"),
                         InstanceMethod<&Ring::RegisterBufRing>("registerBufRing"),
                         InstanceMethod<&Ring::RegisterRingFd>("registerRingFd"),
                         InstanceMethod<&Ring::OwnNewFds>("ownNewFds"),
@@ -469,6 +470,14 @@ class Ring : public Napi::ObjectWrap<Ring> {
   Napi::Value CancelAndWait(const Napi::CallbackInfo& info) {
     m_.CancelAndWait();
     return Num(info.Env(), static_cast<double>(m_.inflight));
+  }
+
+  // unprep(userData): the prepared entry with this user data, not yet submitted, becomes a
+  // NOP (RingMem::Unprep): true, or false when none waits.
+  Napi::Value Unprep(const Napi::CallbackInfo& info) {
+    Live(info.Env());
+    auto ud = static_cast<uint32_t>(ArgInt(info, 0, "userData", INT32_MIN, UINT32_MAX));
+    return Napi::Boolean::New(info.Env(), m_.Unprep(ud));
   }
 
   // ownNewFds(): every fd a completion of this ring carries (an accept's, an install's) is

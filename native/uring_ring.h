@@ -178,6 +178,31 @@ struct RingMem {
     return sqe;
   }
 
+  // Turns the prepared entry with user data `ud` that the kernel has not taken yet into a
+  // NOP with the same user data: an operation aborted before it was submitted then never
+  // runs (no bytes received, no fd made), and still posts the one completion it is counted
+  // for. False when no such entry waits (submitted already; with SQPOLL the poller may take
+  // any entry at any moment, so none is touched). Only this thread moves the head otherwise.
+  bool Unprep(uint64_t ud) {
+    if (sqpoll) return false;
+    for (unsigned i = LoadAcquire(sqHead); i != sqeTail; i++) {
+      io_uring_sqe& s = sqes[i & *sqMask];
+      if (s.user_data != ud) continue;
+      if (MakesFd(s)) {
+        auto it = std::find(fdOps.begin(), fdOps.end(), ud);
+        if (it != fdOps.end()) {
+          *it = fdOps.back();
+          fdOps.pop_back();
+        }
+      }
+      memset(&s, 0, sizeof s);
+      s.opcode = IORING_OP_NOP;
+      s.user_data = ud;
+      return true;
+    }
+    return false;
+  }
+
   unsigned SqSpace() { return sqEntries - (sqeTail - LoadAcquire(sqHead)); }
 
   long Submit(unsigned waitNr) {

@@ -71,6 +71,37 @@ describe.skipIf(!ok)('Ring under pressure', () => {
     }
   });
 
+  it('an abort before the submit drops the operation: it never runs, the data and the connection stay', async () => {
+    const ring = new Ring({ entries: 8 });
+    const [a, b] = sys.socketpair();
+    const lfd = sys.listenTcp('127.0.0.1', 0);
+    const client = sys.connectTcp('127.0.0.1', sys.localPort(lfd));
+    try {
+      expect(sys.write(b, Buffer.from('hello'))).toBe(5);
+      // Data and a connection are waiting: each op would complete at once when submitted.
+      const ac = new AbortController();
+      const buf = Buffer.alloc(8);
+      const ops = [
+        settle(ring.recv(a, buf, { signal: ac.signal })),
+        settle(ring.accept(lfd, { signal: ac.signal })),
+        settle(ring.nop({ signal: ac.signal })),
+      ];
+      ac.abort(); // same synchronous stretch: prepared, not yet submitted
+      expect(await Promise.all(ops)).toEqual([{ code: 'ABORT_ERR' }, { code: 'ABORT_ERR' }, { code: 'ABORT_ERR' }]);
+      expect(buf.subarray(0, 5).toString()).not.toBe('hello');
+      // What the aborted operations would have taken is still there for the next ones.
+      expect(await ring.recv(a, buf)).toBe(5);
+      expect(buf.subarray(0, 5).toString()).toBe('hello');
+      const fd = await ring.accept(lfd);
+      expect(fd).toBeGreaterThan(2);
+      sys.close(fd);
+      expect(ring.inflight).toBe(0);
+    } finally {
+      ring.close();
+      for (const fd of [a, b, lfd, client]) sys.close(fd);
+    }
+  });
+
   // A ring of its own per case, so that the first completion its eventfd announces is the op's.
   it('an aborted recv that loses the race with its completion resolves with the bytes it received', async () => {
     const ring = new Ring({ entries: 8 });

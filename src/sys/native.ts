@@ -248,6 +248,8 @@ export interface NativeRing {
   fillIovecs(store: Uint8Array, bufs: readonly Uint8Array[]): number;
   register(opcode: number, arg?: number | readonly Uint8Array[] | readonly number[]): number;
   cancelAndWait(): number;
+  /** The prepared entry with this user data, not yet submitted, becomes a NOP: true, or false when none waits. */
+  unprep(userData: number): boolean;
   /** IORING_REGISTER_PBUF_RING of `count` (a power of two) buffers of `size` bytes from `slab`: 0 or -errno. */
   /** `flags`: IOU_PBUF_RING_INC (6.12) or 0 (the default). */
   registerBufRing(bgid: number, slab: Uint8Array, count: number, size: number, flags?: number): number;

@@ -75,7 +75,8 @@ export interface OpOptions {
   /**
    * Cancels the operation in the kernel (IORING_OP_ASYNC_CANCEL); the promise rejects with an
    * AbortError, unless the kernel completed the operation before the cancel reached it: then
-   * it settles with that result (the bytes received, the fd accepted are the caller's).
+   * it settles with that result (the bytes received, the fd accepted are the caller's). An
+   * abort before the submit (in the same synchronous stretch) keeps the operation from running.
    */
   signal?: AbortSignal;
 }
@@ -90,6 +91,8 @@ interface Pending {
   okErrno: number;
   queued: boolean;
   aborted: boolean;
+  /** Aborted while its entry waited in the SQ: the entry became a NOP, and the operation never ran. */
+  dropped?: boolean;
   signal?: AbortSignal;
   onAbort?: () => void;
   /** Two-completion ops (SEND_ZC): receives the first (IORING_CQE_F_MORE) result. */
@@ -365,6 +368,12 @@ export class RingCore {
       this.settle(ud, -ECANCELED, 0);
       return;
     }
+    // Prepared but not submitted yet (aborted in the same synchronous stretch): it never runs.
+    if (this.raw.unprep(ud)) {
+      p.dropped = true;
+      this.scheduleSubmit(); // the NOP posts the completion that settles it
+      return;
+    }
     const cancel: Prep = () => prepCancel(this.raw, { target: ud, userData: INTERNAL });
     // A cancel that finds even the SQ full goes first in the queue, never behind operations
     // that wait for the CQ budget its target holds.
@@ -410,7 +419,8 @@ export class RingCore {
     // An operation the kernel completed before the cancel reached it settles with its result,
     // aborted or not: the bytes it received, the fd it accepted or opened, exist, and an
     // AbortError would lose them (or leak the fd). Only a failure (-ECANCELED …) is the abort's.
-    if ((flags & u.IORING_CQE_F_NOTIF) !== 0)
+    if (p.dropped === true) p.reject(abortError(p.signal));
+    else if ((flags & u.IORING_CQE_F_NOTIF) !== 0)
       p.resolve(res >>> 0); // usage bits, not an errno
     else if (res >= 0 || (p.okErrno !== 0 && res === -p.okErrno)) p.resolve(res < 0 ? 0 : res);
     else if (p.aborted) p.reject(abortError(p.signal));
