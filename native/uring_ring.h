@@ -312,28 +312,42 @@ struct RingMem {
     return !taskrunFlag || (__atomic_load_n(sqFlags, __ATOMIC_ACQUIRE) & kWork) != 0;
   }
 
+  // The operations in flight the kernel has taken: those whose entries wait in the SQ, never
+  // submitted (prepared since the last submit, or left by one), post nothing until then.
+  long Submitted() {
+    unsigned waiting = sqpoll ? sqeTail - published : sqeTail - LoadAcquire(sqHead);
+    return inflight - static_cast<long>(waiting);
+  }
+
+  // Copies up to `cap` completions, waiting until `minComplete` have come (at most what the
+  // kernel has in flight). A timeout's completion ends the kernel's wait early (it wakes every
+  // waiter, however many it was asked for), so the wait goes on for the rest.
   long Reap(int32_t* out, unsigned cap, unsigned minComplete) {
     if (minComplete > cap) minComplete = cap;
-    if ((minComplete > 0 && Ready() < minComplete) ||
-        (deferTaskrun && Ready() == 0 && WorkWaits())) {
-      long r = Enter(0, minComplete, IORING_ENTER_GETEVENTS);
-      if (r < 0 && r != -ETIME) return r;
+    unsigned n = 0;
+    for (;;) {
+      unsigned want = minComplete - n;
+      if (static_cast<long>(want) > Submitted()) want = static_cast<unsigned>(Submitted());
+      if ((want > 0 && Ready() < want) || (deferTaskrun && Ready() == 0 && WorkWaits())) {
+        long r = Enter(0, want, IORING_ENTER_GETEVENTS);
+        if (r < 0 && r != -ETIME) return n > 0 ? n : r;
+      }
+      n += Copy(out + 3 * n, cap - n);
+      // IORING_FEAT_NODROP (5.5): completions that found the CQ full wait on the kernel's
+      // overflow list and IORING_SQ_CQ_OVERFLOW is set; entering with GETEVENTS flushes them
+      // into the CQ, which now has room since we just emptied it. IORING_SQ_TASKRUN (a ring
+      // set up with IORING_SETUP_TASKRUN_FLAG, 5.19): completions wait as task work that only
+      // an enter runs (DEFER_TASKRUN, COOP_TASKRUN); reap them now rather than a batch later.
+      constexpr unsigned kEnter = IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN;
+      while (n < cap && (__atomic_load_n(sqFlags, __ATOMIC_ACQUIRE) & kEnter)) {
+        long r = Enter(0, 0, IORING_ENTER_GETEVENTS);
+        if (r < 0) break;
+        unsigned more = Copy(out + 3 * n, cap - n);
+        if (more == 0) break;
+        n += more;
+      }
+      if (n >= minComplete || Submitted() == 0) return n;
     }
-    unsigned n = Copy(out, cap);
-    // IORING_FEAT_NODROP (5.5): completions that found the CQ full wait on the kernel's
-    // overflow list and IORING_SQ_CQ_OVERFLOW is set; entering with GETEVENTS flushes them
-    // into the CQ, which now has room since we just emptied it. IORING_SQ_TASKRUN (a ring
-    // set up with IORING_SETUP_TASKRUN_FLAG, 5.19): completions wait as task work that only
-    // an enter runs (DEFER_TASKRUN, COOP_TASKRUN); reap them now rather than a batch later.
-    constexpr unsigned kEnter = IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN;
-    while (n < cap && (__atomic_load_n(sqFlags, __ATOMIC_ACQUIRE) & kEnter)) {
-      long r = Enter(0, 0, IORING_ENTER_GETEVENTS);
-      if (r < 0) break;
-      unsigned more = Copy(out + 3 * n, cap - n);
-      if (more == 0) break;
-      n += more;
-    }
-    return n;
   }
 
   // Cancels every request in flight (IORING_ASYNC_CANCEL_ANY, 5.19) and waits until the

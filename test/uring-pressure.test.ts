@@ -50,6 +50,37 @@ describe.skipIf(!ok)('Ring under pressure', () => {
     ring.close();
   });
 
+  // Each IORING_OP_TIMEOUT completion wakes the kernel's waiters, whatever count they asked for.
+  it('reap(out, n) and wait(n) wait for n completions when timeouts complete one by one', () => {
+    const ring = new Ring({ entries: 64, attach: false });
+    try {
+      const n = 32;
+      for (let i = 0; i < n; i++) expect(ring.prepTimeout(1 + i, i)).toBe(true);
+      expect(ring.submit()).toBe(n);
+      const out = new Int32Array(3 * 64);
+      expect(ring.reap(out, n)).toBe(n);
+      expect(new Set(Array.from({ length: n }, (_, i) => out[3 * i])).size).toBe(n);
+      expect(ring.inflight).toBe(0);
+      let got = 0;
+      ring.onCompletion = () => got++;
+      for (let i = 0; i < n; i++) expect(ring.prepTimeout(1 + i, i)).toBe(true);
+      expect(ring.wait(n)).toBe(n);
+      expect(got).toBe(n);
+      // More than the CQ holds: the overflow comes in by the same wait.
+      for (let i = 0; i < 200; i++) while (!ring.prepTimeout(1 + (i % 7), i)) ring.submit();
+      // reap does not submit: it waits for what the kernel has, never for entries still in the SQ.
+      expect(ring.inflight).toBe(200);
+      const big = new Int32Array(3 * 200);
+      const early = ring.reap(big, 200); // returns, rather than wait for what was never submitted
+      expect(early).toBeLessThanOrEqual(200 - (ring.sqEntries - ring.sqSpace));
+      ring.submit();
+      expect(ring.reap(big, 200 - early)).toBe(200 - early);
+      expect(ring.inflight).toBe(0);
+    } finally {
+      ring.close();
+    }
+  });
+
   it('aborts take effect while the operations they cancel hold the whole CQ budget', async () => {
     const ring = new Ring({ entries: 4 });
     const [a, b] = sys.socketpair();

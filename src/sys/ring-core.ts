@@ -471,7 +471,8 @@ export class RingCore {
 
   /**
    * Batch reaping: fills `out` with (userData, res, flags) triples of batch operations,
-   * waiting for at least `minComplete` completions; returns the count or -errno. Promise
+   * waiting for at least `minComplete` completions (at most what the kernel has in flight:
+   * reap does not submit, and entries still in the SQ post nothing); returns the count or -errno. Promise
    * operations reaped on the way are settled, not returned. (An attached ring also reaps from
    * Node's loop and hands batch completions to `onCompletion`: use one or the other.)
    */
@@ -506,9 +507,15 @@ export class RingCore {
   wait(minComplete = 1): number {
     int('minComplete', minComplete, 0, 0x7fffffff);
     if (this.closed) return -EBADF;
-    const r = this.flush(minComplete); // one io_uring_enter: submit and wait
-    if (r < 0 && r !== -ETIME && r !== -EINTR) return r;
-    return this.drain();
+    let total = 0;
+    for (;;) {
+      const r = this.flush(minComplete - total); // one io_uring_enter: submit and wait
+      if (r < 0 && r !== -ETIME && r !== -EINTR) return total > 0 ? total : r;
+      total += this.drain();
+      // A timeout's completion ends the kernel's wait early (it wakes every waiter): wait on
+      // for the rest, while anything is in flight to post it.
+      if (total >= minComplete || this.closed || this.raw.inflight() === 0 || this.undrained) return total;
+    }
   }
 
   /**
