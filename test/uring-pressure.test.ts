@@ -133,6 +133,29 @@ describe.skipIf(!ok)('Ring under pressure', () => {
     }
   });
 
+  it('cancel(userData) cancels every batch operation that carries the user data', async () => {
+    const seen: number[][] = [];
+    const ring = new Ring({ entries: 8, onCompletion: (ud, res) => seen.push([ud, res]) });
+    const [a, b] = sys.socketpair();
+    try {
+      for (let i = 0; i < 3; i++) expect(ring.prepRecv(a, Buffer.alloc(8), 0, 8, 7)).toBe(true);
+      expect(ring.prepRecv(a, Buffer.alloc(8), 0, 8, 8)).toBe(true);
+      ring.submit();
+      expect(await ring.cancel(7)).toBe(0);
+      expect(await eventually(() => seen.length === 3)).toBe(true);
+      expect(seen).toEqual([
+        [7, -125],
+        [7, -125],
+        [7, -125],
+      ]); // ECANCELED; ud 8 is still armed
+      expect(ring.inflight).toBe(1);
+    } finally {
+      ring.close();
+      sys.close(a);
+      sys.close(b);
+    }
+  });
+
   // A ring of its own per case, so that the first completion its eventfd announces is the op's.
   it('an aborted recv that loses the race with its completion resolves with the bytes it received', async () => {
     const ring = new Ring({ entries: 8 });

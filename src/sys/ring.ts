@@ -9,7 +9,8 @@
  * const n = await ring.read(fd, Buffer.alloc(4096), 0, 4096, 0); // as sys.pread: offset, length, position
  * ring.close();
  */
-import { ETIME } from './errno.js';
+import { ENOENT, ETIME } from './errno.js';
+import { errnoError } from './errors.js';
 import type { OpOptions, RingOptions } from './ring-core.js';
 import { explainDirect, position, rwArgs, timespec, userData, type RwArgs } from './ring-args.js';
 import { pin, pinAll } from './pin.js';
@@ -370,11 +371,18 @@ export class Ring extends RingBatch {
     return this.op('nop', (userData) => sqe.prepNop(this.raw, { userData }), null, opts);
   }
 
-  /** Cancels the batch operation(s) with this user data: 0, or rejects ENOENT / EALREADY. */
+  /**
+   * Cancels every batch operation with this user data (IORING_ASYNC_CANCEL_ALL, 5.19; before
+   * it, the first one): 0, or rejects ENOENT / EALREADY.
+   */
   cancel(target: number, opts?: OpOptions): Promise<number> {
     const t = userData(target);
-    const prep = (userData: number) => sqe.prepCancel(this.raw, { target: t, userData });
-    return this.op('io_uring_cancel', prep, null, opts);
+    const all = u.ringProbe().opcodes.includes('SOCKET'); // IORING_OP_SOCKET came with CANCEL_ALL, in 5.19
+    const prep = (userData: number) => sqe.prepCancel(this.raw, { target: t, userData, all });
+    // CANCEL_ALL's result is how many it cancelled: none is ENOENT, as the single cancel says it
+    return this.op('io_uring_cancel', prep, null, opts).then((n) =>
+      !all || n > 0 ? 0 : Promise.reject(errnoError(-ENOENT, 'io_uring_cancel')),
+    );
   }
 
   /**

@@ -233,10 +233,14 @@ export function prepNop(ring: NativeRing, e: SqeFields): boolean {
   return ring.prep(OP.NOP, -1, null, 0, 0, 0, null, e.userData, 0, e.sqeFlags ?? 0, 0, 0, 0);
 }
 
-/** IORING_OP_ASYNC_CANCEL of the request(s) whose user data is `target`. */
-export function prepCancel(ring: NativeRing, e: SqeFields & { target: number }): boolean {
-  // the target's user data goes in addr, as a u64
-  return ring.prep(OP.ASYNC_CANCEL, -1, null, e.target >>> 0, 0, 0, null, e.userData, 0, e.sqeFlags ?? 0, 0, 0, 0);
+/**
+ * IORING_OP_ASYNC_CANCEL of the first request whose user data is `target`, or of every one
+ * with `all` (IORING_ASYNC_CANCEL_ALL, 5.19: the result is then how many were cancelled).
+ */
+export function prepCancel(ring: NativeRing, e: SqeFields & { target: number; all?: boolean }): boolean {
+  // the target's user data goes in addr, as a u64; the cancel flags in the op flags word
+  const fl = e.all === true ? u.IORING_ASYNC_CANCEL_ALL : 0;
+  return ring.prep(OP.ASYNC_CANCEL, -1, null, e.target >>> 0, 0, 0, null, e.userData, fl, e.sqeFlags ?? 0, 0, 0, 0);
 }
 
 // ---- direct descriptors: files in a ring's registered table, named by slot, not by fd

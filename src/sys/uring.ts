@@ -101,6 +101,7 @@ export const IORING_RECV_MULTISHOT = 1 << 1; // 6.0, in sqe->ioprio
 export const IORING_POLL_ADD_MULTI = 1 << 0;
 export const IORING_RECVSEND_BUNDLE = 1 << 4; // 6.10, in sqe->ioprio
 export const IORING_ACCEPT_MULTISHOT = 1 << 0;
+export const IORING_ASYNC_CANCEL_ALL = 1 << 0; // 5.19
 export const IORING_ASYNC_CANCEL_ANY = 1 << 2;
 export const IORING_FSYNC_DATASYNC = 1 << 0;
 export const IORING_REGISTER_BUFFERS = 0;
