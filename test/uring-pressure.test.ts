@@ -9,7 +9,7 @@ import { PollSet, Ring, sys } from './helpers/rawio.js';
 const POLLIN = 1;
 
 const ok = Ring.supported();
-const settle = (p: Promise<number>) =>
+const settle = (p: Promise<number>): Promise<{ v?: number; code?: string }> =>
   p.then(
     (v) => ({ v }),
     (e: Error & { code?: string }) => ({ code: e.code }),
