@@ -234,8 +234,9 @@ describe.skipIf(!ok)('Ring batch API, full queues, overflow and close', () => {
     sys.write(w, payload);
     const got = await Promise.all(reads);
     expect(await Promise.all(nops)).toEqual(Array(500).fill(0));
-    // pipe reads complete in queue order, so the bytes come back in order
-    expect(Buffer.from(got).equals(payload)).toBe(true);
+    // every byte comes back once; in what order is the kernel's (600 reads armed on one pipe
+    // at once: io_uring orders nothing between requests that are not linked)
+    expect(Buffer.from(got).sort().equals(Buffer.from(payload).sort())).toBe(true);
     ring.close();
     sys.close(r);
     sys.close(w);

@@ -150,6 +150,8 @@ export class RingCore {
   private readonly efdBuf = new Uint8Array(8);
   private efd = -1; // registered on first use: the kernel signals it on every completion
   private nextUd = 0;
+  /** The most promise operations in flight at once; 0: no limit (see tryPrep). */
+  private readonly budget: number;
   private submitScheduled = false;
   private watch?: NativeWatch;
   private refed = true;
@@ -190,6 +192,7 @@ export class RingCore {
       }
     }
     [this.fd, this.sqEntries, this.cqEntries, this.featureBits] = this.raw.info();
+    this.budget = (this.featureBits & u.IORING_FEAT_NODROP) !== 0 ? 0 : this.cqEntries;
     this.setupFlags = flags;
     this.onCompletion = opts.onCompletion;
     if (opts.attach !== false) {
@@ -280,12 +283,14 @@ export class RingCore {
     }
   }
 
-  // Keeps the promise operations in flight within the CQ's size, so that a burst of
-  // completions fits the CQ (the kernel's overflow list is the backstop, not the plan).
-  // rawio's own cancels are exempt: they are how a CQ held full by operations that wait (recvs
-  // on idle sockets) ever drains, so an abort queued behind the budget would never take effect.
+  // Without IORING_FEAT_NODROP (before 5.5) a completion that finds the CQ full is lost, so
+  // the promise operations in flight are kept within the CQ's size there. With it the kernel
+  // keeps such completions on its overflow list, which the native reap flushes, and no budget
+  // applies: one would hold back operations that those in flight wait for (a send to the peer
+  // of a recv that fills the budget), and the program would deadlock. rawio's own cancels are
+  // exempt either way: they are how a budget held by operations that wait ever drains.
   private tryPrep(ud: number, prep: Prep): boolean {
-    if (ud !== INTERNAL && this.raw.inflight() >= this.cqEntries) return false;
+    if (this.budget !== 0 && ud !== INTERNAL && this.raw.inflight() >= this.budget) return false;
     if (prep(ud)) return true;
     this.raw.submit(0); // the SQ is full of prepared entries: hand them to the kernel, retry
     return prep(ud);
