@@ -351,8 +351,12 @@ class Ring : public Napi::ObjectWrap<Ring> {
     return Queue(env, f);
   }
 
-  // Fills the next SQE: true, or false when the SQ is full.
+  // Fills the next SQE: true, or false when the SQ is full. IOSQE_CQE_SKIP_SUCCESS is refused:
+  // the ring counts one final completion per entry (inflight), and CancelAndWait would wait
+  // forever for a completion the kernel never posts.
   Napi::Value Queue(Napi::Env env, const SqeFields& f) {
+    if ((f.flags & IOSQE_CQE_SKIP_SUCCESS) != 0)
+      ThrowRange(env, "IOSQE_CQE_SKIP_SUCCESS is not supported: every entry must complete");
     io_uring_sqe* sqe = m_.GetSqe();
     if (sqe == nullptr) return Napi::Boolean::New(env, false);
     FillSqe(sqe, f);

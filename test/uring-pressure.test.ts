@@ -81,6 +81,28 @@ describe.skipIf(!ok)('Ring under pressure', () => {
     }
   });
 
+  it('refuses IOSQE_CQE_SKIP_SUCCESS and IOSQE_BUFFER_SELECT: every entry must post its completion', () => {
+    const ring = new Ring({ entries: 8, attach: false });
+    const [r, w] = sys.pipe();
+    try {
+      expect(sys.write(w, Buffer.from('abcd'))).toBe(4);
+      for (const bit of [0x40, 0x20]) {
+        expect(() => ring.prepRead(r, Buffer.alloc(4), -1, 4, 1, bit)).toThrow(RangeError);
+        expect(() => ring.prepWrite(w, Buffer.alloc(4), -1, 4, 1, bit | 1)).toThrow(RangeError);
+      }
+      expect(ring.inflight).toBe(0);
+      expect(ring.prepRead(r, Buffer.alloc(4), -1, 4, 1)).toBe(true);
+      ring.submit();
+      const out = new Int32Array(3 * 8);
+      expect(ring.reap(out, 1)).toBe(1);
+      expect([out[0], out[1]]).toEqual([1, 4]);
+    } finally {
+      ring.close(); // with a skipped completion this waited forever
+      sys.close(r);
+      sys.close(w);
+    }
+  });
+
   it('aborts take effect on more operations than the CQ holds', async () => {
     const ring = new Ring({ entries: 4 });
     const [a, b] = sys.socketpair();

@@ -17,6 +17,20 @@ import * as sqe from './uring-prep.js';
 import { MSG_NOSIGNAL, SOCK_FLAGS } from './uring-prep.js';
 import * as v from './validate.js';
 
+/**
+ * The IOSQE_* bits of a batch entry: the addon's range check, here so that null is not read
+ * as 0, and two bits refused. IOSQE_CQE_SKIP_SUCCESS (1 << 6) posts no completion on success,
+ * and the ring counts on one per entry to release its buffer and to know when the kernel is
+ * done (close() would wait forever); IOSQE_BUFFER_SELECT (1 << 5) reads into a provided
+ * buffer that the batch API has no way to hand back. Other bits go to the kernel, which fails
+ * an entry with one it does not know (EINVAL in its completion).
+ */
+function sqeFlagsArg(sqeFlags: number): void {
+  v.int('sqeFlags', sqeFlags, 0, 255);
+  if ((sqeFlags & (u.IOSQE_CQE_SKIP_SUCCESS | u.IOSQE_BUFFER_SELECT)) !== 0)
+    throw v.rangeError('sqeFlags', 'without IOSQE_CQE_SKIP_SUCCESS and IOSQE_BUFFER_SELECT', sqeFlags);
+}
+
 /** `Ring`'s batch API and registered resources (see {@link Ring}). */
 export class RingBatch extends RingCore {
   /** The buffers registered with `registerBuffers`, held while the kernel may use them. */
@@ -82,7 +96,7 @@ export class RingBatch extends RingCore {
     this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const buf = this.fixedBuf(bufIndex);
     const length = v.slice(buf, 0, len)[1];
-    v.int('sqeFlags', sqeFlags, 0, 255); // the addon's check, here so that null is not read as 0
+    sqeFlagsArg(sqeFlags);
     const e = { fd: v.fd(fd), buf, length, position: position(pos), bufIndex, userData: userData(ud), sqeFlags };
     const ok = sqe.prepReadFixed(this.raw, e);
     if (ok) this.holdBatch(e.userData, buf);
@@ -98,7 +112,7 @@ export class RingBatch extends RingCore {
     const p = position(pos);
     const f = v.fd(fd);
     const length = v.slice(v.bytes(buf), 0, len)[1];
-    v.int('sqeFlags', sqeFlags, 0, 255); // the addon's check, here so that null is not read as 0
+    sqeFlagsArg(sqeFlags);
     const e = { fd: f, buf, offset: 0, length, position: p, userData: userData(ud), sqeFlags };
     const ok = prep(this.raw, e);
     if (ok) this.hold(e.userData, buf);

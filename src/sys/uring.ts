@@ -96,6 +96,8 @@ export const SEND_ZC_REPORTS_USAGE = ((m) => m !== null && (Number(m[1]) > 6 || 
 );
 export const IORING_CQE_F_BUFFER = 1 << 0; // the buffer id is in the upper 16 bits of cqe->flags
 export const IOSQE_BUFFER_SELECT = 1 << 5;
+/** No completion on success (5.17): refused by rawio, which counts one completion per entry. */
+export const IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
 export const IORING_RECV_MULTISHOT = 1 << 1; // 6.0, in sqe->ioprio
 /** POLL_ADD: stay armed, one completion per readiness (5.13), in sqe->len. */
 export const IORING_POLL_ADD_MULTI = 1 << 0;
