@@ -1,7 +1,8 @@
 // Process and thread knobs the loops, models and benchmarks need and Node does not give:
 // sched_setaffinity(2) for pinning a thread to CPUs, getrlimit(2)/setrlimit(2) (C10K wants
-// RLIMIT_NOFILE raised), gettid(2), and the calling thread's name (prctl PR_SET_NAME /
-// PR_GET_NAME), which top -H, ps -L and perf show.
+// RLIMIT_NOFILE raised), gettid(2), the calling thread's name (prctl PR_SET_NAME /
+// PR_GET_NAME), which top -H, ps -L and perf show, and the signal a process gets when its
+// parent dies (prctl PR_SET_PDEATHSIG), which multi-process's workers ask for.
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -90,6 +91,13 @@ Napi::Value JsGetThreadName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), buf);
 }
 
+// setParentDeathSignal(signal: number): the signal the kernel sends this process when the
+// thread that forked it ends (0: none). 0 or -errno.
+Napi::Value JsSetParentDeathSignal(const Napi::CallbackInfo& info) {
+  int sig = static_cast<int>(ArgInt(info, 0, "signal", 0, 64));
+  return Num(info.Env(), Ret(prctl(PR_SET_PDEATHSIG, static_cast<unsigned long>(sig), 0, 0, 0)));
+}
+
 }  // namespace
 
 void InitProcess(Napi::Env env, Napi::Object exports) {
@@ -100,6 +108,7 @@ void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("gettid", Napi::Function::New(env, JsGettid));
   exports.Set("setThreadName", Napi::Function::New(env, JsSetThreadName));
   exports.Set("getThreadName", Napi::Function::New(env, JsGetThreadName));
+  exports.Set("setParentDeathSignal", Napi::Function::New(env, JsSetParentDeathSignal));
 }
 
 }  // namespace rawio

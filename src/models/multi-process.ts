@@ -324,6 +324,7 @@ export const start: ModelStarter = async (opts) => {
   const clients = clientBoard(opts.workers, Math.min(MAX_CLIENTS, opts.maxConnections));
   const board = Keyspace.create(undefined, { size: perClient ? clients.size : 1 << 16 });
   const settings: Omit<ProcessWorkerSettings, 'index'> = {
+    master: process.pid,
     host: opts.host,
     port,
     backlog: opts.backlog,

@@ -8,6 +8,8 @@ import type { AcceptStrategy } from './types.js';
 
 export interface ProcessWorkerSettings {
   index: number;
+  /** The master's pid: a worker whose parent is another process already (the master died) exits. */
+  master: number;
   host: string;
   port: number;
   backlog: number;

@@ -7,9 +7,12 @@
  *   fd 4  the shared listening socket (strategies `exclusive` and `mutex`);
  *   fd 5  a pipe on which it says "ready" once it listens;
  *   RAWIO_WORKER (env)  its settings, as JSON.
+ * The kernel kills it (PR_SET_PDEATHSIG) if the master dies, whatever it is doing.
  * It publishes its counters into the parent's board (a small shared keyspace) every 50 ms,
  * and with the `mutex` strategy takes the accept mutex from the same board.
  */
+import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
@@ -46,6 +49,14 @@ const MUTEX_LEASE_MS = 100;
 
 let saidReady = false;
 const settings = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSettings;
+// A master that dies (SIGKILL, a crash) hangs up the control pipe, which stops a worker that
+// reads it; one that never reads it again (user code stuck in synchronous code, a process
+// stopped by SIGSTOP) would outlive the master and keep the port for ever: the kernel kills
+// it instead (PR_SET_PDEATHSIG). A master that died before this line was reached is seen
+// by the parent being another process already.
+native.setParentDeathSignal(osConstants.signals.SIGKILL);
+if (parentPid() !== settings.master) process.exit(1);
+
 // User code's errors outside any request, and its process.exit(), must not end the worker
 // (user-fence.ts); rawio's own exits below take the fence off first.
 const unfence = runsUserCode(settings.thread?.protocolOptions) ? fenceUserCode() : () => undefined;
@@ -54,6 +65,12 @@ const unfence = runsUserCode(settings.thread?.protocolOptions) ? fenceUserCode()
 // it rather than dying mid-request. SIGTERM to a worker alone still ends it (and is
 // respawned), and a master that dies hangs up the pipe.
 for (const sig of ['SIGINT', 'SIGHUP'] as const) process.on(sig, () => undefined);
+
+/** getppid(2) as /proc shows it now (Node's process.ppid is the parent at start-up). */
+function parentPid(): number {
+  const stat = readFileSync('/proc/self/stat', 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
 
 /**
  * A failure before "ready" goes to the parent as a JSON record on the ready pipe, so that

@@ -85,6 +85,7 @@ export interface ProcessBinding {
   gettid(): number;
   setThreadName(name: string): number;
   getThreadName(): string | number;
+  setParentDeathSignal(signal: number): number;
 }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends ProcessBinding {}

@@ -8,13 +8,15 @@
  * its whole process group.
  */
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { serve, type Server, type WorkerCrashError } from '../helpers/rawio.js';
-import { childrenOf } from '../helpers/procs.js';
+import { childrenOf, processState } from '../helpers/procs.js';
+import { eventually } from '../helpers/wait.js';
 import { workerExecArgv } from '../../dist/src/models/worker-argv.js';
 
 const index = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url));
@@ -143,4 +145,66 @@ describe('a worker that keeps crashing', () => {
       code: 'ERR_INVALID_ARG_VALUE',
     });
   });
+});
+
+describe('a master that dies without close()', () => {
+  const stuck = fileURLToPath(new URL('../fixtures/user/stuck.mjs', import.meta.url));
+  // Starts a server whose one worker will not read its control pipe again (blocked in a
+  // handler, or stopped), then prints the port and the worker's pid.
+  const script = (accept: string, how: 'stuck' | 'stopped', mark: string) =>
+    `import(${JSON.stringify(index)}).then(async ({ serve }) => {` +
+    `const net = await import('node:net'); const fs = await import('node:fs');` +
+    `const s = await serve({ model: 'multi-process', protocol: { module: ${JSON.stringify(stuck)}, options: {} }, workers: 1, accept: '${accept}' });` +
+    `const pid = s.workerPids()[0];` +
+    (how === 'stopped'
+      ? `process.kill(pid, 'SIGSTOP');`
+      : `const c = net.connect(s.port, '127.0.0.1', () => c.write('STUCK ${mark}\\n'));` +
+        `while (!fs.existsSync(${JSON.stringify(mark)})) await new Promise((r) => setTimeout(r, 20));`) +
+    `console.log(JSON.stringify({ port: s.port, pid })); setInterval(() => undefined, 1000); })`;
+
+  const refused = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => (c.destroy(), resolve(false)));
+      c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+    });
+
+  it.each([
+    ['reuseport', 'stuck'],
+    ['exclusive', 'stopped'],
+  ] as const)(
+    'accept %s, its worker %s (never reading the hang-up): the kernel ends it, and the port is free',
+    async (accept, how) => {
+      const mark = join(dir, `stuck-${accept}`);
+      const master = spawn(process.execPath, ['-e', script(accept, how, mark)], {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let worker = 0;
+      try {
+        let out = '';
+        master.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        expect(await eventually(() => out.includes('\n'), 20_000)).toBe(true);
+        const { port, pid } = JSON.parse(out) as { port: number; pid: number };
+        worker = pid;
+        process.kill(master.pid!, 'SIGKILL');
+        // The worker never reads the hang-up of its control pipe: only the kernel can end it.
+        const gone = () => [undefined, 'Z'].includes(processState(pid));
+        expect(await eventually(gone, 20_000)).toBe(true);
+        expect(await refused(port)).toBe(true);
+      } finally {
+        for (const [pid, sig] of [
+          [-master.pid!, 'SIGKILL'],
+          [worker, 'SIGKILL'],
+        ] as const) {
+          try {
+            if (pid !== 0) process.kill(pid, sig);
+          } catch {
+            // gone already
+          }
+        }
+      }
+    },
+    60_000,
+  );
 });
