@@ -23,6 +23,7 @@ import {
   FIGURES,
   MUTEX_KEY,
   clientBoard,
+  counterBoard,
   clientPrefix,
   connsKey,
   statsKey,
@@ -322,7 +323,7 @@ export const start: ModelStarter = async (opts) => {
   const port = localPort(listenFd);
   const perClient = Number.isFinite(opts.maxConnectionsPerClient);
   const clients = clientBoard(opts.workers, Math.min(MAX_CLIENTS, opts.maxConnections));
-  const board = Keyspace.create(undefined, { size: perClient ? clients.size : 1 << 16 });
+  const board = Keyspace.create(undefined, { size: perClient ? clients.size : counterBoard(opts.workers) });
   const settings: Omit<ProcessWorkerSettings, 'index'> = {
     master: process.pid,
     host: opts.host,

@@ -46,18 +46,38 @@ export const connsKey = (index: number) => new TextEncoder().encode(`conns:${ind
 export const clientPrefix = (index: number) => new TextEncoder().encode(`client:${index}:`);
 /** A per-client key's block on the board: 24 bytes of header, the key (at most 28 bytes), the count's digits. */
 const CLIENT_KEY_BYTES = 64;
-/** The board's room for everything else (counters, the accept mutex). */
+/**
+ * A worker's room on the board for its own counters: its figures (FIGURES float64s) and its
+ * count under maxConnections, each key in a block with its header, with room to spare for
+ * the blocks a rewrite takes before it gives the old one back.
+ */
+const WORKER_BYTES = 512;
+
+/**
+ * The board's room for everything but the per-client keys: every worker's counters and the
+ * accept mutex. It grows with `workers`: a board too small for them all would leave the last
+ * workers without their figures, refuse every connection under maxConnections (a count that
+ * cannot be written refuses), and, once full, leave the accept mutex with nowhere to be
+ * taken, so that no worker accepted.
+ */
+export function counterBoard(workers: number): number {
+  return (1 << 16) + workers * WORKER_BYTES;
+}
+
+/** The board's least room for the counters under a per-client limit. */
 const BOARD_BASE = 1 << 20;
 
 /**
  * The board's size and each worker's share of it under a per-client limit: room for
  * `clients` addresses per worker (MAX_CLIENTS, or maxConnections when smaller), within the
- * 4 GiB a keyspace can have. A worker tracks at most `perWorker` addresses, so its keys can
- * never fill the board and crowd out the counters and the accept mutex.
+ * 4 GiB a keyspace can have, beside the counters' room (counterBoard). A worker tracks at
+ * most `perWorker` addresses, so its keys can never fill the board and crowd out the
+ * counters and the accept mutex.
  */
 export function clientBoard(workers: number, clients: number): { size: number; perWorker: number } {
-  const size = Math.min(BOARD_BASE + workers * clients * CLIENT_KEY_BYTES, 0xffff0000);
-  return { size, perWorker: Math.floor((size - BOARD_BASE) / CLIENT_KEY_BYTES / workers) };
+  const base = Math.max(BOARD_BASE, counterBoard(workers));
+  const size = Math.min(base + workers * clients * CLIENT_KEY_BYTES, 0xffff0000);
+  return { size, perWorker: Math.floor((size - base) / CLIENT_KEY_BYTES / workers) };
 }
 
 /**

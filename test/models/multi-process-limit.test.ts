@@ -8,6 +8,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { serve, type Server } from '../helpers/rawio.js';
 import { RespConn } from '../helpers/resp-conn.js';
 import { eventually } from '../helpers/wait.js';
+import { Keyspace, KEYSPACE_NX } from '../../dist/src/sys/keyspace.js';
+import {
+  FIGURES,
+  MUTEX_KEY,
+  clientBoard,
+  clientPrefix,
+  connsKey,
+  counterBoard,
+  statsKey,
+} from '../../dist/src/models/process-board.js';
 
 const STALL_MS = 20_000;
 
@@ -118,4 +128,48 @@ describe('multi-process maxConnections', () => {
     expect(await past.shut()).toBe(true);
     expect(past.got).toBe('');
   }, 60_000);
+});
+
+describe('the multi-process board', () => {
+  // What every worker writes at once, at the most workers serve() takes: its figures, its
+  // count under maxConnections (one past a billion: the most digits a count has here), and
+  // the accept mutex over them. A board too small leaves the last workers' figures out and,
+  // full, refuses every connection and the accept mutex (-ENOMEM).
+  const fill = (board: Keyspace, workers: number) => {
+    const figures = new Uint8Array(FIGURES * 8).fill(0xff);
+    const digits = new Uint8Array(24);
+    for (let i = 0; i < workers; i++) {
+      expect(board.set(statsKey(i), figures)).toBeGreaterThanOrEqual(0);
+      expect(board.incr(connsKey(i), 1_000_000_001, digits)).toBeGreaterThan(0);
+    }
+    expect(board.set(MUTEX_KEY, new TextEncoder().encode(`${workers - 1}:${2 ** 50}`), KEYSPACE_NX)).toBe(1);
+  };
+
+  it.each([1, 2, 64, 1000, 4096])('holds every counter of %i workers', (workers) => {
+    const board = Keyspace.create(undefined, { size: counterBoard(workers) });
+    try {
+      fill(board, workers);
+    } finally {
+      board.close();
+    }
+  });
+
+  it("holds every counter of 4096 workers beside each worker's full share of client keys", () => {
+    const workers = 4096;
+    const { size, perWorker } = clientBoard(workers, 1);
+    expect(perWorker).toBeGreaterThanOrEqual(1);
+    const board = Keyspace.create(undefined, { size });
+    try {
+      const digits = new Uint8Array(24);
+      for (let i = 0; i < workers; i++) {
+        for (let c = 0; c < perWorker; c++) {
+          const key = new Uint8Array([...clientPrefix(i), ...new Uint8Array(16).fill(0xff - (c & 0xff))]);
+          expect(board.incr(key, 1_000_000, digits)).toBeGreaterThan(0);
+        }
+      }
+      fill(board, workers);
+    } finally {
+      board.close();
+    }
+  });
 });
