@@ -33,7 +33,7 @@ import { MAX_CLIENTS } from './client-table.js';
 import type { StatsSnapshot } from './stats.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
 import { openServer } from './open-server.js';
-import { readFailure, type WorkerStartError } from './worker-failure.js';
+import { readFailure, startFailure, type WorkerStartError } from './worker-failure.js';
 import { workerNodeOptions } from './worker-argv.js';
 
 const entry = fileURLToPath(new URL('./process-entry.js', import.meta.url));
@@ -74,10 +74,12 @@ function crashError(
   signal: NodeJS.Signals | null,
   cause: WorkerStartError | undefined,
 ) {
-  const how = signal === null ? `with code ${code}` : `on ${signal}`;
+  // Neither a code nor a signal: no process was made (spawn failed in the master).
+  const how =
+    signal !== null ? `exited on ${signal}` : code !== null ? `exited with code ${code}` : 'could not be started';
   const why = cause ? `: ${cause.message}` : '';
   const e = new Error(
-    `multi-process: worker ${index} exited ${how}; ${crashes} crashes within ${CRASH_WINDOW_MS / 1000} s, not respawning${why}`,
+    `multi-process: worker ${index} ${how}; ${crashes} crashes within ${CRASH_WINDOW_MS / 1000} s, not respawning${why}`,
     cause ? { cause } : undefined,
   ) as WorkerCrashError;
   return Object.assign(e, { code: 'ERR_RAWIO_WORKER_CRASHED' as const, exitCode: code, signal });
@@ -122,43 +124,65 @@ class Master {
   /** Starts every worker; resolves once each has said ready, rejects if the master gives up first. */
   start(): Promise<void> {
     const ready = new Promise<void>((resolve, reject) => (this.#starting = { resolve, reject }));
-    for (let i = 0; i < this.#opts.workers; i++) this.#spawn(i);
+    for (let i = 0; i < this.#opts.workers && !this.#closing; i++) this.#spawn(i);
     return ready;
   }
 
   #spawn(index: number): void {
-    const [controlRead, control] = pipe();
-    const stdio: (number | 'inherit' | 'ignore' | 'pipe')[] = ['ignore', 'inherit', 'inherit', controlRead];
-    stdio.push(this.#settings.accept === 'reuseport' ? 'ignore' : this.#listenFd, 'pipe');
-    const child = spawn(process.execPath, [...this.#opts.execArgv, entry], {
-      stdio,
-      env: {
-        ...process.env,
-        NODE_OPTIONS: workerNodeOptions(process.env.NODE_OPTIONS),
-        RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)),
-      },
-    });
-    native.close(controlRead);
-    // A spawn that fails (EAGAIN, ENOMEM) ends with 'error' alone when no process ever
-    // existed: that is an exit too, and counts as a crash. 'close', not 'exit': it comes
-    // once the report pipe is drained too, so a start-up failure is read before the exit.
-    const exited = new Promise<void>((resolve) => {
-      child.once('close', () => resolve());
-      child.once('error', () => child.pid === undefined && resolve());
-    });
-    this.workers[index] = { child, control, exited };
+    const who = (pid?: number) => `multi-process worker ${index}${pid === undefined ? '' : ` (pid ${pid})`}`;
+    let child: ChildProcess;
+    let control = -1;
+    try {
+      const [controlRead, controlWrite] = pipe();
+      control = controlWrite;
+      const stdio: (number | 'inherit' | 'ignore' | 'pipe')[] = ['ignore', 'inherit', 'inherit', controlRead];
+      stdio.push(this.#settings.accept === 'reuseport' ? 'ignore' : this.#listenFd, 'pipe');
+      try {
+        child = spawn(process.execPath, [...this.#opts.execArgv, entry], {
+          stdio,
+          env: {
+            ...process.env,
+            NODE_OPTIONS: workerNodeOptions(process.env.NODE_OPTIONS),
+            RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)),
+          },
+        });
+      } finally {
+        native.close(controlRead);
+      }
+    } catch (e) {
+      // No process was made (pipe(2) or fork out of fds or memory, thrown here): that is a
+      // crash of this worker, retried after the back-off as one (from a respawn timer, a
+      // throw would be the caller's uncaught exception, and the slot would stay empty).
+      if (control >= 0) native.close(control);
+      this.#onExit(index, null, null, startFailure(e, who()));
+      return;
+    }
     // The report pipe carries one byte 1 (ready) or, from a worker that failed to start,
-    // its error as a JSON record (worker-failure.ts).
-    const report = (child.stdio as unknown as (NodeJS.ReadableStream | null)[])[5];
+    // its error as a JSON record (worker-failure.ts). A spawn that failed has no pipes.
+    const report = (child.stdio as unknown as (NodeJS.ReadableStream | null)[] | undefined)?.[5];
     const failure: Buffer[] = [];
     report?.on('data', (b: Buffer) => {
       if (failure.length === 0 && b[0] === 1) this.#onReady(index);
       else failure.push(b);
     });
-    const who = () => `multi-process worker ${index} (pid ${child.pid})`;
-    const failed = () => (failure.length > 0 ? readFailure(Buffer.concat(failure).toString(), who()) : undefined);
-    child.once('close', (code, signal) => this.#onExit(index, code, signal, failed()));
-    child.once('error', () => child.pid === undefined && this.#onExit(index, null, null, undefined));
+    const failed = () =>
+      failure.length > 0 ? readFailure(Buffer.concat(failure).toString(), who(child.pid)) : undefined;
+    // A spawn that fails (EAGAIN, EMFILE, ENOMEM) ends with 'error' when no process ever
+    // existed, and 'close' may follow it: either is this worker's one exit, and counts as a
+    // crash. 'close', not 'exit': it comes once the report pipe is drained too, so a
+    // start-up failure is read before the exit.
+    let ended = false;
+    const exited = new Promise<void>((resolve) => {
+      const end = (code: number | null, signal: NodeJS.Signals | null, failure?: WorkerStartError) => {
+        if (ended) return;
+        ended = true;
+        this.#onExit(index, code, signal, failure);
+        resolve();
+      };
+      child.once('close', (code, signal) => end(code, signal, failed()));
+      child.once('error', (e) => child.pid === undefined && end(null, null, startFailure(e, who())));
+    });
+    this.workers[index] = { child, control, exited };
   }
 
   #onReady(index: number): void {

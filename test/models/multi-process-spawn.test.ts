@@ -206,9 +206,13 @@ describe('a master that dies without close()', () => {
         // The worker never reads the hang-up of its control pipe: only the kernel can end it.
         const gone = () => [undefined, 'Z'].includes(processState(pid));
         expect(await eventually(gone, 20_000)).toBe(true);
-        // And its sockets, the listening one included, are closed: nothing holds the port.
-        const left = tcpInodes();
-        expect(sockets.filter((i) => left.has(i))).toEqual([]);
+        // And its sockets, the listening one included, are closed: nothing holds the port (once
+        // its last thread is gone too: the group's leader shows Z before the others end).
+        const closed = () => {
+          const left = tcpInodes();
+          return sockets.every((i) => !left.has(i));
+        };
+        expect(await eventually(closed, 20_000)).toBe(true);
       } finally {
         for (const [pid, sig] of [
           [-master.pid!, 'SIGKILL'],
@@ -224,4 +228,43 @@ describe('a master that dies without close()', () => {
     },
     60_000,
   );
+});
+
+describe('a master out of fds', () => {
+  const sysProcess = fileURLToPath(new URL('../../dist/src/sys/process.js', import.meta.url));
+  // The master's fd table is kept full while a worker is respawned: each try fails in the
+  // master itself (pipe2 or the fork's pipes: EMFILE), which must count as that worker's
+  // crash, with its back-off and limit, not throw from the respawn timer as the program's
+  // uncaught exception.
+  const script =
+    `import(${JSON.stringify(index)}).then(async ({ serve, constants }) => {` +
+    `const fs = await import('node:fs');` +
+    `const { getrlimit, setrlimit } = await import(${JSON.stringify(sysProcess)});` +
+    `process.on('uncaughtException', (e) => { console.log(JSON.stringify({ uncaught: String(e) })); process.exit(1); });` +
+    `const s = await serve({ model: 'multi-process', protocol: 'echo', workers: 1, accept: 'exclusive' });` +
+    `const n = fs.readdirSync('/proc/self/fd').length + 8;` +
+    `setrlimit(constants.RLIMIT_NOFILE, { soft: n, hard: getrlimit(constants.RLIMIT_NOFILE).hard });` +
+    `const held = []; const fill = () => { try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch {} };` +
+    `fill(); const keep = setInterval(fill, 1);` +
+    `const err = new Promise((r) => s.once('error', r));` +
+    `process.kill(s.workerPids()[0], 'SIGKILL');` +
+    `const e = await err; clearInterval(keep); for (const fd of held) fs.closeSync(fd);` +
+    `await s.close();` +
+    `console.log(JSON.stringify({ code: e.code, exitCode: e.exitCode, signal: e.signal, cause: e.cause?.code })); })`;
+
+  it("each failed try is a crash: the Server emits 'error' with the cause, the program goes on", async () => {
+    const child = spawn(process.execPath, ['-e', script], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 30_000);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    clearTimeout(kill);
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({
+      code: 'ERR_RAWIO_WORKER_CRASHED',
+      exitCode: null,
+      signal: null,
+      cause: 'EMFILE',
+    });
+    expect(code).toBe(0);
+  }, 60_000);
 });
