@@ -61,7 +61,7 @@ interface Worker {
 export interface WorkerCrashError extends Error {
   /** Always 'ERR_RAWIO_WORKER_CRASHED'. */
   code: 'ERR_RAWIO_WORKER_CRASHED';
-  /** The worker's exit code, or null when a signal ended it. */
+  /** The worker's exit code, or null when a signal ended it or no process was made (spawn failed in the master). */
   exitCode: number | null;
   /** The signal that ended it, or null. */
   signal: NodeJS.Signals | null;
