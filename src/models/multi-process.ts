@@ -93,6 +93,12 @@ class Master {
   readonly #settings: Omit<ProcessWorkerSettings, 'index'>;
   readonly #listenFd: number;
   readonly #board: Keyspace;
+  /**
+   * The directory serve() was called in, where every worker runs, a respawned one too: a
+   * program that changes directory later (process.chdir) does not move a replaced worker
+   * away from the others (relative paths in its handler, its `--require` options).
+   */
+  readonly #cwd = process.cwd();
   readonly workers: (Worker | undefined)[] = [];
   /** Figures of workers that died, kept so the counts add up. */
   readonly #base: Float64Array[];
@@ -139,6 +145,7 @@ class Master {
       stdio.push(this.#settings.accept === 'reuseport' ? 'ignore' : this.#listenFd, 'pipe');
       try {
         child = spawn(process.execPath, [...this.#opts.execArgv, entry], {
+          cwd: this.#cwd,
           stdio,
           env: {
             ...process.env,
