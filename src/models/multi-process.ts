@@ -99,6 +99,8 @@ class Master {
    * away from the others (relative paths in its handler, its `--require` options).
    */
   readonly #cwd = process.cwd();
+  /** The environment at serve(), every worker's, for the same reason (as a Worker thread's is a copy made at its start). */
+  readonly #env = { ...process.env, NODE_OPTIONS: workerNodeOptions(process.env.NODE_OPTIONS) };
   readonly workers: (Worker | undefined)[] = [];
   /** Figures of workers that died, kept so the counts add up. */
   readonly #base: Float64Array[];
@@ -147,11 +149,7 @@ class Master {
         child = spawn(process.execPath, [...this.#opts.execArgv, entry], {
           cwd: this.#cwd,
           stdio,
-          env: {
-            ...process.env,
-            NODE_OPTIONS: workerNodeOptions(process.env.NODE_OPTIONS),
-            RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)),
-          },
+          env: { ...this.#env, RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)) },
         });
       } finally {
         native.close(controlRead);

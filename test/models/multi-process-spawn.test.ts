@@ -269,28 +269,31 @@ describe('a master out of fds', () => {
   }, 60_000);
 });
 
-describe("a worker's working directory", () => {
+describe("a worker's working directory and environment", () => {
   const handler = fileURLToPath(new URL('../fixtures/user/cwd.mjs', import.meta.url));
-  // serve() in `dir`, then the program moves to / and a worker is replaced: the new one runs
-  // where the others do, not where the program is now.
+  // serve() in `dir`, then the program moves to / and changes its environment, and a worker
+  // is replaced: the new one runs where and as the others do, not as the program is now.
   const script =
     `import(${JSON.stringify(index)}).then(async ({ serve }) => {` +
     `process.chdir(${JSON.stringify(dir)});` +
     `const s = await serve({ model: 'multi-process', protocol: 'http', handler: ${JSON.stringify(handler)}, workers: 1, accept: 'exclusive' });` +
     `const get = () => fetch('http://127.0.0.1:' + s.port + '/').then((r) => r.text());` +
-    `const before = await get(); process.chdir('/');` +
+    `const before = await get(); process.chdir('/'); process.env.RAWIO_TEST_MARK = 'later';` +
     `const pid = s.workerPids()[0]; process.kill(pid, 'SIGKILL');` +
     `while (s.workerPids()[0] === 0 || s.workerPids()[0] === pid) await new Promise((r) => setTimeout(r, 20));` +
     `const after = await get(); await s.close();` +
     `console.log(JSON.stringify({ before, after })); })`;
 
-  it('is the one serve() was called in, for a respawned worker too', async () => {
+  it('are those serve() was called with, for a respawned worker too', async () => {
     const child = spawn(process.execPath, ['-e', script], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
     const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 30_000);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise((resolve) => child.once('exit', resolve));
     clearTimeout(kill);
-    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ before: realpathSync(dir), after: realpathSync(dir) });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({
+      before: `${realpathSync(dir)} -`,
+      after: `${realpathSync(dir)} -`,
+    });
   }, 60_000);
 });
