@@ -70,16 +70,19 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
 /**
  * NODE_OPTIONS for a multi-process worker: the parent's, less `--input-type`, which Node
  * refuses for a process whose entry is a file (ERR_INPUT_TYPE_NOT_ALLOWED) — a parent started
- * as `NODE_OPTIONS=--input-type=module node -e …` would otherwise see every worker fail. The
- * variable is returned as it is when it holds no such option (its quoting untouched).
+ * as `NODE_OPTIONS=--input-type=module node -e …` would otherwise see every worker fail — and
+ * less `--inspect*`, as from execArgv: with `--inspect-brk` or `--inspect-wait` every worker
+ * would wait at its first line for a debugger, and serve() for them, for ever. The variable
+ * is returned as it is when it holds no such option (its quoting untouched).
  */
 export function workerNodeOptions(nodeOptions: string | undefined): string | undefined {
-  if (nodeOptions === undefined || !/(^|\s)--input-type(=|\s|$)/.test(nodeOptions)) return nodeOptions;
+  if (nodeOptions === undefined || !/(^|\s)--(input-type|inspect)/.test(nodeOptions)) return nodeOptions;
   const words = nodeOptions.split(/\s+/).filter(Boolean);
   const out: string[] = [];
   for (let i = 0; i < words.length; i++) {
-    if (words[i] === '--input-type') i++;
-    else if (!words[i]!.startsWith('--input-type=')) out.push(words[i]!);
+    const w = words[i]!;
+    if (w === '--input-type' || w === '--inspect-port' || w === '--inspect-publish-uid') i++;
+    else if (!w.startsWith('--input-type=') && !w.startsWith('--inspect')) out.push(w);
   }
   return out.join(' ');
 }

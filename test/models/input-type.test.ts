@@ -74,7 +74,45 @@ describe('workerNodeOptions', () => {
     ['--input-type=module', ''],
     ['--input-type module --no-warnings', '--no-warnings'],
     ['--no-warnings  --input-type=commonjs --enable-source-maps', '--no-warnings --enable-source-maps'],
+    ['--inspect', ''],
+    ['--inspect-brk=127.0.0.1:0 --no-warnings', '--no-warnings'],
+    ['--inspect-wait --inspect-port 9230 --max-old-space-size=64', '--max-old-space-size=64'],
+    ['--inspect-publish-uid=http --inspect-port=0 --enable-source-maps', '--enable-source-maps'],
   ])('%j → %j', (given, want) => {
     expect(workerNodeOptions(given)).toBe(want);
   });
+});
+
+describe('multi-process under a debugger', () => {
+  // The program's NODE_OPTIONS asks every Node process to wait for a debugger at its first
+  // line (set by the program itself, so that it does not wait): the workers must not
+  // inherit it, or serve() waits for them for ever. Killed with its process group whatever
+  // happens, the workers that would wait included.
+  it('--inspect-brk in NODE_OPTIONS: the workers start without it', async () => {
+    const code =
+      `process.env.NODE_OPTIONS = '--inspect-brk=127.0.0.1:0';` +
+      `const { serve } = await import(${JSON.stringify(index)});` +
+      `const s = await serve({ model: 'multi-process', protocol: 'http', workers: 2 });` +
+      `try { const r = await fetch('http://127.0.0.1:' + s.port + '/');` +
+      `console.log(JSON.stringify({ status: r.status, body: await r.text() })); } finally { await s.close(); }`;
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 20_000);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exit = await new Promise((resolve) => child.once('exit', resolve));
+    clearTimeout(kill);
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone
+    }
+    expect(out).toContain(JSON.stringify(answered));
+    expect(exit).toBe(0);
+  }, 60_000);
 });
