@@ -73,6 +73,24 @@ export function holdings(model: ModelName) {
   };
 }
 
+/**
+ * A client whose request is in the HOLD fixture's handler: it connects, sends `GET /hold`
+ * with the marks (`mark`: created once the handler runs; `release`: the file it waits for;
+ * `done`: created when it ends) and returns once `mark` exists.
+ */
+export async function heldInHandler(
+  port: number,
+  marks: { mark: string; release?: string; done?: string },
+): Promise<Client> {
+  const busy = new Client(port);
+  const query = Object.entries(marks)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  await busy.send(`GET /hold?${query} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  expect(await eventually(() => existsSync(marks.mark), STALL_MS)).toBe(true);
+  return busy;
+}
+
 /** close() (with `options`), and whether it has resolved yet. */
 export function closing(
   s: Server,
@@ -93,10 +111,8 @@ export function defineCloseTests(model: ModelName, start: Start, root: () => str
     const held = holdings(model);
     const s = await start('http', { handler: HOLD, idleTimeout: STALL_MS });
     held.started(s);
-    const [inHandler, release, done] = [mark('in'), mark('release'), mark('done')];
-    const busy = new Client(s.port);
-    await busy.send(`GET /hold?mark=${inHandler}&release=${release}&done=${done} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    expect(await eventually(() => existsSync(inHandler), STALL_MS)).toBe(true);
+    const [release, done] = [mark('release'), mark('done')];
+    const busy = await heldInHandler(s.port, { mark: mark('in'), release, done });
     const c = closing(s);
     expect(await eventually(() => busy.closed, STALL_MS)).toBe(true);
     expect(busy.got.length).toBe(0); // its reply, when the handler settles, is dropped
@@ -113,10 +129,7 @@ export function defineCloseTests(model: ModelName, start: Start, root: () => str
     const held = holdings(model);
     const s = await start('http', { handler: HOLD, idleTimeout: 300 });
     held.started(s);
-    const inHandler = mark('never');
-    const busy = new Client(s.port);
-    await busy.send(`GET /hold?mark=${inHandler} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    expect(await eventually(() => existsSync(inHandler), STALL_MS)).toBe(true);
+    const busy = await heldInHandler(s.port, { mark: mark('never') });
     const c = closing(s);
     expect(await c.done).toBe(true);
     expect(await eventually(() => busy.closed, STALL_MS)).toBe(true);

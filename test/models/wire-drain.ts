@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import type { ModelName, ServeOptions, Server } from '../helpers/rawio.js';
 import { eventually } from '../helpers/wait.js';
-import { Client, closing, holdings } from './wire-close.js';
+import { Client, closing, heldInHandler, holdings } from './wire-close.js';
 
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
 
@@ -66,10 +66,8 @@ export function defineDrainTests(model: ModelName, start: Start, root: () => str
     const held = holdings(model);
     const s = await start('http', { handler: HOLD, idleTimeout: STALL_MS });
     held.started(s);
-    const [inHandler, release] = [mark('busy-in'), mark('busy-release')];
-    const busy = new Client(s.port);
-    await busy.send(`GET /hold?mark=${inHandler}&release=${release} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    expect(await eventually(() => existsSync(inHandler), STALL_MS)).toBe(true);
+    const release = mark('busy-release');
+    const busy = await heldInHandler(s.port, { mark: mark('busy-in'), release });
     const c = closing(s, { drain: STALL_MS });
     expect(await refused(s.port)).toBe(true);
     // The handler has not settled: the connection is open, nothing sent, close() waits.
@@ -172,10 +170,7 @@ export function defineDrainTests(model: ModelName, start: Start, root: () => str
     const held = holdings(model);
     const s = await start('http', { handler: HOLD, idleTimeout: 300 });
     held.started(s);
-    const inHandler = mark('never');
-    const busy = new Client(s.port);
-    await busy.send(`GET /hold?mark=${inHandler} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    expect(await eventually(() => existsSync(inHandler), STALL_MS)).toBe(true);
+    const busy = await heldInHandler(s.port, { mark: mark('never') });
     const c = closing(s, { drain: 300 });
     expect(await c.done).toBe(true);
     expect(await eventually(() => busy.closed, STALL_MS)).toBe(true);
@@ -187,10 +182,7 @@ export function defineDrainTests(model: ModelName, start: Start, root: () => str
     const held = holdings(model);
     const s = await start('http', { handler: HOLD, idleTimeout: 300 });
     held.started(s);
-    const inHandler = mark('cut');
-    const busy = new Client(s.port);
-    await busy.send(`GET /hold?mark=${inHandler} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    expect(await eventually(() => existsSync(inHandler), STALL_MS)).toBe(true);
+    const busy = await heldInHandler(s.port, { mark: mark('cut') });
     const drained = closing(s, { drain: Infinity });
     const c = closing(s);
     expect(await c.done).toBe(true);
