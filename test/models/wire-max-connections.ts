@@ -21,6 +21,23 @@ type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) 
 
 const STALL_MS = 20_000;
 
+/**
+ * On `iterative` a connection limit of 1 (`limit`: the option that sets it) never refuses:
+ * a second client (from `local`, if given) waits in the backlog and is served once the first
+ * leaves, nothing counted refused.
+ */
+export async function iterativeWaitsItsTurn(start: Start, limit: Partial<ServeOptions>, local?: string): Promise<void> {
+  const s = await start('resp', limit);
+  const first = new RespConn(s.port, local);
+  expect(await first.ping()).toBe(true);
+  const second = new RespConn(s.port, local);
+  second.sock.write(resp('PING'));
+  first.sock.destroy();
+  expect(await eventually(() => second.got === '+PONG\r\n', STALL_MS)).toBe(true);
+  expect(s.stats().refused).toBe(0);
+  second.sock.destroy();
+}
+
 export function defineMaxConnectionsTests(model: ModelName, start: Start): void {
   // thread-per-connection's `workers` caps its threads, connects past the cap waiting in the
   // backlog (README's model table): give it more threads than the limit, so the limit binds.
@@ -28,15 +45,7 @@ export function defineMaxConnectionsTests(model: ModelName, start: Start): void 
 
   if (model === 'iterative') {
     it('maxConnections never refuses on iterative: the next client waits its turn and is served', async () => {
-      const s = await start('resp', { maxConnections: 1 });
-      const first = new RespConn(s.port);
-      expect(await first.ping()).toBe(true);
-      const second = new RespConn(s.port);
-      second.sock.write(resp('PING'));
-      first.sock.destroy();
-      expect(await eventually(() => second.got === '+PONG\r\n', STALL_MS)).toBe(true);
-      expect(s.stats().refused).toBe(0);
-      second.sock.destroy();
+      await iterativeWaitsItsTurn(start, { maxConnections: 1 });
     }, 60_000);
     return;
   }

@@ -18,6 +18,7 @@ import type { ModelName, ServeOptions, Server } from '../helpers/rawio.js';
 import { resp } from '../helpers/clients.js';
 import { RespConn } from '../helpers/resp-conn.js';
 import { eventually } from '../helpers/wait.js';
+import { iterativeWaitsItsTurn } from './wire-max-connections.js';
 
 type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
 
@@ -32,15 +33,7 @@ export function defineMaxPerClientTests(model: ModelName, start: Start): void {
 
   if (model === 'iterative') {
     it('maxConnectionsPerClient never refuses on iterative: the same client next waits its turn and is served', async () => {
-      const s = await start('resp', { maxConnectionsPerClient: 1 });
-      const first = new RespConn(s.port, A);
-      expect(await first.ping()).toBe(true);
-      const second = new RespConn(s.port, A);
-      second.sock.write(resp('PING'));
-      first.sock.destroy();
-      expect(await eventually(() => second.got === '+PONG\r\n', STALL_MS)).toBe(true);
-      expect(s.stats().refused).toBe(0);
-      second.sock.destroy();
+      await iterativeWaitsItsTurn(start, { maxConnectionsPerClient: 1 }, A);
     }, 60_000);
     return;
   }
