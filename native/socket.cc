@@ -57,52 +57,73 @@ int Resolve(const std::string& host, int port, sockaddr_storage* ss, socklen_t* 
 
 int SocketFlags(bool blocking) { return SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK); }
 
-long ListenTcp(const std::string& host, int port, int backlog, bool reusePort, bool blocking) {
+// A setup of several calls: its fd, or the -errno of the call that failed and that call's
+// name, so that the error names bind(2) when bind failed and not the listen(2) that never ran.
+struct Setup {
+  long ret;
+  const char* syscall;
+};
+
+Napi::Value SetupResult(Napi::Env env, const Setup& s) {
+  if (s.ret >= 0) return Num(env, static_cast<double>(s.ret));
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Num(env, static_cast<double>(s.ret)));
+  a.Set(1u, Napi::String::New(env, s.syscall));
+  return a;
+}
+
+// Closes fd after a failed step, keeping that step's errno.
+Setup Failed(int fd, const char* syscall) {
+  int e = errno;
+  close(fd);
+  return {-e, syscall};
+}
+
+Setup ListenTcp(const std::string& host, int port, int backlog, bool reusePort, bool blocking) {
   sockaddr_storage ss;
   socklen_t len;
   int r = Resolve(host, port, &ss, &len);
-  if (r < 0) return r;
+  if (r < 0) return {r, "getaddrinfo"};
   int fd = socket(ss.ss_family, SOCK_STREAM | SocketFlags(blocking), 0);
-  if (fd < 0) return -errno;
+  if (fd < 0) return {-errno, "socket"};
   int one = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-      (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-      bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || listen(fd, backlog) < 0) {
-    int e = errno;
-    close(fd);
-    return -e;
-  }
-  return fd;
+      (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0))
+    return Failed(fd, "setsockopt");
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) return Failed(fd, "bind");
+  if (listen(fd, backlog) < 0) return Failed(fd, "listen");
+  return {fd, "listen"};
 }
 
 // A non-blocking connect returns the fd at once with the connection in progress: the fd
 // becomes writable when it completes (SO_ERROR then says how).
-long ConnectTcp(const std::string& host, int port, bool blocking) {
+Setup ConnectTcp(const std::string& host, int port, bool blocking) {
   sockaddr_storage ss;
   socklen_t len;
   int r = Resolve(host, port, &ss, &len);
-  if (r < 0) return r;
+  if (r < 0) return {r, "getaddrinfo"};
   int fd = socket(ss.ss_family, SOCK_STREAM | SocketFlags(blocking), 0);
-  if (fd < 0) return -errno;
+  if (fd < 0) return {-errno, "socket"};
   long c = RetryEintr([&] { return connect(fd, reinterpret_cast<sockaddr*>(&ss), len); });
   if (c < 0 && !(c == -EINPROGRESS && !blocking)) {
     close(fd);
-    return c;
+    return {c, "connect"};
   }
-  return fd;
+  return {fd, "connect"};
 }
 
 Napi::Value JsListenTcp(const Napi::CallbackInfo& info) {
   std::string host = ArgCString(info, 0, "host");
   int port = static_cast<int>(ArgInt(info, 1, "port", 0, 65535));
   int backlog = static_cast<int>(ArgInt(info, 2, "backlog", 0, INT32_MAX));
-  return Num(info.Env(), ListenTcp(host, port, backlog, ArgBool(info, 3), ArgBool(info, 4)));
+  return SetupResult(info.Env(),
+                     ListenTcp(host, port, backlog, ArgBool(info, 3), ArgBool(info, 4)));
 }
 
 Napi::Value JsConnectTcp(const Napi::CallbackInfo& info) {
   std::string host = ArgCString(info, 0, "host");
   int port = static_cast<int>(ArgInt(info, 1, "port", 0, 65535));
-  return Num(info.Env(), ConnectTcp(host, port, ArgBool(info, 2)));
+  return SetupResult(info.Env(), ConnectTcp(host, port, ArgBool(info, 2)));
 }
 
 Napi::Value JsLocalPort(const Napi::CallbackInfo& info) {

@@ -31,7 +31,12 @@ describe('errors', () => {
     expect(sys.read(r, new Uint8Array(1))).toBe(-constants.EBADF);
     const held = sys.listenTcp('127.0.0.1', 0);
     const port = sys.localPort(held);
-    expect(() => sys.listenTcp('127.0.0.1', port)).toThrow(expect.objectContaining({ code: 'EADDRINUSE' }));
+    expect(() => sys.listenTcp('127.0.0.1', port)).toThrow(
+      expect.objectContaining({ code: 'EADDRINUSE', errno: -98, syscall: 'bind' }),
+    );
+    expect(() => sys.listenTcp('198.18.0.1', 0)).toThrow(
+      expect.objectContaining({ code: 'EADDRNOTAVAIL', syscall: 'bind' }),
+    );
     sys.close(held);
   });
 });

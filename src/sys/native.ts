@@ -32,8 +32,16 @@ export interface NativeBinding extends ConstantsBinding {}
 
 // ---- socket.cc
 export interface SocketBinding {
-  listenTcp(host: string, port: number, backlog: number, reusePort: boolean, blocking: boolean): number;
-  connectTcp(host: string, port: number, blocking: boolean): number;
+  /** The fd, or `[-errno, syscall]` naming the step that failed (socket, setsockopt, bind, listen). */
+  listenTcp(
+    host: string,
+    port: number,
+    backlog: number,
+    reusePort: boolean,
+    blocking: boolean,
+  ): number | [number, string];
+  /** The fd, or `[-errno, syscall]` naming the step that failed (socket, connect). */
+  connectTcp(host: string, port: number, blocking: boolean): number | [number, string];
   localPort(fd: number): number;
   accept(fd: number, blocking: boolean): number;
   /** getpeername(2) as 16 bytes of IPv6 address in out (IPv4: ::ffff:a.b.c.d): the family, or -errno. */

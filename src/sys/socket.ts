@@ -27,6 +27,11 @@ function ipLiteral(host: unknown): string {
   return host as string;
 }
 
+/** A setup's fd, or the ErrnoError of the step that failed, named by that step's syscall. */
+function setup(r: number | [number, string]): number {
+  return typeof r === 'number' ? r : check(r[0], r[1]);
+}
+
 /** Options of {@link listenTcp}. */
 export interface ListenOptions {
   /** listen(2) backlog; default 511, as nginx and Node use. */
@@ -39,7 +44,9 @@ export interface ListenOptions {
 
 /**
  * Creates a TCP socket bound to `host:port` and listening. Port 0 picks a free port
- * (see {@link localPort}).
+ * (see {@link localPort}). A failure throws an `ErrnoError` whose `syscall` names the step
+ * that failed: `'bind'` for a port in use (EADDRINUSE) or an address not on this host
+ * (EADDRNOTAVAIL), `'socket'`, `'setsockopt'` or `'listen'` otherwise.
  * @example
  * const lfd = sys.listenTcp('127.0.0.1', 0);
  * console.log(sys.localPort(lfd));
@@ -51,7 +58,7 @@ export function listenTcp(host: string, port: number, opts?: ListenOptions): num
   const backlog = o.backlog === undefined ? 511 : v.int('backlog', o.backlog, 0, 0x7fffffff);
   const reusePort = o.reusePort === undefined ? false : v.bool('reusePort', o.reusePort);
   const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);
-  return check(native.listenTcp(host, port, backlog, reusePort, blocking), 'listen');
+  return setup(native.listenTcp(host, port, backlog, reusePort, blocking));
 }
 
 /**
@@ -64,7 +71,7 @@ export function connectTcp(host: string, port: number, opts?: { blocking?: boole
   v.int('port', port, 0, 65535);
   const o = v.object<{ blocking: boolean }>('opts', opts);
   const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);
-  return check(native.connectTcp(host, port, blocking), 'connect');
+  return setup(native.connectTcp(host, port, blocking));
 }
 
 /** The local port a socket is bound to. */

@@ -193,7 +193,7 @@ export function defineModelSuite(model: ModelName, extra: Partial<ServeOptions> 
       });
     });
   }
-  describe(`${model}: a port in use`, () => {
+  describe(`${model}: a bind that fails`, () => {
     // Held by another program (a Node server) or by a server of the same model: the second
     // serve() must not share the port (SO_REUSEPORT would let a multi-process one join).
     it.each(['node', 'same model'] as const)(
@@ -223,7 +223,8 @@ export function defineModelSuite(model: ModelName, extra: Partial<ServeOptions> 
             (e: unknown) => e,
           );
           expect(err).toBeInstanceOf(ErrnoError);
-          expect(err).toMatchObject({ code: 'EADDRINUSE', errno: -98, syscall: 'listen' });
+          // bind(2) is the call that failed: the error names it, not the listen(2) never made.
+          expect(err).toMatchObject({ code: 'EADDRINUSE', errno: -98, syscall: 'bind' });
           expect(await eventually(() => threads() <= threadsBefore)).toBe(true);
           expect(await eventually(() => childrenOf(process.pid).length <= childrenBefore)).toBe(true);
           expect(leakedSince(fdsBefore)).toEqual([]);
@@ -232,6 +233,22 @@ export function defineModelSuite(model: ModelName, extra: Partial<ServeOptions> 
         }
       },
     );
+
+    it('an address not on this host: serve() rejects with EADDRNOTAVAIL from bind', async () => {
+      const fdsBefore = openFds();
+      // 198.18.0.0/15 is set aside for benchmarking networks: no interface here holds it.
+      const err = await serve({ model, protocol: 'echo', workers: 2, ...extra, host: '198.18.0.1' }).then(
+        async (s) => {
+          await s.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ErrnoError);
+      expect(err).toMatchObject({ code: 'EADDRNOTAVAIL', errno: -99, syscall: 'bind' });
+      expect(String(err)).toMatch(/, bind$/);
+      expect(leakedSince(fdsBefore)).toEqual([]);
+    });
   });
 
   // The wire contract is TypeScript over the same native calls as the cases above: the runs
