@@ -14,6 +14,7 @@ import {
   registerTransferMethod,
   sys,
   transferFile,
+  transferMethodNames,
   transferMethods,
   waitWritable,
   type TransferMethodName,
@@ -142,6 +143,57 @@ describe.each(METHODS)('transferFile %s', (method) => {
     expect(await pipe).toMatchObject({ code: 'EPIPE', syscall: 'write' });
     sys.close(w);
     closePipePool();
+  });
+});
+
+// transferFile sends a region of a regular file: anything else is refused, by every method
+// alike, with nothing sent (a pipe or a device used to send 0 bytes and resolve 0; a directory
+// failed in each method's own way).
+describe.each(transferMethodNames)('transferFile %s from a file that is not regular', (method) => {
+  const kinds: [string, RegExp, () => { fd: number; also: number[] }][] = [
+    [
+      'a pipe holding bytes',
+      /a pipe \(FIFO\)/,
+      () => {
+        const [r, w] = sys.pipe();
+        expect(sys.write(w, Buffer.from('bytes in the pipe'))).toBe(17);
+        return { fd: r, also: [w] };
+      },
+    ],
+    ['/dev/zero', /a character device/, () => ({ fd: sys.open('/dev/zero', constants.O_RDONLY), also: [] })],
+    [
+      'a directory',
+      /a directory/,
+      () => ({ fd: sys.open(tmpdir(), constants.O_RDONLY | constants.O_DIRECTORY), also: [] }),
+    ],
+    [
+      'a socket',
+      /a socket/,
+      () => {
+        const [a, b] = sys.socketpair();
+        return { fd: a, also: [b] };
+      },
+    ],
+  ];
+  it.each(kinds)('%s: a TypeError naming its kind, nothing sent', async (_name, kind, open) => {
+    const fdsAtStart = openFds();
+    const { fd, also } = open();
+    const [sock, peer] = sys.socketpair();
+    try {
+      for (const length of [undefined, 100]) {
+        const e = await transferFile(sock, fd, { method, ...(length === undefined ? {} : { length }) }).catch(
+          (x: unknown) => x,
+        );
+        expect(e).toBeInstanceOf(TypeError);
+        expect(e).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+        expect(String(e)).toMatch(/"fileFd" argument must be an open regular file/);
+        expect(String(e)).toMatch(kind);
+      }
+      expect(sys.read(peer, new Uint8Array(64))).toBe(-constants.EAGAIN);
+    } finally {
+      for (const f of [fd, ...also, sock, peer]) sys.close(f);
+    }
+    expect(leakedSince(fdsAtStart)).toEqual([]);
   });
 });
 

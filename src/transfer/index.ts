@@ -174,6 +174,29 @@ function socketGone(socket: Socket): Error {
   return errnoError(errno, 'write');
 }
 
+const S_IFMT = 0o170000;
+const KINDS: Record<number, string> = {
+  0o010000: 'a pipe (FIFO)',
+  0o020000: 'a character device',
+  0o040000: 'a directory',
+  0o060000: 'a block device',
+  0o140000: 'a socket',
+};
+
+/**
+ * The size of the regular file open as `fd`. transferFile sends a region at a file position,
+ * sized by fstat(2): any other kind of file has no such region (a pipe's or a device's size is
+ * 0, so every method would send nothing and resolve 0; a directory failed in each method's own
+ * way), so it is refused here, for every method, before anything is sent.
+ */
+function regularFileSize(fd: number): number {
+  const st = fstat(fd);
+  const kind = st.mode & S_IFMT;
+  if (kind !== 0o100000)
+    throw v.valueError('fileFd', `an open regular file, not ${KINDS[kind] ?? 'this kind of file'}`, fd);
+  return st.size;
+}
+
 /**
  * Sends `[offset, offset + length)` of `fileFd` to a non-blocking socket and resolves with
  * the bytes sent: `length`, clamped to the end of the file (0 past it). The socket is an
@@ -182,6 +205,9 @@ function socketGone(socket: Socket): Error {
  * On EAGAIN it waits for writability and resumes at the exact offset. Rejects with the
  * errno error of a failed call (EPIPE, ECONNRESET …), with an AbortError when `signal`
  * aborts, and with a TypeError or RangeError for bad arguments or an unknown method.
+ * `fileFd` must be a regular file, whatever the method: a pipe, a device, a directory or a
+ * socket rejects with a TypeError (`ERR_INVALID_ARG_VALUE`) naming its kind, before anything
+ * is sent.
  * @example
  * const file = sys.open('big.iso', constants.O_RDONLY);
  * try {
@@ -198,10 +224,10 @@ export async function transferFile(sock: SocketLike, fileFd: number, opts: Trans
   const signal = opts.signal;
   if (signal?.aborted) throw abortError(signal);
   const method = resolveMethod(opts.method);
+  const size = regularFileSize(fileFd);
   const node = nodeSocket(sock, 'sock');
   if (node !== undefined) await nodeQueueDrained(node, signal);
   const offset = opts.offset ?? 0;
-  const size = fstat(fileFd).size;
   const avail = Math.max(0, size - offset);
   const length = Math.min(opts.length ?? avail, avail);
   const waiter = opts.wait ? undefined : writableWaiter();
