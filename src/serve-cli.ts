@@ -45,6 +45,9 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
                      reply data of this many bytes or more is sent zero-copy (MSG_ZEROCOPY
                      in the reactor models, SEND_ZC in proactor; default 0: never)
   --cpus LIST        pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
+  --keyspace-size BYTES
+                     resp: the keyspace's capacity, 65536 to 4294967295 (default 64 MiB);
+                     past it a write answers -OOM
   --bench-agent A    also answer GET http://A/cpu with this server's CPU time (all its
                      threads and worker processes), for \`rawio bench --target\` on another
                      machine; A is PORT (on 127.0.0.1) or HOST:PORT

@@ -116,6 +116,23 @@ describe('rawio subcommands', () => {
     });
   });
 
+  it('serve --keyspace-size: the resp keyspace in bytes, 65536 and up, resp only', () => {
+    expect(parseServeArgs(['--model=single', '--protocol=resp', '--keyspace-size=1048576'])).toEqual({
+      model: 'single',
+      protocol: 'resp',
+      keyspaceSize: 1 << 20,
+    });
+    let r = run('serve', '--model', 'single', '--protocol', 'resp', '--keyspace-size', '1000');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--keyspace-size wants an integer >= 65536/);
+    r = run('serve', '--model', 'single', '--protocol', 'resp', '--keyspace-size', 'big');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--keyspace-size wants a whole number');
+    r = run('serve', '--model', 'single', '--protocol', 'http', '--keyspace-size', '65536');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/keyspace-size.*not used by the http protocol/);
+  });
+
   it('serve --max-connections and --max-connections-per-client want a whole number of at least 1', () => {
     for (const flag of ['--max-connections', '--max-connections-per-client']) {
       for (const value of ['0', '-3']) {

@@ -72,6 +72,7 @@ export const serveOptionTable = {
   maxQueue: { cli: 'int' },
   maxHeader: { cli: 'int' }, // read by http and static (README's limits table)
   maxRequest: { cli: 'int' }, // read by http, static (bodies, at most 64 KiB there) and resp
+  keyspaceSize: { cli: 'int', protocols: ['resp'] },
   maxInFlight: { cli: 'int' },
   maxOutput: { cli: 'int' },
   maxFiles: { cli: 'int' },
@@ -280,6 +281,9 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   const directio = o.directio === undefined ? 4 << 20 : v.int('directio', o.directio, 0);
   const maxHeader = o.maxHeader === undefined ? undefined : v.int('maxHeader', o.maxHeader, 64, 65535);
   const maxRequest = o.maxRequest === undefined ? undefined : v.int('maxRequest', o.maxRequest, 1);
+  // What Keyspace.create takes; a one-thread server's local table is held to the same range.
+  const keyspaceSize =
+    o.keyspaceSize === undefined ? undefined : v.int('keyspaceSize', o.keyspaceSize, 1 << 16, 0xffffffff);
   const resolved: ResolvedServeOptions = {
     model,
     protocol,
@@ -311,6 +315,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
   if (root !== undefined) resolved.root = root;
   if (maxHeader !== undefined) resolved.maxHeader = maxHeader;
   if (maxRequest !== undefined) resolved.maxRequest = maxRequest;
+  if (keyspaceSize !== undefined) resolved.protocolOptions.keyspaceSize = resolved.keyspaceSize = keyspaceSize;
   // User code travels to every thread and process as the protocol's kind and options.
   if (module) {
     resolved.protocolModule = module;

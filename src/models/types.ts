@@ -123,6 +123,12 @@ export interface ServeOptions {
    * http body, 16 MiB for a resp command (8 MiB an argument).
    */
   maxRequest?: number;
+  /**
+   * resp: the keyspace's capacity in bytes (keys, values and 24 bytes an entry), 64 KiB to
+   * 4 GiB - 1; default 64 MiB. Past it a write answers `-OOM`. The shared keyspace's memory
+   * (or, where one thread handles every request, that thread's table) holds at most this.
+   */
+  keyspaceSize?: number;
   /** Requests per connection handled and not yet answered; more wait unread; default 1024. */
   maxInFlight?: number;
   /** Reply bytes per connection not yet taken by the client before its next request waits; default 1 MiB. */
@@ -176,7 +182,7 @@ export interface ServeOptions {
 
 /** The options after defaults, as every model receives them. */
 export interface ResolvedServeOptions extends Required<
-  Omit<ServeOptions, 'root' | 'protocol' | 'handler' | 'cpus' | 'maxHeader' | 'maxRequest'>
+  Omit<ServeOptions, 'root' | 'protocol' | 'handler' | 'cpus' | 'maxHeader' | 'maxRequest' | 'keyspaceSize'>
 > {
   /** What every thread and process recreates the protocol from: a built-in name, or 'module'. */
   protocol: ProtocolKind;
@@ -197,7 +203,9 @@ export interface ResolvedServeOptions extends Required<
   maxHeader?: number;
   /** Given: the protocols' request limit (protocolOptions.limits carries it); absent: theirs. */
   maxRequest?: number;
-  /** What the protocol is created with (root, transfer, directio). */
+  /** Given: the resp keyspace's size (protocolOptions.keyspaceSize carries it); absent: 64 MiB. */
+  keyspaceSize?: number;
+  /** What the protocol is created with (root, transfer, directio, keyspaceSize). */
   protocolOptions: ProtocolOptions;
 }
 

@@ -10,7 +10,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { exchange, httpGets } from '../helpers/clients.js';
+import { exchange, httpGets, resp, respReplies } from '../helpers/clients.js';
 import {
   modelNames,
   resolveServeOptions,
@@ -143,6 +143,38 @@ describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
       expect(await httpGet(server.port, server.host)).toMatch(/^HTTP\/1\.1 200 OK/);
     } finally {
       await server.close();
+    }
+  });
+
+  it('keyspaceSize: resp only, 64 KiB to 4 GiB - 1, into the protocol options', () => {
+    const resolve = (o: Partial<ServeOptions>) => resolveServeOptions({ model, protocol: 'resp', ...o });
+    expect(resolve({}).protocolOptions.keyspaceSize).toBeUndefined();
+    expect(resolve({ keyspaceSize: 1 << 16 }).protocolOptions.keyspaceSize).toBe(1 << 16);
+    expect(resolve({ keyspaceSize: 0xffffffff }).keyspaceSize).toBe(0xffffffff);
+    expect(() => resolve({ keyspaceSize: bad('1048576') as unknown as number })).toThrow(TypeError);
+    expect(() => resolve({ keyspaceSize: bad(null) as unknown as number })).toThrow(TypeError);
+    for (const n of [(1 << 16) - 1, 2 ** 32, 1.5e6 + 0.5, Number.NaN, Infinity, -1])
+      expect(() => resolve({ keyspaceSize: n })).toThrow(RangeError);
+    expect(() => resolveServeOptions({ model, protocol: 'http', keyspaceSize: 1 << 20 })).toThrow(
+      /'keyspaceSize' option is not used by the http protocol/,
+    );
+  });
+
+  it('keyspaceSize bounds what the resp keyspace holds', async () => {
+    // Eight SETs of 16 KiB: a 64 KiB keyspace answers -OOM before the last, the default 64 MiB none.
+    const value = Buffer.alloc(16 << 10, 'v');
+    const sets = Buffer.concat(Array.from({ length: 8 }, (_, i) => resp('SET', `k${i}`, value)));
+    for (const keyspaceSize of [1 << 16, undefined]) {
+      const server = await serve({ model, protocol: 'resp', workers: 2, ...(keyspaceSize ? { keyspaceSize } : {}) });
+      try {
+        const got = (await exchange(server.port, respReplies(sets, 8))).toString('latin1');
+        const oom = got.split('-OOM').length - 1;
+        expect(got.split('+OK\r\n').length - 1 + oom).toBe(8);
+        if (keyspaceSize) expect(oom).toBeGreaterThan(0);
+        else expect(oom).toBe(0);
+      } finally {
+        await server.close();
+      }
     }
   });
 
