@@ -19,7 +19,7 @@ export type {
 export { Proactor } from './loop/proactor.js';
 export type { ProactorOptions, CompletionCallback, RecvCallback } from './loop/proactor.js';
 export * from './protocols/index.js';
-export { Keyspace, type KeyspaceOptions } from './sys/keyspace.js';
+export { Keyspace, type KeyspaceLike, type KeyspaceOptions } from './sys/keyspace.js';
 export {
   transferFile,
   sendBuffer,

@@ -26,6 +26,7 @@
  */
 import { ENOENT, ENOMEM, EINVAL, ERANGE, EBADF } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
+import type { KeyspaceLike } from '../sys/keyspace.js';
 import * as v from '../sys/validate.js';
 import { copyBytes, putUint, uintDigits } from './bytes.js';
 
@@ -140,7 +141,7 @@ function parseInt64(f: Uint8Array, from: number, to: number): bigint | number | 
  * const out = new Uint8Array(24);
  * const n = ks.incr(enc.encode('hits'), 1, out); // 2: out holds '42'
  */
-export class LocalKeyspace {
+export class LocalKeyspace implements KeyspaceLike {
   /** A local table has no name: nothing outside this thread can attach to it. */
   readonly name = '';
   readonly #capacity: number;
@@ -352,6 +353,26 @@ export class LocalKeyspace {
     return this.#sumOver(keys, (k) => this.del(k));
   }
 
+  /**
+   * Deletes every key that begins with `prefix` (all of them for an empty one): how many were
+   * deleted. It walks every key once, as the shared table's does.
+   */
+  delPrefix(prefix: Uint8Array): number {
+    v.bytes(prefix, 'prefix');
+    if (this.#closed) return -EBADF;
+    const n = prefix.length;
+    const doomed: Uint8Array[] = [];
+    for (let e = 0; e < this.#key.length; e++) {
+      const key = this.#key[e]!;
+      if (key === EMPTY_KEY || key.length < n) continue; // a free slot, or too short
+      let i = 0;
+      while (i < n && key[i] === prefix[i]) i++;
+      if (i === n) doomed.push(key);
+    }
+    for (const key of doomed) this.del(key);
+    return doomed.length;
+  }
+
   /** How many of `keys` are present (a key given twice counts twice). */
   existsMany(keys: readonly Uint8Array[]): number {
     return this.#sumOver(keys, (k) => this.exists(k));
@@ -404,6 +425,32 @@ export class LocalKeyspace {
     for (let i = 0; i < digits.length; i++) out[i] = digits.charCodeAt(i);
     const s = this.#write(key, h, e, 0, key.length, out, 0, digits.length, -1);
     return s < 0 ? s : digits.length;
+  }
+
+  /**
+   * Adds 1 to the integer at `key`, as {@link LocalKeyspace.incr} does, only when the integers
+   * stored at `keys` (absent counts as 0) add up to less than `max`. Returns the count of the
+   * new value's digits written into `out` (24 bytes or more), 0 when the sum is already `max`
+   * or more (nothing changed), -EINVAL when a value is not an integer, -ERANGE on overflow,
+   * -ENOMEM past the capacity. `max`: an integer of 0 to 2^53.
+   */
+  incrIfSumBelow(key: Uint8Array, keys: readonly Uint8Array[], max: number, out: Uint8Array): number {
+    v.bytes(key, 'key');
+    if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
+    for (const k of keys) v.bytes(k, 'keys[i]');
+    v.int('max', max, 0, 2 ** 53);
+    if (v.bytes(out, 'out').length < 24) throw v.rangeError('out', 'at least 24 bytes', out.length);
+    if (this.#closed) return -EBADF;
+    let sum = 0n;
+    for (const k of keys) {
+      const f = this.#peek(k);
+      if (f === undefined) continue;
+      const n = parseInt64(f, headerOf(f), f.length - 2);
+      if (n === null) return -EINVAL;
+      sum += BigInt(n);
+      if (sum > INT64_MAX || sum < INT64_MIN) return -ERANGE;
+    }
+    return sum < BigInt(max) ? this.incr(key, 1, out) : 0;
   }
 
   /** Sets each key/value pair of [k1, v1, k2, v2, …] in order: all of them (0) or, when they do not fit together, none (-ENOMEM). */
@@ -502,6 +549,11 @@ export class LocalKeyspace {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
+  }
+
+  /** {@link LocalKeyspace.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 }
 

@@ -58,7 +58,34 @@ function defaultBuckets(size: number): number {
  * // in a worker thread or child process: Keyspace.attach(ks.name)
  * ks.close();
  */
-export class Keyspace {
+/**
+ * What a RESP keyspace offers, kept by both tables: the shared-memory {@link Keyspace} and the
+ * one-thread `LocalKeyspace` (src/protocols/local-keyspace.ts), so that code written against
+ * it runs on either. The same methods, arguments (a wrong type a TypeError, a number out of
+ * range a RangeError) and results (`>= 0` or `-errno`: ENOENT, EINVAL, ERANGE, ENOMEM, and
+ * EBADF once closed); `info()` throws an ErrnoError once closed.
+ */
+export interface KeyspaceLike {
+  /** The name to attach by; '' for a table no other thread can reach. */
+  readonly name: string;
+  get(key: Uint8Array, out: Uint8Array): number;
+  set(key: Uint8Array, value: Uint8Array, flags?: number): number;
+  del(key: Uint8Array): number;
+  exists(key: Uint8Array): number;
+  delMany(keys: readonly Uint8Array[]): number;
+  delPrefix(prefix: Uint8Array): number;
+  existsMany(keys: readonly Uint8Array[]): number;
+  incr(key: Uint8Array, delta: number | bigint, out: Uint8Array): number;
+  incrIfSumBelow(key: Uint8Array, keys: readonly Uint8Array[], max: number, out: Uint8Array): number;
+  mset(kv: readonly Uint8Array[]): number;
+  mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number;
+  flush(): number;
+  info(): { keys: number; used: number; capacity: number };
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+export class Keyspace implements KeyspaceLike {
   /** The name to attach by, to pass to threads and processes: `/proc/<pid>/fd/<fd>` (a memfd) or the shm name given. */
   readonly name: string;
   /** Whether this mapping created the keyspace (and unlinks it on close). */

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { constants as os } from 'node:os';
-import { ErrnoError, Keyspace, LocalKeyspace, createProtocol } from '../helpers/rawio.js';
+import { ErrnoError, Keyspace, LocalKeyspace, createProtocol, type KeyspaceLike } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -120,6 +120,133 @@ async function contendInProcess(...args: ContendArgs): Promise<Contended> {
   return JSON.parse(stdout) as Contended;
 }
 
+/**
+ * The KeyspaceLike contract, one table of cases run on both implementations: the shared
+ * keyspace (16 buckets, so that chains are long) and a one-thread LocalKeyspace. Code
+ * written against KeyspaceLike must get the same answers from either.
+ */
+const tables: [string, (size: number) => KeyspaceLike][] = [
+  ['Keyspace', (size) => Keyspace.create(undefined, { size, buckets: 16 })],
+  ['LocalKeyspace', (size) => new LocalKeyspace({ size })],
+];
+
+describe.each(tables)('%s: the KeyspaceLike contract', (_name, make) => {
+  it('has every method the shared Keyspace has', () => {
+    const methods = (proto: object) =>
+      Reflect.ownKeys(proto).filter((k) => k !== 'constructor' && typeof Reflect.get(proto, k) === 'function');
+    using ks = make(1 << 16);
+    for (const m of methods(Keyspace.prototype)) expect(typeof Reflect.get(ks, m), String(m)).toBe('function');
+    expect(typeof ks.name).toBe('string');
+  });
+
+  it('incrIfSumBelow takes a slot only while the keys it sums are below max', () => {
+    using ks = make(1 << 20);
+    const out = Buffer.alloc(24);
+    const text = (n: number) => out.subarray(0, n).toString();
+    const keys = [b('a'), b('b'), b('none')]; // 'none' is never set: it counts as 0
+    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(1);
+    expect(text(1)).toBe('1');
+    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(1);
+    expect(text(1)).toBe('2');
+    ks.set(b('b'), b('1')); // another counter's slot
+    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(0); // 2 + 1: at the limit
+    expect(ks.incrIfSumBelow(b('b'), keys, 3, out)).toBe(0);
+    const value = (k: string) => text(ks.get(b(k), out));
+    expect([value('a'), value('b'), ks.exists(b('none'))]).toEqual(['2', '1', 0]); // nothing changed
+    expect(ks.incr(b('b'), -1, out)).toBe(1); // b gives its slot back
+    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(1);
+    expect(text(1)).toBe('3');
+    expect(ks.incrIfSumBelow(b('fresh'), [], 1, out)).toBe(1); // no keys: the sum is 0
+    expect(ks.incrIfSumBelow(b('c'), [b('a')], 4, out)).toBe(1); // its own key need not be summed
+    expect(ks.incrIfSumBelow(b('c'), [b('a')], 3, out)).toBe(0);
+    expect(ks.incrIfSumBelow(b('d'), [b('d')], 0, out)).toBe(0); // max 0: never
+    ks.set(b('neg'), b('-2'));
+    expect(ks.incrIfSumBelow(b('d'), [b('a'), b('neg')], 2, out)).toBe(1); // 3 - 2 < 2
+    expect(value('d')).toBe('1');
+    ks.set(b('d'), b('9'));
+    expect(ks.incrIfSumBelow(b('d'), [b('d')], 10, out)).toBe(2);
+    expect(value('d')).toBe('10');
+  });
+
+  it('delPrefix deletes every key that begins with the prefix (bytes, not text), and only those', () => {
+    using ks = make(1 << 20);
+    const out = Buffer.alloc(24);
+    for (let i = 0; i < 200; i++) ks.set(b(`client:1:${i}`), b('1'));
+    for (let i = 0; i < 50; i++) ks.set(b(`client:10:${i}`), b('1')); // a longer worker index: not under 'client:1:'
+    ks.set(Buffer.from([0x63, 0x3a, 0x00, 0xff]), b('x')); // binary keys
+    ks.set(b('client:1'), b('short')); // shorter than the prefix
+    expect(ks.delPrefix(b('client:1:'))).toBe(200);
+    expect(ks.info().keys).toBe(52);
+    expect(ks.exists(b('client:10:7'))).toBe(1);
+    expect(ks.exists(b('client:1'))).toBe(1);
+    expect(ks.delPrefix(b('client:1:'))).toBe(0); // nothing left under it
+    expect(ks.delPrefix(Buffer.from([0x63, 0x3a, 0x00]))).toBe(1);
+    // The freed blocks serve new keys, and the chains are whole: every remaining key is found.
+    for (let i = 0; i < 200; i++) expect(ks.incr(b(`n:${i}`), 1, out)).toBe(1);
+    for (let i = 0; i < 50; i++) expect(ks.exists(b(`client:10:${i}`))).toBe(1);
+    expect(ks.delPrefix(b(''))).toBe(251); // the empty prefix: every key
+    expect(ks.info().keys).toBe(0);
+  });
+
+  it('incrIfSumBelow fails like incr on a value that is not an integer, and on overflow', () => {
+    using ks = make(1 << 20);
+    const out = Buffer.alloc(24);
+    ks.set(b('own'), b('1'));
+    for (const bad of ['', ' 1', '01', '+1', '-0', '1x', '99999999999999999999']) {
+      ks.set(b('bad'), b(bad));
+      expect(ks.incrIfSumBelow(b('own'), [b('own'), b('bad')], 100, out)).toBe(-os.errno.EINVAL);
+      expect(ks.incrIfSumBelow(b('bad'), [b('own')], 100, out)).toBe(-os.errno.EINVAL); // its own value
+    }
+    expect(out.subarray(0, ks.get(b('own'), out)).toString()).toBe('1'); // untouched
+    ks.set(b('big'), b('9223372036854775807'));
+    expect(ks.incrIfSumBelow(b('own'), [b('big'), b('own')], 100, out)).toBe(-os.errno.ERANGE); // the sum
+    expect(ks.incrIfSumBelow(b('big'), [b('own')], 100, out)).toBe(-os.errno.ERANGE); // the add
+    expect(out.subarray(0, ks.get(b('own'), out)).toString()).toBe('1');
+  });
+
+  it('incrIfSumBelow refuses bad arguments before touching the table', () => {
+    using ks = make(1 << 16);
+    const out = Buffer.alloc(24);
+    const call =
+      (...args: unknown[]) =>
+      () =>
+        Reflect.apply(ks.incrIfSumBelow, ks, args) as number;
+    expect(call(b('k'), [b('k')], 1, out)()).toBe(1); // each call below differs from this one in one place
+    for (const [args, type] of [
+      [['k', [b('k')], 1, out], TypeError],
+      [[b('k'), b('k'), 1, out], TypeError],
+      [[b('k'), ['k'], 1, out], TypeError],
+      [[b('k'), [b('k'), null], 1, out], TypeError],
+      [[b('k'), [b('k')], '1', out], TypeError],
+      [[b('k'), [b('k')], 1n, out], TypeError],
+      [[b('k'), [b('k')], 1, [0]], TypeError],
+      [[b('k'), [b('k')], 1], TypeError],
+      [[b('k'), [b('k')], NaN, out], RangeError],
+      [[b('k'), [b('k')], -1, out], RangeError],
+      [[b('k'), [b('k')], 1.5, out], RangeError],
+      [[b('k'), [b('k')], Infinity, out], RangeError],
+      [[b('k'), [b('k')], 2 ** 53 + 2, out], RangeError],
+      [[b('k'), [b('k')], 1, Buffer.alloc(23)], RangeError],
+    ] as const) {
+      expect(call(...args), String(args)).toThrow(type);
+    }
+    expect(out.subarray(0, ks.get(b('k'), out)).toString()).toBe('1'); // none of them counted
+  });
+
+  it('answers -EBADF once closed, and closes twice', () => {
+    const ks = make(1 << 16);
+    const out = Buffer.alloc(24);
+    ks.set(b('a'), b('1'));
+    ks.close();
+    ks.close();
+    expect(ks.delPrefix(b(''))).toBe(-os.errno.EBADF);
+    expect(ks.incrIfSumBelow(b('a'), [b('a')], 5, out)).toBe(-os.errno.EBADF);
+    expect(ks.incr(b('a'), 1, out)).toBe(-os.errno.EBADF);
+    expect(ks.get(b('a'), out)).toBe(-os.errno.EBADF);
+    expect(() => ks.info()).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+});
+
 describe('shared-memory keyspace', () => {
   afterAll(() => {
     // every segment this process created was unlinked
@@ -194,71 +321,6 @@ describe('shared-memory keyspace', () => {
     }
     ks.set(b('max'), b('9223372036854775807'));
     expect(ks.incr(b('max'), 1, out)).toBe(-os.errno.ERANGE);
-  });
-
-  it('incrIfSumBelow takes a slot only while the keys it sums are below max', () => {
-    using ks = Keyspace.create(undefined, { size: 1 << 20 });
-    const out = Buffer.alloc(24);
-    const text = (n: number) => out.subarray(0, n).toString();
-    const keys = [b('a'), b('b'), b('none')]; // 'none' is never set: it counts as 0
-    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(1);
-    expect(text(1)).toBe('1');
-    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(1);
-    expect(text(1)).toBe('2');
-    ks.set(b('b'), b('1')); // another counter's slot
-    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(0); // 2 + 1: at the limit
-    expect(ks.incrIfSumBelow(b('b'), keys, 3, out)).toBe(0);
-    const value = (k: string) => text(ks.get(b(k), out));
-    expect([value('a'), value('b'), ks.exists(b('none'))]).toEqual(['2', '1', 0]); // nothing changed
-    expect(ks.incr(b('b'), -1, out)).toBe(1); // b gives its slot back
-    expect(ks.incrIfSumBelow(b('a'), keys, 3, out)).toBe(1);
-    expect(text(1)).toBe('3');
-    expect(ks.incrIfSumBelow(b('fresh'), [], 1, out)).toBe(1); // no keys: the sum is 0
-    expect(ks.incrIfSumBelow(b('c'), [b('a')], 4, out)).toBe(1); // its own key need not be summed
-    expect(ks.incrIfSumBelow(b('c'), [b('a')], 3, out)).toBe(0);
-    expect(ks.incrIfSumBelow(b('d'), [b('d')], 0, out)).toBe(0); // max 0: never
-    ks.set(b('neg'), b('-2'));
-    expect(ks.incrIfSumBelow(b('d'), [b('a'), b('neg')], 2, out)).toBe(1); // 3 - 2 < 2
-    expect(value('d')).toBe('1');
-    ks.set(b('d'), b('9'));
-    expect(ks.incrIfSumBelow(b('d'), [b('d')], 10, out)).toBe(2);
-    expect(value('d')).toBe('10');
-  });
-
-  it('delPrefix deletes every key that begins with the prefix (bytes, not text), and only those', () => {
-    using ks = Keyspace.create(undefined, { size: 1 << 20, buckets: 16 });
-    const out = Buffer.alloc(24);
-    for (let i = 0; i < 200; i++) ks.set(b(`client:1:${i}`), b('1'));
-    for (let i = 0; i < 50; i++) ks.set(b(`client:10:${i}`), b('1')); // a longer worker index: not under 'client:1:'
-    ks.set(Buffer.from([0x63, 0x3a, 0x00, 0xff]), b('x')); // binary keys
-    ks.set(b('client:1'), b('short')); // shorter than the prefix
-    expect(ks.delPrefix(b('client:1:'))).toBe(200);
-    expect(ks.info().keys).toBe(52);
-    expect(ks.exists(b('client:10:7'))).toBe(1);
-    expect(ks.exists(b('client:1'))).toBe(1);
-    expect(ks.delPrefix(b('client:1:'))).toBe(0); // nothing left under it
-    expect(ks.delPrefix(Buffer.from([0x63, 0x3a, 0x00]))).toBe(1);
-    // The freed blocks serve new keys, and the chains are whole: every remaining key is found.
-    for (let i = 0; i < 200; i++) expect(ks.incr(b(`n:${i}`), 1, out)).toBe(1);
-    for (let i = 0; i < 50; i++) expect(ks.exists(b(`client:10:${i}`))).toBe(1);
-    expect(ks.delPrefix(b(''))).toBe(251); // the empty prefix: every key
-    expect(ks.info().keys).toBe(0);
-  });
-
-  it('incrIfSumBelow fails like incr on a value that is not an integer, and on overflow', () => {
-    using ks = Keyspace.create(undefined, { size: 1 << 20 });
-    const out = Buffer.alloc(24);
-    ks.set(b('own'), b('1'));
-    for (const bad of ['', ' 1', '01', '+1', '-0', '1x', '99999999999999999999']) {
-      ks.set(b('bad'), b(bad));
-      expect(ks.incrIfSumBelow(b('own'), [b('own'), b('bad')], 100, out)).toBe(-os.errno.EINVAL);
-      expect(ks.incrIfSumBelow(b('bad'), [b('own')], 100, out)).toBe(-os.errno.EINVAL); // its own value
-    }
-    expect(out.subarray(0, ks.get(b('own'), out)).toString()).toBe('1'); // untouched
-    ks.set(b('big'), b('9223372036854775807'));
-    expect(ks.incrIfSumBelow(b('own'), [b('big'), b('own')], 100, out)).toBe(-os.errno.ERANGE); // the sum
-    expect(ks.incrIfSumBelow(b('big'), [b('own')], 100, out)).toBe(-os.errno.ERANGE); // the add
-    expect(out.subarray(0, ks.get(b('own'), out)).toString()).toBe('1');
   });
 
   it('fails with ENOMEM when full and reuses freed blocks', () => {
@@ -338,31 +400,6 @@ describe('shared-memory keyspace', () => {
     expect(() => ks.incr(b('k'), NaN, Buffer.alloc(24))).toThrow(RangeError);
     expect(() => ks.mset([b('odd')])).toThrow(RangeError);
     expect(() => ks.mget([b('k')], Buffer.alloc(1), new Int32Array(0))).toThrow(RangeError);
-    const out = Buffer.alloc(24);
-    const call =
-      (...args: unknown[]) =>
-      () =>
-        Reflect.apply(ks.incrIfSumBelow, ks, args) as number;
-    expect(call(b('k'), [b('k')], 1, out)()).toBe(1); // each call below differs from this one in one place
-    for (const [args, type] of [
-      [['k', [b('k')], 1, out], TypeError],
-      [[b('k'), b('k'), 1, out], TypeError],
-      [[b('k'), ['k'], 1, out], TypeError],
-      [[b('k'), [b('k'), null], 1, out], TypeError],
-      [[b('k'), [b('k')], '1', out], TypeError],
-      [[b('k'), [b('k')], 1n, out], TypeError],
-      [[b('k'), [b('k')], 1, [0]], TypeError],
-      [[b('k'), [b('k')], 1], TypeError],
-      [[b('k'), [b('k')], NaN, out], RangeError],
-      [[b('k'), [b('k')], -1, out], RangeError],
-      [[b('k'), [b('k')], 1.5, out], RangeError],
-      [[b('k'), [b('k')], Infinity, out], RangeError],
-      [[b('k'), [b('k')], 2 ** 53 + 2, out], RangeError],
-      [[b('k'), [b('k')], 1, Buffer.alloc(23)], RangeError],
-    ] as const) {
-      expect(call(...args), String(args)).toThrow(type);
-    }
-    expect(out.subarray(0, ks.get(b('k'), out)).toString()).toBe('1'); // none of them counted
     expect(() => Keyspace.create(ks.name)).toThrow(/EEXIST/);
   });
 
