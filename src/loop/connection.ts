@@ -123,7 +123,12 @@ export class Connection {
   readonly maxQueue: number;
   /** ms `end()` lingers for, reading and discarding, before it closes (ConnectionOptions.linger). */
   readonly linger: number;
-  /** Bytes read so far. */
+  /**
+   * Bytes read so far, as read(2) returned them (a taken net.Socket's buffered bytes
+   * included): a transport count, as `bytesWritten` is and as Node's `socket.bytesRead` is.
+   * What a lingering `end()` reads and discards counts too, though it never reaches
+   * `onData`; the bytes handed to `onData` are the count as it stood when `end()` was called.
+   */
   bytesRead = 0;
   /** Bytes written so far (by the kernel's count, queued bytes once they go out). */
   bytesWritten = 0;
