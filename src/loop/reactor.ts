@@ -331,10 +331,16 @@ export class Reactor {
     if (this.#mode === 'attach') this.#detach();
   }
 
-  /** Stops the loop and closes the poller. Watched fds stay open: they are the caller's. */
+  /**
+   * Stops the loop and closes the poller. Watched fds stay open: they are the caller's.
+   * Called from a handler or a timer, nothing more is dispatched: the rest of the batch and
+   * the timers due with it are dropped (their handlers would find the poller closed).
+   */
   close(): void {
     this.stop();
     this.#closed = true;
+    this.#firedN = this.#firedAt = 0;
+    this.#timers.clear();
     this.poller.close();
   }
 

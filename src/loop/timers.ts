@@ -40,6 +40,13 @@ export class TimerHeap {
     return id;
   }
 
+  /** Cancels every timer. */
+  clear(): void {
+    for (const e of this.#byId.values()) e.dead = true;
+    this.#byId.clear();
+    this.#heap.length = 0;
+  }
+
   cancel(id: number): void {
     const e = this.#byId.get(id);
     if (e === undefined) return;

@@ -370,6 +370,43 @@ describe.each(pollerNames)('Poller %s', (name) => {
   );
 
   it.each(['run', 'attach'] as const)(
+    'under a Reactor (%s), close() from a handler: the rest of the batch and the due timers are dropped, nothing throws',
+    async (mode) => {
+      p.close(); // this test makes its own, inside the reactor
+      const reactor = new Reactor({ backend: name });
+      const one = Buffer.alloc(8);
+      one.writeBigUInt64LE(1n);
+      const e1 = sys.eventfd();
+      const e2 = sys.eventfd();
+      fds.push(e1, e2);
+      const served: number[] = [];
+      let closed!: () => void;
+      const done = new Promise<void>((resolve) => (closed = resolve));
+      // Whichever comes first closes the reactor; the other would change its interest,
+      // which a closed poller refuses (EBADF).
+      const handler = (fd: number) => {
+        served.push(fd);
+        if (served.length > 1) return reactor.rewatch(fd, IN | OUT);
+        reactor.close();
+        closed();
+      };
+      reactor.watch(e1, IN, handler);
+      reactor.watch(e2, IN, handler);
+      let timerRan = false;
+      reactor.setTimer(0, () => (timerRan = true));
+      sys.write(e1, one);
+      sys.write(e2, one); // both in one batch
+      if (mode === 'run') await reactor.run(); // resolves: no EBADF from the rest of the batch
+      else reactor.attach(); // an uncaught exception would fail the test
+      await done;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(served.length).toBe(1);
+      expect(timerRan).toBe(false);
+      expect(reactor.running).toBe(false);
+    },
+  );
+
+  it.each(['run', 'attach'] as const)(
     'under a Reactor, a handler that throws mid-batch rejects run(); the rest of the batch is served next (%s)',
     async (mode) => {
       p.close(); // this test makes its own, inside the reactor
