@@ -139,6 +139,8 @@ export class Connection {
   #ending = false;
   #closed = false;
   #eof = false;
+  /** The fd is not open for reading (a pipe's write end): read(2) said EBADF. */
+  #writeOnly = false;
   #needDrain = false;
   /** Ended and shut down for writing: reading and discarding until the peer's EOF (see `linger`). */
   #lingering = false;
@@ -294,9 +296,12 @@ export class Connection {
     this.#rewatch();
   }
 
-  /** Reads again after `pause()`; ignored once the peer has finished sending or `end()` was called. */
+  /**
+   * Reads again after `pause()`; ignored once the peer has finished sending or `end()` was
+   * called, and on an fd not open for reading (a pipe's write end).
+   */
   resume(): void {
-    if (this.#ending || this.#eof) return;
+    if (this.#ending || this.#eof || this.#writeOnly) return;
     this.#reading = true;
     this.#rewatch();
   }
@@ -425,6 +430,13 @@ export class Connection {
         return;
       } else {
         if (n === -EAGAIN) return;
+        if (n === -EBADF && !this.#lingering) {
+          // Not open for reading (a pipe's write end): a write-only connection from now on,
+          // its errors those of its writes (a reader gone: EPIPE, from EPOLLERR or write).
+          this.#writeOnly = true;
+          this.#reading = false;
+          return this.#rewatch();
+        }
         // A reset while lingering ends it quietly: the reply was taken by the kernel already.
         if (this.#lingering) this.destroy();
         else this.#fail(n, 'read');
@@ -482,7 +494,7 @@ export class Connection {
 
   #finish(): void {
     native.shutdown(this.fd, 1);
-    if (this.linger === 0 || this.#eof) return this.destroy();
+    if (this.linger === 0 || this.#eof || this.#writeOnly) return this.destroy();
     // Lingering close: the peer sees the reply and EOF; what it still sends is read and
     // dropped, so that close(2) finds no unread bytes and sends no reset (see `linger`).
     this.#lingering = true;

@@ -310,6 +310,35 @@ describe.each(pollerNames)('Connection on %s', (backend) => {
     expect(['EPIPE', 'ECONNRESET']).toContain(closeErr?.code);
   });
 
+  it("a pipe's write end: writes past the pipe's capacity reach the reader, and a reader gone is EPIPE from write", async () => {
+    const [r, w] = sys.pipe({ size: 4096 });
+    let closeErr: (Error & { code?: string; syscall?: string }) | undefined | null = null;
+    const stop = () => reactor.stop();
+    const conn = new Connection(reactor, w, { onDrain: stop, onClose: (e) => ((closeErr = e), stop()) });
+    const data = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+    expect(conn.write(data)).toBe(false); // the pipe holds 4 KiB: the rest is queued
+    const got: Buffer[] = [];
+    const t = reactor.setTimer(1, () => drain(r, got), { repeat: true });
+    await reactor.run(); // onDrain: every byte went out through EPOLLOUT
+    reactor.clearTimer(t);
+    drain(r, got);
+    expect(closeErr).toBeNull();
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+    conn.resume(); // nothing to read on a write end: stays write-only
+    expect(reactor.maskOf(w)! & c.EPOLLIN).toBe(0);
+    // The reader goes: the next write fails with the write's own errno.
+    sys.close(r);
+    conn.onClose = (e) => {
+      closeErr = e;
+      reactor.stop();
+    };
+    reactor.setTimer(1, () => conn.write(Buffer.alloc(1024)), { repeat: true });
+    await reactor.run();
+    expect(closeErr).toMatchObject({ code: 'EPIPE', syscall: expect.stringMatching(/^write/) });
+    expect(conn.closed).toBe(true);
+  });
+
   it('waitWritable resolves on EPOLLOUT and rejects when the connection closes', async () => {
     const [a, b] = sys.socketpair();
     const conn = new Connection(reactor, a);
