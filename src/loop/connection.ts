@@ -133,7 +133,9 @@ export class Connection {
   /** Bytes written so far (by the kernel's count, queued bytes once they go out). */
   bytesWritten = 0;
   readonly #buf: Buffer;
+  /** The write queue: #queue[#head …] waits, in order (a head index: shift() is O(n) on a long queue). */
   readonly #queue: Uint8Array[] = [];
+  #head = 0;
   #queued = 0;
   #reading = true;
   #ending = false;
@@ -333,6 +335,7 @@ export class Connection {
     this.reactor.unwatch(this.fd);
     native.close(this.fd);
     this.#queue.length = 0;
+    this.#head = 0;
     this.#queued = 0;
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -464,19 +467,31 @@ export class Connection {
   #flush(): boolean {
     const q = this.#queue;
     // writev takes the first IOV_MAX parts a call: the loop offers the rest
-    while (q.length > 0) {
-      const n = q.length === 1 ? native.write(this.fd, q[0]!, 0, q[0]!.length) : native.writev(this.fd, q, 0);
-      if (n === -EAGAIN) return true;
+    while (this.#head < q.length) {
+      const h = this.#head;
+      const one = h === q.length - 1;
+      const n = one ? native.write(this.fd, q[h]!, 0, q[h]!.length) : native.writev(this.fd, q, h);
+      if (n === -EAGAIN) break;
       if (n < 0) {
-        this.#fail(n, q.length === 1 ? 'write' : 'writev');
+        this.#fail(n, one ? 'write' : 'writev');
         return false;
       }
       this.bytesWritten += n;
       this.#queued -= n;
+      let i = h;
       let left = n;
-      while (left > 0 && left >= q[0]!.length) left -= q.shift()!.length;
-      if (left > 0) q[0] = q[0]!.subarray(left);
-      if (n === 0) return true;
+      while (i < q.length && left >= q[i]!.length) left -= q[i++]!.length;
+      if (left > 0) q[i] = q[i]!.subarray(left);
+      this.#head = i;
+      if (n === 0) break;
+    }
+    if (this.#head === q.length) {
+      q.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= q.length) {
+      // Sent parts are dropped in bulk: each part is moved once, not once per write.
+      q.splice(0, this.#head);
+      this.#head = 0;
     }
     return true;
   }

@@ -339,6 +339,30 @@ describe.each(pollerNames)('Connection on %s', (backend) => {
     expect(conn.closed).toBe(true);
   });
 
+  it('many small writes queued behind a full socket go out in order, every byte', async () => {
+    const [a, b] = sys.socketpair();
+    const conn = new Connection(reactor, a, { onDrain: () => reactor.stop() });
+    while (conn.write(Buffer.alloc(65536))) {
+      /* fill the socket buffer: what follows is queued */
+    }
+    const head = conn.queuedBytes + conn.bytesWritten;
+    // Thousands of parts of 1 to 3 bytes: flushed IOV_MAX parts a writev, partly, many times over.
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 20_000; i++) parts.push(Buffer.from([i & 0xff, (i >> 8) & 0xff, 0xaa].slice(0, 1 + (i % 3))));
+    for (const p of parts) expect(conn.write(p)).toBe(false);
+    const got: Buffer[] = [];
+    const t = reactor.setTimer(1, () => drain(b, got), { repeat: true });
+    await reactor.run();
+    reactor.clearTimer(t);
+    drain(b, got);
+    const all = Buffer.concat(got);
+    expect(all.length).toBe(head + parts.reduce((n, p) => n + p.length, 0));
+    expect(all.subarray(head).equals(Buffer.concat(parts))).toBe(true);
+    expect(conn.queuedBytes).toBe(0);
+    conn.destroy();
+    sys.close(b);
+  });
+
   it('waitWritable resolves on EPOLLOUT and rejects when the connection closes', async () => {
     const [a, b] = sys.socketpair();
     const conn = new Connection(reactor, a);
