@@ -396,7 +396,8 @@ describe.each(pollerNames)('Poller %s', (name) => {
       reactor.setTimer(0, () => (timerRan = true));
       sys.write(e1, one);
       sys.write(e2, one); // both in one batch
-      if (mode === 'run') await reactor.run(); // resolves: no EBADF from the rest of the batch
+      if (mode === 'run')
+        await reactor.run(); // resolves: no EBADF from the rest of the batch
       else reactor.attach(); // an uncaught exception would fail the test
       await done;
       await new Promise((resolve) => setImmediate(resolve));
