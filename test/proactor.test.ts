@@ -313,6 +313,30 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     }
   });
 
+  it('close(): a callback that throws, on a posted completion or on -ECANCELED, leaves no other uncalled and the proactor closed', async () => {
+    const px = new Proactor({ entries: 4 });
+    const pairs = Array.from({ length: 6 }, () => sys.socketpair());
+    const got: string[] = [];
+    for (const [i, [a, b]] of pairs.entries()) {
+      if (i < 3) sys.write(b, Buffer.from('x')); // three complete before close() reaps them
+      px.recv(a, Buffer.alloc(4), (n) => {
+        got.push(`${i}:${n}`);
+        if (i === 0 || i === 3) throw new Error(`boom ${i}`);
+      });
+    }
+    await new Promise((resolve) => setImmediate(resolve)); // submitted (and the first three completed)
+    expect(() => px.close()).toThrow('boom 0'); // the first throw, once all were called
+    const e = -constants.ECANCELED;
+    expect(got.sort()).toEqual(['0:1', '1:1', '2:1', `3:${e}`, `4:${e}`, `5:${e}`]);
+    expect(() => px.recv(pairs[0]![0], Buffer.alloc(4), () => {})).toThrow(/closed/);
+    px.close(); // closed already: nothing more
+    expect(got.length).toBe(6);
+    for (const [a, b] of pairs) {
+      sys.close(a);
+      sys.close(b);
+    }
+  });
+
   it('cancel() and untaken() ignore unknown and finished ids, and refuse a non-number (TypeError)', async () => {
     const px = new Proactor();
     const results: number[] = [];

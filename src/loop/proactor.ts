@@ -735,18 +735,39 @@ export class Proactor {
     this.watch = undefined;
   }
 
-  /** Stops, cancels what is in flight, waits for the kernel, then runs each callback with -ECANCELED. */
+  /**
+   * Stops, cancels what is in flight, waits for the kernel, then runs each callback with
+   * -ECANCELED. A callback that throws does not stop it: every other callback still runs
+   * once and the proactor is closed, and then close() throws what the first one threw.
+   */
   close(): void {
     if (this.closed) return;
     this.stop();
-    this.ring.close(); // completions already posted are dispatched first
+    let thrown: { error: unknown } | undefined;
+    for (;;) {
+      // Completions already posted are dispatched first; a callback's throw leaves the rest
+      // of them for the next drain, which the next try starts with.
+      try {
+        this.ring.close();
+        break;
+      } catch (error) {
+        thrown ??= { error };
+      }
+    }
     this.closed = true;
     this.backlog = [];
     this.bufs = undefined; // the native ring released them with the ring
     const left = this.reqs.live();
     const ends = left.map((r) => (r.kind === K.RECV_MULTI ? r.onData : r.cb));
     for (const r of left) this.reqs.release(r);
-    for (const cb of ends) cb(-ECANCELED, EMPTY);
+    for (const cb of ends) {
+      try {
+        cb(-ECANCELED, EMPTY);
+      } catch (error) {
+        thrown ??= { error };
+      }
+    }
+    if (thrown !== undefined) throw thrown.error;
   }
 }
 
