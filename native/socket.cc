@@ -131,9 +131,13 @@ Napi::Value JsLocalPort(const Napi::CallbackInfo& info) {
   socklen_t len = sizeof(ss);
   if (getsockname(ArgFd(info, 0), reinterpret_cast<sockaddr*>(&ss), &len) < 0)
     return Num(info.Env(), -errno);
-  int port = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
-                                      : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  return Num(info.Env(), port);
+  // Only an IP socket has a port: another family's address (AF_UNIX: a socketpair's is the
+  // family alone) holds no port bytes to read.
+  if (ss.ss_family == AF_INET6)
+    return Num(info.Env(), ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port));
+  if (ss.ss_family == AF_INET)
+    return Num(info.Env(), ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port));
+  return Num(info.Env(), -EAFNOSUPPORT);
 }
 
 // peerAddress(fd, out): getpeername(2) of a connected socket as 16 bytes of IPv6 address in

@@ -97,6 +97,15 @@ describe('sys sockets', () => {
     expect(sys.read(e!, eb)).toBe(-c.EAGAIN);
   });
 
+  it('localPort of a socket with no port (AF_UNIX) is EAFNOSUPPORT, of a pipe ENOTSOCK', () => {
+    const [a] = keep(...sys.socketpair());
+    expect(() => sys.localPort(a!)).toThrow(
+      expect.objectContaining({ code: 'EAFNOSUPPORT', errno: -97, syscall: 'getsockname' }), // Linux's EAFNOSUPPORT
+    );
+    const [r] = keep(...sys.pipe());
+    expect(() => sys.localPort(r!)).toThrow(expect.objectContaining({ code: 'ENOTSOCK', syscall: 'getsockname' }));
+  });
+
   it('a write to a closed peer is EPIPE, not a signal', () => {
     const [a, b] = sys.socketpair();
     sys.close(b);

@@ -74,7 +74,7 @@ export function connectTcp(host: string, port: number, opts?: { blocking?: boole
   return setup(native.connectTcp(host, port, blocking));
 }
 
-/** The local port a socket is bound to. */
+/** The local port a socket is bound to; an ErrnoError (EAFNOSUPPORT) for a socket that is not TCP/IP's (AF_UNIX). */
 export function localPort(fd: number): number {
   return check(native.localPort(v.fd(fd)), 'getsockname');
 }
