@@ -106,6 +106,17 @@ describe('sys sockets', () => {
     expect(() => sys.localPort(r!)).toThrow(expect.objectContaining({ code: 'ENOTSOCK', syscall: 'getsockname' }));
   });
 
+  it('a pipe size the kernel refuses is an ErrnoError named fcntl (F_SETPIPE_SZ), not pipe2, with no fd left open', () => {
+    const max = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
+    let made: number[] | undefined;
+    try {
+      made = sys.pipe({ size: max * 2 });
+    } catch (e) {
+      expect(e).toMatchObject({ code: expect.stringMatching(/^(EPERM|EBUSY)$/), syscall: 'fcntl' });
+    }
+    if (made !== undefined) keep(...made); // CAP_SYS_RESOURCE: allowed past the limit
+  });
+
   it('a write to a closed peer is EPIPE, not a signal', () => {
     const [a, b] = sys.socketpair();
     sys.close(b);

@@ -184,7 +184,16 @@ export function socketpair(opts?: { blocking?: boolean }): [number, number] {
 export function pipe(opts?: { size?: number; blocking?: boolean }): [number, number] {
   const o = v.object<{ size: number; blocking: boolean }>('opts', opts);
   const size = o.size === undefined ? 0 : v.int('size', o.size, 1, 0x7fffffff);
-  return pair(native.pipe(size, o.blocking === undefined ? false : v.bool('blocking', o.blocking)), 'pipe2');
+  const blocking = o.blocking === undefined ? false : v.bool('blocking', o.blocking);
+  const r = native.pipe(size, blocking);
+  if (typeof r !== 'number' || size === 0) return pair(r, 'pipe2');
+  // pipe2 or F_SETPIPE_SZ failed (the native call closed the pipe then): named by which,
+  // told apart by a pipe2 alone, on this failure path only.
+  const plain = native.pipe(0, false);
+  if (typeof plain === 'number') return pair(r, 'pipe2');
+  native.close(plain[0]);
+  native.close(plain[1]);
+  return pair(r, 'fcntl');
 }
 
 /** F_GETPIPE_SZ: a pipe's capacity in bytes. */
