@@ -254,7 +254,7 @@ export class Connection {
   #sendParts(parts: Uint8Array[]): boolean {
     if (parts.length === 1) return this.#send(parts[0]!);
     if (this.#queued > 0) {
-      for (const p of parts) this.#enqueue(p);
+      for (let i = 0; i < parts.length && !this.#closed; i++) this.#enqueue(parts[i]!); // past maxQueue: dropped
       return false;
     }
     const r = writeParts(this.fd, parts);

@@ -207,6 +207,23 @@ describe.each(pollerNames)('Connection on %s', (backend) => {
     expect(errors).toHaveLength(1);
     expect(closeErr).toMatchObject({ code: 'ERR_RAWIO_QUEUE_FULL' });
     expect(conn.write(Buffer.alloc(1))).toBe(false);
+    expect(conn.queuedBytes).toBe(0);
+    sys.close(b);
+  });
+
+  it('past maxQueue while uncork() queues behind a queue: dropped, and nothing more is queued', () => {
+    const [a, b] = sys.socketpair();
+    let closeErr: Error | undefined;
+    const conn = new Connection(reactor, a, { maxQueue: 100_000, onClose: (e) => (closeErr = e) });
+    while (conn.write(Buffer.alloc(65536))) {
+      /* fill the socket buffer: the queue is not empty */
+    }
+    conn.cork();
+    for (let i = 0; i < 10; i++) conn.write(Buffer.alloc(30_000)); // large parts, held by reference
+    expect(conn.uncork()).toBe(false);
+    expect(closeErr).toMatchObject({ code: 'ERR_RAWIO_QUEUE_FULL' });
+    expect(conn.closed).toBe(true);
+    expect(conn.queuedBytes).toBe(0); // the parts after the one that passed the bound are not copied
     sys.close(b);
   });
 
