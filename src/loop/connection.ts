@@ -341,8 +341,12 @@ export class Connection {
     this.#waiters = [];
     const why = error ?? new Error('connection closed');
     for (const w of waiters) w.reject(why);
-    if (error !== undefined) this.onError?.(error);
-    this.onClose?.(error);
+    try {
+      if (error !== undefined) this.onError?.(error);
+    } finally {
+      // onClose comes even when onError throws (which then goes on to the caller).
+      this.onClose?.(error);
+    }
   }
 
   /**

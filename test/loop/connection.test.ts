@@ -311,6 +311,21 @@ describe.each(pollerNames)('Connection on %s', (backend) => {
     sys.close(lfd);
   });
 
+  it('an onError that throws still gets onClose called, and its throw reaches the caller', () => {
+    const [a, b] = sys.socketpair();
+    sys.close(b);
+    let closeErr: Error | undefined;
+    const conn = new Connection(reactor, a, {
+      onError: () => {
+        throw new Error('from onError');
+      },
+      onClose: (e) => (closeErr = e),
+    });
+    expect(() => conn.write(Buffer.from('x'))).toThrow('from onError'); // EPIPE at once
+    expect(conn.closed).toBe(true);
+    expect(closeErr).toMatchObject({ code: 'EPIPE', syscall: 'write' });
+  });
+
   it('writing to a closed peer ends in onClose(EPIPE or ECONNRESET)', async () => {
     const [a, b] = sys.socketpair();
     let closeErr: (Error & { code?: string }) | undefined;
