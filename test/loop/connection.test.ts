@@ -371,19 +371,36 @@ describe.each(pollerNames)('Connection on %s', (backend) => {
     expect(conn.closed).toBe(true);
   });
 
-  it('many small writes queued behind a full socket go out in order, every byte', async () => {
+  it('many small writes queued behind a full socket, and more while it drains, go out in order, every byte', async () => {
     const [a, b] = sys.socketpair();
-    const conn = new Connection(reactor, a, { onDrain: () => reactor.stop() });
+    const conn = new Connection(reactor, a);
     while (conn.write(Buffer.alloc(65536))) {
       /* fill the socket buffer: what follows is queued */
     }
     const head = conn.queuedBytes + conn.bytesWritten;
-    // Thousands of parts of 1 to 3 bytes: flushed IOV_MAX parts a writev, partly, many times over.
+    // Parts of 1 to 3 bytes and now and then a large one: gathered, flushed partly, many
+    // times over, and written to again while the queue is part sent.
     const parts: Buffer[] = [];
-    for (let i = 0; i < 20_000; i++) parts.push(Buffer.from([i & 0xff, (i >> 8) & 0xff, 0xaa].slice(0, 1 + (i % 3))));
-    for (const p of parts) expect(conn.write(p)).toBe(false);
+    for (let i = 0; i < 40_000; i++) {
+      const big = i % 5000 === 4999;
+      parts.push(big ? Buffer.alloc(3000, i) : Buffer.from([i & 0xff, (i >> 8) & 0xff, 0xaa].slice(0, 1 + (i % 3))));
+    }
+    let next = 0;
+    const writeSome = (count: number) => {
+      for (const end = Math.min(parts.length, next + count); next < end;) conn.write(parts[next++]!);
+    };
+    writeSome(20_000);
+    expect(conn.queuedBytes).toBeGreaterThan(20_000);
     const got: Buffer[] = [];
-    const t = reactor.setTimer(1, () => drain(b, got), { repeat: true });
+    const t = reactor.setTimer(
+      1,
+      () => {
+        drain(b, got);
+        writeSome(1000);
+        if (next === parts.length && conn.queuedBytes === 0) reactor.stop();
+      },
+      { repeat: true },
+    );
     await reactor.run();
     reactor.clearTimer(t);
     drain(b, got);
