@@ -71,7 +71,7 @@ export const serveOptionTable = {
   mmap: { cli: 'words' },
   maxQueue: { cli: 'int' },
   maxHeader: { cli: 'int' }, // read by http and static (README's limits table)
-  maxRequest: { cli: 'int' }, // read by http, static (bodies, at most 64 KiB there) and resp
+  maxRequest: { cli: 'int' }, // read by http, static (bodies, at most 64 KiB there), resp and a module's codec
   keyspaceSize: { cli: 'int', protocols: ['resp'] },
   maxInFlight: { cli: 'int' },
   maxOutput: { cli: 'int' },

@@ -13,9 +13,11 @@
  * none; it is counted (stats().errors) and handed to the module's `onError`, or logged. What
  * the module returns is checked as strictly (user-checks.ts): a reply, a push result, the
  * codec's `buffered` count and the bytes a body yields that break the contract count as a
- * throw, so every model receives only replies it can send. Errors the module's code throws
- * outside any request (a timer, a promise nobody awaits) reach the same counter and hook
- * through `reportStrayError`, which a model thread or process calls for them.
+ * throw, so every model receives only replies it can send; a codec holding more than
+ * maxRequest of one request ends as a built-in codec does past its limit (FencedCodec).
+ * Errors the module's code throws outside any request (a timer, a promise nobody awaits)
+ * reach the same counter and hook through `reportStrayError`, which a model thread or
+ * process calls for them.
  */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
@@ -144,11 +146,22 @@ export function reportStrayError(err: unknown): void {
   reportUserError(err, strayHook);
 }
 
-/** Counts an error thrown by user code and reports it to `hook`, or logs it. */
+/**
+ * Counts an error thrown by user code and reports it to `hook`, or logs it. A hook that
+ * fails — it throws, or it is async and its promise rejects — has its own error logged, not
+ * handed back to it: an async onError that always rejects would otherwise make each of its
+ * rejections a stray error for itself, for ever, and hold its thread in that loop.
+ */
 export function reportUserError(err: unknown, hook: ((err: unknown) => void) | undefined): void {
   countError();
   try {
-    if (hook) return hook(err);
+    if (hook) {
+      const r = hook(err) as unknown;
+      if (typeof (r as { then?: unknown } | null)?.then === 'function') {
+        Promise.resolve(r).catch((e: unknown) => console.error('rawio: error in user code:', e));
+      }
+      return;
+    }
   } catch (e) {
     err = e; // a throwing hook is logged rather than lost
   }
@@ -156,6 +169,21 @@ export function reportUserError(err: unknown, hook: ((err: unknown) => void) | u
 }
 
 const CLOSE: Reply = { data: EMPTY, close: true };
+
+/** A module's request bound when serve() is given no maxRequest: resp's, the largest built-in one. */
+export const MODULE_MAX_REQUEST = 16 << 20;
+
+/**
+ * The error a module's errorReply gets for a request larger than maxRequest: the client's
+ * doing, not the module's, so it is not counted in stats().errors nor passed to onError.
+ */
+function tooLarge(size: number, max: number): Error {
+  const e = new RangeError(
+    `a request of more than ${max} bytes (maxRequest): ${size} bytes held of one not yet whole`,
+  ) as RangeError & { code: string };
+  e.code = 'ERR_RAWIO_REQUEST_TOO_LARGE';
+  return e;
+}
 
 /**
  * Marks the codec of a connection whose `createCodec()` threw: its first push, of any bytes,
@@ -169,6 +197,7 @@ export class ModuleProtocol implements Protocol {
   readonly name = 'module';
   readonly options: ProtocolOptions;
   readonly #impl: CustomProtocol;
+  readonly #maxRequest: number;
   readonly #report = (e: unknown): void => {
     const hook = this.#impl.onError;
     reportUserError(e, typeof hook === 'function' ? hook.bind(this.#impl) : undefined);
@@ -194,12 +223,19 @@ export class ModuleProtocol implements Protocol {
       throw e;
     }
     this.options = { module: url, moduleOptions: shared };
+    if (opts.limits !== undefined) this.options.limits = opts.limits;
+    this.#maxRequest = opts.limits?.maxRequest ?? MODULE_MAX_REQUEST;
     setStrayHook(typeof impl.onError === 'function' ? impl.onError.bind(impl) : undefined);
   }
 
   /** The reply that stands for a failed request: errorReply(err), or closing the connection. */
   #failed(err: unknown): Reply {
     this.#report(err);
+    return this.#answer(err);
+  }
+
+  /** errorReply(err), or closing the connection; a failing errorReply is reported and closes. */
+  #answer(err: unknown): Reply {
     if (!this.#impl.errorReply) return CLOSE;
     try {
       return checkReply(this.#impl.errorReply(err), this.#report);
@@ -234,17 +270,26 @@ export class ModuleProtocol implements Protocol {
       };
       return failed;
     }
-    return new FencedCodec(codec, (e) => this.#failed(e), this.#report);
+    return new FencedCodec(
+      codec,
+      this.#maxRequest,
+      (e) => this.#failed(e),
+      (e) => this.#answer(e),
+      this.#report,
+    );
   }
 
   handle(frame: Uint8Array): Reply | Promise<Reply> {
     let r: Reply | Promise<Reply>;
+    let thenable: boolean;
     try {
       r = this.#impl.handle(frame);
+      // Inside the fence: a reply whose `then` is a getter that throws is this request's error.
+      thenable = r instanceof Promise || typeof (r as { then?: unknown } | null)?.then === 'function';
     } catch (e) {
       return this.#failed(e);
     }
-    if (r instanceof Promise || typeof (r as { then?: unknown })?.then === 'function') {
+    if (thenable) {
       return Promise.resolve(r).then(
         (v) => this.#check(v),
         (e: unknown) => this.#failed(e),
@@ -268,14 +313,24 @@ export class ModuleProtocol implements Protocol {
  * failure reply, and the connection closes after it. Its `buffered` (the bytes of a request
  * not yet whole) is read after each push and handed on, so the header timeout runs for a
  * module's half-sent request as for a built-in protocol's; a codec without one reports 0.
+ *
+ * maxRequest bounds what one connection's codec may hold, as it bounds a built-in codec's
+ * request: past it — `buffered`, or the bytes pushed since a push last returned a frame,
+ * whichever is more, so a codec that holds bytes without framing them is stopped whatever
+ * it reports — the codec ends with errorReply(ERR_RAWIO_REQUEST_TOO_LARGE) after the frames
+ * of that push, and the connection closes.
  */
 class FencedCodec implements Codec {
   #dead = false;
   #buffered = 0;
+  /** Bytes pushed since a push last returned a frame: no more than the request now arriving holds. */
+  #unframed = 0;
 
   constructor(
     readonly inner: Codec,
+    readonly maxRequest: number,
     readonly failed: (e: unknown) => Reply,
+    readonly answer: (e: unknown) => Reply,
     readonly report: (e: unknown) => void,
   ) {}
 
@@ -308,6 +363,13 @@ class FencedCodec implements Codec {
       const out: PushResult = { frames };
       if (error !== undefined) out.error = { ...checkReply(error, this.report), close: true };
       this.#buffered = (buffered as number | undefined) ?? 0;
+      this.#unframed = frames.length > 0 ? 0 : this.#unframed + chunk.byteLength;
+      const held = Math.max(this.#buffered, this.#unframed);
+      if (out.error === undefined && held > this.maxRequest) {
+        this.#dead = true;
+        this.#buffered = 0;
+        out.error = { ...this.answer(tooLarge(held, this.maxRequest)), close: true };
+      }
       return out;
     } catch (e) {
       this.#dead = true;

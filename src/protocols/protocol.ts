@@ -114,7 +114,7 @@ export interface ProtocolOptions {
     maxHead?: number;
     /** http: bytes of a request body (413 past it); static: the same, at most 64 KiB. */
     maxBody?: number;
-    /** resp: bytes of a whole command. */
+    /** resp: bytes of a whole command; a protocol module: what its codec may hold of one request (16 MiB). */
     maxRequest?: number;
     /** resp: bytes of one argument (bulk string). */
     maxBulk?: number;

@@ -3,7 +3,8 @@
  * of the wrong shape (detached bytes included), a body whose iterator cannot be made, a
  * codec's bad results, a createCodec() that throws, errors thrown outside any request (a timer, a
  * promise nobody handles), process.exit(), a truthy `close`, a half-sent request to a
- * module's codec, options that are not plain data, HTTP header values that would split the
+ * module's codec, a request past maxRequest (a codec that holds bytes without framing them
+ * included), an onError that is async and rejects, options that are not plain data, HTTP header values that would split the
  * response, and fds a module opens with node:fs. Each must end as that request's error
  * reply (or that connection's close), counted in stats().errors and handed to onError, with
  * the serving thread or process going on — the guarantees the built-in protocols have.
@@ -104,6 +105,7 @@ export function defineUserCodeFenceTests(model: ModelName): void {
         ['BODY-STRING', 'ERR_INVALID_ARG_TYPE'],
         ['BODY-BYTES', 'ERR_INVALID_ARG_TYPE'],
         ['DATA-DETACHED', 'ERR_INVALID_ARG_TYPE'],
+        ['THEN-THROWS', 'E_THEN'],
         ['DATA-STRING', 'ERR_INVALID_ARG_TYPE'],
       ];
       const errorsBefore = server.stats().errors;
@@ -209,6 +211,68 @@ export function defineUserCodeFenceTests(model: ModelName): void {
       await server.close();
       expect(await eventually(() => leakedSince(fdsBefore).length === 0)).toBe(true);
       expect(leakedSince(fdsBefore)).toEqual([]);
+    });
+  });
+
+  describe(`${model} × maxRequest on a module's codec`, () => {
+    const MAX = 100_000;
+    let server: Server;
+    beforeAll(async () => {
+      server = await serve({
+        model,
+        protocol: { module: REPLIES, options: { path, dir, size: SIZE } },
+        workers: 1,
+        pool: 1,
+        maxRequest: MAX,
+        idleTimeout: 60_000, // a close within the wait is not the idle timeout's
+      });
+    });
+    afterAll(() => server.close());
+
+    it('answers a request larger than maxRequest with errorReply(ERR_RAWIO_REQUEST_TOO_LARGE) after the ones before it, then closes', async () => {
+      const errorsBefore = server.stats().errors;
+      const long = `ECHO first\nECHO ${'y'.repeat(MAX)}`;
+      expect(await untilClosed(server.port, long)).toBe('first\n-ERR ERR_RAWIO_REQUEST_TOO_LARGE\n');
+      // The client's doing, not the module's: not counted, not passed to onError.
+      expect(await ask(server.port, 'LAST-ERROR')).toBe('none\n');
+      expect(server.stats().errors).toBe(errorsBefore);
+    });
+
+    it('stops a codec that holds bytes without framing them, whatever its buffered says', async () => {
+      // HOARD: from here the codec keeps every byte, frames none and reports buffered 0.
+      const got = await untilClosed(server.port, 'ECHO first\nHOARD\n', 25_000, 'z'.repeat(3 * MAX));
+      expect(got).toBe('first\n-ERR ERR_RAWIO_REQUEST_TOO_LARGE\n');
+    });
+
+    it('serves a request of maxRequest bytes', async () => {
+      const word = 'w'.repeat(MAX - 'ECHO \n'.length);
+      expect(await ask(server.port, `ECHO ${word}`)).toBe(`${word}\n`);
+    });
+  });
+
+  describe(`${model} × an onError that is async and always rejects`, () => {
+    it('logs its rejection rather than handing it back to it, and serves on', async () => {
+      const server = await serve({
+        model,
+        protocol: { module: REPLIES, options: { path, dir, size: SIZE, onErrorRejects: true } },
+        workers: 1,
+        pool: 1,
+      });
+      try {
+        const pids = server.workerPids();
+        const errorsBefore = server.stats().errors;
+        const got = await exchange(server.port, lines('DATA-STRING\nECHO after\n', 2));
+        expect(got.toString()).toBe('-ERR ERR_INVALID_ARG_TYPE\nafter\n');
+        expect(await ask(server.port, 'STRAY-REJECT')).toBe('ok\n');
+        expect(await eventually(async () => (await ask(server.port, 'LAST-ERROR')) === 'E_STRAY_REJECT\n')).toBe(true);
+        expect(await eventually(() => server.stats().errors - errorsBefore >= 2)).toBe(true);
+        expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
+        // Two errors of the module's, each counted once: onError's own rejections are not errors to count again.
+        expect(server.stats().errors - errorsBefore).toBe(2);
+        expect(server.workerPids()).toEqual(pids);
+      } finally {
+        await server.close();
+      }
     });
   });
 

@@ -46,6 +46,34 @@ describe('protocol module', () => {
     p.close();
   });
 
+  it('bounds what a codec holds at 16 MiB by default, or maxRequest (limits.maxRequest), carried to every thread', async () => {
+    const MiB = 1 << 20;
+    for (const [limits, max] of [
+      [undefined, 16 * MiB],
+      [{ maxRequest: 3 * MiB }, 3 * MiB],
+    ] as const) {
+      const p = await loadProtocol({ module: fixture('replies.mjs'), options: {} }, limits ? { limits } : {});
+      try {
+        expect(p.options.limits).toEqual(limits);
+        const codec = p.createCodec();
+        // HOARD: the codec keeps every byte after it, frames none and says it holds none.
+        // Every byte pushed since the last frame counts, HOARD's line too: max in all is held.
+        const hoard = Buffer.from('HOARD\n');
+        expect(codec.push(hoard)).toEqual({ frames: [] });
+        expect(codec.push(Buffer.alloc(MiB - hoard.length))).toEqual({ frames: [] });
+        for (let held = MiB; held < max; held += MiB) expect(codec.push(Buffer.alloc(MiB))).toEqual({ frames: [] });
+        const over = codec.push(Buffer.alloc(1));
+        expect(over.frames).toEqual([]);
+        expect(text(over.error!.data)).toBe('-ERR ERR_RAWIO_REQUEST_TOO_LARGE\n');
+        expect(over.error!.close).toBe(true);
+        expect(codec.buffered).toBe(0);
+        expect(codec.push(Buffer.from('ECHO x\n'))).toEqual({ frames: [] });
+      } finally {
+        p.close();
+      }
+    }
+  });
+
   it('refuses what cannot be loaded, with the module’s own error', async () => {
     await expect(loadProtocol({ module: fixture('missing.mjs') })).rejects.toMatchObject({
       code: 'ERR_MODULE_NOT_FOUND',
