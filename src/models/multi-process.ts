@@ -143,17 +143,22 @@ class Master {
     try {
       const [controlRead, controlWrite] = pipe();
       control = controlWrite;
-      const stdio: (number | 'inherit' | 'ignore' | 'pipe')[] = ['ignore', 'inherit', 'inherit', controlRead];
+      // stdin carries the worker's settings (process-entry.ts): the environment would refuse
+      // more than 128 KiB in one variable (E2BIG), which a module's options may pass.
+      const stdio: (number | 'inherit' | 'ignore' | 'pipe')[] = ['pipe', 'inherit', 'inherit', controlRead];
       stdio.push(this.#settings.accept === 'reuseport' ? 'ignore' : this.#listenFd, 'pipe');
       try {
         child = spawn(process.execPath, [...this.#opts.execArgv, entry], {
           cwd: this.#cwd,
           stdio,
-          env: { ...this.#env, RAWIO_WORKER: JSON.stringify(this.#settingsFor(index)) },
+          env: { ...this.#env, RAWIO_WORKER: String(index) },
         });
       } finally {
         native.close(controlRead);
       }
+      // A worker that dies before it has read them (EPIPE) ends as any other: by its exit.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(JSON.stringify(this.#settingsFor(index)));
     } catch (e) {
       // No process was made (pipe(2) or fork out of fds or memory, thrown here): that is a
       // crash of this worker, retried after the back-off as one (from a respawn timer, a

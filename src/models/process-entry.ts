@@ -6,7 +6,9 @@
  *         means stop (so a worker also stops if the parent dies);
  *   fd 4  the shared listening socket (strategies `exclusive` and `mutex`);
  *   fd 5  a pipe on which it says "ready" once it listens;
- *   RAWIO_WORKER (env)  its settings, as JSON.
+ *   fd 0  its settings, as JSON, then EOF (a pipe: the environment holds at most 128 KiB in
+ *         one variable, and a module's options may be more); RAWIO_WORKER (env) its index,
+ *         which also tells user code it runs in a worker process.
  * The kernel kills it (PR_SET_PDEATHSIG) if the master dies, whatever it is doing.
  * It publishes its counters into the parent's board (a small shared keyspace) every 50 ms,
  * and with the `mutex` strategy takes the accept mutex from the same board.
@@ -48,7 +50,7 @@ const MUTEX_DELAY_MS = 2;
 const MUTEX_LEASE_MS = 100;
 
 let saidReady = false;
-const settings = JSON.parse(process.env.RAWIO_WORKER ?? '{}') as ProcessWorkerSettings;
+const settings = JSON.parse(readFileSync(0, 'utf8')) as ProcessWorkerSettings;
 // A master that dies (SIGKILL, a crash) hangs up the control pipe, which stops a worker that
 // reads it; one that never reads it again (user code stuck in synchronous code, a process
 // stopped by SIGSTOP) would outlive the master and keep the port for ever: the kernel kills

@@ -378,6 +378,21 @@ export function defineUserCodeFenceTests(model: ModelName): void {
       expect(await eventually(() => leakedSince(before).length === 0)).toBe(true);
     });
 
+    it('serves with options larger than one environment variable may hold (256 KiB), in every thread and process', async () => {
+      const big = 'b'.repeat(256 << 10);
+      const server = await serve({
+        model,
+        workers: 2,
+        protocol: { module: REPLIES, options: { path, dir, size: SIZE, big } },
+      });
+      try {
+        const got = await Promise.all(Array.from({ length: 4 }, () => ask(server.port, 'BIG')));
+        expect(got).toEqual(Array.from({ length: 4 }, () => `${big.length}\n`));
+      } finally {
+        await server.close();
+      }
+    });
+
     it('serves with plain data of every kind', async () => {
       const options = { s: 'x', n: 1.5, b: true, z: null, list: [1, 'two', [3]], nested: { a: { b: [] } } };
       const server = await serve({ model, workers: 1, protocol: { module: LINES, options } });
