@@ -153,12 +153,15 @@ export class HttpApp {
       head: frameMethod(frame) === Method.Head,
     };
     let res: HttpResponse | Promise<HttpResponse>;
+    let thenable: boolean;
     try {
       res = this.#handle(requestOf(frame));
+      // Inside the fence: a response whose `then` is a getter that throws is this request's error.
+      thenable = typeof (res as { then?: unknown } | null)?.then === 'function';
     } catch (e) {
       return this.#failed(e, f);
     }
-    if (typeof (res as { then?: unknown })?.then === 'function') {
+    if (thenable) {
       return Promise.resolve(res).then(
         (r) => this.#reply(r, f),
         (e: unknown) => this.#failed(e, f),

@@ -492,6 +492,16 @@ export function defineUserCodeFenceTests(model: ModelName): void {
       expect(await eventually(() => server.stats().errors > errorsBefore)).toBe(true);
     });
 
+    it('answers a response whose `then` getter throws with 500, counted and passed to onError', async () => {
+      const errorsBefore = server.stats().errors;
+      const send = 'GET /then-throws HTTP/1.1\r\nHost: x\r\n\r\nGET /last-error HTTP/1.1\r\nHost: x\r\n\r\n';
+      const got = (
+        await exchange(server.port, { send: Buffer.from(send), complete: (g) => g.toString().endsWith('E_THEN') })
+      ).toString('latin1');
+      expect(got).toMatch(/^HTTP\/1\.1 500 [^]*HTTP\/1\.1 200 [^]*E_THEN$/);
+      expect(await eventually(() => server.stats().errors > errorsBefore)).toBe(true);
+    });
+
     it('still sends header values that are strings, numbers and arrays of them', async () => {
       const send = 'GET /header-fine HTTP/1.1\r\nHost: x\r\n\r\n';
       const got = (
