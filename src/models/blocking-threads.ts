@@ -10,7 +10,8 @@
  * client went — a streamed body's producer that must see the close and end, a timer — runs
  * then, not at some later client's arrival.
  */
-import { createProtocol } from '../protocols/index.js';
+import { createProtocol, type Protocol } from '../protocols/index.js';
+import { reportUserError } from '../protocols/module.js';
 import { EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
@@ -44,7 +45,17 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
   if (data.cpus) native.setAffinity(data.cpus);
   const slot = new FdSlot(data.slot);
   const stats = Stats.attach(data.stats);
-  const protocol = createProtocol(data.protocol, data.protocolOptions);
+  let protocol: Protocol;
+  try {
+    protocol = createProtocol(data.protocol, data.protocolOptions);
+  } catch (e) {
+    // A connection thread starts after serve() resolved, for one client: a module's create()
+    // that fails now (it ran out of something, it fails every so often) has no caller to
+    // reject. It is user code's error, counted and logged like any other (no instance, so no
+    // onError); the thread's start fails, and the acceptor closes the client's connection.
+    if (data.role === 'connection' && runsUserCode(data.protocolOptions)) reportUserError(e, undefined);
+    throw e;
+  }
   const opts = {
     protocol,
     stats,
