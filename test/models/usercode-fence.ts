@@ -276,6 +276,37 @@ export function defineUserCodeFenceTests(model: ModelName): void {
     });
   });
 
+  describe(`${model} × an errorReply that fails`, () => {
+    for (const [how, code] of [
+      ['throw', 'E_ERROR_REPLY'],
+      ['promise', 'ERR_INVALID_ARG_TYPE'],
+    ] as const) {
+      it(`closes the connection after the replies before it when errorReply ${how === 'throw' ? 'throws' : 'returns a promise'}, counting both errors`, async () => {
+        const server = await serve({
+          model,
+          protocol: { module: REPLIES, options: { path, dir, size: SIZE, errorReplyFails: how } },
+          workers: 1,
+          pool: 1,
+          idleTimeout: 60_000, // a close within the wait is not the idle timeout's
+        });
+        try {
+          const pids = server.workerPids();
+          const errorsBefore = server.stats().errors;
+          // A failed handle(), then a failed push(): each with no reply to give, so a close.
+          expect(await untilClosed(server.port, 'ECHO a\nDATA-STRING\nECHO never\n')).toBe('a\n');
+          expect(await untilClosed(server.port, 'ECHO b\n', 25_000, 'PUSH-STRING-FRAME\nECHO never\n')).toBe('b\n');
+          expect(await eventually(() => server.stats().errors - errorsBefore >= 4)).toBe(true);
+          expect(await ask(server.port, 'LAST-ERROR')).toBe(`${code}\n`);
+          expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
+          expect(server.stats().errors - errorsBefore).toBe(4);
+          expect(server.workerPids()).toEqual(pids);
+        } finally {
+          await server.close();
+        }
+      });
+    }
+  });
+
   describe(`${model} × a createCodec() that throws`, () => {
     it('answers each connection with the error reply and closes it at once, without waiting for the client', async () => {
       const server = await serve({
