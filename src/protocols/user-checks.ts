@@ -182,12 +182,20 @@ class CheckedBody implements AsyncIterable<Uint8Array> {
         if (typeof step !== 'object' || step === null) {
           return fail(typeError('body iterator result', 'an object { value, done }', step));
         }
-        if (step.done) return { value: undefined, done: true };
-        if (!(step.value instanceof Uint8Array)) return fail(typeError('body chunk', 'a Uint8Array', step.value));
-        if (!isBytes(step.value)) {
-          return fail(typeError('body chunk', 'a Uint8Array whose buffer is not detached', step.value));
+        let done: unknown;
+        let value: unknown;
+        try {
+          // Read once each, inside the fence: either may be a getter, and one that throws is
+          // the body's failure like any other.
+          done = step.done;
+          value = done ? undefined : step.value;
+        } catch (e) {
+          return fail(e);
         }
-        return { value: step.value, done: false };
+        if (done) return { value: undefined, done: true };
+        if (!(value instanceof Uint8Array)) return fail(typeError('body chunk', 'a Uint8Array', value));
+        if (!isBytes(value)) return fail(typeError('body chunk', 'a Uint8Array whose buffer is not detached', value));
+        return { value, done: false };
       },
       return: async () => {
         try {

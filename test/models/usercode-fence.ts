@@ -133,13 +133,14 @@ export function defineUserCodeFenceTests(model: ModelName): void {
       expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
     });
 
-    it('closes the connection after what was sent when a body cannot start or yields detached bytes; counts it once', async () => {
+    it('closes the connection after what was sent when a body cannot start, its result cannot be read or it yields detached bytes; counts it once', async () => {
       for (const [cmd, code] of [
         ['BODY-ITERATOR-THROWS', 'E_NO_ITERATOR'],
+        ['BODY-STEP-THROWS', 'E_STEP'],
         ['BODY-DETACHED-CHUNK', 'ERR_INVALID_ARG_TYPE'],
       ]) {
         const errorsBefore = server.stats().errors;
-        const want = cmd === 'BODY-ITERATOR-THROWS' ? 'head\n' : 'head\ngood\n';
+        const want = cmd === 'BODY-DETACHED-CHUNK' ? 'head\ngood\n' : 'head\n';
         expect(await untilClosed(server.port, `${cmd}\nECHO never\n`), cmd).toBe(want);
         expect(await eventually(() => server.stats().errors > errorsBefore), cmd).toBe(true);
         expect(await ask(server.port, 'LAST-ERROR'), cmd).toBe(`${code}\n`);
