@@ -38,6 +38,7 @@
  */
 import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
 import { CODEC_FAILED } from '../protocols/module.js';
+import { copyOf } from '../protocols/bytes.js';
 import { close } from '../sys/socket.js';
 import { ownFd } from '../sys/fd-owner.js';
 import {
@@ -157,7 +158,8 @@ export class ConnCore {
     // Frames may be views into the chunk (Codec in protocol.ts); those left waiting for a
     // budget or a promise reply outlive it, so they keep copies. Only this chunk's: the older
     // ones are copies already, and copying them again at every read grows with the backlog.
-    for (let i = Math.max(this.#head, lent); i < this.#frames.length; i++) this.#frames[i] = this.#frames[i]!.slice();
+    // (copyOf: a frame that is a Buffer view of the chunk is copied too; Buffer#slice would not copy it.)
+    for (let i = Math.max(this.#head, lent); i < this.#frames.length; i++) this.#frames[i] = copyOf(this.#frames[i]!);
   }
 
   /** The client finished sending: close once every reply it is owed has gone. */

@@ -28,6 +28,7 @@ import { Proactor, type CompletionCallback, type ProactorOptions } from '../loop
 import { writeParts } from '../loop/write-batch.js';
 import { EMPTY } from '../loop/proactor-req.js';
 import { createProtocol } from '../protocols/index.js';
+import { copyOf } from '../protocols/bytes.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { ECANCELED } from '../sys/errno.js';
 import { constants } from '../sys/constants.js';
@@ -219,7 +220,7 @@ class RingConn implements ConnIO {
 
   /** Keeps a chunk past this turn's share for a later turn, and stops receiving meanwhile. */
   #hold(data: Uint8Array): void {
-    this.#held.push(data.slice());
+    this.#held.push(copyOf(data)); // without provided buffers, data is a Buffer view of the recv's own buffer
     if (this.#holding) return;
     this.#holding = true;
     this.#cancelRecv();

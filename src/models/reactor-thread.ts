@@ -9,6 +9,7 @@
 import { Connection } from '../loop/connection.js';
 import { Reactor } from '../loop/reactor.js';
 import { createProtocol } from '../protocols/index.js';
+import { copyOf } from '../protocols/bytes.js';
 import type { Protocol, ProtocolKind, ProtocolOptions, Reply } from '../protocols/protocol.js';
 import { constants } from '../sys/constants.js';
 import { EAGAIN } from '../sys/errno.js';
@@ -269,7 +270,7 @@ export class ReactorThread {
     // A frame too large for one message is handled here rather than split across threads.
     if (frame.length > CHUNK) return this.#protocol.handle(frame);
     if (this.#backlog.length > 0 || !this.#pushRequest(session.id, seq, frame)) {
-      this.#backlog.push({ session: session.id, seq, frame: frame.slice() });
+      this.#backlog.push({ session: session.id, seq, frame: copyOf(frame) });
       if (this.#backlogTimer < 0) this.#backlogTimer = this.reactor.setTimer(1, () => this.#retryBacklog());
     }
     return undefined;

@@ -10,6 +10,15 @@
 export const EMPTY: Uint8Array = new Uint8Array(0);
 export const encoder = new TextEncoder();
 
+/**
+ * A copy of `b`, a Buffer for a Buffer. Not `b.slice()`: Buffer's slice is a view
+ * (Buffer#subarray), so a Buffer a codec handed out as a view of a lent chunk, or a view of
+ * a read buffer the kernel keeps receiving into, would still share that memory.
+ */
+export function copyOf(b: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(b) ? Buffer.from(b) : b.slice();
+}
+
 /** Bytes of an ASCII / UTF-8 string. */
 export function ascii(s: string): Uint8Array {
   return encoder.encode(s);
