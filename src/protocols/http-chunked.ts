@@ -5,7 +5,11 @@
  * consumes whatever part of the input it can and keeps its place for the next push, so a
  * body trickled byte by byte costs a step per byte, never a rescan. Every malformed size
  * line is refused (a smuggling vector when two parsers disagree): no digits, a bare CR,
- * control bytes, missing CRLF after the data. Leading zeros are digits like any other.
+ * control bytes, whitespace after the size without an extension, missing CRLF after the
+ * data. Every line of the coding ends with CRLF, as RFC 9112 7.1 writes it: a bare LF,
+ * which a head may end its lines with (RFC 9112 2.2), is refused here, since parsers that
+ * end a chunk line at different bytes frame different bodies. Leading zeros are digits
+ * like any other.
  */
 
 const LF = 10;
@@ -113,7 +117,8 @@ export class ChunkedDecoder {
     const nl = buf.indexOf(LF, i);
     if (nl < 0) return buf.length - i > MAX_LINE ? -400 : i;
     if (nl - i > MAX_LINE) return -400;
-    const stop = nl > i && buf[nl - 1] === CR ? nl - 1 : nl;
+    if (nl === i || buf[nl - 1] !== CR) return -400; // a bare LF
+    const stop = nl - 1;
     let size = 0;
     let k = i;
     for (; k < stop; k++) {
@@ -123,10 +128,11 @@ export class ChunkedDecoder {
     }
     // 1*HEXDIG, leading zeros included: a size too large for a double is still past maxBody
     if (k === i) return -400;
-    // Extensions: BWS ";" anything printable; nothing else may follow the digits.
+    // Extensions: BWS ";" anything printable; nothing else may follow the digits, not even
+    // whitespace alone (BWS comes only before a ";").
     let e = k;
     while (e < stop && (buf[e] === SP || buf[e] === HT)) e++;
-    if (e < stop && buf[e] !== 59) return -400;
+    if (e < stop ? buf[e] !== 59 : e !== k) return -400;
     for (; e < stop; e++) if (!printable(buf[e]!)) return -400;
     if (size === 0) {
       this.#state = State.Trailer;
@@ -144,7 +150,8 @@ export class ChunkedDecoder {
     if (nl < 0) return this.#trailerBytes + (buf.length - i) > this.maxTrailer ? -431 : i;
     this.#trailerBytes += nl + 1 - i;
     if (this.#trailerBytes > this.maxTrailer) return -431;
-    const stop = nl > i && buf[nl - 1] === CR ? nl - 1 : nl;
+    if (nl === i || buf[nl - 1] !== CR) return -400; // a bare LF
+    const stop = nl - 1;
     if (stop === i) {
       this.#state = State.Done;
       return nl + 1;
@@ -161,9 +168,8 @@ function printable(b: number): boolean {
   return b === HT || (b >= SP && b !== 127);
 }
 
-/** After CRLF (or a lone LF) at i: its end, 0 when incomplete, -1 when something else is there. */
+/** After CRLF at i: its end, 0 when incomplete, -1 when something else (a bare LF too) is there. */
 function lineBreak(buf: Uint8Array, i: number): number {
-  if (buf[i] === LF) return i + 1;
   if (buf[i] !== CR) return -1;
   if (i + 1 >= buf.length) return 0;
   return buf[i + 1] === LF ? i + 2 : -1;

@@ -7,7 +7,9 @@
  * then the raw head, then the body. Framing errors become the error reply RFC 9112 asks
  * for, and the connection closes after it: 400 (malformed, bare CR, obs-fold, space
  * before a colon, bad or conflicting Content-Length, Content-Length with
- * Transfer-Encoding, HTTP/1.1 without a Host, two Hosts in any version), 413 (body over
+ * Transfer-Encoding, HTTP/1.1 without a Host, two Hosts in any version, a Host value that
+ * is no host, a request target of a form its method may not use or an absolute-form one
+ * that is no http(s) URI with a host), 413 (body over
  * the limit), 431 (head over the limit), 501 (a Transfer-Encoding other than `chunked`),
  * 505. A
  * `Transfer-Encoding: chunked` body is decoded (http-chunked.ts) and framed as if it had
@@ -118,6 +120,7 @@ const T_CONTINUE = ascii('100-continue');
 const T_CLOSE = ascii('close');
 const T_KEEP_ALIVE = ascii('keep-alive');
 const T_CHUNKED = ascii('chunked');
+const T_HTTP = ascii('http');
 
 /** A parsed head: what its frame's prefix records, and whether the client waits for 100. */
 interface Head extends FramePrefix {
@@ -181,9 +184,11 @@ function requestLine(buf: Uint8Array, s: number, end: number, h: Head): number {
   while (i < stop && TCHAR[buf[i] ?? -1]) i++;
   if (i === s || i >= stop || buf[i] !== SP) return -400;
   h.method = methodCode(buf, s, i - s);
+  const methodEnd = i;
   const t = ++i;
   while (i < stop && visible(buf[i])) i++;
   if (i === t || i >= stop || buf[i] !== SP) return -400;
+  if (!targetFormOk(buf, s, methodEnd, t, i)) return -400;
   const v = i + 1;
   // "HTTP/" DIGIT "." DIGIT
   if (stop - v !== 8 || buf[v] !== 72 || buf[v + 1] !== 84 || buf[v + 2] !== 84 || buf[v + 3] !== 80) return -400;
@@ -196,6 +201,78 @@ function requestLine(buf: Uint8Array, s: number, end: number, h: Head): number {
   h.targetStart = t - s;
   h.targetLen = i - t;
   return nl + 1;
+}
+
+const M_OPTIONS = ascii('OPTIONS');
+const M_CONNECT = ascii('CONNECT');
+
+function sameBytes(buf: Uint8Array, at: number, end: number, want: Uint8Array): boolean {
+  if (end - at !== want.length) return false;
+  for (let k = 0; k < want.length; k++) if (buf[at + k] !== want[k]) return false;
+  return true;
+}
+
+// What a Host value (uri-host [ ":" port ]) may hold: unreserved, pct-encoded and
+// sub-delims of a reg-name, ":" and the brackets of an IP literal.
+const HOST_CHAR = new Uint8Array(256);
+for (const c of "-._~%!$&'()*+,;=:[]") HOST_CHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) HOST_CHAR[c] = 1;
+for (let c = 65; c <= 90; c++) HOST_CHAR[c] = HOST_CHAR[c + 32] = 1;
+
+function hostChars(buf: Uint8Array, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (!HOST_CHAR[buf[k]!]) return false;
+  return true;
+}
+
+function digits(buf: Uint8Array, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (buf[k]! < 48 || buf[k]! > 57) return false;
+  return true;
+}
+
+/**
+ * Whether host [ ":" port ] in buf[from, to) names a host: not empty (RFC 9110 4.2.1: an
+ * http URI with an empty host is invalid), an IP literal closed by its `]`, a port of
+ * digits only.
+ */
+function hostPortOk(buf: Uint8Array, from: number, to: number, portRequired: boolean): boolean {
+  let hostEnd: number;
+  if (buf[from] === 91) {
+    hostEnd = buf.indexOf(93, from);
+    if (hostEnd < 0 || hostEnd >= to) return false;
+    hostEnd++;
+  } else {
+    hostEnd = from;
+    while (hostEnd < to && buf[hostEnd] !== 58) hostEnd++;
+  }
+  if (hostEnd === from || !hostChars(buf, from, hostEnd)) return false;
+  if (hostEnd === to) return !portRequired;
+  if (buf[hostEnd] !== 58) return false;
+  return digits(buf, hostEnd + 1, to) && (!portRequired || hostEnd + 1 < to);
+}
+
+/**
+ * RFC 9112 3.2: the request target's four forms, each where it belongs, anything else 400.
+ * Origin-form (`/path?q`) for any method; asterisk-form (`*`) only with OPTIONS;
+ * authority-form (`host:port`) only with CONNECT; absolute-form only as an `http` or
+ * `https` URI with a host (RFC 9110 4.2: another scheme is no resource of this server, and
+ * an http URI with an empty host must be rejected as invalid), userinfo aside.
+ */
+function targetFormOk(buf: Uint8Array, m: number, mEnd: number, t: number, tEnd: number): boolean {
+  if (buf[t] === 47) return true;
+  if (sameBytes(buf, m, mEnd, M_CONNECT)) return hostPortOk(buf, t, tEnd, true);
+  if (tEnd - t === 1 && buf[t] === 42) return sameBytes(buf, m, mEnd, M_OPTIONS);
+  // "http" [ "s" ] "://" authority, case-insensitive
+  let i = t;
+  if (!matchLower(buf, i, 4, T_HTTP)) return false;
+  i += 4;
+  if ((buf[i]! | 0x20) === 115) i++;
+  if (buf[i] !== 58 || buf[i + 1] !== 47 || buf[i + 2] !== 47) return false;
+  i += 3;
+  let end = i;
+  while (end < tEnd && buf[end] !== 47 && buf[end] !== 63 && buf[end] !== 35) end++;
+  let host = i;
+  for (let k = i; k < end; k++) if (buf[k] === 64) host = k + 1; // past the userinfo's @
+  return hostPortOk(buf, host, end, false);
 }
 
 // The header fields the codec acts on, told apart by name length first (one compare for
@@ -300,6 +377,9 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
         conn |= connectionTokens(buf, v, ve);
         break;
       case F_HOST:
+        // RFC 9112 3.2: a Host that is no host (a space, a path, userinfo) is a 400; empty
+        // is allowed, as for a target without an authority
+        if (!hostChars(buf, v, ve)) return 400;
         hosts++;
         break;
       case F_EXPECT:

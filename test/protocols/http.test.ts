@@ -145,6 +145,27 @@ describe('http protocol', () => {
     ]);
   });
 
+  it('takes each request-target form where RFC 9112 puts it', () => {
+    const replies = serve(
+      p,
+      [
+        'OPTIONS *',
+        'CONNECT x:443',
+        'CONNECT [::1]:443',
+        'GET HTTPS://u:p@[::1]:8080/a',
+        'GET http://x:/',
+        'GET http://x?q',
+      ]
+        .map((l) => `${l} HTTP/1.1\r\nHost: x\r\n\r\n`)
+        .join(''),
+    );
+    expect(replies.map((r) => parse(r).status)).toEqual([405, 405, 405, 404, 200, 404]);
+    // Host values that name a host, or none (RFC 9112 3.2 allows an empty one)
+    const hosts = ['', 'x.example:8080', '[::1]:80', '::1', "a-b_c~d%41!$&'()*+,;="];
+    const kept = serve(p, hosts.map((h) => `GET / HTTP/1.1\r\nHost: ${h}\r\n\r\n`).join(''));
+    expect(kept.map((r) => parse(r).status)).toEqual(hosts.map(() => 200));
+  });
+
   it('answers 405 with Allow and keeps the connection, 404 for other paths', () => {
     const [del, missing] = serve(
       p,
@@ -199,6 +220,28 @@ describe('http protocol', () => {
     ['Content-Length past 2^53', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9007199254740993\r\n\r\n', 413],
     ['chunks over 8 MiB', `${CHUNKED}800001\r\n`, 413],
     ['a trailer without a colon', `${CHUNKED}1\r\na\r\n0\r\nbad trailer\r\n\r\n`, 400],
+    // RFC 9112 7.1: chunk lines end with CRLF; a bare LF there frames another body elsewhere
+    ['a bare LF after a chunk size', `${CHUNKED}1\na\r\n0\r\n\r\n`, 400],
+    ['a bare LF ending an extension', `${CHUNKED}1;x\na\r\n0\r\n\r\n`, 400],
+    ['a bare LF after chunk data', `${CHUNKED}1\r\na\n0\r\n\r\n`, 400],
+    ['a bare LF after the last chunk', `${CHUNKED}1\r\na\r\n0\n\r\n`, 400],
+    ['a bare LF ending the trailers', `${CHUNKED}1\r\na\r\n0\r\n\n`, 400],
+    ['a bare LF after a trailer', `${CHUNKED}1\r\na\r\n0\r\nX: y\n\r\n`, 400],
+    ['whitespace after a chunk size, no extension', `${CHUNKED}1 \r\na\r\n0\r\n\r\n`, 400],
+    // RFC 9112 3.2: a target form where it does not belong, or an absolute-form one naming
+    // no host of an http URI
+    ['absolute-form with an empty host', 'GET http:///a HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['absolute-form with a port and no host', 'GET http://:80/a HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['absolute-form with userinfo and no host', 'GET https://u@/a HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['absolute-form with a port not a number', 'GET http://x:8o/a HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['absolute-form of another scheme', 'GET ftp://x/a HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a URI without //', 'GET mailto:a@x HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['asterisk-form but for OPTIONS', 'GET * HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['authority-form but for CONNECT', 'GET x:80 HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['CONNECT without a port', 'CONNECT x HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['a Host with a space', 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
+    ['a Host with a path', 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n', 400],
+    ['a Host with userinfo', 'GET / HTTP/1.1\r\nHost: u@a\r\n\r\n', 400],
     ['HTTP/2.0', 'GET / HTTP/2.0\r\nHost: x\r\n\r\n', 505],
     ['body over 8 MiB', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8388609\r\n\r\n', 413],
     ['absurd Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n', 413],
