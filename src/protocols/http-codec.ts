@@ -432,24 +432,40 @@ export function targetPathStart(t: Uint8Array): number {
 
 /**
  * The value of the first `name` field (lower-case) in a frame's head, trimmed, or null.
- * For the rarer fields (Range); the hot ones are read once by the codec.
+ * For the rarer fields; the hot ones are read once by the codec.
  */
 export function headerValue(frame: Uint8Array, name: string): string | null {
+  return fieldValue(frame, name, false);
+}
+
+/**
+ * The value of the `name` field (lower-case) when the head holds it exactly once, trimmed;
+ * null when it holds none, or more than one: a field that is not a list (Range) given
+ * twice has no meaning to choose (RFC 9110 5.3), and is ignored rather than guessed.
+ */
+export function singleHeaderValue(frame: Uint8Array, name: string): string | null {
+  return fieldValue(frame, name, true);
+}
+
+function fieldValue(frame: Uint8Array, name: string, single: boolean): string | null {
   const want = ascii(name);
   const headEnd = frameHeadEnd(frame);
+  let found: string | null = null;
   let i = frame.indexOf(LF, PREFIX) + 1;
   while (i > 0 && i < headEnd) {
     const line = lineEnd(frame, i, headEnd);
-    if (line === null || line[0] === i) return null;
+    if (line === null || line[0] === i) break;
     const colon = frame.indexOf(58, i);
     if (colon > i && colon < line[0] && matchLower(frame, i, colon - i, want)) {
-      return Buffer.from(frame.subarray(colon + 1, line[0]))
+      if (found !== null) return null; // a second one (single only: the first returned below)
+      found = Buffer.from(frame.subarray(colon + 1, line[0]))
         .toString('latin1')
         .trim();
+      if (!single) return found;
     }
     i = line[1];
   }
-  return null;
+  return found;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -4,12 +4,21 @@
  * percent-decoded and normalised, then opened with openat2(2) RESOLVE_BENEATH
  * (sys.openBeneath), so `..`, absolute paths and symlinks that leave the root are refused
  * by the kernel itself, not by string checks alone. One
- * `Range: bytes=` range is honoured (206, 416 when unsatisfiable). The body is not read
+ * `Range: bytes=` range is honoured (206, 416 when unsatisfiable); several ranges, a
+ * malformed one or a Range field given twice are ignored (200, the whole file). The body is not read
  * here: the reply carries the open fd and the region, and the model sends it with
  * transferFile using the configured method (ProtocolOptions.transfer / directio).
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
-import { CONTINUE, HttpCodec, connectionField, headerValue, simpleResponse, targetPathStart } from './http-codec.js';
+import {
+  CONTINUE,
+  HttpCodec,
+  connectionField,
+  headerValue,
+  simpleResponse,
+  singleHeaderValue,
+  targetPathStart,
+} from './http-codec.js';
 import { FLAG_KEEP_ALIVE, Method, frameFlags, frameMethod, frameTarget } from './http-frame.js';
 import { hex } from './bytes.js';
 import { httpDate } from './http-date.js';
@@ -251,7 +260,8 @@ export class StaticProtocol implements Protocol {
     let offset = 0;
     let length = size;
     let extra = '';
-    const range = headerValue(frame, 'range');
+    // Range twice (or more) is ignored, as an invalid Range is: the whole file, 200
+    const range = singleHeaderValue(frame, 'range');
     if (range !== null && headerValue(frame, 'if-range') === null) {
       const r = parseRange(range, size);
       if (r === 'unsatisfiable') {
