@@ -62,7 +62,9 @@ export interface HttpResponse {
   status?: number;
   /**
    * Header fields to send. Content-Length, Transfer-Encoding and Connection are the
-   * server's (framing and keep-alive) and are ignored here; Server and Date are added
+   * server's (framing and keep-alive) and are ignored here, but for a Connection value
+   * holding `close`: the connection then closes after this response, which says
+   * `Connection: close`; Server and Date are added
    * unless given. A value is a string, a number or an array of them (one field each); what
    * node:http would refuse — another type, a control character but tab, a character past
    * U+00FF — makes the response a 500 instead, with nothing of it written.
@@ -91,7 +93,7 @@ function reason(status: number): string | undefined {
   reasons ??= process.getBuiltinModule('node:http').STATUS_CODES;
   return reasons[status];
 }
-const SERVER_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection']);
+const SERVER_HEADERS = new Set(['content-length', 'transfer-encoding']);
 /** What a header value may hold, as node:http allows: tab, visible ASCII and latin-1 (obs-text). */
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -190,7 +192,13 @@ export class HttpApp {
 /** A file body that cannot be opened answers like the static protocol: these codes, not 500. */
 const FILE_STATUS: Record<string, number> = { ENOENT: 404, ENOTDIR: 404, EACCES: 403, EMFILE: 503, ENFILE: 503 };
 
-function headLines(res: HttpResponse): string {
+/** A Connection value holding the `close` option (RFC 9110 7.6.1: a list of tokens, any case). */
+function closeOption(value: string): boolean {
+  return value.split(',').some((t) => t.trim().toLowerCase() === 'close');
+}
+
+/** The status line and header fields of `res`, and whether its Connection field asks to close. */
+function headLines(res: HttpResponse): { lines: string; close: boolean } {
   const status = res.status ?? 200;
   if (!Number.isInteger(status) || status < 200 || status > 999)
     throw rangeError('status', 'an integer from 200 to 999', status);
@@ -200,17 +208,23 @@ function headLines(res: HttpResponse): string {
   if (typeof fields !== 'object' || Array.isArray(fields)) {
     throw typeError('headers', 'an object of header names and values', fields);
   }
+  let close = false;
   for (const [name, value] of Object.entries(fields)) {
     if (!TOKEN.test(name)) throw typeError('header name', 'a token', name);
     const lower = name.toLowerCase();
+    const values = Array.isArray(value) ? (value as unknown[]) : [value];
+    if (lower === 'connection') {
+      // The server writes Connection itself; the handler's `close` is honoured, the rest dropped.
+      for (const v of values) close ||= closeOption(headerValue(name, v));
+      continue;
+    }
     if (SERVER_HEADERS.has(lower)) continue;
     given.add(lower);
-    for (const v of Array.isArray(value) ? (value as unknown[]) : [value])
-      out += `${name}: ${headerValue(name, v)}\r\n`;
+    for (const v of values) out += `${name}: ${headerValue(name, v)}\r\n`;
   }
   if (!given.has('server')) out += 'Server: rawio\r\n';
   if (!given.has('date')) out += `Date: ${httpDate()}\r\n`;
-  return out;
+  return { lines: out, close };
 }
 
 /**
@@ -241,9 +255,11 @@ function connection(f: Framing, close: boolean): string {
 }
 
 /** The Reply for a handler's response (throws TypeError / RangeError / ErrnoError for a bad one). */
-export function buildReply(res: HttpResponse, f: Framing, onError: (e: unknown) => void): Reply {
+export function buildReply(res: HttpResponse, framing: Framing, onError: (e: unknown) => void): Reply {
   if (typeof res !== 'object' || res === null) throw typeError('response', 'an object', res);
-  const lines = headLines(res);
+  const { lines, close: asked } = headLines(res);
+  // A handler that asks to close (Connection: close) ends the connection after this response.
+  const f = asked ? { ...framing, keepAlive: false, flags: framing.flags & ~FLAG_KEEP_ALIVE } : framing;
   const status = res.status ?? 200;
   const body = res.body;
   const bodyless = status === 204 || status === 304;

@@ -173,6 +173,15 @@ export function defineUserCodeSuite(model: ModelName): void {
       expect(r.map((x) => x.status)).toEqual([200, 400]);
     });
 
+    it("ends the connection after a handler's Connection: close, its streamed body whole, nothing after it answered", async () => {
+      const send = get('/hello') + get('/close-stream') + get('/hello') + get('/close-me');
+      const r = responses(await exchange(server.port, http(send, 99))); // until the server closes
+      expect(r.map((x) => [x.status, x.headers.connection, x.body.toString()])).toEqual([
+        [200, undefined, 'hi GET'],
+        [200, 'close', 'data: 0\n\ndata: 1\n\n'],
+      ]);
+    });
+
     it('streams an async-iterable body chunked', async () => {
       const r = responses(await exchange(server.port, http(get('/stream?n=4') + get('/hello'), 2)));
       expect(r[0]!.headers['transfer-encoding']).toBe('chunked');

@@ -143,6 +143,21 @@ describe('http handler', () => {
     ]);
   });
 
+  it('closes after a response whose Connection holds close, and drops its other Connection values', async () => {
+    const p = await load();
+    const ka = (path: string) => `GET ${path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`;
+    const r = await run(p, GET('/close-me') + GET('/close-stream') + GET('/connection-other') + ka('/close-me'));
+    expect(
+      r.map((x) => [text(x.data).split(' ')[1], text(x.data).match(/\r\nConnection: [^\r]*/gi) ?? [], !!x.close]),
+    ).toEqual([
+      ['200', ['\r\nConnection: close'], true],
+      ['200', ['\r\nConnection: close'], true],
+      ['200', [], false],
+      ['200', ['\r\nConnection: close'], true],
+    ]);
+    expect(text(r[0]!.data)).not.toMatch(/upgrade/i);
+  });
+
   it('sends a file region by path or by fd (reopened: the caller’s fd stays open), 404 for a missing path', async () => {
     const path = join(dir, 'f.bin');
     writeFileSync(path, Buffer.alloc(1000, 7));
