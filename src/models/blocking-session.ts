@@ -130,6 +130,8 @@ class BlockingIO implements ConnIO {
   /** The file body in flight, aborted when the connection closes (see destroy()). */
   readonly #file: FileBodySender;
   readonly #outSet = new native.PollSet();
+  /** The socket with no event asked for: poll(2) then reports only POLLERR and POLLHUP. */
+  readonly #errSet = new native.PollSet();
   readonly #out = new Int32Array(2);
   readonly #tick: number;
 
@@ -139,6 +141,7 @@ class BlockingIO implements ConnIO {
     readonly opts: BlockingOptions,
   ) {
     this.#outSet.add(fd, POLLOUT);
+    this.#errSet.add(fd, 0);
     this.#tick = sweepEvery(opts.limits);
     this.#file = new FileBodySender(opts, (bytes) => {
       this.progress += bytes; // the client's progress, for the idle timeout
@@ -188,6 +191,15 @@ class BlockingIO implements ConnIO {
         return false;
       }
     }
+  }
+
+  /**
+   * The client reset the connection (or it failed): POLLERR or POLLHUP, which a half-close
+   * does not raise. Looked at while a reply is being made, when nothing is read or written
+   * that would tell.
+   */
+  peerGone(): boolean {
+    return !this.closed && this.#errSet.wait(this.#out, 0) > 0;
   }
 
   drain(): Promise<void> {
@@ -277,8 +289,9 @@ async function linger(fd: number, slot: FdSlot, buf: Buffer, tick: number, turns
 
 /**
  * Waits until the core has answered all it read, or the server stops (a reply that never
- * settles must not hold close()). Every tick it checks the timeouts: a file body on its way
- * through io_uring waits for the client in the kernel, not in a write of this thread.
+ * settles must not hold close()), or the client resets. Every tick it checks the timeouts:
+ * a file body on its way through io_uring waits for the client in the kernel, not in a
+ * write of this thread.
  */
 async function settled(core: ConnCore, io: BlockingIO, slot: FdSlot): Promise<void> {
   let done = false;
@@ -289,7 +302,11 @@ async function settled(core: ConnCore, io: BlockingIO, slot: FdSlot): Promise<vo
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([idle, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_TICK_MS)))]);
     clearTimeout(timer);
-    if (!done) core.expire(performance.now());
+    if (done) break;
+    // A client that reset while its reply is made (a streamed body waiting for its next
+    // chunk): closed now, so that the core ends the body's producer, and the thread is free.
+    if (io.peerGone()) io.destroy();
+    else core.expire(performance.now());
   }
 }
 

@@ -14,7 +14,8 @@
  * its producer: the reactor writes the body's generation into the slot's stop word, and
  * the pool thread, which numbers each use of a slot, ends the iteration at its next chunk
  * (return() runs the producer's finally blocks) instead of pulling an endless body for no
- * one. The generation keeps a late stop from reaching a later body in the same slot. A pool
+ * one — or at once, while the producer is still making a chunk: the pool thread waits for
+ * the stop word as well as for that chunk. The generation keeps a late stop from reaching a later body in the same slot. A pool
  * thread told to stop ends every body it streams the same way.
  */
 import { waitAsync } from './channel.js';
@@ -35,6 +36,24 @@ async function waitBelow(credits: Int32Array, slot: number, limit: number, stopp
   for (let v = Atomics.load(credits, slot); v > limit && !stopped(); v = Atomics.load(credits, slot)) {
     await waitAsync(credits, slot, v, 100);
   }
+}
+
+const STOPPED = Symbol('stopped');
+
+/**
+ * Resolves with STOPPED once `stopped()`, waking on the slot's stop word (BodyFeed's #stop
+ * notifies it) and looking every 100 ms (a stopping thread sets no word); gives up once
+ * `finished()`.
+ */
+async function watchStop(
+  credits: Int32Array,
+  slot: number,
+  stopped: () => boolean,
+  finished: () => boolean,
+): Promise<typeof STOPPED> {
+  const at = CREDIT_SLOTS + slot;
+  while (!stopped() && !finished()) await waitAsync(credits, at, Atomics.load(credits, at), 100);
+  return STOPPED;
 }
 
 /** The pool thread's side: slots, and streaming one body into BODY messages. */
@@ -74,20 +93,39 @@ export class BodySender {
     const gen = (this.#gens[slot] = (this.#gens[slot]! + 1) | 0 || 1);
     const stopped = () => this.#stopping || Atomics.load(credits, CREDIT_SLOTS + slot) === gen;
     let how: 'end' | 'error' = 'end';
+    // Watches for a stop while the producer makes its next chunk, which may never come.
+    let finished = false;
+    const stop = watchStop(credits, slot, stopped, () => finished);
+    let it: AsyncIterator<Uint8Array> | undefined;
+    let ended = false; // the producer ended by itself (done, or it threw)
     try {
-      outer: for await (const chunk of body) {
+      outer: for (;;) {
+        it ??= body[Symbol.asyncIterator]();
+        const next = stopped() ? STOPPED : await Promise.race([it.next(), stop]);
+        if (next === STOPPED) break;
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        const chunk = next.value;
         for (let off = 0; off < chunk.length; off += CHUNK) {
-          if (stopped()) break outer; // return() ends the producer
+          if (stopped()) break outer;
           const piece = chunk.subarray(off, Math.min(chunk.length, off + CHUNK));
           Atomics.add(credits, slot, piece.length);
           send(slot, gen, piece, false);
           await waitBelow(credits, slot, BODY_WINDOW, stopped);
         }
-        if (stopped()) break;
       }
     } catch {
+      ended = true;
       how = 'error';
     }
+    finished = true;
+    // Stopped: return() ends the producer, without waiting for a chunk it may still be making.
+    if (!ended && it !== undefined)
+      void Promise.resolve()
+        .then(() => it.return?.())
+        .catch(() => undefined);
     send(slot, gen, new Uint8Array(0), how);
     // The reactor returns every byte's credit, taken or dropped: then the slot is free again.
     // (A stopping thread's reactor may never return them: the slot is not needed again.)
@@ -125,6 +163,7 @@ export class BodyFeed implements AsyncIterable<Uint8Array> {
     if (this.#credits === undefined || this.#done !== undefined) return;
     Atomics.store(this.#credits, CREDIT_SLOTS + this.#slot, this.#gen);
     Atomics.notify(this.#credits, this.#slot);
+    Atomics.notify(this.#credits, CREDIT_SLOTS + this.#slot); // a producer busy making a chunk
   }
 
   #give(n: number): void {
@@ -137,6 +176,7 @@ export class BodyFeed implements AsyncIterable<Uint8Array> {
     this.#dropped = true;
     this.#stop();
     for (const p of this.#queue.splice(0)) this.#give(p.length);
+    this.#wake?.(); // a next() waiting for a chunk ends
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {

@@ -26,7 +26,9 @@
  * framing error) is the last: no later request is handled, later replies are dropped, and
  * the connection ends once it is written. A file body that ends short (the file shrank)
  * or a body iterable that throws ends the connection after what was sent; a short file is
- * counted in stats. Timeouts are checked by `expire()`, which the model calls from a timer;
+ * counted in stats. A connection that closes while a body's producer makes its next chunk
+ * ends that producer at once (its return(), and destroy() for a Node stream), not when the
+ * chunk comes: a producer waiting for an event that never comes would hold what it owns. Timeouts are checked by `expire()`, which the model calls from a timer;
  * they measure the client's slowness only, so the header clock stops while reading is
  * stopped for a budget and both restart when it resumes (conn-clock.ts).
  *
@@ -116,6 +118,8 @@ export class ConnCore {
   /** The header and idle timeouts: they run only while rawio reads (conn-clock.ts). */
   readonly #clock = new ConnClock();
   #idleWaiters: (() => void)[] = [];
+  /** Ends the wait for a streamed body's next chunk: the connection has closed. */
+  #bodyGone: (() => void) | undefined;
 
   constructor(io: ConnIO, protocol: Protocol, stats: Stats, limits: ConnLimits, handle?: Handle) {
     this.#io = io;
@@ -207,6 +211,7 @@ export class ConnCore {
 
   /** The connection closed: releases every reply still held. */
   closed(): void {
+    this.#bodyGone?.();
     if (this.#ready) discardReply(this.#ready);
     this.#ready = undefined;
     for (const r of this.#pending.values()) discardReply(r);
@@ -470,20 +475,27 @@ export class ConnCore {
     }
     /** The producer ended by itself (done, or it threw): otherwise it is ended with return(), as for-await does. */
     let ended = false;
+    /** The connection closed while the producer made its next chunk, which may never come. */
+    let gone = false;
+    const closed = new Promise<undefined>((r) => (this.#bodyGone = () => r(undefined)));
     asyncBegin();
     try {
       for (;;) {
         // While the producer makes its next chunk the idle clock stands, as for a promise
         // reply; while the client takes what was sent (drain, below) it runs.
         this.#producing = true;
-        let next: IteratorResult<Uint8Array>;
+        let next: IteratorResult<Uint8Array> | undefined;
         try {
-          next = await it.next();
+          next = io.closed ? undefined : await Promise.race([it.next(), closed]);
         } catch (e) {
           ended = true;
           throw e;
         } finally {
           this.#producing = false;
+        }
+        if (next === undefined) {
+          gone = true;
+          return false;
         }
         if (next.done) {
           ended = true;
@@ -499,14 +511,27 @@ export class ConnCore {
     } catch {
       return false;
     } finally {
-      if (!ended) {
-        try {
-          await it.return?.(); // a producer's return() that throws is its own error, not the connection's
-        } catch {
-          // ignored, as for-await ignores it when leaving on an error
+      this.#bodyGone = undefined;
+      if (gone) {
+        // The client left while the producer was making a chunk: end it now, not once that
+        // chunk comes (a return() queued behind the pending next() would wait for it). A Node
+        // stream is destroyed; rawio's handler bodies end their source in return().
+        const { destroy } = body as { destroy?: unknown };
+        if (typeof destroy === 'function') destroy.call(body);
+        void Promise.resolve()
+          .then(() => it.return?.())
+          .catch(() => undefined)
+          .finally(asyncEnd);
+      } else {
+        if (!ended) {
+          try {
+            await it.return?.(); // a producer's return() that throws is its own error, not the connection's
+          } catch {
+            // ignored, as for-await ignores it when leaving on an error
+          }
         }
+        asyncEnd();
       }
-      asyncEnd();
     }
   }
 

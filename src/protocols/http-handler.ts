@@ -293,15 +293,16 @@ function bodyBytes(body: HttpResponse['body']): Uint8Array {
 }
 
 /**
- * A body that will not be sent (HEAD, 204, 304) is ended, so what it holds (a file stream's
- * fd) is released: a Node stream is destroyed (returning an iterator that never started
- * would not reach the stream), any other iterable's iterator is returned.
+ * A body that will not be sent (HEAD, 204, 304), or no longer (its client has gone), is
+ * ended, so what it holds (a file stream's fd) is released: a Node stream is destroyed
+ * (returning an iterator that never started, or one waiting for the stream, would not reach
+ * it), any other iterable's iterator (`started`, or a new one) is returned.
  */
-function release(body: AsyncIterable<unknown>): void {
+function release(body: AsyncIterable<unknown>, started?: AsyncIterator<unknown>): void {
   const { destroy } = body as { destroy?: unknown };
   if (typeof destroy === 'function') return void destroy.call(body);
   try {
-    void Promise.resolve(body[Symbol.asyncIterator]().return?.()).catch(() => {});
+    void Promise.resolve((started ?? body[Symbol.asyncIterator]()).return?.()).catch(() => {});
   } catch {
     // an iterable that cannot even make its iterator holds nothing to release
   }
@@ -371,32 +372,80 @@ function toBytes(piece: unknown): Uint8Array {
   throw typeError('body chunk', 'a string or bytes', piece);
 }
 
-/** The body in the chunked coding; an error is reported, then ends the connection (rethrown). */
-async function* chunked(
-  body: AsyncIterable<Uint8Array | string>,
-  onError: (e: unknown) => void,
-): AsyncGenerator<Uint8Array> {
-  try {
-    for await (const piece of body) {
-      const bytes = toBytes(piece);
-      if (bytes.length === 0) continue; // a zero-size chunk would end the body
-      yield Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF]);
-    }
-  } catch (e) {
-    onError(e);
-    throw e;
-  }
-  yield LAST;
+const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+
+/** A chunk in the chunked coding: its size in hex, the bytes, CRLF. */
+function chunkOf(bytes: Uint8Array): Uint8Array {
+  return Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF]);
 }
 
-async function* raw(
+/** The body in the chunked coding; an error is reported, then ends the connection (rethrown). */
+function chunked(body: AsyncIterable<Uint8Array | string>, onError: (e: unknown) => void): AsyncIterable<Uint8Array> {
+  return sourceBody(body, chunkOf, LAST, onError);
+}
+
+/** The body as it comes (HTTP/1.0: it runs to the connection's close). */
+function raw(body: AsyncIterable<Uint8Array | string>, onError: (e: unknown) => void): AsyncIterable<Uint8Array> {
+  return sourceBody(body, (bytes) => bytes, undefined, onError);
+}
+
+/**
+ * A handler's body as the server pulls it: each piece of `body` checked and framed, empty
+ * ones skipped (a zero-size chunk would end a chunked body), `last` after its end; an error
+ * is reported and rethrown (the connection closes after what was sent).
+ *
+ * Unlike an async generator, its return() ends the source at once even while a next() is
+ * waiting for it: the server calls it when the client has gone in the middle of the body,
+ * and a source that waits for its next event (a stream fed by a subscription, a pipe from
+ * a slow upstream) must not stay open until that event, which may never come. The waiting
+ * next() settles as done, a Node stream is destroyed, and any other source's iterator is
+ * returned: an async generator waiting in an await runs its finally blocks once that await
+ * settles, the soonest JavaScript allows.
+ */
+function sourceBody(
   body: AsyncIterable<Uint8Array | string>,
+  frame: (bytes: Uint8Array) => Uint8Array,
+  last: Uint8Array | undefined,
   onError: (e: unknown) => void,
-): AsyncGenerator<Uint8Array> {
-  try {
-    for await (const piece of body) yield toBytes(piece);
-  } catch (e) {
-    onError(e);
-    throw e;
-  }
+): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      let it: AsyncIterator<Uint8Array | string> | undefined;
+      let done = false;
+      let stop: (r: typeof DONE) => void = () => {};
+      const stopped = new Promise<typeof DONE>((r) => (stop = r));
+      const end = (): void => {
+        if (done) return;
+        done = true;
+        stop(DONE);
+        release(body, it);
+      };
+      return {
+        next: async (): Promise<IteratorResult<Uint8Array>> => {
+          try {
+            while (!done) {
+              it ??= body[Symbol.asyncIterator]();
+              const r = await Promise.race([it.next(), stopped]);
+              if (done) break;
+              if (r.done) {
+                done = true;
+                return last === undefined ? DONE : { value: last, done: false };
+              }
+              const bytes = toBytes(r.value);
+              if (bytes.length > 0) return { value: frame(bytes), done: false };
+            }
+            return DONE;
+          } catch (e) {
+            end(); // a chunk that is not bytes leaves a source that has not ended
+            onError(e);
+            throw e;
+          }
+        },
+        return: (): Promise<typeof DONE> => {
+          end();
+          return Promise.resolve(DONE);
+        },
+      };
+    },
+  };
 }

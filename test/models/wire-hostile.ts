@@ -7,7 +7,9 @@
  *   - A reset before a file reply could be written closes that file too, at once, not when
  *     some later client arrives (a blocking thread must not go back to waiting with it open).
  *   - A reset in the middle of an endless streamed body (an HTTP handler's async iterable)
- *     ends the body's producer, also when it runs on a pool thread, and close() returns.
+ *     ends the body's producer, also when it runs on a pool thread, and close() returns;
+ *     so does a reset while the producer waits for its next chunk (a Node stream fed by
+ *     events): it is closed then, not when a chunk comes.
  *   - shutdown(SHUT_WR) right after a pipelined batch: every reply arrives, in order, then
  *     the server closes (echo, http, static, resp).
  */
@@ -142,6 +144,18 @@ export function defineHostileTests(model: ModelName, start: Start, root: () => s
     const got = await resetAfter(s.port, `GET /endless?mark=${mark} HTTP/1.1\r\nHost: x\r\n\r\n`, 16 * KiB);
     expect(got).toBeGreaterThan(0);
     expect(await eventually(() => existsSync(mark))).toBe(true);
+    expect(await eventually(() => s.stats().connections === 0)).toBe(true);
+  }, 30_000);
+
+  it('ends the source of a streamed body waiting for its next chunk when its client resets (http handler)', async () => {
+    // A Node stream that sent a chunk and waits for an event that may never come (a
+    // subscription, a slow upstream): the reset must close it now, not at that event.
+    const s = await start('http', { handler: ENDLESS.href, idleTimeout: 20_000 });
+    const mark = join(marks, `${model}-stalled`);
+    // The head and most of the one 4 KiB chunk: the server is waiting for the next.
+    const got = await resetAfter(s.port, `GET /stalled?mark=${mark} HTTP/1.1\r\nHost: x\r\n\r\n`, 4 * KiB);
+    expect(got).toBeGreaterThanOrEqual(4 * KiB);
+    expect(await eventually(() => existsSync(mark), 10_000)).toBe(true);
     expect(await eventually(() => s.stats().connections === 0)).toBe(true);
   }, 30_000);
 
