@@ -198,6 +198,33 @@ describe('http handler', () => {
     expect(raw.join('')).toBe('data: 0\n\n');
   });
 
+  it('skips empty pieces of a streamed body, and ends one that throws without its last chunk', async () => {
+    const p = await load();
+    const [empty, throws] = await run(p, GET('/stream-empty') + GET('/stream-throws'));
+    const parts: string[] = [];
+    for await (const b of empty!.body!) parts.push(text(b));
+    expect(parts.join('')).toBe('1\r\na\r\n1\r\nb\r\n0\r\n\r\n');
+    const sent: string[] = [];
+    await expect(
+      (async () => {
+        for await (const b of throws!.body!) sent.push(text(b));
+      })(),
+    ).rejects.toThrow('stream boom');
+    expect(sent).toEqual(['1\r\na\r\n']);
+  });
+
+  it('ends the source of a streamed body at return(), also while a next() waits for it', async () => {
+    const p = await load();
+    const app = (await import(fixture('app.mjs').href)) as { stalled?: import('node:stream').Readable };
+    const [r] = await run(p, GET('/stream-stalled'));
+    const it = r!.body![Symbol.asyncIterator]();
+    expect(text((await it.next()).value as Uint8Array)).toBe('5\r\nfirst\r\n');
+    const waiting = it.next(); // the stream has nothing more: this waits
+    await it.return!();
+    expect(await waiting).toEqual({ value: undefined, done: true });
+    expect(app.stalled!.destroyed).toBe(true);
+  });
+
   it('ends a streamed body that is not sent (HEAD): its file stream closes', async () => {
     const path = join(dir, 'head.bin');
     writeFileSync(path, Buffer.alloc(100_000, 1));
