@@ -277,7 +277,9 @@ export function buildReply(res: HttpResponse, framing: Framing, onError: (e: unk
   }
   if (isFile(body) && !bodyless) return fileReply(body, lines, f);
   const bytes = bodyless ? new Uint8Array(0) : bodyBytes(body);
-  const head = `${lines}${status === 204 ? '' : `Content-Length: ${bytes.length}\r\n`}${connection(f, !f.keepAlive)}\r\n`;
+  // RFC 9110 8.6: no Content-Length in a 204, nor in a 304, where it would have to be the
+  // length of the 200's content, which the server does not know (0 would tell a cache so)
+  const head = `${lines}${bodyless ? '' : `Content-Length: ${bytes.length}\r\n`}${connection(f, !f.keepAlive)}\r\n`;
   const data = Buffer.allocUnsafe(Buffer.byteLength(head, 'latin1') + (f.head ? 0 : bytes.length));
   const n = data.write(head, 'latin1');
   if (!f.head) data.set(bytes, n);

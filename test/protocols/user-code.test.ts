@@ -198,6 +198,24 @@ describe('http handler', () => {
     expect(raw.join('')).toBe('data: 0\n\n');
   });
 
+  it('sends neither a body nor a Content-Length with a 204 or a 304, the 304 of a GET and a HEAD alike', async () => {
+    const p = await load();
+    const r = await run(
+      p,
+      GET('/status?code=204&body=dropped') +
+        GET('/status?code=304&body=dropped') +
+        'HEAD /status?code=304 HTTP/1.1\r\nHost: x\r\n\r\n' +
+        GET('/status?code=200&body=kept'),
+    );
+    expect(r.map((x) => [text(x.data).split(' ')[1], /\r\ncontent-length:/i.test(text(x.data))])).toEqual([
+      ['204', false],
+      ['304', false],
+      ['304', false],
+      ['200', true],
+    ]);
+    expect(r.slice(0, 3).every((x) => text(x.data).endsWith('\r\n\r\n') && !x.close)).toBe(true);
+  });
+
   it('skips empty pieces of a streamed body, and ends one that throws without its last chunk', async () => {
     const p = await load();
     const [empty, throws] = await run(p, GET('/stream-empty') + GET('/stream-throws'));
