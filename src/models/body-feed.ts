@@ -41,19 +41,17 @@ async function waitBelow(credits: Int32Array, slot: number, limit: number, stopp
 const STOPPED = Symbol('stopped');
 
 /**
- * Resolves with STOPPED once `stopped()`, waking on the slot's stop word (BodyFeed's #stop
- * notifies it) and looking every 100 ms (a stopping thread sets no word); gives up once
- * `finished()`.
+ * Resolves once `stopped()` (or `finished()`), waking on the slot's stop word (BodyFeed's
+ * #stop notifies it) and looking every 100 ms (a stopping thread sets no word).
  */
 async function watchStop(
   credits: Int32Array,
   slot: number,
   stopped: () => boolean,
   finished: () => boolean,
-): Promise<typeof STOPPED> {
+): Promise<void> {
   const at = CREDIT_SLOTS + slot;
   while (!stopped() && !finished()) await waitAsync(credits, at, Atomics.load(credits, at), 100);
-  return STOPPED;
 }
 
 /** The pool thread's side: slots, and streaming one body into BODY messages. */
@@ -93,15 +91,23 @@ export class BodySender {
     const gen = (this.#gens[slot] = (this.#gens[slot]! + 1) | 0 || 1);
     const stopped = () => this.#stopping || Atomics.load(credits, CREDIT_SLOTS + slot) === gen;
     let how: 'end' | 'error' = 'end';
-    // Watches for a stop while the producer makes its next chunk, which may never come.
+    // Watches for a stop while the producer makes its next chunk, which may never come: it
+    // settles the wait for that chunk (a fresh promise per chunk; a race with one long-lived
+    // promise would keep a reaction per chunk until the body ends).
     let finished = false;
-    const stop = watchStop(credits, slot, stopped, () => finished);
+    let wake = (): void => {};
+    void watchStop(credits, slot, stopped, () => finished).then(() => wake());
     let it: AsyncIterator<Uint8Array> | undefined;
     let ended = false; // the producer ended by itself (done, or it threw)
     try {
       outer: for (;;) {
-        it ??= body[Symbol.asyncIterator]();
-        const next = stopped() ? STOPPED : await Promise.race([it.next(), stop]);
+        const source = (it ??= body[Symbol.asyncIterator]());
+        const next = stopped()
+          ? STOPPED
+          : await new Promise<IteratorResult<Uint8Array> | typeof STOPPED>((resolve, reject) => {
+              wake = () => resolve(STOPPED);
+              source.next().then(resolve, reject);
+            });
         if (next === STOPPED) break;
         if (next.done) {
           ended = true;

@@ -477,7 +477,6 @@ export class ConnCore {
     let ended = false;
     /** The connection closed while the producer made its next chunk, which may never come. */
     let gone = false;
-    const closed = new Promise<undefined>((r) => (this.#bodyGone = () => r(undefined)));
     asyncBegin();
     try {
       for (;;) {
@@ -486,7 +485,14 @@ export class ConnCore {
         this.#producing = true;
         let next: IteratorResult<Uint8Array> | undefined;
         try {
-          next = io.closed ? undefined : await Promise.race([it.next(), closed]);
+          // A fresh promise per chunk, settled by the chunk or by closed() (not a race with
+          // one long-lived promise, which would keep a reaction per chunk until the body ends).
+          next = io.closed
+            ? undefined
+            : await new Promise<IteratorResult<Uint8Array> | undefined>((resolve, reject) => {
+                this.#bodyGone = () => resolve(undefined);
+                it.next().then(resolve, reject);
+              });
         } catch (e) {
           ended = true;
           throw e;

@@ -414,20 +414,25 @@ function sourceBody(
     [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
       let it: AsyncIterator<Uint8Array | string> | undefined;
       let done = false;
-      let stop: (r: typeof DONE) => void = () => {};
-      const stopped = new Promise<typeof DONE>((r) => (stop = r));
+      /** Settles the next() under way as done. */
+      let wake = (): void => {};
       const end = (): void => {
         if (done) return;
         done = true;
-        stop(DONE);
+        wake();
         release(body, it);
       };
       return {
         next: async (): Promise<IteratorResult<Uint8Array>> => {
           try {
             while (!done) {
-              it ??= body[Symbol.asyncIterator]();
-              const r = await Promise.race([it.next(), stopped]);
+              const source = (it ??= body[Symbol.asyncIterator]());
+              // A fresh promise per piece, settled by the source or by end() (a race with one
+              // long-lived promise would keep a reaction per piece until the body ends).
+              const r = await new Promise<IteratorResult<Uint8Array | string>>((resolve, reject) => {
+                wake = () => resolve(DONE);
+                source.next().then(resolve, reject);
+              });
               if (done) break;
               if (r.done) {
                 done = true;

@@ -4,8 +4,9 @@
  * asserted as bounds (requests answered, fds, bytes, resident memory), never as timings:
  *   - pipelining to 3× the in-flight bound: every request answered, in order, and the
  *     connection still usable;
- *   - a client that never reads while its replies are large: the server's output and memory
- *     stay bounded, and another client is served meanwhile;
+ *   - a client that never reads while its replies are large, or a streamed body of one-byte
+ *     chunks: the server's output and memory stay bounded, and another client is served
+ *     meanwhile;
  *   - many small pipelined replies to a client that reads late or a byte at a time
  *     (wire-small-replies.ts);
  *   - a client pipelining file requests without reading: the server's fds stay within the
@@ -57,6 +58,7 @@ import { defineBudgetTests } from './wire-budgets.js';
 import { eventually } from '../helpers/wait.js';
 
 const MiB = 1 << 20;
+const ENDLESS = new URL('../fixtures/user/endless.mjs', import.meta.url);
 const DEPTH = 1024; // the default maxInFlight
 const FILES = 16; // the default maxFiles
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -212,6 +214,39 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       expect(peak - rss0).toBeLessThan(384 * MiB);
       hog.destroy();
     });
+
+    it('bounds the output and memory of a client that never reads a streamed body of one-byte chunks (http handler)', async () => {
+      // Millions of pieces, each its own chunk: what waits for the client is counted in
+      // bytes, and nothing may be kept per chunk beyond them.
+      const s = await start('http', { handler: ENDLESS.href, idleTimeout: 60_000 });
+      const rss0 = serverRss(model);
+      const rss = sampler(() => serverRss(model), 20);
+      const hog = new Client(s.port);
+      hog.sock.pause();
+      await hog.send('GET /tiny?n=50000000 HTTP/1.1\r\nHost: x\r\n\r\n');
+      // Until the kernel's buffers and maxOutput are full and the producer waits.
+      let last = -1;
+      expect(
+        await eventually(async () => {
+          const now = s.stats().bytesOut;
+          if (now > 0 && now === last) return true;
+          last = now;
+          await delay(500);
+          return false;
+        }, 60_000),
+      ).toBe(true);
+      if (concurrent) {
+        const other = await exchange(s.port, {
+          send: Buffer.from('GET /none HTTP/1.1\r\nHost: x\r\n\r\n'),
+          complete: (b) => b.includes('no\n'),
+        });
+        expect(other.toString()).toMatch(/^HTTP\/1\.1 404/);
+      }
+      const peak = rss.stop();
+      expect(s.stats().bytesOut).toBeLessThan(48 * MiB);
+      expect(peak - rss0).toBeLessThan(384 * MiB);
+      hog.destroy();
+    }, 90_000);
 
     defineSmallReplyTests(model, start);
     definePausedTimeoutTests(start, () => root);
