@@ -10,7 +10,8 @@
  * Transfer-Encoding, HTTP/1.1 without a Host, two Hosts in any version, a Host value that
  * is no host, a request target of a form its method may not use or an absolute-form one
  * that is no http(s) URI with a host), 413 (body over
- * the limit), 431 (head over the limit), 501 (a Transfer-Encoding other than `chunked`),
+ * the limit), 431 (head over the limit), 501 (a transfer coding before `chunked`; one
+ * that is not chunked last, or chunked twice, is a 400),
  * 505. A
  * `Transfer-Encoding: chunked` body is decoded (http-chunked.ts) and framed as if it had
  * come with a Content-Length: the frame holds the head as sent and the decoded body.
@@ -301,6 +302,34 @@ function fieldKind(buf: Uint8Array, at: number, len: number): number {
   }
 }
 
+/** The codings of a request's Transfer-Encoding fields, in order, as one list (RFC 9110 5.3). */
+interface Codings {
+  /** List elements that name a coding (empty ones are none, RFC 9110 5.6.1). */
+  count: number;
+  /** Of them, `chunked`. */
+  chunked: number;
+  /** The last one is `chunked`. */
+  last: boolean;
+}
+
+/** Adds the codings of the Transfer-Encoding value buf[from, to) to `c`. */
+function codings(buf: Uint8Array, from: number, to: number, c: Codings): void {
+  for (let i = from; i <= to;) {
+    let j = i;
+    while (j < to && buf[j] !== 44) j++;
+    let a = i;
+    let b = j;
+    while (a < b && (buf[a] === SP || buf[a] === HT)) a++;
+    while (b > a && (buf[b - 1] === SP || buf[b - 1] === HT)) b--;
+    if (b > a) {
+      c.count++;
+      c.last = matchLower(buf, a, b - a, T_CHUNKED);
+      if (c.last) c.chunked++;
+    }
+    i = j + 1;
+  }
+}
+
 /** parseHead's answer when buf[s, end) holds no blank line yet. */
 const INCOMPLETE = 0;
 /** HttpCodec's head search: a bare CR came before the head's end. */
@@ -325,7 +354,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
   if (i <= 0) return -i;
   const http10 = h.flags;
   let contentLength = -1;
-  let te = 0;
+  let te: Codings | null = null;
   let chunked = false;
   let hosts = 0;
   let conn = 0;
@@ -369,9 +398,9 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
         break;
       }
       case F_TRANSFER_ENCODING:
-        // Only a lone `chunked` is decoded; a list or another coding is 501.
-        chunked = te === 0 && matchLower(buf, v, ve - v, T_CHUNKED);
-        te++;
+        // The codings of every Transfer-Encoding field, in order, as one list (RFC 9110 5.3)
+        te ??= { count: 0, chunked: 0, last: false };
+        codings(buf, v, ve, te);
         break;
       case F_CONNECTION:
         conn |= connectionTokens(buf, v, ve);
@@ -389,9 +418,15 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     i = nl + 1;
   }
   // RFC 9112 6.1/6.3: both framings at once, or Transfer-Encoding in HTTP/1.0, is faulty
-  // framing (a smuggling vector): refused rather than guessed.
-  if (te > 0 && (contentLength >= 0 || http10)) return 400;
-  if (te > 0 && !chunked) return 501;
+  // framing (a smuggling vector): refused rather than guessed. So is a body whose final
+  // coding is not chunked (its length cannot be known: 400, a MUST of 6.3), or that is
+  // chunked twice; only a lone `chunked` is decoded, a coding before it is 501.
+  if (te !== null && (contentLength >= 0 || http10)) return 400;
+  if (te !== null) {
+    if (!te.last || te.chunked > 1) return 400;
+    if (te.count > 1) return 501;
+    chunked = true;
+  }
   // RFC 9112 3.2: HTTP/1.1 needs a Host, and no request may carry two.
   if (hosts > 1 || (!http10 && hosts === 0)) return 400;
   if (contentLength > maxBody) return 413;

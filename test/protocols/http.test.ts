@@ -201,12 +201,23 @@ describe('http protocol', () => {
       'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n',
       400,
     ],
-    ['a coding other than chunked', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n', 501],
-    ['chunked not last', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 501],
+    // RFC 9112 6.3: a final coding other than chunked leaves the length unknown: 400, not 501
+    ['a coding other than chunked', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n', 400],
+    ['chunked not last', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 400],
+    [
+      'chunked not last, over two fields',
+      'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n',
+      400,
+    ],
+    ['a Transfer-Encoding with no coding', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n\r\n', 400],
+    ['chunked with a parameter', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;a=b\r\n\r\n', 400],
+    ['chunked twice in one field', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n', 400],
+    // a coding rawio does not decode before the final chunked: 501
+    ['a coding before chunked', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 501],
     [
       'two Transfer-Encodings',
       'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n',
-      501,
+      400,
     ],
     ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
     ['chunk size not hex', `${CHUNKED}zz\r\nab\r\n0\r\n\r\n`, 400],
@@ -257,6 +268,25 @@ describe('http protocol', () => {
       expect(parse(replies[1]).headers.get('connection')).toBe('close');
     });
   }
+
+  it('decodes chunked however its Transfer-Encoding list is spelled: any case, empty elements, split fields', () => {
+    const body = '3\r\nabc\r\n0\r\n\r\n';
+    const replies = serve(
+      p,
+      [
+        'Transfer-Encoding: CHUNKED',
+        'Transfer-Encoding: , chunked ,',
+        'Transfer-Encoding:\r\nTransfer-Encoding: chunked',
+      ]
+        .map((te) => `POST / HTTP/1.1\r\nHost: x\r\n${te}\r\n\r\n${body}`)
+        .join(''),
+    );
+    expect(replies.map((r) => [parse(r).status, parse(r).body])).toEqual([
+      [200, 'abc'],
+      [200, 'abc'],
+      [200, 'abc'],
+    ]);
+  });
 
   it('reads lengths with leading zeros by their value (1*DIGIT, 1*HEXDIG)', () => {
     const zeros = '0'.repeat(30);
