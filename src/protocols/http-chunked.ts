@@ -9,7 +9,8 @@
  * data. Every line of the coding ends with CRLF, as RFC 9112 7.1 writes it: a bare LF,
  * which a head may end its lines with (RFC 9112 2.2), is refused here, since parsers that
  * end a chunk line at different bytes frame different bodies. Leading zeros are digits
- * like any other.
+ * like any other, but they and the extensions of a body's size lines count against one
+ * bound (MAX_OVERHEAD), as the trailers count against maxTrailer and the data maxBody.
  */
 
 const LF = 10;
@@ -19,6 +20,13 @@ const SP = 32;
 
 /** Longest size line (with extensions) or trailer section accepted, in bytes. */
 const MAX_LINE = 4096;
+/**
+ * Bytes of a body's size lines beyond the digits of their sizes (leading zeros, chunk
+ * extensions), all lines together: past it the request is a 413. Without a bound a client
+ * could send any amount within one request (a 4 KiB extension per one-byte chunk), which
+ * maxBody, counting data only, would never stop.
+ */
+export const MAX_OVERHEAD = 16 << 10;
 
 const enum State {
   Size,
@@ -39,6 +47,7 @@ export class ChunkedDecoder {
   #state = State.Size;
   #remaining = 0;
   #trailerBytes = 0;
+  #overhead = 0;
   /** The body decoded so far: #data[0, #length), grown by doubling as bytes arrive. */
   #data = new Uint8Array(0);
   #length = 0;
@@ -121,13 +130,19 @@ export class ChunkedDecoder {
     const stop = nl - 1;
     let size = 0;
     let k = i;
+    let zeros = 0; // leading ones
     for (; k < stop; k++) {
       const d = hexValue(buf[k]!);
       if (d < 0) break;
+      if (size === 0 && d === 0) zeros++;
       size = size * 16 + d;
     }
     // 1*HEXDIG, leading zeros included: a size too large for a double is still past maxBody
     if (k === i) return -400;
+    // What the line holds beyond its size's own digits (leading zeros, extensions) counts
+    // against MAX_OVERHEAD, or one request could stream gigabytes past maxBody that way.
+    this.#overhead += stop - i - (k - i - zeros || 1);
+    if (this.#overhead > MAX_OVERHEAD) return -413;
     // Extensions: BWS ";" anything printable; nothing else may follow the digits, not even
     // whitespace alone (BWS comes only before a ";").
     let e = k;

@@ -238,6 +238,10 @@ describe('http protocol', () => {
     ['a bare LF after the last chunk', `${CHUNKED}1\r\na\r\n0\n\r\n`, 400],
     ['a bare LF ending the trailers', `${CHUNKED}1\r\na\r\n0\r\n\n`, 400],
     ['a bare LF after a trailer', `${CHUNKED}1\r\na\r\n0\r\nX: y\n\r\n`, 400],
+    // What size lines hold beyond their digits is bounded per body (16 KiB), or a request
+    // could send any amount past maxBody, one data byte per line
+    ['chunk extensions past 16 KiB', `${CHUNKED}${`1;${'e'.repeat(4000)}\r\na\r\n`.repeat(5)}0\r\n\r\n`, 413],
+    ['leading zeros past 16 KiB', `${CHUNKED}${`${'0'.repeat(4000)}1\r\na\r\n`.repeat(5)}0\r\n\r\n`, 413],
     ['whitespace after a chunk size, no extension', `${CHUNKED}1 \r\na\r\n0\r\n\r\n`, 400],
     // RFC 9112 3.2: a target form where it does not belong, or an absolute-form one naming
     // no host of an http URI
@@ -301,6 +305,10 @@ describe('http protocol', () => {
       [200, 'de'],
       [200, 'Hello, World!'],
     ]);
+    // within the bound on what size lines hold beyond their digits (16 KiB a body)
+    const ext = `1;${'e'.repeat(4000)}\r\na\r\n`.repeat(3) + `${'0'.repeat(4000)}1\r\nb\r\n`;
+    const [long] = serve(p, `${CHUNKED}${ext}0;${'e'.repeat(300)}\r\n\r\n`);
+    expect([parse(long).status, parse(long).body]).toEqual([200, 'aaab']);
   });
 
   it('answers 400 at a bare CR as soon as the byte after it arrives, however the head is split', () => {
