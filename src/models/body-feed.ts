@@ -15,8 +15,9 @@
  * the pool thread, which numbers each use of a slot, ends the iteration at its next chunk
  * (return() runs the producer's finally blocks) instead of pulling an endless body for no
  * one — or at once, while the producer is still making a chunk: the pool thread waits for
- * the stop word as well as for that chunk. The generation keeps a late stop from reaching a later body in the same slot. A pool
- * thread told to stop ends every body it streams the same way.
+ * the stop word as well as for that chunk. The generation keeps a late stop from reaching
+ * a later body in the same slot. A pool thread told to stop ends every body it streams the
+ * same way.
  */
 import { waitAsync } from './channel.js';
 import { CHUNK } from './messages.js';

@@ -28,9 +28,10 @@
  * or a body iterable that throws ends the connection after what was sent; a short file is
  * counted in stats. A connection that closes while a body's producer makes its next chunk
  * ends that producer at once (its return(), and destroy() for a Node stream), not when the
- * chunk comes: a producer waiting for an event that never comes would hold what it owns. Timeouts are checked by `expire()`, which the model calls from a timer;
- * they measure the client's slowness only, so the header clock stops while reading is
- * stopped for a budget and both restart when it resumes (conn-clock.ts).
+ * chunk comes: a producer waiting for an event that never comes would hold what it owns.
+ * Timeouts are checked by `expire()`, which the model calls from a timer; they measure the
+ * client's slowness only, so the header clock stops while reading is stopped for a budget
+ * and both restart when it resumes (conn-clock.ts).
  *
  * Draining (`drain()`, a server's graceful close): every request already framed is answered
  * (its reply, file and streamed body whole); a request started but not yet whole may still
