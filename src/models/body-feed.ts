@@ -21,6 +21,7 @@
  */
 import { waitAsync } from './channel.js';
 import { CHUNK } from './messages.js';
+import { loopTurn } from '../protocols/bytes.js';
 
 /** Bytes of one body in flight between a pool thread and its reactor. */
 export const BODY_WINDOW = 1 << 20;
@@ -40,6 +41,8 @@ async function waitBelow(credits: Int32Array, slot: number, limit: number, stopp
 }
 
 const STOPPED = Symbol('stopped');
+/** Empty body chunks in a row after which the pool thread's event loop gets a turn. */
+const EMPTY_RUN = 64;
 
 /**
  * Resolves once `stopped()` (or `finished()`), waking on the slot's stop word (BodyFeed's
@@ -100,6 +103,7 @@ export class BodySender {
     void watchStop(credits, slot, stopped, () => finished).then(() => wake());
     let it: AsyncIterator<Uint8Array> | undefined;
     let ended = false; // the producer ended by itself (done, or it threw)
+    let empty = 0; // empty chunks in a row
     try {
       outer: for (;;) {
         const source = (it ??= body[Symbol.asyncIterator]());
@@ -115,6 +119,12 @@ export class BodySender {
           break;
         }
         const chunk = next.value;
+        // An empty chunk sends nothing, so no credit ever stops its producer: every run of
+        // them gives the thread a turn of its event loop (its other requests, its timers).
+        if (chunk.length === 0 && ++empty === EMPTY_RUN) {
+          empty = 0;
+          await loopTurn();
+        } else if (chunk.length > 0) empty = 0;
         for (let off = 0; off < chunk.length; off += CHUNK) {
           if (stopped()) break outer;
           const piece = chunk.subarray(off, Math.min(chunk.length, off + CHUNK));

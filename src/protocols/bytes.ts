@@ -166,3 +166,11 @@ export function getU32(b: Uint8Array, at: number): number {
     throw new RangeError(`no u32 at ${at} of ${b.length} bytes`); // a frame rawio built is never short
   return (b0 | (b1 << 8) | (b2 << 16)) + b3 * 0x1000000;
 }
+
+/**
+ * A turn of the thread's event loop (setImmediate): what a loop that would otherwise run on
+ * microtasks alone awaits now and then, so that the thread's I/O and timers run between.
+ */
+export function loopTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

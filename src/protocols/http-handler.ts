@@ -25,6 +25,7 @@ import { httpDate } from './http-date.js';
 import { imported, reportUserError, setStrayHook } from './module.js';
 import { open } from '../sys/file.js';
 import { checkRegion, count, isBytes, regularSize } from './user-checks.js';
+import { loopTurn } from './bytes.js';
 import { close } from '../sys/socket.js';
 import { constants } from '../sys/constants.js';
 import { ErrnoError } from '../sys/errors.js';
@@ -375,6 +376,8 @@ function toBytes(piece: unknown): Uint8Array {
 }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+/** Empty pieces of a body in a row after which its thread's event loop gets a turn. */
+const EMPTY_RUN = 64;
 
 /** A chunk in the chunked coding: its size in hex, the bytes, CRLF. */
 function chunkOf(bytes: Uint8Array): Uint8Array {
@@ -414,6 +417,7 @@ function sourceBody(
     [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
       let it: AsyncIterator<Uint8Array | string> | undefined;
       let done = false;
+      let empty = 0; // empty pieces in a row
       /** Settles the next() under way as done. */
       let wake = (): void => {};
       const end = (): void => {
@@ -439,7 +443,17 @@ function sourceBody(
                 return last === undefined ? DONE : { value: last, done: false };
               }
               const bytes = toBytes(r.value);
-              if (bytes.length > 0) return { value: frame(bytes), done: false };
+              if (bytes.length > 0) {
+                empty = 0;
+                return { value: frame(bytes), done: false };
+              }
+              // Empty pieces take no output, so no backpressure ever stops their source: every
+              // run of them gives the thread a turn of its event loop, or a source yielding
+              // nothing else would keep every other client of the thread waiting for ever.
+              if (++empty === EMPTY_RUN) {
+                empty = 0;
+                await loopTurn();
+              }
             }
             return DONE;
           } catch (e) {

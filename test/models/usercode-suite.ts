@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,6 +108,25 @@ export function defineUserCodeSuite(model: ModelName): void {
         'a\nlater 80\n-ERR boom\n-ERR async boom\nb\nlater 3\n-ERR The "reply" argument must be an object with data: Uint8Array. Received an instance of Object\nc\n',
       );
       expect(await eventually(() => server.stats().errors >= 3)).toBe(true);
+    });
+
+    it('serves other clients while a reply body yields only empty chunks', async () => {
+      // No output, so no backpressure: such a body must not keep its thread from the others
+      // (iterative serves one client at a time: after it, once it has gone).
+      const spin = net.connect(server.port, '127.0.0.1');
+      spin.on('error', () => undefined);
+      let got = '';
+      spin.on('data', (d: Buffer) => (got += d.toString()));
+      spin.write('SPIN\n');
+      try {
+        expect(await eventually(() => got.includes('spinning'))).toBe(true);
+        if (model !== 'iterative') {
+          expect((await exchange(server.port, lines('ECHO still here\n', 1))).toString()).toBe('still here\n');
+        }
+      } finally {
+        spin.resetAndDestroy();
+      }
+      expect((await exchange(server.port, lines('ECHO after\n', 1))).toString()).toBe('after\n');
     });
 
     it('closes only the connection whose codec threw, after its error reply', async () => {

@@ -9,7 +9,8 @@
  *   - A reset in the middle of an endless streamed body (an HTTP handler's async iterable)
  *     ends the body's producer, also when it runs on a pool thread, and close() returns;
  *     so does a reset while the producer waits for its next chunk (a Node stream fed by
- *     events): it is closed then, not when a chunk comes.
+ *     events): it is closed then, not when a chunk comes. A producer of empty pieces alone,
+ *     which no backpressure stops, does not keep other clients of its thread waiting.
  *   - shutdown(SHUT_WR) right after a pipelined batch: every reply arrives, in order, then
  *     the server closes (echo, http, static, resp).
  */
@@ -157,6 +158,38 @@ export function defineHostileTests(model: ModelName, start: Start, root: () => s
     expect(got).toBeGreaterThanOrEqual(4 * KiB);
     expect(await eventually(() => existsSync(mark), 10_000)).toBe(true);
     expect(await eventually(() => s.stats().connections === 0)).toBe(true);
+  }, 30_000);
+
+  it('serves other clients while a streamed body yields only empty pieces, and ends it when its client resets (http handler)', async () => {
+    // Empty pieces take no output, so backpressure never stops such a producer: it must not
+    // keep its thread from everyone else (iterative serves one client at a time: after it).
+    const s = await start('http', { handler: ENDLESS.href, idleTimeout: 20_000 });
+    const mark = join(marks, `${model}-spin`);
+    const hog = sys.connectTcp('127.0.0.1', s.port);
+    const other = () =>
+      exchange(s.port, {
+        send: Buffer.from('GET /none HTTP/1.1\r\nHost: x\r\n\r\n'),
+        complete: (b) => b.includes('no\n'),
+      });
+    try {
+      const req = Buffer.from(`GET /spin?mark=${mark} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(sys.write(hog, req, 0, req.length)).toBe(req.length);
+      const buf = Buffer.alloc(4 * KiB);
+      let got = '';
+      expect(
+        await eventually(() => {
+          const n = sys.read(hog, buf);
+          if (n > 0) got += buf.toString('latin1', 0, n);
+          return got.includes('spinning');
+        }),
+      ).toBe(true);
+      if (model !== 'iterative') expect((await other()).toString()).toMatch(/^HTTP\/1\.1 404/);
+      sys.setLingerZero(hog);
+    } finally {
+      sys.close(hog); // RST
+    }
+    expect(await eventually(() => existsSync(mark), 10_000)).toBe(true);
+    expect((await other()).toString()).toMatch(/^HTTP\/1\.1 404/);
   }, 30_000);
 
   it('answers every request of a pipelined batch sent with a half-close, then closes (echo, http, static, resp)', async () => {
