@@ -1,8 +1,9 @@
 /**
  * Streamed reply bodies across threads. A handler on a pool thread may return a Reply
- * whose `body` is an async iterable: the pool thread pulls it and sends each chunk to the
- * reactor that owns the connection as a BODY message, and the reactor hands the core a
- * BodyFeed — an async iterable fed by those messages — as the reply's body.
+ * whose `body` is an async iterable: the pool thread pulls it and sends its chunks to the
+ * reactor that owns the connection as BODY messages (small chunks gathered into one, up to
+ * GATHER bytes), and the reactor hands the core a BodyFeed — an async iterable fed by those
+ * messages — as the reply's body.
  *
  * Backpressure is a credit count per body in shared memory (a slot of the pool thread's
  * credit array): the pool adds a chunk's bytes before sending it and waits, without
@@ -41,6 +42,16 @@ async function waitBelow(credits: Int32Array, slot: number, limit: number, stopp
 }
 
 const STOPPED = Symbol('stopped');
+const TURN = Symbol('turn');
+/**
+ * Bytes of small chunks a pool thread gathers into one BODY message. One message per 16 KiB
+ * spreads a message's costs (the channel, the reactor's wake and copy, the core's write) over
+ * that many one-byte chunks, and keeps each streamed body's buffer small (CREDIT_SLOTS
+ * bodies a thread: 4 MiB at most). A gather of CHUNK (1 MiB, all of BODY_WINDOW) would hold
+ * up to 256 MiB a thread, and a fast producer's bytes would wait for a whole window to be
+ * copied before the reactor could write any of them.
+ */
+export const GATHER = 16 * 1024;
 /** Empty body chunks in a row after which the pool thread's event loop gets a turn. */
 const EMPTY_RUN = 64;
 
@@ -82,9 +93,13 @@ export class BodySender {
   }
 
   /**
-   * Pulls `body` and sends its chunks (split to CHUNK) through `send(slot, gen, piece, flags)`,
-   * the last with BODY_END, or BODY_ERROR when the iterable threw; ends the iteration early
-   * once the reactor stops this slot's generation `gen`.
+   * Pulls `body` and sends its chunks through `send(slot, gen, piece, flags)`, the last with
+   * BODY_END, or BODY_ERROR when the iterable threw; ends the iteration early once the
+   * reactor stops this slot's generation `gen`. Chunks smaller than GATHER are copied into a
+   * gather buffer and sent together: when it is full, when the producer's next chunk is not
+   * there by the thread's next loop turn, or with the end (or the error: the bytes yielded
+   * before it are sent, as a one-thread model writes them). Larger chunks go as they are,
+   * split to CHUNK. A stopped body drops what it gathered: no one will read it.
    */
   async stream(
     body: AsyncIterable<Uint8Array>,
@@ -104,16 +119,66 @@ export class BodySender {
     let it: AsyncIterator<Uint8Array> | undefined;
     let ended = false; // the producer ended by itself (done, or it threw)
     let empty = 0; // empty chunks in a row
+    // The gather buffer: `held` bytes of small chunks, copied (a producer may reuse its own).
+    let gather: Uint8Array | undefined;
+    let held = 0;
+    // One loop turn is awaited per run of gathered bytes (a setImmediate, not one per chunk):
+    // once it has come, the bytes go before the producer's next chunk is awaited any longer.
+    let armed = false; // a setImmediate is pending
+    let turned = false; // it came while bytes were held
+    let turn = (): void => {}; // settles the wait for a chunk with TURN
+    const onTurn = (): void => {
+      armed = false;
+      if (held === 0) return;
+      turned = true;
+      turn();
+    };
+    const hold = (chunk: Uint8Array): void => {
+      if (held === 0) {
+        turned = false;
+        if (!armed) {
+          armed = true;
+          setImmediate(onTurn);
+        }
+      }
+      (gather ??= new Uint8Array(GATHER)).set(chunk, held);
+      held += chunk.length;
+    };
+    // A piece goes with its bytes counted first, then waits while the window is full.
+    const put = async (piece: Uint8Array): Promise<void> => {
+      Atomics.add(credits, slot, piece.length);
+      send(slot, gen, piece, false); // copied into the channel at once: `gather` is free again
+      await waitBelow(credits, slot, BODY_WINDOW, stopped);
+    };
+    const flush = (): Promise<void> => {
+      const piece = gather!.subarray(0, held);
+      held = 0;
+      turned = false;
+      return put(piece);
+    };
+    // The producer's next() in flight: kept across a flush, so it is never called twice.
+    let pending: Promise<IteratorResult<Uint8Array>> | undefined;
     try {
       outer: for (;;) {
+        if (stopped()) break;
+        if (held > 0 && turned) {
+          await flush();
+          continue;
+        }
         const source = (it ??= body[Symbol.asyncIterator]());
-        const next = stopped()
-          ? STOPPED
-          : await new Promise<IteratorResult<Uint8Array> | typeof STOPPED>((resolve, reject) => {
-              wake = () => resolve(STOPPED);
-              source.next().then(resolve, reject);
-            });
+        const chunkP = (pending ??= source.next());
+        const next = await new Promise<IteratorResult<Uint8Array> | typeof STOPPED | typeof TURN>((resolve, reject) => {
+          wake = () => resolve(STOPPED);
+          turn = () => resolve(TURN);
+          chunkP.then(resolve, reject);
+        });
         if (next === STOPPED) break;
+        if (next === TURN) {
+          // The producer is slow: what it yielded so far goes now, its next() still awaited.
+          await flush();
+          continue;
+        }
+        pending = undefined;
         if (next.done) {
           ended = true;
           break;
@@ -121,16 +186,23 @@ export class BodySender {
         const chunk = next.value;
         // An empty chunk sends nothing, so no credit ever stops its producer: every run of
         // them gives the thread a turn of its event loop (its other requests, its timers).
-        if (chunk.length === 0 && ++empty === EMPTY_RUN) {
-          empty = 0;
-          await loopTurn();
-        } else if (chunk.length > 0) empty = 0;
+        if (chunk.length === 0) {
+          if (++empty === EMPTY_RUN) {
+            empty = 0;
+            await loopTurn();
+          }
+          continue;
+        }
+        empty = 0;
+        if (held + chunk.length > GATHER && held > 0) await flush();
+        if (chunk.length < GATHER) {
+          hold(chunk);
+          if (held === GATHER) await flush();
+          continue;
+        }
         for (let off = 0; off < chunk.length; off += CHUNK) {
           if (stopped()) break outer;
-          const piece = chunk.subarray(off, Math.min(chunk.length, off + CHUNK));
-          Atomics.add(credits, slot, piece.length);
-          send(slot, gen, piece, false);
-          await waitBelow(credits, slot, BODY_WINDOW, stopped);
+          await put(chunk.subarray(off, Math.min(chunk.length, off + CHUNK)));
         }
       }
     } catch {
@@ -143,7 +215,14 @@ export class BodySender {
       void Promise.resolve()
         .then(() => it.return?.())
         .catch(() => undefined);
-    send(slot, gen, new Uint8Array(0), how);
+    // What is still gathered goes with the end or the error, unless no one will read it.
+    let tail: Uint8Array = new Uint8Array(0);
+    if (held > 0 && !stopped()) {
+      tail = gather!.subarray(0, held);
+      Atomics.add(credits, slot, held);
+    }
+    held = 0;
+    send(slot, gen, tail, how);
     // The reactor returns every byte's credit, taken or dropped: then the slot is free again.
     // (A stopping thread's reactor may never return them: the slot is not needed again.)
     await waitBelow(credits, slot, 0, () => this.#stopping);
