@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace rawio {
 
@@ -178,6 +179,27 @@ inline Bytes ArgOutBytes(const Napi::CallbackInfo& info, size_t i, const char* n
     ThrowType(info.Env(), std::string(name) + " must be a Uint8Array");
   CheckWritable(info.Env(), data, offset, name);
   return Bytes{static_cast<uint8_t*>(data), len};
+}
+
+// The Uint8Array elements [start, start + count) of array `a`, as Bytes. Reading an element
+// may run JS (an accessor on the array, or on Array.prototype behind a hole), and that JS
+// could detach, shrink or replace a view read before it, or change the array's length: so
+// every element is fetched first, and the pointers are taken after, with no JS in between.
+// `count` is fixed by the caller, so a length changed meanwhile never moves past `out`, and
+// nothing is sized by it up front (a sparse array's length may be 2^32 - 1: its first hole
+// is the TypeError). TypeError `msg` for an element that is not a Uint8Array.
+inline std::vector<Bytes> ArrayBytes(Napi::Env env, const Napi::Array& a, uint32_t start,
+                                     uint32_t count, const char* msg) {
+  std::vector<napi_value> values;
+  Bytes b{nullptr, 0};
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value v = a.Get(start + i);
+    if (!ViewBytes(env, v, &b)) ThrowType(env, msg);  // the type only: the pointer comes later
+    values.push_back(v);
+  }
+  std::vector<Bytes> out(values.size());
+  for (size_t i = 0; i < values.size(); i++) ViewBytes(env, values[i], &out[i]);
+  return out;
 }
 
 // The slice [off, off + len) of a Uint8Array argument, bounds-checked.

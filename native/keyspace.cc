@@ -64,15 +64,13 @@ std::string ArgName(const Napi::CallbackInfo& info, size_t i) {
   return s;
 }
 
-// An array of Uint8Array arguments as Bytes.
+// An array of Uint8Array arguments as Bytes (ArrayBytes: an accessor that grows the array or
+// detaches a key read before it changes nothing already taken). Read before any other
+// buffer argument of the call, whose pointer that JS could otherwise leave dangling.
 std::vector<Bytes> ArgByteList(const Napi::CallbackInfo& info, size_t i) {
   if (!info[i].IsArray()) ThrowType(info.Env(), "keys must be an array of Uint8Array");
   Napi::Array a = info[i].As<Napi::Array>();
-  std::vector<Bytes> out(a.Length());
-  for (uint32_t j = 0; j < a.Length(); j++) {
-    out[j] = ValueBytes(info.Env(), a.Get(j), "keys must be an array of Uint8Array");
-  }
-  return out;
+  return ArrayBytes(info.Env(), a, 0, a.Length(), "keys must be an array of Uint8Array");
 }
 
 Bytes ArgKey(const Napi::CallbackInfo& info, size_t i, const char* name = "key") {
@@ -188,8 +186,8 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
   // incrIfSumBelow(key, keys, max, out): incr(key, 1, out) only when the values of keys sum
   // to less than max, under one lock: the digits' count as incr, 0 at the limit, or -errno.
   Napi::Value IncrIfSumBelow(const Napi::CallbackInfo& info) {
+    std::vector<Bytes> keys = ArgByteList(info, 1);  // first: it may run JS (ArgByteList)
     Bytes k = ArgKey(info, 0);
-    std::vector<Bytes> keys = ArgByteList(info, 1);
     int64_t max = ArgInt(info, 2, "max", 0, 1LL << 53);
     Bytes out = ArgOutBytes(info, 3, "out");
     if (out.len < 24) ThrowRange(info.Env(), "out must hold 24 bytes");

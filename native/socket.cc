@@ -191,12 +191,10 @@ Napi::Value JsWritev(const Napi::CallbackInfo& info) {
   uint32_t n = arr.Length();
   uint32_t start = info.Length() > 2 ? static_cast<uint32_t>(ArgInt(info, 2, "start", 0, n)) : 0;
   uint32_t count = n - start > 1024 ? 1024 : n - start;
+  std::vector<Bytes> bufs =
+      ArrayBytes(env, arr, start, count, "bufs must be an array of Uint8Array");
   std::vector<iovec> iov(count);
-  for (uint32_t i = 0; i < count; i++) {
-    Bytes b = ValueBytes(env, arr.Get(start + i), "bufs must be an array of Uint8Array");
-    iov[i].iov_base = b.data;
-    iov[i].iov_len = b.len;
-  }
+  for (uint32_t i = 0; i < count; i++) iov[i] = iovec{bufs[i].data, bufs[i].len};
   return Num(env, RetryEintr([&] { return writev(fd, iov.data(), static_cast<int>(count)); }));
 }
 

@@ -413,16 +413,17 @@ class Ring : public Napi::ObjectWrap<Ring> {
   // fillIovecs(store, bufs): writes one struct iovec per buffer into store; returns the count.
   Napi::Value FillIovecs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Bytes store = ArgOutBytes(info, 0, "store");
     if (!info[1].IsArray()) ThrowType(env, "buffers must be an array");
     Napi::Array bufs = info[1].As<Napi::Array>();
     uint32_t n = bufs.Length();
+    if (static_cast<size_t>(n) * sizeof(iovec) > ArgOutBytes(info, 0, "store").len)
+      ThrowRange(env, "store too small");
+    std::vector<Bytes> b = ArrayBytes(env, bufs, 0, n, "each buffer must be a Uint8Array");
+    // Taken again: reading the buffers may have run JS (ArrayBytes) that detached the store.
+    Bytes store = ArgOutBytes(info, 0, "store");
     if (static_cast<size_t>(n) * sizeof(iovec) > store.len) ThrowRange(env, "store too small");
     std::vector<iovec> v(n);
-    for (uint32_t i = 0; i < n; i++) {
-      Bytes b = ValueBytes(env, bufs.Get(i), "each buffer must be a Uint8Array");
-      v[i] = iovec{b.data, b.len};
-    }
+    for (uint32_t i = 0; i < n; i++) v[i] = iovec{b[i].data, b[i].len};
     if (n > 0) memcpy(store.data, v.data(), n * sizeof(iovec));
     return Num(env, n);
   }
@@ -439,12 +440,11 @@ class Ring : public Napi::ObjectWrap<Ring> {
         return Num(env, SysRegister(m_.fd, op, &efd, 1));
       }
       case IORING_REGISTER_BUFFERS: {
-        std::vector<iovec> v;
         Napi::Array a = ArrayArg(env, info[1]);
-        for (uint32_t i = 0; i < a.Length(); i++) {
-          Bytes b = ValueBytes(env, a.Get(i), "each buffer must be a Uint8Array");
-          v.push_back(iovec{b.data, b.len});
-        }
+        std::vector<Bytes> b =
+            ArrayBytes(env, a, 0, a.Length(), "each buffer must be a Uint8Array");
+        std::vector<iovec> v;
+        for (const Bytes& x : b) v.push_back(iovec{x.data, x.len});
         return Num(env, SysRegister(m_.fd, op, v.data(), static_cast<unsigned>(v.size())));
       }
       case IORING_REGISTER_FILES: {

@@ -508,6 +508,84 @@ describe('options are checked before anything starts or is taken', () => {
   });
 });
 
+describe("an array's accessors run before any buffer in it is read", () => {
+  // A list of buffers (writev's, a Keyspace's keys) may have an accessor at an index: reading
+  // it runs JS, which can grow the array or detach a buffer read before it. The addon read
+  // each buffer's address as it went: a grown array wrote past its vector (heap corruption),
+  // and a detached buffer's memory, freed and taken by another owner, went out or was stored.
+  // Child processes with gc exposed: a crash fails the test.
+  const index = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
+  function child(body: string): unknown {
+    const code = `
+      const { sys, Keyspace } = await import(${JSON.stringify(index)});
+      const SIZE = 1 << 16;
+      // Detaches u8 (its memory goes to a copy that is dropped), collects it, and fills
+      // buffers of its size with 0x53 where the freed memory is reused.
+      const detach = (u8) => {
+        structuredClone(u8.buffer, { transfer: [u8.buffer] });
+        globalThis.gc();
+        globalThis.sprayed = Array.from({ length: 64 }, () => new Uint8Array(new ArrayBuffer(SIZE)).fill(0x53));
+      };
+      const out = await (async () => { ${body} })();
+      console.log(JSON.stringify(out));`;
+    return runChild(code, { flags: ['--expose-gc'] });
+  }
+
+  it('sys.writev: an accessor that detaches an earlier buffer on a second read', () => {
+    const got = child(`
+      const [r, w] = sys.pipe({ size: 1 << 20 });
+      const victim = new Uint8Array(new ArrayBuffer(SIZE)).fill(0x41);
+      const bufs = [victim];
+      let reads = 0;
+      Object.defineProperty(bufs, 1, { enumerable: true, get() {
+        if (++reads === 2) detach(victim);
+        return Buffer.from('!');
+      } });
+      const n = sys.writev(w, bufs);
+      const rb = Buffer.alloc(1 << 20);
+      const m = sys.read(r, rb);
+      const sent = rb.subarray(0, m);
+      return { n, m, foreign: sent.filter((b) => b !== 0x41 && b !== 0x21).length, reads };`);
+    // Read once: the array as checked is the array written, victim's own bytes and the '!'.
+    expect(got).toEqual({ n: 65537, m: 65537, foreign: 0, reads: 1 });
+  }, 30_000);
+
+  it('Keyspace key lists: an accessor that grows the array, or detaches a key or value before it', () => {
+    const got = child(`
+      const ks = Keyspace.create(undefined, { size: 1 << 20 });
+      const grow = () => {
+        const keys = [Buffer.from('a')];
+        let grown = false;
+        Object.defineProperty(keys, 1, { get() {
+          if (!grown) { grown = true; for (let i = 0; i < 10000; i++) keys.push(Buffer.from('k' + i)); }
+          return Buffer.from('b');
+        } });
+        return keys;
+      };
+      ks.set(Buffer.from('a'), Buffer.from('1'));
+      const existsMany = ks.existsMany(grow());
+      const delMany = ks.delMany(grow());
+      // mset [k, v, k2, v2]: reading k2 detaches v, read before it.
+      const value = new Uint8Array(new ArrayBuffer(SIZE)).fill(0x41);
+      const kv = [Buffer.from('v'), value];
+      Object.defineProperty(kv, 2, { get() { detach(value); return Buffer.from('w'); } });
+      kv[3] = Buffer.from('2');
+      const mset = ks.mset(kv);
+      const vout = Buffer.alloc(SIZE);
+      const vlen = ks.get(Buffer.from('v'), vout);
+      // incrIfSumBelow(key, keys): reading keys detaches key, an argument read before them.
+      const key = new Uint8Array(new ArrayBuffer(SIZE)).fill(0x4b);
+      const keys = [];
+      Object.defineProperty(keys, 0, { get() { detach(key); return Buffer.from('n'); } });
+      const incr = ks.incrIfSumBelow(key, keys, 10, Buffer.alloc(24));
+      const info = ks.info();
+      ks.close();
+      return { existsMany, delMany, mset, vlen, foreign: vout.subarray(0, Math.max(0, vlen)).filter((b) => b !== 0x41).length, incr, keys: info.keys };`);
+    // The array as it was when its length was read; a detached buffer is an empty one.
+    expect(got).toEqual({ existsMany: 1, delMany: 1, mset: 0, vlen: 0, foreign: 0, incr: 1, keys: 3 });
+  }, 30_000);
+});
+
 describe('a buffer the kernel holds cannot be detached under it', () => {
   const index = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
   /** Runs `body` (an async function body with rawio's exports in scope) in a child with gc exposed. */

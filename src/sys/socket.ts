@@ -109,8 +109,10 @@ export function write(fd: number, buf: Uint8Array, off?: number, len?: number): 
 export function writev(fd: number, bufs: readonly Uint8Array[]): number {
   v.fd(fd);
   if (!Array.isArray(bufs)) throw v.typeError('bufs', 'an array of Uint8Array', bufs);
-  for (const b of bufs) v.bytes(b, 'bufs[i]');
-  return native.writev(fd, bufs, 0);
+  // A copy, read once: what was checked is what is written (an accessor is not asked again).
+  const list: Uint8Array[] = [];
+  for (const b of bufs) list.push(v.bytes(b, 'bufs[i]'));
+  return native.writev(fd, list, 0);
 }
 
 const SHUT = { read: 0, write: 1, both: 2 } as const;
