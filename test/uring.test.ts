@@ -375,6 +375,36 @@ describe.skipIf(!ok)('Ring batch API, full queues, overflow and close', () => {
     sys.close(b);
   });
 
+  it('close(): an onCompletion that throws leaves no completion unhanded and the ring closed', async () => {
+    const before = openFds();
+    const seen: number[] = [];
+    const ring = new Ring({
+      entries: 8,
+      attach: false,
+      onCompletion: (ud) => {
+        seen.push(ud);
+        if (ud === 2 || ud === 4) throw new Error(`boom ${ud}`);
+      },
+    });
+    const [a, b] = sys.socketpair();
+    const waiting = ring.recv(a, Buffer.alloc(4)).then(
+      () => 'resolved',
+      (e: NodeJS.ErrnoException) => e.code,
+    );
+    for (let ud = 1; ud <= 5; ud++) ring.prepNop(ud);
+    ring.submit(); // five completions posted, none reaped yet
+    expect(() => ring.close()).toThrow('boom 2'); // the first throw, once every one was handed out
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(ring.eventFd).toBe(-1);
+    expect(await waiting).toBe('ECANCELED'); // the close went on past the throws
+    await expect(ring.nop()).rejects.toMatchObject({ code: 'EBADF' });
+    ring.close(); // closed already: nothing more
+    expect(seen.length).toBe(5);
+    sys.close(a);
+    sys.close(b);
+    expect(leakedSince(before)).toEqual([]);
+  });
+
   it('attach: false exposes eventFd, drain() and a blocking wait()', async () => {
     const ring = new Ring({ attach: false });
     expect(ring.eventFd).toBeGreaterThan(2);

@@ -145,6 +145,8 @@ export class RingCore {
   /** The next completion of `scratch` to hand out, and how many it holds: below after a callback threw. */
   private scratchAt = 0;
   private scratchN = 0;
+  /** Completions drain() has handed out, ever: close() retries a drain only while it moves on. */
+  private handedOut = 0;
   /** The attached drain that finishes a batch a callback threw in. */
   private resume: ReturnType<typeof setImmediate> | undefined;
   private readonly efdBuf = new Uint8Array(8);
@@ -464,6 +466,7 @@ export class RingCore {
         const ud = out[3 * i]!;
         const res = out[3 * i + 1]!;
         const flags = out[3 * i + 2]!;
+        this.handedOut++;
         if (this.settle(ud, res, flags)) this.onCompletion?.(ud, res, flags);
         if (this.closed) return total;
       }
@@ -599,12 +602,32 @@ export class RingCore {
   /**
    * Cancels everything in flight, waits for the kernel to post every completion (it may
    * still be writing into those buffers), and only then releases the buffers, unmaps the
-   * ring and rejects the operations still pending with ECANCELED.
+   * ring and rejects the operations still pending with ECANCELED. The completions already
+   * posted go to `onCompletion` first, each once: one that throws does not stop the others
+   * or the close, and the first error is thrown once the ring is closed.
    * @internal
    */
   protected closeRing(): void {
     if (this.closed) return;
-    this.drain();
+    let thrown: { error: unknown } | undefined;
+    for (;;) {
+      // A callback's throw leaves the rest of its batch for the next drain, which hands it
+      // out first. A throw that handed nothing out (the submit drain() ends with refused)
+      // would only repeat: the ring closes without it.
+      const handed = this.handedOut;
+      try {
+        this.drain();
+        break;
+      } catch (error) {
+        thrown ??= { error };
+      }
+      if (this.closed || this.handedOut === handed) break; // closed by a callback, or no progress
+    }
+    if (!this.closed) this.finishClose();
+    if (thrown !== undefined) throw thrown.error;
+  }
+
+  private finishClose(): void {
     this.closed = true;
     this.queue = [];
     if (!u.ringProbe().opcodes.includes('SOCKET')) this.cancelEach();
