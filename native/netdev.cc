@@ -20,7 +20,6 @@ namespace {
 
 // One ETHTOOL_G* value command on ifname: the value (0 or 1) or -errno.
 long EthtoolValue(const std::string& ifname, uint32_t cmd) {
-  if (ifname.empty() || ifname.size() >= IFNAMSIZ) return -EINVAL;
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   ethtool_value v{};
@@ -37,6 +36,9 @@ long EthtoolValue(const std::string& ifname, uint32_t cmd) {
 Napi::Value JsEthtoolGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string ifname = ArgCString(info, 0, "ifname");
+  // A name the kernel cannot hold (IFNAMSIZ, its NUL included) is the caller's error: no
+  // ioctl runs, so none is named as failing.
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ) ThrowRange(env, "ifname must be 1 to 15 bytes");
   std::string feature = ArgCString(info, 1, "feature");
   uint32_t cmd = 0;
   if (feature == "sg")

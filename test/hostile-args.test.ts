@@ -242,6 +242,8 @@ describe('nonsense is refused, not coerced', () => {
       await expectAll([
         ['netdevFeature(feature: 3)', () => sys.netdevFeature('lo', 3 as never), TYPE],
         ['netdevFeature(feature: "x")', () => sys.netdevFeature('lo', 'x' as never), RANGE],
+        // 15 characters, 30 bytes: past IFNAMSIZ, refused before any ioctl (not EINVAL named ioctl)
+        ['netdevFeature(ifname: 30 bytes)', () => sys.netdevFeature('é'.repeat(15), 'sg'), RANGE],
         ['setrlimit(limit: null)', () => sys.setrlimit(constants.RLIMIT_NOFILE, null as never), TYPE],
         ['setrlimit(limit: {})', () => sys.setrlimit(constants.RLIMIT_NOFILE, {} as never), TYPE],
         ['maskOf("3")', () => r.maskOf('3' as never), TYPE],
