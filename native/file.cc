@@ -186,10 +186,18 @@ Napi::Value JsDioAlign(const Napi::CallbackInfo& info) {
 }
 
 // probeDirect(fd): reopens the file with O_DIRECT through /proc/self/fd to learn whether
-// its filesystem accepts direct IO at all: 0 yes, -EINVAL no, other -errno unknown.
+// its filesystem accepts direct IO at all: 0 yes, -EINVAL no, other -errno unknown. Only a
+// regular file or a block device is reopened: opening a FIFO with no writer blocks for
+// ever, and opening a character device runs its driver's open (a tape rewinds); neither
+// takes O_DIRECT reads, so both answer -EINVAL unopened.
 Napi::Value JsProbeDirect(const Napi::CallbackInfo& info) {
-  std::string p = "/proc/self/fd/" + std::to_string(ArgFd(info, 0));
-  long r = RetryEintr([&] { return open(p.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC); });
+  int fd = ArgFd(info, 0);
+  struct stat st;
+  long r = RetryEintr([&] { return fstat(fd, &st); });
+  if (r < 0) return Num(info.Env(), r);
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) return Num(info.Env(), -EINVAL);
+  std::string p = "/proc/self/fd/" + std::to_string(fd);
+  r = RetryEintr([&] { return open(p.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC | O_NOCTTY); });
   if (r >= 0) {
     close(static_cast<int>(r));
     r = 0;

@@ -1,5 +1,8 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { constants, sys } from './helpers/rawio.js';
@@ -127,4 +130,33 @@ describe('dioAlignment', () => {
     }
     expect(() => sys.dioAlignment(-1)).toThrow(RangeError);
   });
+
+  it('a FIFO with no writer, a pipe, a socket, a character device: unsupported, never reopened', () => {
+    // A FIFO with no writer: the probe's reopen through /proc/self/fd blocked for ever. A
+    // child process with a deadline, so that a hang fails the test instead of the runner.
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-dio-fifo-'));
+    const index = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
+    const code = `
+      const { sys, constants } = await import(${JSON.stringify(index)});
+      const fifo = sys.open(${JSON.stringify(join(dir, 'fifo'))}, constants.O_RDONLY | constants.O_NONBLOCK);
+      const [r, w] = sys.pipe();
+      const [a, b] = sys.socketpair();
+      const dev = sys.open('/dev/null', constants.O_RDONLY);
+      const got = [fifo, r, a, dev].map((fd) => sys.dioAlignment(fd));
+      const buf = Buffer.alloc(8);
+      const err = sys.directIoError(-constants.EINVAL, 'pread', fifo, buf, 0, 8, 0).message;
+      console.log(JSON.stringify({ got, err }));`;
+    try {
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.signal, 'hung: the FIFO was reopened').toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      const { got, err } = JSON.parse(r.stdout) as { got: unknown[]; err: string };
+      const no = { memAlign: 0, offsetAlign: 0, supported: false, detail: expect.stringMatching(/not a regular file/) };
+      expect(got).toEqual([no, no, no, no].map((x) => expect.objectContaining(x)));
+      expect(err).toMatch(/O_DIRECT is not supported here: not a regular file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

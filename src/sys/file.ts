@@ -19,6 +19,10 @@ const O_RDONLY = native.constants.O_RDONLY!;
 // flags of the public calls.
 const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_BENEATH = 0x08;
+// st_mode's file type bits (sys/stat.h): what dioAlignment probes.
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFBLK = 0o060000;
 
 function path(name: string, p: unknown): string {
   return v.cstr(name, p);
@@ -169,7 +173,9 @@ function logicalBlockSize(major: number, minor: number): number | undefined {
  * gives one (statx STATX_DIOALIGN, Linux 6.1+, filesystems that report it: ext4, xfs,
  * btrfs, f2fs, block devices); otherwise a fallback: the backing block device's logical
  * block size, or, with no block device (tmpfs, network filesystems), the file's st_blksize
- * — a conservative guess. `supported: false` when the filesystem refuses O_DIRECT.
+ * — a conservative guess. `supported: false` when the filesystem refuses O_DIRECT, and
+ * for anything but a regular file or a block device (a pipe, a socket, a character device),
+ * which is never reopened to ask.
  */
 export function dioAlignment(fd: number): DioAlignment {
   const r = native.dioAlign(v.fd(fd));
@@ -185,6 +191,17 @@ export function dioAlignment(fd: number): DioAlignment {
       source: 'statx',
       supported: false,
       detail: 'statx: no direct IO for this file',
+    };
+  }
+  const type = (r as number[])[6]! & S_IFMT;
+  if (type !== S_IFREG && type !== S_IFBLK) {
+    // Not reopened to ask (a FIFO with no writer would block the open for ever).
+    return {
+      memAlign: 0,
+      offsetAlign: 0,
+      source: 'fallback',
+      supported: false,
+      detail: 'not a regular file or block device: no direct IO',
     };
   }
   const probe = native.probeDirect(fd);
