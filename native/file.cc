@@ -9,9 +9,11 @@
 // until the ArrayBuffer is collected, so an operation still holding the Buffer never
 // reaches the next mapping. The finalizer unmaps a
 // mapping nobody unmapped. Mappings are clamped to the end of a regular
-// file: touching a page past EOF would raise SIGBUS.
+// file or a block device: touching a page past it would raise SIGBUS.
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -255,7 +257,8 @@ bool SafeAdvice(int advice) {
 }
 
 // mmap(fd, offset, length, flags): a read-only MAP_SHARED view of [offset, offset + length),
-// clamped to EOF for regular files; flags is 0 or MAP_POPULATE. Returns a Buffer, or -errno.
+// clamped to EOF for regular files and to the device's end for block devices; flags is 0 or
+// MAP_POPULATE. Returns a Buffer, or -errno.
 Napi::Value JsMmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
@@ -266,8 +269,17 @@ Napi::Value JsMmap(const Napi::CallbackInfo& info) {
   struct stat st;
   long r = RetryEintr([&] { return fstat(fd, &st); });
   if (r < 0) return Num(env, r);
-  if (S_ISREG(st.st_mode))
-    length = offset >= st.st_size ? 0 : std::min<int64_t>(length, st.st_size - offset);
+  // The end of the data: a regular file's size, a block device's (fstat says 0 for one).
+  // Past it, a page touched raises SIGBUS, so the view stops there.
+  int64_t end = -1;
+  if (S_ISREG(st.st_mode)) end = st.st_size;
+  uint64_t devSize = 0;
+  if (S_ISBLK(st.st_mode)) {
+    long b = RetryEintr([&] { return ioctl(fd, BLKGETSIZE64, &devSize); });
+    if (b < 0) return Num(env, b);
+    end = static_cast<int64_t>(std::min<uint64_t>(devSize, static_cast<uint64_t>(kMaxSafe)));
+  }
+  if (end >= 0) length = offset >= end ? 0 : std::min<int64_t>(length, end - offset);
   if (length == 0) return Napi::Buffer<uint8_t>::New(env, 0);
   // A Buffer holds at most 2^32 bytes in Node 20 (buffer.constants.MAX_LENGTH): map less.
   if (length > (int64_t{1} << 32) - 1) return Num(env, -EOVERFLOW);

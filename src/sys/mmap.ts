@@ -52,8 +52,8 @@ export function checkMmapOptions(name: string, o: unknown): MmapOptions {
 /**
  * A read-only Buffer over `[offset, offset + length)` of the file (MAP_SHARED, PROT_READ).
  * `offset` need not be page-aligned. For a regular file the view is clamped to the end of
- * the file (past EOF the kernel would raise SIGBUS), so it may be shorter than asked, or
- * empty; a view over 4 GiB - 1 (Node's Buffer limit) is EOVERFLOW. `populate` prefaults
+ * the file, for a block device to the device's end (past either the kernel would raise
+ * SIGBUS), so it may be shorter than asked, or empty; a view over 4 GiB - 1 (Node's Buffer limit) is EOVERFLOW. `populate` prefaults
  * it (MAP_POPULATE); `advice` madvises it at once. A file truncated while mapped still
  * raises SIGBUS when JS reads the lost pages (a write(2) from them fails with EFAULT
  * instead): map what you own. Writing to the Buffer faults; do not.
