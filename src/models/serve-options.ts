@@ -4,7 +4,11 @@
  * `satisfies` clause ties the table to `ServeOptions`, so an option added to the interface
  * does not compile until it has a row here, and the known-keys message is read from the
  * same rows. Wrong type → TypeError, out of range → RangeError, an option the chosen model
- * or protocol does not use → TypeError (ERR_INVALID_ARG_VALUE) naming the ones that do.
+ * does not use, or one that belongs to another protocol (`handler`, `keyspaceSize`) →
+ * TypeError (ERR_INVALID_ARG_VALUE) naming the ones that do. The limits and file options the
+ * protocols share (`root`, `maxHeader`, `maxRequest`, `transfer`, `directio`, `mmap`,
+ * `maxFiles`) are checked alike for every protocol and left unread by one that has no use
+ * for them, so one set of options can serve each protocol in turn.
  */
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
@@ -258,8 +262,8 @@ function rootDir(value: unknown): string {
 
 /**
  * Checks `opts` and fills in every default, as {@link serve} does before it starts a model:
- * an unknown key, a wrong type or an option the model or protocol does not use is a
- * TypeError, a number out of range a RangeError, a missing static `root` an ENOENT
+ * an unknown key, a wrong type, an option the model does not use or another protocol's
+ * (`handler`, `keyspaceSize`) is a TypeError, a number out of range a RangeError, a missing static `root` an ENOENT
  * ErrnoError. Opens nothing (a host name is resolved by `serve()` itself).
  */
 export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
