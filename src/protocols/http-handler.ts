@@ -179,13 +179,17 @@ export class HttpApp {
   }
 
   #reply(res: HttpResponse, f: Framing): Reply {
+    const asked = { close: false };
     try {
-      return buildReply(res, f, (e) => reportUserError(e, this.#onError));
+      return buildReply(res, f, (e) => reportUserError(e, this.#onError), asked);
     } catch (e) {
+      // A response that asked to close still closes when its file body fails, as the 404,
+      // 403 or 500 that replaces it.
+      const g = asked.close ? closing(f) : f;
       if (e instanceof ErrnoError && FILE_STATUS[e.code] !== undefined) {
-        return simpleResponse(FILE_STATUS[e.code]!, f.flags, '', f.head ? '' : `${reason(FILE_STATUS[e.code]!)}\n`);
+        return simpleResponse(FILE_STATUS[e.code]!, g.flags, '', g.head ? '' : `${reason(FILE_STATUS[e.code]!)}\n`);
       }
-      return this.#failed(e, f);
+      return this.#failed(e, g);
     }
   }
 }
@@ -255,12 +259,26 @@ function connection(f: Framing, close: boolean): string {
   return f.http10 ? 'Connection: keep-alive\r\n' : '';
 }
 
-/** The Reply for a handler's response (throws TypeError / RangeError / ErrnoError for a bad one). */
-export function buildReply(res: HttpResponse, framing: Framing, onError: (e: unknown) => void): Reply {
+/** `f` for a response that ends its connection. */
+function closing(f: Framing): Framing {
+  return { ...f, keepAlive: false, flags: f.flags & ~FLAG_KEEP_ALIVE };
+}
+
+/**
+ * The Reply for a handler's response (throws TypeError / RangeError / ErrnoError for a bad
+ * one). `asked.close` says, once its header fields are read, whether it asked to close.
+ */
+export function buildReply(
+  res: HttpResponse,
+  framing: Framing,
+  onError: (e: unknown) => void,
+  asked: { close: boolean } = { close: false },
+): Reply {
   if (typeof res !== 'object' || res === null) throw typeError('response', 'an object', res);
-  const { lines, close: asked } = headLines(res);
+  const { lines, close } = headLines(res);
+  asked.close = close;
   // A handler that asks to close (Connection: close) ends the connection after this response.
-  const f = asked ? { ...framing, keepAlive: false, flags: framing.flags & ~FLAG_KEEP_ALIVE } : framing;
+  const f = close ? closing(framing) : framing;
   const status = res.status ?? 200;
   const body = res.body;
   const bodyless = status === 204 || status === 304;

@@ -158,6 +158,25 @@ describe('http handler', () => {
     expect(text(r[0]!.data)).not.toMatch(/upgrade/i);
   });
 
+  it('closes after a response that asked to close even when its file body fails (404, 500)', async () => {
+    const path = join(dir, 'close-file.bin');
+    writeFileSync(path, 'x');
+    const p = await load();
+    for (const [target, status] of [
+      [`/close-file?path=${path}.missing`, '404'],
+      [`/close-file?path=${path}&offset=5`, '500'],
+      [`/close-file?path=${path}`, '200'],
+    ] as const) {
+      const [r] = await run(p, GET(target));
+      expect([text(r!.data).split(' ')[1], /\r\nConnection: close\r\n/.test(text(r!.data)), !!r!.close]).toEqual([
+        status,
+        true,
+        true,
+      ]);
+      if (r!.file) closeSync(r!.file.fd);
+    }
+  });
+
   it('sends a file region by path or by fd (reopened: the caller’s fd stays open), 404 for a missing path', async () => {
     const path = join(dir, 'f.bin');
     writeFileSync(path, Buffer.alloc(1000, 7));
