@@ -147,10 +147,12 @@ export class ConnCore {
   /** Bytes the client sent, as read. The chunk is not kept. */
   push(chunk: Uint8Array): void {
     if (this.#closing) return;
-    const { frames, error } = this.#codec.push(chunk);
+    const { frames, error, interim } = this.#codec.push(chunk);
     const lent = this.#frames.length;
     for (const f of frames) this.#frames.push(f);
-    if (frames.length > 0) this.#stats.requests(frames.length);
+    // An interim response asked for (100 Continue) is answered in order but is no request.
+    const requests = frames.length - (interim ?? 0);
+    if (requests > 0) this.#stats.requests(requests);
     if (error) this.#error = error;
     // Draining: the request started when it began is whole (or the stream broke): read no more.
     if (this.#drainPartial && (frames.length > 0 || error || (this.#codec.buffered ?? 0) === 0)) {

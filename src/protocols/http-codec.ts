@@ -543,6 +543,7 @@ export class HttpCodec implements Codec {
   #chunks: ChunkedDecoder | null = null;
   #chunkedHead = EMPTY;
   #consumed = -1;
+  #continues = 0; // CONTINUE frames of the current push (PushResult.interim)
 
   constructor(limits: HttpLimits = {}) {
     // the frame prefix stores the target's place in 16 bits
@@ -550,9 +551,16 @@ export class HttpCodec implements Codec {
     this.#maxBody = limits.maxBody ?? 8 << 20;
   }
 
+  /** Frames a CONTINUE (an interim response, not a request: see PushResult.interim). */
+  #interim(frames: Uint8Array[]): void {
+    frames.push(CONTINUE_FRAME.slice());
+    this.#continues++;
+  }
+
   push(chunk: Uint8Array): PushResult {
     const frames: Uint8Array[] = [];
     if (this.#dead) return { frames };
+    this.#continues = 0;
     const buf = this.#pending.view(chunk);
     let s = 0;
     for (;;) {
@@ -562,7 +570,7 @@ export class HttpCodec implements Codec {
         this.#dead = true;
         this.#chunks = null;
         this.#pending.keep(buf.subarray(0, 0));
-        return { frames, error: r };
+        return this.#continues > 0 ? { frames, error: r, interim: this.#continues } : { frames, error: r };
       }
       if (r < 0) {
         if (this.#consumed >= 0) s = this.#consumed;
@@ -572,7 +580,7 @@ export class HttpCodec implements Codec {
       s = r;
     }
     this.#pending.keep(s === buf.length ? EMPTY : buf.subarray(s)); // all parsed: no view to make
-    return { frames };
+    return this.#continues > 0 ? { frames, interim: this.#continues } : { frames };
   }
 
   /** Frames the request at `s`: its end, -1 when incomplete, or an error reply. */
@@ -591,7 +599,7 @@ export class HttpCodec implements Codec {
       }
       // RFC 9110 10.1.1: a client that sent Expect: 100-continue waits for an interim
       // response before its body; a CONTINUE frame, answered in order, asks for it.
-      if (h.expect && buf.length - s < h.headLen + h.bodyLen) frames.push(CONTINUE_FRAME.slice());
+      if (h.expect && buf.length - s < h.headLen + h.bodyLen) this.#interim(frames);
     }
     if (this.#chunks !== null) return this.#decode(buf, s, frames, false);
     const h = this.#head;
@@ -608,7 +616,7 @@ export class HttpCodec implements Codec {
     const at = d.feed(buf, s);
     if (at < 0) return fail(-at);
     if (!d.done) {
-      if (first && h.expect) frames.push(CONTINUE_FRAME.slice());
+      if (first && h.expect) this.#interim(frames);
       this.#consumed = at;
       return -1;
     }

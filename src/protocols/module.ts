@@ -359,8 +359,15 @@ class FencedCodec implements Codec {
           throw rangeError('codec.buffered', 'a byte count: an integer >= 0', buffered);
         }
       }
-      const { error } = r as PushResult;
+      const { error, interim } = r as PushResult;
       const out: PushResult = { frames };
+      if (interim !== undefined) {
+        if (typeof interim !== 'number') throw typeError('push() interim', 'of type number', interim);
+        if (!Number.isInteger(interim) || interim < 0 || interim > frames.length) {
+          throw rangeError('push() interim', `an integer from 0 to frames.length (${frames.length})`, interim);
+        }
+        if (interim > 0) out.interim = interim;
+      }
       if (error !== undefined) out.error = { ...checkReply(error, this.report), close: true };
       this.#buffered = (buffered as number | undefined) ?? 0;
       this.#unframed = frames.length > 0 ? 0 : this.#unframed + chunk.byteLength;

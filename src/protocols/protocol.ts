@@ -62,6 +62,12 @@ export interface PushResult {
   frames: Uint8Array[];
   /** Malformed or over-limit input: write this reply after the frames' replies, then close. */
   error?: Reply;
+  /**
+   * How many of `frames` are not requests but ask for an interim response (HTTP's
+   * `100 Continue` before a body): handled and answered in order as the others, not counted
+   * in `stats().requests`. Default 0; at most `frames.length`.
+   */
+  interim?: number;
 }
 
 /** Per-connection framing state. */

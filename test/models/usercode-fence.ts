@@ -160,6 +160,8 @@ export function defineUserCodeFenceTests(model: ModelName): void {
         'PUSH-FRACTION-BUFFERED',
         'PUSH-NAN-BUFFERED',
         'PUSH-DETACHED-FRAME',
+        'PUSH-STRING-INTERIM',
+        'PUSH-INTERIM-PAST',
       ]) {
         const errorsBefore = server.stats().errors;
         expect(await untilClosed(server.port, 'ECHO first\n', 25_000, `${line}\nECHO never\n`), line).toMatch(

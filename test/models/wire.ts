@@ -13,6 +13,8 @@
  *     per-connection file budget, another client is served, and everything is answered once
  *     it reads;
  *   - close rules: nothing after `Connection: close`, an HTTP/1.0 request or QUIT is run;
+ *   - Expect: 100-continue answered with the interim 100 before the body, counted as one
+ *     request;
  *   - a file that shrinks mid-send closes the connection after what was sent (counted in
  *     stats), one that grows sends exactly what was promised;
  *   - header and idle timeouts close the connection, but never while rawio itself stopped
@@ -321,6 +323,27 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
         expect(count(bad.got, 'HTTP/1.1 ')).toBe(1);
         expect(bad.got.toString()).toMatch(/^HTTP\/1\.1 400/);
       }
+    });
+
+    it('answers Expect: 100-continue with 100 before the body, then the request, counted once (http)', async () => {
+      const s = await start('http');
+      const before = s.stats().requests;
+      const c = new Client(s.port);
+      await c.send('POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+      expect(await c.until((b) => b.includes('\r\n\r\n'))).toBe(true);
+      expect(c.got.toString('latin1')).toBe('HTTP/1.1 100 Continue\r\n\r\n');
+      await c.send('hello');
+      expect(await c.until((b) => count(b, 'HTTP/1.1 ') === 2 && b.toString('latin1').endsWith('\r\n\r\nhello'))).toBe(
+        true,
+      );
+      expect(c.got.toString('latin1')).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+      // The body comes back (the http protocol answers a POST with it). The interim response
+      // is no request: stats().requests grows by one (multi-process
+      // publishes its workers' figures every 50 ms).
+      expect(await eventually(() => s.stats().requests > before)).toBe(true);
+      await delay(200);
+      expect(s.stats().requests - before).toBe(1);
+      c.destroy();
     });
 
     it('closes after what was sent when a file shrinks mid-send, and counts it', async () => {
