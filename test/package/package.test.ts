@@ -2,7 +2,7 @@
  * The package as users get it: `npm pack`'s file list (what ships, what must not: the
  * library, both prebuilds, the docs the README links; no benchmark suite), then the tarball
  * installed into a fresh project with no compiler, make or python on PATH, so the prebuilt
- * addon is the only way it can load. The install must keep to its budget (3 packages, 3.4 MB
+ * addon is the only way it can load. The install must keep to its budget (3 packages, 3.6 MB
  * on disk, no warning but npm's notice of rawio's install script); that script
  * (node-gyp-build) must load the prebuild and compile nothing, and, with the prebuilds taken
  * away (a machine they do not serve), compile both addons from source. A small program
@@ -44,7 +44,7 @@ const project = join(work, 'project');
  * itself weighs on disk (~2.4 MB of content, ~3.1 MB in 4 KiB blocks: two prebuilds, some 190
  * files of dist, the native sources, the docs), with room for a release's growth, not more.
  */
-const BUDGET = { packages: 3, bytes: 3_400_000 };
+const BUDGET = { packages: 3, bytes: 3_600_000 };
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
