@@ -133,17 +133,35 @@ export function setErrorCounter(count: () => void): void {
 /**
  * The hook of this thread's user code, for errors that belong to no request: the onError of
  * the protocol module or HTTP handler made last in this thread (a model's thread or process
- * makes one).
+ * makes one), or what reads it when it is used (`hookOf`).
  */
-let strayHook: ((err: unknown) => void) | undefined;
+type Hook = (err: unknown) => void;
+let strayHook: () => Hook | undefined = () => undefined;
 
-export function setStrayHook(hook: ((err: unknown) => void) | undefined): void {
-  strayHook = hook;
+export function setStrayHook(hook: Hook | undefined): void {
+  strayHook = () => hook;
 }
 
 /** An error user code threw outside any request (uncaught, or a rejection nobody handled): counted and reported. */
 export function reportStrayError(err: unknown): void {
-  reportUserError(err, strayHook);
+  reportUserError(err, strayHook());
+}
+
+/**
+ * The `onError` of a user object, read now and bound to it. A read that throws (a getter)
+ * gives a hook that throws that error, so reportUserError counts the error it was handed and
+ * logs the getter's, as it does for a hook that throws: user code's fault stays inside the
+ * fence wherever the hook is read.
+ */
+function hookOf(owner: object): Hook | undefined {
+  try {
+    const hook = (owner as { onError?: unknown }).onError;
+    return typeof hook === 'function' ? (hook as Hook).bind(owner) : undefined;
+  } catch (e) {
+    return () => {
+      throw e;
+    };
+  }
 }
 
 /**
@@ -198,10 +216,7 @@ export class ModuleProtocol implements Protocol {
   readonly options: ProtocolOptions;
   readonly #impl: CustomProtocol;
   readonly #maxRequest: number;
-  readonly #report = (e: unknown): void => {
-    const hook = this.#impl.onError;
-    reportUserError(e, typeof hook === 'function' ? hook.bind(this.#impl) : undefined);
-  };
+  readonly #report = (e: unknown): void => reportUserError(e, hookOf(this.#impl));
 
   constructor(opts: ProtocolOptions) {
     const url = opts.module;
@@ -225,7 +240,8 @@ export class ModuleProtocol implements Protocol {
     this.options = { module: url, moduleOptions: shared };
     if (opts.limits !== undefined) this.options.limits = opts.limits;
     this.#maxRequest = opts.limits?.maxRequest ?? MODULE_MAX_REQUEST;
-    setStrayHook(typeof impl.onError === 'function' ? impl.onError.bind(impl) : undefined);
+    // Read when an error comes, as for a request's: a getter that throws is fenced there.
+    strayHook = () => hookOf(impl);
   }
 
   /** The reply that stands for a failed request: errorReply(err), or closing the connection. */
@@ -234,11 +250,15 @@ export class ModuleProtocol implements Protocol {
     return this.#answer(err);
   }
 
-  /** errorReply(err), or closing the connection; a failing errorReply is reported and closes. */
+  /**
+   * errorReply(err), or closing the connection; a failing errorReply is reported and closes,
+   * as does one whose read throws (a getter).
+   */
   #answer(err: unknown): Reply {
-    if (!this.#impl.errorReply) return CLOSE;
     try {
-      return checkReply(this.#impl.errorReply(err), this.#report);
+      const errorReply = this.#impl.errorReply;
+      if (!errorReply) return CLOSE;
+      return checkReply(errorReply.call(this.#impl, err), this.#report);
     } catch (e) {
       this.#report(e);
       return CLOSE;

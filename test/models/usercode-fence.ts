@@ -4,7 +4,8 @@
  * codec's bad results, a createCodec() that throws, errors thrown outside any request (a timer, a
  * promise nobody handles), process.exit(), a truthy `close`, a half-sent request to a
  * module's codec, a request past maxRequest (a codec that holds bytes without framing them
- * included), an onError that is async and rejects, options that are not plain data, HTTP header values that would split the
+ * included), an onError that is async and rejects, an onError or errorReply that is a getter
+ * which throws, options that are not plain data, HTTP header values that would split the
  * response, and fds a module opens with node:fs. Each must end as that request's error
  * reply (or that connection's close), counted in stats().errors and handed to onError, with
  * the serving thread or process going on — the guarantees the built-in protocols have.
@@ -280,11 +281,13 @@ export function defineUserCodeFenceTests(model: ModelName): void {
   });
 
   describe(`${model} × an errorReply that fails`, () => {
+    const what = { throw: 'throws', promise: 'returns a promise', getter: 'is a getter that throws' };
     for (const [how, code] of [
       ['throw', 'E_ERROR_REPLY'],
       ['promise', 'ERR_INVALID_ARG_TYPE'],
+      ['getter', 'E_ERROR_REPLY_GETTER'],
     ] as const) {
-      it(`closes the connection after the replies before it when errorReply ${how === 'throw' ? 'throws' : 'returns a promise'}, counting both errors`, async () => {
+      it(`closes the connection after the replies before it when errorReply ${what[how]}, counting both errors`, async () => {
         const server = await serve({
           model,
           protocol: { module: REPLIES, options: { path, dir, size: SIZE, errorReplyFails: how } },
@@ -308,6 +311,32 @@ export function defineUserCodeFenceTests(model: ModelName): void {
         }
       });
     }
+  });
+
+  describe(`${model} × an onError that is a getter which throws`, () => {
+    it('counts each error and logs the getter’s, answers the request with errorReply, and serves on', async () => {
+      const server = await serve({
+        model,
+        protocol: { module: REPLIES, options: { path, dir, size: SIZE, onErrorGetterThrows: true } },
+        workers: 1,
+        pool: 1,
+      });
+      try {
+        const pids = server.workerPids();
+        const errorsBefore = server.stats().errors;
+        const got = await exchange(server.port, lines('DATA-STRING\nECHO after\n', 2));
+        expect(got.toString()).toBe('-ERR ERR_INVALID_ARG_TYPE\nafter\n');
+        // An error outside any request reads the hook too.
+        expect(await ask(server.port, 'STRAY-THROW')).toBe('ok\n');
+        expect(await eventually(() => server.stats().errors - errorsBefore >= 2)).toBe(true);
+        expect(await ask(server.port, 'ECHO alive')).toBe('alive\n');
+        expect(server.stats().errors - errorsBefore).toBe(2);
+        expect(await ask(server.port, 'LAST-ERROR')).toBe('none\n');
+        expect(server.workerPids()).toEqual(pids);
+      } finally {
+        await server.close();
+      }
+    });
   });
 
   describe(`${model} × a createCodec() that throws`, () => {
