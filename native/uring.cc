@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <string>
 #include <vector>
 
 #include "errors.h"
@@ -68,6 +69,18 @@ uint64_t U64(const Napi::CallbackInfo& info, size_t i, const char* name) {
   // -1 means "all ones" (the current file position; splice's "no offset").
   int64_t v = ArgInt(info, i, name, -1, (int64_t{1} << 53));
   return v < 0 ? ~uint64_t{0} : static_cast<uint64_t>(v);
+}
+
+// The length of `buf[off, off + len)` as an SQE's 32-bit len takes it: within the bytes left
+// in the buffer, and at most 4 GiB - 1. A longer one (a buffer of 4 GiB, its default length)
+// is a RangeError, never cut to its low 32 bits (4 GiB would have gone in as 0).
+uint32_t SqeLen(const Napi::CallbackInfo& info, size_t i, size_t room) {
+  int64_t len = ArgInt(info, i, "length", 0, static_cast<int64_t>(room));
+  if (len > int64_t{UINT32_MAX}) {
+    ThrowRange(info.Env(), "length is " + std::to_string(len) +
+                               " bytes: an io_uring request takes at most 4294967295 (4 GiB - 1)");
+  }
+  return static_cast<uint32_t>(len);
 }
 
 // The fields of an SQE that rawio sets; GetSqe clears the entry, so what is not named stays 0.
@@ -264,7 +277,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
     Bytes b = ArgBytes(info, 2);
     auto boff = static_cast<size_t>(ArgInt(info, 3, "offset", 0, b.len));
-    auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, b.len - boff));
+    uint32_t len = SqeLen(info, 4, b.len - boff);
     uint64_t pos = U64(info, 5, "position");
     auto ud = static_cast<uint32_t>(ArgInt(info, 6, "userData", INT32_MIN, UINT32_MAX));
     auto sqeFlags = static_cast<uint8_t>(ArgInt(info, 7, "sqeFlags", 0, 255));
@@ -291,7 +304,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
     Bytes b = ArgBytes(info, 2);
     auto boff = static_cast<size_t>(ArgInt(info, 3, "offset", 0, b.len));
-    auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, b.len - boff));
+    uint32_t len = SqeLen(info, 4, b.len - boff);
     auto ud = static_cast<uint32_t>(ArgInt(info, 5, "userData", INT32_MIN, UINT32_MAX));
     auto msgFlags = static_cast<uint32_t>(ArgInt(info, 6, "msgFlags", 0, UINT32_MAX));
     SqeFields f(op, fd, ud);
@@ -312,7 +325,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
     auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
     Bytes b = ArgBytes(info, 2);
     auto boff = static_cast<size_t>(ArgInt(info, 3, "offset", 0, b.len));
-    auto len = static_cast<uint32_t>(ArgInt(info, 4, "length", 0, b.len - boff));
+    uint32_t len = SqeLen(info, 4, b.len - boff);
     auto ud = static_cast<uint32_t>(ArgInt(info, 5, "userData", INT32_MIN, UINT32_MAX));
     SqeFields f(IORING_OP_SEND, fd, ud);
     f.addr = reinterpret_cast<uintptr_t>(b.data + boff);

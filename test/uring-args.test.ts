@@ -123,6 +123,46 @@ describe.skipIf(!Ring.supported())('Ring and Proactor argument order', () => {
     }
   });
 
+  it('refuses a Ring length of 4 GiB or more, which an SQE cannot hold, rather than cutting it to 32 bits; a Proactor splits it', async () => {
+    // A buffer of 4 GiB (Node 20's largest): untouched, so only address space. Its default
+    // length went in as 0; each path that takes a length from a buffer refuses it.
+    const big = new Uint8Array(2 ** 32);
+    const [a, b] = sys.socketpair();
+    const failure = async (f: () => Promise<unknown>) => {
+      try {
+        await f();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    try {
+      for (const [what, f] of [
+        ['read', () => ring.read(fd, big, 0, undefined, 0)],
+        ['write', () => ring.write(fd, big, 0, 2 ** 32, 0)],
+        ['send', () => ring.send(a, big)],
+        ['recv', () => ring.recv(b, big, { length: 2 ** 32 })],
+      ] as const) {
+        const err = await failure(f);
+        expect(err, what).toBeInstanceOf(RangeError);
+        expect((err as Error).message, what).toContain('4294967295');
+      }
+      // 4 GiB - 1 goes through: a read of what the file holds.
+      expect(await ring.read(fd, big, 1, 2 ** 32 - 1, 0)).toBe(data.length);
+      // The Proactor's requests go in 4 GiB - 1 at a time: a read of 4 GiB comes back short.
+      const px = new Proactor({ entries: 16 });
+      try {
+        px.attach();
+        expect(await new Promise<number>((resolve) => px.read(fd, big, 0, 2 ** 32, 0, resolve))).toBe(data.length);
+      } finally {
+        px.close();
+      }
+    } finally {
+      sys.close(a);
+      sys.close(b);
+    }
+  });
+
   it('explains a misaligned O_DIRECT read as sys.directRead does', async () => {
     const dfd = sys.open(file, c.O_RDONLY | c.O_DIRECT);
     try {

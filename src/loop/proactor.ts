@@ -25,7 +25,7 @@ import { pin } from '../sys/pin.js';
 import { openProactorRing } from '../sys/ring-native.js';
 import * as u from '../sys/uring.js';
 import * as sqe from '../sys/uring-prep.js';
-import { MSG_NOSIGNAL, SOCK_FLAGS, SOCK_FLAGS_DIRECT } from '../sys/uring-prep.js';
+import { MAX_SQE_LEN, MSG_NOSIGNAL, SOCK_FLAGS, SOCK_FLAGS_DIRECT } from '../sys/uring-prep.js';
 import * as v from '../sys/validate.js';
 import * as K from './proactor-req.js';
 import { EMPTY, ReqTable, type CompletionCallback, type Req, type RecvCallback } from './proactor-req.js';
@@ -367,7 +367,9 @@ export class Proactor {
   private prep(r: Req): boolean {
     const raw = this.raw;
     const at = r.off + r.done;
-    const left = r.len - r.done;
+    // An SQE's len holds 32 bits: a longer request goes in 4 GiB - 1 at a time (a send
+    // resubmits the rest, a read or recv comes back short), never cut to its low 32 bits.
+    const left = Math.min(r.len - r.done, MAX_SQE_LEN);
     switch (r.kind) {
       case K.RECV:
         return sqe.prepRecv(raw, { fd: r.fd, buf: r.buf, offset: at, length: left, userData: r.ud });

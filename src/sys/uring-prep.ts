@@ -38,6 +38,9 @@ export interface SqeFields {
   sqeFlags?: number;
 }
 
+/** The longest length an SQE's 32-bit len holds (4 GiB - 1); the addon refuses a longer one with a RangeError. */
+export const MAX_SQE_LEN = 0xffffffff;
+
 /** A read(2) / write(2) of `buf[offset, offset + length)`. */
 export interface RwFields extends SqeFields {
   fd: number;
