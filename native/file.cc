@@ -220,7 +220,8 @@ Napi::Value JsFadvise(const Napi::CallbackInfo& info) {
   return Num(info.Env(), -r);
 }
 
-// alignedBuffer(size, align): zero-filled, so no stale heap bytes ever reach JS.
+// alignedBuffer(size, align): zero-filled, so no stale heap bytes ever reach JS; -errno when
+// posix_memalign fails (ENOMEM: the TypeScript layer makes it an ErrnoError).
 Napi::Value JsAlignedBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t size = static_cast<size_t>(ArgInt(info, 0, "size", 0, INT32_MAX));
@@ -229,7 +230,7 @@ Napi::Value JsAlignedBuffer(const Napi::CallbackInfo& info) {
   void* p = nullptr;
   // A zero-size request still gets a real, aligned allocation: the finalizer frees it.
   int r = posix_memalign(&p, align, size == 0 ? align : size);
-  if (r != 0) throw Napi::Error::New(env, "posix_memalign: out of memory");
+  if (r != 0) return Num(env, -r);  // posix_memalign returns the error number, errno untouched
   memset(p, 0, size == 0 ? align : size);
   int64_t ignored;
   napi_adjust_external_memory(env, static_cast<int64_t>(size), &ignored);

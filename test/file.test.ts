@@ -125,6 +125,39 @@ describe('alignedBuffer', () => {
     expect(sys.addressAlignment(sys.alignedBuffer(8192), 1)).toBe(1);
   });
 
+  it('is an ErrnoError ENOMEM from posix_memalign when the memory cannot be had', () => {
+    // A child under an address-space limit (ulimit -v) of what node with rawio takes plus
+    // 512 MiB: 2 GiB - 1 bytes cannot fit in it, whatever node's own size.
+    const dist = new URL('../dist/src/index.js', import.meta.url).href;
+    const node = (script: string, limitKiB?: number): string =>
+      execFileSync(
+        'sh',
+        [
+          '-c',
+          `${limitKiB === undefined ? '' : `ulimit -v ${limitKiB} && `}exec "$@"`,
+          'sh',
+          process.execPath,
+          '--input-type=module',
+        ],
+        { input: `import { readFileSync } from 'node:fs'; import { sys } from ${JSON.stringify(dist)};\n${script}` },
+      ).toString();
+    const size = Number(
+      node(
+        `sys.alignedBuffer(4096); console.log(/VmSize:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);`,
+      ),
+    );
+    expect(size).toBeGreaterThan(0);
+    const got = JSON.parse(
+      node(
+        `try { sys.alignedBuffer(2 ** 31 - 1); console.log('null'); } catch (e) {
+          console.log(JSON.stringify({ name: e.constructor.name, code: e.code, errno: e.errno, syscall: e.syscall }));
+        }`,
+        size + 512 * 1024,
+      ),
+    ) as unknown;
+    expect(got).toEqual({ name: 'ErrnoError', code: 'ENOMEM', errno: -12, syscall: 'posix_memalign' });
+  });
+
   it('refuses bad sizes and alignments', () => {
     expect(() => sys.alignedBuffer(-1)).toThrow(RangeError);
     expect(() => sys.alignedBuffer(1.5)).toThrow(RangeError);

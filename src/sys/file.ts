@@ -240,13 +240,16 @@ export function fadvise(fd: number, offset: number, len: number, advice: number)
 
 /**
  * A zero-filled Buffer from posix_memalign(3), for O_DIRECT; freed when the Buffer is
- * collected. `align` must be a power of two >= 512 (RangeError otherwise).
+ * collected. `align` must be a power of two >= 512 (RangeError otherwise); memory that
+ * cannot be had is an ErrnoError ENOMEM, syscall `posix_memalign`.
  */
 export function alignedBuffer(size: number, align = 4096): Buffer {
   v.int('size', size, 0, 0x7fffffff);
   v.int('align', align, 512, 2 ** 30);
   if ((align & (align - 1)) !== 0) throw v.rangeError('align', 'a power of two >= 512', align);
-  return addonMemory(native.alignedBuffer(size, align));
+  const b = native.alignedBuffer(size, align);
+  if (typeof b === 'number') throw new ErrnoError(b, 'posix_memalign', undefined, `${size} bytes aligned to ${align}`);
+  return addonMemory(b);
 }
 
 /** The largest power of two (up to 2^30) dividing the address of `buf[off]`: what O_DIRECT checks. */

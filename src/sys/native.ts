@@ -138,7 +138,7 @@ export interface FileBinding {
   probeDirect(fd: number): number;
   fadvise(fd: number, offset: number, len: number, advice: number): number;
   /** Throws (not -errno): allocation failure, or a runtime without external buffers. */
-  alignedBuffer(size: number, align: number): Buffer;
+  alignedBuffer(size: number, align: number): Buffer | number;
   /** The largest power of two (<= 2^30) dividing the address of buf[off]. */
   addrAlign(buf: Uint8Array, off: number): number;
   /** A read-only Buffer (clamped to EOF) or -errno. */
