@@ -168,6 +168,35 @@ describe('alignedBuffer', () => {
   });
 });
 
+describe('a detached buffer', () => {
+  // Transferred away: its view reads as empty and its address as 0 (which looked aligned to 2^30).
+  const detached = () => {
+    const b = new Uint8Array(4096);
+    structuredClone(b.buffer, { transfer: [b.buffer] });
+    return b;
+  };
+
+  it('is a TypeError to addressAlignment, pread, pwrite, directRead, directWrite and directIoError', () => {
+    withFile('detached', Buffer.alloc(4096, 1), C.O_RDWR!, (fd) => {
+      const calls: [string, () => unknown][] = [
+        ['addressAlignment', () => sys.addressAlignment(detached())],
+        ['pread', () => sys.pread(fd, detached(), 0, undefined, 0)],
+        ['pwrite', () => sys.pwrite(fd, detached(), 0, undefined, 0)],
+        ['directRead', () => sys.directRead(fd, detached(), 0, undefined, 0)],
+        ['directWrite', () => sys.directWrite(fd, detached(), 0, undefined, 0)],
+        ['directIoError', () => sys.directIoError(-22, 'pread', fd, detached(), 0, 0, 0)],
+      ];
+      for (const [name, call] of calls) {
+        expect(call, name).toThrow(TypeError);
+        expect(call, name).toThrow(/not detached/);
+      }
+      // An empty buffer that is not detached is still fine.
+      expect(sys.pread(fd, new Uint8Array(0), 0, undefined, 0)).toBe(0);
+      expect(sys.addressAlignment(new Uint8Array(0))).toBeGreaterThan(0);
+    });
+  });
+});
+
 describe('mmap', () => {
   const data = Buffer.from(Array.from({ length: 3 * 4096 + 5 }, (_, i) => (i * 7) & 0xff));
 

@@ -254,7 +254,7 @@ export function alignedBuffer(size: number, align = 4096): Buffer {
 
 /** The largest power of two (up to 2^30) dividing the address of `buf[off]`: what O_DIRECT checks. */
 export function addressAlignment(buf: Uint8Array, off = 0): number {
-  v.bytes(buf);
+  v.liveBytes(buf);
   v.int('offset', off, 0, buf.length);
   return native.addrAlign(buf, off);
 }

@@ -82,6 +82,23 @@ export function bytes(v: unknown, name = 'buffer'): Uint8Array {
 }
 
 /**
+ * `bytes`, and its buffer not detached (transferred away, or unmapped by munmap): a detached
+ * view reads as empty and its address as 0, which would pass for an aligned, empty buffer.
+ * Only an empty view is probed, so a hot path pays one length read.
+ */
+export function liveBytes(v: unknown, name = 'buffer'): Uint8Array {
+  const b = bytes(v, name);
+  if (b.byteLength === 0) {
+    try {
+      b.subarray(0, 0); // throws only for a detached buffer (Node 20 has no ArrayBuffer.prototype.detached)
+    } catch {
+      throw typeError(name, 'bytes whose buffer is not detached', b);
+    }
+  }
+  return b;
+}
+
+/**
  * Resolves the optional (off, len) of a buffer argument against its length: off defaults
  * to 0, len to the rest of the buffer; the slice must lie inside the buffer.
  */
@@ -103,7 +120,7 @@ export function positioned(
   pos: unknown,
 ): [number, number, number] {
   fd(fdArg);
-  const [o, l] = slice(bytes(buf), off, len);
+  const [o, l] = slice(liveBytes(buf), off, len);
   return [o, l, int('position', pos, 0, Number.MAX_SAFE_INTEGER)];
 }
 
