@@ -25,7 +25,9 @@ import {
   FLAG_KEEP_ALIVE,
   Method,
   PREFIX,
+  frameFlags,
   frameHeadEnd,
+  frameMethod,
   writeFramePrefix,
   type FramePrefix,
 } from './http-frame.js';
@@ -42,6 +44,20 @@ writeFramePrefix(CONTINUE_FRAME, {
 });
 /** The interim response a Method.Continue frame is answered with. */
 export const CONTINUE: { data: Uint8Array } = { data: ascii('HTTP/1.1 100 Continue\r\n\r\n') };
+
+/**
+ * The reply to a frame the codec made rather than a request it passes on (its method is
+ * CODEC_FRAMES or above): `100 Continue` for a Method.Continue frame, `417 Expectation
+ * Failed` (empty, keeping the connection as the request asked) for a
+ * Method.ExpectationFailed one. Every protocol built on HttpCodec answers them with it, so
+ * every model answers them alike.
+ */
+export function codecReply(frame: Uint8Array): Reply {
+  return frameMethod(frame) === Method.Continue ? CONTINUE : simpleResponse(417, frameFlags(frame));
+}
+
+/** The lowest method code of a frame the codec made (see codecReply). */
+export const CODEC_FRAMES = Method.ExpectationFailed;
 
 /** Limits of {@link HttpCodec} (and `HttpOptions.limits`). */
 export interface HttpLimits {
@@ -72,6 +88,7 @@ const STATUS: Record<number, string> = {
   413: 'Content Too Large',
   414: 'URI Too Long',
   416: 'Range Not Satisfiable',
+  417: 'Expectation Failed',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   501: 'Not Implemented',
@@ -118,6 +135,23 @@ const H_CONNECTION = ascii('connection');
 const H_HOST = ascii('host');
 const H_EXPECT = ascii('expect');
 const T_CONTINUE = ascii('100-continue');
+
+/** A byte of \w (ASCII letter, digit, underscore). */
+const isWord = (c: number | undefined): boolean =>
+  c !== undefined && ((c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 122) || c === 95);
+
+/**
+ * Whether an Expect value holds `100-continue` (any case) not inside a longer word: what
+ * node:http looks for, so `100-continue, foo` still asks for the interim response.
+ */
+function hasContinue(buf: Uint8Array, from: number, to: number): boolean {
+  const n = T_CONTINUE.length;
+  for (let k = from; k + n <= to; k++) {
+    const after = k + n === to ? undefined : buf[k + n];
+    if (matchLower(buf, k, n, T_CONTINUE) && !(k > from && isWord(buf[k - 1])) && !isWord(after)) return true;
+  }
+  return false;
+}
 const T_CLOSE = ascii('close');
 const T_KEEP_ALIVE = ascii('keep-alive');
 const T_CHUNKED = ascii('chunked');
@@ -127,6 +161,8 @@ const T_HTTP = ascii('http');
 interface Head extends FramePrefix {
   /** Expect: 100-continue on an HTTP/1.1 request with a body. */
   expect: boolean;
+  /** An HTTP/1.1 request with an Expect field that holds no 100-continue: answered 417. */
+  expectFailed: boolean;
   /** The body comes in the chunked coding (bodyLen is 0 until it is decoded). */
   chunked: boolean;
 }
@@ -348,6 +384,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
     headLen: 0,
     bodyLen: 0,
     expect: false,
+    expectFailed: false,
     chunked: false,
   };
   let i = requestLine(buf, s, end, h);
@@ -359,6 +396,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
   let hosts = 0;
   let conn = 0;
   let expect = false;
+  let expectations = false;
   for (;;) {
     if (i >= end || (buf[i] === CR && i + 1 >= end)) return INCOMPLETE;
     if (buf[i] === LF || (buf[i] === CR && buf[i + 1] === LF)) break; // the blank line
@@ -412,7 +450,9 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
         hosts++;
         break;
       case F_EXPECT:
-        expect = matchLower(buf, v, ve - v, T_CONTINUE);
+        // Several fields are one list (RFC 9110 5.3): 100-continue in any of them counts.
+        expectations = true;
+        if (hasContinue(buf, v, ve)) expect = true;
         break;
     }
     i = nl + 1;
@@ -436,6 +476,9 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
   h.bodyLen = Math.max(contentLength, 0);
   h.chunked = chunked;
   h.expect = expect && !http10 && (contentLength > 0 || chunked);
+  // RFC 9110 10.1.1: an expectation the server cannot meet may be answered 417; node:http
+  // does so for HTTP/1.1 (HTTP/1.0 has no Expect, and it is ignored there).
+  h.expectFailed = expectations && !expect && !http10;
   return h;
 }
 
@@ -511,6 +554,19 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
+  if (h.expectFailed) {
+    // Its body read past, the request is not passed on: its prefix says to answer 417.
+    const e = allocFrame(PREFIX);
+    writeFramePrefix(e, {
+      ...h,
+      method: Method.ExpectationFailed,
+      targetStart: 0,
+      targetLen: 0,
+      headLen: 0,
+      bodyLen: 0,
+    });
+    return e;
+  }
   const f = allocFrame(PREFIX + h.headLen + h.bodyLen);
   writeFramePrefix(f, h);
   copyBytes(f, PREFIX, buf, s, s + h.headLen + h.bodyLen);

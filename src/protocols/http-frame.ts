@@ -21,6 +21,11 @@ export const enum Method {
   Get = 1,
   Head = 2,
   Post = 3,
+  /**
+   * A request whose Expect field asks for something other than 100-continue: answered 417
+   * without being handled (see codecReply). The frame is its prefix alone.
+   */
+  ExpectationFailed = 254,
   /** Not a request: the codec asks for `100 Continue` to be written (see CONTINUE). */
   Continue = 255,
 }

@@ -8,7 +8,7 @@
  * `handler` module (http-handler.ts) every request goes to the user's handle() instead.
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
-import { CONTINUE, HttpCodec, simpleResponse, targetPathStart, type HttpLimits } from './http-codec.js';
+import { CODEC_FRAMES, HttpCodec, codecReply, simpleResponse, targetPathStart, type HttpLimits } from './http-codec.js';
 import {
   FLAG_HTTP10,
   FLAG_KEEP_ALIVE,
@@ -83,7 +83,7 @@ export class HttpProtocol implements Protocol {
 
   handle(frame: Uint8Array): Reply | Promise<Reply> {
     const method = frameMethod(frame);
-    if (method === Method.Continue) return CONTINUE;
+    if (method >= CODEC_FRAMES) return codecReply(frame);
     if (this.#app) return this.#app.handle(frame);
     const flags = frameFlags(frame);
     if (method === Method.Get || method === Method.Head) {

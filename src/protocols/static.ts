@@ -11,8 +11,9 @@
  */
 import type { Codec, Protocol, ProtocolOptions, Reply } from './protocol.js';
 import {
-  CONTINUE,
+  CODEC_FRAMES,
   HttpCodec,
+  codecReply,
   connectionField,
   headerValue,
   simpleResponse,
@@ -209,7 +210,7 @@ export class StaticProtocol implements Protocol {
 
   handle(frame: Uint8Array): Reply {
     const method = frameMethod(frame);
-    if (method === Method.Continue) return CONTINUE;
+    if (method >= CODEC_FRAMES) return codecReply(frame);
     const flags = frameFlags(frame);
     if (method !== Method.Get && method !== Method.Head)
       return simpleResponse(405, flags, 'Allow: GET, HEAD\r\n', 'Method Not Allowed\n');

@@ -14,7 +14,7 @@
  *     it reads;
  *   - close rules: nothing after `Connection: close`, an HTTP/1.0 request or QUIT is run;
  *   - Expect: 100-continue answered with the interim 100 before the body, counted as one
- *     request;
+ *     request; another expectation answered 417, the connection kept;
  *   - a file that shrinks mid-send closes the connection after what was sent (counted in
  *     stats), one that grows sends exactly what was promised;
  *   - header and idle timeouts close the connection, but never while rawio itself stopped
@@ -343,6 +343,22 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       expect(await eventually(() => s.stats().requests > before)).toBe(true);
       await delay(200);
       expect(s.stats().requests - before).toBe(1);
+      c.destroy();
+    });
+
+    it('answers an unknown expectation with 417 and serves the next request on that connection (http)', async () => {
+      const s = await start('http');
+      const c = new Client(s.port);
+      await c.send(
+        'POST / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n',
+      );
+      expect(await c.until((b) => count(b, 'HTTP/1.1 ') === 2 && b.toString('latin1').endsWith('Hello, World!'))).toBe(
+        true,
+      );
+      expect(c.got.toString('latin1')).toMatch(
+        /^HTTP\/1\.1 417 Expectation Failed\r\n[^]*\r\n\r\nHTTP\/1\.1 200 OK\r\n/,
+      );
+      expect(c.closed).toBe(false);
       c.destroy();
     });
 

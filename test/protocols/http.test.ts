@@ -102,6 +102,44 @@ describe('http protocol', () => {
     expect(feed(p.createCodec(), Buffer.concat([head, b('abc')])).frames).toHaveLength(1);
   });
 
+  it('answers an expectation other than 100-continue with 417 and keeps the connection, as node:http does', () => {
+    const post = (expectField: string, http = '1.1') =>
+      `POST /e HTTP/${http}\r\nHost: x\r\n${expectField}Content-Length: 3\r\n\r\nabc`;
+    for (const field of [
+      'Expect: foo\r\n',
+      'Expect: \r\n',
+      'Expect: 100-continuex\r\n',
+      'Expect: foo\r\nExpect: bar\r\n',
+    ]) {
+      const replies = serve(p, post(field) + GET);
+      expect(
+        replies.map((r) => parse(r).status),
+        field,
+      ).toEqual([417, 200]);
+      const [failed] = replies;
+      expect(failed.close, field).toBeFalsy();
+      expect(parse(failed).headers.get('content-length'), field).toBe('0');
+      expect(parse(failed).body, field).toBe('');
+    }
+    // A chunked body is read past too; the next request is served.
+    const chunked =
+      'POST /c HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
+    expect(serve(p, chunked + GET).map((r) => parse(r).status)).toEqual([417, 200]);
+    // Connection: close still closes after the 417.
+    const [closing] = serve(p, 'GET / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nConnection: close\r\n\r\n');
+    expect([parse(closing).status, closing.close]).toEqual([417, true]);
+    // 100-continue among others (any case) is honoured, as node:http's test for it finds it;
+    // HTTP/1.0 has no expectations: node:http ignores the field there.
+    for (const [stream, status] of [
+      [post('Expect: 100-Continue, foo\r\n'), 200],
+      [post('Expect: foo\r\nExpect: 100-continue\r\n'), 200],
+      [post('Expect: foo\r\n', '1.0'), 200],
+    ] as const) {
+      const statuses = serve(p, stream).map((r) => parse(r).status);
+      expect(statuses, stream).toEqual([status]);
+    }
+  });
+
   it('closes after Connection: close, and by default for HTTP/1.0', () => {
     const [c] = serve(p, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, CLOSE\r\n\r\n');
     expect(c.close).toBe(true);
