@@ -325,7 +325,15 @@ export class Reactor {
     set(this.#resume);
   }
 
-  /** Ends run() (after the current batch) or detaches from Node's loop. */
+  /** Whether stop() came during this pass: run() is stopping, or attach() has detached. */
+  readonly #stopped = (): boolean => this.#stopping || this.#mode === 'idle';
+
+  /**
+   * Ends run() (after the current batch) or detaches from Node's loop. From a handler, the
+   * rest of its I/O batch is still dispatched (under EPOLLET it would not be reported again)
+   * but no timer runs; from a timer, no further timer of that pass runs. Timers left due
+   * stay set, and fire once the reactor runs or is attached again.
+   */
   stop(): void {
     this.#stopping = true;
     if (this.#mode === 'attach') this.#detach();
@@ -395,7 +403,9 @@ export class Reactor {
       handler(fd, events);
     }
     if (this.#stopping || this.#mode === 'idle' || this.#timers.size === 0) return n;
-    return n + this.#timers.runDue(performance.now());
+    // stop() from a timer ends the pass as from a handler: the timers still due stay set,
+    // for when the reactor runs again (close() has cleared them).
+    return n + this.#timers.runDue(performance.now(), this.#stopped);
   }
 
   /** The syscall the backend's registration errors name: epoll_ctl, poll or select. */

@@ -70,8 +70,9 @@ export class TimerHeap {
    * Runs every timer due at `now`. A repeating timer is rescheduled from its due time (no
    * drift) but never into the past, so a stalled loop does not fire it in a burst. Timers
    * set by a callback with a 0 delay wait for the next turn, so a loop cannot starve I/O.
+   * Once `stopped()` says so after a callback, the pass ends: the timers still due stay set.
    */
-  runDue(now: number): number {
+  runDue(now: number, stopped?: () => boolean): number {
     let ran = 0;
     const limit = this.#seq;
     for (let top = this.#top(); top !== undefined && top.due <= now && top.seq < limit; top = this.#top()) {
@@ -86,6 +87,7 @@ export class TimerHeap {
       }
       ran++;
       top.fn();
+      if (stopped?.() === true) break;
     }
     return ran;
   }

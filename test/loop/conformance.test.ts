@@ -408,6 +408,46 @@ describe.each(pollerNames)('Poller %s', (name) => {
   );
 
   it.each(['run', 'attach'] as const)(
+    'under a Reactor (%s), stop() from a timer ends the pass: the other timers due with it wait for the next run',
+    async (mode) => {
+      p.close(); // this test makes its own, inside the reactor
+      const reactor = new Reactor({ backend: name });
+      try {
+        const ran: string[] = [];
+        let stopped!: () => void;
+        const done = new Promise<void>((resolve) => (stopped = resolve));
+        reactor.setTimer(0, () => {
+          ran.push('first');
+          reactor.stop();
+          stopped();
+        });
+        reactor.setTimer(0, () => ran.push('second')); // due in the same pass
+        if (mode === 'run') await reactor.run();
+        else reactor.attach();
+        await done;
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(ran).toEqual(['first']);
+        expect(reactor.running).toBe(false);
+        // Not dropped: it runs once the reactor runs again.
+        const again = new Promise<void>((resolve) => reactor.setTimer(0, resolve));
+        if (mode === 'run') {
+          const running = reactor.run();
+          await again;
+          reactor.stop();
+          await running;
+        } else {
+          reactor.attach();
+          await again;
+          reactor.stop();
+        }
+        expect(ran).toEqual(['first', 'second']);
+      } finally {
+        reactor.close();
+      }
+    },
+  );
+
+  it.each(['run', 'attach'] as const)(
     'under a Reactor, a handler that throws mid-batch rejects run(); the rest of the batch is served next (%s)',
     async (mode) => {
       p.close(); // this test makes its own, inside the reactor
