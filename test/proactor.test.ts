@@ -1,7 +1,7 @@
 import { openSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
-import { Proactor, Reactor, Ring, constants, sys } from './helpers/rawio.js';
+import { ErrnoError, Proactor, Reactor, Ring, constants, sys } from './helpers/rawio.js';
 import { makeFile, pattern, scratchDir } from './helpers/uring.js';
 import { expectIdleRunHearsNode } from './helpers/idle-run.js';
 
@@ -215,6 +215,36 @@ describe.skipIf(!Ring.supported())('Proactor', () => {
     px.close();
     sys.close(a);
     sys.close(b);
+  });
+
+  it('cancel() that finds the SQ full and a submit the kernel refuses throws that errno, and can be repeated', async () => {
+    // Submits go through the ring's fd (not a registered one), which is swapped for an
+    // eventfd behind the proactor's back: io_uring_enter on it fails (EOPNOTSUPP, Linux's ENOTSUP). The ring
+    // stays alive through its mappings until close(), which closes the eventfd in its place.
+    const px = new Proactor({ entries: 2, registerRingFd: false });
+    const results: number[] = [];
+    const ids = [px.timeout(60_000, (n) => results.push(n)), px.timeout(60_000, (n) => results.push(n))];
+    px.timeout(60_000, (n) => results.push(n)); // the SQ is full: this one waits in the backlog
+    const ringFd = px.ring.fd;
+    sys.close(ringFd);
+    const stand = sys.eventfd(); // the lowest free fd: the ring's number again
+    try {
+      expect(stand).toBe(ringFd);
+      for (let i = 0; i < 2; i++) {
+        let err: unknown;
+        try {
+          px.cancel(ids[0]!);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(ErrnoError);
+        expect(err).toMatchObject({ syscall: 'io_uring_enter', code: expect.stringMatching(/^(ENOTSUP|EOPNOTSUPP)$/) });
+      }
+      expect(results).toEqual([]); // nothing was cancelled behind the throw
+    } finally {
+      px.close(); // closes `stand`, as the ring's fd
+    }
+    expect(results).toEqual([-constants.ECANCELED, -constants.ECANCELED, -constants.ECANCELED]);
   });
 
   it('reuses request records without letting an old id or completion reach the new operation', async () => {

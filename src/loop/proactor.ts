@@ -309,7 +309,12 @@ export class Proactor {
     return r === undefined ? 0 : r.len - r.done;
   }
 
-  /** Cancels the operation `id` returned; its callback then runs with -ECANCELED. */
+  /**
+   * Cancels the operation `id` returned; its callback then runs with -ECANCELED (or its
+   * result, when the kernel finished it first). When the submission queue is full and the
+   * kernel refuses the submit that would make room, an ErrnoError (syscall io_uring_enter:
+   * that submit's errno, or EAGAIN) is thrown and the operation runs on, to be cancelled again.
+   */
   cancel(id: number): void {
     if (typeof id !== 'number') throw v.typeError('id', 'of type number', id);
     const r = this.reqs.byId(id);
@@ -321,8 +326,16 @@ export class Proactor {
       return;
     }
     if (!this.ring.prepCancel(r.ud)) {
-      this.submitRing(); // the SQ is full: hand it to the kernel, then there is room
-      this.ring.prepCancel(r.ud);
+      // The SQ is full: hand it to the kernel, then there is room. A submit the kernel
+      // refused leaves it full, and the cancel would be lost without a word: it throws
+      // instead, and the operation may be cancelled again.
+      const n = this.submitRing();
+      if (!this.ring.prepCancel(r.ud)) {
+        r.cancelled = false;
+        throw n < 0
+          ? new ErrnoError(n, 'io_uring_enter', undefined, 'the cancel found the submission queue full')
+          : new ErrnoError(-EAGAIN, 'io_uring_enter', undefined, 'the submission queue is still full: cancel again');
+      }
     }
     this.kick();
   }
@@ -659,7 +672,11 @@ export class Proactor {
       this.nodeArmed = false;
       return;
     }
-    this.cancel(r.id);
+    try {
+      this.cancel(r.id);
+    } catch {
+      return; // the kernel takes no submissions: nothing to wait for either
+    }
     // The kernel cancels a poll at once: reap it here, so that run() leaves in flight only
     // what the caller started (completions of those that come with it are dispatched too).
     while (this.nodeArmed && this.ring.inflight > 0 && this.enter(1) >= 0);
