@@ -21,15 +21,13 @@ import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
 import * as v from '../sys/validate.js';
 import { POLLNVAL } from './poller.js';
 import type { Reactor } from './reactor.js';
-import { COPY_MAX, WriteBatch, writeParts } from './write-batch.js';
+import { COPY_MAX, Tail, WriteBatch, writeParts } from './write-batch.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 const EPOLLOUT = constants.EPOLLOUT as number;
 const EPOLLERR = constants.EPOLLERR as number;
 const EPOLLHUP = constants.EPOLLHUP as number;
 const EPOLLRDHUP = constants.EPOLLRDHUP as number;
-/** The largest buffer small queued writes are gathered in (see Connection's #tail). */
-const TAIL_MAX = 16 << 10;
 
 /** Options of `new Connection()`: the callbacks (also settable later as properties) and limits. */
 export interface ConnectionOptions {
@@ -140,13 +138,11 @@ export class Connection {
   #head = 0;
   #queued = 0;
   /**
-   * Where small writes are queued: a buffer the last part of the queue is a view of, up to
-   * #tailEnd, with room after it. A queued write of up to COPY_MAX bytes is appended there
-   * rather than made a part of its own, so that many small writes cost their bytes, not an
-   * ArrayBuffer each (what maxQueue counts is then about what they hold).
+   * Where small writes are queued (write-batch.ts): a queued write of up to COPY_MAX bytes is
+   * appended to the last part rather than made a part of its own, so that many small writes
+   * cost their bytes, not an ArrayBuffer each (what maxQueue counts is then what they hold).
    */
-  #tail: Uint8Array | undefined;
-  #tailEnd = 0;
+  readonly #tail = new Tail();
   #reading = true;
   #ending = false;
   #closed = false;
@@ -347,7 +343,7 @@ export class Connection {
     this.#queue.length = 0;
     this.#head = 0;
     this.#queued = 0;
-    this.#tail = undefined;
+    this.#tail.drop();
     const waiters = this.#waiters;
     this.#waiters = [];
     const why = error ?? new Error('connection closed');
@@ -503,7 +499,7 @@ export class Connection {
     if (this.#head === q.length) {
       q.length = 0;
       this.#head = 0;
-      this.#tail = undefined; // an idle connection holds no buffer
+      this.#tail.drop(); // an idle connection holds no buffer
     } else if (this.#head >= 1024 && this.#head * 2 >= q.length) {
       // Sent parts are dropped in bulk: each part is moved once, not once per write.
       q.splice(0, this.#head);
@@ -514,29 +510,8 @@ export class Connection {
 
   #enqueue(rest: Uint8Array): void {
     const q = this.#queue;
-    const n = rest.length;
-    const last = q.length > this.#head ? q[q.length - 1]! : undefined;
-    const t = this.#tail;
-    if (
-      n <= COPY_MAX &&
-      t !== undefined &&
-      last !== undefined &&
-      last.buffer === t.buffer &&
-      last.byteOffset + last.length === t.byteOffset + this.#tailEnd &&
-      t.length - this.#tailEnd >= n
-    ) {
-      // The last part ends where the tail is filled to: it grows by these bytes.
-      t.set(rest, this.#tailEnd);
-      this.#tailEnd += n;
-      q[q.length - 1] = new Uint8Array(t.buffer, last.byteOffset, last.length + n);
-    } else if (n <= COPY_MAX) {
-      // A new tail, sized to the queue (up to 16 KiB) so that one small write costs little.
-      const tail = new Uint8Array(Math.max(n, Math.min(TAIL_MAX, 2 * (this.#queued + n))));
-      tail.set(rest);
-      this.#tail = tail;
-      this.#tailEnd = n;
-      q.push(tail.subarray(0, n));
-    } else q.push(new Uint8Array(rest));
+    if (rest.length <= COPY_MAX) this.#tail.add(q, this.#head, q.length, rest, this.#queued);
+    else q.push(new Uint8Array(rest));
     this.#needDrain = true;
     this.#queued += rest.length;
     if (this.#queued > this.maxQueue) {

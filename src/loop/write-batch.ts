@@ -114,3 +114,66 @@ export class WriteBatch {
     return buf;
   }
 }
+
+/** The largest buffer a queue's small writes are gathered in (Tail). */
+export const TAIL_MAX = 16 << 10;
+
+/**
+ * Where a write queue gathers its small writes: a buffer the queue's last part is a view of,
+ * with room after it. A queued write of up to COPY_MAX bytes is appended there rather than
+ * made a part of its own, so that many small writes cost their bytes, not a buffer object
+ * (or an ArrayBuffer) each: a queue's byte count (maxQueue, maxOutput) then bounds what it
+ * holds. The buffer is sized to the queue (up to TAIL_MAX), so one small write costs little.
+ * Used by Connection's queue, a proactor connection's next send and the writes held behind
+ * a zero-copy write; each drops its tail (`drop()`) once the queue empties or is handed to
+ * the kernel, so bytes in flight are never written over.
+ */
+export class Tail {
+  #buf: Uint8Array | undefined;
+  /** #buf is filled up to here. */
+  #end = 0;
+
+  /**
+   * Queues a copy of `data` (at most COPY_MAX bytes) after the parts `q[from, to)`, which
+   * hold `queued` bytes: the last of them grows by it when it ends where this tail is filled
+   * to and the tail has room, else a part in a fresh tail is put at `q[to]`. Returns the end
+   * of the parts now.
+   */
+  add(q: Uint8Array[], from: number, to: number, data: Uint8Array, queued: number): number {
+    const n = data.length;
+    const buf = this.#buf;
+    const end = this.#end;
+    if (buf !== undefined && to > from && buf.length - end >= n) {
+      const last = q[to - 1]!;
+      if (last.buffer === buf.buffer && last.byteOffset + last.length === end) {
+        copyInto(buf, end, data);
+        this.#end = end + n;
+        q[to - 1] = new Uint8Array(buf.buffer, last.byteOffset, last.length + n);
+        return to;
+      }
+    }
+    const fresh = new Uint8Array(Math.max(n, Math.min(TAIL_MAX, 2 * (queued + n))));
+    copyInto(fresh, 0, data);
+    this.#buf = fresh;
+    this.#end = n;
+    q[to] = fresh.subarray(0, n);
+    return to + 1;
+  }
+
+  /** Whether `part` is a view of this tail's buffer (the queue's own bytes, lent to no caller). */
+  holds(part: Uint8Array): boolean {
+    return this.#buf !== undefined && part.buffer === this.#buf.buffer;
+  }
+
+  /** Forgets the buffer: the next small write starts a fresh one. */
+  drop(): void {
+    this.#buf = undefined;
+    this.#end = 0;
+  }
+}
+
+function copyInto(buf: Uint8Array, o: number, b: Uint8Array): void {
+  const n = b.length;
+  if (n > 64) buf.set(b, o);
+  else for (let i = 0; i < n; i++) buf[o + i] = b[i]!;
+}

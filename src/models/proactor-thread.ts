@@ -25,7 +25,7 @@
  */
 import { queueFullError } from '../loop/connection.js';
 import { Proactor, type CompletionCallback, type ProactorOptions } from '../loop/proactor.js';
-import { writeParts } from '../loop/write-batch.js';
+import { COPY_MAX, Tail, writeParts } from '../loop/write-batch.js';
 import { EMPTY } from '../loop/proactor-req.js';
 import { createProtocol } from '../protocols/index.js';
 import { copyOf } from '../protocols/bytes.js';
@@ -119,6 +119,12 @@ class RingConn implements ConnIO {
   /** Replies for the next send: #out[0, #outN), slots reused (no truncation per send). */
   #out: Uint8Array[] = [];
   #outN = 0;
+  /**
+   * Where small writes that wait for the next send are gathered (write-batch.ts): a streamed
+   * body of tiny chunks behind a send the client does not take would otherwise hold a buffer
+   * object per chunk, many times the bytes maxOutput counts. Dropped when #out is sent.
+   */
+  readonly #tail = new Tail();
   #outBytes = 0;
   /** Bytes of the send in flight. */
   #sending = 0;
@@ -244,7 +250,12 @@ class RingConn implements ConnIO {
 
   write(data: Uint8Array): void {
     if (this.closed || this.#ending || data.length === 0) return;
-    this.#out[this.#outN++] = data;
+    // A small write behind a send in flight waits for the client: it is gathered. Any other
+    // is kept as written: sent now (by reference), or gathered with the rest of a cork's
+    // batch when it is sent (#kick), or large.
+    if (data.length <= COPY_MAX && this.#sending > 0) {
+      this.#outN = this.#tail.add(this.#out, 0, this.#outN, data, this.#outBytes);
+    } else this.#out[this.#outN++] = data;
     this.#outBytes += data.length;
     if (this.#sending === 0) return this.#kick();
     // Behind a send in flight these bytes cannot be offered to the kernel yet. Together with
@@ -287,8 +298,11 @@ class RingConn implements ConnIO {
     const over = bytes > this.thread.maxQueue ? out.slice(0, n) : undefined;
     let data = over ? EMPTY : n === 1 ? out[0]! : Buffer.concat(out.slice(0, n), bytes);
     // The gathered copy is the thread's own, lent to no code until the send is done: not
-    // pinned (pin.ts). A single write goes as written, maybe a handler's buffer: pinned.
-    const own = !over && n > 1;
+    // pinned (pin.ts), nor is a tail of small writes. A single write goes as written, maybe a
+    // handler's buffer: pinned.
+    const own = !over && (n > 1 || this.#tail.holds(data));
+    // The tail's bytes are the send's now: later small writes start a fresh one.
+    this.#tail.drop();
     // Held by the send now; a long batch's slots are dropped.
     if (n === 1) out[0] = EMPTY;
     else if (n > 64) this.#out = [];
@@ -461,6 +475,7 @@ class RingConn implements ConnIO {
     this.closed = true;
     if (this.#lingerTimer >= 0) this.#proactor.cancel(this.#lingerTimer);
     this.#held = [];
+    this.#tail.drop();
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(new Error('connection closed'));

@@ -16,6 +16,7 @@ import { forgetZerocopy, send, zerocopySocket } from '../sys/msg-zerocopy.js';
 import { EAGAIN } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
 import { sendBuffer } from '../transfer/index.js';
+import { COPY_MAX, Tail } from '../loop/write-batch.js';
 import type { Stats } from './stats.js';
 
 export class ZerocopyWriter {
@@ -23,6 +24,12 @@ export class ZerocopyWriter {
   progress = 0;
   readonly #held: Uint8Array[] = [];
   #heldBytes = 0;
+  /**
+   * Where small held writes are gathered (write-batch.ts): a streamed body of tiny chunks
+   * behind a zero-copy write the client does not take would otherwise hold a buffer object
+   * per chunk, many times the bytes maxOutput counts. Dropped when the held writes are taken.
+   */
+  readonly #tail = new Tail();
   #inFlight = 0;
   #busy = false;
   #idle: Promise<void> = Promise.resolve();
@@ -52,7 +59,11 @@ export class ZerocopyWriter {
   /** Takes `data` when it goes zero-copy or must wait behind one that does; false: write it plainly. */
   write(data: Uint8Array): boolean {
     if (!this.#busy && data.length < this.threshold) return false;
-    this.#held.push(data);
+    const held = this.#held;
+    // Behind a zero-copy write a small one waits for the client: gathered. A large one is
+    // kept as written (it may go zero-copy itself).
+    if (this.#busy && data.length <= COPY_MAX) this.#tail.add(held, 0, held.length, data, this.#heldBytes);
+    else held.push(data);
     this.#heldBytes += data.length;
     if (!this.#busy) {
       this.#busy = true;
@@ -88,6 +99,7 @@ export class ZerocopyWriter {
   /** The connection has closed: no completion will come for its fd. */
   closed(): void {
     forgetZerocopy(this.conn.fd); // before the fd number is reused
+    this.#tail.drop();
     this.#wake();
   }
 
@@ -105,6 +117,7 @@ export class ZerocopyWriter {
   #takeHeld(): Uint8Array {
     const held = this.#held.splice(0);
     this.#heldBytes = 0;
+    this.#tail.drop(); // its bytes are being sent (maybe zero-copy): later writes start a fresh one
     return held.length === 1 ? held[0]! : Buffer.concat(held);
   }
 
