@@ -37,6 +37,27 @@ describe.each(pollerNames)('Poller %s', (name) => {
     fds.push(...fdsNew);
     return fdsNew;
   };
+  /**
+   * Two eventfds watched by `reactor` with `handler` (closed after the test); `fire()` makes
+   * both readable, so that they come in one batch.
+   */
+  const twoInOneBatch = (reactor: Reactor, handler: (fd: number) => void) => {
+    const one = Buffer.alloc(8);
+    one.writeBigUInt64LE(1n);
+    const e1 = sys.eventfd();
+    const e2 = sys.eventfd();
+    fds.push(e1, e2);
+    reactor.watch(e1, IN, handler);
+    reactor.watch(e2, IN, handler);
+    return {
+      e1,
+      e2,
+      fire: () => {
+        sys.write(e1, one);
+        sys.write(e2, one);
+      },
+    };
+  };
 
   beforeEach(() => {
     const lim = sys.getrlimit(c.RLIMIT_NOFILE);
@@ -374,11 +395,6 @@ describe.each(pollerNames)('Poller %s', (name) => {
     async (mode) => {
       p.close(); // this test makes its own, inside the reactor
       const reactor = new Reactor({ backend: name });
-      const one = Buffer.alloc(8);
-      one.writeBigUInt64LE(1n);
-      const e1 = sys.eventfd();
-      const e2 = sys.eventfd();
-      fds.push(e1, e2);
       const served: number[] = [];
       let closed!: () => void;
       const done = new Promise<void>((resolve) => (closed = resolve));
@@ -390,12 +406,10 @@ describe.each(pollerNames)('Poller %s', (name) => {
         reactor.close();
         closed();
       };
-      reactor.watch(e1, IN, handler);
-      reactor.watch(e2, IN, handler);
+      const batch = twoInOneBatch(reactor, handler);
       let timerRan = false;
       reactor.setTimer(0, () => (timerRan = true));
-      sys.write(e1, one);
-      sys.write(e2, one); // both in one batch
+      batch.fire();
       if (mode === 'run')
         await reactor.run(); // resolves: no EBADF from the rest of the batch
       else reactor.attach(); // an uncaught exception would fail the test
@@ -452,11 +466,6 @@ describe.each(pollerNames)('Poller %s', (name) => {
     async (mode) => {
       p.close(); // this test makes its own, inside the reactor
       const reactor = new Reactor({ backend: name });
-      const one = Buffer.alloc(8);
-      one.writeBigUInt64LE(1n);
-      const e1 = sys.eventfd();
-      const e2 = sys.eventfd();
-      fds.push(e1, e2);
       const served: number[] = [];
       let stopped!: () => void;
       const done = new Promise<void>((resolve) => (stopped = resolve));
@@ -467,10 +476,8 @@ describe.each(pollerNames)('Poller %s', (name) => {
         reactor.stop();
         stopped();
       };
-      reactor.watch(e1, IN, handler);
-      reactor.watch(e2, IN, handler);
-      sys.write(e1, one);
-      sys.write(e2, one); // both in one batch
+      const batch = twoInOneBatch(reactor, handler);
+      batch.fire();
       await expect(reactor.run()).rejects.toThrow('boom');
       expect(served.length).toBe(1);
       // A deadline, not a measure: without the rest of the batch, epoll-et would wait forever.
@@ -481,7 +488,7 @@ describe.each(pollerNames)('Poller %s', (name) => {
       if (mode === 'run') await reactor.run();
       else reactor.attach();
       await done;
-      expect(served.sort()).toEqual([e1, e2].sort());
+      expect(served.sort()).toEqual([batch.e1, batch.e2].sort());
       reactor.close();
     },
   );
