@@ -68,6 +68,21 @@ const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const count = (hay: Buffer, needle: string) => hay.toString('latin1').split(needle).length - 1;
 
+/**
+ * Resolves true once the server's output has reached `least` bytes and stopped growing over
+ * half a second (its producers wait on a client that does not read), false at `ms`.
+ */
+function outputSettles(s: Server, least: number, ms: number): Promise<boolean> {
+  let last = -1;
+  return eventually(async () => {
+    const now = s.stats().bytesOut;
+    if (now >= least && now === last) return true;
+    last = now;
+    await delay(500);
+    return false;
+  }, ms);
+}
+
 /** A raw client: what it has received, whether the server closed it. */
 class Client {
   readonly sock: net.Socket;
@@ -233,16 +248,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       // stops when the kernel refuses.
       const blocking = model === 'iterative' || model === 'thread-per-connection';
       const least = blocking ? 1 : MiB;
-      let last = -1;
-      expect(
-        await eventually(async () => {
-          const now = s.stats().bytesOut;
-          if (now >= least && now === last) return true;
-          last = now;
-          await delay(500);
-          return false;
-        }, 60_000),
-      ).toBe(true);
+      expect(await outputSettles(s, least, 60_000)).toBe(true);
       if (concurrent) {
         const other = await exchange(s.port, {
           send: Buffer.from('GET /none HTTP/1.1\r\nHost: x\r\n\r\n'),
@@ -264,14 +270,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       const c = new Client(s.port);
       c.sock.pause();
       await c.send(`GET /seq?n=${n} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      let last = -1;
-      await eventually(async () => {
-        const now = s.stats().bytesOut;
-        if (now > 0 && now === last) return true;
-        last = now;
-        await delay(500);
-        return false;
-      }, 30_000);
+      await outputSettles(s, 1, 30_000);
       c.sock.resume();
       expect(await c.until((b) => b.subarray(-7).toString('latin1') === '\r\n0\r\n\r\n', 60_000)).toBe(true);
       const got = c.got;
@@ -312,16 +311,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       // waits (iterative serves one at a time); a blocking one stops when the kernel refuses.
       const blocking = model === 'iterative' || model === 'thread-per-connection';
       const least = blocking ? 1 : concurrent ? hogs * maxOutput : maxOutput;
-      let last = -1;
-      expect(
-        await eventually(async () => {
-          const now = s.stats().bytesOut;
-          if (now >= least && now === last) return true;
-          last = now;
-          await delay(500);
-          return false;
-        }, 60_000),
-      ).toBe(true);
+      expect(await outputSettles(s, least, 60_000)).toBe(true);
       const peak = rss.stop();
       expect(s.stats().bytesOut).toBeLessThan(hogs * (maxOutput + 16 * MiB));
       expect(peak - rss0).toBeLessThan(256 * MiB);
