@@ -22,7 +22,7 @@
  */
 import { waitAsync } from './channel.js';
 import { CHUNK } from './messages.js';
-import { loopTurn } from '../protocols/bytes.js';
+import { EmptyRun, loopTurn } from '../protocols/bytes.js';
 
 /** Bytes of one body in flight between a pool thread and its reactor. */
 export const BODY_WINDOW = 1 << 20;
@@ -52,8 +52,6 @@ const TURN = Symbol('turn');
  * copied before the reactor could write any of them.
  */
 export const GATHER = 16 * 1024;
-/** Empty body chunks in a row after which the pool thread's event loop gets a turn. */
-const EMPTY_RUN = 64;
 
 /**
  * Resolves once `stopped()` (or `finished()`), waking on the slot's stop word (BodyFeed's
@@ -118,7 +116,7 @@ export class BodySender {
     void watchStop(credits, slot, stopped, () => finished).then(() => wake());
     let it: AsyncIterator<Uint8Array> | undefined;
     let ended = false; // the producer ended by itself (done, or it threw)
-    let empty = 0; // empty chunks in a row
+    const empty = new EmptyRun();
     // The gather buffer: `held` bytes of small chunks, copied (a producer may reuse its own).
     let gather: Uint8Array | undefined;
     let held = 0;
@@ -184,16 +182,12 @@ export class BodySender {
           break;
         }
         const chunk = next.value;
-        // An empty chunk sends nothing, so no credit ever stops its producer: every run of
-        // them gives the thread a turn of its event loop (its other requests, its timers).
+        // An empty chunk sends nothing and spends no credit (EmptyRun).
         if (chunk.length === 0) {
-          if (++empty === EMPTY_RUN) {
-            empty = 0;
-            await loopTurn();
-          }
+          if (empty.empty()) await loopTurn();
           continue;
         }
-        empty = 0;
+        empty.reset();
         if (held + chunk.length > GATHER && held > 0) await flush();
         if (chunk.length < GATHER) {
           hold(chunk);

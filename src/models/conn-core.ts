@@ -41,7 +41,7 @@
  */
 import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
 import { CODEC_FAILED } from '../protocols/module.js';
-import { copyOf, loopTurn } from '../protocols/bytes.js';
+import { copyOf, EmptyRun, loopTurn } from '../protocols/bytes.js';
 import { close } from '../sys/socket.js';
 import { ownFd } from '../sys/fd-owner.js';
 import {
@@ -480,7 +480,7 @@ export class ConnCore {
     let ended = false;
     /** The connection closed while the producer made its next chunk, which may never come. */
     let gone = false;
-    let empty = 0; // empty chunks in a row
+    const empty = new EmptyRun();
     asyncBegin();
     try {
       for (;;) {
@@ -514,16 +514,10 @@ export class ConnCore {
         if (io.closed) return false;
         const chunk = next.value;
         if (chunk.length === 0) {
-          // No output, so no backpressure: a run of empty chunks gives the thread a turn of
-          // its event loop, or a producer yielding nothing else would hold every other
-          // client of the thread (and the close of this one) for ever.
-          if (++empty === EMPTY_RUN) {
-            empty = 0;
-            await loopTurn();
-          }
+          if (empty.empty()) await loopTurn(); // no output, no backpressure (EmptyRun)
           continue;
         }
-        empty = 0;
+        empty.reset();
         this.#stats.sent(chunk.length);
         io.write(chunk);
         if (io.queued > high) await io.drain(high >> 1);
@@ -586,8 +580,6 @@ export class ConnCore {
 }
 
 const EMPTY = new Uint8Array(0);
-/** Empty body chunks in a row after which the thread's event loop gets a turn. */
-const EMPTY_RUN = 64;
 
 /** The errors of a send to a client that has gone (reset, shut down, timed out) or was aborted on close. */
 const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ESHUTDOWN', 'ECONNABORTED', 'ETIMEDOUT', 'ABORT_ERR']);

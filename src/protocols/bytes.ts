@@ -174,3 +174,28 @@ export function getU32(b: Uint8Array, at: number): number {
 export function loopTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/** Empty pieces of a body in a row after which its thread's event loop gets a turn. */
+const EMPTY_RUN = 64;
+
+/**
+ * A body's empty pieces in a row. An empty piece takes no output, so no backpressure ever
+ * stops its producer: every EMPTY_RUN of them in a row the sender awaits loopTurn(), or a
+ * producer yielding nothing else would hold every other client of its thread (and the close
+ * of this one) for ever.
+ */
+export class EmptyRun {
+  #n = 0;
+
+  /** Counts an empty piece: true when the thread's loop is due a turn. */
+  empty(): boolean {
+    if (++this.#n < EMPTY_RUN) return false;
+    this.#n = 0;
+    return true;
+  }
+
+  /** A piece with bytes ends the run. */
+  reset(): void {
+    this.#n = 0;
+  }
+}

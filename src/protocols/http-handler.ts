@@ -25,7 +25,7 @@ import { httpDate } from './http-date.js';
 import { imported, reportUserError, setStrayHook } from './module.js';
 import { open } from '../sys/file.js';
 import { checkRegion, count, isBytes, regularSize } from './user-checks.js';
-import { loopTurn } from './bytes.js';
+import { EmptyRun, loopTurn } from './bytes.js';
 import { close } from '../sys/socket.js';
 import { constants } from '../sys/constants.js';
 import { ErrnoError } from '../sys/errors.js';
@@ -394,8 +394,6 @@ function toBytes(piece: unknown): Uint8Array {
 }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
-/** Empty pieces of a body in a row after which its thread's event loop gets a turn. */
-const EMPTY_RUN = 64;
 
 /** A chunk in the chunked coding: its size in hex, the bytes, CRLF. */
 function chunkOf(bytes: Uint8Array): Uint8Array {
@@ -435,7 +433,7 @@ function sourceBody(
     [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
       let it: AsyncIterator<Uint8Array | string> | undefined;
       let done = false;
-      let empty = 0; // empty pieces in a row
+      const empty = new EmptyRun();
       /** Settles the next() under way as done. */
       let wake = (): void => {};
       const end = (): void => {
@@ -462,16 +460,10 @@ function sourceBody(
               }
               const bytes = toBytes(r.value);
               if (bytes.length > 0) {
-                empty = 0;
+                empty.reset();
                 return { value: frame(bytes), done: false };
               }
-              // Empty pieces take no output, so no backpressure ever stops their source: every
-              // run of them gives the thread a turn of its event loop, or a source yielding
-              // nothing else would keep every other client of the thread waiting for ever.
-              if (++empty === EMPTY_RUN) {
-                empty = 0;
-                await loopTurn();
-              }
+              if (empty.empty()) await loopTurn(); // no output, no backpressure (EmptyRun)
             }
             return DONE;
           } catch (e) {
