@@ -68,20 +68,45 @@ function defaultBuckets(size: number): number {
 export interface KeyspaceLike {
   /** The name to attach by; '' for a table no other thread can reach. */
   readonly name: string;
+  /** The value's length, its bytes copied into `out` as far as they fit; -ENOENT if absent. */
   get(key: Uint8Array, out: Uint8Array): number;
+  /** 1 if set, 0 if the NX / XX condition refused it, -ENOMEM when the table is full. */
   set(key: Uint8Array, value: Uint8Array, flags?: number): number;
+  /** 1 if the key was deleted, 0 if absent. */
   del(key: Uint8Array): number;
+  /** 1 if present, 0 if not. */
   exists(key: Uint8Array): number;
+  /** Deletes every key of `keys` at once (Redis's DEL): how many were present. */
   delMany(keys: readonly Uint8Array[]): number;
+  /** Deletes every key that begins with `prefix` (all of them for an empty one): how many. */
   delPrefix(prefix: Uint8Array): number;
+  /** How many of `keys` are present (Redis's EXISTS: a key given twice counts twice). */
   existsMany(keys: readonly Uint8Array[]): number;
+  /**
+   * Adds `delta` to the integer at `key` (absent counts as 0); its new decimal digits go into
+   * `out`: their count, or -EINVAL (not an integer), -ERANGE (overflow), -ENOMEM.
+   */
   incr(key: Uint8Array, delta: number | bigint, out: Uint8Array): number;
+  /** {@link incr} by 1 only when the integers at `keys` sum to less than `max`: the digits' count, 0 at the limit, or -errno. */
   incrIfSumBelow(key: Uint8Array, keys: readonly Uint8Array[], max: number, out: Uint8Array): number;
+  /** Sets each pair of [k1, v1, k2, v2, …]: all of them (0) or, when they do not fit together, none (-ENOMEM). */
   mset(kv: readonly Uint8Array[]): number;
+  /** The values of `keys` back to back in `out`, each length in `lens` (-1 when absent): the bytes all need. */
   mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number;
+  /** Removes every key: 0 or `-errno`. */
   flush(): number;
-  info(): { keys: number; used: number; capacity: number };
+  /** Keys, bytes in use and capacity; throws an ErrnoError (EBADF once closed). */
+  info(): {
+    /** Keys stored. */
+    keys: number;
+    /** Bytes in use. */
+    used: number;
+    /** Bytes the table can hold. */
+    capacity: number;
+  };
+  /** Releases the table. Idempotent. */
   close(): void;
+  /** {@link close}, for `using`. */
   [Symbol.dispose](): void;
 }
 
