@@ -62,6 +62,7 @@ double ThreadCpuSeconds() {
 constexpr uint64_t kReconnectDelayNs = 10'000'000;
 constexpr uint64_t kReconnectMaxNs = 500'000'000;
 constexpr size_t kReadBuf = 64 * 1024;
+constexpr int kReadsPerEvent = 16;
 
 struct Conn {
   int fd = -1;
@@ -279,10 +280,13 @@ class Loop {
     if ((events & EPOLLOUT) && c.fd >= 0) Flush(idx);
   }
 
-  // Reads until the socket is drained; false when the connection was dropped.
+  // Reads until the socket is drained, or kReadsPerEvent reads: a server that sends
+  // faster than the replies are parsed must not keep this loop from its clock (the window's
+  // end, a stop, the other connections); epoll reports the rest on the next turn. False
+  // when the connection was dropped.
   bool OnReadable(uint32_t idx) {
     Conn& c = conns_[idx];
-    for (;;) {
+    for (int reads = 0; reads < kReadsPerEvent; reads++) {
       ssize_t r = read(c.fd, rbuf_.data(), rbuf_.size());
       if (r < 0 && errno == EINTR) continue;
       if (r < 0 && errno == EAGAIN) break;

@@ -38,6 +38,10 @@ struct ParseState {
   bool closeAfter = false;  // the reply being read said the server closes after it
 };
 
+// The most bytes of a reply's head, or of any one line (a chunk size, a trailer, a RESP
+// simple string), buffered while its end has not come: past it, it cannot be framed.
+constexpr long kMaxLine = 65536;
+
 inline bool IEquals(const char* a, const char* b, size_t n) { return strncasecmp(a, b, n) == 0; }
 
 // A Content-Length value [p, end): optional blanks, 1 to 18 digits, optional blanks. False
@@ -150,7 +154,7 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
           break;
         }
       if (!hend) {
-        if (end - p > 65536) out.bad = true;  // a head this long is not a reply we sent for
+        if (end - p > kMaxLine) out.bad = true;  // a head this long is not a reply we sent for
         break;
       }
       bool interim = false;
@@ -160,6 +164,9 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
       }
       p = hend;  // an interim reply's head is skipped: the final one answers the request
     } else if (!eol) {
+      // A chunk-size or trailer line is buffered until its CRLF: past kMaxLine it is not
+      // one (an endless line would otherwise grow the buffer and its rescans for ever).
+      if (end - p > kMaxLine) out.bad = true;
       break;
     } else if (st.http == ParseState::kChunkSize) {
       uint64_t size = 0;
@@ -191,14 +198,26 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
   return out;
 }
 
+// RESP arrays (no reply to PING, SET or GET is one) are framed up to this many bytes: an
+// unfinished one is parsed again from its start on each read, so an endless one would
+// otherwise cost memory and time without bound.
+constexpr long kMaxArray = 1 << 20;
+
 // One RESP value at p: its length in bytes, 0 if incomplete, -1 if malformed.
 inline long RespValue(const char* p, const char* end, int depth, bool* isError) {
   if (p >= end) return 0;
   const char* eol = FindCrlf(p + 1, end);
-  if (!eol) return end - p > 65536 ? -1 : 0;
+  if (!eol) return end - p > kMaxLine ? -1 : 0;
   long head = eol + 2 - p;
   char type = *p;
-  if (type == '+' || type == ':') return head;
+  if (type == '+') return head;
+  if (type == ':') {  // a signed decimal integer, nothing else
+    const char* d = p + 1 + (p[1] == '-' || p[1] == '+');
+    if (d == eol || eol - d > 19) return -1;
+    for (; d < eol; d++)
+      if (*d < '0' || *d > '9') return -1;
+    return head;
+  }
   if (type == '-') {
     *isError = true;
     return head;
@@ -214,12 +233,20 @@ inline long RespValue(const char* p, const char* end, int depth, bool* isError) 
     n = n * 10 + (*d - '0');
   }
   if (type == '$' && n > (512L << 20)) return -1;  // past the protocol's largest bulk string
-  if (type == '$') return end - eol - 2 >= n + 2 ? head + n + 2 : 0;
+  if (type == '$') {
+    if (end - eol - 2 < n + 2) return 0;
+    // The data is followed by its CRLF: else the length was wrong (a reply framed by it
+    // would swallow the next one's bytes).
+    return eol[2 + n] == '\r' && eol[3 + n] == '\n' ? head + n + 2 : -1;
+  }
   if (depth > 8) return -1;
+  bool capped = depth == 0 && end - p > kMaxArray;
+  if (capped) end = p + kMaxArray;
   long total = head;
   for (long i = 0; i < n; i++) {
     long r = RespValue(p + total, end, depth + 1, isError);
-    if (r <= 0) return r;
+    if (r < 0) return r;
+    if (r == 0) return capped ? -1 : 0;
     total += r;
   }
   return total;

@@ -1,0 +1,183 @@
+/**
+ * loadgen() against servers that answer wrongly on purpose (node:net on loopback, writing
+ * bytes by hand): replies that never end, lengths that lie, RESP values of every shape, a
+ * server that stalls once, and an IPv6 target. The run must end in its window, count what
+ * it could not frame as a bad reply ('EPROTO') instead of as an answer, give percentiles
+ * by the nearest rank, and leave no fd or thread behind. Deadlines are stall guards: a run
+ * that would not end fails by the test's own timeout; no timing is asserted.
+ */
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { readdirSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadgen, type LoadgenOptions, type LoadgenResult } from '../dist/src/loadgen/index.js';
+import { leakedSince, openFds } from './helpers/fds.js';
+import { eventually } from './helpers/wait.js';
+
+const threads = () => readdirSync('/proc/self/task').length;
+let fdsBefore: Map<number, string>;
+let threadsBefore: number;
+beforeEach(() => {
+  fdsBefore = openFds();
+  threadsBefore = threads();
+});
+afterEach(async () => {
+  expect(leakedSince(fdsBefore)).toEqual([]);
+  // the run's native threads have ended (a pool thread of Node's may come and go: <=)
+  expect(await eventually(() => threads() <= threadsBefore, 5000)).toBe(true);
+});
+
+interface Hostile {
+  port: number;
+  /** Requests the server saw. */
+  seen: () => number;
+  close(): Promise<void>;
+}
+
+/**
+ * A server that calls `answer(socket, n)` for the n-th request of each connection (an HTTP
+ * request ends at its blank line, a RESP command of ours at its last CRLF).
+ */
+async function hostile(
+  protocol: 'http' | 'resp',
+  answer: (s: Socket, n: number) => void,
+  host = '127.0.0.1',
+): Promise<Hostile> {
+  const sockets = new Set<Socket>();
+  let seen = 0;
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+    let buf = '';
+    let n = 0;
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (;;) {
+        // PING is the command these tests send: *1\r\n$4\r\nPING\r\n
+        const end = protocol === 'http' ? buf.indexOf('\r\n\r\n') + 4 : buf.indexOf('PING\r\n') + 6;
+        if (end < 6) break;
+        buf = buf.slice(end);
+        seen++;
+        answer(s, n++);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen: () => seen,
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Writes `chunk` for as long as the socket takes it, then again at each drain, until it closes. */
+function endless(s: Socket, chunk: string): void {
+  const b = Buffer.from(chunk);
+  const more = () => {
+    while (!s.destroyed && s.write(b));
+  };
+  s.on('drain', more);
+  more();
+}
+
+async function run(h: Hostile, o: Partial<LoadgenOptions> & Pick<LoadgenOptions, 'protocol'>): Promise<LoadgenResult> {
+  try {
+    return await loadgen({ port: h.port, ...(o.requests ? {} : { durationMs: 500, drainMs: 200 }), ...o });
+  } finally {
+    await h.close();
+  }
+}
+
+/** Every request sent was answered or lost: nothing in flight slips out of the counts. */
+function accounted(r: LoadgenResult): void {
+  expect(r.sent).toBe(r.received + r.errors.lost);
+  expect(r.latencyUs.count).toBe(r.requests);
+}
+
+const CHUNKED = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+
+describe('replies that never end are cut off, not buffered for ever', () => {
+  it.each([
+    ['a chunk-size line', CHUNKED, 'a'],
+    ['a trailer line', `${CHUNKED}0\r\nX-Trailer: `, 'a'],
+  ])(
+    '%s without its CRLF ends the run in its window as a bad reply',
+    async (_name, head, fill) => {
+      for (const rate of [0, 200]) {
+        const h = await hostile('http', (s) => {
+          s.write(head);
+          endless(s, fill.repeat(1 << 16));
+        });
+        const r = await run(h, { protocol: 'http', rate });
+        expect(r.received).toBe(0);
+        expect(r.errors.badReply).toBeGreaterThan(0);
+        expect(r.lastError).toBe('EPROTO');
+        accounted(r);
+      }
+    },
+    30_000,
+  );
+
+  it('an endless RESP array is a bad reply', async () => {
+    for (const rate of [0, 200]) {
+      const h = await hostile('resp', (s) => {
+        s.write('*2000000000\r\n');
+        endless(s, '+a\r\n'.repeat(16_384));
+      });
+      const r = await run(h, { protocol: 'resp', rate });
+      expect(r.received).toBe(0);
+      expect(r.errors.badReply).toBeGreaterThan(0);
+      expect(r.lastError).toBe('EPROTO');
+      accounted(r);
+    }
+  }, 30_000);
+});
+
+describe('RESP replies', () => {
+  it.each([
+    ['a nested array', '*2\r\n*2\r\n:1\r\n$-1\r\n+OK\r\n'],
+    ['a null bulk string', '$-1\r\n'],
+    ['a null array', '*-1\r\n'],
+    ['an empty array', '*0\r\n'],
+    ['a negative integer', ':-42\r\n'],
+    ['a bulk string holding CRLF', '$4\r\n\r\n\r\n\r\n'],
+  ])('%s is one answer', async (_name, reply) => {
+    const h = await hostile('resp', (s) => s.write(reply));
+    const r = await run(h, { protocol: 'resp', requests: 50, pipeline: 4 });
+    expect(r.received).toBe(50);
+    expect(h.seen()).toBe(50);
+    expect(r.errors).toEqual({ connect: 0, reset: 0, badReply: 0, errorReply: 0, lost: 0 });
+  });
+
+  it('an error reply is an answer, counted as an error reply', async () => {
+    const h = await hostile('resp', (s) => s.write('-ERR no\r\n'));
+    const r = await run(h, { protocol: 'resp', requests: 20 });
+    expect(r.received).toBe(20);
+    expect(r.errors.errorReply).toBe(20);
+  });
+
+  it.each([
+    ['a bulk string shorter than its length says', '$2\r\nabc\r\n'],
+    ['an integer with junk', ':12abc\r\n'],
+    ['an empty integer', ':\r\n'],
+    ['a bulk string with a negative length', '$-2\r\n'],
+    ['an unknown type', '!oops\r\n'],
+  ])(
+    '%s is no answer: a bad reply',
+    async (_name, reply) => {
+      for (const rate of [0, 200]) {
+        const h = await hostile('resp', (s) => s.write(reply));
+        const r = await run(h, { protocol: 'resp', rate });
+        expect(r.received).toBe(0);
+        expect(r.requests).toBe(0);
+        expect(r.errors.badReply).toBeGreaterThan(0);
+        expect(r.lastError).toBe('EPROTO');
+        accounted(r);
+      }
+    },
+    30_000,
+  );
+});
