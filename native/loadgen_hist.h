@@ -4,6 +4,7 @@
 // Recording is a shift and an add, cheap enough for every reply; histograms of several
 // threads merge by adding counters.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -39,12 +40,14 @@ class LogLinearHistogram {
   uint64_t Min() const { return total_ ? min_ : 0; }
   double Mean() const { return total_ ? sum_ / static_cast<double>(total_) : 0; }
 
-  // The value at quantile q (0..1): the midpoint of the bucket holding the q-th value,
-  // clamped to the exact max so that p100 is never above what was seen.
+  // The value at quantile q (0..1): the midpoint of the bucket holding the value of rank
+  // ceil(q * count) (the nearest rank, as src/loadgen/percentiles.ts takes it: p90 of 16
+  // values is the 15th, not the 14th), clamped to the exact max so that p100 is never above
+  // what was seen. The 1e-9 keeps a product a rounding error past a whole number on it.
   double Quantile(double q) const {
     if (total_ == 0) return 0;
-    uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(total_) + 0.5);
-    if (rank < 1) rank = 1;
+    double x = std::ceil(q * static_cast<double>(total_) - 1e-9);
+    uint64_t rank = x < 1 ? 1 : static_cast<uint64_t>(x);
     uint64_t seen = 0;
     for (size_t i = 0; i < counts_.size(); i++) {
       seen += counts_[i];

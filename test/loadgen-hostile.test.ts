@@ -9,7 +9,7 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { readdirSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadgen, type LoadgenOptions, type LoadgenResult } from '../dist/src/loadgen/index.js';
+import { loadgen, percentile, type LoadgenOptions, type LoadgenResult } from '../dist/src/loadgen/index.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { eventually } from './helpers/wait.js';
 
@@ -180,4 +180,44 @@ describe('RESP replies', () => {
     },
     30_000,
   );
+});
+
+describe('the figures', () => {
+  it('percentiles are the nearest rank, the same in latencyUs and from the histogram', async () => {
+    // 16 requests, one at a time: the last two answered after 1 s, the others at once. The
+    // nearest rank of p90 is ceil(0.9 * 16) = 15: a slow one.
+    const h = await hostile('http', (s, n) => {
+      const ok = () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      if (n >= 14) setTimeout(ok, 1000);
+      else ok();
+    });
+    const r = await run(h, { protocol: 'http', requests: 16 });
+    expect(r.received).toBe(16);
+    expect(r.latencyUs.count).toBe(16);
+    expect(r.latencyUs.p90).toBeGreaterThanOrEqual(1_000_000);
+    for (const [name, q] of [
+      ['p50', 0.5],
+      ['p90', 0.9],
+      ['p99', 0.99],
+      ['p999', 0.999],
+    ] as const)
+      expect(r.latencyUs[name]).toBe(percentile(r.histogram, q));
+  }, 30_000);
+
+  it('at a fixed rate a server that stalls once shows in p99 (no coordinated omission)', async () => {
+    // 1000 requests a second on one connection; request 300 is answered after 200 ms. The
+    // requests meant to go in the stall's first 100 ms (about 100 of at most ~2000) are
+    // answered after it, so at least ~5% of the latencies are >= 100 ms, whenever the
+    // schedule ran.
+    const h = await hostile('http', (s, n) => {
+      const ok = () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      if (n === 300) setTimeout(ok, 200);
+      else ok();
+    });
+    const r = await run(h, { protocol: 'http', rate: 1000, durationMs: 2000, drainMs: 1000 });
+    expect(r.received).toBe(h.seen());
+    accounted(r);
+    expect(r.latencyUs.p99).toBeGreaterThanOrEqual(100_000);
+    expect(r.latencyUs.max).toBeGreaterThanOrEqual(200_000);
+  }, 30_000);
 });
