@@ -113,7 +113,13 @@ LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
   std::string path = PropStr(o, "path");
   if (path.empty() || path[0] != '/' || path.find_first_of("\r\n ") != std::string::npos)
     ThrowRange(env, "path must start with / and hold no spaces or line breaks");
-  w.httpRequest = "GET " + path + " HTTP/1.1\r\nHost: " + PropStr(o, "host") + "\r\n\r\n";
+  // Host as a URI names the target (RFC 9110 §7.2): an IPv6 address in brackets, and the
+  // port unless it is HTTP's 80 ("Host: ::1" is no host, and a server may refuse it).
+  std::string host = PropStr(o, "host");
+  int port = static_cast<int>(PropInt(o, "port", 1, 65535));
+  if (c.addr.ss_family == AF_INET6) host = "[" + host + "]";
+  if (port != 80) host += ":" + std::to_string(port);
+  w.httpRequest = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
   c.echoSize = static_cast<size_t>(PropInt(o, "payloadSize", 1, 16 << 20));
   if (proto == "raw")
     ReadRaw(env, o, c);

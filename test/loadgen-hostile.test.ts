@@ -6,6 +6,7 @@
  * by the nearest rank, and leave no fd or thread behind. Deadlines are stall guards: a run
  * that would not end fails by the test's own timeout; no timing is asserted.
  */
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { readdirSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -220,4 +221,21 @@ describe('the figures', () => {
     expect(r.latencyUs.p99).toBeGreaterThanOrEqual(100_000);
     expect(r.latencyUs.max).toBeGreaterThanOrEqual(200_000);
   }, 30_000);
+});
+
+describe('targets', () => {
+  it('an IPv6 target gets a Host of [address]:port', async () => {
+    const hosts: string[] = [];
+    const server = createHttpServer((req, res) => {
+      hosts.push(String(req.headers.host));
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const r = await loadgen({ host: '::1', port, protocol: 'http', requests: 5 });
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    expect(r.received).toBe(5);
+    expect(new Set(hosts)).toEqual(new Set([`[::1]:${port}`]));
+  });
 });
