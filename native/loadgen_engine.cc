@@ -63,6 +63,7 @@ constexpr uint64_t kReconnectDelayNs = 10'000'000;
 constexpr uint64_t kReconnectMaxNs = 500'000'000;
 constexpr size_t kReadBuf = 64 * 1024;
 constexpr int kReadsPerEvent = 16;
+constexpr size_t kMaxQueued = 1 << 20;  // request bytes waiting for the socket, per connection
 
 struct Conn {
   int fd = -1;
@@ -277,7 +278,10 @@ class Loop {
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
       if (!OnReadable(idx)) return;
     }
-    if ((events & EPOLLOUT) && c.fd >= 0) Flush(idx);
+    if ((events & EPOLLOUT) && c.fd >= 0) {
+      Flush(idx);
+      if (c.fd >= 0 && c.out.empty()) Pump(idx, now);  // what kMaxQueued held back
+    }
   }
 
   // Reads until the socket is drained, or kReadsPerEvent reads: a server that sends
@@ -323,7 +327,7 @@ class Loop {
     if (w.proto == Proto::kHttp)
       o = ParseHttp(c.ps, data, len);
     else if (w.proto == Proto::kResp)
-      o = ParseResp(data, len);
+      o = ParseResp(c.ps, data, len);
     else
       o = ParseEcho(c.ps, cfg_.echoSize, len);
     if (c.carry.empty())
@@ -354,12 +358,16 @@ class Loop {
     return !o.bad;
   }
 
-  // Queues the requests this connection may send now, then writes them in one call.
+  // Queues the requests this connection may send now, then writes them in one call. No
+  // more is queued while kMaxQueued bytes wait for the socket (a server that does not read):
+  // the pipeline's depth of large requests is not copied out at once, and the rest follow
+  // as the socket drains (OnEvent).
   void Pump(uint32_t idx, uint64_t now) {
     Conn& c = conns_[idx];
     if (c.fd < 0 || c.connecting || !Sending(now)) return;
     size_t depth = c.stamps.size();
-    while (c.inflight < depth && !(byCount_ && st_.sent >= quota_)) {
+    while (c.inflight < depth && !(byCount_ && st_.sent >= quota_) &&
+           c.out.size() - c.outOff < kMaxQueued) {
       uint64_t stamp = now;
       if (intervalNs_ > 0) {
         if (c.nextDue > now) {

@@ -31,10 +31,11 @@ struct ParseOut {
   bool close = false;         // the last reply ended the connection (Connection: close)
 };
 
-// Per-connection parser state (only HTTP keeps any between calls; echo counts bytes).
+// Per-connection parser state kept between reads: HTTP's place in a reply, the rest of a
+// RESP bulk string's data, echo's bytes of the current reply.
 struct ParseState {
   enum { kHead, kBody, kChunkSize, kChunkData, kTrailer } http = kHead;
-  uint64_t remain = 0;      // body or chunk bytes still to skip; echo: bytes of the current reply
+  uint64_t remain = 0;  // body, chunk or RESP bulk bytes still to skip; echo: of the current reply
   bool closeAfter = false;  // the reply being read said the server closes after it
 };
 
@@ -202,6 +203,20 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
 // unfinished one is parsed again from its start on each read, so an endless one would
 // otherwise cost memory and time without bound.
 constexpr long kMaxArray = 1 << 20;
+constexpr long kMaxBulk = 512L << 20;  // the protocol's largest bulk string
+
+// The length on a bulk string's or array's header line [d, eol) (after its type byte): 0 to
+// 10 digits, -1 for the null `-1`, -2 for anything else.
+inline long RespLength(const char* d, const char* eol) {
+  if (eol - d == 2 && d[0] == '-' && d[1] == '1') return -1;
+  if (eol == d || eol - d > 10) return -2;
+  long n = 0;
+  for (; d < eol; d++) {
+    if (*d < '0' || *d > '9') return -2;
+    n = n * 10 + (*d - '0');
+  }
+  return n;
+}
 
 // One RESP value at p: its length in bytes, 0 if incomplete, -1 if malformed.
 inline long RespValue(const char* p, const char* end, int depth, bool* isError) {
@@ -223,16 +238,9 @@ inline long RespValue(const char* p, const char* end, int depth, bool* isError) 
     return head;
   }
   if (type != '$' && type != '*') return -1;
-  // A length of 1 to 10 digits (RESP bulk strings end at 512 MiB), or -1 for a null.
-  const char* d = p + 1;
-  if (eol - d == 2 && d[0] == '-' && d[1] == '1') return head;  // null bulk string or array
-  if (eol == d || eol - d > 10) return -1;
-  long n = 0;
-  for (; d < eol; d++) {
-    if (*d < '0' || *d > '9') return -1;
-    n = n * 10 + (*d - '0');
-  }
-  if (type == '$' && n > (512L << 20)) return -1;  // past the protocol's largest bulk string
+  long n = RespLength(p + 1, eol);
+  if (n == -1) return head;  // null bulk string or array
+  if (n < 0 || (type == '$' && n > kMaxBulk)) return -1;
   if (type == '$') {
     if (end - eol - 2 < n + 2) return 0;
     // The data is followed by its CRLF: else the length was wrong (a reply framed by it
@@ -252,19 +260,55 @@ inline long RespValue(const char* p, const char* end, int depth, bool* isError) 
   return total;
 }
 
-inline ParseOut ParseResp(const char* buf, size_t len) {
+// A bulk string at the top (GET's answer) is streamed as an HTTP body is: its header line
+// read, then its data skipped as it comes (st.remain: the data and CRLF still to come), so
+// a reply of up to 512 MiB is never buffered. Any other value is parsed whole (RespValue).
+inline ParseOut ParseResp(ParseState& st, const char* buf, size_t len) {
   ParseOut out;
-  size_t off = 0;
-  while (off < len) {
+  const char* p = buf;
+  const char* end = buf + len;
+  for (;;) {
+    if (st.remain > 2) {
+      uint64_t take = std::min<uint64_t>(st.remain - 2, static_cast<uint64_t>(end - p));
+      p += take;
+      st.remain -= take;
+    }
+    while (st.remain > 0 && st.remain <= 2 && p < end) {  // the CRLF after the data
+      if (*p != (st.remain == 2 ? '\r' : '\n')) {
+        out.bad = true;  // the length was wrong
+        break;
+      }
+      p++;
+      if (--st.remain == 0) out.replies++;
+    }
+    if (out.bad || st.remain > 0 || p >= end) break;
+    if (*p == '$') {
+      const char* eol = FindCrlf(p + 1, end);
+      if (!eol) {
+        if (end - p > kMaxLine) out.bad = true;
+        break;
+      }
+      long n = RespLength(p + 1, eol);
+      if (n == -2 || n > kMaxBulk) {
+        out.bad = true;
+        break;
+      }
+      p = eol + 2;
+      if (n == -1)
+        out.replies++;  // the null bulk string
+      else
+        st.remain = static_cast<uint64_t>(n) + 2;
+      continue;
+    }
     bool isError = false;
-    long r = RespValue(buf + off, buf + len, 0, &isError);
+    long r = RespValue(p, end, 0, &isError);
     if (r < 0) out.bad = true;
     if (r <= 0) break;
-    off += static_cast<size_t>(r);
+    p += r;
     out.replies++;
     if (isError) out.errorReplies++;
   }
-  out.consumed = off;
+  out.consumed = static_cast<size_t>(p - buf);
   return out;
 }
 

@@ -8,7 +8,7 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadgen, percentile, type LoadgenOptions, type LoadgenResult } from '../dist/src/loadgen/index.js';
 import { leakedSince, openFds } from './helpers/fds.js';
@@ -135,6 +135,58 @@ describe('replies that never end are cut off, not buffered for ever', () => {
       accounted(r);
     }
   }, 30_000);
+});
+
+/** Peak RSS in MiB since `resetPeak()` (VmHWM; writing 5 to clear_refs resets it). */
+function status(field: 'VmHWM' | 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'latin1'));
+  return Number(m![1]) / 1024;
+}
+function resetPeak(): number {
+  writeFileSync('/proc/self/clear_refs', '5');
+  return status('VmRSS');
+}
+
+describe('large replies and requests cost no memory of their size', () => {
+  it('a 256 MiB RESP bulk string is streamed, not buffered', async () => {
+    const mib = Buffer.alloc(1 << 20, 'v');
+    const h = await hostile('resp', (s) => {
+      s.write(`$${256 << 20}\r\n`);
+      for (let i = 0; i < 256; i++) s.write(mib); // one buffer, queued 256 times
+      s.write('\r\n');
+    });
+    const before = resetPeak();
+    const r = await run(h, { protocol: 'resp', requests: 2 });
+    expect(r.received).toBe(2);
+    expect(r.errors).toEqual({ connect: 0, reset: 0, badReply: 0, errorReply: 0, lost: 0 });
+    expect(r.bytesIn).toBeGreaterThan(512 << 20);
+    expect(status('VmHWM') - before).toBeLessThan(128);
+  }, 60_000);
+
+  it('a server that never reads holds a pipeline of large requests back, not copied out at once', async () => {
+    // 1024 requests of 1 MiB allowed in flight: queued whole they would take 1 GiB.
+    const paused = new Set<Socket>();
+    const server = createServer((s) => {
+      paused.add(s);
+      s.pause();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const before = resetPeak();
+    const r = await loadgen({
+      port: (server.address() as AddressInfo).port,
+      protocol: 'echo',
+      payloadSize: 1 << 20,
+      pipeline: 1024,
+      connections: 2,
+      durationMs: 500,
+      drainMs: 100,
+    });
+    for (const s of paused) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    expect(r.received).toBe(0);
+    accounted(r);
+    expect(status('VmHWM') - before).toBeLessThan(256);
+  }, 60_000);
 });
 
 describe('RESP replies', () => {
