@@ -124,15 +124,30 @@ inline bool HttpHead(const char* p, const char* end, ParseState& st, ParseOut& o
   return true;
 }
 
+// Skips what it can of `remain` bytes of data at p, the last two of them a CRLF when
+// `crlf` (a chunk's or a RESP bulk string's end), which must be there: false when not.
+inline bool SkipData(uint64_t& remain, bool crlf, const char*& p, const char* end) {
+  uint64_t tail = crlf ? 2 : 0;
+  if (remain > tail) {
+    uint64_t take = std::min<uint64_t>(remain - tail, static_cast<uint64_t>(end - p));
+    p += take;
+    remain -= take;
+  }
+  for (; remain > 0 && remain <= tail && p < end; p++, remain--)
+    if (*p != (remain == 2 ? '\r' : '\n')) return false;
+  return true;
+}
+
 inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
   ParseOut out;
   const char* p = buf;
   const char* end = buf + len;
   for (;;) {
     if (st.http == ParseState::kBody || st.http == ParseState::kChunkData) {
-      uint64_t take = std::min<uint64_t>(st.remain, static_cast<uint64_t>(end - p));
-      p += take;
-      st.remain -= take;
+      if (!SkipData(st.remain, st.http == ParseState::kChunkData, p, end)) {
+        out.bad = true;  // a chunk's data not followed by CRLF: its size was wrong
+        break;
+      }
       if (st.remain > 0) break;
       if (st.http == ParseState::kBody) {
         out.replies++;
@@ -175,8 +190,10 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
       for (; c < eol && std::isxdigit(static_cast<unsigned char>(*c)); c++)
         size =
             size * 16 + static_cast<uint64_t>(std::isdigit(*c) ? *c - '0' : (*c | 32) - 'a' + 10);
-      if (c == p || c - p > 15) {  // no size, or one past 2^60 (it would wrap)
-        out.bad = true;
+      const char* ext = c;  // after the size: blanks, then the line's end or an extension
+      while (ext < eol && (*ext == ' ' || *ext == '\t')) ext++;
+      if (c == p || c - p > 15 || (ext < eol && *ext != ';')) {
+        out.bad = true;  // no size, one past 2^60 (it would wrap), or junk after it
         break;
       }
       p = eol + 2;
@@ -268,20 +285,15 @@ inline ParseOut ParseResp(ParseState& st, const char* buf, size_t len) {
   const char* p = buf;
   const char* end = buf + len;
   for (;;) {
-    if (st.remain > 2) {
-      uint64_t take = std::min<uint64_t>(st.remain - 2, static_cast<uint64_t>(end - p));
-      p += take;
-      st.remain -= take;
-    }
-    while (st.remain > 0 && st.remain <= 2 && p < end) {  // the CRLF after the data
-      if (*p != (st.remain == 2 ? '\r' : '\n')) {
-        out.bad = true;  // the length was wrong
+    if (st.remain > 0) {
+      if (!SkipData(st.remain, true, p, end)) {
+        out.bad = true;  // the data not followed by CRLF: the length was wrong
         break;
       }
-      p++;
-      if (--st.remain == 0) out.replies++;
+      if (st.remain > 0) break;
+      out.replies++;
     }
-    if (out.bad || st.remain > 0 || p >= end) break;
+    if (p >= end) break;
     if (*p == '$') {
       const char* eol = FindCrlf(p + 1, end);
       if (!eol) {

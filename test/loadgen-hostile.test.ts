@@ -99,6 +99,7 @@ function accounted(r: LoadgenResult): void {
 }
 
 const CHUNKED = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
 describe('replies that never end are cut off, not buffered for ever', () => {
   it.each([
@@ -187,6 +188,43 @@ describe('large replies and requests cost no memory of their size', () => {
     accounted(r);
     expect(status('VmHWM') - before).toBeLessThan(256);
   }, 60_000);
+});
+
+describe('HTTP replies', () => {
+  it.each([
+    ['chunk extensions', `${CHUNKED}2;name=value\r\nok\r\n0 ; last\r\n\r\n`],
+    ['a trailer', `${CHUNKED}2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n`],
+    ['a 204 without a body', 'HTTP/1.1 204 No Content\r\n\r\n'],
+    ['a 1xx storm before the reply', `${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(200)}${OK}`],
+    ['HTTP/1.0 with keep-alive', 'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok'],
+  ])('%s: one answer', async (_name, reply) => {
+    const h = await hostile('http', (s) => s.write(reply));
+    const r = await run(h, { protocol: 'http', requests: 50, pipeline: 4 });
+    expect(r.received).toBe(50);
+    expect(h.seen()).toBe(50);
+    expect(r.errors).toEqual({ connect: 0, reset: 0, badReply: 0, errorReply: 0, lost: 0 });
+  });
+
+  it.each([
+    ['chunk data longer than its size', `${CHUNKED}5\r\nhello!!3\r\nabc\r\n0\r\n\r\n`],
+    ['junk after a chunk size', `${CHUNKED}2x\r\nok\r\n0\r\n\r\n`],
+    ['a body longer than its Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nok'],
+    ['a reply then garbage', `${OK}%garbage\r\n\r\n`],
+  ])(
+    '%s is a bad reply',
+    async (_name, reply) => {
+      for (const rate of [0, 200]) {
+        const h = await hostile('http', (s) => s.write(reply));
+        const r = await run(h, { protocol: 'http', rate });
+        expect(r.errors.badReply).toBeGreaterThan(0);
+        expect(r.lastError).toBe('EPROTO');
+        // each connection's first reply may be counted before the bytes that break it
+        expect(r.received).toBeLessThanOrEqual(r.connects);
+        accounted(r);
+      }
+    },
+    30_000,
+  );
 });
 
 describe('RESP replies', () => {
