@@ -113,7 +113,15 @@ class Loop {
       Connect(static_cast<uint32_t>(i), now);
     }
     Spin();
+    uint64_t end = MonotonicNs();
     for (Conn& c : conns_) {
+      if (c.fd >= 0 && c.connecting) {
+        // Never made, after the window and the drain: its SYN went unanswered (a listener
+        // whose backlog is full, a host that drops it), an error to count and name.
+        st_.connectErrors++;
+        st_.lastErrno = ETIMEDOUT;
+        st_.lastErrnoNs = end;
+      }
       st_.lost += c.inflight;
       if (c.fd >= 0) close(c.fd);
       if (c.answered) st_.connectionsAnswered++;
@@ -142,10 +150,11 @@ class Loop {
   // By count: no reply for stallNs while a request or a connect waited for the server. A
   // thread with nothing outstanding waits for its schedule (fixed rate) or for a reconnect
   // after a failure, not for the server: that restarts the clock (failures in a row are
-  // Failed's to count).
+  // Failed's to count). Once its count is sent and answered, a connect under way is the
+  // drain's to bound, not a stall.
   bool Stalled(uint64_t now) {
     if (!byCount_ || stop_.load(std::memory_order_relaxed)) return false;
-    if (inflight_ == 0 && connecting_ == 0) lastProgressNs_ = now;
+    if (inflight_ == 0 && (connecting_ == 0 || !Sending(now))) lastProgressNs_ = now;
     return now - lastProgressNs_ >= cfg_.stallNs;
   }
 
@@ -172,7 +181,14 @@ class Loop {
         // wait (a stopped run is not stalled), so the stop's drainNs does, as for a window.
         if (drainEnd == UINT64_MAX && stop_.load(std::memory_order_relaxed))
           drainEnd = now + cfg_.drainNs;
-        if (now >= drainEnd || inflight_ == 0) return;
+        // Connects under way get the drain too (a count answered gives them drainNs): one
+        // that ends in it is counted, made or failed; one still under way when the run
+        // ends is a connect error (Run).
+        if (inflight_ == 0) {
+          if (connecting_ == 0) return;
+          if (drainEnd == UINT64_MAX) drainEnd = now + cfg_.drainNs;
+        }
+        if (now >= drainEnd) return;
       }
       uint64_t wake = now + 50'000'000;  // notice stop() within 50 ms
       if (Sending(now) && measureEnd_ < wake) wake = measureEnd_;

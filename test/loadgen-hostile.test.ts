@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadgen, percentile, type LoadgenOptions, type LoadgenResult } from '../dist/src/loadgen/index.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { eventually } from './helpers/wait.js';
+import { sys } from './helpers/rawio.js';
 
 const threads = () => readdirSync('/proc/self/task').length;
 let fdsBefore: Map<number, string>;
@@ -314,6 +315,25 @@ describe('the figures', () => {
 });
 
 describe('targets', () => {
+  it('connects a full backlog never answers are connect errors, ETIMEDOUT, not "no errors"', async () => {
+    // A listener that never accepts, its queue of one taken by the first connect: the
+    // others' SYNs go unanswered.
+    const lfd = sys.listenTcp('127.0.0.1', 0, { backlog: 0 });
+    try {
+      const port = sys.localPort(lfd);
+      for (const o of [{ durationMs: 300 }, { durationMs: 300, rate: 100 }, { requests: 4, stallMs: 500 }]) {
+        const r = await loadgen({ port, protocol: 'http', connections: 4, drainMs: 300, ...o });
+        expect(r.received).toBe(0);
+        expect(r.connects + r.errors.connect).toBeGreaterThanOrEqual(4);
+        expect(r.errors.connect).toBeGreaterThanOrEqual(3);
+        expect(r.lastError).toBe('ETIMEDOUT');
+        accounted(r);
+      }
+    } finally {
+      sys.close(lfd);
+    }
+  }, 30_000);
+
   it('an IPv6 target gets a Host of [address]:port', async () => {
     const hosts: string[] = [];
     const server = createHttpServer((req, res) => {
