@@ -142,10 +142,13 @@ class Loop {
     if (sched_setaffinity(0, sizeof(set), &set) < 0) st_.affinityErrno = errno;
   }
 
-  bool Sending(uint64_t now) const {
+  // The run may still send: not stopped, its count not sent, not given up.
+  bool Open() const {
     if (byCount_ && (st_.sent >= quota_ || st_.ended != End::kDone)) return false;
-    return now < measureEnd_ && !stop_.load(std::memory_order_relaxed);
+    return !stop_.load(std::memory_order_relaxed);
   }
+
+  bool Sending(uint64_t now) const { return now < measureEnd_ && Open(); }
 
   // By count: no reply for stallNs while a request or a connect waited for the server. A
   // thread with nothing outstanding waits for its schedule (fixed rate) or for a reconnect
@@ -364,7 +367,11 @@ class Loop {
       c.inflight--;
       inflight_--;
       st_.received++;
-      if (now >= measureStart_ && now < measureEnd_) {
+      // Closed loop measures the replies that came in the window; a fixed rate the requests
+      // due in it, whenever (within the drain) their replies came: a stall at the window's
+      // end is latency, not replies that fell out of the count.
+      uint64_t at = intervalNs_ > 0 ? stamp : now;
+      if (at >= measureStart_ && at < measureEnd_) {
         st_.requests++;
         lastReplyNs_ = now;
         st_.latency.Record(now > stamp ? now - stamp : 0);
@@ -380,12 +387,15 @@ class Loop {
   // as the socket drains (OnEvent).
   void Pump(uint32_t idx, uint64_t now) {
     Conn& c = conns_[idx];
-    if (c.fd < 0 || c.connecting || !Sending(now)) return;
+    // At a fixed rate the requests due in the window are sent in the drain too when a
+    // stalled server held them back: else a stall at the window's end would never be seen.
+    if (c.fd < 0 || c.connecting || !Open() || (intervalNs_ == 0 && now >= measureEnd_)) return;
     size_t depth = c.stamps.size();
     while (c.inflight < depth && !(byCount_ && st_.sent >= quota_) &&
            c.out.size() - c.outOff < kMaxQueued) {
       uint64_t stamp = now;
       if (intervalNs_ > 0) {
+        if (c.nextDue >= measureEnd_) break;  // due after the window: not sent
         if (c.nextDue > now) {
           Schedule(idx, c.nextDue);
           break;

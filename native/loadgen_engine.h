@@ -7,7 +7,9 @@
 // Phases: warm-up (replies not recorded), the measured window (a duration, or until a
 // count of requests has been sent and answered), then a drain: no new
 // requests, in-flight replies still counted, so that sent == received at the end when the
-// server answered everything — the counts a test can compare with what the server saw.
+// server answered everything — the counts a test can compare with what the server saw. At a
+// fixed rate the requests due in the window are the ones measured: those a stalled server
+// held back still go in the drain, their latency from their due time.
 //
 // A connection that fails (a refused connect, or one closed, reset or answered with bytes
 // the protocol cannot frame before any reply on it) is retried after a back-off that

@@ -314,6 +314,27 @@ describe('the figures', () => {
   }, 30_000);
 });
 
+describe('the end of the window at a fixed rate', () => {
+  it('a stall that runs past the window is latency: the requests due in it are sent and measured', async () => {
+    // 1000 requests a second for 1 s on one connection; request 850 is answered after
+    // 200 ms, past the window's end. The ~150 requests due after it were held back by the
+    // stall: they go in the drain, and each latency runs from its due time, so at least
+    // ~10% of the window's requests wait >= 100 ms.
+    const h = await hostile('http', (s, n) => {
+      const ok = () => s.write(OK);
+      if (n === 850) setTimeout(ok, 200);
+      else ok();
+    });
+    const r = await run(h, { protocol: 'http', rate: 1000, durationMs: 1000, drainMs: 2000 });
+    expect(r.received).toBe(h.seen());
+    accounted(r);
+    expect(r.errors.lost).toBe(0);
+    expect(r.requests).toBeGreaterThan(850);
+    expect(r.latencyUs.max).toBeGreaterThanOrEqual(200_000);
+    expect(r.latencyUs.p99).toBeGreaterThanOrEqual(100_000);
+  }, 30_000);
+});
+
 describe('targets', () => {
   it('connects a full backlog never answers are connect errors, ETIMEDOUT, not "no errors"', async () => {
     // A listener that never accepts, its queue of one taken by the first connect: the

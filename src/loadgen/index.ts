@@ -61,7 +61,8 @@ export interface LoadgenOptions {
   requests?: number;
   /**
    * After the window (or a stop): no new requests, replies in flight still counted; default
-   * 1000. A run by count waits for its last replies by `stallMs` instead.
+   * 1000 (at a fixed rate, the requests due in the window that a stalled server held back
+   * are still sent). A run by count waits for its last replies by `stallMs` instead.
    */
   drainMs?: number;
   /**
