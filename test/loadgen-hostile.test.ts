@@ -191,6 +191,55 @@ describe('large replies and requests cost no memory of their size', () => {
   }, 60_000);
 });
 
+describe('servers that fail part-way: every request accounted for, the run ends', () => {
+  const cases: [string, (s: Socket, n: number) => void][] = [
+    ['resets the connection (SO_LINGER 0) at its 4th request', (s, n) => (n === 3 ? s.resetAndDestroy() : s.write(OK))],
+    [
+      'closes in the middle of its 4th reply',
+      (s, n) => {
+        if (n !== 3) return void s.write(OK);
+        s.write(OK.slice(0, 20));
+        s.end();
+      },
+    ],
+    ['answers every other request', (s, n) => n % 2 === 0 && s.write(OK)],
+    ['answers the first request only', (s, n) => n === 0 && s.write(OK)],
+    ['never answers', () => {}],
+    ['sends a reply before any request, then one per request', (s, n) => s.write(n === 0 ? OK + OK : OK)],
+  ];
+  it.each(cases)(
+    '%s',
+    async (_name, answer) => {
+      for (const o of [
+        { durationMs: 300, drainMs: 200 },
+        { durationMs: 300, drainMs: 200, rate: 500 },
+        { requests: 200, stallMs: 500, drainMs: 200 },
+        { requests: 200, stallMs: 500, drainMs: 200, rate: 2000, pipeline: 4 },
+      ]) {
+        const h = await hostile('http', answer);
+        const r = await run(h, { protocol: 'http', connections: 3, ...o });
+        accounted(r);
+        expect(r.received).toBeLessThanOrEqual(h.seen() + 3); // a reply ahead of its request on each connection at most
+        expect(r.requests).toBeLessThanOrEqual(r.received);
+        if (r.received < r.sent) expect(r.errors.lost + r.errors.reset + r.errors.badReply).toBeGreaterThan(0);
+      }
+    },
+    60_000,
+  );
+
+  it('a run stopped mid-flight ends stopped and leaves nothing open', async () => {
+    for (const o of [{ durationMs: 60_000 }, { requests: 1_000_000 }, { durationMs: 60_000, rate: 1000 }]) {
+      const h = await hostile('http', (s, n) => n % 3 !== 2 && s.write(OK));
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 300);
+      const r = await run(h, { protocol: 'http', connections: 20, threads: 2, drainMs: 200, signal: ac.signal, ...o });
+      expect(r.ended).toBe('stopped');
+      expect(r.seconds).toBeLessThan(30);
+      accounted(r);
+    }
+  }, 60_000);
+});
+
 describe('HTTP replies', () => {
   it.each([
     ['chunk extensions', `${CHUNKED}2;name=value\r\nok\r\n0 ; last\r\n\r\n`],
