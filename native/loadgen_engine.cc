@@ -383,33 +383,40 @@ class Loop {
 
   // Queues the requests this connection may send now, then writes them in one call. No
   // more is queued while kMaxQueued bytes wait for the socket (a server that does not read):
-  // the pipeline's depth of large requests is not copied out at once, and the rest follow
-  // as the socket drains (OnEvent).
+  // the pipeline's depth of large requests is not copied out at once. The rest follow at
+  // once when the socket took everything, else as it drains (OnEvent).
   void Pump(uint32_t idx, uint64_t now) {
     Conn& c = conns_[idx];
     // At a fixed rate the requests due in the window are sent in the drain too when a
     // stalled server held them back: else a stall at the window's end would never be seen.
     if (c.fd < 0 || c.connecting || !Open() || (intervalNs_ == 0 && now >= measureEnd_)) return;
     size_t depth = c.stamps.size();
-    while (c.inflight < depth && !(byCount_ && st_.sent >= quota_) &&
-           c.out.size() - c.outOff < kMaxQueued) {
-      uint64_t stamp = now;
-      if (intervalNs_ > 0) {
-        if (c.nextDue >= measureEnd_) break;  // due after the window: not sent
-        if (c.nextDue > now) {
-          Schedule(idx, c.nextDue);
+    for (;;) {
+      bool held = false;  // kMaxQueued stopped the queueing, not the pipeline or the schedule
+      while (c.inflight < depth && !(byCount_ && st_.sent >= quota_)) {
+        if (c.out.size() - c.outOff >= kMaxQueued) {
+          held = true;
           break;
         }
-        stamp = c.nextDue;
-        c.nextDue += static_cast<uint64_t>(intervalNs_);
+        uint64_t stamp = now;
+        if (intervalNs_ > 0) {
+          if (c.nextDue >= measureEnd_) break;  // due after the window: not sent
+          if (c.nextDue > now) {
+            Schedule(idx, c.nextDue);
+            break;
+          }
+          stamp = c.nextDue;
+          c.nextDue += static_cast<uint64_t>(intervalNs_);
+        }
+        c.stamps[(c.head + c.inflight) % depth] = stamp;
+        c.inflight++;
+        inflight_++;
+        cfg_.writer.Append(c.out, c.seq++);
+        st_.sent++;
       }
-      c.stamps[(c.head + c.inflight) % depth] = stamp;
-      c.inflight++;
-      inflight_++;
-      cfg_.writer.Append(c.out, c.seq++);
-      st_.sent++;
+      Flush(idx);
+      if (!held || c.fd < 0 || !c.out.empty()) return;
     }
-    Flush(idx);
   }
 
   void Flush(uint32_t idx) {

@@ -191,6 +191,43 @@ describe('large replies and requests cost no memory of their size', () => {
   }, 60_000);
 });
 
+describe('a pipeline of large requests', () => {
+  it.each([600_000, 2_000_000])(
+    'of %i bytes is kept full: a server that answers a whole pipeline at once is answered',
+    async (size) => {
+      // The server echoes nothing until all 4 requests of the pipeline have come.
+      const depth = 4;
+      const sockets = new Set<Socket>();
+      const server = createServer((s) => {
+        sockets.add(s);
+        s.on('error', () => s.destroy());
+        let have = 0;
+        s.on('data', (d) => {
+          have += d.length;
+          if (have < size * depth) return;
+          const n = Math.floor(have / size);
+          have -= n * size;
+          s.write(Buffer.alloc(n * size, 'x'));
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const r = await loadgen({
+        port: (server.address() as AddressInfo).port,
+        protocol: 'echo',
+        payloadSize: size,
+        pipeline: depth,
+        durationMs: 500,
+        drainMs: 500,
+      });
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      expect(r.received).toBeGreaterThanOrEqual(depth);
+      accounted(r);
+    },
+    30_000,
+  );
+});
+
 describe('servers that fail part-way: every request accounted for, the run ends', () => {
   const cases: [string, (s: Socket, n: number) => void][] = [
     ['resets the connection (SO_LINGER 0) at its 4th request', (s, n) => (n === 3 ? s.resetAndDestroy() : s.write(OK))],
