@@ -354,14 +354,25 @@ class Loop {
     else
       c.carry.erase(0, o.consumed);
     st_.errorReplies += o.errorReplies;
-    if (o.replies > c.inflight) o.bad = true;  // more replies than requests
-    if (o.replies > 0 && c.inflight > 0) {
+    // Bytes past the replies to every request in flight (another reply, or part of one)
+    // were asked for by no request: the last reply's length lied (its body ran on), or the
+    // server answered twice or unasked. Either way that reply is no answer: the connection
+    // fails as a bad reply, that request lost. (A reply that closes the connection ends
+    // the parse before what follows it.)
+    bool pending = !c.carry.empty() || c.ps.http != ParseState::kHead || c.ps.remain > 0;
+    bool surplus = o.replies > c.inflight || (o.replies == c.inflight && pending && !o.close);
+    uint64_t answered = o.replies < c.inflight ? o.replies : c.inflight;
+    if (surplus) {
+      o.bad = true;
+      if (answered > 0) answered--;
+    }
+    if (answered > 0) {
       c.replied = c.answered = true;
       if (c.failures >= kGiveUpFailures) failing_--;
       c.failures = 0;
       lastProgressNs_ = now;
     }
-    for (uint32_t i = 0; i < o.replies && c.inflight > 0; i++) {
+    for (uint64_t i = 0; i < answered; i++) {
       uint64_t stamp = c.stamps[c.head];
       c.head = (c.head + 1) % c.stamps.size();
       c.inflight--;

@@ -197,7 +197,8 @@ inline ParseOut ParseHttp(ParseState& st, const char* buf, size_t len) {
         break;
       }
       p = eol + 2;
-      st.remain = size + 2;  // the data and its CRLF
+      // The data and its CRLF; the last chunk has none (the trailer's empty line ends it).
+      st.remain = size == 0 ? 0 : size + 2;
       st.http = size == 0 ? ParseState::kTrailer : ParseState::kChunkData;
     } else {  // kTrailer: lines until an empty one
       bool last = eol == p;
