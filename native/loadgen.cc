@@ -5,6 +5,7 @@
 // JS callback runs on the main thread and Node's loop is never blocked (sharp's rule: no
 // N-API call off the main thread, inputs copied into a plain struct first).
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <algorithm>
 #include <atomic>
@@ -35,18 +36,31 @@ std::string PropStr(const Napi::Object& o, const char* name) {
 }
 
 // A numeric IPv4 or IPv6 address: names are resolved in JS (src/loadgen/), so that the
-// native side never blocks on DNS and the caller decides which hosts it may aim at.
+// native side never blocks on DNS and the caller decides which hosts it may aim at. An IPv6
+// address may carry a zone (`fe80::1%eth0`, or the interface's index), as net.isIP and
+// resolveTarget take it: a link-local address means nothing without one.
 void NumericAddress(Napi::Env env, const std::string& host, int port, LoadConfig& c) {
   auto* v4 = reinterpret_cast<sockaddr_in*>(&c.addr);
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&c.addr);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+  size_t pct = host.find('%');
+  std::string addr = host.substr(0, pct);
+  if (pct == std::string::npos && inet_pton(AF_INET, addr.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(static_cast<uint16_t>(port));
     c.addrLen = sizeof(*v4);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+  } else if (inet_pton(AF_INET6, addr.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(static_cast<uint16_t>(port));
     c.addrLen = sizeof(*v6);
+    if (pct != std::string::npos) {
+      std::string zone = host.substr(pct + 1);
+      bool digits = !zone.empty() && zone.size() <= 9 &&
+                    zone.find_first_not_of("0123456789") == std::string::npos;
+      unsigned index =
+          digits ? static_cast<unsigned>(std::stoul(zone)) : if_nametoindex(zone.c_str());
+      if (index == 0) ThrowRange(env, "host's zone '" + zone + "' names no network interface");
+      v6->sin6_scope_id = index;
+    }
   } else {
     ThrowRange(env, "host must be a numeric IPv4 or IPv6 address");
   }
@@ -116,6 +130,7 @@ LoadConfig ReadConfig(Napi::Env env, const Napi::Object& o) {
   // Host as a URI names the target (RFC 9110 §7.2): an IPv6 address in brackets, and the
   // port unless it is HTTP's 80 ("Host: ::1" is no host, and a server may refuse it).
   std::string host = PropStr(o, "host");
+  host = host.substr(0, host.find('%'));  // a zone is this machine's, not the server's name
   int port = static_cast<int>(PropInt(o, "port", 1, 65535));
   if (c.addr.ss_family == AF_INET6) host = "[" + host + "]";
   if (port != 80) host += ":" + std::to_string(port);

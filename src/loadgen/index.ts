@@ -41,7 +41,10 @@ export interface RespMix {
 export { formatHdrTable, hdrTable, percentile, type HdrRow } from './percentiles.js';
 
 export interface LoadgenOptions {
-  /** A numeric address (IPv4 or IPv6); default '127.0.0.1'. Names go through `resolveTarget`. */
+  /**
+   * A numeric address (IPv4, or IPv6 with an optional zone: `fe80::1%eth0`); default
+   * '127.0.0.1'. Names go through `resolveTarget`.
+   */
   host?: string;
   port: number;
   protocol: LoadgenProtocol;
