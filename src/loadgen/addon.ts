@@ -47,6 +47,7 @@ export interface LoadgenNativeOptions {
   cpus: number[];
 }
 export interface LoadgenNativeResult {
+  /** Replies in the measured window (at a fixed rate: to the requests due in it, whenever they came). */
   requests: number;
   seconds: number;
   rps: number;
