@@ -291,6 +291,8 @@ export async function parseLoadgenArgs(
       throw new UsageError(`--${flag} goes with --protocol ${with_}`);
   if (protocol === 'raw' && values.file === undefined) throw new UsageError('--protocol raw needs --file FILE');
   const requests = whole('requests', values.requests);
+  // A run by duration has its window to end it: the stall bound is a count's alone.
+  if (values.stall !== undefined && requests === undefined) throw new UsageError('--stall goes with --requests');
   const opts: LoadgenOptions & { target: string; latency: boolean; json: boolean } = {
     target: values.target,
     host,

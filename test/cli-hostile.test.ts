@@ -111,6 +111,7 @@ const usageCases: [string, string[], RegExp | string][] = [
   ['--duration 61m', [...TARGET, '--duration', '61m'], "--duration wants a time from 1ms to 60m, got '61m'"],
   ['--warmup 2^70 s', [...TARGET, '--warmup', '1180591620717411303424'], /--warmup wants a time from 0ms to 60m/],
   ['--stall 0', [...TARGET, '--requests', '5', '--stall', '0'], "--stall wants a time from 1ms to 60m, got '0'"],
+  ['--stall without --requests', [...TARGET, '--stall', '1s'], '--stall goes with --requests'],
   ['--threads 1e6', [...TARGET, '--threads', '1000000'], /--threads wants an integer >= 1 and <= 64/],
   ['loadgen --protocol nope', [...TARGET, '--protocol', 'nope'], /--protocol wants one of 'http'.*got 'nope'/],
   [
