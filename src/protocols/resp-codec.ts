@@ -21,7 +21,7 @@ import { Pending, allocFrame, ascii, copyBytes, hex, indexOf, putUint, uintDigit
 export interface RespLimits {
   /** Largest bulk argument (Redis's proto-max-bulk-len); default 8 MiB. */
   maxBulk?: number;
-  /** Most arguments in one command; default 1 048 576 (Redis's limit). */
+  /** Most arguments in one command; default 1 048 576 (Redis 7 takes up to 2^31 - 1). */
   maxArgs?: number;
   /** Largest command in bytes, all arguments together (an inline line, its LF included); default 16 MiB. */
   maxRequest?: number;
@@ -129,53 +129,82 @@ export function frameBounds(frame: Uint8Array, at: Int32Array): number {
   return argc;
 }
 
-/** Splits an inline command line the way redis-cli's users expect (sdssplitargs rules). */
+/** Whether c separates inline arguments (C's isspace: space, \t, \n, \v, \f, \r). */
+const isSpace = (c: number | undefined): boolean => c === 32 || (c !== undefined && c >= 9 && c <= 13);
+/** Whether c ends an unquoted argument: space, \t, \n, \r (not \v or \f, which belong to it), or the line's end. */
+const endsWord = (c: number | undefined): boolean => c === 32 || c === 9 || c === 10 || c === 13 || c === undefined;
+
+/**
+ * Splits an inline command line (without its LF) into arguments as Redis does (its
+ * sdssplitargs rules): one CR before the LF is dropped; arguments are separated by
+ * whitespace; a double or single quote opens a quoted part anywhere in an argument, which
+ * its closing quote ends (`a"b c"` is one argument, `ab c`); a double-quoted part takes the escapes
+ * \xHH, \n, \r, \t, \b, \a and \<any> (that byte), a single-quoted one only \'; a closing
+ * quote must end its argument (whitespace or the line's end after it). A NUL byte is a byte
+ * of its argument (Redis stops reading a connection at one). Null for quotes left open or
+ * closed mid-argument (Redis's "unbalanced quotes in request").
+ */
 export function splitInline(line: Uint8Array): Uint8Array[] | null {
   const out: Uint8Array[] = [];
+  let n = line.length;
+  if (n > 0 && line[n - 1] === CR) n--;
   let i = 0;
-  const n = line.length;
-  const isSpace = (c: number | undefined): boolean =>
-    c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
-  while (true) {
+  for (;;) {
     while (i < n && isSpace(line[i])) i++;
     if (i === n) return out;
-    if (line[i] !== 34 && line[i] !== 39) {
-      // the common case, a plain word: a view (multibulkFrame copies it)
-      const from = i;
-      while (i < n && !isSpace(line[i])) i++;
+    // The common case, a plain word: a view (multibulkFrame copies it).
+    const from = i;
+    while (i < n && !endsWord(line[i]) && line[i] !== 34 && line[i] !== 39) i++;
+    if (i === n || endsWord(line[i])) {
       out.push(line.subarray(from, i));
       continue;
     }
-    const arg: number[] = [];
-    const q = line[i++];
-    for (;;) {
-      const c = line[i];
-      if (c === undefined) return null; // unbalanced quotes: the line ended inside them
-      if (c === q) {
-        i++;
-        if (i < n && !isSpace(line[i])) return null; // closing quote must end the argument
-        break;
-      }
-      if (q === 34 && c === 92 && i + 1 < n) {
-        i += unescape(line, i, arg);
-        continue;
-      }
-      if (q === 39 && c === 92 && line[i + 1] === 39) {
-        arg.push(39);
-        i += 2;
-        continue;
-      }
-      arg.push(c);
-      i++;
-    }
+    // A quote within the word: the word is built byte by byte from here.
+    const arg: number[] = Array.from(line.subarray(from, i));
+    i = quotedWord(line, i, n, arg);
+    if (i < 0) return null;
     out.push(Uint8Array.from(arg));
   }
 }
 
-/** Decodes the escape at line[i] (a backslash) into arg; returns the bytes consumed. */
-function unescape(line: Uint8Array, i: number, arg: number[]): number {
+/**
+ * Reads the rest of an argument from the quote at line[i] (the line ending at n) into arg:
+ * the offset after it, or -1 for unbalanced quotes.
+ */
+function quotedWord(line: Uint8Array, i: number, n: number, arg: number[]): number {
+  let q = 0; // the open quote (34 or 39), 0 outside quotes
+  for (;;) {
+    const c = i < n ? line[i] : undefined;
+    if (q === 0) {
+      if (endsWord(c)) return i;
+      if (c === 34 || c === 39) q = c;
+      else arg.push(c!);
+      i++;
+      continue;
+    }
+    if (c === undefined) return -1; // the line ended inside quotes
+    if (c === q) {
+      if (i + 1 < n && !isSpace(line[i + 1])) return -1; // a closing quote must end the argument
+      return i + 1;
+    }
+    if (q === 34 && c === 92 && i + 1 < n) {
+      i += unescape(line, i, n, arg);
+      continue;
+    }
+    if (q === 39 && c === 92 && i + 1 < n && line[i + 1] === 39) {
+      arg.push(39);
+      i += 2;
+      continue;
+    }
+    arg.push(c);
+    i++;
+  }
+}
+
+/** Decodes the escape at line[i] (a backslash, with a byte after it before n) into arg; returns the bytes consumed. */
+function unescape(line: Uint8Array, i: number, n: number, arg: number[]): number {
   const c = line[i + 1] ?? -1;
-  if (c === 120 && i + 3 < line.length && hex(line[i + 2]) >= 0 && hex(line[i + 3]) >= 0) {
+  if (c === 120 && i + 3 < n && hex(line[i + 2]) >= 0 && hex(line[i + 3]) >= 0) {
     arg.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
     return 4;
   }
@@ -268,8 +297,8 @@ export class RespCodec implements Codec {
   }
 
   /**
-   * Reads a `<prefix><int>\r\n` line at `at` into #value and #next: 1, or -1 if incomplete,
-   * or 0 if malformed. (Fields, not a returned pair: it runs for every argument.)
+   * Reads a `<prefix><int>\r\n` line at `at` into #value (NaN when no integer ends with its
+   * CRLF) and #next: 1, or -1 if incomplete, or 0 if no LF ends it within 32 bytes. (Fields, not a returned pair: it runs for every argument.)
    */
   #header(buf: Uint8Array, at: number): number {
     // A loop: the line is short, and a typed array's indexOf is a call into C++.
@@ -277,8 +306,9 @@ export class RespCodec implements Codec {
     let nl = at;
     while (nl < stop && buf[nl] !== LF) nl++;
     if (nl === stop) return buf.length - at >= 32 ? 0 : -1;
-    if (buf[nl - 1] !== CR) return 0;
-    this.#value = parseInt10(buf, at + 1, nl - 1);
+    // A line ended by a bare LF is a malformed number (NaN), not one too long: Redis reads
+    // up to the CR, so its digits run into the next line and are no integer.
+    this.#value = buf[nl - 1] === CR ? parseInt10(buf, at + 1, nl - 1) : NaN;
     this.#next = nl + 1;
     return 1;
   }

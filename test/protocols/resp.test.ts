@@ -115,6 +115,23 @@ for (const localKeyspace of [false, true])
       expect(run(p, 'GET "oops\r\nPING\r\n')).toEqual(['CLOSE -ERR Protocol error: unbalanced quotes in request\r\n']);
     });
 
+    it('splits inline arguments as Redis does: a quote may open mid-word, \\v and \\f belong to a word', () => {
+      // A quote opened inside a word joins its quoted part to the word; its closing quote ends it.
+      expect(run(p, 'SET k a"b c"\r\nGET k\r\nECHO x\'y z\'\r\n')).toEqual([
+        '+OK\r\n',
+        '$4\r\nab c\r\n',
+        '$4\r\nxy z\r\n',
+      ]);
+      expect(run(p, 'ECHO a"b"c\r\nPING\r\n')).toEqual(['CLOSE -ERR Protocol error: unbalanced quotes in request\r\n']);
+      // Only space, tab, CR and LF end an unquoted word; \v and \f separate words only before one.
+      expect(run(p, 'ECHO a\vb\r\nECHO \f\va\f\r\n')).toEqual(['$3\r\na\vb\r\n', '$2\r\na\f\r\n']);
+      // One CR before the LF is the line's end, not a byte of a quoted part.
+      expect(run(p, 'ECHO "a\r"\nECHO "a\r\r\n')).toEqual([
+        '$2\r\na\r\r\n',
+        'CLOSE -ERR Protocol error: unbalanced quotes in request\r\n',
+      ]);
+    });
+
     it('frames a pipelined stream the same at every split', () => {
       const stream = Buffer.concat([
         cmd('SET', 'sp', 'value'),
@@ -136,6 +153,8 @@ for (const localKeyspace of [false, true])
       ['a non-numeric count', '*x\r\n', 'invalid multibulk length'],
       ['a missing $', '*1\r\n:3\r\n', "expected '$', got ':'"],
       ['a count line that never ends', `*${'1'.repeat(40)}`, 'too big mbulk count string'],
+      ['a count line ended by a bare LF', '*1\n$4\r\n', 'invalid multibulk length'],
+      ['a bulk length line ended by a bare LF', '*1\r\n$4\nPING\r\n', 'invalid bulk length'],
       ['a bulk without CRLF', '*1\r\n$4\r\nPINGxx', 'bulk not followed by CRLF'],
       ['an inline line over 64 KiB', 'A'.repeat(70_000), 'too big inline request'],
     ];

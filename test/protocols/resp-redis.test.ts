@@ -1,0 +1,435 @@
+/**
+ * rawio's resp server against a real redis-server: the same bytes sent to both over raw TCP,
+ * the replies compared byte for byte (and whether each closed the connection). Each case is
+ * one connection: its bytes written at once, then a half-close, then everything read until
+ * the server closes. Where rawio differs on purpose (docs/PROTOCOLS.md, "resp and
+ * redis-server"), the case names the difference and holds rawio to its own reply instead.
+ *
+ * Skipped when redis-server is not installed (CI installs it).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve, type Server } from '../helpers/rawio.js';
+import { eventually } from '../helpers/wait.js';
+
+const REDIS = '/usr/bin/redis-server';
+const haveRedis = spawnSync(REDIS, ['--version']).status === 0;
+
+const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+/** A multibulk command of its arguments. */
+const cmd = (...args: (string | Buffer)[]): Buffer =>
+  Buffer.concat([
+    b(`*${args.length}\r\n`),
+    ...args.flatMap((a) => {
+      const x = typeof a === 'string' ? b(a) : a;
+      return [b(`$${x.length}\r\n`), x, b('\r\n')];
+    }),
+  ]);
+const cat = (...parts: (string | Buffer)[]): Buffer =>
+  Buffer.concat(parts.map((p) => (typeof p === 'string' ? b(p) : p)));
+/** Runs of 32 or more of one character as `<c × n>`, so a megabyte reply prints short. */
+function runs(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length;) {
+    let j = i + 1;
+    while (j < s.length && s[j] === s[i]) j++;
+    out += j - i >= 32 ? `<${s[i]} × ${j - i}>` : s.slice(i, j);
+    i = j;
+  }
+  return out;
+}
+/** The conversation as text, bytes outside printable ASCII escaped, and how it ended. */
+const shown = (r: Talk): string =>
+  runs(JSON.stringify(r.data.toString('latin1')).slice(1, -1)).replaceAll('\\r\\n', '\\r\\n\n') + `\n<${r.end}>`;
+
+interface Talk {
+  data: Buffer;
+  /** 'closed': the server closed after the client's half-close or on its own; 'reset': ECONNRESET. */
+  end: 'closed' | 'reset';
+}
+
+/**
+ * Connects, writes `send` at once, half-closes, reads until the server closes. With `quit`,
+ * the client does not half-close (redis-server drops output it has not written yet when it
+ * reads the end of the stream: a large reply is cut short): `send` then ends with a QUIT.
+ */
+function talk(port: number, send: Buffer, quit = false): Promise<Talk> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const c = net.connect(port, '127.0.0.1', () => (quit ? c.write(send) : c.end(send)));
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`no close within 15 s after ${Buffer.concat(chunks).length} bytes`));
+    }, 15_000);
+    const done = (end: Talk['end']) => {
+      clearTimeout(timer);
+      resolve({ data: Buffer.concat(chunks), end });
+    };
+    c.on('data', (d: Buffer) => chunks.push(d));
+    c.on('close', () => done('closed'));
+    c.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return; // 'close' follows
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Case {
+  name: string;
+  send: Buffer;
+  /** Set when rawio differs on purpose: what rawio answers instead (its whole conversation). */
+  differs?: { why: string; rawio: string | RegExp };
+  /** `send` ends with a QUIT and the client does not half-close (see talk). */
+  quit?: boolean;
+}
+
+const c = (name: string, send: Buffer | string, differs?: Case['differs']): Case => ({
+  name,
+  send: typeof send === 'string' ? b(send) : send,
+  ...(differs ? { differs } : {}),
+});
+
+const MANY = 2000;
+const manyKeys = Array.from({ length: MANY }, (_, i) => `k${i % 1500}`); // with duplicates
+
+const CASES: Case[] = [
+  // ---- names and arity
+  c('PING, ECHO', cat(cmd('PING'), cmd('ping', 'hi'), cmd('PiNg', ''), cmd('ECHO', 'x'), cmd('echo', ''))),
+  c('PING and ECHO with too many / too few arguments', cat(cmd('PING', 'a', 'b'), cmd('ECHO'), cmd('ECHO', 'a', 'b'))),
+  c(
+    'arity of GET SET INCR DECR INCRBY DECRBY',
+    cat(
+      cmd('GET'),
+      cmd('GET', 'a', 'b'),
+      cmd('SET', 'a'),
+      cmd('SET'),
+      cmd('INCR'),
+      cmd('INCR', 'a', 'b'),
+      cmd('DECR'),
+      cmd('DECR', 'a', 'b'),
+      cmd('INCRBY', 'a'),
+      cmd('INCRBY', 'a', '1', '2'),
+      cmd('DECRBY', 'a'),
+      cmd('DECRBY', 'a', '1', '2'),
+    ),
+  ),
+  c(
+    'arity of MSET MGET DEL EXISTS',
+    cat(cmd('MSET'), cmd('MSET', 'a'), cmd('MSET', 'a', '1', 'b'), cmd('MGET'), cmd('DEL'), cmd('EXISTS')),
+  ),
+  c('arity of DBSIZE FLUSHALL QUIT SELECT', cat(cmd('DBSIZE', 'x'), cmd('SELECT'), cmd('SELECT', '0', '1')), {
+    why: 'rawio does not check the arity of its once-a-connection commands',
+    rawio: /^:0\r\n-ERR DB index is out of range\r\n-ERR DB index is out of range\r\n$/,
+  }),
+  c('SELECT 0 and 16', cat(cmd('SELECT', '0'), cmd('SELECT', '16'))),
+  c('SELECT 1', cat(cmd('SELECT', '1'), cmd('SELECT', '0')), {
+    why: 'rawio has one database, 0',
+    rawio: '-ERR DB index is out of range\r\n+OK\r\n',
+  }),
+  c('command names in any case', cat(cmd('sEt', 'k', 'v'), cmd('gET', 'k'), cmd('Incr', 'n'), cmd('MgEt', 'k', 'n'))),
+  c('an empty command *0 and a null *-1 are skipped', cat('*0\r\n*-1\r\n', cmd('PING'))),
+  c('a null $-1 argument', cat('*2\r\n$3\r\nGET\r\n$-1\r\n', cmd('PING'))),
+  c('unknown command', cat(cmd('NOPE'), cmd('PING')), {
+    why: "rawio's unknown-command error names the command only, not its arguments",
+    rawio: "-ERR unknown command 'NOPE'\r\n+PONG\r\n",
+  }),
+  c('unknown command with arguments', cat(cmd('NOPE', 'a', 'b')), {
+    why: "rawio's unknown-command error names the command only, not its arguments",
+    rawio: "-ERR unknown command 'NOPE'\r\n",
+  }),
+
+  // ---- integers
+  c(
+    'INCR on values that are not integers',
+    cat(
+      ...[' 1', '+1', '01', '-0', '1.5', '1e3', '', 'abc', '1 ', '0x10', '--1', '9223372036854775808', '٣'].flatMap(
+        (v) => [cmd('SET', 'n', v), cmd('INCR', 'n'), cmd('GET', 'n')],
+      ),
+    ),
+  ),
+  c(
+    'INCR / DECR at int64 bounds and past them',
+    cat(
+      cmd('SET', 'n', '9223372036854775806'),
+      cmd('INCR', 'n'),
+      cmd('INCR', 'n'),
+      cmd('GET', 'n'),
+      cmd('SET', 'n', '-9223372036854775807'),
+      cmd('DECR', 'n'),
+      cmd('DECR', 'n'),
+      cmd('GET', 'n'),
+      cmd('SET', 'n', '0'),
+      cmd('INCR', 'n'),
+      cmd('SET', 'n', '-1'),
+      cmd('INCR', 'n'),
+      cmd('INCR', 'n'),
+    ),
+  ),
+  c(
+    'INCRBY / DECRBY amounts',
+    cat(
+      ...[
+        '1',
+        '-1',
+        '0',
+        '+1',
+        ' 1',
+        '01',
+        '-0',
+        '1.0',
+        '',
+        '9223372036854775807',
+        '-9223372036854775808',
+        '9223372036854775808',
+        '-9223372036854775809',
+        '18446744073709551616',
+        '99999999999999999999',
+        '9007199254740993',
+        '-9007199254740993',
+      ].flatMap((d) => [cmd('SET', 'n', '5'), cmd('INCRBY', 'n', d), cmd('SET', 'n', '-5'), cmd('DECRBY', 'n', d)]),
+    ),
+  ),
+  c(
+    'INCRBY to exact values past 2^53',
+    cat(
+      cmd('SET', 'n', '9007199254740991'),
+      cmd('INCRBY', 'n', '2'),
+      cmd('INCRBY', 'n', '9007199254740993'),
+      cmd('DECRBY', 'n', '-4611686018427387904'),
+      cmd('DECRBY', 'n', '-9223372036854775807'),
+      cmd('SET', 'n', '0'),
+      cmd('DECRBY', 'n', '-9223372036854775808'),
+      cmd('DECRBY', 'n', '9223372036854775807'),
+      cmd('DECR', 'n'),
+      cmd('DECR', 'n'),
+      cmd('GET', 'n'),
+    ),
+  ),
+  c('INCR on a missing key, then GET', cat(cmd('INCR', 'new'), cmd('DECR', 'new2'), cmd('MGET', 'new', 'new2'))),
+
+  // ---- SET options
+  c(
+    'SET NX / XX',
+    cat(
+      cmd('SET', 'a', '1', 'NX'),
+      cmd('SET', 'a', '2', 'nx'),
+      cmd('SET', 'a', '3', 'XX'),
+      cmd('SET', 'b', '3', 'xx'),
+      cmd('SET', 'a', '4', 'NX', 'XX'),
+      cmd('SET', 'a', '4', 'NX', 'NX'),
+      cmd('SET', 'a', '5', 'XX', 'XX'),
+      cmd('SET', 'a', '6', 'BOGUS'),
+      cmd('MGET', 'a', 'b'),
+    ),
+  ),
+  c('SET EX (no expiries in rawio)', cat(cmd('SET', 'a', '1', 'EX', '10'), cmd('GET', 'a')), {
+    why: 'rawio keeps no expiries: SET EX / PX / KEEPTTL / GET are a syntax error',
+    rawio: '-ERR syntax error\r\n$-1\r\n',
+  }),
+
+  // ---- binary keys and values
+  c(
+    'binary keys and values: NUL, CR, LF, empty',
+    cat(
+      cmd('SET', b('\0\r\n'), b('\r\n\0\r')),
+      cmd('GET', b('\0\r\n')),
+      cmd('SET', '', ''),
+      cmd('GET', ''),
+      cmd('EXISTS', '', b('\0\r\n'), 'x'),
+      cmd('SET', b('\xff\xfe'), b('\x80')),
+      cmd('MGET', '', b('\xff\xfe'), b('\0\r\n')),
+      cmd('DEL', '', ''),
+      cmd('EXISTS', ''),
+      cmd('ECHO', b('\0\r\n')),
+      cmd('PING', b('\r\n')),
+    ),
+  ),
+  {
+    ...c(
+      'a 1 MiB key and a 4 MiB value',
+      cat(
+        cmd('SET', Buffer.alloc(1 << 20, 'k'), Buffer.alloc(4 << 20, 'v')),
+        cmd('EXISTS', Buffer.alloc(1 << 20, 'k')),
+        cmd('GET', Buffer.alloc(1 << 20, 'k')),
+        cmd('QUIT'),
+      ),
+    ),
+    quit: true,
+  },
+  c(
+    'MSET / MGET / DEL / EXISTS with duplicates and thousands of keys',
+    cat(
+      cmd('MSET', ...manyKeys.flatMap((k, i) => [k, `v${i}`])),
+      cmd('DBSIZE'),
+      cmd('MGET', ...manyKeys, 'absent'),
+      cmd('EXISTS', ...manyKeys, 'absent'),
+      cmd('DEL', ...manyKeys, 'absent'),
+      cmd('DBSIZE'),
+    ),
+  ),
+  c(
+    'MSET of one key twice keeps the last',
+    cat(cmd('MSET', 'a', '1', 'a', '2', 'a', '3'), cmd('GET', 'a'), cmd('DBSIZE')),
+  ),
+
+  // ---- inline commands
+  c('inline: plain words, tabs, several spaces', 'PING\r\nECHO   hello\r\nSET\ta\t\tb\r\n  GET a  \r\n'),
+  c('inline: LF-only line ends', 'PING\nSET a b\nGET a\n'),
+  c('inline: empty lines and lines of spaces between commands', '\r\n\r\nPING\r\n   \r\n\n\t\r\nPING\r\n'),
+  c(
+    'inline: double quotes and escapes',
+    'ECHO "a b"\r\nECHO "\\x41\\x4a\\n\\t\\"q\\\\"\r\nECHO "\\xZZ"\r\nECHO "\\q"\r\n',
+  ),
+  c('inline: single quotes', "ECHO 'a b'\r\nECHO 'it\\'s'\r\nECHO 'no\\n'\r\n"),
+  c('inline: empty quoted argument', 'SET "" ""\r\nGET ""\r\nECHO \'\'\r\n'),
+  c('inline: unbalanced double quote', 'PING\r\nECHO "abc\r\nPING\r\n'),
+  c('inline: unbalanced single quote', "ECHO 'abc\r\nPING\r\n"),
+  c('inline: a closing quote not followed by a space', 'ECHO "a"b\r\nPING\r\n'),
+  c('inline: a quote closed in the middle of a word', 'ECHO a"b"c\r\nPING\r\n'),
+  c('inline: a quote opened in the middle of a word', 'SET k a"b c"\r\nGET k\r\nECHO x\'y z\'\r\n'),
+  c(
+    'inline: \\v and \\f inside a word, and between words',
+    'ECHO a\vb\r\nECHO \f\va\f\r\nSET\tk\vl\fm\r\nGET k\vl\fm\r\n',
+  ),
+  c('inline: a NUL byte', 'ECHO a\0b\r\nECHO "x\0y"\r\n', {
+    why: 'a NUL byte in an inline line is a byte of its argument (redis-server stops reading the connection at one)',
+    rawio: '$3\r\na\0b\r\n$3\r\nx\0y\r\n',
+  }),
+  c('inline: a CR inside quotes', 'ECHO "a\r"\nECHO "a\r\r\nPING\r\n'),
+  c('inline: a backslash at the end of a quoted part', 'ECHO "a\\"\r\nECHO "a\\\r\n'),
+  c('inline: \\x escape cut short', 'ECHO "\\x4"\r\nECHO "\\x"\r\n'),
+  c('inline: mixed with multibulk', cat('PING\r\n', cmd('ECHO', 'm'), 'ECHO i\r\n')),
+  c('inline: a line with only a CR', '\r\rPING\r\n'),
+
+  // ---- multibulk framing errors
+  c('multibulk: a non-digit count', '*x\r\n'),
+  c('multibulk: count with a trailing space', '*1 \r\n$4\r\nPING\r\n'),
+  c('multibulk: count with a leading +', '*+1\r\n$4\r\nPING\r\n'),
+  c('multibulk: count -2', '*-2\r\nPING\r\n'),
+  c('multibulk: count 2147483648', '*2147483648\r\n'),
+  c('multibulk: count 1048577', '*1048577\r\n', {
+    why: 'rawio takes at most maxArgs arguments (1 048 576 by default; Redis 7 takes up to 2^31 - 1)',
+    rawio: '-ERR Protocol error: invalid multibulk length\r\n',
+  }),
+  c('multibulk: count of 20 digits', '*99999999999999999999\r\n'),
+  c('multibulk: a non-digit bulk length', '*1\r\n$x\r\nPING\r\n'),
+  c('multibulk: bulk length with a leading +', '*1\r\n$+4\r\nPING\r\n'),
+  c('multibulk: bulk length -1 inside a command', '*1\r\n$-1\r\n'),
+  c('multibulk: bulk length -2', '*1\r\n$-2\r\n'),
+  c('multibulk: a bulk length then no data, then close', '*1\r\n$4\r\n'),
+  c('multibulk: fewer arguments than the count, then close', '*3\r\n$3\r\nSET\r\n$1\r\na\r\n'),
+  c('multibulk: an argument not starting with $', '*1\r\n:4\r\nPING\r\n'),
+  c('multibulk: bulk data not followed by CRLF', '*1\r\n$4\r\nPINGxx\r\n', {
+    why: 'rawio checks the CRLF after bulk data (Redis skips two bytes whatever they are)',
+    rawio: '-ERR Protocol error: bulk not followed by CRLF\r\n',
+  }),
+  c('multibulk: bulk length past 512 MiB', '*1\r\n$536870913\r\n', {
+    why: 'rawio bounds a bulk argument by maxBulk (8 MiB by default), not proto-max-bulk-len (512 MiB)',
+    rawio: '-ERR Protocol error: invalid bulk length\r\n',
+  }),
+  c('multibulk: bulk length 9 MiB (past rawio maxBulk), then close', '*1\r\n$9437184\r\n', {
+    why: 'rawio bounds a bulk argument by maxBulk (8 MiB by default), not proto-max-bulk-len (512 MiB)',
+    rawio: '-ERR Protocol error: invalid bulk length\r\n',
+  }),
+  c('multibulk: a bulk length of 20 digits', '*1\r\n$99999999999999999999\r\n'),
+  c('multibulk: a count line with no CR', '*1\n$4\r\nPING\r\n'),
+  c('multibulk: a bulk line with no CR', '*1\r\n$4\nPING\r\n'),
+  c('multibulk: commands after a framing error are not answered', cat(cmd('PING'), '*1\r\n$x\r\n', cmd('PING'))),
+
+  // ---- pipelining
+  c(
+    'pipeline: an error in the middle does not stop the rest',
+    cat(
+      cmd('SET', 'a', '1'),
+      cmd('INCR', 'a'),
+      cmd('GET'),
+      cmd('NOPE'),
+      cmd('SET', 'b', 'x'),
+      cmd('INCR', 'b'),
+      cmd('MGET', 'a', 'b'),
+    ),
+    {
+      why: "rawio's unknown-command error names the command only, not its arguments",
+      rawio:
+        "+OK\r\n:2\r\n-ERR wrong number of arguments for 'get' command\r\n-ERR unknown command 'NOPE'\r\n+OK\r\n-ERR value is not an integer or out of range\r\n*2\r\n$1\r\n2\r\n$1\r\nx\r\n",
+    },
+  ),
+  c(
+    'pipeline: QUIT in the middle, nothing after it answered',
+    cat(cmd('PING'), cmd('SET', 'q', '1'), cmd('QUIT'), cmd('PING'), cmd('GET', 'q')),
+  ),
+  c('pipeline: inline QUIT in the middle', 'PING\r\nquit\r\nPING\r\n'),
+  c('pipeline: 5000 INCRs in one write', cat(...Array.from({ length: 5000 }, () => cmd('INCR', 'p')), cmd('GET', 'p'))),
+  c(
+    'DBSIZE and FLUSHALL',
+    cat(cmd('MSET', 'a', '1', 'b', '2'), cmd('DBSIZE'), cmd('FLUSHALL'), cmd('DBSIZE'), cmd('FLUSHDB')),
+  ),
+  c('CONFIG GET save / appendonly', cat(cmd('CONFIG', 'GET', 'save'), cmd('CONFIG', 'GET', 'appendonly')), {
+    why: 'rawio answers CONFIG GET save and appendonly as a server that persists nothing, whatever redis-server is set to',
+    rawio: '*2\r\n$4\r\nsave\r\n$0\r\n\r\n*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n',
+  }),
+];
+
+describe.skipIf(!haveRedis)(
+  'resp: rawio against redis-server, byte for byte (skipped: no /usr/bin/redis-server)',
+  () => {
+    let redis: ChildProcess;
+    let redisPort: number;
+    let server: Server;
+
+    beforeAll(async () => {
+      redisPort = await freePort();
+      redis = spawn(
+        REDIS,
+        ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+        { stdio: 'ignore' },
+      );
+      const up = await eventually(async () => {
+        try {
+          return (await talk(redisPort, cmd('PING'))).data.toString() === '+PONG\r\n';
+        } catch {
+          return false;
+        }
+      }, 20_000);
+      if (!up) throw new Error(`redis-server did not answer on port ${redisPort}`);
+      server = await serve({ model: 'single', protocol: 'resp' });
+    });
+
+    afterAll(async () => {
+      redis?.kill('SIGKILL');
+      await server?.close();
+    });
+
+    async function both(k: Case): Promise<[Talk, Talk]> {
+      await Promise.all([talk(redisPort, cmd('FLUSHALL')), talk(server.port, cmd('FLUSHALL'))]);
+      return Promise.all([talk(redisPort, k.send, k.quit), talk(server.port, k.send, k.quit)]);
+    }
+
+    it.each(CASES.map((k) => [k.differs ? `${k.name} — differs: ${k.differs.why}` : k.name, k] as const))(
+      '%s',
+      async (_, k) => {
+        const [want, got] = await both(k);
+        if (k.differs === undefined) {
+          expect(shown(got)).toBe(shown(want));
+          return;
+        }
+        const text = got.data.toString('latin1');
+        if (typeof k.differs.rawio === 'string') expect(text).toBe(k.differs.rawio);
+        else expect(text).toMatch(k.differs.rawio);
+      },
+    );
+  },
+);
