@@ -10,7 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serve, type Server } from '../helpers/rawio.js';
+import { modelNames, serve, type Server } from '../helpers/rawio.js';
 import { eventually } from '../helpers/wait.js';
 
 const REDIS = '/usr/bin/redis-server';
@@ -384,52 +384,62 @@ const CASES: Case[] = [
 ];
 
 describe.skipIf(!haveRedis)(
-  'resp: rawio against redis-server, byte for byte (skipped: no /usr/bin/redis-server)',
+  haveRedis
+    ? 'resp: rawio against redis-server, byte for byte, on every model'
+    : 'resp against redis-server: skipped, no /usr/bin/redis-server (CI installs it)',
   () => {
-    let redis: ChildProcess;
-    let redisPort: number;
-    let server: Server;
+    let redis: ChildProcess | undefined;
+    /** redis-server's conversation for each case, each run on a flushed keyspace. */
+    const want = new Map<Case, Talk>();
 
     beforeAll(async () => {
-      redisPort = await freePort();
+      const port = await freePort();
       redis = spawn(
         REDIS,
-        ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
         { stdio: 'ignore' },
       );
       const up = await eventually(async () => {
         try {
-          return (await talk(redisPort, cmd('PING'))).data.toString() === '+PONG\r\n';
+          return (await talk(port, cmd('PING'))).data.toString() === '+PONG\r\n';
         } catch {
           return false;
         }
       }, 20_000);
-      if (!up) throw new Error(`redis-server did not answer on port ${redisPort}`);
-      server = await serve({ model: 'single', protocol: 'resp' });
+      if (!up) throw new Error(`redis-server did not answer on port ${port}`);
+      for (const k of CASES) {
+        await talk(port, cmd('FLUSHALL'));
+        want.set(k, await talk(port, k.send, k.quit));
+      }
     });
 
-    afterAll(async () => {
+    afterAll(() => {
       redis?.kill('SIGKILL');
-      await server?.close();
     });
 
-    async function both(k: Case): Promise<[Talk, Talk]> {
-      await Promise.all([talk(redisPort, cmd('FLUSHALL')), talk(server.port, cmd('FLUSHALL'))]);
-      return Promise.all([talk(redisPort, k.send, k.quit), talk(server.port, k.send, k.quit)]);
-    }
+    describe.each(modelNames)('%s', (model) => {
+      let server: Server | undefined;
+      beforeAll(async () => {
+        server = await serve({ model, protocol: 'resp', workers: 2, pool: 2 });
+      });
+      afterAll(async () => {
+        await server?.close();
+      });
 
-    it.each(CASES.map((k) => [k.differs ? `${k.name} — differs: ${k.differs.why}` : k.name, k] as const))(
-      '%s',
-      async (_, k) => {
-        const [want, got] = await both(k);
-        if (k.differs === undefined) {
-          expect(shown(got)).toBe(shown(want));
-          return;
-        }
-        const text = got.data.toString('latin1');
-        if (typeof k.differs.rawio === 'string') expect(text).toBe(k.differs.rawio);
-        else expect(text).toMatch(k.differs.rawio);
-      },
-    );
+      it.each(CASES.map((k) => [k.differs ? `${k.name} — differs: ${k.differs.why}` : k.name, k] as const))(
+        '%s',
+        async (_, k) => {
+          await talk(server!.port, cmd('FLUSHALL'));
+          const got = await talk(server!.port, k.send, k.quit);
+          if (k.differs === undefined) {
+            expect(shown(got)).toBe(shown(want.get(k)!));
+            return;
+          }
+          const text = got.data.toString('latin1');
+          if (typeof k.differs.rawio === 'string') expect(text).toBe(k.differs.rawio);
+          else expect(text).toMatch(k.differs.rawio);
+        },
+      );
+    });
   },
 );
