@@ -46,7 +46,7 @@ export interface StoredReply {
 
 /** Options of {@link LocalKeyspace}. */
 export interface LocalKeyspaceOptions {
-  /** Capacity in bytes (keys, values and 24 bytes an entry); default 64 MiB. */
+  /** Capacity in bytes (keys, values and 24 bytes an entry): 64 KiB to 4 GiB - 1, as the shared table's; default 64 MiB. */
   size?: number;
 }
 
@@ -161,7 +161,7 @@ export class LocalKeyspace implements KeyspaceLike {
   /** An empty table of `opts.size` bytes at most. */
   constructor(opts: LocalKeyspaceOptions = {}) {
     const o = v.object<LocalKeyspaceOptions>('opts', opts);
-    this.#capacity = o.size === undefined ? 64 << 20 : v.int('size', o.size, 1 << 16);
+    this.#capacity = o.size === undefined ? 64 << 20 : v.int('size', o.size, 1 << 16, 0xffffffff);
   }
 
   /** The hash of the key k[from, to). */
@@ -239,6 +239,7 @@ export class LocalKeyspace implements KeyspaceLike {
 
   /** The value's length, its bytes copied into `out` as far as they fit; -ENOENT if absent. */
   get(key: Uint8Array, out: Uint8Array): number {
+    v.bytes(key, 'key'); // the key first, and before EBADF, as the shared table checks
     v.bytes(out, 'out');
     if (this.#closed) return -EBADF;
     const f = this.#peek(key);
@@ -302,7 +303,8 @@ export class LocalKeyspace implements KeyspaceLike {
     const b = h & (this.#heads.length - 1);
     this.#next[id] = this.#heads[b]!;
     this.#hash[id] = h;
-    this.#key[id] = key.slice(from, to);
+    // A detached key reads as empty, as the shared table reads it (slice() would throw).
+    this.#key[id] = to === from ? new Uint8Array(0) : key.slice(from, to); // not EMPTY_KEY, which marks a free slot
     this.#value[id] = { data: at >= 0 ? src.slice(at, vto + 2) : framed(src, vfrom, vto) };
     this.#lent[id] = false;
     this.#heads[b] = id;

@@ -175,7 +175,8 @@ export class RespProtocol implements Protocol {
    */
   constructor(opts: RespOptions = {}) {
     v.object('opts', opts);
-    const size = opts.keyspaceSize === undefined ? undefined : v.int('keyspaceSize', opts.keyspaceSize, 1 << 16);
+    const size =
+      opts.keyspaceSize === undefined ? undefined : v.int('keyspaceSize', opts.keyspaceSize, 1 << 16, 0xffffffff);
     if (opts.localKeyspace !== undefined && v.bool('localKeyspace', opts.localKeyspace)) {
       if (opts.keyspace !== undefined)
         throw v.rangeError('keyspace', 'absent with localKeyspace (a local table has no name)', opts.keyspace);

@@ -233,6 +233,87 @@ describe.each(tables)('%s: the KeyspaceLike contract', (_name, make) => {
     expect(out.subarray(0, ks.get(b('k'), out)).toString()).toBe('1'); // none of them counted
   });
 
+  it('checks a key before answering -EBADF once closed, as every method does', () => {
+    const ks = make(1 << 16);
+    ks.close();
+    expect(() => ks.get('k' as unknown as Uint8Array, Buffer.alloc(8))).toThrow(TypeError);
+    expect(() => ks.set('k' as unknown as Uint8Array, b('v'))).toThrow(TypeError);
+    expect(ks.get(b('k'), Buffer.alloc(8))).toBe(-os.errno.EBADF);
+  });
+
+  it('reads a detached key as the empty key, in every method', () => {
+    const ks = make(1 << 16);
+    const detached = () => {
+      const u = new Uint8Array(8);
+      structuredClone(u.buffer, { transfer: [u.buffer] });
+      return u;
+    };
+    const out = Buffer.alloc(24);
+    expect(ks.set(detached(), b('v'))).toBe(1);
+    expect(ks.get(b(''), out)).toBe(1);
+    expect(ks.incr(detached(), 1, out)).toBe(-os.errno.EINVAL); // '' holds 'v'
+    expect(ks.del(b(''))).toBe(1);
+    expect(ks.incr(detached(), 1, out)).toBe(1);
+    expect(ks.exists(b(''))).toBe(1);
+    expect(ks.delPrefix(b(''))).toBe(1); // the empty key is a key like any other
+    expect(ks.info().keys).toBe(0);
+    ks.close();
+  });
+
+  it('leaves the table as it was after every refused operation (full, NX / XX, not an integer, overflow, at the limit)', () => {
+    const keys = Array.from({ length: 24 }, (_, i) => b(`key${i}`));
+    const snapshot = (ks: KeyspaceLike): string => {
+      const out = Buffer.alloc(1 << 20);
+      const lens = new Int32Array(keys.length);
+      const n = ks.mget(keys, out, lens);
+      return `${JSON.stringify(ks.info())} ${lens.join(',')} ${out.subarray(0, n).toString('latin1')}`;
+    };
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const value = (): Buffer => Buffer.alloc([rnd(10), rnd(3000), rnd(30_000)][rnd(3)]!, 97 + rnd(26));
+    const ints = ['9223372036854775807', '-9223372036854775808', '5', 'x', '01'];
+    const deltas = [1, -1, 2 ** 53, -(2 ** 53), (1n << 63n) - 1n, -(1n << 63n)];
+    let refused = 0;
+    for (let round = 0; round < 10; round++) {
+      const ks = make(1 << 16);
+      for (let step = 0; step < 300; step++) {
+        const k = keys[rnd(keys.length)]!;
+        const out = Buffer.alloc(24);
+        const before = snapshot(ks);
+        let r: number;
+        let ok: boolean;
+        switch (rnd(5)) {
+          case 0:
+            ok = (r = ks.set(k, value(), rnd(3))) === 1;
+            break;
+          case 1: {
+            const kv = Array.from({ length: 2 * (1 + rnd(3)) }, (_, i) => (i % 2 ? value() : keys[rnd(keys.length)]!));
+            ok = (r = ks.mset(kv)) === 0;
+            break;
+          }
+          case 2:
+            ok = (r = ks.incr(k, deltas[rnd(deltas.length)]!, out)) > 0;
+            break;
+          case 3:
+            ok = (r = ks.set(k, b(ints[rnd(ints.length)]!))) === 1;
+            break;
+          default:
+            ok = (r = ks.incrIfSumBelow(k, [keys[rnd(keys.length)]!, k], rnd(20), out)) > 0;
+        }
+        if (r < 0) expect([-os.errno.ENOMEM, -os.errno.EINVAL, -os.errno.ERANGE]).toContain(r);
+        if (!ok) {
+          refused++;
+          expect(snapshot(ks)).toBe(before);
+        }
+      }
+      ks.close();
+    }
+    expect(refused).toBeGreaterThan(100);
+  });
+
   it('answers -EBADF once closed, and closes twice', () => {
     const ks = make(1 << 16);
     const out = Buffer.alloc(24);
@@ -385,6 +466,15 @@ describe('shared-memory keyspace', () => {
       expect(() => ks.incr(b('n'), 2n ** 63n, out)).toThrow(RangeError);
       expect(() => ks.incr(b('n'), -(2n ** 63n) - 1n, out)).toThrow(RangeError);
       ks.close();
+    }
+  });
+
+  it('sizes both tables alike: 64 KiB to 4 GiB - 1, a RangeError past them', () => {
+    expect(() => new LocalKeyspace({ size: 2 ** 32 })).toThrow(RangeError);
+    expect(() => Keyspace.create(undefined, { size: 2 ** 32 })).toThrow(RangeError);
+    for (const localKeyspace of [false, true]) {
+      expect(() => createProtocol('resp', { localKeyspace, keyspaceSize: 2 ** 32 })).toThrow(RangeError);
+      expect(() => createProtocol('resp', { localKeyspace, keyspaceSize: (1 << 16) - 1 })).toThrow(RangeError);
     }
   });
 
