@@ -32,10 +32,11 @@ const OVERFLOW = fixed('-ERR increment or decrement would overflow\r\n');
 const DECR_OVERFLOW = fixed('-ERR decrement would overflow\r\n');
 const OOM = fixed("-OOM command not allowed when used memory > 'maxmemory' (rawio keyspace full)\r\n");
 const QUIT: Reply = { data: ascii('+OK\r\n'), close: true };
-const CONFIG: Record<string, Reply> = {
-  save: fixed('*2\r\n$4\r\nsave\r\n$0\r\n\r\n'),
-  appendonly: fixed('*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n'),
-};
+/** The CONFIG GET parameters rawio answers, and their values: a server that persists nothing. */
+const CONFIG = new Map([
+  ['save', ''],
+  ['appendonly', 'no'],
+]); // a Map: a name a client sends is never looked up on an object's prototype (`constructor`)
 
 /** Printable, CRLF-free text of a client's bytes, for error messages. */
 function printable(b: Uint8Array): string {
@@ -253,7 +254,13 @@ export class RespProtocol implements Protocol {
   #admin(name: string, a: Uint8Array[]): Reply {
     switch (name) {
       case 'config':
-        if (exactly(a, 3) && commandName(a[1]) === 'get') return CONFIG[commandName(a[2])] ?? EMPTY_ARRAY;
+        if (exactly(a, 3) && commandName(a[1]) === 'get') {
+          const value = CONFIG.get(commandName(a[2]));
+          // The name as the client wrote it, as redis-server answers (`CONFIG GET SAVE`: SAVE).
+          return value === undefined
+            ? EMPTY_ARRAY
+            : { data: Buffer.concat([ascii('*2\r\n'), bulk(a[2]).data, bulk(ascii(value)).data]) };
+        }
         return error(`unsupported CONFIG subcommand '${printable(a[1] ?? new Uint8Array())}'`);
       case 'command':
         return atLeast(a, 2) && commandName(a[1]) === 'count' ? ZERO : EMPTY_ARRAY;

@@ -110,6 +110,15 @@ for (const localKeyspace of [false, true])
       expect(got).toBe(`$${value.length}\r\n${text(value)}\r\n`);
     });
 
+    it('answers CONFIG GET with the name as asked, and an empty array for a name an object has', () => {
+      expect(run(p, Buffer.concat([cmd('CONFIG', 'GET', 'SAVE'), cmd('config', 'get', 'appendOnly')]))).toEqual([
+        '*2\r\n$4\r\nSAVE\r\n$0\r\n\r\n',
+        '*2\r\n$10\r\nappendOnly\r\n$2\r\nno\r\n',
+      ]);
+      for (const name of ['constructor', '__proto__', 'tostring', 'maxmemory'])
+        expect(run(p, cmd('CONFIG', 'GET', name))).toEqual(['*0\r\n']);
+    });
+
     it('parses inline commands with quotes, and refuses unbalanced ones', () => {
       expect(run(p, 'SET "k 1" \'v\\\'s\'\r\n\r\nGET "k\\x201"\n')).toEqual(['+OK\r\n', "$3\r\nv's\r\n"]);
       expect(run(p, 'GET "oops\r\nPING\r\n')).toEqual(['CLOSE -ERR Protocol error: unbalanced quotes in request\r\n']);
