@@ -29,6 +29,8 @@ const ONE = fixed(':1\r\n');
 const SYNTAX = fixed('-ERR syntax error\r\n');
 const NOT_INT = fixed('-ERR value is not an integer or out of range\r\n');
 const OVERFLOW = fixed('-ERR increment or decrement would overflow\r\n');
+/** Redis's reply (its wording) to an integer argument past int32 where one is wanted. */
+const NOT_INT32 = fixed('-ERR value is out of range, value must between -2147483648 and 2147483647\r\n');
 const DECR_OVERFLOW = fixed('-ERR decrement would overflow\r\n');
 const OOM = fixed("-OOM command not allowed when used memory > 'maxmemory' (rawio keyspace full)\r\n");
 const QUIT: Reply = { data: ascii('+OK\r\n'), close: true };
@@ -265,12 +267,21 @@ export class RespProtocol implements Protocol {
       case 'command':
         return atLeast(a, 2) && commandName(a[1]) === 'count' ? ZERO : EMPTY_ARRAY;
       case 'dbsize':
-        return integer(this.keyspace.info().keys);
+        return exactly(a, 1) ? integer(this.keyspace.info().keys) : arity(name);
       case 'flushall':
-      case 'flushdb':
+      case 'flushdb': {
+        // [SYNC | ASYNC], both synchronous here; anything else flushes nothing (a typo must not empty the keyspace).
+        const how = a.length === 2 ? commandName(a[1]!) : '';
+        if (a.length > 2 || (a.length === 2 && how !== 'sync' && how !== 'async')) return SYNTAX;
         return this.#check(this.keyspace.flush(), OK);
-      case 'select':
-        return exactly(a, 2) && printable(a[1]) === '0' ? OK : error('DB index is out of range');
+      }
+      case 'select': {
+        if (!exactly(a, 2)) return arity(name);
+        const db = parseDelta(a[1]);
+        if (db === null) return NOT_INT;
+        if (typeof db === 'bigint' || db < -(2 ** 31) || db >= 2 ** 31) return NOT_INT32; // an int64 past int32
+        return db === 0 ? OK : error('DB index is out of range'); // one database
+      }
       case 'quit':
         return QUIT;
       default:

@@ -110,6 +110,27 @@ for (const localKeyspace of [false, true])
       expect(got).toBe(`$${value.length}\r\n${text(value)}\r\n`);
     });
 
+    it('refuses FLUSHALL / FLUSHDB with an argument other than SYNC or ASYNC, flushing nothing; checks DBSIZE and SELECT', () => {
+      expect(run(p, 'SET kept 1\r\nFLUSHALL oops\r\nFLUSHDB ASYNC x\r\nEXISTS kept\r\nDBSIZE x\r\n')).toEqual([
+        '+OK\r\n',
+        '-ERR syntax error\r\n',
+        '-ERR syntax error\r\n',
+        ':1\r\n',
+        "-ERR wrong number of arguments for 'dbsize' command\r\n",
+      ]);
+      expect(
+        run(p, 'SELECT x\r\nSELECT 2147483648\r\nSELECT 0 1\r\nSELECT 1\r\nSELECT 0\r\nFLUSHDB async\r\nDBSIZE\r\n'),
+      ).toEqual([
+        '-ERR value is not an integer or out of range\r\n',
+        '-ERR value is out of range, value must between -2147483648 and 2147483647\r\n',
+        "-ERR wrong number of arguments for 'select' command\r\n",
+        '-ERR DB index is out of range\r\n',
+        '+OK\r\n',
+        '+OK\r\n',
+        ':0\r\n',
+      ]);
+    });
+
     it('answers CONFIG GET with the name as asked, and an empty array for a name an object has', () => {
       expect(run(p, Buffer.concat([cmd('CONFIG', 'GET', 'SAVE'), cmd('config', 'get', 'appendOnly')]))).toEqual([
         '*2\r\n$4\r\nSAVE\r\n$0\r\n\r\n',
