@@ -36,7 +36,10 @@ function protocolError(msg: string): Reply {
   return { data: ascii(`-ERR Protocol error: ${msg}\r\n`), close: true };
 }
 
-/** Parses the decimal integer in buf[from, to); NaN when it is not one (or too long). */
+/**
+ * Parses the decimal integer in buf[from, to) by Redis's rule for a length (its string2ll):
+ * NaN when it is not one, has a leading zero or is '-0' (as Redis refuses them), or is too long.
+ */
 function parseInt10(buf: Uint8Array, from: number, to: number): number {
   let i = from;
   let neg = false;
@@ -45,6 +48,7 @@ function parseInt10(buf: Uint8Array, from: number, to: number): number {
     i++;
   }
   if (i === to || to - i > 15) return NaN;
+  if (buf[i] === 48 && (neg || to - i > 1)) return NaN;
   let n = 0;
   for (; i < to; i++) {
     const c = (buf[i] ?? -1) - 48;
@@ -79,11 +83,10 @@ function putLine(f: Uint8Array, o: number, prefix: number, n: number): number {
   return o + 2;
 }
 
-/** Reads the decimal at `at` (checked by the codec), up to its CR, into `line`: [value, offset after the LF]. */
+/** Reads the decimal at `at` (checked by the codec: digits only), up to its CR, into `line`: [value, offset after the LF]. */
 function readLine(f: Uint8Array, at: number, line: Int32Array): void {
   let n = 0;
   let c = f[at] ?? CR;
-  if (c === 45) c = f[++at] ?? CR; // '-0', the only negative the codec lets through
   while (c !== CR) {
     n = n * 10 + c - 48;
     c = f[++at] ?? CR;
@@ -329,7 +332,9 @@ export class RespCodec implements Codec {
       argc = argc * 10 + c - 48;
       c = buf[++i] ?? 0;
     }
+    // `*0` and a leading zero are left to the general path, which skips or refuses them.
     if (c !== CR || buf[i + 1] !== LF || i === start + 1 || argc === 0 || argc > this.#maxArgs) return -1;
+    if (buf[start + 1] === 48) return -1;
     i += 2;
     const last = start + this.#maxRequest;
     for (let a = 0; a < argc; a++) {
@@ -341,7 +346,7 @@ export class RespCodec implements Codec {
         len = len * 10 + c - 48;
         c = buf[++i] ?? 0;
       }
-      if (c !== CR || buf[i + 1] !== LF || i === at || len > this.#maxBulk) return -1;
+      if (c !== CR || buf[i + 1] !== LF || i === at || len > this.#maxBulk || (buf[at] === 48 && i - at > 1)) return -1;
       i += 2 + len;
       if (i + 2 > n || i + 2 > last || buf[i] !== CR || buf[i + 1] !== LF) return -1;
       i += 2;
