@@ -10,12 +10,15 @@
 // cls} followed by the key and value bytes. A block's size is a power of two (32 << cls);
 // freed blocks go to their class's free list and are reused by the next allocation of that
 // class, new ones are cut from a bump pointer, else split off a larger free block; when the
-// free blocks and the space past the bump pointer together have room, the arena is
-// compacted (live blocks slid down in order, each shrunk to its class, chains relinked, the
-// free lists emptied), so space freed in one size serves any other. When nothing has room
-// the operation fails with -ENOMEM (the protocol's OOM reply). Capacity is fixed at creation, and
-// its pages are reserved then (posix_fallocate), so a full /dev/shm fails the creation, not a later
-// write.
+// free blocks, the space past the bump pointer and what live blocks would give back (a value
+// overwritten in place by a shorter one keeps its block: the header counts the slack)
+// together have room, the arena is compacted (live blocks slid down in order, each shrunk to
+// its class, chains relinked, the free lists emptied), so space freed in one size serves any
+// other. An MSET shrinks no block while it writes (its all-or-nothing check counts on the
+// blocks as they are), after one compaction first if only the slack holds its room. When nothing
+// has room the operation fails with -ENOMEM (the protocol's OOM reply). Capacity is fixed at
+// creation, and its pages are reserved then (posix_fallocate), so a full /dev/shm fails the
+// creation, not a later write.
 //
 // Every operation takes the one lock: the critical sections are a hash, a short chain walk
 // and a memcpy, far shorter than the syscalls around them (a compaction, run only when the

@@ -24,7 +24,7 @@
 namespace rawio {
 namespace keyspace {
 
-constexpr uint64_t kMagic = 0x3230534b4f494152ULL;  // "RAIOKS02"
+constexpr uint64_t kMagic = 0x3330534b4f494152ULL;  // "RAIOKS03"
 constexpr uint32_t kClasses = 27;                   // 32 B .. 2 GiB blocks
 constexpr uint32_t kBlockHead = 24;
 
@@ -38,6 +38,7 @@ struct Header {
   uint64_t count;     // live keys
   uint64_t used;      // bytes in live blocks
   uint64_t freed;     // bytes in the blocks of the free lists
+  uint64_t slack;     // bytes a compaction would give back: live blocks larger than their class
   uint32_t free[kClasses];
   pthread_mutex_t lock;
 };
@@ -212,9 +213,12 @@ class Table {
     Locked l(this);
     if (l.err) return l.err;
     long fits = MsetFits(kv, n);
+    // Blocks that shrank may hold the room: a compaction now, once, makes it count.
+    if (fits == 0 && h_->slack > 0 && Compact(true)) fits = MsetFits(kv, n);
     if (fits <= 0) return fits < 0 ? fits : -ENOMEM;
+    // No block shrinks while the pairs are written (MsetFits counted on their classes as they are).
     for (size_t i = 0; i + 1 < n; i += 2) {
-      long r = SetLocked(kv[i], kv[i + 1], 0);
+      long r = SetLocked(kv[i], kv[i + 1], 0, false);
       if (r < 0) return r;
     }
     return 0;
@@ -245,7 +249,7 @@ class Table {
     memset(Buckets(), 0, nbuckets_ * sizeof(uint32_t));
     memset(h_->free, 0, sizeof(h_->free));
     h_->top = arena_;
-    h_->count = h_->used = h_->freed = 0;
+    h_->count = h_->used = h_->freed = h_->slack = 0;
     return 0;
   }
 
@@ -363,11 +367,11 @@ class Table {
     return 0;
   }
 
-  // Whether Mset's pairs fit, in order: 1 or 0 (or -errno). An allocation succeeds exactly
-  // when the free space (past the bump pointer and on the free lists) holds its block (Alloc
-  // compacts otherwise), each write takes its block from it and gives back the one it
-  // replaces, and a value that fits its key's block takes nothing; a key written twice is
-  // followed through the blocks of this MSET.
+  // Whether Mset's pairs fit, in order: 1 or 0 (or -errno). Written with no block shrinking
+  // (Mset), an allocation succeeds exactly when the free space (past the bump pointer and on
+  // the free lists) holds its block (Alloc compacts otherwise), each write takes its block
+  // from it and gives back the one it replaces, and a value that fits its key's block takes
+  // nothing; a key written twice is followed through the blocks of this MSET.
   long MsetFits(const Bytes* kv, size_t n) {
     uint64_t room = size_ - h_->top + h_->freed;
     std::unordered_map<std::string_view, uint32_t> written;  // key: class of its new block
@@ -415,7 +419,8 @@ class Table {
     return r < 0 ? r : n;
   }
 
-  long SetLocked(const Bytes& k, const Bytes& v, int flags) {
+  // shrink: whether a compaction this write runs may shrink blocks (see Alloc).
+  long SetLocked(const Bytes& k, const Bytes& v, int flags, bool shrink = true) {
     uint32_t* link = nullptr;
     Block* b = nullptr;
     long found = Find(k, &link, &b);
@@ -423,12 +428,14 @@ class Table {
     if ((flags & 1 && found) || (flags & 2 && !found)) return 0;
     uint64_t need = kBlockHead + static_cast<uint64_t>(k.len) + v.len;
     if (found && need <= (32ULL << b->cls)) {  // fits in place
+      h_->slack -= Slack(b);
       memcpy(b->data() + b->klen, v.data, v.len);
       h_->used += v.len - b->vlen;
       b->vlen = static_cast<uint32_t>(v.len);
+      h_->slack += Slack(b);
       return 1;
     }
-    Block* nb = Alloc(need);
+    Block* nb = Alloc(need, shrink);
     if (nb == nullptr) return -ENOMEM;
     // Alloc may have compacted the arena, moving b: look it up again (nb is in no chain).
     if (found && Find(k, &link, &b) != 1) found = 0;
@@ -460,10 +467,18 @@ class Table {
     return cls;
   }
 
+  // The bytes a compaction would take from live block b: its size less its class's now.
+  static uint64_t Slack(Block* b) {
+    return (32ULL << b->cls) -
+           (32ULL << ClassOf(kBlockHead + static_cast<uint64_t>(b->klen) + b->vlen));
+  }
+
   // A block of the class that holds need bytes: from its free list, else cut from the bump
-  // pointer, else split off a larger free block, else (when the free blocks and the space
-  // past the bump pointer add up to enough) from the arena compacted. Null when full.
-  Block* Alloc(uint64_t need) {
+  // pointer, else split off a larger free block, else (when the free blocks, the space past
+  // the bump pointer and, with shrink, what live blocks would give back add up to enough)
+  // from the arena compacted. Null when full. The room counted is exactly the room a
+  // compaction makes, so a write that fails compacts nothing.
+  Block* Alloc(uint64_t need, bool shrink = true) {
     uint32_t cls = ClassOf(need);
     if (cls == kClasses) return nullptr;
     uint64_t bsize = 32ULL << cls;
@@ -477,7 +492,8 @@ class Table {
       for (uint32_t k = c; k-- > cls;) Push(off + static_cast<uint32_t>(32ULL << k), k);
       b = big;
     }
-    if (b == nullptr && size_ - h_->top + h_->freed >= bsize && Compact()) b = Bump(bsize);
+    uint64_t room = size_ - h_->top + h_->freed + (shrink ? h_->slack : 0);
+    if (b == nullptr && room >= bsize && Compact(shrink)) b = Bump(bsize);
     if (b != nullptr) b->cls = cls;
     return b;
   }
@@ -515,13 +531,13 @@ class Table {
     return b;
   }
 
-  // Slides every live block down to the start of the arena, in offset order, each shrunk
-  // to the class its key and value need, and relinks the chains; the free lists are
-  // emptied and the bump pointer follows the last block. Freed blocks of one class thus
-  // serve any other, and a block kept by a value that shrank gives the rest back. False
+  // Slides every live block down to the start of the arena, in offset order, each (with
+  // shrink) shrunk to the class its key and value need, and relinks the chains; the free
+  // lists are emptied and the bump pointer follows the last block. Freed blocks of one class
+  // thus serve any other, and a block kept by a value that shrank gives the rest back. False
   // (the table untouched) when a chain or block is malformed. A process that dies in here
   // leaves the chains partly rebuilt: keys may be lost, never the bounds (At checks them).
-  bool Compact() {
+  bool Compact(bool shrink) {
     uint64_t most = (size_ - arena_) / 32;  // blocks the arena can hold
     std::vector<uint32_t> offs;
     offs.reserve(h_->count < most ? h_->count + 1 : most);
@@ -544,7 +560,7 @@ class Table {
     for (uint32_t off : offs) {
       Block* b = At(off);
       uint64_t len = kBlockHead + static_cast<uint64_t>(b->klen) + b->vlen;
-      uint32_t cls = ClassOf(len);  // <= b->cls: dst never passes off
+      uint32_t cls = shrink ? ClassOf(len) : b->cls;  // <= b->cls: dst never passes off
       memmove(Base() + dst, b, len);
       Block* nb = reinterpret_cast<Block*>(Base() + dst);
       nb->cls = cls;
@@ -558,11 +574,13 @@ class Table {
     h_->used = used;
     memset(h_->free, 0, sizeof(h_->free));
     h_->freed = 0;
+    if (shrink) h_->slack = 0;
     h_->top = dst;
     return true;
   }
 
   void Free(Block* b) {
+    h_->slack -= Slack(b);
     h_->count--;
     h_->used -= kBlockHead + static_cast<uint64_t>(b->klen) + b->vlen;
     Push(Offset(b), b->cls);

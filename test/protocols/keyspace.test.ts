@@ -372,6 +372,45 @@ describe('shared-memory keyspace', () => {
     expect(leakedSince(before)).toEqual([]); // the creator's memfd is closed with it
   });
 
+  it('gives back the space of a value that shrank in place: a later write compacts it away', () => {
+    using ks = Keyspace.create(undefined, { size: 2 << 20 });
+    expect(ks.set(b('big'), Buffer.alloc(800 << 10))).toBe(1); // a 1 MiB block
+    expect(ks.set(b('big'), b('now small'))).toBe(1); // in place: its block stays 1 MiB
+    expect(ks.info().capacity).toBeLessThan(2 * (1 << 20)); // no room for another 1 MiB block past it…
+    expect(ks.set(b('x'), Buffer.alloc(700 << 10))).toBe(1); // …but big needs only 64 bytes now
+    const out = Buffer.alloc(16);
+    expect(ks.get(b('big'), out)).toBe(9);
+    expect(out.subarray(0, 9).toString()).toBe('now small');
+    expect(ks.get(b('x'), Buffer.alloc(0))).toBe(700 << 10);
+  });
+
+  it('writes all of an MSET or none even when a compaction runs in the middle of it', () => {
+    using ks = Keyspace.create(undefined, { size: 1 << 20, buckets: 1024 });
+    const out = Buffer.alloc(32 << 10);
+    // k in a 32 KiB block, the rest full of 1 KiB blocks then 32-byte ones; then k overwritten
+    // in place by a small value (a compaction would shrink its block to 128 bytes), and 16 KiB
+    // of 1 KiB blocks freed apart from each other.
+    expect(ks.set(b('k'), Buffer.alloc(20 << 10, 1))).toBe(1);
+    let n = 0;
+    while (ks.set(b(`f${n}`), Buffer.alloc(900)) === 1) n++;
+    for (let i = 0; ks.set(b(`s${i}`), b('v')) === 1; i++);
+    expect(ks.set(b('k'), Buffer.alloc(100, 2))).toBe(1);
+    for (let i = 0; i < 16; i++) expect(ks.del(b(`f${3 * i}`))).toBe(1);
+    // x takes a 16 KiB block, compacting as the free space is scattered; k's new value fits its
+    // block as it is, and is written in place unless that compaction shrank it.
+    const r = ks.mset([b('x'), Buffer.alloc(10 << 10, 3), b('k'), Buffer.alloc(20 << 10, 4)]);
+    if (r === 0) {
+      expect(ks.get(b('x'), out)).toBe(10 << 10);
+      expect(ks.get(b('k'), out)).toBe(20 << 10);
+      expect(out.subarray(0, 20 << 10).every((c) => c === 4)).toBe(true);
+    } else {
+      expect(r).toBe(-os.errno.ENOMEM);
+      expect(ks.exists(b('x'))).toBe(0); // none of it written
+      expect(ks.get(b('k'), out)).toBe(100);
+    }
+    expect(r).toBe(0); // it fits: the compaction shrinks no block under an MSET
+  });
+
   it('gets, sets, overwrites, deletes and counts', () => {
     using ks = Keyspace.create(undefined, { size: 1 << 20 });
     const out = Buffer.alloc(64);
