@@ -430,6 +430,18 @@ const CASES: Case[] = [
     'DBSIZE and FLUSHALL',
     cat(cmd('MSET', 'a', '1', 'b', '2'), cmd('DBSIZE'), cmd('FLUSHALL'), cmd('DBSIZE'), cmd('FLUSHDB')),
   ),
+  c('COMMAND, COMMAND COUNT, COMMAND DOCS', cat(cmd('COMMAND', 'COUNT'), cmd('COMMAND', 'DOCS'), cmd('command')), {
+    why: 'rawio describes no commands: COMMAND answers an empty array, COMMAND COUNT 0',
+    rawio: ':0\r\n*0\r\n*0\r\n',
+  }),
+  c(
+    'CONFIG GET of a glob pattern, and of two names',
+    cat(cmd('CONFIG', 'GET', 'sav*'), cmd('CONFIG', 'GET', 'save', 'appendonly')),
+    {
+      why: 'rawio answers CONFIG GET of one exact name only',
+      rawio: "*0\r\n-ERR unsupported CONFIG subcommand 'GET'\r\n",
+    },
+  ),
   c('CONFIG GET save / appendonly', cat(cmd('CONFIG', 'GET', 'save'), cmd('CONFIG', 'GET', 'appendonly'))),
 ];
 
