@@ -88,6 +88,23 @@ function commandNameAt(b: Uint8Array, from: number, to: number): string {
   return s;
 }
 
+/**
+ * A zeroed buffer of n bytes, or undefined when the engine cannot make one (past its largest
+ * typed array, or no memory): a reply that large is refused, not built.
+ */
+function newBuffer(n: number): Uint8Array | undefined {
+  try {
+    return new Uint8Array(n);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The error for a reply of `n` bytes no buffer can hold (an MGET of the same large value many times). */
+function tooLarge(n: number): Reply {
+  return error(`reply too large to build (${n} bytes)`);
+}
+
 /** Argument bounds of the command being handled (frameBounds): GET and SET need three pairs. */
 const AT = new Int32Array(6);
 
@@ -300,27 +317,29 @@ export class RespProtocol implements Protocol {
       return f === undefined ? NIL : { data: f };
     }
     // The value lands at offset 16 of the scratch buffer; the `$<len>\r\n` header is then
-    // written right-aligned before it, so the reply is one copy.
-    let n = this.keyspace.get(key, this.#scratch.subarray(16, this.#scratch.length - 2));
-    if (n === ENOENT) return NIL;
-    if (n > this.#scratch.length - 18) {
-      this.#scratch = new Uint8Array(n + 18);
-      n = this.keyspace.get(key, this.#scratch.subarray(16, this.#scratch.length - 2));
-      if (n === ENOENT) return NIL;
-      if (n > this.#scratch.length - 18) return this.#get(key); // grew again meanwhile
+    // written right-aligned before it, so the reply is one copy. A value larger than the
+    // scratch lands in a buffer of its own, which is the reply: the scratch keeps its size.
+    let buf: Uint8Array = this.#scratch;
+    let n = this.keyspace.get(key, buf.subarray(16, buf.length - 2));
+    while (n > buf.length - 18) {
+      const own = newBuffer(n + 18);
+      if (own === undefined) return tooLarge(n + 5);
+      buf = own;
+      n = this.keyspace.get(key, buf.subarray(16, buf.length - 2)); // larger again if it grew meanwhile
     }
+    if (n === ENOENT) return NIL;
     if (n < 0) return this.#check(n, OK);
-    const s = this.#scratch;
     const h = uintDigits(n) + 3;
-    s[16 - h] = 36;
-    putUint(s, 17 - h, n);
-    s[14] = 13;
-    s[15] = 10;
-    s[16 + n] = 13;
-    s[17 + n] = 10;
+    buf[16 - h] = 36;
+    putUint(buf, 17 - h, n);
+    buf[14] = 13;
+    buf[15] = 10;
+    buf[16 + n] = 13;
+    buf[17 + n] = 10;
+    if (buf !== this.#scratch) return { data: buf.subarray(16 - h, 18 + n) };
     // A copy the reply owns (the scratch is reused by the next command), from the frame slab.
     const data = allocFrame(h + n + 2);
-    copyBytes(data, 0, s, 16 - h, 18 + n);
+    copyBytes(data, 0, buf, 16 - h, 18 + n);
     return { data };
   }
 
@@ -364,22 +383,44 @@ export class RespProtocol implements Protocol {
 
   #mget(keys: Uint8Array[]): Reply {
     const lens = new Int32Array(keys.length);
-    let total = this.keyspace.mget(keys, this.#scratch, lens);
-    while (total > this.#scratch.length) {
-      this.#scratch = new Uint8Array(total);
-      total = this.keyspace.mget(keys, this.#scratch, lens);
+    // The values land back to back in the scratch buffer, or, when they need more, in a
+    // buffer of this command's own (the scratch keeps its size: one large MGET must not hold
+    // its memory for good); then the reply is written once, at its size.
+    let values: Uint8Array = this.#scratch;
+    let total = this.keyspace.mget(keys, values, lens);
+    while (total > values.length) {
+      const own = newBuffer(total);
+      if (own === undefined) return tooLarge(total);
+      values = own;
+      total = this.keyspace.mget(keys, values, lens); // larger again if values grew meanwhile
     }
     if (total < 0) return this.#check(total, OK);
-    const parts: Uint8Array[] = [ascii(`*${keys.length}\r\n`)];
+    let size = uintDigits(keys.length) + 3;
+    for (const len of lens) size += len < 0 ? 5 : uintDigits(len) + 5 + len;
+    const data = size > 1 << 20 ? newBuffer(size) : allocFrame(size);
+    if (data === undefined) return tooLarge(size);
+    data[0] = 42;
+    let o = putUint(data, 1, keys.length);
+    data[o++] = 13;
+    data[o++] = 10;
     let off = 0;
     for (const len of lens) {
       if (len < 0) {
-        parts.push(NIL.data);
+        data.set(NIL.data, o);
+        o += 5;
         continue;
       }
-      parts.push(bulk(this.#scratch.subarray(off, off + len)).data);
+      data[o] = 36;
+      o = putUint(data, o + 1, len);
+      data[o++] = 13;
+      data[o++] = 10;
+      if (len > 64) data.set(values.subarray(off, off + len), o);
+      else copyBytes(data, o, values, off, off + len);
+      o += len;
       off += len;
+      data[o++] = 13;
+      data[o++] = 10;
     }
-    return { data: Buffer.concat(parts) };
+    return { data };
   }
 }

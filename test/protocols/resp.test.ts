@@ -1,6 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
+import { constants as buffers } from 'node:buffer';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { RespCodec, createProtocol, type RespLimits, type SyncProtocol } from '../helpers/rawio.js';
 import { feed, fuzzRuns, hex, splits, text } from './feed.js';
 
@@ -130,6 +133,51 @@ for (const localKeyspace of [false, true])
         ':0\r\n',
       ]);
     });
+
+    it('holds no memory after a large MGET or GET: the reply is built in buffers of its own', async () => {
+      v8.setFlagsFromString('--expose-gc');
+      const collect = vm.runInNewContext('gc') as () => void;
+      // Backing stores are freed after the collection, off the thread: give them their turn.
+      const gc = async () => {
+        for (let i = 0; i < 3; i++) {
+          collect();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      const big = createProtocol('resp', { localKeyspace });
+      try {
+        const value = Buffer.alloc(8 << 20, 'v');
+        expect(run(big, cmd('SET', 'v', value))).toEqual(['+OK\r\n']);
+        await gc();
+        const before = process.memoryUsage().arrayBuffers;
+        const keys = Array<string>(8).fill('v');
+        const [reply] = run(big, Buffer.concat([cmd('MGET', ...keys)]));
+        expect(reply).toBe(`*8\r\n${`$${8 << 20}\r\n${'v'.repeat(8 << 20)}\r\n`.repeat(8)}`);
+        expect(run(big, cmd('GET', 'v'))[0]).toBe(`$${8 << 20}\r\n${'v'.repeat(8 << 20)}\r\n`);
+        await gc();
+        // 64 MiB of reply made and dropped: no more than the value's 8 MiB may stay behind.
+        expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20);
+      } finally {
+        big.close();
+      }
+    });
+
+    it.skipIf(buffers.MAX_LENGTH > 2 ** 33)(
+      'answers an error to an MGET whose reply no buffer can hold, and goes on (skipped where typed arrays reach past 8 GiB)',
+      () => {
+        const big = createProtocol('resp', { localKeyspace });
+        try {
+          expect(run(big, cmd('SET', 'v', Buffer.alloc(8 << 20)))).toEqual(['+OK\r\n']);
+          const n = Math.ceil((buffers.MAX_LENGTH + 1) / (8 << 20));
+          expect(run(big, Buffer.concat([cmd('MGET', ...Array<string>(n).fill('v')), cmd('PING')]))).toEqual([
+            `-ERR reply too large to build (${n * (8 << 20)} bytes)\r\n`,
+            '+PONG\r\n',
+          ]);
+        } finally {
+          big.close();
+        }
+      },
+    );
 
     it('answers CONFIG GET with the name as asked, and an empty array for a name an object has', () => {
       expect(run(p, Buffer.concat([cmd('CONFIG', 'GET', 'SAVE'), cmd('config', 'get', 'appendOnly')]))).toEqual([
