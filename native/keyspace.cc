@@ -82,6 +82,16 @@ Bytes ArgKey(const Napi::CallbackInfo& info, size_t i, const char* name = "key")
   return b;
 }
 
+// A RangeError when size cannot hold the header, `buckets` buckets and 4 KiB of data (each
+// in range on its own: 64 KiB with 2^24 buckets).
+void CheckFits(Napi::Env env, int64_t size, int64_t buckets) {
+  if (!Table::Fits(static_cast<uint64_t>(size), static_cast<uint32_t>(buckets)))
+    ThrowRange(env, "buckets must leave 4 KiB of size for data: " + std::to_string(buckets) +
+                        " buckets need " +
+                        std::to_string(Table::ArenaOffset(static_cast<uint32_t>(buckets)) + 4096) +
+                        " bytes");
+}
+
 class Keyspace : public Napi::ObjectWrap<Keyspace> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -110,6 +120,7 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
     int64_t size = ArgInt(info, 2, "size", 1 << 16, UINT32_MAX);
     int64_t buckets = ArgInt(info, 3, "buckets", 16, 1 << 24);
     if (buckets & (buckets - 1)) ThrowRange(info.Env(), "buckets must be a power of two");
+    if (create) CheckFits(info.Env(), size, buckets);
     t_.Unmap();
     return Num(info.Env(), t_.Open(name.c_str(), create, static_cast<uint64_t>(size),
                                    static_cast<uint32_t>(buckets)));
@@ -119,6 +130,7 @@ class Keyspace : public Napi::ObjectWrap<Keyspace> {
     int64_t size = ArgInt(info, 0, "size", 1 << 16, UINT32_MAX);
     int64_t buckets = ArgInt(info, 1, "buckets", 16, 1 << 24);
     if (buckets & (buckets - 1)) ThrowRange(info.Env(), "buckets must be a power of two");
+    CheckFits(info.Env(), size, buckets);
     t_.Unmap();
     CloseFd();
     int r = t_.CreateAnonymous(static_cast<uint64_t>(size), static_cast<uint32_t>(buckets));

@@ -69,6 +69,15 @@ class Table {
  public:
   ~Table() { Unmap(); }
 
+  // Where the arena starts: after the header and the buckets, 64-byte aligned.
+  static uint64_t ArenaOffset(uint32_t nbuckets) {
+    return (sizeof(Header) + nbuckets * 4ULL + 63) & ~63ULL;
+  }
+  // Whether a keyspace of size bytes has room for nbuckets buckets and 4 KiB of data.
+  static bool Fits(uint64_t size, uint32_t nbuckets) {
+    return ArenaOffset(nbuckets) + 4096 <= size;
+  }
+
   int Open(const char* name, bool create, uint64_t size, uint32_t nbuckets) {
     // A /proc/<pid>/fd/<n> name is an anonymous keyspace (CreateAnonymous) reopened.
     bool proc = strncmp(name, "/proc/", 6) == 0;
@@ -282,8 +291,8 @@ class Table {
   };
 
   int Init(int fd, uint64_t size, uint32_t nbuckets) {
-    uint64_t arena = (sizeof(Header) + nbuckets * 4ULL + 63) & ~63ULL;
-    if (arena + 4096 > size) return -EINVAL;
+    uint64_t arena = ArenaOffset(nbuckets);
+    if (!Fits(size, nbuckets)) return -EINVAL;
     // Reserve the pages now: a sparse segment on a full tmpfs (Docker's 64 MiB /dev/shm)
     // would raise SIGBUS on first touch; posix_fallocate turns that into ENOSPC here.
     int fr = posix_fallocate(fd, 0, static_cast<off_t>(size));

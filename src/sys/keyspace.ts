@@ -128,7 +128,8 @@ export class Keyspace implements KeyspaceLike {
    * Creates a new keyspace. Without a name it is an anonymous memfd whose name is
    * `/proc/<pid>/fd/<fd>`; with one (`'/'` then 1-199 of `[A-Za-z0-9._-]`) it is a POSIX
    * shm object. Throws an ErrnoError (EEXIST when the name is taken), a RangeError for a
-   * bad name, `size` (64 KiB to 4 GiB - 1) or `buckets` (a power of two, 16 to 2^24).
+   * bad name, `size` (64 KiB to 4 GiB - 1) or `buckets` (a power of two, 16 to 2^24, whose 4
+   * bytes each leave 4 KiB of `size` for data).
    */
   static create(name?: string, opts?: KeyspaceOptions): Keyspace {
     const n = name === undefined ? undefined : checkName(name);

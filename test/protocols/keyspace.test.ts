@@ -523,6 +523,10 @@ describe('shared-memory keyspace', () => {
     expect(() => Keyspace.create('/a/b')).toThrow(RangeError);
     expect(() => Keyspace.create(undefined, { size: 100 })).toThrow(RangeError);
     expect(() => Keyspace.create(undefined, { buckets: 100 })).toThrow(RangeError);
+    // Each in range, together too many buckets for the size: a RangeError, not an errno.
+    expect(() => Keyspace.create(undefined, { size: 1 << 16, buckets: 1 << 24 })).toThrow(RangeError);
+    expect(() => Keyspace.create(undefined, { size: 1 << 16, buckets: 1 << 14 })).toThrow(/4 KiB of size/);
+    Keyspace.create(undefined, { size: 1 << 16, buckets: 1 << 13 }).close(); // 32 KiB of buckets: room left
     expect(() => Keyspace.attach(42 as unknown as string)).toThrow(TypeError);
     expect(() => ks.get('k' as unknown as Uint8Array, Buffer.alloc(1))).toThrow(TypeError);
     expect(() => ks.incr(b('k'), 1, Buffer.alloc(4))).toThrow(RangeError);
