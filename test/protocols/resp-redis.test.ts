@@ -380,6 +380,26 @@ const CASES: Case[] = [
     why: 'rawio checks the CRLF after bulk data (Redis skips two bytes whatever they are)',
     rawio: '-ERR Protocol error: bulk not followed by CRLF\r\n',
   }),
+  {
+    ...c(
+      'a key of 8 MiB, the longest rawio takes',
+      cat(
+        cmd('SET', Buffer.alloc(8 << 20, 'k'), 'v'),
+        cmd('EXISTS', Buffer.alloc(8 << 20, 'k'), 'k'),
+        cmd('DEL', Buffer.alloc(8 << 20, 'k')),
+        cmd('QUIT'),
+      ),
+    ),
+    quit: true,
+  },
+  c(
+    'multibulk: a command past 16 MiB, its arguments each within 8 MiB',
+    cat('*3\r\n$3\r\nSET\r\n$8388608\r\n', Buffer.alloc(8 << 20, 'k'), '\r\n$8388608\r\n'),
+    {
+      why: 'rawio bounds a command by maxRequest (16 MiB by default), which redis-server does not',
+      rawio: '-ERR Protocol error: command too large\r\n',
+    },
+  ),
   c('multibulk: bulk length past 512 MiB', '*1\r\n$536870913\r\n', {
     why: 'rawio bounds a bulk argument by maxBulk (8 MiB by default), not proto-max-bulk-len (512 MiB)',
     rawio: '-ERR Protocol error: invalid bulk length\r\n',
