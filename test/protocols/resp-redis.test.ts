@@ -465,6 +465,61 @@ const CASES: Case[] = [
   c('CONFIG GET save / appendonly', cat(cmd('CONFIG', 'GET', 'save'), cmd('CONFIG', 'GET', 'appendonly'))),
 ];
 
+/**
+ * Random command sequences (seeded, so every run sends the same): SET with and without NX /
+ * XX / EX, GET, INCR / DECR / INCRBY / DECRBY on integers and not, MSET / MGET / DEL / EXISTS
+ * over a few keys (empty, binary), ECHO, PING, DBSIZE and inline commands, names in either case.
+ */
+function randomSequences(count: number, length: number): Buffer[] {
+  let seed = 20_261_205;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const pick = <T>(a: readonly T[]): T => a[rnd(a.length)]!;
+  const keys = ['a', 'b', 'c', '', '\0', 'k\r\n'];
+  const ints = ['0', '1', '-1', '9223372036854775807', '-9223372036854775808', '9223372036854775806', '42'];
+  const others = ['01', ' 1', 'x', '', '\0\r\n', '-0', '1e2', '1.5'];
+  const value = (): string =>
+    rnd(3) === 0 ? pick(others) : rnd(4) === 0 ? 'v'.repeat(rnd(300)) : rnd(2) ? pick(ints) : String(rnd(1e9));
+  const name = (n: string): string => (rnd(4) ? n : n.toLowerCase());
+  const some = (n: number, make: () => string[]): string[] => Array.from({ length: 1 + rnd(n) }, make).flat();
+  const one = (): Buffer => {
+    switch (rnd(14)) {
+      case 0:
+        return cmd(name('SET'), pick(keys), value());
+      case 1:
+        return cmd(name('SET'), pick(keys), value(), pick(['NX', 'XX', 'nx', 'EX']));
+      case 2:
+        return cmd(name('GET'), pick(keys));
+      case 3:
+        return cmd(name('INCR'), pick(keys));
+      case 4:
+        return cmd(name('DECR'), pick(keys));
+      case 5:
+        return cmd(name('INCRBY'), pick(keys), value());
+      case 6:
+        return cmd(name('DECRBY'), pick(keys), value());
+      case 7:
+        return cmd(name('MSET'), ...some(4, () => [pick(keys), value()]));
+      case 8:
+        return cmd(name('MGET'), ...some(5, () => [pick(keys)]));
+      case 9:
+        return cmd(name('DEL'), ...some(5, () => [pick(keys)]));
+      case 10:
+        return cmd(name('EXISTS'), ...some(5, () => [pick(keys)]));
+      case 11:
+        return rnd(2) ? cmd('PING') : cmd('ECHO', value());
+      case 12:
+        return cmd('DBSIZE');
+      default:
+        return b(pick(['GET a\r\n', 'SET "a b" c\r\n', "INCR 'a'\r\n", 'MGET a b c\r\n', 'EXISTS a a\r\n']));
+    }
+  };
+  return Array.from({ length: count }, () => cat(cmd('FLUSHALL'), ...Array.from({ length }, one)));
+}
+const RANDOM = randomSequences(40, 30);
+
 describe.skipIf(!haveRedis)(
   haveRedis
     ? 'resp: rawio against redis-server, byte for byte, on every model'
@@ -473,6 +528,8 @@ describe.skipIf(!haveRedis)(
     let redis: ChildProcess | undefined;
     /** redis-server's conversation for each case, each run on a flushed keyspace. */
     const want = new Map<Case, Talk>();
+    /** redis-server's conversation for each of RANDOM. */
+    const randomWant: Talk[] = [];
 
     beforeAll(async () => {
       const port = await freePort();
@@ -493,6 +550,7 @@ describe.skipIf(!haveRedis)(
         await talk(port, cmd('FLUSHALL'));
         want.set(k, await talk(port, k.send, k.quit));
       }
+      for (const send of RANDOM) randomWant.push(await talk(port, send));
     });
 
     afterAll(() => {
@@ -506,6 +564,11 @@ describe.skipIf(!haveRedis)(
       });
       afterAll(async () => {
         await server?.close();
+      });
+
+      it(`answers ${RANDOM.length} random command sequences as redis-server does`, async () => {
+        for (const [i, send] of RANDOM.entries())
+          expect(shown(await talk(server!.port, send)), `sequence ${i}`).toBe(shown(randomWant[i]!));
       });
 
       it.each(CASES.map((k) => [k.differs ? `${k.name} — differs: ${k.differs.why}` : k.name, k] as const))(
