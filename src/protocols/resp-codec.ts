@@ -175,16 +175,9 @@ export function splitInline(line: Uint8Array): Uint8Array[] | null {
  * the offset after it, or -1 for unbalanced quotes.
  */
 function quotedWord(line: Uint8Array, i: number, n: number, arg: number[]): number {
-  let q = 0; // the open quote (34 or 39), 0 outside quotes
+  const q = line[i++]; // the quote: its closing one ends the argument
   for (;;) {
     const c = i < n ? line[i] : undefined;
-    if (q === 0) {
-      if (endsWord(c)) return i;
-      if (c === 34 || c === 39) q = c;
-      else arg.push(c!);
-      i++;
-      continue;
-    }
     if (c === undefined) return -1; // the line ended inside quotes
     if (c === q) {
       if (i + 1 < n && !isSpace(line[i + 1])) return -1; // a closing quote must end the argument
