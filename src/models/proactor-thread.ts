@@ -524,6 +524,11 @@ export class ProactorThread {
   /** The reserve fd and EMFILE pacing of the accepts. */
   readonly #backoff: AcceptBackoff;
   #stopping = false;
+  /**
+   * The ring is being closed (run()'s end): the callbacks still pending run with -ECANCELED,
+   * and a slot of its file table goes with the ring, so none is emptied by hand then.
+   */
+  #ringClosing = false;
   /** drain() was called: no more accepts, every connection closes once answered. */
   #draining = false;
   /** A sub-ring's inbox token; -1 elsewhere. */
@@ -609,11 +614,17 @@ export class ProactorThread {
     try {
       await p.run();
     } finally {
-      for (const c of [...this.#conns]) c.destroy();
-      p.close();
-      this.#stats.flush(); // what the last batch counted
-      this.#backoff.close();
-      this.#protocol.close();
+      try {
+        for (const c of [...this.#conns]) c.destroy();
+        this.#ringClosing = true;
+        p.close();
+      } finally {
+        // Also after a callback threw in close(): the counts, the reserve fd and the
+        // protocol (a user module's close()) are not left behind.
+        this.#stats.flush(); // what the last batch counted
+        this.#backoff.close();
+        this.#protocol.close();
+      }
     }
   }
 
@@ -704,12 +715,17 @@ export class ProactorThread {
         return;
       }
       this.#backoff.accepted();
-      if (this.#stopping) return void p.closeSlot(slot);
+      if (this.#stopping) return void this.#closeSlot(slot);
       const sub = subs[this.#next++ % subs.length]!;
-      // Sent or not (a sub-ring gone, its table full), our slot is emptied: on failure that
-      // drops the connection, whose file had no other holder.
-      p.sendFd(sub.ringFd, slot, sub.token, () => p.closeSlot(slot));
+      // Sent or not (a sub-ring gone, its table full, the send cancelled by close), our slot
+      // is emptied: on failure that drops the connection, whose file had no other holder.
+      p.sendFd(sub.ringFd, slot, sub.token, () => this.#closeSlot(slot));
     });
+  }
+
+  /** Empties `slot` of the ring's file table, unless the ring is closing (which frees every slot). */
+  #closeSlot(slot: number): void {
+    if (!this.#ringClosing) this.proactor.closeSlot(slot);
   }
 
   /** A sub-ring: a connection's file arrived in `slot` (or -ECANCELED at close). */
@@ -717,7 +733,7 @@ export class ProactorThread {
     if (slot < 0) return;
     const p = this.proactor;
     p.installFd(slot, (fd) => {
-      p.closeSlot(slot); // the fd holds the file now (or, on EMFILE, nothing does: dropped)
+      this.#closeSlot(slot); // the fd holds the file now (or, on EMFILE, nothing does: dropped)
       if (fd >= 0) this.#adopt(fd);
     });
   }

@@ -163,9 +163,14 @@ class Group {
   async #close(): Promise<void> {
     await this.#stopAcceptor();
     if (this.#acceptorStop >= 0) native.close(this.#acceptorStop);
-    native.close(this.listenFd);
+    // New connects are refused from now on. The fd itself is closed only once no reactor
+    // thread watches it: a reactor that accepts on it (single, worker-pool) may be in
+    // accept(2) or epoll_ctl on it as close() begins, and the number, closed under it, could
+    // be another file's by then (EBADF, ENOENT, or another socket's connections accepted).
+    native.shutdown(this.listenFd, 2);
     for (const inbox of this.#inboxes) while (!writeStop(inbox)) await delay(1);
     await Promise.all(this.#threads.map((t) => exitWithin(t, this.#grace)));
+    native.close(this.listenFd);
     for (const ch of this.#pool) while (!writeStop(ch)) await delay(1);
     await Promise.all(this.#poolThreads.map((t) => exitWithin(t, this.#grace)));
     // Every reader and writer is gone: what a terminated reactor never took is closed here.

@@ -218,4 +218,44 @@ export function defineCloseTests(model: ModelName, start: Start, root: () => str
     await s.close();
     await held.gone();
   }, 30_000);
+
+  it('close() while clients keep connecting fails no thread of the server and leaves nothing behind', async () => {
+    // A thread that accepts may be in accept(2), epoll_ctl or an io_uring accept on the
+    // listening socket as close() begins: what close() closes under it must not fail it (a
+    // thread failure is reported as a process warning, 'rawio … thread N failed').
+    const failures: string[] = [];
+    const onWarning = (w: Error) => {
+      if (/^rawio .* failed/.test(w.message)) failures.push(w.message.split('\n')[0]!);
+    };
+    process.on('warning', onWarning);
+    try {
+      const held = holdings(model);
+      for (let cycle = 0; cycle < 8; cycle++) {
+        const s = await start('echo', { idleTimeout: STALL_MS });
+        if (cycle === 0) held.started(s);
+        let storming = true;
+        const storm = async () => {
+          while (storming) {
+            await new Promise<void>((resolve) => {
+              const c = net.connect(s.port, '127.0.0.1');
+              c.once('error', () => resolve());
+              c.once('connect', () => (c.destroy(), resolve()));
+            });
+          }
+        };
+        const storms = Array.from({ length: 6 }, storm);
+        expect(await eventually(() => s.stats().accepted.some((n) => n > 0), STALL_MS)).toBe(true);
+        expect(await closing(s).done).toBe(true);
+        storming = false;
+        await Promise.all(storms);
+        expect(s.stats().connections).toBe(0);
+      }
+      await held.gone();
+      // Warnings are emitted on a later tick than the thread's failure.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(failures).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  }, 60_000);
 }
