@@ -21,7 +21,7 @@
 import { queueFullError } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
 import { ConnCore, LINGER_MS, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
-import { tailsSettled } from './conn-contract.js';
+import { inputWaiting, tailsSettled } from './conn-contract.js';
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EINTR } from '../sys/errno.js';
 import { ownFd } from '../sys/fd-owner.js';
@@ -146,6 +146,10 @@ class BlockingIO implements ConnIO {
     this.#file = new FileBodySender(opts, (bytes) => {
       this.progress += bytes; // the client's progress, for the idle timeout
     });
+  }
+
+  inputWaiting(): boolean {
+    return !this.closed && inputWaiting(this.fd);
   }
 
   write(data: Uint8Array): void {

@@ -5,6 +5,8 @@
  */
 import type { Reply } from '../protocols/protocol.js';
 import { close } from '../sys/socket.js';
+import { constants } from '../sys/constants.js';
+import { native } from '../sys/native.js';
 
 /** The per-connection limits (conn-core.ts explains them; README has the table). */
 export interface ConnLimits {
@@ -67,6 +69,13 @@ export interface ConnIO {
    * writable() once there are none (optional: a model that pushes all it reads at once).
    */
   readonly readPending?: boolean;
+  /**
+   * Whether the kernel holds bytes of this connection (or its EOF) that the model has not
+   * read yet: a draining core with nothing read treats them as a request begun and reads it
+   * rather than closing the connection as idle (optional: a model whose reads are always
+   * under way, as a ring's multishot recv, has nothing in the kernel that it will not see).
+   */
+  inputWaiting?(): boolean;
   /**
    * Ended after its last reply and shut down for writing, discarding what the client still
    * sends until it closes (LINGER_MS bounds it): no timeout of the core applies any more.
@@ -182,4 +191,21 @@ export function discardReply(reply: Reply): void {
       // a producer that cannot even start holds nothing to release
     }
   }
+}
+
+const POLLIN = constants.POLLIN as number;
+/** One poll set per thread for inputWaiting(): a drain asks once per connection. */
+let inputSet: InstanceType<typeof native.PollSet> | undefined;
+const inputOut = new Int32Array(2);
+
+/**
+ * Whether `fd` has bytes (or its EOF, or an error) to read now: poll(2) for POLLIN, no wait.
+ * ConnIO.inputWaiting of the models that read a socket when it turns readable.
+ */
+export function inputWaiting(fd: number): boolean {
+  const set = (inputSet ??= new native.PollSet());
+  if (set.add(fd, POLLIN) < 0) return false;
+  const n = set.wait(inputOut, 0);
+  set.remove(fd);
+  return n > 0 && (inputOut[1]! & POLLIN) !== 0;
 }

@@ -37,7 +37,8 @@
  * (its reply, file and streamed body whole); a request started but not yet whole may still
  * arrive, and is answered too; nothing after it is read. Once every reply is written the
  * connection ends as after a closing reply (lingering); one owing nothing, with nothing
- * started, is closed at once.
+ * started, is closed at once, unless the kernel holds bytes the driver has not read yet
+ * (ConnIO.inputWaiting): those are read as a request started.
  */
 import type { Codec, Protocol, Reply } from '../protocols/protocol.js';
 import { CODEC_FAILED } from '../protocols/module.js';
@@ -198,10 +199,14 @@ export class ConnCore {
     this.#draining = true;
     this.#drainPartial = (this.#codec.buffered ?? 0) > 0;
     if (this.#idle && !this.#drainPartial && this.#io.readPending !== true) {
+      // Bytes the client sent before the drain began that this thread has not read yet (it
+      // was busy, or the connection was just accepted): a request begun, read and answered
+      // as one half read is, rather than dropped unread with the connection reset under it.
+      if (this.#io.inputWaiting?.() === true) this.#drainPartial = true;
       // Idle between requests, nothing started: closed now (as an idle timeout closes), not
       // lingering, when nothing is left to send; replies still queued go out first.
-      if (this.#io.queued === 0) return this.#io.destroy();
-      return this.#finish();
+      else if (this.#io.queued === 0) return this.#io.destroy();
+      else return this.#finish();
     }
     // Called from within a write (a blocking model's tick): the pump under way decides.
     if (!this.#pumping) this.#pump();

@@ -13,6 +13,7 @@ import type { Connection } from '../loop/connection.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
 import { shutdown } from '../sys/socket.js';
 import { CONN_DEFAULTS, ConnCore, type ConnIO, type ConnLimits } from './conn-core.js';
+import { inputWaiting } from './conn-contract.js';
 import type { Stats } from './stats.js';
 import { ZerocopyWriter } from './zerocopy-writer.js';
 import { FileBodySender, type FileBodyOptions } from './file-body.js';
@@ -71,6 +72,10 @@ class ConnectionIO implements ConnIO {
 
   get lingering(): boolean {
     return this.conn.lingering;
+  }
+
+  inputWaiting(): boolean {
+    return !this.conn.closed && inputWaiting(this.conn.fd);
   }
 
   write(data: Uint8Array): void {

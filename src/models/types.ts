@@ -246,7 +246,9 @@ export interface Server {
    * With `{ drain: ms }` it closes gracefully first: connects are refused at once, every
    * connection answers the requests it has read in full (replies, file and streamed bodies)
    * and then closes, one idle between requests at once; a request half received may still
-   * arrive and be answered, and nothing after it is read. Once every connection has closed,
+   * arrive and be answered, and nothing after it is read. A connection whose thread has not
+   * yet read what the client sent (the kernel holds it) reads it as such a request, rather
+   * than being closed as idle with it unread. Once every connection has closed,
    * or `ms` have passed, it goes on as without `drain` (closing what is left at once). A
    * TypeError / RangeError (rejected) for bad options.
    *
