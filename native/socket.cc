@@ -79,7 +79,10 @@ Setup Failed(int fd, const char* syscall) {
   return {-e, syscall};
 }
 
-Setup ListenTcp(const std::string& host, int port, int backlog, bool reusePort, bool blocking) {
+// bindOnly: bound and not listening (no listen(2)): the port is reserved, but no connection
+// is queued to this socket, as one is to every listening member of an SO_REUSEPORT group.
+Setup ListenTcp(const std::string& host, int port, int backlog, bool reusePort, bool blocking,
+                bool bindOnly) {
   sockaddr_storage ss;
   socklen_t len;
   int r = Resolve(host, port, &ss, &len);
@@ -91,6 +94,7 @@ Setup ListenTcp(const std::string& host, int port, int backlog, bool reusePort, 
       (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0))
     return Failed(fd, "setsockopt");
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) return Failed(fd, "bind");
+  if (bindOnly) return {fd, "bind"};
   if (listen(fd, backlog) < 0) return Failed(fd, "listen");
   return {fd, "listen"};
 }
@@ -116,8 +120,8 @@ Napi::Value JsListenTcp(const Napi::CallbackInfo& info) {
   std::string host = ArgCString(info, 0, "host");
   int port = static_cast<int>(ArgInt(info, 1, "port", 0, 65535));
   int backlog = static_cast<int>(ArgInt(info, 2, "backlog", 0, INT32_MAX));
-  return SetupResult(info.Env(),
-                     ListenTcp(host, port, backlog, ArgBool(info, 3), ArgBool(info, 4)));
+  return SetupResult(info.Env(), ListenTcp(host, port, backlog, ArgBool(info, 3), ArgBool(info, 4),
+                                           ArgBool(info, 5)));
 }
 
 Napi::Value JsConnectTcp(const Napi::CallbackInfo& info) {

@@ -17,6 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
+import { check } from '../sys/errors.js';
 import { listenTcp, localPort, pipe } from '../sys/socket.js';
 import { reactorServing } from './reactor-group.js';
 import {
@@ -343,6 +344,12 @@ class Master {
   }
 }
 
+/** A socket bound to `host:port` with SO_REUSEPORT, not listening: the port held for the workers. */
+function reservePort(host: string, port: number): number {
+  const r = native.listenTcp(host, port, 0, true, false, true);
+  return typeof r === 'number' ? r : check(r[0], r[1]);
+}
+
 export const start: ModelStarter = async (opts) => {
   if (opts.accept === 'exclusive' && opts.backend !== 'epoll') {
     throw new RangeError(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${opts.backend}'`);
@@ -352,8 +359,14 @@ export const start: ModelStarter = async (opts) => {
   // and take a share of its clients. A socket without it binds first: a port in use rejects
   // with EADDRINUSE here as on every other model. It listens only for that instant.
   if (opts.accept === 'reuseport' && opts.port !== 0) native.close(listenTcp(opts.host, opts.port, { backlog: 1 }));
-  // With reuseport this socket only reserves the port until the workers have bound it.
-  const { protocol, listenFd } = openServer(opts, false, { reusePort: opts.accept === 'reuseport' });
+  // With reuseport this socket only reserves the port until the workers have bound it: bound
+  // with SO_REUSEPORT but not listening, so that no connect made while the workers start is
+  // queued to it (a listening member of the group takes its share), to be reset as it closes.
+  const { protocol, listenFd } = openServer(
+    opts,
+    false,
+    opts.accept === 'reuseport' ? () => reservePort(opts.host, opts.port) : {},
+  );
   const port = localPort(listenFd);
   const perClient = Number.isFinite(opts.maxConnectionsPerClient);
   const clients = clientBoard(opts.workers, Math.min(MAX_CLIENTS, opts.maxConnections));

@@ -15,20 +15,23 @@ export interface OpenServer {
 }
 
 /**
- * Creates the model's protocol and its listening socket. `oneHandlerThread`: every request
- * is handled on one thread, so RESP may keep its keyspace as that thread's own table.
+ * Creates the model's protocol and its listening socket (or what `listen` opens instead).
+ * `oneHandlerThread`: every request is handled on one thread, so RESP may keep its keyspace
+ * as that thread's own table.
  */
 export function openServer(
   opts: ResolvedServeOptions,
   oneHandlerThread: boolean,
-  listen: { blocking?: boolean; reusePort?: boolean } = {},
+  listen: { blocking?: boolean; reusePort?: boolean } | (() => number) = {},
 ): OpenServer {
   const protocol = createProtocol(
     opts.protocol,
     handlerThreadOptions(opts.protocol, opts.protocolOptions, oneHandlerThread),
   );
   try {
-    return { protocol, listenFd: listenTcp(opts.host, opts.port, { backlog: opts.backlog, ...listen }) };
+    const listenFd =
+      typeof listen === 'function' ? listen() : listenTcp(opts.host, opts.port, { backlog: opts.backlog, ...listen });
+    return { protocol, listenFd };
   } catch (e) {
     protocol.close();
     throw e;

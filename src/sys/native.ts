@@ -32,13 +32,17 @@ export interface NativeBinding extends ConstantsBinding {}
 
 // ---- socket.cc
 export interface SocketBinding {
-  /** The fd, or `[-errno, syscall]` naming the step that failed (socket, setsockopt, bind, listen). */
+  /**
+   * The fd, or `[-errno, syscall]` naming the step that failed (socket, setsockopt, bind,
+   * listen). `bindOnly`: bound, not listening (reserves the port; no connection is queued to it).
+   */
   listenTcp(
     host: string,
     port: number,
     backlog: number,
     reusePort: boolean,
     blocking: boolean,
+    bindOnly?: boolean,
   ): number | [number, string];
   /** The fd, or `[-errno, syscall]` naming the step that failed (socket, connect). */
   connectTcp(host: string, port: number, blocking: boolean): number | [number, string];

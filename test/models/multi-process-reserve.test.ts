@@ -1,0 +1,61 @@
+/**
+ * multi-process with `accept: 'reuseport'` on a port given: while the workers start, the
+ * master holds the port with a socket of its own (so that nothing else takes it). A connect
+ * made then must be refused (the client may retry) or, once a worker listens, served; never
+ * accepted by the kernel into the master's socket and reset when that socket closes. Clients
+ * connect over and over while serve() starts, a few times.
+ */
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { serve } from '../helpers/rawio.js';
+
+/** A port free a moment ago (a Node server on port 0, closed). */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** One connect and one request: 'ok', or the code it failed with. */
+function oneRequest(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    let got = '';
+    const timer = setTimeout(() => (c.destroy(), resolve('stalled')), 10_000);
+    const done = (r: string) => (clearTimeout(timer), c.destroy(), resolve(r));
+    c.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.includes('Hello, World!')) done('ok');
+    });
+    c.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    c.on('close', () => done(got === '' ? 'closed unanswered' : 'cut'));
+    c.on('connect', () => c.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+  });
+}
+
+describe('multi-process reuseport: connects while the workers start', () => {
+  it('are refused or served, never reset by the master', async () => {
+    const tally: Record<string, number> = {};
+    for (let round = 0; round < 3; round++) {
+      const port = await freePort();
+      let going = true;
+      const client = async () => {
+        while (going) {
+          const r = await oneRequest(port);
+          tally[r] = (tally[r] ?? 0) + 1;
+          if (r === 'ECONNREFUSED') await new Promise((w) => setTimeout(w, 1));
+        }
+      };
+      const clients = Array.from({ length: 4 }, client);
+      const s = await serve({ model: 'multi-process', protocol: 'http', workers: 2, port });
+      await new Promise((w) => setTimeout(w, 100));
+      going = false;
+      await Promise.all(clients);
+      await s.close();
+    }
+    expect(tally.ok).toBeGreaterThan(0);
+    expect(Object.keys(tally).filter((k) => k !== 'ok' && k !== 'ECONNREFUSED')).toEqual([]);
+  }, 60_000);
+});
