@@ -275,7 +275,11 @@ export async function serveMain(argv: string[]): Promise<number> {
     closing = true;
     stop();
   });
-  console.log(`rawio: ${server.model} serving on ${hostPort(server.host, server.port)}`);
+  // A signal that came while it started closes it at once: it never serves, and says so
+  // rather than announcing an address that a client would find closing.
+  const where = hostPort(server.host, server.port);
+  if (closing) console.log(`rawio: ${server.model} started on ${where} and closes (the signal came while it started)`);
+  else console.log(`rawio: ${server.model} serving on ${where}`);
   if (agent) console.log(`rawio: bench agent on http://${hostPort(agent.host, agent.port)}/cpu`);
   await stopped;
   // A failure while serving closes at once; a signal drains when --drain says so.

@@ -68,6 +68,40 @@ describe('rawio serve', () => {
     expect(out()).toMatch(/closed after 1 connections, 3 requests/);
   });
 
+  it('a signal while it starts: it says it started and closes, never that it serves, and exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-cli-early-'));
+    try {
+      // The command imports --handler before it starts the server, its signal handlers in
+      // place: this one sends SIGTERM from there (in the command's thread only).
+      const handler = join(dir, 'early.mjs');
+      writeFileSync(
+        handler,
+        "import { isMainThread } from 'node:worker_threads';\n" +
+          'if (isMainThread) process.kill(process.pid, "SIGTERM");\n' +
+          "export function handle() { return { body: 'x' }; }\n",
+      );
+      const child = spawn(process.execPath, [
+        cli,
+        'serve',
+        '--model',
+        'single',
+        '--protocol',
+        'http',
+        '--handler',
+        handler,
+      ]);
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const code = await new Promise((r) => child.once('exit', r));
+      expect(code).toBe(0);
+      expect(out).toMatch(/^rawio: SIGTERM: closing .*\nrawio: single started on 127\.0\.0\.1:\d+ and closes /);
+      expect(out).not.toContain('serving on');
+      expect(out).toMatch(/closed after 0 connections, 0 requests\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   it('--drain: SIGTERM lets a request in its handler finish (whole reply, then EOF) before it exits 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rawio-cli-drain-'));
     try {
