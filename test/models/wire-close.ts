@@ -230,7 +230,7 @@ export function defineCloseTests(model: ModelName, start: Start, root: () => str
     process.on('warning', onWarning);
     try {
       const held = holdings(model);
-      for (let cycle = 0; cycle < 8; cycle++) {
+      for (let cycle = 0; cycle < 6; cycle++) {
         const s = await start('echo', { idleTimeout: STALL_MS });
         if (cycle === 0) held.started(s);
         let storming = true;
