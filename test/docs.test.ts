@@ -6,7 +6,7 @@
  * lists them; every name it and the README give in code (`sys.<name>`, `Name`,
  * `Name.member`, an `import { … } from 'rawio'`) is declared by the package; every relative
  * link and repository path in the markdown files resolves; the file map of
- * docs/ARCHITECTURE.md names every file of src/, bench/ and native/ and nothing that is
+ * docs/ARCHITECTURE.md names every file of src/, bench/, scripts/ and native/ and nothing that is
  * gone; the npm scripts and environment variables the docs and code name exist on the other
  * side; package-lock.json's root entry matches package.json, and no package it installs
  * refuses a Node version rawio supports; and the connection limits'
@@ -284,7 +284,9 @@ describe('links and paths', () => {
     }
     expect(named.size).toBeGreaterThan(100);
     expect([...named].filter((p) => !existsSync(join(root, p)))).toEqual([]);
-    const sources = [...filesUnder('src'), ...filesUnder('bench')].filter((f) => f !== 'bench/RESULTS.md');
+    const sources = [...filesUnder('src'), ...filesUnder('bench'), ...filesUnder('scripts')].filter(
+      (f) => f !== 'bench/RESULTS.md',
+    );
     expect(sources.filter((f) => !named.has(f))).toEqual([]);
     const native = filesUnder('native').map((f) => f.slice('native/'.length));
     expect(native.filter((f) => !arch.includes(`\`${f}\``))).toEqual([]);
