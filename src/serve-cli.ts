@@ -37,13 +37,15 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --transfer T       file bodies: readwrite | mmap | sendfile | splice | uring | direct | auto
                      (default auto)
   --directio N       file bodies: 'auto' switches to direct IO at N bytes or more
+                     (default 4 MiB)
   --mmap WORDS       file bodies by --transfer mmap, any of (comma-separated): populate
                      (MAP_POPULATE), reuse (send again from a cached whole-file mapping),
                      and one of normal | random | sequential | willneed (madvise)
   --backlog N        the listen(2) backlog (default 511)
   --zerocopy-threshold BYTES
                      reply data of this many bytes or more is sent zero-copy (MSG_ZEROCOPY
-                     in the reactor models, SEND_ZC in proactor; default 0: never)
+                     in the reactor models, SEND_ZC in proactor and multi-proactor;
+                     default 0: never)
   --cpus LIST        pin the model's I/O threads to these CPUs, e.g. 0 or 0,1
   --keyspace-size BYTES
                      resp: the keyspace's capacity, 65536 to 4294967295 (default 64 MiB);
@@ -57,9 +59,11 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --max-output BYTES   reply bytes not yet taken by the client before the next
                        request waits (default 1 MiB)
   --max-files N        file bodies open (default 16)
-  --max-queue BYTES    unsent output that drops the client: the largest reply (default 64 MiB)
+  --max-queue BYTES    reply bytes the kernel refused past which the client is dropped
+                       (default 64 MiB)
   --max-header BYTES   http/static request head, 431 past it (default 8192)
-  --max-request BYTES  http body / resp command, 413 / protocol error past it
+  --max-request BYTES  http body / resp command, 413 / protocol error past it (default
+                       8 MiB http body, 64 KiB static body, 16 MiB resp command)
   --header-timeout MS  a started request must arrive whole within this (default 10000)
   --idle-timeout MS    close after this long without progress (default 30000)
 
@@ -69,12 +73,13 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
                        and counted as refused (default: no limit)
   --max-connections-per-client N
                        the same, counted per client IP address (default: no limit)
-  --help               this text
 
   Closing:
   --drain MS           on the first signal, close gracefully: refuse new connects, let each
                        connection answer the requests it has read, then close it; at most MS
                        (default: close every connection at once)
+
+  --help               this text
 
 Runs until SIGINT, SIGTERM or SIGHUP, then closes every connection, thread and worker
 process and exits 0; the same signal again while it closes stops it at once, every process

@@ -214,6 +214,30 @@ describe('command-line flags', () => {
     },
   );
 
+  it.each(['probe', 'serve', 'loadgen', 'bench'])(
+    "rawio %s: the README's command line section lists every flag its --help does",
+    async (command) => {
+      const cli = (await import(join(root, 'dist/src/cli.js'))) as {
+        commands: Record<string, { usage: string; help?: () => Promise<string> }>;
+      };
+      const bench = (await import(join(root, 'dist/bench/main.js'))) as { BENCH_USAGE: string };
+      const remote = (await import(join(root, 'dist/src/bench-remote.js'))) as { REMOTE_USAGE: string };
+      const c = cli.commands[command]!;
+      // (rawio bench --target takes every loadgen flag too; the README says so rather than list them again)
+      const usage =
+        command === 'bench'
+          ? new Set([...helpFlags(bench.BENCH_USAGE), ...helpFlags(remote.REMOTE_USAGE)])
+          : c.help
+            ? helpFlags(await c.help())
+            : flagsOf(c.usage);
+      usage.delete('help');
+      const readme = read('README.md');
+      const section = readme.slice(readme.indexOf('## The command line'));
+      const inReadme = documented(section.slice(0, section.indexOf('\n## ', 1)), command);
+      expect([...usage].filter((f) => !inReadme.has(f))).toEqual([]);
+    },
+  );
+
   it("rawio serve's --help lists a flag for every option the command line sets", async () => {
     const { serveUsage } = (await import(join(root, 'dist/src/serve-cli.js'))) as { serveUsage: string };
     const { serveOptionTable } = (await import(join(root, 'dist/src/models/serve-options.js'))) as {
@@ -223,6 +247,41 @@ describe('command-line flags', () => {
       .filter(([, row]) => row.cli !== 'none')
       .map(([key]) => key.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`));
     expect(flags.filter((f) => !flagsOf(serveUsage).has(f))).toEqual([]);
+  });
+});
+
+describe('stated defaults', () => {
+  /** Each `--flag` of a `--help` text with the words up to the next flag. */
+  const flagTexts = (help: string) =>
+    new Map([...help.matchAll(/^ +--([a-z][a-z-]*)([\s\S]*?)(?=^ +--|^\S|(?![\s\S]))/gm)].map((m) => [m[1]!, m[2]!]));
+  /** '64 MiB' → 67108864, 'no limit' → Infinity, a word as itself. */
+  function valueOf(text: string): number | string {
+    const units: Record<string, number> = { '': 1, KiB: 1024, MiB: 1 << 20 };
+    const n = /^(\d[\d ]*)(?: (KiB|MiB))?$/.exec(text.trim());
+    if (n) return Number(n[1]!.replace(/ /g, '')) * units[n[2] ?? '']!;
+    return text.trim() === 'no limit' ? Infinity : text.trim();
+  }
+
+  it("rawio serve --help states resolveServeOptions' defaults", async () => {
+    const { serveUsage } = (await import(join(root, 'dist/src/serve-cli.js'))) as { serveUsage: string };
+    const { resolveServeOptions } = (await import(join(root, 'dist/src/index.js'))) as {
+      resolveServeOptions(o: object): Record<string, unknown>;
+    };
+    const defaults = resolveServeOptions({ model: 'single', protocol: 'echo' });
+    const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const checked: string[] = [];
+    for (const [flag, text] of flagTexts(serveUsage)) {
+      const key = camel(flag);
+      // "(default 511)", "(default: no limit)", "default 0: never)": the words up to the first : ; or )
+      const m = /\(?default:? ([^:;)]+)/.exec(text.replace(/\s+/g, ' '));
+      if (!m || !(key in defaults) || /the CPU count/.test(m[1]!)) continue;
+      expect(valueOf(m[1]!), flag).toEqual(defaults[key]);
+      checked.push(flag);
+    }
+    expect(checked).toEqual(
+      expect.arrayContaining(['host', 'port', 'backend', 'accept', 'transfer', 'directio', 'backlog', 'max-queue']),
+    );
+    expect(checked).toEqual(expect.arrayContaining(['max-in-flight', 'max-output', 'idle-timeout', 'max-connections']));
   });
 });
 
