@@ -421,6 +421,19 @@ describe('scripts, environment and defaults', () => {
     expect([...vars].filter((v) => !docs.includes(v))).toEqual([]);
   });
 
+  it('every RAWIO_ environment variable the docs name is read by the code, the tests or the CI', () => {
+    const readers = [
+      ...['src', 'bench', 'scripts', 'test', '.ci'].flatMap(filesUnder),
+      ...readdirSync(root).filter((f) => /^vitest\..*\.ts$/.test(f)),
+    ].filter((f) => f !== 'test/docs.test.ts' && f !== 'bench/RESULTS.md');
+    const code = readers.map(read).join('\n');
+    const named = new Set(
+      DOCS.flatMap((f) => [...read(f).matchAll(/(?<!ERR_)\bRAWIO_[A-Z_]*[A-Z]/g)].map((m) => m[0])),
+    );
+    expect(named.size).toBeGreaterThan(10);
+    expect([...named].filter((v) => !names(code, v))).toEqual([]);
+  });
+
   it("the README's connection limits table states resolveServeOptions' defaults", async () => {
     const { resolveServeOptions } = (await import(join(root, 'dist/src/index.js'))) as {
       resolveServeOptions(o: object): Record<string, number>;
