@@ -83,6 +83,25 @@ describe('docs/API.md names every export', () => {
     expect(values.filter((n) => !names(api, n) && !(n.startsWith('sys.') && names(api, n.slice(4))))).toEqual([]);
   });
 
+  it('every field of every exported options type (…Options, …Setup, …Limits)', () => {
+    const missing: string[] = [];
+    let fields = 0;
+    for (const file of [entries.root, entries.loadgen]) {
+      const module = checker.getSymbolAtLocation(program.getSourceFile(join(root, file))!)!;
+      for (const e of exportsOf(module)) {
+        if (!/(Options|Setup|Limits)$/.test(e.name) || e.name.startsWith('Resolved')) continue;
+        const sym = resolved(e);
+        if (!(sym.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias))) continue;
+        for (const p of checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(sym))) {
+          fields++;
+          if (!names(api, p.name)) missing.push(`${e.name}.${p.name}`);
+        }
+      }
+    }
+    expect(fields).toBeGreaterThan(100);
+    expect(missing).toEqual([]);
+  });
+
   it("rawio's own error codes", () => {
     const codes = new Set(
       filesUnder('src').flatMap((f) => [...read(f).matchAll(/\bERR_RAWIO_[A-Z_]+/g)].map((m) => m[0])),
