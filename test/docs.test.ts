@@ -453,19 +453,25 @@ describe('scripts, environment and defaults', () => {
     expect([...named].filter((v) => !names(code, v))).toEqual([]);
   });
 
-  it("the README's connection limits table states resolveServeOptions' defaults", async () => {
-    const { resolveServeOptions } = (await import(join(root, 'dist/src/index.js'))) as {
-      resolveServeOptions(o: object): Record<string, number>;
-    };
-    const defaults = resolveServeOptions({ model: 'single', protocol: 'echo' });
-    const units: Record<string, number> = { '': 1, KiB: 1024, MiB: 1 << 20, s: 1000 };
-    const rows = [
-      ...read('README.md').matchAll(/^\| [^|]+ \| ([\d ]+)(KiB|MiB|s)? \|.*\| `(\w+)` \/ `--[\w-]+` \|$/gm),
-    ];
-    const stated = Object.fromEntries(rows.map((m) => [m[3]!, Number(m[1]!.replace(/ /g, '')) * units[m[2] ?? '']!]));
-    // (maxHeader and maxRequest are the codecs' own defaults, which serve() leaves to them)
-    const keys = ['maxInFlight', 'maxOutput', 'maxFiles', 'maxQueue', 'headerTimeout', 'idleTimeout'];
-    expect(Object.keys(stated)).toEqual(expect.arrayContaining(keys));
-    for (const key of keys) expect(stated[key], key).toBe(defaults[key]);
-  });
+  it.each(['README.md', 'docs/ARCHITECTURE.md'])(
+    "%s: the connection limits table states resolveServeOptions' defaults",
+    async (file) => {
+      const { resolveServeOptions } = (await import(join(root, 'dist/src/index.js'))) as {
+        resolveServeOptions(o: object): Record<string, number>;
+      };
+      const defaults = resolveServeOptions({ model: 'single', protocol: 'echo' });
+      const units: Record<string, number> = { '': 1, KiB: 1024, MiB: 1 << 20, s: 1000 };
+      // | what | 64 MiB | at the limit | `maxQueue` / `--max-queue` |   ("none": no limit)
+      const rows = [
+        ...read(file).matchAll(/^\| [^|]+ \| ([\d ]+|none) ?(KiB|MiB|s)? \|.*\| `(\w+)`(?: \/ `--[\w-]+`)? \|$/gm),
+      ];
+      const stated = Object.fromEntries(
+        rows.map((m) => [m[3]!, m[1] === 'none' ? Infinity : Number(m[1]!.replace(/ /g, '')) * units[m[2] ?? '']!]),
+      );
+      // (maxHeader and maxRequest are the codecs' own defaults, which serve() leaves to them)
+      const keys = ['maxInFlight', 'maxOutput', 'maxFiles', 'maxQueue', 'headerTimeout', 'idleTimeout'];
+      expect(Object.keys(stated)).toEqual(expect.arrayContaining(keys));
+      for (const key of Object.keys(stated)) if (key in defaults) expect(stated[key], key).toBe(defaults[key]);
+    },
+  );
 });
