@@ -21,22 +21,40 @@ export interface CloseOptions {
   drain?: number;
 }
 
-/** The drain ms of close()'s options (0: none); TypeError / RangeError for a bad one. */
+/**
+ * The drain ms of close()'s options (0: none). Coded as every argument check: not an object
+ * or `drain` not a number, TypeError (ERR_INVALID_ARG_TYPE); another key, TypeError
+ * (ERR_INVALID_ARG_VALUE); below 0, NaN or past a timer's reach, RangeError (ERR_OUT_OF_RANGE).
+ */
 export function drainMs(options: unknown): number {
   if (options === undefined) return 0;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`close() options must be an object; got ${options === null ? 'null' : typeof options}`);
+    throw coded(
+      new TypeError(`close() options must be an object; got ${options === null ? 'null' : typeof options}`),
+      'ERR_INVALID_ARG_TYPE',
+    );
   }
   for (const key of Object.keys(options)) {
-    if (key !== 'drain') throw new TypeError(`unknown close() option '${key}'`);
+    if (key !== 'drain') throw coded(new TypeError(`unknown close() option '${key}'`), 'ERR_INVALID_ARG_VALUE');
   }
   const ms = (options as CloseOptions).drain;
   if (ms === undefined) return 0;
-  if (typeof ms !== 'number') throw new TypeError(`close() option 'drain' must be a number of ms; got ${typeof ms}`);
+  if (typeof ms !== 'number')
+    throw coded(
+      new TypeError(`close() option 'drain' must be a number of ms; got ${typeof ms}`),
+      'ERR_INVALID_ARG_TYPE',
+    );
   if (Number.isNaN(ms) || ms < 0 || (ms > MAX_DRAIN_MS && ms !== Infinity)) {
-    throw new RangeError(`close() option 'drain' must be between 0 and ${MAX_DRAIN_MS} ms, or Infinity; got ${ms}`);
+    throw coded(
+      new RangeError(`close() option 'drain' must be between 0 and ${MAX_DRAIN_MS} ms, or Infinity; got ${ms}`),
+      'ERR_OUT_OF_RANGE',
+    );
   }
   return ms;
+}
+
+function coded<E extends Error>(e: E, code: string): E {
+  return Object.assign(e, { code });
 }
 
 /**

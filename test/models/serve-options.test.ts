@@ -238,6 +238,35 @@ describe('serve() transfer options on the ring models', () => {
   });
 });
 
+describe('close() options', () => {
+  it("are refused with Node's codes, as every argument check is, and the server stays open", async () => {
+    const s = await serve({ model: 'single', protocol: 'echo' });
+    try {
+      const close = s.close.bind(s) as (o?: unknown) => Promise<void>;
+      const refused = async (o: unknown) =>
+        close(o).then(
+          () => expect.fail('closed'),
+          (e: Error) => e,
+        );
+      for (const o of [5, null, { drain: '5' }]) {
+        const e = await refused(o);
+        expect(e, String(o)).toBeInstanceOf(TypeError);
+        expect(e, String(o)).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+      }
+      expect(await refused({ grace: 5 })).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+      for (const drain of [-1, Number.NaN, 2 ** 31]) {
+        const e = await refused({ drain });
+        expect(e, String(drain)).toBeInstanceOf(RangeError);
+        expect(e, String(drain)).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+      }
+      const echo = { send: Buffer.from('still open'), complete: (got: Buffer) => got.length >= 10 };
+      expect((await exchange(s.port, echo)).toString()).toBe('still open');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('serve() resolves', () => {
   it('resolves a host name with dns.lookup and binds its address', async () => {
     const server = await serve({ model: 'single', protocol: 'http', host: 'localhost' });
