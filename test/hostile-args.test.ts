@@ -337,9 +337,9 @@ describe('spans a caller gives LocalKeyspace.replyAt / setAt', () => {
 });
 
 describe('a call that cannot work fails with a SystemError-shaped error', () => {
-  it('waitWritable on a regular file: EPERM from uv_poll_init, with errno and syscall', async () => {
+  it('waitWritable on a regular file: an ErrnoError EPERM from uv_poll_init, with errno and syscall', async () => {
     const e = await failure(() => waitWritable(file));
-    expect(e).toBeInstanceOf(Error);
+    expect(e).toBeInstanceOf(ErrnoError);
     expect(e).toMatchObject({ code: 'EPERM', errno: -1, syscall: 'uv_poll_init' });
     expect((e as Error).message).toMatch(/^EPERM: .*, uv_poll_init$/);
   });

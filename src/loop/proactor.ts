@@ -19,6 +19,7 @@ import { EAGAIN, EBADF, ECANCELED, EFAULT, EINTR, EINVAL, ENOBUFS, EPIPE, ETIME 
 import { ErrnoError } from '../sys/errors.js';
 import type { ZerocopyCounts } from '../sys/msg-zerocopy.js';
 import { native, type NativeRing, type NativeWatch } from '../sys/native.js';
+import { openWatch } from '../sys/watch.js';
 import type { Ring } from '../sys/ring.js';
 import { timespec } from '../sys/ring-core.js';
 import { pin } from '../sys/pin.js';
@@ -718,7 +719,7 @@ export class Proactor {
     if (this.running || this.watch !== undefined) throw new Error('proactor is already running');
     this.stopped = false;
     const reap = (): void => this.ring.drainAttached(this.beforeReap, this.afterReap);
-    this.watch = new native.Watch(this.ring.eventFd, reap);
+    this.watch = openWatch(this.ring.eventFd, reap);
     this.watch.start(1);
     if (!this.refed) this.watch.unref();
     this.submit();

@@ -25,6 +25,7 @@
 import { constants } from '../sys/constants.js';
 import { errnoError } from '../sys/errors.js';
 import { type NativeWatch, native } from '../sys/native.js';
+import { openWatch } from '../sys/watch.js';
 import * as v from '../sys/validate.js';
 import * as batchClock from '../sys/batch-clock.js';
 import { POLLNVAL, type Poller, type PollerName, createPoller } from './poller.js';
@@ -281,7 +282,7 @@ export class Reactor {
     this.#mode = 'attach';
     this.#stopping = false;
     if (this.poller.fd >= 0) {
-      this.#loopWatch = new native.Watch(this.poller.fd, () => this.#attachedTurn());
+      this.#loopWatch = openWatch(this.poller.fd, () => this.#attachedTurn());
       this.#loopWatch.start(UV_READABLE);
       if (!this.#refed) this.#loopWatch.unref();
     } else {
@@ -438,7 +439,7 @@ export class Reactor {
   #watchFd(fd: number, mask: number): void {
     let w = this.#fdWatches.get(fd);
     if (w === undefined) {
-      w = new native.Watch(fd, () => this.#attachedTurn());
+      w = openWatch(fd, () => this.#attachedTurn());
       if (!this.#refed) w.unref();
       this.#fdWatches.set(fd, w);
     }

@@ -14,6 +14,7 @@ import { EBADF, ECANCELED, EINTR, EINVAL, EPERM, ETIME } from './errno.js';
 import { ErrnoError, errnoError } from './errors.js';
 import { abortSignal, int, typeError } from './validate.js';
 import { native, type NativeRing, type NativeWatch } from './native.js';
+import { openWatch } from './watch.js';
 import { credentialGeneration, credentials, installCredentialGuard } from './credential-guard.js';
 import * as u from './uring.js';
 import { prepCancel } from './uring-prep.js';
@@ -204,7 +205,7 @@ export class RingCore {
         this.raw.close();
         throw e;
       }
-      this.watch = new native.Watch(this.efd, () => this.drainAttached());
+      this.watch = openWatch(this.efd, () => this.drainAttached());
       this.watch.start(1);
       this.watch.unref();
     }

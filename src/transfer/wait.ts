@@ -7,6 +7,7 @@
 import { EBADF, ENOTSOCK, EPIPE } from '../sys/errno.js';
 import { errnoError, type ErrnoError } from '../sys/errors.js';
 import { native, type NativeWatch } from '../sys/native.js';
+import { openWatch } from '../sys/watch.js';
 import { abortError } from '../sys/ring-core.js';
 import * as v from '../sys/validate.js';
 
@@ -62,7 +63,7 @@ export function writableWaiter(): Waiter {
         watch = undefined;
       }
       if (!watch) {
-        watch = new native.Watch(fd, onEvent);
+        watch = openWatch(fd, onEvent);
         watchedFd = fd;
       }
       const w = watch;
@@ -121,7 +122,7 @@ export async function waitWritable(fd: number): Promise<void> {
  */
 export function waitErrorQueue(fd: number): Promise<void> {
   return new Promise<void>((resolve) => {
-    const watch = new native.Watch(fd, (status) => {
+    const watch = openWatch(fd, (status) => {
       if (status < 0) done();
       else watch.stop();
     });

@@ -11,7 +11,16 @@
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { POLLNVAL, type Poller, Reactor, constants as c, createPoller, pollerNames, sys } from '../helpers/rawio.js';
+import {
+  ErrnoError,
+  POLLNVAL,
+  type Poller,
+  Reactor,
+  constants as c,
+  createPoller,
+  pollerNames,
+  sys,
+} from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { native } from '../../dist/src/sys/native.js';
 
@@ -304,13 +313,25 @@ describe.each(pollerNames)('Poller %s', (name) => {
     const file = openSync(fileURLToPath(import.meta.url), 'r');
     try {
       reactor.attach();
-      expect(() => reactor.watch(file, IN, () => {})).toThrow(expect.objectContaining({ code: 'EPERM' }));
+      const refused = (call: () => unknown) => {
+        try {
+          call();
+        } catch (e) {
+          return e;
+        }
+        return expect.fail('not refused');
+      };
+      const e = refused(() => reactor.watch(file, IN, () => {}));
+      expect(e).toBeInstanceOf(ErrnoError);
+      expect(e).toMatchObject({ code: 'EPERM' }); // epoll_ctl's, or (select, poll) uv_poll_init's
       expect(reactor.maskOf(file)).toBeUndefined();
       reactor.stop();
       if (!name.startsWith('epoll')) {
         // select and poll take it (always ready); attaching then cannot, and is undone.
         reactor.watch(file, IN, () => {});
-        expect(() => reactor.attach()).toThrow(expect.objectContaining({ code: 'EPERM' }));
+        const a = refused(() => reactor.attach());
+        expect(a).toBeInstanceOf(ErrnoError);
+        expect(a).toMatchObject({ code: 'EPERM' });
         expect(reactor.running).toBe(false);
         reactor.unwatch(file);
       }
