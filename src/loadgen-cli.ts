@@ -36,7 +36,9 @@ export const loadgenUsage = `rawio loadgen --target HOST:PORT [options]
   --duration T         measured window, e.g. 10s, 500ms, 2m (default 10s)
   --requests N         stop after N requests instead (the warm-up's included)
   --stall T            with --requests: give up after T without a reply (default 10s)
-  --warmup T           replies in the first T are not recorded (default 0)
+  --warmup T           replies in the first T are not recorded (default 0); give a server
+                       that starts a thread or process per new connection (thread-per-
+                       connection) one, or its start-up is what a short window measures
   --rate R             fixed rate, requests/s over all connections; latency counts from
                        each request's intended send time (default 0: closed loop)
   --cpus LIST          pin the load generator's threads to these CPUs, e.g. 0 or 0,1
