@@ -6,6 +6,7 @@
  * Reading a byte: the parsers here write `buf[i] ?? -1` where `i` may lie past the end of
  * what has arrived — -1 is no byte, so it matches no character test and ends every scan.
  */
+import { markAsUntransferable } from 'node:worker_threads';
 
 export const EMPTY: Uint8Array = new Uint8Array(0);
 export const encoder = new TextEncoder();
@@ -113,19 +114,32 @@ export function uintDigits(n: number): number {
 }
 
 const SLAB = 64 << 10;
-let slab = new ArrayBuffer(SLAB);
+let slab = newSlab();
 let slabUsed = 0;
+
+/**
+ * A slab the frames of many requests share, marked untransferable as Node marks its Buffer
+ * pool: a module handing a frame's `.buffer` in a transfer list (postMessage,
+ * structuredClone) gets a copy sent, and the frames of other requests, other connections
+ * included, stay readable.
+ */
+function newSlab(): ArrayBuffer {
+  const ab = new ArrayBuffer(SLAB);
+  markAsUntransferable(ab);
+  return ab;
+}
 
 /**
  * A frame buffer of `n` bytes whose every byte the caller writes, carved from a shared
  * 64 KiB slab (8-byte aligned) the way Node pools small Buffers, but as a plain
  * Uint8Array: several times cheaper than a fresh ArrayBuffer (a malloc each) or
- * Buffer.allocUnsafe. Such frames share an ArrayBuffer: never transfer `.buffer`.
+ * Buffer.allocUnsafe. Such frames share an ArrayBuffer, untransferable; one detached all
+ * the same (ArrayBuffer.prototype.transfer) is left for a new one, not failed on.
  */
 export function allocFrame(n: number): Uint8Array {
   if (n > SLAB >>> 3) return new Uint8Array(n);
-  if (slabUsed + n > SLAB) {
-    slab = new ArrayBuffer(SLAB);
+  if (slabUsed + n > SLAB || slab.byteLength === 0) {
+    slab = newSlab();
     slabUsed = 0;
   }
   const f = new Uint8Array(slab, slabUsed, n);

@@ -41,7 +41,10 @@ export interface HttpRequest {
   httpVersion: '1.0' | '1.1';
   /** Header fields by lower-case name (own properties), values without the spaces and tabs around them; repeated fields joined with ', '. */
   headers: Record<string, string>;
-  /** The body (a chunked body already decoded); empty when there is none. */
+  /**
+   * The body (a chunked body already decoded); empty when there is none. Its buffer is its
+   * own: it may be kept, changed or transferred to another thread.
+   */
   body: Uint8Array;
 }
 
@@ -122,7 +125,9 @@ export function requestOf(frame: Uint8Array): HttpRequest {
       Object.defineProperty(headers, name, { value: joined, enumerable: true, writable: true, configurable: true });
     else headers[name] = joined;
   }
-  const body = frameBody(frame);
+  // A copy with a buffer of its own: the frame is a view into a slab other requests share,
+  // which a handler must neither read through `.buffer` nor detach by transferring it.
+  const body = new Uint8Array(frameBody(frame));
   return { method, target, httpVersion: version === 'HTTP/1.0' ? '1.0' : '1.1', headers, body };
 }
 
@@ -202,14 +207,13 @@ function closeOption(value: string): boolean {
   return value.split(',').some((t) => t.trim().toLowerCase() === 'close');
 }
 
-/** The status line and header fields of `res`, and whether its Connection field asks to close. */
-function headLines(res: HttpResponse): { lines: string; close: boolean } {
-  const status = res.status ?? 200;
+/** The status line and header fields of a response, and whether its Connection field asks to close. */
+function headLines(status: number, headers: HttpResponse['headers']): { lines: string; close: boolean } {
   if (!Number.isInteger(status) || status < 200 || status > 999)
     throw rangeError('status', 'an integer from 200 to 999', status);
   let out = `HTTP/1.1 ${status} ${reason(status) ?? 'Unknown'}\r\n`;
   const given = new Set<string>();
-  const fields = res.headers ?? {};
+  const fields = headers ?? {};
   if (typeof fields !== 'object' || Array.isArray(fields)) {
     throw typeError('headers', 'an object of header names and values', fields);
   }
@@ -275,12 +279,26 @@ export function buildReply(
   asked: { close: boolean } = { close: false },
 ): Reply {
   if (typeof res !== 'object' || res === null) throw typeError('response', 'an object', res);
-  const { lines, close } = headLines(res);
+  // Each field read once: a getter (or a Proxy) answering twice could otherwise give the
+  // status line one status and the framing another (a 200 framed as a bodiless 204).
+  const { status: given, headers, body } = res;
+  const status = given ?? 200;
+  let lines: string;
+  let close: boolean;
+  try {
+    ({ lines, close } = headLines(status, headers));
+  } catch (e) {
+    // Refused before it was sent: its body is ended as one never sent is (a file stream's fd
+    // closed), and a Node stream's later 'error' finds a listener.
+    if (isIterable(body)) {
+      guard(body);
+      release(body);
+    }
+    throw e;
+  }
   asked.close = close;
   // A handler that asks to close (Connection: close) ends the connection after this response.
   const f = close ? closing(framing) : framing;
-  const status = res.status ?? 200;
-  const body = res.body;
   const bodyless = status === 204 || status === 304;
   if (isIterable(body)) {
     guard(body);
@@ -405,9 +423,13 @@ function chunked(body: AsyncIterable<Uint8Array | string>, onError: (e: unknown)
   return sourceBody(body, chunkOf, LAST, onError);
 }
 
-/** The body as it comes (HTTP/1.0: it runs to the connection's close). */
+/**
+ * The body as it comes (HTTP/1.0: it runs to the connection's close), each chunk copied as
+ * chunkOf copies it: a model may hold a chunk unsent while it asks for the next (a client
+ * slow to read, a send in flight), and a producer may refill the buffer it yielded.
+ */
 function raw(body: AsyncIterable<Uint8Array | string>, onError: (e: unknown) => void): AsyncIterable<Uint8Array> {
-  return sourceBody(body, (bytes) => bytes, undefined, onError);
+  return sourceBody(body, (bytes) => new Uint8Array(bytes), undefined, onError);
 }
 
 /**

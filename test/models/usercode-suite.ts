@@ -9,7 +9,7 @@
  * process left behind; and close() must not wait for a timer a module left running.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,6 +214,56 @@ export function defineUserCodeSuite(model: ModelName): void {
       expect(r.map((x) => x.status)).toEqual([200, 200, 200]);
       expect(sha(r[0]!.body)).toBe(sha(file));
       expect(r[1]!.body.toString()).toBe('timer fired');
+    });
+  });
+
+  describe(`${model} × http handler: what a response may hold`, () => {
+    let server: Server;
+    beforeAll(async () => {
+      server = await serve({ model, protocol: 'http', handler: APP, workers: 2 });
+    });
+    afterAll(() => server.close());
+
+    it('frames a response by the status it sent, a status getter read once', async () => {
+      const r = responses(await exchange(server.port, http(get('/status-twice') + get('/hello'), 2)));
+      expect(r.map((x) => [x.status, x.headers['content-length'], x.body.toString()])).toEqual([
+        [200, '6', 'framed'],
+        [200, '6', 'hi GET'],
+      ]);
+    });
+
+    it('sends the bytes each chunk held when it was yielded, the buffer refilled after (HTTP/1.0, unframed)', async () => {
+      const size = 65536;
+      const n = 48;
+      const send = Buffer.from(`GET /stream-reused?size=${size}&n=${n} HTTP/1.0\r\n\r\n`);
+      const got = await exchange(server.port, { send, complete: () => false }); // to the server's close
+      const body = got.subarray(got.indexOf('\r\n\r\n') + 4);
+      const want = Buffer.concat(Array.from({ length: n }, (_, i) => Buffer.alloc(size, 48 + (i % 10))));
+      expect(body.length).toBe(want.length);
+      expect(sha(body)).toBe(sha(want));
+    });
+
+    it('ends the streamed body of a response refused for its header (a file stream is closed)', async () => {
+      const marker = join(dir, `closed-${model}`);
+      writeFileSync(marker, '');
+      const q = `/refused-stream?path=${encodeURIComponent(path)}&marker=${encodeURIComponent(marker)}`;
+      const r = responses(await exchange(server.port, http(get(q) + get(q) + get('/hello'), 3)));
+      expect(r.map((x) => x.status)).toEqual([500, 500, 200]);
+      expect(await eventually(() => readFileSync(marker, 'latin1') === 'cc')).toBe(true);
+    });
+
+    it("lets a handler transfer its request body's buffer, other requests unharmed", async () => {
+      const post = (body: string) =>
+        `POST /transfer-body HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const send = post('one') + get('/hello') + post('two') + get('/hello');
+      const r = responses(await exchange(server.port, http(send, 4)));
+      expect(r.map((x) => [x.status, x.body.toString()])).toEqual([
+        [200, 'moved one'],
+        [200, 'hi GET'],
+        [200, 'moved two'],
+        [200, 'hi GET'],
+      ]);
+      expect(responses(await exchange(server.port, http(get('/hello'), 1)))[0]!.body.toString()).toBe('hi GET');
     });
   });
 
