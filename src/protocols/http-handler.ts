@@ -290,9 +290,13 @@ export function buildReply(
   } catch (e) {
     // Refused before it was sent: its body is ended as one never sent is (a file stream's fd
     // closed), and a Node stream's later 'error' finds a listener.
-    if (isIterable(body)) {
-      guard(body);
-      release(body);
+    try {
+      if (isIterable(body)) {
+        guard(body);
+        release(body);
+      }
+    } catch {
+      // an `on` or `destroy` that throws: the error reported is the response's own
     }
     throw e;
   }

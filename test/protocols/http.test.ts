@@ -33,6 +33,28 @@ function serve(p: SyncProtocol, stream: string, cuts: number[] = []): Reply[] {
 describe('http protocol', () => {
   const p = createProtocol('http');
 
+  it("keeps other requests' frames readable when a module transfers one frame's buffer", () => {
+    // Frames share a slab (marked untransferable): a transfer list naming it sends a copy.
+    const other = new HttpCodec().push(b(GET)).frames[0]!;
+    const before = Buffer.from(other);
+    const codec = new HttpCodec();
+    const [frame] = codec.push(b(GET)).frames;
+    structuredClone(frame!.buffer, { transfer: [frame!.buffer] });
+    expect(frame!.byteLength).toBeGreaterThan(0);
+    expect(Buffer.from(other)).toEqual(before);
+    expect(codec.push(b(GET)).frames).toHaveLength(1);
+    // Detached all the same (ArrayBuffer.prototype.transfer where there is one): a new slab.
+    const transfer = (frame!.buffer as { transfer?: () => ArrayBuffer }).transfer;
+    if (typeof transfer === 'function') {
+      try {
+        transfer.call(frame!.buffer);
+      } catch {
+        // refused for an untransferable buffer: nothing was detached
+      }
+      expect(codec.push(b(GET)).frames).toHaveLength(1);
+    }
+  });
+
   it('answers GET / with the hello-world and its headers', () => {
     const [r] = serve(p, GET);
     const m = parse(r);
