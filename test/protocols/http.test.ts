@@ -39,15 +39,16 @@ describe('http protocol', () => {
     const before = Buffer.from(other);
     const codec = new HttpCodec();
     const [frame] = codec.push(b(GET)).frames;
-    structuredClone(frame!.buffer, { transfer: [frame!.buffer] });
+    const slab = frame!.buffer as ArrayBuffer;
+    structuredClone(slab, { transfer: [slab] });
     expect(frame!.byteLength).toBeGreaterThan(0);
     expect(Buffer.from(other)).toEqual(before);
     expect(codec.push(b(GET)).frames).toHaveLength(1);
     // Detached all the same (ArrayBuffer.prototype.transfer where there is one): a new slab.
-    const transfer = (frame!.buffer as { transfer?: () => ArrayBuffer }).transfer;
+    const transfer = (slab as { transfer?: () => ArrayBuffer }).transfer;
     if (typeof transfer === 'function') {
       try {
-        transfer.call(frame!.buffer);
+        transfer.call(slab);
       } catch {
         // refused for an untransferable buffer: nothing was detached
       }
