@@ -209,6 +209,7 @@ function closeOption(value: string): boolean {
 
 /** The status line and header fields of a response, and whether its Connection field asks to close. */
 function headLines(status: number, headers: HttpResponse['headers']): { lines: string; close: boolean } {
+  if (typeof status !== 'number') throw typeError('status', 'of type number', status);
   if (!Number.isInteger(status) || status < 200 || status > 999)
     throw rangeError('status', 'an integer from 200 to 999', status);
   let out = `HTTP/1.1 ${status} ${reason(status) ?? 'Unknown'}\r\n`;

@@ -217,6 +217,25 @@ describe('http handler', () => {
     expect(raw.join('')).toBe('data: 0\n\n');
   });
 
+  it('answers 500 for a status outside 200 to 999 (a 1xx included) or not a number, 600 as given', async () => {
+    const p = await load();
+    for (const c of ['zero', '99', '100', '101', '199', '1000', 'half', 'nan', 'neg', 'string']) {
+      const [r, last] = await run(p, GET(`/status-odd?case=${c}`) + GET('/last-error'));
+      expect([c, text(r!.data).split(' ')[1], text(r!.data).includes('never'), !!r!.close]).toEqual([
+        c,
+        '500',
+        false,
+        false,
+      ]);
+      expect([c, text(last!.data).split('\r\n\r\n')[1]]).toEqual([
+        c,
+        c === 'string' ? 'ERR_INVALID_ARG_TYPE' : 'ERR_OUT_OF_RANGE',
+      ]);
+    }
+    const [r] = await run(p, GET('/status?code=600&body=kept'));
+    expect(text(r!.data)).toMatch(/^HTTP\/1\.1 600 Unknown\r\n[^]*\r\n\r\nkept$/);
+  });
+
   it('sends neither a body nor a Content-Length with a 204 or a 304, the 304 of a GET and a HEAD alike', async () => {
     const p = await load();
     const r = await run(
