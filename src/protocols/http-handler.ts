@@ -62,7 +62,7 @@ export interface HttpFileBody {
 
 /** What a handler returns (or resolves with). */
 export interface HttpResponse {
-  /** Default 200. */
+  /** Default 200; an integer from 200 to 999 (a 1xx is interim, not an answer). */
   status?: number;
   /**
    * Header fields to send. Content-Length, Transfer-Encoding and Connection are the
@@ -281,12 +281,15 @@ export function buildReply(
 ): Reply {
   if (typeof res !== 'object' || res === null) throw typeError('response', 'an object', res);
   // Each field read once: a getter (or a Proxy) answering twice could otherwise give the
-  // status line one status and the framing another (a 200 framed as a bodiless 204).
-  const { status: given, headers, body } = res;
-  const status = given ?? 200;
+  // status line one status and the framing another (a 200 framed as a bodiless 204). The
+  // body first, so that it is released whatever fails after it.
+  const body = res.body;
+  let status: number;
   let lines: string;
   let close: boolean;
   try {
+    const { status: given, headers } = res;
+    status = given ?? 200;
     ({ lines, close } = headLines(status, headers));
   } catch (e) {
     // Refused before it was sent: its body is ended as one never sent is (a file stream's fd
