@@ -215,7 +215,9 @@ function headLines(status: number, headers: HttpResponse['headers']): { lines: s
   let out = `HTTP/1.1 ${status} ${reason(status) ?? 'Unknown'}\r\n`;
   const given = new Set<string>();
   const fields = headers ?? {};
-  if (typeof fields !== 'object' || Array.isArray(fields)) {
+  // An iterable (an array of pairs, a Map, a Headers) has no fields of its own to read:
+  // refused, not sent without the fields it holds.
+  if (typeof fields !== 'object' || Symbol.iterator in fields) {
     throw typeError('headers', 'an object of header names and values', fields);
   }
   let close = false;

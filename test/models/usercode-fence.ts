@@ -477,6 +477,7 @@ export function defineUserCodeFenceTests(model: ModelName): void {
       '/header-boolean',
       '/header-nested-array',
       '/headers-array',
+      '/headers-map',
     ];
     for (const route of routes) {
       it(`answers a handler's header value of ${route} with 500, writing none of it`, async () => {
