@@ -326,13 +326,16 @@ export function judgeTargets(
 }
 
 /**
- * A ratio as "1.23x", with as many more digits (up to 4) as it takes to tell it from each
- * bound: 1.0996 against 1.1 reads 1.0996x, not a 1.10x that seems to meet the bound.
+ * A ratio as "1.23x", with as many more digits as it takes to tell it from each bound:
+ * 1.0996 against 1.1 reads 1.0996x, not a 1.10x that seems to meet the bound, and
+ * 1.0999999 reads 1.0999999x, never a 1.1000x that equals it. Only a ratio exactly at a
+ * bound prints as the bound.
  */
 export function ratioText(r: number, bounds: readonly number[]): string {
   let digits = 2;
   const blurs = (d: number) => bounds.some((b) => r !== b && Number(r.toFixed(d)) === b);
-  while (digits < 4 && blurs(digits)) digits++;
+  // toFixed(20) tells apart any two doubles of a ratio's size
+  while (digits < 20 && blurs(digits)) digits++;
   return `${r.toFixed(digits)}x`;
 }
 

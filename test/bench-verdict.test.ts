@@ -451,6 +451,24 @@ describe('a ratio next to its bound', () => {
     expect(single(1.04).figures).toMatch(/^1\.04x \(missed by 5%\)/);
     expect(ratioText(0.8, [0.8])).toBe('0.80x');
   });
+
+  it('never prints a missed ratio as its bound, however close it comes', () => {
+    // 1.0999999 misses 1.1 with no floor: four digits ("1.1000x") would print the bound itself
+    const near = single(1.0999999);
+    expect(near.status).toBe('missed');
+    expect(near.figures).toMatch(/^1\.0999999x \(missed by/);
+    const fio = judgeTargets({ 'uring-read.ring-as-fio-over-fio.qd1': 0.94996 }).find((t) => /QD1:/.test(t.target))!;
+    expect(fio.status).toBe('missed');
+    expect(fio.figures).toMatch(/^0\.94996x \(missed by/);
+    // lower is better: a CPU ratio a hair over its bound reads over, with the digits that show it
+    const cpu = judgeTargets({ 'http-wrk.single-over-nginx.c50.cpuUsPerReq': 0.90004 }).find((t) =>
+      /single server CPU/.test(t.target),
+    )!;
+    expect(cpu.status).toBe('missed');
+    expect(cpu.figures).toMatch(/^0\.90004x \(over by/);
+    for (const r of [1.1 - 1e-9, 1.1 + 1e-12, 0.95 - 1e-15])
+      for (const b of [1.1, 0.95]) if (r !== b) expect(ratioText(r, [b])).not.toBe(`${b.toFixed(2)}x`);
+  });
 });
 
 describe('a figure that is not a number', () => {
