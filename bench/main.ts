@@ -138,12 +138,13 @@ function printSummary(r: Report, files: string[], out: string): void {
   if (r.repeats) {
     const word = r.repeats.held.map(heldWord);
     const flipped = r.repeats.held.filter((_, i) => word[i] === 'no');
+    const partly = r.repeats.held.filter((_, i) => word[i] === 'partly measured');
     const count = (w: string) => word.filter((x) => x === w).length;
     console.log(
       `\nAcross ${r.repeats.runs} runs: ${count('yes')} verdicts held, ${flipped.length} did not, ` +
-        `${count('not measured')} not measured in any run`,
+        `${partly.length} measured in only some runs, ${count('not measured')} not measured in any run`,
     );
-    for (const h of flipped) console.log(`  ${h.id}: ${h.verdicts.join(' · ')}`);
+    for (const h of [...flipped, ...partly]) console.log(`  ${h.id}: ${h.verdicts.join(' · ')}`);
   }
   for (const n of r.notes ?? []) console.log(`\n${n}`);
   console.log(

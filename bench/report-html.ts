@@ -30,6 +30,7 @@ function tone(v: string): string {
 const HELD_CELL: Record<ReturnType<typeof heldWord>, Cell> = {
   yes: ['yes', 'held'],
   no: ['no', 'flipped'],
+  'partly measured': ['partly measured', 'unmeasured'],
   'not measured': ['not measured', 'unmeasured'],
 };
 const NUMERIC = /^[\d.,\s–x()%±-]+$/;

@@ -91,8 +91,15 @@ export function heldAcross(runs: readonly ReadonlyMap<string, string>[]): Held[]
   });
 }
 
-/** How the repeats table reads a verdict's runs: held, flipped, or never measured at all. */
-export function heldWord(h: Held): 'yes' | 'no' | 'not measured' {
-  if (h.verdicts.every((v) => v === 'not measured')) return 'not measured';
-  return h.held ? 'yes' : 'no';
+/**
+ * How the repeats table reads a verdict's runs: held ('yes', the same in every run);
+ * flipped ('no', the runs that measured it disagree); 'partly measured' (the runs that
+ * measured it agree, but a run did not measure it: a tool missing, a scenario that failed —
+ * no evidence that it flips, nor that it holds); or never measured at all.
+ */
+export function heldWord(h: Held): 'yes' | 'no' | 'partly measured' | 'not measured' {
+  const measured = h.verdicts.filter((v) => v !== 'not measured');
+  if (measured.length === 0) return 'not measured';
+  if (measured.some((v) => v !== measured[0])) return 'no';
+  return measured.length === h.verdicts.length ? 'yes' : 'partly measured';
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { combineGrades, judgeClaims } from '../dist/bench/claims.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
-import { buildReport, withRepeats, type Report } from '../dist/bench/report.js';
+import { buildReport, renderMarkdown, withRepeats, type Report } from '../dist/bench/report.js';
 import { ticksPerSecond } from '../dist/bench/lib/external.js';
 import { recordWrkRun } from '../dist/bench/scenarios/http-wrk.js';
 import { judgeTargets, ratioText } from '../dist/bench/targets.js';
@@ -642,6 +642,59 @@ describe('--repeat', () => {
       ['held', 'yes'],
       ['flipped', 'no'],
     ]);
+  });
+});
+
+describe('--repeat with a run that did not measure a verdict', () => {
+  it('reads "partly measured", not as a flip, when the runs that measured it agree', () => {
+    const held = heldAcross([
+      new Map([
+        ['lost once', 'met'],
+        ['flipped and lost', 'met'],
+      ]),
+      // a tool missing, or the scenario failed, in this run
+      new Map([
+        ['lost once', 'not measured'],
+        ['flipped and lost', 'not measured'],
+      ]),
+      new Map([
+        ['lost once', 'met'],
+        ['flipped and lost', 'missed'],
+      ]),
+    ]);
+    expect(held.map((h) => [h.id, heldWord(h)])).toEqual([
+      ['lost once', 'partly measured'],
+      ['flipped and lost', 'no'],
+    ]);
+  });
+
+  it('tables it so in report.md, neither "yes" nor a bold "no"', () => {
+    const report = (failed: boolean): Report =>
+      buildReport({
+        profile: 'quick',
+        rawio: '0',
+        cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
+        machine: { cores: 2, mitigations: {} } as unknown as Parameters<typeof buildReport>[0]['machine'],
+        scenarios: [
+          failed
+            ? { name: 'lt-et', title: 'lt-et', description: '', status: 'failed', error: 'boom', seconds: 1, log: [] }
+            : {
+                name: 'lt-et',
+                title: 'lt-et',
+                description: '',
+                status: 'ok',
+                seconds: 1,
+                log: [],
+                result: { tables: [], metrics: { 'lt-et.et-over-lt.wakeups': 0.5, 'lt-et.floor': 1.01 } },
+              },
+        ],
+      });
+    const r = withRepeats([report(false), report(true), report(false)]);
+    const claim2 = r.repeats!.held.find((h) => h.id.startsWith('claim 2:'))!;
+    expect(claim2.verdicts).toEqual(['confirmed', 'not measured', 'confirmed']);
+    expect(heldWord(claim2)).toBe('partly measured');
+    const md = renderMarkdown(r);
+    expect(md).toMatch(/\| claim 2: [^|]+ \| partly measured \| confirmed · not measured · confirmed \|/);
   });
 });
 
