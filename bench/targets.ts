@@ -8,17 +8,20 @@
  * is missed the report shows by how much; where its scenarios did not run (or an anchor is
  * not installed) it is 'not measured'. A target the bare server of the same path (the least
  * a server can do) clearly misses too reads 'client-bound' (req/s: the client, not the
- * server, decides that ratio on this machine) or 'kernel-bound' (CPU per request: the
+ * server, decides that ratio on this machine — unless the server is clearly below the bare
+ * server, whose rate shows the client allowed more) or 'kernel-bound' (CPU per request: the
  * system calls alone cost more than the bound).
  */
 import type { Metrics } from './claims.js';
-import { formatFloor, judgeAll, judgeRatio, type TargetVerdict } from './verdict.js';
+import { formatFloor, judgeAll, judgeRatio, withinFloor, type TargetVerdict } from './verdict.js';
 
 /**
  * Where a target is clearly missed and the bare server of the same I/O path (bench/c: the
  * least a server can do) clearly misses the same bound under the same client:
  * 'client-bound' for a req/s bound (the client, not the server, sets the ratio on this
- * machine), 'kernel-bound' for a CPU-per-request bound (the system calls alone cost more).
+ * machine; not where the server is clearly below the bare server's ratio, for then the
+ * client allowed more than the server reached), 'kernel-bound' for a CPU-per-request bound
+ * (the system calls alone cost more).
  */
 export type BoundStatus = 'client-bound' | 'kernel-bound';
 
@@ -291,7 +294,11 @@ export function judgeTargets(
     const verdicts = ratios.map(({ r, bare, floor: f }): TargetVerdict | BoundStatus => {
       const v = judgeRatio(r, t, f);
       // clearly missed, and the least a server can do on the same path clearly misses too
-      return v === 'missed' && bare !== undefined && judgeRatio(bare, t, f) === 'missed' ? t.bare!.means : v;
+      if (v !== 'missed' || bare === undefined || judgeRatio(bare, t, f) !== 'missed') return v;
+      // but the client sets no ratio of a server clearly below the rate the bare server
+      // reached under the same client: that shortfall is the server's own
+      if (t.bare!.means === 'client-bound' && clearlyBelow(r, bare, f)) return v;
+      return t.bare!.means;
     });
     const figures = ratios
       .map(({ a, r, bare }, i) => {
@@ -342,6 +349,15 @@ export function ratioText(r: number, bounds: readonly number[]): string {
 /** "18%", or "0.4%" under 1%: how far a ratio is past its bound. */
 function percent(x: number): string {
   return x >= 0.995 ? `${x.toFixed(0)}%` : `${x.toPrecision(1)}%`;
+}
+
+/**
+ * Whether ratio r is clearly below the bare server's: lower, and farther from it than the
+ * noise of two ratios each read against the floor (both were measured against the same
+ * denominator, each with its own spread: twice the floor in log space).
+ */
+function clearlyBelow(r: number, bare: number, floor: number | undefined): boolean {
+  return r < bare && !withinFloor(r, bare, floor === undefined ? undefined : floor * floor);
 }
 
 /** The bare server's ratio for the pair of `t` at the index of `pair`, when measured. */

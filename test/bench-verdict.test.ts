@@ -298,6 +298,44 @@ describe('targets judged by the anchors', () => {
     expect(pb.figures).toMatch(/the bare io_uring server: 1\.05x/);
   });
 
+  it('never reads client-bound a server clearly below the rate the bare server reached under the same client', () => {
+    const single = (r: number, bare: number) =>
+      byName(
+        {
+          'http-wrk.single-over-nginx.c50.rps': r,
+          'http-wrk.bare-over-nginx.c50.rps': bare,
+          'http-wrk.floor.rps': 1.03,
+        },
+        /single >= 1\.1x nginx/,
+      );
+    // wrk allowed 1.05x (the bare server reached it), the server made 0.50x: its own miss
+    const own = single(0.5, 1.05);
+    expect(own.status).toBe('missed');
+    expect(own.figures).toMatch(/0\.50x \(missed by 55%\) \(the bare C server: 1\.05x\)/);
+    expect(own.figures).not.toMatch(/client-bound/);
+    // 1.00x beside the bare server's 1.08x: farther apart than two floors (1.03² ≈ 1.061)
+    expect(single(1, 1.08).status).toBe('missed');
+    // within two floors of the bare server, or above it: the client's limit
+    expect(single(1, 1.05).status).toBe('client-bound');
+    expect(single(1.04, 1.0).status).toBe('client-bound');
+    // RESP pair by pair: GET clearly below its bare server is a miss of its own
+    const resp = byName(
+      {
+        'redisbench.single.set.p1.rps': 100,
+        'redisbench.redis.set.p1.rps': 100,
+        'redisbench.bare.set.p1.rps': 98,
+        'redisbench.single.get.p1.rps': 60,
+        'redisbench.redis.get.p1.rps': 100,
+        'redisbench.bare.get.p1.rps': 98,
+        'redisbench.floor.p1.rps': 1.02,
+      },
+      /redis-benchmark, 50 conns: single >= 1\.1x/,
+    );
+    expect(resp.status).toBe('missed');
+    expect(resp.figures).toMatch(/set\.p1\.rps: 1\.00x \(missed by 9%\) \(client-bound: /);
+    expect(resp.figures).toMatch(/get\.p1\.rps: 0\.60x \(missed by 45%\) \(the bare C server: 0\.98x\)/);
+  });
+
   it('reads the node:http target against the bare server of each path', () => {
     const m = {
       'http-wrk.single.c50.rps': 95,
