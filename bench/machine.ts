@@ -74,3 +74,10 @@ export function describeMachine(m: Machine): string {
     `loopback scatter-gather: ${m.loopbackSg === null ? 'unknown' : m.loopbackSg ? 'on' : 'off'}`
   );
 }
+
+/** Where the servers and the load generator ran, for a report's header. */
+export function describeCpuPlan(plan: { serverCpus: number[]; clientCpus: number[]; separate: boolean }): string {
+  return plan.separate
+    ? `servers pinned to CPU ${plan.serverCpus.join(',')}, load generator to CPU ${plan.clientCpus.join(',')}`
+    : 'one CPU: servers and load generator share it';
+}

@@ -1,11 +1,14 @@
 /**
- * report.html: the benchmark report as one self-contained page — the claims, the targets,
+ * report.html: the benchmark report as one self-contained page — the machine and where the
+ * servers and the load generator ran (as report.md heads it), the claims, the targets,
  * whether each verdict held across repeated runs, then every scenario's tables with its
- * charts inline as SVG — read in a browser the way criterion's HTML report is. It loads
+ * charts inline as SVG, and the machine's mitigations — read in a browser the way
+ * criterion's HTML report is. It loads
  * nothing: no script, no font, no image from anywhere, and a Content-Security-Policy that
  * forbids fetching anything, so it opens the same from a CI artifact or an offline laptop.
  */
 import type { Report } from './report.js';
+import { describeCpuPlan, describeMachine } from './machine.js';
 import { floorCell } from './targets.js';
 import { heldWord } from './verdict.js';
 import type { Table } from './scenario.js';
@@ -86,7 +89,9 @@ function htmlRows(columns: string[], rows: Cell[][]): string {
 export function renderHtml(r: Report, svgs: ReadonlyMap<string, string[]>): string {
   const body = [
     `<h1>rawio benchmark report</h1>`,
-    `<p>${esc(r.createdAt)} · rawio ${esc(r.rawio)} · profile <code>${esc(r.profile)}</code> · ${r.scenarios.length} scenarios</p>`,
+    `<p>${esc(r.createdAt)} · rawio ${esc(r.rawio)} · profile <code>${esc(r.profile)}</code> · ${esc(describeCpuPlan(r.cpuPlan))} · ${r.scenarios.length} scenarios</p>`,
+    // the machine, as report.md names it: the figures mean nothing without it
+    `<p><strong>Machine:</strong> ${esc(describeMachine(r.machine))}</p>`,
     ...(r.notes ?? []).map((n) => `<p class="note">${esc(n)}</p>`),
     ...verdictSections(r),
   ];
@@ -102,6 +107,13 @@ export function renderHtml(r: Report, svgs: ReadonlyMap<string, string[]>): stri
       body.push(`<details><summary>log</summary><ul>${s.log.map((l) => `<li>${esc(l)}</li>`).join('')}</ul></details>`);
     body.push('</section>');
   }
+  const mitigations = Object.entries(r.machine.mitigations ?? {});
+  if (mitigations.length > 0)
+    body.push(
+      '<section id="machine"><h2>Machine details</h2>',
+      htmlRows(['vulnerability', 'status'], mitigations),
+      '</section>',
+    );
   return [
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8">',

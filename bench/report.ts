@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CHARTS_MISSING, renderSvg } from './charts.js';
 import { renderHtml } from './report-html.js';
 import { judgeClaims, type Metrics } from './claims.js';
-import { describeMachine, type Machine } from './machine.js';
+import { describeCpuPlan, describeMachine, type Machine } from './machine.js';
 import type { ClaimResult, Profile, ScenarioResult, Table } from './scenario.js';
 import { floorCell, judgeTargets, type TargetResult } from './targets.js';
 import { heldAcross, heldWord, type Held } from './verdict.js';
@@ -136,9 +136,7 @@ function claimsSection(r: Report): string[] {
 }
 
 export function renderMarkdown(r: Report): string {
-  const cpu = r.cpuPlan.separate
-    ? `servers pinned to CPU ${r.cpuPlan.serverCpus.join(',')}, load generator to CPU ${r.cpuPlan.clientCpus.join(',')}`
-    : 'one CPU: servers and load generator share it';
+  const cpu = describeCpuPlan(r.cpuPlan);
   const out = [
     `# rawio benchmark report`,
     '',

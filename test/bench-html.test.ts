@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PALETTE, spansDecades, vegaLiteSpec } from '../dist/bench/charts.js';
-import { machine } from '../dist/bench/machine.js';
-import { buildReport, withRepeats, writeReport, type Report } from '../dist/bench/report.js';
+import { describeMachine, machine } from '../dist/bench/machine.js';
+import { buildReport, renderMarkdown, withRepeats, writeReport, type Report } from '../dist/bench/report.js';
+import { renderHtml } from '../dist/bench/report-html.js';
 import { cpuPlan } from '../dist/bench/runner.js';
 import { which } from '../dist/bench/tools.js';
 
@@ -178,6 +179,35 @@ describe('report.html', () => {
     }
   });
 
+  it('names the machine, the CPU plan and the mitigations, as report.md does', () => {
+    const r = {
+      ...sampleReport(),
+      cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
+      machine: {
+        kernel: '6.1.0-<test>',
+        cpuModel: 'Some CPU & co',
+        cores: 1,
+        onlineCpus: 2,
+        node: 'v20.0.0',
+        v8: '11',
+        memoryGiB: 4,
+        mitigations: { spectre_v2: 'Mitigation: Retpolines', meltdown: 'Not affected' },
+        loopbackSg: true,
+        probe: {},
+      },
+    } as unknown as Report;
+    const html = renderHtml(r, new Map());
+    const md = renderMarkdown(r);
+    const line = describeMachine(r.machine);
+    expect(line).toMatch(/2 CPUs \(1 allowed to the bench\).*1\/2 vulnerability mitigations active/);
+    expect(md).toContain(line);
+    expect(html).toContain(
+      '<strong>Machine:</strong> Linux 6.1.0-&lt;test&gt;, Some CPU &amp; co, 2 CPUs (1 allowed to the bench)',
+    );
+    expect(html).toContain('servers pinned to CPU 0, load generator to CPU 1');
+    expect(html).toMatch(/<section id="machine">[\s\S]*<td>spectre_v2<\/td><td>Mitigation: Retpolines<\/td>/);
+  });
+
   it.skipIf(!chromium)(
     'renders every section in headless Chromium with no console message',
     async () => {
@@ -194,7 +224,8 @@ describe('report.html', () => {
         expect(dom).toMatch(/class="noise">within noise</); // the proactor target sits inside its floor
         expect(dom).toMatch(/<svg[^>]*>/);
         expect(dom).toContain('Failed: <code>boom</code>');
-        expect((dom.match(/<section/g) ?? []).length).toBe(3 + r.scenarios.length);
+        const machineSection = Object.keys(r.machine.mitigations).length > 0 ? 1 : 0;
+        expect((dom.match(/<section/g) ?? []).length).toBe(3 + r.scenarios.length + machineSection);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
