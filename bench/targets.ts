@@ -186,7 +186,11 @@ const TARGETS: Target[] = [
     min: 0.95,
     floorKey: `uring-read.floor.qd${qd}`,
     judgedBy: 'fio',
-    unmeasured: [['uring-read.no-fio', 'fio is not installed']],
+    unmeasured: [
+      ['uring-read.no-fio', 'fio is not installed'],
+      ['uring-read.fio-failed', 'fio did not run (see the uring-read log for what it said)'],
+      [`uring-read.fio-failed.qd${qd}`, `fio failed at QD${qd} (see the uring-read log for what it said)`],
+    ],
   })),
   {
     // copy-c runs rawio and the C driver interleaved in one scenario, against one sink

@@ -1,6 +1,7 @@
 /**
- * The pieces of the static-file and redis-benchmark scenarios: redis-benchmark's output
- * parsed from a captured real run, the nginx static configurations (and, where nginx is
+ * The pieces of the static-file, redis-benchmark and uring-read scenarios: fio's and
+ * redis-benchmark's output parsed from captured real runs (and fio run for a moment where
+ * installed), the nginx static configurations (and, where nginx is
  * installed, each one serving a file byte for byte), Node's fs-stream file server, CPU time
  * from /proc/<pid>/stat, and redis-benchmark against rawio's RESP server when installed.
  */
@@ -19,6 +20,7 @@ import {
   treeCpuSeconds,
 } from '../dist/bench/lib/external.js';
 import { connectionsFor, sizeKey } from '../dist/bench/scenarios/static.js';
+import { fioIops, parseFio } from '../dist/bench/scenarios/uring-read-paths.js';
 import { cpuPlan } from '../dist/bench/runner.js';
 import { startServer } from '../dist/bench/server.js';
 import { parseRedisBenchmark, runRedisBenchmark, which } from '../dist/bench/tools.js';
@@ -52,6 +54,49 @@ function fetch(port: number, path: string): Promise<{ status: number; body: Buff
     }).on('error', reject);
   });
 }
+
+describe('fio output', () => {
+  const fixture = (f: string) => readFileSync(new URL(`./fixtures/${f}`, import.meta.url), 'utf8');
+
+  it("parses a captured --output-format=json run: the first job's IOPS and CPU per read", () => {
+    const r = parseFio(fixture('fio-json.txt'));
+    expect(r).toEqual({ iops: 22472.527473, cpuUs: expect.any(Number) });
+    expect((r as { cpuUs: number }).cpuUs).toBeGreaterThan(0);
+  });
+
+  it('reads the JSON among the lines fio prints around it', () => {
+    const json = fixture('fio-json.txt');
+    const noisy = `note: both iodepth >= 1 and synchronous I/O engine are selected\n${json}fio: file hash not empty on exit\n`;
+    expect(parseFio(noisy)).toEqual(parseFio(json));
+  });
+
+  it("is no figure when fio's job failed, read nothing, or printed no report, and says why", () => {
+    // captured: fio's error line, then a report whose job has error 22 (EINVAL)
+    const failed = parseFio(fixture('fio-json-job-error.txt'));
+    expect(failed).toEqual({ error: expect.stringMatching(/^fio's job failed \(error 22\): fio: pid=\d+, err=22/) });
+    const none = JSON.parse(fixture('fio-json.txt')) as { jobs: { read: { total_ios: number; iops: number } }[] };
+    none.jobs[0]!.read.total_ios = 0;
+    none.jobs[0]!.read.iops = 0;
+    expect(parseFio(JSON.stringify(none, null, 2))).toEqual({ error: 'fio read nothing' });
+    expect(parseFio('fio: failed parsing runtime=x\n')).toEqual({
+      error: 'no JSON report from fio: fio: failed parsing runtime=x',
+    });
+    expect(parseFio('{\n  "jobs" : [\n}')).toEqual({ error: expect.stringMatching(/did not parse/) });
+  });
+
+  it.skipIf(!which('fio'))('runs fio, and says why a run that cannot start measured nothing', () => {
+    const file = join(dir, 'fio.dat');
+    writeFileSync(file, randomBytes(1 << 20));
+    const ok = fioIops(file, 1 << 20, 4, 0.05, false);
+    expect(ok).toEqual({ iops: expect.any(Number), cpuUs: expect.any(Number) });
+    expect((ok as { iops: number }).iops).toBeGreaterThan(0);
+    // installed, but failing: its own words, never "not installed"
+    // under a path that is a file, not a directory: fio cannot make it
+    const bad = fioIops(join(dir, 'small.bin', 'fio.dat'), 1 << 20, 1, 0.05, false);
+    expect('error' in bad && bad.error).toMatch(/fio/);
+    expect('error' in bad && bad.error).not.toMatch(/not installed/);
+  });
+});
 
 describe('redis-benchmark output', () => {
   it('parses a captured `-q` run: the final figures, not the progress lines before them', () => {

@@ -474,6 +474,13 @@ describe('an anchor that is not there', () => {
     for (const t of of({ 'uring-read.no-fio': 1 }, /fio io_uring/))
       expect(t.figures).toBe('not measured: fio is not installed');
   });
+
+  it('tells a fio that failed from one that is not installed', () => {
+    for (const t of of({ 'uring-read.fio-failed': 1 }, /fio io_uring/))
+      expect(t.figures).toBe('not measured: fio did not run (see the uring-read log for what it said)');
+    const [qd32] = of({ 'uring-read.fio-failed.qd32': 1, 'uring-read.ring-as-fio-over-fio.qd1': 1 }, /QD32:/);
+    expect(qd32!.figures).toBe('not measured: fio failed at QD32 (see the uring-read log for what it said)');
+  });
 });
 
 describe('a ratio next to its bound', () => {

@@ -20,12 +20,19 @@ export const JUDGED_DEPTHS = [1, 32, 128] as const;
 const SIDES = ['Ring', 'Ring as fio', 'fio', 'fio A/A'] as const;
 type Side = (typeof SIDES)[number];
 
-/** One side's run at a depth; NaN IOPS when it could not run (fio missing). */
-function runSide(side: Side, path: string, size: number, qd: number): Sample {
+/**
+ * One side's run at a depth; NaN IOPS when fio measured nothing (not installed, exited
+ * non-zero, its job failed), the reason handed to `failed` — the rounds stay paired and the
+ * medians leave it out.
+ */
+function runSide(side: Side, path: string, size: number, qd: number, failed: (why: string) => void): Sample {
   const blocks = size / BS;
   if (side === 'Ring') return ringIops(path, blocks, qd, 1, false);
   if (side === 'Ring as fio') return ringIops(path, blocks, qd, 1, false, true, true);
-  return fioIops(path, size, qd, 1, false) ?? { iops: NaN, cpuUs: NaN };
+  const r = fioIops(path, size, qd, 1, false);
+  if (!('error' in r)) return r;
+  failed(r.error);
+  return { iops: NaN, cpuUs: NaN };
 }
 
 interface DepthResult {
@@ -35,6 +42,8 @@ interface DepthResult {
   ring: Summary;
   asFio: Summary;
   floor?: number;
+  /** Whether fio measured nothing in some of its runs (their reasons are in the log). */
+  fioFailed: boolean;
 }
 
 /**
@@ -57,11 +66,12 @@ async function duelAt(
   depth: number,
 ) {
   const cpu = new Map<Side, number[]>(SIDES.map((s) => [s, []]));
+  const failures = new Set<string>();
   const c = await compare(
     SIDES.map((side) => ({
       name: side,
       run: (round: number) => {
-        const s = runSide(side, path, size, qd);
+        const s = runSide(side, path, size, qd, (why) => failures.add(`QD${qd} ${side}: ${why}`));
         if (round > 0) cpu.get(side)!.push(s.cpuUs); // round 0 is the warm-up
         return Promise.resolve(s.iops);
       },
@@ -72,6 +82,7 @@ async function duelAt(
       onRun: (d, t, name) => ctx.progress(duelProgress(at, depth, d, t), `QD${qd} duel: ${name}`),
     },
   );
+  for (const f of failures) ctx.log(f);
   const med = (xs: number[]) => summarize(xs).median;
   const result: DepthResult = {
     qd,
@@ -80,13 +91,15 @@ async function duelAt(
     ring: pairedRatioOf(c, 'Ring', 'fio'),
     asFio: pairedRatioOf(c, 'Ring as fio', 'fio'),
     floor: noiseFloor(c.samples.fio ?? [], c.samples['fio A/A'] ?? []),
+    fioFailed: failures.size > 0,
   };
   return result;
 }
 
 /** Metric keys: uring-read.ring-as-fio-over-fio.qd<N>, .ring-over-fio.qd<N>, .floor.qd<N>, .duel.<side>.qd<N>.cpuUs. */
 function metricsOf(r: DepthResult): Record<string, number> {
-  if (!Number.isFinite(r.asFio.median)) return {};
+  // no paired ratio: where fio failed, the flag targets.ts names as the reason (the log has fio's words)
+  if (!Number.isFinite(r.asFio.median)) return r.fioFailed ? { [`uring-read.fio-failed.qd${r.qd}`]: 1 } : {};
   const out: Record<string, number> = {
     [`uring-read.ring-over-fio.qd${r.qd}`]: r.ring.median,
     [`uring-read.ring-as-fio-over-fio.qd${r.qd}`]: r.asFio.median,
@@ -108,6 +121,7 @@ export async function duel(
   const results: DepthResult[] = [];
   for (const [i, qd] of JUDGED_DEPTHS.entries()) results.push(await duelAt(ctx, path, size, qd, rounds, at, i));
   const cpu = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '—');
+  const iops = (x: number) => (Number.isFinite(x) ? Math.round(x) : '—');
   return {
     table: {
       title:
@@ -125,9 +139,9 @@ export async function duel(
       ],
       rows: results.map((r) => [
         r.qd,
-        Math.round(r.iops.Ring.median),
-        Math.round(r.iops['Ring as fio'].median),
-        Math.round(r.iops.fio.median),
+        iops(r.iops.Ring.median),
+        iops(r.iops['Ring as fio'].median),
+        iops(r.iops.fio.median),
         formatRatio(r.ring),
         formatRatio(r.asFio),
         r.floor === undefined ? '—' : `${r.floor.toFixed(2)}x`,

@@ -4,10 +4,11 @@
  * its batch API, synchronous pread, Node's fs.promises, and fio's io_uring engine. Each
  * returns IOPS and the CPU it spent per read.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, constants as fsc, openSync, promises as fsp, readSync, writeSync } from 'node:fs';
 import { Ring } from '../../src/sys/ring.js';
 import { alignedBuffer } from '../../src/sys/file.js';
+import { which } from '../tools.js';
 
 export const BS = 4096;
 
@@ -124,33 +125,80 @@ export async function fsPromisesIops(path: string, blocks: number, qd: number, s
   return sample(done, seconds, cpu);
 }
 
-export function fioIops(path: string, size: number, qd: number, seconds: number, fixed: boolean): Sample | undefined {
+/** What one fio run measured, or why it measured nothing. */
+export type FioOutcome = Sample | { error: string };
+
+/** The first line of a tool's output that says something, for a reason shown in the log. */
+const firstLine = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.length > 0) ?? 'no output';
+
+/**
+ * The first job of fio's `--output-format=json`, from stdout as fio leaves it: fio prints
+ * notes and a failed job's error line ("fio: pid=…, err=22/…") before the JSON document
+ * and may print more after it. A job that failed (its `error`), or read nothing, is no
+ * figure: the reason is returned instead.
+ */
+export function parseFio(stdout: string): FioOutcome {
+  const start = stdout.search(/^\{/m);
+  const end = stdout.lastIndexOf('\n}');
+  if (start < 0 || end < start) return { error: `no JSON report from fio: ${firstLine(stdout)}` };
+  type Job = {
+    error?: number;
+    read?: { iops: number; total_ios: number };
+    usr_cpu: number;
+    sys_cpu: number;
+    job_runtime: number;
+  };
+  let doc: { jobs?: Job[] };
   try {
-    const args = [
-      '--name=rawio',
-      `--filename=${path}`,
-      '--ioengine=io_uring',
-      '--direct=1',
-      '--rw=randread',
-      `--bs=${BS}`,
-      `--iodepth=${qd}`,
-      `--size=${size}`,
-      `--runtime=${seconds}`,
-      '--time_based',
-      '--output-format=json',
-      // The same access pattern as the Ring's: uniformly random blocks, repeats allowed. fio's
-      // default random map reads each block once per pass, so late in a run its picks fall on
-      // the next free block and turn near-sequential, which this VM's disk served 10-25% faster.
-      '--norandommap',
-      ...(fixed ? ['--fixedbufs'] : []),
-    ];
-    const out = execFileSync('fio', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    type Job = { read: { iops: number; total_ios: number }; usr_cpu: number; sys_cpu: number; job_runtime: number };
-    const job = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Job[] }).jobs[0];
-    if (job === undefined) return undefined;
-    const cpuUs = (((job.usr_cpu + job.sys_cpu) / 100) * job.job_runtime * 1000) / Math.max(1, job.read.total_ios);
-    return { iops: job.read.iops, cpuUs };
-  } catch {
-    return undefined;
+    doc = JSON.parse(stdout.slice(start, end + 2)) as { jobs?: Job[] };
+  } catch (e) {
+    return { error: `fio's JSON report did not parse: ${(e as Error).message}` };
   }
+  const job = doc.jobs?.[0];
+  if (job === undefined) return { error: 'fio reported no job' };
+  const before = firstLine(stdout.slice(0, start));
+  if (job.error) return { error: `fio's job failed (error ${job.error})${start > 0 ? `: ${before}` : ''}` };
+  if (!job.read || !(job.read.total_ios > 0) || !(job.read.iops > 0)) return { error: 'fio read nothing' };
+  const cpuUs = (((job.usr_cpu + job.sys_cpu) / 100) * job.job_runtime * 1000) / job.read.total_ios;
+  return { iops: job.read.iops, cpuUs };
+}
+
+/**
+ * One fio run (io_uring engine, the Ring's pattern), or why there is no figure: fio not
+ * installed, fio exiting non-zero (its first line of complaint), or a report that says the
+ * job failed.
+ */
+export function fioIops(path: string, size: number, qd: number, seconds: number, fixed: boolean): FioOutcome {
+  if (which('fio') === null) return { error: 'fio is not installed' };
+  const args = [
+    '--name=rawio',
+    `--filename=${path}`,
+    '--ioengine=io_uring',
+    '--direct=1',
+    '--rw=randread',
+    `--bs=${BS}`,
+    `--iodepth=${qd}`,
+    `--size=${size}`,
+    // in milliseconds: fio reads "--runtime=0.1" as no runtime at all, and reads the whole file
+    `--runtime=${Math.max(1, Math.round(seconds * 1000))}ms`,
+    '--time_based',
+    '--output-format=json',
+    // The same access pattern as the Ring's: uniformly random blocks, repeats allowed. fio's
+    // default random map reads each block once per pass, so late in a run its picks fall on
+    // the next free block and turn near-sequential, which this VM's disk served 10-25% faster.
+    '--norandommap',
+    ...(fixed ? ['--fixedbufs'] : []),
+  ];
+  const r = spawnSync('fio', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 });
+  if (r.error) return { error: `fio did not run: ${r.error.message}` };
+  const parsed = parseFio(r.stdout ?? '');
+  if (r.status !== 0) {
+    const why = 'error' in parsed ? parsed.error : `fio exited with status ${r.status ?? r.signal}`;
+    return { error: `${why}${r.stderr?.trim() ? ` (${firstLine(r.stderr)})` : ''}` };
+  }
+  return parsed;
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { BenchContext, Chart, Scenario, ScenarioResult } from '../scenario.js';
 import { median } from '../stats.js';
 import { duel, JUDGED_DEPTHS } from './uring-read-duel.js';
+import { which } from '../tools.js';
 import { BS, fioIops, fsPromisesIops, makeFile, preadIops, ringIops, type Sample } from './uring-read-paths.js';
 
 const DEPTHS = [1, 8, 32, 128];
@@ -41,16 +42,28 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   ctx.progress(0, 'writing the test file');
   makeFile(path, size);
   const blocks = size / BS;
-  const hasFio = fioIops(path, size, 1, 0.1, false) !== undefined;
-  if (!hasFio) ctx.log('fio not installed: its column is empty');
+  const probe = fioIops(path, size, 1, 0.1, false);
+  const hasFio = !('error' in probe);
+  const fioMissing = 'error' in probe && which('fio') === null;
+  if (fioMissing) ctx.log('fio not installed: its column is empty');
+  // installed but failing: the reason it gave, never "not installed"
+  else if ('error' in probe) ctx.log(`fio failed: ${probe.error}; its columns are empty`);
+  const fioFailures = new Set<string>();
+  const fio = (qd: number, fixed: boolean): Sample | undefined => {
+    if (!hasFio) return undefined;
+    const r = fioIops(path, size, qd, Math.max(1, Math.round(seconds)), fixed);
+    if (!('error' in r)) return r;
+    fioFailures.add(`fio${fixed ? ' fixedbufs' : ''} QD${qd}: ${r.error}`);
+    return undefined;
+  };
   const methods: [string, (qd: number) => Promise<Sample | undefined> | Sample | undefined][] = [
     ['Ring', (qd) => ringIops(path, blocks, qd, seconds, false)],
     ['Ring fixed', (qd) => ringIops(path, blocks, qd, seconds, true)],
     ['Ring defer', (qd) => ringIops(path, blocks, qd, seconds, false, true)],
     ['pread', () => preadIops(path, blocks, seconds)],
     ['fs.promises', (qd) => fsPromisesIops(path, blocks, qd, seconds)],
-    ['fio', (qd) => (hasFio ? fioIops(path, size, qd, Math.max(1, Math.round(seconds)), false) : undefined)],
-    ['fio fixedbufs', (qd) => (hasFio ? fioIops(path, size, qd, Math.max(1, Math.round(seconds)), true) : undefined)],
+    ['fio', (qd) => fio(qd, false)],
+    ['fio fixedbufs', (qd) => fio(qd, true)],
   ];
   const iops = new Map<string, number[]>(); // method → IOPS per depth
   const cpu = new Map<string, number[]>(); // method → CPU µs per read, per depth
@@ -70,6 +83,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       cpu.set(name, [...(cpu.get(name) ?? []), got.length ? median(got.map((x) => x.cpuUs)) : NaN]);
     }
   }
+  for (const f of fioFailures) ctx.log(f);
   const judged = hasFio ? await duel(ctx, path, size, full ? 9 : 5, 0.5) : undefined;
   const fmtCpu = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '—');
   const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x) : '—');
@@ -116,8 +130,12 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     ],
     charts: [chart],
     data: { size, seconds, reps, depths: DEPTHS, iops: Object.fromEntries(iops), cpuUs: Object.fromEntries(cpu) },
-    // no fio: the flag targets.ts names as the reason its targets are not measured
-    metrics: { ...metrics(iops, cpu), ...judged?.metrics, ...(hasFio ? {} : { 'uring-read.no-fio': 1 }) },
+    // no fio, or a fio that failed: the flags targets.ts names as the reason its targets are not measured
+    metrics: {
+      ...metrics(iops, cpu),
+      ...judged?.metrics,
+      ...(fioMissing ? { 'uring-read.no-fio': 1 } : hasFio ? {} : { 'uring-read.fio-failed': 1 }),
+    },
   };
 }
 
