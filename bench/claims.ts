@@ -60,6 +60,8 @@ function growth(m: Metrics, backend: string): { ratio: number; lo: number; hi: n
   );
   if (byN.length < 2) return null;
   const [lo, hi] = [byN[0]!, byN[byN.length - 1]!];
+  // a cost of 0 at the smallest N is no figure to grow from (0/0 would read "barely grew")
+  if (!(lo[1] > 0)) return null;
   return { ratio: hi[1] / lo[1], lo: Number(lo[0]), hi: Number(hi[0]) };
 }
 
@@ -268,12 +270,13 @@ export const claims: Claim[] = [
     claim: 'mmap + write saves a copy over read + write, but is not the best zero-copy.',
     scenarios: ['copy'],
     rule:
-      'at each size and cache state, per mapping kind (per transfer, MAP_POPULATE, reused): mmap / readwrite ' +
-      '> 1 beats, < 1 loses; best of sendfile and splice / best mmap > 1 is not the best; a ratio inside that ' +
-      "cell's A/A floor (readwrite measured twice): within noise. The verdict names where each part holds",
+      "at each size and cache state, on the sender's CPU per GiB, per mapping kind (per transfer, MAP_POPULATE, " +
+      "reused): readwrite's / mmap's > 1 beats, < 1 loses; best mmap's / best of sendfile's and splice's > 1: mmap " +
+      "is not the best; a ratio inside that cell's A/A floor of CPU per GiB (readwrite measured twice): within " +
+      'noise. The verdict names where each part holds',
     keys: [
-      'copy.<readwrite|mmap|mmap-populate|mmap-reuse|sendfile|splice>.<size>.<cache>.MBps',
-      'copy.floor.<size>.<cache>',
+      'copy.<readwrite|mmap|mmap-populate|mmap-reuse|sendfile|splice>.<size>.<cache>.cpuPerGiB',
+      'copy.floor-cpu.<size>.<cache>',
     ],
     decide: decideClaim4,
   },
@@ -318,7 +321,9 @@ export const claims: Claim[] = [
     id: 7,
     claim: 'Thread-per-connection does not survive C10K (threads, memory).',
     scenarios: ['c10k'],
-    rule: 'fails at 10 000 idle connections, or needs >= 5x the memory of multi-reactor there',
+    rule:
+      'fails at 10 000 idle connections, or needs >= 5x the memory of multi-reactor there, confirms; holds them ' +
+      'with < 2x refutes; between: depends',
     keys: ['c10k.<model>.n<N>.ok (1/0)', 'c10k.<model>.n<N>.rssMiB'],
     decide(m) {
       const ok = m['c10k.thread-per-connection.n10000.ok'];

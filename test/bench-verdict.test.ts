@@ -206,6 +206,15 @@ describe('claim 1 against the multiplex floor', () => {
     expect(claim1(m(1.45)).verdict).toBe('confirmed');
     expect(claim1(m(3, 1.1)).verdict).toBe('depends');
   });
+
+  it('is not measured, never "barely grew", when the smallest N cost nothing', () => {
+    // 0 µs at N = 10: no growth can be read from it (0/0 is NaN, 9/0 is Infinity)
+    for (const hi of [0, 9]) {
+      const c = claim1({ ...m(1.1, 1.05), 'multiplex.select.n10.us': 0, 'multiplex.select.n1000.us': hi });
+      expect(c.verdict).toBe('not measured');
+      expect(c.figures).not.toMatch(/NaN|Infinity/);
+    }
+  });
 });
 
 describe('claim 5 against the pollution floor', () => {
