@@ -55,10 +55,26 @@ export function pairedRatio(a: readonly number[], b: readonly number[]): Summary
   return summarize(r);
 }
 
-/** "1.23x (1.10–1.30)": a ratio with its min–max. */
-export function formatRatio(s: Summary): string {
+/**
+ * The digits (at least `least`, at most 20) that print x apart from each bound it is not
+ * equal to: 1.0996 against 1.1 takes 4 ("1.0996", not a "1.10" that reads as the bound).
+ */
+export function digitsApart(x: number, bounds: readonly number[], least = 2): number {
+  let digits = least;
+  const blurs = (d: number) => bounds.some((b) => x !== b && Number(x.toFixed(d)) === b);
+  // toFixed(20) tells apart any two doubles of a ratio's size
+  while (digits < 20 && blurs(digits)) digits++;
+  return digits;
+}
+
+/**
+ * "1.23x (1.10–1.30)": a ratio with its min–max. `bounds`: the bounds a target reads this
+ * ratio against, so that its median prints with the digits that tell it from them — the
+ * table never shows "0.95x" where the target says 0.9496x missed 0.95.
+ */
+export function formatRatio(s: Summary, bounds: readonly number[] = []): string {
   if (!Number.isFinite(s.median)) return 'n/a';
-  return `${s.median.toFixed(2)}x (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+  return `${s.median.toFixed(digitsApart(s.median, bounds))}x (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
 }
 
 /** A number for a table: thousands separated, sensible digits. */

@@ -13,6 +13,7 @@
  * system calls alone cost more than the bound).
  */
 import type { Metrics } from './claims.js';
+import { digitsApart } from './stats.js';
 import { formatFloor, judgeAll, judgeRatio, withinFloor, type TargetVerdict } from './verdict.js';
 
 /**
@@ -152,9 +153,22 @@ function agreement(target: string, scenarios: string[], pairs: [string, string |
   return { target, scenarios, pairs, min: 0.85, max: 1.15, reportOnly: true, judgedBy: 'reported, not judged' };
 }
 
+/**
+ * The bounds of the HTTP targets under wrk by server, req/s at least and CPU per request at
+ * most x nginx; the bare server of a path is read against its server's. http-wrk prints its
+ * ratios with the digits that tell them from these.
+ */
+export const WRK_BOUNDS = { single: { rps: 1.1, cpu: 0.9 }, proactor: { rps: 1.3, cpu: 0.8 } } as const;
+
+/** The RESP targets' bound x redis-server by pipeline depth (redis-benchmark prints against them). */
+export const RESP_BOUNDS: Readonly<Record<number, number>> = { 1: 1.1, 16: 0.9 };
+
+/** The Ring-vs-fio target's bound (the duel's table prints against it). */
+export const RING_VS_FIO_MIN = 0.95;
+
 const TARGETS: Target[] = [
-  ...overNginx('proactor', 1.3, 0.8),
-  ...overNginx('single', 1.1, 0.9),
+  ...overNginx('proactor', WRK_BOUNDS.proactor.rps, WRK_BOUNDS.proactor.cpu),
+  ...overNginx('single', WRK_BOUNDS.single.rps, WRK_BOUNDS.single.cpu),
   {
     target: 'HTTP hello by wrk, 50 conns: single and proactor >= 2.5x node:http',
     scenarios: ['http-wrk'],
@@ -176,14 +190,14 @@ const TARGETS: Target[] = [
     judgedBy: 'wrk',
     unmeasured: [['http-wrk.no-wrk', 'wrk is not installed']],
   },
-  overRedis(1, 1.1),
-  overRedis(16, 0.9),
+  overRedis(1, RESP_BOUNDS[1]!),
+  overRedis(16, RESP_BOUNDS[16]!),
   // one target per depth, each read against its own depth's A/A floor (uring-read-duel.ts)
   ...[1, 32, 128].map((qd): Target => ({
-    target: `4 KiB O_DIRECT random reads at QD${qd}: Ring >= 0.95x fio io_uring (same ring setup and submit pattern, paired 1 s runs)`,
+    target: `4 KiB O_DIRECT random reads at QD${qd}: Ring >= ${RING_VS_FIO_MIN}x fio io_uring (same ring setup and submit pattern, paired 1 s runs)`,
     scenarios: ['uring-read'],
     pairs: [[`uring-read.ring-as-fio-over-fio.qd${qd}`, null]],
-    min: 0.95,
+    min: RING_VS_FIO_MIN,
     floorKey: `uring-read.floor.qd${qd}`,
     judgedBy: 'fio',
     unmeasured: [
@@ -343,11 +357,7 @@ export function judgeTargets(
  * bound prints as the bound.
  */
 export function ratioText(r: number, bounds: readonly number[]): string {
-  let digits = 2;
-  const blurs = (d: number) => bounds.some((b) => r !== b && Number(r.toFixed(d)) === b);
-  // toFixed(20) tells apart any two doubles of a ratio's size
-  while (digits < 20 && blurs(digits)) digits++;
-  return `${r.toFixed(digits)}x`;
+  return `${r.toFixed(digitsApart(r, bounds))}x`;
 }
 
 /** "18%", or "0.4%" under 1%: how far a ratio is past its bound. */

@@ -12,7 +12,10 @@ import { combineGrades, judgeClaims } from '../dist/bench/claims.js';
 import { parseBenchArgs } from '../dist/bench/main.js';
 import { buildReport, renderMarkdown, withRepeats, type Report } from '../dist/bench/report.js';
 import { ticksPerSecond } from '../dist/bench/lib/external.js';
-import { recordWrkRun } from '../dist/bench/scenarios/http-wrk.js';
+import { recordWrkRun, wrkReport } from '../dist/bench/scenarios/http-wrk.js';
+import { duelReport } from '../dist/bench/scenarios/uring-read-duel.js';
+import { redisReport } from '../dist/bench/scenarios/redis-benchmark.js';
+import { formatRatio } from '../dist/bench/stats.js';
 import { judgeTargets, ratioText } from '../dist/bench/targets.js';
 import {
   formatFloor,
@@ -522,6 +525,86 @@ describe('a ratio next to its bound', () => {
     expect(cpu.figures).toMatch(/^0\.90004x \(over by/);
     for (const r of [1.1 - 1e-9, 1.1 + 1e-12, 0.95 - 1e-15])
       for (const b of [1.1, 0.95]) if (r !== b) expect(ratioText(r, [b])).not.toBe(`${b.toFixed(2)}x`);
+  });
+});
+
+describe("a scenario's table beside its target", () => {
+  const summary = (median: number) => ({ n: 3, median, min: 0.9, max: 1, q1: median, q3: median });
+
+  it("prints a target's ratio with the digits that tell it from the bound, as the target does", () => {
+    expect(formatRatio(summary(0.9496), [0.95])).toBe('0.9496x (0.90–1.00)');
+    expect(formatRatio(summary(0.9496))).toBe('0.95x (0.90–1.00)'); // no bound: two digits
+    expect(formatRatio(summary(0.95), [0.95])).toBe('0.95x (0.90–1.00)');
+  });
+
+  it('the Ring duel: "Ring as fio / fio" never reads 0.95x where the target says missed', () => {
+    const side = (median: number) => ({ n: 5, median, min: median, max: median, q1: median, q3: median });
+    const result = {
+      qd: 1,
+      iops: { Ring: side(100), 'Ring as fio': side(94.96), fio: side(100), 'fio A/A': side(100) },
+      cpuUs: { Ring: 1, 'Ring as fio': 1, fio: 1, 'fio A/A': 1 },
+      ring: summary(1),
+      asFio: { ...summary(0.9496), min: 0.94, max: 0.96 },
+      fioFailed: false,
+    };
+    const { table, metrics } = duelReport([result], 5);
+    const target = judgeTargets(metrics).find((t) => /QD1:/.test(t.target))!;
+    expect(target.status).toBe('missed');
+    expect(target.figures).toMatch(/^0\.9496x/);
+    expect(table.rows[0]![table.columns.indexOf('Ring as fio / fio')]).toBe('0.9496x (0.94–0.96)');
+    // a side with no figure reads "—", not NaN
+    const noFio = duelReport([{ ...result, iops: { ...result.iops, fio: side(NaN) } }], 5);
+    expect(noFio.table.rows[0]![3]).toBe('—');
+  });
+
+  it("http-wrk: each server's ratio x nginx against its own target's bound, req/s and CPU", () => {
+    const run = (rps: number, cpu: number) => ({
+      rps: [rps, rps],
+      cpuUsPerReq: [cpu, cpu],
+      p99: [1, 1],
+      clientBusy: [1, 1],
+    });
+    const samples = new Map([
+      ['single', run(1099.6, 9.0004)],
+      ['proactor', run(1299.9, 8)],
+      ['nginx', run(1000, 10)],
+      ['nginx A/A', run(1000, 10)],
+    ]);
+    const { tables, metrics } = wrkReport(samples);
+    const t = tables[0]!;
+    const cell = (server: string, col: string) => t.rows.find((r) => r[0] === server)![t.columns.indexOf(col)];
+    expect(cell('single', 'x nginx req/s')).toMatch(/^1\.0996x/);
+    expect(cell('single', 'x nginx CPU/req')).toMatch(/^0\.90004x/);
+    expect(cell('proactor', 'x nginx req/s')).toMatch(/^1\.2999x/);
+    expect(cell('proactor', 'x nginx CPU/req')).toMatch(/^0\.80x/);
+    const targets = judgeTargets(metrics);
+    expect(targets.find((x) => /single >= 1\.1x nginx/.test(x.target))!.figures).toMatch(/^1\.0996x/);
+    expect(targets.find((x) => /single server CPU/.test(x.target))!.figures).toMatch(/^0\.90004x \(over by/);
+  });
+});
+
+describe('redis-benchmark: the table beside the RESP targets', () => {
+  it("shows the ratio the target judges (of the medians), with the digits that tell it from the target's bound", () => {
+    // three rounds whose paired ratios (1.0, 0.9996, 1.44: median 1.0) differ from the ratio
+    // of the medians (1099.6 / 1000): the table and the target must show the same figure
+    const samples: Record<string, number[]> = {};
+    for (const t of ['set', 'get']) {
+      samples[`redis-benchmark|redis-server|1|${t}`] = [1000, 1100, 900];
+      samples[`redis-benchmark|redis-server A/A|1|${t}`] = [1000, 1100, 900];
+      samples[`redis-benchmark|single|1|${t}`] = [1000, 1099.6, 1300];
+    }
+    const live = [
+      { name: 'redis-server' as const, key: 'redis' },
+      { name: 'single' as const, key: 'single' },
+    ];
+    const { tables, metrics } = redisReport(samples, live, [1], []);
+    const t = tables[0]!;
+    const col = t.columns.indexOf('x redis-server (redis-benchmark)');
+    const row = t.rows.find((r) => r[1] === 'SET' && r[2] === 'single')!;
+    expect(row[col]).toBe('1.0996x (1.00–1.44)');
+    const target = judgeTargets(metrics).find((x) => /redis-benchmark, 50 conns: single >= 1\.1x/.test(x.target))!;
+    expect(target.status).toBe('missed');
+    expect(target.figures).toMatch(/set\.p1\.rps: 1\.0996x \(missed by/);
   });
 });
 

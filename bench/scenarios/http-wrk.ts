@@ -26,6 +26,7 @@ import {
   type Started,
 } from '../lib/measured-servers.js';
 import { formatFloor, noiseFloor } from '../verdict.js';
+import { WRK_BOUNDS } from '../targets.js';
 
 const CONNECTIONS = 50;
 const AA = 'nginx A/A';
@@ -120,11 +121,22 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   } finally {
     for (const t of live.values()) await t.close();
   }
-  const r = report(samples);
+  const r = wrkReport(samples);
   return { ...r, metrics: { ...r.metrics, ...flags } };
 }
 
-function report(samples: Map<string, Samples>): ScenarioResult {
+/**
+ * The target bounds a server's ratio x nginx is read against (the bare server of a path
+ * against its server's): the table prints the ratio with the digits that tell it from them,
+ * as the target does.
+ */
+function boundsOf(n: string, figure: 'rps' | 'cpu'): number[] {
+  const path = n === 'single' || n === 'bare' ? 'single' : n === 'proactor' || n === 'bare-uring' ? 'proactor' : null;
+  return path === null ? [] : [WRK_BOUNDS[path][figure]];
+}
+
+/** The table and metrics of the wrk runs, by server (nginx A/A under its own name). */
+export function wrkReport(samples: Map<string, Samples>): ScenarioResult {
   const nginx = samples.get('nginx');
   const aa = samples.get(AA);
   const floor = nginx && aa ? noiseFloor(nginx.rps, aa.rps) : undefined;
@@ -151,8 +163,8 @@ function report(samples: Map<string, Samples>): ScenarioResult {
       `${fmt(cpu.min, 2)}–${fmt(cpu.max, 2)}`,
       fmt(summarize(x.p99).median),
       Number.isFinite(busy.median) ? `${fmt(busy.median * 100, 0)}%` : '',
-      nginx && n !== 'nginx' ? formatRatio(pairedRatio(x.rps, nginx.rps)) : '',
-      nginx && n !== 'nginx' ? formatRatio(pairedRatio(x.cpuUsPerReq, nginx.cpuUsPerReq)) : '',
+      nginx && n !== 'nginx' ? formatRatio(pairedRatio(x.rps, nginx.rps), boundsOf(n, 'rps')) : '',
+      nginx && n !== 'nginx' ? formatRatio(pairedRatio(x.cpuUsPerReq, nginx.cpuUsPerReq), boundsOf(n, 'cpu')) : '',
     ]);
   }
   if (floor !== undefined) metrics['http-wrk.floor.rps'] = floor;

@@ -12,6 +12,7 @@ import { compare, ratio as pairedRatioOf } from '../runner.js';
 import { formatRatio, summarize, type Summary } from '../stats.js';
 import type { BenchContext, Table } from '../scenario.js';
 import { noiseFloor } from '../verdict.js';
+import { RING_VS_FIO_MIN } from '../targets.js';
 import { BS, fioIops, ringIops, type Sample } from './uring-read-paths.js';
 
 /** The depths the target is judged at. */
@@ -35,7 +36,7 @@ function runSide(side: Side, path: string, size: number, qd: number, failed: (wh
   return { iops: NaN, cpuUs: NaN };
 }
 
-interface DepthResult {
+export interface DepthResult {
   qd: number;
   iops: Record<Side, Summary>;
   cpuUs: Record<Side, number>;
@@ -120,6 +121,14 @@ export async function duel(
 ): Promise<{ table: Table; metrics: Record<string, number> }> {
   const results: DepthResult[] = [];
   for (const [i, qd] of JUDGED_DEPTHS.entries()) results.push(await duelAt(ctx, path, size, qd, rounds, at, i));
+  return duelReport(results, rounds);
+}
+
+/** The duel's table and metrics from its depths' results. */
+export function duelReport(
+  results: readonly DepthResult[],
+  rounds: number,
+): { table: Table; metrics: Record<string, number> } {
   const cpu = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '—');
   const iops = (x: number) => (Number.isFinite(x) ? Math.round(x) : '—');
   return {
@@ -143,7 +152,7 @@ export async function duel(
         iops(r.iops['Ring as fio'].median),
         iops(r.iops.fio.median),
         formatRatio(r.ring),
-        formatRatio(r.asFio),
+        formatRatio(r.asFio, [RING_VS_FIO_MIN]), // the target's ratio: digits that tell it from its bound
         r.floor === undefined ? '—' : `${r.floor.toFixed(2)}x`,
         cpu(r.cpuUs['Ring as fio']),
         cpu(r.cpuUs.fio),
@@ -155,7 +164,7 @@ export async function duel(
         `iodepth_batch_submit=1 does. The target compares it with fio: the same ring setup and submit ` +
         `pattern, driven from JavaScript. fio runs with --norandommap, so both read uniformly random blocks, ` +
         `repeats allowed. The floor is the widest fio / fio A/A ratio of the rounds: a Ring / fio ratio ` +
-        `that close to 0.95 reads "within noise". What separates the two paths is written up in ` +
+        `that close to ${RING_VS_FIO_MIN} reads "within noise". What separates the two paths is written up in ` +
         `docs/PERFORMANCE.md.`,
     },
     metrics: Object.assign({}, ...results.map(metricsOf)) as Record<string, number>,
