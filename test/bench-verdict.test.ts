@@ -577,7 +577,7 @@ describe("a scenario's table beside its target", () => {
     expect(cell('single', 'x nginx CPU/req')).toMatch(/^0\.90004x/);
     expect(cell('proactor', 'x nginx req/s')).toMatch(/^1\.2999x/);
     expect(cell('proactor', 'x nginx CPU/req')).toMatch(/^0\.80x/);
-    const targets = judgeTargets(metrics);
+    const targets = judgeTargets(metrics!);
     expect(targets.find((x) => /single >= 1\.1x nginx/.test(x.target))!.figures).toMatch(/^1\.0996x/);
     expect(targets.find((x) => /single server CPU/.test(x.target))!.figures).toMatch(/^0\.90004x \(over by/);
   });
@@ -602,7 +602,7 @@ describe('redis-benchmark: the table beside the RESP targets', () => {
     const col = t.columns.indexOf('x redis-server (redis-benchmark)');
     const row = t.rows.find((r) => r[1] === 'SET' && r[2] === 'single')!;
     expect(row[col]).toBe('1.0996x (1.00–1.44)');
-    const target = judgeTargets(metrics).find((x) => /redis-benchmark, 50 conns: single >= 1\.1x/.test(x.target))!;
+    const target = judgeTargets(metrics!).find((x) => /redis-benchmark, 50 conns: single >= 1\.1x/.test(x.target))!;
     expect(target.status).toBe('missed');
     expect(target.figures).toMatch(/set\.p1\.rps: 1\.0996x \(missed by/);
   });
