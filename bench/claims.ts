@@ -376,12 +376,16 @@ export const claims: Claim[] = [
     rule:
       'connections opened while one multi-process worker is stopped (200 ms or more before SIGCONT) and ' +
       'unanswered until SIGCONT: > 0 under ' +
-      'reuseport and 0 under exclusive and mutex confirms; 0 under reuseport refutes',
+      'reuseport and 0 under exclusive and mutex confirms; 0 under reuseport refutes; a strategy under which ' +
+      'none was opened: not measured',
     keys: ['stalled-worker.<reuseport|exclusive|mutex>.unserved', 'stalled-worker.<strategy>.opened'],
     decide(m) {
       const u = (a: string) => m[`stalled-worker.${a}.unserved`];
       const [r, e, x] = [u('reuseport'), u('exclusive'), u('mutex')];
       if (r === undefined || e === undefined || x === undefined) return null;
+      // a strategy under which no connection was opened during the stop (the client failed)
+      // stranded none and served none: no evidence either way
+      if (['reuseport', 'exclusive', 'mutex'].some((a) => !(m[`stalled-worker.${a}.opened`]! > 0))) return null;
       const of = (a: string) => `${a} ${u(a)} of ${m[`stalled-worker.${a}.opened`] ?? '?'}`;
       const figures = `stranded until SIGCONT: ${['reuseport', 'exclusive', 'mutex'].map(of).join(', ')}`;
       if (r === 0) return { verdict: 'refuted', figures };

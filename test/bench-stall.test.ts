@@ -34,10 +34,13 @@ describe('stalled-worker outcome', () => {
 
 describe('claim 10', () => {
   const ran = new Set(['stalled-worker']);
-  const m = (r: number, e: number, x: number) => ({
+  const m = (r: number, e: number, x: number, opened = 600) => ({
     'stalled-worker.reuseport.unserved': r,
     'stalled-worker.exclusive.unserved': e,
     'stalled-worker.mutex.unserved': x,
+    'stalled-worker.reuseport.opened': opened,
+    'stalled-worker.exclusive.opened': opened,
+    'stalled-worker.mutex.opened': opened,
   });
   const verdict = (metrics: Record<string, number>) =>
     judgeClaims(metrics, ran, { cores: 2 }).find((c) => c.id === 10)!.verdict;
@@ -47,5 +50,13 @@ describe('claim 10', () => {
     expect(verdict(m(0, 0, 0))).toBe('refuted');
     expect(verdict(m(120, 0, 3))).toBe('depends');
     expect(verdict({})).toBe('not measured');
+  });
+
+  it('is not measured, never refuted or confirmed, where no connection was opened during the stop', () => {
+    // the client opened nothing while the worker was stopped: 0 stranded is no evidence
+    expect(verdict(m(0, 0, 0, 0))).toBe('not measured');
+    expect(verdict({ ...m(120, 0, 0), 'stalled-worker.mutex.opened': 0 })).toBe('not measured');
+    const { 'stalled-worker.exclusive.opened': _, ...noOpened } = m(120, 0, 0);
+    expect(verdict(noOpened)).toBe('not measured');
   });
 });
