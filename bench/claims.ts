@@ -204,8 +204,9 @@ function decideClaim4(m: Metrics): Decision | null {
   }
   const floors = [...bestMmap.keys()].map((k) => `${k} ${formatFloor(floorAt(k))}`).join(', ');
   const text = `${parts.join('. ')}. (CPU per GiB: ${figures.join('; ')}; ${floors})`;
-  const first = grades[0]!;
-  return { verdict: grades.every((g) => g === first) ? first : 'depends', figures: text };
+  // as the other claims of several parts: a part within noise of a verdict the clear parts
+  // agree on could make it or not, which is 'within noise', not 'depends'
+  return { verdict: combineGrades(grades), figures: text };
 }
 
 /** m[a] / m[b], or null when either is missing or not a finite number (a scenario whose runs all failed). */
@@ -273,6 +274,7 @@ export const claims: Claim[] = [
       "at each size and cache state, on the sender's CPU per GiB, per mapping kind (per transfer, MAP_POPULATE, " +
       "reused): readwrite's / mmap's > 1 beats, < 1 loses; best mmap's / best of sendfile's and splice's > 1: mmap " +
       "is not the best; a ratio inside that cell's A/A floor of CPU per GiB (readwrite measured twice): within " +
+      'noise. Clear parts that disagree: depends; a part within noise of what the clear ones agree on: within ' +
       'noise. The verdict names where each part holds',
     keys: [
       'copy.<readwrite|mmap|mmap-populate|mmap-reuse|sendfile|splice>.<size>.<cache>.cpuPerGiB',
