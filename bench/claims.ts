@@ -7,7 +7,7 @@
  */
 import type { ClaimResult, Verdict } from './scenario.js';
 import { fmt } from './stats.js';
-import { formatFloor, gradeClaim, withinFloor, type ClaimGrade } from './verdict.js';
+import { formatFloor, gradeClaim, usableFloor, withinFloor, type ClaimGrade } from './verdict.js';
 
 /** Every metric of every scenario that ran, keys as the scenarios published them. */
 export type Metrics = Record<string, number>;
@@ -95,7 +95,7 @@ function byThreshold(
     };
   };
   const [hi, lo] = [verdictIf(true), verdictIf(false)];
-  const floors = [...new Set(ratios.map(([k]) => floorOf(k)).filter((f) => f !== undefined))];
+  const floors = [...new Set(ratios.map(([k]) => usableFloor(floorOf(k))).filter((f) => f !== undefined))];
   const floorText = floors.length ? `; A/A floors up to ±${((Math.max(...floors) - 1) * 100).toFixed(1)}%` : '';
   if (hi.verdict !== lo.verdict) return { verdict: 'within noise', figures: figures + floorText };
   const verdict = hi.verdict as 'confirmed' | 'refuted' | 'depends';

@@ -14,7 +14,7 @@
  */
 import type { Metrics } from './claims.js';
 import { digitsApart } from './stats.js';
-import { formatFloor, judgeAll, judgeRatio, withinFloor, type TargetVerdict } from './verdict.js';
+import { formatFloor, judgeAll, judgeRatio, usableFloor, withinFloor, type TargetVerdict } from './verdict.js';
 
 /**
  * Where a target is clearly missed and the bare server of the same I/O path (bench/c: the
@@ -296,9 +296,10 @@ export function judgeTargets(
       const why = `not measured: no ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ' …' : ''}`;
       return { ...base, figures: why, status: 'not measured' as const };
     }
-    const floor = t.floorKey === undefined ? undefined : m[t.floorKey];
+    const floor = t.floorKey === undefined ? undefined : usableFloor(m[t.floorKey]);
     // a pair's floor: its own where the target has one per pair, else the target's
-    const floorOf = (pair: [string, string | null]) => (t.floorKeys ? m[t.floorKeys[t.pairs.indexOf(pair)]!] : floor);
+    const floorOf = (pair: [string, string | null]) =>
+      t.floorKeys ? usableFloor(m[t.floorKeys[t.pairs.indexOf(pair)]!]) : floor;
     const floors = measured.map(floorOf).filter((f): f is number => f !== undefined);
     const shownFloor = t.floorKeys ? (floors.length ? Math.max(...floors) : undefined) : floor;
     const ratioOf = ([a, b]: [string, string | null]) =>

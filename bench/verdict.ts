@@ -26,10 +26,19 @@ export function noiseFloor(a: readonly number[], aPrime: readonly number[]): Flo
   return worst === undefined ? undefined : Math.exp(worst);
 }
 
+/**
+ * The floor when it is one (a factor >= 1, as noiseFloor gives); undefined for anything else
+ * (NaN, 0, a factor under 1): the verdicts read no floor there, and the report says so
+ * rather than print "±-100.0%" or "±NaN%".
+ */
+export function usableFloor(floor: number | undefined): Floor | undefined {
+  return floor !== undefined && floor >= 1 ? floor : undefined;
+}
+
 /** Whether ratio r is within the floor of bound b: |ln(r/b)| <= ln(floor). */
 export function withinFloor(r: number, bound: number, floor: Floor | undefined): boolean {
-  if (floor === undefined || !(floor >= 1) || !(r > 0) || !(bound > 0)) return false;
-  return Math.abs(Math.log(r / bound)) <= Math.log(floor) + 1e-12;
+  if (usableFloor(floor) === undefined || !(r > 0) || !(bound > 0)) return false;
+  return Math.abs(Math.log(r / bound)) <= Math.log(floor!) + 1e-12;
 }
 
 export type TargetVerdict = 'met' | 'missed' | 'within noise';
@@ -68,7 +77,8 @@ export function gradeClaim(
 
 /** "±8%" for a floor factor of 1.08; "unmeasured" when no A/A ran. */
 export function formatFloor(floor: Floor | undefined): string {
-  return floor === undefined ? 'no A/A floor' : `A/A floor ±${((floor - 1) * 100).toFixed(1)}%`;
+  const f = usableFloor(floor);
+  return f === undefined ? 'no A/A floor' : `A/A floor ±${((f - 1) * 100).toFixed(1)}%`;
 }
 
 /** One verdict's history over repeated runs of the whole profile. */

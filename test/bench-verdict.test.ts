@@ -16,7 +16,7 @@ import { recordWrkRun, wrkReport } from '../dist/bench/scenarios/http-wrk.js';
 import { duelReport } from '../dist/bench/scenarios/uring-read-duel.js';
 import { redisReport } from '../dist/bench/scenarios/redis-benchmark.js';
 import { formatRatio } from '../dist/bench/stats.js';
-import { judgeTargets, ratioText } from '../dist/bench/targets.js';
+import { floorCell, judgeTargets, ratioText } from '../dist/bench/targets.js';
 import {
   formatFloor,
   gradeClaim,
@@ -45,6 +45,23 @@ describe('noise floor', () => {
   it('says the floor in words', () => {
     expect(formatFloor(1.083)).toBe('A/A floor ±8.3%');
     expect(formatFloor(undefined)).toBe('no A/A floor');
+  });
+});
+
+describe('a floor that is no floor', () => {
+  it('(NaN, 0, under 1) reads as none: in the verdict, in the words and in the targets table', () => {
+    for (const bad of [NaN, 0, 0.5, -1]) {
+      expect(formatFloor(bad)).toBe('no A/A floor');
+      expect(withinFloor(1.1, 1.1, bad)).toBe(false);
+      const t = judgeTargets({ 'http-wrk.single-over-nginx.c50.rps': 1.09, 'http-wrk.floor.rps': bad }).find((x) =>
+        /single >= 1\.1x nginx/.test(x.target),
+      )!;
+      expect(t.status).toBe('missed');
+      expect(t.figures).toMatch(/; no A\/A floor$/);
+      expect(t.floor).toBeUndefined();
+      expect(floorCell(t)).toBe('not measured');
+    }
+    expect(formatFloor(1)).toBe('A/A floor ±0.0%');
   });
 });
 
