@@ -15,6 +15,7 @@ import { ticksPerSecond } from '../dist/bench/lib/external.js';
 import { recordWrkRun, wrkReport } from '../dist/bench/scenarios/http-wrk.js';
 import { duelReport } from '../dist/bench/scenarios/uring-read-duel.js';
 import { redisReport } from '../dist/bench/scenarios/redis-benchmark.js';
+import { c10kReport } from '../dist/bench/scenarios/c10k.js';
 import { formatRatio } from '../dist/bench/stats.js';
 import { floorCell, judgeTargets, ratioText } from '../dist/bench/targets.js';
 import {
@@ -234,6 +235,34 @@ describe('claim 1 against the multiplex floor', () => {
       expect(c.verdict).toBe('not measured');
       expect(c.figures).not.toMatch(/NaN|Infinity/);
     }
+  });
+});
+
+describe('claim 7 from the c10k levels', () => {
+  const level = (model: string, n: number, ok: boolean, why?: string) => ({
+    model,
+    n,
+    ok,
+    reached: ok ? n : 100,
+    rssMiB: ok ? 50 : NaN,
+    threads: ok ? 10 : NaN,
+    seconds: 1,
+    ...(why === undefined ? {} : { why }),
+  });
+  const claim7 = (rows: ReturnType<typeof level>[]) =>
+    judgeClaims(c10kReport(rows).metrics!, new Set(['c10k']), { cores: 2 }).find((c) => c.id === 7)!;
+
+  it('is confirmed by the model failing below 10 000, never by the client failing', () => {
+    const server = [level('thread-per-connection', 1000, false, 'only 363 served after 30 s')];
+    expect(claim7(server).verdict).toBe('confirmed');
+    // the client could not open its connections: no model could have held them
+    const client = [
+      level('thread-per-connection', 1000, false, 'client: connect: EADDRNOTAVAIL'),
+      level('thread-per-connection', 5000, false, 'client: connect: EADDRNOTAVAIL'),
+    ];
+    const c = claim7(client);
+    expect(c.verdict).toBe('not measured');
+    expect(c.figures).not.toMatch(/failed at 10 000/);
   });
 });
 

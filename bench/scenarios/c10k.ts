@@ -18,11 +18,13 @@ import { raiseNofile } from '../servers/rawio.js';
 
 const MODELS = ['thread-per-connection', 'multi-reactor', 'proactor'] as const;
 const BATCH = 250;
+/** How a level the client could not open starts its reason: no figure of the model. */
+const CLIENT_FAILED = 'client: ';
 /** serve()'s upper bound on `workers`, the thread cap of thread-per-connection. */
 const MAX_WORKERS = 4096;
 const NONE = { ok: false, reached: 0, rssMiB: NaN, threads: NaN, seconds: NaN };
 
-interface Level {
+export interface Level {
   model: string;
   n: number;
   ok: boolean;
@@ -96,7 +98,7 @@ async function holdLevels(
       try {
         while (fds.length < want) fds.push(connectTcp('127.0.0.1', t.port));
       } catch (e) {
-        failed = `client: ${(e as Error).message}`;
+        failed = `${CLIENT_FAILED}${(e as Error).message}`;
         break;
       }
       // let the server catch up to within one batch, watching time and memory
@@ -166,13 +168,20 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       await st.target.close();
     }
   }
-  return report(rows);
+  return c10kReport(rows);
 }
 
-function report(rows: Level[]): ScenarioResult {
+/**
+ * A level that says nothing of the model: its server was not available, or the client
+ * failed (could not open its connections), which no model could have helped.
+ */
+const unmeasured = (r: Level) => r.why?.startsWith('not available') || r.why?.startsWith(CLIENT_FAILED);
+
+/** The table and metrics of the levels held (`c10k.<model>.n<N>.ok|rssMiB|threads`). */
+export function c10kReport(rows: Level[]): ScenarioResult {
   const metrics: Record<string, number> = {};
   for (const r of rows) {
-    if (r.why?.startsWith('not available')) continue;
+    if (unmeasured(r)) continue;
     metrics[`c10k.${r.model}.n${r.n}.ok`] = r.ok ? 1 : 0;
     if (r.ok) {
       metrics[`c10k.${r.model}.n${r.n}.rssMiB`] = r.rssMiB;
@@ -181,9 +190,7 @@ function report(rows: Level[]): ScenarioResult {
   }
   // Failing to hold fewer connections is failing to hold 10 000 (the quick profile stops at 5 000).
   for (const model of MODELS) {
-    const failedBelow = rows.some(
-      (r) => r.model === model && !r.ok && r.n < 10000 && !r.why?.startsWith('not available'),
-    );
+    const failedBelow = rows.some((r) => r.model === model && !r.ok && r.n < 10000 && !unmeasured(r));
     if (failedBelow && metrics[`c10k.${model}.n10000.ok`] === undefined) metrics[`c10k.${model}.n10000.ok`] = 0;
   }
   return {
