@@ -87,6 +87,15 @@ export function parseWrk(out: string): WrkResult {
   };
 }
 
+/**
+ * Whether a wrk run is a figure: no errors (socket errors, non-2xx or 3xx replies) and some
+ * requests. A run that is not reads NaN (the rounds stay paired, the medians leave it out),
+ * never the rate of errors it measured.
+ */
+export function wrkMeasured(w: WrkResult): boolean {
+  return w.errors === 0 && w.requests > 0 && Number.isFinite(w.rps);
+}
+
 /** Runs wrk (one thread, keep-alive GET) against a loopback URL, pinned to `cpus` (spawnOn). */
 export function runWrk(o: { url: string; connections: number; seconds: number; cpus: number[] }): Promise<WrkResult> {
   const wrk = which('wrk');

@@ -24,7 +24,7 @@ import { duelProgress } from '../dist/bench/scenarios/uring-read-duel.js';
 import { report as pollutionReport } from '../dist/bench/scenarios/pollution.js';
 import { median, pairedRatio, quantile, summarize } from '../dist/bench/stats.js';
 import { judgeTargets } from '../dist/bench/targets.js';
-import { parseWrk, which } from '../dist/bench/tools.js';
+import { parseWrk, which, wrkMeasured } from '../dist/bench/tools.js';
 
 describe('stats', () => {
   it('medians, quartiles and paired ratios', () => {
@@ -395,6 +395,28 @@ Requests/sec:  22000.50
 `;
     const w = parseWrk(out);
     expect(w).toEqual({ rps: 22000.5, requests: 44000, latencyUs: { p50: 210, p90: 1200, p99: 2000 }, errors: 3 });
+    expect(wrkMeasured(w)).toBe(false);
+  });
+
+  it('reads a captured wrk run of non-2xx replies as errors, no figure', () => {
+    // wrk -t1 -c2 -d1s --latency against a server answering 404 to everything
+    const w = parseWrk(readFileSync(new URL('./fixtures/wrk-non-2xx.txt', import.meta.url), 'utf8'));
+    expect(w.rps).toBe(43298.49);
+    expect(w.requests).toBe(47605);
+    expect(w.errors).toBe(47605);
+    expect(w.latencyUs).toEqual({ p50: 39, p90: 74, p99: 1840 });
+    expect(wrkMeasured(w)).toBe(false);
+    const clean = { ...w, errors: 0 };
+    expect(wrkMeasured(clean)).toBe(true);
+    expect(wrkMeasured({ ...clean, requests: 0 })).toBe(false);
+    expect(wrkMeasured({ ...clean, rps: NaN })).toBe(false); // no "Requests/sec" line
+  });
+
+  it('anchors-node and http-wrk both take a wrk run as a figure only by wrkMeasured', () => {
+    for (const f of ['anchors-node', 'http-wrk']) {
+      const src = readFileSync(new URL(`../bench/scenarios/${f}.ts`, import.meta.url), 'utf8');
+      expect([f, /wrkMeasured\(w\)/.test(src)]).toEqual([f, true]);
+    }
   });
 });
 

@@ -11,7 +11,7 @@ import { compare, ratio, type Comparison } from '../runner.js';
 import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { startServer, type PinnedServer } from '../server.js';
 import { fmt, formatRatio, summarize } from '../stats.js';
-import { runWrk, which } from '../tools.js';
+import { runWrk, which, wrkMeasured } from '../tools.js';
 
 const serversModule = new URL('../servers/node.js', import.meta.url).href;
 const ECHO_BYTES = 64;
@@ -93,8 +93,11 @@ function wrkRun(ctx: BenchContext, server: PinnedServer, c: CaseKey, acc: Accumu
       cpus: ctx.clientCpus,
     });
     acc.errors += w.errors;
-    if (round >= s.warmup) record(acc.latency, 'wrk', w.latencyUs.p50, w.latencyUs.p99);
-    return w.rps;
+    // as in http-wrk: a run with errors (socket errors, non-2xx replies) or no request is no
+    // figure — NaN keeps the rounds paired and the medians leave it out
+    const ok = wrkMeasured(w);
+    if (round >= s.warmup) record(acc.latency, 'wrk', ok ? w.latencyUs.p50 : NaN, ok ? w.latencyUs.p99 : NaN);
+    return ok ? w.rps : NaN;
   };
 }
 

@@ -14,7 +14,7 @@
 import { compare } from '../runner.js';
 import type { BenchContext, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, formatRatio, pairedRatio, summarize } from '../stats.js';
-import { runWrk, which, type WrkResult } from '../tools.js';
+import { runWrk, which, wrkMeasured, type WrkResult } from '../tools.js';
 import { busyShare, cpuTimes, settle, ticksPerSecond, treeCpuTicks } from '../lib/external.js';
 import {
   startAnchor,
@@ -60,7 +60,7 @@ export interface Samples {
  * but the busy share, so that the rounds stay paired and the medians leave it out.
  */
 export function recordWrkRun(into: Samples, w: WrkResult, serverTicks: number, clientBusy: number): void {
-  const ok = w.errors === 0 && w.requests > 0;
+  const ok = wrkMeasured(w);
   into.clientBusy.push(clientBusy);
   into.rps.push(ok ? w.rps : NaN);
   into.cpuUsPerReq.push(ok ? ((serverTicks / ticksPerSecond()) * 1e6) / w.requests : NaN);
