@@ -132,6 +132,16 @@ export function parseRedisBenchmark(out: string): Record<string, RedisBenchTest>
   return tests;
 }
 
+/**
+ * The first error reply redis-benchmark showed (`-e`: "Error from server: …"), if any, in
+ * its output (stdout and stderr). Up to 6.x redis-benchmark counts an error reply as an
+ * answer and prints a rate of them; from 7.0 it exits non-zero at the first one (and says
+ * `-e` has no effect). Either way a run with one is no figure.
+ */
+export function redisBenchmarkError(out: string): string | undefined {
+  return /^Error from server(?: \S+)?: (.*)$/m.exec(out)?.[1]?.trim();
+}
+
 export interface RedisBenchOptions {
   port: number;
   /** -t: e.g. ['set', 'get']. */
@@ -145,15 +155,22 @@ export interface RedisBenchOptions {
   cpus: number[];
 }
 
-/** Runs `redis-benchmark -q` against a loopback port, pinned to `cpus` (spawnOn), and parses it. */
+/**
+ * Runs `redis-benchmark -q -e` against a loopback port, pinned to `cpus` (spawnOn), and
+ * parses it; rejects on a non-zero exit or an error reply.
+ */
 export function runRedisBenchmark(o: RedisBenchOptions): Promise<Record<string, RedisBenchTest>> {
   const rb = which('redis-benchmark');
   if (!rb) return Promise.reject(new Error('redis-benchmark is not installed'));
   const args = ['-h', '127.0.0.1', '-p', String(o.port), '-t', o.tests.join(','), '-c', String(o.clients)];
-  args.push('-n', String(o.requests), '-P', String(o.pipeline), '-q');
+  // -e: show error replies, which redis-benchmark before 7.0 would count as answers
+  args.push('-n', String(o.requests), '-P', String(o.pipeline), '-q', '-e');
   return new Promise((resolve, reject) => {
     spawnOn(o.cpus, rb, args, (cmd, argv) =>
-      execFile(cmd, argv, { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout) => {
+      execFile(cmd, argv, { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        // 7.0 exits non-zero at an error reply, naming it on stderr: that is the reason to give
+        const replied = redisBenchmarkError(`${stdout}\n${stderr}`);
+        if (replied !== undefined) return reject(new Error(`the server replied with an error: ${replied}`));
         if (err) return reject(err);
         resolve(parseRedisBenchmark(stdout));
       }),

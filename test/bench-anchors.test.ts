@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -23,7 +24,7 @@ import { connectionsFor, sizeKey } from '../dist/bench/scenarios/static.js';
 import { fioIops, parseFio } from '../dist/bench/scenarios/uring-read-paths.js';
 import { cpuPlan } from '../dist/bench/runner.js';
 import { startServer } from '../dist/bench/server.js';
-import { parseRedisBenchmark, runRedisBenchmark, which } from '../dist/bench/tools.js';
+import { parseRedisBenchmark, redisBenchmarkError, runRedisBenchmark, which } from '../dist/bench/tools.js';
 import { serve } from './helpers/rawio.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 
@@ -106,6 +107,18 @@ describe('redis-benchmark output', () => {
       SET: { rps: 26631.16, p50us: 687 },
       GET: { rps: 28530.67, p50us: 567 },
     });
+  });
+
+  it('finds the error replies redis-benchmark shows with -e, which older versions counted as answers', () => {
+    // 6.x goes on after an error reply and prints a rate of them; -e shows them on stdout
+    const old = 'Error from server: ERR unknown command\nSET: 81234.56 requests per second\n';
+    expect(redisBenchmarkError(old)).toBe('ERR unknown command');
+    expect(redisBenchmarkError('Error from server 127.0.0.1:7000: MOVED 1 x\n')).toBe('MOVED 1 x');
+    // 7.0 with -e: a warning that it has no effect, then the figures
+    const seven = 'WARNING: -e option has no effect. We now immediately exit on error to avoid false results.\n';
+    expect(
+      redisBenchmarkError(seven + readFileSync(new URL('./fixtures/redis-benchmark-q.txt', import.meta.url), 'utf8')),
+    ).toBeUndefined();
   });
 
   it('reads older versions without p50, and finds nothing in an error', () => {
@@ -212,4 +225,30 @@ describe('redis-benchmark against rawio', () => {
       await server.close();
     }
   });
+
+  it.skipIf(which('redis-benchmark') === null)(
+    'rejects, naming the reply, a run against a server that answers every command with an error',
+    async () => {
+      // a RESP server of a few lines: one error reply per command it reads
+      const server = createServer((c) => {
+        c.on('data', (d: Buffer) => c.write('-ERR nope\r\n'.repeat((d.toString().match(/\*\d+\r\n/g) ?? []).length)));
+        c.on('error', () => {});
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const port = (server.address() as AddressInfo).port;
+        const run = runRedisBenchmark({
+          port,
+          tests: ['set', 'get'],
+          clients: 2,
+          requests: 200,
+          pipeline: 1,
+          cpus: [],
+        });
+        await expect(run).rejects.toThrow(/the server replied with an error: ERR nope/);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    },
+  );
 });
