@@ -300,7 +300,7 @@ export function redisReport(
     ],
     rows,
     note:
-      'redis-benchmark -t set,get -c 50 -q (-P 16: 16 in flight per connection), -n sized to about the run time at ' +
+      'redis-benchmark -t set,get -c 50 -q -e (a run with an error reply is no figure; -P 16: 16 in flight per connection), -n sized to about the run time at ' +
       'the rate last measured; the load generator sends the same SETs, then GETs, of one key with 3-byte values. ' +
       'Servers pinned to the server CPU (single: rawio serve({ model: "single", protocol: "resp" })), both clients ' +
       'to the other with taskset; every (tool, server) pair interleaved, warm-up run discarded, medians; ratios ' +
