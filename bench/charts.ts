@@ -75,16 +75,27 @@ interface Datum {
   anchor: string;
 }
 
+/**
+ * The points a chart can draw: x and y finite numbers (a point whose every round failed is
+ * NaN, and is left out rather than labelled "y: NaN"), the whisker only where both ends are.
+ */
 function data(c: Chart): Datum[] {
   return c.series.flatMap((s) =>
-    s.points.map(([x, y, lo, hi]) => ({
-      x,
-      y,
-      ...(lo !== undefined && hi !== undefined ? { lo, hi } : {}),
-      series: s.name,
-      anchor: s.anchor ? 'anchor' : 'rawio',
-    })),
+    s.points
+      .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y))
+      .map(([x, y, lo, hi]) => ({
+        x,
+        y,
+        ...(Number.isFinite(lo) && Number.isFinite(hi) ? { lo, hi } : {}),
+        series: s.name,
+        anchor: s.anchor ? 'anchor' : 'rawio',
+      })),
   );
+}
+
+/** Whether a chart has a point to draw: one with none (every run behind it failed) is left out. */
+export function hasData(c: Chart): boolean {
+  return data(c).length > 0;
 }
 
 /**

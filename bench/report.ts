@@ -7,7 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHARTS_MISSING, renderSvg } from './charts.js';
+import { CHARTS_MISSING, hasData, renderSvg } from './charts.js';
 import { renderHtml } from './report-html.js';
 import { judgeClaims, type Metrics } from './claims.js';
 import { describeCpuPlan, describeMachine, type Machine } from './machine.js';
@@ -170,11 +170,21 @@ export async function writeReport(r: Report, outDir: string): Promise<string[]> 
   const files: string[] = [];
   const svgs = new Map<string, string[]>();
   let chartsMissing = false;
+  const notDrawn: string[] = [];
   for (const s of r.scenarios) {
     s.chartFiles = [];
     svgs.set(s.name, []);
     for (const [i, c] of (s.result?.charts ?? []).entries()) {
-      const svg = await renderSvg(c).catch(() => null);
+      // no point to draw (every run behind it failed): no empty frame; the tables say why
+      if (!hasData(c)) continue;
+      let svg: string | null;
+      try {
+        svg = await renderSvg(c);
+      } catch (e) {
+        // vega is there but failed on this chart: say so, not that vega is missing
+        notDrawn.push(`chart "${c.title}" of ${s.name} was not drawn: ${(e as Error).message}`);
+        continue;
+      }
       if (svg === null) {
         chartsMissing = true;
         continue;
@@ -186,7 +196,8 @@ export async function writeReport(r: Report, outDir: string): Promise<string[]> 
       files.push(rel);
     }
   }
-  if (chartsMissing) r.notes = [...(r.notes ?? []), CHARTS_MISSING];
+  if (chartsMissing || notDrawn.length > 0)
+    r.notes = [...(r.notes ?? []), ...(chartsMissing ? [CHARTS_MISSING] : []), ...notDrawn];
   writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(r, null, 2)}\n`);
   writeFileSync(join(outDir, 'report.md'), renderMarkdown(r));
   writeFileSync(join(outDir, 'report.html'), renderHtml(r, svgs));

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PALETTE, spansDecades, vegaLiteSpec } from '../dist/bench/charts.js';
+import { CHARTS_MISSING, hasData, PALETTE, spansDecades, vegaLiteSpec } from '../dist/bench/charts.js';
 import { describeMachine, machine } from '../dist/bench/machine.js';
 import { buildReport, renderMarkdown, withRepeats, writeReport, type Report } from '../dist/bench/report.js';
 import { renderHtml } from '../dist/bench/report-html.js';
@@ -127,6 +127,51 @@ describe('charts', () => {
     };
     expect((vegaLiteSpec(wide as never) as Spec).layer[0]!.encoding.y!.scale!.type).toBe('log');
     expect((vegaLiteSpec({ ...wide, logY: false } as never) as Spec).layer[0]!.encoding.y!.scale!.type).toBeUndefined();
+  });
+
+  it('leaves out a point that is not a number, and a whisker without both ends', () => {
+    const c = {
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [
+        {
+          name: 'a',
+          points: [
+            [1, NaN, NaN, NaN], // every round failed
+            [2, 5, NaN, 6],
+            [3, Infinity],
+            [4, 7, 6, 8],
+          ],
+        },
+      ],
+    };
+    const spec = vegaLiteSpec(c as never) as { data: { values: Record<string, unknown>[] } };
+    expect(spec.data.values.map((d) => [d.x, d.y, d.lo, d.hi])).toEqual([
+      [2, 5, undefined, undefined],
+      [4, 7, 6, 8],
+    ]);
+    expect(hasData(c as never)).toBe(true);
+    expect(hasData({ ...c, series: [{ name: 'a', points: [[1, NaN]] }] } as never)).toBe(false);
+  });
+
+  it('draws no chart with no point, and does not say vega is missing for it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-html-'));
+    try {
+      const r = sampleReport();
+      const demo = r.scenarios.find((s) => s.name === 'demo')!;
+      demo.result!.charts = [
+        { title: 'failed', xLabel: 'x', yLabel: 'y', series: [{ name: 's', points: [[1, NaN, NaN, NaN]] }] },
+        ...demo.result!.charts!,
+      ];
+      await writeReport(r, dir);
+      expect(demo.chartFiles).toEqual(['charts/demo-2.svg']);
+      expect(r.notes ?? []).not.toContain(CHARTS_MISSING);
+      const html = readFileSync(join(dir, 'report.html'), 'utf8');
+      expect(html).not.toMatch(/NaN/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('draws min–max whiskers where points carry them, and anchors dashed', () => {
