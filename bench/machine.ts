@@ -68,9 +68,11 @@ export function describeMachine(m: Machine): string {
   const cpuWord = (n: number) => `${n} CPU${n === 1 ? '' : 's'}`;
   // the machine's CPUs, and how many the bench was allowed when that is fewer (taskset)
   const cpus = online > m.cores ? `${cpuWord(online)} (${m.cores} allowed to the bench)` : cpuWord(m.cores);
+  const known = Object.keys(m.mitigations).length;
+  // /sys hidden (a container): not "0/0 active", which reads as none in force
+  const mitigations = known > 0 ? `${mitigated}/${known} vulnerability mitigations active` : 'mitigations unknown';
   return (
-    `Linux ${m.kernel}, ${m.cpuModel}, ${cpus}, ${m.memoryGiB} GiB, Node ${m.node}; ` +
-    `${mitigated}/${Object.keys(m.mitigations).length} vulnerability mitigations active; ` +
+    `Linux ${m.kernel}, ${m.cpuModel}, ${cpus}, ${m.memoryGiB} GiB, Node ${m.node}; ${mitigations}; ` +
     `loopback scatter-gather: ${m.loopbackSg === null ? 'unknown' : m.loopbackSg ? 'on' : 'off'}`
   );
 }

@@ -319,6 +319,16 @@ describe('machine line', () => {
     expect(line(4)).toMatch(/, 4 CPUs, /); // a report from before onlineCpus
   });
 
+  it('says the mitigations are unknown where /sys does not show them, not "0/0 active"', () => {
+    expect(line(2, 2)).toMatch(/; mitigations unknown; /);
+    const shown = describeMachine({
+      ...base,
+      cores: 2,
+      mitigations: { meltdown: 'Not affected', spectre_v2: 'Mitigation: Retpolines' },
+    } as unknown as Parameters<typeof describeMachine>[0]);
+    expect(shown).toMatch(/; 1\/2 vulnerability mitigations active; /);
+  });
+
   it('records both on this machine, the bench within it', () => {
     const m = machine();
     expect(m.onlineCpus).toBeGreaterThanOrEqual(m.cores);
