@@ -6,7 +6,7 @@
  * that tests a claim publishes those keys in its result's `metrics`.
  */
 import type { ClaimResult, Verdict } from './scenario.js';
-import { fmt } from './stats.js';
+import { digitsApart, fmt } from './stats.js';
 import { formatFloor, gradeClaim, usableFloor, withinFloor, type ClaimGrade } from './verdict.js';
 
 /** Every metric of every scenario that ran, keys as the scenarios published them. */
@@ -41,7 +41,11 @@ export interface Claim {
   decide(m: Metrics, ctx: ClaimContext): Decision | null;
 }
 
-const x = (v: number) => `${v.toFixed(2)}x`;
+/**
+ * A ratio as "1.23x", with the digits that tell it from each of its rule's `bounds`: 0.8996
+ * against 0.9 reads 0.8996x, never a 0.90x beside a verdict 0.9004 would not get.
+ */
+const x = (v: number, bounds: readonly number[] = []) => `${v.toFixed(digitsApart(v, bounds))}x`;
 
 /** Values of keys matching re, keyed by the re's first capture group. */
 function pick(m: Metrics, re: RegExp): Map<string, number> {
@@ -86,7 +90,7 @@ function byThreshold(
 ): Decision | null {
   if (ratios.length === 0) return null;
   const noisy = new Set(ratios.filter(([k, r]) => withinFloor(r, min, floorOf(k))).map(([k]) => k));
-  const figures = ratios.map(([k, r]) => `${k}: ${x(r)}${noisy.has(k) ? ' (within noise)' : ''}`).join(', ');
+  const figures = ratios.map(([k, r]) => `${k}: ${x(r, [min])}${noisy.has(k) ? ' (within noise)' : ''}`).join(', ');
   const verdictIf = (noiseHolds: boolean) => {
     const above = ratios.filter(([k, r]) => (noisy.has(k) ? noiseHolds : r >= min)).map(([k]) => k);
     return {
@@ -120,9 +124,13 @@ export function combineGrades(grades: readonly ClaimGrade[]): ClaimGrade {
 }
 
 /** Several graded ratios, each one named, as one verdict (combineGrades). */
-function combine(graded: [string, number, ClaimGrade][], floorOf: (k: string) => number | undefined): Decision | null {
+function combine(
+  graded: [string, number, ClaimGrade][],
+  floorOf: (k: string) => number | undefined,
+  thresholds: readonly number[],
+): Decision | null {
   if (graded.length === 0) return null;
-  const figures = graded.map(([k, r, g]) => `${k}: ${x(r)} (${g}, ${formatFloor(floorOf(k))})`).join(', ');
+  const figures = graded.map(([k, r, g]) => `${k}: ${x(r, thresholds)} (${g}, ${formatFloor(floorOf(k))})`).join(', ');
   return { verdict: combineGrades(graded.map(([, , g]) => g)), figures };
 }
 
@@ -178,7 +186,7 @@ function decideClaim4(m: Metrics): Decision | null {
       depends: 'ties',
     };
     parts.push(`with ${name}, mmap ${whereEach(graded, words)}`);
-    figures.push(`readwrite/${variant} ${ratios.map(([k, r]) => `${k} ${x(r)}`).join(', ')}`);
+    figures.push(`readwrite/${variant} ${ratios.map(([k, r]) => `${k} ${x(r, [1])}`).join(', ')}`);
     for (const [k] of ratios) {
       const cpu = m[`copy.${variant}.${k}.cpuPerGiB`]!;
       bestMmap.set(k, Math.min(bestMmap.get(k) ?? Infinity, cpu));
@@ -200,7 +208,7 @@ function decideClaim4(m: Metrics): Decision | null {
       depends: 'ties mmap',
     };
     parts.push(`sendfile or splice ${whereEach(zcGraded, words)}`);
-    figures.push(`best mmap/best zero-copy ${zc.map(([k, r]) => `${k} ${x(r)}`).join(', ')}`);
+    figures.push(`best mmap/best zero-copy ${zc.map(([k, r]) => `${k} ${x(r, [1])}`).join(', ')}`);
   }
   const floors = [...bestMmap.keys()].map((k) => `${k} ${formatFloor(floorAt(k))}`).join(', ');
   const text = `${parts.join('. ')}. (CPU per GiB: ${figures.join('; ')}; ${floors})`;
@@ -213,6 +221,14 @@ function decideClaim4(m: Metrics): Decision | null {
 function ratioOf(m: Metrics, a: string, b: string): number | null {
   return Number.isFinite(m[a]) && Number.isFinite(m[b]) && m[b]! > 0 ? m[a]! / m[b]! : null;
 }
+
+/** The thresholds of the claims decided by one ratio (gradeClaim), each beside its rule's words. */
+const ET_LT = { confirmAt: 0.9, refuteAt: 1 };
+const DIRECT_IO = { confirmAt: 1.1, refuteAt: 1 };
+const SCALES = { confirmAt: 1.3, refuteAt: 1.05 };
+const PROACTOR = { confirmAt: 1.05, refuteAt: 1 };
+const NO_ADVANTAGE = { confirmAt: 1.05, refuteAt: 1.1, lowerConfirms: true };
+const bounds = (t: { confirmAt: number; refuteAt: number }) => [t.confirmAt, t.refuteAt];
 
 export const claims: Claim[] = [
   {
@@ -227,7 +243,7 @@ export const claims: Claim[] = [
       const [s, p, e] = ['select', 'poll', 'epoll'].map((b) => growth(m, b));
       if (!s || !p || !e) return null;
       const floor = m['multiplex.floor'];
-      const figures = `select ${x(s.ratio)} (N ${s.lo}→${s.hi}), poll ${x(p.ratio)}, epoll ${x(e.ratio)}, ${formatFloor(floor)}`;
+      const figures = `select ${x(s.ratio, [2])} (N ${s.lo}→${s.hi}), poll ${x(p.ratio, [2])}, epoll ${x(e.ratio, [1.5])}, ${formatFloor(floor)}`;
       const noisy = [s.ratio, p.ratio].some((r) => withinFloor(r, 2, floor)) || withinFloor(e.ratio, 1.5, floor);
       if (noisy) return { verdict: 'within noise', figures };
       const grow = s.ratio >= 2 && p.ratio >= 2;
@@ -252,8 +268,10 @@ export const claims: Claim[] = [
       const floor = m['lt-et.floor'];
       const lt = m['lt-et.lt.wakeupsPerMiB'];
       const figures =
-        `ET/LT wakeups ${x(r)}` + (lt === undefined ? '' : ` (LT ${fmt(lt, 1)}/MiB)`) + `, ${formatFloor(floor)}`;
-      return { verdict: gradeClaim(r, { confirmAt: 0.9, refuteAt: 1, lowerConfirms: true }, floor), figures };
+        `ET/LT wakeups ${x(r, bounds(ET_LT))}` +
+        (lt === undefined ? '' : ` (LT ${fmt(lt, 1)}/MiB)`) +
+        `, ${formatFloor(floor)}`;
+      return { verdict: gradeClaim(r, { ...ET_LT, lowerConfirms: true }, floor), figures };
     },
   },
   {
@@ -295,8 +313,8 @@ export const claims: Claim[] = [
       const r = ratioOf(m, 'pollution.small.rps.direct', 'pollution.small.rps.buffered');
       if (r === null) return null;
       const floor = m['pollution.floor'];
-      const figures = `small-file throughput direct/buffered ${x(r)}, ${formatFloor(floor)}`;
-      return { verdict: gradeClaim(r, { confirmAt: 1.1, refuteAt: 1 }, floor), figures };
+      const figures = `small-file throughput direct/buffered ${x(r, bounds(DIRECT_IO))}, ${formatFloor(floor)}`;
+      return { verdict: gradeClaim(r, DIRECT_IO, floor), figures };
     },
   },
   {
@@ -314,9 +332,9 @@ export const claims: Claim[] = [
       // the server's own CPUs decide whether it can scale, not the machine's: the bench pins
       // every server to the CPUs of its plan, however many the machine has
       const serverCpus = ctx.serverCpus ?? Math.max(1, ctx.cores - 1);
-      const figures = `multi-reactor/single ${x(r)} with the servers on ${serverCpus} of ${ctx.cores} CPUs, ${formatFloor(floor)}`;
+      const figures = `multi-reactor/single ${x(r, bounds(SCALES))} with the servers on ${serverCpus} of ${ctx.cores} CPUs, ${formatFloor(floor)}`;
       if (serverCpus < 2) return { verdict: 'depends', figures: `${figures} — one server CPU: nothing to scale onto` };
-      return { verdict: gradeClaim(r, { confirmAt: 1.3, refuteAt: 1.05 }, floor), figures };
+      return { verdict: gradeClaim(r, SCALES, floor), figures };
     },
   },
   {
@@ -333,7 +351,7 @@ export const claims: Claim[] = [
       if (ok === 0) return { verdict: 'confirmed', figures: 'thread-per-connection failed at 10 000 connections' };
       const r = ratioOf(m, 'c10k.thread-per-connection.n10000.rssMiB', 'c10k.multi-reactor.n10000.rssMiB');
       if (r === null) return { verdict: 'refuted', figures: 'thread-per-connection held 10 000 connections' };
-      const figures = `held 10 000 connections with ${x(r)} the memory of multi-reactor`;
+      const figures = `held 10 000 connections with ${x(r, [5, 2])} the memory of multi-reactor`;
       return { verdict: r >= 5 ? 'confirmed' : r < 2 ? 'refuted' : 'depends', figures };
     },
   },
@@ -349,9 +367,9 @@ export const claims: Claim[] = [
       const graded: [string, number, ClaimGrade][] = [];
       for (const p of ['echo', 'http', 'resp']) {
         const r = ratioOf(m, `servers.${p}.proactor.c50.rps`, `servers.${p}.single.c50.rps`);
-        if (r !== null) graded.push([p, r, gradeClaim(r, { confirmAt: 1.05, refuteAt: 1 }, serversFloor(m, p))]);
+        if (r !== null) graded.push([p, r, gradeClaim(r, PROACTOR, serversFloor(m, p))]);
       }
-      return combine(graded, (p) => serversFloor(m, p));
+      return combine(graded, (p) => serversFloor(m, p), bounds(PROACTOR));
     },
   },
   {
@@ -366,8 +384,8 @@ export const claims: Claim[] = [
       const r = ratioOf(m, 'servers.http.multi-reactor-1.c50.rps', 'servers.http.single.c50.rps');
       if (r === null) return null;
       const floor = serversFloor(m, 'http');
-      const figures = `multi-reactor(1)/single ${x(r)}, ${formatFloor(floor)}`;
-      return { verdict: gradeClaim(r, { confirmAt: 1.05, refuteAt: 1.1, lowerConfirms: true }, floor), figures };
+      const figures = `multi-reactor(1)/single ${x(r, bounds(NO_ADVANTAGE))}, ${formatFloor(floor)}`;
+      return { verdict: gradeClaim(r, NO_ADVANTAGE, floor), figures };
     },
   },
   {
@@ -407,8 +425,8 @@ export const claims: Claim[] = [
       const r = ratioOf(m, 'servers.http.multi-proactor-1.c50.rps', 'servers.http.proactor.c50.rps');
       if (r === null) return null;
       const floor = serversFloor(m, 'http');
-      const figures = `multi-proactor(1)/proactor ${x(r)}, ${formatFloor(floor)}`;
-      return { verdict: gradeClaim(r, { confirmAt: 1.05, refuteAt: 1.1, lowerConfirms: true }, floor), figures };
+      const figures = `multi-proactor(1)/proactor ${x(r, bounds(NO_ADVANTAGE))}, ${formatFloor(floor)}`;
+      return { verdict: gradeClaim(r, NO_ADVANTAGE, floor), figures };
     },
   },
 ];

@@ -210,6 +210,29 @@ describe('claim 6 and the CPUs the servers have', () => {
   });
 });
 
+describe("a claim's figure next to its threshold", () => {
+  const ran = new Set(['lt-et', 'servers', 'pollution', 'copy']);
+  const claim = (m: Record<string, number>, id: number) => judgeClaims(m, ran, { cores: 2 }).find((c) => c.id === id)!;
+
+  it('has the digits that tell it from the threshold, so two verdicts never share one figure', () => {
+    // 0.8996 confirms claim 2 (<= 0.9), 0.9004 does not: "0.90x" would read the same for both
+    const under = claim({ 'lt-et.et-over-lt.wakeups': 0.8996 }, 2);
+    const over = claim({ 'lt-et.et-over-lt.wakeups': 0.9004 }, 2);
+    expect([under.verdict, over.verdict]).toEqual(['confirmed', 'depends']);
+    expect(under.figures).toMatch(/^ET\/LT wakeups 0\.8996x/);
+    expect(over.figures).toMatch(/^ET\/LT wakeups 0\.9004x/);
+    // claim 8, several protocols against 1.05
+    const c8 = claim({ 'servers.http.proactor.c50.rps': 104.96, 'servers.http.single.c50.rps': 100 }, 8);
+    expect(c8.figures).toMatch(/^http: 1\.0496x \(depends/);
+    // claim 3 against 2, cell by cell
+    const c3 = claim({ 'copy.sendfile.1MiB.warm.MBps': 199.99, 'copy.readwrite.1MiB.warm.MBps': 100 }, 3);
+    expect(c3.verdict).toBe('refuted');
+    expect(c3.figures).toMatch(/^1MiB\.warm: 1\.9999x/);
+    // far from any threshold: two digits as before
+    expect(claim({ 'lt-et.et-over-lt.wakeups': 0.5 }, 2).figures).toMatch(/^ET\/LT wakeups 0\.50x/);
+  });
+});
+
 describe('claim 1 against the multiplex floor', () => {
   const m = (epollHi: number, floor?: number) => ({
     'multiplex.select.n10.us': 1,
