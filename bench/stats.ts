@@ -55,11 +55,19 @@ export function pairedRatio(a: readonly number[], b: readonly number[]): Summary
   return summarize(r);
 }
 
+/** Two decimals, or as many as show two significant digits of a small ratio (0.004: "0.0040", never "0.00"). */
+function leastDigits(x: number): number {
+  const a = Math.abs(x);
+  return a > 0 && a < 0.1 && Number.isFinite(a) ? Math.min(20, 1 - Math.floor(Math.log10(a))) : 2;
+}
+
 /**
- * The digits (at least `least`, at most 20) that print x apart from each bound it is not
- * equal to: 1.0996 against 1.1 takes 4 ("1.0996", not a "1.10" that reads as the bound).
+ * The digits (at least two, or two significant ones of a small ratio; at most 20) that print
+ * x apart from each bound it is not equal to: 1.0996 against 1.1 takes 4 ("1.0996", not a
+ * "1.10" that reads as the bound), and 0.004 takes 4 ("0.0040", not a "0.00" that reads as
+ * nothing measured).
  */
-export function digitsApart(x: number, bounds: readonly number[], least = 2): number {
+export function digitsApart(x: number, bounds: readonly number[], least = leastDigits(x)): number {
   let digits = least;
   const blurs = (d: number) => bounds.some((b) => x !== b && Number(x.toFixed(d)) === b);
   // toFixed(20) tells apart any two doubles of a ratio's size

@@ -361,8 +361,12 @@ export function ratioText(r: number, bounds: readonly number[]): string {
   return `${r.toFixed(digitsApart(r, bounds))}x`;
 }
 
-/** "18%", or "0.4%" under 1%: how far a ratio is past its bound. */
+/**
+ * "18%", or "0.4%" under 1%: how far a ratio is past its bound. A miss short of all of it
+ * never rounds up to "100%", which would say the server measured nothing: 99.6% reads so.
+ */
 function percent(x: number): string {
+  if (x >= 99.5 && x < 100) return `${x.toPrecision(3)}%`;
   return x >= 0.995 ? `${x.toFixed(0)}%` : `${x.toPrecision(1)}%`;
 }
 

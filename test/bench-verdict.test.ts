@@ -578,6 +578,15 @@ describe('a ratio next to its bound', () => {
     expect(ratioText(0.8, [0.8])).toBe('0.80x');
   });
 
+  it('never prints a small ratio as nothing: 0.004 is not "0.00x (missed by 100%)"', () => {
+    const t = single(0.004);
+    expect(t.status).toBe('missed');
+    expect(t.figures).toMatch(/^0\.0040x \(missed by 99\.6%\)/);
+    expect(single(0).figures).toMatch(/^0\.00x \(missed by 100%\)/); // nothing at all reads so
+    expect(ratioText(0.05, [])).toBe('0.050x');
+    expect(ratioText(0.5, [])).toBe('0.50x');
+  });
+
   it('never prints a missed ratio as its bound, however close it comes', () => {
     // 1.0999999 misses 1.1 with no floor: four digits ("1.1000x") would print the bound itself
     const near = single(1.0999999);
