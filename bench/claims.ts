@@ -164,9 +164,24 @@ function cpuAdvantage(m: Metrics, a: string, b: string): [string, number][] {
 const cheaper = { confirmAt: 1, refuteAt: 1 };
 
 /**
+ * Both halves of a claim "A, but B": refuted where either half is (it fails wherever that
+ * half does), confirmed where both are, depends where a half depends, else within noise.
+ * Null (not measured) where B was not measured and A alone does not refute the claim.
+ */
+export function bothHalves(a: ClaimGrade, b: ClaimGrade | undefined): ClaimGrade | null {
+  if (a === 'refuted' || b === 'refuted') return 'refuted';
+  if (b === undefined) return null;
+  if (a === 'confirmed' && b === 'confirmed') return 'confirmed';
+  if (a === 'depends' || b === 'depends') return 'depends';
+  return 'within noise';
+}
+
+/**
  * Claim 4, cell by cell and mapping kind by kind, on the sender's CPU per GiB (the copy a
  * method saves is CPU it does not spend; on a shared machine that is far steadier than
- * MB/s), each ratio read against its cell's A/A floor of CPU per GiB.
+ * MB/s), each ratio read against its cell's A/A floor of CPU per GiB. Its halves (mmap beats
+ * read + write; zero-copy beats the best mmap) are each combined over their cells and kinds
+ * (combineGrades), then together (bothHalves).
  */
 function decideClaim4(m: Metrics): Decision | null {
   const floorAt = (k: string) => m[`copy.floor-cpu.${k}`];
@@ -199,7 +214,6 @@ function decideClaim4(m: Metrics): Decision | null {
     .filter(([k]) => Number.isFinite(zcCpu(k)) && zcCpu(k) > 0)
     .map(([k, mm]): [string, number] => [k, mm / zcCpu(k)]);
   const zcGraded = zc.map(([k, r]): [string, ClaimGrade] => [k, gradeClaim(r, cheaper, floorAt(k))]);
-  grades.push(...zcGraded.map(([, g]) => g));
   if (zc.length > 0) {
     const words = {
       confirmed: 'beats the best mmap',
@@ -212,9 +226,13 @@ function decideClaim4(m: Metrics): Decision | null {
   }
   const floors = [...bestMmap.keys()].map((k) => `${k} ${formatFloor(floorAt(k))}`).join(', ');
   const text = `${parts.join('. ')}. (CPU per GiB: ${figures.join('; ')}; ${floors})`;
-  // as the other claims of several parts: a part within noise of a verdict the clear parts
-  // agree on could make it or not, which is 'within noise', not 'depends'
-  return { verdict: combineGrades(grades), figures: text };
+  // each half as the other claims of several parts combine theirs (a part within noise of
+  // what the clear ones agree on: within noise, not depends); then both halves together
+  const verdict = bothHalves(
+    combineGrades(grades),
+    zcGraded.length > 0 ? combineGrades(zcGraded.map(([, g]) => g)) : undefined,
+  );
+  return verdict === null ? null : { verdict, figures: text };
 }
 
 /** m[a] / m[b], or null when either is missing or not a finite number (a scenario whose runs all failed). */
@@ -292,8 +310,10 @@ export const claims: Claim[] = [
       "at each size and cache state, on the sender's CPU per GiB, per mapping kind (per transfer, MAP_POPULATE, " +
       "reused): readwrite's / mmap's > 1 beats, < 1 loses; best mmap's / best of sendfile's and splice's > 1: mmap " +
       "is not the best; a ratio inside that cell's A/A floor of CPU per GiB (readwrite measured twice): within " +
-      'noise. Clear parts that disagree: depends; a part within noise of what the clear ones agree on: within ' +
-      'noise. The verdict names where each part holds',
+      'noise. Each half over its cells: clear cells that disagree: depends; a cell within noise of what the ' +
+      'clear ones agree on: within noise. Then either half refuted refutes, both confirmed confirm, a half that ' +
+      'depends: depends, else within noise; zero-copy not measured: not measured unless the first half refutes. ' +
+      'The verdict names where each part holds',
     keys: [
       'copy.<readwrite|mmap|mmap-populate|mmap-reuse|sendfile|splice>.<size>.<cache>.cpuPerGiB',
       'copy.floor-cpu.<size>.<cache>',

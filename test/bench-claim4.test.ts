@@ -70,6 +70,27 @@ describe('claim 4 against the copy floor', () => {
     expect(claim4(m).verdict).toBe('depends');
   });
 
+  it('is refuted where zero-copy is clearly not better than mmap, however well mmap does against read + write', () => {
+    // "mmap saves a copy, but is not the best zero-copy": the first half holds, the second does not
+    const m = {
+      ...cell('1MiB.warm', { readwrite: 1, mmap: 0.5, sendfile: 0.8 }),
+      ...cell('64MiB.warm', { readwrite: 1, mmap: 0.4, splice: 0.9 }),
+      'copy.floor-cpu.1MiB.warm': 1.05,
+      'copy.floor-cpu.64MiB.warm': 1.05,
+    };
+    const c = claim4(m);
+    expect(c.verdict).toBe('refuted');
+    expect(c.figures).toContain('mmap beats read + write at 1MiB.warm, 64MiB.warm');
+    expect(c.figures).toContain('sendfile or splice loses to mmap at 1MiB.warm, 64MiB.warm');
+  });
+
+  it('is not measured when zero-copy was not, unless mmap already loses', () => {
+    // the second half untested: the first alone cannot confirm the claim
+    expect(claim4(cell('1MiB.warm', { readwrite: 1, mmap: 0.5 })).verdict).toBe('not measured');
+    // but mmap losing to read + write refutes it whatever zero-copy does
+    expect(claim4(cell('1MiB.warm', { readwrite: 1, mmap: 2 })).verdict).toBe('refuted');
+  });
+
   it('is refuted where every mapping kind loses, and not measured without copy figures', () => {
     const m = cell('4KiB.cold', { readwrite: 2, mmap: 4, 'mmap-populate': 5, sendfile: 6 });
     expect(claim4({ ...m, 'copy.floor-cpu.4KiB.cold': 1.02 }).verdict).toBe('refuted');
