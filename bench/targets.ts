@@ -331,10 +331,22 @@ export function judgeTargets(
         const bound = v === 'client-bound' || v === 'kernel-bound' ? `${v}: ` : '';
         const barePart = bare === undefined ? '' : ` (${bound}the ${t.bare!.name}: ${bare.toFixed(2)}x)`;
         const bounds = [...(t.min > 0 ? [t.min] : []), ...(t.max !== undefined ? [t.max] : [])];
-        return `${measured.length > 1 ? `${a}: ` : ''}${ratioText(r, bounds)}${noise}${miss}${over}${barePart}`;
+        // a target of several pairs names each, however many were measured
+        return `${t.pairs.length > 1 ? `${a}: ` : ''}${ratioText(r, bounds)}${noise}${miss}${over}${barePart}`;
       })
       .join(', ');
-    const partial = measured.length < t.pairs.length ? ` [${measured.length}/${t.pairs.length} measured]` : '';
+    // the figures the unmeasured pairs lack: not numbers, or a denominator that is not positive
+    const lacking = [
+      ...new Set(
+        t.pairs
+          .filter((p) => !measured.includes(p))
+          .flatMap(([a, b]) => [...(has(a) ? [] : [a]), ...(b !== null && !(has(b) && m[b]! > 0) ? [b] : [])]),
+      ),
+    ];
+    const partial =
+      measured.length < t.pairs.length
+        ? ` [${measured.length}/${t.pairs.length} measured; no ${lacking.slice(0, 3).join(', ')}${lacking.length > 3 ? ' …' : ''}]`
+        : '';
     const noise =
       t.floorKey !== undefined
         ? `; ${formatFloor(floor)}`
@@ -345,7 +357,15 @@ export function judgeTargets(
             : '';
     const cpu = t.cpu && has(t.cpu[0]) && has(t.cpu[1]) && m[t.cpu[1]]! > 0 ? m[t.cpu[0]]! / m[t.cpu[1]]! : undefined;
     const cpuText = cpu === undefined ? '' : `; server CPU per request ${cpu.toFixed(2)}x`;
-    const status = t.reportOnly ? ('reported' as const) : judgeWithBounds(verdicts);
+    const judged = judgeWithBounds(verdicts);
+    // Some pairs not measured (every run behind them failed): only a clear miss stands, for
+    // any figure of theirs keeps it missed; met, within noise or bound could each turn to
+    // missed with them, so the target is not measured — never met on the pairs that ran.
+    const status = t.reportOnly
+      ? ('reported' as const)
+      : measured.length < t.pairs.length && judged !== 'missed'
+        ? ('not measured' as const)
+        : judged;
     const shown = figures + partial + cpuText + noise;
     return { ...base, figures: shown, status, ...(shownFloor !== undefined ? { floor: shownFloor } : {}) };
   });

@@ -481,7 +481,10 @@ describe('targets judged by the anchors', () => {
       /Load generator \/ redis-benchmark/,
     );
     expect(rb.status).toBe('reported');
-    expect(rb.figures).toMatch(/0\.90x \[1\/4 measured\]/);
+    // each pair named; the three not measured listed by what they lack
+    expect(rb.figures).toMatch(
+      /^redisbench\.loadgen\.redis\.set\.p1\.rps: 0\.90x \[1\/4 measured; no redisbench\.loadgen\.redis\.get\.p1\.rps, /,
+    );
   });
 
   it('every server target names its floor', () => {
@@ -710,7 +713,7 @@ describe('a figure that is not a number', () => {
     expect(resp.status).toBe('not measured');
   });
 
-  it('judges the pairs that are numbers and says how many were', () => {
+  it('judges the pairs that are numbers, says how many were, and never reads met on them alone', () => {
     const t = byName(
       {
         'redisbench.single.set.p1.rps': 120,
@@ -722,9 +725,33 @@ describe('a figure that is not a number', () => {
       },
       /single >= 1\.1x redis-server$/,
     );
-    expect(t.status).toBe('met');
-    expect(t.figures).toMatch(/\[1\/2 measured\]/);
+    // SET met; GET's runs all failed, and it could miss: the target is not measured
+    expect(t.status).toBe('not measured');
+    expect(t.figures).toMatch(
+      /^redisbench\.single\.set\.p1\.rps: 1\.20x \[1\/2 measured; no redisbench\.single\.get\.p1\.rps\]/,
+    );
     expect(t.figures).not.toMatch(/NaN|CPU per request/);
+    // a clear miss of a pair that ran stands, whatever the other would have been
+    const missed = byName(
+      {
+        'redisbench.single.set.p1.rps': 50,
+        'redisbench.redis.set.p1.rps': 100,
+        'redisbench.redis.get.p1.rps': 100,
+      },
+      /single >= 1\.1x redis-server$/,
+    );
+    expect(missed.status).toBe('missed');
+    // within noise, or client-bound, on half the pairs: not measured either
+    const noisy = byName(
+      {
+        'redisbench.single.set.p1.rps': 109,
+        'redisbench.redis.set.p1.rps': 100,
+        'redisbench.redis.get.p1.rps': 100,
+        'redisbench.floor.p1.rps': 1.05,
+      },
+      /single >= 1\.1x redis-server$/,
+    );
+    expect(noisy.status).toBe('not measured');
   });
 
   it('leaves a claim not measured rather than "depends"', () => {
