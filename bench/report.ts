@@ -96,6 +96,18 @@ export function buildReport(o: Omit<Report, 'schema' | 'createdAt' | 'claims' | 
 
 const esc = (s: string | number) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
+/**
+ * Text as a Markdown code span outside a table: fenced by more backticks than any run inside
+ * it, so a backtick in an error cannot end the span, and `|` left as it is (a table's escape
+ * would show its backslash here).
+ */
+function codeSpan(text: string): string {
+  const t = text.replace(/\r?\n/g, ' ');
+  const fence = '`'.repeat(Math.max(0, ...(t.match(/`+/g) ?? []).map((r) => r.length)) + 1);
+  const pad = t.startsWith('`') || t.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${t}${pad}${fence}`;
+}
+
 export function markdownTable(t: Table): string {
   const head = `| ${t.columns.map(esc).join(' | ')} |`;
   const align = `|${t.columns.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`;
@@ -149,7 +161,7 @@ export function renderMarkdown(r: Report): string {
   ];
   for (const s of r.scenarios) {
     out.push(`## ${s.title}`, '', `\`${s.name}\` · ${s.seconds.toFixed(0)} s · ${s.description}`, '');
-    if (s.status === 'failed') out.push(`**Failed:** \`${esc(s.error ?? 'unknown error')}\``, '');
+    if (s.status === 'failed') out.push(`**Failed:** ${codeSpan(s.error ?? 'unknown error')}`, '');
     for (const t of s.result?.tables ?? []) out.push(markdownTable(t));
     for (const f of s.chartFiles ?? []) out.push(`![${s.name}](${f})`, '');
     if (s.log.length)

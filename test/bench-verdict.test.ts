@@ -664,6 +664,29 @@ describe("a scenario's table beside its target", () => {
   });
 });
 
+describe("report.md: a failed scenario's error", () => {
+  it('is one code span, whatever backticks and pipes it holds', () => {
+    const r = buildReport({
+      profile: 'quick',
+      rawio: '0',
+      cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
+      machine: { cores: 2, mitigations: {} } as unknown as Parameters<typeof buildReport>[0]['machine'],
+      scenarios: [
+        {
+          name: 'copy',
+          title: 'copy',
+          description: '',
+          status: 'failed',
+          error: 'Command failed: `fio` | head\nsecond line',
+          seconds: 1,
+          log: [],
+        },
+      ],
+    });
+    expect(renderMarkdown(r)).toContain('**Failed:** ``Command failed: `fio` | head second line``');
+  });
+});
+
 describe('redis-benchmark: the table beside the RESP targets', () => {
   it("shows the ratio the target judges (of the medians), with the digits that tell it from the target's bound", () => {
     // three rounds whose paired ratios (1.0, 0.9996, 1.44: median 1.0) differ from the ratio
