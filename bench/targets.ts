@@ -329,8 +329,9 @@ export function judgeTargets(
             ? ` (over by ${percent((r / t.max - 1) * 100)})`
             : '';
         const bound = v === 'client-bound' || v === 'kernel-bound' ? `${v}: ` : '';
-        const barePart = bare === undefined ? '' : ` (${bound}the ${t.bare!.name}: ${bare.toFixed(2)}x)`;
         const bounds = [...(t.min > 0 ? [t.min] : []), ...(t.max !== undefined ? [t.max] : [])];
+        // the bare server's ratio is read against the same bound: the same digits rule
+        const barePart = bare === undefined ? '' : ` (${bound}the ${t.bare!.name}: ${ratioText(bare, bounds)})`;
         // a target of several pairs names each, however many were measured
         return `${t.pairs.length > 1 ? `${a}: ` : ''}${ratioText(r, bounds)}${noise}${miss}${over}${barePart}`;
       })

@@ -398,6 +398,17 @@ describe('targets judged by the anchors', () => {
     expect(single(1, 1.08).status).toBe('missed');
     // within two floors of the bare server, or above it: the client's limit
     expect(single(1, 1.05).status).toBe('client-bound');
+    // the bare server's figure has the digits that show it misses the bound too
+    const close = byName(
+      {
+        'http-wrk.single-over-nginx.c50.rps': 1.0999,
+        'http-wrk.bare-over-nginx.c50.rps': 1.0999,
+        'http-wrk.floor.rps': 1.00005,
+      },
+      /single >= 1\.1x nginx/,
+    );
+    expect(close.status).toBe('client-bound');
+    expect(close.figures).toMatch(/^1\.0999x \(missed by 0\.009%\) \(client-bound: the bare C server: 1\.0999x\)/);
     expect(single(1.04, 1.0).status).toBe('client-bound');
     // RESP pair by pair: GET clearly below its bare server is a miss of its own
     const resp = byName(
