@@ -362,17 +362,44 @@ export const claims: Claim[] = [
     claim: 'Thread-per-connection does not survive C10K (threads, memory).',
     scenarios: ['c10k'],
     rule:
-      'fails at 10 000 idle connections, or needs >= 5x the memory of multi-reactor there, confirms; holds them ' +
-      'with < 2x refutes; between: depends',
-    keys: ['c10k.<model>.n<N>.ok (1/0)', 'c10k.<model>.n<N>.rssMiB'],
+      'fails at 10 000 idle connections or fewer, or needs >= 5x the memory of multi-reactor at 10 000, confirms; ' +
+      'holds them with < 2x refutes; between: depends. Levels past the thread cap serve() sets are not tried: ' +
+      'then the memory at the most connections it held decides, and the verdict names the cap',
+    keys: [
+      'c10k.<model>.n<N>.ok (1/0)',
+      'c10k.<model>.n<N>.rssMiB',
+      'c10k.<model>.failedAt (connections)',
+      'c10k.<model>.cappedAt (connections)',
+    ],
     decide(m) {
-      const ok = m['c10k.thread-per-connection.n10000.ok'];
-      if (ok === undefined) return null;
-      if (ok === 0) return { verdict: 'confirmed', figures: 'thread-per-connection failed at 10 000 connections' };
-      const r = ratioOf(m, 'c10k.thread-per-connection.n10000.rssMiB', 'c10k.multi-reactor.n10000.rssMiB');
-      if (r === null) return { verdict: 'refuted', figures: 'thread-per-connection held 10 000 connections' };
-      const figures = `held 10 000 connections with ${x(r, [5, 2])} the memory of multi-reactor`;
-      return { verdict: r >= 5 ? 'confirmed' : r < 2 ? 'refuted' : 'depends', figures };
+      const tpc = 'c10k.thread-per-connection';
+      const failedAt = m[`${tpc}.failedAt`];
+      if (failedAt !== undefined && failedAt <= 10000)
+        return { verdict: 'confirmed', figures: `thread-per-connection failed at ${fmt(failedAt)} connections` };
+      const byMemory = (n: number, how: string): Decision | null => {
+        const r = ratioOf(m, `${tpc}.n${n}.rssMiB`, `c10k.multi-reactor.n${n}.rssMiB`);
+        if (r === null) return null;
+        const figures = `${how} ${fmt(n)} connections with ${x(r, [5, 2])} the memory of multi-reactor`;
+        return { verdict: r >= 5 ? 'confirmed' : r < 2 ? 'refuted' : 'depends', figures };
+      };
+      if (m[`${tpc}.n10000.ok`] === 1)
+        return (
+          byMemory(10000, 'held') ?? { verdict: 'refuted', figures: 'thread-per-connection held 10 000 connections' }
+        );
+      const cappedAt = m[`${tpc}.cappedAt`];
+      if (cappedAt === undefined) return null;
+      // Not tried past the cap: the memory at the most connections held says what more would cost.
+      const held = Object.keys(m)
+        .map((k) => new RegExp(`^${tpc}\\.n(\\d+)\\.ok$`).exec(k))
+        .filter((g) => g !== null && m[g[0]] === 1)
+        .map((g) => Number(g![1]))
+        .sort((a, b) => b - a);
+      const cap = `serve()'s thread cap kept thread-per-connection from being tried at ${fmt(cappedAt)} connections`;
+      for (const n of held) {
+        const r = byMemory(n, 'it held');
+        if (r !== null) return { verdict: r.verdict, figures: `${cap}; ${r.figures}` };
+      }
+      return null; // no level held with multi-reactor's beside it: not measured
     },
   },
   {

@@ -287,6 +287,30 @@ describe('claim 7 from the c10k levels', () => {
     expect(c.verdict).toBe('not measured');
     expect(c.figures).not.toMatch(/failed at 10 000/);
   });
+
+  it('names the level it failed at, measured; a level past the thread cap is never a failure', () => {
+    expect(claim7([level('thread-per-connection', 1000, false, 'only 363 served after 30 s')]).figures).toMatch(
+      /failed at 1,000 connections/,
+    );
+    const capped = (tpcMiB: number, reactorMiB?: number) => [
+      { ...level('thread-per-connection', 1000, true), rssMiB: tpcMiB },
+      { ...level('thread-per-connection', 5000, false, 'serve() caps workers'), capped: true },
+      ...(reactorMiB === undefined ? [] : [{ ...level('multi-reactor', 1000, true), rssMiB: reactorMiB }]),
+    ];
+    // held 1 000, not tried at 5 000: the memory at 1 000 decides, and the cap is named
+    const big = claim7(capped(600, 100));
+    expect(big.verdict).toBe('confirmed');
+    expect(big.figures).toMatch(/thread cap kept .* at 5,000 connections.*held 1,000 connections with 6\.00?x/);
+    expect(big.figures).not.toMatch(/failed/);
+    expect(claim7(capped(150, 100)).verdict).toBe('refuted');
+    expect(claim7(capped(300, 100)).verdict).toBe('depends');
+    // nothing to weigh its memory against: not measured, never confirmed by the cap alone
+    expect(claim7(capped(600)).verdict).toBe('not measured');
+    const metrics = c10kReport(capped(600, 100)).metrics!;
+    expect(metrics['c10k.thread-per-connection.n5000.ok']).toBeUndefined();
+    expect(metrics['c10k.thread-per-connection.cappedAt']).toBe(5000);
+    expect(metrics['c10k.thread-per-connection.failedAt']).toBeUndefined();
+  });
 });
 
 describe('claim 5 against the pollution floor', () => {

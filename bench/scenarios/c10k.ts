@@ -23,6 +23,8 @@ const CLIENT_FAILED = 'client: ';
 /** serve()'s upper bound on `workers`, the thread cap of thread-per-connection. */
 const MAX_WORKERS = 4096;
 const NONE = { ok: false, reached: 0, rssMiB: NaN, threads: NaN, seconds: NaN };
+/** Why a level past the cap was not tried. */
+const CAPPED = `serve() caps workers (threads) at ${MAX_WORKERS}`;
 
 export interface Level {
   model: string;
@@ -33,6 +35,8 @@ export interface Level {
   threads: number;
   seconds: number;
   why?: string;
+  /** Not tried: past the thread cap serve() sets for thread-per-connection (MAX_WORKERS). */
+  capped?: boolean;
 }
 
 function settings(ctx: BenchContext) {
@@ -158,12 +162,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
       const reachable = tpc ? levels.filter((n) => n <= MAX_WORKERS) : levels;
       rows.push(...(await holdLevels(ctx, model, st.target, reachable, s.budgetSeconds, modelIndex)));
       for (const n of levels.filter((l) => !reachable.includes(l)))
-        rows.push({
-          ...NONE,
-          model,
-          n,
-          why: `serve() caps workers (threads) at ${MAX_WORKERS}: one thread per connection cannot hold ${n}`,
-        });
+        rows.push({ ...NONE, model, n, capped: true, why: `${CAPPED}: one thread per connection cannot hold ${n}` });
     } finally {
       await st.target.close();
     }
@@ -177,21 +176,28 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
  */
 const unmeasured = (r: Level) => r.why?.startsWith('not available') || r.why?.startsWith(CLIENT_FAILED);
 
-/** The table and metrics of the levels held (`c10k.<model>.n<N>.ok|rssMiB|threads`). */
+/**
+ * The table and metrics of the levels (`c10k.<model>.n<N>.ok|rssMiB|threads`, and per model
+ * `c10k.<model>.failedAt`, the fewest connections it was tried at and failed to hold, and
+ * `c10k.<model>.cappedAt`, the fewest it was not tried at for serve()'s thread cap). A level
+ * past the cap is no figure of the model's: it was never tried.
+ */
 export function c10kReport(rows: Level[]): ScenarioResult {
   const metrics: Record<string, number> = {};
+  const least = (key: string, n: number) => {
+    if (!(metrics[key]! <= n)) metrics[key] = n;
+  };
   for (const r of rows) {
     if (unmeasured(r)) continue;
+    if (r.capped === true) {
+      least(`c10k.${r.model}.cappedAt`, r.n);
+      continue;
+    }
     metrics[`c10k.${r.model}.n${r.n}.ok`] = r.ok ? 1 : 0;
     if (r.ok) {
       metrics[`c10k.${r.model}.n${r.n}.rssMiB`] = r.rssMiB;
       metrics[`c10k.${r.model}.n${r.n}.threads`] = r.threads;
-    }
-  }
-  // Failing to hold fewer connections is failing to hold 10 000 (the quick profile stops at 5 000).
-  for (const model of MODELS) {
-    const failedBelow = rows.some((r) => r.model === model && !r.ok && r.n < 10000 && !unmeasured(r));
-    if (failedBelow && metrics[`c10k.${model}.n10000.ok`] === undefined) metrics[`c10k.${model}.n10000.ok`] = 0;
+    } else least(`c10k.${r.model}.failedAt`, r.n);
   }
   return {
     tables: [
