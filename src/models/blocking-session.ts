@@ -19,6 +19,7 @@
  * shut down a number the kernel has already given to someone else.
  */
 import { queueFullError } from '../loop/connection.js';
+import { WriteBatch } from '../loop/write-batch.js';
 import type { Protocol, Reply } from '../protocols/protocol.js';
 import { ConnCore, LINGER_MS, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
 import { inputWaiting, tailsSettled } from './conn-contract.js';
@@ -111,10 +112,17 @@ export interface BlockingOptions extends FileBodyOptions {
  * of it is written (the thread sleeping in poll(2) while the kernel takes nothing), so
  * nothing is ever queued across writes and the output budget holds by construction; reading
  * is paused by the core through a flag the read loop honours.
+ *
+ * Between cork() and uncork() (the core, around the replies to one read's requests) writes
+ * are held in a WriteBatch (small ones copied into one buffer, larger ones by reference:
+ * reply data is immutable, protocol.ts) and counted as `queued`; uncork() writes them all
+ * with writev(2), the same blocking way, so a pipelined batch costs one syscall, not one per
+ * reply. Whatever must follow them (a file body, the shutdown of a closing reply) writes
+ * them first.
  */
 class BlockingIO implements ConnIO {
   readonly readsWhenIdle = true;
-  /** Bytes of the write under way that the kernel has not taken yet. */
+  /** Bytes held by a cork, or of the write under way, that the kernel has not taken yet. */
   queued = 0;
   progress = 0;
   closed = false;
@@ -134,6 +142,13 @@ class BlockingIO implements ConnIO {
   readonly #errSet = new native.PollSet();
   readonly #out = new Int32Array(2);
   readonly #tick: number;
+  /** The writes held since cork(); reused from one cork to the next. */
+  #batch: WriteBatch | undefined;
+  #corked = false;
+  /** uncork() is writing the held bytes (the thread may be asleep in poll(2) within it). */
+  #flushing = false;
+  /** end() came while the held bytes were being written: it runs once they are. */
+  #endAfterFlush = false;
 
   constructor(
     readonly fd: number,
@@ -154,6 +169,11 @@ class BlockingIO implements ConnIO {
 
   write(data: Uint8Array): void {
     if (this.closed) return;
+    if (this.#corked) {
+      this.#batch!.add(data); // an empty write is dropped
+      this.queued += data.length;
+      return;
+    }
     let off = 0;
     while (off < data.length) {
       const n = native.write(this.fd, data, off, data.length - off);
@@ -173,6 +193,64 @@ class BlockingIO implements ConnIO {
       if (!this.#waitWritable()) break;
     }
     this.queued = 0;
+  }
+
+  /** Holds the writes that follow until uncork(). A second cork() is a no-op. */
+  cork(): void {
+    if (this.#corked || this.closed) return;
+    this.#batch ??= new WriteBatch();
+    this.#corked = true;
+  }
+
+  /**
+   * Writes what was held since cork(), all of it, as write() writes one buffer: writev(2)
+   * (a lone last part: write(2)), the thread asleep in poll(2) while the kernel takes nothing.
+   */
+  uncork(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    const batch = this.#batch!;
+    this.#flushing = true;
+    try {
+      if (!this.closed && batch.bytes > 0) this.#writeParts(batch.finish(), batch.bytes);
+    } finally {
+      this.#flushing = false;
+      this.queued = 0;
+      batch.release();
+    }
+    if (this.#endAfterFlush) {
+      this.#endAfterFlush = false;
+      this.end();
+    }
+  }
+
+  /** Writes `parts` (`bytes` in all) in order, to the last byte, unless the connection closes. */
+  #writeParts(parts: Uint8Array[], bytes: number): void {
+    let i = 0;
+    let left = bytes;
+    while (i < parts.length) {
+      // writev takes the first IOV_MAX parts from i: a longer list takes more than one call.
+      const last = i === parts.length - 1;
+      const n = last ? native.write(this.fd, parts[i]!, 0, parts[i]!.length) : native.writev(this.fd, parts, i);
+      if (n > 0) {
+        this.progress += n;
+        left -= n;
+        this.queued = left;
+        // Drop the parts written whole; the one the kernel stopped inside goes on from there.
+        let r = n;
+        while (i < parts.length && r >= parts[i]!.length) r -= parts[i++]!.length;
+        if (r > 0) parts[i] = parts[i]!.subarray(r);
+        continue;
+      }
+      if (n < 0 && n !== -EAGAIN) return this.destroy();
+      // Refused: what is left is queued output, bounded by maxQueue as write()'s is.
+      this.queued = left;
+      if (left > this.opts.maxQueue) {
+        this.queued = 0;
+        return this.destroy(queueFullError(this.opts.maxQueue));
+      }
+      if (!this.#waitWritable()) return;
+    }
   }
 
   /**
@@ -211,6 +289,9 @@ class BlockingIO implements ConnIO {
   }
 
   sendFile(file: NonNullable<Reply['file']>): Promise<number> {
+    // The bytes held by a cork (this reply's head among them) go before the body.
+    this.uncork();
+    if (this.closed) return Promise.reject(new Error('connection closed'));
     return this.#file.send(this.fd, file, this.#fileWait);
   }
 
@@ -234,8 +315,15 @@ class BlockingIO implements ConnIO {
   }
 
   end(): void {
-    // Every byte is already written: the loop sees `closed`, lingers (see linger()) unless
-    // the client has finished sending, and the slot closes the fd.
+    // Every byte is written once the held ones are: the loop sees `closed`, lingers (see
+    // linger()) unless the client has finished sending, and the slot closes the fd.
+    if (this.closed) return;
+    if (this.#flushing) {
+      // From within uncork(), while it waits for the client (a drain seen at a tick): after it.
+      this.#endAfterFlush = true;
+      return;
+    }
+    this.uncork();
     if (this.closed) return;
     this.#ending = true;
     native.shutdown(this.fd, 1);
@@ -246,6 +334,12 @@ class BlockingIO implements ConnIO {
   destroy(_error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    // Held bytes are dropped (uncork() releases the batch it is writing).
+    if (this.#corked) {
+      this.#corked = false;
+      this.#batch!.release();
+    }
+    this.queued = 0;
     // A file body sent through io_uring (the uring and direct methods) is a send the kernel
     // holds, with the socket, until the client takes its bytes: closing the fd would leave
     // the connection open. Shut it down so that send fails now, and abort the transfer so

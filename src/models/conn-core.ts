@@ -330,8 +330,14 @@ export class ConnCore {
         }
       }
     } finally {
-      this.#pumping = false;
-      if (many) io.uncork?.();
+      // Still pumping while the batch is written: a blocking driver's uncork() may sleep
+      // until the client reads and, at its ticks, call drain(), which must leave the
+      // decision to this pump as it does during any other write.
+      try {
+        if (many) io.uncork?.();
+      } finally {
+        this.#pumping = false;
+      }
     }
     return many;
   }
