@@ -23,6 +23,7 @@
 import { waitAsync } from './channel.js';
 import { CHUNK } from './messages.js';
 import { EmptyRun, loopTurn } from '../protocols/bytes.js';
+import { uncopied } from '../protocols/user-checks.js';
 
 /** Bytes of one body in flight between a pool thread and its reactor. */
 export const BODY_WINDOW = 1 << 20;
@@ -163,7 +164,9 @@ export class BodySender {
           await flush();
           continue;
         }
-        const source = (it ??= body[Symbol.asyncIterator]());
+        // Every chunk is copied here before the next is asked for (into `gather`, or into the
+        // channel by send()): a module's body need not copy it first as well.
+        const source = (it ??= uncopied(body)[Symbol.asyncIterator]());
         const chunkP = (pending ??= source.next());
         const next = await new Promise<IteratorResult<Uint8Array> | typeof STOPPED | typeof TURN>((resolve, reject) => {
           wake = () => resolve(STOPPED);

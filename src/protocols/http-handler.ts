@@ -24,7 +24,7 @@ import {
 import { httpDate } from './http-date.js';
 import { imported, reportUserError, setStrayHook } from './module.js';
 import { open } from '../sys/file.js';
-import { checkRegion, count, isBytes, regularSize } from './user-checks.js';
+import { checkRegion, count, isBytes, ownBytes, regularSize } from './user-checks.js';
 import { EmptyRun, loopTurn } from './bytes.js';
 import { close } from '../sys/socket.js';
 import { constants } from '../sys/constants.js';
@@ -434,12 +434,11 @@ function chunked(body: AsyncIterable<Uint8Array | string>, onError: (e: unknown)
 }
 
 /**
- * The body as it comes (HTTP/1.0: it runs to the connection's close), each chunk copied as
- * chunkOf copies it: a model may hold a chunk unsent while it asks for the next (a client
- * slow to read, a send in flight), and a producer may refill the buffer it yielded.
+ * The body as it comes (HTTP/1.0: it runs to the connection's close), each chunk copied
+ * (ownBytes) as chunkOf copies it into its framing.
  */
 function raw(body: AsyncIterable<Uint8Array | string>, onError: (e: unknown) => void): AsyncIterable<Uint8Array> {
-  return sourceBody(body, (bytes) => new Uint8Array(bytes), undefined, onError);
+  return sourceBody(body, ownBytes, undefined, onError);
 }
 
 /**

@@ -47,9 +47,11 @@ export interface Reply {
   /**
    * Bytes produced later, written after `data` and `file` in order, raw (the protocol has
    * already framed them, e.g. HTTP chunked), as the client takes them: the next chunk is
-   * pulled only while the connection's output is within its budget. A chunk must not be
-   * changed after it is yielded. An error thrown by the iterable closes the connection
-   * after what was sent.
+   * pulled only while the connection's output is within its budget. A protocol module's
+   * chunks are copied as they are yielded, so its buffer may be reused once yielded; models
+   * hold a chunk by reference (unsent while they ask for the next), so rawio's own
+   * protocols hand them chunks they never change. An error thrown by the iterable closes
+   * the connection after what was sent.
    */
   body?: AsyncIterable<Uint8Array>;
   /** Close the connection once this reply is written: no later request is processed. */

@@ -78,6 +78,16 @@ export function isBytes(v: unknown): v is Uint8Array {
   }
 }
 
+/**
+ * A copy of a body chunk with a buffer of its own, taken as the chunk is yielded: a model may
+ * hold a chunk unsent while it asks for the next (a client slow to read, a send in flight),
+ * and a producer may refill the buffer it yielded. A module's body (CheckedBody) and an HTTP
+ * handler's unframed one (http-handler.ts) copy with it.
+ */
+export function ownBytes(chunk: Uint8Array): Uint8Array {
+  return new Uint8Array(chunk);
+}
+
 function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
   return (
     typeof v === 'object' &&
@@ -137,16 +147,32 @@ export function checkReply(r: unknown, report: (err: unknown) => void): Reply {
 }
 
 /**
+ * `body` as a consumer that copies each chunk before it asks for the next may pull it: a
+ * module's body without its own copy of each chunk (a pool thread's BodySender copies every
+ * chunk into its gather buffer or its channel at once), any other body as it is.
+ */
+export function uncopied(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  return body instanceof CheckedBody ? body.uncopied() : body;
+}
+
+/**
  * A module's body as the models pull it: a chunk that is not bytes ends it with a TypeError,
  * and whatever ends it with an error is reported (counted, onError) before the model closes
- * the connection after what was sent. return() reaches the module's own iterator, so a
- * reply dropped unsent still releases what its body holds.
+ * the connection after what was sent. Each chunk is copied (ownBytes), so the module may
+ * refill the buffer it yielded on every model alike. return() reaches the module's own
+ * iterator, so a reply dropped unsent still releases what its body holds.
  */
 class CheckedBody implements AsyncIterable<Uint8Array> {
   constructor(
     readonly inner: AsyncIterable<unknown>,
     readonly report: (err: unknown) => void,
+    readonly copy = true,
   ) {}
+
+  /** The same body, its chunks as yielded (see `uncopied`). */
+  uncopied(): CheckedBody {
+    return new CheckedBody(this.inner, this.report, false);
+  }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     let it: AsyncIterator<unknown>;
@@ -195,7 +221,7 @@ class CheckedBody implements AsyncIterable<Uint8Array> {
         if (done) return { value: undefined, done: true };
         if (!(value instanceof Uint8Array)) return fail(typeError('body chunk', 'a Uint8Array', value));
         if (!isBytes(value)) return fail(typeError('body chunk', 'a Uint8Array whose buffer is not detached', value));
-        return { value, done: false };
+        return { value: this.copy ? ownBytes(value) : value, done: false };
       },
       return: async () => {
         try {

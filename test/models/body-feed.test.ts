@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { BodySender, createCredits, CREDIT_SLOTS, GATHER } from '../../dist/src/models/body-feed.js';
 import { CHUNK } from '../../dist/src/models/messages.js';
+import { checkReply } from '../../dist/src/protocols/user-checks.js';
 import { eventually } from '../helpers/wait.js';
 
 interface Sent {
@@ -186,5 +187,35 @@ describe('BodySender', () => {
     // Gathered, and sent before each slow chunk came: 1-3, 4-7, ..., 36-39, then 40 with the end.
     expect(sent.map((s) => s.data.length)).toEqual([3, ...Array<number>(9).fill(4), 1]);
     expect(sent.at(-1)!.last).toBe('end');
+  });
+  it("copies a module's body chunks once: a checked body yields copies, the sender takes them as yielded", async () => {
+    const big = new Uint8Array(2 * GATHER).map((_, i) => at(i));
+    const small = Uint8Array.of(1, 2, 3);
+    const reply = () =>
+      checkReply(
+        {
+          data: new Uint8Array(0),
+          body: (async function* () {
+            yield big;
+            yield small;
+          })(),
+        },
+        () => undefined,
+      );
+    // Pulled by a model's core, each chunk is a copy the module may no longer reach.
+    const it = reply().body![Symbol.asyncIterator]();
+    const first = (await it.next()).value as Uint8Array;
+    expect(first.buffer).not.toBe(big.buffer);
+    expect(Buffer.from(first).equals(Buffer.from(big))).toBe(true);
+    await it.return!();
+    // Pulled by a pool thread's sender, which copies every chunk itself: no copy before it.
+    const { sender, send, bytes } = harness();
+    const pieces: Uint8Array[] = [];
+    await sender.stream(reply().body!, (slot, gen, piece, last) => {
+      pieces.push(piece);
+      send(slot, gen, piece, last);
+    });
+    expect(pieces[0]!.buffer).toBe(big.buffer);
+    expect(bytes().equals(Buffer.concat([big, small]))).toBe(true);
   });
 });

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ModelName, type Server, type TransferMethodName } from '../helpers/rawio.js';
-import { exchange, type Exchange } from '../helpers/clients.js';
+import { exchange, Received, type Exchange } from '../helpers/clients.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { childrenOf } from '../helpers/procs.js';
 import { defineUserCodeFenceTests } from './usercode-fence.js';
@@ -109,6 +109,35 @@ export function defineUserCodeSuite(model: ModelName): void {
       );
       expect(await eventually(() => server.stats().errors >= 3)).toBe(true);
     });
+
+    it.each([
+      [65536, 64],
+      [100, 4000],
+    ])(
+      'sends the bytes each body chunk held when it was yielded, the buffer refilled after, to a client slow to read (%i-byte chunks)',
+      async (size, n) => {
+        const want = Buffer.concat([
+          Buffer.from(`reused ${size * n}\n`),
+          ...Array.from({ length: n }, (_, i) => Buffer.alloc(size, 97 + (i % 26))),
+        ]);
+        const got = new Received();
+        const c = net.connect(server.port, '127.0.0.1', () => c.write(`REUSED ${size} ${n}\n`));
+        c.on('error', () => undefined);
+        try {
+          // Not read at first: the socket's buffers fill and the model holds a chunk unsent
+          // while it asks the body for the next one.
+          c.pause();
+          await new Promise((r) => setTimeout(r, 300));
+          c.on('data', (d: Buffer) => got.push(d));
+          c.resume();
+          expect(await eventually(() => got.length >= want.length)).toBe(true);
+          expect(got.length).toBe(want.length);
+          expect(sha(got.bytes)).toBe(sha(want));
+        } finally {
+          c.destroy();
+        }
+      },
+    );
 
     it('serves other clients while a reply body yields only empty chunks', async () => {
       // No output, so no backpressure: such a body must not keep its thread from the others
