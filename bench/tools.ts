@@ -96,6 +96,53 @@ export function wrkMeasured(w: WrkResult): boolean {
   return w.errors === 0 && w.requests > 0 && Number.isFinite(w.rps);
 }
 
+/** What loadgenFailure reads of a load-generator run (rawio/loadgen's LoadgenResult). */
+export interface LoadgenRun {
+  requests: number;
+  rps: number;
+  ended: string;
+  errors: { connect: number; reset: number; badReply: number; errorReply: number; lost: number };
+}
+
+/**
+ * Why a run of rawio's load generator is no figure, or undefined when it is one: the
+ * counterpart of wrkMeasured, the one rule every scenario applies before a load-generator
+ * run feeds a metric. A figure has no connect error, reset, bad reply, error reply (HTTP
+ * status >= 400, RESP -ERR: wrk's non-2xx) or lost request, ended as asked (`'done'`: not
+ * stopped, stalled or unreachable) and measured some replies. A server that resets half its
+ * connections, or answers errors fast, is not fast.
+ *
+ * One tolerance, only where the caller states it (`cutReplies`): the engine counts a request
+ * still in flight when the drain runs out as lost (it closes its own connections then, so
+ * a clean server gives no reset at the end, and one that answers within the drain loses
+ * nothing). A stream of replies longer than the drain (a large file read from the device)
+ * can be cut there on a clean server: at most one request per connection and pipeline slot,
+ * with no reset or bad reply beside it. Any other lost request is the server's.
+ */
+export function loadgenFailure(r: LoadgenRun, o: { cutReplies?: number } = {}): string | undefined {
+  const e = r.errors;
+  const lost = e.lost > (o.cutReplies ?? 0) || (e.lost > 0 && (e.reset > 0 || e.badReply > 0)) ? e.lost : 0;
+  const parts = (
+    [
+      ['connect errors', e.connect],
+      ['resets', e.reset],
+      ['bad replies', e.badReply],
+      ['error replies', e.errorReply],
+      ['lost', lost],
+    ] as const
+  )
+    .filter(([, n]) => n > 0)
+    .map(([what, n]) => `${what} ${n}`);
+  if (r.ended !== 'done') parts.push(`ended '${r.ended}'`);
+  if (!(r.requests > 0) || !Number.isFinite(r.rps)) parts.push('no reply in the window');
+  return parts.length === 0 ? undefined : `not counted: ${parts.join(', ')}`;
+}
+
+/** Whether a load-generator run is a figure (loadgenFailure gives no reason). */
+export function loadgenMeasured(r: LoadgenRun, o: { cutReplies?: number } = {}): boolean {
+  return loadgenFailure(r, o) === undefined;
+}
+
 /** Runs wrk (one thread, keep-alive GET) against a loopback URL, pinned to `cpus` (spawnOn). */
 export function runWrk(o: { url: string; connections: number; seconds: number; cpus: number[] }): Promise<WrkResult> {
   const wrk = which('wrk');

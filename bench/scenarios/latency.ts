@@ -15,6 +15,7 @@ import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table }
 import { fmt, summarize } from '../stats.js';
 import { modelNames } from '../../src/models/types.js';
 import { settle } from '../lib/external.js';
+import { loadgenFailure, type LoadgenRun } from '../tools.js';
 import {
   startAnchor,
   startBare,
@@ -55,6 +56,27 @@ interface Row {
   pct: Record<(typeof PCTS)[number], number[]>;
   achieved: number[];
   errors: number;
+  /** Why each round that is no figure (loadgenFailure) was not counted; its figures are NaN. */
+  excluded: string[];
+}
+
+/**
+ * One round into its row: its errors always, its percentiles and achieved rate only when the
+ * run is a measurement (loadgenFailure), else NaN (the medians leave it out). Returns why it
+ * was not counted, or undefined.
+ */
+export function recordRound(
+  row: Pick<Row, 'pct' | 'achieved' | 'errors' | 'excluded'>,
+  r: LoadgenRun & { latencyUs: Record<(typeof PCTS)[number], number> & { count: number } },
+): string | undefined {
+  const e = r.errors;
+  row.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
+  const why = loadgenFailure(r);
+  // a round with no reply has no percentiles (the histogram is empty), not a latency of 0
+  for (const p of PCTS) row.pct[p].push(why === undefined && r.latencyUs.count > 0 ? r.latencyUs[p] : NaN);
+  row.achieved.push(why === undefined ? r.rps : NaN);
+  if (why !== undefined) row.excluded.push(why);
+  return why;
 }
 
 /** The anchor's closed-loop req/s (one short run), or undefined when it is not there. */
@@ -69,7 +91,10 @@ async function anchorRps(ctx: BenchContext, protocol: Protocol, t: MeasuredServe
     cpus: ctx.clientCpus,
     ...load(protocol),
   });
-  return r.rps > 0 ? r.rps : undefined;
+  // the rate offered to every server: never one the anchor reached with errors
+  const why = loadgenFailure(r);
+  if (why !== undefined) ctx.log(`${protocol}: the anchor's closed-loop run ${why}`);
+  return why === undefined ? r.rps : undefined;
 }
 
 async function measureProtocol(ctx: BenchContext, protocol: Protocol, step: () => void): Promise<Row[]> {
@@ -96,6 +121,7 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, step: () =
       pct: { p50: [], p99: [], p999: [] },
       achieved: [],
       errors: 0,
+      excluded: [],
     }));
     await compare(
       rows.map((row) => ({
@@ -114,12 +140,9 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, step: () =
             cpus: ctx.clientCpus,
             ...load(protocol),
           });
-          // a round with no reply has no percentiles (the histogram is empty), not a latency of 0
-          for (const p of PCTS) row.pct[p].push(r.latencyUs.count > 0 ? r.latencyUs[p] : NaN);
-          row.achieved.push(r.rps);
-          const e = r.errors;
-          row.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
-          return r.latencyUs.p99;
+          const why = recordRound(row, r);
+          if (why !== undefined) ctx.log(`${protocol} ${row.server}: round ${row.achieved.length} ${why}`);
+          return why === undefined ? r.latencyUs.p99 : NaN;
         },
       })),
       { warmup: 0, repeats: s.rounds },
@@ -144,9 +167,14 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
 const summary = (xs: number[]) => summarize(xs.filter(Number.isFinite));
 const med = (xs: number[]) => summary(xs).median;
 
-function report(rows: Row[]): ScenarioResult {
+/** Rounds that are figures. */
+const counted = (r: Row) => r.achieved.filter(Number.isFinite).length;
+
+/** The table and metrics of the rows (exported for the tests); a row no round of which counted has no metric. */
+export function report(rows: Row[]): ScenarioResult {
   const metrics: Record<string, number> = {};
-  for (const r of rows) for (const p of PCTS) metrics[`latency.${r.protocol}.${r.server}.${p}us`] = med(r.pct[p]);
+  for (const r of rows)
+    if (counted(r) > 0) for (const p of PCTS) metrics[`latency.${r.protocol}.${r.server}.${p}us`] = med(r.pct[p]);
   const table: Table = {
     title: `Latency at a fixed rate (half the anchor's closed-loop req/s), ${CONNECTIONS} connections, µs`,
     columns: [
@@ -158,7 +186,9 @@ function report(rows: Row[]): ScenarioResult {
       'p99',
       'p99.9',
       'p99.9 min–max',
+      'rounds',
       'errors',
+      'not counted',
     ],
     rows: rows.map((r) => {
       const tail = summary(r.pct.p999);
@@ -171,7 +201,9 @@ function report(rows: Row[]): ScenarioResult {
         fmt(med(r.pct.p99)),
         fmt(tail.median),
         `${fmt(tail.min)}–${fmt(tail.max)}`,
+        `${counted(r)} of ${r.achieved.length}`,
         r.errors,
+        r.excluded.length === 0 ? '' : `${r.excluded.length} round(s) ${r.excluded[0]}`,
       ];
     }),
     note:
@@ -179,6 +211,8 @@ function report(rows: Row[]): ScenarioResult {
       'due time (no coordinated omission), so a server that falls behind shows it in p99 and p99.9, and in achieved ' +
       'req/s below offered. http: GET / hello; resp: SET/GET alternating. Medians of the rounds. iterative serves ' +
       'one connection at a time, so the other 49 wait: its errors are requests still unanswered when the run ended. ' +
+      'A round with errors (connect, reset, bad or error reply, lost) or that did not end as asked is not counted ' +
+      '(bench/tools.ts loadgenFailure): its figures are left out of the medians, "rounds" says how many counted. ' +
       'bare: bench/c/bare-server.c, the least a server can do (fixed replies; its GET answers the last value SET, ' +
       'whatever the key): its tail is what this machine and the load generator alone add.',
   };
@@ -189,7 +223,7 @@ function report(rows: Row[]): ScenarioResult {
 function charts(rows: Row[]): Chart[] {
   return (['http', 'resp'] as const)
     .map((protocol): Chart => {
-      const of = rows.filter((r) => r.protocol === protocol);
+      const of = rows.filter((r) => r.protocol === protocol && counted(r) > 0);
       return {
         title: `Latency at half of ${ANCHOR[protocol]}'s throughput (${protocol}; whiskers: min–max of the rounds)`,
         xLabel: 'percentile (50, 99, 99.9)',

@@ -11,8 +11,9 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadgen, type LoadgenResult } from '../loadgen.js';
+import { loadgen } from '../loadgen.js';
 import { compare } from '../runner.js';
+import { loadgenFailure, type LoadgenRun } from '../tools.js';
 import { formatFloor, noiseFloor } from '../verdict.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { constants } from '../../src/sys/constants.js';
@@ -69,6 +70,44 @@ export interface Sample {
   smallP99: number;
   largeMBps: number;
   errors: number;
+  /** Why the round is no figure (its figures NaN), or undefined when it is one. */
+  excluded?: string;
+}
+
+type Run = LoadgenRun & { latencyUs: { p99: number }; bytesIn: number; seconds: number };
+
+/**
+ * One round's sample from its runs, large streams and small clients: its errors always,
+ * its figures only when every run is a measurement (loadgenFailure), else NaN (the rounds
+ * stay paired for the A/A floor, the medians leave it out). A large stream (one connection,
+ * one request at a time) may lose the one file still arriving when its drain runs out on a
+ * clean server: a 128 MiB read from the device outlasts 500 ms. That one cut reply is no
+ * error; the small clients get no such allowance.
+ */
+export function sampleOf(large: readonly Run[], small: readonly Run[]): Sample {
+  const errs = (r: Run) => r.errors.connect + r.errors.reset + r.errors.badReply + r.errors.errorReply;
+  const reasons = [
+    ...large.map((r, i) => [`large stream ${i}`, loadgenFailure(r, { cutReplies: 1 })] as const),
+    ...small.map((r, i) => [`small client ${i}`, loadgenFailure(r)] as const),
+  ].filter(([, why]) => why !== undefined);
+  // the lost requests past the allowance count as errors: every one of a small client's, a large stream's beyond its one
+  const lost =
+    small.reduce((a, r) => a + r.errors.lost, 0) + large.reduce((a, r) => a + Math.max(0, r.errors.lost - 1), 0);
+  const errors = [...large, ...small].reduce((a, r) => a + errs(r), 0) + lost;
+  if (reasons.length > 0)
+    return {
+      smallRps: NaN,
+      smallP99: NaN,
+      largeMBps: NaN,
+      errors,
+      excluded: reasons.map(([who, why]) => `${who} ${why}`).join('; '),
+    };
+  return {
+    smallRps: small.reduce((a, r) => a + r.rps, 0),
+    smallP99: Math.max(...small.map((r) => r.latencyUs.p99)),
+    largeMBps: large.reduce((a, r) => a + r.bytesIn / r.seconds, 0) / 1e6,
+    errors,
+  };
 }
 
 async function once(ctx: BenchContext, t: MeasuredServer, root: string, round: number, s: ReturnType<typeof settings>) {
@@ -90,13 +129,7 @@ async function once(ctx: BenchContext, t: MeasuredServer, root: string, round: n
     loadgen({ ...base, connections: s.conns, path: `/small-${(i * 97 + round * 13) % s.small}.txt` }),
   );
   const [lr, sr] = await Promise.all([Promise.all(large), Promise.all(small)]);
-  const errs = (r: LoadgenResult) => r.errors.connect + r.errors.reset + r.errors.badReply + r.errors.errorReply;
-  return {
-    smallRps: sr.reduce((a, r) => a + r.rps, 0),
-    smallP99: Math.max(...sr.map((r) => r.latencyUs.p99)),
-    largeMBps: lr.reduce((a, r) => a + r.bytesIn / r.seconds, 0) / 1e6,
-    errors: [...lr, ...sr].reduce((a, r) => a + errs(r), 0),
-  };
+  return sampleOf(lr, sr);
 }
 
 /**
@@ -157,6 +190,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
           name: m,
           run: async (round: number) => {
             const x = await once(ctx, t, root, round, s);
+            if (x.excluded !== undefined) ctx.log(`${m} round ${round}: ${x.excluded}`);
             if (round > 0) samples[m].push(x);
             return x.smallRps;
           },
@@ -168,6 +202,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
                 name: 'buffered A/A',
                 run: async (round: number) => {
                   const x = await once(ctx, buffered, root, round, s);
+                  if (x.excluded !== undefined) ctx.log(`buffered A/A round ${round}: ${x.excluded}`);
                   if (round > 0) aa.push(x.smallRps);
                   return x.smallRps;
                 },
@@ -202,7 +237,16 @@ export function report(
     const xs = samples[m];
     const label = m === 'buffered' ? "buffered (transfer 'sendfile')" : "direct (transfer 'auto', directio 1 MiB)";
     if (xs.length === 0) {
-      rows.push([label, notes.get(m) ?? 'not available', '', '', '']);
+      rows.push([label, notes.get(m) ?? 'not available', '', '', '', '', '']);
+      continue;
+    }
+    const errors = xs.reduce((a, x) => a + x.errors, 0);
+    const out = xs.filter((x) => x.excluded !== undefined);
+    const rounds = `${xs.length - out.length} of ${xs.length}`;
+    const why = out.length === 0 ? '' : `${out.length} round(s): ${out[0]!.excluded}`;
+    // every round errored: no figure, so claim 5 reads not measured
+    if (out.length === xs.length) {
+      rows.push([label, 'no figure', '', '', rounds, errors, why]);
       continue;
     }
     const [rps, p99, mbps] = [
@@ -213,20 +257,23 @@ export function report(
     metrics[`pollution.small.rps.${m}`] = rps;
     metrics[`pollution.small.p99us.${m}`] = p99;
     metrics[`pollution.large.MBps.${m}`] = mbps;
-    rows.push([label, fmt(rps), fmt(p99), fmt(mbps), xs.reduce((a, x) => a + x.errors, 0)]);
+    rows.push([label, fmt(rps), fmt(p99), fmt(mbps), rounds, errors, why]);
   }
   return {
     tables: [
       {
         title: 'Page-cache pollution: small hot files beside a stream of large ones',
-        columns: ['large files sent', 'small req/s', 'small p99 µs', 'large MB/s', 'errors'],
+        columns: ['large files sent', 'small req/s', 'small p99 µs', 'large MB/s', 'rounds', 'errors', 'not counted'],
         rows,
         note:
           `One 'single' static server per mode, pinned to the server CPU; ${s.large} clients each stream a ` +
           `${s.largeMiB} MiB file (pages dropped with fadvise DONTNEED before each run) while ${s.clients} × ${s.conns} ` +
           `connections ask for ${s.smallKiB} KiB files out of ${s.small}. Modes interleaved; medians. On a machine ` +
           'with plenty of free memory the large files cannot evict the small ones: what differs is the cost of ' +
-          `reading them, not the cache. Noise: the buffered server measured twice a round, ${formatFloor(floor)}.`,
+          `reading them, not the cache. Noise: the buffered server measured twice a round, ${formatFloor(floor)}. ` +
+          'A round in which any client had errors (connect, reset, bad or error reply, a small request lost; a large ' +
+          'stream may lose the one file its drain cut) or did not end as asked is not counted (bench/tools.ts ' +
+          'loadgenFailure): "rounds" says how many counted.',
       },
     ],
     metrics,

@@ -10,7 +10,8 @@
 import { loadgen } from '../loadgen.js';
 import { compare } from '../runner.js';
 import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table } from '../scenario.js';
-import { fmt } from '../stats.js';
+import { fmt, median, summarize } from '../stats.js';
+import { loadgenFailure, type LoadgenRun } from '../tools.js';
 import { settle } from '../lib/external.js';
 import { noiseFloor } from '../verdict.js';
 import { startAnchor, startModel, startNode, type Started, type MeasuredServer } from '../lib/measured-servers.js';
@@ -56,7 +57,29 @@ interface Row {
   p50: number[];
   p99: number[];
   errors: number;
+  /** Why each round that is no figure (loadgenFailure) was not counted; its figures are NaN. */
+  excluded: string[];
   note?: string;
+}
+
+/**
+ * One measured round into its row: its errors always (the table shows them), its figures
+ * only when the run is a measurement (loadgenFailure), else NaN in every series, so the
+ * rounds stay paired (the A/A floor) and the medians leave it out. Returns why it was not
+ * counted, or undefined.
+ */
+export function recordRound(
+  row: Pick<Row, 'rps' | 'p50' | 'p99' | 'errors' | 'excluded'>,
+  r: LoadgenRun & { latencyUs: { p50: number; p99: number } },
+): string | undefined {
+  const e = r.errors;
+  row.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
+  const why = loadgenFailure(r);
+  row.rps.push(why === undefined ? r.rps : NaN);
+  row.p50.push(why === undefined ? r.latencyUs.p50 : NaN);
+  row.p99.push(why === undefined ? r.latencyUs.p99 : NaN);
+  if (why !== undefined) row.excluded.push(why);
+  return why;
 }
 
 function plan(ctx: BenchContext): { cases: Case[]; seconds: number; repeats: number } {
@@ -118,7 +141,7 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
       const live = c.servers.filter((n) => targets.has(targetOf(n)));
       const acc = new Map<string, Row>();
       for (const n of c.servers) {
-        const row: Row = { ...c, server: n, rps: [], p50: [], p99: [], errors: 0 };
+        const row: Row = { ...c, server: n, rps: [], p50: [], p99: [], errors: 0, excluded: [] };
         if (unavailable.has(n)) row.note = unavailable.get(n);
         acc.set(n, row);
         rows.push(row);
@@ -144,12 +167,9 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
             });
             const row = acc.get(n)!;
             if (warm) return r.rps;
-            row.rps.push(r.rps);
-            row.p50.push(r.latencyUs.p50);
-            row.p99.push(r.latencyUs.p99);
-            const e = r.errors;
-            row.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
-            return r.rps;
+            const why = recordRound(row, r);
+            if (why !== undefined) ctx.log(`${protocol} ${caseKey(row)} ${n}: round ${row.rps.length} ${why}`);
+            return why === undefined ? r.rps : NaN;
           },
         })),
         {
@@ -169,23 +189,28 @@ let done = 0;
 let total = 1;
 const progressOf = () => Math.min(1, done++ / total);
 
-const med = (xs: number[]) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+/** The median of the counted rounds (an uncounted one is NaN), NaN when none. */
+const med = median;
+/** Rounds that are figures. */
+const counted = (r: Row) => r.rps.filter(Number.isFinite).length;
+/** "2 of 3": rounds counted of those run. */
+const roundsOf = (r: Row) => `${counted(r)} of ${r.rps.length}`;
+/** The table's note for a row with rounds not counted: how many, and the first reason. */
+const exclusionNote = (r: Row) => (r.excluded.length === 0 ? '' : `${r.excluded.length} round(s) ${r.excluded[0]}`);
 
 const caseKey = (r: Row) => `c${r.connections}${r.pipeline > 1 ? `p${r.pipeline}` : ''}`;
 
-function metricsOf(rows: Row[]): Record<string, number> {
+export function metricsOf(rows: Row[]): Record<string, number> {
   const m: Record<string, number> = {};
   for (const r of rows) {
-    if (r.rps.length === 0) continue;
+    if (r.rps.length > 0)
+      m[`servers.${r.protocol}.${r.server === AA ? 'single-aa' : r.server}.${caseKey(r)}.errors`] = r.errors;
+    // every round errored: no figure, so the claims that read it say not measured
+    if (counted(r) === 0) continue;
     const base = `servers.${r.protocol}.${r.server === AA ? 'single-aa' : r.server}.${caseKey(r)}`;
     m[`${base}.rps`] = med(r.rps);
     m[`${base}.p50us`] = med(r.p50);
     m[`${base}.p99us`] = med(r.p99);
-    m[`${base}.errors`] = r.errors;
     // the anchors under the names targets.ts reads
     if (r.server === 'nginx') m[`anchors.nginx.hello.${caseKey(r)}.rps`] = med(r.rps);
     if (r.server === 'redis') m[`anchors.redis.${caseKey(r)}.rps`] = med(r.rps);
@@ -198,31 +223,38 @@ function metricsOf(rows: Row[]): Record<string, number> {
   return m;
 }
 
-function tableOf(rows: Row[]): Table {
+export function tableOf(rows: Row[]): Table {
   return {
     title: 'Servers: requests per second by model, protocol and connections',
-    columns: ['protocol', 'conns', 'server', 'req/s', 'min–max', 'p50 µs', 'p99 µs', 'errors'],
-    rows: rows.map((r) =>
-      r.rps.length === 0
-        ? [r.protocol, caseKey(r), r.server, r.note ?? 'not available', '', '', '', '']
-        : [
-            r.protocol,
-            caseKey(r),
-            r.server,
-            fmt(med(r.rps)),
-            `${fmt(Math.min(...r.rps))}–${fmt(Math.max(...r.rps))}`,
-            fmt(med(r.p50)),
-            fmt(med(r.p99)),
-            r.errors,
-          ],
-    ),
+    columns: ['protocol', 'conns', 'server', 'req/s', 'min–max', 'p50 µs', 'p99 µs', 'rounds', 'errors', 'not counted'],
+    rows: rows.map((r) => {
+      if (r.rps.length === 0)
+        return [r.protocol, caseKey(r), r.server, r.note ?? 'not available', '', '', '', '', '', ''];
+      if (counted(r) === 0)
+        return [r.protocol, caseKey(r), r.server, 'no figure', '', '', '', roundsOf(r), r.errors, exclusionNote(r)];
+      const s = summarize(r.rps);
+      return [
+        r.protocol,
+        caseKey(r),
+        r.server,
+        fmt(s.median),
+        `${fmt(s.min)}–${fmt(s.max)}`,
+        fmt(med(r.p50)),
+        fmt(med(r.p99)),
+        roundsOf(r),
+        r.errors,
+        exclusionNote(r),
+      ];
+    }),
     note:
       'Each server in its own process pinned to the server CPU (rawio models with serve({ cpus })), the native load ' +
       'generator pinned to the other CPU; keep-alive, closed loop; servers of one protocol measured interleaved, ' +
       'each run started once every server process is quiet (thread-per-connection tears down its threads for ' +
       'seconds after its clients leave), medians of the measured runs. echo: 64-byte messages; resp: SET/GET alternating (p16: 16 in flight per ' +
       'connection); http: GET / hello. multi-reactor-1 and multi-proactor-1: the main/sub models with one sub thread (claims 9 and 11). Errors: connect, reset, bad ' +
-      'or error replies, replies lost. iterative serves one connection at a time, so beyond 1 connection the others wait. ' +
+      'or error replies, replies lost; a round with any of them (or that did not end as asked) is not counted ' +
+      '(bench/tools.ts loadgenFailure): its figures are left out of the medians, "rounds" says how many counted, ' +
+      'and a row none counted has no figure. iterative serves one connection at a time, so beyond 1 connection the others wait. ' +
       'Every run opens its connections anew, so thread-per-connection starts a Node worker thread per connection inside ' +
       'the window (tens of ms each on a busy CPU): at 50+ connections most of a short run is thread start-up.',
   };
@@ -232,8 +264,9 @@ function chartsOf(rows: Row[]): Chart[] {
   return (['http', 'echo', 'resp'] as const).map((protocol) => {
     const by = new Map<string, ChartPoint[]>();
     for (const r of rows)
-      if (r.protocol === protocol && r.pipeline === 1 && r.rps.length && r.server !== AA) {
-        const point: ChartPoint = [r.connections, med(r.rps), Math.min(...r.rps), Math.max(...r.rps)];
+      if (r.protocol === protocol && r.pipeline === 1 && counted(r) > 0 && r.server !== AA) {
+        const s = summarize(r.rps);
+        const point: ChartPoint = [r.connections, s.median, s.min, s.max];
         by.set(r.server, [...(by.get(r.server) ?? []), point]);
       }
     return {

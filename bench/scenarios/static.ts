@@ -16,7 +16,7 @@ import { loadgen } from '../loadgen.js';
 import { compare, ratio, type Comparison } from '../runner.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, formatRatio, summarize } from '../stats.js';
-import { which } from '../tools.js';
+import { loadgenFailure, which, type LoadgenRun } from '../tools.js';
 import { nginxHasThreads, nginxStaticLocation, treeCpuSeconds, type NginxStaticMode } from '../lib/external.js';
 import { startAnchor, startModel, startNode, type Started, type MeasuredServer } from '../lib/measured-servers.js';
 import { transferMethodNames } from '../../src/transfer/index.js';
@@ -129,7 +129,7 @@ async function verify(port: number, dir: string, sizes: number[]): Promise<strin
   return null;
 }
 
-interface Cell {
+export interface Cell {
   size: number;
   server: string;
   key: string;
@@ -140,9 +140,36 @@ interface Cell {
   errors: number;
   /** connect, reset, badReply, errorReply, lost: what the errors were. */
   errorKinds: Record<string, number>;
+  /** Why each round that is no figure (loadgenFailure) was not counted; its figures are NaN. */
+  excluded: string[];
 }
 
-interface SizeResult {
+/**
+ * One measured round into its cell: its errors always (the table shows them), its figures
+ * only when the run is a measurement (loadgenFailure), else NaN in every series (the rounds
+ * stay paired for the x column, the medians leave it out). `cpuSeconds`: the server's CPU
+ * over the run. Returns the round's MB/s for the comparison (NaN when not counted) and why
+ * it was not counted.
+ */
+export function recordRound(
+  cell: Cell,
+  r: LoadgenRun & { received: number; latencyUs: { p99: number } },
+  cpuSeconds: number,
+): { mbps: number; why: string | undefined } {
+  const e = r.errors;
+  cell.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
+  for (const [kind, n] of Object.entries(e)) if (n > 0) cell.errorKinds[kind] = (cell.errorKinds[kind] ?? 0) + n;
+  const why = loadgenFailure(r);
+  const ok = why === undefined;
+  cell.rps.push(ok ? r.rps : NaN);
+  cell.p99us.push(ok ? r.latencyUs.p99 : NaN);
+  // over the whole run (warm-up and drain too), so divided by every reply received
+  cell.cpuUsPerReq.push(ok && Number.isFinite(cpuSeconds) && r.received > 0 ? (cpuSeconds * 1e6) / r.received : NaN);
+  if (!ok) cell.excluded.push(why);
+  return { mbps: ok ? (r.rps * cell.size) / 1e6 : NaN, why };
+}
+
+export interface SizeResult {
   size: number;
   cells: Cell[];
   comparison: Comparison;
@@ -168,6 +195,7 @@ async function measureSize(
       p99us: [],
       errors: 0,
       errorKinds: {},
+      excluded: [],
     });
   const comparison = await compare(
     live.map(({ spec, target }) => ({
@@ -186,16 +214,10 @@ async function measureSize(
           cpus: ctx.clientCpus,
         });
         const cpu = treeCpuSeconds(target.rootPid) - cpu0;
-        const mbps = (r.rps * size) / 1e6;
-        if (warm) return mbps;
+        if (warm) return (r.rps * size) / 1e6;
         const cell = cells.get(spec.name)!;
-        const e = r.errors;
-        cell.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
-        for (const [kind, n] of Object.entries(e)) if (n > 0) cell.errorKinds[kind] = (cell.errorKinds[kind] ?? 0) + n;
-        cell.rps.push(r.rps);
-        cell.p99us.push(r.latencyUs.p99);
-        // over the whole run (warm-up and drain too), so divided by every reply received
-        if (Number.isFinite(cpu) && r.received > 0) cell.cpuUsPerReq.push((cpu * 1e6) / r.received);
+        const { mbps, why } = recordRound(cell, r, cpu);
+        if (why !== undefined) ctx.log(`${sizeName(size)} ${spec.name}: round ${cell.rps.length} ${why}`);
         return mbps;
       },
     })),
@@ -247,6 +269,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
 }
 
 const med = (xs: number[]) => summarize(xs).median;
+/** Rounds that are figures. */
+const counted = (c: Cell) => c.rps.filter(Number.isFinite).length;
 
 function tableOf(results: SizeResult[], missing: { spec: Spec; reason: string }[], threads: boolean | null): Table {
   const rows: (string | number)[][] = [];
@@ -254,6 +278,12 @@ function tableOf(results: SizeResult[], missing: { spec: Spec; reason: string }[
     for (const c of r.cells) {
       const mb = r.comparison.summary[c.server]!;
       const vs = r.comparison.samples[BASELINE] ? formatRatio(ratio(r.comparison, c.server, BASELINE)) : 'n/a';
+      const rounds = `${counted(c)} of ${c.rps.length}`;
+      const why = c.excluded.length === 0 ? '' : `${c.excluded.length} round(s) ${c.excluded[0]}`;
+      if (counted(c) === 0) {
+        rows.push([sizeName(r.size), c.server, c.connections, 'no figure', '', '', '', '', '', rounds, c.errors, why]);
+        continue;
+      }
       rows.push([
         sizeName(r.size),
         c.server,
@@ -264,10 +294,12 @@ function tableOf(results: SizeResult[], missing: { spec: Spec; reason: string }[
         c.server === BASELINE ? '1' : vs,
         fmt(med(c.cpuUsPerReq), 1),
         fmt(med(c.p99us) / 1000, 2),
+        rounds,
         c.errors,
+        why,
       ]);
     }
-  for (const m of missing) rows.push(['all', m.spec.name, '', m.reason, '', '', '', '', '', '']);
+  for (const m of missing) rows.push(['all', m.spec.name, '', m.reason, '', '', '', '', '', '', '', '']);
   return {
     title: 'Static files over HTTP keep-alive: rawio transfer methods, nginx and Node',
     columns: [
@@ -280,7 +312,9 @@ function tableOf(results: SizeResult[], missing: { spec: Spec; reason: string }[
       `x ${BASELINE}`,
       'server CPU µs/req',
       'p99 ms',
+      'rounds',
       'errors',
+      'not counted',
     ],
     rows,
     note:
@@ -292,11 +326,14 @@ function tableOf(results: SizeResult[], missing: { spec: Spec; reason: string }[
       'and more. nginx: sendfile on with tcp_nopush; sendfile off reads into 2 × 32 KiB buffers; directio 1m with 4 × ' +
       `256 KiB buffers${threads === false ? ' — no aio threads: this nginx has no thread pools (--with-threads), so its O_DIRECT reads block the worker' : ' and aio threads'}. ` +
       'Node: fs.stat, then fs.createReadStream(file).pipe(res). Server CPU: user + system time of the whole server ' +
-      'process (/proc/<pid>/stat, clock ticks) per reply. The x column is the median of paired (same-round) MB/s ratios.',
+      'process (/proc/<pid>/stat, clock ticks) per reply. The x column is the median of paired (same-round) MB/s ratios. ' +
+      'A round with errors (connect, reset, bad or error reply, a reply lost after the 2 s drain) or that did not end as ' +
+      'asked is not counted (bench/tools.ts loadgenFailure): its figures are left out, "rounds" says how many counted.',
   };
 }
 
-function report(
+/** The table, chart and metrics of the measured sizes (exported for the tests); a cell no round of which counted has no figure. */
+export function report(
   results: SizeResult[],
   missing: { spec: Spec; reason: string }[],
   threads: boolean | null,
@@ -306,12 +343,13 @@ function report(
   for (const r of results)
     for (const c of r.cells) {
       const base = `static.${c.key}.${sizeKey(r.size)}`;
+      metrics[`${base}.errors`] = c.errors;
+      if (counted(c) === 0) continue;
       const mbps = r.comparison.summary[c.server]!.median;
       metrics[`${base}.MBps`] = mbps;
       metrics[`${base}.rps`] = med(c.rps);
       metrics[`${base}.cpuUsPerReq`] = med(c.cpuUsPerReq);
       metrics[`${base}.p99us`] = med(c.p99us);
-      metrics[`${base}.errors`] = c.errors;
       series.set(c.server, [...(series.get(c.server) ?? []), [r.size >> 10, mbps]]);
     }
   const chart: Chart = {
