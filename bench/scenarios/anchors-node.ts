@@ -11,12 +11,12 @@ import { compare, ratio, type Comparison } from '../runner.js';
 import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { startServer, type PinnedServer } from '../server.js';
 import { fmt, formatRatio, summarize } from '../stats.js';
-import { runWrk, which, wrkMeasured } from '../tools.js';
+import { loadgenFailure, runWrk, which, wrkMeasured, type LoadgenRun } from '../tools.js';
 
 const serversModule = new URL('../servers/node.js', import.meta.url).href;
 const ECHO_BYTES = 64;
 
-interface Case {
+export interface Case {
   server: 'node:http' | 'node:net echo';
   protocol: 'http' | 'echo';
   connections: number;
@@ -56,6 +56,28 @@ function record(lat: Latencies, tool: string, p50: number, p99: number): void {
   l.p99.push(p99);
 }
 
+/**
+ * One load-generator run into the accumulator: its errors always, its latency and CPU per
+ * reply (a measured round) only when it is a figure (loadgenFailure), else NaN. Returns its
+ * req/s for the comparison, NaN when it is no figure (the rounds stay paired with wrk's).
+ */
+export function recordLoadgenRound(
+  acc: Pick<Accumulator, 'latency' | 'cpuUsPerReq' | 'errors' | 'excluded'>,
+  r: LoadgenRun & { received: number; cpuSeconds: number; latencyUs: { p50: number; p99: number } },
+  measured: boolean,
+): number {
+  const e = r.errors;
+  acc.errors += e.connect + e.reset + e.badReply + e.errorReply + e.lost;
+  const why = loadgenFailure(r);
+  if (why !== undefined) acc.excluded.push(why);
+  const ok = why === undefined;
+  if (measured) {
+    record(acc.latency, 'rawio loadgen', ok ? r.latencyUs.p50 : NaN, ok ? r.latencyUs.p99 : NaN);
+    acc.cpuUsPerReq.push(ok ? (r.cpuSeconds * 1e6) / Math.max(1, r.received) : NaN);
+  }
+  return ok ? r.rps : NaN;
+}
+
 /** The load generator as a contender: one run, its counts checked against the server's. */
 function loadgenRun(ctx: BenchContext, server: PinnedServer, c: CaseKey, acc: Accumulator) {
   const s = settings(ctx);
@@ -74,12 +96,9 @@ function loadgenRun(ctx: BenchContext, server: PinnedServer, c: CaseKey, acc: Ac
     const seen =
       c.protocol === 'http' ? after.requests! - before.requests! : (after.bytes! - before.bytes!) / ECHO_BYTES;
     if (seen !== r.received) acc.countsMatch = false;
-    acc.errors += r.errors.connect + r.errors.reset + r.errors.badReply + r.errors.errorReply;
-    if (round >= s.warmup) {
-      record(acc.latency, 'rawio loadgen', r.latencyUs.p50, r.latencyUs.p99);
-      acc.cpuUsPerReq.push((r.cpuSeconds * 1e6) / Math.max(1, r.received));
-    }
-    return r.rps;
+    const rps = recordLoadgenRound(acc, r, round >= s.warmup);
+    if (Number.isNaN(rps)) ctx.log(`${c.server} c=${c.connections} loadgen round ${round}: ${acc.excluded.at(-1)}`);
+    return rps;
   };
 }
 
@@ -102,11 +121,13 @@ function wrkRun(ctx: BenchContext, server: PinnedServer, c: CaseKey, acc: Accumu
 }
 
 type CaseKey = Pick<Case, 'server' | 'protocol' | 'connections'>;
-interface Accumulator {
+export interface Accumulator {
   latency: Latencies;
   cpuUsPerReq: number[];
   countsMatch: boolean;
   errors: number;
+  /** Why each load-generator run that is no figure (loadgenFailure) was not counted. */
+  excluded: string[];
 }
 
 async function measureCase(
@@ -116,7 +137,7 @@ async function measureCase(
   onRun: (label: string) => void,
 ): Promise<Case> {
   const s = settings(ctx);
-  const acc: Accumulator = { latency: {}, cpuUsPerReq: [], countsMatch: true, errors: 0 };
+  const acc: Accumulator = { latency: {}, cpuUsPerReq: [], countsMatch: true, errors: 0, excluded: [] };
   const contenders = [{ name: 'rawio loadgen', run: loadgenRun(ctx, server, c, acc) }];
   if (c.protocol === 'http' && which('wrk') !== null)
     contenders.push({ name: 'wrk', run: wrkRun(ctx, server, c, acc) });
@@ -160,7 +181,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
   return report(cases, hasWrk);
 }
 
-function report(cases: Case[], hasWrk: boolean): ScenarioResult {
+/** The table, chart and metrics of the cases (exported for the tests). */
+export function report(cases: Case[], hasWrk: boolean): ScenarioResult {
   const rows: (string | number)[][] = [];
   const data: AnchorsNodeData = { cases: [], wrk: hasWrk };
   for (const c of cases) {
@@ -206,6 +228,8 @@ function report(cases: Case[], hasWrk: boolean): ScenarioResult {
     note:
       'Server in a child process pinned to the server CPU, client pinned to the other; ' +
       'loadgen and wrk interleaved, warm-up run discarded. Echo: 64-byte messages, one in flight. ' +
+      'A run with errors (wrk: socket errors, non-2xx; loadgen: connect, reset, bad or error reply, lost, or not ' +
+      'ended as asked: bench/tools.ts) is no figure, left out of the medians; the log says why. ' +
       "Client CPU: the load generator threads' user + system time per reply. A wide min–max means a busy machine. " +
       `Load generator counts ${cases.every((c) => c.countsMatch) ? 'matched' : 'did NOT match'} the servers' counts.`,
   };
@@ -226,13 +250,15 @@ function metricsOf(cases: Case[]): Record<string, number> {
   const m: Record<string, number> = {};
   for (const c of cases) {
     const key = c.server === 'node:http' ? 'node-http' : 'node-net-echo';
-    const own = c.comparison.summary['rawio loadgen'];
-    if (own) m[`anchors.${key}.c${c.connections}.rps`] = own.median;
+    // a side no run of which counted (loadgenFailure, wrkMeasured) has no figure, nor a ratio
+    const counted = (tool: string) => (c.comparison.summary[tool]?.n ?? 0) > 0;
+    const own = counted('rawio loadgen');
+    if (own) m[`anchors.${key}.c${c.connections}.rps`] = c.comparison.summary['rawio loadgen']!.median;
     const lat = c.latency['rawio loadgen'];
-    if (lat) m[`anchors.${key}.c${c.connections}.p99us`] = lat.p99;
-    const wrk = c.comparison.summary.wrk;
-    if (wrk) m[`anchors.wrk.${key}.c${c.connections}.rps`] = wrk.median;
-    if (wrk)
+    if (own && lat && Number.isFinite(lat.p99)) m[`anchors.${key}.c${c.connections}.p99us`] = lat.p99;
+    const wrk = counted('wrk');
+    if (wrk) m[`anchors.wrk.${key}.c${c.connections}.rps`] = c.comparison.summary.wrk!.median;
+    if (own && wrk)
       m[`anchors.loadgen-over-wrk.${key}.c${c.connections}`] = ratio(c.comparison, 'rawio loadgen', 'wrk').median;
   }
   return m;

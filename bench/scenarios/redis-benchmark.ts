@@ -13,7 +13,7 @@ import { loadgen } from '../loadgen.js';
 import { compare } from '../runner.js';
 import type { BenchContext, Chart, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, formatRatio, summarize, type Summary } from '../stats.js';
-import { runRedisBenchmark, which } from '../tools.js';
+import { loadgenFailure, runRedisBenchmark, which, type LoadgenRun } from '../tools.js';
 import { formatFloor, noiseFloor } from '../verdict.js';
 import { RESP_BOUNDS } from '../targets.js';
 import { busyShare, cpuTimes, ticksPerSecond, treeCpuTicks } from '../lib/external.js';
@@ -115,11 +115,33 @@ function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: Measure
   };
 }
 
+/**
+ * One round of the load generator's tests (SET, GET) against a server: each test's req/s,
+ * NaN for a run that is no figure (loadgenFailure: errors, or not ended as asked), so the
+ * rounds stay paired with redis-benchmark's and the medians leave it out; and what to log.
+ */
+export function loadgenRound(
+  server: string,
+  depth: number,
+  runs: readonly { command: string; r: LoadgenRun }[],
+): { rps: number[]; errors: string[] } {
+  const errors: string[] = [];
+  const rps = runs.map(({ command, r }) => {
+    const e = r.errors;
+    const n = e.connect + e.reset + e.badReply + e.errorReply + e.lost;
+    const why = loadgenFailure(r);
+    if (n > 0 || why !== undefined)
+      errors.push(`loadgen → ${server} ${command} -P ${depth}: ${n} errors, ${why ?? 'counted'}`);
+    return why === undefined ? r.rps : NaN;
+  });
+  return { rps, errors };
+}
+
 function loadgenRun(c: Ctx, server: ServerSpec, target: MeasuredServer, depth: number) {
   const s = settings(c.ctx);
   return async (round: number): Promise<number> => {
     const warm = round < WARMUP;
-    const rps: number[] = [];
+    const runs: { command: string; r: LoadgenRun }[] = [];
     for (const command of TESTS) {
       const r = await loadgen({
         port: target.port,
@@ -134,11 +156,10 @@ function loadgenRun(c: Ctx, server: ServerSpec, target: MeasuredServer, depth: n
         drainMs: 300,
         cpus: c.ctx.clientCpus,
       });
-      const e = r.errors;
-      const errors = e.connect + e.reset + e.badReply + e.errorReply + e.lost;
-      if (errors > 0) c.errors.push(`loadgen → ${server.name} ${command} -P ${depth}: ${errors} errors`);
-      rps.push(r.rps);
+      runs.push({ command, r });
     }
+    const { rps, errors } = loadgenRound(server.name, depth, runs);
+    c.errors.push(...errors);
     if (!warm) TESTS.forEach((t, i) => (c.samples[sampleKey('loadgen', server.name, depth, t)] ??= []).push(rps[i]!));
     return (rps[0]! + rps[1]!) / 2;
   };
@@ -301,7 +322,8 @@ export function redisReport(
     rows,
     note:
       'redis-benchmark -t set,get -c 50 -q -e (a run with an error reply is no figure; -P 16: 16 in flight per connection), -n sized to about the run time at ' +
-      'the rate last measured; the load generator sends the same SETs, then GETs, of one key with 3-byte values. ' +
+      'the rate last measured; the load generator sends the same SETs, then GETs, of one key with 3-byte values (a run ' +
+      'with errors, or not ended as asked, is no figure either: bench/tools.ts loadgenFailure, the reason in the log). ' +
       'Servers pinned to the server CPU (single: rawio serve({ model: "single", protocol: "resp" })), both clients ' +
       'to the other with taskset; every (tool, server) pair interleaved, warm-up run discarded, medians; ratios ' +
       'are of the medians (what the targets judge), with the min–max of the paired (same-round) ratios. bare: bench/c/bare-server.c, the least a server can do (one ' +
