@@ -1,7 +1,8 @@
 /**
  * A load-generator run with errors is no figure: the one rule (bench/tools.ts
  * loadgenFailure) and every scenario that turns load-generator runs into the metrics the
- * claims and targets read (servers, latency, static, pollution). Pure functions over
+ * claims and targets read (servers, latency, static, pollution, and the load generator's
+ * agreement with wrk and redis-benchmark in anchors-node and redis-benchmark). Pure functions over
  * synthetic results: an errored round never reaches a claim's figures, its errors still
  * show in the table with the reason it was not counted.
  */
@@ -12,7 +13,11 @@ import * as servers from '../dist/bench/scenarios/servers.js';
 import * as latency from '../dist/bench/scenarios/latency.js';
 import * as statics from '../dist/bench/scenarios/static.js';
 import * as pollution from '../dist/bench/scenarios/pollution.js';
+import * as anchors from '../dist/bench/scenarios/anchors-node.js';
+import { loadgenRound, redisReport } from '../dist/bench/scenarios/redis-benchmark.js';
 import type { Comparison } from '../dist/bench/runner.js';
+import { summarize } from '../dist/bench/stats.js';
+import { judgeTargets } from '../dist/bench/targets.js';
 
 const NO_ERRORS = { connect: 0, reset: 0, badReply: 0, errorReply: 0, lost: 0 };
 
@@ -210,14 +215,8 @@ describe('static: an errored round is no req/s, MB/s or CPU figure', () => {
     feed(nginx, [run(1000), run(1000)]);
     feed(bad, [run(50_000, RESETS), run(50_000, RESETS)]);
     feed(some, [run(2000), run(90_000, { errors: { errorReply: 5 } })]);
-    const summary = Object.fromEntries(
-      Object.entries(samples).map(([k, v]) => {
-        const f = v.filter(Number.isFinite).sort((a, b) => a - b);
-        const med = f.length ? f[(f.length - 1) >> 1]! : NaN;
-        return [k, { n: f.length, median: med, min: f[0] ?? NaN, max: f.at(-1) ?? NaN, q1: med, q3: med }];
-      }),
-    );
-    const comparison = { samples, summary } as Comparison;
+    const summary = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+    const comparison: Comparison = { samples, summary };
     const res = statics.report([{ size, cells: [nginx, bad, some], comparison }], [], true);
     expect(res.metrics!['static.rawio-sendfile.64k.rps']).toBeUndefined();
     expect(res.metrics!['static.rawio-sendfile.64k.MBps']).toBeUndefined();
@@ -273,5 +272,70 @@ describe('pollution: a round with errors is no figure of claim 5', () => {
     expect(claim(res.metrics!, 'pollution', 5).figures).toContain('1.20x');
     const t = res.tables[0]!;
     expect(t.rows.find((r) => String(r[0]).startsWith('direct'))![t.columns.indexOf('rounds')]).toBe('1 of 3');
+  });
+});
+
+/** What compare() makes of the samples: each contender's summary over its finite rounds. */
+const comparisonOf = (samples: Record<string, number[]>): Comparison => ({
+  samples,
+  summary: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])),
+});
+
+describe('anchors-node: an errored load-generator run is no figure of the loadgen/wrk agreement', () => {
+  const acc = () => ({ latency: {}, cpuUsPerReq: [] as number[], errors: 0, excluded: [] as string[] });
+  const lg = (rps: number, o: Parameters<typeof run>[1] = {}) => ({ ...run(rps, o), cpuSeconds: 0.1 });
+
+  it('loadgen runs that all reset leave no req/s, p99 or ratio to wrk; an errored round leaves the median', () => {
+    const a = acc();
+    const bad = [lg(90_000, RESETS), lg(90_000, RESETS)].map((r) => anchors.recordLoadgenRound(a, r, true));
+    expect(bad.every(Number.isNaN)).toBe(true);
+    expect(a.errors).toBe(100);
+    expect(a.excluded[0]).toContain('resets 25');
+    const b = acc();
+    const some = [lg(11_000), lg(90_000, { errors: { lost: 1 } }), lg(9_000)].map((r) =>
+      anchors.recordLoadgenRound(b, r, true),
+    );
+    const caseOf = (loadgen: number[], server: 'node:http' | 'node:net echo', connections: number) => ({
+      server,
+      protocol: 'http' as const,
+      connections,
+      comparison: comparisonOf({ 'rawio loadgen': loadgen, wrk: [10_000, 10_000, 10_000].slice(0, loadgen.length) }),
+      latency: { 'rawio loadgen': { p50: NaN, p99: NaN } },
+      cpuUsPerReq: NaN,
+      countsMatch: true,
+      errors: 0,
+    });
+    const res = anchors.report([caseOf(bad, 'node:http', 50), caseOf(some, 'node:http', 1)], true);
+    const m = res.metrics!;
+    expect(m['anchors.node-http.c50.rps']).toBeUndefined();
+    expect(m['anchors.loadgen-over-wrk.node-http.c50']).toBeUndefined();
+    expect(m['anchors.wrk.node-http.c50.rps']).toBe(10_000);
+    expect(m['anchors.node-http.c1.rps']).toBe(10_000);
+    const t = judgeTargets(m).find((x) => x.target.startsWith('Load generator / wrk, node:http'))!;
+    expect(t.status).toBe('not measured');
+  });
+});
+
+describe('redis-benchmark: an errored load-generator run is no figure of the agreement target', () => {
+  it('a run with errors or not ended as asked reads NaN, logged; none counted: no metric', () => {
+    const round = (set: ReturnType<typeof run>, get: ReturnType<typeof run>) =>
+      loadgenRound('redis-server', 1, [
+        { command: 'set', r: set },
+        { command: 'get', r: get },
+      ]);
+    const clean = round(run(50_000), run(60_000));
+    expect(clean).toEqual({ rps: [50_000, 60_000], errors: [] });
+    const bad = round(run(90_000, RESETS), run(90_000, { ended: 'stopped' }));
+    expect(bad.rps.every(Number.isNaN)).toBe(true);
+    expect(bad.errors[0]).toMatch(/set -P 1: 50 errors, not counted: resets 25/);
+    expect(bad.errors[1]).toMatch(/get -P 1: 0 errors, not counted: ended 'stopped'/);
+    const samples: Record<string, number[]> = {};
+    for (const [i, t] of (['set', 'get'] as const).entries()) {
+      samples[`redis-benchmark|redis-server|1|${t}`] = [50_000, 50_000];
+      samples[`loadgen|redis-server|1|${t}`] = [bad.rps[i]!, i === 0 ? bad.rps[i]! : clean.rps[i]!];
+    }
+    const { metrics } = redisReport(samples, [{ name: 'redis-server' as const, key: 'redis' }], [1], []);
+    expect(metrics!['redisbench.loadgen.redis.set.p1.rps']).toBeUndefined();
+    expect(metrics!['redisbench.loadgen.redis.get.p1.rps']).toBe(60_000);
   });
 });
