@@ -18,6 +18,7 @@ import { fmt, formatRatio, pairedRatio, summarize } from '../stats.js';
 import { formatFloor, noiseFloor } from '../verdict.js';
 import { straceDuring, type SyscallCounts } from '../lib/external.js';
 import { rawioServers } from '../lib/measured-servers.js';
+import { loadgenFailure, type LoadgenRun } from '../tools.js';
 
 const MiB = 1 << 20;
 const BACKENDS = { lt: 'epoll', et: 'epoll-et' } as const;
@@ -26,14 +27,16 @@ type Mode = keyof typeof BACKENDS;
 type Run = Mode | 'aa';
 const RUNS: readonly Run[] = ['lt', 'et', 'aa'];
 
-interface Sample {
+export interface Sample {
   wakeups: number;
   events: number;
   bytes: number;
   rps: number;
+  /** Why the run is no figure (loadgenFailure), or undefined when it is one. */
+  excluded?: string;
 }
 
-interface Stats {
+export interface Stats {
   wakeups: number;
   events: number;
   bytes: number;
@@ -58,11 +61,22 @@ async function once(ctx: BenchContext, server: PinnedServer, seconds: number): P
     cpus: ctx.clientCpus,
   });
   const after = await server.stats<Stats>();
+  return sampleOf(before, after, r);
+}
+
+/**
+ * One run's sample: the server's counters over it and the load generator's rate, marked
+ * `excluded` with the reason when the run is no figure (loadgenFailure): a reset or lost
+ * echo changes how the load falls into wakeups, so such a round counts in no figure.
+ */
+export function sampleOf(before: Stats, after: Stats, r: LoadgenRun): Sample {
+  const why = loadgenFailure(r);
   return {
     wakeups: after.wakeups - before.wakeups,
     events: after.events - before.events,
     bytes: after.bytes - before.bytes,
-    rps: r.rps,
+    rps: why === undefined ? r.rps : NaN,
+    ...(why === undefined ? {} : { excluded: why }),
   };
 }
 
@@ -86,6 +100,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         name: r,
         run: async (round: number) => {
           const x = await once(ctx, servers[r === 'aa' ? 'lt' : r], round === 0 ? 0.3 : s.seconds);
+          if (x.excluded !== undefined) ctx.log(`${r === 'aa' ? 'lt A/A' : r} round ${round}: ${x.excluded}`);
           if (round > 0) samples[r].push(x);
           return x.rps;
         },
@@ -99,7 +114,8 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     for (const m of ['lt', 'et'] as const) {
       ctx.progress(n++ / total, `strace -c, ${m}`);
       const { result, counts } = await straceDuring(servers[m].pid, ctx.tmpDir, () => once(ctx, servers[m], 1));
-      if (counts) strace[m] = { counts, bytes: result.bytes };
+      if (result.excluded !== undefined) ctx.log(`strace -c, ${m}: ${result.excluded}`);
+      else if (counts) strace[m] = { counts, bytes: result.bytes };
     }
   } finally {
     for (const srv of Object.values(servers)) await srv.close();
@@ -110,19 +126,41 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-/** Wakeups per MiB echoed, round by round. */
-const wakeupsPerMiB = (xs: readonly Sample[]) => xs.map((x) => (x.bytes > 0 ? x.wakeups / (x.bytes / MiB) : NaN));
+/** Wakeups per MiB echoed, round by round; NaN for a round that is no figure (the rounds stay paired). */
+const wakeupsPerMiB = (xs: readonly Sample[]) =>
+  xs.map((x) => (x.excluded === undefined && x.bytes > 0 ? x.wakeups / (x.bytes / MiB) : NaN));
 
-function report(
+/** The table and metrics of the samples (exported for the tests); a mode none of whose rounds counted has no figure. */
+export function report(
   samples: Record<Run, Sample[]>,
   strace: Partial<Record<Mode, { counts: SyscallCounts; bytes: number }>>,
   seconds: number,
 ): ScenarioResult {
   const metrics: Record<string, number> = {};
   const rows: (string | number)[][] = [];
+  /** Rounds not counted (loadgenFailure), per mode, for the note. */
+  const notCounted: string[] = [];
   const perRound = { lt: wakeupsPerMiB(samples.lt), et: wakeupsPerMiB(samples.et), aa: wakeupsPerMiB(samples.aa) };
   for (const r of RUNS) {
-    const xs = samples[r];
+    const all = samples[r];
+    const xs = all.filter((x) => x.excluded === undefined);
+    const out = all.length - xs.length;
+    if (out > 0)
+      notCounted.push(
+        `${r === 'aa' ? 'LT A/A' : r.toUpperCase()} ${out} of ${all.length} (${all.find((x) => x.excluded)!.excluded})`,
+      );
+    if (xs.length === 0 && all.length > 0) {
+      rows.push([
+        r === 'aa' ? 'LT A/A (epoll again)' : `${r.toUpperCase()} (${BACKENDS[r]})`,
+        'no figure',
+        '',
+        '',
+        '',
+        '',
+        '',
+      ]);
+      continue;
+    }
     const mib = sum(xs.map((x) => x.bytes)) / MiB;
     const wakeups = sum(xs.map((x) => x.wakeups));
     const events = sum(xs.map((x) => x.events));
@@ -188,7 +226,9 @@ function report(
           'Syscalls: strace -c -f on the server process during one further 1 s run (strace slows the server; the ' +
           'counts per MiB, not the speed, are the figure). Wakeups/MiB: the median round (how the load falls into ' +
           `batches moves from round to round); ET/LT wakeups: ${formatRatio(ratio)}, the median of the rounds' ` +
-          `paired ratios. Noise: the LT server measured twice a round, ${formatFloor(floor)}.`,
+          `paired ratios. Noise: the LT server measured twice a round, ${formatFloor(floor)}. A round whose load ` +
+          'generator run had errors or did not end as asked is not counted (bench/tools.ts loadgenFailure)' +
+          (notCounted.length ? `: ${notCounted.join('; ')}.` : '.'),
       },
     ],
     metrics,
