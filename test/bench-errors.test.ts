@@ -2,7 +2,8 @@
  * A load-generator run with errors is no figure: the one rule (bench/tools.ts
  * loadgenFailure) and every scenario that turns load-generator runs into the metrics the
  * claims and targets read (servers, latency, static, pollution, and the load generator's
- * agreement with wrk and redis-benchmark in anchors-node and redis-benchmark). Pure functions over
+ * agreement with wrk and redis-benchmark in anchors-node and redis-benchmark; lt-et, whose
+ * load the load generator makes). Pure functions over
  * synthetic results: an errored round never reaches a claim's figures, its errors still
  * show in the table with the reason it was not counted.
  */
@@ -14,6 +15,7 @@ import * as latency from '../dist/bench/scenarios/latency.js';
 import * as statics from '../dist/bench/scenarios/static.js';
 import * as pollution from '../dist/bench/scenarios/pollution.js';
 import * as anchors from '../dist/bench/scenarios/anchors-node.js';
+import * as ltEt from '../dist/bench/scenarios/lt-et.js';
 import { loadgenRound, redisReport } from '../dist/bench/scenarios/redis-benchmark.js';
 import type { Comparison } from '../dist/bench/runner.js';
 import { summarize } from '../dist/bench/stats.js';
@@ -337,5 +339,30 @@ describe('redis-benchmark: an errored load-generator run is no figure of the agr
     const { metrics } = redisReport(samples, [{ name: 'redis-server' as const, key: 'redis' }], [1], []);
     expect(metrics!['redisbench.loadgen.redis.set.p1.rps']).toBeUndefined();
     expect(metrics!['redisbench.loadgen.redis.get.p1.rps']).toBe(60_000);
+  });
+});
+
+describe('lt-et: a round whose load had errors is no figure of claim 2', () => {
+  const zero = { wakeups: 0, events: 0, bytes: 0 };
+  /** A round: `wakeups` wakeups over 1 MiB echoed. */
+  const round = (wakeups: number, r = run(1000)) =>
+    ltEt.sampleOf(zero, { wakeups, events: wakeups * 2, bytes: 1 << 20 }, r);
+
+  it('an errored round leaves the paired ratio and the floor; with none counted, claim 2 reads not measured', () => {
+    const lt = [round(100), round(100), round(100)];
+    const aa = [round(100), round(1, run(1000, RESETS)), round(100)];
+    const et = [round(50), round(1, run(1000, { errors: { lost: 9 } })), round(50)];
+    expect(et[1]!.excluded).toContain('lost 9');
+    const res = ltEt.report({ lt, et, aa }, {}, 1);
+    expect(res.metrics!['lt-et.et-over-lt.wakeups']).toBe(0.5);
+    expect(res.metrics!['lt-et.et.wakeupsPerMiB']).toBe(50);
+    expect(res.metrics!['lt-et.floor']).toBe(1);
+    expect(res.tables[0]!.note).toContain('ET 1 of 3 (not counted: lost 9)');
+    const none = [round(1, run(1000, RESETS)), round(1, run(1000, { ended: 'stalled' }))];
+    const bad = ltEt.report({ lt: lt.slice(0, 2), et: none, aa: aa.slice(0, 1) }, {}, 1);
+    expect(bad.metrics!['lt-et.et.wakeupsPerMiB']).toBeUndefined();
+    expect(bad.metrics!['lt-et.et-over-lt.wakeups']).toBeUndefined();
+    expect(claim(bad.metrics!, 'lt-et', 2).verdict).toBe('not measured');
+    expect(bad.tables[0]!.rows.find((r) => String(r[0]).startsWith('ET'))![1]).toBe('no figure');
   });
 });
