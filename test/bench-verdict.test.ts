@@ -29,6 +29,14 @@ import {
   withinFloor,
 } from '../dist/bench/verdict.js';
 
+/** A quick-profile report's inputs besides its scenarios: the server on CPU 0, the client on CPU 1. */
+const quick = (machine: object) => ({
+  profile: 'quick' as const,
+  rawio: '0',
+  cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
+  machine: machine as unknown as Parameters<typeof buildReport>[0]['machine'],
+});
+
 describe('noise floor', () => {
   it('is the largest A/A spread as a factor, the same whichever side is larger', () => {
     expect(noiseFloor([100, 100, 100], [110, 95, 100])).toBeCloseTo(1.1, 10);
@@ -190,10 +198,7 @@ describe('claim 6 and the CPUs the servers have', () => {
 
   it("is read against the report's CPU plan", () => {
     const r = buildReport({
-      profile: 'quick',
-      rawio: '0',
-      cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
-      machine: { cores: 8 } as unknown as Parameters<typeof buildReport>[0]['machine'],
+      ...quick({ cores: 8 }),
       scenarios: [
         {
           name: 'servers',
@@ -532,10 +537,7 @@ describe('targets judged by the anchors', () => {
 describe('a scenario that failed', () => {
   it('is named, with its error, as why its claims and targets are not measured', () => {
     const r = buildReport({
-      profile: 'quick',
-      rawio: '0',
-      cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
-      machine: { cores: 2 } as unknown as Parameters<typeof buildReport>[0]['machine'],
+      ...quick({ cores: 2 }),
       scenarios: [
         {
           name: 'servers',
@@ -702,10 +704,7 @@ describe("a scenario's table beside its target", () => {
 describe("report.md: a failed scenario's error", () => {
   it('is one code span, whatever backticks and pipes it holds', () => {
     const r = buildReport({
-      profile: 'quick',
-      rawio: '0',
-      cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
-      machine: { cores: 2, mitigations: {} } as unknown as Parameters<typeof buildReport>[0]['machine'],
+      ...quick({ cores: 2, mitigations: {} }),
       scenarios: [
         {
           name: 'copy',
@@ -827,10 +826,7 @@ describe('a figure that is not a number', () => {
 
   it("is left out of the report's metrics, so no rule reads it", () => {
     const r = buildReport({
-      profile: 'quick',
-      rawio: '0',
-      cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
-      machine: { cores: 2 } as unknown as Parameters<typeof buildReport>[0]['machine'],
+      ...quick({ cores: 2 }),
       scenarios: [
         {
           name: 'lt-et',
@@ -971,10 +967,7 @@ describe('--repeat with a run that did not measure a verdict', () => {
   it('tables it so in report.md, neither "yes" nor a bold "no"', () => {
     const report = (failed: boolean): Report =>
       buildReport({
-        profile: 'quick',
-        rawio: '0',
-        cpuPlan: { serverCpus: [0], clientCpus: [1], separate: true },
-        machine: { cores: 2, mitigations: {} } as unknown as Parameters<typeof buildReport>[0]['machine'],
+        ...quick({ cores: 2, mitigations: {} }),
         scenarios: [
           failed
             ? { name: 'lt-et', title: 'lt-et', description: '', status: 'failed', error: 'boom', seconds: 1, log: [] }
