@@ -85,7 +85,8 @@ describe('fio output', () => {
     expect(parseFio('{\n  "jobs" : [\n}')).toEqual({ error: expect.stringMatching(/did not parse/) });
   });
 
-  it.skipIf(!which('fio'))('runs fio, and says why a run that cannot start measured nothing', () => {
+  it('runs fio, and says why a run that cannot start measured nothing', (ctx) => {
+    if (!which('fio')) ctx.skip('fio is not installed (CI installs it): nothing to run');
     const file = join(dir, 'fio.dat');
     writeFileSync(file, randomBytes(1 << 20));
     const ok = fioIops(file, 1 << 20, 4, 0.05, false);
@@ -206,8 +207,12 @@ describe('process CPU time', () => {
   });
 });
 
+/** Why the redis-benchmark cases skip. */
+const NO_REDIS_BENCHMARK = 'redis-benchmark is not installed (CI installs redis-tools): nothing to run';
+
 describe('redis-benchmark against rawio', () => {
-  it.skipIf(which('redis-benchmark') === null)('runs SET and GET on the single model and parses both', async () => {
+  it('runs SET and GET on the single model and parses both', async (ctx) => {
+    if (which('redis-benchmark') === null) ctx.skip(NO_REDIS_BENCHMARK);
     const server = await serve({ model: 'single', protocol: 'resp' });
     try {
       const r = await runRedisBenchmark({
@@ -226,29 +231,27 @@ describe('redis-benchmark against rawio', () => {
     }
   });
 
-  it.skipIf(which('redis-benchmark') === null)(
-    'rejects, naming the reply, a run against a server that answers every command with an error',
-    async () => {
-      // a RESP server of a few lines: one error reply per command it reads
-      const server = createServer((c) => {
-        c.on('data', (d: Buffer) => c.write('-ERR nope\r\n'.repeat((d.toString().match(/\*\d+\r\n/g) ?? []).length)));
-        c.on('error', () => {});
+  it('rejects, naming the reply, a run against a server that answers every command with an error', async (ctx) => {
+    if (which('redis-benchmark') === null) ctx.skip(NO_REDIS_BENCHMARK);
+    // a RESP server of a few lines: one error reply per command it reads
+    const server = createServer((c) => {
+      c.on('data', (d: Buffer) => c.write('-ERR nope\r\n'.repeat((d.toString().match(/\*\d+\r\n/g) ?? []).length)));
+      c.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const run = runRedisBenchmark({
+        port,
+        tests: ['set', 'get'],
+        clients: 2,
+        requests: 200,
+        pipeline: 1,
+        cpus: [],
       });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      try {
-        const port = (server.address() as AddressInfo).port;
-        const run = runRedisBenchmark({
-          port,
-          tests: ['set', 'get'],
-          clients: 2,
-          requests: 200,
-          pipeline: 1,
-          cpus: [],
-        });
-        await expect(run).rejects.toThrow(/the server replied with an error: ERR nope/);
-      } finally {
-        await new Promise((resolve) => server.close(resolve));
-      }
-    },
-  );
+      await expect(run).rejects.toThrow(/the server replied with an error: ERR nope/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });
