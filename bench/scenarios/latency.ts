@@ -208,9 +208,11 @@ export function report(rows: Row[]): ScenarioResult {
     }),
     note:
       "The load generator's fixed-rate mode: requests due at even intervals over all connections, latency from each " +
-      'due time (no coordinated omission), so a server that falls behind shows it in p99 and p99.9, and in achieved ' +
-      'req/s below offered. http: GET / hello; resp: SET/GET alternating. Medians of the rounds. iterative serves ' +
-      'one connection at a time, so the other 49 wait: its errors are requests still unanswered when the run ended. ' +
+      'due time (no coordinated omission), so a server that falls behind shows it in p50 to p99.9. Achieved req/s: ' +
+      'the replies to the requests due in the window, over its length, late ones answered in the drain included; a ' +
+      'server further behind than the drain loses requests, and that round is not counted. http: GET / hello; resp: ' +
+      'SET/GET alternating. Medians of the rounds. iterative serves one connection at a time and thread-per-connection ' +
+      'starts a thread per connection, so connections wait: their errors are requests still unanswered when the run ended. ' +
       'A round with errors (connect, reset, bad or error reply, lost) or that did not end as asked is not counted ' +
       '(bench/tools.ts loadgenFailure): its figures are left out of the medians, "rounds" says how many counted. ' +
       'bare: bench/c/bare-server.c, the least a server can do (fixed replies; its GET answers the last value SET, ' +
