@@ -12,6 +12,7 @@ import { createConnection, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBareServer, buildBareUring, findCompiler } from '../dist/bench/lib/c-driver.js';
 import { freePort } from '../dist/bench/lib/external.js';
+import { exited } from './helpers/procs.js';
 
 const noCc = findCompiler() ? false : 'no C compiler (cc, gcc, clang) on PATH';
 
@@ -35,12 +36,11 @@ async function start(bin: string, args: string[]): Promise<Running> {
   throw new Error('bare server did not listen');
 }
 
-function stop(r: Running | undefined): Promise<void> {
-  if (!r || r.child.exitCode !== null) return Promise.resolve();
-  return new Promise((res) => {
-    r.child.once('exit', () => res());
-    r.child.kill('SIGTERM');
-  });
+async function stop(r: Running | undefined): Promise<void> {
+  if (!r) return;
+  const done = exited(r.child);
+  r.child.kill('SIGTERM'); // a no-op for a child already gone
+  await done;
 }
 
 /** Connects, and collects what arrives; `until(text)` resolves once the text so far passes the test. */
@@ -222,7 +222,7 @@ describe.skipIf(noCc)('bench/c/bare-server.c', () => {
 
   it('refuses a usage it does not know', async () => {
     const r = spawn(bin, ['ftp', '1'], { stdio: 'ignore' });
-    const code = await new Promise<number | null>((res) => r.once('exit', (c) => res(c)));
+    const code = await exited(r);
     expect(code).toBe(2);
   });
 });
@@ -259,6 +259,6 @@ describe.skipIf(noCc)('bench/c/bare-uring.c', () => {
     const built = buildBareUring();
     if (!built.ok) throw new Error(built.reason);
     const r = spawn(built.path, [], { stdio: 'ignore' });
-    expect(await new Promise<number | null>((res) => r.once('exit', (code) => res(code)))).toBe(2);
+    expect(await exited(r)).toBe(2);
   });
 });

@@ -3,6 +3,7 @@
  * time: the fields of /proc/<pid>/stat (proc(5)) after the command name, which may itself
  * hold spaces and parentheses, and the children of a process.
  */
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 
 /** The fields of a stat file after `(comm)`: [0] state, [1] ppid … [11] utime, [12] stime. */
@@ -37,4 +38,17 @@ export function threadTicks(pid: number): Map<string, number> {
 /** The state letter of `pid` (R running, S sleeping, T stopped …), or undefined once it is gone. */
 export function processState(pid: number): string | undefined {
   return statFields(`/proc/${pid}/stat`)?.[0];
+}
+
+/**
+ * The exit code of `child` (null when a signal ended it) once it has exited and its stdio
+ * pipes are closed, so that all it wrote has been read; at once if that is already so.
+ * 'exit' and 'close' each come only once, and 'exit' may come before the last of stdout: a
+ * listener added after an await that let the child end would wait for ever, and one on
+ * 'exit' could miss its last line.
+ */
+export function exited(child: ChildProcess): Promise<number | null> {
+  const ended = child.exitCode !== null || child.signalCode !== null;
+  if (ended && child.stdio.every((s) => !s || s.closed)) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('close', (code) => resolve(code)));
 }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exchange, httpGets } from '../helpers/clients.js';
 import { eventually } from '../helpers/wait.js';
+import { exited } from '../helpers/procs.js';
 
 const cli = new URL('../../dist/src/cli.js', import.meta.url).pathname;
 /** Whether this machine has IPv6 loopback (a container may not). */
@@ -63,7 +64,7 @@ describe('rawio serve', () => {
     const got = await exchange(port, httpGets(3));
     expect(got.toString().split('HTTP/1.1 200 OK').length - 1).toBe(3);
     child.kill('SIGTERM');
-    const code = await new Promise((r) => child.once('exit', r));
+    const code = await exited(child);
     expect(code).toBe(0);
     expect(out()).toMatch(/closed after 1 connections, 3 requests/);
   });
@@ -92,7 +93,7 @@ describe('rawio serve', () => {
       ]);
       let out = '';
       child.stdout.on('data', (d) => (out += d));
-      const code = await new Promise((r) => child.once('exit', r));
+      const code = await exited(child);
       expect(code).toBe(0);
       expect(out).toMatch(/^rawio: SIGTERM: closing .*\nrawio: single started on 127\.0\.0\.1:\d+ and closes /);
       expect(out).not.toContain('serving on');
@@ -131,7 +132,7 @@ describe('rawio serve', () => {
       writeFileSync(release, '');
       expect(await eventually(() => closed)).toBe(true);
       expect(got).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nreleased\n$/);
-      expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+      expect(await exited(child)).toBe(0);
       expect(out()).toMatch(/closed after 1 connections, 1 requests/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -163,7 +164,7 @@ describe('rawio serve', () => {
     expect(await talk(net.connect(port, '127.0.0.1'))).toBe(''); // closed by the server, unanswered
     held.destroy();
     child.kill('SIGTERM');
-    expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+    expect(await exited(child)).toBe(0);
     expect(out()).toMatch(/closed after 1 connections, 1 requests \(1 refused at --max-connections\)/);
   }, 30_000);
 
@@ -184,7 +185,7 @@ describe('rawio serve', () => {
     } finally {
       child.kill('SIGTERM');
     }
-    expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+    expect(await exited(child)).toBe(0);
   });
 
   it('refuses a bad option with a clear message', () => {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { workerNodeOptions } from '../../dist/src/models/worker-argv.js';
 import { Ring } from '../helpers/rawio.js';
+import { exited } from '../helpers/procs.js';
 
 const index = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url));
 
@@ -105,7 +106,7 @@ describe('multi-process under a debugger', () => {
     const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 20_000);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exit = await new Promise((resolve) => child.once('exit', resolve));
+    const exit = await exited(child);
     clearTimeout(kill);
     try {
       process.kill(-child.pid!, 'SIGKILL');

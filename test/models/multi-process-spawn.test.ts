@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { serve, type Server, type WorkerCrashError } from '../helpers/rawio.js';
-import { childrenOf, processState } from '../helpers/procs.js';
+import { childrenOf, exited, processState } from '../helpers/procs.js';
 import { eventually } from '../helpers/wait.js';
 import { workerExecArgv } from '../../dist/src/models/worker-argv.js';
 
@@ -257,7 +257,7 @@ describe('a master out of fds', () => {
     const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 30_000);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise((resolve) => child.once('exit', resolve));
+    const code = await exited(child);
     clearTimeout(kill);
     expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({
       code: 'ERR_RAWIO_WORKER_CRASHED',
@@ -289,7 +289,7 @@ describe("a worker's working directory and environment", () => {
     const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 30_000);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise((resolve) => child.once('exit', resolve));
+    await exited(child);
     clearTimeout(kill);
     expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({
       before: `${realpathSync(dir)} -`,

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { constants as c, serve, sys } from '../helpers/rawio.js';
 import { modelNames } from '../../dist/src/models/serve.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
+import { exited } from '../helpers/procs.js';
 
 const N = Number(process.env.RAWIO_STRESS_CONNECTIONS ?? 10_000);
 const fixture = fileURLToPath(new URL('./fixtures/hold-clients.mjs', import.meta.url));
@@ -44,7 +45,7 @@ describe.each(['multi-reactor', 'proactor'] as const)(`%s holds ${N} connections
         child.send('again');
         const done = await next();
         expect(done).toEqual({ served: N, stillOpen: N, errors: 0, closedEarly: 0 });
-        await new Promise((r) => child.once('exit', r));
+        await exited(child);
         const end = Date.now() + 10_000;
         while (server.stats().connections > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
         expect(server.stats().connections).toBe(0);

@@ -17,6 +17,7 @@ import { serve, modelNames } from '../helpers/rawio.js';
 import { exchange, resp, respReplies } from '../helpers/clients.js';
 import { sampler, serverFds, serverRss } from '../helpers/server-proc.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
+import { exited } from '../helpers/procs.js';
 
 const SECONDS = Number(process.env.RAWIO_STRESS_HOSTILE_SECONDS ?? 4);
 const PER_KIND = 4;
@@ -42,7 +43,7 @@ describe.each(modelNames)('hostile mixed load on %s', (model) => {
       const result = await new Promise<{ served: number; errors: number }>((res) =>
         child.once('message', (m) => res(m as { served: number; errors: number })),
       );
-      await new Promise((res) => child.once('exit', res));
+      await exited(child);
       const peakRss = rss.stop();
       const peakFds = fds.stop();
       const conns = PER_KIND * 5 + 1;
