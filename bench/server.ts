@@ -74,7 +74,7 @@ export function startServer(o: StartServerOptions): Promise<PinnedServer> {
           }),
         close: () =>
           new Promise((res) => {
-            if (child.exitCode !== null) return res();
+            if (child.exitCode !== null || child.signalCode !== null) return res(); // gone: 'exit' will not come again
             child.once('exit', () => res());
             child.send({ type: 'close' });
             setTimeout(() => child.kill('SIGKILL'), 5000).unref();

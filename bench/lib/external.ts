@@ -342,7 +342,7 @@ export async function straceDuring<T>(
   await new Promise((r) => setTimeout(r, 500)); // attaching to every thread takes a moment
   const result = await fn();
   await new Promise<void>((res) => {
-    if (child.exitCode !== null) return res();
+    if (child.exitCode !== null || child.signalCode !== null) return res();
     child.once('exit', () => res());
     child.kill('SIGINT');
   });

@@ -45,7 +45,7 @@ function startServer(ctx: BenchContext, host: string, pair?: VethPair): Promise<
 }
 
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return; // gone, by a code or a signal
   const closed = new Promise((r) => child.once('close', r));
   child.kill('SIGTERM');
   await closed;
