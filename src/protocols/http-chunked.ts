@@ -1,16 +1,17 @@
 /**
  * The chunked transfer coding of a request body (RFC 9112 section 7.1), decoded as it
- * arrives: size lines in hex (chunk extensions ignored), data, CRLF, a zero-size last
- * chunk, then trailer fields (discarded) and the blank line. The decoder is resumable: it
- * consumes whatever part of the input it can and keeps its place for the next push, so a
- * body trickled byte by byte costs a step per byte, never a rescan. Every malformed size
- * line is refused (a smuggling vector when two parsers disagree): no digits, a bare CR,
- * control bytes, whitespace after the size without an extension, missing CRLF after the
- * data. Every line of the coding ends with CRLF, as RFC 9112 7.1 writes it: a bare LF,
- * which a head may end its lines with (RFC 9112 2.2), is refused here, since parsers that
- * end a chunk line at different bytes frame different bodies. Leading zeros are digits
- * like any other, but they and the extensions of a body's size lines count against one
- * bound (MAX_OVERHEAD), as the trailers count against maxTrailer and the data maxBody.
+ * arrives: size lines in hex (chunk extensions checked and ignored), data, CRLF, a
+ * zero-size last chunk, then trailer fields (discarded) and the blank line. The decoder is
+ * resumable: it consumes whatever part of the input it can and keeps its place for the next
+ * push, so a body trickled byte by byte costs a step per byte, never a rescan. Every
+ * malformed size line is refused (a smuggling vector when two parsers disagree): no digits,
+ * a bare CR, control bytes, whitespace after the size without an extension, extensions not
+ * of RFC 9112's grammar, a size past 2^53 (which no double holds exactly), missing CRLF
+ * after the data. Every line of the coding ends with CRLF, as RFC 9112 7.1 writes it and as
+ * every line of the head does: a bare LF is refused, since parsers that end a chunk line at
+ * different bytes frame different bodies. Leading zeros are digits like any other, but they
+ * and the extensions of a body's size lines count against one bound (MAX_OVERHEAD), as the
+ * trailers count against maxTrailer and the data maxBody.
  */
 
 const LF = 10;
@@ -137,22 +138,20 @@ export class ChunkedDecoder {
       if (size === 0 && d === 0) zeros++;
       size = size * 16 + d;
     }
-    // 1*HEXDIG, leading zeros included: a size too large for a double is still past maxBody
+    // 1*HEXDIG, leading zeros included: a size past 2^53 only ever grows, and is refused below
     if (k === i) return -400;
     // What the line holds beyond its size's own digits (leading zeros, extensions) counts
     // against MAX_OVERHEAD, or one request could stream gigabytes past maxBody that way.
     this.#overhead += stop - i - (k - i - zeros || 1);
     if (this.#overhead > MAX_OVERHEAD) return -413;
-    // Extensions: BWS ";" anything printable; nothing else may follow the digits, not even
-    // whitespace alone (BWS comes only before a ";").
-    let e = k;
-    while (e < stop && (buf[e] === SP || buf[e] === HT)) e++;
-    if (e < stop ? buf[e] !== 59 : e !== k) return -400;
-    for (; e < stop; e++) if (!printable(buf[e]!)) return -400;
+    // Nothing but extensions may follow the digits, not even whitespace alone.
+    if (k < stop && !extensions(buf, k, stop)) return -400;
     if (size === 0) {
       this.#state = State.Trailer;
     } else {
-      if (size > Number.MAX_SAFE_INTEGER || this.#length + size > this.maxBody) return -413;
+      // A size that cannot be held exactly is no size (overflow: 400), one past the limit a 413
+      if (size > Number.MAX_SAFE_INTEGER) return -400;
+      if (this.#length + size > this.maxBody) return -413;
       this.#remaining = size;
       this.#state = State.Data;
     }
@@ -176,6 +175,52 @@ export class ChunkedDecoder {
     for (let k = i; k < stop; k++) if (!printable(buf[k]!)) return -400;
     return nl + 1;
   }
+}
+
+// RFC 9110 tchar: what a token (an extension's name, or its value unquoted) is made of.
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
+for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
+
+const isBws = (c: number | undefined): boolean => c === SP || c === HT;
+
+/**
+ * Whether buf[i, stop) is chunk extensions as RFC 9112 7.1.1 writes them:
+ * `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`, names and values
+ * tokens, a quoted string of qdtext and quoted pairs (RFC 9110 5.6.4). They are ignored,
+ * but not guessed at: a line another parser could read otherwise is refused.
+ */
+function extensions(buf: Uint8Array, i: number, stop: number): boolean {
+  while (i < stop) {
+    while (isBws(buf[i]) && i < stop) i++;
+    if (i >= stop || buf[i] !== 59) return false;
+    i++;
+    while (isBws(buf[i]) && i < stop) i++;
+    const name = i;
+    while (i < stop && TCHAR[buf[i]!]) i++;
+    if (i === name) return false;
+    let j = i;
+    while (isBws(buf[j]) && j < stop) j++;
+    if (j >= stop || buf[j] !== 61) continue; // no value: ";" (or the end, or junk) next
+    i = j + 1;
+    while (isBws(buf[i]) && i < stop) i++;
+    if (buf[i] !== 34) {
+      const value = i;
+      while (i < stop && TCHAR[buf[i]!]) i++;
+      if (i === value) return false;
+      continue;
+    }
+    for (i++; ; i++) {
+      if (i >= stop) return false; // unclosed
+      const c = buf[i]!;
+      if (c === 34) break;
+      if (c === 92) i++; // a quoted pair: any printable byte next
+      if (i >= stop || !printable(buf[i]!)) return false;
+    }
+    i++;
+  }
+  return true;
 }
 
 /** Visible ASCII, space, tab and obs-text; never CR, LF or other controls. */

@@ -5,14 +5,14 @@
  *
  * Each request becomes a frame (its layout and readers in http-frame.ts): a 16-byte prefix,
  * then the raw head, then the body. Framing errors become the error reply RFC 9112 asks
- * for, and the connection closes after it: 400 (malformed, bare CR, obs-fold, space
- * before a colon, bad or conflicting Content-Length, Content-Length with
- * Transfer-Encoding, HTTP/1.1 without a Host, two Hosts in any version, a Host value that
- * is no host, a request target of a form its method may not use or an absolute-form one
- * that is no http(s) URI with a host), 413 (body over
- * the limit), 431 (head over the limit), 501 (a transfer coding before `chunked`; one
- * that is not chunked last, or chunked twice, is a 400),
- * 505. A
+ * for, and the connection closes after it: 400 (malformed, a bare CR or a bare LF — every
+ * head line ends with CRLF —, obs-fold, space before a colon, a bad Content-Length or a
+ * second one, one too large to hold exactly, Content-Length with Transfer-Encoding,
+ * HTTP/1.1 without a Host, two Hosts in any version, a Host value that is no host, a
+ * request target of a form its method may not use or an absolute-form one that is no
+ * http(s) URI with a host), 413 (body over the limit), 414 (a request line alone over the
+ * head limit), 431 (head over the limit), 501 (a transfer coding before `chunked`; one
+ * that is not chunked last, or chunked twice, is a 400), 505. A
  * `Transfer-Encoding: chunked` body is decoded (http-chunked.ts) and framed as if it had
  * come with a Content-Length: the frame holds the head as sent and the decoded body.
  */
@@ -61,7 +61,7 @@ export const CODEC_FRAMES = Method.ExpectationFailed;
 
 /** Limits of {@link HttpCodec} (and `HttpOptions.limits`). */
 export interface HttpLimits {
-  /** Request line plus header fields, in bytes; default 8 KiB (431 beyond). */
+  /** Request line plus header fields, in bytes; default 8 KiB (431 beyond; 414 when the request line alone is). */
   maxHead?: number;
   /** Content-Length bodies, in bytes; default 8 MiB (413 beyond). */
   maxBody?: number;
@@ -216,7 +216,8 @@ function lineEnd(buf: Uint8Array, i: number, end: number): [number, number] | nu
 function requestLine(buf: Uint8Array, s: number, end: number, h: Head): number {
   const nl = findLF(buf, s, end);
   if (nl < 0) return INCOMPLETE;
-  const stop = contentEnd(buf, s, nl);
+  if (buf[nl - 1] !== CR) return -400; // a bare LF (see parseHead)
+  const stop = nl - 1;
   let i = s;
   while (i < stop && TCHAR[buf[i] ?? -1]) i++;
   if (i === s || i >= stop || buf[i] !== SP) return -400;
@@ -368,8 +369,8 @@ function codings(buf: Uint8Array, from: number, to: number, c: Codings): void {
 
 /** parseHead's answer when buf[s, end) holds no blank line yet. */
 const INCOMPLETE = 0;
-/** HttpCodec's head search: a bare CR came before the head's end. */
-const BARE_CR = -2;
+/** HttpCodec's head search: a bare CR or a bare LF came before the head's end. */
+const BARE = -2;
 
 /**
  * Parses the head at `s` in one pass: a Head, an error status, or INCOMPLETE when the blank
@@ -399,30 +400,37 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
   let expectations = false;
   for (;;) {
     if (i >= end || (buf[i] === CR && i + 1 >= end)) return INCOMPLETE;
-    if (buf[i] === LF || (buf[i] === CR && buf[i + 1] === LF)) break; // the blank line
+    if (buf[i] === LF) return 400; // a bare LF
+    if (buf[i] === CR && buf[i + 1] === LF) break; // the blank line
     let c = i;
     while (c < end && TCHAR[buf[c] ?? -1]) c++;
     if (c >= end) return INCOMPLETE;
     if (c === i || buf[c] !== 58) return 400; // also obs-fold and "name :"
     let v = c + 1;
     while (v < end && (buf[v] === SP || buf[v] === HT)) v++;
-    // One pass over the value finds its LF and rejects control bytes (a CR only before the LF).
+    // One pass over the value finds its LF and rejects control bytes (a CR only before the
+    // LF, and the LF only after a CR).
     let nl = v;
     for (; nl < end; nl++) {
       const b = buf[nl] ?? -1;
       if (b >= SP ? b === 127 : b !== HT) {
-        if (b === LF) break;
+        if (b === LF) {
+          if (buf[nl - 1] !== CR) return 400;
+          break;
+        }
         if (b !== CR) return 400;
         if (nl + 1 >= end) return INCOMPLETE;
         if (buf[nl + 1] !== LF) return 400;
       }
     }
     if (nl >= end) return INCOMPLETE;
-    let ve = contentEnd(buf, v, nl);
+    let ve = nl - 1;
     while (ve > v && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
     switch (fieldKind(buf, i, c - i)) {
       case F_CONTENT_LENGTH: {
-        if (ve === v) return 400;
+        // A second Content-Length is a 400 even when it repeats the first (RFC 9110 8.6 lets
+        // a recipient take equal ones; two parsers that differ there frame differently).
+        if (ve === v || contentLength >= 0) return 400;
         // 1*DIGIT, leading zeros included; n is exact up to 2^53, and only ever grows past it
         let n = 0;
         for (let k = v; k < ve; k++) {
@@ -430,8 +438,9 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
           if (d < 0 || d > 9) return 400;
           n = n * 10 + d;
         }
-        if (n > Number.MAX_SAFE_INTEGER) return 413;
-        if (contentLength >= 0 && contentLength !== n) return 400;
+        // A length that cannot be held exactly is no length (RFC 9110 8.6: overflow is an
+        // error): 400; one that can, past the limit, is a 413 (below)
+        if (n > Number.MAX_SAFE_INTEGER) return 400;
         contentLength = n;
         break;
       }
@@ -472,7 +481,7 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
   if (contentLength > maxBody) return 413;
   const keepAlive = conn & 1 ? false : http10 ? (conn & 2) !== 0 : true;
   h.flags = http10 | (keepAlive ? FLAG_KEEP_ALIVE : 0);
-  h.headLen = i + (buf[i] === LF ? 1 : 2) - s;
+  h.headLen = i + 2 - s;
   h.bodyLen = Math.max(contentLength, 0);
   h.chunked = chunked;
   h.expect = expect && !http10 && (contentLength > 0 || chunked);
@@ -480,6 +489,14 @@ function parseHead(buf: Uint8Array, s: number, end: number, maxBody: number): He
   // does so for HTTP/1.1 (HTTP/1.0 has no Expect, and it is ignored there).
   h.expectFailed = expectations && !expect && !http10;
   return h;
+}
+
+/**
+ * A head past the limit: 414 when its request line alone is (RFC 9112 3: a target longer
+ * than the server parses), else 431.
+ */
+function tooLarge(buf: Uint8Array, s: number, max: number): number {
+  return findLF(buf, s, Math.min(buf.length, s + max)) < 0 ? 414 : 431;
 }
 
 /** RFC 9112 2.2: empty lines before a request line are ignored. */
@@ -698,27 +715,34 @@ export class HttpCodec implements Codec {
       // An error is answered once the head is complete (below), as when it arrives in pieces.
     }
     const end = this.#headEnd(buf, s, max);
-    if (end === BARE_CR) return 400;
-    if (end < 0) return buf.length - s > max ? 431 : INCOMPLETE;
-    if (end - s > max) return 431;
+    if (end === BARE) return 400;
+    if (end < 0) return buf.length - s > max ? tooLarge(buf, s, max) : INCOMPLETE;
+    if (end - s > max) return tooLarge(buf, s, max);
     const h = parseHead(buf, s, end, this.#maxBody);
     return h === INCOMPLETE ? 400 : h;
   }
 
   /**
-   * Just past the blank line ending the head at `s`, -1 while it has not arrived, or
-   * BARE_CR at a CR followed by anything but LF within the head's first `max` bytes: no
-   * head may hold one (RFC 9112 2.2), and a client ending its lines with CR alone would
-   * otherwise wait for an answer until its head passed the limit. Bytes are judged in
-   * order, resuming where the last search stopped, so the answer is the same however the
-   * head is split.
+   * Just past the blank line ending the head at `s`, -1 while it has not arrived, or BARE
+   * at a CR followed by anything but LF, or an LF after anything but CR, within the head's
+   * first `max` bytes: every line of a head ends with CRLF here (RFC 9112 2.2 lets a
+   * recipient take a bare LF; parsers that end a line at different bytes see different
+   * fields, so rawio takes the strict reading), and a client ending its lines otherwise
+   * would wait for an answer until its head passed the limit. Bytes are judged in order,
+   * resuming where the last search stopped, so the answer is the same however the head is
+   * split.
    */
   #headEnd(buf: Uint8Array, s: number, max: number): number {
     const n = buf.length;
     for (let i = s + this.#scanned; i < n; i++) {
       const c = buf[i];
       if (c === LF) {
-        if (i > s && (buf[i - 1] === LF || (buf[i - 1] === CR && i - 1 > s && buf[i - 2] === LF))) {
+        if (i === s || buf[i - 1] !== CR) {
+          if (i < s + max) {
+            this.#scanned = 0;
+            return BARE;
+          }
+        } else if (i - 3 >= s && buf[i - 2] === LF && buf[i - 3] === CR) {
           this.#scanned = 0;
           return i + 1;
         }
@@ -729,7 +753,7 @@ export class HttpCodec implements Codec {
         }
         if (buf[i + 1] !== LF) {
           this.#scanned = 0;
-          return BARE_CR;
+          return BARE;
         }
       }
     }

@@ -252,6 +252,15 @@ describe('http protocol', () => {
     ['NUL in a value', 'GET / HTTP/1.1\r\nHost: x\0\r\n\r\n', 400],
     ['non-numeric Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n', 400],
     ['negative Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', 400],
+    // A second Content-Length, even an equal one (RFC 9110 8.6 allows taking it; two
+    // parsers that differ there frame differently)
+    ['equal Content-Lengths', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na', 400],
+    // Every head line ends with CRLF: a parser that takes a bare LF and one that does not see
+    // different fields
+    ['a request line ended by a bare LF', 'GET / HTTP/1.1\nHost: x\r\n\r\n', 400],
+    ['a field line ended by a bare LF', 'GET / HTTP/1.1\r\nHost: x\nContent-Length: 1\r\n\r\na', 400],
+    ['a head ended by a bare LF', 'GET / HTTP/1.1\r\nHost: x\r\n\n', 400],
+    ['a head of bare LFs', 'GET / HTTP/1.1\nHost: x\n\n', 400],
     [
       'conflicting Content-Lengths',
       'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n',
@@ -287,9 +296,13 @@ describe('http protocol', () => {
     ['chunk size with 0x', `${CHUNKED}0x2\r\nab\r\n0\r\n\r\n`, 400],
     ['bare CR in a size line', `${CHUNKED}2\rx\r\nab\r\n0\r\n\r\n`, 400],
     ['chunk longer than its size', `${CHUNKED}2\r\nabc\r\n0\r\n\r\n`, 400],
-    ['16 hex digits', `${CHUNKED}1${'0'.repeat(15)}\r\na\r\n0\r\n\r\n`, 413],
-    ['a chunk size past 2^64', `${CHUNKED}${'f'.repeat(40)}\r\na\r\n0\r\n\r\n`, 413],
-    ['Content-Length past 2^53', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9007199254740993\r\n\r\n', 413],
+    // A size or length that no double holds exactly is no size: 400 (past the limit but
+    // exact, 413)
+    ['16 hex digits', `${CHUNKED}1${'0'.repeat(15)}\r\na\r\n0\r\n\r\n`, 400],
+    ['a chunk size past 2^64', `${CHUNKED}${'f'.repeat(40)}\r\na\r\n0\r\n\r\n`, 400],
+    ['Content-Length past 2^53', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9007199254740993\r\n\r\n', 400],
+    ['a chunk size of 2^53 - 1', `${CHUNKED}1fffffffffffff\r\na\r\n0\r\n\r\n`, 413],
+    ['Content-Length of 2^53 - 1', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9007199254740991\r\n\r\n', 413],
     ['chunks over 8 MiB', `${CHUNKED}800001\r\n`, 413],
     ['a trailer without a colon', `${CHUNKED}1\r\na\r\n0\r\nbad trailer\r\n\r\n`, 400],
     // RFC 9112 7.1: chunk lines end with CRLF; a bare LF there frames another body elsewhere
@@ -304,6 +317,13 @@ describe('http protocol', () => {
     ['chunk extensions past 16 KiB', `${CHUNKED}${`1;${'e'.repeat(4000)}\r\na\r\n`.repeat(5)}0\r\n\r\n`, 413],
     ['leading zeros past 16 KiB', `${CHUNKED}${`${'0'.repeat(4000)}1\r\na\r\n`.repeat(5)}0\r\n\r\n`, 413],
     ['whitespace after a chunk size, no extension', `${CHUNKED}1 \r\na\r\n0\r\n\r\n`, 400],
+    // Extensions as RFC 9112 7.1.1 writes them: `;` name [ `=` token / quoted-string ]
+    ['an extension without a name', `${CHUNKED}1;\r\na\r\n0\r\n\r\n`, 400],
+    ['an extension with an empty value', `${CHUNKED}1;e=\r\na\r\n0\r\n\r\n`, 400],
+    ['an extension with whitespace after it', `${CHUNKED}1;e=v \r\na\r\n0\r\n\r\n`, 400],
+    ['an extension with an unclosed quote', `${CHUNKED}1;e="v\r\na\r\n0\r\n\r\n`, 400],
+    ['an extension value of two words', `${CHUNKED}1;e=a b\r\na\r\n0\r\n\r\n`, 400],
+    ['an extension name with a slash', `${CHUNKED}1;a/b\r\na\r\n0\r\n\r\n`, 400],
     // RFC 9112 3.2: a target form where it does not belong, or an absolute-form one naming
     // no host of an http URI
     ['absolute-form with an empty host', 'GET http:///a HTTP/1.1\r\nHost: x\r\n\r\n', 400],
@@ -320,7 +340,8 @@ describe('http protocol', () => {
     ['a Host with userinfo', 'GET / HTTP/1.1\r\nHost: u@a\r\n\r\n', 400],
     ['HTTP/2.0', 'GET / HTTP/2.0\r\nHost: x\r\n\r\n', 505],
     ['body over 8 MiB', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8388609\r\n\r\n', 413],
-    ['absurd Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n', 413],
+    ['absurd Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n', 400],
+    ['a request line over 8 KiB', `GET /${'a'.repeat(8192)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
     ['head over 8 KiB', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(8192)}\r\n\r\n`, 431],
   ];
   for (const [what, req, status] of bad) {
