@@ -86,7 +86,6 @@ export interface HttpHandlerModule {
   onError?(err: unknown): void;
 }
 
-const latin1 = new TextDecoder('latin1');
 let reasons: Record<number, string | undefined> | undefined;
 /**
  * node:http's reason phrase for a status, loaded at the first response and not at import:
@@ -109,7 +108,9 @@ const O_NONBLOCK = constants.O_NONBLOCK as number;
 
 /** The request a frame holds. */
 export function requestOf(frame: Uint8Array): HttpRequest {
-  const head = latin1.decode(frame.subarray(PREFIX, frameHeadEnd(frame)));
+  // Each byte its own code point, as node:http reads a head: not TextDecoder('latin1'),
+  // which is windows-1252 (0x80-0x9F become other characters) from Node 22 on.
+  const head = Buffer.from(frame.buffer, frame.byteOffset + PREFIX, frameHeadEnd(frame) - PREFIX).toString('latin1');
   const lines = head.split(/\r?\n/);
   const [method = '', target = '', version = ''] = lines[0]!.split(' ');
   const headers: Record<string, string> = {};

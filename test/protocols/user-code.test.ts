@@ -116,6 +116,16 @@ describe('http handler', () => {
     ]);
   });
 
+  it('hands the handler obs-text bytes (0x80-0xFF) as latin-1 code points, as node:http does, and sends them back as the same bytes', async () => {
+    const p = await load();
+    const high = '\x80\x85\x9f\xa0\xff';
+    const [r, back] = await run(p, GET('/headers', `X-High: ${high}\r\n`) + GET('/reflect', `X-Back: a${high}z\r\n`));
+    const body = text(r!.data).split('\r\n\r\n')[1]!;
+    expect(JSON.parse(Buffer.from(body, 'latin1').toString('utf8'))).toContainEqual(['x-high', high]);
+    expect(text(back!.data)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text(back!.data)).toContain(`\r\nx-back: a${high}z\r\n`);
+  });
+
   it('answers 500 for a throw, a rejection, a header with CR LF; the connection stays', async () => {
     const p = await load();
     const r = await run(p, GET('/throw') + GET('/reject') + GET('/bad-header') + GET('/hello'));
