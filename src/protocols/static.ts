@@ -5,7 +5,8 @@
  * (sys.openBeneath), so `..`, absolute paths and symlinks that leave the root are refused
  * by the kernel itself, not by string checks alone. One
  * `Range: bytes=` range is honoured (206, 416 when unsatisfiable); several ranges, a
- * malformed one or a Range field given twice are ignored (200, the whole file). The body is not read
+ * malformed one, a Range field given twice or any range of an empty file are ignored (200,
+ * the whole file). The body is not read
  * here: the reply carries the open fd and the region, and the model sends it with
  * transferFile using the configured method (ProtocolOptions.transfer / directio).
  */
@@ -133,13 +134,20 @@ function decodeTarget(target: Uint8Array): string | number {
   }
 }
 
-/** A single `bytes=` range against `size`: [start, end] inclusive, 'unsatisfiable', or null (ignore). */
+/**
+ * A single `bytes=` range against `size`: [start, end] inclusive, 'unsatisfiable', or null
+ * (ignore: the whole file, 200). `bytes` and `=` are one token (`bytes =0-1` is no range, as
+ * RFC 9110's grammar and nginx have it); blanks around the numbers are let through, as nginx
+ * does. An empty file ignores any range: no range of it can be sent, and a suffix range
+ * (`bytes=-1`) is satisfiable by RFC 9110, so 416 would be wrong; its 200 is empty anyway.
+ */
 export function parseRange(value: string, size: number): [number, number] | 'unsatisfiable' | null {
-  const m = /^bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*$/i.exec(value);
+  const m = /^bytes=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*$/i.exec(value);
   if (m === null || (m[1] === '' && m[2] === '')) return null; // also multiple ranges: served whole
+  if (size === 0) return null;
   if (m[1] === '') {
     const suffix = Number(m[2]);
-    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    if (suffix === 0) return 'unsatisfiable';
     return [Math.max(0, size - suffix), size - 1];
   }
   const start = Number(m[1]);

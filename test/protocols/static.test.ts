@@ -143,11 +143,13 @@ describe('static protocol', () => {
       expect(g.headers.get('content-range')).toBe('bytes */1000');
       expect(g.reply.file).toBeUndefined();
     }
-    // several ranges, a malformed one, If-Range, or two Range fields (whichever is first,
-    // and one unsatisfiable): the whole file
+    // several ranges, a malformed one (`bytes` and `=` apart too), If-Range, or two Range
+    // fields (whichever is first, and one unsatisfiable): the whole file
     for (const extra of [
       'Range: bytes=0-1,5-6\r\n',
       'Range: lines=1-2\r\n',
+      'Range: bytes =0-1\r\n',
+      'Range: bytes\t=0-1\r\n',
       'Range: bytes=0-1\r\nIf-Range: "x"\r\n',
       'Range: bytes=0-1\r\nRange: bytes=5-6\r\n',
       'Range: bytes=0-1\r\nX: y\r\nrange: bytes=5000-\r\n',
@@ -155,6 +157,18 @@ describe('static protocol', () => {
     ]) {
       const g = get(p, '/data.bin', extra);
       expect([extra, g.status, g.reply.file?.length]).toEqual([extra, 200, 1000]);
+    }
+    // blanks around the numbers are let through, as nginx does
+    expect(get(p, '/data.bin', 'Range: bytes= 1 - 2 \r\n').headers.get('content-range')).toBe('bytes 1-2/1000');
+    // any range of an empty file is ignored: 200, empty (a suffix range is satisfiable there)
+    for (const range of ['bytes=0-0', 'bytes=0-', 'bytes=-1', 'bytes=-0']) {
+      const g = get(p, '/empty.txt', `Range: ${range}\r\n`);
+      expect([range, g.status, g.headers.get('content-length'), g.headers.has('content-range')]).toEqual([
+        range,
+        200,
+        '0',
+        false,
+      ]);
     }
   });
 
