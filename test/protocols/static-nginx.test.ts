@@ -271,6 +271,10 @@ const ABOVE = {
   why: 'a `..` above the root is a 403 that keeps the connection; nginx answers 400 and closes',
   rawio: { status: 403, end: 'open' },
 } as const;
+const TOO_LONG = {
+  why: 'a name the filesystem cannot hold (ENAMETOOLONG: a component past 255 bytes, a path past 4 KiB) is 414; nginx answers 404',
+  rawio: { status: 414 },
+} as const;
 const LEAVES = {
   why: 'a symlink that leaves the root is refused (403: openat2 RESOLVE_BENEATH); nginx follows it unless disable_symlinks is set',
   rawio: { status: 403 },
@@ -470,6 +474,19 @@ const CASES: Case[] = [
     },
   },
 
+  // ---- framing
+  { name: 'GET with a body', target: '/one.bin', fields: 'Content-Length: 5\r\n\r\nhello' },
+  {
+    name: 'GET with a chunked body',
+    target: '/one.bin',
+    fields: 'Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  },
+  { name: 'HTTP/1.1 without Host', raw: 'GET /one.bin HTTP/1.1\r\n\r\n', target: '' },
+  { name: 'Host twice', target: '/one.bin', fields: 'Host: y\r\n' },
+  { name: 'a name of 300 bytes', target: `/${'a'.repeat(300)}`, differs: TOO_LONG },
+  { name: 'a path of 5000 bytes', target: `/${'a/'.repeat(2500)}`, differs: TOO_LONG },
+  { name: 'a path parameter', target: '/one.bin;x=1' },
+
   // ---- connection
   { name: 'Connection: close', target: '/one.bin', fields: 'Connection: close\r\n', transfer: true },
   { name: 'HTTP/1.0', raw: 'GET /one.bin HTTP/1.0\r\n\r\n', target: '' },
@@ -568,8 +585,12 @@ function sparse(path: string, size: number): void {
   }
 }
 
-/** Large enough that what loopback buffers hold is a small part of it. */
-const CHANGING = 16 * MiB; // QUEUED_SHORT spells it
+/**
+ * The sizes of the files that change: large enough that what loopback buffers (and a
+ * method's reads ahead) hold when the file changes is a small part of the one truncated and
+ * of the one ahead of it in the queue; the queued one and the grown one need not be.
+ */
+const CHANGING = { truncate: 16 * MiB, grow: 4 * MiB, 'truncate queued': MiB, lead: 16 * MiB };
 
 type Change = 'truncate' | 'grow' | 'truncate queued';
 const CHANGES: Change[] = ['truncate', 'grow', 'truncate queued'];
@@ -584,8 +605,8 @@ const CHANGES: Change[] = ['truncate', 'grow', 'truncate queued'];
 async function changing(port: number, dir: string, name: string, how: Change): Promise<Outcome> {
   const path = join(dir, name);
   const lead = how === 'truncate queued' ? `${name}-lead` : undefined;
-  sparse(path, CHANGING);
-  if (lead) sparse(join(dir, lead), CHANGING);
+  sparse(path, CHANGING[how]);
+  if (lead) sparse(join(dir, lead), CHANGING.lead);
   const get = (n: string) => `GET /${n} HTTP/1.1\r\nHost: x\r\n\r\n`;
   const got = await ask(
     port,
@@ -594,7 +615,7 @@ async function changing(port: number, dir: string, name: string, how: Change): P
     () => {
       const fd = openSync(path, 'r+');
       try {
-        ftruncateSync(fd, how === 'grow' ? CHANGING + MiB : 4 * KiB);
+        ftruncateSync(fd, how === 'grow' ? CHANGING.grow + MiB : 4 * KiB);
       } finally {
         closeSync(fd);
       }
@@ -613,7 +634,7 @@ async function changing(port: number, dir: string, name: string, how: Change): P
  * are sent; nginx opens it when its turn comes. A file truncated in between: nginx sends
  * what is left, rawio cuts the answer short and closes.
  */
-const QUEUED_SHORT = `status 200 | length ${16 * MiB} | body short | closed`;
+const QUEUED_SHORT = `status 200 | length ${CHANGING['truncate queued']} | body short | closed`;
 
 describe.skipIf(!haveNginx)(
   haveNginx
@@ -692,7 +713,9 @@ describe.skipIf(!haveNginx)(
       expect(shown(want.get(SENDS.find((s) => s.k.name === 'big.bin' && !s.head)!)!)).toBe(
         `status 200 | length ${FILES['big.bin']!.length} | body ${digest(FILES['big.bin']!)} | open`,
       );
-      expect(shown(wantChanging.get('truncate')!)).toBe(`status 200 | length ${CHANGING} | body short | closed`);
+      expect(shown(wantChanging.get('truncate')!)).toBe(
+        `status 200 | length ${CHANGING.truncate} | body short | closed`,
+      );
       expect(shown(wantChanging.get('truncate queued')!)).toMatch(
         /^status 200 \| length 4096 \| body 4096 bytes \w+ \| open$/,
       );
