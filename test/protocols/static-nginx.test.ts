@@ -447,6 +447,24 @@ const CASES: Case[] = [
   { name: 'a file through a symlink to a directory inside the root', target: '/dir-link/x.txt' },
   { name: 'a symlink to a directory inside the root, with a slash', target: '/dir-link/' },
   { name: 'a directory whose index.html leaves the root', target: '/out-index/', differs: LEAVES },
+  {
+    name: 'a directory whose index.html is a directory',
+    target: '/dir-index/',
+    differs: {
+      why: 'an index.html that is no regular file is refused (403), with no redirect; nginx answers 301 to /dir-index/index.html/',
+      rawio: { status: 403 },
+    },
+  },
+  {
+    name: 'a symlink with an absolute target inside the root',
+    target: '/abs-link',
+    differs: {
+      why: 'a symlink with an absolute target is refused (403) even when it lands inside the root: RESOLVE_BENEATH judges the link itself; nginx follows it',
+      rawio: { status: 403 },
+    },
+  },
+  { name: 'a symlink to itself', target: '/loop' },
+  { name: 'a dangling symlink', target: '/dangling' },
 
   // ---- not regular files
   {
@@ -682,6 +700,10 @@ describe.skipIf(!haveNginx)(
       symlinkSync('p+1.bin', join(root, 'in-link'));
       symlinkSync(base, join(root, 'dir', 'up'));
       symlinkSync('dir', join(root, 'dir-link'));
+      symlinkSync(join(root, 'one.bin'), join(root, 'abs-link'));
+      symlinkSync('loop', join(root, 'loop'));
+      symlinkSync('nowhere', join(root, 'dangling'));
+      mkdirSync(join(root, 'dir-index', 'index.html'), { recursive: true });
       mkdirSync(join(root, 'fifo-index'));
       spawnSync('mkfifo', [join(root, 'fifo-index', 'index.html')]);
       mkdirSync(join(root, 'out-index'));
