@@ -10,13 +10,16 @@
  * ~3 MiB), names with spaces, `%`, `+` and UTF-8, directories with and without an index,
  * symlinks inside and out of the root, a file without read permission, a FIFO, a socket
  * and dotfiles. The cases that send a file's bytes run on every model and every transfer
- * method (proactor and multi-proactor send with their ring, once each); the others, which
- * never reach a transfer, on every model. A file truncated or grown while it is being sent
- * is checked on every model × method too: the reply is cut short and the connection closed
- * (truncated), or exactly Content-Length bytes sent (grown), as nginx does; never a hang.
+ * method (`auto` aside: it picks sendfile or direct, both run; proactor and multi-proactor
+ * send with their ring, once each); the others, which never reach a transfer, on every
+ * model. A file truncated or grown while it is being sent, or truncated while the answer
+ * ahead of it is sent, is checked on every model × method too: the reply is cut short and
+ * the connection closed (truncated), or exactly Content-Length bytes sent (grown), as nginx
+ * does; never a hang. No fd (file, pipe, ring) is left open once a model's servers close.
  *
- * Where rawio differs on purpose (docs/PROTOCOLS.md, "static and nginx"), the case names the
- * difference and holds rawio to its own answer instead.
+ * Where rawio differs on purpose (docs/PROTOCOLS.md, "rawio's `static` and nginx"), the case
+ * names the difference and holds rawio to its own answer instead; a check holds each named
+ * difference to be one (nginx answers otherwise).
  *
  * Skipped when nginx is not installed (CI installs nginx-light).
  */
