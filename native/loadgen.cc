@@ -192,6 +192,7 @@ Napi::Object ToJs(Napi::Env env, const LoadStats& s) {
   n("received", static_cast<double>(s.received));
   n("bytesOut", static_cast<double>(s.bytesOut));
   n("bytesIn", static_cast<double>(s.bytesIn));
+  n("bytesInWindow", static_cast<double>(s.bytesInWindow));
   n("connects", static_cast<double>(s.connects));
   n("affinityErrno", -s.affinityErrno);
   static const char* const kEnded[] = {"done", "stopped", "stalled", "unreachable"};

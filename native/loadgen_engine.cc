@@ -29,6 +29,7 @@ void LoadStats::Merge(const LoadStats& o) {
   received += o.received;
   bytesOut += o.bytesOut;
   bytesIn += o.bytesIn;
+  bytesInWindow += o.bytesInWindow;
   connects += o.connects;
   connectErrors += o.connectErrors;
   resets += o.resets;
@@ -317,6 +318,10 @@ class Loop {
       if (r == 0) return Reset(idx, false, c.inflight == 0, c.inflight == 0 ? 0 : kErrnoEof);
       st_.bytesIn += static_cast<uint64_t>(r);
       uint64_t now = MonotonicNs();
+      // Read inside the window (a stop ends it): what a rate of bytes divides by `seconds`;
+      // bytesIn also holds the warm-up's and the drain's.
+      if (now >= measureStart_ && now < measureEnd_ && !stop_.load(std::memory_order_relaxed))
+        st_.bytesInWindow += static_cast<uint64_t>(r);
       bool closing = false;
       if (!Consume(idx, static_cast<size_t>(r), now, &closing))
         return Reset(idx, true, false, EPROTO);

@@ -61,6 +61,7 @@ constexpr int kErrnoEof = -1;
 struct LoadStats {
   uint64_t requests = 0;  // replies inside the measured window
   uint64_t sent = 0, received = 0, bytesOut = 0, bytesIn = 0;
+  uint64_t bytesInWindow = 0;  // bytes read inside the measured window (bytesIn: the whole run)
   uint64_t connects = 0, connectErrors = 0, resets = 0, badReplies = 0, errorReplies = 0;
   uint64_t lost = 0;      // in flight on a reset connection or when the drain ran out
   uint64_t windowNs = 0;  // the measured window (shorter when stopped early)

@@ -386,7 +386,9 @@ export function formatResult(target: string, o: LoadgenOptions, r: LoadgenResult
   const us = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)}ms` : `${v.toFixed(1)}us`);
   const mode = o.rate ? `fixed rate ${o.rate}/s (latency from intended send times)` : 'closed loop';
   const connections = o.connections ?? 1;
-  const mibIn = r.seconds > 0 ? `${(r.bytesIn / r.seconds / 2 ** 20).toFixed(2)} MiB/s in` : `${r.bytesIn} bytes in`;
+  // the bytes read in the window over its seconds: bytesIn holds the warm-up's and the drain's too
+  const mibIn =
+    r.seconds > 0 ? `${(r.bytesInWindow / r.seconds / 2 ** 20).toFixed(2)} MiB/s in` : `${r.bytesIn} bytes in`;
   const lines = [
     `rawio loadgen → ${target}: ${o.protocol}, ${connections} connections, pipeline ${o.pipeline ?? 1}, ${o.threads ?? 1} thread(s), ${mode}`,
     `  ${r.requests} requests in ${r.seconds.toFixed(2)} s: ${r.rps.toFixed(0)} req/s, ${mibIn}`,

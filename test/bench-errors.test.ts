@@ -32,6 +32,7 @@ function run(rps: number, o: { errors?: Partial<typeof NO_ERRORS>; ended?: strin
     seconds: 1,
     received: Math.round(rps),
     bytesIn: rps * 100,
+    bytesInWindow: rps * 100,
     ended: o.ended ?? 'done',
     errors: { ...NO_ERRORS, ...o.errors },
     latencyUs: { p50: p99 / 5, p99, p999: p99 * 2, count: Math.round(rps) },

@@ -74,7 +74,7 @@ export interface Sample {
   excluded?: string;
 }
 
-type Run = LoadgenRun & { latencyUs: { p99: number }; bytesIn: number; seconds: number };
+type Run = LoadgenRun & { latencyUs: { p99: number }; bytesInWindow: number; seconds: number };
 
 /**
  * One round's sample from its runs, large streams and small clients: its errors always,
@@ -105,7 +105,8 @@ export function sampleOf(large: readonly Run[], small: readonly Run[]): Sample {
   return {
     smallRps: small.reduce((a, r) => a + r.rps, 0),
     smallP99: Math.max(...small.map((r) => r.latencyUs.p99)),
-    largeMBps: large.reduce((a, r) => a + r.bytesIn / r.seconds, 0) / 1e6,
+    // the bytes read inside the window over its seconds (bytesIn holds the warm-up's and the drain's too)
+    largeMBps: large.reduce((a, r) => a + r.bytesInWindow / r.seconds, 0) / 1e6,
     errors,
   };
 }
@@ -268,7 +269,8 @@ export function report(
         note:
           `One 'single' static server per mode, pinned to the server CPU; ${s.large} clients each stream a ` +
           `${s.largeMiB} MiB file (pages dropped with fadvise DONTNEED before each run) while ${s.clients} × ${s.conns} ` +
-          `connections ask for ${s.smallKiB} KiB files out of ${s.small}. Modes interleaved; medians. On a machine ` +
+          `connections ask for ${s.smallKiB} KiB files out of ${s.small}. Modes interleaved; medians. Large MB/s: the ` +
+          'bytes the streams read inside the measured window (10^6 B, headers included) over its seconds. On a machine ' +
           'with plenty of free memory the large files cannot evict the small ones: what differs is the cost of ' +
           `reading them, not the cache. Noise: the buffered server measured twice a round, ${formatFloor(floor)}. ` +
           'A round in which any client had errors (connect, reset, bad or error reply, a small request lost; a large ' +
