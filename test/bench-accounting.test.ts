@@ -3,11 +3,14 @@
  * against real runs — a rate is its units over the seconds they came in, never the units of
  * a whole run (warm-up, drain, reads still queued) over the nominal window.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadgen } from '../dist/src/loadgen/index.js';
 import { sampleOf } from '../dist/bench/scenarios/pollution.js';
+import { BS, fsPromisesIops, makeFile } from '../dist/bench/scenarios/uring-read-paths.js';
 
 /** An HTTP server that answers every GET with a `size`-byte body. */
 function bodyServer(size: number): Server {
@@ -52,5 +55,30 @@ describe('pollution: the large streams’ MB/s', () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('uring-read: local IOPS', () => {
+  let dir: string;
+  beforeAll(() => {
+    // O_DIRECT wants a real file system: the working directory's, as the bench's own temp dir
+    dir = mkdtempSync(join(process.cwd(), '.rawio-accounting-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('fs.promises: the reads counted over the seconds they took, the ones queued at the end included', async (ctx) => {
+    const path = join(dir, 'reads.dat');
+    makeFile(path, 4 << 20);
+    let s;
+    try {
+      // 64 reads queued on libuv's 4 threads: those begun inside the window come back after it
+      s = await fsPromisesIops(path, (4 << 20) / BS, 64, 0.01);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EINVAL') return ctx.skip('O_DIRECT not supported on this file system');
+      throw e;
+    }
+    expect(s.reads).toBeGreaterThan(0);
+    expect(s.seconds).toBeGreaterThanOrEqual(0.01);
+    expect(s.iops).toBe(s.reads! / s.seconds!);
   });
 });

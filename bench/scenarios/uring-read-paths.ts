@@ -16,10 +16,19 @@ export const BS = 4096;
 export interface Sample {
   iops: number;
   cpuUs: number;
+  /** The local paths: the reads counted and the seconds from the first submit to the last one counted. */
+  reads?: number;
+  seconds?: number;
 }
 
-function sample(done: number, seconds: number, cpu: NodeJS.CpuUsage): Sample {
-  return { iops: done / seconds, cpuUs: (cpu.user + cpu.system) / Math.max(1, done) };
+/**
+ * The sample of `done` reads counted since `t0` (performance.now()): over the time they
+ * took, not the nominal window — a run counts the reads still in flight when the window
+ * closes (fs.promises: every queued one, QD of them), which come back after it.
+ */
+function sample(done: number, t0: number, cpu: NodeJS.CpuUsage): Sample {
+  const seconds = (performance.now() - t0) / 1000;
+  return { iops: done / seconds, cpuUs: (cpu.user + cpu.system) / Math.max(1, done), reads: done, seconds };
 }
 
 const aligned = (size: number): Buffer => alignedBuffer(size, BS);
@@ -72,7 +81,9 @@ export function ringIops(
   for (let s = 0; s < qd; s++) prep(s);
   let done = 0;
   const c0 = process.cpuUsage();
-  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  let result: Sample;
   try {
     while (performance.now() < end) {
       ring.submit(1); // submit what was re-prepared and wait for one completion, one syscall
@@ -84,11 +95,12 @@ export function ringIops(
       }
       done += n;
     }
+    result = sample(done, t0, process.cpuUsage(c0));
   } finally {
     ring.close();
     closeSync(fd);
   }
-  return sample(done, seconds, process.cpuUsage(c0));
+  return result;
 }
 
 export function preadIops(path: string, blocks: number, seconds: number): Sample {
@@ -97,13 +109,15 @@ export function preadIops(path: string, blocks: number, seconds: number): Sample
   const pick = blockPicker(blocks);
   let done = 0;
   const c0 = process.cpuUsage();
-  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
   while (performance.now() < end) {
     for (let i = 0; i < 16; i++) readSync(fd, buf, 0, BS, pick());
     done += 16;
   }
+  const s = sample(done, t0, process.cpuUsage(c0));
   closeSync(fd);
-  return sample(done, seconds, process.cpuUsage(c0));
+  return s;
 }
 
 export async function fsPromisesIops(path: string, blocks: number, qd: number, seconds: number): Promise<Sample> {
@@ -111,7 +125,8 @@ export async function fsPromisesIops(path: string, blocks: number, qd: number, s
   const pick = blockPicker(blocks);
   let done = 0;
   const c0 = process.cpuUsage();
-  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
   const worker = async () => {
     const buf = aligned(BS);
     while (performance.now() < end) {
@@ -120,9 +135,10 @@ export async function fsPromisesIops(path: string, blocks: number, qd: number, s
     }
   };
   await Promise.all(Array.from({ length: qd }, worker));
-  const cpu = process.cpuUsage(c0);
+  // every worker's last read, begun inside the window, is counted: so is the time it took
+  const s = sample(done, t0, process.cpuUsage(c0));
   await fh.close();
-  return sample(done, seconds, cpu);
+  return s;
 }
 
 /** What one fio run measured, or why it measured nothing. */

@@ -116,7 +116,9 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         note:
           `${size >> 20} MiB file, ${seconds} s per run, ${reps} interleaved runs per cell. pread is synchronous (QD 1 ` +
           `whatever the row); fs.promises keeps QD reads outstanding on libuv's thread pool ` +
-          `(UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 4}). fio (3.33) sets up its ring with ` +
+          `(UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 4}); its reads still queued when the window ` +
+          `closes are counted, and so is the time they take: every local path's IOPS is its reads over the ` +
+          `seconds from the first submit to the last read counted, as fio's are over its job's runtime. fio (3.33) sets up its ring with ` +
           `SINGLE_ISSUER | DEFER_TASKRUN, as "Ring defer" does; "Ring" is the default ring (completions posted ` +
           `by the kernel as they happen, which attach mode needs). Each Ring batch is one io_uring_enter. The target (Ring >= 0.95x fio at QD ${JUDGED_DEPTHS.join(', ')}) is judged from the paired table below, not from this grid.`,
       },
