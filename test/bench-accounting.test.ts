@@ -3,13 +3,16 @@
  * against real runs — a rate is its units over the seconds they came in, never the units of
  * a whole run (warm-up, drain, reads still queued) over the nominal window.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadgen } from '../dist/src/loadgen/index.js';
+import { oneRound, roundFiles } from '../dist/bench/scenarios/copy.js';
 import { sampleOf } from '../dist/bench/scenarios/pollution.js';
+import { sys } from '../dist/src/index.js';
 import { BS, fsPromisesIops, makeFile } from '../dist/bench/scenarios/uring-read-paths.js';
 
 /** An HTTP server that answers every GET with a `size`-byte body. */
@@ -80,5 +83,71 @@ describe('uring-read: local IOPS', () => {
     expect(s.reads).toBeGreaterThan(0);
     expect(s.seconds).toBeGreaterThanOrEqual(0.01);
     expect(s.iops).toBe(s.reads! / s.seconds!);
+  });
+});
+
+/** Bytes of `path` in the page cache, by fincore(1) (util-linux); undefined without it. */
+function resident(path: string): number | undefined {
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : undefined;
+}
+
+/**
+ * A sink that reads nothing until the round ends (the bench's reader may lag as far behind):
+ * what the sender queued stays in the socket, holding sendfile's pages.
+ */
+async function lazySink() {
+  const held: Socket[] = [];
+  let arrived = () => {};
+  const server = createServer({ pauseOnConnect: true }, (s) => {
+    held.push(s);
+    arrived();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    connect: () => sys.connectTcp('127.0.0.1', port),
+    finish: async (fd: number) => {
+      sys.close(fd);
+      if (held.length === 0) await new Promise<void>((r) => (arrived = r));
+      const s = held.shift()!;
+      let n = 0;
+      s.on('data', (d: Buffer) => (n += d.length));
+      s.resume();
+      await new Promise((r) => s.once('end', r));
+      return n;
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+describe('copy: a cold round', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(process.cwd(), '.rawio-accounting-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('sends every file with none of its pages cached, though the socket still holds the ones sent before', async (ctx) => {
+    if (resident(process.execPath) === undefined) return ctx.skip('fincore (util-linux) is not installed');
+    const sink = await lazySink();
+    const size = 64 << 10;
+    const cell = { size, cache: 'cold' as const, method: 'sendfile', bytes: 4 * size };
+    // the warm cells' file (its pages clean, as the scenario's: DONTNEED drops only those)
+    const path = join(dir, 'warm.dat');
+    const w = openSync(path, 'w');
+    writeSync(w, Buffer.alloc(size, 0x61));
+    fsyncSync(w);
+    closeSync(w);
+    const warm = sys.open(path, 0);
+    const fds = roundFiles(dir, size, 'cold', cell.bytes, warm);
+    const cached: number[] = [];
+    try {
+      await oneRound(sink, fds, cell, (fd) => cached.push(resident(readlinkSync(`/proc/self/fd/${fd}`))!));
+    } finally {
+      for (const fd of new Set([...fds, warm])) sys.close(fd);
+      await sink.close();
+    }
+    expect(cached).toEqual([0, 0, 0, 0]);
   });
 });

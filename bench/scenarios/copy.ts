@@ -4,7 +4,9 @@
  * 1 MiB and 64 MiB files, page cache warm and cold (POSIX_FADV_DONTNEED before every
  * transfer). mmap runs with a mapping per transfer (faulted a page at a time), with
  * MAP_POPULATE, and with a reused mapping (`mmap: { reuse: true }`: mapped once, sent from
- * again — warm only, since DONTNEED cannot drop pages a live mapping holds). read + write
+ * again — warm only, since DONTNEED cannot drop pages a live mapping holds). A cold round
+ * sends a file of its own each time (coldFiles): DONTNEED cannot drop the pages a socket
+ * still holds from an earlier sendfile or splice either. read + write
  * runs twice, as A and A′: their spread in each round is the scenario's A/A noise floor.
  * Reports throughput, CPU seconds per GiB and context switches per GiB of the sending
  * process (getrusage); the reader is a separate process (bench/lib/tcp-sink.ts), so its
@@ -12,7 +14,7 @@
  * medians. Tests claims 3 and 4 (bench/claims.ts decides them from `metrics`).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants, sys, transferFile, type TransferMethodName } from '../../src/index.js';
 import { closeMmapCache, closePipePool, type MmapTransferOptions } from '../../src/transfer/index.js';
@@ -72,7 +74,44 @@ function roundBytes(ctx: BenchContext, size: number, cache: Cache): number {
   return Math.max(size, ctx.profile === 'full' ? target * 4 : target);
 }
 
-async function oneRound(sink: Sink, fd: number, cell: Cell): Promise<Sample> {
+/**
+ * `count` files of `size` bytes (in `copy-cold-<size>` under `dir`), opened: a cold round sends
+ * each once. DONTNEED cannot drop a page the socket still holds (sendfile and splice queue
+ * the page cache's own pages until the reader has read them), so a round that sent one file
+ * again and again would find it still cached from the transfer before: the cold cells would
+ * be partly warm for exactly the zero-copy methods.
+ */
+export function coldFiles(dir: string, size: number, count: number): number[] {
+  mkdirSync(coldDir(dir, size), { recursive: true });
+  return Array.from({ length: count }, (_, i) => makeFile(join(coldDir(dir, size), `${i}`), size));
+}
+
+/** Where coldFiles puts the files of a size (removed once its rounds are done). */
+const coldDir = (dir: string, size: number) => join(dir, `copy-cold-${size}`);
+
+/**
+ * The files a group's rounds send from: warm, the one file (`warmFd`) again and again; cold,
+ * a file of its own per transfer of a round (coldFiles), closed by the caller.
+ */
+export function roundFiles(dir: string, size: number, cache: Cache, bytes: number, warmFd: number): number[] {
+  return cache === 'warm' ? [warmFd] : coldFiles(dir, size, bytes / size);
+}
+
+/** What oneRound needs of the sink: a connection, and the bytes it read once closed. */
+export type SinkLike = Pick<Sink, 'connect' | 'finish'>;
+
+/**
+ * One measured round: `cell.bytes / cell.size` transfers over one connection, transfer i
+ * from `fds[i % fds.length]` — warm: one file again and again; cold: a file of its own
+ * (coldFiles), its pages dropped right before it (`afterDrop` is called then, for the
+ * tests), every one received before the round ends.
+ */
+export async function oneRound(
+  sink: SinkLike,
+  fds: readonly number[],
+  cell: Pick<Cell, 'size' | 'cache' | 'method' | 'bytes'>,
+  afterDrop?: (fd: number) => void,
+): Promise<Sample> {
   const count = cell.bytes / cell.size;
   const { method, pipeSize, mmap } = VARIANTS.find((v) => v.name === cell.method)!;
   const opts = { method, ...(pipeSize ? { pipeSize } : {}), ...(mmap ? { mmap } : {}) };
@@ -80,7 +119,11 @@ async function oneRound(sink: Sink, fd: number, cell: Cell): Promise<Sample> {
   const sample = await measure(async () => {
     const sock = sink.connect();
     for (let i = 0; i < count; i++) {
-      if (cell.cache === 'cold') sys.fadvise(fd, 0, 0, constants.POSIX_FADV_DONTNEED!);
+      const fd = fds[i % fds.length]!;
+      if (cell.cache === 'cold') {
+        sys.fadvise(fd, 0, 0, constants.POSIX_FADV_DONTNEED!);
+        afterDrop?.(fd);
+      }
       await transferFile(sock, fd, opts);
     }
     got = await sink.finish(sock);
@@ -123,7 +166,7 @@ function tables(cells: Cell[]): Table[] {
         `"mmap" maps per file, "mmap populate" with MAP_POPULATE, "mmap reuse" sends from one cached mapping. ` +
         `Read + write measured twice (A/A, round by round): ${floors}; a ratio inside it is noise.` +
         (cache === 'cold'
-          ? ' Cold: POSIX_FADV_DONTNEED before each file (a VM host may still cache it); no "mmap reuse", whose live mapping keeps the pages cached.'
+          ? ' Cold: each file of a round a file of its own, POSIX_FADV_DONTNEED right before it is sent (a VM host may still cache it): DONTNEED cannot drop the pages a socket still holds from a sendfile or splice of the same file. No "mmap reuse", whose live mapping keeps the pages cached.'
           : ''),
     });
   }
@@ -212,8 +255,17 @@ export const copy: Scenario = {
       for (const g of groups) {
         const mine = cells.filter((c) => c.size === g.size && c.cache === g.cache);
         ctx.progress(done / groups.length, `${sizeLabel(g.size)} ${g.cache}`);
-        for (const c of mine) await oneRound(sink, fds.get(g.size)!, { ...c, samples: [] }); // warm-up
-        for (let r = 0; r < reps; r++) for (const c of mine) c.samples.push(await oneRound(sink, fds.get(g.size)!, c));
+        // cold: a file per transfer of a round, so that none is still held by the socket when dropped
+        const files = roundFiles(ctx.tmpDir, g.size, g.cache, roundBytes(ctx, g.size, g.cache), fds.get(g.size)!);
+        try {
+          for (const c of mine) await oneRound(sink, files, c); // warm-up
+          for (let r = 0; r < reps; r++) for (const c of mine) c.samples.push(await oneRound(sink, files, c));
+        } finally {
+          if (g.cache === 'cold') {
+            for (const fd of files) sys.close(fd);
+            rmSync(coldDir(ctx.tmpDir, g.size), { recursive: true, force: true });
+          }
+        }
         closeMmapCache(); // a reused mapping lives for its size's rounds only
         done++;
       }
