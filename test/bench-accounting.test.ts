@@ -4,7 +4,7 @@
  * a whole run (warm-up, drain, reads still queued) over the nominal window.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -13,7 +13,8 @@ import { loadgen } from '../dist/src/loadgen/index.js';
 import { oneRound, roundFiles } from '../dist/bench/scenarios/copy.js';
 import { sampleOf } from '../dist/bench/scenarios/pollution.js';
 import { sys } from '../dist/src/index.js';
-import { BS, fsPromisesIops, makeFile } from '../dist/bench/scenarios/uring-read-paths.js';
+import { parseRedisBenchmark, parseWrk, wrkMeasured } from '../dist/bench/tools.js';
+import { BS, fsPromisesIops, makeFile, parseFio } from '../dist/bench/scenarios/uring-read-paths.js';
 
 /** An HTTP server that answers every GET with a `size`-byte body. */
 function bodyServer(size: number): Server {
@@ -149,5 +150,43 @@ describe('copy: a cold round', () => {
       await sink.close();
     }
     expect(cached).toEqual([0, 0, 0, 0]);
+  });
+});
+
+/** Output the tools printed on the machine the audit ran on (wrk 4, redis-benchmark 7.0.15, fio 3.33). */
+describe('the anchors’ own output, recorded, read as they mean it', () => {
+  const fixture = (f: string) => readFileSync(new URL(`./fixtures/${f}`, import.meta.url), 'utf8');
+
+  it('wrk: percentiles in us and ms to µs, the total and the rate as printed', () => {
+    const w = parseWrk(fixture('wrk-units.txt'));
+    expect(w).toEqual({
+      rps: 32322.82,
+      requests: 33764,
+      latencyUs: { p50: 128, p90: 58330, p99: 191210 },
+      errors: 0,
+    });
+    expect(wrkMeasured(w)).toBe(true);
+  });
+
+  it('wrk: a socket errors line is errors, and the run no figure', () => {
+    const w = parseWrk(fixture('wrk-socket-errors.txt'));
+    expect(w.errors).toBe(2811);
+    expect(w.requests).toBe(1408);
+    expect(wrkMeasured(w)).toBe(false);
+  });
+
+  it('redis-benchmark -q -P 16: the final line of each test, not its progress lines', () => {
+    expect(parseRedisBenchmark(fixture('redis-benchmark-7-p16.txt'))).toEqual({
+      SET: { rps: 735294.06, p50us: 727 },
+      GET: { rps: 884955.75, p50us: 647 },
+    });
+  });
+
+  it('fio: IOPS as reported (total_ios over the read runtime), CPU per read from usr/sys % of the job runtime', () => {
+    const r = parseFio(fixture('fio-3.33-qd32.txt'));
+    if ('error' in r) throw new Error(r.error);
+    expect(r.iops).toBeCloseTo((9945 / 1410) * 1000, 4);
+    // (0.567779 + 2.838893)% of 1409 ms, over 9945 reads
+    expect(r.cpuUs).toBeCloseTo((((0.567779 + 2.838893) / 100) * 1409 * 1000) / 9945, 9);
   });
 });
