@@ -8,15 +8,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { serve } from '../helpers/rawio.js';
-
-/** A port free a moment ago (a Node server on port 0, closed). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from '../../dist/bench/lib/external.js';
 
 /** One connect and one request: 'ok', or the code it failed with. */
 function oneRequest(port: number): Promise<string> {

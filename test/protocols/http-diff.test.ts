@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpCodec, modelNames, serve, type Server } from '../helpers/rawio.js';
 import { exited } from '../helpers/procs.js';
+import { freePort } from '../../dist/bench/lib/external.js';
 import { eventually } from '../helpers/wait.js';
 import { feed, hex, splits } from './feed.js';
 // @ts-expect-error: a JavaScript fixture without types
@@ -92,17 +93,6 @@ function talk(port: number, send: Buffer): Promise<string> {
       if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return; // 'close' follows
       clearTimeout(timer);
       reject(e);
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
     });
   });
 }

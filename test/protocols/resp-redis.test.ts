@@ -11,6 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RespCodec, modelNames, serve, type Server } from '../helpers/rawio.js';
+import { freePort } from '../../dist/bench/lib/external.js';
 import { feed, hex, splits } from './feed.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -73,17 +74,6 @@ function talk(port: number, send: Buffer, quit = false): Promise<Talk> {
       if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return; // 'close' follows
       clearTimeout(timer);
       reject(e);
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
     });
   });
 }

@@ -45,6 +45,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelNames, serve, transferMethodNames, type Server, type TransferMethodName } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { exited } from '../helpers/procs.js';
+import { freePort } from '../../dist/bench/lib/external.js';
 import { eventually } from '../helpers/wait.js';
 
 const NGINX = '/usr/sbin/nginx';
@@ -601,17 +602,6 @@ async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<
       while (next < items.length) await fn(items[next++]!);
     }),
   );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A sparse file of `size` bytes (holes read as zeros): large without costing disk. */
