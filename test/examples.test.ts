@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
+import { exited } from './helpers/procs.js';
 import { modelNames } from './helpers/rawio.js';
 
 const examples = fileURLToPath(new URL('../examples/', import.meta.url));
@@ -49,7 +50,8 @@ function runToEnd(name: string, args: string[] = []): Promise<{ code: number | n
   const child = spawn(process.execPath, [join(examples, name), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
+  // 'close', not 'exit': 'exit' may come before the last of stdout has been read.
+  return exited(child).then((code) => ({ code, out }));
 }
 
 function request(
