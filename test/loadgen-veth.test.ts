@@ -20,6 +20,7 @@ import {
   type VethPair,
 } from '../dist/bench/lib/netns.js';
 import { packageRoot } from '../dist/src/sys/native.js';
+import { exited } from './helpers/procs.js';
 
 const CLI = join(packageRoot, 'dist/src/cli.js');
 const unavailable = netnsUnavailable();
@@ -80,10 +81,12 @@ describe.skipIf(unavailable)(`loadgen across a veth pair${unavailable ? ` (skipp
   }, 30_000);
 
   afterAll(async () => {
-    if (server && server.child.exitCode === null) {
-      const exited = new Promise((r) => server!.child.once('exit', r));
-      server.child.kill('SIGTERM');
-      await exited;
+    if (server) {
+      // exited() answers at once for a server already gone (the last test stops it; a signal
+      // that ended it leaves exitCode null, and an 'exit' listener added then never fires).
+      const done = exited(server.child);
+      server.child.kill('SIGTERM'); // a no-op for a child already gone
+      await done;
     }
     pair?.remove();
   });
@@ -157,7 +160,7 @@ describe.skipIf(unavailable)(`loadgen across a veth pair${unavailable ? ` (skipp
   });
 
   it('the server counted what the clients received, then the namespaces are gone', async () => {
-    const closed = new Promise((r) => server!.child.once('close', r));
+    const closed = exited(server!.child);
     server!.child.kill('SIGTERM');
     await closed;
     const closing = server!.out.find((l) => l.startsWith('rawio: closed after'));
