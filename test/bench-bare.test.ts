@@ -8,6 +8,7 @@
  * where there is no cc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBareServer, buildBareUring, findCompiler } from '../dist/bench/lib/c-driver.js';
@@ -21,19 +22,52 @@ interface Running {
   port: number;
 }
 
-async function start(bin: string, args: string[]): Promise<Running> {
-  const port = await freePort();
-  const child = spawn(bin, [...args, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = createConnection(port, '127.0.0.1', () => (c.destroy(), r(true)));
-      c.once('error', () => r(false));
+/** Whether `pid` holds a TCP socket listening on `port` (/proc/net/tcp, and the process's fds). */
+function listensOn(pid: number, port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1]?.endsWith(hex) && f[3] === '0A') // 0A: LISTEN
+    .map((f) => `socket:[${f[9]}]`);
+  if (inodes.length === 0) return false;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.includes(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      } catch {
+        return false; // closed meanwhile
+      }
     });
-    if (ok) return { child, port };
-    await new Promise((r) => setTimeout(r, 25));
+  } catch {
+    return false; // gone
   }
-  child.kill('SIGKILL');
-  throw new Error('bare server did not listen');
+}
+
+/**
+ * Starts a bare server on a port free a moment ago. The port may be taken meanwhile (as the
+ * source port of a connection another test file makes, side by side with this one): the
+ * server then fails to bind and exits, and it is started again on another port.
+ */
+async function start(bin: string, args: string[]): Promise<Running> {
+  let stderr = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const child = spawn(bin, [...args, String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', (d: Buffer) => (stderr += String(d)));
+    const end = Date.now() + 25_000; // a compiled server: it listens at once, unless the machine is starved
+    while (Date.now() < end && child.exitCode === null && child.signalCode === null) {
+      if (listensOn(child.pid!, port)) return { child, port };
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      throw new Error(`bare server did not listen: ${stderr}`);
+    }
+    await exited(child);
+  }
+  throw new Error(`bare server could not listen: ${stderr}`);
 }
 
 async function stop(r: Running | undefined): Promise<void> {
