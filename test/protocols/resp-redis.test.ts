@@ -8,7 +8,10 @@
  * Skipped when redis-server is not installed (CI installs it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RespCodec, modelNames, serve, type Server } from '../helpers/rawio.js';
 import { freePort } from '../../dist/bench/lib/external.js';
@@ -56,10 +59,11 @@ interface Talk {
  * the client does not half-close (redis-server drops output it has not written yet when it
  * reads the end of the stream: a large reply is cut short): `send` then ends with a QUIT.
  */
-function talk(port: number, send: Buffer, quit = false): Promise<Talk> {
+function talk(to: number | string, send: Buffer, quit = false): Promise<Talk> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const c = net.connect(port, '127.0.0.1', () => (quit ? c.write(send) : c.end(send)));
+    const opened = () => (quit ? c.write(send) : c.end(send));
+    const c = typeof to === 'string' ? net.connect(to, opened) : net.connect(to, '127.0.0.1', opened);
     const timer = setTimeout(() => {
       c.destroy();
       reject(new Error(`no close within 15 s after ${Buffer.concat(chunks).length} bytes`));
@@ -516,35 +520,41 @@ describe.skipIf(!haveRedis)(
     : 'resp against redis-server: skipped, no /usr/bin/redis-server (CI installs it)',
   () => {
     let redis: ChildProcess | undefined;
+    let dir: string | undefined;
     /** redis-server's conversation for each case, each run on a flushed keyspace. */
     const want = new Map<Case, Talk>();
     /** redis-server's conversation for each of RANDOM. */
     const randomWant: Talk[] = [];
 
     beforeAll(async () => {
-      const port = await freePort();
+      // On a Unix socket of its own: a TCP port found free beforehand may be taken by the time
+      // redis-server binds it (another test file's connection, side by side, may get it as its
+      // source port), and redis-server then exits.
+      dir = mkdtempSync(join(tmpdir(), 'rawio-redis-'));
+      const sock = join(dir, 'redis.sock');
       redis = spawn(
         REDIS,
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-        { stdio: 'ignore' },
+        ['--port', '0', '--unixsocket', sock, '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+        { stdio: 'ignore', cwd: dir },
       );
       const up = await eventually(async () => {
         try {
-          return (await talk(port, cmd('PING'))).data.toString() === '+PONG\r\n';
+          return (await talk(sock, cmd('PING'))).data.toString() === '+PONG\r\n';
         } catch {
           return false;
         }
       }, 20_000);
-      if (!up) throw new Error(`redis-server did not answer on port ${port}`);
+      if (!up) throw new Error(`redis-server did not answer on ${sock}`);
       for (const k of CASES) {
-        await talk(port, cmd('FLUSHALL'));
-        want.set(k, await talk(port, k.send, k.quit));
+        await talk(sock, cmd('FLUSHALL'));
+        want.set(k, await talk(sock, k.send, k.quit));
       }
-      for (const send of RANDOM) randomWant.push(await talk(port, send));
+      for (const send of RANDOM) randomWant.push(await talk(sock, send));
     });
 
     afterAll(() => {
       redis?.kill('SIGKILL');
+      if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
     describe.each(modelNames)('%s', (model) => {
