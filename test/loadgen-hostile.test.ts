@@ -25,7 +25,7 @@ beforeEach(() => {
 afterEach(async () => {
   expect(leakedSince(fdsBefore)).toEqual([]);
   // the run's native threads have ended (a pool thread of Node's may come and go: <=)
-  expect(await eventually(() => threads() <= threadsBefore, 5000)).toBe(true);
+  expect(await eventually(() => threads() <= threadsBefore)).toBe(true);
 });
 
 interface Hostile {

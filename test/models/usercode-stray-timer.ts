@@ -37,7 +37,7 @@ export function defineStrayTimerTests(model: ModelName): void {
       expect(closed).toBe(true);
     }
     expect(await eventually(() => threads() <= tasks, STALL_MS)).toBe(true);
-    await eventually(() => leakedSince(fds).length === 0, 2000);
+    await eventually(() => leakedSince(fds).length === 0);
     expect(leakedSince(fds)).toEqual([]);
     expect(pids.map(processState)).toEqual(pids.map(() => undefined));
   }, 60_000);

@@ -100,7 +100,7 @@ export function defineStuckThreadTests(model: ModelName): void {
         for (const c of clients) c.sock.resume();
         const closedByServer = await eventually(() => clients.every((c) => c.closed), STALL_MS);
         for (const c of clients) c.sock.destroy();
-        await eventually(() => leakedSince(fds).length === 0 && heldMaps(dir).length <= maps, 3000);
+        await eventually(() => leakedSince(fds).length === 0 && heldMaps(dir).length <= maps);
         expect(leakedSince(fds)).toEqual([]);
         expect(heldMaps(dir).length).toBeLessThanOrEqual(maps);
         expect(closedByServer).toBe(true);

@@ -66,7 +66,7 @@ export function holdings(model: ModelName) {
     /** Everything it opened is closed, its threads and processes gone. */
     async gone(): Promise<void> {
       expect(await eventually(() => threads() <= tasks, STALL_MS)).toBe(true);
-      await eventually(() => leakedSince(fds).length === 0, 2000);
+      await eventually(() => leakedSince(fds).length === 0);
       expect(leakedSince(fds)).toEqual([]);
       if (model === 'multi-process') expect(pids.map(processState)).toEqual(pids.map(() => undefined));
     },
