@@ -61,6 +61,10 @@ function fromCommandLine(flags: string[], script: string): Promise<{ workers: nu
       } catch {
         // the group is gone already
       }
+    });
+    // The report is read once stdout has ended ('exit' may come before the last of it), which
+    // is once the group is gone too (a worker left running would hold the pipe open).
+    child.on('close', () => {
       const line = out.split('\n').find((l) => l.startsWith('{'));
       if (line === undefined) reject(new Error(`no report; stdout: ${out.slice(0, 500)}`));
       else resolve(JSON.parse(line) as { workers: number; descendants: number });
@@ -98,7 +102,7 @@ describe('a worker that keeps crashing', () => {
     await server?.close();
     server = undefined;
     delete process.env.RAWIO_TEST_SPAWN_LOG;
-    delete process.env.RAWIO_TEST_CRASH_AFTER_MS;
+    delete process.env.RAWIO_TEST_CRASH_MARK;
   });
   const spawns = () => readFileSync(log, 'utf8').trim().split('\n').length;
 
@@ -124,11 +128,18 @@ describe('a worker that keeps crashing', () => {
   it("after starting: the Server emits 'error' with the exit reason, and stops respawning", async () => {
     writeFileSync(log, '');
     process.env.RAWIO_TEST_SPAWN_LOG = log;
-    process.env.RAWIO_TEST_CRASH_AFTER_MS = '300';
+    // The workers crash once this file exists, written when the server has started: a crash
+    // timed from the worker's own start came before its ready on a loaded machine, and serve()
+    // rejected instead (the case above).
+    const mark = join(dir, 'crash-now');
+    rmSync(mark, { force: true });
+    process.env.RAWIO_TEST_CRASH_MARK = mark;
     server = await serve({ model: 'multi-process', protocol: 'echo', workers: 1, execArgv: ['--require', crasher] });
-    const err = await new Promise<WorkerCrashError>((resolve) =>
+    const crashed = new Promise<WorkerCrashError>((resolve) =>
       server!.once('error', (e) => resolve(e as WorkerCrashError)),
     );
+    writeFileSync(mark, '');
+    const err = await crashed;
     expect(err).toMatchObject({ code: 'ERR_RAWIO_WORKER_CRASHED', exitCode: 7, signal: null });
     expect(spawns()).toBe(6);
     await new Promise((r) => setTimeout(r, 300));
