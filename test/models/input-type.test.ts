@@ -34,7 +34,8 @@ function node(args: string[], stdin: string, nodeOptions?: string): Promise<{ co
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     // Bounded whatever happens: a server that never starts is killed.
     const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the output is judged, and 'exit' may come before the last of it.
+    child.on('close', (code) => {
       clearTimeout(kill);
       resolve({ code, out });
     });
