@@ -12,8 +12,7 @@ import { serve } from '../helpers/rawio.js';
 import { exchange, httpGets } from '../helpers/clients.js';
 import { childrenOf } from '../helpers/procs.js';
 import { tcpSocket } from '../helpers/tcp.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { eventually } from '../helpers/wait.js';
 
 const children = () => childrenOf(process.pid);
 
@@ -68,7 +67,9 @@ describe('multi-process worker killed under load', () => {
     const server = await serve({ model: 'multi-process', protocol: 'http', workers: 2 });
     try {
       const clients = await Promise.all(Array.from({ length: 24 }, () => client(server.port)));
-      await sleep(300);
+      // Every client served once, so accepted by a worker, before the sockets are looked up
+      // (a client still in the accept queue would count as the other worker's).
+      expect(await eventually(() => clients.every((c) => c.served > 0))).toBe(true);
       const workers = children();
       expect(workers.length).toBe(2);
       const victim = workers[0]!;
@@ -79,7 +80,15 @@ describe('multi-process worker killed under load', () => {
       expect(ofVictim.every(Boolean)).toBe(false);
       const servedAtKill = clients.map((c) => c.served);
       process.kill(victim, 'SIGKILL');
-      await sleep(1500);
+      // Until the victim's clients have seen their connections end, the others have each had a
+      // reply since the kill, and the master has replaced the victim (or the deadline: the
+      // assertions below then say what was missing).
+      await eventually(
+        () =>
+          clients.every((c, i) => (ofVictim[i] ? c.broken : c.served > servedAtKill[i]!)) &&
+          children().length === 2 &&
+          !children().includes(victim),
+      );
       for (let i = 0; i < clients.length; i++) {
         const c = clients[i]!;
         if (ofVictim[i]) expect(c.broken).toBe(true);
@@ -93,7 +102,7 @@ describe('multi-process worker killed under load', () => {
       expect(now).not.toContain(victim);
       // New clients are served, by both workers eventually (the replacement accepts too).
       for (let k = 0; k < 10; k++) {
-        const got = await exchange(server.port, httpGets(2), 5000);
+        const got = await exchange(server.port, httpGets(2));
         expect(got.toString().split('HTTP/1.1 200 OK').length - 1).toBe(2);
       }
       for (const c of clients) c.sock.destroy();
