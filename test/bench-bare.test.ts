@@ -8,12 +8,13 @@
  * where there is no cc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBareServer, buildBareUring, findCompiler } from '../dist/bench/lib/c-driver.js';
 import { freePort } from '../dist/bench/lib/external.js';
 import { exited } from './helpers/procs.js';
+import { LISTEN, tcpSocket } from './helpers/tcp.js';
 
 const noCc = findCompiler() ? false : 'no C compiler (cc, gcc, clang) on PATH';
 
@@ -22,20 +23,14 @@ interface Running {
   port: number;
 }
 
-/** Whether `pid` holds a TCP socket listening on `port` (/proc/net/tcp, and the process's fds). */
+/** Whether `pid` holds the TCP socket listening on `port` (/proc/net/tcp, and the process's fds). */
 function listensOn(pid: number, port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const inodes = readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f[1]?.endsWith(hex) && f[3] === '0A') // 0A: LISTEN
-    .map((f) => `socket:[${f[9]}]`);
-  if (inodes.length === 0) return false;
+  const s = tcpSocket(port, 0);
+  if (s?.state !== LISTEN) return false;
   try {
     return readdirSync(`/proc/${pid}/fd`).some((fd) => {
       try {
-        return inodes.includes(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${s.inode}]`;
       } catch {
         return false; // closed meanwhile
       }

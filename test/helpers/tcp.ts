@@ -12,7 +12,10 @@ export interface TcpSocket {
   state: string;
   /** Bytes written and not yet acknowledged by the peer (unsent ones included). */
   txQueue: number;
-  /** Bytes received and not yet read by the socket's owner. */
+  /**
+   * Bytes received and not yet read by the socket's owner; for a listening socket (found as
+   * `tcpSocket(port, 0)`), the connections in its accept queue, established and not yet accepted.
+   */
   rxQueue: number;
   /** The socket's inode, as /proc/<pid>/fd links name it (`socket:[inode]`). */
   inode: string;
@@ -21,6 +24,7 @@ export interface TcpSocket {
 export const ESTABLISHED = '01';
 export const SYN_SENT = '02';
 export const SYN_RECV = '03';
+export const LISTEN = '0A';
 
 /** The socket at `localPort` connected to `remotePort`; undefined when none is. */
 export function tcpSocket(localPort: number, remotePort: number): TcpSocket | undefined {

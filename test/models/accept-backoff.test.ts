@@ -8,13 +8,20 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { constants, sys } from '../helpers/rawio.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
+import { tcpSocket } from '../helpers/tcp.js';
+import { eventually } from '../helpers/wait.js';
 import { AcceptBackoff, PAUSE_MS, freeFds } from '../../dist/src/models/accept-backoff.js';
 
 const EMFILE = -24;
 const ENOBUFS = -105;
 
-function waiting(port: number, n: number): Promise<net.Socket[]> {
-  return Promise.all(
+/**
+ * `n` clients connected to `port`, once all of them are in its accept queue: a client's
+ * connect completes when the SYN-ACK reaches it, a step before the listener's side queues
+ * the connection, and a test that accepts or sheds at once could find fewer than `n`.
+ */
+async function waiting(port: number, n: number): Promise<net.Socket[]> {
+  const clients = await Promise.all(
     Array.from(
       { length: n },
       () =>
@@ -24,6 +31,8 @@ function waiting(port: number, n: number): Promise<net.Socket[]> {
         }),
     ),
   );
+  expect(await eventually(() => tcpSocket(port, 0)?.rxQueue === n)).toBe(true);
+  return clients;
 }
 
 const closed = (s: net.Socket) => new Promise<void>((resolve) => s.once('close', () => resolve()).resume());
