@@ -27,7 +27,10 @@ export type StartFunction = (options: Record<string, unknown>) => Promise<ChildS
 export interface PinnedServer {
   port: number;
   pid: number;
-  /** The child's stats() (an empty object when it has none), typed as the caller expects. */
+  /**
+   * The child's stats() (an empty object when it has none), typed as the caller expects;
+   * rejects once the child has exited (it would never answer).
+   */
   stats<T extends object = Record<string, number>>(): Promise<T>;
   close(): Promise<void>;
 }
@@ -68,9 +71,18 @@ export function startServer(o: StartServerOptions): Promise<PinnedServer> {
         port: m.port,
         pid: child.pid!,
         stats: <T extends object>() =>
-          new Promise<T>((res) => {
-            child.once('message', (s: ChildMessage) => res((s.type === 'stats' ? s.stats : {}) as T));
-            child.send({ type: 'stats' });
+          new Promise<T>((res, rej) => {
+            // A child already gone answers nothing, and its 'exit' will not come again.
+            if (child.exitCode !== null || child.signalCode !== null)
+              return rej(new Error(`server child exited (${child.exitCode ?? child.signalCode}) before its stats`));
+            const onGone = (code: number | null, signal: NodeJS.Signals | null) =>
+              rej(new Error(`server child exited (${code ?? signal}) before its stats`));
+            child.once('exit', onGone);
+            child.once('message', (s: ChildMessage) => {
+              child.off('exit', onGone);
+              res((s.type === 'stats' ? s.stats : {}) as T);
+            });
+            child.send({ type: 'stats' }, (e) => e && rej(e)); // gone meanwhile: its channel is closed
           }),
         close: () =>
           new Promise((res) => {

@@ -25,6 +25,7 @@ import { report as pollutionReport } from '../dist/bench/scenarios/pollution.js'
 import { median, pairedRatio, quantile, summarize } from '../dist/bench/stats.js';
 import { judgeTargets } from '../dist/bench/targets.js';
 import { parseWrk, which, wrkMeasured } from '../dist/bench/tools.js';
+import { eventually } from './helpers/wait.js';
 
 describe('stats', () => {
   it('medians, quartiles and paired ratios', () => {
@@ -542,6 +543,18 @@ describe('pinned server child', () => {
     expect((await server.stats()).requests).toBe(r.received);
     await server.close();
     expect(existsSync(`/proc/${server.pid}`)).toBe(false);
+  });
+
+  it('stats() of a child that has died rejects instead of waiting for ever, as does close() resolve', async () => {
+    const server = await startServer({
+      module: new URL('../dist/bench/servers/node.js', import.meta.url).href,
+      export: 'nodeHttp',
+      cpus: cpuPlan().serverCpus,
+    });
+    process.kill(server.pid, 'SIGKILL');
+    expect(await eventually(() => !existsSync(`/proc/${server.pid}`))).toBe(true); // reaped: its 'exit' has come
+    await expect(server.stats()).rejects.toThrow(/exited \(SIGKILL\) before its stats/);
+    await server.close();
   });
 });
 
