@@ -6,10 +6,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { getAffinity } from '../../dist/src/sys/process.js';
 import { exchange, httpGets, resp, respReplies } from '../helpers/clients.js';
 import {
   modelNames,
@@ -77,7 +78,9 @@ describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
       [{ idleTimeout: 0 }, RangeError],
       [{ backlog: 0 }, RangeError],
       [{ directio: -5 }, RangeError],
-      [{ cpus: [availableParallelism()] }, RangeError],
+      // Past the CPUs this process may use: availableParallelism() is their count, which names
+      // one of them under a cpuset that does not start at 0 (taskset -c 1).
+      [{ cpus: [Math.max(...getAffinity()) + 1] }, RangeError],
       [{ cpus: [0.5] }, RangeError],
       [{ cpus: bad(0) as unknown as number[] }, TypeError],
       [{ maxConnections: bad('3') as unknown as number }, TypeError],
