@@ -103,8 +103,13 @@ export function defineMaxConnectionsTests(model: ModelName, start: Start): void 
 
   it('maxConnections: idle connections holding the limit are closed by idleTimeout, then the server serves again', async () => {
     const s = await start('resp', { ...threads, maxConnections: 2, idleTimeout: 300 });
-    const idle = [new RespConn(s.port), new RespConn(s.port)];
-    for (const c of idle) expect(await c.ping()).toBe(true);
+    // Each connection opened as it is pinged: the second, opened before the first's PING came
+    // back, sat idle meanwhile, and a pause of this process past 300 ms had it closed unanswered.
+    const idle: RespConn[] = [];
+    for (let i = 0; i < 2; i++) {
+      idle.push(new RespConn(s.port));
+      expect(await idle[i]!.ping()).toBe(true);
+    }
     for (const c of idle) expect(await c.shut()).toBe(true); // closed by the server, idle
     expect(await eventually(() => s.stats().connections === 0, STALL_MS)).toBe(true);
     const next = new RespConn(s.port);
