@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RespCodec, modelNames, serve, type Server } from '../helpers/rawio.js';
-import { freePort } from '../../dist/bench/lib/external.js';
 import { feed, hex, splits } from './feed.js';
 import { eventually } from '../helpers/wait.js';
 
