@@ -18,7 +18,10 @@ export interface ConnLimits {
   maxFiles: number;
   /** ms a started request may take to arrive whole, counted while rawio reads (conn-clock.ts); default 10 000. */
   headerTimeout: number;
-  /** ms without progress (no request, no byte taken by the client, no reply being made) before closing; default 30 000. */
+  /**
+   * ms without progress (no whole request arrived — the bytes of one still arriving are not
+   * progress —, no byte taken by the client, no reply being made) before closing; default 30 000.
+   */
   idleTimeout: number;
 }
 
