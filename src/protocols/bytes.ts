@@ -120,8 +120,8 @@ let slabUsed = 0;
 /**
  * A slab the frames of many requests share, marked untransferable as Node marks its Buffer
  * pool: a module handing a frame's `.buffer` in a transfer list (postMessage,
- * structuredClone) gets a copy sent, and the frames of other requests, other connections
- * included, stay readable.
+ * structuredClone) gets a copy sent (Node 20) or a DataCloneError (Node 21 on), and the
+ * frames of other requests, other connections included, stay readable.
  */
 function newSlab(): ArrayBuffer {
   const ab = new ArrayBuffer(SLAB);
