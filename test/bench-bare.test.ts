@@ -83,6 +83,11 @@ function client(port: number) {
     text += d;
     waiters.splice(0).forEach((w) => w());
   });
+  // A server that cuts a connection with requests still unread resets it: the client's read
+  // then fails with ECONNRESET rather than seeing EOF, by a race between the server's FIN and
+  // the reset its own queued writes draw (Node 24 reported the reset where 20 and 22 saw EOF
+  // here). Either way the connection is closed, which is what the tests look at.
+  sock.on('error', () => {});
   sock.on('close', () => {
     closed = true;
     waiters.splice(0).forEach((w) => w());
