@@ -6,8 +6,9 @@
 #
 # What runs: the addon's own tests (vitest.addon.config.ts: every native family, the loop
 # and the ring, the native parts of the protocols, one model per way to the addon, the addon
-# beside Node's own sockets and handles, and the two protocol files that lean on what a
-# major may change in Node itself: text decoding and the HTTP parser). What can differ
+# beside Node's own sockets and handles, and the three protocol files that lean on what a
+# major may change in Node itself: text decoding, the HTTP parser, transfers of untransferable
+# buffers). What can differ
 # between majors for one Node-API build is whether it loads and behaves, and those files
 # prove it; the rest of the suite is
 # TypeScript over the same calls, which `npm test` runs in full on the machine's Node (and
