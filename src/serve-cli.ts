@@ -61,7 +61,8 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --max-files N        file bodies open (default 16)
   --max-queue BYTES    reply bytes the kernel refused past which the client is dropped
                        (default 64 MiB)
-  --max-header BYTES   http/static request head, 431 past it (default 8192)
+  --max-header BYTES   http/static request head, 431 past it (414: the request line
+                       alone) (default 8192)
   --max-request BYTES  http body / resp command, 413 / protocol error past it (default
                        8 MiB http body, 64 KiB static body, 16 MiB resp command)
   --header-timeout MS  a started request must arrive whole within this (default 10000)

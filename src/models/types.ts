@@ -114,7 +114,8 @@ export interface ServeOptions {
   maxQueue?: number;
   /**
    * http, static: the request line and header fields, in bytes, past which the client gets
-   * 431 and the connection closes; default 8 KiB (at most 65 535).
+   * 431 (414 when the request line alone is longer) and the connection closes; default 8 KiB
+   * (at most 65 535).
    */
   maxHeader?: number;
   /**

@@ -592,8 +592,8 @@ function buildFrame(buf: Uint8Array, s: number, h: Head): Uint8Array {
 
 /**
  * HTTP/1.1 request framing (RFC 9112): request line, header fields and a Content-Length
- * body, pipelined. Over-limit or malformed input yields the error reply (400, 413, 431, 501,
- * 505) and ends the codec.
+ * body, pipelined. Over-limit or malformed input yields the error reply (400, 413, 414, 431,
+ * 501, 505) and ends the codec.
  */
 export class HttpCodec implements Codec {
   readonly #maxHead: number;

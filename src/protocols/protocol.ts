@@ -118,7 +118,7 @@ export interface ProtocolOptions {
    * serve() fills them from its `maxHeader` and `maxRequest` options.
    */
   limits?: {
-    /** http, static: bytes of the request line and header fields (431 past it). */
+    /** http, static: bytes of the request line and header fields (431 past it; 414 when the request line alone is). */
     maxHead?: number;
     /** http: bytes of a request body (413 past it); static: the same, at most 64 KiB. */
     maxBody?: number;
