@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadgen } from '../dist/src/loadgen/index.js';
+import { formatResult } from '../dist/src/loadgen-cli.js';
 import { oneRound, roundFiles } from '../dist/bench/scenarios/copy.js';
 import { sampleOf } from '../dist/bench/scenarios/pollution.js';
 import { sys } from '../dist/src/index.js';
@@ -56,6 +57,10 @@ describe('pollution: the large streams’ MB/s', () => {
       const s = sampleOf([r], []);
       expect(s.excluded).toBeUndefined();
       expect(s.largeMBps).toBeCloseTo(r.bytesInWindow / r.seconds / 1e6, 9);
+      // `rawio loadgen`'s "MiB/s in" line is the same rate
+      const line = formatResult('127.0.0.1', { port, protocol: 'http' }, r, false).split('\n')[1]!;
+      expect(line).toContain(`, ${(r.bytesInWindow / r.seconds / 2 ** 20).toFixed(2)} MiB/s in`);
+      expect(line).not.toContain(`, ${(r.bytesIn / r.seconds / 2 ** 20).toFixed(2)} MiB/s in`);
     } finally {
       await new Promise((r) => server.close(r));
     }
