@@ -331,6 +331,8 @@ describe('http protocol', () => {
     ['an extension with an empty value', `${CHUNKED}1;e=\r\na\r\n0\r\n\r\n`, 400],
     ['an extension with whitespace after it', `${CHUNKED}1;e=v \r\na\r\n0\r\n\r\n`, 400],
     ['an extension with an unclosed quote', `${CHUNKED}1;e="v\r\na\r\n0\r\n\r\n`, 400],
+    ['an extension whose closing quote is a quoted pair', `${CHUNKED}1;e="v\\"\r\na\r\n0\r\n\r\n`, 400],
+    ['an extension ending in a lone backslash', `${CHUNKED}1;e="\\\r\na\r\n0\r\n\r\n`, 400],
     ['an extension value of two words', `${CHUNKED}1;e=a b\r\na\r\n0\r\n\r\n`, 400],
     ['an extension name with a slash', `${CHUNKED}1;a/b\r\na\r\n0\r\n\r\n`, 400],
     // RFC 9112 3.2: a target form where it does not belong, or an absolute-form one naming
@@ -501,6 +503,26 @@ describe('http protocol', () => {
     const d = new HttpCodec({ maxBody: 4, maxHead: 64 });
     const e = d.push(b(`${CHUNKED}3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n`));
     expect(e.error && parse(e.error).status).toBe(413);
+  });
+
+  it('answers 414 for a request line alone past maxHead, 431 for one that fits (its CRLF counted), however split', () => {
+    const line = (n: number) => `GET /${'a'.repeat(n - 16)} HTTP/1.1\r\n`; // n bytes, CRLF included
+    const status = (req: string, pieces: number[]) => {
+      const r = feed(new HttpCodec({ maxHead: 64 }), b(req), pieces);
+      return r.error && parse(r.error).status;
+    };
+    const bytes = (req: string) => Array.from({ length: req.length - 1 }, (_, i) => i + 1);
+    for (const [n, want] of [
+      [64, 431], // the line fills the limit: the head past it is the fields'
+      [65, 414], // its LF one past the limit
+      [66, 414],
+    ] as const) {
+      const req = `${line(n)}Host: x\r\n\r\n`;
+      expect(line(n)).toHaveLength(n);
+      expect([n, status(req, [])]).toEqual([n, want]);
+      expect([n, status(req, bytes(req))]).toEqual([n, want]); // a byte a push
+      expect([n, status(line(n), [])]).toEqual([n, n > 64 ? want : undefined]); // the line alone: waits while it fits
+    }
   });
 
   const chars = (alphabet: string, max: number): fc.Arbitrary<string> =>
