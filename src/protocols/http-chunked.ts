@@ -6,8 +6,8 @@
  * push, so a body trickled byte by byte costs a step per byte, never a rescan. Every
  * malformed size line is refused (a smuggling vector when two parsers disagree): no digits,
  * a bare CR, control bytes, whitespace after the size without an extension, extensions not
- * of RFC 9112's grammar, a size past 2^53 (which no double holds exactly), missing CRLF
- * after the data. Every line of the coding ends with CRLF, as RFC 9112 7.1 writes it and as
+ * of RFC 9112's grammar, a size of 2^53 or more (past the integers a double holds exactly),
+ * missing CRLF after the data. Every line of the coding ends with CRLF, as RFC 9112 7.1 writes it and as
  * every line of the head does: a bare LF is refused, since parsers that end a chunk line at
  * different bytes frame different bodies. Leading zeros are digits like any other, but they
  * and the extensions of a body's size lines count against one bound (MAX_OVERHEAD), as the
@@ -138,7 +138,7 @@ export class ChunkedDecoder {
       if (size === 0 && d === 0) zeros++;
       size = size * 16 + d;
     }
-    // 1*HEXDIG, leading zeros included: a size past 2^53 only ever grows, and is refused below
+    // 1*HEXDIG, leading zeros included: a size of 2^53 or more only ever grows, and is refused below
     if (k === i) return -400;
     // What the line holds beyond its size's own digits (leading zeros, extensions) counts
     // against MAX_OVERHEAD, or one request could stream gigabytes past maxBody that way.

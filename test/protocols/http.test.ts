@@ -310,6 +310,8 @@ describe('http protocol', () => {
     ['16 hex digits', `${CHUNKED}1${'0'.repeat(15)}\r\na\r\n0\r\n\r\n`, 400],
     ['a chunk size past 2^64', `${CHUNKED}${'f'.repeat(40)}\r\na\r\n0\r\n\r\n`, 400],
     ['Content-Length past 2^53', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9007199254740993\r\n\r\n', 400],
+    ['a chunk size of 2^53', `${CHUNKED}20000000000000\r\na\r\n0\r\n\r\n`, 400],
+    ['Content-Length of 2^53', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9007199254740992\r\n\r\n', 400],
     ['a chunk size of 2^53 - 1', `${CHUNKED}1fffffffffffff\r\na\r\n0\r\n\r\n`, 413],
     ['Content-Length of 2^53 - 1', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9007199254740991\r\n\r\n', 413],
     ['chunks over 8 MiB', `${CHUNKED}800001\r\n`, 413],
