@@ -175,6 +175,7 @@ class Loop {
         if (drainEnd == 0) {
           uint64_t end = now < measureEnd_ ? now : measureEnd_;
           st_.windowNs = end > measureStart_ ? end - measureStart_ : 0;
+          windowOpen_ = false;
           // A count waits for its last replies while they keep coming (Stalled bounds it);
           // a window, a stop or a run given up waits drainNs.
           bool counted = byCount_ && st_.ended == End::kDone && now < measureEnd_ &&
@@ -318,9 +319,12 @@ class Loop {
       if (r == 0) return Reset(idx, false, c.inflight == 0, c.inflight == 0 ? 0 : kErrnoEof);
       st_.bytesIn += static_cast<uint64_t>(r);
       uint64_t now = MonotonicNs();
-      // Read inside the window (a stop ends it): what a rate of bytes divides by `seconds`;
+      // Read inside the window: what a rate of bytes divides by `seconds`, so it ends where
+      // windowNs does. A timed window closes when Spin sees it over (a stop too, noticed up to
+      // a wait later: the bytes read until then are the window's, as is the time); a count's
+      // with its last counted reply, whenever that comes (a stop's drain too), as `requests`.
       // bytesIn also holds the warm-up's and the drain's.
-      if (now >= measureStart_ && now < measureEnd_ && !stop_.load(std::memory_order_relaxed))
+      if (now >= measureStart_ && now < measureEnd_ && (byCount_ || windowOpen_))
         st_.bytesInWindow += static_cast<uint64_t>(r);
       bool closing = false;
       if (!Consume(idx, static_cast<size_t>(r), now, &closing))
@@ -511,6 +515,7 @@ class Loop {
   bool byCount_ = false;   // the window ends when quota_ requests were sent and answered
   uint64_t quota_ = 0;     // this thread's share of the request count
   uint64_t lastReplyNs_ = 0;
+  bool windowOpen_ = true;       // until Spin closes a timed window (sets windowNs)
   uint64_t lastProgressNs_ = 0;  // the last reply, or the last moment nothing was outstanding
   uint64_t inflight_ = 0;        // requests in flight over this thread's connections
   size_t connecting_ = 0;        // connections whose connect(2) is under way

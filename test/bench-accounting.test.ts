@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './helpers/wait.js';
 import { loadgen } from '../dist/src/loadgen/index.js';
 import { formatResult } from '../dist/src/loadgen-cli.js';
 import { oneRound, roundFiles } from '../dist/bench/scenarios/copy.js';
@@ -62,6 +63,41 @@ describe('pollution: the large streams’ MB/s', () => {
       expect(line).toContain(`, ${(r.bytesInWindow / r.seconds / 2 ** 20).toFixed(2)} MiB/s in`);
       expect(line).not.toContain(`, ${(r.bytesIn / r.seconds / 2 ** 20).toFixed(2)} MiB/s in`);
     } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('loadgen: bytesInWindow', () => {
+  it('holds the bytes of every reply a count counts, those that come in a stop’s drain too, as seconds does', async () => {
+    // Reads the count's requests and answers none until the stop: every reply, and all its
+    // bytes, come in the drain, yet they are the count's (requests, seconds to the last one).
+    const body = 256 << 10;
+    const reply = Buffer.concat([
+      Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body}\r\n\r\n`),
+      Buffer.alloc(body, 0x62),
+    ]);
+    let seen = 0;
+    const socks: Socket[] = [];
+    const server = createServer((sock) => {
+      socks.push(sock);
+      sock.on('data', (d) => (seen += d.toString('latin1').split('GET ').length - 1));
+      sock.on('error', () => sock.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const ac = new AbortController();
+      const run = loadgen({ port, protocol: 'http', connections: 5, requests: 5, drainMs: 20_000, signal: ac.signal });
+      expect(await eventually(() => seen === 5)).toBe(true);
+      ac.abort();
+      for (const sock of socks) sock.write(reply);
+      const r = await run;
+      expect([r.ended, r.requests, r.errors.lost]).toEqual(['stopped', 5, 0]);
+      expect(r.bytesIn).toBe(5 * reply.length);
+      expect(r.bytesInWindow).toBe(r.bytesIn); // no warm-up: every byte is a counted reply's
+    } finally {
+      for (const sock of socks) sock.destroy();
       await new Promise((r) => server.close(r));
     }
   });

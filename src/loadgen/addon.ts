@@ -56,7 +56,10 @@ export interface LoadgenNativeResult {
   bytesOut: number;
   /** Bytes read over the whole run: warm-up, window and drain. */
   bytesIn: number;
-  /** Bytes read inside the measured window (a stop ends it): a byte rate is this over `seconds`. */
+  /**
+   * Bytes read inside the measured window, the one `seconds` spans (a stop ends a timed one;
+   * a count's ends with its last counted reply): a byte rate is this over `seconds`.
+   */
   bytesInWindow: number;
   connects: number;
   /** -errno of a thread's failed sched_setaffinity(2) for `cpus`; 0 when pinned or not asked to pin. */
