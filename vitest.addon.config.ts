@@ -86,6 +86,7 @@ export default defineConfig({
     include: files,
     pool: 'forks',
     maxWorkers: Math.max(3, availableParallelism()), // as vitest.config.ts: the files mostly wait
+    execArgv: ['--max-semi-space-size=16'], // memory bounds the same on every major: see vitest.config.ts
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default'],

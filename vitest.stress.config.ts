@@ -7,6 +7,7 @@ export default defineConfig({
     include: ['test/stress/**/*.test.ts'],
     pool: 'forks',
     fileParallelism: false,
+    execArgv: ['--max-semi-space-size=16'], // memory bounds the same on every major: see vitest.config.ts
     testTimeout: 300_000,
     hookTimeout: 60_000,
     reporters: ['default'],
