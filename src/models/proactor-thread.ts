@@ -130,6 +130,11 @@ class RingConn implements ConnIO {
   #sending = 0;
   /** The send in flight's request (what the kernel has not taken of it: Proactor.untaken). */
   #sendId = -1;
+  /**
+   * The send in flight is a SEND_ZC: until its last notification the socket's send queue
+   * holds our buffer's pages, so a cut of the connection resets it (ProactorThread.closed).
+   */
+  zerocopyInFlight = false;
   #recvId = -1;
   #paused = false;
   /** The armed recv was cancelled (reading paused); its last completion is still to come. */
@@ -318,6 +323,7 @@ class RingConn implements ConnIO {
     this.#sending = data.length;
     const threshold = this.thread.zerocopyThreshold;
     const zc = threshold > 0 && data.length >= threshold;
+    this.zerocopyInFlight = zc;
     const p = this.#proactor;
     if (own) this.#sendId = p.sendOwn(this.fd, data, 0, data.length, zc ? this.#onSentZc : this.#onSent, zc);
     else if (zc) this.#sendId = p.sendZc(this.fd, data, 0, data.length, this.#onSentZc);
@@ -365,6 +371,7 @@ class RingConn implements ConnIO {
   readonly #onSent = (res: number): void => {
     this.#sending = 0;
     this.#sendId = -1;
+    this.zerocopyInFlight = false;
     if (this.closed) return;
     if (res < 0) return this.destroy();
     this.progress += res;
@@ -742,6 +749,13 @@ export class ProactorThread {
   closed(c: RingConn): void {
     this.#conns.delete(c);
     c.core.closed();
+    // A SEND_ZC whose notification is still to come: its bytes wait in the socket's send
+    // queue, maybe for a client that never reads (a zero window). A plain close would orphan
+    // the socket with that queue, which the kernel keeps for minutes, and the ring's close
+    // waits for every notification (until then the kernel reads the buffer): close() would
+    // hang. SO_LINGER 0 makes the close a reset, which frees the queue at once, and the
+    // notification comes. Such a connection is being cut anyway: its reply is not complete.
+    if (c.zerocopyInFlight) native.setLingerZero(c.fd);
     // shutdown first: the recv still in flight on this fd completes (with 0) instead of
     // waiting for a client that may never send again.
     native.shutdown(c.fd, 2);
