@@ -16,6 +16,7 @@
 import { constants } from '../sys/constants.js';
 import { EAGAIN, EBADF, EPIPE } from '../sys/errno.js';
 import { ErrnoError, check, errnoError, errnoName } from '../sys/errors.js';
+import { zerocopyPending } from '../sys/msg-zerocopy.js';
 import { native } from '../sys/native.js';
 import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
 import * as v from '../sys/validate.js';
@@ -339,6 +340,11 @@ export class Connection {
       this.#batch!.release();
     }
     this.reactor.unwatch(this.fd);
+    // MSG_ZEROCOPY sends not yet completed: their pages wait in the send queue, maybe for a
+    // client that never reads, and the buffers are released with the connection. A plain
+    // close would orphan the socket with that queue (kept for minutes, and sent from memory
+    // that may hold other bytes by then): SO_LINGER 0 makes the close a reset, which frees it.
+    if (zerocopyPending(this.fd)) native.setLingerZero(this.fd);
     native.close(this.fd);
     this.#queue.length = 0;
     this.#head = 0;

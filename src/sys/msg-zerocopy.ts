@@ -177,6 +177,17 @@ export function zerocopyCompletions(fd: number): ZerocopyCompletions {
   return s === undefined ? { completed: 0, copied: 0, pending: 0 } : s.reap();
 }
 
+/**
+ * Whether `fd` has zero-copy sends whose completion has not come (after reading those that
+ * have): the socket's send queue still holds their buffers' pages. @internal
+ */
+export function zerocopyPending(fd: number): boolean {
+  const s = sockets.get(fd);
+  if (s === undefined) return false;
+  s.reap();
+  return s.pending > 0;
+}
+
 /** Drops `fd`'s zero-copy bookkeeping: its fd number is about to be reused. @internal */
 export function forgetZerocopy(fd: number): void {
   sockets.get(fd)?.release();
