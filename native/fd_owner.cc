@@ -10,6 +10,10 @@
 // number closed and given to someone else is never closed a second time: close() and the hook
 // both forget and close under the lock.
 #include "fd_owner.h"
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <mutex>
 #include <unordered_map>
@@ -24,19 +28,42 @@ std::mutex mu;
 std::unordered_map<int, napi_env>* owners = nullptr;  // fd -> owning environment
 std::unordered_set<napi_env>* hooked = nullptr;       // environments with a cleanup hook
 
-// The environment is ending: close every fd it still owns.
-void AtEnvExit(void* arg) {
-  auto env = static_cast<napi_env>(arg);
-  std::lock_guard<std::mutex> lock(mu);
-  hooked->erase(env);
+// A TCP socket with bytes still in its send queue (SIOCOUTQ), closed as its thread ends:
+// the connection is cut mid-reply anyway, so the close is a reset (SO_LINGER 0), which frees
+// the queue at once. A plain close would orphan the socket with its queue, kept for minutes
+// while a client that does not read holds a zero window, and the zero-copy sends among those
+// bytes (IORING_OP_SEND_ZC, MSG_ZEROCOPY) would get their notification only then: the
+// thread's ring, closed next (uring.cc), waits for every one.
+void ResetIfUnsent(int fd) {
+  int proto = 0;
+  socklen_t len = sizeof(proto);
+  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0 || proto != IPPROTO_TCP) return;
+  int unsent = 0;
+  if (ioctl(fd, SIOCOUTQ, &unsent) < 0 || unsent <= 0) return;
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+// Closes what `env` owns; the caller holds mu.
+void CloseOwnedLocked(napi_env env) {
+  if (owners == nullptr) return;
   for (auto it = owners->begin(); it != owners->end();) {
     if (it->second == env) {
+      ResetIfUnsent(it->first);
       close(it->first);  // released even on EINTR; never retried
       it = owners->erase(it);
     } else {
       ++it;
     }
   }
+}
+
+// The environment is ending: close every fd it still owns.
+void AtEnvExit(void* arg) {
+  auto env = static_cast<napi_env>(arg);
+  std::lock_guard<std::mutex> lock(mu);
+  hooked->erase(env);
+  CloseOwnedLocked(env);
 }
 
 // fdOwn(fd): the calling thread owns fd from now on; undefined.
@@ -57,6 +84,11 @@ void FdOwnBy(int fd, void* owner) {
     hooked->insert(env);
   }
   (*owners)[fd] = env;
+}
+
+void FdCloseOwnedBy(void* env) {
+  std::lock_guard<std::mutex> lock(mu);
+  CloseOwnedLocked(static_cast<napi_env>(env));
 }
 
 long CloseFd(int fd) {

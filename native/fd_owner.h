@@ -7,4 +7,7 @@ namespace rawio {
 long CloseFd(int fd);
 // fdOwn(fd) for environment `env` (a napi_env), called on that environment's thread.
 void FdOwnBy(int fd, void* env);
+// Closes every fd environment `env` still owns, as its exit does (a TCP socket with unsent
+// bytes is reset): a ring's exit calls it before waiting for its operations.
+void FdCloseOwnedBy(void* env);
 }  // namespace rawio

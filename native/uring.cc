@@ -182,9 +182,15 @@ class Ring : public Napi::ObjectWrap<Ring> {
   // hooks newest first, so this wait comes before the finalizers of every buffer made
   // before the ring; buffers made later are covered by the JavaScript layer, which closes
   // busy rings at 'exit' (src/sys/ring-exit.ts).
+  //
+  // The fds the thread owns are closed first (fd_owner.cc; its own hook may come after this
+  // one): a connection's socket still open would keep its send queue, and a zero-copy send
+  // waiting in it (a client that does not read) would never post its notification, so the
+  // wait would never end. Closed, a socket with unsent bytes is reset, which frees its queue.
   static void AtEnvExit(void* self) {
     auto* ring = static_cast<Ring*>(self);
     ring->hooked_ = false;
+    FdCloseOwnedBy(ring->env_);
     ring->m_.CancelAndWait();
   }
 
