@@ -177,8 +177,11 @@ export class ChunkedDecoder {
   }
 }
 
-// RFC 9110 tchar: what a token (an extension's name, or its value unquoted) is made of.
-const TCHAR = new Uint8Array(256);
+/**
+ * RFC 9110 tchar, by byte: what a token is made of (a method, a field name, a chunk
+ * extension's name or unquoted value). @internal
+ */
+export const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
 for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
 for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;

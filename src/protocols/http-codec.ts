@@ -19,7 +19,7 @@
 import type { Codec, PushResult, Reply } from './protocol.js';
 import { EMPTY, Pending, allocFrame, ascii, copyBytes } from './bytes.js';
 import { httpDate } from './http-date.js';
-import { ChunkedDecoder } from './http-chunked.js';
+import { ChunkedDecoder, TCHAR } from './http-chunked.js';
 import {
   FLAG_HTTP10,
   FLAG_KEEP_ALIVE,
@@ -71,12 +71,6 @@ const LF = 10;
 const CR = 13;
 const SP = 32;
 const HT = 9;
-
-// RFC 9110 tchar: the bytes a method or a field name may contain.
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
-for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
 
 const STATUS: Record<number, string> = {
   200: 'OK',
