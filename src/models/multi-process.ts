@@ -1,8 +1,10 @@
 /**
  * The `multi-process` model (nginx's): N worker processes, each one single reactor, and
  * this process as the master. How the processes share the port is the `accept` strategy:
- *   reuseport  each worker binds its own socket with SO_REUSEPORT; the kernel spreads
- *              connections across them by hash;
+ *   reuseport  one SO_REUSEPORT socket per worker slot, opened by the master and inherited
+ *              by that slot's worker; the kernel spreads connections across them by hash.
+ *              The master keeps them open (nginx does the same), so the connections queued
+ *              on a dead worker's socket wait there for its respawn, which inherits it;
  *   exclusive  one listening socket, inherited by all; each worker's epoll watches it with
  *              EPOLLEXCLUSIVE, so one connection wakes one worker, not all (the thundering herd);
  *   mutex      one listening socket; only the worker holding the accept mutex watches it.
@@ -17,7 +19,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
-import { check } from '../sys/errors.js';
 import { listenTcp, localPort, pipe } from '../sys/socket.js';
 import { reactorServing } from './reactor-group.js';
 import {
@@ -92,7 +93,15 @@ const DRAIN_BYTE = new Uint8Array([1]);
 class Master {
   readonly #opts: ResolvedServeOptions;
   readonly #settings: Omit<ProcessWorkerSettings, 'index'>;
+  /** The listening socket every worker inherits (`exclusive`, `mutex`); -1 under `reuseport`. */
   readonly #listenFd: number;
+  /**
+   * Under `reuseport`, each slot's own listening socket (-1 once closed): worker i and its
+   * respawns inherit slot i's. The master holds them for as long as the slot may be served,
+   * so that what the kernel queued on one outlives its worker; a slot given up, or every
+   * slot on close, is closed here, its queue with it.
+   */
+  readonly #slots: number[];
   readonly #board: Keyspace;
   /**
    * The directory serve() was called in, where every worker runs, a respawned one too: a
@@ -121,11 +130,13 @@ class Master {
     opts: ResolvedServeOptions,
     settings: Omit<ProcessWorkerSettings, 'index'>,
     listenFd: number,
+    slots: number[],
     board: Keyspace,
   ) {
     this.#opts = opts;
     this.#settings = settings;
     this.#listenFd = listenFd;
+    this.#slots = slots;
     this.#board = board;
     this.#base = Array.from({ length: opts.workers }, () => new Float64Array(FIGURES));
   }
@@ -147,7 +158,7 @@ class Master {
       // stdin carries the worker's settings (process-entry.ts): the environment would refuse
       // more than 128 KiB in one variable (E2BIG), which a module's options may pass.
       const stdio: (number | 'inherit' | 'ignore' | 'pipe')[] = ['pipe', 'inherit', 'inherit', controlRead];
-      stdio.push(this.#settings.accept === 'reuseport' ? 'ignore' : this.#listenFd, 'pipe');
+      stdio.push(this.#settings.accept === 'reuseport' ? this.#slots[index]! : this.#listenFd, 'pipe');
       try {
         child = spawn(process.execPath, [...this.#opts.execArgv, entry], {
           cwd: this.#cwd,
@@ -227,14 +238,16 @@ class Master {
     const who = n > 0 ? new TextDecoder().decode(holder.subarray(0, n)).split(':')[0] : undefined;
     if (who === String(index)) this.#board.del(MUTEX_KEY);
     this.workers[index] = undefined;
-    if (this.#closing) return;
+    // No respawn will take this slot's socket over (given up, or closing): what waits in
+    // its queue is reset now rather than waiting for ever, and new connects go to the others.
+    if (this.#closing) return this.#closeSlot(index);
     // A worker that cannot start while serve() waits would fail the same way again (most
     // often a protocol module that throws in a worker): serve() rejects with its error.
     if (failure && this.#starting && !this.#readyOnce.has(index)) {
       this.#closing = true;
       this.#starting.reject(failure);
       this.#starting = undefined;
-      return;
+      return this.#closeSlot(index);
     }
     this.#respawn(index, code, signal, failure);
   }
@@ -256,10 +269,42 @@ class Master {
 
   #giveUp(e: WorkerCrashError): void {
     this.#closing = true; // no more respawns; the workers still alive keep serving until close()
+    for (const t of this.#respawns) clearTimeout(t);
+    this.#respawns.clear();
+    // The slots left without a worker are served by no one now: their sockets are closed (a
+    // connect queued there sees a reset; new ones go to the sockets still served). Those of
+    // the workers still alive are closed as each one exits.
+    for (let i = 0; i < this.#slots.length; i++) if (!this.workers[i]) this.#closeSlot(i);
     if (this.#starting) this.#starting.reject(e);
     else if (this.onError) this.onError(e);
     else process.emitWarning(e.message);
     this.#starting = undefined;
+  }
+
+  /** Closes slot `index`'s socket (reuseport), if still open: the last copy once its worker is gone. */
+  #closeSlot(index: number): void {
+    const fd = this.#slots[index];
+    if (fd === undefined || fd < 0) return;
+    this.#slots[index] = -1;
+    native.close(fd);
+  }
+
+  /**
+   * Stops new connects at once: shuts the listening socket(s) down (refused from now on; a
+   * connect still queued, never accepted, is reset), then closes the master's copy of each
+   * slot's socket (the workers close theirs as they exit).
+   */
+  #stopListening(): void {
+    if (this.#settings.accept !== 'reuseport') {
+      native.shutdown(this.#listenFd, 2);
+      return;
+    }
+    for (let i = 0; i < this.#slots.length; i++) {
+      const fd = this.#slots[i]!;
+      if (fd < 0) continue;
+      native.shutdown(fd, 2);
+      this.#closeSlot(i);
+    }
   }
 
   #read(index: number): Float64Array {
@@ -311,8 +356,7 @@ class Master {
     for (const t of this.#respawns) clearTimeout(t);
     this.#respawns.clear();
     const exits = this.workers.map((w) => w?.exited);
-    // The shared listening socket is shut here; with reuseport each worker shuts its own.
-    if (this.#settings.accept !== 'reuseport') native.shutdown(this.#listenFd, 2);
+    this.#stopListening();
     for (const w of this.workers) if (w && w.control >= 0) native.write(w.control, DRAIN_BYTE, 0, 1);
     await Promise.all(exits);
   }
@@ -323,7 +367,7 @@ class Master {
     this.#respawns.clear();
     const exits = this.workers.map((w) => w?.exited);
     // New connects are refused from now on, not left in the backlog while the workers stop.
-    if (this.#settings.accept !== 'reuseport') native.shutdown(this.#listenFd, 2);
+    this.#stopListening();
     // Closing the control pipe's write end is the stop signal (the worker sees it hang up).
     for (const w of this.workers) {
       if (w && w.control >= 0) {
@@ -344,38 +388,58 @@ class Master {
   }
 }
 
-/** A socket bound to `host:port` with SO_REUSEPORT, not listening: the port held for the workers. */
-function reservePort(host: string, port: number): number {
-  const r = native.listenTcp(host, port, 0, true, false, true);
-  return typeof r === 'number' ? r : check(r[0], r[1]);
+/**
+ * Under `reuseport`, one listening SO_REUSEPORT socket per worker slot on `host:port` (the
+ * first picks the port when it is 0), all opened before any worker starts: a connect made
+ * while the workers start is queued on one of them and served once its worker is ready,
+ * never refused or reset for want of a listener. On a failure, those opened are closed.
+ */
+function openSlots(host: string, port: number, backlog: number, workers: number): number[] {
+  const slots: number[] = [];
+  try {
+    for (let i = 0; i < workers; i++) {
+      const p = i === 0 ? port : localPort(slots[0]!);
+      slots.push(listenTcp(host, p, { backlog, reusePort: true }));
+    }
+  } catch (e) {
+    for (const fd of slots) native.close(fd);
+    throw e;
+  }
+  return slots;
 }
 
 export const start: ModelStarter = async (opts) => {
   if (opts.accept === 'exclusive' && opts.backend !== 'epoll') {
     throw new RangeError(`accept 'exclusive' needs the epoll backend (EPOLLEXCLUSIVE); got '${opts.backend}'`);
   }
+  const reuseport = opts.accept === 'reuseport';
   // SO_REUSEPORT lets every socket of this user that sets it bind the same port, so the
   // reuseport sockets below would join a server already there (another multi-process one)
   // and take a share of its clients. A socket without it binds first: a port in use rejects
   // with EADDRINUSE here as on every other model. It listens only for that instant.
-  if (opts.accept === 'reuseport' && opts.port !== 0) native.close(listenTcp(opts.host, opts.port, { backlog: 1 }));
-  // With reuseport this socket only reserves the port until the workers have bound it: bound
-  // with SO_REUSEPORT but not listening, so that no connect made while the workers start is
-  // queued to it (a listening member of the group takes its share), to be reset as it closes.
+  if (reuseport && opts.port !== 0) native.close(listenTcp(opts.host, opts.port, { backlog: 1 }));
+  let slots: number[] = [];
+  // With reuseport the master opens every slot's socket itself (openSlots) and keeps them
+  // for as long as it serves; there is no shared listening socket (-1).
   const { protocol, listenFd } = openServer(
     opts,
     false,
-    opts.accept === 'reuseport' ? () => reservePort(opts.host, opts.port) : {},
+    reuseport ? () => ((slots = openSlots(opts.host, opts.port, opts.backlog, opts.workers)), -1) : {},
   );
-  const port = localPort(listenFd);
+  const port = localPort(reuseport ? slots[0]! : listenFd);
   const perClient = Number.isFinite(opts.maxConnectionsPerClient);
   const clients = clientBoard(opts.workers, Math.min(MAX_CLIENTS, opts.maxConnections));
-  const board = Keyspace.create(undefined, { size: perClient ? clients.size : counterBoard(opts.workers) });
+  let board: Keyspace;
+  try {
+    board = Keyspace.create(undefined, { size: perClient ? clients.size : counterBoard(opts.workers) });
+  } catch (e) {
+    // Out of memory or fds: nothing is left open.
+    for (const fd of reuseport ? slots : [listenFd]) native.close(fd);
+    protocol.close();
+    throw e;
+  }
   const settings: Omit<ProcessWorkerSettings, 'index'> = {
     master: process.pid,
-    host: opts.host,
-    port,
-    backlog: opts.backlog,
     accept: opts.accept,
     board: board.name,
     workers: opts.workers,
@@ -384,9 +448,10 @@ export const start: ModelStarter = async (opts) => {
     clientsPerWorker: clients.perWorker,
     thread: reactorServing(opts, protocol),
   };
-  const master = new Master(opts, settings, listenFd, board);
+  const master = new Master(opts, settings, listenFd, slots, board);
+  // The slots' sockets are closed by the master (close() and drain() shut and close them).
   const cleanup = () => {
-    if (opts.accept !== 'reuseport') native.close(listenFd);
+    if (!reuseport) native.close(listenFd);
     board.close();
     protocol.close();
   };
@@ -394,11 +459,9 @@ export const start: ModelStarter = async (opts) => {
     await master.start();
   } catch (e) {
     await master.close();
-    if (opts.accept === 'reuseport') native.close(listenFd);
     cleanup();
     throw e;
   }
-  if (opts.accept === 'reuseport') native.close(listenFd);
   let closing: Promise<void> | undefined;
   let draining: Promise<void> | undefined;
   return {

@@ -10,9 +10,6 @@ export interface ProcessWorkerSettings {
   index: number;
   /** The master's pid: a worker whose parent is another process already (the master died) exits. */
   master: number;
-  host: string;
-  port: number;
-  backlog: number;
   accept: AcceptStrategy;
   board: string;
   /** How many worker processes share the board's connection counts. */

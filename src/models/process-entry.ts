@@ -4,7 +4,9 @@
  *   fd 3  the read end of a control pipe: a byte on it means drain (a graceful close: stop
  *         accepting, exit once every connection has answered and closed), its hang-up
  *         means stop (so a worker also stops if the parent dies);
- *   fd 4  the shared listening socket (strategies `exclusive` and `mutex`);
+ *   fd 4  the listening socket: the one all workers share (strategies `exclusive` and
+ *         `mutex`), or this worker slot's own SO_REUSEPORT socket (`reuseport`), which the
+ *         master keeps open across this process's death for its respawn to take over;
  *   fd 5  a pipe on which it says "ready" once it listens;
  *   fd 0  its settings, as JSON, then EOF (a pipe: the environment holds at most 128 KiB in
  *         one variable, and a module's options may be more); RAWIO_WORKER (env) its index,
@@ -19,7 +21,6 @@ import { constants } from '../sys/constants.js';
 import { EAGAIN, EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { Keyspace, KEYSPACE_NX } from '../sys/keyspace.js';
-import { listenTcp } from '../sys/socket.js';
 import { setThreadName } from '../sys/process.js';
 import { Channel } from './channel.js';
 import { CHANNEL_BYTES } from './messages.js';
@@ -93,8 +94,7 @@ async function main(): Promise<void> {
   const s = settings;
   await loadProtocolModules(s.thread.protocolOptions);
   setThreadName(`rawio-worker${s.index}`.slice(0, 15)); // what ps and top show for this process
-  const listenFd =
-    s.accept === 'reuseport' ? listenTcp(s.host, s.port, { backlog: s.backlog, reusePort: true }) : LISTEN_FD;
+  const listenFd = LISTEN_FD;
   const eventfd = native.eventfd(0, false);
   const stats = new Stats(1);
   const board = Keyspace.attach(s.board);
@@ -122,8 +122,7 @@ async function main(): Promise<void> {
     const n = native.read(CONTROL_FD, control, 0, control.length);
     if (n === -EINTR || n === -EAGAIN) return;
     if (n <= 0) return reactor.stop();
-    // With reuseport this process's own listening socket: shut down, connects are refused.
-    if (s.accept === 'reuseport') native.shutdown(listenFd, 2);
+    // The master has shut the listening socket(s) down before: connects are refused.
     thread.drain(() => reactor.stop());
   });
   setErrorCounter(() => stats.error());
@@ -149,7 +148,8 @@ async function main(): Promise<void> {
   native.close(READY_FD);
   saidReady = true;
   return thread.run().finally(() => {
-    // New connects are refused from now on, not left in a backlog while user code settles.
+    // This process's copy of the listening socket (the master shut it down at close(); a
+    // reuseport slot's socket stays open in the master until then).
     native.close(listenFd);
     publish();
     board.close();
