@@ -19,6 +19,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { native } from '../sys/native.js';
 import { Keyspace } from '../sys/keyspace.js';
+import { check } from '../sys/errors.js';
 import { listenTcp, localPort, pipe } from '../sys/socket.js';
 import { reactorServing } from './reactor-group.js';
 import {
@@ -388,6 +389,12 @@ class Master {
   }
 }
 
+/** A socket bound to `host:port` without SO_REUSEPORT, not listening: EADDRINUSE for a port in use. */
+function bindOnly(host: string, port: number): number {
+  const r = native.listenTcp(host, port, 0, false, false, true);
+  return typeof r === 'number' ? r : check(r[0], r[1]);
+}
+
 /**
  * Under `reuseport`, one listening SO_REUSEPORT socket per worker slot on `host:port` (the
  * first picks the port when it is 0), all opened before any worker starts: a connect made
@@ -416,8 +423,9 @@ export const start: ModelStarter = async (opts) => {
   // SO_REUSEPORT lets every socket of this user that sets it bind the same port, so the
   // reuseport sockets below would join a server already there (another multi-process one)
   // and take a share of its clients. A socket without it binds first: a port in use rejects
-  // with EADDRINUSE here as on every other model. It listens only for that instant.
-  if (reuseport && opts.port !== 0) native.close(listenTcp(opts.host, opts.port, { backlog: 1 }));
+  // with EADDRINUSE here as on every other model. It never listens, so no connect is queued
+  // to it (to be reset as it closes).
+  if (reuseport && opts.port !== 0) native.close(bindOnly(opts.host, opts.port));
   let slots: number[] = [];
   // With reuseport the master opens every slot's socket itself (openSlots) and keeps them
   // for as long as it serves; there is no shared listening socket (-1).
