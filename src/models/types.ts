@@ -51,7 +51,8 @@ export type ModelName = (typeof modelNames)[number];
 
 /**
  * How the multi-process model's processes share the port: `reuseport` (a socket each,
- * SO_REUSEPORT, the kernel spreading connections by hash), `exclusive` (one inherited socket
+ * SO_REUSEPORT, the kernel spreading connections by hash; the master opens them and keeps
+ * them, so what waits on a dead worker's socket is served by its replacement), `exclusive` (one inherited socket
  * that every worker's epoll watches with EPOLLEXCLUSIVE) or `mutex` (one inherited socket,
  * watched only by the worker holding the accept mutex, as nginx's accept_mutex).
  */

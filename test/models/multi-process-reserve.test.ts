@@ -1,9 +1,9 @@
 /**
- * multi-process with `accept: 'reuseport'` on a port given: while the workers start, the
- * master holds the port with a socket of its own (so that nothing else takes it). A connect
- * made then must be refused (the client may retry) or, once a worker listens, served; never
- * accepted by the kernel into the master's socket and reset when that socket closes. Clients
- * connect over and over while serve() starts, a few times.
+ * multi-process with `accept: 'reuseport'` on a port given: the master opens every worker
+ * slot's listening socket before any worker starts, and keeps them. A connect made while
+ * the workers start must be refused (before the sockets listen; the client may retry) or
+ * served (queued on a slot's socket until its worker is ready); never accepted by the kernel
+ * and then reset. Clients connect over and over while serve() starts, a few times.
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
