@@ -109,11 +109,17 @@ class Client {
   }
 
   /**
-   * Waits until `check` holds or the server closes (`until(() => false)`: until it closes),
-   * at most `ms`: generous, since the wait ends as soon as either comes.
+   * Waits until `check` holds or the server closes, at most `ms`: generous, since the wait
+   * ends as soon as either comes.
    */
   until(check: (got: Buffer) => boolean, ms = 20_000): Promise<boolean> {
     return eventually(() => check(this.got) || this.closed, ms).then(() => check(this.got));
+  }
+
+  /** Waits until the server closes, at most `ms`; whether it did. */
+  async untilClosed(ms = 20_000): Promise<boolean> {
+    await this.until(() => false, ms);
+    return this.closed;
   }
 
   destroy(): void {
@@ -359,18 +365,18 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       const s = await start('resp');
       const c = new Client(s.port);
       await c.send(Buffer.concat([resp('QUIT'), resp('SET', 'after-quit', '1')]));
-      await c.until(() => false); // until the server closes
+      expect(await c.untilClosed()).toBe(true);
       expect(c.got.toString()).toBe('+OK\r\n');
-      expect(c.closed).toBe(true);
       const d = new Client(s.port);
       await d.send(resp('QUIT'));
       await delay(20);
       await d.send(resp('SET', 'after-quit-2', '1'));
-      await d.until(() => false);
+      expect(await d.untilClosed()).toBe(true);
+      expect(d.got.toString()).toBe('+OK\r\n');
       // A framing error closes the same way: its error reply is the last.
       const e = new Client(s.port);
       await e.send(Buffer.concat([Buffer.from('*1\r\n$x\r\n'), resp('SET', 'after-error', '1')]));
-      await e.until(() => false);
+      expect(await e.untilClosed()).toBe(true);
       expect(e.got.toString()).toMatch(/^-ERR Protocol error[^\n]*\r\n$/);
       const exists = await exchange(
         s.port,
@@ -389,16 +395,14 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
         ]) {
           const c = new Client(s.port);
           await c.send(first + `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(3));
-          await c.until(() => false);
-          expect(c.closed).toBe(true);
+          expect(await c.untilClosed()).toBe(true);
           expect(count(c.got, 'HTTP/1.1 200')).toBe(1);
         }
         const bad = new Client(s.port);
         await bad.send(
           `GET ${path} HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n` + `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`,
         );
-        await bad.until(() => false);
-        expect(bad.closed).toBe(true);
+        expect(await bad.untilClosed()).toBe(true);
         expect(count(bad.got, 'HTTP/1.1 ')).toBe(1);
         expect(bad.got.toString()).toMatch(/^HTTP\/1\.1 400/);
       }
@@ -449,8 +453,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
       await c.send('GET /shrink.bin HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2));
       expect(await c.until((b) => b.length > MiB)).toBe(true);
       truncateSync(join(root, 'shrink.bin'), 64 << 10);
-      await c.until(() => false);
-      expect(c.closed).toBe(true);
+      expect(await c.untilClosed()).toBe(true);
       expect(count(c.got, 'HTTP/1.1 200')).toBe(1); // never a second response inside the promised body
       expect(c.got.length).toBeLessThan(size);
       expect(await eventually(() => s.stats().shortBodies >= 1)).toBe(true);
