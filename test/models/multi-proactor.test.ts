@@ -37,8 +37,9 @@ describe('ring setup through serve()', () => {
 
   const models = why === undefined ? (['proactor', 'multi-proactor'] as const) : (['proactor'] as const);
   const setups = ringOptionSupport();
-  it.each(models)('%s serves echo byte-exact with each ring option on', async (model) => {
+  it.for(models)('%s serves echo byte-exact with each ring option on', async (model, ctx) => {
     const payload = randomBytes(3 << 20);
+    let served = 0;
     for (const ring of [
       { registerRingFd: true },
       { submitAll: false },
@@ -53,9 +54,11 @@ describe('ring setup through serve()', () => {
       try {
         const got = await exchange(server.port, echoExchange(payload));
         expect(got.equals(payload)).toBe(true);
+        served++;
       } finally {
         await server.close();
       }
     }
+    if (served === 0) ctx.skip('this kernel supports none of the ring options');
   });
 });
