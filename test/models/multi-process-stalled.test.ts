@@ -133,7 +133,7 @@ describe('multi-process with a stopped worker', () => {
         want[1 - index]! += CONNECTIONS;
         expect(await until(() => accepted(s)[1 - index] === want[1 - index])).toBe(true);
         cont(victim);
-        await until(() => processState(victim) !== 'T');
+        expect(await until(() => processState(victim) !== 'T')).toBe(true);
         await sleep(100); // the continued worker publishes its count (every 50 ms)
         expect(accepted(s)).toEqual(want);
       }
