@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { spawnOn, which } from '../tools.js';
+import { describeEnd, ended, hasEnded } from './child-exit.js';
 
 export interface External {
   name: string;
@@ -44,7 +45,7 @@ function pinned(cmd: string, args: string[], cpus: number[]): ChildProcess {
 async function waitListening(port: number, child: ChildProcess, ms = 5000): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
+    if (hasEnded(child)) throw new Error(describeEnd({ code: child.exitCode, signal: child.signalCode }));
     const ok = await new Promise<boolean>((r) => {
       const c = createConnection(port, '127.0.0.1', () => (c.destroy(), r(true)));
       c.once('error', () => r(false));
@@ -56,13 +57,14 @@ async function waitListening(port: number, child: ChildProcess, ms = 5000): Prom
 }
 
 function stopper(child: ChildProcess, signal: NodeJS.Signals): () => Promise<void> {
-  return () =>
-    new Promise((res) => {
-      if (child.exitCode !== null || child.signalCode !== null) return res();
-      child.once('exit', () => res());
-      child.kill(signal);
-      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-    });
+  return async () => {
+    if (hasEnded(child)) return;
+    const gone = ended(child);
+    child.kill(signal);
+    const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await gone;
+    clearTimeout(kill);
+  };
 }
 
 /** The children of a process (nginx master → worker): those of every thread, not only the main one's. */
