@@ -1,13 +1,34 @@
 /**
- * The bench's waits on its child processes: a wait on the sink process settles when the
- * sink dies.
+ * The bench's waits on its child processes and its readings of them: a wait on the sink
+ * process settles when the sink dies; a process tree's CPU counts a child exactly once
+ * while it is reaped under the reading.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ended, unlessEnded } from '../dist/bench/lib/child-exit.js';
-import { startBareServer } from '../dist/bench/lib/external.js';
+import { startBareServer, ticksPerSecond, treeCpuTicks } from '../dist/bench/lib/external.js';
 import { Sink } from '../dist/bench/lib/sink-client.js';
-import { childrenOf, exited } from './helpers/procs.js';
+import { childrenOf, exited, processState } from './helpers/procs.js';
+import { eventually } from './helpers/wait.js';
+
+/** The child's stdout so far, and a wait for a line matching `re` that fails if the child ends first. */
+function output(child: ChildProcess) {
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  return {
+    text: () => out,
+    line: async (re: RegExp): Promise<RegExpMatchArray> => {
+      await eventually(() => {
+        if (re.test(out)) return true;
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`ended before ${re}: ${out}`);
+        return false;
+      });
+      const m = re.exec(out);
+      if (!m) throw new Error(`no ${re} in: ${out}`);
+      return m;
+    },
+  };
+}
 
 describe('waits on a bench child process', () => {
   it('a wait on the sink rejects once the sink process dies, naming it and how it ended', async () => {
@@ -43,5 +64,69 @@ describe('waits on a bench child process', () => {
     await expect(startBareServer('suicide', process.execPath, ['-e', kill], [])).rejects.toThrow(
       /suicide: killed by SIGKILL/,
     );
+  });
+});
+
+describe("a process tree's CPU while a child is reaped", () => {
+  // A parent with many idle children (a long tree to read) that, on each line, starts one
+  // more child last in its list, which burns 0.2 s of CPU, prints its own CPU µs
+  // (getrusage, before it exits) and exits; the parent reaps it at once and says so. The
+  // test reads the tree back to back meanwhile, so the reap lands inside a reading.
+  const IDLE = 100;
+  const burn =
+    'for (;;) { const u = process.cpuUsage(); if (u.user + u.system > 200000) { console.log("burnt " + (u.user + u.system)); break; } }';
+  const parent = `
+    const { spawn } = require('node:child_process');
+    for (let i = 0; i < ${IDLE}; i++) spawn('sleep', ['60'], { stdio: 'ignore' });
+    let round = 0;
+    process.stdin.on('data', () => {
+      const r = ++round;
+      const c = spawn(process.execPath, ['-e', ${JSON.stringify(burn)}], { stdio: ['ignore', 'inherit', 'ignore'] });
+      process.stdout.write('burner ' + r + ' ' + c.pid + '\\n');
+      c.on('exit', () => process.stdout.write('reaped ' + r + '\\n'));
+    });
+    process.stdout.write('ready\\n');`;
+
+  it('counts the child exactly once, alive, exited or reaped: never less than before, and all it burnt', async () => {
+    const p = spawn(process.execPath, ['-e', parent], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const out = output(p);
+    const tick = 1e6 / ticksPerSecond();
+    try {
+      await out.line(/ready/);
+      expect(await eventually(() => childrenOf(p.pid!).length === IDLE)).toBe(true);
+      let previous = treeCpuTicks(p.pid!);
+      for (let round = 1; round <= 3; round++) {
+        const before = treeCpuTicks(p.pid!);
+        expect(before).toBeGreaterThanOrEqual(previous);
+        previous = before;
+        p.stdin!.write('go\n');
+        const burner = Number((await out.line(new RegExp(`burner ${round} (\\d+)`)))[1]);
+        const exitedAt: number[] = []; // readings begun once the burner had exited
+        const readings: number[] = [];
+        let after = 0; // readings after the parent said it reaped the burner
+        while (after < 3) {
+          if (new RegExp(`reaped ${round}`).test(out.text())) after++;
+          if (p.exitCode !== null || p.signalCode !== null) throw new Error(`the parent ended: ${out.text()}`);
+          const state = processState(burner); // Z: exited, not yet reaped; undefined: reaped
+          const now = treeCpuTicks(p.pid!);
+          // CPU time of a tree (reaped children included) never goes down
+          expect(now, `reading ${readings.length} of round ${round}`).toBeGreaterThanOrEqual(previous);
+          previous = now;
+          readings.push(now);
+          if (state === undefined || state === 'Z') exitedAt.push(now);
+          await new Promise((r) => setImmediate(r));
+        }
+        const burntUs = Number((await out.line(new RegExp(`burnt (\\d+)[\\s\\S]*reaped ${round}`)))[1]);
+        expect(burntUs).toBeGreaterThan(200000);
+        expect(exitedAt.length).toBeGreaterThanOrEqual(3);
+        // each reading after the burner exited holds what it burnt, less the rounding of its
+        // two fields to clock ticks
+        for (const r of exitedAt) expect((r - before) * tick).toBeGreaterThanOrEqual(burntUs - 2 * tick);
+      }
+    } finally {
+      for (const pid of childrenOf(p.pid!)) process.kill(pid, 'SIGKILL');
+      p.kill('SIGKILL');
+      await exited(p);
+    }
   });
 });

@@ -194,40 +194,96 @@ export function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/**
- * utime and stime (clock ticks, every thread) of one process, or undefined when it is gone;
- * with `reaped`, plus cutime and cstime: the children it has waited for (a multi-process
- * worker that exited and was respawned, an nginx worker replaced), whose time would
- * otherwise vanish from the tree mid-window.
- */
-function statTicks(pid: number, reaped = false): { user: number; system: number } | undefined {
+/** The fields of /proc/<pid>/stat (proc(5)) the CPU accounting reads, in clock ticks. */
+interface ProcStat {
+  /** R, S, D, T, Z (exited, not yet waited for), X (being reaped) … */
+  state: string;
+  ppid: number;
+  /** utime, stime: every thread's, those that exited too. */
+  user: number;
+  system: number;
+  /**
+   * cutime, cstime: the children this process has waited for, each with the children it had
+   * waited for; a child's time moves here when its parent reaps it, not when it exits.
+   */
+  childUser: number;
+  childSystem: number;
+}
+
+function readStat(pid: number): ProcStat | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // the command name (field 2) may hold spaces and parentheses: count from the last ')'
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    if (!reaped) return { user: Number(f[11]), system: Number(f[12]) };
-    return { user: Number(f[11]) + Number(f[13]), system: Number(f[12]) + Number(f[14]) };
+    return {
+      state: f[0]!,
+      ppid: Number(f[1]),
+      user: Number(f[11]),
+      system: Number(f[12]),
+      childUser: Number(f[13]),
+      childSystem: Number(f[14]),
+    };
   } catch {
-    return undefined;
+    return undefined; // gone
+  }
+}
+
+/** Readings of one process's subtree before treeCpu gives up on an exact one. */
+const TREE_TRIES = 10;
+
+/**
+ * The CPU of `pid` and its descendants: own + reaped (cutime, cstime) + each child's
+ * subtree, a child's time counted once, alive, exited but not waited for (a zombie's stat
+ * still holds its time), or reaped (in the parent's cutime). The reads are not one atomic
+ * snapshot: a child reaped between the reads of its parent and of itself would be counted
+ * twice or not at all. So the parent's stat is read before and after its children, and the
+ * reading taken again when its reaped time changed between the two (a child was reaped
+ * meanwhile) or a listed child was gone (or being reaped, state X) when read; the listing of
+ * children may also skip one while a sibling is removed, which only a reap does, so the same
+ * check covers it. A child that is no longer `parent`'s (its pid reused) counts as gone.
+ * Undefined when `pid` is gone (or being reaped) at either read of its own stat.
+ */
+function subtreeCpu(pid: number, parent?: number): { user: number; system: number } | undefined {
+  const alive = (s: ProcStat | undefined): s is ProcStat =>
+    s !== undefined && s.state !== 'X' && (parent === undefined || s.ppid === parent);
+  for (let attempt = 1; ; attempt++) {
+    const before = readStat(pid);
+    if (!alive(before)) return undefined;
+    const counted: { pid: number; user: number; system: number }[] = [];
+    let lost = false; // a listed child gone when read: reaped after `before`, or being reaped
+    for (const child of childrenOf(pid)) {
+      const c = subtreeCpu(child, pid);
+      if (c) counted.push({ pid: child, ...c });
+      else lost = true;
+    }
+    const after = readStat(pid);
+    if (!alive(after)) return undefined;
+    const steady = !lost && after.childUser === before.childUser && after.childSystem === before.childSystem;
+    if (!steady && attempt < TREE_TRIES) continue;
+    // Steady: no child reaped while its parent was read, so each is counted once. Else (a
+    // tree that reaps children faster than it can be read) the best of the last reading:
+    // a child gone by now was most likely reaped before `after`, so is in its cutime.
+    const total = { user: after.user + after.childUser, system: after.system + after.childSystem };
+    for (const c of counted) {
+      if (!steady && !alive(readStat(c.pid))) continue;
+      total.user += c.user;
+      total.system += c.system;
+    }
+    return total;
   }
 }
 
 /**
  * CPU time (clock ticks) of a process and all its descendants, user and system apart, from
  * /proc: every thread of every live process, and the children each has reaped, so a
- * difference of two readings counts a worker that died between them.
+ * difference of two readings counts a worker that died between them, and each child once
+ * whether it is alive, exited or reaped at either reading (subtreeCpu). The kernel adds a
+ * child's time to its parent's only when the parent waits for it: a parent that ignores
+ * SIGCHLD (the kernel reaps for it) loses its children's time, and the children of a
+ * process that died leave its tree. Zeros when `pid` is gone.
  */
 export function treeCpu(pid: number): { user: number; system: number } {
-  // the children first: one reaped after this list is in the parent's reaped time below
-  const children = childrenOf(pid);
-  const own = statTicks(pid, true);
-  if (own === undefined) return { user: 0, system: 0 }; // gone
-  for (const child of children) {
-    const c = treeCpu(child);
-    own.user += c.user;
-    own.system += c.system;
-  }
-  return own;
+  return subtreeCpu(pid) ?? { user: 0, system: 0 };
 }
 
 /** CPU time (clock ticks, user + system) of a process and all its descendants. */
@@ -304,8 +360,8 @@ export function procStatus(pid: number): { rssKiB: number; threads: number } {
  * thread, the children it runs and has reaped; nginx: pass the master); NaN when `pid` is gone.
  */
 export function treeCpuSeconds(pid: number): number {
-  if (statTicks(pid) === undefined) return NaN;
-  return treeCpuTicks(pid) / ticksPerSecond();
+  const c = subtreeCpu(pid);
+  return c === undefined ? NaN : (c.user + c.system) / ticksPerSecond();
 }
 
 export interface SyscallCounts {
