@@ -1,12 +1,16 @@
 /**
  * The bench's waits on its child processes and its readings of them: a wait on the sink
  * process settles when the sink dies; a process tree's CPU counts a child exactly once
- * while it is reaped under the reading.
+ * while it is reaped under the reading; strace counts what runs after it has attached,
+ * however long attaching takes, and says why when it cannot attach.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ended, unlessEnded } from '../dist/bench/lib/child-exit.js';
-import { startBareServer, ticksPerSecond, treeCpuTicks } from '../dist/bench/lib/external.js';
+import { startBareServer, straceDuring, ticksPerSecond, treeCpuTicks } from '../dist/bench/lib/external.js';
 import { Sink } from '../dist/bench/lib/sink-client.js';
 import { childrenOf, exited, processState } from './helpers/procs.js';
 import { eventually } from './helpers/wait.js';
@@ -127,6 +131,67 @@ describe("a process tree's CPU while a child is reaped", () => {
       for (const pid of childrenOf(p.pid!)) process.kill(pid, 'SIGKILL');
       p.kill('SIGKILL');
       await exited(p);
+    }
+  });
+});
+
+describe('strace attached to a running process', () => {
+  // A process that, on a line "N", asks for its parent's pid N times (getppid(2), which
+  // Node does not cache and calls nowhere else) and then prints "done".
+  const target = `
+    process.stdin.on('data', (d) => {
+      let x = 0;
+      for (let i = 0; i < Number(d); i++) x += process.ppid;
+      process.stdout.write('done ' + x + '\\n');
+    });
+    process.stdout.write('ready\\n');`;
+  const strace = spawnSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).stdout.trim();
+
+  it('counts the syscalls of fn however long strace takes to attach', async (ctx) => {
+    if (!strace) ctx.skip('strace is not installed: nothing to attach');
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-strace-'));
+    // strace slow to start, as on a loaded machine: attaching takes seconds, not 500 ms
+    const slow = join(dir, 'slow-strace');
+    writeFileSync(slow, `#!/bin/sh\nsleep 2\nexec ${strace} "$@"\n`);
+    chmodSync(slow, 0o755);
+    const t = spawn(process.execPath, ['-e', target], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const out = output(t);
+    try {
+      await out.line(/ready/);
+      const run = await straceDuring(
+        t.pid!,
+        dir,
+        async () => {
+          t.stdin!.write('1000\n');
+          return (await out.line(/done \d+/))[0];
+        },
+        { strace: slow },
+      );
+      expect(run.error).toBeUndefined();
+      expect(run.result).toMatch(/^done \d+/);
+      expect(run.counts!.bySyscall.getppid).toBeGreaterThanOrEqual(1000);
+    } finally {
+      t.kill('SIGKILL');
+      await exited(t);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says why there are no counts when strace cannot attach, and runs fn all the same', async (ctx) => {
+    if (!strace) ctx.skip('strace is not installed: nothing to attach');
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-strace-'));
+    try {
+      const gone = 0x7ffffff0; // no such process
+      const run = await straceDuring(gone, dir, () => Promise.resolve(42));
+      expect(run.result).toBe(42);
+      expect(run.counts).toBeNull();
+      expect(run.error).toMatch(new RegExp(`strace -p ${gone}: exit code 1 before attaching: .*No such process`));
+      const missing = await straceDuring(process.pid, dir, () => Promise.resolve(7), {
+        strace: join(dir, 'no-strace-here'),
+      });
+      expect(missing).toMatchObject({ result: 7, counts: null, error: expect.stringMatching(/ENOENT/) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -13,7 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { spawnOn, which } from '../tools.js';
-import { describeEnd, ended, hasEnded } from './child-exit.js';
+import { describeEnd, ended, exited, hasEnded } from './child-exit.js';
 
 export interface External {
   name: string;
@@ -384,29 +384,89 @@ export function parseStraceSummary(text: string): SyscallCounts {
   return { total, bySyscall };
 }
 
+/** What straceDuring gives: `fn`'s result, and the counts or the reason there are none. */
+export type StraceRun<T> =
+  { result: T; counts: SyscallCounts; error?: undefined } | { result: T; counts: null; error: string };
+
+/** Whether every thread of `pid` now has a tracer (TracerPid in its status); false once `pid` is gone. */
+function everyThreadTraced(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tasks.every((tid) => {
+    try {
+      return !/^TracerPid:\s+0$/m.test(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+    } catch {
+      return true; // the thread ended meanwhile
+    }
+  });
+}
+
+/** Ends `child` with `signal`, then SIGKILL if it has not ended within `ms`; resolves once it has ended. */
+async function endChild(child: ChildProcess, signal: NodeJS.Signals, ms: number): Promise<void> {
+  if (hasEnded(child)) return;
+  const gone = ended(child);
+  child.kill(signal);
+  const kill = setTimeout(() => child.kill('SIGKILL'), ms);
+  await gone;
+  clearTimeout(kill);
+}
+
 /**
- * Attaches `strace -c -f` to every thread of `pid` while `fn` runs; null when strace is not
- * installed or cannot attach (ptrace denied).
+ * Attaches `strace -c -f` to every thread of `pid` (and the threads and children it starts)
+ * and runs `fn` once strace has attached: once it has said so on stderr ("Process PID
+ * attached", after it seized every thread) and every thread shows a tracer, so the counts
+ * hold all of `fn`'s syscalls and none from before however long attaching takes. strace is
+ * interrupted (SIGINT: it detaches and writes its summary) when `fn` settles, or throws.
+ * When strace is not installed, ends before attaching (no such process, ptrace refused …) or
+ * has not attached within `attachMs`, `fn` runs all the same and `error` says why there are
+ * no counts. `o.strace`: the strace command to run (default: strace on the PATH).
  */
 export async function straceDuring<T>(
   pid: number,
   dir: string,
   fn: () => Promise<T>,
-): Promise<{ result: T; counts: SyscallCounts | null }> {
-  const strace = which('strace');
-  if (!strace) return { result: await fn(), counts: null };
+  o: { attachMs?: number; strace?: string } = {},
+): Promise<StraceRun<T>> {
+  const strace = o.strace ?? which('strace');
+  if (!strace) return { result: await fn(), counts: null, error: 'strace is not installed' };
+  const attachMs = o.attachMs ?? 30_000;
   const out = join(dir, `strace-${pid}-${Date.now()}.txt`);
-  const child = spawn(strace, ['-c', '-f', '-o', out, '-p', String(pid)], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 500)); // attaching to every thread takes a moment
-  const result = await fn();
-  await new Promise<void>((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) return res();
-    child.once('exit', () => res());
-    child.kill('SIGINT');
-  });
+  const child = spawn(strace, ['-c', '-f', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let spawnError: Error | undefined;
+  child.once('error', (e) => (spawnError = e));
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  // "strace: Process 123 attached with 7 threads", prefixed by strace's argv[0] as invoked
+  const said = new RegExp(`(?:^|: )Process ${pid} attached`, 'm');
+  const failed = async (why: string): Promise<StraceRun<T>> => {
+    await endChild(child, 'SIGKILL', 0);
+    await exited(child); // all it wrote to stderr read: its own reason
+    const text = stderr.trim().split('\n').slice(0, 3).join(' ');
+    return { result: await fn(), counts: null, error: `strace -p ${pid}: ${why}${text ? `: ${text}` : ''}` };
+  };
+  for (const until = performance.now() + attachMs; ;) {
+    if (spawnError) return failed(spawnError.message);
+    if (hasEnded(child))
+      return failed(`${describeEnd({ code: child.exitCode, signal: child.signalCode })} before attaching`);
+    if (said.test(stderr) && everyThreadTraced(pid)) break;
+    if (performance.now() > until) return failed(`not attached within ${attachMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  let result: T;
+  try {
+    result = await fn();
+  } finally {
+    await endChild(child, 'SIGINT', 10_000);
+  }
+  if (child.signalCode === 'SIGKILL')
+    return { result, counts: null, error: `strace -p ${pid}: did not end within 10 s of SIGINT` };
   try {
     return { result, counts: parseStraceSummary(readFileSync(out, 'utf8')) };
-  } catch {
-    return { result, counts: null };
+  } catch (e) {
+    return { result, counts: null, error: `strace -p ${pid}: no summary: ${(e as Error).message}` };
   }
 }

@@ -113,9 +113,10 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     );
     for (const m of ['lt', 'et'] as const) {
       ctx.progress(n++ / total, `strace -c, ${m}`);
-      const { result, counts } = await straceDuring(servers[m].pid, ctx.tmpDir, () => once(ctx, servers[m], 1));
+      const { result, counts, error } = await straceDuring(servers[m].pid, ctx.tmpDir, () => once(ctx, servers[m], 1));
       if (result.excluded !== undefined) ctx.log(`strace -c, ${m}: ${result.excluded}`);
       else if (counts) strace[m] = { counts, bytes: result.bytes };
+      else ctx.log(`strace -c, ${m}: ${error}`);
     }
   } finally {
     for (const srv of Object.values(servers)) await srv.close();

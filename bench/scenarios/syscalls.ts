@@ -60,7 +60,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         rows.push({ server: name, requests: 0, cpu, note: 'not measured: strace is not installed' });
         continue;
       }
-      const { result, counts } = await straceDuring(st.target.pid, ctx.tmpDir, () =>
+      const { result, counts, error } = await straceDuring(st.target.pid, ctx.tmpDir, () =>
         loadgen({
           port: st.target.port,
           protocol: 'http',
@@ -75,7 +75,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
         // strace counts over the whole run, warm-up and drain too: so every reply received
         requests: result.received,
         cpu,
-        ...(counts ? { counts } : { note: 'strace could not attach' }),
+        ...(counts ? { counts } : { note: `not measured: ${error}` }),
       });
     } finally {
       await st.target.close();
