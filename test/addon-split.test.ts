@@ -12,13 +12,13 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadgenAddon, loadgenAddonCandidates } from '../dist/src/loadgen/addon.js';
 import { native, packageRoot } from '../dist/src/sys/native.js';
+import { titled, why } from './helpers/skips.js';
 
 const require = createRequire(import.meta.url);
 const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
 
 const mainAddon = process.env.RAWIO_ADDON ?? nodeGypBuild.path(packageRoot);
 const loadgenFile = loadgenAddonCandidates().find((p) => existsSync(p));
-const hasNm = spawnSync('nm', ['--version']).status === 0;
 
 /** What the load generator's code is called, in rawio::; none of it belongs in rawio.node. */
 const LOADGEN = /loadgen|LoadConfig|LoadStats|RunLoadThread|RequestWriter/i;
@@ -59,7 +59,7 @@ describe('the addon users load', () => {
     expect(typeof loadgenAddon().loadgen).toBe('function');
   });
 
-  it.skipIf(!hasNm)('holds none of the load generator symbols (nm)', () => {
+  it.skipIf(why.nm)(titled('holds none of the load generator symbols (nm)', why.nm), () => {
     const ours = symbols(mainAddon);
     const theirs = symbols(loadgenFile!);
     expect(ours.length).toBeGreaterThan(0);

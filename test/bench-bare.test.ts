@@ -11,12 +11,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBareServer, buildBareUring, findCompiler } from '../dist/bench/lib/c-driver.js';
+import { buildBareServer, buildBareUring } from '../dist/bench/lib/c-driver.js';
 import { freePort } from '../dist/bench/lib/external.js';
 import { exited } from './helpers/procs.js';
 import { LISTEN, tcpSocket } from './helpers/tcp.js';
-
-const noCc = findCompiler() ? false : 'no C compiler (cc, gcc, clang) on PATH';
+import { titled, why } from './helpers/skips.js';
 
 interface Running {
   child: ChildProcess;
@@ -144,7 +143,7 @@ const HTTP_SERVERS = [
   ['bare-uring.c', () => buildBareUring(), []],
 ] as const;
 
-describe.skipIf(noCc).each(HTTP_SERVERS)('bench/c/%s over HTTP', (_file, build, args) => {
+describe.skipIf(why.cc).each(HTTP_SERVERS)(titled('bench/c/%s over HTTP', why.cc), (_file, build, args) => {
   let http: Running | undefined;
 
   beforeAll(async () => {
@@ -188,7 +187,7 @@ describe.skipIf(noCc).each(HTTP_SERVERS)('bench/c/%s over HTTP', (_file, build, 
   });
 });
 
-describe.skipIf(noCc)('bench/c/bare-server.c', () => {
+describe.skipIf(why.cc)(titled('bench/c/bare-server.c', why.cc), () => {
   let bin = '';
   let http: Running | undefined;
   let redis: Running | undefined;
@@ -261,7 +260,7 @@ describe.skipIf(noCc)('bench/c/bare-server.c', () => {
   });
 });
 
-describe.skipIf(noCc)('bench/c/bare-uring.c', () => {
+describe.skipIf(why.cc)(titled('bench/c/bare-uring.c', why.cc), () => {
   let uring: Running | undefined;
 
   beforeAll(async () => {

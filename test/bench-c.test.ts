@@ -12,21 +12,15 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  buildTransferDriver,
-  findCompiler,
-  runTransferDriver,
-  type CDriver,
-  type CMethod,
-} from '../dist/bench/lib/c-driver.js';
+import { buildTransferDriver, runTransferDriver, type CDriver, type CMethod } from '../dist/bench/lib/c-driver.js';
 import { Sink } from '../dist/bench/lib/sink-client.js';
 import { judgeTargets } from '../dist/bench/targets.js';
 import { leakedSince, openFds } from './helpers/fds.js';
+import { titled, why } from './helpers/skips.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const source = join(root, 'bench/c/transfer.c');
 const METHODS: CMethod[] = ['readwrite', 'mmap', 'sendfile', 'splice'];
-const noCc = findCompiler() ? false : 'no C compiler (cc, gcc, clang) on PATH';
 // Past one 8 MiB mmap window and not a multiple of a page, a 128 KiB chunk or a 64 KiB pipe.
 const SIZE = (8 << 20) + 12345;
 
@@ -64,7 +58,7 @@ function hashingSink(): Promise<{ server: Server; port: number; next: () => Prom
   );
 }
 
-describe.skipIf(noCc)('bench/c/transfer.c', () => {
+describe.skipIf(why.cc)(titled('bench/c/transfer.c', why.cc), () => {
   let driver: CDriver;
   let bin = '';
   let sink: Awaited<ReturnType<typeof hashingSink>>;

@@ -26,6 +26,7 @@ import { median, pairedRatio, quantile, summarize } from '../dist/bench/stats.js
 import { judgeTargets } from '../dist/bench/targets.js';
 import { parseWrk, which, wrkMeasured } from '../dist/bench/tools.js';
 import { eventually } from './helpers/wait.js';
+import { titled } from './helpers/skips.js';
 
 describe('stats', () => {
   it('medians, quartiles and paired ratios', () => {
@@ -562,8 +563,11 @@ describe('pinning without taskset', () => {
   // PATH holds node, sh and redis-server, not taskset: each child must still be born on its
   // CPU, every thread of it (Node's helpers, redis-server's background threads).
   const allowed = cpuPlan();
-  it.skipIf(!allowed.separate)(
-    'pins a server child and an external server from birth, every thread',
+  const oneCpu = allowed.separate ? undefined : 'one CPU allowed here: server and client cannot be pinned apart';
+
+  it.skipIf(oneCpu)(
+    titled('pins a server child and an external server from birth, every thread', oneCpu),
+
     () => {
       const dir = mkdtempSync(join(tmpdir(), 'rawio-no-taskset-'));
       try {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { constants, sys } from './helpers/rawio.js';
+import { titled } from './helpers/skips.js';
 
 const C = constants as Record<string, number>;
 const fdsBefore = openFds();
@@ -47,14 +48,11 @@ function laxDirect(fd: number): boolean {
 }
 
 // A filesystem that refuses O_DIRECT here says why in the title of its skipped tests.
-const titled = Object.entries(places).map(
-  ([name, place]) => [typeof place === 'string' ? `${name} (skipped: ${place})` : name, place] as const,
-);
-describe.each(titled)('O_DIRECT on the %s filesystem', (_name, place) => {
-  const skip = typeof place === 'string' ? place : false;
+describe.each(Object.entries(places))('O_DIRECT on the %s filesystem', (_name, place) => {
+  const skip = typeof place === 'string' ? place : undefined;
   const fd = typeof place === 'string' ? -1 : place.fd;
 
-  it.skipIf(skip)('reports its alignment', () => {
+  it.skipIf(skip)(titled('reports its alignment', skip), () => {
     const a = sys.dioAlignment(fd);
     expect(a.supported).toBe(true);
     expect(a.memAlign).toBeGreaterThan(0);
@@ -63,7 +61,7 @@ describe.each(titled)('O_DIRECT on the %s filesystem', (_name, place) => {
     expect(['statx', 'fallback']).toContain(a.source);
   });
 
-  it.skipIf(skip)('writes and reads through alignedBuffer', () => {
+  it.skipIf(skip)(titled('writes and reads through alignedBuffer', skip), () => {
     const a = sys.dioAlignment(fd);
     const n = Math.max(4096, a.offsetAlign) * 4;
     const out = sys.alignedBuffer(n, Math.max(512, a.memAlign));
@@ -79,10 +77,10 @@ describe.each(titled)('O_DIRECT on the %s filesystem', (_name, place) => {
   // tmpfs (no block device) takes O_DIRECT at any alignment: nothing to refuse there. Probed
   // as the tests are collected, so the skipped test's title says why; over one written block,
   // since a read at or past EOF returns 0 before any alignment is checked.
-  const lax = fd >= 0 && laxDirect(fd);
-  const laxWhy = 'this filesystem enforces no O_DIRECT alignment';
-  it.skipIf(skip || (lax && laxWhy))(
-    `explains EINVAL with the alignment dioAlignment requires${lax ? ` (skipped: ${laxWhy})` : ''}`,
+  const strict = skip ?? (fd >= 0 && laxDirect(fd) ? 'this filesystem enforces no O_DIRECT alignment' : undefined);
+  it.skipIf(strict)(
+    titled('explains EINVAL with the alignment dioAlignment requires', strict),
+
     () => {
       const a = sys.dioAlignment(fd);
       const buf = sys.alignedBuffer(3 * 4096, 4096);

@@ -41,6 +41,7 @@ import {
   waitWritable,
 } from './helpers/rawio.js';
 import { leakedSince, openFds } from './helpers/fds.js';
+import { titled, why } from './helpers/skips.js';
 
 const TYPE = { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' };
 const RANGE = { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' };
@@ -174,35 +175,38 @@ describe('argument errors carry their code, checked in JS or in the addon', () =
     ]);
   });
 
-  it.skipIf(!Ring.supported())('Ring: signals, reap and wait, registered buffers, option combinations', async () => {
-    const ring = new Ring({ attach: false });
-    const [a, b] = sys.socketpair();
-    try {
-      await expectAll([
-        ['nop({ signal: {} })', () => ring.nop({ signal: {} as never }), TYPE],
-        ['send({ signal: 3 })', () => ring.send(a, Buffer.alloc(1), { signal: 3 as never }), TYPE],
-        ['sendZc({ signal: {} })', () => ring.sendZc(a, Buffer.alloc(1), { signal: {} as never }), TYPE],
-        ['reap(out: [])', () => ring.reap([] as never), TYPE],
-        ['reap(minComplete: "1")', () => ring.reap(new Int32Array(6), '1' as never), TYPE],
-        ['reap(minComplete: 1.5)', () => ring.reap(new Int32Array(6), 1.5), RANGE],
-        ['reap(minComplete: Infinity)', () => ring.reap(new Int32Array(6), Infinity), RANGE],
-        ['wait(minComplete: null)', () => ring.wait(null as never), TYPE],
-        ['wait(minComplete: -1)', () => ring.wait(-1), RANGE],
-        ['readFixed(none registered)', () => ring.readFixed(file, 0, 0, 16, 0), RANGE],
-        ['prepRead(sqeFlags: null)', () => ring.prepRead(file, Buffer.alloc(8), 0, 8, 1, null as never), TYPE],
-        ['prepWrite(sqeFlags: 0.5)', () => ring.prepWrite(file, Buffer.alloc(8), 0, 8, 1, 0.5), RANGE],
-        [
-          'Ring({ deferTaskrun })',
-          () => new Ring({ deferTaskrun: true }),
-          { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' },
-        ],
-      ]);
-    } finally {
-      ring.close();
-      sys.close(a);
-      sys.close(b);
-    }
-  });
+  it.skipIf(why.ring)(
+    titled('Ring: signals, reap and wait, registered buffers, option combinations', why.ring),
+    async () => {
+      const ring = new Ring({ attach: false });
+      const [a, b] = sys.socketpair();
+      try {
+        await expectAll([
+          ['nop({ signal: {} })', () => ring.nop({ signal: {} as never }), TYPE],
+          ['send({ signal: 3 })', () => ring.send(a, Buffer.alloc(1), { signal: 3 as never }), TYPE],
+          ['sendZc({ signal: {} })', () => ring.sendZc(a, Buffer.alloc(1), { signal: {} as never }), TYPE],
+          ['reap(out: [])', () => ring.reap([] as never), TYPE],
+          ['reap(minComplete: "1")', () => ring.reap(new Int32Array(6), '1' as never), TYPE],
+          ['reap(minComplete: 1.5)', () => ring.reap(new Int32Array(6), 1.5), RANGE],
+          ['reap(minComplete: Infinity)', () => ring.reap(new Int32Array(6), Infinity), RANGE],
+          ['wait(minComplete: null)', () => ring.wait(null as never), TYPE],
+          ['wait(minComplete: -1)', () => ring.wait(-1), RANGE],
+          ['readFixed(none registered)', () => ring.readFixed(file, 0, 0, 16, 0), RANGE],
+          ['prepRead(sqeFlags: null)', () => ring.prepRead(file, Buffer.alloc(8), 0, 8, 1, null as never), TYPE],
+          ['prepWrite(sqeFlags: 0.5)', () => ring.prepWrite(file, Buffer.alloc(8), 0, 8, 1, 0.5), RANGE],
+          [
+            'Ring({ deferTaskrun })',
+            () => new Ring({ deferTaskrun: true }),
+            { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' },
+          ],
+        ]);
+      } finally {
+        ring.close();
+        sys.close(a);
+        sys.close(b);
+      }
+    },
+  );
 });
 
 describe('nonsense is refused, not coerced', () => {
@@ -344,45 +348,48 @@ describe('a call that cannot work fails with a SystemError-shaped error', () => 
     expect((e as Error).message).toMatch(/^EPERM: .*, uv_poll_init$/);
   });
 
-  it.skipIf(!Ring.supported())('a closed Ring and Proactor: EBADF from every call, never a stale fd', async () => {
-    const EBADF = { name: 'ErrnoError', code: 'EBADF' };
-    const ring = new Ring(); // attached: its eventfd is registered
-    expect(ring.eventFd).toBeGreaterThanOrEqual(0);
-    ring.close();
-    const pr = new Proactor();
-    pr.attach();
-    pr.stop();
-    pr.close();
-    // The fds the closed objects had are free again: the next ones opened take their numbers.
-    const [r, w] = sys.pipe();
-    const buf = Buffer.alloc(8);
-    try {
-      const table: [string, () => unknown][] = [
-        ['ring.prepRead', () => ring.prepRead(file, buf, 0, 8, 1)],
-        ['ring.prepSend', () => ring.prepSend(w, buf, 0, 8, 1)],
-        ['ring.prepAccept', () => ring.prepAccept(r, 1)],
-        ['ring.prepTimeout', () => ring.prepTimeout(1, 1)],
-        ['ring.prepCancel', () => ring.prepCancel(1, 2)],
-        ['ring.prepNop', () => ring.prepNop(1)],
-        ['ring.registerBuffers', () => ring.registerBuffers([buf])],
-        ['ring.registerFiles', () => ring.registerFiles([file])],
-        ['ring.nop', () => ring.nop()],
-        ['proactor.attach', () => pr.attach()],
-        ['proactor.run', () => pr.run()],
-        ['proactor.registerFileSlots', () => pr.registerFileSlots(4)],
-        ['proactor.read', () => pr.read(r, buf, 0, 8, -1, () => {})],
-      ];
-      const got: Record<string, unknown> = {};
-      for (const [name, fn] of table) got[name] = shape(await failure(fn));
-      expect(got).toEqual(Object.fromEntries(table.map(([name]) => [name, EBADF])));
-      // The submit / reap side answers -EBADF, and the closed eventfd's number is not handed out.
-      expect([ring.submit(), ring.reap(new Int32Array(6)), ring.eventFd]).toEqual([-9, -9, -1]);
-    } finally {
+  it.skipIf(why.ring)(
+    titled('a closed Ring and Proactor: EBADF from every call, never a stale fd', why.ring),
+    async () => {
+      const EBADF = { name: 'ErrnoError', code: 'EBADF' };
+      const ring = new Ring(); // attached: its eventfd is registered
+      expect(ring.eventFd).toBeGreaterThanOrEqual(0);
+      ring.close();
+      const pr = new Proactor();
+      pr.attach();
       pr.stop();
-      sys.close(r);
-      sys.close(w);
-    }
-  });
+      pr.close();
+      // The fds the closed objects had are free again: the next ones opened take their numbers.
+      const [r, w] = sys.pipe();
+      const buf = Buffer.alloc(8);
+      try {
+        const table: [string, () => unknown][] = [
+          ['ring.prepRead', () => ring.prepRead(file, buf, 0, 8, 1)],
+          ['ring.prepSend', () => ring.prepSend(w, buf, 0, 8, 1)],
+          ['ring.prepAccept', () => ring.prepAccept(r, 1)],
+          ['ring.prepTimeout', () => ring.prepTimeout(1, 1)],
+          ['ring.prepCancel', () => ring.prepCancel(1, 2)],
+          ['ring.prepNop', () => ring.prepNop(1)],
+          ['ring.registerBuffers', () => ring.registerBuffers([buf])],
+          ['ring.registerFiles', () => ring.registerFiles([file])],
+          ['ring.nop', () => ring.nop()],
+          ['proactor.attach', () => pr.attach()],
+          ['proactor.run', () => pr.run()],
+          ['proactor.registerFileSlots', () => pr.registerFileSlots(4)],
+          ['proactor.read', () => pr.read(r, buf, 0, 8, -1, () => {})],
+        ];
+        const got: Record<string, unknown> = {};
+        for (const [name, fn] of table) got[name] = shape(await failure(fn));
+        expect(got).toEqual(Object.fromEntries(table.map(([name]) => [name, EBADF])));
+        // The submit / reap side answers -EBADF, and the closed eventfd's number is not handed out.
+        expect([ring.submit(), ring.reap(new Int32Array(6)), ring.eventFd]).toEqual([-9, -9, -1]);
+      } finally {
+        pr.stop();
+        sys.close(r);
+        sys.close(w);
+      }
+    },
+  );
 
   it('madvise and munmap given a SharedArrayBuffer view: a TypeError, not a bare Error', async () => {
     const shared = new Uint8Array(new SharedArrayBuffer(64));
@@ -631,8 +638,8 @@ describe('a buffer the kernel holds cannot be detached under it', () => {
     return { n, length: u8.length, landed: u8.length === SIZE && u8.every((b) => b === 0x5a),
              elsewhere: sprayed.filter((b) => b.includes(0x5a)).length };`;
 
-  it.skipIf(!Ring.supported())(
-    'Ring.read, a batch prepRead and Proactor.read',
+  it.skipIf(why.ring)(
+    titled('Ring.read, a batch prepRead and Proactor.read', why.ring),
     () => {
       const want = { n: 16384, length: 16384, landed: true, elsewhere: 0 };
       const ring = `const ring = new Ring(); const start = (fd, b, n) => ring.read(fd, b, 0, n, -1);`;
@@ -663,8 +670,8 @@ describe('a buffer the kernel holds cannot be detached under it', () => {
   // unmapped) under a Proactor send or write that the kernel took only part of. The rest
   // cannot be resubmitted; preparing it threw a RangeError out of the completion's dispatch,
   // which killed the process. The transfer ends with -EFAULT instead (a child: a crash fails).
-  it.skipIf(!Ring.supported())(
-    'a Proactor send or write whose buffer shrank in flight ends with -EFAULT',
+  it.skipIf(why.ring)(
+    titled('a Proactor send or write whose buffer shrank in flight ends with -EFAULT', why.ring),
     () => {
       const got = child(`
       const pr = new Proactor();
@@ -700,8 +707,8 @@ describe('a buffer the kernel holds cannot be detached under it', () => {
   // munmap() detaches its Buffer, but an io_uring send of it may still be waiting in the
   // kernel, which reads the addresses when the socket has room. Were they unmapped, the next
   // mapping (here, another file's view) could take them, and its bytes would go out.
-  it.skipIf(!Ring.supported())(
-    "munmap of a Buffer a Ring send still reads: the peer never gets the next mapping's bytes",
+  it.skipIf(why.ring)(
+    titled("munmap of a Buffer a Ring send still reads: the peer never gets the next mapping's bytes", why.ring),
     () => {
       const pub = join(dir, 'public');
       const secret = join(dir, 'secret');

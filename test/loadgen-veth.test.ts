@@ -21,6 +21,7 @@ import {
 } from '../dist/bench/lib/netns.js';
 import { packageRoot } from '../dist/src/sys/native.js';
 import { exited } from './helpers/procs.js';
+import { titled } from './helpers/skips.js';
 
 const CLI = join(packageRoot, 'dist/src/cli.js');
 const unavailable = netnsUnavailable();
@@ -70,7 +71,7 @@ function client(pair: VethPair, args: string[]): Record<string, unknown> {
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
-describe.skipIf(unavailable)(`loadgen across a veth pair${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+describe.skipIf(unavailable)(titled('loadgen across a veth pair', unavailable), () => {
   let pair: VethPair;
   let server: Served | undefined;
   const target = () => `${pair.serverAddr}:${PORT}`;

@@ -19,6 +19,7 @@ import { leakedSince, openFds } from './helpers/fds.js';
 import { exited } from './helpers/procs.js';
 import { eventually } from './helpers/wait.js';
 import { Connection, Reactor, Ring, sys, transferFile, type TransferMethodName } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 
 const SIZE = 3 << 20;
 let dir: string;
@@ -298,12 +299,12 @@ describe('Connection over a net.Socket', () => {
 });
 
 describe.each([
-  ['reactor', true],
-  ['ring', Ring.supported()],
-  ['proactor', Ring.supported()],
-])('%s ref()/unref()', (kind, supported) => {
+  ['reactor', undefined],
+  ['ring', why.ring],
+  ['proactor', why.ring],
+])('%s ref()/unref()', (kind, needs) => {
   const child = new URL('./fixtures/unref-child.mjs', import.meta.url).pathname;
-  it.skipIf(!supported)('an unref()ed attached handle lets the process exit', async () => {
+  it.skipIf(needs)(titled('an unref()ed attached handle lets the process exit', needs), async () => {
     const p = spawn(process.execPath, [child, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -313,7 +314,7 @@ describe.each([
     expect(out).toContain('exited');
   });
 
-  it.skipIf(!supported)('ref() after unref() keeps it alive again', async () => {
+  it.skipIf(needs)(titled('ref() after unref() keeps it alive again', needs), async () => {
     const p = spawn(process.execPath, [child, kind, 'ref'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));

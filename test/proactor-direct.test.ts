@@ -9,8 +9,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { multiProactorUnsupported } from '../dist/src/models/multi-proactor.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Proactor, sys } from './helpers/rawio.js';
+import { titled } from './helpers/skips.js';
 
-const why = multiProactorUnsupported();
+const unsupported = multiProactorUnsupported();
 
 function connect(port: number, msg: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -25,7 +26,7 @@ function connect(port: number, msg: string): Promise<string> {
   });
 }
 
-describe.skipIf(why !== undefined)(`Proactor direct descriptors${why ? ` (${why})` : ''}`, () => {
+describe.skipIf(unsupported)(titled('Proactor direct descriptors', unsupported), () => {
   let before: Map<number, string>;
   beforeEach(() => (before = openFds()));
   afterEach(() => expect(leakedSince(before)).toEqual([]));

@@ -1,11 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
-import { Proactor, Ring, constants, sys } from './helpers/rawio.js';
+import { Proactor, constants, sys } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 import { pattern } from './helpers/uring.js';
 
 // Provided-buffer rings need 5.19 and multishot recv 6.0 (the release with IORING_OP_SEND_ZC);
 // elsewhere recvMultishot falls back to a re-armed recv, which `count: 0` forces here too.
-const multishot = Ring.supported() && Ring.probe().opcodes.includes('SEND_ZC');
+const noMultishot =
+  why.ring ??
+  (why.sendZc &&
+    'multishot recv needs Linux 6.0 (the release with IORING_OP_SEND_ZC): it falls back to a re-armed recv');
 
 /** Runs the proactor until every socket in `ends` has reported its end, collecting the chunks. */
 async function receive(px: Proactor, fds: number[], feed: () => void) {
@@ -30,14 +34,15 @@ async function receive(px: Proactor, fds: number[], feed: () => void) {
   return { data: chunks.map((c) => Buffer.concat(c)), ends, slabs };
 }
 
-describe.skipIf(!Ring.supported())('Proactor.recvMultishot', () => {
+describe.skipIf(why.ring)(titled('Proactor.recvMultishot', why.ring), () => {
   let before: Map<number, string>;
   beforeEach(() => (before = openFds()));
   afterEach(() => expect(leakedSince(before)).toEqual([]));
 
   for (const count of [4, 0]) {
     const mode = count > 0 ? 'provided buffers' : 'the re-armed fallback';
-    it.skipIf(count > 0 && !multishot)(`receives every byte in order, then the end (${mode})`, async () => {
+    const needs = count > 0 ? noMultishot : undefined;
+    it.skipIf(needs)(titled(`receives every byte in order, then the end (${mode})`, needs), async () => {
       const px = new Proactor({ recvBuffers: { count, size: 1024 } });
       const [a, b] = sys.socketpair();
       const data = pattern(300_000, 3);
@@ -60,31 +65,36 @@ describe.skipIf(!Ring.supported())('Proactor.recvMultishot', () => {
     });
   }
 
-  it.skipIf(!multishot)('survives running out of buffers (ENOBUFS ends a multishot recv: it is re-armed)', async () => {
-    const px = new Proactor({ recvBuffers: { count: 1, size: 64 } });
-    const pairs = [0, 1, 2, 3].map(() => sys.socketpair());
-    const msgs = pairs.map((_, i) => pattern(5000, i + 1));
-    const got = await receive(
-      px,
-      pairs.map(([a]) => a),
-      () => {
-        // every socket has data before the first reap: one buffer cannot hold them all
-        pairs.forEach(([, b], i) => expect(sys.write(b, msgs[i]!)).toBe(5000));
-        pairs.forEach(([, b]) => sys.close(b));
-      },
-    );
-    expect(got.ends).toEqual([0, 0, 0, 0]);
-    got.data.forEach((d, i) => expect(d.equals(msgs[i]!)).toBe(true));
-    px.close();
-    for (const [a] of pairs) sys.close(a);
-  });
+  it.skipIf(noMultishot)(
+    titled('survives running out of buffers (ENOBUFS ends a multishot recv: it is re-armed)', noMultishot),
+    async () => {
+      const px = new Proactor({ recvBuffers: { count: 1, size: 64 } });
+      const pairs = [0, 1, 2, 3].map(() => sys.socketpair());
+      const msgs = pairs.map((_, i) => pattern(5000, i + 1));
+      const got = await receive(
+        px,
+        pairs.map(([a]) => a),
+        () => {
+          // every socket has data before the first reap: one buffer cannot hold them all
+          pairs.forEach(([, b], i) => expect(sys.write(b, msgs[i]!)).toBe(5000));
+          pairs.forEach(([, b]) => sys.close(b));
+        },
+      );
+      expect(got.ends).toEqual([0, 0, 0, 0]);
+      got.data.forEach((d, i) => expect(d.equals(msgs[i]!)).toBe(true));
+      px.close();
+      for (const [a] of pairs) sys.close(a);
+    },
+  );
 
   // The fallback's recv is no longer in the kernel while its callback runs: a cancel from
   // there must end it all the same.
   for (const count of [4, 0]) {
     const mode = count > 0 ? 'provided buffers' : 'the re-armed fallback';
-    it.skipIf(count > 0 && !multishot)(
-      `cancel() and close() end a multishot recv once, with -ECANCELED (${mode})`,
+    const needs = count > 0 ? noMultishot : undefined;
+    it.skipIf(needs)(
+      titled(`cancel() and close() end a multishot recv once, with -ECANCELED (${mode})`, needs),
+
       async () => {
         const px = new Proactor({ recvBuffers: { count, size: 1024 } });
         const [a, b] = sys.socketpair();

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as batchClock from '../dist/src/sys/batch-clock.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Proactor, Reactor, Ring, constants, serve, sys } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 import { exchange, httpGets } from './helpers/clients.js';
 
 const CONNS = 24;
@@ -43,7 +44,7 @@ async function echoBatch(submitEvery: number): Promise<void> {
   }
 }
 
-describe.skipIf(!Ring.supported())('Proactor submitEvery', () => {
+describe.skipIf(why.ring)(titled('Proactor submitEvery', why.ring), () => {
   let before: Map<number, string>;
   beforeEach(() => (before = openFds()));
   afterEach(() => expect(leakedSince(before)).toEqual([]));
@@ -92,7 +93,7 @@ describe('batch clock', () => {
     sys.close(b);
   });
 
-  it.skipIf(!Ring.supported())('is read once per batch under Proactor.run', async () => {
+  it.skipIf(why.ring)(titled('is read once per batch under Proactor.run', why.ring), async () => {
     const px = new Proactor();
     const seen: number[] = [];
     px.timeout(1, () => {

@@ -2,6 +2,7 @@ import { openSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { ErrnoError, Proactor, Reactor, Ring, constants, sys } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 import { makeFile, pattern, scratchDir } from './helpers/uring.js';
 import { expectIdleRunHearsNode } from './helpers/idle-run.js';
 
@@ -40,7 +41,7 @@ async function echoRoundTrip(client: Ring, fd: number, msg: Buffer): Promise<Buf
   return got;
 }
 
-describe.skipIf(!Ring.supported())('Proactor', () => {
+describe.skipIf(why.ring)(titled('Proactor', why.ring), () => {
   let before: Map<number, string>;
   let scratch: ReturnType<typeof scratchDir>;
   beforeAll(() => (scratch = scratchDir()));

@@ -11,10 +11,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ringOptionSupport } from '../dist/src/sys/ring-options.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Proactor, Ring, probe, sys, type ProactorOptions } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 
 const support = Ring.supported() ? ringOptionSupport() : undefined;
 const skipWhy = (o: keyof NonNullable<typeof support>) =>
-  support === undefined ? 'io_uring refused' : support[o].supported ? undefined : support[o].detail;
+  support === undefined ? why.ring : support[o].supported ? undefined : `not supported here: ${support[o].detail}`;
 
 /** Echoes every byte back through a Proactor's multishot recv; resolves with what the client got. */
 async function echoThrough(opts: ProactorOptions, payload: Buffer, chunk: number): Promise<Buffer> {
@@ -54,7 +55,7 @@ async function echoThrough(opts: ProactorOptions, payload: Buffer, chunk: number
   }
 }
 
-describe.skipIf(!Ring.supported())('ring setup options', () => {
+describe.skipIf(why.ring)(titled('ring setup options', why.ring), () => {
   let before: Map<number, string>;
   beforeEach(() => (before = openFds()));
   afterEach(() => expect(leakedSince(before)).toEqual([]));
@@ -67,24 +68,27 @@ describe.skipIf(!Ring.supported())('ring setup options', () => {
     }
   });
 
-  it.skipIf(skipWhy('registerRingFd'))('registered ring fd: reads the same on and off', async () => {
-    const data = randomBytes(100_000);
-    const fds = sys.socketpair({ blocking: true });
-    for (const registerRingFd of [true, false]) {
-      const ring = new Ring({ registerRingFd });
-      const got = Buffer.alloc(data.length);
-      const w = ring.write(fds[0]!, data, -1);
-      let n = 0;
-      while (n < data.length) n += await ring.read(fds[1]!, got.subarray(n), -1);
-      expect(await w).toBe(data.length);
-      expect(got.equals(data)).toBe(true);
-      ring.close();
-    }
-    fds.forEach((fd) => sys.close(fd));
-  });
+  it.skipIf(skipWhy('registerRingFd'))(
+    titled('registered ring fd: reads the same on and off', skipWhy('registerRingFd')),
+    async () => {
+      const data = randomBytes(100_000);
+      const fds = sys.socketpair({ blocking: true });
+      for (const registerRingFd of [true, false]) {
+        const ring = new Ring({ registerRingFd });
+        const got = Buffer.alloc(data.length);
+        const w = ring.write(fds[0]!, data, -1);
+        let n = 0;
+        while (n < data.length) n += await ring.read(fds[1]!, got.subarray(n), -1);
+        expect(await w).toBe(data.length);
+        expect(got.equals(data)).toBe(true);
+        ring.close();
+      }
+      fds.forEach((fd) => sys.close(fd));
+    },
+  );
 
   it.skipIf(skipWhy('submitAll'))(
-    'submit-all: on by default, off when asked, a failing entry alone fails',
+    titled('submit-all: on by default, off when asked, a failing entry alone fails', skipWhy('submitAll')),
     async () => {
       for (const submitAll of [true, false]) {
         const ring = new Ring({ submitAll });
@@ -98,36 +102,45 @@ describe.skipIf(!Ring.supported())('ring setup options', () => {
     },
   );
 
-  it.skipIf(skipWhy('cqSize'))('CQ sizing: the ring has the CQ asked for, and a small CQ loses nothing', async () => {
-    const ring = new Ring({ entries: 8, cqEntries: 16 });
-    expect(ring.cqEntries).toBe(16);
-    const n = await Promise.all(Array.from({ length: 200 }, () => ring.nop()));
-    expect(n).toEqual(new Array(200).fill(0));
-    ring.close();
-    const payload = randomBytes(1 << 20);
-    for (const cqEntries of [8, 4096]) {
-      const got = await echoThrough({ entries: 8, cqEntries, recvBuffers: { count: 8, size: 4096 } }, payload, 65536);
-      expect(got.equals(payload)).toBe(true);
-    }
-  });
+  it.skipIf(skipWhy('cqSize'))(
+    titled('CQ sizing: the ring has the CQ asked for, and a small CQ loses nothing', skipWhy('cqSize')),
+    async () => {
+      const ring = new Ring({ entries: 8, cqEntries: 16 });
+      expect(ring.cqEntries).toBe(16);
+      const n = await Promise.all(Array.from({ length: 200 }, () => ring.nop()));
+      expect(n).toEqual(new Array(200).fill(0));
+      ring.close();
+      const payload = randomBytes(1 << 20);
+      for (const cqEntries of [8, 4096]) {
+        const got = await echoThrough({ entries: 8, cqEntries, recvBuffers: { count: 8, size: 4096 } }, payload, 65536);
+        expect(got.equals(payload)).toBe(true);
+      }
+    },
+  );
 
-  it.skipIf(skipWhy('registerRingFd'))('a Proactor with a registered ring fd echoes byte-exact', async () => {
-    const payload = randomBytes(1 << 20);
-    for (const registerRingFd of [true, false])
-      expect((await echoThrough({ registerRingFd }, payload, 65536)).equals(payload)).toBe(true);
-  });
+  it.skipIf(skipWhy('registerRingFd'))(
+    titled('a Proactor with a registered ring fd echoes byte-exact', skipWhy('registerRingFd')),
+    async () => {
+      const payload = randomBytes(1 << 20);
+      for (const registerRingFd of [true, false])
+        expect((await echoThrough({ registerRingFd }, payload, 65536)).equals(payload)).toBe(true);
+    },
+  );
 
-  it.skipIf(skipWhy('recvBundle'))('recv bundles: byte-exact on and off, with buffers reused many times', async () => {
-    const payload = randomBytes(4 << 20);
-    for (const bundle of [true, false]) {
-      const got = await echoThrough({ recvBuffers: { count: 8, size: 4096, bundle } }, payload, 200_000);
-      expect(got.length).toBe(payload.length);
-      expect(got.equals(payload)).toBe(true);
-    }
-  });
+  it.skipIf(skipWhy('recvBundle'))(
+    titled('recv bundles: byte-exact on and off, with buffers reused many times', skipWhy('recvBundle')),
+    async () => {
+      const payload = randomBytes(4 << 20);
+      for (const bundle of [true, false]) {
+        const got = await echoThrough({ recvBuffers: { count: 8, size: 4096, bundle } }, payload, 200_000);
+        expect(got.length).toBe(payload.length);
+        expect(got.equals(payload)).toBe(true);
+      }
+    },
+  );
 
   it.skipIf(skipWhy('incrementalBuffers'))(
-    'incremental buffers: byte-exact on and off, small and large writes',
+    titled('incremental buffers: byte-exact on and off, small and large writes', skipWhy('incrementalBuffers')),
     async () => {
       for (const chunk of [7, 1500, 100_000]) {
         const payload = randomBytes(chunk < 100 ? 20_000 : 2 << 20);

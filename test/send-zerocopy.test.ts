@@ -13,6 +13,7 @@ import { leakedSince, openFds } from './helpers/fds.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
 import { eventually } from './helpers/wait.js';
 import { Proactor, Ring, constants, probe, sendBuffer, sys } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 
 const C = constants as Record<string, number>;
 const EAGAIN = -C.EAGAIN!;
@@ -20,7 +21,7 @@ const ENOBUFS = -C.ENOBUFS!;
 const SIZES = [1, 4095, 4096, 65_537, (1 << 20) + 3, 16 << 20];
 const big = randomFillSync(Buffer.allocUnsafe(16 << 20));
 const tick = () => new Promise((r) => setImmediate(r));
-const sendZcOk = Ring.supported() && Ring.probe().opcodes.includes('SEND_ZC');
+const sendZcOk = why.sendZc === undefined;
 // IORING_SEND_ZC_REPORT_USAGE, the SEND_ZC copied verdict, came with 6.2
 const [major = 0, minor = 0] = release().split('.').map(Number);
 const usageReported = major > 6 || (major === 6 && minor >= 2);
@@ -148,7 +149,7 @@ describe('sendBuffer', () => {
   });
 });
 
-describe.skipIf(!sendZcOk)('Ring.sendZc (IORING_OP_SEND_ZC, 6.0)', () => {
+describe.skipIf(why.sendZc)(titled('Ring.sendZc (IORING_OP_SEND_ZC, 6.0)', why.sendZc), () => {
   for (const size of SIZES) {
     it(`sends ${size} bytes exactly and resolves after the notifications`, async () => {
       const ring = new Ring();
@@ -207,7 +208,7 @@ describe.skipIf(!sendZcOk)('Ring.sendZc (IORING_OP_SEND_ZC, 6.0)', () => {
   });
 });
 
-describe.skipIf(!sendZcOk)('Proactor.sendZc', () => {
+describe.skipIf(why.sendZc)(titled('Proactor.sendZc', why.sendZc), () => {
   for (const size of [1, (1 << 20) + 3, 16 << 20]) {
     it(`sends ${size} bytes exactly and calls back after the notifications`, async () => {
       const pr = new Proactor();

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeTransferRing } from '../dist/src/transfer/uring.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
-import { Ring, constants, sys, transferFile, transferMethods } from './helpers/rawio.js';
+import { constants, sys, transferFile, transferMethods } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 
 const SIZE = (1 << 20) + 5;
 const EBADF = (constants as Record<string, number>).EBADF!;
@@ -29,7 +30,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!Ring.supported())('the per-thread transfer ring', () => {
+describe.skipIf(why.ring)(titled('the per-thread transfer ring', why.ring), () => {
   it('once a stopping thread ended it, transfers fail with EBADF and no ring is made again', async () => {
     const before = openFds();
     const w = new Worker(new URL('./fixtures/transfer-ring-end-worker.mjs', import.meta.url), {

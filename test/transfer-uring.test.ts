@@ -11,6 +11,7 @@ import { leakedSince, openFds } from './helpers/fds.js';
 import { closeFiles, openRandomFiles } from './helpers/files.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
 import { Ring, sys, transferFile, waitWritable, type TransferMethodName } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 
 const METHODS: TransferMethodName[] = ['uring', 'direct', 'auto'];
 const SIZES = [1, 4095, 4097, (1 << 20) + 1];
@@ -47,7 +48,7 @@ async function send(size: number, opts: Parameters<typeof transferFile>[2], peer
   return { n, got: await peer.received };
 }
 
-describe.skipIf(!Ring.supported()).each(METHODS)('transferFile %s', (method) => {
+describe.skipIf(why.ring).each(METHODS)(titled('transferFile %s', why.ring), (method) => {
   it.each(SIZES)('is byte-exact for %i bytes with offsets and lengths', async (size) => {
     const half = size >> 1;
     const cases = [
@@ -107,7 +108,7 @@ describe.skipIf(!Ring.supported()).each(METHODS)('transferFile %s', (method) => 
   });
 });
 
-describe.skipIf(!Ring.supported())('transferFile auto', () => {
+describe.skipIf(why.ring)(titled('transferFile auto', why.ring), () => {
   it('uses sendfile below directio and direct at or above it', async () => {
     const size = (1 << 20) + 1;
     let direct0 = directStats.bytes;

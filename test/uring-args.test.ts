@@ -8,11 +8,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Proactor, Ring, constants as c, sys } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 import { alignedView, makeFile, pattern, scratchDir } from './helpers/uring.js';
 
 const data = pattern(64 * 1024, 3);
 
-describe.skipIf(!Ring.supported())('Ring and Proactor argument order', () => {
+describe.skipIf(why.ring)(titled('Ring and Proactor argument order', why.ring), () => {
   let scratch: ReturnType<typeof scratchDir>;
   let file: string;
   let fd: number;

@@ -5,6 +5,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Ring, constants } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 import { alignedView, makeFile, pattern, scratchDir } from './helpers/uring.js';
 
 /** Waits for `count` batch completions; returns res by user data. */
@@ -19,7 +20,7 @@ function reapAll(ring: Ring, count: number): Map<number, number> {
   return got;
 }
 
-describe.skipIf(!Ring.supported())('Ring batch prepRead / prepWrite', () => {
+describe.skipIf(why.ring)(titled('Ring batch prepRead / prepWrite', why.ring), () => {
   let scratch: ReturnType<typeof scratchDir>;
   const data = pattern(1 << 20, 3);
   let file: string;

@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ring } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 import { makeFile, pattern, scratchDir } from './helpers/uring.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -28,7 +28,7 @@ function runNode(args: string[], timeoutMs: number) {
   );
 }
 
-describe.skipIf(!Ring.supported())('Ring under forced garbage collection', () => {
+describe.skipIf(why.ring)(titled('Ring under forced garbage collection', why.ring), () => {
   let scratch: ReturnType<typeof scratchDir>;
   beforeAll(() => (scratch = scratchDir()));
   afterAll(() => scratch.remove());
@@ -47,7 +47,7 @@ describe.skipIf(!Ring.supported())('Ring under forced garbage collection', () =>
   });
 });
 
-describe.skipIf(!Ring.supported())('Ring left open with reads in flight at exit', () => {
+describe.skipIf(why.ring)(titled('Ring left open with reads in flight at exit', why.ring), () => {
   let scratch: ReturnType<typeof scratchDir>;
   beforeAll(() => (scratch = scratchDir()));
   afterAll(() => scratch.remove());

@@ -6,14 +6,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Ring } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/uring-setuid-child.mjs', import.meta.url));
-const why = !Ring.supported()
-  ? 'io_uring is not available here'
-  : process.getuid?.() !== 0
-    ? 'needs root to change credentials'
-    : '';
+const noSetuid = why.ring ?? (process.getuid?.() !== 0 ? 'needs root to change credentials' : undefined);
 
 interface Err {
   name: string;
@@ -33,7 +29,7 @@ function expectRefused(e: Err | null | number[] | undefined, syscall: string): v
   expect(m).toMatch(/0:0:0:0:.* -> /);
 }
 
-describe.skipIf(why !== '')(`Ring after the process changes its credentials ${why}`, () => {
+describe.skipIf(noSetuid)(titled('Ring after the process changes its credentials', noSetuid), () => {
   it('refuses promise ops, batch prep and submit after setegid/seteuid, and works again once restored', () => {
     const r = run('egid-euid');
     expect(r.before).toBeNull();
@@ -76,9 +72,9 @@ describe('import side effects and the credential guard', () => {
 
   // A thread that starts and exits within the import is gone before the counts above are
   // read; strace sees every clone. (node:http's certificate thread on Node 22+ was one.)
-  const strace = spawnSync('strace', ['-V']).status === 0;
-  it.skipIf(!strace)(
-    `importing rawio starts no thread even for a moment${strace ? '' : ' (strace is not installed)'}`,
+  it.skipIf(why.strace)(
+    titled('importing rawio starts no thread even for a moment', why.strace),
+
     () => {
       const threads = (fixture: string, mode: string): number => {
         const out = spawnSync(
@@ -96,7 +92,7 @@ describe('import side effects and the credential guard', () => {
     },
   );
 
-  it.skipIf(!Ring.supported())('is installed when the first Ring is created', () => {
+  it.skipIf(why.ring)(titled('is installed when the first Ring is created', why.ring), () => {
     expect(r.afterRing).toEqual([]);
   });
 });

@@ -15,13 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { pattern } from './helpers/uring.js';
 import { Proactor, Ring, constants, sys } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 import { TransferRing } from '../dist/src/sys/ring-native.js';
 
 const SIZE = 2048;
 const EAGAIN = -(constants as Record<string, number>).EAGAIN!;
 const IORING_CQE_F_MORE = 2;
-const supported = Ring.supported();
-const sendZc = supported && Ring.probe().opcodes.includes('SEND_ZC');
+const sendZc = why.sendZc === undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The clones of every transfer that did detach: their memory may still be the kernel's. */
 const kept: ArrayBuffer[] = [];
@@ -258,7 +258,7 @@ async function runMultishotRow(pr: Proactor): Promise<Found> {
   }
 }
 
-describe.skipIf(!supported)('a caller’s buffer stays attached while the kernel holds it', () => {
+describe.skipIf(why.ring)(titled('a caller’s buffer stays attached while the kernel holds it', why.ring), () => {
   let fdsBefore: Map<number, string>;
   let fallback: Proactor;
   beforeAll(() => {

@@ -5,17 +5,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { eventually } from './helpers/wait.js';
 import { PollSet, Ring, sys } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 
 const POLLIN = 1;
 
-const ok = Ring.supported();
 const settle = (p: Promise<number>): Promise<{ v?: number; code?: string }> =>
   p.then(
     (v) => ({ v }),
     (e: Error & { code?: string }) => ({ code: e.code }),
   );
 
-describe.skipIf(!ok)('Ring under pressure', () => {
+describe.skipIf(why.ring)(titled('Ring under pressure', why.ring), () => {
   let before: Map<number, string>;
   beforeEach(() => {
     before = openFds();

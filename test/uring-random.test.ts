@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ring, sys, constants as c } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { makeFile, pattern, scratchDir } from './helpers/uring.js';
 
@@ -51,7 +52,7 @@ interface Tracked {
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
-describe.skipIf(!Ring.supported())('Ring random operations', () => {
+describe.skipIf(why.ring)(titled('Ring random operations', why.ring), () => {
   let scratch: ReturnType<typeof scratchDir>;
   let file: string;
   beforeAll(() => {

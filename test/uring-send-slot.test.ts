@@ -8,11 +8,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { native } from '../dist/src/sys/native.js';
 import { leakedSince, openFds } from './helpers/fds.js';
-import { Ring, sys } from './helpers/rawio.js';
+import { sys } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 
 const IORING_SETUP_SINGLE_ISSUER = 1 << 12;
 
-describe.skipIf(!Ring.supported())('Ring.prepSend', () => {
+describe.skipIf(why.ring)(titled('Ring.prepSend', why.ring), () => {
   let before: Map<number, string>;
   let a: number;
   let b: number;

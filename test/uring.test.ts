@@ -4,13 +4,13 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { ErrnoError, Ring, constants, sys } from './helpers/rawio.js';
+import { titled, why } from './helpers/skips.js';
 import { alignedView, makeFile, pattern, scratchDir } from './helpers/uring.js';
 
-const ok = Ring.supported();
-const why = `io_uring refused here: ${JSON.stringify(Ring.probe())}`;
+const refusal = `io_uring refused here: ${JSON.stringify(Ring.probe())}`;
 const F_MORE = 2;
 
-describe.skipIf(!ok)('Ring (io_uring) promise API', () => {
+describe.skipIf(why.ring)(titled('Ring (io_uring) promise API', why.ring), () => {
   let scratch: ReturnType<typeof scratchDir>;
   let before: Map<number, string>;
   let ring: Ring;
@@ -189,7 +189,7 @@ describe.skipIf(!ok)('Ring (io_uring) promise API', () => {
   });
 });
 
-describe.skipIf(!ok)('Ring batch API, full queues, overflow and close', () => {
+describe.skipIf(why.ring)(titled('Ring batch API, full queues, overflow and close', why.ring), () => {
   let before: Map<number, string>;
   beforeEach(() => {
     before = openFds();
@@ -423,7 +423,7 @@ describe.skipIf(!ok)('Ring batch API, full queues, overflow and close', () => {
   });
 });
 
-describe.skipIf(!ok)('Ring in a worker thread (the addon is context-aware)', () => {
+describe.skipIf(why.ring)(titled('Ring in a worker thread (the addon is context-aware)', why.ring), () => {
   it('reads a file byte-exact from its own ring', async () => {
     const index = new URL('../dist/src/index.js', import.meta.url).href;
     const code = `
@@ -446,11 +446,9 @@ describe.skipIf(!ok)('Ring in a worker thread (the addon is context-aware)', () 
 });
 
 // Runs only where the kernel refuses io_uring (disabled by sysctl or seccomp); here it says so.
-describe.skipIf(ok)(
-  `Ring where the kernel refuses io_uring${ok ? ' (skipped: this kernel grants io_uring, so the refusal cannot happen here)' : ''}`,
-  () => {
-    it(`new Ring() throws and says why (${why})`, () => {
-      expect(() => new Ring()).toThrow(ErrnoError);
-    });
-  },
-);
+const granted = why.ring ? undefined : 'this kernel grants io_uring, so the refusal cannot happen here';
+describe.skipIf(granted)(titled('Ring where the kernel refuses io_uring', granted), () => {
+  it(`new Ring() throws and says why (${refusal})`, () => {
+    expect(() => new Ring()).toThrow(ErrnoError);
+  });
+});

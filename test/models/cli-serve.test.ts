@@ -8,13 +8,9 @@ import { join } from 'node:path';
 import { exchange, httpGets } from '../helpers/clients.js';
 import { eventually } from '../helpers/wait.js';
 import { exited } from '../helpers/procs.js';
+import { titled, why } from '../helpers/skips.js';
 
 const cli = new URL('../../dist/src/cli.js', import.meta.url).pathname;
-/** Whether this machine has IPv6 loopback (a container may not). */
-const ipv6 = await new Promise<boolean>((resolve) => {
-  const s = net.createServer().once('error', () => resolve(false));
-  s.listen(0, '::1', () => s.close(() => resolve(true)));
-});
 
 /** Starts `rawio serve …args`; resolves with the child, its port, and its stdout so far. */
 async function startServe(args: string[]): Promise<{ child: ChildProcess; port: number; out: () => string }> {
@@ -168,25 +164,28 @@ describe('rawio serve', () => {
     expect(out()).toMatch(/closed after 1 connections, 1 requests \(1 refused at --max-connections\)/);
   }, 30_000);
 
-  it.skipIf(!ipv6)('prints an IPv6 address in brackets, as --target, --bench-agent and a URL take it', async () => {
-    const args = ['serve', '--model', 'single', '--protocol', 'http', '--host', '::1', '--bench-agent', '[::1]:0'];
-    const child = spawn(process.execPath, [cli, ...args]);
-    try {
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', () => /bench agent on \S+\n/.test(out) && resolve());
-        child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-      });
-      const m = /serving on \[::1\]:(\d+)\n[^]*bench agent on (http:\/\/\[::1\]:\d+\/cpu)\n/.exec(out);
-      expect(m, out).not.toBeNull();
-      expect(await (await fetch(`http://[::1]:${m![1]}/`)).text()).toBe('Hello, World!');
-      expect((await (await fetch(m![2]!)).json()) as object).toHaveProperty('userSeconds');
-    } finally {
-      child.kill('SIGTERM');
-    }
-    expect(await exited(child)).toBe(0);
-  });
+  it.skipIf(why.ipv6)(
+    titled('prints an IPv6 address in brackets, as --target, --bench-agent and a URL take it', why.ipv6),
+    async () => {
+      const args = ['serve', '--model', 'single', '--protocol', 'http', '--host', '::1', '--bench-agent', '[::1]:0'];
+      const child = spawn(process.execPath, [cli, ...args]);
+      try {
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        await new Promise<void>((resolve, reject) => {
+          child.stdout.on('data', () => /bench agent on \S+\n/.test(out) && resolve());
+          child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+        });
+        const m = /serving on \[::1\]:(\d+)\n[^]*bench agent on (http:\/\/\[::1\]:\d+\/cpu)\n/.exec(out);
+        expect(m, out).not.toBeNull();
+        expect(await (await fetch(`http://[::1]:${m![1]}/`)).text()).toBe('Hello, World!');
+        expect((await (await fetch(m![2]!)).json()) as object).toHaveProperty('userSeconds');
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited(child)).toBe(0);
+    },
+  );
 
   it('refuses a bad option with a clear message', () => {
     let err = '';

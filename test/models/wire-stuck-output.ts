@@ -19,7 +19,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { constants, Ring, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
+import { constants, sys, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
+import { titled, why } from '../helpers/skips.js';
 import { exchange, resp, respReplies } from '../helpers/clients.js';
 import { serverFdsTo } from '../helpers/server-proc.js';
 import { ESTABLISHED, SYN_RECV, SYN_SENT, tcpSocket } from '../helpers/tcp.js';
@@ -240,8 +241,11 @@ export function defineStuckOutputTests(model: ModelName, start: Start, root: () 
   );
 
   for (const transfer of ['uring', 'direct'] as const) {
-    it.skipIf(!Ring.supported())(
-      `keeps a client that reads a file body steadily for longer than the idle timeout (transfer ${transfer})`,
+    it.skipIf(why.ring)(
+      titled(
+        `keeps a client that reads a file body steadily for longer than the idle timeout (transfer ${transfer})`,
+        why.ring,
+      ),
       async () => {
         // io_uring's sends wait for the client in the kernel, not in a wait of the server's:
         // the bytes each send took are the client's progress. The client reads 512 KiB every
@@ -272,8 +276,13 @@ export function defineStuckOutputTests(model: ModelName, start: Start, root: () 
   }
 
   for (const transfer of ['sendfile', 'uring', 'direct'] as const) {
-    it.skipIf(transfer !== 'sendfile' && !Ring.supported())(
-      `closes a client that stops reading a file body at the idle timeout (transfer ${transfer}), its fds returned`,
+    const needs = transfer === 'sendfile' ? undefined : why.ring;
+    it.skipIf(needs)(
+      titled(
+        `closes a client that stops reading a file body at the idle timeout (transfer ${transfer}), its fds returned`,
+        needs,
+      ),
+
       async () => {
         const size = 16 * MiB;
         const name = `stuck-${transfer}.bin`;

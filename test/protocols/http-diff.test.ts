@@ -23,14 +23,15 @@
  * versions), never frame a request llhttp refuses (but for a method llhttp does not know)
  * or frame one differently.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpCodec, modelNames, serve, type Server } from '../helpers/rawio.js';
+import { titled, why } from '../helpers/skips.js';
 import { exited } from '../helpers/procs.js';
 import { freePort } from '../../dist/bench/lib/external.js';
 import { eventually } from '../helpers/wait.js';
@@ -40,7 +41,6 @@ import { echo } from '../fixtures/user/echo-request.mjs';
 
 const HANDLER = new URL('../fixtures/user/echo-request.mjs', import.meta.url);
 const NGINX = '/usr/sbin/nginx';
-const haveNginx = existsSync(NGINX) && spawnSync(NGINX, ['-v']).status === 0;
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const PROBE = 'GET /probe HTTP/1.1\r\nHost: p\r\n\r\n';
@@ -601,7 +601,7 @@ beforeAll(async () => {
   for (const k of [...CASES.map((k) => k.send), ...RANDOM]) llhttp.set(k, await talk(port, k));
   server.closeAllConnections();
   await new Promise((done) => server.close(done));
-  if (!haveNginx) return;
+  if (why.nginx) return; // its cases skip saying why
   const n = await startNginx();
   try {
     for (const k of CASES) nginx.set(k.send, statuses(await talk(n.port, k.send)));
@@ -645,22 +645,16 @@ describe.each(modelNames)('http framing against llhttp and nginx: %s', (model) =
     expect(wrong.join('\n\n')).toBe('');
   });
 
-  it.skipIf(!haveNginx)(
-    `answers with the statuses nginx answers${haveNginx ? '' : ' (skipped: no /usr/sbin/nginx)'}`,
-    async (ctx) => {
-      if (!haveNginx) ctx.skip('no /usr/sbin/nginx (CI installs nginx-light)');
-      const wrong: string[] = [];
-      for (const k of CASES) {
-        if (k.nginx) continue;
-        const got = statuses(await talk(server!.port, k.send));
-        if (got !== nginx.get(k.send))
-          wrong.push(
-            `${k.name}: rawio ${got.replaceAll('\n', ',')}, nginx ${nginx.get(k.send)!.replaceAll('\n', ',')}`,
-          );
-      }
-      expect(wrong).toEqual([]);
-    },
-  );
+  it.skipIf(why.nginx)(titled('answers with the statuses nginx answers', why.nginx), async () => {
+    const wrong: string[] = [];
+    for (const k of CASES) {
+      if (k.nginx) continue;
+      const got = statuses(await talk(server!.port, k.send));
+      if (got !== nginx.get(k.send))
+        wrong.push(`${k.name}: rawio ${got.replaceAll('\n', ',')}, nginx ${nginx.get(k.send)!.replaceAll('\n', ',')}`);
+    }
+    expect(wrong).toEqual([]);
+  });
 });
 
 // A model pushes what each read returned: the cases' frames and errors must not depend on

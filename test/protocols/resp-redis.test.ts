@@ -7,18 +7,18 @@
  *
  * Skipped when redis-server is not installed (CI installs it).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RespCodec, modelNames, serve, type Server } from '../helpers/rawio.js';
+import { titled, why } from '../helpers/skips.js';
 import { feed, hex, splits } from './feed.js';
 import { eventually } from '../helpers/wait.js';
 
 const REDIS = '/usr/bin/redis-server';
-const haveRedis = spawnSync(REDIS, ['--version']).status === 0;
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 /** A multibulk command of its arguments. */
@@ -513,10 +513,9 @@ function randomSequences(count: number, length: number): Buffer[] {
 }
 const RANDOM = randomSequences(40, 30);
 
-describe.skipIf(!haveRedis)(
-  haveRedis
-    ? 'resp: rawio against redis-server, byte for byte, on every model'
-    : 'resp against redis-server: skipped, no /usr/bin/redis-server (CI installs it)',
+describe.skipIf(why.redis)(
+  titled('resp: rawio against redis-server, byte for byte, on every model', why.redis),
+
   () => {
     let redis: ChildProcess | undefined;
     let dir: string | undefined;

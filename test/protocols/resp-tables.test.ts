@@ -9,7 +9,8 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { constants as os } from 'node:os';
-import { LocalKeyspace, Ring, createProtocol, serve, type ModelName, type SyncProtocol } from '../helpers/rawio.js';
+import { LocalKeyspace, createProtocol, serve, type ModelName, type SyncProtocol } from '../helpers/rawio.js';
+import { titled, why } from '../helpers/skips.js';
 import { feed, fuzzRuns, text } from './feed.js';
 import type { RespProtocol } from '../../dist/src/protocols/resp.js';
 
@@ -338,7 +339,8 @@ describe('pipelined RESP past a small in-flight budget, two connections at once'
   const models: ModelName[] = ['single', 'worker-pool', 'multi-reactor', 'proactor', 'thread-per-connection'];
   for (const model of models) {
     // The proactor needs io_uring; without it serve() fails with the kernel's reason.
-    it.skipIf(model === 'proactor' && !Ring.supported())(model, async () => {
+    const needs = model === 'proactor' ? why.ring : undefined;
+    it.skipIf(needs)(titled(model, needs), async () => {
       const server = await serve({ model, protocol: 'resp', workers: 1, pool: 1, maxInFlight: 2 });
       try {
         const run = (who: string): Promise<string> => {

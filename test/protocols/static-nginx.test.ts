@@ -43,13 +43,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelNames, serve, transferMethodNames, type Server, type TransferMethodName } from '../helpers/rawio.js';
+import { titled, why } from '../helpers/skips.js';
 import { leakedSince, openFds } from '../helpers/fds.js';
 import { exited } from '../helpers/procs.js';
 import { freePort } from '../../dist/bench/lib/external.js';
 import { eventually } from '../helpers/wait.js';
 
 const NGINX = '/usr/sbin/nginx';
-const haveNginx = spawnSync(NGINX, ['-v']).status === 0;
 
 const KiB = 1 << 10;
 const MiB = 1 << 20;
@@ -667,10 +667,9 @@ async function changing(port: number, dir: string, name: string, how: Change): P
  */
 const QUEUED_SHORT = `status 200 | length ${CHANGING['truncate queued']} | body short | closed`;
 
-describe.skipIf(!haveNginx)(
-  haveNginx
-    ? 'static: rawio against nginx, request by request, on every model and transfer method'
-    : `static against nginx: skipped, no ${NGINX} (CI installs nginx-light)`,
+describe.skipIf(why.nginx)(
+  titled('static: rawio against nginx, request by request, on every model and transfer method', why.nginx),
+
   () => {
     let base: string;
     let root: string;

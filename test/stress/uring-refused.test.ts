@@ -10,6 +10,8 @@ import { accessSync, constants as fsc, readFileSync, writeFileSync } from 'node:
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ring } from '../helpers/rawio.js';
+import { titled } from '../helpers/skips.js';
+
 import { makeFile, pattern, scratchDir } from '../helpers/uring.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/uring-refused-child.mjs', import.meta.url));
@@ -70,7 +72,7 @@ describe('rawio with io_uring refused by the kernel', () => {
   beforeAll(() => (scratch = scratchDir()));
   afterAll(() => scratch.remove());
 
-  it.skipIf(why !== undefined)(`works without it and fails clearly where it needs it ${why ?? ''}`, async () => {
+  it.skipIf(why)(titled('works without it and fails clearly where it needs it', why), async () => {
     const file = makeFile(scratch.dir, 'f', pattern(1000, 5));
     const r = JSON.parse(await whileRefused(fixture, file)) as Record<string, Attempt> & {
       supported: boolean;
@@ -92,7 +94,7 @@ describe('rawio with io_uring refused by the kernel', () => {
 });
 
 describe('Ring when the kernel refuses io_uring', () => {
-  it.skipIf(why !== undefined)(`loads, reports unsupported and throws a clear error ${why ?? ''}`, async () => {
+  it.skipIf(why)(titled('loads, reports unsupported and throws a clear error', why), async () => {
     const r = JSON.parse(
       await whileRefused(fileURLToPath(new URL('../fixtures/uring-refused-child.mjs', import.meta.url))),
     ) as {
