@@ -8,6 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { titled } from './helpers/skips.js';
 
 const script = new URL('../scripts/check-prebuilds.mjs', import.meta.url).pathname;
 const addon = new URL('../build/Release/rawio.node', import.meta.url).pathname; // this machine's (x86-64)
@@ -42,7 +43,9 @@ describe('check-prebuilds (npm publish refuses a package without its prebuilt ad
     expect(pkg.scripts.prepublishOnly).toBe('node scripts/check-prebuilds.mjs');
   });
 
-  it.runIf(process.arch === 'x64')('passes with both, each an ELF shared object for its CPU', () => {
+  // The addon built here stands in for the x64 prebuild; an arm64 one is made by retargeting it.
+  const notX64 = process.arch === 'x64' ? undefined : `the addon built here is ${process.arch}, not the x64 prebuild`;
+  it.skipIf(notX64)(titled('passes with both, each an ELF shared object for its CPU', notX64), () => {
     const d = scratch();
     copyFileSync(addon, join(d, 'prebuilds/linux-x64/rawio.node'));
     retarget(join(d, 'prebuilds/linux-arm64/rawio.node'), 183);

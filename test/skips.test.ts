@@ -2,8 +2,9 @@
  * A test that cannot run on a machine skips and says why, in what the reporter shows. Every
  * test file is held to it here: a `skipIf(reason)` titles its test or suite with
  * `titled(title, reason)` (test/helpers/skips.ts), which adds "(skipped: reason)" exactly when
- * it skips; a skip decided in the body is `ctx.skip(reason)`; an unconditional `it.skip`,
- * `describe.skip` or `.todo` says nothing on any machine, so there is none.
+ * it skips; a skip decided in the body is `ctx.skip(reason)`. An unconditional `it.skip`,
+ * `describe.skip` or `.todo`, a `runIf` (a skipIf turned around, with no place for the reason)
+ * and a bare `ctx.skip()` say nothing, so there are none.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -90,7 +91,7 @@ function unexplainedSkips(src: string): string[] {
     if (t.length !== 2 || squash(t[1]!) !== squash(cond))
       bad.push(`line ${line(m.index)}: skipIf(${cond}) without titled(title, ${cond}) as its title`);
   }
-  for (const m of src.matchAll(/\b(?:it|test|describe|suite)\.(?:skip|todo)\b|\.todo\(|\bctx\.skip\(\s*\)/g))
+  for (const m of src.matchAll(/\b(?:it|test|describe|suite)\.(?:skip|todo)\b|\.(?:todo|runIf)\(|\bctx\.skip\(\s*\)/g))
     bad.push(`line ${line(m.index)}: ${m[0]} says no reason`);
   return bad;
 }
@@ -105,7 +106,10 @@ describe('skipped tests say why', () => {
   it('the check finds a bare skip and accepts a titled one', () => {
     expect(unexplainedSkips("it.skipIf(!ok)('reads', () => {});")).toHaveLength(1);
     expect(unexplainedSkips("it.skipIf(why.ring)(titled('reads (x)', why.cc), () => {});")).toHaveLength(1);
-    expect(unexplainedSkips("describe.skip('x', () => {}); it.todo('y'); ctx.skip();")).toHaveLength(3);
+    expect(unexplainedSkips("describe.skip('x', () => {}); it.todo('y'); ctx.skip(); it.runIf(ok)('z')")).toHaveLength(
+      4,
+    );
+
     expect(unexplainedSkips("it.skipIf(why.ring)(titled('reads (x)', why.ring), () => {});")).toEqual([]);
     expect(unexplainedSkips('it.skipIf(a && b).each(T)(\n  titled(`%s ${f(1)}`, a && b),\n);')).toEqual([]);
     expect(unexplainedSkips("it('x', (ctx) => ctx.skip('no nginx'));")).toEqual([]);
