@@ -1,10 +1,36 @@
 /**
- * The header and idle clocks of one connection (ConnLimits.headerTimeout and idleTimeout),
- * kept by the connection core (conn-core.ts). A timeout measures only the client's own
+ * The header and idle clocks of one connection (ConnLimits.headerTimeout, idleTimeout and
+ * minRequestRate), kept by the connection core (conn-core.ts).
+ *
+ * The rule: a started request must arrive whole within `headerTimeout` plus one second for
+ * every `minRequestRate` bytes of it that have arrived, i.e. it is cut at
+ *   start + headerTimeout + bytesSoFar * 1000 / minRequestRate.
+ * A request that arrives at minRequestRate or faster is never cut by this clock (a large
+ * upload at a steady pace is served however long it takes); one arriving at r < R bytes a
+ * second is cut at headerTimeout / (1 - r/R); a trickle of a byte a second at about
+ * headerTimeout. With minRequestRate Infinity the bytes add nothing: a started request must
+ * arrive whole within headerTimeout, as before the rate existed.
+ *
+ * The idle clock gets the same credit: it cuts a connection with no progress (no whole
+ * request, no byte taken by the client, no reply being made) for idleTimeout plus one
+ * second for every minRequestRate bytes of the request now arriving. So the bytes of a
+ * request still arriving are progress only as far as they keep the rate: a steady upload
+ * that lasts longer than idleTimeout is not cut as idle, while a trickle is still closed at
+ * the idle timeout or the header timeout, whichever comes first.
+ *
+ * The bytes counted are those read since the last read that completed a request (the core
+ * counts them itself, the same for every codec): of that read, only the codec's `buffered`
+ * count, when it reports one, since the rest belonged to the requests it completed. Whether
+ * a request has started at all is the codec's word (`buffered` > 0): a codec that does not
+ * report `buffered` (a user module's may not) has no header clock, and the bytes read since
+ * its last frame count toward the idle clock only.
+ *
+ * A timeout measures only the client's own
  * slowness, never rawio's: while rawio has stopped reading the connection — a budget is
  * full (output, in flight, files; a pool reply awaited counts as in flight), or a blocking
  * model is writing the replies to what it read — the header clock does not run, and when
- * reading resumes both clocks start afresh. Fresh rather than the time left: a client
+ * reading resumes both clocks start afresh, the byte count from zero. Fresh rather than the
+ * time left: a client
  * gets a pause only by sending whole requests that fill a budget, so it cannot stretch
  * one slow header this way, and a remainder would punish it for a wait it did not cause.
  *
@@ -22,16 +48,35 @@ export type Expired = 'header' | 'idle' | undefined;
 export class ConnClock {
   /** When the request now arriving started, or reading last resumed with one partial (NaN: none). */
   #partialAt = NaN;
+  /** Bytes of the request now arriving read since #partialAt (or, with no header clock, since the last frame). */
+  #bytes = 0;
   /** When rawio stopped reading this connection (NaN: it is reading). */
   #stoppedAt = NaN;
   #activeAt = performance.now();
   #seenProgress = -1;
   #seenMark = -1;
 
-  /** After a read: `buffered` bytes of a request not yet whole; `framed`: the read completed a request. */
-  read(buffered: number, framed: boolean): void {
-    if (buffered === 0) this.#partialAt = NaN;
-    else if (framed || Number.isNaN(this.#partialAt)) this.#partialAt = performance.now();
+  /**
+   * After a read of `chunk` bytes: `buffered`, the codec's count of the bytes of a request not
+   * yet whole (undefined: it does not say); `framed`: the read completed a request.
+   */
+  read(chunk: number, buffered: number | undefined, framed: boolean): void {
+    if (framed) {
+      // A whole request is progress; of this read, only the bytes the codec still holds
+      // belong to the request now arriving (none known, when it does not say).
+      this.#activeAt = performance.now();
+      this.#partialAt = NaN;
+      this.#bytes = Math.min(chunk, buffered ?? 0);
+    } else {
+      this.#bytes += chunk;
+    }
+    if (buffered === undefined) return;
+    if (buffered === 0) {
+      this.#partialAt = NaN;
+      this.#bytes = 0;
+    } else if (Number.isNaN(this.#partialAt)) {
+      this.#partialAt = performance.now();
+    }
   }
 
   /** rawio stopped reading: the header clock stops. */
@@ -39,13 +84,14 @@ export class ConnClock {
     if (Number.isNaN(this.#stoppedAt)) this.#stoppedAt = performance.now();
   }
 
-  /** rawio reads again: both clocks start afresh. */
+  /** rawio reads again: both clocks start afresh, the byte count from zero. */
   resume(): void {
     if (Number.isNaN(this.#stoppedAt)) return;
     this.#stoppedAt = NaN;
     const now = performance.now();
     if (!Number.isNaN(this.#partialAt)) this.#partialAt = now;
     this.#activeAt = now;
+    this.#bytes = 0;
   }
 
   /**
@@ -55,13 +101,16 @@ export class ConnClock {
    */
   expired(now: number, limits: ConnLimits, progress: number, mark: number, making: boolean): Expired {
     const reading = Number.isNaN(this.#stoppedAt);
-    if (reading && now - this.#partialAt >= limits.headerTimeout) return 'header';
+    // One second for every minRequestRate bytes of the request now arriving, on both clocks
+    // (0 with a rate of Infinity).
+    const earned = (this.#bytes * 1000) / limits.minRequestRate;
+    if (reading && now - this.#partialAt - earned >= limits.headerTimeout) return 'header';
     if (making || progress !== this.#seenProgress || mark !== this.#seenMark) {
       this.#seenProgress = progress;
       this.#seenMark = mark;
       this.#activeAt = now;
       return undefined;
     }
-    return now - this.#activeAt >= limits.idleTimeout ? 'idle' : undefined;
+    return now - this.#activeAt - earned >= limits.idleTimeout ? 'idle' : undefined;
   }
 }

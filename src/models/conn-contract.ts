@@ -16,13 +16,23 @@ export interface ConnLimits {
   maxOutput: number;
   /** Reply file bodies open at once; default 16. */
   maxFiles: number;
-  /** ms a started request may take to arrive whole, counted while rawio reads (conn-clock.ts); default 10 000. */
+  /**
+   * ms a started request may take to arrive whole, counted while rawio reads, plus one second
+   * for every `minRequestRate` bytes of it that have arrived (conn-clock.ts); default 10 000.
+   */
   headerTimeout: number;
   /**
-   * ms without progress (no whole request arrived — the bytes of one still arriving are not
-   * progress —, no byte taken by the client, no reply being made) before closing; default 30 000.
+   * ms without progress (no whole request arrived, no byte taken by the client, no reply
+   * being made) before closing, plus one second for every `minRequestRate` bytes of the
+   * request now arriving; default 30 000.
    */
   idleTimeout: number;
+  /**
+   * Bytes a second: each `minRequestRate` bytes of the request now arriving add one second to
+   * both timeouts, so a request sent at least this fast is never cut by them; Infinity adds
+   * nothing (a request must arrive whole within headerTimeout); default 16 384.
+   */
+  minRequestRate: number;
 }
 
 export const CONN_DEFAULTS: Readonly<ConnLimits> = {
@@ -31,6 +41,7 @@ export const CONN_DEFAULTS: Readonly<ConnLimits> = {
   maxFiles: 16,
   headerTimeout: 10_000,
   idleTimeout: 30_000,
+  minRequestRate: 16_384,
 };
 
 /**
@@ -45,8 +56,8 @@ export const LINGER_MS = 5000;
 
 /** Just the limits out of a larger object (resolved serve options), to hand to a thread. */
 export function pickLimits(o: ConnLimits): ConnLimits {
-  const { maxInFlight, maxOutput, maxFiles, headerTimeout, idleTimeout } = o;
-  return { maxInFlight, maxOutput, maxFiles, headerTimeout, idleTimeout };
+  const { maxInFlight, maxOutput, maxFiles, headerTimeout, idleTimeout, minRequestRate } = o;
+  return { maxInFlight, maxOutput, maxFiles, headerTimeout, idleTimeout, minRequestRate };
 }
 
 /** How often a model's timer should call expire(): within a quarter of the shorter timeout, at most once a second. */

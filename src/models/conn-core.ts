@@ -159,7 +159,9 @@ export class ConnCore {
     if (this.#drainPartial && (frames.length > 0 || error || (this.#codec.buffered ?? 0) === 0)) {
       this.#drainPartial = false;
     }
-    this.#clock.read(this.#codec.buffered ?? 0, frames.length > 0);
+    // The header clock's rule (conn-clock.ts): a started request must arrive whole within
+    // headerTimeout plus a second for every minRequestRate bytes of it read so far.
+    this.#clock.read(chunk.byteLength, this.#codec.buffered, frames.length > 0);
     // A model that reads only once every reply is written stops reading while it writes.
     if (frames.length > 0 && this.#io.readsWhenIdle) this.#clock.stop();
     this.#pump();

@@ -52,6 +52,8 @@ const MUTEX_LEASE_MS = 100;
 
 let saidReady = false;
 const settings = JSON.parse(readFileSync(0, 'utf8')) as ProcessWorkerSettings;
+// JSON has no Infinity: a minRequestRate of Infinity (no rate credit) arrives as null.
+(settings.thread.limits as { minRequestRate: number | null }).minRequestRate ??= Infinity;
 // A master that dies (SIGKILL, a crash) hangs up the control pipe, which stops a worker that
 // reads it; one that never reads it again (user code stuck in synchronous code, a process
 // stopped by SIGSTOP) would outlive the master and keep the port for ever: the kernel kills

@@ -82,6 +82,7 @@ export const serveOptionTable = {
   maxFiles: { cli: 'int' },
   headerTimeout: { cli: 'int' },
   idleTimeout: { cli: 'int' },
+  minRequestRate: { cli: 'int' },
   maxConnections: { cli: 'int' }, // server-wide, not per connection (README's limits table)
   maxConnectionsPerClient: { cli: 'int' }, // per client address, server-wide (README's limits table)
   zerocopyThreshold: { cli: 'int', models: [...reactorModels, 'proactor', 'multi-proactor'] },
@@ -208,6 +209,20 @@ function maxConnections(value: unknown, name = 'maxConnections'): number {
   return v.int(name, value, 1, 0x7fffffff);
 }
 
+/**
+ * minRequestRate: bytes a second, a whole number of at least 1, or Infinity (no credit: a
+ * started request must arrive whole within headerTimeout).
+ */
+function minRequestRate(value: unknown): number {
+  if (value === undefined) return CONN_DEFAULTS.minRequestRate;
+  if (value === Infinity) return Infinity;
+  if (typeof value !== 'number') throw v.typeError('minRequestRate', 'of type number', value);
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw v.rangeError('minRequestRate', 'an integer >= 1, or Infinity', value);
+  }
+  return value;
+}
+
 /** The codecs' limits for maxHeader / maxRequest (http and static heads and bodies, resp commands and arguments). */
 function requestLimits(maxHeader?: number, maxRequest?: number): ProtocolOptions['limits'] {
   const limits: NonNullable<ProtocolOptions['limits']> = {};
@@ -306,6 +321,7 @@ export function resolveServeOptions(opts: ServeOptions): ResolvedServeOptions {
     maxFiles: o.maxFiles === undefined ? CONN_DEFAULTS.maxFiles : v.int('maxFiles', o.maxFiles, 1),
     headerTimeout: o.headerTimeout === undefined ? CONN_DEFAULTS.headerTimeout : ms('headerTimeout', o.headerTimeout),
     idleTimeout: o.idleTimeout === undefined ? CONN_DEFAULTS.idleTimeout : ms('idleTimeout', o.idleTimeout),
+    minRequestRate: minRequestRate(o.minRequestRate),
     maxConnections: maxConnections(o.maxConnections),
     maxConnectionsPerClient: maxConnections(o.maxConnectionsPerClient, 'maxConnectionsPerClient'),
     zerocopyThreshold: o.zerocopyThreshold === undefined ? 0 : v.int('zerocopyThreshold', o.zerocopyThreshold, 0),

@@ -332,7 +332,9 @@ export class ModuleProtocol implements Protocol {
  * error reply of the wrong shape, a `buffered` that is not a byte count), ends it with the
  * failure reply, and the connection closes after it. Its `buffered` (the bytes of a request
  * not yet whole) is read after each push and handed on, so the header timeout runs for a
- * module's half-sent request as for a built-in protocol's; a codec without one reports 0.
+ * module's half-sent request as for a built-in protocol's; a codec without one reports
+ * undefined (no header clock: the core counts the bytes pushed since its last frame toward
+ * the idle clock alone, conn-clock.ts), and 0 once it has ended.
  *
  * maxRequest bounds what one connection's codec may hold, as it bounds a built-in codec's
  * request: past it — `buffered`, or the bytes pushed since a push last returned a frame,
@@ -343,6 +345,8 @@ export class ModuleProtocol implements Protocol {
 class FencedCodec implements Codec {
   #dead = false;
   #buffered = 0;
+  /** The inner codec reported `buffered` at its last push (or it ended): else buffered is undefined. */
+  #reports = false;
   /** Bytes pushed since a push last returned a frame: no more than the request now arriving holds. */
   #unframed = 0;
 
@@ -354,8 +358,9 @@ class FencedCodec implements Codec {
     readonly report: (e: unknown) => void,
   ) {}
 
-  get buffered(): number {
-    return this.#buffered;
+  /** The inner codec's count as checked at the last push; undefined when it does not report one. */
+  get buffered(): number | undefined {
+    return this.#reports || this.#dead ? this.#buffered : undefined;
   }
 
   push(chunk: Uint8Array): PushResult {
@@ -390,6 +395,7 @@ class FencedCodec implements Codec {
       }
       if (error !== undefined) out.error = { ...checkReply(error, this.report), close: true };
       this.#buffered = (buffered as number | undefined) ?? 0;
+      this.#reports = buffered !== undefined;
       this.#unframed = frames.length > 0 ? 0 : this.#unframed + chunk.byteLength;
       const held = Math.max(this.#buffered, this.#unframed);
       if (out.error === undefined && held > this.maxRequest) {

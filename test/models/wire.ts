@@ -20,6 +20,9 @@
  *     stats), one that grows sends exactly what was promised;
  *   - header and idle timeouts close the connection, but never while rawio itself stopped
  *     reading for a budget (wire-paused-timeouts.ts);
+ *   - a request arriving steadily above minRequestRate is served however many header
+ *     timeouts it takes, a trickle is closed, and minRequestRate Infinity cuts the steady
+ *     one at headerTimeout (http, resp: wire-request-rate.ts);
  *   - a client that stops reading its replies or a file body is closed at the idle timeout,
  *     and maxQueue drops a connection alike on every model (wire-stuck-output.ts);
  *   - maxQueue counts only what the kernel refuses, and maxRequest holds every request form
@@ -58,6 +61,7 @@ import { defineMaxConnectionsTests } from './wire-max-connections.js';
 import { defineMaxPerClientTests } from './wire-max-per-client.js';
 import { defineFairnessTests } from './wire-fairness.js';
 import { defineBudgetTests } from './wire-budgets.js';
+import { defineRequestRateTests } from './wire-request-rate.js';
 import { eventually } from '../helpers/wait.js';
 
 const MiB = 1 << 20;
@@ -346,6 +350,7 @@ export function defineWireSuite(model: ModelName, extra: Partial<ServeOptions> =
     defineMaxPerClientTests(model, start);
     defineFairnessTests(model, start);
     defineBudgetTests(start);
+    defineRequestRateTests(start);
 
     it('bounds the output of an echo client that floods without reading', async () => {
       const s = await start('echo');

@@ -1,0 +1,135 @@
+/**
+ * The request rate (`minRequestRate`, README "Connection limits"), the same on every model
+ * (called by wire.ts): a started request must arrive whole within `headerTimeout` plus one
+ * second for every `minRequestRate` bytes of it that have arrived, and the idle clock gets
+ * the same credit.
+ *   - an HTTP body, or a RESP SET argument, sent steadily far above the rate and taking
+ *     several header timeouts (and idle timeouts) in all is answered;
+ *   - a trickle far below the rate is closed, nothing answered;
+ *   - with `minRequestRate: Infinity` the same steady upload is closed, nothing answered: a
+ *     started request must arrive whole within headerTimeout.
+ * The upload earns 4 s of credit with every piece it sends each 50 ms, so a loaded machine
+ * that delays the client does not make it late; deadlines are stall guards, nothing
+ * measures time.
+ */
+import net from 'node:net';
+import { expect, it } from 'vitest';
+import type { ServeOptions, Server } from '../helpers/rawio.js';
+import { Received, resp } from '../helpers/clients.js';
+import { eventually } from '../helpers/wait.js';
+
+type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) => Promise<Server>;
+
+const KiB = 1024;
+const STALL_MS = 20_000;
+/** Small clocks, so that the upload (32 pieces, 50 ms apart: 1.6 s) outlasts both several times. */
+const CLOCKS = { headerTimeout: 300, idleTimeout: 600 };
+const RATE = 1024; // bytes a second: each 4 KiB piece earns 4 s
+const PIECE = 4 * KiB;
+const PIECES = 32;
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A raw client: what it has received, whether the server closed it. */
+class Uploader {
+  readonly sock: net.Socket;
+  readonly #got = new Received();
+  closed = false;
+  readonly ready: Promise<void>;
+
+  constructor(port: number) {
+    this.sock = net.connect(port, '127.0.0.1');
+    this.ready = new Promise((r) => this.sock.once('connect', () => r()));
+    this.sock.on('data', (d: Buffer) => this.#got.push(d));
+    this.sock.on('close', () => (this.closed = true));
+    this.sock.on('error', () => undefined); // EPIPE / ECONNRESET after the server closed: expected
+  }
+
+  get got(): Buffer {
+    return this.#got.bytes;
+  }
+
+  /** Sends `data` in `size`-byte pieces `every` ms apart, until it is all sent or the server closes. */
+  async sendSteadily(data: Buffer, size: number, every: number): Promise<void> {
+    await this.ready;
+    for (let at = 0; at < data.length && !this.closed; at += size) {
+      this.sock.write(data.subarray(at, at + size));
+      await delay(every);
+    }
+  }
+
+  /** Waits until `check` holds or the server closes, at most STALL_MS; then whether `check` holds. */
+  until(check: (got: Buffer) => boolean): Promise<boolean> {
+    return eventually(() => check(this.got) || this.closed, STALL_MS).then(() => check(this.got));
+  }
+}
+
+const httpUpload = (body: Buffer) =>
+  Buffer.concat([Buffer.from(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
+
+/** An HTTP POST of PIECES × PIECE body bytes, and a RESP SET of as large a value. */
+const uploads = {
+  http: {
+    send: httpUpload(Buffer.alloc(PIECES * PIECE, 97)),
+    answered: (b: Buffer) => b.toString('latin1').startsWith('HTTP/1.1 200') && b.length > PIECES * PIECE,
+  },
+  resp: {
+    send: resp('SET', 'rate-key', Buffer.alloc(PIECES * PIECE, 98)),
+    answered: (b: Buffer) => b.toString('latin1') === '+OK\r\n',
+  },
+} as const;
+
+/** Sends `upload` at PIECE bytes every 50 ms; true when it was answered, false when the server closed first. */
+async function steadily(
+  port: number,
+  upload: (typeof uploads)['http' | 'resp'],
+): Promise<{ ok: boolean; got: Buffer }> {
+  const c = new Uploader(port);
+  try {
+    await c.sendSteadily(upload.send, PIECE, 50);
+    const ok = await c.until(upload.answered);
+    return { ok, got: c.got };
+  } finally {
+    c.sock.destroy();
+  }
+}
+
+/** Sends the start of `upload`, then a byte every 50 ms; true once the server closed it. */
+async function trickle(
+  port: number,
+  upload: (typeof uploads)['http' | 'resp'],
+): Promise<{ closed: boolean; got: Buffer }> {
+  const c = new Uploader(port);
+  try {
+    await c.ready;
+    c.sock.write(upload.send.subarray(0, 64));
+    const bytes = setInterval(() => !c.closed && c.sock.write('a'), 50);
+    try {
+      await c.until(() => false);
+    } finally {
+      clearInterval(bytes);
+    }
+    return { closed: c.closed, got: c.got };
+  } finally {
+    c.sock.destroy();
+  }
+}
+
+export function defineRequestRateTests(start: Start): void {
+  for (const protocol of ['http', 'resp'] as const) {
+    it(`answers a ${protocol} request arriving steadily above minRequestRate for several header and idle timeouts, and closes a trickle`, async () => {
+      const s = await start(protocol, { ...CLOCKS, minRequestRate: RATE });
+      const up = await steadily(s.port, uploads[protocol]);
+      expect(up.ok, up.got.subarray(0, 64).toString('latin1')).toBe(true);
+      const slow = await trickle(s.port, uploads[protocol]);
+      expect(slow.closed).toBe(true);
+      expect(slow.got.length).toBe(0);
+    }, 60_000);
+
+    it(`closes the same ${protocol} upload with minRequestRate Infinity: it must arrive whole within headerTimeout`, async () => {
+      const s = await start(protocol, { ...CLOCKS, minRequestRate: Infinity });
+      const up = await steadily(s.port, uploads[protocol]);
+      expect(up.ok).toBe(false);
+      expect(up.got.length).toBe(0);
+    }, 60_000);
+  }
+}
