@@ -70,7 +70,8 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
   --idle-timeout MS    close after this long without progress, plus a second for every
                        --min-request-rate bytes of the request arriving (default 30000)
   --min-request-rate B bytes a second: a request arriving at least this fast is never
-                       cut by the header or idle timeout (default 16384)
+                       cut by the header or idle timeout; Infinity: no credit, a started
+                       request must arrive whole within --header-timeout (default 16384)
 
   Server-wide limits (README, "Connection limits"):
   --max-connections N  connections open on the whole server, every thread and worker
@@ -128,6 +129,7 @@ export function parseServeCommand(argv: string[]): ServeCommand {
     const text = given[flag];
     if (text === undefined) continue;
     if (row.cli === 'words') opts[key] = mmapWords(flag, text);
+    else if (row.cli === 'rate') opts[key] = text === 'Infinity' ? Infinity : wholeNumber(flag, text);
     else opts[key] = row.cli === 'int' ? wholeNumber(flag, text) : row.cli === 'ints' ? wholeNumbers(flag, text) : text;
   }
   const drain = given.drain === undefined ? undefined : wholeNumber('drain', given.drain);

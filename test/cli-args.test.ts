@@ -60,6 +60,7 @@ describe('rawio subcommands', () => {
       ['--max-queue', '1.5'],
       ['--max-connections', 'many'],
       ['--max-connections-per-client', '2.5'],
+      ['--min-request-rate', 'fast'],
     ]) {
       const r = run('serve', '--model', 'multi-reactor', '--protocol', 'http', flag!, value!);
       expect(r.code).toBe(2);
@@ -103,6 +104,7 @@ describe('rawio subcommands', () => {
       '--cpus=0',
       '--max-connections=100',
       '--max-connections-per-client=8',
+      '--min-request-rate=4096',
     ]);
     expect(opts).toEqual({
       model: 'multi-reactor-pool',
@@ -114,7 +116,19 @@ describe('rawio subcommands', () => {
       cpus: [0],
       maxConnections: 100,
       maxConnectionsPerClient: 8,
+      minRequestRate: 4096,
     });
+  });
+
+  it('serve --min-request-rate: a whole number of bytes a second, at least 1, or Infinity', () => {
+    const base = ['--model=single', '--protocol=http'];
+    expect(parseServeArgs([...base, '--min-request-rate=1']).minRequestRate).toBe(1);
+    expect(parseServeArgs([...base, '--min-request-rate', 'Infinity']).minRequestRate).toBe(Infinity);
+    for (const value of ['0', '-5']) {
+      const r = run('serve', ...base, '--min-request-rate', value);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`--min-request-rate wants an integer >= 1, or Infinity, got '${value}'`);
+    }
   });
 
   it('serve --keyspace-size: the resp keyspace in bytes, 65536 and up, resp only', () => {

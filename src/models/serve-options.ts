@@ -54,9 +54,10 @@ export interface ServeOptionRow {
   protocols?: readonly ProtocolName[];
   /**
    * 'none': no flag (the command line has its own way, e.g. `node --opt rawio serve`);
-   * 'words': a comma-separated list of option words (`--mmap populate,reuse,sequential`).
+   * 'words': a comma-separated list of option words (`--mmap populate,reuse,sequential`);
+   * 'rate': a whole number, or the word Infinity.
    */
-  cli: 'string' | 'int' | 'ints' | 'words' | 'none';
+  cli: 'string' | 'int' | 'ints' | 'words' | 'rate' | 'none';
 }
 
 /** One row per option of ServeOptions. */
@@ -82,7 +83,7 @@ export const serveOptionTable = {
   maxFiles: { cli: 'int' },
   headerTimeout: { cli: 'int' },
   idleTimeout: { cli: 'int' },
-  minRequestRate: { cli: 'int' },
+  minRequestRate: { cli: 'rate' },
   maxConnections: { cli: 'int' }, // server-wide, not per connection (README's limits table)
   maxConnectionsPerClient: { cli: 'int' }, // per client address, server-wide (README's limits table)
   zerocopyThreshold: { cli: 'int', models: [...reactorModels, 'proactor', 'multi-proactor'] },

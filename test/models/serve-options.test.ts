@@ -132,6 +132,21 @@ describe.each(modelNames)('serve() options on %s', (model: ModelName) => {
     expect(serveOptionNames).toContain('maxConnectionsPerClient');
   });
 
+  it('minRequestRate: 16 KiB/s by default, Infinity or a whole number >= 1 as given', () => {
+    const rate = (o: Partial<ServeOptions>) => resolveServeOptions({ model, protocol: 'http', ...o }).minRequestRate;
+    expect(rate({})).toBe(16_384);
+    expect(rate({ minRequestRate: Infinity })).toBe(Infinity);
+    expect(rate({ minRequestRate: 1 })).toBe(1);
+    expect(rate({ minRequestRate: 2 ** 40 })).toBe(2 ** 40);
+    for (const value of ['16384', 16_384n, null, true]) {
+      expect(() => rate({ minRequestRate: bad(value) as unknown as number })).toThrow(TypeError);
+    }
+    for (const value of [0, -1, 2.5, Number.NaN, -Infinity, 2 ** 53]) {
+      expect(() => rate({ minRequestRate: value })).toThrow(RangeError);
+    }
+    expect(serveOptionNames).toContain('minRequestRate');
+  });
+
   it('says ENOENT for a static root that does not exist, ENOTDIR for a file', () => {
     const missing = join(dir, 'nope');
     expect(() => resolveServeOptions({ model, protocol: 'static', root: missing })).toThrow(

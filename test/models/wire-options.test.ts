@@ -8,18 +8,28 @@ import { exchange, resp, respReplies } from '../helpers/clients.js';
 
 describe('connection limit options', () => {
   it('refuses bad values before anything starts', () => {
-    for (const key of ['maxInFlight', 'maxOutput', 'maxFiles', 'headerTimeout', 'idleTimeout', 'maxRequest']) {
+    const keys = [
+      'maxInFlight',
+      'maxOutput',
+      'maxFiles',
+      'headerTimeout',
+      'idleTimeout',
+      'minRequestRate',
+      'maxRequest',
+    ];
+    for (const key of keys) {
       expect(() => resolveServeOptions({ model: 'single', protocol: 'http', [key]: 0 })).toThrow(RangeError);
       expect(() => resolveServeOptions({ model: 'single', protocol: 'http', [key]: '1' as never })).toThrow(TypeError);
     }
     expect(() => resolveServeOptions({ model: 'single', protocol: 'http', maxHeader: 70_000 })).toThrow(RangeError);
     const r = resolveServeOptions({ model: 'single', protocol: 'http' });
-    expect([r.maxInFlight, r.maxOutput, r.maxFiles, r.headerTimeout, r.idleTimeout]).toEqual([
+    expect([r.maxInFlight, r.maxOutput, r.maxFiles, r.headerTimeout, r.idleTimeout, r.minRequestRate]).toEqual([
       1024,
       1 << 20,
       16,
       10_000,
       30_000,
+      16_384,
     ]);
   });
 
