@@ -2,35 +2,33 @@
  * The header and idle clocks of one connection (ConnLimits.headerTimeout, idleTimeout and
  * minRequestRate), kept by the connection core (conn-core.ts).
  *
- * The rule: a started request must arrive whole within `headerTimeout` plus one second for
- * every `minRequestRate` bytes of it that have arrived, i.e. it is cut at
- *   start + headerTimeout + bytesSoFar * 1000 / minRequestRate.
- * A request that arrives at minRequestRate or faster is never cut by this clock (a large
- * upload at a steady pace is served however long it takes); one arriving at r < R bytes a
- * second is cut at headerTimeout / (1 - r/R); a trickle of a byte a second at about
- * headerTimeout. With minRequestRate Infinity the bytes add nothing: a started request must
- * arrive whole within headerTimeout, as before the rate existed.
- *
- * The idle clock gets the same credit: it cuts a connection with no progress (no whole
- * request, no byte taken by the client, no reply being made) for idleTimeout plus one
- * second for every minRequestRate bytes of the request now arriving. So the bytes of a
- * request still arriving are progress only as far as they keep the rate: a steady upload
- * that lasts longer than idleTimeout is not cut as idle, while a trickle is still closed at
- * the idle timeout or the header timeout, whichever comes first.
+ * Each clock is a budget of time (a token bucket) that runs down with the wall clock; the
+ * connection is cut when one runs out. A started request's header budget starts at
+ * `headerTimeout`; the idle budget starts at `idleTimeout` and is filled again by every
+ * progress (a whole request, a byte taken by the client, a reply being made). Every
+ * `minRequestRate` bytes of the request now arriving give both budgets one second back, but
+ * never above their full `headerTimeout` / `idleTimeout`. So:
+ * - a request that arrives at minRequestRate or faster is never cut (a large upload at a
+ *   steady pace is served however long it takes), by either clock;
+ * - one arriving at r < R bytes a second is cut at headerTimeout / (1 - r/R), a trickle of
+ *   a byte a second at about headerTimeout (or idleTimeout, whichever is first);
+ * - a burst buys at most a full budget: a client cannot send a large part of a request at
+ *   once and then hold the connection, and the memory it fills, for minutes;
+ * - with minRequestRate Infinity the bytes give nothing back: a started request must arrive
+ *   whole within headerTimeout, as before the rate existed.
  *
  * The bytes counted are those read since the last read that completed a request (the core
  * counts them itself, the same for every codec): of that read, only the codec's `buffered`
  * count, when it reports one, since the rest belonged to the requests it completed. Whether
  * a request has started at all is the codec's word (`buffered` > 0): a codec that does not
- * report `buffered` (a user module's may not) has no header clock, and the bytes read since
- * its last frame count toward the idle clock only.
+ * report `buffered` (a user module's may not) has no header clock, and the bytes it reads
+ * between frames credit the idle budget only.
  *
  * A timeout measures only the client's own
  * slowness, never rawio's: while rawio has stopped reading the connection — a budget is
  * full (output, in flight, files; a pool reply awaited counts as in flight), or a blocking
  * model is writing the replies to what it read — the header clock does not run, and when
- * reading resumes both clocks start afresh, the byte count from zero. Fresh rather than the
- * time left: a client
+ * reading resumes both budgets start full again. Full rather than what was left: a client
  * gets a pause only by sending whole requests that fill a budget, so it cannot stretch
  * one slow header this way, and a remainder would punish it for a wait it did not cause.
  *
@@ -45,53 +43,84 @@ import type { ConnLimits } from './conn-contract.js';
 
 export type Expired = 'header' | 'idle' | undefined;
 
+/** Time in hand (ms) that runs down with the clock: a token bucket topped up by credit. */
+class Budget {
+  #left = NaN;
+  #at = 0;
+
+  /** Whether it is running (a header budget runs only while a request is arriving). */
+  get running(): boolean {
+    return !Number.isNaN(this.#left);
+  }
+
+  fill(now: number, ms: number): void {
+    this.#left = ms;
+    this.#at = now;
+  }
+
+  clear(): void {
+    this.#left = NaN;
+  }
+
+  /** Gives `ms` back, up to `cap`; one already run out stays out. */
+  credit(now: number, ms: number, cap: number): void {
+    const left = this.left(now);
+    if (!(left > 0) || ms === 0) return;
+    this.#left = Math.min(cap, left + ms);
+    this.#at = now;
+  }
+
+  left(now: number): number {
+    return this.#left - (now - this.#at);
+  }
+}
+
 export class ConnClock {
-  /** When the request now arriving started, or reading last resumed with one partial (NaN: none). */
-  #partialAt = NaN;
-  /** Bytes of the request now arriving read since #partialAt (or, with no header clock, since the last frame). */
-  #bytes = 0;
+  readonly #limits: ConnLimits;
+  /** Running while a request is arriving. */
+  readonly #header = new Budget();
+  readonly #idle = new Budget();
   /** When rawio stopped reading this connection (NaN: it is reading). */
   #stoppedAt = NaN;
-  #activeAt = performance.now();
   #seenProgress = -1;
   #seenMark = -1;
 
+  /** `now`: performance.now() by default (the times are handed in by tests of the rule). */
+  constructor(limits: ConnLimits, now = performance.now()) {
+    this.#limits = limits;
+    this.#idle.fill(now, limits.idleTimeout);
+  }
+
   /**
-   * After a read of `chunk` bytes: `buffered`, the codec's count of the bytes of a request not
-   * yet whole (undefined: it does not say); `framed`: the read completed a request.
+   * After a read of `chunk` bytes at `now`: `buffered`, the codec's count of the bytes of a
+   * request not yet whole (undefined: it does not say); `framed`: the read completed a request.
    */
-  read(chunk: number, buffered: number | undefined, framed: boolean): void {
-    if (framed) {
-      // A whole request is progress; of this read, only the bytes the codec still holds
-      // belong to the request now arriving (none known, when it does not say).
-      this.#activeAt = performance.now();
-      this.#partialAt = NaN;
-      this.#bytes = Math.min(chunk, buffered ?? 0);
-    } else {
-      this.#bytes += chunk;
-    }
-    if (buffered === undefined) return;
-    if (buffered === 0) {
-      this.#partialAt = NaN;
-      this.#bytes = 0;
-    } else if (Number.isNaN(this.#partialAt)) {
-      this.#partialAt = performance.now();
-    }
+  read(chunk: number, buffered: number | undefined, framed: boolean, now = performance.now()): void {
+    const { headerTimeout, idleTimeout, minRequestRate } = this.#limits;
+    // A whole request is progress; of this read, only the bytes the codec still holds
+    // belong to the request now arriving (none known, when it does not say).
+    if (framed) this.#idle.fill(now, idleTimeout);
+    const bytes = framed ? Math.min(chunk, buffered ?? 0) : chunk;
+    if (buffered === 0) this.#header.clear();
+    else if (buffered !== undefined && (framed || !this.#header.running)) this.#header.fill(now, headerTimeout);
+    // One second back for every minRequestRate bytes of a request (none with a rate of
+    // Infinity, none for bytes that started no request, such as blank lines before one).
+    const earned = buffered === 0 ? 0 : (bytes * 1000) / minRequestRate;
+    if (this.#header.running) this.#header.credit(now, earned, headerTimeout);
+    this.#idle.credit(now, earned, idleTimeout);
   }
 
   /** rawio stopped reading: the header clock stops. */
-  stop(): void {
-    if (Number.isNaN(this.#stoppedAt)) this.#stoppedAt = performance.now();
+  stop(now = performance.now()): void {
+    if (Number.isNaN(this.#stoppedAt)) this.#stoppedAt = now;
   }
 
-  /** rawio reads again: both clocks start afresh, the byte count from zero. */
-  resume(): void {
+  /** rawio reads again: both budgets start full again. */
+  resume(now = performance.now()): void {
     if (Number.isNaN(this.#stoppedAt)) return;
     this.#stoppedAt = NaN;
-    const now = performance.now();
-    if (!Number.isNaN(this.#partialAt)) this.#partialAt = now;
-    this.#activeAt = now;
-    this.#bytes = 0;
+    if (this.#header.running) this.#header.fill(now, this.#limits.headerTimeout);
+    this.#idle.fill(now, this.#limits.idleTimeout);
   }
 
   /**
@@ -99,18 +128,15 @@ export class ConnClock {
    * client takes bytes, `mark` whenever a request arrives; `making`: the server is still
    * making a reply.
    */
-  expired(now: number, limits: ConnLimits, progress: number, mark: number, making: boolean): Expired {
+  expired(now: number, progress: number, mark: number, making: boolean): Expired {
     const reading = Number.isNaN(this.#stoppedAt);
-    // One second for every minRequestRate bytes of the request now arriving, on both clocks
-    // (0 with a rate of Infinity).
-    const earned = (this.#bytes * 1000) / limits.minRequestRate;
-    if (reading && now - this.#partialAt - earned >= limits.headerTimeout) return 'header';
+    if (reading && this.#header.running && this.#header.left(now) <= 0) return 'header';
     if (making || progress !== this.#seenProgress || mark !== this.#seenMark) {
       this.#seenProgress = progress;
       this.#seenMark = mark;
-      this.#activeAt = now;
+      this.#idle.fill(now, this.#limits.idleTimeout);
       return undefined;
     }
-    return now - this.#activeAt - earned >= limits.idleTimeout ? 'idle' : undefined;
+    return this.#idle.left(now) <= 0 ? 'idle' : undefined;
   }
 }

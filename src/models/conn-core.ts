@@ -118,7 +118,7 @@ export class ConnCore {
   /** Draining, and the request half read when it began has not arrived whole yet: reading goes on. */
   #drainPartial = false;
   /** The header and idle timeouts: they run only while rawio reads (conn-clock.ts). */
-  readonly #clock = new ConnClock();
+  readonly #clock: ConnClock;
   #idleWaiters: (() => void)[] = [];
   /** Ends the wait for a streamed body's next chunk: the connection has closed. */
   #bodyGone: (() => void) | undefined;
@@ -127,6 +127,7 @@ export class ConnCore {
     this.#io = io;
     this.#codec = protocol.createCodec();
     this.#limits = limits;
+    this.#clock = new ConnClock(limits);
     this.#stats = stats;
     this.#handle = handle ?? ((_seq, frame) => protocol.handle(frame));
     // A module whose createCodec() threw owes this client its error reply and a close now,
@@ -159,8 +160,8 @@ export class ConnCore {
     if (this.#drainPartial && (frames.length > 0 || error || (this.#codec.buffered ?? 0) === 0)) {
       this.#drainPartial = false;
     }
-    // The header clock's rule (conn-clock.ts): a started request must arrive whole within
-    // headerTimeout plus a second for every minRequestRate bytes of it read so far.
+    // The clocks' rule (conn-clock.ts): a started request has headerTimeout in hand, and
+    // every minRequestRate bytes of it that arrive give a second back, up to that much.
     this.#clock.read(chunk.byteLength, this.#codec.buffered, frames.length > 0);
     // A model that reads only once every reply is written stops reading while it writes.
     if (frames.length > 0 && this.#io.readsWhenIdle) this.#clock.stop();
@@ -262,7 +263,7 @@ export class ConnCore {
     // A reply the server is still making (a promise, a pool, a streamed body's next chunk)
     // is the server's delay, not the client's.
     const making = this.#unknown > 0 || this.#producing;
-    const expired = this.#clock.expired(now, limits, this.#io.progress, this.#nextSeq, making);
+    const expired = this.#clock.expired(now, this.#io.progress, this.#nextSeq, making);
     if (expired === 'header') return this.#timeout('ERR_RAWIO_HEADER_TIMEOUT', limits.headerTimeout);
     if (expired === 'idle') return this.#timeout('ERR_RAWIO_IDLE_TIMEOUT', limits.idleTimeout);
     return false;

@@ -1,16 +1,18 @@
 /**
  * The request rate (`minRequestRate`, README "Connection limits"), the same on every model
- * (called by wire.ts): a started request must arrive whole within `headerTimeout` plus one
- * second for every `minRequestRate` bytes of it that have arrived, and the idle clock gets
- * the same credit.
+ * (called by wire.ts): a started request has `headerTimeout` in hand, and every
+ * `minRequestRate` bytes of it that arrive give one second back, never more than a full
+ * `headerTimeout`; the idle clock gets the same credit (conn-clock.ts).
  *   - an HTTP body, or a RESP SET argument, sent steadily far above the rate and taking
  *     several header timeouts (and idle timeouts) in all is answered;
  *   - a trickle far below the rate is closed, nothing answered;
+ *   - half the request sent at once, then nothing, is closed about a headerTimeout later: a
+ *     burst buys no more than a full budget (64 KiB would be 64 s of credit uncapped);
  *   - with `minRequestRate: Infinity` the same steady upload is closed, nothing answered: a
  *     started request must arrive whole within headerTimeout.
- * The upload earns 4 s of credit with every piece it sends each 50 ms, so a loaded machine
- * that delays the client does not make it late; deadlines are stall guards, nothing
- * measures time.
+ * Every piece of the upload, sent each 50 ms, fills the budget again (4 KiB earn 4 s, more
+ * than the whole 1 s budget), so only a client delayed by a second between two pieces would
+ * be late; deadlines are stall guards, nothing measures time.
  */
 import net from 'node:net';
 import { expect, it } from 'vitest';
@@ -22,11 +24,11 @@ type Start = (protocol: ServeOptions['protocol'], opts?: Partial<ServeOptions>) 
 
 const KiB = 1024;
 const STALL_MS = 20_000;
-/** Small clocks, so that the upload (32 pieces, 50 ms apart: 1.6 s) outlasts both several times. */
-const CLOCKS = { headerTimeout: 300, idleTimeout: 600 };
-const RATE = 1024; // bytes a second: each 4 KiB piece earns 4 s
+/** Small clocks, so that the upload (64 pieces, 50 ms apart: 3.2 s) outlasts both several times. */
+const CLOCKS = { headerTimeout: 1000, idleTimeout: 1500 };
+const RATE = 1024; // bytes a second: each 4 KiB piece earns 4 s, a full budget
 const PIECE = 4 * KiB;
-const PIECES = 32;
+const PIECES = 64;
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A raw client: what it has received, whether the server closed it. */
@@ -114,15 +116,35 @@ async function trickle(
   }
 }
 
+/** Sends the first half of `upload` at once, then nothing; true once the server closed it. */
+async function burst(
+  port: number,
+  upload: (typeof uploads)['http' | 'resp'],
+): Promise<{ closed: boolean; got: Buffer }> {
+  const c = new Uploader(port);
+  try {
+    await c.ready;
+    c.sock.write(upload.send.subarray(0, upload.send.length >> 1));
+    await c.until(() => false);
+    return { closed: c.closed, got: c.got };
+  } finally {
+    c.sock.destroy();
+  }
+}
+
 export function defineRequestRateTests(start: Start): void {
   for (const protocol of ['http', 'resp'] as const) {
-    it(`answers a ${protocol} request arriving steadily above minRequestRate for several header and idle timeouts, and closes a trickle`, async () => {
+    it(`answers a ${protocol} request arriving steadily above minRequestRate for several header and idle timeouts, and closes a trickle and a burst that stops`, async () => {
       const s = await start(protocol, { ...CLOCKS, minRequestRate: RATE });
       const up = await steadily(s.port, uploads[protocol]);
       expect(up.ok, up.got.subarray(0, 64).toString('latin1')).toBe(true);
       const slow = await trickle(s.port, uploads[protocol]);
       expect(slow.closed).toBe(true);
       expect(slow.got.length).toBe(0);
+      // Half the request at once, then silence: a burst buys a full budget, not a minute.
+      const half = await burst(s.port, uploads[protocol]);
+      expect(half.closed).toBe(true);
+      expect(half.got.length).toBe(0);
     }, 60_000);
 
     it(`closes the same ${protocol} upload with minRequestRate Infinity: it must arrive whole within headerTimeout`, async () => {
