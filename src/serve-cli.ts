@@ -65,11 +65,11 @@ export const serveUsage = `rawio serve --model M --protocol P [options]
                        alone) (default 8192)
   --max-request BYTES  http body / resp command, 413 / protocol error past it (default
                        8 MiB http body, 64 KiB static body, 16 MiB resp command)
-  --header-timeout MS  a started request must arrive whole within this, plus a second for
-                       every --min-request-rate bytes of it arrived (default 10000)
-  --idle-timeout MS    close after this long without progress, plus a second for
-                       every --min-request-rate bytes of the request arriving
-                       (default 30000)
+  --header-timeout MS  what a started request has in hand to arrive whole; a second
+                       back for every --min-request-rate bytes of it, up to this
+                       (default 10000)
+  --idle-timeout MS    close after this long without progress; the same credit for
+                       the bytes of a request arriving, up to this (default 30000)
   --min-request-rate B bytes a second: a request arriving at least this fast is never
                        cut by the header or idle timeout; Infinity: no credit, a started
                        request must arrive whole within the header timeout (default 16384)

@@ -17,20 +17,21 @@ export interface ConnLimits {
   /** Reply file bodies open at once; default 16. */
   maxFiles: number;
   /**
-   * ms a started request may take to arrive whole, counted while rawio reads, plus one second
-   * for every `minRequestRate` bytes of it that have arrived (conn-clock.ts); default 10 000.
+   * ms a started request has in hand to arrive whole, counted while rawio reads; every
+   * `minRequestRate` bytes of it that arrive give a second back, up to this (conn-clock.ts);
+   * default 10 000.
    */
   headerTimeout: number;
   /**
    * ms without progress (no whole request arrived, no byte taken by the client, no reply
-   * being made) before closing, plus one second for every `minRequestRate` bytes of the
-   * request now arriving; default 30 000.
+   * being made) before closing, with the same credit as headerTimeout, up to this; default
+   * 30 000.
    */
   idleTimeout: number;
   /**
-   * Bytes a second: each `minRequestRate` bytes of the request now arriving add one second to
-   * both timeouts, so a request sent at least this fast is never cut by them; Infinity adds
-   * nothing (a request must arrive whole within headerTimeout); default 16 384.
+   * Bytes a second: each `minRequestRate` bytes of the request now arriving give one second
+   * back to both timeouts (never above full), so a request sent at least this fast is never
+   * cut by them; Infinity gives nothing (a request must arrive whole within headerTimeout); default 16 384.
    */
   minRequestRate: number;
 }

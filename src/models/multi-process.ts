@@ -29,6 +29,7 @@ import {
   counterBoard,
   clientPrefix,
   connsKey,
+  encodeSettings,
   statsKey,
   type ProcessWorkerSettings,
 } from './process-board.js';
@@ -171,7 +172,7 @@ class Master {
       }
       // A worker that dies before it has read them (EPIPE) ends as any other: by its exit.
       child.stdin?.on('error', () => undefined);
-      child.stdin?.end(JSON.stringify(this.#settingsFor(index)));
+      child.stdin?.end(encodeSettings(this.#settingsFor(index)));
     } catch (e) {
       // No process was made (pipe(2) or fork out of fds or memory, thrown here): that is a
       // crash of this worker, retried after the back-off as one (from a respawn timer, a

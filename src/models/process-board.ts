@@ -3,6 +3,7 @@
  * the fds it inherits, and the keys of the board (a small shared keyspace) through which
  * workers publish their counters and take the accept mutex.
  */
+import { deserialize, serialize } from 'node:v8';
 import type { ReactorThreadData } from './reactor-thread.js';
 import type { AcceptStrategy } from './types.js';
 
@@ -21,6 +22,20 @@ export interface ProcessWorkerSettings {
   /** How many client addresses this worker may count at once on the board (clientBoard). */
   clientsPerWorker: number;
   thread: Omit<ReactorThreadData, 'role' | 'index' | 'listenFd' | 'inbox' | 'pool' | 'stats'>;
+}
+
+/**
+ * The settings as the master writes them to a worker's stdin: V8's serialization (the
+ * structured clone worker threads get, from the same Node binary), not JSON, which would
+ * turn a limit of Infinity (none) into null.
+ */
+export function encodeSettings(settings: ProcessWorkerSettings): Buffer {
+  return serialize(settings);
+}
+
+/** The settings a worker reads (encodeSettings's form), every value as the master had it. */
+export function decodeSettings(bytes: Buffer): ProcessWorkerSettings {
+  return deserialize(bytes) as ProcessWorkerSettings;
 }
 
 export const CONTROL_FD = 3;

@@ -8,8 +8,9 @@
  *         `mutex`), or this worker slot's own SO_REUSEPORT socket (`reuseport`), which the
  *         master keeps open across this process's death for its respawn to take over;
  *   fd 5  a pipe on which it says "ready" once it listens;
- *   fd 0  its settings, as JSON, then EOF (a pipe: the environment holds at most 128 KiB in
- *         one variable, and a module's options may be more); RAWIO_WORKER (env) its index,
+ *   fd 0  its settings, V8-serialized (process-board.ts encodeSettings), then EOF (a pipe:
+ *         the environment holds at most 128 KiB in one variable, and a module's options may
+ *         be more); RAWIO_WORKER (env) its index,
  *         which also tells user code it runs in a worker process.
  * The kernel kills it (PR_SET_PDEATHSIG) if the master dies, whatever it is doing.
  * It publishes its counters into the parent's board (a small shared keyspace) every 50 ms,
@@ -34,13 +35,13 @@ import { fenceUserCode, runsUserCode } from './user-fence.js';
 import {
   CONTROL_FD,
   clientPrefix,
+  decodeSettings,
   connsKey,
   FIGURES,
   LISTEN_FD,
   MUTEX_KEY,
   READY_FD,
   statsKey,
-  type ProcessWorkerSettings,
 } from './process-board.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
@@ -51,9 +52,7 @@ const MUTEX_DELAY_MS = 2;
 const MUTEX_LEASE_MS = 100;
 
 let saidReady = false;
-const settings = JSON.parse(readFileSync(0, 'utf8')) as ProcessWorkerSettings;
-// JSON has no Infinity: a minRequestRate of Infinity (no rate credit) arrives as null.
-(settings.thread.limits as { minRequestRate: number | null }).minRequestRate ??= Infinity;
+const settings = decodeSettings(readFileSync(0));
 // A master that dies (SIGKILL, a crash) hangs up the control pipe, which stops a worker that
 // reads it; one that never reads it again (user code stuck in synchronous code, a process
 // stopped by SIGSTOP) would outlive the master and keep the port for ever: the kernel kills

@@ -138,21 +138,22 @@ export interface ServeOptions {
   /** Reply file bodies (open fds) per connection before its next request waits; default 16. */
   maxFiles?: number;
   /**
-   * Close a connection whose started request does not arrive whole within this many ms, plus
-   * one second for every `minRequestRate` bytes of it that have arrived; default 10 000.
+   * The ms a started request has in hand to arrive whole (every `minRequestRate` bytes of it
+   * that arrive give one second back, never above this); default 10 000.
    */
   headerTimeout?: number;
   /**
    * Close a connection that makes no progress (no complete request, no reply byte taken by
-   * the client) for this many ms while the server owes it nothing, plus one second for every
-   * `minRequestRate` bytes of the request now arriving; default 30 000.
+   * the client) for this many ms while the server owes it nothing (every `minRequestRate`
+   * bytes of the request now arriving give one second back, never above this); default 30 000.
    */
   idleTimeout?: number;
   /**
-   * Bytes a second: every `minRequestRate` bytes of a request that have arrived add one
-   * second to `headerTimeout` (and to `idleTimeout`) for that request, so a request sent at
-   * least this fast, a large upload included, is never cut by them, while a trickle is: one
-   * arriving at r bytes a second is cut at headerTimeout / (1 - r / minRequestRate). A whole
+   * Bytes a second: every `minRequestRate` bytes of a request that arrive give one second back
+   * to the header and idle clocks (a token bucket, never above a full `headerTimeout` /
+   * `idleTimeout`), so a request sent at least this fast, a large upload included, is never
+   * cut by them, while a trickle is: one arriving at r bytes a second is cut at
+   * headerTimeout / (1 - r / minRequestRate), and a burst cannot be banked. A whole
    * number of at least 1, or `Infinity`: no credit, a started request must arrive whole
    * within `headerTimeout`. Default 16 384 (16 KiB/s).
    */

@@ -17,6 +17,7 @@ import { serve, type Server, type WorkerCrashError } from '../helpers/rawio.js';
 import { childrenOf, exited, processState } from '../helpers/procs.js';
 import { eventually } from '../helpers/wait.js';
 import { workerExecArgv } from '../../dist/src/models/worker-argv.js';
+import { decodeSettings, encodeSettings, type ProcessWorkerSettings } from '../../dist/src/models/process-board.js';
 
 const index = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url));
 const crasher = fileURLToPath(new URL('../fixtures/crashing-worker.cjs', import.meta.url));
@@ -307,4 +308,19 @@ describe("a worker's working directory and environment", () => {
       after: `${realpathSync(dir)} -`,
     });
   }, 60_000);
+});
+
+describe('the settings a worker process reads', () => {
+  it('keep every number JSON cannot hold (a limit of Infinity is none, not null)', () => {
+    const settings = {
+      index: 1,
+      thread: { limits: { minRequestRate: Infinity, headerTimeout: 10_000, odd: [-Infinity, NaN, 0, -0.5] } },
+      nested: { text: 'x'.repeat(200_000), keep: 1 }, // more than the environment would take
+    } as unknown as ProcessWorkerSettings;
+    const back = decodeSettings(encodeSettings(settings)) as unknown as typeof settings & Record<string, unknown>;
+    expect(back).toEqual(settings);
+    expect((back as unknown as { thread: { limits: { minRequestRate: number } } }).thread.limits.minRequestRate).toBe(
+      Infinity,
+    );
+  });
 });
