@@ -95,39 +95,21 @@ async function steadily(
   }
 }
 
-/** Sends the start of `upload`, then a byte every 50 ms; true once the server closed it. */
-async function trickle(
-  port: number,
-  upload: (typeof uploads)['http' | 'resp'],
-): Promise<{ closed: boolean; got: Buffer }> {
+/**
+ * Sends `first`, then (`trickle`) a byte every 50 ms or nothing more, until the server closes
+ * the connection or STALL_MS pass; whether it closed, and what it answered.
+ */
+async function sendThenWait(port: number, first: Buffer, trickle: boolean): Promise<{ closed: boolean; got: Buffer }> {
   const c = new Uploader(port);
+  let bytes: NodeJS.Timeout | undefined;
   try {
     await c.ready;
-    c.sock.write(upload.send.subarray(0, 64));
-    const bytes = setInterval(() => !c.closed && c.sock.write('a'), 50);
-    try {
-      await c.until(() => false);
-    } finally {
-      clearInterval(bytes);
-    }
-    return { closed: c.closed, got: c.got };
-  } finally {
-    c.sock.destroy();
-  }
-}
-
-/** Sends the first half of `upload` at once, then nothing; true once the server closed it. */
-async function burst(
-  port: number,
-  upload: (typeof uploads)['http' | 'resp'],
-): Promise<{ closed: boolean; got: Buffer }> {
-  const c = new Uploader(port);
-  try {
-    await c.ready;
-    c.sock.write(upload.send.subarray(0, upload.send.length >> 1));
+    c.sock.write(first);
+    if (trickle) bytes = setInterval(() => !c.closed && c.sock.write('a'), 50);
     await c.until(() => false);
     return { closed: c.closed, got: c.got };
   } finally {
+    clearInterval(bytes);
     c.sock.destroy();
   }
 }
@@ -138,11 +120,12 @@ export function defineRequestRateTests(start: Start): void {
       const s = await start(protocol, { ...CLOCKS, minRequestRate: RATE });
       const up = await steadily(s.port, uploads[protocol]);
       expect(up.ok, up.got.subarray(0, 64).toString('latin1')).toBe(true);
-      const slow = await trickle(s.port, uploads[protocol]);
+      const slow = await sendThenWait(s.port, uploads[protocol].send.subarray(0, 64), true);
       expect(slow.closed).toBe(true);
       expect(slow.got.length).toBe(0);
       // Half the request at once, then silence: a burst buys a full budget, not a minute.
-      const half = await burst(s.port, uploads[protocol]);
+      const send = uploads[protocol].send;
+      const half = await sendThenWait(s.port, send.subarray(0, send.length >> 1), false);
       expect(half.closed).toBe(true);
       expect(half.got.length).toBe(0);
     }, 60_000);
