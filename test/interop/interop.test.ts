@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multiProactorUnsupported } from '../../dist/src/models/multi-proactor.js';
 import { modelNames, serve, type ModelName, type Server } from '../helpers/rawio.js';
+import { why } from '../helpers/skips.js';
 import { eventually } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -45,7 +46,10 @@ beforeAll(() => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Models this kernel cannot run, with the reason the skip reports. */
-const unsupported = new Map<ModelName, string | undefined>([['multi-proactor', multiProactorUnsupported()]]);
+const unsupported = new Map<ModelName, string | undefined>([
+  ['proactor', why.ring],
+  ['multi-proactor', multiProactorUnsupported()],
+]);
 const runnable = modelNames.filter((m) => unsupported.get(m) === undefined);
 for (const m of modelNames.filter((n) => !runnable.includes(n))) it(m, (ctx) => ctx.skip(unsupported.get(m)));
 

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { constants as os } from 'node:os';
 import { sys } from '../helpers/rawio.js';
+import { titled, why } from '../helpers/skips.js';
 import { native } from '../../dist/src/sys/native.js';
 import { ClientTable } from '../../dist/src/models/client-table.js';
 import { REFUSED_CONN, Stats } from '../../dist/src/models/stats.js';
@@ -48,12 +49,19 @@ async function acceptFrom(listenFd: number, port: number, host: string, localAdd
 }
 
 describe('peerAddress', () => {
-  it('writes the peer as 16 bytes: an IPv4 client as ::ffff:a.b.c.d, the same on an IPv6 listener', async () => {
+  it('writes the peer as 16 bytes: an IPv4 client as ::ffff:a.b.c.d', async () => {
     const l4 = sys.listenTcp('127.0.0.1', 0);
     fds.push(l4);
     const out = new Uint8Array(16);
     expect(native.peerAddress(await acceptFrom(l4, sys.localPort(l4), '127.0.0.1', '127.0.0.2'), out)).toBe(AF_INET);
     expect([...out]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 2]);
+  });
+
+  it.skipIf(why.ipv6)(titled('writes an IPv4 client on an IPv6 listener as the same 16 bytes', why.ipv6), async () => {
+    const l4 = sys.listenTcp('127.0.0.1', 0);
+    fds.push(l4);
+    const out = new Uint8Array(16);
+    expect(native.peerAddress(await acceptFrom(l4, sys.localPort(l4), '127.0.0.1', '127.0.0.2'), out)).toBe(AF_INET);
 
     const l6 = sys.listenTcp('::', 0); // dual-stack: an IPv4 client arrives as ::ffff:127.0.0.2
     fds.push(l6);
