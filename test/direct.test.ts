@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { constants, sys } from './helpers/rawio.js';
 import { titled } from './helpers/skips.js';
@@ -11,7 +11,7 @@ import { titled } from './helpers/skips.js';
 const C = constants as Record<string, number>;
 const fdsBefore = openFds();
 
-/** Creates an O_DIRECT file in `base`, or says why it cannot. */
+/** Creates an O_DIRECT file in a new directory in `base`, or says why it cannot. */
 function directFile(base: string): { dir: string; fd: number } | string {
   let dir: string;
   try {
@@ -28,18 +28,6 @@ function directFile(base: string): { dir: string; fd: number } | string {
   }
 }
 
-// The project's filesystem (ext4 here) and tmpfs (O_DIRECT there since Linux 6.6).
-const places = { project: directFile(join(process.cwd(), 'test')), tmpfs: directFile('/dev/shm') };
-
-afterAll(() => {
-  for (const p of Object.values(places)) {
-    if (typeof p === 'string') continue;
-    sys.close(p.fd);
-    rmSync(p.dir, { recursive: true, force: true });
-  }
-  expect(leakedSince(fdsBefore)).toEqual([]);
-});
-
 /** Whether `fd` (O_DIRECT) takes a misaligned read: one aligned block written, then read at 100. */
 function laxDirect(fd: number): boolean {
   const block = sys.alignedBuffer(4096, 4096);
@@ -47,10 +35,52 @@ function laxDirect(fd: number): boolean {
   return sys.pread(fd, sys.alignedBuffer(3 * 4096, 4096), 1, 100, 100) >= 0;
 }
 
+/**
+ * What O_DIRECT in `base` allows, probed as the tests are collected so that a skipped test's
+ * title says why: why it is refused, or whether misaligned I/O goes through. The probe's file
+ * is gone before this returns: collection alone (`vitest list`) leaves nothing behind.
+ */
+function probe(base: string): { refused: string } | { refused: undefined; lax: boolean } {
+  const f = directFile(base);
+  if (typeof f === 'string') return { refused: f };
+  try {
+    return { refused: undefined, lax: laxDirect(f.fd) };
+  } finally {
+    sys.close(f.fd);
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+}
+
+// The project's filesystem (ext4 here) and tmpfs (O_DIRECT there since Linux 6.6).
+const bases = { project: join(process.cwd(), 'test'), tmpfs: '/dev/shm' };
+const places = Object.entries(bases).map(([name, base]) => ({ name, base, ...probe(base) }));
+
+/** The tests' O_DIRECT files, by base, made before they run and removed after. */
+const files = new Map<string, { dir: string; fd: number }>();
+beforeAll(() => {
+  for (const p of places) {
+    if (p.refused !== undefined) continue;
+    const f = directFile(p.base);
+    if (typeof f === 'string') throw new Error(f); // refused now, though the probe was taken
+    files.set(p.base, f);
+  }
+});
+
+afterAll(() => {
+  for (const f of files.values()) {
+    sys.close(f.fd);
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+  expect(leakedSince(fdsBefore)).toEqual([]);
+});
+
 // A filesystem that refuses O_DIRECT here says why in the title of its skipped tests.
-describe.each(Object.entries(places))('O_DIRECT on the %s filesystem', (_name, place) => {
-  const skip = typeof place === 'string' ? place : undefined;
-  const fd = typeof place === 'string' ? -1 : place.fd;
+describe.each(places.map((p) => [p.name, p] as const))('O_DIRECT on the %s filesystem', (_name, place) => {
+  const skip = place.refused;
+  let fd = -1;
+  beforeAll(() => {
+    fd = files.get(place.base)?.fd ?? -1;
+  });
 
   it.skipIf(skip)(titled('reports its alignment', skip), () => {
     const a = sys.dioAlignment(fd);
@@ -77,7 +107,7 @@ describe.each(Object.entries(places))('O_DIRECT on the %s filesystem', (_name, p
   // tmpfs (no block device) takes O_DIRECT at any alignment: nothing to refuse there. Probed
   // as the tests are collected, so the skipped test's title says why; over one written block,
   // since a read at or past EOF returns 0 before any alignment is checked.
-  const strict = skip ?? (fd >= 0 && laxDirect(fd) ? 'this filesystem enforces no O_DIRECT alignment' : undefined);
+  const strict = skip ?? (place.lax ? 'this filesystem enforces no O_DIRECT alignment' : undefined);
   it.skipIf(strict)(
     titled('explains EINVAL with the alignment dioAlignment requires', strict),
 
@@ -160,4 +190,22 @@ describe('dioAlignment', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+describe('collection', () => {
+  it('leaves no O_DIRECT directory behind when the tests are only listed', () => {
+    // `vitest list` collects this file and runs no hook: what collection creates stays.
+    const testDir = fileURLToPath(new URL('.', import.meta.url));
+    const leftovers = () => readdirSync(testDir).filter((n) => n.startsWith('.rawio-direct-'));
+    const before = new Set(leftovers());
+    const vitest = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [vitest, 'list', fileURLToPath(import.meta.url)], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      encoding: 'utf8',
+      timeout: 50_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('reports its alignment');
+    expect(leftovers().filter((n) => !before.has(n))).toEqual([]);
+  }, 60_000);
 });
