@@ -1,6 +1,7 @@
 /**
  * The bench's waits on its child processes and its readings of them: a wait on the sink
- * process settles when the sink dies; a process tree's CPU counts a child exactly once
+ * process settles when the sink dies, rejects on a failed read and when a later wait
+ * supersedes it; a process tree's CPU counts a child exactly once
  * while it is reaped under the reading; strace counts what runs after it has attached,
  * however long attaching takes, and says why when it cannot attach.
  */
@@ -11,7 +12,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ended, unlessEnded } from '../dist/bench/lib/child-exit.js';
 import { startBareServer, straceDuring, ticksPerSecond, treeCpuTicks } from '../dist/bench/lib/external.js';
-import { Sink } from '../dist/bench/lib/sink-client.js';
+import { Sink, SinkReadError } from '../dist/bench/lib/sink-client.js';
+import { constants, sys } from './helpers/rawio.js';
 import { childrenOf, exited, processState } from './helpers/procs.js';
 import { eventually } from './helpers/wait.js';
 
@@ -34,6 +36,16 @@ function output(child: ChildProcess) {
   };
 }
 
+/** Writes all of `data` to the non-blocking `fd` (once its connect is done); returns `fd`. */
+function writeAll(fd: number, data: Buffer): number {
+  for (let at = 0; at < data.length;) {
+    const r = sys.write(fd, data.subarray(at));
+    if (r > 0) at += r;
+    else if (r !== -constants.EAGAIN! && r !== -constants.ENOTCONN!) throw new Error(`write: ${r}`);
+  }
+  return fd;
+}
+
 describe('waits on a bench child process', () => {
   it('a wait on the sink rejects once the sink process dies, naming it and how it ended', async () => {
     const others = new Set(childrenOf(process.pid));
@@ -46,6 +58,43 @@ describe('waits on a bench child process', () => {
       // later waits reject at once; stop() has nothing left to stop
       await expect(s.closed()).rejects.toThrow(/killed by SIGKILL/);
       await expect(s.finish(s.connect())).rejects.toThrow(/killed by SIGKILL/);
+    } finally {
+      s.stop();
+    }
+  });
+
+  it('a read that failed in the sink rejects with its error and the bytes before it, not a short count', async () => {
+    const s = await Sink.start();
+    try {
+      const closed = s.closed();
+      const fd = s.connect();
+      const data = Buffer.alloc(1000, 7);
+      expect(await eventually(() => sys.write(fd, data) === data.length)).toBe(true); // once connected
+      sys.setLingerZero(fd); // the close resets the connection: the sink's read fails
+      sys.close(fd);
+      const e = await closed.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(SinkReadError);
+      expect((e as Error).message).toMatch(/tcp-sink \(pid \d+\) read failed with ECONNRESET after \d+ bytes/);
+      expect((e as SinkReadError).bytes).toBeLessThanOrEqual(data.length);
+      expect((e as Error).cause).toMatchObject({ code: 'ECONNRESET', syscall: 'read' });
+      // the sink goes on: the next connection's count is whole
+      expect(await s.finish(writeAll(s.connect(), data))).toBe(data.length);
+    } finally {
+      s.stop();
+    }
+  });
+
+  it('a wait on the sink still pending when another begins rejects, saying so; the count goes to the latest', async () => {
+    const s = await Sink.start();
+    try {
+      const first = s.closed();
+      const second = s.closed();
+      await expect(first).rejects.toThrow(/superseded by a later wait/);
+      expect(await s.finish(writeAll(s.connect(), Buffer.alloc(10)))).toBe(10);
+      await expect(second).rejects.toThrow(/superseded by a later wait/);
     } finally {
       s.stop();
     }

@@ -3,16 +3,38 @@
  * connections to it, and resolves with the byte count the sink read once a connection is
  * closed. One connection at a time; it may also be another process's (`closed()`). Every
  * wait on the sink settles: once the sink process has ended (crashed, killed, stopped) a
- * wait rejects, naming the sink and how it ended, instead of waiting for ever.
+ * wait rejects, naming the sink and how it ended, instead of waiting for ever. A read that
+ * failed (a reset) rejects too, with the bytes read before it: a short count is never
+ * passed off as the whole.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { sys } from '../../src/index.js';
+import { errnoError, errnoName, sys } from '../../src/index.js';
 import { describeEnd, ended, unlessEnded } from './child-exit.js';
 
 interface Pending {
   resolve(bytes: number): void;
   reject(e: Error): void;
+}
+
+/** What the sink reports of a connection: the bytes it read, and the -errno of a read that failed (else 0). */
+interface Count {
+  bytes?: number;
+  error?: number;
+}
+
+/** A connection whose read failed in the sink: `bytes` is what it read before the error (`cause`). */
+export class SinkReadError extends Error {
+  constructor(
+    pid: number | undefined,
+    readonly bytes: number,
+    error: number,
+  ) {
+    super(`tcp-sink (pid ${pid}) read failed with ${errnoName(error)} after ${bytes} bytes: the count is short`, {
+      cause: errnoError(error, 'read'),
+    });
+    this.name = 'SinkReadError';
+  }
 }
 
 export class Sink {
@@ -23,11 +45,12 @@ export class Sink {
     private readonly child: ChildProcess,
     readonly port: number,
   ) {
-    child.on('message', (m: { bytes?: number }) => {
+    child.on('message', (m: Count) => {
       if (m.bytes !== undefined) {
         const p = this.pending;
         this.pending = undefined;
-        p?.resolve(m.bytes);
+        if (m.error) p?.reject(new SinkReadError(child.pid, m.bytes, m.error));
+        else p?.resolve(m.bytes);
       }
     });
     // a channel error (a send to a sink gone meanwhile) would otherwise be thrown
@@ -59,7 +82,7 @@ export class Sink {
     return fd;
   }
 
-  /** Closes `fd` and resolves with what the sink read from it. */
+  /** Closes `fd` and resolves with what the sink read from it (rejecting as {@link closed} does). */
   finish(fd: number): Promise<number> {
     const done = this.closed();
     sys.close(fd);
@@ -69,10 +92,15 @@ export class Sink {
   /**
    * Resolves with what the sink read from the next connection to end: for a connection some
    * other process opens (the C driver of copy-c). Call it before that process may close.
-   * Rejects once the sink process has ended (at once if it already has). A wait given up on
-   * (its caller failed first) does not become an unhandled rejection when the sink stops.
+   * Rejects with a {@link SinkReadError} when the sink's read failed, and once the sink
+   * process has ended (at once if it already has). One wait at a time: a count goes to the
+   * latest, and a wait still pending when another begins rejects, saying so, rather than
+   * waiting for ever (its caller may have given up on it). A wait given up on does not
+   * become an unhandled rejection when the sink stops.
    */
   closed(): Promise<number> {
+    this.pending?.reject(new Error('Sink.closed(): superseded by a later wait (a count goes to the latest only)'));
+    this.pending = undefined;
     const p = this.gone
       ? Promise.reject(this.gone)
       : new Promise<number>((resolve, reject) => (this.pending = { resolve, reject }));
