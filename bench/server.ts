@@ -12,6 +12,7 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { describeEnd, withinDeadline } from './lib/child-exit.js';
 import { spawnOn } from './tools.js';
 
 /** What a server module's start function returns inside the child. */
@@ -43,6 +44,8 @@ export interface StartServerOptions {
   cpus: number[];
   /** Extra flags for the child's Node (e.g. --max-old-space-size). */
   execArgv?: string[];
+  /** How long the child may take to say it listens before it is killed (default 60 s). */
+  readyTimeoutMs?: number;
 }
 
 export type ChildMessage =
@@ -60,38 +63,38 @@ export function startServer(o: StartServerOptions): Promise<PinnedServer> {
       ? fork(childEntry, args, { execArgv: argv })
       : fork(childEntry, args, { execPath: cmd, execArgv: argv }),
   );
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`server child exited (${code}) before listening`));
-    child.once('exit', onExit);
+  const name = `server child ${o.export}`;
+  const endOf = () => ({ code: child.exitCode, signal: child.signalCode });
+  const ready = new Promise<number>((resolve, reject) => {
     child.once('message', (m: ChildMessage) => {
-      if (m.type === 'error') return reject(new Error(m.message));
-      if (m.type !== 'ready') return reject(new Error('server child: unexpected message'));
-      child.off('exit', onExit);
-      resolve({
-        port: m.port,
-        pid: child.pid!,
-        stats: <T extends object>() =>
-          new Promise<T>((res, rej) => {
-            // A child already gone answers nothing, and its 'exit' will not come again.
-            if (child.exitCode !== null || child.signalCode !== null)
-              return rej(new Error(`server child exited (${child.exitCode ?? child.signalCode}) before its stats`));
-            const onGone = (code: number | null, signal: NodeJS.Signals | null) =>
-              rej(new Error(`server child exited (${code ?? signal}) before its stats`));
-            child.once('exit', onGone);
-            child.once('message', (s: ChildMessage) => {
-              child.off('exit', onGone);
-              res((s.type === 'stats' ? s.stats : {}) as T);
-            });
-            child.send({ type: 'stats' }, (e) => e && rej(e)); // gone meanwhile: its channel is closed
-          }),
-        close: () =>
-          new Promise((res) => {
-            if (child.exitCode !== null || child.signalCode !== null) return res(); // gone: 'exit' will not come again
-            child.once('exit', () => res());
-            child.send({ type: 'close' });
-            setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-          }),
-      });
+      if (m.type === 'error') reject(new Error(`${name}: ${m.message}`));
+      else if (m.type !== 'ready') reject(new Error(`${name}: unexpected message ${m.type}`));
+      else resolve(m.port);
     });
   });
+  // A child that hangs without a word (a start function that never settles) is killed.
+  return withinDeadline(child, name, 'listening', o.readyTimeoutMs ?? 60_000, ready).then((port) => ({
+    port,
+    pid: child.pid!,
+    stats: <T extends object>() =>
+      new Promise<T>((res, rej) => {
+        const gone = () => new Error(`${name} (pid ${child.pid}) ${describeEnd(endOf())} before its stats`);
+        // A child already gone answers nothing, and its 'exit' will not come again.
+        if (child.exitCode !== null || child.signalCode !== null) return rej(gone());
+        const onGone = () => rej(gone());
+        child.once('exit', onGone);
+        child.once('message', (s: ChildMessage) => {
+          child.off('exit', onGone);
+          res((s.type === 'stats' ? s.stats : {}) as T);
+        });
+        child.send({ type: 'stats' }, (e) => e && rej(e)); // gone meanwhile: its channel is closed
+      }),
+    close: () =>
+      new Promise((res) => {
+        if (child.exitCode !== null || child.signalCode !== null) return res(); // gone: 'exit' will not come again
+        child.once('exit', () => res());
+        child.send({ type: 'close' });
+        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      }),
+  }));
 }

@@ -10,9 +10,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ended, unlessEnded } from '../dist/bench/lib/child-exit.js';
+import { ended, printed, unlessEnded, withinDeadline } from '../dist/bench/lib/child-exit.js';
 import { startBareServer, straceDuring, ticksPerSecond, treeCpuTicks } from '../dist/bench/lib/external.js';
 import { Sink, SinkReadError } from '../dist/bench/lib/sink-client.js';
+import { startServer } from '../dist/bench/server.js';
 import { constants, sys } from './helpers/rawio.js';
 import { childrenOf, exited, processState } from './helpers/procs.js';
 import { eventually } from './helpers/wait.js';
@@ -117,6 +118,79 @@ describe('waits on a bench child process', () => {
     await expect(startBareServer('suicide', process.execPath, ['-e', kill], [])).rejects.toThrow(
       /suicide: killed by SIGKILL/,
     );
+  });
+});
+
+describe('a bench child that never says it is ready', () => {
+  /** A server module for bench/server.ts's child: `hang` never listens, `die` kills itself first. */
+  function fakeServers(): { dir: string; module: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-fake-server-'));
+    const module = join(dir, 'servers.mjs');
+    writeFileSync(
+      module,
+      `export const hang = () => new Promise(() => setInterval(() => {}, 1000));
+       export const die = () => { process.kill(process.pid, 'SIGKILL'); return new Promise(() => {}); };`,
+    );
+    return { dir, module };
+  }
+
+  it('startServer kills a server child that never reports ready, and says so', async () => {
+    const { dir, module } = fakeServers();
+    try {
+      const e = (await startServer({ module, export: 'hang', cpus: [], readyTimeoutMs: 1500 }).then(
+        () => undefined,
+        (err: unknown) => err,
+      )) as Error;
+      expect(e.message).toMatch(/^server child hang \(pid \d+\) still not listening after 1\.5 s: killed$/);
+      const pid = Number(/pid (\d+)/.exec(e.message)![1]);
+      expect(await eventually(() => processState(pid) === undefined || processState(pid) === 'Z')).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('startServer names the signal that killed a server child before it listened', async () => {
+    const { dir, module } = fakeServers();
+    try {
+      await expect(startServer({ module, export: 'die', cpus: [] })).rejects.toThrow(
+        /^server child die \(pid \d+\) killed by SIGKILL before listening$/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('withinDeadline kills a child that stays silent; printed finds a text split across two writes', async () => {
+    const silent = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    await expect(
+      withinDeadline(silent, 'silent', 'listening', 1000, printed(silent, 'bench agent on')),
+    ).rejects.toThrow(/^silent \(pid \d+\) still not listening after 1 s: killed$/);
+    await exited(silent);
+    expect(silent.signalCode).toBe('SIGKILL');
+
+    // The second half is written only once the parent has read the first: two chunks for sure.
+    const code = `process.stdout.write('bench ag');
+      process.stdin.once('data', () => process.stdout.write('ent on 127.0.0.1:9100\\n'));`;
+    const split = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const out = output(split);
+    const ready = withinDeadline(split, 'split', 'listening', 30_000, printed(split, 'bench agent on'));
+    await out.line(/bench ag/);
+    expect(out.text()).toBe('bench ag');
+    split.stdin!.end('go');
+    await ready;
+    expect(await exited(split)).toBe(0);
+  });
+
+  it('withinDeadline names the signal that killed a child before it was ready', async () => {
+    const child = spawn(process.execPath, ['-e', "process.kill(process.pid, 'SIGTERM'); setInterval(() => {}, 1000)"], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    await expect(withinDeadline(child, 'victim', 'listening', 30_000, printed(child, 'ready'))).rejects.toThrow(
+      /^victim \(pid \d+\) killed by SIGTERM before listening$/,
+    );
+    await exited(child);
   });
 });
 

@@ -3,8 +3,9 @@
  * settled only by a child's message or output would hang the bench for ever once that child
  * crashed or was killed. `ended` settles when the child has ended (at once when it already
  * has: 'exit' comes only once, and a listener added after it would wait for ever),
- * `exited` once its output pipes are closed too, and `unlessEnded` races any wait on the
- * child against its end.
+ * `exited` once its output pipes are closed too, `unlessEnded` races any wait on the
+ * child against its end, and `withinDeadline` against a deadline too, for a child that may
+ * hang without ever saying it is ready. `printed` waits for a text in a child's output.
  */
 import type { ChildProcess } from 'node:child_process';
 
@@ -80,5 +81,49 @@ export function unlessEnded<T>(child: ChildProcess, name: string, what: string, 
       (v) => (off(), resolve(v)),
       (e: unknown) => (off(), reject(e)),
     );
+  });
+}
+
+/**
+ * Settles as `wait` does, unless `child` ends first (rejecting as {@link unlessEnded} does) or
+ * `ms` pass first: then `child` is killed (SIGKILL) and it rejects with an Error naming the
+ * child and saying what it still was not, after how long (`what`: "listening" reads
+ * "… before listening" and "… still not listening after 60 s"). A child that hangs without a word
+ * would otherwise be waited on for ever.
+ */
+export function withinDeadline<T>(
+  child: ChildProcess,
+  name: string,
+  what: string,
+  ms: number,
+  wait: Promise<T>,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`${name} (pid ${child.pid}) still not ${what} after ${ms / 1000} s: killed`));
+      child.kill('SIGKILL');
+    }, ms);
+  });
+  return unlessEnded(child, name, what, Promise.race([wait, deadline])).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Resolves once `child`'s stdout, all of it so far, contains `text`: a text split across
+ * two reads is found too. Never rejects (race it against the child's end: {@link unlessEnded}).
+ */
+export function printed(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    let out = '';
+    const onData = (d: Buffer | string) => {
+      out += String(d);
+      if (!out.includes(text)) {
+        out = out.slice(-text.length); // what could begin the text: all it need keep
+        return;
+      }
+      child.stdout!.off('data', onData);
+      resolve();
+    };
+    child.stdout!.on('data', onData);
   });
 }

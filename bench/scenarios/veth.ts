@@ -9,6 +9,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { exited, printed, withinDeadline } from '../lib/child-exit.js';
 import { createVethPair, netnsUnavailable, type VethPair } from '../lib/netns.js';
 import type { BenchContext, Scenario, ScenarioResult } from '../scenario.js';
 import { summarize } from '../stats.js';
@@ -17,6 +18,8 @@ import { summarize } from '../stats.js';
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const PORT = 8080;
 const AGENT = 9100;
+/** How long `rawio serve` may take to say it listens before it is killed. */
+const READY_MS = 60_000;
 type Path = 'loopback' | 'veth';
 
 interface Run {
@@ -26,22 +29,27 @@ interface Run {
   serverUs: number;
 }
 
-/** `rawio serve` (with its agent) at `host`, inside `ns` when given; resolves once listening. */
-function startServer(ctx: BenchContext, host: string, pair?: VethPair): Promise<ChildProcess> {
+/**
+ * `rawio serve` (with its agent) at `host`, inside `ns` when given; resolves once it says its
+ * agent listens. Rejects, with what it wrote to stderr, if it ends first or has not said so
+ * within a minute (then it is killed).
+ */
+async function startServer(ctx: BenchContext, host: string, pair?: VethPair): Promise<ChildProcess> {
   const argv = [process.execPath, CLI, 'serve', '--model', 'single', '--protocol', 'http', '--host', host];
   argv.push('--port', String(PORT), '--bench-agent', `${host}:${AGENT}`, '--cpus', ctx.serverCpus.join(','));
   const full = pair ? pair.exec(pair.serverNs, argv) : argv;
   const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += String(d)));
-    child.stdout!.on('data', (d: Buffer) => {
-      if (String(d).includes('bench agent on')) resolve(child);
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`rawio serve (${pair ? 'veth' : 'loopback'}) exited ${code}: ${err}`)),
-    );
-  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += String(d)));
+  const name = `rawio serve (${pair ? 'veth' : 'loopback'})`;
+  try {
+    await withinDeadline(child, name, 'listening', READY_MS, printed(child, 'bench agent on'));
+    return child;
+  } catch (e) {
+    // what it wrote to stderr, read to its end unless something else holds the pipe open
+    await Promise.race([exited(child), new Promise((r) => setTimeout(r, 2000).unref())]);
+    throw new Error(`${(e as Error).message}${err ? `: ${err.trim()}` : ''}`);
+  }
 }
 
 async function stop(child: ChildProcess): Promise<void> {
