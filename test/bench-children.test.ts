@@ -6,7 +6,7 @@
  * however long attaching takes, and says why when it cannot attach.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -313,6 +313,31 @@ describe('strace attached to a running process', () => {
         strace: join(dir, 'no-strace-here'),
       });
       expect(missing).toMatchObject({ result: 7, counts: null, error: expect.stringMatching(/ENOENT/) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("says why when strace's stderr stays open after it failed, without waiting for the pipe to close", async () => {
+    // A wrapper whose own child keeps strace's stderr open after the wrapper has failed: its
+    // reason is read as far as it came. No strace needed: the wrapper fails on its own.
+    const dir = mkdtempSync(join(tmpdir(), 'rawio-strace-'));
+    try {
+      const holder = join(dir, 'holder.pid');
+      const wrapper = join(dir, 'wrapped-strace');
+      writeFileSync(
+        wrapper,
+        `#!/bin/sh\necho "strace: attach: ptrace(PTRACE_SEIZE): Operation not permitted" >&2\n` +
+          `sleep 600 &\necho $! > ${holder}\nexit 1\n`,
+      );
+      chmodSync(wrapper, 0o755);
+      try {
+        const held = await straceDuring(process.pid, dir, () => Promise.resolve(5), { strace: wrapper });
+        expect(held).toMatchObject({ result: 5, counts: null });
+        expect(held.error).toMatch(/exit code 1 before attaching: strace: attach: .*Operation not permitted/);
+      } finally {
+        process.kill(Number(readFileSync(holder, 'utf8')), 'SIGKILL');
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -406,6 +406,9 @@ function everyThreadTraced(pid: number): boolean {
 }
 
 /** Ends `child` with `signal`, then SIGKILL if it has not ended within `ms`; resolves once it has ended. */
+/** How long strace's stderr may stay open after strace ended before attaching (its reason, read to the end). */
+const STDERR_GRACE_MS = 3000;
+
 async function endChild(child: ChildProcess, signal: NodeJS.Signals, ms: number): Promise<void> {
   if (hasEnded(child)) return;
   const gone = ended(child);
@@ -444,7 +447,12 @@ export async function straceDuring<T>(
   const said = new RegExp(`(?:^|: )Process ${pid} attached`, 'm');
   const failed = async (why: string): Promise<StraceRun<T>> => {
     await endChild(child, 'SIGKILL', 0);
-    await exited(child); // all it wrote to stderr read: its own reason
+    // All it wrote to stderr read (its own reason), unless a child of a wrapper holds the
+    // pipe open past its end: then what came within a few seconds, and the pipe let go.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited(child), new Promise((r) => (timer = setTimeout(r, STDERR_GRACE_MS)))]);
+    clearTimeout(timer);
+    child.stderr!.destroy();
     const text = stderr.trim().split('\n').slice(0, 3).join(' ');
     return { result: await fn(), counts: null, error: `strace -p ${pid}: ${why}${text ? `: ${text}` : ''}` };
   };
