@@ -37,12 +37,12 @@ function output(child: ChildProcess) {
   };
 }
 
-/** Writes all of `data` to the non-blocking `fd` (once its connect is done); returns `fd`. */
+/** Writes all of `data` to the non-blocking `fd` (waiting out its connect); returns `fd`. */
 function writeAll(fd: number, data: Buffer): number {
   for (let at = 0; at < data.length;) {
     const r = sys.write(fd, data.subarray(at));
     if (r > 0) at += r;
-    else if (r !== -constants.EAGAIN! && r !== -constants.ENOTCONN!) throw new Error(`write: ${r}`);
+    else if (r !== -constants.EAGAIN!) throw new Error(`write: ${r}`);
   }
   return fd;
 }
