@@ -148,8 +148,9 @@ async function lazySink() {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {
-    connect: () => sys.connectTcp('127.0.0.1', port),
-    finish: async (fd: number) => {
+    send: async (write: (fd: number) => Promise<void>) => {
+      const fd = sys.connectTcp('127.0.0.1', port);
+      await write(fd);
       sys.close(fd);
       if (held.length === 0) await new Promise<void>((r) => (arrived = r));
       const s = held.shift()!;

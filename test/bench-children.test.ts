@@ -6,7 +6,7 @@
  * however long attaching takes, and says why when it cannot attach.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -96,6 +96,28 @@ describe('waits on a bench child process', () => {
       await expect(first).rejects.toThrow(/superseded by a later wait/);
       expect(await s.finish(writeAll(s.connect(), Buffer.alloc(10)))).toBe(10);
       await expect(second).rejects.toThrow(/superseded by a later wait/);
+    } finally {
+      s.stop();
+    }
+  });
+
+  it('a round whose writes throw closes its connection: no socket is left open behind it', async () => {
+    const s = await Sink.start();
+    try {
+      const fds = () => readdirSync('/proc/self/fd').length;
+      const before = fds();
+      let held = -1;
+      const failed = s.send(async (fd) => {
+        held = fd;
+        writeAll(fd, Buffer.alloc(10));
+        throw new Error('the transfer failed');
+      });
+      await expect(failed).rejects.toThrow('the transfer failed');
+      expect(held).toBeGreaterThan(2);
+      expect(fds()).toBe(before);
+      // the failed round's count (10) is not taken for the next round's
+      expect(await s.send(async (fd) => void writeAll(fd, Buffer.alloc(20)))).toBe(20);
+      expect(fds()).toBe(before);
     } finally {
       s.stop();
     }

@@ -90,6 +90,27 @@ export class Sink {
   }
 
   /**
+   * One connection's round: connects, hands the fd to `write`, then closes it and resolves
+   * with what the sink read ({@link finish}). A `write` that throws closes the fd too, and
+   * its error is the round's: no socket is left open behind a failed round, and the count
+   * the sink still reports for it (waited for, at most 5 s) is not taken by the next wait.
+   */
+  async send(write: (fd: number) => Promise<void>): Promise<number> {
+    const fd = this.connect();
+    try {
+      await write(fd);
+    } catch (e) {
+      const leftover = this.closed().catch(() => undefined);
+      sys.close(fd);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([leftover, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
+      throw e;
+    }
+    return this.finish(fd);
+  }
+
+  /**
    * Resolves with what the sink read from the next connection to end: for a connection some
    * other process opens (the C driver of copy-c). Call it before that process may close.
    * Rejects with a {@link SinkReadError} when the sink's read failed, and once the sink

@@ -58,9 +58,8 @@ function check(side: Side, cell: Cell, got: number): void {
 
 /** One round of rawio: connect, wait until connected, then time the transfers alone. */
 async function rawioRound(sink: Sink, fd: number, cell: Cell): Promise<Sample> {
-  const sock = sink.connect();
-  let sample: Sample;
-  try {
+  let sample: Sample | undefined;
+  const got = await sink.send(async (sock) => {
     await waitWritable(sock);
     const r0 = process.resourceUsage();
     const t0 = process.hrtime.bigint();
@@ -73,12 +72,9 @@ async function rawioRound(sink: Sink, fd: number, cell: Cell): Promise<Sample> {
       voluntary: r1.voluntaryContextSwitches - r0.voluntaryContextSwitches,
       involuntary: r1.involuntaryContextSwitches - r0.involuntaryContextSwitches,
     };
-  } catch (e) {
-    sys.close(sock);
-    throw e;
-  }
-  check('rawio', cell, await sink.finish(sock));
-  return sample;
+  });
+  check('rawio', cell, got);
+  return sample!;
 }
 
 /** One round of the C driver: it connects, times and counts itself (its own getrusage). */

@@ -98,7 +98,7 @@ export function roundFiles(dir: string, size: number, cache: Cache, bytes: numbe
 }
 
 /** What oneRound needs of the sink: a connection, and the bytes it read once closed. */
-export type SinkLike = Pick<Sink, 'connect' | 'finish'>;
+export type SinkLike = Pick<Sink, 'send'>;
 
 /**
  * One measured round: `cell.bytes / cell.size` transfers over one connection, transfer i
@@ -117,16 +117,16 @@ export async function oneRound(
   const opts = { method, ...(pipeSize ? { pipeSize } : {}), ...(mmap ? { mmap } : {}) };
   let got = 0;
   const sample = await measure(async () => {
-    const sock = sink.connect();
-    for (let i = 0; i < count; i++) {
-      const fd = fds[i % fds.length]!;
-      if (cell.cache === 'cold') {
-        sys.fadvise(fd, 0, 0, constants.POSIX_FADV_DONTNEED!);
-        afterDrop?.(fd);
+    got = await sink.send(async (sock) => {
+      for (let i = 0; i < count; i++) {
+        const fd = fds[i % fds.length]!;
+        if (cell.cache === 'cold') {
+          sys.fadvise(fd, 0, 0, constants.POSIX_FADV_DONTNEED!);
+          afterDrop?.(fd);
+        }
+        await transferFile(sock, fd, opts);
       }
-      await transferFile(sock, fd, opts);
-    }
-    got = await sink.finish(sock);
+    });
   });
   if (got !== cell.bytes) throw new Error(`${cell.method}: sink read ${got} of ${cell.bytes} bytes`);
   return sample;

@@ -54,12 +54,12 @@ async function oneRound(sink: Sink, send: SendOne, msg: Buffer, cell: Cell, keep
   let got = 0;
   let zc = { zcSends: 0, copied: 0 };
   const sample = await measure(async () => {
-    const sock = sink.connect();
-    for (let i = 0; i < count; i++) {
-      const r = await send(sock, msg);
-      zc = { zcSends: zc.zcSends + r.zcSends, copied: zc.copied + r.copied };
-    }
-    got = await sink.finish(sock);
+    got = await sink.send(async (sock) => {
+      for (let i = 0; i < count; i++) {
+        const r = await send(sock, msg);
+        zc = { zcSends: zc.zcSends + r.zcSends, copied: zc.copied + r.copied };
+      }
+    });
   });
   if (got !== cell.bytes) throw new Error(`${cell.variant}: sink read ${got} of ${cell.bytes} bytes`);
   if (!keep) return;
