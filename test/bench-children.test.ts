@@ -135,6 +135,16 @@ describe('waits on a bench child process', () => {
     await exited(child);
   });
 
+  it('a child that cannot be started rejects the wait with its spawn error, not an uncaught error event', async () => {
+    const child = spawn(join(tmpdir(), 'rawio-no-such-program'), [], { stdio: 'ignore' });
+    const e = await withinDeadline(child, 'missing server', 'listening', 60_000, new Promise(() => {})).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(e?.message).toMatch(/^missing server: spawn .*rawio-no-such-program ENOENT/);
+    expect(e?.cause).toMatchObject({ code: 'ENOENT' });
+  });
+
   it('a server killed before it listens is reported as killed, at once', async () => {
     const kill = 'process.kill(process.pid, "SIGKILL")';
     await expect(startBareServer('suicide', process.execPath, ['-e', kill], [])).rejects.toThrow(

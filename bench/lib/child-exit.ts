@@ -56,9 +56,11 @@ export function exited(child: ChildProcess): Promise<ChildEnd> {
 
 /**
  * Settles as `wait` does, unless `child` ends first: then rejects with an Error naming the
- * child (`name`, its pid) and how it ended, and saying what will not come (`what`). Its
- * listeners on the child go as soon as it settles, so a wait repeated round after round
- * leaves none behind.
+ * child (`name`, its pid) and how it ended, and saying what will not come (`what`); or
+ * unless it could not be started (its 'error': no such program, out of processes), which
+ * rejects with that error's message and the error as its cause, rather than the 'error'
+ * being thrown with no listener. Its listeners on the child go as soon as it settles, so a
+ * wait repeated round after round leaves none behind.
  */
 export function unlessEnded<T>(child: ChildProcess, name: string, what: string, wait: Promise<T>): Promise<T> {
   const gone = () => new Error(`${name} (pid ${child.pid}) ${describeEnd(endOf(child))} before ${what}`);
@@ -71,12 +73,18 @@ export function unlessEnded<T>(child: ChildProcess, name: string, what: string, 
       off();
       reject(gone());
     };
+    const onError = (e: Error) => {
+      off();
+      reject(new Error(`${name}: ${e.message}`, { cause: e }));
+    };
     const off = () => {
       child.off('exit', onEnd);
       child.off('close', onEnd);
+      child.off('error', onError);
     };
     child.once('exit', onEnd);
     child.once('close', onEnd);
+    child.once('error', onError);
     wait.then(
       (v) => (off(), resolve(v)),
       (e: unknown) => (off(), reject(e)),
