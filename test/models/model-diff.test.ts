@@ -21,7 +21,7 @@
  *
  * Replay: the seed is printed with each failing script (RAWIO_DIFF_SEED=<seed>, and
  * `-t "<protocol> script <n>"` for the one script); RAWIO_DIFF_SCRIPTS sets the scripts per
- * protocol.
+ * protocol, RAWIO_DIFF_LIMITS (JSON, e.g. `{"maxInFlight":1}`) the servers' limits.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -35,7 +35,18 @@ import { Received } from '../helpers/clients.js';
 const SEED = Number(process.env.RAWIO_DIFF_SEED ?? 20_261_205);
 const SCRIPTS = Number(process.env.RAWIO_DIFF_SCRIPTS ?? 25);
 const REFERENCE: ModelName = 'single';
-const LIMITS = { maxInFlight: 4, maxOutput: 64 << 10, maxHeader: 1024, maxRequest: 16 << 10 };
+/** The servers' limits, small so that scripts reach them; RAWIO_DIFF_LIMITS (JSON) overrides some. */
+const LIMITS = {
+  maxInFlight: 4,
+  maxOutput: 64 << 10,
+  maxFiles: 2,
+  maxHeader: 1024,
+  maxRequest: 16 << 10,
+  ...(JSON.parse(process.env.RAWIO_DIFF_LIMITS ?? '{}') as Record<string, number>),
+};
+/** RAWIO_DIFF_ZEROCOPY: a zerocopyThreshold for every model that takes one (all but the blocking ones). */
+const ZEROCOPY = Number(process.env.RAWIO_DIFF_ZEROCOPY ?? 0);
+const BLOCKING = new Set<ModelName>(['iterative', 'thread-per-connection']);
 /** How long a half-closed connection may take to be answered and closed: a bound, not a timing. */
 const DEADLINE_MS = 20_000;
 
@@ -69,7 +80,14 @@ function rng(seed: number) {
 type Rng = ReturnType<typeof rng>;
 
 /** One step of a script; byte strings are latin1. */
-type Step = { send: string } | { wait: number } | { pauseReading: true } | { resumeReading: true } | { shut: true };
+type Step =
+  | { send: string }
+  | { wait: number }
+  | { pauseReading: true }
+  | { resumeReading: true }
+  | { shut: true }
+  /** Waits (up to a deadline) until the server's `n`th `100 Continue` has come, or its end. */
+  | { await100: number };
 
 /** The four built-in protocols, and `http` with a handler module (HANDLER) as a fifth. */
 type Protocol = 'echo' | 'http' | 'resp' | 'static' | 'handler';
@@ -158,7 +176,7 @@ function httpRequest(R: Rng, closing: boolean): string {
 /** One request for the handler module (HANDLER: its targets), or one of the built-in http's. */
 function handlerRequest(R: Rng, closing: boolean): string {
   const n = (): number => R.pick([0, 1, 1000, 20 * KiB, 100 * KiB]);
-  switch (closing ? R.pick([4, 6, 8, 9]) : R.pick([0, 1, 2, 3, 5, 7, 9, 10])) {
+  switch (closing ? R.pick([4, 6, 8, 9]) : R.pick([0, 1, 2, 3, 5, 7, 9, 10, 11])) {
     case 0:
       return get(`/sync?q=${R.int(100)}`);
     case 1:
@@ -169,14 +187,22 @@ function handlerRequest(R: Rng, closing: boolean): string {
       return get(`/stream?n=${R.int(40)}&ms=${R.pick([0, 0, 1, 5])}`);
     case 4:
       return get(`/stream-throw?n=${R.int(10)}&ms=${R.pick([0, 2])}`);
-    case 5:
-      return get(`/file?n=${R.pick([0, 10, 100 * KiB, FILES['big.bin']!.length])}`);
+    case 5: {
+      const size = FILES['big.bin']!.length;
+      return get(`/file?n=${R.pick([0, 10, 100 * KiB, size])}&o=${R.pick([0, 0, 1, 4095, 4096])}`);
+    }
     case 6:
       return get('/close');
     case 7:
       return get(R.pick(['/throw', '/reject']));
-    case 8:
-      return get(`/stream?n=3`, '', R.pick(['HTTP/1.0', 'HTTP/1.1'])).replace('GET', R.pick(['GET', 'HEAD']));
+    case 8: {
+      // HTTP/1.0 (an unframed stream, closed after), a HEAD, or a file body past the file's end
+      const target = R.pick(['/stream?n=3', '/big?n=100', '/file?n=100', '/sync']);
+      if (R.chance(0.3)) return get(`/file?n=1000&o=${FILES['big.bin']!.length - R.int(1000)}`);
+      return get(target, '', R.pick(['HTTP/1.0', 'HTTP/1.1'])).replace('GET', R.pick(['GET', 'HEAD']));
+    }
+    case 10:
+      return get(R.pick(['/stream?n=3', '/big?n=100', '/file?n=100'])).replace('GET', 'HEAD');
     default:
       return httpRequest(R, closing);
   }
@@ -282,7 +308,10 @@ function flood(protocol: Protocol, R: Rng, prefix: string): string {
   // `one` repeated until its replies (`reply` bytes each) pass 5 to 6 MiB
   const times = (one: string, reply: number): string => one.repeat(Math.ceil(((5 + R.int(2) / 2) << 20) / reply));
   if (protocol === 'echo') return times(R.bytes(64 * KiB, true), 64 * KiB);
-  if (protocol === 'handler') return times(get(`/big?n=${16 * KiB}`) + get(`/async?ms=${R.int(3)}`), 16 * KiB);
+  if (protocol === 'handler')
+    return R.chance(0.5)
+      ? times(get(`/big?n=${16 * KiB}`) + get(`/async?ms=${R.int(3)}`), 16 * KiB)
+      : get(`/stream?n=${5 * KiB + R.int(KiB)}`) + get(`/file?n=${FILES['big.bin']!.length}`).repeat(4);
   if (protocol === 'static') return times(get('/big.bin'), FILES['big.bin']!.length);
   if (protocol === 'resp')
     return cmd('SET', `${prefix}:flood`, R.bytes(15 * KiB)) + times(cmd('GET', `${prefix}:flood`), 15 * KiB);
@@ -301,7 +330,16 @@ const echoPiece = (R: Rng): string => R.bytes(R.pick([1, 10, 1000, 30 * KiB, 100
 function script(protocol: Protocol, seed: number, index: number): Step[] {
   const R = rng(seed);
   const requests: string[] = [];
+  /** Where an `Expect: 100-continue` head ends: the client waits for the 100 there. */
+  const holds: number[] = [];
   for (let n = 1 + R.int(9); n > 0; n--) {
+    if ((protocol === 'http' || protocol === 'handler') && R.chance(0.06)) {
+      const body = R.bytes(R.pick([1, 100, 5 * KiB, 20 * KiB]), true);
+      const head = `POST /${protocol === 'http' ? 'p' : 'sync'} HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`;
+      holds.push(requests.join('').length + head.length);
+      requests.push(head + body);
+      continue;
+    }
     // Now and then a request that closes the connection or is refused: what comes after it
     // is never answered, so most requests are not.
     const closing = R.chance(0.12);
@@ -311,7 +349,8 @@ function script(protocol: Protocol, seed: number, index: number): Step[] {
     else if (protocol === 'handler') requests.push(handlerRequest(R, closing));
     else requests.push(respCommand(R, `s${index}`, closing));
   }
-  const flooded = R.chance(0.25);
+  // A client waiting for a 100 must be reading: no pause, no flood, where there is one.
+  const flooded = holds.length === 0 && R.chance(0.25);
   if (flooded) requests.splice(R.int(requests.length + 1), 0, flood(protocol, R, `s${index}`));
   const stream = requests.join('');
   const cuts = new Set<number>();
@@ -326,12 +365,15 @@ function script(protocol: Protocol, seed: number, index: number): Step[] {
       for (const r of requests.slice(0, -1)) cuts.add((at += r.length));
     }
   }
+  for (const h of holds) cuts.add(h);
   const ends = [...cuts].filter((c) => c > 0 && c < stream.length).sort((a, b) => a - b);
   ends.push(stream.length);
   const sends: Step[][] = [];
   let from = 0;
   for (const end of ends) {
     sends.push([{ send: stream.slice(from, end) }]);
+    const n = holds.indexOf(end) + 1;
+    if (n > 0) sends.at(-1)!.push({ await100: n });
     from = end;
   }
   // Reading paused before one of the sends, resumed after a later one (for a flood, from
@@ -339,7 +381,7 @@ function script(protocol: Protocol, seed: number, index: number): Step[] {
   if (flooded) {
     sends[0]!.unshift({ pauseReading: true });
     sends.at(-1)!.push({ wait: 200 + R.int(300) }, { resumeReading: true });
-  } else if (R.chance(0.4)) {
+  } else if (holds.length === 0 && R.chance(0.4)) {
     const a = R.int(sends.length);
     const b = a + R.int(sends.length - a);
     sends[a]!.unshift({ pauseReading: true });
@@ -383,6 +425,14 @@ interface Transcript {
   end: 'eof' | 'reset' | 'open';
 }
 
+const AWAIT_100_MS = 10_000;
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+const count100 = (b: Buffer): number => {
+  let n = 0;
+  for (let i = b.indexOf(CONTINUE); i >= 0; i = b.indexOf(CONTINUE, i + 1)) n++;
+  return n;
+};
+
 const DATE = /\r\nDate: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n/g;
 
 /** Runs `steps` on one connection to `port`, reads until the server closes (or the deadline). */
@@ -412,7 +462,11 @@ function run(port: number, steps: Step[], protocol: Protocol): Promise<Transcrip
           else if ('wait' in s) await new Promise((r) => setTimeout(r, s.wait));
           else if ('pauseReading' in s) c.pause();
           else if ('resumeReading' in s) c.resume();
-          else c.end();
+          else if ('await100' in s) {
+            const until = Date.now() + AWAIT_100_MS;
+            while (!end && Date.now() < until && count100(got.bytes) < s.await100)
+              await new Promise((r) => setTimeout(r, 5));
+          } else c.end();
         }
         c.resume();
         let timer: NodeJS.Timeout | undefined;
@@ -466,6 +520,7 @@ describe.each(PROTOCOLS)('%s: every model sends what single sends', (protocol) =
           model,
           ...(protocol === 'handler' ? { protocol: 'http', handler: HANDLER } : { protocol }),
           ...LIMITS,
+          ...(ZEROCOPY && !BLOCKING.has(model) ? { zerocopyThreshold: ZEROCOPY } : {}),
           workers: 2,
           pool: 2,
           ...(protocol === 'static' ? { root } : {}),
