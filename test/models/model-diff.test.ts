@@ -2,40 +2,49 @@
  * Every model on the wire, against `single`: for the same client behaviour, every model must
  * send the same bytes and end the connection the same way (README, "Connection limits": one
  * connection contract, src/models/conn-core.ts). A seeded generator writes client scripts per
- * protocol (echo, http, resp, static): valid requests, pipelined batches, requests cut at
- * random bytes with short pauses between the pieces, malformed requests, a head or body past
- * small limits, a closing request (`Connection: close`, HTTP/1.0, QUIT) in mid-pipeline with
- * requests after it, RESP inline commands, echo streams; a half-close at a random point; and
- * reading paused for a while, so that with a small `maxOutput` the output budget fills. Each
- * script is one connection. Every script ends with the client's half-close (at its random
- * point, or after its last byte) and is read until the server closes: a server owes a
- * half-closed client its replies and then its EOF (README, "On close"), so the transcript
- * needs no quiet period and depends on no timing. What is compared: every byte received (the
- * HTTP `Date` value alone normalised) and how the connection ended: `eof`, `reset`, or `open`
- * (no end within a generous deadline).
+ * protocol (echo, http, resp, static, and http with a handler module that makes every kind of
+ * reply, test/fixtures/user/diff-handler.mjs): valid requests, pipelined batches, requests
+ * cut at random bytes with short pauses between the pieces, malformed requests, a head or
+ * body past small limits, a closing request (`Connection: close`, HTTP/1.0, QUIT, a handler's
+ * `connection: close`, a body that fails) in mid-pipeline with requests after it, RESP inline
+ * commands, echo streams; a half-close at a random point; and reading paused, now and then
+ * behind a flood of replies larger than the kernel's socket buffers, so that the output,
+ * in-flight and file budgets fill. Each script is one connection, and ends with the client's
+ * half-close (at its random point, or after its last byte) and is read until the server
+ * closes: a server owes a half-closed client its replies and then its EOF (README, "On
+ * close"), so the transcript needs no quiet period. What is compared: every byte received
+ * (the HTTP `Date` value alone normalised) and how the connection ended: `eof`, `reset`, or
+ * `open` (no end within a generous deadline).
  *
- * Nothing in a script depends on timing: the pauses only change where the server's reads
- * cut the stream and when its budgets fill, which must change nothing the client sees. So
- * `Expect: 100-continue` is left out: its interim 100 is sent only while the body has not
- * arrived (docs/PROTOCOLS.md), which depends on how the stream was cut.
+ * Nothing in a script depends on timing: the pauses only change where the server's reads cut
+ * the stream and when its budgets fill, which must change nothing the client sees. So an
+ * `Expect: 100-continue` request is sent as a client that waits for the 100 sends it: its
+ * head, then (once the 100 has come, or the connection ended) its body; sent at once, its 100
+ * would depend on where the server's read cut it (docs/PROTOCOLS.md: only while the body has
+ * not arrived).
+ *
+ * No difference is accepted: every model has matched `single` on every seed tried.
  *
  * Replay: the seed is printed with each failing script (RAWIO_DIFF_SEED=<seed>, and
  * `-t "<protocol> script <n>"` for the one script); RAWIO_DIFF_SCRIPTS sets the scripts per
- * protocol, RAWIO_DIFF_LIMITS (JSON, e.g. `{"maxInFlight":1}`) the servers' limits.
+ * protocol, RAWIO_DIFF_LIMITS (JSON, e.g. `{"maxInFlight":1}`) the servers' limits;
+ * RAWIO_DIFF_ZEROCOPY, RAWIO_DIFF_RING (JSON) and RAWIO_DIFF_TRANSFER set zerocopyThreshold,
+ * ring options and the transfer method where a model takes them; RAWIO_DIFF_VERBOSE prints a
+ * line per script (how `single` ended, its statuses, the steps).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modelNames, serve, type ModelName, type Server } from '../helpers/rawio.js';
+import { modelNames, serve, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import { multiProactorUnsupported } from '../../dist/src/models/multi-proactor.js';
 import { Received } from '../helpers/clients.js';
 
 const SEED = Number(process.env.RAWIO_DIFF_SEED ?? 20_261_205);
 const SCRIPTS = Number(process.env.RAWIO_DIFF_SCRIPTS ?? 25);
 const REFERENCE: ModelName = 'single';
-/** The servers' limits, small so that scripts reach them; RAWIO_DIFF_LIMITS (JSON) overrides some. */
+/** The servers' limits, small so that scripts reach them; RAWIO_DIFF_LIMITS (JSON) overrides some, or `workers` and `pool`. */
 const LIMITS = {
   maxInFlight: 4,
   maxOutput: 64 << 10,
@@ -47,6 +56,12 @@ const LIMITS = {
 /** RAWIO_DIFF_ZEROCOPY: a zerocopyThreshold for every model that takes one (all but the blocking ones). */
 const ZEROCOPY = Number(process.env.RAWIO_DIFF_ZEROCOPY ?? 0);
 const BLOCKING = new Set<ModelName>(['iterative', 'thread-per-connection']);
+/** RAWIO_DIFF_RING (JSON): ring options for the ring models; RAWIO_DIFF_TRANSFER: the others' transfer method. */
+const RING = process.env.RAWIO_DIFF_RING
+  ? (JSON.parse(process.env.RAWIO_DIFF_RING) as ServeOptions['ring'])
+  : undefined;
+const TRANSFER = process.env.RAWIO_DIFF_TRANSFER as ServeOptions['transfer'] | undefined;
+const RINGS = new Set<ModelName>(['proactor', 'multi-proactor']);
 /** How long a half-closed connection may take to be answered and closed: a bound, not a timing. */
 const DEADLINE_MS = 20_000;
 
@@ -519,10 +534,12 @@ describe.each(PROTOCOLS)('%s: every model sends what single sends', (protocol) =
         const s = await serve({
           model,
           ...(protocol === 'handler' ? { protocol: 'http', handler: HANDLER } : { protocol }),
-          ...LIMITS,
-          ...(ZEROCOPY && !BLOCKING.has(model) ? { zerocopyThreshold: ZEROCOPY } : {}),
           workers: 2,
           pool: 2,
+          ...LIMITS,
+          ...(ZEROCOPY && !BLOCKING.has(model) ? { zerocopyThreshold: ZEROCOPY } : {}),
+          ...(RING && RINGS.has(model) ? { ring: RING } : {}),
+          ...(TRANSFER && !RINGS.has(model) ? { transfer: TRANSFER } : {}),
           ...(protocol === 'static' ? { root } : {}),
         });
         servers.set(model, s);
