@@ -14,7 +14,8 @@
  * closes: a server owes a half-closed client its replies and then its EOF (README, "On
  * close"), so the transcript needs no quiet period. What is compared: every byte received
  * (the HTTP `Date` value alone normalised) and how the connection ended: `eof`, `reset`, or
- * `open` (no end within a generous deadline).
+ * `open` (no end within a generous deadline); for resp, also what the script left in the
+ * keyspace (its keys, read on a second connection after it).
  *
  * Nothing in a script depends on timing: the pauses only change where the server's reads cut
  * the stream and when its budgets fill, which must change nothing the client sees. So an
@@ -557,8 +558,16 @@ describe.each(PROTOCOLS)('%s: every model sends what single sends', (protocol) =
   it.each(Array.from({ length: SCRIPTS }, (_, i) => i))(`${protocol} script %i (seed ${SEED})`, async (i) => {
     const seed = (Math.imul(SEED, 0x9e3779b1) ^ Math.imul(pi * 1000 + i + 1, 0x85ebca6b)) >>> 0;
     const steps = script(protocol, seed, i);
+    // For resp, what the script left in the keyspace too, read on a second connection: a
+    // command after a closing one (QUIT, a protocol error) must not have run on any model.
+    const after: Step[] = [{ send: cmd('MGET', ...['k0', 'k1', 'k2', 'big', 'flood'].map((k) => `s${i}:${k}`)) }];
     const results = await Promise.all(
-      models.map(async (m) => [m, await run(servers.get(m)!.port, steps, protocol)] as const),
+      models.map(async (m) => {
+        const t = await run(servers.get(m)!.port, steps, protocol);
+        if (protocol !== 'resp') return [m, t] as const;
+        const kept = await run(servers.get(m)!.port, [...after, { shut: true }], protocol);
+        return [m, { ...t, received: `${t.received}\n-- the keys after it: ${kept.received} (${kept.end})` }] as const;
+      }),
     );
     const want = results.find(([m]) => m === REFERENCE)![1];
     if (process.env.RAWIO_DIFF_VERBOSE)
