@@ -41,6 +41,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelNames, serve, type ModelName, type ServeOptions, type Server } from '../helpers/rawio.js';
 import { multiProactorUnsupported } from '../../dist/src/models/multi-proactor.js';
 import { Received } from '../helpers/clients.js';
+import { titled } from '../helpers/skips.js';
 
 const SEED = Number(process.env.RAWIO_DIFF_SEED ?? 20_261_205);
 const SCRIPTS = Number(process.env.RAWIO_DIFF_SCRIPTS ?? 25);
@@ -552,7 +553,9 @@ describe.each(PROTOCOLS)('%s: every model sends what single sends', (protocol) =
     await Promise.all([...servers.values()].map((s) => s.close()));
   });
 
-  if (multiProactorWhy !== undefined) it.skip(`multi-proactor left out: ${multiProactorWhy}`, () => {});
+  it.skipIf(multiProactorWhy)(titled('multi-proactor takes part', multiProactorWhy), () => {
+    expect(models).toContain('multi-proactor');
+  });
 
   const pi = PROTOCOLS.indexOf(protocol);
   it.each(Array.from({ length: SCRIPTS }, (_, i) => i))(`${protocol} script %i (seed ${SEED})`, async (i) => {
