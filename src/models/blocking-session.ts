@@ -437,12 +437,20 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
         if (io.closed) break;
       }
       await io.whenReadable();
-      // Every turn, not only when poll times out: a client trickling bytes never lets it.
-      if (io.closed || core.expire(performance.now())) break;
+      if (io.closed) break;
       if (turns) await nodeTurn();
-      if (!readable(set, out, tick)) continue;
+      // The timeouts are judged every turn (not only when poll times out: a client trickling
+      // bytes never lets it), but after what is there has been read: bytes that arrived while
+      // this thread was kept from running are the client's progress, not its slowness.
+      if (!readable(set, out, tick)) {
+        if (core.expire(performance.now())) break;
+        continue;
+      }
       const n = native.read(fd, buf, 0, buf.length);
-      if (n === -EINTR || n === -EAGAIN) continue;
+      if (n === -EINTR || n === -EAGAIN) {
+        if (core.expire(performance.now())) break;
+        continue;
+      }
       if (n <= 0) {
         io.eof = true;
         core.end();
@@ -452,6 +460,7 @@ export async function serveBlocking(fd: number, slot: FdSlot, opts: BlockingOpti
       core.push(buf.subarray(0, n));
       // Let file bodies and promise replies finish before the thread blocks in poll again.
       await settled(core, io, slot);
+      if (core.expire(performance.now())) break;
     }
     if (io.lingering) await linger(fd, slot, buf, tick, turns);
   } finally {

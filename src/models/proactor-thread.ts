@@ -652,12 +652,20 @@ export class ProactorThread {
     for (const c of [...this.#conns]) c.core.drain();
   }
 
-  /** The header and idle timeouts: one ring timeout a thread, re-armed each time. */
+  /**
+   * The header and idle timeouts: one ring timeout a thread, re-armed each time. The
+   * connections are judged once the batch the timeout came in has been dispatched (a
+   * microtask runs after it), so that a receive completed in the same batch — bytes that
+   * arrived while this thread was kept from running — is credited first: the clocks measure
+   * the client's slowness, not this thread's, as the reactor's do (events before timers).
+   */
   #sweep(): void {
     if (this.#stopping) return;
     this.proactor.timeout(sweepEvery(this.#data.limits), () => {
-      const now = performance.now();
-      for (const c of this.#conns) c.core.expire(now);
+      queueMicrotask(() => {
+        const now = performance.now();
+        for (const c of this.#conns) c.core.expire(now);
+      });
       this.#sweep();
     });
   }
