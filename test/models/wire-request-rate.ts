@@ -50,13 +50,22 @@ class Uploader {
     return this.#got.bytes;
   }
 
-  /** Sends `data` in `size`-byte pieces `every` ms apart, until it is all sent or the server closes. */
-  async sendSteadily(data: Buffer, size: number, every: number): Promise<void> {
+  /**
+   * Sends `data` in `size`-byte pieces `every` ms apart, until it is all sent or the server
+   * closes; resolves with the longest time between two pieces, as this process kept it.
+   */
+  async sendSteadily(data: Buffer, size: number, every: number): Promise<number> {
     await this.ready;
+    let last = performance.now();
+    let longest = 0;
     for (let at = 0; at < data.length && !this.closed; at += size) {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
       this.sock.write(data.subarray(at, at + size));
       await delay(every);
     }
+    return longest;
   }
 
   /** Waits until `check` holds or the server closes, at most STALL_MS; then whether `check` holds. */
@@ -84,12 +93,12 @@ const uploads = {
 async function steadily(
   port: number,
   upload: (typeof uploads)['http' | 'resp'],
-): Promise<{ ok: boolean; got: Buffer }> {
+): Promise<{ ok: boolean; got: Buffer; longestGap: number }> {
   const c = new Uploader(port);
   try {
-    await c.sendSteadily(upload.send, PIECE, 50);
+    const longestGap = await c.sendSteadily(upload.send, PIECE, 50);
     const ok = await c.until(upload.answered);
-    return { ok, got: c.got };
+    return { ok, got: c.got, longestGap };
   } finally {
     c.sock.destroy();
   }
@@ -118,8 +127,15 @@ export function defineRequestRateTests(start: Start): void {
   for (const protocol of ['http', 'resp'] as const) {
     it(`answers a ${protocol} request arriving steadily above minRequestRate for several header and idle timeouts, and closes a trickle and a burst that stops`, async () => {
       const s = await start(protocol, { ...CLOCKS, minRequestRate: RATE });
-      const up = await steadily(s.port, uploads[protocol]);
-      expect(up.ok, up.got.subarray(0, 64).toString('latin1')).toBe(true);
+      // The rule holds for a client that keeps its pace: an attempt in which this process was
+      // itself held back for half a budget between two pieces (a loaded machine) proves
+      // nothing either way and is made again, at most three times; a cut upload whose pieces
+      // all came on time fails at once.
+      let up = await steadily(s.port, uploads[protocol]);
+      for (let again = 0; again < 2 && !up.ok && up.longestGap >= CLOCKS.headerTimeout / 2; again++) {
+        up = await steadily(s.port, uploads[protocol]);
+      }
+      expect(up.ok, `${up.got.subarray(0, 64).toString('latin1')} (longest gap ${up.longestGap} ms)`).toBe(true);
       const slow = await sendThenWait(s.port, uploads[protocol].send.subarray(0, 64), true);
       expect(slow.closed).toBe(true);
       expect(slow.got.length).toBe(0);
