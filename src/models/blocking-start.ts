@@ -10,7 +10,9 @@ import { eventfd, localPort } from '../sys/socket.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 import { pickLimits, type ConnLimits } from './conn-core.js';
 import type { Stats } from './stats.js';
-import { DrainSignal, whenNoConnections, type DrainSignalInit } from './drain.js';
+import { DrainSignal, takeQueued, whenNoConnections, type DrainSignalInit } from './drain.js';
+import { Channel } from './channel.js';
+import { closeUnread, writeDrain, writeNewFd } from './messages.js';
 import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
@@ -57,19 +59,34 @@ export function copyServeData(d: BlockingServeData): BlockingServeData {
   return { protocol, protocolOptions, transfer, directio, mmap, limits, maxQueue, stats, drain };
 }
 
+/** Room for this many connections taken from the listen queue as a drain begins (64 bytes each). */
+const HANDOFF_CONNS = 4096;
+
+/**
+ * Where drain() hands the model's thread the connections it took from the listen queue
+ * (NEW_FD messages, not yet admitted, then one DRAIN: the hand-off is complete). Its consumer
+ * waits with Atomics.wait.
+ */
+export function blockingHandoff(): Channel {
+  return new Channel(Channel.create((HANDOFF_CONNS + 1) * 64)); // and the DRAIN
+}
+
 /**
  * Starts the model's thread from `threadData()`; a start that fails closes the listening
  * socket, the drain signal's eventfd and the protocol before it rethrows. close() calls
- * `stop`, waits for the thread to exit, then closes the listening socket, the eventfd and the
- * protocol, once however often it is called. drain() shuts the listening socket down (a
- * connect is refused from then on), raises `drain` for every thread, calls `onDrain` (what
- * else the model's thread must hear), and resolves once no connection is open.
+ * `stop`, waits for the thread to exit, then closes the listening socket, the eventfd, what
+ * `handoff` still holds and the protocol, once however often it is called. drain() takes the
+ * connections queued on the listening socket (takeQueued) and shuts it down (a connect is
+ * refused from then on), puts them on `handoff` for the model's thread, raises `drain` for
+ * every thread, calls `onDrain` (what else the model's thread must hear), and resolves once
+ * no connection is open.
  */
 export async function startBlockingModel(
   listenFd: number,
   protocol: Protocol,
   stats: Stats,
   drain: DrainSignalInit,
+  handoff: Channel,
   threadData: () => object,
   stop: (t: ModelThread) => void,
   graceMs: number,
@@ -91,7 +108,12 @@ export async function startBlockingModel(
     stats: () => stats.snapshot(),
     drain: (cut) =>
       (draining ??= (() => {
+        // The queue first (a shutdown resets what is still in it), then refused at once.
+        const queued = takeQueued(listenFd);
         native.shutdown(listenFd, 2);
+        // A connection past the room left is shed (closed unread), as past a full inbox.
+        queued.forEach((fd, i) => (i < HANDOFF_CONNS && writeNewFd(handoff, fd)) || native.close(fd));
+        writeDrain(handoff);
         new DrainSignal(drain).begin((fd) => native.write(fd, EVENTFD_ONE, 0, 8));
         onDrain?.(t);
         return whenNoConnections(stats, cut);
@@ -100,6 +122,7 @@ export async function startBlockingModel(
       (closing ??= (async () => {
         stop(t);
         await exitWithin(t, graceMs);
+        closeUnread(handoff); // connections handed over that no thread took
         native.close(listenFd);
         native.close(drain.fd);
         protocol.close();

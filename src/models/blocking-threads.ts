@@ -12,7 +12,7 @@
  */
 import { createProtocol, type Protocol } from '../protocols/index.js';
 import { reportUserError } from '../protocols/module.js';
-import { EINTR } from '../sys/errno.js';
+import { EAGAIN, EINTR } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { parentPort } from 'node:worker_threads';
 import { FdSlot, serveBlocking, type BlockingOptions } from './blocking-session.js';
@@ -32,6 +32,8 @@ const POLLIN = constants.POLLIN as number;
 export interface BlockingThreadData extends BlockingServeData {
   /** connection: where the next client's fd (or STOP) arrives while this thread is cached. */
   inbox?: ChannelInit;
+  /** iterative: where a drain hands over the connections it took from the listen queue (blocking-start.ts). */
+  handoff?: ChannelInit;
   role: 'iterative' | 'connection';
   /** iterative: the blocking listening fd; connection: the client's fd. */
   fd: number;
@@ -90,9 +92,17 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
       const fd = native.accept(data.fd, false); // non-blocking: the session sleeps in poll(2)
       if (fd < 0) {
         if (fd === -EINTR) continue;
+        // A drain makes the listening socket non-blocking as it takes the queue, just before
+        // it shuts it down: wait for that.
+        if (fd === -EAGAIN) {
+          listening.wait(out, 10);
+          continue;
+        }
+        if (slot.stopping) return;
         // close() shuts the listening socket down, which ends a blocked accept with EINVAL;
-        // so does a drain, once the connection being served has closed.
-        if (slot.stopping || opts.drain.on) return;
+        // so does a drain, once the connection being served has closed: the connections it
+        // took from the listen queue are served then, one after the other.
+        if (opts.drain.on) return await serveHandoff(data, slot, opts, stats);
         // EMFILE and the like: a blocking accept says so at once, so wait before asking again.
         const pause = backoff.failed(data.fd, fd, false);
         await new Promise((r) => setTimeout(r, pause));
@@ -117,6 +127,40 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
     closePipePool();
     closeMmapCache();
     endTransferRing(); // the uring and direct methods' ring: its fds outlive the thread
+  }
+}
+
+/**
+ * iterative, once a drain began and the listening socket is shut down: serves each connection
+ * the drain took from the listen queue (blocking-start.ts), as one accepted before the drain
+ * (admitted here as an accept is), until the DRAIN that ends the hand-off, or a stop.
+ */
+async function serveHandoff(
+  data: BlockingThreadData,
+  slot: FdSlot,
+  opts: BlockingOptions,
+  stats: Stats,
+): Promise<void> {
+  if (data.handoff === undefined) return;
+  const handoff = new Channel(data.handoff);
+  const msg = {} as Message;
+  while (!slot.stopping) {
+    if (!handoff.pop(msg)) {
+      handoff.waitForMessage(USER_TURN_MS);
+      await nodeTurn();
+      continue;
+    }
+    if (msg.tag !== MSG.NEW_FD) return;
+    const fd = readNewFd(msg);
+    const ticket = stats.admit(0, fd);
+    if (ticket === REFUSED_CONN) {
+      native.close(fd);
+      continue;
+    }
+    native.setNoDelay(fd, true);
+    slot.publish(fd);
+    await serveBlocking(fd, slot, opts, ticket);
+    slot.release(fd);
   }
 }
 

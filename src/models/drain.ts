@@ -4,6 +4,7 @@
  * each model tells its threads or processes to drain in its own way, and serve.ts bounds the
  * wait with the deadline, after which close() does what it does without `drain`.
  */
+import { native } from '../sys/native.js';
 import type { Stats } from './stats.js';
 
 /** How often the caller's thread looks at the connection count while a drain goes on. */
@@ -71,6 +72,25 @@ export function whenNoConnections(stats: Stats, cut: Promise<void>): Promise<voi
     };
     look();
   });
+}
+
+/**
+ * A graceful close's first step on a listening socket, before the caller shuts it down: every
+ * connection the kernel has queued on it now (handshake done, never accepted) is accepted
+ * (accept4, non-blocking, until EAGAIN; an error such as EMFILE ends the pass early, and what
+ * is left is reset by the shutdown as without drain). Each fd is non-blocking, and is the
+ * caller's to hand to a serving thread, which serves it as a connection accepted before the
+ * drain (its limits judged there, as for any accept). The listening socket is made
+ * non-blocking first (a blocking one, the iterative model's, would wait here for a connect).
+ */
+export function takeQueued(listenFd: number): number[] {
+  const fds: number[] = [];
+  if (native.setBlocking(listenFd, false) < 0) return fds;
+  for (;;) {
+    const fd = native.accept(listenFd, false);
+    if (fd < 0) return fds;
+    fds.push(fd);
+  }
 }
 
 /** What a DrainSignal is made of, to hand to threads: a flag and an eventfd that wakes a poll(2). */

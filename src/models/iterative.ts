@@ -5,7 +5,7 @@
  */
 import { native } from '../sys/native.js';
 import { FdSlot } from './blocking-session.js';
-import { blockingDrainSignal, blockingServeData, startBlockingModel } from './blocking-start.js';
+import { blockingDrainSignal, blockingHandoff, blockingServeData, startBlockingModel } from './blocking-start.js';
 import type { BlockingThreadData } from './blocking-threads.js';
 import { Stats } from './stats.js';
 import type { ModelStarter } from './types.js';
@@ -17,10 +17,12 @@ export const start: ModelStarter = async (opts) => {
   const stats = new Stats(1).limit(opts.maxConnections, opts.maxConnectionsPerClient);
   const slotSab = FdSlot.create();
   const drain = blockingDrainSignal();
+  const handoff = blockingHandoff();
   const data = (): BlockingThreadData => ({
     role: 'iterative',
     fd: listenFd,
     slot: slotSab,
+    handoff: handoff.init,
     ...blockingServeData(opts, protocol, stats, drain),
     cpus: opts.cpus.length > 0 ? [opts.cpus[0]!] : undefined,
   });
@@ -29,6 +31,7 @@ export const start: ModelStarter = async (opts) => {
     protocol,
     stats,
     drain,
+    handoff,
     data,
     () => {
       new FdSlot(slotSab).stop();

@@ -16,7 +16,10 @@ import { ringProbe } from '../sys/uring.js';
 import type { ProactorThreadData, SubRing } from './proactor-thread.js';
 import { readSubRing } from './proactor-thread.js';
 import { pickLimits } from './conn-core.js';
-import { whenNoConnections } from './drain.js';
+import { takeQueued, whenNoConnections } from './drain.js';
+import { ringHandoff } from './proactor-thread.js';
+import type { Channel } from './channel.js';
+import { closeUnread, dealNewFds } from './messages.js';
 import { Stats } from './stats.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelStarter, ResolvedServeOptions } from './types.js';
@@ -47,6 +50,8 @@ export const start: ModelStarter = async (opts) => {
   const { protocol, listenFd } = openServer(opts, false);
   const stats = new Stats(opts.workers).limit(opts.maxConnections, opts.maxConnectionsPerClient);
   const subs: Stoppable[] = [];
+  /** Each sub-ring's: where a drain deals the connections it took from the listen queue. */
+  const handoffs: Channel[] = [];
   let main: Stoppable | undefined;
   const stop = async (t: Stoppable): Promise<void> => {
     native.write(t.stopFd, EVENTFD_ONE, 0, 8);
@@ -63,6 +68,7 @@ export const start: ModelStarter = async (opts) => {
   const cleanup = async () => {
     await stopAccepting();
     await Promise.all(subs.map(stop));
+    for (const ch of handoffs) closeUnread(ch); // connections a drain handed over that no ring took
     native.close(listenFd);
     protocol.close();
   };
@@ -84,7 +90,9 @@ export const start: ModelStarter = async (opts) => {
     const rings: SubRing[] = [];
     for (let i = 0; i < opts.workers; i++) {
       const stopFd = eventfd();
-      const thread = await startThread({ ...data(i, stopFd), sub: true }).catch((e: unknown) => {
+      const handoff = ringHandoff();
+      handoffs.push(handoff);
+      const thread = await startThread({ ...data(i, stopFd), sub: true, handoff: handoff.init }).catch((e: unknown) => {
         native.close(stopFd);
         throw e;
       });
@@ -103,11 +111,14 @@ export const start: ModelStarter = async (opts) => {
   }
   let closing: Promise<void> | undefined;
   let draining: Promise<void> | undefined;
-  // A graceful close: each sub-ring drains (its stop eventfd's even count), the main ring stops.
+  // A graceful close: the listen queue taken (dealt to the sub-rings), connects refused, each
+  // sub-ring drains (its stop eventfd's even count), the main ring stops.
   const drain = (cut: Promise<void>) =>
     (draining ??= (async () => {
-      // The sub-rings first: one the main ring still deals a connection to drains it as it comes.
+      const queued = takeQueued(listenFd);
       native.shutdown(listenFd, 2);
+      dealNewFds(queued, handoffs);
+      // The sub-rings first: one the main ring still deals a connection to drains it as it comes.
       for (const t of subs) native.write(t.stopFd, EVENTFD_TWO, 0, 8);
       await stopAccepting();
       await whenNoConnections(stats, cut);

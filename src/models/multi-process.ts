@@ -91,6 +91,12 @@ function crashError(
 
 /** What the master writes on a worker's control pipe to have it drain (hanging up stops it). */
 const DRAIN_BYTE = new Uint8Array([1]);
+/**
+ * How long a drain waits for a worker to say it took its listen queue ("taken") before the
+ * master shuts its socket down anyway (a worker stopped, or stuck in synchronous user code):
+ * connects to that socket queue meanwhile, and what is queued is reset then.
+ */
+export const TAKE_QUEUE_MS = 1000;
 
 class Master {
   readonly #opts: ResolvedServeOptions;
@@ -125,6 +131,13 @@ class Master {
   /** Slots whose worker has said ready at least once; start() resolves when all have. */
   readonly #readyOnce = new Set<number>();
   #starting: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  /**
+   * During a drain's first step: called with a worker's index when it says "taken" (its
+   * listen queue accepted), or with `took` false when it exits before.
+   */
+  #onTaken: ((index: number, took?: boolean) => void) | undefined;
+  /** Ends a drain's first step now (close() during it): every socket shut down. */
+  #takeDone: (() => void) | undefined;
   /** Told when the master gives up after start() resolved. */
   onError: ((e: WorkerCrashError) => void) | undefined;
 
@@ -181,13 +194,17 @@ class Master {
       this.#onExit(index, null, null, startFailure(e, who()));
       return;
     }
-    // The report pipe carries one byte 1 (ready) or, from a worker that failed to start,
-    // its error as a JSON record (worker-failure.ts). A spawn that failed has no pipes.
+    // The report pipe carries one byte 1 (ready), then during a drain one byte 2 (taken: its
+    // listen queue accepted) or, from a worker that failed to start, its error as a JSON
+    // record (worker-failure.ts). A spawn that failed has no pipes.
     const report = (child.stdio as unknown as (NodeJS.ReadableStream | null)[] | undefined)?.[5];
     const failure: Buffer[] = [];
     report?.on('data', (b: Buffer) => {
-      if (failure.length === 0 && b[0] === 1) this.#onReady(index);
-      else failure.push(b);
+      if (failure.length > 0 || !b.every((x) => x === 1 || x === 2)) return void failure.push(b);
+      for (const x of b) {
+        if (x === 1) this.#onReady(index);
+        else this.#onTaken?.(index);
+      }
     });
     const failed = () =>
       failure.length > 0 ? readFailure(Buffer.concat(failure).toString(), who(child.pid)) : undefined;
@@ -242,7 +259,10 @@ class Master {
     this.workers[index] = undefined;
     // No respawn will take this slot's socket over (given up, or closing): what waits in
     // its queue is reset now rather than waiting for ever, and new connects go to the others.
-    if (this.#closing) return this.#closeSlot(index);
+    if (this.#closing) {
+      this.#onTaken?.(index, false); // a drain waits for it no longer
+      return this.#closeSlot(index);
+    }
     // A worker that cannot start while serve() waits would fail the same way again (most
     // often a protocol module that throws in a worker): serve() rejects with its error.
     if (failure && this.#starting && !this.#readyOnce.has(index)) {
@@ -301,12 +321,15 @@ class Master {
       native.shutdown(this.#listenFd, 2);
       return;
     }
-    for (let i = 0; i < this.#slots.length; i++) {
-      const fd = this.#slots[i]!;
-      if (fd < 0) continue;
-      native.shutdown(fd, 2);
-      this.#closeSlot(i);
-    }
+    for (let i = 0; i < this.#slots.length; i++) this.#shutSlot(i);
+  }
+
+  /** Under `reuseport`: shuts slot `index`'s socket down (connects to it refused, its queue reset) and closes the master's copy. */
+  #shutSlot(index: number): void {
+    const fd = this.#slots[index]!;
+    if (fd < 0) return;
+    native.shutdown(fd, 2);
+    this.#closeSlot(index);
   }
 
   #read(index: number): Float64Array {
@@ -358,9 +381,50 @@ class Master {
     for (const t of this.#respawns) clearTimeout(t);
     this.#respawns.clear();
     const exits = this.workers.map((w) => w?.exited);
-    this.#stopListening();
-    for (const w of this.workers) if (w && w.control >= 0) native.write(w.control, DRAIN_BYTE, 0, 1);
+    await this.#takeQueues();
     await Promise.all(exits);
+  }
+
+  /**
+   * A drain's first step: each live worker is told to drain (its byte), takes what waits in
+   * its listen queue and says "taken"; its socket is shut down then (connects to it refused,
+   * nothing it took reset). Under `reuseport` each slot's socket is shut as its own worker
+   * says so, a slot without a live worker at once; the shared socket (`exclusive`, `mutex`)
+   * as the first worker says so (its pass emptied the one queue). A worker that has not said
+   * so within TAKE_QUEUE_MS (stopped, or stuck in synchronous user code) has its socket shut
+   * then, its queue reset. Resolves once every socket is shut down.
+   */
+  #takeQueues(): Promise<void> {
+    const reuseport = this.#settings.accept === 'reuseport';
+    const live = this.workers.map((w) => w !== undefined && w.control >= 0);
+    const waiting = new Set<number>();
+    for (let i = 0; i < live.length; i++) {
+      if (live[i]) waiting.add(i);
+      else if (reuseport) this.#shutSlot(i);
+    }
+    if (waiting.size === 0) {
+      this.#stopListening();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(late);
+        this.#onTaken = undefined;
+        this.#takeDone = undefined;
+        this.#stopListening();
+        resolve();
+      };
+      const late = setTimeout(done, TAKE_QUEUE_MS);
+      this.#takeDone = done;
+      this.#onTaken = (index, took = true) => {
+        if (!waiting.delete(index)) return;
+        // The shared queue is empty once one worker took it; a worker that died took nothing.
+        if (!reuseport && took) return done();
+        if (reuseport) this.#shutSlot(index);
+        if (waiting.size === 0) done();
+      };
+      for (const i of waiting) native.write(this.workers[i]!.control, DRAIN_BYTE, 0, 1);
+    });
   }
 
   async close(): Promise<void> {
@@ -369,6 +433,7 @@ class Master {
     this.#respawns.clear();
     const exits = this.workers.map((w) => w?.exited);
     // New connects are refused from now on, not left in the backlog while the workers stop.
+    this.#takeDone?.();
     this.#stopListening();
     // Closing the control pipe's write end is the stop signal (the worker sees it hang up).
     for (const w of this.workers) {

@@ -39,6 +39,9 @@ import { getrlimit } from '../sys/process.js';
 import { ringProbe } from '../sys/uring.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { asyncWork, ConnCore, connError, LINGER_MS, sweepEvery, type ConnIO, type ConnLimits } from './conn-core.js';
+import { inputWaiting } from './conn-contract.js';
+import { Channel, type ChannelInit, type Message } from './channel.js';
+import { MSG, readNewFd } from './messages.js';
 import { PROACTOR_RING_ENTRIES } from './serve-options.js';
 import { REFUSED_CONN, Stats } from './stats.js';
 import type { RingSetup } from './types.js';
@@ -71,6 +74,11 @@ export interface ProactorThreadData {
   subRings?: SubRing[];
   /** How the ring is set up (ServeOptions.ring). */
   ring?: RingSetup;
+  /**
+   * Where the caller puts the connections a drain took from the listen queue (NEW_FD
+   * messages), read once this thread drains; none on the main ring of multi-proactor.
+   */
+  handoff?: ChannelInit;
 }
 
 /** Where a main ring sends connections: a sub-ring's fd and its inbox token. */
@@ -187,6 +195,16 @@ class RingConn implements ConnIO {
 
   get readPending(): boolean {
     return this.#holding || this.#cancelled;
+  }
+
+  /**
+   * Whether the kernel holds bytes (or the EOF) of this connection that no recv has taken
+   * yet: one adopted as the drain begins, whose recv is not under way yet (a connection the
+   * drain took from the listen queue, or one accepted just then), or one whose recv is short
+   * of buffers. A draining core reads them as a request begun (ConnIO.inputWaiting).
+   */
+  inputWaiting(): boolean {
+    return inputWaiting(this.fd);
   }
 
   /** Nothing read waits for the core any more: a draining core may end now (ConnCore.drain). */
@@ -517,6 +535,14 @@ class ThreadProactor extends Proactor {
   } // prettier-ignore
 }
 
+/** Room for this many connections taken from the listen queue on each ring's hand-off (64 bytes each). */
+const HANDOFF_CONNS = 4096;
+
+/** A ring thread's hand-off channel (ProactorThreadData.handoff), read by the ring without waiting. */
+export function ringHandoff(): Channel {
+  return new Channel(Channel.create(HANDOFF_CONNS * 64));
+}
+
 export class ProactorThread {
   readonly proactor: ThreadProactor;
   readonly #data: ProactorThreadData;
@@ -650,6 +676,13 @@ export class ProactorThread {
     if (this.#draining || this.#stopping) return;
     this.#draining = true;
     for (const c of [...this.#conns]) c.core.drain();
+    // The connections the caller took from the listen queue before shutting it down (it put
+    // them here before it told this thread to drain): served as ones accepted before the
+    // drain, so drained as they come (#adopt).
+    if (this.#data.handoff === undefined) return;
+    const handoff = new Channel(this.#data.handoff);
+    const m = {} as Message;
+    while (handoff.pop(m)) if (m.tag === MSG.NEW_FD) this.#adopt(readNewFd(m));
   }
 
   /**
@@ -715,7 +748,9 @@ export class ProactorThread {
     const conn = new RingConn(fd, this, this.#protocol, this.#stats, this.#data.limits);
     conn.ticket = ticket;
     this.#conns.add(conn);
-    if (this.#draining) conn.core.drain(); // accepted as the drain began: closed at once, unread
+    // Accepted as the drain began, or taken from the listen queue by it: drained at once (what
+    // the client sent is read as a request begun; one that sent nothing is closed).
+    if (this.#draining) conn.core.drain();
   }
 
   /** The main ring: accept into file slots, and move each to the next sub-ring. */

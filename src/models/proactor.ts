@@ -12,7 +12,10 @@ import { eventfd, localPort } from '../sys/socket.js';
 import { EVENTFD_ONE, EVENTFD_TWO } from '../sys/eventfd-one.js';
 import type { ProactorThreadData } from './proactor-thread.js';
 import { pickLimits } from './conn-core.js';
-import { whenNoConnections } from './drain.js';
+import { takeQueued, whenNoConnections } from './drain.js';
+import { ringHandoff } from './proactor-thread.js';
+import type { Channel } from './channel.js';
+import { closeUnread, dealNewFds } from './messages.js';
 import { Stats } from './stats.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelStarter } from './types.js';
@@ -24,12 +27,14 @@ export const start: ModelStarter = async (opts) => {
   const { protocol, listenFd } = openServer(opts, opts.workers === 1);
   const stats = new Stats(opts.workers).limit(opts.maxConnections, opts.maxConnectionsPerClient);
   const stopFds: number[] = [];
+  const handoffs: Channel[] = [];
   const threads: ModelThread[] = [];
   const cleanup = async () => {
     for (const fd of stopFds) native.write(fd, EVENTFD_ONE, 0, 8);
     // New connects are refused from now on, not left in the backlog until the threads are gone.
     native.shutdown(listenFd, 2);
     await Promise.all(threads.map((t) => exitWithin(t, opts.idleTimeout)));
+    for (const ch of handoffs) closeUnread(ch); // connections a drain handed over that no ring took
     for (const fd of stopFds) native.close(fd);
     native.close(listenFd);
     protocol.close();
@@ -37,12 +42,14 @@ export const start: ModelStarter = async (opts) => {
   try {
     for (let i = 0; i < opts.workers; i++) {
       stopFds.push(eventfd());
+      handoffs.push(ringHandoff());
       const data: ProactorThreadData = {
         role: 'proactor',
         index: i,
         listenFd,
         sharedAccept: opts.workers > 1,
         stopFd: stopFds[i]!,
+        handoff: handoffs[i]!.init,
         protocol: opts.protocol,
         protocolOptions: protocol.options,
         maxQueue: opts.maxQueue,
@@ -60,10 +67,13 @@ export const start: ModelStarter = async (opts) => {
   }
   let closing: Promise<void> | undefined;
   let draining: Promise<void> | undefined;
-  // A graceful close: connects refused at once, each thread drains (its stop eventfd's even count).
+  // A graceful close: the listen queue taken (dealt to the rings), connects refused at once,
+  // each thread drains (its stop eventfd's even count) and serves what it was dealt.
   const drain = (cut: Promise<void>) =>
     (draining ??= (() => {
+      const queued = takeQueued(listenFd);
       native.shutdown(listenFd, 2);
+      dealNewFds(queued, handoffs);
       for (const fd of stopFds) native.write(fd, EVENTFD_TWO, 0, 8);
       return whenNoConnections(stats, cut);
     })());

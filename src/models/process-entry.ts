@@ -7,7 +7,9 @@
  *   fd 4  the listening socket: the one all workers share (strategies `exclusive` and
  *         `mutex`), or this worker slot's own SO_REUSEPORT socket (`reuseport`), which the
  *         master keeps open across this process's death for its respawn to take over;
- *   fd 5  a pipe on which it says "ready" once it listens;
+ *   fd 5  a pipe on which it says "ready" (a byte 1) once it listens, and "taken" (a byte 2)
+ *         once a drain's byte made it accept what waited in its listen queue (the master shuts
+ *         the socket down then);
  *   fd 0  its settings, V8-serialized (process-board.ts encodeSettings), then EOF (a pipe:
  *         the environment holds at most 128 KiB in one variable, and a module's options may
  *         be more); RAWIO_WORKER (env) its index,
@@ -50,6 +52,8 @@ const EPOLLEXCLUSIVE = constants.EPOLLEXCLUSIVE as number;
 const MUTEX_DELAY_MS = 2;
 /** How long the accept mutex stays with a process that stops renewing it. */
 const MUTEX_LEASE_MS = 100;
+/** What a worker writes on its ready pipe once a drain made it take its listen queue. */
+const TAKEN = new Uint8Array([2]);
 
 let saidReady = false;
 const settings = decodeSettings(readFileSync(0));
@@ -119,11 +123,18 @@ async function main(): Promise<void> {
   // A byte on the control pipe: drain (a graceful close; exit once every connection has
   // closed); its hang-up (the master closed it, or died): stop now.
   const control = new Uint8Array(16);
+  let draining = false;
   reactor.watch(CONTROL_FD, EPOLLIN, () => {
     const n = native.read(CONTROL_FD, control, 0, control.length);
     if (n === -EINTR || n === -EAGAIN) return;
     if (n <= 0) return reactor.stop();
-    // The master has shut the listening socket(s) down before: connects are refused.
+    if (draining) return;
+    draining = true;
+    // What waits in the listen queue is taken first, as connections accepted before the
+    // drain; then the master hears it ("taken") and shuts the socket down: connects are
+    // refused from then on, and nothing this worker took is reset by it.
+    thread.takeQueued();
+    native.write(READY_FD, TAKEN, 0, 1);
     thread.drain(() => reactor.stop());
   });
   setErrorCounter(() => stats.error());
@@ -146,8 +157,7 @@ async function main(): Promise<void> {
   reactor.setTimer(50, publish, { repeat: true });
   if (s.accept === 'mutex') useAcceptMutex(thread, board, s.index);
   native.write(READY_FD, new Uint8Array([1]), 0, 1);
-  native.close(READY_FD);
-  saidReady = true;
+  saidReady = true; // the pipe stays open for "taken"; the process's exit closes it
   return thread.run().finally(() => {
     // This process's copy of the listening socket (the master shut it down at close(); a
     // reuseport slot's socket stays open in the master until then).

@@ -13,13 +13,13 @@ import { EVENTFD_ONE } from '../sys/eventfd-one.js';
 import { native } from '../sys/native.js';
 import { eventfd, localPort } from '../sys/socket.js';
 import { Channel } from './channel.js';
-import { CHANNEL_BYTES, closeUnread, writeDrain, writeStop } from './messages.js';
+import { CHANNEL_BYTES, closeUnread, dealNewFds, writeDrain, writeStop } from './messages.js';
 import type { AcceptorThreadData } from './acceptor-thread.js';
 import type { PoolThreadData } from './pool-thread.js';
 import type { ReactorThreadData } from './reactor-thread.js';
 import { createCredits } from './body-feed.js';
 import { pickLimits } from './conn-core.js';
-import { whenNoConnections } from './drain.js';
+import { takeQueued, whenNoConnections } from './drain.js';
 import { Stats } from './stats.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 import type { ModelHandle, ResolvedServeOptions } from './types.js';
@@ -134,15 +134,20 @@ class Group {
   }
 
   /**
-   * A graceful close begins (Server.close's drain): connects are refused from now on, and
-   * every reactor drains its connections (ReactorThread.drain). Resolves once no connection
-   * is open; close() still ends the threads.
+   * A graceful close begins (Server.close's drain): the connections queued on the listening
+   * socket are taken (accepted here, on the caller's thread, and dealt to the reactors as the
+   * main reactor deals), then connects are refused from now on, and every reactor drains its
+   * connections (ReactorThread.drain), those dealt now too. Resolves once no connection is
+   * open; close() still ends the threads.
    */
   drain(cut: Promise<void>): Promise<void> {
     this.#draining ??= (async () => {
-      // Refused at once: shut down, not closed, while a reactor may still watch it (each
-      // stops watching it when it drains; close() closes it).
+      // The queue first: a shutdown resets every connection still in it. Then refused at once:
+      // shut down, not closed, while a reactor may still watch it (each stops watching it
+      // when it drains; close() closes it).
+      const queued = takeQueued(this.listenFd);
       native.shutdown(this.listenFd, 2);
+      dealNewFds(queued, this.#inboxes);
       // The reactors first: a connection the main reactor still deals is drained as it comes.
       for (const inbox of this.#inboxes) while (!writeDrain(inbox)) await delay(1);
       await this.#stopAcceptor();

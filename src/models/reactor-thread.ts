@@ -193,6 +193,24 @@ export class ReactorThread {
     this.#checkDrained();
   }
 
+  /**
+   * A graceful close's first step where this thread accepts on a listening fd its caller
+   * cannot take connections from (a multi-process worker's): accepts every connection queued
+   * on it now, until EAGAIN (an error such as EMFILE ends the pass; what is left is reset by
+   * the shutdown that follows), each admitted and served as one accepted before the drain.
+   * Call it before drain().
+   */
+  takeQueued(): void {
+    if (this.#data.listenFd < 0 || this.#draining) return;
+    for (;;) {
+      const fd = native.accept(this.#data.listenFd, false);
+      if (fd < 0) return;
+      const ticket = this.#stats.admit(this.#data.index, fd);
+      if (ticket !== REFUSED_CONN) this.#adopt(fd, ticket);
+      else native.close(fd);
+    }
+  }
+
   #checkDrained(): void {
     if (!this.#draining || this.#sessions.size > 0 || this.#onDrained === undefined) return;
     const done = this.#onDrained;

@@ -6,7 +6,7 @@
  * caller's side: it listens, creates the protocol (whose options every thread recreates
  * it from), starts the acceptor and stops it.
  */
-import { blockingDrainSignal, blockingServeData, startBlockingModel } from './blocking-start.js';
+import { blockingDrainSignal, blockingHandoff, blockingServeData, startBlockingModel } from './blocking-start.js';
 import { shutdown } from '../sys/socket.js';
 import { Stats } from './stats.js';
 import type { ModelThread } from './threads.js';
@@ -18,9 +18,11 @@ export const start: ModelStarter = async (opts) => {
   const { protocol, listenFd } = openServer(opts, false);
   const stats = new Stats(1).limit(opts.maxConnections, opts.maxConnectionsPerClient);
   const drain = blockingDrainSignal();
+  const handoff = blockingHandoff();
   const data = (): TpcAcceptorData => ({
     role: 'tpc-acceptor',
     listenFd,
+    handoff: handoff.init,
     workers: opts.workers,
     ...blockingServeData(opts, protocol, stats, drain),
   });
@@ -29,8 +31,8 @@ export const start: ModelStarter = async (opts) => {
     // New connects are refused from now on, not left in the backlog until the threads are gone.
     shutdown(listenFd, 'both');
   };
-  // The acceptor stops watching the listening socket (shut down by drain()); each connection
-  // thread sees the drain signal itself.
+  // The acceptor stops watching the listening socket (shut down by drain()) and serves what
+  // drain() took from its queue (the hand-off); each connection thread sees the drain signal itself.
   const onDrain = (t: ModelThread) => t.worker.postMessage('drain');
-  return startBlockingModel(listenFd, protocol, stats, drain, data, stop, opts.idleTimeout, onDrain);
+  return startBlockingModel(listenFd, protocol, stats, drain, handoff, data, stop, opts.idleTimeout, onDrain);
 };

@@ -27,9 +27,9 @@ import { native } from '../sys/native.js';
 import { FdSlot } from './blocking-session.js';
 import { copyServeData, type BlockingServeData } from './blocking-start.js';
 import type { BlockingThreadData } from './blocking-threads.js';
-import { Channel } from './channel.js';
+import { Channel, type ChannelInit, type Message } from './channel.js';
 import { AcceptBackoff, freeFds } from './accept-backoff.js';
-import { closeUnread, writeNewFd, writeStop } from './messages.js';
+import { MSG, closeUnread, readNewFd, writeNewFd, writeStop } from './messages.js';
 import { REFUSED_CONN, Stats } from './stats.js';
 import { exitWithin, startThread, type ModelThread } from './threads.js';
 
@@ -43,6 +43,8 @@ export const MAX_STARTING = 8;
 export interface TpcAcceptorData extends BlockingServeData {
   role: 'tpc-acceptor';
   listenFd: number;
+  /** Where drain() puts the connections it took from the listen queue (blocking-start.ts). */
+  handoff: ChannelInit;
   /** The cap on connection threads. */
   workers: number;
 }
@@ -71,6 +73,8 @@ class Acceptor {
   #closing: Promise<void> | undefined;
   /** A graceful close began: the listening socket (shut down by the caller) is no longer watched. */
   #draining = false;
+  /** Connections the drain took from the listen queue, admitted, waiting for a thread (at the cap). */
+  readonly #pending: { fd: number; ticket: number }[] = [];
 
   constructor(data: TpcAcceptorData) {
     this.#data = data;
@@ -87,6 +91,30 @@ class Acceptor {
     if (this.#draining || this.#closing) return;
     this.#draining = true;
     if (!this.#paused && this.#accepting) this.#reactor.rewatch(this.#data.listenFd, 0);
+    // What the caller took from the listen queue: admitted as an accept is, then served as
+    // threads allow (an idle one, a new one under the cap, or one freed by its client).
+    const handoff = new Channel(this.#data.handoff);
+    const m = {} as Message;
+    while (handoff.pop(m) && m.tag === MSG.NEW_FD) {
+      const fd = readNewFd(m);
+      const ticket = this.#stats.admit(0, fd);
+      if (ticket === REFUSED_CONN) native.close(fd);
+      else this.#pending.push({ fd, ticket });
+    }
+    this.#dealPending();
+  }
+
+  /** Hands the connections the drain took to threads, as many as there are free or may start. */
+  #dealPending(): void {
+    while (this.#pending.length > 0 && !this.#closing) {
+      const idle = this.#idle.pop();
+      if (!idle && (this.#live.size >= this.#data.workers || this.#starting >= MAX_STARTING)) return;
+      if (!idle && freeFds() < START_FDS * (this.#starting + 1)) return;
+      const { fd, ticket } = this.#pending.shift()!;
+      native.setNoDelay(fd, true);
+      if (idle) writeNewFd(idle.inbox, fd, ticket);
+      else this.#spawn(fd, ticket);
+    }
   }
 
   #acceptAll(): void {
@@ -154,6 +182,7 @@ class Acceptor {
       this.#starting--;
       this.#setAccepting(true);
       if (!this.#closing) this.#acceptAll();
+      this.#dealPending();
     };
     t.started = startThread(data).then(
       (thread) => {
@@ -178,6 +207,7 @@ class Acceptor {
     else this.#idle.push(t);
     this.#setAccepting(true);
     if (!this.#closing) this.#acceptAll();
+    this.#dealPending();
   }
 
   #onExit(t: ConnThread): void {
@@ -186,12 +216,17 @@ class Acceptor {
     const i = this.#idle.indexOf(t);
     if (i >= 0) this.#idle.splice(i, 1);
     this.#setAccepting(true);
+    this.#dealPending();
   }
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#reactor.close();
       this.#backoff.close();
+      for (const { fd, ticket } of this.#pending.splice(0)) {
+        native.close(fd);
+        this.#stats.closed(ticket);
+      }
       const all = [...this.#live];
       for (const t of all) {
         t.slot.stop();
