@@ -35,6 +35,8 @@ export class Client {
   readonly sock: net.Socket;
   got = Buffer.alloc(0);
   closed = false;
+  /** The code of the first error the socket saw (ECONNRESET: reset by the server; or its connect's). */
+  error: string | undefined;
   /** 'connected', or the error code of a connect that failed. */
   readonly connected: Promise<string>;
 
@@ -46,7 +48,8 @@ export class Client {
     });
     this.sock.on('data', (d: Buffer) => (this.got = Buffer.concat([this.got, d])));
     this.sock.on('close', () => (this.closed = true));
-    this.sock.on('error', () => undefined); // ECONNRESET once the server closed: expected
+    // ECONNRESET once the server closed: expected where a test does not look at `error`.
+    this.sock.on('error', (e: NodeJS.ErrnoException) => (this.error ??= e.code ?? 'error'));
   }
 
   async send(data: string): Promise<void> {
