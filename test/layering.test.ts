@@ -54,6 +54,7 @@ const RAW_BINDING_USERS = [
   'src/models/blocking-threads.ts',
   'src/models/channel.ts',
   'src/models/conn-contract.ts', // inputWaiting: poll(2) on a connection's own socket as a drain begins
+  'src/models/drain.ts', // takeQueued: accept4 on the server's own listening socket as a drain begins
   'src/models/iterative.ts',
   'src/models/multi-proactor.ts',
   'src/models/multi-process.ts',

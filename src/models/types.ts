@@ -259,7 +259,10 @@ export interface Server {
    * for user code still running to settle, ends the model's threads or processes and
    * releases the protocol; resolves when all is done.
    *
-   * With `{ drain: ms }` it closes gracefully first: connects are refused at once, every
+   * With `{ drain: ms }` it closes gracefully first: the clients waiting in the listen queue
+   * are taken and served as connections accepted before the drain (the connection limits
+   * hold), then connects are refused (on `multi-process` once each worker has taken its
+   * queue, at most a second later for one stopped or stuck), every
    * connection answers the requests it has read in full (replies, file and streamed bodies)
    * and then closes, one idle between requests at once; a request half received may still
    * arrive and be answered, and nothing after it is read. A connection whose thread has not
@@ -281,7 +284,8 @@ export interface ModelHandle {
   stats(): StatsSnapshot;
   close(): Promise<void>;
   /**
-   * A graceful close begins: stop accepting at once, tell every connection to drain
+   * A graceful close begins: take the connections waiting in the listen queue (served as
+   * ones accepted before the drain), stop accepting, tell every connection to drain
    * (ConnCore.drain); resolves once none is left, or once `cut` resolves (the deadline).
    * close() follows, either way.
    */
