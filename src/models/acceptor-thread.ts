@@ -13,6 +13,7 @@ import { native } from '../sys/native.js';
 import { Channel, type ChannelInit } from './channel.js';
 import { AcceptBackoff } from './accept-backoff.js';
 import { writeNewFd } from './messages.js';
+import { Stats, type SharedStats } from './stats.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
 
@@ -23,12 +24,15 @@ export interface AcceptorThreadData {
   stopFd: number;
   /** The sub-reactors' inboxes, dealt to in turn. */
   inboxes: ChannelInit[];
+  /** The server's counters: each fd dealt counts as handed over until its reactor judges it (Stats.handing). */
+  stats: SharedStats;
   cpus?: number[];
 }
 
 export async function runAcceptorThread(data: AcceptorThreadData, ready: () => void): Promise<void> {
   if (data.cpus) native.setAffinity(data.cpus);
   const inboxes = data.inboxes.map((init) => new Channel(init));
+  const stats = Stats.attach(data.stats);
   const reactor = new Reactor({ backend: 'epoll' });
   const backoff = new AcceptBackoff(); // the reserve fd and EMFILE pacing (accept-backoff.ts)
   let next = 0;
@@ -53,8 +57,12 @@ export async function runAcceptorThread(data: AcceptorThreadData, ready: () => v
         return;
       }
       backoff.accepted();
-      // An inbox is full only when its reactor is stuck; shed the connection then.
-      if (!deal(fd)) native.close(fd);
+      // Handed over until its reactor judges it (a drain waits for it); an inbox is full only
+      // when its reactor is stuck: shed the connection then.
+      stats.handing(1);
+      if (deal(fd)) continue;
+      stats.handing(-1);
+      native.close(fd);
     }
   });
   reactor.watch(data.stopFd, EPOLLIN, () => reactor.stop());

@@ -111,7 +111,9 @@ export async function startBlockingModel(
         // The queue first (a shutdown resets what is still in it), then refused at once.
         const queued = takeQueued(listenFd);
         native.shutdown(listenFd, 2);
-        // A connection past the room left is shed (closed unread), as past a full inbox.
+        // Counted as handed over until the thread judges it (a drain waits for it); one past
+        // the room left is shed (closed unread), as past a full inbox.
+        stats.handing(Math.min(queued.length, HANDOFF_CONNS));
         queued.forEach((fd, i) => (i < HANDOFF_CONNS && writeNewFd(handoff, fd)) || native.close(fd));
         writeDrain(handoff);
         new DrainSignal(drain).begin((fd) => native.write(fd, EVENTFD_ONE, 0, 8));

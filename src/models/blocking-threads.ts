@@ -153,6 +153,7 @@ async function serveHandoff(
     if (msg.tag !== MSG.NEW_FD) return;
     const fd = readNewFd(msg);
     const ticket = stats.admit(0, fd);
+    stats.handed();
     if (ticket === REFUSED_CONN) {
       native.close(fd);
       continue;

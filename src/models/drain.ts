@@ -59,15 +59,17 @@ function coded<E extends Error>(e: E, code: string): E {
 }
 
 /**
- * Resolves once `stats` counts no open connection (across every thread that shares it), or
- * once `cut` settles (the deadline, or a close() without drain): the looking stops then.
+ * Resolves once `stats` counts no open connection (across every thread that shares it) and
+ * no accepted fd on its way to the thread that serves it (Stats.handing: the ones a drain
+ * took from the listen queue, or a main reactor dealt), or once `cut` settles (the
+ * deadline, or a close() without drain): the looking stops then.
  */
 export function whenNoConnections(stats: Stats, cut: Promise<void>): Promise<void> {
   let over = false;
   void cut.then(() => (over = true));
   return new Promise((resolve) => {
     const look = () => {
-      if (over || stats.snapshot().connections <= 0) resolve();
+      if (over || (stats.snapshot().connections <= 0 && stats.inHandoff <= 0)) resolve();
       else setTimeout(look, POLL_MS);
     };
     look();

@@ -65,18 +65,22 @@ export function closeUnread(ch: Channel, dropped?: (ticket: number) => void): vo
 
 /**
  * Deals `fds` round-robin to `channels` as NEW_FD messages (without a ticket: each receiver
- * judges the limits as it adopts one). A channel is full only when its reader is stuck; with
- * every one full, a connection is shed (closed unread), as the main reactor sheds it.
+ * judges the limits as it adopts one, then calls `handing.handed()`). A channel is full only
+ * when its reader is stuck; with every one full, a connection is shed (closed unread), as the
+ * main reactor sheds it.
  */
-export function dealNewFds(fds: number[], channels: Channel[]): void {
+export function dealNewFds(fds: number[], channels: Channel[], handing: { handing(n: number): void }): void {
   let next = 0;
   for (const fd of fds) {
     let dealt = false;
+    handing.handing(1); // before the receiver can see it
     for (let k = 0; k < channels.length && !dealt; k++) {
       dealt = writeNewFd(channels[(next + k) % channels.length]!, fd);
       if (dealt) next = (next + k + 1) % channels.length;
     }
-    if (!dealt) close(fd);
+    if (dealt) continue;
+    handing.handing(-1);
+    close(fd);
   }
 }
 

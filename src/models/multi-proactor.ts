@@ -117,10 +117,12 @@ export const start: ModelStarter = async (opts) => {
     (draining ??= (async () => {
       const queued = takeQueued(listenFd);
       native.shutdown(listenFd, 2);
-      dealNewFds(queued, handoffs);
+      dealNewFds(queued, handoffs, stats);
       // The sub-rings first: one the main ring still deals a connection to drains it as it comes.
       for (const t of subs) native.write(t.stopFd, EVENTFD_TWO, 0, 8);
-      await stopAccepting();
+      // The main ring accepts no more but stays until close(): a connection it sent to a
+      // sub-ring busy in user code arrives when that ring comes back (a stop would cancel it).
+      if (main) native.write(main.stopFd, EVENTFD_TWO, 0, 8);
       await whenNoConnections(stats, cut);
     })());
   return {

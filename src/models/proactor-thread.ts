@@ -682,7 +682,11 @@ export class ProactorThread {
     if (this.#data.handoff === undefined) return;
     const handoff = new Channel(this.#data.handoff);
     const m = {} as Message;
-    while (handoff.pop(m)) if (m.tag === MSG.NEW_FD) this.#adopt(readNewFd(m));
+    while (handoff.pop(m)) {
+      if (m.tag !== MSG.NEW_FD) continue;
+      this.#adopt(readNewFd(m));
+      this.#stats.handed();
+    }
   }
 
   /**
@@ -755,21 +759,28 @@ export class ProactorThread {
 
   /** The main ring: accept into file slots, and move each to the next sub-ring. */
   #acceptDirect(subs: SubRing[]): void {
-    if (this.#stopping) return; // as in #accept
+    if (this.#stopping || this.#draining) return; // as in #accept
     const p = this.proactor;
     p.acceptDirect(this.#data.listenFd, (slot) => {
       if (slot < 0) {
         // ENFILE (a full file table), or the listening socket failed: as #accept does
         const pause = this.#backoff.failed(this.#data.listenFd, slot);
-        if (!this.#stopping) p.timeout(pause, () => this.#acceptDirect(subs));
+        if (!this.#stopping && !this.#draining) p.timeout(pause, () => this.#acceptDirect(subs));
         return;
       }
       this.#backoff.accepted();
       if (this.#stopping) return void this.#closeSlot(slot);
       const sub = subs[this.#next++ % subs.length]!;
+      // Handed over until the sub-ring has it (a drain waits for it: Stats.handing). While a
+      // drain goes on this ring stays (it stops only with close()), so a send to a sub-ring
+      // busy in user code completes when that ring comes back, rather than being cancelled.
+      this.#stats.handing(1);
       // Sent or not (a sub-ring gone, its table full, the send cancelled by close), our slot
       // is emptied: on failure that drops the connection, whose file had no other holder.
-      p.sendFd(sub.ringFd, slot, sub.token, () => this.#closeSlot(slot));
+      p.sendFd(sub.ringFd, slot, sub.token, (res) => {
+        if (res < 0) this.#stats.handing(-1);
+        this.#closeSlot(slot);
+      });
     });
   }
 
@@ -785,6 +796,7 @@ export class ProactorThread {
     p.installFd(slot, (fd) => {
       this.#closeSlot(slot); // the fd holds the file now (or, on EMFILE, nothing does: dropped)
       if (fd >= 0) this.#adopt(fd);
+      this.#stats.handed(); // the main ring's send (#acceptDirect)
     });
   }
 

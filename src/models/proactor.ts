@@ -73,7 +73,7 @@ export const start: ModelStarter = async (opts) => {
     (draining ??= (() => {
       const queued = takeQueued(listenFd);
       native.shutdown(listenFd, 2);
-      dealNewFds(queued, handoffs);
+      dealNewFds(queued, handoffs, stats);
       for (const fd of stopFds) native.write(fd, EVENTFD_TWO, 0, 8);
       return whenNoConnections(stats, cut);
     })());

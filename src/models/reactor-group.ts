@@ -123,6 +123,7 @@ class Group {
       listenFd: this.listenFd,
       stopFd: this.#acceptorStop,
       inboxes: this.#inboxes.map((c) => c.init),
+      stats: this.stats.share(),
       cpus: opts.cpus.length > 0 ? opts.cpus : undefined,
     };
     this.#acceptor = await startThread(data);
@@ -147,7 +148,7 @@ class Group {
       // when it drains; close() closes it).
       const queued = takeQueued(this.listenFd);
       native.shutdown(this.listenFd, 2);
-      dealNewFds(queued, this.#inboxes);
+      dealNewFds(queued, this.#inboxes, this.stats);
       // The reactors first: a connection the main reactor still deals is drained as it comes.
       for (const inbox of this.#inboxes) while (!writeDrain(inbox)) await delay(1);
       await this.#stopAcceptor();

@@ -325,10 +325,12 @@ export class ReactorThread {
   #onMessage(m: Message): void {
     if (m.tag === MSG.NEW_FD) {
       const fd = readNewFd(m);
-      // The acceptor thread deals every fd; the limits are judged here, before anything is read.
+      // The acceptor thread (or a drain, from the listen queue) deals every fd; the limits are
+      // judged here, before anything is read.
       const ticket = this.#stats.admit(this.#data.index, fd);
       if (ticket !== REFUSED_CONN) this.#adopt(fd, ticket);
       else native.close(fd);
+      this.#stats.handed();
     } else if (m.tag === MSG.REPLY) {
       this.#onReply(m);
     } else if (m.tag === MSG.BODY) {

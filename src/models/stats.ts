@@ -18,9 +18,12 @@ import { ClientTable, MAX_CLIENTS, type ClientGate } from './client-table.js';
 /** What admit() answers for a connection it refused (the caller closes it unread). */
 export const REFUSED_CONN = -1;
 
-const HEADER = 6; // [connections, requests, shortBodies, errors, refused, maxConnections (0: none)]
+// [connections, requests, shortBodies, errors, refused, maxConnections (0: none), handed over]
+const HEADER = 7;
 const REFUSED = 4;
 const LIMIT = 5;
+/** Accepted fds on their way to the thread that will admit them (a channel between threads). */
+const HANDOFF = 6;
 
 /**
  * A server-wide count kept beyond this process's memory (the multi-process workers' board):
@@ -179,6 +182,26 @@ export class Stats {
   private refuse(): number {
     Atomics.add(this.ints, REFUSED, 1);
     return REFUSED_CONN;
+  }
+
+  /**
+   * `n` accepted fds are being handed to another thread, which will admit them (call before
+   * the fd can reach it; -n when it could not be sent after all). A drain's wait for the
+   * connections to close counts these too (whenNoConnections), so that a connection between
+   * two threads is not closed as if none were left.
+   */
+  handing(n: number): void {
+    Atomics.add(this.ints, HANDOFF, n);
+  }
+
+  /** The receiving thread has judged a handed fd (admitted it, or refused it): see handing(). */
+  handed(): void {
+    Atomics.sub(this.ints, HANDOFF, 1);
+  }
+
+  /** Accepted fds handed to a thread that has not judged them yet. */
+  get inHandoff(): number {
+    return Atomics.load(this.ints, HANDOFF);
   }
 
   /** A connection admit() gave `ticket` has closed: its slots are free again. */

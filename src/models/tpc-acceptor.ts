@@ -98,6 +98,7 @@ class Acceptor {
     while (handoff.pop(m) && m.tag === MSG.NEW_FD) {
       const fd = readNewFd(m);
       const ticket = this.#stats.admit(0, fd);
+      this.#stats.handed();
       if (ticket === REFUSED_CONN) native.close(fd);
       else this.#pending.push({ fd, ticket });
     }
