@@ -87,8 +87,10 @@ export interface ConnIO {
   /**
    * Whether the kernel holds bytes of this connection (or its EOF) that the model has not
    * read yet: a draining core with nothing read treats them as a request begun and reads it
-   * rather than closing the connection as idle (optional: a model whose reads are always
-   * under way, as a ring's multishot recv, has nothing in the kernel that it will not see).
+   * rather than closing the connection as idle (optional). A model whose read may have
+   * taken bytes it has not handed over yet (a ring's recv whose completion is not reaped)
+   * may instead set that read to settle and answer false: readPending then says so, and
+   * the core decides once the model calls writable().
    */
   inputWaiting?(): boolean;
   /**

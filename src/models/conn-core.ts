@@ -206,13 +206,24 @@ export class ConnCore {
       // was busy, or the connection was just accepted): a request begun, read and answered
       // as one half read is, rather than dropped unread with the connection reset under it.
       if (this.#io.inputWaiting?.() === true) this.#drainPartial = true;
-      // Idle between requests, nothing started: closed now (as an idle timeout closes), not
-      // lingering, when nothing is left to send; replies still queued go out first.
-      else if (this.#io.queued === 0) return this.#io.destroy();
-      else return this.#finish();
+      // Unless the model has set a read to settle first (a ring's recv in flight may hold
+      // bytes whose completion is not reaped yet: inputWaiting cancelled it): what it brings
+      // is answered, and once it has settled (writable()) the connection ends (#maybeFinish),
+      // the client seeing EOF at once as below. Otherwise idle between requests, nothing
+      // started: closed now (as an idle timeout closes), not lingering, when nothing is left
+      // to send; replies still queued go out first.
+      else if (!this.#readSettling()) {
+        if (this.#io.queued === 0) return this.#io.destroy();
+        return this.#finish();
+      }
     }
     // Called from within a write (a blocking model's tick): the pump under way decides.
     if (!this.#pumping) this.#pump();
+  }
+
+  /** Whether the model holds or awaits bytes it read that the core has not seen (ConnIO.readPending). */
+  #readSettling(): boolean {
+    return this.#io.readPending === true;
   }
 
   /** drain() was called. */

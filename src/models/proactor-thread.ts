@@ -202,9 +202,14 @@ class RingConn implements ConnIO {
    * yet: one adopted as the drain begins, whose recv is not under way yet (a connection the
    * drain took from the listen queue, or one accepted just then), or one whose recv is short
    * of buffers. A draining core reads them as a request begun (ConnIO.inputWaiting).
+   * Otherwise the recv in flight may have taken bytes already, its completion not reaped yet
+   * (it came in the same batch as the drain's): it is cancelled, so that what it took
+   * arrives before the core decides (readPending until then, #readSettled after).
    */
   inputWaiting(): boolean {
-    return inputWaiting(this.fd);
+    if (inputWaiting(this.fd)) return true;
+    this.#cancelRecv();
+    return false;
   }
 
   /** Nothing read waits for the core any more: a draining core may end now (ConnCore.drain). */

@@ -5,9 +5,10 @@
  * answered, then the connection ends; they are not dropped unread with the connection
  * (which resets the client). Each driver that reads a socket when it turns readable, on a
  * socketpair, with the drain begun before the driver has read a byte: the reactor Session
- * and the blocking session. (A proactor thread's multishot recv is always under way: what
- * the kernel has, its ring has taken.) An idle connection with nothing sent still closes at
- * once, as before.
+ * and the blocking session. (A proactor thread's RingConn asks the same poll(2); when the
+ * kernel holds nothing it cancels its recv in flight, so that what the recv took arrives
+ * before the core decides: the wire suites' drain tests cover it.) An idle connection with
+ * nothing sent still closes at once, as before.
  */
 import { describe, expect, it } from 'vitest';
 import { Connection, Reactor, sys } from '../helpers/rawio.js';
