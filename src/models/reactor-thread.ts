@@ -28,6 +28,7 @@ import { TransferRing } from '../sys/ring-native.js';
 import { REFUSED_CONN, Stats, type ConnectionGate } from './stats.js';
 import type { ClientGate } from './client-table.js';
 import { AcceptBackoff } from './accept-backoff.js';
+import { takeQueued } from './drain.js';
 import type { MmapTransferOptions } from '../transfer/mmap-options.js';
 
 const EPOLLIN = constants.EPOLLIN as number;
@@ -202,9 +203,7 @@ export class ReactorThread {
    */
   takeQueued(): void {
     if (this.#data.listenFd < 0 || this.#draining) return;
-    for (;;) {
-      const fd = native.accept(this.#data.listenFd, false);
-      if (fd < 0) return;
+    for (const fd of takeQueued(this.#data.listenFd)) {
       const ticket = this.#stats.admit(this.#data.index, fd);
       if (ticket !== REFUSED_CONN) this.#adopt(fd, ticket);
       else native.close(fd);
