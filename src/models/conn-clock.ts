@@ -64,8 +64,9 @@ class Budget {
 
   /** Gives `ms` back, up to `cap`; one already run out stays out. */
   credit(now: number, ms: number, cap: number): void {
+    if (ms === 0) return;
     const left = this.left(now);
-    if (!(left > 0) || ms === 0) return;
+    if (!(left > 0)) return;
     this.#left = Math.min(cap, left + ms);
     this.#at = now;
   }
@@ -92,35 +93,49 @@ export class ConnClock {
   }
 
   /**
-   * After a read of `chunk` bytes at `now`: `buffered`, the codec's count of the bytes of a
-   * request not yet whole (undefined: it does not say); `framed`: the read completed a request.
+   * After a read of `chunk` bytes at `now` (performance.now() when not handed in, and only
+   * taken when a budget starts or is credited: a read that leaves no request arriving, the
+   * common case, needs no clock); `buffered`, the codec's count of the bytes of a request
+   * not yet whole (undefined: it does not say); `framed`: the read completed a request.
+   *
+   * A whole request is progress, but the idle budget is not filled here: every request
+   * moves the core's request count, and expired() fills the budget when it sees the count
+   * move (as it does for bytes the client takes), so a read that completes requests costs
+   * no clock reading at all.
    */
-  read(chunk: number, buffered: number | undefined, framed: boolean, now = performance.now()): void {
+  read(chunk: number, buffered: number | undefined, framed: boolean, now?: number): void {
+    // No request arriving: the header clock ends; bytes that complete requests or start
+    // none (blank lines before one) earn nothing.
+    if (buffered === 0) {
+      this.#header.clear();
+      return;
+    }
     const { headerTimeout, idleTimeout, minRequestRate } = this.#limits;
-    // A whole request is progress; of this read, only the bytes the codec still holds
-    // belong to the request now arriving (none known, when it does not say).
-    if (framed) this.#idle.fill(now, idleTimeout);
+    // Of a read that completed requests, only the bytes the codec still holds belong to
+    // the request now arriving (none known, when it does not say).
     const bytes = framed ? Math.min(chunk, buffered ?? 0) : chunk;
-    if (buffered === 0) this.#header.clear();
-    else if (buffered !== undefined && (framed || !this.#header.running)) this.#header.fill(now, headerTimeout);
-    // One second back for every minRequestRate bytes of a request (none with a rate of
-    // Infinity, none for bytes that started no request, such as blank lines before one).
-    const earned = buffered === 0 ? 0 : (bytes * 1000) / minRequestRate;
-    if (this.#header.running) this.#header.credit(now, earned, headerTimeout);
-    this.#idle.credit(now, earned, idleTimeout);
+    const starts = buffered !== undefined && (framed || !this.#header.running);
+    if (bytes === 0 && !starts) return;
+    const at = now ?? performance.now();
+    if (starts) this.#header.fill(at, headerTimeout);
+    // One second back for every minRequestRate bytes of a request (none with a rate of Infinity).
+    const earned = (bytes * 1000) / minRequestRate;
+    if (this.#header.running) this.#header.credit(at, earned, headerTimeout);
+    this.#idle.credit(at, earned, idleTimeout);
   }
 
-  /** rawio stopped reading: the header clock stops. */
-  stop(now = performance.now()): void {
-    if (Number.isNaN(this.#stoppedAt)) this.#stoppedAt = now;
+  /** rawio stopped reading: the header clock stops (`now`, as for read(), read only when it is needed). */
+  stop(now?: number): void {
+    if (Number.isNaN(this.#stoppedAt)) this.#stoppedAt = now ?? performance.now();
   }
 
   /** rawio reads again: both budgets start full again. */
-  resume(now = performance.now()): void {
+  resume(now?: number): void {
     if (Number.isNaN(this.#stoppedAt)) return;
     this.#stoppedAt = NaN;
-    if (this.#header.running) this.#header.fill(now, this.#limits.headerTimeout);
-    this.#idle.fill(now, this.#limits.idleTimeout);
+    const at = now ?? performance.now();
+    if (this.#header.running) this.#header.fill(at, this.#limits.headerTimeout);
+    this.#idle.fill(at, this.#limits.idleTimeout);
   }
 
   /**
