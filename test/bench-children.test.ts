@@ -47,6 +47,16 @@ function writeAll(fd: number, data: Buffer): number {
   return fd;
 }
 
+/** Runs `fn` with a fresh sink, stopped afterwards whatever `fn` did. */
+async function withSink(fn: (s: Sink) => Promise<void>): Promise<void> {
+  const s = await Sink.start();
+  try {
+    await fn(s);
+  } finally {
+    s.stop();
+  }
+}
+
 describe('waits on a bench child process', () => {
   it('a wait on the sink rejects once the sink process dies, naming it and how it ended', async () => {
     const others = new Set(childrenOf(process.pid));
@@ -64,9 +74,8 @@ describe('waits on a bench child process', () => {
     }
   });
 
-  it('a read that failed in the sink rejects with its error and the bytes before it, not a short count', async () => {
-    const s = await Sink.start();
-    try {
+  it('a read that failed in the sink rejects with its error and the bytes before it, not a short count', () =>
+    withSink(async (s) => {
       const closed = s.closed();
       const fd = s.connect();
       const data = Buffer.alloc(1000, 7);
@@ -83,27 +92,19 @@ describe('waits on a bench child process', () => {
       expect((e as Error).cause).toMatchObject({ code: 'ECONNRESET', syscall: 'read' });
       // the sink goes on: the next connection's count is whole
       expect(await s.finish(writeAll(s.connect(), data))).toBe(data.length);
-    } finally {
-      s.stop();
-    }
-  });
+    }));
 
-  it('a wait on the sink still pending when another begins rejects, saying so; the count goes to the latest', async () => {
-    const s = await Sink.start();
-    try {
+  it('a wait on the sink still pending when another begins rejects, saying so; the count goes to the latest', () =>
+    withSink(async (s) => {
       const first = s.closed();
       const second = s.closed();
       await expect(first).rejects.toThrow(/superseded by a later wait/);
       expect(await s.finish(writeAll(s.connect(), Buffer.alloc(10)))).toBe(10);
       await expect(second).rejects.toThrow(/superseded by a later wait/);
-    } finally {
-      s.stop();
-    }
-  });
+    }));
 
-  it('a round whose writes throw closes its connection: no socket is left open behind it', async () => {
-    const s = await Sink.start();
-    try {
+  it('a round whose writes throw closes its connection: no socket is left open behind it', () =>
+    withSink(async (s) => {
       const fds = () => readdirSync('/proc/self/fd').length;
       const before = fds();
       let held = -1;
@@ -118,10 +119,7 @@ describe('waits on a bench child process', () => {
       // the failed round's count (10) is not taken for the next round's
       expect(await s.send(async (fd) => void writeAll(fd, Buffer.alloc(20)))).toBe(20);
       expect(fds()).toBe(before);
-    } finally {
-      s.stop();
-    }
-  });
+    }));
 
   it('a wait on a message rejects when the child ends first, with its exit code', async () => {
     const child = spawn(process.execPath, ['-e', 'process.exit(3)'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
