@@ -8,6 +8,12 @@
  * SHED_AFTER_MS, the reserve fd (one /dev/null each acceptor holds, as libuv's emfile
  * trick) is let go to accept the waiting connections and close them at once, so their
  * clients see the close and may try again, then taken back.
+ *
+ * A failure that belongs to one connection rather than to the listening socket or the
+ * process (CONNECTION_GONE) is no reason to look away: that connection has left the queue
+ * with the failure, and the next may be accepted at once (libuv and nginx go on the same
+ * way after ECONNABORTED). Pausing there would let one client that resets its connection
+ * before it is accepted hold up every client queued behind it.
  */
 import { readdirSync } from 'node:fs';
 import { EMFILE } from '../sys/errno.js';
@@ -15,6 +21,30 @@ import { native } from '../sys/native.js';
 import { ownFd } from '../sys/fd-owner.js';
 import { constants } from '../sys/constants.js';
 import { getrlimit } from '../sys/process.js';
+
+/**
+ * accept(2)'s failures of one queued connection, which the failure takes out of the queue:
+ * ECONNABORTED (reset while it waited), EPERM (refused by a firewall rule), EPROTO, and the
+ * errors of the new socket that Linux passes on from accept (accept(2)'s "ENETDOWN, EPROTO,
+ * ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, and ENETUNREACH"), as -errno
+ * (the kernel's values, from the addon's headers: Node's own table lacks some).
+ */
+const CONNECTION_GONE: ReadonlySet<number> = new Set(
+  (
+    [
+      'ECONNABORTED',
+      'EPERM',
+      'EPROTO',
+      'ENETDOWN',
+      'ENOPROTOOPT',
+      'EHOSTDOWN',
+      'ENONET',
+      'EHOSTUNREACH',
+      'EOPNOTSUPP',
+      'ENETUNREACH',
+    ] as const
+  ).map((name) => -constants[name]!),
+);
 
 /** How long an acceptor looks away from its listening socket after accept failed. */
 export const PAUSE_MS = 20;
@@ -40,11 +70,13 @@ export class AcceptBackoff {
 
   /**
    * accept(2) on `listenFd` failed with `ret` (-errno, not -EAGAIN): sheds the waiting
-   * connections when EMFILE has lasted long enough; returns how long to look away (ms).
-   * `nonBlocking` says whether accept on `listenFd` returns at once when nobody waits
+   * connections when EMFILE has lasted long enough; returns how long to look away (ms), 0
+   * for a failure of one connection that left the queue with it (CONNECTION_GONE): accept
+   * again at once. `nonBlocking` says whether accept on `listenFd` returns at once when nobody waits
    * (a blocking listener is switched for the shedding, then back).
    */
   failed(listenFd: number, ret: number, nonBlocking = true): number {
+    if (CONNECTION_GONE.has(ret)) return 0;
     if (ret !== -EMFILE) return PAUSE_MS;
     const now = performance.now();
     if (this.#since < 0) this.#since = now;

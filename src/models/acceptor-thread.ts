@@ -49,11 +49,13 @@ export async function runAcceptorThread(data: AcceptorThreadData, ready: () => v
     for (;;) {
       const fd = native.accept(data.listenFd, false);
       if (fd < 0) {
+        if (fd === -EAGAIN) return;
+        // One connection's failure (ECONNABORTED …): it left the queue; accept the next.
+        const pause = backoff.failed(data.listenFd, fd);
+        if (pause === 0) continue;
         // EMFILE, ENFILE, ENOBUFS: the listening fd stays readable; look away for a moment.
-        if (fd !== -EAGAIN) {
-          reactor.rewatch(data.listenFd, 0);
-          reactor.setTimer(backoff.failed(data.listenFd, fd), () => reactor.rewatch(data.listenFd, EPOLLIN));
-        }
+        reactor.rewatch(data.listenFd, 0);
+        reactor.setTimer(pause, () => reactor.rewatch(data.listenFd, EPOLLIN));
         return;
       }
       backoff.accepted();

@@ -103,9 +103,10 @@ export async function runBlockingThread(data: BlockingThreadData, ready: () => v
         // so does a drain, once the connection being served has closed: the connections it
         // took from the listen queue are served then, one after the other.
         if (opts.drain.on) return await serveHandoff(data, slot, opts, stats);
-        // EMFILE and the like: a blocking accept says so at once, so wait before asking again.
+        // EMFILE and the like: a blocking accept says so at once, so wait before asking again
+        // (not after one connection's failure, ECONNABORTED …: the next is accepted at once).
         const pause = backoff.failed(data.fd, fd, false);
-        await new Promise((r) => setTimeout(r, pause));
+        if (pause > 0) await new Promise((r) => setTimeout(r, pause));
         continue;
       }
       backoff.accepted();

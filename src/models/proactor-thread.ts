@@ -733,8 +733,11 @@ export class ProactorThread {
         if (fd < 0) {
           // The listening socket failed (EMFILE …) and the accept ended: re-arm after a pause
           // unless stopping (a ring timeout: run() never turns Node's loop, so no setTimeout).
+          // (One connection's failure, ECONNABORTED …, pauses for nothing: re-armed at once.)
           const pause = this.#backoff.failed(this.#data.listenFd, fd);
-          if (!this.#stopping && !this.#draining) this.proactor.timeout(pause, () => this.#accept());
+          if (this.#stopping || this.#draining) return;
+          if (pause === 0) this.#accept();
+          else this.proactor.timeout(pause, () => this.#accept());
           return;
         }
         this.#backoff.accepted();
@@ -770,7 +773,9 @@ export class ProactorThread {
       if (slot < 0) {
         // ENFILE (a full file table), or the listening socket failed: as #accept does
         const pause = this.#backoff.failed(this.#data.listenFd, slot);
-        if (!this.#stopping && !this.#draining) p.timeout(pause, () => this.#acceptDirect(subs));
+        if (this.#stopping || this.#draining) return;
+        if (pause === 0) this.#acceptDirect(subs);
+        else p.timeout(pause, () => this.#acceptDirect(subs));
         return;
       }
       this.#backoff.accepted();

@@ -223,8 +223,10 @@ export class ReactorThread {
       const fd = native.accept(this.#data.listenFd, false);
       if (fd < 0) {
         if (fd !== -EAGAIN) {
-          // EMFILE and friends: the listening fd stays readable; look away for a moment.
+          // EMFILE and friends: the listening fd stays readable; look away for a moment
+          // (not after one connection's failure, ECONNABORTED …: the next is accepted at once).
           const pause = this.#backoff.failed(this.#data.listenFd, fd);
+          if (pause === 0) continue;
           this.acceptHeldOffUntil = performance.now() + pause;
           // Under the accept mutex, letting go of it is the pause: the mutex is not taken
           // again before acceptHeldOffUntil, and another process may take it meanwhile.

@@ -128,8 +128,11 @@ class Acceptor {
       }
       const fd = native.accept(this.#data.listenFd, false);
       if (fd < 0) {
-        if (fd !== -EAGAIN && !this.#closing) this.#pause(this.#backoff.failed(this.#data.listenFd, fd));
-        return;
+        if (fd === -EAGAIN || this.#closing) return;
+        // One connection's failure (ECONNABORTED …) left the queue with it: accept the next.
+        const pause = this.#backoff.failed(this.#data.listenFd, fd);
+        if (pause === 0) continue;
+        return this.#pause(pause);
       }
       this.#backoff.accepted();
       // Past maxConnections (or maxConnectionsPerClient): closed at once, unread (the client
