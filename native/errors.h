@@ -97,16 +97,38 @@ inline std::string ArgCString(const Napi::CallbackInfo& info, size_t i, const ch
   return CString(info.Env(), info[i], name);
 }
 
+// A view of a detached ArrayBuffer (transferred: `ab.transfer()`, `postMessage` with a
+// transfer list; or a Buffer munmap() released) has no memory any more and reads as empty:
+// taken as a buffer, a read into it would return 0, which says EOF, and a write of it would
+// send nothing and report success. A TypeError coded ERR_INVALID_ARG_TYPE instead, as the
+// TypeScript layer's liveBytes() (src/sys/validate.ts) throws.
+[[noreturn]] inline void ThrowDetached(Napi::Env env) {
+  Napi::TypeError e = Napi::TypeError::New(
+      env, "the buffer's ArrayBuffer is detached (transferred, or unmapped by munmap())");
+  e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+  throw e;
+}
+
 // A typed array's data (adjusted by its byte offset) and element count, in one N-API call:
 // napi_get_typedarray_info fails for anything that is not a typed array. False when `v` is
-// not a typed array of type `want`. These guards run on every read and write. `offset`,
-// when asked for, is the view's byte offset into its ArrayBuffer.
+// not a typed array of type `want`; ThrowDetached for a view of a detached ArrayBuffer. These
+// guards run on every read and write: only an empty view can be a detached one, so only
+// then is its ArrayBuffer asked. `offset`, when asked for, is the view's byte offset into
+// its ArrayBuffer.
 inline bool TypedView(napi_env env, napi_value v, napi_typedarray_type want, void** data,
                       size_t* count, size_t* offset = nullptr) {
   napi_typedarray_type type = napi_int8_array;
   if (napi_get_typedarray_info(env, v, &type, count, data, nullptr, offset) != napi_ok)
     return false;
-  return type == want;
+  if (type != want) return false;
+  // Asked for only then: getting the ArrayBuffer of a small view V8 keeps on its heap
+  // moves its bytes off the heap.
+  napi_value ab = nullptr;
+  bool detached = false;
+  if (*count == 0 && napi_get_typedarray_info(env, v, &type, count, data, &ab, offset) == napi_ok &&
+      napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && detached)
+    ThrowDetached(env);
+  return true;
 }
 
 // Whether `start` is the first byte of a live mapping made by mmap() on this thread
