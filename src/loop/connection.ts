@@ -221,7 +221,7 @@ export class Connection {
    * (wait for `onDrain`) or the connection is closed or ending.
    */
   write(buf: Uint8Array): boolean {
-    v.bytes(buf);
+    v.liveBytes(buf);
     if (this.#closed || this.#ending) return false;
     if (this.#corked) {
       this.#batch!.add(buf);

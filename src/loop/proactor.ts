@@ -145,7 +145,7 @@ export class Proactor {
   }
   /** One recv(2) into `buf`: `cb(bytes)`, 0 at end of stream. */
   recv(fd: number, buf: Uint8Array, cb: CompletionCallback): number {
-    const r = this.alloc(K.RECV, v.fd(fd), cb, v.bytes(buf));
+    const r = this.alloc(K.RECV, v.fd(fd), cb, v.liveBytes(buf));
     r.len = buf.length;
     pin(buf);
     return this.start(r);
@@ -182,7 +182,7 @@ export class Proactor {
   }
   private sendKind(kind: number, fd: number, buf: Uint8Array, off: number, len: number, cb: CompletionCallback, pinIt: boolean) {
     const f = v.fd(fd);
-    const o = v.int('offset', off, 0, v.bytes(buf).length);
+    const o = v.int('offset', off, 0, v.liveBytes(buf).length);
     const l = v.int('length', len, 0, buf.length - o);
     const r = this.alloc(kind, f, cb, buf);
     r.off = o;
@@ -229,7 +229,7 @@ export class Proactor {
   } // prettier-ignore
   private rw(kind: number, fd: number, buf: Uint8Array, off: unknown, len: unknown, pos: unknown, cb: unknown, pinIt: boolean): number {
     const f = v.fd(fd);
-    const o = v.int('offset', off, 0, v.bytes(buf).length);
+    const o = v.int('offset', off, 0, v.liveBytes(buf).length);
     const l = v.int('length', len, 0, buf.length - o);
     const p = v.int('position', pos, -1);
     const r = this.alloc(kind, f, cb as CompletionCallback, buf);

@@ -8,7 +8,9 @@ import * as v from '../sys/validate.js';
 
 class EchoCodec implements Codec {
   push(chunk: Uint8Array): PushResult {
-    return { frames: chunk.length === 0 ? [] : [new Uint8Array(chunk)] }; // a copy (Buffer#slice would not be)
+    if (chunk.length > 0) return { frames: [new Uint8Array(chunk)] }; // a copy (Buffer#slice would not be)
+    v.liveBytes(chunk, 'chunk'); // a detached chunk is no bytes received: a TypeError
+    return { frames: [] };
   }
 }
 
@@ -27,6 +29,7 @@ export class EchoProtocol implements Protocol {
   }
 
   handle(frame: Uint8Array): Reply {
+    if (frame.length === 0) v.liveBytes(frame, 'frame'); // a detached frame is a TypeError, not an empty request
     return { data: frame };
   }
 

@@ -19,6 +19,7 @@
 import type { Codec, PushResult, Reply } from './protocol.js';
 import { EMPTY, Pending, allocFrame, ascii, copyBytes } from './bytes.js';
 import { httpDate } from './http-date.js';
+import { liveBytes } from '../sys/validate.js';
 import { ChunkedDecoder, TCHAR } from './http-chunked.js';
 import {
   FLAG_HTTP10,
@@ -625,6 +626,7 @@ export class HttpCodec implements Codec {
   }
 
   push(chunk: Uint8Array): PushResult {
+    if (chunk.length === 0) liveBytes(chunk, 'chunk'); // a detached chunk is no bytes received: a TypeError
     const frames: Uint8Array[] = [];
     if (this.#dead) return { frames };
     this.#continues = 0;

@@ -82,6 +82,7 @@ export class HttpProtocol implements Protocol {
   close(): void {}
 
   handle(frame: Uint8Array): Reply | Promise<Reply> {
+    if (frame.length === 0) v.liveBytes(frame, 'frame'); // a detached frame is a TypeError, not an empty request
     const method = frameMethod(frame);
     if (method >= CODEC_FRAMES) return codecReply(frame);
     if (this.#app) return this.#app.handle(frame);

@@ -102,7 +102,7 @@ function inside(buf: Uint8Array, from: number, to: number): boolean {
  * would read `undefined` for ever instead of ending.
  */
 function checkSpan(buf: unknown, from: unknown, to: unknown, fromName: string, toName: string, min = 0): never {
-  const b = v.bytes(buf, 'buf');
+  const b = v.liveBytes(buf, 'buf');
   const f = v.int(fromName, from, 0, b.length);
   v.int(toName, to, f + min, b.length);
   throw v.rangeError(toName, `an integer >= ${fromName} + ${min} and <= buf.length`, to);
@@ -194,6 +194,7 @@ export class LocalKeyspace implements KeyspaceLike {
    */
   replyAt(buf: Uint8Array, from: number, to: number): StoredReply | undefined {
     if (!inside(buf, from, to)) checkSpan(buf, from, to, 'from', 'to');
+    if (buf.length === 0) v.liveBytes(buf, 'buf'); // the empty key, or a detached buffer
     if (this.#closed) return undefined;
     const e = this.#find(buf, this.#hashOf(buf, from, to), from, to);
     if (e < 0) return undefined;
@@ -225,7 +226,7 @@ export class LocalKeyspace implements KeyspaceLike {
   /** The value of `key` framed as a RESP bulk reply (never modified later), or undefined. */
   bulk(key: Uint8Array): Uint8Array | undefined {
     if (this.#closed) return undefined;
-    const e = this.#find(v.bytes(key, 'key'), this.#hashOf(key));
+    const e = this.#find(v.liveBytes(key, 'key'), this.#hashOf(key));
     if (e < 0) return undefined;
     this.#lent[e] = true;
     return this.#value[e]!.data;
@@ -233,14 +234,14 @@ export class LocalKeyspace implements KeyspaceLike {
 
   /** The framed value of `key` for a caller that copies it at once (not handed out), or undefined. */
   #peek(key: Uint8Array): Uint8Array | undefined {
-    const e = this.#find(v.bytes(key, 'key'), this.#hashOf(key));
+    const e = this.#find(v.liveBytes(key, 'key'), this.#hashOf(key));
     return e < 0 ? undefined : this.#value[e]!.data;
   }
 
   /** The value's length, its bytes copied into `out` as far as they fit; -ENOENT if absent. */
   get(key: Uint8Array, out: Uint8Array): number {
-    v.bytes(key, 'key'); // the key first, and before EBADF, as the shared table checks
-    v.bytes(out, 'out');
+    v.liveBytes(key, 'key'); // the key first, and before EBADF, as the shared table checks
+    v.liveBytes(out, 'out');
     if (this.#closed) return -EBADF;
     const f = this.#peek(key);
     if (f === undefined) return -ENOENT;
@@ -252,8 +253,8 @@ export class LocalKeyspace implements KeyspaceLike {
 
   /** 1 if set, 0 if the NX (1) / XX (2) condition refused it, -ENOMEM past the capacity. */
   set(key: Uint8Array, value: Uint8Array, flags = 0): number {
-    v.bytes(key, 'key');
-    v.bytes(value, 'value');
+    v.liveBytes(key, 'key');
+    v.liveBytes(value, 'value');
     v.int('flags', flags, 0, 2);
     if (this.#closed) return -EBADF;
     const h = this.#hashOf(key);
@@ -303,8 +304,9 @@ export class LocalKeyspace implements KeyspaceLike {
     const b = h & (this.#heads.length - 1);
     this.#next[id] = this.#heads[b]!;
     this.#hash[id] = h;
-    // A detached key reads as empty, as the shared table reads it (slice() would throw).
-    this.#key[id] = to === from ? new Uint8Array(0) : key.slice(from, to); // not EMPTY_KEY, which marks a free slot
+    // A copy of its own, never EMPTY_KEY (which marks a free slot) even for the empty key. No
+    // key here is detached: every entry point refuses a detached buffer, as the shared table does.
+    this.#key[id] = key.slice(from, to);
     this.#value[id] = { data: at >= 0 ? src.slice(at, vto + 2) : framed(src, vfrom, vto) };
     this.#lent[id] = false;
     this.#heads[b] = id;
@@ -328,7 +330,7 @@ export class LocalKeyspace implements KeyspaceLike {
 
   /** 1 if the key was deleted, 0 if absent. */
   del(key: Uint8Array): number {
-    v.bytes(key, 'key');
+    v.liveBytes(key, 'key');
     if (this.#closed) return -EBADF;
     const h = this.#hashOf(key);
     const e = this.#find(key, h);
@@ -360,7 +362,7 @@ export class LocalKeyspace implements KeyspaceLike {
    * deleted. It walks every key once, as the shared table's does.
    */
   delPrefix(prefix: Uint8Array): number {
-    v.bytes(prefix, 'prefix');
+    v.liveBytes(prefix, 'prefix');
     if (this.#closed) return -EBADF;
     const n = prefix.length;
     const doomed: Uint8Array[] = [];
@@ -383,7 +385,7 @@ export class LocalKeyspace implements KeyspaceLike {
   /** The sum of `each` over `keys`, every key checked first; -EBADF once closed. */
   #sumOver(keys: readonly Uint8Array[], each: (k: Uint8Array) => number): number {
     if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
-    for (const k of keys) v.bytes(k, 'keys[i]');
+    for (const k of keys) v.liveBytes(k, 'keys[i]');
     if (this.#closed) return -EBADF;
     let n = 0;
     for (const k of keys) n += each(k);
@@ -392,7 +394,7 @@ export class LocalKeyspace implements KeyspaceLike {
 
   /** 1 if present, 0 if not. */
   exists(key: Uint8Array): number {
-    v.bytes(key, 'key');
+    v.liveBytes(key, 'key');
     if (this.#closed) return -EBADF;
     return this.#find(key, this.#hashOf(key)) >= 0 ? 1 : 0;
   }
@@ -403,10 +405,10 @@ export class LocalKeyspace implements KeyspaceLike {
    * integer, -ERANGE on int64 overflow. `delta`: an integer within ±2^53, or a bigint within int64.
    */
   incr(key: Uint8Array, delta: number | bigint, out: Uint8Array): number {
-    v.bytes(key, 'key');
+    v.liveBytes(key, 'key');
     if (typeof delta !== 'bigint') v.int('delta', delta, -(2 ** 53), 2 ** 53);
     else if (delta > INT64_MAX || delta < INT64_MIN) throw v.rangeError('delta', 'a bigint within int64', delta);
-    if (v.bytes(out, 'out').length < 24) throw v.rangeError('out', 'at least 24 bytes', out.length);
+    if (v.liveBytes(out, 'out').length < 24) throw v.rangeError('out', 'at least 24 bytes', out.length);
     if (this.#closed) return -EBADF;
     const h = this.#hashOf(key);
     const e = this.#find(key, h);
@@ -437,11 +439,11 @@ export class LocalKeyspace implements KeyspaceLike {
    * -ENOMEM past the capacity. `max`: an integer of 0 to 2^53.
    */
   incrIfSumBelow(key: Uint8Array, keys: readonly Uint8Array[], max: number, out: Uint8Array): number {
-    v.bytes(key, 'key');
+    v.liveBytes(key, 'key');
     if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
-    for (const k of keys) v.bytes(k, 'keys[i]');
+    for (const k of keys) v.liveBytes(k, 'keys[i]');
     v.int('max', max, 0, 2 ** 53);
-    if (v.bytes(out, 'out').length < 24) throw v.rangeError('out', 'at least 24 bytes', out.length);
+    if (v.liveBytes(out, 'out').length < 24) throw v.rangeError('out', 'at least 24 bytes', out.length);
     if (this.#closed) return -EBADF;
     let sum = 0n;
     for (const k of keys) {
@@ -458,7 +460,7 @@ export class LocalKeyspace implements KeyspaceLike {
   /** Sets each key/value pair of [k1, v1, k2, v2, …] in order: all of them (0) or, when they do not fit together, none (-ENOMEM). */
   mset(kv: readonly Uint8Array[]): number {
     if (!Array.isArray(kv)) throw v.typeError('kv', 'an array of Uint8Array', kv);
-    for (const b of kv) v.bytes(b, 'kv[i]');
+    for (const b of kv) v.liveBytes(b, 'kv[i]');
     if (kv.length % 2 !== 0) throw v.rangeError('kv', 'key/value pairs', kv.length);
     if (this.#closed) return -EBADF;
     if (!this.#msetFits(kv)) return -ENOMEM;
@@ -498,8 +500,8 @@ export class LocalKeyspace implements KeyspaceLike {
    */
   mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number {
     if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
-    for (const b of keys) v.bytes(b, 'keys[i]');
-    v.bytes(out, 'out');
+    for (const b of keys) v.liveBytes(b, 'keys[i]');
+    v.liveBytes(out, 'out');
     if (!(lens instanceof Int32Array)) throw v.typeError('lens', 'an Int32Array', lens);
     if (lens.length < keys.length) throw v.rangeError('lens', `at least ${keys.length} entries`, lens.length);
     if (this.#closed) return -EBADF;

@@ -15,6 +15,7 @@
  * connection is closed, as Redis does.
  */
 import type { Codec, PushResult, Reply } from './protocol.js';
+import { liveBytes } from '../sys/validate.js';
 import { Pending, allocFrame, ascii, copyBytes, hex, indexOf, putUint, uintDigits } from './bytes.js';
 
 /** Limits of {@link RespCodec} (and `RespOptions.limits`). */
@@ -245,6 +246,7 @@ export class RespCodec implements Codec {
   }
 
   push(chunk: Uint8Array): PushResult {
+    if (chunk.length === 0) liveBytes(chunk, 'chunk'); // a detached chunk is no bytes received: a TypeError
     const frames: Uint8Array[] = [];
     if (this.#dead) return { frames };
     const buf = this.#pending.view(chunk);

@@ -222,6 +222,7 @@ export class RespProtocol implements Protocol {
   }
 
   handle(frame: Uint8Array): Reply {
+    if (frame.length === 0) v.liveBytes(frame, 'frame'); // a detached frame is a TypeError, not an empty request
     if (this.#local !== undefined) {
       const r = this.#fromFrame(frame, this.#local);
       if (r !== undefined) return r;

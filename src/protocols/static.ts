@@ -217,6 +217,7 @@ export class StaticProtocol implements Protocol {
   }
 
   handle(frame: Uint8Array): Reply {
+    if (frame.length === 0) v.liveBytes(frame, 'frame'); // a detached frame is a TypeError, not an empty request
     const method = frameMethod(frame);
     if (method >= CODEC_FRAMES) return codecReply(frame);
     const flags = frameFlags(frame);

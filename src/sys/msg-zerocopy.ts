@@ -159,7 +159,7 @@ export function zerocopySocket(fd: number): ZerocopySocket {
  */
 export function send(fd: number, buf: Uint8Array, opts?: SendOptions): number {
   v.fd(fd);
-  v.bytes(buf);
+  v.liveBytes(buf);
   const o = v.object<SendOptions>('opts', opts);
   const [off, len] = v.slice(buf, o.offset, o.length);
   const flags = o.flags === undefined ? 0 : v.int('flags', o.flags, 0, 0x7fffffff);

@@ -40,7 +40,7 @@ export class RingBatch extends RingCore {
   registerBuffers(bufs: Uint8Array[]): void {
     this.checkUsable('io_uring_register');
     if (!Array.isArray(bufs)) throw v.typeError('buffers', 'an array', bufs);
-    const list = bufs.map((b, i) => v.bytes(b, `buffers[${i}]`));
+    const list = bufs.map((b, i) => v.liveBytes(b, `buffers[${i}]`));
     if (this.registered.length > 0) this.raw.register(u.IORING_UNREGISTER_BUFFERS);
     this.registered = [];
     pinAll(list); // registered until close: their memory must not move to another owner
@@ -111,7 +111,7 @@ export class RingBatch extends RingCore {
     this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const p = position(pos);
     const f = v.fd(fd);
-    const length = v.slice(v.bytes(buf), 0, len)[1];
+    const length = v.slice(v.liveBytes(buf), 0, len)[1];
     sqeFlagsArg(sqeFlags);
     const e = { fd: f, buf, offset: 0, length, position: p, userData: userData(ud), sqeFlags };
     const ok = prep(this.raw, e);
@@ -121,7 +121,7 @@ export class RingBatch extends RingCore {
   private prepBytes(fd: number, buf: Uint8Array, off: number, len: number, ud: number, prep: (e: sqe.SockFields) => boolean) {
     this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const f = v.fd(fd);
-    const [offset, length] = v.slice(v.bytes(buf), off, len);
+    const [offset, length] = v.slice(v.liveBytes(buf), off, len);
     const d = userData(ud);
     const ok = prep({ fd: f, buf, offset, length, userData: d });
     if (ok) this.hold(d, buf);

@@ -191,7 +191,7 @@ export class Ring extends RingBatch {
   private rw(op: number, name: string, fd: number, buf: unknown, [off, len, pos, o]: RwArgs<FileOptions>, pinIt = true) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
     const fixed = op === u.OP.READ_FIXED;
-    const b = fixed ? this.fixedBuf(buf as number) : v.bytes(buf);
+    const b = fixed ? this.fixedBuf(buf as number) : v.liveBytes(buf);
     const [start, l] = v.slice(b, off, len);
     const p = position(pos);
     if (!fixed && pinIt) pin(b); // a registered buffer was pinned by registerBuffers
@@ -212,7 +212,7 @@ export class Ring extends RingBatch {
   private vec(op: number, name: string, fd: number, bufs: readonly Uint8Array[], pos: number, o?: FileOptions) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
     if (!Array.isArray(bufs)) throw v.typeError('buffers', 'an array', bufs);
-    const list = bufs.map((b, i) => v.bytes(b, `buffers[${i}]`));
+    const list = bufs.map((b, i) => v.liveBytes(b, `buffers[${i}]`));
     const p = position(pos);
     const iov = new Uint8Array(16 * Math.max(1, list.length)); // struct iovec[]: kept with the op
     pinAll(list); // the kernel reads the iovecs' addresses at submission, the bytes until completion
@@ -293,7 +293,7 @@ export class Ring extends RingBatch {
    */
   sendZc(fd: number, buf: Uint8Array, opts?: SocketOptions): Promise<SendZcResult> {
     const [f, sqeFlags] = fdOrIndex(fd, opts);
-    const [off, len] = v.slice(v.bytes(buf), opts?.offset, opts?.length);
+    const [off, len] = v.slice(v.liveBytes(buf), opts?.offset, opts?.length);
     const msgFlags = (opts?.flags === undefined ? 0 : v.int('flags', opts.flags, 0, 0x7fffffff)) | MSG_NOSIGNAL;
     const signal = opts?.signal;
     v.abortSignal('opts.signal', signal);
@@ -320,7 +320,7 @@ export class Ring extends RingBatch {
   ) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
     const so = v.object<SocketOptions>('opts', o);
-    const [off, len] = v.slice(v.bytes(buf), so.offset, so.length);
+    const [off, len] = v.slice(v.liveBytes(buf), so.offset, so.length);
     const fl = (so.flags === undefined ? 0 : v.int('flags', so.flags, 0, 0x7fffffff)) | extra;
     if (pinIt) pin(buf);
     const e = { fd: f, buf, offset: off, length: len, msgFlags: fl, sqeFlags };

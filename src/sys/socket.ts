@@ -92,7 +92,7 @@ export function accept(fd: number, opts?: { blocking?: boolean }): number {
 /** read(2) into `buf[off, off + len)`: bytes read (0 at EOF) or `-errno`. */
 export function read(fd: number, buf: Uint8Array, off?: number, len?: number): number {
   v.fd(fd);
-  v.bytes(buf);
+  v.liveBytes(buf);
   const [o, l] = v.slice(buf, off, len);
   return native.read(fd, buf, o, l);
 }
@@ -100,7 +100,7 @@ export function read(fd: number, buf: Uint8Array, off?: number, len?: number): n
 /** write(2) from `buf[off, off + len)`: bytes written (maybe fewer) or `-errno`. */
 export function write(fd: number, buf: Uint8Array, off?: number, len?: number): number {
   v.fd(fd);
-  v.bytes(buf);
+  v.liveBytes(buf);
   const [o, l] = v.slice(buf, off, len);
   return native.write(fd, buf, o, l);
 }
@@ -111,7 +111,7 @@ export function writev(fd: number, bufs: readonly Uint8Array[]): number {
   if (!Array.isArray(bufs)) throw v.typeError('bufs', 'an array of Uint8Array', bufs);
   // A copy, read once: what was checked is what is written (an accessor is not asked again).
   const list: Uint8Array[] = [];
-  for (const b of bufs) list.push(v.bytes(b, 'bufs[i]'));
+  for (const b of bufs) list.push(v.liveBytes(b, 'bufs[i]'));
   return native.writev(fd, list, 0);
 }
 

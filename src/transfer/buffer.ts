@@ -61,7 +61,7 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
  */
 export async function sendBuffer(fd: number, buf: Uint8Array, opts?: SendBufferOptions): Promise<SendBufferResult> {
   v.fd(fd);
-  v.bytes(buf);
+  v.liveBytes(buf);
   const o = v.object<SendBufferOptions>('opts', opts);
   const [off, len] = v.slice(buf, o.offset, o.length);
   const zc = o.zerocopy === undefined ? false : v.bool('zerocopy', o.zerocopy);
