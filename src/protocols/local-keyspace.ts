@@ -112,6 +112,22 @@ function checkSpan(buf: unknown, from: unknown, to: unknown, fromName: string, t
 type Stored = StoredReply;
 
 /** Redis's integer rule (as the shared table's ParseInt): '-'? digits, no leading zero, int64. */
+/**
+ * A list argument (keys, or key/value pairs) read once into an array of its own: its length
+ * first, then each element, every one a live Uint8Array. An accessor on the caller's array
+ * runs here and only here, so what was checked is what is used: one that grows the array
+ * or detaches a buffer read before it cannot change a call halfway (an mset half applied),
+ * and the list is the array as it was when its length was read, as the shared table reads it.
+ */
+function readList(list: unknown, name: string): Uint8Array[] {
+  if (!Array.isArray(list)) throw v.typeError(name, 'an array of Uint8Array', list);
+  const n = list.length;
+  const out: Uint8Array[] = new Array<Uint8Array>(n);
+  for (let i = 0; i < n; i++) out[i] = v.bytes(list[i], `${name}[i]`);
+  for (let i = 0; i < n; i++) v.liveBytes(out[i], `${name}[i]`); // after every accessor has run
+  return out;
+}
+
 function parseInt64(f: Uint8Array, from: number, to: number): bigint | number | null {
   const n = to - from;
   if (n === 0 || n > 20) return null;
@@ -384,11 +400,10 @@ export class LocalKeyspace implements KeyspaceLike {
 
   /** The sum of `each` over `keys`, every key checked first; -EBADF once closed. */
   #sumOver(keys: readonly Uint8Array[], each: (k: Uint8Array) => number): number {
-    if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
-    for (const k of keys) v.liveBytes(k, 'keys[i]');
+    const list = readList(keys, 'keys');
     if (this.#closed) return -EBADF;
     let n = 0;
-    for (const k of keys) n += each(k);
+    for (const k of list) n += each(k);
     return n;
   }
 
@@ -440,13 +455,13 @@ export class LocalKeyspace implements KeyspaceLike {
    */
   incrIfSumBelow(key: Uint8Array, keys: readonly Uint8Array[], max: number, out: Uint8Array): number {
     v.liveBytes(key, 'key');
-    if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
-    for (const k of keys) v.liveBytes(k, 'keys[i]');
+    const list = readList(keys, 'keys');
+    v.liveBytes(key, 'key'); // again: reading the list ran the caller's accessors
     v.int('max', max, 0, 2 ** 53);
     if (v.liveBytes(out, 'out').length < 24) throw v.rangeError('out', 'at least 24 bytes', out.length);
     if (this.#closed) return -EBADF;
     let sum = 0n;
-    for (const k of keys) {
+    for (const k of list) {
       const f = this.#peek(k);
       if (f === undefined) continue;
       const n = parseInt64(f, headerOf(f), f.length - 2);
@@ -459,13 +474,12 @@ export class LocalKeyspace implements KeyspaceLike {
 
   /** Sets each key/value pair of [k1, v1, k2, v2, …] in order: all of them (0) or, when they do not fit together, none (-ENOMEM). */
   mset(kv: readonly Uint8Array[]): number {
-    if (!Array.isArray(kv)) throw v.typeError('kv', 'an array of Uint8Array', kv);
-    for (const b of kv) v.liveBytes(b, 'kv[i]');
-    if (kv.length % 2 !== 0) throw v.rangeError('kv', 'key/value pairs', kv.length);
+    const list = readList(kv, 'kv');
+    if (list.length % 2 !== 0) throw v.rangeError('kv', 'key/value pairs', list.length);
     if (this.#closed) return -EBADF;
-    if (!this.#msetFits(kv)) return -ENOMEM;
-    for (let i = 0; i + 1 < kv.length; i += 2) {
-      const r = this.set(kv[i]!, kv[i + 1]!, 0);
+    if (!this.#msetFits(list)) return -ENOMEM;
+    for (let i = 0; i + 1 < list.length; i += 2) {
+      const r = this.set(list[i]!, list[i + 1]!, 0);
       if (r < 0) return r;
     }
     return 0;
@@ -499,15 +513,14 @@ export class LocalKeyspace implements KeyspaceLike {
    * length into `lens` (-1 when absent). Returns the bytes all values need.
    */
   mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number {
-    if (!Array.isArray(keys)) throw v.typeError('keys', 'an array of Uint8Array', keys);
-    for (const b of keys) v.liveBytes(b, 'keys[i]');
+    const list = readList(keys, 'keys');
     v.liveBytes(out, 'out');
     if (!(lens instanceof Int32Array)) throw v.typeError('lens', 'an Int32Array', lens);
-    if (lens.length < keys.length) throw v.rangeError('lens', `at least ${keys.length} entries`, lens.length);
+    if (lens.length < list.length) throw v.rangeError('lens', `at least ${list.length} entries`, lens.length);
     if (this.#closed) return -EBADF;
     let total = 0;
-    for (let i = 0; i < keys.length; i++) {
-      const f = this.#peek(keys[i]!);
+    for (let i = 0; i < list.length; i++) {
+      const f = this.#peek(list[i]!);
       if (f === undefined) {
         lens[i] = -1;
         continue;
