@@ -19,32 +19,11 @@ import { readdirSync } from 'node:fs';
 import { EMFILE } from '../sys/errno.js';
 import { native } from '../sys/native.js';
 import { ownFd } from '../sys/fd-owner.js';
-import { constants } from '../sys/constants.js';
+import { ACCEPT_CONNECTION_ERRNOS, constants } from '../sys/constants.js';
 import { getrlimit } from '../sys/process.js';
 
-/**
- * accept(2)'s failures of one queued connection, which the failure takes out of the queue:
- * ECONNABORTED (reset while it waited), EPERM (refused by a firewall rule), EPROTO, and the
- * errors of the new socket that Linux passes on from accept (accept(2)'s "ENETDOWN, EPROTO,
- * ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, and ENETUNREACH"), as -errno
- * (the kernel's values, from the addon's headers: Node's own table lacks some).
- */
-const CONNECTION_GONE: ReadonlySet<number> = new Set(
-  (
-    [
-      'ECONNABORTED',
-      'EPERM',
-      'EPROTO',
-      'ENETDOWN',
-      'ENOPROTOOPT',
-      'EHOSTDOWN',
-      'ENONET',
-      'EHOSTUNREACH',
-      'EOPNOTSUPP',
-      'ENETUNREACH',
-    ] as const
-  ).map((name) => -constants[name]!),
-);
+/** ACCEPT_CONNECTION_ERRNOS as -errno (the kernel's values, from the addon's headers: Node's own table lacks some). */
+const CONNECTION_GONE: ReadonlySet<number> = new Set(ACCEPT_CONNECTION_ERRNOS.map((name) => -constants[name]!));
 
 /** How long an acceptor looks away from its listening socket after accept failed. */
 export const PAUSE_MS = 20;

@@ -8,6 +8,26 @@
  */
 import { native } from './native.js';
 
+/**
+ * accept(2)'s failures of one queued connection, which the failure takes out of the queue:
+ * ECONNABORTED (reset while it waited), EPERM (refused by a firewall rule), EPROTO, and the
+ * errors of the new socket that Linux passes on from accept (accept(2)'s "ENETDOWN, EPROTO,
+ * ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, and ENETUNREACH"). An acceptor
+ * accepts the next connection at once after one (src/models/accept-backoff.ts).
+ */
+export const ACCEPT_CONNECTION_ERRNOS = [
+  'ECONNABORTED',
+  'EPERM',
+  'EPROTO',
+  'ENETDOWN',
+  'ENOPROTOOPT',
+  'EHOSTDOWN',
+  'ENONET',
+  'EHOSTUNREACH',
+  'EOPNOTSUPP',
+  'ENETUNREACH',
+] as const;
+
 /** Every name `constants` holds, in native/constants.cc's order. */
 export const constantNames = [
   'EPOLLIN',
@@ -60,16 +80,7 @@ export const constantNames = [
   'EINPROGRESS',
   'ECANCELED',
   'ENOSYS',
-  'ECONNABORTED',
-  'EPERM',
-  'EPROTO',
-  'ENETDOWN',
-  'ENOPROTOOPT',
-  'EHOSTDOWN',
-  'ENONET',
-  'EHOSTUNREACH',
-  'EOPNOTSUPP',
-  'ENETUNREACH',
+  ...ACCEPT_CONNECTION_ERRNOS,
   'RLIMIT_NOFILE',
   'RLIMIT_MEMLOCK',
   'MSG_OOB',
