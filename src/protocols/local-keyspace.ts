@@ -111,7 +111,6 @@ function checkSpan(buf: unknown, from: unknown, to: unknown, fromName: string, t
 /** A stored value: its bulk reply bytes, in a record GET hands out as its Reply. */
 type Stored = StoredReply;
 
-/** Redis's integer rule (as the shared table's ParseInt): '-'? digits, no leading zero, int64. */
 /**
  * A list argument (keys, or key/value pairs) read once into an array of its own: its length
  * first, then each element, every one a live Uint8Array. An accessor on the caller's array
@@ -128,6 +127,7 @@ function readList(list: unknown, name: string): Uint8Array[] {
   return out;
 }
 
+/** Redis's integer rule (as the shared table's ParseInt): '-'? digits, no leading zero, int64. */
 function parseInt64(f: Uint8Array, from: number, to: number): bigint | number | null {
   const n = to - from;
   if (n === 0 || n > 20) return null;
