@@ -111,22 +111,6 @@ function checkSpan(buf: unknown, from: unknown, to: unknown, fromName: string, t
 /** A stored value: its bulk reply bytes, in a record GET hands out as its Reply. */
 type Stored = StoredReply;
 
-/**
- * A list argument (keys, or key/value pairs) read once into an array of its own: its length
- * first, then each element, every one a live Uint8Array. An accessor on the caller's array
- * runs here and only here, so what was checked is what is used: one that grows the array
- * or detaches a buffer read before it cannot change a call halfway (an mset half applied),
- * and the list is the array as it was when its length was read, as the shared table reads it.
- */
-function readList(list: unknown, name: string): Uint8Array[] {
-  if (!Array.isArray(list)) throw v.typeError(name, 'an array of Uint8Array', list);
-  const n = list.length;
-  const out: Uint8Array[] = new Array<Uint8Array>(n);
-  for (let i = 0; i < n; i++) out[i] = v.bytes(list[i], `${name}[i]`);
-  for (let i = 0; i < n; i++) v.liveBytes(out[i], `${name}[i]`); // after every accessor has run
-  return out;
-}
-
 /** Redis's integer rule (as the shared table's ParseInt): '-'? digits, no leading zero, int64. */
 function parseInt64(f: Uint8Array, from: number, to: number): bigint | number | null {
   const n = to - from;
@@ -400,7 +384,7 @@ export class LocalKeyspace implements KeyspaceLike {
 
   /** The sum of `each` over `keys`, every key checked first; -EBADF once closed. */
   #sumOver(keys: readonly Uint8Array[], each: (k: Uint8Array) => number): number {
-    const list = readList(keys, 'keys');
+    const list = v.bytesList('keys', keys);
     if (this.#closed) return -EBADF;
     let n = 0;
     for (const k of list) n += each(k);
@@ -455,7 +439,7 @@ export class LocalKeyspace implements KeyspaceLike {
    */
   incrIfSumBelow(key: Uint8Array, keys: readonly Uint8Array[], max: number, out: Uint8Array): number {
     v.liveBytes(key, 'key');
-    const list = readList(keys, 'keys');
+    const list = v.bytesList('keys', keys);
     v.liveBytes(key, 'key'); // again: reading the list ran the caller's accessors
     v.int('max', max, 0, 2 ** 53);
     if (v.liveBytes(out, 'out').length < 24) throw v.rangeError('out', 'at least 24 bytes', out.length);
@@ -474,7 +458,7 @@ export class LocalKeyspace implements KeyspaceLike {
 
   /** Sets each key/value pair of [k1, v1, k2, v2, …] in order: all of them (0) or, when they do not fit together, none (-ENOMEM). */
   mset(kv: readonly Uint8Array[]): number {
-    const list = readList(kv, 'kv');
+    const list = v.bytesList('kv', kv);
     if (list.length % 2 !== 0) throw v.rangeError('kv', 'key/value pairs', list.length);
     if (this.#closed) return -EBADF;
     if (!this.#msetFits(list)) return -ENOMEM;
@@ -513,7 +497,7 @@ export class LocalKeyspace implements KeyspaceLike {
    * length into `lens` (-1 when absent). Returns the bytes all values need.
    */
   mget(keys: readonly Uint8Array[], out: Uint8Array, lens: Int32Array): number {
-    const list = readList(keys, 'keys');
+    const list = v.bytesList('keys', keys);
     v.liveBytes(out, 'out');
     if (!(lens instanceof Int32Array)) throw v.typeError('lens', 'an Int32Array', lens);
     if (lens.length < list.length) throw v.rangeError('lens', `at least ${list.length} entries`, lens.length);

@@ -39,8 +39,7 @@ export class RingBatch extends RingCore {
   /** IORING_REGISTER_BUFFERS: pins the buffers for `readFixed`; they stay referenced until close. */
   registerBuffers(bufs: Uint8Array[]): void {
     this.checkUsable('io_uring_register');
-    if (!Array.isArray(bufs)) throw v.typeError('buffers', 'an array', bufs);
-    const list = bufs.map((b, i) => v.liveBytes(b, `buffers[${i}]`));
+    const list = v.bytesList('buffers', bufs, 'an array'); // read once: `bufs` is not used again
     if (this.registered.length > 0) this.raw.register(u.IORING_UNREGISTER_BUFFERS);
     this.registered = [];
     pinAll(list); // registered until close: their memory must not move to another owner

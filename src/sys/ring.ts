@@ -211,8 +211,7 @@ export class Ring extends RingBatch {
   }
   private vec(op: number, name: string, fd: number, bufs: readonly Uint8Array[], pos: number, o?: FileOptions) {
     const [f, sqeFlags] = fdOrIndex(fd, o);
-    if (!Array.isArray(bufs)) throw v.typeError('buffers', 'an array', bufs);
-    const list = bufs.map((b, i) => v.liveBytes(b, `buffers[${i}]`));
+    const list = v.bytesList('buffers', bufs, 'an array'); // read once: `bufs` is not used again
     const p = position(pos);
     const iov = new Uint8Array(16 * Math.max(1, list.length)); // struct iovec[]: kept with the op
     pinAll(list); // the kernel reads the iovecs' addresses at submission, the bytes until completion

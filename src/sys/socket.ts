@@ -108,11 +108,8 @@ export function write(fd: number, buf: Uint8Array, off?: number, len?: number): 
 /** writev(2) of the buffers in order (at most IOV_MAX = 1024 per call): bytes written or `-errno`. */
 export function writev(fd: number, bufs: readonly Uint8Array[]): number {
   v.fd(fd);
-  if (!Array.isArray(bufs)) throw v.typeError('bufs', 'an array of Uint8Array', bufs);
   // A copy, read once: what was checked is what is written (an accessor is not asked again).
-  const list: Uint8Array[] = [];
-  for (const b of bufs) list.push(v.liveBytes(b, 'bufs[i]'));
-  return native.writev(fd, list, 0);
+  return native.writev(fd, v.bytesList('bufs', bufs), 0);
 }
 
 const SHUT = { read: 0, write: 1, both: 2 } as const;

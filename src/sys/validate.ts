@@ -99,6 +99,25 @@ export function liveBytes(v: unknown, name = 'buffer'): Uint8Array {
 }
 
 /**
+ * A list of buffers (writev's, a ring's iovecs or registered buffers, a keyspace's keys): an
+ * array, read once (its length, then each element) into a new plain array that the caller
+ * uses from then on, never the caller's array again. An accessor at an index runs once, so
+ * what was checked is what is used; an element that is not a Uint8Array is refused as it is
+ * read, naming it (`bufs[2]`). Liveness (`liveBytes`) is checked only after every element was
+ * read: an accessor that detaches an element read before it is caught too, before the caller
+ * does anything with the list. `expected` describes the array in the TypeError for a
+ * non-array.
+ */
+export function bytesList(name: string, v: unknown, expected = 'an array of Uint8Array'): Uint8Array[] {
+  if (!Array.isArray(v)) throw typeError(name, expected, v);
+  const n: number = v.length;
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) out.push(bytes(v[i], `${name}[${i}]`));
+  for (let i = 0; i < n; i++) liveBytes(out[i], `${name}[${i}]`); // after every accessor has run
+  return out;
+}
+
+/**
  * Resolves the optional (off, len) of a buffer argument against its length: off defaults
  * to 0, len to the rest of the buffer; the slice must lie inside the buffer.
  */
