@@ -17,6 +17,11 @@
  * detached view and once with an empty one. Real syscalls on real fds; the io_uring rows
  * skip where io_uring is not available.
  *
+ * Lists of buffers (sys.writev, Ring.readv / writev, Ring.registerBuffers, LocalKeyspace's
+ * key lists): a non-array is a TypeError; the length and each element are read once (a getter
+ * at an index runs once); a getter that detaches an element read before it is a TypeError
+ * with nothing written, read, registered or stored (an earlier registration kept).
+ *
  * Deliberately not refused: `sys.munmap` of a Buffer it already released (a detached one)
  * is documented as a no-op, so that unmapping twice is harmless; `sys.madvise` of one was a
  * TypeError already ("a whole, live Buffer returned by mmap()").
@@ -112,8 +117,8 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs each row's two calls with fresh fds, checking that nothing else happened and no fd leaked. */
-function runRows(rows: readonly Row[]): void {
+/** Fresh fds for each test of the suite it is called in (the getter gives the current test's), checking that no fd leaked. */
+function useFds(): () => Fds {
   let f: Fds;
   let before: Map<number, string>;
   let n = 0;
@@ -133,14 +138,22 @@ function runRows(rows: readonly Row[]): void {
     for (const fd of [f.r, f.w, f.a, f.b, f.file]) sys.close(fd);
     expect(leakedSince(before)).toEqual([]);
   });
+  return () => f;
+}
+
+/** Runs each row's two calls with fresh fds, checking that nothing else happened and no fd leaked. */
+function runRows(rows: readonly Row[]): void {
+  const fds = useFds();
   for (const row of rows) {
     const skip = row.skip;
     it.skipIf(skip)(titled(`${row.name}: a detached view is a TypeError, and nothing happens`, skip), async () => {
+      const f = fds();
       expect(await outcome(() => row.call(f, detached()))).toEqual(TYPE);
       untouched(f);
       row.after?.(f);
     });
     it.skipIf(skip)(titled(`${row.name}: an empty Uint8Array(0) is still an empty buffer`, skip), async () => {
+      const f = fds();
       row.prime?.(f);
       expect(await outcome(() => row.call(f, new Uint8Array(0)))).toEqual(row.empty);
     });
@@ -443,6 +456,248 @@ describe.skipIf(why.ring)(titled('Proactor', why.ring), () => {
       call: (f, buf) => run((cb) => px.sendZc(f.a, buf, 0, 0, cb)),
       empty: 0,
       skip: why.sendZc,
+    },
+  ]);
+});
+
+// A list of buffers (sys.writev's, Ring.readv / writev's, Ring.registerBuffers', LocalKeyspace's
+// keys) is read once: its length, then each element, into a copy the call uses from then on.
+// Whether an element is detached is checked after every element was read, so an accessor at
+// one index that detaches an element before it is a TypeError before anything happens.
+
+/** One entry point that takes a list of buffers, opened on a test's fds. */
+interface ListCall {
+  /** Calls the entry point with `list` where its list of buffers goes. */
+  call: (list: unknown) => unknown;
+  /** After a refused call: nothing was written, read, registered or stored. */
+  nothing: () => unknown;
+  /** After a normal call with `list`: its result and what it did. */
+  done: (result: unknown, list: Uint8Array[]) => unknown;
+  close?: () => void;
+}
+
+interface ListSite {
+  name: string;
+  skip?: string;
+  /** A list for a normal call: each element owns its ArrayBuffer, so detaching one detaches nothing else. */
+  elements: () => Uint8Array[];
+  open: (f: Fds) => ListCall;
+}
+
+/** A Uint8Array of `s`'s bytes, alone in its ArrayBuffer (a small Buffer may share Node's pool). */
+const own = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
+/** Buffers of `n` zero bytes each, one per length given. */
+const zeros = (...lens: number[]): Uint8Array[] => lens.map((n) => new Uint8Array(n));
+const text = (u: Uint8Array) => Buffer.from(u).toString('latin1');
+
+function runLists(sites: readonly ListSite[]): void {
+  const fds = useFds();
+  /** Runs `fn` with the site opened on this test's fds, closing what it opened. */
+  const withSite = async (site: ListSite, fn: (c: ListCall) => unknown) => {
+    const c = site.open(fds());
+    try {
+      await fn(c);
+    } finally {
+      c.close?.();
+    }
+  };
+  for (const site of sites) {
+    const skip = site.skip;
+    it.skipIf(skip)(titled(`${site.name}: a list that is not an array is a TypeError`, skip), () =>
+      withSite(site, async (c) => {
+        const first = site.elements()[0]!;
+        for (const notArray of [{ length: 1, 0: first }, first, undefined, 'ab']) {
+          expect(await outcome(() => c.call(notArray)), String(notArray)).toEqual(TYPE);
+        }
+        await c.nothing();
+      }),
+    );
+    it.skipIf(skip)(
+      titled(
+        `${site.name}: an element's getter that detaches an earlier element is a TypeError, and nothing happens`,
+        skip,
+      ),
+      () =>
+        withSite(site, async (c) => {
+          const els = site.elements();
+          const was = els.map((e) => Uint8Array.from(e));
+          const list = [...els];
+          Object.defineProperty(list, 1, {
+            get() {
+              const ab = els[0]!.buffer as ArrayBuffer;
+              structuredClone(ab, { transfer: [ab] });
+              return els[1];
+            },
+          });
+          expect(await outcome(() => c.call(list))).toEqual(TYPE);
+          expect(els[0]!.byteLength, 'the getter detached the first element').toBe(0);
+          for (let i = 1; i < els.length; i++) expect(els[i], `element ${i} is as it was`).toEqual(was[i]);
+          await c.nothing();
+        }),
+    );
+    it.skipIf(skip)(titled(`${site.name}: the length and each element are read once`, skip), () =>
+      withSite(site, async (c) => {
+        const els = site.elements();
+        const calls = els.map(() => 0);
+        const list: Uint8Array[] = [];
+        els.forEach((e, i) => Object.defineProperty(list, i, { enumerable: true, get: () => (calls[i]!++, e) }));
+        const reads: PropertyKey[] = [];
+        const watched = new Proxy(list, {
+          get(t, k, r) {
+            reads.push(k);
+            return Reflect.get(t, k, r) as unknown;
+          },
+        });
+        await c.done(await outcome(() => c.call(watched)), els);
+        expect(calls).toEqual(els.map(() => 1));
+        expect(reads).toEqual(['length', ...els.map((_e, i) => String(i))]);
+      }),
+    );
+    it.skipIf(skip)(titled(`${site.name}: a plain array of live buffers works as before`, skip), () =>
+      withSite(site, async (c) => {
+        const els = site.elements();
+        await c.done(await outcome(() => c.call(els)), els);
+      }),
+    );
+  }
+}
+
+describe('lists of buffers', () => {
+  /** A fresh ring for one test: registration state is the ring's own. */
+  const ringSite = (f: Fds, fn: (ring: Ring) => Omit<ListCall, 'close'>): ListCall => {
+    const ring = new Ring({ entries: 8 });
+    const c = fn(ring);
+    return {
+      ...c,
+      nothing: async () => {
+        await c.nothing();
+        expect(ring.inflight).toBe(0);
+      },
+      close: () => ring.close(),
+    };
+  };
+  runLists([
+    {
+      name: 'sys.writev',
+      elements: () => [own('ab'), own('cd'), own('ef')],
+      open: () => {
+        const [a, b] = sys.socketpair();
+        const got = () => {
+          const buf = Buffer.alloc(64);
+          const n = sys.read(b, buf);
+          return n < 0 ? n : buf.toString('latin1', 0, n);
+        };
+        return {
+          call: (list) => sys.writev(a, list as Uint8Array[]),
+          nothing: () => expect(got(), 'the peer received nothing').toBe(EAGAIN),
+          done: (r) => {
+            expect(r).toBe(6);
+            expect(got()).toBe('abcdef');
+          },
+          close: () => {
+            sys.close(a);
+            sys.close(b);
+          },
+        };
+      },
+    },
+    {
+      name: 'Ring.writev',
+      skip: why.ring,
+      elements: () => [own('ab'), own('cd'), own('ef')],
+      open: (f) =>
+        ringSite(f, (ring) => ({
+          call: (list) => ring.writev(f.file, list as Uint8Array[], 0),
+          nothing: () => untouched(f),
+          done: (r) => {
+            expect(r).toBe(6);
+            expect(readFileSync(f.path, 'latin1')).toBe('abcdef file');
+          },
+        })),
+    },
+    {
+      name: 'Ring.readv',
+      skip: why.ring,
+      elements: () => zeros(2, 2, 2),
+      open: (f) => {
+        expect(sys.write(f.w, Buffer.from('uvwxyz'))).toBe(6);
+        return ringSite(f, (ring) => ({
+          call: (list) => ring.readv(f.r, list as Uint8Array[], -1),
+          nothing: () => {
+            const buf = Buffer.alloc(64);
+            const n = sys.read(f.r, buf);
+            expect(buf.toString('latin1', 0, Math.max(0, n)), 'the pipe still holds its bytes').toBe('uvwxyz');
+          },
+          done: (r, list) => {
+            expect(r).toBe(6);
+            expect(list.map(text)).toEqual(['uv', 'wx', 'yz']);
+          },
+        }));
+      },
+    },
+    {
+      name: 'Ring.registerBuffers',
+      skip: why.ring,
+      elements: () => zeros(4, 4, 4),
+      open: (f) =>
+        ringSite(f, (ring) => {
+          const kept = new Uint8Array(5);
+          ring.registerBuffers([kept]); // registered before; a refused call leaves it so
+          return {
+            call: (list) => ring.registerBuffers(list as Uint8Array[]),
+            nothing: async () => {
+              expect(await ring.readFixed(f.file, 0, 0, 5), 'the earlier buffer is still registered').toBe(5);
+              expect(text(kept)).toBe('hello');
+              expect(await outcome(() => ring.readFixed(f.file, 1, 0, 4)), 'and it alone').toEqual({
+                name: 'RangeError',
+                code: 'ERR_OUT_OF_RANGE',
+              });
+            },
+            done: async (r, list) => {
+              expect(r).toBeUndefined();
+              expect(await ring.readFixed(f.file, 2, 7, 4)).toBe(4);
+              expect(list.map(text)).toEqual(['\0\0\0\0', '\0\0\0\0', 'file']);
+            },
+          };
+        }),
+    },
+    {
+      name: 'LocalKeyspace.mset',
+      elements: () => [own('k1'), own('v1'), own('k2'), own('v2')],
+      open: () => {
+        const ks = new LocalKeyspace({ size: 1 << 16 });
+        const get = (k: string) => {
+          const out = Buffer.alloc(24);
+          const n = ks.get(own(k), out);
+          return n < 0 ? n : out.toString('latin1', 0, n);
+        };
+        return {
+          call: (list) => ks.mset(list as Uint8Array[]),
+          nothing: () => expect(ks.info().keys, 'nothing stored').toBe(0),
+          done: (r) => {
+            expect(r).toBe(0);
+            expect([ks.info().keys, get('k1'), get('k2')]).toEqual([2, 'v1', 'v2']);
+          },
+          close: () => ks.close(),
+        };
+      },
+    },
+    {
+      name: 'LocalKeyspace.delMany',
+      elements: () => [own('k1'), own('k2'), own('k3')],
+      open: () => {
+        const ks = new LocalKeyspace({ size: 1 << 16 });
+        for (const k of ['k1', 'k2', 'k3']) expect(ks.set(own(k), own('v'))).toBe(1);
+        return {
+          call: (list) => ks.delMany(list as Uint8Array[]),
+          nothing: () => expect(ks.info().keys, 'nothing deleted').toBe(3),
+          done: (r) => {
+            expect(r).toBe(3);
+            expect(ks.info().keys).toBe(0);
+          },
+          close: () => ks.close(),
+        };
+      },
     },
   ]);
 });
