@@ -112,8 +112,13 @@ export function bytesList(name: string, v: unknown, expected = 'an array of Uint
   if (!Array.isArray(v)) throw typeError(name, expected, v);
   const n: number = v.length;
   const out: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) out.push(bytes(v[i], `${name}[${i}]`));
-  for (let i = 0; i < n; i++) liveBytes(out[i], `${name}[${i}]`); // after every accessor has run
+  // the element's name is built only for its error: a list on a hot path (writev) makes no strings
+  for (let i = 0; i < n; i++) {
+    const b: unknown = v[i];
+    if (!(b instanceof Uint8Array)) bytes(b, `${name}[${i}]`);
+    out.push(b as Uint8Array);
+  }
+  for (let i = 0; i < n; i++) if (out[i]!.byteLength === 0) liveBytes(out[i], `${name}[${i}]`); // after every accessor ran
   return out;
 }
 
