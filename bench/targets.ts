@@ -60,6 +60,12 @@ interface Target {
   judgedBy: string;
   /** Server CPU per request, numerator / denominator, shown beside a req/s ratio. */
   cpu?: [string, string];
+  /**
+   * The server's kernel (system) time per request over the anchor's whole CPU per request,
+   * as one metric (null denominator) or numerator / denominator: the share of the anchor's
+   * cost that the server's syscalls and the TCP stack take before any code of its own runs.
+   */
+  kernel?: [string, string | null];
   /** A figure to show, never judged (the load generator beside the anchors' own clients). */
   reportOnly?: boolean;
   /**
@@ -110,6 +116,7 @@ function overNginx(server: 'single' | 'proactor', rpsMin: number, cpuMax: number
       pairs: [key('rps')],
       bare: { name: bareName, pairs: [key('rps', bare)], means: 'client-bound' },
       cpu: [`http-wrk.${server}.c50.cpuUsPerReq`, 'http-wrk.nginx.c50.cpuUsPerReq'],
+      kernel: [`http-wrk.${server}-kernel-over-nginx.c50.cpuUsPerReq`, null],
       min: rpsMin,
       floorKey: HTTP_FLOOR,
       judgedBy: 'wrk',
@@ -120,6 +127,7 @@ function overNginx(server: 'single' | 'proactor', rpsMin: number, cpuMax: number
       scenarios: ['http-wrk'],
       pairs: [key('cpuUsPerReq')],
       bare: { name: bareName, pairs: [key('cpuUsPerReq', bare)], means: 'kernel-bound' },
+      kernel: [`http-wrk.${server}-kernel-over-nginx.c50.cpuUsPerReq`, null],
       min: 0,
       max: cpuMax,
       floorKey: CPU_FLOOR,
@@ -141,6 +149,7 @@ function overRedis(depth: number, min: number): Target {
       means: 'client-bound',
     },
     cpu: [`redisbench.single.p${depth}.cpuUsPerReq`, `redisbench.redis.p${depth}.cpuUsPerReq`],
+    kernel: [`redisbench.single.p${depth}.kernelUsPerReq`, `redisbench.redis.p${depth}.cpuUsPerReq`],
     min,
     floorKey: `redisbench.floor.p${depth}.rps`,
     judgedBy: 'redis-benchmark',
@@ -358,6 +367,8 @@ export function judgeTargets(
             : '';
     const cpu = t.cpu && has(t.cpu[0]) && has(t.cpu[1]) && m[t.cpu[1]]! > 0 ? m[t.cpu[0]]! / m[t.cpu[1]]! : undefined;
     const cpuText = cpu === undefined ? '' : `; server CPU per request ${cpu.toFixed(2)}x`;
+    const kernel = t.kernel && ratioOf(t.kernel);
+    const kernelText = kernel === undefined ? '' : `; of it the kernel's alone ${kernel.toFixed(2)}x`;
     const judged = judgeWithBounds(verdicts);
     // Some pairs not measured (every run behind them failed): only a clear miss stands, for
     // any figure of theirs keeps it missed; met, within noise or bound could each turn to
@@ -367,7 +378,7 @@ export function judgeTargets(
       : measured.length < t.pairs.length && judged !== 'missed'
         ? ('not measured' as const)
         : judged;
-    const shown = figures + partial + cpuText + noise;
+    const shown = figures + partial + cpuText + kernelText + noise;
     return { ...base, figures: shown, status, ...(shownFloor !== undefined ? { floor: shownFloor } : {}) };
   });
 }

@@ -570,18 +570,23 @@ describe('a scenario that failed', () => {
 
 describe('a wrk run with errors', () => {
   it('is no figure of req/s nor of CPU per request, and the rounds stay paired', () => {
-    const into = { rps: [], cpuUsPerReq: [], p99: [], clientBusy: [] } as Parameters<typeof recordWrkRun>[0];
+    const into = { rps: [], cpuUsPerReq: [], kernelUsPerReq: [], p99: [], clientBusy: [] } as Parameters<
+      typeof recordWrkRun
+    >[0];
     const run = (errors: number, requests = 200_000) => ({
       rps: requests / 2,
       requests,
       errors,
       latencyUs: { p50: 100, p90: 200, p99: 300 },
     });
-    recordWrkRun(into, run(0), 2 * ticksPerSecond(), 0.9); // 2 s of server CPU over 200 000 requests
-    recordWrkRun(into, run(5), ticksPerSecond() / 100, 0.9); // a server failing fast looks cheap: no figure
-    recordWrkRun(into, run(0, 0), 10, 0.9);
+    const hz = ticksPerSecond();
+    // 2 s of server CPU over 200 000 requests, 1.5 s of it in the kernel
+    recordWrkRun(into, run(0), { user: hz / 2, system: 1.5 * hz }, 0.9);
+    recordWrkRun(into, run(5), { user: hz / 100, system: 0 }, 0.9); // a server failing fast looks cheap: no figure
+    recordWrkRun(into, run(0, 0), { user: 5, system: 5 }, 0.9);
     expect(into.rps).toEqual([100_000, NaN, NaN]);
     expect(into.cpuUsPerReq).toEqual([10, NaN, NaN]);
+    expect(into.kernelUsPerReq).toEqual([7.5, NaN, NaN]);
     expect(into.p99).toEqual([300, NaN, NaN]);
     expect(into.clientBusy).toHaveLength(3);
   });
@@ -683,17 +688,18 @@ describe("a scenario's table beside its target", () => {
   });
 
   it("http-wrk: each server's ratio x nginx against its own target's bound, req/s and CPU", () => {
-    const run = (rps: number, cpu: number) => ({
+    const run = (rps: number, cpu: number, kernel: number) => ({
       rps: [rps, rps],
       cpuUsPerReq: [cpu, cpu],
+      kernelUsPerReq: [kernel, kernel],
       p99: [1, 1],
       clientBusy: [1, 1],
     });
     const samples = new Map([
-      ['single', run(1099.6, 9.0004)],
-      ['proactor', run(1299.9, 8)],
-      ['nginx', run(1000, 10)],
-      ['nginx A/A', run(1000, 10)],
+      ['single', run(1099.6, 9.0004, 7)],
+      ['proactor', run(1299.9, 8, 6.8)],
+      ['nginx', run(1000, 10, 6)],
+      ['nginx A/A', run(1000, 10, 6)],
     ]);
     const { tables, metrics } = wrkReport(samples);
     const t = tables[0]!;
@@ -705,6 +711,16 @@ describe("a scenario's table beside its target", () => {
     const targets = judgeTargets(metrics!);
     expect(targets.find((x) => /single >= 1\.1x nginx/.test(x.target))!.figures).toMatch(/^1\.0996x/);
     expect(targets.find((x) => /single server CPU/.test(x.target))!.figures).toMatch(/^0\.90004x \(over by/);
+    // the kernel's share: its own column, and beside each target's figures against nginx's whole CPU per request
+    expect(cell('single', 'of it kernel µs/req')).toBe('7.00');
+    expect(metrics!['http-wrk.single.c50.kernelUsPerReq']).toBe(7);
+    expect(metrics!['http-wrk.proactor-kernel-over-nginx.c50.cpuUsPerReq']).toBeCloseTo(0.68, 10);
+    expect(targets.find((x) => /single server CPU/.test(x.target))!.figures).toMatch(
+      /; of it the kernel's alone 0\.70x/,
+    );
+    expect(targets.find((x) => /proactor >= 1\.3x nginx/.test(x.target))!.figures).toMatch(
+      /; server CPU per request 0\.80x; of it the kernel's alone 0\.68x/,
+    );
   });
 });
 
@@ -738,6 +754,11 @@ describe('redis-benchmark: the table beside the RESP targets', () => {
       samples[`redis-benchmark|redis-server A/A|1|${t}`] = [1000, 1100, 900];
       samples[`redis-benchmark|single|1|${t}`] = [1000, 1099.6, 1300];
     }
+    // server CPU per request and its kernel share, by server
+    samples['cpu|redis-server|1'] = [10, 10, 10];
+    samples['kernel|redis-server|1'] = [7, 7, 7];
+    samples['cpu|single|1'] = [12, 12, 12];
+    samples['kernel|single|1'] = [6.5, 6.5, 6.5];
     const live = [
       { name: 'redis-server' as const, key: 'redis' },
       { name: 'single' as const, key: 'single' },
@@ -750,6 +771,10 @@ describe('redis-benchmark: the table beside the RESP targets', () => {
     const target = judgeTargets(metrics!).find((x) => /redis-benchmark, 50 conns: single >= 1\.1x/.test(x.target))!;
     expect(target.status).toBe('missed');
     expect(target.figures).toMatch(/set\.p1\.rps: 1\.0996x \(missed by/);
+    expect(target.figures).toMatch(/; server CPU per request 1\.20x; of it the kernel's alone 0\.65x/);
+    expect(metrics!['redisbench.single.p1.kernelUsPerReq']).toBe(6.5);
+    const cpuRow = t.rows.find((r) => r[1] === 'SET+GET' && r[2] === 'single')!;
+    expect(cpuRow[3]).toBe('server CPU 12.00 µs/req (kernel 6.50)');
   });
 });
 

@@ -6,7 +6,10 @@
  * spread of that pair is the scenario's noise floor, and a target ratio closer to its bound
  * than the floor reads "within noise" (bench/verdict.ts). Beside req/s, the server's CPU
  * time per request (user + system, every thread, from /proc) — far steadier than req/s on
- * a shared machine. Beside them the bare servers (bench/c/bare-server.c on epoll,
+ * a shared machine, with its kernel (system) share apart: the part of a server's cost that
+ * its syscalls and the TCP stack they run take, which no JavaScript of the server's own can
+ * lower (a CPU target whose bound lies below that share alone cannot be met by work in
+ * user space). Beside them the bare servers (bench/c/bare-server.c on epoll,
  * bench/c/bare-uring.c on io_uring), the least a server can do, and the client CPU's busy
  * share: they show what wrk and the kernel allow here, and a target the bare server of its
  * path clearly misses too reads "client-bound" (req/s) or "kernel-bound" (CPU per request).
@@ -15,7 +18,7 @@ import { compare } from '../runner.js';
 import type { BenchContext, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, formatRatio, pairedRatio, summarize } from '../stats.js';
 import { runWrk, which, wrkMeasured, type WrkResult } from '../tools.js';
-import { busyShare, cpuTimes, settle, ticksPerSecond, treeCpuTicks } from '../lib/external.js';
+import { busyShare, cpuTimes, settle, ticksPerSecond, treeCpu } from '../lib/external.js';
 import {
   startAnchor,
   startBare,
@@ -48,6 +51,8 @@ function start(ctx: BenchContext, n: Name): Promise<Started> {
 export interface Samples {
   rps: number[];
   cpuUsPerReq: number[];
+  /** The kernel's share of cpuUsPerReq: the server tree's system time per request. */
+  kernelUsPerReq: number[];
   p99: number[];
   /** The client CPU's busy share (0–1) during each run. */
   clientBusy: number[];
@@ -55,15 +60,23 @@ export interface Samples {
 
 /**
  * Records one measured wrk run: req/s, the server's CPU per request (its ticks over the
- * run, over the requests wrk counted), p99 and the client CPU's busy share. A run with
+ * run, user and system, over the requests wrk counted) and the system share of it, p99 and
+ * the client CPU's busy share. A run with
  * errors (socket errors, non-2xx replies) or no request is no figure: NaN in every series
  * but the busy share, so that the rounds stay paired and the medians leave it out.
  */
-export function recordWrkRun(into: Samples, w: WrkResult, serverTicks: number, clientBusy: number): void {
+export function recordWrkRun(
+  into: Samples,
+  w: WrkResult,
+  serverTicks: { user: number; system: number },
+  clientBusy: number,
+): void {
   const ok = wrkMeasured(w);
+  const perRequest = (ticks: number) => (ok ? ((ticks / ticksPerSecond()) * 1e6) / w.requests : NaN);
   into.clientBusy.push(clientBusy);
   into.rps.push(ok ? w.rps : NaN);
-  into.cpuUsPerReq.push(ok ? ((serverTicks / ticksPerSecond()) * 1e6) / w.requests : NaN);
+  into.cpuUsPerReq.push(perRequest(serverTicks.user + serverTicks.system));
+  into.kernelUsPerReq.push(perRequest(serverTicks.system));
   into.p99.push(ok ? w.latencyUs.p99 : NaN);
 }
 
@@ -71,7 +84,7 @@ export function recordWrkRun(into: Samples, w: WrkResult, serverTicks: number, c
 function wrkRun(ctx: BenchContext, t: MeasuredServer, all: number[], into: Samples, seconds: number) {
   return async (round: number): Promise<number> => {
     await settle(all);
-    const before = treeCpuTicks(t.rootPid);
+    const before = treeCpu(t.rootPid);
     const client = cpuTimes(ctx.clientCpus);
     const w = await runWrk({
       url: `http://127.0.0.1:${t.port}/`,
@@ -79,7 +92,8 @@ function wrkRun(ctx: BenchContext, t: MeasuredServer, all: number[], into: Sampl
       seconds: round === 0 ? 1 : seconds,
       cpus: ctx.clientCpus,
     });
-    const ticks = treeCpuTicks(t.rootPid) - before;
+    const after = treeCpu(t.rootPid);
+    const ticks = { user: after.user - before.user, system: after.system - before.system };
     const clientBusy = busyShare(client, cpuTimes(ctx.clientCpus));
     if (round === 0) return w.rps; // the warm-up round
     recordWrkRun(into, w, ticks, clientBusy);
@@ -109,7 +123,7 @@ async function run(ctx: BenchContext): Promise<ScenarioResult> {
     const pids = [...live.values()].map((t) => t.rootPid);
     const names = [...live.keys(), ...(live.has('nginx') ? [AA] : [])];
     const contenders = names.map((n) => {
-      const into: Samples = { rps: [], cpuUsPerReq: [], p99: [], clientBusy: [] };
+      const into: Samples = { rps: [], cpuUsPerReq: [], kernelUsPerReq: [], p99: [], clientBusy: [] };
       samples.set(n, into);
       return { name: n, run: wrkRun(ctx, live.get(n === AA ? 'nginx' : n)!, pids, into, s.seconds) };
     });
@@ -146,14 +160,19 @@ export function wrkReport(samples: Map<string, Samples>): ScenarioResult {
   for (const [n, x] of samples) {
     const rps = summarize(x.rps.filter(Number.isFinite));
     const cpu = summarize(x.cpuUsPerReq);
+    const kernel = summarize(x.kernelUsPerReq);
     const busy = summarize(x.clientBusy.filter(Number.isFinite));
     const key = n === AA ? 'nginx-aa' : n;
     metrics[`http-wrk.${key}.c50.rps`] = rps.median;
     metrics[`http-wrk.${key}.c50.cpuUsPerReq`] = cpu.median;
+    if (Number.isFinite(kernel.median)) metrics[`http-wrk.${key}.c50.kernelUsPerReq`] = kernel.median;
     if (Number.isFinite(busy.median)) metrics[`http-wrk.${key}.c50.clientBusy`] = busy.median;
     if (nginx && n !== 'nginx') {
       metrics[`http-wrk.${key}-over-nginx.c50.rps`] = pairedRatio(x.rps, nginx.rps).median;
       metrics[`http-wrk.${key}-over-nginx.c50.cpuUsPerReq`] = pairedRatio(x.cpuUsPerReq, nginx.cpuUsPerReq).median;
+      // the server's kernel time alone against nginx's whole CPU per request, as the CPU targets read
+      const kernelShare = pairedRatio(x.kernelUsPerReq, nginx.cpuUsPerReq).median;
+      if (Number.isFinite(kernelShare)) metrics[`http-wrk.${key}-kernel-over-nginx.c50.cpuUsPerReq`] = kernelShare;
     }
     rows.push([
       n,
@@ -161,6 +180,7 @@ export function wrkReport(samples: Map<string, Samples>): ScenarioResult {
       `${fmt(rps.min)}–${fmt(rps.max)}`,
       fmt(cpu.median, 2),
       `${fmt(cpu.min, 2)}–${fmt(cpu.max, 2)}`,
+      fmt(kernel.median, 2),
       fmt(summarize(x.p99).median),
       Number.isFinite(busy.median) ? `${fmt(busy.median * 100, 0)}%` : '',
       nginx && n !== 'nginx' ? formatRatio(pairedRatio(x.rps, nginx.rps), boundsOf(n, 'rps')) : '',
@@ -177,6 +197,7 @@ export function wrkReport(samples: Map<string, Samples>): ScenarioResult {
       'min–max',
       'CPU µs/req',
       'min–max',
+      'of it kernel µs/req',
       'p99 µs',
       'client CPU busy',
       'x nginx req/s',
@@ -186,7 +207,9 @@ export function wrkReport(samples: Map<string, Samples>): ScenarioResult {
     note:
       `wrk -t1 -c${CONNECTIONS} --latency, pinned to the client CPU; every server pinned to the server CPU; ` +
       'servers interleaved round by round after a discarded warm-up, each run started once every server is quiet. ' +
-      "CPU µs/req: the server process tree's user + system time over the requests wrk counted. Ratios are medians " +
+      "CPU µs/req: the server process tree's user + system time over the requests wrk counted; of it kernel: the " +
+      'system time alone (syscalls, and the TCP stack they and the softirqs run on the server CPU), which the ' +
+      "server's own code in user space cannot lower. Ratios are medians " +
       `of paired (same-round) ratios. Noise: req/s ${formatFloor(floor)}, CPU/req ${formatFloor(cpuFloor)} ` +
       '(nginx measured twice a round). bare: bench/c/bare-server.c, the least a server can do (one read and one ' +
       'send per ready connection, a fixed reply): the rate it reaches is what wrk allows on this machine; ' +

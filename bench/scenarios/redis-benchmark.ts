@@ -16,7 +16,7 @@ import { fmt, formatRatio, summarize, type Summary } from '../stats.js';
 import { loadgenFailure, runRedisBenchmark, which, type LoadgenRun } from '../tools.js';
 import { formatFloor, noiseFloor } from '../verdict.js';
 import { RESP_BOUNDS } from '../targets.js';
-import { busyShare, cpuTimes, ticksPerSecond, treeCpuTicks } from '../lib/external.js';
+import { busyShare, cpuTimes, ticksPerSecond, treeCpu } from '../lib/external.js';
 import { startAnchor, startBare, startModel, type Started, type MeasuredServer } from '../lib/measured-servers.js';
 
 const WARMUP = 1;
@@ -86,7 +86,7 @@ function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: Measure
     // the warm-up is short; later runs last about `seconds` a test at the rate last seen
     const requests = warm || !guess ? 5000 * depth : Math.max(5000, Math.round(guess * s.seconds));
     let out: Awaited<ReturnType<typeof runRedisBenchmark>> = {};
-    const ticks = treeCpuTicks(target.rootPid);
+    const ticks = treeCpu(target.rootPid);
     const client = cpuTimes(c.ctx.clientCpus);
     try {
       out = await runRedisBenchmark({
@@ -101,11 +101,15 @@ function redisBenchRun(c: Ctx, server: Pick<ServerSpec, 'name'>, target: Measure
       c.errors.push(`redis-benchmark → ${server.name} -P ${depth}: ${(e as Error).message.split('\n')[0]}`);
     }
     const rps = TESTS.map((t) => out[t.toUpperCase()]?.rps ?? NaN);
-    // the server's CPU (every thread, from /proc) over the SETs and GETs of this run
-    const cpuUs = ((treeCpuTicks(target.rootPid) - ticks) / ticksPerSecond()) * 1e6;
+    // the server's CPU (every thread, from /proc) over the SETs and GETs of this run, and its kernel share
+    const after = treeCpu(target.rootPid);
+    const us = (t: number) => (t / ticksPerSecond()) * 1e6;
+    const cpuUs = us(after.user + after.system - ticks.user - ticks.system);
+    const kernelUs = us(after.system - ticks.system);
     const clientBusy = busyShare(client, cpuTimes(c.ctx.clientCpus));
     if (!warm && rps.every(Number.isFinite)) {
       (c.samples[`cpu|${server.name}|${depth}`] ??= []).push(cpuUs / (requests * TESTS.length));
+      (c.samples[`kernel|${server.name}|${depth}`] ??= []).push(kernelUs / (requests * TESTS.length));
       (c.samples[`client|${server.name}|${depth}`] ??= []).push(clientBusy);
     }
     if (rps.every(Number.isFinite)) c.lastRps.set(`${server.name}|${depth}`, Math.min(...rps));
@@ -293,10 +297,23 @@ export function redisReport(
       const cpu = summarize(samples[`cpu|${spec.name}|${depth}`] ?? []);
       if (!Number.isFinite(cpu.median)) continue;
       metrics[`redisbench.${spec.key}.p${depth}.cpuUsPerReq`] = cpu.median;
+      const kernel = summarize(samples[`kernel|${spec.name}|${depth}`] ?? []);
+      if (Number.isFinite(kernel.median)) metrics[`redisbench.${spec.key}.p${depth}.kernelUsPerReq`] = kernel.median;
+      const ofIt = Number.isFinite(kernel.median) ? ` (kernel ${fmt(kernel.median, 2)})` : '';
       const busy = summarize((samples[`client|${spec.name}|${depth}`] ?? []).filter(Number.isFinite));
       if (Number.isFinite(busy.median)) metrics[`redisbench.${spec.key}.p${depth}.clientBusy`] = busy.median;
       const client = Number.isFinite(busy.median) ? `, client CPU ${fmt(busy.median * 100, 0)}% busy` : '';
-      rows.push([depth, 'SET+GET', spec.name, `server CPU ${fmt(cpu.median, 2)} µs/req${client}`, '', '', '', '', '']);
+      rows.push([
+        depth,
+        'SET+GET',
+        spec.name,
+        `server CPU ${fmt(cpu.median, 2)} µs/req${ofIt}${client}`,
+        '',
+        '',
+        '',
+        '',
+        '',
+      ]);
     }
   for (const depth of depths) {
     const get = (server: string) => TESTS.flatMap((t) => samples[sampleKey('redis-benchmark', server, depth, t)] ?? []);
@@ -328,7 +345,9 @@ export function redisReport(
       'to the other with taskset; every (tool, server) pair interleaved, warm-up run discarded, medians; ratios ' +
       'are of the medians (what the targets judge), with the min–max of the paired (same-round) ratios. bare: bench/c/bare-server.c, the least a server can do (one ' +
       'read and one send per ready connection, fixed replies), by redis-benchmark only: the rate it reaches is ' +
-      "what redis-benchmark allows on this machine. Client CPU busy: the client CPU's busy share during the run " +
+      "what redis-benchmark allows on this machine. Server CPU: the server process tree's user + system time per " +
+      'request (/proc), and as "kernel" the system time alone (syscalls and the TCP stack), which the ' +
+      "server's own code in user space cannot lower. Client CPU busy: the client CPU's busy share during the run " +
       '(/proc/stat; near 100% the client, not the server, sets the pace).',
   };
   return { tables: [table], charts: live.length ? [chart] : [], metrics, data: { samples, missing } };
