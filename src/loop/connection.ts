@@ -418,7 +418,7 @@ export class Connection {
     this.#parked = true;
   }
 
-  get #edgeTriggered(): boolean {
+  #edgeTriggered(): boolean {
     return this.reactor.backend === 'epoll-et';
   }
 
@@ -432,11 +432,11 @@ export class Connection {
         // Level-triggered, a short read means the socket is drained for now and the poller
         // will report it again when more arrives: the read that would only say EAGAIN is
         // skipped (nginx does the same). Edge-triggered must read on until EAGAIN.
-        if (n < buf.length && !this.#edgeTriggered) return;
+        if (n < buf.length && !this.#edgeTriggered()) return;
         // A full buffer: others' turn first (see the file comment). The poller reports this
         // fd again on its next wait; an edge-triggered one only once re-armed.
         if (n === buf.length) {
-          const mask = this.#edgeTriggered && !this.#closed ? this.reactor.maskOf(this.fd) : undefined;
+          const mask = this.#edgeTriggered() && !this.#closed ? this.reactor.maskOf(this.fd) : undefined;
           if (mask !== undefined && mask & EPOLLIN) this.reactor.poller.modify(this.fd, mask);
           return;
         }

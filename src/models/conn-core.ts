@@ -148,7 +148,7 @@ export class ConnCore {
 
   /** Bytes the client sent, as read. The chunk is not kept. */
   push(chunk: Uint8Array): void {
-    if (this.#closing) return;
+    if (this.#closing()) return;
     const { frames, error, interim } = this.#codec.push(chunk);
     const lent = this.#frames.length;
     for (const f of frames) this.#frames.push(f);
@@ -198,10 +198,10 @@ export class ConnCore {
    * through pause() as usual. Safe to call more than once, and on a closing connection.
    */
   drain(): void {
-    if (this.#draining || this.#closing) return;
+    if (this.#draining || this.#closing()) return;
     this.#draining = true;
     this.#drainPartial = (this.#codec.buffered ?? 0) > 0;
-    if (this.#idle && !this.#drainPartial && this.#io.readPending !== true) {
+    if (this.#idle() && !this.#drainPartial && this.#io.readPending !== true) {
       // Bytes the client sent before the drain began that this thread has not read yet (it
       // was busy, or the connection was just accepted): a request begun, read and answered
       // as one half read is, rather than dropped unread with the connection reset under it.
@@ -247,17 +247,17 @@ export class ConnCore {
    * is closing (a blocking model reads on only then).
    */
   whenIdle(): Promise<void> {
-    if (this.#idle) return Promise.resolve();
+    if (this.#idle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  get #idle(): boolean {
+  #idle(): boolean {
     if (this.#ended || this.#io.closed) return true;
     return this.#head === this.#frames.length && !this.#error && this.#nextSend === this.#nextSeq && !this.#busy;
   }
 
   #checkIdle(): void {
-    if (this.#idleWaiters.length === 0 || !this.#idle) return;
+    if (this.#idleWaiters.length === 0 || !this.#idle()) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const w of waiters) w();
@@ -285,13 +285,13 @@ export class ConnCore {
     return true;
   }
 
-  get #closing(): boolean {
+  #closing(): boolean {
     return this.#closeSeq !== Infinity || this.#ended || this.#io.closed;
   }
 
   /** Whether the next frame may be handled now (every budget has room). */
   #room(): boolean {
-    if (this.#awaiting || this.#closing) return false;
+    if (this.#awaiting || this.#closing()) return false;
     const { maxInFlight, maxOutput, maxFiles } = this.#limits;
     if (this.#nextSeq - this.#nextSend >= maxInFlight) return false;
     const unknown = this.#unknown;
@@ -312,10 +312,10 @@ export class ConnCore {
     this.#readingIf(
       this.#head === this.#frames.length &&
         this.#error === undefined &&
-        !this.#closing &&
+        !this.#closing() &&
         (!this.#draining || this.#drainPartial),
     );
-    if (!this.#paused && (!this.#io.readsWhenIdle || this.#idle)) this.#clock.resume();
+    if (!this.#paused && (!this.#io.readsWhenIdle || this.#idle())) this.#clock.resume();
     this.#maybeFinish();
     this.#checkIdle();
   }
@@ -336,7 +336,7 @@ export class ConnCore {
       if (this.#head === this.#frames.length) {
         this.#frames = [];
         this.#head = 0;
-        if (this.#error && !this.#closing && !this.#awaiting) {
+        if (this.#error && !this.#closing() && !this.#awaiting) {
           const error = this.#error;
           this.#error = undefined;
           this.#unknown++;

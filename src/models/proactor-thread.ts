@@ -181,12 +181,12 @@ class RingConn implements ConnIO {
     return this.#outBytes + this.#sending;
   }
 
-  get #proactor(): ThreadProactor {
+  #proactor(): ThreadProactor {
     return this.thread.proactor;
   }
 
   #arm(): void {
-    this.#recvId = this.#proactor.recvMultishot(this.fd, this.#onRecv);
+    this.#recvId = this.#proactor().recvMultishot(this.fd, this.#onRecv);
   }
 
   get lingering(): boolean {
@@ -242,7 +242,7 @@ class RingConn implements ConnIO {
 
   /** Whether `n` more bytes fit this turn's share (READ_TURN); counts them if so. */
   #share(n: number): boolean {
-    const turn = this.#proactor.turn;
+    const turn = this.#proactor().turn;
     if (turn !== this.#turn) {
       this.#turn = turn;
       this.#turnBytes = 0;
@@ -258,7 +258,7 @@ class RingConn implements ConnIO {
     if (this.#holding) return;
     this.#holding = true;
     this.#cancelRecv();
-    this.#proactor.timeout(0, this.#release);
+    this.#proactor().timeout(0, this.#release);
   }
 
   /** A later turn: hands the core a share of what was held; the recv is armed again once all has gone. */
@@ -269,7 +269,7 @@ class RingConn implements ConnIO {
     while (i < held.length && !this.closed && this.#share(held[i]!.length)) this.core.push(held[i++]!);
     held.splice(0, i);
     if (this.closed) return;
-    if (held.length > 0) return void this.#proactor.timeout(0, this.#release);
+    if (held.length > 0) return void this.#proactor().timeout(0, this.#release);
     this.#holding = false;
     if (this.#heldEnd) return this.core.end();
     this.#readSettled();
@@ -296,7 +296,7 @@ class RingConn implements ConnIO {
 
   /** Bytes written and not yet taken by the kernel: those queued, and the rest of the send in flight. */
   #unsent(): number {
-    return this.#outBytes + (this.#sending > 0 ? this.#proactor.untaken(this.#sendId) : 0);
+    return this.#outBytes + (this.#sending > 0 ? this.#proactor().untaken(this.#sendId) : 0);
   }
 
   #queueFull(): void {
@@ -347,7 +347,7 @@ class RingConn implements ConnIO {
     const threshold = this.thread.zerocopyThreshold;
     const zc = threshold > 0 && data.length >= threshold;
     this.zerocopyInFlight = zc;
-    const p = this.#proactor;
+    const p = this.#proactor();
     if (own) this.#sendId = p.sendOwn(this.fd, data, 0, data.length, zc ? this.#onSentZc : this.#onSent, zc);
     else if (zc) this.#sendId = p.sendZc(this.fd, data, 0, data.length, this.#onSentZc);
     else this.#sendId = p.send(this.fd, data, 0, data.length, this.#onSent);
@@ -423,7 +423,7 @@ class RingConn implements ConnIO {
     await this.drain(0);
     // Only the ring reads into it and sends from it: not pinned (pin.ts).
     const chunk = Buffer.allocUnsafe(Math.min(FILE_CHUNK, Math.max(1, file.length)));
-    const p = this.#proactor;
+    const p = this.#proactor();
     let done = 0;
     while (done < file.length && !this.closed) {
       const len = Math.min(chunk.length, file.length - done);
@@ -451,7 +451,7 @@ class RingConn implements ConnIO {
   #cancelRecv(): void {
     if (this.#recvId < 0 || this.#cancelled) return;
     this.#cancelled = true;
-    this.#proactor.cancel(this.#recvId);
+    this.#proactor().cancel(this.#recvId);
   }
 
   resume(): void {
@@ -482,7 +482,7 @@ class RingConn implements ConnIO {
     this.#paused = false;
     // A recv being cancelled is armed again by its last completion (#discard).
     if (this.#recvId < 0) this.#arm();
-    this.#lingerTimer = this.#proactor.timeout(LINGER_MS, (res) => {
+    this.#lingerTimer = this.#proactor().timeout(LINGER_MS, (res) => {
       this.#lingerTimer = -1;
       if (res !== -ECANCELED) this.destroy();
     });
@@ -503,7 +503,7 @@ class RingConn implements ConnIO {
   destroy(_error?: Error): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.#lingerTimer >= 0) this.#proactor.cancel(this.#lingerTimer);
+    if (this.#lingerTimer >= 0) this.#proactor().cancel(this.#lingerTimer);
     this.#held = [];
     this.#tail.drop();
     const waiters = this.#waiters;

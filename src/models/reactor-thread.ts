@@ -139,12 +139,12 @@ export class ReactorThread {
       else this.reactor.clearTimer(tick);
     };
     if (data.listenFd >= 0) {
-      this.reactor.watch(data.listenFd, data.listenPaused ? 0 : this.#listenMask, () => this.#acceptAll());
+      this.reactor.watch(data.listenFd, data.listenPaused ? 0 : this.#listenMask(), () => this.#acceptAll());
       this.#listening = data.listenPaused !== true;
     }
   }
 
-  get #listenMask(): number {
+  #listenMask(): number {
     return this.#data.listenMask ?? EPOLLIN;
   }
 
@@ -157,17 +157,17 @@ export class ReactorThread {
   pauseListen(): void {
     if (!this.#listening) return;
     this.#listening = false;
-    if (this.#listenMask & EPOLLEXCLUSIVE) this.reactor.unwatch(this.#data.listenFd);
+    if (this.#listenMask() & EPOLLEXCLUSIVE) this.reactor.unwatch(this.#data.listenFd);
     else this.reactor.rewatch(this.#data.listenFd, 0);
   }
 
   resumeListen(): void {
     if (this.#listening || this.#draining) return;
     this.#listening = true;
-    if (this.#listenMask & EPOLLEXCLUSIVE) {
-      this.reactor.watch(this.#data.listenFd, this.#listenMask, () => this.#acceptAll());
+    if (this.#listenMask() & EPOLLEXCLUSIVE) {
+      this.reactor.watch(this.#data.listenFd, this.#listenMask(), () => this.#acceptAll());
     } else {
-      this.reactor.rewatch(this.#data.listenFd, this.#listenMask);
+      this.reactor.rewatch(this.#data.listenFd, this.#listenMask());
     }
   }
 
