@@ -14,6 +14,7 @@ import { Reactor, constants as c, pollerNames, sys } from './helpers/rawio.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { echoServer, manyClients } from './helpers/echo.js';
 import { expectIdleRunHearsNode } from './helpers/idle-run.js';
+import { eventually } from './helpers/wait.js';
 
 let before: Map<number, string>;
 beforeEach(() => {
@@ -92,9 +93,11 @@ describe.each(pollerNames)('Reactor %s', (backend) => {
     let gotBytes = 0;
     await new Promise<void>((resolve, reject) => {
       const s = net.connect(server.port, '127.0.0.1', () => {
-        s.pause(); // read nothing for a while: the server must queue
+        s.pause(); // read nothing until the server has queued: the kernel's buffers are full
         s.end(payload);
-        setTimeout(() => s.resume(), 150);
+        // Until the queue has passed 1 MiB, not for a fixed time: a busy machine may echo
+        // less than that in any given time. A server that never queues fails below.
+        void eventually(() => maxQueued > 1 << 20, 10_000).then(() => s.resume());
       });
       s.on('data', (d: Buffer) => {
         got.push(d);
