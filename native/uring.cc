@@ -138,6 +138,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
                         InstanceMethod<&Ring::Reap>("reap"),
                         InstanceMethod<&Ring::SqSpace>("sqSpace"),
                         InstanceMethod<&Ring::Inflight>("inflight"),
+                        InstanceMethod<&Ring::State>("state"),
                         InstanceMethod<&Ring::FillIovecs>("fillIovecs"),
                         InstanceMethod<&Ring::Register>("register"),
                         InstanceMethod<&Ring::CancelAndWait>("cancelAndWait"),
@@ -148,7 +149,10 @@ class Ring : public Napi::ObjectWrap<Ring> {
                         InstanceMethod<&Ring::RecycleBufs>("recycleBufs"),
                         InstanceMethod<&Ring::Close>("close"),
                         StaticMethod<&Ring::Probe>("probe"),
-                        StaticMethod<&Ring::PrepSend>("prepSend")});
+                        StaticMethod<&Ring::PrepSend>("prepSend"),
+                        StaticMethod<&Ring::PrepRwIn>("prepRwIn"),
+                        StaticMethod<&Ring::SubmitIn>("submitIn"),
+                        StaticMethod<&Ring::ReapIn>("reapIn")});
   }
 
   Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info), env_(info.Env()) {
@@ -380,6 +384,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
     if (sqe == nullptr) return Napi::Boolean::New(env, false);
     FillSqe(sqe, f);
     m_.NoteFdOp(*sqe);
+    Mirror();
     return Napi::Boolean::New(env, true);
   }
 
@@ -419,7 +424,86 @@ class Ring : public Napi::ObjectWrap<Ring> {
     int32_t* out = ValueInt32s(env, info[0], &n, "out", "out must be an Int32Array");
     auto min = static_cast<unsigned>(ArgInt(info, 1, "minComplete", 0, UINT32_MAX));
     auto cap = static_cast<unsigned>(n / 3);
-    return Num(env, m_.Reap(out, cap, min));
+    long r = m_.Reap(out, cap, min);
+    Mirror();
+    return Num(env, r);
+  }
+
+  // The ring in `slot` of this thread's rings (info()[4]), for the static fast paths below:
+  // a call by slot skips the unwrap of `this` (a property lookup per call in Node-API).
+  static Ring* InSlot(Napi::Env env, int64_t slot) {
+    Ring* ring = tRings != nullptr && static_cast<size_t>(slot) < tRings->size()
+                     ? (*tRings)[static_cast<size_t>(slot)]
+                     : nullptr;
+    if (ring == nullptr) ThrowRange(env, "no ring in this slot");
+    ring->Live(env);
+    return ring;
+  }
+
+  // Ring.prepRwIn(how, fd, buf, len, position, userData): prepRw of buf[0, len) with its
+  // fixed arguments packed into one number, six arguments in all (node-addon-api copies more
+  // than six onto the heap): how = slot * 2^32 + bufIndex * 2^16 + sqeFlags * 2^8 + op.
+  static Napi::Value PrepRwIn(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int64_t how = ArgInt(info, 0, "how", 0, (int64_t{1} << 53) - 1);
+    Ring* ring = InSlot(env, how >> 32);
+    int op = static_cast<int>(how & 0xff);
+    AddrKind kind = KindOf(op);
+    if (kind != AddrKind::kBytes && kind != AddrKind::kFixed) ThrowRange(env, "not an rw op");
+    auto fd = static_cast<int32_t>(ArgInt(info, 1, "fd", 0, INT32_MAX));
+    Bytes b = ArgBytes(info, 2);
+    uint32_t len = SqeLen(info, 3, b.len);
+    uint64_t pos = U64(info, 4, "position");
+    auto ud = static_cast<uint32_t>(ArgInt(info, 5, "userData", INT32_MIN, UINT32_MAX));
+    SqeFields f(op, fd, ud);
+    f.flags = static_cast<uint8_t>((how >> 8) & 0xff);
+    f.bufIndex = static_cast<uint16_t>((how >> 16) & 0xffff);
+    f.off = pos;
+    f.addr = reinterpret_cast<uintptr_t>(b.data);
+    f.len = len;
+    return ring->Queue(env, f);
+  }
+
+  // Ring.submitIn(slot, waitNr): submit(waitNr) by slot.
+  static Napi::Value SubmitIn(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Ring* ring = InSlot(env, ArgInt(info, 0, "slot", 0, INT32_MAX));
+    auto wait = static_cast<unsigned>(ArgInt(info, 1, "waitNr", 0, UINT32_MAX));
+    return Num(env, ring->m_.Submit(wait));
+  }
+
+  // Ring.reapIn(slot, out, minComplete, submit): reap(out, minComplete) by slot; with
+  // `submit` true, what is prepared is submitted first, and the same io_uring_enter waits
+  // (RingMem::SubmitAndReap). Triples written, or -errno.
+  static Napi::Value ReapIn(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Ring* ring = InSlot(env, ArgInt(info, 0, "slot", 0, INT32_MAX));
+    size_t n = 0;
+    int32_t* out = ValueInt32s(env, info[1], &n, "out", "out must be an Int32Array");
+    auto min = static_cast<unsigned>(ArgInt(info, 2, "minComplete", 0, UINT32_MAX));
+    auto cap = static_cast<unsigned>(n / 3);
+    long r =
+        ArgBool(info, 3) ? ring->m_.SubmitAndReap(out, cap, min) : ring->m_.Reap(out, cap, min);
+    ring->Mirror();
+    return Num(env, r);
+  }
+
+  // state(): a Float64Array of one element over memory this ring keeps alive: [0] is the
+  // count of operations in flight (RingMem::inflight), rewritten by every call that changes
+  // it, so that JavaScript reads it without a call. Once per ring.
+  Napi::Value State(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Live(env);
+    if (!stateRef_.IsEmpty()) ThrowType(env, "the ring's state is already taken");
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, sizeof(double));
+    state_ = static_cast<double*>(ab.Data());
+    stateRef_ = Napi::Persistent(ab);
+    Mirror();
+    return Napi::Float64Array::New(env, 1, ab, 0);
+  }
+
+  void Mirror() {
+    if (state_ != nullptr) *state_ = static_cast<double>(m_.inflight);
   }
 
   Napi::Value SqSpace(const Napi::CallbackInfo& info) {
@@ -492,6 +576,7 @@ class Ring : public Napi::ObjectWrap<Ring> {
 
   Napi::Value CancelAndWait(const Napi::CallbackInfo& info) {
     m_.CancelAndWait();
+    Mirror();
     return Num(info.Env(), static_cast<double>(m_.inflight));
   }
 
@@ -562,6 +647,9 @@ class Ring : public Napi::ObjectWrap<Ring> {
     m_.Unmap();
     bufs_.Free();  // nothing in flight and the ring gone: the kernel no longer reads the slab
     slab_.Reset();
+    Mirror();
+    state_ = nullptr;  // its memory goes with the reference: never written again
+    stateRef_.Reset();
     return info.Env().Undefined();
   }
 
@@ -599,6 +687,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
   RingMem m_;
   BufRing bufs_;
   Napi::ObjectReference slab_;  // keeps the provided buffers' memory alive while registered
+  double* state_ = nullptr;     // state()'s memory, held by stateRef_; written only in calls
+  Napi::Reference<Napi::ArrayBuffer> stateRef_;
 };
 
 }  // namespace

@@ -350,6 +350,19 @@ struct RingMem {
     }
   }
 
+  // Submit(), waiting in the same io_uring_enter for `minComplete` completions (at most what
+  // is in flight, at most `cap`), then Reap(): io_uring_submit_and_wait and the copy-out in
+  // one step, for callers that pay per call into the library. -errno when the submit fails
+  // (nothing is copied then); a timeout's completion that ends the wait early is no failure.
+  long SubmitAndReap(int32_t* out, unsigned cap, unsigned minComplete) {
+    if (minComplete > cap) minComplete = cap;
+    unsigned waitNr = minComplete;
+    if (static_cast<long>(waitNr) > inflight) waitNr = static_cast<unsigned>(inflight);
+    long r = Submit(waitNr);
+    if (r < 0 && r != -ETIME) return r;
+    return Reap(out, cap, minComplete);
+  }
+
   // Cancels every request in flight (IORING_ASYNC_CANCEL_ANY, 5.19) and waits until the
   // kernel has posted their final completions, discarding them: only after that may the
   // buffers they point at be released, and the rings unmapped.

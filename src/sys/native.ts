@@ -258,6 +258,8 @@ export interface NativeRing {
   reap(out: Int32Array, minComplete: number): number;
   sqSpace(): number;
   inflight(): number;
+  /** Once per ring: [0] is `inflight()`, rewritten by every call that changes it (read with no call). */
+  state(): Float64Array;
   fillIovecs(store: Uint8Array, bufs: readonly Uint8Array[]): number;
   register(opcode: number, arg?: number | readonly Uint8Array[] | readonly number[]): number;
   cancelAndWait(): number;
@@ -278,6 +280,15 @@ export interface UringBinding {
     probe(): NativeRingProbe | number;
     /** A SEND with MSG_NOSIGNAL on this thread's ring in `slot` (`info()[4]`), without an unwrap; false when the SQ is full. */
     prepSend(slot: number, fd: number, buf: Uint8Array, off: number, len: number, userData: number): boolean;
+    /**
+     * `prepRw` of `buf[0, len)` with no rwFlags on the ring in slot `how / 2^32`, without an
+     * unwrap: how = slot * 2^32 + bufIndex * 2^16 + sqeFlags * 2^8 + op.
+     */
+    prepRwIn(how: number, fd: number, buf: Uint8Array, len: number, position: number, userData: number): boolean;
+    /** `submit(waitNr)` on the ring in `slot`, without an unwrap. */
+    submitIn(slot: number, waitNr: number): number;
+    /** `reap(out, minComplete)` on the ring in `slot`; with `submit`, submits first and waits in that enter. */
+    reapIn(slot: number, out: Int32Array, minComplete: number, submit: boolean): number;
   };
 }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type

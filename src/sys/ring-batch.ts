@@ -66,11 +66,11 @@ export class RingBatch extends RingCore {
 
   /** Prepares a read(2) of `len` bytes at `position` (-1: current) into `buf`, completing with user data `ud`. */
   prepRead(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
-    return this.prepFile(sqe.prepRead, fd, buf, pos, len, ud, sqeFlags);
+    return this.prepFile(u.OP.READ, fd, buf, pos, len, ud, sqeFlags);
   }
   /** Prepares a write(2) of `buf[0, len)` at `position` (-1: current), completing with user data `ud`. */
   prepWrite(fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags = 0): boolean {
-    return this.prepFile(sqe.prepWrite, fd, buf, pos, len, ud, sqeFlags);
+    return this.prepFile(u.OP.WRITE, fd, buf, pos, len, ud, sqeFlags);
   }
   /** Prepares a recv(2) into `buf[off, off + len)`, completing with user data `ud`. */
   prepRecv(fd: number, buf: Uint8Array, off: number, len: number, ud: number): boolean {
@@ -96,25 +96,27 @@ export class RingBatch extends RingCore {
     const buf = this.fixedBuf(bufIndex);
     const length = v.slice(buf, 0, len)[1];
     sqeFlagsArg(sqeFlags);
-    const e = { fd: v.fd(fd), buf, length, position: position(pos), bufIndex, userData: userData(ud), sqeFlags };
-    const ok = sqe.prepReadFixed(this.raw, e);
-    if (ok) this.holdBatch(e.userData, buf);
+    const f = v.fd(fd);
+    const p = position(pos);
+    const d = userData(ud);
+    const ok = sqe.prepRwSlot(this.slot, u.OP.READ_FIXED, f, buf, length, p, d, sqeFlags, bufIndex);
+    if (ok) this.holdBatch(d, buf);
     return ok;
   }
   /**
-   * The batch read/write path, called once per operation: one object literal of a fixed
-   * shape, where spreading the socket fields into it gave V8 a new shape per call and cost
-   * several microseconds per read in megamorphic lookups.
+   * The batch read/write path, called once per operation: no object per call (spreading the
+   * socket fields into a new literal once gave V8 a new shape per call and cost several
+   * microseconds per read in megamorphic lookups), and one call into the addon, by slot.
    */
-  private prepFile(prep: typeof sqe.prepRead, fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags: number) {
+  private prepFile(op: number, fd: number, buf: Uint8Array, pos: number, len: number, ud: number, sqeFlags: number) {
     this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const p = position(pos);
     const f = v.fd(fd);
     const length = v.slice(v.liveBytes(buf), 0, len)[1];
     sqeFlagsArg(sqeFlags);
-    const e = { fd: f, buf, offset: 0, length, position: p, userData: userData(ud), sqeFlags };
-    const ok = prep(this.raw, e);
-    if (ok) this.hold(e.userData, buf);
+    const d = userData(ud);
+    const ok = sqe.prepRwSlot(this.slot, op, f, buf, length, p, d, sqeFlags, 0);
+    if (ok) this.hold(d, buf);
     return ok;
   } // prettier-ignore
   private prepBytes(fd: number, buf: Uint8Array, off: number, len: number, ud: number, prep: (e: sqe.SockFields) => boolean) {
@@ -168,6 +170,21 @@ export class RingBatch extends RingCore {
   submit(waitNr = 0): number {
     if (this.closed) return -EBADF;
     return this.flush(v.int('waitNr', waitNr, 0, 0xffffffff));
+  }
+  /**
+   * `submit(minComplete)` then `reap(out)`, as one call into the kernel and one into the
+   * addon: submits what is prepared, waits in the same io_uring_enter(2) for `minComplete`
+   * completions (at most what is in flight; default 1), and fills `out` with the batch
+   * completions as `reap` does. Returns their count, or -errno (the submit failed, nothing
+   * reaped; -EBADF once the ring is closed).
+   * @example
+   * ring.prepRead(fd, buf, 0, buf.length, 7);
+   * const n = ring.submitAndReap(cqes); // 1: cqes[0] === 7, cqes[1] = bytes read or -errno
+   */
+  submitAndReap(out: Int32Array, minComplete = 1): number {
+    if (!(out instanceof Int32Array)) throw v.typeError('out', 'an instance of Int32Array', out);
+    v.int('minComplete', minComplete, 0, 0x7fffffff);
+    return this.submitReap(out, minComplete);
   }
   /** Free SQ slots. */
   get sqSpace(): number {

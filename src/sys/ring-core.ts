@@ -20,6 +20,7 @@ import * as u from './uring.js';
 import { prepCancel } from './uring-prep.js';
 import { EVENTFD_ONE } from './eventfd-one.js';
 import { BusyRings } from './ring-exit.js';
+import { pin } from './pin.js';
 
 /** User data of rawio's internal requests (cancels): their completions are dropped. */
 export const INTERNAL = -1;
@@ -100,6 +101,20 @@ interface Pending {
   more?: (res: number) => void;
 }
 
+/**
+ * The references of several batch operations in flight under one user data, and how many
+ * of their completions are still to come. One operation's reference is held as it is,
+ * without a record: the batch API's hot path allocates nothing per operation.
+ */
+class SharedRefs {
+  constructor(
+    public count: number,
+    readonly refs: unknown[],
+  ) {}
+}
+/** What `batchRefs` holds for an operation that keeps nothing alive. */
+const NO_REFS = {};
+
 /** Rings with operations in flight, closed at 'exit' before Node frees their buffers. */
 const busy = new BusyRings<RingCore>((r) => (r as unknown as { closeRing(): void }).closeRing());
 
@@ -137,11 +152,15 @@ export class RingCore {
   onCompletion?: CompletionHandler;
   /** The native ring (native/uring.cc). @internal */
   protected readonly raw: NativeRing;
+  /** The native ring's slot among its thread's rings, for the calls that skip an unwrap. @internal */
+  protected readonly slot: number;
+  /** [0]: operations in flight, kept by the native ring (`raw.inflight()` without a call). */
+  private readonly state: Float64Array;
   /** Set once the ring is closed. @internal */
   protected closed = false;
   private readonly pending = new Map<number, Pending>();
   private queue: { ud: number; prep: Prep }[] = [];
-  private readonly batchRefs = new Map<number, { count: number; refs: unknown[] }>();
+  private readonly batchRefs = new Map<number, unknown>();
   private readonly scratch = new Int32Array(3 * 256);
   /** The next completion of `scratch` to hand out, and how many it holds: below after a callback threw. */
   private scratchAt = 0;
@@ -194,7 +213,11 @@ export class RingCore {
         throw new ErrnoError(idx, 'io_uring_register', undefined, 'IORING_REGISTER_RING_FDS');
       }
     }
-    [this.fd, this.sqEntries, this.cqEntries, this.featureBits] = this.raw.info();
+    let slot: number;
+    [this.fd, this.sqEntries, this.cqEntries, this.featureBits, slot] = this.raw.info();
+    this.slot = slot;
+    this.state = this.raw.state();
+    pin(new Uint8Array(this.state.buffer)); // the native ring writes into it: its memory must stay where it is
     this.budget = (this.featureBits & u.IORING_FEAT_NODROP) !== 0 ? 0 : this.cqEntries;
     this.setupFlags = flags;
     this.onCompletion = opts.onCompletion;
@@ -238,7 +261,7 @@ export class RingCore {
 
   /** Operations submitted (or prepared) whose final completion has not been reaped. */
   get inflight(): number {
-    return this.closed ? 0 : this.raw.inflight();
+    return this.closed ? 0 : this.state[0]!;
   }
 
   // ---- submission
@@ -293,7 +316,7 @@ export class RingCore {
   // of a recv that fills the budget), and the program would deadlock. rawio's own cancels are
   // exempt either way: they are how a budget held by operations that wait ever drains.
   private tryPrep(ud: number, prep: Prep): boolean {
-    if (this.budget !== 0 && ud !== INTERNAL && this.raw.inflight() >= this.budget) return false;
+    if (this.budget !== 0 && ud !== INTERNAL && this.state[0]! >= this.budget) return false;
     if (prep(ud)) return true;
     this.raw.submit(0); // the SQ is full of prepared entries: hand them to the kernel, retry
     return prep(ud);
@@ -320,6 +343,16 @@ export class RingCore {
    */
   protected flush(waitNr = 0): number {
     this.checkCredentials('io_uring_enter');
+    if (this.queue.length > 0) this.prepQueued();
+    // Never wait for more completions than there are operations to post them. One call into
+    // the addon: by slot (no unwrap), and the count in flight read from `state`.
+    const r = native.Ring.submitIn(this.slot, waitNr === 0 ? 0 : Math.min(waitNr, this.state[0]!));
+    this.updateRef();
+    return r;
+  }
+
+  /** Moves queued operations into the SQ while there is room. */
+  private prepQueued(): void {
     while (this.queue.length > 0) {
       const q = this.queue[0]!;
       if (!this.tryPrep(q.ud, q.prep)) break;
@@ -327,11 +360,6 @@ export class RingCore {
       const p = this.pending.get(q.ud);
       if (p !== undefined) p.queued = false;
     }
-    // Never wait for more completions than there are operations to post them (asked only
-    // when waiting: a native call that a loop's non-blocking submit per batch need not pay).
-    const r = this.raw.submit(waitNr === 0 ? 0 : Math.min(waitNr, this.raw.inflight()));
-    this.updateRef();
-    return r;
   }
 
   /** Throws EPERM when the process's credentials changed since this ring was set up. */
@@ -394,11 +422,11 @@ export class RingCore {
   /** Keeps `refs` alive until the batch operation with this user data completes. @internal */
   protected holdBatch(ud: number, refs: unknown): void {
     const e = this.batchRefs.get(ud);
-    if (e === undefined) this.batchRefs.set(ud, { count: 1, refs: [refs] });
-    else {
+    if (e === undefined) this.batchRefs.set(ud, refs ?? NO_REFS);
+    else if (e instanceof SharedRefs) {
       e.count++;
       e.refs.push(refs);
-    }
+    } else this.batchRefs.set(ud, new SharedRefs(2, [e, refs]));
     busy.add(this);
   }
 
@@ -411,7 +439,7 @@ export class RingCore {
         // One completion frees one reference; with a user data reused by several operations
         // in flight, all of their buffers stay held until the last completes.
         const e = this.batchRefs.get(ud);
-        if (e !== undefined && --e.count === 0) this.batchRefs.delete(ud);
+        if (e !== undefined && (!(e instanceof SharedRefs) || --e.count === 0)) this.batchRefs.delete(ud);
       }
       return true;
     }
@@ -455,7 +483,7 @@ export class RingCore {
       if (resumed) {
         total += this.scratchN - this.scratchAt;
       } else {
-        const n = this.raw.reap(out, 0);
+        const n = native.Ring.reapIn(this.slot, out, 0, false);
         if (n <= 0) break;
         total += n;
         this.scratchN = n;
@@ -490,8 +518,29 @@ export class RingCore {
     int('minComplete', minComplete, 0, 0x7fffffff);
     if (this.closed) return -EBADF;
     // Never block for more completions than there are operations to post them.
-    let n = this.raw.reap(out, Math.min(minComplete, this.raw.inflight()));
-    if (n <= 0) return n;
+    return this.reapInto(out, Math.min(minComplete, this.state[0]!), false);
+  }
+
+  /**
+   * `submit()` and `reap(out, minComplete)` in one call into the addon: what is prepared (and
+   * queued promise operations) is submitted, the same io_uring_enter waits for
+   * `minComplete` completions (at most what is in flight then), and they are copied out.
+   * @internal
+   */
+  protected submitReap(out: Int32Array, minComplete: number): number {
+    if (this.closed) return -EBADF;
+    this.checkCredentials('io_uring_enter');
+    if (this.queue.length > 0) this.prepQueued();
+    return this.reapInto(out, minComplete, true);
+  }
+
+  /** The native reap (after a submit with `submit`), with promise completions settled and left out. */
+  private reapInto(out: Int32Array, minComplete: number, submit: boolean): number {
+    let n = native.Ring.reapIn(this.slot, out, minComplete, submit);
+    if (n <= 0) {
+      if (submit) this.updateRef();
+      return n;
+    }
     let kept = 0;
     for (let i = 0; i < n; i++) {
       const ud = out[3 * i]!;
@@ -523,7 +572,7 @@ export class RingCore {
       total += this.drain();
       // A timeout's completion ends the kernel's wait early (it wakes every waiter): wait on
       // for the rest, while anything is in flight to post it.
-      if (total >= minComplete || this.closed || this.raw.inflight() === 0 || this.undrained) return total;
+      if (total >= minComplete || this.closed || this.state[0] === 0 || this.undrained) return total;
     }
   }
 
@@ -561,7 +610,7 @@ export class RingCore {
   }
 
   private updateRef(): void {
-    const active = this.raw.inflight() > 0 || this.queue.length > 0;
+    const active = this.state[0]! > 0 || this.queue.length > 0;
     if (active) busy.add(this);
     else if (this.batchRefs.size === 0) busy.delete(this);
     if (this.watch === undefined) return;

@@ -82,6 +82,27 @@ export function prepSendSlot(slot: number, e: SockFields): boolean {
   return native.Ring.prepSend(slot, e.fd, e.buf, e.offset, e.length, e.userData);
 }
 
+/**
+ * READ / WRITE / READ_FIXED of `buf[0, length)` with no RWF_* flags, by the static
+ * `Ring.prepRwIn` on the ring in `slot`: the batch API's hot path, one call with six
+ * arguments, no unwrap and no object per entry. `bufIndex` names the registered buffer
+ * `buf` is (READ_FIXED), else 0.
+ */
+export function prepRwSlot(
+  slot: number,
+  op: number,
+  fd: number,
+  buf: Uint8Array,
+  length: number,
+  position: number,
+  userData: number,
+  sqeFlags: number,
+  bufIndex: number,
+): boolean {
+  const how = slot * 2 ** 32 + bufIndex * 2 ** 16 + sqeFlags * 2 ** 8 + op;
+  return native.Ring.prepRwIn(how, fd, buf, length, position, userData);
+}
+
 function rw(ring: NativeRing, op: number, e: RwFields, bufIndex = 0): boolean {
   const { fd, buf, length, position, userData } = e;
   return ring.prepRw(op, fd, buf, e.offset ?? 0, length, position, userData, e.sqeFlags ?? 0, bufIndex, e.rwFlags ?? 0);
