@@ -86,8 +86,9 @@ export function ringIops(
   let result: Sample;
   try {
     while (performance.now() < end) {
-      ring.submit(1); // submit what was re-prepared and wait for one completion, one syscall
-      const n = ring.reap(out, 0);
+      // submit what was re-prepared, wait for one completion and reap: one syscall, one call
+      const n = ring.submitAndReap(out, 1);
+      if (n < 0) throw new Error(`ring submit: ${n}`);
       for (let i = 0; i < n; i++) {
         if (out[3 * i + 1] !== BS) throw new Error(`ring read: ${out[3 * i + 1]}`);
         prep(out[3 * i]!);
