@@ -160,7 +160,17 @@ export class RingCore {
   protected closed = false;
   private readonly pending = new Map<number, Pending>();
   private queue: { ud: number; prep: Prep }[] = [];
+  /**
+   * The references of batch operations in flight by user data. A user data whose operations
+   * all completed keeps its entry, as undefined, until there are many such (`releaseRefs`): a
+   * loop that reuses its user data then never deletes from the map nor makes it rehash.
+   */
   private readonly batchRefs = new Map<number, unknown>();
+  /** The user data in `batchRefs` with references held. */
+  private held = 0;
+  /** Whether this ring is in `busy`, and whether a check that drops it once idle is queued. */
+  private inBusy = false;
+  private idleCheck = false;
   private readonly scratch = new Int32Array(3 * 256);
   /** The next completion of `scratch` to hand out, and how many it holds: below after a callback threw. */
   private scratchAt = 0;
@@ -422,12 +432,25 @@ export class RingCore {
   /** Keeps `refs` alive until the batch operation with this user data completes. @internal */
   protected holdBatch(ud: number, refs: unknown): void {
     const e = this.batchRefs.get(ud);
-    if (e === undefined) this.batchRefs.set(ud, refs ?? NO_REFS);
-    else if (e instanceof SharedRefs) {
+    if (e === undefined) {
+      this.batchRefs.set(ud, refs ?? NO_REFS);
+      this.held++;
+    } else if (e instanceof SharedRefs) {
       e.count++;
       e.refs.push(refs);
     } else this.batchRefs.set(ud, new SharedRefs(2, [e, refs]));
-    busy.add(this);
+    if (!this.inBusy) this.markBusy();
+  }
+
+  /** The last reference of user data `ud` is released. */
+  private releaseRefs(ud: number): void {
+    this.batchRefs.set(ud, undefined);
+    this.held--;
+    // Entries kept for reuse stay a bounded share of the map: a loop that spends its user data
+    // once each (a counter) drops them in bulk, every so many completions.
+    if (this.batchRefs.size > 256 && this.batchRefs.size > 4 * this.held) {
+      for (const [k, v] of this.batchRefs) if (v === undefined) this.batchRefs.delete(k);
+    }
   }
 
   // ---- completion
@@ -435,11 +458,11 @@ export class RingCore {
   private settle(ud: number, res: number, flags: number): boolean {
     if (ud === INTERNAL) return false;
     if (ud >= 0) {
-      if (this.batchRefs.size !== 0 && (flags & u.IORING_CQE_F_MORE) === 0) {
+      if (this.held !== 0 && (flags & u.IORING_CQE_F_MORE) === 0) {
         // One completion frees one reference; with a user data reused by several operations
         // in flight, all of their buffers stay held until the last completes.
         const e = this.batchRefs.get(ud);
-        if (e !== undefined && (!(e instanceof SharedRefs) || --e.count === 0)) this.batchRefs.delete(ud);
+        if (e !== undefined && (!(e instanceof SharedRefs) || --e.count === 0)) this.releaseRefs(ud);
       }
       return true;
     }
@@ -609,10 +632,29 @@ export class RingCore {
     this.resume = undefined;
   }
 
+  private markBusy(): void {
+    busy.add(this);
+    this.inBusy = true;
+  }
+  private dropIfIdle(): void {
+    this.idleCheck = false;
+    if (this.inBusy && this.held === 0 && (this.closed || (this.state[0] === 0 && this.queue.length === 0))) {
+      busy.delete(this);
+      this.inBusy = false;
+    }
+  }
+
   private updateRef(): void {
     const active = this.state[0]! > 0 || this.queue.length > 0;
-    if (active) busy.add(this);
-    else if (this.batchRefs.size === 0) busy.delete(this);
+    if (active) {
+      if (!this.inBusy) this.markBusy();
+    } else if (this.held === 0 && this.inBusy && !this.idleCheck) {
+      // Dropped from `busy` once idle at the end of this synchronous stretch, not at once: a
+      // batch loop at queue depth 1 goes idle and busy again on every read, and would
+      // otherwise delete from and add to the set (and make it shrink and grow) each time.
+      this.idleCheck = true;
+      queueMicrotask(() => this.dropIfIdle());
+    }
     if (this.watch === undefined) return;
     if (active && this.refed) this.watch.ref();
     else this.watch.unref();
@@ -643,7 +685,8 @@ export class RingCore {
   // Before 5.19 (IORING_OP_SOCKET's kernel) there is no IORING_ASYNC_CANCEL_ANY: cancel each
   // operation by its user data, so that the wait in cancelAndWait() ends.
   private cancelEach(): void {
-    for (const ud of [...this.pending.keys(), ...this.batchRefs.keys()]) {
+    const batch = [...this.batchRefs].filter(([, refs]) => refs !== undefined).map(([ud]) => ud);
+    for (const ud of [...this.pending.keys(), ...batch]) {
       while (!prepCancel(this.raw, { target: ud, userData: INTERNAL })) this.raw.submit(0);
     }
     this.raw.submit(0);
@@ -695,6 +738,8 @@ export class RingCore {
       this.settle(ud, -ECANCELED, 0);
     }
     this.batchRefs.clear();
+    this.held = 0;
     busy.delete(this);
+    this.inBusy = false;
   }
 }
