@@ -41,10 +41,11 @@ const project = join(work, 'project');
  * The install budget: what `npm install rawio` may bring into an empty project. The package
  * count keeps the lab out (no build tools, no bench dependencies); the bytes catch a stray
  * directory or data file shipped by mistake, which would cost megabytes. They are what rawio
- * itself weighs on disk (~2.4 MB of content, ~3.1 MB in 4 KiB blocks: two prebuilds, some 190
- * files of dist, the native sources, the docs), with room for a release's growth, not more.
+ * itself weighs on disk (~2.9 MB of content, ~3.6 MB in 4 KiB blocks: two prebuilds, some 200
+ * files of dist, the native sources, the docs but the lab's performance notes), with room for
+ * a release's growth, not more.
  */
-const BUDGET = { packages: 3, bytes: 3_600_000 };
+const BUDGET = { packages: 3, bytes: 3_800_000 };
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -121,6 +122,9 @@ describe('npm pack', () => {
     ];
     expect([...top].sort()).toEqual([...allowed, 'dist', 'docs', 'native', 'prebuilds'].sort());
     expect(files.filter((f) => f.startsWith('docs/') && !/^docs\/[^/]+\.md$/.test(f))).toEqual([]);
+    // the lab's notebook (profiles and traces of the bench's paths) stays in the repository
+    expect(files).not.toContain('docs/PERFORMANCE.md');
+    expect(files).toContain('docs/API.md');
     // Declarations only of what the type entry points reach (scripts/prune-types.mjs); the
     // consumers' type checks below prove nothing they need is missing.
     expect(files).toContain('dist/src/loop/reactor.d.ts');
