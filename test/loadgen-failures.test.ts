@@ -219,3 +219,21 @@ describe('the bench when a server dies mid-scenario', () => {
     expect(records[0]!.error).toMatch(/^loadgen → 127\.0\.0\.1:\d+: the server answered nothing.*ECONNREFUSED/);
   }, 30_000);
 });
+
+describe("the bench's load generator on a server that answers nothing", () => {
+  it('rejects a measured run, and takes a warm-up run as it came: nothing of it is published', async () => {
+    for (const kind of ['silent', 'close', 'reset'] as const) {
+      const s = await badServer(kind);
+      try {
+        const opts = { port: s.port, protocol: 'http' as const, connections: 4, durationMs: 200, warmupMs: 50 };
+        await expect(benchLoadgen(opts), kind).rejects.toThrow(/the server answered nothing/);
+        await expect(benchLoadgen(opts, { warmup: false }), kind).rejects.toThrow(/the server answered nothing/);
+        const warm = await benchLoadgen(opts, { warmup: true });
+        expect(warm.received, kind).toBe(0);
+        expect(warm.bytesIn, kind).toBe(0);
+      } finally {
+        await s.close();
+      }
+    }
+  }, 30_000);
+});

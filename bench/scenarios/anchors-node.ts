@@ -83,15 +83,18 @@ function loadgenRun(ctx: BenchContext, server: PinnedServer, c: CaseKey, acc: Ac
   const s = settings(ctx);
   return async (round: number): Promise<number> => {
     const before = await server.stats();
-    const r = await loadgen({
-      port: server.port,
-      protocol: c.protocol,
-      connections: c.connections,
-      durationMs: s.seconds * 1000,
-      warmupMs: 300,
-      payloadSize: ECHO_BYTES,
-      cpus: ctx.clientCpus,
-    });
+    const r = await loadgen(
+      {
+        port: server.port,
+        protocol: c.protocol,
+        connections: c.connections,
+        durationMs: s.seconds * 1000,
+        warmupMs: 300,
+        payloadSize: ECHO_BYTES,
+        cpus: ctx.clientCpus,
+      },
+      { warmup: round < s.warmup },
+    );
     const after = await server.stats();
     const seen =
       c.protocol === 'http' ? after.requests! - before.requests! : (after.bytes! - before.bytes!) / ECHO_BYTES;

@@ -147,19 +147,22 @@ function loadgenRun(c: Ctx, server: ServerSpec, target: MeasuredServer, depth: n
     const warm = round < WARMUP;
     const runs: { command: string; r: LoadgenRun }[] = [];
     for (const command of TESTS) {
-      const r = await loadgen({
-        port: target.port,
-        protocol: 'resp',
-        command,
-        keyspace: 1,
-        valueSize: 3,
-        connections: CLIENTS,
-        pipeline: depth,
-        durationMs: warm ? 300 : s.seconds * 1000,
-        warmupMs: warm ? 50 : 150,
-        drainMs: 300,
-        cpus: c.ctx.clientCpus,
-      });
+      const r = await loadgen(
+        {
+          port: target.port,
+          protocol: 'resp',
+          command,
+          keyspace: 1,
+          valueSize: 3,
+          connections: CLIENTS,
+          pipeline: depth,
+          durationMs: warm ? 300 : s.seconds * 1000,
+          warmupMs: warm ? 50 : 150,
+          drainMs: 300,
+          cpus: c.ctx.clientCpus,
+        },
+        { warmup: warm },
+      );
       runs.push({ command, r });
     }
     const { rps, errors } = loadgenRound(server.name, depth, runs);

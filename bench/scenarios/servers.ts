@@ -153,18 +153,21 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
             const warm = round < WARMUP;
             // Every server shares the server CPU: start each run with all of them quiet.
             await settle([...targets.values()].map((t) => t.rootPid));
-            const r = await loadgen({
-              port: targets.get(targetOf(n))!.port,
-              protocol,
-              connections: c.connections,
-              pipeline: c.pipeline,
-              durationMs: warm ? 400 : p.seconds * 1000,
-              warmupMs: warm ? 100 : 300,
-              drainMs: 300,
-              command: 'setget',
-              payloadSize: 64,
-              cpus: ctx.clientCpus,
-            });
+            const r = await loadgen(
+              {
+                port: targets.get(targetOf(n))!.port,
+                protocol,
+                connections: c.connections,
+                pipeline: c.pipeline,
+                durationMs: warm ? 400 : p.seconds * 1000,
+                warmupMs: warm ? 100 : 300,
+                drainMs: 300,
+                command: 'setget',
+                payloadSize: 64,
+                cpus: ctx.clientCpus,
+              },
+              { warmup: warm },
+            );
             const row = acc.get(n)!;
             if (warm) return r.rps;
             const why = recordRound(row, r);

@@ -203,16 +203,19 @@ async function measureSize(
       run: async (round: number) => {
         const warm = round < WARMUP;
         const cpu0 = treeCpuSeconds(target.rootPid);
-        const r = await loadgen({
-          port: target.port,
-          protocol: 'http',
-          path: `/${fileName(size)}`,
-          connections,
-          durationMs: warm ? 400 : p.seconds * 1000,
-          warmupMs: warm ? 100 : 200,
-          drainMs: 2000,
-          cpus: ctx.clientCpus,
-        });
+        const r = await loadgen(
+          {
+            port: target.port,
+            protocol: 'http',
+            path: `/${fileName(size)}`,
+            connections,
+            durationMs: warm ? 400 : p.seconds * 1000,
+            warmupMs: warm ? 100 : 200,
+            drainMs: 2000,
+            cpus: ctx.clientCpus,
+          },
+          { warmup: warm },
+        );
         const cpu = treeCpuSeconds(target.rootPid) - cpu0;
         if (warm) return (r.rps * size) / 1e6;
         const cell = cells.get(spec.name)!;
