@@ -152,7 +152,7 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
           run: async (round) => {
             const warm = round < WARMUP;
             // Every server shares the server CPU: start each run with all of them quiet.
-            await settle([...targets.values()].map((t) => t.rootPid));
+            const quietAfter = await settle([...targets.values()].map((t) => t.rootPid));
             const r = await loadgen(
               {
                 port: targets.get(targetOf(n))!.port,
@@ -169,7 +169,17 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
               { warmup: warm },
             );
             const row = acc.get(n)!;
-            if (warm) return r.rps;
+            if (warm) {
+              // no figure, and no failure (bench/loadgen.ts), but the log says which server it was
+              if (r.received === 0 && r.bytesIn === 0) {
+                const e = r.errors;
+                ctx.log(
+                  `${protocol} ${caseKey(row)} ${n}: the warm-up got no reply in ${r.seconds.toFixed(2)} s ` +
+                    `(lost ${e.lost}, connect ${e.connect}, reset ${e.reset}; servers quiet after ${Math.round(quietAfter)} ms)`,
+                );
+              }
+              return r.rps;
+            }
             const why = recordRound(row, r);
             if (why !== undefined) ctx.log(`${protocol} ${caseKey(row)} ${n}: round ${row.rps.length} ${why}`);
             return why === undefined ? r.rps : NaN;
