@@ -5,29 +5,23 @@
  * Proactor's callback) go is a TypeError in every method; the earlier (position, length,
  * opts) form still works. An O_DIRECT EINVAL from a Ring read names the alignment.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Proactor, Ring, constants as c, sys } from './helpers/rawio.js';
 import { titled, why } from './helpers/skips.js';
-import { alignedView, makeFile, pattern, scratchDir } from './helpers/uring.js';
+import { alignedView, pattern, scratchFile } from './helpers/uring.js';
 
 const data = pattern(64 * 1024, 3);
 
 describe.skipIf(why.ring)(titled('Ring and Proactor argument order', why.ring), () => {
-  let scratch: ReturnType<typeof scratchDir>;
-  let file: string;
+  const scratch = scratchFile(data);
   let fd: number;
   let ring: Ring;
   let before: Map<number, string>;
-  beforeAll(() => {
-    scratch = scratchDir();
-    file = makeFile(scratch.dir, 'data', data);
-  });
-  afterAll(() => scratch.remove());
   beforeEach(() => {
     before = openFds();
     ring = new Ring({ entries: 32 });
-    fd = sys.open(file, c.O_RDWR);
+    fd = sys.open(scratch.path, c.O_RDWR);
   });
   afterEach(() => {
     sys.close(fd);
@@ -82,9 +76,9 @@ describe.skipIf(why.ring)(titled('Ring and Proactor argument order', why.ring), 
       ['readv', () => ring.readv(fd, [b], 0, n)],
       ['writev', () => ring.writev(fd, [b], 0, n)],
       ['fsync', () => ring.fsync(fd, n)],
-      ['openat', () => ring.openat(c.AT_FDCWD, file, c.O_RDONLY, 0, n)],
+      ['openat', () => ring.openat(c.AT_FDCWD, scratch.path, c.O_RDONLY, 0, n)],
       ['close', () => ring.close(1000, n)],
-      ['statx', () => ring.statx(c.AT_FDCWD, file, n)],
+      ['statx', () => ring.statx(c.AT_FDCWD, scratch.path, n)],
       ['accept', () => ring.accept(fd, n)],
       ['recv', () => ring.recv(fd, b, n)],
       ['send', () => ring.send(fd, b, n)],
@@ -165,7 +159,7 @@ describe.skipIf(why.ring)(titled('Ring and Proactor argument order', why.ring), 
   });
 
   it('explains a misaligned O_DIRECT read as sys.directRead does', async () => {
-    const dfd = sys.open(file, c.O_RDONLY | c.O_DIRECT);
+    const dfd = sys.open(scratch.path, c.O_RDONLY | c.O_DIRECT);
     try {
       const buf = alignedView(8192);
       expect(await ring.read(dfd, buf, 0, 4096, 4096)).toBe(4096);
@@ -175,7 +169,7 @@ describe.skipIf(why.ring)(titled('Ring and Proactor argument order', why.ring), 
       expect(String(e)).toMatch(/misaligned: buffer address/);
       const p = await ring.read(dfd, buf, 0, 4096, 100).catch((x: unknown) => x);
       expect(String(p)).toMatch(/misaligned: position 100/);
-      const wfd = sys.open(file, c.O_RDWR | c.O_DIRECT);
+      const wfd = sys.open(scratch.path, c.O_RDWR | c.O_DIRECT);
       const w = await ring.write(wfd, buf, 0, 100, 0).catch((x: unknown) => x);
       sys.close(wfd);
       expect(w).toMatchObject({ code: 'EINVAL', syscall: 'write' });

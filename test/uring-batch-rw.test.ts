@@ -2,11 +2,11 @@
 // drives: every argument checked before an SQE is filled, every byte where it belongs with
 // plain and O_DIRECT files, Buffers and bare Uint8Arrays mixed, and no fd left behind.
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Ring, constants } from './helpers/rawio.js';
 import { titled, why } from './helpers/skips.js';
-import { alignedView, makeFile, pattern, scratchDir } from './helpers/uring.js';
+import { alignedView, makeFile, pattern, scratchFile } from './helpers/uring.js';
 
 /** Waits for `count` batch completions; returns res by user data. */
 function reapAll(ring: Ring, count: number): Map<number, number> {
@@ -21,14 +21,8 @@ function reapAll(ring: Ring, count: number): Map<number, number> {
 }
 
 describe.skipIf(why.ring)(titled('Ring batch prepRead / prepWrite', why.ring), () => {
-  let scratch: ReturnType<typeof scratchDir>;
   const data = pattern(1 << 20, 3);
-  let file: string;
-  beforeAll(() => {
-    scratch = scratchDir();
-    file = makeFile(scratch.dir, 'data', data);
-  });
-  afterAll(() => scratch.remove());
+  const scratch = scratchFile(data);
 
   it('rejects bad arguments with TypeError or RangeError and fills no SQE', () => {
     const ring = new Ring({ entries: 8, attach: false });
@@ -51,7 +45,7 @@ describe.skipIf(why.ring)(titled('Ring batch prepRead / prepWrite', why.ring), (
     const before = openFds();
     for (const direct of [false, true]) {
       const ring = new Ring({ entries: 32, attach: false, deferTaskrun: direct });
-      const fd = openSync(file, constants.O_RDONLY | (direct ? constants.O_DIRECT : 0));
+      const fd = openSync(scratch.path, constants.O_RDONLY | (direct ? constants.O_DIRECT : 0));
       const bufs = Array.from({ length: 64 }, (_, i) =>
         i % 2 ? alignedView(4096) : new Uint8Array(alignedView(4096).buffer, 0, 4096),
       );

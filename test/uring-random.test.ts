@@ -8,11 +8,11 @@
  * More runs: RAWIO_RING_RUNS (default 100).
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Ring, sys, constants as c } from './helpers/rawio.js';
 import { titled, why } from './helpers/skips.js';
 import { leakedSince, openFds } from './helpers/fds.js';
-import { makeFile, pattern, scratchDir } from './helpers/uring.js';
+import { pattern, scratchFile } from './helpers/uring.js';
 
 const RUNS = Number(process.env.RAWIO_RING_RUNS ?? 100);
 const CASE_MS = 5000; // a case whose promises have not all settled by then has hung
@@ -53,13 +53,7 @@ interface Tracked {
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 describe.skipIf(why.ring)(titled('Ring random operations', why.ring), () => {
-  let scratch: ReturnType<typeof scratchDir>;
-  let file: string;
-  beforeAll(() => {
-    scratch = scratchDir();
-    file = makeFile(scratch.dir, 'f', pattern(4096, 3));
-  });
-  afterAll(() => scratch.remove());
+  const scratch = scratchFile(pattern(4096, 3), 'f');
 
   it(`every promise settles exactly once, nothing hangs, nothing leaks (${RUNS} runs)`, async () => {
     const before = openFds();
@@ -69,7 +63,7 @@ describe.skipIf(why.ring)(titled('Ring random operations', why.ring), () => {
         const batchDone = new Map<number, number>();
         const ring = new Ring({ entries: 8, onCompletion: (ud) => batchDone.set(ud, (batchDone.get(ud) ?? 0) + 1) });
         const [r, w] = sys.pipe({ blocking: true });
-        const fd = sys.open(file, c.O_RDWR);
+        const fd = sys.open(scratch.path, c.O_RDWR);
         const tracked: Tracked[] = [];
         const aborts: { ctl: AbortController; after: number }[] = [];
         const batchUds: number[] = [];

@@ -3,31 +3,25 @@
 // buffers), each byte checked; the count in flight that the ring keeps without a native call
 // (`inflight`) checked at every step; bad arguments refused before anything is submitted.
 import { closeSync, openSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Ring, constants } from './helpers/rawio.js';
 import { titled, why } from './helpers/skips.js';
-import { alignedView, makeFile, pattern, scratchDir } from './helpers/uring.js';
+import { alignedView, pattern, scratchFile } from './helpers/uring.js';
 
 const EBADF = 9;
 const BS = 4096;
 
 describe.skipIf(why.ring)(titled('Ring.submitAndReap', why.ring), () => {
-  let scratch: ReturnType<typeof scratchDir>;
   const data = pattern(1 << 20, 11);
-  let file: string;
+  const scratch = scratchFile(data);
   const blocks = data.length / BS;
   const pos = (i: number) => ((i * 37 + 5) % blocks) * BS;
   const block = (p: number) => data.subarray(p, p + BS);
-  beforeAll(() => {
-    scratch = scratchDir();
-    file = makeFile(scratch.dir, 'data', data);
-  });
-  afterAll(() => scratch.remove());
 
   it('refuses a wrong type with a TypeError and a bad count with a RangeError, submitting nothing', () => {
     const ring = new Ring({ entries: 8, attach: false });
-    const fd = openSync(file, constants.O_RDONLY);
+    const fd = openSync(scratch.path, constants.O_RDONLY);
     expect(ring.prepRead(fd, Buffer.alloc(BS), 0, BS, 1)).toBe(true);
     const out = new Int32Array(3 * 8);
     const code = (f: () => unknown) => {
@@ -64,7 +58,7 @@ describe.skipIf(why.ring)(titled('Ring.submitAndReap', why.ring), () => {
     for (const direct of [false, true]) {
       for (const deferTaskrun of [false, true]) {
         const ring = new Ring({ entries: 16, attach: false, deferTaskrun });
-        const fd = openSync(file, constants.O_RDONLY | (direct ? constants.O_DIRECT : 0));
+        const fd = openSync(scratch.path, constants.O_RDONLY | (direct ? constants.O_DIRECT : 0));
         const bufs = Array.from({ length: 16 }, () => alignedView(BS));
         bufs.forEach((b, i) => expect(ring.prepRead(fd, b, pos(i), BS, 100 + i)).toBe(true));
         expect(ring.inflight).toBe(16);
@@ -90,7 +84,7 @@ describe.skipIf(why.ring)(titled('Ring.submitAndReap', why.ring), () => {
 
   it("drives fio's loop: each read re-prepared and submitted alone, one submitAndReap per turn", () => {
     const ring = new Ring({ entries: 8, attach: false, deferTaskrun: true });
-    const fd = openSync(file, constants.O_RDONLY | constants.O_DIRECT);
+    const fd = openSync(scratch.path, constants.O_RDONLY | constants.O_DIRECT);
     const qd = 8;
     const bufs = Array.from({ length: qd }, () => alignedView(BS));
     const at = new Array<number>(qd);
@@ -132,7 +126,7 @@ describe.skipIf(why.ring)(titled('Ring.submitAndReap', why.ring), () => {
 
   it('reads into registered buffers (prepReadFixed) by index, the index above zero included', () => {
     const ring = new Ring({ entries: 8, attach: false });
-    const fd = openSync(file, constants.O_RDONLY | constants.O_DIRECT);
+    const fd = openSync(scratch.path, constants.O_RDONLY | constants.O_DIRECT);
     const bufs = Array.from({ length: 4 }, () => alignedView(BS));
     ring.registerBuffers(bufs);
     for (let k = 0; k < 4; k++) expect(ring.prepReadFixed(fd, k, pos(40 + k), BS, k)).toBe(true);
@@ -146,7 +140,7 @@ describe.skipIf(why.ring)(titled('Ring.submitAndReap', why.ring), () => {
 
   it('leaves the promise operations it reaps out of `out`, settled, and counts them toward minComplete', async () => {
     const ring = new Ring({ entries: 8, attach: false });
-    const fd = openSync(file, constants.O_RDONLY);
+    const fd = openSync(scratch.path, constants.O_RDONLY);
     const p = ring.nop();
     const buf = Buffer.alloc(BS);
     expect(ring.prepRead(fd, buf, pos(3), BS, 42)).toBe(true);
@@ -166,7 +160,7 @@ describe.skipIf(why.ring)(titled('Ring.submitAndReap', why.ring), () => {
     const b = new Ring({ entries: 4, attach: false });
     const c = new Ring({ entries: 4, attach: false });
     a.close();
-    const fd = openSync(file, constants.O_RDONLY);
+    const fd = openSync(scratch.path, constants.O_RDONLY);
     const bb = Buffer.alloc(BS);
     const cb = Buffer.alloc(BS);
     expect(b.prepRead(fd, bb, pos(7), BS, 7)).toBe(true);

@@ -1,27 +1,21 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { ErrnoError, Ring, constants, sys } from './helpers/rawio.js';
 import { titled, why } from './helpers/skips.js';
-import { alignedView, makeFile, pattern, scratchDir } from './helpers/uring.js';
+import { alignedView, pattern, scratchFile } from './helpers/uring.js';
 
 const refusal = `io_uring refused here: ${JSON.stringify(Ring.probe())}`;
 const F_MORE = 2;
 
 describe.skipIf(why.ring)(titled('Ring (io_uring) promise API', why.ring), () => {
-  let scratch: ReturnType<typeof scratchDir>;
   let before: Map<number, string>;
   let ring: Ring;
   const data = pattern(256 * 1024, 7);
-  let file: string;
+  const scratch = scratchFile(data);
 
-  beforeAll(() => {
-    scratch = scratchDir();
-    file = makeFile(scratch.dir, 'data', data);
-  });
-  afterAll(() => scratch.remove());
   beforeEach(() => {
     before = openFds();
     ring = new Ring({ entries: 64 });
@@ -43,10 +37,10 @@ describe.skipIf(why.ring)(titled('Ring (io_uring) promise API', why.ring), () =>
   });
 
   it('openat, read, statx and close a file, byte-exact', async () => {
-    const fd = await ring.openat(-100, file, constants.O_RDONLY);
+    const fd = await ring.openat(-100, scratch.path, constants.O_RDONLY);
     const st = await ring.statx(fd, '');
     expect(st.size).toBe(data.length);
-    expect((await ring.statx(-100, file)).ino).toBe(st.ino);
+    expect((await ring.statx(-100, scratch.path)).ino).toBe(st.ino);
     const buf = Buffer.alloc(10000);
     expect(await ring.read(fd, buf, 12345)).toBe(10000);
     expect(buf.equals(data.subarray(12345, 22345))).toBe(true);
@@ -80,7 +74,7 @@ describe.skipIf(why.ring)(titled('Ring (io_uring) promise API', why.ring), () =>
     expect(await ring.write(w, data.subarray(0, 3000), -1)).toBe(3000);
     expect(await pending).toBe(3000);
     expect(got.subarray(0, 3000).equals(data.subarray(0, 3000))).toBe(true);
-    const fd = openSync(file, 'r');
+    const fd = openSync(scratch.path, 'r');
     expect(await ring.splice(fd, 4096, w, null, 8192)).toBe(8192);
     const out = Buffer.alloc(8192);
     expect(await ring.read(r, out, -1)).toBe(8192);
@@ -135,7 +129,7 @@ describe.skipIf(why.ring)(titled('Ring (io_uring) promise API', why.ring), () =>
     const e = await ring.read(r, Buffer.alloc(8), -1).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ErrnoError);
     expect(e).toMatchObject({ code: 'EBADF', errno: -constants.EBADF, syscall: 'read' });
-    const fd = await ring.openat(-100, file, constants.O_RDONLY | constants.O_DIRECT);
+    const fd = await ring.openat(-100, scratch.path, constants.O_RDONLY | constants.O_DIRECT);
     const aligned = alignedView(8192);
     expect(await ring.read(fd, aligned, 4096, 4096)).toBe(4096);
     expect(aligned.subarray(0, 4096).equals(data.subarray(4096, 8192))).toBe(true);
@@ -165,7 +159,7 @@ describe.skipIf(why.ring)(titled('Ring (io_uring) promise API', why.ring), () =>
   });
 
   it('registered buffers and registered files', async () => {
-    const fd = openSync(file, 'r');
+    const fd = openSync(scratch.path, 'r');
     const bufs = [Buffer.alloc(4096), Buffer.alloc(65536)];
     ring.registerBuffers(bufs);
     expect(await ring.readFixed(fd, 1, 8192, 65536)).toBe(65536);

@@ -4,6 +4,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { sys } from '../../dist/src/index.js';
 
 export function scratchDir(): { dir: string; remove: () => void } {
@@ -26,6 +27,28 @@ export function makeFile(dir: string, name: string, data: Uint8Array): string {
   const p = join(dir, name);
   writeFileSync(p, data);
   return p;
+}
+
+/**
+ * A file holding `data` in a scratch directory of its own for the enclosing `describe`:
+ * made before its tests (beforeAll), removed after them. `path` is valid inside the tests.
+ */
+export function scratchFile(data: Uint8Array, name = 'data'): { readonly path: string; readonly dir: string } {
+  let scratch: ReturnType<typeof scratchDir> | undefined;
+  let path = '';
+  beforeAll(() => {
+    scratch = scratchDir();
+    path = makeFile(scratch.dir, name, data);
+  });
+  afterAll(() => scratch?.remove());
+  return {
+    get path() {
+      return path;
+    },
+    get dir() {
+      return scratch?.dir ?? '';
+    },
+  };
 }
 
 /** `size` bytes at an address that is a multiple of `align` (for O_DIRECT). */
