@@ -337,3 +337,23 @@ describe.skipIf(why.ring)(titled('a caller’s buffer stays attached while the k
     }
   }, 30_000);
 });
+
+describe('pin() itself', () => {
+  it('marks each view’s ArrayBuffer: a view seen before, another view of a pinned buffer, a new buffer', async () => {
+    const { pin, lentToKernel } = await import('../dist/src/sys/pin.js');
+    const a = fresh(64);
+    const a2 = new Uint8Array(a.buffer, 8, 16); // another view of the same memory
+    const b = fresh(64);
+    pin(a);
+    pin(a); // seen before: nothing more to do
+    expect([lentToKernel(a), lentToKernel(a2), lentToKernel(b)]).toEqual([true, true, false]);
+    pin(a2);
+    expect(survives(a2.buffer)).toBe(true);
+    const b2 = new Uint8Array(b.buffer, 4, 4);
+    pin(b2); // the first view of b pinned is not b itself: b's buffer is marked all the same
+    expect([lentToKernel(b), survives(b.buffer)]).toEqual([true, true]);
+    // an unpinned buffer does detach (the check above is not vacuous)
+    const c = fresh(16);
+    expect(survives(c.buffer)).toBe(false);
+  });
+});

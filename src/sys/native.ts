@@ -363,5 +363,10 @@ function load(): NativeBinding {
   }
 }
 
-/** The addon, loaded for this thread. */
-export const native: NativeBinding = load();
+/**
+ * The addon, loaded for this thread: a copy of its exports object. Node-API sets the exports
+ * one property at a time, which leaves that object in dictionary mode, and V8 then looks up
+ * every `native.x` on a hot path through its generic load (a hash lookup per call); the copy,
+ * made once, has fast properties.
+ */
+export const native: NativeBinding = { ...load() };
