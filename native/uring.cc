@@ -122,6 +122,8 @@ class Ring;
 // This thread's rings by slot, for prepSend (no unwrap of `this`). A ring's destructor empties
 // its slot; the table goes with the thread's last ring, not at thread exit.
 thread_local std::vector<Ring*>* tRings = nullptr;
+// The bits of a slot in PrepRwIn's `how`; the bit above them asks for a submit.
+constexpr int kSlotBits = 20;
 thread_local size_t tRingCount = 0;
 
 class Ring : public Napi::ObjectWrap<Ring> {
@@ -156,10 +158,12 @@ class Ring : public Napi::ObjectWrap<Ring> {
   }
 
   Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info), env_(info.Env()) {
-    hooked_ = napi_add_env_cleanup_hook(env_, &Ring::AtEnvExit, this) == napi_ok;
     if (tRings == nullptr) tRings = new std::vector<Ring*>();
     size_t i = 0;
     while (i < tRings->size() && (*tRings)[i] != nullptr) i++;
+    // PrepRwIn's `how` holds the slot in 20 bits (kSlotBits); no thread gets near that many rings.
+    if (i >= (size_t{1} << kSlotBits)) ThrowRange(info.Env(), "too many rings on this thread");
+    hooked_ = napi_add_env_cleanup_hook(env_, &Ring::AtEnvExit, this) == napi_ok;
     if (i == tRings->size()) tRings->push_back(nullptr);
     (*tRings)[i] = this;
     slot_ = i;
@@ -378,14 +382,18 @@ class Ring : public Napi::ObjectWrap<Ring> {
   // the ring counts one final completion per entry (inflight), and CancelAndWait would wait
   // forever for a completion the kernel never posts.
   Napi::Value Queue(Napi::Env env, const SqeFields& f) {
+    return Napi::Boolean::New(env, Put(env, f));
+  }
+  // Fills the next SQE from `f`: false when the submission queue is full.
+  bool Put(Napi::Env env, const SqeFields& f) {
     if ((f.flags & IOSQE_CQE_SKIP_SUCCESS) != 0)
       ThrowRange(env, "IOSQE_CQE_SKIP_SUCCESS is not supported: every entry must complete");
     io_uring_sqe* sqe = m_.GetSqe();
-    if (sqe == nullptr) return Napi::Boolean::New(env, false);
+    if (sqe == nullptr) return false;
     FillSqe(sqe, f);
     m_.NoteFdOp(*sqe);
     Mirror();
-    return Napi::Boolean::New(env, true);
+    return true;
   }
 
   static void CheckAddr(Napi::Env env, AddrKind kind, Bytes b, size_t boff, uint32_t len) {
@@ -442,11 +450,14 @@ class Ring : public Napi::ObjectWrap<Ring> {
 
   // Ring.prepRwIn(how, fd, buf, len, position, userData): prepRw of buf[0, len) with its
   // fixed arguments packed into one number, six arguments in all (node-addon-api copies more
-  // than six onto the heap): how = slot * 2^32 + bufIndex * 2^16 + sqeFlags * 2^8 + op.
+  // than six onto the heap): how = submit * 2^52 + slot * 2^32 + bufIndex * 2^16 +
+  // sqeFlags * 2^8 + op. With `submit` (a ring's submitEach), an entry prepared is submitted
+  // in the same call, as submit(0) would: an enter that fails leaves it in the SQ, where the
+  // next submit takes it and returns that error if it persists.
   static Napi::Value PrepRwIn(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     int64_t how = ArgInt(info, 0, "how", 0, (int64_t{1} << 53) - 1);
-    Ring* ring = InSlot(env, how >> 32);
+    Ring* ring = InSlot(env, (how >> 32) & ((int64_t{1} << kSlotBits) - 1));
     int op = static_cast<int>(how & 0xff);
     AddrKind kind = KindOf(op);
     if (kind != AddrKind::kBytes && kind != AddrKind::kFixed) ThrowRange(env, "not an rw op");
@@ -461,7 +472,9 @@ class Ring : public Napi::ObjectWrap<Ring> {
     f.off = pos;
     f.addr = reinterpret_cast<uintptr_t>(b.data);
     f.len = len;
-    return ring->Queue(env, f);
+    bool ok = ring->Put(env, f);
+    if (ok && ((how >> (32 + kSlotBits)) & 1) != 0) ring->m_.Submit(0);
+    return Napi::Boolean::New(env, ok);
   }
 
   // Ring.submitIn(slot, waitNr): submit(waitNr) by slot.

@@ -161,7 +161,7 @@ export function duelReport(
         `${rounds} measured rounds per depth after one warm-up, each side 1 s. "Ring" submits every ` +
         `re-prepared read in the enter that waits; "Ring as fio" sets up its ring as fio 3.33 does ` +
         `(SINGLE_ISSUER | DEFER_TASKRUN) and submits each read as soon as it is re-prepared, as fio's ` +
-        `iodepth_batch_submit=1 does. The target compares it with fio: the same ring setup and submit ` +
+        `iodepth_batch_submit=1 does (the ring's submitEach option: prep and enter in one call). The target compares it with fio: the same ring setup and submit ` +
         `pattern, driven from JavaScript. fio runs with --norandommap, so both read uniformly random blocks, ` +
         `repeats allowed. The floor is the widest fio / fio A/A ratio of the rounds: a Ring / fio ratio ` +
         `that close to ${RING_VS_FIO_MIN} reads "within noise". What separates the two paths is written up in ` +

@@ -56,7 +56,8 @@ export function makeFile(path: string, size: number): void {
  * Each batch blocks in one io_uring_enter: submit what was re-prepared, wait for a completion.
  * `defer`: fio's own ring setup, SINGLE_ISSUER | DEFER_TASKRUN (completions are processed in
  * that enter, never by interrupting the thread). `submitEach`: fio's submit pattern
- * (iodepth_batch_submit=1), each read submitted as soon as it is re-prepared. On this VM's
+ * (iodepth_batch_submit=1), each read submitted as soon as it is re-prepared (the Ring's own
+ * `submitEach` option: the prep and its io_uring_enter in one call into the addon). On this VM's
  * virtio disk a whole depth submitted at once reaches the host as one burst and each read
  * then waits longer there (docs/PERFORMANCE.md); reads trickling in as completions arrive
  * keep the device's latency down, for one more io_uring_enter per read.
@@ -70,7 +71,7 @@ export function ringIops(
   defer = false,
   submitEach = false,
 ): Sample {
-  const ring = new Ring({ entries: Math.max(qd, 8), attach: false, deferTaskrun: defer });
+  const ring = new Ring({ entries: Math.max(qd, 8), attach: false, deferTaskrun: defer, submitEach });
   const fd = openSync(path, fsc.O_RDONLY | fsc.O_DIRECT);
   const bufs = Array.from({ length: qd }, () => aligned(BS));
   if (fixed) ring.registerBuffers(bufs);
@@ -86,13 +87,13 @@ export function ringIops(
   let result: Sample;
   try {
     while (performance.now() < end) {
-      // submit what was re-prepared, wait for one completion and reap: one syscall, one call
+      // submit what was re-prepared (submitEach: nothing left), wait for one completion and
+      // reap: one syscall, one call
       const n = ring.submitAndReap(out, 1);
       if (n < 0) throw new Error(`ring submit: ${n}`);
       for (let i = 0; i < n; i++) {
         if (out[3 * i + 1] !== BS) throw new Error(`ring read: ${out[3 * i + 1]}`);
-        prep(out[3 * i]!);
-        if (submitEach && i + 1 < n) ring.submit(0); // the last goes with the next wait
+        prep(out[3 * i]!); // submitEach: prepared and submitted in one call into the addon
       }
       done += n;
     }

@@ -99,9 +99,9 @@ export class RingBatch extends RingCore {
     const f = v.fd(fd);
     const p = position(pos);
     const d = userData(ud);
-    const ok = sqe.prepRwSlot(this.slot, u.OP.READ_FIXED, f, buf, length, p, d, sqeFlags, bufIndex);
+    const ok = sqe.prepRwSlot(this.rwSlot, u.OP.READ_FIXED, f, buf, length, p, d, sqeFlags, bufIndex);
     if (ok) this.holdBatch(d, buf);
-    return ok;
+    return this.submitPrepared(ok, true);
   }
   /**
    * The batch read/write path, called once per operation: no object per call (spreading the
@@ -115,9 +115,9 @@ export class RingBatch extends RingCore {
     const length = v.slice(v.liveBytes(buf), 0, len)[1];
     sqeFlagsArg(sqeFlags);
     const d = userData(ud);
-    const ok = sqe.prepRwSlot(this.slot, op, f, buf, length, p, d, sqeFlags, 0);
+    const ok = sqe.prepRwSlot(this.rwSlot, op, f, buf, length, p, d, sqeFlags, 0);
     if (ok) this.hold(d, buf);
-    return ok;
+    return this.submitPrepared(ok, true);
   } // prettier-ignore
   private prepBytes(fd: number, buf: Uint8Array, off: number, len: number, ud: number, prep: (e: sqe.SockFields) => boolean) {
     this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
@@ -126,7 +126,7 @@ export class RingBatch extends RingCore {
     const d = userData(ud);
     const ok = prep({ fd: f, buf, offset, length, userData: d });
     if (ok) this.hold(d, buf);
-    return ok;
+    return this.submitPrepared(ok);
   } // prettier-ignore
   /** A caller's buffer in a prepared entry: pinned before the caller gets control back, held until the completion. */
   private hold(ud: number, buf: Uint8Array): void {
@@ -139,7 +139,7 @@ export class RingBatch extends RingCore {
     this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const multishot = v.object<{ multishot?: boolean }>('opts', opts).multishot === true;
     const e = { fd: v.fd(fd), userData: userData(ud), flags: SOCK_FLAGS, multishot };
-    return sqe.prepAccept(this.raw, e);
+    return this.submitPrepared(sqe.prepAccept(this.raw, e));
   }
   /** Prepares a timeout of `ms` milliseconds; its completion carries `ud` and -ETIME when the time has passed. */
   prepTimeout(ms: number, ud: number): boolean {
@@ -148,19 +148,19 @@ export class RingBatch extends RingCore {
     const d = userData(ud);
     const ok = sqe.prepTimeout(this.raw, { timespec: ts, userData: d });
     if (ok) this.holdBatch(d, ts);
-    return ok;
+    return this.submitPrepared(ok);
   }
   /** IORING_OP_ASYNC_CANCEL of `target`; its own completion carries `ud` (or is dropped when omitted). */
   prepCancel(target: number, ud = INTERNAL): boolean {
     this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
     const t = userData(target);
     const d = ud === INTERNAL ? INTERNAL : userData(ud);
-    return sqe.prepCancel(this.raw, { target: t, userData: d });
+    return this.submitPrepared(sqe.prepCancel(this.raw, { target: t, userData: d }));
   }
   /** Prepares an IORING_OP_NOP, completing with 0 and user data `ud`. */
   prepNop(ud: number): boolean {
     this.checkUsable('io_uring_prep'); // an SQPOLL ring submits what is prepared
-    return sqe.prepNop(this.raw, { userData: userData(ud) });
+    return this.submitPrepared(sqe.prepNop(this.raw, { userData: userData(ud) }));
   }
 
   /**

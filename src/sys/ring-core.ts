@@ -17,7 +17,7 @@ import { native, type NativeRing, type NativeWatch } from './native.js';
 import { openWatch } from './watch.js';
 import { credentialGeneration, credentials, installCredentialGuard } from './credential-guard.js';
 import * as u from './uring.js';
-import { prepCancel } from './uring-prep.js';
+import { prepCancel, SUBMIT_NOW } from './uring-prep.js';
 import { EVENTFD_ONE } from './eventfd-one.js';
 import { BusyRings } from './ring-exit.js';
 import { pin } from './pin.js';
@@ -70,6 +70,16 @@ export interface RingOptions {
    * to submit and reap. Default false; throws the kernel's errno where it is missing.
    */
   registerRingFd?: boolean;
+  /**
+   * Every batch `prep*` call also submits its entry (one io_uring_enter(2) per entry, made in
+   * the same call into the addon for reads and writes), as fio's `iodepth_batch_submit=1`
+   * does: each entry is in flight as soon as it is prepared, and a loop never calls
+   * `submit()` between preps. Default false: entries wait for `submit()` and go in one
+   * enter. An enter that fails leaves its entry prepared; the next `submit()` (or
+   * `submitAndReap`) takes it and returns the error if it persists. Promise operations are
+   * submitted as always, at the end of the synchronous stretch.
+   */
+  submitEach?: boolean;
 }
 
 /** Options every promise operation of a `Ring` takes. */
@@ -154,6 +164,10 @@ export class RingCore {
   protected readonly raw: NativeRing;
   /** The native ring's slot among its thread's rings, for the calls that skip an unwrap. @internal */
   protected readonly slot: number;
+  /** `slot` as the batch read/write prep passes it: with SUBMIT_NOW on a `submitEach` ring. @internal */
+  protected readonly rwSlot: number;
+  /** The option `submitEach`. @internal */
+  protected readonly submitEach: boolean;
   /** [0]: operations in flight, kept by the native ring (`raw.inflight()` without a call). */
   private readonly state: Float64Array;
   /** Set once the ring is closed. @internal */
@@ -226,6 +240,8 @@ export class RingCore {
     let slot: number;
     [this.fd, this.sqEntries, this.cqEntries, this.featureBits, slot] = this.raw.info();
     this.slot = slot;
+    this.submitEach = opts.submitEach === true;
+    this.rwSlot = this.submitEach ? slot + SUBMIT_NOW : slot;
     this.state = this.raw.state();
     pin(new Uint8Array(this.state.buffer)); // the native ring writes into it: its memory must stay where it is
     this.budget = (this.featureBits & u.IORING_FEAT_NODROP) !== 0 ? 0 : this.cqEntries;
@@ -359,6 +375,20 @@ export class RingCore {
     const r = native.Ring.submitIn(this.slot, waitNr === 0 ? 0 : Math.min(waitNr, this.state[0]!));
     this.updateRef();
     return r;
+  }
+
+  /**
+   * A batch prep's end on a `submitEach` ring: `ok` (its entry was prepared) submits it, unless
+   * the addon already did (`native`, the read/write path), when only what a submit does here
+   * besides the enter is left: the queued promise operations and the ring's reference.
+   * The enter's result is the next `submit()`'s to report (see RingOptions.submitEach).
+   * @internal
+   */
+  protected submitPrepared(ok: boolean, native = false): boolean {
+    if (!ok || !this.submitEach) return ok;
+    if (!native || this.queue.length > 0) this.flush();
+    else this.updateRef();
+    return ok;
   }
 
   /** Moves queued operations into the SQ while there is room. */

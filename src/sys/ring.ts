@@ -139,6 +139,7 @@ export class Ring extends RingBatch {
     if (o.deferTaskrun !== undefined) v.bool('deferTaskrun', o.deferTaskrun);
     if (o.coopTaskrun !== undefined) v.bool('coopTaskrun', o.coopTaskrun);
     if (o.submitAll !== undefined) v.bool('submitAll', o.submitAll);
+    if (o.submitEach !== undefined) v.bool('submitEach', o.submitEach);
     if (o.registerRingFd !== undefined) v.bool('registerRingFd', o.registerRingFd);
     super(o, entries, cq);
   }

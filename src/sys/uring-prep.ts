@@ -86,8 +86,12 @@ export function prepSendSlot(slot: number, e: SockFields): boolean {
  * READ / WRITE / READ_FIXED of `buf[0, length)` with no RWF_* flags, by the static
  * `Ring.prepRwIn` on the ring in `slot`: the batch API's hot path, one call with six
  * arguments, no unwrap and no object per entry. `bufIndex` names the registered buffer
- * `buf` is (READ_FIXED), else 0.
+ * `buf` is (READ_FIXED), else 0. `slot` plus {@link SUBMIT_NOW} also submits the entry in
+ * the same call (a `submitEach` ring's).
  */
+/** Added to a slot for `prepRwIn`: the entry is submitted in the same call (native/uring.cc kSlotBits). */
+export const SUBMIT_NOW = 2 ** 20;
+
 export function prepRwSlot(
   slot: number,
   op: number,
