@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Ring, constants, sys } from './helpers/rawio.js';
 import { titled, why } from './helpers/skips.js';
-import { alignedView, pattern, scratchFile } from './helpers/uring.js';
+import { alignedView, fioLoop, pattern, scratchFile } from './helpers/uring.js';
 import { eventually } from './helpers/wait.js';
 
 const BS = 4096;
@@ -158,29 +158,15 @@ describe.skipIf(why.ring)(titled('Ring submitEach', why.ring), () => {
     for (const deferTaskrun of [false, true]) {
       const ring = new Ring({ entries: 8, attach: false, deferTaskrun, submitEach: true });
       const fd = openSync(scratch.path, constants.O_RDONLY | constants.O_DIRECT);
-      const qd = 8;
-      const bufs = Array.from({ length: qd }, () => alignedView(BS));
-      const at = new Array<number>(qd);
-      let issued = 0;
-      const prep = (slot: number) => {
-        at[slot] = pos(issued++);
-        expect(ring.prepRead(fd, bufs[slot]!, at[slot], BS, slot)).toBe(true);
-        expect(ring.sqSpace).toBe(8); // already taken by the kernel
-      };
-      for (let s = 0; s < qd; s++) prep(s);
-      const out = new Int32Array(3 * qd);
-      let done = 0;
-      while (done < 400) {
-        const n = ring.submitAndReap(out, 1); // nothing left to submit: waits and reaps
-        expect(n).toBeGreaterThanOrEqual(1);
-        for (let i = 0; i < n; i++) {
-          const slot = out[3 * i]!;
-          expect(out[3 * i + 1]).toBe(BS);
-          expect(Buffer.from(bufs[slot]!).equals(block(at[slot]!))).toBe(true);
-          prep(slot);
-        }
-        done += n;
-      }
+      // each read is taken by the kernel as it is prepared; submitAndReap only waits and reaps
+      fioLoop(ring, fd, {
+        qd: 8,
+        reads: 400,
+        position: pos,
+        expected: block,
+        onPrep: () => expect(ring.sqSpace).toBe(8),
+      });
+      const out = new Int32Array(3 * 8);
       while (ring.inflight > 0) ring.reap(out, 1);
       ring.close();
       closeSync(fd);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { Ring, constants } from './helpers/rawio.js';
 import { titled, why } from './helpers/skips.js';
-import { alignedView, pattern, scratchFile } from './helpers/uring.js';
+import { alignedView, fioLoop, pattern, scratchFile } from './helpers/uring.js';
 
 const EBADF = 9;
 const BS = 4096;
@@ -86,28 +86,16 @@ describe.skipIf(why.ring)(titled('Ring.submitAndReap', why.ring), () => {
     const ring = new Ring({ entries: 8, attach: false, deferTaskrun: true });
     const fd = openSync(scratch.path, constants.O_RDONLY | constants.O_DIRECT);
     const qd = 8;
-    const bufs = Array.from({ length: qd }, () => alignedView(BS));
-    const at = new Array<number>(qd);
-    let issued = 0;
-    const prep = (slot: number) => {
-      at[slot] = pos(issued++);
-      expect(ring.prepRead(fd, bufs[slot]!, at[slot], BS, slot)).toBe(true);
-    };
-    for (let s = 0; s < qd; s++) prep(s);
-    const out = new Int32Array(3 * qd);
-    let done = 0;
-    while (done < 500) {
-      const n = ring.submitAndReap(out, 1);
-      expect(n).toBeGreaterThanOrEqual(1);
-      for (let i = 0; i < n; i++) {
-        const slot = out[3 * i]!;
-        expect(out[3 * i + 1]).toBe(BS);
-        expect(Buffer.from(bufs[slot]!).equals(block(at[slot]!))).toBe(true);
-        prep(slot);
+    fioLoop(ring, fd, {
+      qd,
+      reads: 500,
+      position: pos,
+      expected: block,
+      onPrep: (i, n) => {
         if (i + 1 < n) expect(ring.submit(0)).toBe(1); // the last goes with the next wait
-      }
-      done += n;
-    }
+      },
+    });
+    const out = new Int32Array(3 * qd);
     expect(ring.inflight).toBe(qd);
     // the rest: waiting for more than is in flight waits for what is, and no more
     let left = qd;
