@@ -29,31 +29,21 @@
  * paths and timespecs, the Proactor's timespecs, the proactor thread's gathered replies, file
  * chunks and stop counter (`Proactor.sendOwn` / `readOwn`), the file chunks of the `uring`
  * and `direct` transfers (`TransferRing.readOwn` / `sendOwn`, ring-native.ts), the probe's
- * throwaway buffer ring — and the addon's own external memory ({@link addonMemory}). A pin of a view pinned
- * before costs one WeakSet lookup; a new view's first pin also reads `buf.buffer` (a C++
- * builtin) and looks its ArrayBuffer up: some 40 ns.
+ * throwaway buffer ring — and the addon's own external memory ({@link addonMemory}). A pin costs a read of
+ * `buf.buffer` (a C++ builtin, most of it) and a WeakSet lookup: some 40 ns.
  */
 import { markAsUntransferable } from 'node:worker_threads';
 
 const pinned = new WeakSet<ArrayBufferLike>();
-/**
- * Views already pinned: a view's ArrayBuffer never changes, and a loop hands the same views
- * over and over, so the common case is one lookup with no read of `buf.buffer` (a C++
- * builtin that optimized code calls rather than inlines).
- */
-const pinnedViews = new WeakSet<Uint8Array>();
 /** The addon's own external memory ({@link addonMemory}): never marked; in `pinned` once lent. */
 const addon = new WeakSet<ArrayBufferLike>();
 
 /** Marks the ArrayBuffer under `buf` untransferable (once); the addon's own memory is only recorded as lent. */
 export function pin(buf: Uint8Array): void {
-  if (pinnedViews.has(buf)) return;
   const ab = buf.buffer;
-  if (!pinned.has(ab)) {
-    if (!addon.has(ab)) markAsUntransferable(ab);
-    pinned.add(ab);
-  }
-  pinnedViews.add(buf);
+  if (pinned.has(ab)) return;
+  if (!addon.has(ab)) markAsUntransferable(ab);
+  pinned.add(ab);
 }
 
 /**
