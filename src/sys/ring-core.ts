@@ -379,14 +379,14 @@ export class RingCore {
 
   /**
    * A batch prep's end on a `submitEach` ring: `ok` (its entry was prepared) submits it, unless
-   * the addon already did (`native`, the read/write path), when only what a submit does here
+   * the addon already did (`entered`, the read/write path), when only what a submit does here
    * besides the enter is left: the queued promise operations and the ring's reference.
    * The enter's result is the next `submit()`'s to report (see RingOptions.submitEach).
    * @internal
    */
-  protected submitPrepared(ok: boolean, native = false): boolean {
+  protected submitPrepared(ok: boolean, entered = false): boolean {
     if (!ok || !this.submitEach) return ok;
-    if (!native || this.queue.length > 0) this.flush();
+    if (!entered || this.queue.length > 0) this.flush();
     else this.updateRef();
     return ok;
   }
