@@ -13,6 +13,11 @@ import { loadgen as run, type LoadgenOptions, type LoadgenResult } from '../src/
 
 export * from '../src/loadgen/index.js';
 
+/** Whether the server answered nothing at all in run `r`: not a reply, not a byte. */
+export function answeredNothing(r: LoadgenResult): boolean {
+  return r.received === 0 && r.bytesIn === 0;
+}
+
 /**
  * `warmup`: the run is a scenario's discarded warm-up. A server that answered nothing in it
  * (one freshly started, still loading its threads while others start beside it on the same
@@ -33,7 +38,7 @@ export async function loadgen(opts: LoadgenOptions, o: { warmup?: boolean } = {}
   if (opts.requests !== undefined) {
     const failure = runFailure(opts, r);
     if (failure !== undefined) throw new Error(`${where}: ${failure}`);
-  } else if (r.received === 0 && r.bytesIn === 0 && r.ended !== 'stopped') {
+  } else if (answeredNothing(r) && r.ended !== 'stopped') {
     throw new Error(`${where}: the server answered nothing in ${r.seconds.toFixed(2)} s (${errorSummary(opts, r)})`);
   }
   return r;

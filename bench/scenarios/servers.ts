@@ -7,7 +7,7 @@
  * busy moment of the machine hits them all alike. Tests claims 6, 8, 9 and 11, and the HTTP and
  * RESP targets.
  */
-import { loadgen } from '../loadgen.js';
+import { answeredNothing, loadgen } from '../loadgen.js';
 import { compare } from '../runner.js';
 import type { BenchContext, Chart, ChartPoint, Scenario, ScenarioResult, Table } from '../scenario.js';
 import { fmt, median, summarize } from '../stats.js';
@@ -171,7 +171,7 @@ async function measureProtocol(ctx: BenchContext, protocol: Protocol, cases: Cas
             const row = acc.get(n)!;
             if (warm) {
               // no figure, and no failure (bench/loadgen.ts), but the log says which server it was
-              if (r.received === 0 && r.bytesIn === 0) {
+              if (answeredNothing(r)) {
                 const e = r.errors;
                 ctx.log(
                   `${protocol} ${caseKey(row)} ${n}: the warm-up got no reply in ${r.seconds.toFixed(2)} s ` +
