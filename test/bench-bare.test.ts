@@ -141,6 +141,8 @@ async function heldReplies(port: number, n: number): Promise<void> {
 const HTTP_SERVERS = [
   ['bare-server.c', () => buildBareServer(), ['http']],
   ['bare-uring.c', () => buildBareUring(), []],
+  // connections in a registered file table: every request served, every slot closed again
+  ['bare-uring.c --fixed-files', () => buildBareUring(), ['--fixed-files']],
 ] as const;
 
 describe.skipIf(why.cc).each(HTTP_SERVERS)(titled('bench/c/%s over HTTP', why.cc), (_file, build, args) => {
@@ -291,7 +293,55 @@ describe.skipIf(why.cc)(titled('bench/c/bare-uring.c', why.cc), () => {
   it('refuses a usage it does not know', async () => {
     const built = buildBareUring();
     if (!built.ok) throw new Error(built.reason);
-    const r = spawn(built.path, [], { stdio: 'ignore' });
-    expect(await exited(r)).toBe(2);
+    for (const args of [[], ['--fixed-file', '8080'], ['8080', '8081'], ['--skip-send-cqe']]) {
+      const r = spawn(built.path, args, { stdio: 'ignore' });
+      expect(await exited(r), args.join(' ')).toBe(2);
+    }
+  });
+});
+
+// Sends that post no completion: correct while the client reads its replies (see the
+// program's header), which every test here does.
+describe.skipIf(why.cc)(titled('bench/c/bare-uring.c --skip-send-cqe', why.cc), () => {
+  let uring: Running | undefined;
+
+  beforeAll(async () => {
+    const built = buildBareUring();
+    if (!built.ok) throw new Error(built.reason);
+    uring = await start(built.path, ['--fixed-files', '--skip-send-cqe']);
+  });
+
+  afterAll(() => stop(uring));
+
+  it('one whole reply per request head, byte by byte and pipelined, on many connections at once', async () => {
+    const clients = Array.from({ length: 20 }, () => client(uring!.port));
+    await Promise.all(clients.map((c) => c.ready));
+    await byteByByte(clients[0]!.sock, HEAD);
+    await clients[0]!.until((t) => count(t, 'hello world\n') === 1);
+    clients.forEach((c, i) => c.sock.write(HEAD.repeat(100 + i)));
+    for (const [i, c] of clients.entries()) {
+      const want = 100 + i + (i === 0 ? 1 : 0);
+      await c.until((t) => count(t, 'hello world\n') === want);
+      // whole replies only: each begins with its status line and ends with its body
+      expect(c.text.split('HTTP/1.1 200 OK\r\n').slice(1)).toHaveLength(want);
+      expect(
+        c.text
+          .split('HTTP/1.1 200 OK\r\n')
+          .slice(1)
+          .every((r) => r.endsWith('\r\n\r\nhello world\n')),
+      ).toBe(true);
+      c.sock.destroy();
+    }
+  });
+
+  it('closes each connection at its end, and serves the next ones', async () => {
+    for (let i = 0; i < 100; i++) {
+      const c = client(uring!.port);
+      await c.ready;
+      c.sock.end(HEAD.repeat(1 + (i % 3)));
+      await c.until((_t, closed) => closed);
+      expect(count(c.text, 'hello world\n')).toBe(1 + (i % 3));
+    }
+    expect(uring!.child.exitCode).toBe(null);
   });
 });

@@ -13,10 +13,30 @@
  *     completes (a short send sends its rest first);
  *   - one io_uring_enter per loop turn: submit what was queued, wait for one completion.
  *
- *   bare-uring PORT   listens on 127.0.0.1:PORT and serves until killed
+ *   bare-uring [--fixed-files] [--skip-send-cqe] PORT
+ *                     listens on 127.0.0.1:PORT and serves until killed
  *
  * A connection whose unsent replies pass 4 MiB (a client that sends and never reads) is
  * closed: the multishot recv cannot be paused, and this program holds no more than that.
+ *
+ * Two options measure what two io_uring features save a server like this (see
+ * docs/PERFORMANCE.md); the bench runs without them:
+ *
+ *   --fixed-files    connections live in a registered file table (multishot accept into
+ *                    IORING_FILE_INDEX_ALLOC), and recv, send, shutdown and close name a
+ *                    slot with IOSQE_FIXED_FILE: no file lookup and reference per operation.
+ *                    TCP_NODELAY is set on the listening socket, which accepted sockets
+ *                    inherit (no setsockopt on a slot).
+ *   --skip-send-cqe  replies go out with MSG_WAITALL (the kernel finishes a short send
+ *                    itself) and IOSQE_CQE_SKIP_SUCCESS: a send that succeeds posts no
+ *                    completion. The program then cannot know when a send has left, so
+ *                    several may be in flight on one connection, each from a read-only
+ *                    block of the second's reply repeated. Correct only while the socket
+ *                    takes each send whole, as it does for a client that reads its replies
+ *                    (wrk): a send the kernel must finish in parts, waiting for room, can be
+ *                    overtaken by a later one, cutting a reply in two on the wire. Nor is a
+ *                    client that never reads bounded by the 4 MiB above. A measurement
+ *                    option, never a way to serve.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +56,9 @@ enum {
   BUF_SIZE = 4096,
   MAX_PENDING = 4 << 20, /* unsent replies a connection may hold */
   BGID = 0,
+  FIXED_SLOTS = 16384, /* --fixed-files: the registered file table */
+  BLOCK_REPLIES = 64,  /* --skip-send-cqe: replies per read-only block */
+  BLOCKS = 16,         /* --skip-send-cqe: one block a second, reused after BLOCKS seconds */
 };
 
 /* user_data: the operation in the top byte, the fd below. */
@@ -67,6 +90,10 @@ static char *buf_mem;
 static unsigned short buf_tail;
 static struct conn **conns;
 static size_t nconns;
+static int fixed_files, skip_send_cqe;
+/* --skip-send-cqe: BLOCK_REPLIES copies of the reply of the second in block_at[i]. */
+static char *blocks[BLOCKS];
+static time_t block_at[BLOCKS];
 
 static void die_err(const char *what, int err) {
   errno = err;
@@ -193,6 +220,10 @@ static void prep_accept(int lfd) {
   s->fd = lfd;
   s->ioprio = IORING_ACCEPT_MULTISHOT;
   s->accept_flags = SOCK_CLOEXEC;
+  if (fixed_files) {
+    s->file_index = IORING_FILE_INDEX_ALLOC; /* res is the slot */
+    s->accept_flags = 0;                     /* a slot has no close-on-exec flag */
+  }
   s->user_data = UD(OP_ACCEPT, lfd);
 }
 
@@ -201,7 +232,7 @@ static void prep_recv(int fd) {
   s->opcode = IORING_OP_RECV;
   s->fd = fd;
   s->ioprio = IORING_RECV_MULTISHOT;
-  s->flags = IOSQE_BUFFER_SELECT;
+  s->flags = IOSQE_BUFFER_SELECT | (fixed_files ? IOSQE_FIXED_FILE : 0);
   s->buf_group = BGID;
   s->user_data = UD(OP_RECV, fd);
   conns[fd]->recv_armed = 1;
@@ -221,13 +252,62 @@ static void prep_send(int fd, struct conn *c) {
   s->addr = (uint64_t)(uintptr_t)(c->fl + c->fl_off);
   s->len = (unsigned)(c->fl_len - c->fl_off);
   s->msg_flags = MSG_NOSIGNAL;
+  if (fixed_files) s->flags = IOSQE_FIXED_FILE;
   s->user_data = UD(OP_SEND, fd);
   c->send_busy = 1;
 }
 
+/* --skip-send-cqe: BLOCK_REPLIES copies of this second's reply, filled once a second. */
+static const char *reply_block(size_t *reply_len) {
+  const char *r = http_reply(reply_len);
+  time_t now = time(NULL);
+  size_t i = (size_t)now % BLOCKS;
+  if (block_at[i] != now) {
+    /* http_reply() formats into 256 bytes: a block holds BLOCK_REPLIES of any length */
+    if (!blocks[i] && !(blocks[i] = malloc(BLOCK_REPLIES * 256))) die("malloc");
+    for (int k = 0; k < BLOCK_REPLIES; k++) memcpy(blocks[i] + k * *reply_len, r, *reply_len);
+    block_at[i] = now;
+  }
+  return blocks[i];
+}
+
+/* --skip-send-cqe: sends the c->len bytes of whole replies queued, from a block, posting no
+ * completion unless it fails; the kernel finishes a short send itself (MSG_WAITALL). */
+static void send_skipping(int fd, struct conn *c) {
+  size_t rl;
+  const char *b = reply_block(&rl);
+  for (size_t left = c->len / rl; left > 0;) {
+    size_t k = left < BLOCK_REPLIES ? left : BLOCK_REPLIES;
+    struct io_uring_sqe *s = sqe();
+    s->opcode = IORING_OP_SEND;
+    s->fd = fd;
+    s->addr = (uint64_t)(uintptr_t)b;
+    s->len = (unsigned)(k * rl);
+    s->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
+    s->flags = IOSQE_CQE_SKIP_SUCCESS | (fixed_files ? IOSQE_FIXED_FILE : 0);
+    s->user_data = UD(OP_SEND, fd);
+    left -= k;
+  }
+  c->len = 0;
+}
+
+/* An operation on fd whose completion nobody waits for (IOSQE_CQE_SKIP_SUCCESS; user_data 0). */
+static struct io_uring_sqe *sqe_quiet(int op, int fd) {
+  struct io_uring_sqe *s = sqe();
+  s->opcode = (unsigned char)op;
+  s->fd = fd;
+  s->flags = IOSQE_CQE_SKIP_SUCCESS;
+  s->user_data = 0;
+  return s;
+}
+
 static void conn_free(int fd) {
   struct conn *c = conns[fd];
-  close(fd);
+  if (fixed_files) {
+    struct io_uring_sqe *s = sqe_quiet(IORING_OP_CLOSE, 0);
+    s->file_index = (unsigned)fd + 1; /* closes the slot */
+  } else
+    close(fd);
   free(c->out);
   free(c->fl);
   free(c);
@@ -242,14 +322,21 @@ static void maybe_free(int fd, struct conn *c) {
 
 /* EOF, an error or too much unsent: end the armed recv (shutdown completes it) and free. */
 static void conn_end(int fd, struct conn *c) {
-  if (!c->closing && c->recv_armed) shutdown(fd, SHUT_RDWR);
+  if (!c->closing && c->recv_armed) {
+    if (fixed_files) {
+      struct io_uring_sqe *s = sqe_quiet(IORING_OP_SHUTDOWN, fd);
+      s->len = SHUT_RDWR;
+      s->flags |= IOSQE_FIXED_FILE;
+    } else
+      shutdown(fd, SHUT_RDWR);
+  }
   c->closing = 1;
   maybe_free(fd, c);
 }
 
 static void add_conn(int fd) {
   int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!fixed_files) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   conns = table_fit(conns, &nconns, fd, sizeof *conns);
   conns[fd] = calloc(1, sizeof **conns);
   if (!conns[fd]) die("calloc");
@@ -258,6 +345,7 @@ static void add_conn(int fd) {
 
 static void on_data(int fd, struct conn *c, const char *p, size_t n) {
   http_heads(&c->head_match, p, n, &c->out, &c->len, &c->cap);
+  if (skip_send_cqe) return send_skipping(fd, c);
   if (c->len + (c->fl_len - c->fl_off) > MAX_PENDING) return conn_end(fd, c);
   if (c->len && !c->send_busy) prep_send(fd, c);
 }
@@ -270,6 +358,7 @@ static void on_send(int fd, struct conn *c, int res) {
 }
 
 static void on_cqe(int lfd, struct io_uring_cqe *e) {
+  if (e->user_data == 0) return; /* a quiet shutdown or close that failed: nothing to do */
   int op = UD_OP(e->user_data), fd = UD_FD(e->user_data);
   int more = (e->flags & IORING_CQE_F_MORE) != 0;
   if (op == OP_ACCEPT) {
@@ -283,7 +372,10 @@ static void on_cqe(int lfd, struct io_uring_cqe *e) {
   }
   struct conn *c = (size_t)fd < nconns ? conns[fd] : NULL;
   if (op == OP_SEND) {
-    if (c) on_send(fd, c, e->res);
+    if (c && skip_send_cqe)
+      conn_end(fd, c); /* only a failed send completes */
+    else if (c)
+      on_send(fd, c, e->res);
     return;
   }
   /* OP_RECV */
@@ -301,14 +393,35 @@ static void on_cqe(int lfd, struct io_uring_cqe *e) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s PORT\n", argv[0]);
+  const char *port = NULL;
+  int bad = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--fixed-files") == 0)
+      fixed_files = 1;
+    else if (strcmp(argv[i], "--skip-send-cqe") == 0)
+      skip_send_cqe = 1;
+    else if (argv[i][0] != '-' && !port)
+      port = argv[i];
+    else
+      bad = 1;
+  }
+  if (bad || !port) {
+    fprintf(stderr, "usage: %s [--fixed-files] [--skip-send-cqe] PORT\n", argv[0]);
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  int lfd = listen_loopback(atoi(argv[1]), SOCK_CLOEXEC);
+  int lfd = listen_loopback(atoi(port), SOCK_CLOEXEC);
+  if (fixed_files) {
+    int one = 1;
+    setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   setup_ring();
   setup_buffers();
+  if (fixed_files) {
+    static int slots[FIXED_SLOTS];
+    memset(slots, -1, sizeof slots); /* every slot empty */
+    if (sys_register(IORING_REGISTER_FILES, slots, FIXED_SLOTS) < 0) die("IORING_REGISTER_FILES");
+  }
   prep_accept(lfd);
   for (;;) {
     submit_pending(1);
