@@ -25,6 +25,7 @@
 #include <cstring>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "errors.h"
 #include "families.h"
@@ -373,6 +374,136 @@ Napi::Value JsMunmap(const Napi::CallbackInfo& info) {
   return Num(env, 0);
 }
 
+// ---- transfer windows: mappings no JS ever sees
+//
+// The `mmap` transfer method writes a file to a socket from a mapping that lives only for
+// the transfer. As a Buffer, each mapping would cost an external ArrayBuffer, a finalizer's
+// global handle, a registry entry and a detach: far more user time than the mmap itself.
+// Here a mapping is held in a slot of this thread's table instead, named by a small integer
+// the TypeScript side owns for the length of one transfer, and only the kernel reads it
+// (write(2) copies from it: a page lost to a truncation makes the copy fault, which the
+// kernel reports as EFAULT or a short write, never SIGBUS). A thread's table is unmapped
+// with the thread.
+
+struct Window {
+  void* base = nullptr;           // what mmap returned; null: the slot holds nothing
+  size_t span = 0;                // what to munmap
+  const uint8_t* data = nullptr;  // the byte at start (base, or a few bytes into its page)
+  int fd = -1;                    // the file it maps
+  int64_t start = 0;              // file position of its first data byte
+  int64_t len = 0;                // data bytes from start (clamped to EOF when mapped)
+};
+
+struct WindowTable {
+  std::vector<Window> slots;
+  ~WindowTable() {
+    for (Window& w : slots)
+      if (w.base != nullptr) munmap(w.base, w.span);
+  }
+};
+
+thread_local WindowTable windows;
+
+// The highest slot number: far above the mappings a process may hold (vm.max_map_count).
+constexpr int64_t kMaxWindowSlot = (int64_t{1} << 20) - 1;
+
+// Failures on the file side, told apart from the socket's -errno: -(errno | kind << 16).
+constexpr long kFailMmap = 1L << 16;
+constexpr long kFailMadvise = 2L << 16;
+
+void DropWindow(Window& w) {
+  if (w.base != nullptr) munmap(w.base, w.span);
+  w = Window{};
+}
+
+// Maps [pos, pos + want) of fd into w, clamped to EOF: 0 when nothing is left there (EOF),
+// the data bytes mapped, or a file-side failure (-(errno | kind)).
+long MapWindow(Window& w, int fd, int64_t pos, int64_t want, int flags, int advice) {
+  struct stat st;
+  long r = RetryEintr([&] { return fstat(fd, &st); });
+  if (r < 0) return -(-r | kFailMmap);
+  // Only a regular file has an end to clamp to; anything else is refused as mmap() would
+  // refuse most of it (transferFile sends regular files alone).
+  if (!S_ISREG(st.st_mode)) return -(EINVAL | kFailMmap);
+  int64_t len = pos >= st.st_size ? 0 : std::min<int64_t>(want, st.st_size - pos);
+  if (len == 0) return 0;
+  static const int64_t page = sysconf(_SC_PAGESIZE);
+  int64_t delta = pos % page;
+  size_t span = static_cast<size_t>(len + delta);
+  void* base = mmap(nullptr, span, PROT_READ, MAP_SHARED | flags, fd, pos - delta);
+  if (base == MAP_FAILED) return -(errno | kFailMmap);
+  if (advice >= 0) {
+    long a = RetryEintr([&] { return madvise(base, span, advice); });
+    if (a < 0) {
+      munmap(base, span);
+      return -(-a | kFailMadvise);
+    }
+  }
+  w.base = base;
+  w.span = span;
+  w.fd = fd;
+  w.data = static_cast<const uint8_t*>(base) + delta;
+  w.start = pos;
+  w.len = len;
+  return len;
+}
+
+// mmapSend(slot, sockFd, fileFd, position, count, window, flags, advice): one step of the
+// `mmap` transfer. Writes up to `count` bytes of fileFd at `position` to sockFd from the
+// mapping in `slot`, first mapping a new window of up to `window` bytes at `position`
+// (clamped to EOF) when the slot's mapping does not hold that position. Returns the bytes
+// written, 0 at EOF (nothing left to map there), the write's -errno (-EAGAIN: resume with
+// the same slot), or -(errno | 1 << 16) for a failed fstat/mmap, -(errno | 2 << 16) for a
+// failed madvise. A step that writes all of `count` unmaps at once, so a transfer the
+// kernel takes whole leaves nothing behind; otherwise mmapDrop(slot) ends it. flags: 0 or
+// MAP_POPULATE; advice: -1 or one of the readahead hints.
+Napi::Value JsMmapSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 8) ThrowType(env, "mmapSend takes 8 arguments");
+  size_t slot = static_cast<size_t>(ArgInt(info, 0, "slot", 0, kMaxWindowSlot));
+  int sockFd = ArgFd(info, 1, "sockFd");
+  int fileFd = ArgFd(info, 2, "fileFd");
+  int64_t pos = ArgInt(info, 3, "position", 0, kMaxSafe);
+  int64_t count = ArgInt(info, 4, "count", 1, kMaxSafe);
+  int64_t window = ArgInt(info, 5, "window", 1, int64_t{1} << 30);
+  int flags = static_cast<int>(ArgInt(info, 6, "flags", 0, INT32_MAX));
+  int advice = static_cast<int>(ArgInt(info, 7, "advice", -1, INT32_MAX));
+  if ((flags & ~kMmapFlags) != 0) ThrowRange(env, "flags must be 0 or MAP_POPULATE");
+  if (advice != -1 && !SafeAdvice(advice))
+    ThrowRange(env,
+               "advice must be -1 or a readahead hint (MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED)");
+  if (slot >= windows.slots.size()) windows.slots.resize(slot + 1);
+  Window& w = windows.slots[slot];
+  if (w.base == nullptr || w.fd != fileFd || pos < w.start || pos >= w.start + w.len) {
+    DropWindow(w);
+    long m = MapWindow(w, fileFd, pos, std::min(count, window), flags, advice);
+    if (m <= 0) return Num(env, static_cast<double>(m));
+  }
+  const uint8_t* from = w.data + (pos - w.start);
+  size_t n = static_cast<size_t>(std::min(count, w.start + w.len - pos));
+  long r = RetryEintr([&] { return write(sockFd, from, n); });
+  if (r == count) DropWindow(w);
+  return Num(env, static_cast<double>(r));
+}
+
+// mmapDrop(slot): unmaps what `slot` holds (nothing: a no-op). Returns 1 when it held a
+// mapping, 0 otherwise.
+Napi::Value JsMmapDrop(const Napi::CallbackInfo& info) {
+  size_t slot = static_cast<size_t>(ArgInt(info, 0, "slot", 0, kMaxWindowSlot));
+  if (slot >= windows.slots.size() || windows.slots[slot].base == nullptr)
+    return Num(info.Env(), 0);
+  DropWindow(windows.slots[slot]);
+  return Num(info.Env(), 1);
+}
+
+// mmapWindows(): the slots of this thread holding a mapping (for tests and leak checks).
+Napi::Value JsMmapWindows(const Napi::CallbackInfo& info) {
+  double n = 0;
+  for (const Window& w : windows.slots)
+    if (w.base != nullptr) n++;
+  return Num(info.Env(), n);
+}
+
 }  // namespace
 
 void InitFile(Napi::Env env, Napi::Object exports) {
@@ -389,6 +520,9 @@ void InitFile(Napi::Env env, Napi::Object exports) {
   exports.Set("mmap", Napi::Function::New(env, JsMmap));
   exports.Set("munmap", Napi::Function::New(env, JsMunmap));
   exports.Set("madvise", Napi::Function::New(env, JsMadvise));
+  exports.Set("mmapSend", Napi::Function::New(env, JsMmapSend));
+  exports.Set("mmapDrop", Napi::Function::New(env, JsMmapDrop));
+  exports.Set("mmapWindows", Napi::Function::New(env, JsMmapWindows));
 }
 
 }  // namespace rawio

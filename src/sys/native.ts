@@ -156,6 +156,29 @@ export interface FileBinding {
    * collected, for a Buffer an in-flight operation may still hold; false unmaps outright.
    */
   munmap(buf: Uint8Array, reserve?: boolean): number;
+  /**
+   * One step of the `mmap` transfer from a mapping no JS sees, held in this thread's `slot`:
+   * writes up to `count` bytes of the file at `position` to the socket, first mapping a
+   * window of up to `window` bytes there (clamped to EOF) when the slot's mapping does not
+   * hold it. Bytes written, 0 at EOF, the write's -errno, or a file-side failure:
+   * -(errno | 1 << 16) fstat/mmap, -(errno | 2 << 16) madvise. A step that writes all of
+   * `count` unmaps; otherwise {@link mmapDrop} ends the slot's use. flags: 0 or
+   * MAP_POPULATE; advice: -1 or MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED.
+   */
+  mmapSend(
+    slot: number,
+    sockFd: number,
+    fileFd: number,
+    position: number,
+    count: number,
+    window: number,
+    flags: number,
+    advice: number,
+  ): number;
+  /** Unmaps what `slot` holds: 1 when it held a mapping, 0 when it held none. */
+  mmapDrop(slot: number): number;
+  /** How many slots of this thread hold a mapping. */
+  mmapWindows(): number;
 }
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface NativeBinding extends FileBinding {}

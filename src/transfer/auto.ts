@@ -8,11 +8,17 @@
 import { Ring } from '../sys/ring.js';
 import { directTransfer } from './direct.js';
 import type { TransferJob } from './job.js';
-import { sendfileTransfer } from './sendfile.js';
+import type { Sent } from './drive.js';
+import { sendfileStart, sendfileTransfer } from './sendfile.js';
 
 /** Which method `auto` picks for a job. */
 export function autoChoice(job: TransferJob): 'sendfile' | 'direct' {
   return job.length >= job.directio && Ring.supported() ? 'direct' : 'sendfile';
+}
+
+/** The method's core: `sendfile`'s count itself when the kernel took every byte at once. */
+export function autoStart(job: TransferJob): Sent {
+  return autoChoice(job) === 'direct' ? directTransfer(job) : sendfileStart(job);
 }
 
 export function autoTransfer(job: TransferJob): Promise<number> {

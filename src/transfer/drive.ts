@@ -15,14 +15,57 @@ export const YIELD_BYTES = 16 << 20;
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** What a method's core returns: the count at once, or a promise when it had to wait. */
+export type Sent = number | Promise<number>;
+
 /**
  * Runs `step(sent)` until `job.length` bytes are sent. `step` sends from file position
  * `job.offset + sent` and returns bytes sent (> 0), 0 at EOF, or the socket call's `-errno`;
- * it throws itself for errors on the file side.
+ * it throws itself for errors on the file side. While the kernel takes every byte, the loop
+ * runs to the end in this call and returns the count itself, not a promise: a file the
+ * socket buffer holds whole (most files of a static server) costs no promise, no await and
+ * no microtask here. At the first EAGAIN, or after {@link YIELD_BYTES} without a wait, the
+ * rest goes on in {@link driveOn}, which returns a promise. Errors are thrown, in this call
+ * or through the promise.
  */
-export async function drive(job: TransferJob, syscall: string, step: (sent: number) => number): Promise<number> {
+export function drive(job: TransferJob, syscall: string, step: (sent: number) => number): Sent {
   let sent = 0;
+  while (sent < job.length) {
+    const r = step(sent);
+    if (r > 0) {
+      sent += r;
+      job.onSent?.(r);
+      if (sent >= YIELD_BYTES) return driveOn(job, syscall, step, sent, false);
+    } else if (r === -EAGAIN) {
+      return driveOn(job, syscall, step, sent, true);
+    } else if (r === 0) {
+      break;
+    } else {
+      throw errnoError(r, syscall);
+    }
+  }
+  return sent;
+}
+
+/**
+ * The rest of {@link drive} once it must give the loop a turn: first a wait for
+ * writability (`blocked`, after EAGAIN) or a yield (after {@link YIELD_BYTES}), then the
+ * same loop, waiting on each EAGAIN.
+ */
+async function driveOn(
+  job: TransferJob,
+  syscall: string,
+  step: (sent: number) => number,
+  sent: number,
+  blocked: boolean,
+): Promise<number> {
   let sinceYield = 0;
+  if (blocked) {
+    await job.wait(job.sockFd);
+  } else {
+    await yieldToLoop();
+    if (job.signal?.aborted) throw abortError(job.signal);
+  }
   while (sent < job.length) {
     const r = step(sent);
     if (r > 0) {

@@ -6,23 +6,24 @@
  * nothing may wait for a dynamic import. A method added later calls `registerTransferMethod`.
  */
 import type { Socket } from 'node:net';
-import { fstat } from '../sys/file.js';
 import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
 import { EPIPE } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
+import { native } from '../sys/native.js';
 import { abortError } from '../sys/ring-core.js';
 import { Ring } from '../sys/ring.js';
 import * as v from '../sys/validate.js';
 import type { TransferJob, TransferMethod } from './job.js';
-import { mmapTransfer } from './mmap.js';
+import type { Sent } from './drive.js';
+import { mmapStart, mmapTransfer } from './mmap.js';
 import { checkMmapTransfer, type MmapTransferOptions } from './mmap-options.js';
-import { readwriteTransfer } from './readwrite.js';
-import { sendfileTransfer } from './sendfile.js';
-import { spliceTransfer } from './splice.js';
+import { readwriteStart, readwriteTransfer } from './readwrite.js';
+import { sendfileStart, sendfileTransfer } from './sendfile.js';
+import { spliceStart, spliceTransfer } from './splice.js';
 import { uringTransfer } from './uring.js';
 import { directTransfer } from './direct.js';
-import { autoTransfer } from './auto.js';
-import { abortable, writableWaiter } from './wait.js';
+import { autoStart, autoTransfer } from './auto.js';
+import { abortable, writableWaiter, type Waiter } from './wait.js';
 
 export type { TransferJob, TransferMethod } from './job.js';
 export type { SocketLike } from '../sys/node-fd.js';
@@ -44,6 +45,19 @@ const builtIn: Record<TransferMethodName, TransferMethod> = {
   direct: directTransfer,
   auto: autoTransfer,
 };
+/**
+ * The cores of the built-in methods that finish in the call when the kernel takes every
+ * byte at once (a count, not a promise: see `drive`). transferFile runs a method by its core
+ * while `methods` still holds the built-in function; one replaced by
+ * {@link registerTransferMethod} runs as given.
+ */
+const cores = new Map<TransferMethod, (job: TransferJob) => Sent>([
+  [readwriteTransfer, readwriteStart],
+  [mmapTransfer, mmapStart],
+  [sendfileTransfer, sendfileStart],
+  [spliceTransfer, spliceStart],
+  [autoTransfer, autoStart],
+]);
 /** Every method by name: the built-in ones and those added by {@link registerTransferMethod}. */
 export const methods: Record<string, TransferMethod> = { ...builtIn };
 
@@ -183,6 +197,9 @@ const KINDS: Record<number, string> = {
   0o140000: 'a socket',
 };
 
+/** fstat(2)'s answer for {@link regularFileSize}: [size, blksize, mode, …], reused. */
+const statOut = new Float64Array(7);
+
 /**
  * The size of the regular file open as `fd`. transferFile sends a region at a file position,
  * sized by fstat(2): any other kind of file has no such region (a pipe's or a device's size is
@@ -190,11 +207,12 @@ const KINDS: Record<number, string> = {
  * way), so it is refused here, for every method, before anything is sent.
  */
 function regularFileSize(fd: number): number {
-  const st = fstat(fd);
-  const kind = st.mode & S_IFMT;
+  const r = native.fstat(fd, statOut);
+  if (r < 0) throw errnoError(r, 'fstat');
+  const kind = statOut[2]! & S_IFMT;
   if (kind !== 0o100000)
     throw v.valueError('fileFd', `an open regular file, not ${KINDS[kind] ?? 'this kind of file'}`, fd);
-  return st.size;
+  return statOut[0]!;
 }
 
 /**
@@ -230,8 +248,9 @@ export async function transferFile(sock: SocketLike, fileFd: number, opts: Trans
   const offset = opts.offset ?? 0;
   const avail = Math.max(0, size - offset);
   const length = Math.min(opts.length ?? avail, avail);
-  const waiter = opts.wait ? undefined : writableWaiter();
-  const wait = opts.wait ?? ((fd: number) => waiter!.wait(fd));
+  // The default waiter's poll handle is opened at the first EAGAIN, not for every transfer.
+  let waiter: Waiter | undefined;
+  const wait = opts.wait ?? ((fd: number) => (waiter ??= writableWaiter()).wait(fd));
   const job: TransferJob = {
     sockFd,
     fileFd,
@@ -239,14 +258,18 @@ export async function transferFile(sock: SocketLike, fileFd: number, opts: Trans
     length,
     wait: signal ? abortable(wait, signal) : wait,
     directio: opts.directio ?? Number.MAX_SAFE_INTEGER,
+    pipeSize: opts.pipeSize,
+    chunkSize: opts.chunkSize,
+    mmap: opts.mmap === undefined ? undefined : { ...opts.mmap },
+    signal,
+    onSent: opts.onSent,
   };
-  if (opts.pipeSize !== undefined) job.pipeSize = opts.pipeSize;
-  if (opts.chunkSize !== undefined) job.chunkSize = opts.chunkSize;
-  if (opts.mmap !== undefined) job.mmap = { ...opts.mmap };
-  if (signal !== undefined) job.signal = signal;
-  if (opts.onSent !== undefined) job.onSent = opts.onSent;
+  if (length === 0) return 0;
+  // A count, not a promise: the kernel took every byte in this call and nothing waited.
+  const r = (cores.get(method) ?? method)(job);
+  if (typeof r === 'number') return r;
   try {
-    return length === 0 ? 0 : await method(job);
+    return await r;
   } finally {
     waiter?.close();
   }

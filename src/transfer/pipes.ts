@@ -28,8 +28,13 @@ const pool: Pipe[] = [];
  * default size: it moves the same bytes, in smaller rounds, and is pooled as one.
  */
 export function acquirePipe(asked = 0): Pipe {
-  const i = pool.findIndex((p) => p.asked === asked);
-  if (i >= 0) return pool.splice(i, 1)[0]!;
+  for (let i = pool.length - 1; i >= 0; i--) {
+    const p = pool[i]!;
+    if (p.asked !== asked) continue;
+    pool[i] = pool[pool.length - 1]!;
+    pool.pop();
+    return p;
+  }
   let r = native.pipe(asked, false);
   if (r === -EPERM && asked > 0) {
     asked = 0;

@@ -9,7 +9,7 @@
  */
 import { errnoError } from '../sys/errors.js';
 import { native } from '../sys/native.js';
-import { drive } from './drive.js';
+import { drive, type Sent } from './drive.js';
 import type { TransferJob } from './job.js';
 
 export const DEFAULT_CHUNK = 128 << 10;
@@ -23,7 +23,11 @@ function take(size: number): Buffer {
   let best = -1;
   for (let i = 0; i < pool.length; i++)
     if (pool[i]!.length >= size && (best < 0 || pool[i]!.length < pool[best]!.length)) best = i;
-  return best >= 0 ? pool.splice(best, 1)[0]! : Buffer.allocUnsafe(size);
+  if (best < 0) return Buffer.allocUnsafe(size);
+  const buf = pool[best]!;
+  pool[best] = pool[pool.length - 1]!;
+  pool.pop();
+  return buf;
 }
 
 /** Pools `buf` if it is small enough; a full pool gives up its smallest buffer for a larger one. */
@@ -43,14 +47,16 @@ export function readwritePoolStats(): { buffers: number; bytes: number } {
   return { buffers: pool.length, bytes: pool.reduce((n, b) => n + b.length, 0) };
 }
 
-export async function readwriteTransfer(job: TransferJob): Promise<number> {
+/** The method's core: the count itself when the kernel took every byte at once (see `drive`). */
+export function readwriteStart(job: TransferJob): Sent {
   const { sockFd, fileFd, offset, length } = job;
   const chunk = Math.min(job.chunkSize ?? DEFAULT_CHUNK, length);
   const buf = take(chunk);
   let have = 0; // bytes in buf
   let done = 0; // of which written
+  let r: Sent;
   try {
-    return await drive(job, 'write', (sent) => {
+    r = drive(job, 'write', (sent) => {
       if (done === have) {
         const n = native.pread(fileFd, buf, 0, Math.min(chunk, length - sent), offset + sent);
         if (n < 0) throw errnoError(n, 'pread');
@@ -62,7 +68,17 @@ export async function readwriteTransfer(job: TransferJob): Promise<number> {
       if (w > 0) done += w;
       return w;
     });
-  } finally {
+  } catch (e) {
     give(buf);
+    throw e;
   }
+  if (typeof r === 'number') {
+    give(buf);
+    return r;
+  }
+  return r.finally(() => give(buf));
+}
+
+export async function readwriteTransfer(job: TransferJob): Promise<number> {
+  return readwriteStart(job);
 }

@@ -7,26 +7,28 @@
  */
 import { ErrnoError, errnoError } from '../sys/errors.js';
 import { native } from '../sys/native.js';
-import { drive } from './drive.js';
+import { drive, type Sent } from './drive.js';
 import type { TransferJob } from './job.js';
 import { acquirePipe, releasePipe, type Pipe } from './pipes.js';
-import { readwriteTransfer } from './readwrite.js';
+import { readwriteStart } from './readwrite.js';
 
 const { SPLICE_F_MOVE, SPLICE_F_NONBLOCK, SPLICE_F_MORE } = native.constants as Record<string, number>;
 
-export async function spliceTransfer(job: TransferJob): Promise<number> {
+/** The method's core: the count itself when the kernel took every byte at once (see `drive`). */
+export function spliceStart(job: TransferJob): Sent {
   const { sockFd, fileFd, offset, length } = job;
   let pipe: Pipe;
   try {
     pipe = acquirePipe(job.pipeSize ?? 0);
   } catch (e) {
     // Out of fds for the pipe: the body still goes out, through a buffer instead.
-    if (e instanceof ErrnoError && (e.code === 'EMFILE' || e.code === 'ENFILE')) return readwriteTransfer(job);
+    if (e instanceof ErrnoError && (e.code === 'EMFILE' || e.code === 'ENFILE')) return readwriteStart(job);
     throw e;
   }
   let inPipe = 0;
+  let r: Sent;
   try {
-    return await drive(job, 'splice', (sent) => {
+    r = drive(job, 'splice', (sent) => {
       if (inPipe === 0) {
         // The pipe is empty, so this cannot meet EAGAIN; the file side may block on disk.
         const n = native.splice(fileFd, offset + sent, pipe.w, -1, Math.min(pipe.size, length - sent), SPLICE_F_MOVE!);
@@ -39,7 +41,17 @@ export async function spliceTransfer(job: TransferJob): Promise<number> {
       if (w > 0) inPipe -= w;
       return w;
     });
-  } finally {
+  } catch (e) {
     releasePipe(pipe, inPipe === 0);
+    throw e;
   }
+  if (typeof r === 'number') {
+    releasePipe(pipe, inPipe === 0);
+    return r;
+  }
+  return r.finally(() => releasePipe(pipe, inPipe === 0));
+}
+
+export async function spliceTransfer(job: TransferJob): Promise<number> {
+  return spliceStart(job);
 }
