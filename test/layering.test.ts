@@ -67,6 +67,7 @@ const RAW_BINDING_USERS = [
   'src/models/stats.ts', // peerAddress of each accepted fd, under maxConnectionsPerClient
   'src/models/tpc-acceptor.ts',
   'src/transfer/direct.ts',
+  'src/transfer/index.ts', // fstat into a reused Float64Array: the size and kind of the file, per transfer
   'src/transfer/mmap.ts',
   'src/transfer/pipes.ts',
   'src/transfer/readwrite.ts',
