@@ -18,6 +18,7 @@
  * ends short or rejects with EFAULT.
  */
 import { errnoError } from '../sys/errors.js';
+import { checkAdvice, type MmapAdvice } from '../sys/mmap.js';
 import { native } from '../sys/native.js';
 import { drive, type Sent } from './drive.js';
 import type { TransferJob } from './job.js';
@@ -86,15 +87,21 @@ function perTransfer(job: TransferJob, flags: number, advice: number): Sent {
   );
 }
 
+/** The madvise(2) value of an advice name, -1 for none (a job made by hand may carry anything: checked). */
+function adviceValue(a: MmapAdvice | undefined): number {
+  if (a === undefined) return -1;
+  return Object.hasOwn(ADVICE, a) ? ADVICE[a]! : ADVICE[checkAdvice('mmap.advice', a)]!;
+}
+
 /** The method's core: the count itself when the kernel took every byte at once (see `drive`). */
 export function mmapStart(job: TransferJob): Sent {
   const o = job.mmap;
   if (o === undefined) return perTransfer(job, 0, -1);
   const flags = o.populate === true ? MAP_POPULATE : 0;
-  if (o.reuse !== true) return perTransfer(job, flags, o.advice === undefined ? -1 : ADVICE[o.advice]!);
+  if (o.reuse !== true) return perTransfer(job, flags, adviceValue(o.advice));
   const opts = o.advice === undefined ? { populate: flags !== 0 } : { populate: flags !== 0, advice: o.advice };
   const cached = acquireMapping(job.fileFd, opts);
-  if (!cached) return perTransfer(job, flags, o.advice === undefined ? -1 : ADVICE[o.advice]!);
+  if (!cached) return perTransfer(job, flags, adviceValue(o.advice));
   let r: Sent;
   try {
     r = sendFromView(job, cached.buf);
