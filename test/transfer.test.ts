@@ -227,6 +227,9 @@ describe('transferFile options', () => {
     const pooled = readwritePoolStats();
     expect(pooled.buffers).toBeGreaterThan(0);
     expect(pooled.bytes).toBeLessThanOrEqual(pooled.buffers * POOL_BUFFER_MAX);
+    // Page-aligned, each: the kernel's copies into a buffer a few bytes past a page start run
+    // several times slower (store-to-load 4 KiB aliasing with the page-cache source).
+    expect(pooled.pageAligned).toBe(pooled.buffers);
   });
 
   // Unprivileged, F_SETPIPE_SZ is EPERM over pipe-max-size (and over this user's share of
