@@ -9,11 +9,13 @@
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { native } from '../dist/src/sys/native.js';
 import { MMAP_WINDOW } from '../dist/src/transfer/mmap.js';
 import { leakedSince, openFds } from './helpers/fds.js';
+import { eventually } from './helpers/wait.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
 import {
   constants,
@@ -242,6 +244,33 @@ describe('transferFile mmap: mappings held natively', () => {
       expect(native.mmapWindows()).toBe(0);
       expect(mappingsOf(f.path)).toBe(0);
     } finally {
+      sys.close(f.fd);
+    }
+  });
+
+  it("unmaps a worker's parked window when the worker is terminated", async () => {
+    const f = makeFile('worker.bin', randomBytes(4 << 20));
+    const [r, w] = sys.pipe(); // non-blocking, and nobody reads: the transfer parks at once
+    const src = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(${JSON.stringify(join(process.cwd(), 'dist/src/index.js'))}).then(({ transferFile, waitWritable }) => {
+        const wait = (fd) => {
+          parentPort.postMessage('parked');
+          return waitWritable(fd);
+        };
+        transferFile(workerData.w, workerData.file, { method: 'mmap', wait }).catch(() => {});
+      });`;
+    const worker = new Worker(src, { eval: true, workerData: { w, file: f.fd } });
+    try {
+      await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+      expect(mappingsOf(f.path)).toBe(1); // the worker's window, in the process's one address space
+      expect(native.mmapWindows()).toBe(0); // and in the worker's table, not this thread's
+      await worker.terminate();
+      // The worker's table goes with its thread, and its window with it.
+      expect(await eventually(() => mappingsOf(f.path) === 0)).toBe(true);
+    } finally {
+      sys.close(r);
+      sys.close(w);
       sys.close(f.fd);
     }
   });
