@@ -346,6 +346,33 @@ describe('transferFile: built-in cores and replaced methods', () => {
     }
   });
 
+  it('settles through a promise whatever a method or an argument does', async () => {
+    const f = makeFile('settle.bin', randomBytes(4096));
+    const [r, w] = sys.pipe();
+    try {
+      // A method added at run time that breaks its type and returns a plain count.
+      registerTransferMethod('plain-count', (() => 7) as unknown as Parameters<typeof registerTransferMethod>[1]);
+      const p = transferFile(w, f.fd, { method: 'plain-count' as 'sendfile' });
+      expect(p).toBeInstanceOf(Promise);
+      expect(await p).toBe(7);
+      // One that throws in the call: a rejection, not a throw out of transferFile.
+      registerTransferMethod('throws-now', () => {
+        throw new RangeError('now');
+      });
+      const q = transferFile(w, f.fd, { method: 'throws-now' as 'sendfile' });
+      expect(q).toBeInstanceOf(Promise);
+      await expect(q).rejects.toThrow('now');
+      // Bad arguments: rejections too.
+      const bad = transferFile(w, -1, { method: 'sendfile' });
+      expect(bad).toBeInstanceOf(Promise);
+      await expect(bad).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    } finally {
+      sys.close(r);
+      sys.close(w);
+      sys.close(f.fd);
+    }
+  });
+
   it('keeps the public methods promise-returning: a failure is a rejection, never a throw', async () => {
     const f = makeFile('reject.bin', randomBytes(4096));
     const wo = sys.open(f.path, constants.O_WRONLY!);

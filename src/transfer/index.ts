@@ -152,8 +152,7 @@ function checkOptions(o: TransferOptions): void {
  */
 async function nodeQueueDrained(socket: Socket, signal: AbortSignal | undefined): Promise<void> {
   if (signal?.aborted) throw abortError(signal);
-  if (socket.destroyed || socket.writableEnded) throw socketGone(socket);
-  if (socket.writableLength === 0 && socket.writableCorked === 0) return;
+  if (nodeQueueEmpty(socket)) return;
   await new Promise<void>((resolve, reject) => {
     const stop = () => {
       socket.off('close', onClose);
@@ -177,6 +176,15 @@ async function nodeQueueDrained(socket: Socket, signal: AbortSignal | undefined)
     socket.write(EMPTY, onWritten);
   });
   if (socket.destroyed) throw socketGone(socket);
+}
+
+/**
+ * Whether Node's queue for `socket` is empty now (nothing to wait for); throws the socket's
+ * error when it is closed or ended, since nothing can be sent on it then.
+ */
+function nodeQueueEmpty(socket: Socket): boolean {
+  if (socket.destroyed || socket.writableEnded) throw socketGone(socket);
+  return socket.writableLength === 0 && socket.writableCorked === 0;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -234,20 +242,41 @@ function regularFileSize(fd: number): number {
  *   sys.close(file);
  * }
  */
-export async function transferFile(sock: SocketLike, fileFd: number, opts: TransferOptions): Promise<number> {
-  const sockFd = fdOf(sock, 'sock');
-  v.fd(fileFd, 'fileFd');
-  if (opts === null || typeof opts !== 'object') throw v.typeError('opts', 'of type object', opts);
-  checkOptions(opts);
+export function transferFile(sock: SocketLike, fileFd: number, opts: TransferOptions): Promise<number> {
+  // Not an async function: a transfer the kernel takes whole settles with one resolved
+  // promise, without the frame and awaits an async function would allocate for it. Every
+  // throw below still becomes a rejection, as it would in an async function.
+  try {
+    const sockFd = fdOf(sock, 'sock');
+    v.fd(fileFd, 'fileFd');
+    if (opts === null || typeof opts !== 'object') throw v.typeError('opts', 'of type object', opts);
+    checkOptions(opts);
+    const signal = opts.signal;
+    if (signal?.aborted) throw abortError(signal);
+    const method = resolveMethod(opts.method);
+    const size = regularFileSize(fileFd);
+    const node = nodeSocket(sock, 'sock');
+    if (node !== undefined && !nodeQueueEmpty(node)) {
+      return nodeQueueDrained(node, signal).then(() => settled(start(sockFd, fileFd, opts, method, size)));
+    }
+    return settled(start(sockFd, fileFd, opts, method, size));
+  } catch (e) {
+    return Promise.reject(e as Error);
+  }
+}
+
+/** A promise of the count: resolved already when the method finished in the call. */
+function settled(r: Sent): Promise<number> {
+  return typeof r === 'number' ? Promise.resolve(r) : r;
+}
+
+/** The transfer itself, once the arguments are checked and the socket may take bytes. */
+function start(sockFd: number, fileFd: number, opts: TransferOptions, method: TransferMethod, size: number): Sent {
   const signal = opts.signal;
-  if (signal?.aborted) throw abortError(signal);
-  const method = resolveMethod(opts.method);
-  const size = regularFileSize(fileFd);
-  const node = nodeSocket(sock, 'sock');
-  if (node !== undefined) await nodeQueueDrained(node, signal);
   const offset = opts.offset ?? 0;
   const avail = Math.max(0, size - offset);
   const length = Math.min(opts.length ?? avail, avail);
+  if (length === 0) return 0;
   // The default waiter's poll handle is opened at the first EAGAIN, not for every transfer.
   let waiter: Waiter | undefined;
   const wait = opts.wait ?? ((fd: number) => (waiter ??= writableWaiter()).wait(fd));
@@ -264,13 +293,19 @@ export async function transferFile(sock: SocketLike, fileFd: number, opts: Trans
     signal,
     onSent: opts.onSent,
   };
-  if (length === 0) return 0;
   // A count, not a promise: the kernel took every byte in this call and nothing waited.
   const r = (cores.get(method) ?? method)(job);
   if (typeof r === 'number') return r;
-  try {
-    return await r;
-  } finally {
-    waiter?.close();
-  }
+  // A method added at run time may return any thenable (or, against its type, a plain value).
+  const p = r instanceof Promise ? r : Promise.resolve(r);
+  return p.then(
+    (n) => {
+      waiter?.close();
+      return n;
+    },
+    (e: unknown) => {
+      waiter?.close();
+      throw e;
+    },
+  );
 }
