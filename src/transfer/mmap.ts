@@ -11,9 +11,9 @@
  * table (`native.mmapSend`, file.cc), which maps a window, writes from it and unmaps it
  * once the transfer's last byte is written — one addon call for a file the socket buffer
  * takes whole, with no Buffer, finalizer or detach to pay for. A transfer that meets
- * EAGAIN keeps its slot, and so its window, until it resumes at the exact offset; `finally`
- * gives the slot back and unmaps whatever it still holds (an error, an abort, a file that
- * ended early). Only the kernel reads the mapping: a file truncated under it makes write(2)
+ * EAGAIN keeps its slot, and so its window, until it resumes at the exact offset; when the
+ * transfer ends the slot goes back to the free list, unmapped first if it still holds a
+ * window (an error, an abort, a file that ended early). Only the kernel reads the mapping: a file truncated under it makes write(2)
  * fail with EFAULT (the kernel's copy faults) rather than raise SIGBUS, and the transfer
  * ends short or rejects with EFAULT.
  */
