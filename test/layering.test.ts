@@ -67,12 +67,13 @@ const RAW_BINDING_USERS = [
   'src/models/stats.ts', // peerAddress of each accepted fd, under maxConnectionsPerClient
   'src/models/tpc-acceptor.ts',
   'src/transfer/direct.ts',
-  'src/transfer/index.ts', // fstat into a reused Float64Array: the size and kind of the file, per transfer
+  'src/transfer/mmap-cache.ts', // fstat into a reused Float64Array when no transfer lent its own
   'src/transfer/mmap.ts',
   'src/transfer/pipes.ts',
   'src/transfer/readwrite.ts',
   'src/transfer/sendfile.ts',
   'src/transfer/splice.ts',
+  'src/transfer/stat.ts', // fstat into a reused Float64Array: the file's size and kind, per transfer
   'src/transfer/wait.ts',
   'src/loadgen/addon.ts',
 ];

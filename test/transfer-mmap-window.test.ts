@@ -14,11 +14,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { native } from '../dist/src/sys/native.js';
 import { MMAP_WINDOW } from '../dist/src/transfer/mmap.js';
+import { lentStat } from '../dist/src/transfer/stat.js';
 import { leakedSince, openFds } from './helpers/fds.js';
 import { eventually } from './helpers/wait.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
 import {
+  closeMmapCache,
   constants,
+  mmapCacheStats,
   registerTransferMethod,
   sys,
   transferFile,
@@ -395,5 +398,75 @@ describe('transferFile: built-in cores and replaced methods', () => {
       sys.close(wo);
       sys.close(f.fd);
     }
+  });
+});
+
+describe('the fstat transferFile lends to its method', () => {
+  it('is lent only within the call: never after it, a failed one included', async () => {
+    const f = makeFile('lent.bin', randomBytes(65536));
+    const [r, w] = sys.pipe();
+    try {
+      let during: Float64Array | undefined;
+      registerTransferMethod('peek-stat', (job) => {
+        during = lentStat(job.fileFd);
+        return Promise.resolve(0);
+      });
+      await transferFile(w, f.fd, { method: 'peek-stat' as 'sendfile' });
+      expect(during?.[0]).toBe(65536); // the size transferFile's fstat read
+      expect(lentStat(f.fd)).toBeUndefined();
+      // A pipe as the file: fstat'd, refused, and nothing left lent.
+      await expect(transferFile(w, r, { method: 'sendfile' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+      expect(lentStat(r)).toBeUndefined();
+      // A transfer that waits: nothing lent while it is parked.
+      const peer = await tcpPeer();
+      sys.setBufferSizes(peer.sockFd, { send: 4096 });
+      let lentWhileParked = 0;
+      const wait = (fd: number) => {
+        if (lentStat(f.fd) !== undefined) lentWhileParked++;
+        return waitWritable(fd);
+      };
+      const n = await transferFile(peer.sockFd, f.fd, { method: 'mmap', mmap: { reuse: true }, wait });
+      sys.close(peer.sockFd);
+      await peer.received;
+      expect(n).toBe(65536);
+      expect(lentWhileParked).toBe(0);
+    } finally {
+      sys.close(r);
+      sys.close(w);
+      sys.close(f.fd);
+    }
+  });
+
+  it('keys reused mappings by the version the lent fstat saw: a changed file gets a new view', async () => {
+    closeMmapCache(); // what earlier tests cached
+    const path = join(dir, 'versions.bin');
+    const v1 = randomBytes(8192);
+    writeFileSync(path, v1);
+    const fd = sys.open(path, constants.O_RDONLY!);
+    try {
+      const sendOnce = async () => {
+        const peer = await tcpPeer();
+        const n = await transferFile(peer.sockFd, fd, { method: 'mmap', mmap: { reuse: true } });
+        sys.close(peer.sockFd);
+        return { n, got: await peer.received };
+      };
+      const a = await sendOnce();
+      const b = await sendOnce(); // the same view
+      expect(mmapCacheStats().mappings).toBe(1);
+      expect(mappingsOf(path)).toBe(1);
+      const v2 = randomBytes(4096);
+      writeFileSync(path, v2); // a new size (and mtime)
+      const c = await sendOnce();
+      expect([a.n, b.n, c.n]).toEqual([8192, 8192, 4096]);
+      expect(a.got.sha256).toBe(sha256(v1));
+      expect(b.got.sha256).toBe(sha256(v1));
+      expect(c.got.sha256).toBe(sha256(v2));
+      expect(mmapCacheStats().mappings).toBe(1); // the old version dropped
+      expect(mappingsOf(path)).toBe(1);
+    } finally {
+      sys.close(fd);
+      closeMmapCache();
+    }
+    expect(mappingsOf(path)).toBe(0);
   });
 });

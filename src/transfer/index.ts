@@ -9,7 +9,6 @@ import type { Socket } from 'node:net';
 import { fdOf, nodeSocket, type SocketLike } from '../sys/node-fd.js';
 import { EPIPE } from '../sys/errno.js';
 import { errnoError } from '../sys/errors.js';
-import { native } from '../sys/native.js';
 import { abortError } from '../sys/ring-core.js';
 import { Ring } from '../sys/ring.js';
 import * as v from '../sys/validate.js';
@@ -23,6 +22,7 @@ import { spliceStart, spliceTransfer } from './splice.js';
 import { uringTransfer } from './uring.js';
 import { directTransfer } from './direct.js';
 import { autoStart, autoTransfer } from './auto.js';
+import { endLoan, statAndLend } from './stat.js';
 import { abortable, writableWaiter, type Waiter } from './wait.js';
 
 export type { TransferJob, TransferMethod } from './job.js';
@@ -205,9 +205,6 @@ const KINDS: Record<number, string> = {
   0o140000: 'a socket',
 };
 
-/** fstat(2)'s answer for {@link regularFileSize}: [size, blksize, mode, …], reused. */
-const statOut = new Float64Array(7);
-
 /**
  * The size of the regular file open as `fd`. transferFile sends a region at a file position,
  * sized by fstat(2): any other kind of file has no such region (a pipe's or a device's size is
@@ -215,12 +212,11 @@ const statOut = new Float64Array(7);
  * way), so it is refused here, for every method, before anything is sent.
  */
 function regularFileSize(fd: number): number {
-  const r = native.fstat(fd, statOut);
-  if (r < 0) throw errnoError(r, 'fstat');
-  const kind = statOut[2]! & S_IFMT;
+  const st = statAndLend(fd); // lent to the method for this call (stat.ts)
+  const kind = st[2]! & S_IFMT;
   if (kind !== 0o100000)
     throw v.valueError('fileFd', `an open regular file, not ${KINDS[kind] ?? 'this kind of file'}`, fd);
-  return statOut[0]!;
+  return st[0]!;
 }
 
 /**
@@ -257,11 +253,14 @@ export function transferFile(sock: SocketLike, fileFd: number, opts: TransferOpt
     const size = regularFileSize(fileFd);
     const node = nodeSocket(sock, 'sock');
     if (node !== undefined && !nodeQueueEmpty(node)) {
+      endLoan(); // stale after the wait: the method stats again
       return nodeQueueDrained(node, signal).then(() => settled(start(sockFd, fileFd, opts, method, size)));
     }
     return settled(start(sockFd, fileFd, opts, method, size));
   } catch (e) {
     return Promise.reject(e as Error);
+  } finally {
+    endLoan();
   }
 }
 

@@ -3,8 +3,9 @@
  * cache of whole-file mmap(2) views keyed by the file's identity and version — device,
  * inode, size and st_mtim — so a file sent again is written from the same mapping, without
  * a new mmap, a page fault per 4 KiB page, and a munmap (with its TLB shootdown) each time.
- * A file that changed gets a new key; its old mapping is dropped as soon as no transfer is
- * writing from it. Bounded by entries and mapped bytes, least recently used out first.
+ * A file that changed (a new size or st_mtim) gets a new mapping; the old one is dropped as
+ * soon as no transfer is writing from it. Bounded by entries and mapped bytes, least
+ * recently used out first.
  *
  * Why a file that shrinks under a cached mapping is safe: nothing in rawio reads the view
  * from JS. The bytes leave by write(2) from the view, so a page past the new EOF faults in
@@ -12,8 +13,10 @@
  * the transfer ends short like any other method's. A mapping is made from an fd this thread
  * opened; a later transfer of the same file through another fd reads the same page cache.
  */
-import { fstat } from '../sys/file.js';
+import { errnoError } from '../sys/errors.js';
 import { mmap, munmap, type MmapOptions } from '../sys/mmap.js';
+import { native } from '../sys/native.js';
+import { lentStat } from './stat.js';
 
 /** Files above this size are mapped per transfer, in windows: a cached view would pin too much address space. */
 export const MMAP_CACHE_MAX_FILE = 64 << 20;
@@ -25,30 +28,35 @@ export const MMAP_CACHE_BYTES = 256 << 20;
 /** A cached view; hold it between {@link acquireMapping} and {@link releaseMapping}. */
 export interface CachedMapping {
   readonly buf: Buffer;
-  readonly key: string;
+  /** `devMajor:devMinor:ino`: the file, whatever its version. */
   readonly file: string;
+  /** The version mapped: st_size and st_mtim. */
+  readonly size: number;
+  readonly mtimeSec: number;
+  readonly mtimeNsec: number;
   users: number;
   /** Evicted or stale: unmapped when the last user releases it. */
   dropped: boolean;
 }
 
-const byKey = new Map<string, CachedMapping>(); // in use order: the first is the least recent
-const byFile = new Map<string, CachedMapping>(); // dev:ino → its current version
+// Each file's current version, in use order: the first is the least recent. A version that
+// changed is dropped from here at once (and unmapped by its last user).
+const byFile = new Map<string, CachedMapping>();
 let mappedBytes = 0;
+const statOut = new Float64Array(9);
 
 function drop(e: CachedMapping): void {
-  if (byKey.get(e.key) === e) {
-    byKey.delete(e.key);
+  if (byFile.get(e.file) === e) {
+    byFile.delete(e.file);
     mappedBytes -= e.buf.length;
   }
-  if (byFile.get(e.file) === e) byFile.delete(e.file);
   e.dropped = true;
   if (e.users === 0) munmap(e.buf);
 }
 
 function evict(): void {
-  for (const e of byKey.values()) {
-    if (byKey.size <= MMAP_CACHE_ENTRIES && mappedBytes <= MMAP_CACHE_BYTES) return;
+  for (const e of byFile.values()) {
+    if (byFile.size <= MMAP_CACHE_ENTRIES && mappedBytes <= MMAP_CACHE_BYTES) return;
     drop(e);
   }
 }
@@ -56,23 +64,32 @@ function evict(): void {
 /**
  * The cached whole-file view of `fd` (made now with `opts` when missing), marked in use; or
  * undefined when the file is empty, not regular, or over {@link MMAP_CACHE_MAX_FILE}.
- * Throws the ErrnoError of a failed fstat or mmap.
+ * Throws the ErrnoError of a failed fstat or mmap. Within a transferFile call the file's
+ * fstat is the one transferFile made (stat.ts); otherwise it is made here.
  */
 export function acquireMapping(fd: number, opts: MmapOptions): CachedMapping | undefined {
-  const st = fstat(fd);
-  if ((st.mode & 0o170000) !== 0o100000 || st.size === 0 || st.size > MMAP_CACHE_MAX_FILE) return undefined;
-  const file = `${st.devMajor}:${st.devMinor}:${st.ino}`;
-  const key = `${file}:${st.size}:${st.mtimeSec}.${st.mtimeNsec}`;
-  let e = byKey.get(key);
-  if (e) {
-    byKey.delete(key); // re-insert: now the most recent
-    byKey.set(key, e);
+  let st = lentStat(fd);
+  if (st === undefined) {
+    const r = native.fstat(fd, statOut);
+    if (r < 0) throw errnoError(r, 'fstat');
+    st = statOut;
+  }
+  const size = st[0]!;
+  if ((st[2]! & 0o170000) !== 0o100000 || size === 0 || size > MMAP_CACHE_MAX_FILE) return undefined;
+  const file = `${st[4]}:${st[5]}:${st[6]}`;
+  const mtimeSec = st[7]!;
+  const mtimeNsec = st[8]!;
+  let e = byFile.get(file);
+  if (e !== undefined && (e.size !== size || e.mtimeSec !== mtimeSec || e.mtimeNsec !== mtimeNsec)) {
+    drop(e); // the file changed: its old version is never sent again
+    e = undefined;
+  }
+  if (e !== undefined) {
+    byFile.delete(file); // re-insert: now the most recent
+    byFile.set(file, e);
   } else {
-    const old = byFile.get(file);
-    if (old) drop(old); // the file changed: its old version is never sent again
-    const buf = mmap(fd, 0, st.size, opts);
-    e = { buf, key, file, users: 0, dropped: false };
-    byKey.set(key, e);
+    const buf = mmap(fd, 0, size, opts);
+    e = { buf, file, size, mtimeSec, mtimeNsec, users: 0, dropped: false };
     byFile.set(file, e);
     mappedBytes += buf.length;
     evict();
@@ -93,7 +110,7 @@ export function releaseMapping(e: CachedMapping): void {
  * give the address space back.
  */
 export function closeMmapCache(): void {
-  for (const e of [...byKey.values()]) drop(e);
+  for (const e of [...byFile.values()]) drop(e);
 }
 
 /** What {@link mmapCacheStats} returns. */
@@ -106,5 +123,5 @@ export interface MmapCacheStats {
 
 /** The number of mappings cached on this thread and the bytes they span. */
 export function mmapCacheStats(): MmapCacheStats {
-  return { mappings: byKey.size, bytes: mappedBytes };
+  return { mappings: byFile.size, bytes: mappedBytes };
 }
