@@ -16,6 +16,7 @@ import { native } from '../dist/src/sys/native.js';
 import { MMAP_WINDOW } from '../dist/src/transfer/mmap.js';
 import { lentStat } from '../dist/src/transfer/stat.js';
 import { leakedSince, openFds } from './helpers/fds.js';
+import { makeFile as makeTestFile, mappingsOf } from './helpers/files.js';
 import { eventually } from './helpers/wait.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
 import {
@@ -47,16 +48,7 @@ const sharedMappings = () =>
   readFileSync('/proc/self/maps', 'utf8')
     .split('\n')
     .filter((l) => l.split(' ')[1] === 'r--s').length;
-const mappingsOf = (p: string) =>
-  readFileSync('/proc/self/maps', 'utf8')
-    .split('\n')
-    .filter((l) => l.endsWith(p)).length;
-
-function makeFile(name: string, data: Buffer): { path: string; fd: number } {
-  const path = join(dir, name);
-  writeFileSync(path, data);
-  return { path, fd: sys.open(path, constants.O_RDONLY!) };
-}
+const makeFile = (name: string, data: Buffer) => makeTestFile(dir, name, data);
 
 const FILE_SIDE = 1 << 16;
 const MADV_SEQUENTIAL = native.constants.MADV_SEQUENTIAL!;

@@ -5,11 +5,12 @@
  * transfer short or with EFAULT — never SIGBUS — with each option, and the next transfer
  * sends the file as it now is. Mappings are counted in /proc/self/maps by the file's path.
  */
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, utimesSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leakedSince, openFds } from './helpers/fds.js';
+import { makeFile as makeTestFile, mappingsOf } from './helpers/files.js';
 import { sha256, tcpPeer } from './helpers/peer.js';
 import {
   closeMmapCache,
@@ -35,16 +36,7 @@ afterAll(() => {
   expect(leakedSince(fdsBefore)).toEqual([]);
 });
 
-const mappingsOf = (p: string) =>
-  readFileSync('/proc/self/maps', 'utf8')
-    .split('\n')
-    .filter((l) => l.endsWith(p)).length;
-
-function makeFile(name: string, data: Buffer): { path: string; fd: number } {
-  const path = join(dir, name);
-  writeFileSync(path, data);
-  return { path, fd: sys.open(path, constants.O_RDONLY!) };
-}
+const makeFile = (name: string, data: Buffer) => makeTestFile(dir, name, data);
 
 async function send(fd: number, mmap: MmapTransferOptions, extra: { offset?: number; length?: number } = {}) {
   const peer = await tcpPeer();

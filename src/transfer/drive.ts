@@ -19,6 +19,25 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 export type Sent = number | Promise<number>;
 
 /**
+ * Runs a method's core and then `release` (its buffer, pipe or mapping back to a pool), once,
+ * however the core ends: finished in the call, thrown, or through its promise.
+ */
+export function releasing(core: () => Sent, release: () => void): Sent {
+  let r: Sent;
+  try {
+    r = core();
+  } catch (e) {
+    release();
+    throw e;
+  }
+  if (typeof r === 'number') {
+    release();
+    return r;
+  }
+  return r.finally(release);
+}
+
+/**
  * Runs `step(sent)` until `job.length` bytes are sent. `step` sends from file position
  * `job.offset + sent` and returns bytes sent (> 0), 0 at EOF, or the socket call's `-errno`;
  * it throws itself for errors on the file side. While the kernel takes every byte, the loop

@@ -20,7 +20,7 @@
 import { errnoError } from '../sys/errors.js';
 import { checkAdvice, type MmapAdvice } from '../sys/mmap.js';
 import { native } from '../sys/native.js';
-import { drive, type Sent } from './drive.js';
+import { drive, releasing, type Sent } from './drive.js';
 import type { TransferJob } from './job.js';
 import { acquireMapping, releaseMapping } from './mmap-cache.js';
 export type { MmapTransferOptions } from './mmap-options.js';
@@ -102,18 +102,10 @@ export function mmapStart(job: TransferJob): Sent {
   const opts = o.advice === undefined ? { populate: flags !== 0 } : { populate: flags !== 0, advice: o.advice };
   const cached = acquireMapping(job.fileFd, opts);
   if (!cached) return perTransfer(job, flags, adviceValue(o.advice));
-  let r: Sent;
-  try {
-    r = sendFromView(job, cached.buf);
-  } catch (e) {
-    releaseMapping(cached);
-    throw e;
-  }
-  if (typeof r === 'number') {
-    releaseMapping(cached);
-    return r;
-  }
-  return r.finally(() => releaseMapping(cached));
+  return releasing(
+    () => sendFromView(job, cached.buf),
+    () => releaseMapping(cached),
+  );
 }
 
 export async function mmapTransfer(job: TransferJob): Promise<number> {

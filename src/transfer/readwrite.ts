@@ -18,7 +18,7 @@
 import { errnoError } from '../sys/errors.js';
 import { alignedBuffer } from '../sys/file.js';
 import { native } from '../sys/native.js';
-import { drive, type Sent } from './drive.js';
+import { drive, releasing, type Sent } from './drive.js';
 import type { TransferJob } from './job.js';
 
 export const DEFAULT_CHUNK = 128 << 10;
@@ -78,29 +78,22 @@ export function readwriteStart(job: TransferJob): Sent {
   const buf = take(chunk);
   let have = 0; // bytes in buf
   let done = 0; // of which written
-  let r: Sent;
-  try {
-    r = drive(job, 'write', (sent) => {
-      if (done === have) {
-        const n = native.pread(fileFd, buf, 0, Math.min(chunk, length - sent), offset + sent);
-        if (n < 0) throw errnoError(n, 'pread');
-        if (n === 0) return 0;
-        have = n;
-        done = 0;
-      }
-      const w = native.write(sockFd, buf, done, have - done);
-      if (w > 0) done += w;
-      return w;
-    });
-  } catch (e) {
-    give(buf);
-    throw e;
-  }
-  if (typeof r === 'number') {
-    give(buf);
-    return r;
-  }
-  return r.finally(() => give(buf));
+  return releasing(
+    () =>
+      drive(job, 'write', (sent) => {
+        if (done === have) {
+          const n = native.pread(fileFd, buf, 0, Math.min(chunk, length - sent), offset + sent);
+          if (n < 0) throw errnoError(n, 'pread');
+          if (n === 0) return 0;
+          have = n;
+          done = 0;
+        }
+        const w = native.write(sockFd, buf, done, have - done);
+        if (w > 0) done += w;
+        return w;
+      }),
+    () => give(buf),
+  );
 }
 
 export async function readwriteTransfer(job: TransferJob): Promise<number> {

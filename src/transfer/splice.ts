@@ -7,7 +7,7 @@
  */
 import { ErrnoError, errnoError } from '../sys/errors.js';
 import { native } from '../sys/native.js';
-import { drive, type Sent } from './drive.js';
+import { drive, releasing, type Sent } from './drive.js';
 import type { TransferJob } from './job.js';
 import { acquirePipe, releasePipe, type Pipe } from './pipes.js';
 import { readwriteStart } from './readwrite.js';
@@ -26,30 +26,30 @@ export function spliceStart(job: TransferJob): Sent {
     throw e;
   }
   let inPipe = 0;
-  let r: Sent;
-  try {
-    r = drive(job, 'splice', (sent) => {
-      if (inPipe === 0) {
-        // The pipe is empty, so this cannot meet EAGAIN; the file side may block on disk.
-        const n = native.splice(fileFd, offset + sent, pipe.w, -1, Math.min(pipe.size, length - sent), SPLICE_F_MOVE!);
-        if (n < 0) throw errnoError(n, 'splice');
-        if (n === 0) return 0;
-        inPipe = n;
-      }
-      const more = length - sent > inPipe ? SPLICE_F_MORE! : 0;
-      const w = native.splice(pipe.r, -1, sockFd, -1, inPipe, SPLICE_F_MOVE! | SPLICE_F_NONBLOCK! | more);
-      if (w > 0) inPipe -= w;
-      return w;
-    });
-  } catch (e) {
-    releasePipe(pipe, inPipe === 0);
-    throw e;
-  }
-  if (typeof r === 'number') {
-    releasePipe(pipe, inPipe === 0);
-    return r;
-  }
-  return r.finally(() => releasePipe(pipe, inPipe === 0));
+  return releasing(
+    () =>
+      drive(job, 'splice', (sent) => {
+        if (inPipe === 0) {
+          // The pipe is empty, so this cannot meet EAGAIN; the file side may block on disk.
+          const n = native.splice(
+            fileFd,
+            offset + sent,
+            pipe.w,
+            -1,
+            Math.min(pipe.size, length - sent),
+            SPLICE_F_MOVE!,
+          );
+          if (n < 0) throw errnoError(n, 'splice');
+          if (n === 0) return 0;
+          inPipe = n;
+        }
+        const more = length - sent > inPipe ? SPLICE_F_MORE! : 0;
+        const w = native.splice(pipe.r, -1, sockFd, -1, inPipe, SPLICE_F_MOVE! | SPLICE_F_NONBLOCK! | more);
+        if (w > 0) inPipe -= w;
+        return w;
+      }),
+    () => releasePipe(pipe, inPipe === 0),
+  );
 }
 
 export async function spliceTransfer(job: TransferJob): Promise<number> {

@@ -3,7 +3,7 @@
  * byte-exact transfer tests, kept with their contents for comparison.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants, sys } from './rawio.js';
 
@@ -22,4 +22,18 @@ export function openRandomFiles(dir: string, sizes: readonly number[], into: Tes
 /** Closes what openRandomFiles opened. */
 export function closeFiles(files: TestFiles): void {
   for (const f of files.values()) sys.close(f.fd);
+}
+
+/** Writes `data` to `dir/name` and opens it read-only. */
+export function makeFile(dir: string, name: string, data: Uint8Array): { path: string; fd: number } {
+  const path = join(dir, name);
+  writeFileSync(path, data);
+  return { path, fd: sys.open(path, constants.O_RDONLY!) };
+}
+
+/** How many of this process's mappings (/proc/self/maps) are of the file at `path`. */
+export function mappingsOf(path: string): number {
+  return readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((l) => l.endsWith(path)).length;
 }
